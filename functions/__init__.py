@@ -1,0 +1,26 @@
+"""Cloud Function entry points, one module each, and the table of what is deployed.
+
+``FUNCTIONS`` is the single list of deployed functions: the local gateway mounts each at
+its production path prefixes, ``main.py`` re-exports each entry point for the Cloud
+Functions runtime, and a test checks that Terraform deploys exactly these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """One deployed function: its entry point and the URL paths it serves."""
+
+    name: str
+    module: str
+    prefixes: tuple[str, ...]
+    trigger: Literal["http", "storage"] = "http"
+
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec(name="users", module="functions.users", prefixes=("/users",)),
+)

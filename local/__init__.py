@@ -1,0 +1,1 @@
+"""Tools for running the platform on this machine: the gateway, tokens, fixtures."""

@@ -1,0 +1,1 @@
+"""Code shared by every Cloud Function and the Cloud Run session service."""

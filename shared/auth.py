@@ -1,0 +1,311 @@
+"""Bearer-token verification: who is calling, and are they an admin.
+
+Two verifiers answer the same question. ``JwksTokenVerifier`` checks Firebase ID tokens
+(RS256 only, keys fetched from a JWKS URL and cached), and ``DevTokenVerifier`` checks
+HS256 tokens signed with a local secret so the whole platform runs on one machine; it also
+mints them for ``make token`` and tests. ``build_verifier`` picks one from ``Settings``.
+Every bad token becomes the same ``UnauthenticatedError`` with a generic message, so a
+caller learns nothing about why; the only other outcome is ``ServiceUnavailableError``
+when the key endpoint itself cannot be reached, since that is our outage, not theirs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import jwt
+from jwt.types import Options
+
+from shared.config import Settings
+from shared.errors import ConfigurationError, ServiceUnavailableError, UnauthenticatedError
+
+logger = logging.getLogger(__name__)
+
+DEV_ISSUER = "voice-platform-dev"
+FIREBASE_ISSUER_PREFIX = "https://securetoken.google.com/"
+DEV_SECRET_BYTES = 32
+REJECTION_MESSAGE = "Invalid or expired token"
+# Firebase ID tokens are about 1 KB; anything far larger is not worth parsing.
+MAX_TOKEN_CHARS = 16 * 1024
+
+_REQUIRED_CLAIMS = ["exp", "iat", "sub"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The verified caller: their user id, optional email, admin flag and every claim."""
+
+    user_id: str
+    email: str | None = None
+    is_admin: bool = False
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+class TokenVerifier(Protocol):
+    """Turns a bearer token into the ``Principal`` it proves."""
+
+    def verify(self, token: str) -> Principal:
+        """Return the token's principal; raise ``UnauthenticatedError`` for a bad token."""
+        ...
+
+
+def _invalid_token() -> UnauthenticatedError:
+    return UnauthenticatedError(REJECTION_MESSAGE)
+
+
+def _principal_from_claims(claims: dict[str, Any]) -> Principal:
+    user_id = claims.get("sub")
+    if not isinstance(user_id, str) or not user_id:
+        raise _invalid_token()
+    email = claims.get("email")
+    return Principal(
+        user_id=user_id,
+        email=email if isinstance(email, str) and email else None,
+        # Only a JSON true grants admin: "true", 1 or a list must not.
+        is_admin=claims.get("admin") is True,
+        claims=claims,
+    )
+
+
+def _decode_options() -> Options:
+    return {
+        "require": list(_REQUIRED_CLAIMS),
+        "strict_aud": True,
+        "enforce_minimum_key_length": True,
+    }
+
+
+def _check_size(token: str) -> None:
+    if not token or len(token) > MAX_TOKEN_CHARS:
+        raise _invalid_token()
+
+
+def _reject(exc: Exception) -> UnauthenticatedError:
+    # The exception's message can echo attacker-chosen header values; log only its kind.
+    logger.debug("Rejected a bearer token: %s", type(exc).__name__)
+    return _invalid_token()
+
+
+class DevTokenVerifier:
+    """Mints and verifies HS256 tokens signed with a local secret (dev auth mode only)."""
+
+    algorithm = "HS256"
+
+    def __init__(self, secret: bytes, *, audience: str, clock_skew_seconds: int = 30) -> None:
+        if len(secret) < DEV_SECRET_BYTES:
+            raise ConfigurationError(
+                f"The dev auth secret must be at least {DEV_SECRET_BYTES} bytes long"
+            )
+        self._secret = secret
+        self.audience = audience
+        self.issuer = DEV_ISSUER
+        self._leeway = clock_skew_seconds
+
+    def mint(
+        self,
+        user_id: str,
+        *,
+        admin: bool = False,
+        email: str | None = None,
+        ttl_seconds: int = 3600,
+    ) -> str:
+        """Return a signed token for ``user_id`` valid for ``ttl_seconds``.
+
+        Raises ``ValueError`` for an empty user id or a non-positive lifetime.
+        """
+        if not user_id:
+            raise ValueError("user_id must not be empty")
+        if ttl_seconds <= 0:
+            raise ValueError("ttl_seconds must be positive")
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": user_id,
+            "iat": now,
+            "exp": now + ttl_seconds,
+        }
+        if admin:
+            claims["admin"] = True
+        if email is not None:
+            claims["email"] = email
+        return jwt.encode(claims, self._secret, algorithm=self.algorithm)
+
+    def verify(self, token: str) -> Principal:
+        """Return the token's principal; raise ``UnauthenticatedError`` for a bad token."""
+        _check_size(token)
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[self.algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self._leeway,
+                options=_decode_options(),
+            )
+        except jwt.PyJWTError as exc:
+            raise _reject(exc) from None
+        return _principal_from_claims(claims)
+
+
+class JwksTokenVerifier:
+    """Verifies RS256 tokens (Firebase ID tokens) against keys published at a JWKS URL.
+
+    The key set is cached for ``cache_seconds``; a token whose key id is not in the cache
+    triggers one refetch, at most once per ``refetch_cooldown_seconds`` so that tokens with
+    made-up key ids cannot make us hammer the key endpoint.
+    """
+
+    algorithm = "RS256"
+
+    def __init__(
+        self,
+        *,
+        jwks_url: str,
+        issuer: str,
+        audience: str,
+        cache_seconds: int = 3600,
+        clock_skew_seconds: int = 30,
+        refetch_cooldown_seconds: float = 30.0,
+        fetch_timeout_seconds: float = 5.0,
+    ) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self._leeway = clock_skew_seconds
+        # Only the key-set cache (which honours `lifespan`): PyJWKClient's per-kid cache
+        # never expires, so a key withdrawn from the JWKS would stay trusted for the
+        # life of the process.
+        self._keys = jwt.PyJWKClient(
+            jwks_url,
+            cache_keys=False,
+            cache_jwk_set=True,
+            lifespan=cache_seconds,
+            timeout=fetch_timeout_seconds,
+            cooldown_duration=refetch_cooldown_seconds,
+        )
+
+    def verify(self, token: str) -> Principal:
+        """Return the token's principal.
+
+        Raises ``UnauthenticatedError`` for a bad token and ``ServiceUnavailableError``
+        when the signing keys cannot be fetched.
+        """
+        _check_size(token)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise _reject(exc) from None
+        kid = header.get("kid")
+        # Refuse other algorithms before any network call, so forged tokens cost nothing.
+        if header.get("alg") != self.algorithm or not isinstance(kid, str) or not kid:
+            raise _invalid_token()
+        key = self._signing_key(kid)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[self.algorithm],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self._leeway,
+                options=_decode_options(),
+            )
+        except jwt.PyJWTError as exc:
+            raise _reject(exc) from None
+        return _principal_from_claims(claims)
+
+    def _signing_key(self, kid: str) -> jwt.PyJWK:
+        try:
+            # Loads (or reuses) the key set; a failure here is the key endpoint's fault.
+            self._keys.get_signing_keys()
+        except (jwt.PyJWTError, ValueError) as exc:
+            logger.warning("Cannot load token signing keys: %s", exc)
+            raise ServiceUnavailableError("Cannot verify credentials right now") from None
+        try:
+            return self._keys.get_signing_key(kid)
+        except jwt.PyJWKClientConnectionError as exc:
+            logger.warning("Cannot refresh token signing keys: %s", exc)
+            raise ServiceUnavailableError("Cannot verify credentials right now") from None
+        except (jwt.PyJWTError, ValueError) as exc:
+            raise _reject(exc) from None
+
+
+def load_or_create_dev_secret(path: Path) -> bytes:
+    """Return the dev token secret stored at ``path``, creating it on first use.
+
+    A new secret is ``DEV_SECRET_BYTES`` random bytes written with mode 0600. Concurrent
+    callers all end up with the same secret: each writes a private temporary file and
+    hard-links it into place, which never replaces a file another process put there first.
+    Raises ``ConfigurationError`` when the existing file is too short to be a secret.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(secrets.token_bytes(DEV_SECRET_BYTES))
+                handle.flush()
+                os.fsync(handle.fileno())
+            # Losing the race is fine: whatever file won is read back below.
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    secret = path.read_bytes()
+    if len(secret) < DEV_SECRET_BYTES:
+        raise ConfigurationError(
+            f"The dev auth secret at {path} is too short; delete it to generate a new one"
+        )
+    return secret
+
+
+def build_dev_verifier(settings: Settings) -> DevTokenVerifier:
+    """Return the dev verifier for ``settings``, using ``dev_auth_secret`` when set.
+
+    Otherwise the secret is loaded from (or created at) ``settings.dev_secret_path``.
+    Raises ``ConfigurationError`` when the secret is too short.
+    """
+    if settings.dev_auth_secret is not None:
+        secret = settings.dev_auth_secret.get_secret_value().encode()
+    else:
+        secret = load_or_create_dev_secret(settings.dev_secret_path)
+    return DevTokenVerifier(
+        secret,
+        audience=settings.auth_audience or settings.project,
+        clock_skew_seconds=settings.auth_clock_skew_seconds,
+    )
+
+
+def build_verifier(settings: Settings) -> TokenVerifier:
+    """Return the verifier for ``settings.auth_mode``: dev-signed or Firebase ID tokens."""
+    if settings.auth_mode == "dev":
+        return build_dev_verifier(settings)
+    return JwksTokenVerifier(
+        jwks_url=settings.auth_jwks_url,
+        issuer=settings.auth_issuer or f"{FIREBASE_ISSUER_PREFIX}{settings.project}",
+        audience=settings.auth_audience or settings.project,
+        cache_seconds=settings.auth_jwks_cache_seconds,
+        clock_skew_seconds=settings.auth_clock_skew_seconds,
+    )
+
+
+def bearer_token(authorization_header: str | None) -> str:
+    """Return the token from an ``Authorization: Bearer <token>`` header value.
+
+    Raises ``UnauthenticatedError`` when the header is missing or not a bearer token.
+    """
+    if not authorization_header:
+        raise UnauthenticatedError("Missing bearer token")
+    parts = authorization_header.split()
+    if len(parts) != 2 or parts[0].lower() != "bearer":
+        raise UnauthenticatedError("Malformed Authorization header; expected 'Bearer <token>'")
+    return parts[1]

@@ -1,0 +1,114 @@
+"""The one settings class. Nothing else in the code reads ``os.environ``.
+
+Every setting comes from a ``VOICE_``-prefixed environment variable (or ``.env``), so one
+deployment differs from another only by its environment. The defaults run the whole
+platform on this machine with embedded adapters (SQLite, a local folder, an in-process task
+worker, eSpeak NG) and dev-signed tokens; production refuses those defaults.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+AdapterKind = Literal["embedded", "gcp"]
+AuthMode = Literal["dev", "firebase"]
+Environment = Literal["local", "test", "production"]
+
+
+class Settings(BaseSettings):
+    """Deployment settings; see README for each variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VOICE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    environment: Environment = "local"
+    # Cloud Functions and Cloud Run set K_SERVICE: such a process is production whatever
+    # VOICE_ENVIRONMENT says, so a forgotten variable cannot open the dev auth mode there.
+    cloud_service: str | None = Field(
+        default=None, validation_alias=AliasChoices("K_SERVICE", "VOICE_CLOUD_SERVICE")
+    )
+
+    store: AdapterKind = "embedded"
+    blobs: AdapterKind = "embedded"
+    tasks: AdapterKind = "embedded"
+
+    project: str = "voice-platform-local"
+    region: str = "us-central1"
+    data_dir: Path = Path(".data")
+    firestore_database: str = "(default)"
+
+    models_bucket: str = "voice-models"
+    audio_bucket: str = "voice-audio"
+    samples_bucket: str = "voice-samples"
+    backups_bucket: str = "voice-backups"
+    default_queue: str = "voice-default"
+    synthesis_queue: str = "voice-synthesis"
+    sync_queue: str = "voice-sync"
+
+    auth_mode: AuthMode = "dev"
+    # Audience and issuer default to the Firebase values for `project` (see shared.auth).
+    auth_audience: str | None = None
+    auth_issuer: str | None = None
+    auth_jwks_url: str = (
+        "https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com"
+    )
+    auth_jwks_cache_seconds: int = Field(default=3600, ge=60)
+    auth_clock_skew_seconds: int = Field(default=30, ge=0, le=300)
+    # Only for the dev auth mode; when unset a secret is generated under data_dir.
+    dev_auth_secret: SecretStr | None = None
+
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(default=8080, ge=1, le=65535)
+    public_base_url: str = "http://127.0.0.1:8080"
+
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @property
+    def is_production(self) -> bool:
+        """True when running as a deployed service, whatever ``environment`` claims."""
+        return self.environment == "production" or self.cloud_service is not None
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if not self.is_production:
+            return self
+        embedded = [
+            name for name in ("store", "blobs", "tasks") if getattr(self, name) == "embedded"
+        ]
+        problems = []
+        if embedded:
+            problems.append(f"embedded adapters in production: {', '.join(embedded)}")
+        if self.auth_mode == "dev":
+            problems.append("the dev auth mode in production")
+        if problems:
+            raise ValueError(
+                "Refusing unsafe configuration: " + "; ".join(problems) + ". "
+                "Set VOICE_STORE/VOICE_BLOBS/VOICE_TASKS=gcp and VOICE_AUTH_MODE=firebase."
+            )
+        return self
+
+    @property
+    def sqlite_path(self) -> Path:
+        """Return the path of the embedded document store's database file."""
+        return self.data_dir / "store.sqlite3"
+
+    @property
+    def dev_secret_path(self) -> Path:
+        """Return where the generated dev token secret is kept."""
+        return self.data_dir / "dev-auth-secret"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process's settings, read once from the environment."""
+    return Settings()

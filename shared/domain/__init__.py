@@ -1,0 +1,1 @@
+"""Domain entities and their rules: pydantic models, no I/O."""

@@ -1,0 +1,120 @@
+"""The platform's errors: one root, flat subclasses named after the condition.
+
+Each subclass carries the error code that API clients see (the seeds' codes, such as
+``VOICE_MODEL_NOT_FOUND``). The HTTP status for each lives in one table in
+``shared.http``; nothing else decides it. A message is safe to show to the caller: put
+internals in logs, never in an error message.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class PlatformError(Exception):
+    """Root of every error the platform raises on purpose."""
+
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    default_message: ClassVar[str] = "Internal error"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: list[dict[str, Any]] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.details = details
+        self.retry_after = retry_after
+        super().__init__(self.message)
+
+
+class InvalidRequestError(PlatformError):
+    code = "VALIDATION_ERROR"
+    default_message = "Invalid request parameters"
+
+
+class UnauthenticatedError(PlatformError):
+    code = "UNAUTHENTICATED"
+    default_message = "Missing or invalid credentials"
+
+
+class AccessDeniedError(PlatformError):
+    code = "ACCESS_DENIED"
+    default_message = "Access denied"
+
+
+class NotFoundError(PlatformError):
+    code = "NOT_FOUND"
+    default_message = "Not found"
+
+
+class MethodNotAllowedError(PlatformError):
+    code = "METHOD_NOT_ALLOWED"
+    default_message = "Method not allowed"
+
+
+class UserNotFoundError(PlatformError):
+    code = "USER_NOT_FOUND"
+    default_message = "User not found"
+
+
+class UserAlreadyExistsError(PlatformError):
+    code = "USER_ALREADY_EXISTS"
+    default_message = "User already registered"
+
+
+class EmailAlreadyRegisteredError(PlatformError):
+    code = "EMAIL_ALREADY_REGISTERED"
+    default_message = "Email already registered"
+
+
+class VoiceModelNotFoundError(PlatformError):
+    code = "VOICE_MODEL_NOT_FOUND"
+    default_message = "Voice model not found or access denied"
+
+
+class DocumentNotFoundError(PlatformError):
+    code = "DOCUMENT_NOT_FOUND"
+    default_message = "Document not found"
+
+
+class DocumentAlreadyExistsError(PlatformError):
+    code = "DOCUMENT_ALREADY_EXISTS"
+    default_message = "Document already exists"
+
+
+class TransactionContentionError(PlatformError):
+    code = "TRANSACTION_CONTENTION"
+    default_message = "Too much contention on the data; try again"
+
+
+class InvalidStateTransitionError(PlatformError):
+    code = "INVALID_STATE_TRANSITION"
+    default_message = "Illegal state transition"
+
+
+class PayloadTooLargeError(PlatformError):
+    code = "PAYLOAD_TOO_LARGE"
+    default_message = "Request body too large"
+
+
+class UnsupportedMediaTypeError(PlatformError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    default_message = "Content-Type must be application/json"
+
+
+class RateLimitedError(PlatformError):
+    code = "RATE_LIMITED"
+    default_message = "Too many requests"
+
+
+class ServiceUnavailableError(PlatformError):
+    code = "SERVICE_UNAVAILABLE"
+    default_message = "Service temporarily unavailable"
+
+
+class ConfigurationError(PlatformError):
+    code = "CONFIGURATION_ERROR"
+    default_message = "The platform is misconfigured"

@@ -1,0 +1,219 @@
+"""Encoding documents as SQLite JSON and queries as SQL, for the embedded store.
+
+Values JSON cannot hold are tagged inside strings that start with U+E000 (a private-use
+character): ``\\ue000T`` + fixed-width ISO time for datetimes, so they still sort by time
+inside SQLite; ``{"\\ue000V": [...]}`` for vectors; a user string that itself starts with
+U+E000 is escaped as ``\\ue000S`` + the string. Filters check the JSON type of a field, so
+``n > 1`` never matches a string, as in Firestore. Field paths reach SQL only after
+``check_field`` has limited them to dotted identifiers.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.errors import InvalidRequestError
+from shared.store.base import (
+    DOCUMENT_ID,
+    DeleteField,
+    Filter,
+    Increment,
+    Order,
+    Vector,
+)
+
+TAG = "\ue000"
+_DATETIME = TAG + "T"
+_ESCAPED = TAG + "S"
+_VECTOR = TAG + "V"
+_TAG_IN_JSON = "\\ue000"
+
+
+def encode_value(value: Any) -> Any:
+    """Return ``value`` as plain JSON data with datetimes and vectors tagged."""
+    kind = type(value)
+    if kind is str:
+        return _ESCAPED + value if value.startswith(TAG) else value
+    if value is None or kind is int or kind is float or kind is bool:
+        return value
+    if kind is dict:
+        return {key: encode_value(item) for key, item in value.items()}
+    if isinstance(value, Vector):
+        return {_VECTOR: list(value)}
+    if kind is list or kind is tuple:
+        return [encode_value(item) for item in value]
+    if isinstance(value, datetime):
+        return _DATETIME + _format_datetime(value)
+    if isinstance(value, Increment | DeleteField):
+        raise InvalidRequestError("Write transforms are only allowed in writes")
+    raise InvalidRequestError(f"Unsupported value type in a document: {kind.__name__}")
+
+
+def _format_datetime(value: datetime) -> str:
+    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def dumps(data: dict[str, Any]) -> str:
+    """Return the JSON text stored for a document."""
+    return json.dumps(encode_value(data), separators=(",", ":"))
+
+
+def loads(text: str) -> dict[str, Any]:
+    """Return the document stored as ``text``, with tagged values restored."""
+    data: dict[str, Any] = json.loads(text)
+    if _TAG_IN_JSON in text or TAG in text:
+        return _decode_dict(data)
+    return data
+
+
+def _decode(value: Any) -> Any:
+    if type(value) is str:
+        if value.startswith(_DATETIME):
+            return datetime.fromisoformat(value[2:])
+        if value.startswith(_ESCAPED):
+            return value[2:]
+        return value
+    if type(value) is dict:
+        if len(value) == 1 and _VECTOR in value:
+            return Vector(value[_VECTOR])
+        return _decode_dict(value)
+    if type(value) is list:
+        return [_decode(item) for item in value]
+    return value
+
+
+def _decode_dict(data: dict[str, Any]) -> dict[str, Any]:
+    return {key: _decode(item) for key, item in data.items()}
+
+
+def json_path(field: str) -> str:
+    """Return the SQLite JSON path literal for a checked dotted field path."""
+    return "'$." + field + "'"
+
+
+def value_expr(field: str) -> str:
+    """Return the SQL expression of a field's value (the form the indexes use)."""
+    return f"json_extract(data, {json_path(field)})"
+
+
+def type_expr(field: str) -> str:
+    """Return the SQL expression of a field's JSON type (NULL when missing)."""
+    return f"json_type(data, {json_path(field)})"
+
+
+_SQL_OPS = {"==": "=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def typed_comparison(x: str, t: str, op: str, value: Any) -> tuple[str, list[Any]]:
+    """Return SQL comparing expression ``x`` (JSON type ``t``) with ``value`` by type."""
+    sql_op = _SQL_OPS[op]
+    if value is None:
+        if op != "==":
+            raise InvalidRequestError("null can only be compared for equality")
+        return f"{t} = 'null'", []
+    if isinstance(value, bool):
+        if op == "==":
+            return f"{t} = '{'true' if value else 'false'}'", []
+        return f"({t} IN ('true','false') AND {x} {sql_op} ?)", [int(value)]
+    if isinstance(value, int | float):
+        return f"({t} IN ('integer','real') AND {x} {sql_op} ?)", [value]
+    if isinstance(value, str):
+        if op == "==":
+            return f"({x} = ? AND {t} = 'text')", [encode_value(value)]
+        return f"({t} = 'text' AND {x} {sql_op} ? AND substr({x}, 1, 2) <> ?)", [
+            encode_value(value),
+            _DATETIME,
+        ]
+    if isinstance(value, datetime):
+        return f"({x} {sql_op} ? AND {t} = 'text' AND substr({x}, 1, 2) = ?)", [
+            encode_value(value),
+            _DATETIME,
+        ]
+    raise InvalidRequestError(f"Cannot filter on a value of type {type(value).__name__}")
+
+
+def filter_sql(condition: Filter) -> tuple[str, list[Any]]:
+    """Return the SQL and parameters of one filter."""
+    x, t = value_expr(condition.field), type_expr(condition.field)
+    if condition.op == "array-contains":
+        inner, params = typed_comparison("e.value", "e.type", "==", condition.value)
+        path = json_path(condition.field)
+        return (
+            f"({t} = 'array' AND EXISTS (SELECT 1 FROM json_each(data, {path}) AS e "
+            f"WHERE {inner}))",
+            params,
+        )
+    if condition.op == "in":
+        parts: list[str] = []
+        params = []
+        for item in condition.value:
+            sql, item_params = typed_comparison(x, t, "==", item)
+            parts.append(sql)
+            params.extend(item_params)
+        return "(" + " OR ".join(parts) + ")", params
+    if condition.op == "!=":
+        present = f"({t} IS NOT NULL AND {t} <> 'null')"
+        if condition.value is None:
+            return present, []
+        sql, params = typed_comparison(x, t, "==", condition.value)
+        return f"({present} AND NOT {sql})", params
+    return typed_comparison(x, t, condition.op, condition.value)
+
+
+def order_sql(orders: tuple[Order, ...]) -> tuple[str, list[str]]:
+    """Return the ORDER BY clause and the conditions that ordered fields exist."""
+    terms: list[str] = []
+    exists: list[str] = []
+    for order in orders:
+        direction = "DESC" if order.descending else "ASC"
+        if order.field == DOCUMENT_ID:
+            terms.append(f"id {direction}")
+        else:
+            terms.append(f"{value_expr(order.field)} {direction}")
+            exists.append(f"{type_expr(order.field)} IS NOT NULL")
+    return "ORDER BY " + ", ".join(terms), exists
+
+
+def after_sql(orders: tuple[Order, ...], values: list[Any]) -> tuple[str, list[Any]]:
+    """Return SQL selecting rows strictly after ``values`` in the order ``orders``."""
+    alternatives: list[str] = []
+    params: list[Any] = []
+    for index, order in enumerate(orders):
+        parts: list[str] = []
+        for previous, value in zip(orders[:index], values[:index], strict=True):
+            sql, p = _equal_sql(previous, value)
+            parts.append(sql)
+            params.extend(p)
+        sql, p = _beyond_sql(order, values[index])
+        parts.append(sql)
+        params.extend(p)
+        alternatives.append("(" + " AND ".join(parts) + ")")
+    return "(" + " OR ".join(alternatives) + ")", params
+
+
+def _equal_sql(order: Order, value: Any) -> tuple[str, list[Any]]:
+    if order.field == DOCUMENT_ID:
+        return "id = ?", [value]
+    if value is None:
+        return f"{type_expr(order.field)} = 'null'", []
+    return f"{value_expr(order.field)} = ?", [_sql_param(value)]
+
+
+def _beyond_sql(order: Order, value: Any) -> tuple[str, list[Any]]:
+    if order.field == DOCUMENT_ID:
+        return ("id < ?" if order.descending else "id > ?"), [value]
+    x, t = value_expr(order.field), type_expr(order.field)
+    if value is None:
+        return ("0" if order.descending else f"{t} <> 'null'"), []
+    if order.descending:
+        return f"({x} < ? OR {t} = 'null')", [_sql_param(value)]
+    return f"{x} > ?", [_sql_param(value)]
+
+
+def _sql_param(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    return encode_value(value)

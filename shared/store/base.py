@@ -1,0 +1,397 @@
+"""The document store port: what every repository may ask of Firestore or its stand-in.
+
+A document is a JSON-like ``dict`` (str, int, float, bool, None, lists, nested dicts) that
+may also hold timezone-aware ``datetime`` values and ``Vector`` embeddings; both adapters
+give the same values back. Collections are flat and named by plain identifiers.
+
+Semantics follow Firestore, since that is production: ``create`` fails when the document
+exists, ``update`` fails when it is missing, ``set(merge=True)`` merges nested maps, a
+filter on a field skips documents without it, ``!=`` also skips ``null``, ordering by a
+field skips documents without it, results tie-break on the document id. Transactions read
+first and then write; their writes become visible together or not at all.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+from shared.errors import InvalidRequestError
+
+Operator = Literal["==", "!=", "<", "<=", ">", ">=", "in", "array-contains"]
+OPERATORS: frozenset[str] = frozenset(["==", "!=", "<", "<=", ">", ">=", "in", "array-contains"])
+MAX_BATCH_WRITES = 500
+MAX_IN_VALUES = 30
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_DOC_ID = re.compile(r"^[^/\x00]{1,700}$")
+
+T = TypeVar("T")
+
+
+class Vector(tuple[float, ...]):
+    """An embedding stored for nearest-neighbour search."""
+
+    __slots__ = ()
+
+    def __new__(cls, values: Iterable[float]) -> Vector:
+        return super().__new__(cls, (float(v) for v in values))
+
+
+@dataclass(frozen=True)
+class Increment:
+    """A write value that adds ``amount`` to the stored number (missing counts as 0)."""
+
+    amount: int | float
+
+
+@dataclass(frozen=True)
+class DeleteField:
+    """A write value that removes the field (in ``update`` or ``set(merge=True)``)."""
+
+
+DELETE_FIELD = DeleteField()
+
+
+@dataclass(frozen=True)
+class Document:
+    """A stored document: its id and its data."""
+
+    id: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """One ``field op value`` condition; a query ANDs its filters."""
+
+    field: str
+    op: Operator
+    value: Any
+
+    def __post_init__(self) -> None:
+        check_field(self.field)
+        if self.op not in OPERATORS:
+            raise InvalidRequestError(f"Unsupported filter operator: {self.op}")
+        if self.op == "in":
+            if not isinstance(self.value, list | tuple) or not self.value:
+                raise InvalidRequestError("'in' needs a non-empty list of values")
+            if len(self.value) > MAX_IN_VALUES:
+                raise InvalidRequestError(f"'in' accepts at most {MAX_IN_VALUES} values")
+
+
+@dataclass(frozen=True)
+class Order:
+    """Sort by ``field``, ascending unless ``descending``."""
+
+    field: str
+    descending: bool = False
+
+    def __post_init__(self) -> None:
+        if self.field != DOCUMENT_ID:
+            check_field(self.field)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A query on one collection: AND of filters, sort orders, a limit and a cursor."""
+
+    collection: str
+    filters: tuple[Filter, ...] = ()
+    order_by: tuple[Order, ...] = ()
+    limit: int | None = None
+    cursor: str | None = None
+
+    def __post_init__(self) -> None:
+        check_collection(self.collection)
+        if self.limit is not None and self.limit < 1:
+            raise InvalidRequestError("limit must be at least 1")
+
+    def where(self, field: str, op: Operator, value: Any) -> Query:
+        """Return this query with one more filter."""
+        return _replace(self, filters=(*self.filters, Filter(field, op, value)))
+
+    def order(self, field: str, *, descending: bool = False) -> Query:
+        """Return this query with one more sort order."""
+        return _replace(self, order_by=(*self.order_by, Order(field, descending)))
+
+    def take(self, limit: int) -> Query:
+        """Return this query limited to ``limit`` documents."""
+        return _replace(self, limit=limit)
+
+    def after(self, cursor: str | None) -> Query:
+        """Return this query continuing after the page that gave ``cursor``."""
+        return _replace(self, cursor=cursor)
+
+
+def _replace(query: Query, **changes: Any) -> Query:
+    values = {
+        "collection": query.collection,
+        "filters": query.filters,
+        "order_by": query.order_by,
+        "limit": query.limit,
+        "cursor": query.cursor,
+    }
+    values.update(changes)
+    return Query(**values)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of query results; ``next_cursor`` is None on the last page."""
+
+    documents: list[Document]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A nearest-neighbour result: the document and its cosine distance (0 = same direction)."""
+
+    document: Document
+    distance: float
+
+
+@dataclass
+class Write:
+    """One buffered write of a batch or transaction."""
+
+    kind: Literal["create", "set", "update", "delete"]
+    collection: str
+    doc_id: str
+    data: dict[str, Any] = field(default_factory=dict)
+    merge: bool = False
+
+
+class WriteBatch:
+    """Writes collected and then committed atomically (at most 500)."""
+
+    def __init__(self, commit: Callable[[list[Write]], None]) -> None:
+        self._commit = commit
+        self.writes: list[Write] = []
+
+    def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
+        """Queue a create; the commit fails if the document exists."""
+        self._add(Write("create", collection, doc_id, dict(data)))
+
+    def set(
+        self, collection: str, doc_id: str, data: Mapping[str, Any], *, merge: bool = False
+    ) -> None:
+        """Queue a set (replace, or merge nested maps when ``merge``)."""
+        self._add(Write("set", collection, doc_id, dict(data), merge))
+
+    def update(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
+        """Queue an update of the given (possibly dotted) fields; fails if missing."""
+        self._add(Write("update", collection, doc_id, dict(data)))
+
+    def delete(self, collection: str, doc_id: str) -> None:
+        """Queue a delete (deleting a missing document is not an error)."""
+        self._add(Write("delete", collection, doc_id))
+
+    def commit(self) -> None:
+        """Apply every queued write atomically; raise the first write's error otherwise."""
+        if self.writes:
+            self._commit(self.writes)
+        self.writes = []
+
+    def _add(self, write: Write) -> None:
+        check_collection(write.collection)
+        check_doc_id(write.doc_id)
+        if len(self.writes) >= MAX_BATCH_WRITES:
+            raise InvalidRequestError(f"A batch holds at most {MAX_BATCH_WRITES} writes")
+        self.writes.append(write)
+
+    def __enter__(self) -> WriteBatch:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.commit()
+
+
+class Transaction(abc.ABC):
+    """Reads, then buffered writes, applied atomically when the function returns."""
+
+    def __init__(self) -> None:
+        self.batch = WriteBatch(self._refuse_direct_commit)
+
+    @abc.abstractmethod
+    def get(self, collection: str, doc_id: str) -> Document | None:
+        """Return the document, read inside the transaction, or None."""
+
+    @abc.abstractmethod
+    def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, Document]:
+        """Return the existing documents among ``doc_ids``, keyed by id."""
+
+    @abc.abstractmethod
+    def query(self, query: Query) -> list[Document]:
+        """Return the documents matching ``query`` (no cursor), read inside the transaction."""
+
+    def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
+        """Queue a create; the transaction fails if the document exists."""
+        self._before_write()
+        self.batch.create(collection, doc_id, data)
+
+    def set(
+        self, collection: str, doc_id: str, data: Mapping[str, Any], *, merge: bool = False
+    ) -> None:
+        """Queue a set."""
+        self._before_write()
+        self.batch.set(collection, doc_id, data, merge=merge)
+
+    def update(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
+        """Queue an update; the transaction fails if the document is missing."""
+        self._before_write()
+        self.batch.update(collection, doc_id, data)
+
+    def delete(self, collection: str, doc_id: str) -> None:
+        """Queue a delete."""
+        self._before_write()
+        self.batch.delete(collection, doc_id)
+
+    def _before_write(self) -> None:
+        """Hook for adapters; reads after the first write are refused (as Firestore does)."""
+
+    def _refuse_direct_commit(self, writes: list[Write]) -> None:
+        raise InvalidRequestError("A transaction commits when its function returns")
+
+    def _check_read_allowed(self) -> None:
+        if self.batch.writes:
+            raise InvalidRequestError("A transaction must do all its reads before its writes")
+
+
+class DocumentStore(abc.ABC):
+    """The port. Adapters: ``SqliteDocumentStore`` (embedded) and ``FirestoreDocumentStore``."""
+
+    @abc.abstractmethod
+    def get(self, collection: str, doc_id: str) -> Document | None:
+        """Return the document or None."""
+
+    @abc.abstractmethod
+    def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, Document]:
+        """Return the existing documents among ``doc_ids``, keyed by id."""
+
+    @abc.abstractmethod
+    def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
+        """Store a new document; raise DocumentAlreadyExistsError if the id is taken."""
+
+    @abc.abstractmethod
+    def set(
+        self, collection: str, doc_id: str, data: Mapping[str, Any], *, merge: bool = False
+    ) -> None:
+        """Replace the document, or merge ``data`` into it when ``merge``."""
+
+    @abc.abstractmethod
+    def update(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
+        """Change the given fields (dotted paths reach into maps); raise DocumentNotFoundError."""
+
+    @abc.abstractmethod
+    def delete(self, collection: str, doc_id: str) -> None:
+        """Delete the document if it exists."""
+
+    @abc.abstractmethod
+    def query(self, query: Query) -> Page:
+        """Return one page of matching documents and the cursor for the next page."""
+
+    @abc.abstractmethod
+    def count(self, query: Query) -> int:
+        """Return how many documents match the query's filters (limit and cursor ignored)."""
+
+    @abc.abstractmethod
+    def commit_writes(self, writes: list[Write]) -> None:
+        """Apply writes atomically (used by ``batch``)."""
+
+    @abc.abstractmethod
+    def run_transaction(self, function: Callable[[Transaction], T], *, max_attempts: int = 5) -> T:
+        """Run ``function`` in a transaction, retried on contention; return its result.
+
+        Raises TransactionContentionError when every attempt met contention.
+        """
+
+    @abc.abstractmethod
+    def find_nearest(
+        self,
+        collection: str,
+        vector_field: str,
+        query_vector: Sequence[float],
+        *,
+        limit: int,
+        filters: Sequence[Filter] = (),
+    ) -> list[Neighbour]:
+        """Return up to ``limit`` documents nearest by cosine distance, after ``filters``."""
+
+    def batch(self) -> WriteBatch:
+        """Return a batch whose writes commit atomically (up to 500)."""
+        return WriteBatch(self.commit_writes)
+
+    def stream(self, query: Query, *, page_size: int = 300) -> Iterator[Document]:
+        """Yield every matching document, fetching page by page."""
+        page_query = query.take(page_size) if query.limit is None else query
+        remaining = query.limit
+        while True:
+            page = self.query(page_query)
+            for document in page.documents:
+                yield document
+            if remaining is not None:
+                remaining -= len(page.documents)
+                if remaining <= 0:
+                    return
+            if page.next_cursor is None:
+                return
+            page_query = page_query.after(page.next_cursor)
+
+    def close(self) -> None:  # noqa: B027 - adapters without resources need not override
+        """Release connections."""
+
+
+def check_collection(name: str) -> None:
+    """Raise InvalidRequestError unless ``name`` is a plain collection identifier."""
+    if not _NAME.match(name):
+        raise InvalidRequestError(f"Invalid collection name: {name!r}")
+
+
+def check_field(path: str) -> None:
+    """Raise InvalidRequestError unless ``path`` is a dotted path of plain identifiers."""
+    if not _FIELD.match(path):
+        raise InvalidRequestError(f"Invalid field path: {path!r}")
+
+
+def check_doc_id(doc_id: str) -> None:
+    """Raise InvalidRequestError for empty ids, ids with '/' or NUL, '.' and '..'."""
+    if not isinstance(doc_id, str) or not _DOC_ID.match(doc_id) or doc_id in (".", ".."):
+        raise InvalidRequestError("Invalid document id")
+    if doc_id.startswith("__") and doc_id.endswith("__"):
+        raise InvalidRequestError("Invalid document id")
+
+
+INEQUALITY_OPERATORS = frozenset(["!=", "<", "<=", ">", ">="])
+
+
+def effective_order(query: Query) -> tuple[Order, ...]:
+    """Return the full sort order both adapters use, as Firestore defines it.
+
+    The explicit orders, then every field with an inequality filter not yet ordered (by
+    name), then the document id in the direction of the last order.
+    """
+    orders = list(query.order_by)
+    ordered = {order.field for order in orders}
+    for name in sorted({f.field for f in query.filters if f.op in INEQUALITY_OPERATORS}):
+        if name not in ordered:
+            orders.append(Order(name))
+    last_descending = orders[-1].descending if orders else False
+    orders.append(Order(DOCUMENT_ID, last_descending))
+    return tuple(orders)
+
+
+DOCUMENT_ID = "__id__"
+"""The pseudo-field naming the document id in an effective order."""
+
+
+def naive_to_utc(value: datetime) -> datetime:
+    """Return ``value`` with UTC attached when it has no timezone."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

@@ -1,0 +1,338 @@
+"""The embedded document store: one SQLite file, one table per collection, JSON documents.
+
+WAL mode lets readers run beside one writer; every write takes the write lock up front
+(``BEGIN IMMEDIATE``) so a transaction's reads and writes are serializable across threads
+and processes, and a busy timeout makes waiters queue instead of failing. Each thread has
+its own connection. An expression index is created the first time a query uses a field.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from shared.errors import DocumentAlreadyExistsError, InvalidRequestError, TransactionContentionError
+from shared.store import _sqlite_sql as sql
+from shared.store._cursor import decode_cursor, encode_cursor
+from shared.store._writes import apply_write
+from shared.store.base import (
+    DOCUMENT_ID,
+    Document,
+    DocumentStore,
+    Filter,
+    Neighbour,
+    Page,
+    Query,
+    Transaction,
+    Vector,
+    Write,
+    check_collection,
+    check_doc_id,
+    check_field,
+    effective_order,
+)
+
+T = TypeVar("T")
+_BUSY_TIMEOUT_MS = 15_000
+_IN_CHUNK = 500
+
+
+def _table(collection: str) -> str:
+    return f'"c_{collection}"'
+
+
+class SqliteDocumentStore(DocumentStore):
+    """Document store on a SQLite file; safe for many threads and several processes."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._path = Path(path)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._tables: set[str] = set()
+        self._indexes: set[tuple[str, str]] = set()
+
+    # -- connections -------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, timeout=60
+            )
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            # NORMAL in WAL mode survives a process crash; only power loss may drop the
+            # last commits, which is the usual trade for a local development store.
+            conn.execute("PRAGMA synchronous = NORMAL")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    def _ensure_table(self, collection: str) -> str:
+        check_collection(collection)
+        table = _table(collection)
+        if collection not in self._tables:
+            self._conn().execute(
+                f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL)"
+            )
+            with self._lock:
+                self._tables.add(collection)
+        return table
+
+    def _ensure_index(self, collection: str, field: str) -> None:
+        if field == DOCUMENT_ID or (collection, field) in self._indexes:
+            return
+        name = f'"ix_{collection}_{field.replace(".", "__")}"'
+        self._conn().execute(
+            f"CREATE INDEX IF NOT EXISTS {name} ON {_table(collection)} ({sql.value_expr(field)})"
+        )
+        with self._lock:
+            self._indexes.add((collection, field))
+
+    @contextmanager
+    def _write_lock(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        if conn.in_transaction:
+            raise InvalidRequestError("Use the transaction object for writes inside a transaction")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get(self, collection: str, doc_id: str) -> Document | None:
+        check_doc_id(doc_id)
+        table = self._ensure_table(collection)
+        row = self._conn().execute(f"SELECT data FROM {table} WHERE id = ?", (doc_id,)).fetchone()
+        return Document(doc_id, sql.loads(row[0])) if row else None
+
+    def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, Document]:
+        for doc_id in doc_ids:
+            check_doc_id(doc_id)
+        table = self._ensure_table(collection)
+        found: dict[str, Document] = {}
+        unique = list(dict.fromkeys(doc_ids))
+        for start in range(0, len(unique), _IN_CHUNK):
+            chunk = unique[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn().execute(
+                f"SELECT id, data FROM {table} WHERE id IN ({marks})", chunk
+            )
+            for doc_id, text in rows:
+                found[doc_id] = Document(doc_id, sql.loads(text))
+        return found
+
+    def query(self, query: Query) -> Page:
+        orders = effective_order(query)
+        statement, params = self._select(query, orders)
+        if query.limit is not None:
+            statement += " LIMIT ?"
+            params.append(query.limit + 1)
+        rows = self._conn().execute(statement, params).fetchall()
+        documents = [Document(doc_id, sql.loads(text)) for doc_id, text in rows]
+        if query.limit is None or len(documents) <= query.limit:
+            return Page(documents)
+        documents = documents[: query.limit]
+        last = documents[-1]
+        values = [
+            last.id if order.field == DOCUMENT_ID else _field_value(last.data, order.field)
+            for order in orders
+        ]
+        return Page(documents, encode_cursor(orders, values))
+
+    def _select(self, query: Query, orders: tuple[Any, ...]) -> tuple[str, list[Any]]:
+        table = self._ensure_table(query.collection)
+        where, params = self._where(query.collection, query.filters)
+        order_clause, exists = sql.order_sql(orders)
+        for order in orders:
+            self._ensure_index(query.collection, order.field)
+        where.extend(exists)
+        if query.cursor is not None:
+            values = decode_cursor(query.cursor, orders)
+            after, after_params = sql.after_sql(orders, values)
+            where.append(after)
+            params.extend(after_params)
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        return f"SELECT id, data FROM {table}{clause} {order_clause}", params
+
+    def _where(self, collection: str, filters: Sequence[Filter]) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        for condition in filters:
+            self._ensure_index(collection, condition.field)
+            text, values = sql.filter_sql(condition)
+            where.append(text)
+            params.extend(values)
+        return where, params
+
+    def count(self, query: Query) -> int:
+        table = self._ensure_table(query.collection)
+        where, params = self._where(query.collection, query.filters)
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        row = self._conn().execute(f"SELECT COUNT(*) FROM {table}{clause}", params).fetchone()
+        return int(row[0])
+
+    def find_nearest(
+        self,
+        collection: str,
+        vector_field: str,
+        query_vector: Sequence[float],
+        *,
+        limit: int,
+        filters: Sequence[Filter] = (),
+    ) -> list[Neighbour]:
+        check_field(vector_field)
+        if limit < 1:
+            raise InvalidRequestError("limit must be at least 1")
+        target = [float(v) for v in query_vector]
+        target_norm = math.sqrt(sum(v * v for v in target))
+        if target_norm == 0:
+            raise InvalidRequestError("The query vector must not be all zeros")
+        results: list[Neighbour] = []
+        for document in self.stream(Query(collection, filters=tuple(filters))):
+            stored = _field_value(document.data, vector_field)
+            if not isinstance(stored, Vector) or len(stored) != len(target):
+                continue
+            norm = math.sqrt(sum(v * v for v in stored))
+            if norm == 0:
+                continue
+            dot = sum(a * b for a, b in zip(stored, target, strict=True))
+            results.append(Neighbour(document, 1.0 - dot / (norm * target_norm)))
+        results.sort(key=lambda n: (n.distance, n.document.id))
+        return results[:limit]
+
+    # -- writes ------------------------------------------------------------------------
+
+    def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
+        check_doc_id(doc_id)
+        table = self._ensure_table(collection)
+        text = sql.dumps(_fresh(collection, doc_id, data))
+        try:
+            self._conn().execute(f"INSERT INTO {table} (id, data) VALUES (?, ?)", (doc_id, text))
+        except sqlite3.IntegrityError as exc:
+            raise DocumentAlreadyExistsError(f"{collection}/{doc_id} already exists") from exc
+
+    def set(
+        self, collection: str, doc_id: str, data: Mapping[str, Any], *, merge: bool = False
+    ) -> None:
+        if merge:
+            self.commit_writes([Write("set", collection, doc_id, dict(data), merge=True)])
+            return
+        check_doc_id(doc_id)
+        table = self._ensure_table(collection)
+        text = sql.dumps(_fresh(collection, doc_id, data))
+        self._conn().execute(
+            f"INSERT INTO {table} (id, data) VALUES (?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+            (doc_id, text),
+        )
+
+    def update(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
+        self.commit_writes([Write("update", collection, doc_id, dict(data))])
+
+    def delete(self, collection: str, doc_id: str) -> None:
+        check_doc_id(doc_id)
+        table = self._ensure_table(collection)
+        self._conn().execute(f"DELETE FROM {table} WHERE id = ?", (doc_id,))
+
+    def commit_writes(self, writes: list[Write]) -> None:
+        for write in writes:
+            self._ensure_table(write.collection)
+        with self._write_lock() as conn:
+            self._apply(conn, writes)
+
+    def _apply(self, conn: sqlite3.Connection, writes: list[Write]) -> None:
+        # Several writes may touch one document: later ones see earlier ones' results.
+        pending: dict[tuple[str, str], dict[str, Any] | None] = {}
+        for write in writes:
+            key = (write.collection, write.doc_id)
+            if key in pending:
+                current = pending[key]
+            else:
+                row = conn.execute(
+                    f"SELECT data FROM {_table(write.collection)} WHERE id = ?", (write.doc_id,)
+                ).fetchone()
+                current = sql.loads(row[0]) if row else None
+            pending[key] = apply_write(current, write)
+        for (collection, doc_id), document in pending.items():
+            table = _table(collection)
+            if document is None:
+                conn.execute(f"DELETE FROM {table} WHERE id = ?", (doc_id,))
+            else:
+                conn.execute(
+                    f"INSERT INTO {table} (id, data) VALUES (?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+                    (doc_id, sql.dumps(document)),
+                )
+
+    def run_transaction(self, function: Callable[[Transaction], T], *, max_attempts: int = 5) -> T:
+        for attempt in range(1, max_attempts + 1):
+            transaction = _SqliteTransaction(self)
+            try:
+                with self._write_lock() as conn:
+                    result = function(transaction)
+                    for write in transaction.batch.writes:
+                        self._ensure_table(write.collection)
+                    self._apply(conn, transaction.batch.writes)
+                return result
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if attempt == max_attempts:
+                    raise TransactionContentionError() from exc
+                time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not crypto
+        raise TransactionContentionError()
+
+
+class _SqliteTransaction(Transaction):
+    def __init__(self, store: SqliteDocumentStore) -> None:
+        super().__init__()
+        self._store = store
+
+    def get(self, collection: str, doc_id: str) -> Document | None:
+        self._check_read_allowed()
+        return self._store.get(collection, doc_id)
+
+    def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, Document]:
+        self._check_read_allowed()
+        return self._store.get_many(collection, doc_ids)
+
+    def query(self, query: Query) -> list[Document]:
+        self._check_read_allowed()
+        return list(self._store.stream(query))
+
+
+def _fresh(collection: str, doc_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    document = apply_write(None, Write("set", collection, doc_id, dict(data)))
+    assert document is not None  # a set always leaves a document
+    return document
+
+
+def _field_value(data: dict[str, Any], path: str) -> Any:
+    value: Any = data
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value

@@ -1,0 +1,82 @@
+"""Fixtures shared by every test: emulators started once per session, fresh data dirs."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import (
+    Emulator,
+    firestore_emulator_command,
+    free_port,
+    http_ok,
+    start_process,
+)
+
+FIRESTORE_PROJECT = "demo-voice-test"
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """Google's Firestore emulator on a free port, warmed up, stopped after the session."""
+    port = free_port()
+    host = f"127.0.0.1:{port}"
+    log_path = tmp_path_factory.mktemp("firestore") / "emulator.log"
+    emulator = start_process(
+        firestore_emulator_command(port),
+        host=host,
+        log_path=log_path,
+        ready=lambda: http_ok(f"http://{host}/", "Ok"),
+        timeout=90,
+    )
+    previous = os.environ.get("FIRESTORE_EMULATOR_HOST")
+    os.environ["FIRESTORE_EMULATOR_HOST"] = host
+    try:
+        _warm_up_firestore()
+        yield emulator
+    finally:
+        if previous is None:
+            os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+        else:
+            os.environ["FIRESTORE_EMULATOR_HOST"] = previous
+        emulator.stop()
+
+
+def _warm_up_firestore() -> None:
+    # The JVM answers its first requests slowly; pay that once here, not in a timed test.
+    client = new_firestore_client()
+    ref = client.collection("warmup").document("w")
+    ref.set({"ok": True})
+    ref.get()
+    client.close()
+
+
+def new_firestore_client():  # type: ignore[no-untyped-def]
+    """Return a Firestore client for the emulator named by FIRESTORE_EMULATOR_HOST."""
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import firestore
+
+    return firestore.Client(project=FIRESTORE_PROJECT, credentials=AnonymousCredentials())
+
+
+def reset_firestore(emulator: Emulator) -> None:
+    """Delete every document in the emulator's default database."""
+    url = (
+        f"http://{emulator.host}/emulator/v1/projects/{FIRESTORE_PROJECT}"
+        "/databases/(default)/documents"
+    )
+    request = urllib.request.Request(url, method="DELETE")  # noqa: S310 - loopback only
+    with urllib.request.urlopen(request, timeout=30):  # noqa: S310 - loopback only
+        pass
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """A fresh data directory for one test."""
+    path = tmp_path / "data"
+    path.mkdir()
+    return path

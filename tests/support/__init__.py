@@ -1,0 +1,1 @@
+"""Test helpers: emulator processes, free ports, tokens."""

@@ -1,0 +1,49 @@
+"""The ``users`` function: register, read, change and delete the caller's own account."""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+
+from shared.domain.users import UserCreate, UserPublic, UserUpdate
+from shared.http import Api, Reply, RequestContext
+from shared.services import users as service
+
+api = Api("users")
+
+
+@api.route("/users", methods=["POST"])
+def register_user(ctx: RequestContext) -> Reply:
+    """Register the profile of the token's user."""
+    user = service.register_user(
+        store=ctx.container.store, user_id=ctx.user_id, request=ctx.body(UserCreate)
+    )
+    return Reply(UserPublic.from_entity(user), status=201)
+
+
+@api.route("/users/me", methods=["GET"])
+def get_me(ctx: RequestContext) -> UserPublic:
+    """Return the caller's profile, with storage used."""
+    return UserPublic.from_entity(service.get_user(store=ctx.container.store, user_id=ctx.user_id))
+
+
+@api.route("/users/me", methods=["PATCH"])
+def update_me(ctx: RequestContext) -> UserPublic:
+    """Change the caller's names."""
+    user = service.update_user(
+        store=ctx.container.store, user_id=ctx.user_id, request=ctx.body(UserUpdate)
+    )
+    return UserPublic.from_entity(user)
+
+
+@api.route("/users/me", methods=["DELETE"])
+def delete_me(ctx: RequestContext) -> Reply:
+    """Delete the caller's account and everything they own."""
+    service.delete_account(store=ctx.container.store, user_id=ctx.user_id)
+    return Reply(status=204)
+
+
+@functions_framework.http
+def users(request: flask.Request) -> flask.Response:
+    """Cloud Function entry point."""
+    return api.handle(request)

@@ -1,0 +1,114 @@
+"""The local gateway: every Cloud Function in one process, at its production path.
+
+Each function is built exactly as the Cloud Functions runtime builds it
+(``functions_framework.create_app`` on ``main.py`` with the function's entry point), then
+mounted at the path prefixes listed in ``functions.FUNCTIONS``. ``/healthz`` answers
+without auth. ``python -m local.gateway`` (``make run``) serves it with waitress on
+127.0.0.1:8080 and stops cleanly on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import functions_framework
+from waitress.server import create_server
+
+from functions import FUNCTIONS, FunctionSpec
+from shared.bootstrap import get_container
+from shared.config import Settings
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+SOURCE = Path(__file__).resolve().parent.parent / "main.py"
+
+
+class Gateway:
+    """A WSGI app dispatching each request to the function that owns its path."""
+
+    def __init__(self, functions: Iterable[FunctionSpec] = FUNCTIONS) -> None:
+        self.apps: dict[str, WsgiApp] = {}
+        prefixes: list[tuple[str, str]] = []
+        for spec in functions:
+            if spec.trigger != "http":
+                continue
+            self.apps[spec.name] = functions_framework.create_app(spec.name, str(SOURCE))
+            prefixes.extend((prefix, spec.name) for prefix in spec.prefixes)
+        # Longest prefix first, so /voices/sync can belong to another function than /voices.
+        self._prefixes = sorted(prefixes, key=lambda item: len(item[0]), reverse=True)
+
+    def function_for(self, path: str) -> str | None:
+        """Return the name of the function serving ``path``, if any."""
+        for prefix, name in self._prefixes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return name
+        return None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            return _json(start_response, "200 OK", {"status": "ok"})
+        name = self.function_for(path)
+        if name is None:
+            return _json(
+                start_response,
+                "404 Not Found",
+                {"error": f"No function serves {path}", "code": "NOT_FOUND"},
+            )
+        return self.apps[name](environ, start_response)
+
+
+def _json(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> list[bytes]:
+    payload = json.dumps(body).encode()
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+    )
+    return [payload]
+
+
+def _banner(settings: Settings) -> str:
+    base = f"http://{settings.gateway_host}:{settings.gateway_port}"
+    routes = "\n".join(
+        f"  {', '.join(spec.prefixes):<28} -> {spec.name}" for spec in FUNCTIONS
+    )
+    return (
+        f"Voice platform gateway listening on {base}\n"
+        f"Data: {settings.data_dir.resolve()}  store={settings.store} auth={settings.auth_mode}\n"
+        f"Functions:\n{routes}\n"
+        f"Mint a token:  make token USER=alice [ADMIN=1]\n"
+        f'Try:           curl -H "Authorization: Bearer $(make -s token USER=alice)" '
+        f"{base}/users/me\n"
+        "Ctrl-C stops it."
+    )
+
+
+def main() -> None:
+    """Serve the gateway until Ctrl-C or SIGTERM."""
+    container = get_container()
+    settings = container.settings
+    server = create_server(
+        Gateway(), host=settings.gateway_host, port=settings.gateway_port, threads=8
+    )
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    print(_banner(settings), flush=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        container.close()
+        print("Gateway stopped.", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()

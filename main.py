@@ -1,0 +1,8 @@
+"""Entry points for the Cloud Functions runtime, which loads ``main.py`` from the source root.
+
+Each deployed function names one of these as its entry point (see ``functions.FUNCTIONS``).
+"""
+
+from functions.users import users
+
+__all__ = ["users"]

@@ -1,0 +1,78 @@
+"""Builds the adapters the settings ask for, lazily and once per process.
+
+Functions call ``get_container()``; nothing creates a client at import time (cold starts
+stay short and tests choose their own settings). Tests call ``reset_container()`` after
+changing the environment, or build a ``Container`` from explicit settings.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+
+from shared.auth import TokenVerifier, build_verifier
+from shared.config import Settings, get_settings
+from shared.log import configure_logging
+from shared.store.base import DocumentStore
+
+
+class Container:
+    """The adapters one process uses, built on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+
+    @cached_property
+    def store(self) -> DocumentStore:
+        """Return the document store chosen by ``settings.store``."""
+        with self._lock:
+            if self.settings.store == "gcp":
+                from google.cloud import firestore
+
+                from shared.store.firestore import FirestoreDocumentStore
+
+                client = firestore.Client(
+                    project=self.settings.project, database=self.settings.firestore_database
+                )
+                return FirestoreDocumentStore(client)
+            from shared.store.sqlite import SqliteDocumentStore
+
+            return SqliteDocumentStore(self.settings.sqlite_path)
+
+    @cached_property
+    def verifier(self) -> TokenVerifier:
+        """Return the bearer-token verifier chosen by ``settings.auth_mode``."""
+        with self._lock:
+            return build_verifier(self.settings)
+
+    def close(self) -> None:
+        """Release the adapters that were built."""
+        if "store" in self.__dict__:
+            self.store.close()
+
+
+_container: Container | None = None
+_container_lock = threading.Lock()
+
+
+def get_container() -> Container:
+    """Return the process's container, building it (and logging) on first call."""
+    global _container  # noqa: PLW0603 - one container per process, by design
+    if _container is None:
+        with _container_lock:
+            if _container is None:
+                settings = get_settings()
+                configure_logging(settings.log_level)
+                _container = Container(settings)
+    return _container
+
+
+def reset_container() -> None:
+    """Forget the settings and adapters (tests change the environment between cases)."""
+    global _container  # noqa: PLW0603 - see get_container
+    with _container_lock:
+        if _container is not None:
+            _container.close()
+        _container = None
+        get_settings.cache_clear()

@@ -1,0 +1,343 @@
+"""The HTTP layer every function uses: routing, auth, parsing, JSON replies, errors.
+
+An ``Api`` routes one function's sub-paths (werkzeug rules), authenticates every route
+unless it is explicitly public, parses bodies and query strings into pydantic request
+models (bad input becomes a 400 with field details), and turns every error into the seed's
+body ``{error, code, timestamp, requestId}``. ``ERROR_STATUS`` is the one table from error
+class to HTTP status. Unknown exceptions are logged with their stack and answered with a
+generic 500 that leaks nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+import flask
+import pydantic
+from werkzeug.exceptions import MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.routing import Map, Rule
+
+from shared import errors
+from shared.auth import Principal, bearer_token
+from shared.bootstrap import Container, get_container
+from shared.log import LogContext, log_context
+
+logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+Access = Literal["user", "admin", "public"]
+
+ERROR_STATUS: dict[type[errors.PlatformError], int] = {
+    errors.PlatformError: 500,
+    errors.InvalidRequestError: 400,
+    errors.UnauthenticatedError: 401,
+    errors.AccessDeniedError: 403,
+    errors.NotFoundError: 404,
+    errors.UserNotFoundError: 404,
+    errors.VoiceModelNotFoundError: 404,
+    errors.DocumentNotFoundError: 404,
+    errors.MethodNotAllowedError: 405,
+    errors.UserAlreadyExistsError: 409,
+    errors.EmailAlreadyRegisteredError: 409,
+    errors.DocumentAlreadyExistsError: 409,
+    errors.InvalidStateTransitionError: 409,
+    errors.PayloadTooLargeError: 413,
+    errors.UnsupportedMediaTypeError: 415,
+    errors.RateLimitedError: 429,
+    errors.ConfigurationError: 500,
+    errors.TransactionContentionError: 503,
+    errors.ServiceUnavailableError: 503,
+}
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?")
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+
+
+def status_for(error: errors.PlatformError) -> int:
+    """Return the HTTP status of ``error`` from ``ERROR_STATUS``."""
+    for cls in type(error).__mro__:
+        if cls in ERROR_STATUS:
+            return ERROR_STATUS[cls]
+    return 500
+
+
+@dataclass
+class Reply:
+    """A handler's answer when it needs a status or headers other than 200 JSON."""
+
+    body: Any = None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def page_body(noun: str, items: Iterable[Any], next_cursor: str | None) -> dict[str, Any]:
+    """Return the list-response shape: items under a plural noun, plus ``nextCursor``."""
+    return {noun: [_jsonable(item) for item in items], "nextCursor": next_cursor}
+
+
+@dataclass
+class RequestContext:
+    """What a handler gets: the request, who is calling, and the adapters."""
+
+    request: flask.Request
+    request_id: str
+    container: Container
+    principal_or_none: Principal | None = None
+
+    @property
+    def principal(self) -> Principal:
+        """Return the authenticated caller (routes are authenticated unless public)."""
+        if self.principal_or_none is None:
+            raise errors.UnauthenticatedError()
+        return self.principal_or_none
+
+    @property
+    def user_id(self) -> str:
+        """Return the authenticated caller's user id."""
+        return self.principal.user_id
+
+    def body(self, model: type[M]) -> M:
+        """Return the JSON body parsed into ``model``; an absent body counts as ``{}``.
+
+        Raises UnsupportedMediaTypeError, PayloadTooLargeError or InvalidRequestError.
+        """
+        raw = self._raw_body()
+        if not raw.strip():
+            data: Any = {}
+        else:
+            if not self.request.is_json:
+                raise errors.UnsupportedMediaTypeError()
+            try:
+                data = json.loads(raw)
+            except (ValueError, UnicodeDecodeError) as exc:
+                raise errors.InvalidRequestError("Request body is not valid JSON") from exc
+        if not isinstance(data, dict):
+            raise errors.InvalidRequestError("Request body must be a JSON object")
+        return parse(model, data)
+
+    def query(self, model: type[M]) -> M:
+        """Return the query string parsed into ``model`` (repeated keys become lists)."""
+        data: dict[str, Any] = {}
+        for key in self.request.args:
+            values = self.request.args.getlist(key)
+            data[key] = values if len(values) > 1 else values[0]
+        return parse(model, data)
+
+    def _raw_body(self) -> bytes:
+        limit = self.container.settings.max_request_bytes
+        length = self.request.content_length
+        if length is not None and length > limit:
+            raise errors.PayloadTooLargeError(f"Request body exceeds {limit} bytes")
+        self.request.max_content_length = limit
+        try:
+            return self.request.get_data(cache=True)
+        except RequestEntityTooLarge as exc:
+            raise errors.PayloadTooLargeError(f"Request body exceeds {limit} bytes") from exc
+
+
+def parse(model: type[M], data: Mapping[str, Any]) -> M:
+    """Return ``data`` validated as ``model``; raise InvalidRequestError with field details."""
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        details = [
+            {
+                "field": ".".join(str(part) for part in error["loc"]) or None,
+                "message": error["msg"],
+                "type": error["type"],
+            }
+            for error in exc.errors(include_url=False, include_input=False)
+        ]
+        raise errors.InvalidRequestError("Invalid request parameters", details=details) from None
+
+
+Handler = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One registered route."""
+
+    rule: str
+    methods: tuple[str, ...]
+    handler: Handler
+    access: Access
+    summary: str
+
+
+class Api:
+    """The routes of one Cloud Function, and its WSGI-facing ``handle``."""
+
+    def __init__(self, name: str, *, container: Callable[[], Container] = get_container) -> None:
+        self.name = name
+        self.routes: list[Route] = []
+        self._endpoints: dict[str, Route] = {}
+        self._map = Map(strict_slashes=False, merge_slashes=False)
+        self._container = container
+
+    def route(
+        self, rule: str, *, methods: Iterable[str], access: Access = "user"
+    ) -> Callable[[Handler], Handler]:
+        """Register ``handler(ctx, **path_params)`` for ``rule`` and ``methods``."""
+
+        def register(handler: Handler) -> Handler:
+            endpoint = f"{handler.__name__}:{len(self.routes)}"
+            route = Route(rule, tuple(methods), handler, access, (handler.__doc__ or "").strip())
+            self.routes.append(route)
+            self._endpoints[endpoint] = route
+            self._map.add(Rule(rule, endpoint=endpoint, methods=list(methods)))
+            return handler
+
+        return register
+
+    def handle(self, request: flask.Request) -> flask.Response:
+        """Serve one request: route, authenticate, call the handler, reply in JSON."""
+        started = time.perf_counter()
+        request_id, trace, span = _request_ids(request)
+        container = self._container()
+        context = LogContext(request_id, trace, span, container.settings.project)
+        with log_context(context):
+            ctx = RequestContext(request, request_id, container)
+            try:
+                response = self._dispatch(ctx)
+            except errors.PlatformError as exc:
+                response = error_response(exc, request_id)
+            except Exception:
+                logger.exception("Unhandled error serving %s %s", request.method, request.path)
+                response = error_response(errors.PlatformError(), request_id)
+            response.headers["X-Request-Id"] = request_id
+            _log_request(request, response, ctx, time.perf_counter() - started)
+        return response
+
+    def _dispatch(self, ctx: RequestContext) -> flask.Response:
+        adapter = self._map.bind_to_environ(ctx.request.environ)
+        try:
+            endpoint, params = adapter.match()
+        except MethodNotAllowed as exc:
+            error = errors.MethodNotAllowedError(f"{ctx.request.method} is not allowed here")
+            response = error_response(error, ctx.request_id)
+            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods or []))
+            return response
+        except NotFound:
+            raise errors.NotFoundError(f"No route for {ctx.request.path}") from None
+        route = self._endpoints[str(endpoint)]
+        if route.access != "public":
+            ctx.principal_or_none = ctx.container.verifier.verify(
+                bearer_token(ctx.request.headers.get("Authorization"))
+            )
+            if route.access == "admin" and not ctx.principal.is_admin:
+                raise errors.AccessDeniedError("This operation needs an admin")
+        result = route.handler(ctx, **params)
+        return to_response(result)
+
+    def __call__(self, request: flask.Request) -> flask.Response:
+        return self.handle(request)
+
+
+def to_response(result: Any) -> flask.Response:
+    """Return the Flask response for a handler's result."""
+    if isinstance(result, flask.Response):
+        return result
+    reply = result if isinstance(result, Reply) else Reply(result)
+    if reply.status == 204 or (reply.body is None and reply.status != 200):
+        response = flask.Response(status=reply.status)
+    else:
+        response = json_response(_jsonable(reply.body), reply.status)
+    response.headers.update(reply.headers)
+    return response
+
+
+def json_response(body: Any, status: int = 200) -> flask.Response:
+    """Return ``body`` as a JSON response that no cache keeps."""
+    response = flask.Response(
+        json.dumps(body, separators=(",", ":"), default=_json_default),
+        status=status,
+        mimetype="application/json",
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def error_response(error: errors.PlatformError, request_id: str) -> flask.Response:
+    """Return the seed's error body for ``error`` with its status and Retry-After."""
+    status = status_for(error)
+    body: dict[str, Any] = {
+        "error": error.message,
+        "code": error.code,
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "requestId": request_id,
+    }
+    if error.details:
+        body["details"] = error.details
+    response = json_response(body, status)
+    if error.retry_after is not None:
+        response.headers["Retry-After"] = str(error.retry_after)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="voice-platform"'
+    if status >= 500:
+        logger.error("%s: %s", error.code, error.message, exc_info=error.__cause__ is not None)
+    return response
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    raise TypeError(f"Not JSON serializable: {type(value).__name__}")
+
+
+def _request_ids(request: flask.Request) -> tuple[str, str | None, str | None]:
+    trace = span = None
+    cloud = _CLOUD_TRACE.match(request.headers.get("X-Cloud-Trace-Context", ""))
+    if cloud:
+        trace, span = cloud.group(1).lower(), cloud.group(2)
+    else:
+        parent = _TRACEPARENT.match(request.headers.get("traceparent", ""))
+        if parent:
+            trace, span = parent.group(1), parent.group(2)
+    given = request.headers.get("X-Request-Id", "")
+    if _REQUEST_ID.match(given):
+        return given, trace, span
+    return (trace or f"req-{uuid.uuid4().hex}"), trace, span
+
+
+def _log_request(
+    request: flask.Request, response: flask.Response, ctx: RequestContext, seconds: float
+) -> None:
+    principal = ctx.principal_or_none
+    logger.info(
+        "%s %s %s",
+        request.method,
+        request.path,
+        response.status_code,
+        extra={
+            "fields": {
+                "httpRequest": {
+                    "requestMethod": request.method,
+                    "requestUrl": request.path,
+                    "status": response.status_code,
+                    "latency": f"{seconds:.6f}s",
+                    "userAgent": request.headers.get("User-Agent", ""),
+                },
+                "userId": principal.user_id if principal else None,
+            }
+        },
+    )

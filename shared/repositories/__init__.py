@@ -1,0 +1,1 @@
+"""Repositories: domain entities in and out of the document store."""

@@ -1,0 +1,116 @@
+"""Users in the document store, and the email claims that keep emails unique.
+
+A user is ``users/{userId}``. Each email is claimed by ``user_emails/{sha256(email)}``,
+created in the same transaction as the user (or an email change), so two accounts can
+never hold one address, however many requests race.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from shared.domain.users import User
+from shared.errors import EmailAlreadyRegisteredError, UserAlreadyExistsError, UserNotFoundError
+from shared.store.base import DocumentStore, Transaction
+
+USERS = "users"
+EMAIL_CLAIMS = "user_emails"
+
+
+def email_claim_id(email: str) -> str:
+    """Return the id of the document that claims ``email`` (already normalised)."""
+    return hashlib.sha256(email.encode()).hexdigest()
+
+
+class UserRepository:
+    """Reads and writes users; every multi-document change is one transaction."""
+
+    def __init__(self, store: DocumentStore) -> None:
+        self._store = store
+
+    def get(self, user_id: str) -> User | None:
+        """Return the user or None."""
+        document = self._store.get(USERS, user_id)
+        return User.model_validate(document.data) if document else None
+
+    def require(self, user_id: str) -> User:
+        """Return the user; raise UserNotFoundError."""
+        user = self.get(user_id)
+        if user is None:
+            raise UserNotFoundError(f"User not registered: {user_id}")
+        return user
+
+    def add(self, user: User) -> None:
+        """Store a new user and claim its email atomically.
+
+        Raises UserAlreadyExistsError or EmailAlreadyRegisteredError.
+        """
+
+        def register(tx: Transaction) -> None:
+            if tx.get(USERS, user.id) is not None:
+                raise UserAlreadyExistsError()
+            claim = tx.get(EMAIL_CLAIMS, email_claim_id(user.email))
+            if claim is not None and claim.data.get("user_id") != user.id:
+                raise EmailAlreadyRegisteredError()
+            tx.set(EMAIL_CLAIMS, email_claim_id(user.email), {"user_id": user.id})
+            tx.create(USERS, user.id, user.to_document())
+
+        self._store.run_transaction(register)
+
+    def update(self, user_id: str, changes: dict[str, Any]) -> User:
+        """Apply ``changes`` (snake_case fields) and return the updated user.
+
+        Raises UserNotFoundError, or EmailAlreadyRegisteredError when a new email is taken.
+        """
+
+        def change(tx: Transaction) -> User:
+            document = tx.get(USERS, user_id)
+            if document is None:
+                raise UserNotFoundError(f"User not registered: {user_id}")
+            current = User.model_validate(document.data)
+            updated = current.model_copy(update=changes)
+            updated = User.model_validate(updated.model_dump())
+            if updated.email != current.email:
+                claim = tx.get(EMAIL_CLAIMS, email_claim_id(updated.email))
+                if claim is not None and claim.data.get("user_id") != user_id:
+                    raise EmailAlreadyRegisteredError()
+                tx.delete(EMAIL_CLAIMS, email_claim_id(current.email))
+                tx.set(EMAIL_CLAIMS, email_claim_id(updated.email), {"user_id": user_id})
+            tx.set(USERS, user_id, updated.to_document())
+            return updated
+
+        return self._store.run_transaction(change)
+
+    def remove(self, user_id: str) -> User:
+        """Delete the user and release its email; return what was deleted.
+
+        Raises UserNotFoundError.
+        """
+
+        def remove(tx: Transaction) -> User:
+            document = tx.get(USERS, user_id)
+            if document is None:
+                raise UserNotFoundError(f"User not registered: {user_id}")
+            user = User.model_validate(document.data)
+            tx.delete(EMAIL_CLAIMS, email_claim_id(user.email))
+            tx.delete(USERS, user_id)
+            return user
+
+        return self._store.run_transaction(remove)
+
+    def add_storage_used(self, user_id: str, delta_bytes: int) -> int:
+        """Add ``delta_bytes`` (negative to free) to the storage used; return the new total.
+
+        Never goes below zero. Raises UserNotFoundError.
+        """
+
+        def adjust(tx: Transaction) -> int:
+            document = tx.get(USERS, user_id)
+            if document is None:
+                raise UserNotFoundError(f"User not registered: {user_id}")
+            total = max(0, int(document.data.get("storage_used_bytes", 0)) + delta_bytes)
+            tx.update(USERS, user_id, {"storage_used_bytes": total})
+            return total
+
+        return self._store.run_transaction(adjust)

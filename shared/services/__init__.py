@@ -1,0 +1,1 @@
+"""Use cases; each takes its dependencies as keyword-only arguments."""

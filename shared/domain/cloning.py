@@ -1,0 +1,233 @@
+"""Pre-call voice cloning (seed 003): who calls with which voice, and what happened.
+
+A caller's E.164 number maps to a voice sample; the clone made from it is cached with a TTL
+and a reuse count so repeat callers skip cloning. Calls, clone attempts and the greeting
+workflow's ready, failed and transfer events are kept as logs. Phone numbers are normalised
+(spaces, dashes, dots and brackets removed) and must then be ``+`` and 8..15 digits.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import AfterValidator, Field, model_validator
+
+from shared.domain._base import DomainModel, UtcDatetime, new_id, utcnow
+from shared.domain.measures import NonNegativeCount
+from shared.domain.transitions import TransitionTable, check_transition, with_changes
+
+DEFAULT_CLONE_CACHE_TTL = timedelta(hours=24)
+
+_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+_PHONE_SEPARATORS = re.compile(r"[\s().-]")
+
+
+def normalize_e164(number: str) -> str:
+    """Return ``number`` in E.164 form, e.g. ``+1 (415) 555-0100`` -> ``+14155550100``.
+
+    Raises:
+        ValueError: what remains is not ``+`` followed by 8..15 digits, the first non-zero.
+    """
+    compact = _PHONE_SEPARATORS.sub("", number)
+    if not _E164.match(compact):
+        raise ValueError(f"not an E.164 phone number: {number!r}")
+    return compact
+
+
+E164Number = Annotated[str, AfterValidator(normalize_e164)]
+"""A phone number in E.164 form (``+14155550100``)."""
+
+RequiredId = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class CallerVoiceMapping(DomainModel):
+    """Which voice sample to clone when a caller rings; one live mapping per number."""
+
+    id: RequiredId = Field(default_factory=new_id)
+    caller_id: E164Number
+    voice_sample_url: Annotated[str, Field(min_length=1, max_length=2048)]
+    voice_name: Annotated[str, Field(min_length=1, max_length=255)]
+    description: str | None = None
+    account_id: Annotated[str, Field(max_length=255)] | None = None
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
+    deleted_at: UtcDatetime | None = None
+
+
+class VoiceCloneCache(DomainModel):
+    """A cloned voice kept for reuse until ``ttl_expires_at``."""
+
+    id: RequiredId = Field(default_factory=new_id)
+    caller_id: E164Number
+    cloned_voice_id: RequiredId
+    clone_created_at: UtcDatetime
+    ttl_expires_at: UtcDatetime
+    reuse_count: Annotated[int, Field(ge=1)] = 1
+    last_used_at: UtcDatetime | None = None
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    deleted_at: UtcDatetime | None = None
+
+    @model_validator(mode="after")
+    def _expires_after_creation(self) -> Self:
+        if self.ttl_expires_at <= self.clone_created_at:
+            raise ValueError("ttlExpiresAt must be after cloneCreatedAt")
+        return self
+
+    @classmethod
+    def for_new_clone(
+        cls,
+        *,
+        caller_id: str,
+        cloned_voice_id: str,
+        now: datetime,
+        ttl: timedelta = DEFAULT_CLONE_CACHE_TTL,
+    ) -> Self:
+        """Return a cache entry for a clone made at ``now``, expiring ``ttl`` later."""
+        return cls(
+            caller_id=caller_id,
+            cloned_voice_id=cloned_voice_id,
+            clone_created_at=now,
+            ttl_expires_at=now + ttl,
+            last_used_at=now,
+            created_at=now,
+        )
+
+    def is_expired(self, now: datetime) -> bool:
+        """Return whether the entry is unusable at ``now``: past its TTL, or deleted."""
+        return self.deleted_at is not None or now >= self.ttl_expires_at
+
+    def reused(self, now: datetime) -> Self:
+        """Return the entry with one more reuse, last used at ``now``."""
+        return with_changes(self, reuse_count=self.reuse_count + 1, last_used_at=now)
+
+
+class CallStatus(StrEnum):
+    """Where a call is."""
+
+    INITIATED = "initiated"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+CALL_TRANSITIONS: TransitionTable[CallStatus] = {
+    CallStatus.INITIATED: frozenset({CallStatus.COMPLETED, CallStatus.FAILED}),
+}
+"""Legal call moves; COMPLETED and FAILED are final."""
+
+
+class CallLog(DomainModel):
+    """One call made through the voice agent."""
+
+    id: RequiredId = Field(default_factory=new_id)
+    call_id: RequiredId
+    threecx_call_id: str | None = None
+    caller_id: E164Number
+    cloned_voice_id: str | None = None
+    call_started_at: UtcDatetime
+    call_ended_at: UtcDatetime | None = None
+    duration_seconds: NonNegativeCount | None = None
+    transcript: str | None = None
+    status: CallStatus = CallStatus.INITIATED
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> Self:
+        if self.call_ended_at is not None and self.call_ended_at < self.call_started_at:
+            raise ValueError("callEndedAt must not be before callStartedAt")
+        return self
+
+    def _ended(self, status: CallStatus, ended_at: datetime, transcript: str | None) -> Self:
+        check_transition("call", CALL_TRANSITIONS, self.status, status)
+        seconds = int((ended_at - self.call_started_at).total_seconds())
+        return with_changes(
+            self,
+            status=status,
+            call_ended_at=ended_at,
+            duration_seconds=max(0, seconds),
+            transcript=transcript if transcript is not None else self.transcript,
+            updated_at=ended_at,
+        )
+
+    def complete(self, *, ended_at: datetime, transcript: str | None = None) -> Self:
+        """Return the call COMPLETED at ``ended_at``, with its duration in whole seconds.
+
+        Raises:
+            InvalidStateTransitionError: the call is not INITIATED.
+            pydantic.ValidationError: ``ended_at`` is before the call started.
+        """
+        return self._ended(CallStatus.COMPLETED, ended_at, transcript)
+
+    def fail(self, *, ended_at: datetime, transcript: str | None = None) -> Self:
+        """Return the call FAILED at ``ended_at``.
+
+        Raises:
+            InvalidStateTransitionError: the call is not INITIATED.
+            pydantic.ValidationError: ``ended_at`` is before the call started.
+        """
+        return self._ended(CallStatus.FAILED, ended_at, transcript)
+
+
+class CloneStatus(StrEnum):
+    """Outcome of one clone attempt."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+class VoiceCloneLog(DomainModel):
+    """Audit record of one clone attempt; a success names the voice it made."""
+
+    id: RequiredId = Field(default_factory=new_id)
+    caller_id: E164Number
+    cloned_voice_id: str | None = None
+    clone_created_at: UtcDatetime | None = None
+    api_response_time_ms: NonNegativeCount
+    sample_file_size_bytes: NonNegativeCount
+    status: CloneStatus
+    error_message: str | None = None
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _success_names_a_voice(self) -> Self:
+        if self.status is CloneStatus.SUCCESS and not self.cloned_voice_id:
+            raise ValueError("a successful clone needs clonedVoiceId")
+        return self
+
+
+class CloneReadyEvent(DomainModel):
+    """A clone finished while the caller was hearing the greeting."""
+
+    id: RequiredId = Field(default_factory=new_id)
+    caller_id: E164Number
+    greeting_call_id: RequiredId
+    cloned_voice_id: RequiredId
+    clone_duration_ms: NonNegativeCount
+    ready_at: UtcDatetime
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+
+
+class CloneFailedEvent(DomainModel):
+    """A clone failed during the greeting."""
+
+    id: RequiredId = Field(default_factory=new_id)
+    caller_id: E164Number
+    greeting_call_id: RequiredId
+    error_message: Annotated[str, Field(min_length=1)]
+    failed_at: UtcDatetime
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+
+
+class CloneTransferEvent(DomainModel):
+    """The greeting call handed the caller to the agent speaking in the cloned voice."""
+
+    id: RequiredId = Field(default_factory=new_id)
+    greeting_call_id: RequiredId
+    agent_call_id: RequiredId
+    cloned_voice_id: RequiredId
+    transferred_at: UtcDatetime
+    created_at: UtcDatetime = Field(default_factory=utcnow)

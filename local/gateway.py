@@ -37,7 +37,9 @@ class Gateway:
         for spec in functions:
             if spec.trigger != "http":
                 continue
-            self.apps[spec.name] = functions_framework.create_app(spec.name, str(SOURCE))
+            self.apps[spec.name] = functions_framework.create_app(  # type: ignore[no-untyped-call]
+                spec.name, str(SOURCE)
+            )  # functions-framework ships no type hints
             prefixes.extend((prefix, spec.name) for prefix in spec.prefixes)
         # Longest prefix first, so /voices/sync can belong to another function than /voices.
         self._prefixes = sorted(prefixes, key=lambda item: len(item[0]), reverse=True)
@@ -73,9 +75,7 @@ def _json(start_response: Callable[..., Any], status: str, body: dict[str, Any])
 
 def _banner(settings: Settings) -> str:
     base = f"http://{settings.gateway_host}:{settings.gateway_port}"
-    routes = "\n".join(
-        f"  {', '.join(spec.prefixes):<28} -> {spec.name}" for spec in FUNCTIONS
-    )
+    routes = "\n".join(f"  {', '.join(spec.prefixes):<28} -> {spec.name}" for spec in FUNCTIONS)
     return (
         f"Voice platform gateway listening on {base}\n"
         f"Data: {settings.data_dir.resolve()}  store={settings.store} auth={settings.auth_mode}\n"

@@ -69,7 +69,7 @@ def reset_firestore(emulator: Emulator) -> None:
         f"http://{emulator.host}/emulator/v1/projects/{FIRESTORE_PROJECT}"
         "/databases/(default)/documents"
     )
-    request = urllib.request.Request(url, method="DELETE")  # noqa: S310 - loopback only
+    request = urllib.request.Request(url, method="DELETE")
     with urllib.request.urlopen(request, timeout=30):  # noqa: S310 - loopback only
         pass
 

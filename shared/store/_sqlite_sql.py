@@ -3,7 +3,8 @@
 Values JSON cannot hold are tagged inside strings that start with U+E000 (a private-use
 character): ``\\ue000T`` + fixed-width ISO time for datetimes, so they still sort by time
 inside SQLite; ``{"\\ue000V": [...]}`` for vectors; a user string that itself starts with
-U+E000 is escaped as ``\\ue000S`` + the string. Filters check the JSON type of a field, so
+U+E000 is escaped as ``\\ue000S`` + the string. Each row also lists the paths of its
+tagged values, so reading a document touches only those. Filters check the JSON type of a field, so
 ``n > 1`` never matches a string, as in Firestore. Field paths reach SQL only after
 ``check_field`` has limited them to dotted identifiers.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from shared.errors import InvalidRequestError
@@ -28,7 +30,6 @@ TAG = "\ue000"
 _DATETIME = TAG + "T"
 _ESCAPED = TAG + "S"
 _VECTOR = TAG + "V"
-_TAG_IN_JSON = "\\ue000"
 
 
 def encode_value(value: Any) -> Any:
@@ -46,8 +47,11 @@ def encode_value(value: Any) -> Any:
         return [encode_value(item) for item in value]
     if isinstance(value, datetime):
         return _DATETIME + _format_datetime(value)
-    if isinstance(value, Increment | DeleteField):
-        raise InvalidRequestError("Write transforms are only allowed in writes")
+    if isinstance(value, Increment):
+        # Only a fresh document reaches here with a transform: it starts from zero.
+        return value.amount
+    if isinstance(value, DeleteField):
+        raise InvalidRequestError("DELETE_FIELD is only allowed in update or set(merge=True)")
     raise InvalidRequestError(f"Unsupported value type in a document: {kind.__name__}")
 
 
@@ -56,37 +60,61 @@ def _format_datetime(value: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def dumps(data: dict[str, Any]) -> str:
-    """Return the JSON text stored for a document."""
-    return json.dumps(encode_value(data), separators=(",", ":"))
+def dumps(data: dict[str, Any]) -> tuple[str, str | None]:
+    """Return the JSON text stored for a document and the paths of its tagged values.
+
+    Reads restore only the values at those paths, so a document without datetimes or
+    vectors is parsed by ``json.loads`` alone.
+    """
+    tagged: list[list[str | int]] = []
+
+    def encode(value: Any, path: list[str | int]) -> Any:
+        kind = type(value)
+        if kind is str:
+            if value.startswith(TAG):
+                tagged.append(path)
+                return _ESCAPED + value
+            return value
+        if value is None or kind is int or kind is float or kind is bool:
+            return value
+        if kind is dict:
+            return {key: encode(item, [*path, key]) for key, item in value.items()}
+        if kind is list or (kind is tuple and not isinstance(value, Vector)):
+            return [encode(item, [*path, index]) for index, item in enumerate(value)]
+        encoded = encode_value(value)
+        if isinstance(value, Vector | datetime):
+            tagged.append(path)
+        return encoded
+
+    text = json.dumps(encode(data, []), separators=(",", ":"))
+    return text, (json.dumps(tagged, separators=(",", ":")) if tagged else None)
 
 
-def loads(text: str) -> dict[str, Any]:
-    """Return the document stored as ``text``, with tagged values restored."""
+def loads(text: str, tagged: str | None) -> dict[str, Any]:
+    """Return the document stored as ``text``, restoring the values at ``tagged`` paths."""
     data: dict[str, Any] = json.loads(text)
-    if _TAG_IN_JSON in text or TAG in text:
-        return _decode_dict(data)
+    if tagged:
+        for path in _tagged_paths(tagged):
+            parent: Any = data
+            for part in path[:-1]:
+                parent = parent[part]
+            parent[path[-1]] = _decode_tagged(parent[path[-1]])
     return data
 
 
-def _decode(value: Any) -> Any:
-    if type(value) is str:
-        if value.startswith(_DATETIME):
-            return datetime.fromisoformat(value[2:])
-        if value.startswith(_ESCAPED):
-            return value[2:]
-        return value
+@lru_cache(maxsize=1024)
+def _tagged_paths(tagged: str) -> list[list[str | int]]:
+    # Documents of one collection share a few shapes: parse each shape's paths once.
+    paths: list[list[str | int]] = json.loads(tagged)
+    return paths
+
+
+def _decode_tagged(value: Any) -> Any:
     if type(value) is dict:
-        if len(value) == 1 and _VECTOR in value:
-            return Vector(value[_VECTOR])
-        return _decode_dict(value)
-    if type(value) is list:
-        return [_decode(item) for item in value]
-    return value
-
-
-def _decode_dict(data: dict[str, Any]) -> dict[str, Any]:
-    return {key: _decode(item) for key, item in data.items()}
+        return Vector(value[_VECTOR])
+    if value.startswith(_DATETIME):
+        return datetime.fromisoformat(value[2:])
+    return value[2:]
 
 
 def json_path(field: str) -> str:

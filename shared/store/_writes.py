@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from shared.errors import DocumentAlreadyExistsError, DocumentNotFoundError
+from shared.errors import DocumentAlreadyExistsError, DocumentNotFoundError, InvalidRequestError
 from shared.store.base import DeleteField, Increment, Write
 
 
@@ -42,20 +42,24 @@ def apply_write(current: dict[str, Any] | None, write: Write) -> dict[str, Any] 
 
 def _resolve_fresh(data: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {}
-    _merge_into(result, data)
+    _merge_into(result, data, allow_delete=False)
     return result
 
 
-def _merge_into(target: dict[str, Any], data: dict[str, Any]) -> None:
+def _merge_into(target: dict[str, Any], data: dict[str, Any], *, allow_delete: bool = True) -> None:
     for key, value in data.items():
         if isinstance(value, DeleteField):
+            if not allow_delete:
+                raise InvalidRequestError(
+                    "DELETE_FIELD is only allowed in update or set(merge=True)"
+                )
             target.pop(key, None)
         elif isinstance(value, Increment):
             target[key] = _incremented(target.get(key), value)
         elif isinstance(value, dict):
             existing = target.get(key)
             nested = existing if isinstance(existing, dict) else {}
-            _merge_into(nested, value)
+            _merge_into(nested, value, allow_delete=allow_delete)
             target[key] = nested
         else:
             target[key] = copy.deepcopy(value)

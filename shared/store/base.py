@@ -14,11 +14,12 @@ first and then write; their writes become visible together or not at all.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from shared.errors import InvalidRequestError
 
@@ -29,7 +30,6 @@ MAX_IN_VALUES = 30
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_DOC_ID = re.compile(r"^[^/\x00]{1,700}$")
 
 T = TypeVar("T")
 
@@ -58,8 +58,7 @@ class DeleteField:
 DELETE_FIELD = DeleteField()
 
 
-@dataclass(frozen=True)
-class Document:
+class Document(NamedTuple):
     """A stored document: its id and its data."""
 
     id: str
@@ -130,15 +129,7 @@ class Query:
 
 
 def _replace(query: Query, **changes: Any) -> Query:
-    values = {
-        "collection": query.collection,
-        "filters": query.filters,
-        "order_by": query.order_by,
-        "limit": query.limit,
-        "cursor": query.cursor,
-    }
-    values.update(changes)
-    return Query(**values)
+    return dataclasses.replace(query, **changes)
 
 
 @dataclass(frozen=True)
@@ -234,28 +225,21 @@ class Transaction(abc.ABC):
 
     def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
         """Queue a create; the transaction fails if the document exists."""
-        self._before_write()
         self.batch.create(collection, doc_id, data)
 
     def set(
         self, collection: str, doc_id: str, data: Mapping[str, Any], *, merge: bool = False
     ) -> None:
         """Queue a set."""
-        self._before_write()
         self.batch.set(collection, doc_id, data, merge=merge)
 
     def update(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
         """Queue an update; the transaction fails if the document is missing."""
-        self._before_write()
         self.batch.update(collection, doc_id, data)
 
     def delete(self, collection: str, doc_id: str) -> None:
         """Queue a delete."""
-        self._before_write()
         self.batch.delete(collection, doc_id)
-
-    def _before_write(self) -> None:
-        """Hook for adapters; reads after the first write are refused (as Firestore does)."""
 
     def _refuse_direct_commit(self, writes: list[Write]) -> None:
         raise InvalidRequestError("A transaction commits when its function returns")
@@ -335,8 +319,7 @@ class DocumentStore(abc.ABC):
         remaining = query.limit
         while True:
             page = self.query(page_query)
-            for document in page.documents:
-                yield document
+            yield from page.documents
             if remaining is not None:
                 remaining -= len(page.documents)
                 if remaining <= 0:
@@ -362,10 +345,16 @@ def check_field(path: str) -> None:
 
 
 def check_doc_id(doc_id: str) -> None:
-    """Raise InvalidRequestError for empty ids, ids with '/' or NUL, '.' and '..'."""
-    if not isinstance(doc_id, str) or not _DOC_ID.match(doc_id) or doc_id in (".", ".."):
-        raise InvalidRequestError("Invalid document id")
-    if doc_id.startswith("__") and doc_id.endswith("__"):
+    """Raise InvalidRequestError for empty ids, ids with '/' or NUL, '.', '..' and ``__x__``."""
+    if (
+        type(doc_id) is not str
+        or not doc_id
+        or len(doc_id) > 700
+        or "/" in doc_id
+        or "\x00" in doc_id
+        or doc_id in (".", "..")
+        or (doc_id.startswith("__") and doc_id.endswith("__"))
+    ):
         raise InvalidRequestError("Invalid document id")
 
 

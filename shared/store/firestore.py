@@ -8,6 +8,8 @@ so page cursors carry every value they need.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -58,7 +60,7 @@ class FirestoreDocumentStore(DocumentStore):
         self._client = client
 
     def close(self) -> None:
-        self._client.close()
+        self._client.close()  # type: ignore[no-untyped-call]  # the client is untyped
 
     def _ref(self, collection: str, doc_id: str) -> Any:
         check_collection(collection)
@@ -79,7 +81,9 @@ class FirestoreDocumentStore(DocumentStore):
         orders = effective_order(query)
         native = self._native_query(query.collection, query.filters)
         for order in orders:
-            direction = firestore.Query.DESCENDING if order.descending else firestore.Query.ASCENDING
+            direction = (
+                firestore.Query.DESCENDING if order.descending else firestore.Query.ASCENDING
+            )
             field = "__name__" if order.field == DOCUMENT_ID else order.field
             native = native.order_by(field, direction=direction)
         if query.cursor is not None:
@@ -203,15 +207,23 @@ class FirestoreDocumentStore(DocumentStore):
             self._stage(native_transaction, transaction.batch.writes)
             return result
 
-        native = self._client.transaction(max_attempts=max_attempts)
-        try:
-            with _translated_errors():
-                return firestore.transactional(body)(native)  # type: ignore[no-any-return]
-        except ValueError as exc:
-            # The client raises ValueError once every attempt was aborted by contention.
-            if "attempts" in str(exc):
-                raise TransactionContentionError() from exc
-            raise
+        # The client retries an aborted commit at once; under contention that livelocks, so
+        # each attempt here is one client attempt, and attempts back off with jitter.
+        for attempt in range(1, max_attempts + 1):
+            native = self._client.transaction(max_attempts=1)
+            try:
+                with _translated_errors():
+                    return firestore.transactional(body)(native)  # type: ignore[no-any-return]
+            except TransactionContentionError:
+                pass
+            except ValueError as exc:
+                # The client raises ValueError when its attempt was aborted by contention.
+                if "attempts" not in str(exc):
+                    raise
+            if attempt < max_attempts:
+                cap = min(2.0, 0.02 * 2**attempt)
+                time.sleep(random.uniform(0, cap))  # noqa: S311 - jitter, not crypto
+        raise TransactionContentionError()
 
 
 class _FirestoreTransaction(Transaction):
@@ -234,7 +246,9 @@ class _FirestoreTransaction(Transaction):
         self._check_read_allowed()
         native = self._store._native_query(query.collection, query.filters)
         for order in query.order_by:
-            direction = firestore.Query.DESCENDING if order.descending else firestore.Query.ASCENDING
+            direction = (
+                firestore.Query.DESCENDING if order.descending else firestore.Query.ASCENDING
+            )
             native = native.order_by(order.field, direction=direction)
         if query.limit is not None:
             native = native.limit(query.limit)
@@ -247,7 +261,9 @@ def _get_many(client: Any, refs: list[Any], transaction: Any) -> dict[str, Docum
     unique = list({ref.path: ref for ref in refs}.values())
     for start in range(0, len(unique), _GET_ALL_CHUNK):
         with _translated_errors():
-            snapshots = client.get_all(unique[start : start + _GET_ALL_CHUNK], transaction=transaction)
+            snapshots = client.get_all(
+                unique[start : start + _GET_ALL_CHUNK], transaction=transaction
+            )
             for snapshot in snapshots:
                 if snapshot.exists:
                     found[snapshot.id] = _document(snapshot)
@@ -293,7 +309,7 @@ def _field_value(data: dict[str, Any], path: str) -> Any:
     return value
 
 
-class _translated_errors:  # noqa: N801 - used as a lower-case context manager
+class _translated_errors:
     """Turn the client's errors into the platform's."""
 
     def __init__(self, collection: str = "", doc_id: str = "") -> None:
@@ -311,5 +327,9 @@ class _translated_errors:  # noqa: N801 - used as a lower-case context manager
             raise DocumentNotFoundError(f"{self._name} does not exist") from exc
         if isinstance(exc, gexc.Aborted):
             raise TransactionContentionError() from exc
-        if isinstance(exc, gexc.ServiceUnavailable | gexc.DeadlineExceeded | gexc.InternalServerError):
-            raise ServiceUnavailableError("The document store is unavailable", retry_after=5) from exc
+        if isinstance(
+            exc, gexc.ServiceUnavailable | gexc.DeadlineExceeded | gexc.InternalServerError
+        ):
+            raise ServiceUnavailableError(
+                "The document store is unavailable", retry_after=5
+            ) from exc

@@ -18,7 +18,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from shared.errors import DocumentAlreadyExistsError, InvalidRequestError, TransactionContentionError
+from shared.errors import (
+    DocumentAlreadyExistsError,
+    InvalidRequestError,
+    TransactionContentionError,
+)
 from shared.store import _sqlite_sql as sql
 from shared.store._cursor import decode_cursor, encode_cursor
 from shared.store._writes import apply_write
@@ -57,7 +61,8 @@ class SqliteDocumentStore(DocumentStore):
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
-        self._tables: set[str] = set()
+        self._tables: dict[str, str] = {}
+        self._get_statements: dict[str, str] = {}
         self._indexes: set[tuple[str, str]] = set()
 
     # -- connections -------------------------------------------------------------------
@@ -86,14 +91,16 @@ class SqliteDocumentStore(DocumentStore):
         self._local = threading.local()
 
     def _ensure_table(self, collection: str) -> str:
-        check_collection(collection)
-        table = _table(collection)
-        if collection not in self._tables:
+        table = self._tables.get(collection)
+        if table is None:
+            check_collection(collection)
+            table = _table(collection)
             self._conn().execute(
-                f"CREATE TABLE IF NOT EXISTS {table} (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL)"
+                f"CREATE TABLE IF NOT EXISTS {table} "
+                "(id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, tagged TEXT)"
             )
             with self._lock:
-                self._tables.add(collection)
+                self._tables[collection] = table
         return table
 
     def _ensure_index(self, collection: str, field: str) -> None:
@@ -123,9 +130,12 @@ class SqliteDocumentStore(DocumentStore):
 
     def get(self, collection: str, doc_id: str) -> Document | None:
         check_doc_id(doc_id)
-        table = self._ensure_table(collection)
-        row = self._conn().execute(f"SELECT data FROM {table} WHERE id = ?", (doc_id,)).fetchone()
-        return Document(doc_id, sql.loads(row[0])) if row else None
+        statement = self._get_statements.get(collection)
+        if statement is None:
+            statement = f"SELECT data, tagged FROM {self._ensure_table(collection)} WHERE id = ?"
+            self._get_statements[collection] = statement
+        row = self._conn().execute(statement, (doc_id,)).fetchone()
+        return Document(doc_id, sql.loads(row[0], row[1])) if row else None
 
     def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, Document]:
         for doc_id in doc_ids:
@@ -137,10 +147,10 @@ class SqliteDocumentStore(DocumentStore):
             chunk = unique[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
             rows = self._conn().execute(
-                f"SELECT id, data FROM {table} WHERE id IN ({marks})", chunk
+                f"SELECT id, data, tagged FROM {table} WHERE id IN ({marks})", chunk
             )
-            for doc_id, text in rows:
-                found[doc_id] = Document(doc_id, sql.loads(text))
+            for doc_id, text, tagged in rows:
+                found[doc_id] = Document(doc_id, sql.loads(text, tagged))
         return found
 
     def query(self, query: Query) -> Page:
@@ -150,7 +160,7 @@ class SqliteDocumentStore(DocumentStore):
             statement += " LIMIT ?"
             params.append(query.limit + 1)
         rows = self._conn().execute(statement, params).fetchall()
-        documents = [Document(doc_id, sql.loads(text)) for doc_id, text in rows]
+        documents = [Document(doc_id, sql.loads(text, tagged)) for doc_id, text, tagged in rows]
         if query.limit is None or len(documents) <= query.limit:
             return Page(documents)
         documents = documents[: query.limit]
@@ -174,7 +184,7 @@ class SqliteDocumentStore(DocumentStore):
             where.append(after)
             params.extend(after_params)
         clause = (" WHERE " + " AND ".join(where)) if where else ""
-        return f"SELECT id, data FROM {table}{clause} {order_clause}", params
+        return f"SELECT id, data, tagged FROM {table}{clause} {order_clause}", params
 
     def _where(self, collection: str, filters: Sequence[Filter]) -> tuple[list[str], list[Any]]:
         where: list[str] = []
@@ -227,9 +237,11 @@ class SqliteDocumentStore(DocumentStore):
     def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
         check_doc_id(doc_id)
         table = self._ensure_table(collection)
-        text = sql.dumps(_fresh(collection, doc_id, data))
+        text, tagged = sql.dumps(dict(data))
         try:
-            self._conn().execute(f"INSERT INTO {table} (id, data) VALUES (?, ?)", (doc_id, text))
+            self._conn().execute(
+                f"INSERT INTO {table} (id, data, tagged) VALUES (?, ?, ?)", (doc_id, text, tagged)
+            )
         except sqlite3.IntegrityError as exc:
             raise DocumentAlreadyExistsError(f"{collection}/{doc_id} already exists") from exc
 
@@ -241,12 +253,7 @@ class SqliteDocumentStore(DocumentStore):
             return
         check_doc_id(doc_id)
         table = self._ensure_table(collection)
-        text = sql.dumps(_fresh(collection, doc_id, data))
-        self._conn().execute(
-            f"INSERT INTO {table} (id, data) VALUES (?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET data = excluded.data",
-            (doc_id, text),
-        )
+        self._upsert(self._conn(), table, doc_id, dict(data))
 
     def update(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
         self.commit_writes([Write("update", collection, doc_id, dict(data))])
@@ -271,20 +278,28 @@ class SqliteDocumentStore(DocumentStore):
                 current = pending[key]
             else:
                 row = conn.execute(
-                    f"SELECT data FROM {_table(write.collection)} WHERE id = ?", (write.doc_id,)
+                    f"SELECT data, tagged FROM {_table(write.collection)} WHERE id = ?",
+                    (write.doc_id,),
                 ).fetchone()
-                current = sql.loads(row[0]) if row else None
+                current = sql.loads(row[0], row[1]) if row else None
             pending[key] = apply_write(current, write)
         for (collection, doc_id), document in pending.items():
             table = _table(collection)
             if document is None:
                 conn.execute(f"DELETE FROM {table} WHERE id = ?", (doc_id,))
             else:
-                conn.execute(
-                    f"INSERT INTO {table} (id, data) VALUES (?, ?) "
-                    "ON CONFLICT(id) DO UPDATE SET data = excluded.data",
-                    (doc_id, sql.dumps(document)),
-                )
+                self._upsert(conn, table, doc_id, document)
+
+    @staticmethod
+    def _upsert(
+        conn: sqlite3.Connection, table: str, doc_id: str, document: dict[str, Any]
+    ) -> None:
+        text, tagged = sql.dumps(document)
+        conn.execute(
+            f"INSERT INTO {table} (id, data, tagged) VALUES (?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET data = excluded.data, tagged = excluded.tagged",
+            (doc_id, text, tagged),
+        )
 
     def run_transaction(self, function: Callable[[Transaction], T], *, max_attempts: int = 5) -> T:
         for attempt in range(1, max_attempts + 1):
@@ -321,12 +336,6 @@ class _SqliteTransaction(Transaction):
     def query(self, query: Query) -> list[Document]:
         self._check_read_allowed()
         return list(self._store.stream(query))
-
-
-def _fresh(collection: str, doc_id: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    document = apply_write(None, Write("set", collection, doc_id, dict(data)))
-    assert document is not None  # a set always leaves a document
-    return document
 
 
 def _field_value(data: dict[str, Any], path: str) -> Any:

@@ -399,10 +399,21 @@ def test_find_nearest_by_cosine_distance_with_prefilter(store):
             "novector": {"owner": "u1"},
         },
     )
-    found = store.find_nearest(
-        C, "v", [1.0, 0.1], limit=2, filters=[Filter("owner", "==", "u1")]
-    )
+    found = store.find_nearest(C, "v", [1.0, 0.1], limit=2, filters=[Filter("owner", "==", "u1")])
     assert [n.document.id for n in found] == ["east", "northeast"]
     assert found[0].distance == pytest.approx(1 - 1 / (1.01**0.5), abs=1e-6)
     assert "v" in found[0].document.data
     assert found[0].document.data["owner"] == "u1"
+
+
+def test_delete_field_is_refused_in_a_plain_set(store):
+    with pytest.raises((InvalidRequestError, ValueError)):
+        store.set(C, "d1", {"a": DELETE_FIELD})
+    assert store.get(C, "d1") is None
+
+
+def test_increment_on_a_new_document_starts_from_zero(store):
+    store.set(C, "d1", {"n": Increment(3)})
+    store.set(C, "d2", {"m": {"n": Increment(2)}}, merge=True)
+    assert store.get(C, "d1").data == {"n": 3}
+    assert store.get(C, "d2").data == {"m": {"n": 2}}

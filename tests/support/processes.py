@@ -55,7 +55,7 @@ def start_process(
 ) -> Emulator:
     """Start ``command`` in its own process group and wait until ``ready()``."""
     log = log_path.open("wb")
-    process = subprocess.Popen(  # noqa: S603 - fixed argument lists built by the fixtures
+    process = subprocess.Popen(
         command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     emulator = Emulator(process, host, log_path)

@@ -1,0 +1,38 @@
+locals {
+  services = toset([
+    "artifactregistry.googleapis.com",
+    "cloudbuild.googleapis.com",
+    "cloudfunctions.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+    "cloudscheduler.googleapis.com",
+    "cloudtasks.googleapis.com",
+    "eventarc.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
+    "iamcredentials.googleapis.com", # signBlob, for V4 signed URLs without a key file
+    "logging.googleapis.com",
+    "pubsub.googleapis.com",
+    "run.googleapis.com",
+    "secretmanager.googleapis.com",
+    "storage.googleapis.com",
+  ])
+}
+
+resource "google_project_service" "enabled" {
+  for_each = local.services
+
+  service = each.value
+  # Other workloads in the project may use these APIs too: never switch them off on destroy.
+  disable_on_destroy = false
+}
+
+# The voice-sessions image lives here; Cloud Build pushes to it before the full apply.
+resource "google_artifact_registry_repository" "images" {
+  #checkov:skip=CKV_GCP_84:Holds only our own built images, no customer data; Google-managed encryption is enough and CMEK would add a KMS key to operate.
+  repository_id = var.artifact_repository
+  location      = var.region
+  format        = "DOCKER"
+  description   = "Container images of the voice platform."
+
+  depends_on = [google_project_service.enabled]
+}

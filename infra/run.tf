@@ -1,0 +1,79 @@
+# The streaming voice-sessions service: long-lived WebSockets (VAD -> STT -> agent -> TTS).
+resource "google_cloud_run_v2_service" "sessions" {
+  name                = "voice-sessions"
+  location            = var.region
+  ingress             = "INGRESS_TRAFFIC_ALL"
+  deletion_protection = var.deletion_protection
+
+  template {
+    service_account = google_service_account.sessions.email
+    # A WebSocket lives as long as its request: allow the maximum, one hour.
+    timeout = "3600s"
+    # Reconnects of the same client land on the instance that holds its session, when it can.
+    session_affinity                 = true
+    max_instance_request_concurrency = var.session_concurrency
+
+    scaling {
+      min_instance_count = 0
+      max_instance_count = var.session_max_instances
+    }
+
+    containers {
+      image = var.session_image
+
+      ports {
+        container_port = 8080
+      }
+
+      resources {
+        limits = {
+          cpu    = "2"
+          memory = "2Gi"
+        }
+        # Audio processing runs between requests' frames: keep the CPU allocated.
+        cpu_idle = false
+      }
+
+      dynamic "env" {
+        for_each = local.app_environment
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      dynamic "env" {
+        for_each = toset(var.session_secrets)
+        content {
+          name = local.provider_secrets[env.value].env
+          value_source {
+            secret_key_ref {
+              secret  = google_secret_manager_secret.provider[env.value].secret_id
+              version = "latest"
+            }
+          }
+        }
+      }
+
+      startup_probe {
+        tcp_socket {
+          port = 8080
+        }
+      }
+    }
+  }
+
+  depends_on = [
+    google_project_service.enabled,
+    google_secret_manager_secret_iam_member.sessions,
+  ]
+}
+
+# Mobile apps open WebSockets directly; the service authenticates each one with a Firebase
+# ID token in the app, like the public HTTP functions.
+resource "google_cloud_run_v2_service_iam_member" "sessions_public" {
+  name     = google_cloud_run_v2_service.sessions.name
+  location = var.region
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}

@@ -1,0 +1,117 @@
+"""Terraform deploys exactly the functions the code declares.
+
+``infra/functions.json`` is the function map Terraform reads (``jsondecode(file(...))`` in
+infra/functions.tf); ``functions.FUNCTIONS`` is what the gateway mounts and ``main.py``
+exports. A function added to one and not the other would be either never deployed or
+deployed without code, so these tests hold the two together, along with the few rules
+Terraform itself can only report at apply time.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions import FUNCTIONS, FunctionSpec
+
+REPO = Path(__file__).resolve().parents[2]
+INFRA = REPO / "infra"
+
+# Keys of the maps in infra/main.tf and infra/secrets.tf that functions.json refers to.
+BUCKETS = {"models", "audio", "samples", "backups"}
+QUEUES = {"default", "synthesis", "sync"}
+SECRETS = {"elevenlabs", "azure", "openai"}
+MAX_TIMEOUT = {"http": 3600, "storage": 540}
+
+
+def _terraform_functions() -> dict[str, dict[str, Any]]:
+    document = json.loads((INFRA / "functions.json").read_text(encoding="utf-8"))
+    functions: dict[str, dict[str, Any]] = document["functions"]
+    return functions
+
+
+def _expected_entry_point(spec: FunctionSpec) -> str:
+    # A function name may hold dashes; the Python entry point main.py exports cannot.
+    return getattr(spec, "entry_point", None) or spec.name.replace("-", "_")
+
+
+def _main_exports() -> set[str] | None:
+    main = REPO / "main.py"
+    if not main.exists():
+        return None
+    tree = ast.parse(main.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom | ast.Import):
+            names.update(alias.asname or alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
+def test_terraform_deploys_exactly_the_declared_functions() -> None:
+    assert set(_terraform_functions()) == {spec.name for spec in FUNCTIONS}
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.name)
+def test_each_function_keeps_its_entry_point_and_trigger(spec: FunctionSpec) -> None:
+    deployed = _terraform_functions()[spec.name]
+
+    assert deployed["entry_point"] == _expected_entry_point(spec)
+    assert deployed["trigger"] == spec.trigger
+
+
+def test_main_exports_every_entry_point() -> None:
+    exports = _main_exports()
+    if exports is None:
+        pytest.skip("main.py does not exist yet")
+    missing = {f["entry_point"] for f in _terraform_functions().values()} - exports
+    assert not missing, f"main.py does not export {sorted(missing)}"
+
+
+@pytest.mark.parametrize("name", sorted(_terraform_functions()))
+def test_function_settings_are_deployable(name: str) -> None:
+    function = _terraform_functions()[name]
+
+    # Its service account is "fn-<name>", and account ids take 6 to 30 characters.
+    assert re.fullmatch(r"[a-z][a-z0-9-]{1,25}[a-z0-9]", name), "3-27 lower-case letters, digits, -"
+    assert 0 < function["timeout_seconds"] <= MAX_TIMEOUT[function["trigger"]]
+    assert re.fullmatch(r"\d+(Mi|Gi|M|G)", function["memory"])
+    assert function["max_instances"] >= 1
+    assert function["concurrency"] >= 1
+    assert set(function["buckets"]) <= BUCKETS
+    assert set(function["queues"]) <= QUEUES
+    assert set(function["secrets"]) <= SECRETS
+    if function["trigger"] == "storage":
+        assert function["trigger_bucket"] in BUCKETS
+        assert not function.get("public", False), "only HTTP functions can be public"
+    else:
+        assert "trigger_bucket" not in function
+        assert isinstance(function["public"], bool)
+
+
+def test_terraform_reads_the_function_map() -> None:
+    functions_tf = (INFRA / "functions.tf").read_text(encoding="utf-8")
+
+    assert 'jsondecode(file("${path.module}/functions.json"))' in functions_tf
+
+
+def test_bucket_queue_and_secret_keys_match_terraform() -> None:
+    main_tf = (INFRA / "main.tf").read_text(encoding="utf-8")
+    secrets_tf = (INFRA / "secrets.tf").read_text(encoding="utf-8")
+
+    def map_keys(text: str, local: str) -> set[str]:
+        block = re.search(rf"{local} = \{{(.*?)\n  \}}", text, re.DOTALL)
+        assert block, f"locals.{local} not found"
+        return set(re.findall(r"^\s+(\w+)\s+=", block.group(1), re.MULTILINE))
+
+    assert map_keys(main_tf, "bucket_names") == BUCKETS
+    assert map_keys(main_tf, "queue_names") == QUEUES
+    assert map_keys(secrets_tf, "provider_secrets") == SECRETS

@@ -1,0 +1,58 @@
+"""Settings: embedded defaults locally, and production refusing unsafe choices."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from shared.config import Settings
+
+SAFE_PRODUCTION = {"store": "gcp", "blobs": "gcp", "tasks": "gcp", "auth_mode": "firebase"}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in ("K_SERVICE", "VOICE_ENVIRONMENT", "VOICE_STORE", "VOICE_AUTH_MODE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_are_embedded_and_local():
+    settings = Settings(_env_file=None)
+    assert (settings.store, settings.blobs, settings.tasks) == ("embedded",) * 3
+    assert settings.auth_mode == "dev"
+    assert not settings.is_production
+
+
+def test_environment_variables_use_the_voice_prefix(monkeypatch):
+    monkeypatch.setenv("VOICE_PROJECT", "my-proj")
+    monkeypatch.setenv("VOICE_GATEWAY_PORT", "9090")
+    settings = Settings(_env_file=None)
+    assert settings.project == "my-proj"
+    assert settings.gateway_port == 9090
+
+
+@pytest.mark.parametrize("embedded", ["store", "blobs", "tasks"])
+def test_production_refuses_embedded_adapters(embedded):
+    with pytest.raises(ValidationError, match="embedded adapters"):
+        Settings(
+            _env_file=None, environment="production", **{**SAFE_PRODUCTION, embedded: "embedded"}
+        )
+
+
+def test_production_refuses_dev_auth():
+    with pytest.raises(ValidationError, match="dev auth"):
+        Settings(
+            _env_file=None, environment="production", **{**SAFE_PRODUCTION, "auth_mode": "dev"}
+        )
+
+
+def test_a_cloud_run_service_is_production_whatever_the_variable_says(monkeypatch):
+    monkeypatch.setenv("K_SERVICE", "users")
+    with pytest.raises(ValidationError, match="Refusing unsafe configuration"):
+        Settings(_env_file=None, environment="local")
+    assert Settings(_env_file=None, **SAFE_PRODUCTION).is_production
+
+
+def test_safe_production_settings_are_accepted():
+    settings = Settings(_env_file=None, environment="production", **SAFE_PRODUCTION)
+    assert settings.is_production

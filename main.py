@@ -3,6 +3,7 @@
 Each deployed function names one of these as its entry point (see ``functions.FUNCTIONS``).
 """
 
+from functions.openapi import openapi
 from functions.users import users
 
-__all__ = ["users"]
+__all__ = ["openapi", "users"]

@@ -23,4 +23,5 @@ class FunctionSpec:
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(name="users", module="functions.users", prefixes=("/users",)),
+    FunctionSpec(name="openapi", module="functions.openapi", prefixes=("/openapi.json",)),
 )

@@ -12,7 +12,7 @@ from shared.services import users as service
 api = Api("users")
 
 
-@api.route("/users", methods=["POST"])
+@api.route("/users", methods=["POST"], body=UserCreate, response=UserPublic, status=201)
 def register_user(ctx: RequestContext) -> Reply:
     """Register the profile of the token's user."""
     user = service.register_user(
@@ -21,13 +21,13 @@ def register_user(ctx: RequestContext) -> Reply:
     return Reply(UserPublic.from_entity(user), status=201)
 
 
-@api.route("/users/me", methods=["GET"])
+@api.route("/users/me", methods=["GET"], response=UserPublic)
 def get_me(ctx: RequestContext) -> UserPublic:
     """Return the caller's profile, with storage used."""
     return UserPublic.from_entity(service.get_user(store=ctx.container.store, user_id=ctx.user_id))
 
 
-@api.route("/users/me", methods=["PATCH"])
+@api.route("/users/me", methods=["PATCH"], body=UserUpdate, response=UserPublic)
 def update_me(ctx: RequestContext) -> UserPublic:
     """Change the caller's names."""
     user = service.update_user(
@@ -36,7 +36,7 @@ def update_me(ctx: RequestContext) -> UserPublic:
     return UserPublic.from_entity(user)
 
 
-@api.route("/users/me", methods=["DELETE"])
+@api.route("/users/me", methods=["DELETE"], status=204)
 def delete_me(ctx: RequestContext) -> Reply:
     """Delete the caller's account and everything they own."""
     service.delete_account(store=ctx.container.store, user_id=ctx.user_id)

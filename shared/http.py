@@ -165,13 +165,17 @@ Handler = Callable[..., Any]
 
 @dataclass(frozen=True)
 class Route:
-    """One registered route."""
+    """One registered route, with the models that document it in OpenAPI."""
 
     rule: str
     methods: tuple[str, ...]
     handler: Handler
     access: Access
     summary: str
+    body: type[pydantic.BaseModel] | None = None
+    query: type[pydantic.BaseModel] | None = None
+    response: type[pydantic.BaseModel] | None = None
+    status: int = 200
 
 
 class Api:
@@ -185,13 +189,28 @@ class Api:
         self._container = container
 
     def route(
-        self, rule: str, *, methods: Iterable[str], access: Access = "user"
+        self,
+        rule: str,
+        *,
+        methods: Iterable[str],
+        access: Access = "user",
+        body: type[pydantic.BaseModel] | None = None,
+        query: type[pydantic.BaseModel] | None = None,
+        response: type[pydantic.BaseModel] | None = None,
+        status: int = 200,
     ) -> Callable[[Handler], Handler]:
-        """Register ``handler(ctx, **path_params)`` for ``rule`` and ``methods``."""
+        """Register ``handler(ctx, **path_params)`` for ``rule`` and ``methods``.
+
+        ``body``, ``query`` and ``response`` name the pydantic models the handler reads and
+        returns; they document the route in the OpenAPI document (``shared.openapi``).
+        """
 
         def register(handler: Handler) -> Handler:
             endpoint = f"{handler.__name__}:{len(self.routes)}"
-            route = Route(rule, tuple(methods), handler, access, (handler.__doc__ or "").strip())
+            summary = (handler.__doc__ or "").strip()
+            route = Route(
+                rule, tuple(methods), handler, access, summary, body, query, response, status
+            )
             self.routes.append(route)
             self._endpoints[endpoint] = route
             self._map.add(Rule(rule, endpoint=endpoint, methods=list(methods)))

@@ -8,8 +8,8 @@ documents the seed's error body and needs a bearer token unless the route is pub
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Any, Literal
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pydantic
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
@@ -52,9 +52,9 @@ def build_openapi(apis: Iterable[Api], *, title: str, version: str) -> dict[str,
     routes = [route for api in apis for route in api.routes]
     models: list[tuple[type[pydantic.BaseModel], JsonSchemaMode]] = []
     for route in routes:
-        for model, mode in ((route.body, "validation"), (route.query, "validation")):
+        for model in (route.body, route.query):
             if model is not None:
-                models.append((model, mode))
+                models.append((model, "validation"))
         if route.response is not None:
             models.append((route.response, "serialization"))
     unique = list(dict.fromkeys(models))
@@ -84,7 +84,7 @@ def build_openapi(apis: Iterable[Api], *, title: str, version: str) -> dict[str,
 
 def _operation(
     route: Route,
-    refs: dict[tuple[type[pydantic.BaseModel], Literal["validation", "serialization"]], Any],
+    refs: Mapping[tuple[Any, JsonSchemaMode], Any],
     schemas: dict[str, Any],
 ) -> dict[str, Any]:
     operation: dict[str, Any] = {

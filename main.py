@@ -4,6 +4,7 @@ Each deployed function names one of these as its entry point (see ``functions.FU
 """
 
 from functions.openapi import openapi
+from functions.tasks import tasks
 from functions.users import users
 
-__all__ = ["openapi", "users"]
+__all__ = ["openapi", "tasks", "users"]

@@ -24,4 +24,5 @@ class FunctionSpec:
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(name="users", module="functions.users", prefixes=("/users",)),
     FunctionSpec(name="openapi", module="functions.openapi", prefixes=("/openapi.json",)),
+    FunctionSpec(name="tasks", module="functions.tasks", prefixes=("/tasks", "/scheduler")),
 )

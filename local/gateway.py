@@ -91,6 +91,7 @@ def main() -> None:
     """Serve the gateway until Ctrl-C or SIGTERM."""
     container = get_container()
     settings = container.settings
+    container.tasks.start()
     server = create_server(
         Gateway(), host=settings.gateway_host, port=settings.gateway_port, threads=8
     )

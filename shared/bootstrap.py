@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from shared.auth import TokenVerifier, build_verifier
 from shared.config import Settings, get_settings
 from shared.log import configure_logging
 from shared.store.base import DocumentStore
+
+if TYPE_CHECKING:
+    from shared.tasks.runtime import TaskRuntime
 
 
 class Container:
@@ -46,8 +50,17 @@ class Container:
         with self._lock:
             return build_verifier(self.settings)
 
+    @cached_property
+    def tasks(self) -> TaskRuntime:
+        """Return the task queue, its handlers and the scheduled jobs."""
+        from shared.tasks.runtime import task_runtime
+
+        return task_runtime(self)
+
     def close(self) -> None:
-        """Release the adapters that were built."""
+        """Stop the task worker, then release the adapters that were built."""
+        if "tasks" in self.__dict__:
+            self.tasks.stop(timeout=10)
         if "store" in self.__dict__:
             self.store.close()
 

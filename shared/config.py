@@ -54,6 +54,16 @@ class Settings(BaseSettings):
     synthesis_queue: str = "voice-synthesis"
     sync_queue: str = "voice-sync"
 
+    # Task queue: where Cloud Tasks pushes (the tasks function's URL, also the OIDC audience),
+    # as whom, and the local worker's and scheduler's knobs.
+    tasks_location: str | None = None
+    tasks_base_url: str | None = None
+    tasks_service_account: str | None = None
+    tasks_emulator_host: str | None = None
+    tasks_dedup_window_seconds: int = Field(default=86400, ge=60)
+    tasks_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    scheduler_enabled: bool = True
+
     auth_mode: AuthMode = "dev"
     # Audience and issuer default to the Firebase values for `project` (see shared.auth).
     auth_audience: str | None = None
@@ -90,6 +100,8 @@ class Settings(BaseSettings):
             problems.append(f"embedded adapters in production: {', '.join(embedded)}")
         if self.auth_mode == "dev":
             problems.append("the dev auth mode in production")
+        if self.tasks == "gcp" and not self.tasks_service_account:
+            problems.append("no VOICE_TASKS_SERVICE_ACCOUNT for Cloud Tasks OIDC tokens")
         if problems:
             raise ValueError(
                 "Refusing unsafe configuration: " + "; ".join(problems) + ". "

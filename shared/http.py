@@ -29,6 +29,12 @@ from shared import errors
 from shared.auth import Principal, bearer_token
 from shared.bootstrap import Container, get_container
 from shared.log import LogContext, log_context
+from shared.tasks.base import (
+    DeadLetterNotFoundError,
+    ScheduledJobNotFoundError,
+    TaskAlreadyExistsError,
+    UnknownQueueError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +60,10 @@ ERROR_STATUS: dict[type[errors.PlatformError], int] = {
     errors.RateLimitedError: 429,
     errors.ConfigurationError: 500,
     errors.TransactionContentionError: 503,
+    TaskAlreadyExistsError: 409,
+    UnknownQueueError: 400,
+    DeadLetterNotFoundError: 404,
+    ScheduledJobNotFoundError: 404,
     errors.ServiceUnavailableError: 503,
 }
 

@@ -58,6 +58,7 @@ class SqliteDocumentStore(DocumentStore):
     def __init__(self, path: Path | str) -> None:
         self._path = Path(path)
         self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._enable_wal()
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
@@ -74,7 +75,6 @@ class SqliteDocumentStore(DocumentStore):
                 self._path, isolation_level=None, check_same_thread=False, timeout=60
             )
             conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
             # NORMAL in WAL mode survives a process crash; only power loss may drop the
             # last commits, which is the usual trade for a local development store.
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -82,6 +82,23 @@ class SqliteDocumentStore(DocumentStore):
             with self._lock:
                 self._connections.append(conn)
         return conn
+
+    def _enable_wal(self) -> None:
+        # WAL is a property of the file, set once here: switching it needs a moment with no
+        # other writer, which per-thread connections opened later cannot count on.
+        for attempt in range(50):
+            conn = sqlite3.connect(self._path, isolation_level=None, timeout=60)
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError:
+                if attempt == 49:
+                    raise
+                time.sleep(0.05)
+            finally:
+                conn.close()
 
     def close(self) -> None:
         with self._lock:

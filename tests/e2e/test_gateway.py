@@ -81,6 +81,13 @@ def test_gateway_serves_functions_at_production_paths_and_stops_on_ctrl_c(gatewa
     assert (status, body["code"]) == (401, "UNAUTHENTICATED")
     status, body, _ = call(base, "GET", "/nothing-here", token)
     assert status == 404
+    status, body, _ = call(base, "GET", "/scheduler/jobs", token)
+    assert (status, body["code"]) == (403, "ACCESS_DENIED")
+    status, body, _ = call(base, "GET", "/tasks/dead-letters", mint(env, "root", admin=True))
+    assert (status, body["deadLetters"]) == (200, [])
+    status, body, _ = call(base, "GET", "/openapi.json")
+    assert status == 200
+    assert "/users/me" in body["paths"]
     assert (tmp_path / "data" / "store.sqlite3").exists()
 
     process.send_signal(signal.SIGINT)

@@ -7,7 +7,13 @@ from pydantic import ValidationError
 
 from shared.config import Settings
 
-SAFE_PRODUCTION = {"store": "gcp", "blobs": "gcp", "tasks": "gcp", "auth_mode": "firebase"}
+SAFE_PRODUCTION = {
+    "store": "gcp",
+    "blobs": "gcp",
+    "tasks": "gcp",
+    "auth_mode": "firebase",
+    "tasks_service_account": "tasks@proj.iam.gserviceaccount.com",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -56,3 +62,12 @@ def test_a_cloud_run_service_is_production_whatever_the_variable_says(monkeypatc
 def test_safe_production_settings_are_accepted():
     settings = Settings(_env_file=None, environment="production", **SAFE_PRODUCTION)
     assert settings.is_production
+
+
+def test_production_cloud_tasks_need_a_service_account_for_oidc():
+    with pytest.raises(ValidationError, match="VOICE_TASKS_SERVICE_ACCOUNT"):
+        Settings(
+            _env_file=None,
+            environment="production",
+            **{**SAFE_PRODUCTION, "tasks_service_account": None},
+        )

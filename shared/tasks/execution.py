@@ -1,0 +1,295 @@
+"""Running one delivered task, the same way for the in-process worker and Cloud Tasks.
+
+``execute_task`` claims the task's run record (``task_runs/{taskId}``) in a transaction, so
+a redelivery of a finished task is acknowledged without running the handler again and two
+deliveries never run it at once; validates the payload (malformed is permanent); runs the
+handler; and classifies what happened as an ``Outcome`` the adapter turns into "delete
+from the queue", "retry later" or an HTTP status. Tasks that give up or exhaust their
+attempts land in ``task_dead_letters/{taskId}`` with their last error, for the admin API.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import pydantic
+from pydantic.alias_generators import to_camel
+
+from shared.store.base import DocumentStore, Query, Transaction, WriteBatch
+from shared.tasks.base import (
+    DeadLetterNotFoundError,
+    GiveUpTask,
+    QueuePolicy,
+    RetryTask,
+    TaskContext,
+    TaskEnvelope,
+    TaskQueue,
+    TaskRegistry,
+)
+
+logger = logging.getLogger(__name__)
+
+TASK_RUNS = "task_runs"
+DEAD_LETTERS = "task_dead_letters"
+# Cloud Tasks keeps a task at most 31 days, so no redelivery can come after this.
+RUN_RECORD_TTL = timedelta(days=31)
+MAX_ERROR_CHARS = 2000
+
+OutcomeKind = Literal["succeeded", "duplicate", "retry", "busy", "dead_lettered"]
+DeadLetterReason = Literal[
+    "gave_up", "exhausted", "malformed_payload", "unknown_task_type", "malformed_envelope"
+]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one delivery; ``retry_in`` (seconds) is set for retry and busy."""
+
+    kind: OutcomeKind
+    error: str | None = None
+    retry_in: float | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        """True when the backend should forget the task (done, duplicate or dead)."""
+        return self.kind in ("succeeded", "duplicate", "dead_lettered")
+
+
+class DeadLetter(pydantic.BaseModel):
+    """A task that will not run again unless an admin retries it."""
+
+    model_config = pydantic.ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    task_id: str
+    queue: str
+    task_type: str
+    payload: dict[str, Any]
+    dedup_key: str | None = None
+    attempts: int
+    reason: DeadLetterReason
+    last_error: str
+    enqueued_at: datetime | None = None
+    dead_at: datetime
+
+
+AckWrites = Callable[[WriteBatch], None]
+
+
+def execute_task(
+    *,
+    registry: TaskRegistry,
+    store: DocumentStore,
+    envelope: TaskEnvelope,
+    attempt: int,
+    policy: QueuePolicy,
+    claimed_exclusively: bool = False,
+    on_acknowledged: AckWrites | None = None,
+) -> Outcome:
+    """Run one delivery of ``envelope`` (``attempt`` counts from 1) and return its outcome.
+
+    Never raises for a handler's failure: transient ones become ``retry`` (or a dead
+    letter once ``attempt`` reaches ``policy.max_attempts``), permanent ones a dead letter.
+    Store errors propagate; the backend then redelivers. A caller that already holds an
+    exclusive claim on the task (the in-process worker) passes ``claimed_exclusively``,
+    which skips taking the run lease; ``on_acknowledged`` adds the caller's own writes
+    (removing the task from its queue) to the batch that records success or a dead letter.
+    """
+    delivery = _Delivery(store, envelope, attempt, policy, on_acknowledged)
+    busy_for = delivery.begin(lease=not claimed_exclusively)
+    if busy_for == _DONE:
+        delivery.acknowledge_duplicate()
+        return Outcome("duplicate")
+    if busy_for > 0:
+        return Outcome("busy", retry_in=busy_for)
+    task_type = registry.get(envelope.task_type)
+    if task_type is None:
+        error = f"No handler is registered for task type {envelope.task_type!r}"
+        return delivery.dead("unknown_task_type", error)
+    try:
+        payload = task_type.payload_model.model_validate(envelope.payload)
+    except pydantic.ValidationError as exc:
+        return delivery.dead("malformed_payload", _validation_summary(exc))
+    context = TaskContext(
+        task_id=envelope.task_id,
+        queue=envelope.queue,
+        task_type=envelope.task_type,
+        attempt=attempt,
+        max_attempts=policy.max_attempts,
+        enqueued_at=envelope.enqueued_at,
+        store=store,
+    )
+    return delivery.run(task_type.handler, payload, context)
+
+
+_DONE = -1.0
+
+
+@dataclass
+class _Delivery:
+    store: DocumentStore
+    envelope: TaskEnvelope
+    attempt: int
+    policy: QueuePolicy
+    on_acknowledged: AckWrites | None
+
+    def begin(self, *, lease: bool) -> float:
+        """Return 0 when this delivery may run, _DONE when finished, else seconds busy."""
+        task_id = self.envelope.task_id
+        if not lease:
+            record = self.store.get(TASK_RUNS, task_id)
+            finished = record is not None and record.data.get("state") in ("done", "dead")
+            return _DONE if finished else 0.0
+
+        def claim(tx: Transaction) -> float:
+            now = datetime.now(UTC)
+            record = tx.get(TASK_RUNS, task_id)
+            if record is not None:
+                state = record.data.get("state")
+                if state in ("done", "dead"):
+                    return _DONE
+                until = record.data.get("lease_until")
+                if state == "running" and isinstance(until, datetime) and until > now:
+                    return max((until - now).total_seconds(), 0.001)
+            deadline = now + timedelta(seconds=self.policy.dispatch_deadline)
+            tx.set(TASK_RUNS, task_id, _run_record("running", self.attempt, None, deadline))
+            return 0.0
+
+        return self.store.run_transaction(claim)
+
+    def run(
+        self, handler: Callable[[Any, TaskContext], None], payload: Any, context: TaskContext
+    ) -> Outcome:
+        delay: float | None = None
+        try:
+            handler(payload, context)
+        except GiveUpTask as exc:
+            return self.dead("gave_up", exc.reason)
+        except RetryTask as exc:
+            error, delay = exc.reason, exc.delay
+        except Exception as exc:
+            logger.exception("Task %s (%s) failed", self.envelope.task_id, self.envelope.task_type)
+            error = f"{type(exc).__name__}: {exc}"
+        else:
+            with self.store.batch() as batch:
+                batch.set(TASK_RUNS, self.envelope.task_id, _run_record("done", self.attempt))
+                self._add_ack_writes(batch)
+            return Outcome("succeeded")
+        if self.attempt >= self.policy.max_attempts:
+            return self.dead("exhausted", error)
+        record = _run_record("failed", self.attempt, error)
+        self.store.set(TASK_RUNS, self.envelope.task_id, record)
+        retry_in = delay if delay is not None else self.policy.backoff(self.attempt)
+        return Outcome("retry", error=_clip(error), retry_in=retry_in)
+
+    def dead(self, reason: DeadLetterReason, error: str) -> Outcome:
+        envelope = self.envelope
+        letter = DeadLetter(
+            task_id=envelope.task_id,
+            queue=envelope.queue,
+            task_type=envelope.task_type,
+            payload=envelope.payload,
+            dedup_key=envelope.dedup_key,
+            attempts=self.attempt,
+            reason=reason,
+            last_error=_clip(error),
+            enqueued_at=envelope.enqueued_at,
+            dead_at=datetime.now(UTC),
+        )
+        record_dead_letter(self.store, letter, on_acknowledged=self.on_acknowledged)
+        logger.warning(
+            "Task %s (%s) dead-lettered after %d attempt(s): %s",
+            envelope.task_id,
+            envelope.task_type,
+            self.attempt,
+            reason,
+        )
+        return Outcome("dead_lettered", error=letter.last_error)
+
+    def acknowledge_duplicate(self) -> None:
+        if self.on_acknowledged is not None:
+            with self.store.batch() as batch:
+                self.on_acknowledged(batch)
+
+    def _add_ack_writes(self, batch: WriteBatch) -> None:
+        if self.on_acknowledged is not None:
+            self.on_acknowledged(batch)
+
+
+def _run_record(
+    state: str, attempt: int, error: str | None = None, lease_until: datetime | None = None
+) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    record: dict[str, Any] = {
+        "state": state,
+        "attempt": attempt,
+        "last_error": _clip(error) if error else None,
+        "updated_at": now,
+        "expires_at": now + RUN_RECORD_TTL,
+    }
+    if lease_until is not None:
+        record["lease_until"] = lease_until
+    return record
+
+
+def record_dead_letter(
+    store: DocumentStore, letter: DeadLetter, *, on_acknowledged: AckWrites | None = None
+) -> None:
+    """Store ``letter`` and mark its run dead, together (a redelivery is then a duplicate).
+
+    ``on_acknowledged`` adds the caller's writes to the same atomic batch.
+    """
+    with store.batch() as batch:
+        batch.set(DEAD_LETTERS, letter.task_id, letter.model_dump())
+        batch.set(
+            TASK_RUNS, letter.task_id, _run_record("dead", letter.attempts, letter.last_error)
+        )
+        if on_acknowledged is not None:
+            on_acknowledged(batch)
+
+
+def list_dead_letters(
+    store: DocumentStore, *, limit: int, cursor: str | None = None, queue: str | None = None
+) -> tuple[list[DeadLetter], str | None]:
+    """Return one page of dead letters, newest first, and the next page's cursor."""
+    query = Query(DEAD_LETTERS)
+    if queue is not None:
+        query = query.where("queue", "==", queue)
+    page = store.query(query.order("dead_at", descending=True).take(limit).after(cursor))
+    return [DeadLetter.model_validate(d.data) for d in page.documents], page.next_cursor
+
+
+def get_dead_letter(store: DocumentStore, task_id: str) -> DeadLetter:
+    """Return the dead letter of ``task_id``; raise DeadLetterNotFoundError."""
+    document = store.get(DEAD_LETTERS, task_id)
+    if document is None:
+        raise DeadLetterNotFoundError()
+    return DeadLetter.model_validate(document.data)
+
+
+def retry_dead_letter(store: DocumentStore, queue: TaskQueue, task_id: str) -> str:
+    """Enqueue a dead-lettered task again as a new task; return the new task's id.
+
+    The dead letter is removed once the new task is queued. Raises
+    DeadLetterNotFoundError, and UnknownQueueError when its queue no longer exists.
+    """
+    letter = get_dead_letter(store, task_id)
+    new_id = queue.enqueue(letter.queue, letter.task_type, letter.payload)
+    store.delete(DEAD_LETTERS, task_id)
+    logger.info("Dead letter %s retried as task %s", task_id, new_id)
+    return new_id
+
+
+def _validation_summary(exc: pydantic.ValidationError) -> str:
+    problems = [
+        f"{'.'.join(str(p) for p in error['loc']) or '(payload)'}: {error['msg']}"
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+    return "Malformed payload: " + "; ".join(problems)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"

@@ -17,8 +17,10 @@ class FunctionSpec:
 
     name: str
     module: str
-    prefixes: tuple[str, ...]
+    prefixes: tuple[str, ...] = ()
     trigger: Literal["http", "storage"] = "http"
+    # Storage triggers: the Settings field naming the bucket whose finalize events it gets.
+    bucket_setting: str | None = None
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (

@@ -3,8 +3,13 @@
 Each function is built exactly as the Cloud Functions runtime builds it
 (``functions_framework.create_app`` on ``main.py`` with the function's entry point), then
 mounted at the path prefixes listed in ``functions.FUNCTIONS``. ``/healthz`` answers
-without auth. ``python -m local.gateway`` (``make run``) serves it with waitress on
-127.0.0.1:8080 and stops cleanly on Ctrl-C.
+without auth. It also stands in for what Google runs around the functions: signed
+download URLs of the embedded object storage (``/_blobs/...``), Eventarc (the storage
+adapter posts each object-finalized CloudEvent to ``/_events/storage``, and the gateway
+delivers it, in binary mode, to the function subscribed to that bucket), and Cloud Tasks
+and Cloud Scheduler (the in-process worker and scheduler run beside it).
+``python -m local.gateway`` (``make run``) serves it with waitress on 127.0.0.1:8080 and
+stops cleanly on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -15,32 +20,52 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 import functions_framework
+from cloudevents.http import CloudEvent
 from waitress.server import create_server
 
 from functions import FUNCTIONS, FunctionSpec
-from shared.bootstrap import get_container
+from local.blob_server import BlobServer
+from shared.blobs.events import bucket_of
+from shared.blobs.local import LocalObjectStorage
+from shared.blobs.signing import URL_PREFIX
+from shared.bootstrap import Container, get_container
 from shared.config import Settings
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 SOURCE = Path(__file__).resolve().parent.parent / "main.py"
+EVENTS_PATH = "/_events/storage"
 
 
 class Gateway:
     """A WSGI app dispatching each request to the function that owns its path."""
 
-    def __init__(self, functions: Iterable[FunctionSpec] = FUNCTIONS) -> None:
+    def __init__(
+        self,
+        container: Container,
+        functions: Iterable[FunctionSpec] = FUNCTIONS,
+        *,
+        source: Path = SOURCE,
+    ) -> None:
         self.apps: dict[str, WsgiApp] = {}
+        self.bucket_subscribers: dict[str, str] = {}
         prefixes: list[tuple[str, str]] = []
         for spec in functions:
-            if spec.trigger != "http":
-                continue
+            signature = "http" if spec.trigger == "http" else "cloudevent"
             self.apps[spec.name] = functions_framework.create_app(  # type: ignore[no-untyped-call]
-                spec.name, str(SOURCE)
+                spec.name, str(source), signature
             )  # functions-framework ships no type hints
             prefixes.extend((prefix, spec.name) for prefix in spec.prefixes)
+            if spec.bucket_setting is not None:
+                bucket = getattr(container.settings, spec.bucket_setting)
+                self.bucket_subscribers[bucket] = spec.name
+        self._blob_server: WsgiApp | None = None
+        if container.settings.blobs == "embedded":
+            container.storage_event_router = self._route_storage_event
+            self._blob_server = BlobServer(cast(LocalObjectStorage, container.blobs))
+        self._events_url = f"{container.settings.public_base_url.rstrip('/')}{EVENTS_PATH}"
         # Longest prefix first, so /voices/sync can belong to another function than /voices.
         self._prefixes = sorted(prefixes, key=lambda item: len(item[0]), reverse=True)
 
@@ -51,10 +76,29 @@ class Gateway:
                 return name
         return None
 
+    def _route_storage_event(self, event: CloudEvent) -> str | None:
+        # Post only what a function subscribes to, as Eventarc triggers are per bucket.
+        return self._events_url if bucket_of(event) in self.bucket_subscribers else None
+
+    def _deliver_storage_event(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Any:
+        source = environ.get("HTTP_CE_SOURCE", "")
+        bucket = source.rsplit("/buckets/", 1)[-1] if "/buckets/" in source else ""
+        name = self.bucket_subscribers.get(bucket)
+        if name is None:
+            start_response("204 No Content", [])
+            return [b""]
+        return self.apps[name]({**environ, "PATH_INFO": "/"}, start_response)
+
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
         if path == "/healthz":
             return _json(start_response, "200 OK", {"status": "ok"})
+        if path.startswith(URL_PREFIX + "/") and self._blob_server is not None:
+            return self._blob_server(environ, start_response)
+        if path == EVENTS_PATH and environ.get("REQUEST_METHOD") == "POST":
+            return self._deliver_storage_event(environ, start_response)
         name = self.function_for(path)
         if name is None:
             return _json(
@@ -93,7 +137,7 @@ def main() -> None:
     settings = container.settings
     container.tasks.start()
     server = create_server(
-        Gateway(), host=settings.gateway_host, port=settings.gateway_port, threads=8
+        Gateway(container), host=settings.gateway_host, port=settings.gateway_port, threads=8
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:

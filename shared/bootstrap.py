@@ -8,15 +8,20 @@ changing the environment, or build a ``Container`` from explicit settings.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from shared.auth import TokenVerifier, build_verifier
+from shared.auth import TokenVerifier, build_verifier, load_or_create_dev_secret
+from shared.blobs.base import ObjectStorage
 from shared.config import Settings, get_settings
 from shared.log import configure_logging
 from shared.store.base import DocumentStore
 
 if TYPE_CHECKING:
+    from cloudevents.http import CloudEvent
+
+    from shared.blobs.events import EventPoster
     from shared.tasks.runtime import TaskRuntime
 
 
@@ -26,6 +31,10 @@ class Container:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
+        # Set by the local gateway: where the embedded object storage posts each
+        # object-finalized CloudEvent (None drops it). Production has Eventarc instead.
+        self.storage_event_router: Callable[[CloudEvent], str | None] | None = None
+        self._storage_events: EventPoster | None = None
 
     @cached_property
     def store(self) -> DocumentStore:
@@ -45,6 +54,32 @@ class Container:
             return SqliteDocumentStore(self.settings.sqlite_path)
 
     @cached_property
+    def blobs(self) -> ObjectStorage:
+        """Return the object storage chosen by ``settings.blobs``."""
+        with self._lock:
+            if self.settings.blobs == "gcp":
+                from google.cloud import storage
+
+                from shared.blobs.gcs import GcsObjectStorage
+
+                return GcsObjectStorage(
+                    storage.Client(project=self.settings.project),
+                    max_upload_bytes=self.settings.max_upload_bytes,
+                )
+            from shared.blobs.events import EventPoster
+            from shared.blobs.local import LocalObjectStorage
+
+            if self.storage_event_router is not None:
+                self._storage_events = EventPoster(self.storage_event_router)
+            return LocalObjectStorage(
+                self.settings.blobs_path,
+                signing_key=load_or_create_dev_secret(self.settings.blob_signing_key_path),
+                public_base_url=self.settings.public_base_url,
+                max_upload_bytes=self.settings.max_upload_bytes,
+                on_finalized=self._storage_events,
+            )
+
+    @cached_property
     def verifier(self) -> TokenVerifier:
         """Return the bearer-token verifier chosen by ``settings.auth_mode``."""
         with self._lock:
@@ -61,6 +96,10 @@ class Container:
         """Stop the task worker, then release the adapters that were built."""
         if "tasks" in self.__dict__:
             self.tasks.stop(timeout=10)
+        if "blobs" in self.__dict__:
+            self.blobs.close()
+        if self._storage_events is not None:
+            self._storage_events.close()
         if "store" in self.__dict__:
             self.store.close()
 

@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8080"
 
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @property
@@ -113,6 +114,16 @@ class Settings(BaseSettings):
     def sqlite_path(self) -> Path:
         """Return the path of the embedded document store's database file."""
         return self.data_dir / "store.sqlite3"
+
+    @property
+    def blobs_path(self) -> Path:
+        """Return the folder of the embedded object storage."""
+        return self.data_dir / "blobs"
+
+    @property
+    def blob_signing_key_path(self) -> Path:
+        """Return where the embedded object storage keeps its URL-signing key."""
+        return self.data_dir / "blob-signing-key"
 
     @property
     def dev_secret_path(self) -> Path:

@@ -27,6 +27,7 @@ from werkzeug.routing import Map, Rule
 
 from shared import errors
 from shared.auth import Principal, bearer_token
+from shared.blobs.base import ObjectAlreadyExistsError, PreconditionFailedError
 from shared.bootstrap import Container, get_container
 from shared.log import LogContext, log_context
 from shared.tasks.base import (
@@ -55,6 +56,8 @@ ERROR_STATUS: dict[type[errors.PlatformError], int] = {
     errors.EmailAlreadyRegisteredError: 409,
     errors.DocumentAlreadyExistsError: 409,
     errors.InvalidStateTransitionError: 409,
+    ObjectAlreadyExistsError: 409,
+    PreconditionFailedError: 412,
     errors.PayloadTooLargeError: 413,
     errors.UnsupportedMediaTypeError: 415,
     errors.RateLimitedError: 429,

@@ -1,0 +1,183 @@
+"""The gateway's signed-URL server: signatures and expiry checked, objects served with Range."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from werkzeug.test import Client, TestResponse
+
+from local.blob_server import BlobServer
+from shared.blobs.local import LocalObjectStorage
+
+BUCKET = "voice-audio"
+DATA = bytes(range(256)) * 4  # 1024 bytes
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> LocalObjectStorage:
+    storage = LocalObjectStorage(
+        tmp_path / "blobs",
+        signing_key=b"k" * 32,
+        public_base_url="http://127.0.0.1:8080/",
+        max_upload_bytes=1024 * 1024,
+    )
+    storage.put(BUCKET, "out/täst 1.wav", DATA, content_type="audio/wav")
+    return storage
+
+
+@pytest.fixture
+def client(storage: LocalObjectStorage) -> Client:
+    return Client(BlobServer(storage))
+
+
+def fetch(client: Client, url: str, method: str = "GET", **headers: str) -> TestResponse:
+    parts = urlsplit(url)
+    return client.open(parts.path, method=method, query_string=parts.query, headers=headers)
+
+
+def signed(storage: LocalObjectStorage, name: str = "out/täst 1.wav", **kwargs) -> str:
+    return storage.signed_url(BUCKET, name, expires_in=timedelta(minutes=5), **kwargs)
+
+
+def assert_error_body(response: TestResponse, status: int, code: str) -> None:
+    assert response.status_code == status
+    body = json.loads(response.get_data())
+    assert set(body) >= {"error", "code", "timestamp", "requestId"}
+    assert body["code"] == code
+    assert response.headers["X-Request-Id"] == body["requestId"]
+
+
+def test_signed_url_points_at_the_gateway_with_expiry_and_signature(storage):
+    url = signed(storage)
+    parts = urlsplit(url)
+    assert f"{parts.scheme}://{parts.netloc}" == "http://127.0.0.1:8080"
+    assert parts.path == "/_blobs/voice-audio/out/t%C3%A4st%201.wav"
+    query = parse_qs(parts.query)
+    assert abs(int(query["expires"][0]) - (time.time() + 300)) < 5
+    assert len(query["signature"][0]) == 64
+
+
+def test_a_valid_url_serves_the_object_with_its_headers(client, storage):
+    response = fetch(client, signed(storage))
+    info = storage.info(BUCKET, "out/täst 1.wav")
+    assert response.status_code == 200
+    assert response.get_data() == DATA
+    assert response.headers["Content-Type"] == "audio/wav"
+    assert response.headers["Content-Length"] == str(len(DATA))
+    assert response.headers["Accept-Ranges"] == "bytes"
+    assert response.headers["ETag"] == f'"{info.md5_hash}"'
+    assert response.headers["x-goog-hash"] == f"crc32c={info.crc32c},md5={info.md5_hash}"
+    assert "Last-Modified" in response.headers
+
+
+def test_head_answers_headers_without_a_body(client, storage):
+    response = fetch(client, signed(storage), method="HEAD")
+    assert response.status_code == 200
+    assert response.headers["Content-Length"] == str(len(DATA))
+    assert response.get_data() == b""
+
+
+@pytest.mark.parametrize(
+    ("header", "content_range", "body"),
+    [
+        ("bytes=0-9", "bytes 0-9/1024", DATA[:10]),
+        ("bytes=1000-", "bytes 1000-1023/1024", DATA[1000:]),
+        ("bytes=-4", "bytes 1020-1023/1024", DATA[-4:]),
+        ("bytes=1020-5000", "bytes 1020-1023/1024", DATA[1020:]),
+    ],
+)
+def test_ranges_answer_206_with_content_range(client, storage, header, content_range, body):
+    response = fetch(client, signed(storage), Range=header)
+    assert response.status_code == 206
+    assert response.headers["Content-Range"] == content_range
+    assert response.headers["Content-Length"] == str(len(body))
+    assert response.get_data() == body
+
+
+def test_unsatisfiable_ranges_answer_416(client, storage):
+    response = fetch(client, signed(storage), Range="bytes=5000-6000")
+    assert response.status_code == 416
+    assert response.headers["Content-Range"] == "bytes */1024"
+
+
+def test_conditional_requests_answer_304(client, storage):
+    etag = fetch(client, signed(storage)).headers["ETag"]
+    response = fetch(client, signed(storage), **{"If-None-Match": etag})
+    assert response.status_code == 304
+    assert response.get_data() == b""
+
+
+def test_forged_signatures_answer_403(client, storage):
+    url = signed(storage)
+    forged = url[:-1] + ("0" if url[-1] != "0" else "1")
+    assert_error_body(fetch(client, forged), 403, "ACCESS_DENIED")
+
+
+def test_a_signature_does_not_carry_over_to_another_object_or_expiry(client, storage):
+    storage.put(BUCKET, "other", b"other", content_type="text/plain")
+    url = signed(storage)
+    query = parse_qs(urlsplit(url).query)
+    other = f"/_blobs/{BUCKET}/other?{urlsplit(url).query}"
+    assert_error_body(fetch(client, other), 403, "ACCESS_DENIED")
+    later = urlencode(
+        {"expires": int(query["expires"][0]) + 3600, "signature": query["signature"][0]}
+    )
+    assert_error_body(fetch(client, f"{urlsplit(url).path}?{later}"), 403, "ACCESS_DENIED")
+
+
+def test_a_key_other_than_the_signers_is_refused(tmp_path, storage):
+    impostor = LocalObjectStorage(
+        tmp_path / "other",
+        signing_key=b"x" * 32,
+        public_base_url="http://127.0.0.1:8080",
+        max_upload_bytes=1024,
+    )
+    url = impostor.signed_url(BUCKET, "out/täst 1.wav", expires_in=timedelta(minutes=5))
+    assert_error_body(fetch(Client(BlobServer(storage)), url), 403, "ACCESS_DENIED")
+
+
+@pytest.mark.parametrize(
+    "query", ["", "expires=99999999999", "signature=abc", "expires=x&signature=abc"]
+)
+def test_missing_or_malformed_signatures_answer_403(client, query):
+    response = client.get(f"/_blobs/{BUCKET}/out/t%C3%A4st%201.wav", query_string=query)
+    assert_error_body(response, 403, "ACCESS_DENIED")
+
+
+def test_expired_urls_answer_403(client, storage, monkeypatch):
+    url = signed(storage)
+    assert fetch(client, url).status_code == 200
+    expires = int(parse_qs(urlsplit(url).query)["expires"][0])
+    monkeypatch.setattr(time, "time", lambda: expires + 1.0)
+    response = fetch(client, url)
+    assert_error_body(response, 403, "ACCESS_DENIED")
+    assert "expired" in json.loads(response.get_data())["error"]
+
+
+def test_a_valid_signature_for_a_missing_object_answers_404(client, storage):
+    url = signed(storage, "not/there")
+    assert_error_body(fetch(client, url), 404, "NOT_FOUND")
+
+
+def test_other_methods_answer_405(client, storage):
+    response = fetch(client, signed(storage), method="PUT")
+    assert_error_body(response, 405, "METHOD_NOT_ALLOWED")
+    assert response.headers["Allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/_blobs/voice-audio/../etc/passwd", "/_blobs/voice-audio/", "/_blobs/BAD/x", "/elsewhere/x"],
+)
+def test_paths_that_name_no_object_answer_404(client, path):
+    assert client.get(path, query_string="expires=1&signature=x").status_code == 404
+
+
+def test_request_ids_are_echoed(client, storage):
+    response = fetch(client, signed(storage), **{"X-Request-Id": "abc-123"})
+    assert response.headers["X-Request-Id"] == "abc-123"

@@ -96,7 +96,7 @@ resource "google_cloud_run_v2_service_iam_member" "public_invoker" {
   member   = "allUsers"
 }
 
-# Cloud Tasks and Cloud Scheduler call HTTP functions with OIDC tokens of these accounts.
+# Cloud Tasks and Cloud Scheduler call HTTP functions with OIDC tokens of this account.
 resource "google_cloud_run_v2_service_iam_member" "tasks_invoker" {
   for_each = local.http_functions
 
@@ -104,15 +104,6 @@ resource "google_cloud_run_v2_service_iam_member" "tasks_invoker" {
   location = var.region
   role     = "roles/run.invoker"
   member   = google_service_account.tasks_invoker.member
-}
-
-resource "google_cloud_run_v2_service_iam_member" "scheduler_invoker" {
-  for_each = local.http_functions
-
-  name     = google_cloudfunctions2_function.this[each.key].name
-  location = var.region
-  role     = "roles/run.invoker"
-  member   = google_service_account.scheduler_invoker.member
 }
 
 # Eventarc delivers storage events with the function's own account as the caller.

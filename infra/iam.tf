@@ -10,12 +10,7 @@ resource "google_service_account" "function" {
 
 resource "google_service_account" "tasks_invoker" {
   account_id   = "voice-tasks-invoker"
-  display_name = "Cloud Tasks -> voice functions (OIDC)"
-}
-
-resource "google_service_account" "scheduler_invoker" {
-  account_id   = "voice-scheduler-invoker"
-  display_name = "Cloud Scheduler -> voice functions (OIDC)"
+  display_name = "Cloud Tasks and Cloud Scheduler -> voice functions (OIDC)"
 }
 
 resource "google_service_account" "sessions" {

@@ -1,16 +1,13 @@
-# Scheduled calls of HTTP functions, signed with an OIDC token of the scheduler invoker.
-# Each entry: function (a key of functions.json, an HTTP function), path (the route the
-# function serves), schedule (cron), optional time_zone, body (JSON object) and retries.
+# Scheduled jobs: Cloud Scheduler POSTs /scheduler/jobs/{name}/fire on the tasks function,
+# signed with an OIDC token of the tasks service account (the one identity the tasks
+# function accepts for pushes); the function enqueues the job's task, de-duplicated on the
+# schedule time. Each entry of scheduled_jobs.json: path, schedule (cron, UTC), description.
 locals {
-  scheduled_jobs = {
-    # "voice-catalog-sync" = {
-    #   function  = "voices"
-    #   path      = "/voices/sync"
-    #   schedule  = "0 3 * * *"
-    #   time_zone = "Etc/UTC"
-    #   body      = { trigger = "scheduled" }
-    # }
-  }
+  # Generated from shared/scheduling.py's registry; tests/infra keeps the two equal.
+  scheduled_jobs = jsondecode(file("${path.module}/scheduled_jobs.json")).jobs
+  # The tasks function's URL: where jobs fire, and the OIDC audience it checks
+  # (VOICE_TASKS_BASE_URL in main.tf).
+  tasks_base_url = "https://${var.region}-${var.project}.cloudfunctions.net/tasks"
 }
 
 resource "google_cloud_scheduler_job" "this" {
@@ -19,32 +16,33 @@ resource "google_cloud_scheduler_job" "this" {
   name             = each.key
   region           = var.region
   schedule         = each.value.schedule
-  time_zone        = try(each.value.time_zone, "Etc/UTC")
+  time_zone        = "Etc/UTC"
   attempt_deadline = "320s"
 
+  description = each.value.description
+
   retry_config {
-    retry_count          = try(each.value.retries, 3)
+    retry_count          = 3
     min_backoff_duration = "30s"
     max_backoff_duration = "600s"
   }
 
   http_target {
     http_method = "POST"
-    # The run.app URI of the function's service: always an accepted OIDC audience.
-    uri  = "${google_cloudfunctions2_function.this[each.value.function].service_config[0].uri}${each.value.path}"
-    body = base64encode(jsonencode(try(each.value.body, {})))
+    uri         = "${local.tasks_base_url}${each.value.path}"
+    body        = base64encode(jsonencode({}))
     headers = {
       "Content-Type" = "application/json"
     }
 
     oidc_token {
-      service_account_email = google_service_account.scheduler_invoker.email
-      audience              = google_cloudfunctions2_function.this[each.value.function].service_config[0].uri
+      service_account_email = google_service_account.tasks_invoker.email
+      audience              = local.tasks_base_url
     }
   }
 
   depends_on = [
     google_project_service.enabled,
-    google_cloud_run_v2_service_iam_member.scheduler_invoker,
+    google_cloud_run_v2_service_iam_member.tasks_invoker,
   ]
 }

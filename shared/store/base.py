@@ -332,6 +332,15 @@ class DocumentStore(abc.ABC):
         """Release connections."""
 
 
+def check_nearest_request(vector_field: str, query_vector: Sequence[float], limit: int) -> None:
+    """Raise InvalidRequestError for a bad field, a limit below 1 or an all-zero vector."""
+    check_field(vector_field)
+    if limit < 1:
+        raise InvalidRequestError("limit must be at least 1")
+    if not any(query_vector):
+        raise InvalidRequestError("The query vector must not be all zeros")
+
+
 def check_collection(name: str) -> None:
     """Raise InvalidRequestError unless ``name`` is a plain collection identifier."""
     if not _NAME.match(name):

@@ -22,7 +22,6 @@ from google.cloud.firestore_v1.vector import Vector as FirestoreVector
 from shared.errors import (
     DocumentAlreadyExistsError,
     DocumentNotFoundError,
-    InvalidRequestError,
     ServiceUnavailableError,
     TransactionContentionError,
 )
@@ -43,6 +42,7 @@ from shared.store.base import (
     check_collection,
     check_doc_id,
     check_field,
+    check_nearest_request,
     effective_order,
     naive_to_utc,
 )
@@ -137,11 +137,7 @@ class FirestoreDocumentStore(DocumentStore):
         limit: int,
         filters: Sequence[Filter] = (),
     ) -> list[Neighbour]:
-        check_field(vector_field)
-        if limit < 1:
-            raise InvalidRequestError("limit must be at least 1")
-        if not any(query_vector):
-            raise InvalidRequestError("The query vector must not be all zeros")
+        check_nearest_request(vector_field, query_vector, limit)
         native = self._native_query(collection, filters).find_nearest(
             vector_field,
             FirestoreVector([float(v) for v in query_vector]),

@@ -39,7 +39,7 @@ from shared.store.base import (
     Write,
     check_collection,
     check_doc_id,
-    check_field,
+    check_nearest_request,
     effective_order,
 )
 
@@ -229,13 +229,9 @@ class SqliteDocumentStore(DocumentStore):
         limit: int,
         filters: Sequence[Filter] = (),
     ) -> list[Neighbour]:
-        check_field(vector_field)
-        if limit < 1:
-            raise InvalidRequestError("limit must be at least 1")
+        check_nearest_request(vector_field, query_vector, limit)
         target = [float(v) for v in query_vector]
         target_norm = math.sqrt(sum(v * v for v in target))
-        if target_norm == 0:
-            raise InvalidRequestError("The query vector must not be all zeros")
         results: list[Neighbour] = []
         for document in self.stream(Query(collection, filters=tuple(filters))):
             stored = _field_value(document.data, vector_field)

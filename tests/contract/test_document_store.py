@@ -417,3 +417,12 @@ def test_increment_on_a_new_document_starts_from_zero(store):
     store.set(C, "d2", {"m": {"n": Increment(2)}}, merge=True)
     assert store.get(C, "d1").data == {"n": 3}
     assert store.get(C, "d2").data == {"m": {"n": 2}}
+
+
+@pytest.mark.parametrize(
+    ("field", "vector", "limit"),
+    [("v", [0.0, 0.0], 1), ("v", [1.0, 0.0], 0), ("bad field", [1.0, 0.0], 1)],
+)
+def test_find_nearest_refuses_bad_requests(store, field, vector, limit):
+    with pytest.raises(InvalidRequestError):
+        store.find_nearest(C, field, vector, limit=limit)

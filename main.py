@@ -6,5 +6,6 @@ Each deployed function names one of these as its entry point (see ``functions.FU
 from functions.openapi import openapi
 from functions.tasks import tasks
 from functions.users import users
+from functions.voices import voices
 
-__all__ = ["openapi", "tasks", "users"]
+__all__ = ["openapi", "tasks", "users", "voices"]

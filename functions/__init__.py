@@ -27,4 +27,5 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(name="users", module="functions.users", prefixes=("/users",)),
     FunctionSpec(name="openapi", module="functions.openapi", prefixes=("/openapi.json",)),
     FunctionSpec(name="tasks", module="functions.tasks", prefixes=("/tasks", "/scheduler")),
+    FunctionSpec(name="voices", module="functions.voices", prefixes=("/voices",)),
 )

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from cloudevents.http import CloudEvent
 
     from shared.blobs.events import EventPoster
+    from shared.providers.registry import ProviderRegistry
     from shared.tasks.runtime import TaskRuntime
 
 
@@ -80,6 +81,15 @@ class Container:
             )
 
     @cached_property
+    def providers(self) -> ProviderRegistry:
+        """Return the text-to-speech providers enabled by ``settings.providers``."""
+        with self._lock:
+            from shared.providers.config import ProvidersConfig
+            from shared.providers.registry import ProviderRegistry
+
+            return ProviderRegistry(ProvidersConfig.from_settings(self.settings))
+
+    @cached_property
     def verifier(self) -> TokenVerifier:
         """Return the bearer-token verifier chosen by ``settings.auth_mode``."""
         with self._lock:
@@ -96,6 +106,8 @@ class Container:
         """Stop the task worker, then release the adapters that were built."""
         if "tasks" in self.__dict__:
             self.tasks.stop(timeout=10)
+        if "providers" in self.__dict__:
+            self.providers.close()
         if "blobs" in self.__dict__:
             self.blobs.close()
         if self._storage_events is not None:

@@ -64,6 +64,30 @@ class Settings(BaseSettings):
     tasks_poll_seconds: float = Field(default=0.5, gt=0, le=60)
     scheduler_enabled: bool = True
 
+    # Text-to-speech providers (shared/providers). Keys come from Secret Manager through
+    # secret environment variables in production; SecretStr keeps them out of logs.
+    providers: str = "espeak"  # comma-separated: espeak,gcp,polly,azure,elevenlabs,openai
+    provider_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    espeak_variant_languages: str = "*"  # "*" every language, "" none, or "en-us,fr"
+    gcp_tts_endpoint: str | None = None
+    gcp_tts_transport: Literal["grpc", "rest"] = "grpc"
+    polly_region: str = "us-east-1"
+    polly_endpoint: str | None = None
+    polly_access_key_id: SecretStr | None = None
+    polly_secret_access_key: SecretStr | None = None
+    polly_engine: str = "neural"
+    azure_speech_region: str | None = None
+    azure_speech_endpoint: str | None = None
+    azure_speech_key: SecretStr | None = None
+    elevenlabs_base_url: str = "https://api.elevenlabs.io"
+    elevenlabs_api_key: SecretStr | None = None
+    elevenlabs_model: str = "eleven_multilingual_v2"
+    openai_tts_base_url: str = "https://api.openai.com"
+    openai_api_key: SecretStr | None = None
+    openai_tts_model: str = "gpt-4o-mini-tts"
+    openai_tts_voices: str = "alloy,ash,ballad,coral,echo,fable,nova,onyx,sage,shimmer,verse"
+    openai_tts_language: str = "en"
+
     auth_mode: AuthMode = "dev"
     # Audience and issuer default to the Firebase values for `project` (see shared.auth).
     auth_audience: str | None = None

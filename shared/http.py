@@ -30,6 +30,14 @@ from shared.auth import Principal, bearer_token
 from shared.blobs.base import ObjectAlreadyExistsError, PreconditionFailedError
 from shared.bootstrap import Container, get_container
 from shared.log import LogContext, log_context
+from shared.providers.base import (
+    ProviderError,
+    ProviderRejectedError,
+    ProviderUnavailableError,
+    UnknownProviderError,
+)
+from shared.repositories.voice_sync_jobs import VoiceSyncJobNotFoundError
+from shared.repositories.voices import VoiceNotFoundError
 from shared.tasks.base import (
     DeadLetterNotFoundError,
     ScheduledJobNotFoundError,
@@ -68,6 +76,12 @@ ERROR_STATUS: dict[type[errors.PlatformError], int] = {
     DeadLetterNotFoundError: 404,
     ScheduledJobNotFoundError: 404,
     errors.ServiceUnavailableError: 503,
+    VoiceNotFoundError: 404,
+    VoiceSyncJobNotFoundError: 404,
+    UnknownProviderError: 404,
+    ProviderError: 502,
+    ProviderRejectedError: 502,
+    ProviderUnavailableError: 503,
 }
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")

@@ -93,8 +93,10 @@ class JobRegistry:
 
 def platform_jobs(settings: Settings) -> JobRegistry:
     """Return the platform's scheduled jobs (the daily provider sync and cleanups go here)."""
-    del settings  # the jobs to come name their queues from the settings
-    return JobRegistry()
+    # Imported here: shared.services.voice_sync imports the task modules that import this one.
+    from shared.services.voice_sync import daily_sync_job  # noqa: PLC0415
+
+    return JobRegistry([daily_sync_job(settings)])
 
 
 def fire_job(queue: TaskQueue, job: ScheduledJob, scheduled_for: datetime | None) -> str | None:

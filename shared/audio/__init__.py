@@ -1,0 +1,1 @@
+"""Audio helpers: PCM conversion, resampling and loudness (encoding comes with synthesis)."""

@@ -1,0 +1,38 @@
+"""Text-to-speech providers behind one interface, and the registry of the enabled ones.
+
+Import adapters from their modules (``shared.providers.espeak`` and so on) only where they
+are built: the registry does that lazily, so a cold start loads only the clients it uses.
+"""
+
+from shared.providers.base import (
+    AudioSettings,
+    ErrorCategory,
+    ProviderCapabilities,
+    ProviderError,
+    ProviderRejectedError,
+    ProviderUnavailableError,
+    SynthesisRequest,
+    SynthesisResult,
+    TTSProvider,
+    UnknownProviderError,
+    WordTiming,
+)
+from shared.providers.config import ProvidersConfig
+from shared.providers.registry import ProviderRegistry, provider_registry
+
+__all__ = [
+    "AudioSettings",
+    "ErrorCategory",
+    "ProviderCapabilities",
+    "ProviderError",
+    "ProviderRegistry",
+    "ProviderRejectedError",
+    "ProviderUnavailableError",
+    "ProvidersConfig",
+    "SynthesisRequest",
+    "SynthesisResult",
+    "TTSProvider",
+    "UnknownProviderError",
+    "WordTiming",
+    "provider_registry",
+]

@@ -1,0 +1,287 @@
+"""The text-to-speech provider port: one interface for eSpeak and every cloud TTS service.
+
+A ``TTSProvider`` lists its voices as catalog ``VoiceProfile`` values (already normalised:
+BCP-47 language, gender, age group, styles and use cases where the provider says so, None
+where it does not), synthesizes text or SSML into 16-bit mono PCM with word timings when
+the provider gives them, and declares its ``ProviderCapabilities``. Every failure surfaces
+as ``ProviderError`` whose ``category`` decides what a caller does: retry later (transient),
+retry after ``retry_after`` seconds (rate limited), or stop (permanent, auth).
+
+Adapters are synchronous and thread-safe: the HTTP layer is WSGI, and async callers (the
+Cloud Run session service) run them with ``await asyncio.to_thread(provider.synthesize, r)``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.domain.voices import VoiceProfile
+from shared.errors import NotFoundError, PlatformError, ServiceUnavailableError
+
+DEFAULT_SAMPLE_RATE = 22_050
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
+MIN_PITCH, MAX_PITCH = 0.5, 2.0
+MIN_VOLUME, MAX_VOLUME = 0.0, 2.0
+
+Control = Literal["speed", "pitch", "volume"]
+TimingGranularity = Literal["none", "word", "character"]
+
+
+class ErrorCategory(StrEnum):
+    """What a provider failure means for the caller."""
+
+    TRANSIENT = "transient"
+    RATE_LIMITED = "rate_limited"
+    PERMANENT = "permanent"
+    AUTH = "auth"
+
+    @property
+    def retryable(self) -> bool:
+        """True when trying again later may succeed."""
+        return self in (ErrorCategory.TRANSIENT, ErrorCategory.RATE_LIMITED)
+
+
+class ProviderError(PlatformError):
+    """A TTS provider failed; ``category`` decides retry, ``provider`` names who failed.
+
+    The message is safe to show: adapters never put credentials or raw bodies in it.
+    HTTP mapping (``shared.http.ERROR_STATUS`` via ``ProviderUnavailableError`` /
+    ``ProviderRejectedError``): 503 with Retry-After for transient and rate-limited
+    failures, 502 for auth and permanent upstream failures.
+    """
+
+    code: ClassVar[str] = "PROVIDER_ERROR"
+    default_message: ClassVar[str] = "The speech provider failed"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        provider: str,
+        category: ErrorCategory,
+        retry_after: int | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.provider = provider
+        self.category = category
+        self.status = status
+
+    @property
+    def retryable(self) -> bool:
+        """True when the failure is transient or rate limited."""
+        return self.category.retryable
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(provider={self.provider!r}, category={self.category.value!r}"
+            f", status={self.status!r}, message={self.message!r})"
+        )
+
+
+class ProviderUnavailableError(ProviderError, ServiceUnavailableError):
+    """Transient or rate-limited provider failure (HTTP 503 with Retry-After)."""
+
+    code: ClassVar[str] = "PROVIDER_UNAVAILABLE"
+    default_message: ClassVar[str] = "The speech provider is unavailable; try again later"
+
+
+class ProviderRejectedError(ProviderError):
+    """Auth or permanent provider failure (HTTP 502: the upstream refused us)."""
+
+    code: ClassVar[str] = "PROVIDER_REJECTED"
+    default_message: ClassVar[str] = "The speech provider refused the request"
+
+
+class UnknownProviderError(NotFoundError):
+    """A provider name that is not enabled (HTTP 404)."""
+
+    code: ClassVar[str] = "PROVIDER_NOT_FOUND"
+    default_message: ClassVar[str] = "No such voice provider"
+
+
+def provider_error(
+    provider: str,
+    category: ErrorCategory,
+    message: str,
+    *,
+    retry_after: int | None = None,
+    status: int | None = None,
+) -> ProviderError:
+    """Return the ``ProviderError`` subclass matching ``category`` (unavailable or rejected)."""
+    cls = ProviderUnavailableError if category.retryable else ProviderRejectedError
+    return cls(
+        message, provider=provider, category=category, retry_after=retry_after, status=status
+    )
+
+
+class AudioSettings(BaseModel):
+    """How the audio should sound: the seed's multipliers (1.0 = the voice's own) and rate.
+
+    ``speed`` multiplies the speaking rate, ``pitch`` the voice's pitch, ``volume`` its
+    loudness (0 is silence); ``sample_rate`` is the rate of the PCM returned.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sample_rate: Annotated[int, Field(ge=8_000, le=48_000)] = DEFAULT_SAMPLE_RATE
+    speed: Annotated[float, Field(ge=MIN_SPEED, le=MAX_SPEED, allow_inf_nan=False)] = 1.0
+    pitch: Annotated[float, Field(ge=MIN_PITCH, le=MAX_PITCH, allow_inf_nan=False)] = 1.0
+    volume: Annotated[float, Field(ge=MIN_VOLUME, le=MAX_VOLUME, allow_inf_nan=False)] = 1.0
+
+    def changed_controls(self) -> list[Control]:
+        """Return the controls that differ from the voice's own (1.0)."""
+        changed: list[Control] = []
+        if self.speed != 1.0:
+            changed.append("speed")
+        if self.pitch != 1.0:
+            changed.append("pitch")
+        if self.volume != 1.0:
+            changed.append("volume")
+        return changed
+
+
+class SynthesisRequest(BaseModel):
+    """One synthesis call: text (or an SSML document) in one provider voice."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: Annotated[str, Field(min_length=1)]
+    voice_id: Annotated[str, Field(min_length=1, max_length=255)]
+    ssml: bool = False
+    language: str | None = None
+    settings: AudioSettings = Field(default_factory=AudioSettings)
+    want_timings: bool = True
+
+    @model_validator(mode="after")
+    def _text_is_not_blank(self) -> SynthesisRequest:
+        if not self.text.strip():
+            raise ValueError("text must not be blank")
+        return self
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    """Where one word sits in the audio and in the input text.
+
+    Seconds count from the start of the returned audio; ``char_start``/``char_end`` are
+    Python string offsets into ``SynthesisRequest.text`` (end exclusive), or None when the
+    provider does not say where the word came from.
+    """
+
+    text: str
+    start_seconds: float
+    end_seconds: float
+    char_start: int | None = None
+    char_end: int | None = None
+
+
+@dataclass(frozen=True)
+class SynthesisResult:
+    """Audio as 16-bit little-endian mono PCM at ``sample_rate``, with its word timings.
+
+    ``unapplied`` lists settings the provider could not honour (left at the voice's own).
+    """
+
+    pcm: bytes
+    sample_rate: int
+    words: tuple[WordTiming, ...] = ()
+    unapplied: tuple[Control, ...] = ()
+    provider: str = ""
+    voice_id: str = ""
+
+    @property
+    def duration_seconds(self) -> float:
+        """Return the length of the audio in seconds."""
+        return len(self.pcm) / 2 / self.sample_rate
+
+
+@dataclass(frozen=True)
+class ProviderCapabilities:
+    """What a provider can do; the synthesis layer plans around these.
+
+    ``languages`` is empty when the languages come from the voices (cloud providers); the
+    catalog then reports the languages of the synced voices.
+    """
+
+    ssml: bool
+    timing: TimingGranularity
+    multi_speaker: bool
+    streaming: bool
+    cloning: bool
+    native_formats: tuple[str, ...]
+    max_input_chars: int
+    native_controls: frozenset[Control] = frozenset()
+    sample_rates: tuple[int, ...] = ()
+    languages: tuple[str, ...] = ()
+
+    def to_api(self) -> dict[str, Any]:
+        """Return the camelCase JSON of the capabilities."""
+        return {
+            "ssml": self.ssml,
+            "timing": self.timing,
+            "multiSpeaker": self.multi_speaker,
+            "streaming": self.streaming,
+            "cloning": self.cloning,
+            "nativeFormats": list(self.native_formats),
+            "maxInputChars": self.max_input_chars,
+            "nativeControls": sorted(self.native_controls),
+            "sampleRates": list(self.sample_rates),
+            "languages": list(self.languages),
+        }
+
+
+class TTSProvider(abc.ABC):
+    """The port every TTS adapter implements; adapters are thread-safe."""
+
+    name: ClassVar[str]
+
+    @property
+    @abc.abstractmethod
+    def capabilities(self) -> ProviderCapabilities:
+        """Return what this provider can do."""
+
+    @abc.abstractmethod
+    def list_voices(self) -> list[VoiceProfile]:
+        """Return the provider's complete voice list, normalised for the catalog.
+
+        Either every voice or an error: a list cut short raises, so the catalog never
+        deprecates voices that were merely not fetched.
+
+        Raises:
+            ProviderError: the provider failed (its category decides retry).
+        """
+
+    @abc.abstractmethod
+    def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
+        """Return the audio of ``request`` as PCM at ``request.settings.sample_rate``.
+
+        Raises:
+            ProviderError: the provider failed, or refused the text or voice (permanent).
+        """
+
+    def close(self) -> None:  # noqa: B027 - adapters without resources need not override
+        """Release connections."""
+
+    def check_input(self, request: SynthesisRequest) -> None:
+        """Raise a permanent ProviderError when ``request`` cannot be sent to this provider."""
+        caps = self.capabilities
+        if request.ssml and not caps.ssml:
+            raise provider_error(self.name, ErrorCategory.PERMANENT, "SSML is not supported")
+        if len(request.text) > caps.max_input_chars:
+            raise provider_error(
+                self.name,
+                ErrorCategory.PERMANENT,
+                f"Text exceeds {caps.max_input_chars} characters for provider {self.name}",
+            )
+
+
+def unapplied_controls(settings: AudioSettings, native: Sequence[Control]) -> tuple[Control, ...]:
+    """Return the changed controls of ``settings`` that are not in ``native``."""
+    return tuple(control for control in settings.changed_controls() if control not in native)

@@ -1,0 +1,139 @@
+"""Which TTS providers run, and how to reach them: ``ProvidersConfig``, built from Settings.
+
+The one ``Settings`` class holds the environment variables (``VOICE_PROVIDERS=espeak,gcp``,
+``VOICE_ELEVENLABS_API_KEY`` and so on); ``ProvidersConfig.from_settings`` copies the fields
+this package needs. In production the keys reach the environment from Secret Manager (Cloud
+Functions secret environment variables); they stay ``SecretStr`` here, so no repr, log line
+or error message ever shows them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+KNOWN_PROVIDERS: tuple[str, ...] = ("espeak", "gcp", "polly", "azure", "elevenlabs", "openai")
+
+DEFAULT_OPENAI_VOICES = (
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "fable",
+    "nova",
+    "onyx",
+    "sage",
+    "shimmer",
+    "verse",
+)
+
+
+def split_names(value: Any) -> list[str]:
+    """Return a comma-separated string (or a list) as trimmed, lower-case, unique names."""
+    items = value.split(",") if isinstance(value, str) else list(value or [])
+    names: list[str] = []
+    for item in items:
+        name = str(item).strip().lower()
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+class ProvidersConfig(BaseModel):
+    """Provider settings; secrets are ``SecretStr`` and never printed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    enabled: list[str] = Field(default_factory=lambda: ["espeak"])
+    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+
+    # eSpeak: which languages get every variant as a voice ("*" = all, "" = none).
+    espeak_variant_languages: list[str] = Field(default_factory=lambda: ["*"])
+
+    gcp_endpoint: str | None = None
+    gcp_transport: str = "grpc"
+
+    polly_region: str = "us-east-1"
+    polly_endpoint: str | None = None
+    polly_access_key_id: SecretStr | None = None
+    polly_secret_access_key: SecretStr | None = None
+    polly_engine: str = "neural"
+
+    azure_region: str | None = None
+    azure_endpoint: str | None = None
+    azure_key: SecretStr | None = None
+
+    elevenlabs_base_url: str = "https://api.elevenlabs.io"
+    elevenlabs_api_key: SecretStr | None = None
+    elevenlabs_model: str = "eleven_multilingual_v2"
+
+    openai_base_url: str = "https://api.openai.com"
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "gpt-4o-mini-tts"
+    openai_voices: list[str] = Field(default_factory=lambda: list(DEFAULT_OPENAI_VOICES))
+    openai_language: str = "en"
+
+    @field_validator("enabled", "openai_voices", "espeak_variant_languages", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> list[str]:
+        return split_names(value)
+
+    @field_validator("enabled")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in KNOWN_PROVIDERS]
+        if unknown:
+            raise ValueError(
+                f"unknown voice providers {unknown}; known: {', '.join(KNOWN_PROVIDERS)}"
+            )
+        return value
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ProvidersConfig:
+        """Return the config from a ``Settings`` object (fields it lacks keep their default).
+
+        Settings fields are named as in the lead's wiring: ``providers``,
+        ``provider_timeout_seconds``, ``espeak_variant_languages``, ``gcp_tts_endpoint``,
+        ``gcp_tts_transport``, ``polly_region``, ``polly_endpoint``,
+        ``polly_access_key_id``, ``polly_secret_access_key``, ``polly_engine``,
+        ``azure_speech_region``, ``azure_speech_endpoint``, ``azure_speech_key``,
+        ``elevenlabs_base_url``, ``elevenlabs_api_key``, ``elevenlabs_model``,
+        ``openai_tts_base_url``, ``openai_api_key``, ``openai_tts_model``,
+        ``openai_tts_voices``, ``openai_tts_language``.
+        """
+        mapping = {
+            "enabled": "providers",
+            "timeout_seconds": "provider_timeout_seconds",
+            "espeak_variant_languages": "espeak_variant_languages",
+            "gcp_endpoint": "gcp_tts_endpoint",
+            "gcp_transport": "gcp_tts_transport",
+            "polly_region": "polly_region",
+            "polly_endpoint": "polly_endpoint",
+            "polly_access_key_id": "polly_access_key_id",
+            "polly_secret_access_key": "polly_secret_access_key",
+            "polly_engine": "polly_engine",
+            "azure_region": "azure_speech_region",
+            "azure_endpoint": "azure_speech_endpoint",
+            "azure_key": "azure_speech_key",
+            "elevenlabs_base_url": "elevenlabs_base_url",
+            "elevenlabs_api_key": "elevenlabs_api_key",
+            "elevenlabs_model": "elevenlabs_model",
+            "openai_base_url": "openai_tts_base_url",
+            "openai_api_key": "openai_api_key",
+            "openai_model": "openai_tts_model",
+            "openai_voices": "openai_tts_voices",
+            "openai_language": "openai_tts_language",
+        }
+        values = {
+            ours: getattr(settings, theirs)
+            for ours, theirs in mapping.items()
+            if getattr(settings, theirs, None) is not None
+        }
+        return cls.model_validate(values)
+
+
+def secret(value: SecretStr | None) -> str | None:
+    """Return the secret's value for a request header, or None."""
+    return value.get_secret_value() if value is not None else None

@@ -1,0 +1,263 @@
+"""Google Cloud Text-to-Speech through ``google-cloud-texttospeech`` (v1beta1 for timepoints).
+
+``ListVoices`` gives each voice's language codes, SSML gender and natural sample rate; the
+voice family in its name (``en-US-News-K``, ``en-US-Studio-O``) is kept as a tag, and the
+families Google documents for one purpose (News, Studio, Casual) give that use case.
+``SynthesizeSpeech`` gets plain text as SSML with a ``<mark>`` before each word and
+``enable_time_pointing=[SSML_MARK]``, so the returned timepoints become word timings;
+a caller's own SSML is passed through without timings. Audio is LINEAR16 at the requested
+rate. Production uses gRPC with application default credentials; tests point the REST
+transport (or a gRPC client on an insecure channel) at local fakes.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any, ClassVar
+from xml.sax.saxutils import escape
+
+import requests
+
+from shared.audio.pcm import decode_audio, is_wav
+from shared.domain.voices import VoiceProfile
+from shared.providers._http import retry_after_seconds
+from shared.providers.base import (
+    ErrorCategory,
+    ProviderCapabilities,
+    ProviderError,
+    SynthesisRequest,
+    SynthesisResult,
+    TTSProvider,
+    provider_error,
+)
+from shared.providers.labels import gender_from, language_or_none, use_cases_from
+from shared.providers.timing import tokenize_words, words_from_marks
+
+NAME = "gcp"
+MAX_INPUT_BYTES = 5_000
+_FAMILY_USE_CASES = {"news": "news", "studio": "narration", "casual": "conversation"}
+_GENDERS = {1: "male", 2: "female", 3: "neutral"}
+
+
+class GoogleTTSProvider(TTSProvider):
+    """Google Cloud TTS adapter; the client is built on first use."""
+
+    name: ClassVar[str] = NAME
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        transport: str = "grpc",
+        credentials: Any = None,
+        timeout: float = 30.0,
+        client: Any = None,
+    ) -> None:
+        self._endpoint = endpoint
+        self._transport = transport
+        self._credentials = credentials
+        self._timeout = timeout
+        self._client: Any = client
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"GoogleTTSProvider(endpoint={self._endpoint!r}, transport={self._transport!r})"
+
+    def _tts(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                from google.cloud import texttospeech_v1beta1  # noqa: PLC0415 - cold starts
+
+                options = {"api_endpoint": self._endpoint} if self._endpoint else None
+                self._client = texttospeech_v1beta1.TextToSpeechClient(
+                    credentials=self._credentials,
+                    transport=self._transport,
+                    client_options=options,
+                )
+            return self._client
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        return ProviderCapabilities(
+            ssml=True,
+            timing="word",
+            multi_speaker=True,
+            streaming=True,
+            cloning=False,
+            native_formats=("pcm", "wav", "mp3", "ogg_opus", "mulaw", "alaw"),
+            max_input_chars=MAX_INPUT_BYTES,
+            native_controls=frozenset({"speed", "pitch", "volume"}),
+            sample_rates=(8_000, 16_000, 22_050, 24_000, 44_100, 48_000),
+        )
+
+    def list_voices(self) -> list[VoiceProfile]:
+        """Return every voice Google lists."""
+        response = self._call(
+            lambda client: client.list_voices(request={}, retry=None, timeout=self._timeout)
+        )
+        return [self._profile(voice) for voice in response.voices]
+
+    def _profile(self, voice: Any) -> VoiceProfile:
+        codes = [str(code) for code in voice.language_codes]
+        language = language_or_none(codes[0] if codes else None)
+        if not voice.name or language is None:
+            raise provider_error(NAME, ErrorCategory.PERMANENT, "gcp listed a voice without name")
+        parts = str(voice.name).split("-")
+        family = parts[2] if len(parts) > 3 else None
+        multi_speaker = "multispeaker" in str(voice.name).lower()
+        tags = [family] if family else []
+        return VoiceProfile.model_validate(
+            {
+                "provider": NAME,
+                "voice_id": str(voice.name),
+                "display_name": str(voice.name),
+                "language": language,
+                "gender": gender_from(_GENDERS.get(int(voice.ssml_gender))),
+                "use_cases": use_cases_from(
+                    [_FAMILY_USE_CASES.get(family.lower()) if family else None]
+                ),
+                "tags": tuple(tags),
+                "metadata": {
+                    "language_codes": codes,
+                    "natural_sample_rate_hertz": int(voice.natural_sample_rate_hertz),
+                    "family": family,
+                },
+                "supports_multi_speaker": multi_speaker,
+            }
+        )
+
+    def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
+        """Return LINEAR16 audio at the requested rate, word timings from SSML marks."""
+        self.check_input(request)
+        from google.cloud import texttospeech_v1beta1 as tts  # noqa: PLC0415 - cold starts
+
+        settings = request.settings
+        tokens = [] if request.ssml else tokenize_words(request.text)
+        ssml = request.text if request.ssml else _marked_ssml(request.text, tokens)
+        if len(ssml.encode()) > MAX_INPUT_BYTES:
+            raise provider_error(
+                NAME, ErrorCategory.PERMANENT, f"Input exceeds {MAX_INPUT_BYTES} bytes of SSML"
+            )
+        language = request.language or "-".join(request.voice_id.split("-")[:2])
+        synthesis = tts.SynthesizeSpeechRequest(
+            input=tts.SynthesisInput(ssml=ssml),
+            voice=tts.VoiceSelectionParams(language_code=language, name=request.voice_id),
+            audio_config=tts.AudioConfig(
+                audio_encoding=tts.AudioEncoding.LINEAR16,
+                sample_rate_hertz=settings.sample_rate,
+                speaking_rate=settings.speed,
+                pitch=max(-20.0, min(20.0, 12 * math.log2(settings.pitch))),
+                volume_gain_db=(
+                    -96.0
+                    if settings.volume == 0
+                    else max(-96.0, min(16.0, 20 * math.log10(settings.volume)))
+                ),
+            ),
+            enable_time_pointing=(
+                [tts.SynthesizeSpeechRequest.TimepointType.SSML_MARK]
+                if tokens and request.want_timings
+                else []
+            ),
+        )
+        response = self._call(
+            lambda client: client.synthesize_speech(
+                request=synthesis, retry=None, timeout=self._timeout
+            )
+        )
+        audio = bytes(response.audio_content)
+        pcm, rate = audio, settings.sample_rate
+        if is_wav(audio):
+            try:
+                pcm, rate = decode_audio(audio)
+            except ValueError as exc:
+                raise provider_error(
+                    NAME, ErrorCategory.PERMANENT, "gcp sent unreadable audio"
+                ) from exc
+        if rate != settings.sample_rate or len(pcm) % 2:
+            raise provider_error(NAME, ErrorCategory.PERMANENT, "gcp sent audio of another shape")
+        total = len(pcm) / 2 / rate
+        marks = {str(point.mark_name): float(point.time_seconds) for point in response.timepoints}
+        marked = [
+            (token, marks[f"w{index}"])
+            for index, token in enumerate(tokens)
+            if f"w{index}" in marks
+        ]
+        words = words_from_marks([t for t, _ in marked], [s for _, s in marked], total)
+        return SynthesisResult(
+            pcm=pcm,
+            sample_rate=rate,
+            words=tuple(words) if request.want_timings else (),
+            provider=NAME,
+            voice_id=request.voice_id,
+        )
+
+    def _call(self, action: Any) -> Any:
+        from google.api_core import exceptions as google_errors  # noqa: PLC0415 - cold starts
+        from google.auth import exceptions as auth_errors  # noqa: PLC0415 - see above
+        from google.protobuf.json_format import ParseError  # noqa: PLC0415 - see above
+
+        client = self._tts()
+        try:
+            return action(client)
+        except google_errors.GoogleAPICallError as exc:
+            raise _categorised(exc) from exc
+        except google_errors.RetryError as exc:
+            raise provider_error(NAME, ErrorCategory.TRANSIENT, "gcp kept failing") from exc
+        except (requests.RequestException, auth_errors.TransportError) as exc:
+            raise provider_error(NAME, ErrorCategory.TRANSIENT, "gcp is unreachable") from exc
+        except auth_errors.GoogleAuthError as exc:
+            # A 401 makes the transport refresh the credentials; failing that lands here.
+            raise provider_error(NAME, ErrorCategory.AUTH, "gcp refused the credentials") from exc
+        except (ParseError, ValueError, TypeError, KeyError) as exc:
+            # The REST transport raises these for a body that is not the API's JSON.
+            raise provider_error(
+                NAME, ErrorCategory.PERMANENT, "gcp sent a malformed reply"
+            ) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.transport.close()
+                self._client = None
+
+
+def _marked_ssml(text: str, tokens: list[Any]) -> str:
+    pieces = ["<speak>"]
+    position = 0
+    for index, token in enumerate(tokens):
+        pieces.append(escape(text[position : token.start]))
+        pieces.append(f'<mark name="w{index}"/>')
+        pieces.append(escape(text[token.start : token.end]))
+        position = token.end
+    pieces.append(escape(text[position:]))
+    pieces.append("</speak>")
+    return "".join(pieces)
+
+
+def _categorised(exc: Any) -> ProviderError:
+    status = int(getattr(exc, "code", 0) or 0)
+    grpc_status = getattr(exc, "grpc_status_code", None)
+    grpc_name = getattr(grpc_status, "name", "") if grpc_status is not None else ""
+    if status in (401, 403) or grpc_name in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+        category = ErrorCategory.AUTH
+    elif status == 429 or grpc_name == "RESOURCE_EXHAUSTED":
+        category = ErrorCategory.RATE_LIMITED
+    elif (
+        status >= 500
+        or status == 408
+        or grpc_name in ("UNAVAILABLE", "DEADLINE_EXCEEDED", "INTERNAL")
+    ):
+        category = ErrorCategory.TRANSIENT
+    else:
+        category = ErrorCategory.PERMANENT
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    retry_after = retry_after_seconds(headers.get("Retry-After")) if category.retryable else None
+    return provider_error(
+        NAME,
+        category,
+        f"gcp answered {status or grpc_name or 'an error'}",
+        retry_after=retry_after,
+        status=status or None,
+    )

@@ -1,0 +1,117 @@
+"""Any OpenAI-compatible speech server: ``POST /v1/audio/speech``, no timings.
+
+OpenAI has no voice-list endpoint, so the voices come from configuration; each is
+multilingual and the catalog lists it under the configured language. Synthesis asks for
+``response_format=pcm`` (24 kHz 16-bit mono) and, for servers that answer a WAV file
+anyway, reads the WAV header instead.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from shared.audio.pcm import decode_audio, is_wav, resample, scale_volume
+from shared.domain.voices import VoiceProfile
+from shared.providers._http import JsonHttpClient
+from shared.providers.base import (
+    ProviderCapabilities,
+    SynthesisRequest,
+    SynthesisResult,
+    TTSProvider,
+)
+from shared.providers.labels import language_or_none
+
+NAME = "openai"
+NATIVE_RATE = 24_000
+MAX_INPUT_CHARS = 4_096
+
+
+class OpenAICompatibleProvider(TTSProvider):
+    """OpenAI-compatible REST adapter; the key travels as a bearer token only."""
+
+    name: ClassVar[str] = NAME
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        base_url: str,
+        model: str,
+        voices: list[str],
+        language: str,
+        timeout: float = 60.0,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = JsonHttpClient(
+            provider=NAME, base_url=base_url, headers=headers, timeout=timeout
+        )
+        self._model = model
+        self._voices = voices
+        self._language = language_or_none(language) or "en"
+
+    def __repr__(self) -> str:
+        return f"OpenAICompatibleProvider(base_url={self._http.base_url!r}, model={self._model!r})"
+
+    @property
+    def capabilities(self) -> ProviderCapabilities:
+        return ProviderCapabilities(
+            ssml=False,
+            timing="none",
+            multi_speaker=False,
+            streaming=True,
+            cloning=False,
+            native_formats=("mp3", "opus", "aac", "flac", "wav", "pcm"),
+            max_input_chars=MAX_INPUT_CHARS,
+            native_controls=frozenset({"speed"}),
+            sample_rates=(NATIVE_RATE,),
+        )
+
+    def list_voices(self) -> list[VoiceProfile]:
+        """Return the configured voices (the API has no voice list)."""
+        return [
+            VoiceProfile(
+                provider=NAME,
+                voice_id=voice,
+                display_name=voice.capitalize(),
+                language=self._language,
+                description=f"OpenAI-compatible voice {voice} ({self._model})",
+                tags=("multilingual",),
+                metadata={"model": self._model, "language_source": "configuration"},
+            )
+            for voice in self._voices
+        ]
+
+    def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
+        """Return the audio of ``request``; the API gives no word timings."""
+        self.check_input(request)
+        settings = request.settings
+        body = {
+            "model": self._model,
+            "input": request.text,
+            "voice": request.voice_id,
+            "response_format": "pcm",
+            "speed": settings.speed,
+        }
+        response = self._http.request("POST", "/v1/audio/speech", json_body=body)
+        audio = response.content
+        if is_wav(audio):
+            try:
+                pcm, rate = decode_audio(audio)
+            except ValueError as exc:
+                raise self._http.malformed("unreadable WAV audio") from exc
+        elif response.headers.get("Content-Type", "").startswith("application/json"):
+            raise self._http.malformed("JSON instead of audio")
+        else:
+            pcm, rate = audio, NATIVE_RATE
+        if len(pcm) % 2:
+            raise self._http.malformed("audio is not 16-bit PCM")
+        return SynthesisResult(
+            pcm=scale_volume(resample(pcm, rate, settings.sample_rate), settings.volume),
+            sample_rate=settings.sample_rate,
+            unapplied=("pitch",) if settings.pitch != 1.0 else (),
+            provider=NAME,
+            voice_id=request.voice_id,
+        )
+
+    def close(self) -> None:
+        self._http.close()

@@ -1,0 +1,181 @@
+"""The providers a process may use: built from ``ProvidersConfig``, lazily, once each.
+
+``ProviderRegistry`` knows which providers are enabled and builds each on first use (a
+cold start that never synthesizes with Polly never imports boto3). A provider enabled
+without its credentials is a ``ConfigurationError`` when first used, naming the variable
+to set and never its value. Tests build a registry from ready-made providers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from shared.errors import ConfigurationError
+from shared.providers.base import TTSProvider, UnknownProviderError
+from shared.providers.config import ProvidersConfig, secret
+
+Factory = Callable[[ProvidersConfig], TTSProvider]
+
+
+def _require(value: str | None, variable: str, provider: str) -> str:
+    if not value:
+        raise ConfigurationError(f"Voice provider {provider} is enabled but {variable} is not set")
+    return value
+
+
+def _espeak(config: ProvidersConfig) -> TTSProvider:
+    from shared.providers.espeak import EspeakProvider  # noqa: PLC0415 - built on first use
+
+    return EspeakProvider(variant_languages=config.espeak_variant_languages)
+
+
+def _gcp(config: ProvidersConfig) -> TTSProvider:
+    from shared.providers.gcp import GoogleTTSProvider  # noqa: PLC0415 - built on first use
+
+    credentials = None
+    if config.gcp_endpoint and config.gcp_endpoint.startswith("http://"):
+        # A plain-HTTP endpoint is a local fake or emulator: send no Google credentials.
+        from google.auth.credentials import AnonymousCredentials  # noqa: PLC0415
+
+        credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]  # untyped lib
+    return GoogleTTSProvider(
+        endpoint=config.gcp_endpoint,
+        transport=config.gcp_transport,
+        credentials=credentials,
+        timeout=config.timeout_seconds,
+    )
+
+
+def _polly(config: ProvidersConfig) -> TTSProvider:
+    from shared.providers.polly import PollyProvider  # noqa: PLC0415 - built on first use
+
+    # Without explicit keys boto3 uses its default chain (workload identity, env, files).
+    return PollyProvider(
+        region=config.polly_region,
+        endpoint=config.polly_endpoint,
+        access_key_id=secret(config.polly_access_key_id),
+        secret_access_key=secret(config.polly_secret_access_key),
+        preferred_engine=config.polly_engine,
+        timeout=config.timeout_seconds,
+    )
+
+
+def _azure(config: ProvidersConfig) -> TTSProvider:
+    from shared.providers.azure import AzureSpeechProvider  # noqa: PLC0415 - built on first use
+
+    key = _require(secret(config.azure_key), "VOICE_AZURE_SPEECH_KEY", "azure")
+    if config.azure_endpoint:
+        base_url = config.azure_endpoint
+    else:
+        region = _require(config.azure_region, "VOICE_AZURE_SPEECH_REGION", "azure")
+        base_url = AzureSpeechProvider.regional_url(region)
+    return AzureSpeechProvider(key=key, base_url=base_url, timeout=config.timeout_seconds)
+
+
+def _elevenlabs(config: ProvidersConfig) -> TTSProvider:
+    from shared.providers.elevenlabs import ElevenLabsProvider  # noqa: PLC0415
+
+    key = _require(secret(config.elevenlabs_api_key), "VOICE_ELEVENLABS_API_KEY", "elevenlabs")
+    return ElevenLabsProvider(
+        api_key=key,
+        base_url=config.elevenlabs_base_url,
+        model_id=config.elevenlabs_model,
+        timeout=config.timeout_seconds,
+    )
+
+
+def _openai(config: ProvidersConfig) -> TTSProvider:
+    from shared.providers.openai_compatible import OpenAICompatibleProvider  # noqa: PLC0415
+
+    # Self-hosted compatible servers often need no key; api.openai.com always does.
+    key = secret(config.openai_api_key)
+    if "api.openai.com" in config.openai_base_url:
+        key = _require(key, "VOICE_OPENAI_API_KEY", "openai")
+    return OpenAICompatibleProvider(
+        api_key=key,
+        base_url=config.openai_base_url,
+        model=config.openai_model,
+        voices=config.openai_voices,
+        language=config.openai_language,
+        timeout=config.timeout_seconds,
+    )
+
+
+FACTORIES: dict[str, Factory] = {
+    "espeak": _espeak,
+    "gcp": _gcp,
+    "polly": _polly,
+    "azure": _azure,
+    "elevenlabs": _elevenlabs,
+    "openai": _openai,
+}
+
+
+class ProviderRegistry:
+    """The enabled providers by name, each built on first use."""
+
+    def __init__(
+        self,
+        config: ProvidersConfig,
+        *,
+        factories: dict[str, Factory] | None = None,
+    ) -> None:
+        self._config = config
+        self._enabled = list(config.enabled)
+        self._factories = FACTORIES if factories is None else factories
+        self._built: dict[str, TTSProvider] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, providers: Iterable[TTSProvider]) -> ProviderRegistry:
+        """Return a registry holding ready-made providers (tests, benchmarks)."""
+        providers = list(providers)
+        registry = cls(ProvidersConfig(enabled=[]), factories={})
+        registry._enabled = [provider.name for provider in providers]
+        registry._built = {provider.name: provider for provider in providers}
+        return registry
+
+    @property
+    def names(self) -> list[str]:
+        """Return the enabled provider names, in configuration order."""
+        return list(self._enabled)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._enabled
+
+    def get(self, name: str) -> TTSProvider:
+        """Return the provider ``name``, building it on first use.
+
+        Raises:
+            UnknownProviderError: ``name`` is not enabled.
+            ConfigurationError: it is enabled but its settings are incomplete.
+        """
+        if name not in self._enabled:
+            raise UnknownProviderError(f"Voice provider {name!r} is not enabled")
+        with self._lock:
+            provider = self._built.get(name)
+            if provider is None:
+                provider = self._factories[name](self._config)
+                self._built[name] = provider
+            return provider
+
+    def close(self) -> None:
+        """Close every provider built so far."""
+        with self._lock:
+            built, self._built = list(self._built.values()), {}
+        for provider in built:
+            provider.close()
+
+
+def provider_registry(container: Any) -> ProviderRegistry:
+    """Return the container's provider registry."""
+    registry: ProviderRegistry = container.providers
+    return registry
+
+
+def use_provider_registry(container: Any, registry: ProviderRegistry) -> None:
+    """Make ``container`` use ``registry`` (tests wire fakes in place of the real ones)."""
+    # Takes the place of the container's cached property for this instance.
+    container.__dict__["providers"] = registry

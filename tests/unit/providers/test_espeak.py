@@ -1,0 +1,132 @@
+"""eSpeak NG through ctypes: the voice list, word timings, audio settings, concurrency."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from shared.audio.pcm import to_samples
+from shared.domain.voices import AgeGroup, Gender
+from shared.providers.base import AudioSettings, ErrorCategory, ProviderError, SynthesisRequest
+from shared.providers.espeak import EspeakProvider
+
+
+@pytest.fixture(scope="module")
+def espeak() -> EspeakProvider:
+    return EspeakProvider(variant_languages=["en-us", "fr"])
+
+
+@pytest.fixture(scope="module")
+def voices(espeak):
+    return {voice.voice_id: voice for voice in espeak.list_voices()}
+
+
+def say(espeak, text="Hello brave new world.", voice="en-US", **settings):
+    return espeak.synthesize(
+        SynthesisRequest(text=text, voice_id=voice, settings=AudioSettings(**settings))
+    )
+
+
+def test_every_language_is_a_voice_with_a_bcp47_tag(voices):
+    languages = [v for v in voices.values() if "+" not in v.voice_id]
+    assert len(languages) > 100
+    assert voices["en-US"].language == "en-US"
+    assert voices["en-US"].display_name == "English (America)"
+    assert voices["cmn"].language == "cmn"
+    assert all(v.provider == "espeak" and v.id == f"espeak:{v.voice_id}" for v in voices.values())
+
+
+def test_variants_take_gender_and_age_from_their_files(voices):
+    assert voices["en-US+grandma"].gender is Gender.FEMALE
+    assert voices["en-US+grandma"].age_group is AgeGroup.SENIOR
+    assert voices["en-US+Denis"].gender is Gender.MALE
+    assert voices["en-US+Denis"].age_group is AgeGroup.ADULT
+    # The klatt variant's file names no gender or age: the catalog does not guess.
+    assert voices["en-US+klatt"].gender is None
+    assert voices["en-US+klatt"].age_group is None
+
+
+def test_variants_only_for_configured_languages(voices):
+    assert "fr+f1" in voices
+    assert "de+f1" not in voices
+    assert "de" in voices
+
+
+def test_word_timings_follow_the_text(espeak):
+    text = "Hello brave new world, naïve café."
+    result = say(espeak, text)
+    words = [w.text for w in result.words]
+    assert words == ["Hello", "brave", "new", "world", "naïve", "café"]
+    for word in result.words:
+        assert text[word.char_start : word.char_end] == word.text
+        assert 0 <= word.start_seconds < word.end_seconds <= result.duration_seconds + 0.01
+    starts = [w.start_seconds for w in result.words]
+    assert starts == sorted(starts)
+    assert result.sample_rate == 22_050
+    assert 1.0 < result.duration_seconds < 4.0
+
+
+def test_speed_pitch_volume_and_sample_rate(espeak):
+    normal = say(espeak)
+    fast = say(espeak, speed=2.0)
+    quiet = say(espeak, volume=0.3)
+    assert fast.duration_seconds < normal.duration_seconds * 0.7
+    loud_rms = np.sqrt(np.mean(to_samples(normal.pcm).astype(float) ** 2))
+    quiet_rms = np.sqrt(np.mean(to_samples(quiet.pcm).astype(float) ** 2))
+    assert quiet_rms < loud_rms * 0.5
+    resampled = say(espeak, sample_rate=16_000)
+    assert resampled.sample_rate == 16_000
+    assert resampled.duration_seconds == pytest.approx(normal.duration_seconds, rel=0.02)
+    high = say(espeak, pitch=2.0)
+    assert high.pcm != normal.pcm
+    assert not normal.unapplied
+
+
+def test_ssml_input(espeak):
+    result = espeak.synthesize(
+        SynthesisRequest(
+            text='<speak>Good <prosody rate="slow">morning</prosody> everyone</speak>',
+            voice_id="en-US",
+            ssml=True,
+        )
+    )
+    assert [w.text for w in result.words] == ["Good", "morning", "everyone"]
+
+
+def test_unknown_voice_is_a_permanent_error(espeak):
+    with pytest.raises(ProviderError) as caught:
+        say(espeak, voice="xx-nope")
+    assert caught.value.category is ErrorCategory.PERMANENT
+
+
+def test_unlisted_variant_of_a_known_language_still_speaks(espeak):
+    assert say(espeak, voice="de+f2").duration_seconds > 0.5
+
+
+def test_concurrent_calls_are_serialised_and_correct(espeak):
+    texts = [f"Sentence number {i} is spoken here." for i in range(8)]
+    results: dict[int, object] = {}
+
+    def run(i: int) -> None:
+        results[i] = say(espeak, texts[i])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for i, text in enumerate(texts):
+        result = results[i]
+        assert [w.text for w in result.words][:3] == ["Sentence", "number", str(i)]
+        assert result.words[-1].char_end <= len(text)
+
+
+def test_capabilities(espeak):
+    caps = espeak.capabilities
+    assert caps.ssml
+    assert caps.timing == "word"
+    assert not caps.multi_speaker
+    assert {"speed", "pitch", "volume"} <= caps.native_controls
+    assert "en-US" in caps.languages

@@ -1,0 +1,219 @@
+"""Amazon Polly: the API's shape through moto, errors and speech marks through Stubber.
+
+moto answers ``DescribeVoices`` with AWS's real voice list but ``SynthesizeSpeech`` with 8
+placeholder bytes, so speech-mark parsing is checked with recorded JSON lines instead.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from shared.domain.voices import Gender
+from shared.providers.base import AudioSettings, ErrorCategory, ProviderError, SynthesisRequest
+from shared.providers.polly import PollyProvider, words_from_speech_marks
+from shared.providers.timing import utf8_byte_to_char_offsets
+
+# Recorded from Polly for "Mary had a little lamb." (word marks only).
+RECORDED_MARKS = b"""{"time":6,"type":"word","start":0,"end":4,"value":"Mary"}
+{"time":373,"type":"word","start":5,"end":8,"value":"had"}
+{"time":604,"type":"word","start":9,"end":10,"value":"a"}
+{"time":643,"type":"word","start":11,"end":17,"value":"little"}
+{"time":882,"type":"word","start":18,"end":22,"value":"lamb"}
+"""
+
+
+@pytest.fixture
+def moto_polly():
+    with mock_aws():
+        yield PollyProvider(
+            region="us-east-1", access_key_id="testing", secret_access_key="testing"
+        )
+
+
+def test_describe_voices_via_moto_gives_the_real_list(moto_polly):
+    voices = {v.voice_id: v for v in moto_polly.list_voices()}
+    assert len(voices) == 98
+    joanna = voices["Joanna"]
+    assert (joanna.id, joanna.language, joanna.gender) == ("polly:Joanna", "en-US", Gender.FEMALE)
+    assert "neural" in joanna.metadata["supported_engines"]
+    assert all(v.gender in (Gender.MALE, Gender.FEMALE) for v in voices.values())
+    assert not any(v.supports_multi_speaker for v in voices.values())
+
+
+def test_synthesize_shape_via_moto(moto_polly):
+    result = moto_polly.synthesize(
+        SynthesisRequest(
+            text="Hello there",
+            voice_id="Joanna",
+            want_timings=False,
+            settings=AudioSettings(sample_rate=16_000, pitch=1.5),
+        )
+    )
+    assert result.pcm == b"\x00" * 8  # moto's placeholder audio
+    assert result.sample_rate == 16_000
+    assert result.unapplied == ("pitch",), "neural voices take no pitch prosody"
+
+
+def test_placeholder_marks_from_moto_are_a_malformed_reply(moto_polly):
+    with pytest.raises(ProviderError) as caught:
+        moto_polly.synthesize(SynthesisRequest(text="Hello there", voice_id="Joanna"))
+    assert caught.value.category is ErrorCategory.PERMANENT
+
+
+def test_recorded_speech_marks_become_words():
+    text = "Mary had a little lamb."
+    words = words_from_speech_marks(RECORDED_MARKS, text, utf8_byte_to_char_offsets(text), 1.5)
+    assert [(w.text, w.char_start, w.char_end) for w in words] == [
+        ("Mary", 0, 4),
+        ("had", 5, 8),
+        ("a", 9, 10),
+        ("little", 11, 17),
+        ("lamb", 18, 22),
+    ]
+    assert [w.start_seconds for w in words] == [0.006, 0.373, 0.604, 0.643, 0.882]
+    assert words[0].end_seconds == 0.373
+    assert words[-1].end_seconds == 1.5
+
+
+def stub_client(provider: PollyProvider):
+    client = provider._polly()
+    return client, Stubber(client)
+
+
+def stream(data: bytes) -> StreamingBody:
+    return StreamingBody(io.BytesIO(data), len(data))
+
+
+def test_synthesis_maps_marks_back_through_the_ssml_wrapper():
+    provider = PollyProvider(region="us-east-1", access_key_id="a", secret_access_key="b")
+    _client, stubber = stub_client(provider)
+    text = "Café & crème"
+    # Polly's byte offsets index the SSML it received: find each word there.
+    head = '<speak><prosody rate="100%">'
+    ssml_words = [("Café", head), ("crème", head + "Café &amp; ")]
+    marks = "\n".join(
+        json.dumps(
+            {
+                "time": 100 * i,
+                "type": "word",
+                "start": len(prefix.encode()),
+                "end": len(prefix.encode()) + len(w.encode()),
+                "value": w,
+            }
+        )
+        for i, (w, prefix) in enumerate(ssml_words)
+    ).encode()
+    stubber.add_response(
+        "describe_voices",
+        {
+            "Voices": [
+                {
+                    "Id": "Lea",
+                    "LanguageCode": "fr-FR",
+                    "Gender": "Female",
+                    "SupportedEngines": ["standard"],
+                }
+            ]
+        },
+    )
+    pcm = b"\x01\x00" * 16_000
+    stubber.add_response(
+        "synthesize_speech",
+        {"AudioStream": stream(pcm), "ContentType": "audio/pcm"},
+        {
+            "Text": f"{head}Café &amp; crème</prosody></speak>",
+            "TextType": "ssml",
+            "VoiceId": "Lea",
+            "Engine": "standard",
+            "OutputFormat": "pcm",
+            "SampleRate": "16000",
+        },
+    )
+    stubber.add_response(
+        "synthesize_speech",
+        {"AudioStream": stream(marks), "ContentType": "application/x-json-stream"},
+    )
+    with stubber:
+        result = provider.synthesize(
+            SynthesisRequest(text=text, voice_id="Lea", settings=AudioSettings(sample_rate=16_000))
+        )
+    assert [(w.text, w.char_start, w.char_end) for w in result.words] == [
+        ("Café", 0, 4),
+        ("crème", 7, 12),
+    ]
+    assert result.duration_seconds == pytest.approx(1.0)
+    assert result.words[-1].end_seconds == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "category"),
+    [
+        ("UnrecognizedClientException", 400, ErrorCategory.AUTH),
+        ("AccessDeniedException", 403, ErrorCategory.AUTH),
+        ("ThrottlingException", 400, ErrorCategory.RATE_LIMITED),
+        ("TooManyRequestsException", 429, ErrorCategory.RATE_LIMITED),
+        ("ServiceFailureException", 500, ErrorCategory.TRANSIENT),
+        ("InvalidNextTokenException", 400, ErrorCategory.PERMANENT),
+    ],
+)
+def test_client_errors_map_to_categories(code, status, category):
+    provider = PollyProvider(region="us-east-1", access_key_id="a", secret_access_key="b")
+    _, stubber = stub_client(provider)
+    stubber.add_client_error(
+        "describe_voices",
+        service_error_code=code,
+        http_status_code=status,
+        response_meta={"HTTPHeaders": {"retry-after": "4"}},
+    )
+    with stubber, pytest.raises(ProviderError) as caught:
+        provider.list_voices()
+    assert caught.value.category is category
+    assert caught.value.retry_after == (4 if category.retryable else None)
+
+
+def test_unreachable_endpoint_is_transient():
+    from tests.support.processes import free_port
+
+    provider = PollyProvider(
+        region="us-east-1",
+        endpoint=f"http://127.0.0.1:{free_port()}",
+        access_key_id="a",
+        secret_access_key="b",
+        timeout=1,
+    )
+    with pytest.raises(ProviderError) as caught:
+        provider.list_voices()
+    assert caught.value.category is ErrorCategory.TRANSIENT
+
+
+def test_pagination_follows_next_token():
+    provider = PollyProvider(region="us-east-1", access_key_id="a", secret_access_key="b")
+    _, stubber = stub_client(provider)
+    stubber.add_response(
+        "describe_voices",
+        {
+            "Voices": [{"Id": "Joanna", "LanguageCode": "en-US", "Gender": "Female"}],
+            "NextToken": "page2",
+        },
+    )
+    stubber.add_response(
+        "describe_voices",
+        {"Voices": [{"Id": "Hans", "LanguageCode": "de-DE", "Gender": "Male"}]},
+        {"IncludeAdditionalLanguageCodes": True, "NextToken": "page2"},
+    )
+    with stubber:
+        assert [v.voice_id for v in provider.list_voices()] == ["Joanna", "Hans"]
+
+
+def test_credentials_never_in_repr():
+    provider = PollyProvider(
+        region="us-east-1", access_key_id="AKIDSECRET", secret_access_key="s3cr3t"
+    )
+    assert "AKIDSECRET" not in repr(provider)
+    assert "s3cr3t" not in repr(provider)

@@ -1,0 +1,198 @@
+"""The pieces every adapter shares: timing helpers, label normalisation, config, registry."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from shared.audio.pcm import decode_audio, resample, scale_volume, to_samples
+from shared.domain.voices import AgeGroup, Gender
+from shared.errors import ConfigurationError
+from shared.providers.base import AudioSettings, ErrorCategory, SynthesisRequest, provider_error
+from shared.providers.config import ProvidersConfig
+from shared.providers.labels import (
+    age_group_from,
+    age_group_from_years,
+    gender_from,
+    use_cases_from,
+)
+from shared.providers.registry import ProviderRegistry
+from shared.providers.timing import tokenize_words, words_from_characters, words_from_marks
+from tests.support.fake_provider import FakeProvider
+from tests.support.fake_tts_servers import tone, wav_bytes
+
+
+def test_tokenize_trims_edge_punctuation_and_keeps_offsets():
+    text = '"Hello," she said — (twice)!'
+    tokens = tokenize_words(text)
+    assert [t.text for t in tokens] == ["Hello", "she", "said", "twice"]
+    assert all(text[t.start : t.end] == t.text for t in tokens)
+
+
+def test_character_alignment_groups_words_and_maps_to_text():
+    text = "Hi  there!"
+    chars = list(text)
+    starts = [0.1 * i for i in range(len(chars))]
+    ends = [0.1 * (i + 1) for i in range(len(chars))]
+    words = words_from_characters(text, chars, starts, ends)
+    assert [(w.text, w.char_start, w.char_end) for w in words] == [("Hi", 0, 2), ("there", 4, 9)]
+    assert words[1].start_seconds == pytest.approx(0.4)
+    assert words[1].end_seconds == pytest.approx(0.9)
+
+
+def test_character_alignment_of_normalised_text_keeps_what_it_can_place():
+    # The provider spoke "twenty" for "20": those characters are not in the text.
+    words = words_from_characters("I am 20", list("I am twenty"), [0.0] * 11, [0.1] * 11)
+    assert [w.text for w in words] == ["I", "am", "twenty"]
+    assert (words[0].char_start, words[0].char_end) == (0, 1)
+    assert words[2].char_start is None
+
+
+def test_character_alignment_with_mismatched_lists_is_refused():
+    with pytest.raises(ValueError, match="length"):
+        words_from_characters("ab", ["a", "b"], [0.0], [0.1, 0.2])
+
+
+def test_marks_give_each_word_until_the_next():
+    tokens = tokenize_words("one two three")
+    words = words_from_marks(tokens, [0.0, 0.5, 0.9], 1.4)
+    assert [(w.start_seconds, w.end_seconds) for w in words] == [(0.0, 0.5), (0.5, 0.9), (0.9, 1.4)]
+
+
+@pytest.mark.parametrize(
+    ("label", "gender"),
+    [
+        ("Female", Gender.FEMALE),
+        ("MALE", Gender.MALE),
+        ("non-binary", Gender.NEUTRAL),
+        ("robot", None),
+        (None, None),
+    ],
+)
+def test_gender_labels(label, gender):
+    assert gender_from(label) is gender
+
+
+@pytest.mark.parametrize(
+    ("label", "age"),
+    [
+        ("middle aged", AgeGroup.ADULT),
+        ("middle_aged", AgeGroup.ADULT),
+        ("YoungAdult", AgeGroup.YOUNG),
+        ("old", AgeGroup.SENIOR),
+        ("Child", AgeGroup.CHILD),
+        ("ageless", None),
+    ],
+)
+def test_age_labels(label, age):
+    assert age_group_from(label) is age
+
+
+def test_age_in_years():
+    assert [age_group_from_years(y) for y in (0, 8, 25, 45, 70)] == [
+        None,
+        AgeGroup.CHILD,
+        AgeGroup.YOUNG,
+        AgeGroup.ADULT,
+        AgeGroup.SENIOR,
+    ]
+
+
+def test_use_case_synonyms_fold_together():
+    assert use_cases_from(["Chat", "conversational", "CustomerService", "E-learning", None]) == (
+        "conversation",
+        "customer_service",
+        "education",
+    )
+
+
+def test_audio_settings_are_bounded():
+    with pytest.raises(ValidationError):
+        AudioSettings(speed=10)
+    with pytest.raises(ValidationError):
+        AudioSettings(sample_rate=4000)
+    with pytest.raises(ValidationError):
+        SynthesisRequest(text="   ", voice_id="v")
+    assert AudioSettings(pitch=1.2, volume=0.5).changed_controls() == ["pitch", "volume"]
+
+
+def test_provider_errors_pick_their_http_class():
+    unavailable = provider_error("gcp", ErrorCategory.RATE_LIMITED, "slow down", retry_after=3)
+    rejected = provider_error("gcp", ErrorCategory.AUTH, "bad key")
+    assert unavailable.code == "PROVIDER_UNAVAILABLE"
+    assert unavailable.retryable
+    assert rejected.code == "PROVIDER_REJECTED"
+    assert not rejected.retryable
+
+
+def test_pcm_helpers():
+    pcm = tone(0.5, 24_000)
+    assert len(resample(pcm, 24_000, 16_000)) == pytest.approx(len(pcm) * 2 / 3, abs=4)
+    louder = to_samples(scale_volume(pcm, 10.0))
+    assert louder.max() == 32767, "clipped, not wrapped"
+    decoded, rate = decode_audio(wav_bytes(pcm, 24_000))
+    assert rate == 24_000
+    assert decoded == pcm
+    with pytest.raises(ValueError, match="not a readable audio file"):
+        decode_audio(b"not audio at all")
+    assert np.array_equal(to_samples(scale_volume(pcm, 1.0)), to_samples(pcm))
+
+
+# -- configuration and registry ---------------------------------------------------------------
+
+
+class FakeSettings:
+    providers = "espeak, ElevenLabs ,azure"
+    elevenlabs_api_key = None
+    azure_speech_key = None
+    azure_speech_region = "westeurope"
+
+    def __init__(self, **values):
+        for key, value in values.items():
+            setattr(self, key, value)
+
+
+def test_config_from_settings_parses_the_list_and_keeps_secrets_secret(caplog):
+    from pydantic import SecretStr
+
+    config = ProvidersConfig.from_settings(
+        FakeSettings(elevenlabs_api_key=SecretStr("xi-super-secret"))
+    )
+    assert config.enabled == ["espeak", "elevenlabs", "azure"]
+    assert config.azure_region == "westeurope"
+    assert "xi-super-secret" not in repr(config) + str(config) + config.model_dump_json()
+    registry = ProviderRegistry(config)
+    provider = registry.get("elevenlabs")
+    with caplog.at_level(logging.DEBUG):
+        logging.getLogger("test").info("built %r", provider)
+    assert "xi-super-secret" not in caplog.text
+
+
+def test_unknown_provider_names_are_refused():
+    with pytest.raises(ValidationError, match="unknown voice providers"):
+        ProvidersConfig(enabled=["espeak", "watson"])
+
+
+def test_enabled_provider_without_its_key_is_a_configuration_error():
+    registry = ProviderRegistry(ProvidersConfig.from_settings(FakeSettings()))
+    with pytest.raises(ConfigurationError, match="VOICE_AZURE_SPEECH_KEY"):
+        registry.get("azure")
+
+
+def test_registry_builds_each_provider_once_and_only_when_enabled():
+    built = []
+
+    def factory(config):
+        built.append(1)
+        return FakeProvider("espeak")
+
+    registry = ProviderRegistry(ProvidersConfig(enabled=["espeak"]), factories={"espeak": factory})
+    assert registry.get("espeak") is registry.get("espeak")
+    assert built == [1]
+    from shared.providers.base import UnknownProviderError
+
+    with pytest.raises(UnknownProviderError):
+        registry.get("gcp")

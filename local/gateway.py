@@ -33,6 +33,9 @@ from shared.blobs.local import LocalObjectStorage
 from shared.blobs.signing import URL_PREFIX
 from shared.bootstrap import Container, get_container
 from shared.config import Settings
+from shared.repositories.voices import VOICES
+from shared.services.voice_sync import start_sync
+from shared.store import Query
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 SOURCE = Path(__file__).resolve().parent.parent / "main.py"
@@ -131,11 +134,25 @@ def _banner(settings: Settings) -> str:
     )
 
 
+def _sync_empty_catalog(container: Container) -> None:
+    # A fresh data directory has no voices: sync the enabled providers once, in the
+    # background worker, instead of waiting for the daily schedule.
+    if container.store.count(Query(VOICES)) == 0:
+        start_sync(
+            store=container.store,
+            providers=container.providers,
+            queue=container.tasks.queue,
+            queue_name=container.settings.sync_queue,
+            id_prefix="first-run",
+        )
+
+
 def main() -> None:
     """Serve the gateway until Ctrl-C or SIGTERM."""
     container = get_container()
     settings = container.settings
     container.tasks.start()
+    _sync_empty_catalog(container)
     server = create_server(
         Gateway(container), host=settings.gateway_host, port=settings.gateway_port, threads=8
     )

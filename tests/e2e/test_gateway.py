@@ -88,6 +88,16 @@ def test_gateway_serves_functions_at_production_paths_and_stops_on_ctrl_c(gatewa
     status, body, _ = call(base, "GET", "/openapi.json")
     assert status == 200
     assert "/users/me" in body["paths"]
+    # A fresh data directory gets the eSpeak voices synced by the background worker.
+    deadline = time.monotonic() + 90
+    while True:
+        status, body, _ = call(base, "GET", "/voices?provider=espeak&language=en-US&limit=3", token)
+        assert status == 200, body
+        if len(body["voices"]) == 3:
+            break
+        assert time.monotonic() < deadline, "the first-run voice sync did not finish"
+        time.sleep(0.5)
+    assert all(v["id"].startswith("espeak:") for v in body["voices"])
     assert (tmp_path / "data" / "store.sqlite3").exists()
 
     process.send_signal(signal.SIGINT)

@@ -1,0 +1,249 @@
+"""Encoding 16-bit mono PCM into the files synthesis serves: wav, flac, ogg_opus, mp3, pcm.
+
+Providers hand back PCM (``shared.audio.pcm``); ``encode`` turns it into the requested
+format and reports the rate and duration of what it produced. WAV and FLAC keep the input
+rate; Opus only runs at 8/12/16/24/48 kHz, so other rates are resampled with soxr to the
+nearest supported rate at or above the input; MP3 comes from ``lameenc`` at a speech
+bitrate, preceded by a LAME "Info" frame carrying the encoder delay and padding so that
+gapless decoders (mpg123, which soundfile uses, and ffmpeg, which browsers use) give back
+exactly the input's samples, and timestamps line up with what the listener hears.
+``decode_duration`` reads a produced file back and returns its length in seconds.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+
+import lameenc  # type: ignore[import-not-found]  # a compiled module without type hints
+import numpy as np
+import numpy.typing as npt
+import soundfile  # type: ignore[import-untyped]  # no type hints shipped
+
+from shared.audio.pcm import SAMPLE_WIDTH, resample, to_samples
+from shared.domain.synthesis import CONTENT_TYPES, OutputFormat
+
+OPUS_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
+MP3_RATES = (8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000)
+DEFAULT_MP3_KBPS = 64
+MP3_QUALITY = 2  # lame's "high quality" algorithm choice (0 best/slowest .. 9 worst/fastest)
+
+# MPEG audio layer III tables (ISO 11172-3, 13818-3): version bits -> sample rates, and
+# MPEG-1 / MPEG-2 and 2.5 bitrates by header index.
+_MPEG_RATES = {3: (44_100, 48_000, 32_000), 2: (22_050, 24_000, 16_000), 0: (11_025, 12_000, 8_000)}
+_MPEG1_KBPS = (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+_MPEG2_KBPS = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
+_LAME_ENCODER_DELAY = 576  # samples lame's encoder adds up front; decoders add their 529
+_MAX_PADDING = 4095  # 12 bits in the LAME tag
+_TAG_BYTES = 16 + 36  # Info fields (id, flags, frames, bytes) and the LAME extension
+
+
+@dataclass(frozen=True)
+class EncodedAudio:
+    """An encoded file: its bytes, format, Content-Type, actual sample rate and duration."""
+
+    data: bytes
+    format: OutputFormat
+    content_type: str
+    sample_rate: int
+    duration_seconds: float
+
+
+def output_rate(fmt: OutputFormat | str, input_rate: int, requested: int | None = None) -> int:
+    """Return the sample rate ``fmt`` will be written at for ``input_rate`` audio.
+
+    ``requested`` asks for an exact rate; without it WAV, FLAC and PCM keep the input rate,
+    Opus and MP3 take their nearest supported rate at or above it (the highest if none is).
+
+    Raises:
+        ValueError: the format cannot be written at ``requested`` or the rate is not positive.
+    """
+    kind = OutputFormat(fmt)
+    if input_rate <= 0 or (requested is not None and requested <= 0):
+        raise ValueError("sample rates must be positive")
+    allowed = {OutputFormat.OGG_OPUS: OPUS_RATES, OutputFormat.MP3: MP3_RATES}.get(kind)
+    if requested is not None:
+        if allowed is not None and requested not in allowed:
+            rates = ", ".join(str(rate) for rate in allowed)
+            raise ValueError(f"{kind.value} supports sample rates {rates} only, not {requested}")
+        return requested
+    if allowed is None:
+        return input_rate
+    return next((rate for rate in allowed if rate >= input_rate), allowed[-1])
+
+
+def encode(
+    pcm: bytes,
+    sample_rate: int,
+    fmt: OutputFormat | str,
+    *,
+    target_rate: int | None = None,
+    mp3_kbps: int = DEFAULT_MP3_KBPS,
+    opus_compression: float | None = None,
+) -> EncodedAudio:
+    """Return ``pcm`` (16-bit little-endian mono at ``sample_rate``) encoded as ``fmt``.
+
+    The audio is resampled first when the format needs another rate, or to ``target_rate``
+    when given (see ``output_rate``). ``mp3_kbps`` is the constant MP3 bitrate.
+    ``opus_compression`` (0..1, libsndfile's scale) sets the Opus bitrate: None lets
+    libsndfile choose (about 37 kbps at 24 kHz: small files, but speech mode costs about
+    2.5x the encode time of 0.75, which gives about 70 kbps; see ``bench/encode.py``).
+
+    Raises:
+        ValueError: ``pcm`` holds no samples, ``fmt`` is unknown, the rate is not possible
+            for the format, ``mp3_kbps`` is not an MPEG bitrate for the output rate, or
+            ``opus_compression`` is outside 0..1.
+    """
+    kind = OutputFormat(fmt)
+    if len(pcm) < SAMPLE_WIDTH:
+        raise ValueError("cannot encode empty audio: the PCM holds no samples")
+    rate = output_rate(kind, sample_rate, target_rate)
+    usable = pcm[: len(pcm) - len(pcm) % SAMPLE_WIDTH]
+    converted = resample(usable, sample_rate, rate)
+    samples = to_samples(converted)
+    if kind is OutputFormat.PCM:
+        data = converted
+    elif kind is OutputFormat.MP3:
+        data = _encode_mp3(samples, rate, mp3_kbps)
+    else:
+        data = _encode_soundfile(samples, rate, kind, opus_compression)
+    return EncodedAudio(
+        data=data,
+        format=kind,
+        content_type=CONTENT_TYPES[kind],
+        sample_rate=rate,
+        duration_seconds=len(samples) / rate,
+    )
+
+
+_SOUNDFILE_LAYOUT = {
+    OutputFormat.WAV: ("WAV", "PCM_16"),
+    OutputFormat.FLAC: ("FLAC", "PCM_16"),
+    OutputFormat.OGG_OPUS: ("OGG", "OPUS"),
+}
+
+
+def _encode_soundfile(
+    samples: npt.NDArray[np.int16], rate: int, kind: OutputFormat, opus_compression: float | None
+) -> bytes:
+    container, subtype = _SOUNDFILE_LAYOUT[kind]
+    level = opus_compression if kind is OutputFormat.OGG_OPUS else None
+    if level is not None and not 0.0 <= level <= 1.0:
+        raise ValueError("opus_compression must be between 0 and 1")
+    buffer = io.BytesIO()
+    soundfile.write(
+        buffer, samples, rate, format=container, subtype=subtype, compression_level=level
+    )
+    return buffer.getvalue()
+
+
+def _encode_mp3(samples: npt.NDArray[np.int16], rate: int, kbps: int) -> bytes:
+    allowed = _MPEG1_KBPS if rate >= 32_000 else _MPEG2_KBPS
+    if kbps not in allowed[1:]:
+        choices = ", ".join(str(value) for value in allowed[1:])
+        raise ValueError(f"MP3 at {rate} Hz takes a bitrate of {choices} kbps, not {kbps}")
+    encoder = lameenc.Encoder()
+    encoder.set_channels(1)
+    encoder.set_in_sample_rate(rate)
+    encoder.set_out_sample_rate(rate)  # else lame lowers the rate for low bitrates
+    encoder.set_bit_rate(kbps)
+    encoder.set_quality(MP3_QUALITY)
+    stream = bytes(encoder.encode(samples.astype("<i2").tobytes())) + bytes(encoder.flush())
+    return _with_info_frame(stream, len(samples))
+
+
+@dataclass(frozen=True)
+class _FrameHeader:
+    word: int
+    mpeg1: bool
+    size: int  # bytes, without the padding byte
+
+    @property
+    def samples(self) -> int:
+        return 1152 if self.mpeg1 else 576
+
+
+def _frame_header(data: bytes, position: int) -> tuple[_FrameHeader, int]:
+    (word,) = struct.unpack_from(">I", data, position)
+    version, bitrate_index, rate_index = (word >> 19) & 3, (word >> 12) & 15, (word >> 10) & 3
+    if word >> 21 != 0x7FF or version == 1 or rate_index == 3 or bitrate_index in (0, 15):
+        raise ValueError("lame produced an unexpected MP3 frame")
+    mpeg1 = version == 3
+    kbps = (_MPEG1_KBPS if mpeg1 else _MPEG2_KBPS)[bitrate_index]
+    size = (144 if mpeg1 else 72) * kbps * 1000 // _MPEG_RATES[version][rate_index]
+    padding = (word >> 9) & 1
+    return _FrameHeader(word, mpeg1, size), size + padding
+
+
+def _with_info_frame(stream: bytes, sample_count: int) -> bytes:
+    # A Xing "Info" frame (CBR) with a LAME extension: frame count, byte count, and the
+    # encoder delay / end padding that gapless decoders trim (12 bits each).
+    first, _ = _frame_header(stream, 0)
+    frames, position = 0, 0
+    while position + 4 <= len(stream):
+        _, length = _frame_header(stream, position)
+        position += length
+        frames += 1
+    padding = frames * first.samples - _LAME_ENCODER_DELAY - sample_count
+    padding = min(max(padding, 0), _MAX_PADDING)
+    offset = 4 + (17 if first.mpeg1 else 9)  # after the (empty) side information
+    header = _roomy_header(first, offset + _TAG_BYTES)
+    tag = bytearray(header.size)
+    struct.pack_into(">I", tag, 0, header.word)
+    struct.pack_into(">4sIII", tag, offset, b"Info", 0x3, frames, len(stream) + len(tag))
+    lame = offset + 16
+    tag[lame : lame + 9] = b"LAME3.100"
+    tag[lame + 9] = 0x01  # tag revision 0, constant bitrate
+    delay_padding = (_LAME_ENCODER_DELAY << 12) | padding
+    tag[lame + 21 : lame + 24] = delay_padding.to_bytes(3, "big")
+    struct.pack_into(">H", tag, lame + 34, _crc16(bytes(tag[: lame + 34])))
+    return bytes(tag) + stream
+
+
+def _roomy_header(first: _FrameHeader, needed: int) -> _FrameHeader:
+    # At low bitrates and high rates a frame is too small for the tag: raise the tag
+    # frame's own bitrate (decoders accept a different bitrate in the first frame).
+    word = first.word & ~(1 << 9)
+    for index in range((word >> 12) & 15, 15):
+        candidate = (word & ~(15 << 12)) | (index << 12)
+        header, _ = _frame_header(struct.pack(">I", candidate), 0)
+        if header.size >= needed:
+            return header
+    raise ValueError("no MPEG frame is large enough for the gapless tag")
+
+
+def _crc16(data: bytes) -> int:
+    # CRC-16/ARC over the tag, as the LAME tag specification asks.
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def decode_duration(
+    data: bytes, fmt: OutputFormat | str, *, sample_rate: int | None = None
+) -> float:
+    """Return the playing time in seconds of an encoded file, by decoding it.
+
+    Raw ``pcm`` has no header, so its ``sample_rate`` must be given.
+
+    Raises:
+        ValueError: the data is not a readable file of that format, or ``pcm`` lacks a rate.
+    """
+    kind = OutputFormat(fmt)
+    if kind is OutputFormat.PCM:
+        if not sample_rate:
+            raise ValueError("raw PCM needs its sample rate to have a duration")
+        return len(data) // SAMPLE_WIDTH / sample_rate
+    try:
+        if kind is OutputFormat.MP3:
+            # A header-derived length is an estimate for MP3; count decoded samples instead.
+            samples, rate = soundfile.read(io.BytesIO(data), dtype="int16", always_2d=True)
+            return int(samples.shape[0]) / int(rate)
+        info = soundfile.info(io.BytesIO(data))
+    except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise ValueError(f"not a readable {kind.value} file") from exc
+    return int(info.frames) / int(info.samplerate)

@@ -1,0 +1,232 @@
+"""Syllable timestamps: each timed word split into syllables sharing the word's time.
+
+Chinese and Japanese characters (ideographs, kana) and Korean Hangul blocks are one
+syllable each. Alphabetic words are split by an orthographic rule (vowel groups, with the
+English silent final e, "-ed"/"-es" endings and consonant + "le"; consonants between
+vowels go with the following vowel, clusters split after their first consonant, digraphs
+like "th" kept whole). When the phonemes of the word are known (eSpeak's IPA or ASCII
+mnemonics from ``espeak_TextToPhonemes``; the eSpeak provider does not expose them yet)
+their vowel nuclei decide the count, and the spelled syllables are merged or split to
+match. A word's [start, end] is shared among its syllables in proportion to their length.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shared.audio.timestamps import TimedWord
+
+# IPA vowels, and eSpeak's ASCII phoneme mnemonics for vowels. The lookalike letters in
+# these sets (IPA, Cyrillic, Greek) are meant: each is a different character to match.
+_IPA_VOWELS = frozenset("aeiouyæɑɒɐəɘɚɛɜɝɞɪʊʌɔøœɤɯʉɨɵʏɶ")  # noqa: RUF001
+_MNEMONIC_VOWELS = frozenset("aeiouyAEIOUVY03@&")
+_SYLLABIC_MARK = "\u0329"  # combining vertical line below: a syllabic consonant (n̩)
+# Length, stress and syllable marks end a nucleus.
+_NUCLEUS_BREAKS = frozenset("ː:ˈˌ',.%=_|- ")  # noqa: RUF001
+_LETTER_VOWELS = frozenset("aeiouyаеёиоуыэюяіїєαεηιουω")  # noqa: RUF001
+_DIGRAPHS = frozenset({"ch", "sh", "th", "ph", "wh", "gh", "ck", "ng", "qu"})
+_SILENT_ED = re.compile(r"[^td]ed$")
+_SOUNDED_ES = re.compile(r"([sxzcg]|ch|sh)es$")  # "boxes", "places", "wishes"
+
+
+@dataclass(frozen=True)
+class TimedSyllable:
+    """A syllable with its time (seconds) and the index of its word."""
+
+    text: str
+    start: float
+    end: float
+    word_index: int
+
+    def to_api(self) -> dict[str, Any]:
+        """Return ``{text, start, end, wordIndex}``."""
+        return {
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+            "wordIndex": self.word_index,
+        }
+
+
+def is_character_syllabic(char: str) -> bool:
+    """Return whether ``char`` is a syllable by itself (CJK ideograph, kana, Hangul)."""
+    name = unicodedata.name(char, "")
+    return name.startswith(("CJK UNIFIED", "CJK COMPATIBILITY IDEOGRAPH", "HANGUL SYLLABLE")) or (
+        name.startswith(("HIRAGANA LETTER", "KATAKANA LETTER")) and "SMALL" not in name
+    )
+
+
+def phoneme_syllable_count(phonemes: str) -> int:
+    """Return the number of vowel nuclei in eSpeak phonemes (IPA or ASCII mnemonics)."""
+    vowels = _IPA_VOWELS if any(ord(char) > 127 for char in phonemes) else _MNEMONIC_VOWELS
+    count, in_nucleus = 0, False
+    for char in unicodedata.normalize("NFD", phonemes):
+        if char in vowels or char == _SYLLABIC_MARK:
+            # A syllabic mark makes the consonant before it a nucleus of its own.
+            count += 0 if in_nucleus else 1
+            in_nucleus = True
+        elif char in _NUCLEUS_BREAKS or char.isalpha():
+            in_nucleus = False
+    return count
+
+
+def split_syllables(
+    word: str, language: str | None = None, phonemes: str | None = None
+) -> list[str]:
+    """Return ``word`` cut into syllables; joined again they spell ``word``.
+
+    ``language`` (BCP-47) turns on English spelling rules when it is English or unknown;
+    ``phonemes`` (eSpeak output for this word) set the number of syllables when given.
+    """
+    if not word:
+        return []
+    english = language is None or language.lower().startswith("en")
+    if any(is_character_syllabic(char) for char in word):
+        return _by_character(word, english=english)
+    parts = _orthographic(word, english=english)
+    if phonemes:
+        wanted = phoneme_syllable_count(phonemes)
+        if wanted > 0:
+            parts = _to_count(parts, wanted)
+    return parts
+
+
+def _by_character(word: str, *, english: bool) -> list[str]:
+    # Each syllabic character stands alone; a run of other letters ("OK" in "卡拉OK") is
+    # split by spelling; marks and punctuation join the syllable before them.
+    parts: list[str] = []
+    run = ""
+    for char in [*word, ""]:
+        if char and not is_character_syllabic(char):
+            run += char
+            continue
+        if any(letter.isalpha() for letter in run):
+            parts.extend(_orthographic(run, english=english))
+        elif run:
+            parts.append(parts.pop() + run if parts else run)
+        run = ""
+        if char:
+            parts.append(char)
+    return parts
+
+
+def _is_plain_vowel(char: str) -> bool:
+    return unicodedata.normalize("NFD", char.lower())[0] in _LETTER_VOWELS
+
+
+def _is_vowel(word: str, index: int) -> bool:
+    if word[index].lower() != "y":
+        return _is_plain_vowel(word[index])
+    # "y" starting a syllable before a vowel is a consonant ("yes", "beyond").
+    before_vowel = index + 1 < len(word) and _is_plain_vowel(word[index + 1])
+    return not (before_vowel and (index == 0 or _is_plain_vowel(word[index - 1])))
+
+
+def _orthographic(word: str, *, english: bool) -> list[str]:
+    groups: list[tuple[int, int]] = []  # vowel groups as [start, end)
+    index = 0
+    while index < len(word):
+        if _is_vowel(word, index):
+            start = index
+            while index < len(word) and _is_vowel(word, index):
+                index += 1
+            groups.append((start, index))
+        else:
+            index += 1
+    if english:
+        groups = _drop_silent_endings(word.lower(), groups)
+    if len(groups) <= 1:
+        return [word]
+    cuts = [_cut_between(word, groups[i][1], groups[i + 1][0]) for i in range(len(groups) - 1)]
+    bounds = [0, *cuts, len(word)]
+    return [word[bounds[i] : bounds[i + 1]] for i in range(len(bounds) - 1)]
+
+
+def _drop_silent_endings(lower: str, groups: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    if len(groups) < 2 or groups[-1][1] < len(lower) - 1:
+        return groups
+    last_start, last_end = groups[-1]
+    ending = lower[last_start:]
+    consonant_le = re.search(r"[^aeiouy]le$", lower) is not None
+    silent = (
+        (ending == "e" and not consonant_le)
+        or (ending == "ed" and _SILENT_ED.search(lower) is not None)
+        or (ending == "es" and _SOUNDED_ES.search(lower) is None)
+    )
+    return groups[:-1] if silent and last_end - last_start == 1 else groups
+
+
+def _cut_between(word: str, vowel_end: int, next_vowel: int) -> int:
+    # Where the consonants between two vowel groups split: "ba|na|na", "hel|lo", "ta|ble".
+    consonants = word[vowel_end:next_vowel].lower()
+    for offset, char in enumerate(consonants):
+        if not char.isalpha():
+            return vowel_end + offset + 1  # after a hyphen or apostrophe: "well-|known"
+    if len(consonants) <= 1:
+        return vowel_end
+    if consonants[-1] == "l" and word[next_vowel:].lower() == "e":
+        return next_vowel - 2  # consonant + le: "ta|ble", "lit|tle"
+    if consonants[:2] in _DIGRAPHS and len(consonants) == 2:
+        return vowel_end if consonants != "ck" else next_vowel
+    return vowel_end + 1
+
+
+def _to_count(parts: list[str], wanted: int) -> list[str]:
+    parts = list(parts)
+    while len(parts) > wanted:
+        # Merge the shortest neighbouring pair.
+        index = min(range(len(parts) - 1), key=lambda i: len(parts[i]) + len(parts[i + 1]))
+        parts[index : index + 2] = [parts[index] + parts[index + 1]]
+    while len(parts) < wanted:
+        index = max(range(len(parts)), key=lambda i: len(parts[i]))
+        longest = parts[index]
+        if len(longest) < 2:
+            break
+        # Cut after a vowel nearest the middle ("rhy|thm", "de|a"), else at the middle.
+        after_vowel = [i for i in range(1, len(longest)) if _is_vowel(longest, i - 1)]
+        middle = min(after_vowel or [len(longest) // 2], key=lambda i: abs(2 * i - len(longest)))
+        parts[index : index + 1] = [longest[:middle], longest[middle:]]
+    return parts
+
+
+def syllables_for_word(
+    word: TimedWord,
+    word_index: int,
+    language: str | None = None,
+    phonemes: str | None = None,
+) -> list[TimedSyllable]:
+    """Return the syllables of ``word`` sharing its [start, end] by syllable length."""
+    parts = split_syllables(word.text, language, phonemes) or [word.text]
+    total = sum(len(part) for part in parts)
+    span = word.end - word.start
+    syllables: list[TimedSyllable] = []
+    elapsed = 0
+    for part in parts:
+        start = word.start + span * elapsed / total
+        elapsed += len(part)
+        end = word.end if elapsed == total else word.start + span * elapsed / total
+        syllables.append(TimedSyllable(part, start, end, word_index))
+    return syllables
+
+
+def syllable_timestamps(
+    words: Sequence[TimedWord],
+    language: str | None = None,
+    phonemes: Sequence[str | None] | None = None,
+) -> list[TimedSyllable]:
+    """Return the syllables of every word in order; ``phonemes[i]`` belongs to ``words[i]``.
+
+    Raises:
+        ValueError: ``phonemes`` is given with a length other than ``len(words)``.
+    """
+    if phonemes is not None and len(phonemes) != len(words):
+        raise ValueError("give one phoneme string (or None) per word")
+    syllables: list[TimedSyllable] = []
+    for index, word in enumerate(words):
+        word_phonemes = phonemes[index] if phonemes is not None else None
+        syllables.extend(syllables_for_word(word, index, language, word_phonemes))
+    return syllables

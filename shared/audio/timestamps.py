@@ -1,0 +1,205 @@
+"""Word timestamps for every word of the input, from whatever timings the provider gave.
+
+Providers time some words (eSpeak word events, ElevenLabs characters, SSML marks, Polly
+speech marks, all as ``WordTiming``), not always all of them, and not always with the
+same idea of a word. ``align_words`` tokenises the input as ``tokenize_words`` does and
+gives each token the provider's time where a timing falls on it (by character span, else
+by matching text in order); words left without a time share the span between their timed
+neighbours in proportion to their length. Times are clamped to the audio and made
+monotonic and non-overlapping (``in_order``). ``offset_timings`` shifts the words of one
+chunk or dialogue turn into the timeline and text of the whole, tagging the speaker and
+turn index.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from shared.providers.base import WordTiming
+from shared.providers.timing import Token, tokenize_words
+
+_MIN_SECONDS_PER_CHAR = 0.02  # below this, a gap is too short to hold the untimed words
+_LOOKAHEAD = 8  # tokens searched forward when matching a timing by its text
+
+Span = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class TimedWord:
+    """A word of the input with its time (seconds) and its span in the input (end exclusive)."""
+
+    text: str
+    start: float
+    end: float
+    char_start: int
+    char_end: int
+    speaker: str | None = None
+    turn_index: int | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        """Return ``{text, start, end}``, plus ``speaker`` and ``turnIndex`` in dialogues."""
+        body: dict[str, Any] = {"text": self.text, "start": self.start, "end": self.end}
+        if self.speaker is not None:
+            body["speaker"] = self.speaker
+        if self.turn_index is not None:
+            body["turnIndex"] = self.turn_index
+        return body
+
+
+def align_words(text: str, timings: Sequence[WordTiming], duration: float) -> list[TimedWord]:
+    """Return one ``TimedWord`` per word of ``text``, in order, inside ``[0, duration]``.
+
+    ``timings`` are the provider's, their character spans indexing ``text``. A word gets
+    the earliest start and latest end of the timings that fall on it; words no timing
+    falls on are interpolated; without any timing the words share the whole duration.
+
+    Raises:
+        ValueError: ``duration`` is negative.
+    """
+    if duration < 0:
+        raise ValueError("duration must not be negative")
+    tokens = tokenize_words(text)
+    spans = _match(tokens, timings)
+    _interpolate(tokens, spans, duration)
+    words: list[TimedWord] = []
+    for token, span in zip(tokens, spans, strict=True):
+        assert span is not None  # every span is filled by _interpolate
+        words.append(TimedWord(token.text, span[0], span[1], token.start, token.end))
+    return in_order(words, duration)
+
+
+def in_order(words: Sequence[TimedWord], duration: float) -> list[TimedWord]:
+    """Return ``words`` clamped to ``[0, duration]``, each starting where the last ended
+    at the earliest (monotonic, never overlapping); use it on a timeline joined from
+    chunks, whose crossfaded boundaries overlap by a few milliseconds.
+    """
+    repaired: list[TimedWord] = []
+    previous_end = 0.0
+    for word in words:
+        start = min(max(word.start, previous_end), duration)
+        end = min(max(word.end, start), duration)
+        unchanged = (start, end) == (word.start, word.end)
+        repaired.append(word if unchanged else dataclasses.replace(word, start=start, end=end))
+        previous_end = end
+    return repaired
+
+
+def _match(tokens: list[Token], timings: Sequence[WordTiming]) -> list[Span | None]:
+    spans: list[Span | None] = [None] * len(tokens)
+    starts = [token.start for token in tokens]
+    cursor = 0
+    for timing in sorted(timings, key=lambda t: (t.start_seconds, t.end_seconds)):
+        indices = _tokens_of(tokens, starts, timing, cursor)
+        end = max(timing.start_seconds, timing.end_seconds)
+        # One timing over several tokens ("New-York" timed once) is shared by length.
+        parts = _share(tokens, indices, timing.start_seconds, end)
+        for index, part in zip(indices, parts, strict=True):
+            known = spans[index]
+            spans[index] = (
+                part if known is None else (min(known[0], part[0]), max(known[1], part[1]))
+            )
+        if indices:
+            cursor = indices[-1]
+    return spans
+
+
+def _tokens_of(
+    tokens: list[Token], starts: list[int], timing: WordTiming, cursor: int
+) -> list[int]:
+    if timing.char_start is not None and timing.char_end is not None:
+        first = max(bisect.bisect_right(starts, timing.char_start) - 1, 0)
+        last = bisect.bisect_left(starts, timing.char_end)
+        return [
+            i
+            for i in range(first, last)
+            if tokens[i].start < timing.char_end and timing.char_start < tokens[i].end
+        ]
+    wanted = _comparable(timing.text)
+    for index in range(cursor, min(cursor + _LOOKAHEAD, len(tokens))):
+        if wanted and _comparable(tokens[index].text) == wanted:
+            return [index]
+    return []
+
+
+def _comparable(word: str) -> str:
+    return "".join(char for char in word.casefold() if char.isalnum())
+
+
+def _interpolate(tokens: list[Token], spans: list[Span | None], duration: float) -> None:
+    # Fill each run of untimed tokens from the gap between its timed neighbours; when the
+    # gap is too short (providers often end a word where the next timed one begins), the
+    # timed neighbour before it shares its own span with the run.
+    index = 0
+    while index < len(tokens):
+        if spans[index] is not None:
+            index += 1
+            continue
+        run_end = index
+        while run_end < len(tokens) and spans[run_end] is None:
+            run_end += 1
+        before = spans[index - 1] if index > 0 else None
+        after = spans[run_end] if run_end < len(tokens) else None
+        left = before[1] if before else 0.0
+        right = after[0] if after else duration
+        members = list(range(index, run_end))
+        chars = sum(len(tokens[i].text) for i in members)
+        if right - left < chars * _MIN_SECONDS_PER_CHAR:
+            if before is not None:
+                members.insert(0, index - 1)
+                left = before[0]
+            elif after is not None:
+                members.append(run_end)
+                right = after[1]
+        shared = _share(tokens, members, left, max(left, right))
+        for member, part in zip(members, shared, strict=True):
+            spans[member] = part
+        index = run_end
+
+
+def _share(tokens: list[Token], members: list[int], left: float, right: float) -> list[Span]:
+    # Consecutive parts of [left, right], one per member, in proportion to its length.
+    total = sum(len(tokens[i].text) for i in members) or 1
+    parts: list[Span] = []
+    elapsed = 0
+    start = left
+    for i in members:
+        elapsed += len(tokens[i].text)
+        end = right if elapsed >= total else left + (right - left) * elapsed / total
+        parts.append((start, end))
+        start = end
+    return parts
+
+
+def offset_timings(
+    words: Sequence[TimedWord],
+    seconds: float,
+    char_offset: int = 0,
+    *,
+    speaker: str | None = None,
+    turn_index: int | None = None,
+) -> list[TimedWord]:
+    """Return ``words`` moved ``seconds`` later and ``char_offset`` characters on.
+
+    Used to place a chunk's or a dialogue turn's words in the whole result; ``speaker``
+    and ``turn_index``, when given, tag every word.
+    """
+    changes: dict[str, Any] = {}
+    if speaker is not None:
+        changes["speaker"] = speaker
+    if turn_index is not None:
+        changes["turn_index"] = turn_index
+    return [
+        dataclasses.replace(
+            word,
+            start=word.start + seconds,
+            end=word.end + seconds,
+            char_start=word.char_start + char_offset,
+            char_end=word.char_end + char_offset,
+            **changes,
+        )
+        for word in words
+    ]

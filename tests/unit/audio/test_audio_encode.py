@@ -1,0 +1,161 @@
+"""Encoding PCM to every output format: each file decodes back to the audio that went in."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import soundfile  # type: ignore[import-untyped]  # no type hints shipped
+
+from shared.audio.encode import (
+    OPUS_RATES,
+    decode_duration,
+    encode,
+    output_rate,
+)
+from shared.audio.pcm import decode_audio, to_samples
+from shared.domain.synthesis import OutputFormat
+
+RATES = (8_000, 16_000, 22_050, 24_000, 44_100, 48_000)
+FORMATS = tuple(OutputFormat)
+# Lossless formats are exact to the sample; Opus trims its pre-skip exactly; our MP3
+# carries a LAME gapless tag, so it decodes exactly too (a bare LAME stream is ~50-150 ms long).
+TOLERANCE = {
+    OutputFormat.WAV: 0.0,
+    OutputFormat.FLAC: 0.0,
+    OutputFormat.PCM: 0.0,
+    OutputFormat.OGG_OPUS: 0.001,
+    OutputFormat.MP3: 0.001,
+}
+
+
+def tone(rate: int, seconds: float = 1.0, hz: float = 440.0, amplitude: float = 0.5) -> bytes:
+    t = np.arange(round(rate * seconds)) / rate
+    return (np.sin(2 * np.pi * hz * t) * amplitude * 32767).astype("<i2").tobytes()
+
+
+def silence(rate: int, seconds: float = 1.0) -> bytes:
+    return bytes(2 * round(rate * seconds))
+
+
+def dominant_hz(pcm: bytes, rate: int) -> float:
+    samples = to_samples(pcm).astype(np.float64)
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])
+
+
+@pytest.mark.parametrize("signal", ["silence", "tone"])
+@pytest.mark.parametrize("rate", RATES)
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_decodes_back_to_the_expected_duration(fmt, rate, signal):
+    pcm = tone(rate, 1.3) if signal == "tone" else silence(rate, 1.3)
+
+    encoded = encode(pcm, rate, fmt)
+
+    assert encoded.format is fmt
+    assert encoded.duration_seconds == pytest.approx(1.3, abs=1 / rate)
+    played = decode_duration(encoded.data, fmt, sample_rate=encoded.sample_rate)
+    assert played == pytest.approx(encoded.duration_seconds, abs=TOLERANCE[fmt] + 1e-9)
+
+
+@pytest.mark.parametrize("rate", RATES)
+@pytest.mark.parametrize("fmt", [OutputFormat.MP3, OutputFormat.OGG_OPUS, OutputFormat.FLAC])
+def test_a_tone_keeps_its_pitch_through_encoding(fmt, rate):
+    encoded = encode(tone(rate, 1.0), rate, fmt)
+
+    decoded, decoded_rate = decode_audio(encoded.data)
+
+    assert decoded_rate == encoded.sample_rate
+    assert dominant_hz(decoded, decoded_rate) == pytest.approx(440, abs=3)
+
+
+@pytest.mark.parametrize("rate", [8_000, 22_050, 48_000])
+def test_mp3_has_no_encoder_delay_so_timestamps_line_up(rate):
+    pcm = np.zeros(rate, dtype="<i2")
+    click = rate // 2
+    pcm[click : click + 4] = 30_000
+
+    decoded, _ = decode_audio(encode(pcm.tobytes(), rate, "mp3").data)
+
+    heard = int(np.argmax(np.abs(to_samples(decoded))))
+    assert abs(heard - click) / rate < 0.002
+
+
+@pytest.mark.parametrize(
+    ("rate", "expected"), [(8_000, 8_000), (11_025, 12_000), (22_050, 24_000), (44_100, 48_000)]
+)
+def test_opus_uses_the_nearest_supported_rate_at_or_above_the_input(rate, expected):
+    encoded = encode(tone(rate, 0.5), rate, OutputFormat.OGG_OPUS)
+
+    assert encoded.sample_rate == expected
+    assert soundfile.info(io.BytesIO(encoded.data)).samplerate == expected
+    assert encoded.content_type == "audio/ogg"
+
+
+def test_a_requested_rate_is_produced_exactly():
+    encoded = encode(tone(22_050, 1.0), 22_050, "wav", target_rate=16_000)
+
+    info = soundfile.info(io.BytesIO(encoded.data))
+    assert (encoded.sample_rate, info.samplerate, info.subtype) == (16_000, 16_000, "PCM_16")
+    assert decode_duration(encoded.data, "wav") == pytest.approx(1.0, abs=1 / 16_000)
+
+
+def test_opus_refuses_a_rate_it_cannot_run_at():
+    with pytest.raises(ValueError, match="ogg_opus supports sample rates"):
+        encode(tone(22_050, 0.2), 22_050, "ogg_opus", target_rate=22_050)
+
+
+def test_output_rate_for_opus_above_48k_is_48k():
+    assert output_rate("ogg_opus", 96_000) == max(OPUS_RATES)
+    assert output_rate("wav", 96_000) == 96_000
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_empty_audio_is_refused_clearly(fmt):
+    with pytest.raises(ValueError, match="cannot encode empty audio"):
+        encode(b"", 22_050, fmt)
+
+
+def test_content_types_and_raw_pcm_bytes():
+    pcm = tone(16_000, 0.25)
+
+    assert encode(pcm, 16_000, "pcm").data == pcm
+    assert encode(pcm, 16_000, "pcm").content_type == "audio/L16"
+    assert encode(pcm, 16_000, "mp3").content_type == "audio/mpeg"
+    assert encode(pcm, 16_000, "wav").content_type == "audio/wav"
+    assert encode(pcm, 16_000, "flac").content_type == "audio/flac"
+
+
+def test_mp3_bitrate_must_exist_for_the_rate():
+    with pytest.raises(ValueError, match="MP3 at 16000 Hz takes a bitrate"):
+        encode(tone(16_000, 0.2), 16_000, "mp3", mp3_kbps=320)
+
+
+def test_mp3_bitrate_sets_the_file_size():
+    pcm = tone(24_000, 2.0)
+
+    small = encode(pcm, 24_000, "mp3", mp3_kbps=32).data
+    large = encode(pcm, 24_000, "mp3", mp3_kbps=128).data
+
+    assert len(small) == pytest.approx(2.0 * 32_000 / 8, rel=0.1)
+    assert len(large) == pytest.approx(2.0 * 128_000 / 8, rel=0.1)
+
+
+def test_decode_duration_refuses_what_it_cannot_read():
+    with pytest.raises(ValueError, match="not a readable flac file"):
+        decode_duration(b"definitely not audio", "flac")
+    with pytest.raises(ValueError, match="needs its sample rate"):
+        decode_duration(b"\x00\x00", "pcm")
+
+
+def test_opus_compression_trades_size_for_speed_and_must_be_in_range():
+    pcm = tone(24_000, 2.0)
+
+    default = encode(pcm, 24_000, "ogg_opus").data
+    larger = encode(pcm, 24_000, "ogg_opus", opus_compression=0.5).data
+
+    assert len(larger) > len(default)
+    assert decode_duration(larger, "ogg_opus") == pytest.approx(2.0, abs=0.001)
+    with pytest.raises(ValueError, match="opus_compression"):
+        encode(pcm, 24_000, "ogg_opus", opus_compression=1.5)

@@ -1,0 +1,129 @@
+"""Syllable timestamps: sensible counts, characters for CJK, times inside each word."""
+
+# ruff: noqa: RUF001 - IPA letters and stress marks are what is under test
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from shared.audio.syllables import (
+    phoneme_syllable_count,
+    split_syllables,
+    syllable_timestamps,
+    syllables_for_word,
+)
+from shared.audio.timestamps import TimedWord, align_words
+
+
+def word(text: str, start: float = 1.0, end: float = 2.0) -> TimedWord:
+    return TimedWord(text, start, end, 0, len(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("hello", ["hel", "lo"]),
+        ("banana", ["ba", "na", "na"]),
+        ("strength", ["strength"]),
+        ("make", ["make"]),
+        ("table", ["ta", "ble"]),
+        ("little", ["lit", "tle"]),
+        ("people", ["peo", "ple"]),
+        ("jumped", ["jumped"]),
+        ("wanted", ["wan", "ted"]),
+        ("makes", ["makes"]),
+        ("boxes", ["bo", "xes"]),
+        ("yes", ["yes"]),
+        ("beyond", ["be", "yond"]),
+        ("mother", ["mo", "ther"]),
+        ("chicken", ["chick", "en"]),
+        ("Syllable", ["Syl", "la", "ble"]),
+        ("well-known", ["well-", "known"]),
+        ("1984", ["1984"]),
+    ],
+)
+def test_english_words_split_by_spelling(text, expected):
+    assert split_syllables(text, "en-US") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    [
+        ("你好世界", 4),
+        ("台北", 2),
+        ("こんにちは", 5),
+        ("カラオケ", 4),
+        ("한국어", 3),
+        ("卡拉OK", 3),
+    ],
+)
+def test_cjk_characters_are_one_syllable_each(text, count):
+    parts = split_syllables(text, "zh-TW")
+
+    assert len(parts) == count
+    assert "".join(parts) == text
+
+
+@pytest.mark.parametrize(
+    ("phonemes", "count"),
+    [
+        ("həlˈoʊ", 2),  # eSpeak IPA for "hello"
+        ("bənˈænə", 3),
+        ("stɹˈɛŋθ", 1),
+        ("h@l'oU", 2),  # eSpeak's ASCII mnemonics
+        ("b@n'an@", 3),
+        ("bˈʌʔn̩", 2),  # "button": a syllabic n
+    ],
+)
+def test_phoneme_nuclei_count_syllables(phonemes, count):
+    assert phoneme_syllable_count(phonemes) == count
+
+
+def test_phonemes_override_the_spelling_count():
+    assert split_syllables("rhythm", "en", "ɹˈɪðəm") == ["rhy", "thm"]
+    assert split_syllables("every", "en", "ˈɛvɹi") == ["eve", "ry"]
+    assert split_syllables("idea", "en", "aɪdˈiːə") == ["i", "de", "a"]
+
+
+def test_other_languages_skip_english_silent_e():
+    assert split_syllables("Rose", "en") == ["Rose"]
+    assert split_syllables("Rose", "de") == ["Ro", "se"]
+    assert split_syllables("Ceci", "fr") == ["Ce", "ci"]
+
+
+@pytest.mark.parametrize("text", ["hello", "banana", "strength", "你好世界", "extraordinary"])
+def test_syllables_fill_their_word_in_order(text):
+    syllables = syllables_for_word(word(text), 7, "en")
+
+    assert "".join(s.text for s in syllables) == text
+    assert syllables[0].start == 1.0
+    assert syllables[-1].end == 2.0
+    for before, after in itertools.pairwise(syllables):
+        assert before.end == pytest.approx(after.start)
+    assert all(1.0 <= s.start <= s.end <= 2.0 and s.word_index == 7 for s in syllables)
+
+
+def test_syllable_timestamps_cover_a_sentence_with_word_indexes():
+    text = "你好世界 hello banana"
+    words = align_words(text, [], duration=3.0)
+
+    syllables = syllable_timestamps(words, "zh-TW")
+
+    assert [s.text for s in syllables] == ["你", "好", "世", "界", "hel", "lo", "ba", "na", "na"]
+    assert [s.word_index for s in syllables] == [0, 0, 0, 0, 1, 1, 2, 2, 2]
+    starts = [s.start for s in syllables]
+    assert starts == sorted(starts)
+    assert syllables[-1].end == 3.0
+    assert syllables[4].to_api() == {
+        "text": "hel",
+        "start": pytest.approx(words[1].start),
+        "end": pytest.approx(syllables[5].start),
+        "wordIndex": 1,
+    }
+
+
+def test_phonemes_must_match_the_words():
+    with pytest.raises(ValueError, match="one phoneme string"):
+        syllable_timestamps([word("hi")], "en", phonemes=["h'aI", "x"])

@@ -1,0 +1,195 @@
+"""Word timestamps: every input word timed, inside the audio, in order, shiftable."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.audio.stitch import match_loudness, speech_level_dbfs, stitch
+from shared.audio.text import split_sentences
+from shared.audio.timestamps import TimedWord, align_words, in_order, offset_timings
+from shared.providers.base import AudioSettings, SynthesisRequest, WordTiming
+from shared.providers.espeak import EspeakProvider
+from shared.providers.timing import tokenize_words
+
+
+def assert_well_formed(words: list[TimedWord], duration: float) -> None:
+    previous_end = 0.0
+    for word in words:
+        assert 0.0 <= word.start <= word.end <= duration
+        assert word.start >= previous_end
+        previous_end = word.end
+
+
+def test_every_word_is_timed_even_when_the_provider_skips_some():
+    text = "Hello brave new world, said Dr. Smith."
+    timings = [WordTiming("Hello", 0.1, 0.4, 0, 5), WordTiming("world", 1.0, 1.4, 16, 21)]
+
+    words = align_words(text, timings, duration=3.0)
+
+    assert [w.text for w in words] == ["Hello", "brave", "new", "world", "said", "Dr", "Smith"]
+    assert_well_formed(words, 3.0)
+    assert (words[0].start, words[0].end) == (0.1, 0.4)
+    assert (words[3].start, words[3].end) == (1.0, 1.4)
+    # "brave" (5 letters) and "new" (3) share the gap 0.4-1.0 in proportion.
+    assert words[1].end - words[1].start == pytest.approx(0.6 * 5 / 8)
+    assert words[2].end - words[2].start == pytest.approx(0.6 * 3 / 8)
+
+
+def test_a_word_ending_where_the_next_timed_word_starts_shares_its_span():
+    # Mark-based providers end each marked word where the next mark begins.
+    text = "one two three"
+    timings = [WordTiming("one", 0.0, 1.0, 0, 3), WordTiming("three", 1.0, 1.5, 8, 13)]
+
+    words = align_words(text, timings, duration=1.5)
+
+    assert words[1].text == "two"
+    assert words[1].end - words[1].start > 0.3
+    assert words[0].end == pytest.approx(words[1].start)
+    assert_well_formed(words, 1.5)
+
+
+def test_timings_without_character_spans_are_matched_by_text_in_order():
+    text = "The cat sat on the mat."
+    timings = [
+        WordTiming("the", 0.0, 0.2),
+        WordTiming("cat", 0.2, 0.5),
+        WordTiming("the", 1.0, 1.2),
+    ]
+
+    words = align_words(text, timings, duration=2.0)
+
+    assert (words[0].start, words[1].start, words[4].start) == (0.0, 0.2, 1.0)
+    assert_well_formed(words, 2.0)
+
+
+def test_without_any_timing_the_words_share_the_whole_audio():
+    words = align_words("aa bbbb aa", [], duration=1.6)
+
+    assert [w.start for w in words] == pytest.approx([0, 0.4, 1.2])
+    assert [w.end for w in words] == pytest.approx([0.4, 1.2, 1.6])
+
+
+def test_times_outside_the_audio_or_out_of_order_are_repaired():
+    text = "alpha beta gamma"
+    timings = [
+        WordTiming("alpha", -0.5, 0.8, 0, 5),
+        WordTiming("beta", 0.6, 0.7, 6, 10),  # starts before alpha ends
+        WordTiming("gamma", 1.9, 9.0, 11, 16),  # ends after the audio
+    ]
+
+    words = align_words(text, timings, duration=2.0)
+
+    assert_well_formed(words, 2.0)
+    assert words[-1].end == 2.0
+
+
+def test_one_timing_spanning_two_words_is_shared_between_them():
+    words = align_words("New-York rocks", [WordTiming("New York", 0.0, 1.0, 0, 8)], 2.0)
+
+    assert [w.text for w in words] == ["New-York", "rocks"]
+    assert (words[0].start, words[0].end) == (0.0, 1.0)
+
+
+def test_character_spans_point_into_the_input():
+    text = "  Hi, there!  "
+
+    words = align_words(text, [], duration=1.0)
+
+    assert [text[w.char_start : w.char_end] for w in words] == ["Hi", "there"]
+
+
+def test_offset_timings_moves_a_chunk_into_the_whole_and_tags_the_turn():
+    words = align_words("Good morning", [], duration=1.1)  # 4 + 7 letters: 0.4 s + 0.7 s
+
+    moved = offset_timings(words, 2.5, 100, speaker="Alice", turn_index=3)
+
+    assert [w.start for w in moved] == pytest.approx([2.5, 2.9])
+    assert [w.end for w in moved] == pytest.approx([2.9, 3.6])
+    assert [(w.char_start, w.char_end) for w in moved] == [(100, 104), (105, 112)]
+    assert moved[0].to_api() == {
+        "text": "Good",
+        "start": 2.5,
+        "end": pytest.approx(2.9),
+        "speaker": "Alice",
+        "turnIndex": 3,
+    }
+    assert words[0].to_api().keys() == {"text", "start", "end"}
+
+
+def test_in_order_repairs_a_joined_timeline_that_overlaps_at_a_crossfade():
+    first = TimedWord("end", 0.8, 1.008, 0, 3)  # ran into the 8 ms overlap
+    second = TimedWord("start", 1.0, 1.4, 4, 9)
+
+    repaired = in_order([first, second], duration=1.3)
+
+    assert (repaired[1].start, repaired[1].end) == (1.008, 1.3)
+    assert repaired[0] is first
+
+
+@pytest.fixture(scope="module")
+def espeak() -> EspeakProvider:
+    return EspeakProvider(variant_languages=[])
+
+
+@pytest.mark.parametrize(
+    ("text", "voice"),
+    [
+        ("Dr. Smith paid $3.50 for 12 apples, didn't he? Yes & no.", "en-US"),
+        ("台北今天天氣很好，我們去散步。", "cmn"),  # noqa: RUF001 - a Chinese comma
+        ("Ceci n'est pas une pipe. C'est l'été!", "fr"),
+    ],
+)
+def test_espeak_audio_gets_a_time_for_every_word_inside_its_duration(espeak, text, voice):
+    result = espeak.synthesize(SynthesisRequest(text=text, voice_id=voice))
+
+    words = align_words(text, result.words, result.duration_seconds)
+
+    assert [w.text for w in words] == [t.text for t in tokenize_words(text)]
+    assert_well_formed(words, result.duration_seconds)
+    assert words[-1].end > 0.5 * result.duration_seconds
+
+
+def test_chunked_espeak_timestamps_shift_into_the_stitched_timeline(espeak):
+    text = "The first sentence is here. The second one follows it. A third ends the text."
+    settings = AudioSettings(sample_rate=16_000)
+    chunks = split_sentences(text, 30)
+    results = [
+        espeak.synthesize(SynthesisRequest(text=c.text, voice_id="en-US", settings=settings))
+        for c in chunks
+    ]
+
+    stitched = stitch([r.pcm for r in results], 16_000)
+    timeline: list[TimedWord] = []
+    for chunk, result, offset in zip(chunks, results, stitched.offsets, strict=True):
+        words = align_words(chunk.text, result.words, result.duration_seconds)
+        timeline += offset_timings(words, offset, chunk.start)
+    timeline = in_order(timeline, stitched.duration_seconds)
+
+    assert [text[w.char_start : w.char_end] for w in timeline] == [w.text for w in timeline]
+    assert [w.text for w in timeline] == [t.text for t in tokenize_words(text)]
+    assert_well_formed(timeline, stitched.duration_seconds)
+    second = next(w for w in timeline if w.char_start == chunks[1].start)
+    assert second.start >= stitched.offsets[1]
+
+
+def test_dialogue_turns_are_timed_per_speaker_after_matching_and_pauses(espeak):
+    turns = [("Alice", "en-US", "Hello Bob, how are you?"), ("Bob", "en-GB-x-rp", "Fine, thanks.")]
+    loud = AudioSettings(volume=2.0)
+    results = [
+        espeak.synthesize(SynthesisRequest(text=text, voice_id=voice, settings=settings))
+        for (_, voice, text), settings in zip(turns, [AudioSettings(), loud], strict=True)
+    ]
+
+    matched = match_loudness([r.pcm for r in results], results[0].sample_rate)
+    joined = stitch(matched, results[0].sample_rate, pause_ms=400)
+    timeline: list[TimedWord] = []
+    for index, ((speaker, _, text), result) in enumerate(zip(turns, results, strict=True)):
+        words = align_words(text, result.words, result.duration_seconds)
+        timeline += offset_timings(words, joined.offsets[index], speaker=speaker, turn_index=index)
+
+    assert_well_formed(timeline, joined.duration_seconds)
+    assert joined.offsets[1] >= results[0].duration_seconds + 0.4 - 1e-6
+    assert [w.to_api()["speaker"] for w in timeline] == ["Alice"] * 5 + ["Bob"] * 2
+    assert timeline[-1].to_api()["turnIndex"] == 1
+    levels = [speech_level_dbfs(pcm, results[0].sample_rate) for pcm in matched]
+    assert abs(levels[0] - levels[1]) < 1.0

@@ -4,8 +4,9 @@ Each deployed function names one of these as its entry point (see ``functions.FU
 """
 
 from functions.openapi import openapi
+from functions.sync_voices import sync_voices
 from functions.tasks import tasks
 from functions.users import users
 from functions.voices import voices
 
-__all__ = ["openapi", "tasks", "users", "voices"]
+__all__ = ["openapi", "sync_voices", "tasks", "users", "voices"]

@@ -28,4 +28,5 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(name="openapi", module="functions.openapi", prefixes=("/openapi.json",)),
     FunctionSpec(name="tasks", module="functions.tasks", prefixes=("/tasks", "/scheduler")),
     FunctionSpec(name="voices", module="functions.voices", prefixes=("/voices",)),
+    FunctionSpec(name="sync-voices", module="functions.sync_voices", prefixes=("/voices/sync",)),
 )

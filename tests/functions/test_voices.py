@@ -62,8 +62,24 @@ def client(platform, function_client, espeak, acme):
     )
     use_task_runtime(container, runtime)
     queue.start()
-    yield function_client("voices")
+    yield ByPath(catalog=function_client("voices"), sync=function_client("sync_voices"))
     queue.stop()
+
+
+class ByPath:
+    """Sends each request to the function that serves its path, as the gateway does."""
+
+    def __init__(self, *, catalog, sync):
+        self._catalog, self._sync = catalog, sync
+
+    def _pick(self, path):
+        return self._sync if path.startswith("/voices/sync") else self._catalog
+
+    def get(self, path, **kwargs):
+        return self._pick(path).get(path, **kwargs)
+
+    def post(self, path, **kwargs):
+        return self._pick(path).post(path, **kwargs)
 
 
 @pytest.fixture

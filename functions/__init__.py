@@ -22,6 +22,11 @@ class FunctionSpec:
     # Storage triggers: the Settings field naming the bucket whose finalize events it gets.
     bucket_setting: str | None = None
 
+    @property
+    def entry_point(self) -> str:
+        """Return the name ``main.py`` exports (function names may hold dashes)."""
+        return self.name.replace("-", "_")
+
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(name="users", module="functions.users", prefixes=("/users",)),

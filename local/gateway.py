@@ -58,7 +58,7 @@ class Gateway:
         for spec in functions:
             signature = "http" if spec.trigger == "http" else "cloudevent"
             self.apps[spec.name] = functions_framework.create_app(  # type: ignore[no-untyped-call]
-                spec.name, str(source), signature
+                spec.entry_point, str(source), signature
             )  # functions-framework ships no type hints
             prefixes.extend((prefix, spec.name) for prefix in spec.prefixes)
             if spec.bucket_setting is not None:

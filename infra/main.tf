@@ -43,6 +43,7 @@ locals {
     VOICE_TASKS_SERVICE_ACCOUNT = google_service_account.tasks_invoker.email
     VOICE_PUBLIC_BASE_URL       = "https://${var.region}-${var.project}.cloudfunctions.net"
     VOICE_TASKS_BASE_URL        = "https://${var.region}-${var.project}.cloudfunctions.net/tasks"
+    VOICE_PROVIDERS             = var.tts_providers
     VOICE_EMBEDDING_DIMENSION   = tostring(var.embedding_dimension)
   }
 }

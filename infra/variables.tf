@@ -32,6 +32,12 @@ variable "embedding_dimension" {
   default     = 64
 }
 
+variable "tts_providers" {
+  description = "Text-to-speech providers the functions enable (VOICE_PROVIDERS). A provider with an API key also needs its secret listed for the voices, sync and tasks functions in functions.json, and a secret version."
+  type        = string
+  default     = "espeak,gcp"
+}
+
 variable "source_dir" {
   description = "Repository root zipped into the functions' source archive (minus .gcloudignore) when source_archive_object is empty."
   type        = string

@@ -7,6 +7,16 @@ from functions.openapi import openapi
 from functions.sync_voices import sync_voices
 from functions.tasks import tasks
 from functions.users import users
+from functions.voice_model_activation import voice_model_activation
+from functions.voice_models import voice_models
 from functions.voices import voices
 
-__all__ = ["openapi", "sync_voices", "tasks", "users", "voices"]
+__all__ = [
+    "openapi",
+    "sync_voices",
+    "tasks",
+    "users",
+    "voice_model_activation",
+    "voice_models",
+    "voices",
+]

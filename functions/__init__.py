@@ -34,4 +34,15 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(name="tasks", module="functions.tasks", prefixes=("/tasks", "/scheduler")),
     FunctionSpec(name="voices", module="functions.voices", prefixes=("/voices",)),
     FunctionSpec(name="sync-voices", module="functions.sync_voices", prefixes=("/voices/sync",)),
+    # Voice models (seed 001). "*" in a prefix matches one path segment (a model or user id).
+    FunctionSpec(name="voice-models", module="functions.voice_models", prefixes=("/voice-models",)),
+    FunctionSpec(
+        name="voice-model-activation",
+        module="functions.voice_model_activation",
+        prefixes=(
+            "/voice-models/*/activate",
+            "/voice-models/*/deactivate",
+            "/voice-models/user/*/active",
+        ),
+    ),
 )

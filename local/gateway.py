@@ -75,7 +75,7 @@ class Gateway:
     def function_for(self, path: str) -> str | None:
         """Return the name of the function serving ``path``, if any."""
         for prefix, name in self._prefixes:
-            if path == prefix or path.startswith(prefix + "/"):
+            if _under(path, prefix):
                 return name
         return None
 
@@ -110,6 +110,16 @@ class Gateway:
                 {"error": f"No function serves {path}", "code": "NOT_FOUND"},
             )
         return self.apps[name](environ, start_response)
+
+
+def _under(path: str, prefix: str) -> bool:
+    # A "*" segment of a prefix matches any one segment, as a URL map's path pattern does.
+    if "*" not in prefix:
+        return path == prefix or path.startswith(prefix + "/")
+    wanted, given = prefix.split("/"), path.split("/")
+    return len(given) >= len(wanted) and all(
+        w == g or (w == "*" and g != "") for w, g in zip(wanted, given, strict=False)
+    )
 
 
 def _json(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> list[bytes]:

@@ -108,6 +108,19 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    # Voice models (seed 001): per-user rate limits, cache lifetimes in the document store,
+    # usage counter shards (spread one hot model's writes) and export URL lifetime.
+    rate_limit_model_creates_per_hour: int = Field(default=5, ge=1)
+    rate_limit_model_updates_per_hour: int = Field(default=20, ge=1)
+    rate_limit_analytics_per_hour: int = Field(default=60, ge=1)
+    rate_limit_backups_per_day: int = Field(default=2, ge=1)
+    voice_model_cache_enabled: bool = True
+    voice_model_metadata_cache_seconds: int = Field(default=3600, ge=1)
+    voice_model_stats_cache_seconds: int = Field(default=300, ge=1)
+    voice_model_analytics_cache_seconds: int = Field(default=900, ge=1)
+    usage_counter_shards: int = Field(default=8, ge=1, le=100)
+    voice_model_export_url_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+
     @property
     def is_production(self) -> bool:
         """True when running as a deployed service, whatever ``environment`` claims."""

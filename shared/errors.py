@@ -118,3 +118,46 @@ class ServiceUnavailableError(PlatformError):
 class ConfigurationError(PlatformError):
     code = "CONFIGURATION_ERROR"
     default_message = "The platform is misconfigured"
+
+# -- voice models (seed 001) -----------------------------------------------------------------
+
+
+class VoiceModelAlreadyActiveError(PlatformError):
+    code = "VOICE_MODEL_ALREADY_ACTIVE"
+    default_message = "Voice model is already active"
+
+
+class VoiceModelNotActiveError(PlatformError):
+    code = "VOICE_MODEL_NOT_ACTIVE"
+    default_message = "Voice model is not active"
+
+
+class VoiceModelDeletedError(PlatformError):
+    code = "VOICE_MODEL_DELETED"
+    default_message = "Voice model is deleted"
+
+
+class VoiceModelFailedError(PlatformError):
+    code = "VOICE_MODEL_FAILED"
+    default_message = "Voice model training failed; it cannot be activated"
+
+
+class NoQualifyingVoiceModelError(PlatformError):
+    code = "NO_QUALIFYING_VOICE_MODEL"
+    default_message = "No voice model meets the criteria"
+
+
+class InvalidModelPathError(InvalidRequestError):
+    code = "INVALID_MODEL_PATH"
+    default_message = "modelPath must name an object under models/{userId}/"
+
+
+class InvalidBackupPathError(InvalidRequestError):
+    code = "INVALID_BACKUP_PATH"
+    default_message = "backupPath must name a backup under backups/{userId}/"
+
+
+class BackupNotFoundError(NotFoundError):
+    code = "BACKUP_NOT_FOUND"
+    default_message = "Backup not found"
+

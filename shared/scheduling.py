@@ -96,7 +96,18 @@ def platform_jobs(settings: Settings) -> JobRegistry:
     # Imported here: shared.services.voice_sync imports the task modules that import this one.
     from shared.services.voice_sync import daily_sync_job  # noqa: PLC0415
 
-    return JobRegistry([daily_sync_job(settings)])
+    return JobRegistry(
+        [
+            daily_sync_job(settings),
+            ScheduledJob(
+                name="voice-model-cleanup",
+                cron="0 3 * * *",
+                description="Remove expired voice models (seed 001 cleanup criteria)",
+                queue=settings.default_queue,
+                task_type="voice_models.cleanup",
+            ),
+        ]
+    )
 
 
 def fire_job(queue: TaskQueue, job: ScheduledJob, scheduled_for: datetime | None) -> str | None:

@@ -116,10 +116,18 @@ class _VoiceModelFields(DomainModel):
     is_active: bool = False
     status: VoiceModelStatus = VoiceModelStatus.PENDING
     metadata: dict[str, Any] = Field(default_factory=dict)
+    size_bytes: NonNegativeCount = 0
     version: Annotated[int, Field(ge=1)] = 1
     created_at: UtcDatetime = Field(default_factory=utcnow)
     updated_at: UtcDatetime = Field(default_factory=utcnow)
     deleted_at: UtcDatetime | None = None
+
+    def to_document(self) -> dict[str, Any]:
+        """Return the stored fields, enums as their plain string values."""
+        document = super().to_document()
+        document["provider"] = self.provider.value
+        document["status"] = self.status.value
+        return document
 
 
 class VoiceModel(_VoiceModelFields):
@@ -172,6 +180,8 @@ class VoiceModelCreate(RequestModel):
     sample_rate: SampleRate = DEFAULT_SAMPLE_RATE
     quality_score: UnitScore | None = None
     quality_components: QualityComponents | None = None
+    # Models are created when training completes (the seed's training integration).
+    status: VoiceModelStatus = VoiceModelStatus.COMPLETED
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -279,3 +289,246 @@ class ModelShareCreate(RequestModel):
     owner_id: NonEmptyId | None = None
     target_user_ids: Annotated[list[NonEmptyId], Field(min_length=1, max_length=100)]
     permissions: Literal["use"] = "use"
+
+
+# -- request and response shapes of the voice-model API -------------------------------------
+
+MAX_PAGE_SIZE = 100
+MAX_COMPARED_MODELS = 20
+
+
+class UserScope(RequestModel):
+    """``?userId=`` or ``{"userId": ...}``: whose models; absent means the caller's own."""
+
+    user_id: NonEmptyId | None = None
+
+
+class VoiceModelListQuery(RequestModel):
+    """Query of ``GET /voice-models/user/{userId}``: the seed's filters and offset paging.
+
+    ``cursor`` (the previous page's ``nextCursor``) may replace ``offset``.
+    """
+
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = 20
+    offset: Annotated[int, Field(ge=0, le=100_000)] = 0
+    cursor: Annotated[str, Field(max_length=64)] | None = None
+    provider: TTSProvider | None = None
+    is_active: bool | None = None
+    min_quality_score: UnitScore | None = None
+    status: VoiceModelStatus | None = None
+
+    def filters(self) -> dict[str, Any]:
+        """Return the filters given (not the paging), JSON-ready, by camelCase name."""
+        return self.model_dump(
+            mode="json", by_alias=True, exclude={"limit", "offset", "cursor"}, exclude_none=True
+        )
+
+
+class VoiceModelPage(DomainModel):
+    """One page of a user's models; ``total`` counts every match, ``nextCursor`` the rest."""
+
+    models: list[VoiceModelPublic]
+    total: NonNegativeCount
+    limit: NonNegativeCount
+    offset: NonNegativeCount
+    next_cursor: str | None = None
+
+
+class ActiveVoiceModel(DomainModel):
+    """Answer of ``GET /voice-models/user/{userId}/active``; ``model`` is null when none is."""
+
+    user_id: NonEmptyId
+    model: VoiceModelPublic | None = None
+
+
+class VoiceModelCompareRequest(RequestModel):
+    """Body of ``POST /voice-models/compare``."""
+
+    model_ids: Annotated[list[NonEmptyId], Field(min_length=1, max_length=MAX_COMPARED_MODELS)]
+    user_id: NonEmptyId | None = None
+
+
+class ComparedVoiceModel(DomainModel):
+    """One model of a comparison, beside its usage."""
+
+    model: VoiceModelPublic
+    usage_stats: VoiceModelUsageStats
+
+
+class VoiceModelComparison(DomainModel):
+    """Models side by side; ids the caller may not read are listed under ``notFound``."""
+
+    models: list[ComparedVoiceModel]
+    not_found: list[str] = Field(default_factory=list)
+
+
+class SelectionCriteria(RequestModel):
+    """What ``select-best`` requires: a minimum score, a preferred provider, a latency cap (ms).
+
+    A model never used has no measured latency and is not excluded by ``maxLatency``.
+    """
+
+    min_quality_score: UnitScore | None = None
+    preferred_provider: TTSProvider | None = None
+    max_latency: NonNegativeAmount | None = None
+
+
+class SelectBestRequest(RequestModel):
+    """Body of ``POST /voice-models/select-best``."""
+
+    user_id: NonEmptyId | None = None
+    criteria: SelectionCriteria = Field(default_factory=SelectionCriteria)
+
+
+class BestVoiceModel(DomainModel):
+    """The chosen model, its usage, and whether it has the preferred provider."""
+
+    model: VoiceModelPublic
+    usage_stats: VoiceModelUsageStats
+    matched_preferred_provider: bool
+    qualifying_models: NonNegativeCount
+
+
+class ExportedFile(DomainModel):
+    """One object of a model's files, with a signed URL to download it."""
+
+    name: str
+    size_bytes: NonNegativeCount
+    signed_url: str
+
+
+class VoiceModelExport(DomainModel):
+    """Answer of ``GET /voice-models/{id}/export``."""
+
+    model: VoiceModelPublic
+    metadata: dict[str, Any]
+    usage_stats: VoiceModelUsageStats
+    analytics: VoiceModelAnalytics
+    signed_url: str | None = None
+    files: list[ExportedFile] = Field(default_factory=list)
+    expires_at: UtcDatetime
+
+
+class BackupResult(DomainModel):
+    """Answer of ``POST /voice-models/user/{userId}/backup``."""
+
+    backup_path: str
+    model_count: NonNegativeCount
+    created_at: UtcDatetime
+
+
+class RestoreRequest(RequestModel):
+    """Body of ``POST /voice-models/user/{userId}/restore``."""
+
+    backup_path: Annotated[str, Field(min_length=1, max_length=1100)]
+    overwrite_existing: bool = False
+    activate_restored: bool = False
+
+
+class RestoreResult(DomainModel):
+    """What a restore brought back, what it left alone, and which model is active after."""
+
+    restored: list[str]
+    skipped: list[str]
+    active_model_id: str | None = None
+
+
+class ShareResult(DomainModel):
+    """Answer of ``POST /voice-models/{id}/share``: every grant now on the model."""
+
+    model_id: NonEmptyId
+    shares: list[ModelShare]
+
+
+class SharedVoiceModel(DomainModel):
+    """A model another user shared with the caller."""
+
+    model: VoiceModelPublic
+    owner_id: NonEmptyId
+    permission: Literal["use"] = "use"
+    shared_at: UtcDatetime
+
+
+class SharedVoiceModels(DomainModel):
+    """Answer of ``GET /voice-models/user/{userId}/shared``."""
+
+    models: list[SharedVoiceModel]
+
+
+class CleanupRequest(RequestModel):
+    """Body of ``POST /voice-models/cleanup``; ``dryRun`` lists without removing."""
+
+    dry_run: bool = False
+
+
+class CleanupCandidate(DomainModel):
+    """A model that meets (or will meet) every cleanup criterion, and from when."""
+
+    model_id: NonEmptyId
+    user_id: NonEmptyId
+    quality_score: UnitScore
+    created_at: UtcDatetime
+    last_used: UtcDatetime | None = None
+    eligible_at: UtcDatetime
+
+
+class CleanupReport(DomainModel):
+    """What a cleanup removed, or with ``dryRun`` what it would remove."""
+
+    dry_run: bool
+    removed: list[CleanupCandidate] = Field(default_factory=list)
+    would_remove: list[CleanupCandidate] = Field(default_factory=list)
+
+
+class ExpiringVoiceModels(DomainModel):
+    """Answer of ``GET /voice-models/expiring``: models eligible for cleanup within 30 days."""
+
+    models: list[CleanupCandidate]
+
+
+class VoiceModelUsageEvent(RequestModel):
+    """One synthesis with a model: its cost, latency in ms and an optional 0..5 rating."""
+
+    cost: NonNegativeAmount = 0.0
+    latency_ms: NonNegativeAmount = 0.0
+    quality_rating: Annotated[float, Field(ge=0.0, le=5.0, allow_inf_nan=False)] | None = None
+
+
+class AccessLogEntry(DomainModel):
+    """Who read or changed which models, when (the seed's audit requirement)."""
+
+    id: NonEmptyId = Field(default_factory=new_id)
+    actor_id: NonEmptyId
+    owner_id: str | None = None
+    action: str
+    model_ids: list[str] = Field(default_factory=list)
+    request_id: str | None = None
+    at: UtcDatetime = Field(default_factory=utcnow)
+
+
+class AccessLogPage(DomainModel):
+    """Answer of ``GET /voice-models/{id}/access-log``, newest first."""
+
+    entries: list[AccessLogEntry]
+    next_cursor: str | None = None
+
+
+def cleanup_eligible_at(model: VoiceModel, last_used_at: datetime | None) -> datetime:
+    """Return from when ``model`` meets the age and unused criteria, if nothing changes.
+
+    The quality and activity criteria do not depend on time; check them separately.
+    """
+    aged = model.created_at + CLEANUP_MIN_AGE
+    if last_used_at is None:
+        return aged
+    return max(aged, last_used_at + CLEANUP_UNUSED_FOR)
+
+
+class VoiceModelDeleted(DomainModel):
+    """Answer of ``DELETE /voice-models/{id}``: the soft delete and who took over."""
+
+    id: NonEmptyId
+    deleted_at: UtcDatetime
+    was_active: bool
+    active_model_id: str | None = None
+    moved_files: list[str] = Field(default_factory=list)

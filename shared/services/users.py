@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from shared.domain._base import new_id, utcnow
 from shared.domain.users import User, UserCreate, UserUpdate
 from shared.repositories.users import UserRepository
+from shared.services.voice_model_cleanup import purge_voice_models
 from shared.store import Query
 from shared.store.base import DocumentStore
 
@@ -48,7 +49,7 @@ def purge_owned_documents(collection: str, owner_field: str = "user_id") -> Acco
 # The seed: deleting an account deletes the user's voice models and samples. Later
 # features append their own purges (audio files, clones) here.
 ACCOUNT_PURGES: dict[str, AccountPurge] = {
-    "voice_models": purge_owned_documents("voice_models"),
+    "voice_models": purge_voice_models,
     "voice_samples": purge_owned_documents("voice_samples"),
 }
 

@@ -30,7 +30,10 @@ if TYPE_CHECKING:
 
 RUN_PATH = "/tasks/run"
 # Modules with ``register_tasks(registry, container)``; later capabilities add theirs.
-TASK_MODULES: tuple[str, ...] = ("shared.services.voice_sync",)
+TASK_MODULES: tuple[str, ...] = (
+    "shared.services.voice_model_cleanup",
+    "shared.services.voice_sync",
+)
 
 DEFAULT_POLICY = QueuePolicy(
     max_attempts=5, min_backoff=1, max_backoff=300, max_concurrent=10, dispatch_deadline=600

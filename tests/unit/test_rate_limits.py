@@ -1,0 +1,64 @@
+"""Fixed-window rate limits in the store: exact under concurrency, Retry-After to window end."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.errors import RateLimitedError
+from shared.services.rate_limits import RateLimit, consume
+from shared.store.sqlite import SqliteDocumentStore
+
+HOURLY = RateLimit("voice_model_create", 5, timedelta(hours=1))
+
+
+@pytest.fixture
+def store(tmp_path):
+    adapter = SqliteDocumentStore(tmp_path / "store.sqlite3")
+    yield adapter
+    adapter.close()
+
+
+def test_limit_per_user_per_window_with_retry_after_to_the_window_end(store):
+    start = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
+    for used in range(5):
+        assert (
+            consume(store, user_id="ann", rule=HOURLY, now=start + timedelta(minutes=used))
+            == 4 - used
+        )
+    with pytest.raises(RateLimitedError) as refused:
+        consume(store, user_id="ann", rule=HOURLY, now=start + timedelta(minutes=15))
+    assert refused.value.retry_after == 45 * 60
+    assert "5 per hour" in refused.value.message
+    assert consume(store, user_id="bob", rule=HOURLY, now=start) == 4
+    assert consume(store, user_id="ann", rule=HOURLY, now=start + timedelta(hours=1)) == 4
+
+
+def test_other_actions_have_their_own_counters(store):
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    daily = RateLimit("voice_model_backup", 2, timedelta(days=1))
+    for _ in range(5):
+        consume(store, user_id="ann", rule=HOURLY, now=now)
+    assert consume(store, user_id="ann", rule=daily, now=now) == 1
+
+
+def test_concurrent_requests_never_exceed_the_limit(store):
+    rule = RateLimit("voice_model_update", 20, timedelta(hours=1))
+
+    def attempt(_):
+        try:
+            consume(store, user_id="ann", rule=rule)
+        except RateLimitedError:
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        admitted = sum(pool.map(attempt, range(60)))
+    assert admitted == 20
+
+
+def test_a_rule_needs_a_positive_limit_and_window():
+    with pytest.raises(ValueError, match="positive"):
+        RateLimit("x", 0, timedelta(hours=1))

@@ -119,6 +119,7 @@ class ConfigurationError(PlatformError):
     code = "CONFIGURATION_ERROR"
     default_message = "The platform is misconfigured"
 
+
 # -- voice models (seed 001) -----------------------------------------------------------------
 
 
@@ -160,4 +161,3 @@ class InvalidBackupPathError(InvalidRequestError):
 class BackupNotFoundError(NotFoundError):
     code = "BACKUP_NOT_FOUND"
     default_message = "Backup not found"
-

@@ -87,6 +87,9 @@ def gateway_env(data_dir: Path, port: int, *, cache: bool) -> dict[str, str]:
             "VOICE_GATEWAY_PORT": str(port),
             "VOICE_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             "VOICE_LOG_LEVEL": "WARNING",
+            # A fresh gateway syncs the voice catalog in the background; keep that sync
+            # small (one voice per eSpeak language) so it does not run during the timing.
+            "VOICE_ESPEAK_VARIANT_LANGUAGES": "",
             "VOICE_RATE_LIMIT_MODEL_CREATES_PER_HOUR": "100000",
             "VOICE_VOICE_MODEL_CACHE_ENABLED": "true" if cache else "false",
         }

@@ -15,7 +15,9 @@ import contextlib
 import logging
 import os
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -285,16 +287,53 @@ def build_dev_verifier(settings: Settings) -> DevTokenVerifier:
     )
 
 
+class CachingVerifier:
+    """Remembers tokens another verifier accepted, until they expire or ``ttl_seconds`` pass.
+
+    A mobile client sends the same ID token for up to an hour, so a warm instance checks
+    each token's signature once. Only accepted tokens are kept (keyed by the whole token),
+    never beyond their own ``exp``, and only for a short time so a rotated-out signing key
+    stops being trusted soon after.
+    """
+
+    def __init__(
+        self, inner: TokenVerifier, *, ttl_seconds: float = 60.0, max_entries: int = 4096
+    ) -> None:
+        self._inner = inner
+        self._ttl = ttl_seconds
+        self._max_entries = max_entries
+        self._accepted: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verify(self, token: str) -> Principal:
+        """Return the token's principal; raise as the inner verifier does."""
+        now = time.time()
+        with self._lock:
+            cached = self._accepted.get(token)
+            if cached is not None and cached[1] > now:
+                self._accepted.move_to_end(token)
+                return cached[0]
+        principal = self._inner.verify(token)
+        expires = float(principal.claims.get("exp", now))
+        with self._lock:
+            self._accepted[token] = (principal, min(expires, now + self._ttl))
+            while len(self._accepted) > self._max_entries:
+                self._accepted.popitem(last=False)
+        return principal
+
+
 def build_verifier(settings: Settings) -> TokenVerifier:
     """Return the verifier for ``settings.auth_mode``: dev-signed or Firebase ID tokens."""
     if settings.auth_mode == "dev":
-        return build_dev_verifier(settings)
-    return JwksTokenVerifier(
-        jwks_url=settings.auth_jwks_url,
-        issuer=settings.auth_issuer or f"{FIREBASE_ISSUER_PREFIX}{settings.project}",
-        audience=settings.auth_audience or settings.project,
-        cache_seconds=settings.auth_jwks_cache_seconds,
-        clock_skew_seconds=settings.auth_clock_skew_seconds,
+        return CachingVerifier(build_dev_verifier(settings))
+    return CachingVerifier(
+        JwksTokenVerifier(
+            jwks_url=settings.auth_jwks_url,
+            issuer=settings.auth_issuer or f"{FIREBASE_ISSUER_PREFIX}{settings.project}",
+            audience=settings.auth_audience or settings.project,
+            cache_seconds=settings.auth_jwks_cache_seconds,
+            clock_skew_seconds=settings.auth_clock_skew_seconds,
+        )
     )
 
 

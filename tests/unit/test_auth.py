@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from shared.auth import (
     DEV_ISSUER,
     REJECTION_MESSAGE,
+    CachingVerifier,
     DevTokenVerifier,
     JwksTokenVerifier,
     Principal,
@@ -499,3 +500,50 @@ def test_token_command_refuses_outside_dev_mode(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert result.stdout == ""
     assert not (tmp_path / "dev-auth-secret").exists()
+
+
+# --- caching of accepted tokens ------------------------------------------------------------
+
+
+class _CountingVerifier:
+    def __init__(self, inner: DevTokenVerifier) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def verify(self, token: str) -> Principal:
+        self.calls += 1
+        return self.inner.verify(token)
+
+
+def test_caching_verifier_checks_each_accepted_token_once(dev_verifier: DevTokenVerifier) -> None:
+    counting = _CountingVerifier(dev_verifier)
+    verifier = CachingVerifier(counting, ttl_seconds=60)
+    token = dev_verifier.mint("alice", admin=True)
+
+    assert verifier.verify(token).is_admin
+    assert verifier.verify(token).user_id == "alice"
+    assert counting.calls == 1
+    verifier.verify(dev_verifier.mint("bob"))
+    assert counting.calls == 2
+
+
+def test_caching_verifier_never_caches_rejections(dev_verifier: DevTokenVerifier) -> None:
+    counting = _CountingVerifier(dev_verifier)
+    verifier = CachingVerifier(counting)
+    forged = DevTokenVerifier(os.urandom(32), audience=PROJECT).mint("mallory")
+
+    for _ in range(2):
+        assert_rejected(verifier, forged)
+    assert counting.calls == 2
+
+
+def test_caching_verifier_forgets_tokens_at_their_expiry() -> None:
+    strict = DevTokenVerifier(os.urandom(32), audience=PROJECT, clock_skew_seconds=0)
+    counting = _CountingVerifier(strict)
+    verifier = CachingVerifier(counting, ttl_seconds=600)
+    token = strict.mint("alice", ttl_seconds=1)
+
+    verifier.verify(token)
+    time.sleep(2.1)
+    assert_rejected(verifier, token)
+    assert counting.calls == 2

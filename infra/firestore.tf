@@ -12,18 +12,39 @@ resource "google_firestore_database" "main" {
 }
 
 locals {
-  # Composite indexes the queries need. Single-field equality filters (users where email ==)
-  # are served by Firestore's automatic single-field indexes; a query that filters on one
-  # field and orders by another needs an entry here. Keys are only Terraform addresses.
+  # Composite indexes the queries need (equality-only filters are served by Firestore's
+  # automatic single-field indexes; an inequality or order on another field needs one).
+  # Keys are only Terraform addresses. Each entry names the query it serves.
   composite_indexes = {
-    users_by_email = {
-      collection = "users"
+    # voice_model_cleanup: deleted_at == null, is_active == false, quality_score < x
+    voice_models_cleanup = {
+      collection = "voice_models"
       fields = [
-        { field_path = "email", order = "ASCENDING" },
-        { field_path = "created_at", order = "DESCENDING" },
+        { field_path = "deleted_at", order = "ASCENDING" },
+        { field_path = "is_active", order = "ASCENDING" },
+        { field_path = "quality_score", order = "ASCENDING" },
+      ]
+    }
+    # access_log: model_ids array-contains id, newest first
+    access_log_by_model = {
+      collection = "voice_model_access_log"
+      fields = [
+        { field_path = "model_ids", array_config = "CONTAINS" },
+        { field_path = "at", order = "DESCENDING" },
+      ]
+    }
+    # GET /tasks/dead-letters?queue=...: newest first
+    dead_letters_by_queue = {
+      collection = "task_dead_letters"
+      fields = [
+        { field_path = "queue", order = "ASCENDING" },
+        { field_path = "dead_at", order = "DESCENDING" },
       ]
     }
   }
+
+  # Documents that expire: Firestore's TTL deletes them after expires_at.
+  ttl_collections = toset(["cache_entries", "rate_limits", "task_dedup", "task_effects", "task_runs"])
 }
 
 resource "google_firestore_index" "composite" {
@@ -36,15 +57,26 @@ resource "google_firestore_index" "composite" {
   dynamic "fields" {
     for_each = each.value.fields
     content {
-      field_path = fields.value.field_path
-      order      = fields.value.order
+      field_path   = fields.value.field_path
+      order        = try(fields.value.order, null)
+      array_config = try(fields.value.array_config, null)
     }
   }
 }
 
-# Nearest-neighbour search over speaker embeddings (find_nearest with COSINE distance).
-# The distance measure is chosen per query; the index fixes the dimension, which must match
-# the embeddings the app writes (var.embedding_dimension, passed to the app as well).
+resource "google_firestore_field" "ttl" {
+  for_each = local.ttl_collections
+
+  database   = google_firestore_database.main.name
+  collection = each.value
+  field      = "expires_at"
+
+  ttl_config {}
+  # No query filters on expires_at: an empty index_config drops its single-field indexes,
+  # as Firestore advises for TTL timestamps (they would hotspot on monotonic writes).
+  index_config {}
+}
+
 resource "google_firestore_index" "voice_samples_embedding" {
   database    = google_firestore_database.main.name
   collection  = "voice_samples"

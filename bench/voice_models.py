@@ -8,7 +8,8 @@ seeds 50 models for one user, then measures with keep-alive HTTP clients:
 * ``POST /voice-models/{id}/activate`` (each client alternates between two models of its
   own user, so every call is a real activation transaction);
 * a bare functions-framework function returning a constant JSON body, served the same way
-  (waitress, 8 threads, its own process).
+  (waitress, 8 threads, its own process); the body is the list route's own answer (same
+  bytes), so the ratio measures the platform's work, not the payload's transfer.
 
 Prints requests per second, p50 and p99 for each, the ratio list/bare (target >= 0.5 with
 caching on), and the sequential latency of a cache hit against a miss (the miss forced by
@@ -32,7 +33,7 @@ import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -165,9 +166,11 @@ def load(
 
 BARE_FUNCTION = textwrap.dedent(
     """
+    import pathlib
     import functions_framework
 
-    BODY = '{"models": [], "total": 0}'
+    # The same bytes the list route answers, so both sides move the same payload.
+    BODY = (pathlib.Path(__file__).parent / "body.json").read_text()
 
     @functions_framework.http
     def bare(request):
@@ -187,7 +190,8 @@ BARE_SERVER = textwrap.dedent(
 )
 
 
-def bare_server(folder: Path) -> tuple[list[str], int]:
+def bare_server(folder: Path, body: bytes) -> tuple[list[str], int]:
+    (folder / "body.json").write_bytes(body)
     source = folder / "bare_main.py"
     source.write_text(BARE_FUNCTION)
     server = folder / "bare_server.py"
@@ -285,15 +289,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         data_dir = folder / "data"
-        bare_args, bare_port = bare_server(folder)
         port = free_port()
         env = gateway_env(data_dir, port, cache=True)
         args = [sys.executable, "-m", "local.gateway"]
-        with serve(bare_args, dict(os.environ), bare_port, "/"), serve(args, env, port, "/healthz"):
+        with serve(args, env, port, "/healthz"), ExitStack() as stack:
             token = mint(env, USER)
             users = [(f"bench-act-{i}", mint(env, f"bench-act-{i}")) for i in range(clients)]
             _, pairs = seed(port, token, users)
             list_path = f"/voice-models/user/{USER}?limit=50"
+            _, list_body = call(
+                http.client.HTTPConnection("127.0.0.1", port, timeout=10), "GET", list_path, token
+            )
+            bare_args, bare_port = bare_server(folder, list_body)
+            stack.enter_context(serve(bare_args, dict(os.environ), bare_port, "/"))
+            print(f"both sides answer {len(list_body)} bytes of JSON")
             figures = interleaved(
                 options.rounds,
                 options.seconds,

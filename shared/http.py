@@ -221,6 +221,8 @@ class Api:
         self.routes: list[Route] = []
         self._endpoints: dict[str, Route] = {}
         self._map = Map(strict_slashes=False, merge_slashes=False)
+        # Rules match on path and method only: bind once instead of per request.
+        self._adapter = self._map.bind("localhost")
         self._container = container
 
     def route(
@@ -273,9 +275,8 @@ class Api:
         return response
 
     def _dispatch(self, ctx: RequestContext) -> flask.Response:
-        adapter = self._map.bind_to_environ(ctx.request.environ)
         try:
-            endpoint, params = adapter.match()
+            endpoint, params = self._adapter.match(ctx.request.path, ctx.request.method)
         except MethodNotAllowed as exc:
             error = errors.MethodNotAllowedError(f"{ctx.request.method} is not allowed here")
             response = error_response(error, ctx.request_id)
@@ -376,6 +377,8 @@ def _request_ids(request: flask.Request) -> tuple[str, str | None, str | None]:
 def _log_request(
     request: flask.Request, response: flask.Response, ctx: RequestContext, seconds: float
 ) -> None:
+    if not logger.isEnabledFor(logging.INFO):
+        return
     principal = ctx.principal_or_none
     logger.info(
         "%s %s %s",

@@ -13,6 +13,9 @@ deterministic id, so a busy client costs one small read per request instead of a
 from __future__ import annotations
 
 import hashlib
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from shared.domain._base import new_id, utcnow
@@ -36,6 +39,31 @@ COALESCED_ACTIONS = frozenset(
 )
 
 
+# Coalesced entries this process knows exist, per store: a repeated read in the same minute
+# then costs no store round trip. Bounded; an entry forgotten is just looked up again.
+_RECENT_LIMIT = 4096
+_recent: weakref.WeakKeyDictionary[DocumentStore, OrderedDict[str, None]] = (
+    weakref.WeakKeyDictionary()
+)
+_recent_lock = threading.Lock()
+
+
+def _recorded_entries(store: DocumentStore) -> OrderedDict[str, None]:
+    with _recent_lock:
+        entries = _recent.get(store)
+        if entries is None:
+            entries = _recent[store] = OrderedDict()
+        return entries
+
+
+def _remember(store: DocumentStore, entry_id: str) -> None:
+    entries = _recorded_entries(store)
+    with _recent_lock:
+        entries[entry_id] = None
+        while len(entries) > _RECENT_LIMIT:
+            entries.popitem(last=False)
+
+
 def record_access(
     store: DocumentStore,
     *,
@@ -52,10 +80,14 @@ def record_access(
         minute = int(now.timestamp()) // 60
         what = "\n".join([actor_id, action, owner_id or "", *ids])
         entry_id = f"r{minute}-{hashlib.sha256(what.encode()).hexdigest()[:32]}"
-        if store.get(ACCESS_LOG, entry_id) is not None:
+        recorded = _recorded_entries(store)
+        if entry_id in recorded or store.get(ACCESS_LOG, entry_id) is not None:
+            _remember(store, entry_id)
             return entry_id
     else:
         entry_id = new_id()
+    if action in COALESCED_ACTIONS:
+        _remember(store, entry_id)
     # Built directly (no model validation): this runs on every request.
     store.set(
         ACCESS_LOG,

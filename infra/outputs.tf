@@ -15,7 +15,7 @@ output "queue_names" {
 
 output "sessions_url" {
   description = "URL of the voice-sessions Cloud Run service (use wss:// for WebSockets)."
-  value       = google_cloud_run_v2_service.sessions.uri
+  value       = one(google_cloud_run_v2_service.sessions[*].uri)
 }
 
 output "tasks_invoker_email" {

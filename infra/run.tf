@@ -1,5 +1,9 @@
 # The streaming voice-sessions service: long-lived WebSockets (VAD -> STT -> agent -> TTS).
+# Deployed once its container exists: Cloud Build sets session_image only after building
+# session/Dockerfile, so an empty image means "not yet" rather than a broken revision.
 resource "google_cloud_run_v2_service" "sessions" {
+  count = var.session_image == "" ? 0 : 1
+
   name                = "voice-sessions"
   location            = var.region
   ingress             = "INGRESS_TRAFFIC_ALL"
@@ -72,7 +76,9 @@ resource "google_cloud_run_v2_service" "sessions" {
 # Mobile apps open WebSockets directly; the service authenticates each one with a Firebase
 # ID token in the app, like the public HTTP functions.
 resource "google_cloud_run_v2_service_iam_member" "sessions_public" {
-  name     = google_cloud_run_v2_service.sessions.name
+  count = length(google_cloud_run_v2_service.sessions)
+
+  name     = google_cloud_run_v2_service.sessions[0].name
   location = var.region
   role     = "roles/run.invoker"
   member   = "allUsers"

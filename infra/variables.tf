@@ -63,8 +63,9 @@ variable "artifact_repository" {
 }
 
 variable "session_image" {
-  description = "Container image of the voice-sessions Cloud Run service, e.g. REGION-docker.pkg.dev/PROJECT/voice/voice-sessions:TAG."
+  description = "Container image of the voice-sessions Cloud Run service, e.g. REGION-docker.pkg.dev/PROJECT/voice/voice-sessions:TAG. Empty: the service is not deployed (no session/Dockerfile yet)."
   type        = string
+  default     = ""
 }
 
 variable "session_max_instances" {

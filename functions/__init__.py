@@ -45,4 +45,10 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             "/voice-models/user/*/active",
         ),
     ),
+    # Synthesis (seed 002, dialogue from seed 000), audio files, OpenAI-compatible speech.
+    FunctionSpec(
+        name="synthesis", module="functions.synthesis", prefixes=("/synthesize", "/synthesis")
+    ),
+    FunctionSpec(name="files", module="functions.files", prefixes=("/files",)),
+    FunctionSpec(name="openai-speech", module="functions.openai_speech", prefixes=("/v1/audio",)),
 )

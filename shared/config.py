@@ -121,6 +121,44 @@ class Settings(BaseSettings):
     usage_counter_shards: int = Field(default=8, ge=1, le=100)
     voice_model_export_url_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
 
+    # Synthesis (seed 002): text limits, the async threshold and chunk size for long texts,
+    # cache single-flight timing, audio file lifetime, signed URL lifetime, and the price
+    # per million characters of each TTS provider (usage cost).
+    synthesis_max_chars: int = Field(default=5000, ge=1)
+    synthesis_async_threshold_chars: int = Field(default=2000, ge=1)
+    synthesis_chunk_chars: int = Field(default=400, ge=50)
+    synthesis_cache_wait_seconds: float = Field(default=30.0, gt=0)
+    synthesis_cache_lease_seconds: float = Field(default=60.0, gt=0)
+    synthesis_dialogue_max_turns: int = Field(default=50, ge=1)
+    audio_file_ttl_days: int = Field(default=30, ge=1)
+    audio_url_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    synthesis_price_per_million_chars: dict[str, float] = Field(
+        default_factory=lambda: {
+            "espeak": 0.0,
+            "gcp": 16.0,
+            "polly": 16.0,
+            "azure": 16.0,
+            "openai": 15.0,
+            "elevenlabs": 300.0,
+        }
+    )
+    # OpenAI-compatible speech: OpenAI's voice names to catalog voices (or voice model ids).
+    openai_speech_voices: dict[str, str] = Field(
+        default_factory=lambda: {
+            "alloy": "espeak:en-US+f3",
+            "ash": "espeak:en-US+m3",
+            "ballad": "espeak:en-US+m1",
+            "coral": "espeak:en-US+f2",
+            "echo": "espeak:en-US+m2",
+            "fable": "espeak:en-GB-x-rp",
+            "nova": "espeak:en-US+f1",
+            "onyx": "espeak:en-US+m4",
+            "sage": "espeak:en-US+f4",
+            "shimmer": "espeak:en-US+f5",
+            "verse": "espeak:en-US+m5",
+        }
+    )
+
     @property
     def is_production(self) -> bool:
         """True when running as a deployed service, whatever ``environment`` claims."""

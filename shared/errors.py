@@ -161,3 +161,41 @@ class InvalidBackupPathError(InvalidRequestError):
 class BackupNotFoundError(NotFoundError):
     code = "BACKUP_NOT_FOUND"
     default_message = "Backup not found"
+
+
+# -- synthesis (seed 002) --------------------------------------------------------------------
+
+
+class TextTooLongError(PayloadTooLargeError):
+    code = "TEXT_TOO_LONG"
+    default_message = "Text exceeds the synthesis limit"
+
+
+class ProviderNotConfiguredError(PlatformError):
+    code = "PROVIDER_NOT_CONFIGURED"
+    default_message = "The voice's provider is not configured in this deployment"
+
+
+class VoiceRequiredError(InvalidRequestError):
+    code = "VOICE_REQUIRED"
+    default_message = "Name a voice, or activate a voice model"
+
+
+class VoiceModelNotReadyError(PlatformError):
+    code = "VOICE_MODEL_NOT_READY"
+    default_message = "The voice model has not finished training"
+
+
+class SynthesisJobNotFoundError(NotFoundError):
+    code = "SYNTHESIS_JOB_NOT_FOUND"
+    default_message = "Synthesis job not found"
+
+
+class AudioFileNotFoundError(NotFoundError):
+    code = "AUDIO_FILE_NOT_FOUND"
+    default_message = "Audio file not found"
+
+
+class RangeNotSatisfiableError(PlatformError):
+    code = "RANGE_NOT_SATISFIABLE"
+    default_message = "The requested byte range is not satisfiable"

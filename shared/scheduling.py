@@ -94,6 +94,7 @@ class JobRegistry:
 def platform_jobs(settings: Settings) -> JobRegistry:
     """Return the platform's scheduled jobs (the daily provider sync and cleanups go here)."""
     # Imported here: shared.services.voice_sync imports the task modules that import this one.
+    from shared.services.audio_files import daily_cleanup_job as audio_cleanup_job  # noqa: PLC0415
     from shared.services.voice_sync import daily_sync_job  # noqa: PLC0415
 
     return JobRegistry(
@@ -106,6 +107,7 @@ def platform_jobs(settings: Settings) -> JobRegistry:
                 queue=settings.default_queue,
                 task_type="voice_models.cleanup",
             ),
+            audio_cleanup_job(settings),
         ]
     )
 

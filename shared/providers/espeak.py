@@ -178,6 +178,12 @@ class _Engine:
             ctypes.c_void_p,
         ]
         lib.espeak_Synth.restype = ctypes.c_int
+        lib.espeak_TextToPhonemes.argtypes = [
+            ctypes.POINTER(ctypes.c_char_p),
+            ctypes.c_int,
+            ctypes.c_int,
+        ]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
 
     def _on_audio(self, wav: Any, count: int, events: Any) -> int:
         if count > 0:
@@ -230,6 +236,22 @@ class _Engine:
             return b"".join(self._chunks), list(self._events)
         finally:
             self._chunks, self._events = [], []
+
+    def phonemes(self, texts: list[str], voice: str) -> list[str]:
+        if self.lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
+            raise provider_error(NAME, ErrorCategory.PERMANENT, f"Unknown eSpeak voice {voice!r}")
+        found: list[str] = []
+        for text in texts:
+            buffer = ctypes.create_string_buffer(text.encode("utf-8"))
+            cursor = ctypes.c_char_p(ctypes.addressof(buffer))
+            pieces: list[str] = []
+            # Each call returns one clause's phonemes (ASCII mnemonics), moving the cursor on.
+            while cursor.value:
+                result = self.lib.espeak_TextToPhonemes(ctypes.byref(cursor), _CHARS_UTF8, 0)
+                if result:
+                    pieces.append(result.decode("utf-8", errors="replace"))
+            found.append(" ".join(pieces))
+        return found
 
 
 def _language_list(pointer: int | None) -> Iterator[str]:
@@ -392,6 +414,17 @@ class EspeakProvider(TTSProvider):
                 NAME, ErrorCategory.PERMANENT, f"Unknown eSpeak voice {voice_id!r}"
             )
         return f"{identifier}+{variant}" if plus else identifier
+
+    def phonemes(self, words: list[str], voice_id: str) -> list[str | None]:
+        """Return eSpeak's phonemes (ASCII mnemonics) of each word in voice ``voice_id``.
+
+        Raises:
+            ProviderError: ``voice_id`` is not an eSpeak voice (permanent).
+        """
+        espeak_voice = self._espeak_name(voice_id)
+        with _ENGINE_LOCK:
+            engine = _engine_locked()
+            return [found or None for found in engine.phonemes(words, espeak_voice)]
 
     def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
         """Return eSpeak's audio with word timings (char spans index ``request.text``)."""

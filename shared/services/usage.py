@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.domain._base import utcnow
 from shared.domain.voice_models import VoiceModelUsageEvent, VoiceModelUsageStats
 from shared.services.cache import DocumentCache
 from shared.services.voice_model_context import model_usage_scope, owner_usage_scope
-from shared.store.base import Document, DocumentStore, Increment, Query
+from shared.store.base import Document, DocumentStore, Increment, Maximum, Query
 
 USAGE_SHARDS = "voice_model_usage_shards"
 _DECIMALS = 6
@@ -60,7 +60,8 @@ def record_usage(
             "latency_sum_ms": Increment(event.latency_ms),
             "rating_sum": Increment(rating if rating is not None else 0.0),
             "rating_count": Increment(0 if rating is None else 1),
-            "last_used": moment,
+            # Epoch seconds kept as a maximum: an older use recorded late never wins.
+            "last_used_epoch": Maximum(moment.timestamp()),
             "last_user_id": user_id or owner_id,
         },
         merge=True,
@@ -82,9 +83,11 @@ def stats_from_shards(model_id: str, documents: Iterable[Document]) -> VoiceMode
         latency += float(data.get("latency_sum_ms", 0.0))
         rating_sum += float(data.get("rating_sum", 0.0))
         rating_count += int(data.get("rating_count", 0))
-        used = data.get("last_used")
-        if isinstance(used, datetime) and (last_used is None or used > last_used):
-            last_used = used
+        epoch = data.get("last_used_epoch")
+        if isinstance(epoch, int | float):
+            used = datetime.fromtimestamp(epoch, UTC)
+            if last_used is None or used > last_used:
+                last_used = used
     return VoiceModelUsageStats(
         model_id=model_id,
         usage_count=count,
@@ -145,7 +148,7 @@ def replace_usage(
         "latency_sum_ms": stats.average_latency * count,
         "rating_sum": stats.quality_rating * ratings,
         "rating_count": ratings,
-        "last_used": stats.last_used,
+        "last_used_epoch": stats.last_used.timestamp() if stats.last_used else None,
     }
     with store.batch() as batch:
         for doc_id in ids[1:]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from shared.domain._base import new_id, utcnow
 from shared.domain.users import User, UserCreate, UserUpdate
 from shared.repositories.users import UserRepository
+from shared.services.audio_files import purge_audio_files
 from shared.services.voice_model_cleanup import purge_voice_models
 from shared.store import Query
 from shared.store.base import DocumentStore
@@ -51,6 +52,7 @@ def purge_owned_documents(collection: str, owner_field: str = "user_id") -> Acco
 ACCOUNT_PURGES: dict[str, AccountPurge] = {
     "voice_models": purge_voice_models,
     "voice_samples": purge_owned_documents("voice_samples"),
+    "audio_files": purge_audio_files,
 }
 
 

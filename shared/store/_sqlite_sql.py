@@ -22,6 +22,7 @@ from shared.store.base import (
     DeleteField,
     Filter,
     Increment,
+    Maximum,
     Order,
     Vector,
 )
@@ -50,6 +51,8 @@ def encode_value(value: Any) -> Any:
     if isinstance(value, Increment):
         # Only a fresh document reaches here with a transform: it starts from zero.
         return value.amount
+    if isinstance(value, Maximum):
+        return value.value
     if isinstance(value, DeleteField):
         raise InvalidRequestError("DELETE_FIELD is only allowed in update or set(merge=True)")
     raise InvalidRequestError(f"Unsupported value type in a document: {kind.__name__}")

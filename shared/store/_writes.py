@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from shared.errors import DocumentAlreadyExistsError, DocumentNotFoundError, InvalidRequestError
-from shared.store.base import DeleteField, Increment, Write
+from shared.store.base import DeleteField, Increment, Maximum, Write
 
 
 def apply_write(current: dict[str, Any] | None, write: Write) -> dict[str, Any] | None:
@@ -56,6 +56,8 @@ def _merge_into(target: dict[str, Any], data: dict[str, Any], *, allow_delete: b
             target.pop(key, None)
         elif isinstance(value, Increment):
             target[key] = _incremented(target.get(key), value)
+        elif isinstance(value, Maximum):
+            target[key] = _maximum(target.get(key), value)
         elif isinstance(value, dict):
             existing = target.get(key)
             nested = existing if isinstance(existing, dict) else {}
@@ -77,6 +79,8 @@ def _set_path(target: dict[str, Any], parts: list[str], value: Any) -> None:
         target.pop(head, None)
     elif isinstance(value, Increment):
         target[head] = _incremented(target.get(head), value)
+    elif isinstance(value, Maximum):
+        target[head] = _maximum(target.get(head), value)
     elif isinstance(value, dict):
         fresh: dict[str, Any] = {}
         _merge_into(fresh, value)
@@ -89,3 +93,9 @@ def _incremented(current: Any, increment: Increment) -> int | float:
     if isinstance(current, int | float) and not isinstance(current, bool):
         return current + increment.amount
     return increment.amount
+
+
+def _maximum(current: Any, maximum: Maximum) -> int | float:
+    if isinstance(current, int | float) and not isinstance(current, bool):
+        return max(current, maximum.value)
+    return maximum.value

@@ -51,6 +51,16 @@ class Increment:
 
 
 @dataclass(frozen=True)
+class Maximum:
+    """A write value that keeps the larger of the stored number and ``value``.
+
+    Out-of-order writers (clocks, retries) can then record a "latest" time without a read.
+    """
+
+    value: int | float
+
+
+@dataclass(frozen=True)
 class DeleteField:
     """A write value that removes the field (in ``update`` or ``set(merge=True)``)."""
 

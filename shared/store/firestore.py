@@ -17,6 +17,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from google.cloud.firestore_v1.base_query import FieldFilter
 from google.cloud.firestore_v1.base_vector_query import DistanceMeasure
+from google.cloud.firestore_v1.transforms import Maximum as FirestoreMaximum
 from google.cloud.firestore_v1.vector import Vector as FirestoreVector
 
 from shared.errors import (
@@ -33,6 +34,7 @@ from shared.store.base import (
     DocumentStore,
     Filter,
     Increment,
+    Maximum,
     Neighbour,
     Page,
     Query,
@@ -279,6 +281,8 @@ def _to_native(value: Any) -> Any:
         return [_to_native(item) for item in value]
     if isinstance(value, Increment):
         return firestore.Increment(value.amount)
+    if isinstance(value, Maximum):
+        return FirestoreMaximum(value.value)
     if isinstance(value, DeleteField):
         return firestore.DELETE_FIELD
     if hasattr(value, "tzinfo") and hasattr(value, "isoformat"):
@@ -317,12 +321,13 @@ class _translated_errors:
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc is None:
             return
+        # Aborted (contention) is a subclass of Conflict: test it before AlreadyExists.
+        if isinstance(exc, gexc.Aborted):
+            raise TransactionContentionError() from exc
         if isinstance(exc, gexc.AlreadyExists | gexc.Conflict):
             raise DocumentAlreadyExistsError(f"{self._name} already exists") from exc
         if isinstance(exc, gexc.NotFound):
             raise DocumentNotFoundError(f"{self._name} does not exist") from exc
-        if isinstance(exc, gexc.Aborted):
-            raise TransactionContentionError() from exc
         if isinstance(
             exc, gexc.ServiceUnavailable | gexc.DeadlineExceeded | gexc.InternalServerError
         ):

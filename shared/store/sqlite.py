@@ -112,23 +112,29 @@ class SqliteDocumentStore(DocumentStore):
         if table is None:
             check_collection(collection)
             table = _table(collection)
-            self._conn().execute(
+            conn = self._conn()
+            conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {table} "
                 "(id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, tagged TEXT)"
             )
-            with self._lock:
-                self._tables[collection] = table
+            # DDL inside a transaction is undone by its rollback: remember the table only
+            # once it is surely committed.
+            if not conn.in_transaction:
+                with self._lock:
+                    self._tables[collection] = table
         return table
 
     def _ensure_index(self, collection: str, field: str) -> None:
         if field == DOCUMENT_ID or (collection, field) in self._indexes:
             return
         name = f'"ix_{collection}_{field.replace(".", "__")}"'
-        self._conn().execute(
+        conn = self._conn()
+        conn.execute(
             f"CREATE INDEX IF NOT EXISTS {name} ON {_table(collection)} ({sql.value_expr(field)})"
         )
-        with self._lock:
-            self._indexes.add((collection, field))
+        if not conn.in_transaction:
+            with self._lock:
+                self._indexes.add((collection, field))
 
     @contextmanager
     def _write_lock(self) -> Iterator[sqlite3.Connection]:
@@ -150,7 +156,8 @@ class SqliteDocumentStore(DocumentStore):
         statement = self._get_statements.get(collection)
         if statement is None:
             statement = f"SELECT data, tagged FROM {self._ensure_table(collection)} WHERE id = ?"
-            self._get_statements[collection] = statement
+            if collection in self._tables:
+                self._get_statements[collection] = statement
         row = self._conn().execute(statement, (doc_id,)).fetchone()
         return Document(doc_id, sql.loads(row[0], row[1])) if row else None
 

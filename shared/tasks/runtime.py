@@ -33,6 +33,8 @@ RUN_PATH = "/tasks/run"
 TASK_MODULES: tuple[str, ...] = (
     "shared.services.voice_model_cleanup",
     "shared.services.voice_sync",
+    "shared.services.synthesis_jobs",
+    "shared.services.audio_files",
 )
 
 DEFAULT_POLICY = QueuePolicy(

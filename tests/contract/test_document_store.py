@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.errors import DocumentAlreadyExistsError, DocumentNotFoundError, InvalidRequestError
-from shared.store import DELETE_FIELD, Filter, Increment, Query, Vector
+from shared.store import DELETE_FIELD, Filter, Increment, Maximum, Query, Vector
 from shared.store.base import DocumentStore, Transaction
 
 C = "things"
@@ -426,3 +426,12 @@ def test_increment_on_a_new_document_starts_from_zero(store):
 def test_find_nearest_refuses_bad_requests(store, field, vector, limit):
     with pytest.raises(InvalidRequestError):
         store.find_nearest(C, field, vector, limit=limit)
+
+
+def test_maximum_transform_keeps_the_largest_whatever_the_order(store):
+    store.set(C, "d1", {"seen": Maximum(5)})
+    store.set(C, "d1", {"seen": Maximum(3)}, merge=True)
+    store.update(C, "d1", {"seen": Maximum(4)})
+    assert store.get(C, "d1").data == {"seen": 5}
+    store.update(C, "d1", {"seen": Maximum(9.5)})
+    assert store.get(C, "d1").data == {"seen": 9.5}

@@ -1,10 +1,13 @@
-"""The embedded store under several processes at once: transactions stay exact."""
+"""The embedded store under several processes at once, and its own bookkeeping of tables."""
 
 from __future__ import annotations
 
 import multiprocessing
 from pathlib import Path
 
+import pytest
+
+from shared.store import Query
 from shared.store.sqlite import SqliteDocumentStore
 
 
@@ -33,4 +36,20 @@ def test_transactions_from_several_processes_keep_a_counter_exact(tmp_path: Path
         assert worker.exitcode == 0
     assert store.get("counters", "c").data["n"] == 160
     assert store._conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+
+
+def test_a_rolled_back_transaction_does_not_leave_a_table_believed_created(tmp_path: Path):
+    store = SqliteDocumentStore(tmp_path / "store.sqlite3")
+
+    def create_then_fail(tx):
+        tx.get("fresh", "a")
+        tx.query(Query("fresh").where("n", ">", 1))
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        store.run_transaction(create_then_fail)
+    assert store.get("fresh", "a") is None
+    store.set("fresh", "a", {"n": 2})
+    assert [d.id for d in store.query(Query("fresh").where("n", ">", 1)).documents] == ["a"]
     store.close()

@@ -29,15 +29,33 @@ def store(tmp_path):
     adapter.close()
 
 
-def record(store, model_id="m1", *, cost=0.0, latency=0.0, rating=None, now=None, owner="ann"):
+def record(
+    store,
+    model_id="m1",
+    *,
+    cost=0.0,
+    latency=0.0,
+    rating=None,
+    now=None,
+    owner="ann",
+    shards=SHARDS,
+):
     record_usage(
         store,
         model_id=model_id,
         owner_id=owner,
         event=VoiceModelUsageEvent(cost=cost, latency_ms=latency, quality_rating=rating),
-        shards=SHARDS,
+        shards=shards,
         now=now,
     )
+
+
+def test_a_use_recorded_late_never_moves_last_used_back(store):
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    # One shard: both uses land on the same counter document, newest first.
+    record(store, now=t0 + timedelta(minutes=5), shards=1)
+    record(store, now=t0 + timedelta(minutes=1), shards=1)
+    assert usage_stats(store, "m1", shards=1).last_used == t0 + timedelta(minutes=5)
 
 
 def test_stats_sum_count_cost_latency_and_rating(store):

@@ -1,0 +1,223 @@
+"""Synthesis benchmark, in one run, through the local gateway (issue: synthesis).
+
+1. ``POST /synthesize`` cache miss for a 30-word sentence (wav), end to end through the
+   gateway, against the raw eSpeak engine on the same text: overhead ratio (target <= 2.0).
+2. Cache hit p50 against cache miss p50, in server time (a timing middleware around the
+   gateway; target: hit <= 5 ms).
+3. A 5,000-character async job's completion time (POST to completed, polling) against the
+   raw engine on the same text.
+4. mp3 and ogg_opus encode cost as a fraction of synthesis time.
+
+The gateway runs in this process (waitress on a free port, the in-process task worker)
+on a temporary data directory with eSpeak NG, so the figures need no network.
+
+Run: ``.venv/bin/python -m bench.synthesis [--repeat N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from waitress.server import create_server
+
+from local.gateway import Gateway
+from shared.audio.encode import encode
+from shared.auth import build_dev_verifier
+from shared.bootstrap import Container, get_container
+from shared.providers.base import SynthesisRequest, TTSProvider
+from shared.repositories.voices import VoiceRepository
+from tests.support.processes import free_port
+
+SENTENCE = (
+    "The quick brown fox jumps over the lazy dog while the patient narrator keeps reading "
+    "this rather long sentence aloud so that we can measure how much the platform costs"
+)  # 30 words
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india"]
+
+
+def variant(index: int) -> str:
+    """Return the sentence with its last word swapped, still 30 words, unique per index."""
+    head = SENTENCE.rsplit(" ", 1)[0]
+    return f"{head} {WORDS[index % len(WORDS)]}{index}."
+
+
+class ServerTimer:
+    """WSGI middleware recording each request's server time (to the last byte), by path."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.times: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        started = time.perf_counter()
+        body = list(self.app(environ, start_response))
+        with self._lock:
+            self.times.setdefault(environ["PATH_INFO"], []).append(time.perf_counter() - started)
+        return body
+
+
+def call(base: str, token: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{base}{path}", data=data, method=method)  # noqa: S310
+    request.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 - loopback
+        result: dict[str, Any] = json.loads(response.read())
+    return result
+
+
+def p50(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+@dataclass
+class Bench:
+    """The running gateway, a user's token, the raw engine and the repetitions."""
+
+    base: str
+    token: str
+    engine: TTSProvider
+    timer: ServerTimer
+    repeat: int
+
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        return call(self.base, self.token, "POST", "/synthesize", body)
+
+    def raw(self, text: str) -> tuple[float, bytes, int]:
+        """Return the raw engine's time, PCM and rate for ``text``."""
+        started = time.perf_counter()
+        result = self.engine.synthesize(SynthesisRequest(text=text, voice_id="en-US"))
+        return time.perf_counter() - started, result.pcm, result.sample_rate
+
+    def server_times(self) -> list[float]:
+        return self.timer.times["/synthesize"][-self.repeat :]
+
+
+def cache_miss(bench: Bench) -> list[float]:
+    """Part 1; returns the server times of the misses."""
+    wall, raw = [], []
+    for index in range(bench.repeat):
+        text = variant(index)
+        raw.append(bench.raw(text)[0])
+        started = time.perf_counter()
+        body = bench.post({"text": text, "voice": "espeak:en-US"})
+        wall.append(time.perf_counter() - started)
+        assert body["cacheHit"] is False
+    server = bench.server_times()
+    ratio = p50(wall) / p50(raw)
+    print("1. cache miss, 30-word sentence, wav, through the gateway")
+    print(
+        f"   raw eSpeak p50 {p50(raw) * 1000:.1f} ms; end to end p50 "
+        f"{p50(wall) * 1000:.1f} ms (server {p50(server) * 1000:.1f} ms)"
+    )
+    print(f"   overhead ratio {ratio:.2f} (target <= 2.0: {'PASS' if ratio <= 2.0 else 'FAIL'})")
+    return server
+
+
+def cache_hit(bench: Bench, miss_server: list[float]) -> None:
+    """Part 2: the same texts again, all cache hits."""
+    wall = []
+    for index in range(bench.repeat):
+        started = time.perf_counter()
+        body = bench.post({"text": variant(index), "voice": "espeak:en-US"})
+        wall.append(time.perf_counter() - started)
+        assert body["cacheHit"] is True
+    hit = p50(bench.server_times()) * 1000
+    miss = p50(miss_server) * 1000
+    print("2. cache hit against cache miss (server time)")
+    print(
+        f"   hit p50 {hit:.2f} ms (end to end {p50(wall) * 1000:.2f} ms); "
+        f"miss p50 {miss:.2f} ms; hit/miss {hit / miss:.2f}"
+    )
+    print(f"   target hit <= 5 ms: {'PASS' if hit <= 5.0 else 'FAIL'}")
+
+
+def async_job(bench: Bench) -> None:
+    """Part 3: a 5,000-character job, POST to completed, against the raw engine."""
+    text = " ".join(variant(i) for i in range(40))[:5000].rsplit(" ", 1)[0] + "."
+    raw = bench.raw(text)[0]
+    started = time.perf_counter()
+    job = bench.post({"text": text, "voice": "espeak:en-US"})
+    while job["status"] not in ("completed", "failed"):
+        time.sleep(0.01)
+        job = call(bench.base, bench.token, "GET", f"/synthesis/jobs/{job['jobId']}")
+    seconds = time.perf_counter() - started
+    print(
+        f"3. async job, {len(text)} characters ({job['status']}, {job['duration']:.1f} s of audio)"
+    )
+    print(
+        f"   completion {seconds * 1000:.0f} ms; raw eSpeak {raw * 1000:.0f} ms; "
+        f"ratio {seconds / raw:.1f}"
+    )
+
+
+def encode_cost(bench: Bench) -> None:
+    """Part 4: mp3 and ogg_opus encode time as a fraction of synthesis time."""
+    _, pcm, rate = bench.raw(SENTENCE)
+    synth = p50([bench.raw(SENTENCE)[0] for _ in range(bench.repeat)])
+    print("4. encode cost as a fraction of synthesis time (30-word sentence)")
+    for fmt in ("mp3", "ogg_opus"):
+        times = []
+        for _ in range(bench.repeat):
+            started = time.perf_counter()
+            encode(pcm, rate, fmt)
+            times.append(time.perf_counter() - started)
+        print(
+            f"   {fmt:9} encode p50 {p50(times) * 1000:.1f} ms = {p50(times) / synth:.2f} x "
+            f"synthesis ({synth * 1000:.1f} ms)"
+        )
+
+
+def start_gateway(container: Container, repeat: int) -> tuple[Bench, Any]:
+    """Return the bench around a gateway served on a free port, and its server."""
+    engine = container.providers.get("espeak")
+    VoiceRepository(container.store).upsert(engine.list_voices())
+    container.tasks.queue.start()
+    timer = ServerTimer(Gateway(container))
+    port = free_port()
+    server = create_server(timer, host="127.0.0.1", port=port, threads=8)
+    threading.Thread(target=server.run, daemon=True).start()
+    token = build_dev_verifier(container.settings).mint("bench-user")
+    return Bench(f"http://127.0.0.1:{port}", token, engine, timer, repeat), server
+
+
+def main() -> None:
+    """Run the four parts and print their figures."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=20)
+    args = parser.parse_args()
+    os.environ.update(
+        {
+            "VOICE_DATA_DIR": tempfile.mkdtemp(prefix="bench-synthesis-"),
+            "VOICE_ENVIRONMENT": "test",
+            "VOICE_SCHEDULER_ENABLED": "false",
+            "VOICE_ESPEAK_VARIANT_LANGUAGES": "en-us",
+            "VOICE_LOG_LEVEL": "WARNING",
+        }
+    )
+    container = get_container()  # the settings are read now, from the environment above
+    bench, server = start_gateway(container, args.repeat)
+    bench.raw(SENTENCE)  # load the engine
+    bench.post({"text": "Warm up.", "voice": "espeak:en-US"})
+    miss_server = cache_miss(bench)
+    cache_hit(bench, miss_server)
+    async_job(bench)
+    encode_cost(bench)
+    server.close()
+    container.close()
+
+
+if __name__ == "__main__":
+    main()

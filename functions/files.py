@@ -1,0 +1,86 @@
+"""The ``files`` function: audio file details and downloads.
+
+``GET /files/{id}/info`` describes a file; ``GET /files/audio/{id}`` streams its bytes
+with HTTP Range support and counts the download. Both are owner-only unless the file is
+public, and answer 404 (not 403) for another user's private file so ids cannot be probed.
+The download route accepts anonymous callers for public files.
+"""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+from werkzeug.http import parse_range_header
+
+from shared.auth import bearer_token
+from shared.domain.synthesis import AudioFile
+from shared.errors import RangeNotSatisfiableError
+from shared.http import Api, RequestContext
+from shared.services.audio_files import (
+    AudioDeps,
+    AudioFileUpdate,
+    count_download,
+    file_info,
+    readable_file,
+    update_file,
+)
+
+api = Api("files")
+
+
+def _deps(ctx: RequestContext) -> AudioDeps:
+    container = ctx.container
+    return AudioDeps(container.store, container.blobs, container.settings)
+
+
+@api.route("/files/<file_id>/info", methods=["GET"], response=AudioFile)
+def get_file_info(ctx: RequestContext, file_id: str) -> AudioFile:
+    """Describe an audio file: checksum, size, duration, rate, format, expiry, downloads."""
+    return file_info(_deps(ctx), ctx.user_id, file_id)
+
+
+@api.route("/files/<file_id>", methods=["PATCH"], body=AudioFileUpdate, response=AudioFile)
+def update_audio_file(ctx: RequestContext, file_id: str) -> AudioFile:
+    """Make one of your files public (anyone may download it) or private again."""
+    return update_file(_deps(ctx), ctx.user_id, file_id, ctx.body(AudioFileUpdate))
+
+
+@api.route("/files/audio/<file_id>", methods=["GET"], access="public")
+def download_audio(ctx: RequestContext, file_id: str) -> flask.Response:
+    """Download an audio file (Range supported); the owner's, or anyone's when public."""
+    user_id = None
+    if ctx.request.headers.get("Authorization"):
+        header = ctx.request.headers.get("Authorization")
+        ctx.principal_or_none = ctx.container.verifier.verify(bearer_token(header))
+        user_id = ctx.principal_or_none.user_id
+    deps = _deps(ctx)
+    audio_file = readable_file(deps, user_id, file_id)
+    size = audio_file.file_size
+    header = ctx.request.headers.get("Range")
+    requested = parse_range_header(header) if header else None
+    span = requested.range_for_length(size) if requested is not None else None
+    if header and span is None:
+        error = RangeNotSatisfiableError(f"Range {header} is outside the file's {size} bytes")
+        raise error
+    start, stop = span if span is not None else (0, size)
+    data = deps.blobs.get(deps.bucket, audio_file.file_path, start=start, end=stop - 1)
+    if start == 0:
+        # A player fetching later ranges of the same file is not another download.
+        count_download(deps, audio_file)
+    response = flask.Response(data, status=206 if span is not None else 200)
+    response.headers["Content-Type"] = audio_file.content_type
+    response.headers["Accept-Ranges"] = "bytes"
+    response.headers["ETag"] = f'"{(audio_file.checksum or "").removeprefix("sha256:")}"'
+    response.headers["Content-Disposition"] = f'attachment; filename="{audio_file.filename}"'
+    response.headers["Cache-Control"] = (
+        "public, max-age=3600" if audio_file.is_public else "private, no-store"
+    )
+    if span is not None:
+        response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    return response
+
+
+@functions_framework.http
+def files(request: flask.Request) -> flask.Response:
+    """Cloud Function entry point."""
+    return api.handle(request)

@@ -1,0 +1,149 @@
+"""The files function: file details, owner-only downloads with Range, public files, cleanup."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from shared.bootstrap import get_container
+from shared.domain._base import utcnow
+from shared.domain.synthesis import checksum_of
+from shared.repositories.audio_files import AUDIO_FILES
+from shared.scheduling import platform_jobs
+from shared.services.audio_files import AudioDeps, cleanup_expired_files
+from shared.services.synthesis_cache import SYNTHESIS_CACHE
+from shared.store.base import Query
+from tests.functions import test_synthesis_fixtures as fx
+from tests.functions.conftest import bearer
+from tests.functions.test_synthesis import say
+
+# The shared fixtures, registered in this module.
+ann = fx.ann
+bob = fx.bob
+espeak = fx.espeak
+synthesis_client = fx.synthesis_client
+
+
+@pytest.fixture
+def files(function_client, espeak):
+    return function_client("files")
+
+
+@pytest.fixture
+def users(function_client):
+    return function_client("users")
+
+
+def storage_used(users: Any, headers: dict[str, str]) -> int:
+    return int(users.get("/users/me", headers=headers).get_json()["storageUsedBytes"])
+
+
+def test_info_and_download_are_owner_only(synthesis_client, files, ann, bob):
+    made = say(synthesis_client, ann)
+    file_id = made["audioFileId"]
+    info = files.get(f"/files/{file_id}/info", headers=ann).get_json()
+    assert info["checksum"] == made["checksum"]
+    assert info["fileSize"] == made["size"]
+    assert info["format"] == "wav"
+    assert info["sampleRate"] == 22_050
+    assert info["isPublic"] is False
+    assert info["expiresAt"] > info["createdAt"]
+    response = files.get(f"/files/audio/{file_id}", headers=ann)
+    assert response.status_code == 200
+    assert response.mimetype == "audio/wav"
+    assert checksum_of(response.data) == made["checksum"]
+    assert response.headers["Accept-Ranges"] == "bytes"
+    # Someone else's private file does not exist for them; nor for anonymous callers.
+    for headers in (bob, {}):
+        assert files.get(f"/files/audio/{file_id}", headers=headers).status_code == 404
+    assert files.get(f"/files/{file_id}/info", headers=bob).status_code == 404
+    assert files.get("/files/audio/no-such-file", headers=ann).status_code == 404
+    assert files.get(f"/files/{file_id}/info", headers=bob).get_json()["code"] == (
+        "AUDIO_FILE_NOT_FOUND"
+    )
+
+
+def test_range_requests_and_download_count(synthesis_client, files, ann):
+    made = say(synthesis_client, ann)
+    file_id, size = made["audioFileId"], made["size"]
+    whole = files.get(f"/files/audio/{file_id}", headers=ann).data
+    part = files.get(f"/files/audio/{file_id}", headers={**ann, "Range": "bytes=100-199"})
+    assert part.status_code == 206
+    assert part.data == whole[100:200]
+    assert part.headers["Content-Range"] == f"bytes 100-199/{size}"
+    tail = files.get(f"/files/audio/{file_id}", headers={**ann, "Range": "bytes=-10"})
+    assert tail.status_code == 206
+    assert tail.data == whole[-10:]
+    head = files.get(f"/files/audio/{file_id}", headers={**ann, "Range": "bytes=0-43"})
+    assert head.data == whole[:44]
+    beyond = files.get(f"/files/audio/{file_id}", headers={**ann, "Range": f"bytes={size + 5}-"})
+    assert beyond.status_code == 416
+    info = files.get(f"/files/{file_id}/info", headers=ann).get_json()
+    # The full download and the range from byte 0 count; later ranges of a player do not.
+    assert info["downloadCount"] == 2
+    assert info["lastAccessedAt"] is not None
+
+
+def test_public_files_can_be_downloaded_by_anyone(synthesis_client, files, ann, bob):
+    file_id = say(synthesis_client, ann)["audioFileId"]
+    assert files.patch(f"/files/{file_id}", json={"isPublic": True}, headers=bob).status_code == 404
+    changed = files.patch(f"/files/{file_id}", json={"isPublic": True}, headers=ann)
+    assert changed.status_code == 200
+    assert changed.get_json()["isPublic"] is True
+    assert files.get(f"/files/audio/{file_id}").status_code == 200
+    assert files.get(f"/files/audio/{file_id}", headers=bob).status_code == 200
+    assert files.get(f"/files/{file_id}/info", headers=bob).status_code == 200
+    bad_token = files.get(f"/files/audio/{file_id}", headers=bearer("not-a-token"))
+    assert bad_token.status_code == 401
+
+
+def test_cleanup_deletes_expired_files_and_frees_storage(synthesis_client, files, users, ann, bob):
+    for headers, email in ((ann, "ann@example.com"), (bob, "bob@example.com")):
+        assert users.post("/users", json={"email": email}, headers=headers).status_code == 201
+    first = say(synthesis_client, ann)
+    shared_hit = say(synthesis_client, bob)  # a cache hit: bob's own record, same object
+    own = say(synthesis_client, ann, text="Something else entirely.")
+    assert shared_hit["cacheHit"] is True
+    assert storage_used(users, ann) == first["size"] + own["size"]
+    assert storage_used(users, bob) == shared_hit["size"]
+    container = get_container()
+    store, blobs, bucket = container.store, container.blobs, container.settings.audio_bucket
+    past = utcnow() - timedelta(seconds=1)
+    for made in (first, own):
+        store.update(AUDIO_FILES, made["audioFileId"], {"expires_at": past})
+    removed = cleanup_expired_files(AudioDeps(store, blobs, container.settings))
+    assert removed == 2
+    assert storage_used(users, ann) == 0
+    assert storage_used(users, bob) == shared_hit["size"]
+    for made in (first, own):
+        assert files.get(f"/files/{made['audioFileId']}/info", headers=ann).status_code == 404
+    # Bob's record still names the shared object: it stays, and so does its cache entry.
+    assert files.get(f"/files/audio/{shared_hit['audioFileId']}", headers=bob).status_code == 200
+    assert say(synthesis_client, ann)["cacheHit"] is True
+    own_path = f"audio/{own['audioFileId']}.wav"
+    assert not blobs.exists(bucket, own_path)
+    assert not blobs.exists(bucket, own_path + ".timestamps.json")
+    entries = list(store.stream(Query(SYNTHESIS_CACHE)))
+    assert entries
+    assert all(d.data.get("file_path") != own_path for d in entries)
+
+
+def test_cleanup_runs_daily_from_the_scheduler(platform):
+    from shared.config import Settings
+
+    jobs = {job.name: job for job in platform_jobs(Settings(_env_file=None)).jobs()}
+    assert jobs["audio-file-cleanup"].task_type == "audio_files.cleanup"
+    assert jobs["audio-file-cleanup"].cron == "30 3 * * *"
+    # The platform's task runtime has handlers for the cleanup and the long-job tasks.
+    names = get_container().tasks.registry.names()
+    assert {"audio_files.cleanup", "synthesis.chunk", "synthesis.assemble"} <= set(names)
+
+
+def test_deleting_an_account_purges_its_audio_files(synthesis_client, files, users, ann):
+    assert users.post("/users", json={"email": "ann@example.com"}, headers=ann).status_code == 201
+    file_id = say(synthesis_client, ann)["audioFileId"]
+    deleted = users.delete("/users/me", headers=ann)
+    assert deleted.status_code in (200, 204)
+    assert get_container().store.get(AUDIO_FILES, file_id) is None

@@ -1,0 +1,326 @@
+"""POST /synthesize over HTTP: the real function, real dev tokens, the real eSpeak engine.
+
+Provider calls are counted by ``CountingEspeak`` (a subclass of the real provider), so
+cache hits and single-flight are proven by what the engine was asked to do.
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+from typing import Any
+
+import pytest
+
+from shared.audio.encode import decode_duration
+from shared.bootstrap import get_container
+from shared.domain.voices import VoiceProfile
+from shared.providers.base import (
+    ErrorCategory,
+    SynthesisRequest,
+    SynthesisResult,
+    provider_error,
+)
+from shared.providers.registry import ProviderRegistry, use_provider_registry
+from shared.repositories.voices import VoiceRepository
+from shared.services.synthesis import SynthesisDeps
+from shared.services.synthesis_usage import model_characters
+from tests.functions import test_synthesis_fixtures as fx
+from tests.functions.test_synthesis_fixtures import CountingEspeak
+
+SENTENCE = "The quick brown fox jumps over the lazy dog near the riverbank today."
+
+# The shared fixtures, registered in this module.
+ann = fx.ann
+bob = fx.bob
+espeak = fx.espeak
+synthesis_client = fx.synthesis_client
+
+
+def say(client: Any, headers: dict[str, str], expect: int = 200, **fields: Any) -> dict[str, Any]:
+    body = {"text": SENTENCE, "voice": "espeak:en-US", **fields}
+    response = client.post("/synthesize", json=body, headers=headers)
+    assert response.status_code == expect, response.get_json()
+    return dict(response.get_json())
+
+
+def fetch(url: str) -> bytes:
+    """Return the bytes behind a signed download URL of the embedded object storage."""
+    parts = urllib.parse.urlsplit(url)
+    bucket, _, name = parts.path.removeprefix("/_blobs/").partition("/")
+    return get_container().blobs.get(bucket, urllib.parse.unquote(name))
+
+
+def test_short_text_returns_file_with_word_and_syllable_timestamps(synthesis_client, ann):
+    body = say(synthesis_client, ann)
+    assert body["status"] == "completed"
+    assert body["cacheHit"] is False
+    assert body["format"] == "wav"
+    assert body["sampleRate"] == 22_050
+    assert body["checksum"].startswith("sha256:")
+    assert body["size"] > 1000
+    assert body["jobId"]
+    assert body["audioFileId"]
+    data = fetch(body["downloadUrl"])
+    assert len(data) == body["size"]
+    duration = body["duration"]
+    assert decode_duration(data, "wav") == pytest.approx(duration, abs=0.01)
+    words = body["timestamps"]["words"]
+    assert [w["text"] for w in words] == SENTENCE.rstrip(".").split()
+    previous_end = 0.0
+    for word in words:
+        assert previous_end <= word["start"] <= word["end"] <= duration
+        previous_end = word["end"]
+    assert words[-1]["end"] > duration * 0.8
+    syllables = body["timestamps"]["syllables"]
+    assert len(syllables) > len(words)
+    assert {s["wordIndex"] for s in syllables} == set(range(len(words)))
+    previous_end = 0.0
+    for syllable in syllables:
+        word = words[syllable["wordIndex"]]
+        assert word["start"] <= syllable["start"] <= syllable["end"] <= word["end"]
+        assert syllable["start"] >= previous_end - 1e-9
+        previous_end = syllable["end"]
+    # eSpeak's phonemes decide the count: "riverbank" has three syllables.
+    river = [s["text"] for s in syllables if s["wordIndex"] == words.index(words[-2])]
+    assert "".join(river) == "riverbank"
+    assert len(river) == 3
+
+
+def test_granularity_and_no_timestamps(synthesis_client, ann):
+    word_only = say(synthesis_client, ann, timestampGranularity="word")
+    assert set(word_only["timestamps"]) == {"words"}
+    syllable_only = say(synthesis_client, ann, timestampGranularity="syllable")
+    assert set(syllable_only["timestamps"]) == {"syllables"}
+    assert say(synthesis_client, ann, includeTimestamps=False)["timestamps"] is None
+
+
+@pytest.mark.parametrize(
+    ("fmt", "rate", "expected_rate"),
+    [
+        ("wav", None, 22_050),
+        ("flac", 16_000, 16_000),
+        ("mp3", None, 22_050),
+        ("ogg_opus", None, 24_000),
+        ("ogg_opus", 48_000, 48_000),
+        ("pcm", 16_000, 16_000),
+    ],
+)
+def test_every_format_decodes_back_to_its_duration(synthesis_client, ann, fmt, rate, expected_rate):
+    fields: dict[str, Any] = {"outputFormat": fmt}
+    if rate:
+        fields["sampleRate"] = rate
+    body = say(synthesis_client, ann, **fields)
+    assert body["format"] == fmt
+    assert body["sampleRate"] == expected_rate
+    data = fetch(body["downloadUrl"])
+    decoded = decode_duration(data, fmt, sample_rate=expected_rate)
+    assert decoded == pytest.approx(body["duration"], abs=0.03)
+    assert body["timestamps"]["words"][-1]["end"] <= body["duration"]
+
+
+def test_opus_refuses_a_rate_it_cannot_encode(synthesis_client, ann):
+    body = say(synthesis_client, ann, expect=400, outputFormat="ogg_opus", sampleRate=22_050)
+    assert "8000, 12000, 16000, 24000, 48000" in body["error"]
+
+
+def test_speed_changes_the_duration(synthesis_client, ann):
+    normal = say(synthesis_client, ann)["duration"]
+    fast = say(synthesis_client, ann, speed=2.0)["duration"]
+    assert fast < normal * 0.7
+
+
+def test_cache_hit_returns_stored_audio_without_calling_the_provider(
+    synthesis_client, ann, bob, espeak
+):
+    first = say(synthesis_client, ann)
+    assert espeak.calls == 1
+    again = say(
+        synthesis_client,
+        ann,
+        text="  The quick brown fox jumps over the lazy dog near the riverbank today.  ",
+    )
+    other_user = say(synthesis_client, bob)
+    assert espeak.calls == 1
+    assert again["cacheHit"] is True
+    assert other_user["cacheHit"] is True
+    assert again["checksum"] == first["checksum"] == other_user["checksum"]
+    assert again["timestamps"] == first["timestamps"]
+    # Each user gets a file record of their own (own expiry, ownership), same bytes.
+    assert len({first["audioFileId"], again["audioFileId"], other_user["audioFileId"]}) == 3
+    assert fetch(other_user["downloadUrl"]) == fetch(first["downloadUrl"])
+    assert "ann" not in other_user["downloadUrl"]  # the shared object names no user
+    # Anything that changes the audio is a miss.
+    for change in (
+        {"speed": 1.1},
+        {"pitch": 1.2},
+        {"volume": 0.5},
+        {"outputFormat": "flac"},
+        {"voice": "espeak:en-US+f3"},
+        {"text": SENTENCE + " More."},
+    ):
+        assert say(synthesis_client, ann, **change)["cacheHit"] is False
+    assert espeak.calls == 7
+
+
+def test_concurrent_identical_requests_synthesize_once(synthesis_client, ann, espeak):
+    espeak.delay = 0.3
+    results: list[dict[str, Any]] = []
+    errors: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            results.append(say(synthesis_client, ann, text="Only once, please."))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert espeak.calls == 1
+    assert sorted(r["cacheHit"] for r in results) == [False, True, True, True]
+    assert len({r["checksum"] for r in results}) == 1
+
+
+def test_validation_errors(synthesis_client, ann):
+    assert say(synthesis_client, ann, expect=400, text="   ")["code"] == "VALIDATION_ERROR"
+    assert say(synthesis_client, ann, expect=400, text=None)["code"] == "VALIDATION_ERROR"
+    both = say(synthesis_client, ann, expect=400, ssml="<speak>hi</speak>")
+    assert "exactly one" in both["error"]
+    too_long = say(synthesis_client, ann, expect=413, text="word " * 1001)
+    assert too_long["code"] == "TEXT_TOO_LONG"
+    assert "5000" in too_long["error"]
+    assert say(synthesis_client, ann, expect=400, speed=9)["code"] == "VALIDATION_ERROR"
+    assert say(synthesis_client, ann, expect=400, outputFormat="aac")["code"] == "VALIDATION_ERROR"
+    assert say(synthesis_client, ann, expect=404, voice="espeak:xx-nope")["code"]
+    bad = say(synthesis_client, ann, expect=400, text=None, ssml="<speak><audio src='x'/></speak>")
+    assert "audio" in bad["error"]
+
+
+def test_ssml_is_spoken_and_timed(synthesis_client, ann):
+    ssml = '<speak>Hello <break time="300ms"/> wide <emphasis>world</emphasis></speak>'
+    body = say(synthesis_client, ann, text=None, ssml=ssml)
+    assert [w["text"] for w in body["timestamps"]["words"]] == ["Hello", "wide", "world"]
+
+
+def test_limit_is_a_setting(monkeypatch, platform, function_client, ann):
+    from shared.bootstrap import reset_container
+
+    monkeypatch.setenv("VOICE_SYNTHESIS_MAX_CHARS", "20")
+    reset_container()
+    container = get_container()
+    use_provider_registry(container, ProviderRegistry.of([CountingEspeak()]))
+    client = function_client("synthesis")
+    body = say(client, ann, expect=413)
+    assert "limit is 20 characters" in body["error"]
+
+
+def test_chinese_gets_one_syllable_per_character(synthesis_client, ann):
+    body = say(synthesis_client, ann, text="你好 世界", voice="espeak:cmn")
+    words = body["timestamps"]["words"]
+    assert [w["text"] for w in words] == ["你好", "世界"]
+    syllables = body["timestamps"]["syllables"]
+    assert [s["text"] for s in syllables] == ["你", "好", "世", "界"]
+    assert [s["wordIndex"] for s in syllables] == [0, 0, 1, 1]
+
+
+class DownEspeak(CountingEspeak):
+    """eSpeak whose service is down (a transient provider outage)."""
+
+    def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
+        raise provider_error("espeak", ErrorCategory.TRANSIENT, "espeak is down")
+
+
+def test_provider_outage_is_503_with_retry_after(platform, function_client, ann):
+    container = get_container()
+    use_provider_registry(container, ProviderRegistry.of([DownEspeak()]))
+    VoiceRepository(container.store).upsert(
+        [VoiceProfile(provider="espeak", voice_id="en-US", display_name="en", language="en-US")]
+    )
+    response = function_client("synthesis").post(
+        "/synthesize", json={"text": "hello", "voice": "espeak:en-US"}, headers=ann
+    )
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.get_json()["code"] == "PROVIDER_UNAVAILABLE"
+    # The failed attempt left no pending cache entry behind: the next call tries again.
+    use_provider_registry(container, ProviderRegistry.of([CountingEspeak()]))
+    again = function_client("synthesis").post(
+        "/synthesize", json={"text": "hello", "voice": "espeak:en-US"}, headers=ann
+    )
+    assert again.status_code == 200
+
+
+def test_voice_of_unconfigured_provider_is_422(synthesis_client, ann):
+    VoiceRepository(get_container().store).upsert(
+        [
+            VoiceProfile(
+                provider="gcp", voice_id="en-US-Neural2-A", display_name="A", language="en-US"
+            )
+        ]
+    )
+    body = say(synthesis_client, ann, expect=422, voice="gcp:en-US-Neural2-A")
+    assert body["code"] == "PROVIDER_NOT_CONFIGURED"
+
+
+def create_model(client: Any, headers: dict[str, str], user: str, **fields: Any) -> dict[str, Any]:
+    body = {
+        "provider": "espeak",
+        "modelPath": f"models/{user}/model.bin",
+        "qualityScore": 0.9,
+        "metadata": {"voiceId": "en-US+f3", "language": "en-US"},
+        **fields,
+    }
+    response = client.post("/voice-models", json=body, headers=headers)
+    assert response.status_code == 201, response.get_json()
+    return dict(response.get_json())
+
+
+def test_voice_models_default_to_active_and_record_usage(
+    function_client, synthesis_client, ann, bob
+):
+    models = function_client("voice_models")
+    assert say(synthesis_client, ann, expect=400, voice=None)["code"] == "VOICE_REQUIRED"
+    model = create_model(models, ann, "ann")  # quality 0.9: activated on creation
+    body = say(synthesis_client, ann, voice=None)
+    assert body["voice"] == model["id"]
+    assert body["provider"] == "espeak"
+    # The model's metadata names the variant f3: the catalog voice's audio (eSpeak's f3
+    # varies its samples a little from call to call, so the length is compared).
+    same = say(synthesis_client, ann, voice="espeak:en-US+f3")
+    assert same["duration"] == pytest.approx(body["duration"], rel=0.02)
+    assert same["cacheHit"] is False
+    say(synthesis_client, ann, voice=model["id"])  # a cache hit, still a use
+    stats = models.get(f"/voice-models/{model['id']}/usage-stats", headers=ann).get_json()
+    assert stats["usageCount"] == 2
+    assert stats["averageLatency"] > 0
+    billed, requested = model_characters(SynthesisDeps.from_container(get_container()), model["id"])
+    assert (billed, requested) == (len(SENTENCE), 2 * len(SENTENCE))  # the hit is not billed
+    # Another user cannot use a model that is neither theirs nor shared with them.
+    assert say(synthesis_client, bob, expect=404, voice=model["id"])["code"] == (
+        "VOICE_MODEL_NOT_FOUND"
+    )
+
+
+def test_model_of_an_engine_not_configured_here_is_422(function_client, synthesis_client, ann):
+    model = create_model(function_client("voice_models"), ann, "ann", provider="xtts-v2")
+    body = say(synthesis_client, ann, expect=422, voice=model["id"])
+    assert body["code"] == "PROVIDER_NOT_CONFIGURED"
+
+
+def test_requests_need_a_token(synthesis_client):
+    response = synthesis_client.post("/synthesize", json={"text": "hi"})
+    assert response.status_code == 401
+
+
+def test_a_short_synthesis_is_a_completed_job(synthesis_client, ann, bob):
+    made = say(synthesis_client, ann)
+    job = synthesis_client.get(f"/synthesis/jobs/{made['jobId']}", headers=ann).get_json()
+    assert job["status"] == "completed"
+    assert job["progress"] == 1.0
+    assert job["audioFileId"] == made["audioFileId"]
+    assert job["timestamps"] == made["timestamps"]
+    assert synthesis_client.get(f"/synthesis/jobs/{made['jobId']}", headers=bob).status_code == 404

@@ -1,0 +1,203 @@
+"""Long texts as async jobs: chunk tasks on the real in-process queue, then assembly."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from shared.audio.encode import decode_duration
+from shared.bootstrap import get_container
+from shared.providers.base import ErrorCategory, SynthesisRequest, SynthesisResult, provider_error
+from shared.providers.registry import ProviderRegistry, use_provider_registry
+from shared.scheduling import JobRegistry
+from shared.services import synthesis_jobs
+from shared.tasks.base import QueuePolicy, TaskRegistry
+from shared.tasks.inprocess import InProcessTaskQueue
+from shared.tasks.push_auth import AdminTokenPushVerifier
+from shared.tasks.runtime import TaskRuntime, use_task_runtime
+from tests.functions import test_synthesis_fixtures as fx
+from tests.functions.test_synthesis import fetch
+from tests.functions.test_synthesis_fixtures import CountingEspeak
+
+FAST = QueuePolicy(max_attempts=3, min_backoff=0.01, max_backoff=0.05, max_concurrent=4)
+SENTENCES = [
+    "Long texts are split at sentence boundaries before synthesis.",
+    "Each chunk is synthesized by its own task on the queue.",
+    "The chunks are stitched together without clicks.",
+    "Word timestamps are shifted by each chunk's exact offset.",
+    "Progress is reported as the share of chunks done.",
+]
+LONG_TEXT = " ".join(SENTENCES[i % len(SENTENCES)] for i in range(45))  # about 2,500 chars
+
+# The shared fixtures, registered in this module.
+ann = fx.ann
+bob = fx.bob
+espeak = fx.espeak
+synthesis_client = fx.synthesis_client
+
+
+class FlakyEspeak(CountingEspeak):
+    """eSpeak failing its first ``failures`` calls with a transient error."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self._flaky_lock = threading.Lock()
+
+    def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
+        with self._flaky_lock:
+            if self.failures > 0:
+                self.failures -= 1
+                self.calls += 1
+                raise provider_error("espeak", ErrorCategory.TRANSIENT, "engine hiccup")
+        return super().synthesize(request)
+
+
+@pytest.fixture
+def queue(espeak: CountingEspeak) -> Iterator[InProcessTaskQueue]:
+    container = get_container()
+    registry = TaskRegistry()
+    synthesis_jobs.register_tasks(registry, container)
+    name = container.settings.synthesis_queue
+    tasks = InProcessTaskQueue(
+        store=container.store, policies={name: FAST}, registry=registry, poll_interval=0.01
+    )
+    runtime = TaskRuntime(
+        registry, tasks, AdminTokenPushVerifier(container.verifier), JobRegistry([])
+    )
+    use_task_runtime(container, runtime)
+    tasks.start()
+    yield tasks
+    tasks.stop()
+
+
+def use_provider(provider: CountingEspeak) -> None:
+    use_provider_registry(get_container(), ProviderRegistry.of([provider]))
+
+
+def start(client: Any, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
+    body = {"text": LONG_TEXT, "voice": "espeak:en-US", **fields}
+    response = client.post("/synthesize", json=body, headers=headers)
+    assert response.status_code == 202, response.get_json()
+    assert response.headers["Location"].endswith(response.get_json()["jobId"])
+    return dict(response.get_json())
+
+
+def wait(client: Any, headers: dict[str, str], job_id: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    seen: list[float] = []
+    while time.monotonic() < deadline:
+        body = dict(client.get(f"/synthesis/jobs/{job_id}", headers=headers).get_json())
+        seen.append(body["progress"])
+        if body["status"] in ("completed", "failed"):
+            assert seen == sorted(seen)  # progress never goes back
+            return body
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} did not finish: {body}")
+
+
+def test_long_text_becomes_a_job_that_completes(synthesis_client, ann, queue, espeak):
+    assert len(LONG_TEXT) > get_container().settings.synthesis_async_threshold_chars
+    started = start(synthesis_client, ann, outputFormat="mp3")
+    assert started["status"] == "pending"
+    assert started["progress"] == 0.0
+    assert started["estimatedDuration"] > 60
+    done = wait(synthesis_client, ann, started["jobId"])
+    assert done["status"] == "completed"
+    assert done["progress"] == 1.0
+    chunks = len(synthesis_jobs.split_sentences(LONG_TEXT, 400))
+    assert chunks > 3
+    assert espeak.calls == chunks
+    data = fetch(done["downloadUrl"])
+    assert decode_duration(data, "mp3") == pytest.approx(done["duration"], abs=0.03)
+    words = done["timestamps"]["words"]
+    assert [w["text"] for w in words] == [w.strip(".") for w in LONG_TEXT.split()]
+    previous = 0.0
+    for word in words:
+        assert previous <= word["start"] <= word["end"] <= done["duration"]
+        assert word["end"] - word["start"] < 2.0  # no word swallowed a chunk's gap
+        previous = word["end"]
+    assert words[-1]["end"] > done["duration"] * 0.9
+    # The result is cached: the same request again is answered at once, no provider call.
+    again = synthesis_client.post(
+        "/synthesize",
+        json={"text": LONG_TEXT, "voice": "espeak:en-US", "outputFormat": "mp3"},
+        headers=ann,
+    )
+    assert again.status_code == 200
+    assert again.get_json()["cacheHit"] is True
+    assert espeak.calls == chunks
+
+
+def test_chunk_failures_are_retried_by_the_queue(synthesis_client, ann, queue):
+    flaky = FlakyEspeak(failures=2)
+    use_provider(flaky)
+    done = wait(synthesis_client, ann, start(synthesis_client, ann)["jobId"])
+    assert done["status"] == "completed"
+    assert flaky.failures == 0
+
+
+def test_job_fails_with_a_clear_error_when_retries_are_exhausted(synthesis_client, ann, queue):
+    use_provider(FlakyEspeak(failures=10_000))
+    done = wait(synthesis_client, ann, start(synthesis_client, ann)["jobId"])
+    assert done["status"] == "failed"
+    assert "failed after 3 attempts" in done["error"]
+    assert "engine hiccup" in done["error"]
+    assert done["audioFileId"] is None
+
+
+def test_jobs_are_private(synthesis_client, ann, bob, queue):
+    job_id = start(synthesis_client, ann)["jobId"]
+    response = synthesis_client.get(f"/synthesis/jobs/{job_id}", headers=bob)
+    assert response.status_code == 404
+    assert response.get_json()["code"] == "SYNTHESIS_JOB_NOT_FOUND"
+    wait(synthesis_client, ann, job_id)
+
+
+def test_short_and_long_synthesis_on_firestore(
+    monkeypatch, platform, function_client, firestore_emulator
+):
+    """The same flows with the Firestore adapter (its emulator): documents it accepts."""
+    from shared.auth import build_dev_verifier
+    from shared.bootstrap import reset_container
+    from shared.repositories.voices import VoiceRepository
+    from tests.conftest import FIRESTORE_PROJECT, reset_firestore
+    from tests.functions.conftest import bearer
+
+    reset_firestore(firestore_emulator)
+    monkeypatch.setenv("VOICE_STORE", "gcp")
+    monkeypatch.setenv("VOICE_PROJECT", FIRESTORE_PROJECT)
+    reset_container()
+    container = get_container()
+    ann = bearer(build_dev_verifier(container.settings).mint("ann"))  # the new project's
+    provider = CountingEspeak()
+    use_provider_registry(container, ProviderRegistry.of([provider]))
+    VoiceRepository(container.store).upsert(
+        [v for v in fx.espeak_voices() if v.id in ("espeak:en-US", "espeak:en-US+f3")]
+    )
+    registry = TaskRegistry()
+    synthesis_jobs.register_tasks(registry, container)
+    name = container.settings.synthesis_queue
+    tasks = InProcessTaskQueue(
+        store=container.store, policies={name: FAST}, registry=registry, poll_interval=0.01
+    )
+    use_task_runtime(
+        container,
+        TaskRuntime(registry, tasks, AdminTokenPushVerifier(container.verifier), JobRegistry([])),
+    )
+    tasks.start()
+    try:
+        client = function_client("synthesis")
+        short = {"text": "Stored in Firestore.", "voice": "espeak:en-US"}
+        first = client.post("/synthesize", json=short, headers=ann).get_json()
+        again = client.post("/synthesize", json=short, headers=ann).get_json()
+        assert (first["cacheHit"], again["cacheHit"], provider.calls) == (False, True, 1)
+        done = wait(client, ann, start(client, ann)["jobId"], timeout=60)
+        assert done["status"] == "completed"
+        assert len(done["timestamps"]["words"]) == len(LONG_TEXT.split())
+    finally:
+        tasks.stop()

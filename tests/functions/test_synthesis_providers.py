@@ -1,0 +1,80 @@
+"""Synthesis with cloud providers through their local fake servers (real adapters, the
+APIs' wire formats): ElevenLabs character alignment and Google SSML marks become word
+timestamps for every word, and the PCM they send is encoded to any format."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from google.auth.credentials import AnonymousCredentials
+
+from shared.audio.encode import decode_duration
+from shared.bootstrap import get_container
+from shared.providers.base import TTSProvider
+from shared.providers.elevenlabs import ElevenLabsProvider
+from shared.providers.gcp import GoogleTTSProvider
+from shared.providers.registry import ProviderRegistry, use_provider_registry
+from shared.repositories.voices import VoiceRepository
+from tests.functions import test_synthesis_fixtures as fx
+from tests.functions.test_synthesis import fetch
+from tests.support.fake_http import FakeHttpServer
+from tests.support.fake_tts_servers import ELEVENLABS_KEY, SECONDS_PER_CHAR, elevenlabs_app, gcp_app
+
+ann = fx.ann
+TEXT = "Cloud voices time every word, even hyphenated well-known ones."
+
+
+def elevenlabs(url: str) -> TTSProvider:
+    return ElevenLabsProvider(
+        api_key=ELEVENLABS_KEY, base_url=url, model_id="eleven_multilingual_v2"
+    )
+
+
+def gcp(url: str) -> TTSProvider:
+    return GoogleTTSProvider(
+        endpoint=url, transport="rest", credentials=AnonymousCredentials(), timeout=5
+    )
+
+
+@pytest.fixture(params=["elevenlabs", "gcp"])
+def cloud(request: pytest.FixtureRequest, platform: Any) -> Iterator[TTSProvider]:
+    app, build = {"elevenlabs": (elevenlabs_app(), elevenlabs), "gcp": (gcp_app, gcp)}[
+        request.param
+    ]
+    with FakeHttpServer(app) as server:
+        provider = build(server.url)
+        container = get_container()
+        use_provider_registry(container, ProviderRegistry.of([provider]))
+        VoiceRepository(container.store).upsert(provider.list_voices())
+        yield provider
+        provider.close()
+
+
+@pytest.mark.parametrize("fmt", ["wav", "mp3", "ogg_opus"])
+def test_cloud_voice_words_are_timed_from_provider_events(cloud, function_client, ann, fmt):
+    voice = next(v for v in cloud.list_voices() if v.language.startswith("en"))
+    response = function_client("synthesis").post(
+        "/synthesize", json={"text": TEXT, "voice": voice.id, "outputFormat": fmt}, headers=ann
+    )
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["provider"] == cloud.name
+    # The fakes speak 60 ms per character of what they were sent.
+    assert body["duration"] == pytest.approx(len(TEXT) * SECONDS_PER_CHAR, rel=0.1)
+    data = fetch(body["downloadUrl"])
+    assert decode_duration(data, fmt) == pytest.approx(body["duration"], abs=0.03)
+    words = body["timestamps"]["words"]
+    assert [w["text"] for w in words] == [w.strip(",.") for w in TEXT.split()]
+    previous = 0.0
+    for word in words:
+        assert previous <= word["start"] <= word["end"] <= body["duration"]
+        previous = word["end"]
+    # A word starts about where its first character is spoken (60 ms per character in
+    # the fakes; their alignment and mark events say so, and the alignment keeps it).
+    position = 0
+    for word in words:
+        position = TEXT.index(word["text"], position)
+        assert word["start"] == pytest.approx(position * SECONDS_PER_CHAR, abs=0.35)
+        position += len(word["text"])

@@ -1,0 +1,161 @@
+"""The synthesis cache key and its single-flight, on both document store adapters."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from shared.domain._base import utcnow
+from shared.domain.synthesis import OutputFormat, TimestampGranularity
+from shared.domain.voice_models import VoiceModel
+from shared.providers.base import AudioSettings
+from shared.services.synthesis_cache import (
+    SYNTHESIS_CACHE,
+    CachedAudio,
+    Lease,
+    SingleFlight,
+    cache_key,
+)
+from shared.services.synthesis_voices import ResolvedVoice
+from shared.store.base import DocumentStore
+from shared.store.firestore import FirestoreDocumentStore
+from shared.store.sqlite import SqliteDocumentStore
+from tests.conftest import new_firestore_client, reset_firestore
+
+VOICE = ResolvedVoice("espeak", "en-US", "en-US")
+ENTRY = CachedAudio("audio/u/f.wav", "wav", 100, 1.5, 22_050, "sha256:" + "0" * 64, None)
+
+
+def key(**changes: object) -> str:
+    fields: dict[str, object] = {
+        "text": "Hello world.",
+        "ssml": False,
+        "voice": VOICE,
+        "settings": AudioSettings(),
+        "output_format": OutputFormat.WAV,
+        "include_timestamps": True,
+        "granularity": TimestampGranularity.BOTH,
+    }
+    fields.update(changes)
+    return cache_key(**fields)  # type: ignore[arg-type]
+
+
+def model(version: int = 1) -> VoiceModel:
+    return VoiceModel(
+        id="m1", user_id="u", provider="espeak", model_path="models/u/m", version=version
+    )
+
+
+def test_key_ignores_invisible_differences():
+    assert key() == key(text="  Hello   world. ") == key(text="Hello\tworld.")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"text": "Hello world!"},
+        {"text": "Hello\nworld."},
+        {"ssml": True},
+        {"voice": ResolvedVoice("espeak", "en-US+f3", "en-US")},
+        {"voice": ResolvedVoice("gcp", "en-US", "en-US")},
+        {"voice": ResolvedVoice("espeak", "en-US", "en-US", model())},
+        {"settings": AudioSettings(speed=1.5)},
+        {"settings": AudioSettings(pitch=0.9)},
+        {"settings": AudioSettings(volume=0.5)},
+        {"settings": AudioSettings(sample_rate=16_000)},
+        {"output_format": OutputFormat.MP3},
+        {"include_timestamps": False},
+        {"granularity": TimestampGranularity.WORD},
+    ],
+)
+def test_key_changes_with_everything_that_changes_the_audio(change):
+    assert key(**change) != key()
+
+
+def test_key_changes_with_the_models_version():
+    first = key(voice=ResolvedVoice("espeak", "en-US", "en-US", model(1)))
+    assert first != key(voice=ResolvedVoice("espeak", "en-US", "en-US", model(2)))
+
+
+@pytest.fixture(params=["sqlite", "firestore"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentStore]:
+    if request.param == "sqlite":
+        adapter: DocumentStore = SqliteDocumentStore(tmp_path / "store.sqlite3")
+    else:
+        reset_firestore(request.getfixturevalue("firestore_emulator"))
+        adapter = FirestoreDocumentStore(new_firestore_client())
+    yield adapter
+    adapter.close()
+
+
+def flight(store: DocumentStore, wait: float = 5.0, lease: float = 30.0) -> SingleFlight:
+    return SingleFlight(store, wait_seconds=wait, lease_seconds=lease)
+
+
+def test_first_claim_leases_and_waiters_get_the_published_entry(store):
+    cache = flight(store)
+    lease = cache.claim("k1")
+    assert isinstance(lease, Lease)
+    assert lease.cached
+    results: list[object] = []
+    waiters = [threading.Thread(target=lambda: results.append(cache.claim("k1"))) for _ in range(3)]
+    for waiter in waiters:
+        waiter.start()
+    time.sleep(0.3)
+    assert results == []  # still waiting on the pending entry
+    cache.publish(lease, ENTRY)
+    for waiter in waiters:
+        waiter.join(timeout=10)
+    assert results == [ENTRY, ENTRY, ENTRY]
+    assert cache.lookup("k1") == ENTRY
+
+
+def test_an_abandoned_entry_lets_the_next_caller_synthesize(store):
+    cache = flight(store)
+    lease = cache.claim("k2")
+    assert isinstance(lease, Lease)
+    cache.abandon(lease)
+    assert store.get(SYNTHESIS_CACHE, "k2") is None
+    again = cache.claim("k2")
+    assert isinstance(again, Lease)
+    assert again.owner != lease.owner
+
+
+def test_a_stale_lease_is_taken_over(store):
+    cache = flight(store, lease=30)
+    dead = cache.claim("k3")
+    assert isinstance(dead, Lease)
+    store.update(SYNTHESIS_CACHE, "k3", {"lease_until": utcnow() - timedelta(seconds=1)})
+    taken = cache.claim("k3")
+    assert isinstance(taken, Lease)
+    assert taken.cached
+    assert taken.owner != dead.owner
+    cache.abandon(dead)  # the dead holder's late abandon does not drop the new lease
+    assert store.get(SYNTHESIS_CACHE, "k3") is not None
+
+
+def test_a_waiter_gives_up_after_the_wait_and_synthesizes_uncached(store):
+    cache = flight(store, wait=0.2)
+    assert isinstance(cache.claim("k4"), Lease)
+    started = time.monotonic()
+    fallback = cache.claim("k4")
+    assert isinstance(fallback, Lease)
+    assert not fallback.cached
+    assert 0.2 <= time.monotonic() - started < 2
+    cache.publish(fallback, ENTRY)  # an uncached lease publishes nothing
+    assert cache.lookup("k4") is None
+
+
+def test_forget_path_drops_entries_naming_a_deleted_object(store):
+    cache = flight(store)
+    for name in ("a", "b"):
+        lease = cache.claim(name)
+        assert isinstance(lease, Lease)
+        cache.publish(lease, ENTRY)
+    assert cache.forget_path(ENTRY.file_path) == 2
+    assert cache.lookup("a") is None

@@ -1,0 +1,73 @@
+"""Rendering text to timed PCM: chunk joins offset every word exactly, SSML words, volume."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.audio.stitch import stitch
+from shared.audio.text import split_sentences
+from shared.domain.synthesis import TimestampGranularity
+from shared.providers.base import AudioSettings
+from shared.providers.espeak import EspeakProvider
+from shared.providers.registry import ProviderRegistry
+from shared.services.synthesis_phonemes import espeak_phonemizer
+from shared.services.synthesis_render import join_pieces, render_piece, render_text, timestamps_body
+from shared.services.synthesis_voices import ResolvedVoice
+
+VOICE = ResolvedVoice("espeak", "en-US", "en-US")
+TEXT = "First sentence is here. The second one follows it. And a third closes the text."
+
+
+@pytest.fixture(scope="module")
+def engine() -> EspeakProvider:
+    return EspeakProvider(variant_languages=[])
+
+
+def test_join_shifts_each_chunk_by_its_exact_offset(engine):
+    chunks = split_sentences(TEXT, 30)
+    assert len(chunks) == 3
+    pieces = [render_piece(engine, VOICE, chunk.text, AudioSettings()) for chunk in chunks]
+    joined = join_pieces(pieces, chunks)
+    offsets = stitch([p.pcm for p in pieces], pieces[0].sample_rate).offsets
+    assert len(joined.pcm) == len(stitch([p.pcm for p in pieces], 22_050).pcm)
+    position = 0
+    for piece, chunk, offset in zip(pieces, chunks, offsets, strict=True):
+        for word in piece.words:
+            moved = joined.words[position]
+            assert moved.text == word.text
+            assert moved.char_start == word.char_start + chunk.start
+            assert TEXT[moved.char_start : moved.char_end] == word.text
+            # Exact shift, except where in_order nudges a crossfaded boundary (< 10 ms).
+            assert moved.start == pytest.approx(word.start + offset, abs=0.01)
+            position += 1
+    assert position == len(joined.words) == len(TEXT.split())
+
+
+def test_render_text_chunks_only_beyond_the_providers_limit(engine):
+    whole = render_text(engine, VOICE, TEXT, AudioSettings(), ssml=False, chunk_chars=30)
+    assert [w.text for w in whole.words] == [w.strip(".") for w in TEXT.split()]
+    assert whole.words[-1].end <= whole.duration
+
+
+def test_ssml_words_are_the_spoken_words(engine):
+    ssml = '<speak>One <break time="500ms"/> two <sub alias="three">3</sub></speak>'
+    rendered = render_piece(engine, VOICE, ssml, AudioSettings(), ssml=True)
+    assert [w.text for w in rendered.words] == ["One", "two", "three"]
+    gap = rendered.words[1].start - rendered.words[0].end
+    assert gap >= 0.0
+
+
+def test_timestamps_body_uses_espeak_phonemes(engine):
+    rendered = render_piece(engine, VOICE, "Extraordinary rhythm", AudioSettings())
+    phonemizer = espeak_phonemizer(ProviderRegistry.of([engine]))
+    with_phonemes = timestamps_body(
+        rendered.words, TimestampGranularity.SYLLABLE, language="en-US", phonemizer=phonemizer
+    )
+    spelled = timestamps_body(rendered.words, TimestampGranularity.SYLLABLE, language="en-US")
+    counts = [
+        sum(1 for s in body["syllables"] if s["wordIndex"] == 1)
+        for body in (with_phonemes, spelled)
+    ]
+    # "rhythm" has two spoken syllables but one vowel letter group.
+    assert counts == [2, 1]
+    assert "words" not in with_phonemes

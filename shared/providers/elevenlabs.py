@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
 from shared.audio.pcm import resample, scale_volume
-from shared.domain.voices import VoiceProfile
+from shared.domain.voices import DialogueTurn, VoiceProfile
 from shared.providers._http import JsonHttpClient
 from shared.providers.base import (
+    AudioSettings,
+    Control,
+    ErrorCategory,
     ProviderCapabilities,
     SynthesisRequest,
     SynthesisResult,
     TTSProvider,
     WordTiming,
+    provider_error,
 )
 from shared.providers.labels import (
     age_group_from,
@@ -32,9 +37,12 @@ from shared.providers.labels import (
     use_cases_from,
 )
 from shared.providers.timing import words_from_characters
+from shared.ssml import elevenlabs_dialogue_inputs
 
 NAME = "elevenlabs"
 PCM_RATES = (8_000, 16_000, 22_050, 24_000, 44_100, 48_000)
+# Text-to-dialogue runs on Eleven v3 only.
+DIALOGUE_MODEL = "eleven_v3"
 MIN_SPEED, MAX_SPEED = 0.7, 1.2
 MAX_INPUT_CHARS = 10_000
 
@@ -63,7 +71,7 @@ class ElevenLabsProvider(TTSProvider):
         return ProviderCapabilities(
             ssml=False,
             timing="character",
-            multi_speaker=False,
+            multi_speaker=True,
             streaming=True,
             cloning=True,
             native_formats=("mp3", "pcm", "ulaw", "opus"),
@@ -118,7 +126,8 @@ class ElevenLabsProvider(TTSProvider):
                     ),
                     "language_source": "verified" if verified else "default",
                 },
-                "supports_multi_speaker": False,
+                # Any voice can take part in text-to-dialogue (one call, several voices).
+                "supports_multi_speaker": True,
             }
         )
 
@@ -126,10 +135,7 @@ class ElevenLabsProvider(TTSProvider):
         """Return the audio and word timings (from character alignment) of ``request``."""
         self.check_input(request)
         settings = request.settings
-        native_rate = min(
-            PCM_RATES,
-            key=lambda rate: (rate < settings.sample_rate, abs(rate - settings.sample_rate)),
-        )
+        native_rate = _native_rate(settings.sample_rate)
         speed = min(MAX_SPEED, max(MIN_SPEED, settings.speed))
         body: dict[str, Any] = {"text": request.text, "model_id": self._model_id}
         if settings.speed != 1.0:
@@ -154,13 +160,90 @@ class ElevenLabsProvider(TTSProvider):
             voice_id=request.voice_id,
         )
 
-    def _read(self, payload: Any, text: str) -> tuple[bytes, list[WordTiming]]:
+    def synthesize_dialogue(
+        self, turns: Sequence[DialogueTurn], settings: AudioSettings
+    ) -> SynthesisResult:
+        """Return one track of every turn from ``/v1/text-to-dialogue/with-timestamps``.
+
+        ``turns`` carry provider voice ids. Word timings come from the character alignment,
+        split per turn by the response's ``voice_segments``; their character spans index
+        the turns' texts joined with one newline.
+        """
+        text = "\n".join(turn.text for turn in turns)
+        if len(text) > MAX_INPUT_CHARS:
+            raise provider_error(
+                NAME, ErrorCategory.PERMANENT, f"Dialogue exceeds {MAX_INPUT_CHARS} characters"
+            )
+        native_rate = _native_rate(settings.sample_rate)
+        response = self._http.request(
+            "POST",
+            "/v1/text-to-dialogue/with-timestamps",
+            params={"output_format": f"pcm_{native_rate}"},
+            json_body={"inputs": elevenlabs_dialogue_inputs(turns), "model_id": DIALOGUE_MODEL},
+        )
+        payload = self._http.parse_json(response)
+        pcm = self._audio(payload)
+        words = self._dialogue_words(payload, turns)
+        unapplied: list[Control] = []
+        if settings.speed != 1.0:
+            unapplied.append("speed")
+        if settings.pitch != 1.0:
+            unapplied.append("pitch")
+        return SynthesisResult(
+            pcm=scale_volume(resample(pcm, native_rate, settings.sample_rate), settings.volume),
+            sample_rate=settings.sample_rate,
+            words=tuple(words),
+            unapplied=tuple(unapplied),
+            provider=NAME,
+            voice_id=",".join(dict.fromkeys(turn.voice for turn in turns)),
+        )
+
+    def _dialogue_words(self, payload: Any, turns: Sequence[DialogueTurn]) -> list[WordTiming]:
+        alignment = payload.get("alignment")
+        segments = payload.get("voice_segments")
+        if not isinstance(alignment, dict) or not isinstance(segments, list):
+            return []
+        try:
+            characters = [str(c) for c in alignment["characters"]]
+            starts = [float(t) for t in alignment["character_start_times_seconds"]]
+            ends = [float(t) for t in alignment["character_end_times_seconds"]]
+            offsets = [0]
+            for turn in turns[:-1]:
+                offsets.append(offsets[-1] + len(turn.text) + 1)
+            words: list[WordTiming] = []
+            for segment in segments:
+                index = int(segment["dialogue_input_index"])
+                first, last = (
+                    int(segment["character_start_index"]),
+                    int(segment["character_end_index"]),
+                )
+                for word in words_from_characters(
+                    turns[index].text, characters[first:last], starts[first:last], ends[first:last]
+                ):
+                    shift = offsets[index]
+                    words.append(
+                        WordTiming(
+                            word.text,
+                            word.start_seconds,
+                            word.end_seconds,
+                            None if word.char_start is None else word.char_start + shift,
+                            None if word.char_end is None else word.char_end + shift,
+                        )
+                    )
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise self._http.malformed("dialogue alignment is inconsistent") from exc
+        return words
+
+    def _audio(self, payload: Any) -> bytes:
         if not isinstance(payload, dict) or not isinstance(payload.get("audio_base64"), str):
             raise self._http.malformed("no audio_base64")
         try:
-            pcm = base64.b64decode(payload["audio_base64"], validate=True)
+            return base64.b64decode(payload["audio_base64"], validate=True)
         except (binascii.Error, ValueError) as exc:
             raise self._http.malformed("audio_base64 is not base64") from exc
+
+    def _read(self, payload: Any, text: str) -> tuple[bytes, list[WordTiming]]:
+        pcm = self._audio(payload)
         alignment = payload.get("alignment")
         if not isinstance(alignment, dict):
             return pcm, []
@@ -177,3 +260,8 @@ class ElevenLabsProvider(TTSProvider):
 
     def close(self) -> None:
         self._http.close()
+
+
+def _native_rate(wanted: int) -> int:
+    """Return the PCM rate ElevenLabs offers closest to ``wanted`` (at or above when it can)."""
+    return min(PCM_RATES, key=lambda rate: (rate < wanted, abs(rate - wanted)))

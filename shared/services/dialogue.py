@@ -82,9 +82,14 @@ def synthesize_dialogue(
     if mode is SynthesisMode.NATIVE:
         native = providers[0]
         assert isinstance(native, DialogueProvider)  # checked by _mode
+        # The provider speaks its own voice ids, not the catalog's "provider:voice" ids.
+        native_turns = [
+            DialogueTurn(speaker=turn.speaker, voice=voice.voice_id, text=turn.text)
+            for turn, voice in zip(turns, voices, strict=True)
+        ]
 
         def render() -> Rendered:
-            return _native(native, turns, settings)
+            return _native(native, native_turns, settings)
     else:
 
         def render() -> Rendered:

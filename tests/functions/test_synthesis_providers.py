@@ -78,3 +78,44 @@ def test_cloud_voice_words_are_timed_from_provider_events(cloud, function_client
         position = TEXT.index(word["text"], position)
         assert word["start"] == pytest.approx(position * SECONDS_PER_CHAR, abs=0.35)
         position += len(word["text"])
+
+
+def test_elevenlabs_speaks_a_dialogue_natively_with_each_speakers_words(
+    platform, function_client, ann
+):
+    with FakeHttpServer(elevenlabs_app()) as server:
+        provider = elevenlabs(server.url)
+        container = get_container()
+        use_provider_registry(container, ProviderRegistry.of([provider]))
+        listed = provider.list_voices()
+        VoiceRepository(container.store).upsert(listed)
+        first, second = listed[0], listed[1]
+        turns = [
+            {"speaker": "Ann", "voice": first.id, "text": "Hello there, Bob."},
+            {"speaker": "Bob", "voice": second.id, "text": "Hi Ann!"},
+        ]
+        response = function_client("synthesis").post(
+            "/synthesize/dialogue",
+            json={"turns": turns, "mode": "native", "includeTimestamps": True},
+            headers=ann,
+        )
+        provider.close()
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert (body["mode"], body["fallbackReason"]) == ("native", None)
+    spoken = len("Hello there, Bob.") + len("Hi Ann!")
+    assert body["duration"] == pytest.approx(spoken * SECONDS_PER_CHAR, rel=0.05)
+    words = body["timestamps"]["words"]
+    assert [(w["text"], w["speaker"], w["turnIndex"]) for w in words] == [
+        ("Hello", "Ann", 0),
+        ("there", "Ann", 0),
+        ("Bob", "Ann", 0),
+        ("Hi", "Bob", 1),
+        ("Ann", "Bob", 1),
+    ]
+    # "Hi" is spoken right after the 17 characters of the first turn (60 ms each).
+    assert words[3]["start"] == pytest.approx(17 * SECONDS_PER_CHAR, abs=0.01)
+    previous = 0.0
+    for word in words:
+        assert previous <= word["start"] <= word["end"] <= body["duration"]
+        previous = word["end"]

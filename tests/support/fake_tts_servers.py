@@ -145,9 +145,59 @@ def elevenlabs_app(voices: list[dict[str, Any]] | None = None) -> Any:
                     "normalized_alignment": alignment,
                 }
             )
+        if request.method == "POST" and request.path == "/v1/text-to-dialogue/with-timestamps":
+            return _elevenlabs_dialogue(request, {v["voice_id"] for v in listed})
         return json_response({"detail": {"status": "not_found", "message": "Not found"}}, 404)
 
     return app
+
+
+def _elevenlabs_dialogue(request: Request, known: set[str]) -> Response:
+    body = request.get_json()
+    if body.get("model_id") != "eleven_v3":
+        return json_response(
+            {"detail": {"status": "invalid_model", "message": "Dialogue needs eleven_v3"}}, 400
+        )
+    inputs = body["inputs"]
+    if any(item["voice_id"] not in known for item in inputs):
+        return json_response(
+            {"detail": {"status": "voice_not_found", "message": "Voice not found"}}, 404
+        )
+    rate = int(request.args.get("output_format", "mp3_44100_128").split("_")[1])
+    # The inputs' texts run together in the alignment; voice_segments say whose is whose.
+    characters: list[str] = []
+    segments = []
+    for index, item in enumerate(inputs):
+        first = len(characters)
+        characters.extend(item["text"])
+        segments.append(
+            {
+                "voice_id": item["voice_id"],
+                "start_time_seconds": round(first * SECONDS_PER_CHAR, 3),
+                "end_time_seconds": round(len(characters) * SECONDS_PER_CHAR, 3),
+                "character_start_index": first,
+                "character_end_index": len(characters),
+                "dialogue_input_index": index,
+            }
+        )
+    alignment = {
+        "characters": characters,
+        "character_start_times_seconds": [
+            round(i * SECONDS_PER_CHAR, 3) for i in range(len(characters))
+        ],
+        "character_end_times_seconds": [
+            round((i + 1) * SECONDS_PER_CHAR, 3) for i in range(len(characters))
+        ],
+    }
+    audio = tone(len(characters) * SECONDS_PER_CHAR, rate)
+    return json_response(
+        {
+            "audio_base64": base64.b64encode(audio).decode(),
+            "alignment": alignment,
+            "normalized_alignment": alignment,
+            "voice_segments": segments,
+        }
+    )
 
 
 # -- Azure -----------------------------------------------------------------------------------

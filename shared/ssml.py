@@ -217,13 +217,24 @@ def dialogue_ssml(turns: Sequence[DialogueTurn], pause_ms: int, *, language: str
     return _speak("".join(body), language=language, namespaced=True)
 
 
-def google_multispeaker_markup(turns: Sequence[DialogueTurn]) -> dict[str, list[dict[str, str]]]:
+def google_multispeaker_markup(
+    turns: Sequence[DialogueTurn], speakers: Sequence[str] | None = None
+) -> dict[str, list[dict[str, str]]]:
     """Return Google's ``MultiSpeakerMarkup``: ``{"turns": [{"speaker", "text"}]}``.
 
-    The speaker is the turn's voice: for Google's Studio MultiSpeaker voice that is the
-    speaker letter (``"R"``, ``"S"``, ...). The text is plain (not SSML), so it is not escaped.
+    With ``speakers`` (the voice's speaker letters, ``"R"``, ``"S"``, ...) each distinct
+    ``turn.speaker`` gets the next letter in order of appearance; without, the turn's voice
+    is taken as the letter. The text is plain (not SSML), so it is not escaped.
     """
-    return {"turns": [{"speaker": turn.voice, "text": turn.text} for turn in turns]}
+    if speakers is None:
+        return {"turns": [{"speaker": turn.voice, "text": turn.text} for turn in turns]}
+    letters: dict[str, str] = {}
+    for turn in turns:
+        if turn.speaker not in letters:
+            if len(letters) == len(speakers):
+                raise InvalidRequestError(f"At most {len(speakers)} speakers in one dialogue")
+            letters[turn.speaker] = speakers[len(letters)]
+    return {"turns": [{"speaker": letters[turn.speaker], "text": turn.text} for turn in turns]}
 
 
 def elevenlabs_dialogue_inputs(turns: Sequence[DialogueTurn]) -> list[dict[str, str]]:

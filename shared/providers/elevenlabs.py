@@ -43,6 +43,7 @@ NAME = "elevenlabs"
 PCM_RATES = (8_000, 16_000, 22_050, 24_000, 44_100, 48_000)
 # Text-to-dialogue runs on Eleven v3 only.
 DIALOGUE_MODEL = "eleven_v3"
+MAX_DIALOGUE_VOICES = 10
 MIN_SPEED, MAX_SPEED = 0.7, 1.2
 MAX_INPUT_CHARS = 10_000
 
@@ -159,6 +160,12 @@ class ElevenLabsProvider(TTSProvider):
             provider=NAME,
             voice_id=request.voice_id,
         )
+
+    def dialogue_refusal(self, turns: Sequence[DialogueTurn]) -> str | None:
+        """Return why text-to-dialogue cannot take these turns, or None when it can."""
+        if len({turn.voice for turn in turns}) > MAX_DIALOGUE_VOICES:
+            return f"ElevenLabs dialogues hold at most {MAX_DIALOGUE_VOICES} voices"
+        return None
 
     def synthesize_dialogue(
         self, turns: Sequence[DialogueTurn], settings: AudioSettings

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Sequence
 from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
 import requests
 
 from shared.audio.pcm import decode_audio, is_wav
-from shared.domain.voices import VoiceProfile
+from shared.domain.voices import DialogueTurn, VoiceProfile
 from shared.providers._http import retry_after_seconds
 from shared.providers.base import (
+    AudioSettings,
     ErrorCategory,
     ProviderCapabilities,
     ProviderError,
@@ -33,9 +35,12 @@ from shared.providers.base import (
 )
 from shared.providers.labels import gender_from, language_or_none, use_cases_from
 from shared.providers.timing import tokenize_words, words_from_marks
+from shared.ssml import google_multispeaker_markup
 
 NAME = "gcp"
 MAX_INPUT_BYTES = 5_000
+# The speakers of a Studio MultiSpeaker voice, handed out in order of appearance.
+SPEAKER_LETTERS = ("R", "S", "T", "U")
 _FAMILY_USE_CASES = {"news": "news", "studio": "narration", "casual": "conversation"}
 _GENDERS = {1: "male", 2: "female", 3: "neutral"}
 
@@ -132,17 +137,83 @@ class GoogleTTSProvider(TTSProvider):
         self.check_input(request)
         from google.cloud import texttospeech_v1beta1 as tts  # noqa: PLC0415 - cold starts
 
-        settings = request.settings
         tokens = [] if request.ssml else tokenize_words(request.text)
         ssml = request.text if request.ssml else _marked_ssml(request.text, tokens)
         if len(ssml.encode()) > MAX_INPUT_BYTES:
             raise provider_error(
                 NAME, ErrorCategory.PERMANENT, f"Input exceeds {MAX_INPUT_BYTES} bytes of SSML"
             )
-        language = request.language or "-".join(request.voice_id.split("-")[:2])
+        language = request.language or _language_of(request.voice_id)
+        response, pcm, rate = self._synthesize(
+            tts.SynthesisInput(ssml=ssml),
+            voice_id=request.voice_id,
+            language=language,
+            settings=request.settings,
+            marks=bool(tokens) and request.want_timings,
+        )
+        total = len(pcm) / 2 / rate
+        marks = {str(point.mark_name): float(point.time_seconds) for point in response.timepoints}
+        marked = [
+            (token, marks[f"w{index}"])
+            for index, token in enumerate(tokens)
+            if f"w{index}" in marks
+        ]
+        words = words_from_marks([t for t, _ in marked], [s for _, s in marked], total)
+        return SynthesisResult(
+            pcm=pcm,
+            sample_rate=rate,
+            words=tuple(words) if request.want_timings else (),
+            provider=NAME,
+            voice_id=request.voice_id,
+        )
+
+    def dialogue_refusal(self, turns: Sequence[DialogueTurn]) -> str | None:
+        """Return why Google cannot speak these turns in one call, or None when it can."""
+        voices = {turn.voice for turn in turns}
+        if len(voices) != 1 or "multispeaker" not in next(iter(voices)).lower():
+            return "Google speaks a dialogue with one MultiSpeaker voice for every turn"
+        if len({turn.speaker for turn in turns}) > len(SPEAKER_LETTERS):
+            return f"Google's MultiSpeaker voices hold at most {len(SPEAKER_LETTERS)} speakers"
+        return None
+
+    def synthesize_dialogue(
+        self, turns: Sequence[DialogueTurn], settings: AudioSettings
+    ) -> SynthesisResult:
+        """Return the dialogue spoken by one MultiSpeaker voice (``MultiSpeakerMarkup``).
+
+        Each distinct speaker gets one of the voice's speakers (R, S, T, U) in order of
+        appearance. Google reports no word events for markup, so ``words`` is empty.
+        """
+        refusal = self.dialogue_refusal(turns)
+        if refusal is not None:
+            raise provider_error(NAME, ErrorCategory.PERMANENT, refusal)
+        from google.cloud import texttospeech_v1beta1 as tts  # noqa: PLC0415 - cold starts
+
+        markup = google_multispeaker_markup(turns, SPEAKER_LETTERS)
+        voice_id = turns[0].voice
+        _, pcm, rate = self._synthesize(
+            tts.SynthesisInput(multi_speaker_markup=tts.MultiSpeakerMarkup(markup)),
+            voice_id=voice_id,
+            language=_language_of(voice_id),
+            settings=settings,
+            marks=False,
+        )
+        return SynthesisResult(pcm=pcm, sample_rate=rate, provider=NAME, voice_id=voice_id)
+
+    def _synthesize(
+        self,
+        synthesis_input: Any,
+        *,
+        voice_id: str,
+        language: str,
+        settings: AudioSettings,
+        marks: bool,
+    ) -> tuple[Any, bytes, int]:
+        from google.cloud import texttospeech_v1beta1 as tts  # noqa: PLC0415 - cold starts
+
         synthesis = tts.SynthesizeSpeechRequest(
-            input=tts.SynthesisInput(ssml=ssml),
-            voice=tts.VoiceSelectionParams(language_code=language, name=request.voice_id),
+            input=synthesis_input,
+            voice=tts.VoiceSelectionParams(language_code=language, name=voice_id),
             audio_config=tts.AudioConfig(
                 audio_encoding=tts.AudioEncoding.LINEAR16,
                 sample_rate_hertz=settings.sample_rate,
@@ -155,9 +226,7 @@ class GoogleTTSProvider(TTSProvider):
                 ),
             ),
             enable_time_pointing=(
-                [tts.SynthesizeSpeechRequest.TimepointType.SSML_MARK]
-                if tokens and request.want_timings
-                else []
+                [tts.SynthesizeSpeechRequest.TimepointType.SSML_MARK] if marks else []
             ),
         )
         response = self._call(
@@ -176,21 +245,7 @@ class GoogleTTSProvider(TTSProvider):
                 ) from exc
         if rate != settings.sample_rate or len(pcm) % 2:
             raise provider_error(NAME, ErrorCategory.PERMANENT, "gcp sent audio of another shape")
-        total = len(pcm) / 2 / rate
-        marks = {str(point.mark_name): float(point.time_seconds) for point in response.timepoints}
-        marked = [
-            (token, marks[f"w{index}"])
-            for index, token in enumerate(tokens)
-            if f"w{index}" in marks
-        ]
-        words = words_from_marks([t for t, _ in marked], [s for _, s in marked], total)
-        return SynthesisResult(
-            pcm=pcm,
-            sample_rate=rate,
-            words=tuple(words) if request.want_timings else (),
-            provider=NAME,
-            voice_id=request.voice_id,
-        )
+        return response, pcm, rate
 
     def _call(self, action: Any) -> Any:
         from google.api_core import exceptions as google_errors  # noqa: PLC0415 - cold starts
@@ -261,3 +316,8 @@ def _categorised(exc: Any) -> ProviderError:
         retry_after=retry_after,
         status=status or None,
     )
+
+
+def _language_of(voice_id: str) -> str:
+    """Return the language code a Google voice name starts with (``en-US-Studio-O``)."""
+    return "-".join(voice_id.split("-")[:2])

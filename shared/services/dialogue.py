@@ -47,6 +47,9 @@ class DialogueProvider(Protocol):
     Word timings' character spans index the turns' texts joined with one newline.
     """
 
+    def dialogue_refusal(self, turns: Sequence[DialogueTurn]) -> str | None:
+        """Return why these turns (with provider voice ids) cannot be one call, or None."""
+
     def synthesize_dialogue(
         self, turns: Sequence[DialogueTurn], settings: AudioSettings
     ) -> SynthesisResult:
@@ -77,16 +80,16 @@ def synthesize_dialogue(
     settings = audio_settings(body)
     voices = [resolve_voice(deps.models, user_id, turn.voice) for turn in body.turns]
     providers = [provider_for(deps.providers, voice) for voice in voices]
-    mode, reason = _mode(body.mode, voices, providers)
     turns = body.turns
+    # The provider speaks its own voice ids, not the catalog's "provider:voice" ids.
+    native_turns = [
+        DialogueTurn(speaker=turn.speaker, voice=voice.voice_id, text=turn.text)
+        for turn, voice in zip(turns, voices, strict=True)
+    ]
+    mode, reason = _mode(body.mode, voices, providers, native_turns)
     if mode is SynthesisMode.NATIVE:
         native = providers[0]
         assert isinstance(native, DialogueProvider)  # checked by _mode
-        # The provider speaks its own voice ids, not the catalog's "provider:voice" ids.
-        native_turns = [
-            DialogueTurn(speaker=turn.speaker, voice=voice.voice_id, text=turn.text)
-            for turn, voice in zip(turns, voices, strict=True)
-        ]
 
         def render() -> Rendered:
             return _native(native, native_turns, settings)
@@ -133,7 +136,10 @@ def synthesize_dialogue(
 
 
 def _mode(
-    wanted: SynthesisMode, voices: Sequence[ResolvedVoice], providers: Sequence[TTSProvider]
+    wanted: SynthesisMode,
+    voices: Sequence[ResolvedVoice],
+    providers: Sequence[TTSProvider],
+    native_turns: Sequence[DialogueTurn],
 ) -> tuple[SynthesisMode, str | None]:
     if wanted is SynthesisMode.SEGMENTED:
         return SynthesisMode.SEGMENTED, None
@@ -143,6 +149,9 @@ def _mode(
     provider = providers[0]
     if not provider.capabilities.multi_speaker or not isinstance(provider, DialogueProvider):
         return SynthesisMode.SEGMENTED, f"provider {provider.name} has no multi-speaker synthesis"
+    refusal = provider.dialogue_refusal(native_turns)
+    if refusal is not None:
+        return SynthesisMode.SEGMENTED, refusal
     return SynthesisMode.NATIVE, None
 
 

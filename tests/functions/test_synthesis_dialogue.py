@@ -48,6 +48,9 @@ class MultiSpeakerEspeak(CountingEspeak):
     def capabilities(self) -> ProviderCapabilities:
         return dataclasses.replace(super().capabilities, multi_speaker=True)
 
+    def dialogue_refusal(self, turns: Sequence[DialogueTurn]) -> str | None:
+        return None
+
     def synthesize_dialogue(
         self, turns: Sequence[DialogueTurn], settings: AudioSettings
     ) -> SynthesisResult:

@@ -119,3 +119,55 @@ def test_elevenlabs_speaks_a_dialogue_natively_with_each_speakers_words(
     for word in words:
         assert previous <= word["start"] <= word["end"] <= body["duration"]
         previous = word["end"]
+
+
+def test_google_speaks_a_dialogue_natively_with_one_multispeaker_voice(
+    platform, function_client, ann
+):
+    with FakeHttpServer(gcp_app) as server:
+        provider = gcp(server.url)
+        container = get_container()
+        use_provider_registry(container, ProviderRegistry.of([provider]))
+        listed = provider.list_voices()
+        VoiceRepository(container.store).upsert(listed)
+        multi = next(v for v in listed if v.supports_multi_speaker)
+        single = next(v for v in listed if not v.supports_multi_speaker)
+        turns = [
+            {"speaker": "Ann", "voice": multi.id, "text": "Hello there, Bob."},
+            {"speaker": "Bob", "voice": multi.id, "text": "Hi Ann!"},
+            {"speaker": "Ann", "voice": multi.id, "text": "Bye."},
+        ]
+        client = function_client("synthesis")
+        native = client.post(
+            "/synthesize/dialogue",
+            json={"turns": turns, "mode": "native", "includeTimestamps": True},
+            headers=ann,
+        )
+        mixed = client.post(
+            "/synthesize/dialogue",
+            json={
+                "turns": [turns[0], {**turns[1], "voice": single.id}],
+                "mode": "native",
+                "includeTimestamps": True,
+            },
+            headers=ann,
+        )
+        provider.close()
+    assert native.status_code == 200, native.get_json()
+    body = native.get_json()
+    assert (body["mode"], body["fallbackReason"]) == ("native", None)
+    spoken = len("Hello there, Bob.") + len("Hi Ann!") + len("Bye.")
+    assert body["duration"] == pytest.approx(spoken * SECONDS_PER_CHAR, rel=0.05)
+    words = body["timestamps"]["words"]
+    assert [(w["text"], w["speaker"], w["turnIndex"]) for w in words] == [
+        ("Hello", "Ann", 0),
+        ("there", "Ann", 0),
+        ("Bob", "Ann", 0),
+        ("Hi", "Bob", 1),
+        ("Ann", "Bob", 1),
+        ("Bye", "Ann", 2),
+    ]
+    # A turn with another Google voice cannot share the call: segmented, and said so.
+    assert mixed.status_code == 200, mixed.get_json()
+    assert mixed.get_json()["mode"] == "segmented"
+    assert "MultiSpeaker" in mixed.get_json()["fallbackReason"]

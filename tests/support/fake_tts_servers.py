@@ -21,7 +21,7 @@ import io
 import re
 import wave
 from typing import Any
-from xml.sax.saxutils import unescape
+from xml.sax.saxutils import escape, unescape
 
 import numpy as np
 from werkzeug.wrappers import Request, Response
@@ -351,7 +351,25 @@ def gcp_app(request: Request) -> Response:
         return json_response({"voices": GCP_VOICES})
     if request.method == "POST" and request.path == "/v1beta1/text:synthesize":
         body = request.get_json()
-        ssml = body["input"].get("ssml") or body["input"].get("text", "")
+        markup = body["input"].get("multiSpeakerMarkup")
+        if markup is not None:
+            speakers = {turn["speaker"] for turn in markup["turns"]}
+            if not speakers <= {"R", "S", "T", "U"} or "MultiSpeaker" not in body["voice"]["name"]:
+                return json_response(
+                    {
+                        "error": {
+                            "code": 400,
+                            "message": "Bad speaker",
+                            "status": "INVALID_ARGUMENT",
+                        }
+                    },
+                    400,
+                )
+        ssml = (
+            escape("".join(turn["text"] for turn in markup["turns"]))
+            if markup is not None
+            else body["input"].get("ssml") or body["input"].get("text", "")
+        )
         rate = int(body["audioConfig"].get("sampleRateHertz") or 24_000)
         timepoints = []
         spoken = 0

@@ -118,11 +118,19 @@ class SqliteDocumentStore(DocumentStore):
                 "(id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, tagged TEXT)"
             )
             # DDL inside a transaction is undone by its rollback: remember the table only
-            # once it is surely committed.
-            if not conn.in_transaction:
+            # once it is surely committed (see _write_lock).
+            if conn.in_transaction:
+                self._pending_tables().add(collection)
+            else:
                 with self._lock:
                     self._tables[collection] = table
         return table
+
+    def _pending_tables(self) -> set[str]:
+        pending: set[str] | None = getattr(self._local, "pending_tables", None)
+        if pending is None:
+            pending = self._local.pending_tables = set()
+        return pending
 
     def _ensure_index(self, collection: str, field: str) -> None:
         if field == DOCUMENT_ID or (collection, field) in self._indexes:
@@ -142,12 +150,18 @@ class SqliteDocumentStore(DocumentStore):
         if conn.in_transaction:
             raise InvalidRequestError("Use the transaction object for writes inside a transaction")
         conn.execute("BEGIN IMMEDIATE")
+        pending = self._pending_tables()
         try:
             yield conn
         except BaseException:
             conn.execute("ROLLBACK")
+            pending.clear()
             raise
         conn.execute("COMMIT")
+        with self._lock:
+            for collection in pending:
+                self._tables[collection] = _table(collection)
+        pending.clear()
 
     # -- reads -------------------------------------------------------------------------
 

@@ -253,14 +253,7 @@ def purge_audio_files(store: DocumentStore, user_id: str) -> int:
     other users' identical requests, and signed URLs already handed out keep working
     until they expire. Sweeping objects no record names is left to a bucket lifecycle rule.
     """
-    removed = 0
-    query = Query(AUDIO_FILES).where("user_id", "==", user_id).take(500)
-    while documents := store.query(query).documents:
-        with store.batch() as batch:
-            for document in documents:
-                batch.delete(AUDIO_FILES, document.id)
-        removed += len(documents)
-    return removed
+    return store.delete_matching(Query(AUDIO_FILES).where("user_id", "==", user_id))
 
 
 class AudioCleanupRequest(BaseModel):

@@ -32,16 +32,7 @@ def purge_owned_documents(collection: str, owner_field: str = "user_id") -> Acco
     """Return a purge that deletes every document of ``collection`` owned by the user."""
 
     def purge(store: DocumentStore, user_id: str) -> int:
-        removed = 0
-        query = Query(collection).where(owner_field, "==", user_id).take(500)
-        while True:
-            page = store.query(query)
-            if not page.documents:
-                return removed
-            with store.batch() as batch:
-                for document in page.documents:
-                    batch.delete(collection, document.id)
-            removed += len(page.documents)
+        return store.delete_matching(Query(collection).where(owner_field, "==", user_id))
 
     purge.__name__ = f"purge_{collection}"
     return purge

@@ -24,7 +24,6 @@ from shared.errors import (
     VoiceModelNotFoundError,
 )
 from shared.repositories.voice_models import VOICE_MODELS, ShareRepository, VoiceModelRepository
-from shared.services.access_log import record_access
 from shared.services.usage import usage_for_models
 from shared.services.voice_model_context import Caller, VoiceModelDeps
 from shared.store.base import Transaction
@@ -168,14 +167,7 @@ def get_active_voice_model(deps: VoiceModelDeps, caller: Caller, user_id: str) -
     owner = caller.acting_for(user_id)
     model = VoiceModelRepository(deps.store).active_for_user(owner)
     if model is not None:
-        record_access(
-            deps.store,
-            actor_id=caller.user_id,
-            action="read_active",
-            model_ids=[model.id],
-            owner_id=owner,
-            request_id=caller.request_id,
-        )
+        deps.log_access(caller, "read_active", [model.id], owner)
     return model
 
 
@@ -189,14 +181,7 @@ def _after_change(
     deps: VoiceModelDeps, caller: Caller, model: VoiceModel, changed: list[str], action: str
 ) -> None:
     deps.invalidate_models(model.user_id, {model.id, *changed})
-    record_access(
-        deps.store,
-        actor_id=caller.user_id,
-        action=action,
-        model_ids=[model.id],
-        owner_id=model.user_id,
-        request_id=caller.request_id,
-    )
+    deps.log_access(caller, action, [model.id], model.user_id)
 
 
 def soft_delete(

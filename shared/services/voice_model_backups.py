@@ -42,7 +42,6 @@ from shared.repositories.voice_models import (
     VoiceModelRepository,
 )
 from shared.services import voice_model_files as files
-from shared.services.access_log import record_access
 from shared.services.rate_limits import consume
 from shared.services.usage import replace_usage
 from shared.services.voice_model_activation import (
@@ -84,7 +83,7 @@ def export_voice_model(
         )
         for info in files.model_files(deps.blobs, deps.bucket, model)
     ]
-    _log(deps, caller, "export", [model.id], model.user_id)
+    deps.log_access(caller, "export", [model.id], model.user_id)
     return VoiceModelExport(
         model=VoiceModelPublic.from_entity(model),
         metadata=model.metadata,
@@ -126,7 +125,7 @@ def backup_voice_models(deps: VoiceModelDeps, caller: Caller, user_id: str) -> B
         content_type="application/json",
         if_generation_match=0,
     )
-    _log(deps, caller, "backup", [m.id for m in models], owner)
+    deps.log_access(caller, "backup", [m.id for m in models], owner)
     return BackupResult(
         backup_path=f"gs://{deps.bucket}/{name}", model_count=len(models), created_at=now
     )
@@ -212,7 +211,7 @@ def restore_voice_models(
         [model_usage_scope(i, deps.shards) for i in result.restored]
         + [owner_usage_scope(owner, deps.shards)]
     )
-    _log(deps, caller, "restore", result.restored, owner)
+    deps.log_access(caller, "restore", result.restored, owner)
     return result
 
 
@@ -238,14 +237,3 @@ def _parse_backup(
     if any(model.user_id != owner for model, _, _ in entries):
         raise InvalidRequestError("The backup holds another user's models")
     return entries
-
-
-def _log(deps: VoiceModelDeps, caller: Caller, action: str, ids: list[str], owner: str) -> None:
-    record_access(
-        deps.store,
-        actor_id=caller.user_id,
-        action=action,
-        model_ids=ids,
-        owner_id=owner,
-        request_id=caller.request_id,
-    )

@@ -37,7 +37,7 @@ from shared.services.access_log import record_access
 from shared.services.usage import USAGE_SHARDS, usage_for_models
 from shared.services.voice_model_activation import soft_delete
 from shared.services.voice_model_context import Caller, VoiceModelDeps
-from shared.store.base import MAX_BATCH_WRITES, DocumentStore, Query
+from shared.store.base import DocumentStore, Query
 
 if TYPE_CHECKING:
     from shared.bootstrap import Container
@@ -149,20 +149,9 @@ def purge_voice_models(store: DocumentStore, user_id: str) -> int:
     access log stays (it holds ids only, and is the audit trail of the deletion itself).
     Files are not reached from here (the purge gets the store only).
     """
-    removed = _delete_where(store, VOICE_MODELS, "user_id", user_id)
-    _delete_where(store, SHARES, "owner_id", user_id)
-    _delete_where(store, SHARES, "target_user_id", user_id)
-    _delete_where(store, USAGE_SHARDS, "owner_id", user_id)
+    removed = store.delete_matching(Query(VOICE_MODELS).where("user_id", "==", user_id))
+    store.delete_matching(Query(SHARES).where("owner_id", "==", user_id))
+    store.delete_matching(Query(SHARES).where("target_user_id", "==", user_id))
+    store.delete_matching(Query(USAGE_SHARDS).where("owner_id", "==", user_id))
     store.delete(ACTIVE_POINTERS, user_id)
-    return removed
-
-
-def _delete_where(store: DocumentStore, collection: str, field: str, value: str) -> int:
-    removed = 0
-    query = Query(collection).where(field, "==", value).take(MAX_BATCH_WRITES)
-    while documents := store.query(query).documents:
-        with store.batch() as batch:
-            for document in documents:
-                batch.delete(collection, document.id)
-        removed += len(documents)
     return removed

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.config import Settings
 from shared.errors import AccessDeniedError
+from shared.services.access_log import record_access
 from shared.services.cache import DocumentCache, Scope
 from shared.services.rate_limits import RateLimit
 from shared.store.base import DocumentStore
@@ -93,6 +94,19 @@ class VoiceModelDeps:
             "backup": RateLimit("voice_model_backup", settings.rate_limit_backups_per_day, day),
         }
         return rules[action]
+
+    def log_access(
+        self, caller: Caller, action: str, model_ids: list[str], owner_id: str | None
+    ) -> None:
+        """Record in the access log that ``caller`` did ``action`` on ``model_ids``."""
+        record_access(
+            self.store,
+            actor_id=caller.user_id,
+            action=action,
+            model_ids=model_ids,
+            owner_id=owner_id,
+            request_id=caller.request_id,
+        )
 
     def invalidate_models(self, user_id: str, model_ids: Iterable[str]) -> None:
         """Invalidate what a change to ``model_ids`` of ``user_id`` makes stale."""

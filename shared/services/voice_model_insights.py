@@ -23,7 +23,6 @@ from shared.domain.voice_models import (
 )
 from shared.errors import NoQualifyingVoiceModelError, VoiceModelNotFoundError
 from shared.repositories.voice_models import VoiceModelRepository
-from shared.services.access_log import record_access
 from shared.services.rate_limits import consume
 from shared.services.usage import usage_by_owner, usage_for_models, usage_stats
 from shared.services.voice_model_activation import rank
@@ -62,7 +61,7 @@ def get_usage_stats(deps: VoiceModelDeps, caller: Caller, model_id: str) -> Voic
     """
     model = readable_model(deps, caller, model_id)
     consume(deps.store, user_id=caller.user_id, rule=deps.rate_limit("analytics"))
-    _log(deps, caller, "usage_stats", [model.id], model.user_id)
+    deps.log_access(caller, "usage_stats", [model.id], model.user_id)
     return model_usage_stats(deps, model_id)
 
 
@@ -110,7 +109,7 @@ def get_analytics(deps: VoiceModelDeps, caller: Caller, user_id: str) -> VoiceMo
     """
     owner = caller.acting_for(user_id)
     consume(deps.store, user_id=caller.user_id, rule=deps.rate_limit("analytics"))
-    _log(deps, caller, "analytics", [], owner)
+    deps.log_access(caller, "analytics", [], owner)
     return user_analytics(deps, owner)
 
 
@@ -132,7 +131,7 @@ def compare_voice_models(
                 usage_stats=model_usage_stats(deps, model_id),
             )
         )
-    _log(deps, caller, "compare", [c.model.id for c in compared], None)
+    deps.log_access(caller, "compare", [c.model.id for c in compared], None)
     return VoiceModelComparison(models=compared, not_found=missing)
 
 
@@ -176,7 +175,7 @@ def select_best_voice_model(
     preferred = [m for m in qualifying if m.provider == criteria.preferred_provider]
     pool = preferred or qualifying
     best = max(pool, key=lambda m: rank(m, usage[m.id].usage_count))
-    _log(deps, caller, "select_best", [best.id], owner)
+    deps.log_access(caller, "select_best", [best.id], owner)
     return BestVoiceModel(
         model=VoiceModelPublic.from_entity(best),
         usage_stats=usage[best.id],
@@ -196,19 +195,6 @@ def _why_none(total: int, reasons: dict[str, int], criteria: SelectionCriteria) 
     if reasons["overMaxLatency"]:
         parts.append(f"{reasons['overMaxLatency']} over maxLatency {criteria.max_latency} ms")
     return f"No voice model qualifies among {total} completed: " + ", ".join(parts)
-
-
-def _log(
-    deps: VoiceModelDeps, caller: Caller, action: str, ids: list[str], owner: str | None
-) -> None:
-    record_access(
-        deps.store,
-        actor_id=caller.user_id,
-        action=action,
-        model_ids=ids,
-        owner_id=owner,
-        request_id=caller.request_id,
-    )
 
 
 def stats_by_id(deps: VoiceModelDeps, model_ids: list[str]) -> dict[str, dict[str, Any]]:

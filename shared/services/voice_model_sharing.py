@@ -17,7 +17,6 @@ from shared.domain.voice_models import (
 )
 from shared.errors import InvalidRequestError, VoiceModelNotFoundError
 from shared.repositories.voice_models import ShareRepository, VoiceModelRepository
-from shared.services.access_log import record_access
 from shared.services.voice_model_activation import owned_in_tx
 from shared.services.voice_model_context import Caller, VoiceModelDeps
 from shared.services.voice_models import readable_model
@@ -56,7 +55,7 @@ def share_voice_model(
     ]
     repository = ShareRepository(deps.store)
     repository.grant(shares)
-    _log(deps, caller, f"share:{','.join(targets)}", model)
+    deps.log_access(caller, f"share:{','.join(targets)}", [model.id], model.user_id)
     return ShareResult(model_id=model_id, shares=repository.for_model(model_id))
 
 
@@ -67,7 +66,7 @@ def revoke_share(deps: VoiceModelDeps, caller: Caller, model_id: str, target_use
     """
     model = _owned_live(deps, caller, model_id, None)
     ShareRepository(deps.store).revoke(model_id, target_user_id)
-    _log(deps, caller, f"revoke:{target_user_id}", model)
+    deps.log_access(caller, f"revoke:{target_user_id}", [model.id], model.user_id)
 
 
 def shared_with(deps: VoiceModelDeps, caller: Caller, user_id: str) -> SharedVoiceModels:
@@ -85,13 +84,7 @@ def shared_with(deps: VoiceModelDeps, caller: Caller, user_id: str) -> SharedVoi
         for share in shares
         if share.model_id in models and not models[share.model_id].is_deleted
     ]
-    record_access(
-        deps.store,
-        actor_id=caller.user_id,
-        action="list_shared",
-        model_ids=[e.model.id for e in entries],
-        request_id=caller.request_id,
-    )
+    deps.log_access(caller, "list_shared", [e.model.id for e in entries], None)
     return SharedVoiceModels(models=entries)
 
 
@@ -101,14 +94,3 @@ def model_for_synthesis(deps: VoiceModelDeps, user_id: str, model_id: str) -> Vo
     Raises VoiceModelNotFoundError.
     """
     return readable_model(deps, Caller(user_id), model_id)
-
-
-def _log(deps: VoiceModelDeps, caller: Caller, action: str, model: VoiceModel) -> None:
-    record_access(
-        deps.store,
-        actor_id=caller.user_id,
-        action=action,
-        model_ids=[model.id],
-        owner_id=model.user_id,
-        request_id=caller.request_id,
-    )

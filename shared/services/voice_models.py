@@ -34,7 +34,6 @@ from shared.repositories.voice_models import (
     model_changes,
 )
 from shared.services import voice_model_files as files
-from shared.services.access_log import record_access
 from shared.services.rate_limits import consume
 from shared.services.voice_model_activation import (
     ACTIVATION_ATTEMPTS,
@@ -106,7 +105,7 @@ def create_voice_model(
 
     created, changed = deps.store.run_transaction(add, max_attempts=ACTIVATION_ATTEMPTS)
     deps.invalidate_models(owner, {created.id, *changed})
-    _log(deps, caller, "create", [created.id], owner)
+    deps.log_access(caller, "create", [created.id], owner)
     return created
 
 
@@ -150,7 +149,7 @@ def get_voice_model(
     """
     caller.acting_for(user_id)
     model = readable_model(deps, caller, model_id)
-    _log(deps, caller, "read", [model.id], model.user_id)
+    deps.log_access(caller, "read", [model.id], model.user_id)
     return model
 
 
@@ -188,7 +187,7 @@ def list_voice_models(
     )
     total = int(value["total"])
     following = offset + query.limit
-    _log(deps, caller, "list", list(value["ids"]), owner)
+    deps.log_access(caller, "list", list(value["ids"]), owner)
     return {
         "modelsJson": value["modelsJson"],
         "total": total,
@@ -228,7 +227,7 @@ def update_voice_model(
 
     updated = deps.store.run_transaction(change, max_attempts=ACTIVATION_ATTEMPTS)
     deps.invalidate_models(updated.user_id, [updated.id])
-    _log(deps, caller, "update", [updated.id], updated.user_id)
+    deps.log_access(caller, "update", [updated.id], updated.user_id)
     return updated
 
 
@@ -247,7 +246,7 @@ def delete_voice_model(
     deleted = repository.get(model_id)
     if deleted is not None:
         result.moved_files = files.move_to_deleted(deps.blobs, deps.bucket, deleted)
-    _log(deps, caller, "delete", [model_id], known.user_id)
+    deps.log_access(caller, "delete", [model_id], known.user_id)
     return result
 
 
@@ -275,15 +274,4 @@ def _matches(model: VoiceModel, query: VoiceModelListQuery) -> bool:
         and (query.is_active is None or model.is_active == query.is_active)
         and (query.min_quality_score is None or model.quality_score >= query.min_quality_score)
         and (query.status is None or model.status == query.status)
-    )
-
-
-def _log(deps: VoiceModelDeps, caller: Caller, action: str, ids: list[str], owner: str) -> None:
-    record_access(
-        deps.store,
-        actor_id=caller.user_id,
-        action=action,
-        model_ids=ids,
-        owner_id=owner,
-        request_id=caller.request_id,
     )

@@ -323,6 +323,18 @@ class DocumentStore(abc.ABC):
         """Return a batch whose writes commit atomically (up to 500)."""
         return WriteBatch(self.commit_writes)
 
+    def delete_matching(self, query: Query) -> int:
+        """Delete every document matching ``query``'s filters, in batches; return how many."""
+        collection = query.collection
+        page_query = Query(collection, filters=query.filters, limit=MAX_BATCH_WRITES)
+        removed = 0
+        while documents := self.query(page_query).documents:
+            with self.batch() as batch:
+                for document in documents:
+                    batch.delete(collection, document.id)
+            removed += len(documents)
+        return removed
+
     def stream(self, query: Query, *, page_size: int = 300) -> Iterator[Document]:
         """Yield every matching document, fetching page by page."""
         page_query = query.take(page_size) if query.limit is None else query

@@ -435,3 +435,12 @@ def test_maximum_transform_keeps_the_largest_whatever_the_order(store):
     assert store.get(C, "d1").data == {"seen": 5}
     store.update(C, "d1", {"seen": Maximum(9.5)})
     assert store.get(C, "d1").data == {"seen": 9.5}
+
+
+def test_delete_matching_removes_every_match_past_one_batch(store):
+    seed(store, {f"a{i:03d}": {"owner": "ann"} for i in range(400)})
+    seed(store, {f"a{i:03d}": {"owner": "ann"} for i in range(400, 520)})
+    store.set(C, "b1", {"owner": "bob"})
+    assert store.delete_matching(Query(C).where("owner", "==", "ann")) == 520
+    assert store.count(Query(C)) == 1
+    assert store.get(C, "b1") is not None

@@ -31,7 +31,6 @@ from shared.tasks.execution import (
     record_dead_letter,
     retry_dead_letter,
 )
-from shared.tasks.runtime import task_runtime
 
 api = Api("tasks")
 
@@ -51,7 +50,7 @@ class DeadLetterListQuery(pydantic.BaseModel):
 @api.route("/tasks/run", methods=["POST"], access="public")
 def run_task(ctx: RequestContext) -> Reply:
     """Run one task pushed by Cloud Tasks."""
-    runtime = task_runtime(ctx.container)
+    runtime = ctx.container.tasks
     ctx.principal_or_none = runtime.push_verifier.verify(ctx.request.headers.get("Authorization"))
     attempt = _attempt(ctx.request)
     raw = ctx.request.get_data(cache=True)
@@ -99,7 +98,7 @@ def get_dead(ctx: RequestContext, task_id: str) -> DeadLetter:
 @api.route("/tasks/dead-letters/<task_id>/retry", methods=["POST"], access="admin")
 def retry_dead(ctx: RequestContext, task_id: str) -> Reply:
     """Enqueue a dead-lettered task again; answers the new task's id."""
-    runtime = task_runtime(ctx.container)
+    runtime = ctx.container.tasks
     new_id = retry_dead_letter(ctx.container.store, runtime.queue, task_id)
     return Reply({"taskId": new_id, "retriedFrom": task_id}, status=202)
 
@@ -107,7 +106,7 @@ def retry_dead(ctx: RequestContext, task_id: str) -> Reply:
 @api.route("/scheduler/jobs", methods=["GET"], access="admin")
 def list_jobs(ctx: RequestContext) -> dict[str, object]:
     """List the scheduled jobs with their next firing (UTC)."""
-    runtime = task_runtime(ctx.container)
+    runtime = ctx.container.tasks
     now = datetime.now(UTC)
     jobs = [
         {
@@ -127,7 +126,7 @@ def list_jobs(ctx: RequestContext) -> dict[str, object]:
 @api.route("/scheduler/jobs/<name>/run", methods=["POST"], access="admin")
 def run_job_now(ctx: RequestContext, name: str) -> Reply:
     """Run a scheduled job now (an admin's manual run, never de-duplicated)."""
-    runtime = task_runtime(ctx.container)
+    runtime = ctx.container.tasks
     task_id = fire_job(runtime.queue, runtime.jobs.get(name), None)
     return Reply({"job": name, "taskId": task_id}, status=202)
 
@@ -135,7 +134,7 @@ def run_job_now(ctx: RequestContext, name: str) -> Reply:
 @api.route("/scheduler/jobs/<name>/fire", methods=["POST"], access="public")
 def fire_scheduled_job(ctx: RequestContext, name: str) -> Reply:
     """Cloud Scheduler's firing of a job; one enqueue per scheduled time."""
-    runtime = task_runtime(ctx.container)
+    runtime = ctx.container.tasks
     ctx.principal_or_none = runtime.push_verifier.verify(ctx.request.headers.get("Authorization"))
     job = runtime.jobs.get(name)
     scheduled_for = _schedule_time(ctx.request)

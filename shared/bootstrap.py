@@ -98,9 +98,9 @@ class Container:
     @cached_property
     def tasks(self) -> TaskRuntime:
         """Return the task queue, its handlers and the scheduled jobs."""
-        from shared.tasks.runtime import task_runtime
+        from shared.tasks.runtime import build_task_runtime
 
-        return task_runtime(self)
+        return build_task_runtime(self)
 
     def close(self) -> None:
         """Stop the task worker, then release the adapters that were built."""

@@ -59,9 +59,9 @@ class UserRepository:
         self._store.run_transaction(register)
 
     def update(self, user_id: str, changes: dict[str, Any]) -> User:
-        """Apply ``changes`` (snake_case fields) and return the updated user.
+        """Apply ``changes`` (snake_case fields other than email) and return the user.
 
-        Raises UserNotFoundError, or EmailAlreadyRegisteredError when a new email is taken.
+        Raises UserNotFoundError.
         """
 
         def change(tx: Transaction) -> User:
@@ -69,14 +69,8 @@ class UserRepository:
             if document is None:
                 raise UserNotFoundError(f"User not registered: {user_id}")
             current = User.model_validate(document.data)
-            updated = current.model_copy(update=changes)
-            updated = User.model_validate(updated.model_dump())
-            if updated.email != current.email:
-                claim = tx.get(EMAIL_CLAIMS, email_claim_id(updated.email))
-                if claim is not None and claim.data.get("user_id") != user_id:
-                    raise EmailAlreadyRegisteredError()
-                tx.delete(EMAIL_CLAIMS, email_claim_id(current.email))
-                tx.set(EMAIL_CLAIMS, email_claim_id(updated.email), {"user_id": user_id})
+            # Profiles change names only (UserUpdate); the email, and its claim, stay.
+            updated = User.model_validate({**current.model_dump(), **changes})
             tx.set(USERS, user_id, updated.to_document())
             return updated
 

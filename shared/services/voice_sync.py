@@ -328,13 +328,11 @@ def register_voice_sync_tasks(
 
 def register_tasks(registry: TaskRegistry, container: Any) -> None:
     """The ``shared.tasks.runtime.TASK_MODULES`` hook: wire the handlers to ``container``."""
-    from shared.providers.registry import provider_registry  # noqa: PLC0415 - no cycle
-    from shared.tasks.runtime import task_runtime  # noqa: PLC0415 - runtime imports us
 
     register_voice_sync_tasks(
         registry,
-        providers=lambda: provider_registry(container),
-        queue=lambda: task_runtime(container).queue,
+        providers=lambda: container.providers,
+        queue=lambda: container.tasks.queue,
         queue_name=container.settings.sync_queue,
     )
 

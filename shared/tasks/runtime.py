@@ -1,6 +1,6 @@
 """Wiring of the task queue for one process: policies, registry, adapter, push auth, jobs.
 
-``task_runtime(container)`` builds it once per container from the settings: the
+``build_task_runtime(container)`` builds it (``Container.tasks``, once) from the settings: the
 in-process queue on the container's store (``tasks=embedded``) or Cloud Tasks
 (``tasks=gcp``, or its emulator when ``tasks_emulator_host`` is set); the handlers of every
 module in ``TASK_MODULES``; the push verifier for the tasks function; the scheduled jobs
@@ -11,8 +11,6 @@ and the local scheduler (the gateway calls them; Cloud Functions never do).
 from __future__ import annotations
 
 import importlib
-import threading
-import weakref
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -196,21 +194,12 @@ def build_push_verifier(container: Container, options: TaskSettings) -> PushVeri
     )
 
 
-_runtimes: weakref.WeakKeyDictionary[Any, TaskRuntime] = weakref.WeakKeyDictionary()
-_runtimes_lock = threading.Lock()
-
-
 def task_runtime(container: Container) -> TaskRuntime:
-    """Return the container's task runtime, built on first use."""
-    with _runtimes_lock:
-        runtime = _runtimes.get(container)
-        if runtime is None:
-            runtime = build_task_runtime(container)
-            _runtimes[container] = runtime
-        return runtime
+    """Return the container's task runtime (``container.tasks``), built on first use."""
+    return container.tasks
 
 
 def use_task_runtime(container: Container, runtime: TaskRuntime) -> None:
     """Make ``container`` use ``runtime`` (tests wire their own queues and handlers)."""
-    with _runtimes_lock:
-        _runtimes[container] = runtime
+    # Takes the place of the container's cached property for this instance.
+    container.__dict__["tasks"] = runtime

@@ -124,38 +124,30 @@ def synthesize_now(deps: SynthesisDeps, user_id: str, prepared: Prepared) -> Syn
     started = time.perf_counter()
     job = new_job(user_id, prepared).start()
     flight = deps.flight
+    # Without a claim after these attempts (entries vanishing under us), render uncached.
+    claim = Lease(prepared.key, job.id, cached=False)
     for _ in range(_MAX_ATTEMPTS_ON_VANISHED_ENTRY):
         claimed = flight.claim(prepared.key)
-        if isinstance(claimed, CachedAudio):
-            try:
-                timestamps = read_timestamps(deps.audio, claimed.timestamps_path)
-            except NotFoundError:
-                flight.forget(prepared.key, claimed.file_path)  # cleaned up under us
-                continue
-            audio_file = record_file(deps.audio, user_id=user_id, job_id=job.id, cached=claimed)
-            return finish(
-                deps,
-                job,
-                prepared,
-                audio_file=audio_file,
-                cached=claimed,
-                timestamps=timestamps,
-                started=started,
-                hit=True,
-            )
-        audio_file, cached, timestamps = render_and_store(deps, user_id, job.id, prepared, claimed)
+        if not isinstance(claimed, CachedAudio):
+            claim = claimed
+            break
+        try:
+            timestamps = read_timestamps(deps.audio, claimed.timestamps_path)
+        except NotFoundError:
+            flight.forget(prepared.key, claimed.file_path)  # cleaned up under us
+            continue
+        audio_file = record_file(deps.audio, user_id=user_id, job_id=job.id, cached=claimed)
         return finish(
             deps,
             job,
             prepared,
             audio_file=audio_file,
-            cached=cached,
+            cached=claimed,
             timestamps=timestamps,
             started=started,
-            hit=False,
+            hit=True,
         )
-    lease = Lease(prepared.key, job.id, cached=False)
-    audio_file, cached, timestamps = render_and_store(deps, user_id, job.id, prepared, lease)
+    audio_file, cached, timestamps = render_and_store(deps, user_id, job.id, prepared, claim)
     return finish(
         deps,
         job,

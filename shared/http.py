@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -378,7 +378,8 @@ def _request_ids(request: flask.Request) -> tuple[str, str | None, str | None]:
     given = request.headers.get("X-Request-Id", "")
     if _REQUEST_ID.match(given):
         return given, trace, span
-    return (trace or f"req-{uuid.uuid4().hex}"), trace, span
+    # Unique, not secret: the process-local generator (reseeded after fork) needs no syscall.
+    return (trace or f"req-{random.getrandbits(128):032x}"), trace, span
 
 
 def _log_request(

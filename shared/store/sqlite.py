@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -50,6 +51,25 @@ _IN_CHUNK = 500
 
 def _table(collection: str) -> str:
     return f'"c_{collection}"'
+
+
+# get_many reads all its documents as one packed row. The sqlite3 module releases the GIL
+# around every step of a statement (one per row); with many request threads each release
+# is a thread hand-off that costs more than the read itself, and get_many is the cache's
+# hot path. Stored JSON (``data``, ``tagged``) never holds a raw control character, so
+# \x01 and \x02 can separate fields and records; ids are referred to by their position.
+_FIELD_END = "\x01"
+_RECORD_END = "\x02"
+
+
+@lru_cache(maxsize=256)
+def _get_many_sql(table: str, count: int) -> str:
+    wanted = ",".join(f"({position},?)" for position in range(count))
+    return (
+        f"WITH wanted(position, id) AS (VALUES {wanted}) "
+        "SELECT group_concat(position || char(1) || data || char(1) || ifnull(tagged, ''), "
+        f"char(2)) FROM wanted JOIN {table} USING (id)"
+    )
 
 
 class SqliteDocumentStore(DocumentStore):
@@ -183,12 +203,11 @@ class SqliteDocumentStore(DocumentStore):
         unique = list(dict.fromkeys(doc_ids))
         for start in range(0, len(unique), _IN_CHUNK):
             chunk = unique[start : start + _IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = self._conn().execute(
-                f"SELECT id, data, tagged FROM {table} WHERE id IN ({marks})", chunk
-            )
-            for doc_id, text, tagged in rows:
-                found[doc_id] = Document(doc_id, sql.loads(text, tagged))
+            (packed,) = self._conn().execute(_get_many_sql(table, len(chunk)), chunk).fetchone()
+            for record in packed.split(_RECORD_END) if packed else ():
+                position, text, tagged = record.split(_FIELD_END)
+                doc_id = chunk[int(position)]
+                found[doc_id] = Document(doc_id, sql.loads(text, tagged or None))
         return found
 
     def query(self, query: Query) -> Page:

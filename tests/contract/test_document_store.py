@@ -101,6 +101,25 @@ def test_get_many_returns_only_existing(store):
     assert found["b"].data == {"n": 2}
 
 
+def test_get_many_keeps_control_characters_in_ids_and_values(store):
+    # The SQLite adapter packs documents with \x01/\x02 separators: neither may leak.
+    docs = {"a\x01b": {"s": "x\x01y\x02z", "t": "\ue000raw"}, "c\x02": {"n": [1, "\x02"]}}
+    seed(store, docs)
+    wanted = [*docs, "missing", "a"]
+    found = store.get_many(C, wanted)
+    assert {doc_id: doc.data for doc_id, doc in found.items()} == docs
+    assert found["a\x01b"].id == "a\x01b"
+
+
+def test_get_many_reads_more_documents_than_one_statement_takes(store):
+    for first in (0, 260):  # a batch takes at most 500 writes
+        with store.batch() as batch:
+            for index in range(first, first + 260):
+                batch.set(C, f"d{index}", {"n": index})
+    found = store.get_many(C, [f"d{index}" for index in range(0, 600, 3)])
+    assert {doc.data["n"] for doc in found.values()} == set(range(0, 520, 3))
+
+
 @pytest.mark.parametrize("bad", ["", "a/b", "..", ".", "__x__"])
 def test_bad_document_ids_are_refused(store, bad):
     with pytest.raises(InvalidRequestError):

@@ -7,12 +7,14 @@ from typing import Any
 
 import pytest
 
-from shared.bootstrap import get_container
+from shared.audio.encode import encode
+from shared.bootstrap import get_container, reset_container
 from shared.domain._base import utcnow
 from shared.domain.synthesis import checksum_of
+from shared.errors import PayloadTooLargeError
 from shared.repositories.audio_files import AUDIO_FILES
 from shared.scheduling import platform_jobs
-from shared.services.audio_files import AudioDeps, cleanup_expired_files
+from shared.services.audio_files import AudioDeps, cleanup_expired_files, store_audio
 from shared.services.synthesis_cache import SYNTHESIS_CACHE
 from shared.store.base import Query
 from tests.functions import test_synthesis_fixtures as fx
@@ -147,3 +149,16 @@ def test_deleting_an_account_purges_its_audio_files(synthesis_client, files, use
     deleted = users.delete("/users/me", headers=ann)
     assert deleted.status_code in (200, 204)
     assert get_container().store.get(AUDIO_FILES, file_id) is None
+
+
+def test_store_audio_deletes_the_audio_when_its_timestamps_cannot_be_stored(platform, monkeypatch):
+    monkeypatch.setenv("VOICE_MAX_UPLOAD_BYTES", "4096")
+    reset_container()
+    container = get_container()
+    deps = AudioDeps(container.store, container.blobs, container.settings)
+    encoded = encode(b"\x00\x01" * 1000, 22_050, "wav")  # 2 KB: within the limit
+    timestamps = {"words": [{"text": "x" * 5000, "start": 0.0, "end": 1.0}]}  # beyond it
+    with pytest.raises(PayloadTooLargeError):
+        store_audio(deps, user_id="ann", job_id="job-1", encoded=encoded, timestamps=timestamps)
+    assert [info.name for info in container.blobs.list(deps.bucket, prefix="audio/").items] == []
+    assert list(container.store.stream(Query(AUDIO_FILES))) == []

@@ -12,7 +12,7 @@ import pytest
 from werkzeug.test import Client, TestResponse
 
 from local.blob_server import BlobServer
-from shared.blobs.local import LocalObjectStorage
+from shared.blobs.local import INLINE_MAX_BYTES, LocalObjectStorage
 
 BUCKET = "voice-audio"
 DATA = bytes(range(256)) * 4  # 1024 bytes
@@ -97,6 +97,30 @@ def test_ranges_answer_206_with_content_range(client, storage, header, content_r
     assert response.headers["Content-Range"] == content_range
     assert response.headers["Content-Length"] == str(len(body))
     assert response.get_data() == body
+
+
+@pytest.mark.parametrize("size", [INLINE_MAX_BYTES, INLINE_MAX_BYTES + 1])
+def test_inline_and_file_objects_serve_alike(client, storage, tmp_path, size):
+    data = bytes(i % 249 for i in range(size))
+    info = storage.put(BUCKET, "timestamps.json", data, content_type="application/json")
+    url = signed(storage, "timestamps.json")
+    files = [p for p in (tmp_path / "blobs" / BUCKET).rglob("*") if p.is_file()]
+    assert len(files) == (1 if size > INLINE_MAX_BYTES else 0)  # the fixture's DATA is inline
+    whole = fetch(client, url)
+    assert whole.status_code == 200
+    assert whole.get_data() == data
+    assert whole.headers["Content-Length"] == str(size)
+    assert whole.headers["ETag"] == f'"{info.md5_hash}"'
+    assert whole.headers["x-goog-generation"] == str(info.generation)
+    part = fetch(client, url, Range="bytes=100-199")
+    assert part.status_code == 206
+    assert part.headers["Content-Range"] == f"bytes 100-199/{size}"
+    assert part.get_data() == data[100:200]
+    tail = fetch(client, url, Range="bytes=-10")
+    assert (tail.status_code, tail.get_data()) == (206, data[-10:])
+    assert fetch(client, url, Range=f"bytes={size}-").status_code == 416
+    assert fetch(client, url, **{"If-None-Match": whole.headers["ETag"]}).status_code == 304
+    assert fetch(client, url, method="HEAD").headers["Content-Length"] == str(size)
 
 
 def test_unsatisfiable_ranges_answer_416(client, storage):

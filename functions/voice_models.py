@@ -44,7 +44,7 @@ from shared.domain.voice_models import (
     VoiceModelUpdate,
     VoiceModelUsageStats,
 )
-from shared.http import Api, Reply, RequestContext, json_response
+from shared.http import Api, Reply, RequestContext, json_text_response
 from shared.services import voice_model_backups as backups
 from shared.services import voice_model_insights as insights
 from shared.services import voice_model_sharing as sharing
@@ -95,9 +95,7 @@ def list_voice_models(ctx: RequestContext, user_id: str) -> flask.Response:
     page = service.list_voice_models(deps_of(ctx), caller_of(ctx), user_id, query)
     # The models arrive serialized (the cached form): splice them in rather than re-encode.
     rest = json.dumps({k: v for k, v in page.items() if k != "modelsJson"}, separators=(",", ":"))
-    response = json_response({})
-    response.set_data(f'{{"models":{page["modelsJson"]},{rest[1:]}')
-    return response
+    return json_text_response(f'{{"models":{page["modelsJson"]},{rest[1:]}')
 
 
 @api.route("/voice-models/<model_id>", methods=["GET"], query=UserScope, response=VoiceModelPublic)

@@ -14,6 +14,7 @@ stops cleanly on Ctrl-C.
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import sys
@@ -71,8 +72,10 @@ class Gateway:
         self._events_url = f"{container.settings.public_base_url.rstrip('/')}{EVENTS_PATH}"
         # Longest prefix first, so /voices/sync can belong to another function than /voices.
         self._prefixes = sorted(prefixes, key=lambda item: len(item[0]), reverse=True)
+        # Clients repeat their paths: remember recent answers rather than scan every prefix.
+        self.function_for = functools.lru_cache(maxsize=4096)(self._function_for)
 
-    def function_for(self, path: str) -> str | None:
+    def _function_for(self, path: str) -> str | None:
         """Return the name of the function serving ``path``, if any."""
         for prefix, name in self._prefixes:
             if _under(path, prefix):

@@ -10,6 +10,7 @@ generic 500 that leaks nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -228,8 +229,10 @@ class Api:
         self.routes: list[Route] = []
         self._endpoints: dict[str, Route] = {}
         self._map = Map(strict_slashes=False, merge_slashes=False)
-        # Rules match on path and method only: bind once instead of per request.
+        # Rules match on path and method only: bind once instead of per request, and
+        # remember recent matches (clients repeat their paths; misses raise, never cached).
         self._adapter = self._map.bind("localhost")
+        self._match = functools.lru_cache(maxsize=4096)(self._adapter.match)
         self._container = container
 
     def route(
@@ -258,6 +261,7 @@ class Api:
             self.routes.append(route)
             self._endpoints[endpoint] = route
             self._map.add(Rule(rule, endpoint=endpoint, methods=list(methods)))
+            self._match.cache_clear()
             return handler
 
         return register
@@ -283,7 +287,7 @@ class Api:
 
     def _dispatch(self, ctx: RequestContext) -> flask.Response:
         try:
-            endpoint, params = self._adapter.match(ctx.request.path, ctx.request.method)
+            endpoint, params = self._match(ctx.request.path, ctx.request.method)
         except MethodNotAllowed as exc:
             error = errors.MethodNotAllowedError(f"{ctx.request.method} is not allowed here")
             response = error_response(error, ctx.request_id)
@@ -320,11 +324,14 @@ def to_response(result: Any) -> flask.Response:
 
 def json_response(body: Any, status: int = 200) -> flask.Response:
     """Return ``body`` as a JSON response that no cache keeps."""
-    response = flask.Response(
-        json.dumps(body, separators=(",", ":"), default=_json_default),
-        status=status,
-        mimetype="application/json",
+    return json_text_response(
+        json.dumps(body, separators=(",", ":"), default=_json_default), status
     )
+
+
+def json_text_response(text: str, status: int = 200) -> flask.Response:
+    """Return ``text``, already JSON, as a response that no cache keeps."""
+    response = flask.Response(text, status=status, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
 

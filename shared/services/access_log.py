@@ -48,17 +48,21 @@ _recent: weakref.WeakKeyDictionary[DocumentStore, OrderedDict[str, None]] = (
 _recent_lock = threading.Lock()
 
 
-def _recorded_entries(store: DocumentStore) -> OrderedDict[str, None]:
+def _known(store: DocumentStore, entry_id: str) -> bool:
+    """Return whether this process knows ``entry_id`` exists (and keep it remembered)."""
+    with _recent_lock:
+        entries = _recent.get(store)
+        if entries is None or entry_id not in entries:
+            return False
+        entries.move_to_end(entry_id)
+        return True
+
+
+def _remember(store: DocumentStore, entry_id: str) -> None:
     with _recent_lock:
         entries = _recent.get(store)
         if entries is None:
             entries = _recent[store] = OrderedDict()
-        return entries
-
-
-def _remember(store: DocumentStore, entry_id: str) -> None:
-    entries = _recorded_entries(store)
-    with _recent_lock:
         entries[entry_id] = None
         while len(entries) > _RECENT_LIMIT:
             entries.popitem(last=False)
@@ -80,8 +84,9 @@ def record_access(
         minute = int(now.timestamp()) // 60
         what = "\n".join([actor_id, action, owner_id or "", *ids])
         entry_id = f"r{minute}-{hashlib.sha256(what.encode()).hexdigest()[:32]}"
-        recorded = _recorded_entries(store)
-        if entry_id in recorded or store.get(ACCESS_LOG, entry_id) is not None:
+        if _known(store, entry_id):
+            return entry_id
+        if store.get(ACCESS_LOG, entry_id) is not None:
             _remember(store, entry_id)
             return entry_id
     else:

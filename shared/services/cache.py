@@ -24,6 +24,7 @@ Expired entries are simply ignored; in production a Firestore TTL policy on
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -50,6 +51,7 @@ _memo: OrderedDict[str, Any] = OrderedDict()
 _memo_lock = threading.Lock()
 
 
+@functools.lru_cache(maxsize=4096)  # the same keys and scopes come back on every read
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -9,7 +9,8 @@
 4. mp3 and ogg_opus encode cost as a fraction of synthesis time.
 
 The gateway runs in this process (waitress on a free port, the in-process task worker)
-on a temporary data directory with eSpeak NG, so the figures need no network.
+on a temporary data directory with eSpeak NG, so the figures need no network. The client
+keeps its HTTP connection alive between requests, as mobile clients and SDKs do.
 
 Run: ``.venv/bin/python -m bench.synthesis [--repeat N]``.
 """
@@ -17,13 +18,13 @@ Run: ``.venv/bin/python -m bench.synthesis [--repeat N]``.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import statistics
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -67,14 +68,20 @@ class ServerTimer:
         return body
 
 
-def call(base: str, token: str, method: str, path: str, body: Any = None) -> dict[str, Any]:
+def call(
+    conn: http.client.HTTPConnection, token: str, method: str, path: str, body: Any = None
+) -> dict[str, Any]:
+    """Send one request on ``conn`` (kept alive between requests, as clients do)."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{base}{path}", data=data, method=method)  # noqa: S310
-    request.add_header("Authorization", f"Bearer {token}")
+    headers = {"Authorization": f"Bearer {token}"}
     if data is not None:
-        request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 - loopback
-        result: dict[str, Any] = json.loads(response.read())
+        headers["Content-Type"] = "application/json"
+    conn.request(method, path, body=data, headers=headers)
+    response = conn.getresponse()
+    payload = response.read()
+    if response.status >= 300:
+        raise RuntimeError(f"{method} {path} answered {response.status}: {payload[:200]!r}")
+    result: dict[str, Any] = json.loads(payload)
     return result
 
 
@@ -86,14 +93,14 @@ def p50(values: list[float]) -> float:
 class Bench:
     """The running gateway, a user's token, the raw engine and the repetitions."""
 
-    base: str
+    conn: http.client.HTTPConnection
     token: str
     engine: TTSProvider
     timer: ServerTimer
     repeat: int
 
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
-        return call(self.base, self.token, "POST", "/synthesize", body)
+        return call(self.conn, self.token, "POST", "/synthesize", body)
 
     def raw(self, text: str) -> tuple[float, bytes, int]:
         """Return the raw engine's time, PCM and rate for ``text``."""
@@ -152,7 +159,7 @@ def async_job(bench: Bench) -> None:
     job = bench.post({"text": text, "voice": "espeak:en-US"})
     while job["status"] not in ("completed", "failed"):
         time.sleep(0.01)
-        job = call(bench.base, bench.token, "GET", f"/synthesis/jobs/{job['jobId']}")
+        job = call(bench.conn, bench.token, "GET", f"/synthesis/jobs/{job['jobId']}")
     seconds = time.perf_counter() - started
     print(
         f"3. async job, {len(text)} characters ({job['status']}, {job['duration']:.1f} s of audio)"
@@ -190,7 +197,8 @@ def start_gateway(container: Container, repeat: int) -> tuple[Bench, Any]:
     server = create_server(timer, host="127.0.0.1", port=port, threads=8)
     threading.Thread(target=server.run, daemon=True).start()
     token = build_dev_verifier(container.settings).mint("bench-user")
-    return Bench(f"http://127.0.0.1:{port}", token, engine, timer, repeat), server
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    return Bench(conn, token, engine, timer, repeat), server
 
 
 def main() -> None:

@@ -1,12 +1,13 @@
 """Encoding 16-bit mono PCM into the files synthesis serves: wav, flac, ogg_opus, mp3, pcm.
 
 Providers hand back PCM (``shared.audio.pcm``); ``encode`` turns it into the requested
-format and reports the rate and duration of what it produced. WAV and FLAC keep the input
-rate; Opus only runs at 8/12/16/24/48 kHz, so other rates are resampled with soxr to the
-nearest supported rate at or above the input; MP3 comes from ``lameenc`` at a speech
-bitrate, preceded by a LAME "Info" frame carrying the encoder delay and padding so that
-gapless decoders (mpg123, which soundfile uses, and ffmpeg, which browsers use) give back
-exactly the input's samples, and timestamps line up with what the listener hears.
+format and reports the rate and duration of what it produced. WAV (written by the standard
+library's ``wave``) and FLAC keep the input rate; Opus only runs at 8/12/16/24/48 kHz, so
+other rates are resampled with soxr to the nearest supported rate at or above the input;
+MP3 comes from ``lameenc`` at a speech bitrate, preceded by a LAME "Info" frame carrying
+the encoder delay and padding so that gapless decoders (mpg123, which soundfile uses, and
+ffmpeg, which browsers use) give back exactly the input's samples, and timestamps line up
+with what the listener hears.
 ``decode_duration`` reads a produced file back and returns its length in seconds.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import io
 import struct
+import wave
 from dataclasses import dataclass
 
 import lameenc  # type: ignore[import-not-found]  # a compiled module without type hints
@@ -104,6 +106,8 @@ def encode(
     samples = to_samples(converted)
     if kind is OutputFormat.PCM:
         data = converted
+    elif kind is OutputFormat.WAV:
+        data = _encode_wav(converted, rate)
     elif kind is OutputFormat.MP3:
         data = _encode_mp3(samples, rate, mp3_kbps)
     else:
@@ -117,8 +121,19 @@ def encode(
     )
 
 
+def _encode_wav(pcm: bytes, rate: int) -> bytes:
+    # The standard library writes the canonical 44-byte header (the bytes libsndfile
+    # writes too) and copies the samples once; soundfile costs about 6x for the same file.
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as writer:
+        writer.setnchannels(1)
+        writer.setsampwidth(SAMPLE_WIDTH)
+        writer.setframerate(rate)
+        writer.writeframes(pcm)
+    return buffer.getvalue()
+
+
 _SOUNDFILE_LAYOUT = {
-    OutputFormat.WAV: ("WAV", "PCM_16"),
     OutputFormat.FLAC: ("FLAC", "PCM_16"),
     OutputFormat.OGG_OPUS: ("OGG", "OPUS"),
 }

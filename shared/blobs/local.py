@@ -232,8 +232,11 @@ class LocalObjectStorage(ObjectStorage):
 
     def _temp_file(self, bucket: str, name: str) -> tuple[str, BinaryIO]:
         folder, _ = self._object_dir(bucket, name)
-        os.makedirs(folder, exist_ok=True)
-        fd, path = tempfile.mkstemp(dir=folder, prefix=".upload-")
+        try:
+            fd, path = tempfile.mkstemp(dir=folder, prefix=".upload-")
+        except FileNotFoundError:  # the first object of its folder (256 per bucket)
+            os.makedirs(folder, exist_ok=True)
+            fd, path = tempfile.mkstemp(dir=folder, prefix=".upload-")
         return path, os.fdopen(fd, "wb")
 
     def _in_background(self, function: Callable[..., None], *args: Any) -> Future[None]:

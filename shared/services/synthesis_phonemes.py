@@ -2,12 +2,15 @@
 
 Syllables of alphabetic words are counted from eSpeak's phonemes (its vowel nuclei) when
 eSpeak is enabled here; CJK words need none (one syllable per character). A language
-eSpeak does not speak, or any eSpeak failure, leaves the spelling rules to decide.
+eSpeak does not speak, or any eSpeak failure, leaves the spelling rules to decide. Each
+word is asked for once per language and remembered (a bounded, least-recently-used set).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from shared.audio.syllables import is_character_syllabic
@@ -17,6 +20,11 @@ from shared.services.synthesis_render import Phonemizer
 
 logger = logging.getLogger(__name__)
 DEFAULT_LANGUAGE = "en-US"
+# A word's phonemes depend only on the word and the language (eSpeak is one engine per
+# process), and most words of any text are common ones: remember the latest words.
+_REMEMBERED_WORDS = 16_384
+_remembered: OrderedDict[tuple[str, str], str | None] = OrderedDict()
+_remembered_lock = threading.Lock()
 
 
 def espeak_phonemizer(registry: ProviderRegistry) -> Phonemizer | None:
@@ -30,17 +38,31 @@ def espeak_phonemizer(registry: ProviderRegistry) -> Phonemizer | None:
         provider = registry.get("espeak")
         if not isinstance(provider, EspeakProvider):
             return [None] * len(words)
+        language = language or DEFAULT_LANGUAGE
         wanted = [i for i, w in enumerate(words) if not any(map(is_character_syllabic, w))]
         found: list[str | None] = [None] * len(words)
-        if not wanted:
+        missing = []
+        with _remembered_lock:
+            for index in wanted:
+                key = (language, words[index])
+                if key in _remembered:
+                    _remembered.move_to_end(key)
+                    found[index] = _remembered[key]
+                else:
+                    missing.append(index)
+        if not missing:
             return found
         try:
-            phonemes = provider.phonemes([words[i] for i in wanted], language or DEFAULT_LANGUAGE)
+            phonemes = provider.phonemes([words[i] for i in missing], language)
         except ProviderError:
             logger.debug("eSpeak has no voice for %s; syllables from spelling", language)
             return found
-        for index, value in zip(wanted, phonemes, strict=True):
-            found[index] = value
+        with _remembered_lock:
+            for index, value in zip(missing, phonemes, strict=True):
+                found[index] = value
+                _remembered[(language, words[index])] = value
+            while len(_remembered) > _REMEMBERED_WORDS:
+                _remembered.popitem(last=False)
         return found
 
     return phonemize

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import ANY
+
 import pytest
 
 from shared.audio.stitch import stitch
@@ -71,3 +73,33 @@ def test_timestamps_body_uses_espeak_phonemes(engine):
     # "rhythm" has two spoken syllables but one vowel letter group.
     assert counts == [2, 1]
     assert "words" not in with_phonemes
+
+
+class CountingEspeak(EspeakProvider):
+    """The real engine, counting the words it is asked to phonemize."""
+
+    def __init__(self) -> None:
+        super().__init__(variant_languages=[])
+        self.asked: list[str] = []
+
+    def phonemes(self, words: list[str], voice_id: str) -> list[str | None]:
+        self.asked.extend(words)
+        return super().phonemes(words, voice_id)
+
+
+def test_each_word_is_phonemized_once_per_language():
+    engine = CountingEspeak()
+    phonemize = espeak_phonemizer(ProviderRegistry.of([engine]))
+    assert phonemize is not None
+    words = ["Zephyrine", "quokkas", "Zephyrine", "早安"]
+    first = phonemize(words, "en-US")
+    assert engine.asked == ["Zephyrine", "quokkas", "Zephyrine"]  # CJK needs none
+    assert first[0]
+    assert first[0] == first[2]
+    assert first[3] is None
+    again = espeak_phonemizer(ProviderRegistry.of([engine]))  # a later request's phonemizer
+    assert again is not None
+    assert again(["quokkas", "Zephyrine", "wombats"], "en-US") == [first[1], first[0], ANY]
+    assert engine.asked[3:] == ["wombats"]
+    again(["quokkas"], "en-GB")  # another language: asked again
+    assert engine.asked[4:] == ["quokkas"]

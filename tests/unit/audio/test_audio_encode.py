@@ -159,3 +159,15 @@ def test_opus_compression_trades_size_for_speed_and_must_be_in_range():
     assert decode_duration(larger, "ogg_opus") == pytest.approx(2.0, abs=0.001)
     with pytest.raises(ValueError, match="opus_compression"):
         encode(pcm, 24_000, "ogg_opus", opus_compression=1.5)
+
+
+@pytest.mark.parametrize("rate", [8_000, 22_050, 48_000])
+def test_wav_is_the_canonical_pcm_16_file_libsndfile_writes(rate):
+    samples = (np.sin(np.arange(rate // 10) / 7) * 20_000).astype("<i2")
+    reference = io.BytesIO()
+    soundfile.write(reference, samples, rate, format="WAV", subtype="PCM_16")
+    produced = encode(samples.tobytes(), rate, "wav")
+    assert produced.data == reference.getvalue()
+    decoded, decoded_rate = soundfile.read(io.BytesIO(produced.data), dtype="int16")
+    assert decoded_rate == rate
+    assert np.array_equal(decoded, samples)

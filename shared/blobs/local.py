@@ -71,6 +71,7 @@ from shared.blobs.base import (
 from shared.blobs.events import finalized_event
 from shared.blobs.signing import UrlSigner
 from shared.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
+from shared.sqlite_writers import writer_lock
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +153,7 @@ class LocalObjectStorage(ObjectStorage):
         self._on_finalized = on_finalized
         self._durable = durable
         self._index_path = self.root / "index.sqlite3"
+        self._writer = writer_lock(self._index_path)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
@@ -186,13 +188,14 @@ class LocalObjectStorage(ObjectStorage):
     @contextmanager
     def _write_transaction(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._writer:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
 
     def _row(self, conn: sqlite3.Connection, bucket: str, name: str) -> ObjectInfo | None:
         row = conn.execute(

@@ -2,8 +2,9 @@
 
 WAL mode lets readers run beside one writer; every write takes the write lock up front
 (``BEGIN IMMEDIATE``) so a transaction's reads and writes are serializable across threads
-and processes, and a busy timeout makes waiters queue instead of failing. Each thread has
-its own connection. An expression index is created the first time a query uses a field.
+and processes. Threads of one process queue for it on a lock (``shared.sqlite_writers``),
+other processes in SQLite's busy timeout, so waiters queue instead of failing. Each thread
+has its own connection. An expression index is created the first time a query uses a field.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from shared.errors import (
     InvalidRequestError,
     TransactionContentionError,
 )
+from shared.sqlite_writers import writer_lock
 from shared.store import _sqlite_sql as sql
 from shared.store._cursor import decode_cursor, encode_cursor
 from shared.store._writes import apply_write
@@ -77,6 +79,7 @@ class SqliteDocumentStore(DocumentStore):
 
     def __init__(self, path: Path | str) -> None:
         self._path = Path(path)
+        self._writer = writer_lock(self._path)
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._enable_wal()
         self._local = threading.local()
@@ -133,10 +136,11 @@ class SqliteDocumentStore(DocumentStore):
             check_collection(collection)
             table = _table(collection)
             conn = self._conn()
-            conn.execute(
-                f"CREATE TABLE IF NOT EXISTS {table} "
-                "(id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, tagged TEXT)"
-            )
+            with self._writer:
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {table} "
+                    "(id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL, tagged TEXT)"
+                )
             # DDL inside a transaction is undone by its rollback: remember the table only
             # once it is surely committed (see _write_lock).
             if conn.in_transaction:
@@ -157,9 +161,11 @@ class SqliteDocumentStore(DocumentStore):
             return
         name = f'"ix_{collection}_{field.replace(".", "__")}"'
         conn = self._conn()
-        conn.execute(
-            f"CREATE INDEX IF NOT EXISTS {name} ON {_table(collection)} ({sql.value_expr(field)})"
-        )
+        with self._writer:
+            conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {name} "
+                f"ON {_table(collection)} ({sql.value_expr(field)})"
+            )
         if not conn.in_transaction:
             with self._lock:
                 self._indexes.add((collection, field))
@@ -169,15 +175,16 @@ class SqliteDocumentStore(DocumentStore):
         conn = self._conn()
         if conn.in_transaction:
             raise InvalidRequestError("Use the transaction object for writes inside a transaction")
-        conn.execute("BEGIN IMMEDIATE")
-        pending = self._pending_tables()
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            pending.clear()
-            raise
-        conn.execute("COMMIT")
+        with self._writer:
+            conn.execute("BEGIN IMMEDIATE")
+            pending = self._pending_tables()
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                pending.clear()
+                raise
+            conn.execute("COMMIT")
         with self._lock:
             for collection in pending:
                 self._tables[collection] = _table(collection)
@@ -292,9 +299,11 @@ class SqliteDocumentStore(DocumentStore):
         table = self._ensure_table(collection)
         text, tagged = sql.dumps(dict(data))
         try:
-            self._conn().execute(
-                f"INSERT INTO {table} (id, data, tagged) VALUES (?, ?, ?)", (doc_id, text, tagged)
-            )
+            with self._writer:
+                self._conn().execute(
+                    f"INSERT INTO {table} (id, data, tagged) VALUES (?, ?, ?)",
+                    (doc_id, text, tagged),
+                )
         except sqlite3.IntegrityError as exc:
             raise DocumentAlreadyExistsError(f"{collection}/{doc_id} already exists") from exc
 
@@ -306,7 +315,8 @@ class SqliteDocumentStore(DocumentStore):
             return
         check_doc_id(doc_id)
         table = self._ensure_table(collection)
-        self._upsert(self._conn(), table, doc_id, dict(data))
+        with self._writer:
+            self._upsert(self._conn(), table, doc_id, dict(data))
 
     def update(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
         self.commit_writes([Write("update", collection, doc_id, dict(data))])
@@ -314,7 +324,8 @@ class SqliteDocumentStore(DocumentStore):
     def delete(self, collection: str, doc_id: str) -> None:
         check_doc_id(doc_id)
         table = self._ensure_table(collection)
-        self._conn().execute(f"DELETE FROM {table} WHERE id = ?", (doc_id,))
+        with self._writer:
+            self._conn().execute(f"DELETE FROM {table} WHERE id = ?", (doc_id,))
 
     def commit_writes(self, writes: list[Write]) -> None:
         for write in writes:

@@ -123,7 +123,7 @@ def encode(
 
 def _encode_wav(pcm: bytes, rate: int) -> bytes:
     # The standard library writes the canonical 44-byte header (the bytes libsndfile
-    # writes too) and copies the samples once; soundfile costs about 6x for the same file.
+    # writes too, tested) and copies the samples once, with no trip through libsndfile.
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as writer:
         writer.setnchannels(1)

@@ -40,7 +40,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
@@ -71,21 +71,20 @@ from shared.blobs.base import (
 from shared.blobs.events import finalized_event
 from shared.blobs.signing import UrlSigner
 from shared.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
-from shared.sqlite_writers import writer_lock
+from shared.sqlite_files import SqliteFile
 
 logger = logging.getLogger(__name__)
 
 Publisher = Callable[[CloudEvent], None]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_BUSY_TIMEOUT_MS = 15_000
 _PARALLEL_HASH_BYTES = 256 * 1024
 _READ_ATTEMPTS = 5
 # Objects up to this size live in their index row rather than in a file of their own.
-# SQLite reads and writes small blobs faster than the filesystem creates, fsyncs and renames
-# a file (a 6 KB put: about 2 ms, mostly fsync, down to about 0.2 ms); the WAL commit makes
-# the row and its bytes one atomic change, so no separate fsync is needed and a torn object
-# is still impossible. Larger blobs gain less: each is written twice (WAL, then checkpoint)
-# and brings the next fsynced checkpoint closer.
+# SQLite writes small blobs faster than the filesystem creates, fsyncs and renames a file
+# (``python -m bench.blobs`` times 6 KB puts against fsynced atomic writes), and the WAL
+# commit makes the row and its bytes one atomic change, so no separate fsync is needed and
+# a torn object is still impossible. Larger blobs gain less: each is written twice (WAL,
+# then checkpoint) and brings the next fsynced checkpoint closer.
 INLINE_MAX_BYTES = 64 * 1024
 _SELECT = (
     "SELECT name, generation, metageneration, size, content_type, md5_hash, crc32c, "
@@ -152,11 +151,7 @@ class LocalObjectStorage(ObjectStorage):
         self.signer = UrlSigner(signing_key, public_base_url)
         self._on_finalized = on_finalized
         self._durable = durable
-        self._index_path = self.root / "index.sqlite3"
-        self._writer = writer_lock(self._index_path)
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
+        self._index = SqliteFile(self.root / "index.sqlite3")
         self._workers = ThreadPoolExecutor(thread_name_prefix="blobs")
         with self._write_transaction() as conn:
             conn.execute(_SCHEMA)
@@ -169,33 +164,10 @@ class LocalObjectStorage(ObjectStorage):
     # -- index -------------------------------------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(
-                self._index_path, isolation_level=None, check_same_thread=False, timeout=60
-            )
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            # The data files are fsynced; NORMAL only risks the last index commits on power
-            # loss, leaving orphan files rather than objects without content (an inline
-            # object's bytes are in its row, so they are forgotten with it, never torn).
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
+        return self._index.connection()
 
-    @contextmanager
-    def _write_transaction(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        with self._writer:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def _write_transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._index.transaction()
 
     def _row(self, conn: sqlite3.Connection, bucket: str, name: str) -> ObjectInfo | None:
         row = conn.execute(
@@ -215,11 +187,7 @@ class LocalObjectStorage(ObjectStorage):
 
     def close(self) -> None:
         self._workers.shutdown(wait=True)
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._index.close()
 
     # -- paths -------------------------------------------------------------------------
 

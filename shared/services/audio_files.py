@@ -86,10 +86,8 @@ def store_audio(
 ) -> tuple[AudioFile, CachedAudio]:
     """Store ``encoded`` (and its timestamps) as a new file of ``user_id``.
 
-    Returns the record and the cache entry describing the stored object. The writes run
-    one after the other on this thread: overlapping them, or CPU work with them, costs
-    more in GIL hand-offs than it saves. When the second write fails, the first is
-    deleted again.
+    Returns the record and the cache entry describing the stored object. The two writes
+    run one after the other; when the second fails, the first is deleted again.
     """
     file_id = new_id()
     path = f"audio/{file_id}.{EXTENSIONS[encoded.format]}"

@@ -2,9 +2,9 @@
 
 WAL mode lets readers run beside one writer; every write takes the write lock up front
 (``BEGIN IMMEDIATE``) so a transaction's reads and writes are serializable across threads
-and processes. Threads of one process queue for it on a lock (``shared.sqlite_writers``),
-other processes in SQLite's busy timeout, so waiters queue instead of failing. Each thread
-has its own connection. An expression index is created the first time a query uses a field.
+and processes; waiters queue instead of failing (``shared.sqlite_files``: a connection per
+thread, WAL set once, one writer queue per file and process). An expression index is
+created the first time a query uses a field.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from shared.errors import (
     InvalidRequestError,
     TransactionContentionError,
 )
-from shared.sqlite_writers import writer_lock
+from shared.sqlite_files import SqliteFile
 from shared.store import _sqlite_sql as sql
 from shared.store._cursor import decode_cursor, encode_cursor
 from shared.store._writes import apply_write
@@ -47,7 +47,6 @@ from shared.store.base import (
 )
 
 T = TypeVar("T")
-_BUSY_TIMEOUT_MS = 15_000
 _IN_CHUNK = 500
 
 
@@ -56,10 +55,10 @@ def _table(collection: str) -> str:
 
 
 # get_many reads all its documents as one packed row. The sqlite3 module releases the GIL
-# around every step of a statement (one per row); with many request threads each release
-# is a thread hand-off that costs more than the read itself, and get_many is the cache's
-# hot path. Stored JSON (``data``, ``tagged``) never holds a raw control character, so
-# \x01 and \x02 can separate fields and records; ids are referred to by their position.
+# around every step of a statement (one per row), and with many request threads each
+# release can hand the interpreter to another thread; get_many is the cache's hot path.
+# Stored JSON (``data``, ``tagged``) never holds a raw control character, so \x01 and
+# \x02 can separate fields and records; ids are referred to by their position.
 _FIELD_END = "\x01"
 _RECORD_END = "\x02"
 
@@ -78,13 +77,10 @@ class SqliteDocumentStore(DocumentStore):
     """Document store on a SQLite file; safe for many threads and several processes."""
 
     def __init__(self, path: Path | str) -> None:
-        self._path = Path(path)
-        self._writer = writer_lock(self._path)
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._enable_wal()
-        self._local = threading.local()
+        self._file = SqliteFile(path)
+        self._writer = self._file.writer
+        self._pending = threading.local()  # tables created by this thread's open transaction
         self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
         self._tables: dict[str, str] = {}
         self._get_statements: dict[str, str] = {}
         self._indexes: set[tuple[str, str]] = set()
@@ -92,43 +88,10 @@ class SqliteDocumentStore(DocumentStore):
     # -- connections -------------------------------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(
-                self._path, isolation_level=None, check_same_thread=False, timeout=60
-            )
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            # NORMAL in WAL mode survives a process crash; only power loss may drop the
-            # last commits, which is the usual trade for a local development store.
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
-
-    def _enable_wal(self) -> None:
-        # WAL is a property of the file, set once here: switching it needs a moment with no
-        # other writer, which per-thread connections opened later cannot count on.
-        for attempt in range(50):
-            conn = sqlite3.connect(self._path, isolation_level=None, timeout=60)
-            try:
-                conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    conn.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError:
-                if attempt == 49:
-                    raise
-                time.sleep(0.05)
-            finally:
-                conn.close()
+        return self._file.connection()
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._file.close()
 
     def _ensure_table(self, collection: str) -> str:
         table = self._tables.get(collection)
@@ -151,9 +114,9 @@ class SqliteDocumentStore(DocumentStore):
         return table
 
     def _pending_tables(self) -> set[str]:
-        pending: set[str] | None = getattr(self._local, "pending_tables", None)
+        pending: set[str] | None = getattr(self._pending, "tables", None)
         if pending is None:
-            pending = self._local.pending_tables = set()
+            pending = self._pending.tables = set()
         return pending
 
     def _ensure_index(self, collection: str, field: str) -> None:
@@ -172,19 +135,15 @@ class SqliteDocumentStore(DocumentStore):
 
     @contextmanager
     def _write_lock(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        if conn.in_transaction:
+        if self._conn().in_transaction:
             raise InvalidRequestError("Use the transaction object for writes inside a transaction")
-        with self._writer:
-            conn.execute("BEGIN IMMEDIATE")
-            pending = self._pending_tables()
-            try:
+        pending = self._pending_tables()
+        try:
+            with self._file.transaction() as conn:
                 yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                pending.clear()
-                raise
-            conn.execute("COMMIT")
+        except BaseException:
+            pending.clear()
+            raise
         with self._lock:
             for collection in pending:
                 self._tables[collection] = _table(collection)

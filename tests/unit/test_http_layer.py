@@ -241,3 +241,24 @@ def test_logs_are_cloud_logging_json_with_trace_and_request_id(client, verifier,
     assert entry["logging.googleapis.com/spanId"] == "7"
     assert entry["httpRequest"]["status"] == 200
     assert token["Authorization"].split()[1] not in json.dumps(lines)
+
+
+def test_a_route_added_later_is_matched_though_earlier_matches_are_remembered(container):
+    api = Api("late", container=lambda: container)
+
+    @api.route("/late/<name>", methods=["GET"], access="public")
+    def anything(ctx: RequestContext, name: str) -> dict:
+        return {"route": "any", "name": name}
+
+    app = flask.Flask("late")
+    app.add_url_rule("/<path:path>", "all", lambda path: api.handle(flask.request))
+    client = app.test_client()
+    assert client.get("/late/special").get_json() == {"route": "any", "name": "special"}
+    assert client.get("/late/special").get_json()["route"] == "any"  # now remembered
+
+    @api.route("/late/special", methods=["GET"], access="public")
+    def special(ctx: RequestContext) -> dict:
+        return {"route": "special"}
+
+    assert client.get("/late/special").get_json() == {"route": "special"}
+    assert client.get("/late/other").get_json() == {"route": "any", "name": "other"}

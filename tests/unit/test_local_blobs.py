@@ -171,6 +171,23 @@ def test_exclusive_creates_from_several_processes_have_one_winner(tmp_path):
     assert sorted(outcomes) == ["lost"] * 7 + ["won"]
 
 
+def _put_into_new_folder(root: str, index: int) -> bytes:
+    storage = new_storage(Path(root))
+    try:
+        storage.put(BUCKET, f"p{index}", str(index).encode(), content_type="text/plain")
+        return storage.get(BUCKET, f"p{index}")
+    finally:
+        storage.close()
+
+
+def test_processes_creating_one_new_folder_at_once_all_succeed(tmp_path):
+    root = str(tmp_path / "fresh")
+    context = multiprocessing.get_context("fork")
+    with context.Pool(6) as pool:
+        got = pool.starmap(_put_into_new_folder, [(root, i) for i in range(12)])
+    assert got == [str(i).encode() for i in range(12)]
+
+
 def test_stream_chunk_size_must_be_positive(storage):
     storage.put(BUCKET, "a", b"abc", content_type="text/plain")
     with pytest.raises(InvalidRequestError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from shared.sqlite_writers import writer_lock
+from shared.sqlite_files import writer_lock
 from shared.store.base import Increment
 from shared.store.sqlite import SqliteDocumentStore
 

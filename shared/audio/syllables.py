@@ -13,6 +13,7 @@ syllables in proportion to their length.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -194,6 +195,12 @@ def _to_count(parts: list[str], wanted: int) -> list[str]:
     return parts
 
 
+# The same words come back in text after text; cutting one is pure, so remember the latest.
+@functools.lru_cache(maxsize=16_384)
+def _syllables_of(text: str, language: str | None, phonemes: str | None) -> tuple[str, ...]:
+    return tuple(split_syllables(text, language, phonemes) or [text])
+
+
 def syllables_for_word(
     word: TimedWord,
     word_index: int,
@@ -201,7 +208,7 @@ def syllables_for_word(
     phonemes: str | None = None,
 ) -> list[TimedSyllable]:
     """Return the syllables of ``word`` sharing its [start, end] by syllable length."""
-    parts = split_syllables(word.text, language, phonemes) or [word.text]
+    parts = _syllables_of(word.text, language, phonemes)
     total = sum(len(part) for part in parts)
     span = word.end - word.start
     syllables: list[TimedSyllable] = []

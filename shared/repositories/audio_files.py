@@ -3,7 +3,8 @@
 A file record belongs to one user; several records may name the same stored object (a
 synthesis cache hit gives the requesting user a record of their own pointing at the
 object the first synthesis stored), so an object is deleted only when no record names it.
-Downloads are counted with an ``Increment`` so concurrent downloads never lose one.
+Downloads are counted with an ``Increment`` so concurrent downloads never lose one. A
+record and its owner's storage used change in one transaction.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from shared.domain.synthesis import AudioFile
-from shared.store.base import DocumentStore, Increment, Query
+from shared.repositories.users import USERS, storage_used_change
+from shared.store.base import DocumentStore, Increment, Query, Transaction
 
 AUDIO_FILES = "audio_files"
 
@@ -28,10 +30,21 @@ class AudioFileRepository:
         self._store = store
 
     def add(self, audio_file: AudioFile) -> None:
-        """Store a new record."""
+        """Store a new record and add its size to its owner's storage used, atomically.
+
+        Tokens may belong to users who never registered a profile: their records are
+        stored with nothing to count on.
+        """
         document = audio_file.to_document()
         document["format"] = audio_file.format.value
-        self._store.create(AUDIO_FILES, audio_file.id, document)
+
+        def add(tx: Transaction) -> None:
+            owner = tx.get(USERS, audio_file.user_id)
+            tx.create(AUDIO_FILES, audio_file.id, document)
+            if owner is not None:
+                tx.update(USERS, owner.id, storage_used_change(owner, audio_file.file_size))
+
+        self._store.run_transaction(add)
 
     def get(self, file_id: str) -> AudioFile | None:
         """Return the record or None."""
@@ -66,6 +79,22 @@ class AudioFileRepository:
         """Return whether any record names the stored object ``file_path``."""
         return self._store.count(Query(AUDIO_FILES).where("file_path", "==", file_path)) > 0
 
-    def delete(self, file_id: str) -> None:
-        """Delete the record (no error when absent)."""
-        self._store.delete(AUDIO_FILES, file_id)
+    def delete(self, file_id: str) -> AudioFile | None:
+        """Delete the record and free its size from its owner's storage used, atomically.
+
+        Returns the deleted record, or None when it was already gone (then nothing is
+        freed, so a retried or concurrent delete never frees the space twice).
+        """
+
+        def delete(tx: Transaction) -> AudioFile | None:
+            document = tx.get(AUDIO_FILES, file_id)
+            if document is None:
+                return None
+            audio_file = file_from(document.data, file_id)
+            owner = tx.get(USERS, audio_file.user_id)
+            tx.delete(AUDIO_FILES, file_id)
+            if owner is not None:
+                tx.update(USERS, owner.id, storage_used_change(owner, -audio_file.file_size))
+            return audio_file
+
+        return self._store.run_transaction(delete)

@@ -12,7 +12,7 @@ from typing import Any
 
 from shared.domain.users import User
 from shared.errors import EmailAlreadyRegisteredError, UserAlreadyExistsError, UserNotFoundError
-from shared.store.base import DocumentStore, Transaction
+from shared.store.base import Document, DocumentStore, Transaction
 
 USERS = "users"
 EMAIL_CLAIMS = "user_emails"
@@ -103,8 +103,16 @@ class UserRepository:
             document = tx.get(USERS, user_id)
             if document is None:
                 raise UserNotFoundError(f"User not registered: {user_id}")
-            total = max(0, int(document.data.get("storage_used_bytes", 0)) + delta_bytes)
-            tx.update(USERS, user_id, {"storage_used_bytes": total})
-            return total
+            change = storage_used_change(document, delta_bytes)
+            tx.update(USERS, user_id, change)
+            return change["storage_used_bytes"]
 
         return self._store.run_transaction(adjust)
+
+
+def storage_used_change(user: Document, delta_bytes: int) -> dict[str, int]:
+    """Return the update adding ``delta_bytes`` to ``user``'s storage used, never below zero.
+
+    For transactions that change the storage used together with what takes the space.
+    """
+    return {"storage_used_bytes": max(0, int(user.data.get("storage_used_bytes", 0)) + delta_bytes)}

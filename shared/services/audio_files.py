@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,9 +29,8 @@ from shared.blobs.base import ObjectStorage
 from shared.config import Settings
 from shared.domain._base import RequestModel, new_id, utcnow
 from shared.domain.synthesis import AudioFile, OutputFormat, checksum_of
-from shared.errors import AudioFileNotFoundError, NotFoundError, UserNotFoundError
+from shared.errors import AudioFileNotFoundError, NotFoundError
 from shared.repositories.audio_files import AUDIO_FILES, AudioFileRepository
-from shared.repositories.users import UserRepository
 from shared.services.synthesis_cache import CachedAudio
 from shared.store.base import DocumentStore, Query
 from shared.tasks.base import TaskContext, TaskRegistry
@@ -66,12 +67,22 @@ class AudioDeps:
         return self.settings.audio_bucket
 
 
-def _add_storage(store: DocumentStore, user_id: str, delta: int) -> None:
-    # Tokens may belong to users who never registered a profile: nothing to count on.
-    try:
-        UserRepository(store).add_storage_used(user_id, delta)
-    except UserNotFoundError:
-        logger.debug("No user record for %s; storage used not counted", user_id)
+TimestampsSource = dict[str, Any] | Callable[[], dict[str, Any] | None] | None
+"""Timestamps to store beside the audio, or what computes them while the audio is written."""
+
+# Audio objects are written on these threads while the request thread goes on with the
+# timestamps: a network round trip to Cloud Storage in production, a write and an fsync
+# locally. One object per synthesis, never nested, so a small pool cannot deadlock.
+_UPLOADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="audio-upload")
+
+
+@dataclass(frozen=True)
+class StoredAudio:
+    """A stored synthesis result: the user's record, its cache entry, its timestamps."""
+
+    audio_file: AudioFile
+    cached: CachedAudio
+    timestamps: dict[str, Any] | None
 
 
 def store_audio(
@@ -80,40 +91,57 @@ def store_audio(
     user_id: str,
     job_id: str,
     encoded: EncodedAudio,
-    timestamps: dict[str, Any] | None,
+    timestamps: TimestampsSource,
     unapplied: tuple[str, ...] = (),
     now: datetime | None = None,
-) -> tuple[AudioFile, CachedAudio]:
+) -> StoredAudio:
     """Store ``encoded`` (and its timestamps) as a new file of ``user_id``.
 
-    Returns the record and the cache entry describing the stored object. The two writes
-    run one after the other; when the second fails, the first is deleted again.
+    The audio is written on another thread while the timestamps are computed (when
+    ``timestamps`` is a callable) and written. If either write fails, the other object
+    is deleted again and the error raised; the record is added only when both are stored.
     """
     file_id = new_id()
     path = f"audio/{file_id}.{EXTENSIONS[encoded.format]}"
-    deps.blobs.put(deps.bucket, path, encoded.data, content_type=encoded.content_type)
+    upload = _UPLOADS.submit(
+        deps.blobs.put, deps.bucket, path, encoded.data, content_type=encoded.content_type
+    )
+    body: dict[str, Any] | None = None
     timestamps_path = None
-    if timestamps is not None:
-        timestamps_path = path + TIMESTAMPS_SUFFIX
-        data = json.dumps(timestamps, separators=(",", ":")).encode()
-        try:
+    try:
+        body = timestamps() if callable(timestamps) else timestamps
+        if body is not None:
+            timestamps_path = path + TIMESTAMPS_SUFFIX
+            data = json.dumps(body, separators=(",", ":")).encode()
             deps.blobs.put(deps.bucket, timestamps_path, data, content_type="application/json")
-        except BaseException:
+        checksum = checksum_of(encoded.data)
+    except BaseException:
+        if _succeeded(upload):
             _discard(deps, path)
-            raise
+        raise
+    if not _succeeded(upload):
+        if timestamps_path is not None:
+            _discard(deps, timestamps_path)
+        upload.result()  # raises the upload's error
     cached = CachedAudio(
         file_path=path,
         format=encoded.format.value,
         file_size=len(encoded.data),
         duration=encoded.duration_seconds,
         sample_rate=encoded.sample_rate,
-        checksum=checksum_of(encoded.data),
+        checksum=checksum,
         timestamps_path=timestamps_path,
         unapplied=unapplied,
     )
-    return record_file(
+    audio_file = record_file(
         deps, user_id=user_id, job_id=job_id, cached=cached, file_id=file_id, now=now
-    ), cached
+    )
+    return StoredAudio(audio_file, cached, body)
+
+
+def _succeeded(upload: Future[Any]) -> bool:
+    """Wait for ``upload`` to finish; return whether it succeeded."""
+    return upload.exception() is None
 
 
 def _discard(deps: AudioDeps, path: str) -> None:
@@ -134,7 +162,10 @@ def record_file(
     file_id: str | None = None,
     now: datetime | None = None,
 ) -> AudioFile:
-    """Return a new record of ``user_id`` for the stored object ``cached`` describes."""
+    """Return a new record of ``user_id`` for the stored object ``cached`` describes.
+
+    The record and the user's storage used change together (one transaction).
+    """
     moment = now or utcnow()
     fmt = OutputFormat(cached.format)
     audio_file = AudioFile(
@@ -152,7 +183,6 @@ def record_file(
         expires_at=moment + timedelta(days=deps.settings.audio_file_ttl_days),
     )
     AudioFileRepository(deps.store).add(audio_file)
-    _add_storage(deps.store, user_id, audio_file.file_size)
     return audio_file
 
 
@@ -223,8 +253,8 @@ def delete_file(deps: AudioDeps, audio_file: AudioFile) -> None:
     from shared.services.synthesis_cache import SingleFlight  # noqa: PLC0415 - no cycle at import
 
     repository = AudioFileRepository(deps.store)
+    # Even when the record was already gone (a retried cleanup), the object may not be.
     repository.delete(audio_file.id)
-    _add_storage(deps.store, audio_file.user_id, -audio_file.file_size)
     if repository.path_in_use(audio_file.file_path):
         return
     # The cache entry goes first: a hit must never name an object about to disappear.

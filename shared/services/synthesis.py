@@ -13,6 +13,7 @@ voice-model statistics and analytics.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -21,7 +22,13 @@ from shared.domain._base import utcnow
 from shared.domain.synthesis import AudioFile, SynthesisJob
 from shared.errors import InvalidRequestError, NotFoundError
 from shared.repositories.synthesis_jobs import SynthesisJobRepository
-from shared.services.audio_files import download_url, read_timestamps, record_file, store_audio
+from shared.services.audio_files import (
+    StoredAudio,
+    download_url,
+    read_timestamps,
+    record_file,
+    store_audio,
+)
 from shared.services.synthesis_cache import CachedAudio, Lease, cache_key
 from shared.services.synthesis_models import (
     AudioOptions,
@@ -147,14 +154,14 @@ def synthesize_now(deps: SynthesisDeps, user_id: str, prepared: Prepared) -> Syn
             started=started,
             hit=True,
         )
-    audio_file, cached, timestamps = render_and_store(deps, user_id, job.id, prepared, claim)
+    stored = render_and_store(deps, user_id, job.id, prepared, claim)
     return finish(
         deps,
         job,
         prepared,
-        audio_file=audio_file,
-        cached=cached,
-        timestamps=timestamps,
+        audio_file=stored.audio_file,
+        cached=stored.cached,
+        timestamps=stored.timestamps,
         started=started,
         hit=False,
     )
@@ -162,8 +169,11 @@ def synthesize_now(deps: SynthesisDeps, user_id: str, prepared: Prepared) -> Syn
 
 def render_and_store(
     deps: SynthesisDeps, user_id: str, job_id: str, prepared: Prepared, lease: Lease
-) -> tuple[AudioFile, CachedAudio, dict[str, Any] | None]:
-    """Render, encode and store ``prepared`` under ``lease``, then publish it to the cache."""
+) -> StoredAudio:
+    """Render, encode and store ``prepared`` under ``lease``, then publish it to the cache.
+
+    The timestamps are computed while the audio is being written.
+    """
     try:
         rendered = prepared.render(deps.settings.synthesis_chunk_chars)
         options = prepared.options
@@ -174,7 +184,8 @@ def render_and_store(
             target_rate=prepared.settings.sample_rate,
         )
         timestamps = (
-            timestamps_body(
+            functools.partial(
+                timestamps_body,
                 rendered.words,
                 options.timestamp_granularity,
                 language=prepared.voice.language,
@@ -183,7 +194,7 @@ def render_and_store(
             if options.include_timestamps
             else None
         )
-        audio_file, cached = store_audio(
+        stored = store_audio(
             deps.audio,
             user_id=user_id,
             job_id=job_id,
@@ -194,8 +205,8 @@ def render_and_store(
     except BaseException:
         deps.flight.abandon(lease)
         raise
-    deps.flight.publish(lease, cached)
-    return audio_file, cached, timestamps
+    deps.flight.publish(lease, stored.cached)
+    return stored
 
 
 def finish(

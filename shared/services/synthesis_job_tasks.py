@@ -12,6 +12,7 @@ completes the job and records the model's use.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -172,13 +173,14 @@ def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:
     encoded = encode(joined.pcm, joined.sample_rate, job.output_format, target_rate=job.sample_rate)
     timestamps = None
     if config.get("includeTimestamps"):
-        timestamps = timestamps_body(
+        timestamps = functools.partial(
+            timestamps_body,
             joined.words,
             TimestampGranularity(config["timestampGranularity"]),
             language=config.get("language"),
             phonemizer=deps.phonemizer,
         )
-    audio_file, cached = store_audio(
+    stored = store_audio(
         deps.audio,
         user_id=job.user_id,
         job_id=job.id,
@@ -186,8 +188,8 @@ def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:
         timestamps=timestamps,
         unapplied=tuple(joined.unapplied),
     )
-    deps.flight.store_ready(job.text_hash, cached)
-    repository.save(job.complete(audio_file_id=audio_file.id, now=utcnow()))
+    deps.flight.store_ready(job.text_hash, stored.cached)
+    repository.save(job.complete(audio_file_id=stored.audio_file.id, now=utcnow()))
     voice = voice_of(job)
     if job.voice_model_id:
         from shared.repositories.voice_models import VoiceModelRepository  # noqa: PLC0415

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -12,9 +13,9 @@ from shared.bootstrap import get_container, reset_container
 from shared.domain._base import utcnow
 from shared.domain.synthesis import checksum_of
 from shared.errors import PayloadTooLargeError
-from shared.repositories.audio_files import AUDIO_FILES
+from shared.repositories.audio_files import AUDIO_FILES, AudioFileRepository
 from shared.scheduling import platform_jobs
-from shared.services.audio_files import AudioDeps, cleanup_expired_files, store_audio
+from shared.services.audio_files import AudioDeps, cleanup_expired_files, delete_file, store_audio
 from shared.services.synthesis_cache import SYNTHESIS_CACHE
 from shared.store.base import Query
 from tests.functions import test_synthesis_fixtures as fx
@@ -132,6 +133,21 @@ def test_cleanup_deletes_expired_files_and_frees_storage(synthesis_client, files
     assert all(d.data.get("file_path") != own_path for d in entries)
 
 
+def test_a_file_deleted_again_frees_its_storage_once(synthesis_client, users, ann):
+    # A retried cleanup, or a cleanup racing the owner's delete, deletes a record again.
+    assert users.post("/users", json={"email": "ann@example.com"}, headers=ann).status_code == 201
+    first = say(synthesis_client, ann)
+    second = say(synthesis_client, ann, text="Something else entirely.")
+    container = get_container()
+    deps = AudioDeps(container.store, container.blobs, container.settings)
+    record = AudioFileRepository(container.store).get(first["audioFileId"])
+    assert record is not None
+    delete_file(deps, record)
+    delete_file(deps, record)
+    assert storage_used(users, ann) == second["size"]
+    assert not container.blobs.exists(deps.bucket, record.file_path)
+
+
 def test_cleanup_runs_daily_from_the_scheduler(platform):
     from shared.config import Settings
 
@@ -162,3 +178,44 @@ def test_store_audio_deletes_the_audio_when_its_timestamps_cannot_be_stored(plat
         store_audio(deps, user_id="ann", job_id="job-1", encoded=encoded, timestamps=timestamps)
     assert [info.name for info in container.blobs.list(deps.bucket, prefix="audio/").items] == []
     assert list(container.store.stream(Query(AUDIO_FILES))) == []
+
+
+def test_store_audio_deletes_the_timestamps_when_the_audio_cannot_be_stored(platform, monkeypatch):
+    monkeypatch.setenv("VOICE_MAX_UPLOAD_BYTES", "4096")
+    reset_container()
+    container = get_container()
+    deps = AudioDeps(container.store, container.blobs, container.settings)
+    encoded = encode(b"\x00\x01" * 4000, 22_050, "wav")  # 8 KB: beyond the limit
+    timestamps = {"words": [{"text": "short", "start": 0.0, "end": 0.1}]}
+    with pytest.raises(PayloadTooLargeError):
+        store_audio(deps, user_id="ann", job_id="job-1", encoded=encoded, timestamps=timestamps)
+    assert [info.name for info in container.blobs.list(deps.bucket, prefix="audio/").items] == []
+    assert list(container.store.stream(Query(AUDIO_FILES))) == []
+
+
+def test_store_audio_computes_the_timestamps_while_the_audio_is_written(platform):
+    container = get_container()
+    deps = AudioDeps(container.store, container.blobs, container.settings)
+    encoded = encode(b"\x00\x01" * 1000, 22_050, "wav")
+    writers: list[str] = []
+    real_put = container.blobs.put
+
+    def put(bucket: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        writers.append(threading.current_thread().name)
+        return real_put(bucket, name, *args, **kwargs)
+
+    container.blobs.put = put  # type: ignore[method-assign]  # records which thread writes
+    try:
+        stored = store_audio(
+            deps,
+            user_id="ann",
+            job_id="job-1",
+            encoded=encoded,
+            timestamps=lambda: {"words": [{"text": "x", "start": 0.0, "end": 0.1}]},
+        )
+    finally:
+        del container.blobs.put
+    assert stored.timestamps == {"words": [{"text": "x", "start": 0.0, "end": 0.1}]}
+    assert len(writers) == 2
+    assert writers[0] != writers[1]  # the audio on another thread than the timestamps
+    assert container.blobs.get(deps.bucket, stored.cached.timestamps_path or "")

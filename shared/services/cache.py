@@ -18,6 +18,11 @@ exact content (a bounded in-process memo keyed by content hash). The store alone
 whether an entry is valid, so the memo can never make a read stale; it only saves
 transferring and decoding the same bytes again.
 
+A store that can tell cheaply that nothing was written since a read (``change_token``:
+the embedded store can, Firestore cannot) saves the read itself: the documents a lookup
+read are kept with the token seen before reading them, and reused while the token is the
+same. Any write ending anywhere changes the token, so this too never makes a read stale.
+
 Expired entries are simply ignored; in production a Firestore TTL policy on
 ``expires_at`` deletes them.
 """
@@ -29,6 +34,7 @@ import hashlib
 import json
 import random
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,7 +42,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.domain._base import utcnow
-from shared.store.base import DocumentStore, Increment
+from shared.store.base import Document, DocumentStore, Increment
 
 CACHE_ENTRIES = "cache_entries"
 
@@ -49,6 +55,15 @@ _MEMO_SIZE = 256
 # whatever store or request it came from, so sharing it can never serve the wrong value.
 _memo: OrderedDict[str, Any] = OrderedDict()
 _memo_lock = threading.Lock()
+
+
+# The documents of recent lookups per store, with the store's change token when read.
+# Shared by every reader of the process: callers only read them.
+_READS_SIZE = 1024
+_reads: weakref.WeakKeyDictionary[
+    DocumentStore, OrderedDict[tuple[str, ...], tuple[object, dict[str, Document]]]
+] = weakref.WeakKeyDictionary()
+_reads_lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=4096)  # the same keys and scopes come back on every read
@@ -105,7 +120,7 @@ class DocumentCache:
         entry_id = self.entry_id(key)
         scope_ids = [scope.doc_ids() for scope in scopes]
         wanted = [entry_id] + [doc_id for ids in scope_ids for doc_id in ids]
-        found = self._store.get_many(CACHE_ENTRIES, wanted)
+        found = self._read(wanted)
         versions = [
             sum(int(found[doc_id].data.get("version", 0)) for doc_id in ids if doc_id in found)
             for ids in scope_ids
@@ -129,6 +144,27 @@ class DocumentCache:
         value = stored.data.get("value")
         self._remember(etag, value)
         return Lookup(True, value, versions)
+
+    def _read(self, wanted: list[str]) -> dict[str, Document]:
+        """Return the ``wanted`` documents: read again unless the store says none changed."""
+        token = self._store.change_token()  # before reading: a write after it changes it
+        if token is None:
+            return self._store.get_many(CACHE_ENTRIES, wanted)
+        key = tuple(wanted)
+        with _reads_lock:
+            reads = _reads.get(self._store)
+            seen = reads.get(key) if reads is not None else None
+            if reads is not None and seen is not None and seen[0] == token:
+                reads.move_to_end(key)
+                return seen[1]
+        found = self._store.get_many(CACHE_ENTRIES, wanted)
+        with _reads_lock:
+            reads = _reads.setdefault(self._store, OrderedDict())
+            reads[key] = (token, found)
+            reads.move_to_end(key)
+            while len(reads) > _READS_SIZE:
+                reads.popitem(last=False)
+        return found
 
     def _remember(self, etag: str, value: Any) -> None:
         with _memo_lock:

@@ -319,6 +319,16 @@ class DocumentStore(abc.ABC):
     ) -> list[Neighbour]:
         """Return up to ``limit`` documents nearest by cosine distance, after ``filters``."""
 
+    def change_token(self) -> object | None:
+        """Return a value that changes whenever a write to the store ends, or None.
+
+        Equal tokens from two calls mean that no write ended in between, from this
+        instance or any other; so reads made after the first call are still current.
+        None means the store cannot tell cheaply (Firestore cannot; the embedded store
+        cannot while a write is under way): the caller reads again.
+        """
+        return None
+
     def batch(self) -> WriteBatch:
         """Return a batch whose writes commit atomically (up to 500)."""
         return WriteBatch(self.commit_writes)

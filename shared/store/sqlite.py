@@ -93,6 +93,9 @@ class SqliteDocumentStore(DocumentStore):
     def close(self) -> None:
         self._file.close()
 
+    def change_token(self) -> int | None:
+        return self._file.change_token()
+
     def _ensure_table(self, collection: str) -> str:
         table = self._tables.get(collection)
         if table is None:

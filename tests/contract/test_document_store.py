@@ -10,6 +10,7 @@ import pytest
 from shared.errors import DocumentAlreadyExistsError, DocumentNotFoundError, InvalidRequestError
 from shared.store import DELETE_FIELD, Filter, Increment, Maximum, Query, Vector
 from shared.store.base import DocumentStore, Transaction
+from shared.store.sqlite import SqliteDocumentStore
 
 C = "things"
 
@@ -463,3 +464,16 @@ def test_delete_matching_removes_every_match_past_one_batch(store):
     assert store.delete_matching(Query(C).where("owner", "==", "ann")) == 520
     assert store.count(Query(C)) == 1
     assert store.get(C, "b1") is not None
+
+
+def test_a_change_token_is_none_or_changes_when_a_write_ends(store):
+    # Equal tokens promise that nothing was written in between; None promises nothing.
+    store.set("c", "a", {"n": 0})
+    before = store.change_token()
+    store.get("c", "a")
+    assert store.change_token() == before
+    store.set("c", "a", {"n": 1})
+    after = store.change_token()
+    assert before is None or after != before
+    if isinstance(store, SqliteDocumentStore):
+        assert before is not None  # the embedded store can always tell when idle

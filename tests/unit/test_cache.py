@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -10,6 +13,7 @@ from shared.services.cache import DocumentCache, Scope
 from shared.store.sqlite import SqliteDocumentStore
 
 TTL = timedelta(minutes=5)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Clock:
@@ -111,3 +115,44 @@ def test_disabled_cache_always_computes(store):
     assert cache.get_or_compute(
         "k", scopes=[], ttl=TTL, table="t", compute=lambda: next(values)
     ) == (2, False)
+
+
+def _invalidate_in_another_process(path: Path, scope_name: str) -> None:
+    code = (
+        "import sys\n"
+        "from shared.services.cache import DocumentCache, Scope\n"
+        "from shared.store.sqlite import SqliteDocumentStore\n"
+        "store = SqliteDocumentStore(sys.argv[1])\n"
+        "DocumentCache(store).invalidate([Scope(sys.argv[2])])\n"
+        "store.close()\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path), scope_name], check=True, cwd=ROOT)
+
+
+@pytest.mark.parametrize("writer", ["another process", "another store on the file"])
+def test_a_write_elsewhere_is_never_read_stale(tmp_path, writer):
+    # Hits reuse the documents of an earlier read while the store's change token stays
+    # the same: a write by any other instance must change it.
+    path = tmp_path / "store.sqlite3"
+    store = SqliteDocumentStore(path)
+    cache = DocumentCache(store)
+    data = {"value": 1}
+    scope = Scope("voice_models:user:ann")
+
+    def read():
+        return cache.get_or_compute(
+            "k", scopes=[scope], ttl=TTL, table="t", compute=lambda: dict(data)
+        )
+
+    assert read() == ({"value": 1}, False)
+    assert read() == ({"value": 1}, True)
+    assert read() == ({"value": 1}, True)
+    data["value"] = 2
+    if writer == "another process":
+        _invalidate_in_another_process(path, scope.name)
+    else:
+        other = SqliteDocumentStore(path)
+        DocumentCache(other).invalidate([scope])
+        other.close()
+    assert read() == ({"value": 2}, False)
+    store.close()

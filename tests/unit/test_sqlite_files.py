@@ -1,13 +1,18 @@
-"""Writers of one SQLite file in one process queue on a lock, not in SQLite's busy sleeps."""
+"""Writers of one SQLite file queue on a lock, not in SQLite's busy sleeps, and count writes."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from shared.sqlite_files import writer_lock
-from shared.store.base import Increment
+from shared.store.base import Increment, Query
 from shared.store.sqlite import SqliteDocumentStore
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_one_lock_per_file_whatever_the_spelling(tmp_path: Path):
@@ -46,3 +51,85 @@ def test_threads_of_one_process_never_meet_at_sqlites_file_lock(tmp_path: Path):
     document = stores[0].get("c", "n")
     assert document is not None
     assert document.data["n"] == 8 * 40
+
+
+def test_the_change_token_changes_when_a_write_ends_and_only_then(tmp_path: Path):
+    store = SqliteDocumentStore(tmp_path / "store.sqlite3")
+    store.set("c", "a", {"n": 1})
+    writes = [
+        lambda: store.create("c", "b", {"n": 2}),
+        lambda: store.set("c", "a", {"n": 3}),
+        lambda: store.set("c", "a", {"m": 4}, merge=True),
+        lambda: store.update("c", "a", {"n": Increment(1)}),
+        lambda: store.delete("c", "b"),
+        lambda: store.run_transaction(lambda tx: tx.update("c", "a", {"n": 9})),
+        lambda: store.delete_matching(Query("c")),
+    ]
+    seen = set()
+    for write in writes:
+        before = store.change_token()
+        store.get("c", "a")
+        store.get_many("c", ["a", "b"])
+        store.query(Query("c"))
+        assert store.change_token() == before  # reads change nothing
+        write()
+        after = store.change_token()
+        assert before is not None
+        assert after is not None
+        assert after != before
+        seen.add(before)
+    assert len(seen) == len(writes)
+    store.close()
+
+
+def test_the_change_token_tells_nothing_while_a_write_is_under_way(tmp_path: Path):
+    store = SqliteDocumentStore(tmp_path / "store.sqlite3")
+    assert store.change_token() is not None
+
+    def during(tx: Any) -> None:
+        tx.set("c", "a", {"n": 1})
+        assert store.change_token() is None
+
+    store.run_transaction(during)
+    assert store.change_token() is not None
+    store.close()
+
+
+def test_a_writer_that_died_during_a_write_leaves_no_token_until_the_next_write(tmp_path: Path):
+    path = tmp_path / "store.sqlite3"
+    store = SqliteDocumentStore(path)
+    code = (
+        "import os, sys\n"
+        "from shared.sqlite_files import writer_lock\n"
+        "writer_lock(sys.argv[1]).counter.begin()\n"
+        "os._exit(0)\n"  # dies holding the counter's lock, the count odd
+    )
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, cwd=ROOT, timeout=60)
+    assert store.change_token() is None
+    store.set("c", "a", {"n": 1})  # the dead writer's lock went with it
+    assert store.change_token() is not None
+    store.close()
+
+
+def test_writers_of_several_processes_take_turns_on_the_counter(tmp_path: Path):
+    path = tmp_path / "store.sqlite3"
+    store = SqliteDocumentStore(path)
+    store.set("c", "warm", {"n": 0})
+    start = store.change_token()
+    assert start is not None
+    code = (
+        "import sys\n"
+        "from shared.store.sqlite import SqliteDocumentStore\n"
+        "store = SqliteDocumentStore(sys.argv[1])\n"
+        "for i in range(50):\n"
+        "    store.set('c', f'{sys.argv[2]}-{i}', {'n': i})\n"
+    )
+    writers = [
+        subprocess.Popen([sys.executable, "-c", code, str(path), name], cwd=ROOT)
+        for name in ("p1", "p2")
+    ]
+    assert [writer.wait(timeout=120) for writer in writers] == [0, 0]
+    # Each process: 50 writes and its first look at the table; two counts per write, none lost.
+    assert store.change_token() == start + 2 * 2 * 51
+    assert len(store.get_many("c", [f"p{p}-{i}" for p in (1, 2) for i in range(50)])) == 100
+    store.close()

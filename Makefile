@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy shared functions local
+	$(BIN)/mypy shared functions local bench
 
 infra-check:
 	@if [ -x infra/check.sh ]; then bash infra/check.sh; fi

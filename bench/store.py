@@ -165,9 +165,9 @@ def bench_firestore(documents: list[tuple[str, dict[str, Any]]], queries: int) -
     )
     os.environ["FIRESTORE_EMULATOR_HOST"] = host
     try:
-        client = firestore.Client(project="demo-bench", credentials=AnonymousCredentials())
+        client = firestore.Client(project="demo-bench", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
         adapter = FirestoreDocumentStore(
-            firestore.Client(project="demo-bench", credentials=AnonymousCredentials())
+            firestore.Client(project="demo-bench", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
         )
         # Warm the JVM before timing anything.
         for i in range(50):
@@ -223,7 +223,7 @@ def bench_firestore(documents: list[tuple[str, dict[str, Any]]], queries: int) -
             results[f"{name} raw"] = statistics.median(raw_rates)
             results[f"{name} adapter"] = statistics.median(adapter_rates)
         adapter.close()
-        client.close()
+        client.close()  # type: ignore[no-untyped-call]  # untyped library
         return results
     finally:
         os.environ.pop("FIRESTORE_EMULATOR_HOST", None)

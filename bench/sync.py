@@ -184,7 +184,7 @@ def start_firestore(folder: Path) -> tuple[DocumentStore, Callable[[], None]]:
     )
     os.environ["FIRESTORE_EMULATOR_HOST"] = host
     store = FirestoreDocumentStore(
-        firestore.Client(project="demo-bench", credentials=AnonymousCredentials())
+        firestore.Client(project="demo-bench", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
     )
     for index in range(50):  # the JVM answers its first requests slowly
         store.set("warm", f"w{index}", {"i": index})

@@ -33,6 +33,7 @@ import sqlite3
 import struct
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,7 +41,8 @@ from pathlib import Path
 BUSY_TIMEOUT_MS = 15_000
 _WAL_ATTEMPTS = 50
 _COUNTER = struct.Struct("=Q")
-_WRITERS: dict[str, FileWriter] = {}
+# While some SqliteFile of the process uses it: then its counter's file is closed.
+_WRITERS: weakref.WeakValueDictionary[str, FileWriter] = weakref.WeakValueDictionary()
 _GUARD = threading.Lock()
 
 
@@ -58,6 +60,7 @@ class ChangeCounter:
         if os.fstat(self._fd).st_size < _COUNTER.size:
             os.ftruncate(self._fd, _COUNTER.size)
         self._map = mmap.mmap(self._fd, _COUNTER.size)
+        self._closer = weakref.finalize(self, _close_counter, self._map, self._fd)
 
     def value(self) -> int:
         """Return the count (odd while a write is under way)."""
@@ -67,6 +70,7 @@ class ChangeCounter:
     def begin(self) -> None:
         """Take the counter's lock (waiting for other processes' writes) and make it odd."""
         if self._pid != os.getpid():  # a forked child must not share its parent's lock
+            self._closer()
             self._open()
         self._lock()
         count = self.value()
@@ -93,6 +97,11 @@ class ChangeCounter:
                     ) from None
             time.sleep(delay)
             delay = min(delay * 2, 0.02)
+
+
+def _close_counter(mapped: mmap.mmap, fd: int) -> None:
+    mapped.close()
+    os.close(fd)
 
 
 class FileWriter:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import os
 import subprocess
 import sys
 import threading
@@ -133,3 +135,17 @@ def test_writers_of_several_processes_take_turns_on_the_counter(tmp_path: Path):
     assert store.change_token() == start + 2 * 2 * 51
     assert len(store.get_many("c", [f"p{p}-{i}" for p in (1, 2) for i in range(50)])) == 100
     store.close()
+
+
+def test_a_counter_file_is_closed_once_no_store_uses_it(tmp_path: Path):
+    def open_files() -> int:
+        gc.collect()
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_files()
+    for index in range(50):
+        store = SqliteDocumentStore(tmp_path / f"store-{index}.sqlite3")
+        store.set("c", "a", {"n": index})
+        store.close()
+        del store
+    assert open_files() <= before + 2  # not one per store opened

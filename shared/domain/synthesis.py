@@ -26,7 +26,6 @@ from shared.domain.measures import (
     UnitScore,
 )
 from shared.domain.transitions import TransitionTable, check_transition, with_changes
-from shared.errors import InvalidStateTransitionError
 
 _CHECKSUM = re.compile(r"^sha256:[0-9a-f]{64}$")
 
@@ -115,19 +114,6 @@ class SynthesisJob(DomainModel):
         """
         self._move(SynthesisStatus.PROCESSING)
         return with_changes(self, status=SynthesisStatus.PROCESSING)
-
-    def with_progress(self, progress: float) -> Self:
-        """Return the job with ``progress`` (0..1) recorded.
-
-        Raises:
-            InvalidStateTransitionError: the job is not PROCESSING.
-            pydantic.ValidationError: ``progress`` is outside 0..1.
-        """
-        if self.status is not SynthesisStatus.PROCESSING:
-            raise InvalidStateTransitionError(
-                f"synthesis job progress cannot change while {self.status.value!r}"
-            )
-        return with_changes(self, progress=progress)
 
     def complete(self, *, audio_file_id: str, now: datetime, cache_hit: bool = False) -> Self:
         """Return the job COMPLETED at ``now`` with its audio file and full progress.

@@ -2,12 +2,12 @@
 
 A chunk task renders its chunk unless its PCM is already stored
 (``synthesis-jobs/{jobId}/{index}.pcm`` plus its word timings, so a redelivered task does
-no work twice), then records itself done in a transaction that also sets ``progress``
-(done/total); the task that completes the set enqueues ``synthesis.assemble``. A failed
-chunk is retried by the queue; on the last attempt, or when the provider refuses for
-good, the job fails with a message naming the chunk and the reason. Assembly stitches
-the chunks, offsets their timings, encodes, stores the file, publishes the cache entry,
-completes the job and records the model's use.
+no work twice), then sets its done marker on the job (one field write; progress is
+done/total); a task that sees every marker set enqueues ``synthesis.assemble`` (once: its
+dedup key). A failed chunk is retried by the queue; on the last attempt, or when the
+provider refuses for good, the job fails with a message naming the chunk and the reason.
+Assembly stitches the chunks, offsets their timings, encodes, stores the file, publishes
+the cache entry, completes the job and records the model's use.
 """
 
 from __future__ import annotations
@@ -25,9 +25,7 @@ from shared.domain._base import utcnow
 from shared.domain.synthesis import SynthesisJob, SynthesisStatus, TimestampGranularity
 from shared.providers.base import AudioSettings, ProviderError
 from shared.repositories.synthesis_jobs import (
-    SYNTHESIS_JOBS,
     SynthesisJobRepository,
-    job_document,
     job_from,
 )
 from shared.services.audio_files import store_audio
@@ -44,7 +42,6 @@ from shared.services.synthesis_jobs import (
 from shared.services.synthesis_render import Rendered, join_pieces, render_piece, timestamps_body
 from shared.services.synthesis_usage import record_model_use
 from shared.services.synthesis_voices import ResolvedVoice, provider_for
-from shared.store.base import Transaction
 from shared.tasks.base import GiveUpTask, RetryTask, TaskAlreadyExistsError, TaskContext
 
 logger = logging.getLogger(__name__)
@@ -81,7 +78,7 @@ def run_chunk(deps: SynthesisDeps, payload: ChunkTask, ctx: TaskContext) -> None
         deps.blobs.put(
             bucket, words_name, json.dumps(meta).encode(), content_type="application/json"
         )
-    if _mark_done(deps, job.id, payload.index):
+    if repository.mark_chunk_done(job.id, payload.index):
         try:
             deps.task_queue().enqueue(
                 deps.settings.synthesis_queue,
@@ -122,33 +119,6 @@ def _retry_or_give_up(
     message = f"Chunk {index + 1} of {total} failed after {ctx.attempt} attempts: {failure.reason}"
     fail_job(deps, job.id, message)
     return GiveUpTask(message)
-
-
-def _mark_done(deps: SynthesisDeps, job_id: str, index: int) -> bool:
-    """Record chunk ``index`` done; return True for the call that completed the set."""
-
-    def mark(tx: Transaction) -> bool:
-        document = SynthesisJobRepository.tx_document(tx, job_id)
-        job = job_from(document)
-        if job.status in (SynthesisStatus.COMPLETED, SynthesisStatus.FAILED):
-            return False
-        done = sorted({*document.data.get("chunks_done", []), index})
-        total = len(document.data["chunks"])
-        if job.status is SynthesisStatus.PENDING:
-            job = job.start()
-        job = job.with_progress(min(len(done) / total, 0.99))
-        finished = len(done) == total and not document.data.get("assembling")
-        tx.update(
-            SYNTHESIS_JOBS,
-            job_id,
-            job_document(
-                job, chunks_done=done, assembling=bool(document.data.get("assembling")) or finished
-            ),
-        )
-        return finished
-
-    finished: bool = deps.store.run_transaction(mark)
-    return finished
 
 
 def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:

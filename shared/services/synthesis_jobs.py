@@ -83,7 +83,7 @@ def start_job(deps: SynthesisDeps, user_id: str, prepared: Prepared) -> Synthesi
         estimated_duration=estimate_seconds(prepared.length, prepared.settings.speed),
     )
     SynthesisJobRepository(deps.store).add(
-        job, chunks=[{"start": c.start, "end": c.end} for c in chunks], chunks_done=[]
+        job, chunks=[{"start": c.start, "end": c.end} for c in chunks], chunks_done={}
     )
     queue = deps.task_queue()
     for index in range(len(chunks)):

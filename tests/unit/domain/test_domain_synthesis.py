@@ -121,17 +121,10 @@ def test_job_allows_exactly_the_listed_transitions(status, action):
 
 
 def test_completed_job_has_audio_full_progress_and_time():
-    done = make_job().start().with_progress(0.5).complete(audio_file_id="file-1", now=NOW)
+    done = make_job().start().complete(audio_file_id="file-1", now=NOW)
     assert (done.audio_file_id, done.progress, done.completed_at) == ("file-1", 1.0, NOW)
     failed = make_job().start().fail("boom", NOW)
     assert (failed.error_message, failed.completed_at) == ("boom", NOW)
-
-
-def test_progress_only_moves_while_processing():
-    with pytest.raises(InvalidStateTransitionError):
-        make_job().with_progress(0.5)
-    with pytest.raises(ValidationError):
-        make_job().start().with_progress(1.5)
 
 
 def test_job_serializes_camel_case():

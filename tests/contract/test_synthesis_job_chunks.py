@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from shared.domain.synthesis import SynthesisJob, SynthesisStatus
@@ -55,22 +56,30 @@ def test_chunks_finishing_together_are_all_recorded_without_contention_errors(st
     total = 10
     job = add_job(store, chunks=total)
     barrier = threading.Barrier(total)
-    seen_done: list[bool] = []
-    errors: list[BaseException] = []
 
-    def finish(index: int) -> None:
+    def finish(index: int) -> bool | Exception:
         barrier.wait()
         try:
-            seen_done.append(repository.mark_chunk_done(job.id, index))
+            return repository.mark_chunk_done(job.id, index)
         except Exception as exc:  # reported by the assertion below
-            errors.append(exc)
+            return exc
 
-    threads = [threading.Thread(target=finish, args=(i,)) for i in range(total)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(max_workers=total) as pool:
+        outcomes = list(pool.map(finish, range(total)))
+    errors = [o for o in outcomes if isinstance(o, Exception)]
+    seen_done = [o for o in outcomes if isinstance(o, bool)]
     assert errors == []
     assert len(seen_done) == total
     assert any(seen_done)
     assert job_from(repository.document(job.id)).progress == 0.99
+
+
+def test_a_failed_job_stays_failed_when_its_other_chunks_finish(store):
+    repository = SynthesisJobRepository(store)
+    job = add_job(store, chunks=4)
+    repository.mark_chunk_done(job.id, 0)
+    running = job_from(repository.document(job.id))
+    repository.save(running.fail("Chunk 2 of 4 failed", datetime.now(UTC)))
+    repository.mark_chunk_done(job.id, 1)
+    failed = job_from(repository.document(job.id))
+    assert (failed.status, failed.progress) == (SynthesisStatus.FAILED, 0.25)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,8 +16,11 @@ from shared.providers.base import ErrorCategory, SynthesisRequest, SynthesisResu
 from shared.providers.registry import ProviderRegistry, use_provider_registry
 from shared.scheduling import JobRegistry
 from shared.services import synthesis_jobs
-from shared.tasks.base import QueuePolicy, TaskRegistry
-from shared.tasks.inprocess import InProcessTaskQueue
+from shared.services.synthesis import SynthesisDeps
+from shared.services.synthesis_job_tasks import run_chunk
+from shared.store import Query
+from shared.tasks.base import QueuePolicy, TaskContext, TaskRegistry
+from shared.tasks.inprocess import QUEUED_TASKS, InProcessTaskQueue
 from shared.tasks.push_auth import AdminTokenPushVerifier
 from shared.tasks.runtime import TaskRuntime, use_task_runtime
 from tests.functions import test_synthesis_fixtures as fx
@@ -131,6 +135,38 @@ def test_long_text_becomes_a_job_that_completes(synthesis_client, ann, queue, es
     assert again.status_code == 200
     assert again.get_json()["cacheHit"] is True
     assert espeak.calls == chunks
+
+
+def test_chunk_tasks_that_both_see_every_chunk_done_queue_one_assembly(
+    synthesis_client, ann, espeak
+):
+    """The last chunk's task, delivered twice, finds every marker set both times."""
+    container = get_container()
+    registry = TaskRegistry()
+    synthesis_jobs.register_tasks(registry, container)
+    name = container.settings.synthesis_queue
+    tasks = InProcessTaskQueue(store=container.store, policies={name: FAST}, registry=registry)
+    use_task_runtime(
+        container,
+        TaskRuntime(registry, tasks, AdminTokenPushVerifier(container.verifier), JobRegistry([])),
+    )  # not started: queued tasks stay queued, and this test runs them itself
+    job_id = start(synthesis_client, ann)["jobId"]
+    chunks = len(synthesis_jobs.split_sentences(LONG_TEXT, 400))
+    deps = SynthesisDeps.from_container(container)
+    context = TaskContext(
+        task_id="chunk",
+        queue=name,
+        task_type=synthesis_jobs.CHUNK_TASK,
+        attempt=1,
+        max_attempts=FAST.max_attempts,
+        enqueued_at=datetime.now(UTC),
+        store=container.store,
+    )
+    for index in [*range(chunks), chunks - 1]:
+        run_chunk(deps, synthesis_jobs.ChunkTask(job_id=job_id, index=index), context)
+    queued = Query(QUEUED_TASKS).where("task_type", "==", synthesis_jobs.ASSEMBLE_TASK)
+    assert container.store.count(queued) == 1
+    assert espeak.calls == chunks  # the redelivered chunk was not rendered again
 
 
 def test_chunk_failures_are_retried_by_the_queue(synthesis_client, ann, queue):

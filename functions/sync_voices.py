@@ -14,9 +14,9 @@ import flask
 import functions_framework
 from pydantic import Field
 
-from shared.domain._base import RequestModel
 from shared.domain.voices import VoiceSyncJob
 from shared.http import Api, Reply, RequestContext, page_body
+from shared.model import RequestModel
 from shared.repositories.voice_sync_jobs import VoiceSyncJobRepository
 from shared.services.voice_sync import start_sync
 

@@ -16,7 +16,6 @@ import flask
 import functions_framework
 from pydantic import Field
 
-from shared.domain._base import RequestModel
 from shared.domain.voice_models import (
     MAX_PAGE_SIZE,
     AccessLogPage,
@@ -45,6 +44,7 @@ from shared.domain.voice_models import (
     VoiceModelUsageStats,
 )
 from shared.http import Api, Reply, RequestContext, json_text_response
+from shared.model import RequestModel
 from shared.services import voice_model_backups as backups
 from shared.services import voice_model_insights as insights
 from shared.services import voice_model_sharing as sharing

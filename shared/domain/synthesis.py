@@ -17,15 +17,20 @@ from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
-from shared.domain._base import DomainModel, UtcDatetime, new_id, utcnow
-from shared.domain.measures import (
+from shared.model import (
     DEFAULT_SAMPLE_RATE,
+    DomainModel,
     NonNegativeCount,
     SampleRate,
     Seconds,
+    TransitionTable,
     UnitScore,
+    UtcDatetime,
+    check_transition,
+    new_id,
+    utcnow,
+    with_changes,
 )
-from shared.domain.transitions import TransitionTable, check_transition, with_changes
 
 _CHECKSUM = re.compile(r"^sha256:[0-9a-f]{64}$")
 

@@ -12,8 +12,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
-from shared.domain._base import DomainModel, RequestModel, UtcDatetime, new_id, utcnow
-from shared.domain.measures import NonNegativeCount
+from shared.model import DomainModel, NonNegativeCount, RequestModel, UtcDatetime, new_id, utcnow
 
 _MAX_EMAIL_LENGTH = 254
 _MAX_LOCAL_PART_LENGTH = 64

@@ -15,8 +15,17 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from shared.domain._base import DomainModel, RequestModel, UtcDatetime, new_id, utcnow
-from shared.domain.measures import DEFAULT_SAMPLE_RATE, NonNegativeCount, SampleRate, UnitScore
+from shared.model import (
+    DEFAULT_SAMPLE_RATE,
+    DomainModel,
+    NonNegativeCount,
+    RequestModel,
+    SampleRate,
+    UnitScore,
+    UtcDatetime,
+    new_id,
+    utcnow,
+)
 
 SIMILARITY_WEIGHT = 0.4
 NATURALNESS_WEIGHT = 0.3

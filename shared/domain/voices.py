@@ -15,11 +15,19 @@ from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
-from shared.domain._base import DomainModel, RequestModel, UtcDatetime, new_id, utcnow
-from shared.domain.language import LanguageTag
-from shared.domain.measures import NonNegativeCount
-from shared.domain.transitions import TransitionTable, check_transition, with_changes
 from shared.errors import InvalidStateTransitionError
+from shared.model import (
+    DomainModel,
+    LanguageTag,
+    NonNegativeCount,
+    RequestModel,
+    TransitionTable,
+    UtcDatetime,
+    check_transition,
+    new_id,
+    utcnow,
+    with_changes,
+)
 
 MAX_SYNC_RETRIES = 3
 

@@ -18,8 +18,8 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from shared.domain._base import new_id, utcnow
 from shared.domain.voice_models import AccessLogEntry
+from shared.model import new_id, utcnow
 from shared.store.base import DocumentStore, Query
 
 ACCESS_LOG = "voice_model_access_log"

@@ -27,9 +27,9 @@ from pydantic import BaseModel
 from shared.audio.encode import EncodedAudio
 from shared.blobs.base import ObjectStorage
 from shared.config import Settings
-from shared.domain._base import RequestModel, new_id, utcnow
 from shared.domain.synthesis import AudioFile, OutputFormat, checksum_of
 from shared.errors import AudioFileNotFoundError, NotFoundError
+from shared.model import RequestModel, new_id, utcnow
 from shared.repositories.audio_files import AUDIO_FILES, AudioFileRepository
 from shared.services.synthesis_cache import CachedAudio
 from shared.store.base import DocumentStore, Query

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.domain._base import utcnow
+from shared.model import utcnow
 from shared.store.base import Document, DocumentStore, Increment
 
 CACHE_ENTRIES = "cache_entries"

@@ -12,10 +12,9 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
-from shared.domain._base import RequestModel
-from shared.domain.language import normalize_language_tag
 from shared.domain.voices import AgeGroup, Gender, VoiceProfile
 from shared.errors import ConfigurationError
+from shared.model import RequestModel, normalize_language_tag
 from shared.providers.base import TTSProvider
 from shared.providers.registry import ProviderRegistry
 from shared.repositories.voice_sync_jobs import VoiceSyncJobRepository

@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from shared.domain._base import utcnow
 from shared.errors import RateLimitedError
+from shared.model import utcnow
 from shared.store.base import DocumentStore, Transaction
 
 RATE_LIMITS = "rate_limits"

@@ -18,9 +18,9 @@ import time
 from typing import Any
 
 from shared.audio.encode import encode
-from shared.domain._base import utcnow
 from shared.domain.synthesis import AudioFile, SynthesisJob
 from shared.errors import InvalidRequestError, NotFoundError
+from shared.model import utcnow
 from shared.repositories.synthesis_jobs import SynthesisJobRepository
 from shared.services.audio_files import (
     StoredAudio,

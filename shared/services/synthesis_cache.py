@@ -20,9 +20,9 @@ from datetime import timedelta
 from typing import Any
 
 from shared.audio.text import normalise_text
-from shared.domain._base import new_id, utcnow
 from shared.domain.synthesis import OutputFormat, TimestampGranularity
 from shared.errors import DocumentAlreadyExistsError
+from shared.model import new_id, utcnow
 from shared.providers.base import AudioSettings
 from shared.services.synthesis_voices import ResolvedVoice
 from shared.store.base import DocumentStore, Query, Transaction

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from shared.audio.encode import encode
 from shared.audio.text import TextChunk
 from shared.audio.timestamps import TimedWord
-from shared.domain._base import utcnow
 from shared.domain.synthesis import SynthesisJob, SynthesisStatus, TimestampGranularity
+from shared.model import utcnow
 from shared.providers.base import AudioSettings, ProviderError
 from shared.repositories.synthesis_jobs import (
     SynthesisJobRepository,

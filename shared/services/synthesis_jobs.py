@@ -18,9 +18,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared.audio.text import split_sentences
-from shared.domain._base import utcnow
 from shared.domain.synthesis import SynthesisJob, SynthesisStatus
 from shared.errors import NotFoundError, SynthesisJobNotFoundError
+from shared.model import utcnow
 from shared.repositories.audio_files import AudioFileRepository
 from shared.repositories.synthesis_jobs import (
     SYNTHESIS_JOBS,

@@ -19,10 +19,9 @@ from pydantic import Field
 from shared.audio.encode import output_rate
 from shared.blobs.base import ObjectStorage
 from shared.config import Settings
-from shared.domain._base import DomainModel, RequestModel
-from shared.domain.measures import DEFAULT_SAMPLE_RATE
 from shared.domain.synthesis import OutputFormat, SynthesisStatus, TimestampGranularity
 from shared.errors import ConfigurationError, InvalidRequestError, TextTooLongError
+from shared.model import DEFAULT_SAMPLE_RATE, DomainModel, RequestModel
 from shared.providers.base import (
     MAX_PITCH,
     MAX_SPEED,

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.domain._base import utcnow
 from shared.domain.voice_models import VoiceModelUsageEvent, VoiceModelUsageStats
+from shared.model import utcnow
 from shared.services.cache import DocumentCache
 from shared.services.voice_model_context import model_usage_scope, owner_usage_scope
 from shared.store.base import Document, DocumentStore, Increment, Maximum, Query

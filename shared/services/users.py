@@ -12,8 +12,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shared.domain._base import new_id, utcnow
 from shared.domain.users import User, UserCreate, UserUpdate
+from shared.model import new_id, utcnow
 from shared.repositories.users import UserRepository
 from shared.services.audio_files import purge_audio_files
 from shared.services.voice_model_cleanup import purge_voice_models

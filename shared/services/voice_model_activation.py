@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 
-from shared.domain._base import utcnow
 from shared.domain.voice_models import VoiceModel, VoiceModelDeleted, VoiceModelStatus
 from shared.errors import (
     AccessDeniedError,
@@ -23,6 +22,7 @@ from shared.errors import (
     VoiceModelNotActiveError,
     VoiceModelNotFoundError,
 )
+from shared.model import utcnow
 from shared.repositories.voice_models import VOICE_MODELS, ShareRepository, VoiceModelRepository
 from shared.services.usage import usage_for_models
 from shared.services.voice_model_context import Caller, VoiceModelDeps

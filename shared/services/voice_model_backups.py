@@ -17,7 +17,6 @@ from datetime import timedelta
 from typing import Any
 
 from shared.blobs.base import check_object_name
-from shared.domain._base import utcnow
 from shared.domain.voice_models import (
     BackupResult,
     ExportedFile,
@@ -36,6 +35,7 @@ from shared.errors import (
     InvalidRequestError,
     NotFoundError,
 )
+from shared.model import utcnow
 from shared.repositories.voice_models import (
     VOICE_MODELS,
     ShareRepository,

@@ -15,7 +15,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from shared.domain._base import utcnow
 from shared.domain.voice_models import (
     CLEANUP_QUALITY_THRESHOLD,
     CleanupCandidate,
@@ -26,6 +25,7 @@ from shared.domain.voice_models import (
     cleanup_eligible_at,
 )
 from shared.errors import VoiceModelNotFoundError
+from shared.model import utcnow
 from shared.repositories.voice_models import (
     ACTIVE_POINTERS,
     SHARES,

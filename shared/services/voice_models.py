@@ -16,7 +16,6 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from shared.domain._base import utcnow
 from shared.domain.voice_models import (
     VoiceModel,
     VoiceModelCreate,
@@ -27,6 +26,7 @@ from shared.domain.voice_models import (
     VoiceModelUpdate,
 )
 from shared.errors import InvalidRequestError, VoiceModelNotFoundError
+from shared.model import utcnow
 from shared.repositories.voice_models import (
     VOICE_MODELS,
     ShareRepository,

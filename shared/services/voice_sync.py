@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from shared.domain._base import new_id, utcnow
 from shared.domain.voices import MAX_SYNC_RETRIES, VoiceProfile, VoiceSyncJob, VoiceSyncStatus
 from shared.errors import ConfigurationError, NotFoundError, PlatformError
+from shared.model import new_id, utcnow
 from shared.providers.base import (
     ErrorCategory,
     ProviderError,

@@ -16,7 +16,6 @@ import pytest
 
 from shared.blobs.local import LocalObjectStorage
 from shared.config import Settings
-from shared.domain._base import utcnow
 from shared.domain.voice_models import VoiceModelCreate, VoiceModelUsageEvent
 from shared.errors import (
     PlatformError,
@@ -26,6 +25,7 @@ from shared.errors import (
     VoiceModelDeletedError,
     VoiceModelNotFoundError,
 )
+from shared.model import utcnow
 from shared.services.cache import Scope
 from shared.services.rate_limits import RateLimit, consume
 from shared.services.usage import record_usage, usage_stats

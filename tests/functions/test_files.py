@@ -10,9 +10,9 @@ import pytest
 
 from shared.audio.encode import encode
 from shared.bootstrap import get_container, reset_container
-from shared.domain._base import utcnow
 from shared.domain.synthesis import checksum_of
 from shared.errors import PayloadTooLargeError
+from shared.model import utcnow
 from shared.repositories.audio_files import AUDIO_FILES, AudioFileRepository
 from shared.scheduling import platform_jobs
 from shared.services.audio_files import AudioDeps, cleanup_expired_files, delete_file, store_audio

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from shared.bootstrap import get_container, reset_container
-from shared.domain._base import utcnow
+from shared.model import utcnow
 from shared.services.voice_model_cleanup import CLEANUP_TASK
 from shared.tasks.runtime import task_runtime
 from tests.functions import test_voice_models as base

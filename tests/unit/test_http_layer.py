@@ -13,9 +13,9 @@ from shared import errors
 from shared.auth import DevTokenVerifier
 from shared.bootstrap import Container
 from shared.config import Settings
-from shared.domain._base import RequestModel
 from shared.http import ERROR_STATUS, Api, Reply, RequestContext
 from shared.log import CloudLoggingFormatter
+from shared.model import RequestModel
 
 SECRET = b"s" * 32
 

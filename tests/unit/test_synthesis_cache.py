@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.domain._base import utcnow
 from shared.domain.synthesis import OutputFormat, TimestampGranularity
 from shared.domain.voice_models import VoiceModel
+from shared.model import utcnow
 from shared.providers.base import AudioSettings
 from shared.services.synthesis_cache import (
     SYNTHESIS_CACHE,

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from shared.domain._base import new_id
 from shared.domain.synthesis import (
     AudioFile,
     OutputFormat,
@@ -20,6 +19,7 @@ from shared.domain.synthesis import (
     checksum_of,
 )
 from shared.errors import InvalidStateTransitionError
+from shared.model import new_id
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DIGEST = "ab" * 32

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from shared.domain._base import new_id
 from shared.domain.voice_models import (
     ModelShare,
     ModelShareCreate,
@@ -21,6 +20,7 @@ from shared.domain.voice_models import (
     VoiceModelUsageStats,
     quality_score_from_components,
 )
+from shared.model import new_id
 
 NOW = datetime(2026, 1, 15, 10, 30, tzinfo=UTC)
 

@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from shared.domain.language import normalize_language_tag
 from shared.domain.voices import (
     MAX_SYNC_RETRIES,
     AgeGroup,
@@ -19,6 +18,7 @@ from shared.domain.voices import (
     VoiceSyncStatus,
 )
 from shared.errors import InvalidStateTransitionError
+from shared.model import normalize_language_tag
 
 NOW = datetime(2026, 1, 22, 3, 0, tzinfo=UTC)
 

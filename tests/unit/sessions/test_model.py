@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from shared.domain._base import new_id
-from shared.domain.sessions import (
+from shared.errors import InvalidStateTransitionError
+from shared.model import new_id
+from shared.sessions.model import (
     CustomProcessorConfig,
     PersistenceStatus,
     PipelineConfiguration,
@@ -17,7 +18,6 @@ from shared.domain.sessions import (
     ProviderCapabilities,
     VoiceSession,
 )
-from shared.errors import InvalidStateTransitionError
 
 NOW = datetime(2026, 1, 11, 8, 0, tzinfo=UTC)
 

@@ -13,10 +13,19 @@ from typing import Annotated, Self
 
 from pydantic import Field
 
-from shared.domain._base import DomainModel, RequestModel, UtcDatetime, new_id, utcnow
-from shared.domain.language import LanguageTag
-from shared.domain.measures import PositiveSeconds, SampleRate
-from shared.domain.transitions import TransitionTable, check_transition, with_changes
+from shared.model import (
+    DomainModel,
+    LanguageTag,
+    PositiveSeconds,
+    RequestModel,
+    SampleRate,
+    TransitionTable,
+    UtcDatetime,
+    check_transition,
+    new_id,
+    utcnow,
+    with_changes,
+)
 
 DEFAULT_SAMPLE_LANGUAGE = "en-US"
 MAX_SAMPLE_QUALITY = 10.0

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from shared.domain._base import new_id
-from shared.domain.samples import SampleStatus, VoiceSample, VoiceSampleCreate
 from shared.errors import InvalidStateTransitionError
+from shared.model import new_id
+from shared.samples.model import SampleStatus, VoiceSample, VoiceSampleCreate
 
 
 def make_sample(**overrides: object) -> VoiceSample:

@@ -16,9 +16,16 @@ from typing import Annotated, Any, Self
 
 from pydantic import ConfigDict, Field, model_validator
 
-from shared.domain._base import DomainModel, UtcDatetime, new_id, utcnow
-from shared.domain.measures import NonNegativeCount
-from shared.domain.transitions import TransitionTable, check_transition, with_changes
+from shared.model import (
+    DomainModel,
+    NonNegativeCount,
+    TransitionTable,
+    UtcDatetime,
+    check_transition,
+    new_id,
+    utcnow,
+    with_changes,
+)
 
 DEFAULT_LATENCY_TARGET = timedelta(milliseconds=500)
 

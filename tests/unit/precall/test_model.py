@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from shared.domain._base import new_id
-from shared.domain.cloning import (
+from shared.errors import InvalidStateTransitionError
+from shared.model import new_id
+from shared.precall.model import (
     CallerVoiceMapping,
     CallLog,
     CallStatus,
@@ -19,7 +20,6 @@ from shared.domain.cloning import (
     VoiceCloneLog,
     normalize_e164,
 )
-from shared.errors import InvalidStateTransitionError
 
 NOW = datetime(2026, 2, 1, 9, 0, tzinfo=UTC)
 CALLER = "+14155550100"

@@ -1,0 +1,185 @@
+"""The building blocks every capability's entities are made of.
+
+Entities serialize with camelCase field names (the API convention) and accept camelCase or
+snake_case on input; request models forbid unknown fields, so a typo in a client's body or
+query is a 400 rather than silently ignored. The constrained number types declare each rule
+once (an 8 Hz sample rate, a quality of 1.2, a negative duration or NaN are refused
+everywhere alike); language tags are normalised to canonical BCP-47 casing before they are
+stored or compared; and each entity's state machine is a table of legal moves enforced by
+``check_transition``, whose transition methods return a new, fully validated instance
+(``with_changes``) so a refused transition never leaves an entity half-changed.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from shared.errors import InvalidStateTransitionError
+
+# Entities ------------------------------------------------------------------------------------
+
+
+def utcnow() -> datetime:
+    """Return the current time as a timezone-aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """Return a new opaque identifier (a UUID4 in hex)."""
+    return uuid.uuid4().hex
+
+
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+"""A datetime normalised to UTC; naive input is taken as UTC."""
+
+
+class DomainModel(BaseModel):
+    """Base of stored entities: camelCase on the wire, snake_case in Python."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        validate_assignment=True,
+        ser_json_timedelta="float",
+    )
+
+    def to_document(self) -> dict[str, Any]:
+        """Return the fields as stored in the document store (snake_case, native types)."""
+        return self.model_dump(mode="python", by_alias=False)
+
+    def to_api(self) -> dict[str, Any]:
+        """Return the JSON-ready camelCase representation sent to API clients."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+class RequestModel(BaseModel):
+    """Base of request bodies and query strings: camelCase in, unknown fields refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        str_strip_whitespace=True,
+    )
+
+
+# Measures ------------------------------------------------------------------------------------
+
+MIN_SAMPLE_RATE = 8_000
+MAX_SAMPLE_RATE = 192_000
+DEFAULT_SAMPLE_RATE = 22_050
+
+SampleRate = Annotated[int, Field(ge=MIN_SAMPLE_RATE, le=MAX_SAMPLE_RATE)]
+"""Audio sample rate in Hz, from telephone (8 kHz) to studio (192 kHz)."""
+
+UnitScore = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+"""A score or fraction on the 0..1 scale (quality, progress, similarity)."""
+
+Seconds = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+"""A non-negative, finite duration or offset in seconds."""
+
+PositiveSeconds = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+"""A strictly positive, finite duration in seconds."""
+
+NonNegativeCount = Annotated[int, Field(ge=0)]
+"""A count or size that cannot go below zero (bytes, downloads, voices)."""
+
+
+# Language tags -------------------------------------------------------------------------------
+
+_SUBTAG = re.compile(r"^[A-Za-z0-9]{1,8}$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}$|^[A-Za-z]{5,8}$")
+_MAX_TAG_LENGTH = 35
+
+
+def normalize_language_tag(tag: str) -> str:
+    """Return ``tag`` in canonical BCP-47 form, e.g. ``en_us`` -> ``en-US``.
+
+    Underscores become hyphens; the language subtag is lower-cased, a four-letter script
+    title-cased, a two-letter region upper-cased; subtags after a singleton (``x-...``,
+    ``u-...``) are lower-cased.
+
+    Raises:
+        ValueError: ``tag`` is not a well-formed language tag.
+    """
+    cleaned = tag.strip().replace("_", "-")
+    subtags = cleaned.split("-")
+    if (
+        len(cleaned) > _MAX_TAG_LENGTH
+        or not _LANGUAGE.match(subtags[0])
+        or not all(_SUBTAG.match(subtag) for subtag in subtags)
+    ):
+        raise ValueError(f"not a BCP-47 language tag: {tag!r}")
+    normalised = [subtags[0].lower()]
+    after_singleton = False
+    for subtag in subtags[1:]:
+        if after_singleton or len(subtag) == 1:
+            after_singleton = True
+            normalised.append(subtag.lower())
+        elif len(subtag) == 4 and subtag.isalpha():
+            normalised.append(subtag.title())
+        elif len(subtag) == 2 and subtag.isalpha():
+            normalised.append(subtag.upper())
+        else:
+            normalised.append(subtag.lower())
+    return "-".join(normalised)
+
+
+LanguageTag = Annotated[str, AfterValidator(normalize_language_tag)]
+"""A BCP-47 language tag, normalised on input (``zh-tw`` -> ``zh-TW``)."""
+
+
+# State machines ------------------------------------------------------------------------------
+
+StatusT = TypeVar("StatusT", bound=StrEnum)
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+TransitionTable = Mapping[StatusT, frozenset[StatusT]]
+"""A status mapped to the statuses it may move to; absent statuses are terminal."""
+
+
+def is_transition_allowed(
+    table: TransitionTable[StatusT], current: StatusT, target: StatusT
+) -> bool:
+    """Return whether ``table`` allows moving from ``current`` to ``target``."""
+    return target in table.get(current, frozenset())
+
+
+def check_transition(
+    entity: str,
+    table: TransitionTable[StatusT],
+    current: StatusT,
+    target: StatusT,
+) -> None:
+    """Return None if ``table`` allows ``current`` -> ``target``.
+
+    Raises:
+        InvalidStateTransitionError: the move is not in the table.
+    """
+    if not is_transition_allowed(table, current, target):
+        raise InvalidStateTransitionError(
+            f"{entity} cannot move from {current.value!r} to {target.value!r}"
+        )
+
+
+def with_changes(model: ModelT, **changes: Any) -> ModelT:
+    """Return a copy of ``model`` with ``changes`` applied and every rule re-validated.
+
+    Unlike ``model_copy(update=...)``, this runs the model's validators, so a change that
+    breaks a rule raises ``pydantic.ValidationError`` instead of producing an invalid entity.
+    """
+    return type(model).model_validate({**model.model_dump(), **changes})

@@ -1,0 +1,1 @@
+"""Pre-call voice cloning: caller mappings, the clone cache, call logs and clone events."""

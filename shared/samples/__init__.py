@@ -1,0 +1,1 @@
+"""Voice samples: uploaded recordings, their analysis and speaker embeddings."""

@@ -1,0 +1,1 @@
+"""Real-time voice sessions: backends, pipelines and the sessions they run."""

@@ -27,6 +27,7 @@ test: $(STAMP) lint typecheck infra-check
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy shared functions local bench

@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from shared.repositories.voices import VOICES, voice_document
-from shared.services.voice_sync import sync_provider_voices
+from shared.catalog.repository import VOICES, voice_document
+from shared.catalog.sync import sync_provider_voices
 from shared.store.base import DocumentStore, Query
 from tests.support.fake_provider import FakeProvider, make_voices
 

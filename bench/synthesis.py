@@ -35,8 +35,8 @@ from local.gateway import Gateway
 from shared.audio.encode import encode
 from shared.auth import build_dev_verifier
 from shared.bootstrap import Container, get_container
+from shared.catalog.repository import VoiceRepository
 from shared.providers.base import SynthesisRequest, TTSProvider
-from shared.repositories.voices import VoiceRepository
 from tests.support.processes import free_port
 
 SENTENCE = (

@@ -245,9 +245,9 @@ def seed(
 
 
 def hit_and_miss(port: int, token: str, data_dir: Path, rounds: int = 200) -> dict[str, float]:
-    from shared.services.cache import DocumentCache
-    from shared.services.voice_model_context import user_models_scope
+    from shared.store.cache import DocumentCache
     from shared.store.sqlite import SqliteDocumentStore
+    from shared.voice_models.deps import user_models_scope
 
     store = SqliteDocumentStore(data_dir / "store.sqlite3")
     cache = DocumentCache(store)

@@ -13,24 +13,24 @@ import functions_framework
 from werkzeug.http import parse_range_header
 
 from shared.auth import bearer_token
-from shared.domain.synthesis import AudioFile
 from shared.errors import RangeNotSatisfiableError
-from shared.http import Api, RequestContext
-from shared.services.audio_files import (
-    AudioDeps,
+from shared.files import CAPABILITY as FILES
+from shared.files.deps import AudioDeps
+from shared.files.model import AudioFile
+from shared.files.storage import (
     AudioFileUpdate,
     count_download,
     file_info,
     readable_file,
     update_file,
 )
+from shared.http import Api, RequestContext
 
 api = Api("files")
 
 
 def _deps(ctx: RequestContext) -> AudioDeps:
-    container = ctx.container
-    return AudioDeps(container.store, container.blobs, container.settings)
+    return ctx.container.deps(FILES)
 
 
 @api.route("/files/<file_id>/info", methods=["GET"], response=AudioFile)

@@ -17,16 +17,15 @@ import flask
 import functions_framework
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.domain.synthesis import CONTENT_TYPES, OutputFormat
+from shared.audio.formats import CONTENT_TYPES, OutputFormat
 from shared.errors import InvalidRequestError
 from shared.http import Api, RequestContext
 from shared.providers.base import MAX_SPEED, MIN_SPEED
-from shared.services.synthesis import (
-    SynthesisDeps,
-    SynthesizeRequest,
-    prepare,
-    synthesize_now,
-)
+from shared.synthesis import CAPABILITY as SYNTHESIS
+from shared.synthesis.deps import SynthesisDeps
+from shared.synthesis.immediate import synthesize_now
+from shared.synthesis.model import SynthesizeRequest
+from shared.synthesis.prepare import prepare
 
 api = Api("openai-speech")
 
@@ -85,7 +84,7 @@ def create_speech(ctx: RequestContext) -> flask.Response:
         speed=body.speed,
         include_timestamps=False,
     )
-    deps = SynthesisDeps.from_container(ctx.container)
+    deps = ctx.container.deps(SYNTHESIS)
     result = synthesize_now(deps, ctx.user_id, prepare(deps, ctx.user_id, request))
     file_id = result.audio_file_id
     data = deps.blobs.get(settings.audio_bucket, _path_of(deps, file_id))
@@ -96,7 +95,7 @@ def create_speech(ctx: RequestContext) -> flask.Response:
 
 
 def _path_of(deps: SynthesisDeps, file_id: str | None) -> str:
-    from shared.repositories.audio_files import AudioFileRepository  # noqa: PLC0415
+    from shared.files.repository import AudioFileRepository  # noqa: PLC0415
 
     audio_file = AudioFileRepository(deps.store).get(file_id or "")
     if audio_file is None:

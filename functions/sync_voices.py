@@ -14,11 +14,11 @@ import flask
 import functions_framework
 from pydantic import Field
 
-from shared.domain.voices import VoiceSyncJob
+from shared.catalog.model import VoiceSyncJob
+from shared.catalog.sync import start_sync
+from shared.catalog.sync_repository import VoiceSyncJobRepository
 from shared.http import Api, Reply, RequestContext, page_body
 from shared.model import RequestModel
-from shared.repositories.voice_sync_jobs import VoiceSyncJobRepository
-from shared.services.voice_sync import start_sync
 
 api = Api("sync-voices")
 

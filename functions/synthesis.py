@@ -10,16 +10,12 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from shared.domain.synthesis import SynthesisStatus
 from shared.http import Api, Reply, RequestContext
-from shared.services import synthesis_jobs
-from shared.services.dialogue import DialogueRequest, synthesize_dialogue
-from shared.services.synthesis import (
-    SynthesisDeps,
-    SynthesisResponse,
-    SynthesizeRequest,
-    synthesize,
-)
+from shared.synthesis import CAPABILITY as SYNTHESIS
+from shared.synthesis import jobs as synthesis_jobs
+from shared.synthesis.dialogue import DialogueRequest, synthesize_dialogue
+from shared.synthesis.model import SynthesisResponse, SynthesisStatus, SynthesizeRequest
+from shared.synthesis.synthesize import synthesize
 
 api = Api("synthesis")
 
@@ -33,7 +29,7 @@ def _reply(body: SynthesisResponse) -> Reply:
 @api.route("/synthesize", methods=["POST"], body=SynthesizeRequest, response=SynthesisResponse)
 def synthesize_text(ctx: RequestContext) -> Reply:
     """Synthesize text or SSML: the file at once for short texts, an async job for long ones."""
-    deps = SynthesisDeps.from_container(ctx.container)
+    deps = ctx.container.deps(SYNTHESIS)
     return _reply(synthesize(deps, ctx.user_id, ctx.body(SynthesizeRequest)))
 
 
@@ -42,14 +38,14 @@ def synthesize_text(ctx: RequestContext) -> Reply:
 )
 def synthesize_dialogue_turns(ctx: RequestContext) -> Reply:
     """Synthesize a multi-role dialogue, natively when the provider can, else turn by turn."""
-    deps = SynthesisDeps.from_container(ctx.container)
+    deps = ctx.container.deps(SYNTHESIS)
     return _reply(synthesize_dialogue(deps, ctx.user_id, ctx.body(DialogueRequest)))
 
 
 @api.route("/synthesis/jobs/<job_id>", methods=["GET"], response=SynthesisResponse)
 def get_synthesis_job(ctx: RequestContext, job_id: str) -> SynthesisResponse:
     """Return a synthesis job: status, progress 0..1, estimated duration, and its file."""
-    deps = SynthesisDeps.from_container(ctx.container)
+    deps = ctx.container.deps(SYNTHESIS)
     return synthesis_jobs.job_status(deps, ctx.user_id, job_id)
 
 

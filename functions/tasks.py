@@ -21,7 +21,6 @@ import pydantic
 
 from shared import errors
 from shared.http import Api, Reply, RequestContext, page_body
-from shared.scheduling import fire_job
 from shared.tasks.base import TaskEnvelope
 from shared.tasks.execution import (
     DeadLetter,
@@ -31,6 +30,7 @@ from shared.tasks.execution import (
     record_dead_letter,
     retry_dead_letter,
 )
+from shared.tasks.scheduling import fire_job
 
 api = Api("tasks")
 

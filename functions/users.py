@@ -5,9 +5,9 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from shared.domain.users import UserCreate, UserPublic, UserUpdate
 from shared.http import Api, Reply, RequestContext
-from shared.services import users as service
+from shared.users import accounts as service
+from shared.users.model import UserCreate, UserPublic, UserUpdate
 
 api = Api("users")
 
@@ -39,7 +39,9 @@ def update_me(ctx: RequestContext) -> UserPublic:
 @api.route("/users/me", methods=["DELETE"], status=204)
 def delete_me(ctx: RequestContext) -> Reply:
     """Delete the caller's account and everything they own."""
-    service.delete_account(store=ctx.container.store, user_id=ctx.user_id)
+    service.delete_account(
+        store=ctx.container.store, user_id=ctx.user_id, purges=ctx.container.account_purges()
+    )
     return Reply(status=204)
 
 

@@ -12,9 +12,9 @@ import flask
 import functions_framework
 
 from functions.voice_models import caller_of, deps_of
-from shared.domain.voice_models import ActiveVoiceModel, UserScope, VoiceModelPublic
 from shared.http import Api, RequestContext
-from shared.services import voice_model_activation as activation
+from shared.voice_models import activation
+from shared.voice_models.model import ActiveVoiceModel, UserScope, VoiceModelPublic
 
 api = Api("voice_model_activation")
 

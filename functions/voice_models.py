@@ -16,7 +16,16 @@ import flask
 import functions_framework
 from pydantic import Field
 
-from shared.domain.voice_models import (
+from shared.http import Api, Reply, RequestContext, json_text_response
+from shared.model import RequestModel
+from shared.voice_models import CAPABILITY as VOICE_MODELS
+from shared.voice_models import backups, insights, sharing
+from shared.voice_models import crud as service
+from shared.voice_models.access_log import entries_for_model
+from shared.voice_models.activation import require_owned
+from shared.voice_models.cleanup import cleanup_expired_models, expiring_voice_models
+from shared.voice_models.deps import Caller, VoiceModelDeps
+from shared.voice_models.model import (
     MAX_PAGE_SIZE,
     AccessLogPage,
     BackupResult,
@@ -43,16 +52,6 @@ from shared.domain.voice_models import (
     VoiceModelUpdate,
     VoiceModelUsageStats,
 )
-from shared.http import Api, Reply, RequestContext, json_text_response
-from shared.model import RequestModel
-from shared.services import voice_model_backups as backups
-from shared.services import voice_model_insights as insights
-from shared.services import voice_model_sharing as sharing
-from shared.services import voice_models as service
-from shared.services.access_log import entries_for_model
-from shared.services.voice_model_activation import require_owned
-from shared.services.voice_model_cleanup import cleanup_expired_models, expiring_voice_models
-from shared.services.voice_model_context import Caller, VoiceModelDeps
 
 api = Api("voice_models")
 
@@ -66,7 +65,7 @@ class AccessLogQuery(RequestModel):
 
 def deps_of(ctx: RequestContext) -> VoiceModelDeps:
     """Return the voice-model services' dependencies for this request."""
-    return VoiceModelDeps.from_container(ctx.container)
+    return ctx.container.deps(VOICE_MODELS)
 
 
 def caller_of(ctx: RequestContext) -> Caller:

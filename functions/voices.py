@@ -11,9 +11,9 @@ from typing import Any
 import flask
 import functions_framework
 
-from shared.domain.voices import VoiceProfile
+from shared.catalog import listing as catalog
 from shared.http import Api, RequestContext, page_body
-from shared.services import catalog
+from shared.providers.voices import VoiceProfile
 
 api = Api("voices")
 

@@ -33,9 +33,9 @@ from shared.blobs.events import bucket_of
 from shared.blobs.local import LocalObjectStorage
 from shared.blobs.signing import URL_PREFIX
 from shared.bootstrap import Container, get_container
+from shared.catalog.repository import VOICES
+from shared.catalog.sync import start_sync
 from shared.config import Settings
-from shared.repositories.voices import VOICES
-from shared.services.voice_sync import start_sync
 from shared.store import Query
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

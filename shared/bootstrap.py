@@ -1,19 +1,39 @@
-"""Builds the adapters the settings ask for, lazily and once per process.
+"""The composition root: builds the adapters and hands each capability its dependencies.
 
-Functions call ``get_container()``; nothing creates a client at import time (cold starts
-stay short and tests choose their own settings). Tests call ``reset_container()`` after
-changing the environment, or build a ``Container`` from explicit settings.
+The only module that imports every capability. ``CAPABILITIES`` lists them (adding one is
+one new package and one line here); ``Container`` builds the adapters the settings ask for,
+lazily and once per process, and each capability's dependencies from them on first use
+(``container.deps(capability)``); its task runtime registers every capability's task
+handlers and scheduled jobs. Functions call ``get_container()``; nothing creates a client
+at import time (cold starts stay short and tests choose their own settings). Tests call
+``reset_container()`` after changing the environment, or build a ``Container`` from
+explicit settings.
+
+Dependencies point one way::
+
+    functions/, local/, session/        entry points
+      -> shared.http, shared.openapi     the HTTP edge
+      -> shared.bootstrap                this module
+      -> shared.<capability>             users, voice_models, catalog, synthesis, files, ...
+      -> shared.capability, ports        store, blobs, tasks, providers, audio, auth
+      -> shared.model, config, errors, log
+
+``python -m shared.bootstrap scheduled-jobs`` prints the Cloud Scheduler jobs (for Terraform).
 """
 
 from __future__ import annotations
 
+import json
+import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from shared import catalog, files, precall, samples, sessions, synthesis, users, voice_models
 from shared.auth import TokenVerifier, build_verifier, load_or_create_dev_secret
 from shared.blobs.base import ObjectStorage
+from shared.capability import AccountPurge, Capability
 from shared.config import Settings, get_settings
 from shared.log import configure_logging
 from shared.store.base import DocumentStore
@@ -23,15 +43,34 @@ if TYPE_CHECKING:
 
     from shared.blobs.events import EventPoster
     from shared.providers.registry import ProviderRegistry
+    from shared.tasks.base import TaskQueue, TaskRegistry
     from shared.tasks.runtime import TaskRuntime
+    from shared.tasks.scheduling import ScheduledJob
+
+D = TypeVar("D")
+
+CAPABILITIES: tuple[Capability[Any], ...] = (
+    users.CAPABILITY,
+    voice_models.CAPABILITY,
+    catalog.CAPABILITY,
+    synthesis.CAPABILITY,
+    files.CAPABILITY,
+    samples.CAPABILITY,
+    precall.CAPABILITY,
+    sessions.CAPABILITY,
+)
 
 
 class Container:
-    """The adapters one process uses, built on first use."""
+    """The adapters one process uses, and each capability's dependencies, built on first use."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, capabilities: tuple[Capability[Any], ...] = CAPABILITIES
+    ) -> None:
         self.settings = settings
+        self.capabilities = capabilities
         self._lock = threading.Lock()
+        self._deps: dict[str, Any] = {}
         # Set by the local gateway: where the embedded object storage posts each
         # object-finalized CloudEvent (None drops it). Production has Eventarc instead.
         self.storage_event_router: Callable[[CloudEvent], str | None] | None = None
@@ -97,10 +136,59 @@ class Container:
 
     @cached_property
     def tasks(self) -> TaskRuntime:
-        """Return the task queue, its handlers and the scheduled jobs."""
+        """Return the task queue with every capability's handlers and scheduled jobs."""
         from shared.tasks.runtime import build_task_runtime
 
-        return build_task_runtime(self)
+        return build_task_runtime(
+            self.settings,
+            store=self.store,
+            verifier=lambda: self.verifier,
+            register_handlers=self._register_task_handlers,
+            jobs=self.scheduled_jobs(),
+        )
+
+    def task_queue(self) -> TaskQueue:
+        """Return the task queue (``Ports``: built with the task runtime on first call)."""
+        return self.tasks.queue
+
+    def use_task_runtime(self, runtime: TaskRuntime) -> None:
+        """Use ``runtime`` instead of building one (tests wire their own queues)."""
+        # Takes the place of the cached property for this instance.
+        self.__dict__["tasks"] = runtime
+        self._deps.clear()
+
+    def use_provider_registry(self, registry: ProviderRegistry) -> None:
+        """Use ``registry`` instead of building one (tests wire fakes in its place)."""
+        self.__dict__["providers"] = registry
+        self._deps.clear()
+
+    def deps(self, capability: Capability[D]) -> D:
+        """Return the dependencies of ``capability``, built from this container once."""
+        built = self._deps.get(capability.name)
+        if built is None:
+            with self._lock:
+                built = self._deps.get(capability.name)
+            if built is None:
+                built = capability.build(self)
+                with self._lock:
+                    built = self._deps.setdefault(capability.name, built)
+        result: D = built
+        return result
+
+    def account_purges(self) -> Mapping[str, AccountPurge]:
+        """Return every capability's purge of a deleted account's data, by name."""
+        purges: dict[str, AccountPurge] = {}
+        for capability in self.capabilities:
+            purges.update(capability.purges)
+        return purges
+
+    def scheduled_jobs(self) -> list[ScheduledJob]:
+        """Return every capability's scheduled jobs."""
+        return [job for cap in self.capabilities for job in cap.scheduled_jobs(self.settings)]
+
+    def _register_task_handlers(self, registry: TaskRegistry) -> None:
+        for capability in self.capabilities:
+            capability.register_tasks(registry, _deps_of(self, capability))
 
     def close(self) -> None:
         """Stop the task worker, then release the adapters that were built."""
@@ -114,6 +202,10 @@ class Container:
             self._storage_events.close()
         if "store" in self.__dict__:
             self.store.close()
+
+
+def _deps_of(container: Container, capability: Capability[D]) -> Callable[[], D]:
+    return lambda: container.deps(capability)
 
 
 _container: Container | None = None
@@ -140,3 +232,24 @@ def reset_container() -> None:
             _container.close()
         _container = None
         get_settings.cache_clear()
+
+
+def main(argv: list[str]) -> None:
+    """``scheduled-jobs``: print the Cloud Scheduler jobs for the current settings as JSON."""
+    if argv != ["scheduled-jobs"]:
+        raise SystemExit("usage: python -m shared.bootstrap scheduled-jobs")
+    from shared.tasks.runtime import task_settings
+    from shared.tasks.scheduling import JobRegistry, scheduled_jobs_manifest
+
+    settings = get_settings()
+    options = task_settings(settings)
+    manifest = scheduled_jobs_manifest(
+        JobRegistry(Container(settings).scheduled_jobs()),
+        base_url=options.base_url,
+        service_account_email=options.service_account or "",
+    )
+    print(json.dumps(manifest, indent=2))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

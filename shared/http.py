@@ -30,6 +30,8 @@ from shared import errors
 from shared.auth import Principal, bearer_token
 from shared.blobs.base import ObjectAlreadyExistsError, PreconditionFailedError
 from shared.bootstrap import Container, get_container
+from shared.catalog.repository import VoiceNotFoundError
+from shared.catalog.sync_repository import VoiceSyncJobNotFoundError
 from shared.log import LogContext, log_context
 from shared.providers.base import (
     ProviderError,
@@ -37,8 +39,6 @@ from shared.providers.base import (
     ProviderUnavailableError,
     UnknownProviderError,
 )
-from shared.repositories.voice_sync_jobs import VoiceSyncJobNotFoundError
-from shared.repositories.voices import VoiceNotFoundError
 from shared.tasks.base import (
     DeadLetterNotFoundError,
     ScheduledJobNotFoundError,

@@ -98,6 +98,9 @@ PositiveSeconds = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 NonNegativeCount = Annotated[int, Field(ge=0)]
 """A count or size that cannot go below zero (bytes, downloads, voices)."""
 
+RequiredId = Annotated[str, Field(min_length=1)]
+"""An identifier that must not be empty."""
+
 
 # Language tags -------------------------------------------------------------------------------
 

@@ -23,8 +23,8 @@ import numpy as np
 import numpy.typing as npt
 import soundfile  # type: ignore[import-untyped]  # no type hints shipped
 
+from shared.audio.formats import CONTENT_TYPES, OutputFormat
 from shared.audio.pcm import SAMPLE_WIDTH, resample, to_samples
-from shared.domain.synthesis import CONTENT_TYPES, OutputFormat
 
 OPUS_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
 MP3_RATES = (8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000)

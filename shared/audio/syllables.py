@@ -5,7 +5,7 @@ syllable each. Alphabetic words are split by an orthographic rule (vowel groups,
 English silent final e, "-ed"/"-es" endings and consonant + "le"; consonants between
 vowels go with the following vowel, clusters split after their first consonant, digraphs
 like "th" kept whole). When the phonemes of the word are known (eSpeak's IPA or ASCII
-mnemonics from ``espeak_TextToPhonemes``, which ``shared.services.synthesis_phonemes``
+mnemonics from ``espeak_TextToPhonemes``, which ``shared.synthesis.phonemes``
 asks the eSpeak provider for) their vowel nuclei decide the count, and the spelled
 syllables are merged or split to match. A word's [start, end] is shared among its
 syllables in proportion to their length.

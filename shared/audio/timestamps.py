@@ -19,8 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.providers.base import WordTiming
-from shared.providers.timing import Token, tokenize_words
+from shared.audio.timing import Token, WordTiming, tokenize_words
 
 _MIN_SECONDS_PER_CHAR = 0.02  # below this, a gap is too short to hold the untimed words
 _LOOKAHEAD = 8  # tokens searched forward when matching a timing by its text

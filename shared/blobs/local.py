@@ -71,7 +71,7 @@ from shared.blobs.base import (
 from shared.blobs.events import finalized_event
 from shared.blobs.signing import UrlSigner
 from shared.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
-from shared.sqlite_files import SqliteFile
+from shared.store.sqlite_files import SqliteFile
 
 logger = logging.getLogger(__name__)
 

@@ -4,6 +4,7 @@ Import adapters from their modules (``shared.providers.espeak`` and so on) only 
 are built: the registry does that lazily, so a cold start loads only the clients it uses.
 """
 
+from shared.audio.timing import WordTiming
 from shared.providers.base import (
     AudioSettings,
     ErrorCategory,
@@ -15,10 +16,9 @@ from shared.providers.base import (
     SynthesisResult,
     TTSProvider,
     UnknownProviderError,
-    WordTiming,
 )
 from shared.providers.config import ProvidersConfig
-from shared.providers.registry import ProviderRegistry, provider_registry
+from shared.providers.registry import ProviderRegistry
 
 __all__ = [
     "AudioSettings",
@@ -34,5 +34,4 @@ __all__ = [
     "TTSProvider",
     "UnknownProviderError",
     "WordTiming",
-    "provider_registry",
 ]

@@ -16,7 +16,6 @@ from typing import Any, ClassVar
 from xml.sax.saxutils import escape, quoteattr
 
 from shared.audio.pcm import resample
-from shared.domain.voices import VoiceProfile
 from shared.providers._http import JsonHttpClient
 from shared.providers.base import (
     ProviderCapabilities,
@@ -31,6 +30,7 @@ from shared.providers.labels import (
     styles_from,
     use_cases_from,
 )
+from shared.providers.voices import VoiceProfile
 
 NAME = "azure"
 NATIVE_RATE = 24_000

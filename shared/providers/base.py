@@ -21,8 +21,9 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from shared.domain.voices import VoiceProfile
+from shared.audio.timing import WordTiming
 from shared.errors import NotFoundError, PlatformError, ServiceUnavailableError
+from shared.providers.voices import VoiceProfile
 
 DEFAULT_SAMPLE_RATE = 22_050
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
@@ -164,22 +165,6 @@ class SynthesisRequest(BaseModel):
         if not self.text.strip():
             raise ValueError("text must not be blank")
         return self
-
-
-@dataclass(frozen=True)
-class WordTiming:
-    """Where one word sits in the audio and in the input text.
-
-    Seconds count from the start of the returned audio; ``char_start``/``char_end`` are
-    Python string offsets into ``SynthesisRequest.text`` (end exclusive), or None when the
-    provider does not say where the word came from.
-    """
-
-    text: str
-    start_seconds: float
-    end_seconds: float
-    char_start: int | None = None
-    char_end: int | None = None
 
 
 @dataclass(frozen=True)

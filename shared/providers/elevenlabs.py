@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from shared.audio.pcm import resample, scale_volume
-from shared.domain.voices import DialogueTurn, VoiceProfile
+from shared.audio.timing import WordTiming, words_from_characters
 from shared.providers._http import JsonHttpClient
 from shared.providers.base import (
     AudioSettings,
@@ -26,7 +26,6 @@ from shared.providers.base import (
     SynthesisRequest,
     SynthesisResult,
     TTSProvider,
-    WordTiming,
     provider_error,
 )
 from shared.providers.labels import (
@@ -36,8 +35,8 @@ from shared.providers.labels import (
     styles_from,
     use_cases_from,
 )
-from shared.providers.timing import words_from_characters
-from shared.ssml import elevenlabs_dialogue_inputs
+from shared.providers.ssml import elevenlabs_dialogue_inputs
+from shared.providers.voices import DialogueTurn, VoiceProfile
 
 NAME = "elevenlabs"
 PCM_RATES = (8_000, 16_000, 22_050, 24_000, 44_100, 48_000)

@@ -24,17 +24,17 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from shared.audio.pcm import resample
-from shared.domain.voices import AgeGroup, Gender, VoiceProfile
+from shared.audio.timing import WordTiming
 from shared.providers.base import (
     ErrorCategory,
     ProviderCapabilities,
     SynthesisRequest,
     SynthesisResult,
     TTSProvider,
-    WordTiming,
     provider_error,
 )
 from shared.providers.labels import age_group_from_years, gender_from, language_or_none
+from shared.providers.voices import AgeGroup, Gender, VoiceProfile
 
 logger = logging.getLogger(__name__)
 

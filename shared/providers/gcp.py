@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape
 import requests
 
 from shared.audio.pcm import decode_audio, is_wav
-from shared.domain.voices import DialogueTurn, VoiceProfile
+from shared.audio.timing import tokenize_words, words_from_marks
 from shared.providers._http import retry_after_seconds
 from shared.providers.base import (
     AudioSettings,
@@ -34,8 +34,8 @@ from shared.providers.base import (
     provider_error,
 )
 from shared.providers.labels import gender_from, language_or_none, use_cases_from
-from shared.providers.timing import tokenize_words, words_from_marks
-from shared.ssml import google_multispeaker_markup
+from shared.providers.ssml import google_multispeaker_markup
+from shared.providers.voices import DialogueTurn, VoiceProfile
 
 NAME = "gcp"
 MAX_INPUT_BYTES = 5_000

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from shared.domain.voices import AgeGroup, Gender
 from shared.model import normalize_language_tag
+from shared.providers.voices import AgeGroup, Gender
 
 _GENDERS = {
     "male": Gender.MALE,

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import ClassVar
 
 from shared.audio.pcm import decode_audio, is_wav, resample, scale_volume
-from shared.domain.voices import VoiceProfile
 from shared.providers._http import JsonHttpClient
 from shared.providers.base import (
     ProviderCapabilities,
@@ -20,6 +19,7 @@ from shared.providers.base import (
     TTSProvider,
 )
 from shared.providers.labels import language_or_none
+from shared.providers.voices import VoiceProfile
 
 NAME = "openai"
 NATIVE_RATE = 24_000

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from xml.sax.saxutils import escape
 
 from shared.audio.pcm import resample
-from shared.domain.voices import VoiceProfile
+from shared.audio.timing import WordTiming, utf8_byte_to_char_offsets
 from shared.providers._http import retry_after_seconds
 from shared.providers.base import (
     ErrorCategory,
@@ -28,12 +28,11 @@ from shared.providers.base import (
     SynthesisRequest,
     SynthesisResult,
     TTSProvider,
-    WordTiming,
     provider_error,
     unapplied_controls,
 )
 from shared.providers.labels import gender_from, language_or_none
-from shared.providers.timing import utf8_byte_to_char_offsets
+from shared.providers.voices import VoiceProfile
 
 NAME = "polly"
 PCM_RATES = (8_000, 16_000)

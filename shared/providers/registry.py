@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
 
 from shared.errors import ConfigurationError
 from shared.providers.base import TTSProvider, UnknownProviderError
@@ -167,15 +166,3 @@ class ProviderRegistry:
             built, self._built = list(self._built.values()), {}
         for provider in built:
             provider.close()
-
-
-def provider_registry(container: Any) -> ProviderRegistry:
-    """Return the container's provider registry."""
-    registry: ProviderRegistry = container.providers
-    return registry
-
-
-def use_provider_registry(container: Any, registry: ProviderRegistry) -> None:
-    """Make ``container`` use ``registry`` (tests wire fakes in place of the real ones)."""
-    # Takes the place of the container's cached property for this instance.
-    container.__dict__["providers"] = registry

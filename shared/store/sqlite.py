@@ -2,7 +2,7 @@
 
 WAL mode lets readers run beside one writer; every write takes the write lock up front
 (``BEGIN IMMEDIATE``) so a transaction's reads and writes are serializable across threads
-and processes; waiters queue instead of failing (``shared.sqlite_files``: a connection per
+and processes; waiters queue instead of failing (``shared.store.sqlite_files``: a connection per
 thread, WAL set once, one writer queue per file and process). An expression index is
 created the first time a query uses a field.
 """
@@ -25,7 +25,6 @@ from shared.errors import (
     InvalidRequestError,
     TransactionContentionError,
 )
-from shared.sqlite_files import SqliteFile
 from shared.store import _sqlite_sql as sql
 from shared.store._cursor import decode_cursor, encode_cursor
 from shared.store._writes import apply_write
@@ -45,6 +44,7 @@ from shared.store.base import (
     check_nearest_request,
     effective_order,
 )
+from shared.store.sqlite_files import SqliteFile
 
 T = TypeVar("T")
 _IN_CHUNK = 500

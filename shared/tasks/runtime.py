@@ -1,39 +1,30 @@
 """Wiring of the task queue for one process: policies, registry, adapter, push auth, jobs.
 
-``build_task_runtime(container)`` builds it (``Container.tasks``, once) from the settings: the
-in-process queue on the container's store (``tasks=embedded``) or Cloud Tasks
-(``tasks=gcp``, or its emulator when ``tasks_emulator_host`` is set); the handlers of every
-module in ``TASK_MODULES``; the push verifier for the tasks function; the scheduled jobs
-and, for the gateway, the local scheduler. ``start``/``stop`` run the in-process worker
-and the local scheduler (the gateway calls them; Cloud Functions never do).
+``build_task_runtime`` builds it from the settings: the in-process queue on the store
+(``tasks=embedded``) or Cloud Tasks (``tasks=gcp``, or its emulator when
+``tasks_emulator_host`` is set); the handlers and scheduled jobs it is given (the
+composition root collects them from every capability: this module knows none); the push
+verifier for the tasks function; and, for the gateway, the local scheduler.
+``start``/``stop`` run the in-process worker and the local scheduler (the gateway calls
+them; Cloud Functions never do).
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
 
-from shared.auth import build_dev_verifier
+from shared.auth import TokenVerifier, build_dev_verifier
 from shared.config import Settings
 from shared.errors import ConfigurationError
-from shared.scheduling import JobRegistry, LocalScheduler, platform_jobs
+from shared.store.base import DocumentStore
 from shared.tasks.base import QueuePolicy, TaskQueue, TaskRegistry
 from shared.tasks.inprocess import InProcessTaskQueue
 from shared.tasks.push_auth import AdminTokenPushVerifier, GoogleOidcPushVerifier, PushVerifier
-
-if TYPE_CHECKING:
-    from shared.bootstrap import Container
+from shared.tasks.scheduling import JobRegistry, LocalScheduler, ScheduledJob
 
 RUN_PATH = "/tasks/run"
-# Modules with ``register_tasks(registry, container)``; later capabilities add theirs.
-TASK_MODULES: tuple[str, ...] = (
-    "shared.services.voice_model_cleanup",
-    "shared.services.voice_sync",
-    "shared.services.synthesis_jobs",
-    "shared.services.audio_files",
-)
 
 DEFAULT_POLICY = QueuePolicy(
     max_attempts=5, min_backoff=1, max_backoff=300, max_concurrent=10, dispatch_deadline=600
@@ -114,28 +105,37 @@ class TaskRuntime:
         self.queue.stop(timeout)
 
 
-def build_task_runtime(container: Container) -> TaskRuntime:
-    """Return the runtime the container's settings ask for."""
-    settings = container.settings
+def build_task_runtime(
+    settings: Settings,
+    *,
+    store: DocumentStore,
+    verifier: Callable[[], TokenVerifier],
+    register_handlers: Callable[[TaskRegistry], None],
+    jobs: Iterable[ScheduledJob],
+) -> TaskRuntime:
+    """Return the runtime ``settings`` ask for, with the given handlers and scheduled jobs.
+
+    ``register_handlers`` registers every task handler of the process; ``verifier``
+    returns the user-token verifier (the dev push verifier accepts its admin tokens).
+    """
     options = task_settings(settings)
     registry = TaskRegistry()
-    for module in TASK_MODULES:
-        importlib.import_module(module).register_tasks(registry, container)
-    queue = build_task_queue(container, registry, options)
-    jobs = platform_jobs(settings)
-    scheduler = LocalScheduler(jobs, queue) if options.run_scheduler else None
-    return TaskRuntime(registry, queue, build_push_verifier(container, options), jobs, scheduler)
+    register_handlers(registry)
+    queue = build_task_queue(settings, store, registry, options)
+    job_registry = JobRegistry(jobs)
+    scheduler = LocalScheduler(job_registry, queue) if options.run_scheduler else None
+    push_verifier = build_push_verifier(settings, verifier, options)
+    return TaskRuntime(registry, queue, push_verifier, job_registry, scheduler)
 
 
 def build_task_queue(
-    container: Container, registry: TaskRegistry, options: TaskSettings
+    settings: Settings, store: DocumentStore, registry: TaskRegistry, options: TaskSettings
 ) -> TaskQueue:
     """Return the in-process queue or the Cloud Tasks adapter, per ``settings.tasks``."""
-    settings = container.settings
     policies = queue_policies(settings)
     if settings.tasks == "embedded":
         return InProcessTaskQueue(
-            store=container.store,
+            store=store,
             policies=policies,
             registry=registry,
             poll_interval=options.poll_interval,
@@ -151,10 +151,10 @@ def build_task_queue(
             project=settings.project,
             location=options.location,
             handler_url=options.handler_url,
-            store=container.store,
+            store=store,
             policies=policies,
             service_account_email=None,
-            extra_headers=dev_push_headers(container),
+            extra_headers=dev_push_headers(settings),
             dedup_window=options.dedup_window,
         )
     from google.cloud import tasks_v2  # noqa: PLC0415 - see above
@@ -164,7 +164,7 @@ def build_task_queue(
         project=settings.project,
         location=options.location,
         handler_url=options.handler_url,
-        store=container.store,
+        store=store,
         policies=policies,
         service_account_email=options.service_account,
         audience=options.base_url.rstrip("/"),
@@ -172,9 +172,9 @@ def build_task_queue(
     )
 
 
-def dev_push_headers(container: Container) -> Any:
+def dev_push_headers(settings: Settings) -> Callable[[], dict[str, str]]:
     """Return a header factory signing a short-lived dev admin token per task."""
-    verifier = build_dev_verifier(container.settings)
+    verifier = build_dev_verifier(settings)
 
     def headers() -> dict[str, str]:
         token = verifier.mint("task-queue", admin=True, ttl_seconds=3600)
@@ -183,23 +183,14 @@ def dev_push_headers(container: Container) -> Any:
     return headers
 
 
-def build_push_verifier(container: Container, options: TaskSettings) -> PushVerifier:
+def build_push_verifier(
+    settings: Settings, verifier: Callable[[], TokenVerifier], options: TaskSettings
+) -> PushVerifier:
     """Return the verifier of Cloud Tasks / Cloud Scheduler pushes for the auth mode."""
-    if container.settings.auth_mode == "dev":
-        return AdminTokenPushVerifier(container.verifier)
+    if settings.auth_mode == "dev":
+        return AdminTokenPushVerifier(verifier())
     if not options.service_account:
         raise ConfigurationError("VOICE_TASKS_SERVICE_ACCOUNT must be set outside the dev mode")
     return GoogleOidcPushVerifier(
         audience=options.base_url.rstrip("/"), allowed_emails=[options.service_account]
     )
-
-
-def task_runtime(container: Container) -> TaskRuntime:
-    """Return the container's task runtime (``container.tasks``), built on first use."""
-    return container.tasks
-
-
-def use_task_runtime(container: Container, runtime: TaskRuntime) -> None:
-    """Make ``container`` use ``runtime`` (tests wire their own queues and handlers)."""
-    # Takes the place of the container's cached property for this instance.
-    container.__dict__["tasks"] = runtime

@@ -7,9 +7,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from shared.domain.synthesis import SynthesisJob, SynthesisStatus
-from shared.repositories.synthesis_jobs import SynthesisJobRepository, job_from
 from shared.store.base import DocumentStore
+from shared.synthesis.model import SynthesisJob, SynthesisStatus
+from shared.synthesis.repository import SynthesisJobRepository, job_from
 
 TEXT = "One. Two. Three. Four."
 

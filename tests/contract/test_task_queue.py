@@ -24,7 +24,6 @@ from google.cloud import tasks_v2
 from werkzeug.serving import make_server
 
 from shared.bootstrap import get_container, reset_container
-from shared.scheduling import JobRegistry
 from shared.store.base import DocumentStore
 from shared.store.sqlite import SqliteDocumentStore
 from shared.tasks import GiveUpTask, QueuePolicy, RetryTask, TaskAlreadyExistsError, TaskRegistry
@@ -33,7 +32,8 @@ from shared.tasks.cloudtasks import CloudTasksQueue, emulator_client
 from shared.tasks.execution import DEAD_LETTERS, get_dead_letter, retry_dead_letter
 from shared.tasks.inprocess import ClaimedTask, InProcessTaskQueue
 from shared.tasks.push_auth import AdminTokenPushVerifier
-from shared.tasks.runtime import TaskRuntime, dev_push_headers, use_task_runtime
+from shared.tasks.runtime import TaskRuntime, dev_push_headers
+from shared.tasks.scheduling import JobRegistry
 from tests.support.processes import Emulator, free_port
 from tests.support.tasks_emulator import start_tasks_emulator
 
@@ -177,7 +177,7 @@ def _cloudtasks(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harn
         store=container.store,
         policies={fast: FAST, pair: PAIR},
         service_account_email=None,
-        extra_headers=dev_push_headers(container),
+        extra_headers=dev_push_headers(container.settings),
     )
     runtime = TaskRuntime(
         registry=registry,
@@ -185,7 +185,7 @@ def _cloudtasks(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harn
         push_verifier=AdminTokenPushVerifier(container.verifier),
         jobs=JobRegistry(),
     )
-    use_task_runtime(container, runtime)
+    container.use_task_runtime(runtime)
     holder.append(Harness("cloudtasks", queue, container.store, registry, fast, pair))
     try:
         yield holder[0]

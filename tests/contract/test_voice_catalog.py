@@ -11,10 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.domain.voices import AgeGroup, Gender, VoiceSyncJob, VoiceSyncStatus
-from shared.repositories.voice_sync_jobs import VoiceSyncJobRepository
-from shared.repositories.voices import VoiceFilters, VoiceRepository
-from shared.services.voice_sync import sync_provider_voices
+from shared.catalog.model import VoiceSyncJob, VoiceSyncStatus
+from shared.catalog.repository import VoiceFilters, VoiceRepository
+from shared.catalog.sync import sync_provider_voices
+from shared.catalog.sync_repository import VoiceSyncJobRepository
+from shared.providers.voices import AgeGroup, Gender
 from tests.support.fake_provider import FakeProvider, make_voice, make_voices
 
 NOW = datetime(2026, 1, 22, 3, 0, tzinfo=UTC)

@@ -16,7 +16,6 @@ import pytest
 
 from shared.blobs.local import LocalObjectStorage
 from shared.config import Settings
-from shared.domain.voice_models import VoiceModelCreate, VoiceModelUsageEvent
 from shared.errors import (
     PlatformError,
     RateLimitedError,
@@ -26,15 +25,16 @@ from shared.errors import (
     VoiceModelNotFoundError,
 )
 from shared.model import utcnow
-from shared.services.cache import Scope
-from shared.services.rate_limits import RateLimit, consume
-from shared.services.usage import record_usage, usage_stats
-from shared.services.voice_model_activation import activate_voice_model
-from shared.services.voice_model_cleanup import cleanup_expired_models
-from shared.services.voice_model_context import Caller, VoiceModelDeps
-from shared.services.voice_models import create_voice_model, delete_voice_model
 from shared.store import Query
+from shared.store.cache import Scope
+from shared.store.rate_limits import RateLimit, consume
 from shared.store.sqlite import SqliteDocumentStore
+from shared.voice_models.activation import activate_voice_model
+from shared.voice_models.cleanup import cleanup_expired_models
+from shared.voice_models.crud import create_voice_model, delete_voice_model
+from shared.voice_models.deps import Caller, VoiceModelDeps
+from shared.voice_models.model import VoiceModelCreate, VoiceModelUsageEvent
+from shared.voice_models.usage import record_usage, usage_stats
 
 ANN = Caller("ann")
 

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 
 from shared.audio.encode import encode
-from shared.bootstrap import get_container, reset_container
-from shared.domain.synthesis import checksum_of
+from shared.bootstrap import Container, get_container, reset_container
 from shared.errors import PayloadTooLargeError
+from shared.files.cache import SYNTHESIS_CACHE
+from shared.files.deps import AudioDeps
+from shared.files.model import checksum_of
+from shared.files.repository import AUDIO_FILES, AudioFileRepository
+from shared.files.storage import cleanup_expired_files, delete_file, store_audio
 from shared.model import utcnow
-from shared.repositories.audio_files import AUDIO_FILES, AudioFileRepository
-from shared.scheduling import platform_jobs
-from shared.services.audio_files import AudioDeps, cleanup_expired_files, delete_file, store_audio
-from shared.services.synthesis_cache import SYNTHESIS_CACHE
 from shared.store.base import Query
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.conftest import bearer
@@ -151,7 +151,7 @@ def test_a_file_deleted_again_frees_its_storage_once(synthesis_client, users, an
 def test_cleanup_runs_daily_from_the_scheduler(platform):
     from shared.config import Settings
 
-    jobs = {job.name: job for job in platform_jobs(Settings(_env_file=None)).jobs()}
+    jobs = {job.name: job for job in Container(Settings(_env_file=None)).scheduled_jobs()}
     assert jobs["audio-file-cleanup"].task_type == "audio_files.cleanup"
     assert jobs["audio-file-cleanup"].cron == "30 3 * * *"
     # The platform's task runtime has handlers for the cleanup and the long-job tasks.

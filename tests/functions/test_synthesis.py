@@ -14,17 +14,17 @@ import pytest
 
 from shared.audio.encode import decode_duration
 from shared.bootstrap import get_container
-from shared.domain.voices import VoiceProfile
+from shared.catalog.repository import VoiceRepository
 from shared.providers.base import (
     ErrorCategory,
     SynthesisRequest,
     SynthesisResult,
     provider_error,
 )
-from shared.providers.registry import ProviderRegistry, use_provider_registry
-from shared.repositories.voices import VoiceRepository
-from shared.services.synthesis import SynthesisDeps
-from shared.services.synthesis_usage import model_characters
+from shared.providers.registry import ProviderRegistry
+from shared.providers.voices import VoiceProfile
+from shared.synthesis import CAPABILITY as SYNTHESIS
+from shared.synthesis.usage import model_characters
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.test_synthesis_fixtures import CountingEspeak
 
@@ -212,7 +212,7 @@ def test_limit_is_a_setting(monkeypatch, platform, function_client, ann):
     monkeypatch.setenv("VOICE_SYNTHESIS_MAX_CHARS", "20")
     reset_container()
     container = get_container()
-    use_provider_registry(container, ProviderRegistry.of([CountingEspeak()]))
+    container.use_provider_registry(ProviderRegistry.of([CountingEspeak()]))
     client = function_client("synthesis")
     body = say(client, ann, expect=413)
     assert "limit is 20 characters" in body["error"]
@@ -236,7 +236,7 @@ class DownEspeak(CountingEspeak):
 
 def test_provider_outage_is_503_with_retry_after(platform, function_client, ann):
     container = get_container()
-    use_provider_registry(container, ProviderRegistry.of([DownEspeak()]))
+    container.use_provider_registry(ProviderRegistry.of([DownEspeak()]))
     VoiceRepository(container.store).upsert(
         [VoiceProfile(provider="espeak", voice_id="en-US", display_name="en", language="en-US")]
     )
@@ -247,7 +247,7 @@ def test_provider_outage_is_503_with_retry_after(platform, function_client, ann)
     assert int(response.headers["Retry-After"]) > 0
     assert response.get_json()["code"] == "PROVIDER_UNAVAILABLE"
     # The failed attempt left no pending cache entry behind: the next call tries again.
-    use_provider_registry(container, ProviderRegistry.of([CountingEspeak()]))
+    container.use_provider_registry(ProviderRegistry.of([CountingEspeak()]))
     again = function_client("synthesis").post(
         "/synthesize", json={"text": "hello", "voice": "espeak:en-US"}, headers=ann
     )
@@ -297,7 +297,7 @@ def test_voice_models_default_to_active_and_record_usage(
     stats = models.get(f"/voice-models/{model['id']}/usage-stats", headers=ann).get_json()
     assert stats["usageCount"] == 2
     assert stats["averageLatency"] > 0
-    billed, requested = model_characters(SynthesisDeps.from_container(get_container()), model["id"])
+    billed, requested = model_characters(get_container().deps(SYNTHESIS), model["id"])
     assert (billed, requested) == (len(SENTENCE), 2 * len(SENTENCE))  # the hit is not billed
     # Another user cannot use a model that is neither theirs nor shared with them.
     assert say(synthesis_client, bob, expect=404, voice=model["id"])["code"] == (

@@ -10,17 +10,17 @@ import pytest
 
 from shared.audio.pcm import decode_audio
 from shared.audio.stitch import speech_level_dbfs
+from shared.audio.timing import WordTiming
 from shared.bootstrap import get_container
-from shared.domain.voices import DialogueTurn
 from shared.providers.base import (
     AudioSettings,
     ProviderCapabilities,
     SynthesisRequest,
     SynthesisResult,
-    WordTiming,
 )
-from shared.providers.registry import ProviderRegistry, use_provider_registry
-from shared.ssml import dialogue_ssml, ssml_to_text, validate_ssml
+from shared.providers.registry import ProviderRegistry
+from shared.providers.ssml import dialogue_ssml, ssml_to_text, validate_ssml
+from shared.providers.voices import DialogueTurn
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.test_synthesis import fetch
 from tests.functions.test_synthesis_fixtures import CountingEspeak
@@ -113,12 +113,12 @@ def test_native_falls_back_to_segmented_and_says_why(synthesis_client, ann):
 
 
 def test_native_mode_uses_the_providers_multi_speaker_synthesis(platform, function_client, ann):
-    from shared.repositories.voices import VoiceRepository
+    from shared.catalog.repository import VoiceRepository
     from tests.functions.test_synthesis_fixtures import espeak_voices
 
     provider = MultiSpeakerEspeak()
     container = get_container()
-    use_provider_registry(container, ProviderRegistry.of([provider]))
+    container.use_provider_registry(ProviderRegistry.of([provider]))
     VoiceRepository(container.store).upsert(espeak_voices())
     body = dialogue(function_client("synthesis"), ann, mode="native")
     assert body["mode"] == "native"
@@ -139,12 +139,12 @@ def test_user_text_is_spoken_not_parsed_as_ssml(platform, function_client, ann):
     assert names == {"speak", "voice"}  # no <break> smuggled in
     assert ssml_to_text(document) == INJECTION
     # Through the native path (eSpeak in SSML mode): no 5 s break is heard.
-    from shared.repositories.voices import VoiceRepository
+    from shared.catalog.repository import VoiceRepository
     from tests.functions.test_synthesis_fixtures import espeak_voices
 
     container = get_container()
     provider = MultiSpeakerEspeak()
-    use_provider_registry(container, ProviderRegistry.of([provider]))
+    container.use_provider_registry(ProviderRegistry.of([provider]))
     VoiceRepository(container.store).upsert(espeak_voices())
     turn = {"speaker": "A", "voice": "espeak:en-US", "text": INJECTION}
     body = dialogue(function_client("synthesis"), ann, turns=[turn], mode="native")

@@ -15,10 +15,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from shared.bootstrap import get_container
+from shared.catalog.repository import VoiceRepository
 from shared.providers.base import SynthesisRequest, SynthesisResult
 from shared.providers.espeak import EspeakProvider
-from shared.providers.registry import ProviderRegistry, use_provider_registry
-from shared.repositories.voices import VoiceRepository
+from shared.providers.registry import ProviderRegistry
 from tests.functions.conftest import bearer
 
 _VOICES: list[Any] = []
@@ -53,7 +53,7 @@ def espeak(platform: Any) -> CountingEspeak:
     """The counting eSpeak provider, wired into the container; the catalog synced."""
     provider = CountingEspeak()
     container = get_container()
-    use_provider_registry(container, ProviderRegistry.of([provider]))
+    container.use_provider_registry(ProviderRegistry.of([provider]))
     VoiceRepository(container.store).upsert(espeak_voices())
     return provider
 

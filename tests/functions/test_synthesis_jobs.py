@@ -13,16 +13,17 @@ import pytest
 from shared.audio.encode import decode_duration
 from shared.bootstrap import get_container
 from shared.providers.base import ErrorCategory, SynthesisRequest, SynthesisResult, provider_error
-from shared.providers.registry import ProviderRegistry, use_provider_registry
-from shared.scheduling import JobRegistry
-from shared.services import synthesis_jobs
-from shared.services.synthesis import SynthesisDeps
-from shared.services.synthesis_job_tasks import run_chunk
+from shared.providers.registry import ProviderRegistry
 from shared.store import Query
+from shared.synthesis import CAPABILITY as SYNTHESIS
+from shared.synthesis import jobs as synthesis_jobs
+from shared.synthesis import tasks as synthesis_tasks
+from shared.synthesis.job_tasks import run_chunk
 from shared.tasks.base import QueuePolicy, TaskContext, TaskRegistry
 from shared.tasks.inprocess import QUEUED_TASKS, InProcessTaskQueue
 from shared.tasks.push_auth import AdminTokenPushVerifier
-from shared.tasks.runtime import TaskRuntime, use_task_runtime
+from shared.tasks.runtime import TaskRuntime
+from shared.tasks.scheduling import JobRegistry
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.test_synthesis import fetch
 from tests.functions.test_synthesis_fixtures import CountingEspeak
@@ -65,7 +66,7 @@ class FlakyEspeak(CountingEspeak):
 def queue(espeak: CountingEspeak) -> Iterator[InProcessTaskQueue]:
     container = get_container()
     registry = TaskRegistry()
-    synthesis_jobs.register_tasks(registry, container)
+    synthesis_tasks.register_tasks(registry, lambda: container.deps(SYNTHESIS))
     name = container.settings.synthesis_queue
     tasks = InProcessTaskQueue(
         store=container.store, policies={name: FAST}, registry=registry, poll_interval=0.01
@@ -73,14 +74,14 @@ def queue(espeak: CountingEspeak) -> Iterator[InProcessTaskQueue]:
     runtime = TaskRuntime(
         registry, tasks, AdminTokenPushVerifier(container.verifier), JobRegistry([])
     )
-    use_task_runtime(container, runtime)
+    container.use_task_runtime(runtime)
     tasks.start()
     yield tasks
     tasks.stop()
 
 
 def use_provider(provider: CountingEspeak) -> None:
-    use_provider_registry(get_container(), ProviderRegistry.of([provider]))
+    get_container().use_provider_registry(ProviderRegistry.of([provider]))
 
 
 def start(client: Any, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
@@ -143,16 +144,15 @@ def test_chunk_tasks_that_both_see_every_chunk_done_queue_one_assembly(
     """The last chunk's task, delivered twice, finds every marker set both times."""
     container = get_container()
     registry = TaskRegistry()
-    synthesis_jobs.register_tasks(registry, container)
+    synthesis_tasks.register_tasks(registry, lambda: container.deps(SYNTHESIS))
     name = container.settings.synthesis_queue
     tasks = InProcessTaskQueue(store=container.store, policies={name: FAST}, registry=registry)
-    use_task_runtime(
-        container,
+    container.use_task_runtime(
         TaskRuntime(registry, tasks, AdminTokenPushVerifier(container.verifier), JobRegistry([])),
     )  # not started: queued tasks stay queued, and this test runs them itself
     job_id = start(synthesis_client, ann)["jobId"]
     chunks = len(synthesis_jobs.split_sentences(LONG_TEXT, 400))
-    deps = SynthesisDeps.from_container(container)
+    deps = container.deps(SYNTHESIS)
     context = TaskContext(
         task_id="chunk",
         queue=name,
@@ -200,7 +200,7 @@ def test_short_and_long_synthesis_on_firestore(
     """The same flows with the Firestore adapter (its emulator): documents it accepts."""
     from shared.auth import build_dev_verifier
     from shared.bootstrap import reset_container
-    from shared.repositories.voices import VoiceRepository
+    from shared.catalog.repository import VoiceRepository
     from tests.conftest import FIRESTORE_PROJECT, reset_firestore
     from tests.functions.conftest import bearer
 
@@ -211,18 +211,17 @@ def test_short_and_long_synthesis_on_firestore(
     container = get_container()
     ann = bearer(build_dev_verifier(container.settings).mint("ann"))  # the new project's
     provider = CountingEspeak()
-    use_provider_registry(container, ProviderRegistry.of([provider]))
+    container.use_provider_registry(ProviderRegistry.of([provider]))
     VoiceRepository(container.store).upsert(
         [v for v in fx.espeak_voices() if v.id in ("espeak:en-US", "espeak:en-US+f3")]
     )
     registry = TaskRegistry()
-    synthesis_jobs.register_tasks(registry, container)
+    synthesis_tasks.register_tasks(registry, lambda: container.deps(SYNTHESIS))
     name = container.settings.synthesis_queue
     tasks = InProcessTaskQueue(
         store=container.store, policies={name: FAST}, registry=registry, poll_interval=0.01
     )
-    use_task_runtime(
-        container,
+    container.use_task_runtime(
         TaskRuntime(registry, tasks, AdminTokenPushVerifier(container.verifier), JobRegistry([])),
     )
     tasks.start()

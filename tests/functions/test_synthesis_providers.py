@@ -12,11 +12,11 @@ from google.auth.credentials import AnonymousCredentials
 
 from shared.audio.encode import decode_duration
 from shared.bootstrap import get_container
+from shared.catalog.repository import VoiceRepository
 from shared.providers.base import TTSProvider
 from shared.providers.elevenlabs import ElevenLabsProvider
 from shared.providers.gcp import GoogleTTSProvider
-from shared.providers.registry import ProviderRegistry, use_provider_registry
-from shared.repositories.voices import VoiceRepository
+from shared.providers.registry import ProviderRegistry
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.test_synthesis import fetch
 from tests.support.fake_http import FakeHttpServer
@@ -46,7 +46,7 @@ def cloud(request: pytest.FixtureRequest, platform: Any) -> Iterator[TTSProvider
     with FakeHttpServer(app) as server:
         provider = build(server.url)
         container = get_container()
-        use_provider_registry(container, ProviderRegistry.of([provider]))
+        container.use_provider_registry(ProviderRegistry.of([provider]))
         VoiceRepository(container.store).upsert(provider.list_voices())
         yield provider
         provider.close()
@@ -86,7 +86,7 @@ def test_elevenlabs_speaks_a_dialogue_natively_with_each_speakers_words(
     with FakeHttpServer(elevenlabs_app()) as server:
         provider = elevenlabs(server.url)
         container = get_container()
-        use_provider_registry(container, ProviderRegistry.of([provider]))
+        container.use_provider_registry(ProviderRegistry.of([provider]))
         listed = provider.list_voices()
         VoiceRepository(container.store).upsert(listed)
         first, second = listed[0], listed[1]
@@ -127,7 +127,7 @@ def test_google_speaks_a_dialogue_natively_with_one_multispeaker_voice(
     with FakeHttpServer(gcp_app) as server:
         provider = gcp(server.url)
         container = get_container()
-        use_provider_registry(container, ProviderRegistry.of([provider]))
+        container.use_provider_registry(ProviderRegistry.of([provider]))
         listed = provider.list_voices()
         VoiceRepository(container.store).upsert(listed)
         multi = next(v for v in listed if v.supports_multi_speaker)

@@ -16,12 +16,11 @@ import pydantic
 import pytest
 
 from shared.bootstrap import get_container
-from shared.scheduling import ScheduledJob
 from shared.store import Query
 from shared.tasks import GiveUpTask, RetryTask, TaskEnvelope
 from shared.tasks.execution import DEAD_LETTERS
 from shared.tasks.inprocess import QUEUED_TASKS
-from shared.tasks.runtime import task_runtime
+from shared.tasks.scheduling import ScheduledJob
 from tests.functions.conftest import ROOT, bearer
 
 
@@ -38,7 +37,7 @@ def client(platform):
 
 @pytest.fixture
 def runtime(platform):
-    runtime = task_runtime(get_container())
+    runtime = get_container().tasks
     greeted: list[str] = []
 
     def greet(payload: Greeting, ctx) -> None:

@@ -7,8 +7,8 @@ import threading
 import pytest
 
 from shared.bootstrap import get_container
-from shared.services.users import ACCOUNT_DELETIONS
 from shared.store import Query
+from shared.users.accounts import ACCOUNT_DELETIONS
 from tests.functions.conftest import bearer
 
 
@@ -129,7 +129,7 @@ def test_delete_account_removes_user_models_and_samples(client, token):
 
 
 def test_storage_used_is_tracked_on_the_user(client, token):
-    from shared.services.users import add_storage_used
+    from shared.users.accounts import add_storage_used
 
     ann = token("ann")
     register(client, ann)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from shared.bootstrap import get_container, reset_container
-from shared.domain.voice_models import VoiceModelUsageEvent
-from shared.services.access_log import ACCESS_LOG
-from shared.services.usage import record_usage
-from shared.services.voice_model_context import VoiceModelDeps
 from shared.store import Query
+from shared.voice_models import CAPABILITY as VOICE_MODELS
+from shared.voice_models.access_log import ACCESS_LOG
+from shared.voice_models.model import VoiceModelUsageEvent
+from shared.voice_models.usage import record_usage
 from tests.functions.conftest import bearer
 
 LIMIT_SETTINGS = (
@@ -52,7 +52,7 @@ def active_ids(client, token, user):
 
 
 def deps():
-    return VoiceModelDeps.from_container(get_container())
+    return get_container().deps(VOICE_MODELS)
 
 
 def use(model, *, cost=0.0, latency=0.0, rating=None, now=None):

@@ -10,8 +10,7 @@ import pytest
 
 from shared.bootstrap import get_container, reset_container
 from shared.model import utcnow
-from shared.services.voice_model_cleanup import CLEANUP_TASK
-from shared.tasks.runtime import task_runtime
+from shared.voice_models.cleanup import CLEANUP_TASK
 from tests.functions import test_voice_models as base
 from tests.functions.conftest import bearer
 from tests.functions.test_voice_models import active_ids, create, use
@@ -343,7 +342,7 @@ def test_cleanup_runs_daily_as_a_scheduled_task(client, token):
     create(client, ann, "ann", qualityScore=0.9)
     old = create(client, ann, "ann", qualityScore=0.1)
     backdate(old, days=400)
-    runtime = task_runtime(get_container())
+    runtime = get_container().tasks
     assert CLEANUP_TASK in runtime.registry.names()
     job = runtime.jobs.get("voice-model-cleanup")
     assert (job.cron, job.task_type) == ("0 3 * * *", CLEANUP_TASK)

@@ -14,15 +14,15 @@ from urllib.parse import quote
 import pytest
 
 from shared.bootstrap import get_container
-from shared.domain.voices import AgeGroup, Gender
+from shared.catalog.tasks import daily_sync_job, register_voice_sync_tasks
 from shared.providers.espeak import EspeakProvider
-from shared.providers.registry import ProviderRegistry, use_provider_registry
-from shared.scheduling import JobRegistry
-from shared.services.voice_sync import daily_sync_job, register_voice_sync_tasks
+from shared.providers.registry import ProviderRegistry
+from shared.providers.voices import AgeGroup, Gender
 from shared.tasks.base import QueuePolicy, TaskRegistry
 from shared.tasks.inprocess import InProcessTaskQueue
 from shared.tasks.push_auth import AdminTokenPushVerifier
-from shared.tasks.runtime import TaskRuntime, use_task_runtime
+from shared.tasks.runtime import TaskRuntime
+from shared.tasks.scheduling import JobRegistry
 from tests.functions.conftest import bearer
 from tests.support.fake_provider import FakeProvider, make_voice, make_voices
 
@@ -45,7 +45,7 @@ def acme():
 def client(platform, function_client, espeak, acme):
     container = get_container()
     providers = ProviderRegistry.of([espeak, acme])
-    use_provider_registry(container, providers)
+    container.use_provider_registry(providers)
     registry = TaskRegistry()
     queue_name = container.settings.sync_queue
     queue = InProcessTaskQueue(
@@ -60,7 +60,7 @@ def client(platform, function_client, espeak, acme):
         AdminTokenPushVerifier(container.verifier),
         JobRegistry([daily_sync_job(container.settings)]),
     )
-    use_task_runtime(container, runtime)
+    container.use_task_runtime(runtime)
     queue.start()
     yield ByPath(catalog=function_client("voices"), sync=function_client("sync_voices"))
     queue.stop()

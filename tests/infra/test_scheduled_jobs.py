@@ -5,21 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from shared.bootstrap import Container
 from shared.config import Settings
-from shared.scheduling import platform_jobs
 
 SCHEDULED = Path(__file__).resolve().parents[2] / "infra" / "scheduled_jobs.json"
 
 
 def expected_jobs() -> dict[str, dict[str, str]]:
-    jobs = platform_jobs(Settings(_env_file=None))
+    jobs = Container(Settings(_env_file=None)).scheduled_jobs()
     return {
         job.name: {
             "path": f"/scheduler/jobs/{job.name}/fire",
             "schedule": job.cron,
             "description": job.description,
         }
-        for job in jobs.jobs()
+        for job in jobs
     }
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from typing import ClassVar
 
-from shared.domain.voices import AgeGroup, Gender, VoiceProfile
 from shared.providers.base import (
     ErrorCategory,
     ProviderCapabilities,
@@ -20,6 +19,7 @@ from shared.providers.base import (
     TTSProvider,
     provider_error,
 )
+from shared.providers.voices import AgeGroup, Gender, VoiceProfile
 
 _GENDERS = [Gender.FEMALE, Gender.MALE, Gender.NEUTRAL, None]
 _AGES = [AgeGroup.ADULT, AgeGroup.YOUNG, AgeGroup.SENIOR, AgeGroup.CHILD, None]

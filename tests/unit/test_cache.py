@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.services.cache import DocumentCache, Scope
+from shared.store.cache import DocumentCache, Scope
 from shared.store.sqlite import SqliteDocumentStore
 
 TTL = timedelta(minutes=5)
@@ -120,7 +120,7 @@ def test_disabled_cache_always_computes(store):
 def _invalidate_in_another_process(path: Path, scope_name: str) -> None:
     code = (
         "import sys\n"
-        "from shared.services.cache import DocumentCache, Scope\n"
+        "from shared.store.cache import DocumentCache, Scope\n"
         "from shared.store.sqlite import SqliteDocumentStore\n"
         "store = SqliteDocumentStore(sys.argv[1])\n"
         "DocumentCache(store).invalidate([Scope(sys.argv[2])])\n"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.errors import RateLimitedError
-from shared.services.rate_limits import RateLimit, consume
+from shared.store.rate_limits import RateLimit, consume
 from shared.store.sqlite import SqliteDocumentStore
 
 HOURLY = RateLimit("voice_model_create", 5, timedelta(hours=1))

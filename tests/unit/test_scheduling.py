@@ -7,17 +7,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.scheduling import (
+from shared.store import Query
+from shared.store.sqlite import SqliteDocumentStore
+from shared.tasks import QueuePolicy, ScheduledJobNotFoundError, TaskRegistry
+from shared.tasks.inprocess import QUEUED_TASKS, InProcessTaskQueue
+from shared.tasks.scheduling import (
     JobRegistry,
     LocalScheduler,
     ScheduledJob,
     fire_job,
     scheduled_jobs_manifest,
 )
-from shared.store import Query
-from shared.store.sqlite import SqliteDocumentStore
-from shared.tasks import QueuePolicy, ScheduledJobNotFoundError, TaskRegistry
-from shared.tasks.inprocess import QUEUED_TASKS, InProcessTaskQueue
 
 SYNC = ScheduledJob(
     name="provider-voice-sync",

@@ -10,9 +10,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from shared.sqlite_files import writer_lock
 from shared.store.base import Increment, Query
 from shared.store.sqlite import SqliteDocumentStore
+from shared.store.sqlite_files import writer_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -102,7 +102,7 @@ def test_a_writer_that_died_during_a_write_leaves_no_token_until_the_next_write(
     store = SqliteDocumentStore(path)
     code = (
         "import os, sys\n"
-        "from shared.sqlite_files import writer_lock\n"
+        "from shared.store.sqlite_files import writer_lock\n"
         "writer_lock(sys.argv[1]).counter.begin()\n"
         "os._exit(0)\n"  # dies holding the counter's lock, the count odd
     )

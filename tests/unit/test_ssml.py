@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.domain.voices import DialogueTurn
+from shared.audio.timing import tokenize_words, words_from_marks
 from shared.errors import InvalidRequestError
-from shared.providers.timing import tokenize_words, words_from_marks
-from shared.ssml import (
+from shared.providers.ssml import (
     build_speak,
     dialogue_ssml,
     elevenlabs_dialogue_inputs,
@@ -17,6 +16,7 @@ from shared.ssml import (
     ssml_with_marks,
     validate_ssml,
 )
+from shared.providers.voices import DialogueTurn
 
 INJECTION = "He said \"<break time='10s'/>\" & left"
 

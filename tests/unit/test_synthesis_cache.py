@@ -10,21 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from shared.domain.synthesis import OutputFormat, TimestampGranularity
-from shared.domain.voice_models import VoiceModel
+from shared.audio.formats import OutputFormat
+from shared.files.cache import SYNTHESIS_CACHE, CachedAudio, Lease, SingleFlight
 from shared.model import utcnow
 from shared.providers.base import AudioSettings
-from shared.services.synthesis_cache import (
-    SYNTHESIS_CACHE,
-    CachedAudio,
-    Lease,
-    SingleFlight,
-    cache_key,
-)
-from shared.services.synthesis_voices import ResolvedVoice
 from shared.store.base import DocumentStore
 from shared.store.firestore import FirestoreDocumentStore
 from shared.store.sqlite import SqliteDocumentStore
+from shared.synthesis.cache import cache_key
+from shared.synthesis.model import TimestampGranularity
+from shared.synthesis.voices import ResolvedVoice
+from shared.voice_models.model import VoiceModel
 from tests.conftest import new_firestore_client, reset_firestore
 
 VOICE = ResolvedVoice("espeak", "en-US", "en-US")

@@ -8,13 +8,13 @@ import pytest
 
 from shared.audio.stitch import stitch
 from shared.audio.text import split_sentences
-from shared.domain.synthesis import TimestampGranularity
 from shared.providers.base import AudioSettings
 from shared.providers.espeak import EspeakProvider
 from shared.providers.registry import ProviderRegistry
-from shared.services.synthesis_phonemes import espeak_phonemizer
-from shared.services.synthesis_render import join_pieces, render_piece, render_text, timestamps_body
-from shared.services.synthesis_voices import ResolvedVoice
+from shared.synthesis.model import TimestampGranularity
+from shared.synthesis.phonemes import espeak_phonemizer
+from shared.synthesis.render import join_pieces, render_piece, render_text, timestamps_body
+from shared.synthesis.voices import ResolvedVoice
 
 VOICE = ResolvedVoice("espeak", "en-US", "en-US")
 TEXT = "First sentence is here. The second one follows it. And a third closes the text."

@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.domain.voice_models import VoiceModelUsageEvent, VoiceModelUsageStats
-from shared.services.usage import (
+from shared.store import Query
+from shared.store.sqlite import SqliteDocumentStore
+from shared.voice_models.model import VoiceModelUsageEvent, VoiceModelUsageStats
+from shared.voice_models.usage import (
     USAGE_SHARDS,
     record_usage,
     replace_usage,
@@ -16,8 +18,6 @@ from shared.services.usage import (
     usage_for_models,
     usage_stats,
 )
-from shared.store import Query
-from shared.store.sqlite import SqliteDocumentStore
 
 SHARDS = 4
 

@@ -6,17 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.domain.voice_models import (
+from shared.errors import AccessDeniedError, InvalidBackupPathError, InvalidModelPathError
+from shared.voice_models.activation import next_best
+from shared.voice_models.artifacts import model_object_name
+from shared.voice_models.backups import backup_object_name
+from shared.voice_models.deps import Caller
+from shared.voice_models.model import (
     CLEANUP_MIN_AGE,
     VoiceModel,
     VoiceModelStatus,
     cleanup_eligible_at,
 )
-from shared.errors import AccessDeniedError, InvalidBackupPathError, InvalidModelPathError
-from shared.services.voice_model_activation import next_best
-from shared.services.voice_model_backups import backup_object_name
-from shared.services.voice_model_context import Caller
-from shared.services.voice_model_files import model_object_name
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

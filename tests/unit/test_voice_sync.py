@@ -15,30 +15,24 @@ from pathlib import Path
 
 import pytest
 
-from shared.domain.voices import VoiceSyncJob, VoiceSyncStatus
-from shared.errors import InvalidStateTransitionError
-from shared.providers.base import ErrorCategory, UnknownProviderError
-from shared.providers.registry import ProviderRegistry
-from shared.repositories.voice_sync_jobs import (
+from shared.catalog.model import VoiceSyncJob, VoiceSyncStatus
+from shared.catalog.repository import VOICES, VoiceFilters, VoiceRepository
+from shared.catalog.sync import SYNC_JOB_TASK, run_sync_job, start_sync, sync_provider_voices
+from shared.catalog.sync_repository import (
     PROVIDER_STATE,
     VoiceSyncJobNotFoundError,
     VoiceSyncJobRepository,
 )
-from shared.repositories.voices import VOICES, VoiceFilters, VoiceRepository
-from shared.scheduling import fire_job
-from shared.services.voice_sync import (
-    SYNC_JOB_TASK,
-    daily_sync_job,
-    register_voice_sync_tasks,
-    run_sync_job,
-    start_sync,
-    sync_provider_voices,
-)
+from shared.catalog.tasks import daily_sync_job, register_voice_sync_tasks
+from shared.errors import InvalidStateTransitionError
+from shared.providers.base import ErrorCategory, UnknownProviderError
+from shared.providers.registry import ProviderRegistry
 from shared.store.base import Query
 from shared.store.sqlite import SqliteDocumentStore
 from shared.tasks.base import QueuePolicy, TaskRegistry
 from shared.tasks.execution import DEAD_LETTERS
 from shared.tasks.inprocess import InProcessTaskQueue
+from shared.tasks.scheduling import fire_job
 from tests.support.fake_provider import FakeProvider, make_voice, make_voices
 
 QUEUE = "voice-sync"

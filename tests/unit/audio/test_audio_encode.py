@@ -14,8 +14,8 @@ from shared.audio.encode import (
     encode,
     output_rate,
 )
+from shared.audio.formats import OutputFormat
 from shared.audio.pcm import decode_audio, to_samples
-from shared.domain.synthesis import OutputFormat
 
 RATES = (8_000, 16_000, 22_050, 24_000, 44_100, 48_000)
 FORMATS = tuple(OutputFormat)

@@ -7,9 +7,9 @@ import pytest
 from shared.audio.stitch import match_loudness, speech_level_dbfs, stitch
 from shared.audio.text import split_sentences
 from shared.audio.timestamps import TimedWord, align_words, in_order, offset_timings
-from shared.providers.base import AudioSettings, SynthesisRequest, WordTiming
+from shared.audio.timing import WordTiming, tokenize_words
+from shared.providers.base import AudioSettings, SynthesisRequest
 from shared.providers.espeak import EspeakProvider
-from shared.providers.timing import tokenize_words
 
 
 def assert_well_formed(words: list[TimedWord], duration: float) -> None:

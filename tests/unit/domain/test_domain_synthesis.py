@@ -8,18 +8,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from shared.domain.synthesis import (
-    AudioFile,
-    OutputFormat,
+from shared.audio.formats import OutputFormat
+from shared.errors import InvalidStateTransitionError
+from shared.files.model import AudioFile, checksum_of
+from shared.model import new_id
+from shared.synthesis.model import (
     SyllableTimestamp,
     SynthesisJob,
     SynthesisStatus,
     TimestampGranularity,
     WordTimestamp,
-    checksum_of,
 )
-from shared.errors import InvalidStateTransitionError
-from shared.model import new_id
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DIGEST = "ab" * 32

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from shared.domain.users import User, UserCreate, UserPublic, UserUpdate, normalize_email
 from shared.model import new_id
+from shared.users.model import User, UserCreate, UserPublic, UserUpdate, normalize_email
 
 
 def unique_email() -> str:

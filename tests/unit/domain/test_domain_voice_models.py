@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from shared.domain.voice_models import (
+from shared.model import new_id
+from shared.voice_models.model import (
     ModelShare,
     ModelShareCreate,
     TTSProvider,
@@ -20,7 +21,6 @@ from shared.domain.voice_models import (
     VoiceModelUsageStats,
     quality_score_from_components,
 )
-from shared.model import new_id
 
 NOW = datetime(2026, 1, 15, 10, 30, tzinfo=UTC)
 

@@ -7,18 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from shared.domain.voices import (
-    MAX_SYNC_RETRIES,
-    AgeGroup,
-    DialogueTurn,
-    Gender,
-    SynthesisMode,
-    VoiceProfile,
-    VoiceSyncJob,
-    VoiceSyncStatus,
-)
+from shared.catalog.model import MAX_SYNC_RETRIES, VoiceSyncJob, VoiceSyncStatus
 from shared.errors import InvalidStateTransitionError
 from shared.model import normalize_language_tag
+from shared.providers.voices import AgeGroup, DialogueTurn, Gender, VoiceProfile
+from shared.synthesis.model import SynthesisMode
 
 NOW = datetime(2026, 1, 22, 3, 0, tzinfo=UTC)
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from shared.audio.pcm import to_samples
-from shared.domain.voices import AgeGroup, Gender
 from shared.providers.base import AudioSettings, ErrorCategory, ProviderError, SynthesisRequest
 from shared.providers.espeak import EspeakProvider
+from shared.providers.voices import AgeGroup, Gender
 
 
 @pytest.fixture(scope="module")

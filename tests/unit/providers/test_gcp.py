@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
-from shared.domain.voices import Gender
 from shared.providers.base import AudioSettings, ErrorCategory, ProviderError, SynthesisRequest
 from shared.providers.gcp import GoogleTTSProvider
+from shared.providers.voices import Gender
 from tests.support.fake_http import FakeHttpServer
 from tests.support.fake_tts_servers import SECONDS_PER_CHAR, gcp_app
 

@@ -14,10 +14,10 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from shared.domain.voices import Gender
+from shared.audio.timing import utf8_byte_to_char_offsets
 from shared.providers.base import AudioSettings, ErrorCategory, ProviderError, SynthesisRequest
 from shared.providers.polly import PollyProvider, words_from_speech_marks
-from shared.providers.timing import utf8_byte_to_char_offsets
+from shared.providers.voices import Gender
 
 # Recorded from Polly for "Mary had a little lamb." (word marks only).
 RECORDED_MARKS = b"""{"time":6,"type":"word","start":0,"end":4,"value":"Mary"}

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.audio.pcm import decode_audio, resample, scale_volume, to_samples
-from shared.domain.voices import AgeGroup, Gender
+from shared.audio.timing import tokenize_words, words_from_characters, words_from_marks
 from shared.errors import ConfigurationError
 from shared.providers.base import AudioSettings, ErrorCategory, SynthesisRequest, provider_error
 from shared.providers.config import ProvidersConfig
@@ -20,7 +20,7 @@ from shared.providers.labels import (
     use_cases_from,
 )
 from shared.providers.registry import ProviderRegistry
-from shared.providers.timing import tokenize_words, words_from_characters, words_from_marks
+from shared.providers.voices import AgeGroup, Gender
 from tests.support.fake_provider import FakeProvider
 from tests.support.fake_tts_servers import tone, wav_bytes
 

@@ -11,11 +11,11 @@ import logging
 
 import pytest
 
-from shared.domain.voices import AgeGroup, Gender
 from shared.providers.azure import AzureSpeechProvider
 from shared.providers.base import AudioSettings, ErrorCategory, ProviderError, SynthesisRequest
 from shared.providers.elevenlabs import ElevenLabsProvider
 from shared.providers.openai_compatible import OpenAICompatibleProvider
+from shared.providers.voices import AgeGroup, Gender
 from tests.support.fake_http import FakeHttpServer
 from tests.support.fake_tts_servers import (
     AZURE_KEY,

@@ -1,0 +1,155 @@
+"""One timing model for every provider: ``WordTiming`` from characters, marks or events.
+
+Providers report timing three ways: per character (ElevenLabs' alignment), as named marks
+placed before each word (Google's SSML marks, Polly's speech marks), or as word events
+(eSpeak). These helpers turn each into words with start and end seconds and the word's
+character span in the input text. A word ends where the next begins unless the provider
+says otherwise; the last word ends with the audio.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_TOKEN = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class Token:
+    """A word of the input text and its span (end exclusive)."""
+
+    text: str
+    start: int
+    end: int
+
+
+def _is_edge_punctuation(char: str) -> bool:
+    return unicodedata.category(char)[0] in ("P", "S")
+
+
+def tokenize_words(text: str) -> list[Token]:
+    """Return the words of ``text``: whitespace-separated, edge punctuation trimmed."""
+    tokens: list[Token] = []
+    for match in _TOKEN.finditer(text):
+        start, end = match.span()
+        while start < end and _is_edge_punctuation(text[start]):
+            start += 1
+        while end > start and _is_edge_punctuation(text[end - 1]):
+            end -= 1
+        if start < end:
+            tokens.append(Token(text[start:end], start, end))
+    return tokens
+
+
+def words_from_marks(
+    tokens: Sequence[Token], starts: Sequence[float], total_seconds: float
+) -> list[WordTiming]:
+    """Return timings for ``tokens`` given each one's start time (a mark before each word).
+
+    ``starts[i]`` belongs to ``tokens[i]``; words without a mark are skipped. Each word
+    ends where the next marked word starts, the last at ``total_seconds``.
+    """
+    paired = list(zip(tokens, starts, strict=False))
+    words: list[WordTiming] = []
+    for index, (token, start) in enumerate(paired):
+        end = paired[index + 1][1] if index + 1 < len(paired) else total_seconds
+        start_s = max(0.0, float(start))
+        words.append(
+            WordTiming(token.text, start_s, max(start_s, float(end)), token.start, token.end)
+        )
+    return words
+
+
+def words_from_characters(
+    text: str,
+    characters: Sequence[str],
+    starts: Sequence[float],
+    ends: Sequence[float],
+) -> list[WordTiming]:
+    """Return word timings from per-character times (ElevenLabs' ``alignment``).
+
+    ``characters`` normally spell ``text`` exactly; where they differ (the provider
+    normalised the text) the characters are matched to ``text`` in order, and words whose
+    characters cannot be found get no character span.
+
+    Raises:
+        ValueError: the three lists differ in length.
+    """
+    if not (len(characters) == len(starts) == len(ends)):
+        raise ValueError("alignment lists differ in length")
+    offsets = _align_characters(text, characters)
+    words: list[WordTiming] = []
+    current: list[int] = []
+
+    def flush() -> None:
+        if not current:
+            return
+        first, last = current[0], current[-1]
+        # Edge punctuation is not part of the word (as tokenize_words does).
+        while first <= last and _is_edge_punctuation(characters[first]):
+            first += 1
+        while last >= first and _is_edge_punctuation(characters[last]):
+            last -= 1
+        if first <= last:
+            word = "".join(characters[first : last + 1])
+            start_char, end_char = offsets[first], offsets[last]
+            span_ok = start_char is not None and end_char is not None
+            words.append(
+                WordTiming(
+                    word,
+                    max(0.0, float(starts[first])),
+                    max(float(starts[first]), float(ends[last])),
+                    start_char if span_ok else None,
+                    end_char + len(characters[last]) if span_ok and end_char is not None else None,
+                )
+            )
+        current.clear()
+
+    for index, char in enumerate(characters):
+        if char.isspace():
+            flush()
+        else:
+            current.append(index)
+    flush()
+    return words
+
+
+def _align_characters(text: str, characters: Sequence[str]) -> list[int | None]:
+    offsets: list[int | None] = []
+    position = 0
+    for char in characters:
+        found = text.find(char, position, position + 8) if char else -1
+        if found < 0:
+            offsets.append(None)
+            continue
+        offsets.append(found)
+        position = found + len(char)
+    return offsets
+
+
+def utf8_byte_to_char_offsets(text: str) -> list[int]:
+    """Return, for each UTF-8 byte offset of ``text`` (and its end), the char offset."""
+    table: list[int] = []
+    for index, char in enumerate(text):
+        table.extend([index] * len(char.encode("utf-8")))
+    table.append(len(text))
+    return table
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    """Where one word sits in the audio and in the input text.
+
+    Seconds count from the start of the returned audio; ``char_start``/``char_end`` are
+    Python string offsets into ``SynthesisRequest.text`` (end exclusive), or None when the
+    provider does not say where the word came from.
+    """
+
+    text: str
+    start_seconds: float
+    end_seconds: float
+    char_start: int | None = None
+    char_end: int | None = None

@@ -1,1 +1,0 @@
-"""Domain entities and their rules: pydantic models, no I/O."""

@@ -1,0 +1,269 @@
+"""Audio files: storing synthesis results, reading them back, and their daily cleanup.
+
+A result is stored as ``audio/{fileId}.{ext}`` in ``settings.audio_bucket`` with its
+timestamps beside it (``….timestamps.json``), and described by an ``AudioFile`` record:
+sha256 checksum, size, duration, rate, format, ``expiresAt`` (``audio_file_ttl_days`` on),
+public flag, download count and last access. A synthesis cache hit gives the requesting
+user a record of their own naming the same object, so ownership, expiry and storage used
+are per user while the bytes are stored once; for that reason the object name carries no
+user id (a signed URL handed to one user must not reveal another's). An object is
+deleted with the last record naming it, its cache entry first. Files are owner-only
+unless public, and another user's private file is "not found" (404), so ids cannot be
+probed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from shared.audio.encode import EncodedAudio
+from shared.audio.formats import OutputFormat
+from shared.errors import AudioFileNotFoundError, NotFoundError
+from shared.files.cache import CachedAudio, SingleFlight
+from shared.files.deps import AudioDeps
+from shared.files.model import AudioFile, checksum_of
+from shared.files.repository import AUDIO_FILES, AudioFileRepository
+from shared.model import RequestModel, new_id, utcnow
+from shared.store.base import DocumentStore, Query
+
+if TYPE_CHECKING:
+    pass
+
+logger = logging.getLogger(__name__)
+
+EXTENSIONS: dict[OutputFormat, str] = {
+    OutputFormat.WAV: "wav",
+    OutputFormat.MP3: "mp3",
+    OutputFormat.FLAC: "flac",
+    OutputFormat.OGG_OPUS: "ogg",
+    OutputFormat.PCM: "pcm",
+}
+TIMESTAMPS_SUFFIX = ".timestamps.json"
+CLEANUP_TASK = "audio_files.cleanup"
+CLEANUP_BATCH = 200
+
+
+TimestampsSource = dict[str, Any] | Callable[[], dict[str, Any] | None] | None
+"""Timestamps to store beside the audio, or what computes them while the audio is written."""
+
+# Audio objects are written on these threads while the request thread goes on with the
+# timestamps: a network round trip to Cloud Storage in production, a write and an fsync
+# locally. One object per synthesis, never nested, so a small pool cannot deadlock.
+_UPLOADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="audio-upload")
+
+
+@dataclass(frozen=True)
+class StoredAudio:
+    """A stored synthesis result: the user's record, its cache entry, its timestamps."""
+
+    audio_file: AudioFile
+    cached: CachedAudio
+    timestamps: dict[str, Any] | None
+
+
+def store_audio(
+    deps: AudioDeps,
+    *,
+    user_id: str,
+    job_id: str,
+    encoded: EncodedAudio,
+    timestamps: TimestampsSource,
+    unapplied: tuple[str, ...] = (),
+    now: datetime | None = None,
+) -> StoredAudio:
+    """Store ``encoded`` (and its timestamps) as a new file of ``user_id``.
+
+    The audio is written on another thread while the timestamps are computed (when
+    ``timestamps`` is a callable) and written. If either write fails, the other object
+    is deleted again and the error raised; the record is added only when both are stored.
+    """
+    file_id = new_id()
+    path = f"audio/{file_id}.{EXTENSIONS[encoded.format]}"
+    upload = _UPLOADS.submit(
+        deps.blobs.put, deps.bucket, path, encoded.data, content_type=encoded.content_type
+    )
+    body: dict[str, Any] | None = None
+    timestamps_path = None
+    try:
+        body = timestamps() if callable(timestamps) else timestamps
+        if body is not None:
+            timestamps_path = path + TIMESTAMPS_SUFFIX
+            data = json.dumps(body, separators=(",", ":")).encode()
+            deps.blobs.put(deps.bucket, timestamps_path, data, content_type="application/json")
+        checksum = checksum_of(encoded.data)
+    except BaseException:
+        if _succeeded(upload):
+            _discard(deps, path)
+        raise
+    if not _succeeded(upload):
+        if timestamps_path is not None:
+            _discard(deps, timestamps_path)
+        upload.result()  # raises the upload's error
+    cached = CachedAudio(
+        file_path=path,
+        format=encoded.format.value,
+        file_size=len(encoded.data),
+        duration=encoded.duration_seconds,
+        sample_rate=encoded.sample_rate,
+        checksum=checksum,
+        timestamps_path=timestamps_path,
+        unapplied=unapplied,
+    )
+    audio_file = record_file(
+        deps, user_id=user_id, job_id=job_id, cached=cached, file_id=file_id, now=now
+    )
+    return StoredAudio(audio_file, cached, body)
+
+
+def _succeeded(upload: Future[Any]) -> bool:
+    """Wait for ``upload`` to finish; return whether it succeeded."""
+    return upload.exception() is None
+
+
+def _discard(deps: AudioDeps, path: str) -> None:
+    # Best effort: an object left behind is unreferenced, and the bucket's lifecycle rule
+    # deletes it after the audio retention period.
+    try:
+        deps.blobs.delete(deps.bucket, path)
+    except Exception:
+        logger.warning("Could not delete the unfinished object %s", path, exc_info=True)
+
+
+def record_file(
+    deps: AudioDeps,
+    *,
+    user_id: str,
+    job_id: str,
+    cached: CachedAudio,
+    file_id: str | None = None,
+    now: datetime | None = None,
+) -> AudioFile:
+    """Return a new record of ``user_id`` for the stored object ``cached`` describes.
+
+    The record and the user's storage used change together (one transaction).
+    """
+    moment = now or utcnow()
+    fmt = OutputFormat(cached.format)
+    audio_file = AudioFile(
+        id=file_id or new_id(),
+        user_id=user_id,
+        synthesis_job_id=job_id,
+        file_path=cached.file_path,
+        filename=f"synthesis-{job_id}.{EXTENSIONS[fmt]}",
+        format=fmt,
+        file_size=cached.file_size,
+        duration=cached.duration,
+        sample_rate=cached.sample_rate,
+        checksum=cached.checksum,
+        created_at=moment,
+        expires_at=moment + timedelta(days=deps.settings.audio_file_ttl_days),
+    )
+    AudioFileRepository(deps.store).add(audio_file)
+    return audio_file
+
+
+def read_timestamps(deps: AudioDeps, timestamps_path: str | None) -> dict[str, Any] | None:
+    """Return the timestamps stored at ``timestamps_path``; raise NotFoundError if gone."""
+    if timestamps_path is None:
+        return None
+    data: dict[str, Any] = json.loads(deps.blobs.get(deps.bucket, timestamps_path))
+    return data
+
+
+def timestamps_path_of(audio_file: AudioFile) -> str:
+    """Return where the timestamps of ``audio_file`` are stored (if it has any)."""
+    return audio_file.file_path + TIMESTAMPS_SUFFIX
+
+
+def download_url(deps: AudioDeps, audio_file: AudioFile) -> str:
+    """Return a signed URL that downloads the file's bytes until it expires."""
+    return deps.blobs.signed_url(
+        deps.bucket,
+        audio_file.file_path,
+        expires_in=timedelta(seconds=deps.settings.audio_url_seconds),
+    )
+
+
+def readable_file(deps: AudioDeps, user_id: str | None, file_id: str) -> AudioFile:
+    """Return the file if ``user_id`` owns it or it is public and not expired.
+
+    Raises AudioFileNotFoundError otherwise (also for another user's private file).
+    """
+    audio_file = AudioFileRepository(deps.store).get(file_id)
+    if audio_file is None or audio_file.is_expired(utcnow()):
+        raise AudioFileNotFoundError(f"Audio file not found: {file_id}")
+    if audio_file.user_id != user_id and not audio_file.is_public:
+        raise AudioFileNotFoundError(f"Audio file not found: {file_id}")
+    return audio_file
+
+
+def file_info(deps: AudioDeps, user_id: str, file_id: str) -> AudioFile:
+    """Return a readable file's record, its last access time set to now."""
+    audio_file = readable_file(deps, user_id, file_id)
+    AudioFileRepository(deps.store).touch(file_id, utcnow())
+    return audio_file
+
+
+class AudioFileUpdate(RequestModel):
+    """Body of ``PATCH /files/{id}``: make a file public or private again."""
+
+    is_public: bool
+
+
+def update_file(deps: AudioDeps, user_id: str, file_id: str, change: AudioFileUpdate) -> AudioFile:
+    """Return the owner's file with ``change`` applied; raise AudioFileNotFoundError."""
+    audio_file = readable_file(deps, user_id, file_id)
+    if audio_file.user_id != user_id:
+        raise AudioFileNotFoundError(f"Audio file not found: {file_id}")
+    AudioFileRepository(deps.store).set_public(file_id, change.is_public)
+    return audio_file.model_copy(update={"is_public": change.is_public})
+
+
+def count_download(deps: AudioDeps, audio_file: AudioFile) -> None:
+    """Count one download of ``audio_file`` (atomic increment) and set its last access."""
+    AudioFileRepository(deps.store).count_download(audio_file.id, utcnow())
+
+
+def delete_file(deps: AudioDeps, audio_file: AudioFile) -> None:
+    """Delete the record, free the owner's storage, and the object once nothing names it."""
+    repository = AudioFileRepository(deps.store)
+    # Even when the record was already gone (a retried cleanup), the object may not be.
+    repository.delete(audio_file.id)
+    if repository.path_in_use(audio_file.file_path):
+        return
+    # The cache entry goes first: a hit must never name an object about to disappear.
+    SingleFlight(deps.store, wait_seconds=1, lease_seconds=1).forget_path(audio_file.file_path)
+    for name in (audio_file.file_path, audio_file.file_path + TIMESTAMPS_SUFFIX):
+        try:
+            deps.blobs.delete(deps.bucket, name)
+        except NotFoundError:
+            continue
+
+
+def cleanup_expired_files(deps: AudioDeps, *, now: datetime | None = None) -> int:
+    """Delete every expired file (records, objects, storage used); return how many."""
+    moment = now or utcnow()
+    repository = AudioFileRepository(deps.store)
+    removed = 0
+    while batch := repository.expired(moment, limit=CLEANUP_BATCH):
+        for audio_file in batch:
+            delete_file(deps, audio_file)
+            removed += 1
+    logger.info("Audio file cleanup removed %d expired files", removed)
+    return removed
+
+
+def purge_audio_files(store: DocumentStore, user_id: str) -> int:
+    """Delete every audio file record of a deleted account; return how many went.
+
+    The purge gets the store only, so the objects stay: their cache entries still serve
+    other users' identical requests, and signed URLs already handed out keep working
+    until they expire. Sweeping objects no record names is left to a bucket lifecycle rule.
+    """
+    return store.delete_matching(Query(AUDIO_FILES).where("user_id", "==", user_id))

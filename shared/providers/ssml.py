@@ -1,0 +1,242 @@
+"""SSML in and out: builders that escape user text, and a safe check of user-written SSML.
+
+Every builder here escapes the user's text, so ``<``, ``&`` and quotes are spoken, never
+parsed as markup (no one can smuggle a ``<break>`` or ``<audio>`` into a request).
+``ssml_with_marks`` puts a ``<mark name="wN"/>`` before each word for the providers that
+time words through marks (Google, Azure); ``build_speak`` wraps text in voice and prosody;
+the dialogue builders give each provider's multi-speaker input (Azure-style ``<voice>``
+turns, Google's MultiSpeakerMarkup turns, ElevenLabs' dialogue inputs).
+``validate_ssml`` accepts user SSML only if it is well-formed XML rooted at ``<speak>``,
+uses allowed elements only, and declares no DOCTYPE or entities (no XXE, no billion
+laughs); ``ssml_to_text`` returns what such a document says, for length limits and timing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from typing import Any, Literal
+from xml.sax.saxutils import escape, quoteattr
+
+from shared.audio.timing import Token, tokenize_words
+from shared.errors import InvalidRequestError
+from shared.providers.voices import DialogueTurn
+
+SSML_NAMESPACE = "http://www.w3.org/2001/10/synthesis"
+ALLOWED_ELEMENTS = frozenset(
+    {
+        "speak",
+        "p",
+        "s",
+        "paragraph",
+        "sentence",
+        "break",
+        "prosody",
+        "emphasis",
+        "say-as",
+        "sub",
+        "phoneme",
+        "mark",
+        "voice",
+        "lang",
+    }
+)
+"""Elements user SSML may use; ``audio`` is left out so no request makes us fetch a URL."""
+
+Dialect = Literal["w3c", "azure"]
+
+_DECLARATION = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_BLOCKS = frozenset({"p", "s", "paragraph", "sentence", "break"})
+_SPACES = re.compile(r"\s+")
+
+
+def escape_text(text: str) -> str:
+    """Return ``text`` with ``& < > " '`` escaped, safe as SSML content or attribute value."""
+    return escape(text, {'"': "&quot;", "'": "&apos;"})
+
+
+def _speak(body: str, *, language: str | None, namespaced: bool) -> str:
+    attributes = ""
+    if namespaced:
+        attributes += f' version="1.0" xmlns="{SSML_NAMESPACE}"'
+    if language:
+        attributes += f" xml:lang={quoteattr(language)}"
+    return f"<speak{attributes}>{body}</speak>"
+
+
+def _prosody(body: str, *, rate: float, pitch: float, volume: float, dialect: Dialect) -> str:
+    # W3C (Google, Polly): rate as a percentage of normal, volume in decibels. Azure reads
+    # "50%" as a change of +50 %, so it gets the rate as a multiplier and volume as a change.
+    attributes: list[str] = []
+    if rate != 1.0:
+        value = f"{rate:.2f}" if dialect == "azure" else f"{rate * 100:.0f}%"
+        attributes.append(f'rate="{value}"')
+    if pitch != 1.0:
+        attributes.append(f'pitch="{12 * math.log2(pitch):+.2f}st"')
+    if volume != 1.0:
+        if volume <= 0:
+            level = "silent"
+        elif dialect == "azure":
+            level = f"{(volume - 1) * 100:+.0f}%"
+        else:
+            level = f"{20 * math.log10(volume):+.2f}dB"
+        attributes.append(f'volume="{level}"')
+    if not attributes:
+        return body
+    return f"<prosody {' '.join(attributes)}>{body}</prosody>"
+
+
+def build_speak(
+    text: str,
+    *,
+    rate: float = 1.0,
+    pitch: float = 1.0,
+    volume: float = 1.0,
+    language: str | None = None,
+    voice: str | None = None,
+    dialect: Dialect = "w3c",
+    body_is_ssml: bool = False,
+) -> str:
+    """Return a ``<speak>`` document saying ``text`` (escaped) with the given prosody.
+
+    ``rate``, ``pitch`` and ``volume`` are the platform's multipliers (1.0 = the voice's
+    own, left out of the markup): pitch becomes semitones; rate and volume follow
+    ``dialect`` ("w3c" for Google and Polly, "azure" also adds the version and namespace
+    Azure requires). ``voice`` wraps the body in ``<voice name=...>``. ``body_is_ssml``
+    marks ``text`` as markup built by this module, never user text.
+    """
+    body = text if body_is_ssml else escape_text(text)
+    body = _prosody(body, rate=rate, pitch=pitch, volume=volume, dialect=dialect)
+    if voice:
+        body = f"<voice name={quoteattr(voice)}>{body}</voice>"
+    return _speak(body, language=language, namespaced=dialect == "azure")
+
+
+def mark_name(index: int) -> str:
+    """Return the name of the mark placed before word ``index``."""
+    return f"w{index}"
+
+
+def ssml_with_marks(
+    text: str, words: Sequence[Token] | None = None, **speak: Any
+) -> tuple[str, list[str]]:
+    """Return SSML saying ``text`` with a mark before each word, and the mark names in order.
+
+    ``words`` are the tokens to mark (``tokenize_words(text)`` when None); ``speak`` takes
+    ``build_speak``'s keyword arguments. Mark ``wN`` precedes word N, so provider mark
+    timepoints map straight back with ``shared.audio.timing.words_from_marks``.
+    """
+    tokens = tokenize_words(text) if words is None else list(words)
+    pieces: list[str] = []
+    names: list[str] = []
+    position = 0
+    for index, token in enumerate(tokens):
+        names.append(mark_name(index))
+        pieces.append(escape_text(text[position : token.start]))
+        pieces.append(f'<mark name="{names[-1]}"/>')
+        pieces.append(escape_text(text[token.start : token.end]))
+        position = token.end
+    pieces.append(escape_text(text[position:]))
+    return build_speak("".join(pieces), body_is_ssml=True, **speak), names
+
+
+def validate_ssml(ssml: str) -> ET.Element:
+    """Return the parsed root of user-written ``ssml`` once it is safe to send on.
+
+    Raises:
+        InvalidRequestError: a DOCTYPE or ENTITY declaration, malformed XML, a root other
+            than ``<speak>``, or an element outside ``ALLOWED_ELEMENTS``.
+    """
+    if _DECLARATION.search(ssml):
+        raise InvalidRequestError("SSML must not contain DOCTYPE or ENTITY declarations")
+    try:
+        root = ET.fromstring(ssml)  # noqa: S314 - declarations refused above, so no entities
+    except ET.ParseError as exc:
+        line, column = exc.position
+        raise InvalidRequestError(
+            f"SSML is not well-formed XML (line {line}, column {column + 1})"
+        ) from None
+    if _local_name(root.tag) != "speak":
+        raise InvalidRequestError("SSML must have <speak> as its root element")
+    for element in root.iter():
+        name = _local_name(element.tag)
+        if name not in ALLOWED_ELEMENTS:
+            allowed = ", ".join(sorted(ALLOWED_ELEMENTS))
+            raise InvalidRequestError(f"SSML element <{name}> is not allowed; use {allowed}")
+    return root
+
+
+def _local_name(tag: Any) -> str:
+    # Comments and processing instructions have a function as their tag.
+    return str(tag).rsplit("}", 1)[-1] if isinstance(tag, str) else "#comment"
+
+
+def ssml_to_text(ssml: str) -> str:
+    """Return the words a valid SSML document says: its text, ``<sub>`` aliases for their
+    content, a space between sentences and paragraphs, whitespace collapsed.
+
+    Raises:
+        InvalidRequestError: ``ssml`` fails ``validate_ssml``.
+    """
+    pieces: list[str] = []
+    _collect_text(validate_ssml(ssml), pieces)
+    return _SPACES.sub(" ", "".join(pieces)).strip()
+
+
+def _collect_text(element: ET.Element, pieces: list[str]) -> None:
+    name = _local_name(element.tag)
+    if name in _BLOCKS:
+        pieces.append(" ")
+    if name == "sub" and element.get("alias") is not None:
+        pieces.append(element.get("alias", ""))
+    else:
+        pieces.append(element.text or "")
+        for child in element:
+            _collect_text(child, pieces)
+    if name in _BLOCKS:
+        pieces.append(" ")
+    pieces.append(element.tail or "")
+
+
+def dialogue_ssml(turns: Sequence[DialogueTurn], pause_ms: int, *, language: str) -> str:
+    """Return one Azure-style document: a ``<voice>`` per turn, ``pause_ms`` between turns.
+
+    Raises:
+        ValueError: no turns, or a negative pause.
+    """
+    if not turns:
+        raise ValueError("a dialogue needs at least one turn")
+    if pause_ms < 0:
+        raise ValueError("the pause between turns must not be negative")
+    body: list[str] = []
+    for index, turn in enumerate(turns):
+        pause = f'<break time="{pause_ms}ms"/>' if pause_ms and index < len(turns) - 1 else ""
+        body.append(f"<voice name={quoteattr(turn.voice)}>{escape_text(turn.text)}{pause}</voice>")
+    return _speak("".join(body), language=language, namespaced=True)
+
+
+def google_multispeaker_markup(
+    turns: Sequence[DialogueTurn], speakers: Sequence[str] | None = None
+) -> dict[str, list[dict[str, str]]]:
+    """Return Google's ``MultiSpeakerMarkup``: ``{"turns": [{"speaker", "text"}]}``.
+
+    With ``speakers`` (the voice's speaker letters, ``"R"``, ``"S"``, ...) each distinct
+    ``turn.speaker`` gets the next letter in order of appearance; without, the turn's voice
+    is taken as the letter. The text is plain (not SSML), so it is not escaped.
+    """
+    if speakers is None:
+        return {"turns": [{"speaker": turn.voice, "text": turn.text} for turn in turns]}
+    letters: dict[str, str] = {}
+    for turn in turns:
+        if turn.speaker not in letters:
+            if len(letters) == len(speakers):
+                raise InvalidRequestError(f"At most {len(speakers)} speakers in one dialogue")
+            letters[turn.speaker] = speakers[len(letters)]
+    return {"turns": [{"speaker": letters[turn.speaker], "text": turn.text} for turn in turns]}
+
+
+def elevenlabs_dialogue_inputs(turns: Sequence[DialogueTurn]) -> list[dict[str, str]]:
+    """Return ElevenLabs' text-to-dialogue ``inputs``: ``[{"text", "voice_id"}]`` in order."""
+    return [{"text": turn.text, "voice_id": turn.voice} for turn in turns]

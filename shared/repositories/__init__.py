@@ -1,1 +1,0 @@
-"""Repositories: domain entities in and out of the document store."""

@@ -1,1 +1,0 @@
-"""Use cases; each takes its dependencies as keyword-only arguments."""

@@ -1,0 +1,199 @@
+"""Multi-role dialogue (seed 000): turns of several speakers joined into one track.
+
+``native`` mode asks the provider for one multi-speaker synthesis when every turn's voice
+is that provider's and it can (``DialogueProvider``: ElevenLabs text-to-dialogue, Google
+multi-speaker markup, built with ``shared.providers.ssml``'s escaping builders); otherwise it falls
+back to ``segmented`` and the response says why. Segmented mode synthesizes the turns in
+parallel, matches their loudness, and joins them with ``pauseMs`` of silence. Every
+word's timestamp carries its speaker and turn index. The result goes through the same
+cache, single-flight, storage and usage as ``POST /synthesize``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Protocol, runtime_checkable
+
+from pydantic import Field
+
+from shared.audio.stitch import match_loudness, stitch
+from shared.audio.timestamps import TimedWord, align_words, in_order, offset_timings
+from shared.errors import InvalidRequestError
+from shared.providers.base import AudioSettings, SynthesisResult, TTSProvider
+from shared.providers.voices import DialogueTurn
+from shared.synthesis.cache import cache_key
+from shared.synthesis.deps import SynthesisDeps
+from shared.synthesis.immediate import synthesize_now
+from shared.synthesis.model import (
+    AudioOptions,
+    SynthesisMode,
+    SynthesisResponse,
+    audio_settings,
+    check_text,
+)
+from shared.synthesis.prepare import Prepared
+from shared.synthesis.render import Rendered, render_piece
+from shared.synthesis.voices import ResolvedVoice, provider_for, resolve_voice
+
+MAX_PAUSE_MS = 10_000
+_PARALLEL_TURNS = 4
+
+
+@runtime_checkable
+class DialogueProvider(Protocol):
+    """A provider that speaks several voices in one call.
+
+    Word timings' character spans index the turns' texts joined with one newline.
+    """
+
+    def dialogue_refusal(self, turns: Sequence[DialogueTurn]) -> str | None:
+        """Return why these turns (with provider voice ids) cannot be one call, or None."""
+
+    def synthesize_dialogue(
+        self, turns: Sequence[DialogueTurn], settings: AudioSettings
+    ) -> SynthesisResult:
+        """Return the whole dialogue's audio."""
+
+
+class DialogueRequest(AudioOptions):
+    """Body of ``POST /synthesize/dialogue``."""
+
+    turns: Annotated[list[DialogueTurn], Field(min_length=1)]
+    mode: SynthesisMode = SynthesisMode.SEGMENTED
+    pause_ms: Annotated[int, Field(ge=0, le=MAX_PAUSE_MS)] = 300
+
+
+def synthesize_dialogue(
+    deps: SynthesisDeps, user_id: str, body: DialogueRequest
+) -> SynthesisResponse:
+    """Return the finished dialogue, with ``mode`` used and any ``fallbackReason``.
+
+    Raises InvalidRequestError (too many turns), TextTooLongError, voice lookup errors,
+    ProviderNotConfiguredError, and ProviderError when a provider fails.
+    """
+    limit = deps.settings.synthesis_dialogue_max_turns
+    if len(body.turns) > limit:
+        raise InvalidRequestError(f"A dialogue has at most {limit} turns")
+    spoken = "\n".join(turn.text for turn in body.turns)
+    check_text(spoken, deps.settings)
+    settings = audio_settings(body)
+    voices = [resolve_voice(deps.models, user_id, turn.voice) for turn in body.turns]
+    providers = [provider_for(deps.providers, voice) for voice in voices]
+    turns = body.turns
+    # The provider speaks its own voice ids, not the catalog's "provider:voice" ids.
+    native_turns = [
+        DialogueTurn(speaker=turn.speaker, voice=voice.voice_id, text=turn.text)
+        for turn, voice in zip(turns, voices, strict=True)
+    ]
+    mode, reason = _mode(body.mode, voices, providers, native_turns)
+    if mode is SynthesisMode.NATIVE:
+        native = providers[0]
+        assert isinstance(native, DialogueProvider)  # checked by _mode
+
+        def render() -> Rendered:
+            return _native(native, native_turns, settings)
+    else:
+
+        def render() -> Rendered:
+            return _segmented(providers, voices, turns, settings, body.pause_ms)
+
+    material = json.dumps(
+        {
+            "turns": [
+                [t.speaker, v.provider, v.voice_id, v.label, t.text]
+                for t, v in zip(turns, voices, strict=True)
+            ],
+            "mode": mode.value,
+            "pauseMs": body.pause_ms,
+            "versions": [v.model.version if v.model else None for v in voices],
+        },
+        ensure_ascii=False,
+    )
+    key = cache_key(
+        text=material,
+        ssml=False,
+        voice=ResolvedVoice("dialogue", "dialogue"),
+        settings=settings,
+        output_format=body.output_format,
+        include_timestamps=body.include_timestamps,
+        granularity=body.timestamp_granularity,
+    )
+    prepared = Prepared(
+        text=spoken,
+        spoken=spoken,
+        ssml=False,
+        voice=voices[0],
+        provider=providers[0],
+        settings=settings,
+        options=body,
+        key=key,
+        renderer=render,
+        usage=tuple((voice, len(turn.text)) for voice, turn in zip(voices, turns, strict=True)),
+        extra=(("mode", mode.value), ("fallback_reason", reason), ("voice", "dialogue")),
+    )
+    return synthesize_now(deps, user_id, prepared)
+
+
+def _mode(
+    wanted: SynthesisMode,
+    voices: Sequence[ResolvedVoice],
+    providers: Sequence[TTSProvider],
+    native_turns: Sequence[DialogueTurn],
+) -> tuple[SynthesisMode, str | None]:
+    if wanted is SynthesisMode.SEGMENTED:
+        return SynthesisMode.SEGMENTED, None
+    names = {voice.provider for voice in voices}
+    if len(names) > 1:
+        return SynthesisMode.SEGMENTED, "the turns' voices belong to different providers"
+    provider = providers[0]
+    if not provider.capabilities.multi_speaker or not isinstance(provider, DialogueProvider):
+        return SynthesisMode.SEGMENTED, f"provider {provider.name} has no multi-speaker synthesis"
+    refusal = provider.dialogue_refusal(native_turns)
+    if refusal is not None:
+        return SynthesisMode.SEGMENTED, refusal
+    return SynthesisMode.NATIVE, None
+
+
+def _segmented(
+    providers: Sequence[TTSProvider],
+    voices: Sequence[ResolvedVoice],
+    turns: Sequence[DialogueTurn],
+    settings: AudioSettings,
+    pause_ms: int,
+) -> Rendered:
+    with ThreadPoolExecutor(max_workers=_PARALLEL_TURNS) as pool:
+        pieces = list(
+            pool.map(
+                lambda args: render_piece(args[0], args[1], args[2].text, settings),
+                zip(providers, voices, turns, strict=True),
+            )
+        )
+    rate = settings.sample_rate
+    levelled = match_loudness([piece.pcm for piece in pieces], rate)
+    joined = stitch(levelled, rate, pause_ms=pause_ms)
+    words: list[TimedWord] = []
+    for index, (piece, offset, turn) in enumerate(zip(pieces, joined.offsets, turns, strict=True)):
+        words.extend(offset_timings(piece.words, offset, speaker=turn.speaker, turn_index=index))
+    unapplied = sorted({name for piece in pieces for name in piece.unapplied})
+    seconds = sum(piece.provider_seconds for piece in pieces)
+    return Rendered(joined.pcm, rate, in_order(words, joined.duration_seconds), unapplied, seconds)
+
+
+def _native(
+    provider: DialogueProvider, turns: Sequence[DialogueTurn], settings: AudioSettings
+) -> Rendered:
+    result = provider.synthesize_dialogue(turns, settings)
+    text = "\n".join(turn.text for turn in turns)
+    words = align_words(text, result.words, result.duration_seconds)
+    starts = []
+    position = 0
+    for turn in turns:
+        starts.append(position)
+        position += len(turn.text) + 1
+    tagged: list[TimedWord] = []
+    for word in words:
+        index = max(i for i, start in enumerate(starts) if start <= word.char_start)
+        tagged.extend(offset_timings([word], 0.0, speaker=turns[index].speaker, turn_index=index))
+    return Rendered(result.pcm, result.sample_rate, tagged, list(result.unapplied))

@@ -1,0 +1,176 @@
+"""The tasks of long synthesis jobs: one per sentence chunk, then one assembly.
+
+A chunk task renders its chunk unless its PCM is already stored
+(``synthesis-jobs/{jobId}/{index}.pcm`` plus its word timings, so a redelivered task does
+no work twice), then sets its done marker on the job (one field write; progress is
+done/total); a task that sees every marker set enqueues ``synthesis.assemble`` (once: its
+dedup key). A failed chunk is retried by the queue; on the last attempt, or when the
+provider refuses for good, the job fails with a message naming the chunk and the reason.
+Assembly stitches the chunks, offsets their timings, encodes, stores the file, publishes
+the cache entry, completes the job and records the model's use.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+from shared.audio.encode import encode
+from shared.audio.text import TextChunk
+from shared.audio.timestamps import TimedWord
+from shared.files.storage import store_audio
+from shared.model import utcnow
+from shared.providers.base import AudioSettings, ProviderError
+from shared.synthesis.deps import SynthesisDeps
+from shared.synthesis.jobs import (
+    ASSEMBLE_TASK,
+    CHUNK_PREFIX,
+    AssembleTask,
+    ChunkTask,
+    chunk_spans,
+    fail_job,
+    voice_of,
+)
+from shared.synthesis.model import SynthesisJob, SynthesisStatus, TimestampGranularity
+from shared.synthesis.render import Rendered, join_pieces, render_piece, timestamps_body
+from shared.synthesis.repository import (
+    SynthesisJobRepository,
+    job_from,
+)
+from shared.synthesis.usage import record_model_use
+from shared.synthesis.voices import ResolvedVoice, provider_for
+from shared.tasks.base import GiveUpTask, RetryTask, TaskAlreadyExistsError, TaskContext
+
+logger = logging.getLogger(__name__)
+
+
+def _chunk_names(job_id: str, index: int) -> tuple[str, str]:
+    base = f"{CHUNK_PREFIX}/{job_id}/{index:04d}"
+    return base + ".pcm", base + ".json"
+
+
+def run_chunk(deps: SynthesisDeps, payload: ChunkTask, ctx: TaskContext) -> None:
+    """Render one chunk (once), record it done, and start assembly after the last one."""
+    repository = SynthesisJobRepository(deps.store)
+    document = repository.document(payload.job_id)
+    job = job_from(document)
+    if job.status in (SynthesisStatus.COMPLETED, SynthesisStatus.FAILED):
+        return
+    spans = chunk_spans(document.data)
+    start, end = spans[payload.index]
+    pcm_name, words_name = _chunk_names(job.id, payload.index)
+    bucket = deps.settings.audio_bucket
+    if not deps.blobs.exists(bucket, words_name):
+        try:
+            rendered = _render_chunk(deps, job, job.text_content[start:end])
+        except ProviderError as exc:
+            failure = Failure(exc.message, retryable=exc.retryable)
+            raise _retry_or_give_up(deps, ctx, job, (payload.index, len(spans)), failure) from exc
+        except Exception as exc:
+            failure = Failure("internal error", retryable=True)
+            raise _retry_or_give_up(deps, ctx, job, (payload.index, len(spans)), failure) from exc
+        deps.blobs.put(bucket, pcm_name, rendered.pcm, content_type="audio/L16")
+        words = [[w.text, w.start, w.end, w.char_start, w.char_end] for w in rendered.words]
+        meta = {"sampleRate": rendered.sample_rate, "words": words, "unapplied": rendered.unapplied}
+        deps.blobs.put(
+            bucket, words_name, json.dumps(meta).encode(), content_type="application/json"
+        )
+    if repository.mark_chunk_done(job.id, payload.index):
+        try:
+            deps.task_queue().enqueue(
+                deps.settings.synthesis_queue,
+                ASSEMBLE_TASK,
+                AssembleTask(job_id=job.id),
+                dedup_key=f"synthesis-assemble:{job.id}",
+            )
+        except TaskAlreadyExistsError:
+            logger.info("Assembly of synthesis job %s was already queued", job.id)
+
+
+def _render_chunk(deps: SynthesisDeps, job: SynthesisJob, text: str) -> Rendered:
+    voice = voice_of(job)
+    provider = provider_for(deps.providers, voice)
+    settings = AudioSettings.model_validate(job.config["settings"])
+    return render_piece(provider, voice, text, settings)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a chunk failed, and whether trying again may help."""
+
+    reason: str
+    retryable: bool
+
+
+def _retry_or_give_up(
+    deps: SynthesisDeps,
+    ctx: TaskContext,
+    job: SynthesisJob,
+    position: tuple[int, int],
+    failure: Failure,
+) -> Exception:
+    """Return the exception for the queue: retry, or (failing the job) give up."""
+    index, total = position
+    if failure.retryable and not ctx.is_last_attempt:
+        return RetryTask(f"chunk {index} of job {job.id}: {failure.reason}")
+    message = f"Chunk {index + 1} of {total} failed after {ctx.attempt} attempts: {failure.reason}"
+    fail_job(deps, job.id, message)
+    return GiveUpTask(message)
+
+
+def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:
+    """Stitch the chunks, store the file, publish the cache entry and complete the job."""
+    started = time.perf_counter()
+    repository = SynthesisJobRepository(deps.store)
+    document = repository.document(payload.job_id)
+    job = job_from(document)
+    if job.status is not SynthesisStatus.PROCESSING:
+        return
+    bucket = deps.settings.audio_bucket
+    chunks = [TextChunk(job.text_content[s:e], s, e) for s, e in chunk_spans(document.data)]
+    pieces = []
+    for index in range(len(chunks)):
+        pcm_name, words_name = _chunk_names(job.id, index)
+        meta = json.loads(deps.blobs.get(bucket, words_name))
+        words = [TimedWord(w[0], w[1], w[2], w[3], w[4]) for w in meta["words"]]
+        pcm = deps.blobs.get(bucket, pcm_name)
+        pieces.append(Rendered(pcm, int(meta["sampleRate"]), words, list(meta["unapplied"])))
+    joined = join_pieces(pieces, chunks)
+    config = job.config
+    encoded = encode(joined.pcm, joined.sample_rate, job.output_format, target_rate=job.sample_rate)
+    timestamps = None
+    if config.get("includeTimestamps"):
+        timestamps = functools.partial(
+            timestamps_body,
+            joined.words,
+            TimestampGranularity(config["timestampGranularity"]),
+            language=config.get("language"),
+            phonemizer=deps.phonemizer,
+        )
+    stored = store_audio(
+        deps.audio,
+        user_id=job.user_id,
+        job_id=job.id,
+        encoded=encoded,
+        timestamps=timestamps,
+        unapplied=tuple(joined.unapplied),
+    )
+    deps.flight.store_ready(job.text_hash, stored.cached)
+    repository.save(job.complete(audio_file_id=stored.audio_file.id, now=utcnow()))
+    voice = voice_of(job)
+    if job.voice_model_id:
+        from shared.voice_models.repository import VoiceModelRepository  # noqa: PLC0415
+
+        model = VoiceModelRepository(deps.store).get(job.voice_model_id)
+        if model is not None:
+            voice = ResolvedVoice(voice.provider, voice.voice_id, voice.language, model)
+    latency_ms = (time.perf_counter() - started) * 1000
+    record_model_use(
+        deps, voice, user_id=job.user_id, characters=len(job.text_content), latency_ms=latency_ms
+    )
+    for index in range(len(chunks)):
+        for name in _chunk_names(job.id, index):
+            deps.blobs.delete(bucket, name)

@@ -1,0 +1,135 @@
+"""Long texts as async jobs: a job with its chunk plan, chunk tasks, and its status.
+
+``start_job`` answers a cache hit at once; otherwise it stores a job with its chunk plan
+(sentence chunks of ``synthesis_chunk_chars``, character spans into the text) and
+enqueues one ``synthesis.chunk`` task per chunk on the synthesis queue (de-duplicated by
+job and index), so the chunks are synthesized in parallel up to the queue's concurrency;
+``shared.synthesis.job_tasks`` runs them and the final assembly. ``job_status``
+shows the owner the job: status, progress 0..1, estimated duration, its file and
+timestamps once completed, the error once failed. Concurrent identical long jobs are not
+single-flighted (each runs once); the cache serves every later request.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import BaseModel
+
+from shared.audio.text import split_sentences
+from shared.errors import NotFoundError, SynthesisJobNotFoundError
+from shared.files.repository import AudioFileRepository
+from shared.files.storage import read_timestamps, timestamps_path_of
+from shared.model import utcnow
+from shared.store.base import Transaction
+from shared.synthesis.deps import SynthesisDeps
+from shared.synthesis.immediate import synthesize_now
+from shared.synthesis.model import SynthesisJob, SynthesisResponse, SynthesisStatus
+from shared.synthesis.prepare import Prepared, new_job
+from shared.synthesis.repository import (
+    SYNTHESIS_JOBS,
+    SynthesisJobRepository,
+    job_document,
+    job_from,
+)
+from shared.synthesis.responses import response_for
+from shared.synthesis.voices import ResolvedVoice
+
+logger = logging.getLogger(__name__)
+
+CHUNK_TASK = "synthesis.chunk"
+ASSEMBLE_TASK = "synthesis.assemble"
+CHUNK_PREFIX = "synthesis-jobs"
+CHARS_PER_SECOND = 14.0  # typical speech at speed 1.0, for the duration estimate
+
+
+class ChunkTask(BaseModel):
+    """Payload of ``synthesis.chunk``."""
+
+    job_id: str
+    index: int
+
+
+class AssembleTask(BaseModel):
+    """Payload of ``synthesis.assemble``."""
+
+    job_id: str
+
+
+def estimate_seconds(characters: int, speed: float) -> int:
+    """Return the expected audio length in whole seconds."""
+    return max(1, round(characters / CHARS_PER_SECOND / speed))
+
+
+def start_job(deps: SynthesisDeps, user_id: str, prepared: Prepared) -> SynthesisResponse:
+    """Return a cache hit at once, or a pending job whose chunk tasks are queued."""
+    cached = deps.flight.lookup(prepared.key)
+    if cached is not None:
+        return synthesize_now(deps, user_id, prepared)
+    chunks = split_sentences(prepared.text, deps.settings.synthesis_chunk_chars)
+    job = new_job(
+        user_id,
+        prepared,
+        estimated_duration=estimate_seconds(prepared.length, prepared.settings.speed),
+    )
+    SynthesisJobRepository(deps.store).add(
+        job, chunks=[{"start": c.start, "end": c.end} for c in chunks], chunks_done={}
+    )
+    queue = deps.task_queue()
+    for index in range(len(chunks)):
+        queue.enqueue(
+            deps.settings.synthesis_queue,
+            CHUNK_TASK,
+            ChunkTask(job_id=job.id, index=index),
+            dedup_key=f"synthesis-chunk:{job.id}:{index}",
+        )
+    return response_for(deps, job, prepared.voice)
+
+
+def chunk_spans(data: dict[str, Any]) -> list[tuple[int, int]]:
+    """Return the (start, end) character spans of a job document's chunks.
+
+    Stored as maps, not pairs: Firestore refuses arrays nested in arrays.
+    """
+    return [(int(span["start"]), int(span["end"])) for span in data["chunks"]]
+
+
+def job_status(deps: SynthesisDeps, user_id: str, job_id: str) -> SynthesisResponse:
+    """Return the caller's job with its file once completed; raise SynthesisJobNotFoundError."""
+    repository = SynthesisJobRepository(deps.store)
+    job = job_from(repository.document(job_id))
+    if job.user_id != user_id:
+        raise SynthesisJobNotFoundError(f"Synthesis job not found: {job_id}")
+    voice = voice_of(job)
+    files = AudioFileRepository(deps.store)
+    audio_file = files.get(job.audio_file_id) if job.audio_file_id else None
+    timestamps = None
+    if audio_file is not None and job.config.get("includeTimestamps"):
+        try:
+            timestamps = read_timestamps(deps.audio, timestamps_path_of(audio_file))
+        except NotFoundError:
+            timestamps = None
+    return response_for(deps, job, voice, audio_file=audio_file, timestamps=timestamps)
+
+
+def voice_of(job: SynthesisJob) -> ResolvedVoice:
+    config = job.config
+    return ResolvedVoice(
+        provider=str(config["provider"]),
+        voice_id=str(config["providerVoiceId"]),
+        language=config.get("language"),
+    )
+
+
+def fail_job(deps: SynthesisDeps, job_id: str, message: str) -> None:
+    """Mark the job failed with ``message`` unless it already finished."""
+
+    def fail(tx: Transaction) -> None:
+        document = SynthesisJobRepository.tx_document(tx, job_id)
+        job = job_from(document)
+        if job.status in (SynthesisStatus.COMPLETED, SynthesisStatus.FAILED):
+            return
+        tx.update(SYNTHESIS_JOBS, job_id, job_document(job.fail(message, utcnow())))
+
+    deps.store.run_transaction(fail)

@@ -1,0 +1,247 @@
+"""Text-to-speech jobs and their results (seed 002): synthesis jobs, timestamps, audio files.
+
+A ``SynthesisJob`` turns text into audio with a voice model or a catalog voice; it moves
+from pending to processing to completed or failed, and its transition methods return a new
+job. Word and syllable timestamps locate the text in the audio. An ``AudioFile`` is the
+stored result, identified by a ``sha256:<hex>`` checksum, with an optional expiry and
+download statistics.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import ConfigDict, Field, model_validator
+
+from shared.audio.encode import output_rate
+from shared.audio.formats import OutputFormat
+from shared.config import Settings
+from shared.errors import InvalidRequestError, TextTooLongError
+from shared.model import (
+    DEFAULT_SAMPLE_RATE,
+    DomainModel,
+    NonNegativeCount,
+    RequestModel,
+    RequiredId,
+    SampleRate,
+    Seconds,
+    TransitionTable,
+    UnitScore,
+    UtcDatetime,
+    check_transition,
+    new_id,
+    utcnow,
+    with_changes,
+)
+from shared.providers.base import (
+    MAX_PITCH,
+    MAX_SPEED,
+    MAX_VOLUME,
+    MIN_PITCH,
+    MIN_SPEED,
+    MIN_VOLUME,
+    AudioSettings,
+)
+
+
+class SynthesisStatus(StrEnum):
+    """Where a synthesis job is."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+SYNTHESIS_TRANSITIONS: TransitionTable[SynthesisStatus] = {
+    SynthesisStatus.PENDING: frozenset({SynthesisStatus.PROCESSING, SynthesisStatus.FAILED}),
+    SynthesisStatus.PROCESSING: frozenset({SynthesisStatus.COMPLETED, SynthesisStatus.FAILED}),
+}
+"""Legal job moves; COMPLETED and FAILED are final."""
+
+
+class TimestampGranularity(StrEnum):
+    """Which timestamps a client asks for."""
+
+    WORD = "word"
+    SYLLABLE = "syllable"
+    BOTH = "both"
+
+
+class SynthesisJob(DomainModel):
+    """A request to synthesize ``text_content``; needs a voice model or a catalog voice."""
+
+    id: RequiredId = Field(default_factory=new_id)
+    user_id: RequiredId
+    voice_model_id: str | None = None
+    voice_id: str | None = None
+    text_content: Annotated[str, Field(min_length=1)]
+    text_hash: RequiredId
+    config: dict[str, Any] = Field(default_factory=dict)
+    output_format: OutputFormat = OutputFormat.WAV
+    sample_rate: SampleRate = DEFAULT_SAMPLE_RATE
+    status: SynthesisStatus = SynthesisStatus.PENDING
+    progress: UnitScore = 0.0
+    estimated_duration: NonNegativeCount | None = None
+    cache_hit: bool = False
+    error_message: str | None = None
+    audio_file_id: str | None = None
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    completed_at: UtcDatetime | None = None
+
+    @model_validator(mode="after")
+    def _has_a_voice(self) -> Self:
+        if not self.voice_model_id and not self.voice_id:
+            raise ValueError("a synthesis job needs voiceModelId or voiceId")
+        return self
+
+    def _move(self, target: SynthesisStatus) -> None:
+        check_transition("synthesis job", SYNTHESIS_TRANSITIONS, self.status, target)
+
+    def start(self) -> Self:
+        """Return the job PROCESSING.
+
+        Raises:
+            InvalidStateTransitionError: the job is not PENDING.
+        """
+        self._move(SynthesisStatus.PROCESSING)
+        return with_changes(self, status=SynthesisStatus.PROCESSING)
+
+    def complete(self, *, audio_file_id: str, now: datetime, cache_hit: bool = False) -> Self:
+        """Return the job COMPLETED at ``now`` with its audio file and full progress.
+
+        Raises:
+            InvalidStateTransitionError: the job is not PROCESSING.
+        """
+        self._move(SynthesisStatus.COMPLETED)
+        return with_changes(
+            self,
+            status=SynthesisStatus.COMPLETED,
+            audio_file_id=audio_file_id,
+            progress=1.0,
+            cache_hit=cache_hit,
+            completed_at=now,
+        )
+
+    def fail(self, message: str, now: datetime) -> Self:
+        """Return the job FAILED at ``now`` with ``message``.
+
+        Raises:
+            InvalidStateTransitionError: the job is already COMPLETED or FAILED.
+        """
+        self._move(SynthesisStatus.FAILED)
+        return with_changes(
+            self, status=SynthesisStatus.FAILED, error_message=message, completed_at=now
+        )
+
+
+class WordTimestamp(DomainModel):
+    """Where a word sits in the audio, in seconds from the start."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: Annotated[str, Field(min_length=1)]
+    start: Seconds
+    end: Seconds
+
+    @model_validator(mode="after")
+    def _starts_before_end(self) -> Self:
+        if self.start > self.end:
+            raise ValueError("start must not be after end")
+        return self
+
+
+class SyllableTimestamp(WordTimestamp):
+    """Where a syllable sits in the audio, and which word (0-based) it belongs to."""
+
+    word_index: NonNegativeCount
+
+
+class SynthesisMode(StrEnum):
+    """How a multi-role dialogue is synthesized: by the provider in one call, or per turn."""
+
+    NATIVE = "native"
+    SEGMENTED = "segmented"
+
+
+Speed = Annotated[float, Field(ge=MIN_SPEED, le=MAX_SPEED, allow_inf_nan=False)]
+
+
+Pitch = Annotated[float, Field(ge=MIN_PITCH, le=MAX_PITCH, allow_inf_nan=False)]
+
+
+Volume = Annotated[float, Field(ge=MIN_VOLUME, le=MAX_VOLUME, allow_inf_nan=False)]
+
+
+Rate = Annotated[int, Field(ge=8_000, le=48_000)]
+
+
+class AudioOptions(RequestModel):
+    """How the result should sound and be delivered (shared by every synthesis route)."""
+
+    output_format: OutputFormat = OutputFormat.WAV
+    sample_rate: Rate | None = None
+    speed: Speed = 1.0
+    pitch: Pitch = 1.0
+    volume: Volume = 1.0
+    include_timestamps: bool = True
+    timestamp_granularity: TimestampGranularity = TimestampGranularity.BOTH
+
+
+class SynthesizeRequest(AudioOptions):
+    """Body of ``POST /synthesize``: ``text`` or ``ssml``, and a voice (default: active model)."""
+
+    text: str | None = None
+    ssml: str | None = None
+    voice: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+
+
+class SynthesisResponse(DomainModel):
+    """The answer of a synthesis: the job, and its file once there is one."""
+
+    job_id: str
+    status: SynthesisStatus
+    voice: str
+    provider: str
+    format: OutputFormat
+    audio_file_id: str | None = None
+    download_url: str | None = None
+    duration: float | None = None
+    sample_rate: int | None = None
+    size: int | None = None
+    checksum: str | None = None
+    cache_hit: bool = False
+    expires_at: datetime | None = None
+    timestamps: dict[str, Any] | None = None
+    unapplied: list[str] = Field(default_factory=list)
+    progress: float = 0.0
+    estimated_duration: int | None = None
+    error: str | None = None
+    mode: str | None = None
+    fallback_reason: str | None = None
+
+
+def check_text(text: str, settings: Settings) -> None:
+    """Raise InvalidRequestError for empty text, TextTooLongError beyond the limit."""
+    if not text.strip():
+        raise InvalidRequestError("Text must not be empty")
+    limit = settings.synthesis_max_chars
+    if len(text) > limit:
+        raise TextTooLongError(f"Text is {len(text)} characters; the limit is {limit} characters")
+
+
+def audio_settings(options: AudioOptions) -> AudioSettings:
+    """Return the provider settings for ``options`` (a rate the format can be written at).
+
+    Raises InvalidRequestError for a sample rate the format does not support.
+    """
+    requested = options.sample_rate
+    try:
+        rate = output_rate(options.output_format, requested or DEFAULT_SAMPLE_RATE, requested)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc)) from None
+    return AudioSettings(
+        sample_rate=rate, speed=options.speed, pitch=options.pitch, volume=options.volume
+    )

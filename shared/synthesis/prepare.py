@@ -1,0 +1,115 @@
+"""A synthesis request validated and keyed: its voice, provider, settings and cache key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import InvalidRequestError
+from shared.providers.base import AudioSettings, TTSProvider
+from shared.providers.ssml import ssml_to_text
+from shared.synthesis.cache import cache_key
+from shared.synthesis.deps import SynthesisDeps
+from shared.synthesis.model import (
+    AudioOptions,
+    SynthesisJob,
+    SynthesizeRequest,
+    audio_settings,
+    check_text,
+)
+from shared.synthesis.render import Rendered, render_text
+from shared.synthesis.voices import ResolvedVoice, provider_for, resolve_voice
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated request: what to say, with which voice and provider, and how."""
+
+    text: str
+    spoken: str
+    ssml: bool
+    voice: ResolvedVoice
+    provider: TTSProvider
+    settings: AudioSettings
+    options: AudioOptions
+    key: str
+    # Dialogues render their own way, bill several voices, and say which mode they used.
+    renderer: Callable[[], Rendered] | None = None
+    usage: tuple[tuple[ResolvedVoice, int], ...] = ()
+    extra: tuple[tuple[str, str | None], ...] = ()
+
+    @property
+    def length(self) -> int:
+        """Return the number of characters that count against the limits."""
+        return len(self.spoken)
+
+    def render(self, chunk_chars: int) -> Rendered:
+        """Return the rendered audio of this request."""
+        if self.renderer is not None:
+            return self.renderer()
+        return render_text(
+            self.provider,
+            self.voice,
+            self.text,
+            self.settings,
+            ssml=self.ssml,
+            chunk_chars=chunk_chars,
+        )
+
+    def billed(self) -> tuple[tuple[ResolvedVoice, int], ...]:
+        """Return each voice used with the characters it spoke."""
+        return self.usage or ((self.voice, self.length),)
+
+
+def prepare(deps: SynthesisDeps, user_id: str, body: SynthesizeRequest) -> Prepared:
+    """Return the validated request.
+
+    Raises InvalidRequestError, TextTooLongError, voice and model lookup errors, or
+    ProviderNotConfiguredError.
+    """
+    if (body.text is None) == (body.ssml is None):
+        raise InvalidRequestError("Give exactly one of text or ssml")
+    ssml = body.ssml is not None
+    text = body.ssml if body.ssml is not None else body.text or ""
+    spoken = ssml_to_text(text) if ssml else text
+    check_text(spoken, deps.settings)
+    settings = audio_settings(body)
+    voice = resolve_voice(deps.models, user_id, body.voice)
+    provider = provider_for(deps.providers, voice)
+    key = cache_key(
+        text=text,
+        ssml=ssml,
+        voice=voice,
+        settings=settings,
+        output_format=body.output_format,
+        include_timestamps=body.include_timestamps,
+        granularity=body.timestamp_granularity,
+    )
+    return Prepared(text, spoken, ssml, voice, provider, settings, body, key)
+
+
+def new_job(user_id: str, prepared: Prepared, **fields: Any) -> SynthesisJob:
+    """Return a pending job for ``prepared``; its config says how to synthesize it again."""
+    voice = prepared.voice
+    options = prepared.options
+    return SynthesisJob(
+        user_id=user_id,
+        voice_model_id=voice.model.id if voice.model else None,
+        voice_id=None if voice.model else f"{voice.provider}:{voice.voice_id}",
+        text_content=prepared.text,
+        text_hash=prepared.key,
+        output_format=options.output_format,
+        sample_rate=prepared.settings.sample_rate,
+        config={
+            "provider": voice.provider,
+            "providerVoiceId": voice.voice_id,
+            "language": voice.language,
+            "modelOwnerId": voice.model.user_id if voice.model else None,
+            "ssml": prepared.ssml,
+            "settings": prepared.settings.model_dump(),
+            "includeTimestamps": options.include_timestamps,
+            "timestampGranularity": options.timestamp_granularity.value,
+        },
+        **fields,
+    )

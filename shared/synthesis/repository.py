@@ -1,0 +1,92 @@
+"""Synthesis jobs in the document store (``synthesis_jobs/{jobId}``).
+
+A job document holds the ``SynthesisJob`` fields plus, for long texts, the chunk plan
+(``chunks``: character spans) and a marker per finished chunk (``chunks_done.c{index}``).
+Each chunk task sets its own marker with one field write, not a transaction: a job's
+chunks finish together, and transactions that all read the one job document contend (on
+the Firestore emulator each such deadlock lasts a lock timeout). So while a long job runs,
+its status and progress are read from the markers: PROCESSING once any chunk is done,
+progress done/total (below 1 until the assembled file completes the job).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.errors import SynthesisJobNotFoundError
+from shared.store.base import Document, DocumentStore, Transaction
+from shared.synthesis.model import SynthesisJob, SynthesisStatus
+
+SYNTHESIS_JOBS = "synthesis_jobs"
+_EXTRA = ("chunks", "chunks_done", "result", "speakers")
+_RUNNING = (SynthesisStatus.PENDING.value, SynthesisStatus.PROCESSING.value)
+_BELOW_DONE = 0.99
+
+
+def _chunk_marker(index: int) -> str:
+    """Return the field path of chunk ``index``'s done marker."""
+    return f"chunks_done.c{index}"
+
+
+def _chunks_finished(document: Document) -> tuple[int, int]:
+    """Return (chunks done, chunks planned) of a long job's document; (0, 0) for others."""
+    return len(document.data.get("chunks_done") or {}), len(document.data.get("chunks") or [])
+
+
+def job_from(document: Document) -> SynthesisJob:
+    """Return the job stored in ``document``, its progress read from the chunk markers."""
+    data = {key: value for key, value in document.data.items() if key not in _EXTRA}
+    done, total = _chunks_finished(document)
+    if done and data.get("status") in _RUNNING:
+        data["status"] = SynthesisStatus.PROCESSING.value
+        data["progress"] = max(float(data.get("progress", 0.0)), min(done / total, _BELOW_DONE))
+    return SynthesisJob.model_validate({**data, "id": document.id})
+
+
+def job_document(job: SynthesisJob, **extra: Any) -> dict[str, Any]:
+    """Return the stored fields of ``job`` plus ``extra`` bookkeeping fields."""
+    document = job.to_document()
+    document["status"] = job.status.value
+    document["output_format"] = job.output_format.value
+    document.update(extra)
+    return document
+
+
+class SynthesisJobRepository:
+    """Reads and writes of synthesis jobs."""
+
+    def __init__(self, store: DocumentStore) -> None:
+        self._store = store
+
+    def add(self, job: SynthesisJob, **extra: Any) -> None:
+        """Store a new job."""
+        self._store.create(SYNTHESIS_JOBS, job.id, job_document(job, **extra))
+
+    def save(self, job: SynthesisJob, **extra: Any) -> None:
+        """Write the job's fields (bookkeeping fields not named are kept)."""
+        self._store.set(SYNTHESIS_JOBS, job.id, job_document(job, **extra), merge=True)
+
+    def document(self, job_id: str) -> Document:
+        """Return the job's document; raise SynthesisJobNotFoundError."""
+        document = self._store.get(SYNTHESIS_JOBS, job_id)
+        if document is None:
+            raise SynthesisJobNotFoundError(f"Synthesis job not found: {job_id}")
+        return document
+
+    def mark_chunk_done(self, job_id: str, index: int) -> bool:
+        """Set chunk ``index``'s done marker; return True once every chunk's marker is set.
+
+        When the last chunks finish together more than one caller may get True; the
+        assembly task's dedup key lets only one of them enqueue it.
+        """
+        self._store.update(SYNTHESIS_JOBS, job_id, {_chunk_marker(index): True})
+        done, total = _chunks_finished(self.document(job_id))
+        return done == total
+
+    @staticmethod
+    def tx_document(tx: Transaction, job_id: str) -> Document:
+        """Return the job's document read in ``tx``; raise SynthesisJobNotFoundError."""
+        document = tx.get(SYNTHESIS_JOBS, job_id)
+        if document is None:
+            raise SynthesisJobNotFoundError(f"Synthesis job not found: {job_id}")
+        return document

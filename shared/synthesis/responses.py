@@ -1,0 +1,52 @@
+"""The API body of a synthesis: the job and, once finished, its file and timestamps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.files.cache import CachedAudio
+from shared.files.model import AudioFile
+from shared.files.storage import (
+    download_url,
+)
+from shared.synthesis.deps import SynthesisDeps
+from shared.synthesis.model import (
+    SynthesisJob,
+    SynthesisResponse,
+)
+from shared.synthesis.voices import ResolvedVoice
+
+
+def response_for(
+    deps: SynthesisDeps,
+    job: SynthesisJob,
+    voice: ResolvedVoice,
+    *,
+    audio_file: AudioFile | None = None,
+    cached: CachedAudio | None = None,
+    timestamps: dict[str, Any] | None = None,
+) -> SynthesisResponse:
+    """Return the API body of ``job`` and, when finished, its file."""
+    body = SynthesisResponse(
+        job_id=job.id,
+        status=job.status,
+        voice=voice.label,
+        provider=voice.provider,
+        format=job.output_format,
+        cache_hit=job.cache_hit,
+        progress=job.progress,
+        estimated_duration=job.estimated_duration,
+        error=job.error_message,
+    )
+    if audio_file is not None:
+        body.audio_file_id = audio_file.id
+        body.download_url = download_url(deps.audio, audio_file)
+        body.duration = audio_file.duration
+        body.sample_rate = audio_file.sample_rate
+        body.size = audio_file.file_size
+        body.checksum = audio_file.checksum
+        body.expires_at = audio_file.expires_at
+        body.timestamps = timestamps
+    if cached is not None:
+        body.unapplied = list(cached.unapplied)
+    return body

@@ -1,0 +1,33 @@
+"""Text-to-speech use case (seed 002): ``POST /synthesize`` from request to stored file.
+
+``prepare`` (``shared.synthesis.prepare``) validates the request (text or SSML, limits,
+voice, provider, rate for the format) and computes its cache key. Short texts are answered
+at once (``shared.synthesis.immediate``): from the cache, or rendered, stored and
+published. Plain texts over ``synthesis_async_threshold_chars`` become an async job
+(``shared.synthesis.jobs``); SSML is always answered at once (its markup cannot be cut at
+sentence ends safely). Every synthesis with a voice model records a use of it (count, cost
+from the per-provider price table, latency), which feeds the voice-model statistics and
+analytics.
+"""
+
+from __future__ import annotations
+
+from shared.synthesis.deps import SynthesisDeps
+from shared.synthesis.immediate import synthesize_now
+from shared.synthesis.jobs import start_job
+from shared.synthesis.model import (
+    SynthesisResponse,
+    SynthesizeRequest,
+)
+from shared.synthesis.prepare import prepare
+
+
+def synthesize(deps: SynthesisDeps, user_id: str, body: SynthesizeRequest) -> SynthesisResponse:
+    """Return the synthesis of ``body``: finished for short texts, a pending job for long ones.
+
+    Raises the errors of ``prepare``, and ProviderError when the provider fails.
+    """
+    prepared = prepare(deps, user_id, body)
+    if not prepared.ssml and prepared.length > deps.settings.synthesis_async_threshold_chars:
+        return start_job(deps, user_id, prepared)
+    return synthesize_now(deps, user_id, prepared)

@@ -1,0 +1,89 @@
+"""User accounts: registration for the token's user, profile changes, account deletion.
+
+Deleting an account removes the user, frees its email, and purges everything the user
+owns: each capability declares an ``AccountPurge`` for its own data (voice models, samples,
+audio files, and so on) and the composition root hands them all to ``delete_account``.
+Every deletion is recorded in ``account_deletions`` (ids and counts only, no personal
+data) so an operator can show what was erased and when.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shared.capability import AccountPurge
+from shared.model import new_id, utcnow
+from shared.store.base import DocumentStore
+from shared.users.model import User, UserCreate, UserUpdate
+from shared.users.repository import UserRepository
+
+logger = logging.getLogger(__name__)
+
+ACCOUNT_DELETIONS = "account_deletions"
+
+
+@dataclass(frozen=True)
+class AccountDeletion:
+    """What an account deletion removed."""
+
+    id: str
+    user_id: str
+    purged: dict[str, int]
+
+
+def register_user(*, store: DocumentStore, user_id: str, request: UserCreate) -> User:
+    """Register the profile of ``user_id``; return it.
+
+    Raises UserAlreadyExistsError or EmailAlreadyRegisteredError.
+    """
+    user = User(
+        id=user_id,
+        email=request.email,
+        first_name=request.first_name,
+        last_name=request.last_name,
+    )
+    UserRepository(store).add(user)
+    return user
+
+
+def get_user(*, store: DocumentStore, user_id: str) -> User:
+    """Return the user; raise UserNotFoundError."""
+    return UserRepository(store).require(user_id)
+
+
+def update_user(*, store: DocumentStore, user_id: str, request: UserUpdate) -> User:
+    """Apply the profile changes and return the user; raise UserNotFoundError."""
+    changes = {**request.changes(), "updated_at": utcnow()}
+    return UserRepository(store).update(user_id, changes)
+
+
+def delete_account(
+    *, store: DocumentStore, user_id: str, purges: Mapping[str, AccountPurge]
+) -> AccountDeletion:
+    """Delete the user and everything they own; return what was removed.
+
+    Raises UserNotFoundError when the user is not registered.
+    """
+    UserRepository(store).remove(user_id)
+    deletion = AccountDeletion(new_id(), user_id, {})
+    store.create(
+        ACCOUNT_DELETIONS,
+        deletion.id,
+        {"user_id": user_id, "requested_at": utcnow(), "status": "running"},
+    )
+    for name, purge in purges.items():
+        deletion.purged[name] = purge(store, user_id)
+    store.update(
+        ACCOUNT_DELETIONS,
+        deletion.id,
+        {"status": "completed", "completed_at": utcnow(), "purged": deletion.purged},
+    )
+    logger.info("Account deleted", extra={"fields": {"userId": user_id, **deletion.purged}})
+    return deletion
+
+
+def add_storage_used(*, store: DocumentStore, user_id: str, delta_bytes: int) -> int:
+    """Add ``delta_bytes`` to the user's storage used; return the new total."""
+    return UserRepository(store).add_storage_used(user_id, delta_bytes)

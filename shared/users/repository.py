@@ -1,0 +1,118 @@
+"""Users in the document store, and the email claims that keep emails unique.
+
+A user is ``users/{userId}``. Each email is claimed by ``user_emails/{sha256(email)}``,
+created in the same transaction as the user (or an email change), so two accounts can
+never hold one address, however many requests race.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from shared.errors import EmailAlreadyRegisteredError, UserAlreadyExistsError, UserNotFoundError
+from shared.store.base import Document, DocumentStore, Transaction
+from shared.users.model import User
+
+USERS = "users"
+EMAIL_CLAIMS = "user_emails"
+
+
+def email_claim_id(email: str) -> str:
+    """Return the id of the document that claims ``email`` (already normalised)."""
+    return hashlib.sha256(email.encode()).hexdigest()
+
+
+class UserRepository:
+    """Reads and writes users; every multi-document change is one transaction."""
+
+    def __init__(self, store: DocumentStore) -> None:
+        self._store = store
+
+    def get(self, user_id: str) -> User | None:
+        """Return the user or None."""
+        document = self._store.get(USERS, user_id)
+        return User.model_validate(document.data) if document else None
+
+    def require(self, user_id: str) -> User:
+        """Return the user; raise UserNotFoundError."""
+        user = self.get(user_id)
+        if user is None:
+            raise UserNotFoundError(f"User not registered: {user_id}")
+        return user
+
+    def add(self, user: User) -> None:
+        """Store a new user and claim its email atomically.
+
+        Raises UserAlreadyExistsError or EmailAlreadyRegisteredError.
+        """
+
+        def register(tx: Transaction) -> None:
+            if tx.get(USERS, user.id) is not None:
+                raise UserAlreadyExistsError()
+            claim = tx.get(EMAIL_CLAIMS, email_claim_id(user.email))
+            if claim is not None and claim.data.get("user_id") != user.id:
+                raise EmailAlreadyRegisteredError()
+            tx.set(EMAIL_CLAIMS, email_claim_id(user.email), {"user_id": user.id})
+            tx.create(USERS, user.id, user.to_document())
+
+        self._store.run_transaction(register)
+
+    def update(self, user_id: str, changes: dict[str, Any]) -> User:
+        """Apply ``changes`` (snake_case fields other than email) and return the user.
+
+        Raises UserNotFoundError.
+        """
+
+        def change(tx: Transaction) -> User:
+            document = tx.get(USERS, user_id)
+            if document is None:
+                raise UserNotFoundError(f"User not registered: {user_id}")
+            current = User.model_validate(document.data)
+            # Profiles change names only (UserUpdate); the email, and its claim, stay.
+            updated = User.model_validate({**current.model_dump(), **changes})
+            tx.set(USERS, user_id, updated.to_document())
+            return updated
+
+        return self._store.run_transaction(change)
+
+    def remove(self, user_id: str) -> User:
+        """Delete the user and release its email; return what was deleted.
+
+        Raises UserNotFoundError.
+        """
+
+        def remove(tx: Transaction) -> User:
+            document = tx.get(USERS, user_id)
+            if document is None:
+                raise UserNotFoundError(f"User not registered: {user_id}")
+            user = User.model_validate(document.data)
+            tx.delete(EMAIL_CLAIMS, email_claim_id(user.email))
+            tx.delete(USERS, user_id)
+            return user
+
+        return self._store.run_transaction(remove)
+
+    def add_storage_used(self, user_id: str, delta_bytes: int) -> int:
+        """Add ``delta_bytes`` (negative to free) to the storage used; return the new total.
+
+        Never goes below zero. Raises UserNotFoundError.
+        """
+
+        def adjust(tx: Transaction) -> int:
+            document = tx.get(USERS, user_id)
+            if document is None:
+                raise UserNotFoundError(f"User not registered: {user_id}")
+            change = storage_used_change(document, delta_bytes)
+            tx.update(USERS, user_id, change)
+            return change["storage_used_bytes"]
+
+        return self._store.run_transaction(adjust)
+
+
+def storage_used_change(user: Document, delta_bytes: int) -> dict[str, int]:
+    """Return the update adding ``delta_bytes`` to ``user``'s storage used, never below zero.
+
+    For transactions that change the storage used together with what takes the space.
+    """
+    return {"storage_used_bytes": max(0, int(user.data.get("storage_used_bytes", 0)) + delta_bytes)}

@@ -1,0 +1,96 @@
+"""Sharing voice models (seed 001, for teams): grant ``use``, revoke, list what was shared.
+
+A grant lets the target user read the model and synthesize with it, never change it. Only
+the owner (or an admin) grants and revokes; a model is never shared with its owner.
+"""
+
+from __future__ import annotations
+
+from shared.errors import InvalidRequestError, VoiceModelNotFoundError
+from shared.voice_models.activation import owned_in_tx
+from shared.voice_models.crud import readable_model
+from shared.voice_models.deps import Caller, VoiceModelDeps
+from shared.voice_models.model import (
+    ModelShare,
+    ModelShareCreate,
+    SharedVoiceModel,
+    SharedVoiceModels,
+    ShareResult,
+    VoiceModel,
+    VoiceModelPublic,
+)
+from shared.voice_models.repository import ShareRepository, VoiceModelRepository
+
+
+def _owned_live(
+    deps: VoiceModelDeps, caller: Caller, model_id: str, owner: str | None
+) -> VoiceModel:
+    model = owned_in_tx(deps, caller, VoiceModelRepository(deps.store).get(model_id), owner)
+    if model.is_deleted:
+        raise VoiceModelNotFoundError(f"Voice model not found or access denied: {model_id}")
+    return model
+
+
+def share_voice_model(
+    deps: VoiceModelDeps, caller: Caller, model_id: str, request: ModelShareCreate
+) -> ShareResult:
+    """Grant ``use`` of the model to each target user; return every grant on the model.
+
+    Raises AccessDeniedError, VoiceModelNotFoundError or InvalidRequestError (sharing
+    with the owner).
+    """
+    owner = caller.acting_for(request.owner_id) if request.owner_id is not None else None
+    model = _owned_live(deps, caller, model_id, owner)
+    targets = list(dict.fromkeys(request.target_user_ids))
+    if model.user_id in targets:
+        raise InvalidRequestError("A voice model cannot be shared with its owner")
+    shares = [
+        ModelShare(
+            model_id=model_id,
+            owner_id=model.user_id,
+            target_user_id=target,
+            permission=request.permissions,
+        )
+        for target in targets
+    ]
+    repository = ShareRepository(deps.store)
+    repository.grant(shares)
+    deps.log_access(caller, f"share:{','.join(targets)}", [model.id], model.user_id)
+    return ShareResult(model_id=model_id, shares=repository.for_model(model_id))
+
+
+def revoke_share(deps: VoiceModelDeps, caller: Caller, model_id: str, target_user_id: str) -> None:
+    """Remove the grant of the model to ``target_user_id`` (no error if there was none).
+
+    Raises AccessDeniedError or VoiceModelNotFoundError.
+    """
+    model = _owned_live(deps, caller, model_id, None)
+    ShareRepository(deps.store).revoke(model_id, target_user_id)
+    deps.log_access(caller, f"revoke:{target_user_id}", [model.id], model.user_id)
+
+
+def shared_with(deps: VoiceModelDeps, caller: Caller, user_id: str) -> SharedVoiceModels:
+    """Return the live models shared with the user. Raises AccessDeniedError."""
+    target = caller.acting_for(user_id)
+    shares = ShareRepository(deps.store).for_target(target)
+    models = VoiceModelRepository(deps.store).get_many([s.model_id for s in shares])
+    entries = [
+        SharedVoiceModel(
+            model=VoiceModelPublic.from_entity(models[share.model_id]),
+            owner_id=share.owner_id,
+            permission=share.permission,
+            shared_at=share.created_at,
+        )
+        for share in shares
+        if share.model_id in models and not models[share.model_id].is_deleted
+    ]
+    deps.log_access(caller, "list_shared", [e.model.id for e in entries], None)
+    return SharedVoiceModels(models=entries)
+
+
+def model_for_synthesis(deps: VoiceModelDeps, user_id: str, model_id: str) -> VoiceModel:
+    """Return the model ``user_id`` may synthesize with: their own or one shared with them.
+
+    Raises VoiceModelNotFoundError.
+    """
+    return readable_model(deps, Caller(user_id), model_id)

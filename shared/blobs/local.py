@@ -1,57 +1,56 @@
 """The embedded object storage: files under the data directory, indexed by SQLite.
 
-Layout under ``root``: ``index.sqlite3`` holds one row per object (name, generation, size,
-content type, checksums, custom metadata, times); the bytes of each generation larger than
-``INLINE_MAX_BYTES`` live in ``{bucket}/{hh}/{sha256(name)}.{generation}``, a file written
-once and never changed. Smaller objects (the timestamps JSON beside each audio file, say)
-live in the index row itself, in ``inline_data``, with no file at all.
-Why not a file at the object's own path with a JSON sidecar: Cloud Storage lets ``a`` and
-``a/b`` both exist, allows 1024-byte names and lists in byte order with paging; a
-filesystem path can do none of that. Hashed file names also mean no name can reach
-outside the folder, whatever the validation missed.
+``index.sqlite3`` (``_local_index``) holds one row per object with its metadata; the
+bytes of each generation larger than ``INLINE_MAX_BYTES`` live in a file of their own
+(``_local_files``: hashed names, written once, never changed), smaller objects (the
+timestamps JSON beside each audio file, say) in the index row itself. Why not a file at
+the object's own path with a JSON sidecar: Cloud Storage lets ``a`` and ``a/b`` both
+exist, allows 1024-byte names and lists in byte order with paging; a filesystem path can
+do none of that.
 
 A large write goes to a temporary file beside its target (fsynced when ``durable``), is
 renamed into place and becomes visible when its index row commits; a small one is only
-that row. ``BEGIN IMMEDIATE`` serializes writers across threads and processes, which makes
+that row. Index writers are serialized across threads and processes, which makes
 ``if_generation_match`` race-safe for both. Old generations' files are removed after the
 commit, on a worker thread; a reader that loses that race simply reads the index again.
 A process crash can leave an orphan file, never a torn object: an inline object's bytes
 commit in the same WAL transaction as its row, so they need no fsync of their own. Like
 the SQLite document store, the index runs with ``synchronous=NORMAL`` and directories are
 not fsynced, so a power loss may forget the last writes, inline or not: the usual trade
-for a development store. Indexes written before ``inline_data`` existed gain the column
-when opened; their rows (all NULL there) keep reading their files.
+for a development store.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import io
-import itertools
-import json
 import logging
 import os
-import shutil
-import sqlite3
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager, suppress
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO
 
-import google_crc32c
 from cloudevents.http import CloudEvent
 
+from shared.blobs._local_files import (
+    FileLayout,
+    checksums,
+    chunks_of,
+    read_up_to,
+    remove,
+    write_stream,
+)
+from shared.blobs._local_index import (
+    ObjectIndex,
+    check_precondition,
+    from_micros,
+    now_micros,
+)
 from shared.blobs.base import (
     DEFAULT_CHUNK_SIZE,
     Data,
-    ObjectAlreadyExistsError,
     ObjectInfo,
     ObjectPage,
     ObjectStorage,
@@ -70,14 +69,11 @@ from shared.blobs.base import (
 )
 from shared.blobs.events import finalized_event
 from shared.blobs.signing import UrlSigner
-from shared.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
-from shared.store.sqlite_files import SqliteFile
+from shared.errors import InvalidRequestError, NotFoundError
 
 logger = logging.getLogger(__name__)
 
 Publisher = Callable[[CloudEvent], None]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_PARALLEL_HASH_BYTES = 256 * 1024
 _READ_ATTEMPTS = 5
 # Objects up to this size live in their index row rather than in a file of their own.
 # SQLite writes small blobs faster than the filesystem creates, fsyncs and renames a file
@@ -86,42 +82,6 @@ _READ_ATTEMPTS = 5
 # a torn object is still impossible. Larger blobs gain less: each is written twice (WAL,
 # then checkpoint) and brings the next fsynced checkpoint closer.
 INLINE_MAX_BYTES = 64 * 1024
-_SELECT = (
-    "SELECT name, generation, metageneration, size, content_type, md5_hash, crc32c, "
-    "metadata, time_created, updated FROM objects "
-)
-# _SELECT's columns and then the inline bytes (NULL when they are in a file).
-_SELECT_WITH_DATA = (
-    "SELECT name, generation, metageneration, size, content_type, md5_hash, crc32c, "
-    "metadata, time_created, updated, inline_data FROM objects WHERE bucket = ? AND name = ?"
-)
-_LOCATE = "SELECT generation, size, inline_data FROM objects WHERE bucket = ? AND name = ?"
-_CURRENT = "SELECT generation, inline_data IS NULL FROM objects WHERE bucket = ? AND name = ?"
-_UPSERT = (
-    "INSERT OR REPLACE INTO objects (bucket, name, generation, metageneration, size, "
-    "content_type, md5_hash, crc32c, metadata, time_created, updated, inline_data) "
-    "VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-# Names are UTF-8 bytes, which never hold 0xFF: b"\xff" sorts after every name, and
-# name + b"\x00" is the least name after ``name``.
-_AFTER_ALL = b"\xff"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS objects (
-    bucket TEXT NOT NULL,
-    name BLOB NOT NULL,
-    generation INTEGER NOT NULL,
-    metageneration INTEGER NOT NULL,
-    size INTEGER NOT NULL,
-    content_type TEXT NOT NULL,
-    md5_hash TEXT NOT NULL,
-    crc32c TEXT NOT NULL,
-    metadata TEXT NOT NULL,
-    time_created INTEGER NOT NULL,
-    updated INTEGER NOT NULL,
-    inline_data BLOB,
-    PRIMARY KEY (bucket, name)
-) WITHOUT ROWID
-"""
 
 
 class LocalObjectStorage(ObjectStorage):
@@ -147,68 +107,16 @@ class LocalObjectStorage(ObjectStorage):
         super().__init__(max_upload_bytes=max_upload_bytes)
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self._root = str(self.root)
         self.signer = UrlSigner(signing_key, public_base_url)
         self._on_finalized = on_finalized
         self._durable = durable
-        self._index = SqliteFile(self.root / "index.sqlite3")
+        self._index = ObjectIndex(self.root / "index.sqlite3")
+        self._files = FileLayout(self.root)
         self._workers = ThreadPoolExecutor(thread_name_prefix="blobs")
-        with self._write_transaction() as conn:
-            conn.execute(_SCHEMA)
-            # Indexes from before inline objects lack the column; in this transaction, so
-            # that processes opening the same folder at once add it only once.
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(objects)")}
-            if "inline_data" not in columns:
-                conn.execute("ALTER TABLE objects ADD COLUMN inline_data BLOB")
-
-    # -- index -------------------------------------------------------------------------
-
-    def _conn(self) -> sqlite3.Connection:
-        return self._index.connection()
-
-    def _write_transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        return self._index.transaction()
-
-    def _row(self, conn: sqlite3.Connection, bucket: str, name: str) -> ObjectInfo | None:
-        row = conn.execute(
-            _SELECT + "WHERE bucket = ? AND name = ?",
-            (bucket, name.encode()),
-        ).fetchone()
-        return _info(bucket, row) if row else None
-
-    def _row_with_data(self, bucket: str, name: str) -> tuple[ObjectInfo, bytes | None] | None:
-        """Return the object's info and its inline bytes (None: they are in a file)."""
-        row = self._conn().execute(_SELECT_WITH_DATA, (bucket, name.encode())).fetchone()
-        return (_info(bucket, row[:-1]), row[-1]) if row else None
-
-    def _current(self, conn: sqlite3.Connection, bucket: str, name: str) -> _Current | None:
-        row = conn.execute(_CURRENT, (bucket, name.encode())).fetchone()
-        return _Current(generation=row[0], in_file=bool(row[1])) if row else None
 
     def close(self) -> None:
         self._workers.shutdown(wait=True)
         self._index.close()
-
-    # -- paths -------------------------------------------------------------------------
-
-    # Paths are plain strings: pathlib's overhead is measurable on the 1 MB read path.
-
-    def _object_dir(self, bucket: str, name: str) -> tuple[str, str]:
-        digest = hashlib.sha256(name.encode()).hexdigest()
-        return f"{self._root}/{bucket}/{digest[:2]}", digest
-
-    def _data_path(self, bucket: str, name: str, generation: int) -> str:
-        folder, digest = self._object_dir(bucket, name)
-        return f"{folder}/{digest}.{generation}"
-
-    def _temp_file(self, bucket: str, name: str) -> tuple[str, BinaryIO]:
-        folder, _ = self._object_dir(bucket, name)
-        try:
-            fd, path = tempfile.mkstemp(dir=folder, prefix=".upload-")
-        except FileNotFoundError:  # the first object of its folder (256 per bucket)
-            os.makedirs(folder, exist_ok=True)
-            fd, path = tempfile.mkstemp(dir=folder, prefix=".upload-")
-        return path, os.fdopen(fd, "wb")
 
     def _in_background(self, function: Callable[..., None], *args: Any) -> Future[None]:
         try:
@@ -243,66 +151,36 @@ class LocalObjectStorage(ObjectStorage):
         else:
             # One byte past the inline limit tells whether the stream fits in its index row;
             # a larger one goes on from there to a file, never whole into memory.
-            head, rest = _read_up_to(data, INLINE_MAX_BYTES + 1), data
+            head, rest = read_up_to(data, INLINE_MAX_BYTES + 1), data
         fields: dict[str, Any] = {"content_type": content_type, "metadata": custom}
         if memoryview(head).nbytes <= INLINE_MAX_BYTES:
             content = bytes(head)
             check_upload_size(len(content), self.max_upload_bytes)
-            md5_hash, crc32c = _checksums(content)
+            md5_hash, crc32c = checksums(content)
             fields.update(size=len(content), md5_hash=md5_hash, crc32c=crc32c)
             info = self._commit_new(
                 bucket, name, content, if_generation_match=if_generation_match, fields=fields
             )
         else:
-            temp, handle = self._temp_file(bucket, name)
+            temp, handle = self._files.temp_file(bucket, name)
             try:
                 with handle:
-                    size, md5_hash, crc32c = self._write(handle, head, rest)
+                    size, md5_hash, crc32c = write_stream(
+                        handle,
+                        head,
+                        rest,
+                        max_bytes=self.max_upload_bytes,
+                        durable=self._durable,
+                        background=self._in_background,
+                    )
                 fields.update(size=size, md5_hash=md5_hash, crc32c=crc32c)
                 info = self._commit_new(
                     bucket, name, temp, if_generation_match=if_generation_match, fields=fields
                 )
             finally:
-                _remove(temp)
+                remove(temp)
         self._publish(info)
         return info
-
-    def _write(
-        self, handle: BinaryIO, head: bytes | bytearray | memoryview, rest: BinaryIO | None
-    ) -> tuple[int, str, str]:
-        """Write ``head``, then what is left of ``rest``; return the size and checksums."""
-        md5 = hashlib.md5(usedforsecurity=False)
-        crc = 0
-        size = 0
-        chunks: Iterable[bytes | bytearray | memoryview] = [head]
-        if rest is not None:
-            chunks = itertools.chain(chunks, iter(lambda: rest.read(DEFAULT_CHUNK_SIZE), b""))
-        hashing: Future[None] | None = None
-        try:
-            for chunk in chunks:
-                size += memoryview(chunk).nbytes
-                if size > self.max_upload_bytes:
-                    raise PayloadTooLargeError(
-                        f"Object exceeds the {self.max_upload_bytes}-byte upload limit"
-                    )
-                if hashing is not None:
-                    hashing.result()
-                    hashing = None
-                # MD5 is the slowest step (about 600 MB/s, slower than a page-cache write):
-                # it runs on another thread (hashlib releases the GIL) beside write and fsync.
-                if len(chunk) >= _PARALLEL_HASH_BYTES:
-                    hashing = self._in_background(md5.update, chunk)
-                else:
-                    md5.update(chunk)
-                handle.write(chunk)
-                crc = google_crc32c.extend(crc, chunk)
-            handle.flush()
-            if self._durable:
-                os.fsync(handle.fileno())
-        finally:
-            if hashing is not None:
-                hashing.result()
-        return size, _b64(md5.digest()), _b64(crc.to_bytes(4, "big"))
 
     def _commit_new(
         self,
@@ -322,56 +200,40 @@ class LocalObjectStorage(ObjectStorage):
         _SourceChanged means it is at another generation.
         """
         old_files: list[str] = []
-        with self._write_transaction() as conn:
-            current = self._current(conn, bucket, name)
-            _check_precondition(bucket, name, current, if_generation_match)
+        with self._index.transaction() as conn:
+            current = self._index.current(conn, bucket, name)
+            check_precondition(bucket, name, current, if_generation_match)
             if remove_source is not None:
                 source_bucket, source_name, source_generation = remove_source
-                moved = self._current(conn, source_bucket, source_name)
+                moved = self._index.current(conn, source_bucket, source_name)
                 if moved is None or moved.generation != source_generation:
                     raise _SourceChangedError()
-                conn.execute(
-                    "DELETE FROM objects WHERE bucket = ? AND name = ?",
-                    (source_bucket, source_name.encode()),
-                )
+                self._index.remove(conn, source_bucket, source_name)
                 if moved.in_file:
-                    old_files.append(self._data_path(*remove_source))
-            now = _now_micros()
+                    old_files.append(self._files.data_path(*remove_source))
+            now = now_micros()
             generation = max(now, current.generation + 1) if current else now
             target: str | None = None
             inline_data: bytes | None = None
             if isinstance(content, str):
-                target = self._data_path(bucket, name, generation)
+                target = self._files.data_path(bucket, name, generation)
                 os.replace(content, target)
             else:
                 inline_data = content
             try:
-                conn.execute(
-                    _UPSERT,
-                    (
-                        bucket,
-                        name.encode(),
-                        generation,
-                        fields["size"],
-                        fields["content_type"],
-                        fields["md5_hash"],
-                        fields["crc32c"],
-                        json.dumps(fields["metadata"], separators=(",", ":")),
-                        now,
-                        now,
-                        inline_data,
-                    ),
+                self._index.upsert(
+                    conn, bucket, name, generation, fields, now=now, inline_data=inline_data
                 )
             except BaseException:
                 if target is not None:
-                    _remove(target)
+                    remove(target)
                 raise
         if current is not None and current.in_file:
-            old_files.append(self._data_path(bucket, name, current.generation))
+            old_files.append(self._files.data_path(bucket, name, current.generation))
         # Old generations are garbage once the index moved on: remove them off the caller's
         # path (unlinking a large file is not free); close() waits for these removals.
         if old_files:
-            self._in_background(_remove, *old_files)
+            self._in_background(remove, *old_files)
         return ObjectInfo(
             bucket=bucket,
             name=name,
@@ -381,8 +243,8 @@ class LocalObjectStorage(ObjectStorage):
             crc32c=fields["crc32c"],
             generation=generation,
             metageneration=1,
-            time_created=_from_micros(now),
-            updated=_from_micros(now),
+            time_created=from_micros(now),
+            updated=from_micros(now),
             metadata=dict(fields["metadata"]),
         )
 
@@ -425,7 +287,7 @@ class LocalObjectStorage(ObjectStorage):
             check_object_name(n)
         check_generation(if_generation_match)
         for _ in range(_READ_ATTEMPTS):
-            found = self._row_with_data(bucket, name)
+            found = self._index.info_with_data(bucket, name)
             if found is None:
                 raise NotFoundError(f"Object {bucket}/{name} not found")
             source, inline_data = found
@@ -433,12 +295,10 @@ class LocalObjectStorage(ObjectStorage):
             if inline_data is not None:
                 content = inline_data
             else:
-                folder, _digest = self._object_dir(dest_bucket, dest_name)
-                os.makedirs(folder, exist_ok=True)
-                # Generations never change once written, so a hard link is a complete copy.
-                content = f"{folder}/.copy-{os.getpid()}-{threading.get_ident()}-{time.time_ns()}"
+                source_path = self._files.data_path(bucket, name, source.generation)
                 try:
-                    _link_or_copy(self._data_path(bucket, name, source.generation), content)
+                    # Generations never change once written: a hard link is a complete copy.
+                    content = self._files.link_copy(source_path, dest_bucket, dest_name)
                 except FileNotFoundError:
                     continue  # the source was replaced meanwhile: look it up again
             try:
@@ -460,7 +320,7 @@ class LocalObjectStorage(ObjectStorage):
                 continue
             finally:
                 if isinstance(content, str):
-                    _remove(content)  # the link, unless it was renamed into place
+                    remove(content)  # the link, unless it was renamed into place
             self._publish(info)
             return info
         raise PreconditionFailedError(f"Object {bucket}/{name} kept changing during the copy")
@@ -468,15 +328,13 @@ class LocalObjectStorage(ObjectStorage):
     def delete(self, bucket: str, name: str) -> bool:
         check_bucket_name(bucket)
         check_object_name(name)
-        with self._write_transaction() as conn:
-            current = self._current(conn, bucket, name)
+        with self._index.transaction() as conn:
+            current = self._index.current(conn, bucket, name)
             if current is None:
                 return False
-            conn.execute(
-                "DELETE FROM objects WHERE bucket = ? AND name = ?", (bucket, name.encode())
-            )
+            self._index.remove(conn, bucket, name)
         if current.in_file:
-            _remove(self._data_path(bucket, name, current.generation))
+            remove(self._files.data_path(bucket, name, current.generation))
         return True
 
     # -- reads -------------------------------------------------------------------------
@@ -484,7 +342,7 @@ class LocalObjectStorage(ObjectStorage):
     def info(self, bucket: str, name: str) -> ObjectInfo:
         check_bucket_name(bucket)
         check_object_name(name)
-        info = self._row(self._conn(), bucket, name)
+        info = self._index.info(self._index.connection(), bucket, name)
         if info is None:
             raise NotFoundError(f"Object {bucket}/{name} not found")
         return info
@@ -498,14 +356,14 @@ class LocalObjectStorage(ObjectStorage):
         check_bucket_name(bucket)
         check_object_name(name)
         for _ in range(_READ_ATTEMPTS):
-            found = self._row_with_data(bucket, name)
+            found = self._index.info_with_data(bucket, name)
             if found is None:
                 break
             info, inline_data = found
             if inline_data is not None:
                 return info, io.BytesIO(inline_data)
             try:
-                handle = open(self._data_path(bucket, name, info.generation), "rb")  # noqa: SIM115 - returned open
+                handle = open(self._files.data_path(bucket, name, info.generation), "rb")  # noqa: SIM115 - returned open
             except FileNotFoundError:
                 continue  # replaced or deleted between the index read and the open
             return info, handle
@@ -518,20 +376,18 @@ class LocalObjectStorage(ObjectStorage):
         """
         check_bucket_name(bucket)
         check_object_name(name)
-        conn = self._conn()
-        key = (bucket, name.encode())
-        folder, digest = self._object_dir(bucket, name)
+        folder, digest = self._files.object_dir(bucket, name)
         for _ in range(_READ_ATTEMPTS):
-            row = conn.execute(_LOCATE, key).fetchone()
-            if row is None:
+            located = self._index.locate(bucket, name)
+            if located is None:
                 break
-            if row[2] is not None:
-                return int(row[1]), io.BytesIO(row[2])
+            if located.inline_data is not None:
+                return located.size, io.BytesIO(located.inline_data)
             try:
-                handle = open(f"{folder}/{digest}.{row[0]}", "rb")  # noqa: SIM115 - returned open
+                handle = open(f"{folder}/{digest}.{located.generation}", "rb")  # noqa: SIM115 - returned open
             except FileNotFoundError:
                 continue  # replaced or deleted between the index read and the open
-            return int(row[1]), handle
+            return located.size, handle
         raise NotFoundError(f"Object {bucket}/{name} not found")
 
     def get(
@@ -553,7 +409,7 @@ class LocalObjectStorage(ObjectStorage):
     ) -> Iterator[bytes]:
         check_chunk_size(chunk_size)
         _, handle = self._open_current(bucket, name)
-        return _chunks(handle, chunk_size)
+        return chunks_of(handle, chunk_size)
 
     def list(
         self, bucket: str, prefix: str = "", *, page_size: int = 1000, cursor: str | None = None
@@ -566,22 +422,7 @@ class LocalObjectStorage(ObjectStorage):
             or not 1 <= page_size <= 1000
         ):
             raise InvalidRequestError("page_size must be between 1 and 1000")
-        low = prefix.encode()
-        # Bumping the last byte of the prefix bounds every name that starts with it.
-        high = low[:-1] + bytes([low[-1] + 1]) if low else _AFTER_ALL
-        if cursor is not None:
-            low = max(low, _decode_cursor(cursor) + b"\x00")
-        rows = (
-            self._conn()
-            .execute(
-                _SELECT + "WHERE bucket = ? AND name >= ? AND name < ? ORDER BY name LIMIT ?",
-                (bucket, low, high, page_size + 1),
-            )
-            .fetchall()
-        )
-        items = [_info(bucket, row) for row in rows[:page_size]]
-        more = len(rows) > page_size
-        next_cursor = _encode_cursor(items[-1].name) if more and items else None
+        items, next_cursor = self._index.page(bucket, prefix, page_size=page_size, cursor=cursor)
         return ObjectPage(items, next_cursor)
 
     def signed_url(
@@ -609,104 +450,3 @@ class LocalObjectStorage(ObjectStorage):
 
 class _SourceChangedError(Exception):
     """The source of a move changed after it was read; the move starts again."""
-
-
-class _Current(NamedTuple):
-    """What a writer needs to know of an object's current generation."""
-
-    generation: int
-    in_file: bool  # False: its bytes are inline in the index row
-
-
-def _check_precondition(
-    bucket: str, name: str, current: _Current | None, if_generation_match: int | None
-) -> None:
-    if if_generation_match is None:
-        return
-    if if_generation_match == 0:
-        if current is not None:
-            raise ObjectAlreadyExistsError(f"Object {bucket}/{name} already exists")
-        return
-    if current is None or current.generation != if_generation_match:
-        raise PreconditionFailedError(
-            f"Object {bucket}/{name} is not at generation {if_generation_match}"
-        )
-
-
-def _read_up_to(stream: BinaryIO, limit: int) -> bytes:
-    """Read ``limit`` bytes from ``stream``, fewer only when it ends first."""
-    parts: list[bytes] = []
-    missing = limit
-    while missing > 0 and (part := stream.read(missing)):
-        parts.append(part)
-        missing -= len(part)
-    return b"".join(parts)
-
-
-def _checksums(content: bytes) -> tuple[str, str]:
-    """Return the base64 MD5 and CRC32C of ``content``, as ``ObjectInfo`` holds them."""
-    md5 = hashlib.md5(content, usedforsecurity=False).digest()
-    return _b64(md5), _b64(google_crc32c.value(content).to_bytes(4, "big"))
-
-
-def _chunks(handle: BinaryIO, chunk_size: int) -> Iterator[bytes]:
-    with handle:
-        while chunk := handle.read(chunk_size):
-            yield chunk
-
-
-def _info(bucket: str, row: tuple[Any, ...]) -> ObjectInfo:
-    (name, generation, metageneration, size, content_type, md5_hash, crc32c, metadata,
-     time_created, updated) = row  # fmt: skip
-    return ObjectInfo(
-        bucket=bucket,
-        name=bytes(name).decode(),
-        size=size,
-        content_type=content_type,
-        md5_hash=md5_hash,
-        crc32c=crc32c,
-        generation=generation,
-        metageneration=metageneration,
-        time_created=_from_micros(time_created),
-        updated=_from_micros(updated),
-        metadata=json.loads(metadata),
-    )
-
-
-def _remove(*paths: str) -> None:
-    for path in paths:
-        with suppress(FileNotFoundError):
-            os.unlink(path)
-
-
-def _link_or_copy(source: str, target: str) -> None:
-    try:
-        os.link(source, target)
-    except FileNotFoundError:
-        raise
-    except OSError:
-        # Filesystems without hard links: copy the bytes instead.
-        shutil.copyfile(source, target)
-
-
-def _b64(digest: bytes) -> str:
-    return base64.b64encode(digest).decode("ascii")
-
-
-def _now_micros() -> int:
-    return time.time_ns() // 1000
-
-
-def _from_micros(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
-
-
-def _encode_cursor(name: str) -> str:
-    return base64.urlsafe_b64encode(name.encode()).decode("ascii")
-
-
-def _decode_cursor(cursor: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(cursor.encode("ascii"))
-    except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise InvalidRequestError("Invalid page cursor") from None

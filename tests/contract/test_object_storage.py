@@ -3,7 +3,7 @@
 The Cloud Storage side runs against ``gcp-storage-emulator``, which ignores preconditions
 (``ifGenerationMatch``), page sizes (``maxResults``) and signatures. Tests of those
 behaviours are parametrized over the local adapter only, each saying which gap it covers;
-``tests/unit/test_gcs_adapter.py`` checks the Cloud Storage adapter sends them.
+``tests/unit/blobs/test_gcs.py`` checks the Cloud Storage adapter sends them.
 """
 
 from __future__ import annotations
@@ -398,7 +398,7 @@ def test_paged_listing_returns_every_object_once(env):
 
 
 # Emulator gap: gcp-storage-emulator ignores maxResults and returns every object in one
-# page; tests/unit/test_gcs_adapter.py checks the adapter sends maxResults and pageToken.
+# page; tests/unit/blobs/test_gcs.py checks the adapter sends maxResults and pageToken.
 @pytest.mark.parametrize("env", LOCAL_ONLY, indirect=True)
 def test_pages_hold_at_most_page_size_objects(env):
     seed(env, [f"p/{i:02d}" for i in range(7)])
@@ -502,7 +502,7 @@ def test_signed_url_requests_out_of_bounds_are_refused(env, expires_in, method):
 
 
 # Emulator gap: gcp-storage-emulator serves any URL, signed or not. The local blob server
-# checks signatures; tests/unit/test_blob_server.py covers it further.
+# checks signatures; tests/unit/blobs/test_blob_server.py covers it further.
 @pytest.mark.parametrize("env", LOCAL_ONLY, indirect=True)
 def test_forged_or_expired_signed_urls_are_refused(env, monkeypatch):
     env.storage.put(env.bucket, "secret", b"private", content_type="text/plain")
@@ -518,7 +518,7 @@ def test_forged_or_expired_signed_urls_are_refused(env, monkeypatch):
 
 # -- preconditions ------------------------------------------------------------------------
 # Emulator gap: gcp-storage-emulator ignores ifGenerationMatch, so these run on the local
-# adapter; tests/unit/test_gcs_adapter.py checks the Cloud Storage adapter sends the
+# adapter; tests/unit/blobs/test_gcs.py checks the Cloud Storage adapter sends the
 # precondition and maps a 412 to the same errors.
 
 

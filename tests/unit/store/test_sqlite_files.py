@@ -14,7 +14,7 @@ from shared.store.base import Increment, Query
 from shared.store.sqlite import SqliteDocumentStore
 from shared.store.sqlite_files import writer_lock
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_one_lock_per_file_whatever_the_spelling(tmp_path: Path):

@@ -13,7 +13,7 @@ from shared.store.cache import DocumentCache, Scope
 from shared.store.sqlite import SqliteDocumentStore
 
 TTL = timedelta(minutes=5)
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class Clock:

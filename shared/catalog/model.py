@@ -1,10 +1,10 @@
-"""The provider voice catalog (seed 000): voice profiles, sync jobs and dialogue turns.
+"""The provider voice catalog's sync jobs (seed 000).
 
-Every provider's voices are synced daily into one catalog of ``VoiceProfile`` values, keyed
-``provider:voice_id``; voices a provider drops are marked deprecated, never deleted. A
-``VoiceSyncJob`` records one sync run and follows a small state machine with at most three
-retries; its transition methods return a new instance and leave the original untouched.
-Multi-role dialogue is a list of ``DialogueTurn`` synthesized natively or segment by segment.
+Every provider's voices (``shared.providers.voices.VoiceProfile``) are synced daily into
+one catalog keyed ``provider:voice_id``; voices a provider drops are marked deprecated,
+never deleted. A ``VoiceSyncJob`` records one sync run and follows a small state machine
+with at most three retries; its transition methods return a new instance and leave the
+original untouched.
 """
 
 from __future__ import annotations

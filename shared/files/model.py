@@ -1,7 +1,7 @@
 """Audio files: stored synthesis results with their checksum, expiry and download count.
 
-A file is owner-only unless is_public; it expires at expires_at (none means never),
-and its checksum is ``sha256:`` followed by 64 hex digits.
+A file is owner-only unless ``is_public``; it expires at ``expires_at`` (none means
+never), and its checksum is ``sha256:`` followed by 64 hex digits.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Audio files: storing synthesis results, reading them back, and their daily cleanup.
+"""Audio files: storing synthesis results, reading them back, deleting them.
 
 A result is stored as ``audio/{fileId}.{ext}`` in ``settings.audio_bucket`` with its
 timestamps beside it (``….timestamps.json``), and described by an ``AudioFile`` record:
@@ -9,7 +9,7 @@ are per user while the bytes are stored once; for that reason the object name ca
 user id (a signed URL handed to one user must not reveal another's). An object is
 deleted with the last record naming it, its cache entry first. Files are owner-only
 unless public, and another user's private file is "not found" (404), so ids cannot be
-probed.
+probed. The daily cleanup of expired files is ``shared.files.tasks``.
 """
 
 from __future__ import annotations

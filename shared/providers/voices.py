@@ -1,10 +1,10 @@
 """How providers describe their voices, and what they are asked to say in a dialogue.
 
-A VoiceProfile is one provider voice as the catalog stores it, keyed
+A ``VoiceProfile`` is one provider voice as the catalog stores it, keyed
 ``provider:voice_id``: language, gender, age group, styles and use cases (a lower-cased
-vocabulary that filters match), free-form tags, and whether the provider has deprecated it.
-A DialogueTurn is one line of a multi-role dialogue: who speaks it, in which voice, and
-what they say.
+vocabulary that filters match), free-form tags, and whether the provider has deprecated
+it. A ``DialogueTurn`` is one line of a multi-role dialogue: who speaks it, in which
+voice, and what they say.
 """
 
 from __future__ import annotations

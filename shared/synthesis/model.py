@@ -1,10 +1,12 @@
-"""Text-to-speech jobs and their results (seed 002): synthesis jobs, timestamps, audio files.
+"""Text-to-speech requests, jobs and results (seed 002).
 
-A ``SynthesisJob`` turns text into audio with a voice model or a catalog voice; it moves
-from pending to processing to completed or failed, and its transition methods return a new
-job. Word and syllable timestamps locate the text in the audio. An ``AudioFile`` is the
-stored result, identified by a ``sha256:<hex>`` checksum, with an optional expiry and
-download statistics.
+``AudioOptions`` are the audio and timestamp options every synthesis route shares;
+``SynthesizeRequest`` and ``SynthesisResponse`` are ``POST /synthesize``'s body and answer
+(also a job's status). A ``SynthesisJob`` turns text into audio with a voice model or a
+catalog voice; it moves from pending to processing to completed or failed, and its
+transition methods return a new job. Word and syllable timestamps locate the text in the
+audio. ``check_text`` and ``audio_settings`` are the request's rules: text limits, and a
+sample rate the format can be written at.
 """
 
 from __future__ import annotations

@@ -151,21 +151,24 @@ class RequestContext:
     def body(self, model: type[M]) -> M:
         """Return the JSON body parsed into ``model``; an absent body counts as ``{}``.
 
+        Types are strict (``"yes"`` is not a boolean, ``"1"`` not a number); the JSON
+        parser refuses invalid UTF-8, lone surrogates and nesting beyond its recursion
+        limit, all as 400s.
+
         Raises UnsupportedMediaTypeError, PayloadTooLargeError or InvalidRequestError.
         """
         raw = self._raw_body()
         if not raw.strip():
-            data: Any = {}
-        else:
-            if not self.request.is_json:
-                raise errors.UnsupportedMediaTypeError()
+            return parse(model, {})
+        if not self.request.is_json:
+            raise errors.UnsupportedMediaTypeError()
+        if raw.lstrip()[:1] != b"{":
             try:
-                data = json.loads(raw)
-            except (ValueError, UnicodeDecodeError) as exc:
+                json.loads(raw)
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:
                 raise errors.InvalidRequestError("Request body is not valid JSON") from exc
-        if not isinstance(data, dict):
             raise errors.InvalidRequestError("Request body must be a JSON object")
-        return parse(model, data)
+        return parse_json(model, raw)
 
     def query(self, model: type[M]) -> M:
         """Return the query string parsed into ``model`` (repeated keys become lists)."""
@@ -192,15 +195,33 @@ def parse(model: type[M], data: Mapping[str, Any]) -> M:
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
-        details = [
-            {
-                "field": ".".join(str(part) for part in error["loc"]) or None,
-                "message": error["msg"],
-                "type": error["type"],
-            }
-            for error in exc.errors(include_url=False, include_input=False)
-        ]
-        raise errors.InvalidRequestError("Invalid request parameters", details=details) from None
+        raise _invalid(exc) from None
+
+
+def parse_json(model: type[M], raw: bytes) -> M:
+    """Return the JSON text ``raw`` validated strictly as ``model``.
+
+    Raises InvalidRequestError: not JSON (invalid UTF-8, lone surrogates, nesting beyond
+    the parser's limit included), or not a valid ``model`` (with field details).
+    """
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except pydantic.ValidationError as exc:
+        if any(error["type"] == "json_invalid" for error in exc.errors()):
+            raise errors.InvalidRequestError("Request body is not valid JSON") from None
+        raise _invalid(exc) from None
+
+
+def _invalid(exc: pydantic.ValidationError) -> errors.InvalidRequestError:
+    details = [
+        {
+            "field": ".".join(str(part) for part in error["loc"]) or None,
+            "message": error["msg"],
+            "type": error["type"],
+        }
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+    return errors.InvalidRequestError("Invalid request parameters", details=details)
 
 
 Handler = Callable[..., Any]

@@ -12,6 +12,9 @@ stored or compared; and each entity's state machine is a table of legal moves en
 
 from __future__ import annotations
 
+import json
+import logging
+import math
 import re
 import uuid
 from collections.abc import Mapping
@@ -19,10 +22,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from shared.errors import InvalidStateTransitionError
+
+logger = logging.getLogger(__name__)
 
 # Entities ------------------------------------------------------------------------------------
 
@@ -67,7 +72,11 @@ class DomainModel(BaseModel):
 
 
 class RequestModel(BaseModel):
-    """Base of request bodies and query strings: camelCase in, unknown fields refused."""
+    """Base of request bodies and query strings: camelCase in, unknown fields refused.
+
+    No string field may hold a NUL character (it truncates names in logs, headers and
+    other systems' C strings).
+    """
 
     model_config = ConfigDict(
         alias_generator=to_camel,
@@ -75,6 +84,78 @@ class RequestModel(BaseModel):
         extra="forbid",
         str_strip_whitespace=True,
     )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+# Free-form data -------------------------------------------------------------------------------
+
+MAX_FREE_FORM_DEPTH = 8
+MAX_FREE_FORM_ITEMS = 256
+MAX_FREE_FORM_BYTES = 16 * 1024
+
+
+def check_free_form(value: dict[str, Any]) -> dict[str, Any]:
+    """Return ``value`` if it is small, shallow, finite JSON; raise ValueError otherwise.
+
+    Free-form fields (metadata) are stored inside an entity and sent back in every reply
+    that shows it, so they must fit the document store (Firestore: 1 MiB per document, 20
+    levels of nesting) and always serialise: at most ``MAX_FREE_FORM_DEPTH`` levels,
+    ``MAX_FREE_FORM_ITEMS`` keys and elements, ``MAX_FREE_FORM_BYTES`` of UTF-8 JSON; no
+    NaN or infinity, no NUL, no lone surrogate.
+    """
+    items = 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_FREE_FORM_DEPTH:
+                raise ValueError(f"nests deeper than {MAX_FREE_FORM_DEPTH} levels")
+            items += len(node)
+            if items > MAX_FREE_FORM_ITEMS:
+                raise ValueError(f"holds more than {MAX_FREE_FORM_ITEMS} keys and elements")
+            children = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, child in children:
+                if isinstance(key, str) and "\x00" in key:
+                    raise ValueError("keys must not contain NUL characters")
+                pending.append((child, depth + 1))
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise ValueError("numbers must be finite")
+        elif isinstance(node, str) and "\x00" in node:
+            raise ValueError("strings must not contain NUL characters")
+        elif node is not None and not isinstance(node, str | int | float | bool):
+            raise ValueError(f"holds a {type(node).__name__}, which is not JSON")
+    try:
+        size = len(json.dumps(value, ensure_ascii=False, allow_nan=False).encode())
+    except (UnicodeEncodeError, ValueError) as exc:
+        raise ValueError("is not valid UTF-8 JSON") from exc
+    if size > MAX_FREE_FORM_BYTES:
+        raise ValueError(f"is larger than {MAX_FREE_FORM_BYTES} bytes as JSON")
+    return value
+
+
+def _readable_free_form(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return check_free_form(value)
+    except (ValueError, RecursionError):
+        logger.warning("A stored free-form field is unreadable; it reads as empty")
+        return {}
+
+
+FreeForm = Annotated[dict[str, Any], AfterValidator(check_free_form)]
+"""A free-form JSON object a request may send (metadata): bounded, see ``check_free_form``."""
+
+StoredFreeForm = Annotated[dict[str, Any], AfterValidator(_readable_free_form)]
+"""A free-form object read back from the store: one that could not be sent reads as ``{}``.
+
+Records written before the bounds existed may hold anything; a read must never fail on
+them (the stored document is left as it is for an operator to repair).
+"""
 
 
 # Measures ------------------------------------------------------------------------------------

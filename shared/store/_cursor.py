@@ -25,10 +25,18 @@ def _encode_value(value: Any) -> Any:
     return value
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def _decode_value(value: Any) -> Any:
+    """Return a cursor value; raise ValueError for anything a document field cannot hold."""
     if isinstance(value, dict) and set(value) == {_DATETIME_TAG}:
         return datetime.fromisoformat(value[_DATETIME_TAG])
-    return value
+    if isinstance(value, bool) or value is None or isinstance(value, str | float):
+        return value
+    if isinstance(value, int) and value in _INT64:
+        return value
+    raise ValueError("not a sortable value")
 
 
 def encode_cursor(orders: tuple[Order, ...], values: list[Any]) -> str:

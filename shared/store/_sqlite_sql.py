@@ -12,6 +12,7 @@ tagged values, so reading a document touches only those. Filters check the JSON 
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -19,6 +20,8 @@ from typing import Any
 from shared.errors import InvalidRequestError
 from shared.store.base import (
     DOCUMENT_ID,
+    MAX_DOCUMENT_BYTES,
+    MAX_DOCUMENT_DEPTH,
     DeleteField,
     Filter,
     Increment,
@@ -31,6 +34,7 @@ TAG = "\ue000"
 _DATETIME = TAG + "T"
 _ESCAPED = TAG + "S"
 _VECTOR = TAG + "V"
+_FLOAT = TAG + "F"
 
 
 def encode_value(value: Any) -> Any:
@@ -66,8 +70,10 @@ def _format_datetime(value: datetime) -> str:
 def dumps(data: dict[str, Any]) -> tuple[str, str | None]:
     """Return the JSON text stored for a document and the paths of its tagged values.
 
-    Reads restore only the values at those paths, so a document without datetimes or
-    vectors is parsed by ``json.loads`` alone.
+    Reads restore only the values at those paths, so a document without datetimes,
+    vectors or non-finite numbers is parsed by ``json.loads`` alone. Raises
+    InvalidRequestError beyond Firestore's limits (``MAX_DOCUMENT_DEPTH``,
+    ``MAX_DOCUMENT_BYTES``), which this store keeps too.
     """
     tagged: list[list[str | int]] = []
 
@@ -78,11 +84,18 @@ def dumps(data: dict[str, Any]) -> tuple[str, str | None]:
                 tagged.append(path)
                 return _ESCAPED + value
             return value
+        if kind is float and not math.isfinite(value):
+            tagged.append(path)
+            return _FLOAT + repr(value)
         if value is None or kind is int or kind is float or kind is bool:
             return value
-        if kind is dict:
-            return {key: encode(item, [*path, key]) for key, item in value.items()}
-        if kind is list or (kind is tuple and not isinstance(value, Vector)):
+        if kind is dict or kind is list or (kind is tuple and not isinstance(value, Vector)):
+            if len(path) > MAX_DOCUMENT_DEPTH:
+                raise InvalidRequestError(
+                    f"A document nests deeper than {MAX_DOCUMENT_DEPTH} levels"
+                )
+            if kind is dict:
+                return {key: encode(item, [*path, key]) for key, item in value.items()}
             return [encode(item, [*path, index]) for index, item in enumerate(value)]
         encoded = encode_value(value)
         if isinstance(value, Vector | datetime):
@@ -90,6 +103,8 @@ def dumps(data: dict[str, Any]) -> tuple[str, str | None]:
         return encoded
 
     text = json.dumps(encode(data, []), separators=(",", ":"))
+    if len(text) > MAX_DOCUMENT_BYTES:  # ASCII: json.dumps escapes everything else
+        raise InvalidRequestError(f"A document is larger than {MAX_DOCUMENT_BYTES} bytes")
     return text, (json.dumps(tagged, separators=(",", ":")) if tagged else None)
 
 
@@ -117,6 +132,8 @@ def _decode_tagged(value: Any) -> Any:
         return Vector(value[_VECTOR])
     if value.startswith(_DATETIME):
         return datetime.fromisoformat(value[2:])
+    if value.startswith(_FLOAT):
+        return float(value[2:])
     return value[2:]
 
 

@@ -26,6 +26,10 @@ from shared.errors import InvalidRequestError
 Operator = Literal["==", "!=", "<", "<=", ">", ">=", "in", "array-contains"]
 OPERATORS: frozenset[str] = frozenset(["==", "!=", "<", "<=", ">", ">=", "in", "array-contains"])
 MAX_BATCH_WRITES = 500
+# Firestore's limits, which the embedded store enforces too: a map or array value may sit
+# at most 20 levels below the document, and a document holds at most 1 MiB.
+MAX_DOCUMENT_DEPTH = 20
+MAX_DOCUMENT_BYTES = 1024 * 1024
 MAX_IN_VALUES = 30
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")

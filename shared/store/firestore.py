@@ -23,12 +23,14 @@ from google.cloud.firestore_v1.vector import Vector as FirestoreVector
 from shared.errors import (
     DocumentAlreadyExistsError,
     DocumentNotFoundError,
+    InvalidRequestError,
     ServiceUnavailableError,
     TransactionContentionError,
 )
 from shared.store._cursor import decode_cursor, encode_cursor
 from shared.store.base import (
     DOCUMENT_ID,
+    MAX_DOCUMENT_DEPTH,
     DeleteField,
     Document,
     DocumentStore,
@@ -272,13 +274,16 @@ def _document(snapshot: Any) -> Document:
     return Document(snapshot.id, _from_native(snapshot.to_dict() or {}))
 
 
-def _to_native(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _to_native(item) for key, item in value.items()}
+def _to_native(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, dict | list | tuple) and not isinstance(value, Vector):
+        # The client serialises recursively: refuse what Firestore would, before it does.
+        if depth > MAX_DOCUMENT_DEPTH:
+            raise InvalidRequestError(f"A document nests deeper than {MAX_DOCUMENT_DEPTH} levels")
+        if isinstance(value, dict):
+            return {key: _to_native(item, depth + 1) for key, item in value.items()}
+        return [_to_native(item, depth + 1) for item in value]
     if isinstance(value, Vector):
         return FirestoreVector(list(value))
-    if isinstance(value, list | tuple):
-        return [_to_native(item) for item in value]
     if isinstance(value, Increment):
         return firestore.Increment(value.amount)
     if isinstance(value, Maximum):
@@ -328,6 +333,9 @@ class _translated_errors:
             raise DocumentAlreadyExistsError(f"{self._name} already exists") from exc
         if isinstance(exc, gexc.NotFound):
             raise DocumentNotFoundError(f"{self._name} does not exist") from exc
+        if isinstance(exc, gexc.InvalidArgument):
+            # A document beyond Firestore's limits (size, nesting): the caller's data.
+            raise InvalidRequestError(f"{self._name} was refused: {exc.message}") from exc
         if isinstance(
             exc, gexc.ServiceUnavailable | gexc.DeadlineExceeded | gexc.InternalServerError
         ):

@@ -18,9 +18,11 @@ from pydantic import Field, model_validator
 from shared.model import (
     DEFAULT_SAMPLE_RATE,
     DomainModel,
+    FreeForm,
     NonNegativeCount,
     RequestModel,
     SampleRate,
+    StoredFreeForm,
     UnitScore,
     UtcDatetime,
     new_id,
@@ -124,7 +126,7 @@ class _VoiceModelFields(DomainModel):
     consistency: UnitScore | None = None
     is_active: bool = False
     status: VoiceModelStatus = VoiceModelStatus.PENDING
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: StoredFreeForm = Field(default_factory=dict)
     size_bytes: NonNegativeCount = 0
     version: Annotated[int, Field(ge=1)] = 1
     created_at: UtcDatetime = Field(default_factory=utcnow)
@@ -191,7 +193,7 @@ class VoiceModelCreate(RequestModel):
     quality_components: QualityComponents | None = None
     # Models are created when training completes (the seed's training integration).
     status: VoiceModelStatus = VoiceModelStatus.COMPLETED
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: FreeForm = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _quality_is_given(self) -> Self:
@@ -226,7 +228,7 @@ class VoiceModelUpdate(RequestModel):
     sample_rate: SampleRate | None = None
     quality_score: UnitScore | None = None
     status: VoiceModelStatus | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: FreeForm | None = None
 
     @model_validator(mode="after")
     def _changes_something(self) -> Self:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -477,3 +479,51 @@ def test_a_change_token_is_none_or_changes_when_a_write_ends(store):
     assert before is None or after != before
     if isinstance(store, SqliteDocumentStore):
         assert before is not None  # the embedded store can always tell when idle
+
+
+# -- Firestore's limits, kept by every adapter -------------------------------------------------
+
+
+def _nested(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(levels):
+        value = {"k": value}
+    return value
+
+
+def test_non_finite_numbers_round_trip(store):
+    store.create(C, "odd", {"nan": float("nan"), "up": float("inf"), "down": float("-inf")})
+    data = store.get(C, "odd").data
+    assert data["nan"] != data["nan"]
+    assert data["up"] == float("inf")
+    assert data["down"] == float("-inf")
+
+
+def test_maps_nest_twenty_levels_deep_and_no_deeper(store):
+    store.set(C, "deep", _nested(20))
+    assert store.get(C, "deep").data == _nested(20)
+    with pytest.raises(InvalidRequestError):
+        store.set(C, "deeper", _nested(21))
+    with pytest.raises(InvalidRequestError):
+        store.create(C, "much-deeper", _nested(300))
+    assert store.get(C, "deeper") is None
+    assert store.get(C, "much-deeper") is None
+
+
+def test_a_document_over_one_mebibyte_is_refused_and_not_stored(store):
+    with pytest.raises(InvalidRequestError):
+        store.set(C, "big", {"text": "x" * (1024 * 1024 + 16)})
+    assert store.get(C, "big") is None
+    store.set(C, "fits", {"text": "x" * (1000 * 1000)})
+    assert len(store.get(C, "fits").data["text"]) == 1000 * 1000
+
+
+@pytest.mark.parametrize("value", [{"a": 1}, [1, 2], 2**70, {"$dt": 5}, {"$dt": "noon"}])
+def test_a_crafted_cursor_is_a_clear_error_never_a_crash(store, value):
+    seed(store, {"a": {"n": 1}, "b": {"n": 2}})
+    payload = {"f": [["n", False], ["__id__", False]], "v": [value, "a"]}
+    cursor = base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+    query = Query(C).order("n").take(1)
+    assert store.query(query).next_cursor is not None
+    with pytest.raises(InvalidRequestError):
+        store.query(query.after(cursor))

@@ -8,10 +8,10 @@ The signal is cut into 20 ms frames and each frame's power measured (``frame_lev
 - **Signal-to-noise ratio** ``snr_db`` = 10·log10((S - N) / N), with ``S`` the mean
   power of the speech frames (speech plus noise, so ``N`` is taken off), clamped to
   0..60 dB (a digitally silent floor reads as 60).
-- **Clipping ratio** ``clipping_ratio``: the share of samples on a plateau at the
-  signal's peak magnitude (within two 16-bit steps of it, in runs of at least two
-  samples): what remains of waveform tops flattened by an overloaded recorder or a gain
-  stage, at whatever level the file was saved.
+- **Clipping ratio** ``clipping_ratio``: the share of samples at the signal's peak
+  magnitude (within two 16-bit steps of it): waveform tops flattened by an overloaded
+  recorder or gain stage pile up there, at whatever level the file was saved, while an
+  unclipped recording reaches its peak in a handful of samples.
 - **Silence ratio** ``silence_ratio``: the share of frames that are not speech frames.
 - **Bandwidth** ``bandwidth_hz``: the highest frequency at which the long-term average
   spectrum of the speech frames (1/6-octave smoothed) is within 50 dB of its maximum:
@@ -54,7 +54,7 @@ _SPEECH_MIN_DBFS = -70.0
 _LOUD_QUANTILE = 0.95
 _MAX_SNR_DB = 60.0
 _FLOOR_POWER = 1e-12  # -120 dBFS: digital silence
-_PLATEAU_TOLERANCE = 2.0 / 32768
+_PEAK_TOLERANCE = 2.0 / 32768
 _BANDWIDTH_RANGE_DB = 50.0
 _SMOOTHING_OCTAVES = 1.0 / 6
 _SPECTRUM_BATCH = 256
@@ -162,16 +162,12 @@ def _speech_frames(powers: npt.NDArray[np.float64], noise: float) -> npt.NDArray
 
 
 def clipping_ratio(signal: Floats) -> float:
-    """Return the share of samples on plateaus at the peak magnitude (0 when there are none)."""
+    """Return the share of samples at the peak magnitude (0 for near-silent signals)."""
     magnitude = np.abs(signal)
     peak = float(magnitude.max())
     if peak < 0.01:
         return 0.0  # near-silent: no meaningful peak to be flattened at
-    at_peak = magnitude >= peak - _PLATEAU_TOLERANCE
-    neighbour = np.zeros_like(at_peak)
-    neighbour[1:] |= at_peak[:-1]
-    neighbour[:-1] |= at_peak[1:]
-    return float(np.count_nonzero(at_peak & neighbour)) / len(signal)
+    return float(np.count_nonzero(magnitude >= peak - _PEAK_TOLERANCE)) / len(signal)
 
 
 def effective_bandwidth(signal: Floats, sample_rate: int, speech: npt.NDArray[np.bool_]) -> float:

@@ -86,7 +86,7 @@ def weights_path() -> Path:
         # The distribution's files, not an import: importing resemblyzer would pull torch.
         located = metadata.distribution("resemblyzer").locate_file("resemblyzer/pretrained.pt")
     except metadata.PackageNotFoundError as exc:
-        raise SpeakerEncoderUnavailableError("resemblyzer is not installed") from exc
+        raise SpeakerEncoderUnavailableError("The speaker encoder is not installed") from exc
     return Path(str(located))
 
 
@@ -110,7 +110,9 @@ class SpeakerEncoder:
                 weights["linear.bias"],
             )
         except KeyError as exc:
-            raise SpeakerEncoderUnavailableError(f"weights lack {exc}") from exc
+            raise SpeakerEncoderUnavailableError(
+                f"The speaker encoder's weights lack {exc}"
+            ) from exc
         self._filters = mel_filterbank(SAMPLE_RATE, _N_FFT, _N_MELS).T.copy()
         self._window = np.hanning(_N_FFT + 1)[:-1]  # periodic Hann, as scipy's get_window
 
@@ -123,12 +125,17 @@ class SpeakerEncoder:
                 checkpoint (SHA-256 differs while ``check_sha256``) or cannot be read.
         """
         path = path or weights_path()
+        # Messages reach API callers: the path and the parser's words stay in the cause.
         try:
             if check_sha256 and _sha256(path) != WEIGHTS_SHA256:
-                raise SpeakerEncoderUnavailableError(f"{path} is not resemblyzer 0.1.4's weights")
+                raise SpeakerEncoderUnavailableError(
+                    "The speaker encoder's weights are not resemblyzer 0.1.4's"
+                )
             weights = load_legacy_checkpoint(path, "model_state")
         except (OSError, CheckpointFormatError) as exc:
-            raise SpeakerEncoderUnavailableError(f"cannot load {path}: {exc}") from exc
+            raise SpeakerEncoderUnavailableError(
+                "The speaker encoder's weights cannot be read"
+            ) from exc
         return cls(weights)
 
     def embed(self, pcm: npt.NDArray[np.generic], sample_rate: int) -> Floats:

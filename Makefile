@@ -10,10 +10,19 @@ ADMIN ?=
 
 .PHONY: run test lint typecheck unit token bench clean venv infra-check
 
+# Pinned in requirements.txt but installed without their declared dependencies: resemblyzer
+# only supplies the speaker encoder's weights file, and its dependencies pull torch (~5.9 GB).
+# The other pins are installed from copies of the requirement files that leave these out.
+NO_DEPS := resemblyzer
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PIP) --upgrade pip
+	grep -v -i -E '^($(NO_DEPS))==' requirements.txt > $(VENV)/requirements.txt
+	cp requirements-dev.txt $(VENV)/requirements-dev.txt
+	$(PIP) -r $(VENV)/requirements-dev.txt
+	grep -i -E '^($(NO_DEPS))==' requirements.txt | xargs $(PIP) --no-deps
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -10,19 +10,15 @@ ADMIN ?=
 
 .PHONY: run test lint typecheck unit token bench clean venv infra-check
 
-# Pinned in requirements.txt but installed without their declared dependencies: resemblyzer
-# only supplies the speaker encoder's weights file, and its dependencies pull torch (~5.9 GB).
-# The other pins are installed from copies of the requirement files that leave these out.
-NO_DEPS := resemblyzer
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-$(STAMP): requirements.txt requirements-dev.txt
+# requirements-nodeps.txt: data-only packages installed without their declared dependencies
+# (resemblyzer's would pull torch, ~5.9 GB, for a 17 MB weights file).
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
-	grep -v -i -E '^($(NO_DEPS))==' requirements.txt > $(VENV)/requirements.txt
-	cp requirements-dev.txt $(VENV)/requirements-dev.txt
-	$(PIP) -r $(VENV)/requirements-dev.txt
-	grep -i -E '^($(NO_DEPS))==' requirements.txt | xargs $(PIP) --no-deps
+	$(PIP) -r requirements-dev.txt
+	$(PIP) --no-deps -r requirements-nodeps.txt
 	@touch $(STAMP)
 
 venv: $(STAMP)

@@ -24,7 +24,7 @@ from shared.providers.base import MAX_SPEED, MIN_SPEED
 from shared.synthesis import CAPABILITY as SYNTHESIS
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.immediate import synthesize_now
-from shared.synthesis.model import SynthesizeRequest
+from shared.synthesis.model import SynthesizeRequest, check_audio_length
 from shared.synthesis.prepare import prepare
 
 api = Api("openai-speech")
@@ -85,7 +85,9 @@ def create_speech(ctx: RequestContext) -> flask.Response:
         include_timestamps=False,
     )
     deps = ctx.container.deps(SYNTHESIS)
-    result = synthesize_now(deps, ctx.user_id, prepare(deps, ctx.user_id, request))
+    prepared = prepare(deps, ctx.user_id, request)
+    check_audio_length(prepared.seconds, deps.settings, at_once=True)
+    result = synthesize_now(deps, ctx.user_id, prepared)
     file_id = result.audio_file_id
     data = deps.blobs.get(settings.audio_bucket, _path_of(deps, file_id))
     response = flask.Response(data, mimetype=CONTENT_TYPES[fmt])

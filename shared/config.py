@@ -127,6 +127,11 @@ class Settings(BaseSettings):
     synthesis_max_chars: int = Field(default=5000, ge=1)
     synthesis_async_threshold_chars: int = Field(default=2000, ge=1)
     synthesis_chunk_chars: int = Field(default=400, ge=50)
+    # Audio a request may make, pauses and slow rates included, estimated before rendering:
+    # at most this much at all, and at most the second figure answered at once (longer
+    # plain text becomes an async job; longer SSML and OpenAI-style requests are refused).
+    synthesis_max_audio_seconds: float = Field(default=1800.0, gt=0)
+    synthesis_sync_max_audio_seconds: float = Field(default=300.0, gt=0)
     synthesis_cache_wait_seconds: float = Field(default=30.0, gt=0)
     synthesis_cache_lease_seconds: float = Field(default=60.0, gt=0)
     synthesis_dialogue_max_turns: int = Field(default=50, ge=1)

@@ -171,6 +171,11 @@ class TextTooLongError(PayloadTooLargeError):
     default_message = "Text exceeds the synthesis limit"
 
 
+class AudioTooLongError(PayloadTooLargeError):
+    code = "AUDIO_TOO_LONG"
+    default_message = "The request would make more audio than allowed"
+
+
 class ProviderNotConfiguredError(PlatformError):
     code = "PROVIDER_NOT_CONFIGURED"
     default_message = "The voice's provider is not configured in this deployment"

@@ -47,7 +47,26 @@ ALLOWED_ELEMENTS = frozenset(
 
 Dialect = Literal["w3c", "azure"]
 
+MAX_SSML_DEPTH = 32
+MAX_BREAK_SECONDS = 10.0
+"""The longest single ``<break>``: what Google and Polly accept (Azure stops at 5 s)."""
+MIN_PROSODY_RATE = 0.2
+"""The slowest ``<prosody rate>``: 20 % of normal, Polly's floor."""
+
 _DECLARATION = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*$")
+_RATE = re.compile(r"^\s*([+-]?)(\d+(?:\.\d+)?)\s*(%?)\s*$")
+# Pauses of ``<break strength>`` and of sentence and paragraph ends, in seconds (roughly
+# what the engines insert; only the duration estimate uses them).
+_STRENGTHS = {
+    "none": 0.0,
+    "x-weak": 0.1,
+    "weak": 0.25,
+    "medium": 0.5,
+    "strong": 0.75,
+    "x-strong": 1.25,
+}
+_RATES = {"x-slow": 0.5, "slow": 0.75, "medium": 1.0, "default": 1.0, "fast": 1.25, "x-fast": 1.5}
 _BLOCKS = frozenset({"p", "s", "paragraph", "sentence", "break"})
 _SPACES = re.compile(r"\s+")
 
@@ -160,12 +179,89 @@ def validate_ssml(ssml: str) -> ET.Element:
         ) from None
     if _local_name(root.tag) != "speak":
         raise InvalidRequestError("SSML must have <speak> as its root element")
-    for element in root.iter():
+    pending = [(root, 1)]
+    while pending:
+        element, depth = pending.pop()
+        if depth > MAX_SSML_DEPTH:
+            raise InvalidRequestError(f"SSML nests deeper than {MAX_SSML_DEPTH} elements")
         name = _local_name(element.tag)
         if name not in ALLOWED_ELEMENTS:
             allowed = ", ".join(sorted(ALLOWED_ELEMENTS))
             raise InvalidRequestError(f"SSML element <{name}> is not allowed; use {allowed}")
+        if name == "break":
+            break_seconds(element)
+        elif name == "prosody" and element.get("rate") is not None:
+            prosody_rate(element.get("rate", ""))
+        pending.extend((child, depth + 1) for child in element)
     return root
+
+
+def break_seconds(element: ET.Element) -> float:
+    """Return the pause a ``<break>`` asks for, in seconds.
+
+    Raises InvalidRequestError: a malformed ``time``, one over ``MAX_BREAK_SECONDS``, or an
+    unknown ``strength``.
+    """
+    time_value = element.get("time")
+    if time_value is not None:
+        match = _DURATION.match(time_value)
+        if match is None:
+            raise InvalidRequestError(
+                f"<break time={time_value!r}> is not a duration like 500ms or 2s"
+            )
+        seconds = float(match.group(1)) / (1000 if match.group(2) == "ms" else 1)
+        if seconds > MAX_BREAK_SECONDS:
+            raise InvalidRequestError(
+                f"<break time={time_value!r}> is longer than {MAX_BREAK_SECONDS:g} s"
+            )
+        return seconds
+    strength = element.get("strength", "medium")
+    if strength not in _STRENGTHS:
+        raise InvalidRequestError(
+            f"<break strength={strength!r}> is not one of {sorted(_STRENGTHS)}"
+        )
+    return _STRENGTHS[strength]
+
+
+def prosody_rate(value: str) -> float:
+    """Return a ``<prosody rate>`` as a factor of the normal rate (``x-slow`` is 0.5).
+
+    Raises InvalidRequestError for a malformed rate or one slower than ``MIN_PROSODY_RATE``.
+    """
+    if value in _RATES:
+        return _RATES[value]
+    match = _RATE.match(value)
+    if match is None:
+        raise InvalidRequestError(f"<prosody rate={value!r}> is not a rate")
+    sign, number, percent = match.groups()
+    amount = float(number) / (100 if percent else 1)
+    # "+20%" and "-20%" are relative to the normal rate; "80%" and "0.8" are absolute.
+    factor = 1 + (amount if sign == "+" else -amount) if sign else amount
+    if factor < MIN_PROSODY_RATE:
+        raise InvalidRequestError(
+            f"<prosody rate={value!r}> is slower than {MIN_PROSODY_RATE:.0%} of normal"
+        )
+    return factor
+
+
+def ssml_timing(root: ET.Element) -> tuple[float, float]:
+    """Return what a valid SSML document adds to its speech time.
+
+    The first figure is the seconds of pauses it asks for (breaks; sentence and paragraph
+    ends count as medium breaks), the second the slowest speaking rate anywhere in it (a
+    factor of the normal rate), so an estimate from them never falls short.
+    """
+    pauses = 0.0
+    slowest = 1.0
+    for element in root.iter():
+        name = _local_name(element.tag)
+        if name == "break":
+            pauses += break_seconds(element)
+        elif name in _BLOCKS:
+            pauses += _STRENGTHS["medium"]
+        elif name == "prosody" and element.get("rate") is not None:
+            slowest = min(slowest, prosody_rate(element.get("rate", "")))
+    return pauses, slowest
 
 
 def _local_name(tag: Any) -> str:
@@ -180,8 +276,13 @@ def ssml_to_text(ssml: str) -> str:
     Raises:
         InvalidRequestError: ``ssml`` fails ``validate_ssml``.
     """
+    return spoken_text(validate_ssml(ssml))
+
+
+def spoken_text(root: ET.Element) -> str:
+    """Return the words the SSML document ``root`` (from ``validate_ssml``) says."""
     pieces: list[str] = []
-    _collect_text(validate_ssml(ssml), pieces)
+    _collect_text(root, pieces)
     return _SPACES.sub(" ", "".join(pieces)).strip()
 
 

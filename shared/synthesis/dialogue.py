@@ -31,7 +31,9 @@ from shared.synthesis.model import (
     SynthesisMode,
     SynthesisResponse,
     audio_settings,
+    check_audio_length,
     check_text,
+    estimate_audio_seconds,
 )
 from shared.synthesis.prepare import Prepared
 from shared.synthesis.render import Rendered, render_piece
@@ -70,8 +72,8 @@ def synthesize_dialogue(
 ) -> SynthesisResponse:
     """Return the finished dialogue, with ``mode`` used and any ``fallbackReason``.
 
-    Raises InvalidRequestError (too many turns), TextTooLongError, voice lookup errors,
-    ProviderNotConfiguredError, and ProviderError when a provider fails.
+    Raises InvalidRequestError (too many turns), TextTooLongError, AudioTooLongError, voice
+    lookup errors, ProviderNotConfiguredError, and ProviderError when a provider fails.
     """
     limit = deps.settings.synthesis_dialogue_max_turns
     if len(body.turns) > limit:
@@ -79,6 +81,9 @@ def synthesize_dialogue(
     spoken = "\n".join(turn.text for turn in body.turns)
     check_text(spoken, deps.settings)
     settings = audio_settings(body)
+    pauses = body.pause_ms / 1000 * (len(body.turns) - 1)
+    seconds = estimate_audio_seconds(len(spoken), settings.speed, pauses=pauses)
+    check_audio_length(seconds, deps.settings, at_once=True)
     voices = [resolve_voice(deps.models, user_id, turn.voice) for turn in body.turns]
     providers = [provider_for(deps.providers, voice) for voice in voices]
     turns = body.turns
@@ -129,6 +134,7 @@ def synthesize_dialogue(
         settings=settings,
         options=body,
         key=key,
+        seconds=seconds,
         renderer=render,
         usage=tuple((voice, len(turn.text)) for voice, turn in zip(voices, turns, strict=True)),
         extra=(("mode", mode.value), ("fallback_reason", reason), ("voice", "dialogue")),

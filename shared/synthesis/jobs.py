@@ -41,7 +41,6 @@ logger = logging.getLogger(__name__)
 CHUNK_TASK = "synthesis.chunk"
 ASSEMBLE_TASK = "synthesis.assemble"
 CHUNK_PREFIX = "synthesis-jobs"
-CHARS_PER_SECOND = 14.0  # typical speech at speed 1.0, for the duration estimate
 
 
 class ChunkTask(BaseModel):
@@ -57,11 +56,6 @@ class AssembleTask(BaseModel):
     job_id: str
 
 
-def estimate_seconds(characters: int, speed: float) -> int:
-    """Return the expected audio length in whole seconds."""
-    return max(1, round(characters / CHARS_PER_SECOND / speed))
-
-
 def start_job(deps: SynthesisDeps, user_id: str, prepared: Prepared) -> SynthesisResponse:
     """Return a cache hit at once, or a pending job whose chunk tasks are queued."""
     cached = deps.flight.lookup(prepared.key)
@@ -71,7 +65,7 @@ def start_job(deps: SynthesisDeps, user_id: str, prepared: Prepared) -> Synthesi
     job = new_job(
         user_id,
         prepared,
-        estimated_duration=estimate_seconds(prepared.length, prepared.settings.speed),
+        estimated_duration=max(1, round(prepared.seconds)),
     )
     SynthesisJobRepository(deps.store).add(
         job, chunks=[{"start": c.start, "end": c.end} for c in chunks], chunks_done={}

@@ -20,7 +20,7 @@ from pydantic import ConfigDict, Field, model_validator
 from shared.audio.encode import output_rate
 from shared.audio.formats import OutputFormat
 from shared.config import Settings
-from shared.errors import InvalidRequestError, TextTooLongError
+from shared.errors import AudioTooLongError, InvalidRequestError, TextTooLongError
 from shared.model import (
     DEFAULT_SAMPLE_RATE,
     DomainModel,
@@ -232,6 +232,40 @@ def check_text(text: str, settings: Settings) -> None:
     limit = settings.synthesis_max_chars
     if len(text) > limit:
         raise TextTooLongError(f"Text is {len(text)} characters; the limit is {limit} characters")
+
+
+CHARS_PER_SECOND = 14.0
+"""Typical speech at speed 1.0, for duration estimates."""
+
+
+def estimate_audio_seconds(
+    characters: int, speed: float, *, pauses: float = 0.0, slowest_rate: float = 1.0
+) -> float:
+    """Return about how many seconds of audio speaking ``characters`` makes.
+
+    ``pauses`` are the seconds of breaks asked for; ``slowest_rate`` the slowest SSML
+    prosody rate (every character is taken at it, so the estimate does not fall short).
+    """
+    return characters / CHARS_PER_SECOND / (speed * slowest_rate) + pauses
+
+
+def check_audio_length(seconds: float, settings: Settings, *, at_once: bool) -> None:
+    """Raise AudioTooLongError when ``seconds`` of audio exceed what a request may make.
+
+    ``at_once``: the request is answered in its own call, bounded more tightly.
+    """
+    limit = settings.synthesis_sync_max_audio_seconds if at_once else None
+    overall = settings.synthesis_max_audio_seconds
+    if seconds > overall:
+        raise AudioTooLongError(
+            f"This request would make about {seconds:.0f} s of audio; the limit is "
+            f"{overall:.0f} s (pauses and slow rates count)"
+        )
+    if limit is not None and seconds > limit:
+        raise AudioTooLongError(
+            f"This request would make about {seconds:.0f} s of audio; at most {limit:.0f} s "
+            "are answered at once (send plain text for an async job, or split it)"
+        )
 
 
 def audio_settings(options: AudioOptions) -> AudioSettings:

@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.errors import InvalidRequestError
 from shared.providers.base import AudioSettings, TTSProvider
-from shared.providers.ssml import ssml_to_text
+from shared.providers.ssml import spoken_text, ssml_timing, validate_ssml
 from shared.synthesis.cache import cache_key
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.model import (
@@ -16,7 +16,9 @@ from shared.synthesis.model import (
     SynthesisJob,
     SynthesizeRequest,
     audio_settings,
+    check_audio_length,
     check_text,
+    estimate_audio_seconds,
 )
 from shared.synthesis.render import Rendered, render_text
 from shared.synthesis.voices import ResolvedVoice, provider_for, resolve_voice
@@ -34,6 +36,8 @@ class Prepared:
     settings: AudioSettings
     options: AudioOptions
     key: str
+    # About how many seconds of audio it makes, pauses and slow rates included.
+    seconds: float = 0.0
     # Dialogues render their own way, bill several voices, and say which mode they used.
     renderer: Callable[[], Rendered] | None = None
     usage: tuple[tuple[ResolvedVoice, int], ...] = ()
@@ -72,9 +76,17 @@ def prepare(deps: SynthesisDeps, user_id: str, body: SynthesizeRequest) -> Prepa
         raise InvalidRequestError("Give exactly one of text or ssml")
     ssml = body.ssml is not None
     text = body.ssml if body.ssml is not None else body.text or ""
-    spoken = ssml_to_text(text) if ssml else text
+    pauses, slowest, spoken = 0.0, 1.0, text
+    if ssml:
+        root = validate_ssml(text)
+        pauses, slowest = ssml_timing(root)
+        spoken = spoken_text(root)
     check_text(spoken, deps.settings)
     settings = audio_settings(body)
+    seconds = estimate_audio_seconds(
+        len(spoken), settings.speed, pauses=pauses, slowest_rate=slowest
+    )
+    check_audio_length(seconds, deps.settings, at_once=False)
     voice = resolve_voice(deps.models, user_id, body.voice)
     provider = provider_for(deps.providers, voice)
     key = cache_key(
@@ -86,7 +98,7 @@ def prepare(deps: SynthesisDeps, user_id: str, body: SynthesizeRequest) -> Prepa
         include_timestamps=body.include_timestamps,
         granularity=body.timestamp_granularity,
     )
-    return Prepared(text, spoken, ssml, voice, provider, settings, body, key)
+    return Prepared(text, spoken, ssml, voice, provider, settings, body, key, seconds)
 
 
 def new_job(user_id: str, prepared: Prepared, **fields: Any) -> SynthesisJob:

@@ -18,6 +18,7 @@ from shared.synthesis.jobs import start_job
 from shared.synthesis.model import (
     SynthesisResponse,
     SynthesizeRequest,
+    check_audio_length,
 )
 from shared.synthesis.prepare import prepare
 
@@ -25,9 +26,16 @@ from shared.synthesis.prepare import prepare
 def synthesize(deps: SynthesisDeps, user_id: str, body: SynthesizeRequest) -> SynthesisResponse:
     """Return the synthesis of ``body``: finished for short texts, a pending job for long ones.
 
-    Raises the errors of ``prepare``, and ProviderError when the provider fails.
+    Raises the errors of ``prepare``, AudioTooLongError for SSML beyond what is answered at
+    once, and ProviderError when the provider fails.
     """
     prepared = prepare(deps, user_id, body)
-    if not prepared.ssml and prepared.length > deps.settings.synthesis_async_threshold_chars:
+    settings = deps.settings
+    long = (
+        prepared.length > settings.synthesis_async_threshold_chars
+        or prepared.seconds > settings.synthesis_sync_max_audio_seconds
+    )
+    if not prepared.ssml and long:
         return start_job(deps, user_id, prepared)
+    check_audio_length(prepared.seconds, settings, at_once=True)
     return synthesize_now(deps, user_id, prepared)

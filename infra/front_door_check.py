@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import hcl2
+import hcl2  # type: ignore[import-not-found]  # only .venv-infra has it (checkov's)
 
 from infra.front_door import backend_for
 
@@ -136,20 +136,27 @@ def read_module(directory: Path) -> Module:
 
 def coverage_problems(module: Module) -> Iterator[str]:
     """Yield every function, service or route without its counterpart."""
+    yield from _function_coverage(module)
+    yield from _backend_coverage(module)
+    yield from _route_problems(module)
+
+
+def _function_coverage(module: Module) -> Iterator[str]:
     backends: dict[str, dict[str, Any]] = module.front_door["backends"]
-    routes: list[dict[str, Any]] = module.front_door["routes"]
-    health = module.front_door["health_backend"]
-    routed = {route["backend"] for route in routes}
     for name, function in module.functions.items():
         if function["trigger"] == "http" and backends.get(name, {}).get("kind") != "function":
             yield f"function {name}: no front-door backend (run python -m infra.front_door)"
         if function["trigger"] != "http" and name in backends:
             yield f"function {name}: a {function['trigger']} trigger has no URL to route"
+
+
+def _backend_coverage(module: Module) -> Iterator[str]:
+    backends: dict[str, dict[str, Any]] = module.front_door["backends"]
+    routed = {route["backend"] for route in module.front_door["routes"]}
     sessions = module.get("google_cloud_run_v2_service.sessions")
-    session_name = _attribute(sessions.body, "name") if sessions else None
-    services = {name for name, backend in backends.items() if backend["kind"] == "cloud_run"}
-    if session_name not in services:
-        yield f"Cloud Run service {session_name}: no front-door backend"
+    session_name = str(_attribute(sessions.body, "name")) if sessions else ""
+    if backends.get(session_name, {}).get("kind") != "cloud_run":
+        yield f"Cloud Run service {session_name or 'sessions'}: no front-door backend"
     for name, backend in backends.items():
         if backend["kind"] == "function" and name not in module.functions:
             yield f"backend {name}: functions.json deploys no such function"
@@ -157,7 +164,13 @@ def coverage_problems(module: Module) -> Iterator[str]:
             yield f"backend {name}: infra/run.tf deploys no such Cloud Run service"
         if name not in routed:
             yield f"backend {name}: no route in the URL map"
-    known = set(backends) | {health}
+    if module.front_door["default_backend"] not in backends:
+        yield "the URL map's default backend is not a backend"
+
+
+def _route_problems(module: Module) -> Iterator[str]:
+    known = set(module.front_door["backends"]) | {module.front_door["health_backend"]}
+    routes: list[dict[str, Any]] = module.front_door["routes"]
     priorities = [route["priority"] for route in routes]
     if len(set(priorities)) != len(priorities):
         yield "routes: priorities must be unique"
@@ -175,27 +188,39 @@ def coverage_problems(module: Module) -> Iterator[str]:
         routed = backend_for(module.front_door, test["path"]) or default
         if test["backend"] not in known or routed != test["backend"]:
             yield f"URL map test {test['path']}: expects {test['backend']}, routed to {routed}"
-    if default not in backends:
-        yield "the URL map's default backend is not a backend"
 
 
-# (resource address, attribute path, expression it must be) for the wiring that makes
-# every backend reachable: NEG per backend, backend service per NEG, routes from the JSON.
-_WIRING: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("google_compute_region_network_endpoint_group.front_door", ("for_each",), "${local.front_door_backends}"),
-    ("google_compute_region_network_endpoint_group.front_door", ("network_endpoint_type",), "SERVERLESS"),
-    ("google_compute_region_network_endpoint_group.front_door", ("cloud_run", "service"), "${local.front_door_cloud_run[each.key]}"),
-    ("google_compute_backend_service.front_door", ("for_each",), "${google_compute_region_network_endpoint_group.front_door}"),
-    ("google_compute_backend_service.front_door", ("backend", "group"), "${each.value.id}"),
-    ("google_compute_backend_service.front_door", ("load_balancing_scheme",), "EXTERNAL_MANAGED"),
-    ("google_compute_backend_service.front_door", ("security_policy",), "${google_compute_security_policy.front_door.id}"),
-    ("google_compute_url_map.front_door", ("default_service",), "${local.front_door_services[local.front_door.default_backend]}"),
-    ("google_compute_target_https_proxy.front_door", ("url_map",), "${google_compute_url_map.front_door.id}"),
-    ("google_compute_global_forwarding_rule.https", ("target",), "${google_compute_target_https_proxy.front_door.id}"),
-    ("google_compute_global_forwarding_rule.https", ("port_range",), "443"),
-    ("google_compute_global_forwarding_rule.http", ("target",), "${google_compute_target_http_proxy.front_door_redirect.id}"),
-    ("google_compute_target_http_proxy.front_door_redirect", ("url_map",), "${google_compute_url_map.front_door_redirect.id}"),
-)  # fmt: skip
+# What makes every backend reachable, by resource and attribute (dotted for nested blocks):
+# a NEG per backend, a backend service per NEG behind Cloud Armor, HTTPS to the URL map.
+_WIRING: dict[str, dict[str, str]] = {
+    "google_compute_region_network_endpoint_group.front_door": {
+        "for_each": "${local.front_door_backends}",
+        "network_endpoint_type": "SERVERLESS",
+        "cloud_run.service": "${local.front_door_cloud_run[each.key]}",
+    },
+    "google_compute_backend_service.front_door": {
+        "for_each": "${google_compute_region_network_endpoint_group.front_door}",
+        "backend.group": "${each.value.id}",
+        "load_balancing_scheme": "EXTERNAL_MANAGED",
+        "security_policy": "${google_compute_security_policy.front_door.id}",
+    },
+    "google_compute_url_map.front_door": {
+        "default_service": "${local.front_door_services[local.front_door.default_backend]}",
+    },
+    "google_compute_target_https_proxy.front_door": {
+        "url_map": "${google_compute_url_map.front_door.id}",
+    },
+    "google_compute_global_forwarding_rule.https": {
+        "target": "${google_compute_target_https_proxy.front_door.id}",
+        "port_range": "443",
+    },
+    "google_compute_global_forwarding_rule.http": {
+        "target": "${google_compute_target_http_proxy.front_door_redirect.id}",
+    },
+    "google_compute_target_http_proxy.front_door_redirect": {
+        "url_map": "${google_compute_url_map.front_door_redirect.id}",
+    },
+}
 
 _LOCALS = {
     "front_door": '${jsondecode(file("${path.module}/front_door.json"))}',
@@ -210,32 +235,39 @@ def wiring_problems(module: Module) -> Iterator[str]:
     for name, expression in _LOCALS.items():
         if module.locals.get(name) != expression:
             yield f"local.{name} must be {expression}"
-    for address, path, expected in _WIRING:
+    for address, attributes in _WIRING.items():
         resource = module.get(address)
-        if resource is None:
-            yield f"{address}: missing"
-        elif _attribute(resource.body, *path) != expected:
-            yield f"{address}: {'.'.join(path)} must be {expected}"
-    url_map = module.get("google_compute_url_map.front_door")
-    matcher = _attribute(url_map.body, "path_matcher") if url_map else None
-    routes = _dynamic(matcher, "route_rules") if isinstance(matcher, dict) else None
-    if routes is None or _one(routes["for_each"]) != "${local.front_door_routes}":
-        yield "google_compute_url_map.front_door: route_rules must come from local.front_door_routes"
-    else:
-        content = _one(routes["content"])
-        if _one(content.get("service")) != "${local.front_door_services[route_rules.value.backend]}":
-            yield "google_compute_url_map.front_door: a route rule's service must be its backend's"
-        matches = _dynamic(content, "match_rules")
-        rule = _one(matches["content"]) if matches else {}
-        for kind in MATCH_KINDS:
-            if _one(rule.get(kind)) != f"${{match_rules.value.{kind}}}":
-                yield f"google_compute_url_map.front_door: match rules must copy {kind}"
+        for path, expected in attributes.items():
+            if resource is None or _attribute(resource.body, *path.split(".")) != expected:
+                yield f"{address}: {path} must be {expected}"
+    yield from _route_rule_problems(module)
     redirect = module.get("google_compute_url_map.front_door_redirect")
-    if not redirect or _attribute(redirect.body, "default_url_redirect", "https_redirect") is not True:
+    to_https = (
+        _attribute(redirect.body, "default_url_redirect", "https_redirect") if redirect else None
+    )
+    if to_https is not True:
         yield "google_compute_url_map.front_door_redirect: plain HTTP must redirect to HTTPS"
     for rule in module.of_type("google_compute_global_forwarding_rule"):
         if rule.name not in ("https", "http"):
             yield f"{rule.address}: a second way in from the internet"
+
+
+def _route_rule_problems(module: Module) -> Iterator[str]:
+    where = "google_compute_url_map.front_door"
+    url_map = module.get(where)
+    matcher = _attribute(url_map.body, "path_matcher") if url_map else None
+    routes = _dynamic(matcher, "route_rules") if isinstance(matcher, dict) else None
+    if routes is None or _one(routes["for_each"]) != "${local.front_door_routes}":
+        yield f"{where}: route_rules must come from local.front_door_routes"
+        return
+    content = _one(routes["content"])
+    if _one(content.get("service")) != "${local.front_door_services[route_rules.value.backend]}":
+        yield f"{where}: a route rule's service must be its backend's"
+    matches = _dynamic(content, "match_rules")
+    rule = _one(matches["content"]) if matches else {}
+    for kind in MATCH_KINDS:
+        if _one(rule.get(kind)) != f"${{match_rules.value.{kind}}}":
+            yield f"{where}: match rules must copy {kind}"
 
 
 def _exempt(resource: Resource) -> bool:

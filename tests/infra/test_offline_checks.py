@@ -124,6 +124,16 @@ BROKEN: dict[str, tuple[str, Break, str]] = {
         append("infra/outputs.tf", 'output "x" {\n  value = local.nope\n}\n'),
         "undeclared: local.nope",
     ),
+    "tfvars typo": (
+        "references",
+        append("infra/dev.tfvars", 'domian = "api.example.com"\n'),
+        "dev.tfvars: domian is not a declared variable",
+    ),
+    "warm instances for no function": (
+        "references",
+        replace("infra/prod.tfvars", '"voice-models" = 1', '"voice-model" = 1'),
+        "prod.tfvars: min_instances names no function: voice-model",
+    ),
     "public data bucket": (
         "checkov",
         replace("infra/storage.tf", '"enforced"', '"inherited"', count=2),

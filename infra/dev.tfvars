@@ -1,5 +1,5 @@
 # A development environment: everything scales to zero, no domain of its own.
-#   gcloud builds submit --config=cloudbuild.yaml \
+#   gcloud builds submit --config=cloudbuild.yaml --ignore-file=infra/build.gcloudignore \
 #     --substitutions=_ENVIRONMENT=dev,_REGION=us-central1,_FIREBASE_API_KEY=KEY
 # project and region come from the build's substitutions (or -var), not from this file.
 

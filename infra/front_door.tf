@@ -136,6 +136,8 @@ resource "google_compute_ssl_policy" "front_door" {
   name            = "voice-front-door"
   profile         = "MODERN"
   min_tls_version = "TLS_1_2"
+
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_compute_target_https_proxy" "front_door" {
@@ -163,6 +165,8 @@ resource "google_compute_url_map" "front_door_redirect" {
     redirect_response_code = "MOVED_PERMANENTLY_DEFAULT"
     strip_query            = false
   }
+
+  depends_on = [google_project_service.enabled]
 }
 
 resource "google_compute_target_http_proxy" "front_door_redirect" {

@@ -1,6 +1,6 @@
 # Production: your own domain, one warm instance for the latency-critical functions.
 #   deploy through the approval-gated trigger in infra/README.md ("Deploying"), or
-#   gcloud builds submit --config=cloudbuild.yaml \
+#   gcloud builds submit --config=cloudbuild.yaml --ignore-file=infra/build.gcloudignore \
 #     --substitutions=_ENVIRONMENT=prod,_REGION=us-central1,_FIREBASE_API_KEY=KEY
 # project and region come from the build's substitutions (or -var), not from this file.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -189,3 +190,53 @@ def test_smoke_test_signs_in_with_a_custom_token_signed_through_iam(
 def test_smoke_test_needs_a_way_to_sign_in(capsys: pytest.CaptureFixture[str]) -> None:
     assert smoke_test.main(["--base-url", "https://x", "--sign-as", "sa@p"]) == 2
     assert "--firebase-api-key" in capsys.readouterr().err
+
+
+SAMPLE_TREE = [
+    "main.py",
+    "functions/users.py",
+    "shared/config.py",
+    "infra/main.tf",
+    "infra/session.auto.tfvars",
+    "infra/.build/functions-source.zip",
+    "tests/infra/test_x.py",
+    "local/gateway.py",
+    "session/Dockerfile",
+    "cloudbuild.yaml",
+    "requirements.txt",
+    ".venv/bin/python",
+    ".venv-infra/bin/python",
+    ".env",
+    ".data/store.sqlite",
+    "shared/__pycache__/config.cpython-311.pyc",
+]
+
+
+def _listed_by_gcloud(tmp_path: Path, ignore_rules: str) -> set[str]:
+    """Return what gcloud uploads from a sample tree under ``ignore_rules``."""
+    if shutil.which("gcloud") is None:
+        pytest.skip("gcloud is not installed")
+    for name in SAMPLE_TREE:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    (tmp_path / ".gcloudignore").write_text(ignore_rules)
+    done = subprocess.run(
+        ["gcloud", "meta", "list-files-for-upload", str(tmp_path)],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    return {line.strip() for line in done.stdout.splitlines() if line.strip()}
+
+
+def test_a_submitted_build_uploads_the_whole_repository_but_local_state(tmp_path: Path) -> None:
+    listed = _listed_by_gcloud(tmp_path, (REPO / "infra" / "build.gcloudignore").read_text())
+
+    assert {"infra/main.tf", "tests/infra/test_x.py", "cloudbuild.yaml", ".gcloudignore"} <= listed
+    assert {"session/Dockerfile", "local/gateway.py", "main.py"} <= listed
+    assert not {name for name in listed if name.startswith((".venv", ".env", ".data"))}
+    assert not {name for name in listed if name.endswith((".pyc", ".zip", ".auto.tfvars"))}
+
+
+def test_the_functions_archive_leaves_out_what_no_function_runs(tmp_path: Path) -> None:
+    listed = _listed_by_gcloud(tmp_path, (REPO / ".gcloudignore").read_text())
+
+    assert listed == {"main.py", "functions/users.py", "shared/config.py", "requirements.txt"}

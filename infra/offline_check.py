@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import hcl2
+import hcl2  # type: ignore[import-not-found]  # only .venv-infra has it (checkov's)
 
 _REFERENCE = re.compile(
     r"(?<![\w.])(?:(?P<kind>var|local)\.(?P<name>\w+)"

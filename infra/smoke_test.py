@@ -93,8 +93,14 @@ def wait_for_health(base_url: str, wait_seconds: float) -> None:
         time.sleep(min(15.0, max(0.1, deadline - time.monotonic())))
 
 
-def sign_custom_token(service_account: str, uid: str, gcloud: str) -> str:
-    """Return a Firebase custom token for ``uid`` signed as ``service_account`` through IAM."""
+def sign_custom_token(
+    service_account: str, uid: str, gcloud: str, retry_seconds: float = 180
+) -> str:
+    """Return a Firebase custom token for ``uid`` signed as ``service_account`` through IAM.
+
+    A signing grant made by the same deploy takes a while to apply, so a refusal is retried
+    for ``retry_seconds`` before it fails the smoke test.
+    """
     now = int(time.time())
     claims = {
         "iss": service_account,
@@ -108,15 +114,19 @@ def sign_custom_token(service_account: str, uid: str, gcloud: str) -> str:
         claims_path, token_path = Path(scratch, "claims.json"), Path(scratch, "token.jwt")
         claims_path.write_text(json.dumps(claims), encoding="utf-8")
         command = [gcloud, "iam", "service-accounts", "sign-jwt", str(claims_path), str(token_path)]
-        done = subprocess.run(  # noqa: S603 - fixed argv, no shell
-            [*command, f"--iam-account={service_account}"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise SmokeTestFailed(f"gcloud could not sign as {service_account}: {done.stderr}")
-        return token_path.read_text(encoding="utf-8").strip()
+        deadline = time.monotonic() + retry_seconds
+        while True:
+            done = subprocess.run(  # noqa: S603 - fixed argv, no shell
+                [*command, f"--iam-account={service_account}"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode == 0:
+                return token_path.read_text(encoding="utf-8").strip()
+            if time.monotonic() >= deadline:
+                raise SmokeTestFailed(f"gcloud could not sign as {service_account}: {done.stderr}")
+            time.sleep(min(15.0, max(0.1, deadline - time.monotonic())))
 
 
 def exchange_custom_token(custom_token: str, api_key: str, identity_toolkit: str) -> str:

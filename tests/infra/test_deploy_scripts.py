@@ -240,3 +240,12 @@ def test_the_functions_archive_leaves_out_what_no_function_runs(tmp_path: Path) 
     listed = _listed_by_gcloud(tmp_path, (REPO / ".gcloudignore").read_text())
 
     assert listed == {"main.py", "functions/users.py", "shared/config.py", "requirements.txt"}
+
+
+def test_signing_gives_up_once_iam_keeps_refusing(tmp_path: Path) -> None:
+    gcloud = tmp_path / "gcloud"
+    gcloud.write_text("#!/bin/sh\necho PERMISSION_DENIED >&2\nexit 1\n")
+    gcloud.chmod(0o755)
+
+    with pytest.raises(smoke_test.SmokeTestFailed, match="PERMISSION_DENIED"):
+        smoke_test.sign_custom_token("sa@p", "smoke-test", str(gcloud), retry_seconds=0.2)

@@ -37,8 +37,8 @@ resource "google_cloud_run_v2_service" "sessions" {
         }
         # Audio processing runs between requests' frames: keep the CPU allocated.
         cpu_idle = false
-        # Extra CPU while the instance starts (imports, VAD and STT models), at no cost
-        # between starts.
+        # Extra CPU while an instance starts (imports, VAD and STT models), billed only for
+        # the seconds it lasts.
         startup_cpu_boost = true
       }
 

@@ -107,6 +107,11 @@ variable "session_min_instances" {
   description = "Warm voice-sessions instances (default 0). Each costs 2 vCPU and 2 GiB around the clock, since the service keeps its CPU allocated."
   type        = number
   default     = 0
+
+  validation {
+    condition     = var.session_min_instances >= 0 && floor(var.session_min_instances) == var.session_min_instances
+    error_message = "session_min_instances is a whole number >= 0."
+  }
 }
 
 variable "domain" {

@@ -1,11 +1,12 @@
 locals {
-  services = toset([
+  services = toset(concat([
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
     "cloudfunctions.googleapis.com",
     "cloudresourcemanager.googleapis.com",
     "cloudscheduler.googleapis.com",
     "cloudtasks.googleapis.com",
+    "compute.googleapis.com", # the front door's load balancer and Cloud Armor
     "eventarc.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
@@ -15,7 +16,7 @@ locals {
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
-  ])
+  ], var.dns_zone != "" ? ["dns.googleapis.com"] : []))
 }
 
 resource "google_project_service" "enabled" {

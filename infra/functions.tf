@@ -11,7 +11,7 @@ locals {
 }
 
 resource "google_cloudfunctions2_function" "this" {
-  #checkov:skip=CKV_GCP_124:Ingress is ALLOW_ALL only for functions marked public in functions.json (the mobile API, authenticated in the app with Firebase ID tokens); all others are ALLOW_INTERNAL_ONLY.
+  #checkov:skip=CKV_GCP_124:Ingress comes per function from functions.json, which checkov cannot read: ALLOW_INTERNAL_AND_GCLB (the front door and Google-internal callers) or ALLOW_INTERNAL_ONLY; infra/front_door_check.py refuses ALLOW_ALL without a reason.
   for_each = local.functions
 
   name        = each.key
@@ -35,18 +35,18 @@ resource "google_cloudfunctions2_function" "this" {
     available_memory                 = each.value.memory
     available_cpu                    = each.value.cpu
     timeout_seconds                  = each.value.timeout_seconds
-    min_instance_count               = 0
+    min_instance_count               = lookup(var.min_instances, each.key, 0)
     max_instance_count               = each.value.max_instances
     max_instance_request_concurrency = each.value.concurrency
     service_account_email            = google_service_account.function[each.key].email
     all_traffic_on_latest_revision   = true
 
-    # Public HTTP API functions take traffic from anywhere: the mobile apps call them
-    # directly and every request is authenticated in the app with a Firebase ID token
-    # (VOICE_AUTH_MODE=firebase). Everything else (task handlers, scheduled jobs, storage
-    # events) is reachable only from inside Google Cloud and only with an OIDC token of an
-    # invoker service account.
-    ingress_settings = try(each.value.public, false) ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"
+    # From functions.json. HTTP functions take ALLOW_INTERNAL_AND_GCLB: from the internet
+    # only through the front door (front_door.tf: Cloud Armor, one certificate), plus
+    # Google-internal callers, which is how Cloud Tasks and Cloud Scheduler reach the tasks
+    # function at its own URL. Storage-triggered functions take ALLOW_INTERNAL_ONLY:
+    # Eventarc is their only caller. infra/front_door_check.py holds both rules.
+    ingress_settings = each.value.ingress
 
     environment_variables = local.app_environment
 
@@ -84,9 +84,29 @@ resource "google_cloudfunctions2_function" "this" {
     google_project_iam_member.function_event_receiver,
     google_secret_manager_secret_iam_member.function,
   ]
+
+  lifecycle {
+    precondition {
+      condition     = lookup(var.min_instances, each.key, 0) <= each.value.max_instances
+      error_message = "min_instances[\"${each.key}\"] exceeds the function's max_instances in functions.json."
+    }
+  }
 }
 
-# See the ingress comment above: anyone may call a public function; the app authenticates.
+# A warm-instance count for a function that does not exist is a typo, not a wish.
+resource "terraform_data" "min_instances_known" {
+  input = keys(var.min_instances)
+
+  lifecycle {
+    precondition {
+      condition     = length(setsubtract(keys(var.min_instances), keys(local.functions))) == 0
+      error_message = "min_instances names functions that functions.json does not deploy: ${join(", ", setsubtract(keys(var.min_instances), keys(local.functions)))}."
+    }
+  }
+}
+
+# Anyone may invoke a public function, but ingress admits them only through the front door
+# (whose load balancer carries no Google identity); the app authenticates every request.
 resource "google_cloud_run_v2_service_iam_member" "public_invoker" {
   for_each = local.public_functions
 

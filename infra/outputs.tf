@@ -1,5 +1,25 @@
+output "base_url" {
+  description = "The apps' one HTTPS base URL (the front door). Its certificate turns ACTIVE some minutes after the domain resolves to front_door_ip."
+  value       = "https://${local.front_door_domain}"
+}
+
+output "front_door_ip" {
+  description = "Address of the front door: point the domain's A record here."
+  value       = google_compute_global_address.front_door.address
+}
+
+output "front_door_certificate" {
+  description = "Name of the managed certificate (gcloud compute ssl-certificates describe NAME --global)."
+  value       = google_compute_managed_ssl_certificate.front_door.name
+}
+
+output "smoke_test_service_account" {
+  description = "Account whose signed custom tokens the deploy's smoke test signs in with."
+  value       = google_service_account.smoke_test.email
+}
+
 output "function_urls" {
-  description = "HTTPS URL of each function (storage-triggered ones too, though only Eventarc may call them)."
+  description = "Each function's own URL; ingress admits only Google-internal callers there (Cloud Tasks, Cloud Scheduler, Eventarc). Apps use base_url."
   value       = { for name, f in google_cloudfunctions2_function.this : name => f.url }
 }
 
@@ -14,7 +34,7 @@ output "queue_names" {
 }
 
 output "sessions_url" {
-  description = "URL of the voice-sessions Cloud Run service (use wss:// for WebSockets)."
+  description = "The voice-sessions Cloud Run service's own URL (ingress admits only the front door: apps use wss://DOMAIN/v1/sessions)."
   value       = one(google_cloud_run_v2_service.sessions[*].uri)
 }
 

@@ -4,9 +4,10 @@
 resource "google_cloud_run_v2_service" "sessions" {
   count = var.session_image == "" ? 0 : 1
 
+  # Reached only through the front door (front_door.tf: /v1/sessions), like the functions.
   name                = "voice-sessions"
   location            = var.region
-  ingress             = "INGRESS_TRAFFIC_ALL"
+  ingress             = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
   deletion_protection = var.deletion_protection
 
   template {
@@ -18,7 +19,7 @@ resource "google_cloud_run_v2_service" "sessions" {
     max_instance_request_concurrency = var.session_concurrency
 
     scaling {
-      min_instance_count = 0
+      min_instance_count = var.session_min_instances
       max_instance_count = var.session_max_instances
     }
 
@@ -36,6 +37,9 @@ resource "google_cloud_run_v2_service" "sessions" {
         }
         # Audio processing runs between requests' frames: keep the CPU allocated.
         cpu_idle = false
+        # Extra CPU while an instance starts (imports, VAD and STT models), billed only for
+        # the seconds it lasts.
+        startup_cpu_boost = true
       }
 
       dynamic "env" {
@@ -73,8 +77,9 @@ resource "google_cloud_run_v2_service" "sessions" {
   ]
 }
 
-# Mobile apps open WebSockets directly; the service authenticates each one with a Firebase
-# ID token in the app, like the public HTTP functions.
+# The load balancer calls without a Google identity, so anyone may invoke; ingress admits
+# only the front door, and the service authenticates each WebSocket with a Firebase ID token
+# in the app, like the public HTTP functions.
 resource "google_cloud_run_v2_service_iam_member" "sessions_public" {
   count = length(google_cloud_run_v2_service.sessions)
 

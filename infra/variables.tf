@@ -91,3 +91,76 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "min_instances" {
+  description = "Warm instances per function name (default 0: scale to zero). One warm instance of a latency-critical function (synthesis, voice-models) removes its cold start for the first request after a quiet period and costs its idle rate around the clock: see README.md, \"What it costs at rest\"."
+  type        = map(number)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for count in values(var.min_instances) : count >= 0 && floor(count) == count])
+    error_message = "min_instances values are whole numbers >= 0."
+  }
+}
+
+variable "session_min_instances" {
+  description = "Warm voice-sessions instances (default 0). Each costs 2 vCPU and 2 GiB around the clock, since the service keeps its CPU allocated."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.session_min_instances >= 0 && floor(var.session_min_instances) == var.session_min_instances
+    error_message = "session_min_instances is a whole number >= 0."
+  }
+}
+
+variable "domain" {
+  description = "Domain of the front door's HTTPS base URL (e.g. api.example.com), whose A record must point at the front_door_ip output. Empty: <ip-with-dashes>.nip.io, which needs no DNS of your own (dev only)."
+  type        = string
+  default     = ""
+}
+
+variable "dns_zone" {
+  description = "Name of a Cloud DNS managed zone in this project that holds var.domain; when set, Terraform keeps the domain's A record. Empty: manage DNS yourself."
+  type        = string
+  default     = ""
+}
+
+variable "allowed_source_ranges" {
+  description = "Optional allow-list of client IP ranges (CIDR) for the front door; empty admits everyone. At most 10 (one Cloud Armor rule)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.allowed_source_ranges) <= 10 && alltrue([for range in var.allowed_source_ranges : can(cidrhost(range, 0))])
+    error_message = "allowed_source_ranges takes at most 10 CIDR ranges."
+  }
+}
+
+variable "rate_limit_per_minute" {
+  description = "Requests per minute one client IP may send through the front door before Cloud Armor answers 429. Phones behind a carrier NAT share addresses: keep it generous."
+  type        = number
+  default     = 1200
+
+  validation {
+    condition     = var.rate_limit_per_minute >= 1
+    error_message = "rate_limit_per_minute must be at least 1."
+  }
+}
+
+variable "front_door_log_sample_rate" {
+  description = "Share of front-door requests logged (0 to 1); request logs count toward Cloud Logging's ingestion."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.front_door_log_sample_rate >= 0 && var.front_door_log_sample_rate <= 1
+    error_message = "front_door_log_sample_rate is between 0 and 1."
+  }
+}
+
+variable "smoke_test_signers" {
+  description = "Members (e.g. serviceAccount:PROJECT_NUMBER@cloudbuild.gserviceaccount.com, the identity Cloud Build runs as) allowed to sign the smoke test's Firebase custom tokens as the voice-smoke-test account."
+  type        = list(string)
+  default     = []
+}

@@ -27,6 +27,7 @@ BUCKETS = {"models", "audio", "samples", "backups"}
 QUEUES = {"default", "synthesis", "sync"}
 SECRETS = {"elevenlabs", "azure", "openai"}
 MAX_TIMEOUT = {"http": 3600, "storage": 540}
+INGRESS = {"ALLOW_INTERNAL_AND_GCLB", "ALLOW_INTERNAL_ONLY", "ALLOW_ALL"}
 
 
 def _terraform_functions() -> dict[str, dict[str, Any]]:
@@ -91,9 +92,29 @@ def test_function_settings_are_deployable(name: str) -> None:
     if function["trigger"] == "storage":
         assert function["trigger_bucket"] in BUCKETS
         assert not function.get("public", False), "only HTTP functions can be public"
+        assert function["ingress"] == "ALLOW_INTERNAL_ONLY", "Eventarc is its only caller"
     else:
         assert "trigger_bucket" not in function
         assert isinstance(function["public"], bool)
+        # From the internet only through the front door; ALLOW_ALL needs a written reason.
+        assert function["ingress"] in INGRESS, function["ingress"]
+        if function["ingress"] == "ALLOW_ALL":
+            assert function.get("ingress_reason"), "say why it bypasses the front door"
+
+
+def test_storage_triggers_listen_to_the_bucket_the_code_names() -> None:
+    # bucket_setting is a Settings field such as "samples_bucket"; Terraform's key is "samples".
+    wanted = {
+        spec.name: (spec.bucket_setting or "").removesuffix("_bucket")
+        for spec in FUNCTIONS
+        if spec.trigger == "storage"
+    }
+    deployed = {
+        name: function.get("trigger_bucket")
+        for name, function in _terraform_functions().items()
+        if function["trigger"] == "storage"
+    }
+    assert deployed == wanted
 
 
 def test_terraform_reads_the_function_map() -> None:

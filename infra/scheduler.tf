@@ -3,7 +3,7 @@
 # function accepts for pushes); the function enqueues the job's task, de-duplicated on the
 # schedule time. Each entry of scheduled_jobs.json: path, schedule (cron, UTC), description.
 locals {
-  # Generated from shared/scheduling.py's registry; tests/infra keeps the two equal.
+  # The jobs every capability declares in its tasks.py; tests/infra keeps the two equal.
   scheduled_jobs = jsondecode(file("${path.module}/scheduled_jobs.json")).jobs
   # The tasks function's URL: where jobs fire, and the OIDC audience it checks
   # (VOICE_TASKS_BASE_URL in main.tf).

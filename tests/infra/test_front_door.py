@@ -28,7 +28,7 @@ from infra.front_door import (
 from local.gateway import Gateway
 from shared.bootstrap import Container
 from shared.config import Settings
-from shared.scheduling import platform_jobs
+from shared.bootstrap import Container
 from shared.tasks.runtime import RUN_PATH
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
@@ -155,7 +155,7 @@ def test_cloud_tasks_and_scheduler_paths_reach_the_tasks_function() -> None:
     assert 'cloudfunctions.net/tasks"' in main_tf
 
     assert backend_for(document, RUN_PATH) == "tasks"
-    for job in platform_jobs(Settings(_env_file=None)).jobs():
+    for job in Container(Settings(_env_file=None)).scheduled_jobs():
         assert backend_for(document, f"/scheduler/jobs/{job.name}/fire") == "tasks"
 
 

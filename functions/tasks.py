@@ -68,6 +68,7 @@ def run_task(ctx: RequestContext) -> Reply:
         envelope=envelope,
         attempt=attempt,
         policy=runtime.policy_for(envelope.queue),
+        lease_seconds=ctx.container.settings.tasks_lease_seconds,
     )
     if outcome.acknowledged:
         return Reply({"outcome": outcome.kind})

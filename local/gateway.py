@@ -167,7 +167,10 @@ def main() -> None:
     container.tasks.start()
     _sync_empty_catalog(container)
     server = create_server(
-        Gateway(container), host=settings.gateway_host, port=settings.gateway_port, threads=8
+        Gateway(container),
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        threads=settings.gateway_threads,
     )
 
     def stop(signum: int, frame: FrameType | None) -> None:

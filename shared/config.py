@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     tasks_emulator_host: str | None = None
     tasks_dedup_window_seconds: int = Field(default=86400, ge=60)
     tasks_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    # A running task holds a lease this long, renewed while it runs (up to its queue's
+    # dispatch deadline): a task whose process died is run again within about one lease.
+    tasks_lease_seconds: float = Field(default=30.0, ge=1, le=600)
     scheduler_enabled: bool = True
 
     # Text-to-speech providers (shared/providers). Keys come from Secret Manager through
@@ -101,6 +104,7 @@ class Settings(BaseSettings):
     dev_auth_secret: SecretStr | None = None
 
     gateway_host: str = "127.0.0.1"
+    gateway_threads: int = Field(default=32, ge=1, le=512)
     gateway_port: int = Field(default=8080, ge=1, le=65535)
     public_base_url: str = "http://127.0.0.1:8080"
 
@@ -132,8 +136,11 @@ class Settings(BaseSettings):
     # plain text becomes an async job; longer SSML and OpenAI-style requests are refused).
     synthesis_max_audio_seconds: float = Field(default=1800.0, gt=0)
     synthesis_sync_max_audio_seconds: float = Field(default=300.0, gt=0)
-    synthesis_cache_wait_seconds: float = Field(default=30.0, gt=0)
-    synthesis_cache_lease_seconds: float = Field(default=60.0, gt=0)
+    # A request waits at most this long for an identical one rendering the same audio (then
+    # renders it uncached); the renderer's lease lasts the second figure, renewed while it
+    # works, so a crashed renderer's entry is taken over within one lease.
+    synthesis_cache_wait_seconds: float = Field(default=10.0, gt=0)
+    synthesis_cache_lease_seconds: float = Field(default=6.0, gt=0)
     synthesis_dialogue_max_turns: int = Field(default=50, ge=1)
     audio_file_ttl_days: int = Field(default=30, ge=1)
     audio_url_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)

@@ -5,8 +5,10 @@ that changes the audio): ``pending`` while one request renders it (its ``owner``
 ``lease_until``), ``ready`` once it names the stored object (``CachedAudio``: what a file
 record needs to describe it). ``SingleFlight.claim`` returns the ready entry, or a lease to
 the one caller whose ``create`` won; every other caller polls until the entry is ready,
-takes the lease over once it has expired (its holder died), or gives up after
-``wait_seconds`` and renders without the cache. The store is the only shared state, so
+takes the lease over once it has expired, or gives up after ``wait_seconds`` and renders
+without the cache. The lease is short and its holder renews it while it renders
+(``renew``), so the entry of a holder that died is taken over within one lease, and no
+waiter holds its thread long. The store is the only shared state, so
 this holds across instances. Deleting an object forgets every entry naming it first
 (``forget_path``), so a hit never names an object about to disappear.
 """
@@ -138,6 +140,27 @@ class SingleFlight:
             return True
 
         return Lease(key, owner) if self._store.run_transaction(take) else None
+
+    @property
+    def renew_every(self) -> float:
+        """Return how often a lease holder renews its lease, in seconds."""
+        return self._lease.total_seconds() / 3
+
+    def renew(self, lease: Lease) -> bool:
+        """Extend ``lease`` while its holder renders; False once it is no longer held."""
+        if not lease.cached:
+            return False
+
+        def extend(tx: Transaction) -> bool:
+            document = tx.get(SYNTHESIS_CACHE, lease.key)
+            if document is None or document.data.get("owner") != lease.owner:
+                return False
+            if document.data.get("status") == "ready":
+                return False
+            tx.update(SYNTHESIS_CACHE, lease.key, {"lease_until": utcnow() + self._lease})
+            return True
+
+        return bool(self._store.run_transaction(extend))
 
     def publish(self, lease: Lease, cached: CachedAudio) -> None:
         """Mark the entry ready with the stored audio (no-op for an uncached lease)."""

@@ -24,6 +24,7 @@ from shared.files.storage import (
     store_audio,
 )
 from shared.model import utcnow
+from shared.store.leases import Heartbeat
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.model import (
     SynthesisJob,
@@ -86,34 +87,37 @@ def render_and_store(
 
     The timestamps are computed while the audio is being written.
     """
+    flight = deps.flight
+    heartbeat = Heartbeat(lambda: flight.renew(lease), flight.renew_every, name=lease.key[:16])
     try:
-        rendered = prepared.render(deps.settings.synthesis_chunk_chars)
-        options = prepared.options
-        encoded = encode(
-            rendered.pcm,
-            rendered.sample_rate,
-            options.output_format,
-            target_rate=prepared.settings.sample_rate,
-        )
-        timestamps = (
-            functools.partial(
-                timestamps_body,
-                rendered.words,
-                options.timestamp_granularity,
-                language=prepared.voice.language,
-                phonemizer=deps.phonemizer,
+        with heartbeat:
+            rendered = prepared.render(deps.settings.synthesis_chunk_chars)
+            options = prepared.options
+            encoded = encode(
+                rendered.pcm,
+                rendered.sample_rate,
+                options.output_format,
+                target_rate=prepared.settings.sample_rate,
             )
-            if options.include_timestamps
-            else None
-        )
-        stored = store_audio(
-            deps.audio,
-            user_id=user_id,
-            job_id=job_id,
-            encoded=encoded,
-            timestamps=timestamps,
-            unapplied=tuple(rendered.unapplied),
-        )
+            timestamps = (
+                functools.partial(
+                    timestamps_body,
+                    rendered.words,
+                    options.timestamp_granularity,
+                    language=prepared.voice.language,
+                    phonemizer=deps.phonemizer,
+                )
+                if options.include_timestamps
+                else None
+            )
+            stored = store_audio(
+                deps.audio,
+                user_id=user_id,
+                job_id=job_id,
+                encoded=encoded,
+                timestamps=timestamps,
+                unapplied=tuple(rendered.unapplied),
+            )
     except BaseException:
         deps.flight.abandon(lease)
         raise

@@ -20,6 +20,7 @@ import pydantic
 from pydantic.alias_generators import to_camel
 
 from shared.store.base import DocumentStore, Query, Transaction, WriteBatch
+from shared.store.leases import Heartbeat
 from shared.tasks.base import (
     DeadLetterNotFoundError,
     GiveUpTask,
@@ -88,6 +89,7 @@ def execute_task(
     policy: QueuePolicy,
     claimed_exclusively: bool = False,
     on_acknowledged: AckWrites | None = None,
+    lease_seconds: float = 30.0,
 ) -> Outcome:
     """Run one delivery of ``envelope`` (``attempt`` counts from 1) and return its outcome.
 
@@ -97,8 +99,10 @@ def execute_task(
     exclusive claim on the task (the in-process worker) passes ``claimed_exclusively``,
     which skips taking the run lease; ``on_acknowledged`` adds the caller's own writes
     (removing the task from its queue) to the batch that records success or a dead letter.
+    The run lease lasts ``lease_seconds`` and is renewed while the handler runs (up to the
+    dispatch deadline), so a redelivery after a crash runs within about one lease.
     """
-    delivery = _Delivery(store, envelope, attempt, policy, on_acknowledged)
+    delivery = _Delivery(store, envelope, attempt, policy, on_acknowledged, lease_seconds)
     busy_for = delivery.begin(lease=not claimed_exclusively)
     if busy_for == _DONE:
         delivery.acknowledge_duplicate()
@@ -135,6 +139,12 @@ class _Delivery:
     attempt: int
     policy: QueuePolicy
     on_acknowledged: AckWrites | None
+    lease_seconds: float = 30.0
+    leased: bool = False
+
+    @property
+    def _lease(self) -> timedelta:
+        return timedelta(seconds=min(self.lease_seconds, self.policy.dispatch_deadline))
 
     def begin(self, *, lease: bool) -> float:
         """Return 0 when this delivery may run, _DONE when finished, else seconds busy."""
@@ -154,18 +164,49 @@ class _Delivery:
                 until = record.data.get("lease_until")
                 if state == "running" and isinstance(until, datetime) and until > now:
                     return max((until - now).total_seconds(), 0.001)
-            deadline = now + timedelta(seconds=self.policy.dispatch_deadline)
-            tx.set(TASK_RUNS, task_id, _run_record("running", self.attempt, None, deadline))
+            tx.set(
+                TASK_RUNS, task_id, _run_record("running", self.attempt, None, now + self._lease)
+            )
             return 0.0
 
-        return self.store.run_transaction(claim)
+        busy_for = self.store.run_transaction(claim)
+        self.leased = busy_for == 0.0
+        return busy_for
+
+    def renew(self, started: datetime) -> bool:
+        """Extend the run lease while the handler runs; False once it is lost or overdue."""
+        task_id = self.envelope.task_id
+        deadline = started + timedelta(seconds=self.policy.dispatch_deadline)
+
+        def renew(tx: Transaction) -> bool:
+            record = tx.get(TASK_RUNS, task_id)
+            if record is None or record.data.get("state") != "running":
+                return False
+            if record.data.get("attempt") != self.attempt:
+                return False  # another delivery took the run over
+            now = datetime.now(UTC)
+            until = min(now + self._lease, deadline)
+            tx.update(TASK_RUNS, task_id, {"lease_until": until, "updated_at": now})
+            return until < deadline
+
+        return self.store.run_transaction(renew)
 
     def run(
         self, handler: Callable[[Any, TaskContext], None], payload: Any, context: TaskContext
     ) -> Outcome:
         delay: float | None = None
+        started = datetime.now(UTC)
+        heartbeat = Heartbeat(
+            lambda: self.renew(started),
+            self._lease.total_seconds() / 3,
+            name=self.envelope.task_id,
+        )
         try:
-            handler(payload, context)
+            if self.leased:
+                with heartbeat:
+                    handler(payload, context)
+            else:
+                handler(payload, context)
         except GiveUpTask as exc:
             return self.dead("gave_up", exc.reason)
         except RetryTask as exc:

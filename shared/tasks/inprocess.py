@@ -2,11 +2,13 @@
 
 Each task is ``queued_tasks/{taskId}`` with ``available_at``: when a pending task comes due,
 or when a running task's lease runs out. One dispatcher thread per queue claims available
-tasks in a transaction (state → running, ``available_at`` → end of the lease, attempt + 1)
-and runs each in its own thread, at most ``max_concurrent`` at once. A finished task is
-deleted; a failed one goes back to pending after the backoff. Nothing lives only in
-memory: a task whose process died mid-run is claimed again when its lease expires, by this
-process after a restart or by another one sharing the store. An enqueue in this process
+tasks in a transaction (state → running, ``available_at`` → end of a short lease, attempt
++ 1) and runs each in its own thread, at most ``max_concurrent`` at once; a heartbeat
+renews the lease while the task runs, up to the queue's dispatch deadline. A finished
+task is deleted; a failed one goes back to pending after the backoff. Nothing lives only
+in memory: a task whose process died mid-run is claimed again within one lease
+(``lease_seconds``), by this process after a restart or by another one sharing the store,
+and a live task is never claimed twice. An enqueue in this process
 wakes the dispatcher at once; tasks from other processes, and delayed ones, are found by
 polling every ``poll_interval`` seconds.
 """
@@ -24,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from queue import SimpleQueue
 
 from shared.store.base import DocumentStore, Query, Transaction, WriteBatch
+from shared.store.leases import Heartbeat
 from shared.tasks.base import (
     DEFAULT_DEDUP_WINDOW,
     QueuePolicy,
@@ -61,10 +64,12 @@ class InProcessTaskQueue(TaskQueue):
         registry: TaskRegistry,
         poll_interval: float = 0.5,
         dedup_window: timedelta = DEFAULT_DEDUP_WINDOW,
+        lease_seconds: float = 30.0,
     ) -> None:
         super().__init__(store=store, policies=policies, dedup_window=dedup_window)
         self.registry = registry
         self.poll_interval = poll_interval
+        self.lease_seconds = lease_seconds
         self._stopping = threading.Event()
         self._workers: dict[str, _QueueWorker] = {}
 
@@ -125,7 +130,7 @@ class InProcessTaskQueue(TaskQueue):
     def claim(self, queue: str, limit: int) -> list[ClaimedTask]:
         """Claim up to ``limit`` available tasks of ``queue`` (leased to this process)."""
         policy = self.policy(queue)
-        lease = timedelta(seconds=policy.dispatch_deadline + LEASE_MARGIN_SECONDS)
+        lease = timedelta(seconds=self._lease_seconds(policy) + LEASE_MARGIN_SECONDS)
 
         def claim(tx: Transaction) -> list[ClaimedTask]:
             now = datetime.now(UTC)
@@ -170,15 +175,19 @@ class InProcessTaskQueue(TaskQueue):
             # Its last attempt never reported back (the process died or overran its lease).
             record_dead_letter(self.store, _lost(task), on_acknowledged=remove_from_queue)
             return
-        outcome = execute_task(
-            registry=self.registry,
-            store=self.store,
-            envelope=task.envelope,
-            attempt=task.attempt,
-            policy=policy,
-            claimed_exclusively=True,
-            on_acknowledged=remove_from_queue,
+        heartbeat = Heartbeat(
+            lambda: self._renew(task, policy), self._lease_seconds(policy) / 3, name=task_id
         )
+        with heartbeat:
+            outcome = execute_task(
+                registry=self.registry,
+                store=self.store,
+                envelope=task.envelope,
+                attempt=task.attempt,
+                policy=policy,
+                claimed_exclusively=True,
+                on_acknowledged=remove_from_queue,
+            )
         if outcome.acknowledged:
             return
         retry_in = outcome.retry_in or 0.0
@@ -206,6 +215,28 @@ class InProcessTaskQueue(TaskQueue):
         worker = self._workers.get(task.envelope.queue)
         if worker is not None:
             worker.wake(due.timestamp())
+
+    def _lease_seconds(self, policy: QueuePolicy) -> float:
+        return min(self.lease_seconds, policy.dispatch_deadline)
+
+    def _renew(self, task: ClaimedTask, policy: QueuePolicy) -> bool:
+        """Extend a running task's lease; False once it is lost or its deadline passed."""
+        task_id = task.envelope.task_id
+        lease = timedelta(seconds=self._lease_seconds(policy) + LEASE_MARGIN_SECONDS)
+
+        def renew(tx: Transaction) -> bool:
+            current = tx.get(QUEUED_TASKS, task_id)
+            if current is None or current.data.get("lease_token") != task.lease_token:
+                return False
+            now = datetime.now(UTC)
+            claimed_at = current.data.get("claimed_at")
+            started = claimed_at if isinstance(claimed_at, datetime) else now
+            deadline = started + timedelta(seconds=policy.dispatch_deadline + LEASE_MARGIN_SECONDS)
+            # A task past its dispatch deadline is not renewed: it may be claimed again.
+            tx.update(QUEUED_TASKS, task_id, {"available_at": min(now + lease, deadline)})
+            return now + lease < deadline
+
+        return self.store.run_transaction(renew)
 
 
 def _lost(task: ClaimedTask) -> DeadLetter:

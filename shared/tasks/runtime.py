@@ -140,6 +140,7 @@ def build_task_queue(
             registry=registry,
             poll_interval=options.poll_interval,
             dedup_window=options.dedup_window,
+            lease_seconds=settings.tasks_lease_seconds,
         )
     # Only the gcp adapter needs the Cloud Tasks client library: keep it off cold starts.
     from shared.tasks.cloudtasks import CloudTasksQueue, emulator_client  # noqa: PLC0415

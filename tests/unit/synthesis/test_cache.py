@@ -16,6 +16,7 @@ from shared.model import utcnow
 from shared.providers.base import AudioSettings
 from shared.store.base import DocumentStore
 from shared.store.firestore import FirestoreDocumentStore
+from shared.store.leases import Heartbeat
 from shared.store.sqlite import SqliteDocumentStore
 from shared.synthesis.cache import cache_key
 from shared.synthesis.model import TimestampGranularity
@@ -155,3 +156,25 @@ def test_forget_path_drops_entries_naming_a_deleted_object(store):
         cache.publish(lease, ENTRY)
     assert cache.forget_path(ENTRY.file_path) == 2
     assert cache.lookup("a") is None
+
+
+def test_a_holder_that_renews_keeps_its_lease_and_a_dead_one_loses_it_within_one(store):
+    cache = flight(store, wait=10, lease=1.0)
+    live = cache.claim("k5")
+    dead = cache.claim("k6")
+    assert isinstance(live, Lease)
+    assert isinstance(dead, Lease)
+    with Heartbeat(lambda: cache.renew(live), cache.renew_every, name="live"):
+        started = time.monotonic()
+        taken = cache.claim("k6")  # waits for the dead holder's lease to lapse, then takes it
+        assert isinstance(taken, Lease)
+        assert taken.cached
+        assert time.monotonic() - started < 2.0
+        time.sleep(1.5)  # longer than a lease: only the renewals keep the live one
+        waiter = flight(store, wait=0.5, lease=1.0).claim("k5")
+        assert isinstance(waiter, Lease)
+        assert not waiter.cached  # it waited on the live holder, then gave up
+        assert cache.renew(live)
+        assert not cache.renew(dead)
+    cache.publish(live, ENTRY)
+    assert cache.lookup("k5") == ENTRY

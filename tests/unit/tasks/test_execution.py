@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -282,3 +283,60 @@ def test_effects_recorded_in_a_transaction_happen_once(store):
     assert run(registry, store, envelope(), attempt=2).kind == "succeeded"
     assert attempts == [1, 2]
     assert store.get("balances", "u1").data == {"n": 1}
+
+
+# -- run leases (Cloud Tasks deliveries) ---------------------------------------------------------
+
+
+def test_a_live_delivery_renews_its_run_lease_so_a_redelivery_stays_busy(store):
+    registry = TaskRegistry()
+    release = threading.Event()
+    registry.register("voice.train", Voice, lambda p, c: release.wait(10))
+    outcomes = []
+    first = threading.Thread(
+        target=lambda: outcomes.append(
+            execute_task(
+                registry=registry,
+                store=store,
+                envelope=envelope(),
+                attempt=1,
+                policy=POLICY,
+                lease_seconds=1.0,
+            )
+        )
+    )
+    first.start()
+    try:
+        time.sleep(3.5)  # three and a half leases
+        second = execute_task(
+            registry=registry,
+            store=store,
+            envelope=envelope(),
+            attempt=2,
+            policy=POLICY,
+            lease_seconds=1.0,
+        )
+        assert second.kind == "busy"
+        assert 0 < second.retry_in <= 1.0
+    finally:
+        release.set()
+        first.join()
+    assert outcomes[0].kind == "succeeded"
+
+
+def test_a_delivery_whose_process_died_is_run_again_within_a_lease(store):
+    registry = TaskRegistry()
+    ran: list[int] = []
+    registry.register("voice.train", Voice, lambda p, c: ran.append(c.attempt))
+    # A delivery that took the run and then died: its lease is never renewed.
+    store.set(
+        TASK_RUNS,
+        "t1",
+        {"state": "running", "attempt": 1, "lease_until": datetime.now(UTC) + timedelta(seconds=1)},
+    )
+    busy = run(registry, store, envelope(), attempt=2)
+    assert busy.kind == "busy"
+    assert busy.retry_in <= 1.0
+    time.sleep(busy.retry_in + 0.05)
+    assert run(registry, store, envelope(), attempt=3).kind == "succeeded"
+    assert ran == [3]

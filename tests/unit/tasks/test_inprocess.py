@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pydantic
 import pytest
@@ -152,3 +157,100 @@ def test_tasks_from_another_process_are_found_by_polling(path):
         wait_for(lambda: ran == [6], timeout=3)
     finally:
         worker.stop()
+
+
+LONG = QueuePolicy(
+    max_attempts=3, min_backoff=0.01, max_backoff=0.02, max_concurrent=2, dispatch_deadline=600
+)
+ROOT = Path(__file__).resolve().parents[3]
+CRASHING_WORKER = """
+import sys, time, pydantic
+from shared.store.sqlite import SqliteDocumentStore
+from shared.tasks import QueuePolicy, TaskRegistry
+from shared.tasks.inprocess import InProcessTaskQueue
+
+class Job(pydantic.BaseModel):
+    n: int
+
+registry = TaskRegistry()
+registry.register("job.run", Job, lambda p, c: (print("running", flush=True), time.sleep(600)))
+queue = InProcessTaskQueue(
+    store=SqliteDocumentStore(sys.argv[1]),
+    policies={"q": QueuePolicy(max_attempts=3, min_backoff=0.01, max_backoff=0.02,
+                               max_concurrent=2, dispatch_deadline=600)},
+    registry=registry, poll_interval=0.05, lease_seconds=1.5,
+)
+queue.start()
+time.sleep(600)
+"""
+
+
+def long_queue(path, registry, lease_seconds=1.5):
+    return InProcessTaskQueue(
+        store=SqliteDocumentStore(path),
+        policies={"q": LONG},
+        registry=registry,
+        poll_interval=0.05,
+        lease_seconds=lease_seconds,
+    )
+
+
+def test_a_long_task_keeps_its_lease_while_its_process_lives(path):
+    """Runs four leases long; a second worker on the same store never takes it."""
+    runs: list[str] = []
+    release = threading.Event()
+
+    def slow(payload, ctx):
+        runs.append("first")
+        release.wait(6.5)
+
+    registry = TaskRegistry()
+    registry.register("job.run", Job, slow)
+    owner = long_queue(path, registry)
+    task_id = owner.enqueue("q", "job.run", {"n": 1})
+    owner.start()
+    other_runs: list[str] = []
+    other_registry = TaskRegistry()
+    other_registry.register("job.run", Job, lambda p, c: other_runs.append("second"))
+    other = long_queue(path, other_registry)
+    other.start()
+    try:
+        wait_for(lambda: runs == ["first"])
+        time.sleep(6.0)  # four leases of 1.5 s
+        assert other_runs == []
+        release.set()
+        wait_for(lambda: owner.store.get(QUEUED_TASKS, task_id) is None)
+        assert other_runs == []
+    finally:
+        release.set()
+        owner.stop()
+        other.stop()
+
+
+def test_a_task_of_a_killed_process_runs_again_within_a_lease(path):
+    task_id = long_queue(path, TaskRegistry()).enqueue("q", "job.run", {"n": 7})
+    worker = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_WORKER, str(path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert worker.stdout is not None
+        assert worker.stdout.readline().strip() == "running"
+        time.sleep(2.0)  # the dead worker's heartbeat had renewed the lease by now
+    finally:
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+    killed_at = time.monotonic()
+    attempts: list[int] = []
+    registry = TaskRegistry()
+    registry.register("job.run", Job, lambda p, c: attempts.append(c.attempt))
+    survivor = long_queue(path, registry)
+    survivor.start()
+    try:
+        wait_for(lambda: attempts == [2], timeout=10)
+        assert time.monotonic() - killed_at < 1.5 + 1.0 + 1.0  # a lease, the margin, slack
+        wait_for(lambda: survivor.store.get(QUEUED_TASKS, task_id) is None)
+    finally:
+        survivor.stop()

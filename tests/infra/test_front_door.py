@@ -28,7 +28,6 @@ from infra.front_door import (
 from local.gateway import Gateway
 from shared.bootstrap import Container
 from shared.config import Settings
-from shared.bootstrap import Container
 from shared.tasks.runtime import RUN_PATH
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"

@@ -140,6 +140,10 @@ class Settings(BaseSettings):
     # renders it uncached); the renderer's lease lasts the second figure, renewed while it
     # works, so a crashed renderer's entry is taken over within one lease.
     synthesis_cache_wait_seconds: float = Field(default=10.0, gt=0)
+    # Each user's renders are cached for that user alone. True shares renders of public
+    # catalog voices across users: the bytes are reused, but each user gets a copy of their
+    # own (never another user's file, id, download URL or cache-hit flag).
+    synthesis_cache_shared_catalog_voices: bool = False
     synthesis_cache_lease_seconds: float = Field(default=6.0, gt=0)
     synthesis_dialogue_max_turns: int = Field(default=50, ge=1)
     audio_file_ttl_days: int = Field(default=30, ge=1)

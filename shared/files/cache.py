@@ -40,6 +40,8 @@ class CachedAudio:
     checksum: str
     timestamps_path: str | None
     unapplied: tuple[str, ...] = ()
+    # Whose object it is: the user whose request rendered it (deleted with their account).
+    user_id: str | None = None
 
     def to_document(self) -> dict[str, Any]:
         """Return the entry's stored fields."""
@@ -59,6 +61,7 @@ class CachedAudio:
             checksum=str(data["checksum"]),
             timestamps_path=data.get("timestamps_path"),
             unapplied=tuple(data.get("unapplied") or ()),
+            user_id=data.get("user_id"),
         )
 
 
@@ -200,6 +203,10 @@ class SingleFlight:
         document = self._store.get(SYNTHESIS_CACHE, key)
         if document is not None and document.data.get("file_path") == file_path:
             self._store.delete(SYNTHESIS_CACHE, key)
+
+    def forget_user(self, user_id: str) -> int:
+        """Delete every entry naming an object of ``user_id`` (account deletion)."""
+        return self._store.delete_matching(Query(SYNTHESIS_CACHE).where("user_id", "==", user_id))
 
     def forget_path(self, file_path: str) -> int:
         """Delete every entry naming ``file_path``; return how many went."""

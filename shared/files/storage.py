@@ -18,7 +18,7 @@ import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -114,11 +114,34 @@ def store_audio(
         checksum=checksum,
         timestamps_path=timestamps_path,
         unapplied=unapplied,
+        user_id=user_id,
     )
     audio_file = record_file(
         deps, user_id=user_id, job_id=job_id, cached=cached, file_id=file_id, now=now
     )
     return StoredAudio(audio_file, cached, body)
+
+
+def adopt(deps: AudioDeps, cached: CachedAudio, user_id: str) -> CachedAudio:
+    """Return ``cached`` as ``user_id``'s own object: a copy when someone else's.
+
+    A cache shared across users (for public catalog voices) shares rendered bytes, never
+    another user's object: a signed URL, an account deletion or an expiry of one user's
+    file must not reach another's. Raises NotFoundError when the object is gone.
+    """
+    if cached.user_id in (None, user_id):
+        return cached
+    path = f"audio/{new_id()}.{cached.file_path.rsplit('.', 1)[-1]}"
+    deps.blobs.copy(deps.bucket, cached.file_path, deps.bucket, path)
+    timestamps_path = None
+    if cached.timestamps_path is not None:
+        timestamps_path = path + TIMESTAMPS_SUFFIX
+        try:
+            deps.blobs.copy(deps.bucket, cached.timestamps_path, deps.bucket, timestamps_path)
+        except BaseException:
+            _discard(deps, path)
+            raise
+    return replace(cached, file_path=path, timestamps_path=timestamps_path, user_id=user_id)
 
 
 def _succeeded(upload: Future[Any]) -> bool:

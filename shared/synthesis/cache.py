@@ -1,6 +1,7 @@
-"""The synthesis cache key: a hash of everything that changes the audio.
+"""The synthesis cache key: a hash of everything that changes the audio, and whose it is.
 
-``cache_key`` hashes the normalised text, provider, voice, voice model and its version,
+``cache_key`` hashes the owner (the requesting user, or nobody when renders of catalog
+voices are shared), the normalised text, provider, voice, voice model and its version,
 every audio setting, the format and the timestamp options. The entries themselves, and
 the single-flight that renders each key once, are the audio cache of
 ``shared.files.cache``.
@@ -29,10 +30,17 @@ def cache_key(
     output_format: OutputFormat,
     include_timestamps: bool,
     granularity: TimestampGranularity,
+    owner: str | None,
 ) -> str:
-    """Return the hex SHA-256 of everything that changes the audio (and its timestamps)."""
+    """Return the hex SHA-256 of everything that changes the audio (and its timestamps).
+
+    ``owner`` scopes the entry to one user: by default nobody's request can find another
+    user's audio (not even learn that it exists); ``None`` shares the entry across users
+    (``cache_owner`` says when).
+    """
     material = {
         "v": KEY_VERSION,
+        "owner": owner,
         "text": normalise_text(text),
         "ssml": ssml,
         "provider": voice.provider,
@@ -48,3 +56,12 @@ def cache_key(
     }
     encoded = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def cache_owner(user_id: str, voice: ResolvedVoice, *, share_catalog_voices: bool) -> str | None:
+    """Return whose cache entry a request of ``user_id`` with ``voice`` reads and writes.
+
+    The user's own, unless the operator shares renders of public catalog voices across
+    users (``synthesis_cache_shared_catalog_voices``); a voice model's audio never is.
+    """
+    return None if share_catalog_voices and voice.model is None else user_id

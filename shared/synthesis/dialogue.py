@@ -23,7 +23,7 @@ from shared.audio.timestamps import TimedWord, align_words, in_order, offset_tim
 from shared.errors import InvalidRequestError
 from shared.providers.base import AudioSettings, SynthesisResult, TTSProvider
 from shared.providers.voices import DialogueTurn
-from shared.synthesis.cache import cache_key
+from shared.synthesis.cache import cache_key, cache_owner
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.immediate import synthesize_now
 from shared.synthesis.model import (
@@ -124,6 +124,7 @@ def synthesize_dialogue(
         output_format=body.output_format,
         include_timestamps=body.include_timestamps,
         granularity=body.timestamp_granularity,
+        owner=_dialogue_owner(deps, user_id, voices),
     )
     prepared = Prepared(
         text=spoken,
@@ -140,6 +141,12 @@ def synthesize_dialogue(
         extra=(("mode", mode.value), ("fallback_reason", reason), ("voice", "dialogue")),
     )
     return synthesize_now(deps, user_id, prepared)
+
+
+def _dialogue_owner(deps: SynthesisDeps, user_id: str, voices: list[ResolvedVoice]) -> str | None:
+    share = deps.settings.synthesis_cache_shared_catalog_voices
+    owners = {cache_owner(user_id, voice, share_catalog_voices=share) for voice in voices}
+    return None if owners == {None} else user_id
 
 
 def _mode(

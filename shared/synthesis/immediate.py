@@ -19,6 +19,7 @@ from shared.files.cache import CachedAudio, Lease
 from shared.files.model import AudioFile
 from shared.files.storage import (
     StoredAudio,
+    adopt,
     read_timestamps,
     record_file,
     store_audio,
@@ -52,20 +53,22 @@ def synthesize_now(deps: SynthesisDeps, user_id: str, prepared: Prepared) -> Syn
             claim = claimed
             break
         try:
-            timestamps = read_timestamps(deps.audio, claimed.timestamps_path)
+            own = adopt(deps.audio, claimed, user_id)
+            timestamps = read_timestamps(deps.audio, own.timestamps_path)
         except NotFoundError:
             flight.forget(prepared.key, claimed.file_path)  # cleaned up under us
             continue
-        audio_file = record_file(deps.audio, user_id=user_id, job_id=job.id, cached=claimed)
+        audio_file = record_file(deps.audio, user_id=user_id, job_id=job.id, cached=own)
         return finish(
             deps,
             job,
             prepared,
             audio_file=audio_file,
-            cached=claimed,
+            cached=own,
             timestamps=timestamps,
             started=started,
-            hit=True,
+            # Another user's render (a shared cache) is nobody's business: not a hit.
+            hit=own is claimed,
         )
     stored = render_and_store(deps, user_id, job.id, prepared, claim)
     return finish(

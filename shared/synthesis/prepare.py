@@ -9,7 +9,7 @@ from typing import Any
 from shared.errors import InvalidRequestError
 from shared.providers.base import AudioSettings, TTSProvider
 from shared.providers.ssml import spoken_text, ssml_timing, validate_ssml
-from shared.synthesis.cache import cache_key
+from shared.synthesis.cache import cache_key, cache_owner
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.model import (
     AudioOptions,
@@ -97,6 +97,9 @@ def prepare(deps: SynthesisDeps, user_id: str, body: SynthesizeRequest) -> Prepa
         output_format=body.output_format,
         include_timestamps=body.include_timestamps,
         granularity=body.timestamp_granularity,
+        owner=cache_owner(
+            user_id, voice, share_catalog_voices=deps.settings.synthesis_cache_shared_catalog_voices
+        ),
     )
     return Prepared(text, spoken, ssml, voice, provider, settings, body, key, seconds)
 

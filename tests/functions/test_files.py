@@ -106,11 +106,13 @@ def test_cleanup_deletes_expired_files_and_frees_storage(synthesis_client, files
     for headers, email in ((ann, "ann@example.com"), (bob, "bob@example.com")):
         assert users.post("/users", json={"email": email}, headers=headers).status_code == 201
     first = say(synthesis_client, ann)
-    shared_hit = say(synthesis_client, bob)  # a cache hit: bob's own record, same object
+    hit = say(synthesis_client, ann)  # a cache hit: a second record naming the same object
     own = say(synthesis_client, ann, text="Something else entirely.")
-    assert shared_hit["cacheHit"] is True
-    assert storage_used(users, ann) == first["size"] + own["size"]
-    assert storage_used(users, bob) == shared_hit["size"]
+    bobs = say(synthesis_client, bob)  # another user's identical text: his own object
+    assert hit["cacheHit"] is True
+    assert bobs["cacheHit"] is False
+    assert storage_used(users, ann) == first["size"] + hit["size"] + own["size"]
+    assert storage_used(users, bob) == bobs["size"]
     container = get_container()
     store, blobs, bucket = container.store, container.blobs, container.settings.audio_bucket
     past = utcnow() - timedelta(seconds=1)
@@ -118,12 +120,12 @@ def test_cleanup_deletes_expired_files_and_frees_storage(synthesis_client, files
         store.update(AUDIO_FILES, made["audioFileId"], {"expires_at": past})
     removed = cleanup_expired_files(AudioDeps(store, blobs, container.settings))
     assert removed == 2
-    assert storage_used(users, ann) == 0
-    assert storage_used(users, bob) == shared_hit["size"]
+    assert storage_used(users, ann) == hit["size"]
+    assert storage_used(users, bob) == bobs["size"]
     for made in (first, own):
         assert files.get(f"/files/{made['audioFileId']}/info", headers=ann).status_code == 404
-    # Bob's record still names the shared object: it stays, and so does its cache entry.
-    assert files.get(f"/files/audio/{shared_hit['audioFileId']}", headers=bob).status_code == 200
+    # The hit's record still names the object: it stays, and so does its cache entry.
+    assert files.get(f"/files/audio/{hit['audioFileId']}", headers=ann).status_code == 200
     assert say(synthesis_client, ann)["cacheHit"] is True
     own_path = f"audio/{own['audioFileId']}.wav"
     assert not blobs.exists(bucket, own_path)

@@ -140,16 +140,18 @@ def test_cache_hit_returns_stored_audio_without_calling_the_provider(
         ann,
         text="  The quick brown fox jumps over the lazy dog near the riverbank today.  ",
     )
-    other_user = say(synthesis_client, bob)
     assert espeak.calls == 1
     assert again["cacheHit"] is True
-    assert other_user["cacheHit"] is True
-    assert again["checksum"] == first["checksum"] == other_user["checksum"]
+    assert again["checksum"] == first["checksum"]
     assert again["timestamps"] == first["timestamps"]
-    # Each user gets a file record of their own (own expiry, ownership), same bytes.
-    assert len({first["audioFileId"], again["audioFileId"], other_user["audioFileId"]}) == 3
-    assert fetch(other_user["downloadUrl"]) == fetch(first["downloadUrl"])
-    assert "ann" not in other_user["downloadUrl"]  # the shared object names no user
+    # Each request gets a file record of its own (own expiry), same bytes.
+    assert first["audioFileId"] != again["audioFileId"]
+    assert fetch(again["downloadUrl"]) == fetch(first["downloadUrl"])
+    # Another user's identical request is nobody's cache hit: it renders for that user.
+    other_user = say(synthesis_client, bob)
+    assert espeak.calls == 2
+    assert other_user["cacheHit"] is False
+    assert other_user["downloadUrl"].split("?")[0] != first["downloadUrl"].split("?")[0]
     # Anything that changes the audio is a miss.
     for change in (
         {"speed": 1.1},
@@ -160,7 +162,7 @@ def test_cache_hit_returns_stored_audio_without_calling_the_provider(
         {"text": SENTENCE + " More."},
     ):
         assert say(synthesis_client, ann, **change)["cacheHit"] is False
-    assert espeak.calls == 7
+    assert espeak.calls == 8
 
 
 def test_concurrent_identical_requests_synthesize_once(synthesis_client, ann, espeak):
@@ -324,3 +326,20 @@ def test_a_short_synthesis_is_a_completed_job(synthesis_client, ann, bob):
     assert job["audioFileId"] == made["audioFileId"]
     assert job["timestamps"] == made["timestamps"]
     assert synthesis_client.get(f"/synthesis/jobs/{made['jobId']}", headers=bob).status_code == 404
+
+
+def test_a_shared_catalog_cache_reuses_bytes_but_never_another_users_file(
+    synthesis_client, ann, bob, espeak, monkeypatch
+):
+    monkeypatch.setattr(get_container().settings, "synthesis_cache_shared_catalog_voices", True)
+    first = say(synthesis_client, ann)
+    other_user = say(synthesis_client, bob)
+    assert espeak.calls == 1  # rendered once
+    assert other_user["cacheHit"] is False  # Bob learns nothing of Ann's request
+    assert other_user["checksum"] == first["checksum"]
+    assert other_user["timestamps"] == first["timestamps"]
+    assert other_user["downloadUrl"].split("?")[0] != first["downloadUrl"].split("?")[0]
+    assert fetch(other_user["downloadUrl"]) == fetch(first["downloadUrl"])
+    again = say(synthesis_client, bob)
+    assert espeak.calls == 1
+    assert again["cacheHit"] is False  # the entry is still Ann's render, copied again

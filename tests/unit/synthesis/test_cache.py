@@ -37,6 +37,7 @@ def key(**changes: object) -> str:
         "output_format": OutputFormat.WAV,
         "include_timestamps": True,
         "granularity": TimestampGranularity.BOTH,
+        "owner": "ann",
     }
     fields.update(changes)
     return cache_key(**fields)  # type: ignore[arg-type]
@@ -68,6 +69,8 @@ def test_key_ignores_invisible_differences():
         {"output_format": OutputFormat.MP3},
         {"include_timestamps": False},
         {"granularity": TimestampGranularity.WORD},
+        {"owner": "bob"},
+        {"owner": None},
     ],
 )
 def test_key_changes_with_everything_that_changes_the_audio(change):

@@ -68,6 +68,7 @@ NAME = "piper"
 ENGINE_LICENSE = "GPL-3.0-or-later"
 MAX_INPUT_CHARS = 100_000
 PIECE_CHARS = 200  # text phonemized and mapped to words at once; audio still per sentence
+SILENCE_SECONDS = 0.3
 _REMEMBERED_CHUNKS = 16_384
 _BOS, _EOS, _PAD = "^", "$", "_"
 
@@ -380,12 +381,19 @@ class PiperProvider(TTSProvider):
         for run in runs:
             if run.script not in (None, native):
                 self._fallback_voice(run.script)
+        spoke = False
         for run in runs:
             if run.script in (None, native):
                 for sentence in self._speak(voice, text, run, request):
+                    spoke = True
                     yield self._result(sentence, request)
             else:
+                spoke = True
                 yield self._fallback_run(run, request)
+        if not spoke:
+            # Text with nothing to say ("...", "—") is a short silence, as eSpeak makes it.
+            silence = bytes(2 * round(SILENCE_SECONDS * request.settings.sample_rate))
+            yield self._result(_Sentence(silence, ()), request)
 
     def _result(self, sentence: _Sentence, request: SynthesisRequest) -> SynthesisResult:
         return SynthesisResult(

@@ -159,6 +159,13 @@ def test_script_nobody_reads_is_a_400(espeak: EspeakProvider) -> None:
         say(alone, "Hello Привет")
 
 
+@pytest.mark.parametrize("text", ["...", "—"])
+def test_text_with_nothing_to_say_is_a_short_silence(piper: PiperProvider, text: str) -> None:
+    result = say(piper, text)
+    assert 0.1 < result.duration_seconds < 1.0
+    assert result.words == ()
+
+
 def test_raw_phoneme_markup_in_the_text_is_read_as_text(piper: PiperProvider) -> None:
     # Piper reads "[[ zzz ]]" as the phonemes /zzz/ (a short buzz); the platform reads what
     # the user wrote, here three letter names, as it does without the brackets.

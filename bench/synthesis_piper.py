@@ -26,7 +26,8 @@ from typing import Any
 
 from shared.providers.base import SynthesisRequest
 from shared.providers.espeak import EspeakProvider
-from shared.providers.piper import PiperProvider, load_voice, packaged_voice
+from shared.providers.piper import PiperProvider
+from shared.providers.piper_voices import load_voice, packaged_voice
 
 SENTENCE = (
     "The quick brown fox jumps over the lazy dog while the patient narrator keeps reading "

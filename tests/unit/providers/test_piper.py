@@ -24,7 +24,8 @@ from shared.providers.base import (
 )
 from shared.providers.config import ProvidersConfig
 from shared.providers.espeak import EspeakProvider
-from shared.providers.piper import PiperProvider, PiperVoiceFiles, load_voice, packaged_voice
+from shared.providers.piper import PiperProvider
+from shared.providers.piper_voices import PiperVoiceFiles, load_voice, packaged_voice
 from shared.providers.registry import ProviderRegistry
 from shared.providers.timing import tokenize_words
 from tests.unit.providers.audio_measures import frame_levels, silences

@@ -22,7 +22,8 @@ from shared.providers.base import (
     TTSProvider,
 )
 from shared.providers.espeak import EspeakProvider
-from shared.providers.piper import PiperProvider, packaged_voice
+from shared.providers.piper import PiperProvider
+from shared.providers.piper_voices import packaged_voice
 from shared.providers.timing import tokenize_words
 from tests.unit.providers.audio_measures import median_pitch, rms
 

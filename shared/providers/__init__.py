@@ -15,6 +15,7 @@ from shared.providers.base import (
     SynthesisResult,
     TTSProvider,
     UnknownProviderError,
+    UnsupportedTextError,
     WordTiming,
 )
 from shared.providers.config import ProvidersConfig
@@ -33,6 +34,7 @@ __all__ = [
     "SynthesisResult",
     "TTSProvider",
     "UnknownProviderError",
+    "UnsupportedTextError",
     "WordTiming",
     "provider_registry",
 ]

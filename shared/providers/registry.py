@@ -204,12 +204,15 @@ class ProviderRegistry:
             if (name, error.message) in self._reported:
                 return
             self._reported.add((name, error.message))
+        order = self._config.default_voice_providers
+        later = order[order.index(name) + 1 :] if name in order else []
+        others = [other for other in later if other in self._enabled]
+        instead = f"; requests that name no voice use {', '.join(others)}" if others else ""
         logger.warning(
-            "Voice provider %s is unavailable: %s. Its voices cannot speak; default voices "
-            "come from the next of %s",
+            "Voice provider %s is unavailable: %s. Its voices cannot speak%s",
             name,
             error.message,
-            ",".join(self._config.default_voice_providers),
+            instead,
         )
 
     def check(self) -> dict[str, str]:

@@ -9,11 +9,11 @@ text, and every matched phoneme takes the label it met. Stress and length marks,
 punctuation take no part in the match (they differ between a word said alone and in a
 sentence). Then, per phoneme word of the sentence: a word with one label belongs to that
 chunk; a word joining several chunks is split where the labels change; a word no label
-reached ("a" said /ɐ/ in a sentence but as its letter name alone) goes to the chunks between its
-neighbours that nothing else spoke, else to the chunk before it.
+reached ("a" is /ɐ/ in a sentence but its letter name alone) goes to the chunks between
+its neighbours that nothing else spoke, else to the chunk before it.
 
-``label_phonemes`` does the labelling; ``sentence_word_timings`` turns the labels and the samples
-each phoneme lasted (Piper's alignments) into ``WordTiming`` values for the written words.
+``label_phonemes`` does the labelling; ``sentence_word_timings`` turns the labels and the
+samples each phoneme lasted (Piper's alignments) into ``WordTiming`` values for the words.
 """
 
 from __future__ import annotations

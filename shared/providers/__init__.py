@@ -16,6 +16,7 @@ from shared.providers.base import (
     SynthesisResult,
     TTSProvider,
     UnknownProviderError,
+    UnsupportedTextError,
 )
 from shared.providers.config import ProvidersConfig
 from shared.providers.registry import ProviderRegistry
@@ -33,5 +34,6 @@ __all__ = [
     "SynthesisResult",
     "TTSProvider",
     "UnknownProviderError",
+    "UnsupportedTextError",
     "WordTiming",
 ]

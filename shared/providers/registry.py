@@ -2,18 +2,25 @@
 
 ``ProviderRegistry`` knows which providers are enabled and builds each on first use (a
 cold start that never synthesizes with Polly never imports boto3). A provider enabled
-without its credentials is a ``ConfigurationError`` when first used, naming the variable
-to set and never its value. Tests build a registry from ready-made providers.
+without its credentials, or whose files are missing (Piper without its voice), is a
+``ConfigurationError`` when first used, naming the variable to set and never its value;
+the registry logs it once as a warning, and ``check`` builds every provider up front so
+that the log line comes at startup. ``default_voice`` picks the voice of a request that
+names none, skipping providers that fail to build. Tests build a registry from
+ready-made providers.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 
 from shared.errors import ConfigurationError
 from shared.providers.base import TTSProvider, UnknownProviderError
 from shared.providers.config import ProvidersConfig, secret
+
+logger = logging.getLogger(__name__)
 
 Factory = Callable[[ProvidersConfig], TTSProvider]
 
@@ -28,6 +35,19 @@ def _espeak(config: ProvidersConfig) -> TTSProvider:
     from shared.providers.espeak import EspeakProvider  # noqa: PLC0415 - built on first use
 
     return EspeakProvider(variant_languages=config.espeak_variant_languages)
+
+
+def _piper(config: ProvidersConfig) -> TTSProvider:
+    from shared.providers.espeak import EspeakProvider  # noqa: PLC0415 - built on first use
+    from shared.providers.piper import PiperProvider  # noqa: PLC0415 - built on first use
+    from shared.providers.piper_voices import (  # noqa: PLC0415 - built on first use
+        PiperVoiceFiles,
+        packaged_voice,
+    )
+
+    files = [PiperVoiceFiles.beside(path) for path in config.piper_voices] or [packaged_voice()]
+    # eSpeak reads the scripts a Piper voice cannot; it is part of every install.
+    return PiperProvider.from_files(files, fallback=EspeakProvider(variant_languages=[]))
 
 
 def _gcp(config: ProvidersConfig) -> TTSProvider:
@@ -104,6 +124,7 @@ def _openai(config: ProvidersConfig) -> TTSProvider:
 
 FACTORIES: dict[str, Factory] = {
     "espeak": _espeak,
+    "piper": _piper,
     "gcp": _gcp,
     "polly": _polly,
     "azure": _azure,
@@ -126,6 +147,10 @@ class ProviderRegistry:
         self._factories = FACTORIES if factories is None else factories
         self._built: dict[str, TTSProvider] = {}
         self._lock = threading.Lock()
+        # One lock per provider, so a slow build (a neural voice loading) holds up only the
+        # callers of that provider.
+        self._build_locks: dict[str, threading.Lock] = {}
+        self._reported: set[tuple[str, str]] = set()
 
     @classmethod
     def of(cls, providers: Iterable[TTSProvider]) -> ProviderRegistry:
@@ -149,16 +174,84 @@ class ProviderRegistry:
 
         Raises:
             UnknownProviderError: ``name`` is not enabled.
-            ConfigurationError: it is enabled but its settings are incomplete.
+            ConfigurationError: it is enabled but its settings are incomplete, or its
+                files are missing or corrupt (logged once as a warning).
         """
         if name not in self._enabled:
             raise UnknownProviderError(f"Voice provider {name!r} is not enabled")
         with self._lock:
             provider = self._built.get(name)
-            if provider is None:
+            if provider is not None:
+                return provider
+            build_lock = self._build_locks.setdefault(name, threading.Lock())
+        with build_lock:
+            with self._lock:
+                provider = self._built.get(name)
+            if provider is not None:
+                return provider
+            try:
                 provider = self._factories[name](self._config)
+            except ConfigurationError as exc:
+                self._report(name, exc)
+                raise
+            with self._lock:
                 self._built[name] = provider
             return provider
+
+    def _report(self, name: str, error: ConfigurationError) -> None:
+        with self._lock:
+            if (name, error.message) in self._reported:
+                return
+            self._reported.add((name, error.message))
+        order = self._config.default_voice_providers
+        later = order[order.index(name) + 1 :] if name in order else []
+        others = [other for other in later if other in self._enabled]
+        instead = f"; requests that name no voice use {', '.join(others)}" if others else ""
+        logger.warning(
+            "Voice provider %s is unavailable: %s. Its voices cannot speak%s",
+            name,
+            error.message,
+            instead,
+        )
+
+    def check(self) -> dict[str, str]:
+        """Build every enabled provider now; return the problems by provider name.
+
+        Meant for startup, so that a missing voice file is logged before the first request;
+        an empty answer means every provider is ready.
+        """
+        problems: dict[str, str] = {}
+        for name in self._enabled:
+            try:
+                self.get(name)
+            except ConfigurationError as exc:
+                problems[name] = exc.message
+        return problems
+
+    def default_voice(self, language: str, *, fallback: str | None = None) -> str | None:
+        """Return the catalog voice id (``provider:voice_id``) for a request in ``language``
+        that names no voice.
+
+        The providers of ``default_voice_providers`` are asked in order; one that is not
+        enabled or fails to build is skipped, one with no voice for the language passed
+        over. ``fallback``, a catalog voice id of the caller's own choice (the eSpeak voice
+        an OpenAI voice name maps to), is returned when the walk reaches its provider, and
+        when no provider answers. Without a fallback and an answer, None.
+        """
+        fallback_provider = fallback.partition(":")[0] if fallback else None
+        for name in self._config.default_voice_providers:
+            if name == fallback_provider:
+                return fallback
+            if name not in self._enabled:
+                continue
+            try:
+                provider = self.get(name)
+            except ConfigurationError:
+                continue
+            voice_id = provider.default_voice(language)
+            if voice_id:
+                return f"{name}:{voice_id}"
+        return fallback
 
     def close(self) -> None:
         """Close every provider built so far."""

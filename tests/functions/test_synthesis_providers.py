@@ -1,6 +1,9 @@
 """Synthesis with cloud providers through their local fake servers (real adapters, the
 APIs' wire formats): ElevenLabs character alignment and Google SSML marks become word
-timestamps for every word, and the PCM they send is encoded to any format."""
+timestamps for every word, and the PCM they send is encoded to any format. Piper, the
+embedded neural voice, goes through the same functions: its phoneme alignments time every
+written word, eSpeak's phonemes its syllables, and a missing voice file leaves it listed
+unhealthy while eSpeak speaks."""
 
 from __future__ import annotations
 
@@ -14,8 +17,12 @@ from shared.audio.encode import decode_duration
 from shared.bootstrap import get_container
 from shared.catalog.repository import VoiceRepository
 from shared.providers.base import TTSProvider
+from shared.providers.config import ProvidersConfig
 from shared.providers.elevenlabs import ElevenLabsProvider
+from shared.providers.espeak import EspeakProvider
 from shared.providers.gcp import GoogleTTSProvider
+from shared.providers.piper import PiperProvider
+from shared.providers.piper_voices import packaged_voice
 from shared.providers.registry import ProviderRegistry
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.test_synthesis import fetch
@@ -171,3 +178,99 @@ def test_google_speaks_a_dialogue_natively_with_one_multispeaker_voice(
     assert mixed.status_code == 200, mixed.get_json()
     assert mixed.get_json()["mode"] == "segmented"
     assert "MultiSpeaker" in mixed.get_json()["fallbackReason"]
+
+
+# -- Piper, the embedded neural voice, through the same functions ------------------------------
+
+PIPER_TEXT = "Dr. Smith reads 42 pages of the riverbank story every evening."
+
+
+@pytest.fixture
+def piper(platform: Any) -> TTSProvider:
+    """Piper and eSpeak (its fallback, and the syllables' phonemizer) in the registry."""
+    espeak = EspeakProvider(variant_languages=["en-us"])
+    provider = PiperProvider.from_files([packaged_voice()], fallback=espeak)
+    container = get_container()
+    container.use_provider_registry(ProviderRegistry.of([provider, espeak]))
+    VoiceRepository(container.store).upsert([*provider.list_voices(), *espeak.list_voices()])
+    return provider
+
+
+@pytest.mark.parametrize("fmt", ["wav", "mp3", "ogg_opus"])
+def test_piper_voice_times_every_written_word_and_syllable(piper, function_client, ann, fmt):
+    response = function_client("synthesis").post(
+        "/synthesize",
+        json={"text": PIPER_TEXT, "voice": "piper:en_US-joe-medium", "outputFormat": fmt},
+        headers=ann,
+    )
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["provider"] == "piper"
+    assert decode_duration(fetch(body["downloadUrl"]), fmt) == pytest.approx(
+        body["duration"], abs=0.03
+    )
+    words = body["timestamps"]["words"]
+    assert [w["text"] for w in words] == [w.strip(".") for w in PIPER_TEXT.split()]
+    previous = 0.0
+    for word in words:
+        assert previous <= word["start"] < word["end"] <= body["duration"]
+        previous = word["end"]
+    # "42" is spoken as "forty-two", longer than "of"; syllables come from eSpeak's
+    # phonemes as for every provider: "riverbank" has three.
+    spans = {w["text"]: w["end"] - w["start"] for w in words}
+    assert spans["42"] > spans["of"]
+    syllables = body["timestamps"]["syllables"]
+    river = [s["text"] for s in syllables if s["wordIndex"] == 7]
+    assert "".join(river) == "riverbank"
+    assert len(river) == 3
+
+
+def test_dialogue_mixes_the_neural_voice_and_espeak(piper, function_client, ann):
+    turns = [
+        {"speaker": "Ann", "voice": "piper:en_US-joe-medium", "text": "Hello there, Bob."},
+        {"speaker": "Bob", "voice": "espeak:en-US", "text": "Hi Ann!"},
+    ]
+    response = function_client("synthesis").post(
+        "/synthesize/dialogue", json={"turns": turns, "includeTimestamps": True}, headers=ann
+    )
+    assert response.status_code == 200, response.get_json()
+    words = response.get_json()["timestamps"]["words"]
+    assert [(w["text"], w["speaker"]) for w in words] == [
+        ("Hello", "Ann"),
+        ("there", "Ann"),
+        ("Bob", "Ann"),
+        ("Hi", "Bob"),
+        ("Ann", "Bob"),
+    ]
+
+
+def test_text_in_a_script_no_voice_reads_is_a_400(piper, function_client, ann):
+    response = function_client("synthesis").post(
+        "/synthesize",
+        json={"text": "Hello ᚠᚢᚦᚨᚱᚲ friends", "voice": "piper:en_US-joe-medium"},
+        headers=ann,
+    )
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["code"] == "UNSUPPORTED_TEXT"
+
+
+def test_a_missing_piper_voice_shows_in_the_providers_summary_and_espeak_speaks(
+    platform, function_client, ann, tmp_path
+):
+    container = get_container()
+    missing = tmp_path / "gone.onnx"
+    registry = ProviderRegistry(
+        ProvidersConfig(enabled=["espeak", "piper"], piper_voices=[str(missing)])
+    )
+    container.use_provider_registry(registry)
+    VoiceRepository(container.store).upsert(EspeakProvider(variant_languages=[]).list_voices())
+    summary = function_client("voices").get("/voices/providers", headers=ann)
+    assert summary.status_code == 200, summary.get_json()
+    providers = {p["name"]: p for p in summary.get_json()["providers"]}
+    assert str(missing) in providers["piper"]["capabilities"]["error"]
+    assert providers["espeak"]["capabilities"]["timing"] == "word"
+    assert registry.default_voice("en-US") == "espeak:en-US"
+    response = function_client("synthesis").post(
+        "/synthesize", json={"text": "Still speaking.", "voice": "espeak:en-US"}, headers=ann
+    )
+    assert response.status_code == 200, response.get_json()

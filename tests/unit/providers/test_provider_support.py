@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import numpy as np
 import pytest
@@ -150,7 +151,7 @@ class FakeSettings:
     azure_speech_key = None
     azure_speech_region = "westeurope"
 
-    def __init__(self, **values):
+    def __init__(self, **values: object) -> None:
         for key, value in values.items():
             setattr(self, key, value)
 
@@ -196,3 +197,53 @@ def test_registry_builds_each_provider_once_and_only_when_enabled():
 
     with pytest.raises(UnknownProviderError):
         registry.get("gcp")
+
+
+def test_a_slow_build_holds_up_only_its_own_provider() -> None:
+    entered, release = threading.Event(), threading.Event()
+    built: list[str] = []
+
+    def slow(config: ProvidersConfig) -> FakeProvider:
+        built.append("slow")
+        entered.set()
+        release.wait(timeout=30)
+        return FakeProvider("slow")
+
+    registry = ProviderRegistry(
+        ProvidersConfig(enabled=["espeak", "piper"]),
+        factories={"piper": slow, "espeak": lambda config: FakeProvider("espeak")},
+    )
+    results: dict[str, object] = {}
+    loaders = [
+        threading.Thread(target=lambda i=i: results.setdefault(f"piper{i}", registry.get("piper")))
+        for i in range(2)
+    ]
+    for loader in loaders:
+        loader.start()
+    assert entered.wait(timeout=30)
+    other = threading.Thread(target=lambda: results.setdefault("espeak", registry.get("espeak")))
+    other.start()
+    other.join(timeout=30)
+    finished_while_blocked = not other.is_alive()
+    release.set()
+    for loader in loaders:
+        loader.join(timeout=30)
+    assert finished_while_blocked, "eSpeak waited for another provider's build"
+    assert built == ["slow"]
+    assert results["piper0"] is results["piper1"]
+
+
+def test_config_defaults_to_the_embedded_providers_and_reads_piper_settings() -> None:
+    assert ProvidersConfig().enabled == ["espeak", "piper"]
+    assert ProvidersConfig().default_voice_providers == ["piper", "espeak"]
+    config = ProvidersConfig.from_settings(
+        FakeSettings(
+            providers="espeak,piper",
+            piper_voices=" /Voices/A.onnx, /voices/b.onnx ,",
+            default_voice_providers="Espeak",
+        )
+    )
+    assert config.piper_voices == ["/Voices/A.onnx", "/voices/b.onnx"]
+    assert config.default_voice_providers == ["espeak"]
+    with pytest.raises(ValidationError, match="unknown voice providers"):
+        ProvidersConfig(default_voice_providers=["watson"])

@@ -15,7 +15,8 @@ from shared.providers.espeak import EspeakProvider
 def assert_well_formed(words: list[TimedWord], duration: float) -> None:
     previous_end = 0.0
     for word in words:
-        assert 0.0 <= word.start <= word.end <= duration
+        # Offsets add float seconds: a last word may end a rounding error past the audio.
+        assert 0.0 <= word.start <= word.end <= duration + 1e-9
         assert word.start >= previous_end
         previous_end = word.end
 

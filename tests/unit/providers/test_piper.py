@@ -11,8 +11,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from shared.providers.timing import tokenize_words
 
+from shared.audio.timing import tokenize_words
 from shared.errors import ConfigurationError
 from shared.http import status_for
 from shared.providers.base import (

@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 
 import pytest
-from shared.providers.timing import tokenize_words
 
+from shared.audio.timing import tokenize_words
 from shared.providers.base import (
     AudioSettings,
     ErrorCategory,

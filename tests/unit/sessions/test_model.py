@@ -119,6 +119,8 @@ PIPELINE_ALLOWED = {
     (PipelineState.IDLE, PipelineState.LISTENING),
     (PipelineState.LISTENING, PipelineState.PROCESSING),
     (PipelineState.PROCESSING, PipelineState.SPEAKING),
+    # Barge-in before the reply is heard, or a turn with nothing to answer.
+    (PipelineState.PROCESSING, PipelineState.LISTENING),
     (PipelineState.SPEAKING, PipelineState.LISTENING),
     (PipelineState.IDLE, PipelineState.ERROR),
     (PipelineState.LISTENING, PipelineState.ERROR),
@@ -129,7 +131,7 @@ PIPELINE_ALLOWED = {
 
 @pytest.mark.parametrize("current", list(PipelineState))
 @pytest.mark.parametrize("target", list(PipelineState))
-def test_pipeline_allows_exactly_the_seed_transitions(current, target):
+def test_pipeline_allows_exactly_the_listed_transitions(current, target):
     session = make_session(pipeline_state=current, last_activity=NOW - timedelta(minutes=1))
     if (current, target) in PIPELINE_ALLOWED:
         moved = session.move_to(target, NOW)

@@ -46,7 +46,9 @@ class SessionService:
         """Create the configured backend and connect it in the background."""
         settings = self.container.settings
         provider = self.container.backends.get(settings.sessions_backend)
-        self.backend = await provider.create_backend(f"{provider.name}-{self.container.instance_id}")
+        self.backend = await provider.create_backend(
+            f"{provider.name}-{self.container.instance_id}"
+        )
         self._starting = asyncio.get_running_loop().create_task(self._connect(self.backend))
 
     async def _connect(self, backend: VoiceBackend) -> None:
@@ -130,9 +132,7 @@ def create_app(container: SessionContainer) -> Starlette:
         return JSONResponse(report.to_api(), status_code=status)
 
     async def metrics(request: Request) -> Response:
-        return Response(
-            container.services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST
-        )
+        return Response(container.services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     async def backends(request: Request) -> Response:
         try:

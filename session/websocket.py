@@ -195,9 +195,8 @@ class SessionConnection:
             try:
                 if data is not None:
                     await self._on_audio(data)
-                elif text is not None:
-                    if await self._on_text(text):
-                        return
+                elif text is not None and await self._on_text(text):
+                    return
             except PlatformError as exc:
                 await transport.send_event(
                     error_event(exc.code, exc.message, details=exc.details or [])
@@ -240,7 +239,8 @@ class SessionConnection:
         return False
 
     async def _start(self, message: StartMessage) -> None:
-        assert self._transport is not None and self._connection is not None
+        assert self._transport is not None
+        assert self._connection is not None
         if self._session is not None:
             raise ProtocolError("The session has already started", code="ALREADY_STARTED")
         raw = message.config
@@ -266,4 +266,3 @@ class SessionConnection:
     def session(self) -> LiveSession | None:
         """Return the session this connection runs, if started."""
         return self._session
-

@@ -79,7 +79,7 @@ class WebhookAgent(Agent):
             answer = response.json()["text"]
         except (ValueError, KeyError, TypeError) as exc:
             raise AgentError(
-                "The agent webhook's reply is not {\"text\": ...}", category=ErrorCategory.PERMANENT
+                'The agent webhook\'s reply is not {"text": ...}', category=ErrorCategory.PERMANENT
             ) from exc
         if not isinstance(answer, str):
             raise AgentError("The agent webhook's text is not a string")

@@ -204,9 +204,7 @@ class NativeBackend(VoiceBackend):
             raise BackendUnavailableError()
         self.provider.validate_config(config)
         check_config(config, self._services)
-        if not self._capabilities.allows_another_session(
-            len(self._sessions) + len(self._starting)
-        ):
+        if not self._capabilities.allows_another_session(len(self._sessions) + len(self._starting)):
             self._services.metrics.sessions_refused.labels("limit").inc()
             raise SessionLimitError()
         reservation = new_id()

@@ -50,7 +50,7 @@ def _gain(config: CustomProcessorConfig) -> FrameProcessor:
         raise InvalidRequestError(f"processor {config.name}: gainDb must be a number")
     if not -MAX_GAIN_DB <= value <= MAX_GAIN_DB:
         raise InvalidRequestError(
-            f"processor {config.name}: gainDb must be within ±{MAX_GAIN_DB:g} dB"  # noqa: RUF001
+            f"processor {config.name}: gainDb must be within ±{MAX_GAIN_DB:g} dB"
         )
     return GainProcessor(config.name, float(value))
 

@@ -28,7 +28,13 @@ from shared.sessions.services import SessionServices
 from shared.sessions.stt import STTProcessor
 from shared.sessions.tts import TTSProcessor, VoiceChoice
 from shared.sessions.turns import TURN_DETECTION_PROVIDERS, TurnDetector, TurnParams
-from shared.sessions.vad import VAD_PROVIDERS, VAD_SAMPLE_RATE, VADParams, VADProcessor, build_detector
+from shared.sessions.vad import (
+    VAD_PROVIDERS,
+    VAD_SAMPLE_RATE,
+    VADParams,
+    VADProcessor,
+    build_detector,
+)
 
 BUILT_IN_ORDER = ("noise_cancellation", "vad", "turn_detection", "stt", "tts", "s2s")
 NOISE_CANCELLATION_PROVIDERS: tuple[str, ...] = ()
@@ -196,9 +202,7 @@ def build_stages(
         provider = services.s2s.get(pipeline.s2s_provider or "")
         by_component = {"s2s": [S2SProcessor(provider, options)]}
     custom = {
-        processor.name: processor
-        for processor in pipeline.custom_processors
-        if processor.enabled
+        processor.name: processor for processor in pipeline.custom_processors if processor.enabled
     }
     stages: list[FrameProcessor] = []
     for name in pipeline.effective_processing_order():

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -249,7 +250,7 @@ class Pipeline:
         self._source = PipelineSource(on_upstream or ignore)
         self._sink = PipelineSink(on_frame)
         chain = [self._source, *self.stages, self._sink]
-        for current, following in zip(chain, chain[1:], strict=False):
+        for current, following in itertools.pairwise(chain):
             current.link(following)
         self._chain = chain
 

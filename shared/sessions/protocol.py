@@ -111,9 +111,9 @@ def parse_client_message(
             for error in exc.errors(include_url=False, include_input=False)
         )
         raise ProtocolError(f"Invalid {kind} message: {problems}") from None
-    if isinstance(message, UpdateMetadataMessage):
-        if len(json.dumps(message.metadata, default=str)) > MAX_METADATA_CHARS:
-            raise ProtocolError(f"metadata is larger than {MAX_METADATA_CHARS} characters")
+    metadata = message.metadata if isinstance(message, UpdateMetadataMessage) else {}
+    if len(json.dumps(metadata, default=str)) > MAX_METADATA_CHARS:
+        raise ProtocolError(f"metadata is larger than {MAX_METADATA_CHARS} characters")
     return message
 
 

@@ -62,7 +62,10 @@ class BackendProvider(abc.ABC):
                     "message": f"below this backend's minimum of {capabilities.min_latency}",
                 }
             )
-        if capabilities.supported_codecs and config.audio.encoding not in capabilities.supported_codecs:
+        if (
+            capabilities.supported_codecs
+            and config.audio.encoding not in capabilities.supported_codecs
+        ):
             problems.append({"field": "audio.encoding", "message": "codec not supported"})
         if problems:
             raise InvalidRequestError("Invalid session config", details=problems)

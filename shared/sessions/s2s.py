@@ -275,7 +275,9 @@ class S2SProcessor(FrameProcessor):
             await self.push_frame(AgentResponseEndedFrame(turn=self._turn, text=text))
             await self.push_frame(TurnCompleteFrame(turn=self._turn))
         else:
-            await self.push_frame(ErrorFrame(code=item.code, message=item.message, fatal=item.fatal))
+            await self.push_frame(
+                ErrorFrame(code=item.code, message=item.message, fatal=item.fatal)
+            )
 
     async def cleanup(self) -> None:
         await super().cleanup()

@@ -232,7 +232,9 @@ class LiveSession:
         self.tasks.spawn(self._persist(), "persist")
         await self._send(event("metadata.updated", metadata=metadata))
 
-    async def close(self, *, complete: bool, code: CloseCode | None = None, reason: str = "") -> None:
+    async def close(
+        self, *, complete: bool, code: CloseCode | None = None, reason: str = ""
+    ) -> None:
         """Stop the pipeline and every task; complete (forget) or keep the session resumable.
 
         With ``code``, the connection is closed too. Safe to call more than once.
@@ -269,7 +271,9 @@ class LiveSession:
         while True:
             remaining = self._last_activity + timeout - time.monotonic()
             if remaining <= 0 and not self._bot_busy():
-                self.request_close(complete=True, code=CloseCode.IDLE_TIMEOUT, reason="idle timeout")
+                self.request_close(
+                    complete=True, code=CloseCode.IDLE_TIMEOUT, reason="idle timeout"
+                )
                 return
             await asyncio.sleep(max(remaining, 0.5))
 
@@ -295,7 +299,9 @@ class LiveSession:
             except SessionTakenOverError:
                 pass  # another connection owns it now: nothing of ours to save or delete
             except Exception:
-                logger.exception("Could not save the session", extra={"fields": {"sessionId": self.id}})
+                logger.exception(
+                    "Could not save the session", extra={"fields": {"sessionId": self.id}}
+                )
 
     # -- frames to events -------------------------------------------------------------------
 
@@ -303,12 +309,10 @@ class LiveSession:
         await self._transport.send_event(payload)
 
     async def _on_frame(self, frame: Frame) -> None:
-        if isinstance(frame, VADSpeechStartedFrame):
+        if isinstance(frame, VADSpeechStartedFrame | VADSpeechStoppedFrame):
             self.touch()
-            await self._send(event("vad.speech_started", streamSeconds=frame.stream_seconds))
-        elif isinstance(frame, VADSpeechStoppedFrame):
-            self.touch()
-            await self._send(event("vad.speech_stopped", streamSeconds=frame.stream_seconds))
+            kind = "started" if isinstance(frame, VADSpeechStartedFrame) else "stopped"
+            await self._send(event(f"vad.speech_{kind}", streamSeconds=frame.stream_seconds))
         elif isinstance(frame, UserStartedSpeakingFrame):
             self.touch()
             await self._send(event("turn.started", turn=frame.turn))
@@ -318,7 +322,13 @@ class LiveSession:
         elif isinstance(frame, InterruptionFrame):
             await self._send(event("interruption", flush=True))
             await self._finish_turn(interrupted=True)
-        elif isinstance(frame, TranscriptionFrame):
+        elif isinstance(frame, TurnFinishedFrame):
+            await self._finish_turn(interrupted=False, turn=frame.turn)
+        else:
+            await self._on_reply_frame(frame)
+
+    async def _on_reply_frame(self, frame: Frame) -> None:
+        if isinstance(frame, TranscriptionFrame):
             kind = "transcript.final" if frame.final else "transcript.partial"
             await self._send(event(kind, text=frame.text, turn=frame.turn))
         elif isinstance(frame, AgentTextFrame):
@@ -332,8 +342,6 @@ class LiveSession:
             )
         elif isinstance(frame, BotStoppedSpeakingFrame):
             await self._send(event("audio.ended", turn=frame.turn, interrupted=frame.interrupted))
-        elif isinstance(frame, TurnFinishedFrame):
-            await self._finish_turn(interrupted=False, turn=frame.turn)
         elif isinstance(frame, MetricsFrame):
             self._stage_figures.setdefault(frame.turn, {}).update(frame.values)
         elif isinstance(frame, ErrorFrame):

@@ -165,9 +165,7 @@ class VADProcessor(FrameProcessor):
     def __init__(self, detector: VoiceActivityDetector, params: VADParams) -> None:
         super().__init__(name="vad")
         self._detector = detector
-        self._segmenter = SpeechSegmenter(
-            params, detector.window_samples / detector.sample_rate
-        )
+        self._segmenter = SpeechSegmenter(params, detector.window_samples / detector.sample_rate)
         self._pending = np.zeros(0, dtype=np.int16)
         self._samples_seen = 0
 

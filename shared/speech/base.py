@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from shared.providers import ErrorCategory
 from shared.errors import PlatformError
+from shared.providers import ErrorCategory
 
 PartialHandler = Callable[[str], None]
 

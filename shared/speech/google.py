@@ -43,7 +43,10 @@ def _category(exc: Exception) -> ErrorCategory:
     if isinstance(exc, exceptions.Unauthenticated | exceptions.PermissionDenied):
         return ErrorCategory.AUTH
     if isinstance(
-        exc, exceptions.ServiceUnavailable | exceptions.DeadlineExceeded | exceptions.InternalServerError
+        exc,
+        exceptions.ServiceUnavailable
+        | exceptions.DeadlineExceeded
+        | exceptions.InternalServerError,
     ):
         return ErrorCategory.TRANSIENT
     return ErrorCategory.PERMANENT
@@ -137,9 +140,7 @@ class GoogleSpeechToText(SpeechToText):
 
         finals: list[str] = []
         try:
-            responses = self.client().streaming_recognize(
-                config, requests(), timeout=self._timeout
-            )
+            responses = self.client().streaming_recognize(config, requests(), timeout=self._timeout)
             for response in responses:
                 for result in response.results:
                     if not result.alternatives:

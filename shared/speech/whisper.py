@@ -109,7 +109,8 @@ class WhisperSpeechToText(SpeechToText):
                         f"Whisper model at {folder} has SHA-256 {found[:12]}..., "
                         f"expected {self._expected_sha256[:12]}...: refusing to load it"
                     )
-                from faster_whisper import WhisperModel  # noqa: PLC0415 - heavy; on first use
+                # No type hints shipped; heavy, so imported on first use.
+                from faster_whisper import WhisperModel  # type: ignore[import-untyped]  # noqa: PLC0415
 
                 self._model = WhisperModel(
                     str(folder),
@@ -177,7 +178,9 @@ class WhisperSpeechToText(SpeechToText):
         except Exception as exc:
             logger.exception("Whisper decode failed")
             raise SpeechToTextError(
-                "The embedded recogniser failed", provider=self.name, category=ErrorCategory.TRANSIENT
+                "The embedded recogniser failed",
+                provider=self.name,
+                category=ErrorCategory.TRANSIENT,
             ) from exc
         return Transcript(text, "en", time.perf_counter() - started, audio_seconds)
 

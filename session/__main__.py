@@ -24,7 +24,7 @@ def main() -> None:
         app,
         host=settings.sessions_host,
         port=settings.sessions_port,
-        ws="websockets",
+        ws="websockets-sansio",
         ws_max_size=settings.sessions_max_message_bytes,
         log_config=None,
         access_log=False,

@@ -21,6 +21,7 @@ from shared.sessions.frames import (
     BotStoppedSpeakingFrame,
     Frame,
     OutputAudioFrame,
+    SystemFrame,
     TurnCompleteFrame,
     TurnFinishedFrame,
 )
@@ -55,6 +56,17 @@ class OutputProcessor(FrameProcessor):
         self._speaking = False
         self._playback_started = 0.0
         self._sent_seconds = 0.0
+
+    async def queue_frame(self, frame: Frame, direction: Direction) -> None:
+        """Queue reply audio and the turn's end (they wait for playback); pass the rest at once.
+
+        Text and transcripts must not wait behind seconds of paced audio.
+        """
+        paced = isinstance(frame, OutputAudioFrame | TurnCompleteFrame)
+        if paced or isinstance(frame, SystemFrame) or direction is Direction.UPSTREAM:
+            await super().queue_frame(frame, direction)
+        else:
+            await self._process_guarded(frame, direction)
 
     @property
     def speaking(self) -> bool:

@@ -355,6 +355,8 @@ class LiveSession:
     async def _finish_turn(self, *, interrupted: bool, turn: int | None = None) -> None:
         if self.state not in BUSY_STATES:
             return
+        await self._move(PipelineState.LISTENING)
+        self.tasks.spawn(self._persist(), "persist")
         marks = self._context.turn_marks
         turn = max(marks) if turn is None and marks else turn
         if turn is not None:
@@ -362,8 +364,6 @@ class LiveSession:
             for older in [number for number in marks if number < turn]:
                 marks.pop(older)
             await self._report(turn, figures, interrupted)
-        await self._move(PipelineState.LISTENING)
-        self.tasks.spawn(self._persist(), "persist")
 
     async def _report(self, turn: int, figures: dict[str, float], interrupted: bool) -> None:
         self._services.metrics.observe_turn(figures, interrupted=interrupted)

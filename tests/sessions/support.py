@@ -85,7 +85,7 @@ class ServiceThread:
             self.app,
             host="127.0.0.1",
             port=self.port,
-            ws="websockets",
+            ws="websockets-sansio",
             ws_max_size=ws_max_size,
             log_config=None,
             access_log=False,
@@ -169,8 +169,9 @@ class Client:
 
     def __init__(self, url: str, token: str | None, **kwargs: Any) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.ws: ClientConnection = connect(url, additional_headers=headers, **kwargs)
+        self.ws: ClientConnection = connect(url, additional_headers=headers, legacy=True, **kwargs)
         self.received = Received()
+        self._seen = 0  # events before this index were matched by wait_for already
 
     def send(self, message: dict[str, Any]) -> None:
         """Send a control message."""
@@ -216,7 +217,12 @@ class Client:
         timeout: float = 30.0,
         where: Callable[[dict[str, Any]], bool] = lambda item: True,
     ) -> dict[str, Any]:
-        """Return the next event of type ``kind`` (matching ``where``)."""
+        """Return the next event of type ``kind`` (matching ``where``) not yet waited for."""
+        events = self.received.events
+        for index in range(self._seen, len(events)):
+            if events[index]["type"] == kind and where(events[index]):
+                self._seen = index + 1
+                return events[index]
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -225,6 +231,7 @@ class Client:
                 raise AssertionError(f"no {kind} event within {timeout}s; got {kinds}")
             item = self.receive_one(remaining)
             if item is not None and item["type"] == kind and where(item):
+                self._seen = len(self.received.events)
                 return item
 
     def close(self) -> None:

@@ -177,7 +177,9 @@ class SessionConnection:
         logger.warning("Closing a session whose client stopped reading")
         session = self._session
         if session is not None:
-            await session.close(complete=False)
+            await session.close(
+                complete=False, code=CloseCode.SLOW_CONSUMER, reason="client is not reading"
+            )
         await transport.close(CloseCode.SLOW_CONSUMER, "client is not reading")
 
     async def _receive_loop(self, transport: WebSocketTransport) -> None:

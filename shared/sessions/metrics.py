@@ -74,6 +74,12 @@ class SessionMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.sessions_closed = Counter(
+            "voice_sessions_closed",
+            "Sessions closed on this instance, by close code (none: the client left)",
+            ["code"],
+            registry=self.registry,
+        )
         self.errors_total = Counter(
             "voice_session_errors", "Error events sent, by code", ["code"], registry=self.registry
         )

@@ -248,6 +248,7 @@ class LiveSession:
                 await self._pipeline.stop()
             await self.tasks.close()
             await self._save_final(complete)
+            self._services.metrics.sessions_closed.labels(str(int(code)) if code else "none").inc()
             if code is not None:
                 await self._send(event("session.ended", reason=reason or code.name.lower()))
                 await self._transport.close(int(code), reason)

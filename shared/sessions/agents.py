@@ -166,6 +166,8 @@ class LocalRuleAgent(Agent):
 
     async def respond(self, context: AgentContext, text: str) -> AsyncIterator[str]:
         answer = self.answer(text)
+        if not answer:
+            return
         pieces = answer.split(" ")
         for index, piece in enumerate(pieces):
             yield piece if index == len(pieces) - 1 else piece + " "

@@ -35,6 +35,7 @@ from shared.sessions.processors import Direction, FrameProcessor
 # A sentence ends at . ! ? (and closing quotes or brackets) followed by whitespace; a long
 # run without one is cut at a clause mark so the first audio never waits for a paragraph.
 _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*\s+")
+_FINAL_MARK = re.compile(r"[^\W\d_][.!?…]+[\"')\]]*$")  # noqa: RUF001 - the ellipsis is meant
 _CLAUSE_END = re.compile(r"[,;:]\s+")
 _ABBREVIATION = re.compile(r"\b(Mr|Mrs|Ms|Dr|Prof|St|vs|etc|e\.g|i\.e)\.\s+$", re.IGNORECASE)
 LONG_CLAUSE_CHARS = 120
@@ -67,6 +68,11 @@ class SentenceBuffer:
         for match in _SENTENCE_END.finditer(self._text):
             if not _ABBREVIATION.search(self._text[: match.end()]):
                 return match.end()
+        # A sentence mark at the very end after a word ("now.") is released at once: the
+        # next piece may be seconds away. Digits ("3.") and abbreviations wait.
+        end = _FINAL_MARK.search(self._text)
+        if end and not _ABBREVIATION.search(self._text + " "):
+            return len(self._text)
         if len(self._text) >= LONG_CLAUSE_CHARS:
             clauses = list(_CLAUSE_END.finditer(self._text))
             if clauses:

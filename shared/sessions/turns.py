@@ -99,13 +99,18 @@ class TurnDetector(FrameProcessor):
     async def _maybe_start_turn(self, frame: VADAudioFrame) -> None:
         self._remember(frame)
         if frame.event == "start":
-            self._candidate, self._speech_seconds = True, 0.0
+            # The VAD fired after start_seconds of voiced windows: those count already.
+            self._candidate = True
+            self._speech_seconds = sum(
+                remembered.duration for remembered in self._recent if remembered.voiced
+            ) - (frame.duration if frame.voiced else 0.0)
         if not self._candidate:
             return
         if not frame.speaking:
             self._candidate = False  # too short: a false start, not a turn
             return
-        self._speech_seconds += frame.duration
+        if frame.voiced:
+            self._speech_seconds += frame.duration
         if self._speech_seconds < self.params.min_speech_seconds:
             return
         self._candidate = False

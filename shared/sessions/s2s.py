@@ -38,7 +38,7 @@ from shared.sessions.frames import (
     VADSpeechStoppedFrame,
 )
 from shared.sessions.model import ConversationRole
-from shared.sessions.processors import Direction, FrameProcessor, PipelineContext
+from shared.sessions.processors import Direction, FrameProcessor, Pipeline, PipelineContext
 from shared.sessions.turns import TurnParams
 from shared.sessions.vad import VADParams
 
@@ -319,8 +319,6 @@ class EmbeddedS2S(SpeechToSpeechProvider):
 
 class _EmbeddedSession(S2SSession):
     def __init__(self, stages: list[FrameProcessor]) -> None:
-        from shared.sessions.processors import Pipeline  # noqa: PLC0415 - avoids a cycle
-
         self._events: asyncio.Queue[S2SEvent | None] = asyncio.Queue()
         self._pipeline = Pipeline(stages, on_frame=self._on_frame)
 

@@ -35,7 +35,7 @@ from shared.sessions.processors import Direction, FrameProcessor
 # A sentence ends at . ! ? (and closing quotes or brackets) followed by whitespace; a long
 # run without one is cut at a clause mark so the first audio never waits for a paragraph.
 _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*\s+")
-_FINAL_MARK = re.compile(r"[^\W\d_][.!?…]+[\"')\]]*$")  # noqa: RUF001 - the ellipsis is meant
+_FINAL_MARK = re.compile(r"[^\W\d_][.!?…]+[\"')\]]*$")
 _CLAUSE_END = re.compile(r"[,;:]\s+")
 _ABBREVIATION = re.compile(r"\b(Mr|Mrs|Ms|Dr|Prof|St|vs|etc|e\.g|i\.e)\.\s+$", re.IGNORECASE)
 LONG_CLAUSE_CHARS = 120

@@ -200,7 +200,9 @@ class FakeRealtime:
                 seconds = len(pcm) / 2 / 24_000
                 if loud and not speaking:
                     speaking, quiet_seconds = True, 0.0
-                    await send("input_audio_buffer.speech_started", audio_start_ms=0, item_id="item_1")
+                    await send(
+                        "input_audio_buffer.speech_started", audio_start_ms=0, item_id="item_1"
+                    )
                 elif speaking:
                     quiet_seconds = 0.0 if loud else quiet_seconds + seconds
                     if quiet_seconds >= 0.5:
@@ -226,7 +228,7 @@ class FakeRealtime:
                 content_index=0,
                 delta=word + " ",
             )
-        tone = (np.sin(np.arange(int(24_000 * self.reply_seconds)) / 24_000 * 2 * np.pi * 440) * 8000)
+        tone = np.sin(np.arange(int(24_000 * self.reply_seconds)) / 24_000 * 2 * np.pi * 440) * 8000
         pcm = tone.astype("<i2").tobytes()
         for start in range(0, len(pcm), 9600):
             await send(

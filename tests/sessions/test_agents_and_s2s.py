@@ -26,8 +26,10 @@ from tests.sessions.support import Client, silence, speech
 CONTEXT = AgentContext(
     session_id="s1",
     user_id="u1",
-    history=(ConversationLine(role=ConversationRole.USER, text="Hi"),
-             ConversationLine(role=ConversationRole.ASSISTANT, text="Hello!")),
+    history=(
+        ConversationLine(role=ConversationRole.USER, text="Hi"),
+        ConversationLine(role=ConversationRole.ASSISTANT, text="Hello!"),
+    ),
     system_prompt="Be brief.",
     metadata={"device": "phone"},
 )
@@ -69,15 +71,24 @@ def test_the_webhook_agent_posts_the_turn_signed_and_reads_the_answer():
         agent = WebhookAgent(f"{hook.url}/agent", secret="shh")
         assert asyncio.run(collect(agent, "Hello", close=True)) == ["Echo Hello"]
     body = hook.requests[0]
-    assert body["sessionId"] == "s1" and body["text"] == "Hello"
-    assert body["history"] == [{"role": "user", "text": "Hi"}, {"role": "assistant", "text": "Hello!"}]
+    assert body["sessionId"] == "s1"
+    assert body["text"] == "Hello"
+    assert body["history"] == [
+        {"role": "user", "text": "Hi"},
+        {"role": "assistant", "text": "Hello!"},
+    ]
     expected = hmac.new(b"shh", hook.raw[0], hashlib.sha256).hexdigest()
     assert hook.headers[0]["X-Voice-Signature"] == f"sha256={expected}"
 
 
 @pytest.mark.parametrize(
     ("status", "payload", "category"),
-    [(500, {}, "transient"), (429, {}, "rate_limited"), (401, {}, "auth"), (200, {"txt": 1}, "permanent")],
+    [
+        (500, {}, "transient"),
+        (429, {}, "rate_limited"),
+        (401, {}, "auth"),
+        (200, {"txt": 1}, "permanent"),
+    ],
 )
 def test_webhook_failures_carry_a_category(status, payload, category):
     with FakeWebhook(lambda body: (status, payload)) as hook:
@@ -93,7 +104,8 @@ def test_the_chat_agent_streams_server_sent_events():
         pieces = asyncio.run(collect(agent, "Hi again", close=True))
     assert pieces == ["Hello", " there", "! How can", " I help?"]
     request = chat.requests[0]
-    assert request["stream"] is True and request["model"] == "gpt-test"
+    assert request["stream"] is True
+    assert request["model"] == "gpt-test"
     assert request["messages"] == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Hi"},
@@ -132,8 +144,11 @@ def test_speech_starts_while_the_chat_model_is_still_writing(start_service):
 
 def test_an_agent_failure_is_reported_and_apologised_for(start_service):
     with FakeChatCompletions([], status=500) as chat:
-        service = start_service(sessions_agents="openai", sessions_default_agent="openai",
-                                sessions_openai_chat_base_url=chat.url)
+        service = start_service(
+            sessions_agents="openai",
+            sessions_default_agent="openai",
+            sessions_openai_chat_base_url=chat.url,
+        )
         client = Client(service.url, service.token("olga"))
         client.start()
         client.stream(silence(0.3) + speech("Hello, how are you?") + silence(1.0))

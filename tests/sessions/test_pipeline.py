@@ -97,7 +97,8 @@ def test_system_frames_overtake_queued_work_and_interruptions_drop_it():
         return slow, kinds, tasks
 
     slow, kinds, tasks = run(scenario())
-    assert slow.started == ["one"] and slow.finished == []  # cancelled mid-work
+    assert slow.started == ["one"]
+    assert slow.finished == []
     assert kinds == ["SystemFrame", "InterruptionFrame", "EndFrame"]  # End survives
     assert tasks.running() == []
 
@@ -116,7 +117,12 @@ def test_closing_the_session_tasks_leaves_none_running():
         return names, leftover
 
     names, leftover = run(scenario())
-    assert names == ["session:unit:gain", "session:unit:sink", "session:unit:slow", "session:unit:source"]
+    assert names == [
+        "session:unit:gain",
+        "session:unit:sink",
+        "session:unit:slow",
+        "session:unit:source",
+    ]
     assert leftover == []
 
 
@@ -173,7 +179,9 @@ def detect_turns(pcm: bytes, *, busy: bool = False, interruptions: bool = True, 
         tasks = SessionTasks("turns")
         await pipeline.start(PipelineContext("turns", tasks, bot_busy=lambda: busy))
         for start in range(0, len(pcm), 640):
-            await pipeline.queue_input(InputAudioFrame(pcm=pcm[start : start + 640], sample_rate=16_000))
+            await pipeline.queue_input(
+                InputAudioFrame(pcm=pcm[start : start + 640], sample_rate=16_000)
+            )
         await asyncio.sleep(0.3)
         await pipeline.stop()
         await tasks.close()
@@ -205,7 +213,9 @@ def test_a_pause_shorter_than_the_silence_timeout_does_not_end_the_turn():
 
 def test_short_bursts_do_not_start_a_turn_or_interrupt():
     click = speech("Hm.")[: 16_000 * 2 // 10]  # 100 ms of a voice
-    events, _ = detect_turns(silence(0.3) + click + silence(1.0), busy=True, min_speech_seconds=0.25)
+    events, _ = detect_turns(
+        silence(0.3) + click + silence(1.0), busy=True, min_speech_seconds=0.25
+    )
     kinds = [type(frame).__name__ for frame in events]
     assert "UserStartedSpeakingFrame" not in kinds
     assert "InterruptionFrame" not in kinds
@@ -217,7 +227,9 @@ def test_speech_while_the_bot_is_busy_interrupts_first_unless_interruptions_are_
     kinds = [type(frame).__name__ for frame in events]
     assert kinds.index("InterruptionFrame") < kinds.index("UserStartedSpeakingFrame")
     ignored, _ = detect_turns(pcm, busy=True, interruptions=False)
-    assert not any(isinstance(f, UserStartedSpeakingFrame | UserStoppedSpeakingFrame) for f in ignored)
+    assert not any(
+        isinstance(f, UserStartedSpeakingFrame | UserStoppedSpeakingFrame) for f in ignored
+    )
 
 
 def test_sentences_are_released_as_soon_as_they_are_complete():

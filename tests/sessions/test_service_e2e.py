@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from shared.sessions.agents import AgentContext, AgentIntegration
 from shared.sessions.model import ConversationRole
@@ -148,7 +149,8 @@ def test_a_dropped_session_resumes_on_another_instance(start_service, tmp_path):
 
     again = Client(second.url, second.token("dave"))
     resumed = again.start(sessionId=session_id)
-    assert resumed["resumed"] is True and resumed["sessionId"] == session_id
+    assert resumed["resumed"] is True
+    assert resumed["sessionId"] == session_id
     assert [line["role"] for line in resumed["history"]] == ["user", "assistant"]
     assert words(resumed["history"][0]["text"]) == ["hello", "how", "are", "you"]
     again.stream(silence(0.3) + speech("Goodbye.") + silence(1.0))
@@ -180,7 +182,7 @@ def test_the_session_limit_refuses_with_a_clear_close_code(start_service):
     second.send({"type": "start"})
     error = second.wait_for("error")
     assert error["code"] == "SESSION_LIMIT_REACHED"
-    with pytest.raises(Exception) as closed:
+    with pytest.raises(ConnectionClosed) as closed:
         second.wait_for("never", timeout=10)
     assert getattr(closed.value, "rcvd", None) is not None
     assert closed.value.rcvd.code == 1013
@@ -219,38 +221,43 @@ def test_an_idle_session_is_closed_and_forgotten(start_service):
     client.stream(silence(2.0))  # silence is not activity
     ended = client.wait_for("session.ended", timeout=10)
     assert ended["reason"] == "idle timeout"
-    with pytest.raises(Exception) as closed:
+    with pytest.raises(ConnectionClosed) as closed:
         client.wait_for("never", timeout=10)
     assert closed.value.rcvd.code == 4008
     assert service.container.services.repository.get(session_id) is None
     assert service.tasks_named("session:") == []
 
 
+def http_get(url: str, token: str | None = None) -> tuple[int, str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    # Loopback http URLs built by the test only.
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read().decode()
+
+
 def test_health_readiness_metrics_and_backends(start_service):
     service = start_service()
-    with urllib.request.urlopen(f"{service.http}/healthz") as reply:
-        assert reply.status == 200
-    with urllib.request.urlopen(f"{service.http}/readyz") as reply:
-        assert b'"status":"healthy"' in reply.read()
+    assert http_get(f"{service.http}/healthz") == (200, '{"status":"ok"}')
+    status, body = http_get(f"{service.http}/readyz")
+    assert status == 200
+    assert '"status":"healthy"' in body
     client = Client(service.url, service.token("judy"))
     client.start()
     client.stream(silence(0.3) + speech("Hello.") + silence(1.0))
     client.wait_for("turn.metrics")
     client.close()
-    with urllib.request.urlopen(f"{service.http}/metrics") as reply:
-        text = reply.read().decode()
+    _, text = http_get(f"{service.http}/metrics")
     assert "voice_session_end_of_speech_to_first_audio_seconds_count 1.0" in text
     assert 'voice_session_turns_total{outcome="completed"} 1.0' in text
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(f"{service.http}/v1/backends")
-    assert refused.value.code == 401
-    request = urllib.request.Request(
-        f"{service.http}/v1/backends",
-        headers={"Authorization": f"Bearer {service.token('judy')}"},
-    )
-    with urllib.request.urlopen(request) as reply:
-        body = reply.read().decode()
-    assert '"name":"native"' in body and '"s2sSupport":true' in body
+    assert http_get(f"{service.http}/v1/backends")[0] == 401
+    status, body = http_get(f"{service.http}/v1/backends", service.token("judy"))
+    assert status == 200
+    assert '"name":"native"' in body
+    assert '"s2sSupport":true' in body
 
 
 def test_an_embedded_speech_to_speech_session(start_service):

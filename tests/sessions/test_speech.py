@@ -1,10 +1,9 @@
-"""Speech-to-text: the bundled Whisper model, and Google streaming against a fake in its wire format."""
+"""Speech-to-text: the bundled Whisper model; Google streaming against a fake in its wire format."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
-import threading
 from concurrent import futures
 from pathlib import Path
 
@@ -153,7 +152,8 @@ def test_google_streaming_sends_config_and_audio_and_reads_partials_and_finals()
         config = fake.configs[0]
         assert bytes(fake.audio) == pcm
     assert text == "good morning how are you"
-    assert partials and partials[0] == "good"
+    assert partials
+    assert partials[0] == "good"
     assert config.config.sample_rate_hertz == 16_000
     assert config.config.language_code == "en-GB"
     assert config.config.encoding == speech_v1.RecognitionConfig.AudioEncoding.LINEAR16
@@ -170,16 +170,20 @@ def test_google_streaming_sends_config_and_audio_and_reads_partials_and_finals()
     ],
 )
 def test_google_failures_carry_a_category(status, category):
-    with FakeSpeechServer(["x"], fail_with=status) as fake, pytest.raises(SpeechToTextError) as failed:
+    with (
+        FakeSpeechServer(["x"], fail_with=status) as fake,
+        pytest.raises(SpeechToTextError) as failed,
+    ):
         google_stream(fake.port, speech("Hello."))
     assert failed.value.category.value == category
 
 
 def test_the_registry_builds_enabled_providers_once():
-    registry = SpeechRegistry(SpeechSettings(enabled=("google",), google_endpoint="127.0.0.1:1", google_insecure=True))
+    registry = SpeechRegistry(
+        SpeechSettings(enabled=("google",), google_endpoint="127.0.0.1:1", google_insecure=True)
+    )
     assert registry.names == ["google"]
     assert registry.get("google") is registry.get("google")
     with pytest.raises(Exception, match="not enabled"):
         registry.get("whisper")
     registry.close()
-    assert threading.active_count() >= 1

@@ -129,6 +129,20 @@ class UserStoppedSpeakingFrame(SystemFrame):
 
 
 @dataclass(frozen=True, kw_only=True)
+class UserPausedFrame(SystemFrame):
+    """The user paused inside turn ``turn``: the turn may be over (if the silence lasts)."""
+
+    turn: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserResumedFrame(SystemFrame):
+    """The user spoke again after a pause, inside the same turn."""
+
+    turn: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class InterruptionFrame(SystemFrame):
     """The user barged in: drop queued reply frames, cancel work in flight, flush playback."""
 

@@ -130,6 +130,7 @@ def local_stages(
     streaming: bool,
     interruptions: bool,
     output_rate: int,
+    preemptive: bool = False,
 ) -> dict[str, list[FrameProcessor]]:
     """Return the built-in STT_TTS stages by component name (``stt`` includes the agent)."""
     integration = services.agents.get(agent_name)
@@ -138,7 +139,10 @@ def local_stages(
         "turn_detection": [TurnDetector(turn, interruptions=interruptions)],
         "stt": [
             STTProcessor(
-                services.speech.get(stt_provider), sample_rate=VAD_SAMPLE_RATE, language=language
+                services.speech.get(stt_provider),
+                sample_rate=VAD_SAMPLE_RATE,
+                language=language,
+                preemptive=preemptive,
             ),
             AgentProcessor(
                 integration.resolve(),
@@ -183,6 +187,7 @@ def build_stages(
             streaming=agent.streaming_mode,
             interruptions=agent.interruption_handling,
             output_rate=config.audio.output_rate,
+            preemptive=agent.preemptive_generation,
         )
     else:
         options = S2SOptions(

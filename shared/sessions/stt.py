@@ -13,6 +13,8 @@ hears one whole request rather than its second half.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from shared.sessions.frames import (
@@ -22,11 +24,13 @@ from shared.sessions.frames import (
     TranscriptionFrame,
     TurnFinishedFrame,
     UserAudioFrame,
+    UserPausedFrame,
+    UserResumedFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
 )
 from shared.sessions.processors import Direction, FrameProcessor
-from shared.speech import RecognitionStream, SpeechToText, SpeechToTextError
+from shared.speech import RecognitionStream, SpeechToText, SpeechToTextError, Transcript
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +42,20 @@ class _FinishTurn(UserStoppedSpeakingFrame):
 class STTProcessor(FrameProcessor):
     """Runs ``provider`` over each user turn; see the module docstring."""
 
-    def __init__(self, provider: SpeechToText, *, sample_rate: int, language: str) -> None:
+    def __init__(
+        self,
+        provider: SpeechToText,
+        *,
+        sample_rate: int,
+        language: str,
+        preemptive: bool = False,
+    ) -> None:
         super().__init__(name="stt")
         self._provider = provider
         self._sample_rate = sample_rate
         self._language = language
+        self._preemptive = preemptive and not provider.streaming
+        self._early: asyncio.Task[Transcript] | None = None
         self._stream: RecognitionStream | None = None
         self._unanswered = bytearray()
         self._turn_audio = bytearray()
@@ -59,6 +72,15 @@ class STTProcessor(FrameProcessor):
             self._turn_audio.extend(frame.pcm)
             if self._stream is not None:
                 self._stream.feed(frame.pcm)
+        elif isinstance(frame, UserPausedFrame):
+            if self._preemptive:
+                await self._drop_early()
+                snapshot = bytes(self._turn_audio)
+                self._early = self.context.tasks.spawn(self._decode(snapshot), "stt-early")
+            await self.push_frame(frame)
+        elif isinstance(frame, UserResumedFrame):
+            await self._drop_early()
+            await self.push_frame(frame)
         elif isinstance(frame, _FinishTurn):
             await self._finish(frame.turn)
         elif isinstance(frame, UserStoppedSpeakingFrame):
@@ -72,8 +94,21 @@ class STTProcessor(FrameProcessor):
         else:
             await self.push_frame(frame, direction)
 
+    async def _decode(self, pcm: bytes) -> Transcript:
+        stream = self._provider.open_stream(sample_rate=self._sample_rate, language=self._language)
+        stream.feed(pcm)
+        return await stream.finish()
+
+    async def _drop_early(self) -> None:
+        early, self._early = self._early, None
+        if early is not None:
+            early.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await early
+
     async def _open(self, turn: int) -> None:
         await self._close_stream()
+        await self._drop_early()
         self._turn_audio = bytearray(self._unanswered)
 
         def on_partial(text: str) -> None:
@@ -90,10 +125,15 @@ class STTProcessor(FrameProcessor):
 
     async def _finish(self, turn: int) -> None:
         stream, self._stream = self._stream, None
+        early, self._early = self._early, None
         if stream is None:
             return
         try:
-            transcript = await stream.finish()
+            if early is not None:
+                await stream.aclose()
+                transcript = await early
+            else:
+                transcript = await stream.finish()
         except SpeechToTextError as exc:
             await self.push_error(exc.code, exc.message)
             await self.push_frame(TranscriptionFrame(text="", final=True, turn=turn))
@@ -113,7 +153,9 @@ class STTProcessor(FrameProcessor):
 
     async def on_interrupted(self) -> None:
         await self._close_stream()
+        await self._drop_early()
 
     async def cleanup(self) -> None:
         await super().cleanup()
         await self._close_stream()
+        await self._drop_early()

@@ -8,7 +8,9 @@ While a turn is open its audio goes on as ``UserAudioFrame`` (with ``pre_roll_se
 from before the detector fired, so no word onset is lost); at the end comes
 ``UserStoppedSpeakingFrame``. When a turn starts while the bot is busy (preparing or
 playing a reply) and interruptions are on, an ``InterruptionFrame`` goes first: that is
-barge-in. With interruptions off, speech during a reply is ignored.
+barge-in. With interruptions off, speech during a reply is ignored. Inside a turn, a pause
+(the VAD's stop) is announced with ``UserPausedFrame`` and speech after it with
+``UserResumedFrame``, so later stages may start work before the turn is confirmed over.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from shared.sessions.frames import (
     Frame,
     InterruptionFrame,
     UserAudioFrame,
+    UserPausedFrame,
+    UserResumedFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
     VADSpeechStartedFrame,
@@ -74,6 +78,7 @@ class TurnDetector(FrameProcessor):
         self._silence_seconds = 0.0
         self._turn_seconds = 0.0
         self._candidate = False
+        self._paused = False
 
     @property
     def current_turn(self) -> int:
@@ -119,7 +124,7 @@ class TurnDetector(FrameProcessor):
             return
         self.state.turn += 1
         self.state.in_turn, self.state.turn_end_detected = True, False
-        self._silence_seconds = 0.0
+        self._silence_seconds, self._paused = 0.0, False
         if busy:
             await self.push_frame(InterruptionFrame())
         await self.push_frame(UserStartedSpeakingFrame(turn=self.state.turn))
@@ -131,6 +136,12 @@ class TurnDetector(FrameProcessor):
 
     async def _continue_turn(self, frame: VADAudioFrame) -> None:
         await self._forward(frame)
+        if frame.event == "stop" and not self._paused:
+            self._paused = True
+            await self.push_frame(UserPausedFrame(turn=self.state.turn))
+        elif frame.voiced and self._paused:
+            self._paused = False
+            await self.push_frame(UserResumedFrame(turn=self.state.turn))
         # Silence counts from the last voiced window, not from the VAD's (later) stop.
         self._silence_seconds = 0.0 if frame.voiced else self._silence_seconds + frame.duration
         timed_out = self._silence_seconds >= self.params.silence_timeout_seconds

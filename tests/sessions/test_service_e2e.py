@@ -272,3 +272,48 @@ def test_an_embedded_speech_to_speech_session(start_service):
     states = [item["state"] for item in client.received.of("state")]
     assert states == ["listening", "processing", "speaking", "listening"]
     client.close()
+
+
+def test_preemptive_recognition_keeps_whole_turns_across_pauses(start_service):
+    service = start_service()
+    client = Client(service.url, service.token("lena"))
+    client.start({"agent": {"preemptiveGeneration": True}, "turn": {"silenceTimeoutSeconds": 0.7}})
+    # eSpeak ends a sentence with 0.3 s of silence: longer than the VAD's stop, shorter
+    # than the silence timeout. The early decode of "Good morning" is dropped when the user
+    # goes on, and the turn is one.
+    client.stream(silence(0.3) + speech("Good morning.") + speech("Thank you.") + silence(1.2))
+    first = client.wait_for("transcript.final")
+    assert first["turn"] == 1
+    assert words(first["text"]) == ["good", "morning", "thank", "you"]
+    assert client.received.of("interruption") == []
+    client.wait_for("turn.metrics")
+    # A turn without a pause is answered from the early decode.
+    client.stream(speech("What is your name?") + silence(1.2))
+    second = client.wait_for("transcript.final", where=lambda item: item["turn"] == 2)
+    assert words(second["text"]) == ["what", "is", "your", "name"]
+    client.close()
+
+
+def test_speaking_on_before_the_reply_is_heard_makes_one_request(start_service):
+    service = start_service()
+    client = Client(service.url, service.token("mona"))
+    session_id = client.start()["sessionId"]
+    # The pause ends turn 1 (0.7 s > the 0.5 s timeout), but the user goes on before any
+    # reply is heard: the reply is cancelled and both parts are recognised as one request.
+    client.stream(
+        silence(0.3) + speech("Good morning.") + silence(0.4) + speech("Thank you.") + silence(1.0)
+    )
+    final = client.wait_for("transcript.final")
+    assert final["turn"] == 2
+    assert words(final["text"]) == ["good", "morning", "thank", "you"]
+    assert client.received.of("interruption")
+    client.wait_for("turn.metrics", where=lambda item: item["turn"] == 2)
+    stored = eventually(
+        lambda: service.container.services.repository.get(session_id),
+        lambda found: len(found.history) == 2,
+    )
+    assert [line.role for line in stored.history] == [
+        ConversationRole.USER,
+        ConversationRole.ASSISTANT,
+    ]
+    client.close()

@@ -6,17 +6,18 @@ runs earlier), ``enabled`` and the registered ``kind`` that implements them, wit
 unknown kind, or options its factory refuses, is refused before the session starts.
 Disabled processors are not built at all. An application adds its own kinds with
 ``catalog.register``; a processor is any ``FrameProcessor`` (handle the frames you want,
-pass the rest on). Built in: ``gain``, which scales the input audio by ``gainDb``.
+pass the rest on). Built in: ``gain``, which scales the audio passing it by ``gainDb``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 from shared.audio.pcm import scale_volume
 from shared.errors import InvalidRequestError
-from shared.sessions.frames import Frame, InputAudioFrame
+from shared.sessions.frames import Frame, InputAudioFrame, OutputAudioFrame
 from shared.sessions.model import CustomProcessorConfig
 from shared.sessions.processors import Direction, FrameProcessor
 
@@ -25,20 +26,21 @@ MAX_GAIN_DB = 40.0
 
 
 class GainProcessor(FrameProcessor):
-    """Scales input audio by a fixed gain (quiet microphones, hot ones)."""
+    """Scales audio by a fixed gain: the user's before the VAD (quiet microphones, hot
+    ones), or the reply's after TTS."""
 
     def __init__(self, name: str, gain_db: float) -> None:
         super().__init__(name=name)
         self.factor = 10 ** (gain_db / 20)
 
     async def process_frame(self, frame: Frame, direction: Direction) -> None:
-        if isinstance(frame, InputAudioFrame) and direction is Direction.DOWNSTREAM:
+        if (
+            isinstance(frame, InputAudioFrame | OutputAudioFrame)
+            and direction is Direction.DOWNSTREAM
+        ):
+            # The same kind of frame, louder (a scored VAD window stays one).
             await self.push_frame(
-                InputAudioFrame(
-                    pcm=scale_volume(frame.pcm, self.factor),
-                    sample_rate=frame.sample_rate,
-                    received=frame.received,
-                )
+                dataclasses.replace(frame, pcm=scale_volume(frame.pcm, self.factor))
             )
         else:
             await self.push_frame(frame, direction)

@@ -150,24 +150,25 @@ class PipelineConfiguration(DomainModel):
     def enabled_components(self) -> tuple[str, ...]:
         """Return the names of the enabled components in their default order.
 
-        Built-in components are ``noise_cancellation``, ``vad``, ``turn_detection``, then
-        ``stt`` and ``tts`` or ``s2s``; enabled custom processors follow by their order.
+        Enabled custom processors come first, by their order (they see the user's audio
+        before anything else), then the built-in components ``noise_cancellation``,
+        ``vad``, ``turn_detection``, then ``stt`` and ``tts`` or ``s2s``.
         """
+        custom = sorted(
+            (processor for processor in self.custom_processors if processor.enabled),
+            key=lambda processor: processor.order,
+        )
+        components = [processor.name for processor in custom]
         optional = (
             ("noise_cancellation", self.noise_cancellation_provider),
             ("vad", self.vad_provider),
             ("turn_detection", self.turn_detection_provider),
         )
-        components = [name for name, provider in optional if provider]
+        components += [name for name, provider in optional if provider]
         if self.type is PipelineType.STT_TTS:
             components += ["stt", "tts"]
         else:
             components.append("s2s")
-        custom = sorted(
-            (processor for processor in self.custom_processors if processor.enabled),
-            key=lambda processor: processor.order,
-        )
-        components += [processor.name for processor in custom]
         return tuple(components)
 
     def effective_processing_order(self) -> tuple[str, ...]:

@@ -34,6 +34,7 @@ from shared.sessions.turns import TurnDetector, TurnParams
 from shared.sessions.vad import (
     SileroDetector,
     SpeechSegmenter,
+    VADAudioFrame,
     VADParams,
     VADProcessor,
     WebRtcDetector,
@@ -261,3 +262,30 @@ def test_custom_processors_follow_the_catalog_and_their_options():
     assert catalog.build(CustomProcessorConfig(name="echo")).name == "echo"
     with pytest.raises(ValueError, match="already registered"):
         catalog.register("echo", lambda config: Recorder())
+
+
+def test_gain_keeps_the_kind_of_frame_it_scales():
+    async def scenario():
+        recorder = Recorder()
+        pipeline, _ = collecting_pipeline([GainProcessor("gain", 20.0), recorder])
+        tasks = SessionTasks("gain")
+        await pipeline.start(PipelineContext("gain", tasks))
+        window = VADAudioFrame(
+            pcm=np.full(512, 100, dtype="<i2").tobytes(),
+            sample_rate=16_000,
+            probability=0.9,
+            voiced=True,
+            speaking=True,
+            event="start",
+            stream_seconds=0.032,
+        )
+        await pipeline.queue_input(window)
+        await asyncio.sleep(0.05)
+        await pipeline.stop()
+        await tasks.close()
+        return recorder.frames
+
+    (scaled,) = run(scenario())
+    assert isinstance(scaled, VADAudioFrame)
+    assert scaled.event == "start"
+    assert np.frombuffer(scaled.pcm, dtype="<i2")[0] == 1000

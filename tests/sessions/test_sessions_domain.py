@@ -13,6 +13,7 @@ from shared.errors import InvalidRequestError, InvalidStateTransitionError
 from shared.model import new_id, utcnow
 from shared.providers import ProviderRegistry
 from shared.providers.espeak import EspeakProvider
+from shared.sessions.agents import AgentContext
 from shared.sessions.backends import NativeBackendProvider, SessionLimitError
 from shared.sessions.config import SessionDefaults, parse_session_config
 from shared.sessions.metrics import SessionMetrics, turn_metrics
@@ -209,3 +210,54 @@ def test_config_defaults_and_what_the_backend_refuses(tmp_path, whisper):
 def test_turn_figures_need_both_of_their_marks():
     marks = {"speech_ended": 1.0, "turn_ended": 1.5, "stt_started": 1.5, "first_audio": 2.25}
     assert turn_metrics(marks) == {"vad_stop_delay": 0.5, "end_of_speech_to_first_audio": 1.25}
+
+
+def test_stages_follow_the_processing_order_and_skip_disabled_processors(tmp_path, whisper):
+    from shared.sessions.conversation import Conversation
+    from shared.sessions.pipeline import SessionParts, build_stages
+    from shared.sessions.processors import PipelineContext, SessionTasks
+    from shared.sessions.tts import VoiceChoice
+
+    services = services_for(tmp_path, whisper)
+
+    def stage_names(pipeline: dict) -> list[str]:
+        config = parse_session_config({"pipeline": pipeline}, SessionDefaults())
+        parts = SessionParts(
+            context=PipelineContext("s", SessionTasks("s")),
+            conversation=Conversation(),
+            output=Quiet(),
+            user_id="u",
+            voice=VoiceChoice("espeak", "en-US"),
+            agent_context=lambda history: AgentContext(session_id="s", user_id="u"),
+        )
+        return [stage.name for stage in build_stages(config, services, parts)]
+
+    processors = [
+        {"name": "second", "kind": "gain", "order": 2},
+        {"name": "first", "kind": "gain", "order": 1},
+        {"name": "off", "kind": "gain", "order": 0, "enabled": False},
+    ]
+    assert stage_names({"customProcessors": processors}) == [
+        "first",
+        "second",
+        "vad",
+        "turn_detection",
+        "stt",
+        "agent",
+        "tts",
+        "output",
+    ]
+    placed = {
+        "customProcessors": processors,
+        "processingOrder": ["vad", "turn_detection", "stt", "first", "tts", "second"],
+    }
+    assert stage_names(placed) == [
+        "vad",
+        "turn_detection",
+        "stt",
+        "agent",
+        "first",
+        "tts",
+        "second",
+        "output",
+    ]

@@ -61,12 +61,12 @@ def test_processing_order_must_cover_enabled_components():
         "customProcessors": [{"name": "gain", "order": 1}, {"name": "off", "enabled": False}],
     }
     config = PipelineConfiguration.model_validate(body)
-    assert config.enabled_components() == ("vad", "stt", "tts", "gain")
-    assert config.effective_processing_order() == ("vad", "stt", "tts", "gain")
+    assert config.enabled_components() == ("gain", "vad", "stt", "tts")
+    assert config.effective_processing_order() == ("gain", "vad", "stt", "tts")
     ordered = PipelineConfiguration.model_validate(
-        body | {"processingOrder": ["gain", "vad", "stt", "tts"]}
+        body | {"processingOrder": ["vad", "stt", "tts", "gain"]}
     )
-    assert ordered.effective_processing_order() == ("gain", "vad", "stt", "tts")
+    assert ordered.effective_processing_order() == ("vad", "stt", "tts", "gain")
     for order, message in [
         (["vad", "stt", "tts"], "misses"),
         (["vad", "stt", "tts", "gain", "off"], "not enabled"),

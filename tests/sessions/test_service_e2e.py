@@ -317,3 +317,26 @@ def test_speaking_on_before_the_reply_is_heard_makes_one_request(start_service):
         ConversationRole.ASSISTANT,
     ]
     client.close()
+
+
+def test_resuming_elsewhere_takes_the_session_from_the_old_connection(start_service, tmp_path):
+    shared_data = tmp_path / "shared"
+    first = start_service(data_dir=shared_data)
+    second = start_service(data_dir=shared_data)
+    old = Client(first.url, first.token("nora"))
+    session_id = old.start()["sessionId"]
+    new = Client(second.url, second.token("nora"))
+    assert new.start(sessionId=session_id)["resumed"] is True
+    # The old instance learns at its next write that the session has moved.
+    old.send({"type": "update_metadata", "metadata": {"from": "old"}})
+    with pytest.raises(ConnectionClosed) as closed:
+        old.wait_for("never", timeout=10)
+    assert closed.value.rcvd.code == 4010
+    new.send({"type": "update_metadata", "metadata": {"from": "new"}})
+    assert new.wait_for("metadata.updated")["metadata"] == {"from": "new"}
+    stored = eventually(
+        lambda: second.container.services.repository.get(session_id),
+        lambda found: found.metadata == {"from": "new"},
+    )
+    assert stored.user_id == "nora"
+    new.close()

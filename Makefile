@@ -8,7 +8,7 @@ STAMP := $(VENV)/.requirements-stamp
 USER ?= dev
 ADMIN ?=
 
-.PHONY: run test lint typecheck unit token bench clean venv infra-check
+.PHONY: run sessions test lint typecheck unit token bench clean venv infra-check
 
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
@@ -26,6 +26,10 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m local.gateway
 
+# The streaming voice-session service alone (ws://127.0.0.1:$$VOICE_SESSIONS_PORT/v1/sessions).
+sessions: $(STAMP)
+	$(BIN)/python -m session
+
 test: $(STAMP) lint typecheck infra-check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -35,7 +39,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy shared functions local bench
+	$(BIN)/mypy shared functions local bench session
 
 infra-check:
 	@if [ -x infra/check.sh ]; then bash infra/check.sh; fi

@@ -184,6 +184,54 @@ class Settings(BaseSettings):
         }
     )
 
+    # Streaming voice sessions (seed 004): the Cloud Run service (`python -m session`).
+    # Cloud Run sets PORT; locally VOICE_SESSIONS_PORT (default 8081) is used.
+    sessions_host: str = "127.0.0.1"
+    sessions_port: int = Field(
+        default=8081,
+        ge=1,
+        le=65535,
+        validation_alias=AliasChoices("VOICE_SESSIONS_PORT", "PORT"),
+    )
+    sessions_backend: str = "native"
+    sessions_max_concurrent: int = Field(default=30, ge=0)  # per instance; 0 = unlimited
+    sessions_idle_timeout_seconds: float = Field(default=300.0, gt=0)
+    sessions_resume_seconds: float = Field(default=300.0, gt=0)  # how long a dropped one waits
+    sessions_max_frame_bytes: int = Field(default=64 * 1024, ge=320)
+    sessions_max_message_bytes: int = Field(default=1024 * 1024, ge=4096)
+    sessions_outbound_buffer_bytes: int = Field(default=2 * 1024 * 1024, ge=4096)
+    sessions_playback_lead_seconds: float = Field(default=0.25, ge=0.02, le=10)
+    sessions_stt_providers: str = "whisper"  # comma-separated: whisper,google
+    sessions_stt_workers: int = Field(default=2, ge=1, le=32)
+    sessions_stt_cpu_threads: int = Field(default=1, ge=1, le=32)
+    sessions_google_stt_endpoint: str | None = None
+    sessions_google_stt_insecure: bool = False
+    sessions_google_stt_model: str | None = None
+    sessions_default_stt: str = "whisper"
+    sessions_default_tts: str = "espeak"
+    sessions_default_voice: str = "en-US"  # a voice id of the default TTS provider
+    sessions_default_language: str = "en-US"
+    sessions_vad_provider: Literal["silero", "webrtc"] = "silero"
+    sessions_vad_threshold: float = Field(default=0.5, gt=0, lt=1)
+    sessions_vad_start_seconds: float = Field(default=0.064, ge=0, le=2)
+    sessions_vad_stop_seconds: float = Field(default=0.15, ge=0.03, le=5)
+    sessions_silence_timeout_seconds: float = Field(default=0.5, gt=0, le=10)
+    sessions_min_speech_seconds: float = Field(default=0.2, ge=0, le=5)
+    # Agents the sessions may use: `local` (rules, embedded), `webhook`, `openai`.
+    sessions_agents: str = "local"
+    sessions_default_agent: str = "local"
+    sessions_agent_webhook_url: str | None = None
+    sessions_agent_webhook_secret: SecretStr | None = None
+    sessions_agent_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    sessions_openai_chat_base_url: str = "https://api.openai.com"
+    sessions_openai_chat_model: str = "gpt-4o-mini"
+    sessions_openai_chat_api_key: SecretStr | None = None
+    sessions_openai_realtime_url: str = "wss://api.openai.com/v1/realtime"
+    sessions_openai_realtime_model: str = "gpt-realtime"
+    sessions_openai_realtime_voice: str = "alloy"
+    sessions_openai_realtime_api_key: SecretStr | None = None
+    sessions_s2s_providers: str = "embedded"  # comma-separated: embedded,openai_realtime
+
     @property
     def is_production(self) -> bool:
         """True when running as a deployed service, whatever ``environment`` claims."""

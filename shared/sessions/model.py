@@ -5,7 +5,9 @@ speech-to-speech one; ``PipelineConfiguration`` refuses a pipeline missing a pro
 needs. A session's pipeline cycles idle -> listening -> processing -> speaking -> listening
 and may drop to error from any of those; an active session persists across restarts until
 it completes. Transition methods return a new session and raise
-``InvalidStateTransitionError`` for any other move.
+``InvalidStateTransitionError`` for any other move. A backend's connection follows the
+seed's connecting -> connected -> disconnected cycle with error -> reconnecting -> connected
+recovery, and reports healthy, degraded or unhealthy.
 """
 
 from __future__ import annotations
@@ -52,10 +54,14 @@ class PipelineState(StrEnum):
 PIPELINE_TRANSITIONS: TransitionTable[PipelineState] = {
     PipelineState.IDLE: frozenset({PipelineState.LISTENING, PipelineState.ERROR}),
     PipelineState.LISTENING: frozenset({PipelineState.PROCESSING, PipelineState.ERROR}),
-    PipelineState.PROCESSING: frozenset({PipelineState.SPEAKING, PipelineState.ERROR}),
+    # Back to listening without speaking: the user barged in while the reply was being
+    # prepared, or the turn held no words (a cough) or the agent chose to say nothing.
+    PipelineState.PROCESSING: frozenset(
+        {PipelineState.SPEAKING, PipelineState.LISTENING, PipelineState.ERROR}
+    ),
     PipelineState.SPEAKING: frozenset({PipelineState.LISTENING, PipelineState.ERROR}),
 }
-"""Legal pipeline moves (seed 004's diagram); ERROR is final."""
+"""Legal pipeline moves (seed 004's diagram plus processing -> listening); ERROR is final."""
 
 
 class PersistenceStatus(StrEnum):
@@ -72,13 +78,24 @@ PERSISTENCE_TRANSITIONS: TransitionTable[PersistenceStatus] = {
 
 
 class CustomProcessorConfig(DomainModel):
-    """A custom audio processor in a pipeline; lower ``order`` runs earlier."""
+    """A custom audio processor in a pipeline; lower ``order`` runs earlier.
+
+    ``kind`` names the registered implementation (defaults to ``name``, so two instances of
+    one kind need distinct names); ``options`` are handed to it.
+    """
 
     model_config = ConfigDict(frozen=True)
 
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]
     order: NonNegativeCount = 0
     enabled: bool = True
+    kind: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def implementation(self) -> str:
+        """Return the registered processor kind this entry builds."""
+        return self.kind or self.name
 
 
 class PipelineConfiguration(DomainModel):
@@ -133,24 +150,25 @@ class PipelineConfiguration(DomainModel):
     def enabled_components(self) -> tuple[str, ...]:
         """Return the names of the enabled components in their default order.
 
-        Built-in components are ``noise_cancellation``, ``vad``, ``turn_detection``, then
-        ``stt`` and ``tts`` or ``s2s``; enabled custom processors follow by their order.
+        Enabled custom processors come first, by their order (they see the user's audio
+        before anything else), then the built-in components ``noise_cancellation``,
+        ``vad``, ``turn_detection``, then ``stt`` and ``tts`` or ``s2s``.
         """
+        custom = sorted(
+            (processor for processor in self.custom_processors if processor.enabled),
+            key=lambda processor: processor.order,
+        )
+        components = [processor.name for processor in custom]
         optional = (
             ("noise_cancellation", self.noise_cancellation_provider),
             ("vad", self.vad_provider),
             ("turn_detection", self.turn_detection_provider),
         )
-        components = [name for name, provider in optional if provider]
+        components += [name for name, provider in optional if provider]
         if self.type is PipelineType.STT_TTS:
             components += ["stt", "tts"]
         else:
             components.append("s2s")
-        custom = sorted(
-            (processor for processor in self.custom_processors if processor.enabled),
-            key=lambda processor: processor.order,
-        )
-        components += [processor.name for processor in custom]
         return tuple(components)
 
     def effective_processing_order(self) -> tuple[str, ...]:
@@ -187,8 +205,78 @@ class ProviderCapabilities(DomainModel):
         return configuration.type is not PipelineType.S2S or self.s2s_support
 
 
+class ConnectionState(StrEnum):
+    """A backend's link to the service it runs sessions on."""
+
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    ERROR = "error"
+
+
+CONNECTION_TRANSITIONS: TransitionTable[ConnectionState] = {
+    ConnectionState.DISCONNECTED: frozenset({ConnectionState.CONNECTING}),
+    ConnectionState.CONNECTING: frozenset({ConnectionState.CONNECTED, ConnectionState.ERROR}),
+    ConnectionState.CONNECTED: frozenset({ConnectionState.DISCONNECTED, ConnectionState.ERROR}),
+    ConnectionState.ERROR: frozenset({ConnectionState.RECONNECTING, ConnectionState.DISCONNECTED}),
+    ConnectionState.RECONNECTING: frozenset({ConnectionState.CONNECTED, ConnectionState.ERROR}),
+}
+"""Legal backend connection moves (seed 004's diagram; a failed backend may also be stopped)."""
+
+
+class HealthStatus(StrEnum):
+    """A backend's health: degraded still serves, unhealthy does not."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    UNHEALTHY = "unhealthy"
+
+
+class Transport(StrEnum):
+    """How a user's audio reaches a session."""
+
+    WEBSOCKET = "websocket"
+    WEBRTC = "webrtc"
+
+
+class UserConnection(DomainModel):
+    """A user's live link to a session; the bearer token itself is never kept."""
+
+    user_id: Annotated[str, Field(min_length=1)]
+    connection_id: Annotated[str, Field(min_length=1)] = Field(default_factory=new_id)
+    transport: Transport = Transport.WEBSOCKET
+    remote_address: str | None = None
+    connected_at: UtcDatetime = Field(default_factory=utcnow)
+    last_ping: UtcDatetime | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class ConversationRole(StrEnum):
+    """Who said a line of a conversation."""
+
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class ConversationLine(DomainModel):
+    """One line of a session's conversation, kept so a reconnect resumes it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: ConversationRole
+    text: str
+    at: UtcDatetime = Field(default_factory=utcnow)
+
+
 class VoiceSession(DomainModel):
-    """A voice conversation within a backend; only ACTIVE sessions are persisted."""
+    """A voice conversation within a backend; only ACTIVE sessions are persisted.
+
+    ``config`` is the session's validated start configuration (as sent, camelCase) and
+    ``history`` its conversation so far: with them another instance can rebuild the
+    pipeline when the client reconnects. ``connection_id`` names the connection that owns
+    the session now; a resume hands it to the new one.
+    """
 
     id: Annotated[str, Field(min_length=1)] = Field(default_factory=new_id)
     backend_id: Annotated[str, Field(min_length=1)]
@@ -198,6 +286,10 @@ class VoiceSession(DomainModel):
     created_at: UtcDatetime = Field(default_factory=utcnow)
     last_activity: UtcDatetime = Field(default_factory=utcnow)
     metadata: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict)
+    history: tuple[ConversationLine, ...] = ()
+    connection_id: str | None = None
+    turn_count: NonNegativeCount = 0
 
     @property
     def is_persistent(self) -> bool:

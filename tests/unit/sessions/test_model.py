@@ -61,12 +61,12 @@ def test_processing_order_must_cover_enabled_components():
         "customProcessors": [{"name": "gain", "order": 1}, {"name": "off", "enabled": False}],
     }
     config = PipelineConfiguration.model_validate(body)
-    assert config.enabled_components() == ("vad", "stt", "tts", "gain")
-    assert config.effective_processing_order() == ("vad", "stt", "tts", "gain")
+    assert config.enabled_components() == ("gain", "vad", "stt", "tts")
+    assert config.effective_processing_order() == ("gain", "vad", "stt", "tts")
     ordered = PipelineConfiguration.model_validate(
-        body | {"processingOrder": ["gain", "vad", "stt", "tts"]}
+        body | {"processingOrder": ["vad", "stt", "tts", "gain"]}
     )
-    assert ordered.effective_processing_order() == ("gain", "vad", "stt", "tts")
+    assert ordered.effective_processing_order() == ("vad", "stt", "tts", "gain")
     for order, message in [
         (["vad", "stt", "tts"], "misses"),
         (["vad", "stt", "tts", "gain", "off"], "not enabled"),
@@ -119,6 +119,8 @@ PIPELINE_ALLOWED = {
     (PipelineState.IDLE, PipelineState.LISTENING),
     (PipelineState.LISTENING, PipelineState.PROCESSING),
     (PipelineState.PROCESSING, PipelineState.SPEAKING),
+    # Barge-in before the reply is heard, or a turn with nothing to answer.
+    (PipelineState.PROCESSING, PipelineState.LISTENING),
     (PipelineState.SPEAKING, PipelineState.LISTENING),
     (PipelineState.IDLE, PipelineState.ERROR),
     (PipelineState.LISTENING, PipelineState.ERROR),
@@ -129,7 +131,7 @@ PIPELINE_ALLOWED = {
 
 @pytest.mark.parametrize("current", list(PipelineState))
 @pytest.mark.parametrize("target", list(PipelineState))
-def test_pipeline_allows_exactly_the_seed_transitions(current, target):
+def test_pipeline_allows_exactly_the_listed_transitions(current, target):
     session = make_session(pipeline_state=current, last_activity=NOW - timedelta(minutes=1))
     if (current, target) in PIPELINE_ALLOWED:
         moved = session.move_to(target, NOW)

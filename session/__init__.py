@@ -1,0 +1,1 @@
+"""The Cloud Run streaming voice session service (``python -m session``)."""

@@ -1,0 +1,156 @@
+"""The session service's ASGI app: the WebSocket, health, readiness, metrics, backends.
+
+Routes: ``/v1/sessions`` (WebSocket, see the README's protocol section), ``/healthz``
+(the process is up), ``/readyz`` (the backend is connected and not unhealthy: 503 until the
+speech model has loaded), ``/metrics`` (Prometheus text), ``GET /v1/backends`` (the backend
+providers, their capabilities and config schemas; bearer token required). The backend
+starts in the background at startup, so the health check answers at once; on shutdown
+every session is closed with 1001 and stays resumable on another instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from session.container import SessionContainer
+from shared.auth import bearer_token
+from shared.errors import PlatformError
+from shared.sessions.backends import VoiceBackend
+from shared.sessions.model import ConnectionState, HealthStatus
+from shared.sessions.protocol import CloseCode
+
+logger = logging.getLogger(__name__)
+
+
+class SessionService:
+    """The running service: its container, its backend, and the connections it serves."""
+
+    def __init__(self, container: SessionContainer) -> None:
+        self.container = container
+        self.backend: VoiceBackend | None = None
+        self._starting: asyncio.Task[None] | None = None
+        self.connections: set[asyncio.Task[Any]] = set()
+
+    async def start(self) -> None:
+        """Create the configured backend and connect it in the background."""
+        settings = self.container.settings
+        provider = self.container.backends.get(settings.sessions_backend)
+        self.backend = await provider.create_backend(
+            f"{provider.name}-{self.container.instance_id}"
+        )
+        self._starting = asyncio.get_running_loop().create_task(self._connect(self.backend))
+
+    async def _connect(self, backend: VoiceBackend) -> None:
+        try:
+            await backend.start()
+        except Exception:
+            logger.exception("The voice backend did not start")
+
+    async def wait_ready(self) -> None:
+        """Wait until the backend has finished connecting (or failed to)."""
+        if self._starting is not None:
+            await self._starting
+
+    async def stop(self) -> None:
+        """Close every session (resumable), then release the ports."""
+        if self._starting is not None:
+            self._starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._starting
+        if self.backend is not None:
+            sessions = self.backend.list_sessions()
+            await asyncio.gather(
+                *(
+                    session.close(complete=False, code=CloseCode.GOING_AWAY, reason="shutting down")
+                    for session in sessions
+                ),
+                return_exceptions=True,
+            )
+            await self.backend.stop()
+        await self.container.aclose()
+
+
+def create_app(container: SessionContainer) -> Starlette:
+    """Return the ASGI app serving ``container``'s sessions."""
+    service = SessionService(container)
+    settings = container.settings
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    async def sessions(websocket: WebSocket) -> None:
+        from session.websocket import SessionConnection  # noqa: PLC0415 - keeps app import light
+
+        backend = service.backend
+        if backend is None:
+            await websocket.close(CloseCode.TRY_AGAIN_LATER)
+            return
+        connection = SessionConnection(
+            websocket,
+            backend=backend,
+            verifier=container.verifier,
+            repository=container.services.repository,
+            defaults=container.defaults,
+            max_frame_bytes=settings.sessions_max_frame_bytes,
+            max_buffer_bytes=settings.sessions_outbound_buffer_bytes,
+        )
+        task = asyncio.current_task()
+        if task is not None:
+            service.connections.add(task)
+        try:
+            await connection.serve()
+        finally:
+            if task is not None:
+                service.connections.discard(task)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        backend = service.backend
+        if backend is None or backend.connection_state is not ConnectionState.CONNECTED:
+            state = backend.connection_state.value if backend else "none"
+            return JSONResponse({"status": "starting", "connection": state}, status_code=503)
+        report = await backend.health_check()
+        status = 503 if report.status is HealthStatus.UNHEALTHY else 200
+        return JSONResponse(report.to_api(), status_code=status)
+
+    async def metrics(request: Request) -> Response:
+        return Response(container.services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    async def backends(request: Request) -> Response:
+        try:
+            token = bearer_token(request.headers.get("authorization"))
+            await asyncio.to_thread(container.verifier.verify, token)
+        except PlatformError as exc:
+            return JSONResponse({"error": exc.message, "code": exc.code}, status_code=401)
+        return JSONResponse({"backends": container.backends.describe()})
+
+    app = Starlette(
+        routes=[
+            WebSocketRoute("/v1/sessions", sessions),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+            Route("/v1/backends", backends),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    return app

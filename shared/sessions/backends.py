@@ -1,0 +1,311 @@
+"""Voice backends: where sessions run (the seed's ``VoiceBackend``), and the native one.
+
+A backend has a connection state (disconnected -> connecting -> connected, error ->
+reconnecting -> connected; only the seed's moves), a health status, a session limit from
+its provider's capabilities, and the sessions running on it. ``NativeBackend`` runs our own
+asyncio pipeline in this process: "connecting" loads what sessions share (the speech
+model), health is unhealthy unless connected, degraded when nearly full or when speech
+recognition is backlogged.
+
+The session limit counts this instance's sessions: each Cloud Run instance has its own CPU,
+so capacity is per instance; a refused client reconnects and lands on another instance.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from shared.errors import PlatformError
+from shared.model import check_transition, new_id, utcnow
+from shared.sessions.config import SessionConfig
+from shared.sessions.model import (
+    CONNECTION_TRANSITIONS,
+    ConnectionState,
+    HealthStatus,
+    ProviderCapabilities,
+    UserConnection,
+    VoiceSession,
+)
+from shared.sessions.pipeline import check_config
+from shared.sessions.registry import BackendProvider
+from shared.sessions.services import SessionServices
+from shared.sessions.session import LiveSession
+from shared.sessions.transport import SessionTransport
+
+logger = logging.getLogger(__name__)
+
+DEGRADED_FILL = 0.9
+
+
+class SessionLimitError(PlatformError):
+    """The backend runs as many sessions as it may."""
+
+    code: ClassVar[str] = "SESSION_LIMIT_REACHED"
+    default_message: ClassVar[str] = "This server is at its session limit; try again shortly"
+
+
+class BackendUnavailableError(PlatformError):
+    """The backend is not connected."""
+
+    code: ClassVar[str] = "BACKEND_UNAVAILABLE"
+    default_message: ClassVar[str] = "The voice backend is not ready"
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    """A backend's health and why."""
+
+    status: HealthStatus
+    connection: ConnectionState
+    active_sessions: int
+    max_sessions: int
+    checked_at: datetime
+    details: dict[str, Any]
+
+    def to_api(self) -> dict[str, Any]:
+        """Return the report as camelCase JSON."""
+        return {
+            "status": self.status.value,
+            "connection": self.connection.value,
+            "activeSessions": self.active_sessions,
+            "maxSessions": self.max_sessions,
+            "checkedAt": self.checked_at.isoformat(),
+            "details": self.details,
+        }
+
+
+class VoiceBackend(abc.ABC):
+    """Runs voice sessions (the seed's interface, in asyncio)."""
+
+    def __init__(self, backend_id: str, provider: BackendProvider) -> None:
+        self.id = backend_id
+        self.provider = provider
+        self.created_at = utcnow()
+        self.last_health_check: datetime | None = None
+        self._connection = ConnectionState.DISCONNECTED
+        self._sessions: dict[str, LiveSession] = {}
+
+    @property
+    def connection_state(self) -> ConnectionState:
+        """Return the connection state."""
+        return self._connection
+
+    def _move(self, target: ConnectionState) -> None:
+        check_transition("voice backend", CONNECTION_TRANSITIONS, self._connection, target)
+        self._connection = target
+
+    @property
+    def active_session_count(self) -> int:
+        """Return how many sessions run here now."""
+        return len(self._sessions)
+
+    def get_session(self, session_id: str) -> LiveSession | None:
+        """Return the live session ``session_id`` on this backend, or None."""
+        return self._sessions.get(session_id)
+
+    def list_sessions(self) -> list[LiveSession]:
+        """Return the live sessions."""
+        return list(self._sessions.values())
+
+    @abc.abstractmethod
+    async def start(self) -> None:
+        """Connect; the backend takes sessions once connected."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """Close every session (resumable) and disconnect."""
+
+    @abc.abstractmethod
+    async def create_session(
+        self,
+        config: SessionConfig,
+        connection: UserConnection,
+        transport: SessionTransport,
+        *,
+        resume_id: str | None = None,
+    ) -> LiveSession:
+        """Return a started session, new or resumed.
+
+        Raises:
+            SessionLimitError: the backend is full.
+            BackendUnavailableError: the backend is not connected.
+            SessionNotFoundError: ``resume_id`` names no resumable session of this user.
+        """
+
+    async def close_session(self, session_id: str, *, complete: bool = True) -> None:
+        """Close one session (completing it unless ``complete`` is False)."""
+        session = self._sessions.get(session_id)
+        if session is not None:
+            await session.close(complete=complete)
+
+    @abc.abstractmethod
+    async def health_check(self) -> HealthReport:
+        """Return the backend's health now."""
+
+
+class NativeBackend(VoiceBackend):
+    """Sessions as our own asyncio pipelines in this process."""
+
+    def __init__(self, backend_id: str, provider: NativeBackendProvider) -> None:
+        super().__init__(backend_id, provider)
+        self._services = provider.services
+        self._capabilities = provider.capabilities()
+        self._starting: set[str] = set()
+
+    @property
+    def services(self) -> SessionServices:
+        """Return the parts the sessions share."""
+        return self._services
+
+    async def start(self) -> None:
+        self._move(ConnectionState.CONNECTING)
+        try:
+            for name in self._services.speech.names:
+                await self._services.speech.get(name).warm_up()
+        except Exception:
+            logger.exception("The native backend failed to load its speech models")
+            self._move(ConnectionState.ERROR)
+            raise
+        self._move(ConnectionState.CONNECTED)
+
+    async def reconnect(self) -> None:
+        """Try again after an error."""
+        self._move(ConnectionState.RECONNECTING)
+        try:
+            for name in self._services.speech.names:
+                await self._services.speech.get(name).warm_up()
+        except Exception:
+            self._move(ConnectionState.ERROR)
+            raise
+        self._move(ConnectionState.CONNECTED)
+
+    async def stop(self) -> None:
+        sessions = list(self._sessions.values())
+        await asyncio.gather(
+            *(session.close(complete=False) for session in sessions), return_exceptions=True
+        )
+        if self._connection in (ConnectionState.CONNECTED, ConnectionState.ERROR):
+            self._move(ConnectionState.DISCONNECTED)
+
+    async def create_session(
+        self,
+        config: SessionConfig,
+        connection: UserConnection,
+        transport: SessionTransport,
+        *,
+        resume_id: str | None = None,
+    ) -> LiveSession:
+        if self._connection is not ConnectionState.CONNECTED:
+            raise BackendUnavailableError()
+        self.provider.validate_config(config)
+        check_config(config, self._services)
+        if not self._capabilities.allows_another_session(len(self._sessions) + len(self._starting)):
+            self._services.metrics.sessions_refused.labels("limit").inc()
+            raise SessionLimitError()
+        reservation = new_id()
+        self._starting.add(reservation)
+        try:
+            record = await self._record_for(config, connection, resume_id)
+            previous = self._sessions.get(record.id)
+            if previous is not None:
+                from shared.sessions.protocol import CloseCode  # noqa: PLC0415
+
+                await previous.close(complete=False, code=CloseCode.TAKEN_OVER, reason="resumed")
+            session = LiveSession(
+                record=record,
+                config=config,
+                services=self._services,
+                transport=transport,
+                connection=connection,
+                resumed=resume_id is not None,
+                on_closed=self._forget,
+            )
+            self._sessions[session.id] = session
+            try:
+                await session.start()
+            except BaseException:
+                self._sessions.pop(session.id, None)
+                await session.close(complete=resume_id is None)
+                raise
+        finally:
+            self._starting.discard(reservation)
+        self._services.metrics.active_sessions.set(len(self._sessions))
+        self._services.metrics.sessions_total.labels("resumed" if resume_id else "new").inc()
+        return session
+
+    async def _record_for(
+        self, config: SessionConfig, connection: UserConnection, resume_id: str | None
+    ) -> VoiceSession:
+        repository = self._services.repository
+        if resume_id is not None:
+            return await asyncio.to_thread(
+                repository.claim,
+                resume_id,
+                user_id=connection.user_id,
+                connection_id=connection.connection_id,
+                now=utcnow(),
+            )
+        record = VoiceSession(
+            backend_id=self.id,
+            user_id=connection.user_id,
+            metadata=dict(config.metadata),
+            config=config.to_document(),
+            connection_id=connection.connection_id,
+        )
+        await asyncio.to_thread(repository.create, record)
+        return record
+
+    def _forget(self, session: LiveSession) -> None:
+        if self._sessions.get(session.id) is session:
+            del self._sessions[session.id]
+        self._services.metrics.active_sessions.set(len(self._sessions))
+
+    async def health_check(self) -> HealthReport:
+        now = utcnow()
+        self.last_health_check = now
+        limit = self._capabilities.max_concurrent_sessions
+        active = len(self._sessions)
+        details: dict[str, Any] = {}
+        backlog = sum(getattr(stt, "queued", 0) for stt in self._services.speech.built())
+        details["sttBacklog"] = backlog
+        if self._connection is not ConnectionState.CONNECTED:
+            status = HealthStatus.UNHEALTHY
+        elif (limit and active >= DEGRADED_FILL * limit) or backlog > 4 * max(1, active):
+            status = HealthStatus.DEGRADED
+        else:
+            status = HealthStatus.HEALTHY
+        return HealthReport(status, self._connection, active, limit, now, details)
+
+
+class NativeBackendProvider(BackendProvider):
+    """The ``native`` provider: our own lean asyncio pipeline (the default)."""
+
+    name: ClassVar[str] = "native"
+    metadata: ClassVar[dict[str, Any]] = {
+        "description": "Asyncio pipeline in the session service: VAD, turns, STT, agent, TTS",
+        "version": "1",
+    }
+
+    def __init__(self, services: SessionServices, *, max_concurrent_sessions: int = 30) -> None:
+        self.services = services
+        self._max = max_concurrent_sessions
+
+    def capabilities(self) -> ProviderCapabilities:
+        return ProviderCapabilities(
+            s2s_support=True,
+            multi_user_support=True,
+            session_persistence=True,
+            custom_auth=False,
+            custom_rate_limiting=False,
+            max_concurrent_sessions=self._max,
+            min_latency=timedelta(milliseconds=100),
+            supported_codecs=("pcm16",),
+        )
+
+    async def create_backend(self, backend_id: str) -> NativeBackend:
+        return NativeBackend(backend_id, self)

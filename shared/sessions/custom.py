@@ -1,0 +1,95 @@
+"""Custom processors: the pipeline's extension hook (the seed's ``CustomProcessor``).
+
+A session's config lists custom processors by ``name`` (unique), ``order`` (>= 0, lower
+runs earlier), ``enabled`` and the registered ``kind`` that implements them, with
+``options``. The service's ``ProcessorCatalog`` maps kinds to factories; a config naming an
+unknown kind, or options its factory refuses, is refused before the session starts.
+Disabled processors are not built at all. An application adds its own kinds with
+``catalog.register``; a processor is any ``FrameProcessor`` (handle the frames you want,
+pass the rest on). Built in: ``gain``, which scales the audio passing it by ``gainDb``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from shared.audio.pcm import scale_volume
+from shared.errors import InvalidRequestError
+from shared.sessions.frames import Frame, InputAudioFrame, OutputAudioFrame
+from shared.sessions.model import CustomProcessorConfig
+from shared.sessions.processors import Direction, FrameProcessor
+
+ProcessorFactory = Callable[[CustomProcessorConfig], FrameProcessor]
+MAX_GAIN_DB = 40.0
+
+
+class GainProcessor(FrameProcessor):
+    """Scales audio by a fixed gain: the user's before the VAD (quiet microphones, hot
+    ones), or the reply's after TTS."""
+
+    def __init__(self, name: str, gain_db: float) -> None:
+        super().__init__(name=name)
+        self.factor = 10 ** (gain_db / 20)
+
+    async def process_frame(self, frame: Frame, direction: Direction) -> None:
+        if (
+            isinstance(frame, InputAudioFrame | OutputAudioFrame)
+            and direction is Direction.DOWNSTREAM
+        ):
+            # The same kind of frame, louder (a scored VAD window stays one).
+            await self.push_frame(
+                dataclasses.replace(frame, pcm=scale_volume(frame.pcm, self.factor))
+            )
+        else:
+            await self.push_frame(frame, direction)
+
+
+def _gain(config: CustomProcessorConfig) -> FrameProcessor:
+    value: Any = config.options.get("gainDb", 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidRequestError(f"processor {config.name}: gainDb must be a number")
+    if not -MAX_GAIN_DB <= value <= MAX_GAIN_DB:
+        raise InvalidRequestError(
+            f"processor {config.name}: gainDb must be within ±{MAX_GAIN_DB:g} dB"
+        )
+    return GainProcessor(config.name, float(value))
+
+
+class ProcessorCatalog:
+    """Custom processor kinds by name."""
+
+    def __init__(self) -> None:
+        self._factories: dict[str, ProcessorFactory] = {"gain": _gain}
+
+    def register(self, kind: str, factory: ProcessorFactory) -> None:
+        """Make ``kind`` available to session configs.
+
+        Raises:
+            ValueError: ``kind`` is already registered.
+        """
+        if kind in self._factories:
+            raise ValueError(f"custom processor kind {kind!r} is already registered")
+        self._factories[kind] = factory
+
+    @property
+    def kinds(self) -> list[str]:
+        """Return the registered kinds."""
+        return sorted(self._factories)
+
+    def build(self, config: CustomProcessorConfig) -> FrameProcessor:
+        """Return a new processor for ``config`` named ``config.name``.
+
+        Raises:
+            InvalidRequestError: the kind is unknown or its options are invalid.
+        """
+        factory = self._factories.get(config.implementation)
+        if factory is None:
+            raise InvalidRequestError(
+                f"Unknown custom processor kind {config.implementation!r}; "
+                f"registered: {', '.join(self.kinds)}"
+            )
+        processor = factory(config)
+        processor.name = config.name
+        return processor

@@ -1,0 +1,127 @@
+"""The session wire protocol: client messages in, server events out, close codes.
+
+Text frames carry JSON control messages, binary frames carry 16-bit little-endian mono PCM
+at the negotiated rates. ``parse_client_message`` turns a text frame into one of the
+message models or raises ``ProtocolError`` with the error code the client sees; the
+connection stays open after any of these. The close codes are the only way a connection
+ends on the server's initiative; the README documents all of it for client authors.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import IntEnum
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, TypeAdapter, ValidationError
+
+from shared.errors import PlatformError
+from shared.model import RequestModel, utcnow
+
+MAX_METADATA_CHARS = 16 * 1024
+
+
+class CloseCode(IntEnum):
+    """Why the server closed a session's connection."""
+
+    NORMAL = 1000  # the client sent stop, or the session ended normally
+    GOING_AWAY = 1001  # the server is shutting down; reconnect with the session id
+    MESSAGE_TOO_BIG = 1009  # a frame exceeded the transport's hard limit
+    INTERNAL_ERROR = 1011
+    TRY_AGAIN_LATER = 1013  # this instance is at its session limit
+    UNAUTHENTICATED = 4001  # missing, malformed, invalid or expired bearer token
+    IDLE_TIMEOUT = 4008  # no speech and no message for the idle timeout
+    SLOW_CONSUMER = 4009  # the client stopped reading; its outbound buffer overflowed
+    TAKEN_OVER = 4010  # the session was resumed by another connection
+
+
+class ProtocolError(PlatformError):
+    """A client message the session cannot act on (the connection stays open)."""
+
+    code: ClassVar[str] = "INVALID_MESSAGE"
+    default_message: ClassVar[str] = "Invalid message"
+
+    def __init__(self, message: str | None = None, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code  # type: ignore[misc]  # instance-level override of the class code
+
+
+class StartMessage(RequestModel):
+    """Open a session, or resume one with ``sessionId``; ``config`` as in the README."""
+
+    type: Literal["start"]
+    session_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    config: dict[str, Any] | None = None
+
+
+class StopMessage(RequestModel):
+    """End the session for good (it is completed and forgotten)."""
+
+    type: Literal["stop"]
+
+
+class UpdateMetadataMessage(RequestModel):
+    """Merge ``metadata`` into the session's metadata (a null value removes a key)."""
+
+    type: Literal["update_metadata"]
+    metadata: dict[str, Any]
+
+
+class PingMessage(RequestModel):
+    """Ask for a ``pong`` (echoing ``id``); also counts as activity."""
+
+    type: Literal["ping"]
+    id: Annotated[str, Field(max_length=64)] | None = None
+
+
+ClientMessage = Annotated[
+    StartMessage | StopMessage | UpdateMetadataMessage | PingMessage,
+    Field(discriminator="type"),
+]
+_CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
+KNOWN_TYPES = ("start", "stop", "update_metadata", "ping")
+
+
+def parse_client_message(
+    text: str,
+) -> StartMessage | StopMessage | UpdateMetadataMessage | PingMessage:
+    """Return the message a text frame holds.
+
+    Raises:
+        ProtocolError: ``MALFORMED_JSON``, ``UNKNOWN_MESSAGE_TYPE`` or ``INVALID_MESSAGE``.
+    """
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ProtocolError("The message is not valid JSON", code="MALFORMED_JSON") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("A message must be a JSON object", code="INVALID_MESSAGE")
+    kind = data.get("type")
+    if kind not in KNOWN_TYPES:
+        raise ProtocolError(
+            f"Unknown message type {kind!r}; expected one of {', '.join(KNOWN_TYPES)}",
+            code="UNKNOWN_MESSAGE_TYPE",
+        )
+    try:
+        message = _CLIENT_MESSAGE.validate_python(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'][1:]) or 'message'}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        )
+        raise ProtocolError(f"Invalid {kind} message: {problems}") from None
+    metadata = message.metadata if isinstance(message, UpdateMetadataMessage) else {}
+    if len(json.dumps(metadata, default=str)) > MAX_METADATA_CHARS:
+        raise ProtocolError(f"metadata is larger than {MAX_METADATA_CHARS} characters")
+    return message
+
+
+def event(kind: str, **fields: Any) -> dict[str, Any]:
+    """Return a server event: ``{"type": kind, "timestamp": ..., **fields}``."""
+    return {"type": kind, "timestamp": utcnow().isoformat(), **fields}
+
+
+def error_event(code: str, message: str, *, fatal: bool = False, **fields: Any) -> dict[str, Any]:
+    """Return an ``error`` event (``fatal`` when the connection is about to close)."""
+    return event("error", code=code, message=message, fatal=fatal, **fields)

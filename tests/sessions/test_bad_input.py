@@ -1,0 +1,177 @@
+"""Bad input over a real WebSocket: a clear error event or close code, and nothing breaks."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import jwt
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from shared.auth import DEV_ISSUER
+from tests.sessions.support import Client, silence, speech
+
+
+def closed_code(client: Client, timeout: float = 10) -> int:
+    with pytest.raises(ConnectionClosed) as closed:
+        client.wait_for("never", timeout=timeout)
+    assert closed.value.rcvd is not None
+    return int(closed.value.rcvd.code)
+
+
+def test_bad_messages_get_error_events_and_the_session_keeps_working(start_service):
+    service = start_service()
+    client = Client(service.url, service.token("mallory"))
+
+    client.ws.send(b"\x00\x01" * 160)
+    assert client.wait_for("error")["code"] == "NOT_STARTED"
+    client.ws.send("{not json")
+    assert client.wait_for("error")["code"] == "MALFORMED_JSON"
+    client.send({"type": "dance"})
+    assert client.wait_for("error")["code"] == "UNKNOWN_MESSAGE_TYPE"
+    client.send({"type": "ping", "id": "x" * 65})
+    assert client.wait_for("error")["code"] == "INVALID_MESSAGE"
+    client.send({"type": "update_metadata", "metadata": {"a": 1}})
+    assert client.wait_for("error")["code"] == "NOT_STARTED"
+
+    # (config, field the problem is reported on, words of its message)
+    invalid_configs = [
+        ({"pipeline": {"sttProvider": "nonesuch"}}, "pipeline.sttProvider", "not enabled"),
+        ({"pipeline": {"type": "stt_tts", "sttProvider": None}}, "pipeline", "needs sttProvider"),
+        ({"pipeline": {"latencyTarget": 0}}, "pipeline", "latencyTarget must be greater"),
+        (
+            {"pipeline": {"customProcessors": [{"name": "gain"}, {"name": "gain"}]}},
+            "pipeline",
+            "names must be unique",
+        ),
+        (
+            {"pipeline": {"customProcessors": [{"name": "loud", "order": -1}]}},
+            "pipeline.customProcessors.0.order",
+            "greater than or equal to 0",
+        ),
+        (
+            {"pipeline": {"customProcessors": [{"name": "loud", "kind": "nonesuch"}]}},
+            "pipeline.customProcessors.loud",
+            "Unknown custom processor kind",
+        ),
+        ({"pipeline": {"type": "s2s", "s2sProvider": "nonesuch"}}, "pipeline.s2sProvider", ""),
+        ({"language": "fr-FR"}, "language", "English only"),
+        ({"agent": {"name": "nonesuch"}}, "agent.name", "unknown agent"),
+        ({"audio": {"sampleRate": 12345}}, "audio.sampleRate", ""),
+        ({"surprise": True}, "surprise", "Extra inputs"),
+    ]
+    for config, field, fragment in invalid_configs:
+        client.send({"type": "start", "config": config})
+        error = client.wait_for("error")
+        assert error["code"] == "INVALID_CONFIG", (config, error)
+        assert any(
+            detail["field"] == field and fragment in detail["message"]
+            for detail in error["details"]
+        ), (config, error["details"])
+
+    started = client.start({"metadata": {"device": "test"}})
+    client.send({"type": "start"})
+    assert client.wait_for("error")["code"] == "ALREADY_STARTED"
+    client.ws.send(b"\x00" * 321)
+    assert client.wait_for("error")["code"] == "INVALID_AUDIO_FRAME"
+    client.ws.send(b"\x00" * (70 * 1024))
+    assert client.wait_for("error")["code"] == "AUDIO_FRAME_TOO_LARGE"
+    client.send({"type": "update_metadata", "metadata": {"screen": "home", "device": None}})
+    assert client.wait_for("metadata.updated")["metadata"] == {"screen": "home"}
+    client.send({"type": "ping", "id": "p"})
+    assert client.wait_for("pong")["id"] == "p"
+
+    # After all that, the same session still hears and answers.
+    client.stream(silence(0.3) + speech("Thank you very much.") + silence(1.0))
+    assert client.wait_for("transcript.final")["text"].lower().startswith("thank you")
+    client.wait_for("audio.started")
+    stored = service.container.services.repository.get(started["sessionId"])
+    assert stored is not None
+    assert stored.metadata == {"screen": "home"}
+    client.close()
+
+
+def test_missing_and_expired_tokens_are_closed_with_4001(start_service):
+    service = start_service()
+    anonymous = Client(service.url, None)
+    assert anonymous.wait_for("error")["code"] == "UNAUTHENTICATED"
+    assert closed_code(anonymous) == 4001
+
+    now = int(time.time())
+    settings = service.container.settings
+    expired_token = jwt.encode(
+        {
+            "iss": DEV_ISSUER,
+            "aud": settings.project,
+            "sub": "oscar",
+            "iat": now - 7200,
+            "exp": now - 3600,
+        },
+        settings.dev_auth_secret.get_secret_value(),
+        algorithm="HS256",
+    )
+    expired = Client(service.url, expired_token)
+    error = expired.wait_for("error")
+    assert (error["code"], error["message"]) == ("UNAUTHENTICATED", "Invalid or expired token")
+    assert closed_code(expired) == 4001
+
+    forged = Client(service.url, service.token("oscar") + "x")
+    assert closed_code(forged) == 4001
+
+    fine = Client(service.url, service.token("oscar"))
+    assert fine.start()["resumed"] is False
+    fine.close()
+
+
+def test_a_frame_beyond_the_transport_limit_closes_only_that_connection(start_service):
+    service = start_service(ws_max_size=128 * 1024)
+    client = Client(service.url, service.token("peggy"))
+    client.start()
+    client.ws.send(b"\x00" * (256 * 1024))
+    assert closed_code(client) == 1009
+    other = Client(service.url, service.token("peggy"))
+    other.start()
+    other.send({"type": "ping"})
+    other.wait_for("pong")
+    other.close()
+
+
+def test_a_client_that_never_reads_is_closed_and_the_server_carries_on(start_service):
+    service = start_service(sessions_outbound_buffer_bytes=64 * 1024)
+    time_limit = time.monotonic() + 30
+    sock = socket.create_connection(("127.0.0.1", service.port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    headers = {"Authorization": f"Bearer {service.token('trent')}"}
+    # max_queue=1: the client library stops reading the socket once one message waits.
+    slow = connect(service.url, sock=sock, additional_headers=headers, max_queue=1, legacy=True)
+    slow.send(json.dumps({"type": "start"}))
+    backend = service.app.state.service.backend
+    while not backend.active_session_count:
+        assert time.monotonic() < time_limit, "the session did not start"
+        time.sleep(0.01)
+    ping = json.dumps({"type": "ping", "id": "y" * 64})
+    deadline = time.monotonic() + 60
+    closed = False
+    while time.monotonic() < deadline and not closed:
+        try:
+            for _ in range(500):
+                slow.send(ping)
+        except ConnectionClosed:
+            closed = True
+        if not backend.active_session_count and not closed:
+            # The server closed the session; the close frame waits behind unread data.
+            closed = service.tasks_named("session:") == []
+    assert closed, "the server kept buffering for a client that never reads"
+    assert backend.active_session_count == 0
+    metrics = service.container.services.metrics.exposition().decode()
+    assert 'voice_sessions_closed_total{code="4009"} 1.0' in metrics
+    slow.close()
+    # Everyone else is served as before.
+    other = Client(service.url, service.token("trent"))
+    other.start()
+    other.send({"type": "ping", "id": "ok"})
+    assert other.wait_for("pong")["id"] == "ok"
+    other.close()

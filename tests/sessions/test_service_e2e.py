@@ -1,0 +1,342 @@
+"""End to end over a real WebSocket: eSpeak speech in, transcript and spoken reply out.
+
+Each test starts the real service (uvicorn on a free loopback port, the embedded store,
+Whisper, eSpeak) and talks to it as a client would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from shared.sessions.agents import AgentContext, AgentIntegration
+from shared.sessions.model import ConversationRole
+from tests.sessions.support import Client, silence, speech
+
+
+def eventually(read, accept, timeout: float = 10.0):
+    """Return ``read()`` once ``accept`` holds for it (saves happen after the events)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = read()
+        if value is not None and accept(value):
+            return value
+        assert time.monotonic() < deadline, f"never accepted: {value!r}"
+        time.sleep(0.05)
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z']+", text.lower())
+
+
+def transcribe(whisper, pcm: bytes, rate: int) -> str:
+    return asyncio.run(whisper.transcribe(pcm, rate, "en")).text
+
+
+def test_speech_gets_its_transcript_and_a_spoken_reply(start_service, whisper):
+    service = start_service()
+    client = Client(service.url, service.token("alice"))
+    started = client.start()
+    assert started["resumed"] is False
+    client.stream(silence(0.3) + speech("What is the weather like today?") + silence(1.0))
+
+    final = client.wait_for("transcript.final")
+    assert words(final["text"]) == ["what", "is", "the", "weather", "like", "today"]
+    done = client.wait_for("agent.done")
+    assert "weather" in done["text"]
+    client.wait_for("audio.ended")
+    metrics = client.wait_for("turn.metrics")
+
+    states = [item["state"] for item in client.received.of("state")]
+    assert states == ["listening", "processing", "speaking", "listening"]
+    streamed = "".join(item["text"] for item in client.received.of("agent.text"))
+    assert streamed.strip() == done["text"]
+    reply = bytes(client.received.audio)
+    assert len(reply) / 2 / 16_000 > 1.0
+    # The reply audio says the agent's words.
+    assert {"weather", "offline"} <= set(words(transcribe(whisper, reply, 16_000)))
+    for figure in ("vadStopDelayMs", "sttMs", "agentTtftMs", "ttsTtfbMs"):
+        assert metrics[figure] >= 0
+    assert metrics["endOfSpeechToFirstAudioMs"] > metrics["sttMs"]
+    client.close()
+
+
+def test_a_client_at_8_khz_is_heard_and_answered_at_8_khz(start_service):
+    service = start_service()
+    client = Client(service.url, service.token("bob"))
+    client.start({"audio": {"sampleRate": 8000}})
+    client.stream(
+        silence(0.3, rate=8000) + speech("Thank you very much.", rate=8000) + silence(1, rate=8000),
+        rate=8000,
+    )
+    assert words(client.wait_for("transcript.final")["text"]) == ["thank", "you", "very", "much"]
+    assert client.wait_for("audio.started")["sampleRate"] == 8000
+    client.wait_for("audio.ended")
+    seconds = len(client.received.audio) / 2 / 8000
+    assert 0.5 < seconds < 5
+    client.close()
+
+
+LONG_REPLY = " ".join(
+    f"This is sentence number {index} of a long answer that keeps the assistant talking."
+    for index in range(1, 13)
+)
+
+
+def test_barge_in_stops_the_reply_and_flushes_playback(start_service):
+    service = start_service()
+
+    async def talkative(context: AgentContext, text: str) -> str:
+        return LONG_REPLY if "story" in text.lower() else f"You interrupted me to say {text}"
+
+    service.container.services.agents.register(
+        "talkative", lambda: AgentIntegration(callback=talkative)
+    )
+    client = Client(service.url, service.token("carol"))
+    client.start({"agent": {"name": "talkative"}})
+    client.stream(silence(0.3) + speech("Tell me a long story.") + silence(1.0))
+    client.wait_for("audio.started")
+    time.sleep(1.0)  # let the reply play for a while
+
+    barge_in = time.monotonic()
+    client.stream(speech("Stop, please stop.") + silence(1.0), pace=1.0)
+    interruption = client.wait_for("interruption", timeout=10)
+    assert interruption["flush"] is True
+    # Generous functional bound: VAD start plus the minimum speech duration plus delivery.
+    assert interruption["_at"] - barge_in < 1.5
+    ended = client.received.of("audio.ended")[0]  # sent just before the interruption
+    assert ended["interrupted"] is True
+    assert ended["turn"] == 1
+    audio_at_interruption = sum(
+        size for at, size in client.received.audio_chunks if at <= interruption["_at"]
+    )
+    # The barge-in is answered: its own transcript, then a new reply.
+    final = client.wait_for("transcript.final", where=lambda item: item["turn"] == 2)
+    assert "stop" in words(final["text"])
+    next_reply = client.wait_for("audio.started", where=lambda item: item["turn"] == 2)
+    late = sum(
+        size
+        for at, size in client.received.audio_chunks
+        if interruption["_at"] < at < next_reply["_at"]
+    )
+    assert late == 0  # nothing of the cut-off reply arrives after the interruption
+    full_reply_bytes = 16_000 * 2 * 20  # the long answer lasts well over 20 s
+    assert audio_at_interruption < full_reply_bytes
+    client.close()
+
+
+def test_a_dropped_session_resumes_on_another_instance(start_service, tmp_path):
+    shared_data = tmp_path / "shared"
+    first = start_service(data_dir=shared_data)
+    client = Client(first.url, first.token("dave"))
+    session_id = client.start()["sessionId"]
+    client.stream(silence(0.3) + speech("Hello, how are you?") + silence(1.0))
+    client.wait_for("agent.done")
+    client.wait_for("audio.ended")
+    client.close()  # dropped without stop: the session stays resumable
+
+    second = start_service(data_dir=shared_data)  # another instance, the same store
+    stranger = Client(second.url, second.token("eve"))
+    stranger.send({"type": "start", "sessionId": session_id})
+    assert stranger.wait_for("error")["code"] == "SESSION_NOT_FOUND"
+    stranger.close()
+
+    again = Client(second.url, second.token("dave"))
+    resumed = again.start(sessionId=session_id)
+    assert resumed["resumed"] is True
+    assert resumed["sessionId"] == session_id
+    assert [line["role"] for line in resumed["history"]] == ["user", "assistant"]
+    assert words(resumed["history"][0]["text"]) == ["hello", "how", "are", "you"]
+    again.stream(silence(0.3) + speech("Goodbye.") + silence(1.0))
+    again.wait_for("agent.done")
+    again.wait_for("turn.metrics")
+    repository = second.container.services.repository
+    stored = eventually(lambda: repository.get(session_id), lambda found: len(found.history) == 4)
+    assert [line.role for line in stored.history] == [
+        ConversationRole.USER,
+        ConversationRole.ASSISTANT,
+    ] * 2
+    again.send({"type": "stop"})
+    again.wait_for("session.ended")
+    deadline = time.monotonic() + 10
+    while second.container.services.repository.get(session_id) is not None:
+        assert time.monotonic() < deadline, "a completed session must be forgotten"
+        time.sleep(0.05)
+    after_stop = Client(second.url, second.token("dave"))
+    after_stop.send({"type": "start", "sessionId": session_id})
+    assert after_stop.wait_for("error")["code"] == "SESSION_NOT_FOUND"
+    after_stop.close()
+
+
+def test_the_session_limit_refuses_with_a_clear_close_code(start_service):
+    service = start_service(sessions_max_concurrent=1)
+    first = Client(service.url, service.token("frank"))
+    first.start()
+    second = Client(service.url, service.token("grace"))
+    second.send({"type": "start"})
+    error = second.wait_for("error")
+    assert error["code"] == "SESSION_LIMIT_REACHED"
+    with pytest.raises(ConnectionClosed) as closed:
+        second.wait_for("never", timeout=10)
+    assert getattr(closed.value, "rcvd", None) is not None
+    assert closed.value.rcvd.code == 1013
+    # The first session is unaffected, and its slot frees when it stops.
+    first.send({"type": "ping", "id": "p1"})
+    assert first.wait_for("pong")["id"] == "p1"
+    first.send({"type": "stop"})
+    first.wait_for("session.ended")
+    third = Client(service.url, service.token("grace"))
+    deadline = time.monotonic() + 5
+    while service.app.state.service.backend.active_session_count:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert third.start()["resumed"] is False
+    third.close()
+
+
+def test_disconnect_leaves_no_session_task_running(start_service):
+    service = start_service()
+    client = Client(service.url, service.token("heidi"))
+    client.start()
+    client.stream(silence(0.3) + speech("Hello.") + silence(0.8))
+    client.wait_for("audio.started")
+    assert service.tasks_named("session:")  # the pipeline is running
+    client.close()  # mid-reply
+    deadline = time.monotonic() + 10
+    while service.tasks_named("session:") or service.app.state.service.backend.active_session_count:
+        assert time.monotonic() < deadline, service.tasks_named("session:")
+        time.sleep(0.05)
+
+
+def test_an_idle_session_is_closed_and_forgotten(start_service):
+    service = start_service(sessions_idle_timeout_seconds=1.0)
+    client = Client(service.url, service.token("ivan"))
+    session_id = client.start()["sessionId"]
+    client.stream(silence(2.0))  # silence is not activity
+    ended = client.wait_for("session.ended", timeout=10)
+    assert ended["reason"] == "idle timeout"
+    with pytest.raises(ConnectionClosed) as closed:
+        client.wait_for("never", timeout=10)
+    assert closed.value.rcvd.code == 4008
+    assert service.container.services.repository.get(session_id) is None
+    assert service.tasks_named("session:") == []
+
+
+def http_get(url: str, token: str | None = None) -> tuple[int, str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    # Loopback http URLs built by the test only.
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:  # noqa: S310
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read().decode()
+
+
+def test_health_readiness_metrics_and_backends(start_service):
+    service = start_service()
+    assert http_get(f"{service.http}/healthz") == (200, '{"status":"ok"}')
+    status, body = http_get(f"{service.http}/readyz")
+    assert status == 200
+    assert '"status":"healthy"' in body
+    client = Client(service.url, service.token("judy"))
+    client.start()
+    client.stream(silence(0.3) + speech("Hello.") + silence(1.0))
+    client.wait_for("turn.metrics")
+    client.close()
+    _, text = http_get(f"{service.http}/metrics")
+    assert "voice_session_end_of_speech_to_first_audio_seconds_count 1.0" in text
+    assert 'voice_session_turns_total{outcome="completed"} 1.0' in text
+    assert http_get(f"{service.http}/v1/backends")[0] == 401
+    status, body = http_get(f"{service.http}/v1/backends", service.token("judy"))
+    assert status == 200
+    assert '"name":"native"' in body
+    assert '"s2sSupport":true' in body
+
+
+def test_an_embedded_speech_to_speech_session(start_service):
+    service = start_service()
+    client = Client(service.url, service.token("kim"))
+    client.start({"pipeline": {"type": "s2s", "s2sProvider": "embedded"}})
+    client.stream(silence(0.3) + speech("What is your name?") + silence(1.0))
+    assert words(client.wait_for("transcript.final")["text"]) == ["what", "is", "your", "name"]
+    assert "assistant" in client.wait_for("agent.done")["text"]
+    client.wait_for("turn.metrics")
+    assert len(client.received.audio) > 16_000
+    states = [item["state"] for item in client.received.of("state")]
+    assert states == ["listening", "processing", "speaking", "listening"]
+    client.close()
+
+
+def test_preemptive_recognition_keeps_whole_turns_across_pauses(start_service):
+    service = start_service()
+    client = Client(service.url, service.token("lena"))
+    client.start({"agent": {"preemptiveGeneration": True}, "turn": {"silenceTimeoutSeconds": 0.7}})
+    # eSpeak ends a sentence with 0.3 s of silence: longer than the VAD's stop, shorter
+    # than the silence timeout. The early decode of "Good morning" is dropped when the user
+    # goes on, and the turn is one.
+    client.stream(silence(0.3) + speech("Good morning.") + speech("Thank you.") + silence(1.2))
+    first = client.wait_for("transcript.final")
+    assert first["turn"] == 1
+    assert words(first["text"]) == ["good", "morning", "thank", "you"]
+    assert client.received.of("interruption") == []
+    client.wait_for("turn.metrics")
+    # A turn without a pause is answered from the early decode.
+    client.stream(speech("What is your name?") + silence(1.2))
+    second = client.wait_for("transcript.final", where=lambda item: item["turn"] == 2)
+    assert words(second["text"]) == ["what", "is", "your", "name"]
+    client.close()
+
+
+def test_speaking_on_before_the_reply_is_heard_makes_one_request(start_service):
+    service = start_service()
+    client = Client(service.url, service.token("mona"))
+    session_id = client.start()["sessionId"]
+    # The pause ends turn 1 (0.7 s > the 0.5 s timeout), but the user goes on before any
+    # reply is heard: the reply is cancelled and both parts are recognised as one request.
+    client.stream(
+        silence(0.3) + speech("Good morning.") + silence(0.4) + speech("Thank you.") + silence(1.0)
+    )
+    final = client.wait_for("transcript.final")
+    assert final["turn"] == 2
+    assert words(final["text"]) == ["good", "morning", "thank", "you"]
+    assert client.received.of("interruption")
+    client.wait_for("turn.metrics", where=lambda item: item["turn"] == 2)
+    stored = eventually(
+        lambda: service.container.services.repository.get(session_id),
+        lambda found: len(found.history) == 2,
+    )
+    assert [line.role for line in stored.history] == [
+        ConversationRole.USER,
+        ConversationRole.ASSISTANT,
+    ]
+    client.close()
+
+
+def test_resuming_elsewhere_takes_the_session_from_the_old_connection(start_service, tmp_path):
+    shared_data = tmp_path / "shared"
+    first = start_service(data_dir=shared_data)
+    second = start_service(data_dir=shared_data)
+    old = Client(first.url, first.token("nora"))
+    session_id = old.start()["sessionId"]
+    new = Client(second.url, second.token("nora"))
+    assert new.start(sessionId=session_id)["resumed"] is True
+    # The old instance learns at its next write that the session has moved.
+    old.send({"type": "update_metadata", "metadata": {"from": "old"}})
+    with pytest.raises(ConnectionClosed) as closed:
+        old.wait_for("never", timeout=10)
+    assert closed.value.rcvd.code == 4010
+    new.send({"type": "update_metadata", "metadata": {"from": "new"}})
+    assert new.wait_for("metadata.updated")["metadata"] == {"from": "new"}
+    stored = eventually(
+        lambda: second.container.services.repository.get(session_id),
+        lambda found: found.metadata == {"from": "new"},
+    )
+    assert stored.user_id == "nora"
+    new.close()

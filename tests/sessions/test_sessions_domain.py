@@ -1,0 +1,263 @@
+"""Session persistence over both document stores, config checks, the registry and backends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from shared.errors import InvalidRequestError, InvalidStateTransitionError
+from shared.model import new_id, utcnow
+from shared.providers import ProviderRegistry
+from shared.providers.espeak import EspeakProvider
+from shared.sessions.agents import AgentContext
+from shared.sessions.backends import NativeBackendProvider, SessionLimitError
+from shared.sessions.config import SessionDefaults, parse_session_config
+from shared.sessions.metrics import SessionMetrics, turn_metrics
+from shared.sessions.model import (
+    ConnectionState,
+    ConversationLine,
+    ConversationRole,
+    HealthStatus,
+    PipelineState,
+    UserConnection,
+    VoiceSession,
+)
+from shared.sessions.pipeline import embedded_s2s
+from shared.sessions.registry import BackendRegistry, UnknownBackendError
+from shared.sessions.repository import (
+    SessionNotFoundError,
+    SessionRepository,
+    SessionTakenOverError,
+)
+from shared.sessions.s2s import S2SCatalog
+from shared.sessions.services import AgentCatalog, SessionServices
+from shared.sessions.tts import ConfiguredVoiceResolver
+from shared.speech import SpeechRegistry
+from shared.store.base import DocumentStore
+from shared.store.firestore import FirestoreDocumentStore
+from shared.store.sqlite import SqliteDocumentStore
+from tests.conftest import new_firestore_client, reset_firestore
+
+
+@pytest.fixture(params=["sqlite", pytest.param("firestore", marks=pytest.mark.emulator)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentStore]:
+    if request.param == "sqlite":
+        adapter: DocumentStore = SqliteDocumentStore(tmp_path / "store.sqlite3")
+    else:
+        emulator = request.getfixturevalue("firestore_emulator")
+        reset_firestore(emulator)
+        adapter = FirestoreDocumentStore(new_firestore_client())
+    try:
+        yield adapter
+    finally:
+        adapter.close()
+
+
+def new_session(user: str = "u1", connection: str = "c1") -> VoiceSession:
+    return VoiceSession(
+        id=new_id(),
+        backend_id="native-test",
+        user_id=user,
+        connection_id=connection,
+        config={"backend": "native"},
+        history=(ConversationLine(role=ConversationRole.USER, text="Hi"),),
+    )
+
+
+def test_active_sessions_persist_are_claimed_and_completed_ones_vanish(store):
+    repository = SessionRepository(store, resume_window=timedelta(minutes=5))
+    session = new_session()
+    repository.create(session)
+    stored = repository.get(session.id)
+    assert stored is not None
+    assert stored.history == session.history
+    assert stored.config == {"backend": "native"}
+
+    with pytest.raises(SessionNotFoundError):
+        repository.claim(session.id, user_id="someone-else", connection_id="c2", now=utcnow())
+    claimed = repository.claim(session.id, user_id="u1", connection_id="c2", now=utcnow())
+    assert claimed.connection_id == "c2"
+    # The old connection can no longer write; the new one can.
+    with pytest.raises(SessionTakenOverError):
+        repository.save(session.move_to(PipelineState.LISTENING, utcnow()))
+    repository.save(claimed.move_to(PipelineState.LISTENING, utcnow()))
+    assert repository.get(session.id).pipeline_state is PipelineState.LISTENING
+    repository.save(claimed.complete(utcnow()))
+    assert repository.get(session.id) is None
+
+
+def test_a_session_gone_longer_than_the_resume_window_cannot_be_claimed(store):
+    repository = SessionRepository(store, resume_window=timedelta(minutes=5))
+    session = new_session()
+    repository.create(session)
+    later = utcnow() + timedelta(minutes=6)
+    with pytest.raises(SessionNotFoundError):
+        repository.claim(session.id, user_id="u1", connection_id="c2", now=later)
+    assert repository.get(session.id) is None
+
+
+def services_for(tmp_path: Path, whisper) -> SessionServices:
+    defaults = SessionDefaults()
+    holder: list[SessionServices] = []
+    services = SessionServices(
+        speech=SpeechRegistry.of([whisper]),
+        tts=ProviderRegistry.of([EspeakProvider(variant_languages=[])]),
+        agents=AgentCatalog(),
+        voices=ConfiguredVoiceResolver("espeak", "en-US"),
+        repository=SessionRepository(
+            SqliteDocumentStore(tmp_path / "s.sqlite3"), resume_window=timedelta(minutes=5)
+        ),
+        metrics=SessionMetrics(),
+        s2s=S2SCatalog({"embedded": lambda: embedded_s2s(lambda: holder[0], defaults)}),
+    )
+    holder.append(services)
+    return services
+
+
+class Quiet:
+    kind = "websocket"
+
+    async def send_event(self, payload):
+        return None
+
+    async def send_audio(self, pcm):
+        return None
+
+    async def close(self, code, reason):
+        return None
+
+
+def test_backend_states_limits_and_health(tmp_path, whisper):
+    services = services_for(tmp_path, whisper)
+    provider = NativeBackendProvider(services, max_concurrent_sessions=2)
+    registry = BackendRegistry()
+    registry.register(provider)
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(NativeBackendProvider(services))
+    with pytest.raises(UnknownBackendError):
+        registry.get("livekit")
+    described = registry.describe()[0]
+    assert described["capabilities"]["maxConcurrentSessions"] == 2
+    assert "pipeline" in described["configSchema"]["properties"]
+
+    async def scenario():
+        backend = await provider.create_backend("b1")
+        assert backend.connection_state is ConnectionState.DISCONNECTED
+        assert (await backend.health_check()).status is HealthStatus.UNHEALTHY
+        await backend.start()
+        assert backend.connection_state is ConnectionState.CONNECTED
+        config = parse_session_config({}, SessionDefaults())
+        first = await backend.create_session(config, UserConnection(user_id="a"), Quiet())
+        await backend.create_session(config, UserConnection(user_id="b"), Quiet())
+        with pytest.raises(SessionLimitError):
+            await backend.create_session(config, UserConnection(user_id="c"), Quiet())
+        health = await backend.health_check()
+        assert health.status is HealthStatus.DEGRADED  # full
+        assert health.active_sessions == 2
+        await first.close(complete=True)
+        assert backend.active_session_count == 1
+        assert (await backend.health_check()).status is HealthStatus.HEALTHY
+        with pytest.raises(InvalidStateTransitionError):
+            backend._move(ConnectionState.RECONNECTING)  # only from error
+        await backend.stop()
+        assert backend.connection_state is ConnectionState.DISCONNECTED
+        assert backend.active_session_count == 0
+        return first
+
+    first = asyncio.run(scenario())
+    assert first.tasks.running() == []
+    assert services.repository.get(first.id) is None
+
+
+def test_config_defaults_and_what_the_backend_refuses(tmp_path, whisper):
+    services = services_for(tmp_path, whisper)
+    provider = NativeBackendProvider(services)
+    config = parse_session_config({}, SessionDefaults())
+    assert config.pipeline.effective_processing_order() == ("vad", "turn_detection", "stt", "tts")
+    assert config.audio.output_rate == 16_000
+    slow = parse_session_config({"pipeline": {"latencyTarget": 0.05}}, SessionDefaults())
+    with pytest.raises(InvalidRequestError) as refused:
+        provider.validate_config(slow)
+    assert refused.value.details[0]["field"] == "pipeline.latencyTarget"
+    misordered = parse_session_config(
+        {"pipeline": {"processingOrder": ["turn_detection", "vad", "stt", "tts"]}},
+        SessionDefaults(),
+    )
+    from shared.sessions.pipeline import check_config
+
+    with pytest.raises(InvalidRequestError) as refused:
+        check_config(misordered, services)
+    assert refused.value.details[0]["field"] == "pipeline.processingOrder"
+    placed = parse_session_config(
+        {
+            "pipeline": {
+                "customProcessors": [
+                    {"name": "boost", "kind": "gain", "options": {"gainDb": 3}},
+                    {"name": "off", "kind": "gain", "enabled": False},
+                ],
+                "processingOrder": ["boost", "vad", "turn_detection", "stt", "tts"],
+            }
+        },
+        SessionDefaults(),
+    )
+    check_config(placed, services)
+
+
+def test_turn_figures_need_both_of_their_marks():
+    marks = {"speech_ended": 1.0, "turn_ended": 1.5, "stt_started": 1.5, "first_audio": 2.25}
+    assert turn_metrics(marks) == {"vad_stop_delay": 0.5, "end_of_speech_to_first_audio": 1.25}
+
+
+def test_stages_follow_the_processing_order_and_skip_disabled_processors(tmp_path, whisper):
+    from shared.sessions.conversation import Conversation
+    from shared.sessions.pipeline import SessionParts, build_stages
+    from shared.sessions.processors import PipelineContext, SessionTasks
+    from shared.sessions.tts import VoiceChoice
+
+    services = services_for(tmp_path, whisper)
+
+    def stage_names(pipeline: dict) -> list[str]:
+        config = parse_session_config({"pipeline": pipeline}, SessionDefaults())
+        parts = SessionParts(
+            context=PipelineContext("s", SessionTasks("s")),
+            conversation=Conversation(),
+            output=Quiet(),
+            user_id="u",
+            voice=VoiceChoice("espeak", "en-US"),
+            agent_context=lambda history: AgentContext(session_id="s", user_id="u"),
+        )
+        return [stage.name for stage in build_stages(config, services, parts)]
+
+    processors = [
+        {"name": "second", "kind": "gain", "order": 2},
+        {"name": "first", "kind": "gain", "order": 1},
+        {"name": "off", "kind": "gain", "order": 0, "enabled": False},
+    ]
+    assert stage_names({"customProcessors": processors}) == [
+        "first",
+        "second",
+        "vad",
+        "turn_detection",
+        "stt",
+        "agent",
+        "tts",
+        "output",
+    ]
+    placed = {
+        "customProcessors": processors,
+        "processingOrder": ["vad", "turn_detection", "stt", "first", "tts", "second"],
+    }
+    assert stage_names(placed) == [
+        "vad",
+        "turn_detection",
+        "stt",
+        "agent",
+        "first",
+        "tts",
+        "second",
+        "output",
+    ]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from shared.errors import PlatformError
+from shared.errors import InvalidRequestError, PlatformError
 from shared.model import check_transition, new_id, utcnow
 from shared.sessions.config import SessionConfig
 from shared.sessions.model import (
@@ -32,7 +32,6 @@ from shared.sessions.model import (
     VoiceSession,
 )
 from shared.sessions.pipeline import check_config
-from shared.sessions.registry import BackendProvider
 from shared.sessions.services import SessionServices
 from shared.sessions.session import LiveSession
 from shared.sessions.transport import SessionTransport
@@ -40,6 +39,52 @@ from shared.sessions.transport import SessionTransport
 logger = logging.getLogger(__name__)
 
 DEGRADED_FILL = 0.9
+
+
+class BackendProvider(abc.ABC):
+    """Makes voice backends of one kind."""
+
+    name: ClassVar[str]
+    metadata: ClassVar[dict[str, Any]] = {}
+
+    @abc.abstractmethod
+    def capabilities(self) -> ProviderCapabilities:
+        """Return what this provider's backends can do."""
+
+    def config_schema(self) -> dict[str, Any]:
+        """Return the JSON Schema of the session configs this provider accepts."""
+        return SessionConfig.model_json_schema(by_alias=True)
+
+    def validate_config(self, config: SessionConfig) -> None:
+        """Return None if this provider can run ``config``.
+
+        Raises:
+            InvalidRequestError: with one ``details`` entry per problem.
+        """
+        capabilities = self.capabilities()
+        problems: list[dict[str, str]] = []
+        if not capabilities.supports(config.pipeline):
+            problems.append(
+                {"field": "pipeline.type", "message": f"backend {self.name} cannot run s2s"}
+            )
+        if config.pipeline.latency_target < capabilities.min_latency:
+            problems.append(
+                {
+                    "field": "pipeline.latencyTarget",
+                    "message": f"below this backend's minimum of {capabilities.min_latency}",
+                }
+            )
+        if (
+            capabilities.supported_codecs
+            and config.audio.encoding not in capabilities.supported_codecs
+        ):
+            problems.append({"field": "audio.encoding", "message": "codec not supported"})
+        if problems:
+            raise InvalidRequestError("Invalid session config", details=problems)
+
+    @abc.abstractmethod
+    async def create_backend(self, backend_id: str) -> VoiceBackend:
+        """Return a new, not yet started backend."""
 
 
 class SessionLimitError(PlatformError):

@@ -51,4 +51,6 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(name="files", module="functions.files", prefixes=("/files",)),
     FunctionSpec(name="openai-speech", module="functions.openai_speech", prefixes=("/v1/audio",)),
+    # Pronunciation lexicons that synthesis requests name in lexiconIds.
+    FunctionSpec(name="lexicons", module="functions.lexicons", prefixes=("/lexicons",)),
 )

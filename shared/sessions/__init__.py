@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
-from shared.capability import Capability, no_dependencies
+from typing import TYPE_CHECKING
 
-CAPABILITY: Capability[None] = Capability(name="sessions", build=no_dependencies)
+from shared.capability import Capability, Ports
+
+if TYPE_CHECKING:
+    from shared.sessions.deps import SessionDeps
+
+
+def _build(ports: Ports) -> SessionDeps:
+    from shared.sessions.deps import SessionDeps  # noqa: PLC0415 - off cold starts
+
+    return SessionDeps.from_ports(ports)
+
+
+CAPABILITY: Capability[SessionDeps] = Capability(name="sessions", build=_build)

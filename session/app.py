@@ -62,12 +62,8 @@ class SessionService:
         if self._starting is not None:
             await self._starting
 
-    async def stop(self) -> None:
-        """Close every session (resumable), then release the ports."""
-        if self._starting is not None:
-            self._starting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._starting
+    async def close_sessions(self) -> None:
+        """Close every live session with 1001 (going away); each stays resumable."""
         if self.backend is not None:
             sessions = self.backend.list_sessions()
             await asyncio.gather(
@@ -77,6 +73,15 @@ class SessionService:
                 ),
                 return_exceptions=True,
             )
+
+    async def stop(self) -> None:
+        """Close every session (resumable), then release the ports."""
+        if self._starting is not None:
+            self._starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._starting
+        await self.close_sessions()
+        if self.backend is not None:
             await self.backend.stop()
         await self.container.aclose()
 

@@ -35,6 +35,7 @@ from shared.sessions.pipeline import check_config
 from shared.sessions.services import SessionServices
 from shared.sessions.session import LiveSession
 from shared.sessions.transport import SessionTransport
+from shared.sessions.vad import silero_model
 
 logger = logging.getLogger(__name__)
 
@@ -210,6 +211,7 @@ class NativeBackend(VoiceBackend):
     async def start(self) -> None:
         self._move(ConnectionState.CONNECTING)
         try:
+            await asyncio.to_thread(silero_model().load)
             for name in self._services.speech.names:
                 await self._services.speech.get(name).warm_up()
         except Exception:

@@ -25,6 +25,7 @@ from shared.sessions.backends import NativeBackendProvider
 from shared.sessions.config import SessionDefaults
 from shared.sessions.deps import SessionDeps
 from shared.sessions.metrics import SessionMetrics
+from shared.sessions.pipecat_backend import PipecatBackendProvider, pipecat_installed
 from shared.sessions.pipeline import embedded_s2s
 from shared.sessions.registry import BackendRegistry
 from shared.sessions.repository import SessionRepository
@@ -137,11 +138,10 @@ class SessionContainer:
     def backends(self) -> BackendRegistry:
         """Return the backend providers this service offers."""
         registry = BackendRegistry()
-        registry.register(
-            NativeBackendProvider(
-                self.services, max_concurrent_sessions=self.settings.sessions_max_concurrent
-            )
-        )
+        limit = self.settings.sessions_max_concurrent
+        registry.register(NativeBackendProvider(self.services, max_concurrent_sessions=limit))
+        if pipecat_installed():
+            registry.register(PipecatBackendProvider(self.services, max_concurrent_sessions=limit))
         return registry
 
     async def aclose(self) -> None:

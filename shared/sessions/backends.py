@@ -33,7 +33,7 @@ from shared.sessions.model import (
 )
 from shared.sessions.pipeline import check_config
 from shared.sessions.services import SessionServices
-from shared.sessions.session import LiveSession
+from shared.sessions.session import EngineFactory, LiveSession
 from shared.sessions.transport import SessionTransport
 from shared.sessions.vad import silero_model
 
@@ -197,11 +197,13 @@ class VoiceBackend(abc.ABC):
 class NativeBackend(VoiceBackend):
     """Sessions as our own asyncio pipelines in this process."""
 
-    def __init__(self, backend_id: str, provider: NativeBackendProvider) -> None:
+    def __init__(self, backend_id: str, provider: BackendProvider) -> None:
+        assert isinstance(provider, NativeBackendProvider)
         super().__init__(backend_id, provider)
         self._services = provider.services
         self._capabilities = provider.capabilities()
         self._starting: set[str] = set()
+        self.build_engine: EngineFactory | None = None  # None: our own pipeline
 
     @property
     def services(self) -> SessionServices:
@@ -271,6 +273,7 @@ class NativeBackend(VoiceBackend):
                 connection=connection,
                 resumed=resume_id is not None,
                 on_closed=self._forget,
+                build_engine=self.build_engine,
             )
             self._sessions[session.id] = session
             try:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams as PipecatVADParams
@@ -39,10 +39,14 @@ from pipecat.services.tts_service import TTSService
 
 from shared.audio.pcm import resample
 from shared.model import utcnow
-from shared.providers import ProviderError, TTSProvider
+from shared.providers import AudioSettings, ProviderError, SynthesisRequest, TTSProvider
 from shared.sessions.agents import Agent, AgentError
 from shared.sessions.conversation import APOLOGY
 from shared.sessions.frames import (
+    AgentResponseEndedFrame,
+    AgentResponseStartedFrame,
+    AgentTextFrame,
+    Frame,
     InterruptionFrame,
     MetricsFrame,
     OutputAudioFrame,
@@ -53,13 +57,28 @@ from shared.sessions.frames import (
     VADSpeechStartedFrame,
     VADSpeechStoppedFrame,
 )
+from shared.sessions.model import ConversationRole
 from shared.sessions.pipeline import SessionParts
 from shared.sessions.processors import PipelineContext
 from shared.speech import SpeechToText, SpeechToTextError
 
 if TYPE_CHECKING:
     from shared.sessions.config import SessionConfig
-    from shared.sessions.pipecat_backend import PipecatEngine, _Turns
+
+
+class Turns:
+    """The turn numbers the engine's processors share."""
+
+    def __init__(self) -> None:
+        self.current = 0
+
+
+class SessionSink(Protocol):
+    """Where the wrapped services hand our frames (the engine: output stage, session)."""
+
+    async def to_session(self, frame: Frame) -> None:
+        """Hand ``frame`` on."""
+        ...
 
 
 def vad_processor(config: SessionConfig) -> VADProcessor:
@@ -85,7 +104,7 @@ class PlatformSTTService(SegmentedSTTService):
         *,
         language: str,
         context: PipelineContext,
-        turns: _Turns,
+        turns: Turns,
     ) -> None:
         super().__init__(trailing_silence_secs=0.0)
         self._provider = provider
@@ -124,10 +143,10 @@ class PlatformAgent(FrameProcessor):
         self,
         agent: Agent,
         *,
-        engine: PipecatEngine,
+        engine: SessionSink,
         parts: SessionParts,
         context: PipelineContext,
-        turns: _Turns,
+        turns: Turns,
     ) -> None:
         super().__init__()
         self._agent = agent
@@ -141,8 +160,6 @@ class PlatformAgent(FrameProcessor):
         if not isinstance(frame, PipecatTranscription):
             await self.push_frame(frame, direction)
             return
-        from shared.sessions.pipecat_backend import report_answer  # noqa: PLC0415
-
         result = frame.result if isinstance(frame.result, dict) else {}
         turn = int(result.get("turn", self._turns.current))
         seconds = float(result.get("seconds", 0.0))
@@ -157,15 +174,7 @@ class PlatformAgent(FrameProcessor):
             await self.push_frame(LLMTextFrame(text=piece))
 
         try:
-            answer = await report_answer(
-                engine=self._engine,
-                parts=self._parts,
-                context=self._context,
-                turn=turn,
-                text=frame.text.strip(),
-                agent=self._agent,
-                emit_piece=emit,
-            )
+            answer = await self._answer(turn, frame.text.strip(), emit)
         except AgentError as exc:
             await self.push_frame(LLMTextFrame(text=APOLOGY))
             answer = APOLOGY
@@ -173,6 +182,32 @@ class PlatformAgent(FrameProcessor):
         await self.push_frame(LLMFullResponseEndFrame())
         if not answer:
             await self._engine.to_session(TurnCompleteFrame(turn=turn))
+
+    async def _answer(self, turn: int, text: str, emit: Callable[[str], Awaitable[None]]) -> str:
+        """Ask the agent about ``text``, reporting to the session; return the whole answer."""
+        conversation = self._parts.conversation
+        history = conversation.lines
+        conversation.add(ConversationRole.USER, text)
+        conversation.turns += 1
+        await self._engine.to_session(AgentResponseStartedFrame(turn=turn))
+        started = time.monotonic()
+        self._context.mark(turn, "agent_started", started)
+        pieces: list[str] = []
+        async for piece in self._agent.respond(self._parts.agent_context(history), text):
+            if not pieces:
+                first = time.monotonic()
+                self._context.mark(turn, "agent_first_token", first)
+                await self._engine.to_session(
+                    MetricsFrame(turn=turn, values={"agent_ttft_seconds": first - started})
+                )
+            pieces.append(piece)
+            await self._engine.to_session(AgentTextFrame(text=piece, turn=turn))
+            await emit(piece)
+        answer = "".join(pieces).strip()
+        if answer:
+            conversation.add(ConversationRole.ASSISTANT, answer, utcnow())
+        await self._engine.to_session(AgentResponseEndedFrame(turn=turn, text=answer))
+        return answer
 
 
 class PlatformTTSService(TTSService):
@@ -186,7 +221,7 @@ class PlatformTTSService(TTSService):
         language: str,
         executor: Executor,
         context: PipelineContext,
-        turns: _Turns,
+        turns: Turns,
         sample_rate: int,
     ) -> None:
         super().__init__(push_start_frame=True, push_stop_frames=True, sample_rate=sample_rate)
@@ -205,12 +240,16 @@ class PlatformTTSService(TTSService):
         self, text: str, context_id: str
     ) -> AsyncGenerator[PipecatFrame | None, None]:
         """Yield the sentence's audio at the service's rate."""
-        from shared.sessions.pipecat_backend import spoken_request  # noqa: PLC0415
-
         turn = self._turns.current
         started = time.monotonic()
         self._context.mark(turn, "tts_started", started)
-        request = spoken_request(text, self._voice_id, self._language, self.sample_rate)
+        request = SynthesisRequest(
+            text=text,
+            voice_id=self._voice_id,
+            language=self._language,
+            settings=AudioSettings(sample_rate=self.sample_rate),
+            want_timings=False,
+        )
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self._executor, self._provider.synthesize, request)
@@ -233,9 +272,9 @@ class SessionBridge(FrameProcessor):
     def __init__(
         self,
         *,
-        engine: PipecatEngine,
+        engine: SessionSink,
         context: PipelineContext,
-        turns: _Turns,
+        turns: Turns,
         interruptions: bool,
     ) -> None:
         super().__init__()

@@ -28,23 +28,16 @@ import asyncio
 import contextlib
 import importlib.util
 import sys
-import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from shared.model import utcnow
-from shared.providers import AudioSettings, SynthesisRequest
 from shared.sessions.backends import NativeBackend, NativeBackendProvider
 from shared.sessions.config import SessionConfig
 from shared.sessions.frames import (
-    AgentResponseEndedFrame,
-    AgentResponseStartedFrame,
-    AgentTextFrame,
     Frame,
     InputAudioFrame,
-    MetricsFrame,
 )
-from shared.sessions.model import ConversationRole, PipelineType, ProviderCapabilities
+from shared.sessions.model import PipelineType, ProviderCapabilities
 from shared.sessions.output import OutputProcessor
 from shared.sessions.pipeline import SessionParts
 from shared.sessions.processors import FrameHandler, Pipeline, PipelineContext
@@ -106,13 +99,6 @@ def _quiet_pipecat_logs() -> None:
     logger.add(sys.stderr, level="WARNING")
 
 
-class _Turns:
-    """The turn numbers the engine's processors share."""
-
-    def __init__(self) -> None:
-        self.current = 0
-
-
 class PipecatEngine:
     """A session's pipecat pipeline behind the engine interface (start, input, stop)."""
 
@@ -155,7 +141,7 @@ class PipecatEngine:
 
         await self._output.start(context)
         config, services, parts = self._config, self._services, self._parts
-        turns = _Turns()
+        turns = wrapped.Turns()
         integration = services.agents.get(config.agent.name or "local")
         stages = [
             wrapped.vad_processor(config),
@@ -222,53 +208,3 @@ class PipecatEngine:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._runner
         await self._output.stop()
-
-
-# -- what the wrapped services share with the session ---------------------------------------
-
-
-def spoken_request(text: str, voice_id: str, language: str, sample_rate: int) -> SynthesisRequest:
-    """Return the synthesis request for one sentence of a reply."""
-    return SynthesisRequest(
-        text=text,
-        voice_id=voice_id,
-        language=language,
-        settings=AudioSettings(sample_rate=sample_rate),
-        want_timings=False,
-    )
-
-
-async def report_answer(
-    *,
-    engine: PipecatEngine,
-    parts: SessionParts,
-    context: PipelineContext,
-    turn: int,
-    text: str,
-    agent: Any,
-    emit_piece: Any,
-) -> str:
-    """Ask ``agent`` about ``text``, reporting to the session; return the whole answer."""
-    conversation = parts.conversation
-    history = conversation.lines
-    conversation.add(ConversationRole.USER, text)
-    conversation.turns += 1
-    await engine.to_session(AgentResponseStartedFrame(turn=turn))
-    started = time.monotonic()
-    context.mark(turn, "agent_started", started)
-    pieces: list[str] = []
-    async for piece in agent.respond(parts.agent_context(history), text):
-        if not pieces:
-            first = time.monotonic()
-            context.mark(turn, "agent_first_token", first)
-            await engine.to_session(
-                MetricsFrame(turn=turn, values={"agent_ttft_seconds": first - started})
-            )
-        pieces.append(piece)
-        await engine.to_session(AgentTextFrame(text=piece, turn=turn))
-        await emit_piece(piece)
-    answer = "".join(pieces).strip()
-    if answer:
-        conversation.add(ConversationRole.ASSISTANT, answer, utcnow())
-    await engine.to_session(AgentResponseEndedFrame(turn=turn, text=answer))
-    return answer

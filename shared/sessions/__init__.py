@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared.capability import Capability, Ports
+from shared.capability import Capability, Ports, delete_owned
+from shared.store.base import DocumentStore
 
 if TYPE_CHECKING:
     from shared.sessions.deps import SessionDeps
@@ -16,4 +17,10 @@ def _build(ports: Ports) -> SessionDeps:
     return SessionDeps.from_ports(ports)
 
 
-CAPABILITY: Capability[SessionDeps] = Capability(name="sessions", build=_build)
+def _purge(store: DocumentStore, user_id: str) -> int:
+    return delete_owned(store, "voice_sessions", user_id)
+
+
+CAPABILITY: Capability[SessionDeps] = Capability(
+    name="sessions", build=_build, purges={"voice_sessions": _purge}
+)

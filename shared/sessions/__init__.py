@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shared.capability import Capability, Ports, delete_owned
-from shared.store.base import DocumentStore
 
 if TYPE_CHECKING:
     from shared.sessions.deps import SessionDeps
@@ -17,8 +16,8 @@ def _build(ports: Ports) -> SessionDeps:
     return SessionDeps.from_ports(ports)
 
 
-def _purge(store: DocumentStore, user_id: str) -> int:
-    return delete_owned(store, "voice_sessions", user_id)
+def _purge(deps: SessionDeps, user_id: str) -> int:
+    return delete_owned(deps.store, "voice_sessions", user_id)
 
 
 CAPABILITY: Capability[SessionDeps] = Capability(

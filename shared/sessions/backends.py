@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from shared.errors import InvalidRequestError, PlatformError
+from shared.errors import InvalidRequestError, ServiceUnavailableError
 from shared.model import check_transition, new_id, utcnow
 from shared.sessions.config import SessionConfig
 from shared.sessions.model import (
@@ -88,14 +88,14 @@ class BackendProvider(abc.ABC):
         """Return a new, not yet started backend."""
 
 
-class SessionLimitError(PlatformError):
+class SessionLimitError(ServiceUnavailableError):
     """The backend runs as many sessions as it may."""
 
     code: ClassVar[str] = "SESSION_LIMIT_REACHED"
     default_message: ClassVar[str] = "This server is at its session limit; try again shortly"
 
 
-class BackendUnavailableError(PlatformError):
+class BackendUnavailableError(ServiceUnavailableError):
     """The backend is not connected."""
 
     code: ClassVar[str] = "BACKEND_UNAVAILABLE"

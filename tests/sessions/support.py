@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import uvicorn
 from websockets.sync.client import ClientConnection, connect
 
 from session.app import create_app
 from session.container import SessionContainer
+from session.server import SessionServer
 from shared.auth import build_dev_verifier
 from shared.config import Settings
 from shared.providers import AudioSettings, SynthesisRequest
@@ -77,21 +77,11 @@ def test_settings(data_dir: Path, **overrides: Any) -> Settings:
 class ServiceThread:
     """The session service under uvicorn on a free port, in a thread of its own."""
 
-    def __init__(self, container: SessionContainer, *, ws_max_size: int = 1024 * 1024) -> None:
+    def __init__(self, container: SessionContainer) -> None:
         self.container = container
         self.app = create_app(container)
         self.port = free_port()
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=self.port,
-            ws="websockets-sansio",
-            ws_max_size=ws_max_size,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-        self.server = uvicorn.Server(config)
+        self.server = SessionServer(self.app, container.settings, host="127.0.0.1", port=self.port)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
 

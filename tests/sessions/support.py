@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile
 from websockets.sync.client import ClientConnection, connect
 
 from session.app import create_app
@@ -27,12 +28,21 @@ from shared.auth import build_dev_verifier
 from shared.config import Settings
 from shared.providers import AudioSettings, SynthesisRequest
 from shared.providers.espeak import EspeakProvider
+from tests.data.speech.generate import file_for
 
 _ESPEAK = EspeakProvider(variant_languages=[])
 
 
 def speech(text: str, *, rate: int = 16_000, voice: str = "en-US") -> bytes:
-    """Return eSpeak NG's ``text`` as 16-bit mono PCM at ``rate``."""
+    """Return eSpeak NG's ``text`` as 16-bit mono PCM at ``rate``.
+
+    Phrases recorded in tests/data/speech (eSpeak renderings Whisper hears as written) are
+    played from there: eSpeak's own output varies a little from call to call.
+    """
+    recorded = file_for(text, rate, voice)
+    if recorded.exists():
+        samples, _ = soundfile.read(recorded, dtype="int16")
+        return bytes(samples.astype("<i2").tobytes())
     result = _ESPEAK.synthesize(
         SynthesisRequest(
             text=text, voice_id=voice, settings=AudioSettings(sample_rate=rate), want_timings=False

@@ -66,7 +66,7 @@ def test_the_gateway_serves_sessions_and_stops_them_cleanly(gateway, tmp_path, s
     url = f"ws://127.0.0.1:{sessions_port}/v1/sessions"
     client = Client(url, token(tmp_path, "gina"))
     session_id = client.start()["sessionId"]
-    client.stream(silence(0.3) + speech("Hello there.") + silence(1.0))
+    client.stream(silence(0.3) + speech("Hello.") + silence(1.0))
     assert "hello" in client.wait_for("transcript.final")["text"].lower()
     client.wait_for("audio.ended")
 

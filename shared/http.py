@@ -4,7 +4,8 @@ An ``Api`` routes one function's sub-paths (werkzeug rules), authenticates every
 unless it is explicitly public, parses bodies and query strings into pydantic request
 models (bad input becomes a 400 with field details), and turns every error into the seed's
 body ``{error, code, timestamp, requestId}``. ``ERROR_STATUS`` is the one table from error
-class to HTTP status. Unknown exceptions are logged with their stack and answered with a
+kind (a base class in ``shared.errors``) to HTTP status; the HTTP edge imports no
+capability, whose errors subclass those kinds. Unknown exceptions are logged with their stack and answered with a
 generic 500 that leaks nothing.
 """
 
@@ -28,23 +29,8 @@ from werkzeug.routing import Map, Rule
 
 from shared import errors
 from shared.auth import Principal, bearer_token
-from shared.blobs.base import ObjectAlreadyExistsError, PreconditionFailedError
 from shared.bootstrap import Container, get_container
-from shared.catalog.repository import VoiceNotFoundError
-from shared.catalog.sync_repository import VoiceSyncJobNotFoundError
 from shared.log import LogContext, log_context
-from shared.providers.base import (
-    ProviderError,
-    ProviderRejectedError,
-    ProviderUnavailableError,
-    UnknownProviderError,
-)
-from shared.tasks.base import (
-    DeadLetterNotFoundError,
-    ScheduledJobNotFoundError,
-    TaskAlreadyExistsError,
-    UnknownQueueError,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -57,59 +43,31 @@ ERROR_STATUS: dict[type[errors.PlatformError], int] = {
     errors.UnauthenticatedError: 401,
     errors.AccessDeniedError: 403,
     errors.NotFoundError: 404,
-    errors.UserNotFoundError: 404,
-    errors.VoiceModelNotFoundError: 404,
-    errors.DocumentNotFoundError: 404,
     errors.MethodNotAllowedError: 405,
-    errors.UserAlreadyExistsError: 409,
-    errors.EmailAlreadyRegisteredError: 409,
-    errors.DocumentAlreadyExistsError: 409,
-    errors.InvalidStateTransitionError: 409,
-    ObjectAlreadyExistsError: 409,
-    PreconditionFailedError: 412,
+    errors.NotAcceptableError: 406,
+    errors.ConflictError: 409,
+    errors.PreconditionFailedError: 412,
     errors.PayloadTooLargeError: 413,
     errors.UnsupportedMediaTypeError: 415,
-    errors.RateLimitedError: 429,
-    errors.ConfigurationError: 500,
-    errors.TransactionContentionError: 503,
-    TaskAlreadyExistsError: 409,
-    UnknownQueueError: 400,
-    DeadLetterNotFoundError: 404,
-    ScheduledJobNotFoundError: 404,
-    errors.ServiceUnavailableError: 503,
-    errors.VoiceModelAlreadyActiveError: 409,
-    errors.VoiceModelNotActiveError: 409,
-    errors.VoiceModelDeletedError: 409,
-    errors.VoiceModelFailedError: 409,
-    errors.NoQualifyingVoiceModelError: 404,
-    errors.InvalidModelPathError: 400,
-    errors.InvalidBackupPathError: 400,
-    errors.BackupNotFoundError: 404,
-    errors.TextTooLongError: 413,
-    errors.ProviderNotConfiguredError: 422,
-    errors.VoiceRequiredError: 400,
-    errors.VoiceModelNotReadyError: 409,
-    errors.SynthesisJobNotFoundError: 404,
-    errors.AudioFileNotFoundError: 404,
     errors.RangeNotSatisfiableError: 416,
-    VoiceNotFoundError: 404,
-    VoiceSyncJobNotFoundError: 404,
-    UnknownProviderError: 404,
-    ProviderError: 502,
-    ProviderRejectedError: 502,
-    ProviderUnavailableError: 503,
+    errors.UnprocessableError: 422,
+    errors.RateLimitedError: 429,
+    errors.BadGatewayError: 502,
+    errors.ServiceUnavailableError: 503,
 }
+"""The HTTP status of each kind of error; every other error class subclasses one of these."""
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 
 
-def status_for(error: errors.PlatformError) -> int:
-    """Return the HTTP status of ``error`` from ``ERROR_STATUS``."""
-    for cls in type(error).__mro__:
-        if cls in ERROR_STATUS:
-            return ERROR_STATUS[cls]
+def status_for(error: errors.PlatformError | type[errors.PlatformError]) -> int:
+    """Return the HTTP status of ``error`` (or an error class): its first base in the table."""
+    cls = error if isinstance(error, type) else type(error)
+    for base in cls.__mro__:
+        if base in ERROR_STATUS:
+            return ERROR_STATUS[base]
     return 500
 
 

@@ -22,7 +22,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.audio.timing import WordTiming
-from shared.errors import NotFoundError, PlatformError, ServiceUnavailableError
+from shared.errors import BadGatewayError, NotFoundError, ServiceUnavailableError
 from shared.providers.voices import VoiceProfile
 
 DEFAULT_SAMPLE_RATE = 22_050
@@ -48,7 +48,7 @@ class ErrorCategory(StrEnum):
         return self in (ErrorCategory.TRANSIENT, ErrorCategory.RATE_LIMITED)
 
 
-class ProviderError(PlatformError):
+class ProviderError(BadGatewayError):
     """A TTS provider failed; ``category`` decides retry, ``provider`` names who failed.
 
     The message is safe to show: adapters never put credentials or raw bodies in it.
@@ -86,7 +86,7 @@ class ProviderError(PlatformError):
         )
 
 
-class ProviderUnavailableError(ProviderError, ServiceUnavailableError):
+class ProviderUnavailableError(ServiceUnavailableError, ProviderError):
     """Transient or rate-limited provider failure (HTTP 503 with Retry-After)."""
 
     code: ClassVar[str] = "PROVIDER_UNAVAILABLE"

@@ -29,7 +29,7 @@ from typing import Any, Generic, TypeVar
 
 import pydantic
 
-from shared.errors import InvalidRequestError, NotFoundError, PlatformError
+from shared.errors import ConflictError, InvalidRequestError, NotFoundError
 from shared.store.base import DocumentStore, Transaction
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -45,7 +45,7 @@ _TASK_TYPE = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
 # -- errors ---------------------------------------------------------------------------------
 
 
-class TaskAlreadyExistsError(PlatformError):
+class TaskAlreadyExistsError(ConflictError):
     code = "TASK_ALREADY_EXISTS"
     default_message = "A task with this de-duplication key was already enqueued"
 

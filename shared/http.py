@@ -5,8 +5,8 @@ unless it is explicitly public, parses bodies and query strings into pydantic re
 models (bad input becomes a 400 with field details), and turns every error into the seed's
 body ``{error, code, timestamp, requestId}``. ``ERROR_STATUS`` is the one table from error
 kind (a base class in ``shared.errors``) to HTTP status; the HTTP edge imports no
-capability, whose errors subclass those kinds. Unknown exceptions are logged with their stack and answered with a
-generic 500 that leaks nothing.
+capability, whose errors subclass those kinds. Unknown exceptions are logged with their
+stack and answered with a generic 500 that leaks nothing.
 """
 
 from __future__ import annotations

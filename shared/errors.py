@@ -213,6 +213,13 @@ class TextTooLongError(PayloadTooLargeError):
     default_message = "Text exceeds the synthesis limit"
 
 
+class UnsupportedAudioFormatError(UnsupportedMediaTypeError):
+    code = "UNSUPPORTED_AUDIO_FORMAT"
+    default_message = "The audio format is not supported"
+    # The pydantic error type request models raise for it (``shared.http.parse`` maps it).
+    validation_type = "unsupported_audio_format"
+
+
 class ProviderNotConfiguredError(UnprocessableError):
     code = "PROVIDER_NOT_CONFIGURED"
     default_message = "The voice's provider is not configured in this deployment"

@@ -150,13 +150,17 @@ def parse(model: type[M], data: Mapping[str, Any]) -> M:
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
+        found = exc.errors(include_url=False, include_input=False)
+        for error in found:
+            if error["type"] == errors.UnsupportedAudioFormatError.validation_type:
+                raise errors.UnsupportedAudioFormatError(error["msg"]) from None
         details = [
             {
                 "field": ".".join(str(part) for part in error["loc"]) or None,
                 "message": error["msg"],
                 "type": error["type"],
             }
-            for error in exc.errors(include_url=False, include_input=False)
+            for error in found
         ]
         raise errors.InvalidRequestError("Invalid request parameters", details=details) from None
 

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import soundfile  # type: ignore[import-untyped]  # no type hints shipped
 
-from shared.audio.formats import CONTENT_TYPES, OutputFormat
+from shared.audio.formats import OutputFormat, content_type_of
 from shared.audio.pcm import SAMPLE_WIDTH, resample, to_samples
 
 OPUS_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
@@ -115,7 +115,7 @@ def encode(
     return EncodedAudio(
         data=data,
         format=kind,
-        content_type=CONTENT_TYPES[kind],
+        content_type=content_type_of(kind, rate),
         sample_rate=rate,
         duration_seconds=len(samples) / rate,
     )

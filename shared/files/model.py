@@ -13,7 +13,7 @@ from typing import Annotated, Self
 
 from pydantic import AfterValidator, Field
 
-from shared.audio.formats import CONTENT_TYPES, OutputFormat
+from shared.audio.formats import OutputFormat, content_type_of
 from shared.model import (
     DomainModel,
     NonNegativeCount,
@@ -66,7 +66,7 @@ class AudioFile(DomainModel):
     @property
     def content_type(self) -> str:
         """Return the HTTP Content-Type to serve the file with."""
-        return CONTENT_TYPES[self.format]
+        return content_type_of(self.format, self.sample_rate)
 
     def is_expired(self, now: datetime) -> bool:
         """Return whether the file's expiry has passed at ``now`` (never, without one)."""

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from shared.config import DEFAULT_ESPEAK_VARIANT_LANGUAGES
+
 KNOWN_PROVIDERS: tuple[str, ...] = ("espeak", "gcp", "polly", "azure", "elevenlabs", "openai")
 
 DEFAULT_OPENAI_VOICES = (
@@ -50,7 +52,9 @@ class ProvidersConfig(BaseModel):
     timeout_seconds: float = Field(default=30.0, gt=0, le=600)
 
     # eSpeak: which languages get every variant as a voice ("*" = all, "" = none).
-    espeak_variant_languages: list[str] = Field(default_factory=lambda: ["*"])
+    espeak_variant_languages: list[str] = Field(
+        default_factory=lambda: split_names(DEFAULT_ESPEAK_VARIANT_LANGUAGES)
+    )
 
     gcp_endpoint: str | None = None
     gcp_transport: str = "grpc"

@@ -15,12 +15,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from shared.audio.encode import output_rate
-from shared.audio.formats import OutputFormat
+from shared.audio.formats import OutputFormat, UnsupportedFormatError, parse_output_format
 from shared.config import Settings
-from shared.errors import InvalidRequestError, TextTooLongError
+from shared.errors import InvalidRequestError, TextTooLongError, UnsupportedAudioFormatError
 from shared.model import (
     DEFAULT_SAMPLE_RATE,
     DomainModel,
@@ -191,6 +192,11 @@ class AudioOptions(RequestModel):
     include_timestamps: bool = True
     timestamp_granularity: TimestampGranularity = TimestampGranularity.BOTH
 
+    @field_validator("output_format", mode="before")
+    @classmethod
+    def _format_by_any_name(cls, value: Any) -> Any:
+        return output_format_of(value)
+
 
 class SynthesizeRequest(AudioOptions):
     """Body of ``POST /synthesize``: ``text`` or ``ssml``, and a voice (default: active model)."""
@@ -223,6 +229,20 @@ class SynthesisResponse(DomainModel):
     error: str | None = None
     mode: str | None = None
     fallback_reason: str | None = None
+
+
+def output_format_of(value: Any) -> Any:
+    """Return the format a request names (any case, or an alias such as ``opus``).
+
+    Raises the pydantic error that ``shared.http`` answers with 415 and the supported
+    formats when no encoder here writes it; leaves non-strings to the field's validation.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        return parse_output_format(value)
+    except UnsupportedFormatError as exc:
+        raise PydanticCustomError(UnsupportedAudioFormatError.validation_type, str(exc)) from None
 
 
 def check_text(text: str, settings: Settings) -> None:

@@ -121,7 +121,7 @@ def test_content_types_and_raw_pcm_bytes():
     pcm = tone(16_000, 0.25)
 
     assert encode(pcm, 16_000, "pcm").data == pcm
-    assert encode(pcm, 16_000, "pcm").content_type == "audio/L16"
+    assert encode(pcm, 16_000, "pcm").content_type == "audio/L16;rate=16000;channels=1"
     assert encode(pcm, 16_000, "mp3").content_type == "audio/mpeg"
     assert encode(pcm, 16_000, "wav").content_type == "audio/wav"
     assert encode(pcm, 16_000, "flac").content_type == "audio/flac"

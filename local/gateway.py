@@ -16,13 +16,17 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
 from typing import Any, cast
 
+import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 from waitress.server import create_server
@@ -36,6 +40,8 @@ from shared.bootstrap import Container, get_container
 from shared.catalog.repository import VOICES
 from shared.catalog.sync import start_sync
 from shared.config import Settings
+from shared.errors import NotFoundError
+from shared.http import ErrorShape, error_response, request_id_of
 from shared.store import Query
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -107,11 +113,7 @@ class Gateway:
             return self._deliver_storage_event(environ, start_response)
         name = self.function_for(path)
         if name is None:
-            return _json(
-                start_response,
-                "404 Not Found",
-                {"error": f"No function serves {path}", "code": "NOT_FOUND"},
-            )
+            return _not_found(environ, start_response, path)
         return self.apps[name](environ, start_response)
 
 
@@ -123,6 +125,17 @@ def _under(path: str, prefix: str) -> bool:
     return len(given) >= len(wanted) and all(
         w == g or (w == "*" and g != "") for w, g in zip(wanted, given, strict=False)
     )
+
+
+def _not_found(
+    environ: dict[str, Any], start_response: Callable[..., Any], path: str
+) -> Iterable[bytes]:
+    # The body every route answers errors with (OpenAI's under /v1/, as its functions do).
+    request_id = request_id_of(flask.Request(environ))
+    shape: ErrorShape = "openai" if path.startswith("/v1/") else "platform"
+    response = error_response(NotFoundError(f"No route for {path}"), request_id, shape)
+    response.headers["X-Request-Id"] = request_id
+    return response(environ, start_response)
 
 
 def _json(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> list[bytes]:
@@ -161,7 +174,7 @@ def _sync_empty_catalog(container: Container) -> None:
 
 
 def main() -> None:
-    """Serve the gateway until Ctrl-C or SIGTERM."""
+    """Serve the gateway until Ctrl-C or SIGTERM, then stop within the shutdown bound."""
     container = get_container()
     settings = container.settings
     container.tasks.start()
@@ -180,9 +193,28 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        server.close()
-        container.close()
+        finished = shut_down(server, container, settings.gateway_shutdown_seconds)
         print("Gateway stopped.", file=sys.stderr, flush=True)
+        if not finished:
+            # Work still running past the bound keeps its lease in the store and resumes
+            # after a restart; waiting longer would only make Ctrl-C unreliable.
+            print("(work still running was left to resume on the next start)", file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(0)
+
+
+def shut_down(server: Any, container: Container, seconds: float) -> bool:
+    """Close the server, then the container, within ``seconds``; return whether both did."""
+    deadline = time.monotonic() + seconds
+
+    def close() -> None:
+        server.close()
+        container.close(timeout=max(deadline - time.monotonic() - 0.5, 0.1))
+
+    closing = threading.Thread(target=close, name="gateway-shutdown", daemon=True)
+    closing.start()
+    closing.join(max(deadline - time.monotonic(), 0.0))
+    return not closing.is_alive()
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -190,16 +191,22 @@ class Container:
         for capability in self.capabilities:
             capability.register_tasks(registry, _deps_of(self, capability))
 
-    def close(self) -> None:
-        """Stop the task worker, then release the adapters that were built."""
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the task worker, then release the adapters that were built.
+
+        Running tasks get what is left of ``timeout`` seconds to finish; one still running
+        keeps its lease and runs again after a restart (nothing is lost, see
+        ``shared.tasks.inprocess``).
+        """
+        deadline = time.monotonic() + timeout
         if "tasks" in self.__dict__:
-            self.tasks.stop(timeout=10)
+            self.tasks.stop(timeout=timeout)
         if "providers" in self.__dict__:
             self.providers.close()
         if "blobs" in self.__dict__:
             self.blobs.close()
         if self._storage_events is not None:
-            self._storage_events.close()
+            self._storage_events.close(timeout=max(deadline - time.monotonic(), 0.5))
         if "store" in self.__dict__:
             self.store.close()
 

@@ -125,6 +125,9 @@ class Settings(BaseSettings):
 
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8080, ge=1, le=65535)
+    # How long the local gateway's Ctrl-C waits for requests and running tasks before it
+    # exits anyway (a task cut short keeps its lease and runs again after a restart).
+    gateway_shutdown_seconds: float = Field(default=8.0, gt=0, le=120)
     # Where clients reach this deployment (signed download URLs of the embedded storage,
     # local task pushes); unset, the address the gateway listens on.
     public_base_url: str = ""
@@ -168,7 +171,11 @@ class Settings(BaseSettings):
             "elevenlabs": 300.0,
         }
     )
-    # OpenAI-compatible speech: OpenAI's voice names to catalog voices (or voice model ids).
+    # OpenAI-compatible speech: "none" answers the audio and keeps nothing (no file counts
+    # against the user's storage); "files" also stores each result as one of the user's
+    # audio files (X-Audio-File-Id names it), counted like any synthesis.
+    openai_speech_storage: Literal["none", "files"] = "none"
+    # OpenAI's voice names to catalog voices (or voice model ids), on every synthesis route.
     openai_speech_voices: dict[str, str] = Field(
         default_factory=lambda: {
             "alloy": "espeak:en-US+f3",

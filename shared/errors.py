@@ -225,6 +225,11 @@ class ProviderNotConfiguredError(UnprocessableError):
     default_message = "The voice's provider is not configured in this deployment"
 
 
+class VoiceModelUnusableError(UnprocessableError):
+    code = "VOICE_MODEL_UNUSABLE"
+    default_message = "The voice model names nothing this deployment can speak"
+
+
 class VoiceRequiredError(InvalidRequestError):
     code = "VOICE_REQUIRED"
     default_message = "Name a voice, or activate a voice model"

@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 Access = Literal["user", "admin", "public"]
+ErrorShape = Literal["platform", "openai"]
+"""How error bodies look: the platform's ``{error, code, timestamp, requestId}``, or
+OpenAI's ``{"error": {message, type, param, code}}`` for the OpenAI-compatible routes."""
 
 ERROR_STATUS: dict[type[errors.PlatformError], int] = {
     errors.PlatformError: 500,
@@ -107,12 +110,15 @@ class RequestContext:
         return self.principal.user_id
 
     def body(self, model: type[M]) -> M:
-        """Return the JSON body parsed into ``model``; an absent body counts as ``{}``.
+        """Return the JSON body parsed into ``model``; an absent optional body counts as ``{}``.
 
-        Raises UnsupportedMediaTypeError, PayloadTooLargeError or InvalidRequestError.
+        Raises UnsupportedMediaTypeError, PayloadTooLargeError or InvalidRequestError (also
+        for an empty body where the route needs one).
         """
         raw = self._raw_body()
         if not raw.strip():
+            if not accepts_empty(model):
+                raise errors.InvalidRequestError("A JSON request body is required")
             data: Any = {}
         else:
             if not self.request.is_json:
@@ -181,13 +187,38 @@ class Route:
     query: type[pydantic.BaseModel] | None = None
     response: type[pydantic.BaseModel] | None = None
     status: int = 200
+    # Statuses beyond the route's kind's, each described in words, or as a partial OpenAPI
+    # response object (headers, extra content types).
+    responses: Mapping[int, str | Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def body_required(self) -> bool:
+        """Return whether the route needs a body: its model does not accept ``{}``."""
+        return self.body is not None and not accepts_empty(self.body)
+
+
+@functools.cache
+def accepts_empty(model: type[pydantic.BaseModel]) -> bool:
+    """Return whether ``model`` validates an empty object (every field has a default)."""
+    try:
+        model.model_validate({})
+    except pydantic.ValidationError:
+        return False
+    return True
 
 
 class Api:
     """The routes of one Cloud Function, and its WSGI-facing ``handle``."""
 
-    def __init__(self, name: str, *, container: Callable[[], Container] = get_container) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        container: Callable[[], Container] = get_container,
+        error_shape: ErrorShape = "platform",
+    ) -> None:
         self.name = name
+        self.error_shape: ErrorShape = error_shape
         self.routes: list[Route] = []
         self._endpoints: dict[str, Route] = {}
         self._map = Map(strict_slashes=False, merge_slashes=False)
@@ -207,18 +238,30 @@ class Api:
         query: type[pydantic.BaseModel] | None = None,
         response: type[pydantic.BaseModel] | None = None,
         status: int = 200,
+        responses: Mapping[int, str | Mapping[str, Any]] | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(ctx, **path_params)`` for ``rule`` and ``methods``.
 
         ``body``, ``query`` and ``response`` name the pydantic models the handler reads and
-        returns; they document the route in the OpenAPI document (``shared.openapi``).
+        returns; with ``responses`` (other statuses the route answers, beyond those every
+        route of its kind can, and what each means) they document the route in the OpenAPI
+        document (``shared.openapi``).
         """
 
         def register(handler: Handler) -> Handler:
             endpoint = f"{handler.__name__}:{len(self.routes)}"
             summary = (handler.__doc__ or "").strip()
             route = Route(
-                rule, tuple(methods), handler, access, summary, body, query, response, status
+                rule,
+                tuple(methods),
+                handler,
+                access,
+                summary,
+                body,
+                query,
+                response,
+                status,
+                dict(responses or {}),
             )
             self.routes.append(route)
             self._endpoints[endpoint] = route
@@ -239,10 +282,10 @@ class Api:
             try:
                 response = self._dispatch(ctx)
             except errors.PlatformError as exc:
-                response = error_response(exc, request_id)
+                response = error_response(exc, request_id, self.error_shape)
             except Exception:
                 logger.exception("Unhandled error serving %s %s", request.method, request.path)
-                response = error_response(errors.PlatformError(), request_id)
+                response = error_response(errors.PlatformError(), request_id, self.error_shape)
             response.headers["X-Request-Id"] = request_id
             _log_request(request, response, ctx, time.perf_counter() - started)
         return response
@@ -250,10 +293,13 @@ class Api:
     def _dispatch(self, ctx: RequestContext) -> flask.Response:
         try:
             endpoint, params = self._match(ctx.request.path, ctx.request.method)
-        except MethodNotAllowed as exc:
-            error = errors.MethodNotAllowedError(f"{ctx.request.method} is not allowed here")
-            response = error_response(error, ctx.request_id)
-            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods or []))
+        except MethodNotAllowed:
+            allowed = self.allowed_methods(ctx.request.path)
+            error = errors.MethodNotAllowedError(
+                f"{ctx.request.method} is not allowed here; use {', '.join(allowed)}"
+            )
+            response = error_response(error, ctx.request_id, self.error_shape)
+            response.headers["Allow"] = ", ".join(allowed)
             return response
         except NotFound:
             raise errors.NotFoundError(f"No route for {ctx.request.path}") from None
@@ -267,8 +313,45 @@ class Api:
         result = route.handler(ctx, **params)
         return to_response(result)
 
+    def allowed_methods(self, path: str) -> list[str]:
+        """Return the methods of the route ``path`` belongs to (its most specific rule).
+
+        A path such as ``/voice-models/compare`` also matches ``/voice-models/<model_id>``;
+        its methods are the static rule's, as the OpenAPI document lists them.
+        """
+        matching = [route for route in self.routes if _rule_matches(route.rule, path)]
+        if not matching:
+            return []
+        best = min(_specificity(route.rule) for route in matching)
+        methods = {
+            method
+            for route in matching
+            if _specificity(route.rule) == best
+            for method in route.methods
+        }
+        return sorted(methods)
+
     def __call__(self, request: flask.Request) -> flask.Response:
         return self.handle(request)
+
+
+@functools.cache
+def _single_rule(rule: str) -> Map:
+    return Map([Rule(rule, endpoint="x")], strict_slashes=False, merge_slashes=False)
+
+
+def _rule_matches(rule: str, path: str) -> bool:
+    adapter = _single_rule(rule).bind("localhost")
+    try:
+        adapter.match(path, method=None)
+    except (NotFound, MethodNotAllowed):
+        return False
+    return True
+
+
+def _specificity(rule: str) -> int:
+    """Return how many path parameters ``rule`` has: fewer is more specific."""
+    return rule.count("<")
 
 
 def to_response(result: Any) -> flask.Response:
@@ -298,17 +381,16 @@ def json_text_response(text: str, status: int = 200) -> flask.Response:
     return response
 
 
-def error_response(error: errors.PlatformError, request_id: str) -> flask.Response:
-    """Return the seed's error body for ``error`` with its status and Retry-After."""
+def error_response(
+    error: errors.PlatformError, request_id: str, shape: ErrorShape = "platform"
+) -> flask.Response:
+    """Return the error body for ``error`` in ``shape``, with its status and Retry-After."""
     status = status_for(error)
-    body: dict[str, Any] = {
-        "error": error.message,
-        "code": error.code,
-        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "requestId": request_id,
-    }
-    if error.details:
-        body["details"] = error.details
+    body = (
+        openai_error_body(error, status)
+        if shape == "openai"
+        else platform_error_body(error, request_id)
+    )
     response = json_response(body, status)
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(error.retry_after)
@@ -317,6 +399,49 @@ def error_response(error: errors.PlatformError, request_id: str) -> flask.Respon
     if status >= 500:
         logger.error("%s: %s", error.code, error.message, exc_info=error.__cause__ is not None)
     return response
+
+
+def platform_error_body(error: errors.PlatformError, request_id: str) -> dict[str, Any]:
+    """Return the platform's error body: ``{error, code, timestamp, requestId[, details]}``."""
+    body: dict[str, Any] = {
+        "error": error.message,
+        "code": error.code,
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "requestId": request_id,
+    }
+    if error.details:
+        body["details"] = error.details
+    return body
+
+
+def openai_error_body(error: errors.PlatformError, status: int) -> dict[str, Any]:
+    """Return OpenAI's error body, which its SDKs read the message from."""
+    if status == 401:
+        kind = "authentication_error"
+    elif status == 403:
+        kind = "permission_error"
+    elif status == 429:
+        kind = "rate_limit_error"
+    elif status >= 500:
+        kind = "server_error"
+    else:
+        kind = "invalid_request_error"
+    param = None
+    if error.details:
+        param = next((d.get("field") for d in error.details if d.get("field")), None)
+    return {
+        "error": {
+            "message": error.message,
+            "type": kind,
+            "param": param,
+            "code": error.code.lower(),
+        }
+    }
+
+
+def request_id_of(request: flask.Request) -> str:
+    """Return the request's id: ``X-Request-Id`` if well formed, else the trace, else new."""
+    return _request_ids(request)[0]
 
 
 def _jsonable(value: Any) -> Any:

@@ -176,6 +176,17 @@ def read_timestamps(deps: AudioDeps, timestamps_path: str | None) -> dict[str, A
     return data
 
 
+def stored_audio(deps: AudioDeps, file_id: str) -> tuple[AudioFile, bytes]:
+    """Return a file's record and its bytes; raise AudioFileNotFoundError if either is gone."""
+    audio_file = AudioFileRepository(deps.store).get(file_id)
+    if audio_file is None:
+        raise AudioFileNotFoundError(f"Audio file not found: {file_id}")
+    try:
+        return audio_file, deps.blobs.get(deps.bucket, audio_file.file_path)
+    except NotFoundError:
+        raise AudioFileNotFoundError(f"Audio file not found: {file_id}") from None
+
+
 def timestamps_path_of(audio_file: AudioFile) -> str:
     """Return where the timestamps of ``audio_file`` are stored (if it has any)."""
     return audio_file.file_path + TIMESTAMPS_SUFFIX

@@ -79,7 +79,9 @@ def synthesize_dialogue(
     spoken = "\n".join(turn.text for turn in body.turns)
     check_text(spoken, deps.settings)
     settings = audio_settings(body)
-    voices = [resolve_voice(deps.models, user_id, turn.voice) for turn in body.turns]
+    voices = [
+        resolve_voice(deps.models, deps.providers, user_id, turn.voice) for turn in body.turns
+    ]
     providers = [provider_for(deps.providers, voice) for voice in voices]
     turns = body.turns
     # The provider speaks its own voice ids, not the catalog's "provider:voice" ids.

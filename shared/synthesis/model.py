@@ -11,6 +11,7 @@ sample rate the format can be written at.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
@@ -254,16 +255,29 @@ def check_text(text: str, settings: Settings) -> None:
         raise TextTooLongError(f"Text is {len(text)} characters; the limit is {limit} characters")
 
 
-def audio_settings(options: AudioOptions) -> AudioSettings:
+def audio_settings(
+    options: AudioOptions, defaults: Mapping[str, Any] | None = None
+) -> AudioSettings:
     """Return the provider settings for ``options`` (a rate the format can be written at).
 
-    Raises InvalidRequestError for a sample rate the format does not support.
+    ``defaults`` (a voice model's ``sample_rate``, ``speed``, ``pitch``, ``volume``) stand
+    where the request did not set a value; the model's rate is the audio's own rate, which
+    the format may round to one it supports. Raises InvalidRequestError for a sample rate
+    the format does not support.
     """
+    given = options.model_fields_set
+    defaults = defaults or {}
     requested = options.sample_rate
+    source = int(defaults.get("sample_rate") or DEFAULT_SAMPLE_RATE)
     try:
-        rate = output_rate(options.output_format, requested or DEFAULT_SAMPLE_RATE, requested)
+        rate = output_rate(options.output_format, requested or source, requested)
     except ValueError as exc:
         raise InvalidRequestError(str(exc)) from None
+
+    def chosen(name: str) -> float:
+        value = getattr(options, name)
+        return float(value if name in given else defaults.get(name, value))
+
     return AudioSettings(
-        sample_rate=rate, speed=options.speed, pitch=options.pitch, volume=options.volume
+        sample_rate=rate, speed=chosen("speed"), pitch=chosen("pitch"), volume=chosen("volume")
     )

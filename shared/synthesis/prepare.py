@@ -74,8 +74,8 @@ def prepare(deps: SynthesisDeps, user_id: str, body: SynthesizeRequest) -> Prepa
     text = body.ssml if body.ssml is not None else body.text or ""
     spoken = ssml_to_text(text) if ssml else text
     check_text(spoken, deps.settings)
-    settings = audio_settings(body)
-    voice = resolve_voice(deps.models, user_id, body.voice)
+    voice = resolve_voice(deps.models, deps.providers, user_id, body.voice)
+    settings = audio_settings(body, voice.defaults)
     provider = provider_for(deps.providers, voice)
     key = cache_key(
         text=text,

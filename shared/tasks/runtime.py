@@ -11,6 +11,7 @@ them; Cloud Functions never do).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -99,10 +100,11 @@ class TaskRuntime:
             self.scheduler.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the scheduler, then the worker, waiting up to ``timeout`` for handlers."""
+        """Stop the scheduler, then the worker: ``timeout`` seconds in all, then return."""
+        deadline = time.monotonic() + timeout
         if self.scheduler is not None:
-            self.scheduler.stop()
-        self.queue.stop(timeout)
+            self.scheduler.stop(timeout=timeout)
+        self.queue.stop(max(deadline - time.monotonic(), 0.0))
 
 
 def build_task_runtime(

@@ -194,7 +194,10 @@ def test_validation_errors(synthesis_client, ann):
     assert too_long["code"] == "TEXT_TOO_LONG"
     assert "5000" in too_long["error"]
     assert say(synthesis_client, ann, expect=400, speed=9)["code"] == "VALIDATION_ERROR"
-    assert say(synthesis_client, ann, expect=400, outputFormat="aac")["code"] == "VALIDATION_ERROR"
+    aac = say(synthesis_client, ann, expect=415, outputFormat="aac")
+    assert aac["code"] == "UNSUPPORTED_AUDIO_FORMAT"
+    assert "wav, mp3, flac, ogg_opus, pcm" in aac["error"]
+    assert say(synthesis_client, ann, expect=400, outputFormat=7)["code"] == "VALIDATION_ERROR"
     assert say(synthesis_client, ann, expect=404, voice="espeak:xx-nope")["code"]
     bad = say(synthesis_client, ann, expect=400, text=None, ssml="<speak><audio src='x'/></speak>")
     assert "audio" in bad["error"]

@@ -97,7 +97,7 @@ def test_the_public_base_url_is_where_the_gateway_listens_unless_set(monkeypatch
     monkeypatch.delenv("VOICE_PUBLIC_BASE_URL", raising=False)
     assert Settings(_env_file=None, gateway_port=8093).public_base_url == "http://127.0.0.1:8093"
     assert (
-        Settings(_env_file=None, gateway_host="0.0.0.0", gateway_port=9000).public_base_url
+        Settings(_env_file=None, gateway_host="0.0.0.0", gateway_port=9000).public_base_url  # noqa: S104
         == "http://127.0.0.1:9000"
     )
     given = Settings(_env_file=None, gateway_port=8093, public_base_url="https://voice.example")

@@ -133,7 +133,7 @@ def test_gateway_serves_functions_at_production_paths_and_stops_on_ctrl_c(gatewa
     [{"VOICE_ESPEAK_VARIANT_LANGUAGES": "*", "VOICE_GATEWAY_SHUTDOWN_SECONDS": "2"}],
 )
 def test_ctrl_c_stops_a_busy_gateway_within_its_shutdown_bound(gateway):
-    base, process, env, tmp_path = gateway
+    base, process, _, tmp_path = gateway
     status, body, _ = call(base, "GET", "/v1/nothing")
     # Under /v1/ the gateway's 404 is OpenAI's error body, as the OpenAI routes' errors are.
     assert status == 404

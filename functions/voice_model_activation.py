@@ -49,9 +49,11 @@ def deactivate_voice_model(ctx: RequestContext, model_id: str) -> VoiceModelPubl
 @api.route("/voice-models/user/<user_id>/active", methods=["GET"], response=ActiveVoiceModel)
 def get_active_voice_model(ctx: RequestContext, user_id: str) -> ActiveVoiceModel:
     """Return the user's active voice model (``model`` is null when none is active)."""
-    model = activation.get_active_voice_model(deps_of(ctx), caller_of(ctx), user_id)
+    caller = caller_of(ctx)
+    model = activation.get_active_voice_model(deps_of(ctx), caller, user_id)
     return ActiveVoiceModel(
-        user_id=user_id, model=VoiceModelPublic.from_entity(model) if model else None
+        user_id=caller.acting_for(user_id),
+        model=VoiceModelPublic.from_entity(model) if model else None,
     )
 
 

@@ -193,19 +193,25 @@ def default_voice_for_language(
     """Return the default voice of ``language`` (a BCP 47 tag), or None when none speaks it.
 
     The one place a language's default voice is chosen: the first enabled provider, in
-    ``VOICE_PROVIDERS`` order (or ``only_provider``), with a catalog voice for it. Among
-    that provider's voices: a voice tagged exactly ``language`` before one of another
-    region of it (for a bare language, its likely region first: ``en`` is ``en-US``), a
-    base voice before a variant, the voice whose id is the tag itself first, then by id.
+    ``VOICE_PROVIDERS`` order (or ``only_provider``), with a catalog voice for it, or for
+    its base language when none has the whole tag (``de-DE`` speaks German). Among that
+    provider's voices: a voice tagged exactly ``language`` before one of another region of
+    it (for a bare language, its likely region first: ``en`` is ``en-US``), a base voice
+    before a variant, the voice whose id is the tag itself first, then by id.
     """
     names = [only_provider] if only_provider else providers.names
     wanted = language.casefold()
     likely = LIKELY_REGIONS.get(wanted, "").casefold()
     repository = VoiceRepository(store)
+    base = language.split("-", maxsplit=1)[0]
     for provider in names:
         voices, _ = repository.find(
             VoiceFilters(provider=provider, language=language), limit=_DEFAULT_CANDIDATES
         )
+        if not voices and base != language:
+            voices, _ = repository.find(
+                VoiceFilters(provider=provider, language=base), limit=_DEFAULT_CANDIDATES
+            )
         if not voices:
             continue
 

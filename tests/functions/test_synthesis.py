@@ -327,3 +327,40 @@ def test_a_short_synthesis_is_a_completed_job(synthesis_client, ann, bob):
     assert job["audioFileId"] == made["audioFileId"]
     assert job["timestamps"] == made["timestamps"]
     assert synthesis_client.get(f"/synthesis/jobs/{made['jobId']}", headers=bob).status_code == 404
+
+
+def _sounding_spans(pcm_samples: Any, rate: int) -> list[tuple[float, float]]:
+    """Return the spans (seconds) where the audio's 10 ms RMS is above 5 % of its peak."""
+    import numpy as np
+
+    frame = rate // 100
+    count = len(pcm_samples) // frame
+    frames = pcm_samples[: count * frame].astype(np.float64).reshape(count, frame)
+    levels = np.sqrt((frames**2).mean(axis=1))
+    loud = levels > levels.max() * 0.05
+    spans: list[tuple[float, float]] = []
+    for index in np.flatnonzero(loud):
+        start, end = index / 100, (index + 1) / 100
+        if spans and start - spans[-1][1] < 0.1:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return spans
+
+
+def test_word_timestamps_end_where_the_words_sound_ends_across_a_pause(synthesis_client, ann):
+    import io
+
+    import soundfile
+
+    ssml = '<speak>Hello <break time="1s"/> world</speak>'
+    body = say(synthesis_client, ann, text=None, ssml=ssml, timestampGranularity="word")
+    samples, rate = soundfile.read(io.BytesIO(fetch(body["downloadUrl"])), dtype="int16")
+    (hello_sound, world_sound) = _sounding_spans(samples, rate)
+    hello, world = body["timestamps"]["words"]
+    assert hello["text"] == "Hello"
+    # "Hello" ends with its sound, not a second later where "world" begins.
+    assert hello["end"] == pytest.approx(hello_sound[1], abs=0.03)
+    assert hello["start"] == pytest.approx(hello_sound[0], abs=0.03)
+    assert world["start"] == pytest.approx(world_sound[0], abs=0.03)
+    assert world["start"] - hello["end"] > 0.9

@@ -86,7 +86,8 @@ def create_voice_model(ctx: RequestContext) -> Reply:
 @api.route("/voice-models", methods=["GET"], query=VoiceModelListQuery, response=VoiceModelPage)
 def list_own_voice_models(ctx: RequestContext) -> flask.Response:
     """List your voice models, filtered, newest first (limit/offset or nextCursor)."""
-    return list_voice_models(ctx, ME)
+    response: flask.Response = list_voice_models(ctx, ME)
+    return response
 
 
 @api.route(

@@ -161,6 +161,9 @@ class Settings(BaseSettings):
     synthesis_dialogue_max_turns: int = Field(default=50, ge=1)
     audio_file_ttl_days: int = Field(default=30, ge=1)
     audio_url_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    # The key synthesis callbacks are signed with (required in production to use them;
+    # locally generated under data_dir when unset).
+    callback_signing_secret: SecretStr | None = None
     synthesis_price_per_million_chars: dict[str, float] = Field(
         default_factory=lambda: {
             "espeak": 0.0,

@@ -1,7 +1,9 @@
 """Audio files: stored synthesis results with their checksum, expiry and download count.
 
 A file is owner-only unless ``is_public``; it expires at ``expires_at`` (none means
-never), and its checksum is ``sha256:`` followed by 64 hex digits.
+never), and its checksum is ``sha256:`` followed by 64 hex digits. ``AudioFilePublic`` is
+what the API shows: the same names as a synthesis answer (``size``, ``expiresAt``), and
+no storage internals.
 """
 
 from __future__ import annotations
@@ -75,3 +77,42 @@ class AudioFile(DomainModel):
     def downloaded(self, now: datetime) -> Self:
         """Return the file with one more download, last accessed at ``now``."""
         return with_changes(self, download_count=self.download_count + 1, last_accessed_at=now)
+
+
+class AudioFilePublic(DomainModel):
+    """An audio file as its owner sees it: ``size`` in bytes, ``expiresAt`` its retention."""
+
+    id: str
+    synthesis_job_id: str
+    filename: str
+    format: OutputFormat
+    content_type: str
+    size: NonNegativeCount
+    duration: Seconds
+    sample_rate: SampleRate
+    checksum: str | None = None
+    is_public: bool = False
+    download_count: NonNegativeCount = 0
+    created_at: UtcDatetime
+    expires_at: UtcDatetime | None = None
+    last_accessed_at: UtcDatetime | None = None
+
+    @classmethod
+    def from_entity(cls, audio_file: AudioFile) -> AudioFilePublic:
+        """Return the public view of ``audio_file``."""
+        return cls(
+            id=audio_file.id,
+            synthesis_job_id=audio_file.synthesis_job_id,
+            filename=audio_file.filename,
+            format=audio_file.format,
+            content_type=audio_file.content_type,
+            size=audio_file.file_size,
+            duration=audio_file.duration,
+            sample_rate=audio_file.sample_rate,
+            checksum=audio_file.checksum,
+            is_public=audio_file.is_public,
+            download_count=audio_file.download_count,
+            created_at=audio_file.created_at,
+            expires_at=audio_file.expires_at,
+            last_accessed_at=audio_file.last_accessed_at,
+        )

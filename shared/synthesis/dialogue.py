@@ -33,7 +33,7 @@ from shared.synthesis.model import (
     audio_settings,
     check_text,
 )
-from shared.synthesis.prepare import Prepared
+from shared.synthesis.prepare import Prepared, check_callback
 from shared.synthesis.render import Rendered, render_piece
 from shared.synthesis.voices import ResolvedVoice, provider_for, resolve_voice
 
@@ -78,6 +78,7 @@ def synthesize_dialogue(
         raise InvalidRequestError(f"A dialogue has at most {limit} turns")
     spoken = "\n".join(turn.text for turn in body.turns)
     check_text(spoken, deps.settings)
+    check_callback(deps, body)
     settings = audio_settings(body)
     voices = [
         resolve_voice(deps.models, deps.providers, user_id, turn.voice) for turn in body.turns

@@ -192,6 +192,8 @@ class AudioOptions(RequestModel):
     volume: Volume = 1.0
     include_timestamps: bool = True
     timestamp_granularity: TimestampGranularity = TimestampGranularity.BOTH
+    # Where to POST the finished job (signed), besides polling GET /synthesis/jobs/{id}.
+    callback_url: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
 
     @field_validator("output_format", mode="before")
     @classmethod
@@ -208,7 +210,12 @@ class SynthesizeRequest(AudioOptions):
 
 
 class SynthesisResponse(DomainModel):
-    """The answer of a synthesis: the job, and its file once there is one."""
+    """The answer of a synthesis: the job, and its file once there is one.
+
+    ``size`` is the file's size in bytes and ``expiresAt`` when the file is deleted (as
+    ``GET /files/{id}/info`` says them); ``downloadUrl`` is a signed URL that works until
+    ``downloadUrlExpiresAt``, usually well before the file expires.
+    """
 
     job_id: str
     status: SynthesisStatus
@@ -217,6 +224,7 @@ class SynthesisResponse(DomainModel):
     format: OutputFormat
     audio_file_id: str | None = None
     download_url: str | None = None
+    download_url_expires_at: datetime | None = None
     duration: float | None = None
     sample_rate: int | None = None
     size: int | None = None
@@ -230,6 +238,8 @@ class SynthesisResponse(DomainModel):
     error: str | None = None
     mode: str | None = None
     fallback_reason: str | None = None
+    created_at: datetime | None = None
+    completed_at: datetime | None = None
 
 
 def output_format_of(value: Any) -> Any:

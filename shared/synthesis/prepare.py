@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.errors import InvalidRequestError
+from shared.errors import ConfigurationError, InvalidRequestError, UnprocessableError
 from shared.providers.base import AudioSettings, TTSProvider
 from shared.providers.ssml import ssml_to_text
 from shared.synthesis.cache import cache_key
+from shared.synthesis.callbacks import check_callback_url, signing_secret
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.model import (
     AudioOptions,
@@ -74,6 +75,7 @@ def prepare(deps: SynthesisDeps, user_id: str, body: SynthesizeRequest) -> Prepa
     text = body.ssml if body.ssml is not None else body.text or ""
     spoken = ssml_to_text(text) if ssml else text
     check_text(spoken, deps.settings)
+    check_callback(deps, body)
     voice = resolve_voice(deps.models, deps.providers, user_id, body.voice)
     settings = audio_settings(body, voice.defaults)
     provider = provider_for(deps.providers, voice)
@@ -87,6 +89,18 @@ def prepare(deps: SynthesisDeps, user_id: str, body: SynthesizeRequest) -> Prepa
         granularity=body.timestamp_granularity,
     )
     return Prepared(text, spoken, ssml, voice, provider, settings, body, key)
+
+
+def check_callback(deps: SynthesisDeps, options: AudioOptions) -> None:
+    """Raise InvalidRequestError for a callbackUrl the platform may not call, and
+    UnprocessableError when this deployment has no key to sign callbacks with."""
+    if options.callback_url is None:
+        return
+    check_callback_url(options.callback_url, deps.settings)
+    try:
+        signing_secret(deps.settings)
+    except ConfigurationError:
+        raise UnprocessableError("Callbacks are not configured in this deployment") from None
 
 
 def new_job(user_id: str, prepared: Prepared, **fields: Any) -> SynthesisJob:
@@ -110,6 +124,7 @@ def new_job(user_id: str, prepared: Prepared, **fields: Any) -> SynthesisJob:
             "settings": prepared.settings.model_dump(),
             "includeTimestamps": options.include_timestamps,
             "timestampGranularity": options.timestamp_granularity.value,
+            "callbackUrl": options.callback_url,
         },
         **fields,
     )

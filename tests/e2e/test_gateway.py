@@ -119,6 +119,20 @@ def test_gateway_serves_functions_at_production_paths_and_stops_on_ctrl_c(gatewa
         assert time.monotonic() < deadline, "the first-run voice sync did not finish"
         time.sleep(0.2)
 
+    # The README's download: a signed URL naming the port this gateway listens on.
+    status, body, _ = call(
+        base,
+        "POST",
+        "/synthesize",
+        token,
+        {"text": "Hello again.", "voice": "espeak:en-US", "outputFormat": "mp3"},
+    )
+    assert status == 200, body
+    assert body["downloadUrl"].startswith(f"{base}/_blobs/")
+    with urllib.request.urlopen(body["downloadUrl"], timeout=10) as response:  # noqa: S310
+        assert response.status == 200
+        assert len(response.read()) == body["size"]
+
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=15) == 0
     output = (tmp_path / "gateway.log").read_text()

@@ -245,10 +245,14 @@ class VoiceModelUpdate(RequestModel):
 
 
 class VoiceModelUsageStats(DomainModel):
-    """Usage of one model: calls, cost, latency in milliseconds and a 0..5 rating."""
+    """Usage of one model: calls, cost, latency in milliseconds, a 0..5 rating, and the
+    characters synthesized (``characters``, billed by the provider: cache hits are not)
+    and asked for (``requestedCharacters``)."""
 
     model_id: NonEmptyId
     usage_count: NonNegativeCount = 0
+    characters: NonNegativeCount = 0
+    requested_characters: NonNegativeCount = 0
     total_cost: NonNegativeAmount = 0.0
     average_latency: NonNegativeAmount = 0.0
     last_used: UtcDatetime | None = None
@@ -496,9 +500,12 @@ class ExpiringVoiceModels(DomainModel):
 
 
 class VoiceModelUsageEvent(RequestModel):
-    """One synthesis with a model: its cost, latency in ms and an optional 0..5 rating."""
+    """One synthesis with a model: its cost, latency in ms, an optional 0..5 rating, the
+    characters the provider billed and those asked for (None: as many as billed)."""
 
     cost: NonNegativeAmount = 0.0
+    characters: NonNegativeCount = 0
+    requested_characters: NonNegativeCount | None = None
     latency_ms: NonNegativeAmount = 0.0
     quality_rating: Annotated[float, Field(ge=0.0, le=5.0, allow_inf_nan=False)] | None = None
 

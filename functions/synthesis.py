@@ -94,6 +94,7 @@ def _wants_audio(ctx: RequestContext, fmt: OutputFormat) -> bool:
     body=SynthesizeRequest,
     response=SynthesisResponse,
     responses=AUDIO_OR_JOB,
+    requires_body=True,
 )
 def synthesize_text(ctx: RequestContext) -> Any:
     """Synthesize text or SSML: the file at once for short texts, an async job for long ones."""
@@ -110,6 +111,7 @@ def synthesize_text(ctx: RequestContext) -> Any:
     body=DialogueRequest,
     response=SynthesisResponse,
     responses={key: AUDIO_OR_JOB[key] for key in (200, 406, 409, 422, 502)},
+    requires_body=True,
 )
 def synthesize_dialogue_turns(ctx: RequestContext) -> Any:
     """Synthesize a multi-role dialogue, natively when the provider can, else turn by turn."""

@@ -20,7 +20,11 @@ api = Api("voice_model_activation")
 
 
 @api.route(
-    "/voice-models/<model_id>/activate", methods=["POST"], body=UserScope, response=VoiceModelPublic
+    "/voice-models/<model_id>/activate",
+    methods=["POST"],
+    body=UserScope,
+    response=VoiceModelPublic,
+    responses={409: "Already active, deleted or failed"},
 )
 def activate_voice_model(ctx: RequestContext, model_id: str) -> VoiceModelPublic:
     """Make this the user's only active voice model."""
@@ -36,6 +40,7 @@ def activate_voice_model(ctx: RequestContext, model_id: str) -> VoiceModelPublic
     methods=["POST"],
     body=UserScope,
     response=VoiceModelPublic,
+    responses={409: "Not the active model"},
 )
 def deactivate_voice_model(ctx: RequestContext, model_id: str) -> VoiceModelPublic:
     """Deactivate the user's active voice model (none is active afterwards)."""

@@ -96,6 +96,7 @@ class RequestContext:
     request_id: str
     container: Container
     principal_or_none: Principal | None = None
+    body_required: bool = False
 
     @property
     def principal(self) -> Principal:
@@ -117,7 +118,7 @@ class RequestContext:
         """
         raw = self._raw_body()
         if not raw.strip():
-            if not accepts_empty(model):
+            if self.body_required or not accepts_empty(model):
                 raise errors.InvalidRequestError("A JSON request body is required")
             data: Any = {}
         else:
@@ -190,11 +191,16 @@ class Route:
     # Statuses beyond the route's kind's, each described in words, or as a partial OpenAPI
     # response object (headers, extra content types).
     responses: Mapping[int, str | Mapping[str, Any]] = field(default_factory=dict)
+    requires_body: bool | None = None
 
     @property
     def body_required(self) -> bool:
-        """Return whether the route needs a body: its model does not accept ``{}``."""
-        return self.body is not None and not accepts_empty(self.body)
+        """Return whether the route needs a body: as declared, else unless ``{}`` is valid."""
+        if self.body is None:
+            return False
+        if self.requires_body is not None:
+            return self.requires_body
+        return not accepts_empty(self.body)
 
 
 @functools.cache
@@ -239,13 +245,15 @@ class Api:
         response: type[pydantic.BaseModel] | None = None,
         status: int = 200,
         responses: Mapping[int, str | Mapping[str, Any]] | None = None,
+        requires_body: bool | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(ctx, **path_params)`` for ``rule`` and ``methods``.
 
         ``body``, ``query`` and ``response`` name the pydantic models the handler reads and
         returns; with ``responses`` (other statuses the route answers, beyond those every
         route of its kind can, and what each means) they document the route in the OpenAPI
-        document (``shared.openapi``).
+        document (``shared.openapi``). A body is required when ``requires_body`` says so,
+        or, by default, when its model does not accept ``{}``.
         """
 
         def register(handler: Handler) -> Handler:
@@ -262,6 +270,7 @@ class Api:
                 response,
                 status,
                 dict(responses or {}),
+                requires_body,
             )
             self.routes.append(route)
             self._endpoints[endpoint] = route
@@ -304,6 +313,7 @@ class Api:
         except NotFound:
             raise errors.NotFoundError(f"No route for {ctx.request.path}") from None
         route = self._endpoints[str(endpoint)]
+        ctx.body_required = route.body_required
         if route.access != "public":
             ctx.principal_or_none = ctx.container.verifier.verify(
                 bearer_token(ctx.request.headers.get("Authorization"))

@@ -217,7 +217,8 @@ class VoiceModelCreate(RequestModel):
 class VoiceModelUpdate(RequestModel):
     """Body of ``PUT /voice-models/{id}``: every field optional, at least one required.
 
-    ``userId`` is accepted (the seed's clients send it) but is not a change by itself.
+    ``userId`` is accepted (and must be the caller's unless an admin calls) but is not a
+    change by itself.
     """
 
     user_id: NonEmptyId | None = None
@@ -317,7 +318,7 @@ class UserScope(RequestModel):
 
 
 class VoiceModelListQuery(RequestModel):
-    """Query of ``GET /voice-models/user/{userId}``: the seed's filters and offset paging.
+    """Query of ``GET /voice-models/user/{userId}``: filters, and offset or cursor paging.
 
     ``cursor`` (the previous page's ``nextCursor``) may replace ``offset``.
     """
@@ -511,7 +512,7 @@ class VoiceModelUsageEvent(RequestModel):
 
 
 class AccessLogEntry(DomainModel):
-    """Who read or changed which models, when (the seed's audit requirement)."""
+    """Who read or changed which models, when: the platform's audit trail."""
 
     id: NonEmptyId = Field(default_factory=new_id)
     actor_id: NonEmptyId

@@ -147,8 +147,10 @@ def test_a_method_a_path_lacks_is_405_allowing_only_that_paths_methods(platform,
 def test_public_descriptions_speak_of_the_platform_not_of_seed_documents(function_client, token):
     document = function_client("openapi").get("/openapi.json").get_json()
     assert "seed" not in str(document).lower()
-    jobs = function_client("tasks").get(
-        "/scheduler/jobs", headers=bearer(token("root", admin=True))
-    ).get_json()["jobs"]
+    jobs = (
+        function_client("tasks")
+        .get("/scheduler/jobs", headers=bearer(token("root", admin=True)))
+        .get_json()["jobs"]
+    )
     assert jobs
     assert all("seed" not in job["description"].lower() for job in jobs)

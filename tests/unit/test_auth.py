@@ -494,6 +494,28 @@ def test_token_command_prints_a_token_that_verifies(tmp_path: Path) -> None:
     assert principal.claims["exp"] - principal.claims["iat"] == 600
 
 
+def test_make_token_passes_ttl_to_the_token_command() -> None:
+    """``make token TTL=120`` mints a two-minute token (the README's way to change it)."""
+    planned = subprocess.run(
+        ["make", "-n", "token", "USER=alice", "TTL=120"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.splitlines()[-1]
+    assert planned.endswith('-m local.token --user "alice"  --ttl "120"')
+    default = subprocess.run(
+        ["make", "-n", "token", "USER=alice"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.splitlines()[-1]
+    assert "--ttl" not in default  # the command's own default: 3600 s
+
+
 def test_token_command_refuses_outside_dev_mode(tmp_path: Path) -> None:
     result = run_token_command(tmp_path, "--user", "alice", VOICE_AUTH_MODE="firebase")
 

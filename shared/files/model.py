@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
@@ -25,7 +25,6 @@ from shared.model import (
     UtcDatetime,
     new_id,
     utcnow,
-    with_changes,
 )
 
 _CHECKSUM = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -73,10 +72,6 @@ class AudioFile(DomainModel):
     def is_expired(self, now: datetime) -> bool:
         """Return whether the file's expiry has passed at ``now`` (never, without one)."""
         return self.expires_at is not None and now >= self.expires_at
-
-    def downloaded(self, now: datetime) -> Self:
-        """Return the file with one more download, last accessed at ``now``."""
-        return with_changes(self, download_count=self.download_count + 1, last_accessed_at=now)
 
 
 class AudioFilePublic(DomainModel):

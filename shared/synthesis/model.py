@@ -185,7 +185,13 @@ Rate = Annotated[int, Field(ge=8_000, le=48_000)]
 class AudioOptions(RequestModel):
     """How the result should sound and be delivered (shared by every synthesis route)."""
 
-    output_format: OutputFormat = OutputFormat.WAV
+    output_format: Annotated[
+        OutputFormat,
+        Field(
+            description="wav, mp3, flac, ogg_opus or pcm, in any case; opus and ogg also name "
+            "ogg_opus. Others (aac) are refused with 415 and this list."
+        ),
+    ] = OutputFormat.WAV
     sample_rate: Rate | None = None
     speed: Speed = 1.0
     pitch: Pitch = 1.0

@@ -494,26 +494,25 @@ def test_token_command_prints_a_token_that_verifies(tmp_path: Path) -> None:
     assert principal.claims["exp"] - principal.claims["iat"] == 600
 
 
+def _planned_token_command(*variables: str) -> str:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    planned = subprocess.run(
+        ["make", "--no-print-directory", "-n", "token", *variables],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.splitlines()
+    return next(line for line in planned if "-m local.token" in line)
+
+
 def test_make_token_passes_ttl_to_the_token_command() -> None:
     """``make token TTL=120`` mints a two-minute token (the README's way to change it)."""
-    planned = subprocess.run(
-        ["make", "-n", "token", "USER=alice", "TTL=120"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout.splitlines()[-1]
+    planned = _planned_token_command("USER=alice", "TTL=120")
     assert planned.endswith('-m local.token --user "alice"  --ttl "120"')
-    default = subprocess.run(
-        ["make", "-n", "token", "USER=alice"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout.splitlines()[-1]
-    assert "--ttl" not in default  # the command's own default: 3600 s
+    assert "--ttl" not in _planned_token_command("USER=alice")  # the command's default, 1 h
 
 
 def test_token_command_refuses_outside_dev_mode(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -230,19 +231,27 @@ def fit_to_speech(words: Sequence[TimedWord], pcm: bytes, sample_rate: int) -> l
     # and ten times cheaper (every synthesis pays it).
     swings = frames.max(axis=1).astype(np.int32) - frames.min(axis=1)
     threshold = max(int(swings.max()) * _RELATIVE_FLOOR, _ABSOLUTE_FLOOR)
-    loud = swings >= threshold
+    loud = np.flatnonzero(swings >= threshold).tolist()
     seconds = frame / sample_rate
     fitted: list[TimedWord] = []
     for word in words:
         # Only the frames wholly inside the span: the frame a boundary falls in holds the
         # next word's onset as often as this word's end.
-        first = int(np.ceil(word.start / seconds - 1e-9))
+        first = math.ceil(word.start / seconds - 1e-9)
         last = min(int(word.end / seconds + 1e-9), count)
-        sounding = np.flatnonzero(loud[first:last])
-        if sounding.size == 0:
+        low = bisect.bisect_left(loud, first)
+        high = bisect.bisect_left(loud, last)
+        if low >= high:
             fitted.append(word)
             continue
-        start = max(word.start, (first + int(sounding[0])) * seconds)
-        end = min(word.end, (first + int(sounding[-1]) + 1) * seconds)
-        fitted.append(dataclasses.replace(word, start=start, end=max(start, end)))
+        start = max(word.start, loud[low] * seconds)
+        end = max(start, min(word.end, (loud[high - 1] + 1) * seconds))
+        if (start, end) == (word.start, word.end):
+            fitted.append(word)
+            continue
+        fitted.append(
+            TimedWord(
+                word.text, start, end, word.char_start, word.char_end, word.speaker, word.turn_index
+            )
+        )
     return fitted

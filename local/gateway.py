@@ -204,17 +204,19 @@ def main() -> None:
 
 
 def shut_down(server: Any, container: Container, seconds: float) -> bool:
-    """Close the server, then the container, within ``seconds``; return whether both did."""
+    """Close the server, then the container, within ``seconds``; return whether both did,
+    every running task included."""
     deadline = time.monotonic() + seconds
+    closed: list[bool] = []
 
     def close() -> None:
         server.close()
-        container.close(timeout=max(deadline - time.monotonic() - 0.5, 0.1))
+        closed.append(container.close(timeout=max(deadline - time.monotonic() - 0.5, 0.1)))
 
     closing = threading.Thread(target=close, name="gateway-shutdown", daemon=True)
     closing.start()
     closing.join(max(deadline - time.monotonic(), 0.0))
-    return not closing.is_alive()
+    return not closing.is_alive() and closed == [True]
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ Dependencies point one way::
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 import time
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from shared.tasks.scheduling import ScheduledJob
 
 D = TypeVar("D")
+logger = logging.getLogger(__name__)
 
 CAPABILITIES: tuple[Capability[Any], ...] = (
     users.CAPABILITY,
@@ -191,16 +193,18 @@ class Container:
         for capability in self.capabilities:
             capability.register_tasks(registry, _deps_of(self, capability))
 
-    def close(self, timeout: float = 10.0) -> None:
+    def close(self, timeout: float = 10.0) -> bool:
         """Stop the task worker, then release the adapters that were built.
 
-        Running tasks get what is left of ``timeout`` seconds to finish; one still running
-        keeps its lease and runs again after a restart (nothing is lost, see
-        ``shared.tasks.inprocess``).
+        Running tasks get ``timeout`` seconds to finish; one still running keeps its lease
+        and runs again after a restart (nothing is lost, see ``shared.tasks.inprocess``).
+        Returns False, releasing nothing the task may still use, when one is still
+        running: the process should then exit without waiting for it.
         """
         deadline = time.monotonic() + timeout
-        if "tasks" in self.__dict__:
-            self.tasks.stop(timeout=timeout)
+        if "tasks" in self.__dict__ and not self.tasks.stop(timeout=timeout):
+            logger.warning("Tasks still running after %.1f s: adapters left open", timeout)
+            return False
         if "providers" in self.__dict__:
             self.providers.close()
         if "blobs" in self.__dict__:
@@ -209,6 +213,7 @@ class Container:
             self._storage_events.close(timeout=max(deadline - time.monotonic(), 0.5))
         if "store" in self.__dict__:
             self.store.close()
+        return True
 
 
 def _deps_of(container: Container, capability: Capability[D]) -> Callable[[], D]:

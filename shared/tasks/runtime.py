@@ -99,12 +99,13 @@ class TaskRuntime:
         if self.scheduler is not None:
             self.scheduler.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the scheduler, then the worker: ``timeout`` seconds in all, then return."""
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop the scheduler, then the worker: ``timeout`` seconds in all, then return
+        whether every running task finished."""
         deadline = time.monotonic() + timeout
         if self.scheduler is not None:
             self.scheduler.stop(timeout=timeout)
-        self.queue.stop(max(deadline - time.monotonic(), 0.0))
+        return self.queue.stop(max(deadline - time.monotonic(), 0.0))
 
 
 def build_task_runtime(

@@ -93,7 +93,11 @@ def test_closing_is_bounded_even_while_a_task_runs(tmp_path: Path):
     assert _started.wait(10)
     began = time.monotonic()
     try:
-        container.close(timeout=0.5)
+        # Still running: nothing it uses is released under it, and the caller is told.
+        assert container.close(timeout=0.5) is False
         assert time.monotonic() - began < 2.0
+        assert container.store.get("anything", "x") is None
     finally:
         _released.set()
+    time.sleep(0.2)
+    assert container.close(timeout=5) is True

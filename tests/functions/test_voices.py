@@ -329,6 +329,11 @@ def test_voice_ids_and_enum_values_are_case_insensitive(client, admin, user):
     assert female
     assert all(v["gender"] == "female" for v in female)
     assert list_all(client, user, ageGroup="SENIOR", provider="espeak")
+    # A bare language matches every region of it; a whole tag, in any case, only itself.
+    english = {v["language"] for v in list_all(client, user, language="EN", limit=100)}
+    assert {"en-US", "en-GB", "en-GB-x-rp"} <= english
+    british = {v["language"] for v in list_all(client, user, language="en-gb", limit=100)}
+    assert british == {"en-GB"}
 
 
 def test_search_matches_display_names_and_labels_by_word_prefix(client, admin, user, acme):

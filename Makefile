@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-stamp
 USER ?= dev
 ADMIN ?=
+TTL ?=
 
 .PHONY: run sessions test lint typecheck unit token bench clean venv infra-check
 
@@ -51,7 +52,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 token: $(STAMP)
-	@$(BIN)/python -m local.token --user "$(USER)" $(if $(ADMIN),--admin,)
+	@$(BIN)/python -m local.token --user "$(USER)" $(if $(ADMIN),--admin,) $(if $(TTL),--ttl "$(TTL)",)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.store

@@ -56,11 +56,12 @@ def get_lexicon(ctx: RequestContext, lexicon_id: str) -> LexiconPublic:
     return LexiconPublic.from_entity(found)
 
 
-@api.route("/lexicons/<lexicon_id>/versions/<int:version>", methods=["GET"], response=LexiconPublic)
-def get_lexicon_version(ctx: RequestContext, lexicon_id: str, version: int) -> LexiconPublic:
+@api.route("/lexicons/<lexicon_id>/versions/<version>", methods=["GET"], response=LexiconPublic)
+def get_lexicon_version(ctx: RequestContext, lexicon_id: str, version: str) -> LexiconPublic:
     """Return one version of the caller's lexicon."""
     store = ctx.container.deps(LEXICONS)
-    return LexiconPublic.from_entity(service.get_lexicon(store, ctx.user_id, lexicon_id, version))
+    number = int(version) if version.isdigit() and len(version) < 7 else 0
+    return LexiconPublic.from_entity(service.get_lexicon(store, ctx.user_id, lexicon_id, number))
 
 
 @api.route("/lexicons/<lexicon_id>", methods=["PATCH"], body=LexiconUpdate, response=LexiconPublic)

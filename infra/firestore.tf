@@ -33,6 +33,31 @@ locals {
         { field_path = "at", order = "DESCENDING" },
       ]
     }
+    # GET /files: the caller's audio files, newest first
+    audio_files_by_user = {
+      collection = "audio_files"
+      fields = [
+        { field_path = "user_id", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+      ]
+    }
+    # GET /synthesis/jobs: the caller's jobs, newest first
+    synthesis_jobs_by_user = {
+      collection = "synthesis_jobs"
+      fields = [
+        { field_path = "user_id", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+      ]
+    }
+    # GET /synthesis/jobs?status=...: status in (...), newest first
+    synthesis_jobs_by_user_and_status = {
+      collection = "synthesis_jobs"
+      fields = [
+        { field_path = "user_id", order = "ASCENDING" },
+        { field_path = "status", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+      ]
+    }
     # GET /tasks/dead-letters?queue=...: newest first
     dead_letters_by_queue = {
       collection = "task_dead_letters"

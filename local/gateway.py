@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
 from typing import Any, cast
 
+import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 from waitress.server import create_server
@@ -39,6 +43,8 @@ from shared.bootstrap import Container, get_container
 from shared.catalog.repository import VOICES
 from shared.catalog.sync import start_sync
 from shared.config import Settings
+from shared.errors import NotFoundError
+from shared.http import ErrorShape, error_response, request_id_of
 from shared.store import Query
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -110,11 +116,7 @@ class Gateway:
             return self._deliver_storage_event(environ, start_response)
         name = self.function_for(path)
         if name is None:
-            return _json(
-                start_response,
-                "404 Not Found",
-                {"error": f"No function serves {path}", "code": "NOT_FOUND"},
-            )
+            return _not_found(environ, start_response, path)
         return self.apps[name](environ, start_response)
 
 
@@ -126,6 +128,17 @@ def _under(path: str, prefix: str) -> bool:
     return len(given) >= len(wanted) and all(
         w == g or (w == "*" and g != "") for w, g in zip(wanted, given, strict=False)
     )
+
+
+def _not_found(
+    environ: dict[str, Any], start_response: Callable[..., Any], path: str
+) -> Iterable[bytes]:
+    # The body every route answers errors with (OpenAI's under /v1/, as its functions do).
+    request_id = request_id_of(flask.Request(environ))
+    shape: ErrorShape = "openai" if path.startswith("/v1/") else "platform"
+    response = error_response(NotFoundError(f"No route for {path}"), request_id, shape)
+    response.headers["X-Request-Id"] = request_id
+    return response(environ, start_response)
 
 
 def _json(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> list[bytes]:
@@ -170,7 +183,7 @@ def _sync_empty_catalog(container: Container) -> None:
 
 
 def main() -> None:
-    """Serve the gateway and the session service until Ctrl-C or SIGTERM."""
+    """Serve the gateway and sessions until Ctrl-C or SIGTERM, then stop within a bound."""
     container = get_container()
     settings = container.settings
     container.tasks.start()
@@ -194,10 +207,39 @@ def main() -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        server.close()
-        sessions.stop()
-        container.close()
+        finished = shut_down(
+            server, container, settings.gateway_shutdown_seconds, sessions=sessions.stop
+        )
         print("Gateway stopped.", file=sys.stderr, flush=True)
+        if not finished:
+            # Work still running past the bound keeps its lease in the store and resumes
+            # after a restart; waiting longer would only make Ctrl-C unreliable.
+            print("(work still running was left to resume on the next start)", file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(0)
+
+
+def shut_down(
+    server: Any,
+    container: Container,
+    seconds: float,
+    *,
+    sessions: Callable[[], None] = lambda: None,
+) -> bool:
+    """Close the server and the sessions, then the container, within ``seconds``; return
+    whether all did, every running task included."""
+    deadline = time.monotonic() + seconds
+    closed: list[bool] = []
+
+    def close() -> None:
+        server.close()
+        sessions()
+        closed.append(container.close(timeout=max(deadline - time.monotonic() - 0.5, 0.1)))
+
+    closing = threading.Thread(target=close, name="gateway-shutdown", daemon=True)
+    closing.start()
+    closing.join(max(deadline - time.monotonic(), 0.0))
+    return not closing.is_alive() and closed == [True]
 
 
 if __name__ == "__main__":

@@ -38,7 +38,6 @@ from shared.blobs.base import (
     ObjectInfo,
     ObjectPage,
     ObjectStorage,
-    PreconditionFailedError,
     check_bucket_name,
     check_chunk_size,
     check_content_type,
@@ -55,6 +54,7 @@ from shared.errors import (
     ConfigurationError,
     InvalidRequestError,
     NotFoundError,
+    PreconditionFailedError,
     ServiceUnavailableError,
 )
 

@@ -55,7 +55,6 @@ from shared.blobs.base import (
     ObjectInfo,
     ObjectPage,
     ObjectStorage,
-    PreconditionFailedError,
     check_bucket_name,
     check_chunk_size,
     check_content_type,
@@ -70,7 +69,7 @@ from shared.blobs.base import (
 )
 from shared.blobs.events import finalized_event
 from shared.blobs.signing import UrlSigner
-from shared.errors import InvalidRequestError, NotFoundError
+from shared.errors import InvalidRequestError, NotFoundError, PreconditionFailedError
 
 logger = logging.getLogger(__name__)
 

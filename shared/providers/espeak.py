@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from shared.audio.pcm import resample
 from shared.audio.timing import WordTiming
+from shared.config import DEFAULT_ESPEAK_VARIANT_LANGUAGES
 from shared.providers.base import (
     ErrorCategory,
     ProviderCapabilities,
@@ -33,6 +34,7 @@ from shared.providers.base import (
     TTSProvider,
     provider_error,
 )
+from shared.providers.config import split_names
 from shared.providers.labels import age_group_from_years, gender_from, language_or_none
 from shared.providers.voices import AgeGroup, Gender, VoiceProfile
 
@@ -307,7 +309,11 @@ class EspeakProvider(TTSProvider):
     name: ClassVar[str] = NAME
 
     def __init__(self, *, variant_languages: list[str] | None = None) -> None:
-        self._variant_languages = ["*"] if variant_languages is None else variant_languages
+        self._variant_languages = (
+            split_names(DEFAULT_ESPEAK_VARIANT_LANGUAGES)
+            if variant_languages is None
+            else variant_languages
+        )
         self._identifiers: dict[str, str] | None = None  # language voice id -> file id
         self._variant_files: frozenset[str] | None = None
         self._tags: tuple[str, ...] | None = None
@@ -360,8 +366,8 @@ class EspeakProvider(TTSProvider):
                 "supports_multi_speaker": False,
             }
             metadata = {
-                "espeak_identifier": language.identifier,
-                "espeak_languages": list(language.languages),
+                "espeakIdentifier": language.identifier,
+                "espeakLanguages": list(language.languages),
             }
             voices.append(
                 VoiceProfile.model_validate(
@@ -395,8 +401,8 @@ class EspeakProvider(TTSProvider):
                             "tags": ("offline", "variant"),
                             "metadata": {
                                 **metadata,
-                                "espeak_variant": variant.file_name,
-                                "variant_age": variant.age,
+                                "espeakVariant": variant.file_name,
+                                "variantAge": variant.age,
                             },
                         }
                     )
@@ -407,7 +413,9 @@ class EspeakProvider(TTSProvider):
         wanted = self._variant_languages
         if "*" in wanted:
             return True
-        codes = {language.voice_id.lower(), *(code.lower() for code in language.languages)}
+        # The voice's own id and primary language only: "fr" names French (France), not
+        # every voice that also answers to "fr" (fr-BE, fr-CH).
+        codes = {language.voice_id.lower(), *(code.lower() for code in language.languages[:1])}
         return any(code in codes for code in wanted)
 
     def default_voice(self, language: str) -> str | None:

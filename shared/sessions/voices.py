@@ -72,13 +72,13 @@ class VoiceModelResolver:
         deps = self._voice_models()
         if requested:
             try:
-                resolved = resolve_voice(deps, user_id, requested)
+                resolved = resolve_voice(deps, self._providers, user_id, requested)
             except VoiceModelNotFoundError:
                 return VoiceChoice(self._default.provider, requested)
             provider_for(self._providers, resolved)
             return VoiceChoice(resolved.provider, resolved.voice_id)
         try:
-            resolved = resolve_voice(deps, user_id, None)
+            resolved = resolve_voice(deps, self._providers, user_id, None)
             provider_for(self._providers, resolved)
         except VoiceRequiredError:
             return self._default

@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from functions.files import files
 from functions.openai_speech import openai_speech
 from functions.openapi import openapi
+from functions.precall import precall
 from functions.sync_voices import sync_voices
 from functions.synthesis import synthesis
 from functions.tasks import tasks
@@ -26,6 +27,7 @@ __all__ = [
     "files",
     "openai_speech",
     "openapi",
+    "precall",
     "sync_voices",
     "synthesis",
     "tasks",

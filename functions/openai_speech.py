@@ -85,7 +85,7 @@ def create_speech(ctx: RequestContext) -> flask.Response:
         include_timestamps=False,
     )
     deps = ctx.container.deps(SYNTHESIS)
-    prepared = prepare(deps, ctx.user_id, request)
+    prepared = prepare(deps, ctx.user_id, request, account_id=ctx.principal.account_id)
     check_audio_length(prepared.seconds, deps.settings, at_once=True)
     result = synthesize_now(deps, ctx.user_id, prepared)
     file_id = result.audio_file_id

@@ -30,7 +30,8 @@ def _reply(body: SynthesisResponse) -> Reply:
 def synthesize_text(ctx: RequestContext) -> Reply:
     """Synthesize text or SSML: the file at once for short texts, an async job for long ones."""
     deps = ctx.container.deps(SYNTHESIS)
-    return _reply(synthesize(deps, ctx.user_id, ctx.body(SynthesizeRequest)))
+    body = ctx.body(SynthesizeRequest)
+    return _reply(synthesize(deps, ctx.user_id, body, account_id=ctx.principal.account_id))
 
 
 @api.route(
@@ -39,7 +40,9 @@ def synthesize_text(ctx: RequestContext) -> Reply:
 def synthesize_dialogue_turns(ctx: RequestContext) -> Reply:
     """Synthesize a multi-role dialogue, natively when the provider can, else turn by turn."""
     deps = ctx.container.deps(SYNTHESIS)
-    return _reply(synthesize_dialogue(deps, ctx.user_id, ctx.body(DialogueRequest)))
+    body = ctx.body(DialogueRequest)
+    account_id = ctx.principal.account_id
+    return _reply(synthesize_dialogue(deps, ctx.user_id, body, account_id=account_id))
 
 
 @api.route("/synthesis/jobs/<job_id>", methods=["GET"], response=SynthesisResponse)

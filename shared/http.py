@@ -33,6 +33,7 @@ from shared.bootstrap import Container, get_container
 from shared.catalog.repository import VoiceNotFoundError
 from shared.catalog.sync_repository import VoiceSyncJobNotFoundError
 from shared.log import LogContext, log_context
+from shared.precall.errors import CloneExpiredError
 from shared.providers.base import (
     ProviderError,
     ProviderRejectedError,
@@ -95,6 +96,7 @@ ERROR_STATUS: dict[type[errors.PlatformError], int] = {
     errors.RangeNotSatisfiableError: 416,
     VoiceNotFoundError: 404,
     VoiceSyncJobNotFoundError: 404,
+    CloneExpiredError: 410,
     UnknownProviderError: 404,
     ProviderError: 502,
     ProviderRejectedError: 502,

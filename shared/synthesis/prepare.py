@@ -66,8 +66,10 @@ class Prepared:
         return self.usage or ((self.voice, self.length),)
 
 
-def prepare(deps: SynthesisDeps, user_id: str, body: SynthesizeRequest) -> Prepared:
-    """Return the validated request.
+def prepare(
+    deps: SynthesisDeps, user_id: str, body: SynthesizeRequest, *, account_id: str | None = None
+) -> Prepared:
+    """Return the validated request (``account_id``: the caller's, for clone voices).
 
     Raises InvalidRequestError, TextTooLongError, voice and model lookup errors, or
     ProviderNotConfiguredError.
@@ -87,7 +89,7 @@ def prepare(deps: SynthesisDeps, user_id: str, body: SynthesizeRequest) -> Prepa
         len(spoken), settings.speed, pauses=pauses, slowest_rate=slowest
     )
     check_audio_length(seconds, deps.settings, at_once=False)
-    voice = resolve_voice(deps.models, user_id, body.voice)
+    voice = resolve_voice(deps.models, user_id, body.voice, account_id=account_id)
     provider = provider_for(deps.providers, voice)
     key = cache_key(
         text=text,

@@ -1,10 +1,11 @@
 """Which provider and provider voice a synthesis request speaks with.
 
 A request names a catalog voice (``provider:voice_id``), a voice model the user owns or
-was granted, or nothing (the user's active model). A voice model's engine maps to a TTS
-provider of the registry (``MODEL_PROVIDERS``); its provider voice is
-``metadata.voiceId`` when the model names one, else the provider's default voice
-(``DEFAULT_VOICES``), and ``metadata.language`` its language. A provider that is not
+was granted, a pre-call clone of the caller's account (``clone:{clonedVoiceId}``, through
+the clone cache: an expired clone is refused), or nothing (the user's active model). A
+voice model's engine maps to a TTS provider of the registry (``MODEL_PROVIDERS``); its
+provider voice is ``metadata.voiceId`` when the model names one, else the provider's
+default voice (``DEFAULT_VOICES``), and ``metadata.language`` its language. A provider that is not
 enabled in this deployment, or enabled without its credentials, is
 ``ProviderNotConfiguredError`` (HTTP 422), never a 500.
 """
@@ -20,6 +21,7 @@ from shared.errors import (
     VoiceModelNotReadyError,
     VoiceRequiredError,
 )
+from shared.precall.voices import clone_voice, is_clone_voice
 from shared.providers.base import TTSProvider, UnknownProviderError
 from shared.providers.registry import ProviderRegistry
 from shared.voice_models.deps import VoiceModelDeps
@@ -61,17 +63,24 @@ class ResolvedVoice:
         return self.model.id if self.model else f"{self.provider}:{self.voice_id}"
 
 
-def resolve_voice(deps: VoiceModelDeps, user_id: str, voice: str | None) -> ResolvedVoice:
-    """Return the provider voice for ``voice`` (catalog id, model id, or None: active model).
+def resolve_voice(
+    deps: VoiceModelDeps, user_id: str, voice: str | None, *, account_id: str | None = None
+) -> ResolvedVoice:
+    """Return the provider voice for ``voice`` (catalog id, model id, clone, or None: active model).
 
+    ``account_id`` is the caller's account (clones belong to one; default the user's own).
     Raises VoiceNotFoundError, VoiceModelNotFoundError, VoiceRequiredError (no voice and no
-    active model) or VoiceModelNotReadyError (a model still training or failed).
+    active model), VoiceModelNotReadyError (a model still training or failed),
+    CloneNotFoundError or CloneExpiredError.
     """
     if voice is None:
         model = VoiceModelRepository(deps.store).active_for_user(user_id)
         if model is None:
             raise VoiceRequiredError("Name a voice, or activate a voice model first")
         return voice_of_model(model)
+    if is_clone_voice(voice):
+        clone = clone_voice(deps.store, account_id or user_id, voice)
+        return ResolvedVoice(clone.provider, clone.voice_id, clone.language)
     if ":" in voice:
         profile = get_voice(store=deps.store, voice_id=voice)
         return ResolvedVoice(profile.provider, profile.voice_id, profile.language)

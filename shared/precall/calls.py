@@ -86,7 +86,7 @@ def queue_clone(deps: PrecallDeps, call: CallLog) -> None:
         deps.task_queue().enqueue(
             deps.settings.default_queue,
             CLONE_TASK,
-            {"accountId": call.account_id, "callKey": call.id},
+            {"callKey": call.id},
             dedup_key=f"precall-clone:{call.id}",
         )
     except TaskAlreadyExistsError:

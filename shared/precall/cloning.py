@@ -74,9 +74,8 @@ _POLL_START, _POLL_MAX = 0.05, 0.5
 
 
 class CloneTask(RequestModel):
-    """Payload of ``precall.clone``: the call whose clone to make."""
+    """Payload of ``precall.clone``: the call whose clone to make (no personal data)."""
 
-    account_id: str
     call_key: str
 
 

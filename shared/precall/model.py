@@ -54,12 +54,23 @@ def normalize_e164(number: str) -> str:
 E164Number = Annotated[str, AfterValidator(normalize_e164)]
 """A phone number in E.164 form (``+14155550100``)."""
 
+class PrecallRecord(DomainModel):
+    """Base of the pre-call entities: stored with enums as their plain string values."""
+
+    def to_document(self) -> dict[str, Any]:
+        """Return the stored fields (snake_case), enums as plain strings."""
+        return {
+            name: value.value if isinstance(value, StrEnum) else value
+            for name, value in super().to_document().items()
+        }
+
+
 RequiredId = Annotated[str, Field(min_length=1, max_length=255)]
 AccountId = Annotated[str, Field(min_length=1, max_length=255)]
 SampleUrl = Annotated[str, Field(min_length=1, max_length=2048)]
 
 
-class CallerVoiceMapping(DomainModel):
+class CallerVoiceMapping(PrecallRecord):
     """Which voice sample to clone when a caller rings; one live mapping per number."""
 
     id: RequiredId = Field(default_factory=new_id)
@@ -93,7 +104,7 @@ class CallerVoiceMapping(DomainModel):
         return self.deleted_at is not None
 
 
-class VoiceCloneCache(DomainModel):
+class VoiceCloneCache(PrecallRecord):
     """A cloned voice kept for reuse until ``ttl_expires_at``."""
 
     id: RequiredId = Field(default_factory=new_id)
@@ -189,7 +200,7 @@ CLONE_TRANSITIONS: TransitionTable[CloneState] = {
 """A call's clone is settled once: READY and FAILED are final."""
 
 
-class CallLog(DomainModel):
+class CallLog(PrecallRecord):
     """One call made through the voice agent."""
 
     id: RequiredId = Field(default_factory=new_id)
@@ -285,7 +296,7 @@ class CloneStatus(StrEnum):
     FAILED = "failed"
 
 
-class VoiceCloneLog(DomainModel):
+class VoiceCloneLog(PrecallRecord):
     """Audit record of one clone attempt; a success names the voice it made."""
 
     id: RequiredId = Field(default_factory=new_id)
@@ -308,7 +319,7 @@ class VoiceCloneLog(DomainModel):
         return self
 
 
-class CloneReadyEvent(DomainModel):
+class CloneReadyEvent(PrecallRecord):
     """A clone finished while the caller was hearing the greeting."""
 
     id: RequiredId = Field(default_factory=new_id)
@@ -323,7 +334,7 @@ class CloneReadyEvent(DomainModel):
     cache_hit: bool = False
 
 
-class CloneFailedEvent(DomainModel):
+class CloneFailedEvent(PrecallRecord):
     """A clone failed during the greeting."""
 
     id: RequiredId = Field(default_factory=new_id)
@@ -335,7 +346,7 @@ class CloneFailedEvent(DomainModel):
     account_id: AccountId | None = None
 
 
-class CloneTransferEvent(DomainModel):
+class CloneTransferEvent(PrecallRecord):
     """The greeting call handed the caller to the agent speaking in the cloned voice."""
 
     id: RequiredId = Field(default_factory=new_id)

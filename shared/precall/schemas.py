@@ -179,7 +179,7 @@ class AnalyticsQuery(RequestModel):
     """Query of ``GET /precall/analytics``: an account and a half-open time range."""
 
     account_id: AccountId | None = None
-    from_: Annotated[UtcDatetime, Field(alias="from")] | None = None
+    from_: UtcDatetime | None = Field(default=None, alias="from")
     to: UtcDatetime | None = None
 
     @model_validator(mode="after")

@@ -97,7 +97,8 @@ def test_mappings_are_scoped_unique_paged_and_reusable_after_delete(clients, acm
     for n in range(3):
         new_mapping(precall, acme, "acme", callerId=f"+4420794609{50 + n}")
     first = ok(precall.get("/precall/mappings?limit=3", headers=acme))
-    assert len(first["mappings"]) == 3 and first["nextCursor"]
+    assert len(first["mappings"]) == 3
+    assert first["nextCursor"]
     rest = ok(precall.get(f"/precall/mappings?limit=3&cursor={first['nextCursor']}", headers=acme))
     assert [m["id"] for m in rest["mappings"]] == [mapping["id"]]
     assert rest["nextCursor"] is None
@@ -226,7 +227,8 @@ def test_call_to_clone_to_transfer_to_end_to_analytics(clients, acme):
     end = {"status": "completed", "transcript": "Caller: hello. Agent: hi."}
     ended = ok(precall.post(f"/precall/calls/{call_id}/end", json=end, headers=acme))
     assert (ended["status"], ended["transcript"]) == ("completed", end["transcript"])
-    assert ended["durationSeconds"] is not None and ended["callEndedAt"]
+    assert ended["durationSeconds"] is not None
+    assert ended["callEndedAt"]
     assert ok(precall.post(f"/precall/calls/{call_id}/end", json=end, headers=acme))
     refused = precall.post(f"/precall/calls/{call_id}/end", json={"status": "failed"}, headers=acme)
     assert ok(refused, 409)["code"] == "CALL_ALREADY_ENDED"
@@ -252,7 +254,8 @@ def test_call_to_clone_to_transfer_to_end_to_analytics(clients, acme):
         1,
         1.0,
     )
-    assert stats["cloneTime"]["count"] == 1 and stats["cloneTime"]["meanMs"] > 0
+    assert stats["cloneTime"]["count"] == 1
+    assert stats["cloneTime"]["meanMs"] > 0
     assert stats["cloneTime"]["p95Ms"] == stats["cloneTime"]["meanMs"]
     assert (stats["readyEvents"], stats["cacheHits"], stats["cacheReuseRatio"]) == (2, 1, 0.5)
     assert stats["callsByStatus"] == {"initiated": 1, "completed": 1, "failed": 0}
@@ -290,7 +293,8 @@ def test_duplicate_and_concurrent_webhooks_make_one_clone(clients, acme):
     new_mapping(precall, acme, "acme")
     first = ok(webhook(precall, acme, "dup-1"), 202)
     repeat = ok(webhook(precall, acme, "dup-1"), 202)
-    assert repeat["duplicate"] is True and repeat["call"]["id"] == first["call"]["id"]
+    assert repeat["duplicate"] is True
+    assert repeat["call"]["id"] == first["call"]["id"]
 
     answers: list[Any] = []
 
@@ -310,7 +314,8 @@ def test_duplicate_and_concurrent_webhooks_make_one_clone(clients, acme):
     (entry,) = documents(CLONE_CACHE, account_id="acme")
     assert entry["reuse_count"] == 6
     events = documents(READY_EVENTS, account_id="acme")
-    assert len(events) == 6 and sum(e["cache_hit"] for e in events) == 5
+    assert len(events) == 6
+    assert sum(e["cache_hit"] for e in events) == 5
     assert len(documents(CALLS, account_id="acme")) == 6
 
 
@@ -322,7 +327,8 @@ def test_clones_expire_after_their_ttl_and_are_refused_then_made_again(clients, 
     assert expire_clones(deps, utcnow() + timedelta(hours=23)).expired == 0
     expired_at = utcnow() + timedelta(hours=24, seconds=1)
     report = expire_clones(deps, expired_at)
-    assert report.expired == 1 and report.release_failures == 0
+    assert report.expired == 1
+    assert report.release_failures == 0
     (entry,) = documents(CLONE_CACHE, account_id="acme")
     assert entry["deleted_at"] is not None
 
@@ -330,7 +336,8 @@ def test_clones_expire_after_their_ttl_and_are_refused_then_made_again(clients, 
         "/synthesize", json={"text": "Hi.", "voice": call["voice"]}, headers=acme
     )
     error = ok(refused, 410)
-    assert error["code"] == "CLONE_EXPIRED" and "expired" in error["error"]
+    assert error["code"] == "CLONE_EXPIRED"
+    assert "expired" in error["error"]
     unknown = synthesis.post(
         "/synthesize", json={"text": "Hi.", "voice": "clone:nope"}, headers=acme
     )
@@ -370,12 +377,14 @@ def test_a_sample_that_went_bad_fails_the_clone_with_its_reason_and_no_cache_ent
     mapping = new_mapping(precall, acme, "acme")
     put_sample("acme", "ann.wav", silence_wav(4.0))  # replaced behind the mapping's back
     call = wait_for_clone(precall, acme, ok(webhook(precall, acme, "f-1"), 202)["call"]["id"])
-    assert call["cloneState"] == "failed" and "no speech" in call["cloneError"]
+    assert call["cloneState"] == "failed"
+    assert "no speech" in call["cloneError"]
     assert call["voice"] is None
     (failed,) = documents(FAILED_EVENTS, account_id="acme")
     assert "no speech" in failed["error_message"]
     (attempt,) = documents(CLONE_LOG, account_id="acme")
-    assert attempt["status"] == "failed" and attempt["error_message"] == failed["error_message"]
+    assert attempt["status"] == "failed"
+    assert attempt["error_message"] == failed["error_message"]
     assert documents(CLONE_CACHE, account_id="acme") == []
     early = precall.post(
         f"/precall/calls/{call['id']}/transfer", json={"agentCallId": "a"}, headers=acme

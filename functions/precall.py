@@ -1,6 +1,7 @@
 """The ``precall`` function: every ``/precall`` route of seed 003 (pre-call voice cloning).
 
-Caller mappings (create, get, list, update, soft delete), the telephony webhook that logs
+Voice samples uploaded into the account's folder of our storage, caller mappings (create,
+get, list, update, soft delete), the telephony webhook that logs
 a call and queues its clone (202 at once), polling a call, its transfer to the agent and its
 end, and the account's analytics. Every route works inside the caller's account (the
 token's ``accountId`` claim, else its user id); ``accountId`` may name another only for an
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import flask
 import functions_framework
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from shared.errors import PayloadTooLargeError
 from shared.http import Api, Reply, RequestContext
 from shared.precall import CAPABILITY as PRECALL
 from shared.precall import analytics, calls, mappings
@@ -30,6 +33,7 @@ from shared.precall.schemas import (
     MappingPage,
     MappingUpdate,
     PrecallAnalytics,
+    SampleStored,
     TransferRequest,
 )
 
@@ -44,6 +48,23 @@ def deps_of(ctx: RequestContext) -> PrecallDeps:
 def caller_of(ctx: RequestContext) -> Caller:
     """Return the authenticated caller and its account."""
     return Caller.from_principal(ctx.principal)
+
+
+@api.route("/precall/samples/<name>", methods=["PUT"], query=AccountScope, response=SampleStored)
+def upload_precall_sample(ctx: RequestContext, name: str) -> SampleStored:
+    """Store a voice sample (the raw audio body) under the account's folder of our storage."""
+    scope = ctx.query(AccountScope)
+    deps = deps_of(ctx)
+    limit = deps.settings.precall_sample_max_bytes
+    length = ctx.request.content_length
+    if length is not None and length > limit:
+        raise PayloadTooLargeError(f"A voice sample is at most {limit} bytes")
+    ctx.request.max_content_length = limit
+    try:
+        data = ctx.request.get_data(cache=False)
+    except RequestEntityTooLarge as exc:
+        raise PayloadTooLargeError(f"A voice sample is at most {limit} bytes") from exc
+    return mappings.store_sample(deps, caller_of(ctx), name, data, scope.account_id)
 
 
 @api.route(

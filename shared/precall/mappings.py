@@ -9,6 +9,9 @@ transaction (the expiry job then gives the provider's voice back).
 
 from __future__ import annotations
 
+import re
+
+from shared.errors import InvalidRequestError
 from shared.model import with_changes
 from shared.precall.deps import Caller, PrecallDeps
 from shared.precall.errors import CallerIdTakenError, CallerMappingNotFoundError
@@ -25,8 +28,16 @@ from shared.precall.repository import (
     tx_expire_cache,
 )
 from shared.precall.samples import CheckedSample, check_allowed, check_sample
-from shared.precall.schemas import MappingCreate, MappingDeleted, MappingPage, MappingUpdate
+from shared.precall.schemas import (
+    MappingCreate,
+    MappingDeleted,
+    MappingPage,
+    MappingUpdate,
+    SampleStored,
+)
 from shared.store.base import Transaction
+
+_SAMPLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def check_sample_source(
@@ -41,6 +52,29 @@ def check_sample_source(
         check_allowed(deps.settings, account_id, url)
     data = deps.samples.read(account_id, url, sample_id)
     return check_sample(data, deps.settings)
+
+
+def store_sample(
+    deps: PrecallDeps, caller: Caller, name: str, data: bytes, account: str | None
+) -> SampleStored:
+    """Check ``data`` and store it as ``precall/{account}/{name}`` in the samples bucket.
+
+    Raises InvalidRequestError (a bad name), SampleNotAudioError or SampleUnusableError.
+    """
+    account_id = caller.account_for(account)
+    if not _SAMPLE_NAME.match(name) or "/" in account_id:
+        raise InvalidRequestError("A sample name is 1-100 letters, digits, '.', '-' or '_'")
+    checked = check_sample(data, deps.settings)
+    bucket = deps.settings.samples_bucket
+    path = f"precall/{account_id}/{name}"
+    deps.blobs.put(bucket, path, data, content_type=checked.content_type)
+    return SampleStored(
+        voice_sample_url=f"gs://{bucket}/{path}",
+        format=checked.format,
+        duration_seconds=round(checked.duration_seconds, 3),
+        size_bytes=checked.size_bytes,
+        quality_score=checked.quality_score,
+    )
 
 
 def create_mapping(deps: PrecallDeps, caller: Caller, request: MappingCreate) -> CallerVoiceMapping:

@@ -54,6 +54,7 @@ def normalize_e164(number: str) -> str:
 E164Number = Annotated[str, AfterValidator(normalize_e164)]
 """A phone number in E.164 form (``+14155550100``)."""
 
+
 class PrecallRecord(DomainModel):
     """Base of the pre-call entities: stored with enums as their plain string values."""
 

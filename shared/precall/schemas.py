@@ -37,6 +37,16 @@ class AccountScope(RequestModel):
     account_id: AccountId | None = None
 
 
+class SampleStored(DomainModel):
+    """Answer of ``PUT /precall/samples/{name}``: where the sample is, and what it is."""
+
+    voice_sample_url: str
+    format: str
+    duration_seconds: float
+    size_bytes: NonNegativeCount
+    quality_score: float
+
+
 class MappingCreate(RequestModel):
     """Body of ``POST /precall/mappings``: a caller number and the sample to clone."""
 

@@ -410,3 +410,28 @@ def test_deleting_the_account_erases_its_precall_data(clients, token):
         assert documents(collection, account_id="dana") == [], collection
     assert len(documents(MAPPINGS, account_id="erin")) == 1
     assert ok(precall.get("/precall/mappings", headers=dana))["mappings"] == []
+
+
+def test_samples_are_uploaded_checked_and_mapped(clients, acme):
+    precall = clients["precall"]
+    sample = espeak_wav()
+    stored = ok(
+        precall.put(
+            "/precall/samples/ann.wav", data=sample, headers=acme | {"Content-Type": "audio/wav"}
+        )
+    )
+    assert stored["voiceSampleUrl"] == "gs://voice-samples/precall/acme/ann.wav"
+    assert stored["sizeBytes"] == len(sample)
+    assert stored["format"] == "wav"
+    body = {"callerId": CALLER, "voiceSampleUrl": stored["voiceSampleUrl"], "voiceName": "Ann"}
+    ok(precall.post("/precall/mappings", json=body, headers=acme), 201)
+    bad = precall.put("/precall/samples/x.wav", data=b"text" * 100, headers=acme)
+    assert ok(bad, 400)["code"] == "SAMPLE_NOT_AUDIO"
+    named = precall.put("/precall/samples/..", data=sample, headers=acme)
+    assert named.status_code in (400, 404)
+    big = precall.put(
+        "/precall/samples/big.wav",
+        data=b"\0" * (20 * 1024 * 1024 + 1),
+        headers=acme | {"Content-Type": "audio/wav"},
+    )
+    assert ok(big, 413)["code"] == "PAYLOAD_TOO_LARGE"

@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-stamp
 USER ?= dev
 ADMIN ?=
+ACCOUNT ?=
 
 .PHONY: run sessions test lint typecheck unit token bench clean venv infra-check
 
@@ -48,7 +49,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 token: $(STAMP)
-	@$(BIN)/python -m local.token --user "$(USER)" $(if $(ADMIN),--admin,)
+	@$(BIN)/python -m local.token --user "$(USER)" $(if $(ADMIN),--admin,) $(if $(ACCOUNT),--account "$(ACCOUNT)",)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.store

@@ -15,6 +15,7 @@ import threading
 from datetime import timedelta
 from functools import cached_property
 
+from session.voices import CloneVoiceResolver
 from shared.auth import TokenVerifier, build_verifier
 from shared.config import Settings
 from shared.model import new_id
@@ -109,8 +110,11 @@ class SessionContainer:
             speech=self.speech,
             tts=self.providers,
             agents=agent_catalog_from_settings(settings),
-            voices=ConfiguredVoiceResolver(
-                settings.sessions_default_tts, settings.sessions_default_voice
+            voices=CloneVoiceResolver(
+                self.store,
+                ConfiguredVoiceResolver(
+                    settings.sessions_default_tts, settings.sessions_default_voice
+                ),
             ),
             repository=SessionRepository(
                 self.store, resume_window=timedelta(seconds=settings.sessions_resume_seconds)

@@ -102,6 +102,18 @@ def run_clone_task(deps: PrecallDeps, task: CloneTask, context: TaskContext) -> 
     if call.clone_state is not CloneState.PENDING:
         notify_settled(deps, call)
         return
+    try:
+        _settle(deps, call, context, started)
+    except Exception as exc:
+        if not context.is_last_attempt:
+            raise
+        # The queue would dead-letter the task and leave the call pending forever: settle it.
+        reason = exc.reason if isinstance(exc, RetryTask) else "The clone failed unexpectedly"
+        logger.exception("The last clone attempt of call %s failed", call.id)
+        _settle_failure(deps, call, _Lease("", ""), _Attempt(), reason, final=True)
+
+
+def _settle(deps: PrecallDeps, call: CallLog, context: TaskContext, started: float) -> None:
     lease = _reuse_or_lease(deps, call, started)
     if lease == "reused":
         queue_notification(deps, "clone.ready", call.id)
@@ -265,9 +277,15 @@ def _make_voice(
         description=mapping.description,
         labels={"source": "precall"},
     )
+    try:
+        cloner = deps.cloner
+    except PlatformError as exc:  # e.g. ElevenLabs chosen without its key
+        raise CloneFailedError(
+            f"Cloning is not configured: {exc.message}", retryable=False
+        ) from exc
     api_started = time.monotonic()
     try:
-        return deps.cloner.clone(request)
+        return cloner.clone(request)
     finally:
         attempt.api_ms = _ms_since(api_started)
 
@@ -383,12 +401,12 @@ def _settle_failure(
         created_at=now,
         account_id=call.account_id,
         greeting_call_id=call.call_id,
-        provider=deps.settings.precall_cloner,
+        provider=None,
     )
 
     def record(tx: Transaction) -> bool:
         current = tx.get(CALLS, call.id)
-        held = tx.get(CLONE_LEASES, lease.key)
+        held = tx.get(CLONE_LEASES, lease.key) if lease.key else None
         if current is None:
             return False
         tx.create(CLONE_LOG, log.id, log.to_document())

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared.bootstrap import get_container
+from shared.bootstrap import get_container, reset_container
 from shared.model import utcnow
 from shared.precall import CAPABILITY as PRECALL
 from shared.precall.expiry import expire_clones, purge_deleted
@@ -435,3 +435,17 @@ def test_samples_are_uploaded_checked_and_mapped(clients, acme):
         headers=acme | {"Content-Type": "audio/wav"},
     )
     assert ok(big, 413)["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_a_misconfigured_cloner_fails_the_clone_instead_of_leaving_it_pending(
+    platform, monkeypatch, function_client, token
+):
+    monkeypatch.setenv("VOICE_PRECALL_CLONER", "elevenlabs")  # and no ElevenLabs key
+    reset_container()
+    get_container().tasks.start()
+    precall, acme = function_client("precall"), headers_for(token, "agent-1", "acme")
+    new_mapping(precall, acme, "acme")
+    call = wait_for_clone(precall, acme, ok(webhook(precall, acme, "c-1"), 202)["call"]["id"])
+    assert call["cloneState"] == "failed"
+    assert "not configured" in call["cloneError"]
+    assert documents(CLONE_CACHE, account_id="acme") == []

@@ -449,3 +449,22 @@ def test_a_misconfigured_cloner_fails_the_clone_instead_of_leaving_it_pending(
     assert call["cloneState"] == "failed"
     assert "not configured" in call["cloneError"]
     assert documents(CLONE_CACHE, account_id="acme") == []
+
+
+def test_a_sample_of_the_samples_capability_is_cloned_by_its_id(clients, token):
+    # Until the samples capability offers a lookup, its stored documents are read directly
+    # (voice_samples/{id}: user_id, file_path in the samples bucket).
+    precall = clients["precall"]
+    sara = headers_for(token, "sara")
+    container = get_container()
+    bucket = container.settings.samples_bucket
+    container.blobs.put(bucket, "samples/sara/s1", espeak_wav("en-US+m3"), content_type="audio/wav")
+    container.store.set("voice_samples", "s1", {"user_id": "sara", "file_path": "samples/sara/s1"})
+    body = {"callerId": CALLER, "sampleId": "s1", "voiceName": "Sara"}
+    mapping = ok(precall.post("/precall/mappings", json=body, headers=sara), 201)
+    assert (mapping["sampleId"], mapping["voiceSampleUrl"]) == ("s1", None)
+    call = wait_for_clone(precall, sara, ok(webhook(precall, sara, "s-1"), 202)["call"]["id"])
+    assert call["cloneState"] == "ready"
+    # Another user's sample id is not theirs to clone.
+    other = precall.post("/precall/mappings", json=body, headers=headers_for(token, "tom"))
+    assert ok(other, 400)["code"] == "SAMPLE_UNREACHABLE"

@@ -66,7 +66,7 @@ def largest_requests() -> list[tuple[str, dict[str, Any]]]:
     ssml = "<speak>" + (text + "<break time='10s'/>") * breaks + text + "</speak>"
     slow = ("Hello there, this is a long and slow reading. " * 44)[:1990]
     assert len(slow) / CHARS_PER_SECOND / 0.5 < SYNC_SECONDS
-    requests: list[tuple[str, dict[str, Any]]] = []
+    requests: list[tuple[str, dict[str, object]]] = []
     for fmt in ("wav", "mp3", "ogg_opus"):
         requests.append(
             (f"SSML with {breaks} ten-second breaks, {fmt}", {"ssml": ssml, "outputFormat": fmt})

@@ -53,4 +53,6 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(name="openai-speech", module="functions.openai_speech", prefixes=("/v1/audio",)),
     # Pre-call voice cloning (seed 003): caller mappings, the telephony webhook, analytics.
     FunctionSpec(name="precall", module="functions.precall", prefixes=("/precall",)),
+    # Pronunciation lexicons that synthesis requests name in lexiconIds.
+    FunctionSpec(name="lexicons", module="functions.lexicons", prefixes=("/lexicons",)),
 )

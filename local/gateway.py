@@ -8,8 +8,10 @@ download URLs of the embedded object storage (``/_blobs/...``), Eventarc (the st
 adapter posts each object-finalized CloudEvent to ``/_events/storage``, and the gateway
 delivers it, in binary mode, to the function subscribed to that bucket), and Cloud Tasks
 and Cloud Scheduler (the in-process worker and scheduler run beside it).
-``python -m local.gateway`` (``make run``) serves it with waitress on 127.0.0.1:8080 and
-stops cleanly on Ctrl-C.
+``python -m local.gateway`` (``make run``) serves it with waitress on 127.0.0.1:8080, runs
+the streaming session service beside it on ``VOICE_SESSIONS_PORT`` (8081; WebSocket
+``/v1/sessions``, WebRTC offers at ``/v1/sessions/webrtc``) in the same process, and stops
+both cleanly on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from waitress.server import create_server
 
 from functions import FUNCTIONS, FunctionSpec
 from local.blob_server import BlobServer
+from local.session_server import SessionServer
 from shared.blobs.events import bucket_of
 from shared.blobs.local import LocalObjectStorage
 from shared.blobs.signing import URL_PREFIX
@@ -133,11 +136,17 @@ def _json(start_response: Callable[..., Any], status: str, body: dict[str, Any])
     return [payload]
 
 
-def _banner(settings: Settings) -> str:
+def _banner(settings: Settings, sessions: str | None) -> str:
     base = f"http://{settings.gateway_host}:{settings.gateway_port}"
     routes = "\n".join(f"  {', '.join(spec.prefixes):<28} -> {spec.name}" for spec in FUNCTIONS)
+    streaming = (
+        f"Voice sessions on {sessions} (WebSocket; see session/README.md)"
+        if sessions
+        else "Voice sessions: not started (VOICE_SESSIONS_PORT is taken)"
+    )
     return (
         f"Voice platform gateway listening on {base}\n"
+        f"{streaming}\n"
         f"Data: {settings.data_dir.resolve()}  store={settings.store} auth={settings.auth_mode}\n"
         f"Functions:\n{routes}\n"
         f"Mint a token:  make token USER=alice [ADMIN=1]\n"
@@ -161,7 +170,7 @@ def _sync_empty_catalog(container: Container) -> None:
 
 
 def main() -> None:
-    """Serve the gateway until Ctrl-C or SIGTERM."""
+    """Serve the gateway and the session service until Ctrl-C or SIGTERM."""
     container = get_container()
     settings = container.settings
     container.tasks.start()
@@ -172,18 +181,21 @@ def main() -> None:
         port=settings.gateway_port,
         threads=settings.gateway_threads,
     )
+    sessions = SessionServer(container, host=settings.sessions_host, port=settings.sessions_port)
+    sessions_started = sessions.start()
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    print(_banner(settings), flush=True)
+    print(_banner(settings, sessions.url if sessions_started else None), flush=True)
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
         server.close()
+        sessions.stop()
         container.close()
         print("Gateway stopped.", file=sys.stderr, flush=True)
 

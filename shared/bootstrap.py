@@ -30,7 +30,17 @@ from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shared import catalog, files, precall, samples, sessions, synthesis, users, voice_models
+from shared import (
+    catalog,
+    files,
+    lexicons,
+    precall,
+    samples,
+    sessions,
+    synthesis,
+    users,
+    voice_models,
+)
 from shared.auth import TokenVerifier, build_verifier, load_or_create_dev_secret
 from shared.blobs.base import ObjectStorage
 from shared.capability import AccountPurge, Capability
@@ -55,6 +65,7 @@ CAPABILITIES: tuple[Capability[Any], ...] = (
     catalog.CAPABILITY,
     synthesis.CAPABILITY,
     files.CAPABILITY,
+    lexicons.CAPABILITY,
     samples.CAPABILITY,
     precall.CAPABILITY,
     sessions.CAPABILITY,

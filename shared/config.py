@@ -257,6 +257,9 @@ class Settings(BaseSettings):
     sessions_openai_realtime_voice: str = "alloy"
     sessions_openai_realtime_api_key: SecretStr | None = None
     sessions_s2s_providers: str = "embedded"  # comma-separated: embedded,openai_realtime
+    # WebRTC: ICE servers as JSON ([{"urls": ..., "username": ..., "credential": ...}]). Cloud
+    # Run takes no inbound UDP, so there the media needs a TURN server both peers use.
+    sessions_webrtc_ice_servers: str = ""
 
     @property
     def is_production(self) -> bool:

@@ -178,6 +178,9 @@ class SynthesisRequest(BaseModel):
     language: str | None = None
     settings: AudioSettings = Field(default_factory=AudioSettings)
     want_timings: bool = True
+    # The text holds eSpeak phoneme input (``[[...]]`` from a pronunciation lexicon); only
+    # eSpeak reads it, and only then (a user's own "[[" is text otherwise).
+    phonemes: bool = False
 
     @model_validator(mode="after")
     def _text_is_not_blank(self) -> SynthesisRequest:

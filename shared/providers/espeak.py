@@ -50,6 +50,7 @@ _POS_CHARACTER = 1
 _CHARS_UTF8 = 0x1
 _SSML = 0x10
 _ENDPAUSE = 0x1000
+_PHONEMES = 0x100  # espeakPHONEMES: [[...]] is phoneme input
 _PARAM_RATE, _PARAM_VOLUME, _PARAM_PITCH = 1, 2, 3
 _EVENT_LIST_TERMINATED, _EVENT_WORD, _EVENT_SENTENCE, _EVENT_END = 0, 1, 2, 5
 _EVENT_MSG_TERMINATED = 6
@@ -217,7 +218,15 @@ class _Engine:
         return found
 
     def synthesize(
-        self, text: str, voice: str, *, ssml: bool, rate: int, pitch: int, volume: int
+        self,
+        text: str,
+        voice: str,
+        *,
+        ssml: bool,
+        rate: int,
+        pitch: int,
+        volume: int,
+        phonemes: bool = False,
     ) -> tuple[bytes, list[_Event_]]:
         if self.lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
             raise provider_error(NAME, ErrorCategory.PERMANENT, f"Unknown eSpeak voice {voice!r}")
@@ -225,7 +234,7 @@ class _Engine:
         self.lib.espeak_SetParameter(_PARAM_PITCH, pitch, 0)
         self.lib.espeak_SetParameter(_PARAM_VOLUME, volume, 0)
         data = text.encode("utf-8")
-        flags = _CHARS_UTF8 | _ENDPAUSE | (_SSML if ssml else 0)
+        flags = _CHARS_UTF8 | _ENDPAUSE | (_SSML if ssml else 0) | (_PHONEMES if phonemes else 0)
         self._chunks, self._events = [], []
         try:
             status = self.lib.espeak_Synth(
@@ -454,7 +463,13 @@ class EspeakProvider(TTSProvider):
         with _ENGINE_LOCK:
             engine = _engine_locked()
             pcm, events = engine.synthesize(
-                request.text, espeak_voice, ssml=request.ssml, rate=rate, pitch=pitch, volume=volume
+                request.text,
+                espeak_voice,
+                ssml=request.ssml,
+                rate=rate,
+                pitch=pitch,
+                volume=volume,
+                phonemes=request.phonemes,
             )
             native_rate = engine.sample_rate
         words = (

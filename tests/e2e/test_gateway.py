@@ -41,7 +41,13 @@ def gateway(tmp_path):
         for key, value in os.environ.items()
         if not key.startswith("VOICE_") and key != "K_SERVICE"
     }
-    env.update({"VOICE_DATA_DIR": str(tmp_path / "data"), "VOICE_GATEWAY_PORT": str(port)})
+    env.update(
+        {
+            "VOICE_DATA_DIR": str(tmp_path / "data"),
+            "VOICE_GATEWAY_PORT": str(port),
+            "VOICE_SESSIONS_PORT": str(free_port()),
+        }
+    )
     log = (tmp_path / "gateway.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "local.gateway"],

@@ -128,6 +128,8 @@ def test_delete_account_removes_user_models_and_samples(client, token):
         "synthesis_jobs": 0,
         "audio_files": 0,
         "voice_samples": 1,
+        "lexicons": 0,
+        "precall": 0,
         "voice_sessions": 0,
     }
     assert "email" not in deletions[0].data

@@ -12,6 +12,7 @@ from functions.files import files
 from functions.lexicons import lexicons
 from functions.openai_speech import openai_speech
 from functions.openapi import openapi
+from functions.precall import precall
 from functions.sync_voices import sync_voices
 from functions.synthesis import synthesis
 from functions.tasks import tasks
@@ -28,6 +29,7 @@ __all__ = [
     "lexicons",
     "openai_speech",
     "openapi",
+    "precall",
     "sync_voices",
     "synthesis",
     "tasks",

@@ -51,6 +51,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(name="files", module="functions.files", prefixes=("/files",)),
     FunctionSpec(name="openai-speech", module="functions.openai_speech", prefixes=("/v1/audio",)),
+    # Pre-call voice cloning (seed 003): caller mappings, the telephony webhook, analytics.
+    FunctionSpec(name="precall", module="functions.precall", prefixes=("/precall",)),
     # Pronunciation lexicons that synthesis requests name in lexiconIds.
     FunctionSpec(name="lexicons", module="functions.lexicons", prefixes=("/lexicons",)),
 )

@@ -4,7 +4,9 @@
 engine), ``input``, ``voice`` (any voice name the platform accepts: an OpenAI voice name
 such as ``alloy``, a catalog voice, a language tag or a voice model id), ``response_format``
 (mp3, opus, flac, wav, pcm; aac is refused with 415 listing the supported ones) and
-``speed``, and answers the audio bytes themselves. The API key is the platform's bearer
+``speed``, and answers the audio bytes themselves. One field beyond OpenAI's,
+``lexicon_ids`` (the SDKs send it with ``extra_body``), names pronunciation lexicons as
+``POST /synthesize``'s ``lexiconIds`` does. The API key is the platform's bearer
 token. ``GET /v1/audio/voices`` lists the OpenAI voice names. Errors come in OpenAI's
 shape (``{"error": {message, type, param, code}}``), so the SDKs show their message.
 Texts of any length up to the limit are answered at once (no async job). By default
@@ -18,11 +20,12 @@ from typing import Annotated, Any
 
 import flask
 import functions_framework
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from shared.audio.formats import OutputFormat
 from shared.files.storage import stored_audio
 from shared.http import Api, RequestContext
+from shared.lexicons.model import LexiconIds
 from shared.providers.base import MAX_SPEED, MIN_SPEED
 from shared.synthesis import CAPABILITY as SYNTHESIS
 from shared.synthesis.immediate import synthesize_now
@@ -45,6 +48,10 @@ class SpeechRequest(BaseModel):
     voice: Annotated[str, Field(min_length=1, max_length=255)]
     response_format: OutputFormat = OutputFormat.MP3
     speed: Annotated[float, Field(ge=MIN_SPEED, le=MAX_SPEED, allow_inf_nan=False)] = 1.0
+    # Beyond OpenAI's fields: the caller's pronunciation lexicons (id or id@version).
+    lexicon_ids: Annotated[
+        LexiconIds | None, Field(validation_alias=AliasChoices("lexicon_ids", "lexiconIds"))
+    ] = None
 
     @field_validator("response_format", mode="before")
     @classmethod
@@ -92,6 +99,7 @@ def create_speech(ctx: RequestContext) -> flask.Response:
         sample_rate=PCM_RATE if fmt is OutputFormat.PCM else None,
         speed=body.speed,
         include_timestamps=False,
+        lexicon_ids=body.lexicon_ids,
     )
     deps = ctx.container.deps(SYNTHESIS)
     prepared = prepare(deps, ctx.user_id, request, account_id=ctx.principal.account_id)

@@ -2,23 +2,30 @@
 
 Rules match on word boundaries, longest grapheme first, each place once (a replacement is
 never matched again, so rules cannot loop at synthesis time). Each provider gets the best
-form it understands (``Form``):
+form it understands (``Form``), rule by rule:
 
 * ``espeak``: eSpeak's own phoneme input, ``[[...]]`` in its mnemonics (``ipa.to_espeak``);
-* ``ssml``: ``<phoneme alphabet="ipa" ph="...">word</phoneme>``, for providers whose SSML
-  takes IPA (Google, Azure, Polly); the word inside stays the user's;
-* ``alias``: the alias as plain words, for providers without phoneme input; a phoneme rule
-  has no alias, so it is left unapplied there (and reported).
+* ``ipa``: IPA phoneme input, ``[[...]]`` in IPA itself (Piper reads it so);
+* ``ssml``: ``<phoneme alphabet="ipa" ph="...">word</phoneme>`` (or ``<sub alias>``), for
+  providers whose SSML takes IPA (Google, Azure, Polly); the word inside stays the user's;
+* ``alias``: the alias as plain words, for providers without phoneme input.
 
-``Applied.spans`` maps each replacement back to the user's text, so word timings computed
-on the provider's text land on the words the user wrote: an alias that turns one word into
-two still yields one timing for that word.
+A rule with IPA is said by its IPA wherever the form takes phonemes, else by its alias; a
+rule with IPA and no alias has nothing to say in the ``alias`` form and is left unapplied
+(``Applied.unapplied`` names it). Plain text goes through ``apply``; an SSML document
+through ``apply_ssml``, which rewrites its text nodes in place (outside ``<phoneme>``,
+``<sub>`` and ``<say-as>``, whose words the author already decided) and leaves the rest of
+the document byte for byte as written.
+
+``Applied.spans`` maps each replacement back to the user's text (or document), so word
+timings computed on the provider's text land on the words the user wrote: an alias that
+turns one word into two still yields one timing for that word.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 from xml.sax.saxutils import escape, quoteattr
@@ -26,32 +33,60 @@ from xml.sax.saxutils import escape, quoteattr
 from shared.lexicons.ipa import to_espeak
 from shared.lexicons.model import LexiconRule
 
-Form = Literal["espeak", "ssml", "alias"]
+Form = Literal["espeak", "ipa", "ssml", "alias"]
+PHONEME_FORMS: frozenset[Form] = frozenset({"espeak", "ipa", "ssml"})
+_WORD = re.compile(r"\w")
+# Elements whose words the SSML author pronounced already.
+_DECIDED = frozenset({"phoneme", "sub", "say-as"})
+
+
+@dataclass(frozen=True)
+class Match:
+    """A rule found in the text: ``text[start:end]`` is its grapheme as written."""
+
+    start: int
+    end: int
+    rule: LexiconRule
 
 
 @dataclass(frozen=True)
 class Replacement:
-    """One place a rule applied: the user's span and the provider text's span."""
+    """One place a rule applied: the user's span, the provider text's span, and the
+    words the user wrote there (entities decoded, in SSML)."""
 
     start: int
     end: int
     new_start: int
     new_end: int
     grapheme: str
+    written: str = ""
 
 
 @dataclass(frozen=True)
 class Applied:
-    """The text the provider says, where it differs from the user's, and what was skipped."""
+    """The text the provider says, where it differs from the user's, and what was skipped.
+
+    ``phonemes`` is True when the text holds ``[[...]]`` phoneme input (eSpeak, Piper).
+    """
 
     text: str
     spans: tuple[Replacement, ...] = ()
     unapplied: tuple[str, ...] = field(default=())
+    phonemes: bool = False
+
+    def replacement_at(self, start: int, end: int) -> Replacement | None:
+        """Return the replacement the provider text's ``start``..``end`` overlaps, if any."""
+        for span in self.spans:
+            if span.new_start >= max(end, start + 1):
+                break
+            if start < span.new_end and max(end, start + 1) > span.new_start:
+                return span
+        return None
 
     def to_original(self, position: int) -> int:
         """Return the position in the user's text of ``position`` in ``text``.
 
-        A position inside a replacement maps to the start of the word it replaced.
+        A position inside a replacement maps to the start of the words it replaced.
         """
         shift = 0
         for span in self.spans:
@@ -63,79 +98,323 @@ class Applied:
         return position + shift
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
-        """Return the user's span of the provider text's ``start``..``end`` (end exclusive)."""
-        for span in self.spans:
-            if start < span.new_end and end > span.new_start:
-                first = min(span.start, self.to_original(start))
-                last = max(span.end, self.to_original(max(end - 1, start)) + 1)
-                return first, last
-        return self.to_original(start), self.to_original(max(end - 1, start)) + 1
+        """Return the user's span of the provider text's ``start``..``end`` (end exclusive).
+
+        A span touching a replacement covers the whole of the words it replaced.
+        """
+        last = max(end - 1, start)
+        first_span = self.replacement_at(start, start + 1)
+        last_span = self.replacement_at(last, last + 1)
+        first = first_span.start if first_span else self.to_original(start)
+        final = last_span.end if last_span else self.to_original(last) + 1
+        return first, max(final, first)
+
+
+def join_applied(parts: Sequence[tuple[Applied, int]], separator: str) -> Applied:
+    """Return one ``Applied`` for texts joined with ``separator``.
+
+    ``parts`` pairs each text's ``Applied`` with the length of the user's text it came from.
+    """
+    spans: list[Replacement] = []
+    unapplied: list[str] = []
+    original = provided = 0
+    for applied, length in parts:
+        spans.extend(
+            Replacement(
+                s.start + original,
+                s.end + original,
+                s.new_start + provided,
+                s.new_end + provided,
+                s.grapheme,
+                s.written,
+            )
+            for s in applied.spans
+        )
+        unapplied.extend(applied.unapplied)
+        original += length + len(separator)
+        provided += len(applied.text) + len(separator)
+    return Applied(
+        separator.join(applied.text for applied, _ in parts),
+        tuple(spans),
+        tuple(dict.fromkeys(unapplied)),
+        any(applied.phonemes for applied, _ in parts),
+    )
 
 
 class Pronouncer:
-    """Rules compiled for matching: one alternation, longest grapheme first."""
+    """Rules compiled for matching: one alternation, longest grapheme first.
+
+    When two rules have the same grapheme (two lexicons), the first one given wins.
+    """
 
     def __init__(self, rules: Sequence[LexiconRule]) -> None:
-        ordered = sorted(rules, key=lambda rule: len(rule.grapheme), reverse=True)
-        self._exact = {rule.grapheme: rule for rule in ordered if rule.case_sensitive}
-        self._folded = {
-            rule.grapheme.casefold(): rule for rule in ordered if not rule.case_sensitive
-        }
-        alternatives = "|".join(re.escape(rule.grapheme) for rule in ordered)
+        exact: dict[str, LexiconRule] = {}
+        folded: dict[str, LexiconRule] = {}
+        for rule in rules:
+            if rule.case_sensitive:
+                exact.setdefault(rule.grapheme, rule)
+            else:
+                folded.setdefault(rule.grapheme.casefold(), rule)
+        self._exact, self._folded = exact, folded
+        graphemes = sorted(
+            {rule.grapheme for rule in (*exact.values(), *folded.values())},
+            key=lambda grapheme: (-len(grapheme), grapheme),
+        )
+        alternatives = "|".join(re.escape(grapheme) for grapheme in graphemes)
         # Word boundaries that also hold around graphemes ending in punctuation ("C++").
         self._pattern = (
-            re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE) if ordered else None
+            re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE) if graphemes else None
         )
+
+    def __bool__(self) -> bool:
+        return self._pattern is not None
 
     def _rule_for(self, found: str) -> LexiconRule | None:
         return self._exact.get(found) or self._folded.get(found.casefold())
 
-    def apply(self, text: str, form: Form) -> Applied:
-        """Return ``text`` with every rule applied in ``form``.
-
-        For ``ssml``, ``text`` is plain and the result is SSML body text (escaped).
-        """
+    def matches(self, text: str) -> list[Match]:
+        """Return every place a rule applies in plain ``text``, in order, never overlapping."""
         if self._pattern is None:
-            return Applied(escape(text) if form == "ssml" else text)
+            return []
+        found: list[Match] = []
+        position = 0
+        while (match := self._pattern.search(text, position)) is not None:
+            rule = self._rule_for(match.group(0))
+            if rule is None:
+                # A case-sensitive grapheme met in another case: a shorter one may fit.
+                rule_match = self._shorter_match(text, match.start(), match.end())
+                if rule_match is None:
+                    position = match.start() + 1
+                    continue
+                found.append(rule_match)
+                position = rule_match.end
+                continue
+            found.append(Match(match.start(), match.end(), rule))
+            position = match.end()
+        return found
+
+    def _shorter_match(self, text: str, start: int, end: int) -> Match | None:
+        assert self._pattern is not None
+        for stop in range(end - 1, start, -1):
+            if stop < len(text) and _WORD.match(text, stop):
+                continue  # not a word boundary
+            match = self._pattern.fullmatch(text, start, stop)
+            if match is not None and (rule := self._rule_for(match.group(0))) is not None:
+                return Match(start, stop, rule)
+        return None
+
+    def apply(self, text: str, form: Form) -> Applied:
+        """Return plain ``text`` with every rule applied in ``form``.
+
+        For ``ssml`` the result is SSML body text (escaped); for ``espeak`` and ``ipa`` any
+        bracket the user wrote becomes a parenthesis once phonemes are in the text, so no
+        ``[[`` of theirs is read as phonemes.
+        """
+        matches = self.matches(text)
+        chosen = [(match, _choose(match.rule, form)) for match in matches]
+        phonemes = form in ("espeak", "ipa") and any(kind == "phoneme" for _, kind in chosen)
+
+        def plain(piece: str) -> str:
+            if form == "ssml":
+                return escape(piece)
+            return _no_brackets(piece) if phonemes else piece
+
         pieces: list[str] = []
         spans: list[Replacement] = []
         unapplied: list[str] = []
-        position = 0
-        length = 0
-        for match in self._pattern.finditer(text):
-            rule = self._rule_for(match.group(0))
-            if rule is None:  # a case-sensitive grapheme met in another case
+        position = length = 0
+        for match, kind in chosen:
+            if kind is None:
+                unapplied.append(match.rule.grapheme)
                 continue
-            replacement = _form(rule, match.group(0), form)
-            if replacement is None:
-                unapplied.append(rule.grapheme)
-                continue
-            before = text[position : match.start()]
-            before = escape(before) if form == "ssml" else before
+            written = text[match.start : match.end]
+            replacement = _replacement(
+                match.rule, kind, form, escape(written), phonemes=phonemes, markup=form == "ssml"
+            )
+            before = plain(text[position : match.start])
             pieces.append(before)
             length += len(before)
             spans.append(
                 Replacement(
-                    match.start(), match.end(), length, length + len(replacement), rule.grapheme
+                    match.start,
+                    match.end,
+                    length,
+                    length + len(replacement),
+                    match.rule.grapheme,
+                    written,
                 )
             )
             pieces.append(replacement)
             length += len(replacement)
-            position = match.end()
-        rest = text[position:]
-        pieces.append(escape(rest) if form == "ssml" else rest)
-        return Applied("".join(pieces), tuple(spans), tuple(dict.fromkeys(unapplied)))
+            position = match.end
+        pieces.append(plain(text[position:]))
+        return Applied("".join(pieces), tuple(spans), tuple(dict.fromkeys(unapplied)), phonemes)
 
+    def apply_ssml(self, document: str, form: Form) -> Applied:
+        """Return the SSML ``document`` (already validated) with rules applied to its text.
 
-def _form(rule: LexiconRule, written: str, form: Form) -> str | None:
-    if form == "espeak":
-        if rule.phoneme is not None:
-            return f"[[{to_espeak(rule.phoneme)}]]"
-        return rule.alias
-    if form == "ssml":
-        if rule.phoneme is not None:
-            return (
-                f'<phoneme alphabet="ipa" ph={quoteattr(rule.phoneme)}>{escape(written)}</phoneme>'
+        Spans index the document as given and the document returned.
+        """
+        found: list[tuple[int, int, str, LexiconRule]] = []
+        for start, end in _text_nodes(document, eligible_only=True):
+            decoded, offsets = _decode(document, start, end)
+            for match in self.matches(decoded):
+                found.append(
+                    (
+                        offsets[match.start],
+                        offsets[match.end],
+                        decoded[match.start : match.end],
+                        match.rule,
+                    )
+                )
+        chosen = [(item, _choose(item[3], form)) for item in found]
+        phonemes = form in ("espeak", "ipa") and any(kind == "phoneme" for _, kind in chosen)
+        if phonemes:
+            # No "[[" the author wrote is read as phonemes (same length: offsets hold).
+            document = _text_without_brackets(document)
+        pieces: list[str] = []
+        spans: list[Replacement] = []
+        unapplied: list[str] = []
+        position = length = 0
+        for (start, end, written, rule), kind in chosen:
+            if kind is None:
+                unapplied.append(rule.grapheme)
+                continue
+            replacement = _replacement(
+                rule, kind, form, document[start:end], phonemes=phonemes, markup=True
             )
-        return f"<sub alias={quoteattr(rule.alias or '')}>{escape(written)}</sub>"
-    return rule.alias
+            before = document[position:start]
+            pieces.append(before)
+            length += len(before)
+            spans.append(
+                Replacement(start, end, length, length + len(replacement), rule.grapheme, written)
+            )
+            pieces.append(replacement)
+            length += len(replacement)
+            position = end
+        pieces.append(document[position:])
+        return Applied("".join(pieces), tuple(spans), tuple(dict.fromkeys(unapplied)), phonemes)
+
+    def unapplied(self, text: str, form: Form, *, ssml: bool) -> tuple[str, ...]:
+        """Return the graphemes found in ``text`` whose rule ``form`` cannot say."""
+        if ssml:
+            return self.apply_ssml(text, form).unapplied
+        names = [m.rule.grapheme for m in self.matches(text) if _choose(m.rule, form) is None]
+        return tuple(dict.fromkeys(names))
+
+
+def _choose(rule: LexiconRule, form: Form) -> Literal["phoneme", "alias"] | None:
+    if rule.phoneme is not None and form in PHONEME_FORMS:
+        return "phoneme"
+    return "alias" if rule.alias is not None else None
+
+
+def _replacement(
+    rule: LexiconRule,
+    kind: Literal["phoneme", "alias"],
+    form: Form,
+    written_markup: str,
+    *,
+    phonemes: bool,
+    markup: bool,
+) -> str:
+    """Return what replaces a match; ``written_markup`` is the match as SSML text, and
+    ``markup`` says the result goes into SSML (escaped)."""
+    if form == "ssml":
+        if kind == "phoneme":
+            ph = quoteattr(rule.phoneme or "")
+            return f'<phoneme alphabet="ipa" ph={ph}>{written_markup}</phoneme>'
+        return f"<sub alias={quoteattr(rule.alias or '')}>{written_markup}</sub>"
+    if kind == "alias":
+        alias = _no_brackets(rule.alias or "") if phonemes else rule.alias or ""
+        return escape(alias) if markup else alias
+    ipa = rule.phoneme or ""
+    return f"[[{espeak_phonemes(ipa)}]]" if form == "espeak" else piper_phonemes(ipa)
+
+
+def espeak_phonemes(ipa: str) -> str:
+    """Return ``ipa`` as eSpeak mnemonics, each word stressed on its first syllable when
+    the IPA marks no stress (eSpeak says an unstressed phoneme word reduced)."""
+    words = [to_espeak(word) for word in ipa.split()]
+    return " ".join(word if any(c in "',%" for c in word) else f"'{word}" for word in words)
+
+
+def piper_phonemes(ipa: str) -> str:
+    """Return ``ipa`` as Piper's phoneme input: one ``[[...]]`` per word (each a word of
+    its own to Piper's timing), syllable dots (a pause to Piper) left out."""
+    words = [word.replace(".", "") for word in ipa.split()]
+    return " ".join(f"[[{word}]]" for word in words if word)
+
+
+def _no_brackets(text: str) -> str:
+    return text.replace("[", "(").replace("]", ")")
+
+
+# -- SSML text nodes -----------------------------------------------------------------------
+
+_MARKUP = re.compile(
+    r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|<(?:[^>\"']|\"[^\"]*\"|'[^']*')*>", re.DOTALL
+)
+_TAG_NAME = re.compile(r"<\s*(/?)\s*([^\s/>]+)")
+_ENTITY = re.compile(r"&(#x[0-9a-fA-F]+|#[0-9]+|lt|gt|amp|quot|apos);")
+_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
+
+
+def _text_nodes(document: str, *, eligible_only: bool) -> Iterator[tuple[int, int]]:
+    """Yield the spans of the document's text inside its root element; ``eligible_only``:
+    only the text a rule may change (not within an element whose words the author
+    pronounced)."""
+    stack: list[str] = []
+    position = 0
+    for markup in _MARKUP.finditer(document):
+        eligible = not eligible_only or not _DECIDED.intersection(stack)
+        if markup.start() > position and stack and eligible:
+            yield position, markup.start()
+        position = markup.end()
+        tag = markup.group(0)
+        name = _TAG_NAME.match(tag)
+        if name is None or tag.startswith(("<!", "<?")):
+            continue
+        local = name.group(2).rsplit(":", 1)[-1]
+        if name.group(1):
+            if stack:
+                stack.pop()
+        elif not tag[:-1].rstrip().endswith("/"):
+            stack.append(local)
+
+
+def _text_without_brackets(document: str) -> str:
+    pieces: list[str] = []
+    position = 0
+    for start, end in _text_nodes(document, eligible_only=False):
+        pieces.append(document[position:start])
+        pieces.append(_no_brackets(document[start:end]))
+        position = end
+    pieces.append(document[position:])
+    return "".join(pieces)
+
+
+def _decode(document: str, start: int, end: int) -> tuple[str, list[int]]:
+    """Return the text of ``document[start:end]`` with entities decoded, and for each of
+    its characters (and its end) the offset in ``document``."""
+    chars: list[str] = []
+    offsets: list[int] = []
+    position = start
+    for entity in _ENTITY.finditer(document, start, end):
+        for index in range(position, entity.start()):
+            chars.append(document[index])
+            offsets.append(index)
+        name = entity.group(1)
+        if name.startswith("#x"):
+            chars.append(chr(int(name[2:], 16)))
+        elif name.startswith("#"):
+            chars.append(chr(int(name[1:])))
+        else:
+            chars.append(_NAMED[name])
+        offsets.append(entity.start())
+        position = entity.end()
+    for index in range(position, end):
+        chars.append(document[index])
+        offsets.append(index)
+    offsets.append(end)
+    return "".join(chars), offsets

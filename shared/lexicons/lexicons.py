@@ -10,8 +10,10 @@ user's is "not found".
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from shared.errors import InvalidRequestError, NotFoundError
+from shared.lexicons.apply import Pronouncer
 from shared.lexicons.model import (
     MAX_LEXICONS_PER_REQUEST,
     Lexicon,
@@ -121,6 +123,55 @@ def lexicons_for_request(
         lexicon_id, version = parse_reference(reference)
         found.append(get_lexicon(store, user_id, lexicon_id, version))
     return found
+
+
+@dataclass(frozen=True)
+class LexiconSelection:
+    """The lexicons a synthesis applies: each one's exact version, and their rules compiled
+    (on a grapheme in several, the first lexicon named wins)."""
+
+    references: tuple[str, ...]
+    pronouncer: Pronouncer
+
+    @property
+    def ids(self) -> list[str]:
+        """Return ``id@version`` of each lexicon, in the order they apply."""
+        return list(self.references)
+
+
+def select_lexicons(
+    store: DocumentStore, user_id: str, references: Sequence[str] | None
+) -> LexiconSelection | None:
+    """Return the caller's lexicons that ``references`` name, each pinned to the version
+    read now (so a job renders later with exactly these), or None when none are named.
+
+    Raises InvalidRequestError (malformed or too many) or LexiconNotFoundError (unknown,
+    deleted, or another user's: never told apart).
+    """
+    return select_lexicon_sets(store, user_id, [references])[0]
+
+
+def select_lexicon_sets(
+    store: DocumentStore, user_id: str, groups: Sequence[Sequence[str] | None]
+) -> list[LexiconSelection | None]:
+    """Return a ``select_lexicons`` answer for each group of references (a dialogue's
+    turns), reading each lexicon once: an unpinned id is the same version in every group.
+
+    Raises as ``select_lexicons``; more than ``MAX_LEXICONS_PER_REQUEST`` lexicons over
+    all groups are refused.
+    """
+    distinct = list(dict.fromkeys(ref for group in groups for ref in group or ()))
+    by_reference = dict(zip(distinct, lexicons_for_request(store, user_id, distinct), strict=True))
+    selections: list[LexiconSelection | None] = []
+    for group in groups:
+        if not group:
+            selections.append(None)
+            continue
+        found = [by_reference[reference] for reference in dict.fromkeys(group)]
+        pinned = tuple(dict.fromkeys(f"{lexicon.id}@{lexicon.version}" for lexicon in found))
+        rules = [rule for lexicon in found for rule in lexicon.rules]
+        selections.append(LexiconSelection(pinned, Pronouncer(rules)))
+    return selections
 
 
 def _rules_of(

@@ -1,7 +1,8 @@
 """Pronunciation lexicons: rules that say how a written word is to be spoken.
 
 A rule maps a grapheme (a word or phrase as written) to an alias (other words to say
-instead) or to IPA phonemes, case-sensitively or not. A lexicon holds a user's rules for
+instead), to IPA phonemes, or to both (the IPA where the provider takes phonemes, the
+alias elsewhere), case-sensitively or not. A lexicon holds a user's rules for
 one language and is versioned: every change makes a new version, the old ones stay
 readable, and a synthesis request may pin one (``id@3``). Rules are checked when saved:
 graphemes unique (per case sensitivity), IPA convertible for eSpeak, and no alias that
@@ -17,7 +18,7 @@ from typing import Annotated, Any, Self
 from pydantic import ConfigDict, Field, model_validator
 
 from shared.errors import InvalidRequestError
-from shared.lexicons.ipa import to_espeak
+from shared.lexicons.ipa import UnknownIpaSymbolError, to_espeak
 from shared.model import (
     DomainModel,
     LanguageTag,
@@ -35,23 +36,44 @@ MAX_LEXICONS_PER_REQUEST = 10
 Grapheme = Annotated[str, Field(min_length=1, max_length=100)]
 Alias = Annotated[str, Field(min_length=1, max_length=200)]
 Phoneme = Annotated[str, Field(min_length=1, max_length=200)]
-_REFERENCE = re.compile(r"^([A-Za-z0-9_-]{1,64})(?:@([1-9][0-9]{0,5}))?$")
+REFERENCE_PATTERN = r"^([A-Za-z0-9_-]{1,64})(?:@([1-9][0-9]{0,5}))?$"
+_REFERENCE = re.compile(REFERENCE_PATTERN)
+LexiconReference = Annotated[
+    str,
+    Field(
+        pattern=REFERENCE_PATTERN,
+        description="A lexicon id (its latest version) or id@version (that version)",
+        examples=["lx_4f2a", "lx_4f2a@3"],
+    ),
+]
+LexiconIds = Annotated[
+    list[LexiconReference],
+    Field(
+        max_length=MAX_LEXICONS_PER_REQUEST,
+        description="Your pronunciation lexicons to apply, in order (on a grapheme in "
+        "several, the first wins); each an id or id@version",
+    ),
+]
 
 
 class LexiconRule(RequestModel):
-    """One rule: say ``grapheme`` as ``alias``, or as the IPA ``phoneme``."""
+    """One rule: say ``grapheme`` as the IPA ``phoneme`` where the provider takes
+    phonemes, and as ``alias`` (other words) elsewhere; at least one of the two."""
 
     model_config = ConfigDict(frozen=True)
 
     grapheme: Grapheme
     alias: Alias | None = None
-    phoneme: Phoneme | None = None
+    phoneme: Annotated[
+        Phoneme | None,
+        Field(description="IPA, e.g. \u02c8w\u026an; stress and length marks allowed"),
+    ] = None
     case_sensitive: bool = False
 
     @model_validator(mode="after")
     def _alias_or_phoneme(self) -> Self:
-        if (self.alias is None) == (self.phoneme is None):
-            raise ValueError(f"rule {self.grapheme!r} needs exactly one of alias or phoneme")
+        if self.alias is None and self.phoneme is None:
+            raise ValueError(f"rule {self.grapheme!r} needs an alias or a phoneme (or both)")
         if not self.grapheme.strip():
             raise ValueError("a grapheme cannot be blank")
         return self
@@ -78,7 +100,10 @@ def check_rules(rules: list[LexiconRule]) -> None:
             raise InvalidRequestError(f"Rule {rule.grapheme!r} appears twice")
         seen.add(key)
         if rule.phoneme is not None:
-            to_espeak(rule.phoneme)
+            try:
+                to_espeak(rule.phoneme)
+            except UnknownIpaSymbolError as exc:
+                raise UnknownIpaSymbolError(f"Rule {rule.grapheme!r}: {exc.message}") from None
     _check_loops(rules)
 
 

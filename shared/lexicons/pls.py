@@ -1,9 +1,12 @@
 """Reading W3C Pronunciation Lexicon Specification (PLS 1.0) documents into rules.
 
 A PLS document is ``<lexicon alphabet="ipa" xml:lang="en-US">`` holding ``<lexeme>``
-elements, each with one or more ``<grapheme>`` and a ``<phoneme>`` or an ``<alias>``
-(the first one wins, as the specification says). Only the IPA alphabet is accepted (the
-others would need their own converters). Documents with a DOCTYPE or entity declaration
+elements, each with one or more ``<grapheme>`` and ``<phoneme>`` or ``<alias>``
+pronunciations. A lexeme's first phoneme and first alias make one rule per grapheme: the
+phoneme is said where the provider takes phonemes, the alias elsewhere (the specification
+lets a processor pick the first pronunciation it can use). Only the IPA alphabet is
+accepted, on the lexicon and on any ``<phoneme alphabet>`` (the others would need their
+own converters). Documents with a DOCTYPE or entity declaration
 are refused before parsing (no XXE, no entity expansion), as user SSML is.
 """
 
@@ -61,23 +64,31 @@ def parse_pls(document: str) -> tuple[str, list[LexiconRule]]:
 
 def _lexeme_rules(index: int, lexeme: ET.Element) -> list[LexiconRule]:
     graphemes = [(child.text or "").strip() for child in lexeme if _local(child.tag) == "grapheme"]
-    pronunciations = [child for child in lexeme if _local(child.tag) in ("phoneme", "alias")]
     if not graphemes or not all(graphemes):
         raise InvalidRequestError(f"PLS lexeme {index + 1} has no grapheme")
-    if not pronunciations or not (pronunciations[0].text or "").strip():
+    said: dict[str, str] = {}
+    for child in lexeme:
+        kind = _local(child.tag)
+        if kind not in ("phoneme", "alias") or kind in said:
+            continue
+        alphabet = child.get("alphabet", "ipa").lower()
+        if kind == "phoneme" and alphabet != "ipa":
+            raise InvalidRequestError(
+                f"PLS lexeme {index + 1} ({graphemes[0]!r}): phoneme alphabet {alphabet!r} "
+                "is not supported; use ipa"
+            )
+        value = (child.text or "").strip()
+        if value:
+            said[kind] = value
+    if not said:
         raise InvalidRequestError(
             f"PLS lexeme {index + 1} ({graphemes[0]!r}) has no phoneme or alias"
         )
-    first = pronunciations[0]
-    value = (first.text or "").strip()
-    kind = "phoneme" if _local(first.tag) == "phoneme" else "alias"
     rules = []
     for grapheme in graphemes:
         try:
             rules.append(
-                LexiconRule.model_validate(
-                    {"grapheme": grapheme, kind: value, "caseSensitive": True}
-                )
+                LexiconRule.model_validate({"grapheme": grapheme, **said, "caseSensitive": True})
             )
         except ValueError as exc:
             raise InvalidRequestError(f"PLS lexeme {index + 1} ({grapheme!r}): {exc}") from None

@@ -4,7 +4,8 @@
 (speaking styles), ``VoiceTag`` (``TailoredScenarios`` become use cases,
 ``VoicePersonalities`` tags, ``AgeGroups`` the age group when present) and ``Status``.
 ``POST /cognitiveservices/v1`` takes SSML and answers raw 24 kHz PCM; plain text is wrapped
-in ``<speak><voice><prosody>`` so speed, pitch and volume apply. The REST API gives no
+in ``<speak><voice><prosody>`` so speed, pitch and volume apply (pronunciation rules as
+``<phoneme alphabet="ipa">`` inside). The REST API gives no
 word boundaries (only the Speech SDK does), so results carry no timings. One SSML document
 may hold several ``<voice>`` elements: Azure synthesizes dialogue natively.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import math
 from typing import Any, ClassVar
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import quoteattr
 
 from shared.audio.pcm import resample
 from shared.providers._http import JsonHttpClient
@@ -30,6 +31,7 @@ from shared.providers.labels import (
     styles_from,
     use_cases_from,
 )
+from shared.providers.ssml import pronounced_pieces
 from shared.providers.voices import VoiceProfile
 
 NAME = "azure"
@@ -80,6 +82,7 @@ class AzureSpeechProvider(TTSProvider):
             max_input_chars=MAX_INPUT_CHARS,
             native_controls=frozenset({"speed", "pitch", "volume"}),
             sample_rates=(8_000, 16_000, 22_050, 24_000, 44_100, 48_000),
+            pronunciation="ssml",
         )
 
     def list_voices(self) -> list[VoiceProfile]:
@@ -167,6 +170,9 @@ class AzureSpeechProvider(TTSProvider):
         settings = request.settings
         language = request.language or "-".join(request.voice_id.split("-")[:2])
         semitones = 12 * math.log2(settings.pitch)
+        body = "".join(
+            piece for piece, _ in pronounced_pieces(request.text, request.pronunciations)
+        )
         prosody = (
             f"<prosody rate={quoteattr(f'{settings.speed:.2f}')}"
             f" pitch={quoteattr(f'{semitones:+.2f}st')}"
@@ -175,7 +181,7 @@ class AzureSpeechProvider(TTSProvider):
         return (
             "<speak version='1.0' xmlns='http://www.w3.org/2001/10/synthesis'"
             f" xml:lang={quoteattr(language)}><voice name={quoteattr(request.voice_id)}>"
-            f"{prosody}{escape(request.text)}</prosody></voice></speak>"
+            f"{prosody}{body}</prosody></voice></speak>"
         )
 
     def close(self) -> None:

@@ -37,6 +37,11 @@ MIN_VOLUME, MAX_VOLUME = 0.0, 2.0
 
 Control = Literal["speed", "pitch", "volume"]
 TimingGranularity = Literal["none", "word", "character"]
+PronunciationInput = Literal["ssml", "espeak", "ipa", "alias"]
+"""How pronunciation rules reach a provider: ``ssml`` (``<phoneme alphabet="ipa">`` and
+``<sub>`` in its SSML; plain text comes with ``SynthesisRequest.pronunciations``),
+``espeak`` (``[[...]]`` in eSpeak's mnemonics), ``ipa`` (``[[...]]`` in IPA), or ``alias``
+(other words only)."""
 
 
 class ErrorCategory(StrEnum):
@@ -167,6 +172,26 @@ class AudioSettings(BaseModel):
         return changed
 
 
+class Pronunciation(BaseModel):
+    """Say ``text[start:end]`` of a plain-text request as the IPA ``phoneme`` (or, without
+    one, as the words ``alias``): a pronunciation rule for an ``ssml`` provider."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: Annotated[int, Field(ge=0)]
+    end: Annotated[int, Field(ge=1)]
+    phoneme: str | None = None
+    alias: str | None = None
+
+    @model_validator(mode="after")
+    def _says_something(self) -> Pronunciation:
+        if self.end <= self.start:
+            raise ValueError("a pronunciation's span must not be empty")
+        if self.phoneme is None and self.alias is None:
+            raise ValueError("a pronunciation needs a phoneme or an alias")
+        return self
+
+
 class SynthesisRequest(BaseModel):
     """One synthesis call: text (or an SSML document) in one provider voice."""
 
@@ -178,14 +203,24 @@ class SynthesisRequest(BaseModel):
     language: str | None = None
     settings: AudioSettings = Field(default_factory=AudioSettings)
     want_timings: bool = True
-    # The text holds eSpeak phoneme input (``[[...]]`` from a pronunciation lexicon); only
-    # eSpeak reads it, and only then (a user's own "[[" is text otherwise).
+    # The text holds phoneme input (``[[...]]`` from a pronunciation lexicon: eSpeak
+    # mnemonics for eSpeak, IPA for Piper); read so only then (a user's "[[" is text).
     phonemes: bool = False
+    # Pronunciation rules over spans of plain text, for ``ssml`` providers, in order.
+    pronunciations: tuple[Pronunciation, ...] = ()
 
     @model_validator(mode="after")
     def _text_is_not_blank(self) -> SynthesisRequest:
         if not self.text.strip():
             raise ValueError("text must not be blank")
+        if self.pronunciations:
+            if self.ssml:
+                raise ValueError("pronunciations apply to plain text only")
+            previous = 0
+            for pronunciation in self.pronunciations:
+                if pronunciation.start < previous or pronunciation.end > len(self.text):
+                    raise ValueError("pronunciations must be in order, apart, inside the text")
+                previous = pronunciation.end
         return self
 
 
@@ -227,6 +262,7 @@ class ProviderCapabilities:
     native_controls: frozenset[Control] = frozenset()
     sample_rates: tuple[int, ...] = ()
     languages: tuple[str, ...] = ()
+    pronunciation: PronunciationInput = "alias"
 
     def to_api(self) -> dict[str, Any]:
         """Return the camelCase JSON of the capabilities."""
@@ -241,6 +277,7 @@ class ProviderCapabilities:
             "nativeControls": sorted(self.native_controls),
             "sampleRates": list(self.sample_rates),
             "languages": list(self.languages),
+            "pronunciation": self.pronunciation,
         }
 
 
@@ -289,6 +326,10 @@ class TTSProvider(abc.ABC):
         caps = self.capabilities
         if request.ssml and not caps.ssml:
             raise provider_error(self.name, ErrorCategory.PERMANENT, "SSML is not supported")
+        if request.pronunciations and caps.pronunciation != "ssml":
+            raise provider_error(
+                self.name, ErrorCategory.PERMANENT, "Pronunciations go to SSML providers only"
+            )
         if len(request.text) > caps.max_input_chars:
             raise provider_error(
                 self.name,

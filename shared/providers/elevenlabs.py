@@ -78,6 +78,8 @@ class ElevenLabsProvider(TTSProvider):
             max_input_chars=MAX_INPUT_CHARS,
             native_controls=frozenset({"speed"}),
             sample_rates=PCM_RATES,
+            # Its <phoneme> tags work on a few English models only: aliases work on all.
+            pronunciation="alias",
         )
 
     def list_voices(self) -> list[VoiceProfile]:

@@ -57,6 +57,7 @@ _PARAM_RATE, _PARAM_VOLUME, _PARAM_PITCH = 1, 2, 3
 _EVENT_LIST_TERMINATED, _EVENT_WORD, _EVENT_SENTENCE, _EVENT_END = 0, 1, 2, 5
 _EVENT_MSG_TERMINATED = 6
 _EE_OK = 0
+_TRACE_PHONEMES = 1  # espeak_SetPhonemeTrace: the translated phonemes, as -x prints them
 
 _ENGINE_LOCK = threading.Lock()
 _engine: _Engine | None = None
@@ -187,6 +188,8 @@ class _Engine:
             ctypes.c_int,
         ]
         lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
+        lib.espeak_SetPhonemeTrace.argtypes = [ctypes.c_int, ctypes.c_void_p]
+        lib.espeak_SetPhonemeTrace.restype = None
 
     def _on_audio(self, wav: Any, count: int, events: Any) -> int:
         if count > 0:
@@ -248,6 +251,35 @@ class _Engine:
         finally:
             self._chunks, self._events = [], []
 
+    def trace(self, text: str, voice: str, *, ssml: bool, phonemes: bool) -> str:
+        """Return the phonemes eSpeak speaks for ``text`` (its phoneme trace)."""
+        libc = _libc()
+        stream = libc.tmpfile()
+        if not stream:
+            raise provider_error(NAME, ErrorCategory.TRANSIENT, "No temporary file for eSpeak")
+        try:
+            self.lib.espeak_SetPhonemeTrace(_TRACE_PHONEMES, stream)
+            try:
+                self.synthesize(
+                    text,
+                    voice,
+                    ssml=ssml,
+                    rate=DEFAULT_WPM,
+                    pitch=50,
+                    volume=100,
+                    phonemes=phonemes,
+                )
+            finally:
+                self.lib.espeak_SetPhonemeTrace(0, None)
+            libc.fflush(stream)
+            size = libc.ftell(stream)
+            libc.rewind(stream)
+            buffer = ctypes.create_string_buffer(max(size, 1))
+            read = libc.fread(buffer, 1, size, stream)
+            return buffer.raw[:read].decode("utf-8", errors="replace")
+        finally:
+            libc.fclose(stream)
+
     def phonemes(self, texts: list[str], voice: str) -> list[str]:
         if self.lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
             raise provider_error(NAME, ErrorCategory.PERMANENT, f"Unknown eSpeak voice {voice!r}")
@@ -263,6 +295,19 @@ class _Engine:
                     pieces.append(result.decode("utf-8", errors="replace"))
             found.append(" ".join(pieces))
         return found
+
+
+def _libc() -> Any:
+    libc = ctypes.CDLL(None)  # the C library the process already has loaded
+    libc.tmpfile.argtypes = []
+    libc.tmpfile.restype = ctypes.c_void_p
+    for name in ("fflush", "rewind", "fclose"):
+        getattr(libc, name).argtypes = [ctypes.c_void_p]
+    libc.ftell.argtypes = [ctypes.c_void_p]
+    libc.ftell.restype = ctypes.c_long
+    libc.fread.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
+    libc.fread.restype = ctypes.c_size_t
+    return libc
 
 
 def _language_list(pointer: int | None) -> Iterator[str]:
@@ -331,6 +376,7 @@ class EspeakProvider(TTSProvider):
             native_controls=frozenset({"speed", "pitch", "volume"}),
             sample_rates=(NATIVE_RATE,),
             languages=self._language_tags(),
+            pronunciation="espeak",
         )
 
     def _language_tags(self) -> tuple[str, ...]:
@@ -459,6 +505,21 @@ class EspeakProvider(TTSProvider):
         with _ENGINE_LOCK:
             engine = _engine_locked()
             return [found or None for found in engine.phonemes(words, espeak_voice)]
+
+    def spoken_phonemes(self, request: SynthesisRequest) -> str:
+        """Return the phonemes eSpeak speaks for ``request`` (its mnemonics, words apart,
+        one line per clause, as ``espeak-ng -x`` prints them): what a pronunciation rule
+        made it say. The voice's settings do not change them.
+
+        Raises:
+            ProviderError: an unknown voice (permanent).
+        """
+        self.check_input(request)
+        espeak_voice = self._espeak_name(request.voice_id)
+        with _ENGINE_LOCK:
+            return _engine_locked().trace(
+                request.text, espeak_voice, ssml=request.ssml, phonemes=request.phonemes
+            )
 
     def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
         """Return eSpeak's audio with word timings (char spans index ``request.text``)."""

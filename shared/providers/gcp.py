@@ -16,7 +16,6 @@ import math
 import threading
 from collections.abc import Sequence
 from typing import Any, ClassVar
-from xml.sax.saxutils import escape
 
 import requests
 
@@ -26,6 +25,7 @@ from shared.providers._http import retry_after_seconds
 from shared.providers.base import (
     AudioSettings,
     ErrorCategory,
+    Pronunciation,
     ProviderCapabilities,
     ProviderError,
     SynthesisRequest,
@@ -34,7 +34,7 @@ from shared.providers.base import (
     provider_error,
 )
 from shared.providers.labels import gender_from, language_or_none, use_cases_from
-from shared.providers.ssml import google_multispeaker_markup
+from shared.providers.ssml import google_multispeaker_markup, pronounced_pieces
 from shared.providers.voices import DialogueTurn, VoiceProfile
 
 NAME = "gcp"
@@ -94,6 +94,7 @@ class GoogleTTSProvider(TTSProvider):
             max_input_chars=MAX_INPUT_BYTES,
             native_controls=frozenset({"speed", "pitch", "volume"}),
             sample_rates=(8_000, 16_000, 22_050, 24_000, 44_100, 48_000),
+            pronunciation="ssml",
         )
 
     def list_voices(self) -> list[VoiceProfile]:
@@ -138,7 +139,11 @@ class GoogleTTSProvider(TTSProvider):
         from google.cloud import texttospeech_v1beta1 as tts  # noqa: PLC0415 - cold starts
 
         tokens = [] if request.ssml else tokenize_words(request.text)
-        ssml = request.text if request.ssml else _marked_ssml(request.text, tokens)
+        ssml = (
+            request.text
+            if request.ssml
+            else _marked_ssml(request.text, tokens, request.pronunciations)
+        )
         if len(ssml.encode()) > MAX_INPUT_BYTES:
             raise provider_error(
                 NAME, ErrorCategory.PERMANENT, f"Input exceeds {MAX_INPUT_BYTES} bytes of SSML"
@@ -277,17 +282,11 @@ class GoogleTTSProvider(TTSProvider):
                 self._client = None
 
 
-def _marked_ssml(text: str, tokens: list[Any]) -> str:
-    pieces = ["<speak>"]
-    position = 0
-    for index, token in enumerate(tokens):
-        pieces.append(escape(text[position : token.start]))
-        pieces.append(f'<mark name="w{index}"/>')
-        pieces.append(escape(text[token.start : token.end]))
-        position = token.end
-    pieces.append(escape(text[position:]))
-    pieces.append("</speak>")
-    return "".join(pieces)
+def _marked_ssml(text: str, tokens: list[Any], pronunciations: Sequence[Pronunciation]) -> str:
+    # A mark before each word; pronunciation rules as <phoneme alphabet="ipa"> around the
+    # words they apply to, so the marks (and the timings) stay on the user's words.
+    body = "".join(piece for piece, _ in pronounced_pieces(text, pronunciations, tokens))
+    return f"<speak>{body}</speak>"
 
 
 def _categorised(exc: Any) -> ProviderError:

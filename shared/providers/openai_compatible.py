@@ -64,6 +64,7 @@ class OpenAICompatibleProvider(TTSProvider):
             max_input_chars=MAX_INPUT_CHARS,
             native_controls=frozenset({"speed"}),
             sample_rates=(NATIVE_RATE,),
+            pronunciation="alias",
         )
 
     def list_voices(self) -> list[VoiceProfile]:

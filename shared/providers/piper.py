@@ -19,6 +19,7 @@ for an English voice) is spoken by eSpeak NG in a voice for that script, or refu
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -119,6 +120,7 @@ class PiperProvider(TTSProvider):
             native_controls=frozenset({"speed", "pitch", "volume"}),
             sample_rates=tuple(sorted({v.sample_rate for v in self._voices.values()})),
             languages=tuple(sorted({v.language for v in self._voices.values()})),
+            pronunciation="ipa",
         )
 
     def list_voices(self) -> list[VoiceProfile]:
@@ -184,10 +186,12 @@ class PiperProvider(TTSProvider):
                 NAME, ErrorCategory.PERMANENT, f"Unknown Piper voice {request.voice_id!r}"
             )
         text = request.text
+        # Phoneme input ("[[...]]" from a lexicon) is in no script: it is the voice's own.
+        scripted = _without_phonemes(text) if request.phonemes else text
         runs = [
             run
             for piece in split_sentences(text, PIECE_CHARS)
-            for run in _runs_of(piece.text, piece.start)
+            for run in _runs_of(scripted[piece.start : piece.end], piece.start)
         ]
         native = script_of_language(voice.language)
         for run in runs:
@@ -258,7 +262,8 @@ class PiperProvider(TTSProvider):
         self, voice: LoadedVoice, text: str, run: ScriptRun, request: SynthesisRequest
     ) -> Iterator[_Sentence]:
         settings = request.settings
-        piece = _readable(text[run.start : run.end])
+        piece = text[run.start : run.end]
+        piece = piece if request.phonemes else _readable(piece)
         if not piece.strip():
             return
         id_map = voice.engine.config.phoneme_id_map
@@ -278,7 +283,10 @@ class PiperProvider(TTSProvider):
         labels: list[list[int | None]] = []
         if request.want_timings and voice.aligned:
             labels = label_phonemes(
-                text, chunks, sentences, lambda chunk: _phonemes_alone(voice, chunk)
+                text,
+                chunks,
+                sentences,
+                lambda chunk: _phonemes_alone(voice, chunk, phonemes=request.phonemes),
             )
         timed: set[int] = set()
         for index, phonemes in enumerate(sentences):
@@ -308,19 +316,31 @@ def _shift(value: int | None, offset: int) -> int | None:
 
 
 def _readable(text: str) -> str:
-    # Piper reads "[[ ... ]]" as raw phonemes; user text must not smuggle any in. The
-    # replacement keeps every character's offset.
+    # Piper reads "[[ ... ]]" as raw phonemes; user text must not smuggle any in (unless
+    # the request is phoneme input, whose own brackets a lexicon already made harmless).
+    # The replacement keeps every character's offset.
     return text.replace("[", "(").replace("]", ")")
 
 
-def _phonemes_alone(voice: LoadedVoice, chunk: str) -> tuple[str, ...]:
-    key = (voice.espeak_voice, chunk)
+_PHONEME_BLOCK = re.compile(r"\[\[.*?\]\]")
+
+
+def _without_phonemes(text: str) -> str:
+    # Same length, phoneme blocks' characters as digits (no script).
+    return _PHONEME_BLOCK.sub(
+        lambda block: re.sub(r"\S", "0", block.group(0)),
+        text,
+    )
+
+
+def _phonemes_alone(voice: LoadedVoice, chunk: str, *, phonemes: bool) -> tuple[str, ...]:
+    key = (voice.espeak_voice, chunk if phonemes else _readable(chunk))
     with _remembered_lock:
         found = _remembered.get(key)
         if found is not None:
             _remembered.move_to_end(key)
             return found
-    found = tuple(p for sentence in voice.engine.phonemize(_readable(chunk)) for p in sentence)
+    found = tuple(p for sentence in voice.engine.phonemize(key[1]) for p in sentence)
     with _remembered_lock:
         _remembered[key] = found
         while len(_remembered) > _REMEMBERED_CHUNKS:

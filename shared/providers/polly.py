@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable
 from functools import partial
 from typing import Any, ClassVar
-from xml.sax.saxutils import escape
 
 from shared.audio.pcm import resample
 from shared.audio.timing import WordTiming, utf8_byte_to_char_offsets
@@ -32,6 +31,7 @@ from shared.providers.base import (
     unapplied_controls,
 )
 from shared.providers.labels import gender_from, language_or_none
+from shared.providers.ssml import pronounced_pieces
 from shared.providers.voices import VoiceProfile
 
 NAME = "polly"
@@ -112,6 +112,7 @@ class PollyProvider(TTSProvider):
             max_input_chars=MAX_INPUT_CHARS,
             native_controls=frozenset({"speed", "pitch", "volume"}),
             sample_rates=PCM_RATES,
+            pronunciation="ssml",
         )
 
     def list_voices(self) -> list[VoiceProfile]:
@@ -275,7 +276,8 @@ def _categorised(response: dict[str, Any]) -> ProviderError:
 
 
 def _prosody_ssml(request: SynthesisRequest, *, pitch: bool) -> tuple[str, list[int]]:
-    """Return the SSML for plain text and its byte offset -> text char offset table."""
+    """Return the SSML for plain text (pronunciation rules as ``<phoneme alphabet="ipa">``)
+    and its byte offset -> text char offset table."""
     settings = request.settings
     attributes = [f'rate="{round(min(2.0, max(0.2, settings.speed)) * 100)}%"']
     if settings.volume != 1.0:
@@ -286,10 +288,10 @@ def _prosody_ssml(request: SynthesisRequest, *, pitch: bool) -> tuple[str, list[
     head = f"<speak><prosody {' '.join(attributes)}>".encode()
     table: list[int] = [0] * len(head)
     body = bytearray(head)
-    for index, char in enumerate(request.text):
-        piece = escape(char).encode()
-        table.extend([index] * len(piece))
-        body.extend(piece)
+    for piece, index in pronounced_pieces(request.text, request.pronunciations):
+        encoded = piece.encode()
+        table.extend([index] * len(encoded))
+        body.extend(encoded)
     tail = b"</prosody></speak>"
     table.extend([len(request.text)] * (len(tail) + 1))
     body.extend(tail)

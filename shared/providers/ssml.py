@@ -22,6 +22,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from shared.audio.timing import Token, tokenize_words
 from shared.errors import InvalidRequestError
+from shared.providers.base import Pronunciation
 from shared.providers.voices import DialogueTurn
 
 SSML_NAMESPACE = "http://www.w3.org/2001/10/synthesis"
@@ -159,6 +160,45 @@ def ssml_with_marks(
         position = token.end
     pieces.append(escape_text(text[position:]))
     return build_speak("".join(pieces), body_is_ssml=True, **speak), names
+
+
+def pronounced_pieces(
+    text: str,
+    pronunciations: Sequence[Pronunciation] = (),
+    marks: Sequence[Token] = (),
+) -> list[tuple[str, int]]:
+    """Return SSML body pieces saying plain ``text``, each with the index in ``text`` of
+    the character it stands for (joined, they are the body).
+
+    Every character is escaped; each pronunciation's span is wrapped in
+    ``<phoneme alphabet="ipa" ph="...">`` (or ``<sub alias="...">`` without IPA), so the
+    words inside stay the user's; ``<mark name="wN"/>`` precedes ``marks[N]``, except for
+    a word starting inside a pronunciation (no mark may go inside ``<phoneme>``). Opening
+    tags and marks stand for the next character, closing tags for the one after the span.
+    """
+    inside = [(p.start, p.end) for p in pronunciations]
+    events: list[tuple[int, int, str]] = []
+    for index, token in enumerate(marks):
+        if not any(start < token.start < end for start, end in inside):
+            events.append((token.start, 1, f'<mark name="{mark_name(index)}"/>'))
+    for pronunciation in pronunciations:
+        if pronunciation.phoneme is not None:
+            opening = f'<phoneme alphabet="ipa" ph={quoteattr(pronunciation.phoneme)}>'
+            closing = "</phoneme>"
+        else:
+            opening, closing = f"<sub alias={quoteattr(pronunciation.alias or '')}>", "</sub>"
+        events.append((pronunciation.start, 2, opening))
+        events.append((pronunciation.end, 0, closing))
+    events.sort()
+    pieces: list[tuple[str, int]] = []
+    cursor = 0
+    for position in range(len(text) + 1):
+        while cursor < len(events) and events[cursor][0] == position:
+            pieces.append((events[cursor][2], position))
+            cursor += 1
+        if position < len(text):
+            pieces.append((escape_text(text[position]), position))
+    return pieces
 
 
 def validate_ssml(ssml: str) -> ET.Element:

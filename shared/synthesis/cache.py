@@ -2,15 +2,18 @@
 
 ``cache_key`` hashes the owner (the requesting user, or nobody when renders of catalog
 voices are shared), the normalised text, provider, voice, voice model and its version,
-every audio setting, the format and the timestamp options. The entries themselves, and
-the single-flight that renders each key once, are the audio cache of
-``shared.files.cache``.
+every audio setting, the format, the timestamp options and the pronunciation lexicons
+applied (each as id@version: a new version is another key, a pinned old one the same).
+The entries themselves, and the single-flight that renders each key once, are the audio
+cache of ``shared.files.cache``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
+from typing import Any
 
 from shared.audio.formats import OutputFormat
 from shared.audio.text import normalise_text
@@ -31,6 +34,7 @@ def cache_key(
     include_timestamps: bool,
     granularity: TimestampGranularity,
     owner: str | None,
+    lexicons: Sequence[str] = (),
 ) -> str:
     """Return the hex SHA-256 of everything that changes the audio (and its timestamps).
 
@@ -38,7 +42,7 @@ def cache_key(
     user's audio (not even learn that it exists); ``None`` shares the entry across users
     (``cache_owner`` says when).
     """
-    material = {
+    material: dict[str, Any] = {
         "v": KEY_VERSION,
         "owner": owner,
         "text": normalise_text(text),
@@ -54,6 +58,9 @@ def cache_key(
         "timestamps": include_timestamps,
         "granularity": granularity.value if include_timestamps else None,
     }
+    if lexicons:
+        # Only then: keys of requests without lexicons stay what they were.
+        material["lexicons"] = list(lexicons)
     encoded = json.dumps(material, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(encoded.encode()).hexdigest()
 

@@ -5,8 +5,11 @@ is that provider's and it can (``DialogueProvider``: ElevenLabs text-to-dialogue
 multi-speaker markup, built with ``shared.providers.ssml``'s escaping builders); otherwise it falls
 back to ``segmented`` and the response says why. Segmented mode synthesizes the turns in
 parallel, matches their loudness, and joins them with ``pauseMs`` of silence. Every
-word's timestamp carries its speaker and turn index. The result goes through the same
-cache, single-flight, storage and usage as ``POST /synthesize``.
+word's timestamp carries its speaker and turn index. Pronunciation lexicons apply per turn:
+the turn's own ``lexiconIds`` first, then the request's; turns go to a native dialogue as
+aliases (its inputs are plain text), so a rule said by IPA where the turn's provider takes
+phonemes makes the dialogue segmented. The result goes through the same cache,
+single-flight, storage and usage as ``POST /synthesize``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from pydantic import Field
 from shared.audio.stitch import match_loudness, stitch
 from shared.audio.timestamps import TimedWord, align_words, in_order, offset_timings
 from shared.errors import InvalidRequestError
+from shared.lexicons.apply import Applied, join_applied
+from shared.lexicons.lexicons import LexiconSelection, select_lexicon_sets
+from shared.lexicons.model import LexiconIds
 from shared.providers.base import AudioSettings, SynthesisResult, TTSProvider
 from shared.providers.voices import DialogueTurn
 from shared.synthesis.cache import cache_key, cache_owner
@@ -36,6 +42,7 @@ from shared.synthesis.model import (
     estimate_audio_seconds,
 )
 from shared.synthesis.prepare import Prepared, check_callback
+from shared.synthesis.pronunciation import form_of, original_words, unapplied_rules
 from shared.synthesis.render import Rendered, render_piece
 from shared.synthesis.voices import ResolvedVoice, provider_for, resolve_voice
 
@@ -59,12 +66,20 @@ class DialogueProvider(Protocol):
         """Return the whole dialogue's audio."""
 
 
+class DialogueTurnRequest(DialogueTurn):
+    """One turn of ``POST /synthesize/dialogue``, with lexicons of its own."""
+
+    lexicon_ids: LexiconIds | None = None
+
+
 class DialogueRequest(AudioOptions):
     """Body of ``POST /synthesize/dialogue``."""
 
-    turns: Annotated[list[DialogueTurn], Field(min_length=1)]
+    turns: Annotated[list[DialogueTurnRequest], Field(min_length=1)]
     mode: SynthesisMode = SynthesisMode.SEGMENTED
     pause_ms: Annotated[int, Field(ge=0, le=MAX_PAUSE_MS)] = 300
+    # Applied to every turn, after the turn's own.
+    lexicon_ids: LexiconIds | None = None
 
 
 def synthesize_dialogue(
@@ -91,28 +106,47 @@ def synthesize_dialogue(
     ]
     providers = [provider_for(deps.providers, voice) for voice in voices]
     turns = body.turns
+    lexicons = select_lexicon_sets(
+        deps.store,
+        user_id,
+        [[*(turn.lexicon_ids or ()), *(body.lexicon_ids or ())] for turn in turns],
+    )
     # The provider speaks its own voice ids, not the catalog's "provider:voice" ids.
     native_turns = [
         DialogueTurn(speaker=turn.speaker, voice=voice.voice_id, text=turn.text)
         for turn, voice in zip(turns, voices, strict=True)
     ]
     mode, reason = _mode(body.mode, voices, providers, native_turns)
+    if mode is SynthesisMode.NATIVE and _needs_phonemes(providers[0], turns, lexicons):
+        mode, reason = (
+            SynthesisMode.SEGMENTED,
+            "pronunciation rules said by IPA need each turn spoken on its own",
+        )
     if mode is SynthesisMode.NATIVE:
         native = providers[0]
         assert isinstance(native, DialogueProvider)  # checked by _mode
+        unapplied = [
+            selection.pronouncer.unapplied(turn.text, "alias", ssml=False) if selection else ()
+            for turn, selection in zip(turns, lexicons, strict=True)
+        ]
 
         def render() -> Rendered:
-            return _native(native, native_turns, settings)
+            return _native(native, native_turns, settings, lexicons)
     else:
+        unapplied = [
+            unapplied_rules(selection, provider, turn.text, ssml=False)
+            for turn, selection, provider in zip(turns, lexicons, providers, strict=True)
+        ]
 
         def render() -> Rendered:
-            return _segmented(providers, voices, turns, settings, body.pause_ms)
+            return _segmented(providers, voices, turns, settings, body.pause_ms, lexicons=lexicons)
 
     material = json.dumps(
         {
             "turns": [
                 [t.speaker, v.provider, v.voice_id, v.label, t.text]
-                for t, v in zip(turns, voices, strict=True)
+                + ([list(lexicon.references)] if lexicon else [])
+                for t, v, lexicon in zip(turns, voices, lexicons, strict=True)
             ],
             "mode": mode.value,
             "pauseMs": body.pause_ms,
@@ -143,8 +177,29 @@ def synthesize_dialogue(
         renderer=render,
         usage=tuple((voice, len(turn.text)) for voice, turn in zip(voices, turns, strict=True)),
         extra=(("mode", mode.value), ("fallback_reason", reason), ("voice", "dialogue")),
+        lexicon_ids=tuple(
+            dict.fromkeys(ref for selection in lexicons if selection for ref in selection.ids)
+        ),
+        unapplied_rules=tuple(dict.fromkeys(name for names in unapplied for name in names)),
     )
     return synthesize_now(deps, user_id, prepared)
+
+
+def _needs_phonemes(
+    provider: TTSProvider,
+    turns: Sequence[DialogueTurn],
+    lexicons: Sequence[LexiconSelection | None],
+) -> bool:
+    """Return whether a rule found in a turn would be said by IPA by ``provider`` (which a
+    native dialogue's plain-text inputs cannot carry)."""
+    if form_of(provider) == "alias":
+        return False
+    return any(
+        match.rule.phoneme is not None
+        for turn, selection in zip(turns, lexicons, strict=True)
+        if selection is not None
+        for match in selection.pronouncer.matches(turn.text)
+    )
 
 
 def _dialogue_owner(deps: SynthesisDeps, user_id: str, voices: list[ResolvedVoice]) -> str | None:
@@ -179,12 +234,16 @@ def _segmented(
     turns: Sequence[DialogueTurn],
     settings: AudioSettings,
     pause_ms: int,
+    *,
+    lexicons: Sequence[LexiconSelection | None],
 ) -> Rendered:
     with ThreadPoolExecutor(max_workers=_PARALLEL_TURNS) as pool:
         pieces = list(
             pool.map(
-                lambda args: render_piece(args[0], args[1], args[2].text, settings),
-                zip(providers, voices, turns, strict=True),
+                lambda args: render_piece(
+                    args[0], args[1], args[2].text, settings, lexicons=args[3]
+                ),
+                zip(providers, voices, turns, lexicons, strict=True),
             )
         )
     rate = settings.sample_rate
@@ -199,11 +258,25 @@ def _segmented(
 
 
 def _native(
-    provider: DialogueProvider, turns: Sequence[DialogueTurn], settings: AudioSettings
+    provider: DialogueProvider,
+    turns: Sequence[DialogueTurn],
+    settings: AudioSettings,
+    lexicons: Sequence[LexiconSelection | None],
 ) -> Rendered:
-    result = provider.synthesize_dialogue(turns, settings)
+    # Aliases in place of the words (the inputs are plain text), timings mapped back.
+    applied = [
+        selection.pronouncer.apply(turn.text, "alias") if selection else Applied(turn.text)
+        for turn, selection in zip(turns, lexicons, strict=True)
+    ]
+    said = [
+        turn.model_copy(update={"text": each.text})
+        for turn, each in zip(turns, applied, strict=True)
+    ]
+    result = provider.synthesize_dialogue(said, settings)
     text = "\n".join(turn.text for turn in turns)
-    words = align_words(text, result.words, result.duration_seconds)
+    joined = join_applied([(a, len(t.text)) for a, t in zip(applied, turns, strict=True)], "\n")
+    timings = original_words(joined, text, result.words, ssml=False)
+    words = align_words(text, timings, result.duration_seconds)
     starts = []
     position = 0
     for turn in turns:

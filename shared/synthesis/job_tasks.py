@@ -6,7 +6,8 @@ no work twice), then sets its done marker on the job (one field write; progress 
 done/total of the chunks' share of the work); a task that sees every marker set enqueues
 ``synthesis.assemble`` (once: its dedup key). A failed chunk is retried by the queue; on
 the last attempt, or when the provider refuses for good, the job fails with a message
-naming the chunk and the reason.
+naming the chunk and the reason. Chunks say the pronunciation lexicons in the versions the
+job was accepted with (its config pins them); one deleted meanwhile fails the job.
 Assembly stitches the chunks, offsets their timings, encodes (recording its progress on the
 job as it goes), stores the file, publishes the cache entry, completes the job and records
 the model's use.
@@ -25,6 +26,7 @@ from shared.audio.encode import encode
 from shared.audio.text import TextChunk
 from shared.audio.timestamps import TimedWord
 from shared.files.storage import store_audio
+from shared.lexicons.lexicons import LexiconNotFoundError, select_lexicons
 from shared.model import utcnow
 from shared.providers.base import AudioSettings, ProviderError
 from shared.synthesis.callbacks import notify_finished
@@ -76,6 +78,10 @@ def run_chunk(deps: SynthesisDeps, payload: ChunkTask, ctx: TaskContext) -> None
         except ProviderError as exc:
             failure = Failure(exc.message, retryable=exc.retryable)
             raise _retry_or_give_up(deps, ctx, job, (payload.index, len(spans)), failure) from exc
+        except LexiconNotFoundError as exc:
+            # Deleted since the job was accepted: its versions cannot be said any more.
+            failure = Failure(exc.message, retryable=False)
+            raise _retry_or_give_up(deps, ctx, job, (payload.index, len(spans)), failure) from exc
         except Exception as exc:
             failure = Failure("internal error", retryable=True)
             raise _retry_or_give_up(deps, ctx, job, (payload.index, len(spans)), failure) from exc
@@ -101,7 +107,9 @@ def _render_chunk(deps: SynthesisDeps, job: SynthesisJob, text: str) -> Rendered
     voice = voice_of(job)
     provider = provider_for(deps.providers, voice)
     settings = AudioSettings.model_validate(job.config["settings"])
-    return render_piece(provider, voice, text, settings)
+    # The versions the job was accepted with (pinned), not whatever is latest now.
+    lexicons = select_lexicons(deps.store, job.user_id, job.config.get("lexicons"))
+    return render_piece(provider, voice, text, settings, lexicons=lexicons)
 
 
 @dataclass(frozen=True)

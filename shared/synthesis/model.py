@@ -28,6 +28,7 @@ from shared.errors import (
     TextTooLongError,
     UnsupportedAudioFormatError,
 )
+from shared.lexicons.model import LexiconIds
 from shared.model import (
     DEFAULT_SAMPLE_RATE,
     DomainModel,
@@ -218,6 +219,7 @@ class SynthesizeRequest(AudioOptions):
     text: str | None = None
     ssml: str | None = None
     voice: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    lexicon_ids: LexiconIds | None = None
 
 
 class SynthesisResponse(DomainModel):
@@ -244,6 +246,10 @@ class SynthesisResponse(DomainModel):
     expires_at: datetime | None = None
     timestamps: dict[str, Any] | None = None
     unapplied: list[str] = Field(default_factory=list)
+    # The pronunciation lexicons applied, each as id@version, and the graphemes whose rule
+    # this voice's provider cannot say (IPA only, on a provider without phoneme input).
+    lexicons: list[str] = Field(default_factory=list)
+    unapplied_rules: list[str] = Field(default_factory=list)
     progress: float = 0.0
     estimated_duration: int | None = None
     error: str | None = None

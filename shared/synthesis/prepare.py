@@ -1,4 +1,10 @@
-"""A synthesis request validated and keyed: its voice, provider, settings and cache key."""
+"""A synthesis request validated and keyed: its voice, provider, settings, pronunciation
+lexicons (each pinned to the version read) and cache key.
+
+Every route that speaks a ``SynthesizeRequest`` (plain, OpenAI-compatible, streamed) goes
+through ``prepare``; rendering goes through ``Prepared.render`` or, a piece at a time,
+``Prepared.render_piece``, which say the lexicons' rules the way the provider takes them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import ConfigurationError, InvalidRequestError, UnprocessableError
+from shared.lexicons.lexicons import LexiconSelection, select_lexicons
 from shared.providers.base import AudioSettings, TTSProvider
 from shared.providers.ssml import spoken_text, ssml_timing, validate_ssml
 from shared.synthesis.cache import cache_key, cache_owner
@@ -21,7 +28,8 @@ from shared.synthesis.model import (
     check_text,
     estimate_audio_seconds,
 )
-from shared.synthesis.render import Rendered, render_text
+from shared.synthesis.pronunciation import unapplied_rules
+from shared.synthesis.render import Rendered, render_piece, render_text
 from shared.synthesis.voices import ResolvedVoice, provider_for, resolve_voice
 
 
@@ -43,6 +51,11 @@ class Prepared:
     renderer: Callable[[], Rendered] | None = None
     usage: tuple[tuple[ResolvedVoice, int], ...] = ()
     extra: tuple[tuple[str, str | None], ...] = ()
+    # The lexicons' rules to say, and what the response reports of them (id@version of
+    # each lexicon applied; graphemes whose rule the provider cannot say).
+    lexicons: LexiconSelection | None = None
+    lexicon_ids: tuple[str, ...] = ()
+    unapplied_rules: tuple[str, ...] = ()
 
     @property
     def length(self) -> int:
@@ -60,6 +73,19 @@ class Prepared:
             self.settings,
             ssml=self.ssml,
             chunk_chars=chunk_chars,
+            lexicons=self.lexicons,
+        )
+
+    def render_piece(self, text: str) -> Rendered:
+        """Return one provider call's audio of ``text`` (a sentence of this request's text,
+        or the whole SSML) with this request's voice, settings and lexicons."""
+        return render_piece(
+            self.provider,
+            self.voice,
+            text,
+            self.settings,
+            ssml=self.ssml,
+            lexicons=self.lexicons,
         )
 
     def billed(self) -> tuple[tuple[ResolvedVoice, int], ...]:
@@ -93,6 +119,8 @@ def prepare(
     )
     check_audio_length(seconds, deps.settings, at_once=False)
     provider = provider_for(deps.providers, voice)
+    lexicons = select_lexicons(deps.store, user_id, body.lexicon_ids)
+    lexicon_ids = tuple(lexicons.references) if lexicons else ()
     key = cache_key(
         text=text,
         ssml=ssml,
@@ -104,8 +132,22 @@ def prepare(
         owner=cache_owner(
             user_id, voice, share_catalog_voices=deps.settings.synthesis_cache_shared_catalog_voices
         ),
+        lexicons=lexicon_ids,
     )
-    return Prepared(text, spoken, ssml, voice, provider, settings, body, key, seconds)
+    return Prepared(
+        text,
+        spoken,
+        ssml,
+        voice,
+        provider,
+        settings,
+        body,
+        key,
+        seconds,
+        lexicons=lexicons,
+        lexicon_ids=lexicon_ids,
+        unapplied_rules=unapplied_rules(lexicons, provider, text, ssml=ssml),
+    )
 
 
 def check_callback(deps: SynthesisDeps, options: AudioOptions) -> None:
@@ -141,6 +183,13 @@ def new_job(user_id: str, prepared: Prepared, **fields: Any) -> SynthesisJob:
             "includeTimestamps": options.include_timestamps,
             "timestampGranularity": options.timestamp_granularity.value,
             "callbackUrl": options.callback_url,
+            # The exact versions a job's chunks apply, whatever changes meanwhile.
+            **({"lexicons": list(prepared.lexicon_ids)} if prepared.lexicon_ids else {}),
+            **(
+                {"unappliedRules": list(prepared.unapplied_rules)}
+                if prepared.unapplied_rules
+                else {}
+            ),
         },
         **fields,
     )

@@ -1,7 +1,9 @@
 """Text to timed PCM: one provider call per piece, timings aligned, pieces stitched.
 
-``render_piece`` makes one provider call and aligns every word of the input to the
-provider's own timings (``shared.audio.timestamps``); a volume the provider could not
+``render_piece`` makes one provider call, with the request's pronunciation lexicons said
+in the provider's best form (``shared.synthesis.pronunciation``), and aligns every word of
+the input to the provider's own timings (``shared.audio.timestamps``), mapped back to the
+words the user wrote; a volume the provider could not
 apply is applied to the PCM here. ``render_text`` cuts text longer than the provider
 accepts at sentence boundaries, renders the chunks and joins them without clicks
 (``shared.audio.stitch``), offsetting each chunk's words exactly. ``timestamps_body``
@@ -28,15 +30,15 @@ from shared.audio.timestamps import (
     in_order,
     offset_timings,
 )
-from shared.audio.timing import WordTiming
+from shared.lexicons.lexicons import LexiconSelection
 from shared.providers.base import (
     AudioSettings,
     ProviderUnavailableError,
-    SynthesisRequest,
     TTSProvider,
 )
 from shared.providers.ssml import ssml_to_text
 from shared.synthesis.model import TimestampGranularity
+from shared.synthesis.pronunciation import original_words, pronounced_request
 from shared.synthesis.voices import ResolvedVoice
 
 DEFAULT_RETRY_AFTER = 5
@@ -67,20 +69,20 @@ def render_piece(
     settings: AudioSettings,
     *,
     ssml: bool = False,
+    lexicons: LexiconSelection | None = None,
 ) -> Rendered:
     """Return one provider call's audio with every word of ``text`` timed.
 
     For SSML the words are those the document says, matched to the timings by text.
+    ``lexicons``' rules are said in the provider's best form; the words stay the user's.
 
     Raises:
         ProviderError: the provider failed (unavailable ones with ``retry_after`` set).
     """
-    request = SynthesisRequest(
-        text=text, voice_id=voice.voice_id, ssml=ssml, language=voice.language, settings=settings
-    )
+    spoken = pronounced_request(provider, voice, text, settings, ssml=ssml, lexicons=lexicons)
     started = time.perf_counter()
     try:
-        result = provider.synthesize(request)
+        result = provider.synthesize(spoken.request)
     except ProviderUnavailableError as exc:
         if exc.retry_after is None:
             exc.retry_after = DEFAULT_RETRY_AFTER
@@ -92,14 +94,8 @@ def render_piece(
         pcm = scale_volume(pcm, settings.volume)
         unapplied.remove("volume")
     duration = len(pcm) // 2 / result.sample_rate
-    if ssml:
-        spoken = ssml_to_text(text)
-        timings = [
-            WordTiming(word.text, word.start_seconds, word.end_seconds) for word in result.words
-        ]
-        words = align_words(spoken, timings, duration)
-    else:
-        words = align_words(text, result.words, duration)
+    timings = original_words(spoken.applied, text, result.words, ssml=ssml)
+    words = align_words(ssml_to_text(text) if ssml else text, timings, duration)
     words = fit_to_speech(words, pcm, result.sample_rate)
     return Rendered(pcm, result.sample_rate, words, unapplied, elapsed)
 
@@ -136,6 +132,7 @@ def render_text(
     *,
     ssml: bool,
     chunk_chars: int,
+    lexicons: LexiconSelection | None = None,
 ) -> Rendered:
     """Return ``text`` rendered, chunked at sentence ends when the provider needs it.
 
@@ -144,9 +141,11 @@ def render_text(
     """
     limit = provider.capabilities.max_input_chars
     if ssml or len(text) <= limit:
-        return render_piece(provider, voice, text, settings, ssml=ssml)
+        return render_piece(provider, voice, text, settings, ssml=ssml, lexicons=lexicons)
     chunks = plan_chunks(text, min(chunk_chars, limit))
-    pieces = [render_piece(provider, voice, chunk.text, settings) for chunk in chunks]
+    pieces = [
+        render_piece(provider, voice, chunk.text, settings, lexicons=lexicons) for chunk in chunks
+    ]
     return join_pieces(pieces, chunks)
 
 

@@ -39,6 +39,8 @@ def response_for(
         error=job.error_message,
         created_at=job.created_at,
         completed_at=job.completed_at,
+        lexicons=list(job.config.get("lexicons") or []),
+        unapplied_rules=list(job.config.get("unappliedRules") or []),
     )
     if audio_file is not None:
         body.audio_file_id = audio_file.id

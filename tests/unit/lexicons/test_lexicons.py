@@ -68,6 +68,15 @@ def test_pls_documents_become_rules():
     ]
 
 
+def test_a_pls_lexeme_keeps_its_first_phoneme_and_its_first_alias():
+    _, [kept] = parse_pls(
+        '<lexicon xmlns="http://www.w3.org/2005/01/pronunciation-lexicon" xml:lang="en">'
+        "<lexeme><grapheme>SQL</grapheme><phoneme>ˈsiːkwəl</phoneme><phoneme>ɛs</phoneme>"
+        "<alias>sequel</alias><alias>S Q L</alias></lexeme></lexicon>"
+    )
+    assert (kept.grapheme, kept.phoneme, kept.alias) == ("SQL", "ˈsiːkwəl", "sequel")
+
+
 @pytest.mark.parametrize(
     ("document", "message"),
     [
@@ -78,6 +87,11 @@ def test_pls_documents_become_rules():
         ('<!DOCTYPE l [<!ENTITY a "b">]><lexicon xml:lang="en"/>', "DOCTYPE"),
         ('<lexicon xml:lang="en"><lexeme><grapheme>x</grapheme></lexeme></lexicon>', "lexeme 1"),
         ('<lexicon xml:lang="en"><lexeme><phoneme>a</phoneme></lexeme></lexicon>', "no grapheme"),
+        (
+            '<lexicon xml:lang="en"><lexeme><grapheme>x</grapheme>'
+            '<phoneme alphabet="x-sampa">{</phoneme></lexeme></lexicon>',
+            "lexeme 1 \\('x'\\): phoneme alphabet 'x-sampa'",
+        ),
     ],
 )
 def test_bad_pls_is_refused_naming_the_problem(document, message):
@@ -93,8 +107,21 @@ def test_rules_are_checked_before_saving():
     with pytest.raises(InvalidRequestError, match="loops"):
         check_rules([rule("alpha", alias="beta"), rule("beta", alias="gamma alpha")])
     check_rules([rule("alpha", alias="the alphabet"), rule("beta", alias="gamma")])
-    with pytest.raises(ValueError, match="exactly one"):
-        rule("x", alias="y", phoneme="a")
+    with pytest.raises(ValueError, match="needs an alias or a phoneme"):
+        rule("x")
+    with pytest.raises(ValueError, match="at least 1 character"):
+        rule("x", alias="  ")
+    # IPA for providers that take phonemes, the alias for the others.
+    both = rule("Nguyen", phoneme="wɪn", alias="win")
+    check_rules([both])
+
+
+def test_an_unknown_ipa_symbol_names_its_rule():
+    with pytest.raises(UnknownIpaSymbolError) as raised:
+        check_rules([rule("Nguyen", phoneme="wɪn"), rule("Xhosa", phoneme="ǁʰosa")])
+    assert "'Xhosa'" in raised.value.message
+    assert "U+01C1" in raised.value.message
+    assert raised.value.code == "UNKNOWN_IPA_SYMBOL"
 
 
 def test_longest_match_on_word_boundaries_case_rules_and_spans():
@@ -118,7 +145,9 @@ def test_longest_match_on_word_boundaries_case_rules_and_spans():
 def test_each_provider_gets_its_best_form():
     rules = [rule("Nguyen", phoneme="wɪn"), rule("W3C", alias="World Wide Web")]
     pronouncer = Pronouncer(rules)
-    assert pronouncer.apply("Nguyen & W3C", "espeak").text == "[[wIn]] & World Wide Web"
+    # eSpeak says an unstressed phoneme word reduced: the word gets its stress.
+    assert pronouncer.apply("Nguyen & W3C", "espeak").text == "[['wIn]] & World Wide Web"
+    assert pronouncer.apply("Nguyen & W3C", "ipa").text == "[[wɪn]] & World Wide Web"
     assert pronouncer.apply("Nguyen & W3C", "ssml").text == (
         '<phoneme alphabet="ipa" ph="wɪn">Nguyen</phoneme> &amp; '
         '<sub alias="World Wide Web">W3C</sub>'

@@ -1,0 +1,124 @@
+"""Applying rules: every form, SSML text nodes, and the map back to the user's words."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.lexicons.apply import Applied, Pronouncer, join_applied
+from shared.lexicons.model import LexiconRule
+
+
+def rule(grapheme: str, **fields: object) -> LexiconRule:
+    return LexiconRule.model_validate({"grapheme": grapheme, **fields})
+
+
+RULES = [
+    rule("Nguyen", phoneme="wɪn"),
+    rule("W3C", alias="World Wide Web Consortium"),
+    rule("New York", phoneme="nuː ˈjɔːk", alias="the big apple"),
+    rule("AT&T", alias="A T and T"),
+]
+
+
+def test_a_rule_with_ipa_and_an_alias_is_said_by_ipa_where_phonemes_go_else_by_alias():
+    pronouncer = Pronouncer(RULES)
+    text = "Visit New York"
+    assert pronouncer.apply(text, "espeak").text == "Visit [['nu: 'jO:k]]"
+    # Piper: one phoneme block per word, so each is a word to its timing.
+    assert pronouncer.apply(text, "ipa").text == "Visit [[nuː]] [[ˈjɔːk]]"
+    assert pronouncer.apply(text, "ssml").text == (
+        'Visit <phoneme alphabet="ipa" ph="nuː ˈjɔːk">New York</phoneme>'
+    )
+    assert pronouncer.apply(text, "alias").text == "Visit the big apple"
+    assert pronouncer.apply("Nguyen", "alias").unapplied == ("Nguyen",)
+    assert pronouncer.unapplied("Nguyen and W3C", "alias", ssml=False) == ("Nguyen",)
+    assert pronouncer.unapplied("Nguyen and W3C", "ssml", ssml=False) == ()
+
+
+def test_a_users_brackets_are_never_read_as_phonemes():
+    pronouncer = Pronouncer(RULES)
+    applied = pronouncer.apply("Nguyen says [[h@'loU]]", "espeak")
+    assert applied.phonemes
+    assert applied.text == "[['wIn]] says ((h@'loU))"
+    # Without phonemes in the text nothing needs changing (the flag stays off).
+    untouched = pronouncer.apply("W3C says [[hi]]", "espeak")
+    assert (untouched.text, untouched.phonemes) == ("World Wide Web Consortium says [[hi]]", False)
+    sneaky = Pronouncer([rule("x", alias="[[h@'loU]]"), rule("y", phoneme="wɪn")])
+    assert sneaky.apply("x y", "espeak").text == "((h@'loU)) [['wIn]]"
+
+
+def test_case_rules_a_shorter_rule_and_the_first_lexicon_win():
+    pronouncer = Pronouncer(
+        [
+            rule("New York", alias="NYC", case_sensitive=True),
+            rule("new", alias="novel"),
+            rule("nasa", alias="first"),
+            rule("NASA", alias="second"),
+        ]
+    )
+    # "new york" is not the case-sensitive "New York", but "new" still is a rule.
+    assert pronouncer.apply("new york, New York", "alias").text == "novel york, NYC"
+    # On the same grapheme the first rule given (the first lexicon named) wins.
+    assert pronouncer.apply("NASA", "alias").text == "first"
+    # Word boundaries: no rule applies inside a word.
+    assert pronouncer.apply("newer renew", "alias").text == "newer renew"
+
+
+def test_spans_map_every_provider_word_back_to_the_users_words():
+    applied = Pronouncer(RULES).apply("Hi W3C and New York!", "alias")
+    assert applied.text == "Hi World Wide Web Consortium and the big apple!"
+    for word in ("World", "Wide", "Consortium"):
+        start = applied.text.index(word)
+        assert applied.original_span(start, start + len(word)) == (3, 6)
+    big = applied.text.index("big")
+    assert applied.original_span(big, big + 3) == (11, 19)
+    hi = applied.text.index("and")
+    assert applied.original_span(hi, hi + 3) == (7, 10)
+    assert applied.original_span(0, 2) == (0, 2)
+    assert applied.replacement_at(big, big + 3).written == "New York"
+    assert applied.replacement_at(0, 2) is None
+
+
+def test_ssml_text_nodes_change_and_nothing_else():
+    document = (
+        '<speak>Nguyen <mark name="W3C [[1]]"/>met <sub alias="x">W3C</sub> at AT&amp;T '
+        '[[hi]] <say-as interpret-as="characters">Nguyen</say-as>'
+        '<!-- Nguyen --> <phoneme alphabet="ipa" ph="x">New York</phoneme> new york</speak>'
+    )
+    pronouncer = Pronouncer(RULES)
+    espeak = pronouncer.apply_ssml(document, "espeak")
+    assert espeak.text == (
+        "<speak>[['wIn]] <mark name=\"W3C [[1]]\"/>met <sub alias=\"x\">W3C</sub> at "
+        'A T and T ((hi)) <say-as interpret-as="characters">Nguyen</say-as>'
+        '<!-- Nguyen --> <phoneme alphabet="ipa" ph="x">New York</phoneme> '
+        "[['nu: 'jO:k]]</speak>"
+    )
+    ssml = pronouncer.apply_ssml(document, "ssml")
+    assert '<sub alias="A T and T">AT&amp;T</sub>' in ssml.text
+    assert '<phoneme alphabet="ipa" ph="nuː ˈjɔːk">new york</phoneme></speak>' in ssml.text
+    # Spans index the document as written (entities and all) and the one sent.
+    written = [(document[s.start : s.end], s.written) for s in ssml.spans]
+    assert written == [("Nguyen", "Nguyen"), ("AT&amp;T", "AT&T"), ("new york", "new york")]
+    for span in ssml.spans:
+        assert ssml.text[span.new_start : span.new_end].startswith(("<phoneme", "<sub"))
+    assert pronouncer.apply_ssml(document, "alias").unapplied == ("Nguyen",)
+
+
+def test_texts_joined_keep_their_maps():
+    pronouncer = Pronouncer(RULES)
+    first, second = "Hello W3C", "Bye New York"
+    joined = join_applied(
+        [(pronouncer.apply(first, "alias"), len(first)), (Applied(second), len(second))], "\n"
+    )
+    assert joined.text == "Hello World Wide Web Consortium\nBye New York"
+    bye = joined.text.index("Bye")
+    assert joined.original_span(bye, bye + 3) == (10, 13)
+    web = joined.text.index("Web")
+    assert joined.original_span(web, web + 3) == (6, 9)
+
+
+@pytest.mark.parametrize("form", ["espeak", "ipa", "ssml", "alias"])
+def test_no_rules_leave_the_text_as_it_is(form):
+    applied = Pronouncer([]).apply("Nguyen [[x]]", form)
+    assert applied.text == "Nguyen [[x]]"
+    assert not applied.spans

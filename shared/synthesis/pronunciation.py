@@ -115,6 +115,18 @@ def original_words(
             mapped.append(word)
             continue
         start, end = applied.original_span(word.char_start, word.char_end)
+        previous = mapped[-1] if mapped else None
+        if previous is not None and (previous.char_start, previous.char_end) == (start, end):
+            # Several provider words said one replacement: one timing, shared later by
+            # the user's words there in proportion to their length.
+            mapped[-1] = WordTiming(
+                previous.text,
+                previous.start_seconds,
+                max(previous.end_seconds, word.end_seconds),
+                start,
+                end,
+            )
+            continue
         mapped.append(WordTiming(text[start:end], word.start_seconds, word.end_seconds, start, end))
     return mapped
 

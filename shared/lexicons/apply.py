@@ -339,10 +339,15 @@ def espeak_phonemes(ipa: str) -> str:
     return " ".join(word if any(c in "',%" for c in word) else f"'{word}" for word in words)
 
 
+# Piper's voices know eSpeak's IPA: script g (U+0261) for the ASCII one, "\u025c\u02de" for
+# "\u025d"; a syllable dot would be a pause.
+_PIPER_IPA = str.maketrans({"g": "\u0261", "\u025d": "\u025c\u02de", ".": None})
+
+
 def piper_phonemes(ipa: str) -> str:
     """Return ``ipa`` as Piper's phoneme input: one ``[[...]]`` per word (each a word of
-    its own to Piper's timing), syllable dots (a pause to Piper) left out."""
-    words = [word.replace(".", "") for word in ipa.split()]
+    its own to Piper's timing), in the symbols Piper's voices know."""
+    words = [word.translate(_PIPER_IPA) for word in ipa.split()]
     return " ".join(f"[[{word}]]" for word in words if word)
 
 

@@ -186,14 +186,16 @@ class PiperProvider(TTSProvider):
                 NAME, ErrorCategory.PERMANENT, f"Unknown Piper voice {request.voice_id!r}"
             )
         text = request.text
-        # Phoneme input ("[[...]]" from a lexicon) is in no script: it is the voice's own.
+        native = script_of_language(voice.language)
+        # Phoneme input ("[[...]]" from a lexicon) is in no script: the voice says it.
         scripted = _without_phonemes(text) if request.phonemes else text
         runs = [
             run
             for piece in split_sentences(text, PIECE_CHARS)
             for run in _runs_of(scripted[piece.start : piece.end], piece.start)
         ]
-        native = script_of_language(voice.language)
+        if request.phonemes:
+            runs = _phonemes_apart(runs, text, native)
         for run in runs:
             if run.script not in (None, native):
                 self._fallback_voice(run.script)
@@ -331,6 +333,30 @@ def _without_phonemes(text: str) -> str:
         lambda block: re.sub(r"\S", "0", block.group(0)),
         text,
     )
+
+
+def _phonemes_apart(runs: list[ScriptRun], text: str, native: str) -> list[ScriptRun]:
+    """Return ``runs`` with every phoneme block in a run of another script made a run of
+    its own that the voice says (a block joins the run before it, as digits do)."""
+    apart: list[ScriptRun] = []
+    for run in runs:
+        if run.script in (None, native):
+            apart.append(run)
+            continue
+        position = run.start
+        for block in _PHONEME_BLOCK.finditer(text, run.start, run.end):
+            if block.start() > position:
+                apart.append(_piece(text, position, block.start(), run.script))
+            apart.append(ScriptRun(block.start(), block.end(), None))
+            position = block.end()
+        if run.end > position:
+            apart.append(_piece(text, position, run.end, run.script))
+    return apart
+
+
+def _piece(text: str, start: int, end: int, script: str | None) -> ScriptRun:
+    # Whitespace left between blocks says nothing: no fallback voice for it.
+    return ScriptRun(start, end, script if text[start:end].strip() else None)
 
 
 def _phonemes_alone(voice: LoadedVoice, chunk: str, *, phonemes: bool) -> tuple[str, ...]:

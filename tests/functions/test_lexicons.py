@@ -64,7 +64,7 @@ def test_pls_documents_are_accepted(client, token):
         ({"rules": [{"grapheme": "Xi", "phoneme": "ʘi"}]}, "U+0298"),
         ({"rules": [{"grapheme": "a", "alias": "b"}, {"grapheme": "b", "alias": "a"}]}, "loops"),
         ({"rules": [{"grapheme": "a", "alias": "b"}, {"grapheme": "A", "alias": "c"}]}, "twice"),
-        ({"rules": [{"grapheme": "a"}]}, "exactly one"),
+        ({"rules": [{"grapheme": "a"}]}, "needs an alias or a phoneme"),
         ({"pls": "<lexicon", "rules": None, "language": None}, "not well-formed"),
         ({"rules": [{"grapheme": "x", "alias": "y"}] * 1001}, ""),
     ],
@@ -75,6 +75,39 @@ def test_bad_lexicons_are_400_naming_the_rule_and_nothing_is_stored(client, toke
     assert response.status_code == 400, response.get_json()
     assert needle in str(response.get_json())
     assert client.get("/lexicons", headers=ann).get_json()["lexicons"] == []
+
+
+@pytest.mark.parametrize(
+    ("pls", "needle"),
+    [
+        (PLS.replace("wɪn", "ʘɪn"), "Rule 'Nguyen': IPA symbol 'ʘ'"),
+        (PLS.replace("<phoneme>", '<phoneme alphabet="x-sampa">'), "lexeme 1 ('Nguyen')"),
+        (PLS.replace("</lexicon>", ""), "not well-formed"),
+        (PLS + "<!--" + "x" * 262_144 + "-->", "at most 262144 characters"),
+    ],
+)
+def test_bad_pls_files_are_400_naming_the_problem(client, token, pls, needle):
+    ann = bearer(token("ann"))
+    response = client.post("/lexicons", json={"name": "From PLS", "pls": pls}, headers=ann)
+    assert response.status_code == 400, response.get_json()
+    body = response.get_json()
+    assert {"error", "code", "timestamp", "requestId"} <= set(body)
+    assert needle in str(body)
+    assert client.get("/lexicons", headers=ann).get_json()["lexicons"] == []
+
+
+def test_a_bad_change_leaves_the_lexicon_as_it_was(client, token):
+    ann = bearer(token("ann"))
+    lexicon = make(client, ann).get_json()
+    for rules in (
+        [{"grapheme": "Nguyen", "alias": "win"}, {"grapheme": "Xi", "phoneme": "ʘi"}],
+        [{"grapheme": "a", "alias": "b"}, {"grapheme": "b", "alias": "a"}],
+    ):
+        response = client.patch(f"/lexicons/{lexicon['id']}", json={"rules": rules}, headers=ann)
+        assert response.status_code == 400, response.get_json()
+    kept = client.get(f"/lexicons/{lexicon['id']}", headers=ann).get_json()
+    assert (kept["version"], kept["rules"]) == (1, lexicon["rules"])
+    assert client.get(f"/lexicons/{lexicon['id']}/versions/2", headers=ann).status_code == 404
 
 
 def test_another_users_lexicon_is_not_found(client, token):

@@ -88,7 +88,7 @@ def test_ssml_text_nodes_change_and_nothing_else():
     pronouncer = Pronouncer(RULES)
     espeak = pronouncer.apply_ssml(document, "espeak")
     assert espeak.text == (
-        "<speak>[['wIn]] <mark name=\"W3C [[1]]\"/>met <sub alias=\"x\">W3C</sub> at "
+        '<speak>[[\'wIn]] <mark name="W3C [[1]]"/>met <sub alias="x">W3C</sub> at '
         'A T and T ((hi)) <say-as interpret-as="characters">Nguyen</say-as>'
         '<!-- Nguyen --> <phoneme alphabet="ipa" ph="x">New York</phoneme> '
         "[['nu: 'jO:k]]</speak>"

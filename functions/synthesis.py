@@ -6,7 +6,9 @@
 speaks a multi-role dialogue natively or turn by turn. Both answer JSON, or the audio
 itself when the ``Accept`` header prefers the format's audio type (``audio/*``): one round
 trip, with the job and file ids in ``X-Job-Id`` and ``X-Audio-File-Id``.
-``GET /synthesis/jobs`` pages through the caller's jobs, newest first.
+``GET /synthesis/jobs`` pages through the caller's jobs, newest first. Both synthesis
+routes take ``lexiconIds`` (the dialogue per turn too): the caller's pronunciation lexicons,
+``id`` or ``id@version``.
 """
 
 from __future__ import annotations

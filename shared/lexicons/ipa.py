@@ -128,7 +128,7 @@ def to_espeak(ipa: str) -> str:
         else:
             raise UnknownIpaSymbolError(
                 f"IPA symbol {ipa[position]!r} (U+{ord(ipa[position]):04X}) in {ipa!r} is not "
-                "one eSpeak can be given"
+                "one the voices here can be given"
             )
     if not out:
         raise UnknownIpaSymbolError(f"{ipa!r} holds no phoneme")

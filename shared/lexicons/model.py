@@ -43,7 +43,7 @@ LexiconReference = Annotated[
     Field(
         pattern=REFERENCE_PATTERN,
         description="A lexicon id (its latest version) or id@version (that version)",
-        examples=["lx_4f2a", "lx_4f2a@3"],
+        examples=["ede97f4ec7c447e69b27b32972190978", "ede97f4ec7c447e69b27b32972190978@3"],
     ),
 ]
 LexiconIds = Annotated[

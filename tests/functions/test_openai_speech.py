@@ -179,3 +179,34 @@ def test_voices_are_listed(client):
     body = client.get("/audio/voices", cast_to=object)
     names = {voice["id"] for voice in body["voices"]}
     assert {"alloy", "nova", "shimmer"} <= names
+
+
+def test_lexicons_ride_along_in_the_sdks_extra_body(client, token):
+    lexicons = function_client_for("lexicons")
+    created = lexicons.post(
+        "/lexicons",
+        json={
+            "name": "Acronyms",
+            "language": "en-US",
+            "rules": [{"grapheme": "W3C", "alias": "the World Wide Web Consortium"}],
+        },
+        headers=bearer(token("ann")),
+    ).get_json()
+    text = "The W3C met."
+    plain = client.audio.speech.create(
+        model="tts-1", voice="alloy", input=text, response_format="wav"
+    )
+    ruled = client.audio.speech.create(
+        model="tts-1",
+        voice="alloy",
+        input=text,
+        response_format="wav",
+        extra_body={"lexicon_ids": [created["id"]]},
+    )
+    assert decode_duration(ruled.read(), "wav") > decode_duration(plain.read(), "wav") + 0.5
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.audio.speech.create(
+            model="tts-1", voice="alloy", input=text, extra_body={"lexicon_ids": ["nope"]}
+        )
+    assert "Lexicon not found: nope" in missing.value.message
+    assert missing.value.code == "lexicon_not_found"

@@ -9,6 +9,8 @@ user's is "not found".
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -169,9 +171,29 @@ def select_lexicon_sets(
             continue
         found = [by_reference[reference] for reference in dict.fromkeys(group)]
         pinned = tuple(dict.fromkeys(f"{lexicon.id}@{lexicon.version}" for lexicon in found))
-        rules = [rule for lexicon in found for rule in lexicon.rules]
-        selections.append(LexiconSelection(pinned, Pronouncer(rules)))
+        selections.append(LexiconSelection(pinned, _pronouncer(pinned, found)))
     return selections
+
+
+# A version's rules never change, so their compiled form (a 1,000-rule alternation takes
+# about 20 ms to compile) is kept per process for the versions used lately.
+_COMPILED_SETS = 256
+_compiled: OrderedDict[tuple[str, ...], Pronouncer] = OrderedDict()
+_compiled_lock = threading.Lock()
+
+
+def _pronouncer(pinned: tuple[str, ...], lexicons: Sequence[Lexicon]) -> Pronouncer:
+    with _compiled_lock:
+        found = _compiled.get(pinned)
+        if found is not None:
+            _compiled.move_to_end(pinned)
+            return found
+    compiled = Pronouncer([rule for lexicon in lexicons for rule in lexicon.rules])
+    with _compiled_lock:
+        _compiled[pinned] = compiled
+        while len(_compiled) > _COMPILED_SETS:
+            _compiled.popitem(last=False)
+    return compiled
 
 
 def _rules_of(

@@ -14,7 +14,9 @@ phoneme lengths; pitch is resampling (the voice is made slower by the pitch fact
 resampled as if recorded that much faster: same duration, pitch and formants shifted
 together); volume scales the samples. Text in a script the voice cannot read (Cyrillic
 for an English voice) is spoken by eSpeak NG in a voice for that script, or refused with
-``UnsupportedTextError`` (HTTP 400) when none reads it.
+``UnsupportedTextError`` (HTTP 400) when none reads it. A request with ``phonemes`` holds
+IPA between ``[[`` and ``]]`` (a pronunciation lexicon's rules), which Piper says as
+written and times like any word; such blocks are in no script.
 """
 
 from __future__ import annotations

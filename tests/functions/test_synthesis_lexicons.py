@@ -476,3 +476,63 @@ def test_a_full_lexicon_applies_each_rule_where_its_word_is(synthesis, lexicons,
     )
     assert espeak.requests[-1].text == "Mister [['wIn]] met name 7 and name 42."
     assert words_of(body) == ["Mister", "Nguyen", "met", "Name7", "and", "Name42"]
+
+
+def test_native_dialogues_take_aliases_and_ipa_rules_make_them_segmented(
+    function_client, lexicons, ann, platform
+):
+    aliases = make_lexicon(lexicons, ann, {"grapheme": "W3C", "alias": "World Wide Web"})
+    ipa = make_lexicon(lexicons, ann, {"grapheme": "Nguyen", "phoneme": "ˈwɪn"})
+    client = function_client("synthesis")
+    with FakeHttpServer(elevenlabs_app()) as server:
+        provider = ElevenLabsProvider(
+            api_key=ELEVENLABS_KEY, base_url=server.url, model_id="eleven_multilingual_v2"
+        )
+        first, second = use(provider)[:2]
+        turns = [
+            {"speaker": "Ann", "voice": first.id, "text": "Hello Nguyen."},
+            {"speaker": "Bob", "voice": second.id, "text": "Hi from the W3C!"},
+        ]
+        response = client.post(
+            "/synthesize/dialogue",
+            json={"turns": turns, "mode": "native", "lexiconIds": [aliases["id"], ipa["id"]]},
+            headers=ann,
+        )
+        provider.close()
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert (body["mode"], body["unappliedRules"]) == ("native", ["Nguyen"])
+    inputs = server.requests[-1].json()["inputs"]
+    assert [item["text"] for item in inputs] == ["Hello Nguyen.", "Hi from the World Wide Web!"]
+    assert [(w["text"], w["turnIndex"]) for w in body["timestamps"]["words"]] == [
+        ("Hello", 0),
+        ("Nguyen", 0),
+        ("Hi", 1),
+        ("from", 1),
+        ("the", 1),
+        ("W3C", 1),
+    ]
+    # "W3C" is timed over the 14 characters of its alias (60 ms each in the fake).
+    w3c = body["timestamps"]["words"][-1]
+    assert w3c["end"] - w3c["start"] == pytest.approx(14 * 0.06, abs=0.1)
+    with FakeHttpServer(gcp_app) as server:
+        provider = GoogleTTSProvider(
+            endpoint=server.url, transport="rest", credentials=AnonymousCredentials(), timeout=5
+        )
+        multi = next(v for v in use(provider) if v.supports_multi_speaker)
+        turns = [
+            {"speaker": "Ann", "voice": multi.id, "text": "Hello Nguyen."},
+            {"speaker": "Bob", "voice": multi.id, "text": "Hi from the W3C!"},
+        ]
+        segmented = client.post(
+            "/synthesize/dialogue",
+            json={"turns": turns, "mode": "native", "lexiconIds": [ipa["id"]]},
+            headers=ann,
+        )
+        sent = [r.json()["input"].get("ssml", "") for r in server.requests if r.method == "POST"]
+        provider.close()
+    assert segmented.status_code == 200, segmented.get_json()
+    body = segmented.get_json()
+    assert body["mode"] == "segmented"
+    assert "IPA" in body["fallbackReason"]
+    assert any('<phoneme alphabet="ipa" ph="ˈwɪn">Nguyen</phoneme>' in ssml for ssml in sent)

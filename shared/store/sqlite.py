@@ -4,21 +4,28 @@ WAL mode lets readers run beside one writer; every write takes the write lock up
 (``BEGIN IMMEDIATE``) so a transaction's reads and writes are serializable across threads
 and processes; waiters queue instead of failing (``shared.store.sqlite_files``: a connection per
 thread, WAL set once, one writer queue per file and process). An expression index is
-created the first time a query uses a field.
+created the first time a query uses a field. Nearest-neighbour search is exact: the
+matching vectors are kept in memory as one matrix (read again after any write, which the
+change counter tells) and every query is one matrix product.
 """
 
 from __future__ import annotations
 
-import math
+import copy
 import random
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 from shared.errors import (
     DocumentAlreadyExistsError,
@@ -48,6 +55,7 @@ from shared.store.sqlite_files import SqliteFile
 
 T = TypeVar("T")
 _IN_CHUNK = 500
+_VECTOR_INDEXES = 8  # (collection, field, filters) whose vectors stay loaded
 
 
 def _table(collection: str) -> str:
@@ -73,6 +81,16 @@ def _get_many_sql(table: str, count: int) -> str:
     )
 
 
+@dataclass(frozen=True)
+class _VectorIndex:
+    """The documents holding a vector of one field and size, and their unit vectors."""
+
+    token: int | None
+    ids: list[str]
+    documents: list[Document]
+    unit: npt.NDArray[np.float64]
+
+
 class SqliteDocumentStore(DocumentStore):
     """Document store on a SQLite file; safe for many threads and several processes."""
 
@@ -84,6 +102,7 @@ class SqliteDocumentStore(DocumentStore):
         self._tables: dict[str, str] = {}
         self._get_statements: dict[str, str] = {}
         self._indexes: set[tuple[str, str]] = set()
+        self._vector_indexes: OrderedDict[tuple[str, str, str, int], _VectorIndex] = OrderedDict()
 
     # -- connections -------------------------------------------------------------------
 
@@ -239,20 +258,58 @@ class SqliteDocumentStore(DocumentStore):
         filters: Sequence[Filter] = (),
     ) -> list[Neighbour]:
         check_nearest_request(vector_field, query_vector, limit)
-        target = [float(v) for v in query_vector]
-        target_norm = math.sqrt(sum(v * v for v in target))
-        results: list[Neighbour] = []
-        for document in self.stream(Query(collection, filters=tuple(filters))):
+        target = np.asarray([float(v) for v in query_vector], dtype=np.float64)
+        index = self._vector_index(collection, vector_field, tuple(filters), len(target))
+        if not index.ids:
+            return []
+        distances = 1.0 - index.unit @ (target / np.linalg.norm(target))
+        if limit < len(distances):
+            # Every row as near as the limit-th one, so ties break on the id as Firestore's do.
+            kth = np.partition(distances, limit - 1)[limit - 1]
+            candidates = np.flatnonzero(distances <= kth)
+        else:
+            candidates = np.arange(len(distances))
+        ordered = sorted(candidates, key=lambda i: (distances[i], index.ids[i]))[:limit]
+        return [Neighbour(copy.deepcopy(index.documents[i]), float(distances[i])) for i in ordered]
+
+    def _vector_index(
+        self, collection: str, vector_field: str, filters: tuple[Filter, ...], dimension: int
+    ) -> _VectorIndex:
+        """Return the matching documents' unit vectors, read again only after a write.
+
+        Kept per process for the last few (collection, field, filters): an exact search is
+        then one matrix product, and the change token tells when any write (from any
+        process) may have changed the rows.
+        """
+        key = (collection, vector_field, repr(filters), dimension)
+        token = self.change_token()
+        with self._lock:
+            cached = self._vector_indexes.get(key)
+        if cached is not None and token is not None and cached.token == token:
+            return cached
+        documents: list[Document] = []
+        rows: list[Sequence[float]] = []
+        for document in self.stream(Query(collection, filters=filters)):
             stored = _field_value(document.data, vector_field)
-            if not isinstance(stored, Vector) or len(stored) != len(target):
-                continue
-            norm = math.sqrt(sum(v * v for v in stored))
-            if norm == 0:
-                continue
-            dot = sum(a * b for a, b in zip(stored, target, strict=True))
-            results.append(Neighbour(document, 1.0 - dot / (norm * target_norm)))
-        results.sort(key=lambda n: (n.distance, n.document.id))
-        return results[:limit]
+            if isinstance(stored, Vector) and len(stored) == dimension:
+                documents.append(document)
+                rows.append(stored)
+        matrix = np.array(rows, dtype=np.float64).reshape(len(rows), dimension)
+        norms = np.linalg.norm(matrix, axis=1)
+        keep = norms > 0
+        index = _VectorIndex(
+            token=token,
+            ids=[d.id for d, kept in zip(documents, keep, strict=True) if kept],
+            documents=[d for d, kept in zip(documents, keep, strict=True) if kept],
+            unit=matrix[keep] / norms[keep, np.newaxis],
+        )
+        if token is not None:
+            with self._lock:
+                self._vector_indexes[key] = index
+                self._vector_indexes.move_to_end(key)
+                while len(self._vector_indexes) > _VECTOR_INDEXES:
+                    self._vector_indexes.popitem(last=False)
+        return index
 
     # -- writes ------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wrappers import Request, Response
@@ -111,7 +111,8 @@ class BlobServer:
         length = request.content_length
         if length is not None and length > limit:
             raise PayloadTooLargeError(f"The upload exceeds its signed limit of {limit} bytes")
-        body = LimitedReader(request.stream, limit)
+        # Typed as IO[bytes] and RawIOBase, both binary streams that put reads to their end.
+        body = cast(BinaryIO, LimitedReader(cast(BinaryIO, request.stream), limit))
         info = self._storage.put(bucket, name, body, content_type=content_type)
         response = Response(status=200)
         response.set_etag(info.md5_hash)

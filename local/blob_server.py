@@ -8,8 +8,9 @@ HTTP Range support (206 with Content-Range; 416 when unsatisfiable). Conditional
 (If-None-Match, If-Modified-Since) get 304, as from Cloud Storage.
 
 A ``PUT`` to a signed upload URL stores its body as the object when the signature covers
-the request's ``Content-Type`` and the body stays within the signed ``maxBytes`` (413
-otherwise); the write publishes the object-finalized event as every write does.
+the request's ``Content-Type``, the body stays within the signed ``maxBytes`` (413
+otherwise) and the object does not exist yet (409: a URL uploads once); the write
+publishes the object-finalized event as every write does.
 """
 
 from __future__ import annotations
@@ -113,7 +114,9 @@ class BlobServer:
             raise PayloadTooLargeError(f"The upload exceeds its signed limit of {limit} bytes")
         # Typed as IO[bytes] and RawIOBase, both binary streams that put reads to their end.
         body = cast(BinaryIO, LimitedReader(cast(BinaryIO, request.stream), limit))
-        info = self._storage.put(bucket, name, body, content_type=content_type)
+        info = self._storage.put(
+            bucket, name, body, content_type=content_type, if_generation_match=0
+        )
         response = Response(status=200)
         response.set_etag(info.md5_hash)
         response.headers["x-goog-generation"] = str(info.generation)

@@ -77,7 +77,9 @@ class SignedUpload:
     """A URL letting its holder ``PUT`` one object, and the headers the upload must carry.
 
     The signature covers the content type and the size limit: an upload with another
-    ``Content-Type``, or more than ``max_bytes``, is refused by the storage service.
+    ``Content-Type``, or more than ``max_bytes``, is refused by the storage service. The
+    upload only creates the object (as ``if_generation_match=0``): once it exists, the
+    URL cannot replace it.
     """
 
     url: str
@@ -214,8 +216,9 @@ class ObjectStorage(abc.ABC):
         """Return a URL that lets anyone holding it upload the object once, until it expires.
 
         The upload must send ``content_type`` and at most ``max_bytes`` (also capped by
-        ``max_upload_bytes``); storing it publishes the object-finalized event like any
-        write. Raises InvalidRequestError for a bad name, content type, expiry outside
+        ``max_upload_bytes``), and succeeds only while the object does not exist, so one
+        URL stores one object once; storing it publishes the object-finalized event like
+        any write. Raises InvalidRequestError for a bad name, content type, expiry outside
         (0, 7 days] or a size limit below 1.
         """
 

@@ -286,9 +286,10 @@ class GcsObjectStorage(ObjectStorage):
         limit = check_signed_upload_request(
             expires_in, content_type, max_bytes, self.max_upload_bytes
         )
-        # Both headers are signed: Cloud Storage refuses an upload with another content
-        # type (403) or outside the length range (400 EntityTooLarge).
-        headers = {"Content-Type": content_type, "x-goog-content-length-range": f"0,{limit}"}
+        # Every header is signed: Cloud Storage refuses an upload with another content
+        # type (403), outside the length range (400 EntityTooLarge) or onto an existing
+        # object (412).
+        signed = {"x-goog-content-length-range": f"0,{limit}", "x-goog-if-generation-match": "0"}
         options = self._signing_options()
         with _translated_errors(bucket, name, None):
             url: str = blob.generate_signed_url(
@@ -296,9 +297,10 @@ class GcsObjectStorage(ObjectStorage):
                 expiration=expires_in,
                 method="PUT",
                 content_type=content_type,
-                headers={"x-goog-content-length-range": headers["x-goog-content-length-range"]},
+                headers=dict(signed),  # the client adds "host" to the dict it gets
                 **options,
             )
+        headers = {"Content-Type": content_type, **signed}
         return SignedUpload(
             url=url,
             headers=headers,

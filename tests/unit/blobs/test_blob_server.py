@@ -248,6 +248,13 @@ def test_a_signed_upload_refuses_another_content_type_a_larger_body_or_another_n
     assert put(client, url, b"x" * 10).status_code == 200
 
 
+def test_a_signed_upload_url_uploads_once(client, storage):
+    url = upload_url(storage, "up/once.wav")
+    assert put(client, url, b"first").status_code == 200
+    assert_error_body(put(client, url, b"second"), 409, "OBJECT_ALREADY_EXISTS")
+    assert storage.get(BUCKET, "up/once.wav") == b"first"
+
+
 def test_a_signed_upload_expires(client, storage, monkeypatch):
     url = upload_url(storage, "up/late.wav")
     expires = int(parse_qs(urlsplit(url).query)["expires"][0])

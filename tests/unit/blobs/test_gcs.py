@@ -397,8 +397,10 @@ def test_v4_signed_upload_url_signs_the_content_type_and_the_length_range():
     assert upload.headers == {
         "Content-Type": "audio/mpeg",
         "x-goog-content-length-range": "0,5000",
+        "x-goog-if-generation-match": "0",
     }
-    assert query["X-Goog-SignedHeaders"] == ["content-type;host;x-goog-content-length-range"]
+    signed_headers = "content-type;host;x-goog-content-length-range;x-goog-if-generation-match"
+    assert query["X-Goog-SignedHeaders"] == [signed_headers]
 
     canonical_query, _, signature = parts.query.rpartition("&X-Goog-Signature=")
     headers = f"content-type:audio/mpeg\nhost:{parts.netloc}\nx-goog-content-length-range:0,5000\n"
@@ -408,7 +410,7 @@ def test_v4_signed_upload_url_signs_the_content_type_and_the_length_range():
             parts.path,
             canonical_query,
             headers,
-            "content-type;host;x-goog-content-length-range",
+            signed_headers,
             "UNSIGNED-PAYLOAD",
         ]
     )

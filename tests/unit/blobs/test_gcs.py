@@ -403,7 +403,10 @@ def test_v4_signed_upload_url_signs_the_content_type_and_the_length_range():
     assert query["X-Goog-SignedHeaders"] == [signed_headers]
 
     canonical_query, _, signature = parts.query.rpartition("&X-Goog-Signature=")
-    headers = f"content-type:audio/mpeg\nhost:{parts.netloc}\nx-goog-content-length-range:0,5000\n"
+    headers = (
+        f"content-type:audio/mpeg\nhost:{parts.netloc}\nx-goog-content-length-range:0,5000\n"
+        "x-goog-if-generation-match:0\n"
+    )
     canonical_request = "\n".join(
         [
             "PUT",

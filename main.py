@@ -1,7 +1,12 @@
 """Entry points for the Cloud Functions runtime, which loads ``main.py`` from the source root.
 
 Each deployed function names one of these as its entry point (see ``functions.FUNCTIONS``).
+The runtime executes this file once per app it builds, so the error handler registered
+here keeps even the framework's own answers (an unroutable path) in the platform's shape.
 """
+
+import functions_framework
+from werkzeug.exceptions import HTTPException
 
 from functions.files import files
 from functions.openai_speech import openai_speech
@@ -13,6 +18,9 @@ from functions.users import users
 from functions.voice_model_activation import voice_model_activation
 from functions.voice_models import voice_models
 from functions.voices import voices
+from shared.http import http_exception_response
+
+functions_framework.errorhandler(HTTPException)(http_exception_response)
 
 __all__ = [
     "files",

@@ -179,7 +179,8 @@ class Container:
         """Return every capability's purge of a deleted account's data, by name."""
         purges: dict[str, AccountPurge] = {}
         for capability in self.capabilities:
-            purges.update(capability.purges)
+            for name, purge in capability.purges.items():
+                purges[name] = _bound(self, capability, purge)
         return purges
 
     def scheduled_jobs(self) -> list[ScheduledJob]:
@@ -206,6 +207,12 @@ class Container:
 
 def _deps_of(container: Container, capability: Capability[D]) -> Callable[[], D]:
     return lambda: container.deps(capability)
+
+
+def _bound(
+    container: Container, capability: Capability[D], purge: Callable[[D, str], int]
+) -> AccountPurge:
+    return lambda user_id: purge(container.deps(capability), user_id)
 
 
 _container: Container | None = None

@@ -4,9 +4,10 @@ A capability (``shared/users``, ``shared/voice_models``, ...) is one package. It
 ``__init__.py`` exports a ``Capability``: how to build its dependencies from the platform's
 ``Ports`` (a small dataclass of the ports its use cases use, never the whole container),
 the module holding its background work (``register_tasks(registry, deps)`` and
-``scheduled_jobs(settings)``), and what it stores per user (``purges``, run when an account
-is deleted). ``shared.bootstrap.CAPABILITIES`` lists them: adding a capability is one new
-package and one line there. Nothing here knows any capability.
+``scheduled_jobs(settings)``), and what it stores per user (``purges``, run with its
+dependencies when an account is deleted). ``shared.bootstrap.CAPABILITIES`` lists them:
+adding a capability is one new package and one line there. Nothing here knows any
+capability.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
 
 D = TypeVar("D")
 
-AccountPurge = Callable[[DocumentStore, str], int]
-"""Deletes one kind of data a user owns; returns how many records it removed."""
+AccountPurge = Callable[[str], int]
+"""Deletes everything of one kind a user owns; returns how many records it removed."""
 
 
 class Ports(Protocol):
@@ -63,7 +64,9 @@ class Capability(Generic[D]):
     # A module with ``register_tasks(registry, deps)`` and ``scheduled_jobs(settings)``,
     # imported only by processes that run or enqueue tasks.
     tasks_module: str | None = None
-    purges: Mapping[str, AccountPurge] = field(default_factory=dict)
+    # Everything the capability stores per user, by name: each deletes the documents and
+    # objects of one kind that a user owns or appears in (run when an account is deleted).
+    purges: Mapping[str, Callable[[D, str], int]] = field(default_factory=dict)
 
     def register_tasks(self, registry: TaskRegistry, deps: Callable[[], D]) -> None:
         """Register the capability's task handlers; ``deps`` builds its dependencies lazily."""
@@ -85,11 +88,8 @@ def no_dependencies(ports: Ports) -> None:
     del ports
 
 
-def purge_owned_documents(collection: str, owner_field: str = "user_id") -> AccountPurge:
-    """Return a purge that deletes every document of ``collection`` owned by the user."""
-
-    def purge(store: DocumentStore, user_id: str) -> int:
-        return store.delete_matching(Query(collection).where(owner_field, "==", user_id))
-
-    purge.__name__ = f"purge_{collection}"
-    return purge
+def delete_owned(
+    store: DocumentStore, collection: str, user_id: str, field: str = "user_id"
+) -> int:
+    """Delete every document of ``collection`` whose ``field`` is ``user_id``; return how many."""
+    return store.delete_matching(Query(collection).where(field, "==", user_id))

@@ -23,7 +23,7 @@ from typing import Any, Literal, TypeVar
 
 import flask
 import pydantic
-from werkzeug.exceptions import MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
 from werkzeug.routing import Map, Rule
 
 from shared import errors
@@ -342,6 +342,31 @@ def to_response(result: Any) -> flask.Response:
     else:
         response = json_response(_jsonable(reply.body), reply.status)
     response.headers.update(reply.headers)
+    return response
+
+
+def http_exception_response(error: HTTPException) -> flask.Response:
+    """Return the platform's error body for an error the web framework raised itself.
+
+    Flask answers a path its routing cannot match (``/users/%0A``: a newline never
+    matches a path converter) or a body over its limit before any function runs; this
+    keeps even those answers in the seed's shape. ``main.py`` registers it on every app.
+    """
+    request_id, _, _ = _request_ids(flask.request)
+    status = error.code or 500
+    platform_error: errors.PlatformError
+    if status == 404:
+        platform_error = errors.NotFoundError(f"No route for {flask.request.path!r}")
+    elif status == 405:
+        platform_error = errors.MethodNotAllowedError(f"{flask.request.method} is not allowed here")
+    elif status == 413:
+        platform_error = errors.PayloadTooLargeError()
+    elif 400 <= status < 500:
+        platform_error = errors.InvalidRequestError(error.description or "Bad request")
+    else:
+        platform_error = errors.PlatformError()
+    response = error_response(platform_error, request_id)
+    response.headers["X-Request-Id"] = request_id
     return response
 
 

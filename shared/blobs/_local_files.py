@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -88,32 +89,37 @@ def write_stream(
     max_bytes: int,
     durable: bool,
     background: Background,
+    hashed_head: HashedHead | None = None,
 ) -> tuple[int, str, str]:
     """Write ``head``, then what is left of ``rest``; return the size and checksums.
 
-    Raises PayloadTooLargeError beyond ``max_bytes``.
+    ``hashed_head`` is the MD5 already started on ``head`` (``start_hash``), so that it
+    ran while the file was being created. Raises PayloadTooLargeError beyond ``max_bytes``.
     """
-    md5 = hashlib.md5(usedforsecurity=False)
+    md5 = hashed_head.md5 if hashed_head else hashlib.md5(usedforsecurity=False)
+    hashing: Future[None] | None = hashed_head.future if hashed_head else None
     crc = 0
     size = 0
     chunks: Iterable[bytes | bytearray | memoryview] = [head]
     if rest is not None:
         chunks = itertools.chain(chunks, iter(lambda: rest.read(DEFAULT_CHUNK_SIZE), b""))
-    hashing: Future[None] | None = None
     try:
         for chunk in chunks:
             size += memoryview(chunk).nbytes
             if size > max_bytes:
                 raise PayloadTooLargeError(f"Object exceeds the {max_bytes}-byte upload limit")
-            if hashing is not None:
-                hashing.result()
-                hashing = None
-            # MD5 is the slowest step (about 600 MB/s, slower than a page-cache write): it
-            # runs on another thread (hashlib releases the GIL) beside write and fsync.
-            if len(chunk) >= _PARALLEL_HASH_BYTES:
-                hashing = background(md5.update, chunk)
+            if hashed_head is not None and chunk is head:
+                pass  # already being hashed
             else:
-                md5.update(chunk)
+                if hashing is not None:
+                    hashing.result()
+                    hashing = None
+                # MD5 is the slowest step (about 600 MB/s, slower than a page-cache write):
+                # it runs on another thread (hashlib releases the GIL) beside write and fsync.
+                if len(chunk) >= _PARALLEL_HASH_BYTES:
+                    hashing = background(md5.update, chunk)
+                else:
+                    md5.update(chunk)
             handle.write(chunk)
             crc = google_crc32c.extend(crc, chunk)
         handle.flush()
@@ -123,6 +129,20 @@ def write_stream(
         if hashing is not None:
             hashing.result()
     return size, _b64(md5.digest()), _b64(crc.to_bytes(4, "big"))
+
+
+@dataclass(frozen=True)
+class HashedHead:
+    """An MD5 started on a stream's first bytes, and the future of that work."""
+
+    md5: Any
+    future: Future[None]
+
+
+def start_hash(head: bytes | bytearray | memoryview, background: Background) -> HashedHead:
+    """Return an MD5 of ``head`` started on a worker thread."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    return HashedHead(md5, background(md5.update, head))
 
 
 def checksums(content: bytes) -> tuple[str, str]:

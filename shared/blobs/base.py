@@ -193,6 +193,21 @@ class ObjectStorage(abc.ABC):
     def delete(self, bucket: str, name: str) -> bool:
         """Delete the object; return False when there was none (not an error)."""
 
+    def delete_prefix(self, bucket: str, prefix: str) -> int:
+        """Delete every object whose name starts with ``prefix``; return how many went.
+
+        ``prefix`` must not be empty (a whole bucket is never deleted this way).
+        """
+        if not prefix:
+            raise InvalidRequestError("delete_prefix needs a non-empty prefix")
+        removed = 0
+        while True:
+            page = self.list(bucket, prefix)
+            for info in page.items:
+                removed += self.delete(bucket, info.name)
+            if not page.items or page.next_cursor is None:
+                return removed
+
     @abc.abstractmethod
     def signed_url(
         self, bucket: str, name: str, *, expires_in: timedelta, method: str = "GET"

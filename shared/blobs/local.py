@@ -40,6 +40,7 @@ from shared.blobs._local_files import (
     chunks_of,
     read_up_to,
     remove,
+    start_hash,
     write_stream,
 )
 from shared.blobs._local_index import (
@@ -164,6 +165,8 @@ class LocalObjectStorage(ObjectStorage):
                 bucket, name, content, if_generation_match=if_generation_match, fields=fields
             )
         else:
+            # The MD5, slower than writing, starts before the file is even created.
+            hashed = start_hash(head, self._in_background)
             temp, handle = self._files.temp_file(bucket, name)
             try:
                 with handle:
@@ -174,13 +177,18 @@ class LocalObjectStorage(ObjectStorage):
                         max_bytes=self.max_upload_bytes,
                         durable=self._durable,
                         background=self._in_background,
+                        hashed_head=hashed,
                     )
                 fields.update(size=size, md5_hash=md5_hash, crc32c=crc32c)
                 info = self._commit_new(
                     bucket, name, temp, if_generation_match=if_generation_match, fields=fields
                 )
-            finally:
+            except BaseException:
+                # Committed, the file was renamed into place: only a failure leaves it. (A
+                # needless unlink here waits on the directory while the old generation's
+                # file is removed beside it.)
                 remove(temp)
+                raise
         self._publish(info)
         return info
 

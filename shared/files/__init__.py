@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from shared.capability import Capability, Ports
 from shared.files.deps import AudioDeps
-from shared.store.base import DocumentStore
 
 
 def _build(ports: Ports) -> AudioDeps:
     return AudioDeps(ports.store, ports.blobs, ports.settings)
 
 
-def _purge(store: DocumentStore, user_id: str) -> int:
+def _purge(deps: AudioDeps, user_id: str) -> int:
     from shared.files.storage import purge_audio_files  # noqa: PLC0415 - off cold starts
 
-    return purge_audio_files(store, user_id)
+    return purge_audio_files(deps, user_id)
 
 
 CAPABILITY: Capability[AudioDeps] = Capability(

@@ -30,7 +30,7 @@ from shared.files.deps import AudioDeps
 from shared.files.model import AudioFile, checksum_of
 from shared.files.repository import AUDIO_FILES, AudioFileRepository
 from shared.model import RequestModel, new_id, utcnow
-from shared.store.base import DocumentStore, Query
+from shared.store.base import Query
 
 if TYPE_CHECKING:
     pass
@@ -282,11 +282,20 @@ def cleanup_expired_files(deps: AudioDeps, *, now: datetime | None = None) -> in
     return removed
 
 
-def purge_audio_files(store: DocumentStore, user_id: str) -> int:
-    """Delete every audio file record of a deleted account; return how many went.
+def purge_audio_files(deps: AudioDeps, user_id: str) -> int:
+    """Delete every audio file of a deleted account: records, objects, cache entries.
 
-    The purge gets the store only, so the objects stay: their cache entries still serve
-    other users' identical requests, and signed URLs already handed out keep working
-    until they expire. Sweeping objects no record names is left to a bucket lifecycle rule.
+    Returns how many records went. The cache entries naming the user's objects go first,
+    so no request is served an object about to disappear; the objects then go, so the
+    signed URLs handed out for them stop working. Objects are never shared between users
+    (a shared cache copies them), so nobody else loses a file.
     """
-    return store.delete_matching(Query(AUDIO_FILES).where("user_id", "==", user_id))
+    SingleFlight(deps.store, wait_seconds=1, lease_seconds=1).forget_user(user_id)
+    paths = {
+        str(document.data["file_path"])
+        for document in deps.store.stream(Query(AUDIO_FILES).where("user_id", "==", user_id))
+    }
+    for path in sorted(paths):
+        for name in (path, path + TIMESTAMPS_SUFFIX):
+            deps.blobs.delete(deps.bucket, name)
+    return deps.store.delete_matching(Query(AUDIO_FILES).where("user_id", "==", user_id))

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from shared.capability import Capability, no_dependencies, purge_owned_documents
+from shared.capability import Capability, Ports, delete_owned
+from shared.store.base import DocumentStore
 
-CAPABILITY: Capability[None] = Capability(
-    name="samples",
-    build=no_dependencies,
-    purges={"voice_samples": purge_owned_documents("voice_samples")},
+
+def _store(ports: Ports) -> DocumentStore:
+    return ports.store
+
+
+def _purge(store: DocumentStore, user_id: str) -> int:
+    return delete_owned(store, "voice_samples", user_id)
+
+
+CAPABILITY: Capability[DocumentStore] = Capability(
+    name="samples", build=_store, purges={"voice_samples": _purge}
 )

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
-from shared.capability import Capability, no_dependencies
+from shared.capability import Capability, Ports, delete_owned
+from shared.store.base import DocumentStore
 
-CAPABILITY: Capability[None] = Capability(name="sessions", build=no_dependencies)
+
+def _store(ports: Ports) -> DocumentStore:
+    return ports.store
+
+
+def _purge(store: DocumentStore, user_id: str) -> int:
+    return delete_owned(store, "voice_sessions", user_id)
+
+
+CAPABILITY: Capability[DocumentStore] = Capability(
+    name="sessions", build=_store, purges={"voice_sessions": _purge}
+)

@@ -36,13 +36,20 @@ import random
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from shared.model import utcnow
-from shared.store.base import Document, DocumentStore, Increment
+from shared.store.base import (
+    DELETE_FIELD,
+    MAX_BATCH_WRITES,
+    Document,
+    DocumentStore,
+    Increment,
+    Query,
+)
 
 CACHE_ENTRIES = "cache_entries"
 
@@ -221,7 +228,11 @@ class DocumentCache:
         return value, False
 
     def invalidate(self, scopes: Sequence[Scope]) -> None:
-        """Bump the version of every scope (one random shard each) in one batch."""
+        """Bump the version of every scope (one random shard each) in one batch.
+
+        A scope document holds its version only (its id is a hash of the name), so it
+        names no user.
+        """
         if not scopes:
             return
         now = self._clock()
@@ -231,9 +242,38 @@ class DocumentCache:
                 batch.set(
                     CACHE_ENTRIES,
                     doc_id,
-                    {"scope": scope.name, "version": Increment(1), "bumped_at": now},
+                    {"version": Increment(1), "bumped_at": now},
                     merge=True,
                 )
+
+    def purge(
+        self, *, keys: Iterable[str], key_prefixes: Iterable[str], scopes: Sequence[Scope]
+    ) -> int:
+        """Forget data that must not outlive its owner; return how many entries went.
+
+        Deletes the entries of ``keys`` and of every key starting with one of
+        ``key_prefixes``, with their values, and bumps ``scopes`` so that no entry anywhere
+        computed from that data is served again. Raises nothing for absent entries.
+        """
+        self.invalidate(scopes)
+        # Scope documents written before they stopped holding their name still name it.
+        scope_ids = [doc_id for scope in scopes for doc_id in scope.doc_ids()]
+        for named in self._store.get_many(CACHE_ENTRIES, scope_ids).values():
+            if "scope" in named.data:
+                self._store.update(CACHE_ENTRIES, named.id, {"scope": DELETE_FIELD})
+        ids = [self.entry_id(key) for key in keys]
+        found = list(self._store.get_many(CACHE_ENTRIES, ids).values())
+        for prefix in key_prefixes:
+            query = Query(CACHE_ENTRIES).where("key", ">=", prefix)
+            found.extend(self._store.stream(query.where("key", "<", prefix + "\uffff")))
+        entries = list({entry.id: entry for entry in found}.values())
+        for start in range(0, len(entries), MAX_BATCH_WRITES // 2):
+            with self._store.batch() as batch:
+                for entry in entries[start : start + MAX_BATCH_WRITES // 2]:
+                    batch.delete(CACHE_ENTRIES, entry.id)
+                    if etag := entry.data.get("etag"):
+                        batch.delete(CACHE_ENTRIES, f"{_VALUE}{etag}")
+        return len(entries)
 
 
 def _after(value: Any, now: datetime) -> bool:

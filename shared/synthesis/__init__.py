@@ -16,6 +16,15 @@ def _build(ports: Ports) -> SynthesisDeps:
     return SynthesisDeps.from_ports(ports)
 
 
+def _purge(deps: SynthesisDeps, user_id: str) -> int:
+    from shared.synthesis.purge import purge_synthesis  # noqa: PLC0415 - see _build
+
+    return purge_synthesis(deps, user_id)
+
+
 CAPABILITY: Capability[SynthesisDeps] = Capability(
-    name="synthesis", build=_build, tasks_module="shared.synthesis.tasks"
+    name="synthesis",
+    build=_build,
+    tasks_module="shared.synthesis.tasks",
+    purges={"synthesis_jobs": _purge},
 )

@@ -120,7 +120,6 @@ def new_job(user_id: str, prepared: Prepared, **fields: Any) -> SynthesisJob:
             "provider": voice.provider,
             "providerVoiceId": voice.voice_id,
             "language": voice.language,
-            "modelOwnerId": voice.model.user_id if voice.model else None,
             "ssml": prepared.ssml,
             "settings": prepared.settings.model_dump(),
             "includeTimestamps": options.include_timestamps,

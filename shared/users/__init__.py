@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
-from shared.capability import Capability, no_dependencies
+from shared.capability import Capability, Ports
+from shared.store.base import DocumentStore
 
-CAPABILITY: Capability[None] = Capability(name="users", build=no_dependencies)
+
+def _store(ports: Ports) -> DocumentStore:
+    return ports.store
+
+
+def _purge(store: DocumentStore, user_id: str) -> int:
+    from shared.users.accounts import purge_user  # noqa: PLC0415 - off cold starts
+
+    return purge_user(store, user_id)
+
+
+CAPABILITY: Capability[DocumentStore] = Capability(
+    name="users", build=_store, purges={"users": _purge}
+)

@@ -13,9 +13,10 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.capability import AccountPurge
+from shared.capability import AccountPurge, delete_owned
 from shared.model import new_id, utcnow
 from shared.store.base import DocumentStore
+from shared.store.rate_limits import RATE_LIMITS
 from shared.users.model import User, UserCreate, UserUpdate
 from shared.users.repository import UserRepository
 
@@ -62,11 +63,11 @@ def update_user(*, store: DocumentStore, user_id: str, request: UserUpdate) -> U
 def delete_account(
     *, store: DocumentStore, user_id: str, purges: Mapping[str, AccountPurge]
 ) -> AccountDeletion:
-    """Delete the user and everything they own; return what was removed.
+    """Delete everything the user owns or appears in, profile included; return what went.
 
-    Raises UserNotFoundError when the user is not registered.
+    Works for any authenticated subject, registered or not: data a token created before
+    (or without) registering is erased all the same.
     """
-    UserRepository(store).remove(user_id)
     deletion = AccountDeletion(new_id(), user_id, {})
     store.create(
         ACCOUNT_DELETIONS,
@@ -74,7 +75,7 @@ def delete_account(
         {"user_id": user_id, "requested_at": utcnow(), "status": "running"},
     )
     for name, purge in purges.items():
-        deletion.purged[name] = purge(store, user_id)
+        deletion.purged[name] = purge(user_id)
     store.update(
         ACCOUNT_DELETIONS,
         deletion.id,
@@ -82,6 +83,13 @@ def delete_account(
     )
     logger.info("Account deleted", extra={"fields": {"userId": user_id, **deletion.purged}})
     return deletion
+
+
+def purge_user(store: DocumentStore, user_id: str) -> int:
+    """Delete the user's profile, email claim and rate-limit counters; return 1 or 0."""
+    removed = UserRepository(store).remove(user_id)
+    delete_owned(store, RATE_LIMITS, user_id)
+    return 0 if removed is None else 1
 
 
 def add_storage_used(*, store: DocumentStore, user_id: str, delta_bytes: int) -> int:

@@ -76,16 +76,13 @@ class UserRepository:
 
         return self._store.run_transaction(change)
 
-    def remove(self, user_id: str) -> User:
-        """Delete the user and release its email; return what was deleted.
+    def remove(self, user_id: str) -> User | None:
+        """Delete the user and release its email; return what was deleted (None: nothing)."""
 
-        Raises UserNotFoundError.
-        """
-
-        def remove(tx: Transaction) -> User:
+        def remove(tx: Transaction) -> User | None:
             document = tx.get(USERS, user_id)
             if document is None:
-                raise UserNotFoundError(f"User not registered: {user_id}")
+                return None
             user = User.model_validate(document.data)
             tx.delete(EMAIL_CLAIMS, email_claim_id(user.email))
             tx.delete(USERS, user_id)

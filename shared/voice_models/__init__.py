@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shared.capability import Capability, Ports
-from shared.store.base import DocumentStore
 
 if TYPE_CHECKING:
     from shared.voice_models.deps import VoiceModelDeps
@@ -17,10 +16,10 @@ def _build(ports: Ports) -> VoiceModelDeps:
     return VoiceModelDeps.from_ports(ports)
 
 
-def _purge(store: DocumentStore, user_id: str) -> int:
-    from shared.voice_models.cleanup import purge_voice_models  # noqa: PLC0415 - see _build
+def _purge(deps: VoiceModelDeps, user_id: str) -> int:
+    from shared.voice_models.purge import purge_voice_models  # noqa: PLC0415 - see _build
 
-    return purge_voice_models(store, user_id)
+    return purge_voice_models(deps, user_id)
 
 
 CAPABILITY: Capability[VoiceModelDeps] = Capability(

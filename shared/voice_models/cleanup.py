@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from shared.errors import VoiceModelNotFoundError
 from shared.model import utcnow
-from shared.store.base import DocumentStore, Query
 from shared.voice_models import artifacts as files
 from shared.voice_models.access_log import record_access
 from shared.voice_models.activation import soft_delete
@@ -31,12 +30,9 @@ from shared.voice_models.model import (
     cleanup_eligible_at,
 )
 from shared.voice_models.repository import (
-    ACTIVE_POINTERS,
-    SHARES,
-    VOICE_MODELS,
     VoiceModelRepository,
 )
-from shared.voice_models.usage import USAGE_SHARDS, usage_for_models
+from shared.voice_models.usage import usage_for_models
 
 if TYPE_CHECKING:
     pass
@@ -128,18 +124,3 @@ def cleanup_expired_models(
         )
     logger.info("Voice model cleanup removed %d of %d eligible", len(removed), len(eligible))
     return CleanupReport(dry_run=False, removed=removed)
-
-
-def purge_voice_models(store: DocumentStore, user_id: str) -> int:
-    """Delete every voice-model record of a deleted account; return how many models went.
-
-    Models, grants made and received, usage counters and the activation pointer go; the
-    access log stays (it holds ids only, and is the audit trail of the deletion itself).
-    Files are not reached from here (the purge gets the store only).
-    """
-    removed = store.delete_matching(Query(VOICE_MODELS).where("user_id", "==", user_id))
-    store.delete_matching(Query(SHARES).where("owner_id", "==", user_id))
-    store.delete_matching(Query(SHARES).where("target_user_id", "==", user_id))
-    store.delete_matching(Query(USAGE_SHARDS).where("owner_id", "==", user_id))
-    store.delete(ACTIVE_POINTERS, user_id)
-    return removed

@@ -482,6 +482,18 @@ def test_delete_reports_whether_there_was_an_object(env):
     assert env.storage.list(env.bucket).items == []
 
 
+def test_delete_prefix_removes_exactly_the_objects_under_it(env):
+    names = [f"models/ann/m{i}/file.bin" for i in range(5)] + ["models/anna/keep", "models/bob/x"]
+    for name in names:
+        env.storage.put(env.bucket, name, b"x" * 10, content_type="application/octet-stream")
+    assert env.storage.delete_prefix(env.bucket, "models/ann/") == 5
+    left = [info.name for info in env.storage.list(env.bucket).items]
+    assert left == ["models/anna/keep", "models/bob/x"]
+    assert env.storage.delete_prefix(env.bucket, "models/ann/") == 0
+    with pytest.raises(InvalidRequestError):
+        env.storage.delete_prefix(env.bucket, "")
+
+
 # -- signed URLs --------------------------------------------------------------------------
 
 

@@ -122,7 +122,14 @@ def test_delete_account_removes_user_models_and_samples(client, token):
     deletions = store.query(Query(ACCOUNT_DELETIONS).where("user_id", "==", "ann")).documents
     assert len(deletions) == 1
     assert deletions[0].data["status"] == "completed"
-    assert deletions[0].data["purged"] == {"voice_models": 3, "voice_samples": 1, "audio_files": 0}
+    assert deletions[0].data["purged"] == {
+        "users": 1,
+        "voice_models": 3,
+        "synthesis_jobs": 0,
+        "audio_files": 0,
+        "voice_samples": 1,
+        "voice_sessions": 0,
+    }
     assert "email" not in deletions[0].data
     # The email is free again.
     assert register(client, token("ann2")).status_code == 201

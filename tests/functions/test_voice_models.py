@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
+
 import pytest
 
 from shared.bootstrap import get_container, reset_container
@@ -335,3 +338,67 @@ def test_access_log_records_who_read_or_changed_a_model(client, token):
         client.get(f"/voice-models/{model['id']}/access-log", headers=bearer(bob)).status_code
         == 404
     )
+
+
+def _deep(levels):
+    value = {"leaf": 1}
+    for _ in range(levels):
+        value = {"k": value}
+    return value
+
+
+def test_free_form_metadata_is_bounded_on_update_and_nothing_is_stored(client, token):
+    ann = token("ann")
+    model = create(client, ann, "ann", metadata={"voiceId": "en-US"})
+    for metadata in (_deep(300), _deep(9), {"k": "x" * 20_000}):
+        response = client.put(
+            f"/voice-models/{model['id']}", json={"metadata": metadata}, headers=bearer(ann)
+        )
+        assert response.status_code == 400, response.get_json()
+    nan = client.put(
+        f"/voice-models/{model['id']}",
+        data='{"metadata": {"x": NaN}}',
+        content_type="application/json",
+        headers=bearer(ann),
+    )
+    assert nan.status_code == 400
+    stored = client.get(f"/voice-models/{model['id']}", headers=bearer(ann)).get_json()
+    assert stored["metadata"] == {"voiceId": "en-US"}
+
+
+def test_an_old_record_with_unservable_metadata_reads_as_empty_for_everyone(
+    client, token, activation
+):
+    ann, bob = token("ann"), token("bob")
+    model = create(client, ann, "ann")
+    client.post(
+        f"/voice-models/{model['id']}/share", json={"targetUserIds": ["bob"]}, headers=bearer(ann)
+    )
+    # Written before the bounds existed: 300 levels deep, straight into the store's file.
+    with sqlite3.connect(get_container().settings.sqlite_path) as conn:
+        (data,) = conn.execute(
+            'SELECT data FROM "c_voice_models" WHERE id = ?', (model["id"],)
+        ).fetchone()
+        document = json.loads(data)
+        document["metadata"] = _deep(300)
+        conn.execute(
+            'UPDATE "c_voice_models" SET data = ? WHERE id = ?',
+            (json.dumps(document), model["id"]),
+        )
+    deps().invalidate_models("ann", [model["id"]])
+    for path, who in (
+        (f"/voice-models/{model['id']}", ann),
+        ("/voice-models/user/ann", ann),
+        (f"/voice-models/{model['id']}/export", ann),
+        ("/voice-models/user/bob/shared", bob),
+    ):
+        response = client.get(path, headers=bearer(who))
+        assert response.status_code == 200, (path, response.get_json())
+    one = client.get(f"/voice-models/{model['id']}", headers=bearer(ann)).get_json()
+    assert one["metadata"] == {}
+    backup = client.post("/voice-models/user/ann/backup", headers=bearer(ann))
+    assert backup.status_code == 201
+    compared = client.post(
+        "/voice-models/compare", json={"modelIds": [model["id"]]}, headers=bearer(bob)
+    )
+    assert compared.status_code == 200, compared.get_json()

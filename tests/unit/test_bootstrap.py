@@ -40,7 +40,7 @@ def test_a_new_capability_gets_its_tasks_jobs_purges_and_deps_from_one_line(cont
     while not container.store.count(Query("echoes")) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert container.store.count(Query("echoes").where("user_id", "==", "ann")) == 1
-    assert container.account_purges()["echoes"](container.store, "ann") == 1
+    assert container.account_purges()["echoes"]("ann") == 1
 
 
 def test_every_capability_declares_its_background_work_in_a_tasks_module():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.capability import Capability, Ports, purge_owned_documents
+from shared.capability import Capability, Ports, delete_owned
 from shared.store.base import DocumentStore
 
 
@@ -20,9 +20,14 @@ def build(ports: Ports) -> EchoDeps:
     return EchoDeps(ports.store)
 
 
+def purge(deps: EchoDeps, user_id: str) -> int:
+    """Delete the user's echoes."""
+    return delete_owned(deps.store, "echoes", user_id)
+
+
 CAPABILITY: Capability[EchoDeps] = Capability(
     name="echo",
     build=build,
     tasks_module="tests.support.echo_capability.tasks",
-    purges={"echoes": purge_owned_documents("echoes")},
+    purges={"echoes": purge},
 )

@@ -11,9 +11,12 @@ from werkzeug.exceptions import HTTPException
 from functions.files import files
 from functions.openai_speech import openai_speech
 from functions.openapi import openapi
+from functions.sample_uploaded import sample_uploaded
+from functions.samples import samples
 from functions.sync_voices import sync_voices
 from functions.synthesis import synthesis
 from functions.tasks import tasks
+from functions.training_completed import training_completed
 from functions.users import users
 from functions.voice_model_activation import voice_model_activation
 from functions.voice_models import voice_models
@@ -26,9 +29,12 @@ __all__ = [
     "files",
     "openai_speech",
     "openapi",
+    "sample_uploaded",
+    "samples",
     "sync_voices",
     "synthesis",
     "tasks",
+    "training_completed",
     "users",
     "voice_model_activation",
     "voice_models",

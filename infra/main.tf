@@ -47,5 +47,8 @@ locals {
     VOICE_TASKS_BASE_URL        = "https://${var.region}-${var.project}.cloudfunctions.net/tasks"
     VOICE_PROVIDERS             = var.tts_providers
     VOICE_EMBEDDING_DIMENSION   = tostring(var.embedding_dimension)
+    # The speaker encoder's weights ship inside the functions' source archive (cloudbuild.yaml,
+    # infra/package_source.py): resemblyzer itself is never installed there (it pulls torch).
+    VOICE_SPEAKER_ENCODER_WEIGHTS = "/workspace/vendor/resemblyzer/pretrained.pt"
   }
 }

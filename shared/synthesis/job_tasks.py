@@ -166,7 +166,9 @@ def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:
 
         model = VoiceModelRepository(deps.store).get(job.voice_model_id)
         if model is not None:
-            voice = ResolvedVoice(voice.provider, voice.voice_id, voice.language, model)
+            voice = ResolvedVoice(
+                voice.provider, voice.voice_id, voice.language, model, voice.pitch, voice.speed
+            )
     latency_ms = (time.perf_counter() - started) * 1000
     record_model_use(
         deps, voice, user_id=job.user_id, characters=len(job.text_content), latency_ms=latency_ms

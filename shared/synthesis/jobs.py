@@ -113,6 +113,8 @@ def voice_of(job: SynthesisJob) -> ResolvedVoice:
         provider=str(config["provider"]),
         voice_id=str(config["providerVoiceId"]),
         language=config.get("language"),
+        pitch=float(config.get("voicePitch") or 1.0),
+        speed=float(config.get("voiceSpeed") or 1.0),
     )
 
 

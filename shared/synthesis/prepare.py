@@ -120,6 +120,9 @@ def new_job(user_id: str, prepared: Prepared, **fields: Any) -> SynthesisJob:
             "provider": voice.provider,
             "providerVoiceId": voice.voice_id,
             "language": voice.language,
+            # A voice-match model's own prosody: chunk tasks speak with it too.
+            "voicePitch": voice.pitch,
+            "voiceSpeed": voice.speed,
             "ssml": prepared.ssml,
             "settings": prepared.settings.model_dump(),
             "includeTimestamps": options.include_timestamps,

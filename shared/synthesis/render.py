@@ -70,7 +70,11 @@ def render_piece(
         ProviderError: the provider failed (unavailable ones with ``retry_after`` set).
     """
     request = SynthesisRequest(
-        text=text, voice_id=voice.voice_id, ssml=ssml, language=voice.language, settings=settings
+        text=text,
+        voice_id=voice.voice_id,
+        ssml=ssml,
+        language=voice.language,
+        settings=voice.applied_to(settings),
     )
     started = time.perf_counter()
     try:

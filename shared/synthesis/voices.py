@@ -6,7 +6,9 @@ provider of the registry (``MODEL_PROVIDERS``); its provider voice is
 ``metadata.voiceId`` when the model names one, else the provider's default voice
 (``DEFAULT_VOICES``), and ``metadata.language`` its language. A provider that is not
 enabled in this deployment, or enabled without its credentials, is
-``ProviderNotConfiguredError`` (HTTP 422), never a 500.
+``ProviderNotConfiguredError`` (HTTP 422), never a 500. A voice-match model (trained from
+samples, ``shared.samples.matched_voice``) also carries the pitch and speed fitted to its
+samples, applied on top of each request's own.
 """
 
 from __future__ import annotations
@@ -20,8 +22,17 @@ from shared.errors import (
     VoiceModelNotReadyError,
     VoiceRequiredError,
 )
-from shared.providers.base import TTSProvider, UnknownProviderError
+from shared.providers.base import (
+    MAX_PITCH,
+    MAX_SPEED,
+    MIN_PITCH,
+    MIN_SPEED,
+    AudioSettings,
+    TTSProvider,
+    UnknownProviderError,
+)
 from shared.providers.registry import ProviderRegistry
+from shared.samples.matched_voice import matched_voice
 from shared.voice_models.deps import VoiceModelDeps
 from shared.voice_models.model import TTSProvider as ModelEngine
 from shared.voice_models.model import VoiceModel, VoiceModelStatus
@@ -54,11 +65,25 @@ class ResolvedVoice:
     voice_id: str
     language: str | None = None
     model: VoiceModel | None = None
+    # The voice's own prosody: multipliers a voice-match model was fitted with.
+    pitch: float = 1.0
+    speed: float = 1.0
 
     @property
     def label(self) -> str:
         """Return what the client named: the model id, or ``provider:voice_id``."""
         return self.model.id if self.model else f"{self.provider}:{self.voice_id}"
+
+    def applied_to(self, settings: AudioSettings) -> AudioSettings:
+        """Return ``settings`` with the voice's own pitch and speed multiplied in."""
+        if self.pitch == 1.0 and self.speed == 1.0:
+            return settings
+        return settings.model_copy(
+            update={
+                "pitch": min(max(settings.pitch * self.pitch, MIN_PITCH), MAX_PITCH),
+                "speed": min(max(settings.speed * self.speed, MIN_SPEED), MAX_SPEED),
+            }
+        )
 
 
 def resolve_voice(deps: VoiceModelDeps, user_id: str, voice: str | None) -> ResolvedVoice:
@@ -91,6 +116,16 @@ def voice_of_model(model: VoiceModel) -> ResolvedVoice:
         raise ProviderNotConfiguredError(
             f"Voice model {model.id} needs provider {model.provider.value}, "
             "which is not configured in this deployment"
+        )
+    matched = matched_voice(model.metadata)
+    if matched is not None:
+        return ResolvedVoice(
+            provider=provider,
+            voice_id=matched.voice_id,
+            language=matched.language,
+            model=model,
+            pitch=matched.pitch,
+            speed=matched.speed,
         )
     voice_id = model.metadata.get("voiceId") or model.metadata.get("voice_id")
     language = model.metadata.get("language")

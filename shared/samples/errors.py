@@ -1,0 +1,56 @@
+"""The errors of voice samples and training, each under the platform error its status follows.
+
+Their HTTP status comes from ``shared.http.ERROR_STATUS`` through the base class: a sample
+that is missing or not the caller's is 404, a sample too short or the wrong selection 400,
+too long or too large 413, a state that does not allow the request 409.
+"""
+
+from __future__ import annotations
+
+from shared.errors import (
+    InvalidRequestError,
+    InvalidStateTransitionError,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+)
+
+
+class SampleNotFoundError(NotFoundError):
+    code = "SAMPLE_NOT_FOUND"
+    default_message = "Voice sample not found or access denied"
+
+
+class SampleNotReadyError(InvalidStateTransitionError):
+    code = "SAMPLE_NOT_READY"
+    default_message = "The voice sample has not been processed yet"
+
+
+class SampleTooShortError(InvalidRequestError):
+    code = "SAMPLE_TOO_SHORT"
+    default_message = "The voice sample is too short"
+
+
+class SampleTooLongError(PayloadTooLargeError):
+    code = "SAMPLE_TOO_LONG"
+    default_message = "The voice sample is too long"
+
+
+class SampleTooLargeError(PayloadTooLargeError):
+    code = "SAMPLE_TOO_LARGE"
+    default_message = "The voice sample file is too large"
+
+
+class UnsupportedSampleTypeError(UnsupportedMediaTypeError):
+    code = "UNSUPPORTED_AUDIO_FORMAT"
+    default_message = "Audio must be wav, mp3, flac or ogg"
+
+
+class InvalidUploadError(InvalidRequestError):
+    code = "INVALID_UPLOAD"
+    default_message = "Send the audio as multipart/form-data in the field 'file'"
+
+
+class TrainerNotAvailableError(InvalidRequestError):
+    code = "TRAINER_NOT_AVAILABLE"
+    default_message = "No trainer for this provider"

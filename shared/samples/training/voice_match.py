@@ -6,8 +6,8 @@ that sounds most like the samples, and tunes it:
 1. **The voice table.** Every eSpeak voice variant of the samples' language (the
    language voice alone and with each of the ~100 variants in ``voices/!v``) reads
    ``REFERENCE_TEXT``; the table holds each one's speaker embedding, median pitch and
-   syllable rate. It is built once per language, engine and encoder (about 10-15 s on two
-   cores) and kept in the models bucket (``voice-match/{key}.json``) and in memory.
+   syllable rate. It is built once per language, engine and encoder (15-35 s on two
+   busy cores) and kept in the models bucket (``voice-match/{key}.json``) and in memory.
 2. **Candidates.** The ``CANDIDATES`` variants whose embeddings are closest (cosine) to
    the samples' mean embedding.
 3. **Prosody.** For each candidate the pitch and speed multipliers are fitted to the
@@ -52,6 +52,7 @@ from shared.samples.training.trainer import TrainingFailedError, TrainingInput, 
 logger = logging.getLogger(__name__)
 
 TRAINER = "voice-match"
+# About seven seconds: a four-second text ranked the variants visibly worse.
 REFERENCE_TEXT = (
     "Would you like to hear a short story? It was a quiet morning by the harbour, "
     "and the fishing boats were already far out at sea."

@@ -114,6 +114,8 @@ class Settings(BaseSettings):
     gateway_host: str = "127.0.0.1"
     gateway_threads: int = Field(default=32, ge=1, le=512)
     gateway_port: int = Field(default=8080, ge=1, le=65535)
+    # Where clients and the gateway's own event bridge reach it (signed URLs, storage events):
+    # unless set, the gateway's own address, so VOICE_GATEWAY_PORT alone moves both.
     public_base_url: str = "http://127.0.0.1:8080"
 
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
@@ -250,6 +252,12 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         """True when running as a deployed service, whatever ``environment`` claims."""
         return self.environment == "production" or self.cloud_service is not None
+
+    @model_validator(mode="after")
+    def _public_base_url_follows_the_gateway(self) -> Settings:
+        if "public_base_url" not in self.model_fields_set:
+            self.public_base_url = f"http://{self.gateway_host}:{self.gateway_port}"
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -71,3 +71,10 @@ def test_production_cloud_tasks_need_a_service_account_for_oidc():
             environment="production",
             **{**SAFE_PRODUCTION, "tasks_service_account": None},
         )
+
+
+def test_the_public_base_url_follows_the_gateway_unless_set(monkeypatch):
+    monkeypatch.setenv("VOICE_GATEWAY_PORT", "8094")
+    assert Settings(_env_file=None).public_base_url == "http://127.0.0.1:8094"
+    monkeypatch.setenv("VOICE_PUBLIC_BASE_URL", "https://voice.example.com")
+    assert Settings(_env_file=None).public_base_url == "https://voice.example.com"

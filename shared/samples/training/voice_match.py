@@ -213,6 +213,26 @@ class VoiceMatchTrainer:
             _tables[key] = table
             return table
 
+    def store_table(self, base_voice: str) -> str:
+        """Make sure the table of ``base_voice`` is in this trainer's bucket; return its name.
+
+        Building it (or taking it from memory) ahead of the first training spares that
+        training the wait; any instance using the same bucket then reads it.
+        """
+        variants = self._espeak.variant_names()
+        key = table_key(base_voice, variants)
+        table = self.voice_table(base_voice)
+        name = self._object_name(key)
+        with contextlib.suppress(ObjectAlreadyExistsError):
+            self._blobs.put(
+                self._bucket,
+                name,
+                _table_document(key, base_voice, table),
+                content_type="application/json",
+                if_generation_match=0,
+            )
+        return name
+
     def _object_name(self, key: str) -> str:
         return f"{TABLE_PREFIX}/{key}.json"
 
@@ -233,18 +253,12 @@ class VoiceMatchTrainer:
             entry = self._measure(voice_id)
             if entry is not None:
                 entries.append(entry)
-        document = {
-            "key": key,
-            "baseVoice": base_voice,
-            "referenceText": REFERENCE_TEXT,
-            "entries": [entry.to_json() for entry in entries],
-        }
         # Another instance may have stored the same table meanwhile: keep theirs.
         with contextlib.suppress(ObjectAlreadyExistsError):
             self._blobs.put(
                 self._bucket,
                 self._object_name(key),
-                json.dumps(document).encode(),
+                _table_document(key, base_voice, entries),
                 content_type="application/json",
                 if_generation_match=0,
             )
@@ -307,6 +321,16 @@ class VoiceMatchTrainer:
             f0_hz=measured.f0_median_hz,
             syllables_per_second=measured.syllables_per_second or None,
         )
+
+
+def _table_document(key: str, base_voice: str, entries: list[VoiceEntry]) -> bytes:
+    document = {
+        "key": key,
+        "baseVoice": base_voice,
+        "referenceText": REFERENCE_TEXT,
+        "entries": [entry.to_json() for entry in entries],
+    }
+    return json.dumps(document).encode()
 
 
 def _ratio(target: float | None, actual: float | None) -> float:

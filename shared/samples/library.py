@@ -18,7 +18,6 @@ import logging
 
 from shared.capability import delete_owned
 from shared.errors import AccessDeniedError, InvalidRequestError
-from shared.model import utcnow, with_changes
 from shared.samples.deps import Caller, SampleDeps
 from shared.samples.errors import SampleNotFoundError, SampleNotReadyError
 from shared.samples.model import (
@@ -102,9 +101,10 @@ def update_sample(
         raise InvalidRequestError("Give name, language or isPublic to change")
     if any(value is None for value in changes.values()):
         raise InvalidRequestError("name, language and isPublic cannot be null")
-    sample = owned_sample(deps, caller, sample_id)
-    changed = with_changes(sample, **changes, updated_at=utcnow())
-    SampleRepository(deps.store).set_public(changed)
+    owned_sample(deps, caller, sample_id)
+    changed = SampleRepository(deps.store).change(sample_id, changes)
+    if changed is None:
+        raise SampleNotFoundError(f"Voice sample not found or access denied: {sample_id}")
     return changed
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from shared.model import utcnow, with_changes
 from shared.samples.model import (
     EMBEDDING_MODEL,
     SampleStatus,
@@ -147,17 +148,31 @@ class SampleRepository:
             VOICE_EMBEDDINGS, EMBEDDING_FIELD, vector, limit=limit, filters=filters
         )
 
-    def set_public(self, sample: VoiceSample) -> None:
-        """Store the sample, and its embedding's copy of the public flag, in one batch."""
-        with self._store.batch() as batch:
-            batch.set(VOICE_SAMPLES, sample.id, sample.to_document())
-            if sample.voice_embedding_id is not None:
-                batch.set(
+    def change(self, sample_id: str, changes: dict[str, Any]) -> VoiceSample | None:
+        """Apply ``changes`` to the stored sample and its embedding's copies, atomically.
+
+        The sample is read again inside the transaction, so a change never undoes what
+        processing wrote meanwhile; the embedding's public flag and language follow.
+        Returns the changed sample, or None when it is gone. Raises pydantic's
+        ValidationError for a change the sample's rules refuse.
+        """
+
+        def change(tx: Transaction) -> VoiceSample | None:
+            sample = SampleRepository.tx_get(tx, sample_id)
+            if sample is None:
+                return None
+            embedding = tx.get(VOICE_EMBEDDINGS, sample_id)
+            changed = with_changes(sample, **changes, updated_at=utcnow())
+            tx.set(VOICE_SAMPLES, sample_id, changed.to_document())
+            if embedding is not None:
+                tx.update(
                     VOICE_EMBEDDINGS,
-                    sample.voice_embedding_id,
-                    {"is_public": sample.is_public, "language": sample.language},
-                    merge=True,
+                    sample_id,
+                    {"is_public": changed.is_public, "language": changed.language},
                 )
+            return changed
+
+        return self._store.run_transaction(change)
 
     def delete(self, sample_id: str) -> tuple[VoiceSample, bool] | None:
         """Delete the sample and its embedding, freeing its bytes from the owner's storage.

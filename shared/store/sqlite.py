@@ -11,7 +11,6 @@ change counter tells) and every query is one matrix product.
 
 from __future__ import annotations
 
-import copy
 import random
 import sqlite3
 import threading
@@ -87,7 +86,7 @@ class _VectorIndex:
 
     token: int | None
     ids: list[str]
-    documents: list[Document]
+    documents: list[dict[str, Any]]
     unit: npt.NDArray[np.float64]
 
 
@@ -258,7 +257,7 @@ class SqliteDocumentStore(DocumentStore):
         filters: Sequence[Filter] = (),
     ) -> list[Neighbour]:
         check_nearest_request(vector_field, query_vector, limit)
-        target = np.asarray([float(v) for v in query_vector], dtype=np.float64)
+        target = np.asarray(query_vector, dtype=np.float64)
         index = self._vector_index(collection, vector_field, tuple(filters), len(target))
         if not index.ids:
             return []
@@ -270,7 +269,10 @@ class SqliteDocumentStore(DocumentStore):
         else:
             candidates = np.arange(len(distances))
         ordered = sorted(candidates, key=lambda i: (distances[i], index.ids[i]))[:limit]
-        return [Neighbour(copy.deepcopy(index.documents[i]), float(distances[i])) for i in ordered]
+        return [
+            Neighbour(Document(index.ids[i], _copied(index.documents[i])), float(distances[i]))
+            for i in ordered
+        ]
 
     def _vector_index(
         self, collection: str, vector_field: str, filters: tuple[Filter, ...], dimension: int
@@ -282,26 +284,31 @@ class SqliteDocumentStore(DocumentStore):
         process) may have changed the rows.
         """
         key = (collection, vector_field, repr(filters), dimension)
+        table = self._ensure_table(collection)
+        where, params = self._where(collection, filters)  # may create indexes: a write
         token = self.change_token()
         with self._lock:
             cached = self._vector_indexes.get(key)
         if cached is not None and token is not None and cached.token == token:
             return cached
-        documents: list[Document] = []
-        rows: list[Sequence[float]] = []
-        for document in self.stream(Query(collection, filters=filters)):
-            stored = _field_value(document.data, vector_field)
-            if isinstance(stored, Vector) and len(stored) == dimension:
-                documents.append(document)
-                rows.append(stored)
-        matrix = np.array(rows, dtype=np.float64).reshape(len(rows), dimension)
-        norms = np.linalg.norm(matrix, axis=1)
-        keep = norms > 0
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        rows = self._conn().execute(f"SELECT id, data, tagged FROM {table}{clause}", params)
+        ids: list[str] = []
+        documents: list[dict[str, Any]] = []
+        vectors: list[Sequence[float]] = []
+        for doc_id, text, tagged in rows.fetchall():
+            data = sql.loads(text, tagged)
+            stored = _field_value(data, vector_field)
+            if isinstance(stored, Vector) and len(stored) == dimension and any(stored):
+                ids.append(doc_id)
+                documents.append(data)
+                vectors.append(stored)
+        matrix = np.array(vectors, dtype=np.float64).reshape(len(vectors), dimension)
         index = _VectorIndex(
             token=token,
-            ids=[d.id for d, kept in zip(documents, keep, strict=True) if kept],
-            documents=[d for d, kept in zip(documents, keep, strict=True) if kept],
-            unit=matrix[keep] / norms[keep, np.newaxis],
+            ids=ids,
+            documents=documents,
+            unit=matrix / np.linalg.norm(matrix, axis=1, keepdims=True),
         )
         if token is not None:
             with self._lock:
@@ -419,6 +426,15 @@ class _SqliteTransaction(Transaction):
     def query(self, query: Query) -> list[Document]:
         self._check_read_allowed()
         return list(self._store.stream(query))
+
+
+def _copied(value: Any) -> Any:
+    """Return a copy of a document's data the caller may change (immutable values shared)."""
+    if type(value) is dict:
+        return {key: _copied(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_copied(item) for item in value]
+    return value  # str, numbers, bool, None, datetime, Vector: immutable
 
 
 def _field_value(data: dict[str, Any], path: str) -> Any:

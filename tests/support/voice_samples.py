@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 import numpy as np
-import soundfile
+import soundfile  # type: ignore[import-untyped]  # no type hints shipped
 
 from shared.providers.base import AudioSettings, SynthesisRequest
 from shared.providers.espeak import EspeakProvider

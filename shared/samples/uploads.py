@@ -106,7 +106,6 @@ def upload_sample(
     sample_id = new_id()
     name = object_name(caller.user_id, sample_id)
     content_type = CONTENT_TYPES[sample_format]
-    info = deps.blobs.put(deps.bucket, name, data, content_type=content_type, if_generation_match=0)
     sample = VoiceSample(
         id=sample_id,
         user_id=caller.user_id,
@@ -117,18 +116,24 @@ def upload_sample(
         duration=round(audio.duration_seconds, 3),
         sample_rate=audio.sample_rate,
         channels=audio.channels,
-        size_bytes=info.size,
+        size_bytes=len(data),
         content_type=content_type,
         language=request.language,
         is_public=request.is_public,
         status=SampleStatus.UPLOADED,
     )
+    # The record first: the object's storage event must find the sample that names it
+    # (an object no sample names is deleted as an orphan).
+    repository = SampleRepository(deps.store)
+    repository.add(sample)
     try:
-        SampleRepository(deps.store).add(sample)
+        info = deps.blobs.put(
+            deps.bucket, name, data, content_type=content_type, if_generation_match=0
+        )
         enqueue_processing(deps, sample.id, info.generation)
     except BaseException:
-        SampleRepository(deps.store).delete(sample.id)
         deps.blobs.delete(deps.bucket, name)
+        repository.delete(sample.id)
         raise
     return sample
 

@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.requirements-stamp
 USER ?= dev
 ADMIN ?=
+TTL ?=
 
 .PHONY: run sessions test lint typecheck unit token bench clean venv infra-check
 
@@ -14,11 +15,14 @@ PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
 # requirements-nodeps.txt: data-only packages installed without their declared dependencies
 # (resemblyzer's would pull torch, ~5.9 GB, for a 17 MB weights file).
-$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
+# requirements-pipecat.txt: the sessions' optional pipecat backend, pinned with its
+# dependencies and installed without pipecat-ai's own declared pins (see the file).
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt requirements-pipecat.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) --upgrade pip
 	$(PIP) -r requirements-dev.txt
 	$(PIP) --no-deps -r requirements-nodeps.txt
+	$(PIP) --no-deps -r requirements-pipecat.txt
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -48,7 +52,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 token: $(STAMP)
-	@$(BIN)/python -m local.token --user "$(USER)" $(if $(ADMIN),--admin,)
+	@$(BIN)/python -m local.token --user "$(USER)" $(if $(ADMIN),--admin,) $(if $(TTL),--ttl "$(TTL)",)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.store

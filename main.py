@@ -9,6 +9,7 @@ import functions_framework
 from werkzeug.exceptions import HTTPException
 
 from functions.files import files
+from functions.lexicons import lexicons
 from functions.openai_speech import openai_speech
 from functions.openapi import openapi
 from functions.sample_uploaded import sample_uploaded
@@ -27,6 +28,7 @@ functions_framework.errorhandler(HTTPException)(http_exception_response)
 
 __all__ = [
     "files",
+    "lexicons",
     "openai_speech",
     "openapi",
     "sample_uploaded",

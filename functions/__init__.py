@@ -69,4 +69,6 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         trigger="storage",
         bucket_setting="models_bucket",
     ),
+    # Pronunciation lexicons that synthesis requests name in lexiconIds.
+    FunctionSpec(name="lexicons", module="functions.lexicons", prefixes=("/lexicons",)),
 )

@@ -1,12 +1,15 @@
-"""The ``files`` function: audio file details and downloads.
+"""The ``files`` function: the caller's audio files, their details and downloads.
 
-``GET /files/{id}/info`` describes a file; ``GET /files/audio/{id}`` streams its bytes
-with HTTP Range support and counts the download. Both are owner-only unless the file is
-public, and answer 404 (not 403) for another user's private file so ids cannot be probed.
-The download route accepts anonymous callers for public files.
+``GET /files`` lists the caller's files, newest first; ``GET /files/{id}/info`` describes
+one (``size`` in bytes, ``expiresAt`` when it is deleted); ``GET /files/audio/{id}``
+streams its bytes with HTTP Range support and counts the download. They are owner-only
+unless the file is public, and answer 404 (not 403) for another user's private file so ids
+cannot be probed. The download route accepts anonymous callers for public files.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import flask
 import functions_framework
@@ -16,15 +19,18 @@ from shared.auth import bearer_token
 from shared.errors import RangeNotSatisfiableError
 from shared.files import CAPABILITY as FILES
 from shared.files.deps import AudioDeps
-from shared.files.model import AudioFile
+from shared.files.model import AudioFilePublic
 from shared.files.storage import (
+    AudioFileListQuery,
     AudioFileUpdate,
     count_download,
     file_info,
+    list_files,
     readable_file,
     update_file,
 )
-from shared.http import Api, RequestContext
+from shared.http import Api, RequestContext, page_body
+from shared.model import DomainModel
 
 api = Api("files")
 
@@ -33,19 +39,44 @@ def _deps(ctx: RequestContext) -> AudioDeps:
     return ctx.container.deps(FILES)
 
 
-@api.route("/files/<file_id>/info", methods=["GET"], response=AudioFile)
-def get_file_info(ctx: RequestContext, file_id: str) -> AudioFile:
+class AudioFilePage(DomainModel):
+    """Answer of ``GET /files``."""
+
+    files: list[AudioFilePublic]
+    next_cursor: str | None = None
+
+
+@api.route("/files", methods=["GET"], query=AudioFileListQuery, response=AudioFilePage)
+def list_audio_files(ctx: RequestContext) -> dict[str, Any]:
+    """List your audio files, newest first (``nextCursor`` continues the list)."""
+    files, cursor = list_files(_deps(ctx), ctx.user_id, ctx.query(AudioFileListQuery))
+    return page_body("files", [AudioFilePublic.from_entity(f) for f in files], cursor)
+
+
+@api.route("/files/<file_id>/info", methods=["GET"], response=AudioFilePublic)
+def get_file_info(ctx: RequestContext, file_id: str) -> AudioFilePublic:
     """Describe an audio file: checksum, size, duration, rate, format, expiry, downloads."""
-    return file_info(_deps(ctx), ctx.user_id, file_id)
+    return AudioFilePublic.from_entity(file_info(_deps(ctx), ctx.user_id, file_id))
 
 
-@api.route("/files/<file_id>", methods=["PATCH"], body=AudioFileUpdate, response=AudioFile)
-def update_audio_file(ctx: RequestContext, file_id: str) -> AudioFile:
+@api.route("/files/<file_id>", methods=["PATCH"], body=AudioFileUpdate, response=AudioFilePublic)
+def update_audio_file(ctx: RequestContext, file_id: str) -> AudioFilePublic:
     """Make one of your files public (anyone may download it) or private again."""
-    return update_file(_deps(ctx), ctx.user_id, file_id, ctx.body(AudioFileUpdate))
+    changed = update_file(_deps(ctx), ctx.user_id, file_id, ctx.body(AudioFileUpdate))
+    return AudioFilePublic.from_entity(changed)
 
 
-@api.route("/files/audio/<file_id>", methods=["GET"], access="public")
+@api.route(
+    "/files/audio/<file_id>",
+    methods=["GET"],
+    access="public",
+    responses={
+        200: {"content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}}},
+        206: "",
+        401: "",
+        416: "",
+    },
+)
 def download_audio(ctx: RequestContext, file_id: str) -> flask.Response:
     """Download an audio file (Range supported); the owner's, or anyone's when public."""
     user_id = None

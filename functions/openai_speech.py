@@ -1,41 +1,37 @@
 """The ``openai-speech`` function: OpenAI's speech API shape, so OpenAI SDK clients work.
 
 ``POST /v1/audio/speech`` takes ``model`` (accepted, not used: the voice decides the
-engine), ``input``, ``voice`` (an OpenAI voice name mapped by ``openai_speech_voices``, a
-catalog voice id, or a voice model id), ``response_format`` (mp3, opus, flac, wav, pcm;
-aac is refused with 400) and ``speed``, and answers the audio bytes themselves. The API
-key is the platform's bearer token. ``GET /v1/audio/voices`` lists the voice names.
-Requests go through the same cache, storage and usage as ``POST /synthesize``; texts of
-any length up to the limit are answered at once (no async job).
+engine), ``input``, ``voice`` (any voice name the platform accepts: an OpenAI voice name
+such as ``alloy``, a catalog voice, a language tag or a voice model id), ``response_format``
+(mp3, opus, flac, wav, pcm; aac is refused with 415 listing the supported ones) and
+``speed``, and answers the audio bytes themselves. The API key is the platform's bearer
+token. ``GET /v1/audio/voices`` lists the OpenAI voice names. Errors come in OpenAI's
+shape (``{"error": {message, type, param, code}}``), so the SDKs show their message.
+Texts of any length up to the limit are answered at once (no async job). By default
+nothing is stored for the user (``openai_speech_storage``): these calls never fill the
+user's storage quota.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import flask
 import functions_framework
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.audio.formats import CONTENT_TYPES, OutputFormat
-from shared.errors import InvalidRequestError
+from shared.audio.formats import OutputFormat
+from shared.files.storage import stored_audio
 from shared.http import Api, RequestContext
 from shared.providers.base import MAX_SPEED, MIN_SPEED
 from shared.synthesis import CAPABILITY as SYNTHESIS
-from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.immediate import synthesize_now
-from shared.synthesis.model import SynthesizeRequest, check_audio_length
+from shared.synthesis.model import SynthesizeRequest, check_audio_length, output_format_of
 from shared.synthesis.prepare import prepare
+from shared.synthesis.unstored import speak_unstored
 
-api = Api("openai-speech")
+api = Api("openai-speech", error_shape="openai")
 
-FORMATS: dict[str, OutputFormat] = {
-    "mp3": OutputFormat.MP3,
-    "opus": OutputFormat.OGG_OPUS,
-    "flac": OutputFormat.FLAC,
-    "wav": OutputFormat.WAV,
-    "pcm": OutputFormat.PCM,
-}
 PCM_RATE = 24_000  # OpenAI's raw PCM is 24 kHz 16-bit little-endian mono
 
 
@@ -47,8 +43,13 @@ class SpeechRequest(BaseModel):
     model: Annotated[str, Field(min_length=1, max_length=100)] = "tts-1"
     input: str
     voice: Annotated[str, Field(min_length=1, max_length=255)]
-    response_format: Literal["mp3", "opus", "aac", "flac", "wav", "pcm"] = "mp3"
+    response_format: OutputFormat = OutputFormat.MP3
     speed: Annotated[float, Field(ge=MIN_SPEED, le=MAX_SPEED, allow_inf_nan=False)] = 1.0
+
+    @field_validator("response_format", mode="before")
+    @classmethod
+    def _format_by_openai_name(cls, value: Any) -> Any:
+        return output_format_of(value)
 
 
 class SpeechVoice(BaseModel):
@@ -65,20 +66,28 @@ class SpeechVoices(BaseModel):
     voices: list[SpeechVoice]
 
 
-@api.route("/v1/audio/speech", methods=["POST"], body=SpeechRequest)
+AUDIO_ANSWER = {
+    "content": {
+        media: {"schema": {"type": "string", "format": "binary"}}
+        for media in ("audio/mpeg", "audio/ogg", "audio/flac", "audio/wav", "audio/L16")
+    },
+    "description": "The audio",
+}
+
+
+@api.route(
+    "/v1/audio/speech",
+    methods=["POST"],
+    body=SpeechRequest,
+    responses={200: AUDIO_ANSWER, 409: "The voice model is not ready", 422: "", 502: ""},
+)
 def create_speech(ctx: RequestContext) -> flask.Response:
-    """Return the audio of ``input`` (OpenAI-compatible); aac is not supported (400)."""
+    """Return the audio of ``input`` (OpenAI-compatible)."""
     body = ctx.body(SpeechRequest)
-    fmt = FORMATS.get(body.response_format)
-    if fmt is None:
-        raise InvalidRequestError(
-            f"response_format {body.response_format} is not supported; "
-            f"use one of {', '.join(FORMATS)}"
-        )
-    settings = ctx.container.settings
+    fmt = body.response_format
     request = SynthesizeRequest(
         text=body.input,
-        voice=settings.openai_speech_voices.get(body.voice, body.voice),
+        voice=body.voice,
         output_format=fmt,
         sample_rate=PCM_RATE if fmt is OutputFormat.PCM else None,
         speed=body.speed,
@@ -87,22 +96,17 @@ def create_speech(ctx: RequestContext) -> flask.Response:
     deps = ctx.container.deps(SYNTHESIS)
     prepared = prepare(deps, ctx.user_id, request)
     check_audio_length(prepared.seconds, deps.settings, at_once=True)
+    if deps.settings.openai_speech_storage == "none":
+        spoken = speak_unstored(deps, ctx.user_id, prepared)
+        response = flask.Response(spoken.data, content_type=spoken.content_type)
+        response.headers["X-Cache-Hit"] = "true" if spoken.cache_hit else "false"
+        return response
     result = synthesize_now(deps, ctx.user_id, prepared)
-    file_id = result.audio_file_id
-    data = deps.blobs.get(settings.audio_bucket, _path_of(deps, file_id))
-    response = flask.Response(data, mimetype=CONTENT_TYPES[fmt])
-    response.headers["X-Audio-File-Id"] = file_id or ""
+    audio_file, data = stored_audio(deps.audio, result.audio_file_id or "")
+    response = flask.Response(data, content_type=audio_file.content_type)
+    response.headers["X-Audio-File-Id"] = result.audio_file_id or ""
     response.headers["X-Cache-Hit"] = "true" if result.cache_hit else "false"
     return response
-
-
-def _path_of(deps: SynthesisDeps, file_id: str | None) -> str:
-    from shared.files.repository import AudioFileRepository  # noqa: PLC0415
-
-    audio_file = AudioFileRepository(deps.store).get(file_id or "")
-    if audio_file is None:
-        raise InvalidRequestError("The synthesized file is gone")
-    return audio_file.file_path
 
 
 @api.route("/v1/audio/voices", methods=["GET"], response=SpeechVoices)

@@ -1,45 +1,145 @@
-"""The ``synthesis`` function: text to speech, multi-role dialogues, and async job status.
+"""The ``synthesis`` function: text to speech, multi-role dialogues, and the caller's jobs.
 
 ``POST /synthesize`` answers short texts at once (200) and turns long ones into a job
-(202) whose status ``GET /synthesis/jobs/{id}`` shows; ``POST /synthesize/dialogue``
-speaks a multi-role dialogue natively or turn by turn.
+(202, ``Location`` naming it) whose status ``GET /synthesis/jobs/{id}`` shows, and whose
+``callbackUrl`` (when given) is called when it finishes; ``POST /synthesize/dialogue``
+speaks a multi-role dialogue natively or turn by turn. Both answer JSON, or the audio
+itself when the ``Accept`` header prefers the format's audio type (``audio/*``): one round
+trip, with the job and file ids in ``X-Job-Id`` and ``X-Audio-File-Id``.
+``GET /synthesis/jobs`` pages through the caller's jobs, newest first.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import flask
 import functions_framework
 
-from shared.http import Api, Reply, RequestContext
+from shared.audio.formats import CONTENT_TYPES, OutputFormat
+from shared.errors import NotAcceptableError
+from shared.files.storage import stored_audio
+from shared.http import Api, Reply, RequestContext, page_body
+from shared.model import DomainModel
 from shared.synthesis import CAPABILITY as SYNTHESIS
 from shared.synthesis import jobs as synthesis_jobs
+from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.dialogue import DialogueRequest, synthesize_dialogue
 from shared.synthesis.model import SynthesisResponse, SynthesisStatus, SynthesizeRequest
 from shared.synthesis.synthesize import synthesize
 
 api = Api("synthesis")
 
+JSON = "application/json"
+AUDIO_OR_JOB: dict[int, Any] = {
+    200: {
+        "description": "The finished synthesis; the audio itself when Accept prefers it",
+        "content": {"audio/*": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    202: {
+        "description": "A long text: the pending job (poll Location, or wait for callbackUrl)",
+        "headers": {
+            "Location": {"description": "The job's status URL", "schema": {"type": "string"}}
+        },
+    },
+    406: "",
+    409: "The voice model is not ready",
+    422: "",
+    502: "",
+}
 
-def _reply(body: SynthesisResponse) -> Reply:
+
+class SynthesisJobPage(DomainModel):
+    """Answer of ``GET /synthesis/jobs``."""
+
+    jobs: list[SynthesisResponse]
+    next_cursor: str | None = None
+
+
+def _audio_reply(deps: SynthesisDeps, body: SynthesisResponse) -> Any:
+    finished = body.status in (SynthesisStatus.COMPLETED, SynthesisStatus.FAILED)
+    if not finished:
+        return Reply(body, status=202, headers={"Location": f"/synthesis/jobs/{body.job_id}"})
+    if body.status is SynthesisStatus.COMPLETED and body.audio_file_id:
+        audio_file, data = stored_audio(deps.audio, body.audio_file_id)
+        response = flask.Response(data, content_type=audio_file.content_type)
+        response.headers["X-Job-Id"] = body.job_id
+        response.headers["X-Audio-File-Id"] = body.audio_file_id
+        response.headers["X-Cache-Hit"] = "true" if body.cache_hit else "false"
+        return response
+    return Reply(body)
+
+
+def _wants_audio(ctx: RequestContext, fmt: OutputFormat) -> bool:
+    """Return whether the Accept header prefers the format's audio to JSON.
+
+    Raises NotAcceptableError when it accepts neither.
+    """
+    accept = ctx.request.accept_mimetypes
+    if not ctx.request.headers.get("Accept"):
+        return False
+    audio = CONTENT_TYPES[fmt]
+    best = accept.best_match([JSON, audio])
+    if best is None:
+        raise NotAcceptableError(
+            f"This request answers {JSON} or {audio} (its outputFormat {fmt.value}); "
+            f"the Accept header names neither"
+        )
+    return best == audio
+
+
+@api.route(
+    "/synthesize",
+    methods=["POST"],
+    body=SynthesizeRequest,
+    response=SynthesisResponse,
+    responses=AUDIO_OR_JOB,
+    requires_body=True,
+)
+def synthesize_text(ctx: RequestContext) -> Any:
+    """Synthesize text or SSML: the file at once for short texts, an async job for long ones."""
+    deps = ctx.container.deps(SYNTHESIS)
+    request = ctx.body(SynthesizeRequest)
+    audio = _wants_audio(ctx, request.output_format)
+    body = synthesize(deps, ctx.user_id, request)
+    return _audio_reply(deps, body) if audio else _json_reply(body)
+
+
+@api.route(
+    "/synthesize/dialogue",
+    methods=["POST"],
+    body=DialogueRequest,
+    response=SynthesisResponse,
+    responses={key: AUDIO_OR_JOB[key] for key in (200, 406, 409, 422, 502)},
+    requires_body=True,
+)
+def synthesize_dialogue_turns(ctx: RequestContext) -> Any:
+    """Synthesize a multi-role dialogue, natively when the provider can, else turn by turn."""
+    deps = ctx.container.deps(SYNTHESIS)
+    request = ctx.body(DialogueRequest)
+    audio = _wants_audio(ctx, request.output_format)
+    body = synthesize_dialogue(deps, ctx.user_id, request)
+    return _audio_reply(deps, body) if audio else _json_reply(body)
+
+
+def _json_reply(body: SynthesisResponse) -> Reply:
     finished = body.status in (SynthesisStatus.COMPLETED, SynthesisStatus.FAILED)
     headers = {} if finished else {"Location": f"/synthesis/jobs/{body.job_id}"}
     return Reply(body, status=200 if finished else 202, headers=headers)
 
 
-@api.route("/synthesize", methods=["POST"], body=SynthesizeRequest, response=SynthesisResponse)
-def synthesize_text(ctx: RequestContext) -> Reply:
-    """Synthesize text or SSML: the file at once for short texts, an async job for long ones."""
-    deps = ctx.container.deps(SYNTHESIS)
-    return _reply(synthesize(deps, ctx.user_id, ctx.body(SynthesizeRequest)))
-
-
 @api.route(
-    "/synthesize/dialogue", methods=["POST"], body=DialogueRequest, response=SynthesisResponse
+    "/synthesis/jobs",
+    methods=["GET"],
+    query=synthesis_jobs.SynthesisJobListQuery,
+    response=SynthesisJobPage,
 )
-def synthesize_dialogue_turns(ctx: RequestContext) -> Reply:
-    """Synthesize a multi-role dialogue, natively when the provider can, else turn by turn."""
+def list_synthesis_jobs(ctx: RequestContext) -> dict[str, Any]:
+    """List your synthesis jobs, newest first, optionally by status (``nextCursor`` goes on)."""
     deps = ctx.container.deps(SYNTHESIS)
-    return _reply(synthesize_dialogue(deps, ctx.user_id, ctx.body(DialogueRequest)))
+    query = ctx.query(synthesis_jobs.SynthesisJobListQuery)
+    jobs, cursor = synthesis_jobs.list_jobs(deps, ctx.user_id, query)
+    return page_body("jobs", jobs, cursor)
 
 
 @api.route("/synthesis/jobs/<job_id>", methods=["GET"], response=SynthesisResponse)

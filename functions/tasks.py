@@ -47,7 +47,15 @@ class DeadLetterListQuery(pydantic.BaseModel):
     queue: str | None = pydantic.Field(default=None, max_length=100)
 
 
-@api.route("/tasks/run", methods=["POST"], access="public")
+PUSHED = {401: "No Google OIDC token", 403: "A token, but not the tasks service account's"}
+
+
+@api.route(
+    "/tasks/run",
+    methods=["POST"],
+    access="public",
+    responses={**PUSHED, 503: "The task failed: Cloud Tasks retries it after Retry-After"},
+)
 def run_task(ctx: RequestContext) -> Reply:
     """Run one task pushed by Cloud Tasks."""
     runtime = ctx.container.tasks
@@ -80,7 +88,7 @@ def run_task(ctx: RequestContext) -> Reply:
     )
 
 
-@api.route("/tasks/dead-letters", methods=["GET"], access="admin")
+@api.route("/tasks/dead-letters", methods=["GET"], access="admin", query=DeadLetterListQuery)
 def list_dead(ctx: RequestContext) -> dict[str, object]:
     """List dead-lettered tasks, newest first."""
     query = ctx.query(DeadLetterListQuery)
@@ -96,7 +104,7 @@ def get_dead(ctx: RequestContext, task_id: str) -> DeadLetter:
     return get_dead_letter(ctx.container.store, task_id)
 
 
-@api.route("/tasks/dead-letters/<task_id>/retry", methods=["POST"], access="admin")
+@api.route("/tasks/dead-letters/<task_id>/retry", methods=["POST"], access="admin", status=202)
 def retry_dead(ctx: RequestContext, task_id: str) -> Reply:
     """Enqueue a dead-lettered task again; answers the new task's id."""
     runtime = ctx.container.tasks
@@ -124,7 +132,7 @@ def list_jobs(ctx: RequestContext) -> dict[str, object]:
     return {"jobs": jobs}
 
 
-@api.route("/scheduler/jobs/<name>/run", methods=["POST"], access="admin")
+@api.route("/scheduler/jobs/<name>/run", methods=["POST"], access="admin", status=202)
 def run_job_now(ctx: RequestContext, name: str) -> Reply:
     """Run a scheduled job now (an admin's manual run, never de-duplicated)."""
     runtime = ctx.container.tasks
@@ -132,7 +140,9 @@ def run_job_now(ctx: RequestContext, name: str) -> Reply:
     return Reply({"job": name, "taskId": task_id}, status=202)
 
 
-@api.route("/scheduler/jobs/<name>/fire", methods=["POST"], access="public")
+@api.route(
+    "/scheduler/jobs/<name>/fire", methods=["POST"], access="public", status=202, responses=PUSHED
+)
 def fire_scheduled_job(ctx: RequestContext, name: str) -> Reply:
     """Cloud Scheduler's firing of a job; one enqueue per scheduled time."""
     runtime = ctx.container.tasks

@@ -12,7 +12,14 @@ from shared.users.model import UserCreate, UserPublic, UserUpdate
 api = Api("users")
 
 
-@api.route("/users", methods=["POST"], body=UserCreate, response=UserPublic, status=201)
+@api.route(
+    "/users",
+    methods=["POST"],
+    body=UserCreate,
+    response=UserPublic,
+    status=201,
+    responses={409: "Already registered, or the email is taken"},
+)
 def register_user(ctx: RequestContext) -> Reply:
     """Register the profile of the token's user."""
     user = service.register_user(
@@ -27,7 +34,13 @@ def get_me(ctx: RequestContext) -> UserPublic:
     return UserPublic.from_entity(service.get_user(store=ctx.container.store, user_id=ctx.user_id))
 
 
-@api.route("/users/me", methods=["PATCH"], body=UserUpdate, response=UserPublic)
+@api.route(
+    "/users/me",
+    methods=["PATCH"],
+    body=UserUpdate,
+    response=UserPublic,
+    responses={409: "The email is taken"},
+)
 def update_me(ctx: RequestContext) -> UserPublic:
     """Change the caller's names."""
     user = service.update_user(

@@ -20,7 +20,11 @@ api = Api("voice_model_activation")
 
 
 @api.route(
-    "/voice-models/<model_id>/activate", methods=["POST"], body=UserScope, response=VoiceModelPublic
+    "/voice-models/<model_id>/activate",
+    methods=["POST"],
+    body=UserScope,
+    response=VoiceModelPublic,
+    responses={409: "Already active, deleted or failed"},
 )
 def activate_voice_model(ctx: RequestContext, model_id: str) -> VoiceModelPublic:
     """Make this the user's only active voice model."""
@@ -36,6 +40,7 @@ def activate_voice_model(ctx: RequestContext, model_id: str) -> VoiceModelPublic
     methods=["POST"],
     body=UserScope,
     response=VoiceModelPublic,
+    responses={409: "Not the active model"},
 )
 def deactivate_voice_model(ctx: RequestContext, model_id: str) -> VoiceModelPublic:
     """Deactivate the user's active voice model (none is active afterwards)."""
@@ -49,9 +54,11 @@ def deactivate_voice_model(ctx: RequestContext, model_id: str) -> VoiceModelPubl
 @api.route("/voice-models/user/<user_id>/active", methods=["GET"], response=ActiveVoiceModel)
 def get_active_voice_model(ctx: RequestContext, user_id: str) -> ActiveVoiceModel:
     """Return the user's active voice model (``model`` is null when none is active)."""
-    model = activation.get_active_voice_model(deps_of(ctx), caller_of(ctx), user_id)
+    caller = caller_of(ctx)
+    model = activation.get_active_voice_model(deps_of(ctx), caller, user_id)
     return ActiveVoiceModel(
-        user_id=user_id, model=VoiceModelPublic.from_entity(model) if model else None
+        user_id=caller.acting_for(user_id),
+        model=VoiceModelPublic.from_entity(model) if model else None,
     )
 
 

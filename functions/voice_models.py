@@ -4,7 +4,8 @@ CRUD with soft delete, the paged list, compare, select-best, analytics and usage
 statistics, export, backup and restore, sharing, expiring models and the admin cleanup
 (also run daily as the task ``voice_models.cleanup``). Activation lives in the
 ``voice_model_activation`` function. Where the seed passes ``userId`` it must be the
-token's user unless the caller is an admin (403 ``ACCESS_DENIED``).
+token's user unless the caller is an admin (403 ``ACCESS_DENIED``); ``me`` always names the
+caller, and ``GET /voice-models`` lists the caller's own models.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from shared.voice_models import crud as service
 from shared.voice_models.access_log import entries_for_model
 from shared.voice_models.activation import require_owned
 from shared.voice_models.cleanup import cleanup_expired_models, expiring_voice_models
-from shared.voice_models.deps import Caller, VoiceModelDeps
+from shared.voice_models.deps import ME, Caller, VoiceModelDeps
 from shared.voice_models.model import (
     MAX_PAGE_SIZE,
     AccessLogPage,
@@ -82,6 +83,13 @@ def create_voice_model(ctx: RequestContext) -> Reply:
     return Reply(VoiceModelPublic.from_entity(model), status=201)
 
 
+@api.route("/voice-models", methods=["GET"], query=VoiceModelListQuery, response=VoiceModelPage)
+def list_own_voice_models(ctx: RequestContext) -> flask.Response:
+    """List your voice models, filtered, newest first (limit/offset or nextCursor)."""
+    response: flask.Response = list_voice_models(ctx, ME)
+    return response
+
+
 @api.route(
     "/voice-models/user/<user_id>",
     methods=["GET"],
@@ -89,7 +97,7 @@ def create_voice_model(ctx: RequestContext) -> Reply:
     response=VoiceModelPage,
 )
 def list_voice_models(ctx: RequestContext, user_id: str) -> flask.Response:
-    """List a user's voice models, filtered, newest first (limit/offset or nextCursor)."""
+    """List a user's voice models (``me``: yours), filtered, newest first."""
     query = ctx.query(VoiceModelListQuery)
     page = service.list_voice_models(deps_of(ctx), caller_of(ctx), user_id, query)
     # The models arrive serialized (the cached form): splice them in rather than re-encode.

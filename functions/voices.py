@@ -20,7 +20,7 @@ api = Api("voices")
 
 @api.route("/voices", methods=["GET"], query=catalog.VoiceListQuery)
 def list_voices(ctx: RequestContext) -> dict[str, Any]:
-    """List catalog voices, filtered, by id; deprecated ones only with includeDeprecated."""
+    """List catalog voices: filtered, searched, sorted; deprecated ones only when asked for."""
     voices, cursor = catalog.list_voices(
         store=ctx.container.store, query=ctx.query(catalog.VoiceListQuery)
     )

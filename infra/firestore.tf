@@ -33,6 +33,31 @@ locals {
         { field_path = "at", order = "DESCENDING" },
       ]
     }
+    # GET /files: the caller's audio files, newest first
+    audio_files_by_user = {
+      collection = "audio_files"
+      fields = [
+        { field_path = "user_id", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+      ]
+    }
+    # GET /synthesis/jobs: the caller's jobs, newest first
+    synthesis_jobs_by_user = {
+      collection = "synthesis_jobs"
+      fields = [
+        { field_path = "user_id", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+      ]
+    }
+    # GET /synthesis/jobs?status=...: status in (...), newest first
+    synthesis_jobs_by_user_and_status = {
+      collection = "synthesis_jobs"
+      fields = [
+        { field_path = "user_id", order = "ASCENDING" },
+        { field_path = "status", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+      ]
+    }
     # GET /samples: the caller's samples (or public ones), optionally of one status, newest first
     voice_samples_by_owner = {
       collection = "voice_samples"
@@ -75,7 +100,9 @@ locals {
   }
 
   # Documents that expire: Firestore's TTL deletes them after expires_at.
-  ttl_collections = toset(["cache_entries", "rate_limits", "task_dedup", "task_effects", "task_runs"])
+  # voice_sessions: a session left resumable by an instance that then died (the service
+  # deletes completed and expired ones itself, when it can).
+  ttl_collections = toset(["cache_entries", "rate_limits", "task_dedup", "task_effects", "task_runs", "voice_sessions"])
 }
 
 resource "google_firestore_index" "composite" {

@@ -38,7 +38,6 @@ locals {
     VOICE_MODELS_BUCKET         = google_storage_bucket.data["models"].name
     VOICE_AUDIO_BUCKET          = google_storage_bucket.data["audio"].name
     VOICE_SAMPLES_BUCKET        = google_storage_bucket.data["samples"].name
-    VOICE_BACKUPS_BUCKET        = google_storage_bucket.data["backups"].name
     VOICE_DEFAULT_QUEUE         = google_cloud_tasks_queue.this["default"].name
     VOICE_SYNTHESIS_QUEUE       = google_cloud_tasks_queue.this["synthesis"].name
     VOICE_SYNC_QUEUE            = google_cloud_tasks_queue.this["sync"].name

@@ -63,10 +63,26 @@ resource "google_cloud_run_v2_service" "sessions" {
         }
       }
 
+      # Ready once the speech models have loaded (/readyz answers 503 until then), so no
+      # session lands on an instance that would make its first user wait for them.
       startup_probe {
-        tcp_socket {
+        http_get {
+          path = "/readyz"
           port = 8080
         }
+        initial_delay_seconds = 2
+        period_seconds        = 2
+        timeout_seconds       = 2
+        failure_threshold     = 60
+      }
+
+      liveness_probe {
+        http_get {
+          path = "/healthz"
+          port = 8080
+        }
+        period_seconds    = 30
+        failure_threshold = 3
       }
     }
   }

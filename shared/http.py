@@ -4,8 +4,9 @@ An ``Api`` routes one function's sub-paths (werkzeug rules), authenticates every
 unless it is explicitly public, parses bodies and query strings into pydantic request
 models (bad input becomes a 400 with field details), and turns every error into the seed's
 body ``{error, code, timestamp, requestId}``. ``ERROR_STATUS`` is the one table from error
-class to HTTP status. Unknown exceptions are logged with their stack and answered with a
-generic 500 that leaks nothing.
+kind (a base class in ``shared.errors``) to HTTP status; the HTTP edge imports no
+capability, whose errors subclass those kinds. Unknown exceptions are logged with their
+stack and answered with a generic 500 that leaks nothing.
 """
 
 from __future__ import annotations
@@ -23,34 +24,26 @@ from typing import Any, Literal, TypeVar
 
 import flask
 import pydantic
-from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound, RequestEntityTooLarge
+from werkzeug.exceptions import (
+    HTTPException,
+    MethodNotAllowed,
+    NotFound,
+    RequestEntityTooLarge,
+)
 from werkzeug.routing import Map, Rule
 
 from shared import errors
 from shared.auth import Principal, bearer_token
-from shared.blobs.base import ObjectAlreadyExistsError, PreconditionFailedError
 from shared.bootstrap import Container, get_container
-from shared.catalog.repository import VoiceNotFoundError
-from shared.catalog.sync_repository import VoiceSyncJobNotFoundError
 from shared.log import LogContext, log_context
-from shared.providers.base import (
-    ProviderError,
-    ProviderRejectedError,
-    ProviderUnavailableError,
-    UnknownProviderError,
-    UnsupportedTextError,
-)
-from shared.tasks.base import (
-    DeadLetterNotFoundError,
-    ScheduledJobNotFoundError,
-    TaskAlreadyExistsError,
-    UnknownQueueError,
-)
 
 logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 Access = Literal["user", "admin", "public"]
+ErrorShape = Literal["platform", "openai"]
+"""How error bodies look: the platform's ``{error, code, timestamp, requestId}``, or
+OpenAI's ``{"error": {message, type, param, code}}`` for the OpenAI-compatible routes."""
 
 ERROR_STATUS: dict[type[errors.PlatformError], int] = {
     errors.PlatformError: 500,
@@ -58,60 +51,31 @@ ERROR_STATUS: dict[type[errors.PlatformError], int] = {
     errors.UnauthenticatedError: 401,
     errors.AccessDeniedError: 403,
     errors.NotFoundError: 404,
-    errors.UserNotFoundError: 404,
-    errors.VoiceModelNotFoundError: 404,
-    errors.DocumentNotFoundError: 404,
     errors.MethodNotAllowedError: 405,
-    errors.UserAlreadyExistsError: 409,
-    errors.EmailAlreadyRegisteredError: 409,
-    errors.DocumentAlreadyExistsError: 409,
-    errors.InvalidStateTransitionError: 409,
-    ObjectAlreadyExistsError: 409,
-    PreconditionFailedError: 412,
+    errors.NotAcceptableError: 406,
+    errors.ConflictError: 409,
+    errors.PreconditionFailedError: 412,
     errors.PayloadTooLargeError: 413,
     errors.UnsupportedMediaTypeError: 415,
-    errors.RateLimitedError: 429,
-    errors.ConfigurationError: 500,
-    errors.TransactionContentionError: 503,
-    TaskAlreadyExistsError: 409,
-    UnknownQueueError: 400,
-    DeadLetterNotFoundError: 404,
-    ScheduledJobNotFoundError: 404,
-    errors.ServiceUnavailableError: 503,
-    errors.VoiceModelAlreadyActiveError: 409,
-    errors.VoiceModelNotActiveError: 409,
-    errors.VoiceModelDeletedError: 409,
-    errors.VoiceModelFailedError: 409,
-    errors.NoQualifyingVoiceModelError: 404,
-    errors.InvalidModelPathError: 400,
-    errors.InvalidBackupPathError: 400,
-    errors.BackupNotFoundError: 404,
-    errors.TextTooLongError: 413,
-    errors.ProviderNotConfiguredError: 422,
-    errors.VoiceRequiredError: 400,
-    errors.VoiceModelNotReadyError: 409,
-    errors.SynthesisJobNotFoundError: 404,
-    errors.AudioFileNotFoundError: 404,
     errors.RangeNotSatisfiableError: 416,
-    VoiceNotFoundError: 404,
-    VoiceSyncJobNotFoundError: 404,
-    UnknownProviderError: 404,
-    ProviderError: 502,
-    ProviderRejectedError: 502,
-    ProviderUnavailableError: 503,
-    UnsupportedTextError: 400,
+    errors.UnprocessableError: 422,
+    errors.RateLimitedError: 429,
+    errors.BadGatewayError: 502,
+    errors.ServiceUnavailableError: 503,
 }
+"""The HTTP status of each kind of error; every other error class subclasses one of these."""
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _CLOUD_TRACE = re.compile(r"^([0-9a-fA-F]{32})(?:/(\d+))?")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
 
 
-def status_for(error: errors.PlatformError) -> int:
-    """Return the HTTP status of ``error`` from ``ERROR_STATUS``."""
-    for cls in type(error).__mro__:
-        if cls in ERROR_STATUS:
-            return ERROR_STATUS[cls]
+def status_for(error: errors.PlatformError | type[errors.PlatformError]) -> int:
+    """Return the HTTP status of ``error`` (or an error class): its first base in the table."""
+    cls = error if isinstance(error, type) else type(error)
+    for base in cls.__mro__:
+        if base in ERROR_STATUS:
+            return ERROR_STATUS[base]
     return 500
 
 
@@ -137,6 +101,7 @@ class RequestContext:
     request_id: str
     container: Container
     principal_or_none: Principal | None = None
+    body_required: bool = False
 
     @property
     def principal(self) -> Principal:
@@ -151,16 +116,19 @@ class RequestContext:
         return self.principal.user_id
 
     def body(self, model: type[M]) -> M:
-        """Return the JSON body parsed into ``model``; an absent body counts as ``{}``.
+        """Return the JSON body parsed into ``model``; an absent optional body counts as ``{}``.
 
         Types are strict (``"yes"`` is not a boolean, ``"1"`` not a number); the JSON
         parser refuses invalid UTF-8, lone surrogates and nesting beyond its recursion
         limit, all as 400s.
 
-        Raises UnsupportedMediaTypeError, PayloadTooLargeError or InvalidRequestError.
+        Raises UnsupportedMediaTypeError, PayloadTooLargeError or InvalidRequestError (also
+        for an empty body where the route needs one).
         """
         raw = self._raw_body()
         if not raw.strip():
+            if self.body_required or not accepts_empty(model):
+                raise errors.InvalidRequestError("A JSON request body is required")
             return parse(model, {})
         if not self.request.is_json:
             raise errors.UnsupportedMediaTypeError()
@@ -204,7 +172,8 @@ def parse_json(model: type[M], raw: bytes) -> M:
     """Return the JSON text ``raw`` validated strictly as ``model``.
 
     Raises InvalidRequestError: not JSON (invalid UTF-8, lone surrogates, nesting beyond
-    the parser's limit included), or not a valid ``model`` (with field details).
+    the parser's limit included), or not a valid ``model`` (with field details);
+    UnsupportedAudioFormatError for an audio format no encoder writes.
     """
     try:
         return model.model_validate_json(raw, strict=True)
@@ -214,14 +183,18 @@ def parse_json(model: type[M], raw: bytes) -> M:
         raise _invalid(exc) from None
 
 
-def _invalid(exc: pydantic.ValidationError) -> errors.InvalidRequestError:
+def _invalid(exc: pydantic.ValidationError) -> errors.PlatformError:
+    found = exc.errors(include_url=False, include_input=False)
+    for error in found:
+        if error["type"] == errors.UnsupportedAudioFormatError.validation_type:
+            return errors.UnsupportedAudioFormatError(error["msg"])
     details = [
         {
             "field": ".".join(str(part) for part in error["loc"]) or None,
             "message": error["msg"],
             "type": error["type"],
         }
-        for error in exc.errors(include_url=False, include_input=False)
+        for error in found
     ]
     return errors.InvalidRequestError("Invalid request parameters", details=details)
 
@@ -242,13 +215,43 @@ class Route:
     query: type[pydantic.BaseModel] | None = None
     response: type[pydantic.BaseModel] | None = None
     status: int = 200
+    # Statuses beyond the route's kind's, each described in words, or as a partial OpenAPI
+    # response object (headers, extra content types).
+    responses: Mapping[int, str | Mapping[str, Any]] = field(default_factory=dict)
+    requires_body: bool | None = None
+
+    @property
+    def body_required(self) -> bool:
+        """Return whether the route needs a body: as declared, else unless ``{}`` is valid."""
+        if self.body is None:
+            return False
+        if self.requires_body is not None:
+            return self.requires_body
+        return not accepts_empty(self.body)
+
+
+@functools.cache
+def accepts_empty(model: type[pydantic.BaseModel]) -> bool:
+    """Return whether ``model`` validates an empty object (every field has a default)."""
+    try:
+        model.model_validate({})
+    except pydantic.ValidationError:
+        return False
+    return True
 
 
 class Api:
     """The routes of one Cloud Function, and its WSGI-facing ``handle``."""
 
-    def __init__(self, name: str, *, container: Callable[[], Container] = get_container) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        container: Callable[[], Container] = get_container,
+        error_shape: ErrorShape = "platform",
+    ) -> None:
         self.name = name
+        self.error_shape: ErrorShape = error_shape
         self.routes: list[Route] = []
         self._endpoints: dict[str, Route] = {}
         self._map = Map(strict_slashes=False, merge_slashes=False)
@@ -268,18 +271,33 @@ class Api:
         query: type[pydantic.BaseModel] | None = None,
         response: type[pydantic.BaseModel] | None = None,
         status: int = 200,
+        responses: Mapping[int, str | Mapping[str, Any]] | None = None,
+        requires_body: bool | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(ctx, **path_params)`` for ``rule`` and ``methods``.
 
         ``body``, ``query`` and ``response`` name the pydantic models the handler reads and
-        returns; they document the route in the OpenAPI document (``shared.openapi``).
+        returns; with ``responses`` (other statuses the route answers, beyond those every
+        route of its kind can, and what each means) they document the route in the OpenAPI
+        document (``shared.openapi``). A body is required when ``requires_body`` says so,
+        or, by default, when its model does not accept ``{}``.
         """
 
         def register(handler: Handler) -> Handler:
             endpoint = f"{handler.__name__}:{len(self.routes)}"
             summary = (handler.__doc__ or "").strip()
             route = Route(
-                rule, tuple(methods), handler, access, summary, body, query, response, status
+                rule,
+                tuple(methods),
+                handler,
+                access,
+                summary,
+                body,
+                query,
+                response,
+                status,
+                dict(responses or {}),
+                requires_body,
             )
             self.routes.append(route)
             self._endpoints[endpoint] = route
@@ -300,10 +318,10 @@ class Api:
             try:
                 response = self._dispatch(ctx)
             except errors.PlatformError as exc:
-                response = error_response(exc, request_id)
+                response = error_response(exc, request_id, self.error_shape)
             except Exception:
                 logger.exception("Unhandled error serving %s %s", request.method, request.path)
-                response = error_response(errors.PlatformError(), request_id)
+                response = error_response(errors.PlatformError(), request_id, self.error_shape)
             response.headers["X-Request-Id"] = request_id
             _log_request(request, response, ctx, time.perf_counter() - started)
         return response
@@ -311,14 +329,18 @@ class Api:
     def _dispatch(self, ctx: RequestContext) -> flask.Response:
         try:
             endpoint, params = self._match(ctx.request.path, ctx.request.method)
-        except MethodNotAllowed as exc:
-            error = errors.MethodNotAllowedError(f"{ctx.request.method} is not allowed here")
-            response = error_response(error, ctx.request_id)
-            response.headers["Allow"] = ", ".join(sorted(exc.valid_methods or []))
+        except MethodNotAllowed:
+            allowed = self.allowed_methods(ctx.request.path)
+            error = errors.MethodNotAllowedError(
+                f"{ctx.request.method} is not allowed here; use {', '.join(allowed)}"
+            )
+            response = error_response(error, ctx.request_id, self.error_shape)
+            response.headers["Allow"] = ", ".join(allowed)
             return response
         except NotFound:
             raise errors.NotFoundError(f"No route for {ctx.request.path}") from None
         route = self._endpoints[str(endpoint)]
+        ctx.body_required = route.body_required
         if route.access != "public":
             ctx.principal_or_none = ctx.container.verifier.verify(
                 bearer_token(ctx.request.headers.get("Authorization"))
@@ -328,8 +350,45 @@ class Api:
         result = route.handler(ctx, **params)
         return to_response(result)
 
+    def allowed_methods(self, path: str) -> list[str]:
+        """Return the methods of the route ``path`` belongs to (its most specific rule).
+
+        A path such as ``/voice-models/compare`` also matches ``/voice-models/<model_id>``;
+        its methods are the static rule's, as the OpenAPI document lists them.
+        """
+        matching = [route for route in self.routes if _rule_matches(route.rule, path)]
+        if not matching:
+            return []
+        best = min(_specificity(route.rule) for route in matching)
+        methods = {
+            method
+            for route in matching
+            if _specificity(route.rule) == best
+            for method in route.methods
+        }
+        return sorted(methods)
+
     def __call__(self, request: flask.Request) -> flask.Response:
         return self.handle(request)
+
+
+@functools.cache
+def _single_rule(rule: str) -> Map:
+    return Map([Rule(rule, endpoint="x")], strict_slashes=False, merge_slashes=False)
+
+
+def _rule_matches(rule: str, path: str) -> bool:
+    adapter = _single_rule(rule).bind("localhost")
+    try:
+        adapter.match(path, method=None)
+    except (NotFound, MethodNotAllowed):
+        return False
+    return True
+
+
+def _specificity(rule: str) -> int:
+    """Return how many path parameters ``rule`` has: fewer is more specific."""
+    return rule.count("<")
 
 
 def to_response(result: Any) -> flask.Response:
@@ -365,7 +424,8 @@ def http_exception_response(error: HTTPException) -> flask.Response:
         platform_error = errors.InvalidRequestError(error.description or "Bad request")
     else:
         platform_error = errors.PlatformError()
-    response = error_response(platform_error, request_id)
+    shape: ErrorShape = "openai" if flask.request.path.startswith("/v1/") else "platform"
+    response = error_response(platform_error, request_id, shape)
     response.headers["X-Request-Id"] = request_id
     return response
 
@@ -384,17 +444,16 @@ def json_text_response(text: str, status: int = 200) -> flask.Response:
     return response
 
 
-def error_response(error: errors.PlatformError, request_id: str) -> flask.Response:
-    """Return the seed's error body for ``error`` with its status and Retry-After."""
+def error_response(
+    error: errors.PlatformError, request_id: str, shape: ErrorShape = "platform"
+) -> flask.Response:
+    """Return the error body for ``error`` in ``shape``, with its status and Retry-After."""
     status = status_for(error)
-    body: dict[str, Any] = {
-        "error": error.message,
-        "code": error.code,
-        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "requestId": request_id,
-    }
-    if error.details:
-        body["details"] = error.details
+    body = (
+        openai_error_body(error, status)
+        if shape == "openai"
+        else platform_error_body(error, request_id)
+    )
     response = json_response(body, status)
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(error.retry_after)
@@ -403,6 +462,49 @@ def error_response(error: errors.PlatformError, request_id: str) -> flask.Respon
     if status >= 500:
         logger.error("%s: %s", error.code, error.message, exc_info=error.__cause__ is not None)
     return response
+
+
+def platform_error_body(error: errors.PlatformError, request_id: str) -> dict[str, Any]:
+    """Return the platform's error body: ``{error, code, timestamp, requestId[, details]}``."""
+    body: dict[str, Any] = {
+        "error": error.message,
+        "code": error.code,
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "requestId": request_id,
+    }
+    if error.details:
+        body["details"] = error.details
+    return body
+
+
+def openai_error_body(error: errors.PlatformError, status: int) -> dict[str, Any]:
+    """Return OpenAI's error body, which its SDKs read the message from."""
+    if status == 401:
+        kind = "authentication_error"
+    elif status == 403:
+        kind = "permission_error"
+    elif status == 429:
+        kind = "rate_limit_error"
+    elif status >= 500:
+        kind = "server_error"
+    else:
+        kind = "invalid_request_error"
+    param = None
+    if error.details:
+        param = next((d.get("field") for d in error.details if d.get("field")), None)
+    return {
+        "error": {
+            "message": error.message,
+            "type": kind,
+            "param": param,
+            "code": error.code.lower(),
+        }
+    }
+
+
+def request_id_of(request: flask.Request) -> str:
+    """Return the request's id: ``X-Request-Id`` if well formed, else the trace, else new."""
+    return _request_ids(request)[0]
 
 
 def _jsonable(value: Any) -> Any:

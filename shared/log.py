@@ -86,9 +86,3 @@ def log_context(context: LogContext) -> Iterator[None]:
         yield
     finally:
         _context.reset(token)
-
-
-def current_request_id() -> str | None:
-    """Return the request id of the request being served, if any."""
-    context = _context.get()
-    return context.request_id if context else None

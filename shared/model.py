@@ -12,17 +12,19 @@ stored or compared; and each entity's state machine is a table of legal moves en
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import re
+import typing
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from shared.errors import InvalidStateTransitionError
@@ -74,8 +76,9 @@ class DomainModel(BaseModel):
 class RequestModel(BaseModel):
     """Base of request bodies and query strings: camelCase in, unknown fields refused.
 
-    No string field may hold a NUL character (it truncates names in logs, headers and
-    other systems' C strings).
+    Enum values are matched without regard to case (``gender=Female`` is ``female``). No
+    string field may hold a NUL character (it truncates names in logs, headers and other
+    systems' C strings).
     """
 
     model_config = ConfigDict(
@@ -85,12 +88,59 @@ class RequestModel(BaseModel):
         str_strip_whitespace=True,
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _enum_values_in_any_case(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        enums = _enum_fields(cls)
+        if not enums:
+            return data
+        fixed = dict(data)
+        for key, value in data.items():
+            enum = enums.get(key)
+            if enum is not None:
+                fixed[key] = _canonical_enum_value(enum, value)
+        return fixed
+
     @field_validator("*", mode="after")
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
         if isinstance(value, str) and "\x00" in value:
             raise ValueError("must not contain NUL characters")
         return value
+
+
+@functools.cache
+def _enum_fields(model: type[BaseModel]) -> dict[str, type[StrEnum]]:
+    """Return the StrEnum of each field (under its name and alias) that takes one."""
+    found: dict[str, type[StrEnum]] = {}
+    for name, info in model.model_fields.items():
+        enum = _enum_in(info.annotation)
+        if enum is not None:
+            found[name] = enum
+            if info.alias:
+                found[info.alias] = enum
+    return found
+
+
+def _enum_in(annotation: Any) -> type[StrEnum] | None:
+    if isinstance(annotation, type) and issubclass(annotation, StrEnum):
+        return annotation
+    for argument in typing.get_args(annotation):
+        enum = _enum_in(argument)
+        if enum is not None:
+            return enum
+    return None
+
+
+def _canonical_enum_value(enum: type[StrEnum], value: Any) -> Any:
+    if isinstance(value, list):
+        return [_canonical_enum_value(enum, item) for item in value]
+    if not isinstance(value, str):
+        return value
+    wanted = value.strip().casefold()
+    return next((member.value for member in enum if member.value.casefold() == wanted), value)
 
 
 # Free-form data -------------------------------------------------------------------------------

@@ -1,8 +1,13 @@
 """The OpenAPI 3.1 document of every HTTP route, generated from the routes' pydantic models.
 
 Each ``Api`` route declares the models it reads (body, query) and returns; their JSON
-schemas (camelCase, as on the wire) go under ``components.schemas``. Every operation
-documents the seed's error body and needs a bearer token unless the route is public.
+schemas (camelCase, as on the wire) go under ``components.schemas``. Every operation lists
+the responses it gives: its success status, the statuses the route declares
+(``Api.route(responses=...)``: a 202 job, a 206 range, a 409 conflict, ...), and those
+every route of its kind can give (401 and 403 with a bearer token, 400 with parameters or
+a body, 413 and 415 with a body, 404, 429, 503). Errors are the platform's error body, or
+OpenAI's on the OpenAI-compatible routes. A request body is required unless its model
+accepts ``{}``; every operation needs a bearer token unless the route is public.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 import pydantic
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
-from shared.http import Api, Route
+from shared.http import Api, ErrorShape, Route
 
 _PATH_PARAM = re.compile(r"<(?:[a-z]+:)?([A-Za-z_][A-Za-z0-9_]*)>")
 
@@ -30,16 +35,63 @@ ERROR_SCHEMA: dict[str, Any] = {
     },
 }
 
-_ERROR_STATUSES = {
-    "400": "Invalid request",
-    "401": "Missing or invalid bearer token",
-    "403": "Access denied",
-    "404": "Not found",
-    "409": "Conflict",
-    "413": "Payload too large",
-    "429": "Rate limited (see Retry-After)",
-    "503": "Temporarily unavailable (see Retry-After)",
+OPENAI_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
 }
+
+STATUS_DESCRIPTIONS: dict[int, str] = {
+    200: "Success",
+    201: "Created",
+    202: "Accepted: the work goes on in the background",
+    204: "Done; no body",
+    206: "Partial content (the requested byte range)",
+    400: "Invalid request",
+    401: "Missing or invalid bearer token",
+    403: "Access denied",
+    404: "Not found",
+    406: "None of the media types the Accept header names can be produced",
+    409: "Conflict with the current state",
+    413: "Payload too large",
+    415: "Unsupported media type or audio format",
+    416: "Range not satisfiable",
+    422: "Cannot be carried out in this deployment",
+    429: "Rate limited (see Retry-After)",
+    502: "An upstream provider failed",
+    503: "Temporarily unavailable (see Retry-After)",
+}
+
+
+def documented_statuses(route: Route) -> dict[int, str | Mapping[str, Any]]:
+    """Return every status ``route`` answers with, and what each means."""
+    statuses: dict[int, str | Mapping[str, Any]] = {
+        route.status: STATUS_DESCRIPTIONS.get(route.status, "Success")
+    }
+    if route.body is not None or route.query is not None:
+        statuses[400] = STATUS_DESCRIPTIONS[400]
+    if route.access != "public":
+        statuses[401] = STATUS_DESCRIPTIONS[401]
+        statuses[403] = STATUS_DESCRIPTIONS[403]
+    statuses[404] = STATUS_DESCRIPTIONS[404]
+    if route.body is not None:
+        statuses[413] = STATUS_DESCRIPTIONS[413]
+        statuses[415] = STATUS_DESCRIPTIONS[415]
+    statuses[429] = STATUS_DESCRIPTIONS[429]
+    statuses[503] = STATUS_DESCRIPTIONS[503]
+    statuses.update(route.responses)
+    return dict(sorted(statuses.items()))
 
 
 def openapi_path(rule: str) -> str:
@@ -63,11 +115,13 @@ def build_openapi(apis: Iterable[Api], *, title: str, version: str) -> dict[str,
     )
     schemas: dict[str, Any] = dict(definitions.get("$defs", {}))
     schemas["Error"] = ERROR_SCHEMA
+    schemas["OpenAIError"] = OPENAI_ERROR_SCHEMA
     paths: dict[str, dict[str, Any]] = {}
-    for route in routes:
-        for method in route.methods:
-            operation = _operation(route, refs, schemas)
-            paths.setdefault(openapi_path(route.rule), {})[method.lower()] = operation
+    for api in apis:
+        for route in api.routes:
+            for method in route.methods:
+                operation = _operation(route, refs, schemas, api.error_shape)
+                paths.setdefault(openapi_path(route.rule), {})[method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
@@ -86,6 +140,7 @@ def _operation(
     route: Route,
     refs: Mapping[tuple[Any, JsonSchemaMode], Any],
     schemas: dict[str, Any],
+    error_shape: ErrorShape,
 ) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "operationId": route.handler.__name__,
@@ -106,20 +161,31 @@ def _operation(
         operation["parameters"] = parameters
     if route.body is not None:
         operation["requestBody"] = {
-            "required": True,
+            "required": route.body_required,
             "content": {"application/json": {"schema": refs[(route.body, "validation")]}},
         }
-    success: dict[str, Any] = {"description": "Success"}
-    if route.response is not None:
-        success["content"] = {
-            "application/json": {"schema": refs[(route.response, "serialization")]}
+    schema_name = "OpenAIError" if error_shape == "openai" else "Error"
+    error = {
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}}
+    }
+    responses: dict[str, Any] = {}
+    for status, spec in documented_statuses(route).items():
+        given: dict[str, Any] = dict(spec) if not isinstance(spec, str) else {}
+        if isinstance(spec, str) and spec:
+            given["description"] = spec
+        answer: dict[str, Any] = {
+            "description": STATUS_DESCRIPTIONS.get(status, "Success"),
+            **({} if status < 400 else error),
         }
-    responses: dict[str, Any] = {str(route.status): success}
-    error = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    for status, description in _ERROR_STATUSES.items():
-        if route.access == "public" and status in ("401", "403"):
-            continue
-        responses[status] = {"description": description, **error}
+        if status < 400 and route.response is not None and status in (route.status, 202):
+            answer["content"] = {
+                "application/json": {"schema": refs[(route.response, "serialization")]}
+            }
+        content: dict[str, Any] = {**answer.get("content", {}), **given.pop("content", {})}
+        answer.update(given)
+        if content:
+            answer["content"] = content
+        responses[str(status)] = answer
     operation["responses"] = responses
     if route.access == "public":
         operation["security"] = []

@@ -80,3 +80,25 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def documented_statuses_only() -> Iterator[None]:
+    """Fail the session if any route answered a status its OpenAPI operation does not list."""
+    import logging
+
+    from tests.support.observed_statuses import StatusRecorder, undocumented
+
+    recorder = StatusRecorder()
+    http_logger = logging.getLogger("shared.http")
+    previous = http_logger.level
+    http_logger.addHandler(recorder)
+    if not http_logger.isEnabledFor(logging.INFO):
+        http_logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        http_logger.removeHandler(recorder)
+        http_logger.setLevel(previous)
+    problems = list(undocumented(recorder.seen))
+    assert problems == [], "\n".join(problems)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import struct
 import wave
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import lameenc  # type: ignore[import-not-found]  # a compiled module without type hints
@@ -23,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 import soundfile  # type: ignore[import-untyped]  # no type hints shipped
 
-from shared.audio.formats import CONTENT_TYPES, OutputFormat
+from shared.audio.formats import OutputFormat, content_type_of
 from shared.audio.pcm import SAMPLE_WIDTH, resample, to_samples
 
 OPUS_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
@@ -39,6 +40,7 @@ _MPEG2_KBPS = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
 _LAME_ENCODER_DELAY = 576  # samples lame's encoder adds up front; decoders add their 529
 _MAX_PADDING = 4095  # 12 bits in the LAME tag
 _TAG_BYTES = 16 + 36  # Info fields (id, flags, frames, bytes) and the LAME extension
+_BLOCK_SECONDS = 10  # audio encoded between two progress reports
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,7 @@ def encode(
     target_rate: int | None = None,
     mp3_kbps: int = DEFAULT_MP3_KBPS,
     opus_compression: float | None = None,
+    on_progress: Callable[[float], None] | None = None,
 ) -> EncodedAudio:
     """Return ``pcm`` (16-bit little-endian mono at ``sample_rate``) encoded as ``fmt``.
 
@@ -91,6 +94,8 @@ def encode(
     ``opus_compression`` (0..1, libsndfile's scale) sets the Opus bitrate: None lets
     libsndfile choose (about 37 kbps at 24 kHz: small files, but speech mode costs about
     2.5x the encode time of 0.75, which gives about 70 kbps; see ``bench/encode.py``).
+    ``on_progress`` is called with the fraction encoded (0..1) as the encoder goes through
+    the audio in blocks (long MP3 and Opus encodes take seconds); the bytes are the same.
 
     Raises:
         ValueError: ``pcm`` holds no samples, ``fmt`` is unknown, the rate is not possible
@@ -109,13 +114,15 @@ def encode(
     elif kind is OutputFormat.WAV:
         data = _encode_wav(converted, rate)
     elif kind is OutputFormat.MP3:
-        data = _encode_mp3(samples, rate, mp3_kbps)
+        data = _encode_mp3(samples, rate, mp3_kbps, on_progress)
     else:
-        data = _encode_soundfile(samples, rate, kind, opus_compression)
+        data = _encode_soundfile(samples, rate, kind, opus_compression, on_progress)
+    if on_progress is not None:
+        on_progress(1.0)
     return EncodedAudio(
         data=data,
         format=kind,
-        content_type=CONTENT_TYPES[kind],
+        content_type=content_type_of(kind, rate),
         sample_rate=rate,
         duration_seconds=len(samples) / rate,
     )
@@ -140,20 +147,47 @@ _SOUNDFILE_LAYOUT = {
 
 
 def _encode_soundfile(
-    samples: npt.NDArray[np.int16], rate: int, kind: OutputFormat, opus_compression: float | None
+    samples: npt.NDArray[np.int16],
+    rate: int,
+    kind: OutputFormat,
+    opus_compression: float | None,
+    on_progress: Callable[[float], None] | None = None,
 ) -> bytes:
     container, subtype = _SOUNDFILE_LAYOUT[kind]
     level = opus_compression if kind is OutputFormat.OGG_OPUS else None
     if level is not None and not 0.0 <= level <= 1.0:
         raise ValueError("opus_compression must be between 0 and 1")
     buffer = io.BytesIO()
-    soundfile.write(
-        buffer, samples, rate, format=container, subtype=subtype, compression_level=level
-    )
+    if on_progress is None:
+        soundfile.write(
+            buffer, samples, rate, format=container, subtype=subtype, compression_level=level
+        )
+        return buffer.getvalue()
+    with soundfile.SoundFile(
+        buffer, "w", rate, 1, subtype, format=container, compression_level=level
+    ) as writer:
+        for end, block in _blocks(samples, rate):
+            writer.write(block)
+            on_progress(end / len(samples))
     return buffer.getvalue()
 
 
-def _encode_mp3(samples: npt.NDArray[np.int16], rate: int, kbps: int) -> bytes:
+def _blocks(
+    samples: npt.NDArray[np.int16], rate: int
+) -> Iterator[tuple[int, npt.NDArray[np.int16]]]:
+    """Yield (end sample, block) over ``samples`` in blocks of ``_BLOCK_SECONDS``."""
+    size = max(1, rate * _BLOCK_SECONDS)
+    for start in range(0, len(samples), size):
+        block = samples[start : start + size]
+        yield start + len(block), block
+
+
+def _encode_mp3(
+    samples: npt.NDArray[np.int16],
+    rate: int,
+    kbps: int,
+    on_progress: Callable[[float], None] | None = None,
+) -> bytes:
     allowed = _MPEG1_KBPS if rate >= 32_000 else _MPEG2_KBPS
     if kbps not in allowed[1:]:
         choices = ", ".join(str(value) for value in allowed[1:])
@@ -164,8 +198,15 @@ def _encode_mp3(samples: npt.NDArray[np.int16], rate: int, kbps: int) -> bytes:
     encoder.set_out_sample_rate(rate)  # else lame lowers the rate for low bitrates
     encoder.set_bit_rate(kbps)
     encoder.set_quality(MP3_QUALITY)
-    stream = bytes(encoder.encode(samples.astype("<i2").tobytes())) + bytes(encoder.flush())
-    return _with_info_frame(stream, len(samples))
+    if on_progress is None:
+        stream = bytes(encoder.encode(samples.astype("<i2").tobytes())) + bytes(encoder.flush())
+        return _with_info_frame(stream, len(samples))
+    pieces = []
+    for end, block in _blocks(samples, rate):
+        pieces.append(bytes(encoder.encode(block.astype("<i2").tobytes())))
+        on_progress(end / len(samples))
+    pieces.append(bytes(encoder.flush()))
+    return _with_info_frame(b"".join(pieces), len(samples))
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ from shared.blobs.base import (
     ObjectInfo,
     ObjectPage,
     ObjectStorage,
-    PreconditionFailedError,
     check_object_name,
 )
+from shared.errors import PreconditionFailedError
 
 __all__ = [
     "ObjectAlreadyExistsError",

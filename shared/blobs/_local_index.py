@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from shared.blobs.base import ObjectAlreadyExistsError, ObjectInfo, PreconditionFailedError
-from shared.errors import InvalidRequestError
+from shared.blobs.base import ObjectAlreadyExistsError, ObjectInfo
+from shared.errors import InvalidRequestError, PreconditionFailedError
 from shared.store.sqlite_files import SqliteFile
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

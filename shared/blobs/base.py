@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import BinaryIO, ClassVar
 
-from shared.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError, PlatformError
+from shared.errors import (
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PreconditionFailedError,
+)
 
 MAX_NAME_BYTES = 1024
 MAX_METADATA_BYTES = 8 * 1024
@@ -37,15 +43,8 @@ _CONTENT_TYPE = re.compile(
 _FORBIDDEN_NAME_CHARS = ("\x00", "\\", "\r", "\n")
 
 
-class PreconditionFailedError(PlatformError):
-    """A conditional write found another generation than the one it was told to expect."""
-
-    code: ClassVar[str] = "PRECONDITION_FAILED"
-    default_message: ClassVar[str] = "The object changed since it was read"
-
-
-class ObjectAlreadyExistsError(PreconditionFailedError):
-    """A write with ``if_generation_match=0`` found the object already there."""
+class ObjectAlreadyExistsError(ConflictError, PreconditionFailedError):
+    """A write with ``if_generation_match=0`` found the object already there (HTTP 409)."""
 
     code: ClassVar[str] = "OBJECT_ALREADY_EXISTS"
     default_message: ClassVar[str] = "Object already exists"

@@ -187,10 +187,10 @@ class EventPoster:
         """Wait until every queued event was delivered or given up."""
         self._queue.join()
 
-    def close(self) -> None:
-        """Deliver what is queued, then stop the thread."""
+    def close(self, timeout: float = 60.0) -> None:
+        """Deliver what is queued within ``timeout`` seconds, then stop the thread."""
         self._queue.put(_STOP)
-        self._thread.join(timeout=60)
+        self._thread.join(timeout=timeout)
         self._session.close()
 
     def _run(self) -> None:

@@ -38,7 +38,6 @@ from shared.blobs.base import (
     ObjectInfo,
     ObjectPage,
     ObjectStorage,
-    PreconditionFailedError,
     SignedUpload,
     check_bucket_name,
     check_chunk_size,
@@ -57,6 +56,7 @@ from shared.errors import (
     ConfigurationError,
     InvalidRequestError,
     NotFoundError,
+    PreconditionFailedError,
     ServiceUnavailableError,
 )
 

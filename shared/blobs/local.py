@@ -55,7 +55,6 @@ from shared.blobs.base import (
     ObjectInfo,
     ObjectPage,
     ObjectStorage,
-    PreconditionFailedError,
     SignedUpload,
     check_bucket_name,
     check_chunk_size,
@@ -72,7 +71,7 @@ from shared.blobs.base import (
 )
 from shared.blobs.events import finalized_event
 from shared.blobs.signing import UrlSigner
-from shared.errors import InvalidRequestError, NotFoundError
+from shared.errors import InvalidRequestError, NotFoundError, PreconditionFailedError
 
 logger = logging.getLogger(__name__)
 

@@ -1,10 +1,13 @@
 """The voice catalog in the document store: ``voices/{provider:voice_id}``.
 
-Each document is the ``VoiceProfile`` in JSON form plus three fields that exist only to be
-filtered on: ``language_base`` (``en`` for ``en-US``), and ``style_keys`` / ``use_case_keys``
-maps (``{"k_cheerful": true}``). Firestore allows one ``array-contains`` per query, so
-style and use-case filters are map-key equalities instead; every list filter is then an
-equality, which Firestore serves by merging single-field indexes (no composite index).
+Each document is the ``VoiceProfile`` in JSON form plus fields that exist only to be
+filtered on: ``language_base`` (``en`` for ``en-US``), ``id_key`` (the id in lower case, so
+``espeak:en-us`` finds ``espeak:en-US``), ``style_keys`` / ``use_case_keys`` maps
+(``{"k_cheerful": true}``) and ``search_keys``, a map of every prefix of every word of the
+display name, styles, use cases and tags (``{"s_engl": true}``). Firestore allows one
+``array-contains`` per query, so these filters are map-key equalities instead; every list
+filter is then an equality, which Firestore serves by merging single-field indexes (no
+composite index).
 
 Upserts run in transactions of at most 500 voices that read the stored documents first,
 so two syncs racing over one provider never count a voice as added twice, and a voice is
@@ -24,7 +27,9 @@ from shared.store.base import MAX_BATCH_WRITES, Document, DocumentStore, Query, 
 
 VOICES = "voices"
 _NOT_KEY = re.compile(r"[^a-z0-9]+")
-_DERIVED = ("language_base", "style_keys", "use_case_keys")
+_DERIVED = ("language_base", "id_key", "style_keys", "use_case_keys", "search_keys")
+_WORD = re.compile(r"\w+")
+_MAX_PREFIX = 24
 _UNCOMPARED = {"synced_at", *_DERIVED}
 
 
@@ -38,11 +43,34 @@ def label_key(label: str) -> str:
     return "k_" + _NOT_KEY.sub("_", label.lower()).strip("_")
 
 
+def search_key(prefix: str) -> str:
+    """Return the map key a search word (or the prefix of one) is filtered by."""
+    if prefix.isascii():
+        return f"s_{prefix}"
+    return f"s_x{prefix.encode().hex()}"
+
+
+def search_words(text: str) -> list[str]:
+    """Return the words of a search (or of a voice's names and labels), case-folded."""
+    return [word.casefold() for word in _WORD.findall(text.replace("_", " "))]
+
+
+def _search_keys(voice: VoiceProfile) -> dict[str, bool]:
+    texts = [voice.display_name, *voice.styles, *voice.use_cases, *voice.tags]
+    keys: dict[str, bool] = {}
+    for word in (word for text in texts for word in search_words(text)):
+        for end in range(1, min(len(word), _MAX_PREFIX) + 1):
+            keys[search_key(word[:end])] = True
+    return keys
+
+
 def voice_document(voice: VoiceProfile) -> dict[str, Any]:
     """Return the stored form of ``voice``: JSON values, a datetime, and the index fields."""
     data = voice.model_dump(mode="json", by_alias=False)
     data["synced_at"] = voice.synced_at
     data["language_base"] = voice.language.split("-")[0]
+    data["id_key"] = voice.id.lower()
+    data["search_keys"] = _search_keys(voice)
     data["style_keys"] = {label_key(style): True for style in voice.styles}
     data["use_case_keys"] = {label_key(use_case): True for use_case in voice.use_cases}
     return data
@@ -67,6 +95,7 @@ class VoiceFilters:
     age_group: AgeGroup | None = None
     style: str | None = None
     use_case: str | None = None
+    search: tuple[str, ...] = ()
     include_deprecated: bool = False
 
     def query(self) -> Query:
@@ -86,6 +115,8 @@ class VoiceFilters:
             query = query.where(f"style_keys.{label_key(self.style)}", "==", True)
         if self.use_case:
             query = query.where(f"use_case_keys.{label_key(self.use_case)}", "==", True)
+        for word in self.search:
+            query = query.where(f"search_keys.{search_key(word[:_MAX_PREFIX])}", "==", True)
         if not self.include_deprecated:
             query = query.where("is_deprecated", "==", False)
         return query
@@ -113,10 +144,15 @@ class VoiceRepository:
         self._store = store
 
     def get(self, voice_id: str) -> VoiceProfile | None:
-        """Return the voice ``provider:voice_id`` or None."""
+        """Return the voice ``provider:voice_id`` (in any case) or None."""
         if not voice_id or "/" in voice_id:
             return None
         document = self._store.get(VOICES, voice_id)
+        if document is None:
+            # Ids and language tags are case-insensitive: espeak:en-us is espeak:en-US.
+            query = Query(VOICES).where("id_key", "==", voice_id.lower()).take(1)
+            found = self._store.query(query).documents
+            document = found[0] if found else None
         return voice_from_document(document.data) if document else None
 
     def require(self, voice_id: str) -> VoiceProfile:
@@ -132,6 +168,13 @@ class VoiceRepository:
         """Return one page of matching voices (by id) and the next page's cursor."""
         page = self._store.query(filters.query().take(limit).after(cursor))
         return [voice_from_document(d.data) for d in page.documents], page.next_cursor
+
+    def matching(self, filters: VoiceFilters, *, at_most: int) -> list[VoiceProfile] | None:
+        """Return every matching voice, or None when there are more than ``at_most``."""
+        page = self._store.query(filters.query().take(at_most + 1))
+        if len(page.documents) > at_most:
+            return None
+        return [voice_from_document(d.data) for d in page.documents]
 
     def count(self, provider: str, *, include_deprecated: bool = False) -> int:
         """Return how many voices ``provider`` has in the catalog."""

@@ -1,7 +1,9 @@
 """Audio files: stored synthesis results with their checksum, expiry and download count.
 
 A file is owner-only unless ``is_public``; it expires at ``expires_at`` (none means
-never), and its checksum is ``sha256:`` followed by 64 hex digits.
+never), and its checksum is ``sha256:`` followed by 64 hex digits. ``AudioFilePublic`` is
+what the API shows: the same names as a synthesis answer (``size``, ``expiresAt``), and
+no storage internals.
 """
 
 from __future__ import annotations
@@ -9,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from shared.audio.formats import CONTENT_TYPES, OutputFormat
+from shared.audio.formats import OutputFormat, content_type_of
 from shared.model import (
     DomainModel,
     NonNegativeCount,
@@ -23,7 +25,6 @@ from shared.model import (
     UtcDatetime,
     new_id,
     utcnow,
-    with_changes,
 )
 
 _CHECKSUM = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -66,12 +67,47 @@ class AudioFile(DomainModel):
     @property
     def content_type(self) -> str:
         """Return the HTTP Content-Type to serve the file with."""
-        return CONTENT_TYPES[self.format]
+        return content_type_of(self.format, self.sample_rate)
 
     def is_expired(self, now: datetime) -> bool:
         """Return whether the file's expiry has passed at ``now`` (never, without one)."""
         return self.expires_at is not None and now >= self.expires_at
 
-    def downloaded(self, now: datetime) -> Self:
-        """Return the file with one more download, last accessed at ``now``."""
-        return with_changes(self, download_count=self.download_count + 1, last_accessed_at=now)
+
+class AudioFilePublic(DomainModel):
+    """An audio file as its owner sees it: ``size`` in bytes, ``expiresAt`` its retention."""
+
+    id: str
+    synthesis_job_id: str
+    filename: str
+    format: OutputFormat
+    content_type: str
+    size: NonNegativeCount
+    duration: Seconds
+    sample_rate: SampleRate
+    checksum: str | None = None
+    is_public: bool = False
+    download_count: NonNegativeCount = 0
+    created_at: UtcDatetime
+    expires_at: UtcDatetime | None = None
+    last_accessed_at: UtcDatetime | None = None
+
+    @classmethod
+    def from_entity(cls, audio_file: AudioFile) -> AudioFilePublic:
+        """Return the public view of ``audio_file``."""
+        return cls(
+            id=audio_file.id,
+            synthesis_job_id=audio_file.synthesis_job_id,
+            filename=audio_file.filename,
+            format=audio_file.format,
+            content_type=audio_file.content_type,
+            size=audio_file.file_size,
+            duration=audio_file.duration,
+            sample_rate=audio_file.sample_rate,
+            checksum=audio_file.checksum,
+            is_public=audio_file.is_public,
+            download_count=audio_file.download_count,
+            created_at=audio_file.created_at,
+            expires_at=audio_file.expires_at,
+            last_accessed_at=audio_file.last_accessed_at,
+        )

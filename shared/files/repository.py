@@ -70,10 +70,19 @@ class AudioFileRepository:
         query = Query(AUDIO_FILES).where("expires_at", "<=", now).take(limit)
         return [file_from(d.data, d.id) for d in self._store.query(query).documents]
 
-    def for_user(self, user_id: str, *, limit: int) -> list[AudioFile]:
-        """Return up to ``limit`` records of ``user_id``."""
-        query = Query(AUDIO_FILES).where("user_id", "==", user_id).take(limit)
-        return [file_from(d.data, d.id) for d in self._store.query(query).documents]
+    def newest_of(
+        self, user_id: str, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[AudioFile], str | None]:
+        """Return one page of the user's records, newest first, and the next cursor."""
+        query = (
+            Query(AUDIO_FILES)
+            .where("user_id", "==", user_id)
+            .order("created_at", descending=True)
+            .take(limit)
+            .after(cursor)
+        )
+        page = self._store.query(query)
+        return [file_from(d.data, d.id) for d in page.documents], page.next_cursor
 
     def path_in_use(self, file_path: str) -> bool:
         """Return whether any record names the stored object ``file_path``."""

@@ -20,7 +20,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from shared.audio.encode import EncodedAudio
 from shared.audio.formats import OutputFormat
@@ -31,9 +33,6 @@ from shared.files.model import AudioFile, checksum_of
 from shared.files.repository import AUDIO_FILES, AudioFileRepository
 from shared.model import RequestModel, new_id, utcnow
 from shared.store.base import Query
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +46,7 @@ EXTENSIONS: dict[OutputFormat, str] = {
 TIMESTAMPS_SUFFIX = ".timestamps.json"
 CLEANUP_TASK = "audio_files.cleanup"
 CLEANUP_BATCH = 200
+MAX_FILES_PAGE = 100
 
 
 TimestampsSource = dict[str, Any] | Callable[[], dict[str, Any] | None] | None
@@ -199,18 +199,28 @@ def read_timestamps(deps: AudioDeps, timestamps_path: str | None) -> dict[str, A
     return data
 
 
+def stored_audio(deps: AudioDeps, file_id: str) -> tuple[AudioFile, bytes]:
+    """Return a file's record and its bytes; raise AudioFileNotFoundError if either is gone."""
+    audio_file = AudioFileRepository(deps.store).get(file_id)
+    if audio_file is None:
+        raise AudioFileNotFoundError(f"Audio file not found: {file_id}")
+    try:
+        return audio_file, deps.blobs.get(deps.bucket, audio_file.file_path)
+    except NotFoundError:
+        raise AudioFileNotFoundError(f"Audio file not found: {file_id}") from None
+
+
 def timestamps_path_of(audio_file: AudioFile) -> str:
     """Return where the timestamps of ``audio_file`` are stored (if it has any)."""
     return audio_file.file_path + TIMESTAMPS_SUFFIX
 
 
-def download_url(deps: AudioDeps, audio_file: AudioFile) -> str:
-    """Return a signed URL that downloads the file's bytes until it expires."""
-    return deps.blobs.signed_url(
-        deps.bucket,
-        audio_file.file_path,
-        expires_in=timedelta(seconds=deps.settings.audio_url_seconds),
-    )
+def download_url(deps: AudioDeps, audio_file: AudioFile) -> tuple[str, datetime]:
+    """Return a signed URL that downloads the file's bytes, and when that URL expires."""
+    lifetime = timedelta(seconds=deps.settings.audio_url_seconds)
+    expires_at = utcnow() + lifetime
+    url = deps.blobs.signed_url(deps.bucket, audio_file.file_path, expires_in=lifetime)
+    return url, expires_at
 
 
 def readable_file(deps: AudioDeps, user_id: str | None, file_id: str) -> AudioFile:
@@ -237,6 +247,24 @@ class AudioFileUpdate(RequestModel):
     """Body of ``PATCH /files/{id}``: make a file public or private again."""
 
     is_public: bool
+
+
+class AudioFileListQuery(RequestModel):
+    """Query of ``GET /files``: one page of the caller's files, newest first."""
+
+    limit: Annotated[int, Field(ge=1, le=MAX_FILES_PAGE)] = 20
+    cursor: Annotated[str, Field(max_length=2000)] | None = None
+
+
+def list_files(
+    deps: AudioDeps, user_id: str, query: AudioFileListQuery
+) -> tuple[list[AudioFile], str | None]:
+    """Return one page of the user's unexpired files, newest first, and the next cursor."""
+    files, cursor = AudioFileRepository(deps.store).newest_of(
+        user_id, limit=query.limit, cursor=query.cursor
+    )
+    now = utcnow()
+    return [f for f in files if not f.is_expired(now)], cursor
 
 
 def update_file(deps: AudioDeps, user_id: str, file_id: str, change: AudioFileUpdate) -> AudioFile:

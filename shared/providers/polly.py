@@ -151,9 +151,9 @@ class PollyProvider(TTSProvider):
                 "description": str(raw.get("LanguageName") or ""),
                 "tags": tuple(engines) + (("multilingual",) if additional else ()),
                 "metadata": {
-                    "language_name": raw.get("LanguageName"),
-                    "supported_engines": engines,
-                    "additional_language_codes": additional,
+                    "languageName": raw.get("LanguageName"),
+                    "supportedEngines": engines,
+                    "additionalLanguageCodes": additional,
                 },
                 "supports_multi_speaker": False,
             }

@@ -2,17 +2,19 @@
 
 A ``VoiceProfile`` is one provider voice as the catalog stores it, keyed
 ``provider:voice_id``: language, gender, age group, styles and use cases (a lower-cased
-vocabulary that filters match), free-form tags, and whether the provider has deprecated
-it. A ``DialogueTurn`` is one line of a multi-role dialogue: who speaks it, in which
-voice, and what they say.
+vocabulary that filters match), free-form tags, provider metadata (its keys camelCase,
+like every field), and whether the provider has deprecated it. A ``DialogueTurn`` is one
+line of a multi-role dialogue: who speaks it, in which voice, and what they say.
 """
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
 
 from shared.model import (
     DomainModel,
@@ -38,6 +40,27 @@ class AgeGroup(StrEnum):
     YOUNG = "young"
     ADULT = "adult"
     SENIOR = "senior"
+
+
+_SNAKE_KEY = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)+$")
+
+
+def camel_case_keys(value: Any) -> Any:
+    """Return ``value`` with every snake_case mapping key, at any depth, in camelCase.
+
+    Provider metadata reaches clients as every other field does; keys that are not
+    snake_case (``Name``, ``use case``) stay as the provider wrote them.
+    """
+    if isinstance(value, dict):
+        return {
+            (to_camel(key) if isinstance(key, str) and _SNAKE_KEY.match(key) else key): (
+                camel_case_keys(item)
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [camel_case_keys(item) for item in value]
+    return value
 
 
 def voice_profile_id(provider: str, voice_id: str) -> str:
@@ -99,6 +122,11 @@ class VoiceProfile(DomainModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     synced_at: UtcDatetime | None = None
     supports_multi_speaker: bool = False
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _camel_case_metadata(cls, value: Any) -> Any:
+        return camel_case_keys(value)
 
     @model_validator(mode="before")
     @classmethod

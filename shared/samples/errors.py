@@ -1,17 +1,19 @@
 """The errors of voice samples and training, each under the platform error its status follows.
 
 Their HTTP status comes from ``shared.http.ERROR_STATUS`` through the base class: a sample
-that is missing or not the caller's is 404, a sample too short or the wrong selection 400,
-too long or too large 413, a state that does not allow the request 409.
+that is missing or not the caller's is 404, a sample too short or a malformed upload 400,
+too long or too large 413, a sample not processed yet 409, a provider without a trainer
+here 422.
 """
 
 from __future__ import annotations
 
 from shared.errors import (
+    ConflictError,
     InvalidRequestError,
-    InvalidStateTransitionError,
     NotFoundError,
     PayloadTooLargeError,
+    UnprocessableError,
     UnsupportedMediaTypeError,
 )
 
@@ -21,7 +23,7 @@ class SampleNotFoundError(NotFoundError):
     default_message = "Voice sample not found or access denied"
 
 
-class SampleNotReadyError(InvalidStateTransitionError):
+class SampleNotReadyError(ConflictError):
     code = "SAMPLE_NOT_READY"
     default_message = "The voice sample has not been processed yet"
 
@@ -51,6 +53,6 @@ class InvalidUploadError(InvalidRequestError):
     default_message = "Send the audio as multipart/form-data in the field 'file'"
 
 
-class TrainerNotAvailableError(InvalidRequestError):
+class TrainerNotAvailableError(UnprocessableError):
     code = "TRAINER_NOT_AVAILABLE"
     default_message = "No trainer for this provider"

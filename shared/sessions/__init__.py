@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.capability import Capability, Ports, delete_owned
-from shared.store.base import DocumentStore
+
+if TYPE_CHECKING:
+    from shared.sessions.deps import SessionDeps
 
 
-def _store(ports: Ports) -> DocumentStore:
-    return ports.store
+def _build(ports: Ports) -> SessionDeps:
+    from shared.sessions.deps import SessionDeps  # noqa: PLC0415 - off cold starts
+
+    return SessionDeps.from_ports(ports)
 
 
-def _purge(store: DocumentStore, user_id: str) -> int:
-    return delete_owned(store, "voice_sessions", user_id)
+def _purge(deps: SessionDeps, user_id: str) -> int:
+    return delete_owned(deps.store, "voice_sessions", user_id)
 
 
-CAPABILITY: Capability[DocumentStore] = Capability(
-    name="sessions", build=_store, purges={"voice_sessions": _purge}
+CAPABILITY: Capability[SessionDeps] = Capability(
+    name="sessions", build=_build, purges={"voice_sessions": _purge}
 )

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from shared.errors import InvalidRequestError, PlatformError
+from shared.errors import InvalidRequestError, ServiceUnavailableError
 from shared.providers import ErrorCategory
 from shared.sessions.model import ConversationLine
 
 
-class AgentError(PlatformError):
+class AgentError(ServiceUnavailableError):
     """The agent failed to answer; ``category`` says whether trying again may help."""
 
     code: ClassVar[str] = "AGENT_FAILED"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from shared.errors import InvalidRequestError, PlatformError
+from shared.errors import InvalidRequestError, ServiceUnavailableError
 from shared.model import check_transition, new_id, utcnow
 from shared.sessions.config import SessionConfig
 from shared.sessions.model import (
@@ -33,8 +33,9 @@ from shared.sessions.model import (
 )
 from shared.sessions.pipeline import check_config
 from shared.sessions.services import SessionServices
-from shared.sessions.session import LiveSession
+from shared.sessions.session import EngineFactory, LiveSession
 from shared.sessions.transport import SessionTransport
+from shared.sessions.vad import silero_model
 
 logger = logging.getLogger(__name__)
 
@@ -87,14 +88,14 @@ class BackendProvider(abc.ABC):
         """Return a new, not yet started backend."""
 
 
-class SessionLimitError(PlatformError):
+class SessionLimitError(ServiceUnavailableError):
     """The backend runs as many sessions as it may."""
 
     code: ClassVar[str] = "SESSION_LIMIT_REACHED"
     default_message: ClassVar[str] = "This server is at its session limit; try again shortly"
 
 
-class BackendUnavailableError(PlatformError):
+class BackendUnavailableError(ServiceUnavailableError):
     """The backend is not connected."""
 
     code: ClassVar[str] = "BACKEND_UNAVAILABLE"
@@ -196,11 +197,13 @@ class VoiceBackend(abc.ABC):
 class NativeBackend(VoiceBackend):
     """Sessions as our own asyncio pipelines in this process."""
 
-    def __init__(self, backend_id: str, provider: NativeBackendProvider) -> None:
+    def __init__(self, backend_id: str, provider: BackendProvider) -> None:
+        assert isinstance(provider, NativeBackendProvider)
         super().__init__(backend_id, provider)
         self._services = provider.services
         self._capabilities = provider.capabilities()
         self._starting: set[str] = set()
+        self.build_engine: EngineFactory | None = None  # None: our own pipeline
 
     @property
     def services(self) -> SessionServices:
@@ -210,6 +213,7 @@ class NativeBackend(VoiceBackend):
     async def start(self) -> None:
         self._move(ConnectionState.CONNECTING)
         try:
+            await asyncio.to_thread(silero_model().load)
             for name in self._services.speech.names:
                 await self._services.speech.get(name).warm_up()
         except Exception:
@@ -269,6 +273,7 @@ class NativeBackend(VoiceBackend):
                 connection=connection,
                 resumed=resume_id is not None,
                 on_closed=self._forget,
+                build_engine=self.build_engine,
             )
             self._sessions[session.id] = session
             try:

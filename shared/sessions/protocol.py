@@ -15,7 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from shared.errors import PlatformError
+from shared.errors import InvalidRequestError
 from shared.model import RequestModel, utcnow
 
 MAX_METADATA_CHARS = 16 * 1024
@@ -35,7 +35,7 @@ class CloseCode(IntEnum):
     TAKEN_OVER = 4010  # the session was resumed by another connection
 
 
-class ProtocolError(PlatformError):
+class ProtocolError(InvalidRequestError):
     """A client message the session cannot act on (the connection stays open)."""
 
     code: ClassVar[str] = "INVALID_MESSAGE"

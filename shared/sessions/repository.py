@@ -6,7 +6,9 @@ config and conversation, so any instance can rebuild the pipeline when the clien
 back. ``claim`` hands a stored session to a new connection in a transaction; the
 connection that owned it before finds out at its next ``save``, which only writes while
 the stored ``connection_id`` is still its own. A session whose client has been gone longer
-than the resume window can no longer be claimed, and its document is deleted then.
+than the resume window can no longer be claimed, and its document is deleted then; each
+document carries ``expires_at`` (last activity + resume window) so that Firestore's TTL
+also deletes the sessions of an instance that died without saying goodbye.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from shared.sessions.model import PersistenceStatus, VoiceSession
 from shared.store import DocumentStore, Transaction
 
 COLLECTION = "voice_sessions"
+EXPIRES_AT = "expires_at"
 
 
 class SessionNotFoundError(NotFoundError):
@@ -36,15 +39,17 @@ class SessionTakenOverError(NotFoundError):
 
 
 def _from_document(data: dict[str, object]) -> VoiceSession:
-    return VoiceSession.model_validate(data)
+    return VoiceSession.model_validate({k: v for k, v in data.items() if k != EXPIRES_AT})
 
 
-def _to_document(session: VoiceSession) -> dict[str, Any]:
-    # JSON types throughout (enums as strings), but the two times stay datetimes so the
-    # store can order, filter and expire on them.
+def _to_document(session: VoiceSession, resume_window: timedelta) -> dict[str, Any]:
+    # JSON types throughout (enums as strings), but the times stay datetimes so the store
+    # can order, filter and expire on them: Firestore's TTL policy on expires_at deletes a
+    # session whose instance died before it could (infra/firestore.tf).
     document = session.model_dump(mode="json", by_alias=False)
     document["created_at"] = session.created_at
     document["last_activity"] = session.last_activity
+    document[EXPIRES_AT] = session.last_activity + resume_window
     return document
 
 
@@ -66,7 +71,7 @@ class SessionRepository:
         Raises:
             DocumentAlreadyExistsError: the id is taken.
         """
-        self._store.create(COLLECTION, session.id, _to_document(session))
+        self._store.create(COLLECTION, session.id, _to_document(session, self._resume_window))
 
     def save(self, session: VoiceSession) -> None:
         """Store ``session`` if its connection still owns it; delete it once completed.
@@ -82,7 +87,7 @@ class SessionRepository:
             if session.persistence_status is PersistenceStatus.COMPLETED:
                 transaction.delete(COLLECTION, session.id)
             else:
-                transaction.set(COLLECTION, session.id, _to_document(session))
+                transaction.set(COLLECTION, session.id, _to_document(session, self._resume_window))
             return True
 
         if not self._store.run_transaction(write):
@@ -110,7 +115,7 @@ class SessionRepository:
                 return None
             claimed = session.model_copy(update={"connection_id": connection_id})
             claimed = claimed.touched(now)
-            transaction.set(COLLECTION, session_id, _to_document(claimed))
+            transaction.set(COLLECTION, session_id, _to_document(claimed, self._resume_window))
             return claimed
 
         claimed = self._store.run_transaction(take)

@@ -17,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import soxr  # type: ignore[import-untyped]  # no type hints shipped
@@ -67,6 +67,29 @@ logger = logging.getLogger(__name__)
 BUSY_STATES = (PipelineState.PROCESSING, PipelineState.SPEAKING)
 
 
+class SessionEngine(Protocol):
+    """What turns a session's input audio into its frames: our ``Pipeline``, or another
+    framework's pipeline behind the same three calls (``shared.sessions.pipecat_backend``)."""
+
+    async def start(self, context: PipelineContext) -> None:
+        """Start processing within ``context``."""
+        ...
+
+    async def queue_input(self, frame: Frame) -> None:
+        """Feed one frame of input audio."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop and release everything started."""
+        ...
+
+
+EngineFactory = Callable[
+    [SessionConfig, SessionServices, SessionParts, Callable[[Frame], Awaitable[None]]],
+    SessionEngine,
+]
+
+
 class _InputResampler:
     """Client-rate PCM to the pipeline's 16 kHz, keeping filter state across frames."""
 
@@ -97,6 +120,7 @@ class LiveSession:
         connection: UserConnection,
         resumed: bool,
         on_closed: Callable[[LiveSession], None] = lambda session: None,
+        build_engine: EngineFactory | None = None,
     ) -> None:
         self.id = record.id
         self.config = config
@@ -113,7 +137,8 @@ class LiveSession:
             session_id=record.id, tasks=self.tasks, bot_busy=self._bot_busy
         )
         self._resampler = _InputResampler(config.audio.sample_rate)
-        self._pipeline: Pipeline | None = None
+        self._pipeline: SessionEngine | None = None
+        self._build_engine = build_engine
         self._last_activity = time.monotonic()
         self._closing = False
         self._closed = asyncio.Event()
@@ -174,9 +199,12 @@ class LiveSession:
             agent_context=self._agent_context,
             playback_lead_seconds=self._services.playback_lead_seconds,
         )
-        self._pipeline = Pipeline(
-            build_stages(self.config, self._services, parts), on_frame=self._on_frame
-        )
+        if self._build_engine is None:
+            self._pipeline = Pipeline(
+                build_stages(self.config, self._services, parts), on_frame=self._on_frame
+            )
+        else:
+            self._pipeline = self._build_engine(self.config, self._services, parts, self._on_frame)
         try:
             await self._pipeline.start(self._context)
         except BaseException:

@@ -3,9 +3,9 @@
 Text pieces collect in a ``SentenceBuffer``; each time a sentence is complete it is
 synthesized through the TTS provider registry and its audio goes on at once, so the user
 hears the first sentence while the agent is still writing the next. The voice comes from a
-``VoiceResolver``: today ``ConfiguredVoiceResolver`` (the session's ``voice``, else the
-service default); the user's active voice model will come through the synthesis
-capability behind the same seam.
+``VoiceResolver``: the service runs ``shared.sessions.voices.VoiceModelResolver`` (the
+session's ``voice``, else the user's active voice model, else the service default);
+``ConfiguredVoiceResolver`` (config or default only) serves tests and benchmarks.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class VoiceResolver(Protocol):
 
 class ConfiguredVoiceResolver:
     """The session's voice (``provider:voice`` or a voice of the default provider), else the
-    configured default. The seam where the user's active voice model will plug in."""
+    configured default; no voice models."""
 
     def __init__(self, default_provider: str, default_voice: str) -> None:
         self._provider = default_provider

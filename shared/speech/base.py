@@ -15,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
-from shared.errors import PlatformError
+from shared.errors import ServiceUnavailableError
 from shared.providers import ErrorCategory
 
 PartialHandler = Callable[[str], None]
 
 
-class SpeechToTextError(PlatformError):
+class SpeechToTextError(ServiceUnavailableError):
     """A speech-to-text provider failed; ``category`` decides retry or give up."""
 
     code: ClassVar[str] = "STT_FAILED"

@@ -389,6 +389,15 @@ def check_field(path: str) -> None:
         raise InvalidRequestError(f"Invalid field path: {path!r}")
 
 
+def is_valid_doc_id(doc_id: str) -> bool:
+    """Return whether a document may have ``doc_id`` (reads of any other id find nothing)."""
+    try:
+        check_doc_id(doc_id)
+    except InvalidRequestError:
+        return False
+    return True
+
+
 def check_doc_id(doc_id: str) -> None:
     """Raise InvalidRequestError for empty ids, ids with '/' or NUL, '.', '..' and ``__x__``."""
     if (

@@ -48,6 +48,7 @@ from shared.store.base import (
     check_field,
     check_nearest_request,
     effective_order,
+    is_valid_doc_id,
     naive_to_utc,
 )
 
@@ -74,12 +75,15 @@ class FirestoreDocumentStore(DocumentStore):
     # -- reads -------------------------------------------------------------------------
 
     def get(self, collection: str, doc_id: str) -> Document | None:
+        if not is_valid_doc_id(doc_id):
+            return None  # no document can have it (an id from a client, say)
         with _translated_errors():
             snapshot = self._ref(collection, doc_id).get()
         return _document(snapshot) if snapshot.exists else None
 
     def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, Document]:
-        return _get_many(self._client, [self._ref(collection, d) for d in doc_ids], None)
+        refs = [self._ref(collection, d) for d in doc_ids if is_valid_doc_id(d)]
+        return _get_many(self._client, refs, None)
 
     def query(self, query: Query) -> Page:
         orders = effective_order(query)
@@ -239,7 +243,7 @@ class _FirestoreTransaction(Transaction):
 
     def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, Document]:
         self._check_read_allowed()
-        refs = [self._store._ref(collection, d) for d in doc_ids]
+        refs = [self._store._ref(collection, d) for d in doc_ids if is_valid_doc_id(d)]
         return _get_many(self._store._client, refs, self._native)
 
     def query(self, query: Query) -> list[Document]:

@@ -1,10 +1,14 @@
-"""Per-user rate limits shared by every instance: fixed-window counters in the store.
+"""Per-user rate limits shared by every instance: sliding windows kept in the store.
 
-Each (user, action, window) has one counter document in ``rate_limits``, taken in a
-transaction so that concurrent requests on different instances can never admit more than
-the limit. A refused request raises ``RateLimitedError`` whose ``retry_after`` is the
-number of seconds to the end of the window (the HTTP layer turns it into ``Retry-After``).
-The counters carry ``expires_at`` for a Firestore TTL policy.
+Each (user, action) has one document in ``rate_limits`` holding the times of its calls in
+the last window (at most ``limit`` of them), taken in a transaction so that concurrent
+requests on different instances can never admit more than the limit in any window. A
+refused request raises ``RateLimitedError`` whose ``retry_after`` is honest: the seconds
+until the oldest counted call leaves the window, after which the same request is admitted
+(the HTTP layer turns it into ``Retry-After``). A fixed window would admit twice the limit
+across a window boundary and tell a client to wait for the boundary instead. The documents
+carry ``expires_at`` (when every counted call has left the window) for a Firestore TTL
+policy.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ _TRANSACTION_ATTEMPTS = 10
 
 @dataclass(frozen=True)
 class RateLimit:
-    """At most ``limit`` calls of ``action`` per user in each fixed ``window``."""
+    """At most ``limit`` calls of ``action`` per user in any ``window``."""
 
     action: str
     limit: int
@@ -46,35 +50,36 @@ def consume(
 ) -> int:
     """Count one call of ``rule.action`` by ``user_id``; return how many remain.
 
-    Raises RateLimitedError (with ``retry_after`` seconds) when the window is used up.
+    Raises RateLimitedError (with ``retry_after`` seconds) when ``rule.limit`` calls were
+    already counted in the window ending now.
     """
-    moment = now or utcnow()
-    window_seconds = int(rule.window.total_seconds())
-    epoch = moment.timestamp()
-    start = int(epoch) - int(epoch) % window_seconds
-    end = start + window_seconds
+    moment = (now or utcnow()).timestamp()
+    window = rule.window.total_seconds()
     user_digest = hashlib.sha256(user_id.encode()).hexdigest()[:40]
-    doc_id = f"{rule.action}-{start}-{user_digest}"
+    doc_id = f"{rule.action}-{user_digest}"
 
     def take(tx: Transaction) -> int:
         document = tx.get(RATE_LIMITS, doc_id)
-        used = int(document.data.get("count", 0)) if document else 0
-        if used >= rule.limit:
+        stored = document.data.get("calls", []) if document else []
+        calls = sorted(float(t) for t in stored if moment - float(t) < window)
+        if len(calls) >= rule.limit:
+            # One slot frees when the call that holds it leaves the window.
+            frees_at = calls[len(calls) - rule.limit] + window
             raise RateLimitedError(
                 f"Rate limit for {rule.action} exceeded ({rule.describe()})",
-                retry_after=max(1, math.ceil(end - epoch)),
+                retry_after=max(1, math.ceil(frees_at - moment)),
             )
+        calls.append(moment)
         tx.set(
             RATE_LIMITS,
             doc_id,
             {
                 "user_id": user_id,
                 "action": rule.action,
-                "count": used + 1,
-                "window_start": datetime.fromtimestamp(start, UTC),
-                "expires_at": datetime.fromtimestamp(end, UTC),
+                "calls": calls,
+                "expires_at": datetime.fromtimestamp(moment + window, UTC),
             },
         )
-        return rule.limit - used - 1
+        return rule.limit - len(calls)
 
     return store.run_transaction(take, max_attempts=_TRANSACTION_ATTEMPTS)

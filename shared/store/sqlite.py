@@ -49,6 +49,7 @@ from shared.store.base import (
     check_doc_id,
     check_nearest_request,
     effective_order,
+    is_valid_doc_id,
 )
 from shared.store.sqlite_files import SqliteFile
 
@@ -173,7 +174,8 @@ class SqliteDocumentStore(DocumentStore):
     # -- reads -------------------------------------------------------------------------
 
     def get(self, collection: str, doc_id: str) -> Document | None:
-        check_doc_id(doc_id)
+        if not is_valid_doc_id(doc_id):
+            return None  # no document can have it (an id from a client, say)
         statement = self._get_statements.get(collection)
         if statement is None:
             statement = f"SELECT data, tagged FROM {self._ensure_table(collection)} WHERE id = ?"
@@ -183,11 +185,9 @@ class SqliteDocumentStore(DocumentStore):
         return Document(doc_id, sql.loads(row[0], row[1])) if row else None
 
     def get_many(self, collection: str, doc_ids: Sequence[str]) -> dict[str, Document]:
-        for doc_id in doc_ids:
-            check_doc_id(doc_id)
         table = self._ensure_table(collection)
         found: dict[str, Document] = {}
-        unique = list(dict.fromkeys(doc_ids))
+        unique = [doc_id for doc_id in dict.fromkeys(doc_ids) if is_valid_doc_id(doc_id)]
         for start in range(0, len(unique), _IN_CHUNK):
             chunk = unique[start : start + _IN_CHUNK]
             (packed,) = self._conn().execute(_get_many_sql(table, len(chunk)), chunk).fetchone()

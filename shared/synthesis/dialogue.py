@@ -35,7 +35,7 @@ from shared.synthesis.model import (
     check_text,
     estimate_audio_seconds,
 )
-from shared.synthesis.prepare import Prepared
+from shared.synthesis.prepare import Prepared, check_callback
 from shared.synthesis.render import Rendered, render_piece
 from shared.synthesis.voices import ResolvedVoice, provider_for, resolve_voice
 
@@ -80,11 +80,14 @@ def synthesize_dialogue(
         raise InvalidRequestError(f"A dialogue has at most {limit} turns")
     spoken = "\n".join(turn.text for turn in body.turns)
     check_text(spoken, deps.settings)
+    check_callback(deps, body)
     settings = audio_settings(body)
     pauses = body.pause_ms / 1000 * (len(body.turns) - 1)
     seconds = estimate_audio_seconds(len(spoken), settings.speed, pauses=pauses)
     check_audio_length(seconds, deps.settings, at_once=True)
-    voices = [resolve_voice(deps.models, user_id, turn.voice) for turn in body.turns]
+    voices = [
+        resolve_voice(deps.models, deps.providers, user_id, turn.voice) for turn in body.turns
+    ]
     providers = [provider_for(deps.providers, voice) for voice in voices]
     turns = body.turns
     # The provider speaks its own voice ids, not the catalog's "provider:voice" ids.

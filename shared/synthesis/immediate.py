@@ -26,6 +26,7 @@ from shared.files.storage import (
 )
 from shared.model import utcnow
 from shared.store.leases import Heartbeat
+from shared.synthesis.callbacks import notify_finished
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.model import (
     SynthesisJob,
@@ -142,6 +143,7 @@ def finish(
     """Record the completed job and the model's use; return the response."""
     done = job.complete(audio_file_id=audio_file.id, now=utcnow(), cache_hit=hit)
     SynthesisJobRepository(deps.store).add(done)
+    notify_finished(deps.task_queue, deps.settings, done)
     latency_ms = (time.perf_counter() - started) * 1000
     for voice, characters in prepared.billed():
         billed = 0 if hit else characters

@@ -3,11 +3,13 @@
 A chunk task renders its chunk unless its PCM is already stored
 (``synthesis-jobs/{jobId}/{index}.pcm`` plus its word timings, so a redelivered task does
 no work twice), then sets its done marker on the job (one field write; progress is
-done/total); a task that sees every marker set enqueues ``synthesis.assemble`` (once: its
-dedup key). A failed chunk is retried by the queue; on the last attempt, or when the
-provider refuses for good, the job fails with a message naming the chunk and the reason.
-Assembly stitches the chunks, offsets their timings, encodes, stores the file, publishes
-the cache entry, completes the job and records the model's use.
+done/total of the chunks' share of the work); a task that sees every marker set enqueues
+``synthesis.assemble`` (once: its dedup key). A failed chunk is retried by the queue; on
+the last attempt, or when the provider refuses for good, the job fails with a message
+naming the chunk and the reason.
+Assembly stitches the chunks, offsets their timings, encodes (recording its progress on the
+job as it goes), stores the file, publishes the cache entry, completes the job and records
+the model's use.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.audio.encode import encode
@@ -24,6 +27,7 @@ from shared.audio.timestamps import TimedWord
 from shared.files.storage import store_audio
 from shared.model import utcnow
 from shared.providers.base import AudioSettings, ProviderError
+from shared.synthesis.callbacks import notify_finished
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.jobs import (
     ASSEMBLE_TASK,
@@ -37,7 +41,9 @@ from shared.synthesis.jobs import (
 from shared.synthesis.model import SynthesisJob, SynthesisStatus, TimestampGranularity
 from shared.synthesis.render import Rendered, join_pieces, render_piece, timestamps_body
 from shared.synthesis.repository import (
+    ASSEMBLED,
     SynthesisJobRepository,
+    chunk_share,
     job_from,
 )
 from shared.synthesis.usage import record_model_use
@@ -45,6 +51,7 @@ from shared.synthesis.voices import ResolvedVoice, provider_for
 from shared.tasks.base import GiveUpTask, RetryTask, TaskAlreadyExistsError, TaskContext
 
 logger = logging.getLogger(__name__)
+_PROGRESS_INTERVAL_SECONDS = 0.5
 
 
 def _chunk_names(job_id: str, index: int) -> tuple[str, str]:
@@ -121,6 +128,22 @@ def _retry_or_give_up(
     return GiveUpTask(message)
 
 
+def _progress_recorder(
+    repository: SynthesisJobRepository, job: SynthesisJob
+) -> Callable[[float], None]:
+    """Return what records the encoder's progress on the job, at most every half second."""
+    share = chunk_share(job.output_format)
+    last = [float("-inf")]
+
+    def record(fraction: float) -> None:
+        now = time.monotonic()
+        if now - last[0] >= _PROGRESS_INTERVAL_SECONDS:
+            last[0] = now
+            repository.record_progress(job.id, share + (ASSEMBLED - share) * fraction)
+
+    return record
+
+
 def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:
     """Stitch the chunks, store the file, publish the cache entry and complete the job."""
     started = time.perf_counter()
@@ -140,7 +163,13 @@ def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:
         pieces.append(Rendered(pcm, int(meta["sampleRate"]), words, list(meta["unapplied"])))
     joined = join_pieces(pieces, chunks)
     config = job.config
-    encoded = encode(joined.pcm, joined.sample_rate, job.output_format, target_rate=job.sample_rate)
+    encoded = encode(
+        joined.pcm,
+        joined.sample_rate,
+        job.output_format,
+        target_rate=job.sample_rate,
+        on_progress=_progress_recorder(repository, job),
+    )
     timestamps = None
     if config.get("includeTimestamps"):
         timestamps = functools.partial(
@@ -159,16 +188,16 @@ def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:
         unapplied=tuple(joined.unapplied),
     )
     deps.flight.store_ready(job.text_hash, stored.cached)
-    repository.save(job.complete(audio_file_id=stored.audio_file.id, now=utcnow()))
+    completed = job.complete(audio_file_id=stored.audio_file.id, now=utcnow())
+    repository.save(completed)
+    notify_finished(deps.task_queue, deps.settings, completed)
     voice = voice_of(job)
     if job.voice_model_id:
         from shared.voice_models.repository import VoiceModelRepository  # noqa: PLC0415
 
         model = VoiceModelRepository(deps.store).get(job.voice_model_id)
         if model is not None:
-            voice = ResolvedVoice(
-                voice.provider, voice.voice_id, voice.language, model, voice.pitch, voice.speed
-            )
+            voice = ResolvedVoice(voice.provider, voice.voice_id, voice.language, model)
     latency_ms = (time.perf_counter() - started) * 1000
     record_model_use(
         deps, voice, user_id=job.user_id, characters=len(job.text_content), latency_ms=latency_ms

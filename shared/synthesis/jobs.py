@@ -6,23 +6,25 @@ enqueues one ``synthesis.chunk`` task per chunk on the synthesis queue (de-dupli
 job and index), so the chunks are synthesized in parallel up to the queue's concurrency;
 ``shared.synthesis.job_tasks`` runs them and the final assembly. ``job_status``
 shows the owner the job: status, progress 0..1, estimated duration, its file and
-timestamps once completed, the error once failed. Concurrent identical long jobs are not
+timestamps once completed, the error once failed; ``list_jobs`` pages through the owner's
+jobs, newest first. Concurrent identical long jobs are not
 single-flighted (each runs once); the cache serves every later request.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from shared.audio.text import split_sentences
 from shared.errors import NotFoundError, SynthesisJobNotFoundError
 from shared.files.repository import AudioFileRepository
 from shared.files.storage import read_timestamps, timestamps_path_of
-from shared.model import utcnow
+from shared.model import RequestModel, utcnow
 from shared.store.base import Transaction
+from shared.synthesis.callbacks import notify_finished
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.immediate import synthesize_now
 from shared.synthesis.model import SynthesisJob, SynthesisResponse, SynthesisStatus
@@ -41,6 +43,7 @@ logger = logging.getLogger(__name__)
 CHUNK_TASK = "synthesis.chunk"
 ASSEMBLE_TASK = "synthesis.assemble"
 CHUNK_PREFIX = "synthesis-jobs"
+MAX_JOBS_PAGE = 100
 
 
 class ChunkTask(BaseModel):
@@ -107,25 +110,69 @@ def job_status(deps: SynthesisDeps, user_id: str, job_id: str) -> SynthesisRespo
     return response_for(deps, job, voice, audio_file=audio_file, timestamps=timestamps)
 
 
+class SynthesisJobListQuery(RequestModel):
+    """Query of ``GET /synthesis/jobs``: one page of the caller's jobs, newest first."""
+
+    status: SynthesisStatus | None = None
+    limit: Annotated[int, Field(ge=1, le=MAX_JOBS_PAGE)] = 20
+    cursor: Annotated[str, Field(max_length=2000)] | None = None
+
+
+_STORED_AS: dict[SynthesisStatus, list[str]] = {
+    SynthesisStatus.PENDING: ["pending"],
+    # A long job runs stored as pending; its chunk markers say it is processing.
+    SynthesisStatus.PROCESSING: ["pending", "processing"],
+    SynthesisStatus.COMPLETED: ["completed"],
+    SynthesisStatus.FAILED: ["failed"],
+}
+
+
+def list_jobs(
+    deps: SynthesisDeps, user_id: str, query: SynthesisJobListQuery
+) -> tuple[list[SynthesisResponse], str | None]:
+    """Return one page of the user's jobs (without their audio), newest first, and a cursor.
+
+    A page filtered by status may hold fewer than ``limit`` jobs while ``nextCursor`` goes
+    on (long jobs move from pending to processing without a write of their status).
+    """
+    stored = _STORED_AS[query.status] if query.status else None
+    jobs, cursor = SynthesisJobRepository(deps.store).newest_of(
+        user_id, stored_statuses=stored, limit=query.limit, cursor=query.cursor
+    )
+    if query.status:
+        jobs = [job for job in jobs if job.status is query.status]
+    return [job_summary(deps, job) for job in jobs], cursor
+
+
+def job_summary(deps: SynthesisDeps, job: SynthesisJob) -> SynthesisResponse:
+    """Return a job's answer without its file's details (``GET /files/{id}/info`` has them)."""
+    voice = voice_of(job)
+    body = response_for(deps, job, voice)
+    label = job.voice_model_id or voice.label
+    return body.model_copy(update={"voice": label, "audio_file_id": job.audio_file_id})
+
+
 def voice_of(job: SynthesisJob) -> ResolvedVoice:
     config = job.config
     return ResolvedVoice(
         provider=str(config["provider"]),
         voice_id=str(config["providerVoiceId"]),
         language=config.get("language"),
-        pitch=float(config.get("voicePitch") or 1.0),
-        speed=float(config.get("voiceSpeed") or 1.0),
     )
 
 
 def fail_job(deps: SynthesisDeps, job_id: str, message: str) -> None:
     """Mark the job failed with ``message`` unless it already finished."""
 
-    def fail(tx: Transaction) -> None:
+    def fail(tx: Transaction) -> SynthesisJob | None:
         document = SynthesisJobRepository.tx_document(tx, job_id)
         job = job_from(document)
         if job.status in (SynthesisStatus.COMPLETED, SynthesisStatus.FAILED):
-            return
-        tx.update(SYNTHESIS_JOBS, job_id, job_document(job.fail(message, utcnow())))
+            return None
+        failed = job.fail(message, utcnow())
+        tx.update(SYNTHESIS_JOBS, job_id, job_document(failed))
+        return failed
 
-    deps.store.run_transaction(fail)
+    failed = deps.store.run_transaction(fail)
+    if failed is not None:
+        notify_finished(deps.task_queue, deps.settings, failed)

@@ -11,16 +11,23 @@ sample rate the format can be written at.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from shared.audio.encode import output_rate
-from shared.audio.formats import OutputFormat
+from shared.audio.formats import OutputFormat, UnsupportedFormatError, parse_output_format
 from shared.config import Settings
-from shared.errors import AudioTooLongError, InvalidRequestError, TextTooLongError
+from shared.errors import (
+    AudioTooLongError,
+    InvalidRequestError,
+    TextTooLongError,
+    UnsupportedAudioFormatError,
+)
 from shared.model import (
     DEFAULT_SAMPLE_RATE,
     DomainModel,
@@ -183,13 +190,26 @@ Rate = Annotated[int, Field(ge=8_000, le=48_000)]
 class AudioOptions(RequestModel):
     """How the result should sound and be delivered (shared by every synthesis route)."""
 
-    output_format: OutputFormat = OutputFormat.WAV
+    output_format: Annotated[
+        OutputFormat,
+        Field(
+            description="wav, mp3, flac, ogg_opus or pcm, in any case; opus and ogg also name "
+            "ogg_opus. Others (aac) are refused with 415 and this list."
+        ),
+    ] = OutputFormat.WAV
     sample_rate: Rate | None = None
     speed: Speed = 1.0
     pitch: Pitch = 1.0
     volume: Volume = 1.0
     include_timestamps: bool = True
     timestamp_granularity: TimestampGranularity = TimestampGranularity.BOTH
+    # Where to POST the finished job (signed), besides polling GET /synthesis/jobs/{id}.
+    callback_url: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+
+    @field_validator("output_format", mode="before")
+    @classmethod
+    def _format_by_any_name(cls, value: Any) -> Any:
+        return output_format_of(value)
 
 
 class SynthesizeRequest(AudioOptions):
@@ -201,7 +221,12 @@ class SynthesizeRequest(AudioOptions):
 
 
 class SynthesisResponse(DomainModel):
-    """The answer of a synthesis: the job, and its file once there is one."""
+    """The answer of a synthesis: the job, and its file once there is one.
+
+    ``size`` is the file's size in bytes and ``expiresAt`` when the file is deleted (as
+    ``GET /files/{id}/info`` says them); ``downloadUrl`` is a signed URL that works until
+    ``downloadUrlExpiresAt``, usually well before the file expires.
+    """
 
     job_id: str
     status: SynthesisStatus
@@ -210,6 +235,7 @@ class SynthesisResponse(DomainModel):
     format: OutputFormat
     audio_file_id: str | None = None
     download_url: str | None = None
+    download_url_expires_at: datetime | None = None
     duration: float | None = None
     sample_rate: int | None = None
     size: int | None = None
@@ -223,6 +249,22 @@ class SynthesisResponse(DomainModel):
     error: str | None = None
     mode: str | None = None
     fallback_reason: str | None = None
+    created_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+def output_format_of(value: Any) -> Any:
+    """Return the format a request names (any case, or an alias such as ``opus``).
+
+    Raises the pydantic error that ``shared.http`` answers with 415 and the supported
+    formats when no encoder here writes it; leaves non-strings to the field's validation.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        return parse_output_format(value)
+    except UnsupportedFormatError as exc:
+        raise PydanticCustomError(UnsupportedAudioFormatError.validation_type, str(exc)) from None
 
 
 def check_text(text: str, settings: Settings) -> None:
@@ -268,16 +310,29 @@ def check_audio_length(seconds: float, settings: Settings, *, at_once: bool) -> 
         )
 
 
-def audio_settings(options: AudioOptions) -> AudioSettings:
+def audio_settings(
+    options: AudioOptions, defaults: Mapping[str, Any] | None = None
+) -> AudioSettings:
     """Return the provider settings for ``options`` (a rate the format can be written at).
 
-    Raises InvalidRequestError for a sample rate the format does not support.
+    ``defaults`` (a voice model's ``sample_rate``, ``speed``, ``pitch``, ``volume``) stand
+    where the request did not set a value; the model's rate is the audio's own rate, which
+    the format may round to one it supports. Raises InvalidRequestError for a sample rate
+    the format does not support.
     """
+    given = options.model_fields_set
+    defaults = defaults or {}
     requested = options.sample_rate
+    source = int(defaults.get("sample_rate") or DEFAULT_SAMPLE_RATE)
     try:
-        rate = output_rate(options.output_format, requested or DEFAULT_SAMPLE_RATE, requested)
+        rate = output_rate(options.output_format, requested or source, requested)
     except ValueError as exc:
         raise InvalidRequestError(str(exc)) from None
+
+    def chosen(name: str) -> float:
+        value = getattr(options, name)
+        return float(value if name in given else defaults.get(name, value))
+
     return AudioSettings(
-        sample_rate=rate, speed=options.speed, pitch=options.pitch, volume=options.volume
+        sample_rate=rate, speed=chosen("speed"), pitch=chosen("pitch"), volume=chosen("volume")
     )

@@ -6,10 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.errors import InvalidRequestError
+from shared.errors import ConfigurationError, InvalidRequestError, UnprocessableError
 from shared.providers.base import AudioSettings, TTSProvider
 from shared.providers.ssml import spoken_text, ssml_timing, validate_ssml
 from shared.synthesis.cache import cache_key, cache_owner
+from shared.synthesis.callbacks import check_callback_url, signing_secret
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.model import (
     AudioOptions,
@@ -82,12 +83,13 @@ def prepare(deps: SynthesisDeps, user_id: str, body: SynthesizeRequest) -> Prepa
         pauses, slowest = ssml_timing(root)
         spoken = spoken_text(root)
     check_text(spoken, deps.settings)
-    settings = audio_settings(body)
+    check_callback(deps, body)
+    voice = resolve_voice(deps.models, deps.providers, user_id, body.voice)
+    settings = audio_settings(body, voice.defaults)
     seconds = estimate_audio_seconds(
         len(spoken), settings.speed, pauses=pauses, slowest_rate=slowest
     )
     check_audio_length(seconds, deps.settings, at_once=False)
-    voice = resolve_voice(deps.models, user_id, body.voice)
     provider = provider_for(deps.providers, voice)
     key = cache_key(
         text=text,
@@ -102,6 +104,18 @@ def prepare(deps: SynthesisDeps, user_id: str, body: SynthesizeRequest) -> Prepa
         ),
     )
     return Prepared(text, spoken, ssml, voice, provider, settings, body, key, seconds)
+
+
+def check_callback(deps: SynthesisDeps, options: AudioOptions) -> None:
+    """Raise InvalidRequestError for a callbackUrl the platform may not call, and
+    UnprocessableError when this deployment has no key to sign callbacks with."""
+    if options.callback_url is None:
+        return
+    check_callback_url(options.callback_url, deps.settings)
+    try:
+        signing_secret(deps.settings)
+    except ConfigurationError:
+        raise UnprocessableError("Callbacks are not configured in this deployment") from None
 
 
 def new_job(user_id: str, prepared: Prepared, **fields: Any) -> SynthesisJob:
@@ -120,13 +134,11 @@ def new_job(user_id: str, prepared: Prepared, **fields: Any) -> SynthesisJob:
             "provider": voice.provider,
             "providerVoiceId": voice.voice_id,
             "language": voice.language,
-            # A voice-match model's own prosody: chunk tasks speak with it too.
-            "voicePitch": voice.pitch,
-            "voiceSpeed": voice.speed,
             "ssml": prepared.ssml,
             "settings": prepared.settings.model_dump(),
             "includeTimestamps": options.include_timestamps,
             "timestampGranularity": options.timestamp_granularity.value,
+            "callbackUrl": options.callback_url,
         },
         **fields,
     )

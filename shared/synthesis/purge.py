@@ -1,5 +1,6 @@
-"""Erasing a deleted account's synthesis data: its jobs (which hold the full text) and
-the chunk objects of jobs still running, and its character counters.
+"""Erasing a deleted account's synthesis data: its jobs (which hold the full text) and the
+chunk objects of jobs still running. (Characters are counted in the voice models' usage
+shards, which the voice-model purge erases.)
 """
 
 from __future__ import annotations
@@ -8,7 +9,6 @@ from shared.store.base import Query
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.jobs import CHUNK_PREFIX
 from shared.synthesis.repository import SYNTHESIS_JOBS
-from shared.synthesis.usage import CHARACTER_SHARDS
 
 
 def purge_synthesis(deps: SynthesisDeps, user_id: str) -> int:
@@ -17,5 +17,4 @@ def purge_synthesis(deps: SynthesisDeps, user_id: str) -> int:
     jobs = Query(SYNTHESIS_JOBS).where("user_id", "==", user_id)
     for job in list(store.stream(jobs)):
         deps.blobs.delete_prefix(bucket, f"{CHUNK_PREFIX}/{job.id}/")
-    store.delete_matching(Query(CHARACTER_SHARDS).where("owner_id", "==", user_id))
     return store.delete_matching(jobs)

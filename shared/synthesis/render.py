@@ -21,7 +21,13 @@ from shared.audio.pcm import scale_volume
 from shared.audio.stitch import stitch
 from shared.audio.syllables import syllable_timestamps
 from shared.audio.text import TextChunk, split_sentences
-from shared.audio.timestamps import TimedWord, align_words, in_order, offset_timings
+from shared.audio.timestamps import (
+    TimedWord,
+    align_words,
+    fit_to_speech,
+    in_order,
+    offset_timings,
+)
 from shared.audio.timing import WordTiming
 from shared.providers.base import (
     AudioSettings,
@@ -70,11 +76,7 @@ def render_piece(
         ProviderError: the provider failed (unavailable ones with ``retry_after`` set).
     """
     request = SynthesisRequest(
-        text=text,
-        voice_id=voice.voice_id,
-        ssml=ssml,
-        language=voice.language,
-        settings=voice.applied_to(settings),
+        text=text, voice_id=voice.voice_id, ssml=ssml, language=voice.language, settings=settings
     )
     started = time.perf_counter()
     try:
@@ -98,6 +100,7 @@ def render_piece(
         words = align_words(spoken, timings, duration)
     else:
         words = align_words(text, result.words, duration)
+    words = fit_to_speech(words, pcm, result.sample_rate)
     return Rendered(pcm, result.sample_rate, words, unapplied, elapsed)
 
 

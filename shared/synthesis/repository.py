@@ -6,21 +6,39 @@ Each chunk task sets its own marker with one field write, not a transaction: a j
 chunks finish together, and transactions that all read the one job document contend (on
 the Firestore emulator each such deadlock lasts a lock timeout). So while a long job runs,
 its status and progress are read from the markers: PROCESSING once any chunk is done,
-progress done/total (below 1 until the assembled file completes the job).
+progress done/total of the chunks' share of the work (``chunk_share``: rendering is most
+of a WAV job, encoding most of an MP3 or Opus one); the assembly then records its own
+progress as it encodes (``record_progress``), and completing the job makes it 1.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from shared.audio.formats import OutputFormat
 from shared.errors import SynthesisJobNotFoundError
-from shared.store.base import Document, DocumentStore, Transaction
+from shared.store.base import Document, DocumentStore, Maximum, Query, Transaction
 from shared.synthesis.model import SynthesisJob, SynthesisStatus
 
 SYNTHESIS_JOBS = "synthesis_jobs"
 _EXTRA = ("chunks", "chunks_done", "result", "speakers")
 _RUNNING = (SynthesisStatus.PENDING.value, SynthesisStatus.PROCESSING.value)
-_BELOW_DONE = 0.99
+ASSEMBLED = 0.98  # the progress of a job whose audio is encoded but not yet stored
+
+ENCODE_WEIGHTS: dict[OutputFormat, float] = {
+    OutputFormat.PCM: 0.02,
+    OutputFormat.WAV: 0.05,
+    OutputFormat.FLAC: 0.3,
+    OutputFormat.MP3: 5.0,
+    OutputFormat.OGG_OPUS: 40.0,
+}
+"""Encoding time per unit of eSpeak rendering time, by format (``python -m bench.encode``)."""
+
+
+def chunk_share(output_format: OutputFormat | str) -> float:
+    """Return the share of a long job's work its chunks' rendering is (the rest: encoding)."""
+    weight = ENCODE_WEIGHTS.get(OutputFormat(output_format), 1.0)
+    return ASSEMBLED / (1.0 + weight)
 
 
 def _chunk_marker(index: int) -> str:
@@ -39,7 +57,8 @@ def job_from(document: Document) -> SynthesisJob:
     done, total = _chunks_finished(document)
     if done and data.get("status") in _RUNNING:
         data["status"] = SynthesisStatus.PROCESSING.value
-        data["progress"] = max(float(data.get("progress", 0.0)), min(done / total, _BELOW_DONE))
+        rendered = done / total * chunk_share(data.get("output_format", OutputFormat.WAV))
+        data["progress"] = min(max(float(data.get("progress", 0.0)), rendered), ASSEMBLED)
     return SynthesisJob.model_validate({**data, "id": document.id})
 
 
@@ -72,6 +91,30 @@ class SynthesisJobRepository:
         if document is None:
             raise SynthesisJobNotFoundError(f"Synthesis job not found: {job_id}")
         return document
+
+    def newest_of(
+        self,
+        user_id: str,
+        *,
+        stored_statuses: list[str] | None,
+        limit: int,
+        cursor: str | None = None,
+    ) -> tuple[list[SynthesisJob], str | None]:
+        """Return one page of the user's jobs, newest first, and the next page's cursor.
+
+        ``stored_statuses`` filters on the stored status (a running long job is stored
+        pending; ``job_from`` reads its status from its chunk markers).
+        """
+        query = Query(SYNTHESIS_JOBS).where("user_id", "==", user_id)
+        if stored_statuses:
+            query = query.where("status", "in", stored_statuses)
+        query = query.order("created_at", descending=True).take(limit).after(cursor)
+        page = self._store.query(query)
+        return [job_from(document) for document in page.documents], page.next_cursor
+
+    def record_progress(self, job_id: str, progress: float) -> None:
+        """Raise the job's stored progress to ``progress`` (never lowers it)."""
+        self._store.update(SYNTHESIS_JOBS, job_id, {"progress": Maximum(round(progress, 4))})
 
     def mark_chunk_done(self, job_id: str, index: int) -> bool:
         """Set chunk ``index``'s done marker; return True once every chunk's marker is set.

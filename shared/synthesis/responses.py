@@ -37,10 +37,12 @@ def response_for(
         progress=job.progress,
         estimated_duration=job.estimated_duration,
         error=job.error_message,
+        created_at=job.created_at,
+        completed_at=job.completed_at,
     )
     if audio_file is not None:
         body.audio_file_id = audio_file.id
-        body.download_url = download_url(deps.audio, audio_file)
+        body.download_url, body.download_url_expires_at = download_url(deps.audio, audio_file)
         body.duration = audio_file.duration
         body.sample_rate = audio_file.sample_rate
         body.size = audio_file.file_size

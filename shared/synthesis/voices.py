@@ -1,38 +1,64 @@
-"""Which provider and provider voice a synthesis request speaks with.
+"""Which provider and provider voice a synthesis speaks with: one naming for every route.
 
-A request names a catalog voice (``provider:voice_id``), a voice model the user owns or
-was granted, or nothing (the user's active model). A voice model's engine maps to a TTS
-provider of the registry (``MODEL_PROVIDERS``); its provider voice is
-``metadata.voiceId`` when the model names one, else the provider's default voice
-(``DEFAULT_VOICES``), and ``metadata.language`` its language. A provider that is not
-enabled in this deployment, or enabled without its credentials, is
-``ProviderNotConfiguredError`` (HTTP 422), never a 500. A voice-match model (trained from
-samples, ``shared.samples.matched_voice``) also carries the pitch and speed fitted to its
-samples, applied on top of each request's own.
+``/synthesize``, ``/synthesize/dialogue``, ``/v1/audio/speech`` and a voice model's
+``metadata.voiceId`` accept the same voice names (``ACCEPTED_FORMS``), resolved in this
+order by ``resolve_voice``:
+
+1. ``provider:voiceId``: a catalog voice, in any case (``espeak:en-us`` is
+   ``espeak:en-US``);
+2. an OpenAI voice name (``alloy``, ``nova``, ...): the catalog voice or voice model
+   ``openai_speech_voices`` maps it to;
+3. a language tag (``en-US``, ``fr``, ``EN-gb``): that language's default voice, chosen by
+   ``default_voice_for_language``, the one place a default voice is picked;
+4. anything else is a voice model id: one the user owns or was granted.
+
+No name at all means the user's active voice model.
+
+A voice model resolves to audio thus (``voice_of_model``): its engine is a provider of
+the registry (``MODEL_PROVIDERS``; an engine none runs here is 422); its voice is
+``metadata.voiceId`` in any of the forms above, which must be a voice of that provider, or,
+without one, the provider's default voice for ``metadata.language``; its ``sampleRate``
+is the rate the audio is rendered at, and ``metadata.speed`` / ``pitch`` / ``volume`` the
+model's own settings, each used unless the request sets it. A voice-match model (trained
+from samples) names the eSpeak voice its trainer fitted, catalog-listed or not, with the
+pitch and speed fitted to the samples (``shared.samples.matched_voice``). The engines here
+speak their catalog voices and load no model files, so a model naming neither a voice nor
+a language has nothing this deployment can speak with its ``modelPath``: it is refused
+(``VoiceModelUnusableError``, 422) rather than spoken with some default voice.
+
+A provider that is not enabled in this deployment, or enabled without its credentials, is
+``ProviderNotConfiguredError`` (HTTP 422), never a 500.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from shared.catalog.listing import get_voice
+from shared.catalog.repository import VoiceFilters, VoiceNotFoundError, VoiceRepository
 from shared.errors import (
     ConfigurationError,
     ProviderNotConfiguredError,
+    VoiceModelNotFoundError,
     VoiceModelNotReadyError,
+    VoiceModelUnusableError,
     VoiceRequiredError,
 )
+from shared.model import normalize_language_tag
 from shared.providers.base import (
     MAX_PITCH,
     MAX_SPEED,
+    MAX_VOLUME,
     MIN_PITCH,
     MIN_SPEED,
-    AudioSettings,
-    TTSProvider,
+    MIN_VOLUME,
     UnknownProviderError,
 )
+from shared.providers.base import TTSProvider as Provider
 from shared.providers.registry import ProviderRegistry
+from shared.providers.voices import VoiceProfile
 from shared.samples.matched_voice import matched_voice
+from shared.store.base import DocumentStore
 from shared.voice_models.deps import VoiceModelDeps
 from shared.voice_models.model import TTSProvider as ModelEngine
 from shared.voice_models.model import VoiceModel, VoiceModelStatus
@@ -48,66 +74,172 @@ MODEL_PROVIDERS: dict[ModelEngine, str | None] = {
 }
 """The registry provider that synthesizes each voice-model engine (None: none here)."""
 
-DEFAULT_VOICES: dict[str, str] = {
-    "espeak": "en-US",
-    "gcp": "en-US-Standard-C",
-    "openai": "alloy",
-    "elevenlabs": "21m00Tcm4TlvDq8ikWAM",
+ACCEPTED_FORMS = (
+    "a catalog voice as provider:voiceId (GET /voices), an OpenAI voice name such as alloy "
+    "(GET /v1/audio/voices), a language tag such as en-US for that language's default "
+    "voice, or the id of a voice model you own or that was shared with you"
+)
+"""The voice names every route accepts, as error messages list them."""
+
+LIKELY_REGIONS: dict[str, str] = {
+    "en": "en-US",
+    "es": "es-ES",
+    "fr": "fr-FR",
+    "de": "de-DE",
+    "pt": "pt-BR",
+    "it": "it-IT",
+    "nl": "nl-NL",
+    "ja": "ja-JP",
+    "ko": "ko-KR",
+    "zh": "zh-CN",
+    "ar": "ar-SA",
+    "hi": "hi-IN",
+    "ru": "ru-RU",
 }
-"""The provider voice of a voice model whose metadata names none."""
+"""The region a bare language most likely means (CLDR's likely subtags), for defaults."""
+
+_DEFAULT_CANDIDATES = 500
+_MODEL_SETTINGS = ("speed", "pitch", "volume")
+_SETTING_BOUNDS = {
+    "speed": (MIN_SPEED, MAX_SPEED),
+    "pitch": (MIN_PITCH, MAX_PITCH),
+    "volume": (MIN_VOLUME, MAX_VOLUME),
+}
 
 
 @dataclass(frozen=True)
 class ResolvedVoice:
-    """A provider voice to synthesize with, and the model it came from, if any."""
+    """A provider voice to synthesize with, the model it came from, and that model's settings.
+
+    ``defaults`` holds the model's own ``sample_rate``, ``speed``, ``pitch`` and ``volume``,
+    which a request's own values override.
+    """
 
     provider: str
     voice_id: str
     language: str | None = None
     model: VoiceModel | None = None
-    # The voice's own prosody: multipliers a voice-match model was fitted with.
-    pitch: float = 1.0
-    speed: float = 1.0
+    defaults: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def label(self) -> str:
         """Return what the client named: the model id, or ``provider:voice_id``."""
         return self.model.id if self.model else f"{self.provider}:{self.voice_id}"
 
-    def applied_to(self, settings: AudioSettings) -> AudioSettings:
-        """Return ``settings`` with the voice's own pitch and speed multiplied in."""
-        if self.pitch == 1.0 and self.speed == 1.0:
-            return settings
-        return settings.model_copy(
-            update={
-                "pitch": min(max(settings.pitch * self.pitch, MIN_PITCH), MAX_PITCH),
-                "speed": min(max(settings.speed * self.speed, MIN_SPEED), MAX_SPEED),
-            }
-        )
 
+def resolve_voice(
+    deps: VoiceModelDeps, providers: ProviderRegistry, user_id: str, voice: str | None
+) -> ResolvedVoice:
+    """Return the provider voice ``voice`` names (see the module's order), None: active model.
 
-def resolve_voice(deps: VoiceModelDeps, user_id: str, voice: str | None) -> ResolvedVoice:
-    """Return the provider voice for ``voice`` (catalog id, model id, or None: active model).
-
-    Raises VoiceNotFoundError, VoiceModelNotFoundError, VoiceRequiredError (no voice and no
-    active model) or VoiceModelNotReadyError (a model still training or failed).
+    Raises VoiceNotFoundError or VoiceModelNotFoundError (nothing by that name, the message
+    listing the accepted forms), VoiceRequiredError (no voice and no active model),
+    VoiceModelNotReadyError, VoiceModelUnusableError or ProviderNotConfiguredError.
     """
     if voice is None:
         model = VoiceModelRepository(deps.store).active_for_user(user_id)
         if model is None:
-            raise VoiceRequiredError("Name a voice, or activate a voice model first")
-        return voice_of_model(model)
-    if ":" in voice:
-        profile = get_voice(store=deps.store, voice_id=voice)
-        return ResolvedVoice(profile.provider, profile.voice_id, profile.language)
-    return voice_of_model(model_for_synthesis(deps, user_id, voice))
+            raise VoiceRequiredError(
+                f"Name a voice or activate a voice model first. A voice is {ACCEPTED_FORMS}."
+            )
+        return voice_of_model(model, deps, providers)
+    name = voice.strip()
+    found = named_voice(name, deps, providers)
+    if found is not None:
+        return found
+    try:
+        model = model_for_synthesis(deps, user_id, name)
+    except VoiceModelNotFoundError:
+        raise VoiceModelNotFoundError(
+            f"No voice or voice model {name!r} here for you. A voice is {ACCEPTED_FORMS}."
+        ) from None
+    return voice_of_model(model, deps, providers)
 
 
-def voice_of_model(model: VoiceModel) -> ResolvedVoice:
-    """Return the provider voice a voice model speaks with.
+def named_voice(
+    name: str,
+    deps: VoiceModelDeps,
+    providers: ProviderRegistry,
+    *,
+    provider: str | None = None,
+) -> ResolvedVoice | None:
+    """Return the voice a catalog id, OpenAI voice name or language tag names, else None.
 
-    Raises VoiceModelNotReadyError (not completed) or ProviderNotConfiguredError (an
-    engine no provider here runs).
+    ``provider`` limits a language's default to that provider's voices.
+    Raises VoiceNotFoundError for a ``provider:voiceId`` the catalog does not have.
+    """
+    if ":" in name:
+        profile = VoiceRepository(deps.store).get(name)
+        if profile is None:
+            raise VoiceNotFoundError(f"Voice not found: {name}. A voice is {ACCEPTED_FORMS}.")
+        return _of_profile(profile)
+    mapped = _openai_voice(deps, name)
+    if mapped is not None:
+        if ":" in mapped:
+            return named_voice(mapped, deps, providers)
+        return None if provider is not None else _mapped_model(deps, mapped, providers)
+    language = _language_tag(name)
+    if language is None:
+        return None
+    return default_voice_for_language(
+        language, store=deps.store, providers=providers, only_provider=provider
+    )
+
+
+def default_voice_for_language(
+    language: str,
+    *,
+    store: DocumentStore,
+    providers: ProviderRegistry,
+    only_provider: str | None = None,
+) -> ResolvedVoice | None:
+    """Return the default voice of ``language`` (a BCP 47 tag), or None when none speaks it.
+
+    The one place a language's default voice is chosen: the first enabled provider, in
+    ``VOICE_PROVIDERS`` order (or ``only_provider``), with a catalog voice for it, or for
+    its base language when none has the whole tag (``de-DE`` speaks German). Among that
+    provider's voices: a voice tagged exactly ``language`` before one of another region of
+    it (for a bare language, its likely region first: ``en`` is ``en-US``), a base voice
+    before a variant, the voice whose id is the tag itself first, then by id.
+    """
+    names = [only_provider] if only_provider else providers.names
+    wanted = language.casefold()
+    likely = LIKELY_REGIONS.get(wanted, "").casefold()
+    repository = VoiceRepository(store)
+    base = language.split("-", maxsplit=1)[0]
+    for provider in names:
+        voices, _ = repository.find(
+            VoiceFilters(provider=provider, language=language), limit=_DEFAULT_CANDIDATES
+        )
+        if not voices and base != language:
+            voices, _ = repository.find(
+                VoiceFilters(provider=provider, language=base), limit=_DEFAULT_CANDIDATES
+            )
+        if not voices:
+            continue
+
+        def rank(voice: VoiceProfile) -> tuple[bool, bool, bool, bool, str]:
+            tag = voice.language.casefold()
+            return (
+                tag != wanted,
+                tag != likely,
+                "variant" in voice.tags or "+" in voice.voice_id,
+                voice.voice_id.casefold() != tag,
+                voice.id,
+            )
+
+        return _of_profile(min(voices, key=rank))
+    return None
+
+
+def voice_of_model(
+    model: VoiceModel, deps: VoiceModelDeps, providers: ProviderRegistry
+) -> ResolvedVoice:
+    """Return the provider voice and settings a voice model speaks with (module docstring).
+
+    Raises VoiceModelNotReadyError (not completed), ProviderNotConfiguredError (an engine
+    no provider here runs) or VoiceModelUnusableError (its voice is not one of its
+    provider's, or it names neither a voice nor a language).
     """
     if model.status is not VoiceModelStatus.COMPLETED:
         raise VoiceModelNotReadyError(f"Voice model {model.id} is {model.status.value}")
@@ -117,27 +249,104 @@ def voice_of_model(model: VoiceModel) -> ResolvedVoice:
             f"Voice model {model.id} needs provider {model.provider.value}, "
             "which is not configured in this deployment"
         )
-    matched = matched_voice(model.metadata)
+    metadata = model.metadata
+    matched = matched_voice(metadata)
     if matched is not None:
-        return ResolvedVoice(
-            provider=provider,
-            voice_id=matched.voice_id,
-            language=matched.language,
-            model=model,
-            pitch=matched.pitch,
-            speed=matched.speed,
+        defaults = {**_model_defaults(model), "pitch": matched.pitch, "speed": matched.speed}
+        return ResolvedVoice(provider, matched.voice_id, matched.language, model, defaults)
+    voice_name = metadata.get("voiceId") or metadata.get("voice_id")
+    language = metadata.get("language")
+    found: ResolvedVoice | None = None
+    if isinstance(voice_name, str) and voice_name.strip():
+        found = _model_voice(model, provider, voice_name.strip(), deps, providers)
+    elif isinstance(language, str) and _language_tag(language):
+        tag = _language_tag(language) or language
+        found = default_voice_for_language(
+            tag, store=deps.store, providers=providers, only_provider=provider
         )
-    voice_id = model.metadata.get("voiceId") or model.metadata.get("voice_id")
-    language = model.metadata.get("language")
+        if found is None:
+            raise VoiceModelUnusableError(
+                f"Voice model {model.id}: provider {provider} has no voice for language {tag}"
+            )
+    if found is None:
+        raise VoiceModelUnusableError(
+            f"Voice model {model.id} has nothing this deployment can speak: provider "
+            f"{provider} speaks its catalog voices and loads no model files (modelPath). Set "
+            f"metadata.voiceId to one of its voices (GET /voices?provider={provider}) or "
+            "metadata.language"
+        )
     return ResolvedVoice(
-        provider=provider,
-        voice_id=str(voice_id) if voice_id else DEFAULT_VOICES.get(provider, "default"),
-        language=str(language) if language else None,
+        provider=found.provider,
+        voice_id=found.voice_id,
+        language=str(language) if isinstance(language, str) and language else found.language,
         model=model,
+        defaults=_model_defaults(model),
     )
 
 
-def provider_for(registry: ProviderRegistry, voice: ResolvedVoice) -> TTSProvider:
+def _model_voice(
+    model: VoiceModel,
+    provider: str,
+    name: str,
+    deps: VoiceModelDeps,
+    providers: ProviderRegistry,
+) -> ResolvedVoice:
+    repository = VoiceRepository(deps.store)
+    own = None if ":" in name else repository.get(f"{provider}:{name}")
+    if own is not None:
+        return _of_profile(own)
+    try:
+        found = named_voice(name, deps, providers, provider=provider)
+    except VoiceNotFoundError:
+        found = None
+    if found is not None and found.provider == provider:
+        return found
+    if found is None and ":" not in name and repository.count(provider) == 0:
+        # A provider whose voices were never synced here: its own voice id, as given.
+        return ResolvedVoice(provider, name)
+    raise VoiceModelUnusableError(
+        f"Voice model {model.id} names voice {name!r}, which is not a voice of its provider "
+        f"{provider} (GET /voices?provider={provider})"
+    )
+
+
+def _model_defaults(model: VoiceModel) -> dict[str, Any]:
+    defaults: dict[str, Any] = {"sample_rate": model.sample_rate}
+    for name in _MODEL_SETTINGS:
+        value = model.metadata.get(name)
+        low, high = _SETTING_BOUNDS[name]
+        if isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high:
+            defaults[name] = float(value)
+    return defaults
+
+
+def _of_profile(profile: VoiceProfile) -> ResolvedVoice:
+    return ResolvedVoice(profile.provider, profile.voice_id, profile.language)
+
+
+def _openai_voice(deps: VoiceModelDeps, name: str) -> str | None:
+    wanted = name.casefold()
+    mapping = deps.settings.openai_speech_voices
+    return next((target for key, target in mapping.items() if key.casefold() == wanted), None)
+
+
+def _mapped_model(
+    deps: VoiceModelDeps, model_id: str, providers: ProviderRegistry
+) -> ResolvedVoice | None:
+    model = VoiceModelRepository(deps.store).get(model_id)
+    if model is None or model.is_deleted:
+        return None
+    return voice_of_model(model, deps, providers)
+
+
+def _language_tag(name: str) -> str | None:
+    try:
+        return normalize_language_tag(name)
+    except ValueError:
+        return None
+
+
+def provider_for(registry: ProviderRegistry, voice: ResolvedVoice) -> Provider:
     """Return the enabled provider of ``voice``; raise ProviderNotConfiguredError."""
     try:
         return registry.get(voice.provider)

@@ -29,7 +29,7 @@ from typing import Any, Generic, TypeVar
 
 import pydantic
 
-from shared.errors import InvalidRequestError, NotFoundError, PlatformError
+from shared.errors import ConflictError, InvalidRequestError, NotFoundError
 from shared.store.base import DocumentStore, Transaction
 
 M = TypeVar("M", bound=pydantic.BaseModel)
@@ -45,7 +45,7 @@ _TASK_TYPE = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
 # -- errors ---------------------------------------------------------------------------------
 
 
-class TaskAlreadyExistsError(PlatformError):
+class TaskAlreadyExistsError(ConflictError):
     code = "TASK_ALREADY_EXISTS"
     default_message = "A task with this de-duplication key was already enqueued"
 
@@ -321,8 +321,13 @@ class TaskQueue(abc.ABC):
     def start(self) -> None:  # noqa: B027 - only adapters that run tasks in process need it
         """Start delivering tasks in this process (the in-process worker only)."""
 
-    def stop(self, timeout: float = 10.0) -> None:  # noqa: B027 - see start
-        """Stop delivering tasks, waiting up to ``timeout`` seconds for running ones."""
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop delivering tasks, waiting up to ``timeout`` seconds for running ones.
+
+        Returns whether nothing is still running (always, where nothing runs in process).
+        """
+        del timeout
+        return True
 
     def _claim_dedup(self, claim_id: str, envelope: TaskEnvelope) -> None:
         now = envelope.enqueued_at

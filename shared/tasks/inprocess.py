@@ -105,11 +105,12 @@ class InProcessTaskQueue(TaskQueue):
             self._workers[name] = worker
             worker.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0) -> bool:
         """Stop claiming tasks and wait up to ``timeout`` seconds for running handlers.
 
-        A handler still running after that keeps its lease; the task is claimed again when
-        the lease expires (after a restart, or by another process).
+        Returns whether every handler finished. One still running after that keeps its
+        lease; the task is claimed again when the lease expires (after a restart, or by
+        another process).
         """
         self._stopping.set()
         deadline = time.monotonic() + timeout
@@ -119,6 +120,7 @@ class InProcessTaskQueue(TaskQueue):
         for worker in workers:
             worker.join(max(deadline - time.monotonic(), 0.0))
         self._workers.clear()
+        return not any(worker.alive() for worker in workers)
 
     def pending_count(self, queue: str | None = None) -> int:
         """Return how many tasks are queued (pending or running), in ``queue`` or in all."""
@@ -290,6 +292,9 @@ class _QueueWorker:
             else:
                 self._signals += 1
             self._condition.notify_all()
+
+    def alive(self) -> bool:
+        return any(thread.is_alive() for thread in (self._dispatcher, *self._runners))
 
     def join(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

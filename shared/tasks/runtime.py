@@ -11,6 +11,7 @@ them; Cloud Functions never do).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -98,11 +99,13 @@ class TaskRuntime:
         if self.scheduler is not None:
             self.scheduler.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the scheduler, then the worker, waiting up to ``timeout`` for handlers."""
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop the scheduler, then the worker: ``timeout`` seconds in all, then return
+        whether every running task finished."""
+        deadline = time.monotonic() + timeout
         if self.scheduler is not None:
-            self.scheduler.stop()
-        self.queue.stop(timeout)
+            self.scheduler.stop(timeout=timeout)
+        return self.queue.stop(max(deadline - time.monotonic(), 0.0))
 
 
 def build_task_runtime(

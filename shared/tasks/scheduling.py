@@ -124,10 +124,6 @@ class LocalScheduler:
         self._thread: threading.Thread | None = None
         self._next: dict[str, datetime] = {}
 
-    def next_firings(self) -> dict[str, datetime]:
-        """Return each job's next firing time as the scheduler sees it."""
-        return dict(self._next)
-
     def start(self) -> None:
         """Start the scheduler thread; a no-op when running or with no jobs."""
         if self._thread is not None or not self._jobs.jobs():

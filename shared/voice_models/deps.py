@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from shared.capability import Ports
 
 
+ME = "me"
+"""The user id that names the caller in paths and bodies (``/voice-models/user/me``)."""
+
+
 @dataclass(frozen=True)
 class Caller:
     """The authenticated user making a request."""
@@ -41,9 +45,10 @@ class Caller:
     def acting_for(self, given_user_id: str | None) -> str:
         """Return whose models the request concerns: ``given_user_id`` or the caller.
 
+        ``me`` (as in ``/voice-models/user/me``) names the caller.
         Raises AccessDeniedError when a non-admin names another user.
         """
-        if given_user_id is None or given_user_id == self.user_id:
+        if given_user_id is None or given_user_id in (self.user_id, ME):
             return self.user_id
         if self.is_admin:
             return given_user_id

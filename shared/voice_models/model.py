@@ -219,7 +219,8 @@ class VoiceModelCreate(RequestModel):
 class VoiceModelUpdate(RequestModel):
     """Body of ``PUT /voice-models/{id}``: every field optional, at least one required.
 
-    ``userId`` is accepted (the seed's clients send it) but is not a change by itself.
+    ``userId`` is accepted (and must be the caller's unless an admin calls) but is not a
+    change by itself.
     """
 
     user_id: NonEmptyId | None = None
@@ -247,10 +248,14 @@ class VoiceModelUpdate(RequestModel):
 
 
 class VoiceModelUsageStats(DomainModel):
-    """Usage of one model: calls, cost, latency in milliseconds and a 0..5 rating."""
+    """Usage of one model: calls, cost, latency in milliseconds, a 0..5 rating, and the
+    characters synthesized (``characters``, billed by the provider: cache hits are not)
+    and asked for (``requestedCharacters``)."""
 
     model_id: NonEmptyId
     usage_count: NonNegativeCount = 0
+    characters: NonNegativeCount = 0
+    requested_characters: NonNegativeCount = 0
     total_cost: NonNegativeAmount = 0.0
     average_latency: NonNegativeAmount = 0.0
     last_used: UtcDatetime | None = None
@@ -315,7 +320,7 @@ class UserScope(RequestModel):
 
 
 class VoiceModelListQuery(RequestModel):
-    """Query of ``GET /voice-models/user/{userId}``: the seed's filters and offset paging.
+    """Query of ``GET /voice-models/user/{userId}``: filters, and offset or cursor paging.
 
     ``cursor`` (the previous page's ``nextCursor``) may replace ``offset``.
     """
@@ -498,15 +503,18 @@ class ExpiringVoiceModels(DomainModel):
 
 
 class VoiceModelUsageEvent(RequestModel):
-    """One synthesis with a model: its cost, latency in ms and an optional 0..5 rating."""
+    """One synthesis with a model: its cost, latency in ms, an optional 0..5 rating, the
+    characters the provider billed and those asked for (None: as many as billed)."""
 
     cost: NonNegativeAmount = 0.0
+    characters: NonNegativeCount = 0
+    requested_characters: NonNegativeCount | None = None
     latency_ms: NonNegativeAmount = 0.0
     quality_rating: Annotated[float, Field(ge=0.0, le=5.0, allow_inf_nan=False)] | None = None
 
 
 class AccessLogEntry(DomainModel):
-    """Who read or changed which models, when (the seed's audit requirement)."""
+    """Who read or changed which models, when: the platform's audit trail."""
 
     id: NonEmptyId = Field(default_factory=new_id)
     actor_id: NonEmptyId

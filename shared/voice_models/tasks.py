@@ -32,7 +32,10 @@ def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
         ScheduledJob(
             name="voice-model-cleanup",
             cron="0 3 * * *",
-            description="Remove expired voice models (seed 001 cleanup criteria)",
+            description=(
+                "Remove voice models older than six months, inactive, scoring under 0.5 "
+                "and unused for 30 days"
+            ),
             queue=settings.default_queue,
             task_type=CLEANUP_TASK,
         )

@@ -5,7 +5,8 @@ Each use adds to one of ``shards`` counter documents of the model
 concurrent recordings never lose an increment and one hot model spreads its writes over
 several documents (Firestore sustains about one write per second per document). A shard
 holds the count, cost, latency sum, rating sum and count, and the time of its last use;
-reading sums the shards and takes the latest ``last_used``. Each use then bumps the
+reading sums the shards and takes the latest ``last_used``. Synthesis records the
+characters of each use in the same write, so one use is one atomic update. Each use then bumps the
 model's statistics and the owner's analytics cache scopes (sharded the same way).
 """
 
@@ -48,6 +49,9 @@ def record_usage(
     """
     moment = now or utcnow()
     shard = random.randrange(shards)  # noqa: S311 - load spreading only
+    requested = (
+        event.characters if event.requested_characters is None else event.requested_characters
+    )
     rating = event.quality_rating
     store.set(
         USAGE_SHARDS,
@@ -56,6 +60,8 @@ def record_usage(
             "model_id": model_id,
             "owner_id": owner_id,
             "usage_count": Increment(1),
+            "characters": Increment(event.characters),
+            "requested_characters": Increment(requested),
             "total_cost": Increment(event.cost),
             "latency_sum_ms": Increment(event.latency_ms),
             "rating_sum": Increment(rating if rating is not None else 0.0),
@@ -72,13 +78,15 @@ def record_usage(
 
 def stats_from_shards(model_id: str, documents: Iterable[Document]) -> VoiceModelUsageStats:
     """Return the statistics of one model summed over its shard documents."""
-    count = 0
+    count = characters = requested = 0
     cost = latency = rating_sum = 0.0
     rating_count = 0
     last_used: datetime | None = None
     for document in documents:
         data = document.data
         count += int(data.get("usage_count", 0))
+        characters += int(data.get("characters", 0))
+        requested += int(data.get("requested_characters", 0))
         cost += float(data.get("total_cost", 0.0))
         latency += float(data.get("latency_sum_ms", 0.0))
         rating_sum += float(data.get("rating_sum", 0.0))
@@ -91,6 +99,8 @@ def stats_from_shards(model_id: str, documents: Iterable[Document]) -> VoiceMode
     return VoiceModelUsageStats(
         model_id=model_id,
         usage_count=count,
+        characters=characters,
+        requested_characters=requested,
         total_cost=round(cost, _DECIMALS),
         average_latency=round(latency / count, _DECIMALS) if count else 0.0,
         last_used=last_used,
@@ -144,6 +154,8 @@ def replace_usage(
         "model_id": stats.model_id,
         "owner_id": owner_id,
         "usage_count": count,
+        "characters": stats.characters,
+        "requested_characters": stats.requested_characters,
         "total_cost": stats.total_cost,
         "latency_sum_ms": stats.average_latency * count,
         "rating_sum": stats.quality_rating * ratings,

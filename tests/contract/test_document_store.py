@@ -542,3 +542,12 @@ def test_a_crafted_cursor_is_a_clear_error_never_a_crash(store, value):
     assert store.query(query).next_cursor is not None
     with pytest.raises(InvalidRequestError):
         store.query(query.after(cursor))
+
+
+@pytest.mark.parametrize("doc_id", ["a/b", "", "x" * 701, "__reserved__", "..", "nul\x00"])
+def test_no_document_has_an_impossible_id_and_none_can_be_written(store, doc_id):
+    store.set(C, "fine", {"n": 1})
+    assert store.get(C, doc_id) is None
+    assert set(store.get_many(C, [doc_id, "fine"])) == {"fine"}
+    with pytest.raises(InvalidRequestError):
+        store.set(C, doc_id, {"n": 2})

@@ -26,10 +26,15 @@ import requests
 from werkzeug.test import Client
 
 from local.blob_server import BlobServer
-from shared.blobs.base import ObjectAlreadyExistsError, ObjectStorage, PreconditionFailedError
+from shared.blobs.base import ObjectAlreadyExistsError, ObjectStorage
 from shared.blobs.gcs import GcsObjectStorage
 from shared.blobs.local import LocalObjectStorage
-from shared.errors import InvalidRequestError, NotFoundError, PayloadTooLargeError
+from shared.errors import (
+    InvalidRequestError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PreconditionFailedError,
+)
 from tests.support.processes import Emulator
 from tests.support.storage_emulator import (
     new_bucket,

@@ -201,3 +201,27 @@ def test_more_than_one_batch(store, count):
     result = sync_provider_voices(store=store, provider=provider, now=NOW)
     assert result.counts.added == count
     assert VoiceRepository(store).count("bulk") == count
+
+
+def test_ids_in_any_case_and_search_words_on_both_adapters(store):
+    repository = VoiceRepository(store)
+    repository.upsert(
+        stamped(
+            [
+                make_voice("acme", 1, voice_id="en-US+Rachel", display_name="Rachel (America)"),
+                make_voice("acme", 2, display_name="Adam", tags=("Narrator",)),
+                make_voice("acme", 3, display_name="Zoë Fischer"),
+            ]
+        )
+    )
+    assert repository.require("ACME:en-us+rachel").id == "acme:en-US+Rachel"
+    assert repository.get("acme:nobody") is None
+
+    def found(*words):
+        voices, _ = repository.find(VoiceFilters(search=words), limit=10)
+        return [voice.id for voice in voices]
+
+    assert found("rach", "amer") == ["acme:en-US+Rachel"]
+    assert found("narrator") == ["acme:voice-0002"]
+    assert found("zoë") == ["acme:voice-0003"]
+    assert found("rach", "adam") == []

@@ -34,14 +34,27 @@ def call(base, method, path, token=None, body=None):
 
 
 @pytest.fixture
-def gateway(tmp_path):
+def gateway_env():
+    """Extra environment for the gateway (a test overrides it to change settings)."""
+    return {}
+
+
+@pytest.fixture
+def gateway(tmp_path, gateway_env):
     port = free_port()
     env = {
         key: value
         for key, value in os.environ.items()
         if not key.startswith("VOICE_") and key != "K_SERVICE"
     }
-    env.update({"VOICE_DATA_DIR": str(tmp_path / "data"), "VOICE_GATEWAY_PORT": str(port)})
+    env.update(
+        {
+            "VOICE_DATA_DIR": str(tmp_path / "data"),
+            "VOICE_GATEWAY_PORT": str(port),
+            "VOICE_SESSIONS_PORT": str(free_port()),
+        }
+    )
+    env.update(gateway_env)
     log = (tmp_path / "gateway.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "local.gateway"],
@@ -79,8 +92,12 @@ def test_gateway_serves_functions_at_production_paths_and_stops_on_ctrl_c(gatewa
     assert headers["X-Request-Id"]
     status, body, _ = call(base, "GET", "/users/me")
     assert (status, body["code"]) == (401, "UNAUTHENTICATED")
-    status, body, _ = call(base, "GET", "/nothing-here", token)
+    status, body, headers = call(base, "GET", "/nothing-here", token)
     assert status == 404
+    # The gateway's own 404 is the body every route answers errors with.
+    assert set(body) >= {"error", "code", "timestamp", "requestId"}
+    assert body["code"] == "NOT_FOUND"
+    assert body["requestId"] == headers["X-Request-Id"]
     status, body, _ = call(base, "GET", "/scheduler/jobs", token)
     assert (status, body["code"]) == (403, "ACCESS_DENIED")
     status, body, _ = call(base, "GET", "/tasks/dead-letters", mint(env, "root", admin=True))
@@ -99,6 +116,28 @@ def test_gateway_serves_functions_at_production_paths_and_stops_on_ctrl_c(gatewa
         time.sleep(0.5)
     assert all(v["id"].startswith("espeak:") for v in body["voices"])
     assert (tmp_path / "data" / "store.sqlite3").exists()
+    # Stop once the first-run sync is over, so this test stops an idle gateway every time
+    # (stopping one that is busy is the next test's).
+    while True:
+        status, body, _ = call(base, "GET", "/voices/providers", token)
+        if body["providers"][0]["lastJobStatus"] == "completed":
+            break
+        assert time.monotonic() < deadline, "the first-run voice sync did not finish"
+        time.sleep(0.2)
+
+    # The README's download: a signed URL naming the port this gateway listens on.
+    status, body, _ = call(
+        base,
+        "POST",
+        "/synthesize",
+        token,
+        {"text": "Hello again.", "voice": "espeak:en-US", "outputFormat": "mp3"},
+    )
+    assert status == 200, body
+    assert body["downloadUrl"].startswith(f"{base}/_blobs/")
+    with urllib.request.urlopen(body["downloadUrl"], timeout=10) as response:  # noqa: S310
+        assert response.status == 200
+        assert len(response.read()) == body["size"]
 
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=15) == 0
@@ -106,3 +145,22 @@ def test_gateway_serves_functions_at_production_paths_and_stops_on_ctrl_c(gatewa
     assert f"listening on {base}" in output
     assert "make token" in output
     assert "Gateway stopped." in output
+
+
+@pytest.mark.parametrize(
+    "gateway_env",
+    # Every eSpeak variant: a first-run sync of ~14,800 voices, still running when stopped.
+    [{"VOICE_ESPEAK_VARIANT_LANGUAGES": "*", "VOICE_GATEWAY_SHUTDOWN_SECONDS": "2"}],
+)
+def test_ctrl_c_stops_a_busy_gateway_within_its_shutdown_bound(gateway):
+    base, process, _, tmp_path = gateway
+    status, body, _ = call(base, "GET", "/v1/nothing")
+    # Under /v1/ the gateway's 404 is OpenAI's error body, as the OpenAI routes' errors are.
+    assert status == 404
+    assert body["error"]["type"] == "invalid_request_error"
+    assert "/v1/nothing" in body["error"]["message"]
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=15) == 0
+    assert time.monotonic() - started < 2 + 5
+    assert "Gateway stopped." in (tmp_path / "gateway.log").read_text()

@@ -51,7 +51,7 @@ def running_gateway(tmp_path, monkeypatch):
         name="on_sample_uploaded",
         module="subscriber",
         trigger="storage",
-        bucket_setting="samples_bucket",
+        bucket_setting="models_bucket",
     )
     gateway = Gateway(container, [spec], source=source)
     server = create_server(gateway, host="127.0.0.1", port=port, threads=4)
@@ -86,27 +86,25 @@ def test_finalized_object_reaches_the_subscribed_function_as_eventarc_sends_it(r
     container, _, log = running_gateway
     settings = container.settings
     info = container.blobs.put(
-        settings.samples_bucket, "samples/ann/take1.wav", b"RIFF....", content_type="audio/wav"
+        settings.models_bucket, "models/ann/take1.wav", b"RIFF....", content_type="audio/wav"
     )
-    container.blobs.put(
-        settings.models_bucket, "models/ann/m1/x.bin", b"x", content_type="application/octet-stream"
-    )
+    container.blobs.put(settings.audio_bucket, "audio/x.wav", b"x", content_type="audio/wav")
     (event,) = wait_for_lines(log, 1)
     attributes, data = event["attributes"], event["data"]
     assert attributes["type"] == "google.cloud.storage.object.v1.finalized"
     assert (
         attributes["source"]
-        == f"//storage.googleapis.com/projects/_/buckets/{settings.samples_bucket}"
+        == f"//storage.googleapis.com/projects/_/buckets/{settings.models_bucket}"
     )
-    assert attributes["subject"] == "objects/samples/ann/take1.wav"
-    assert data["bucket"] == settings.samples_bucket
-    assert data["name"] == "samples/ann/take1.wav"
+    assert attributes["subject"] == "objects/models/ann/take1.wav"
+    assert data["bucket"] == settings.models_bucket
+    assert data["name"] == "models/ann/take1.wav"
     assert data["contentType"] == "audio/wav"
     assert data["size"] == "8"
     assert data["md5Hash"] == info.md5_hash
     assert data["generation"] == str(info.generation)
     assert data["timeCreated"].endswith("Z")
-    # The model bucket has no subscriber: nothing else was delivered.
+    # The audio bucket has no subscriber: nothing else was delivered.
     time.sleep(0.3)
     assert len(wait_for_lines(log, 1)) == 1
 

@@ -206,7 +206,7 @@ CASES += [
         "POST",
         "/synthesize",
         js({"text": "x", "voice": "espeak:en-US", "outputFormat": "exe"}),
-        400,
+        415,
     ),
     ("synthesis", "POST", "/synthesize", js({"text": "x", "voice": "v" * 300}), 400),
     (
@@ -224,7 +224,7 @@ CASES += [
         js({"turns": [{"speaker": "a", "voice": "espeak:en-US", "text": "x"}] * 500}),
         400,
     ),
-    ("synthesis", "GET", "/synthesis/jobs/" + "j" * 5000, {}, None),
+    ("synthesis", "GET", "/synthesis/jobs/" + "j" * 5000, {}, 404),
     (
         "openai_speech",
         "POST",

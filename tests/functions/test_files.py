@@ -48,7 +48,7 @@ def test_info_and_download_are_owner_only(synthesis_client, files, ann, bob):
     file_id = made["audioFileId"]
     info = files.get(f"/files/{file_id}/info", headers=ann).get_json()
     assert info["checksum"] == made["checksum"]
-    assert info["fileSize"] == made["size"]
+    assert info["size"] == made["size"]
     assert info["format"] == "wav"
     assert info["sampleRate"] == 22_050
     assert info["isPublic"] is False

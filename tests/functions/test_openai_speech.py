@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import functions_framework
 import openai
 import pytest
 import soundfile  # type: ignore[import-untyped]
@@ -20,7 +21,11 @@ from waitress.server import create_server
 from local.gateway import Gateway
 from shared.audio.encode import decode_duration
 from shared.bootstrap import get_container
+from shared.files.repository import AUDIO_FILES
+from shared.store import Query
+from shared.synthesis.repository import SYNTHESIS_JOBS
 from tests.functions import test_synthesis_fixtures as fx
+from tests.functions.conftest import ROOT, bearer
 from tests.functions.test_synthesis_fixtures import CountingEspeak
 from tests.support.processes import free_port
 
@@ -44,6 +49,10 @@ def gateway(espeak: CountingEspeak) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     stop.set()
     thread.join(timeout=5)
+
+
+def function_client_for(target: str) -> Any:
+    return functions_framework.create_app(target, str(ROOT / "main.py")).test_client()
 
 
 @pytest.fixture
@@ -75,7 +84,7 @@ def test_speech_in_every_supported_format(client, response_format, kind, rate):
         assert soundfile.info(io.BytesIO(data)).channels == 1
 
 
-def test_speed_voice_and_cache(client, espeak):
+def test_speed_voices_and_nothing_stored_for_the_user(client, espeak, token):
     normal = client.audio.speech.create(
         model="tts-1", voice="nova", input=TEXT, response_format="wav"
     )
@@ -83,32 +92,86 @@ def test_speed_voice_and_cache(client, espeak):
         model="gpt-4o-mini-tts", voice="nova", input=TEXT, response_format="wav", speed=2.0
     )
     assert decode_duration(fast.read(), "wav") < 0.7 * decode_duration(normal.read(), "wav")
+    # The platform's voice names work here as on every route: catalog ids, language tags.
+    for voice in ("espeak:en-us", "en-GB", "NOVA"):
+        audio = client.audio.speech.create(
+            model="tts-1", voice=voice, input="Catalog voices work too.", response_format="mp3"
+        )
+        assert decode_duration(audio.read(), "mp3") > 0.5
+    # By default nothing is kept for the user: no file, no storage used, no job.
+    store = get_container().store
+    assert store.count(Query(AUDIO_FILES).where("user_id", "==", "ann")) == 0
+    assert store.count(Query(SYNTHESIS_JOBS).where("user_id", "==", "ann")) == 0
+
+
+def test_a_result_the_cache_holds_is_served_without_the_provider(client, espeak, token):
+    synthesis = function_client_for("synthesis")
+    made = synthesis.post(
+        "/synthesize",
+        json={
+            "text": TEXT,
+            "voice": "espeak:en-US+f1",
+            "outputFormat": "wav",
+            "sampleRate": 22_050,
+            "includeTimestamps": False,
+        },
+        headers=bearer(token("ann")),  # the SDK's user: the cache is per user
+    )
+    assert made.status_code == 200, made.get_json()
     calls = espeak.calls
     again = client.audio.speech.with_raw_response.create(
         model="tts-1", voice="nova", input=TEXT, response_format="wav"
     )
     assert again.headers["x-cache-hit"] == "true"
     assert espeak.calls == calls
-    catalog = client.audio.speech.create(
-        model="tts-1", voice="espeak:en-US", input="Catalog voices work too.", response_format="mp3"
+
+
+def test_results_are_the_users_files_when_the_setting_says_so(gateway, token, monkeypatch):
+    monkeypatch.setattr(get_container().settings, "openai_speech_storage", "files")
+    with openai.OpenAI(base_url=f"{gateway}/v1", api_key=token("cy"), max_retries=0) as sdk:
+        answer = sdk.audio.speech.with_raw_response.create(
+            model="tts-1", voice="alloy", input=TEXT, response_format="mp3"
+        )
+    file_id = answer.headers["x-audio-file-id"]
+    stored = get_container().store.get(AUDIO_FILES, file_id)
+    assert stored is not None
+    assert stored.data["user_id"] == "cy"
+
+
+def test_pcm_names_its_rate(client):
+    answer = client.audio.speech.with_raw_response.create(
+        model="tts-1", voice="alloy", input=TEXT, response_format="pcm"
     )
-    assert decode_duration(catalog.read(), "mp3") > 0.5
+    assert answer.headers["content-type"] == "audio/L16;rate=24000;channels=1"
 
 
-def test_aac_is_refused_with_400(client):
-    with pytest.raises(openai.BadRequestError) as caught:
+def test_aac_is_refused_with_415_listing_the_supported_formats(client):
+    with pytest.raises(openai.APIStatusError) as caught:
         client.audio.speech.create(model="tts-1", voice="alloy", input=TEXT, response_format="aac")
-    assert "aac is not supported" in caught.value.response.json()["error"]
+    assert caught.value.status_code == 415
+    assert "'aac' is not supported" in caught.value.message
+    assert "mp3" in caught.value.message
+    assert caught.value.code == "unsupported_audio_format"
 
 
-def test_errors_reach_the_sdk_as_openai_errors(client, gateway):
-    with pytest.raises(openai.BadRequestError):
+def test_errors_reach_the_sdk_in_openais_shape_with_their_message(client, gateway):
+    with pytest.raises(openai.BadRequestError) as empty:
         client.audio.speech.create(model="tts-1", voice="alloy", input="   ")
-    with pytest.raises(openai.NotFoundError):
+    assert "Text must not be empty" in empty.value.message
+    assert empty.value.type == "invalid_request_error"
+    with pytest.raises(openai.NotFoundError) as missing:
         client.audio.speech.create(model="tts-1", voice="espeak:xx-none", input=TEXT)
+    assert "Voice not found: espeak:xx-none" in missing.value.message
+    assert "provider:voiceId" in missing.value.message  # the forms a voice may take
+    assert missing.value.code == "voice_not_found"
+    with pytest.raises(openai.BadRequestError) as invalid:
+        client.audio.speech.create(model="tts-1", voice="alloy", input=TEXT, speed=9.0)
+    assert invalid.value.param == "speed"
     stranger = openai.OpenAI(base_url=f"{gateway}/v1", api_key="wrong", max_retries=0)
-    with stranger, pytest.raises(openai.AuthenticationError):
+    with stranger, pytest.raises(openai.AuthenticationError) as refused:
         stranger.audio.speech.create(model="tts-1", voice="alloy", input=TEXT)
+    assert refused.value.type == "authentication_error"
+    assert refused.value.message != "Error code: 401"
 
 
 def test_voices_are_listed(client):

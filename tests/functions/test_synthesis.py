@@ -23,8 +23,6 @@ from shared.providers.base import (
 )
 from shared.providers.registry import ProviderRegistry
 from shared.providers.voices import VoiceProfile
-from shared.synthesis import CAPABILITY as SYNTHESIS
-from shared.synthesis.usage import model_characters
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.test_synthesis_fixtures import CountingEspeak
 
@@ -196,7 +194,10 @@ def test_validation_errors(synthesis_client, ann):
     assert too_long["code"] == "TEXT_TOO_LONG"
     assert "5000" in too_long["error"]
     assert say(synthesis_client, ann, expect=400, speed=9)["code"] == "VALIDATION_ERROR"
-    assert say(synthesis_client, ann, expect=400, outputFormat="aac")["code"] == "VALIDATION_ERROR"
+    aac = say(synthesis_client, ann, expect=415, outputFormat="aac")
+    assert aac["code"] == "UNSUPPORTED_AUDIO_FORMAT"
+    assert "wav, mp3, flac, ogg_opus, pcm" in aac["error"]
+    assert say(synthesis_client, ann, expect=400, outputFormat=7)["code"] == "VALIDATION_ERROR"
     assert say(synthesis_client, ann, expect=404, voice="espeak:xx-nope")["code"]
     bad = say(synthesis_client, ann, expect=400, text=None, ssml="<speak><audio src='x'/></speak>")
     assert "audio" in bad["error"]
@@ -299,8 +300,8 @@ def test_voice_models_default_to_active_and_record_usage(
     stats = models.get(f"/voice-models/{model['id']}/usage-stats", headers=ann).get_json()
     assert stats["usageCount"] == 2
     assert stats["averageLatency"] > 0
-    billed, requested = model_characters(get_container().deps(SYNTHESIS), model["id"])
-    assert (billed, requested) == (len(SENTENCE), 2 * len(SENTENCE))  # the hit is not billed
+    # Characters are counted in the same write as the use (the hit is not billed).
+    assert (stats["characters"], stats["requestedCharacters"]) == (len(SENTENCE), 2 * len(SENTENCE))
     # Another user cannot use a model that is neither theirs nor shared with them.
     assert say(synthesis_client, bob, expect=404, voice=model["id"])["code"] == (
         "VOICE_MODEL_NOT_FOUND"
@@ -343,3 +344,40 @@ def test_a_shared_catalog_cache_reuses_bytes_but_never_another_users_file(
     again = say(synthesis_client, bob)
     assert espeak.calls == 1
     assert again["cacheHit"] is False  # the entry is still Ann's render, copied again
+
+
+def _sounding_spans(pcm_samples: Any, rate: int) -> list[tuple[float, float]]:
+    """Return the spans (seconds) where the audio's 10 ms RMS is above 5 % of its peak."""
+    import numpy as np
+
+    frame = rate // 100
+    count = len(pcm_samples) // frame
+    frames = pcm_samples[: count * frame].astype(np.float64).reshape(count, frame)
+    levels = np.sqrt((frames**2).mean(axis=1))
+    loud = levels > levels.max() * 0.05
+    spans: list[tuple[float, float]] = []
+    for index in np.flatnonzero(loud):
+        start, end = index / 100, (index + 1) / 100
+        if spans and start - spans[-1][1] < 0.1:
+            spans[-1] = (spans[-1][0], end)
+        else:
+            spans.append((start, end))
+    return spans
+
+
+def test_word_timestamps_end_where_the_words_sound_ends_across_a_pause(synthesis_client, ann):
+    import io
+
+    import soundfile
+
+    ssml = '<speak>Hello <break time="1s"/> world</speak>'
+    body = say(synthesis_client, ann, text=None, ssml=ssml, timestampGranularity="word")
+    samples, rate = soundfile.read(io.BytesIO(fetch(body["downloadUrl"])), dtype="int16")
+    (hello_sound, world_sound) = _sounding_spans(samples, rate)
+    hello, world = body["timestamps"]["words"]
+    assert hello["text"] == "Hello"
+    # "Hello" ends with its sound, not a second later where "world" begins.
+    assert hello["end"] == pytest.approx(hello_sound[1], abs=0.03)
+    assert hello["start"] == pytest.approx(hello_sound[0], abs=0.03)
+    assert world["start"] == pytest.approx(world_sound[0], abs=0.03)
+    assert world["start"] - hello["end"] > 0.9

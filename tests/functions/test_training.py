@@ -291,7 +291,7 @@ def test_training_requests_are_checked(samples_client, token, ann_samples, monke
 
     expect(train(samples_client, bob, sample_ids), 404, "SAMPLE_NOT_FOUND")
     expect(train(samples_client, ann, [unprocessed_id]), 404, "SAMPLE_NOT_FOUND")
-    expect(train(samples_client, ann, sample_ids, provider="xtts-v2"), 400, "TRAINER_NOT_AVAILABLE")
+    expect(train(samples_client, ann, sample_ids, provider="xtts-v2"), 422, "TRAINER_NOT_AVAILABLE")
     expect(
         train(samples_client, ann, sample_ids, provider="elevenlabs"),
         422,

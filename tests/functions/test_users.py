@@ -127,6 +127,7 @@ def test_delete_account_removes_user_models_and_samples(client, token):
         "voice_models": 3,
         "synthesis_jobs": 0,
         "audio_files": 0,
+        "lexicons": 0,
         "voice_samples": 1,
         "voice_sessions": 0,
     }

@@ -360,9 +360,10 @@ def test_cleanup_runs_daily_as_a_scheduled_task(client, token):
 
 @pytest.fixture
 def seed_limits(function_client, platform, monkeypatch):
-    for name in ("CREATES_PER_HOUR", "UPDATES_PER_HOUR", "ANALYTICS_PER_HOUR", "BACKUPS_PER_DAY"):
-        monkeypatch.delenv(f"VOICE_RATE_LIMIT_MODEL_{name}", raising=False)
-        monkeypatch.delenv(f"VOICE_RATE_LIMIT_{name}", raising=False)
+    # The production numbers (seed 001), but for analytics.
+    monkeypatch.setenv("VOICE_RATE_LIMIT_MODEL_CREATES_PER_HOUR", "5")
+    monkeypatch.setenv("VOICE_RATE_LIMIT_MODEL_UPDATES_PER_HOUR", "20")
+    monkeypatch.setenv("VOICE_RATE_LIMIT_BACKUPS_PER_DAY", "2")
     monkeypatch.setenv("VOICE_RATE_LIMIT_ANALYTICS_PER_HOUR", "3")
     reset_container()
     return function_client("voice_models")
@@ -372,9 +373,17 @@ def test_rate_limits_answer_429_with_retry_after(seed_limits, token):
     limited_client, ann = seed_limits, token("ann")
     for _ in range(5):
         create(limited_client, ann, "ann")
-    refused = create(limited_client, ann, "ann", expect=429)
+    response = limited_client.post(
+        "/voice-models",
+        json={"provider": "xtts-v2", "modelPath": "models/ann/model.pth", "qualityScore": 0.6},
+        headers=bearer(ann),
+    )
+    assert response.status_code == 429
+    refused = response.get_json()
     assert refused["code"] == "RATE_LIMITED"
     assert "5 per hour" in refused["error"]
+    # The first of the five calls leaves the hour in just under an hour: that is the wait.
+    assert 3500 <= int(response.headers["Retry-After"]) <= 3600
     assert create(limited_client, token("bob"), "bob")["userId"] == "bob"
 
     for _ in range(3):

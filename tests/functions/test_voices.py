@@ -312,3 +312,94 @@ def test_providers_summary(client, admin, user):
     assert caps["timing"] == "word"
     assert caps["multiSpeaker"] is False
     assert "en-US" in caps["languages"]
+
+
+# -- finding voices ---------------------------------------------------------------------------
+
+
+def test_voice_ids_and_enum_values_are_case_insensitive(client, admin, user):
+    sync(client, admin, "espeak")
+    for spelling in ("espeak:en-us", "ESPEAK:EN-US", "espeak:en-US"):
+        response = client.get("/voices/" + quote(spelling), headers=user)
+        assert response.status_code == 200, (spelling, response.get_json())
+        assert response.get_json()["id"] == "espeak:en-US"
+    grandma = client.get("/voices/" + quote("espeak:EN-us+Grandma"), headers=user)
+    assert grandma.get_json()["id"] == "espeak:en-US+grandma"
+    female = list_all(client, user, provider="ESPEAK", language="EN-us", gender="Female")
+    assert female
+    assert all(v["gender"] == "female" for v in female)
+    assert list_all(client, user, ageGroup="SENIOR", provider="espeak")
+    # A bare language matches every region of it; a whole tag, in any case, only itself.
+    english = {v["language"] for v in list_all(client, user, language="EN", limit=100)}
+    assert {"en-US", "en-GB", "en-GB-x-rp"} <= english
+    british = {v["language"] for v in list_all(client, user, language="en-gb", limit=100)}
+    assert british == {"en-GB"}
+
+
+def test_search_matches_display_names_and_labels_by_word_prefix(client, admin, user, acme):
+    acme.voices = [
+        make_voice("acme", 1, display_name="Rachel Calm", styles=("customer-service",)),
+        make_voice("acme", 2, display_name="Adam Deep", tags=("Narrator",)),
+        make_voice("acme", 3, display_name="Ráchel Élan"),
+    ]
+    sync(client, admin)
+    assert [v["id"] for v in list_all(client, user, search="rach")] == ["acme:voice-0001"]
+    assert [v["id"] for v in list_all(client, user, search="narr")] == ["acme:voice-0002"]
+    assert [v["id"] for v in list_all(client, user, search="Customer Serv")] == ["acme:voice-0001"]
+    assert [v["id"] for v in list_all(client, user, search="élan")] == ["acme:voice-0003"]
+    english = list_all(client, user, search="english america", provider="espeak")
+    assert "espeak:en-US" in {v["id"] for v in english}
+    assert all("America" in v["displayName"] for v in english)
+    grandma = list_all(client, user, search="grandma", language="en-US")
+    assert [v["id"] for v in grandma] == ["espeak:en-US+grandma"]
+    assert list_all(client, user, search="zzzz") == []
+    bad = client.get("/voices", query_string={"search": "!!"}, headers=user)
+    assert bad.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("sort", "key"),
+    [
+        ("name", lambda v: (v["displayName"].casefold(), v["id"])),
+        ("language", lambda v: (v["language"], v["displayName"].casefold(), v["id"])),
+        ("provider", lambda v: (v["provider"], v["displayName"].casefold(), v["id"])),
+        ("id", lambda v: v["id"]),
+    ],
+)
+def test_lists_sort_by_name_language_provider_or_id_across_pages(client, admin, user, sort, key):
+    sync(client, admin)
+    voices = list_all(client, user, sort=sort.upper(), limit=37)
+    assert len(voices) == ESPEAK_VOICES + 30
+    assert voices == sorted(voices, key=key)
+    assert len({v["id"] for v in voices}) == len(voices)
+    english = list_all(client, user, sort=sort, language="en", limit=100)
+    assert english == sorted(english, key=key)
+    assert {v["language"].split("-")[0] for v in english} == {"en"}
+
+
+def test_a_sort_over_too_many_voices_asks_for_a_narrower_query(client, admin, user, monkeypatch):
+    from shared.catalog import listing
+
+    sync(client, admin, "acme")
+    monkeypatch.setattr(listing, "MAX_SORTED", 10)
+    response = client.get("/voices", query_string={"sort": "name"}, headers=user)
+    assert response.status_code == 400
+    assert "narrow the query" in response.get_json()["error"]
+    assert (
+        client.get(
+            "/voices", query_string={"sort": "name", "search": "voice 3"}, headers=user
+        ).status_code
+        == 200
+    )
+    wrong = client.get("/voices", query_string={"sort": "name", "cursor": "bm9wZTo1"}, headers=user)
+    assert wrong.status_code == 400
+
+
+def test_catalog_metadata_keys_are_camel_case(client, admin, user):
+    sync(client, admin)
+    for voice in list_all(client, user, limit=100):
+        for key in voice["metadata"]:
+            assert "_" not in key, (voice["id"], key)
+    grandma = client.get("/voices/" + quote("espeak:en-US+grandma"), headers=user).get_json()
+    assert grandma["metadata"]["espeakVariant"] == "grandma"
+    assert grandma["metadata"]["espeakIdentifier"] == "gmw/en-US"

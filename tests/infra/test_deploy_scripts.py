@@ -91,6 +91,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dic
     env |= {
         "VOICE_DATA_DIR": str(data / "data"),
         "VOICE_GATEWAY_PORT": str(port),
+        "VOICE_SESSIONS_PORT": str(free_port()),
         "VOICE_PUBLIC_BASE_URL": base,
     }
     with (data / "gateway.log").open("wb") as log:

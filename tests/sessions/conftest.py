@@ -32,10 +32,10 @@ def start_service(tmp_path: Path, whisper: WhisperSpeechToText) -> Iterator[Serv
     """Start session services (settings overrides as keywords); all stopped afterwards."""
     started: list[ServiceThread] = []
 
-    def start(*, data_dir: Path | None = None, ws_max_size: int = 1024 * 1024, **overrides: Any):
+    def start(*, data_dir: Path | None = None, **overrides: Any):
         settings = test_settings(data_dir or tmp_path / "data", **overrides)
         container = SessionContainer(settings, speech=SpeechRegistry.of([whisper]))
-        service = ServiceThread(container, ws_max_size=ws_max_size).start()
+        service = ServiceThread(container).start()
         started.append(service)
         return service
 

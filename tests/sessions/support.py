@@ -18,21 +18,31 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import uvicorn
+import soundfile
 from websockets.sync.client import ClientConnection, connect
 
 from session.app import create_app
 from session.container import SessionContainer
+from session.server import SessionServer
 from shared.auth import build_dev_verifier
 from shared.config import Settings
 from shared.providers import AudioSettings, SynthesisRequest
 from shared.providers.espeak import EspeakProvider
+from tests.data.speech.generate import file_for
 
 _ESPEAK = EspeakProvider(variant_languages=[])
 
 
 def speech(text: str, *, rate: int = 16_000, voice: str = "en-US") -> bytes:
-    """Return eSpeak NG's ``text`` as 16-bit mono PCM at ``rate``."""
+    """Return eSpeak NG's ``text`` as 16-bit mono PCM at ``rate``.
+
+    Phrases recorded in tests/data/speech (eSpeak renderings Whisper hears as written) are
+    played from there: eSpeak's own output varies a little from call to call.
+    """
+    recorded = file_for(text, rate, voice)
+    if recorded.exists():
+        samples, _ = soundfile.read(recorded, dtype="int16")
+        return bytes(samples.astype("<i2").tobytes())
     result = _ESPEAK.synthesize(
         SynthesisRequest(
             text=text, voice_id=voice, settings=AudioSettings(sample_rate=rate), want_timings=False
@@ -77,21 +87,11 @@ def test_settings(data_dir: Path, **overrides: Any) -> Settings:
 class ServiceThread:
     """The session service under uvicorn on a free port, in a thread of its own."""
 
-    def __init__(self, container: SessionContainer, *, ws_max_size: int = 1024 * 1024) -> None:
+    def __init__(self, container: SessionContainer) -> None:
         self.container = container
         self.app = create_app(container)
         self.port = free_port()
-        config = uvicorn.Config(
-            self.app,
-            host="127.0.0.1",
-            port=self.port,
-            ws="websockets-sansio",
-            ws_max_size=ws_max_size,
-            log_config=None,
-            access_log=False,
-            lifespan="on",
-        )
-        self.server = uvicorn.Server(config)
+        self.server = SessionServer(self.app, container.settings, host="127.0.0.1", port=self.port)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
 

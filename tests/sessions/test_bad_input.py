@@ -127,7 +127,7 @@ def test_missing_and_expired_tokens_are_closed_with_4001(start_service):
 
 
 def test_a_frame_beyond_the_transport_limit_closes_only_that_connection(start_service):
-    service = start_service(ws_max_size=128 * 1024)
+    service = start_service(sessions_max_message_bytes=128 * 1024)
     client = Client(service.url, service.token("peggy"))
     client.start()
     client.ws.send(b"\x00" * (256 * 1024))

@@ -494,6 +494,27 @@ def test_token_command_prints_a_token_that_verifies(tmp_path: Path) -> None:
     assert principal.claims["exp"] - principal.claims["iat"] == 600
 
 
+def _planned_token_command(*variables: str) -> str:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
+    planned = subprocess.run(
+        ["make", "--no-print-directory", "-n", "token", *variables],
+        cwd=REPO_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.splitlines()
+    return next(line for line in planned if "-m local.token" in line)
+
+
+def test_make_token_passes_ttl_to_the_token_command() -> None:
+    """``make token TTL=120`` mints a two-minute token (the README's way to change it)."""
+    planned = _planned_token_command("USER=alice", "TTL=120")
+    assert planned.endswith('-m local.token --user "alice"  --ttl "120"')
+    assert "--ttl" not in _planned_token_command("USER=alice")  # the command's default, 1 h
+
+
 def test_token_command_refuses_outside_dev_mode(tmp_path: Path) -> None:
     result = run_token_command(tmp_path, "--user", "alice", VOICE_AUTH_MODE="firebase")
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from shared.bootstrap import CAPABILITIES, Container
+from shared.capability import Capability, no_dependencies
 from shared.config import Settings
 from shared.store import Query
 from tests.support import echo_capability
@@ -57,3 +60,44 @@ def test_capability_names_and_purge_names_are_unique():
     assert len(names) == len(set(names))
     purges = [name for capability in CAPABILITIES for name in capability.purges]
     assert len(purges) == len(set(purges))
+
+
+# A capability whose one task blocks until released: the container must still close in time.
+BLOCK_TASK = "blocker.wait"
+_released = threading.Event()
+_started = threading.Event()
+
+
+class _Block(BaseModel):
+    """Payload of ``blocker.wait``."""
+
+
+def register_tasks(registry, deps):
+    def run(payload: _Block, ctx) -> None:
+        _started.set()
+        _released.wait(60)
+
+    registry.register(BLOCK_TASK, _Block, run)
+
+
+def scheduled_jobs(settings):
+    return []
+
+
+def test_closing_is_bounded_even_while_a_task_runs(tmp_path: Path):
+    settings = Settings(_env_file=None, environment="test", data_dir=tmp_path)
+    blocker = Capability(name="blocker", build=no_dependencies, tasks_module=__name__)
+    container = Container(settings, (*CAPABILITIES, blocker))
+    container.tasks.start()
+    container.tasks.queue.enqueue(settings.default_queue, BLOCK_TASK, {})
+    assert _started.wait(10)
+    began = time.monotonic()
+    try:
+        # Still running: nothing it uses is released under it, and the caller is told.
+        assert container.close(timeout=0.5) is False
+        assert time.monotonic() - began < 2.0
+        assert container.store.get("anything", "x") is None
+    finally:
+        _released.set()
+    time.sleep(0.2)
+    assert container.close(timeout=5) is True

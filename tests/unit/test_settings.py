@@ -73,8 +73,54 @@ def test_production_cloud_tasks_need_a_service_account_for_oidc():
         )
 
 
-def test_the_public_base_url_follows_the_gateway_unless_set(monkeypatch):
-    monkeypatch.setenv("VOICE_GATEWAY_PORT", "8094")
-    assert Settings(_env_file=None).public_base_url == "http://127.0.0.1:8094"
-    monkeypatch.setenv("VOICE_PUBLIC_BASE_URL", "https://voice.example.com")
-    assert Settings(_env_file=None).public_base_url == "https://voice.example.com"
+def test_voice_model_rate_limits_are_the_seeds_in_production_and_generous_elsewhere():
+    production = Settings(_env_file=None, environment="production", **SAFE_PRODUCTION)
+    assert (
+        production.rate_limit_model_creates_per_hour,
+        production.rate_limit_model_updates_per_hour,
+        production.rate_limit_analytics_per_hour,
+        production.rate_limit_backups_per_day,
+    ) == (5, 20, 60, 2)
+    local = Settings(_env_file=None)
+    assert local.rate_limit_model_creates_per_hour >= 1000
+    assert local.rate_limit_backups_per_day >= 100
+    chosen = Settings(
+        _env_file=None,
+        environment="production",
+        rate_limit_model_creates_per_hour=9,
+        **SAFE_PRODUCTION,
+    )
+    assert chosen.rate_limit_model_creates_per_hour == 9
+
+
+def test_the_public_base_url_is_where_the_gateway_listens_unless_set(monkeypatch):
+    monkeypatch.delenv("VOICE_PUBLIC_BASE_URL", raising=False)
+    assert Settings(_env_file=None, gateway_port=8093).public_base_url == "http://127.0.0.1:8093"
+    assert (
+        Settings(_env_file=None, gateway_host="0.0.0.0", gateway_port=9000).public_base_url  # noqa: S104
+        == "http://127.0.0.1:9000"
+    )
+    given = Settings(_env_file=None, gateway_port=8093, public_base_url="https://voice.example")
+    assert given.public_base_url == "https://voice.example"
+
+
+def test_every_setting_is_read_by_the_platform():
+    """A setting nothing reads misleads whoever sets it: each field is used outside tests."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    sources = [
+        path
+        for folder in ("shared", "functions", "local", "bench", "session")
+        for path in (root / folder).rglob("*.py")
+        if path.name != "config.py" or path.parent.name != "shared"
+    ]
+    text = "\n".join(path.read_text(encoding="utf-8") for path in sources)
+    # ``is_production`` reads cloud_service; the rest must appear by name somewhere.
+    unread = [
+        name
+        for name in Settings.model_fields
+        if name != "cloud_service" and not re.search(rf"\b{name}\b", text)
+    ]
+    assert unread == []

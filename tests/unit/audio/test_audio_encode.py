@@ -121,7 +121,7 @@ def test_content_types_and_raw_pcm_bytes():
     pcm = tone(16_000, 0.25)
 
     assert encode(pcm, 16_000, "pcm").data == pcm
-    assert encode(pcm, 16_000, "pcm").content_type == "audio/L16"
+    assert encode(pcm, 16_000, "pcm").content_type == "audio/L16;rate=16000;channels=1"
     assert encode(pcm, 16_000, "mp3").content_type == "audio/mpeg"
     assert encode(pcm, 16_000, "wav").content_type == "audio/wav"
     assert encode(pcm, 16_000, "flac").content_type == "audio/flac"
@@ -171,3 +171,18 @@ def test_wav_is_the_canonical_pcm_16_file_libsndfile_writes(rate):
     decoded, decoded_rate = soundfile.read(io.BytesIO(produced.data), dtype="int16")
     assert decoded_rate == rate
     assert np.array_equal(decoded, samples)
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "ogg_opus", "flac", "wav"])
+def test_long_encodes_report_their_progress_and_write_the_same_audio(fmt):
+    pcm = tone(24_000, seconds=35.0)
+    seen: list[float] = []
+    reported = encode(pcm, 24_000, fmt, on_progress=seen.append)
+    assert seen == sorted(seen)
+    assert seen[-1] == 1.0
+    if fmt in ("mp3", "ogg_opus", "flac"):
+        assert len([value for value in seen if 0 < value < 1]) >= 3
+    plain = encode(pcm, 24_000, fmt)
+    if fmt != "ogg_opus":  # Ogg streams carry a random serial number
+        assert reported.data == plain.data
+    assert decode_duration(reported.data, fmt) == pytest.approx(35.0, abs=0.05)

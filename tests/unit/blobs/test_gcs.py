@@ -28,9 +28,14 @@ from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import storage
 from requests.structures import CaseInsensitiveDict
 
-from shared.blobs.base import ObjectAlreadyExistsError, PreconditionFailedError
+from shared.blobs.base import ObjectAlreadyExistsError
 from shared.blobs.gcs import RESUMABLE_THRESHOLD, GcsObjectStorage
-from shared.errors import ConfigurationError, NotFoundError, ServiceUnavailableError
+from shared.errors import (
+    ConfigurationError,
+    NotFoundError,
+    PreconditionFailedError,
+    ServiceUnavailableError,
+)
 from tests.support.storage_emulator import (
     SERVICE_ACCOUNT_EMAIL,
     service_account_credentials,

@@ -130,3 +130,14 @@ def test_capabilities(espeak):
     assert not caps.multi_speaker
     assert {"speed", "pitch", "volume"} <= caps.native_controls
     assert "en-US" in caps.languages
+
+
+def test_the_default_catalog_is_base_voices_plus_variants_of_five_major_languages():
+    voices = EspeakProvider().list_voices()
+    bases = [v for v in voices if "+" not in v.voice_id]
+    variants = [v for v in voices if "+" in v.voice_id]
+    assert {v.language for v in variants} == {"en-US", "en-GB", "es", "fr-FR", "de"}
+    assert len(voices) < 1000
+    assert len(bases) > 100
+    everything = EspeakProvider(variant_languages=["*"]).list_voices()
+    assert len(everything) > 10 * len(voices)

@@ -54,10 +54,10 @@ def test_catalog_entry_says_language_gender_rate_and_license(piper: PiperProvide
     assert voice.id == "piper:en_US-joe-medium"
     assert voice.language == "en-US"
     assert voice.gender is Gender.MALE
-    assert voice.metadata["sample_rate"] == 22_050
+    assert voice.metadata["sampleRate"] == 22_050
     license_info = voice.metadata["license"]
     assert license_info["code"] == "GPL-3.0-or-later"
-    assert license_info["commercial_use"] == "may be restricted"
+    assert license_info["commercialUse"] == "may be restricted"
     assert "lessac" in license_info["note"]
     assert "neural" in voice.tags
     caps = piper.capabilities

@@ -41,7 +41,7 @@ def test_describe_voices_via_moto_gives_the_real_list(moto_polly):
     assert len(voices) == 98
     joanna = voices["Joanna"]
     assert (joanna.id, joanna.language, joanna.gender) == ("polly:Joanna", "en-US", Gender.FEMALE)
-    assert "neural" in joanna.metadata["supported_engines"]
+    assert "neural" in joanna.metadata["supportedEngines"]
     assert all(v.gender in (Gender.MALE, Gender.FEMALE) for v in voices.values())
     assert not any(v.supports_multi_speaker for v in voices.values())
 

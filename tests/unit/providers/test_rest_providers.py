@@ -96,7 +96,7 @@ def test_elevenlabs_voices_are_normalised(elevenlabs, elevenlabs_server):
     assert clyde.age_group is AgeGroup.SENIOR
     assert clyde.use_cases == ("character",)
     assert clyde.is_deprecated
-    assert clyde.metadata["language_source"] == "default"
+    assert clyde.metadata["languageSource"] == "default"
     request = elevenlabs_server.requests[-1]
     assert request.path == "/v1/voices"
     assert request.headers["Xi-Api-Key"] == ELEVENLABS_KEY

@@ -1,4 +1,4 @@
-"""Fixed-window rate limits in the store: exact under concurrency, Retry-After to window end."""
+"""Sliding-window rate limits in the store: exact under concurrency, an honest Retry-After."""
 
 from __future__ import annotations
 
@@ -21,19 +21,38 @@ def store(tmp_path):
     adapter.close()
 
 
-def test_limit_per_user_per_window_with_retry_after_to_the_window_end(store):
+def test_limit_per_user_in_any_window_with_an_honest_retry_after(store):
     start = datetime(2026, 1, 1, 10, 0, tzinfo=UTC)
     for used in range(5):
-        assert (
-            consume(store, user_id="ann", rule=HOURLY, now=start + timedelta(minutes=used))
-            == 4 - used
-        )
+        at = start + timedelta(minutes=used)
+        assert consume(store, user_id="ann", rule=HOURLY, now=at) == 4 - used
+    refused_at = start + timedelta(minutes=15)
     with pytest.raises(RateLimitedError) as refused:
-        consume(store, user_id="ann", rule=HOURLY, now=start + timedelta(minutes=15))
+        consume(store, user_id="ann", rule=HOURLY, now=refused_at)
+    # The first call (10:00) leaves the window at 11:00: that is when a call is admitted.
     assert refused.value.retry_after == 45 * 60
     assert "5 per hour" in refused.value.message
     assert consume(store, user_id="bob", rule=HOURLY, now=start) == 4
-    assert consume(store, user_id="ann", rule=HOURLY, now=start + timedelta(hours=1)) == 4
+    retry_after = timedelta(seconds=refused.value.retry_after)
+    with pytest.raises(RateLimitedError):
+        consume(
+            store, user_id="ann", rule=HOURLY, now=refused_at + retry_after - timedelta(seconds=1)
+        )
+    assert consume(store, user_id="ann", rule=HOURLY, now=refused_at + retry_after) == 0
+    # The second call (10:01) frees the next slot one minute later, not a whole window later.
+    with pytest.raises(RateLimitedError) as again:
+        consume(store, user_id="ann", rule=HOURLY, now=start + timedelta(hours=1, seconds=30))
+    assert again.value.retry_after == 30
+
+
+def test_no_burst_of_twice_the_limit_across_a_window_boundary(store):
+    # A fixed window (10:00-11:00, 11:00-12:00) would admit 5 at 10:59 and 5 more at 11:00.
+    before = datetime(2026, 1, 1, 10, 59, tzinfo=UTC)
+    for _ in range(5):
+        consume(store, user_id="ann", rule=HOURLY, now=before)
+    with pytest.raises(RateLimitedError) as refused:
+        consume(store, user_id="ann", rule=HOURLY, now=before + timedelta(minutes=1))
+    assert refused.value.retry_after == 59 * 60
 
 
 def test_other_actions_have_their_own_counters(store):

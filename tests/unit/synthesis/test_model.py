@@ -184,14 +184,11 @@ def test_audio_file_rejects_invalid_values(field, value):
         make_file(**{field: value})
 
 
-def test_audio_file_expiry_and_downloads():
+def test_audio_file_expiry():
     audio = make_file(expires_at=NOW + timedelta(days=30))
     assert not audio.is_expired(NOW)
     assert audio.is_expired(NOW + timedelta(days=30))
     assert not make_file().is_expired(NOW + timedelta(days=3650))
-    downloaded = audio.downloaded(NOW).downloaded(NOW)
-    assert (downloaded.download_count, downloaded.last_accessed_at) == (2, NOW)
-    assert audio.download_count == 0
 
 
 @pytest.mark.parametrize(

@@ -93,7 +93,11 @@ def test_due_jobs_fire_once_per_firing_even_with_two_schedulers(store):
     assert tasks[0]["task_type"] == "voices.sync"
     assert tasks[0]["payload"] == {"full": True}
     assert tasks[0]["dedup_key"] == "schedule:provider-voice-sync:2026-05-01T03:00:00Z"
-    assert first.next_firings()["provider-voice-sync"] == datetime(2026, 5, 2, 3, tzinfo=UTC)
+    # The next firing is the next day's 03:00, not before.
+    clock.now = datetime(2026, 5, 2, 2, 59, 59, tzinfo=UTC)
+    assert first.tick() == []
+    clock.now = datetime(2026, 5, 2, 3, 0, 1, tzinfo=UTC)
+    assert first.tick() == ["provider-voice-sync"]
 
 
 def test_the_scheduler_thread_fires_on_time(store):

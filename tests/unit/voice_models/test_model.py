@@ -283,6 +283,8 @@ def test_usage_stats_serialize_like_the_seed():
     assert stats.to_api() == {
         "modelId": "model-123",
         "usageCount": 45,
+        "characters": 0,
+        "requestedCharacters": 0,
         "totalCost": 8.75,
         "averageLatency": 650.0,
         "lastUsed": "2026-01-15T10:30:00Z",

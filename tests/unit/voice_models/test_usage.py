@@ -111,3 +111,21 @@ def test_replace_usage_sets_the_counters_to_saved_stats(store):
     )
     replace_usage(store, stats=saved, owner_id="ann", shards=SHARDS)
     assert usage_stats(store, "m", shards=SHARDS) == saved
+
+
+def test_a_synthesis_use_and_its_characters_are_one_write(store):
+    """Characters are counted in the usage shard's own update: no second document to lag."""
+    event = VoiceModelUsageEvent(cost=0.1, latency_ms=5, characters=40, requested_characters=70)
+    record_usage(store, model_id="m1", owner_id="ann", event=event, shards=SHARDS)
+    record_usage(
+        store,
+        model_id="m1",
+        owner_id="ann",
+        event=VoiceModelUsageEvent(characters=3),
+        shards=SHARDS,
+    )
+    stats = usage_stats(store, "m1", shards=SHARDS)
+    assert (stats.usage_count, stats.characters, stats.requested_characters) == (2, 43, 73)
+    # The second, separate counter documents of before are gone.
+    assert store.count(Query("voice_model_characters")) == 0
+    assert store.count(Query(USAGE_SHARDS)) <= 2

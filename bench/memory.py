@@ -1,0 +1,144 @@
+"""Peak memory of the gateway serving the largest legal synchronous synthesis requests.
+
+``python -m bench.memory`` starts the local gateway in its own process (eSpeak NG only, a
+fresh data directory), warms it with a short request, then sends requests that make just
+under ``synthesis_sync_max_audio_seconds`` of audio (the most a request answered at once
+may make): SSML with ten-second breaks, and plain text at a quarter speed, in wav, mp3
+and ogg_opus. It prints the server's resident memory after the warm-up and its peak
+(``VmHWM``) after the requests, and checks the peak against the stated bound
+(``PEAK_BOUND_MB``; the README quotes it). A request over the limit is refused before
+anything is rendered (tests/functions/test_synthesis_limits.py), so nothing larger can
+reach the renderer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PEAK_BOUND_MB = 600
+SYNC_SECONDS = 300.0
+CHARS_PER_SECOND = 14.0  # as shared.synthesis.model estimates
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def memory_mb(pid: int, field: str) -> float:
+    """Return ``field`` (VmRSS, VmHWM) of process ``pid`` in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not found")
+
+
+def post(base: str, token: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(  # noqa: S310 - the gateway on loopback
+        base + "/synthesize",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=600) as response:  # noqa: S310  # noqa: S310 - loopback
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def largest_requests() -> list[tuple[str, dict[str, Any]]]:
+    """Return requests estimated just under the at-once limit, pauses and rates included."""
+    text = "Speech between the pauses. "
+    per_break = 10 + len(text) / CHARS_PER_SECOND
+    breaks = int((SYNC_SECONDS - len(text) / CHARS_PER_SECOND) / per_break)
+    ssml = "<speak>" + (text + "<break time='10s'/>") * breaks + text + "</speak>"
+    slow = ("Hello there, this is a long and slow reading. " * 44)[:1990]
+    assert len(slow) / CHARS_PER_SECOND / 0.5 < SYNC_SECONDS
+    requests: list[tuple[str, dict[str, object]]] = []
+    for fmt in ("wav", "mp3", "ogg_opus"):
+        requests.append(
+            (f"SSML with {breaks} ten-second breaks, {fmt}", {"ssml": ssml, "outputFormat": fmt})
+        )
+        requests.append(
+            (
+                f"{len(slow)} characters at half speed, {fmt}",
+                {"text": slow, "speed": 0.5, "outputFormat": fmt},
+            )
+        )
+    return requests
+
+
+def main() -> None:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as data:
+        env = {
+            **os.environ,
+            "VOICE_DATA_DIR": data,
+            "VOICE_GATEWAY_PORT": str(port),
+            "VOICE_PROVIDERS": "espeak",
+            "VOICE_LOG_LEVEL": "WARNING",
+        }
+        server = subprocess.Popen(
+            [sys.executable, "-m", "local.gateway"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(base + "/healthz", timeout=2).close()  # noqa: S310
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            token = subprocess.run(
+                [sys.executable, "-m", "local.token", "--user", "bench"],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+            voice = {"voice": "espeak:en-US"}
+            for _ in range(30):  # the catalog syncs in the background on a first start
+                status, body = post(base, token, {"text": "Warm up.", **voice})
+                if status == 200:
+                    break
+                time.sleep(0.5)
+            baseline = memory_mb(server.pid, "VmRSS")
+            print(f"Gateway RSS after a warm-up request: {baseline:.0f} MB")
+            for label, request in largest_requests():
+                started = time.perf_counter()
+                status, body = post(base, token, {**request, **voice})
+                seconds = time.perf_counter() - started
+                duration = body.get("duration")
+                print(
+                    f"  {label:<48} {status}  audio {duration or 0:6.1f} s  "
+                    f"in {seconds:5.1f} s  peak RSS so far {memory_mb(server.pid, 'VmHWM'):.0f} MB"
+                )
+            peak = memory_mb(server.pid, "VmHWM")
+            verdict = "within" if peak <= PEAK_BOUND_MB else "OVER"
+            print(
+                f"Peak RSS {peak:.0f} MB ({peak - baseline:+.0f} MB over the warm gateway): "
+                f"{verdict} the stated bound of {PEAK_BOUND_MB} MB"
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Managing a user's pronunciation lexicons: create, read, list, change (a new version), delete.
+
+Rules come as JSON or as a W3C PLS document and are checked before anything is stored
+(``check_rules``), so a bad lexicon is a 400 naming the rule and nothing half-applied. A
+change to the rules, the name or the language makes a new version; earlier versions stay
+readable for requests that pinned them. Users reach only their own lexicons; another
+user's is "not found".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shared.errors import InvalidRequestError, NotFoundError
+from shared.lexicons.model import (
+    MAX_LEXICONS_PER_REQUEST,
+    Lexicon,
+    LexiconCreate,
+    LexiconRule,
+    LexiconUpdate,
+    check_rules,
+    parse_reference,
+)
+from shared.lexicons.pls import parse_pls
+from shared.lexicons.repository import LexiconRepository
+from shared.model import utcnow
+from shared.store.base import DocumentStore, Transaction
+
+
+class LexiconNotFoundError(NotFoundError):
+    """No such lexicon (or version) of the caller."""
+
+    code = "LEXICON_NOT_FOUND"
+
+
+def create_lexicon(store: DocumentStore, user_id: str, request: LexiconCreate) -> Lexicon:
+    """Create a lexicon of ``user_id``; return it (version 1).
+
+    Raises InvalidRequestError naming the first unusable rule.
+    """
+    language, rules = _rules_of(request.rules, request.pls, request.language)
+    lexicon = Lexicon(user_id=user_id, name=request.name, language=language, rules=rules)
+    LexiconRepository(store).add(lexicon)
+    return lexicon
+
+
+def get_lexicon(
+    store: DocumentStore, user_id: str, lexicon_id: str, version: int | None = None
+) -> Lexicon:
+    """Return the caller's lexicon (the latest version, or ``version``).
+
+    Raises LexiconNotFoundError.
+    """
+    repository = LexiconRepository(store)
+    found = (
+        repository.latest(lexicon_id)
+        if version is None
+        else repository.version(lexicon_id, version)
+    )
+    if found is None or found.user_id != user_id:
+        suffix = f"@{version}" if version is not None else ""
+        raise LexiconNotFoundError(f"Lexicon not found: {lexicon_id}{suffix}")
+    return found
+
+
+def list_lexicons(
+    store: DocumentStore, user_id: str, *, limit: int, cursor: str | None
+) -> tuple[list[Lexicon], str | None]:
+    """Return one page of the caller's lexicons and the next page's cursor."""
+    return LexiconRepository(store).page(user_id, limit=limit, cursor=cursor)
+
+
+def update_lexicon(
+    store: DocumentStore, user_id: str, lexicon_id: str, request: LexiconUpdate
+) -> Lexicon:
+    """Apply the change as a new version; return it.
+
+    Raises LexiconNotFoundError or InvalidRequestError (a rule that cannot be used).
+    """
+    replaced = request.rules is not None or request.pls is not None
+    language, rules = (
+        _rules_of(request.rules, request.pls, request.language) if replaced else (None, None)
+    )
+
+    def change(tx: Transaction) -> Lexicon:
+        current = LexiconRepository.tx_latest(tx, lexicon_id)
+        if current is None or current.user_id != user_id:
+            raise LexiconNotFoundError(f"Lexicon not found: {lexicon_id}")
+        updated = current.model_copy(
+            update={
+                "name": request.name or current.name,
+                "language": request.language or language or current.language,
+                "rules": rules if rules is not None else current.rules,
+                "version": current.version + 1,
+                "updated_at": utcnow(),
+            }
+        )
+        LexiconRepository.tx_save_version(tx, updated)
+        return updated
+
+    return store.run_transaction(change)
+
+
+def delete_lexicon(store: DocumentStore, user_id: str, lexicon_id: str) -> None:
+    """Delete the caller's lexicon and its versions; raise LexiconNotFoundError."""
+    get_lexicon(store, user_id, lexicon_id)
+    LexiconRepository(store).remove(lexicon_id)
+
+
+def lexicons_for_request(
+    store: DocumentStore, user_id: str, references: Sequence[str]
+) -> list[Lexicon]:
+    """Return the lexicons a synthesis request names (``id`` or ``id@version``), in order.
+
+    Raises InvalidRequestError (malformed or too many) or LexiconNotFoundError.
+    """
+    if len(references) > MAX_LEXICONS_PER_REQUEST:
+        raise InvalidRequestError(f"A request uses at most {MAX_LEXICONS_PER_REQUEST} lexicons")
+    found = []
+    for reference in references:
+        lexicon_id, version = parse_reference(reference)
+        found.append(get_lexicon(store, user_id, lexicon_id, version))
+    return found
+
+
+def _rules_of(
+    rules: list[LexiconRule] | None, pls: str | None, language: str | None
+) -> tuple[str, list[LexiconRule]]:
+    if pls is not None:
+        pls_language, parsed = parse_pls(pls)
+        check_rules(parsed)
+        return language or pls_language, parsed
+    check_rules(rules or [])
+    return language or "", rules or []

@@ -1,0 +1,190 @@
+"""Pronunciation lexicons: rules that say how a written word is to be spoken.
+
+A rule maps a grapheme (a word or phrase as written) to an alias (other words to say
+instead) or to IPA phonemes, case-sensitively or not. A lexicon holds a user's rules for
+one language and is versioned: every change makes a new version, the old ones stay
+readable, and a synthesis request may pin one (``id@3``). Rules are checked when saved:
+graphemes unique (per case sensitivity), IPA convertible for eSpeak, and no alias that
+leads back to its own grapheme through other rules (a loop an engine that re-applies
+rules would never leave).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Self
+
+from pydantic import ConfigDict, Field, model_validator
+
+from shared.errors import InvalidRequestError
+from shared.lexicons.ipa import to_espeak
+from shared.model import (
+    DomainModel,
+    LanguageTag,
+    RequestModel,
+    RequiredId,
+    UtcDatetime,
+    new_id,
+    utcnow,
+)
+
+MAX_RULES = 1000
+MAX_PLS_BYTES = 256 * 1024
+MAX_LEXICONS_PER_REQUEST = 10
+
+Grapheme = Annotated[str, Field(min_length=1, max_length=100)]
+Alias = Annotated[str, Field(min_length=1, max_length=200)]
+Phoneme = Annotated[str, Field(min_length=1, max_length=200)]
+_REFERENCE = re.compile(r"^([A-Za-z0-9_-]{1,64})(?:@([1-9][0-9]{0,5}))?$")
+
+
+class LexiconRule(RequestModel):
+    """One rule: say ``grapheme`` as ``alias``, or as the IPA ``phoneme``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    grapheme: Grapheme
+    alias: Alias | None = None
+    phoneme: Phoneme | None = None
+    case_sensitive: bool = False
+
+    @model_validator(mode="after")
+    def _alias_or_phoneme(self) -> Self:
+        if (self.alias is None) == (self.phoneme is None):
+            raise ValueError(f"rule {self.grapheme!r} needs exactly one of alias or phoneme")
+        if not self.grapheme.strip():
+            raise ValueError("a grapheme cannot be blank")
+        return self
+
+    def to_document(self) -> dict[str, Any]:
+        """Return the rule as stored."""
+        return self.model_dump(mode="json", by_alias=False)
+
+
+def check_rules(rules: list[LexiconRule]) -> None:
+    """Raise InvalidRequestError naming the first rule that cannot be used.
+
+    Checks the count, duplicate graphemes, the IPA of every phoneme rule and alias loops.
+    """
+    if len(rules) > MAX_RULES:
+        raise InvalidRequestError(f"A lexicon holds at most {MAX_RULES} rules")
+    seen: set[tuple[str, bool]] = set()
+    for rule in rules:
+        key = (
+            rule.grapheme if rule.case_sensitive else rule.grapheme.casefold(),
+            rule.case_sensitive,
+        )
+        if key in seen:
+            raise InvalidRequestError(f"Rule {rule.grapheme!r} appears twice")
+        seen.add(key)
+        if rule.phoneme is not None:
+            to_espeak(rule.phoneme)
+    _check_loops(rules)
+
+
+def _check_loops(rules: list[LexiconRule]) -> None:
+    graphemes = {rule.grapheme.casefold(): rule for rule in rules}
+    aliases = {
+        rule.grapheme.casefold(): rule.alias.casefold() for rule in rules if rule.alias is not None
+    }
+
+    def leads_to(alias: str) -> list[str]:
+        words = re.findall(r"\w+(?:['\u2019-]\w+)*", alias)
+        phrases = {
+            " ".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)
+        }
+        return [grapheme for grapheme in graphemes if grapheme in phrases]
+
+    for start in aliases:
+        path = [start]
+        pending = [(start, path)]
+        while pending:
+            current, trail = pending.pop()
+            for following in leads_to(aliases.get(current, "")):
+                if following == start:
+                    chain = " -> ".join([*trail, following])
+                    raise InvalidRequestError(
+                        f"Rule {graphemes[start].grapheme!r} loops through its aliases ({chain})"
+                    )
+                if following not in trail and following in aliases:
+                    pending.append((following, [*trail, following]))
+
+
+class Lexicon(DomainModel):
+    """One version of a user's lexicon."""
+
+    id: RequiredId = Field(default_factory=new_id)
+    user_id: RequiredId
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    language: LanguageTag
+    version: Annotated[int, Field(ge=1)] = 1
+    rules: list[LexiconRule] = Field(default_factory=list)
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+    updated_at: UtcDatetime = Field(default_factory=utcnow)
+
+
+class LexiconPublic(DomainModel):
+    """A lexicon as the API shows it."""
+
+    id: str
+    name: str
+    language: str
+    version: int
+    rules: list[LexiconRule]
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+    @classmethod
+    def from_entity(cls, lexicon: Lexicon) -> LexiconPublic:
+        """Return the public view of ``lexicon``."""
+        return cls.model_validate(lexicon.model_dump(exclude={"user_id"}))
+
+
+class LexiconCreate(RequestModel):
+    """Body of ``POST /lexicons``: JSON ``rules`` or a W3C PLS document in ``pls``."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    language: LanguageTag | None = None
+    rules: list[LexiconRule] | None = Field(default=None, max_length=MAX_RULES)
+    pls: Annotated[str, Field(min_length=1, max_length=MAX_PLS_BYTES)] | None = None
+
+    @model_validator(mode="after")
+    def _rules_or_pls(self) -> Self:
+        if (self.rules is None) == (self.pls is None):
+            raise ValueError("give exactly one of rules or pls")
+        if self.rules is not None and self.language is None:
+            raise ValueError("JSON rules need a language")
+        return self
+
+
+class LexiconUpdate(RequestModel):
+    """Body of ``PATCH /lexicons/{id}``: any of name, language, and new rules or PLS."""
+
+    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    language: LanguageTag | None = None
+    rules: list[LexiconRule] | None = Field(default=None, max_length=MAX_RULES)
+    pls: Annotated[str, Field(min_length=1, max_length=MAX_PLS_BYTES)] | None = None
+
+    @model_validator(mode="after")
+    def _one_source_of_rules(self) -> Self:
+        if self.rules is not None and self.pls is not None:
+            raise ValueError("give rules or pls, not both")
+        return self
+
+
+class LexiconPage(DomainModel):
+    """One page of the caller's lexicons."""
+
+    lexicons: list[LexiconPublic]
+    next_cursor: str | None = None
+
+
+def parse_reference(reference: str) -> tuple[str, int | None]:
+    """Return the lexicon id and pinned version of ``id`` or ``id@version``.
+
+    Raises InvalidRequestError for anything else.
+    """
+    match = _REFERENCE.match(reference)
+    if match is None:
+        raise InvalidRequestError(f"{reference!r} is not a lexicon id (or id@version)")
+    return match.group(1), int(match.group(2)) if match.group(2) else None

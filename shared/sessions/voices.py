@@ -1,0 +1,91 @@
+"""The voice a session speaks with: the one its config names, else the user's active model.
+
+``VoiceModelResolver`` is the ``VoiceResolver`` the service runs with. It uses the
+synthesis capability's own voice resolution (``resolve_voice`` and ``provider_for``), so a
+session speaks exactly as ``POST /synthesize`` would for the same user:
+
+- ``provider:voice`` in the config: that provider voice (the pipeline already checked the
+  provider is the session's TTS provider);
+- another name: a voice model the user owns or was granted with that id, else a voice of
+  the default TTS provider (``"en-US"`` is eSpeak's American English);
+- nothing: the user's active voice model, when they have one that is trained and whose
+  engine a provider of this deployment runs; otherwise the service's default voice (a
+  session never fails to start because a model is still training: it is logged instead).
+
+The store is read on a worker thread; the voice-model dependencies are built on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from shared.errors import (
+    ProviderNotConfiguredError,
+    VoiceModelNotFoundError,
+    VoiceModelNotReadyError,
+    VoiceRequiredError,
+)
+from shared.providers import ProviderRegistry
+from shared.sessions.tts import VoiceChoice
+
+if TYPE_CHECKING:
+    from shared.voice_models.deps import VoiceModelDeps
+
+logger = logging.getLogger(__name__)
+
+
+class VoiceModelResolver:
+    """Resolves session voices through the synthesis capability; see the module docstring."""
+
+    def __init__(
+        self,
+        voice_models: Callable[[], VoiceModelDeps],
+        providers: ProviderRegistry,
+        *,
+        default_provider: str,
+        default_voice: str,
+    ) -> None:
+        self._voice_models = voice_models
+        self._providers = providers
+        self._default = VoiceChoice(default_provider, default_voice)
+
+    async def resolve(self, user_id: str, requested: str | None) -> VoiceChoice:
+        """Return the voice for ``user_id``'s session.
+
+        Raises:
+            VoiceModelNotReadyError: the named voice model has not finished training.
+            ProviderNotConfiguredError: the named voice model's engine runs nowhere here.
+        """
+        if requested:
+            provider, colon, voice = requested.partition(":")
+            if colon and provider and voice:
+                return VoiceChoice(provider, voice)
+        return await asyncio.to_thread(self._resolve_blocking, user_id, requested)
+
+    def _resolve_blocking(self, user_id: str, requested: str | None) -> VoiceChoice:
+        # Imported on first use: the synthesis capability is not needed to start the service.
+        from shared.synthesis.voices import provider_for, resolve_voice  # noqa: PLC0415
+
+        deps = self._voice_models()
+        if requested:
+            try:
+                resolved = resolve_voice(deps, self._providers, user_id, requested)
+            except VoiceModelNotFoundError:
+                return VoiceChoice(self._default.provider, requested)
+            provider_for(self._providers, resolved)
+            return VoiceChoice(resolved.provider, resolved.voice_id)
+        try:
+            resolved = resolve_voice(deps, self._providers, user_id, None)
+            provider_for(self._providers, resolved)
+        except VoiceRequiredError:
+            return self._default
+        except (VoiceModelNotReadyError, ProviderNotConfiguredError) as exc:
+            logger.warning(
+                "The user's active voice model cannot speak; using the default voice",
+                extra={"fields": {"userId": user_id, "reason": exc.message}},
+            )
+            return self._default
+        return VoiceChoice(resolved.provider, resolved.voice_id)

@@ -1,0 +1,90 @@
+"""The lexicons function: a user's pronunciation lexicons, versioned, owner-only."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.functions.conftest import bearer
+from tests.unit.lexicons.test_lexicons import PLS
+
+
+@pytest.fixture
+def client(function_client):
+    return function_client("lexicons")
+
+
+def make(client, headers, **body):
+    fields = {
+        "name": "Names",
+        "language": "en-US",
+        "rules": [{"grapheme": "Nguyen", "alias": "win"}],
+    }
+    fields.update(body)
+    return client.post("/lexicons", json=fields, headers=headers)
+
+
+def test_create_read_change_and_pin_versions(client, token):
+    ann = bearer(token("ann"))
+    created = make(client, ann)
+    assert created.status_code == 201, created.get_json()
+    lexicon = created.get_json()
+    assert (lexicon["version"], lexicon["language"]) == (1, "en-US")
+    assert lexicon["rules"] == [
+        {"grapheme": "Nguyen", "alias": "win", "phoneme": None, "caseSensitive": False}
+    ]
+    changed = client.patch(
+        f"/lexicons/{lexicon['id']}",
+        json={"rules": [{"grapheme": "Nguyen", "phoneme": "wɪn"}]},
+        headers=ann,
+    )
+    assert changed.status_code == 200, changed.get_json()
+    assert changed.get_json()["version"] == 2
+    latest = client.get(f"/lexicons/{lexicon['id']}", headers=ann).get_json()
+    assert latest["rules"][0]["phoneme"] == "wɪn"
+    first = client.get(f"/lexicons/{lexicon['id']}/versions/1", headers=ann).get_json()
+    assert first["rules"][0]["alias"] == "win"
+    listed = client.get("/lexicons", headers=ann).get_json()
+    assert [x["id"] for x in listed["lexicons"]] == [lexicon["id"]]
+    assert client.delete(f"/lexicons/{lexicon['id']}", headers=ann).status_code == 204
+    assert client.get(f"/lexicons/{lexicon['id']}/versions/1", headers=ann).status_code == 404
+
+
+def test_pls_documents_are_accepted(client, token):
+    ann = bearer(token("ann"))
+    created = client.post("/lexicons", json={"name": "From PLS", "pls": PLS}, headers=ann)
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    assert body["language"] == "en-US"
+    assert [rule["grapheme"] for rule in body["rules"]] == ["Nguyen", "W3C", "w3c"]
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"rules": [{"grapheme": "Xi", "phoneme": "ʘi"}]}, "U+0298"),
+        ({"rules": [{"grapheme": "a", "alias": "b"}, {"grapheme": "b", "alias": "a"}]}, "loops"),
+        ({"rules": [{"grapheme": "a", "alias": "b"}, {"grapheme": "A", "alias": "c"}]}, "twice"),
+        ({"rules": [{"grapheme": "a"}]}, "exactly one"),
+        ({"pls": "<lexicon", "rules": None, "language": None}, "not well-formed"),
+        ({"rules": [{"grapheme": "x", "alias": "y"}] * 1001}, ""),
+    ],
+)
+def test_bad_lexicons_are_400_naming_the_rule_and_nothing_is_stored(client, token, body, needle):
+    ann = bearer(token("ann"))
+    response = make(client, ann, **body)
+    assert response.status_code == 400, response.get_json()
+    assert needle in str(response.get_json())
+    assert client.get("/lexicons", headers=ann).get_json()["lexicons"] == []
+
+
+def test_another_users_lexicon_is_not_found(client, token):
+    lexicon = make(client, bearer(token("ann"))).get_json()
+    bob = bearer(token("bob"))
+    for method, path in (
+        ("GET", f"/lexicons/{lexicon['id']}"),
+        ("GET", f"/lexicons/{lexicon['id']}/versions/1"),
+        ("PATCH", f"/lexicons/{lexicon['id']}"),
+        ("DELETE", f"/lexicons/{lexicon['id']}"),
+    ):
+        response = client.open(path, method=method, json={"name": "x"}, headers=bob)
+        assert response.status_code == 404, (method, path)

@@ -1,0 +1,56 @@
+"""A session speaks with the user's active voice model unless its config names a voice."""
+
+from __future__ import annotations
+
+from shared import voice_models
+from shared.voice_models.activation import activate_voice_model
+from shared.voice_models.crud import create_voice_model
+from shared.voice_models.deps import Caller
+from shared.voice_models.model import TTSProvider, VoiceModelCreate
+from tests.sessions.support import Client
+
+
+def give_active_model(service, user: str, voice_id: str) -> str:
+    deps = service.container.platform.deps(voice_models.CAPABILITY)
+    caller = Caller(user)
+    model = create_voice_model(
+        deps,
+        caller,
+        VoiceModelCreate(
+            provider=TTSProvider.ESPEAK,
+            model_path=f"models/{user}/m1/model.bin",
+            quality_score=0.9,
+            metadata={"voiceId": voice_id},
+        ),
+    )
+    if not model.is_active:
+        activate_voice_model(deps, caller, model.id)
+    return model.id
+
+
+def test_a_session_speaks_with_the_users_active_voice_model(start_service):
+    service = start_service()
+    give_active_model(service, "vera", "en-GB")
+    client = Client(service.url, service.token("vera"))
+    assert client.start()["voice"] == "espeak:en-GB"
+    client.close()
+    # Someone without a model gets the service's default voice.
+    other = Client(service.url, service.token("walt"))
+    assert other.start()["voice"] == "espeak:en-US"
+    other.close()
+
+
+def test_a_voice_named_in_the_config_wins_over_the_active_model(start_service):
+    service = start_service()
+    model_id = give_active_model(service, "xena", "en-GB")
+    client = Client(service.url, service.token("xena"))
+    assert client.start({"voice": "espeak:fr-FR"})["voice"] == "espeak:fr-FR"
+    client.close()
+    # A voice model may be named by its id, like in POST /synthesize.
+    named = Client(service.url, service.token("xena"))
+    assert named.start({"voice": model_id})["voice"] == "espeak:en-GB"
+    named.close()
+    # Someone else's model is not theirs to speak with: the name is a provider voice then.
+    stranger = Client(service.url, service.token("yuri"))
+    assert stranger.start({"voice": model_id})["voice"] == f"espeak:{model_id}"
+    stranger.close()

@@ -1,0 +1,218 @@
+"""WebRTC end to end: a real aiortc peer offers over HTTP, speaks over Opus, hears the reply.
+
+ICE is restricted to the loopback interface (no STUN, no other address): aioice leaves
+127.0.0.1 out of its host candidates, so the test hands it that address only, for both
+peers (the server runs in this process). Everything else is the real stack: SDP offer and
+answer, DTLS, SRTP, Opus both ways, the data channel, and the same pipeline as behind the
+WebSocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+from av import AudioFrame, AudioResampler
+
+from tests.sessions.support import silence, speech
+
+RATE = 48_000
+FRAME = RATE // 50
+
+
+@pytest.fixture(autouse=True)
+def loopback_ice(monkeypatch):
+    import aioice.ice
+
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda **_: ["127.0.0.1"])
+
+
+class Microphone(MediaStreamTrack):
+    """Plays PCM (48 kHz mono) at real-time pace, then silence for ever."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._audio = bytearray()
+        self._start: float | None = None
+        self._sent = 0
+
+    def say(self, pcm: bytes) -> None:
+        self._audio += pcm
+
+    async def recv(self) -> AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        wait = self._start + self._sent / RATE - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        chunk = bytes(self._audio[: FRAME * 2])
+        del self._audio[: FRAME * 2]
+        chunk += bytes(FRAME * 2 - len(chunk))
+        frame = AudioFrame.from_ndarray(
+            np.frombuffer(chunk, dtype="<i2").reshape(1, -1), format="s16", layout="mono"
+        )
+        frame.sample_rate, frame.pts = RATE, self._sent
+        frame.time_base = fractions.Fraction(1, RATE)
+        self._sent += FRAME
+        return frame
+
+
+def post_offer(url: str, token: str | None, body: dict) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")  # noqa: S310
+    request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:  # noqa: S310
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+class Peer:
+    """A WebRTC client of the session service."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self.url, self.token = url, token
+        self.pc = RTCPeerConnection()
+        self.microphone = Microphone()
+        self.events: list[dict] = []
+        self.reply = bytearray()
+        self._arrived = asyncio.Event()
+        self.channel = self.pc.createDataChannel("control")
+        self.opened = asyncio.Event()
+        self.channel.on("open", self.opened.set)
+        self.channel.on("message", self._on_message)
+        self.pc.addTrack(self.microphone)
+        self.pc.on("track", self._on_track)
+        self._readers: list[asyncio.Task] = []
+
+    def _on_message(self, message: str) -> None:
+        self.events.append(json.loads(message))
+        self._arrived.set()
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        self._readers.append(asyncio.get_running_loop().create_task(self._read(track)))
+
+    async def _read(self, track: MediaStreamTrack) -> None:
+        resampler = AudioResampler(format="s16", layout="mono", rate=RATE)
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            if any(event["type"] == "audio.started" for event in self.events):
+                for converted in resampler.resample(frame):
+                    self.reply += bytes(converted.planes[0])[: converted.samples * 2]
+
+    async def connect(self) -> None:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        offer = {"type": "offer", "sdp": self.pc.localDescription.sdp}
+        status, answer = await asyncio.to_thread(post_offer, self.url, self.token, offer)
+        assert status == 200, answer
+        await self.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], answer["type"]))
+        await asyncio.wait_for(self.opened.wait(), 20)
+
+    def send(self, message: dict) -> None:
+        self.channel.send(json.dumps(message))
+
+    async def wait_for(self, kind: str, timeout: float = 30) -> dict:
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while True:
+            for item in self.events[seen:]:
+                if item["type"] == kind:
+                    return item
+            seen = len(self.events)
+            remaining = deadline - time.monotonic()
+            kinds = [item["type"] for item in self.events]
+            assert remaining > 0, f"no {kind} within {timeout}s; got {kinds}"
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+
+    async def close(self) -> None:
+        await self.pc.close()
+        for reader in self._readers:
+            reader.cancel()
+
+
+def words(text: str) -> list[str]:
+    return re.findall(r"[a-z']+", text.lower())
+
+
+def test_a_webrtc_peer_is_heard_and_answered_over_opus(start_service, whisper):
+    service = start_service()
+    offer_url = f"{service.http}/v1/sessions/webrtc"
+
+    async def conversation() -> tuple[list[dict], bytes, list[str]]:
+        peer = Peer(offer_url, service.token("opal"))
+        await peer.connect()
+        # The client's config asks for 16 kHz; over WebRTC the Opus track's 48 kHz wins.
+        peer.send({"type": "start", "config": {"audio": {"sampleRate": 16000}}})
+        started = await peer.wait_for("session.started")
+        peer.microphone.say(
+            silence(0.3, rate=RATE) + speech("What is the weather like today?", rate=RATE)
+        )
+        await peer.wait_for("audio.ended", timeout=40)
+        await asyncio.sleep(0.3)  # the last reply frames are in flight
+        live = service.tasks_named(f"session:{started['sessionId']}")
+        peer.send({"type": "stop"})
+        await peer.wait_for("connection.closed")
+        await peer.close()
+        return peer.events, bytes(peer.reply), live
+
+    events, reply, live = asyncio.run(conversation())
+    kinds = [item["type"] for item in events]
+    started = events[kinds.index("session.started")]
+    assert started["config"]["audio"]["sampleRate"] == RATE
+    final = next(item for item in events if item["type"] == "transcript.final")
+    assert words(final["text"]) == ["what", "is", "the", "weather", "like", "today"]
+    assert "weather" in next(item for item in events if item["type"] == "agent.done")["text"]
+    assert next(item for item in events if item["type"] == "audio.started")["sampleRate"] == RATE
+    closed = next(item for item in events if item["type"] == "connection.closed")
+    assert closed["code"] == 1000
+    assert live  # the session ran while connected...
+    deadline = time.monotonic() + 10
+    while service.tasks_named(f"session:{started['sessionId']}"):
+        assert time.monotonic() < deadline, "session tasks left running after stop"
+        time.sleep(0.05)
+    # ...and the reply came back as audio over the Opus track, saying the agent's words.
+    answer = next(item for item in events if item["type"] == "agent.done")["text"]
+    samples = np.frombuffer(reply, dtype="<i2").astype(np.float64)
+    voiced = np.flatnonzero(np.abs(samples) > 500)
+    expected = np.frombuffer(speech(answer, rate=RATE), dtype="<i2").astype(np.float64)
+    expected_voiced = np.flatnonzero(np.abs(expected) > 500)
+    # All of it, without gaps or repeats: the voiced span lasts as long as the synthesis.
+    span, expected_span = voiced[-1] - voiced[0], expected_voiced[-1] - expected_voiced[0]
+    assert abs(span - expected_span) / expected_span < 0.1
+    assert np.sqrt(np.mean(samples[voiced[0] : voiced[-1]] ** 2)) > 1000
+    heard = asyncio.run(whisper.transcribe(reply, RATE, "en")).text
+    assert {"cannot", "weather", "pleasant"} <= set(words(heard)), heard
+
+
+def test_an_offer_needs_a_valid_token_and_an_sdp_offer(start_service):
+    service = start_service()
+    offer_url = f"{service.http}/v1/sessions/webrtc"
+    status, body = post_offer(offer_url, None, {"type": "offer", "sdp": "v=0"})
+    assert (status, body["code"]) == (401, "UNAUTHENTICATED")
+    status, body = post_offer(offer_url, "forged.token.value", {"type": "offer", "sdp": "v=0"})
+    assert status == 401
+    status, body = post_offer(offer_url, service.token("opal"), {"type": "answer", "sdp": "x"})
+    assert (status, body["code"]) == (400, "INVALID_REQUEST")
+    status, body = post_offer(offer_url, service.token("opal"), {"sdp": "v=0"})
+    assert status == 400

@@ -8,6 +8,7 @@ STAMP := $(VENV)/.requirements-stamp
 USER ?= dev
 ADMIN ?=
 TTL ?=
+ACCOUNT ?=
 
 .PHONY: run sessions test lint typecheck unit token bench clean venv infra-check
 
@@ -52,7 +53,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 token: $(STAMP)
-	@$(BIN)/python -m local.token --user "$(USER)" $(if $(ADMIN),--admin,) $(if $(TTL),--ttl "$(TTL)",)
+	@$(BIN)/python -m local.token --user "$(USER)" $(if $(ADMIN),--admin,) $(if $(TTL),--ttl "$(TTL)",) $(if $(ACCOUNT),--account "$(ACCOUNT)",)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.store

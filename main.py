@@ -12,6 +12,7 @@ from functions.files import files
 from functions.lexicons import lexicons
 from functions.openai_speech import openai_speech
 from functions.openapi import openapi
+from functions.precall import precall
 from functions.sample_uploaded import sample_uploaded
 from functions.samples import samples
 from functions.sync_voices import sync_voices
@@ -31,6 +32,7 @@ __all__ = [
     "lexicons",
     "openai_speech",
     "openapi",
+    "precall",
     "sample_uploaded",
     "samples",
     "sync_voices",

@@ -69,6 +69,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         trigger="storage",
         bucket_setting="models_bucket",
     ),
+    # Pre-call voice cloning (seed 003): caller mappings, the telephony webhook, analytics.
+    FunctionSpec(name="precall", module="functions.precall", prefixes=("/precall",)),
     # Pronunciation lexicons that synthesis requests name in lexiconIds.
     FunctionSpec(name="lexicons", module="functions.lexicons", prefixes=("/lexicons",)),
 )

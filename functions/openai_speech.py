@@ -94,7 +94,7 @@ def create_speech(ctx: RequestContext) -> flask.Response:
         include_timestamps=False,
     )
     deps = ctx.container.deps(SYNTHESIS)
-    prepared = prepare(deps, ctx.user_id, request)
+    prepared = prepare(deps, ctx.user_id, request, account_id=ctx.principal.account_id)
     check_audio_length(prepared.seconds, deps.settings, at_once=True)
     if deps.settings.openai_speech_storage == "none":
         spoken = speak_unstored(deps, ctx.user_id, prepared)

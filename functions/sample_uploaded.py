@@ -2,8 +2,8 @@
 
 Eventarc delivers every ``google.cloud.storage.object.v1.finalized`` event of the samples
 bucket (locally, the gateway does). A signed upload's sample becomes ``uploaded`` and is
-enqueued for processing; an object whose sample is gone is deleted; the rest, including
-the events of multipart uploads (already enqueued), is ignored
+enqueued for processing; the rest, including the events of multipart uploads (already
+enqueued) and objects no sample names (pre-call cloning shares the bucket), is ignored
 (``shared.samples.uploads.sample_object_finalized``). Malformed and stale events are
 logged and acknowledged; store, storage or queue outages raise, so the event comes again.
 """

@@ -101,7 +101,7 @@ def synthesize_text(ctx: RequestContext) -> Any:
     deps = ctx.container.deps(SYNTHESIS)
     request = ctx.body(SynthesizeRequest)
     audio = _wants_audio(ctx, request.output_format)
-    body = synthesize(deps, ctx.user_id, request)
+    body = synthesize(deps, ctx.user_id, request, account_id=ctx.principal.account_id)
     return _audio_reply(deps, body) if audio else _json_reply(body)
 
 
@@ -118,7 +118,7 @@ def synthesize_dialogue_turns(ctx: RequestContext) -> Any:
     deps = ctx.container.deps(SYNTHESIS)
     request = ctx.body(DialogueRequest)
     audio = _wants_audio(ctx, request.output_format)
-    body = synthesize_dialogue(deps, ctx.user_id, request)
+    body = synthesize_dialogue(deps, ctx.user_id, request, account_id=ctx.principal.account_id)
     return _audio_reply(deps, body) if audio else _json_reply(body)
 
 

@@ -87,6 +87,44 @@ locals {
         { field_path = "is_public", order = "ASCENDING" },
         { field_path = "status", order = "ASCENDING" },
         { field_path = "created_at", order = "DESCENDING" },
+    # Pre-call cloning (seed 003). GET /precall/mappings: an account's live mappings, newest
+    # first (the seed's account_id and created_at indexes).
+    precall_mappings_by_account = {
+      collection = "caller_voice_mapping"
+      fields = [
+        { field_path = "account_id", order = "ASCENDING" },
+        { field_path = "deleted_at", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+      ]
+    }
+    # precall-clone-expiry: deleted_at == null, ttl_expires_at <= now (the seed's TTL index)
+    precall_clone_cache_expiry = {
+      collection = "voice_clone_cache"
+      fields = [
+        { field_path = "deleted_at", order = "ASCENDING" },
+        { field_path = "ttl_expires_at", order = "ASCENDING" },
+      ]
+    }
+    # GET /precall/analytics: an account's calls, clone attempts and ready events in a range
+    precall_calls_by_account = {
+      collection = "call_log"
+      fields = [
+        { field_path = "account_id", order = "ASCENDING" },
+        { field_path = "call_started_at", order = "ASCENDING" },
+      ]
+    }
+    precall_clone_log_by_account = {
+      collection = "voice_clone_log"
+      fields = [
+        { field_path = "account_id", order = "ASCENDING" },
+        { field_path = "created_at", order = "ASCENDING" },
+      ]
+    }
+    precall_ready_events_by_account = {
+      collection = "clone_ready_events"
+      fields = [
+        { field_path = "account_id", order = "ASCENDING" },
+        { field_path = "created_at", order = "ASCENDING" },
       ]
     }
     # GET /tasks/dead-letters?queue=...: newest first

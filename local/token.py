@@ -1,4 +1,4 @@
-"""Print a dev-signed bearer token: ``python -m local.token --user alice [--admin]``.
+"""Print a dev-signed bearer token: ``python -m local.token --user alice [--admin] [--account A]``.
 
 The token is signed with the same secret the platform's dev auth mode verifies with
 (``VOICE_DEV_AUTH_SECRET``, or the secret generated under ``VOICE_DATA_DIR``), so
@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--user", required=True, help="user id, the token's subject")
     parser.add_argument("--admin", action="store_true", help="add the admin claim")
     parser.add_argument("--email", default=None, help="email claim")
+    parser.add_argument("--account", default=None, help="accountId claim (pre-call tenant)")
     parser.add_argument(
         "--ttl", type=_positive_int, default=3600, help="lifetime in seconds (default 3600)"
     )
@@ -48,7 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     verifier = build_dev_verifier(settings)
-    token = verifier.mint(args.user, admin=args.admin, email=args.email, ttl_seconds=args.ttl)
+    token = verifier.mint(
+        args.user,
+        admin=args.admin,
+        email=args.email,
+        ttl_seconds=args.ttl,
+        account_id=args.account,
+    )
     print(token)
     return 0
 

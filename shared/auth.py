@@ -38,6 +38,8 @@ REJECTION_MESSAGE = "Invalid or expired token"
 MAX_TOKEN_CHARS = 16 * 1024
 
 _REQUIRED_CLAIMS = ["exp", "iat", "sub"]
+ACCOUNT_CLAIM = "accountId"
+MAX_ACCOUNT_ID_CHARS = 255
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,18 @@ class Principal:
     email: str | None = None
     is_admin: bool = False
     claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def account_id(self) -> str:
+        """Return the tenant the caller acts for: the ``accountId`` claim, else the user id.
+
+        Firebase custom claims carry the account of a team's members (and of a telephony
+        system's service identity); a token without one acts for the user alone.
+        """
+        account = self.claims.get(ACCOUNT_CLAIM)
+        if isinstance(account, str) and 0 < len(account) <= MAX_ACCOUNT_ID_CHARS:
+            return account
+        return self.user_id
 
 
 class TokenVerifier(Protocol):
@@ -117,6 +131,7 @@ class DevTokenVerifier:
         admin: bool = False,
         email: str | None = None,
         ttl_seconds: int = 3600,
+        account_id: str | None = None,
     ) -> str:
         """Return a signed token for ``user_id`` valid for ``ttl_seconds``.
 
@@ -138,6 +153,8 @@ class DevTokenVerifier:
             claims["admin"] = True
         if email is not None:
             claims["email"] = email
+        if account_id is not None:
+            claims[ACCOUNT_CLAIM] = account_id
         return jwt.encode(claims, self._secret, algorithm=self.algorithm)
 
     def verify(self, token: str) -> Principal:

@@ -71,7 +71,7 @@ class Settings(BaseSettings):
 
     models_bucket: str = "voice-models"
     audio_bucket: str = "voice-audio"
-    samples_bucket: str = "voice-samples"
+    samples_bucket: str = "voice-samples"  # voice samples, and the pre-call cloning's
     default_queue: str = "voice-default"
     synthesis_queue: str = "voice-synthesis"
     sync_queue: str = "voice-sync"
@@ -234,6 +234,32 @@ class Settings(BaseSettings):
     speaker_encoder_weights: Path | None = None
     training_event_max_age_seconds: int = Field(default=3600, ge=60)
     training_max_samples: int = Field(default=20, ge=1, le=100)
+
+    # Pre-call cloning (seed 003). Who clones ("embedded": the eSpeak pitch match, offline;
+    # "elevenlabs": instant voice cloning with the ElevenLabs key above); how long a clone
+    # is reused (the seed's CACHE_TTL); where samples may be (our samples bucket always,
+    # plus these comma-separated gs:// or s3:// buckets); S3 access (boto3's own credential
+    # chain when no key is set); the sample limits; the webhook told of ready and failed
+    # clones (body signed with the secret); how long a call waits for a clone another call
+    # of the same caller is making, the cloner's lease, attempts at a clone whose provider
+    # failed transiently, and how long soft-deleted rows are kept.
+    precall_cloner: Literal["embedded", "elevenlabs"] = "embedded"
+    precall_cache_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+    precall_sample_buckets: str = ""
+    precall_s3_endpoint: str | None = None
+    precall_s3_region: str = "us-east-1"
+    precall_s3_access_key_id: SecretStr | None = None
+    precall_s3_secret_access_key: SecretStr | None = None
+    precall_sample_min_seconds: float = Field(default=2.0, gt=0)
+    precall_sample_max_seconds: float = Field(default=300.0, gt=0)
+    precall_sample_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    precall_webhook_url: str | None = None
+    precall_webhook_secret: SecretStr | None = None
+    precall_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    precall_clone_wait_seconds: float = Field(default=30.0, gt=0, le=600)
+    precall_clone_lease_seconds: float = Field(default=15.0, ge=1, le=600)
+    precall_clone_attempts: int = Field(default=3, ge=1, le=10)
+    precall_retention_days: int = Field(default=30, ge=1)
 
     # Streaming voice sessions (seed 004): the Cloud Run service (`python -m session`).
     # Cloud Run sets PORT; locally VOICE_SESSIONS_PORT (default 8081) is used.

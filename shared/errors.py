@@ -99,6 +99,13 @@ class UnsupportedMediaTypeError(PlatformError):
     default_message = "Content-Type must be application/json"
 
 
+class GoneError(PlatformError):
+    """What the request names existed, but is gone for good (an expired clone, say)."""
+
+    code = "GONE"
+    default_message = "It is gone"
+
+
 class RangeNotSatisfiableError(PlatformError):
     code = "RANGE_NOT_SATISFIABLE"
     default_message = "The requested byte range is not satisfiable"

@@ -57,6 +57,7 @@ ERROR_STATUS: dict[type[errors.PlatformError], int] = {
     errors.PreconditionFailedError: 412,
     errors.PayloadTooLargeError: 413,
     errors.UnsupportedMediaTypeError: 415,
+    errors.GoneError: 410,
     errors.RangeNotSatisfiableError: 416,
     errors.UnprocessableError: 422,
     errors.RateLimitedError: 429,

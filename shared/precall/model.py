@@ -4,6 +4,12 @@ A caller's E.164 number maps to a voice sample; the clone made from it is cached
 and a reuse count so repeat callers skip cloning. Calls, clone attempts and the greeting
 workflow's ready, failed and transfer events are kept as logs. Phone numbers are normalised
 (spaces, dashes, dots and brackets removed) and must then be ``+`` and 8..15 digits.
+
+Beyond the seed's columns every record carries ``account_id`` (the tenant that owns it:
+reads, analytics and account deletion select by it); a cache entry also says which TTS
+provider speaks the clone and with which provider voice (an ElevenLabs clone is its own
+voice id; the embedded cloner's is an eSpeak voice); a call also keeps its clone's state
+(pending, ready, failed) so the agent side can poll it.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pydantic import AfterValidator, Field, model_validator
 from shared.model import (
     DomainModel,
     NonNegativeCount,
+    StoredFreeForm,
     TransitionTable,
     UtcDatetime,
     check_transition,
@@ -47,24 +54,58 @@ def normalize_e164(number: str) -> str:
 E164Number = Annotated[str, AfterValidator(normalize_e164)]
 """A phone number in E.164 form (``+14155550100``)."""
 
+
+class PrecallRecord(DomainModel):
+    """Base of the pre-call entities: stored with enums as their plain string values."""
+
+    def to_document(self) -> dict[str, Any]:
+        """Return the stored fields (snake_case), enums as plain strings."""
+        return {
+            name: value.value if isinstance(value, StrEnum) else value
+            for name, value in super().to_document().items()
+        }
+
+
 RequiredId = Annotated[str, Field(min_length=1, max_length=255)]
+AccountId = Annotated[str, Field(min_length=1, max_length=255)]
+SampleUrl = Annotated[str, Field(min_length=1, max_length=2048)]
 
 
-class CallerVoiceMapping(DomainModel):
+class CallerVoiceMapping(PrecallRecord):
     """Which voice sample to clone when a caller rings; one live mapping per number."""
 
     id: RequiredId = Field(default_factory=new_id)
     caller_id: E164Number
-    voice_sample_url: Annotated[str, Field(min_length=1, max_length=2048)]
+    # Where the voice comes from: a sample URL (our storage or S3), or a sample of the
+    # samples capability; exactly one.
+    voice_sample_url: SampleUrl | None = None
+    sample_id: RequiredId | None = None
     voice_name: Annotated[str, Field(min_length=1, max_length=255)]
-    description: str | None = None
+    description: Annotated[str, Field(max_length=2000)] | None = None
     account_id: Annotated[str, Field(max_length=255)] | None = None
+    created_by: str | None = None
     created_at: UtcDatetime = Field(default_factory=utcnow)
     updated_at: UtcDatetime = Field(default_factory=utcnow)
     deleted_at: UtcDatetime | None = None
 
+    @model_validator(mode="after")
+    def _one_sample_source(self) -> Self:
+        if (self.voice_sample_url is None) == (self.sample_id is None):
+            raise ValueError("give exactly one of voiceSampleUrl and sampleId")
+        return self
 
-class VoiceCloneCache(DomainModel):
+    @property
+    def sample_source(self) -> str:
+        """Return where the sample is: its URL, or ``sample:{sampleId}``."""
+        return self.voice_sample_url or f"sample:{self.sample_id}"
+
+    @property
+    def is_deleted(self) -> bool:
+        """Return whether the mapping was soft-deleted."""
+        return self.deleted_at is not None
+
+
+class VoiceCloneCache(PrecallRecord):
     """A cloned voice kept for reuse until ``ttl_expires_at``."""
 
     id: RequiredId = Field(default_factory=new_id)
@@ -76,6 +117,20 @@ class VoiceCloneCache(DomainModel):
     last_used_at: UtcDatetime | None = None
     created_at: UtcDatetime = Field(default_factory=utcnow)
     deleted_at: UtcDatetime | None = None
+    account_id: AccountId | None = None
+    mapping_id: str | None = None
+    # Who speaks the clone: the TTS provider and its voice id (None: ``cloned_voice_id``),
+    # and the language and prosody multipliers the cloner chose.
+    provider: str = "elevenlabs"
+    provider_voice_id: str | None = None
+    language: str | None = None
+    pitch: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
+    speed: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
+
+    @property
+    def speaking_voice_id(self) -> str:
+        """Return the provider voice that speaks this clone."""
+        return self.provider_voice_id or self.cloned_voice_id
 
     @model_validator(mode="after")
     def _expires_after_creation(self) -> Self:
@@ -91,6 +146,7 @@ class VoiceCloneCache(DomainModel):
         cloned_voice_id: str,
         now: datetime,
         ttl: timedelta = DEFAULT_CLONE_CACHE_TTL,
+        **fields: Any,
     ) -> Self:
         """Return a cache entry for a clone made at ``now``, expiring ``ttl`` later."""
         return cls(
@@ -100,7 +156,13 @@ class VoiceCloneCache(DomainModel):
             ttl_expires_at=now + ttl,
             last_used_at=now,
             created_at=now,
+            **fields,
         )
+
+    def expired_now(self, now: datetime) -> Self:
+        """Return the entry expiring at ``now`` (its mapping changed), never before creation."""
+        moment = max(now, self.clone_created_at + timedelta(milliseconds=1))
+        return with_changes(self, ttl_expires_at=min(moment, self.ttl_expires_at))
 
     def is_expired(self, now: datetime) -> bool:
         """Return whether the entry is unusable at ``now``: past its TTL, or deleted."""
@@ -125,7 +187,21 @@ CALL_TRANSITIONS: TransitionTable[CallStatus] = {
 """Legal call moves; COMPLETED and FAILED are final."""
 
 
-class CallLog(DomainModel):
+class CloneState(StrEnum):
+    """Where a call's clone is: being made (or fetched from the cache), usable, or failed."""
+
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+
+
+CLONE_TRANSITIONS: TransitionTable[CloneState] = {
+    CloneState.PENDING: frozenset({CloneState.READY, CloneState.FAILED}),
+}
+"""A call's clone is settled once: READY and FAILED are final."""
+
+
+class CallLog(PrecallRecord):
     """One call made through the voice agent."""
 
     id: RequiredId = Field(default_factory=new_id)
@@ -138,9 +214,16 @@ class CallLog(DomainModel):
     duration_seconds: NonNegativeCount | None = None
     transcript: str | None = None
     status: CallStatus = CallStatus.INITIATED
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: StoredFreeForm = Field(default_factory=dict)
     created_at: UtcDatetime = Field(default_factory=utcnow)
     updated_at: UtcDatetime = Field(default_factory=utcnow)
+    account_id: AccountId | None = None
+    mapping_id: str | None = None
+    clone_state: CloneState = CloneState.PENDING
+    clone_error: str | None = None
+    clone_ready_at: UtcDatetime | None = None
+    agent_call_id: str | None = None
+    transferred_at: UtcDatetime | None = None
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> Self:
@@ -159,6 +242,34 @@ class CallLog(DomainModel):
             transcript=transcript if transcript is not None else self.transcript,
             updated_at=ended_at,
         )
+
+    def clone_ready(self, *, cloned_voice_id: str, at: datetime) -> Self:
+        """Return the call with its clone READY, speaking ``cloned_voice_id``.
+
+        Raises:
+            InvalidStateTransitionError: the clone is already settled.
+        """
+        check_transition("clone", CLONE_TRANSITIONS, self.clone_state, CloneState.READY)
+        return with_changes(
+            self,
+            clone_state=CloneState.READY,
+            cloned_voice_id=cloned_voice_id,
+            clone_ready_at=at,
+            updated_at=at,
+        )
+
+    def clone_failed(self, *, reason: str, at: datetime) -> Self:
+        """Return the call with its clone FAILED for ``reason``.
+
+        Raises:
+            InvalidStateTransitionError: the clone is already settled.
+        """
+        check_transition("clone", CLONE_TRANSITIONS, self.clone_state, CloneState.FAILED)
+        return with_changes(self, clone_state=CloneState.FAILED, clone_error=reason, updated_at=at)
+
+    def transferred(self, *, agent_call_id: str, at: datetime) -> Self:
+        """Return the call handed to the agent call ``agent_call_id`` at ``at``."""
+        return with_changes(self, agent_call_id=agent_call_id, transferred_at=at, updated_at=at)
 
     def complete(self, *, ended_at: datetime, transcript: str | None = None) -> Self:
         """Return the call COMPLETED at ``ended_at``, with its duration in whole seconds.
@@ -186,7 +297,7 @@ class CloneStatus(StrEnum):
     FAILED = "failed"
 
 
-class VoiceCloneLog(DomainModel):
+class VoiceCloneLog(PrecallRecord):
     """Audit record of one clone attempt; a success names the voice it made."""
 
     id: RequiredId = Field(default_factory=new_id)
@@ -198,6 +309,9 @@ class VoiceCloneLog(DomainModel):
     status: CloneStatus
     error_message: str | None = None
     created_at: UtcDatetime = Field(default_factory=utcnow)
+    account_id: AccountId | None = None
+    greeting_call_id: str | None = None
+    provider: str | None = None
 
     @model_validator(mode="after")
     def _success_names_a_voice(self) -> Self:
@@ -206,7 +320,7 @@ class VoiceCloneLog(DomainModel):
         return self
 
 
-class CloneReadyEvent(DomainModel):
+class CloneReadyEvent(PrecallRecord):
     """A clone finished while the caller was hearing the greeting."""
 
     id: RequiredId = Field(default_factory=new_id)
@@ -216,9 +330,12 @@ class CloneReadyEvent(DomainModel):
     clone_duration_ms: NonNegativeCount
     ready_at: UtcDatetime
     created_at: UtcDatetime = Field(default_factory=utcnow)
+    account_id: AccountId | None = None
+    # True when the clone came from the cache rather than a new clone.
+    cache_hit: bool = False
 
 
-class CloneFailedEvent(DomainModel):
+class CloneFailedEvent(PrecallRecord):
     """A clone failed during the greeting."""
 
     id: RequiredId = Field(default_factory=new_id)
@@ -227,9 +344,10 @@ class CloneFailedEvent(DomainModel):
     error_message: Annotated[str, Field(min_length=1)]
     failed_at: UtcDatetime
     created_at: UtcDatetime = Field(default_factory=utcnow)
+    account_id: AccountId | None = None
 
 
-class CloneTransferEvent(DomainModel):
+class CloneTransferEvent(PrecallRecord):
     """The greeting call handed the caller to the agent speaking in the cloned voice."""
 
     id: RequiredId = Field(default_factory=new_id)
@@ -238,3 +356,4 @@ class CloneTransferEvent(DomainModel):
     cloned_voice_id: RequiredId
     transferred_at: UtcDatetime
     created_at: UtcDatetime = Field(default_factory=utcnow)
+    account_id: AccountId | None = None

@@ -11,7 +11,8 @@ and a signed ``PUT`` URL for exactly the declared content type and at most the d
 size, which uploads once. When the object lands, the storage event reaches
 ``sample_object_finalized`` (the ``sample-uploaded`` function): the sample becomes
 ``uploaded`` with its size counted, and processing is enqueued. Processing judges the bytes
-as it would any upload, so a bad file fails the sample with the reason.
+as it would any upload, so a bad file fails the sample with the reason. An object no
+sample names is left alone (the bucket is shared with pre-call cloning's recordings).
 
 Both paths enqueue ``samples.process`` with the de-duplication key of the object's
 generation, so the event of a multipart upload's own write, or a duplicated event, never
@@ -123,7 +124,7 @@ def upload_sample(
         status=SampleStatus.UPLOADED,
     )
     # The record first: the object's storage event must find the sample that names it
-    # (an object no sample names is deleted as an orphan).
+    # (an object no sample names is ignored, and this one's processing would wait for a retry).
     repository = SampleRepository(deps.store)
     repository.add(sample)
     try:
@@ -194,8 +195,7 @@ def sample_object_finalized(
     """Handle a new object in the samples bucket; return what was done (for the logs).
 
     A signed upload's sample becomes ``uploaded`` (its bytes counted) and is enqueued for
-    processing; an object no sample names is deleted (its sample was deleted before the
-    upload ended); anything else is left alone. Safe to run twice for one event.
+    processing; anything else is left alone. Safe to run twice for one event.
     """
     parsed = parse_object_name(name)
     if parsed is None:
@@ -216,8 +216,10 @@ def sample_object_finalized(
 
     outcome, sample = deps.store.run_transaction(mark)
     if outcome == "orphan":
-        deps.blobs.delete(deps.bucket, name)
-        return "deleted: no sample names this object"
+        # Left alone: other writers share the bucket (pre-call cloning reads recordings put
+        # under samples/{account}/), and the account's purge removes the whole prefix.
+        logger.warning("No sample names %s; the object is left as it is", name)
+        return "ignored: no sample names this object"
     assert sample is not None  # every other outcome found the sample
     if sample.status is SampleStatus.UPLOADED:
         enqueue_processing(deps, sample_id, generation)

@@ -93,7 +93,9 @@ def _check_stt_tts(config: SessionConfig, services: SessionServices) -> list[tup
     tts = pipeline.tts_provider or ""
     if tts not in services.tts:
         problems.append(("pipeline.ttsProvider", f"not enabled; enabled: {services.tts.names}"))
-    if config.voice and ":" in config.voice and config.voice.split(":", 1)[0] != tts:
+    voice_provider = (config.voice or "").split(":", 1)[0]
+    # A pre-call clone ("clone:{id}") names its own provider: it resolves when the session starts.
+    if config.voice and ":" in config.voice and voice_provider not in (tts, "clone"):
         problems.append(("voice", f"the voice must belong to the TTS provider {tts!r}"))
     if pipeline.vad_provider not in VAD_PROVIDERS:
         problems.append(("pipeline.vadProvider", f"must be one of {VAD_PROVIDERS}"))

@@ -6,6 +6,8 @@ session speaks exactly as ``POST /synthesize`` would for the same user:
 
 - ``provider:voice`` in the config: that provider voice (the pipeline already checked the
   provider is the session's TTS provider);
+- ``clone:{clonedVoiceId}``: a pre-call clone of the account that is the session's user,
+  through the clone cache as synthesis resolves it (an expired clone is refused);
 - another name: a voice model the user owns or was granted with that id, else a voice of
   the default TTS provider (``"en-US"`` is eSpeak's American English);
 - nothing: the user's active voice model, when they have one that is trained and whose
@@ -28,6 +30,7 @@ from shared.errors import (
     VoiceModelNotReadyError,
     VoiceRequiredError,
 )
+from shared.precall.voices import is_clone_voice
 from shared.providers import ProviderRegistry
 from shared.sessions.tts import VoiceChoice
 
@@ -59,7 +62,7 @@ class VoiceModelResolver:
             VoiceModelNotReadyError: the named voice model has not finished training.
             ProviderNotConfiguredError: the named voice model's engine runs nowhere here.
         """
-        if requested:
+        if requested and not is_clone_voice(requested):
             provider, colon, voice = requested.partition(":")
             if colon and provider and voice:
                 return VoiceChoice(provider, voice)

@@ -68,7 +68,7 @@ class DialogueRequest(AudioOptions):
 
 
 def synthesize_dialogue(
-    deps: SynthesisDeps, user_id: str, body: DialogueRequest
+    deps: SynthesisDeps, user_id: str, body: DialogueRequest, *, account_id: str | None = None
 ) -> SynthesisResponse:
     """Return the finished dialogue, with ``mode`` used and any ``fallbackReason``.
 
@@ -86,7 +86,8 @@ def synthesize_dialogue(
     seconds = estimate_audio_seconds(len(spoken), settings.speed, pauses=pauses)
     check_audio_length(seconds, deps.settings, at_once=True)
     voices = [
-        resolve_voice(deps.models, deps.providers, user_id, turn.voice) for turn in body.turns
+        resolve_voice(deps.models, deps.providers, user_id, turn.voice, account_id=account_id)
+        for turn in body.turns
     ]
     providers = [provider_for(deps.providers, voice) for voice in voices]
     turns = body.turns

@@ -67,8 +67,10 @@ class Prepared:
         return self.usage or ((self.voice, self.length),)
 
 
-def prepare(deps: SynthesisDeps, user_id: str, body: SynthesizeRequest) -> Prepared:
-    """Return the validated request.
+def prepare(
+    deps: SynthesisDeps, user_id: str, body: SynthesizeRequest, *, account_id: str | None = None
+) -> Prepared:
+    """Return the validated request (``account_id``: the caller's, for clone voices).
 
     Raises InvalidRequestError, TextTooLongError, voice and model lookup errors, or
     ProviderNotConfiguredError.
@@ -84,7 +86,7 @@ def prepare(deps: SynthesisDeps, user_id: str, body: SynthesizeRequest) -> Prepa
         spoken = spoken_text(root)
     check_text(spoken, deps.settings)
     check_callback(deps, body)
-    voice = resolve_voice(deps.models, deps.providers, user_id, body.voice)
+    voice = resolve_voice(deps.models, deps.providers, user_id, body.voice, account_id=account_id)
     settings = audio_settings(body, voice.defaults)
     seconds = estimate_audio_seconds(
         len(spoken), settings.speed, pauses=pauses, slowest_rate=slowest

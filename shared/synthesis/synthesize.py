@@ -23,13 +23,15 @@ from shared.synthesis.model import (
 from shared.synthesis.prepare import prepare
 
 
-def synthesize(deps: SynthesisDeps, user_id: str, body: SynthesizeRequest) -> SynthesisResponse:
+def synthesize(
+    deps: SynthesisDeps, user_id: str, body: SynthesizeRequest, *, account_id: str | None = None
+) -> SynthesisResponse:
     """Return the synthesis of ``body``: finished for short texts, a pending job for long ones.
 
     Raises the errors of ``prepare``, AudioTooLongError for SSML beyond what is answered at
     once, and ProviderError when the provider fails.
     """
-    prepared = prepare(deps, user_id, body)
+    prepared = prepare(deps, user_id, body, account_id=account_id)
     settings = deps.settings
     long = (
         prepared.length > settings.synthesis_async_threshold_chars

@@ -10,7 +10,9 @@ order by ``resolve_voice``:
    ``openai_speech_voices`` maps it to;
 3. a language tag (``en-US``, ``fr``, ``EN-gb``): that language's default voice, chosen by
    ``default_voice_for_language``, the one place a default voice is picked;
-4. anything else is a voice model id: one the user owns or was granted.
+4. ``clone:{clonedVoiceId}``: a pre-call clone of the caller's account, through the clone
+   cache (an expired clone is refused);
+5. anything else is a voice model id: one the user owns or was granted.
 
 No name at all means the user's active voice model.
 
@@ -45,6 +47,7 @@ from shared.errors import (
     VoiceRequiredError,
 )
 from shared.model import normalize_language_tag
+from shared.precall.voices import clone_voice, is_clone_voice
 from shared.providers.base import (
     MAX_PITCH,
     MAX_SPEED,
@@ -128,13 +131,20 @@ class ResolvedVoice:
 
 
 def resolve_voice(
-    deps: VoiceModelDeps, providers: ProviderRegistry, user_id: str, voice: str | None
+    deps: VoiceModelDeps,
+    providers: ProviderRegistry,
+    user_id: str,
+    voice: str | None,
+    *,
+    account_id: str | None = None,
 ) -> ResolvedVoice:
     """Return the provider voice ``voice`` names (see the module's order), None: active model.
 
+    ``account_id`` is the caller's account (clones belong to one; default the user's own).
     Raises VoiceNotFoundError or VoiceModelNotFoundError (nothing by that name, the message
     listing the accepted forms), VoiceRequiredError (no voice and no active model),
-    VoiceModelNotReadyError, VoiceModelUnusableError or ProviderNotConfiguredError.
+    VoiceModelNotReadyError, VoiceModelUnusableError, ProviderNotConfiguredError,
+    CloneNotFoundError or CloneExpiredError.
     """
     if voice is None:
         model = VoiceModelRepository(deps.store).active_for_user(user_id)
@@ -144,6 +154,9 @@ def resolve_voice(
             )
         return voice_of_model(model, deps, providers)
     name = voice.strip()
+    if is_clone_voice(name):
+        clone = clone_voice(deps.store, account_id or user_id, name)
+        return ResolvedVoice(clone.provider, clone.voice_id, clone.language)
     found = named_voice(name, deps, providers)
     if found is not None:
         return found

@@ -42,8 +42,10 @@ def token(platform: Path) -> Callable[..., str]:
     """Return a function minting real dev-signed tokens for the running settings."""
     verifier = build_dev_verifier(get_container().settings)
 
-    def mint(user_id: str, *, admin: bool = False, ttl_seconds: int = 3600) -> str:
-        return verifier.mint(user_id, admin=admin, ttl_seconds=ttl_seconds)
+    def mint(
+        user_id: str, *, admin: bool = False, ttl_seconds: int = 3600, account_id: str | None = None
+    ) -> str:
+        return verifier.mint(user_id, admin=admin, ttl_seconds=ttl_seconds, account_id=account_id)
 
     return mint
 

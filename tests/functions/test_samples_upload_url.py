@@ -127,7 +127,7 @@ def test_a_bad_file_sent_to_the_url_fails_the_sample_with_the_reason(samples_cli
     assert "damaged" in failed["failureReason"] or "decoded" in failed["failureReason"]
 
 
-def test_duplicate_stale_foreign_and_orphan_events(samples_client, token, caplog):
+def test_duplicate_stale_foreign_and_unknown_object_events(samples_client, token, caplog):
     ann = token("ann")
     container = get_container()
     bucket = container.settings.samples_bucket
@@ -151,14 +151,16 @@ def test_duplicate_stale_foreign_and_orphan_events(samples_client, token, caplog
     assert ready["status"] == "ready"
     assert ready["sizeBytes"] == len(data)
 
-    # Another object of the bucket: left alone. An object no sample names: deleted.
+    # Other objects of the bucket, even named like samples, are left alone: pre-call
+    # cloning reads recordings put under samples/{account}/.
     container.blobs.put(bucket, "other/readme.txt", b"x", content_type="text/plain")
     sample_uploaded(event_for("other/readme.txt"))
     assert container.blobs.exists(bucket, "other/readme.txt")
-    orphan = f"samples/ann/{uuid.uuid4().hex}"
-    container.blobs.put(bucket, orphan, data, content_type="audio/wav")
-    sample_uploaded(event_for(orphan))
-    assert not container.blobs.exists(bucket, orphan)
+    unknown = f"samples/ann/{uuid.uuid4().hex}"
+    container.blobs.put(bucket, unknown, data, content_type="audio/wav")
+    sample_uploaded(event_for(unknown))
+    assert container.blobs.exists(bucket, unknown)
+    assert get_container().store.get(VOICE_SAMPLES, unknown.rsplit("/", 1)[1]) is None
 
     # A malformed event is logged and acknowledged, never raised (no retry loop).
     sample_uploaded(
@@ -183,7 +185,7 @@ def test_the_function_takes_the_event_in_binary_mode_as_eventarc_posts_it(sample
     assert wait_for_sample(samples_client, ann, body["sample"]["id"])["status"] == "ready"
 
 
-def test_a_multipart_uploads_own_event_never_takes_it_for_an_orphan(platform, tmp_path):
+def test_a_multipart_uploads_own_event_finds_its_sample(platform, tmp_path):
     # Eventarc may deliver the object's event before the upload's request has finished:
     # here the storage hands it over synchronously, inside the write itself.
     container = get_container()
@@ -218,7 +220,7 @@ def test_a_multipart_uploads_own_event_never_takes_it_for_an_orphan(platform, tm
         deps[0], Caller("ann"), sample_file("en-US", 0), VoiceSampleCreate(name="race")
     )
 
-    assert outcomes == ["processing enqueued (seen)"]  # not "deleted: no sample names..."
+    assert outcomes == ["processing enqueued (seen)"]  # not "ignored: no sample names..."
     assert storage.exists(container.settings.samples_bucket, sample.file_path)
     process_sample(deps[0], sample.id)
     stored = get_container().store.get(VOICE_SAMPLES, sample.id)

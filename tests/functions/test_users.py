@@ -129,6 +129,7 @@ def test_delete_account_removes_user_models_and_samples(client, token):
         "audio_files": 0,
         "lexicons": 0,
         "voice_samples": 1,
+        "precall": 0,
         "voice_sessions": 0,
     }
     assert "email" not in deletions[0].data

@@ -511,7 +511,7 @@ def _planned_token_command(*variables: str) -> str:
 def test_make_token_passes_ttl_to_the_token_command() -> None:
     """``make token TTL=120`` mints a two-minute token (the README's way to change it)."""
     planned = _planned_token_command("USER=alice", "TTL=120")
-    assert planned.endswith('-m local.token --user "alice"  --ttl "120"')
+    assert planned.rstrip().endswith('-m local.token --user "alice"  --ttl "120"')
     assert "--ttl" not in _planned_token_command("USER=alice")  # the command's default, 1 h
 
 

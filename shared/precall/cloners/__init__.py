@@ -1,0 +1,84 @@
+"""Who turns a caller's voice sample into a voice the agent can speak with.
+
+A ``VoiceCloner`` takes one recording and returns a ``ClonedVoice``: the id the platform
+shows for it (``clonedVoiceId``, spoken as ``voice: "clone:{id}"``), the TTS provider and
+provider voice that speak it, and the language and prosody multipliers chosen. ``delete``
+gives a provider-side voice back (paid clone slots are limited). Failures are
+``CloneFailedError`` with a reason safe to show and whether a later attempt may succeed.
+
+Two cloners: ``ElevenLabsCloner`` (instant voice cloning, production) and
+``EspeakPitchCloner`` (embedded, offline: a pitch match, not a clone; see its module).
+``build_cloner`` picks one from the settings; it is the one line to change when the samples
+capability's voice match replaces the embedded cloner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from shared.config import Settings
+    from shared.providers.registry import ProviderRegistry
+
+
+class CloneFailedError(Exception):
+    """A clone attempt failed; ``reason`` is safe to show, ``retryable`` says if retrying helps."""
+
+    def __init__(self, reason: str, *, retryable: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class CloneRequest:
+    """One recording to clone, with the names and labels the provider keeps with it."""
+
+    name: str
+    audio: bytes
+    filename: str
+    content_type: str
+    description: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClonedVoice:
+    """A voice made from a sample: its public id and who speaks it."""
+
+    cloned_voice_id: str
+    provider: str
+    provider_voice_id: str
+    language: str | None = None
+    pitch: float = 1.0
+    speed: float = 1.0
+
+
+class VoiceCloner(Protocol):
+    """Makes voices from samples, and gives provider-side voices back."""
+
+    provider: str
+
+    def clone(self, request: CloneRequest) -> ClonedVoice:
+        """Return the voice made from ``request``; raise CloneFailedError."""
+        ...
+
+    def delete(self, provider_voice_id: str) -> None:
+        """Delete the provider's voice (a missing one is not an error); raise CloneFailedError."""
+        ...
+
+
+def build_cloner(settings: Settings, providers: ProviderRegistry) -> VoiceCloner:
+    """Return the cloner ``settings.precall_cloner`` names.
+
+    Raises ConfigurationError: ElevenLabs is chosen without an API key.
+    """
+    if settings.precall_cloner == "elevenlabs":
+        from shared.precall.cloners.elevenlabs import ElevenLabsCloner  # noqa: PLC0415
+
+        return ElevenLabsCloner.from_settings(settings)
+    from shared.precall.cloners.pitch_match import EspeakPitchCloner  # noqa: PLC0415
+
+    # The samples capability's voice match takes this line's place once it is on main.
+    return EspeakPitchCloner(providers)

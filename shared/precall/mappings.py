@@ -1,0 +1,210 @@
+"""Caller mappings: which voice sample a caller's number is cloned from.
+
+Every use case works inside one account. A new or changed sample is checked before anything
+is written (allowed location, readable, audio, long enough, holds speech), so a mapping
+never points at a sample that cannot be cloned at the time it is saved. Changing a
+mapping's number or sample, or deleting it, expires the clones cached from it in the same
+transaction (the expiry job then gives the provider's voice back).
+"""
+
+from __future__ import annotations
+
+import re
+
+from shared.errors import InvalidRequestError
+from shared.model import with_changes
+from shared.precall.deps import Caller, PrecallDeps
+from shared.precall.errors import CallerIdTakenError, CallerMappingNotFoundError
+from shared.precall.model import CallerVoiceMapping
+from shared.precall.repository import (
+    MAPPING_CLAIMS,
+    MAPPINGS,
+    cache_from,
+    caller_key,
+    claim_document,
+    live_cache_of,
+    live_mappings,
+    mapping_from,
+    tx_expire_cache,
+)
+from shared.precall.samples import CheckedSample, check_allowed, check_sample
+from shared.precall.schemas import (
+    MappingCreate,
+    MappingDeleted,
+    MappingPage,
+    MappingUpdate,
+    SampleStored,
+)
+from shared.store.base import Transaction
+
+_SAMPLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def check_sample_source(
+    deps: PrecallDeps, account_id: str, url: str | None, sample_id: str | None
+) -> CheckedSample:
+    """Return the checked sample a mapping would clone from.
+
+    Raises SampleLocationNotAllowedError, SampleUnreachableError, SampleNotAudioError or
+    SampleUnusableError.
+    """
+    if url is not None:
+        check_allowed(deps.settings, account_id, url)
+    data = deps.samples.read(account_id, url, sample_id)
+    return check_sample(data, deps.settings)
+
+
+def store_sample(
+    deps: PrecallDeps, caller: Caller, name: str, data: bytes, account: str | None
+) -> SampleStored:
+    """Check ``data`` and store it as ``precall/{account}/{name}`` in the samples bucket.
+
+    Raises InvalidRequestError (a bad name), SampleNotAudioError or SampleUnusableError.
+    """
+    account_id = caller.account_for(account)
+    if not _SAMPLE_NAME.match(name) or "/" in account_id:
+        raise InvalidRequestError("A sample name is 1-100 letters, digits, '.', '-' or '_'")
+    checked = check_sample(data, deps.settings)
+    bucket = deps.settings.samples_bucket
+    path = f"precall/{account_id}/{name}"
+    deps.blobs.put(bucket, path, data, content_type=checked.content_type)
+    return SampleStored(
+        voice_sample_url=f"gs://{bucket}/{path}",
+        format=checked.format,
+        duration_seconds=round(checked.duration_seconds, 3),
+        size_bytes=checked.size_bytes,
+        quality_score=checked.quality_score,
+    )
+
+
+def create_mapping(deps: PrecallDeps, caller: Caller, request: MappingCreate) -> CallerVoiceMapping:
+    """Store a mapping of a number to a sample; return it.
+
+    Raises AccessDeniedError, the sample errors (see ``check_sample_source``) or
+    CallerIdTakenError (the number has a live mapping in the account).
+    """
+    account_id = caller.account_for(request.account_id)
+    check_sample_source(deps, account_id, request.voice_sample_url, request.sample_id)
+    now = deps.clock()
+    mapping = CallerVoiceMapping(
+        caller_id=request.caller_id,
+        voice_sample_url=request.voice_sample_url,
+        sample_id=request.sample_id,
+        voice_name=request.voice_name,
+        description=request.description,
+        account_id=account_id,
+        created_by=caller.user_id,
+        created_at=now,
+        updated_at=now,
+    )
+
+    def create(tx: Transaction) -> None:
+        _claim(tx, mapping)
+        tx.create(MAPPINGS, mapping.id, mapping.to_document())
+
+    deps.store.run_transaction(create)
+    return mapping
+
+
+def _claim(tx: Transaction, mapping: CallerVoiceMapping) -> None:
+    key = caller_key(str(mapping.account_id), mapping.caller_id)
+    claim = tx.get(MAPPING_CLAIMS, key)
+    if claim is not None and claim.data.get("mapping_id") != mapping.id:
+        holder = tx.get(MAPPINGS, str(claim.data.get("mapping_id")))
+        if holder is not None and holder.data.get("deleted_at") is None:
+            raise CallerIdTakenError(
+                f"{mapping.caller_id} already maps to {holder.id} in this account"
+            )
+    tx.set(MAPPING_CLAIMS, key, claim_document(mapping))
+
+
+def get_mapping(
+    deps: PrecallDeps, caller: Caller, mapping_id: str, account: str | None
+) -> CallerVoiceMapping:
+    """Return a live mapping of the account; raise CallerMappingNotFoundError."""
+    account_id = caller.account_for(account)
+    document = deps.store.get(MAPPINGS, mapping_id)
+    mapping = mapping_from(document) if document else None
+    if mapping is None or mapping.is_deleted or mapping.account_id != account_id:
+        raise CallerMappingNotFoundError()
+    return mapping
+
+
+def list_mappings(
+    deps: PrecallDeps, caller: Caller, account: str | None, limit: int, cursor: str | None
+) -> MappingPage:
+    """Return one page of the account's live mappings, newest first.
+
+    Raises AccessDeniedError or InvalidRequestError (a cursor not from this list).
+    """
+    account_id = caller.account_for(account)
+    page = deps.store.query(live_mappings(account_id).take(limit).after(cursor))
+    return MappingPage(
+        mappings=[mapping_from(document) for document in page.documents],
+        next_cursor=page.next_cursor,
+    )
+
+
+def update_mapping(
+    deps: PrecallDeps, caller: Caller, mapping_id: str, request: MappingUpdate
+) -> CallerVoiceMapping:
+    """Apply the changes; return the mapping.
+
+    Raises CallerMappingNotFoundError, CallerIdTakenError, or the sample errors.
+    """
+    account_id = caller.account_for(request.account_id)
+    changes = request.changes()
+    if "voice_sample_url" in changes or "sample_id" in changes:
+        check_sample_source(deps, account_id, request.voice_sample_url, request.sample_id)
+        changes.setdefault("voice_sample_url", None)
+        changes.setdefault("sample_id", None)
+    now = deps.clock()
+
+    def update(tx: Transaction) -> CallerVoiceMapping:
+        current = _tx_live(tx, account_id, mapping_id)
+        updated = with_changes(current, **changes, updated_at=now)
+        moved = updated.caller_id != current.caller_id
+        resampled = updated.sample_source != current.sample_source
+        stale = []
+        if moved or resampled:
+            stale = [cache_from(d) for d in tx.query(live_cache_of(account_id, current.caller_id))]
+        if moved:
+            _claim(tx, updated)
+            tx.delete(MAPPING_CLAIMS, caller_key(account_id, current.caller_id))
+        tx.set(MAPPINGS, mapping_id, updated.to_document())
+        tx_expire_cache(tx, stale, now)
+        return updated
+
+    return deps.store.run_transaction(update)
+
+
+def delete_mapping(
+    deps: PrecallDeps, caller: Caller, mapping_id: str, account: str | None
+) -> MappingDeleted:
+    """Soft-delete the mapping, free its number and expire its clones.
+
+    Raises CallerMappingNotFoundError.
+    """
+    account_id = caller.account_for(account)
+    now = deps.clock()
+
+    def delete(tx: Transaction) -> MappingDeleted:
+        current = _tx_live(tx, account_id, mapping_id)
+        key = caller_key(account_id, current.caller_id)
+        claim = tx.get(MAPPING_CLAIMS, key)
+        stale = [cache_from(d) for d in tx.query(live_cache_of(account_id, current.caller_id))]
+        tx.update(MAPPINGS, mapping_id, {"deleted_at": now, "updated_at": now})
+        if claim is not None and claim.data.get("mapping_id") == mapping_id:
+            tx.delete(MAPPING_CLAIMS, key)
+        tx_expire_cache(tx, stale, now)
+        return MappingDeleted(id=mapping_id, deleted_at=now)
+
+    return deps.store.run_transaction(delete)
+
+
+def _tx_live(tx: Transaction, account_id: str, mapping_id: str) -> CallerVoiceMapping:
+    document = tx.get(MAPPINGS, mapping_id)
+    mapping = mapping_from(document) if document else None
+    if mapping is None or mapping.is_deleted or mapping.account_id != account_id:
+        raise CallerMappingNotFoundError()
+    return mapping

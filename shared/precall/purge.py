@@ -1,0 +1,73 @@
+"""Erasing a deleted account's pre-call data, provider voices included.
+
+The account is the deleted user's id (the account of every token without an ``accountId``
+claim). Its mappings and their number claims, cached clones, calls, clone logs, ready,
+failed and transfer events and clone leases are deleted; every provider voice cloned for it
+that is not yet given back is first recorded as a release, then the releases are tried at
+once (a provider outage leaves them to the expiry job, which retries until they go; a
+release holds only the provider and voice id, nothing of the account).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from shared.model import utcnow
+from shared.precall.deps import PrecallDeps
+from shared.precall.expiry import release_voices
+from shared.precall.repository import (
+    ACCOUNT_COLLECTIONS,
+    CALLS,
+    CLONE_CACHE,
+    CLONE_LEASES,
+    MAPPINGS,
+    VOICE_RELEASES,
+    cache_from,
+    release_document,
+    release_id,
+)
+from shared.store.base import Query
+
+logger = logging.getLogger(__name__)
+
+
+def purge_account(deps: PrecallDeps, account_id: str) -> int:
+    """Delete everything of ``account_id``; return how many mappings and calls went."""
+    store = deps.store
+    now = utcnow()
+    with store.batch() as batch:
+        for document in store.stream(
+            _owned(CLONE_CACHE, account_id).where("deleted_at", "==", None)
+        ):
+            entry = cache_from(document)
+            voice = entry.speaking_voice_id
+            batch.set(
+                VOICE_RELEASES,
+                release_id(entry.provider, voice),
+                release_document(entry.provider, voice, "account deleted", now),
+            )
+            if len(batch.writes) >= 400:
+                batch.commit()
+        for document in store.stream(_owned(CLONE_LEASES, account_id)):
+            pending = document.data.get("pending_voice")
+            if isinstance(pending, dict) and pending.get("voice_id"):
+                provider, voice = str(pending.get("provider")), str(pending["voice_id"])
+                batch.set(
+                    VOICE_RELEASES,
+                    release_id(provider, voice),
+                    release_document(provider, voice, "account deleted", now),
+                )
+    removed = 0
+    for collection in ACCOUNT_COLLECTIONS:
+        count = store.delete_matching(_owned(collection, account_id))
+        if collection in (MAPPINGS, CALLS):
+            removed += count
+    try:
+        release_voices(deps)
+    except Exception:  # the releases stay recorded; the expiry job retries them
+        logger.exception("Releasing a deleted account's provider voices failed; will retry")
+    return removed
+
+
+def _owned(collection: str, account_id: str) -> Query:
+    return Query(collection).where("account_id", "==", account_id)

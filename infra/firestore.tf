@@ -58,35 +58,6 @@ locals {
         { field_path = "created_at", order = "DESCENDING" },
       ]
     }
-    # GET /samples: the caller's samples (or public ones), optionally of one status, newest first
-    voice_samples_by_owner = {
-      collection = "voice_samples"
-      fields = [
-        { field_path = "user_id", order = "ASCENDING" },
-        { field_path = "created_at", order = "DESCENDING" },
-      ]
-    }
-    voice_samples_by_owner_and_status = {
-      collection = "voice_samples"
-      fields = [
-        { field_path = "user_id", order = "ASCENDING" },
-        { field_path = "status", order = "ASCENDING" },
-        { field_path = "created_at", order = "DESCENDING" },
-      ]
-    }
-    voice_samples_public = {
-      collection = "voice_samples"
-      fields = [
-        { field_path = "is_public", order = "ASCENDING" },
-        { field_path = "created_at", order = "DESCENDING" },
-      ]
-    }
-    voice_samples_public_by_status = {
-      collection = "voice_samples"
-      fields = [
-        { field_path = "is_public", order = "ASCENDING" },
-        { field_path = "status", order = "ASCENDING" },
-        { field_path = "created_at", order = "DESCENDING" },
     # Pre-call cloning (seed 003). GET /precall/mappings: an account's live mappings, newest
     # first (the seed's account_id and created_at indexes).
     precall_mappings_by_account = {
@@ -125,6 +96,37 @@ locals {
       fields = [
         { field_path = "account_id", order = "ASCENDING" },
         { field_path = "created_at", order = "ASCENDING" },
+      ]
+    }
+    # GET /samples: the caller's samples (or public ones), optionally of one status, newest first
+    voice_samples_by_owner = {
+      collection = "voice_samples"
+      fields = [
+        { field_path = "user_id", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+      ]
+    }
+    voice_samples_by_owner_and_status = {
+      collection = "voice_samples"
+      fields = [
+        { field_path = "user_id", order = "ASCENDING" },
+        { field_path = "status", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+      ]
+    }
+    voice_samples_public = {
+      collection = "voice_samples"
+      fields = [
+        { field_path = "is_public", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+      ]
+    }
+    voice_samples_public_by_status = {
+      collection = "voice_samples"
+      fields = [
+        { field_path = "is_public", order = "ASCENDING" },
+        { field_path = "status", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
       ]
     }
     # GET /tasks/dead-letters?queue=...: newest first

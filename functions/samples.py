@@ -106,7 +106,17 @@ def _read(file: FileStorage, limit: int) -> bytes:
     return data
 
 
-@api.route("/samples", methods=["POST"], response=VoiceSamplePublic, status=201)
+@api.route(
+    "/samples",
+    methods=["POST"],
+    response=VoiceSamplePublic,
+    status=201,
+    responses={
+        400: "A malformed form, damaged audio, or less than the minimum duration",
+        413: "A file or a duration over the limits (larger files: POST /samples/upload-url)",
+        415: "Not multipart/form-data, or not wav, mp3, flac or ogg audio",
+    },
+)
 def upload(ctx: RequestContext) -> Reply:
     """Upload a voice sample (multipart: file, name, language, isPublic); processing starts."""
     deps = deps_of(ctx)
@@ -158,7 +168,11 @@ def delete_sample(ctx: RequestContext, sample_id: str) -> SampleDeleted:
 
 
 @api.route(
-    "/samples/<sample_id>/similar", methods=["GET"], query=SimilarQuery, response=SimilarSamples
+    "/samples/<sample_id>/similar",
+    methods=["GET"],
+    query=SimilarQuery,
+    response=SimilarSamples,
+    responses={409: "The sample is not processed yet"},
 )
 def similar_samples(ctx: RequestContext, sample_id: str) -> SimilarSamples:
     """The samples whose voices are nearest this one's (scope=own or public)."""
@@ -172,6 +186,10 @@ def similar_samples(ctx: RequestContext, sample_id: str) -> SimilarSamples:
     body=TrainRequest,
     response=VoiceModelPublic,
     status=202,
+    responses={
+        409: "A sample is not processed yet",
+        422: "No trainer for this provider here, or its provider is not configured",
+    },
 )
 def train_voice_model(ctx: RequestContext) -> Reply:
     """Train a voice model from ready samples; answers 202 with the pending model."""

@@ -311,6 +311,7 @@ def test_training_requests_are_checked(samples_client, token, ann_samples, monke
     ).get_json()
     expect(train(samples_client, ann, [waiting["id"]]), 409, "SAMPLE_NOT_READY")
     monkeypatch.setattr(get_container().settings, "training_max_samples", 20)
+    monkeypatch.setattr(get_container().settings, "rate_limit_model_creates_per_hour", 5)
     for _ in range(5):
         assert train(samples_client, ann, sample_ids).status_code == 202
     expect(train(samples_client, ann, sample_ids), 429, "RATE_LIMITED")

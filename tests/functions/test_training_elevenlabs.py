@@ -1,6 +1,6 @@
 """ElevenLabs instant cloning as a provider-side trainer, against a fake in its wire format.
 
-The fake ElevenLabs server (``tests.support.fake_tts_servers``) takes the multipart
+The fake ElevenLabs server (``tests.support.fake_elevenlabs_cloning``) takes the multipart
 ``POST /v1/voices/add`` as the real API does and then speaks with the new voice. The test
 checks what went over the wire (the key header, the name, every sample's bytes with its
 content type), that the model completes with the cloned voice, that refusals fail the
@@ -24,8 +24,9 @@ from shared.samples.processing import process_sample
 from shared.samples.training.run import run_training
 from tests.functions.conftest import bearer
 from tests.functions.test_training import folder, get_model, metadata_event, models_bucket, train
+from tests.support.fake_elevenlabs_cloning import ClonedVoices, cloning_app
 from tests.support.fake_http import FakeHttpServer, Recorded
-from tests.support.fake_tts_servers import ELEVENLABS_KEY, elevenlabs_app
+from tests.support.fake_tts_servers import ELEVENLABS_KEY
 from tests.support.voice_samples import sample_file
 
 
@@ -33,7 +34,8 @@ class FlakyTts:
     """The fake ElevenLabs app, its text-to-speech failing ``failures`` times with 503."""
 
     def __init__(self, failures: int = 0) -> None:
-        self.app = elevenlabs_app()
+        self.voices = ClonedVoices()
+        self.app = cloning_app(self.voices)
         self.failures = failures
 
     def __call__(self, request: Request) -> Response:

@@ -1,11 +1,8 @@
 """Local fakes of the cloud TTS APIs, speaking each API's real wire format.
 
-* ElevenLabs: ``GET /v1/voices`` (voices with ``labels``, ``is_legacy``, ``preview_url``),
-  ``POST /v1/text-to-speech/{id}/with-timestamps`` (``audio_base64`` of raw PCM at the
-  ``output_format`` rate, plus ``alignment`` with per-character times) and instant voice
-  cloning, ``POST /v1/voices/add`` (multipart ``name``, ``files``, optional
-  ``description``, ``labels`` as JSON, ``remove_background_noise``; answers ``voice_id``
-  and ``requires_verification``, and the new voice then speaks like the others).
+* ElevenLabs: ``GET /v1/voices`` (voices with ``labels``, ``is_legacy``, ``preview_url``)
+  and ``POST /v1/text-to-speech/{id}/with-timestamps`` (``audio_base64`` of raw PCM at the
+  ``output_format`` rate, plus ``alignment`` with per-character times).
 * Azure: ``GET /cognitiveservices/voices/list`` and ``POST /cognitiveservices/v1`` (SSML in,
   raw 24 kHz PCM out, as ``X-Microsoft-OutputFormat: raw-24khz-16bit-mono-pcm`` asks).
 * OpenAI-compatible: ``POST /v1/audio/speech`` answering raw 24 kHz PCM.
@@ -21,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import re
 import wave
 from typing import Any
@@ -117,7 +113,7 @@ ELEVENLABS_VOICES: list[dict[str, Any]] = [
 
 
 def elevenlabs_app(voices: list[dict[str, Any]] | None = None) -> Any:
-    listed = list(ELEVENLABS_VOICES if voices is None else voices)
+    listed = ELEVENLABS_VOICES if voices is None else voices
 
     def app(request: Request) -> Response:
         if request.headers.get("xi-api-key") != ELEVENLABS_KEY:
@@ -151,44 +147,9 @@ def elevenlabs_app(voices: list[dict[str, Any]] | None = None) -> Any:
             )
         if request.method == "POST" and request.path == "/v1/text-to-dialogue/with-timestamps":
             return _elevenlabs_dialogue(request, {v["voice_id"] for v in listed})
-        if request.method == "POST" and request.path == "/v1/voices/add":
-            return _elevenlabs_add_voice(request, listed)
         return json_response({"detail": {"status": "not_found", "message": "Not found"}}, 404)
 
     return app
-
-
-def _elevenlabs_add_voice(request: Request, listed: list[dict[str, Any]]) -> Response:
-    """Instant cloning as ElevenLabs validates it: a multipart form with a name and files."""
-    if request.mimetype != "multipart/form-data":
-        return json_response({"detail": [{"msg": "Expected multipart/form-data"}]}, 422)
-    missing = [
-        {"loc": ["body", field], "msg": "field required", "type": "value_error.missing"}
-        for field, present in (("name", request.form.get("name")), ("files", request.files))
-        if not present
-    ]
-    if missing:
-        return json_response({"detail": missing}, 422)
-    for upload in request.files.getlist("files"):
-        if not (upload.mimetype or "").startswith("audio/") or not upload.read(4):
-            return json_response(
-                {"detail": {"status": "invalid_file", "message": "Files must be audio"}}, 400
-            )
-    labels = json.loads(request.form["labels"]) if request.form.get("labels") else {}
-    voice_id = f"cloned{len(listed):014d}"
-    listed.append(
-        {
-            "voice_id": voice_id,
-            "name": request.form["name"],
-            "category": "cloned",
-            "labels": labels,
-            "description": request.form.get("description"),
-            "preview_url": None,
-            "verified_languages": [],
-            "is_legacy": False,
-        }
-    )
-    return json_response({"voice_id": voice_id, "requires_verification": False})
 
 
 def _elevenlabs_dialogue(request: Request, known: set[str]) -> Response:

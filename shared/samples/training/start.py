@@ -43,7 +43,7 @@ TRAINERS: dict[TTSProvider, tuple[str, str]] = {
 }
 """Each trainable model provider: its trainer and the TTS provider it needs."""
 
-SampleId = Annotated[str, Field(min_length=1, max_length=255)]
+SampleId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00/]+$")]
 
 
 class TrainRequest(RequestModel):

@@ -50,7 +50,13 @@ def caller_of(ctx: RequestContext) -> Caller:
     return Caller.from_principal(ctx.principal)
 
 
-@api.route("/precall/samples/<name>", methods=["PUT"], query=AccountScope, response=SampleStored)
+@api.route(
+    "/precall/samples/<name>",
+    methods=["PUT"],
+    query=AccountScope,
+    response=SampleStored,
+    responses={413: "The sample is larger than the limit"},
+)
 def upload_precall_sample(ctx: RequestContext, name: str) -> SampleStored:
     """Store a voice sample (the raw audio body) under the account's folder of our storage."""
     scope = ctx.query(AccountScope)
@@ -73,6 +79,7 @@ def upload_precall_sample(ctx: RequestContext, name: str) -> SampleStored:
     body=MappingCreate,
     response=CallerVoiceMapping,
     status=201,
+    responses={409: "The caller number is already mapped"},
 )
 def create_caller_mapping(ctx: RequestContext) -> Reply:
     """Map a caller number (E.164) to the voice sample its clones are made from."""
@@ -106,6 +113,7 @@ def get_caller_mapping(ctx: RequestContext, mapping_id: str) -> CallerVoiceMappi
     methods=["PUT"],
     body=MappingUpdate,
     response=CallerVoiceMapping,
+    responses={409: "The caller number is already mapped"},
 )
 def update_caller_mapping(ctx: RequestContext, mapping_id: str) -> CallerVoiceMapping:
     """Change a mapping's number, sample, name or description (its clones expire)."""
@@ -125,7 +133,14 @@ def delete_caller_mapping(ctx: RequestContext, mapping_id: str) -> MappingDelete
     return mappings.delete_mapping(deps_of(ctx), caller_of(ctx), mapping_id, scope.account_id)
 
 
-@api.route("/precall/calls", methods=["POST"], body=CallWebhook, response=CallAccepted, status=202)
+@api.route(
+    "/precall/calls",
+    methods=["POST"],
+    body=CallWebhook,
+    response=CallAccepted,
+    status=202,
+    responses={409: "The greeting call id is already logged for another caller"},
+)
 def receive_precall_call(ctx: RequestContext) -> Reply:
     """Telephony webhook: log the call and clone the caller's voice in the background."""
     call, duplicate = calls.receive_call(deps_of(ctx), caller_of(ctx), ctx.body(CallWebhook))
@@ -146,6 +161,7 @@ def get_precall_call(ctx: RequestContext, call_id: str) -> CallPublic:
     methods=["POST"],
     body=TransferRequest,
     response=CallPublic,
+    responses={409: "The call has ended, or its clone is not ready"},
 )
 def transfer_precall_call(ctx: RequestContext, call_id: str) -> CallPublic:
     """Record the hand-off from the greeting to the agent call speaking with the clone."""
@@ -154,7 +170,13 @@ def transfer_precall_call(ctx: RequestContext, call_id: str) -> CallPublic:
     return CallPublic.from_entity(call)
 
 
-@api.route("/precall/calls/<call_id>/end", methods=["POST"], body=EndRequest, response=CallPublic)
+@api.route(
+    "/precall/calls/<call_id>/end",
+    methods=["POST"],
+    body=EndRequest,
+    response=CallPublic,
+    responses={409: "The call has already ended"},
+)
 def end_precall_call(ctx: RequestContext, call_id: str) -> CallPublic:
     """Close the call as completed or failed, with its transcript and duration."""
     request = ctx.body(EndRequest)

@@ -44,6 +44,7 @@ AUDIO_OR_JOB: dict[int, Any] = {
     },
     406: "",
     409: "The voice model is not ready",
+    410: "The clone has expired",
     422: "",
     502: "",
 }
@@ -110,7 +111,7 @@ def synthesize_text(ctx: RequestContext) -> Any:
     methods=["POST"],
     body=DialogueRequest,
     response=SynthesisResponse,
-    responses={key: AUDIO_OR_JOB[key] for key in (200, 406, 409, 422, 502)},
+    responses={key: AUDIO_OR_JOB[key] for key in (200, 406, 409, 410, 422, 502)},
     requires_body=True,
 )
 def synthesize_dialogue_turns(ctx: RequestContext) -> Any:

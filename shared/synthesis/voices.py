@@ -21,9 +21,11 @@ the registry (``MODEL_PROVIDERS``; an engine none runs here is 422); its voice i
 ``metadata.voiceId`` in any of the forms above, which must be a voice of that provider, or,
 without one, the provider's default voice for ``metadata.language``; its ``sampleRate``
 is the rate the audio is rendered at, and ``metadata.speed`` / ``pitch`` / ``volume`` the
-model's own settings, each used unless the request sets it. The engines here speak their
-catalog voices and load no model files, so a model naming neither a voice nor a
-language has nothing this deployment can speak with its ``modelPath``: it is refused
+model's own settings, each used unless the request sets it. A voice-match model (trained
+from samples) names the eSpeak voice its trainer fitted, catalog-listed or not, with the
+pitch and speed fitted to the samples (``shared.samples.matched_voice``). The engines here
+speak their catalog voices and load no model files, so a model naming neither a voice nor
+a language has nothing this deployment can speak with its ``modelPath``: it is refused
 (``VoiceModelUnusableError``, 422) rather than spoken with some default voice.
 
 A provider that is not enabled in this deployment, or enabled without its credentials, is
@@ -58,6 +60,7 @@ from shared.providers.base import (
 from shared.providers.base import TTSProvider as Provider
 from shared.providers.registry import ProviderRegistry
 from shared.providers.voices import VoiceProfile
+from shared.samples.matched_voice import matched_voice
 from shared.store.base import DocumentStore
 from shared.voice_models.deps import VoiceModelDeps
 from shared.voice_models.model import TTSProvider as ModelEngine
@@ -263,6 +266,10 @@ def voice_of_model(
             "which is not configured in this deployment"
         )
     metadata = model.metadata
+    matched = matched_voice(metadata)
+    if matched is not None:
+        defaults = {**_model_defaults(model), "pitch": matched.pitch, "speed": matched.speed}
+        return ResolvedVoice(provider, matched.voice_id, matched.language, model, defaults)
     voice_name = metadata.get("voiceId") or metadata.get("voice_id")
     language = metadata.get("language")
     found: ResolvedVoice | None = None

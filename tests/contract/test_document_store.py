@@ -428,6 +428,21 @@ def test_find_nearest_by_cosine_distance_with_prefilter(store):
     assert found[0].document.data["owner"] == "u1"
 
 
+def test_find_nearest_sees_every_write_between_two_searches(store):
+    # The embedded store keeps the vectors in memory between searches: writes must show.
+    seed(store, {"a": {"v": Vector([1.0, 0.0])}, "b": {"v": Vector([0.0, 1.0])}})
+    assert [n.document.id for n in store.find_nearest(C, "v", [1.0, 0.2], limit=1)] == ["a"]
+    store.update(C, "b", {"v": Vector([1.0, 0.1])})
+    assert [n.document.id for n in store.find_nearest(C, "v", [1.0, 0.2], limit=1)] == ["b"]
+    store.delete(C, "b")
+    store.set(C, "c", {"v": Vector([1.0, 0.2]), "tag": "new"})
+    found = store.find_nearest(C, "v", [1.0, 0.2], limit=3)
+    assert [n.document.id for n in found] == ["c", "a"]
+    assert found[0].distance == pytest.approx(0.0, abs=1e-9)
+    found[0].document.data["tag"] = "changed by the caller"
+    assert store.find_nearest(C, "v", [1.0, 0.2], limit=1)[0].document.data["tag"] == "new"
+
+
 def test_delete_field_is_refused_in_a_plain_set(store):
     with pytest.raises((InvalidRequestError, ValueError)):
         store.set(C, "d1", {"a": DELETE_FIELD})

@@ -123,12 +123,6 @@ def test_get_many_reads_more_documents_than_one_statement_takes(store):
     assert {doc.data["n"] for doc in found.values()} == set(range(0, 520, 3))
 
 
-@pytest.mark.parametrize("bad", ["", "a/b", "..", ".", "__x__"])
-def test_bad_document_ids_are_refused(store, bad):
-    with pytest.raises(InvalidRequestError):
-        store.get(C, bad)
-
-
 @pytest.mark.parametrize("bad", ["a-b", "1abc", "a/b", "x; DROP TABLE t", ""])
 def test_bad_collection_names_are_refused(store, bad):
     with pytest.raises(InvalidRequestError):
@@ -544,7 +538,9 @@ def test_a_crafted_cursor_is_a_clear_error_never_a_crash(store, value):
         store.query(query.after(cursor))
 
 
-@pytest.mark.parametrize("doc_id", ["a/b", "", "x" * 701, "__reserved__", "..", "nul\x00"])
+@pytest.mark.parametrize(
+    "doc_id", ["a/b", "", "x" * 701, "__reserved__", "__x__", "..", ".", "nul\x00"]
+)
 def test_no_document_has_an_impossible_id_and_none_can_be_written(store, doc_id):
     store.set(C, "fine", {"n": 1})
     assert store.get(C, doc_id) is None

@@ -536,3 +536,23 @@ def test_native_dialogues_take_aliases_and_ipa_rules_make_them_segmented(
     assert body["mode"] == "segmented"
     assert "IPA" in body["fallbackReason"]
     assert any('<phoneme alphabet="ipa" ph="ˈwɪn">Nguyen</phoneme>' in ssml for ssml in sent)
+
+
+def test_a_prepared_request_renders_any_piece_of_its_text_with_its_lexicons(lexicons, ann, espeak):
+    """What a sentence-by-sentence renderer (a stream) gets from ``prepare``."""
+    from shared.synthesis.model import SynthesizeRequest
+    from shared.synthesis.prepare import prepare
+
+    lexicon = make_lexicon(lexicons, ann, {"grapheme": "W3C", "alias": "World Wide Web"})
+    deps = get_container().deps(SYNTHESIS)
+    prepared = prepare(
+        deps,
+        "ann",
+        SynthesizeRequest(
+            text="Hello there. The W3C met.", voice=VOICE, lexicon_ids=[lexicon["id"]]
+        ),
+    )
+    assert prepared.lexicon_ids == (f"{lexicon['id']}@1",)
+    second = prepared.render_piece("The W3C met.")
+    assert espeak.requests[-1].text == "The World Wide Web met."
+    assert [word.text for word in second.words] == ["The", "W3C", "met"]

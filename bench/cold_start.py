@@ -1,0 +1,247 @@
+"""Cold starts: each deployed function's first request in a fresh process, against a bare one.
+
+A Cloud Functions instance that scales up from zero starts a new Python process, imports
+``main.py``, looks its entry point up by name and serves the request that woke it. This
+benchmark does the same for every function in ``functions.FUNCTIONS``: a fresh interpreter
+(``python -c``, working directory the repository root) imports ``functions_framework``,
+builds the app with ``functions_framework.create_app(entry_point, "main.py")`` and serves
+one authenticated request through its ``test_client()``; the time is from starting the
+process to the response being printed (interpreter start-up included, exit not). The
+baseline, measured the same way in the same run, is a bare ``hello`` function
+(``functions_framework`` and Flask alone: the floor every function pays).
+
+Each function's request is its first ``GET`` route without path parameters (or whose only
+one is the caller's own user id), ``POST /users`` for ``users`` (a new user registering),
+each run with its own freshly minted dev token (admin claim, so admin routes answer too),
+on the embedded adapters in a temporary data folder; a response that is not 2xx fails
+the run. After a discarded warm-up round, rounds run bare and every function in turn;
+the figures are medians, and each ratio is the median of the per-round ratios against
+that round's bare run (so a machine slowing down mid-run affects both sides).
+
+Target: every function <= 2.0 x the bare function.
+
+Run: ``.venv/bin/python -m bench.cold_start [--rounds N] [--only NAME ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_RATIO = 2.0
+BARE = "bare"
+
+# What one cold process runs: argv is target, source, method, path, JSON body, token.
+# It prints the response's status and how many modules the process had loaded.
+CHILD = """
+import json, os, sys
+target, source, method, path, body, token = sys.argv[1:7]
+import functions_framework
+client = functions_framework.create_app(target, source).test_client()
+response = client.open(
+    path,
+    method=method,
+    headers={"Authorization": "Bearer " + token},
+    json=json.loads(body) if body else None,
+)
+sys.stdout.write(json.dumps({"status": response.status_code, "modules": len(sys.modules)}))
+sys.stdout.write("\\n")
+sys.stdout.flush()
+os._exit(0)
+"""
+
+BARE_FUNCTION = '''"""A bare HTTP function: the floor every function's cold start pays."""
+
+import functions_framework
+
+
+@functions_framework.http
+def hello(request):
+    return {"hello": "world"}
+'''
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One function's cold request: the entry point to load and the request to serve."""
+
+    name: str
+    target: str
+    source: Path
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One cold process: its time to the first response, and what it had loaded."""
+
+    seconds: float
+    status: int
+    modules: int
+
+
+def _probe_request(name: str, module: str) -> tuple[str, str, dict[str, Any] | None]:
+    """Return (method, path, body) of the request ``name``'s cold process serves."""
+    if name == "users":
+        return "POST", "/users", {"email": "{user}@example.com", "firstName": "Cold"}
+    import importlib
+
+    api = importlib.import_module(module).api
+    for route in api.routes:
+        if "GET" not in route.methods:
+            continue
+        rule = route.rule.replace("<user_id>", "{user}")
+        if "<" not in rule:
+            return "GET", rule, None
+    raise SystemExit(f"{name}: no GET route without path parameters to probe; add one here")
+
+
+def probes(only: Sequence[str], bare_dir: Path) -> list[Probe]:
+    """Return the bare function's probe and one per deployed function (``only`` filters)."""
+    from functions import FUNCTIONS
+
+    found = [Probe(BARE, "hello", bare_dir / "main.py", "GET", "/")]
+    for spec in FUNCTIONS:
+        if only and spec.name not in only:
+            continue
+        if spec.trigger != "http":
+            raise SystemExit(f"{spec.name}: {spec.trigger} functions are not measured here yet")
+        method, path, body = _probe_request(spec.name, spec.module)
+        found.append(Probe(spec.name, spec.entry_point, ROOT / "main.py", method, path, body))
+    return found
+
+
+class TokenMint:
+    """Mints a new admin dev token per run, each for a user of its own."""
+
+    def __init__(self) -> None:
+        from shared.auth import build_dev_verifier
+        from shared.config import get_settings
+
+        self._verifier = build_dev_verifier(get_settings())
+        self._count = 0
+
+    def next(self) -> tuple[str, str]:
+        """Return a new (user id, token)."""
+        self._count += 1
+        user = f"cold-{os.getpid()}-{self._count}"
+        return user, self._verifier.mint(user, admin=True, ttl_seconds=3600)
+
+
+def cold_run(probe: Probe, mint: TokenMint, env: dict[str, str]) -> Sample:
+    """Start one fresh process for ``probe``; return its time to the first response."""
+    user, token = mint.next()
+    path = probe.path.replace("{user}", user)
+    body = json.dumps(probe.body).replace("{user}", user) if probe.body is not None else ""
+    argv = [sys.executable, "-c", CHILD, probe.target, str(probe.source), probe.method, path]
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [*argv, body, token], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    seconds = time.perf_counter() - started
+    _, err = process.communicate(timeout=60)
+    if not line:
+        raise RuntimeError(f"{probe.name}: the process printed nothing\n{err.decode()[-2000:]}")
+    answer = json.loads(line)
+    if not 200 <= answer["status"] < 300:
+        raise RuntimeError(
+            f"{probe.name}: {probe.method} {path} answered {answer['status']}\n"
+            f"{err.decode()[-2000:]}"
+        )
+    return Sample(seconds, answer["status"], answer["modules"])
+
+
+def child_environment(data_dir: Path) -> dict[str, str]:
+    """Return the cold processes' environment: this one's, with a fresh local deployment."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICE_", "K_SERVICE"))}
+    env.update(
+        VOICE_DATA_DIR=str(data_dir),
+        VOICE_ENVIRONMENT="local",
+        VOICE_LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def measure(rounds: int, only: Sequence[str]) -> dict[str, list[Sample]]:
+    """Return each probe's samples over ``rounds`` rounds, after one warm-up round."""
+    with tempfile.TemporaryDirectory(prefix="cold-start-") as tmp:
+        bare_dir = Path(tmp) / "bare"
+        bare_dir.mkdir()
+        (bare_dir / "main.py").write_text(BARE_FUNCTION, encoding="utf-8")
+        env = child_environment(Path(tmp) / "data")
+        os.environ.update({k: v for k, v in env.items() if k.startswith("VOICE_")})
+        mint = TokenMint()
+        found = probes(only, bare_dir)
+        for probe in found:  # warm-up: bytecode caches, the page cache, the store's files
+            cold_run(probe, mint, env)
+        samples: dict[str, list[Sample]] = {probe.name: [] for probe in found}
+        for _ in range(rounds):
+            for probe in found:
+                samples[probe.name].append(cold_run(probe, mint, env))
+        return samples
+
+
+def report(samples: dict[str, list[Sample]]) -> list[dict[str, Any]]:
+    """Print the table; return its rows (name, median ms, ratio, modules, meets target)."""
+    bare = [sample.seconds for sample in samples[BARE]]
+    rows = []
+    for name, found in samples.items():
+        ratios = [sample.seconds / base for sample, base in zip(found, bare, strict=True)]
+        seconds = [sample.seconds for sample in found]
+        rows.append(
+            {
+                "name": name,
+                "median_ms": statistics.median(seconds) * 1000,
+                "min_ms": min(seconds) * 1000,
+                "max_ms": max(seconds) * 1000,
+                "ratio": statistics.median(ratios),
+                "modules": found[-1].modules,
+                "meets": name == BARE or statistics.median(ratios) <= TARGET_RATIO,
+            }
+        )
+    print(f"Cold start: fresh process to first response, {len(bare)} rounds (medians)")
+    print(f"{'function':<24}{'median ms':>10}{'min-max ms':>14}{'ratio':>8}{'modules':>9}")
+    for row in rows:
+        flag = "" if row["meets"] else f"  over the {TARGET_RATIO:.1f} x target"
+        spread = f"{row['min_ms']:.0f}-{row['max_ms']:.0f}"
+        print(
+            f"{row['name']:<24}{row['median_ms']:>10.0f}{spread:>14}"
+            f"{row['ratio']:>8.2f}{row['modules']:>9}{flag}"
+        )
+    worst = max((row for row in rows if row["name"] != BARE), key=lambda row: row["ratio"])
+    verdict = "met" if worst["meets"] else "NOT met"
+    print(
+        f"target <= {TARGET_RATIO:.1f} x bare: {verdict} "
+        f"(slowest: {worst['name']} {worst['ratio']:.2f} x)"
+    )
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; return 0 (the verdict is printed, not an exit status)."""
+    parser = argparse.ArgumentParser(prog="python -m bench.cold_start", description=__doc__)
+    parser.add_argument("--rounds", type=int, default=7, help="measured rounds (default 7)")
+    parser.add_argument("--only", nargs="*", default=[], help="function names to measure")
+    args = parser.parse_args(argv)
+    report(measure(args.rounds, args.only))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

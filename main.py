@@ -17,7 +17,7 @@ from shared.lazy import lazy_exports
 
 functions_framework.errorhandler(HTTPException)(http_exception_response)
 
-ENTRY_POINTS = {spec.entry_point: spec.module for spec in FUNCTIONS}
-"""Each entry point and the module defining it (``main.users`` is ``functions.users.users``)."""
+ENTRY_POINTS = {spec.module: [spec.entry_point] for spec in FUNCTIONS}
+"""Each function's module and the entry point it defines (``main.users``: ``functions.users``)."""
 
 __getattr__, __dir__ = lazy_exports(globals(), ENTRY_POINTS)

@@ -37,17 +37,17 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.auth import TokenVerifier, build_verifier, load_or_create_dev_secret
-from shared.blobs.base import ObjectStorage
 from shared.capability import AccountPurge, Capability
 from shared.config import Settings, get_settings
 from shared.log import configure_logging
-from shared.store.base import DocumentStore
 
 if TYPE_CHECKING:
     from cloudevents.http import CloudEvent
 
+    from shared.blobs.base import ObjectStorage
     from shared.blobs.events import EventPoster
     from shared.providers.registry import ProviderRegistry
+    from shared.store.base import DocumentStore
     from shared.tasks.base import TaskQueue, TaskRegistry
     from shared.tasks.runtime import TaskRuntime
     from shared.tasks.scheduling import ScheduledJob

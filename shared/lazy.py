@@ -13,11 +13,11 @@ module (``np.zeros`` imports numpy, then is numpy's own ``zeros``)::
     else:
         np = lazy_module("numpy")
 
-``lazy_exports(globals(), {"name": "package.module"})`` gives a module the
+``lazy_exports(globals(), {"package.module": ["name", ...]})`` gives a module the
 ``__getattr__``/``__dir__`` pair of PEP 562 that imports each listed name from its module
 when first looked up (a package's re-exports, ``main.py``'s entry points)::
 
-    __getattr__, __dir__ = lazy_exports(globals(), {"Registry": "shared.providers.registry"})
+    __getattr__, __dir__ = lazy_exports(globals(), {"shared.providers.registry": ["Registry"]})
 
 Both import nothing themselves and are safe under threads (the import system's own locks).
 """
@@ -25,7 +25,7 @@ Both import nothing themselves and are safe under threads (the import system's o
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from types import ModuleType
 from typing import Any
 
@@ -55,19 +55,20 @@ def lazy_module(name: str) -> Any:
 
 
 def lazy_exports(
-    namespace: MutableMapping[str, Any], exports: Mapping[str, str]
+    namespace: MutableMapping[str, Any], exports: Mapping[str, Iterable[str]]
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """Return a module's ``__getattr__`` and ``__dir__`` serving ``exports`` lazily.
 
-    ``namespace`` is the module's ``globals()``; ``exports`` maps each name to the module
-    that defines it. The first lookup of a name imports its module and stores the value in
+    ``namespace`` is the module's ``globals()``; ``exports`` maps each module to the names
+    taken from it. The first lookup of a name imports its module and stores the value in
     ``namespace``, so later lookups are plain attribute reads. Other names raise
     ``AttributeError`` as usual.
     """
     module_name = namespace.get("__name__", "module")
+    sources = {name: module for module, names in exports.items() for name in names}
 
     def __getattr__(name: str) -> Any:
-        source = exports.get(name)
+        source = sources.get(name)
         if source is None:
             raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
         value = getattr(importlib.import_module(source), name)
@@ -75,6 +76,6 @@ def lazy_exports(
         return value
 
     def __dir__() -> list[str]:
-        return sorted({*namespace, *exports})
+        return sorted({*namespace, *sources})
 
     return __getattr__, __dir__

@@ -64,7 +64,8 @@ def test_main_resolves_every_entry_point_as_the_runtime_does(name: str) -> None:
     deployed = _terraform_functions()[name]
     source = str(REPO / "main.py")
     module, spec = _function_registry.load_function_module(source)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     spec.loader.exec_module(module)
 
     _function_registry.get_user_function(source, module, deployed["entry_point"])

@@ -13,10 +13,14 @@ baseline, measured the same way in the same run, is a bare ``hello`` function
 Each function's request is its first ``GET`` route without path parameters (or whose only
 one is the caller's own user id), ``POST /users`` for ``users`` (a new user registering),
 each run with its own freshly minted dev token (admin claim, so admin routes answer too),
-on the embedded adapters in a temporary data folder; a response that is not 2xx fails
-the run. After a discarded warm-up round, rounds run bare and every function in turn;
-the figures are medians, and each ratio is the median of the per-round ratios against
-that round's bare run (so a machine slowing down mid-run affects both sides).
+on the embedded adapters in a temporary data folder whose catalog holds eSpeak's voices;
+a response that is not 2xx fails the run. One more row, ``synthesis POST``, is the
+synthesis function's first ``POST /synthesize`` (a short sentence to mp3 with an eSpeak
+voice): on top of the function's own cold start it loads numpy, eSpeak NG and the mp3
+encoder, which only a request that speaks needs. After a discarded warm-up round, rounds
+run bare and every function in turn; the figures are medians, and each ratio is the
+median of the per-round ratios against that round's bare run (so a machine slowing down
+mid-run affects both sides).
 
 Target: every function <= 2.0 x the bare function.
 
@@ -109,8 +113,22 @@ def _probe_request(name: str, module: str) -> tuple[str, str, dict[str, Any] | N
     raise SystemExit(f"{name}: no GET route without path parameters to probe; add one here")
 
 
+SPEECH = Probe(
+    "synthesis POST",
+    "synthesis",
+    ROOT / "main.py",
+    "POST",
+    "/synthesize",
+    {"text": "Hello from a cold start.", "voice": "espeak:en-us", "outputFormat": "mp3"},
+)
+"""The synthesis function's first speech: its cold start plus eSpeak, numpy and mp3."""
+
+
 def probes(only: Sequence[str], bare_dir: Path) -> list[Probe]:
-    """Return the bare function's probe and one per deployed function (``only`` filters)."""
+    """Return the bare function's probe, one per deployed function and the first speech.
+
+    ``only`` keeps the named functions (and ``synthesis POST`` by that name).
+    """
     from functions import FUNCTIONS
 
     found = [Probe(BARE, "hello", bare_dir / "main.py", "GET", "/")]
@@ -121,7 +139,21 @@ def probes(only: Sequence[str], bare_dir: Path) -> list[Probe]:
             raise SystemExit(f"{spec.name}: {spec.trigger} functions are not measured here yet")
         method, path, body = _probe_request(spec.name, spec.module)
         found.append(Probe(spec.name, spec.entry_point, ROOT / "main.py", method, path, body))
+    if not only or SPEECH.name in only:
+        found.append(SPEECH)
     return found
+
+
+def seed_catalog() -> None:
+    """Sync eSpeak's voices into the data folder's catalog, as the gateway does at start."""
+    from shared.bootstrap import get_container
+    from shared.catalog.sync import sync_provider_voices
+    from shared.model import utcnow
+
+    container = get_container()
+    espeak = container.providers.get("espeak")
+    sync_provider_voices(store=container.store, provider=espeak, now=utcnow())
+    container.close()
 
 
 class TokenMint:
@@ -187,6 +219,7 @@ def measure(rounds: int, only: Sequence[str]) -> dict[str, list[Sample]]:
         env = child_environment(Path(tmp) / "data")
         os.environ.update({k: v for k, v in env.items() if k.startswith("VOICE_")})
         mint = TokenMint()
+        seed_catalog()
         found = probes(only, bare_dir)
         for probe in found:  # warm-up: bytecode caches, the page cache, the store's files
             cold_run(probe, mint, env)

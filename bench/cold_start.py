@@ -13,8 +13,11 @@ baseline, measured the same way in the same run, is a bare ``hello`` function
 Each function's request is its first ``GET`` route without path parameters (or whose only
 one is the caller's own user id), ``POST /users`` for ``users`` (a new user registering),
 each run with its own freshly minted dev token (admin claim, so admin routes answer too),
-on the embedded adapters in a temporary data folder whose catalog holds eSpeak's voices;
-a response that is not 2xx fails the run. One more row, ``synthesis POST``, is the
+on the embedded adapters in a temporary data folder whose catalog holds eSpeak's voices.
+A storage-triggered function gets one object-finalized CloudEvent in binary content mode,
+as Eventarc delivers it (Google authenticates that caller, not the app), for an object
+that no sample or model names, which it acknowledges. A response that is not 2xx fails
+the run. One more row, ``synthesis POST``, is the
 synthesis function's first ``POST /synthesize`` (a short sentence to mp3 with an eSpeak
 voice): on top of the function's own cold start it loads numpy, eSpeak NG and the mp3
 encoder, which only a request that speaks needs. After a discarded warm-up round, rounds
@@ -30,6 +33,7 @@ Run: ``.venv/bin/python -m bench.cold_start [--rounds N] [--only NAME ...]``.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
@@ -39,28 +43,34 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from functions import FunctionSpec
 
 ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "main.py"
 TARGET_RATIO = 2.0
 BARE = "bare"
 
-# What one cold process runs: argv is target, source, method, path, JSON body, token.
-# It prints the response's status and how many modules the process had loaded.
+# What one cold process runs: argv[1] is the request as JSON (target, source, method, path,
+# headers, body). It prints (after any log lines) the response's status and how many modules
+# it had loaded.
 CHILD = """
 import json, os, sys
-target, source, method, path, body, token = sys.argv[1:7]
+request = json.loads(sys.argv[1])
 import functions_framework
-client = functions_framework.create_app(target, source).test_client()
+client = functions_framework.create_app(request["target"], request["source"]).test_client()
 response = client.open(
-    path,
-    method=method,
-    headers={"Authorization": "Bearer " + token},
-    json=json.loads(body) if body else None,
+    request["path"],
+    method=request["method"],
+    headers=request["headers"],
+    data=request["body"],
 )
-sys.stdout.write(json.dumps({"status": response.status_code, "modules": len(sys.modules)}))
-sys.stdout.write("\\n")
+answer = {"status": response.status_code, "modules": len(sys.modules)}
+sys.stdout.write("COLD-START " + json.dumps(answer) + "\\n")
 sys.stdout.flush()
 os._exit(0)
 """
@@ -78,7 +88,12 @@ def hello(request):
 
 @dataclass(frozen=True)
 class Probe:
-    """One function's cold request: the entry point to load and the request to serve."""
+    """One function's cold request: the entry point to load and the request to serve.
+
+    ``{user}`` in the path or body stands for the run's own user; an HTTP probe carries
+    that user's bearer token, a storage event (``event`` set: the bucket setting) comes in
+    binary content mode as Eventarc delivers it, whose caller Google authenticates.
+    """
 
     name: str
     target: str
@@ -86,6 +101,7 @@ class Probe:
     method: str
     path: str
     body: dict[str, Any] | None = None
+    event_bucket_setting: str | None = None
 
 
 @dataclass(frozen=True)
@@ -97,26 +113,34 @@ class Sample:
     modules: int
 
 
-def _probe_request(name: str, module: str) -> tuple[str, str, dict[str, Any] | None]:
-    """Return (method, path, body) of the request ``name``'s cold process serves."""
-    if name == "users":
-        return "POST", "/users", {"email": "{user}@example.com", "firstName": "Cold"}
-    import importlib
-
-    api = importlib.import_module(module).api
-    for route in api.routes:
-        if "GET" not in route.methods:
-            continue
+def _http_probe(spec: FunctionSpec) -> Probe:
+    """Return ``spec``'s probe: its first GET route without path parameters but the user's."""
+    if spec.name == "users":  # a new user registering: its only route without parameters
+        body = {"email": "{user}@example.com", "firstName": "Cold"}
+        return Probe(spec.name, spec.entry_point, SOURCE, "POST", "/users", body)
+    for route in importlib.import_module(spec.module).api.routes:
         rule = route.rule.replace("<user_id>", "{user}")
-        if "<" not in rule:
-            return "GET", rule, None
-    raise SystemExit(f"{name}: no GET route without path parameters to probe; add one here")
+        if "GET" in route.methods and "<" not in rule:
+            return Probe(spec.name, spec.entry_point, SOURCE, "GET", rule)
+    raise SystemExit(f"{spec.name}: no GET route without path parameters to probe; add one")
+
+
+def _event_probe(spec: FunctionSpec) -> Probe:
+    """Return ``spec``'s probe: a finalized object no sample or model names (ignored)."""
+    name = "models/{user}/cold/metadata.json" if "model" in str(spec.bucket_setting) else ""
+    data = {
+        "name": name or "samples/{user}/cold.wav",
+        "size": "44",
+        "contentType": "application/json" if name else "audio/wav",
+        "generation": "1",
+    }
+    return Probe(spec.name, spec.entry_point, SOURCE, "POST", "/", data, spec.bucket_setting or "")
 
 
 SPEECH = Probe(
     "synthesis POST",
     "synthesis",
-    ROOT / "main.py",
+    SOURCE,
     "POST",
     "/synthesize",
     {"text": "Hello from a cold start.", "voice": "espeak:en-us", "outputFormat": "mp3"},
@@ -135,10 +159,7 @@ def probes(only: Sequence[str], bare_dir: Path) -> list[Probe]:
     for spec in FUNCTIONS:
         if only and spec.name not in only:
             continue
-        if spec.trigger != "http":
-            raise SystemExit(f"{spec.name}: {spec.trigger} functions are not measured here yet")
-        method, path, body = _probe_request(spec.name, spec.module)
-        found.append(Probe(spec.name, spec.entry_point, ROOT / "main.py", method, path, body))
+        found.append(_event_probe(spec) if spec.trigger == "storage" else _http_probe(spec))
     if not only or SPEECH.name in only:
         found.append(SPEECH)
     return found
@@ -173,26 +194,65 @@ class TokenMint:
         return user, self._verifier.mint(user, admin=True, ttl_seconds=3600)
 
 
-def cold_run(probe: Probe, mint: TokenMint, env: dict[str, str]) -> Sample:
-    """Start one fresh process for ``probe``; return its time to the first response."""
-    user, token = mint.next()
+def request_of(probe: Probe, user: str, token: str) -> dict[str, Any]:
+    """Return what the cold process sends for ``probe``, as the user ``user``."""
     path = probe.path.replace("{user}", user)
     body = json.dumps(probe.body).replace("{user}", user) if probe.body is not None else ""
-    argv = [sys.executable, "-c", CHILD, probe.target, str(probe.source), probe.method, path]
+    headers = {"Content-Type": "application/json"}
+    if probe.event_bucket_setting is None:
+        headers["Authorization"] = f"Bearer {token}"
+    else:
+        from shared.config import get_settings
+
+        bucket = getattr(get_settings(), probe.event_bucket_setting)
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        data = json.loads(body)
+        data.update(bucket=bucket, timeCreated=now, updated=now)
+        body = json.dumps(data)
+        headers.update(
+            {
+                "ce-id": f"cold-{user}",
+                "ce-specversion": "1.0",
+                "ce-type": "google.cloud.storage.object.v1.finalized",
+                "ce-source": f"//storage.googleapis.com/projects/_/buckets/{bucket}",
+                "ce-subject": f"objects/{data['name']}",
+                "ce-time": now,
+            }
+        )
+    return {
+        "target": probe.target,
+        "source": str(probe.source),
+        "method": probe.method,
+        "path": path,
+        "headers": headers,
+        "body": body,
+    }
+
+
+def cold_run(probe: Probe, mint: TokenMint, env: dict[str, str]) -> Sample:
+    """Start one fresh process for ``probe``; return its time to the first response."""
+    request = request_of(probe, *mint.next())
     started = time.perf_counter()
     process = subprocess.Popen(
-        [*argv, body, token], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-c", CHILD, json.dumps(request)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     assert process.stdout is not None
-    line = process.stdout.readline()
+    lines = []
+    while (line := process.stdout.readline()) and not line.startswith(b"COLD-START "):
+        lines.append(line.decode(errors="replace"))
     seconds = time.perf_counter() - started
     _, err = process.communicate(timeout=60)
     if not line:
-        raise RuntimeError(f"{probe.name}: the process printed nothing\n{err.decode()[-2000:]}")
-    answer = json.loads(line)
+        printed = "".join(lines)[-2000:] + err.decode(errors="replace")[-2000:]
+        raise RuntimeError(f"{probe.name}: the process printed no answer\n{printed}")
+    answer = json.loads(line.removeprefix(b"COLD-START "))
     if not 200 <= answer["status"] < 300:
         raise RuntimeError(
-            f"{probe.name}: {probe.method} {path} answered {answer['status']}\n"
+            f"{probe.name}: {probe.method} {request['path']} answered {answer['status']}\n"
             f"{err.decode()[-2000:]}"
         )
     return Sample(seconds, answer["status"], answer["modules"])

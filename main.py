@@ -1,46 +1,23 @@
 """Entry points for the Cloud Functions runtime, which loads ``main.py`` from the source root.
 
 Each deployed function names one of these as its entry point (see ``functions.FUNCTIONS``).
-The runtime executes this file once per app it builds, so the error handler registered
-here keeps even the framework's own answers (an unroutable path) in the platform's shape.
+The runtime executes this file once per app it builds, then looks its entry point up by
+name (``getattr(main, "users")``): each name is resolved on that lookup (PEP 562), so an
+instance imports its own function's module and what that needs, never every other
+function's. The error handler registered here keeps even the framework's own answers (an
+unroutable path) in the platform's shape.
 """
 
 import functions_framework
 from werkzeug.exceptions import HTTPException
 
-from functions.files import files
-from functions.lexicons import lexicons
-from functions.openai_speech import openai_speech
-from functions.openapi import openapi
-from functions.precall import precall
-from functions.sample_uploaded import sample_uploaded
-from functions.samples import samples
-from functions.sync_voices import sync_voices
-from functions.synthesis import synthesis
-from functions.tasks import tasks
-from functions.training_completed import training_completed
-from functions.users import users
-from functions.voice_model_activation import voice_model_activation
-from functions.voice_models import voice_models
-from functions.voices import voices
+from functions import FUNCTIONS
 from shared.http import http_exception_response
+from shared.lazy import lazy_exports
 
 functions_framework.errorhandler(HTTPException)(http_exception_response)
 
-__all__ = [
-    "files",
-    "lexicons",
-    "openai_speech",
-    "openapi",
-    "precall",
-    "sample_uploaded",
-    "samples",
-    "sync_voices",
-    "synthesis",
-    "tasks",
-    "training_completed",
-    "users",
-    "voice_model_activation",
-    "voice_models",
-    "voices",
-]
+ENTRY_POINTS = {spec.module: [spec.entry_point] for spec in FUNCTIONS}
+"""Each function's module and the entry point it defines (``main.users``: ``functions.users``)."""
+
+__getattr__, __dir__ = lazy_exports(globals(), ENTRY_POINTS)

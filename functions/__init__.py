@@ -1,8 +1,9 @@
 """Cloud Function entry points, one module each, and the table of what is deployed.
 
 ``FUNCTIONS`` is the single list of deployed functions: the local gateway mounts each at
-its production path prefixes, ``main.py`` re-exports each entry point for the Cloud
-Functions runtime, and a test checks that Terraform deploys exactly these.
+its production path prefixes, ``main.py`` resolves each entry point by name for the Cloud
+Functions runtime (importing only that function's module), and a test checks that
+Terraform deploys exactly these.
 """
 
 from __future__ import annotations

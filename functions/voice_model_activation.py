@@ -11,7 +11,7 @@ from __future__ import annotations
 import flask
 import functions_framework
 
-from functions.voice_models import caller_of, deps_of
+from functions._voice_model_requests import caller_of, deps_of
 from shared.http import Api, RequestContext
 from shared.voice_models import activation
 from shared.voice_models.model import ActiveVoiceModel, UserScope, VoiceModelPublic

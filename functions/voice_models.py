@@ -17,15 +17,15 @@ import flask
 import functions_framework
 from pydantic import Field
 
+from functions._voice_model_requests import caller_of, deps_of
 from shared.http import Api, Reply, RequestContext, json_text_response
 from shared.model import RequestModel
-from shared.voice_models import CAPABILITY as VOICE_MODELS
 from shared.voice_models import backups, insights, sharing
 from shared.voice_models import crud as service
 from shared.voice_models.access_log import entries_for_model
 from shared.voice_models.activation import require_owned
 from shared.voice_models.cleanup import cleanup_expired_models, expiring_voice_models
-from shared.voice_models.deps import ME, Caller, VoiceModelDeps
+from shared.voice_models.deps import ME
 from shared.voice_models.model import (
     MAX_PAGE_SIZE,
     AccessLogPage,
@@ -62,16 +62,6 @@ class AccessLogQuery(RequestModel):
 
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = 50
     cursor: Annotated[str, Field(max_length=2000)] | None = None
-
-
-def deps_of(ctx: RequestContext) -> VoiceModelDeps:
-    """Return the voice-model services' dependencies for this request."""
-    return ctx.container.deps(VOICE_MODELS)
-
-
-def caller_of(ctx: RequestContext) -> Caller:
-    """Return the authenticated caller of this request."""
-    return Caller(ctx.user_id, ctx.principal.is_admin, ctx.request_id)
 
 
 @api.route(

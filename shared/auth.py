@@ -20,13 +20,19 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import jwt
-from jwt.types import Options
-
-from shared.config import Settings
 from shared.errors import ConfigurationError, ServiceUnavailableError, UnauthenticatedError
+from shared.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import jwt
+    from jwt.types import Options
+
+    from shared.config import Settings
+else:
+    # PyJWT loads cryptography (tens of milliseconds): only a request's token needs it.
+    jwt = lazy_module("jwt")
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,9 @@
 """The composition root: builds the adapters and hands each capability its dependencies.
 
-The only module that imports every capability. ``CAPABILITIES`` lists them (adding one is
-one new package and one line here); ``Container`` builds the adapters the settings ask for,
+The only module that imports every capability. ``CAPABILITY_PACKAGES`` lists them (adding
+one is one new package and one line here), imported when first needed (``all_capabilities()``:
+account deletion, the task runtime), so a function's first request loads only the
+capabilities its own routes use. ``Container`` builds the adapters the settings ask for,
 lazily and once per process, and each capability's dependencies from them on first use
 (``container.deps(capability)``); its task runtime registers every capability's task
 handlers and scheduled jobs. Functions call ``get_container()``; nothing creates a client
@@ -23,6 +25,8 @@ Dependencies point one way::
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 import logging
 import sys
@@ -32,29 +36,18 @@ from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from shared import (
-    catalog,
-    files,
-    lexicons,
-    precall,
-    samples,
-    sessions,
-    synthesis,
-    users,
-    voice_models,
-)
 from shared.auth import TokenVerifier, build_verifier, load_or_create_dev_secret
-from shared.blobs.base import ObjectStorage
 from shared.capability import AccountPurge, Capability
 from shared.config import Settings, get_settings
 from shared.log import configure_logging
-from shared.store.base import DocumentStore
 
 if TYPE_CHECKING:
     from cloudevents.http import CloudEvent
 
+    from shared.blobs.base import ObjectStorage
     from shared.blobs.events import EventPoster
     from shared.providers.registry import ProviderRegistry
+    from shared.store.base import DocumentStore
     from shared.tasks.base import TaskQueue, TaskRegistry
     from shared.tasks.runtime import TaskRuntime
     from shared.tasks.scheduling import ScheduledJob
@@ -62,27 +55,41 @@ if TYPE_CHECKING:
 D = TypeVar("D")
 logger = logging.getLogger(__name__)
 
-CAPABILITIES: tuple[Capability[Any], ...] = (
-    users.CAPABILITY,
-    voice_models.CAPABILITY,
-    catalog.CAPABILITY,
-    synthesis.CAPABILITY,
-    files.CAPABILITY,
-    lexicons.CAPABILITY,
-    samples.CAPABILITY,
-    precall.CAPABILITY,
-    sessions.CAPABILITY,
+CAPABILITY_PACKAGES: tuple[str, ...] = (
+    "shared.users",
+    "shared.voice_models",
+    "shared.catalog",
+    "shared.synthesis",
+    "shared.files",
+    "shared.lexicons",
+    "shared.samples",
+    "shared.precall",
+    "shared.sessions",
 )
+"""Every capability, by the package whose ``CAPABILITY`` declares it."""
+
+
+@functools.cache
+def all_capabilities() -> tuple[Capability[Any], ...]:
+    """Return every capability in ``CAPABILITY_PACKAGES``, importing each package once."""
+    return tuple(importlib.import_module(name).CAPABILITY for name in CAPABILITY_PACKAGES)
+
+
+def __getattr__(name: str) -> Any:
+    # ``CAPABILITIES`` reads as the constant it was, but is imported only when asked for.
+    if name == "CAPABILITIES":
+        return all_capabilities()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Container:
     """The adapters one process uses, and each capability's dependencies, built on first use."""
 
     def __init__(
-        self, settings: Settings, capabilities: tuple[Capability[Any], ...] = CAPABILITIES
+        self, settings: Settings, capabilities: tuple[Capability[Any], ...] | None = None
     ) -> None:
         self.settings = settings
-        self.capabilities = capabilities
+        self._capabilities = capabilities
         self._lock = threading.Lock()
         self._deps: dict[str, Any] = {}
         # Set by the local gateway: where the embedded object storage posts each
@@ -175,6 +182,13 @@ class Container:
         """Use ``registry`` instead of building one (tests wire fakes in its place)."""
         self.__dict__["providers"] = registry
         self._deps.clear()
+
+    @property
+    def capabilities(self) -> tuple[Capability[Any], ...]:
+        """Return the capabilities this container serves: every one unless given."""
+        if self._capabilities is None:
+            self._capabilities = all_capabilities()
+        return self._capabilities
 
     def deps(self, capability: Capability[D]) -> D:
         """Return the dependencies of ``capability``, built from this container once."""

@@ -5,8 +5,8 @@ A capability (``shared/users``, ``shared/voice_models``, ...) is one package. It
 ``Ports`` (a small dataclass of the ports its use cases use, never the whole container),
 the module holding its background work (``register_tasks(registry, deps)`` and
 ``scheduled_jobs(settings)``), and what it stores per user (``purges``, run with its
-dependencies when an account is deleted). ``shared.bootstrap.CAPABILITIES`` lists them:
-adding a capability is one new package and one line there. Nothing here knows any
+dependencies when an account is deleted). ``shared.bootstrap.CAPABILITY_PACKAGES`` lists
+them: adding a capability is one new package and one line there. Nothing here knows any
 capability.
 """
 

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import flask
 import pydantic
@@ -33,9 +33,11 @@ from werkzeug.exceptions import (
 from werkzeug.routing import Map, Rule
 
 from shared import errors
-from shared.auth import Principal, bearer_token
-from shared.bootstrap import Container, get_container
 from shared.log import LogContext, log_context
+
+if TYPE_CHECKING:
+    from shared.auth import Principal
+    from shared.bootstrap import Container
 
 logger = logging.getLogger(__name__)
 
@@ -248,7 +250,7 @@ class Api:
         self,
         name: str,
         *,
-        container: Callable[[], Container] = get_container,
+        container: Callable[[], Container] | None = None,
         error_shape: ErrorShape = "platform",
     ) -> None:
         self.name = name
@@ -260,7 +262,7 @@ class Api:
         # remember recent matches (clients repeat their paths; misses raise, never cached).
         self._adapter = self._map.bind("localhost")
         self._match = functools.lru_cache(maxsize=4096)(self._adapter.match)
-        self._container = container
+        self._container = container or process_container
 
     def route(
         self,
@@ -344,7 +346,7 @@ class Api:
         ctx.body_required = route.body_required
         if route.access != "public":
             ctx.principal_or_none = ctx.container.verifier.verify(
-                bearer_token(ctx.request.headers.get("Authorization"))
+                _bearer_token(ctx.request.headers.get("Authorization"))
             )
             if route.access == "admin" and not ctx.principal.is_admin:
                 raise errors.AccessDeniedError("This operation needs an admin")
@@ -385,6 +387,23 @@ def _rule_matches(rule: str, path: str) -> bool:
     except (NotFound, MethodNotAllowed):
         return False
     return True
+
+
+def process_container() -> Container:
+    """Return the process's container (``shared.bootstrap``), loaded on the first request.
+
+    Importing a function's module builds its routes only; the composition root, the
+    settings and the adapters wait for a request (cold starts, and tests' own settings).
+    """
+    from shared.bootstrap import get_container  # noqa: PLC0415 - off cold starts
+
+    return get_container()
+
+
+def _bearer_token(authorization_header: str | None) -> str:
+    from shared.auth import bearer_token  # noqa: PLC0415 - see process_container
+
+    return bearer_token(authorization_header)
 
 
 def _specificity(rule: str) -> int:

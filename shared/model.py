@@ -82,6 +82,7 @@ class DomainModel(BaseModel):
         populate_by_name=True,
         validate_assignment=True,
         ser_json_timedelta="float",
+        defer_build=True,
     )
 
     def to_document(self) -> dict[str, Any]:
@@ -106,6 +107,7 @@ class RequestModel(BaseModel):
         populate_by_name=True,
         extra="forbid",
         str_strip_whitespace=True,
+        defer_build=True,
     )
 
     @model_validator(mode="before")

@@ -25,12 +25,18 @@ import io
 import logging
 import struct
 from dataclasses import dataclass
-
-import numpy as np
-import numpy.typing as npt
-import soundfile  # type: ignore[import-untyped]  # no type hints shipped
+from typing import TYPE_CHECKING
 
 from shared.errors import InvalidRequestError, UnsupportedMediaTypeError
+from shared.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import soundfile  # type: ignore[import-untyped]  # no type hints shipped
+else:
+    np = lazy_module("numpy")
+    soundfile = lazy_module("soundfile")
 
 logger = logging.getLogger(__name__)
 

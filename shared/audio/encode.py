@@ -18,14 +18,21 @@ import struct
 import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-
-import lameenc  # type: ignore[import-not-found]  # a compiled module without type hints
-import numpy as np
-import numpy.typing as npt
-import soundfile  # type: ignore[import-untyped]  # no type hints shipped
+from typing import TYPE_CHECKING
 
 from shared.audio.formats import OutputFormat, content_type_of
 from shared.audio.pcm import SAMPLE_WIDTH, resample, to_samples
+from shared.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import lameenc  # type: ignore[import-not-found]  # a compiled module without type hints
+    import numpy as np
+    import numpy.typing as npt
+    import soundfile  # type: ignore[import-untyped]  # no type hints shipped
+else:
+    lameenc = lazy_module("lameenc")
+    np = lazy_module("numpy")
+    soundfile = lazy_module("soundfile")
 
 OPUS_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
 MP3_RATES = (8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000)

@@ -9,11 +9,17 @@ zero-padded frames, which is what ``librosa.feature.melspectrogram`` computes.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
+from shared.lazy import lazy_module
 
-Floats = npt.NDArray[np.float32]
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Floats = npt.NDArray[np.float32]
+else:
+    np = lazy_module("numpy")
 
 
 def mel_spectrogram(

@@ -9,11 +9,20 @@ clipping. Encoding to mp3/ogg and analysis belong to the synthesis layer.
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
-import soundfile  # type: ignore[import-untyped]  # no type hints shipped
-import soxr  # type: ignore[import-untyped]  # no type hints shipped
+from shared.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import soundfile  # type: ignore[import-untyped]  # no type hints shipped
+    import soxr  # type: ignore[import-untyped]  # no type hints shipped
+else:
+    np = lazy_module("numpy")
+    soundfile = lazy_module("soundfile")
+    soxr = lazy_module("soxr")
+
 
 SAMPLE_WIDTH = 2
 _INT16_MAX = 32767

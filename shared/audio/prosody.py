@@ -28,10 +28,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
-import soxr  # type: ignore[import-untyped]  # no type hints shipped
+from shared.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import soxr  # type: ignore[import-untyped]  # no type hints shipped
+
+    Floats = npt.NDArray[np.float64]
+else:
+    np = lazy_module("numpy")
+    soxr = lazy_module("soxr")
+
 
 ANALYSIS_RATE = 16_000
 _HOP = 160  # 10 ms
@@ -47,8 +57,6 @@ _SPEECH_QUANTILE = 0.99
 _MIN_DIP_DB = 3.0
 _SILENCE_DB = -70.0  # never speech, however quiet the loudest frames are
 _FLOOR_POWER = 1e-12
-
-Floats = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)

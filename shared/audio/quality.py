@@ -40,9 +40,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
+from shared.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Floats = npt.NDArray[np.float32]
+else:
+    np = lazy_module("numpy")
+
 
 MIN_USABLE_SCORE = 3.0
 
@@ -59,8 +68,6 @@ _BANDWIDTH_RANGE_DB = 50.0
 _SMOOTHING_OCTAVES = 1.0 / 6
 _SPECTRUM_BATCH = 256
 _WEIGHTS = {"snr": 0.35, "clipping": 0.2, "silence": 0.15, "bandwidth": 0.3}
-
-Floats = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)

@@ -37,15 +37,24 @@ import math
 import threading
 from importlib import metadata
 from pathlib import Path
-
-import numpy as np
-import numpy.typing as npt
-import soxr  # type: ignore[import-untyped]  # no type hints shipped
-import webrtcvad  # type: ignore[import-untyped]  # no type hints shipped
+from typing import TYPE_CHECKING
 
 from shared.audio.mel import mel_filterbank, mel_spectrogram
 from shared.audio.torch_weights import CheckpointFormatError, load_legacy_checkpoint
 from shared.errors import ConfigurationError, InvalidRequestError
+from shared.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import soxr  # type: ignore[import-untyped]  # no type hints shipped
+    import webrtcvad  # type: ignore[import-untyped]  # no type hints shipped
+
+    Floats = npt.NDArray[np.float32]
+else:
+    np = lazy_module("numpy")
+    soxr = lazy_module("soxr")
+    webrtcvad = lazy_module("webrtcvad")
 
 SAMPLE_RATE = 16_000
 EMBEDDING_SIZE = 256
@@ -64,8 +73,6 @@ _VAD_AVERAGE_WIDTH = 8
 _VAD_DILATION = 3  # windows each side: resemblyzer's structure of 6 + 1 windows, centred
 _LAYERS = 3
 _INT16_MAX = 32767
-
-Floats = npt.NDArray[np.float32]
 
 
 class SpeakerEncoderUnavailableError(ConfigurationError):

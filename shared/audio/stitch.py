@@ -14,11 +14,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 from shared.audio.pcm import to_pcm, to_samples
+from shared.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Floats = npt.NDArray[np.float64]
+else:
+    np = lazy_module("numpy")
 
 DEFAULT_CROSSFADE_MS = 8.0
 DEFAULT_PEAK_DBFS = -1.0
@@ -27,8 +34,6 @@ _FRAME_MS = 20.0
 _SILENCE_DBFS = -50.0  # frames quieter than this are pauses, left out of the speech level
 _LIMITER_MS = 5.0
 _LEVEL_PASSES = 4
-
-Floats = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)

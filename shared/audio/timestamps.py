@@ -20,11 +20,15 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from shared.audio.timing import Token, WordTiming, tokenize_words
+from shared.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+else:
+    np = lazy_module("numpy")
 
 _MIN_SECONDS_PER_CHAR = 0.02  # below this, a gap is too short to hold the untimed words
 _LOOKAHEAD = 8  # tokens searched forward when matching a timing by its text

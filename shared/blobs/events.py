@@ -18,15 +18,20 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import requests
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
 
 from shared.blobs.base import ObjectInfo
 from shared.errors import ServiceUnavailableError
+from shared.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import requests
+else:
+    requests = lazy_module("requests")  # posting an event only
 
 logger = logging.getLogger(__name__)
 

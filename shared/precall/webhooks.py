@@ -15,16 +15,20 @@ import hashlib
 import hmac
 import json
 import logging
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import requests
-
+from shared.lazy import lazy_module
 from shared.model import RequestModel
 from shared.precall.deps import PrecallDeps
 from shared.precall.model import CallLog, CloneState
 from shared.precall.repository import failed_event_of, ready_event_of
 from shared.precall.schemas import CLONE_VOICE_PREFIX
 from shared.tasks.base import RetryTask, TaskAlreadyExistsError
+
+if TYPE_CHECKING:
+    import requests
+else:
+    requests = lazy_module("requests")  # a webhook's delivery only
 
 logger = logging.getLogger(__name__)
 

@@ -13,17 +13,22 @@ long (413), no speech (400).
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 from shared.audio.decoding import AudioFacts, DecodedAudio, decode
 from shared.audio.prosody import Prosody, measure_prosody
 from shared.audio.quality import QualityReport, assess_quality
 from shared.audio.speaker_encoder import SpeakerEncoder
 from shared.config import Settings
+from shared.lazy import lazy_module
 from shared.samples.errors import SampleTooLongError, SampleTooShortError
 from shared.samples.model import SampleFormat, SampleProsody, SampleQualityReport
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    np = lazy_module("numpy")
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,9 @@ changed in the same transaction as the record that adds or removes them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import numpy.typing as npt
-
+from shared.lazy import lazy_module
 from shared.model import utcnow, with_changes
 from shared.samples.model import (
     EMBEDDING_MODEL,
@@ -34,6 +32,12 @@ from shared.store.base import (
     Vector,
 )
 from shared.users.repository import USERS, storage_used_change
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    np = lazy_module("numpy")
 
 VOICE_SAMPLES = "voice_samples"
 VOICE_EMBEDDINGS = "voice_embeddings"

@@ -21,16 +21,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TypeVar
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from shared.errors import (
     DocumentAlreadyExistsError,
     InvalidRequestError,
     TransactionContentionError,
 )
+from shared.lazy import lazy_module
 from shared.store import _sqlite_sql as sql
 from shared.store._cursor import decode_cursor, encode_cursor
 from shared.store._writes import apply_write
@@ -52,6 +50,12 @@ from shared.store.base import (
     is_valid_doc_id,
 )
 from shared.store.sqlite_files import SqliteFile
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    np = lazy_module("numpy")
 
 T = TypeVar("T")
 _IN_CHUNK = 500

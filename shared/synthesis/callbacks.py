@@ -26,15 +26,21 @@ import socket
 import time
 import urllib.parse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import requests
 from pydantic import BaseModel
 
 from shared.auth import load_or_create_dev_secret
 from shared.config import Settings
 from shared.errors import ConfigurationError, InvalidRequestError
+from shared.lazy import lazy_module
 from shared.synthesis.model import SynthesisJob, SynthesisStatus
 from shared.tasks.base import RetryTask, TaskAlreadyExistsError, TaskContext, TaskQueue
+
+if TYPE_CHECKING:
+    import requests
+else:
+    requests = lazy_module("requests")  # a callback's delivery only
 
 logger = logging.getLogger(__name__)
 

@@ -1,19 +1,30 @@
-"""The task queue port and its adapters (in-process embedded default, Cloud Tasks)."""
+"""The task queue port and its adapters (in-process embedded default, Cloud Tasks).
 
-from shared.tasks.base import (
-    DeadLetterNotFoundError,
-    GiveUpTask,
-    QueuePolicy,
-    RetryTask,
-    ScheduledJobNotFoundError,
-    TaskAlreadyExistsError,
-    TaskContext,
-    TaskEnvelope,
-    TaskQueue,
-    TaskRegistry,
-    UnknownQueueError,
-)
-from shared.tasks.execution import DeadLetter, Outcome, execute_task
+The names below are imported from their modules on first use (``shared.lazy``), so a
+module that needs only ``shared.tasks.base`` does not load the execution machinery.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shared.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from shared.tasks.base import (
+        DeadLetterNotFoundError,
+        GiveUpTask,
+        QueuePolicy,
+        RetryTask,
+        ScheduledJobNotFoundError,
+        TaskAlreadyExistsError,
+        TaskContext,
+        TaskEnvelope,
+        TaskQueue,
+        TaskRegistry,
+        UnknownQueueError,
+    )
+    from shared.tasks.execution import DeadLetter, Outcome, execute_task
 
 __all__ = [
     "DeadLetter",
@@ -31,3 +42,23 @@ __all__ = [
     "UnknownQueueError",
     "execute_task",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    globals(),
+    {
+        "shared.tasks.base": [
+            "DeadLetterNotFoundError",
+            "GiveUpTask",
+            "QueuePolicy",
+            "RetryTask",
+            "ScheduledJobNotFoundError",
+            "TaskAlreadyExistsError",
+            "TaskContext",
+            "TaskEnvelope",
+            "TaskQueue",
+            "TaskRegistry",
+            "UnknownQueueError",
+        ],
+        "shared.tasks.execution": ["DeadLetter", "Outcome", "execute_task"],
+    },
+)

@@ -21,12 +21,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from croniter import croniter
-
+from shared.lazy import lazy_module
 from shared.tasks.base import ScheduledJobNotFoundError, TaskAlreadyExistsError, TaskQueue
 
 if TYPE_CHECKING:
-    pass
+    import croniter
+else:
+    # croniter runs `file` on the interpreter when imported (platform.architecture()): only
+    # processes that schedule or fire jobs pay for it.
+    croniter = lazy_module("croniter")
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +52,13 @@ class ScheduledJob:
     def __post_init__(self) -> None:
         if not _JOB_NAME.match(self.name):
             raise ValueError(f"Invalid scheduled job name: {self.name!r}")
-        if len(self.cron.split()) != 5 or not croniter.is_valid(self.cron):
+        if len(self.cron.split()) != 5 or not croniter.croniter.is_valid(self.cron):
             raise ValueError(f"Invalid five-field cron expression for {self.name}: {self.cron!r}")
 
     def next_after(self, moment: datetime) -> datetime:
         """Return the first firing strictly after ``moment``, in UTC."""
         start = moment.astimezone(UTC)
-        fired: datetime = croniter(self.cron, start).get_next(datetime)
+        fired: datetime = croniter.croniter(self.cron, start).get_next(datetime)
         return fired.astimezone(UTC)
 
     def dedup_key(self, scheduled_for: datetime) -> str:

@@ -113,7 +113,7 @@ def test_the_document_lists_the_202_with_location_and_the_pushed_routes_403(func
 
 
 def test_a_method_a_path_lacks_is_405_allowing_only_that_paths_methods(platform, token):
-    document = importlib.import_module("functions.openapi")._document()
+    document = importlib.import_module("functions.openapi").build_document()
     gateway = Client(Gateway(get_container()))
     headers = bearer(token("root", admin=True))
     templates = {

@@ -1,23 +1,22 @@
 """The committed OpenAPI document: a golden copy that makes every API change show in review.
 
-``python -m tests.support.openapi_snapshot`` rewrites ``tests/data/openapi.json`` from the
-routes; run it only for an intended API change and commit the diff with that change.
+``python -m tests.support.openapi_snapshot`` rewrites ``functions/openapi.json`` from the
+routes; run it only for an intended API change and commit the diff with that change. The
+``openapi`` function serves that file as it is (see ``functions.openapi``).
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-SNAPSHOT = Path(__file__).resolve().parents[1] / "data" / "openapi.json"
+from functions.openapi import DOCUMENT as SNAPSHOT
+from functions.openapi import build_document
 
 
 def current_document() -> dict[str, Any]:
     """Return the OpenAPI document the deployed functions describe today."""
-    from functions.openapi import build_openapi, http_apis
-
-    return build_openapi(http_apis(), title="Voice platform API", version="1.0.0")
+    return build_document()
 
 
 def render(document: dict[str, Any]) -> str:

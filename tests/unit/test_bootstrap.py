@@ -1,4 +1,4 @@
-"""The composition root: a capability is one package plus one line in ``CAPABILITIES``."""
+"""The composition root: a capability is one package plus one line in ``CAPABILITY_PACKAGES``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from shared.bootstrap import CAPABILITIES, Container
+from shared.bootstrap import CAPABILITY_PACKAGES, Container, all_capabilities
 from shared.capability import Capability, no_dependencies
 from shared.config import Settings
 from shared.store import Query
@@ -21,7 +21,7 @@ from tests.support.echo_capability.tasks import ECHO_TASK
 @pytest.fixture
 def container(tmp_path: Path):
     settings = Settings(_env_file=None, environment="test", data_dir=tmp_path)
-    built = Container(settings, (*CAPABILITIES, echo_capability.CAPABILITY))
+    built = Container(settings, (*all_capabilities(), echo_capability.CAPABILITY))
     yield built
     built.close()
 
@@ -47,7 +47,7 @@ def test_a_new_capability_gets_its_tasks_jobs_purges_and_deps_from_one_line(cont
 
 
 def test_every_capability_declares_its_background_work_in_a_tasks_module():
-    for capability in CAPABILITIES:
+    for capability in all_capabilities():
         if capability.tasks_module is None:
             continue
         module = importlib.import_module(capability.tasks_module)
@@ -56,10 +56,24 @@ def test_every_capability_declares_its_background_work_in_a_tasks_module():
 
 
 def test_capability_names_and_purge_names_are_unique():
-    names = [capability.name for capability in CAPABILITIES]
+    names = [capability.name for capability in all_capabilities()]
     assert len(names) == len(set(names))
-    purges = [name for capability in CAPABILITIES for name in capability.purges]
+    purges = [name for capability in all_capabilities() for name in capability.purges]
     assert len(purges) == len(set(purges))
+
+
+def test_each_listed_package_declares_the_capability_named_after_it():
+    capabilities = all_capabilities()
+    assert [cap.name for cap in capabilities] == [
+        package.removeprefix("shared.") for package in CAPABILITY_PACKAGES
+    ]
+
+
+def test_a_container_serves_every_capability_unless_given_its_own(tmp_path: Path):
+    settings = Settings(_env_file=None, environment="test", data_dir=tmp_path)
+    assert Container(settings).capabilities == all_capabilities()
+    only = (echo_capability.CAPABILITY,)
+    assert Container(settings, only).capabilities == only
 
 
 # A capability whose one task blocks until released: the container must still close in time.
@@ -87,7 +101,7 @@ def scheduled_jobs(settings):
 def test_closing_is_bounded_even_while_a_task_runs(tmp_path: Path):
     settings = Settings(_env_file=None, environment="test", data_dir=tmp_path)
     blocker = Capability(name="blocker", build=no_dependencies, tasks_module=__name__)
-    container = Container(settings, (*CAPABILITIES, blocker))
+    container = Container(settings, (*all_capabilities(), blocker))
     container.tasks.start()
     container.tasks.queue.enqueue(settings.default_queue, BLOCK_TASK, {})
     assert _started.wait(10)

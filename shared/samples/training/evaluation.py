@@ -23,17 +23,24 @@ from __future__ import annotations
 import io
 import itertools
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
-import soundfile  # type: ignore[import-untyped]  # no type hints shipped
+from typing import TYPE_CHECKING, Any
 
 from shared.audio.pcm import resample
 from shared.audio.quality import assess_quality
 from shared.audio.speaker_encoder import NoSpeechError, SpeakerEncoder
+from shared.lazy import lazy_module
 from shared.providers.base import AudioSettings, SynthesisRequest, TTSProvider
 from shared.samples.training.artifacts import QualityComponentsReport, TrainedVoice
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import soundfile  # type: ignore[import-untyped]  # no type hints shipped
+
+    Floats = npt.NDArray[np.float32]
+else:
+    np = lazy_module("numpy")
+    soundfile = lazy_module("soundfile")
 
 EVALUATION_RATE = 16_000
 TEST_SENTENCES = (
@@ -44,8 +51,6 @@ TEST_SENTENCES = (
 SIMILARITY_RANGE = (0.5, 0.95)
 ENGINE_NATURALNESS = {"espeak": 0.3, "elevenlabs": 0.9}
 DEFAULT_NATURALNESS = 0.5
-
-Floats = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)

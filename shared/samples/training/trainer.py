@@ -12,14 +12,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-import numpy.typing as npt
-
+from shared.lazy import lazy_module
 from shared.samples.model import VoiceSample
 from shared.samples.training.artifacts import QualityComponentsReport, TrainedVoice
 from shared.voice_models.model import VoiceModel
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    np = lazy_module("numpy")
 
 
 class TrainingFailedError(Exception):

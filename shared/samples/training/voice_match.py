@@ -30,15 +30,13 @@ import logging
 import threading
 from dataclasses import dataclass
 from importlib import metadata
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from shared.audio.prosody import measure_prosody
 from shared.audio.speaker_encoder import WEIGHTS_SHA256, NoSpeechError, SpeakerEncoder
 from shared.blobs.base import ObjectAlreadyExistsError, ObjectStorage
 from shared.errors import NotFoundError
+from shared.lazy import lazy_module
 from shared.providers.espeak import EspeakProvider
 from shared.samples.training.artifacts import MODEL_FILE, PREVIEW_FILE, TrainedVoice
 from shared.samples.training.evaluation import (
@@ -48,6 +46,12 @@ from shared.samples.training.evaluation import (
     render,
 )
 from shared.samples.training.trainer import TrainingFailedError, TrainingInput, TrainingOutcome
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+else:
+    np = lazy_module("numpy")
 
 logger = logging.getLogger(__name__)
 

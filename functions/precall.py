@@ -79,7 +79,7 @@ def upload_precall_sample(ctx: RequestContext, name: str) -> SampleStored:
     body=MappingCreate,
     response=CallerVoiceMapping,
     status=201,
-    responses={409: "The caller number is already mapped"},
+    responses={409: "The caller number is already mapped, or the sampleId is not ready"},
 )
 def create_caller_mapping(ctx: RequestContext) -> Reply:
     """Map a caller number (E.164) to the voice sample its clones are made from."""
@@ -113,7 +113,7 @@ def get_caller_mapping(ctx: RequestContext, mapping_id: str) -> CallerVoiceMappi
     methods=["PUT"],
     body=MappingUpdate,
     response=CallerVoiceMapping,
-    responses={409: "The caller number is already mapped"},
+    responses={409: "The caller number is already mapped, or the sampleId is not ready"},
 )
 def update_caller_mapping(ctx: RequestContext, mapping_id: str) -> CallerVoiceMapping:
     """Change a mapping's number, sample, name or description (its clones expire)."""

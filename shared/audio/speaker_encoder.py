@@ -39,6 +39,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shared.audio.blas import one_blas_thread
 from shared.audio.mel import mel_filterbank, mel_spectrogram
 from shared.audio.torch_weights import CheckpointFormatError, load_legacy_checkpoint
 from shared.errors import ConfigurationError, InvalidRequestError
@@ -158,7 +159,8 @@ class SpeakerEncoder:
         """
         wav = preprocess(pcm, sample_rate)
         mels = self._partial_mels(wav)
-        partials = self._forward(mels)
+        with one_blas_thread():  # ten times faster on busy cores: see shared.audio.blas
+            partials = self._forward(mels)
         mean = partials.mean(axis=0)
         return np.asarray(mean / np.linalg.norm(mean), dtype=np.float32)
 

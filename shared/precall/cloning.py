@@ -9,7 +9,8 @@
    the cache (``VOICE_PRECALL_CLONE_WAIT_SECONDS``, then the task is retried). Concurrent
    calls from one caller therefore make one clone, across processes: the lease is a
    document, renewed by a heartbeat while the clone runs, so a dead cloner's lease lapses.
-2. **Clone**: the mapping's sample is read and checked (``shared.precall.samples``), then
+2. **Clone**: the mapping's sample is read and checked (``shared.precall.samples``: a
+   ``sampleId`` as its recorded owner's, through the samples capability's lookup), then
    the cloner makes the voice. Every attempt writes ``voice_clone_log`` (API time, sample
    size, status, error).
 3. **Settle**: a success writes, in one transaction, the cache entry (TTL from the
@@ -62,7 +63,7 @@ from shared.precall.repository import (
     release_id,
     usable_entry,
 )
-from shared.precall.samples import check_allowed, check_sample
+from shared.precall.samples import check_allowed, check_read
 from shared.precall.webhooks import notify_settled, queue_notification
 from shared.store.base import Transaction
 from shared.store.leases import Heartbeat
@@ -264,18 +265,22 @@ def _make_voice(
     try:
         if mapping.voice_sample_url is not None:
             check_allowed(deps.settings, account_id, mapping.voice_sample_url)
-        data = deps.samples.read(account_id, mapping.voice_sample_url, mapping.sample_id)
-        attempt.sample_bytes = len(data)
-        checked = check_sample(data, deps.settings)
+        sample = deps.samples.read(
+            mapping.voice_sample_url, mapping.sample_id, owners={mapping.sample_owner}
+        )
+        attempt.sample_bytes = len(sample.data)
+        checked = check_read(sample, deps.settings)
     except SampleError as exc:
         raise CloneFailedError(exc.message, retryable=getattr(exc, "retryable", False)) from exc
     request = CloneRequest(
         name=mapping.voice_name,
-        audio=data,
+        audio=sample.data,
         filename=f"{mapping.id}.{checked.format}",
         content_type=checked.content_type,
         description=mapping.description,
         labels={"source": "precall"},
+        language=sample.language,
+        target=sample.stored.target if sample.stored is not None else None,
     )
     try:
         cloner = deps.cloner

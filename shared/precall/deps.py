@@ -1,10 +1,10 @@
 """What the pre-call use cases need: adapters, settings, the cloner, and who is calling.
 
 ``PrecallDeps`` bundles the store, object storage, settings, the task queue (built on first
-use), the sample reader and the cloners (built on first use: the embedded one measures its
-voice table, the ElevenLabs one needs its key). ``Caller`` is the token's user and the
-account (tenant) it acts for: the ``accountId`` claim, else the user id; an admin may name
-any account, anyone else only their own.
+use), the sample reader and the cloners (built on first use: the embedded one is the
+samples capability's voice match, the ElevenLabs one needs its key). ``Caller`` is the
+token's user and the account (tenant) it acts for: the ``accountId`` claim, else the user
+id; an admin may name any account, anyone else only their own.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from shared.config import Settings
 from shared.errors import AccessDeniedError
 from shared.model import utcnow
 from shared.precall.cloners import VoiceCloner, build_cloner
-from shared.precall.samples import SampleReader, StoredSampleLibrary, s3_client_factory
+from shared.precall.samples import SampleReader, s3_client_factory
 from shared.store.base import DocumentStore
 
 if TYPE_CHECKING:
@@ -71,9 +71,10 @@ class PrecallDeps:
 
     def __post_init__(self) -> None:
         self.samples = SampleReader(
+            store=self.store,
             blobs=self.blobs,
+            settings=self.settings,
             s3=s3_client_factory(self.settings),
-            library=StoredSampleLibrary(self.store, self.blobs, self.settings.samples_bucket),
             max_bytes=self.settings.precall_sample_max_bytes,
         )
 
@@ -87,7 +88,7 @@ class PrecallDeps:
         """Return the cloner new clones are made with (``VOICE_PRECALL_CLONER``)."""
         with self._lock:
             if "" not in self._cloners:
-                self._cloners[""] = build_cloner(self.settings, self.providers)
+                self._cloners[""] = build_cloner(self.settings, self.providers, self.blobs)
             return self._cloners[""]
 
     def cloner_for(self, provider: str) -> VoiceCloner:
@@ -107,7 +108,9 @@ class PrecallDeps:
 
                 if provider != PROVIDER:
                     return current  # nothing provider-side to give back (embedded voices)
-                self._cloners[provider] = ElevenLabsCloner.from_settings(self.settings)
+                self._cloners[provider] = ElevenLabsCloner.from_settings(
+                    self.settings, self.providers
+                )
             return self._cloners[provider]
 
     @property

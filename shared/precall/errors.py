@@ -3,7 +3,9 @@
 Every class derives from a platform error, so ``shared.http``'s one table gives it its
 status (400 bad input, 403, 404, 409) and the body is the platform's; the codes tell the
 conditions apart. ``CloneExpiredError`` has its own status there (410: the voice existed
-and is gone for good).
+and is gone for good). A ``sampleId`` that names no sample of the caller's, or one not
+ready, is the samples capability's own error (404 ``SAMPLE_NOT_FOUND``, 409
+``SAMPLE_NOT_READY``), as training answers for the same sample.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from shared.errors import (
     InvalidStateTransitionError,
     NotFoundError,
 )
+from shared.samples.cloning import SampleNotFoundError, SampleNotReadyError
 
 
 class CallerMappingNotFoundError(NotFoundError):
@@ -89,5 +92,7 @@ SampleError = (
     SampleUnreachableError,
     SampleNotAudioError,
     SampleUnusableError,
+    SampleNotFoundError,
+    SampleNotReadyError,
 )
 """The errors that say a mapping's sample cannot be cloned from (a failed clone's reason)."""

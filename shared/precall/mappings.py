@@ -1,8 +1,11 @@
 """Caller mappings: which voice sample a caller's number is cloned from.
 
 Every use case works inside one account. A new or changed sample is checked before anything
-is written (allowed location, readable, audio, long enough, holds speech), so a mapping
-never points at a sample that cannot be cloned at the time it is saved. Changing a
+is written (allowed location, readable, audio, long enough, holds speech; a ``sampleId``
+must be a ready sample of the user setting it or of the account's own user, whose id is
+then kept as ``sampleOwnerId``), so a mapping never points at a sample that cannot be
+cloned at the time it is saved; the embedded cloner is then warmed for the sample's
+language (``shared.precall.warmup``). Changing a
 mapping's number or sample, or deleting it, expires the clones cached from it in the same
 transaction (the expiry job then gives the provider's voice back).
 """
@@ -27,7 +30,14 @@ from shared.precall.repository import (
     mapping_from,
     tx_expire_cache,
 )
-from shared.precall.samples import CheckedSample, check_allowed, check_sample
+from shared.precall.samples import (
+    CheckedSample,
+    SampleAudio,
+    check_allowed,
+    check_read,
+    check_sample,
+    sample_owners,
+)
 from shared.precall.schemas import (
     MappingCreate,
     MappingDeleted,
@@ -35,23 +45,29 @@ from shared.precall.schemas import (
     MappingUpdate,
     SampleStored,
 )
+from shared.precall.warmup import queue_warm_up
 from shared.store.base import Transaction
 
 _SAMPLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def check_sample_source(
-    deps: PrecallDeps, account_id: str, url: str | None, sample_id: str | None
-) -> CheckedSample:
-    """Return the checked sample a mapping would clone from.
+    deps: PrecallDeps, caller: Caller, account_id: str, url: str | None, sample_id: str | None
+) -> tuple[CheckedSample, SampleAudio]:
+    """Return the checked sample a mapping would clone from, and the sample as read.
 
-    Raises SampleLocationNotAllowedError, SampleUnreachableError, SampleNotAudioError or
-    SampleUnusableError.
+    Raises SampleLocationNotAllowedError, SampleUnreachableError, SampleNotAudioError,
+    SampleUnusableError, SampleNotFoundError (not a sample of the caller's or the
+    account's own user) or SampleNotReadyError.
     """
     if url is not None:
         check_allowed(deps.settings, account_id, url)
-    data = deps.samples.read(account_id, url, sample_id)
-    return check_sample(data, deps.settings)
+    sample = deps.samples.read(url, sample_id, owners=sample_owners(caller.user_id, account_id))
+    return check_read(sample, deps.settings), sample
+
+
+def _owner_of(sample: SampleAudio) -> str | None:
+    return sample.stored.owner_id if sample.stored is not None else None
 
 
 def store_sample(
@@ -84,12 +100,15 @@ def create_mapping(deps: PrecallDeps, caller: Caller, request: MappingCreate) ->
     CallerIdTakenError (the number has a live mapping in the account).
     """
     account_id = caller.account_for(request.account_id)
-    check_sample_source(deps, account_id, request.voice_sample_url, request.sample_id)
+    _, sample = check_sample_source(
+        deps, caller, account_id, request.voice_sample_url, request.sample_id
+    )
     now = deps.clock()
     mapping = CallerVoiceMapping(
         caller_id=request.caller_id,
         voice_sample_url=request.voice_sample_url,
         sample_id=request.sample_id,
+        sample_owner_id=_owner_of(sample),
         voice_name=request.voice_name,
         description=request.description,
         account_id=account_id,
@@ -103,6 +122,7 @@ def create_mapping(deps: PrecallDeps, caller: Caller, request: MappingCreate) ->
         tx.create(MAPPINGS, mapping.id, mapping.to_document())
 
     deps.store.run_transaction(create)
+    queue_warm_up(deps, sample.language)
     return mapping
 
 
@@ -154,10 +174,14 @@ def update_mapping(
     """
     account_id = caller.account_for(request.account_id)
     changes = request.changes()
+    sample = None
     if "voice_sample_url" in changes or "sample_id" in changes:
-        check_sample_source(deps, account_id, request.voice_sample_url, request.sample_id)
+        _, sample = check_sample_source(
+            deps, caller, account_id, request.voice_sample_url, request.sample_id
+        )
         changes.setdefault("voice_sample_url", None)
         changes.setdefault("sample_id", None)
+        changes["sample_owner_id"] = _owner_of(sample)
     now = deps.clock()
 
     def update(tx: Transaction) -> CallerVoiceMapping:
@@ -175,7 +199,10 @@ def update_mapping(
         tx_expire_cache(tx, stale, now)
         return updated
 
-    return deps.store.run_transaction(update)
+    updated = deps.store.run_transaction(update)
+    if sample is not None:
+        queue_warm_up(deps, sample.language)
+    return updated
 
 
 def delete_mapping(

@@ -77,9 +77,12 @@ class CallerVoiceMapping(PrecallRecord):
     id: RequiredId = Field(default_factory=new_id)
     caller_id: E164Number
     # Where the voice comes from: a sample URL (our storage or S3), or a sample of the
-    # samples capability; exactly one.
+    # samples capability; exactly one. A sample belongs to a user: its owner, checked when
+    # the mapping was set (the user who set it, or the account's own user), is the only
+    # one whose sample the clone reads.
     voice_sample_url: SampleUrl | None = None
     sample_id: RequiredId | None = None
+    sample_owner_id: RequiredId | None = None
     voice_name: Annotated[str, Field(min_length=1, max_length=255)]
     description: Annotated[str, Field(max_length=2000)] | None = None
     account_id: Annotated[str, Field(max_length=255)] | None = None
@@ -93,6 +96,11 @@ class CallerVoiceMapping(PrecallRecord):
         if (self.voice_sample_url is None) == (self.sample_id is None):
             raise ValueError("give exactly one of voiceSampleUrl and sampleId")
         return self
+
+    @property
+    def sample_owner(self) -> str:
+        """Return whose sample ``sample_id`` must be (mappings from before: the account's)."""
+        return self.sample_owner_id or str(self.account_id)
 
     @property
     def sample_source(self) -> str:

@@ -6,7 +6,9 @@ A mapping names its sample in one of three ways:
   embedded folder locally and Cloud Storage in production);
 - ``s3://{bucket}/{key}``: an object in Amazon S3, read with boto3
   (``VOICE_PRECALL_S3_*``; the endpoint setting points it at any S3-compatible service);
-- ``sampleId``: a recording of the samples capability, read through ``SampleLibrary``.
+- ``sampleId``: a sample of the samples capability, read through its own lookup
+  (``shared.samples.cloning.sample_for_cloning``), which also hands over what its
+  processing measured (the speaker embedding, pitch and rate the voice match aims at).
 
 A URL is allowed only under an allowed location of the account: in our samples bucket,
 ``precall/{accountId}/`` and ``samples/{accountId}/`` (the samples capability's folder of a
@@ -15,20 +17,29 @@ user whose id is the account); plus each entry of ``VOICE_PRECALL_SAMPLE_BUCKETS
 account id (``s3://acme-recordings/{account}/``). An entry without ``{account}`` lets every
 account read that bucket: list such buckets only for single-tenant deployments.
 
+A ``sampleId`` is the voice of a user, and samples belong to users, not accounts: a
+mapping may name a sample owned by the user who sets it (the token's user) or by the user
+whose id is the account (a personal account: no ``accountId`` claim). The owner found is
+kept on the mapping (``sampleOwnerId``), and the clone reads the sample as that owner's
+only. Anyone else's sample, public or not, is refused exactly as a missing one (404
+``SAMPLE_NOT_FOUND``); a sample awaiting its upload, still processing or failed is 409
+``SAMPLE_NOT_READY`` saying which.
+
 A sample is usable when it decodes (wav, mp3, flac, ogg: ``shared.audio.decoding``), lasts
 between ``VOICE_PRECALL_SAMPLE_MIN_SECONDS`` and ``_MAX_SECONDS``, holds speech
 (``shared.audio.quality``: not silence or noise alone), and is at most
 ``VOICE_PRECALL_SAMPLE_MAX_BYTES``. The quality score is measured but does not refuse a
-sample: telephone recordings (8 kHz) score low on bandwidth yet clone fine.
+sample: telephone recordings (8 kHz) score low on bandwidth yet clone fine. A sample of the
+samples capability passed processing, so its stored facts stand in for decoding it again.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from shared.audio.decoding import CorruptAudioError, UnsupportedAudioFormatError, decode
 from shared.audio.quality import assess_quality
@@ -41,6 +52,7 @@ from shared.precall.errors import (
     SampleUnreachableError,
     SampleUnusableError,
 )
+from shared.samples.cloning import ClonableSample, sample_for_cloning
 from shared.store.base import DocumentStore
 
 logger = logging.getLogger(__name__)
@@ -48,6 +60,8 @@ logger = logging.getLogger(__name__)
 ACCOUNT_PLACEHOLDER = "{account}"
 OUR_SAMPLE_PREFIXES = ("precall/{account}/", "samples/{account}/")
 CONTENT_TYPES = {"wav": "audio/wav", "mp3": "audio/mpeg", "flac": "audio/flac", "ogg": "audio/ogg"}
+# A URL names no language: its recording is matched against this language's voices.
+URL_SAMPLE_LANGUAGE = "en-US"
 
 
 @dataclass(frozen=True)
@@ -116,38 +130,22 @@ def check_allowed(settings: Settings, account_id: str, url: str) -> SampleLocati
     return location
 
 
-class SampleLibrary(Protocol):
-    """The port to the samples capability: a sample's audio, if the account owns it."""
-
-    def sample_audio(self, account_id: str, sample_id: str) -> bytes:
-        """Return the sample's audio; raise SampleUnreachableError."""
-        ...
+def sample_owners(user_id: str, account_id: str) -> set[str]:
+    """Return whose samples a user acting for an account may map: their own, the account's."""
+    return {user_id, account_id}
 
 
-class StoredSampleLibrary:
-    """Reads samples as the samples capability stores them, until it offers a lookup.
+@dataclass(frozen=True)
+class SampleAudio:
+    """A mapping's sample as read: its bytes, and the facts of a samples-capability sample."""
 
-    A sample is ``voice_samples/{sampleId}`` with ``user_id`` (its owner) and
-    ``file_path`` (the object in the samples bucket); the account must be the owner.
-    """
+    data: bytes
+    stored: ClonableSample | None = None
 
-    COLLECTION = "voice_samples"
-
-    def __init__(self, store: DocumentStore, blobs: ObjectStorage, bucket: str) -> None:
-        self._store = store
-        self._blobs = blobs
-        self._bucket = bucket
-
-    def sample_audio(self, account_id: str, sample_id: str) -> bytes:
-        """Return the audio of the account's sample; raise SampleUnreachableError."""
-        document = self._store.get(self.COLLECTION, sample_id)
-        path = document.data.get("file_path") if document else None
-        if document is None or document.data.get("user_id") != account_id or not path:
-            raise SampleUnreachableError(f"No voice sample {sample_id} in this account")
-        try:
-            return self._blobs.get(self._bucket, str(path))
-        except NotFoundError as exc:
-            raise SampleUnreachableError(f"The audio of sample {sample_id} is missing") from exc
+    @property
+    def language(self) -> str:
+        """Return the language the voice speaks: the stored sample's, else en-US."""
+        return self.stored.language if self.stored is not None else URL_SAMPLE_LANGUAGE
 
 
 S3ClientFactory = Callable[[], Any]
@@ -193,24 +191,33 @@ def s3_client_factory(settings: Settings) -> S3ClientFactory:
 class SampleReader:
     """Reads a mapping's sample from wherever it is, within the size limit."""
 
+    store: DocumentStore
     blobs: ObjectStorage
+    settings: Settings
     s3: S3ClientFactory
-    library: SampleLibrary
     max_bytes: int
 
-    def read(self, account_id: str, url: str | None, sample_id: str | None) -> bytes:
-        """Return the sample's bytes.
+    def read(
+        self, url: str | None, sample_id: str | None, *, owners: Collection[str]
+    ) -> SampleAudio:
+        """Return the sample: at ``url``, or the sample ``sample_id`` of one of ``owners``.
 
-        Raises SampleUnreachableError (``retryable`` set when S3 itself was unreachable)
-        or SampleUnusableError (larger than the limit).
+        Raises SampleUnreachableError (``retryable`` set when S3 itself was unreachable),
+        SampleUnusableError (larger than the limit), SampleNotFoundError or
+        SampleNotReadyError (a ``sample_id``; see the module docstring).
         """
         if sample_id is not None:
-            data = self.library.sample_audio(account_id, sample_id)
-        else:
-            location = parse_location(url or "")
-            data = self._read_s3(location) if location.scheme == "s3" else self._read_ours(location)
+            stored = sample_for_cloning(
+                self.store, self.blobs, self.settings, sample_id, owners=owners
+            )
+            self._check_size(stored.size_bytes)
+            data = stored.audio()
+            self._check_size(len(data))
+            return SampleAudio(data, stored)
+        location = parse_location(url or "")
+        data = self._read_s3(location) if location.scheme == "s3" else self._read_ours(location)
         self._check_size(len(data))
-        return data
+        return SampleAudio(data)
 
     def _read_ours(self, location: SampleLocation) -> bytes:
         try:
@@ -275,6 +282,21 @@ class CheckedSample:
         return CONTENT_TYPES[self.format]
 
 
+def check_read(sample: SampleAudio, settings: Settings) -> CheckedSample:
+    """Return what a read sample is if it can be cloned from (see ``check_sample``).
+
+    A samples-capability sample was decoded and checked for speech by its processing: its
+    stored facts are checked against the pre-call limits instead of decoding it again.
+    """
+    stored = sample.stored
+    if stored is None:
+        return check_sample(sample.data, settings)
+    _check_duration(stored.duration_seconds, settings)
+    return CheckedSample(
+        stored.format.value, stored.duration_seconds, len(sample.data), stored.quality_score
+    )
+
+
 def check_sample(data: bytes, settings: Settings) -> CheckedSample:
     """Return what ``data`` is if it can be cloned from.
 
@@ -288,6 +310,14 @@ def check_sample(data: bytes, settings: Settings) -> CheckedSample:
     except CorruptAudioError as exc:
         raise SampleNotAudioError(f"The voice sample cannot be decoded: {exc.message}") from exc
     seconds = audio.duration_seconds
+    _check_duration(seconds, settings)
+    quality = assess_quality(audio.samples, audio.sample_rate)
+    if "no_speech" in quality.problems or quality.components.get("silence", 0.0) == 0.0:
+        raise SampleUnusableError("The voice sample holds no speech (silence or noise only)")
+    return CheckedSample(audio.format.value, seconds, len(data), quality.score)
+
+
+def _check_duration(seconds: float, settings: Settings) -> None:
     if seconds < settings.precall_sample_min_seconds:
         raise SampleUnusableError(
             f"The voice sample lasts {seconds:.2f} s; at least "
@@ -298,7 +328,3 @@ def check_sample(data: bytes, settings: Settings) -> CheckedSample:
             f"The voice sample lasts {seconds:.0f} s; at most "
             f"{settings.precall_sample_max_seconds:g} s is accepted"
         )
-    quality = assess_quality(audio.samples, audio.sample_rate)
-    if "no_speech" in quality.problems or quality.components.get("silence", 0.0) == 0.0:
-        raise SampleUnusableError("The voice sample holds no speech (silence or noise only)")
-    return CheckedSample(audio.format.value, seconds, len(data), quality.score)

@@ -12,7 +12,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -55,8 +55,16 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> in
     return max(0, math.ceil((moment - (now or datetime.now(UTC))).total_seconds()))
 
 
+ErrorDetail = Callable[[Any], str | None]
+"""Returns the provider's own short message from a parsed error body, or None."""
+
+
 class JsonHttpClient:
-    """A requests session for one provider: timeouts, auth headers, categorised errors."""
+    """A requests session for one provider: timeouts, auth headers, categorised errors.
+
+    ``error_detail`` reads a provider's own error body shape (default: the first
+    ``message``, ``detail`` or ``error`` text found).
+    """
 
     def __init__(
         self,
@@ -65,11 +73,13 @@ class JsonHttpClient:
         base_url: str,
         headers: Mapping[str, str],
         timeout: float,
+        error_detail: ErrorDetail | None = None,
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self._headers = dict(headers)
         self._timeout = timeout
+        self._error_detail = error_detail or _find_message
         self._local = threading.local()
 
     def __repr__(self) -> str:
@@ -108,7 +118,9 @@ class JsonHttpClient:
             )
         except requests.Timeout as exc:
             raise provider_error(
-                self.provider, ErrorCategory.TRANSIENT, f"{self.provider} timed out"
+                self.provider,
+                ErrorCategory.TRANSIENT,
+                f"{self.provider} did not answer within {self._timeout:g} s",
             ) from exc
         except requests.RequestException as exc:
             raise provider_error(
@@ -154,7 +166,7 @@ class JsonHttpClient:
         return provider_error(
             self.provider,
             category,
-            f"{self.provider} answered HTTP {status}{_detail(response)}",
+            f"{self.provider} answered HTTP {status}{_detail(response, self._error_detail)}",
             retry_after=retry_after,
             status=status,
         )
@@ -167,13 +179,13 @@ class JsonHttpClient:
             self._local.session = None
 
 
-def _detail(response: requests.Response) -> str:
+def _detail(response: requests.Response, error_detail: ErrorDetail) -> str:
     # The provider's own short message helps an operator; clip it and never echo bodies whole.
     try:
         body = response.json()
     except ValueError:
         return ""
-    message = _find_message(body)
+    message = error_detail(body)
     return f": {message[:MAX_ERROR_DETAIL]}" if message else ""
 
 

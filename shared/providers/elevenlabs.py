@@ -1,10 +1,16 @@
-"""ElevenLabs over its REST API: ``GET /v1/voices`` and text-to-speech with timestamps.
+"""ElevenLabs over its REST API: voices, text-to-speech with timestamps, instant cloning.
 
 Voices carry ``labels`` (gender, age, accent, use_case, description) that map onto the
 catalog's gender, age group, use cases and styles; ``is_legacy`` voices are kept but marked
 deprecated, as ElevenLabs hides them by default. Synthesis asks for raw PCM
 (``output_format=pcm_<rate>``) from ``/v1/text-to-speech/{voice}/with-timestamps``, whose
-character ``alignment`` becomes word timings.
+character ``alignment`` becomes word timings. Instant voice cloning (``add_voice``,
+``POST /v1/voices/add``) and ``delete_voice`` (``DELETE /v1/voices/{id}``) serve both
+cloning callers: training's ElevenLabs trainer and pre-call cloning.
+
+Errors come as ``{"detail": {"status", "message"}}`` (or, for a malformed request,
+``{"detail": [{"loc", "msg", "type"}]}``); a failure's message names the HTTP status and
+both parts (``voice_limit_reached: You have reached ...``), never the key.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from shared.providers.base import (
     Control,
     ErrorCategory,
     ProviderCapabilities,
+    ProviderError,
     SynthesisRequest,
     SynthesisResult,
     TTSProvider,
@@ -63,6 +70,7 @@ class ElevenLabsProvider(TTSProvider):
             base_url=base_url,
             headers={"xi-api-key": api_key, "Accept": "application/json"},
             timeout=timeout,
+            error_detail=error_detail,
         )
         self._model_id = model_id
 
@@ -167,6 +175,19 @@ class ElevenLabsProvider(TTSProvider):
         if not isinstance(voice_id, str) or not voice_id:
             raise self._http.malformed("no voice_id for the new voice")
         return voice_id
+
+    def delete_voice(self, voice_id: str) -> bool:
+        """Delete a voice of the account; return False when ElevenLabs no longer had it.
+
+        ``DELETE /v1/voices/{voice_id}``. Raises ProviderError for any other failure.
+        """
+        try:
+            self._http.request("DELETE", f"/v1/voices/{quote(voice_id, safe='')}")
+        except ProviderError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
 
     def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
         """Return the audio and word timings (from character alignment) of ``request``."""
@@ -303,6 +324,19 @@ class ElevenLabsProvider(TTSProvider):
 
     def close(self) -> None:
         self._http.close()
+
+
+def error_detail(body: Any) -> str | None:
+    """Return ``status: message`` of an ElevenLabs error body (``loc: msg`` for 422s)."""
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, dict):
+        parts = [str(detail[key]) for key in ("status", "message") if detail.get(key)]
+        return ": ".join(parts) or None
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        first = detail[0]
+        where = ".".join(str(part) for part in first.get("loc", []))
+        return f"{where}: {first.get('msg', '')}"
+    return detail if isinstance(detail, str) and detail else None
 
 
 def _native_rate(wanted: int) -> int:

@@ -11,7 +11,8 @@ order by ``resolve_voice``:
 3. a language tag (``en-US``, ``fr``, ``EN-gb``): that language's default voice, chosen by
    ``default_voice_for_language``, the one place a default voice is picked;
 4. ``clone:{clonedVoiceId}``: a pre-call clone of the caller's account, through the clone
-   cache (an expired clone is refused);
+   cache (an expired clone is refused), with the pitch and speed its cloner fitted as
+   defaults a request's own values override;
 5. anything else is a voice model id: one the user owns or was granted.
 
 No name at all means the user's active voice model.
@@ -156,7 +157,8 @@ def resolve_voice(
     name = voice.strip()
     if is_clone_voice(name):
         clone = clone_voice(deps.store, account_id or user_id, name)
-        return ResolvedVoice(clone.provider, clone.voice_id, clone.language)
+        prosody = {"pitch": clone.pitch, "speed": clone.speed}
+        return ResolvedVoice(clone.provider, clone.voice_id, clone.language, defaults=prosody)
     found = named_voice(name, deps, providers)
     if found is not None:
         return found

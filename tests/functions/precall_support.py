@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from shared.bootstrap import get_container
-from shared.providers.base import SynthesisRequest
+from shared.providers.base import AudioSettings, SynthesisRequest
 from shared.providers.espeak import EspeakProvider
 from shared.store import Query
 from tests.functions.conftest import bearer
@@ -23,9 +23,10 @@ SAMPLE_TEXT = (
 _ESPEAK = EspeakProvider(variant_languages=["en-us"])
 
 
-def espeak_wav(voice: str = "en-US+f3", text: str = SAMPLE_TEXT) -> bytes:
-    """Return ``text`` spoken by an eSpeak voice as a WAV file (about 7 s)."""
-    result = _ESPEAK.synthesize(SynthesisRequest(text=text, voice_id=voice))
+def espeak_wav(voice: str = "en-US+f3", text: str = SAMPLE_TEXT, pitch: float = 1.0) -> bytes:
+    """Return ``text`` spoken by an eSpeak voice (at ``pitch``) as a WAV file (about 7 s)."""
+    request = SynthesisRequest(text=text, voice_id=voice, settings=AudioSettings(pitch=pitch))
+    result = _ESPEAK.synthesize(request)
     return wav_file(result.pcm, result.sample_rate)
 
 

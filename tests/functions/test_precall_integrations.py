@@ -44,8 +44,14 @@ from tests.functions.precall_support import (
 from tests.support.fake_elevenlabs_cloning import ClonedVoices, cloning_app
 from tests.support.fake_http import FakeHttpServer, json_response
 from tests.support.fake_tts_servers import ELEVENLABS_KEY
+from tests.support.voice_match import warm_voice_match_table
 
 CALLER = "+14155550100"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _voice_match_table() -> None:
+    warm_voice_match_table()  # the S3 and webhook tests clone with the voice match
 
 
 @pytest.fixture

@@ -1,15 +1,15 @@
 """Who turns a caller's voice sample into a voice the agent can speak with.
 
-A ``VoiceCloner`` takes one recording and returns a ``ClonedVoice``: the id the platform
+A ``VoiceCloner`` takes one recording (with, for a sample of the samples capability, the
+voice target its processing measured) and returns a ``ClonedVoice``: the id the platform
 shows for it (``clonedVoiceId``, spoken as ``voice: "clone:{id}"``), the TTS provider and
 provider voice that speak it, and the language and prosody multipliers chosen. ``delete``
 gives a provider-side voice back (paid clone slots are limited). Failures are
 ``CloneFailedError`` with a reason safe to show and whether a later attempt may succeed.
 
-Two cloners: ``ElevenLabsCloner`` (instant voice cloning, production) and
-``EspeakPitchCloner`` (embedded, offline: a pitch match, not a clone; see its module).
-``build_cloner`` picks one from the settings; it is the one line to change when the samples
-capability's voice match replaces the embedded cloner.
+Two cloners: ``ElevenLabsCloner`` (instant voice cloning through the ElevenLabs provider,
+production) and ``VoiceMatchCloner`` (embedded, offline: the samples capability's voice
+match, not a clone; see its module). ``build_cloner`` picks one from the settings.
 """
 
 from __future__ import annotations
@@ -17,9 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from shared.precall.samples import URL_SAMPLE_LANGUAGE
+
 if TYPE_CHECKING:
+    from shared.blobs.base import ObjectStorage
     from shared.config import Settings
     from shared.providers.registry import ProviderRegistry
+    from shared.samples.cloning import VoiceTarget
 
 
 class CloneFailedError(Exception):
@@ -33,7 +37,11 @@ class CloneFailedError(Exception):
 
 @dataclass(frozen=True)
 class CloneRequest:
-    """One recording to clone, with the names and labels the provider keeps with it."""
+    """One recording to clone, with the names and labels the provider keeps with it.
+
+    ``language`` is the voice's (a stored sample's own, else en-US); ``target`` what the
+    processing of a stored sample measured of the voice (None: measure the recording).
+    """
 
     name: str
     audio: bytes
@@ -41,6 +49,8 @@ class CloneRequest:
     content_type: str
     description: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    language: str = URL_SAMPLE_LANGUAGE
+    target: VoiceTarget | None = None
 
 
 @dataclass(frozen=True)
@@ -68,17 +78,23 @@ class VoiceCloner(Protocol):
         """Delete the provider's voice (a missing one is not an error); raise CloneFailedError."""
         ...
 
+    def warm(self, language: str) -> None:
+        """Prepare what the first clone of ``language`` would otherwise wait for."""
+        ...
 
-def build_cloner(settings: Settings, providers: ProviderRegistry) -> VoiceCloner:
+
+def build_cloner(
+    settings: Settings, providers: ProviderRegistry, blobs: ObjectStorage
+) -> VoiceCloner:
     """Return the cloner ``settings.precall_cloner`` names.
 
-    Raises ConfigurationError: ElevenLabs is chosen without an API key.
+    Raises ConfigurationError: ElevenLabs is chosen without an API key, or the voice match
+    lacks eSpeak NG or the speaker encoder's weights.
     """
     if settings.precall_cloner == "elevenlabs":
         from shared.precall.cloners.elevenlabs import ElevenLabsCloner  # noqa: PLC0415
 
-        return ElevenLabsCloner.from_settings(settings)
-    from shared.precall.cloners.pitch_match import EspeakPitchCloner  # noqa: PLC0415
+        return ElevenLabsCloner.from_settings(settings, providers)
+    from shared.precall.cloners.voice_match import VoiceMatchCloner  # noqa: PLC0415
 
-    # The samples capability's voice match takes this line's place once it is on main.
-    return EspeakPitchCloner(providers)
+    return VoiceMatchCloner.from_settings(settings, providers, blobs)

@@ -1,61 +1,69 @@
-"""ElevenLabs instant voice cloning over its REST API, as the API documents it.
+"""Pre-call clones at ElevenLabs: instant voice cloning through the ElevenLabs provider.
 
-``POST /v1/voices/add`` takes ``multipart/form-data``: ``name`` (required), one ``files``
-part per recording, ``description``, ``labels`` (a JSON object as text) and
-``remove_background_noise``; it answers ``{"voice_id": ..., "requires_verification": ...}``.
-``DELETE /v1/voices/{voice_id}`` removes a voice (``{"status": "ok"}``). The key travels in
-``xi-api-key`` only. Errors come as ``{"detail": {"status", "message"}}`` (or, for a
-malformed request, ``{"detail": [{"loc", "msg", "type"}]}``): 408, 429 and 5xx, timeouts and
-refused connections may pass (retryable); any other 4xx will not. Reasons name the status
-and ElevenLabs' own message, never the key.
+One client speaks to ElevenLabs for every purpose: ``shared.providers.elevenlabs``
+(``add_voice`` is ``POST /v1/voices/add``, multipart; ``delete_voice`` is
+``DELETE /v1/voices/{id}``), the same one training's ElevenLabs trainer clones with and
+synthesis speaks the clone with. This module only turns its outcomes into the cloner's
+terms: a voice id, or ``CloneFailedError`` with the provider's reason (the HTTP status and
+ElevenLabs' own ``status: message``, a timeout with its limit; never the key) and whether
+a later attempt may succeed (timeouts, refused connections, 408, 429 and 5xx may; any other
+4xx and a malformed answer will not). Deleting a voice ElevenLabs no longer has counts as
+deleted.
+
+The provider is the registry's when ``elevenlabs`` is among ``VOICE_PROVIDERS`` (synthesis
+with the clones needs it there); otherwise one is built from the same settings, so voices
+made before the cloner or the providers changed can still be given back.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
-from typing import Any
-from urllib.parse import quote
-
-import requests
 
 from shared.config import Settings
 from shared.errors import ConfigurationError
 from shared.precall.cloners import ClonedVoice, CloneFailedError, CloneRequest
+from shared.providers.base import ProviderError
+from shared.providers.elevenlabs import NAME, ElevenLabsProvider
+from shared.providers.registry import ProviderRegistry
 
 logger = logging.getLogger(__name__)
 
-PROVIDER = "elevenlabs"
+PROVIDER = NAME
 MAX_REASON_CHARS = 300
 
 
 class ElevenLabsCloner:
-    """Clones voices at ElevenLabs; the API key never leaves the ``xi-api-key`` header."""
+    """Clones voices at ElevenLabs through the ElevenLabs provider."""
 
     provider = PROVIDER
 
-    def __init__(self, *, api_key: str, base_url: str, timeout: float) -> None:
-        self._base_url = base_url.rstrip("/")
-        self._timeout = timeout
-        self._headers = {"xi-api-key": api_key, "Accept": "application/json"}
-        self._local = threading.local()
+    def __init__(self, elevenlabs: ElevenLabsProvider) -> None:
+        self._elevenlabs = elevenlabs
 
     def __repr__(self) -> str:
-        return f"ElevenLabsCloner(base_url={self._base_url!r})"
+        return f"ElevenLabsCloner({self._elevenlabs!r})"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> ElevenLabsCloner:
+    def from_settings(cls, settings: Settings, providers: ProviderRegistry) -> ElevenLabsCloner:
         """Return the cloner for the configured ElevenLabs account.
 
         Raises ConfigurationError: no ``VOICE_ELEVENLABS_API_KEY``.
         """
+        if PROVIDER in providers:
+            found = providers.get(PROVIDER)
+            if isinstance(found, ElevenLabsProvider):
+                return cls(found)
         if settings.elevenlabs_api_key is None:
-            raise ConfigurationError("Pre-call cloning with ElevenLabs needs its API key")
+            raise ConfigurationError(
+                "Pre-call cloning with ElevenLabs needs its API key (VOICE_ELEVENLABS_API_KEY)"
+            )
         return cls(
-            api_key=settings.elevenlabs_api_key.get_secret_value(),
-            base_url=settings.elevenlabs_base_url,
-            timeout=settings.provider_timeout_seconds,
+            ElevenLabsProvider(
+                api_key=settings.elevenlabs_api_key.get_secret_value(),
+                base_url=settings.elevenlabs_base_url,
+                model_id=settings.elevenlabs_model,
+                timeout=settings.provider_timeout_seconds,
+            )
         )
 
     def clone(self, request: CloneRequest) -> ClonedVoice:
@@ -63,71 +71,34 @@ class ElevenLabsCloner:
 
         Raises CloneFailedError (retryable for timeouts, 408, 429, 5xx).
         """
-        data: dict[str, str] = {"name": request.name, "remove_background_noise": "false"}
-        if request.description:
-            data["description"] = request.description
-        if request.labels:
-            data["labels"] = json.dumps(request.labels)
-        files = [("files", (request.filename, request.audio, request.content_type))]
-        response = self._call("POST", "/v1/voices/add", data=data, files=files)
         try:
-            body = response.json()
-        except ValueError:
-            body = None
-        voice_id = body.get("voice_id") if isinstance(body, dict) else None
-        if not isinstance(voice_id, str) or not voice_id:
-            raise CloneFailedError("ElevenLabs sent no voice_id for the new voice", retryable=False)
+            voice_id = self._elevenlabs.add_voice(
+                request.name,
+                [(request.filename, request.audio, request.content_type)],
+                description=request.description,
+                labels=request.labels,
+            )
+        except ProviderError as exc:
+            raise _failed(exc) from exc
+        # No language: ElevenLabs' multilingual model hears it in the text it is given.
         return ClonedVoice(cloned_voice_id=voice_id, provider=PROVIDER, provider_voice_id=voice_id)
 
     def delete(self, provider_voice_id: str) -> None:
-        """Delete the voice; one ElevenLabs no longer has counts as deleted."""
+        """Delete the voice; one ElevenLabs no longer has counts as deleted.
+
+        Raises CloneFailedError for any other failure (the expiry job tries again).
+        """
         try:
-            self._call("DELETE", f"/v1/voices/{quote(provider_voice_id, safe='')}")
-        except _NotFound:
+            deleted = self._elevenlabs.delete_voice(provider_voice_id)
+        except ProviderError as exc:
+            raise _failed(exc) from exc
+        if not deleted:
             logger.info("ElevenLabs voice %s was already gone", provider_voice_id)
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:  # one session per thread: a Session is not thread-safe
-            session = self._local.session = requests.Session()
-            session.headers.update(self._headers)
-        try:
-            response = session.request(
-                method, self._base_url + path, timeout=self._timeout, **kwargs
-            )
-        except requests.Timeout as exc:
-            raise CloneFailedError(
-                f"ElevenLabs did not answer within {self._timeout:g} s", retryable=True
-            ) from exc
-        except requests.RequestException as exc:
-            raise CloneFailedError("ElevenLabs is unreachable", retryable=True) from exc
-        status = response.status_code
-        if status < 400:
-            return response
-        if status == 404 and method == "DELETE":
-            raise _NotFound()
-        retryable = status in (408, 429) or status >= 500
-        reason = f"ElevenLabs answered {status}{_detail(response)}"
-        raise CloneFailedError(reason[:MAX_REASON_CHARS], retryable=retryable)
+    def warm(self, language: str) -> None:
+        """Do nothing: ElevenLabs clones need nothing prepared."""
+        del language
 
 
-class _NotFound(Exception):
-    pass
-
-
-def _detail(response: requests.Response) -> str:
-    """Return ``: status: message`` from an ElevenLabs error body, or nothing."""
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        return ""
-    if isinstance(detail, dict):
-        parts = [str(detail.get(key)) for key in ("status", "message") if detail.get(key)]
-        return f" ({': '.join(parts)})" if parts else ""
-    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
-        first = detail[0]
-        where = ".".join(str(part) for part in first.get("loc", []))
-        return f" ({where}: {first.get('msg', '')})"
-    if isinstance(detail, str):
-        return f" ({detail})"
-    return ""
+def _failed(error: ProviderError) -> CloneFailedError:
+    return CloneFailedError(error.message[:MAX_REASON_CHARS], retryable=error.retryable)

@@ -1,7 +1,9 @@
 """The embedded trainer, and what it honestly is: a voice match, not a cloned voice.
 
 It cannot make eSpeak sound like a person; it picks, among the voices eSpeak has, the one
-that sounds most like the samples, and tunes it:
+that sounds most like the samples, and tunes it. ``VoiceMatcher`` does the matching, for
+the trainer and for pre-call cloning alike (``shared.samples.cloning``), towards a
+``VoiceTarget`` (the samples' mean embedding, median pitch and articulation rate):
 
 1. **The voice table.** Every eSpeak voice variant of the samples' language (the
    language voice alone and with each of the ~100 variants in ``voices/!v``) reads
@@ -17,8 +19,9 @@ that sounds most like the samples, and tunes it:
 4. **Choice.** Each fitted candidate reads the reference text again; the one whose
    embedding is closest to the samples' wins.
 
-The model is that voice id with its pitch and speed (``model.json``), plus a preview; its
-quality components come from ``shared.samples.training.evaluation``.
+``VoiceMatchTrainer`` writes that voice id with its pitch and speed as the model
+(``model.json``), plus a preview; its quality components come from
+``shared.samples.training.evaluation``.
 """
 
 from __future__ import annotations
@@ -45,7 +48,12 @@ from shared.samples.training.evaluation import (
     evaluate,
     render,
 )
-from shared.samples.training.trainer import TrainingFailedError, TrainingInput, TrainingOutcome
+from shared.samples.training.trainer import (
+    TrainingFailedError,
+    TrainingInput,
+    TrainingOutcome,
+    VoiceTarget,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -68,6 +76,7 @@ TABLE_VERSION = 1
 TABLE_PREFIX = "voice-match"
 
 _tables: dict[str, list[VoiceEntry]] = {}
+_keys: dict[str, tuple[str, list[str]]] = {}
 _tables_lock = threading.Lock()
 
 
@@ -124,6 +133,43 @@ def table_key(base_voice: str, variants: list[str]) -> str:
     return f"{base_voice.lower()}-{digest}"
 
 
+@dataclass(frozen=True)
+class VoiceMatch:
+    """The outcome of a voice match: the winner, every fitted candidate, the table's size."""
+
+    best: FittedVoice
+    fitted: list[FittedVoice]
+    voices_compared: int
+    target: VoiceTarget
+
+    @property
+    def voice(self) -> TrainedVoice:
+        """Return the matched voice: the eSpeak voice id, language, pitch and speed."""
+        return self.best.voice
+
+    def metrics(self) -> dict[str, Any]:
+        """Return what the match measured, as a trained model's metrics report it."""
+        best = self.best
+        return {
+            "matchCosine": round(best.cosine, 4),
+            "targetF0Hz": _rounded(self.target.f0_hz),
+            "achievedF0Hz": _rounded(best.f0_hz),
+            "targetSyllablesPerSecond": _rounded(self.target.syllables_per_second),
+            "achievedSyllablesPerSecond": _rounded(best.syllables_per_second),
+            "candidates": [
+                {
+                    "voiceId": f.voice.voice_id,
+                    "tableCosine": round(f.table_cosine, 4),
+                    "fittedCosine": round(f.cosine, 4),
+                    "pitch": f.voice.pitch,
+                    "speed": f.voice.speed,
+                }
+                for f in self.fitted
+            ],
+            "voicesCompared": self.voices_compared,
+        }
+
+
 class VoiceMatchTrainer:
     """Fits an eSpeak voice, pitch and speed to a user's samples."""
 
@@ -139,45 +185,22 @@ class VoiceMatchTrainer:
     ) -> None:
         self._espeak = espeak
         self._encoder = encoder
-        self._blobs = blobs
-        self._bucket = bucket
+        self.matcher = VoiceMatcher(espeak, encoder, blobs=blobs, bucket=bucket)
 
     def train(self, job: TrainingInput) -> TrainingOutcome:
         """Return the best-matching eSpeak voice with fitted prosody, and its quality.
 
         Raises TrainingFailedError when eSpeak speaks no language like the samples'.
         """
-        base = self._espeak.default_voice(job.language)
-        if base is None:
-            raise TrainingFailedError(f"eSpeak has no voice for the language {job.language}")
-        target = job.mean_embedding()
-        table = self.voice_table(base)
-        ranked = sorted(table, key=lambda e: cosine(e.embedding, target), reverse=True)
-        target_f0, target_rate = job.target_f0(), job.target_rate()
-        fitted = [
-            self._fit(entry, target, job.language, target_f0, target_rate)
-            for entry in ranked[:CANDIDATES]
-        ]
-        best = max(fitted, key=lambda f: f.cosine)
-        evaluation = evaluate(self._espeak, best.voice, target, self._encoder, engine="espeak")
+        target = job.target()
+        match = self.matcher.match(target)
+        best = match.best
+        evaluation = evaluate(
+            self._espeak, best.voice, target.embedding, self._encoder, engine="espeak"
+        )
         metrics = {
             **evaluation.metrics,
-            "matchCosine": round(best.cosine, 4),
-            "targetF0Hz": _rounded(target_f0),
-            "achievedF0Hz": _rounded(best.f0_hz),
-            "targetSyllablesPerSecond": _rounded(target_rate),
-            "achievedSyllablesPerSecond": _rounded(best.syllables_per_second),
-            "candidates": [
-                {
-                    "voiceId": f.voice.voice_id,
-                    "tableCosine": round(f.table_cosine, 4),
-                    "fittedCosine": round(f.cosine, 4),
-                    "pitch": f.voice.pitch,
-                    "speed": f.voice.speed,
-                }
-                for f in fitted
-            ],
-            "voicesCompared": len(table),
+            **match.metrics(),
             "samples": len(job.samples),
             "sampleSeconds": round(sum(s.sample.duration or 0 for s in job.samples), 2),
         }
@@ -203,12 +226,58 @@ class VoiceMatchTrainer:
             files=files,
         )
 
+    def voice_table(self, base_voice: str) -> list[VoiceEntry]:
+        """Return the voice table of ``base_voice`` (see ``VoiceMatcher.voice_table``)."""
+        return self.matcher.voice_table(base_voice)
+
+    def store_table(self, base_voice: str) -> str:
+        """Put the table of ``base_voice`` in the bucket (see ``VoiceMatcher.store_table``)."""
+        return self.matcher.store_table(base_voice)
+
+
+class VoiceMatcher:
+    """Finds the eSpeak voice, pitch and speed closest to a ``VoiceTarget``."""
+
+    def __init__(
+        self,
+        espeak: EspeakProvider,
+        encoder: SpeakerEncoder,
+        *,
+        blobs: ObjectStorage,
+        bucket: str,
+    ) -> None:
+        self._espeak = espeak
+        self._encoder = encoder
+        self._blobs = blobs
+        self._bucket = bucket
+
+    def base_voice(self, language: str) -> str:
+        """Return the eSpeak voice of ``language`` whose variants the match compares.
+
+        Raises TrainingFailedError when eSpeak has no voice for it.
+        """
+        base = self._espeak.default_voice(language)
+        if base is None:
+            raise TrainingFailedError(f"eSpeak has no voice for the language {language}")
+        return base
+
+    def match(self, target: VoiceTarget) -> VoiceMatch:
+        """Return the variant of the target's language nearest to it, with fitted prosody.
+
+        Steps 2-4 of the module docstring over the language's table (step 1, cached).
+        Raises TrainingFailedError (no eSpeak voice for the language) or ProviderError.
+        """
+        table = self.voice_table(self.base_voice(target.language))
+        ranked = sorted(table, key=lambda e: cosine(e.embedding, target.embedding), reverse=True)
+        fitted = [self._fit(entry, target) for entry in ranked[:CANDIDATES]]
+        best = max(fitted, key=lambda f: f.cosine)
+        return VoiceMatch(best=best, fitted=fitted, voices_compared=len(table), target=target)
+
     # -- the voice table ---------------------------------------------------------------
 
     def voice_table(self, base_voice: str) -> list[VoiceEntry]:
         """Return the table of ``base_voice`` and its variants: memory, bucket, or built."""
-        variants = self._espeak.variant_names()
-        key = table_key(base_voice, variants)
+        key, variants = self._key(base_voice)
         with _tables_lock:
             table = _tables.get(key)
             if table is not None:
@@ -218,15 +287,16 @@ class VoiceMatchTrainer:
             return table
 
     def store_table(self, base_voice: str) -> str:
-        """Make sure the table of ``base_voice`` is in this trainer's bucket; return its name.
+        """Make sure the table of ``base_voice`` is in this matcher's bucket; return its name.
 
-        Building it (or taking it from memory) ahead of the first training spares that
-        training the wait; any instance using the same bucket then reads it.
+        Building it (or taking it from memory) ahead of the first match spares that
+        training or clone the wait; any instance using the same bucket then reads it.
         """
-        variants = self._espeak.variant_names()
-        key = table_key(base_voice, variants)
+        key, _ = self._key(base_voice)
         table = self.voice_table(base_voice)
         name = self._object_name(key)
+        if self._blobs.exists(self._bucket, name):
+            return name
         with contextlib.suppress(ObjectAlreadyExistsError):
             self._blobs.put(
                 self._bucket,
@@ -236,6 +306,18 @@ class VoiceMatchTrainer:
                 if_generation_match=0,
             )
         return name
+
+    def _key(self, base_voice: str) -> tuple[str, list[str]]:
+        # Reading the variant files and the engine's version costs ~10 ms; neither changes
+        # while the process runs, so every match after the first skips it.
+        with _tables_lock:
+            known = _keys.get(base_voice)
+        if known is None:
+            variants = self._espeak.variant_names()
+            known = (table_key(base_voice, variants), variants)
+            with _tables_lock:
+                _keys[base_voice] = known
+        return known
 
     def _object_name(self, key: str) -> str:
         return f"{TABLE_PREFIX}/{key}.json"
@@ -286,14 +368,8 @@ class VoiceMatchTrainer:
 
     # -- fitting -----------------------------------------------------------------------
 
-    def _fit(
-        self,
-        entry: VoiceEntry,
-        target: npt.NDArray[np.float64],
-        language: str,
-        target_f0: float | None,
-        target_rate: float | None,
-    ) -> FittedVoice:
+    def _fit(self, entry: VoiceEntry, target: VoiceTarget) -> FittedVoice:
+        target_f0, target_rate = target.f0_hz, target.syllables_per_second
         pitch = _ratio(target_f0, entry.f0_hz)
         speed = _ratio(target_rate, entry.syllables_per_second)
         f0, rate = entry.f0_hz, entry.syllables_per_second
@@ -308,20 +384,20 @@ class VoiceMatchTrainer:
             speed = _clamp(speed * _ratio(target_rate, rate))
         voice = TrainedVoice(
             voice_id=entry.voice_id,
-            language=language,
+            language=target.language,
             pitch=round(pitch, 3),
             speed=round(speed, 3),
         )
         pcm = render(self._espeak, voice, REFERENCE_TEXT)
         measured = measure_prosody(pcm, EVALUATION_RATE)
         try:
-            fitted_cosine = cosine(self._encoder.embed(pcm, EVALUATION_RATE), target)
+            fitted_cosine = cosine(self._encoder.embed(pcm, EVALUATION_RATE), target.embedding)
         except NoSpeechError:
             fitted_cosine = -1.0
         return FittedVoice(
             voice=voice,
             cosine=fitted_cosine,
-            table_cosine=cosine(entry.embedding, target),
+            table_cosine=cosine(entry.embedding, target.embedding),
             f0_hz=measured.f0_median_hz,
             syllables_per_second=measured.syllables_per_second or None,
         )

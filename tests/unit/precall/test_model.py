@@ -63,6 +63,17 @@ def test_mapping_serializes_camel_case():
             )
 
 
+def test_a_sample_id_is_read_as_its_recorded_owners():
+    def mapping(**fields):
+        return CallerVoiceMapping(
+            caller_id="+14155550100", sample_id="s1", voice_name="Ann", account_id="acme", **fields
+        )
+
+    assert mapping(sample_owner_id="agent-1").sample_owner == "agent-1"
+    # Mappings stored before owners were recorded: the account's own user, as then checked.
+    assert mapping().sample_owner == "acme"
+
+
 def test_clone_cache_expires_after_its_ttl():
     entry = VoiceCloneCache.for_new_clone(caller_id=CALLER, cloned_voice_id="el-voice", now=NOW)
     assert entry.ttl_expires_at == NOW + timedelta(hours=24)

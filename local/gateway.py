@@ -205,6 +205,9 @@ def main() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    # Ctrl-C stops it even when started in the background of a script (where the shell
+    # starts it with SIGINT ignored and Python would keep ignoring it).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print(_banner(settings, sessions.url if sessions_started else None), flush=True)
     try:
         server.run()

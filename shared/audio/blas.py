@@ -19,8 +19,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]  # no type hints shipped
-
 _lock = threading.Lock()
 _state: dict[str, Any] = {"controller": None, "limiter": None, "inside": 0}
 
@@ -31,6 +29,9 @@ def one_blas_thread() -> Iterator[None]:
     with _lock:
         if _state["inside"] == 0:
             if _state["controller"] is None:
+                # imported here: threadpoolctl loads C libraries (ctypes) when imported
+                from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]  # noqa: PLC0415
+
                 _state["controller"] = ThreadpoolController()
             _state["limiter"] = _state["controller"].limit(limits=1, user_api="blas")
         _state["inside"] += 1

@@ -17,7 +17,7 @@ from shared.errors import (
     InvalidStateTransitionError,
     NotFoundError,
 )
-from shared.samples.cloning import SampleNotFoundError, SampleNotReadyError
+from shared.samples.errors import SampleNotFoundError, SampleNotReadyError
 
 
 class CallerMappingNotFoundError(NotFoundError):

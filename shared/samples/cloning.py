@@ -28,7 +28,6 @@ from shared.audio.decoding import decode
 from shared.audio.prosody import measure_prosody
 from shared.audio.speaker_encoder import NoSpeechError, default_encoder
 from shared.errors import ConfigurationError, NotFoundError
-from shared.providers.espeak import EspeakProvider
 from shared.samples.analysis import prosody_of
 from shared.samples.errors import SampleNotFoundError, SampleNotReadyError
 from shared.samples.model import CONTENT_TYPES, SampleFormat, SampleStatus, VoiceSample
@@ -162,6 +161,8 @@ def build_voice_matcher(
 
     Raises ConfigurationError: eSpeak is not enabled, or the encoder's weights are missing.
     """
+    from shared.providers.espeak import EspeakProvider  # noqa: PLC0415 - ctypes: on first use
+
     try:
         espeak = providers.get("espeak")
     except NotFoundError as exc:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 
+import jiwer
+
 from tests.sessions.support import Client, silence, speech
 
 
@@ -32,7 +34,10 @@ def test_a_pipecat_session_hears_answers_and_speaks(start_service, whisper):
     reply = bytes(client.received.audio)
     assert len(reply) / 2 / 16_000 > 1.0
     heard = asyncio.run(whisper.transcribe(reply, 16_000, "en")).text
-    assert {"weather", "pleasant"} <= set(words(heard)), heard
+    # The reply is heard as the agent said it: Whisper tiny may mishear a word of the
+    # neural voice (it once heard "pleasant" as "clear then"), not a sentence.
+    assert "weather" in words(heard), heard
+    assert jiwer.wer(" ".join(words(done["text"])), " ".join(words(heard))) <= 0.35, heard
     assert metrics["endOfSpeechToFirstAudioMs"] > 0
     client.send({"type": "stop"})
     client.wait_for("session.ended")

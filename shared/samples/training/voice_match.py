@@ -40,7 +40,6 @@ from shared.audio.speaker_encoder import WEIGHTS_SHA256, NoSpeechError, SpeakerE
 from shared.blobs.base import ObjectAlreadyExistsError, ObjectStorage
 from shared.errors import NotFoundError
 from shared.lazy import lazy_module
-from shared.providers.espeak import EspeakProvider
 from shared.samples.training.artifacts import MODEL_FILE, PREVIEW_FILE, TrainedVoice
 from shared.samples.training.evaluation import (
     EVALUATION_RATE,
@@ -58,6 +57,8 @@ from shared.samples.training.trainer import (
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
+
+    from shared.providers.espeak import EspeakProvider
 else:
     np = lazy_module("numpy")
 

@@ -9,6 +9,7 @@ input the provider refuses; correct results under concurrent calls.
 
 from __future__ import annotations
 
+import statistics
 import threading
 
 import pytest
@@ -101,7 +102,13 @@ def test_pitch_raises_the_voice_and_keeps_the_duration(provider: TTSProvider, vo
         median_pitch(high.pcm, high.sample_rate)
         > median_pitch(normal.pcm, normal.sample_rate) * 1.2
     )
-    assert high.duration_seconds == pytest.approx(normal.duration_seconds, rel=0.15)
+    # Piper's durations are sampled (its noise_w), a few percent apart from run to run:
+    # the medians of three renderings are compared.
+    normal_seconds = statistics.median(say(provider, voice).duration_seconds for _ in range(3))
+    high_seconds = statistics.median(
+        say(provider, voice, pitch=1.5).duration_seconds for _ in range(3)
+    )
+    assert high_seconds == pytest.approx(normal_seconds, rel=0.15)
 
 
 def test_unknown_voice_is_a_permanent_error(provider: TTSProvider) -> None:

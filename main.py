@@ -8,6 +8,7 @@ here keeps even the framework's own answers (an unroutable path) in the platform
 import functions_framework
 from werkzeug.exceptions import HTTPException
 
+from functions.console import console
 from functions.files import files
 from functions.lexicons import lexicons
 from functions.openai_speech import openai_speech
@@ -25,6 +26,7 @@ from shared.http import http_exception_response
 functions_framework.errorhandler(HTTPException)(http_exception_response)
 
 __all__ = [
+    "console",
     "files",
     "lexicons",
     "openai_speech",

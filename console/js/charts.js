@@ -54,7 +54,7 @@ export function stackedBars({ title, rows, unit = " ms" }) {
   const rowHeight = 22;
   const left = 70;
   const plot = WIDTH - left - 70;
-  const height = rows.length * rowHeight + 34;
+  const height = rows.length * rowHeight + 8;
   const svg = h("svg:svg", {
     viewBox: `0 0 ${WIDTH} ${height}`,
     role: "img",
@@ -80,13 +80,8 @@ export function stackedBars({ title, rows, unit = " ms" }) {
       svg.append(h("svg:text", { x: left + (row.total / max) * plot + 4, y: y + 14, class: "value" }, `${Math.round(row.total)}${unit}`));
     }
   });
-  let lx = left;
-  for (const name of names) {
-    svg.append(
-      h("svg:rect", { x: lx, y: height - 18, width: 10, height: 10, fill: color(name) }),
-      h("svg:text", { x: lx + 14, y: height - 9, class: "axis" }, name),
-    );
-    lx += 20 + name.length * 7;
-  }
-  return h("figure", { class: "chart-figure" }, svg, h("figcaption", {}, title));
+  const legend = h("ul", { class: "legend" },
+    names.map((name) => h("li", {}, h("span", { class: "swatch", dataset: { color: color(name) } }), name)));
+  for (const swatch of legend.querySelectorAll(".swatch")) swatch.style.background = swatch.dataset.color;
+  return h("figure", { class: "chart-figure" }, svg, legend, h("figcaption", {}, title));
 }

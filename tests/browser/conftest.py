@@ -1,0 +1,111 @@
+"""The developer console in a real browser: Debian's Chromium driven by Playwright.
+
+Playwright for Python drives the system's ``chromium`` (``make test`` installs it with
+apt when it is missing; Playwright never downloads a browser here). One gateway process
+and one browser serve every test of a module; the browser's microphone is a WAV file of
+recorded speech (Chromium's fake capture device). A failing test leaves a screenshot
+under ``test-artifacts/browser/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from tests.support.gateway_process import GatewayProcess, start_gateway
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+SPEECH = ROOT / "tests" / "data" / "speech"
+MICROPHONE_PHRASE = "what-is-the-weather-like-today.en-US.16000.flac"
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+
+
+def chromium_path() -> str:
+    """Return the system Chromium (VOICE_TEST_CHROMIUM overrides); fail when it is missing."""
+    path = os.environ.get("VOICE_TEST_CHROMIUM") or shutil.which("chromium")
+    if not path:
+        pytest.fail("Chromium is not installed: `make browser` installs Debian's chromium")
+    return path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+    running = start_gateway(tmp_path_factory.mktemp("console-gateway"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def microphone_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The question the fake microphone speaks: 1 s of silence (capture starts late), the
+    recorded speech, then silence long enough for the turn to end and the reply to play."""
+    speech, rate = soundfile.read(SPEECH / MICROPHONE_PHRASE, dtype="int16")
+    padded = np.concatenate([np.zeros(rate, "int16"), speech, np.zeros(rate * 10, "int16")])
+    path = tmp_path_factory.mktemp("microphone") / "question.wav"
+    soundfile.write(path, padded, rate, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory, microphone_wav: Path) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=chromium_path(),
+            headless=True,
+            args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-audio-capture={microphone_wav}%noloop"],
+            viewport={"width": 1200, "height": 900},
+        )
+        context.set_default_timeout(30_000)
+        yield context
+        context.close()
+
+
+@pytest.fixture
+def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
+    """A new tab; page errors and CSP violations fail the test; a screenshot on failure."""
+    tab = browser.new_page()  # type: ignore[attr-defined]
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    tab.on(
+        "console",
+        lambda message: problems.append(f"console: {message.text}")
+        if message.type == "error" and "Content Security Policy" in message.text
+        else None,
+    )
+    yield tab
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        shot = ARTIFACTS / f"{request.node.name}.png"
+        tab.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot of the failure: {shot}")
+    tab.close()
+    assert problems == []

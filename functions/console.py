@@ -21,6 +21,7 @@ import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import flask
 import functions_framework
@@ -33,7 +34,7 @@ from shared.model import DomainModel
 api = Api("console")
 
 ASSETS = Path(__file__).resolve().parent.parent / "console"
-DEV_TOKEN_PATH = "/_dev/token"
+DEV_TOKEN_PATH = "/_dev/token"  # noqa: S105 - a URL path, not a secret
 """Where the local gateway mints dev tokens for the console (``local/dev_tokens.py``)."""
 SESSIONS_PATH = "/v1/sessions"
 FIREBASE_ENDPOINTS = (
@@ -49,7 +50,7 @@ CONTENT_TYPES = {
     ".png": "image/png",
     ".ico": "image/x-icon",
 }
-FILE_RESPONSES = {
+FILE_RESPONSES: dict[int, str | dict[str, Any]] = {
     200: {"description": "The file", "content": {"text/html": {"schema": {"type": "string"}}}},
     304: "Unchanged since the ETag given in If-None-Match",
 }

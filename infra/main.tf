@@ -45,5 +45,7 @@ locals {
     VOICE_TASKS_BASE_URL        = "https://${var.region}-${var.project}.cloudfunctions.net/tasks"
     VOICE_PROVIDERS             = var.tts_providers
     VOICE_EMBEDDING_DIMENSION   = tostring(var.embedding_dimension)
+    # The developer console's Firebase sign-in (/console): the Web API key is public.
+    VOICE_CONSOLE_FIREBASE_API_KEY = var.firebase_web_api_key
   }
 }

@@ -43,9 +43,9 @@ class DevTokenRequest(RequestModel):
 
     user_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@+-]+$")]
     admin: bool = False
-    account_id: Annotated[
-        str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@+-]+$")
-    ] | None = None
+    account_id: (
+        Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@+-]+$")] | None
+    ) = None
     ttl_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 3600
 
 

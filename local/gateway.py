@@ -35,7 +35,7 @@ from typing import Any, cast
 import flask
 import functions_framework
 from cloudevents.http import CloudEvent
-from waitress.server import create_server
+from waitress.server import BaseWSGIServer, create_server
 
 from functions import FUNCTIONS, FunctionSpec
 from functions.console import DEV_TOKEN_PATH, SESSIONS_PATH
@@ -208,7 +208,7 @@ def main() -> None:
     )
     sessions = SessionServer(container, host=settings.sessions_host, port=settings.sessions_port)
     sessions_started = sessions.start()
-    if sessions_started:
+    if sessions_started and isinstance(server, BaseWSGIServer):
         # Session WebSockets also at this origin (the console's), as behind the front door.
         server.channel_class = tunnelling_channel(SESSIONS_PATH, sessions.host, sessions.port)
 

@@ -91,9 +91,13 @@ def _run_tunnel(client: socket.socket, head: bytes, host: str, port: int) -> Non
     try:
         upstream = socket.create_connection((host, port), timeout=10)
     except OSError:
-        logger.warning("The session service at %s:%s did not accept a tunnelled WebSocket", host, port)
+        logger.warning(
+            "The session service at %s:%s did not accept a tunnelled WebSocket", host, port
+        )
         with contextlib.suppress(OSError):
-            client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            client.sendall(
+                b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            )
         client.close()
         return
     upstream.settimeout(None)

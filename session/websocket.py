@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT_SECONDS = 5.0
 SUBPROTOCOL = "voice-session"
-TOKEN_SUBPROTOCOL_PREFIX = "bearer."
+TOKEN_SUBPROTOCOL_PREFIX = "bearer."  # noqa: S105 - a protocol name prefix, not a secret
 
 
 def offered_token(subprotocols: list[str]) -> str | None:

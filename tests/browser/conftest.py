@@ -96,9 +96,11 @@ def page(browser: object, request: pytest.FixtureRequest) -> Iterator[object]:
     tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     tab.on(
         "console",
-        lambda message: problems.append(f"console: {message.text}")
-        if message.type == "error" and "Content Security Policy" in message.text
-        else None,
+        lambda message: (
+            problems.append(f"console: {message.text}")
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
     )
     yield tab
     report = getattr(request.node, "report_call", None)

@@ -64,8 +64,8 @@ def test_sign_in_and_explore_the_catalog(page, gateway):
     page.select_option("#voice-filters select[name=gender]", "female")
     page.click("#voice-filters button[type=submit]")
     page.wait_for_function(
-        "() => [...document.querySelectorAll('#voices-table tbody tr')]"
-        ".every((tr) => tr.cells[1].textContent === 'en-GB' && tr.cells[2].textContent === 'female')"
+        "() => [...document.querySelectorAll('#voices-table tbody tr')].every((tr) =>"
+        " tr.cells[1].textContent === 'en-GB' && tr.cells[2].textContent === 'female')"
     )
     assert page.locator("#voices-table tbody tr").count() > 0
     # A sample plays through the same-origin, token-authenticated synthesis.
@@ -127,10 +127,19 @@ def test_the_highlighted_word_follows_playback(page, gateway):
 def test_voice_models_activate_compare_and_back_up(page, gateway):
     token = gateway.token("cleo")
     ids = [
-        api(gateway, "POST", "/voice-models", token, {
-            "name": name, "provider": "espeak", "modelPath": f"models/cleo/{name}/model.bin",
-            "qualityScore": score, "metadata": {"voiceId": voice},
-        })["id"]
+        api(
+            gateway,
+            "POST",
+            "/voice-models",
+            token,
+            {
+                "name": name,
+                "provider": "espeak",
+                "modelPath": f"models/cleo/{name}/model.bin",
+                "qualityScore": score,
+                "metadata": {"voiceId": voice},
+            },
+        )["id"]
         for name, score, voice in [("warm", 0.7, "en-us+f3"), ("bright", 0.6, "en-gb")]
     ]
     sign_in(page, gateway, "cleo")

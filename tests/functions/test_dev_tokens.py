@@ -31,7 +31,8 @@ def test_a_minted_token_is_one_the_platform_accepts(route):
     response = mint(route, {"userId": "ann", "admin": True, "accountId": "acme"})
     assert response.status_code == 201
     body = response.get_json()
-    assert body["userId"] == "ann" and body["admin"] is True
+    assert body["userId"] == "ann"
+    assert body["admin"] is True
     principal = get_container().verifier.verify(body["token"])
     assert (principal.user_id, principal.is_admin, principal.account_id) == ("ann", True, "acme")
 
@@ -90,9 +91,7 @@ def test_only_a_json_post_mints(route):
     assert route.get(DEV_TOKEN_PATH, environ_base=LOCAL).status_code == 405
     form = route.post(DEV_TOKEN_PATH, data={"userId": "ann"}, environ_base=LOCAL)
     assert form.status_code == 415  # a cross-site form cannot send JSON without a preflight
-    text = route.post(
-        DEV_TOKEN_PATH, data="{", content_type="application/json", environ_base=LOCAL
-    )
+    text = route.post(DEV_TOKEN_PATH, data="{", content_type="application/json", environ_base=LOCAL)
     assert text.status_code == 400
 
 
@@ -106,8 +105,16 @@ def test_there_are_no_dev_tokens_outside_the_dev_auth_mode(platform, monkeypatch
 
 @pytest.mark.parametrize(
     ("host", "expected"),
-    [("127.0.0.1", True), ("localhost", True), ("::1", True), ("[::1]", True),
-     ("127.9.9.9", True), ("10.0.0.1", False), ("example.com", False), ("", False)],
+    [
+        ("127.0.0.1", True),
+        ("localhost", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("127.9.9.9", True),
+        ("10.0.0.1", False),
+        ("example.com", False),
+        ("", False),
+    ],
 )
 def test_loopback_names(host, expected):
     assert is_loopback(host) is expected

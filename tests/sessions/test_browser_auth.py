@@ -27,7 +27,8 @@ def test_a_token_offered_as_a_subprotocol_opens_the_session(start_service):
     client.stream(silence(0.3) + speech("Hello.") + silence(1.0))
     assert "hello" in client.wait_for("transcript.final")["text"].lower()
     stored = service.container.services.repository.get(started["sessionId"])
-    assert stored is not None and stored.user_id == "bianca"
+    assert stored is not None
+    assert stored.user_id == "bianca"
     client.close()
 
 
@@ -54,5 +55,6 @@ def test_the_authorization_header_wins_over_a_subprotocol_token(start_service):
     )
     started = client.start()
     stored = service.container.services.repository.get(started["sessionId"])
-    assert stored is not None and stored.user_id == "header-user"
+    assert stored is not None
+    assert stored.user_id == "header-user"
     client.close()

@@ -14,9 +14,12 @@ from functions.lexicons import lexicons
 from functions.openai_speech import openai_speech
 from functions.openapi import openapi
 from functions.precall import precall
+from functions.sample_uploaded import sample_uploaded
+from functions.samples import samples
 from functions.sync_voices import sync_voices
 from functions.synthesis import synthesis
 from functions.tasks import tasks
+from functions.training_completed import training_completed
 from functions.users import users
 from functions.voice_model_activation import voice_model_activation
 from functions.voice_models import voice_models
@@ -32,9 +35,12 @@ __all__ = [
     "openai_speech",
     "openapi",
     "precall",
+    "sample_uploaded",
+    "samples",
     "sync_voices",
     "synthesis",
     "tasks",
+    "training_completed",
     "users",
     "voice_model_activation",
     "voice_models",

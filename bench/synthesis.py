@@ -7,6 +7,10 @@
 3. A 5,000-character async job's completion time (POST to completed, polling) against the
    raw engine on the same text.
 4. mp3 and ogg_opus encode cost as a fraction of synthesis time.
+5. Piper, the embedded neural voice: its cache miss against raw Piper (target <= 1.2),
+   and first-sentence latency for a 1,000-character text (``bench.synthesis_piper``).
+6. Word error rate of eSpeak NG and Piper on the Harvard sentences, heard by the
+   sessions' faster-whisper tiny.en, side by side.
 
 The gateway runs in this process (waitress on a free port, the in-process task worker)
 on a temporary data directory with eSpeak NG, so the figures need no network. The client
@@ -31,12 +35,15 @@ from typing import Any
 
 from waitress.server import create_server
 
+from bench import synthesis_piper
 from local.gateway import Gateway
 from shared.audio.encode import encode
 from shared.auth import build_dev_verifier
 from shared.bootstrap import Container, get_container
 from shared.catalog.repository import VoiceRepository
 from shared.providers.base import SynthesisRequest, TTSProvider
+from shared.providers.piper import PiperProvider
+from shared.providers.piper_voices import load_voice, packaged_voice
 from tests.support.processes import free_port
 
 SENTENCE = (
@@ -187,6 +194,22 @@ def encode_cost(bench: Bench) -> None:
         )
 
 
+def piper_rows(bench: Bench, container: Container) -> None:
+    """Parts 5 and 6: Piper through the gateway, and both engines' word error rates."""
+    piper = container.providers.get("piper")
+    assert isinstance(piper, PiperProvider), "VOICE_PROVIDERS lacks piper"
+    VoiceRepository(container.store).upsert(piper.list_voices())
+    synthesis_piper.platform_miss(bench.post, bench.repeat)
+    loaded = load_voice(packaged_voice())
+    synthesis_piper.first_sentence(synthesis_piper.Bench(loaded, piper, bench.repeat), part="5")
+    synthesis_piper.word_error_rates(
+        {
+            "eSpeak NG (espeak:en-US)": (bench.engine, "en-US"),
+            f"Piper (piper:{loaded.voice_id})": (piper, loaded.voice_id),
+        }
+    )
+
+
 def start_gateway(container: Container, repeat: int) -> tuple[Bench, Any]:
     """Return the bench around a gateway served on a free port, and its server."""
     engine = container.providers.get("espeak")
@@ -223,6 +246,7 @@ def main() -> None:
     cache_hit(bench, miss_server)
     async_job(bench)
     encode_cost(bench)
+    piper_rows(bench, container)
     server.close()
     container.close()
 

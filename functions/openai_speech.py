@@ -4,12 +4,13 @@
 engine), ``input``, ``voice`` (any voice name the platform accepts: an OpenAI voice name
 such as ``alloy``, a catalog voice, a language tag or a voice model id), ``response_format``
 (mp3, opus, flac, wav, pcm; aac is refused with 415 listing the supported ones) and
-``speed``, and answers the audio bytes themselves. The API key is the platform's bearer
-token. ``GET /v1/audio/voices`` lists the OpenAI voice names. Errors come in OpenAI's
-shape (``{"error": {message, type, param, code}}``), so the SDKs show their message.
-Texts of any length up to the limit are answered at once (no async job). By default
-nothing is stored for the user (``openai_speech_storage``): these calls never fill the
-user's storage quota.
+``speed``, and answers the audio bytes themselves; ``X-Voice`` names the voice that spoke
+(OpenAI's names speak with the neural default voice where one speaks the language). The
+API key is the platform's bearer token. ``GET /v1/audio/voices`` lists the OpenAI voice
+names and the voice each speaks with. Errors come in OpenAI's shape (``{"error":
+{message, type, param, code}}``), so the SDKs show their message. Texts of any length up
+to the limit are answered at once (no async job). By default nothing is stored for the
+user (``openai_speech_storage``): these calls never fill the user's storage quota.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import functions_framework
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shared.audio.formats import OutputFormat
+from shared.errors import PlatformError
 from shared.files.storage import stored_audio
 from shared.http import Api, RequestContext
 from shared.providers.base import MAX_SPEED, MIN_SPEED
@@ -29,6 +31,7 @@ from shared.synthesis.immediate import synthesize_now
 from shared.synthesis.model import SynthesizeRequest, check_audio_length, output_format_of
 from shared.synthesis.prepare import prepare
 from shared.synthesis.unstored import speak_unstored
+from shared.synthesis.voices import named_voice
 
 api = Api("openai-speech", error_shape="openai")
 
@@ -100,22 +103,28 @@ def create_speech(ctx: RequestContext) -> flask.Response:
         spoken = speak_unstored(deps, ctx.user_id, prepared)
         response = flask.Response(spoken.data, content_type=spoken.content_type)
         response.headers["X-Cache-Hit"] = "true" if spoken.cache_hit else "false"
-        return response
-    result = synthesize_now(deps, ctx.user_id, prepared)
-    audio_file, data = stored_audio(deps.audio, result.audio_file_id or "")
-    response = flask.Response(data, content_type=audio_file.content_type)
-    response.headers["X-Audio-File-Id"] = result.audio_file_id or ""
-    response.headers["X-Cache-Hit"] = "true" if result.cache_hit else "false"
+    else:
+        result = synthesize_now(deps, ctx.user_id, prepared)
+        audio_file, data = stored_audio(deps.audio, result.audio_file_id or "")
+        response = flask.Response(data, content_type=audio_file.content_type)
+        response.headers["X-Audio-File-Id"] = result.audio_file_id or ""
+        response.headers["X-Cache-Hit"] = "true" if result.cache_hit else "false"
+    response.headers["X-Voice"] = prepared.voice.label
     return response
 
 
 @api.route("/v1/audio/voices", methods=["GET"], response=SpeechVoices)
 def list_speech_voices(ctx: RequestContext) -> dict[str, Any]:
     """List the OpenAI voice names this endpoint accepts and the voices they map to."""
-    voices = ctx.container.settings.openai_speech_voices
-    return {
-        "voices": [{"id": name, "name": name, "voice": voice} for name, voice in voices.items()]
-    }
+    deps = ctx.container.deps(SYNTHESIS)
+    voices = []
+    for name, mapped in deps.settings.openai_speech_voices.items():
+        try:
+            found = named_voice(name, deps.models, deps.providers)
+        except PlatformError:
+            found = None  # a mapping to a voice that is gone: listed as configured
+        voices.append({"id": name, "name": name, "voice": found.label if found else mapped})
+    return {"voices": voices}
 
 
 @functions_framework.http

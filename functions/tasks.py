@@ -104,7 +104,13 @@ def get_dead(ctx: RequestContext, task_id: str) -> DeadLetter:
     return get_dead_letter(ctx.container.store, task_id)
 
 
-@api.route("/tasks/dead-letters/<task_id>/retry", methods=["POST"], access="admin", status=202)
+@api.route(
+    "/tasks/dead-letters/<task_id>/retry",
+    methods=["POST"],
+    access="admin",
+    status=202,
+    responses={400: "The dead letter names a queue this deployment does not have"},
+)
 def retry_dead(ctx: RequestContext, task_id: str) -> Reply:
     """Enqueue a dead-lettered task again; answers the new task's id."""
     runtime = ctx.container.tasks

@@ -98,6 +98,37 @@ locals {
         { field_path = "created_at", order = "ASCENDING" },
       ]
     }
+    # GET /samples: the caller's samples (or public ones), optionally of one status, newest first
+    voice_samples_by_owner = {
+      collection = "voice_samples"
+      fields = [
+        { field_path = "user_id", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+      ]
+    }
+    voice_samples_by_owner_and_status = {
+      collection = "voice_samples"
+      fields = [
+        { field_path = "user_id", order = "ASCENDING" },
+        { field_path = "status", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+      ]
+    }
+    voice_samples_public = {
+      collection = "voice_samples"
+      fields = [
+        { field_path = "is_public", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+      ]
+    }
+    voice_samples_public_by_status = {
+      collection = "voice_samples"
+      fields = [
+        { field_path = "is_public", order = "ASCENDING" },
+        { field_path = "status", order = "ASCENDING" },
+        { field_path = "created_at", order = "DESCENDING" },
+      ]
+    }
     # GET /tasks/dead-letters?queue=...: newest first
     dead_letters_by_queue = {
       collection = "task_dead_letters"
@@ -144,10 +175,20 @@ resource "google_firestore_field" "ttl" {
   index_config {}
 }
 
-resource "google_firestore_index" "voice_samples_embedding" {
+# Speaker embeddings (voice_embeddings/{sampleId}): GET /samples/{id}/similar runs
+# find_nearest by cosine distance pre-filtered on the owner (scope=own) or the public
+# flag (scope=public); Firestore needs one vector index per pre-filter field.
+resource "google_firestore_index" "voice_embeddings" {
+  for_each = toset(["user_id", "is_public"])
+
   database    = google_firestore_database.main.name
-  collection  = "voice_samples"
+  collection  = "voice_embeddings"
   query_scope = "COLLECTION"
+
+  fields {
+    field_path = each.value
+    order      = "ASCENDING"
+  }
 
   fields {
     field_path = "embedding"

@@ -37,6 +37,7 @@ locals {
     VOICE_FIRESTORE_DATABASE    = google_firestore_database.main.name
     VOICE_MODELS_BUCKET         = google_storage_bucket.data["models"].name
     VOICE_AUDIO_BUCKET          = google_storage_bucket.data["audio"].name
+    VOICE_SAMPLES_BUCKET        = google_storage_bucket.data["samples"].name
     VOICE_DEFAULT_QUEUE         = google_cloud_tasks_queue.this["default"].name
     VOICE_SYNTHESIS_QUEUE       = google_cloud_tasks_queue.this["synthesis"].name
     VOICE_SYNC_QUEUE            = google_cloud_tasks_queue.this["sync"].name
@@ -47,5 +48,8 @@ locals {
     VOICE_EMBEDDING_DIMENSION   = tostring(var.embedding_dimension)
     # The developer console's Firebase sign-in (/console): the Web API key is public.
     VOICE_CONSOLE_FIREBASE_API_KEY = var.firebase_web_api_key
+    # The speaker encoder's weights ship inside the functions' source archive (cloudbuild.yaml,
+    # infra/package_source.py): resemblyzer itself is never installed there (it pulls torch).
+    VOICE_SPEAKER_ENCODER_WEIGHTS = "/workspace/vendor/resemblyzer/pretrained.pt"
   }
 }

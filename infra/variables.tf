@@ -27,9 +27,9 @@ variable "firestore_location" {
 }
 
 variable "embedding_dimension" {
-  description = "Dimension of voice_samples.embedding; must equal the app's speaker-embedding dimension."
+  description = "Dimension of voice_embeddings.embedding (the speaker encoder: 256); must equal the app's speaker-embedding dimension."
   type        = number
-  default     = 64
+  default     = 256
 }
 
 variable "tts_providers" {

@@ -6,6 +6,11 @@ matches and has not expired (403 with the platform's error body otherwise), then
 object is streamed with its Content-Type, Content-Length, ETag and Last-Modified, and with
 HTTP Range support (206 with Content-Range; 416 when unsatisfiable). Conditional requests
 (If-None-Match, If-Modified-Since) get 304, as from Cloud Storage.
+
+A ``PUT`` to a signed upload URL stores its body as the object when the signature covers
+the request's ``Content-Type``, the body stays within the signed ``maxBytes`` (413
+otherwise) and the object does not exist yet (409: a URL uploads once); the write
+publishes the object-finalized event as every write does.
 """
 
 from __future__ import annotations
@@ -13,19 +18,20 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import wrap_file
 
-from shared.blobs.base import check_bucket_name, check_object_name
+from shared.blobs.base import LimitedReader, check_bucket_name, check_object_name
 from shared.blobs.local import LocalObjectStorage
 from shared.blobs.signing import URL_PREFIX
 from shared.errors import (
     InvalidRequestError,
     MethodNotAllowedError,
     NotFoundError,
+    PayloadTooLargeError,
     PlatformError,
 )
 from shared.http import error_response
@@ -61,6 +67,8 @@ class BlobServer:
         return response(environ, start_response)
 
     def _serve(self, request: Request) -> Response:
+        if request.method == "PUT":
+            return self._upload(request)
         if request.method not in ("GET", "HEAD"):
             raise MethodNotAllowedError(f"{request.method} is not allowed on a signed URL")
         bucket, name = self._bucket_and_name(request.path)
@@ -90,6 +98,31 @@ class BlobServer:
             response.close()
             raise
 
+    def _upload(self, request: Request) -> Response:
+        bucket, name = self._bucket_and_name(request.path)
+        content_type = request.headers.get("Content-Type", "")
+        limit = self._storage.signer.verify_upload(
+            bucket,
+            name,
+            expires=request.args.get("expires"),
+            max_bytes=request.args.get("maxBytes"),
+            content_type=content_type,
+            signature=request.args.get("signature"),
+        )
+        length = request.content_length
+        if length is not None and length > limit:
+            raise PayloadTooLargeError(f"The upload exceeds its signed limit of {limit} bytes")
+        # Typed as IO[bytes] and RawIOBase, both binary streams that put reads to their end.
+        body = cast(BinaryIO, LimitedReader(cast(BinaryIO, request.stream), limit))
+        info = self._storage.put(
+            bucket, name, body, content_type=content_type, if_generation_match=0
+        )
+        response = Response(status=200)
+        response.set_etag(info.md5_hash)
+        response.headers["x-goog-generation"] = str(info.generation)
+        response.headers["x-goog-hash"] = f"crc32c={info.crc32c},md5={info.md5_hash}"
+        return response
+
     def _bucket_and_name(self, path: str) -> tuple[str, str]:
         if not path.startswith(self._prefix + "/"):
             raise NotFoundError(f"No object at {path}")
@@ -105,5 +138,5 @@ class BlobServer:
 def _error(error: PlatformError, request_id: str) -> Response:
     response = error_response(error, request_id)
     if response.status_code == 405:
-        response.headers["Allow"] = "GET, HEAD"
+        response.headers["Allow"] = "GET, HEAD, PUT"
     return response

@@ -200,6 +200,10 @@ def main() -> None:
     settings = container.settings
     container.tasks.start()
     _sync_empty_catalog(container)
+    # Load every enabled provider now (Piper's neural voice takes a second or two), off the
+    # serving path: the first English request does not wait for it, and a missing or
+    # corrupt voice file is a warning at startup rather than at the first request.
+    threading.Thread(target=container.providers.check, name="providers-check", daemon=True).start()
     server = create_server(
         Gateway(container),
         host=settings.gateway_host,

@@ -226,6 +226,20 @@ class Settings(BaseSettings):
         }
     )
 
+    # Voice samples and training (seed 002, issue 16): the multipart upload limit (larger
+    # files go through a signed upload URL, limited by max_upload_bytes), the durations a
+    # sample may have, how long a signed upload URL lives, where the speaker encoder's
+    # weights are (empty: the installed resemblyzer package's), how old a storage event of
+    # the models bucket may be before training completion drops it, and how many samples
+    # one training may use.
+    samples_max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    samples_min_seconds: float = Field(default=3.0, gt=0)
+    samples_max_seconds: float = Field(default=600.0, gt=0)
+    samples_upload_url_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    speaker_encoder_weights: Path | None = None
+    training_event_max_age_seconds: int = Field(default=3600, ge=60)
+    training_max_samples: int = Field(default=20, ge=1, le=100)
+
     # Pre-call cloning (seed 003). Who clones ("embedded": the eSpeak pitch match, offline;
     # "elevenlabs": instant voice cloning with the ElevenLabs key above); how long a clone
     # is reused (the seed's CACHE_TTL); where samples may be (our samples bucket always,

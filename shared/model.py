@@ -24,7 +24,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from shared.errors import InvalidStateTransitionError
@@ -52,6 +60,18 @@ def _as_utc(value: datetime) -> datetime:
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 """A datetime normalised to UTC; naive input is taken as UTC."""
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_only(value: Any) -> Any:
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError(f"not an ISO 8601 date-time such as 2026-01-31T12:00:00Z: {value[:40]!r}")
+    return value
+
+
+QueryDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_as_utc)]
+"""A datetime of a query string: ISO 8601 only (pydantic would take "0.5" as a Unix time)."""
 
 
 class DomainModel(BaseModel):

@@ -25,8 +25,9 @@ vectors that the original produced, ``tests/data/speaker_encoder``). One excepti
 faithfulness: samples that overflow 16 bits after step 2 are clipped for the voice
 detector, where resemblyzer's cast would wrap them around.
 
-The weights load lazily, once per process (``default_encoder``); an encoder is immutable
-and safe to share between threads.
+The weights load lazily, once per process (``default_encoder``), from the installed wheel
+or from a file named by the caller; an encoder is immutable and safe to share between
+threads.
 """
 
 from __future__ import annotations
@@ -305,19 +306,25 @@ def cosine_similarity(a: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) 
     return float(np.dot(x, y) / norms)
 
 
-_default: SpeakerEncoder | None = None
+_loaded: dict[Path | None, SpeakerEncoder] = {}
 _default_lock = threading.Lock()
 
 
-def default_encoder() -> SpeakerEncoder:
-    """Return this process's encoder with the installed weights, loading it on first use.
+def default_encoder(weights: Path | None = None) -> SpeakerEncoder:
+    """Return this process's encoder, loading it on first use.
+
+    ``weights`` names the ``pretrained.pt`` file (deployments without the resemblyzer
+    package ship it beside the code and name it in ``VOICE_SPEAKER_ENCODER_WEIGHTS``);
+    None means the installed package's. Either way the file must be resemblyzer 0.1.4's
+    (its SHA-256 is checked).
 
     Raises:
         SpeakerEncoderUnavailableError: the weights are missing or damaged.
     """
-    global _default  # noqa: PLW0603 - one read-only model per process, loaded on demand
-    if _default is None:
+    encoder = _loaded.get(weights)
+    if encoder is None:
         with _default_lock:
-            if _default is None:
-                _default = SpeakerEncoder.load()
-    return _default
+            encoder = _loaded.get(weights)
+            if encoder is None:
+                encoder = _loaded[weights] = SpeakerEncoder.load(weights)
+    return encoder

@@ -72,6 +72,23 @@ class ObjectInfo:
 
 
 @dataclass(frozen=True)
+class SignedUpload:
+    """A URL letting its holder ``PUT`` one object, and the headers the upload must carry.
+
+    The signature covers the content type and the size limit: an upload with another
+    ``Content-Type``, or more than ``max_bytes``, is refused by the storage service. The
+    upload only creates the object (as ``if_generation_match=0``): once it exists, the
+    URL cannot replace it.
+    """
+
+    url: str
+    headers: dict[str, str]
+    max_bytes: int
+    expires_at: datetime
+    method: str = "PUT"
+
+
+@dataclass(frozen=True)
 class ObjectPage:
     """One page of a listing, sorted by name; ``next_cursor`` is None on the last page."""
 
@@ -200,6 +217,25 @@ class ObjectStorage(abc.ABC):
         GET or HEAD. The object need not exist yet.
         """
 
+    @abc.abstractmethod
+    def signed_upload_url(
+        self,
+        bucket: str,
+        name: str,
+        *,
+        expires_in: timedelta,
+        content_type: str,
+        max_bytes: int,
+    ) -> SignedUpload:
+        """Return a URL that lets anyone holding it upload the object once, until it expires.
+
+        The upload must send ``content_type`` and at most ``max_bytes`` (also capped by
+        ``max_upload_bytes``), and succeeds only while the object does not exist, so one
+        URL stores one object once; storing it publishes the object-finalized event like
+        any write. Raises InvalidRequestError for a bad name, content type, expiry outside
+        (0, 7 days] or a size limit below 1.
+        """
+
     def close(self) -> None:  # noqa: B027 - adapters without resources need not override
         """Release clients and background workers."""
 
@@ -317,6 +353,21 @@ def check_signed_url_request(expires_in: timedelta, method: str) -> None:
         raise InvalidRequestError("A signed URL must expire within 7 days")
     if method not in SIGNED_URL_METHODS:
         raise InvalidRequestError(f"Signed URLs allow only {', '.join(sorted(SIGNED_URL_METHODS))}")
+
+
+def check_signed_upload_request(
+    expires_in: timedelta, content_type: str, max_bytes: int, limit: int
+) -> int:
+    """Return the size limit of a signed upload: ``max_bytes``, at most ``limit``.
+
+    Raises InvalidRequestError for an expiry outside (0, 7 days], a bad content type or a
+    size limit below 1.
+    """
+    check_signed_url_request(expires_in, "GET")
+    check_content_type(content_type)
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise InvalidRequestError("A signed upload must allow at least one byte")
+    return min(max_bytes, limit)
 
 
 def known_size(data: Data) -> int | None:

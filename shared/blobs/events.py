@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -81,6 +82,46 @@ def finalized_event(info: ObjectInfo, *, event_id: str | None = None) -> CloudEv
         "datacontenttype": "application/json",
     }
     return CloudEvent(attributes, object_resource(info))
+
+
+@dataclass(frozen=True)
+class FinalizedObject:
+    """What a storage trigger reads from an object-finalized event."""
+
+    bucket: str
+    name: str
+    size: int
+    content_type: str
+    generation: int
+    time: datetime
+
+
+class MalformedEventError(ValueError):
+    """A storage event without the object fields Eventarc always sends."""
+
+
+def finalized_object(event: CloudEvent) -> FinalizedObject:
+    """Return the object a ``object.v1.finalized`` event announces.
+
+    Raises MalformedEventError when the event lacks or garbles the object's fields (a
+    subscriber acknowledges such an event: redelivering it cannot repair it).
+    """
+    data = event.data
+    if not isinstance(data, dict):
+        raise MalformedEventError("the event carries no object resource")
+    try:
+        when = str(event.get("time") or data.get("updated") or data["timeCreated"])
+        moment = datetime.fromisoformat(when.replace("Z", "+00:00"))
+        return FinalizedObject(
+            bucket=str(data["bucket"]),
+            name=str(data["name"]),
+            size=int(data.get("size", 0)),
+            content_type=str(data.get("contentType") or "application/octet-stream"),
+            generation=int(data.get("generation", 0)),
+            time=moment if moment.tzinfo else moment.replace(tzinfo=UTC),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedEventError(f"the event's object resource is malformed: {exc}") from exc
 
 
 def bucket_of(event: CloudEvent) -> str:

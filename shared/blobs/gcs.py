@@ -38,6 +38,7 @@ from shared.blobs.base import (
     ObjectInfo,
     ObjectPage,
     ObjectStorage,
+    SignedUpload,
     check_bucket_name,
     check_chunk_size,
     check_content_type,
@@ -46,6 +47,7 @@ from shared.blobs.base import (
     check_object_name,
     check_prefix,
     check_range,
+    check_signed_upload_request,
     check_signed_url_request,
     check_upload_size,
     known_size,
@@ -264,17 +266,53 @@ class GcsObjectStorage(ObjectStorage):
     ) -> str:
         blob = self._blob(bucket, name)
         check_signed_url_request(expires_in, method)
-        credentials = self._signing_credentials or self._client._credentials
-        options: dict[str, Any] = {}
-        if isinstance(credentials, gauth_credentials.Signing):
-            options["credentials"] = credentials
-        else:
-            options.update(_iam_signing_options(credentials))
+        options = self._signing_options()
         with _translated_errors(bucket, name, None):
             url: str = blob.generate_signed_url(
                 version="v4", expiration=expires_in, method=method, **options
             )
         return url
+
+    def signed_upload_url(
+        self,
+        bucket: str,
+        name: str,
+        *,
+        expires_in: timedelta,
+        content_type: str,
+        max_bytes: int,
+    ) -> SignedUpload:
+        blob = self._blob(bucket, name)
+        limit = check_signed_upload_request(
+            expires_in, content_type, max_bytes, self.max_upload_bytes
+        )
+        # Every header is signed: Cloud Storage refuses an upload with another content
+        # type (403), outside the length range (400 EntityTooLarge) or onto an existing
+        # object (412).
+        signed = {"x-goog-content-length-range": f"0,{limit}", "x-goog-if-generation-match": "0"}
+        options = self._signing_options()
+        with _translated_errors(bucket, name, None):
+            url: str = blob.generate_signed_url(
+                version="v4",
+                expiration=expires_in,
+                method="PUT",
+                content_type=content_type,
+                headers=dict(signed),  # the client adds "host" to the dict it gets
+                **options,
+            )
+        headers = {"Content-Type": content_type, **signed}
+        return SignedUpload(
+            url=url,
+            headers=headers,
+            max_bytes=limit,
+            expires_at=datetime.now(UTC) + expires_in,
+        )
+
+    def _signing_options(self) -> dict[str, Any]:
+        credentials = self._signing_credentials or self._client._credentials
+        if isinstance(credentials, gauth_credentials.Signing):
+            return {"credentials": credentials}
+        return _iam_signing_options(credentials)
 
 
 def _verified_chunks(

@@ -28,7 +28,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -55,6 +55,7 @@ from shared.blobs.base import (
     ObjectInfo,
     ObjectPage,
     ObjectStorage,
+    SignedUpload,
     check_bucket_name,
     check_chunk_size,
     check_content_type,
@@ -63,6 +64,7 @@ from shared.blobs.base import (
     check_object_name,
     check_prefix,
     check_range,
+    check_signed_upload_request,
     check_signed_url_request,
     check_upload_size,
     known_size,
@@ -440,6 +442,31 @@ class LocalObjectStorage(ObjectStorage):
         check_signed_url_request(expires_in, method)
         expires = int(time.time() + expires_in.total_seconds())
         return self.signer.url(method, bucket, name, expires)
+
+    def signed_upload_url(
+        self,
+        bucket: str,
+        name: str,
+        *,
+        expires_in: timedelta,
+        content_type: str,
+        max_bytes: int,
+    ) -> SignedUpload:
+        check_bucket_name(bucket)
+        check_object_name(name)
+        limit = check_signed_upload_request(
+            expires_in, content_type, max_bytes, self.max_upload_bytes
+        )
+        expires = int(time.time() + expires_in.total_seconds())
+        url = self.signer.upload_url(
+            bucket, name, expires, content_type=content_type, max_bytes=limit
+        )
+        return SignedUpload(
+            url=url,
+            headers={"Content-Type": content_type},
+            max_bytes=limit,
+            expires_at=datetime.fromtimestamp(expires, UTC),
+        )
 
     # -- events ------------------------------------------------------------------------
 

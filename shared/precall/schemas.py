@@ -11,7 +11,14 @@ from typing import Annotated, Any, Self
 
 from pydantic import Field, model_validator
 
-from shared.model import DomainModel, FreeForm, NonNegativeCount, RequestModel, UtcDatetime
+from shared.model import (
+    DomainModel,
+    FreeForm,
+    NonNegativeCount,
+    QueryDatetime,
+    RequestModel,
+    UtcDatetime,
+)
 from shared.precall.model import (
     AccountId,
     CallerVoiceMapping,
@@ -189,8 +196,8 @@ class AnalyticsQuery(RequestModel):
     """Query of ``GET /precall/analytics``: an account and a half-open time range."""
 
     account_id: AccountId | None = None
-    from_: UtcDatetime | None = Field(default=None, alias="from")
-    to: UtcDatetime | None = None
+    from_: QueryDatetime | None = Field(default=None, alias="from")
+    to: QueryDatetime | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:

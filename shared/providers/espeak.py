@@ -346,6 +346,10 @@ class EspeakProvider(TTSProvider):
         with _ENGINE_LOCK:
             return _engine_locked().languages()
 
+    def variant_names(self) -> list[str]:
+        """Return the file names of eSpeak's voice variants (``f3``, ``klatt``, ...)."""
+        return [variant.file_name for variant in self._variants()]
+
     def _variants(self) -> list[EspeakVariant]:
         with _ENGINE_LOCK:
             folder = _engine_locked().data_path / "voices" / "!v"

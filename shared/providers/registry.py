@@ -228,6 +228,29 @@ class ProviderRegistry:
                 problems[name] = exc.message
         return problems
 
+    def is_ready(self, name: str) -> bool:
+        """Return whether the enabled provider ``name`` builds (a failure is logged once)."""
+        try:
+            self.get(name)
+        except (UnknownProviderError, ConfigurationError):
+            return False
+        return True
+
+    def default_order(self) -> list[str]:
+        """Return the enabled providers in the order a request naming no voice tries them.
+
+        The providers of ``default_voice_providers`` first, those enabled that build (one
+        that fails to load, Piper without its voice, is passed over), then the other enabled
+        providers in configuration order.
+        """
+        preferred = self._config.default_voice_providers
+        first = [name for name in preferred if name in self._enabled and self.is_ready(name)]
+        return first + [name for name in self._enabled if name not in preferred]
+
+    def prefers_default(self, name: str) -> bool:
+        """Return whether ``name`` is one of the providers whose voices are defaults."""
+        return name in self._config.default_voice_providers
+
     def default_voice(self, language: str, *, fallback: str | None = None) -> str | None:
         """Return the catalog voice id (``provider:voice_id``) for a request in ``language``
         that names no voice.

@@ -1,19 +1,30 @@
-"""Voice samples: uploaded recordings, their analysis and speaker embeddings."""
+"""Voice samples: uploads, analysis, speaker embeddings, similarity, and voice training."""
 
 from __future__ import annotations
 
-from shared.capability import Capability, Ports, delete_owned
-from shared.store.base import DocumentStore
+from typing import TYPE_CHECKING
+
+from shared.capability import Capability, Ports
+
+if TYPE_CHECKING:
+    from shared.samples.deps import SampleDeps
 
 
-def _store(ports: Ports) -> DocumentStore:
-    return ports.store
+def _build(ports: Ports) -> SampleDeps:
+    from shared.samples.deps import SampleDeps  # noqa: PLC0415 - off cold starts
+
+    return SampleDeps.from_ports(ports)
 
 
-def _purge(store: DocumentStore, user_id: str) -> int:
-    return delete_owned(store, "voice_samples", user_id)
+def _purge(deps: SampleDeps, user_id: str) -> int:
+    from shared.samples.library import purge_samples  # noqa: PLC0415 - see _build
+
+    return purge_samples(deps, user_id)
 
 
-CAPABILITY: Capability[DocumentStore] = Capability(
-    name="samples", build=_store, purges={"voice_samples": _purge}
+CAPABILITY: Capability[SampleDeps] = Capability(
+    name="samples",
+    build=_build,
+    tasks_module="shared.samples.tasks",
+    purges={"voice_samples": _purge},
 )

@@ -4,21 +4,27 @@ WAL mode lets readers run beside one writer; every write takes the write lock up
 (``BEGIN IMMEDIATE``) so a transaction's reads and writes are serializable across threads
 and processes; waiters queue instead of failing (``shared.store.sqlite_files``: a connection per
 thread, WAL set once, one writer queue per file and process). An expression index is
-created the first time a query uses a field.
+created the first time a query uses a field. Nearest-neighbour search is exact: the
+matching vectors are kept in memory as one matrix (read again after any write, which the
+change counter tells) and every query is one matrix product.
 """
 
 from __future__ import annotations
 
-import math
 import random
 import sqlite3
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
 
 from shared.errors import (
     DocumentAlreadyExistsError,
@@ -49,6 +55,7 @@ from shared.store.sqlite_files import SqliteFile
 
 T = TypeVar("T")
 _IN_CHUNK = 500
+_VECTOR_INDEXES = 8  # (collection, field, filters) whose vectors stay loaded
 
 
 def _table(collection: str) -> str:
@@ -74,6 +81,16 @@ def _get_many_sql(table: str, count: int) -> str:
     )
 
 
+@dataclass(frozen=True)
+class _VectorIndex:
+    """The documents holding a vector of one field and size, and their unit vectors."""
+
+    token: int | None
+    ids: list[str]
+    documents: list[dict[str, Any]]
+    unit: npt.NDArray[np.float64]
+
+
 class SqliteDocumentStore(DocumentStore):
     """Document store on a SQLite file; safe for many threads and several processes."""
 
@@ -85,6 +102,7 @@ class SqliteDocumentStore(DocumentStore):
         self._tables: dict[str, str] = {}
         self._get_statements: dict[str, str] = {}
         self._indexes: set[tuple[str, str]] = set()
+        self._vector_indexes: OrderedDict[tuple[str, str, str, int], _VectorIndex] = OrderedDict()
 
     # -- connections -------------------------------------------------------------------
 
@@ -239,20 +257,66 @@ class SqliteDocumentStore(DocumentStore):
         filters: Sequence[Filter] = (),
     ) -> list[Neighbour]:
         check_nearest_request(vector_field, query_vector, limit)
-        target = [float(v) for v in query_vector]
-        target_norm = math.sqrt(sum(v * v for v in target))
-        results: list[Neighbour] = []
-        for document in self.stream(Query(collection, filters=tuple(filters))):
-            stored = _field_value(document.data, vector_field)
-            if not isinstance(stored, Vector) or len(stored) != len(target):
-                continue
-            norm = math.sqrt(sum(v * v for v in stored))
-            if norm == 0:
-                continue
-            dot = sum(a * b for a, b in zip(stored, target, strict=True))
-            results.append(Neighbour(document, 1.0 - dot / (norm * target_norm)))
-        results.sort(key=lambda n: (n.distance, n.document.id))
-        return results[:limit]
+        target = np.asarray(query_vector, dtype=np.float64)
+        index = self._vector_index(collection, vector_field, tuple(filters), len(target))
+        if not index.ids:
+            return []
+        distances = 1.0 - index.unit @ (target / np.linalg.norm(target))
+        if limit < len(distances):
+            # Every row as near as the limit-th one, so ties break on the id as Firestore's do.
+            kth = np.partition(distances, limit - 1)[limit - 1]
+            candidates = np.flatnonzero(distances <= kth)
+        else:
+            candidates = np.arange(len(distances))
+        ordered = sorted(candidates, key=lambda i: (distances[i], index.ids[i]))[:limit]
+        return [
+            Neighbour(Document(index.ids[i], _copied(index.documents[i])), float(distances[i]))
+            for i in ordered
+        ]
+
+    def _vector_index(
+        self, collection: str, vector_field: str, filters: tuple[Filter, ...], dimension: int
+    ) -> _VectorIndex:
+        """Return the matching documents' unit vectors, read again only after a write.
+
+        Kept per process for the last few (collection, field, filters): an exact search is
+        then one matrix product, and the change token tells when any write (from any
+        process) may have changed the rows.
+        """
+        key = (collection, vector_field, repr(filters), dimension)
+        table = self._ensure_table(collection)
+        where, params = self._where(collection, filters)  # may create indexes: a write
+        token = self.change_token()
+        with self._lock:
+            cached = self._vector_indexes.get(key)
+        if cached is not None and token is not None and cached.token == token:
+            return cached
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        rows = self._conn().execute(f"SELECT id, data, tagged FROM {table}{clause}", params)
+        ids: list[str] = []
+        documents: list[dict[str, Any]] = []
+        vectors: list[Sequence[float]] = []
+        for doc_id, text, tagged in rows.fetchall():
+            data = sql.loads(text, tagged)
+            stored = _field_value(data, vector_field)
+            if isinstance(stored, Vector) and len(stored) == dimension and any(stored):
+                ids.append(doc_id)
+                documents.append(data)
+                vectors.append(stored)
+        matrix = np.array(vectors, dtype=np.float64).reshape(len(vectors), dimension)
+        index = _VectorIndex(
+            token=token,
+            ids=ids,
+            documents=documents,
+            unit=matrix / np.linalg.norm(matrix, axis=1, keepdims=True),
+        )
+        if token is not None:
+            with self._lock:
+                self._vector_indexes[key] = index
+                self._vector_indexes.move_to_end(key)
+                while len(self._vector_indexes) > _VECTOR_INDEXES:
+                    self._vector_indexes.popitem(last=False)
+        return index
 
     # -- writes ------------------------------------------------------------------------
 
@@ -362,6 +426,15 @@ class _SqliteTransaction(Transaction):
     def query(self, query: Query) -> list[Document]:
         self._check_read_allowed()
         return list(self._store.stream(query))
+
+
+def _copied(value: Any) -> Any:
+    """Return a copy of a document's data the caller may change (immutable values shared)."""
+    if type(value) is dict:
+        return {key: _copied(item) for key, item in value.items()}
+    if type(value) is list:
+        return [_copied(item) for item in value]
+    return value  # str, numbers, bool, None, datetime, Vector: immutable
 
 
 def _field_value(data: dict[str, Any], path: str) -> Any:

@@ -21,9 +21,11 @@ the registry (``MODEL_PROVIDERS``; an engine none runs here is 422); its voice i
 ``metadata.voiceId`` in any of the forms above, which must be a voice of that provider, or,
 without one, the provider's default voice for ``metadata.language``; its ``sampleRate``
 is the rate the audio is rendered at, and ``metadata.speed`` / ``pitch`` / ``volume`` the
-model's own settings, each used unless the request sets it. The engines here speak their
-catalog voices and load no model files, so a model naming neither a voice nor a
-language has nothing this deployment can speak with its ``modelPath``: it is refused
+model's own settings, each used unless the request sets it. A voice-match model (trained
+from samples) names the eSpeak voice its trainer fitted, catalog-listed or not, with the
+pitch and speed fitted to the samples (``shared.samples.matched_voice``). The engines here
+speak their catalog voices and load no model files, so a model naming neither a voice nor
+a language has nothing this deployment can speak with its ``modelPath``: it is refused
 (``VoiceModelUnusableError``, 422) rather than spoken with some default voice.
 
 A provider that is not enabled in this deployment, or enabled without its credentials, is
@@ -58,6 +60,7 @@ from shared.providers.base import (
 from shared.providers.base import TTSProvider as Provider
 from shared.providers.registry import ProviderRegistry
 from shared.providers.voices import VoiceProfile
+from shared.samples.matched_voice import matched_voice
 from shared.store.base import DocumentStore
 from shared.voice_models.deps import VoiceModelDeps
 from shared.voice_models.model import TTSProvider as ModelEngine
@@ -186,7 +189,7 @@ def named_voice(
     mapped = _openai_voice(deps, name)
     if mapped is not None:
         if ":" in mapped:
-            return named_voice(mapped, deps, providers)
+            return _neural_instead(named_voice(mapped, deps, providers), deps, providers)
         return None if provider is not None else _mapped_model(deps, mapped, providers)
     language = _language_tag(name)
     if language is None:
@@ -205,14 +208,17 @@ def default_voice_for_language(
 ) -> ResolvedVoice | None:
     """Return the default voice of ``language`` (a BCP 47 tag), or None when none speaks it.
 
-    The one place a language's default voice is chosen: the first enabled provider, in
-    ``VOICE_PROVIDERS`` order (or ``only_provider``), with a catalog voice for it, or for
-    its base language when none has the whole tag (``de-DE`` speaks German). Among that
-    provider's voices: a voice tagged exactly ``language`` before one of another region of
-    it (for a bare language, its likely region first: ``en`` is ``en-US``), a base voice
-    before a variant, the voice whose id is the tag itself first, then by id.
+    The one place a language's default voice is chosen: the first provider (only
+    ``only_provider`` when given) with a catalog voice for it, or for its base language when
+    none has the whole tag (``de-DE`` speaks German). Providers are tried in
+    ``ProviderRegistry.default_order``: ``VOICE_DEFAULT_VOICE_PROVIDERS`` first (Piper's
+    neural voice before eSpeak NG for English; Piper skipped when it does not load), then
+    the other enabled providers. Among that provider's voices: a voice tagged exactly
+    ``language`` before one of another region of it (for a bare language, its likely region
+    first: ``en`` is ``en-US``), a base voice before a variant, the voice whose id is the
+    tag itself first, then by id.
     """
-    names = [only_provider] if only_provider else providers.names
+    names = [only_provider] if only_provider else providers.default_order()
     wanted = language.casefold()
     likely = LIKELY_REGIONS.get(wanted, "").casefold()
     repository = VoiceRepository(store)
@@ -260,6 +266,10 @@ def voice_of_model(
             "which is not configured in this deployment"
         )
     metadata = model.metadata
+    matched = matched_voice(metadata)
+    if matched is not None:
+        defaults = {**_model_defaults(model), "pitch": matched.pitch, "speed": matched.speed}
+        return ResolvedVoice(provider, matched.voice_id, matched.language, model, defaults)
     voice_name = metadata.get("voiceId") or metadata.get("voice_id")
     language = metadata.get("language")
     found: ResolvedVoice | None = None
@@ -334,6 +344,28 @@ def _openai_voice(deps: VoiceModelDeps, name: str) -> str | None:
     wanted = name.casefold()
     mapping = deps.settings.openai_speech_voices
     return next((target for key, target in mapping.items() if key.casefold() == wanted), None)
+
+
+def _neural_instead(
+    voice: ResolvedVoice | None, deps: VoiceModelDeps, providers: ProviderRegistry
+) -> ResolvedVoice | None:
+    """Return the default voice of ``voice``'s language when it is a default provider's.
+
+    An OpenAI voice name maps to an eSpeak voice (``openai_speech_voices``); when a provider
+    ahead of eSpeak in ``VOICE_DEFAULT_VOICE_PROVIDERS`` speaks that language (Piper, for
+    English), the name speaks with it instead. A mapping to another provider's voice (an
+    operator's ``gcp:...``) is kept as configured.
+    """
+    if voice is None or not voice.language or not providers.prefers_default(voice.provider):
+        return voice
+    preferred = default_voice_for_language(voice.language, store=deps.store, providers=providers)
+    if preferred is None or not providers.prefers_default(preferred.provider):
+        return voice
+    order = providers.default_order()
+    if voice.provider not in order:
+        return preferred
+    ahead = order.index(preferred.provider) < order.index(voice.provider)
+    return preferred if ahead else voice
 
 
 def _mapped_model(

@@ -533,6 +533,50 @@ def test_forged_or_expired_signed_urls_are_refused(env, monkeypatch):
     assert env.download(url)[0] == 403
 
 
+def upload(env: Env, url: str, data: bytes, headers: dict[str, str]) -> int:
+    """PUT ``data`` to a signed upload URL the way a mobile app would; return the status."""
+    if isinstance(env.storage, LocalObjectStorage):
+        parts = urlsplit(url)
+        served = Client(BlobServer(env.storage)).put(
+            parts.path, query_string=parts.query, data=data, headers=headers
+        )
+        return served.status_code
+    return requests.put(url, data=data, headers=headers, timeout=10).status_code
+
+
+def test_signed_upload_urls_store_the_object_sent_with_the_signed_headers(env):
+    signed = env.storage.signed_upload_url(
+        env.bucket,
+        "samples/u1/s1/audio",
+        expires_in=timedelta(minutes=10),
+        content_type="audio/wav",
+        max_bytes=1000,
+    )
+    assert signed.method == "PUT"
+    assert signed.max_bytes == 1000
+    assert signed.headers["Content-Type"] == "audio/wav"
+    assert signed.expires_at > datetime.now(UTC) + timedelta(minutes=9)
+    assert upload(env, signed.url, b"RIFF upload", signed.headers) in (200, 201)
+    assert env.storage.get(env.bucket, "samples/u1/s1/audio") == b"RIFF upload"
+    assert env.storage.info(env.bucket, "samples/u1/s1/audio").content_type == "audio/wav"
+
+
+@pytest.mark.parametrize(
+    ("expires_in", "content_type", "max_bytes"),
+    [
+        (timedelta(0), "audio/wav", 10),
+        (timedelta(days=8), "audio/wav", 10),
+        (timedelta(minutes=1), "not a type", 10),
+        (timedelta(minutes=1), "audio/wav", 0),
+    ],
+)
+def test_signed_upload_requests_out_of_bounds_are_refused(env, expires_in, content_type, max_bytes):
+    with pytest.raises(InvalidRequestError):
+        env.storage.signed_upload_url(
+            env.bucket, "a", expires_in=expires_in, content_type=content_type, max_bytes=max_bytes
+        )
+
+
 # -- preconditions ------------------------------------------------------------------------
 # Emulator gap: gcp-storage-emulator ignores ifGenerationMatch, so these run on the local
 # adapter; tests/unit/blobs/test_gcs.py checks the Cloud Storage adapter sends the

@@ -1,7 +1,8 @@
 """Deleting an account erases every document and object of the user, whatever created them.
 
 Dave uses every feature (profile, voice models with files, updates, shares, backups,
-exports and deletes; syntheses short and long, dialogue, OpenAI speech; files), while
+exports and deletes; syntheses short and long, dialogue, OpenAI speech; files; voice
+samples with their embeddings, a signed upload never used, a trained model), while
 Carol, who keeps her account, uses Dave's shared model. After ``DELETE /users/me`` no
 document anywhere in the store holds Dave's id, no object he made is left, his signed URLs
 stop working, and Carol still has all of hers. The check reads the embedded store's file
@@ -10,19 +11,24 @@ and the object index directly, so a collection or bucket nobody thought of is ca
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 import urllib.parse
+from io import BytesIO
 from typing import Any
 
 import pytest
 
+from functions.training_completed import training_completed
+from shared.blobs.events import finalized_event
 from shared.bootstrap import get_container
 from shared.store import Query
 from shared.synthesis.repository import SYNTHESIS_JOBS
 from shared.users.accounts import ACCOUNT_DELETIONS
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.conftest import bearer
+from tests.support.voice_samples import sample_file
 
 espeak = fx.espeak
 LONG = "This sentence is one of many in a long text. " * 60
@@ -39,7 +45,7 @@ def clients(function_client, espeak, monkeypatch):
         monkeypatch.setenv(name, "1000")
     container = get_container()
     container.tasks.start()
-    names = ("users", "voice_models", "voice_model_activation", "synthesis", "files")
+    names = ("users", "voice_models", "voice_model_activation", "synthesis", "files", "samples")
     return {name: function_client(name) for name in names} | {
         "openai": function_client("openai_speech")
     }
@@ -89,6 +95,64 @@ def wait_for_job(client: Any, headers: dict[str, str], job_id: str) -> dict[str,
             return body
         time.sleep(0.1)
     raise AssertionError("the long job did not finish")
+
+
+def use_samples(samples: Any, dave: dict[str, str]) -> None:
+    """Dave uploads samples (one public, one by signed URL never used), searches, trains."""
+    sample_ids = []
+    for index, public in ((0, "false"), (1, "true")):
+        created = ok(
+            samples.post(
+                "/samples",
+                data={
+                    "file": (BytesIO(sample_file("en-US+m2", index)), "t.wav"),
+                    "isPublic": public,
+                },
+                headers=dave,
+                content_type="multipart/form-data",
+            ),
+            201,
+        )
+        sample_ids.append(created["id"])
+    ok(
+        samples.post(
+            "/samples/upload-url",
+            json={"contentType": "audio/wav", "sizeBytes": 1000},
+            headers=dave,
+        ),
+        201,
+    )
+    deadline = time.monotonic() + 60
+    while not all(
+        ok(samples.get(f"/samples/{i}", headers=dave))["status"] == "ready" for i in sample_ids
+    ):
+        assert time.monotonic() < deadline, "the samples were not processed"
+        time.sleep(0.1)
+    ok(samples.get(f"/samples/{sample_ids[0]}/similar?scope=public", headers=dave))
+    container = get_container()
+    container.tasks.stop()  # an external trainer writes this model's artifacts
+    model = ok(
+        samples.post("/voice-models/train", json={"sampleIds": sample_ids}, headers=dave), 202
+    )
+    folder = f"models/dave/{model['id']}/"
+    bucket = container.settings.models_bucket
+    container.blobs.put(bucket, folder + "model.pth", b"w" * 64, content_type="application/x")
+    info = container.blobs.put(
+        bucket,
+        folder + "metadata.json",
+        json.dumps(
+            {
+                "status": "completed",
+                "voice": {"voiceId": "speaker-1"},
+                "qualityComponents": dict.fromkeys(
+                    ("similarity", "naturalness", "clarity", "consistency"), 0.5
+                ),
+            }
+        ).encode(),
+        content_type="application/json",
+    )
+    training_completed(finalized_event(info))
+    container.tasks.start()
 
 
 def test_nothing_of_a_deleted_user_remains(clients, token):
@@ -185,6 +249,7 @@ def test_nothing_of_a_deleted_user_remains(clients, token):
         headers=dave,
     )
     assert speech.status_code == 200
+    use_samples(clients["samples"], dave)
     ok(files.get(f"/files/{said['audioFileId']}/info", headers=dave))
     ok(files.patch(f"/files/{said['audioFileId']}", json={"isPublic": True}, headers=dave))
 

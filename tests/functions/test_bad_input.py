@@ -52,6 +52,9 @@ JSON_BODY_ROUTES = [
     ("synthesis", "POST", "/synthesize"),
     ("synthesis", "POST", "/synthesize/dialogue"),
     ("openai_speech", "POST", "/v1/audio/speech"),
+    ("samples", "POST", "/samples/upload-url"),
+    ("samples", "PATCH", "/samples/s1"),
+    ("samples", "POST", "/voice-models/train"),
 ]
 MALFORMED_BODIES = {
     "truncated": raw("{"),
@@ -263,6 +266,21 @@ CASES += [
     ("voice_models", "GET", "/voice-models/user/u?limit=abc", {}, 400),
     ("voice_models", "GET", "/voice-models/m1/access-log?cursor=" + cursor([1]), {}, None),
     ("sync_voices", "GET", "/voices/sync/jobs?cursor=" + cursor({"a": 1}), {}, None),
+    # Samples: uploads that are not multipart audio, crafted cursors, absurd queries.
+    ("samples", "POST", "/samples", js({"file": "RIFF"}), 415),
+    ("samples", "POST", "/samples", raw(b"--x\r\n", "multipart/form-data; boundary=x"), 400),
+    ("samples", "POST", "/samples", raw(b"RIFF" * 10, "multipart/form-data"), 400),
+    ("samples", "GET", "/samples?cursor=" + cursor({"a": 1}), {}, 400),
+    ("samples", "GET", "/samples?cursor=" + cursor(2**70), {}, 400),
+    ("samples", "GET", "/samples?limit=" + "9" * 40, {}, 400),
+    ("samples", "GET", "/samples/" + "s" * 5000, {}, None),
+    ("samples", "GET", "/samples/s1/similar?limit=-1", {}, 400),
+    ("samples", "POST", "/voice-models/train", js({"sampleIds": ["a"] * 500}), 400),
+    ("samples", "POST", "/voice-models/train", js({"sampleIds": "a"}), 400),
+    ("samples", "POST", "/voice-models/train", js({"sampleIds": ["a\x00"]}), 400),
+    # Query dates are ISO 8601 only (pydantic alone reads "0.5" as a Unix time).
+    ("precall", "GET", "/precall/analytics?to=0.5", {}, 400),
+    ("precall", "GET", "/precall/analytics?from=1700000000", {}, 400),
     # Unroutable paths, on every function.
     ("users", "GET", "/users/%0A", {}, 404),
     ("voice_models", "GET", "/voice-models/%0A/x", {}, 404),
@@ -271,6 +289,7 @@ CASES += [
     ("voices", "GET", "/voices/%0A", {}, 404),
     ("openai_speech", "GET", "/v1/audio/%0A", {}, None),
     ("tasks", "GET", "/tasks/dead-letters/%0A", {}, None),
+    ("samples", "GET", "/samples/%0A/similar", {}, 404),
 ]
 
 

@@ -191,7 +191,8 @@ def piper(platform: Any) -> TTSProvider:
     espeak = EspeakProvider(variant_languages=["en-us"])
     provider = PiperProvider.from_files([packaged_voice()], fallback=espeak)
     container = get_container()
-    container.use_provider_registry(ProviderRegistry.of([provider, espeak]))
+    # In VOICE_PROVIDERS' default order: eSpeak first, Piper the default voice all the same.
+    container.use_provider_registry(ProviderRegistry.of([espeak, provider]))
     VoiceRepository(container.store).upsert([*provider.list_voices(), *espeak.list_voices()])
     return provider
 
@@ -274,3 +275,86 @@ def test_a_missing_piper_voice_shows_in_the_providers_summary_and_espeak_speaks(
         "/synthesize", json={"text": "Still speaking.", "voice": "espeak:en-US"}, headers=ann
     )
     assert response.status_code == 200, response.get_json()
+    # A request naming only its language falls back to eSpeak, with one warning logged.
+    default = speak_as(function_client, ann, "en-US")
+    assert default["voice"] == "espeak:en-US"
+
+
+def speak_as(function_client: Any, ann: dict[str, str], voice: str) -> dict[str, Any]:
+    response = function_client("synthesis").post(
+        "/synthesize",
+        json={"text": "Which voice is this?", "voice": voice, "includeTimestamps": False},
+        headers=ann,
+    )
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+@pytest.mark.parametrize(
+    ("name", "speaks"),
+    [
+        ("en-US", "piper:en_US-joe-medium"),  # English naming no voice: the neural voice
+        ("en", "piper:en_US-joe-medium"),
+        ("en-GB", "piper:en_US-joe-medium"),  # Piper's English voice before eSpeak's en-GB
+        ("alloy", "piper:en_US-joe-medium"),  # OpenAI's names too
+        ("fable", "piper:en_US-joe-medium"),
+        ("fr", "espeak:fr"),  # no neural voice speaks French
+        ("espeak:en-US+f3", "espeak:en-US+f3"),  # a named voice is never replaced
+    ],
+)
+def test_english_without_a_named_voice_speaks_with_the_neural_voice(
+    piper, function_client, ann, name, speaks
+):
+    assert speak_as(function_client, ann, name)["voice"] == speaks
+
+
+def test_the_openai_route_speaks_its_voice_names_with_the_neural_voice(piper, function_client, ann):
+    response = function_client("openai_speech").post(
+        "/v1/audio/speech",
+        json={"model": "tts-1", "input": "Neural by default.", "voice": "nova"},
+        headers=ann,
+    )
+    assert response.status_code == 200, response.get_data()
+    assert response.headers["X-Voice"] == "piper:en_US-joe-medium"
+    listed = function_client("openai_speech").get("/v1/audio/voices", headers=ann)
+    voices = {voice["id"]: voice["voice"] for voice in listed.get_json()["voices"]}
+    assert voices["nova"] == voices["alloy"] == "piper:en_US-joe-medium"
+
+
+@pytest.mark.parametrize("order", [["espeak"], ["espeak", "piper"]])
+def test_the_default_voice_providers_setting_turns_the_neural_default_off(
+    platform, function_client, ann, order
+):
+    container = get_container()
+    espeak = EspeakProvider(variant_languages=["en-us"])
+    piper = PiperProvider.from_files([packaged_voice()], fallback=espeak)
+    registry = ProviderRegistry(
+        ProvidersConfig(enabled=["espeak", "piper"], default_voice_providers=order),
+        factories={"espeak": lambda _: espeak, "piper": lambda _: piper},
+    )
+    container.use_provider_registry(registry)
+    VoiceRepository(container.store).upsert([*piper.list_voices(), *espeak.list_voices()])
+    assert speak_as(function_client, ann, "en-US")["voice"] == "espeak:en-US"
+    assert speak_as(function_client, ann, "alloy")["voice"] == "espeak:en-US+f3"
+    assert speak_as(function_client, ann, "piper:en_US-joe-medium")["provider"] == "piper"
+
+
+def test_a_piper_voice_that_fails_to_load_leaves_english_to_espeak_with_one_log_line(
+    platform, function_client, ann, tmp_path, caplog
+):
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"not a model")
+    (tmp_path / "corrupt.onnx.json").write_text("{}")
+    container = get_container()
+    registry = ProviderRegistry(
+        ProvidersConfig(enabled=["espeak", "piper"], piper_voices=[str(corrupt)])
+    )
+    container.use_provider_registry(registry)
+    VoiceRepository(container.store).upsert(
+        [*EspeakProvider(variant_languages=["en-us"]).list_voices()]
+    )
+    with caplog.at_level("WARNING", logger="shared.providers.registry"):
+        assert speak_as(function_client, ann, "en-US")["voice"] == "espeak:en-US"
+        assert speak_as(function_client, ann, "nova")["voice"] == "espeak:en-US+f1"
+    warnings = [r for r in caplog.records if "piper is unavailable" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in caplog.records]

@@ -181,17 +181,17 @@ def test_a_prefix_claimed_twice_is_refused() -> None:
 def test_a_storage_trigger_gets_no_backend_and_new_functions_flow_through() -> None:
     specs = [
         *FUNCTIONS,
-        FunctionSpec(name="samples", module="m", prefixes=("/samples", "/samples/*/analysis")),
+        FunctionSpec(name="reports", module="m", prefixes=("/reports", "/reports/*/analysis")),
         FunctionSpec(
-            name="training-completed",
+            name="report-uploaded",
             module="m",
             trigger="storage",
-            bucket_setting="models_bucket",
+            bucket_setting="audio_bucket",
         ),
     ]
     document = build_document(specs, services=[ServiceRoutes("voice-sessions", ("/v1/sessions",))])
 
-    assert "training-completed" not in document["backends"]
-    assert backend_for(document, "/samples/s1/analysis") == "samples"
-    assert backend_for(document, "/samples/s1") == "samples"
-    assert {"path": "/samples/id1/analysis", "backend": "samples"} in document["tests"]
+    assert "report-uploaded" not in document["backends"]
+    assert backend_for(document, "/reports/r1/analysis") == "reports"
+    assert backend_for(document, "/reports/r1") == "reports"
+    assert {"path": "/reports/id1/analysis", "backend": "reports"} in document["tests"]

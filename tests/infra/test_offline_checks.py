@@ -95,7 +95,7 @@ def _drop_routes(document: dict[str, Any], name: str) -> None:
 
 
 def _add_function(document: dict[str, Any]) -> None:
-    document["functions"]["samples"] = {**document["functions"]["files"], "entry_point": "samples"}
+    document["functions"]["reports"] = {**document["functions"]["files"], "entry_point": "reports"}
 
 
 def _set_ingress(document: dict[str, Any], ingress: str, reason: str | None = None) -> None:
@@ -156,7 +156,7 @@ BROKEN: dict[str, tuple[str, Break, str]] = {
     "new function not generated": (
         "front-door",
         edit_json("infra/functions.json", _add_function),
-        "function samples: no front-door backend",
+        "function reports: no front-door backend",
     ),
     "session service without a route": (
         "front-door",

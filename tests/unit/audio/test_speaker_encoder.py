@@ -141,7 +141,7 @@ def test_cosine_similarity_of_directions():
 
 
 def test_one_encoder_is_loaded_for_all_threads(monkeypatch):
-    monkeypatch.setattr(speaker_encoder, "_default", None)
+    monkeypatch.setattr(speaker_encoder, "_loaded", {})
     found: list[SpeakerEncoder] = []
     barrier = threading.Barrier(6)
 
@@ -216,3 +216,25 @@ def test_files_that_are_not_legacy_checkpoints_are_refused(tmp_path):
         load_legacy_checkpoint(truncated, "model_state")
     with pytest.raises(SpeakerEncoderUnavailableError, match="lack"):
         SpeakerEncoder.load(empty, check_sha256=False)
+
+
+def test_weights_can_come_from_a_file_named_in_the_settings(tmp_path, monkeypatch):
+    # A deployment without the resemblyzer package ships pretrained.pt beside the code.
+    copy = tmp_path / "pretrained.pt"
+    copy.write_bytes(weights_path().read_bytes())
+    monkeypatch.setattr(speaker_encoder, "_loaded", {})
+    from_file = default_encoder(copy)
+    assert from_file is default_encoder(copy)
+    assert from_file is not default_encoder()
+    pcm, rate = read_clip("en_us_1.wav")
+    assert np.allclose(from_file.embed(pcm, rate), default_encoder().embed(pcm, rate))
+
+
+def test_a_named_weights_file_that_is_not_resemblyzers_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(speaker_encoder, "_loaded", {})
+    bogus = tmp_path / "pretrained.pt"
+    bogus.write_bytes(b"not the weights")
+    with pytest.raises(SpeakerEncoderUnavailableError):
+        default_encoder(bogus)
+    with pytest.raises(SpeakerEncoderUnavailableError):
+        default_encoder(tmp_path / "missing.pt")

@@ -189,9 +189,88 @@ def test_a_valid_signature_for_a_missing_object_answers_404(client, storage):
 
 
 def test_other_methods_answer_405(client, storage):
-    response = fetch(client, signed(storage), method="PUT")
+    response = fetch(client, signed(storage), method="DELETE")
     assert_error_body(response, 405, "METHOD_NOT_ALLOWED")
-    assert response.headers["Allow"] == "GET, HEAD"
+    assert response.headers["Allow"] == "GET, HEAD, PUT"
+
+
+def test_a_download_url_does_not_allow_an_upload(client, storage):
+    response = client.open(
+        urlsplit(signed(storage)).path,
+        method="PUT",
+        query_string=urlsplit(signed(storage)).query,
+        data=b"overwrite",
+        headers={"Content-Type": "audio/wav"},
+    )
+    assert_error_body(response, 403, "ACCESS_DENIED")
+    assert storage.get(BUCKET, "out/täst 1.wav") == DATA
+
+
+def upload_url(storage: LocalObjectStorage, name: str, max_bytes: int = 100) -> str:
+    upload = storage.signed_upload_url(
+        BUCKET, name, expires_in=timedelta(minutes=5), content_type="audio/wav", max_bytes=max_bytes
+    )
+    assert upload.headers == {"Content-Type": "audio/wav"}
+    assert upload.method == "PUT"
+    return upload.url
+
+
+def put(client: Client, url: str, data: bytes, content_type: str = "audio/wav") -> TestResponse:
+    parts = urlsplit(url)
+    return client.put(
+        parts.path, query_string=parts.query, data=data, headers={"Content-Type": content_type}
+    )
+
+
+def test_a_signed_upload_stores_the_object_with_its_content_type(client, storage):
+    response = put(client, upload_url(storage, "up/take 1.wav"), b"RIFF-data")
+    assert response.status_code == 200
+    assert storage.get(BUCKET, "up/take 1.wav") == b"RIFF-data"
+    info = storage.info(BUCKET, "up/take 1.wav")
+    assert info.content_type == "audio/wav"
+    assert response.headers["x-goog-generation"] == str(info.generation)
+
+
+def test_a_signed_upload_refuses_another_content_type_a_larger_body_or_another_name(
+    client, storage
+):
+    url = upload_url(storage, "up/a.wav", max_bytes=10)
+    assert_error_body(put(client, url, b"x", content_type="text/html"), 403, "ACCESS_DENIED")
+    assert_error_body(put(client, url, b"x" * 11), 413, "PAYLOAD_TOO_LARGE")
+    assert_error_body(
+        put(client, url.replace("/up/a.wav?", "/up/b.wav?"), b"x"), 403, "ACCESS_DENIED"
+    )
+    assert_error_body(
+        put(client, url.replace("maxBytes=10", "maxBytes=99"), b"x" * 50), 403, "ACCESS_DENIED"
+    )
+    assert not storage.exists(BUCKET, "up/a.wav")
+    assert not storage.exists(BUCKET, "up/b.wav")
+    assert put(client, url, b"x" * 10).status_code == 200
+
+
+def test_a_signed_upload_url_uploads_once(client, storage):
+    url = upload_url(storage, "up/once.wav")
+    assert put(client, url, b"first").status_code == 200
+    assert_error_body(put(client, url, b"second"), 409, "OBJECT_ALREADY_EXISTS")
+    assert storage.get(BUCKET, "up/once.wav") == b"first"
+
+
+def test_a_signed_upload_expires(client, storage, monkeypatch):
+    url = upload_url(storage, "up/late.wav")
+    expires = int(parse_qs(urlsplit(url).query)["expires"][0])
+    monkeypatch.setattr(time, "time", lambda: expires + 1.0)
+    assert_error_body(put(client, url, b"x"), 403, "ACCESS_DENIED")
+
+
+def test_a_signed_upload_is_capped_by_the_storage_limit(storage):
+    upload = storage.signed_upload_url(
+        BUCKET,
+        "up/big",
+        expires_in=timedelta(minutes=5),
+        content_type="audio/wav",
+        max_bytes=10**12,
+    )
+    assert upload.max_bytes == storage.max_upload_bytes
 
 
 @pytest.mark.parametrize(

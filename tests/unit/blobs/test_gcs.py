@@ -386,6 +386,56 @@ def test_v4_signed_url_carries_a_valid_rsa_signature():
     )
 
 
+def test_v4_signed_upload_url_signs_the_content_type_and_the_length_range():
+    credentials = service_account_credentials()
+    storage_, _ = adapter(always(200, {}), signing_credentials=credentials)
+    upload = storage_.signed_upload_url(
+        BUCKET,
+        "samples/u/s/audio",
+        expires_in=timedelta(minutes=10),
+        content_type="audio/mpeg",
+        max_bytes=5000,
+    )
+    parts = urlsplit(upload.url)
+    query = parse_qs(parts.query)
+    assert upload.method == "PUT"
+    assert upload.headers == {
+        "Content-Type": "audio/mpeg",
+        "x-goog-content-length-range": "0,5000",
+        "x-goog-if-generation-match": "0",
+    }
+    signed_headers = "content-type;host;x-goog-content-length-range;x-goog-if-generation-match"
+    assert query["X-Goog-SignedHeaders"] == [signed_headers]
+
+    canonical_query, _, signature = parts.query.rpartition("&X-Goog-Signature=")
+    headers = (
+        f"content-type:audio/mpeg\nhost:{parts.netloc}\nx-goog-content-length-range:0,5000\n"
+        "x-goog-if-generation-match:0\n"
+    )
+    canonical_request = "\n".join(
+        [
+            "PUT",
+            parts.path,
+            canonical_query,
+            headers,
+            signed_headers,
+            "UNSIGNED-PAYLOAD",
+        ]
+    )
+    scope = unquote(query["X-Goog-Credential"][0]).split("/", 1)[1]
+    string_to_sign = "\n".join(
+        [
+            "GOOG4-RSA-SHA256",
+            query["X-Goog-Date"][0],
+            scope,
+            hashlib.sha256(canonical_request.encode()).hexdigest(),
+        ]
+    )
+    service_account_public_key().verify(
+        bytes.fromhex(signature), string_to_sign.encode(), padding.PKCS1v15(), hashes.SHA256()
+    )
+
+
 def test_metadata_server_credentials_sign_through_iam(monkeypatch):
     class MetadataServerCredentials(Credentials):
         """Like Cloud Functions' credentials: a token and an email, but no private key."""

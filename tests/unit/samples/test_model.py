@@ -104,8 +104,51 @@ def test_ready_sample_records_analysis():
 
 def test_create_request():
     body = VoiceSampleCreate.model_validate({"name": " Mine ", "language": "en_gb"})
-    assert (body.name, body.language, body.format) == ("Mine", "en-GB", None)
+    assert (body.name, body.language, body.is_public) == ("Mine", "en-GB", False)
+    with pytest.raises(ValidationError):
+        VoiceSampleCreate.model_validate({"format": "wav"})  # told from the bytes only
     with pytest.raises(ValidationError):
         VoiceSampleCreate.model_validate({"name": ""})
     with pytest.raises(ValidationError):
         VoiceSampleCreate.model_validate({"name": "x", "filePath": "/etc/passwd"})
+
+
+def test_a_signed_upload_is_awaited_then_uploaded_with_its_size():
+    awaiting = make_sample(status="awaiting_upload", format=None, duration=None, sample_rate=None)
+    uploaded = awaiting.mark_uploaded(size_bytes=1234, content_type="audio/wav")
+    assert (uploaded.status, uploaded.size_bytes) == (SampleStatus.UPLOADED, 1234)
+    with pytest.raises(InvalidStateTransitionError):
+        uploaded.mark_uploaded(size_bytes=1, content_type="audio/wav")
+    with pytest.raises(InvalidStateTransitionError):
+        awaiting.start_processing()
+
+
+def test_a_failed_sample_says_why_and_processing_again_clears_it():
+    failed = make_sample().start_processing().mark_failed("The audio holds no speech")
+    assert failed.failure_reason == "The audio holds no speech"
+    assert failed.processed_at is not None
+    again = failed.start_processing()
+    assert (again.status, again.failure_reason) == (SampleStatus.PROCESSING, None)
+
+
+def test_ready_sample_takes_the_measured_facts():
+    ready = (
+        make_sample(format=None, duration=None, sample_rate=None)
+        .start_processing()
+        .mark_ready(
+            quality_score=6.5,
+            voice_embedding_id="s1",
+            format="flac",
+            duration=4.25,
+            sample_rate=48000,
+            channels=2,
+        )
+    )
+    assert (ready.format.value, ready.duration, ready.sample_rate, ready.channels) == (
+        "flac",
+        4.25,
+        48000,
+        2,
+    )
+    document = ready.to_document()
+    assert (document["format"], document["status"]) == ("flac", "ready")

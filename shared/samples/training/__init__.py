@@ -1,0 +1,1 @@
+"""Training voice models from samples: the trainers, their artifacts, and completion."""

@@ -1,0 +1,228 @@
+"""Large samples through a signed upload URL; the storage event starts their processing.
+
+The URL is used as a phone would (a PUT to the local blob server, which checks the
+signature, content type and size); the finalize event is built as Eventarc sends it and
+given to the ``sample-uploaded`` function directly, as Google's storage-trigger samples
+test theirs, and once through the Functions Framework in binary content mode.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import functions_framework
+import pytest
+from cloudevents.conversion import to_binary
+from cloudevents.http import CloudEvent
+from werkzeug.test import Client
+
+from functions.sample_uploaded import sample_uploaded
+from local.blob_server import BlobServer
+from shared.blobs.events import finalized_event, finalized_object
+from shared.blobs.local import LocalObjectStorage
+from shared.bootstrap import get_container
+from shared.samples.deps import Caller, SampleDeps
+from shared.samples.model import VoiceSampleCreate
+from shared.samples.processing import process_sample
+from shared.samples.repository import VOICE_SAMPLES
+from shared.samples.uploads import sample_object_finalized, upload_sample
+from shared.store import Query
+from tests.functions.conftest import bearer
+from tests.functions.samples_fixtures import samples_client, wait_for_sample, worker
+from tests.support.voice_samples import sample_file
+
+__all__ = ["samples_client", "worker"]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def ask_for_url(client, token, **body):
+    body = {"contentType": "audio/flac", "sizeBytes": 400_000, "name": "Big one", **body}
+    return client.post("/samples/upload-url", json=body, headers=bearer(token))
+
+
+def put(url: str, data: bytes, headers: dict[str, str]):
+    parts = urlsplit(url)
+    return Client(BlobServer(get_container().blobs)).put(
+        parts.path, query_string=parts.query, data=data, headers=headers
+    )
+
+
+def event_for(name: str, **changes) -> CloudEvent:
+    container = get_container()
+    info = container.blobs.info(container.settings.samples_bucket, name)
+    event = finalized_event(info)
+    for key, value in changes.items():
+        event[key] = value
+    return event
+
+
+def test_a_signed_upload_and_its_event_process_the_sample(samples_client, token):
+    ann = token("ann")
+    response = ask_for_url(samples_client, ann, isPublic=True, language="fr-FR")
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    sample, signed = body["sample"], body["upload"]
+    assert sample["status"] == "awaiting_upload"
+    assert (sample["name"], sample["language"], sample["isPublic"]) == ("Big one", "fr-FR", True)
+    assert signed["method"] == "PUT"
+    assert signed["headers"] == {"Content-Type": "audio/flac"}
+    assert signed["maxBytes"] == 400_000
+    assert datetime.fromisoformat(signed["expiresAt"].replace("Z", "+00:00")) > datetime.now(UTC)
+
+    data = sample_file("en-US+f4", 0, fmt="flac")
+    assert put(signed["url"], data, signed["headers"]).status_code == 200
+    sample_uploaded(event_for(sample["filePath"]))
+
+    ready = wait_for_sample(samples_client, ann, sample["id"])
+    assert ready["status"] == "ready", ready
+    assert (ready["format"], ready["sizeBytes"]) == ("flac", len(data))
+
+
+def test_the_url_honours_the_declared_size_and_content_type(samples_client, token):
+    ann = token("ann")
+    signed = ask_for_url(samples_client, ann, sizeBytes=1000).get_json()["upload"]
+    too_big = put(signed["url"], sample_file("en-US", fmt="flac"), signed["headers"])
+    assert too_big.status_code == 413
+    other_type = put(signed["url"], b"fLaC....", {"Content-Type": "audio/wav"})
+    assert other_type.status_code == 403
+    container = get_container()
+    assert container.blobs.list(container.settings.samples_bucket).items == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"contentType": "text/html"}, 415, "UNSUPPORTED_AUDIO_FORMAT"),
+        ({"contentType": "video/mp4"}, 415, "UNSUPPORTED_AUDIO_FORMAT"),
+        ({"sizeBytes": 10**12}, 413, "SAMPLE_TOO_LARGE"),
+        ({"sizeBytes": 0}, 400, "VALIDATION_ERROR"),
+        ({"sizeBytes": "big"}, 400, "VALIDATION_ERROR"),
+        ({"contentType": ""}, 400, "VALIDATION_ERROR"),
+        ({"extra": 1}, 400, "VALIDATION_ERROR"),
+    ],
+)
+def test_upload_url_requests_are_checked(samples_client, token, body, status, code):
+    response = ask_for_url(samples_client, token("ann"), **body)
+    assert response.status_code == status, response.get_json()
+    assert response.get_json()["code"] == code
+    assert get_container().store.count(Query(VOICE_SAMPLES)) == 0
+
+
+def test_a_bad_file_sent_to_the_url_fails_the_sample_with_the_reason(samples_client, token):
+    ann = token("ann")
+    body = ask_for_url(samples_client, ann, contentType="audio/wav").get_json()
+    assert (
+        put(
+            body["upload"]["url"], b"RIFF\x00\x00\x00\x00WAVEjunk" * 10, body["upload"]["headers"]
+        ).status_code
+        == 200
+    )
+    sample_uploaded(event_for(body["sample"]["filePath"]))
+    failed = wait_for_sample(samples_client, ann, body["sample"]["id"])
+    assert failed["status"] == "failed"
+    assert "damaged" in failed["failureReason"] or "decoded" in failed["failureReason"]
+
+
+def test_duplicate_stale_foreign_and_unknown_object_events(samples_client, token, caplog):
+    ann = token("ann")
+    container = get_container()
+    bucket = container.settings.samples_bucket
+    body = ask_for_url(samples_client, ann, contentType="audio/wav").get_json()
+    data = sample_file("en-US+m2", 1)
+    put(body["upload"]["url"], data, body["upload"]["headers"])
+    event = event_for(body["sample"]["filePath"])
+
+    # An event older than the cutoff is acknowledged and dropped.
+    sample_uploaded(event_for(body["sample"]["filePath"], time="2020-01-01T00:00:00.000Z"))
+    assert (
+        samples_client.get(f"/samples/{body['sample']['id']}", headers=bearer(ann)).get_json()[
+            "status"
+        ]
+        == "awaiting_upload"
+    )
+
+    sample_uploaded(event)
+    sample_uploaded(event)  # Eventarc delivers at least once
+    ready = wait_for_sample(samples_client, ann, body["sample"]["id"])
+    assert ready["status"] == "ready"
+    assert ready["sizeBytes"] == len(data)
+
+    # Other objects of the bucket, even named like samples, are left alone: pre-call
+    # cloning reads recordings put under samples/{account}/.
+    container.blobs.put(bucket, "other/readme.txt", b"x", content_type="text/plain")
+    sample_uploaded(event_for("other/readme.txt"))
+    assert container.blobs.exists(bucket, "other/readme.txt")
+    unknown = f"samples/ann/{uuid.uuid4().hex}"
+    container.blobs.put(bucket, unknown, data, content_type="audio/wav")
+    sample_uploaded(event_for(unknown))
+    assert container.blobs.exists(bucket, unknown)
+    assert get_container().store.get(VOICE_SAMPLES, unknown.rsplit("/", 1)[1]) is None
+
+    # A malformed event is logged and acknowledged, never raised (no retry loop).
+    sample_uploaded(
+        CloudEvent(
+            {
+                "type": "google.cloud.storage.object.v1.finalized",
+                "source": "//storage.googleapis.com/projects/_/buckets/b",
+            },
+            {"no": "object"},
+        )
+    )
+
+
+def test_the_function_takes_the_event_in_binary_mode_as_eventarc_posts_it(samples_client, token):
+    ann = token("ann")
+    body = ask_for_url(samples_client, ann, contentType="audio/wav").get_json()
+    put(body["upload"]["url"], sample_file("en-US", 2), body["upload"]["headers"])
+    headers, payload = to_binary(event_for(body["sample"]["filePath"]))
+    app = functions_framework.create_app("sample_uploaded", str(ROOT / "main.py"), "cloudevent")
+    response = app.test_client().post("/", headers=headers, data=payload)
+    assert response.status_code == 200
+    assert wait_for_sample(samples_client, ann, body["sample"]["id"])["status"] == "ready"
+
+
+def test_a_multipart_uploads_own_event_finds_its_sample(platform, tmp_path):
+    # Eventarc may deliver the object's event before the upload's request has finished:
+    # here the storage hands it over synchronously, inside the write itself.
+    container = get_container()
+    deps: list[SampleDeps] = []
+    outcomes: list[str] = []
+
+    def deliver(event: CloudEvent) -> None:
+        found = finalized_object(event)
+        outcomes.append(
+            sample_object_finalized(
+                deps[0],
+                name=found.name,
+                size=found.size,
+                content_type=found.content_type,
+                generation=found.generation,
+            )
+        )
+
+    storage = LocalObjectStorage(
+        tmp_path / "blobs",
+        signing_key=b"k" * 32,
+        public_base_url="http://127.0.0.1:8080",
+        max_upload_bytes=10**8,
+        on_finalized=deliver,
+    )
+    deps.append(
+        SampleDeps(
+            container.store, storage, container.settings, container.providers, container.task_queue
+        )
+    )
+    sample = upload_sample(
+        deps[0], Caller("ann"), sample_file("en-US", 0), VoiceSampleCreate(name="race")
+    )
+
+    assert outcomes == ["processing enqueued (seen)"]  # not "ignored: no sample names..."
+    assert storage.exists(container.settings.samples_bucket, sample.file_path)
+    process_sample(deps[0], sample.id)
+    stored = get_container().store.get(VOICE_SAMPLES, sample.id)
+    assert stored.data["status"] == "ready"
+    storage.close()

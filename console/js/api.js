@@ -78,9 +78,10 @@ export function createApi(tokenOf, onUnauthorized) {
       const { response, ms } = await send(method, path, { body, accept });
       return { blob: await response.blob(), ms, headers: response.headers };
     },
-    /** Send raw bytes (an upload) and answer JSON. */
+    /** Send a body of bytes or a FormData (multipart, its own content type) and answer JSON. */
     async upload(method, path, data, contentType) {
-      const headers = { Accept: "application/json", "Content-Type": contentType };
+      const headers = { Accept: "application/json" };
+      if (contentType) headers["Content-Type"] = contentType;
       const token = tokenOf();
       if (token) headers.Authorization = `Bearer ${token}`;
       const started = performance.now();

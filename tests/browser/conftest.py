@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,6 +59,13 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
     running = start_gateway(tmp_path_factory.mktemp("console-gateway"))
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def voice_table(gateway: GatewayProcess) -> threading.Thread:
+    """The voice-match table warming in the background while the other tests run (the
+    first build takes 15-60 s, or more on a busy machine; once per test process)."""
+    return gateway.warm_voice_table()
 
 
 @pytest.fixture(scope="module")

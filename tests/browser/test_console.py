@@ -7,6 +7,8 @@ import urllib.request
 
 import pytest
 
+from tests.support.voice_samples import sample_file
+
 pytestmark = pytest.mark.timeout(120)
 
 # Samples the playback clock and the highlighted word every 40 ms until the audio ends.
@@ -50,7 +52,7 @@ def api(gateway, method: str, path: str, token: str, body: object = None) -> obj
         return json.loads(response.read() or b"null")
 
 
-def test_sign_in_and_explore_the_catalog(page, gateway):
+def test_sign_in_and_explore_the_catalog(page, gateway, voice_table):
     page.goto(f"{gateway.base}/console#/voices")
     # Nothing but the sign-in forms until there is a token.
     assert page.locator("#voices-table").count() == 0
@@ -191,3 +193,46 @@ def test_a_live_session_hears_the_microphone_and_answers(page, gateway):
     assert page.locator("#latency-chart svg").count() == 1
     page.click("#live-stop")
     page.wait_for_function("() => document.getElementById('live-state').dataset.state === 'idle'")
+
+
+@pytest.mark.timeout(300)  # waits for the voice-match table, once per test process
+def test_samples_recorded_and_uploaded_then_trained_into_a_voice(
+    page, gateway, voice_table, tmp_path
+):
+    take = tmp_path / "take.wav"
+    take.write_bytes(sample_file("en-US+f2", 1))
+    sign_in(page, gateway, "erin")
+    page.goto(f"{gateway.base}/console#/samples")
+    page.wait_for_selector("#samples-list")
+    # Upload a file: processed, with its quality score.
+    page.fill("#sample-name", "Uploaded take")
+    page.set_input_files("#sample-file", str(take))
+    page.click("#upload")
+    page.wait_for_selector("#sample-report[data-status=ready]", timeout=60_000)
+    score = page.locator("[data-metric='quality score']").inner_text()
+    assert score.endswith("/ 10")
+    assert 0 < float(score.split("/")[0]) <= 10
+    # Record from the microphone (the fake device speaks the question, then silence).
+    page.fill("#sample-name", "Microphone take")
+    page.click("#record")
+    page.wait_for_function(
+        "() => /Recording… [4-9]/.test(document.getElementById('record-status').textContent)"
+    )
+    page.click("#record")
+    page.locator("#sample-detail h4", has_text="Microphone take").wait_for(timeout=60_000)
+    page.wait_for_selector("#sample-report[data-status=ready]")
+    assert page.locator("#samples-table tbody tr").count() == 2
+    # The nearest voices: the other sample of this user is listed with its similarity.
+    page.locator("#samples-table tbody tr", has_text="Uploaded take").get_by_role(
+        "button", name="Details of Uploaded take"
+    ).click()
+    page.locator("#sample-detail h4", has_text="Uploaded take").wait_for()
+    page.wait_for_selector("#similar-table tbody tr")
+    assert "Microphone take" in page.inner_text("#similar-table")
+    # Train from the uploaded sample and watch the model complete.
+    voice_table.join(timeout=240)
+    page.check("#samples-table input[aria-label='Train with Uploaded take']")
+    page.fill("#model-name", "Erin's voice")
+    page.click("#train-form button[type=submit]")
+    page.wait_for_selector("#training-status[data-status=completed]", timeout=90_000)
+    assert "en-us" in page.inner_text("#trained-model").lower()

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 from shared.auth import build_dev_verifier
 from shared.config import Settings
 from tests.support.processes import free_port, http_ok
+from tests.support.voice_samples import warm_voice_table
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV_SECRET = "console-tests-" + "k" * 40
@@ -37,6 +39,14 @@ class GatewayProcess:
         """Return a dev token the gateway accepts."""
         settings = Settings(data_dir=self.data_dir, dev_auth_secret=DEV_SECRET)
         return build_dev_verifier(settings).mint(user, admin=admin)
+
+    def warm_voice_table(self) -> threading.Thread:
+        """Start putting the en-US voice-match table in the gateway's storage, in the
+        background (``warm_voice_table``): training there then need not build it."""
+        settings = Settings(_env_file=None, data_dir=self.data_dir)
+        warming = threading.Thread(target=warm_voice_table, args=(settings,), daemon=True)
+        warming.start()
+        return warming
 
     def stop(self) -> None:
         """Stop the gateway (SIGTERM, then SIGKILL if it lingers)."""

@@ -37,7 +37,13 @@ export function followPlayback(container, audio, timestamps) {
     h("span", { class: "syllable", dataset: { index: String(i), word: String(s.wordIndex) } }, s.text),
   );
   const wordLine = h("p", { class: "words", id: "words", "aria-label": "Words" });
-  wordEls.forEach((el, i) => wordLine.append(el, i < wordEls.length - 1 ? " " : ""));
+  wordEls.forEach((el, i) => {
+    // A dialogue's words name their speaker: label each change of speaker.
+    if (words[i].speaker && words[i].speaker !== words[i - 1]?.speaker) {
+      wordLine.append(i ? h("br") : "", h("strong", { class: "speaker" }, `${words[i].speaker}: `));
+    }
+    wordLine.append(el, i < wordEls.length - 1 ? " " : "");
+  });
   const syllableLine = h("p", { class: "syllables", id: "syllables", "aria-label": "Syllables" });
   syllableEls.forEach((el, i) => {
     const nextWord = syllables[i + 1]?.wordIndex;

@@ -9,9 +9,11 @@ under ``test-artifacts/browser/``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,29 +56,85 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     setattr(item, f"report_{report.when}", report)
 
 
-@pytest.fixture(scope="module")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
-    running = start_gateway(tmp_path_factory.mktemp("console-gateway"))
+class StoryAgent(BaseHTTPRequestHandler):
+    """A session agent webhook (``shared.sessions.agent_http.WebhookAgent``'s wire format:
+    ``{"text", "history", ...}`` in, ``{"text"}`` out) that tells a long story when asked
+    for one, so that there is a reply long enough to talk over."""
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server handler's name
+        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        text = request["text"].lower()
+        reply = LONG_STORY if "story" in text else f"You interrupted me to say: {text}"
+        body = json.dumps({"text": reply}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base's name
+        pass
+
+
+LONG_STORY = " ".join(
+    f"Chapter {n}: the boats left the harbour at dawn and came back late with the tide."
+    for n in range(1, 9)
+)
+
+
+@pytest.fixture(scope="session")
+def story_agent() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StoryAgent)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/agent"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    tmp_path_factory: pytest.TempPathFactory, story_agent: str
+) -> Iterator[GatewayProcess]:
+    """One gateway for every browser test; sessions may use the story-telling webhook."""
+    running = start_gateway(
+        tmp_path_factory.mktemp("console-gateway"),
+        VOICE_SESSIONS_AGENTS="local,webhook",
+        VOICE_SESSIONS_AGENT_WEBHOOK_URL=story_agent,
+    )
     yield running
     running.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def voice_table(gateway: GatewayProcess) -> threading.Thread:
     """The voice-match table warming in the background while the other tests run (the
     first build takes 15-60 s, or more on a busy machine; once per test process)."""
     return gateway.warm_voice_table()
 
 
+def microphone_file(folder: Path, *parts: str | float) -> Path:
+    """Write what the fake microphone plays: recorded phrases (file names under
+    tests/data/speech) and seconds of silence, in order, as one 16 kHz WAV."""
+    rate = 16_000
+    pieces = []
+    for part in parts:
+        if isinstance(part, str):
+            speech, found = soundfile.read(SPEECH / part, dtype="int16")
+            assert found == rate, part
+            pieces.append(speech)
+        else:
+            pieces.append(np.zeros(int(part * rate), "int16"))
+    path = folder / "microphone.wav"
+    soundfile.write(path, np.concatenate(pieces), rate, subtype="PCM_16")
+    return path
+
+
 @pytest.fixture(scope="module")
 def microphone_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The question the fake microphone speaks: 1 s of silence (capture starts late), the
     recorded speech, then silence long enough for the turn to end and the reply to play."""
-    speech, rate = soundfile.read(SPEECH / MICROPHONE_PHRASE, dtype="int16")
-    padded = np.concatenate([np.zeros(rate, "int16"), speech, np.zeros(rate * 10, "int16")])
-    path = tmp_path_factory.mktemp("microphone") / "question.wav"
-    soundfile.write(path, padded, rate, subtype="PCM_16")
-    return path
+    return microphone_file(tmp_path_factory.mktemp("microphone"), 1.0, MICROPHONE_PHRASE, 10.0)
 
 
 @pytest.fixture(scope="module")

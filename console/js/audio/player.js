@@ -33,8 +33,9 @@ export class PcmPlayer {
     return this.sources.size > 0;
   }
 
-  /** Drop everything not yet played (barge-in). */
+  /** Drop everything not yet played (barge-in); return how many chunks were cut. */
   flush() {
+    const cut = this.sources.size;
     for (const source of this.sources) {
       try {
         source.stop();
@@ -44,5 +45,6 @@ export class PcmPlayer {
     }
     this.sources.clear();
     this.nextTime = 0;
+    return cut;
   }
 }

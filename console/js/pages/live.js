@@ -34,6 +34,9 @@ export async function render(root, app) {
 
   const [voiceField, voice] = field("Voice", h("input", { id: "live-voice", placeholder: "your active model", autocomplete: "off" }),
     "Empty: your active voice model, else the default voice");
+  const agents = h("datalist", { id: "live-agents" }, ["local", "webhook", "openai"].map((name) => h("option", { value: name })));
+  const [agentField, agent] = field("Agent", h("input", { id: "live-agent", list: "live-agents", placeholder: "local", autocomplete: "off" }),
+    "local (embedded rules), or webhook / openai where the service enables them");
   const [silenceField, silence] = field("Silence that ends a turn (s)", h("input", { id: "live-silence", type: "number", min: 0.2, max: 3, step: 0.1, value: "0.5" }));
   const startButton = h("button", { type: "button", id: "live-start" }, "Start talking");
   const stopButton = h("button", { type: "button", id: "live-stop", disabled: true }, "Stop");
@@ -121,7 +124,7 @@ export async function render(root, app) {
         if (event.interrupted) turn(event.turn).agent.append(h("em", { class: "cut" }, " (interrupted)"));
         break;
       case "interruption":
-        player?.flush();
+        replyAudio.dataset.flushed = String(Number(replyAudio.dataset.flushed || 0) + (player?.flush() || 0));
         note("you barged in: reply audio flushed");
         replyAudio.dataset.interruptions = String(Number(replyAudio.dataset.interruptions || 0) + 1);
         break;
@@ -174,6 +177,7 @@ export async function render(root, app) {
           turn: { silenceTimeoutSeconds: Number(silence.value) || 0.5 },
         };
         if (voice.value.trim()) config.voice = voice.value.trim();
+        if (agent.value.trim()) config.agent = { name: agent.value.trim() };
         socket.send(JSON.stringify({ type: "start", config }));
       });
       socket.addEventListener("message", (message) => {
@@ -222,7 +226,7 @@ export async function render(root, app) {
 
   root.append(
     h("p", {}, "Talk to a voice session through your microphone. The reply plays as it arrives; speak over it to interrupt (barge-in). Headphones keep the reply out of the microphone."),
-    h("div", { class: "controls-row" }, voiceField, silenceField, startButton, stopButton),
+    h("div", { class: "controls-row" }, voiceField, agentField, agents, silenceField, startButton, stopButton),
     state,
     h("section", { "aria-labelledby": "conversation-title" }, h("h3", { id: "conversation-title" }, "Conversation"), conversation, replyAudio),
     h("section", { "aria-labelledby": "latency-title" }, h("h3", { id: "latency-title" }, "Latency per turn"), chartBox, figures),

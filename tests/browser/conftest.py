@@ -13,8 +13,8 @@ import json
 import os
 import shutil
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -61,7 +61,7 @@ class StoryAgent(BaseHTTPRequestHandler):
     ``{"text", "history", ...}`` in, ``{"text"}`` out) that tells a long story when asked
     for one, so that there is a reply long enough to talk over."""
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server handler's name
+    def do_POST(self) -> None:
         request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         text = request["text"].lower()
         reply = LONG_STORY if "story" in text else f"You interrupted me to say: {text}"
@@ -72,7 +72,7 @@ class StoryAgent(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -93,9 +93,7 @@ def story_agent() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def gateway(
-    tmp_path_factory: pytest.TempPathFactory, story_agent: str
-) -> Iterator[GatewayProcess]:
+def gateway(tmp_path_factory: pytest.TempPathFactory, story_agent: str) -> Iterator[GatewayProcess]:
     """One gateway for every browser test; sessions may use the story-telling webhook."""
     running = start_gateway(
         tmp_path_factory.mktemp("console-gateway"),

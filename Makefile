@@ -10,7 +10,7 @@ ADMIN ?=
 TTL ?=
 ACCOUNT ?=
 
-.PHONY: run sessions test lint typecheck unit token bench clean venv infra-check
+.PHONY: run sessions test lint typecheck unit token bench clean venv infra-check browser
 
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
@@ -35,8 +35,18 @@ run: $(STAMP)
 sessions: $(STAMP)
 	$(BIN)/python -m session
 
-test: $(STAMP) lint typecheck infra-check
+test: $(STAMP) lint typecheck infra-check browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The console's browser tests drive Debian's Chromium (tests/browser): installed with apt
+# when missing (as root, else through sudo); a no-op once it is there.
+CHROMIUM ?= chromium
+browser:
+	@command -v $(CHROMIUM) >/dev/null 2>&1 || { \
+	  echo "== installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -74,4 +74,6 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(name="precall", module="functions.precall", prefixes=("/precall",)),
     # Pronunciation lexicons that synthesis requests name in lexiconIds.
     FunctionSpec(name="lexicons", module="functions.lexicons", prefixes=("/lexicons",)),
+    # The developer console: a web page of static files calling the API above.
+    FunctionSpec(name="console", module="functions.console", prefixes=("/console",)),
 )

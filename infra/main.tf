@@ -46,6 +46,8 @@ locals {
     VOICE_TASKS_BASE_URL        = "https://${var.region}-${var.project}.cloudfunctions.net/tasks"
     VOICE_PROVIDERS             = var.tts_providers
     VOICE_EMBEDDING_DIMENSION   = tostring(var.embedding_dimension)
+    # The developer console's Firebase sign-in (/console): the Web API key is public.
+    VOICE_CONSOLE_FIREBASE_API_KEY = var.firebase_web_api_key
     # The speaker encoder's weights ship inside the functions' source archive (cloudbuild.yaml,
     # infra/package_source.py): resemblyzer itself is never installed there (it pulls torch).
     VOICE_SPEAKER_ENCODER_WEIGHTS = "/workspace/vendor/resemblyzer/pretrained.pt"

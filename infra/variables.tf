@@ -38,6 +38,12 @@ variable "tts_providers" {
   default     = "espeak,gcp"
 }
 
+variable "firebase_web_api_key" {
+  description = "The Firebase project's Web API key (public: every web and app build ships it). The developer console at /console signs users in with it; empty, the console takes pasted ID tokens only."
+  type        = string
+  default     = ""
+}
+
 variable "source_dir" {
   description = "Repository root zipped into the functions' source archive (minus .gcloudignore) when source_archive_object is empty."
   type        = string

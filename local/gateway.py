@@ -11,7 +11,11 @@ and Cloud Scheduler (the in-process worker and scheduler run beside it).
 ``python -m local.gateway`` (``make run``) serves it with waitress on 127.0.0.1:8080, runs
 the streaming session service beside it on ``VOICE_SESSIONS_PORT`` (8081; WebSocket
 ``/v1/sessions``, WebRTC offers at ``/v1/sessions/webrtc``) in the same process, and stops
-both cleanly on Ctrl-C or SIGTERM.
+both cleanly on Ctrl-C or SIGTERM. For pages it serves (the developer console at
+``/console``) it also mints dev tokens (``POST /_dev/token``, ``local.dev_tokens``) and
+tunnels session WebSocket upgrades at ``/v1/sessions`` to the session service, so the
+page reaches everything at one origin, as it does behind the production front door
+(``local.websocket_tunnel``).
 """
 
 from __future__ import annotations
@@ -31,11 +35,14 @@ from typing import Any, cast
 import flask
 import functions_framework
 from cloudevents.http import CloudEvent
-from waitress.server import create_server
+from waitress.server import BaseWSGIServer, create_server
 
 from functions import FUNCTIONS, FunctionSpec
+from functions.console import DEV_TOKEN_PATH, SESSIONS_PATH
 from local.blob_server import BlobServer
+from local.dev_tokens import DevTokenRoute
 from local.session_server import SessionServer
+from local.websocket_tunnel import tunnelling_channel
 from shared.blobs.events import bucket_of
 from shared.blobs.local import LocalObjectStorage
 from shared.blobs.signing import URL_PREFIX
@@ -79,6 +86,7 @@ class Gateway:
             container.storage_event_router = self._route_storage_event
             self._blob_server = BlobServer(cast(LocalObjectStorage, container.blobs))
         self._events_url = f"{container.settings.public_base_url.rstrip('/')}{EVENTS_PATH}"
+        self._dev_tokens = DevTokenRoute(container)
         # Longest prefix first, so /voices/sync can belong to another function than /voices.
         self._prefixes = sorted(prefixes, key=lambda item: len(item[0]), reverse=True)
         # Clients repeat their paths: remember recent answers rather than scan every prefix.
@@ -114,6 +122,8 @@ class Gateway:
             return self._blob_server(environ, start_response)
         if path == EVENTS_PATH and environ.get("REQUEST_METHOD") == "POST":
             return self._deliver_storage_event(environ, start_response)
+        if path == DEV_TOKEN_PATH:
+            return self._dev_tokens(environ, start_response)
         name = self.function_for(path)
         if name is None:
             return _not_found(environ, start_response, path)
@@ -153,7 +163,8 @@ def _banner(settings: Settings, sessions: str | None) -> str:
     base = f"http://{settings.gateway_host}:{settings.gateway_port}"
     routes = "\n".join(f"  {', '.join(spec.prefixes):<28} -> {spec.name}" for spec in FUNCTIONS)
     streaming = (
-        f"Voice sessions on {sessions} (WebSocket; see session/README.md)"
+        f"Voice sessions on {sessions} (WebSocket; see session/README.md), "
+        f"also at ws://{settings.gateway_host}:{settings.gateway_port}{SESSIONS_PATH}"
         if sessions
         else "Voice sessions: not started (VOICE_SESSIONS_PORT is taken)"
     )
@@ -162,6 +173,7 @@ def _banner(settings: Settings, sessions: str | None) -> str:
         f"{streaming}\n"
         f"Data: {settings.data_dir.resolve()}  store={settings.store} auth={settings.auth_mode}\n"
         f"Functions:\n{routes}\n"
+        f"Console:       {base}/console (sign in with a dev token; see README)\n"
         f"Mint a token:  make token USER=alice [ADMIN=1]\n"
         f'Try:           curl -H "Authorization: Bearer $(make -s token USER=alice)" '
         f"{base}/users/me\n"
@@ -200,6 +212,9 @@ def main() -> None:
     )
     sessions = SessionServer(container, host=settings.sessions_host, port=settings.sessions_port)
     sessions_started = sessions.start()
+    if sessions_started and isinstance(server, BaseWSGIServer):
+        # Session WebSockets also at this origin (the console's), as behind the front door.
+        server.channel_class = tunnelling_channel(SESSIONS_PATH, sessions.host, sessions.port)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt

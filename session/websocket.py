@@ -2,7 +2,10 @@
 
 The connection is accepted first and authenticated with the same bearer tokens as the
 HTTP API (``Authorization: Bearer <token>`` on the upgrade request), so a bad token gets a
-readable close code (4001) rather than a bare HTTP refusal. Then text frames are control
+readable close code (4001) rather than a bare HTTP refusal. Browsers cannot set that
+header on a WebSocket, so the token may come as a subprotocol instead: the client offers
+``voice-session`` and ``bearer.<token>``, and the server selects ``voice-session`` (never
+echoing the token). Then text frames are control
 messages and binary frames are audio, handled by ``session.endpoint`` as for WebRTC; a
 bad message gets an ``error`` event and the connection stays open. Everything sent to the
 client goes through one bounded outbound queue drained by one writer task: a client that
@@ -33,6 +36,16 @@ from shared.sessions.session import LiveSession
 logger = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT_SECONDS = 5.0
+SUBPROTOCOL = "voice-session"
+TOKEN_SUBPROTOCOL_PREFIX = "bearer."  # noqa: S105 - a protocol name prefix, not a secret
+
+
+def offered_token(subprotocols: list[str]) -> str | None:
+    """Return the bearer token a browser offered as a ``bearer.<token>`` subprotocol."""
+    for offered in subprotocols:
+        if offered.startswith(TOKEN_SUBPROTOCOL_PREFIX):
+            return offered[len(TOKEN_SUBPROTOCOL_PREFIX) :]
+    return None
 
 
 class WebSocketTransport:
@@ -120,7 +133,8 @@ class SessionConnection:
 
     async def serve(self) -> None:
         """Authenticate, then handle messages until the client or the session ends."""
-        await self._websocket.accept()
+        offered = self._websocket.scope.get("subprotocols") or []
+        await self._websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
         transport = WebSocketTransport(self._websocket, max_buffer_bytes=self._max_buffer)
         try:
             user_id = await self._authenticate()
@@ -157,7 +171,9 @@ class SessionConnection:
             await transport.shutdown()
 
     async def _authenticate(self) -> str:
-        token = bearer_token(self._websocket.headers.get("authorization"))
+        header = self._websocket.headers.get("authorization")
+        offered = offered_token(self._websocket.scope.get("subprotocols") or [])
+        token = offered if header is None and offered is not None else bearer_token(header)
         principal = await asyncio.to_thread(self._verifier.verify, token)
         return str(principal.user_id)
 

@@ -134,6 +134,11 @@ class Settings(BaseSettings):
     auth_clock_skew_seconds: int = Field(default=30, ge=0, le=300)
     # Only for the dev auth mode; when unset a secret is generated under data_dir.
     dev_auth_secret: SecretStr | None = None
+    # The developer console's Firebase sign-in (firebase auth mode): the project's Web API
+    # key, which every web and app build ships (not a secret), and the auth domain
+    # (default {project}.firebaseapp.com). Unset, the console takes pasted ID tokens only.
+    console_firebase_api_key: str | None = Field(default=None, max_length=200)
+    console_firebase_auth_domain: str | None = Field(default=None, max_length=255)
 
     gateway_host: str = "127.0.0.1"
     gateway_threads: int = Field(default=32, ge=1, le=512)

@@ -36,7 +36,7 @@ from shared.synthesis.prepare import Prepared, new_job
 from shared.synthesis.render import timestamps_body
 from shared.synthesis.repository import SynthesisJobRepository
 from shared.synthesis.responses import response_for
-from shared.synthesis.usage import record_model_use
+from shared.synthesis.usage import cost_of, record_model_use
 
 _MAX_ATTEMPTS_ON_VANISHED_ENTRY = 3
 
@@ -145,8 +145,11 @@ def finish(
     SynthesisJobRepository(deps.store).add(done)
     notify_finished(deps.task_queue, deps.settings, done)
     latency_ms = (time.perf_counter() - started) * 1000
+    billed_characters, cost = 0, 0.0
     for voice, characters in prepared.billed():
         billed = 0 if hit else characters
+        billed_characters += billed
+        cost += cost_of(deps, voice.provider, billed)
         record_model_use(
             deps,
             voice,
@@ -158,4 +161,5 @@ def finish(
     body = response_for(
         deps, done, prepared.voice, audio_file=audio_file, cached=cached, timestamps=timestamps
     )
+    body.billed_characters, body.cost = billed_characters, round(cost, 6)
     return body.model_copy(update=dict(prepared.extra))

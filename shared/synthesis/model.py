@@ -227,7 +227,9 @@ class SynthesisResponse(DomainModel):
 
     ``size`` is the file's size in bytes and ``expiresAt`` when the file is deleted (as
     ``GET /files/{id}/info`` says them); ``downloadUrl`` is a signed URL that works until
-    ``downloadUrlExpiresAt``, usually well before the file expires.
+    ``downloadUrlExpiresAt``, usually well before the file expires. ``billedCharacters``
+    and ``cost`` (US dollars at ``VOICE_SYNTHESIS_PRICE_PER_MILLION_CHARS``) are what the
+    provider charged for an immediate synthesis: nothing for a cache hit.
     """
 
     job_id: str
@@ -243,6 +245,8 @@ class SynthesisResponse(DomainModel):
     size: int | None = None
     checksum: str | None = None
     cache_hit: bool = False
+    billed_characters: int | None = None
+    cost: float | None = None
     expires_at: datetime | None = None
     timestamps: dict[str, Any] | None = None
     unapplied: list[str] = Field(default_factory=list)

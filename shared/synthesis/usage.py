@@ -16,6 +16,12 @@ from shared.voice_models.model import VoiceModelUsageEvent
 from shared.voice_models.usage import record_usage
 
 
+def cost_of(deps: SynthesisDeps, provider: str, characters: int) -> float:
+    """Return what ``characters`` billed by ``provider`` cost, in US dollars."""
+    price = deps.settings.synthesis_price_per_million_chars.get(provider, 0.0)
+    return round(price * characters / 1_000_000, 6)
+
+
 def record_model_use(
     deps: SynthesisDeps,
     voice: ResolvedVoice,
@@ -33,9 +39,8 @@ def record_model_use(
     """
     if voice.model is None:
         return
-    price = deps.settings.synthesis_price_per_million_chars.get(voice.provider, 0.0)
     event = VoiceModelUsageEvent(
-        cost=round(price * characters / 1_000_000, 6),
+        cost=cost_of(deps, voice.provider, characters),
         latency_ms=latency_ms,
         characters=characters,
         requested_characters=characters if requested is None else requested,

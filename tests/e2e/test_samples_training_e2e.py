@@ -29,12 +29,9 @@ import soundfile
 
 from shared.audio.speaker_encoder import default_encoder
 from shared.auth import build_dev_verifier
-from shared.blobs.local import LocalObjectStorage
 from shared.config import Settings
-from shared.providers.espeak import EspeakProvider
-from shared.samples.training.voice_match import VoiceMatchTrainer
 from tests.support.processes import free_port, http_ok
-from tests.support.voice_samples import sample_file
+from tests.support.voice_samples import sample_file, warm_voice_table
 
 ROOT = Path(__file__).resolve().parents[2]
 VOICE = "en-US+f2"
@@ -70,25 +67,6 @@ def gateway(tmp_path):
     yield base, {"Authorization": f"Bearer {token}"}
     process.terminate()
     process.wait(30)
-
-
-def warm_voice_table(settings: Settings) -> None:
-    storage = LocalObjectStorage(
-        settings.blobs_path,
-        signing_key=b"w" * 32,
-        public_base_url=settings.public_base_url,
-        max_upload_bytes=settings.max_upload_bytes,
-    )
-    try:
-        trainer = VoiceMatchTrainer(
-            EspeakProvider(variant_languages=[]),
-            default_encoder(),
-            blobs=storage,
-            bucket=settings.models_bucket,
-        )
-        trainer.store_table("en-US")
-    finally:
-        storage.close()
 
 
 def wait_until(fetch, done, timeout: float = 180.0) -> Any:

@@ -2,69 +2,39 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from shared.auth import build_dev_verifier
 from shared.sessions.repository import COLLECTION
 from shared.store.sqlite import SqliteDocumentStore
-from tests.sessions import support
 from tests.sessions.support import Client, silence, speech
-from tests.support.processes import free_port, http_ok
-
-ROOT = Path(__file__).resolve().parents[2]
-SECRET = "g" * 40
+from tests.support.gateway_process import start_gateway
+from tests.support.processes import http_ok
 
 
 @pytest.fixture
 def gateway(tmp_path):
-    http_port, sessions_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_") and k != "K_SERVICE"}
-    env |= {
-        "VOICE_DATA_DIR": str(tmp_path / "data"),
-        "VOICE_GATEWAY_PORT": str(http_port),
-        "VOICE_SESSIONS_PORT": str(sessions_port),
-        "VOICE_DEV_AUTH_SECRET": SECRET,
-        "VOICE_ESPEAK_VARIANT_LANGUAGES": "",
-    }
-    log = tmp_path / "gateway.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "local.gateway"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 60
-    while not http_ok(f"http://127.0.0.1:{sessions_port}/readyz"):
-        assert process.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, "the session service never became ready"
-        time.sleep(0.1)
-    yield process, http_port, sessions_port, log
-    if process.poll() is None:
-        process.kill()
-        process.wait()
-
-
-def token(tmp_path: Path, user: str) -> str:
-    settings = support.test_settings(tmp_path, dev_auth_secret=SECRET)
-    return build_dev_verifier(settings).mint(user)
+    running = start_gateway(tmp_path, VOICE_ESPEAK_VARIANT_LANGUAGES="")
+    yield running
+    if running.process.poll() is None:
+        running.process.kill()
+        running.process.wait()
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
-def test_the_gateway_serves_sessions_and_stops_them_cleanly(gateway, tmp_path, stop_signal):
-    process, http_port, sessions_port, log = gateway
+def test_the_gateway_serves_sessions_and_stops_them_cleanly(gateway, stop_signal):
+    process, http_port, sessions_port, log = (
+        gateway.process,
+        gateway.port,
+        gateway.sessions_port,
+        gateway.log,
+    )
     assert http_ok(f"http://127.0.0.1:{http_port}/healthz")
     url = f"ws://127.0.0.1:{sessions_port}/v1/sessions"
-    client = Client(url, token(tmp_path, "gina"))
+    client = Client(url, gateway.token("gina"))
     session_id = client.start()["sessionId"]
     client.stream(silence(0.3) + speech("Hello.") + silence(1.0))
     assert "hello" in client.wait_for("transcript.final")["text"].lower()
@@ -83,7 +53,7 @@ def test_the_gateway_serves_sessions_and_stops_them_cleanly(gateway, tmp_path, s
     output = log.read_text()
     assert f"Voice sessions on {url}" in output
     assert "Gateway stopped." in output
-    store = SqliteDocumentStore(tmp_path / "data" / "store.sqlite3")
+    store = SqliteDocumentStore(gateway.data_dir / "store.sqlite3")
     try:
         assert store.get(COLLECTION, session_id) is not None
     finally:

@@ -1,0 +1,238 @@
+"""The developer console, used as a person would: in Chromium, against ``make run``'s gateway."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import pytest
+
+from tests.support.voice_samples import sample_file
+
+pytestmark = pytest.mark.timeout(120)
+
+# Samples the playback clock and the highlighted word every 40 ms until the audio ends.
+SAMPLE_PLAYBACK = """
+async () => {
+  const audio = document.getElementById("synth-audio");
+  const transcript = document.getElementById("transcript");
+  const starts = [...transcript.querySelectorAll(".word")].map((w) => Number(w.dataset.start));
+  const samples = [];
+  const deadline = performance.now() + 20000;
+  while (!audio.ended && performance.now() < deadline) {
+    if (!audio.paused) {
+      samples.push({ t: audio.currentTime, word: Number(transcript.dataset.currentWord) });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 40));
+  }
+  return { starts, samples, ended: audio.ended, duration: audio.duration,
+           after: Number(transcript.dataset.currentWord) };
+}
+"""
+
+
+def sign_in(page, gateway, user: str, *, admin: bool = False) -> None:
+    page.goto(f"{gateway.base}/console")
+    page.fill("#dev-sign-in input[name=userId]", user)
+    if admin:
+        page.check("#dev-admin")
+    page.click("#dev-sign-in button[type=submit]")
+    page.wait_for_selector("#signed-in-as")
+    assert page.inner_text("#signed-in-as") == f"Signed in as {user}"
+
+
+def api(gateway, method: str, path: str, token: str, body: object = None) -> object:
+    request = urllib.request.Request(  # noqa: S310 - loopback only
+        f"{gateway.base}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        return json.loads(response.read() or b"null")
+
+
+def test_sign_in_and_explore_the_catalog(page, gateway, voice_table):
+    page.goto(f"{gateway.base}/console#/voices")
+    # Nothing but the sign-in forms until there is a token.
+    assert page.locator("#voices-table").count() == 0
+    sign_in(page, gateway, "ada")
+    page.wait_for_selector("#voices-table tbody tr")
+    assert page.locator("#voices-table tbody tr").count() == 50
+    espeak = page.locator("#providers-table tbody tr", has_text="espeak")
+    assert int(espeak.locator("td").nth(1).inner_text()) > 300
+    # Filters go to the API: only British English voices are left.
+    page.fill("#voice-filters input[name=language]", "en-GB")
+    page.select_option("#voice-filters select[name=gender]", "female")
+    page.click("#voice-filters button[type=submit]")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#voices-table tbody tr')].every((tr) =>"
+        " tr.cells[1].textContent === 'en-GB' && tr.cells[2].textContent === 'female')"
+    )
+    assert page.locator("#voices-table tbody tr").count() > 0
+    # A sample plays through the same-origin, token-authenticated synthesis.
+    page.locator("#voices-table tbody tr").first.get_by_role("button").click()
+    page.wait_for_function(
+        "() => { const a = document.getElementById('voice-sample-audio');"
+        " return a.src.startsWith('blob:') && a.currentTime > 0; }"
+    )
+    # Admins see the sync button; this user is not one.
+    assert page.locator("#sync-now").count() == 0
+
+
+def test_an_admin_runs_a_sync_and_watches_it_finish(page, gateway):
+    sign_in(page, gateway, "root", admin=True)
+    page.wait_for_selector("#providers-table")
+    page.click("#sync-now")
+    page.wait_for_selector("#sync-jobs .status.completed")
+    assert "completed" in page.inner_text("#sync-jobs")
+
+
+def test_the_highlighted_word_follows_playback(page, gateway):
+    sign_in(page, gateway, "bea")
+    page.goto(f"{gateway.base}/console#/playground")
+    text = "One two three four five six seven eight nine ten eleven twelve."
+    page.fill("#synth-text", text)
+    page.fill("#synth-voice", "espeak:en-US")
+    page.click("#synthesize")
+    page.wait_for_selector("#words .word")
+    assert page.inner_text("#words").split() == text.rstrip(".").split()
+    result = page.evaluate(SAMPLE_PLAYBACK)
+    starts, samples = result["starts"], result["samples"]
+    assert result["ended"], "the audio did not play to its end"
+    assert len(samples) > 20
+    # The highlighted word is the one being spoken: the last to have started by then.
+    lag = 0.1  # one animation frame plus the sampling interval, with room for a busy CI
+    for sample in samples:
+        word, t = sample["word"], sample["t"]
+        if word >= 0:
+            assert starts[word] <= t + lag
+        if word + 1 < len(starts):
+            assert starts[word + 1] > t - lag, sample
+    words_seen = [s["word"] for s in samples]
+    assert words_seen == sorted(words_seen), "the highlight went backwards"
+    assert len(set(words_seen) - {-1}) >= 10, "the highlight did not advance word by word"
+    assert result["after"] == -1  # cleared once the audio ended
+    assert page.locator("#syllables .syllable").count() >= len(starts)
+    metrics = page.locator("#synth-metrics")
+    assert metrics.get_attribute("data-cache-hit") == "false"
+    assert "ms" in metrics.locator("[data-metric=latency]").inner_text()
+    assert metrics.locator("[data-metric=cost]").inner_text().startswith("$0.000000")
+
+    page.click("#synthesize")  # the same request again: served from the cache
+    page.wait_for_function(
+        "() => document.getElementById('synth-metrics').dataset.cacheHit === 'true'"
+    )
+    assert "0 characters billed" in page.inner_text("[data-metric=cost]")
+
+
+def test_voice_models_activate_compare_and_back_up(page, gateway):
+    token = gateway.token("cleo")
+    ids = [
+        api(
+            gateway,
+            "POST",
+            "/voice-models",
+            token,
+            {
+                "name": name,
+                "provider": "espeak",
+                "modelPath": f"models/cleo/{name}/model.bin",
+                "qualityScore": score,
+                "metadata": {"voiceId": voice},
+            },
+        )["id"]
+        for name, score, voice in [("warm", 0.7, "en-us+f3"), ("bright", 0.6, "en-gb")]
+    ]
+    sign_in(page, gateway, "cleo")
+    page.goto(f"{gateway.base}/console#/models")
+    page.wait_for_selector("#models-table")
+    page.get_by_role("button", name="Activate bright").click()
+    page.wait_for_function(
+        "(id) => [...document.querySelectorAll('#models-table tbody tr')].some((tr) =>"
+        " tr.textContent.includes(id) && tr.querySelector('[data-active]'))",
+        arg=ids[1],
+    )
+    active = api(gateway, "GET", "/voice-models/user/me/active", token)
+    assert active["model"]["id"] == ids[1]
+
+    for model_id in ids:
+        page.check(f"#models-table input[value='{model_id}']")
+    page.click("#compare-selected")
+    page.wait_for_selector("#compare-table")
+    assert page.locator("#compare-table thead th").count() == 3
+    assert page.locator("#analytics .chart").count() >= 2
+
+    page.click("#backup-now")
+    page.wait_for_selector("#backups-table tbody tr")
+    backup_path = page.locator("#backups-table tbody tr code").first.inner_text()
+    page.fill("#restore-path", backup_path)
+    page.click("#restore-overwrite")
+    page.click("form.restore button[type=submit]")
+    page.wait_for_function(
+        "() => document.getElementById('restore-result').textContent.startsWith('Restored 2')"
+    )
+
+
+def test_a_live_session_hears_the_microphone_and_answers(page, gateway):
+    sign_in(page, gateway, "dora")
+    page.goto(f"{gateway.base}/console#/live")
+    page.click("#live-start")
+    user_turn = page.locator("#conversation li.user[data-final]").first
+    user_turn.wait_for(timeout=45_000)
+    assert "weather" in user_turn.inner_text().lower()
+    agent_turn = page.locator("#conversation li.agent[data-final]").first
+    agent_turn.wait_for(timeout=30_000)
+    assert agent_turn.inner_text().startswith("Agent: ")
+    assert len(agent_turn.inner_text()) > len("Agent: ") + 3
+    # Reply audio arrives and plays: more than half a second of it at 24 kHz.
+    page.wait_for_function(
+        "() => Number(document.getElementById('reply-audio').dataset.samples) > 12000"
+    )
+    page.wait_for_selector("#latency-table tbody tr")
+    assert page.locator("#latency-chart svg").count() == 1
+    page.click("#live-stop")
+    page.wait_for_function("() => document.getElementById('live-state').dataset.state === 'idle'")
+
+
+@pytest.mark.timeout(300)  # waits for the voice-match table, once per test process
+def test_samples_recorded_and_uploaded_then_trained_into_a_voice(
+    page, gateway, voice_table, tmp_path
+):
+    take = tmp_path / "take.wav"
+    take.write_bytes(sample_file("en-US+f2", 1))
+    sign_in(page, gateway, "erin")
+    page.goto(f"{gateway.base}/console#/samples")
+    page.wait_for_selector("#samples-list")
+    # Upload a file: processed, with its quality score.
+    page.fill("#sample-name", "Uploaded take")
+    page.set_input_files("#sample-file", str(take))
+    page.click("#upload")
+    page.wait_for_selector("#sample-report[data-status=ready]", timeout=60_000)
+    score = page.locator("[data-metric='quality score']").inner_text()
+    assert score.endswith("/ 10")
+    assert 0 < float(score.split("/")[0]) <= 10
+    # Record from the microphone (the fake device speaks the question, then silence).
+    page.fill("#sample-name", "Microphone take")
+    page.click("#record")
+    page.wait_for_function(
+        "() => /Recording… [4-9]/.test(document.getElementById('record-status').textContent)"
+    )
+    page.click("#record")
+    page.locator("#sample-detail h4", has_text="Microphone take").wait_for(timeout=60_000)
+    page.wait_for_selector("#sample-report[data-status=ready]")
+    assert page.locator("#samples-table tbody tr").count() == 2
+    # The nearest voices: the other sample of this user is listed with its similarity.
+    page.locator("#samples-table tbody tr", has_text="Uploaded take").get_by_role(
+        "button", name="Details of Uploaded take"
+    ).click()
+    page.locator("#sample-detail h4", has_text="Uploaded take").wait_for()
+    page.wait_for_selector("#similar-table tbody tr")
+    assert "Microphone take" in page.inner_text("#similar-table")
+    # Train from the uploaded sample and watch the model complete.
+    voice_table.join(timeout=240)
+    page.check("#samples-table input[aria-label='Train with Uploaded take']")
+    page.fill("#model-name", "Erin's voice")
+    page.click("#train-form button[type=submit]")
+    page.wait_for_selector("#training-status[data-status=completed]", timeout=90_000)
+    assert "en-us" in page.inner_text("#trained-model").lower()

@@ -164,7 +164,10 @@ class SessionConnection:
         try:
             await self._receive_loop(endpoint)
         finally:
-            overflow.cancel()
+            # A slow-consumer close already under way finishes (its code is the one that
+            # counts); otherwise the watcher is no longer needed.
+            if not transport.overflowed.is_set():
+                overflow.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await overflow
             await endpoint.close()

@@ -146,7 +146,16 @@ def test_a_client_that_never_reads_is_closed_and_the_server_carries_on(start_ser
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     headers = {"Authorization": f"Bearer {service.token('trent')}"}
     # max_queue=1: the client library stops reading the socket once one message waits.
-    slow = connect(service.url, sock=sock, additional_headers=headers, max_queue=1, legacy=True)
+    # ping_interval=None: its keepalive would otherwise give up on the unread pongs first
+    # (on a busy machine) and close the connection itself, which is not what is tested.
+    slow = connect(
+        service.url,
+        sock=sock,
+        additional_headers=headers,
+        max_queue=1,
+        ping_interval=None,
+        legacy=True,
+    )
     slow.send(json.dumps({"type": "start"}))
     backend = service.app.state.service.backend
     while not backend.active_session_count:

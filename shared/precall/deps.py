@@ -19,7 +19,8 @@ from shared.auth import Principal
 from shared.config import Settings
 from shared.errors import AccessDeniedError
 from shared.model import utcnow
-from shared.precall.cloners import VoiceCloner, build_cloner
+from shared.precall.cloners import VoiceCloner
+from shared.precall.cloners.build import build_cloner
 from shared.precall.samples import SampleReader, s3_client_factory
 from shared.store.base import DocumentStore
 

@@ -9,7 +9,7 @@ gives a provider-side voice back (paid clone slots are limited). Failures are
 
 Two cloners: ``ElevenLabsCloner`` (instant voice cloning through the ElevenLabs provider,
 production) and ``VoiceMatchCloner`` (embedded, offline: the samples capability's voice
-match, not a clone; see its module). ``build_cloner`` picks one from the settings.
+match, not a clone; see its module). ``build.build_cloner`` picks one from the settings.
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ from typing import TYPE_CHECKING, Protocol
 from shared.precall.samples import URL_SAMPLE_LANGUAGE
 
 if TYPE_CHECKING:
-    from shared.blobs.base import ObjectStorage
-    from shared.config import Settings
-    from shared.providers.registry import ProviderRegistry
     from shared.samples.cloning import VoiceTarget
 
 
@@ -81,20 +78,3 @@ class VoiceCloner(Protocol):
     def warm(self, language: str) -> None:
         """Prepare what the first clone of ``language`` would otherwise wait for."""
         ...
-
-
-def build_cloner(
-    settings: Settings, providers: ProviderRegistry, blobs: ObjectStorage
-) -> VoiceCloner:
-    """Return the cloner ``settings.precall_cloner`` names.
-
-    Raises ConfigurationError: ElevenLabs is chosen without an API key, or the voice match
-    lacks eSpeak NG or the speaker encoder's weights.
-    """
-    if settings.precall_cloner == "elevenlabs":
-        from shared.precall.cloners.elevenlabs import ElevenLabsCloner  # noqa: PLC0415
-
-        return ElevenLabsCloner.from_settings(settings, providers)
-    from shared.precall.cloners.voice_match import VoiceMatchCloner  # noqa: PLC0415
-
-    return VoiceMatchCloner.from_settings(settings, providers, blobs)

@@ -310,3 +310,33 @@ def test_delete_removes_the_object_the_embedding_and_the_storage_used(
         404,
         "SAMPLE_NOT_FOUND",
     )
+
+
+def test_the_openapi_document_describes_the_upload_form_that_is_accepted(
+    samples_client, function_client, token
+):
+    document = function_client("openapi").get("/openapi.json").get_json()
+    body = document["paths"]["/samples"]["post"]["requestBody"]
+    assert body["required"] is True
+    assert list(body["content"]) == ["multipart/form-data"]
+    ref = body["content"]["multipart/form-data"]["schema"]["$ref"]
+    form_schema = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert form_schema["required"] == ["file"]
+    assert form_schema["properties"]["file"] == {
+        "type": "string",
+        "format": "binary",
+        "title": "File",
+        "description": "The audio: wav, mp3, flac or ogg, read from the bytes",
+    }
+    assert {"name", "language", "isPublic"} <= set(form_schema["properties"])
+    # A form made of exactly the fields the document names is accepted as documented.
+    fields = {"name": "From the document", "language": "fr", "isPublic": "true"}
+    assert set(fields) | {"file"} == set(form_schema["properties"])
+    response = upload(samples_client, token("ann"), sample_file("fr"), **fields)
+    assert response.status_code == 201, response.get_json()
+    created = response.get_json()
+    assert (created["name"], created["language"], created["isPublic"]) == (
+        "From the document",
+        "fr",
+        True,
+    )

@@ -126,6 +126,39 @@ def test_the_highlighted_word_follows_playback(page, gateway):
     assert "0 characters billed" in page.inner_text("[data-metric=cost]")
 
 
+def test_a_dialogue_of_the_default_turns_plays_with_the_chosen_format_and_prosody(page, gateway):
+    sign_in(page, gateway, "dora")
+    token = gateway.token("dora")
+    page.goto(f"{gateway.base}/console#/playground")
+    page.check("#mode-dialogue")
+    turns = page.locator("#dialogue-turns li")
+    assert turns.count() == 2
+    voices = [turns.nth(i).locator("[name=voice]").input_value() for i in range(2)]
+    # The default voices are catalog voices, and two different ones.
+    for voice in voices:
+        assert api(gateway, "GET", f"/voices/{voice}", token)["id"].lower() == voice.lower()
+    assert len({voice.lower() for voice in voices}) == 2
+    page.select_option("#synth-format", "wav")
+    page.locator("input[name=speed]").fill("1.5")
+    page.locator("input[name=pitch]").fill("0.8")
+    with page.expect_request("**/synthesize/dialogue") as sent:
+        page.click("#synthesize")
+    body = sent.value.post_data_json
+    assert [turn["voice"] for turn in body["turns"]] == voices
+    assert (body["outputFormat"], body["speed"], body["pitch"]) == ("wav", 1.5, 0.8)
+    page.wait_for_function(
+        "() => document.getElementById('synth-status').textContent.startsWith('Playing')"
+    )
+    assert "wav" in page.inner_text("#synth-metrics [data-metric=audio]")
+    page.wait_for_function(
+        "() => { const a = document.getElementById('synth-audio');"
+        " return a.src.startsWith('blob:') && a.currentTime > 0; }"
+    )
+    spoken = page.inner_text("#words")
+    assert spoken.index("Ann:") < spoken.index("Hi Bob") < spoken.index("Bob:")
+    assert spoken.index("Bob:") < spoken.index("worth it")
+
+
 def test_voice_models_activate_compare_and_back_up(page, gateway):
     token = gateway.token("cleo")
     ids = [

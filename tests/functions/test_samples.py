@@ -340,3 +340,39 @@ def test_the_openapi_document_describes_the_upload_form_that_is_accepted(
         "fr",
         True,
     )
+
+
+def test_processing_is_idempotent_and_redoes_only_an_attempt_that_died(samples_client, token):
+    from shared.samples import CAPABILITY as SAMPLES
+    from shared.samples.model import SampleStatus
+    from shared.samples.processing import process_sample
+    from shared.samples.repository import SampleRepository
+
+    ann = token("ann")
+    sample = ready_sample(samples_client, ann, sample_file("en-US", 1))
+    deps = get_container().deps(SAMPLES)
+    repository = SampleRepository(deps.store)
+    ready = repository.get(sample["id"])
+    assert ready is not None
+
+    process_sample(deps, sample["id"])  # a duplicate delivery: nothing changes
+    assert repository.get(sample["id"]) == ready
+    assert stored_documents(VOICE_EMBEDDINGS) == 1
+
+    # An attempt that died mid-way left it "processing": the next delivery finishes it.
+    repository.save(ready.model_copy(update={"status": SampleStatus.PROCESSING}))
+    process_sample(deps, sample["id"])
+    redone = repository.get(sample["id"])
+    assert redone is not None
+    assert redone.status is SampleStatus.READY
+    assert redone.quality_score == ready.quality_score
+    assert stored_documents(VOICE_EMBEDDINGS) == 1
+
+    # Its audio gone meanwhile: the sample fails with the reason, never stays "processing".
+    repository.save(ready.model_copy(update={"status": SampleStatus.PROCESSING}))
+    deps.blobs.delete(deps.bucket, ready.file_path)
+    process_sample(deps, sample["id"])
+    failed = repository.get(sample["id"])
+    assert failed is not None
+    assert failed.status is SampleStatus.FAILED
+    assert "upload the sample again" in (failed.failure_reason or "")

@@ -170,3 +170,25 @@ def test_email_sign_in_through_firebase_then_the_api_accepts_its_id_token(
     # The API verified the Firebase ID token: the catalog lists.
     page.wait_for_selector("#voices-table tbody tr")
     assert page.locator("#voices-table tbody tr").count() > 0
+
+
+def test_a_pasted_firebase_id_token_signs_in_and_an_expired_one_is_refused(
+    page, firebase_gateway: GatewayProcess, signing_key: rsa.RSAPrivateKey
+):
+    uid = f"fb-{uuid.uuid4().hex[:10]}"
+    page.goto(f"{firebase_gateway.base}/console#/voices")
+    pasted = page.locator("#paste-sign-in textarea[name=token]")
+    stale = jwt.decode(
+        id_token(signing_key, uid, "gus@example.com"), options={"verify_signature": False}
+    )
+    stale["exp"] = int(time.time()) - 60
+    pasted.fill(jwt.encode(stale, signing_key, algorithm="RS256", headers={"kid": KID}))
+    page.click("#paste-sign-in button[type=submit]")
+    page.wait_for_selector("text=That is not a current token (unreadable or expired).")
+    assert page.locator("#signed-in-as").count() == 0
+
+    pasted.fill(id_token(signing_key, uid, "gus@example.com"))
+    page.click("#paste-sign-in button[type=submit]")
+    page.wait_for_selector("#signed-in-as")
+    assert page.inner_text("#signed-in-as") == f"Signed in as {uid}"
+    page.wait_for_selector("#voices-table tbody tr")  # the API verified the pasted token

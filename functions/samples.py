@@ -33,6 +33,7 @@ from shared.samples.model import (
     VoiceSamplePage,
     VoiceSamplePublic,
     VoiceSampleUpdate,
+    VoiceSampleUploadForm,
 )
 from shared.samples.training.start import TrainRequest, start_training
 from shared.samples.uploads import create_upload_url, upload_sample
@@ -109,6 +110,8 @@ def _read(file: FileStorage, limit: int) -> bytes:
 @api.route(
     "/samples",
     methods=["POST"],
+    body=VoiceSampleUploadForm,
+    body_media_type="multipart/form-data",
     response=VoiceSamplePublic,
     status=201,
     responses={

@@ -129,6 +129,14 @@ locals {
         { field_path = "created_at", order = "DESCENDING" },
       ]
     }
+    # samples.expire_uploads: samples still awaiting their upload, created before a cutoff
+    voice_samples_awaiting_upload = {
+      collection = "voice_samples"
+      fields = [
+        { field_path = "status", order = "ASCENDING" },
+        { field_path = "created_at", order = "ASCENDING" },
+      ]
+    }
     # GET /tasks/dead-letters?queue=...: newest first
     dead_letters_by_queue = {
       collection = "task_dead_letters"

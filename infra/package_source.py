@@ -16,6 +16,12 @@ dependencies would pull torch::
     python3 infra/package_source.py ... --from-wheel wheels/Resemblyzer-0.1.4-py3-none-any.whl \
         resemblyzer/pretrained.pt vendor/resemblyzer/pretrained.pt <sha256>
 
+The archive must hold the weights (``REQUIRED_FILES``: where ``VOICE_SPEAKER_ENCODER_WEIGHTS``
+in infra/main.tf points, with resemblyzer 0.1.4's SHA-256), taken from a wheel as above
+or copied into the source tree first (``python3 infra/vendor_weights.py``, the step a
+deploy without Cloud Build takes); packaging fails, writing nothing, when they are
+missing or differ.
+
 Entries are sorted and carry a fixed timestamp and mode, so an unchanged source gives an
 unchanged name (Terraform then leaves the functions alone), and rolling back means naming
 an archive an earlier build uploaded. Standard library only: it runs in the Cloud SDK image.
@@ -33,6 +39,10 @@ from pathlib import Path, PurePosixPath
 
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip entry can carry
 NAME_PREFIX = "functions-source-"
+# Files the functions cannot run without, by archive name, with their SHA-256.
+WEIGHTS_NAME = "vendor/resemblyzer/pretrained.pt"
+WEIGHTS_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
+REQUIRED_FILES = {WEIGHTS_NAME: WEIGHTS_SHA256}
 
 
 def _entries(root: Path, listed: Iterable[str]) -> list[tuple[str, Path]]:
@@ -97,6 +107,22 @@ def build_archive(
     return buffer.getvalue()
 
 
+def check_required(archive: bytes, required: Mapping[str, str] = REQUIRED_FILES) -> None:
+    """Raise ``ValueError`` unless ``archive`` holds every ``required`` file with its digest."""
+    with zipfile.ZipFile(io.BytesIO(archive)) as opened:
+        present = set(opened.namelist())
+        for name, sha256 in sorted(required.items()):
+            if name not in present:
+                raise ValueError(
+                    f"{name} is missing from the archive: the speaker encoder's weights. "
+                    "Add them with --from-wheel (see cloudbuild.yaml), or copy them into "
+                    "the source tree first: python3 infra/vendor_weights.py"
+                )
+            digest = hashlib.sha256(opened.read(name)).hexdigest()
+            if digest != sha256:
+                raise ValueError(f"{name} has SHA-256 {digest}, expected {sha256}")
+
+
 def archive_name(archive: bytes) -> str:
     """Return the object name for ``archive``: its content hash."""
     return f"{NAME_PREFIX}{hashlib.sha256(archive).hexdigest()[:20]}.zip"
@@ -124,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         listed = args.files.read_text(encoding="utf-8").splitlines()
         archive = build_archive(args.root, listed, extra)
+        check_required(archive)
     except ValueError as error:
         print(f"package_source: {error}", file=sys.stderr)
         return 1

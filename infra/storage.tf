@@ -94,6 +94,14 @@ locals {
   ]
 }
 
+locals {
+  # The speaker encoder's weights (resemblyzer 0.1.4's pretrained.pt) are not in the
+  # repository: `python3 infra/vendor_weights.py` copies them into the tree zipped here,
+  # where VOICE_SPEAKER_ENCODER_WEIGHTS (main.tf) points. Cloud Build adds them itself.
+  speaker_encoder_weights        = "vendor/resemblyzer/pretrained.pt"
+  speaker_encoder_weights_sha256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
+}
+
 data "archive_file" "source" {
   count = local.build_source ? 1 : 0
 
@@ -101,6 +109,13 @@ data "archive_file" "source" {
   source_dir  = local.source_root
   excludes    = local.source_excludes
   output_path = "${path.module}/.build/functions-source.zip"
+
+  lifecycle {
+    precondition {
+      condition     = try(filesha256("${local.source_root}/${local.speaker_encoder_weights}"), "") == local.speaker_encoder_weights_sha256
+      error_message = "The speaker encoder's weights are missing from the source (or are not resemblyzer 0.1.4's): run `.venv/bin/python infra/vendor_weights.py` from the repository root, then plan again."
+    }
+  }
 }
 
 resource "google_storage_bucket_object" "source" {

@@ -231,11 +231,13 @@ class Settings(BaseSettings):
     # sample may have, how long a signed upload URL lives, where the speaker encoder's
     # weights are (empty: the installed resemblyzer package's), how old a storage event of
     # the models bucket may be before training completion drops it, and how many samples
-    # one training may use.
+    # one training may use. A sample whose signed upload never came is deleted once older
+    # than samples_awaiting_upload_max_seconds, which must outlive its upload URL.
     samples_max_upload_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
     samples_min_seconds: float = Field(default=3.0, gt=0)
     samples_max_seconds: float = Field(default=600.0, gt=0)
     samples_upload_url_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
+    samples_awaiting_upload_max_seconds: int = Field(default=24 * 3600, ge=120)
     speaker_encoder_weights: Path | None = None
     training_event_max_age_seconds: int = Field(default=3600, ge=60)
     training_max_samples: int = Field(default=20, ge=1, le=100)
@@ -332,6 +334,16 @@ class Settings(BaseSettings):
             host = "127.0.0.1" if self.gateway_host in _ANY_ADDRESS else self.gateway_host
             host = f"[{host}]" if ":" in host else host
             self.public_base_url = f"http://{host}:{self.gateway_port}"
+        return self
+
+    @model_validator(mode="after")
+    def _let_upload_urls_expire_before_their_samples(self) -> Settings:
+        if self.samples_awaiting_upload_max_seconds <= self.samples_upload_url_seconds:
+            raise ValueError(
+                "VOICE_SAMPLES_AWAITING_UPLOAD_MAX_SECONDS must be longer than "
+                "VOICE_SAMPLES_UPLOAD_URL_SECONDS: a sample is deleted only once its "
+                "upload URL can no longer be used"
+            )
         return self
 
     @model_validator(mode="after")

@@ -222,6 +222,9 @@ class Route:
     # response object (headers, extra content types).
     responses: Mapping[int, str | Mapping[str, Any]] = field(default_factory=dict)
     requires_body: bool | None = None
+    # How the body is sent: JSON (``ctx.body`` parses it), or a form the handler reads
+    # itself (``multipart/form-data``), which ``body`` then describes for the document.
+    body_media_type: str = "application/json"
 
     @property
     def body_required(self) -> bool:
@@ -276,6 +279,7 @@ class Api:
         status: int = 200,
         responses: Mapping[int, str | Mapping[str, Any]] | None = None,
         requires_body: bool | None = None,
+        body_media_type: str = "application/json",
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(ctx, **path_params)`` for ``rule`` and ``methods``.
 
@@ -283,7 +287,9 @@ class Api:
         returns; with ``responses`` (other statuses the route answers, beyond those every
         route of its kind can, and what each means) they document the route in the OpenAPI
         document (``shared.openapi``). A body is required when ``requires_body`` says so,
-        or, by default, when its model does not accept ``{}``.
+        or, by default, when its model does not accept ``{}``. ``body_media_type`` says how
+        the body is sent: JSON by default; a ``multipart/form-data`` route reads its form
+        itself, and its ``body`` model describes the form's fields (a file is ``bytes``).
         """
 
         def register(handler: Handler) -> Handler:
@@ -301,6 +307,7 @@ class Api:
                 status,
                 dict(responses or {}),
                 requires_body,
+                body_media_type,
             )
             self.routes.append(route)
             self._endpoints[endpoint] = route

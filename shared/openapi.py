@@ -7,7 +7,9 @@ the responses it gives: its success status, the statuses the route declares
 every route of its kind can give (401 and 403 with a bearer token, 400 with parameters or
 a body, 413 and 415 with a body, 404, 429, 503). Errors are the platform's error body, or
 OpenAI's on the OpenAI-compatible routes. A request body is required unless its model
-accepts ``{}``; every operation needs a bearer token unless the route is public.
+accepts ``{}``; it is JSON unless the route names another media type (``POST /samples``
+takes ``multipart/form-data``, its file a binary string). Every operation needs a bearer
+token unless the route is public.
 """
 
 from __future__ import annotations
@@ -162,7 +164,7 @@ def _operation(
     if route.body is not None:
         operation["requestBody"] = {
             "required": route.body_required,
-            "content": {"application/json": {"schema": refs[(route.body, "validation")]}},
+            "content": {route.body_media_type: {"schema": refs[(route.body, "validation")]}},
         }
     schema_name = "OpenAIError" if error_shape == "openai" else "Error"
     error = {

@@ -270,6 +270,16 @@ class VoiceSampleCreate(RequestModel):
     is_public: bool = False
 
 
+class VoiceSampleUploadForm(VoiceSampleCreate):
+    """The ``multipart/form-data`` form of ``POST /samples``: the audio and its metadata."""
+
+    # Only the OpenAPI document reads this model: the handler takes the file from the
+    # form itself and validates the other fields as ``VoiceSampleCreate``.
+    file: Annotated[
+        bytes, Field(description="The audio: wav, mp3, flac or ogg, read from the bytes")
+    ]
+
+
 class UploadUrlRequest(VoiceSampleCreate):
     """Body of ``POST /samples/upload-url``: what will be uploaded, and its metadata."""
 

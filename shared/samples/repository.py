@@ -11,6 +11,7 @@ changed in the same transaction as the record that adds or removes them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from shared.lazy import lazy_module
@@ -197,6 +198,38 @@ class SampleRepository:
             if owner is not None and sample.size_bytes:
                 tx.update(USERS, owner.id, storage_used_change(owner, -sample.size_bytes))
             return sample, embedding is not None
+
+        return self._store.run_transaction(delete)
+
+    def awaiting_upload_since(self, cutoff: datetime, *, limit: int) -> list[VoiceSample]:
+        """Return the ``limit`` oldest samples still awaiting upload, created before ``cutoff``."""
+        query = (
+            Query(VOICE_SAMPLES)
+            .where("status", "==", SampleStatus.AWAITING_UPLOAD.value)
+            .where("created_at", "<", cutoff)
+            .order("created_at")
+            .take(limit)
+        )
+        return [sample_from(d) for d in self._store.query(query).documents]
+
+    def delete_if_awaiting_upload(self, sample_id: str, cutoff: datetime) -> VoiceSample | None:
+        """Delete the sample if it still awaits its upload and was created before ``cutoff``.
+
+        Read again in the transaction, so an upload that landed meanwhile keeps its sample.
+        Returns the deleted sample, or None when it was left (or already gone). Such a
+        sample has no embedding and no bytes counted, so nothing else changes.
+        """
+
+        def delete(tx: Transaction) -> VoiceSample | None:
+            sample = SampleRepository.tx_get(tx, sample_id)
+            if (
+                sample is None
+                or sample.status is not SampleStatus.AWAITING_UPLOAD
+                or sample.created_at >= cutoff
+            ):
+                return None
+            tx.delete(VOICE_SAMPLES, sample_id)
+            return sample
 
         return self._store.run_transaction(delete)
 

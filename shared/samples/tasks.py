@@ -2,7 +2,9 @@
 
 ``samples.process`` analyses one sample (``shared.samples.processing``); ``samples.train``
 runs one model's trainer (``shared.samples.training.run``). Both are idempotent and fail
-their subject, rather than leave it half done, on their last attempt. No scheduled jobs.
+their subject, rather than leave it half done, on their last attempt. Daily at 04:15 UTC
+``samples.expire_uploads`` deletes samples whose signed upload never came
+(``shared.samples.expiry``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pydantic import Field
 from shared.config import Settings
 from shared.model import RequestModel
 from shared.samples.deps import SampleDeps
+from shared.samples.expiry import EXPIRE_UPLOADS_TASK, expire_awaited_uploads
 from shared.samples.processing import process_sample
 from shared.samples.training.run import run_training
 from shared.samples.training.start import TRAIN_TASK
@@ -34,8 +37,12 @@ class TrainModel(RequestModel):
     model_id: str = Field(min_length=1, max_length=255)
 
 
+class JobRun(RequestModel):
+    """Payload of the scheduled job: nothing."""
+
+
 def register_tasks(registry: TaskRegistry, deps: Callable[[], SampleDeps]) -> None:
-    """Register ``samples.process`` and ``samples.train``."""
+    """Register ``samples.process``, ``samples.train`` and ``samples.expire_uploads``."""
 
     def process(payload: ProcessSample, context: TaskContext) -> None:
         process_sample(deps(), payload.sample_id, last_attempt=context.is_last_attempt)
@@ -43,11 +50,23 @@ def register_tasks(registry: TaskRegistry, deps: Callable[[], SampleDeps]) -> No
     def train(payload: TrainModel, context: TaskContext) -> None:
         run_training(deps(), payload.model_id, last_attempt=context.is_last_attempt)
 
+    def expire_uploads(payload: JobRun, context: TaskContext) -> None:
+        del payload, context  # each sample is deleted in its own transaction, once
+        expire_awaited_uploads(deps())
+
     registry.register(PROCESS_TASK, ProcessSample, process)
     registry.register(TRAIN_TASK, TrainModel, train)
+    registry.register(EXPIRE_UPLOADS_TASK, JobRun, expire_uploads)
 
 
 def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
-    """Return the samples' scheduled jobs: none."""
-    del settings
-    return []
+    """Return the daily deletion of samples whose upload never came."""
+    return [
+        ScheduledJob(
+            name="samples-upload-expiry",
+            cron="15 4 * * *",
+            description="Delete voice samples whose signed upload never came",
+            queue=settings.default_queue,
+            task_type=EXPIRE_UPLOADS_TASK,
+        )
+    ]

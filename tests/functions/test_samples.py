@@ -310,3 +310,69 @@ def test_delete_removes_the_object_the_embedding_and_the_storage_used(
         404,
         "SAMPLE_NOT_FOUND",
     )
+
+
+def test_the_openapi_document_describes_the_upload_form_that_is_accepted(
+    samples_client, function_client, token
+):
+    document = function_client("openapi").get("/openapi.json").get_json()
+    body = document["paths"]["/samples"]["post"]["requestBody"]
+    assert body["required"] is True
+    assert list(body["content"]) == ["multipart/form-data"]
+    ref = body["content"]["multipart/form-data"]["schema"]["$ref"]
+    form_schema = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert form_schema["required"] == ["file"]
+    assert form_schema["properties"]["file"] == {
+        "type": "string",
+        "format": "binary",
+        "title": "File",
+        "description": "The audio: wav, mp3, flac or ogg, read from the bytes",
+    }
+    assert {"name", "language", "isPublic"} <= set(form_schema["properties"])
+    # A form made of exactly the fields the document names is accepted as documented.
+    fields = {"name": "From the document", "language": "fr", "isPublic": "true"}
+    assert set(fields) | {"file"} == set(form_schema["properties"])
+    response = upload(samples_client, token("ann"), sample_file("fr"), **fields)
+    assert response.status_code == 201, response.get_json()
+    created = response.get_json()
+    assert (created["name"], created["language"], created["isPublic"]) == (
+        "From the document",
+        "fr",
+        True,
+    )
+
+
+def test_processing_is_idempotent_and_redoes_only_an_attempt_that_died(samples_client, token):
+    from shared.samples import CAPABILITY as SAMPLES
+    from shared.samples.model import SampleStatus
+    from shared.samples.processing import process_sample
+    from shared.samples.repository import SampleRepository
+
+    ann = token("ann")
+    sample = ready_sample(samples_client, ann, sample_file("en-US", 1))
+    deps = get_container().deps(SAMPLES)
+    repository = SampleRepository(deps.store)
+    ready = repository.get(sample["id"])
+    assert ready is not None
+
+    process_sample(deps, sample["id"])  # a duplicate delivery: nothing changes
+    assert repository.get(sample["id"]) == ready
+    assert stored_documents(VOICE_EMBEDDINGS) == 1
+
+    # An attempt that died mid-way left it "processing": the next delivery finishes it.
+    repository.save(ready.model_copy(update={"status": SampleStatus.PROCESSING}))
+    process_sample(deps, sample["id"])
+    redone = repository.get(sample["id"])
+    assert redone is not None
+    assert redone.status is SampleStatus.READY
+    assert redone.quality_score == ready.quality_score
+    assert stored_documents(VOICE_EMBEDDINGS) == 1
+
+    # Its audio gone meanwhile: the sample fails with the reason, never stays "processing".
+    repository.save(ready.model_copy(update={"status": SampleStatus.PROCESSING}))
+    deps.blobs.delete(deps.bucket, ready.file_path)
+    process_sample(deps, sample["id"])
+    failed = repository.get(sample["id"])
+    assert failed is not None
+    assert failed.status is SampleStatus.FAILED
+    assert "upload the sample again" in (failed.failure_reason or "")

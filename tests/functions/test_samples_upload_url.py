@@ -8,6 +8,8 @@ test theirs, and once through the Functions Framework in binary content mode.
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -226,3 +228,36 @@ def test_a_multipart_uploads_own_event_finds_its_sample(platform, tmp_path):
     stored = get_container().store.get(VOICE_SAMPLES, sample.id)
     assert stored.data["status"] == "ready"
     storage.close()
+
+
+def test_the_daily_job_deletes_a_sample_whose_upload_never_came(
+    samples_client, function_client, token
+):
+    from datetime import timedelta
+
+    from shared.model import with_changes
+    from shared.samples.repository import SampleRepository
+
+    ann = token("ann")
+    old = ask_for_url(samples_client, ann).get_json()["sample"]["id"]
+    recent = ask_for_url(samples_client, ann).get_json()["sample"]["id"]
+    container = get_container()
+    repository = SampleRepository(container.store)
+    stored = repository.get(old)
+    assert stored is not None
+    age = timedelta(seconds=container.settings.samples_awaiting_upload_max_seconds + 60)
+    repository.save(with_changes(stored, created_at=stored.created_at - age))
+    jobs = function_client("tasks")
+    admin = bearer(token("root", admin=True))
+    listed = jobs.get("/scheduler/jobs", headers=admin).get_json()
+    assert "samples-upload-expiry" in json.dumps(listed)
+
+    ran = jobs.post("/scheduler/jobs/samples-upload-expiry/run", headers=admin)
+
+    assert ran.status_code == 202, ran.get_json()
+    deadline = time.monotonic() + 30
+    while samples_client.get(f"/samples/{old}", headers=bearer(ann)).status_code != 404:
+        assert time.monotonic() < deadline, "the sample awaiting its upload was not deleted"
+        time.sleep(0.05)
+    kept = samples_client.get(f"/samples/{recent}", headers=bearer(ann)).get_json()
+    assert kept["status"] == "awaiting_upload"

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from infra import package_source, smoke_test
+from infra import package_source, smoke_test, vendor_weights
 from tests.support.fake_http import FakeHttpServer, json_response
 from tests.support.processes import free_port, http_ok
 
@@ -69,7 +69,9 @@ def test_paths_outside_the_root_or_nothing_are_refused(tmp_path: Path, listed: l
 
 def test_the_packager_cli_writes_the_archive_and_prints_its_name(tmp_path: Path) -> None:
     listing = tmp_path / "files.txt"
-    listing.write_text("\n".join(_tree(tmp_path)))
+    weights = vendor_weights.vendor_weights(tmp_path, vendor_weights.installed_weights())
+    listed = [*_tree(tmp_path), weights.relative_to(tmp_path).as_posix()]
+    listing.write_text("\n".join(listed))
 
     done = subprocess.run(
         [sys.executable, str(REPO / "infra" / "package_source.py"), "--files", str(listing),

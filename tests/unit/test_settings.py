@@ -124,3 +124,15 @@ def test_every_setting_is_read_by_the_platform():
         if name != "cloud_service" and not re.search(rf"\b{name}\b", text)
     ]
     assert unread == []
+
+
+def test_samples_awaiting_upload_outlive_their_upload_url():
+    settings = Settings(_env_file=None)
+    assert settings.samples_awaiting_upload_max_seconds == 24 * 3600
+    assert settings.samples_awaiting_upload_max_seconds > settings.samples_upload_url_seconds
+    with pytest.raises(ValidationError, match="must be longer than VOICE_SAMPLES_UPLOAD_URL"):
+        Settings(
+            _env_file=None,
+            samples_upload_url_seconds=7200,
+            samples_awaiting_upload_max_seconds=7200,
+        )

@@ -60,7 +60,7 @@ export async function render(root, app, params) {
     turns.append(item);
   }
   addTurn("Ann", "espeak:en-US", "Hi Bob, how was the trip?");
-  addTurn("Bob", "espeak:en-GB", "Long, but the view was worth it.");
+  addTurn("Bob", "espeak:en", "Long, but the view was worth it."); // eSpeak's British English
 
   const dialogueBox = h("fieldset", { class: "dialogue", hidden: true },
     h("legend", {}, "Dialogue turns"), turns,

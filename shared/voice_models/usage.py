@@ -22,11 +22,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.model import utcnow
-from shared.store.base import Document, DocumentStore, Query
+from shared.store.base import MAX_BATCH_WRITES, Document, DocumentStore, Query
 from shared.store.cache import DocumentCache
 from shared.voice_models.deps import model_usage_scope, owner_usage_scope
 from shared.voice_models.model import VoiceModelUsageEvent, VoiceModelUsageStats
 from shared.voice_models.usage_outbox import (
+    USAGE_OUTBOX,
     USAGE_SHARDS,
     drain_usage_of_models,
     drain_usage_of_owner,
@@ -157,8 +158,15 @@ def replace_usage(
     shards: int,
     rating_count: int | None = None,
 ) -> None:
-    """Set the model's counters to ``stats`` (a restore): shard 0 holds it, others go."""
+    """Set the model's counters to ``stats`` (a restore): shard 0 holds it, others go.
+
+    Uses still pending in the outbox go in the same batch: the counters are ``stats``.
+    """
     ids = shard_ids(stats.model_id, shards)
+    pending = [
+        document.id
+        for document in store.stream(Query(USAGE_OUTBOX).where("model_id", "==", stats.model_id))
+    ]
     count = stats.usage_count
     ratings = rating_count if rating_count is not None else (count if stats.quality_rating else 0)
     data: dict[str, Any] = {
@@ -173,7 +181,15 @@ def replace_usage(
         "rating_count": ratings,
         "last_used_epoch": stats.last_used.timestamp() if stats.last_used else None,
     }
+    room = MAX_BATCH_WRITES - len(ids)
+    while len(pending) > room:  # discarded either way: the surplus may go first
+        with store.batch() as surplus:
+            for doc_id in pending[:room]:
+                surplus.delete(USAGE_OUTBOX, doc_id)
+        pending = pending[room:]
     with store.batch() as batch:
+        for doc_id in pending:
+            batch.delete(USAGE_OUTBOX, doc_id)
         for doc_id in ids[1:]:
             batch.delete(USAGE_SHARDS, doc_id)
         if count or stats.last_used is not None:

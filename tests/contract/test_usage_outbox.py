@@ -22,7 +22,12 @@ from shared.store.cache import DocumentCache
 from shared.store.sqlite import SqliteDocumentStore
 from shared.voice_models.deps import model_usage_scope
 from shared.voice_models.model import VoiceModelUsageEvent
-from shared.voice_models.usage import usage_by_owner, usage_for_models, usage_stats
+from shared.voice_models.usage import (
+    replace_usage,
+    usage_by_owner,
+    usage_for_models,
+    usage_stats,
+)
 from shared.voice_models.usage_outbox import (
     USAGE_OUTBOX,
     USAGE_SHARDS,
@@ -162,3 +167,12 @@ def test_a_queued_use_invalidates_the_cached_statistics(store):
     assert stats() == 1  # not the cached 0
     assert computed == [0, 1]
     assert store.count(Query(USAGE_OUTBOX)) == 0
+
+
+def test_a_restore_sets_the_counters_and_discards_pending_uses(store):
+    queue_uses(store, 2)
+    saved = usage_stats(store, "m1", shards=SHARDS)  # 2, applied by the read
+    queue_uses(store, 3)  # after the backup: the restore goes back to 2
+    replace_usage(store, stats=saved, owner_id="ann", shards=SHARDS)
+    assert pending_uses(store) == 0
+    assert usage_stats(store, "m1", shards=SHARDS).usage_count == 2

@@ -21,6 +21,9 @@ from shared.voice_models.model import CleanupRequest
 from shared.voice_models.usage_outbox import drain_usage
 
 USAGE_DRAIN_TASK = "voice_models.usage_drain"
+# Uses applied per run at most (each one transaction): a backlog goes on the next minute,
+# so one run stays far inside the queue's dispatch deadline.
+USAGE_DRAIN_LIMIT = 5_000
 
 
 class UsageDrainRequest(pydantic.BaseModel):
@@ -38,7 +41,7 @@ def register_tasks(registry: TaskRegistry, deps: Callable[[], VoiceModelDeps]) -
 
     def drain(payload: UsageDrainRequest, context: TaskContext) -> None:
         del payload, context  # each use is applied once, however often this runs
-        drain_usage(deps().store)
+        drain_usage(deps().store, limit=USAGE_DRAIN_LIMIT)
 
     registry.register(USAGE_DRAIN_TASK, UsageDrainRequest, drain)
 

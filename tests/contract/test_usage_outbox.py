@@ -176,3 +176,11 @@ def test_a_restore_sets_the_counters_and_discards_pending_uses(store):
     replace_usage(store, stats=saved, owner_id="ann", shards=SHARDS)
     assert pending_uses(store) == 0
     assert usage_stats(store, "m1", shards=SHARDS).usage_count == 2
+
+
+def test_a_limited_drain_leaves_the_rest_for_the_next(store):
+    queue_uses(store, 5)
+    assert drain_usage(store, limit=3) == 3
+    assert pending_uses(store) == 2
+    assert drain_usage(store, limit=3) == 2
+    assert shard_total(store, "m1") == 5

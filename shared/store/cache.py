@@ -49,6 +49,8 @@ from shared.store.base import (
     DocumentStore,
     Increment,
     Query,
+    Transaction,
+    WriteBatch,
 )
 
 CACHE_ENTRIES = "cache_entries"
@@ -235,16 +237,20 @@ class DocumentCache:
         """
         if not scopes:
             return
-        now = self._clock()
         with self._store.batch() as batch:
-            for scope in dict.fromkeys(scopes):
-                doc_id = random.choice(scope.doc_ids())  # noqa: S311 - load spreading only
-                batch.set(
-                    CACHE_ENTRIES,
-                    doc_id,
-                    {"version": Increment(1), "bumped_at": now},
-                    merge=True,
-                )
+            self.invalidate_in(batch, scopes)
+
+    def invalidate_in(self, writes: WriteBatch | Transaction, scopes: Sequence[Scope]) -> None:
+        """Queue the bumps of ``scopes`` in ``writes``: they land with the data they cover."""
+        now = self._clock()
+        for scope in dict.fromkeys(scopes):
+            doc_id = random.choice(scope.doc_ids())  # noqa: S311 - load spreading only
+            writes.set(
+                CACHE_ENTRIES,
+                doc_id,
+                {"version": Increment(1), "bumped_at": now},
+                merge=True,
+            )
 
     def purge(
         self, *, keys: Iterable[str], key_prefixes: Iterable[str], scopes: Sequence[Scope]

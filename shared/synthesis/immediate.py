@@ -36,7 +36,7 @@ from shared.synthesis.prepare import Prepared, new_job
 from shared.synthesis.render import timestamps_body
 from shared.synthesis.repository import SynthesisJobRepository
 from shared.synthesis.responses import response_for
-from shared.synthesis.usage import cost_of, record_model_use
+from shared.synthesis.usage import cost_of, pend_model_use
 
 _MAX_ATTEMPTS_ON_VANISHED_ENTRY = 3
 
@@ -142,22 +142,26 @@ def finish(
 ) -> SynthesisResponse:
     """Record the completed job and the model's use; return the response."""
     done = job.complete(audio_file_id=audio_file.id, now=utcnow(), cache_hit=hit)
-    SynthesisJobRepository(deps.store).add(done)
-    notify_finished(deps.task_queue, deps.settings, done)
     latency_ms = (time.perf_counter() - started) * 1000
     billed_characters, cost = 0, 0.0
-    for voice, characters in prepared.billed():
-        billed = 0 if hit else characters
-        billed_characters += billed
-        cost += cost_of(deps, voice.provider, billed)
-        record_model_use(
-            deps,
-            voice,
-            user_id=job.user_id,
-            characters=billed,
-            latency_ms=latency_ms,
-            requested=characters,
-        )
+    # The job's record and its voice models' uses land in one atomic batch: the uses
+    # reach the counters later (shared.synthesis.usage), never lost, never twice.
+    with deps.store.batch() as writes:
+        SynthesisJobRepository(deps.store).add_in(writes, done)
+        for voice, characters in prepared.billed():
+            billed = 0 if hit else characters
+            billed_characters += billed
+            cost += cost_of(deps, voice.provider, billed)
+            pend_model_use(
+                deps,
+                writes,
+                voice,
+                user_id=job.user_id,
+                characters=billed,
+                latency_ms=latency_ms,
+                requested=characters,
+            )
+    notify_finished(deps.task_queue, deps.settings, done)
     body = response_for(
         deps, done, prepared.voice, audio_file=audio_file, cached=cached, timestamps=timestamps
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 from shared.audio.formats import OutputFormat
 from shared.errors import SynthesisJobNotFoundError
-from shared.store.base import Document, DocumentStore, Maximum, Query, Transaction
+from shared.store.base import Document, DocumentStore, Maximum, Query, Transaction, WriteBatch
 from shared.synthesis.model import SynthesisJob, SynthesisStatus
 
 SYNTHESIS_JOBS = "synthesis_jobs"
@@ -80,6 +80,10 @@ class SynthesisJobRepository:
     def add(self, job: SynthesisJob, **extra: Any) -> None:
         """Store a new job."""
         self._store.create(SYNTHESIS_JOBS, job.id, job_document(job, **extra))
+
+    def add_in(self, writes: WriteBatch, job: SynthesisJob, **extra: Any) -> None:
+        """Queue the creation of a new job in ``writes`` (stored when they commit)."""
+        writes.create(SYNTHESIS_JOBS, job.id, job_document(job, **extra))
 
     def save(self, job: SynthesisJob, **extra: Any) -> None:
         """Write the job's fields (bookkeeping fields not named are kept)."""

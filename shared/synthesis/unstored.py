@@ -4,7 +4,8 @@ The OpenAI-compatible speech route answers audio, not a file record, so by defau
 (``openai_speech_storage = "none"``) it keeps nothing: a ready cache entry's bytes are
 served as they are (a hit), anything else is rendered and encoded in memory and answered.
 No audio file, job record or cache entry is written, so these calls never fill the user's
-storage quota. Each use of a voice model is recorded as any synthesis's is.
+storage quota. Each use of a voice model is recorded as any short synthesis's is: in the
+usage outbox, counted before anyone reads the counters.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from shared.audio.formats import content_type_of
 from shared.errors import NotFoundError
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.prepare import Prepared
-from shared.synthesis.usage import record_model_use
+from shared.synthesis.usage import pend_model_use
 
 
 @dataclass(frozen=True)
@@ -55,13 +56,16 @@ def speak_unstored(deps: SynthesisDeps, user_id: str, prepared: Prepared) -> Spo
         )
         spoken = SpokenAudio(encoded.data, encoded.content_type, cache_hit=False)
     latency_ms = (time.perf_counter() - started) * 1000
-    for voice, characters in prepared.billed():
-        record_model_use(
-            deps,
-            voice,
-            user_id=user_id,
-            characters=0 if spoken.cache_hit else characters,
-            latency_ms=latency_ms,
-            requested=characters,
-        )
+    # One commit for the uses and their cache scope bumps; counted late (synthesis.usage).
+    with deps.store.batch() as writes:
+        for voice, characters in prepared.billed():
+            pend_model_use(
+                deps,
+                writes,
+                voice,
+                user_id=user_id,
+                characters=0 if spoken.cache_hit else characters,
+                latency_ms=latency_ms,
+                requested=characters,
+            )
     return spoken

@@ -4,16 +4,21 @@ Each synthesis with a voice model records one use through the voice-model usage 
 (``shared.voice_models.usage``: sharded documents updated with ``Increment``): the
 characters the provider billed (none for a cache hit) and those asked for, the cost from
 ``synthesis_price_per_million_chars`` for the provider, and the latency. They feed the
-model's statistics and the owner's analytics.
+model's statistics and the owner's analytics. Synthesis answered at once does not wait for
+the counters: ``pend_model_use`` queues the use in the batch that stores the job's record
+(``shared.voice_models.usage_outbox``), applied to the counters before anyone reads them
+and by a drain every minute.
 """
 
 from __future__ import annotations
 
+from shared.store.base import WriteBatch
 from shared.store.cache import DocumentCache
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.voices import ResolvedVoice
 from shared.voice_models.model import VoiceModelUsageEvent
 from shared.voice_models.usage import record_usage
+from shared.voice_models.usage_outbox import add_pending_use
 
 
 def cost_of(deps: SynthesisDeps, provider: str, characters: int) -> float:
@@ -47,6 +52,39 @@ def record_model_use(
     )
     record_usage(
         deps.store,
+        model_id=voice.model.id,
+        owner_id=voice.model.user_id,
+        event=event,
+        shards=deps.settings.usage_counter_shards,
+        cache=DocumentCache(deps.store, enabled=deps.settings.voice_model_cache_enabled),
+        user_id=user_id,
+    )
+
+
+def pend_model_use(
+    deps: SynthesisDeps,
+    writes: WriteBatch,
+    voice: ResolvedVoice,
+    *,
+    user_id: str,
+    characters: int,
+    latency_ms: float,
+    requested: int,
+) -> None:
+    """Queue in ``writes`` one use of the voice's model (nothing for catalog voices).
+
+    What ``record_model_use`` records, counted once ``writes`` commit (see the module).
+    """
+    if voice.model is None:
+        return
+    event = VoiceModelUsageEvent(
+        cost=cost_of(deps, voice.provider, characters),
+        latency_ms=latency_ms,
+        characters=characters,
+        requested_characters=requested,
+    )
+    add_pending_use(
+        writes,
         model_id=voice.model.id,
         owner_id=voice.model.user_id,
         event=event,

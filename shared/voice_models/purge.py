@@ -31,6 +31,7 @@ from shared.voice_models.deps import (
 )
 from shared.voice_models.repository import ACTIVE_POINTERS, SHARES, VOICE_MODELS
 from shared.voice_models.usage import USAGE_SHARDS
+from shared.voice_models.usage_outbox import USAGE_OUTBOX
 
 
 def purge_voice_models(deps: VoiceModelDeps, user_id: str) -> int:
@@ -51,6 +52,8 @@ def purge_voice_models(deps: VoiceModelDeps, user_id: str) -> int:
     )
     removed = store.delete_matching(_owned(VOICE_MODELS, "user_id", user_id))
     for collection, field in (
+        # Pending uses first: a drain must not recreate the counters deleted next.
+        (USAGE_OUTBOX, "owner_id"),
         (SHARES, "owner_id"),
         (SHARES, "target_user_id"),
         (USAGE_SHARDS, "owner_id"),
@@ -61,6 +64,8 @@ def purge_voice_models(deps: VoiceModelDeps, user_id: str) -> int:
     store.delete(ACTIVE_POINTERS, user_id)
     for shard in list(store.stream(_owned(USAGE_SHARDS, "last_user_id", user_id))):
         store.update(USAGE_SHARDS, shard.id, {"last_user_id": DELETE_FIELD})
+    for pending in list(store.stream(_owned(USAGE_OUTBOX, "user_id", user_id))):
+        store.update(USAGE_OUTBOX, pending.id, {"user_id": DELETE_FIELD})
     for area in (MODELS_PREFIX, DELETED_PREFIX, BACKUPS_PREFIX):
         deps.blobs.delete_prefix(deps.bucket, user_prefix(area, user_id))
     return removed

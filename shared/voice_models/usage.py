@@ -8,6 +8,10 @@ holds the count, cost, latency sum, rating sum and count, and the time of its la
 reading sums the shards and takes the latest ``last_used``. Synthesis records the
 characters of each use in the same write, so one use is one atomic update. Each use then bumps the
 model's statistics and the owner's analytics cache scopes (sharded the same way).
+
+Synthesis answered at once records its uses late, through the outbox of
+``shared.voice_models.usage_outbox``; every reader here applies the pending uses of what it
+reads first, so the figures it returns count every use that was answered before.
 """
 
 from __future__ import annotations
@@ -18,12 +22,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.model import utcnow
-from shared.store.base import Document, DocumentStore, Increment, Maximum, Query
+from shared.store.base import MAX_BATCH_WRITES, Document, DocumentStore, Query
 from shared.store.cache import DocumentCache
 from shared.voice_models.deps import model_usage_scope, owner_usage_scope
 from shared.voice_models.model import VoiceModelUsageEvent, VoiceModelUsageStats
+from shared.voice_models.usage_outbox import (
+    USAGE_OUTBOX,
+    USAGE_SHARDS,
+    drain_usage_of_models,
+    drain_usage_of_owner,
+    shard_increments,
+)
 
-USAGE_SHARDS = "voice_model_usage_shards"
+__all__ = ["USAGE_SHARDS", "record_usage", "usage_by_owner", "usage_for_models", "usage_stats"]
 _DECIMALS = 6
 
 
@@ -52,26 +63,18 @@ def record_usage(
     requested = (
         event.characters if event.requested_characters is None else event.requested_characters
     )
-    rating = event.quality_rating
-    store.set(
-        USAGE_SHARDS,
-        f"{model_id}_{shard}",
-        {
-            "model_id": model_id,
-            "owner_id": owner_id,
-            "usage_count": Increment(1),
-            "characters": Increment(event.characters),
-            "requested_characters": Increment(requested),
-            "total_cost": Increment(event.cost),
-            "latency_sum_ms": Increment(event.latency_ms),
-            "rating_sum": Increment(rating if rating is not None else 0.0),
-            "rating_count": Increment(0 if rating is None else 1),
-            # Epoch seconds kept as a maximum: an older use recorded late never wins.
-            "last_used_epoch": Maximum(moment.timestamp()),
-            "last_user_id": user_id or owner_id,
-        },
-        merge=True,
-    )
+    record = {
+        "model_id": model_id,
+        "owner_id": owner_id,
+        "user_id": user_id or owner_id,
+        "characters": event.characters,
+        "requested_characters": requested,
+        "cost": event.cost,
+        "latency_ms": event.latency_ms,
+        "quality_rating": event.quality_rating,
+        "used_at_epoch": moment.timestamp(),
+    }
+    store.set(USAGE_SHARDS, f"{model_id}_{shard}", shard_increments(record), merge=True)
     if cache is not None:
         cache.invalidate([model_usage_scope(model_id, shards), owner_usage_scope(owner_id, shards)])
 
@@ -109,7 +112,8 @@ def stats_from_shards(model_id: str, documents: Iterable[Document]) -> VoiceMode
 
 
 def usage_stats(store: DocumentStore, model_id: str, *, shards: int) -> VoiceModelUsageStats:
-    """Return the usage statistics of one model."""
+    """Return the usage statistics of one model (its pending uses applied first)."""
+    drain_usage_of_models(store, [model_id])
     found = store.get_many(USAGE_SHARDS, shard_ids(model_id, shards))
     return stats_from_shards(model_id, found.values())
 
@@ -117,7 +121,11 @@ def usage_stats(store: DocumentStore, model_id: str, *, shards: int) -> VoiceMod
 def usage_for_models(
     store: DocumentStore, model_ids: Sequence[str], *, shards: int
 ) -> dict[str, VoiceModelUsageStats]:
-    """Return the usage statistics of each model, by id (zeros for unused models)."""
+    """Return the usage statistics of each model, by id (zeros for unused models).
+
+    Their pending uses are applied first.
+    """
+    drain_usage_of_models(store, model_ids)
     ids = [doc_id for model_id in model_ids for doc_id in shard_ids(model_id, shards)]
     found = store.get_many(USAGE_SHARDS, ids) if ids else {}
     by_model: dict[str, list[Document]] = {model_id: [] for model_id in model_ids}
@@ -129,7 +137,11 @@ def usage_for_models(
 
 
 def usage_by_owner(store: DocumentStore, owner_id: str) -> dict[str, VoiceModelUsageStats]:
-    """Return the statistics of every model of ``owner_id`` that was ever used, by id."""
+    """Return the statistics of every model of ``owner_id`` that was ever used, by id.
+
+    Their pending uses are applied first.
+    """
+    drain_usage_of_owner(store, owner_id)
     by_model: dict[str, list[Document]] = {}
     for document in store.stream(Query(USAGE_SHARDS).where("owner_id", "==", owner_id)):
         model_id = document.data.get("model_id")
@@ -146,8 +158,15 @@ def replace_usage(
     shards: int,
     rating_count: int | None = None,
 ) -> None:
-    """Set the model's counters to ``stats`` (a restore): shard 0 holds it, others go."""
+    """Set the model's counters to ``stats`` (a restore): shard 0 holds it, others go.
+
+    Uses still pending in the outbox go in the same batch: the counters are ``stats``.
+    """
     ids = shard_ids(stats.model_id, shards)
+    pending = [
+        document.id
+        for document in store.stream(Query(USAGE_OUTBOX).where("model_id", "==", stats.model_id))
+    ]
     count = stats.usage_count
     ratings = rating_count if rating_count is not None else (count if stats.quality_rating else 0)
     data: dict[str, Any] = {
@@ -162,7 +181,15 @@ def replace_usage(
         "rating_count": ratings,
         "last_used_epoch": stats.last_used.timestamp() if stats.last_used else None,
     }
+    room = MAX_BATCH_WRITES - len(ids)
+    while len(pending) > room:  # discarded either way: the surplus may go first
+        with store.batch() as surplus:
+            for doc_id in pending[:room]:
+                surplus.delete(USAGE_OUTBOX, doc_id)
+        pending = pending[room:]
     with store.batch() as batch:
+        for doc_id in pending:
+            batch.delete(USAGE_OUTBOX, doc_id)
         for doc_id in ids[1:]:
             batch.delete(USAGE_SHARDS, doc_id)
         if count or stats.last_used is not None:

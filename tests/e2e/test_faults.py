@@ -22,6 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from shared.store import Query
+from shared.store.sqlite import SqliteDocumentStore
+from shared.voice_models.usage_outbox import USAGE_OUTBOX
 from tests.e2e.test_gateway import call, mint
 from tests.support.processes import free_port, http_ok
 
@@ -223,3 +226,67 @@ def test_a_backup_killed_mid_request_loses_no_model_and_can_run_again(gateway):
     status, body, _ = call(gateway.base, "POST", "/voice-models/user/ann/backup", token)
     assert status == 201, body
     assert body["modelCount"] == 20
+
+
+def pending_uses_in(gateway: Gateway) -> int:
+    """Return how many voice-model uses wait in the stopped gateway's usage outbox."""
+    store = SqliteDocumentStore(Path(gateway.env["VOICE_DATA_DIR"]) / "store.sqlite3")
+    try:
+        return store.count(Query(USAGE_OUTBOX))
+    finally:
+        store.close()
+
+
+def test_uses_answered_before_a_kill_are_counted_once_after_restart(tmp_path):
+    gateway = Gateway(tmp_path)
+    # No scheduled drain: every use answered is still in the outbox when the kill comes.
+    gateway.env["VOICE_SCHEDULER_ENABLED"] = "false"
+    gateway.start()
+    try:
+        token = mint(gateway.env, "ann")
+        admin = mint(gateway.env, "root", admin=True)
+        wait_until(lambda: catalog_ready(gateway, token), 60, "the first-run sync")
+        status, model, _ = call(
+            gateway.base,
+            "POST",
+            "/voice-models",
+            token,
+            {
+                "provider": "espeak",
+                "modelPath": "models/ann/m.bin",
+                "qualityScore": 0.9,
+                "metadata": {"voiceId": "en-US+f3", "language": "en-US"},
+            },
+        )
+        assert status == 201, model
+        texts = [f"Use number {i} of the model." for i in range(6)]
+        for text in [*texts, texts[0]]:  # the last one is a cache hit: a use too
+            status, body, _ = call(
+                gateway.base, "POST", "/synthesize", token, {"text": text, "voice": model["id"]}
+            )
+            assert status == 200, body
+        gateway.kill()  # right after the responses, before anything drained the outbox
+        assert pending_uses_in(gateway) == 7
+
+        gateway.start()
+        for _ in range(2):  # two drains at once (a retry, a second scheduler): racing
+            status, fired, _ = call(
+                gateway.base, "POST", "/scheduler/jobs/voice-model-usage-drain/fire", admin, {}
+            )
+            assert status == 202, fired
+        wait_until(lambda: pending_uses_in(gateway) == 0, 60, "the drains")
+        status, analytics, _ = call(gateway.base, "GET", "/voice-models/user/ann/analytics", token)
+        assert status == 200, analytics
+        assert analytics["totalUsageCount"] == 7
+        status, stats, _ = call(
+            gateway.base, "GET", f"/voice-models/{model['id']}/usage-stats", token
+        )
+        assert status == 200, stats
+        assert stats["usageCount"] == 7
+        billed = sum(len(text) for text in texts)  # the hit is asked for, not billed
+        assert (stats["characters"], stats["requestedCharacters"]) == (
+            billed,
+            billed + len(texts[0]),
+        )
+    finally:
+        gateway.stop()

@@ -210,3 +210,27 @@ def test_lexicons_ride_along_in_the_sdks_extra_body(client, token):
         )
     assert "Lexicon not found: nope" in missing.value.message
     assert missing.value.code == "lexicon_not_found"
+
+
+def test_a_voice_models_use_here_is_counted_once(client, token):
+    models = function_client_for("voice_models")
+    made = models.post(
+        "/voice-models",
+        json={
+            "provider": "espeak",
+            "modelPath": "models/ann/openai.bin",
+            "qualityScore": 0.9,
+            "metadata": {"voiceId": "en-US+f2", "language": "en-US"},
+        },
+        headers=bearer(token("ann")),
+    )
+    assert made.status_code == 201, made.get_json()
+    model_id = made.get_json()["id"]
+    for _ in range(2):  # nothing is stored here, so both render: two uses, both billed
+        client.audio.speech.create(
+            model="tts-1", voice=model_id, input=TEXT, response_format="wav"
+        ).read()
+    stats = models.get(f"/voice-models/{model_id}/usage-stats", headers=bearer(token("ann")))
+    body = stats.get_json()
+    assert body["usageCount"] == 2
+    assert (body["characters"], body["requestedCharacters"]) == (2 * len(TEXT), 2 * len(TEXT))

@@ -1,0 +1,122 @@
+"""What a voice model's use costs a short synthesis's response, before and after the outbox.
+
+Before (issue 18): the job's record (a create), then the use written to its counter shard
+(``record_usage``: a set with increments, then a batch bumping two cache scopes): three
+commits on the response path. After: the job's record, the use's outbox record and the
+two scope bumps in one batch (``add_pending_use``), applied to the counters later. Both
+run on the same store in the same run, alternating, on the embedded SQLite store and on
+Google's Firestore emulator (started here; production's Firestore is a network round trip
+per commit, which the emulator on loopback understates). Prints each one's p50 and the
+ratio after / before; and checks that the counters end equal (every use counted once).
+
+Run: ``.venv/bin/python -m bench.usage_outbox [--repeat N] [--no-firestore]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from shared.model import new_id
+from shared.store.base import DocumentStore
+from shared.store.cache import DocumentCache
+from shared.store.sqlite import SqliteDocumentStore
+from shared.voice_models.model import VoiceModelUsageEvent
+from shared.voice_models.usage import record_usage, usage_stats
+from shared.voice_models.usage_outbox import add_pending_use
+
+SHARDS = 8
+EVENT = VoiceModelUsageEvent(cost=0.0001, latency_ms=12.0, characters=150)
+JOB = {"user_id": "bench", "status": "completed", "text": "x" * 150}
+
+
+def before(store: DocumentStore, cache: DocumentCache) -> None:
+    store.create("synthesis_jobs", new_id(), JOB)
+    record_usage(
+        store, model_id="before", owner_id="bench", event=EVENT, shards=SHARDS, cache=cache
+    )
+
+
+def after(store: DocumentStore, cache: DocumentCache) -> None:
+    with store.batch() as batch:
+        batch.create("synthesis_jobs", new_id(), JOB)
+        add_pending_use(
+            batch, model_id="after", owner_id="bench", event=EVENT, shards=SHARDS, cache=cache
+        )
+
+
+def measure(name: str, store: DocumentStore, repeat: int) -> None:
+    cache = DocumentCache(store)
+    for _ in range(5):  # warm up both paths
+        before(store, cache)
+        after(store, cache)
+    times: dict[str, list[float]] = {"before": [], "after": []}
+    for _ in range(repeat):
+        for label, action in (("before", before), ("after", after)):
+            started = time.perf_counter()
+            action(store, cache)
+            times[label].append(time.perf_counter() - started)
+    old, new = statistics.median(times["before"]), statistics.median(times["after"])
+    counted = (
+        usage_stats(store, "before", shards=SHARDS).usage_count,
+        usage_stats(store, "after", shards=SHARDS).usage_count,
+    )
+    assert counted == (repeat + 5, repeat + 5), counted
+    print(f"{name}:")
+    print(f"   before: job record, then the use on its counters  p50 {old * 1000:.3f} ms")
+    print(f"   after:  job record and the use in one batch       p50 {new * 1000:.3f} ms")
+    print(f"   after / before {new / old:.2f}; saved {(old - new) * 1000:.3f} ms per synthesis")
+    print(f"   counted: {counted[0]} and {counted[1]} uses (each once)")
+
+
+def firestore_store() -> tuple[DocumentStore, object]:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import firestore
+
+    from shared.store.firestore import FirestoreDocumentStore
+    from tests.support.processes import (
+        firestore_emulator_command,
+        free_port,
+        http_ok,
+    )
+    from tests.support.processes import start_process as start
+
+    port = free_port()
+    host = f"127.0.0.1:{port}"
+    emulator = start(
+        firestore_emulator_command(port),
+        host=host,
+        log_path=Path(tempfile.mkdtemp()) / "firestore.log",
+        ready=lambda: http_ok(f"http://{host}/", "Ok"),
+        timeout=90,
+    )
+    os.environ["FIRESTORE_EMULATOR_HOST"] = host
+    client = firestore.Client(project="demo-bench", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
+    return FirestoreDocumentStore(client), emulator
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=100)
+    parser.add_argument("--no-firestore", action="store_true")
+    args = parser.parse_args()
+    sqlite = SqliteDocumentStore(Path(tempfile.mkdtemp(prefix="bench-usage-")) / "store.sqlite3")
+    measure("SQLite (embedded)", sqlite, args.repeat)
+    sqlite.close()
+    if args.no_firestore:
+        return
+    store, emulator = firestore_store()
+    try:
+        measure("Firestore (emulator on loopback)", store, max(20, args.repeat // 2))
+    finally:
+        store.close()
+        os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
+        emulator.stop()  # type: ignore[attr-defined]  # the started process
+
+
+if __name__ == "__main__":
+    main()

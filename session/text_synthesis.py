@@ -21,7 +21,6 @@ from typing import Any
 
 from session.text_protocol import StartSynthesis
 from shared.audio.formats import OutputFormat
-from shared.audio.pcm import scale_volume
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.model import SynthesizeRequest
 from shared.synthesis.prepare import Prepared, prepare
@@ -120,14 +119,10 @@ class TextSynthesis:
             ProviderError: the provider failed or refused the text.
         """
         started = time.perf_counter()
-        request = self._request(text)
-        volume = self._prepared.settings.volume
-        scale = (
-            volume != 1.0 and "volume" not in self._prepared.provider.capabilities.native_controls
-        )
-        for piece in self._prepared.provider.stream_pcm(request):
+        # The providers' streams apply the request's volume as their synthesize does.
+        for piece in self._prepared.provider.stream_pcm(self._request(text)):
             if piece:
-                yield scale_volume(piece, volume) if scale else piece
+                yield piece
         self._record(text, started)
 
     def _request(self, text: str) -> Any:

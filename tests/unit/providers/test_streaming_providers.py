@@ -14,8 +14,15 @@ import numpy as np
 import pytest
 from werkzeug.wrappers import Request, Response
 
-from shared.providers.base import AudioSettings, ErrorCategory, ProviderError, SynthesisRequest
+from shared.providers.base import (
+    AudioSettings,
+    ErrorCategory,
+    ProviderError,
+    SynthesisRequest,
+    TTSProvider,
+)
 from shared.providers.elevenlabs import ElevenLabsProvider
+from shared.providers.gcp import GoogleTTSProvider
 from shared.providers.openai_compatible import OpenAICompatibleProvider
 from tests.support.fake_http import FakeHttpServer
 from tests.support.fake_tts_servers import (
@@ -186,3 +193,121 @@ def test_openai_stream_errors_have_categories(openai_server, status, category):
     with pytest.raises(ProviderError) as failed:
         list(openai_at(openai_server).stream_pcm(request_for("alloy", 24_000)))
     assert failed.value.category is category
+
+
+# -- Google Cloud TTS (StreamingSynthesize over gRPC) -------------------------------------------
+
+CHIRP = "en-US-Chirp3-HD-Charon"
+
+
+@pytest.fixture
+def google(gate):
+    import grpc
+    from google.cloud import texttospeech_v1beta1 as tts
+    from google.cloud.texttospeech_v1beta1.services.text_to_speech.transports import (
+        TextToSpeechGrpcTransport,
+    )
+
+    from tests.support.fake_gcp_grpc import FakeGoogleTTSGrpc
+
+    with FakeGoogleTTSGrpc(gate) as fake:
+        channel = grpc.insecure_channel(fake.host)
+        client = tts.TextToSpeechClient(transport=TextToSpeechGrpcTransport(channel=channel))
+        yield fake, GoogleTTSProvider(client=client, timeout=10)
+        channel.close()
+
+
+def test_google_streams_chirp_voices_as_the_audio_arrives(google, gate):
+    fake, provider = google
+    request = request_for(CHIRP, 24_000)
+    assert provider.streams(request)
+    pieces = first_then_rest(provider.stream_pcm(request), gate)
+    assert len(pieces) > 2
+    assert all(len(piece) % 2 == 0 for piece in pieces)
+    assert b"".join(pieces) == provider.synthesize(request).pcm
+    [config] = fake.streamed
+    assert (config.voice.name, config.voice.language_code) == (CHIRP, "en-US")
+    assert config.streaming_audio_config.sample_rate_hertz == 24_000
+
+
+def test_google_streams_only_what_its_streaming_api_takes(google):
+    _, provider = google
+    assert provider.streams(request_for("en-US-Journey-D", 24_000))
+    assert not provider.streams(request_for("en-US-Neural2-C", 24_000))
+    assert not provider.streams(request_for(CHIRP, 24_000, pitch=1.2))  # no pitch in a stream
+    ssml = SynthesisRequest(text="<speak>Hi</speak>", voice_id=CHIRP, ssml=True)
+    assert not provider.streams(ssml)
+    with pytest.raises(ProviderError) as refused:
+        provider.stream_pcm(request_for("en-US-Neural2-C", 24_000))
+    assert refused.value.category is ErrorCategory.PERMANENT
+
+
+def test_google_stream_applies_speed_and_volume(google, gate):
+    gate.set()
+    fake, provider = google
+    normal = samples(b"".join(provider.stream_pcm(request_for(CHIRP, 16_000))))
+    changed = samples(
+        b"".join(provider.stream_pcm(request_for(CHIRP, 16_000, speed=2.0, volume=0.5)))
+    )
+    assert fake.streamed[1].streaming_audio_config.speaking_rate == 2.0
+    assert len(changed) == pytest.approx(len(normal) / 2, abs=2)
+    assert np.abs(changed).max() == pytest.approx(np.abs(normal).max() / 2, abs=1)
+
+
+@pytest.mark.parametrize(
+    ("code", "category"),
+    [
+        ("UNAUTHENTICATED", ErrorCategory.AUTH),
+        ("RESOURCE_EXHAUSTED", ErrorCategory.RATE_LIMITED),
+        ("UNAVAILABLE", ErrorCategory.TRANSIENT),
+        ("INVALID_ARGUMENT", ErrorCategory.PERMANENT),
+    ],
+)
+def test_google_stream_errors_have_categories_before_and_during_the_audio(
+    google, gate, code, category
+):
+    import grpc
+
+    gate.set()
+    fake, provider = google
+    fake.fail_next(grpc.StatusCode[code])
+    with pytest.raises(ProviderError) as before:
+        list(provider.stream_pcm(request_for(CHIRP, 24_000)))
+    assert before.value.category is category
+    fake.fail_mid_stream(grpc.StatusCode[code])
+    pieces = provider.stream_pcm(request_for(CHIRP, 24_000))
+    assert next(pieces)  # the first audio came before the failure
+    with pytest.raises(ProviderError) as during:
+        list(pieces)
+    assert during.value.category is category
+
+
+# -- every provider ----------------------------------------------------------------------------
+
+
+def every_provider() -> list[TTSProvider]:
+    from shared.providers.azure import AzureSpeechProvider
+    from shared.providers.espeak import EspeakProvider
+    from shared.providers.piper import PiperProvider
+    from shared.providers.piper_voices import packaged_voice
+    from shared.providers.polly import PollyProvider
+
+    espeak = EspeakProvider(variant_languages=[])
+    return [
+        espeak,
+        PiperProvider.from_files([packaged_voice()], fallback=espeak),
+        AzureSpeechProvider(key="k", base_url="http://127.0.0.1:9"),
+        PollyProvider(region="us-east-1"),
+        ElevenLabsProvider(api_key="k", base_url="http://127.0.0.1:9", model_id="m"),
+        OpenAICompatibleProvider(
+            api_key="k", base_url="http://127.0.0.1:9", model="m", voices=["a"], language="en"
+        ),
+        GoogleTTSProvider(endpoint="127.0.0.1:9"),
+    ]
+
+
+def test_the_catalog_says_streaming_exactly_for_providers_that_stream():
+    for provider in every_provider():
+        streams = type(provider).stream_pcm is not TTSProvider.stream_pcm
+        assert provider.capabilities.streaming is streams, provider.name
+        assert provider.capabilities.to_api()["streaming"] is streams

@@ -16,6 +16,8 @@ from shared.catalog.repository import VoiceRepository
 from shared.voice_models.usage import usage_stats
 from tests.sessions.support import Client
 from tests.sessions.test_session_voice import give_active_model
+from tests.support.fake_http import FakeHttpServer
+from tests.support.fake_tts_servers import ELEVENLABS_KEY, SECONDS_PER_CHAR, elevenlabs_app
 
 
 @pytest.fixture
@@ -29,6 +31,9 @@ def start_service(start_service):
         return service
 
     return start
+
+
+RACHEL = "21m00Tcm4TlvDq8ikWAM"  # a voice of the fake ElevenLabs
 
 
 def synth_url(service) -> str:
@@ -191,3 +196,47 @@ def test_a_client_that_stops_reading_is_closed_with_4009(start_service):
         time.sleep(0.02)
     # ...and its close frame, behind the unread audio, says why.
     assert close_code_of(lambda: slow.recv(timeout=30)) == 4009
+
+
+def test_without_timings_a_streaming_provider_sends_audio_as_it_produces_it(start_service):
+    """ElevenLabs (a fake speaking its wire format) streams each segment in many pieces."""
+    with FakeHttpServer(elevenlabs_app()) as elevenlabs:
+        service = start_service(
+            providers="espeak,elevenlabs",
+            elevenlabs_base_url=elevenlabs.url,
+            elevenlabs_api_key=ELEVENLABS_KEY,
+        )
+        VoiceRepository(service.container.store).upsert(
+            service.container.providers.get("elevenlabs").list_voices()
+        )
+        client = Client(synth_url(service), service.token("rosa"))
+        client.send(
+            {
+                "type": "start",
+                "voice": f"elevenlabs:{RACHEL}",
+                "sampleRate": 24000,
+                "timings": False,
+            }
+        )
+        assert client.wait_for("synthesis.started")["timings"] is False
+        client.send({"type": "text", "text": "A streamed sentence. "})
+        client.send({"type": "end"})
+        started = client.wait_for("segment.started")
+        assert "words" not in started
+        ended = client.wait_for("segment.ended")
+        client.wait_for("synthesis.ended")
+        # The fake sends 60 ms of tone per character, in pieces: they arrive as they came.
+        assert len(client.received.audio_chunks) > 2
+        assert ended["durationSeconds"] == pytest.approx(
+            len("A streamed sentence.") * SECONDS_PER_CHAR, abs=0.01
+        )
+        paths = [request.path for request in elevenlabs.requests]
+        assert f"/v1/text-to-speech/{RACHEL}/stream" in paths
+        assert not any(path.endswith("/with-timestamps") for path in paths)
+        # With timings the same voice is rendered whole, with its words.
+        timed = Client(synth_url(service), service.token("rosa"))
+        timed.send({"type": "start", "voice": f"elevenlabs:{RACHEL}", "sampleRate": 24000})
+        timed.wait_for("synthesis.started")
+        timed.send({"type": "text", "text": "Timed words.", "flush": True})
+        assert [w["text"] for w in timed.wait_for("segment.started")["words"]] == ["Timed", "words"]
+        timed.close()

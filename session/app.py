@@ -154,6 +154,7 @@ async def _serve_text_synthesis(websocket: WebSocket, service: SessionService) -
             container.synthesis, user_id, start
         ),
         max_buffer_bytes=container.settings.sessions_outbound_buffer_bytes,
+        idle_timeout_seconds=container.settings.sessions_idle_timeout_seconds,
     )
     task = asyncio.current_task()
     if task is not None:

@@ -10,7 +10,8 @@ writes faster than the voice speaks wait (TCP back-pressure) instead of growing 
 ``flush`` releases the text waiting without a sentence end; ``end`` releases it too, then
 ``synthesis.ended`` and close 1000. Everything sent goes through the sessions' bounded
 ``WebSocketTransport``: a client that stops reading overflows it and is closed with 4009.
-Bad messages get ``error`` events and the connection stays open.
+Bad messages get ``error`` events and the connection stays open. A client that sends
+nothing for the sessions' idle timeout while nothing is being spoken is closed with 4008.
 """
 
 from __future__ import annotations
@@ -68,8 +69,11 @@ class TextSynthesisConnection:
         verifier: object,
         open_synthesis: Opener,
         max_buffer_bytes: int,
+        idle_timeout_seconds: float,
     ) -> None:
         self._websocket = websocket
+        self._idle_timeout = idle_timeout_seconds
+        self._speaking = False
         self._verifier = verifier
         self._open = open_synthesis
         self._max_buffer = max_buffer_bytes
@@ -102,10 +106,15 @@ class TextSynthesisConnection:
         receiver = loop.create_task(self._receive(user_id, transport))
         try:
             await asyncio.wait({receiver, overflow}, return_when=asyncio.FIRST_COMPLETED)
-            if receiver.done() and receiver.result():
-                # ``end``: the speaker says what is queued (unless the client stops reading).
+            ended = receiver.result() if receiver.done() else None
+            if ended == "end":
+                # The speaker says what is queued (unless the client stops reading).
                 await asyncio.wait({speaker, overflow}, return_when=asyncio.FIRST_COMPLETED)
-            if transport.overflowed.is_set():
+            if ended == "idle" and not transport.overflowed.is_set():
+                message = f"No message for {self._idle_timeout:g} s"
+                await transport.send_event(error_event("IDLE_TIMEOUT", message, fatal=True))
+                await transport.close(CloseCode.IDLE_TIMEOUT, "idle timeout")
+            elif transport.overflowed.is_set():
                 await overflow  # the 4009 close under way finishes
             elif speaker.done():
                 await self._finish(speaker, transport)
@@ -140,21 +149,26 @@ class TextSynthesisConnection:
         )
         await transport.close(CloseCode.NORMAL, "end of text")
 
-    async def _receive(self, user_id: str, transport: WebSocketTransport) -> bool:
-        """Handle messages; return True after ``end``, False when the client went away."""
+    async def _receive(self, user_id: str, transport: WebSocketTransport) -> str:
+        """Handle messages; return ``end`` after ``end``, ``gone`` when the client went
+        away, ``idle`` when it sent nothing for the idle timeout while nothing was spoken."""
         while True:
             try:
-                message = await self._websocket.receive()
+                message = await asyncio.wait_for(self._websocket.receive(), self._idle_timeout)
+            except TimeoutError:
+                if self._speaking or not self._queue.empty():
+                    continue  # the client is listening to what it sent
+                return "idle"
             except (WebSocketDisconnect, RuntimeError):
-                return False
+                return "gone"
             if message["type"] == "websocket.disconnect":
-                return False
+                return "gone"
             text = message.get("text")
             try:
                 if text is None:
                     raise ProtocolError("Send text as JSON messages; audio only comes back")
                 if await self._handle(text, user_id, transport):
-                    return True
+                    return "end"
             except PlatformError as exc:
                 await transport.send_event(
                     error_event(exc.code, exc.message, details=exc.details or [])
@@ -214,6 +228,7 @@ class TextSynthesisConnection:
                 continue
             if not any(character.isalnum() for character in item):
                 continue  # punctuation alone says nothing
+            self._speaking = True
             try:
                 await self._segment(item, transport)
             except ProviderError as exc:
@@ -227,6 +242,8 @@ class TextSynthesisConnection:
                         text=item,
                     )
                 )
+            finally:
+                self._speaking = False
 
     async def _segment(self, text: str, transport: WebSocketTransport) -> None:
         synthesis = self._synthesis

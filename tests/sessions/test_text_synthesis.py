@@ -233,6 +233,24 @@ def test_without_timings_a_streaming_provider_sends_audio_as_it_produces_it(star
         paths = [request.path for request in elevenlabs.requests]
         assert f"/v1/text-to-speech/{RACHEL}/stream" in paths
         assert not any(path.endswith("/with-timestamps") for path in paths)
+        # A provider failure is an error event with its category; the next text is spoken.
+        elevenlabs.fail_next(
+            429, {"detail": {"status": "too_many_concurrent_requests", "message": "Busy"}}
+        )
+        retry = Client(synth_url(service), service.token("rosa"))
+        retry.send({"type": "start", "voice": f"elevenlabs:{RACHEL}", "timings": False})
+        retry.wait_for("synthesis.started")
+        retry.send({"type": "text", "text": "Refused once.", "flush": True})
+        failed = retry.wait_for("error")
+        assert (failed["code"], failed["category"], failed["retryable"]) == (
+            "TTS_FAILED",
+            "rate_limited",
+            True,
+        )
+        assert failed["text"] == "Refused once."
+        retry.send({"type": "text", "text": "Spoken now.", "flush": True})
+        assert retry.wait_for("segment.started")["text"] == "Spoken now."
+        retry.close()
         # With timings the same voice is rendered whole, with its words.
         timed = Client(synth_url(service), service.token("rosa"))
         timed.send({"type": "start", "voice": f"elevenlabs:{RACHEL}", "sampleRate": 24000})
@@ -240,3 +258,18 @@ def test_without_timings_a_streaming_provider_sends_audio_as_it_produces_it(star
         timed.send({"type": "text", "text": "Timed words.", "flush": True})
         assert [w["text"] for w in timed.wait_for("segment.started")["words"]] == ["Timed", "words"]
         timed.close()
+
+
+def test_a_client_that_goes_quiet_is_closed_with_4008_but_not_while_it_listens(start_service):
+    service = start_service(sessions_idle_timeout_seconds=1.0)
+    client = Client(synth_url(service), service.token("sven"))
+    client.send({"type": "start", "voice": "en-US", "sampleRate": 48000})
+    client.wait_for("synthesis.started")
+    # Several seconds of speech take longer to render and send than the idle timeout at
+    # times, but a client waiting for audio it asked for is not idle.
+    client.send({"type": "text", "text": "A sentence to listen to. " * 6, "flush": True})
+    client.wait_for("flushed")
+    error = client.wait_for("error", timeout=30)
+    assert (error["code"], error["fatal"]) == ("IDLE_TIMEOUT", True)
+    assert closed_code(client) == 4008
+    assert len(client.received.of("segment.ended")) == 6

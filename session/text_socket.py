@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -249,6 +250,7 @@ class TextSynthesisConnection:
         synthesis = self._synthesis
         assert synthesis is not None  # text is queued only after start
         index, start = self._segments, self._seconds
+        began = time.perf_counter()
         byte_count = 0
         if await asyncio.to_thread(synthesis.streams, text):
             pieces = synthesis.stream(text)
@@ -269,6 +271,7 @@ class TextSynthesisConnection:
             await transport.send_event(self._started(index, text, start, segment.words))
             await transport.send_audio(segment.pcm)
             byte_count = len(segment.pcm)
+        latency_ms = (time.perf_counter() - began) * 1000
         duration = byte_count / 2 / synthesis.sample_rate
         self._segments += 1
         self._characters += len(text)
@@ -276,6 +279,8 @@ class TextSynthesisConnection:
         await transport.send_event(
             event("segment.ended", segment=index, durationSeconds=round(duration, 4))
         )
+        # Off the audio's path: the usage write comes after the segment has gone out.
+        await asyncio.to_thread(synthesis.record, text, latency_ms)
 
     @staticmethod
     def _started(

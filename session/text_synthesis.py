@@ -8,13 +8,12 @@ segment (a sentence, or what a flush released) is then either rendered with its 
 timings (``render_text``, which also cuts a segment longer than the provider accepts) or,
 when timings are off and the provider streams this request, read from
 ``TTSProvider.stream_pcm`` as the provider produces it. Each segment's use of a voice model
-is recorded as synthesis records it (``record_model_use``). Everything here blocks: the
-connection runs it on worker threads.
+is recorded as synthesis records it (``record``, after the segment's audio has gone out).
+Everything here blocks: the connection runs it on worker threads.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -98,7 +97,6 @@ class TextSynthesis:
             ProviderError: the provider failed or refused the text.
         """
         prepared = self._prepared
-        started = time.perf_counter()
         rendered = render_text(
             prepared.provider,
             prepared.voice,
@@ -108,22 +106,19 @@ class TextSynthesis:
             chunk_chars=self._deps.settings.synthesis_chunk_chars,
             lexicons=prepared.lexicons,
         )
-        self._record(text, started)
         return Segment(rendered.pcm, [word.to_api() for word in rendered.words])
 
     def stream(self, text: str) -> Generator[bytes, None, None]:
         """Yield ``text``'s audio in pieces as the provider produces it (only when
-        ``streams(text)``); its use is recorded once the provider has finished.
+        ``streams(text)``).
 
         Raises:
             ProviderError: the provider failed or refused the text.
         """
-        started = time.perf_counter()
         # The providers' streams apply the request's volume as their synthesize does.
         for piece in self._prepared.provider.stream_pcm(self._request(text)):
             if piece:
                 yield piece
-        self._record(text, started)
 
     def _request(self, text: str) -> Any:
         prepared = self._prepared
@@ -137,11 +132,13 @@ class TextSynthesis:
         )
         return spoken.request.model_copy(update={"want_timings": False})
 
-    def _record(self, text: str, started: float) -> None:
+    def record(self, text: str, latency_ms: float) -> None:
+        """Record one use of the voice's model for ``text`` (nothing for catalog voices),
+        as synthesis records it; ``latency_ms`` is how long its audio took."""
         record_model_use(
             self._deps,
             self._prepared.voice,
             user_id=self._user_id,
             characters=len(text),
-            latency_ms=(time.perf_counter() - started) * 1000,
+            latency_ms=latency_ms,
         )

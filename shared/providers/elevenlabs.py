@@ -218,9 +218,11 @@ class ElevenLabsProvider(TTSProvider):
         )
 
     def streams(self, request: SynthesisRequest) -> bool:
-        """Return True: every voice streams from ``/v1/text-to-speech/{voice}/stream``."""
-        del request
-        return True
+        """Return True when every setting applies: every voice streams from
+        ``/v1/text-to-speech/{voice}/stream``, but a stream cannot say that a pitch or a
+        speed outside ElevenLabs' range was left out, as ``synthesize`` does."""
+        settings = request.settings
+        return settings.pitch == 1.0 and MIN_SPEED <= settings.speed <= MAX_SPEED
 
     def stream_pcm(self, request: SynthesisRequest) -> Iterator[bytes]:
         """Yield the audio of ``request`` from the stream endpoint as ElevenLabs sends it

@@ -117,9 +117,10 @@ class OpenAICompatibleProvider(TTSProvider):
         )
 
     def streams(self, request: SynthesisRequest) -> bool:
-        """Return True: ``response_format: "pcm"`` is sent as it is produced."""
-        del request
-        return True
+        """Return True at the voice's own pitch (the API has none, and a stream cannot say it
+        was left out, as ``synthesize`` does): ``response_format: "pcm"`` arrives as it is
+        produced."""
+        return request.settings.pitch == 1.0
 
     def stream_pcm(self, request: SynthesisRequest) -> Iterator[bytes]:
         """Yield the audio of ``request`` as the server sends it (24 kHz PCM resampled to

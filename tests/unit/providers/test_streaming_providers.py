@@ -108,6 +108,19 @@ def test_elevenlabs_streams_pcm_as_it_arrives_and_it_equals_the_whole_audio(
     assert sent.args["output_format"] == "pcm_22050"
 
 
+def test_a_request_whose_settings_a_stream_would_drop_silently_does_not_stream(
+    elevenlabs_server, openai_server
+):
+    elevenlabs, openai = elevenlabs_at(elevenlabs_server), openai_at(openai_server)
+    assert not elevenlabs.streams(request_for(RACHEL, 22_050, pitch=1.5))
+    assert not elevenlabs.streams(request_for(RACHEL, 22_050, speed=2.0))  # beyond its 1.2
+    assert elevenlabs.streams(request_for(RACHEL, 22_050, speed=1.1, volume=0.5))
+    assert not openai.streams(request_for("alloy", 24_000, pitch=0.8))
+    assert openai.streams(request_for("alloy", 24_000, speed=2.0))
+    # synthesize reports what it left out, so callers go that way instead.
+    assert elevenlabs.synthesize(request_for(RACHEL, 22_050, pitch=1.5)).unapplied == ("pitch",)
+
+
 def test_elevenlabs_stream_is_resampled_to_a_rate_it_does_not_offer(elevenlabs_server, gate):
     gate.set()
     provider = elevenlabs_at(elevenlabs_server)

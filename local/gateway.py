@@ -13,7 +13,8 @@ the streaming session service beside it on ``VOICE_SESSIONS_PORT`` (8081; WebSoc
 ``/v1/sessions``, WebRTC offers at ``/v1/sessions/webrtc``) in the same process, and stops
 both cleanly on Ctrl-C or SIGTERM. For pages it serves (the developer console at
 ``/console``) it also mints dev tokens (``POST /_dev/token``, ``local.dev_tokens``) and
-tunnels session WebSocket upgrades at ``/v1/sessions`` to the session service, so the
+tunnels session WebSocket upgrades at ``/v1/sessions`` (and the text-to-speech WebSocket
+at ``/v1/synthesize/ws``) to the session service, so the
 page reaches everything at one origin, as it does behind the production front door
 (``local.websocket_tunnel``).
 """
@@ -57,6 +58,8 @@ from shared.store import Query
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 SOURCE = Path(__file__).resolve().parent.parent / "main.py"
 EVENTS_PATH = "/_events/storage"
+# The session service's text-to-speech WebSocket (session/README.md), tunnelled like sessions.
+SYNTHESIZE_WS_PATH = "/v1/synthesize/ws"
 
 
 class Gateway:
@@ -164,7 +167,9 @@ def _banner(settings: Settings, sessions: str | None) -> str:
     routes = "\n".join(f"  {', '.join(spec.prefixes):<28} -> {spec.name}" for spec in FUNCTIONS)
     streaming = (
         f"Voice sessions on {sessions} (WebSocket; see session/README.md), "
-        f"also at ws://{settings.gateway_host}:{settings.gateway_port}{SESSIONS_PATH}"
+        f"also at ws://{settings.gateway_host}:{settings.gateway_port}{SESSIONS_PATH}; "
+        f"text to speech streamed at ws://{settings.gateway_host}:{settings.gateway_port}"
+        f"{SYNTHESIZE_WS_PATH}"
         if sessions
         else "Voice sessions: not started (VOICE_SESSIONS_PORT is taken)"
     )
@@ -214,7 +219,9 @@ def main() -> None:
     sessions_started = sessions.start()
     if sessions_started and isinstance(server, BaseWSGIServer):
         # Session WebSockets also at this origin (the console's), as behind the front door.
-        server.channel_class = tunnelling_channel(SESSIONS_PATH, sessions.host, sessions.port)
+        server.channel_class = tunnelling_channel(
+            (SESSIONS_PATH, SYNTHESIZE_WS_PATH), sessions.host, sessions.port
+        )
 
     def stop(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt

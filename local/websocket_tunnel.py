@@ -1,10 +1,11 @@
-"""Session WebSockets at the gateway's own origin: upgrades to ``/v1/sessions`` are tunnelled.
+"""Session WebSockets at the gateway's own origin: upgrades to ``/v1/sessions`` (and
+``/v1/synthesize/ws``) are tunnelled.
 
-In production the front door sends ``/v1/sessions`` to the session service and everything
+In production the front door sends those paths to the session service and everything
 else to the functions, all on one origin; locally the session service listens on a port of
 its own (``VOICE_SESSIONS_PORT``). So that a page served by the gateway (the developer
 console) reaches the sessions at its own origin, as it will in production, the gateway
-hands every WebSocket upgrade request for ``/v1/sessions`` to the session service as a
+hands every WebSocket upgrade request for those paths to the session service as a
 plain TCP tunnel: the bytes already read, then both directions copied until either side
 closes. waitress speaks no WebSocket, so this happens below it: a channel class whose first
 read of a connection is checked for such an upgrade, and which otherwise leaves the
@@ -18,6 +19,7 @@ import contextlib
 import logging
 import socket
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from waitress.channel import HTTPChannel
@@ -46,9 +48,9 @@ def is_upgrade(head: bytes, path: str) -> bool:
     return False
 
 
-def tunnelling_channel(path: str, host: str, port: int) -> type[HTTPChannel]:
-    """Return a waitress channel class that tunnels WebSocket upgrades of ``path``."""
-    request_start = b"GET " + path.encode()
+def tunnelling_channel(paths: Sequence[str], host: str, port: int) -> type[HTTPChannel]:
+    """Return a waitress channel class that tunnels WebSocket upgrades of ``paths``."""
+    request_starts = [b"GET " + path.encode() for path in paths]
 
     class TunnellingChannel(HTTPChannel):
         _head: bytes | None = b""  # None once the connection is known to be plain HTTP
@@ -57,15 +59,17 @@ def tunnelling_channel(path: str, host: str, port: int) -> type[HTTPChannel]:
             if self._head is None:
                 return bool(super().received(data))
             head = self._head + data
-            shared = min(len(head), len(request_start))
-            if head[:shared] != request_start[:shared]:
+            if not any(
+                head[: min(len(head), len(start))] == start[: len(head)] for start in request_starts
+            ):
                 return self._plain(head)
             if b"\r\n\r\n" not in head:
                 if len(head) > MAX_HEAD_BYTES:
                     return self._plain(head)
                 self._head = head  # the head so far: wait for the rest
                 return True
-            if not is_upgrade(head.split(b"\r\n\r\n", 1)[0], path):
+            request = head.split(b"\r\n\r\n", 1)[0]
+            if not any(is_upgrade(request, path) for path in paths):
                 return self._plain(head)
             self._tunnel(head)
             return True

@@ -1,6 +1,8 @@
 """The session service's ASGI app: the WebSocket, health, readiness, metrics, backends.
 
 Routes: ``/v1/sessions`` (WebSocket, see the README's protocol section),
+``/v1/synthesize/ws`` (WebSocket: text in pieces, audio with word timings out,
+``session.text_socket``),
 ``POST /v1/sessions/webrtc`` (a WebRTC offer answered, ``session.webrtc``), ``/healthz``
 (the process is up), ``/readyz`` (the backend is connected and not unhealthy: 503 until the
 speech model has loaded), ``/metrics`` (Prometheus text), ``GET /v1/backends`` (the backend
@@ -139,6 +141,31 @@ class SessionService:
         await self.container.aclose()
 
 
+async def _serve_text_synthesis(websocket: WebSocket, service: SessionService) -> None:
+    # Imported with the first connection: keeps the app's import light.
+    from session.text_socket import TextSynthesisConnection  # noqa: PLC0415
+    from session.text_synthesis import TextSynthesis  # noqa: PLC0415
+
+    container = service.container
+    connection = TextSynthesisConnection(
+        websocket,
+        verifier=container.verifier,
+        open_synthesis=lambda user_id, start: TextSynthesis.open(
+            container.synthesis, user_id, start
+        ),
+        max_buffer_bytes=container.settings.sessions_outbound_buffer_bytes,
+        idle_timeout_seconds=container.settings.sessions_idle_timeout_seconds,
+    )
+    task = asyncio.current_task()
+    if task is not None:
+        service.connections.add(task)
+    try:
+        await connection.serve()
+    finally:
+        if task is not None:
+            service.connections.discard(task)
+
+
 def create_app(container: SessionContainer) -> Starlette:
     """Return the ASGI app serving ``container``'s sessions."""
     service = SessionService(container)
@@ -176,6 +203,9 @@ def create_app(container: SessionContainer) -> Starlette:
             if task is not None:
                 service.connections.discard(task)
 
+    async def synthesize(websocket: WebSocket) -> None:
+        await _serve_text_synthesis(websocket, service)
+
     async def webrtc_offer(request: Request) -> Response:
         # aiortc is imported with the first offer: WebSocket-only instances never load it.
         from session.webrtc import answer_offer  # noqa: PLC0415
@@ -208,6 +238,7 @@ def create_app(container: SessionContainer) -> Starlette:
     app = Starlette(
         routes=[
             WebSocketRoute("/v1/sessions", sessions),
+            WebSocketRoute("/v1/synthesize/ws", synthesize),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

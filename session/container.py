@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-from shared import sessions
+from shared import sessions, synthesis
 from shared.auth import TokenVerifier
 from shared.bootstrap import Container
 from shared.config import Settings
@@ -34,6 +35,9 @@ from shared.sessions.services import SessionServices, agent_catalog_from_setting
 from shared.sessions.tts import VoiceResolver
 from shared.speech import SpeechRegistry, SpeechSettings
 from shared.store import DocumentStore
+
+if TYPE_CHECKING:
+    from shared.synthesis.deps import SynthesisDeps
 
 
 class SessionContainer:
@@ -67,6 +71,12 @@ class SessionContainer:
     def deps(self) -> SessionDeps:
         """Return the sessions capability's dependencies, built by the platform container."""
         return self.platform.deps(sessions.CAPABILITY)
+
+    @cached_property
+    def synthesis(self) -> SynthesisDeps:
+        """Return the synthesis capability's dependencies (``/v1/synthesize/ws``), built by
+        the platform container on first use."""
+        return self.platform.deps(synthesis.CAPABILITY)
 
     @property
     def store(self) -> DocumentStore:

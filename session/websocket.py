@@ -48,6 +48,21 @@ def offered_token(subprotocols: list[str]) -> str | None:
     return None
 
 
+async def authenticate(websocket: WebSocket, verifier: Any) -> str:
+    """Return the user id of the bearer token in the upgrade request's ``Authorization``
+    header, else in a ``bearer.<token>`` subprotocol (the header wins when both are given).
+
+    Raises:
+        UnauthenticatedError: no token, or one that is malformed, forged or expired.
+        ServiceUnavailableError: the token could not be checked now.
+    """
+    header = websocket.headers.get("authorization")
+    offered = offered_token(websocket.scope.get("subprotocols") or [])
+    token = offered if header is None and offered is not None else bearer_token(header)
+    principal = await asyncio.to_thread(verifier.verify, token)
+    return str(principal.user_id)
+
+
 class WebSocketTransport:
     """A session's connection: a bounded outbound queue and the task that drains it."""
 
@@ -137,7 +152,7 @@ class SessionConnection:
         await self._websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
         transport = WebSocketTransport(self._websocket, max_buffer_bytes=self._max_buffer)
         try:
-            user_id = await self._authenticate()
+            user_id = await authenticate(self._websocket, self._verifier)
         except UnauthenticatedError as exc:
             await transport.send_event(error_event(exc.code, exc.message, fatal=True))
             await transport.close(CloseCode.UNAUTHENTICATED, exc.message)
@@ -172,13 +187,6 @@ class SessionConnection:
                 await overflow
             await endpoint.close()
             await transport.shutdown()
-
-    async def _authenticate(self) -> str:
-        header = self._websocket.headers.get("authorization")
-        offered = offered_token(self._websocket.scope.get("subprotocols") or [])
-        token = offered if header is None and offered is not None else bearer_token(header)
-        principal = await asyncio.to_thread(self._verifier.verify, token)
-        return str(principal.user_id)
 
     async def _watch_overflow(self, transport: WebSocketTransport) -> None:
         await transport.overflowed.wait()

@@ -103,8 +103,12 @@ class JsonHttpClient:
         json_body: Any = None,
         data: bytes | None = None,
         headers: Mapping[str, str] | None = None,
+        stream: bool = False,
     ) -> requests.Response:
-        """Return the 2xx response of ``method path``; raise a categorised ProviderError."""
+        """Return the 2xx response of ``method path``; raise a categorised ProviderError.
+
+        With ``stream`` the body is read as it arrives (``shared.providers._stream``).
+        """
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
         try:
             response = self._session().request(
@@ -115,6 +119,7 @@ class JsonHttpClient:
                 data=data,
                 headers=dict(headers or {}),
                 timeout=self._timeout,
+                stream=stream,
             )
         except requests.Timeout as exc:
             raise provider_error(

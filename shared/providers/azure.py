@@ -76,7 +76,7 @@ class AzureSpeechProvider(TTSProvider):
             ssml=True,
             timing="none",
             multi_speaker=True,
-            streaming=True,
+            streaming=False,
             cloning=False,
             native_formats=("pcm", "wav", "mp3", "ogg_opus", "webm"),
             max_input_chars=MAX_INPUT_CHARS,

@@ -14,7 +14,7 @@ Cloud Run session service) run them with ``await asyncio.to_thread(provider.synt
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
@@ -309,6 +309,23 @@ class TTSProvider(abc.ABC):
         Raises:
             ProviderError: the provider failed, or refused the text or voice (permanent).
         """
+
+    def streams(self, request: SynthesisRequest) -> bool:
+        """Return whether ``stream_pcm`` yields this request's audio as it is produced.
+
+        False (the default): callers synthesize sentence by sentence instead.
+        """
+        del request
+        return False
+
+    def stream_pcm(self, request: SynthesisRequest) -> Iterator[bytes]:
+        """Yield the audio of ``request`` in pieces as PCM at ``request.settings.sample_rate``,
+        as the provider produces it (no word timings); only called when ``streams(request)``.
+
+        Raises:
+            ProviderError: the provider failed (its category decides retry).
+        """
+        raise provider_error(self.name, ErrorCategory.PERMANENT, "streaming is not supported")
 
     def close(self) -> None:  # noqa: B027 - adapters without resources need not override
         """Release connections."""

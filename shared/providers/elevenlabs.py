@@ -4,7 +4,8 @@ Voices carry ``labels`` (gender, age, accent, use_case, description) that map on
 catalog's gender, age group, use cases and styles; ``is_legacy`` voices are kept but marked
 deprecated, as ElevenLabs hides them by default. Synthesis asks for raw PCM
 (``output_format=pcm_<rate>``) from ``/v1/text-to-speech/{voice}/with-timestamps``, whose
-character ``alignment`` becomes word timings. Instant voice cloning (``add_voice``,
+character ``alignment`` becomes word timings; ``stream_pcm`` reads the same audio from
+``/v1/text-to-speech/{voice}/stream`` as it is produced. Instant voice cloning (``add_voice``,
 ``POST /v1/voices/add``) and ``delete_voice`` (``DELETE /v1/voices/{id}``) serve both
 cloning callers: training's ElevenLabs trainer and pre-call cloning.
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -27,6 +28,7 @@ from urllib3 import encode_multipart_formdata
 from shared.audio.pcm import resample, scale_volume
 from shared.audio.timing import WordTiming, words_from_characters
 from shared.providers._http import JsonHttpClient
+from shared.providers._stream import http_body, pcm_stream
 from shared.providers.base import (
     AudioSettings,
     Control,
@@ -195,14 +197,11 @@ class ElevenLabsProvider(TTSProvider):
         settings = request.settings
         native_rate = _native_rate(settings.sample_rate)
         speed = min(MAX_SPEED, max(MIN_SPEED, settings.speed))
-        body: dict[str, Any] = {"text": request.text, "model_id": self._model_id}
-        if settings.speed != 1.0:
-            body["voice_settings"] = {"speed": speed}
         response = self._http.request(
             "POST",
             f"/v1/text-to-speech/{quote(request.voice_id, safe='')}/with-timestamps",
             params={"output_format": f"pcm_{native_rate}"},
-            json_body=body,
+            json_body=self._body(request),
         )
         payload = self._http.parse_json(response)
         pcm, words = self._read(payload, request.text)
@@ -217,6 +216,41 @@ class ElevenLabsProvider(TTSProvider):
             provider=NAME,
             voice_id=request.voice_id,
         )
+
+    def streams(self, request: SynthesisRequest) -> bool:
+        """Return True when every setting applies: every voice streams from
+        ``/v1/text-to-speech/{voice}/stream``, but a stream cannot say that a pitch or a
+        speed outside ElevenLabs' range was left out, as ``synthesize`` does."""
+        settings = request.settings
+        return settings.pitch == 1.0 and MIN_SPEED <= settings.speed <= MAX_SPEED
+
+    def stream_pcm(self, request: SynthesisRequest) -> Iterator[bytes]:
+        """Yield the audio of ``request`` from the stream endpoint as ElevenLabs sends it
+        (raw PCM at the nearest native rate, resampled as it comes; no timings)."""
+        self.check_input(request)
+        settings = request.settings
+        native_rate = _native_rate(settings.sample_rate)
+        response = self._http.request(
+            "POST",
+            f"/v1/text-to-speech/{quote(request.voice_id, safe='')}/stream",
+            params={"output_format": f"pcm_{native_rate}"},
+            json_body=self._body(request),
+            stream=True,
+        )
+        return pcm_stream(
+            http_body(response, NAME),
+            from_rate=native_rate,
+            to_rate=settings.sample_rate,
+            volume=settings.volume,
+            malformed=self._http.malformed,
+        )
+
+    def _body(self, request: SynthesisRequest) -> dict[str, Any]:
+        settings = request.settings
+        body: dict[str, Any] = {"text": request.text, "model_id": self._model_id}
+        if settings.speed != 1.0:
+            body["voice_settings"] = {"speed": min(MAX_SPEED, max(MIN_SPEED, settings.speed))}
+        return body
 
     def dialogue_refusal(self, turns: Sequence[DialogueTurn]) -> str | None:
         """Return why text-to-dialogue cannot take these turns, or None when it can."""

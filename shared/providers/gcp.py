@@ -6,15 +6,17 @@ families Google documents for one purpose (News, Studio, Casual) give that use c
 ``SynthesizeSpeech`` gets plain text as SSML with a ``<mark>`` before each word and
 ``enable_time_pointing=[SSML_MARK]``, so the returned timepoints become word timings;
 a caller's own SSML is passed through without timings. Audio is LINEAR16 at the requested
-rate. Production uses gRPC with application default credentials; tests point the REST
-transport (or a gRPC client on an insecure channel) at local fakes.
+rate. ``StreamingSynthesize`` (``stream_pcm``) serves the voices that support it (Chirp 3
+HD, Journey) for plain text at the voice's own pitch: raw PCM as Google produces it.
+Production uses gRPC with application default credentials; tests point the REST transport
+(or a gRPC client on an insecure channel) at local fakes.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import requests
@@ -22,6 +24,7 @@ import requests
 from shared.audio.pcm import decode_audio, is_wav
 from shared.audio.timing import tokenize_words, words_from_marks
 from shared.providers._http import retry_after_seconds
+from shared.providers._stream import pcm_stream
 from shared.providers.base import (
     AudioSettings,
     ErrorCategory,
@@ -43,6 +46,8 @@ MAX_INPUT_BYTES = 5_000
 SPEAKER_LETTERS = ("R", "S", "T", "U")
 _FAMILY_USE_CASES = {"news": "news", "studio": "narration", "casual": "conversation"}
 _GENDERS = {1: "male", 2: "female", 3: "neutral"}
+# The voice families StreamingSynthesize accepts (en-US-Chirp3-HD-Charon, en-US-Journey-D).
+STREAMING_FAMILIES = ("-Chirp3-HD-", "-Journey-")
 
 
 class GoogleTTSProvider(TTSProvider):
@@ -171,6 +176,70 @@ class GoogleTTSProvider(TTSProvider):
             provider=NAME,
             voice_id=request.voice_id,
         )
+
+    def streams(self, request: SynthesisRequest) -> bool:
+        """Return True for plain text in a Chirp 3 HD or Journey voice at the voice's own
+        pitch: only those voices stream, and a stream takes neither SSML (so no
+        pronunciation rules) nor a pitch."""
+        return (
+            _streaming_voice(request.voice_id)
+            and not request.ssml
+            and not request.pronunciations
+            and request.settings.pitch == 1.0
+        )
+
+    def stream_pcm(self, request: SynthesisRequest) -> Iterator[bytes]:
+        """Yield the audio of ``request`` from ``StreamingSynthesize`` as Google sends it
+        (raw PCM at the requested rate; the volume is applied to the samples here).
+
+        Raises:
+            ProviderError: the request cannot stream (permanent), or Google failed.
+        """
+        self.check_input(request)
+        if not self.streams(request):
+            raise provider_error(
+                NAME,
+                ErrorCategory.PERMANENT,
+                "gcp streams plain text in Chirp 3 HD and Journey voices at their own pitch",
+            )
+        from google.cloud import texttospeech_v1beta1 as tts  # noqa: PLC0415 - cold starts
+
+        settings = request.settings
+        config = tts.StreamingSynthesizeConfig(
+            voice=tts.VoiceSelectionParams(
+                language_code=request.language or _language_of(request.voice_id),
+                name=request.voice_id,
+            ),
+            streaming_audio_config=tts.StreamingAudioConfig(
+                audio_encoding=tts.AudioEncoding.PCM,
+                sample_rate_hertz=settings.sample_rate,
+                speaking_rate=settings.speed,
+            ),
+        )
+        # The first message configures the stream; the text follows (here all at once).
+        messages = [
+            tts.StreamingSynthesizeRequest(streaming_config=config),
+            tts.StreamingSynthesizeRequest(input=tts.StreamingSynthesisInput(text=request.text)),
+        ]
+        responses = self._call(
+            lambda client: client.streaming_synthesize(
+                requests=iter(messages), retry=None, timeout=self._timeout
+            )
+        )
+        return pcm_stream(
+            self._audio_of(iter(responses)),
+            from_rate=settings.sample_rate,
+            to_rate=settings.sample_rate,
+            volume=settings.volume,
+            malformed=lambda what: provider_error(
+                NAME, ErrorCategory.PERMANENT, f"gcp sent a malformed reply: {what}"
+            ),
+        )
+
+    def _audio_of(self, responses: Iterator[Any]) -> Iterator[bytes]:
+        # A stream's errors arrive while it is read: each read is categorised like a call.
+        while (response := self._call(lambda _client: next(responses, None))) is not None:
+            yield bytes(response.audio_content)
 
     def dialogue_refusal(self, turns: Sequence[DialogueTurn]) -> str | None:
         """Return why Google cannot speak these turns in one call, or None when it can."""
@@ -315,6 +384,11 @@ def _categorised(exc: Any) -> ProviderError:
         retry_after=retry_after,
         status=status or None,
     )
+
+
+def _streaming_voice(voice_id: str) -> bool:
+    """Return whether a Google voice supports StreamingSynthesize (Chirp 3 HD, Journey)."""
+    return any(family in voice_id for family in STREAMING_FAMILIES)
 
 
 def _language_of(voice_id: str) -> str:

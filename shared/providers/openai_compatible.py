@@ -3,15 +3,20 @@
 OpenAI has no voice-list endpoint, so the voices come from configuration; each is
 multilingual and the catalog lists it under the configured language. Synthesis asks for
 ``response_format=pcm`` (24 kHz 16-bit mono) and, for servers that answer a WAV file
-anyway, reads the WAV header instead.
+anyway, reads the WAV header instead; ``stream_pcm`` reads the PCM as the server sends
+it, resampled to the requested rate piece by piece.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import requests
 
 from shared.audio.pcm import decode_audio, is_wav, resample, scale_volume
 from shared.providers._http import JsonHttpClient
+from shared.providers._stream import http_body, pcm_stream
 from shared.providers.base import (
     ProviderCapabilities,
     SynthesisRequest,
@@ -85,16 +90,13 @@ class OpenAICompatibleProvider(TTSProvider):
     def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
         """Return the audio of ``request``; the API gives no word timings."""
         self.check_input(request)
+        response = self._http.request("POST", "/v1/audio/speech", json_body=self._body(request))
+        return self._result(response.content, response, request)
+
+    def _result(
+        self, audio: bytes, response: requests.Response, request: SynthesisRequest
+    ) -> SynthesisResult:
         settings = request.settings
-        body = {
-            "model": self._model,
-            "input": request.text,
-            "voice": request.voice_id,
-            "response_format": "pcm",
-            "speed": settings.speed,
-        }
-        response = self._http.request("POST", "/v1/audio/speech", json_body=body)
-        audio = response.content
         if is_wav(audio):
             try:
                 pcm, rate = decode_audio(audio)
@@ -113,6 +115,43 @@ class OpenAICompatibleProvider(TTSProvider):
             provider=NAME,
             voice_id=request.voice_id,
         )
+
+    def streams(self, request: SynthesisRequest) -> bool:
+        """Return True at the voice's own pitch (the API has none, and a stream cannot say it
+        was left out, as ``synthesize`` does): ``response_format: "pcm"`` arrives as it is
+        produced."""
+        return request.settings.pitch == 1.0
+
+    def stream_pcm(self, request: SynthesisRequest) -> Iterator[bytes]:
+        """Yield the audio of ``request`` as the server sends it (24 kHz PCM resampled to
+        the requested rate as it comes)."""
+        self.check_input(request)
+        settings = request.settings
+        response = self._http.request(
+            "POST", "/v1/audio/speech", json_body=self._body(request), stream=True
+        )
+        if response.headers.get("Content-Type", "").startswith("application/json"):
+            response.close()
+            raise self._http.malformed("JSON instead of audio")
+        if response.headers.get("Content-Type", "").startswith(("audio/wav", "audio/x-wav")):
+            # A server that answers a WAV file anyway: read it whole.
+            return iter([self._result(response.content, response, request).pcm])
+        return pcm_stream(
+            http_body(response, NAME),
+            from_rate=NATIVE_RATE,
+            to_rate=settings.sample_rate,
+            volume=settings.volume,
+            malformed=self._http.malformed,
+        )
+
+    def _body(self, request: SynthesisRequest) -> dict[str, Any]:
+        return {
+            "model": self._model,
+            "input": request.text,
+            "voice": request.voice_id,
+            "response_format": "pcm",
+            "speed": request.settings.speed,
+        }
 
     def close(self) -> None:
         self._http.close()

@@ -7,16 +7,16 @@ per process; the registry builds this provider from loaded voices, so a voice th
 missing or does not load is a ``ConfigurationError`` naming the file: the registry logs it,
 ``/voices/providers`` shows it, and default voices come from the next provider.
 
-Synthesis goes sentence by sentence (``stream`` yields each as soon as it is ready, and
-``synthesize`` joins them), so a long text starts fast. Word timings come from the phoneme
-alignments, mapped back to the written words by ``phoneme_words``. Speed scales the
-phoneme lengths; pitch is resampling (the voice is made slower by the pitch factor, then
-resampled as if recorded that much faster: same duration, pitch and formants shifted
-together); volume scales the samples. Text in a script the voice cannot read (Cyrillic
-for an English voice) is spoken by eSpeak NG in a voice for that script, or refused with
-``UnsupportedTextError`` (HTTP 400) when none reads it. A request with ``phonemes`` holds
-IPA between ``[[`` and ``]]`` (a pronunciation lexicon's rules), which Piper says as
-written and times like any word; such blocks are in no script.
+Synthesis goes sentence by sentence (``stream`` yields each as soon as it is ready,
+``stream_pcm`` its audio alone, and ``synthesize`` joins them), so a long text starts fast.
+Word timings come from the phoneme alignments, mapped back to the written words by
+``phoneme_words``. Speed scales the phoneme lengths; pitch is resampling (the voice is made
+slower by the pitch factor, then resampled as if recorded that much faster: same duration,
+pitch and formants shifted together); volume scales the samples. Text in a script the voice
+cannot read (Cyrillic for an English voice) is spoken by eSpeak NG in a voice for that
+script, or refused with ``UnsupportedTextError`` (HTTP 400) when none reads it. A request
+with ``phonemes`` holds IPA between ``[[`` and ``]]`` (a pronunciation lexicon's rules),
+which Piper says as written and times like any word; such blocks are in no script.
 """
 
 from __future__ import annotations
@@ -170,6 +170,16 @@ class PiperProvider(TTSProvider):
             provider=NAME,
             voice_id=request.voice_id,
         )
+
+    def streams(self, request: SynthesisRequest) -> bool:
+        """Return True for plain text in a voice of this provider: it goes by sentence."""
+        return not request.ssml and request.voice_id in self._voices
+
+    def stream_pcm(self, request: SynthesisRequest) -> Iterator[bytes]:
+        """Yield each sentence's audio as soon as it is synthesized (``stream`` without the
+        timings)."""
+        for sentence in self.stream(request):
+            yield sentence.pcm
 
     def stream(self, request: SynthesisRequest) -> Iterator[SynthesisResult]:
         """Yield the audio one sentence at a time, each as soon as it is synthesized.

@@ -106,7 +106,7 @@ class PollyProvider(TTSProvider):
             ssml=True,
             timing="word",
             multi_speaker=False,
-            streaming=True,
+            streaming=False,
             cloning=False,
             native_formats=("pcm", "mp3", "ogg_vorbis"),
             max_input_chars=MAX_INPUT_CHARS,

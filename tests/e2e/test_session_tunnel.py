@@ -42,6 +42,21 @@ def test_a_session_runs_at_the_gateways_origin(gateway):
     client.close()
 
 
+def test_text_to_speech_streams_at_the_gateways_origin(gateway):
+    token = gateway.token("tara")
+    url = f"ws://127.0.0.1:{gateway.port}/v1/synthesize/ws"
+    client = Client(url, None, subprotocols=["voice-synthesis", f"bearer.{token}"])
+    assert client.ws.subprotocol == "voice-synthesis"
+    client.send({"type": "start", "voice": "espeak:en-US", "sampleRate": 16000})
+    assert client.wait_for("synthesis.started")["sampleRate"] == 16000
+    client.send({"type": "text", "text": "Through the tunnel"})
+    client.send({"type": "end"})
+    assert client.wait_for("segment.started")["text"] == "Through the tunnel"
+    assert client.wait_for("synthesis.ended")["segments"] == 1
+    assert len(client.received.audio) > 16000  # over half a second of speech
+    client.close()
+
+
 def test_plain_requests_on_the_same_port_reach_the_functions(gateway):
     with urllib.request.urlopen(f"{gateway.base}/healthz", timeout=5) as response:  # noqa: S310
         assert json.loads(response.read()) == {"status": "ok"}

@@ -66,6 +66,10 @@ def test_the_session_service_and_health_have_their_routes() -> None:
     assert document["backends"][SESSION_SERVICE.name]["kind"] == "cloud_run"
     assert backend_for(document, "/v1/sessions") == SESSION_SERVICE.name
     assert backend_for(document, "/v1/sessions/s1/webrtc/offer") == SESSION_SERVICE.name
+    # Text to speech streamed over a WebSocket runs on the session service; the rest of
+    # synthesis stays with the functions.
+    assert backend_for(document, "/v1/synthesize/ws") == SESSION_SERVICE.name
+    assert backend_for(document, "/synthesize") == "synthesis"
     assert backend_for(document, HEALTH_PATH) == HEALTH_BACKEND
     assert backend_for(document, HEALTH_PATH + "/x") is None
     assert document["default_backend"] == DEFAULT_BACKEND

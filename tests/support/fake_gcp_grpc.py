@@ -1,8 +1,16 @@
 """A gRPC fake of Google Cloud TTS (v1beta1), served with the library's own messages.
 
 ``google-cloud-texttospeech`` ships no servicer classes, so the fake registers a generic
-handler for ``ListVoices`` and ``SynthesizeSpeech`` using the request and response types'
-own ``serialize``/``deserialize``. ``fail_next(code)`` aborts the next call with a status.
+handler for ``ListVoices``, ``SynthesizeSpeech`` and the bidirectional
+``StreamingSynthesize`` using the request and response types' own
+``serialize``/``deserialize``. ``fail_next(code)`` aborts the next call with a status;
+``fail_mid_stream(code)`` aborts the next stream after its first audio.
+
+``StreamingSynthesize`` behaves as Google's: the first message must be the
+``streaming_config`` (a Chirp 3 HD or Journey voice, PCM), each later ``input`` is spoken
+as raw PCM at the configured rate in several responses; other voices are
+``INVALID_ARGUMENT``. With a ``gate`` (a ``threading.Event``), responses after the first
+wait for it, so a test can prove the client had audio before the server sent the rest.
 """
 
 from __future__ import annotations
@@ -15,7 +23,14 @@ from typing import Any
 import grpc
 from google.cloud import texttospeech_v1beta1 as tts
 
-from tests.support.fake_tts_servers import GCP_VOICES, SECONDS_PER_CHAR, tone, wav_bytes
+from tests.support.fake_tts_servers import (
+    GATE_TIMEOUT_SECONDS,
+    GCP_VOICES,
+    SECONDS_PER_CHAR,
+    STREAM_PIECE_BYTES,
+    tone,
+    wav_bytes,
+)
 
 SERVICE = "google.cloud.texttospeech.v1beta1.TextToSpeech"
 _MARK = re.compile(r'<mark name="([^"]+)"\s*/>')
@@ -24,9 +39,12 @@ _MARK = re.compile(r'<mark name="([^"]+)"\s*/>')
 class FakeGoogleTTSGrpc:
     """The fake server; use as a context manager, then connect to ``host``."""
 
-    def __init__(self) -> None:
+    def __init__(self, gate: threading.Event | None = None) -> None:
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         self._failures: list[grpc.StatusCode] = []
+        self._mid_stream: list[grpc.StatusCode] = []
+        self._gate = gate
+        self.streamed: list[Any] = []  # each stream's StreamingSynthesizeConfig
         self._lock = threading.Lock()
         handlers = {
             "ListVoices": grpc.unary_unary_rpc_method_handler(
@@ -38,6 +56,11 @@ class FakeGoogleTTSGrpc:
                 self._synthesize,
                 request_deserializer=tts.SynthesizeSpeechRequest.deserialize,
                 response_serializer=tts.SynthesizeSpeechResponse.serialize,
+            ),
+            "StreamingSynthesize": grpc.stream_stream_rpc_method_handler(
+                self._streaming_synthesize,
+                request_deserializer=tts.StreamingSynthesizeRequest.deserialize,
+                response_serializer=tts.StreamingSynthesizeResponse.serialize,
             ),
         }
         self._server.add_generic_rpc_handlers(
@@ -56,6 +79,10 @@ class FakeGoogleTTSGrpc:
     def fail_next(self, code: grpc.StatusCode) -> None:
         with self._lock:
             self._failures.append(code)
+
+    def fail_mid_stream(self, code: grpc.StatusCode) -> None:
+        with self._lock:
+            self._mid_stream.append(code)
 
     def _maybe_fail(self, context: Any) -> None:
         with self._lock:
@@ -94,3 +121,34 @@ class FakeGoogleTTSGrpc:
             audio_content=wav_bytes(tone(spoken * SECONDS_PER_CHAR, rate), rate),
             timepoints=points if request.enable_time_pointing else [],
         )
+
+    def _streaming_synthesize(self, requests: Any, context: Any) -> Any:
+        self._maybe_fail(context)
+        with self._lock:
+            broken = self._mid_stream.pop(0) if self._mid_stream else None
+        requests = iter(requests)
+        first = next(requests, None)
+        if first is None or "streaming_config" not in first:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "The first message must be the config")
+        config = first.streaming_config
+        name = config.voice.name
+        if "-Chirp3-HD-" not in name and "-Journey-" not in name:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"Voice {name} does not stream")
+        audio = config.streaming_audio_config
+        if audio.audio_encoding != tts.AudioEncoding.PCM:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Streaming audio is PCM here")
+        self.streamed.append(config)
+        rate = audio.sample_rate_hertz or 24_000
+        speed = audio.speaking_rate or 1.0
+        sent = 0
+        for request in requests:
+            pcm = tone(len(request.input.text) * SECONDS_PER_CHAR / speed, rate)
+            for start in range(0, len(pcm), STREAM_PIECE_BYTES - 1):
+                if sent and broken is not None:
+                    context.abort(broken, f"fake {broken.name} mid-stream")
+                if sent and self._gate is not None:
+                    self._gate.wait(GATE_TIMEOUT_SECONDS)
+                sent += 1
+                yield tts.StreamingSynthesizeResponse(
+                    audio_content=pcm[start : start + STREAM_PIECE_BYTES - 1]
+                )

@@ -5,13 +5,19 @@
   ``output_format`` rate, plus ``alignment`` with per-character times).
 * Azure: ``GET /cognitiveservices/voices/list`` and ``POST /cognitiveservices/v1`` (SSML in,
   raw 24 kHz PCM out, as ``X-Microsoft-OutputFormat: raw-24khz-16bit-mono-pcm`` asks).
-* OpenAI-compatible: ``POST /v1/audio/speech`` answering raw 24 kHz PCM.
+* ElevenLabs streaming: ``POST /v1/text-to-speech/{id}/stream`` answering raw PCM at the
+  ``output_format`` rate with chunked transfer encoding, piece by piece.
+* OpenAI-compatible: ``POST /v1/audio/speech`` answering raw 24 kHz PCM, chunked, as the
+  API streams it.
 * Google Cloud TTS (REST transport): ``GET /v1beta1/voices`` and
   ``POST /v1beta1/text:synthesize`` answering ``audioContent`` (a base64 WAV, as Google
   sends for LINEAR16) and ``timepoints`` for every ``<mark>`` in the SSML.
 
 Each checks its auth header the way the real API does (401 with the API's error body).
 Audio is a quiet tone lasting 60 ms per input character, so durations are predictable.
+Streamed bodies go out in pieces of an odd number of bytes (a network splits samples too);
+with a ``gate`` (a ``threading.Event``), everything after the first piece waits for it, so
+a test can prove a client had the first audio before the server had sent the rest.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from __future__ import annotations
 import base64
 import io
 import re
+import threading
 import wave
+from collections.abc import Iterator
 from typing import Any
 from xml.sax.saxutils import escape, unescape
 
@@ -29,6 +37,16 @@ from werkzeug.wrappers import Request, Response
 from tests.support.fake_http import FakeHttpServer, json_response
 
 SECONDS_PER_CHAR = 0.06
+STREAM_PIECE_BYTES = 4_801
+GATE_TIMEOUT_SECONDS = 30
+
+
+def streamed(audio: bytes, gate: threading.Event | None) -> Iterator[bytes]:
+    """Yield ``audio`` in odd-sized pieces; after the first, wait for ``gate`` when given."""
+    for start in range(0, len(audio), STREAM_PIECE_BYTES):
+        if start and gate is not None:
+            gate.wait(GATE_TIMEOUT_SECONDS)
+        yield audio[start : start + STREAM_PIECE_BYTES]
 
 
 def tone(seconds: float, rate: int) -> bytes:
@@ -112,7 +130,9 @@ ELEVENLABS_VOICES: list[dict[str, Any]] = [
 ]
 
 
-def elevenlabs_app(voices: list[dict[str, Any]] | None = None) -> Any:
+def elevenlabs_app(
+    voices: list[dict[str, Any]] | None = None, gate: threading.Event | None = None
+) -> Any:
     listed = ELEVENLABS_VOICES if voices is None else voices
 
     def app(request: Request) -> Response:
@@ -145,6 +165,16 @@ def elevenlabs_app(voices: list[dict[str, Any]] | None = None) -> Any:
                     "normalized_alignment": alignment,
                 }
             )
+        match = re.fullmatch(r"/v1/text-to-speech/([^/]+)/stream", request.path)
+        if request.method == "POST" and match:
+            if match.group(1) not in {v["voice_id"] for v in listed}:
+                return json_response(
+                    {"detail": {"status": "voice_not_found", "message": "Voice not found"}}, 404
+                )
+            text = request.get_json()["text"]
+            rate = int(request.args.get("output_format", "mp3_44100_128").split("_")[1])
+            audio = tone(len(text) * SECONDS_PER_CHAR, rate)
+            return Response(streamed(audio, gate), mimetype="application/octet-stream")
         if request.method == "POST" and request.path == "/v1/text-to-dialogue/with-timestamps":
             return _elevenlabs_dialogue(request, {v["voice_id"] for v in listed})
         return json_response({"detail": {"status": "not_found", "message": "Not found"}}, 404)
@@ -292,7 +322,12 @@ def azure_app(voices: list[dict[str, Any]] | None = None) -> Any:
 OPENAI_KEY = "sk-test-openai-key"
 
 
-def openai_app(request: Request) -> Response:
+def openai_streaming_app(gate: threading.Event | None = None) -> Any:
+    """Return the OpenAI fake whose PCM bodies wait for ``gate`` after their first piece."""
+    return lambda request: openai_app(request, gate)
+
+
+def openai_app(request: Request, gate: threading.Event | None = None) -> Response:
     if request.headers.get("Authorization") != f"Bearer {OPENAI_KEY}":
         return json_response(
             {
@@ -310,7 +345,7 @@ def openai_app(request: Request) -> Response:
         pcm = tone(seconds, 24_000)
         if body.get("response_format") == "wav":
             return Response(wav_bytes(pcm, 24_000), mimetype="audio/wav")
-        return Response(pcm, mimetype="audio/pcm")
+        return Response(streamed(pcm, gate), mimetype="audio/pcm")
     return json_response({"error": {"message": "Not found", "type": "invalid_request_error"}}, 404)
 
 

@@ -139,6 +139,21 @@ def test_stream_yields_each_sentence_with_its_own_words(piper: PiperProvider) ->
         assert piece.words[-1].end_seconds <= piece.duration_seconds + 0.01
 
 
+def test_stream_pcm_yields_each_sentence_as_its_own_piece(piper: PiperProvider) -> None:
+    text = "First comes this. Then that one follows. Finally the end."
+    request = SynthesisRequest(
+        text=text, voice_id=VOICE, settings=AudioSettings(sample_rate=16_000), want_timings=False
+    )
+    assert piper.streams(request)
+    assert not piper.streams(request.model_copy(update={"voice_id": "en_GB-nobody"}))
+    pieces = list(piper.stream_pcm(request))
+    assert len(pieces) == 3
+    assert all(piece and len(piece) % 2 == 0 for piece in pieces)
+    # Piper samples its phoneme durations, so two renderings differ a little in length.
+    whole = piper.synthesize(request).pcm
+    assert sum(len(piece) for piece in pieces) == pytest.approx(len(whole), rel=0.15)
+
+
 def test_foreign_script_is_spoken_by_espeak_in_place(piper: PiperProvider) -> None:
     text = "Hello Привет мир, how are you?"
     result = say(piper, text)

@@ -1,0 +1,85 @@
+"""Work that runs ahead of its reader by a bounded amount: back-pressure for streams.
+
+``RunAhead`` takes items from a source iterator (each ``next`` does the work: a sentence
+synthesized, a piece of a provider's stream read) on a thread of its own, so the next items
+are ready while the reader is busy, but never more than ``ahead`` items beyond what the
+reader has finished with. A reader that stops reading therefore stops the work within that
+bound; ``stop`` (a client that went away) ends it after the item in progress, and closes
+the source. An error of the source reaches the reader where the item would have.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_JOIN_SECONDS = 60.0  # a provider call in progress is waited for at most this long
+
+
+@dataclass(frozen=True)
+class _End:
+    error: BaseException | None = None
+
+
+class RunAhead(Generic[T]):
+    """Iterates ``source`` on a worker thread at most ``ahead`` items ahead of the reader."""
+
+    def __init__(self, source: Iterator[T], ahead: int, *, name: str = "run-ahead") -> None:
+        if ahead < 1:
+            raise ValueError("ahead must be at least 1")
+        self.ahead = ahead
+        self._source = source
+        self._slots = threading.Semaphore(ahead)
+        self._items: queue.SimpleQueue[T | _End] = queue.SimpleQueue()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.produced = 0
+
+    def __iter__(self) -> Iterator[T]:
+        """Yield the source's items in order; an item's slot frees once the reader asks for
+        the next one. Raises what the source raised."""
+        self._thread.start()
+        while True:
+            item = self._items.get()
+            if isinstance(item, _End):
+                if item.error is not None:
+                    raise item.error
+                return
+            yield item
+            self._slots.release()
+
+    def stop(self) -> None:
+        """Stop the work after the item in progress and wait for the worker to end."""
+        self._stopped.set()
+        self._slots.release(self.ahead + 1)
+        if self._thread.is_alive():
+            self._thread.join(_JOIN_SECONDS)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                if not self._slots.acquire(blocking=False):
+                    logger.debug("Run-ahead waits for its reader (%d items ahead)", self.ahead)
+                    self._slots.acquire()
+                if self._stopped.is_set():
+                    return
+                try:
+                    item = next(self._source)
+                except StopIteration:
+                    self._items.put(_End())
+                    return
+                self.produced += 1
+                self._items.put(item)
+        except BaseException as exc:
+            self._items.put(_End(exc))
+        finally:
+            close = getattr(self._source, "close", None)
+            if close is not None:
+                close()

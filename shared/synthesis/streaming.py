@@ -18,6 +18,7 @@ render and records only the voice model's use.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ from shared.synthesis.prepare import Prepared, new_job
 from shared.synthesis.pronunciation import pronounced_request
 from shared.synthesis.render import plan_chunks, timestamps_body
 from shared.synthesis.usage import record_model_use
+
+logger = logging.getLogger(__name__)
 
 CACHED_CHUNK_BYTES = 32 * 1024
 _MAX_ATTEMPTS_ON_VANISHED_ENTRY = 3
@@ -96,6 +99,7 @@ class _Piece:
     sample_rate: int
     words: list[TimedWord]
     char_start: int
+    unapplied: tuple[str, ...] = ()
 
 
 def open_stream(
@@ -208,7 +212,13 @@ def _pieces(deps: SynthesisDeps, prepared: Prepared) -> Iterator[_Piece]:
     chunks = [TextChunk(text, 0, len(text))] if prepared.ssml else plan_chunks(text, limit)
     for chunk in chunks:
         rendered = prepared.render_piece(chunk.text)
-        yield _Piece(rendered.pcm, rendered.sample_rate, rendered.words, chunk.start)
+        yield _Piece(
+            rendered.pcm,
+            rendered.sample_rate,
+            rendered.words,
+            chunk.start,
+            tuple(rendered.unapplied),
+        )
 
 
 class _Encoding:
@@ -221,6 +231,8 @@ class _Encoding:
         self.words: list[TimedWord] = []
         self.encoder: StreamEncoder | None = None
         self.tail = b""
+        # Settings the provider could not apply, as the stored entry reports them.
+        self.unapplied: list[str] = []
 
     def chunks(self) -> Generator[StreamChunk, None, None]:
         """Yield each piece encoded; closing it stops the synthesis running ahead."""
@@ -246,6 +258,7 @@ class _Encoding:
                 audio = head + self.encoder.write(piece.pcm)
                 yield StreamChunk(audio, tuple(moved), len(self.words))
                 self.words.extend(moved)
+                self.unapplied.extend(n for n in piece.unapplied if n not in self.unapplied)
         finally:
             ahead.stop()
 
@@ -299,13 +312,14 @@ def _rendered(
                 job_id=job.id,
                 encoded=encoded,
                 timestamps=timestamps,
-                unapplied=(),
+                unapplied=tuple(encoding.unapplied),
             )
-    except BaseException:
+    except BaseException as exc:
+        chunks.close()  # the synthesis running ahead stops first
         flight.abandon(lease)
+        if isinstance(exc, GeneratorExit):
+            logger.info("A streamed synthesis stopped before its end (its reader went away)")
         raise
-    finally:
-        chunks.close()
     flight.publish(lease, stored.cached)
     stream.duration = encoded.duration_seconds
     stream.result = finish(

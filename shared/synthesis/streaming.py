@@ -26,7 +26,7 @@ from typing import Any
 
 from shared.audio.formats import content_type_of
 from shared.audio.stream_encode import STREAMED_FORMATS, StreamEncoder, stream_encoder
-from shared.audio.text import TextChunk
+from shared.audio.text import TextChunk, split_sentences
 from shared.audio.timestamps import TimedWord, in_order, offset_timings
 from shared.errors import NotFoundError, UnsupportedAudioFormatError
 from shared.files.cache import CachedAudio, Lease
@@ -39,7 +39,7 @@ from shared.synthesis.immediate import finish
 from shared.synthesis.model import SynthesisJob, SynthesisResponse
 from shared.synthesis.prepare import Prepared, new_job
 from shared.synthesis.pronunciation import pronounced_request
-from shared.synthesis.render import plan_chunks, timestamps_body
+from shared.synthesis.render import timestamps_body
 from shared.synthesis.usage import record_model_use
 
 logger = logging.getLogger(__name__)
@@ -191,6 +191,20 @@ def _stored(
         given += len(mine)
 
 
+def stream_chunks(text: str, limit: int) -> list[TextChunk]:
+    """Return ``text`` in sentence chunks of at most ``limit`` characters: the first
+    sentence alone (the first audio comes soonest), the rest merged up to the limit."""
+    sentences = split_sentences(text, limit, merge=False)
+    if not sentences:
+        return []
+    first = sentences[0]
+    rest = [
+        TextChunk(chunk.text, chunk.start + first.end, chunk.end + first.end)
+        for chunk in split_sentences(text[first.end :], limit)
+    ]
+    return [first, *rest]
+
+
 def _pieces(deps: SynthesisDeps, prepared: Prepared) -> Iterator[_Piece]:
     """Yield the audio in text order: the provider's own stream, or sentence chunks."""
     provider = prepared.provider
@@ -209,7 +223,7 @@ def _pieces(deps: SynthesisDeps, prepared: Prepared) -> Iterator[_Piece]:
         return
     limit = min(deps.settings.synthesis_stream_chunk_chars, provider.capabilities.max_input_chars)
     text = prepared.text
-    chunks = [TextChunk(text, 0, len(text))] if prepared.ssml else plan_chunks(text, limit)
+    chunks = [TextChunk(text, 0, len(text))] if prepared.ssml else stream_chunks(text, limit)
     for chunk in chunks:
         rendered = prepared.render_piece(chunk.text)
         yield _Piece(

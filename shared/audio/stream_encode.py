@@ -161,7 +161,8 @@ class _Mp3Stream(StreamEncoder):
         return bytes(self._encoder.encode(pcm)) if pcm else b""
 
     def _close(self) -> bytes:
-        return bytes(self._encoder.flush())
+        # lame refuses to flush an encoder that was never given samples.
+        return bytes(self._encoder.flush()) if self._pcm else b""
 
 
 class _OggOpusStream(StreamEncoder):

@@ -39,6 +39,7 @@ class RunAhead(Generic[T]):
         self._slots = threading.Semaphore(ahead)
         self._items: queue.SimpleQueue[T | _End] = queue.SimpleQueue()
         self._stopped = threading.Event()
+        self._waiting = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.produced = 0
 
@@ -55,6 +56,10 @@ class RunAhead(Generic[T]):
             yield item
             self._slots.release()
 
+    def waiting(self) -> bool:
+        """Return whether the worker is held back, waiting for the reader to take items."""
+        return self._waiting.is_set()
+
     def stop(self) -> None:
         """Stop the work after the item in progress and wait for the worker to end."""
         self._stopped.set()
@@ -67,7 +72,9 @@ class RunAhead(Generic[T]):
             while True:
                 if not self._slots.acquire(blocking=False):
                     logger.debug("Run-ahead waits for its reader (%d items ahead)", self.ahead)
+                    self._waiting.set()
                     self._slots.acquire()
+                    self._waiting.clear()
                 if self._stopped.is_set():
                     return
                 try:

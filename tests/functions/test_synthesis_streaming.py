@@ -30,7 +30,7 @@ from shared.providers.registry import ProviderRegistry
 from shared.store import Query
 from shared.synthesis.repository import SYNTHESIS_JOBS
 from tests.functions import test_synthesis_fixtures as fx
-from tests.functions.test_synthesis import fetch
+from tests.functions.test_synthesis import create_model, fetch
 from tests.functions.test_synthesis_fixtures import CountingEspeak
 
 ann = fx.ann
@@ -341,3 +341,18 @@ def test_concurrent_identical_streams_render_once(function_client, espeak, ann):
         thread.join()
     assert espeak.calls == len(SENTENCES)
     assert results[0] == results[1]
+
+
+def test_a_streamed_synthesis_with_a_voice_model_counts_one_use(function_client, espeak, ann):
+    models = function_client("voice_models")
+    model = create_model(models, ann, "ann")
+    client = function_client("synthesis")
+    chunks_of(stream(client, ann, outputFormat="pcm", voice=model["id"]))
+    stats = models.get(f"/voice-models/{model['id']}/usage-stats", headers=ann).get_json()
+    # One use for the whole stream (not one per sentence), billed for every character.
+    assert stats["usageCount"] == 1
+    assert (stats["characters"], stats["requestedCharacters"]) == (len(TEXT), len(TEXT))
+    chunks_of(stream(client, ann, outputFormat="pcm", voice=model["id"]))  # a hit: a use
+    stats = models.get(f"/voice-models/{model['id']}/usage-stats", headers=ann).get_json()
+    assert stats["usageCount"] == 2
+    assert (stats["characters"], stats["requestedCharacters"]) == (len(TEXT), 2 * len(TEXT))

@@ -24,7 +24,8 @@ import flask
 from shared import errors
 from shared.http import openai_error_body, platform_error_body, status_for
 from shared.synthesis.deps import SynthesisDeps
-from shared.synthesis.streaming import StreamChunk, SynthesisStream
+from shared.synthesis.stream_render import StreamChunk
+from shared.synthesis.streaming import SynthesisStream
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def ndjson_response(
     def line(chunk: StreamChunk) -> bytes:
         body: dict[str, Any] = {"audio": base64.b64encode(chunk.audio).decode("ascii")}
         if timings:
-            body.update(stream.syllables_of(deps, chunk))
+            body.update(stream.timings_of(deps, chunk))
         return _json_line(body)
 
     def body() -> Iterator[bytes]:

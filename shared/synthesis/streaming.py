@@ -3,11 +3,10 @@
 ``open_stream`` returns a ``SynthesisStream`` of ``StreamChunk`` (encoded bytes and the
 words they hold, timed on the whole utterance's clock). A ready cache entry is served from
 the stored object (``cache_hit``). Otherwise the request's cache key is claimed as
-``synthesize_now`` claims it, and the text is synthesized sentence chunk by sentence chunk
-(``synthesis_stream_chunk_chars``) in text order, each chunk encoded as it comes
-(``shared.audio.stream_encode``), at most ``synthesis_stream_ahead_chunks`` chunks ahead
-of what the reader has taken (``RunAhead``). A provider that streams a request itself
-(``provider.streams``) is read as it produces when the request wants no timings. When the
+``synthesize_now`` claims it, and the audio comes from ``shared.synthesis.stream_render``
+as it is iterated: sentence chunks in text order (or the provider's own stream), each
+encoded as it comes, synthesized at most ``synthesis_stream_ahead_chunks`` chunks ahead
+of what the reader has taken. When the
 last chunk is encoded the whole audio is stored, published to the cache and recorded as a
 completed job (usage counted once), exactly as a non-streamed request would, so the next
 identical request, streamed or not, is a hit. Closing the stream early (the client went
@@ -18,44 +17,32 @@ render and records only the voice model's use.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
-from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from shared.audio.formats import content_type_of
-from shared.audio.stream_encode import STREAMED_FORMATS, StreamEncoder, stream_encoder
-from shared.audio.text import TextChunk, split_sentences
-from shared.audio.timestamps import TimedWord, in_order, offset_timings
+from shared.audio.stream_encode import STREAMED_FORMATS
+from shared.audio.timestamps import TimedWord, in_order
 from shared.errors import NotFoundError, UnsupportedAudioFormatError
 from shared.files.cache import CachedAudio, Lease
 from shared.files.storage import adopt, read_timestamps, record_file, store_audio
-from shared.providers.base import ErrorCategory, provider_error
 from shared.store.leases import Heartbeat
-from shared.synthesis.ahead import RunAhead
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.immediate import finish
 from shared.synthesis.model import SynthesisJob, SynthesisResponse
 from shared.synthesis.prepare import Prepared, new_job
-from shared.synthesis.pronunciation import pronounced_request
 from shared.synthesis.render import timestamps_body
+from shared.synthesis.stream_render import Encoding, StreamChunk
 from shared.synthesis.usage import record_model_use
 
 logger = logging.getLogger(__name__)
 
 CACHED_CHUNK_BYTES = 32 * 1024
 _MAX_ATTEMPTS_ON_VANISHED_ENTRY = 3
-
-
-@dataclass(frozen=True)
-class StreamChunk:
-    """Encoded audio in stream order and the words it holds (whole-utterance clock)."""
-
-    audio: bytes
-    words: tuple[TimedWord, ...] = ()
-    # Index of the chunk's first word among all the utterance's words.
-    first_word: int = 0
 
 
 @dataclass
@@ -68,18 +55,22 @@ class SynthesisStream:
     prepared: Prepared
     result: SynthesisResponse | None = None
     duration: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    # Releases the claimed cache key of a stream closed before it was ever iterated.
+    release: Callable[[], None] | None = None
 
     def __iter__(self) -> Iterator[StreamChunk]:
         return self.chunks
 
     def close(self) -> None:
         """Stop the work (nothing partial is stored)."""
-        close = getattr(self.chunks, "close", None)
-        if close is not None:
-            close()
+        if not isinstance(self.chunks, Generator):
+            return
+        unstarted = inspect.getgeneratorstate(self.chunks) == inspect.GEN_CREATED
+        self.chunks.close()
+        if unstarted and self.release is not None:
+            self.release()
 
-    def syllables_of(self, deps: SynthesisDeps, chunk: StreamChunk) -> dict[str, Any]:
+    def timings_of(self, deps: SynthesisDeps, chunk: StreamChunk) -> dict[str, Any]:
         """Return the chunk's ``{words, syllables}`` per the request's granularity, each
         syllable's ``wordIndex`` counted over the whole utterance."""
         body = timestamps_body(
@@ -93,19 +84,11 @@ class SynthesisStream:
         return body
 
 
-@dataclass(frozen=True)
-class _Piece:
-    pcm: bytes
-    sample_rate: int
-    words: list[TimedWord]
-    char_start: int
-    unapplied: tuple[str, ...] = ()
-
-
 def open_stream(
     deps: SynthesisDeps, user_id: str, prepared: Prepared, *, store: bool = True
 ) -> SynthesisStream:
-    """Return the stream of ``prepared``'s audio (nothing runs until it is iterated).
+    """Return the stream of ``prepared``'s audio: the cache key is claimed (a hit recorded)
+    now, the synthesis runs as the stream is iterated; iterate it or close it.
 
     Raises UnsupportedAudioFormatError for a format that cannot be streamed (flac).
     """
@@ -124,6 +107,8 @@ def open_stream(
     if isinstance(claimed, Lease):
         stream = SynthesisStream(iter(()), "", cache_hit=False, prepared=prepared)
         stream.chunks = _rendered(deps, user_id, stream, job=job, lease=claimed, started=started)
+        lease = claimed
+        stream.release = lambda: deps.flight.abandon(lease)
         return _typed(stream, None)
     response, own = claimed
     stream = SynthesisStream(iter(()), "", cache_hit=response.cache_hit, prepared=prepared)
@@ -191,106 +176,6 @@ def _stored(
         given += len(mine)
 
 
-def stream_chunks(text: str, limit: int) -> list[TextChunk]:
-    """Return ``text`` in sentence chunks of at most ``limit`` characters: the first
-    sentence alone (the first audio comes soonest), the rest merged up to the limit."""
-    sentences = split_sentences(text, limit, merge=False)
-    if not sentences:
-        return []
-    first = sentences[0]
-    rest = [
-        TextChunk(chunk.text, chunk.start + first.end, chunk.end + first.end)
-        for chunk in split_sentences(text[first.end :], limit)
-    ]
-    return [first, *rest]
-
-
-def _pieces(deps: SynthesisDeps, prepared: Prepared) -> Iterator[_Piece]:
-    """Yield the audio in text order: the provider's own stream, or sentence chunks."""
-    provider = prepared.provider
-    spoken = pronounced_request(
-        provider,
-        prepared.voice,
-        prepared.text,
-        prepared.settings,
-        ssml=prepared.ssml,
-        lexicons=prepared.lexicons,
-    )
-    wants_timings = prepared.options.include_timestamps
-    if not wants_timings and provider.streams(spoken.request):
-        for pcm in provider.stream_pcm(spoken.request):
-            yield _Piece(pcm, prepared.settings.sample_rate, [], 0)
-        return
-    limit = min(deps.settings.synthesis_stream_chunk_chars, provider.capabilities.max_input_chars)
-    text = prepared.text
-    chunks = [TextChunk(text, 0, len(text))] if prepared.ssml else stream_chunks(text, limit)
-    for chunk in chunks:
-        rendered = prepared.render_piece(chunk.text)
-        yield _Piece(
-            rendered.pcm,
-            rendered.sample_rate,
-            rendered.words,
-            chunk.start,
-            tuple(rendered.unapplied),
-        )
-
-
-class _Encoding:
-    """The request's pieces, synthesized ahead of the reader and encoded as they come; the
-    words collected on the whole utterance's clock."""
-
-    def __init__(self, deps: SynthesisDeps, prepared: Prepared) -> None:
-        self.deps = deps
-        self.prepared = prepared
-        self.words: list[TimedWord] = []
-        self.encoder: StreamEncoder | None = None
-        self.tail = b""
-        # Settings the provider could not apply, as the stored entry reports them.
-        self.unapplied: list[str] = []
-
-    def chunks(self) -> Generator[StreamChunk, None, None]:
-        """Yield each piece encoded; closing it stops the synthesis running ahead."""
-        prepared = self.prepared
-        ahead = RunAhead(
-            _pieces(self.deps, prepared),
-            self.deps.settings.synthesis_stream_ahead_chunks,
-            name="synthesis-stream",
-        )
-        offset = 0.0
-        try:
-            for piece in ahead:
-                head = b""
-                if self.encoder is None:
-                    self.encoder = stream_encoder(
-                        prepared.options.output_format,
-                        piece.sample_rate,
-                        prepared.settings.sample_rate,
-                    )
-                    head = self.encoder.start()
-                moved = offset_timings(piece.words, offset, piece.char_start)
-                offset += len(piece.pcm) // 2 / piece.sample_rate
-                audio = head + self.encoder.write(piece.pcm)
-                yield StreamChunk(audio, tuple(moved), len(self.words))
-                self.words.extend(moved)
-                self.unapplied.extend(n for n in piece.unapplied if n not in self.unapplied)
-        finally:
-            ahead.stop()
-
-    def finish(self) -> StreamEncoder:
-        """Return the finished encoder (its ``file`` is the whole audio); raise ProviderError
-        when no audio came."""
-        if self.encoder is None:
-            name = self.prepared.provider.name
-            raise provider_error(name, ErrorCategory.PERMANENT, "the provider sent no audio")
-        self.tail = self.encoder.finish()
-        return self.encoder
-
-    def tail_chunk(self) -> Iterator[StreamChunk]:
-        """Yield what the encoder held back, if anything."""
-        if self.tail:
-            yield StreamChunk(self.tail, (), len(self.words))
-
-
 def _rendered(
     deps: SynthesisDeps,
     user_id: str,
@@ -303,7 +188,7 @@ def _rendered(
     prepared = stream.prepared
     flight = deps.flight
     heartbeat = Heartbeat(lambda: flight.renew(lease), flight.renew_every, name=lease.key[:16])
-    encoding = _Encoding(deps, prepared)
+    encoding = Encoding(deps, prepared)
     chunks = encoding.chunks()
     try:
         with heartbeat:
@@ -366,7 +251,7 @@ def _unstored(
         yield from _stored(data, None, cached.duration)
         stream.duration = cached.duration
     else:
-        encoding = _Encoding(deps, stream.prepared)
+        encoding = Encoding(deps, stream.prepared)
         chunks = encoding.chunks()
         try:
             yield from chunks

@@ -28,7 +28,11 @@ from shared.files.repository import AUDIO_FILES
 from shared.providers.base import ErrorCategory, SynthesisRequest, SynthesisResult, provider_error
 from shared.providers.registry import ProviderRegistry
 from shared.store import Query
+from shared.synthesis import CAPABILITY as SYNTHESIS
+from shared.synthesis.model import SynthesizeRequest
+from shared.synthesis.prepare import prepare
 from shared.synthesis.repository import SYNTHESIS_JOBS
+from shared.synthesis.streaming import open_stream
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.test_synthesis import create_model, fetch
 from tests.functions.test_synthesis_fixtures import CountingEspeak
@@ -356,3 +360,12 @@ def test_a_streamed_synthesis_with_a_voice_model_counts_one_use(function_client,
     stats = models.get(f"/voice-models/{model['id']}/usage-stats", headers=ann).get_json()
     assert stats["usageCount"] == 2
     assert (stats["characters"], stats["requestedCharacters"]) == (len(TEXT), 2 * len(TEXT))
+
+
+def test_a_stream_closed_before_its_first_chunk_releases_its_key(espeak):
+    deps = get_container().deps(SYNTHESIS)
+    body = SynthesizeRequest.model_validate({"text": TEXT, "voice": "espeak:en-US"})
+    opened = open_stream(deps, "ann", prepare(deps, "ann", body))
+    assert count(SYNTHESIS_CACHE) == 1  # claimed at once
+    opened.close()
+    assert (count(SYNTHESIS_CACHE), espeak.calls) == (0, 0)

@@ -194,6 +194,9 @@ class Settings(BaseSettings):
     # figure of chunks ahead of what the client has read (back-pressure: a slow reader never
     # makes the server hold a whole long text).
     synthesis_stream_chunk_chars: int = Field(default=200, ge=20)
+    # The first chunk is the first sentence alone, cut at a clause mark or a space beyond
+    # this many characters: its synthesis is the time to the first byte.
+    synthesis_stream_first_chunk_chars: int = Field(default=60, ge=10)
     synthesis_stream_ahead_chunks: int = Field(default=2, ge=1, le=64)
     audio_file_ttl_days: int = Field(default=30, ge=1)
     audio_url_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)

@@ -31,12 +31,17 @@ class _End:
 class RunAhead(Generic[T]):
     """Iterates ``source`` on a worker thread at most ``ahead`` items ahead of the reader."""
 
-    def __init__(self, source: Iterator[T], ahead: int, *, name: str = "run-ahead") -> None:
+    def __init__(
+        self, source: Iterator[T], ahead: int, *, name: str = "run-ahead", first_alone: bool = False
+    ) -> None:
         if ahead < 1:
             raise ValueError("ahead must be at least 1")
         self.ahead = ahead
         self._source = source
-        self._slots = threading.Semaphore(ahead)
+        # ``first_alone``: the first item is made alone, and the work goes on only once the
+        # reader has finished with it (the first chunk's send does not compete with it).
+        self._held_back = ahead - 1 if first_alone else 0
+        self._slots = threading.Semaphore(ahead - self._held_back)
         self._items: queue.SimpleQueue[T | _End] = queue.SimpleQueue()
         self._stopped = threading.Event()
         self._waiting = threading.Event()
@@ -54,7 +59,8 @@ class RunAhead(Generic[T]):
                     raise item.error
                 return
             yield item
-            self._slots.release()
+            self._slots.release(1 + self._held_back)
+            self._held_back = 0
 
     def waiting(self) -> bool:
         """Return whether the worker is held back, waiting for the reader to take items."""

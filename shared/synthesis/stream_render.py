@@ -1,8 +1,9 @@
 """Streamed synthesis, the audio side: text order pieces synthesized ahead of the reader
 and encoded as they come.
 
-``stream_chunks`` cuts the text for streaming: the first sentence alone (the first audio
-comes soonest), then sentence chunks merged up to the chunk size. ``pieces`` yields the
+``stream_chunks`` cuts the text for streaming: the first sentence alone (cut at a clause
+mark or a space beyond ``synthesis_stream_first_chunk_chars``: the first audio comes
+soonest), then sentence chunks merged up to the chunk size. ``pieces`` yields the
 audio of those chunks in order, or, when the request wants no timings and the provider
 streams the request itself (``provider.streams``), the provider's own pieces. ``Encoding``
 runs ``pieces`` at most ``synthesis_stream_ahead_chunks`` ahead of its reader
@@ -46,10 +47,11 @@ class Piece:
     unapplied: tuple[str, ...] = ()
 
 
-def stream_chunks(text: str, limit: int) -> list[TextChunk]:
-    """Return ``text`` in sentence chunks of at most ``limit`` characters: the first
-    sentence alone (the first audio comes soonest), the rest merged up to the limit."""
-    sentences = split_sentences(text, limit, merge=False)
+def stream_chunks(text: str, limit: int, first_limit: int) -> list[TextChunk]:
+    """Return ``text`` in sentence chunks of at most ``limit`` characters, the rest merged up
+    to the limit, after a first chunk that is the first sentence alone, cut at a clause mark
+    or a space when longer than ``first_limit`` (so the first audio comes soonest)."""
+    sentences = split_sentences(text, min(first_limit, limit), merge=False)
     if not sentences:
         return []
     first = sentences[0]
@@ -78,7 +80,12 @@ def pieces(deps: SynthesisDeps, prepared: Prepared) -> Iterator[Piece]:
             return
     limit = min(deps.settings.synthesis_stream_chunk_chars, provider.capabilities.max_input_chars)
     text = prepared.text
-    chunks = [TextChunk(text, 0, len(text))] if prepared.ssml else stream_chunks(text, limit)
+    first_limit = deps.settings.synthesis_stream_first_chunk_chars
+    chunks = (
+        [TextChunk(text, 0, len(text))]
+        if prepared.ssml
+        else stream_chunks(text, limit, first_limit)
+    )
     for chunk in chunks:
         rendered = prepared.render_piece(chunk.text)
         yield Piece(
@@ -110,6 +117,7 @@ class Encoding:
             pieces(self.deps, prepared),
             self.deps.settings.synthesis_stream_ahead_chunks,
             name="synthesis-stream",
+            first_alone=True,
         )
         offset = 0.0
         try:

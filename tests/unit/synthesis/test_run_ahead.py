@@ -61,6 +61,19 @@ def test_the_work_stops_ahead_items_past_the_reader_and_follows_it():
     assert source.closed
 
 
+def test_first_alone_holds_the_work_until_the_first_item_is_done_with():
+    source = Source(100)
+    ahead = RunAhead(source.items(), 3, first_alone=True)
+    items = iter(ahead)
+    assert next(items) == 0
+    assert settled(source, ahead) == 1  # nothing competes with the first item's delivery
+    assert next(items) == 1
+    source.wait_for(4)
+    assert settled(source, ahead) == 4  # then the full look-ahead: items 1, 2 and 3
+    ahead.stop()
+    assert source.made == 4
+
+
 def test_all_items_come_in_order_and_errors_where_the_item_would_have():
     assert list(RunAhead(Source(10).items(), 2)) == list(range(10))
     failing = RunAhead(Source(10, fail_at=5).items(), 2)

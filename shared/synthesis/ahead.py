@@ -15,7 +15,7 @@ import queue
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +38,10 @@ class RunAhead(Generic[T]):
             raise ValueError("ahead must be at least 1")
         self.ahead = ahead
         self._source = source
-        # ``first_alone``: the first item is made alone, and the work goes on only once the
-        # reader has finished with it (the first chunk's send does not compete with it).
-        self._held_back = ahead - 1 if first_alone else 0
-        self._slots = threading.Semaphore(ahead - self._held_back)
+        # ``first_alone``: the reader makes the first item itself, and the worker starts only
+        # once the reader is done with it (no thread start, nothing competing, before it).
+        self._first_alone = first_alone
+        self._slots = threading.Semaphore(ahead)
         self._items: queue.SimpleQueue[T | _End] = queue.SimpleQueue()
         self._stopped = threading.Event()
         self._waiting = threading.Event()
@@ -51,6 +51,15 @@ class RunAhead(Generic[T]):
     def __iter__(self) -> Iterator[T]:
         """Yield the source's items in order; an item's slot frees once the reader asks for
         the next one. Raises what the source raised."""
+        if self._first_alone:
+            try:
+                first = next(self._source)
+            except StopIteration:
+                return
+            self.produced += 1
+            yield first
+        if self._stopped.is_set():
+            return
         self._thread.start()
         while True:
             item = self._items.get()
@@ -59,8 +68,7 @@ class RunAhead(Generic[T]):
                     raise item.error
                 return
             yield item
-            self._slots.release(1 + self._held_back)
-            self._held_back = 0
+            self._slots.release()
 
     def waiting(self) -> bool:
         """Return whether the worker is held back, waiting for the reader to take items."""
@@ -70,7 +78,9 @@ class RunAhead(Generic[T]):
         """Stop the work after the item in progress and wait for the worker to end."""
         self._stopped.set()
         self._slots.release(self.ahead + 1)
-        if self._thread.is_alive():
+        if self._thread.ident is None:  # never started: the source is closed here
+            _close(self._source)
+        elif self._thread.is_alive():
             self._thread.join(_JOIN_SECONDS)
 
     def _run(self) -> None:
@@ -93,6 +103,10 @@ class RunAhead(Generic[T]):
         except BaseException as exc:
             self._items.put(_End(exc))
         finally:
-            close = getattr(self._source, "close", None)
-            if close is not None:
-                close()
+            _close(self._source)
+
+
+def _close(source: Iterator[Any]) -> None:
+    close = getattr(source, "close", None)
+    if close is not None:
+        close()

@@ -66,7 +66,7 @@ def test_first_alone_holds_the_work_until_the_first_item_is_done_with():
     ahead = RunAhead(source.items(), 3, first_alone=True)
     items = iter(ahead)
     assert next(items) == 0
-    assert settled(source, ahead) == 1  # nothing competes with the first item's delivery
+    assert source.made == 1  # made by the reader itself: no worker runs yet
     assert next(items) == 1
     source.wait_for(4)
     assert settled(source, ahead) == 4  # then the full look-ahead: items 1, 2 and 3
@@ -81,6 +81,16 @@ def test_all_items_come_in_order_and_errors_where_the_item_would_have():
     with pytest.raises(RuntimeError, match="item 5 failed"):
         seen.extend(failing)
     assert seen == [0, 1, 2, 3, 4]
+
+
+def test_a_run_stopped_before_its_worker_starts_closes_the_source():
+    source = Source(10)
+    ahead = RunAhead(source.items(), 2, first_alone=True)
+    items = iter(ahead)
+    assert next(items) == 0
+    ahead.stop()
+    assert source.closed
+    assert list(items) == []
 
 
 def test_ahead_must_be_positive():

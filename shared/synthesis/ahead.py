@@ -5,7 +5,9 @@ synthesized, a piece of a provider's stream read) on a thread of its own, so the
 are ready while the reader is busy, but never more than ``ahead`` items beyond what the
 reader has finished with. A reader that stops reading therefore stops the work within that
 bound; ``stop`` (a client that went away) ends it after the item in progress, and closes
-the source. An error of the source reaches the reader where the item would have.
+the source. An error of the source reaches the reader where the item would have. With
+``first_alone`` the reader makes the first item itself and the worker starts only after
+it, so nothing competes with delivering the first item (a stream's first chunk).
 """
 
 from __future__ import annotations

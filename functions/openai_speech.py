@@ -11,18 +11,23 @@ pronunciation lexicons as ``POST /synthesize``'s ``lexiconIds`` does. The API ke
 platform's bearer token. ``GET /v1/audio/voices`` lists the OpenAI voice names and the
 voice each speaks with. Errors come in OpenAI's shape (``{"error": {message, type, param,
 code}}``), so the SDKs show their message. Texts of any length up to the limit are
-answered at once (no async job). By default nothing is stored for the user
-(``openai_speech_storage``): these calls never fill the user's storage quota.
+answered at once (no async job). ``stream_format`` streams the answer as OpenAI's does:
+``"audio"`` is the audio chunked as it is produced (sentence by sentence), ``"sse"``
+server-sent events ``speech.audio.delta`` (base64 audio) then ``speech.audio.done``
+(``functions._streaming`` says how an error after the first byte shows). By default
+nothing is stored for the user (``openai_speech_storage``): these calls never fill the
+user's storage quota.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import flask
 import functions_framework
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from functions._streaming import EVENT_STREAM, audio_response, sse_response
 from shared.audio.formats import OutputFormat
 from shared.errors import PlatformError
 from shared.files.storage import stored_audio
@@ -33,6 +38,7 @@ from shared.synthesis import CAPABILITY as SYNTHESIS
 from shared.synthesis.immediate import synthesize_now
 from shared.synthesis.model import SynthesizeRequest, check_audio_length, output_format_of
 from shared.synthesis.prepare import prepare
+from shared.synthesis.streaming import open_stream
 from shared.synthesis.unstored import speak_unstored
 from shared.synthesis.voices import named_voice
 
@@ -51,6 +57,8 @@ class SpeechRequest(BaseModel):
     voice: Annotated[str, Field(min_length=1, max_length=255)]
     response_format: OutputFormat = OutputFormat.MP3
     speed: Annotated[float, Field(ge=MIN_SPEED, le=MAX_SPEED, allow_inf_nan=False)] = 1.0
+    # Absent: the whole audio in one answer; "audio": chunked as produced; "sse": events.
+    stream_format: Literal["audio", "sse"] | None = None
     # Beyond OpenAI's fields: the caller's pronunciation lexicons (id or id@version).
     lexicon_ids: Annotated[
         LexiconIds | None, Field(validation_alias=AliasChoices("lexicon_ids", "lexiconIds"))
@@ -80,8 +88,10 @@ AUDIO_ANSWER = {
     "content": {
         media: {"schema": {"type": "string", "format": "binary"}}
         for media in ("audio/mpeg", "audio/ogg", "audio/flac", "audio/wav", "audio/L16")
-    },
-    "description": "The audio",
+    }
+    | {EVENT_STREAM: {"schema": {"type": "string"}}},
+    "description": "The audio; with stream_format, chunked as it is produced, or (sse) "
+    "speech.audio.delta events then speech.audio.done",
 }
 
 
@@ -107,6 +117,13 @@ def create_speech(ctx: RequestContext) -> flask.Response:
     deps = ctx.container.deps(SYNTHESIS)
     prepared = prepare(deps, ctx.user_id, request, account_id=ctx.principal.account_id)
     check_audio_length(prepared.seconds, deps.settings, at_once=True)
+    if body.stream_format is not None:
+        store = deps.settings.openai_speech_storage == "files"
+        stream = open_stream(deps, ctx.user_id, prepared, store=store)
+        answer = audio_response if body.stream_format == "audio" else sse_response
+        streamed = answer(stream)
+        streamed.headers["X-Voice"] = prepared.voice.label
+        return streamed
     if deps.settings.openai_speech_storage == "none":
         spoken = speak_unstored(deps, ctx.user_id, prepared)
         response = flask.Response(spoken.data, content_type=spoken.content_type)

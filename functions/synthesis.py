@@ -6,6 +6,12 @@
 speaks a multi-role dialogue natively or turn by turn. Both answer JSON, or the audio
 itself when the ``Accept`` header prefers the format's audio type (``audio/*``): one round
 trip, with the job and file ids in ``X-Job-Id`` and ``X-Audio-File-Id``.
+``POST /synthesize/stream`` takes the same body and answers the audio as it is produced,
+sentence by sentence in text order (chunked pcm, wav with a streaming header, mp3 or
+ogg_opus), or, with ``Accept: application/x-ndjson`` or ``?timestamps=true``, JSON lines
+of base64 audio and the timings of each chunk, then a ``done`` line with the totals
+(``functions._streaming`` says how errors end a stream); the finished audio is stored and
+cached as ``POST /synthesize`` stores it.
 ``GET /synthesis/jobs`` pages through the caller's jobs, newest first. Both synthesis
 routes take ``lexiconIds`` (the dialogue per turn too): the caller's pronunciation lexicons,
 ``id`` or ``id@version``.
@@ -18,16 +24,19 @@ from typing import Any
 import flask
 import functions_framework
 
+from functions._streaming import NDJSON, audio_response, ndjson_response
 from shared.audio.formats import CONTENT_TYPES, OutputFormat
 from shared.errors import NotAcceptableError
 from shared.files.storage import stored_audio
 from shared.http import Api, Reply, RequestContext, page_body
-from shared.model import DomainModel
+from shared.model import DomainModel, RequestModel
 from shared.synthesis import CAPABILITY as SYNTHESIS
 from shared.synthesis import jobs as synthesis_jobs
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.dialogue import DialogueRequest, synthesize_dialogue
 from shared.synthesis.model import SynthesisResponse, SynthesisStatus, SynthesizeRequest
+from shared.synthesis.prepare import prepare
+from shared.synthesis.streaming import open_stream
 from shared.synthesis.synthesize import synthesize
 
 api = Api("synthesis")
@@ -50,6 +59,34 @@ AUDIO_OR_JOB: dict[int, Any] = {
     422: "",
     502: "",
 }
+
+
+STREAM_ANSWER: dict[int, Any] = {
+    200: {
+        "description": (
+            "The audio as it is produced (chunked; wav's header gives its sizes as "
+            "0xFFFFFFFF), or JSON lines {audio (base64), words, syllables} then "
+            "{done: true, requestId, jobId, audioFileId, cacheHit, duration, ...}; an error "
+            "after the first byte ends the audio without its last chunk, or is a last line "
+            "holding the error body"
+        ),
+        "content": {
+            "audio/*": {"schema": {"type": "string", "format": "binary"}},
+            NDJSON: {"schema": {"type": "string"}},
+        },
+    },
+    409: "The voice model is not ready",
+    410: "The clone has expired",
+    415: "The format cannot be streamed (flac)",
+    422: "",
+    502: "",
+}
+
+
+class StreamQuery(RequestModel):
+    """Query of ``POST /synthesize/stream``: ``timestamps=true`` asks for JSON lines."""
+
+    timestamps: bool = False
 
 
 class SynthesisJobPage(DomainModel):
@@ -123,6 +160,28 @@ def synthesize_dialogue_turns(ctx: RequestContext) -> Any:
     audio = _wants_audio(ctx, request.output_format)
     body = synthesize_dialogue(deps, ctx.user_id, request, account_id=ctx.principal.account_id)
     return _audio_reply(deps, body) if audio else _json_reply(body)
+
+
+@api.route(
+    "/synthesize/stream",
+    methods=["POST"],
+    body=SynthesizeRequest,
+    query=StreamQuery,
+    responses=STREAM_ANSWER,
+    requires_body=True,
+)
+def stream_synthesis(ctx: RequestContext) -> Any:
+    """Stream the audio of text or SSML as it is produced, or JSON lines with timings."""
+    deps = ctx.container.deps(SYNTHESIS)
+    request = ctx.body(SynthesizeRequest)
+    query = ctx.query(StreamQuery)
+    prepared = prepare(deps, ctx.user_id, request, account_id=ctx.principal.account_id)
+    stream = open_stream(deps, ctx.user_id, prepared)
+    audio = CONTENT_TYPES[request.output_format]
+    lines = query.timestamps or ctx.request.accept_mimetypes.best_match([audio, NDJSON]) == NDJSON
+    if lines:
+        return ndjson_response(stream, deps, ctx.request_id, timings=request.include_timestamps)
+    return audio_response(stream)
 
 
 def _json_reply(body: SynthesisResponse) -> Reply:

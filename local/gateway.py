@@ -60,6 +60,13 @@ SOURCE = Path(__file__).resolve().parent.parent / "main.py"
 EVENTS_PATH = "/_events/storage"
 # The session service's text-to-speech WebSocket (session/README.md), tunnelled like sessions.
 SYNTHESIZE_WS_PATH = "/v1/synthesize/ws"
+# Streamed answers (POST /synthesize/stream) must reach the client as they are produced and
+# push back on the app when the client reads slowly. Waitress 3 sends each chunk at once
+# (its deprecated ``send_bytes`` is 1); its output buffer blocks the app only beyond this
+# many bytes (16 MiB by default: a whole long text), and with a request lookahead it keeps
+# reading the socket while the app runs, so it notices a client that went away.
+OUTBUF_HIGH_WATERMARK = 256 * 1024
+CHANNEL_REQUEST_LOOKAHEAD = 1
 
 
 class Gateway:
@@ -199,6 +206,18 @@ def _sync_empty_catalog(container: Container) -> None:
         )
 
 
+def gateway_server(app: WsgiApp, *, host: str, port: int, threads: int) -> Any:
+    """Return the waitress server for ``app``, set to stream (``OUTBUF_HIGH_WATERMARK``)."""
+    return create_server(
+        app,
+        host=host,
+        port=port,
+        threads=threads,
+        outbuf_high_watermark=OUTBUF_HIGH_WATERMARK,
+        channel_request_lookahead=CHANNEL_REQUEST_LOOKAHEAD,
+    )
+
+
 def main() -> None:
     """Serve the gateway and sessions until Ctrl-C or SIGTERM, then stop within a bound."""
     container = get_container()
@@ -209,7 +228,7 @@ def main() -> None:
     # serving path: the first English request does not wait for it, and a missing or
     # corrupt voice file is a warning at startup rather than at the first request.
     threading.Thread(target=container.providers.check, name="providers-check", daemon=True).start()
-    server = create_server(
+    server = gateway_server(
         Gateway(container),
         host=settings.gateway_host,
         port=settings.gateway_port,

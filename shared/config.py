@@ -189,6 +189,15 @@ class Settings(BaseSettings):
     synthesis_cache_shared_catalog_voices: bool = False
     synthesis_cache_lease_seconds: float = Field(default=6.0, gt=0)
     synthesis_dialogue_max_turns: int = Field(default=50, ge=1)
+    # Streaming synthesis (POST /synthesize/stream): the text goes to the provider in
+    # sentence chunks of at most this many characters, and synthesis runs at most the second
+    # figure of chunks ahead of what the client has read (back-pressure: a slow reader never
+    # makes the server hold a whole long text).
+    synthesis_stream_chunk_chars: int = Field(default=200, ge=20)
+    # The first chunk is the first sentence alone, cut at a clause mark or a space beyond
+    # this many characters: its synthesis is the time to the first byte.
+    synthesis_stream_first_chunk_chars: int = Field(default=60, ge=10)
+    synthesis_stream_ahead_chunks: int = Field(default=2, ge=1, le=64)
     audio_file_ttl_days: int = Field(default=30, ge=1)
     audio_url_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
     # The key synthesis callbacks are signed with (required in production to use them;

@@ -298,6 +298,12 @@ def _with_info_frame(stream: bytes, sample_count: int) -> bytes:
     return bytes(tag) + stream
 
 
+def with_gapless_tag(stream: bytes, sample_count: int) -> bytes:
+    """Return lame's MP3 ``stream`` of ``sample_count`` samples behind the LAME "Info"
+    frame that ``encode`` writes (for MP3 encoded a piece at a time)."""
+    return _with_info_frame(stream, sample_count)
+
+
 def _roomy_header(first: _FrameHeader, needed: int) -> _FrameHeader:
     # At low bitrates and high rates a frame is too small for the tag: raise the tag
     # frame's own bitrate (decoders accept a different bitrate in the first frame).

@@ -50,10 +50,11 @@ def normalise_text(text: str) -> str:
     return _SPACE_RUN.sub(lambda match: "\n" if "\n" in match.group() else " ", composed).strip()
 
 
-def split_sentences(text: str, max_chars: int) -> list[TextChunk]:
+def split_sentences(text: str, max_chars: int, *, merge: bool = True) -> list[TextChunk]:
     """Return ``text`` cut into chunks of at most ``max_chars`` characters, in order.
 
-    Chunks hold whole sentences where they fit, never begin or end with whitespace, and
+    Chunks hold whole sentences where they fit (several short ones merged, unless
+    ``merge`` is False: then one sentence each), never begin or end with whitespace, and
     never cut a word: a single word longer than ``max_chars`` (a long URL, say) is a chunk
     of its own and is the only chunk that may exceed the limit. Text that is all
     whitespace gives no chunks.
@@ -66,7 +67,8 @@ def split_sentences(text: str, max_chars: int) -> list[TextChunk]:
     pieces: list[tuple[int, int]] = []
     for start, end in _sentences(text):
         pieces.extend(_cut_long(text, start, end, max_chars))
-    return [TextChunk(text[start:end], start, end) for start, end in _merge(pieces, max_chars)]
+    spans = _merge(pieces, max_chars) if merge else pieces
+    return [TextChunk(text[start:end], start, end) for start, end in spans]
 
 
 def _sentences(text: str) -> list[tuple[int, int]]:

@@ -1,8 +1,8 @@
 """Which provider and provider voice a synthesis speaks with: one naming for every route.
 
-``/synthesize``, ``/synthesize/dialogue``, ``/v1/audio/speech`` and a voice model's
-``metadata.voiceId`` accept the same voice names (``ACCEPTED_FORMS``), resolved in this
-order by ``resolve_voice``:
+``/synthesize``, ``/synthesize/stream``, ``/synthesize/dialogue``, ``/v1/audio/speech`` and
+a voice model's ``metadata.voiceId`` accept the same voice names (``ACCEPTED_FORMS``),
+resolved in this order by ``resolve_voice``:
 
 1. ``provider:voiceId``: a catalog voice, in any case (``espeak:en-us`` is
    ``espeak:en-US``);

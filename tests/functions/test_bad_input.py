@@ -51,6 +51,7 @@ JSON_BODY_ROUTES = [
     ("voice_models", "POST", "/voice-models/select-best"),
     ("synthesis", "POST", "/synthesize"),
     ("synthesis", "POST", "/synthesize/dialogue"),
+    ("synthesis", "POST", "/synthesize/stream"),
     ("openai_speech", "POST", "/v1/audio/speech"),
     ("samples", "POST", "/samples/upload-url"),
     ("samples", "PATCH", "/samples/s1"),

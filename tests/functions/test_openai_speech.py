@@ -16,9 +16,8 @@ import openai
 import pytest
 import soundfile  # type: ignore[import-untyped]
 from waitress import wasyncore
-from waitress.server import create_server
 
-from local.gateway import Gateway
+from local.gateway import Gateway, gateway_server
 from shared.audio.encode import decode_duration
 from shared.bootstrap import get_container
 from shared.files.repository import AUDIO_FILES
@@ -35,7 +34,7 @@ espeak = fx.espeak  # the shared fixture, registered in this module
 @pytest.fixture
 def gateway(espeak: CountingEspeak) -> Iterator[str]:
     port = free_port()
-    server = create_server(Gateway(get_container()), host="127.0.0.1", port=port, threads=4)
+    server = gateway_server(Gateway(get_container()), host="127.0.0.1", port=port, threads=4)
     stop = threading.Event()
 
     def serve() -> None:

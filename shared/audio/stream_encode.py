@@ -1,0 +1,223 @@
+"""Encoding 16-bit mono PCM a piece at a time, for responses that stream as audio is made.
+
+``stream_encoder`` returns a ``StreamEncoder`` for pcm, wav, mp3 or ogg_opus: ``start``
+gives the bytes that open the stream, ``write`` the bytes that a piece of PCM completes,
+``finish`` the rest; played in sequence, every prefix of those bytes is playable audio.
+``file`` then returns the whole result as ``encode`` would store it (an ``EncodedAudio``):
+
+- pcm: the samples themselves;
+- wav: the stream opens with a header whose RIFF and data sizes are 0xFFFFFFFF ("until the
+  end of the stream", as streaming WAV writers do, since the length is not known); the
+  stored file has the true sizes;
+- mp3: lame's frames as they fill; the stored file is those frames behind the LAME "Info"
+  frame (gapless playback), as ``encode`` writes it;
+- ogg_opus: libsndfile's Ogg pages, flushed every ``OGG_PAGE_MS`` of audio rather than once
+  a second; the stored file is the same bytes.
+
+FLAC needs its total length up front and is not streamed. Rates follow ``output_rate``;
+resampling (Opus at 24 kHz for 22.05 kHz eSpeak) keeps its state across pieces, so the
+joins are seamless.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from typing import TYPE_CHECKING
+
+from shared.audio.encode import (
+    DEFAULT_MP3_KBPS,
+    MP3_QUALITY,
+    EncodedAudio,
+    encode,
+    output_rate,
+    with_gapless_tag,
+)
+from shared.audio.formats import OutputFormat, content_type_of
+from shared.audio.pcm import SAMPLE_WIDTH
+from shared.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import lameenc  # type: ignore[import-not-found]  # a compiled module without type hints
+    import numpy as np
+    import soundfile  # type: ignore[import-untyped]  # no type hints shipped
+    import soxr  # type: ignore[import-untyped]  # no type hints shipped
+else:
+    lameenc = lazy_module("lameenc")
+    np = lazy_module("numpy")
+    soundfile = lazy_module("soundfile")
+    soxr = lazy_module("soxr")
+
+STREAMED_FORMATS = (OutputFormat.PCM, OutputFormat.WAV, OutputFormat.MP3, OutputFormat.OGG_OPUS)
+OGG_PAGE_MS = 100.0
+_SFC_SET_OGG_PAGE_LATENCY_MS = 0x1302  # sndfile.h; soundfile has no name for it
+_UNKNOWN_SIZE = 0xFFFFFFFF
+
+
+class StreamEncoder:
+    """Encodes PCM at ``input_rate`` piece by piece into ``format`` at ``sample_rate``."""
+
+    def __init__(self, fmt: OutputFormat, input_rate: int, sample_rate: int) -> None:
+        self.format = fmt
+        self.input_rate = input_rate
+        self.sample_rate = sample_rate
+        self.content_type = content_type_of(fmt, sample_rate)
+        self._resampler = (
+            soxr.ResampleStream(input_rate, sample_rate, 1, dtype="int16", quality="HQ")
+            if input_rate != sample_rate
+            else None
+        )
+        self._pcm = bytearray()  # everything written, at the output rate
+        self._sent = bytearray()  # the encoded stream as sent
+        self._finished = False
+
+    def start(self) -> bytes:
+        """Return the bytes that open the stream (a header, or nothing)."""
+        return self._send(self._opening())
+
+    def write(self, pcm: bytes) -> bytes:
+        """Return the encoded bytes ``pcm`` (16-bit little-endian) completes."""
+        usable = pcm[: len(pcm) - len(pcm) % SAMPLE_WIDTH]
+        return self._send(self._encode(self._resampled(usable, last=False)))
+
+    def finish(self) -> bytes:
+        """Return the bytes that end the stream (the encoder's buffered audio)."""
+        tail = self._resampled(b"", last=True)
+        data = self._encode(tail) + self._close()
+        self._finished = True
+        return self._send(data)
+
+    def file(self) -> EncodedAudio:
+        """Return the whole audio as stored (after ``finish``).
+
+        Raises:
+            ValueError: the stream holds no samples, or is not finished.
+        """
+        if not self._finished:
+            raise ValueError("the stream is not finished")
+        samples = len(self._pcm) // SAMPLE_WIDTH
+        if samples == 0:
+            raise ValueError("cannot store empty audio: the stream held no samples")
+        if self.format in (OutputFormat.PCM, OutputFormat.WAV):
+            return encode(bytes(self._pcm), self.sample_rate, self.format)
+        data = bytes(self._sent)
+        if self.format is OutputFormat.MP3:
+            data = with_gapless_tag(data, samples)
+        return EncodedAudio(
+            data, self.format, self.content_type, self.sample_rate, samples / self.sample_rate
+        )
+
+    @property
+    def duration_seconds(self) -> float:
+        """Return the seconds of audio written so far."""
+        return len(self._pcm) // SAMPLE_WIDTH / self.sample_rate
+
+    def _send(self, data: bytes) -> bytes:
+        self._sent.extend(data)
+        return data
+
+    def _resampled(self, pcm: bytes, *, last: bool) -> bytes:
+        if self._resampler is None:
+            converted = pcm
+        else:
+            samples = np.frombuffer(pcm, dtype="<i2").astype(np.int16)
+            out = self._resampler.resample_chunk(samples, last=last)
+            converted = np.asarray(out, dtype="<i2").tobytes()
+        self._pcm.extend(converted)
+        return converted
+
+    def _opening(self) -> bytes:
+        return b""
+
+    def _encode(self, pcm: bytes) -> bytes:
+        return pcm
+
+    def _close(self) -> bytes:
+        return b""
+
+
+class _WavStream(StreamEncoder):
+    def _opening(self) -> bytes:
+        rate = self.sample_rate
+        return (
+            struct.pack("<4sI4s", b"RIFF", _UNKNOWN_SIZE, b"WAVE")
+            + struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, rate, rate * SAMPLE_WIDTH, 2, 16)
+            + struct.pack("<4sI", b"data", _UNKNOWN_SIZE)
+        )
+
+
+class _Mp3Stream(StreamEncoder):
+    def __init__(self, fmt: OutputFormat, input_rate: int, sample_rate: int) -> None:
+        super().__init__(fmt, input_rate, sample_rate)
+        encoder = lameenc.Encoder()
+        encoder.set_channels(1)
+        encoder.set_in_sample_rate(sample_rate)
+        encoder.set_out_sample_rate(sample_rate)
+        encoder.set_bit_rate(DEFAULT_MP3_KBPS)
+        encoder.set_quality(MP3_QUALITY)
+        self._encoder = encoder
+
+    def _encode(self, pcm: bytes) -> bytes:
+        return bytes(self._encoder.encode(pcm)) if pcm else b""
+
+    def _close(self) -> bytes:
+        # lame refuses to flush an encoder that was never given samples.
+        return bytes(self._encoder.flush()) if self._pcm else b""
+
+
+class _OggOpusStream(StreamEncoder):
+    def __init__(self, fmt: OutputFormat, input_rate: int, sample_rate: int) -> None:
+        super().__init__(fmt, input_rate, sample_rate)
+        self._buffer = io.BytesIO()
+        self._writer = soundfile.SoundFile(self._buffer, "w", sample_rate, 1, "OPUS", format="OGG")
+        # libsndfile writes a page once a second of audio by default; a short page latency
+        # lets each sentence's audio out as soon as it is encoded.
+        latency = soundfile._ffi.new("double*", OGG_PAGE_MS)
+        soundfile._snd.sf_command(
+            self._writer._file,
+            _SFC_SET_OGG_PAGE_LATENCY_MS,
+            latency,
+            soundfile._ffi.sizeof("double"),
+        )
+        self._taken = 0
+
+    def _opening(self) -> bytes:
+        return self._take()
+
+    def _encode(self, pcm: bytes) -> bytes:
+        if pcm:
+            self._writer.write(np.frombuffer(pcm, dtype="<i2").astype(np.int16))
+        return self._take()
+
+    def _close(self) -> bytes:
+        self._writer.close()
+        return self._take()
+
+    def _take(self) -> bytes:
+        with self._buffer.getbuffer() as view:
+            data = bytes(view[self._taken :])
+        self._taken += len(data)
+        return data
+
+
+_ENCODERS: dict[OutputFormat, type[StreamEncoder]] = {
+    OutputFormat.PCM: StreamEncoder,
+    OutputFormat.WAV: _WavStream,
+    OutputFormat.MP3: _Mp3Stream,
+    OutputFormat.OGG_OPUS: _OggOpusStream,
+}
+
+
+def stream_encoder(
+    fmt: OutputFormat, input_rate: int, target_rate: int | None = None
+) -> StreamEncoder:
+    """Return an encoder of PCM at ``input_rate`` into ``fmt`` (see ``output_rate``).
+
+    Raises:
+        ValueError: ``fmt`` is not streamed (FLAC) or cannot be written at the rate.
+    """
+    kind = _ENCODERS.get(fmt)
+    if kind is None:
+        names = ", ".join(f.value for f in STREAMED_FORMATS)
+        raise ValueError(f"{fmt.value} cannot be streamed; stream one of {names}")
+    return kind(fmt, input_rate, output_rate(fmt, input_rate, target_rate))

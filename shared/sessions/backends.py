@@ -163,6 +163,14 @@ class VoiceBackend(abc.ABC):
         """Connect; the backend takes sessions once connected."""
 
     @abc.abstractmethod
+    async def reconnect(self) -> None:
+        """Connect again after an error (error -> reconnecting -> connected, or error).
+
+        Raises:
+            Exception: whatever kept it from connecting; the state is ERROR again.
+        """
+
+    @abc.abstractmethod
     async def stop(self) -> None:
         """Close every session (resumable) and disconnect."""
 
@@ -212,23 +220,19 @@ class NativeBackend(VoiceBackend):
 
     async def start(self) -> None:
         self._move(ConnectionState.CONNECTING)
+        await self._load_models()
+
+    async def reconnect(self) -> None:
+        self._move(ConnectionState.RECONNECTING)
+        await self._load_models()
+
+    async def _load_models(self) -> None:
         try:
             await asyncio.to_thread(silero_model().load)
             for name in self._services.speech.names:
                 await self._services.speech.get(name).warm_up()
         except Exception:
             logger.exception("The native backend failed to load its speech models")
-            self._move(ConnectionState.ERROR)
-            raise
-        self._move(ConnectionState.CONNECTED)
-
-    async def reconnect(self) -> None:
-        """Try again after an error."""
-        self._move(ConnectionState.RECONNECTING)
-        try:
-            for name in self._services.speech.names:
-                await self._services.speech.get(name).warm_up()
-        except Exception:
             self._move(ConnectionState.ERROR)
             raise
         self._move(ConnectionState.CONNECTED)

@@ -62,6 +62,7 @@ def test_bad_messages_get_error_events_and_the_session_keeps_working(start_servi
         ({"agent": {"name": "nonesuch"}}, "agent.name", "unknown agent"),
         ({"audio": {"sampleRate": 12345}}, "audio.sampleRate", ""),
         ({"surprise": True}, "surprise", "Extra inputs"),
+        ({"backend": "livekit"}, "backend", "unknown backend"),
     ]
     for config, field, fragment in invalid_configs:
         client.send({"type": "start", "config": config})

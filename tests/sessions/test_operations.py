@@ -11,6 +11,8 @@ import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
+import yaml
+
 from session.container import SessionContainer
 from shared.sessions.model import ConnectionState, VoiceSession
 from shared.sessions.repository import COLLECTION, EXPIRES_AT, SessionRepository
@@ -90,3 +92,41 @@ def test_a_backend_whose_speech_model_failed_to_load_reconnects_and_becomes_read
     finally:
         service.stop()
         recogniser.close()
+
+
+def _after(steps: list[dict], step_id: str) -> set[str]:
+    """Return every step that Cloud Build finishes before ``step_id`` starts."""
+    ids = [step["id"] for step in steps]
+    direct: dict[str, list[str]] = {}
+    for index, step in enumerate(steps):
+        wait = step.get("waitFor")
+        # No waitFor: after every earlier step; "-": at the build's start.
+        direct[step["id"]] = ids[:index] if wait is None else [w for w in wait if w != "-"]
+    seen: set[str] = set()
+    todo = list(direct[step_id])
+    while todo:
+        current = todo.pop()
+        if current not in seen:
+            seen.add(current)
+            todo.extend(direct[current])
+    return seen
+
+
+def test_cloud_run_runs_the_image_cloud_build_built_and_pushed_after_the_tests():
+    build = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+    steps = build["steps"]
+    by_id = {step["id"]: step for step in steps}
+    image = "${_SESSION_IMAGE}"
+    assert "/voice-sessions:${BUILD_ID}" in build["substitutions"]["_SESSION_IMAGE"]
+    assert (
+        f'docker build -f session/Dockerfile -t "{image}" .'
+        in by_id["session-image-build"]["args"][-1]
+    )
+    push = by_id["session-image-push"]["args"][-1]
+    assert f'docker push "{image}"' in push
+    assert f'echo "session_image = \\"{image}\\"" > infra/session.auto.tfvars' in push
+    assert {"test", "session-image-build"} <= _after(steps, "session-image-push")
+    assert "session-image-push" in _after(steps, "terraform-plan")
+    assert "terraform-plan" in _after(steps, "terraform-apply")
+    run = (ROOT / "infra" / "run.tf").read_text()
+    assert re.search(r"containers \{\s*image = var\.session_image\s", run)

@@ -22,11 +22,12 @@ from typing import Any, ClassVar
 
 from shared.errors import InvalidRequestError, ServiceUnavailableError
 from shared.model import check_transition, new_id, utcnow
-from shared.sessions.config import SessionConfig
+from shared.sessions.config import SessionConfig, client_config_schema
 from shared.sessions.model import (
     CONNECTION_TRANSITIONS,
     ConnectionState,
     HealthStatus,
+    PipelineType,
     ProviderCapabilities,
     UserConnection,
     VoiceSession,
@@ -53,8 +54,17 @@ class BackendProvider(abc.ABC):
         """Return what this provider's backends can do."""
 
     def config_schema(self) -> dict[str, Any]:
-        """Return the JSON Schema of the session configs this provider accepts."""
-        return SessionConfig.model_json_schema(by_alias=True)
+        """Return the JSON Schema of the session configs this provider accepts.
+
+        It describes what a client sends (every field optional; see
+        ``client_config_schema``). The pipeline types it lists are the ones the
+        provider's capabilities support (``stt_tts`` alone without s2s support), as
+        ``validate_config`` checks.
+        """
+        schema = client_config_schema()
+        if not self.capabilities().s2s_support:
+            schema["$defs"]["PipelineType"]["enum"] = [PipelineType.STT_TTS.value]
+        return schema
 
     def validate_config(self, config: SessionConfig) -> None:
         """Return None if this provider can run ``config``.

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -139,6 +140,39 @@ def test_barge_in_stops_the_reply_and_flushes_playback(start_service, backend):
     assert late == 0  # nothing of the cut-off reply arrives after the interruption
     full_reply_bytes = 16_000 * 2 * 20  # the long answer lasts well over 20 s
     assert audio_at_interruption < full_reply_bytes
+    client.close()
+
+
+@BACKENDS
+def test_barge_in_cancels_the_agent_still_working_on_its_answer(start_service, backend):
+    service = start_service()
+    thinking, cancelled = threading.Event(), threading.Event()
+
+    async def ponderous(context: AgentContext, text: str) -> str:
+        if "stop" in words(text):
+            return "All right."
+        thinking.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "Finally, an answer."
+
+    service.container.services.agents.register(
+        "ponderous", lambda: AgentIntegration(callback=ponderous)
+    )
+    client = Client(service.url, service.token("paul"))
+    client.start({"agent": {"name": "ponderous"}, "backend": backend})
+    client.stream(silence(0.3) + speech("Hello.") + silence(1.0))
+    assert thinking.wait(30), "the agent was never asked"
+    client.stream(speech("Stop, please stop.") + silence(1.0), pace=1.0)
+    assert client.wait_for("interruption", timeout=10)["flush"] is True
+    assert cancelled.wait(10), "the agent's work went on after the barge-in"
+    # The user's words of both turns are answered together, once.
+    done = client.wait_for("agent.done")
+    assert done["text"] == "All right."
+    assert "Finally" not in " ".join(item["text"] for item in client.received.of("agent.text"))
     client.close()
 
 

@@ -23,7 +23,7 @@ from websockets.exceptions import ConnectionClosed
 from shared.log import CloudLoggingFormatter
 from shared.sessions.agents import AgentContext, AgentIntegration
 from shared.sessions.model import ConversationRole
-from tests.sessions.support import Client, silence, speech
+from tests.sessions.support import Client, noise, silence, speech
 
 BACKENDS = pytest.mark.parametrize("backend", ["native", "pipecat"])
 
@@ -248,24 +248,27 @@ def test_the_session_limit_refuses_with_a_clear_close_code(start_service, backen
     third.close()
 
 
-def test_disconnect_leaves_no_session_task_running(start_service):
+@BACKENDS
+def test_disconnect_leaves_no_session_task_running(start_service, backend):
     service = start_service()
     client = Client(service.url, service.token("heidi"))
-    client.start()
+    client.start({"backend": backend})
     client.stream(silence(0.3) + speech("Hello.") + silence(0.8))
     client.wait_for("audio.started")
     assert service.tasks_named("session:")  # the pipeline is running
     client.close()  # mid-reply
     deadline = time.monotonic() + 10
-    while service.tasks_named("session:") or service.app.state.service.backend.active_session_count:
+    backends = service.app.state.service.backends
+    while service.tasks_named("session:") or backends[backend].active_session_count:
         assert time.monotonic() < deadline, service.tasks_named("session:")
         time.sleep(0.05)
 
 
-def test_an_idle_session_is_closed_and_forgotten(start_service):
+@BACKENDS
+def test_an_idle_session_is_closed_and_forgotten(start_service, backend):
     service = start_service(sessions_idle_timeout_seconds=1.0)
     client = Client(service.url, service.token("ivan"))
-    session_id = client.start()["sessionId"]
+    session_id = client.start({"backend": backend})["sessionId"]
     client.stream(silence(2.0))  # silence is not activity
     ended = client.wait_for("session.ended", timeout=10)
     assert ended["reason"] == "idle timeout"
@@ -415,4 +418,21 @@ def test_with_streaming_mode_off_the_answer_comes_in_one_piece(start_service):
     # client gets the whole answer as one agent.text, and still hears it.
     assert len(done["text"].split()) > 1
     assert [item["text"] for item in client.received.of("agent.text")] == [done["text"]]
+    client.close()
+
+
+@pytest.mark.parametrize(("vad_provider", "hears_noise"), [("silero", False), ("webrtc", True)])
+def test_the_configured_vad_provider_is_the_one_listening(start_service, vad_provider, hears_noise):
+    service = start_service()
+    client = Client(service.url, service.token("quinn"))
+    client.start({"pipeline": {"vadProvider": vad_provider}})
+    # Steady white noise: WebRTC's VAD takes it for speech, Silero does not
+    # (test_pipeline::test_detectors_tell_espeak_speech_from_silence_and_noise).
+    client.stream(noise(2.0, level=2000) + silence(0.6) + speech("Hello.") + silence(1.0))
+    # Both hear the word; once they have, the noise before it has been judged.
+    client.wait_for("vad.speech_started", where=lambda item: item["streamSeconds"] >= 2.5)
+    during_noise = [
+        item for item in client.received.of("vad.speech_started") if item["streamSeconds"] < 2.0
+    ]
+    assert bool(during_noise) is hears_noise
     client.close()

@@ -38,12 +38,19 @@ from shared.sessions.session import LiveSession
 
 logger = logging.getLogger(__name__)
 
+RECONNECT_FIRST_PAUSE_SECONDS = 1.0
+RECONNECT_MAX_PAUSE_SECONDS = 30.0
+
 
 class SessionService:
     """The running service: its container, its backends, and the connections it serves.
 
     The default backend (``VOICE_SESSIONS_BACKEND``) connects in the background at
-    startup; another registered one (a session config's ``backend``) on first use.
+    startup; another registered one (a session config's ``backend``) on first use. A
+    default backend that fails to connect is reconnected (seed 004: error -> reconnecting
+    -> connected) after pauses growing from 1 s to 30 s, so an instance whose speech model
+    failed to load once becomes ready when it loads, instead of answering 503 until
+    replaced.
     """
 
     def __init__(self, container: SessionContainer) -> None:
@@ -51,6 +58,7 @@ class SessionService:
         self.backend: VoiceBackend | None = None
         self.backends: dict[str, VoiceBackend] = {}
         self._starting: asyncio.Task[None] | None = None
+        self._attempted = asyncio.Event()  # the default backend's first connect has ended
         self._lock = asyncio.Lock()
         self.connections: set[asyncio.Task[Any]] = set()
         self.peers: set[Any] = set()  # WebRTC connections (``session.webrtc``)
@@ -66,15 +74,25 @@ class SessionService:
         self._starting = asyncio.get_running_loop().create_task(self._connect(self.backend))
 
     async def _connect(self, backend: VoiceBackend) -> None:
+        pause = RECONNECT_FIRST_PAUSE_SECONDS
         try:
             await backend.start()
         except Exception:
-            logger.exception("The voice backend did not start")
+            logger.exception("The voice backend did not start; reconnecting in %.0f s", pause)
+        finally:
+            self._attempted.set()
+        while backend.connection_state is ConnectionState.ERROR:
+            await asyncio.sleep(pause)
+            try:
+                await backend.reconnect()
+            except Exception:
+                pause = min(pause * 2, RECONNECT_MAX_PAUSE_SECONDS)
+                logger.exception("The voice backend did not reconnect; again in %.0f s", pause)
 
     async def wait_ready(self) -> None:
-        """Wait until the default backend has finished connecting (or failed to)."""
+        """Wait until the default backend's first connect has ended (connected or not)."""
         if self._starting is not None:
-            await self._starting
+            await self._attempted.wait()
 
     async def backend_for(self, config: SessionConfig) -> VoiceBackend:
         """Return the backend that runs ``config``'s sessions, started on first use.

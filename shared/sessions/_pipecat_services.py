@@ -34,6 +34,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.services.settings import STTSettings, TTSSettings
 from pipecat.services.stt_service import SegmentedSTTService
 from pipecat.services.tts_service import TTSService
 
@@ -106,7 +107,11 @@ class PlatformSTTService(SegmentedSTTService):
         context: PipelineContext,
         turns: Turns,
     ) -> None:
-        super().__init__(trailing_silence_secs=0.0)
+        # Every settings field is set (None: not a runtime setting here); pipecat logs an
+        # error for each one left unset when the service starts.
+        super().__init__(
+            trailing_silence_secs=0.0, settings=STTSettings(model=provider.name, language=None)
+        )
         self._provider = provider
         self._language = language
         self._context = context
@@ -224,7 +229,12 @@ class PlatformTTSService(TTSService):
         turns: Turns,
         sample_rate: int,
     ) -> None:
-        super().__init__(push_start_frame=True, push_stop_frames=True, sample_rate=sample_rate)
+        super().__init__(
+            push_start_frame=True,
+            push_stop_frames=True,
+            sample_rate=sample_rate,
+            settings=TTSSettings(model=None, voice=voice_id, language=None),
+        )
         self._provider = provider
         self._voice_id = voice_id
         self._language = language

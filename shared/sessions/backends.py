@@ -22,11 +22,12 @@ from typing import Any, ClassVar
 
 from shared.errors import InvalidRequestError, ServiceUnavailableError
 from shared.model import check_transition, new_id, utcnow
-from shared.sessions.config import SessionConfig
+from shared.sessions.config import SessionConfig, client_config_schema
 from shared.sessions.model import (
     CONNECTION_TRANSITIONS,
     ConnectionState,
     HealthStatus,
+    PipelineType,
     ProviderCapabilities,
     UserConnection,
     VoiceSession,
@@ -53,8 +54,17 @@ class BackendProvider(abc.ABC):
         """Return what this provider's backends can do."""
 
     def config_schema(self) -> dict[str, Any]:
-        """Return the JSON Schema of the session configs this provider accepts."""
-        return SessionConfig.model_json_schema(by_alias=True)
+        """Return the JSON Schema of the session configs this provider accepts.
+
+        It describes what a client sends (every field optional; see
+        ``client_config_schema``). The pipeline types it lists are the ones the
+        provider's capabilities support (``stt_tts`` alone without s2s support), as
+        ``validate_config`` checks.
+        """
+        schema = client_config_schema()
+        if not self.capabilities().s2s_support:
+            schema["$defs"]["PipelineType"]["enum"] = [PipelineType.STT_TTS.value]
+        return schema
 
     def validate_config(self, config: SessionConfig) -> None:
         """Return None if this provider can run ``config``.
@@ -163,6 +173,14 @@ class VoiceBackend(abc.ABC):
         """Connect; the backend takes sessions once connected."""
 
     @abc.abstractmethod
+    async def reconnect(self) -> None:
+        """Connect again after an error (error -> reconnecting -> connected, or error).
+
+        Raises:
+            Exception: whatever kept it from connecting; the state is ERROR again.
+        """
+
+    @abc.abstractmethod
     async def stop(self) -> None:
         """Close every session (resumable) and disconnect."""
 
@@ -212,23 +230,19 @@ class NativeBackend(VoiceBackend):
 
     async def start(self) -> None:
         self._move(ConnectionState.CONNECTING)
+        await self._load_models()
+
+    async def reconnect(self) -> None:
+        self._move(ConnectionState.RECONNECTING)
+        await self._load_models()
+
+    async def _load_models(self) -> None:
         try:
             await asyncio.to_thread(silero_model().load)
             for name in self._services.speech.names:
                 await self._services.speech.get(name).warm_up()
         except Exception:
             logger.exception("The native backend failed to load its speech models")
-            self._move(ConnectionState.ERROR)
-            raise
-        self._move(ConnectionState.CONNECTED)
-
-    async def reconnect(self) -> None:
-        """Try again after an error."""
-        self._move(ConnectionState.RECONNECTING)
-        try:
-            for name in self._services.speech.names:
-                await self._services.speech.get(name).warm_up()
-        except Exception:
             self._move(ConnectionState.ERROR)
             raise
         self._move(ConnectionState.CONNECTED)

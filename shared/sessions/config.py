@@ -106,6 +106,30 @@ class SessionDefaults(BaseModel):
         )
 
 
+def client_config_schema() -> dict[str, Any]:
+    """Return the JSON Schema of a ``start`` message's ``config`` (camelCase).
+
+    It is ``SessionConfig``'s, less the requirements ``parse_session_config`` fills from
+    the defaults: a client may leave out any field (``{}`` is a valid config), and a
+    pipeline its ``type`` (``stt_tts``). ``latencyTarget`` is seconds, as a number (what
+    clients send) or an ISO 8601 duration (what a stored config holds).
+    """
+    schema = SessionConfig.model_json_schema(by_alias=True)
+    schema.pop("required", None)
+    pipeline = schema["$defs"]["PipelineConfiguration"]
+    pipeline.pop("required", None)
+    latency = pipeline["properties"]["latencyTarget"]
+    pipeline["properties"]["latencyTarget"] = {
+        "title": latency.get("title", "Latencytarget"),
+        "default": latency.get("default"),
+        "anyOf": [
+            {"type": "number", "exclusiveMinimum": 0},
+            {"type": "string", "format": "duration"},
+        ],
+    }
+    return schema
+
+
 def _with_pipeline_defaults(pipeline: Any, defaults: SessionDefaults) -> Any:
     if pipeline is None:
         pipeline = {}

@@ -62,6 +62,12 @@ def test_bad_messages_get_error_events_and_the_session_keeps_working(start_servi
         ({"agent": {"name": "nonesuch"}}, "agent.name", "unknown agent"),
         ({"audio": {"sampleRate": 12345}}, "audio.sampleRate", ""),
         ({"surprise": True}, "surprise", "Extra inputs"),
+        ({"backend": "livekit"}, "backend", "unknown backend"),
+        (
+            {"backend": "pipecat", "pipeline": {"type": "s2s", "s2sProvider": "embedded"}},
+            "pipeline.type",
+            "backend pipecat cannot run s2s",
+        ),
     ]
     for config, field, fragment in invalid_configs:
         client.send({"type": "start", "config": config})

@@ -6,6 +6,7 @@ import asyncio
 import re
 
 import jiwer
+import loguru
 
 from tests.sessions.support import Client, silence, speech
 
@@ -18,6 +19,14 @@ def test_a_pipecat_session_hears_answers_and_speaks(start_service, whisper):
     service = start_service()
     backends = {item["name"] for item in service.call(_describe(service))}
     assert {"native", "pipecat"} <= backends
+    # The pipecat backend starts with the first session and then routes pipecat's loguru
+    # output (its start replaces loguru's handlers); a sink added after that sees what the
+    # next session's pipecat services log.
+    first = Client(service.url, service.token("pia"))
+    first.start({"backend": "pipecat"})
+    first.close()
+    pipecat_errors: list[str] = []
+    sink = loguru.logger.add(lambda message: pipecat_errors.append(str(message)), level="ERROR")
     client = Client(service.url, service.token("pia"))
     started = client.start({"backend": "pipecat"})
     assert started["config"]["backend"] == "pipecat"
@@ -43,6 +52,8 @@ def test_a_pipecat_session_hears_answers_and_speaks(start_service, whisper):
     client.wait_for("session.ended")
     session_tasks = service.tasks_named(f"session:{started['sessionId']}")
     assert session_tasks == []
+    loguru.logger.remove(sink)
+    assert pipecat_errors == []
 
 
 async def _describe(service):

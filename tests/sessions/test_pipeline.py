@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from shared.errors import InvalidRequestError
+from shared.sessions.config import SessionDefaults, parse_session_config
 from shared.sessions.custom import GainProcessor, ProcessorCatalog
 from shared.sessions.frames import (
     DataFrame,
@@ -134,6 +135,24 @@ def test_the_segmenter_needs_sustained_speech_to_start_and_silence_to_stop():
     # One loud window is not speech; three are. 0.4 is inside the hysteresis band, and a
     # short dip does not stop speech; three quiet windows do.
     assert events == [None, None, None, None, "start", None, None, None, None, None, "stop"]
+
+
+def test_the_vad_thresholds_of_a_session_config_decide_what_is_speech():
+    def events(vad: dict, scores: list[float]) -> list[str | None]:
+        params = parse_session_config({"vad": vad}, SessionDefaults()).vad
+        segmenter = SpeechSegmenter(params, 0.032)
+        return [segmenter.update(score) for score in scores]
+
+    voice = [0.8] * 4 + [0.5] * 4
+    # The default threshold (0.5) hears the 0.8 windows start speech after 64 ms...
+    assert events({}, voice)[:4] == [None, "start", None, None]
+    # ... a stricter one does not, and a longer startSeconds waits for more of them.
+    assert events({"threshold": 0.9}, voice) == [None] * 8
+    assert events({"startSeconds": 0.128}, voice)[:4] == [None, None, None, "start"]
+    # 0.5 stays speech at the default threshold; with threshold 0.8 it is below the stop
+    # margin, and stopSeconds of it end the speech.
+    assert "stop" not in events({}, voice)
+    assert "stop" in events({"threshold": 0.8, "stopSeconds": 0.096}, voice)
 
 
 @pytest.mark.parametrize("detector_class", [SileroDetector, WebRtcDetector])

@@ -1,13 +1,18 @@
 """End to end over a real WebSocket: eSpeak speech in, transcript and spoken reply out.
 
 Each test starts the real service (uvicorn on a free loopback port, the embedded store,
-Whisper, eSpeak) and talks to it as a client would.
+Whisper, eSpeak) and talks to it as a client would. Barge-in, resume and the session
+limit run on both backend providers (the issue: "the pipecat provider runs the same
+scenario"); the pipecat one is installed by ``make``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import re
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -15,9 +20,12 @@ import urllib.request
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from shared.log import CloudLoggingFormatter
 from shared.sessions.agents import AgentContext, AgentIntegration
 from shared.sessions.model import ConversationRole
-from tests.sessions.support import Client, silence, speech
+from tests.sessions.support import Client, noise, silence, speech
+
+BACKENDS = pytest.mark.parametrize("backend", ["native", "pipecat"])
 
 
 def eventually(read, accept, timeout: float = 10.0):
@@ -89,7 +97,8 @@ LONG_REPLY = " ".join(
 )
 
 
-def test_barge_in_stops_the_reply_and_flushes_playback(start_service):
+@BACKENDS
+def test_barge_in_stops_the_reply_and_flushes_playback(start_service, backend):
     service = start_service()
 
     async def talkative(context: AgentContext, text: str) -> str:
@@ -99,7 +108,10 @@ def test_barge_in_stops_the_reply_and_flushes_playback(start_service):
         "talkative", lambda: AgentIntegration(callback=talkative)
     )
     client = Client(service.url, service.token("carol"))
-    client.start({"agent": {"name": "talkative"}})
+    assert (
+        client.start({"agent": {"name": "talkative"}, "backend": backend})["config"]["backend"]
+        == backend
+    )
     client.stream(silence(0.3) + speech("Tell me a long story.") + silence(1.0))
     client.wait_for("audio.started")
     time.sleep(1.0)  # let the reply play for a while
@@ -131,11 +143,45 @@ def test_barge_in_stops_the_reply_and_flushes_playback(start_service):
     client.close()
 
 
-def test_a_dropped_session_resumes_on_another_instance(start_service, tmp_path):
+@BACKENDS
+def test_barge_in_cancels_the_agent_still_working_on_its_answer(start_service, backend):
+    service = start_service()
+    thinking, cancelled = threading.Event(), threading.Event()
+
+    async def ponderous(context: AgentContext, text: str) -> str:
+        if "stop" in words(text):
+            return "All right."
+        thinking.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "Finally, an answer."
+
+    service.container.services.agents.register(
+        "ponderous", lambda: AgentIntegration(callback=ponderous)
+    )
+    client = Client(service.url, service.token("paul"))
+    client.start({"agent": {"name": "ponderous"}, "backend": backend})
+    client.stream(silence(0.3) + speech("Hello.") + silence(1.0))
+    assert thinking.wait(30), "the agent was never asked"
+    client.stream(speech("Stop, please stop.") + silence(1.0), pace=1.0)
+    assert client.wait_for("interruption", timeout=10)["flush"] is True
+    assert cancelled.wait(10), "the agent's work went on after the barge-in"
+    # The user's words of both turns are answered together, once.
+    done = client.wait_for("agent.done")
+    assert done["text"] == "All right."
+    assert "Finally" not in " ".join(item["text"] for item in client.received.of("agent.text"))
+    client.close()
+
+
+@BACKENDS
+def test_a_dropped_session_resumes_on_another_instance(start_service, tmp_path, backend):
     shared_data = tmp_path / "shared"
     first = start_service(data_dir=shared_data)
     client = Client(first.url, first.token("dave"))
-    session_id = client.start()["sessionId"]
+    session_id = client.start({"backend": backend})["sessionId"]
     client.stream(silence(0.3) + speech("Hello, how are you?") + silence(1.0))
     client.wait_for("agent.done")
     client.wait_for("audio.ended")
@@ -150,6 +196,7 @@ def test_a_dropped_session_resumes_on_another_instance(start_service, tmp_path):
     again = Client(second.url, second.token("dave"))
     resumed = again.start(sessionId=session_id)
     assert resumed["resumed"] is True
+    assert resumed["config"]["backend"] == backend  # the stored config, backend included
     assert resumed["sessionId"] == session_id
     assert [line["role"] for line in resumed["history"]] == ["user", "assistant"]
     assert words(resumed["history"][0]["text"]) == ["hello", "how", "are", "you"]
@@ -174,12 +221,13 @@ def test_a_dropped_session_resumes_on_another_instance(start_service, tmp_path):
     after_stop.close()
 
 
-def test_the_session_limit_refuses_with_a_clear_close_code(start_service):
+@BACKENDS
+def test_the_session_limit_refuses_with_a_clear_close_code(start_service, backend):
     service = start_service(sessions_max_concurrent=1)
     first = Client(service.url, service.token("frank"))
-    first.start()
+    first.start({"backend": backend})
     second = Client(service.url, service.token("grace"))
-    second.send({"type": "start"})
+    second.send({"type": "start", "config": {"backend": backend}})
     error = second.wait_for("error")
     assert error["code"] == "SESSION_LIMIT_REACHED"
     with pytest.raises(ConnectionClosed) as closed:
@@ -193,31 +241,34 @@ def test_the_session_limit_refuses_with_a_clear_close_code(start_service):
     first.wait_for("session.ended")
     third = Client(service.url, service.token("grace"))
     deadline = time.monotonic() + 5
-    while service.app.state.service.backend.active_session_count:
+    while service.app.state.service.backends[backend].active_session_count:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    assert third.start()["resumed"] is False
+    assert third.start({"backend": backend})["resumed"] is False
     third.close()
 
 
-def test_disconnect_leaves_no_session_task_running(start_service):
+@BACKENDS
+def test_disconnect_leaves_no_session_task_running(start_service, backend):
     service = start_service()
     client = Client(service.url, service.token("heidi"))
-    client.start()
+    client.start({"backend": backend})
     client.stream(silence(0.3) + speech("Hello.") + silence(0.8))
     client.wait_for("audio.started")
     assert service.tasks_named("session:")  # the pipeline is running
     client.close()  # mid-reply
     deadline = time.monotonic() + 10
-    while service.tasks_named("session:") or service.app.state.service.backend.active_session_count:
+    backends = service.app.state.service.backends
+    while service.tasks_named("session:") or backends[backend].active_session_count:
         assert time.monotonic() < deadline, service.tasks_named("session:")
         time.sleep(0.05)
 
 
-def test_an_idle_session_is_closed_and_forgotten(start_service):
+@BACKENDS
+def test_an_idle_session_is_closed_and_forgotten(start_service, backend):
     service = start_service(sessions_idle_timeout_seconds=1.0)
     client = Client(service.url, service.token("ivan"))
-    session_id = client.start()["sessionId"]
+    session_id = client.start({"backend": backend})["sessionId"]
     client.stream(silence(2.0))  # silence is not activity
     ended = client.wait_for("session.ended", timeout=10)
     assert ended["reason"] == "idle timeout"
@@ -239,7 +290,11 @@ def http_get(url: str, token: str | None = None) -> tuple[int, str]:
         return refused.code, refused.read().decode()
 
 
-def test_health_readiness_metrics_and_backends(start_service):
+TURN_FIGURES = ("vadStopDelay", "stt", "agentTtft", "ttsTtfb", "endOfSpeechToFirstAudio")
+
+
+def test_health_readiness_metrics_and_backends(start_service, caplog):
+    caplog.set_level(logging.INFO, logger="shared.sessions.session")
     service = start_service()
     assert http_get(f"{service.http}/healthz") == (200, '{"status":"ok"}')
     status, body = http_get(f"{service.http}/readyz")
@@ -251,7 +306,16 @@ def test_health_readiness_metrics_and_backends(start_service):
     client.wait_for("turn.metrics")
     client.close()
     _, text = http_get(f"{service.http}/metrics")
-    assert "voice_session_end_of_speech_to_first_audio_seconds_count 1.0" in text
+    # Every per-turn figure the issue names is a histogram with this turn in it...
+    for figure in TURN_FIGURES:
+        snake = re.sub(r"([A-Z])", r"_\1", figure).lower()
+        assert f"voice_session_{snake}_seconds_count 1.0" in text, snake
+    # ... and one JSON log line with all of them.
+    (record,) = [r for r in caplog.records if r.getMessage() == "Turn metrics"]
+    line = json.loads(CloudLoggingFormatter().format(record))
+    assert line["turn"] == 1
+    for figure in TURN_FIGURES:
+        assert line[f"{figure}Ms"] >= 0, figure
     assert 'voice_session_turns_total{outcome="completed"} 1.0' in text
     assert http_get(f"{service.http}/v1/backends")[0] == 401
     status, body = http_get(f"{service.http}/v1/backends", service.token("judy"))
@@ -340,3 +404,35 @@ def test_resuming_elsewhere_takes_the_session_from_the_old_connection(start_serv
     )
     assert stored.user_id == "nora"
     new.close()
+
+
+def test_with_streaming_mode_off_the_answer_comes_in_one_piece(start_service):
+    service = start_service()
+    client = Client(service.url, service.token("olga"))
+    client.start({"agent": {"streamingMode": False}})
+    client.stream(silence(0.3) + speech("Thank you very much.") + silence(1.0))
+    done = client.wait_for("agent.done")
+    client.wait_for("turn.metrics")
+    assert client.received.of("audio.started")
+    # The local agent streams word by word (test_agents_and_s2s); with the flag off the
+    # client gets the whole answer as one agent.text, and still hears it.
+    assert len(done["text"].split()) > 1
+    assert [item["text"] for item in client.received.of("agent.text")] == [done["text"]]
+    client.close()
+
+
+@pytest.mark.parametrize(("vad_provider", "hears_noise"), [("silero", False), ("webrtc", True)])
+def test_the_configured_vad_provider_is_the_one_listening(start_service, vad_provider, hears_noise):
+    service = start_service()
+    client = Client(service.url, service.token("quinn"))
+    client.start({"pipeline": {"vadProvider": vad_provider}})
+    # Steady white noise: WebRTC's VAD takes it for speech, Silero does not
+    # (test_pipeline::test_detectors_tell_espeak_speech_from_silence_and_noise).
+    client.stream(noise(2.0, level=2000) + silence(0.6) + speech("Hello.") + silence(1.0))
+    # Both hear the word; once they have, the noise before it has been judged.
+    client.wait_for("vad.speech_started", where=lambda item: item["streamSeconds"] >= 2.5)
+    during_noise = [
+        item for item in client.received.of("vad.speech_started") if item["streamSeconds"] < 2.0
+    ]
+    assert bool(during_noise) is hears_noise
+    client.close()

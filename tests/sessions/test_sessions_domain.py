@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from shared.errors import InvalidRequestError, InvalidStateTransitionError
@@ -26,6 +27,7 @@ from shared.sessions.model import (
     UserConnection,
     VoiceSession,
 )
+from shared.sessions.pipecat_backend import PipecatBackendProvider
 from shared.sessions.pipeline import embedded_s2s
 from shared.sessions.registry import BackendRegistry, UnknownBackendError
 from shared.sessions.repository import (
@@ -261,3 +263,39 @@ def test_stages_follow_the_processing_order_and_skip_disabled_processors(tmp_pat
         "second",
         "output",
     ]
+
+
+def test_each_provider_publishes_a_schema_of_the_configs_it_runs(tmp_path, whisper):
+    services = services_for(tmp_path, whisper)
+    registry = BackendRegistry()
+    registry.register(NativeBackendProvider(services))
+    registry.register(PipecatBackendProvider(services))
+    schemas = {item["name"]: item["configSchema"] for item in registry.describe()}
+    s2s = {"pipeline": {"type": "s2s", "s2sProvider": "embedded"}}
+    stt_tts = {
+        "pipeline": {
+            "type": "stt_tts",
+            "sttProvider": "whisper",
+            "ttsProvider": "espeak",
+            "latencyTarget": 0.5,
+        }
+    }
+    # The schema describes what a client sends: {} is a whole config, as the server
+    # fills in the rest.
+    # native runs both pipeline types; its schema and its validation accept both.
+    for config in ({}, {"pipeline": {"type": "s2s"}}, s2s, stt_tts):
+        jsonschema.validate(config, schemas["native"])
+        registry.get("native").validate_config(parse_session_config(config, SessionDefaults()))
+    # pipecat runs stt_tts only: its schema refuses s2s, as its validation does.
+    jsonschema.validate(stt_tts, schemas["pipecat"])
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(s2s, schemas["pipecat"])
+    with pytest.raises(InvalidRequestError):
+        registry.get("pipecat").validate_config(parse_session_config(s2s, SessionDefaults()))
+    # Both refuse what no provider runs, as the server does.
+    for refused in ({"surprise": True}, {"pipeline": {"latencyTarget": 0}}):
+        for schema in schemas.values():
+            with pytest.raises(jsonschema.ValidationError):
+                jsonschema.validate(refused, schema)
+        with pytest.raises(InvalidRequestError):
+            parse_session_config(refused, SessionDefaults())

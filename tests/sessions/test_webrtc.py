@@ -92,6 +92,7 @@ class Peer:
         self.microphone = Microphone()
         self.events: list[dict] = []
         self.reply = bytearray()
+        self.chunks: list[tuple[float, bytes]] = []  # (arrival, PCM) once a reply started
         self._arrived = asyncio.Event()
         self.channel = self.pc.createDataChannel("control")
         self.opened = asyncio.Event()
@@ -102,7 +103,7 @@ class Peer:
         self._readers: list[asyncio.Task] = []
 
     def _on_message(self, message: str) -> None:
-        self.events.append(json.loads(message))
+        self.events.append({**json.loads(message), "_at": time.monotonic()})
         self._arrived.set()
 
     def _on_track(self, track: MediaStreamTrack) -> None:
@@ -117,7 +118,9 @@ class Peer:
                 return
             if any(event["type"] == "audio.started" for event in self.events):
                 for converted in resampler.resample(frame):
-                    self.reply += bytes(converted.planes[0])[: converted.samples * 2]
+                    pcm = bytes(converted.planes[0])[: converted.samples * 2]
+                    self.reply += pcm
+                    self.chunks.append((time.monotonic(), pcm))
 
     async def connect(self) -> None:
         await self.pc.setLocalDescription(await self.pc.createOffer())
@@ -130,12 +133,12 @@ class Peer:
     def send(self, message: dict) -> None:
         self.channel.send(json.dumps(message))
 
-    async def wait_for(self, kind: str, timeout: float = 30) -> dict:
+    async def wait_for(self, kind: str, timeout: float = 30, where=lambda item: True) -> dict:
         deadline = time.monotonic() + timeout
         seen = 0
         while True:
             for item in self.events[seen:]:
-                if item["type"] == kind:
+                if item["type"] == kind and where(item):
                     return item
             seen = len(self.events)
             remaining = deadline - time.monotonic()
@@ -216,3 +219,71 @@ def test_an_offer_needs_a_valid_token_and_an_sdp_offer(start_service):
     assert (status, body["code"]) == (400, "INVALID_REQUEST")
     status, body = post_offer(offer_url, service.token("opal"), {"sdp": "v=0"})
     assert status == 400
+
+
+LONG_REPLY = " ".join(
+    f"This is sentence number {index} of a long answer that keeps the assistant talking."
+    for index in range(1, 13)
+)
+
+
+def rms(chunks: list[tuple[float, bytes]], start: float, end: float) -> float:
+    pcm = b"".join(data for at, data in chunks if start <= at < end)
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    return float(np.sqrt(np.mean(samples**2))) if len(samples) else 0.0
+
+
+def test_a_webrtc_barge_in_silences_the_track_and_a_peer_gone_leaves_its_session_resumable(
+    start_service,
+):
+    from shared.sessions.agents import AgentContext, AgentIntegration
+    from tests.sessions.support import Client
+
+    service = start_service()
+
+    async def talkative(context: AgentContext, text: str) -> str:
+        return LONG_REPLY if "story" in text.lower() else "All right."
+
+    service.container.services.agents.register(
+        "talkative", lambda: AgentIntegration(callback=talkative)
+    )
+    offer_url = f"{service.http}/v1/sessions/webrtc"
+
+    async def conversation() -> tuple[Peer, str, dict, dict]:
+        peer = Peer(offer_url, service.token("pearl"))
+        await peer.connect()
+        peer.send({"type": "start", "config": {"agent": {"name": "talkative"}}})
+        started = await peer.wait_for("session.started")
+        peer.microphone.say(silence(0.3, rate=RATE) + speech("Tell me a long story.", rate=RATE))
+        await peer.wait_for("audio.started", timeout=40)
+        await asyncio.sleep(1.5)  # the reply plays for a while
+        peer.microphone.say(speech("Stop, please stop.", rate=RATE))
+        interruption = await peer.wait_for("interruption", timeout=20)
+        answer = await peer.wait_for("audio.started", timeout=40, where=lambda e: e["turn"] == 2)
+        await peer.close()  # gone without stop
+        return peer, started["sessionId"], interruption, answer
+
+    peer, session_id, interruption, answer = asyncio.run(conversation())
+    assert interruption["flush"] is True
+    ended = next(item for item in peer.events if item["type"] == "audio.ended")
+    assert (ended["turn"], ended["interrupted"]) == (1, True)
+    first = next(item for item in peer.events if item["type"] == "audio.started")
+    # The long reply was heard, then the track fell silent until the answer to the barge-in
+    # (what is in flight and the paced output's lead, at most 0.25 s, may still play: this
+    # does not tell the track's own flush apart from that lead running out).
+    assert rms(peer.chunks, first["_at"] + 0.3, interruption["_at"]) > 1000
+    quiet = [data for at, data in peer.chunks if interruption["_at"] + 0.5 <= at < answer["_at"]]
+    assert sum(map(len, quiet)) >= RATE * 2 * 0.2  # at least 0.2 s of the track to judge
+    assert rms(peer.chunks, interruption["_at"] + 0.5, answer["_at"]) < 50
+
+    # The peer went away: its session is resumable, here over a WebSocket.
+    repository = service.container.services.repository
+    deadline = time.monotonic() + 10
+    while (stored := repository.get(session_id)) is None or len(stored.history) < 2:
+        assert time.monotonic() < deadline, stored
+        time.sleep(0.05)
+    client = Client(service.url, service.token("pearl"))
+    resumed = client.start(sessionId=session_id)
+    assert resumed["resumed"] is True
+    assert [line["role"] for line in resumed["history"]][:2] == ["user", "assistant"]
+    client.close()

@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import re
+import types
 import typing
 import uuid
 from collections.abc import Mapping
@@ -24,16 +25,20 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
+import annotated_types
 from pydantic import (
     AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from shared.errors import InvalidStateTransitionError
 
@@ -99,7 +104,9 @@ class RequestModel(BaseModel):
 
     Enum values are matched without regard to case (``gender=Female`` is ``female``). No
     string field may hold a NUL character (it truncates names in logs, headers and other
-    systems' C strings).
+    systems' C strings). Strings are stripped of surrounding whitespace, but a field's
+    ``maxLength`` counts what was sent: the OpenAPI document states that limit, and a
+    client's own check of it must agree with ours.
     """
 
     model_config = ConfigDict(
@@ -125,6 +132,30 @@ class RequestModel(BaseModel):
                 fixed[key] = _canonical_enum_value(enum, value)
         return fixed
 
+    @model_validator(mode="wrap")
+    @classmethod
+    def _max_length_as_sent(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        # pydantic strips before it checks a length: count the characters sent instead. (A
+        # model validator, as a field validator may not touch a union's discriminator.)
+        if isinstance(data, dict):
+            limits = _string_max_lengths(cls)
+            too_long = [
+                InitErrorDetails(
+                    type=PydanticCustomError(
+                        "string_too_long",
+                        "String should have at most {max_length} characters",
+                        {"max_length": limits[key]},
+                    ),
+                    loc=(key,),
+                    input=value,
+                )
+                for key, value in data.items()
+                if isinstance(value, str) and key in limits and len(value) > limits[key]
+            ]
+            if too_long:
+                raise ValidationError.from_exception_data(cls.__name__, too_long)
+        return handler(data)
+
     @field_validator("*", mode="after")
     @classmethod
     def _no_nul(cls, value: Any) -> Any:
@@ -144,6 +175,36 @@ def _enum_fields(model: type[BaseModel]) -> dict[str, type[StrEnum]]:
             if info.alias:
                 found[info.alias] = enum
     return found
+
+
+@functools.cache
+def _string_max_lengths(model: type[BaseModel]) -> dict[str, int]:
+    """Return the ``max_length`` of each string field that has one, by name and alias."""
+    found: dict[str, int] = {}
+    for name, info in model.model_fields.items():
+        union = typing.get_origin(info.annotation) in (typing.Union, types.UnionType)
+        kinds = typing.get_args(info.annotation) if union else (info.annotation,)
+        limit = _max_len(info.metadata) if str in kinds else None
+        for kind in kinds:  # Annotated[str, Field(max_length=...)] | None
+            if typing.get_origin(kind) is Annotated and typing.get_args(kind)[0] is str:
+                limit = _max_len(_flat_metadata(typing.get_args(kind)[1:]))
+        if limit is not None:
+            found[name] = limit
+            if info.alias:
+                found[info.alias] = limit
+    return found
+
+
+def _flat_metadata(items: tuple[Any, ...]) -> list[Any]:
+    flat: list[Any] = []
+    for item in items:
+        flat.extend(getattr(item, "metadata", None) or [item])
+    return flat
+
+
+def _max_len(metadata: list[Any]) -> int | None:
+    limits = [item.max_length for item in metadata if isinstance(item, annotated_types.MaxLen)]
+    return min(limits) if limits else None
 
 
 def _enum_in(annotation: Any) -> type[StrEnum] | None:

@@ -210,6 +210,25 @@ CASES += [
         415,
     ),
     ("synthesis", "POST", "/synthesize", js({"text": "x", "voice": "v" * 300}), 400),
+    ("files", "PATCH", "/files/f1", js({"isPublic": "yes"}), 400),
+    ("files", "PATCH", "/files/f1", js({"isPublic": 1}), 400),
+    # maxLength counts what was sent, whitespace included (as the OpenAPI document states it).
+    (
+        "synthesis",
+        "POST",
+        "/synthesize",
+        js({"text": "x", "voice": "espeak:en-US" + " " * 300}),
+        400,
+    ),
+    ("users", "PATCH", "/users/me", js({"firstName": "Ann" + " " * 200}), 400),
+    # Lone surrogates and NaN where the text and numbers go (not only in unknown fields).
+    (
+        "synthesis",
+        "POST",
+        "/synthesize",
+        raw('{"text": "Hi \\ud800", "voice": "espeak:en-US"}'),
+        400,
+    ),
     (
         "synthesis",
         "POST",
@@ -246,6 +265,20 @@ CASES += [
         "/v1/audio/speech",
         js({"model": "tts-1", "voice": "alloy", "input": "x", "response_format": "exe"}),
         None,
+    ),
+    (
+        "openai_speech",
+        "POST",
+        "/v1/audio/speech",
+        raw('{"model": "tts-1", "voice": "alloy", "input": "Hi \\ud800"}'),
+        400,
+    ),
+    (
+        "openai_speech",
+        "POST",
+        "/v1/audio/speech",
+        raw('{"model": "tts-1", "voice": "alloy", "input": "Hi", "speed": NaN}'),
+        400,
     ),
     # Crafted cursors and absurd query values on every paged list.
     ("voices", "GET", "/voices?cursor=" + cursor({"a": 1}), {}, 400),

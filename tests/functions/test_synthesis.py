@@ -117,6 +117,17 @@ def test_every_format_decodes_back_to_its_duration(synthesis_client, ann, fmt, r
     assert body["timestamps"]["words"][-1]["end"] <= body["duration"]
 
 
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [("opus", "ogg_opus"), ("ogg", "ogg_opus"), ("OGG_OPUS", "ogg_opus"), ("MP3", "mp3")],
+)
+def test_common_format_names_are_accepted(synthesis_client, ann, name, fmt):
+    body = say(synthesis_client, ann, outputFormat=name)
+    assert body["format"] == fmt
+    data = fetch(body["downloadUrl"])
+    assert decode_duration(data, fmt) == pytest.approx(body["duration"], abs=0.03)
+
+
 def test_opus_refuses_a_rate_it_cannot_encode(synthesis_client, ann):
     body = say(synthesis_client, ann, expect=400, outputFormat="ogg_opus", sampleRate=22_050)
     assert "8000, 12000, 16000, 24000, 48000" in body["error"]

@@ -174,11 +174,13 @@ def main() -> None:
             )
             # The job's own peak, not the at-once requests' peak before it.
             reset_peak(server.pid)
+            before_job = memory_mb(server.pid, "VmRSS")
             largest_job(base, token, voice, server.pid)
             job_peak = memory_mb(server.pid, "VmHWM")
             print(
                 f"Peak RSS during the largest job {job_peak:.0f} MB ({job_peak - baseline:+.0f} MB "
-                f"over the warm gateway; no bound is stated for jobs)"
+                f"over the warm gateway, {job_peak - before_job:+.0f} MB over the {before_job:.0f}"
+                f" MB held when it started; no bound is stated for jobs)"
             )
         finally:
             server.terminate()

@@ -25,15 +25,16 @@ from shared.audio.text import TextChunk
 from shared.audio.timestamps import TimedWord
 from shared.bootstrap import get_container, reset_container
 from shared.catalog.repository import VoiceRepository
+from shared.errors import NotFoundError
 from shared.providers.registry import ProviderRegistry
 from shared.synthesis import CAPABILITY as SYNTHESIS
 from shared.synthesis import jobs as synthesis_jobs
 from shared.synthesis import tasks as synthesis_tasks
 from shared.synthesis.job_tasks import run_assemble, run_chunk
 from shared.synthesis.jobs import CHUNK_PREFIX, chunk_spans
-from shared.synthesis.model import TimestampGranularity
+from shared.synthesis.model import SynthesisStatus, TimestampGranularity
 from shared.synthesis.render import Rendered, join_pieces, timestamps_body
-from shared.synthesis.repository import SynthesisJobRepository, job_from
+from shared.synthesis.repository import ASSEMBLED, SynthesisJobRepository, chunk_share, job_from
 from shared.tasks.base import TaskContext, TaskRegistry
 from shared.tasks.inprocess import InProcessTaskQueue
 from shared.tasks.push_auth import AdminTokenPushVerifier
@@ -197,3 +198,24 @@ def test_assembling_a_long_job_holds_a_few_chunks_of_pcm_never_the_whole(
     # PCM in 23 chunks of at most 0.7 MB and a 1.8 MB file; the whole at once: 286 MB).
     assert peak < 3 * done["size"] + 4 * largest_chunk
     assert peak < total_pcm / 2
+
+
+def test_assembly_records_its_progress_as_it_goes_through_the_chunks(synthesis_client, ann, espeak):
+    job_id = rendered_job(synthesis_client, ann, outputFormat="mp3")
+    total = len(spans_of(job_id))
+    repository = SynthesisJobRepository(get_container().store)
+    rendered = job_from(repository.document(job_id)).progress
+    assert rendered == pytest.approx(chunk_share("mp3"))
+    # A chunk lost half way stops the assembly there (the queue would retry it).
+    bucket = get_container().settings.audio_bucket
+    get_container().blobs.delete(bucket, f"{CHUNK_PREFIX}/{job_id}/{total // 2:04d}.pcm")
+
+    with pytest.raises(NotFoundError):
+        run_assemble(get_container().deps(SYNTHESIS), synthesis_jobs.AssembleTask(job_id=job_id))
+
+    stopped = job_from(repository.document(job_id))
+    assert stopped.status == SynthesisStatus.PROCESSING
+    # The first chunk's share of the assembly was recorded before the lost one was read.
+    first = rendered + (ASSEMBLED - rendered) / total
+    assert rendered < stopped.progress < ASSEMBLED
+    assert stopped.progress >= first - 1e-3  # stored to four decimals

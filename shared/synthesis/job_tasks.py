@@ -9,9 +9,8 @@ the last attempt, or when the provider refuses for good, the job fails with a me
 naming the chunk and the reason. Chunks say the pronunciation lexicons in the versions the
 job was accepted with (its config pins them); one deleted meanwhile fails the job.
 Assembly reads, stitches and encodes the chunks one at a time (the job's PCM is never
-whole in memory; its progress on the job follows the chunks), offsets their timings, stores
-the file, publishes the cache entry, completes the job and records
-the model's use.
+whole in memory; its progress on the job follows the chunks), offsets their timings,
+stores the file, publishes the cache entry, completes the job and records the model's use.
 """
 
 from __future__ import annotations
@@ -147,7 +146,7 @@ def _retry_or_give_up(
 def _progress_recorder(
     repository: SynthesisJobRepository, job: SynthesisJob
 ) -> Callable[[float], None]:
-    """Return what records the encoder's progress on the job, at most every half second."""
+    """Return what records the assembly's progress on the job, at most every half second."""
     share = chunk_share(job.output_format)
     last = [float("-inf")]
 

@@ -5,6 +5,9 @@ joins those PCM pieces (16-bit mono, one sample rate). Pieces that abut are over
 a few milliseconds with an equal-power crossfade; pieces separated by a pause get a short
 fade out and fade in around the silence, so no boundary jumps from a sample to zero. It
 returns where each piece starts in the result, exactly, so word timestamps can be shifted.
+``Stitcher`` joins abutting pieces one at a time, with the same samples and offsets as
+``stitch`` (no pauses) but holding only the last crossfade's worth of the result, so a long
+job's audio need never be in memory whole.
 ``match_loudness`` brings pieces (a dialogue's voices) to one speech level (RMS over the
 frames that are not silence), with a peak limiter so the gain never makes a sample clip.
 """
@@ -92,6 +95,82 @@ def stitch(
         sample_rate=sample_rate,
         offsets=tuple(offset / sample_rate for offset in offsets),
     )
+
+
+class Stitcher:
+    """Joins abutting pieces in order, as ``stitch`` with no pauses, a piece at a time.
+
+    ``add`` returns the PCM of the result that no later piece can change (all but the last
+    crossfade's length), ``finish`` the rest; together they are ``stitch``'s PCM, sample
+    for sample, and ``offsets`` its offsets. Only that held-back tail outlives a call.
+    """
+
+    def __init__(self, sample_rate: int, *, crossfade_ms: float = DEFAULT_CROSSFADE_MS) -> None:
+        if sample_rate <= 0:
+            raise ValueError("sample rate must be positive")
+        self.sample_rate = sample_rate
+        self._fade = max(0, round(crossfade_ms * sample_rate / 1000))
+        self._tail: Floats | None = None  # the result's last samples, still open to a fade
+        self._length = 0  # samples in the result so far, the tail included
+        self._offsets: list[int] = []
+        self._finished = False
+
+    def add(self, piece: bytes) -> bytes:
+        """Return the PCM that joining ``piece`` completes (16-bit little-endian).
+
+        Raises:
+            ValueError: the stitcher is finished.
+        """
+        if self._finished:
+            raise ValueError("the stitcher is finished: add pieces before finish")
+        samples = to_samples(piece)
+        if self._tail is None:
+            self._offsets.append(0)
+            mixed: Floats = np.zeros(0)
+            rest = samples
+        else:
+            overlap = min(self._fade, self._length // 2, len(samples) // 2)
+            self._offsets.append(self._length - overlap)
+            # Only the overlap is mixed in floats; the rest of the piece is its samples as
+            # they are, so a long piece is never copied into a float array.
+            mixed = _crossfade(self._tail, samples[:overlap].astype(np.float64), overlap)
+            rest = samples[overlap:]
+            self._length -= overlap
+        self._length += len(samples)
+        keep = min(self._fade, len(mixed) + len(rest))
+        if len(rest) >= keep:
+            ready = _rounded(mixed) + rest[: len(rest) - keep].astype("<i2").tobytes()
+            self._tail = rest[len(rest) - keep :].astype(np.float64)
+            return ready
+        joined = np.concatenate([mixed, rest.astype(np.float64)])
+        self._tail = joined[len(joined) - keep :]
+        return _rounded(joined[: len(joined) - keep])
+
+    def finish(self) -> bytes:
+        """Return the rest of the result's PCM (the held-back tail).
+
+        Raises:
+            ValueError: no piece was added.
+        """
+        if self._tail is None:
+            raise ValueError("nothing to stitch: no audio pieces")
+        self._finished = True
+        tail, self._tail = self._tail, self._tail[:0]
+        return _rounded(tail)
+
+    @property
+    def offsets(self) -> tuple[float, ...]:
+        """Return the start (seconds) of each piece added, within the result."""
+        return tuple(offset / self.sample_rate for offset in self._offsets)
+
+    @property
+    def duration_seconds(self) -> float:
+        """Return the length of the result so far in seconds."""
+        return self._length / self.sample_rate
+
+
+def _rounded(samples: Floats) -> bytes:
+    return to_pcm(np.round(samples).astype(np.int64))
 
 
 def _pauses(pause_ms: float | Sequence[float], gaps: int) -> list[float]:

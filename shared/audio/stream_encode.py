@@ -14,9 +14,10 @@ gives the bytes that open the stream, ``write`` the bytes that a piece of PCM co
 - ogg_opus: libsndfile's Ogg pages, flushed every ``OGG_PAGE_MS`` of audio rather than once
   a second; the stored file is the same bytes.
 
-FLAC needs its total length up front and is not streamed. Rates follow ``output_rate``;
-resampling (Opus at 24 kHz for 22.05 kHz eSpeak) keeps its state across pieces, so the
-joins are seamless.
+FLAC needs its total length up front and is not streamed. Only the encoded stream is kept
+(for ``file``), never the PCM written, so a long stream's memory is its encoded size.
+Rates follow ``output_rate``; resampling (Opus at 24 kHz for 22.05 kHz eSpeak) keeps its
+state across pieces, so the joins are seamless.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from shared.audio.encode import (
     DEFAULT_MP3_KBPS,
     MP3_QUALITY,
     EncodedAudio,
-    encode,
     output_rate,
     with_gapless_tag,
 )
@@ -67,7 +67,7 @@ class StreamEncoder:
             if input_rate != sample_rate
             else None
         )
-        self._pcm = bytearray()  # everything written, at the output rate
+        self._samples = 0  # written so far, at the output rate
         self._sent = bytearray()  # the encoded stream as sent
         self._finished = False
 
@@ -95,22 +95,21 @@ class StreamEncoder:
         """
         if not self._finished:
             raise ValueError("the stream is not finished")
-        samples = len(self._pcm) // SAMPLE_WIDTH
+        samples = self._samples
         if samples == 0:
             raise ValueError("cannot store empty audio: the stream held no samples")
-        if self.format in (OutputFormat.PCM, OutputFormat.WAV):
-            return encode(bytes(self._pcm), self.sample_rate, self.format)
-        data = bytes(self._sent)
-        if self.format is OutputFormat.MP3:
-            data = with_gapless_tag(data, samples)
         return EncodedAudio(
-            data, self.format, self.content_type, self.sample_rate, samples / self.sample_rate
+            self._stored(),
+            self.format,
+            self.content_type,
+            self.sample_rate,
+            samples / self.sample_rate,
         )
 
     @property
     def duration_seconds(self) -> float:
         """Return the seconds of audio written so far."""
-        return len(self._pcm) // SAMPLE_WIDTH / self.sample_rate
+        return self._samples / self.sample_rate
 
     def _send(self, data: bytes) -> bytes:
         self._sent.extend(data)
@@ -123,7 +122,7 @@ class StreamEncoder:
             samples = np.frombuffer(pcm, dtype="<i2").astype(np.int16)
             out = self._resampler.resample_chunk(samples, last=last)
             converted = np.asarray(out, dtype="<i2").tobytes()
-        self._pcm.extend(converted)
+        self._samples += len(converted) // SAMPLE_WIDTH
         return converted
 
     def _opening(self) -> bytes:
@@ -135,6 +134,10 @@ class StreamEncoder:
     def _close(self) -> bytes:
         return b""
 
+    def _stored(self) -> bytes:
+        # The file as ``encode`` writes it; for raw PCM, the stream itself.
+        return bytes(self._sent)
+
 
 class _WavStream(StreamEncoder):
     def _opening(self) -> bytes:
@@ -144,6 +147,14 @@ class _WavStream(StreamEncoder):
             + struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, rate, rate * SAMPLE_WIDTH, 2, 16)
             + struct.pack("<4sI", b"data", _UNKNOWN_SIZE)
         )
+
+    def _stored(self) -> bytes:
+        # The same 44-byte header with the true sizes, as ``encode`` (``wave``) writes it;
+        # patched in place so the samples are copied once.
+        size = self._samples * SAMPLE_WIDTH
+        struct.pack_into("<I", self._sent, 4, 36 + size)
+        struct.pack_into("<I", self._sent, 40, size)
+        return bytes(self._sent)
 
 
 class _Mp3Stream(StreamEncoder):
@@ -162,7 +173,10 @@ class _Mp3Stream(StreamEncoder):
 
     def _close(self) -> bytes:
         # lame refuses to flush an encoder that was never given samples.
-        return bytes(self._encoder.flush()) if self._pcm else b""
+        return bytes(self._encoder.flush()) if self._samples else b""
+
+    def _stored(self) -> bytes:
+        return with_gapless_tag(bytes(self._sent), self._samples)
 
 
 class _OggOpusStream(StreamEncoder):

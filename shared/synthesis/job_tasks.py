@@ -8,9 +8,9 @@ done/total of the chunks' share of the work); a task that sees every marker set 
 the last attempt, or when the provider refuses for good, the job fails with a message
 naming the chunk and the reason. Chunks say the pronunciation lexicons in the versions the
 job was accepted with (its config pins them); one deleted meanwhile fails the job.
-Assembly stitches the chunks, offsets their timings, encodes (recording its progress on the
-job as it goes), stores the file, publishes the cache entry, completes the job and records
-the model's use.
+Assembly reads, stitches and encodes the chunks one at a time (the job's PCM is never
+whole in memory; its progress on the job follows the chunks), offsets their timings,
+stores the file, publishes the cache entry, completes the job and records the model's use.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shared.audio.encode import encode
+from shared.audio.encode import EncodedAudio
+from shared.audio.file_encode import file_encoder
 from shared.audio.text import TextChunk
 from shared.audio.timestamps import TimedWord
 from shared.files.storage import store_audio
@@ -41,7 +42,13 @@ from shared.synthesis.jobs import (
     voice_of,
 )
 from shared.synthesis.model import SynthesisJob, SynthesisStatus, TimestampGranularity
-from shared.synthesis.render import Rendered, join_pieces, render_piece, timestamps_body
+from shared.synthesis.render import (
+    JoinedRest,
+    PieceJoiner,
+    Rendered,
+    render_piece,
+    timestamps_body,
+)
 from shared.synthesis.repository import (
     ASSEMBLED,
     SynthesisJobRepository,
@@ -139,7 +146,7 @@ def _retry_or_give_up(
 def _progress_recorder(
     repository: SynthesisJobRepository, job: SynthesisJob
 ) -> Callable[[float], None]:
-    """Return what records the encoder's progress on the job, at most every half second."""
+    """Return what records the assembly's progress on the job, at most every half second."""
     share = chunk_share(job.output_format)
     last = [float("-inf")]
 
@@ -152,8 +159,45 @@ def _progress_recorder(
     return record
 
 
+def _stored_chunk(deps: SynthesisDeps, job_id: str, index: int) -> Rendered:
+    """Return chunk ``index``'s stored PCM and timings."""
+    bucket = deps.settings.audio_bucket
+    pcm_name, words_name = _chunk_names(job_id, index)
+    meta = json.loads(deps.blobs.get(bucket, words_name))
+    words = [TimedWord(w[0], w[1], w[2], w[3], w[4]) for w in meta["words"]]
+    pcm = deps.blobs.get(bucket, pcm_name)
+    return Rendered(pcm, int(meta["sampleRate"]), words, list(meta["unapplied"]))
+
+
+def _assemble_audio(
+    deps: SynthesisDeps,
+    job: SynthesisJob,
+    chunks: list[TextChunk],
+    on_progress: Callable[[float], None],
+) -> tuple[EncodedAudio, JoinedRest]:
+    """Return the job's file, encoded as its chunks are read and stitched one at a time,
+    and the words of the whole; ``on_progress`` gets the fraction of the chunks done."""
+    piece = _stored_chunk(deps, job.id, 0)
+    joiner = PieceJoiner(piece.sample_rate)
+    encoder = file_encoder(job.output_format, piece.sample_rate, target_rate=job.sample_rate)
+    encoder.start()
+    for index, chunk in enumerate(chunks):
+        if index:
+            piece = _stored_chunk(deps, job.id, index)
+        encoder.write(joiner.add(piece, chunk))
+        on_progress((index + 1) / len(chunks))
+    rest = joiner.finish()
+    encoder.write(rest.pcm)
+    encoder.finish()
+    return encoder.file(), rest
+
+
 def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:
-    """Stitch the chunks, store the file, publish the cache entry and complete the job."""
+    """Stitch the chunks, store the file, publish the cache entry and complete the job.
+
+    The chunks are read, stitched and encoded one at a time: the job's PCM is never whole
+    in memory, only the encoded file is (``shared.audio.file_encode``).
+    """
     started = time.perf_counter()
     repository = SynthesisJobRepository(deps.store)
     document = repository.document(payload.job_id)
@@ -162,22 +206,8 @@ def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:
         return
     bucket = deps.settings.audio_bucket
     chunks = [TextChunk(job.text_content[s:e], s, e) for s, e in chunk_spans(document.data)]
-    pieces = []
-    for index in range(len(chunks)):
-        pcm_name, words_name = _chunk_names(job.id, index)
-        meta = json.loads(deps.blobs.get(bucket, words_name))
-        words = [TimedWord(w[0], w[1], w[2], w[3], w[4]) for w in meta["words"]]
-        pcm = deps.blobs.get(bucket, pcm_name)
-        pieces.append(Rendered(pcm, int(meta["sampleRate"]), words, list(meta["unapplied"])))
-    joined = join_pieces(pieces, chunks)
+    encoded, joined = _assemble_audio(deps, job, chunks, _progress_recorder(repository, job))
     config = job.config
-    encoded = encode(
-        joined.pcm,
-        joined.sample_rate,
-        job.output_format,
-        target_rate=job.sample_rate,
-        on_progress=_progress_recorder(repository, job),
-    )
     timestamps = None
     if config.get("includeTimestamps"):
         timestamps = functools.partial(

@@ -6,7 +6,9 @@ the input to the provider's own timings (``shared.audio.timestamps``), mapped ba
 words the user wrote; a volume the provider could not
 apply is applied to the PCM here. ``render_text`` cuts text longer than the provider
 accepts at sentence boundaries, renders the chunks and joins them without clicks
-(``shared.audio.stitch``), offsetting each chunk's words exactly. ``timestamps_body``
+(``shared.audio.stitch``), offsetting each chunk's words exactly; ``PieceJoiner`` does the
+same join a piece at a time, for a long job whose audio is never whole in memory.
+``timestamps_body``
 turns words into the API's ``{words, syllables}`` (syllables from eSpeak phonemes when a
 phonemizer is given, one per character for CJK). A provider outage always carries a
 ``retry_after`` so the HTTP answer has ``Retry-After``.
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.audio.pcm import scale_volume
-from shared.audio.stitch import stitch
+from shared.audio.stitch import Stitcher, stitch
 from shared.audio.syllables import syllable_timestamps
 from shared.audio.text import TextChunk, split_sentences
 from shared.audio.timestamps import (
@@ -122,6 +124,63 @@ def join_pieces(pieces: Sequence[Rendered], chunks: Sequence[TextChunk]) -> Rend
         unapplied.extend(name for name in piece.unapplied if name not in unapplied)
     seconds = sum(piece.provider_seconds for piece in pieces)
     return Rendered(joined.pcm, rate, in_order(words, joined.duration_seconds), unapplied, seconds)
+
+
+@dataclass(frozen=True)
+class JoinedRest:
+    """The end of a piecewise join: the last PCM, and every word and unapplied setting."""
+
+    pcm: bytes
+    words: list[TimedWord]
+    unapplied: list[str]
+    duration: float
+
+
+class PieceJoiner:
+    """Joins rendered pieces in order as ``join_pieces`` does, one piece at a time.
+
+    ``add`` returns the PCM the piece completes and ``finish`` the rest with the words;
+    the PCM, words and unapplied settings are those of ``join_pieces`` over the same
+    pieces. Only a crossfade's worth of audio is held between calls.
+    """
+
+    def __init__(self, sample_rate: int) -> None:
+        self._stitcher = Stitcher(sample_rate)
+        self._first: Rendered | None = None
+        self._count = 0
+        self._words: list[TimedWord] = []
+        self._unapplied: list[str] = []
+
+    def add(self, piece: Rendered, chunk: TextChunk) -> bytes:
+        """Return the joined PCM that adding ``piece`` (spoken from ``chunk``) completes.
+
+        Raises:
+            ValueError: ``piece`` has another sample rate than the joiner.
+        """
+        if piece.sample_rate != self._stitcher.sample_rate:
+            raise ValueError("pieces of one join must share one sample rate")
+        pcm = self._stitcher.add(piece.pcm)
+        if self._first is None:
+            # A lone piece is taken as it is (join_pieces does not shift or reorder it);
+            # its PCM is not kept, only its words and settings.
+            self._first = Rendered(b"", piece.sample_rate, piece.words, piece.unapplied)
+        offset = self._stitcher.offsets[-1]
+        self._words.extend(offset_timings(piece.words, offset, chunk.start))
+        self._unapplied.extend(name for name in piece.unapplied if name not in self._unapplied)
+        self._count += 1
+        return pcm
+
+    def finish(self) -> JoinedRest:
+        """Return the last of the PCM with the words of the whole (after every ``add``).
+
+        Raises:
+            ValueError: no piece was added.
+        """
+        pcm = self._stitcher.finish()
+        duration = self._stitcher.duration_seconds
+        if self._count == 1 and self._first is not None:
+            return JoinedRest(pcm, self._first.words, self._first.unapplied, duration)
+        return JoinedRest(pcm, in_order(self._words, duration), self._unapplied, duration)
 
 
 def render_text(

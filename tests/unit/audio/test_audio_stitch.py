@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from shared.audio.pcm import to_samples
-from shared.audio.stitch import match_loudness, speech_level_dbfs, stitch
+from shared.audio.stitch import (
+    DEFAULT_CROSSFADE_MS,
+    Stitcher,
+    match_loudness,
+    speech_level_dbfs,
+    stitch,
+)
 
 RATE = 22_050
 AMPLITUDE = 0.5 * 32767
@@ -140,3 +146,39 @@ def test_silence_stays_silent():
 
     assert matched[0] == quiet
     assert speech_level_dbfs(quiet, RATE) == -math.inf
+
+
+@pytest.mark.parametrize(
+    "seconds",
+    [
+        [0.5, 0.7, 0.03, 1.0],
+        [0.0001, 0.5],  # a piece shorter than the crossfade: the overlap shrinks
+        [0.5, 0.0, 0.0001, 0.004, 0.5],  # empty and tiny pieces between long ones
+        [0.9],
+    ],
+)
+def test_the_stitcher_gives_stitchs_samples_and_offsets_a_piece_at_a_time(seconds):
+    rng = np.random.default_rng(len(seconds))
+    pieces = [
+        (rng.standard_normal(round(s * RATE)) * 12_000).clip(-32768, 32767).astype("<i2").tobytes()
+        for s in seconds
+    ]
+    whole = stitch(pieces, RATE)
+
+    stitcher = Stitcher(RATE)
+    parts = [stitcher.add(piece) for piece in pieces]
+    parts.append(stitcher.finish())
+
+    assert b"".join(parts) == whole.pcm
+    assert stitcher.offsets == whole.offsets
+    assert stitcher.duration_seconds == whole.duration_seconds
+    # Each call hands on all but the last crossfade's worth of the result so far.
+    held = round(DEFAULT_CROSSFADE_MS * RATE / 1000) * 2
+    assert len(b"".join(parts[:-1])) >= len(whole.pcm) - held
+    with pytest.raises(ValueError, match="finished"):
+        stitcher.add(pieces[0])
+
+
+def test_a_stitcher_given_nothing_refuses_to_finish():
+    with pytest.raises(ValueError, match="no audio pieces"):
+        Stitcher(RATE).finish()

@@ -13,7 +13,13 @@ from shared.providers.espeak import EspeakProvider
 from shared.providers.registry import ProviderRegistry
 from shared.synthesis.model import TimestampGranularity
 from shared.synthesis.phonemes import espeak_phonemizer
-from shared.synthesis.render import join_pieces, render_piece, render_text, timestamps_body
+from shared.synthesis.render import (
+    PieceJoiner,
+    join_pieces,
+    render_piece,
+    render_text,
+    timestamps_body,
+)
 from shared.synthesis.voices import ResolvedVoice
 
 VOICE = ResolvedVoice("espeak", "en-US", "en-US")
@@ -43,6 +49,22 @@ def test_join_shifts_each_chunk_by_its_exact_offset(engine):
             assert moved.start == pytest.approx(word.start + offset, abs=0.01)
             position += 1
     assert position == len(joined.words) == len(TEXT.split())
+
+
+@pytest.mark.parametrize("limit", [30, len(TEXT)])  # three chunks, and one alone
+def test_joining_a_piece_at_a_time_gives_join_pieces_audio_and_words(engine, limit):
+    chunks = split_sentences(TEXT, limit)
+    pieces = [render_piece(engine, VOICE, chunk.text, AudioSettings()) for chunk in chunks]
+    whole = join_pieces(pieces, chunks)
+
+    joiner = PieceJoiner(pieces[0].sample_rate)
+    pcm = b"".join(joiner.add(piece, chunk) for piece, chunk in zip(pieces, chunks, strict=True))
+    rest = joiner.finish()
+
+    assert pcm + rest.pcm == whole.pcm
+    assert rest.words == whole.words  # every offset exactly as before
+    assert rest.unapplied == whole.unapplied
+    assert rest.duration == whole.duration
 
 
 def test_render_text_chunks_only_beyond_the_providers_limit(engine):

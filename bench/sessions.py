@@ -145,6 +145,10 @@ class Turn:
     """One measured turn: when speech ended (client clock) and what came back."""
 
     speech_end: float
+    # A reply's audio counts only once the server announced a reply (``audio.started``)
+    # after this turn's speech ended: audio still streaming from an earlier answer (or
+    # from an answer to part of this utterance, cut at an inner pause) is not this reply.
+    reply_started: bool = False
     first_audio: float | None = None
     server: dict[str, Any] = field(default_factory=dict)
 
@@ -205,12 +209,14 @@ async def run_client(
         async def read() -> None:
             async for message in ws:
                 now = loop.time()
+                last = measured[-1] if measured else None
                 if isinstance(message, bytes):
-                    last = measured[-1] if measured else None
-                    if last is not None and last.first_audio is None and now >= last.speech_end:
+                    if last is not None and last.reply_started and last.first_audio is None:
                         last.first_audio = now
                     continue
                 payload = json.loads(message)
+                if payload["type"] == "audio.started" and last is not None:
+                    last.reply_started = last.reply_started or now >= last.speech_end
                 if payload["type"] == "turn.metrics" and measured:
                     measured[-1].server = payload
 

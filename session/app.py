@@ -159,6 +159,18 @@ class SessionService:
         await self.container.aclose()
 
 
+async def _serve_tracked(service: SessionService, connection: Any) -> None:
+    """Serve ``connection`` with its task in ``service.connections`` (closed at shutdown)."""
+    task = asyncio.current_task()
+    if task is not None:
+        service.connections.add(task)
+    try:
+        await connection.serve()
+    finally:
+        if task is not None:
+            service.connections.discard(task)
+
+
 async def _serve_text_synthesis(websocket: WebSocket, service: SessionService) -> None:
     # Imported with the first connection: keeps the app's import light.
     from session.text_socket import TextSynthesisConnection  # noqa: PLC0415
@@ -174,14 +186,7 @@ async def _serve_text_synthesis(websocket: WebSocket, service: SessionService) -
         max_buffer_bytes=container.settings.sessions_outbound_buffer_bytes,
         idle_timeout_seconds=container.settings.sessions_idle_timeout_seconds,
     )
-    task = asyncio.current_task()
-    if task is not None:
-        service.connections.add(task)
-    try:
-        await connection.serve()
-    finally:
-        if task is not None:
-            service.connections.discard(task)
+    await _serve_tracked(service, connection)
 
 
 def create_app(container: SessionContainer) -> Starlette:
@@ -212,14 +217,7 @@ def create_app(container: SessionContainer) -> Starlette:
             max_frame_bytes=settings.sessions_max_frame_bytes,
             max_buffer_bytes=settings.sessions_outbound_buffer_bytes,
         )
-        task = asyncio.current_task()
-        if task is not None:
-            service.connections.add(task)
-        try:
-            await connection.serve()
-        finally:
-            if task is not None:
-                service.connections.discard(task)
+        await _serve_tracked(service, connection)
 
     async def synthesize(websocket: WebSocket) -> None:
         await _serve_text_synthesis(websocket, service)

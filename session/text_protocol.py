@@ -10,14 +10,13 @@ them. session/README.md documents the protocol for client authors.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ConfigDict, Field, TypeAdapter
 
 from shared.lexicons.model import LexiconIds
 from shared.model import RequestModel
-from shared.sessions.protocol import ProtocolError
+from shared.sessions.protocol import parse_message
 from shared.synthesis.model import Pitch, Rate, Speed, Volume
 
 MAX_PIECE_CHARS = 10_000
@@ -79,23 +78,4 @@ def parse_text_message(frame: str) -> TextMessage:
     Raises:
         ProtocolError: ``MALFORMED_JSON``, ``UNKNOWN_MESSAGE_TYPE`` or ``INVALID_MESSAGE``.
     """
-    try:
-        data = json.loads(frame)
-    except ValueError:
-        raise ProtocolError("The message is not valid JSON", code="MALFORMED_JSON") from None
-    if not isinstance(data, dict):
-        raise ProtocolError("A message must be a JSON object")
-    kind = data.get("type")
-    if kind not in KNOWN_TYPES:
-        raise ProtocolError(
-            f"Unknown message type {kind!r}; expected one of {', '.join(KNOWN_TYPES)}",
-            code="UNKNOWN_MESSAGE_TYPE",
-        )
-    try:
-        return _MESSAGE.validate_python(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'][1:]) or 'message'}: {error['msg']}"
-            for error in exc.errors(include_url=False, include_input=False)
-        )
-        raise ProtocolError(f"Invalid {kind} message: {problems}") from None
+    return parse_message(frame, _MESSAGE, KNOWN_TYPES)

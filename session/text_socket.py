@@ -35,8 +35,8 @@ from session.text_protocol import (
     parse_text_message,
 )
 from session.text_synthesis import TextSynthesis
-from session.websocket import WebSocketTransport, authenticate
-from shared.errors import PlatformError, ServiceUnavailableError, UnauthenticatedError
+from session.websocket import WebSocketTransport, open_authenticated
+from shared.errors import PlatformError
 from shared.providers import ProviderError
 from shared.sessions.protocol import CloseCode, ProtocolError, error_event, event
 from shared.sessions.tts import SentenceBuffer
@@ -88,19 +88,15 @@ class TextSynthesisConnection:
 
     async def serve(self) -> None:
         """Authenticate, then handle messages until the client or the server ends."""
-        offered = self._websocket.scope.get("subprotocols") or []
-        await self._websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-        transport = WebSocketTransport(self._websocket, max_buffer_bytes=self._max_buffer)
-        try:
-            user_id = await authenticate(self._websocket, self._verifier)
-        except UnauthenticatedError as exc:
-            await transport.send_event(error_event(exc.code, exc.message, fatal=True))
-            await transport.close(CloseCode.UNAUTHENTICATED, exc.message)
+        opened = await open_authenticated(
+            self._websocket,
+            self._verifier,
+            subprotocol=SUBPROTOCOL,
+            max_buffer_bytes=self._max_buffer,
+        )
+        if opened is None:
             return
-        except ServiceUnavailableError as exc:
-            await transport.send_event(error_event(exc.code, exc.message, fatal=True))
-            await transport.close(CloseCode.TRY_AGAIN_LATER, exc.message)
-            return
+        transport, user_id = opened
         loop = asyncio.get_running_loop()
         speaker = loop.create_task(self._speak(transport), name="text-synthesis")
         overflow = loop.create_task(self._watch_overflow(transport))

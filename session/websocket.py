@@ -63,6 +63,28 @@ async def authenticate(websocket: WebSocket, verifier: Any) -> str:
     return str(principal.user_id)
 
 
+async def open_authenticated(
+    websocket: WebSocket, verifier: Any, *, subprotocol: str, max_buffer_bytes: int
+) -> tuple[WebSocketTransport, str] | None:
+    """Accept ``websocket`` (selecting ``subprotocol`` when offered) and authenticate it.
+
+    Returns its bounded transport and the user id, or None once a refusal was sent: an
+    error event, then 4001 for a bad token or 1013 when the verifier is unavailable.
+    """
+    offered = websocket.scope.get("subprotocols") or []
+    await websocket.accept(subprotocol=subprotocol if subprotocol in offered else None)
+    transport = WebSocketTransport(websocket, max_buffer_bytes=max_buffer_bytes)
+    try:
+        return transport, await authenticate(websocket, verifier)
+    except UnauthenticatedError as exc:
+        await transport.send_event(error_event(exc.code, exc.message, fatal=True))
+        await transport.close(CloseCode.UNAUTHENTICATED, exc.message)
+    except ServiceUnavailableError as exc:
+        await transport.send_event(error_event(exc.code, exc.message, fatal=True))
+        await transport.close(CloseCode.TRY_AGAIN_LATER, exc.message)
+    return None
+
+
 class WebSocketTransport:
     """A session's connection: a bounded outbound queue and the task that drains it."""
 
@@ -148,19 +170,15 @@ class SessionConnection:
 
     async def serve(self) -> None:
         """Authenticate, then handle messages until the client or the session ends."""
-        offered = self._websocket.scope.get("subprotocols") or []
-        await self._websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-        transport = WebSocketTransport(self._websocket, max_buffer_bytes=self._max_buffer)
-        try:
-            user_id = await authenticate(self._websocket, self._verifier)
-        except UnauthenticatedError as exc:
-            await transport.send_event(error_event(exc.code, exc.message, fatal=True))
-            await transport.close(CloseCode.UNAUTHENTICATED, exc.message)
+        opened = await open_authenticated(
+            self._websocket,
+            self._verifier,
+            subprotocol=SUBPROTOCOL,
+            max_buffer_bytes=self._max_buffer,
+        )
+        if opened is None:
             return
-        except ServiceUnavailableError as exc:
-            await transport.send_event(error_event(exc.code, exc.message, fatal=True))
-            await transport.close(CloseCode.TRY_AGAIN_LATER, exc.message)
-            return
+        transport, user_id = opened
         client = self._websocket.client
         endpoint = SessionEndpoint(
             transport=transport,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from enum import IntEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -33,6 +33,9 @@ class CloseCode(IntEnum):
     IDLE_TIMEOUT = 4008  # no speech and no message for the idle timeout
     SLOW_CONSUMER = 4009  # the client stopped reading; its outbound buffer overflowed
     TAKEN_OVER = 4010  # the session was resumed by another connection
+
+
+M = TypeVar("M")
 
 
 class ProtocolError(InvalidRequestError):
@@ -83,10 +86,9 @@ _CLIENT_MESSAGE: TypeAdapter[ClientMessage] = TypeAdapter(ClientMessage)
 KNOWN_TYPES = ("start", "stop", "update_metadata", "ping")
 
 
-def parse_client_message(
-    text: str,
-) -> StartMessage | StopMessage | UpdateMetadataMessage | PingMessage:
-    """Return the message a text frame holds.
+def parse_message(text: str, adapter: TypeAdapter[M], known_types: tuple[str, ...]) -> M:
+    """Return the message of one of ``known_types`` that the text frame ``text`` holds,
+    validated by ``adapter`` (a union discriminated by ``type``).
 
     Raises:
         ProtocolError: ``MALFORMED_JSON``, ``UNKNOWN_MESSAGE_TYPE`` or ``INVALID_MESSAGE``.
@@ -98,19 +100,30 @@ def parse_client_message(
     if not isinstance(data, dict):
         raise ProtocolError("A message must be a JSON object", code="INVALID_MESSAGE")
     kind = data.get("type")
-    if kind not in KNOWN_TYPES:
+    if kind not in known_types:
         raise ProtocolError(
-            f"Unknown message type {kind!r}; expected one of {', '.join(KNOWN_TYPES)}",
+            f"Unknown message type {kind!r}; expected one of {', '.join(known_types)}",
             code="UNKNOWN_MESSAGE_TYPE",
         )
     try:
-        message = _CLIENT_MESSAGE.validate_python(data)
+        return adapter.validate_python(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in error['loc'][1:]) or 'message'}: {error['msg']}"
             for error in exc.errors(include_url=False, include_input=False)
         )
         raise ProtocolError(f"Invalid {kind} message: {problems}") from None
+
+
+def parse_client_message(
+    text: str,
+) -> StartMessage | StopMessage | UpdateMetadataMessage | PingMessage:
+    """Return the message a text frame holds.
+
+    Raises:
+        ProtocolError: ``MALFORMED_JSON``, ``UNKNOWN_MESSAGE_TYPE`` or ``INVALID_MESSAGE``.
+    """
+    message = parse_message(text, _CLIENT_MESSAGE, KNOWN_TYPES)
     metadata = message.metadata if isinstance(message, UpdateMetadataMessage) else {}
     if len(json.dumps(metadata, default=str)) > MAX_METADATA_CHARS:
         raise ProtocolError(f"metadata is larger than {MAX_METADATA_CHARS} characters")

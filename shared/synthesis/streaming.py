@@ -17,6 +17,7 @@ render and records only the voice model's use.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import time
@@ -195,8 +196,10 @@ def _rendered(
             yield from chunks
             encoded = encoding.finish().file()
             options = prepared.options
+            # A callable: store_audio computes it while the audio is written.
             timestamps = (
-                timestamps_body(
+                functools.partial(
+                    timestamps_body,
                     in_order(encoding.words, encoded.duration_seconds),
                     options.timestamp_granularity,
                     language=prepared.voice.language,

@@ -44,19 +44,13 @@ def record_model_use(
     """
     if voice.model is None:
         return
-    event = VoiceModelUsageEvent(
-        cost=cost_of(deps, voice.provider, characters),
-        latency_ms=latency_ms,
-        characters=characters,
-        requested_characters=characters if requested is None else requested,
-    )
     record_usage(
         deps.store,
         model_id=voice.model.id,
         owner_id=voice.model.user_id,
-        event=event,
+        event=_use(deps, voice, characters, latency_ms, requested),
         shards=deps.settings.usage_counter_shards,
-        cache=DocumentCache(deps.store, enabled=deps.settings.voice_model_cache_enabled),
+        cache=_usage_cache(deps),
         user_id=user_id,
     )
 
@@ -77,18 +71,31 @@ def pend_model_use(
     """
     if voice.model is None:
         return
-    event = VoiceModelUsageEvent(
-        cost=cost_of(deps, voice.provider, characters),
-        latency_ms=latency_ms,
-        characters=characters,
-        requested_characters=requested,
-    )
     add_pending_use(
         writes,
         model_id=voice.model.id,
         owner_id=voice.model.user_id,
-        event=event,
+        event=_use(deps, voice, characters, latency_ms, requested),
         shards=deps.settings.usage_counter_shards,
-        cache=DocumentCache(deps.store, enabled=deps.settings.voice_model_cache_enabled),
+        cache=_usage_cache(deps),
         user_id=user_id,
     )
+
+
+def _use(
+    deps: SynthesisDeps,
+    voice: ResolvedVoice,
+    characters: int,
+    latency_ms: float,
+    requested: int | None,
+) -> VoiceModelUsageEvent:
+    return VoiceModelUsageEvent(
+        cost=cost_of(deps, voice.provider, characters),
+        latency_ms=latency_ms,
+        characters=characters,
+        requested_characters=characters if requested is None else requested,
+    )
+
+
+def _usage_cache(deps: SynthesisDeps) -> DocumentCache:
+    return DocumentCache(deps.store, enabled=deps.settings.voice_model_cache_enabled)

@@ -32,6 +32,7 @@ from shared.voice_models.usage_outbox import (
     drain_usage_of_models,
     drain_usage_of_owner,
     shard_increments,
+    use_record,
 )
 
 __all__ = ["USAGE_SHARDS", "record_usage", "usage_by_owner", "usage_for_models", "usage_stats"]
@@ -60,20 +61,7 @@ def record_usage(
     """
     moment = now or utcnow()
     shard = random.randrange(shards)  # noqa: S311 - load spreading only
-    requested = (
-        event.characters if event.requested_characters is None else event.requested_characters
-    )
-    record = {
-        "model_id": model_id,
-        "owner_id": owner_id,
-        "user_id": user_id or owner_id,
-        "characters": event.characters,
-        "requested_characters": requested,
-        "cost": event.cost,
-        "latency_ms": event.latency_ms,
-        "quality_rating": event.quality_rating,
-        "used_at_epoch": moment.timestamp(),
-    }
+    record = use_record(model_id, owner_id, user_id, event, moment)
     store.set(USAGE_SHARDS, f"{model_id}_{shard}", shard_increments(record), merge=True)
     if cache is not None:
         cache.invalidate([model_usage_scope(model_id, shards), owner_usage_scope(owner_id, shards)])

@@ -65,32 +65,39 @@ def add_pending_use(
     """
     event_id = new_id()
     moment = now or utcnow()
-    requested = (
-        event.characters if event.requested_characters is None else event.requested_characters
-    )
-    writes.create(
-        USAGE_OUTBOX,
-        event_id,
-        {
-            "model_id": model_id,
-            "owner_id": owner_id,
-            "user_id": user_id or owner_id,
-            # Chosen now, so every drain of this record adds to the same shard.
-            "shard": random.randrange(shards),  # noqa: S311 - load spreading only
-            "characters": event.characters,
-            "requested_characters": requested,
-            "cost": event.cost,
-            "latency_ms": event.latency_ms,
-            "quality_rating": event.quality_rating,
-            "used_at": moment,
-            "used_at_epoch": moment.timestamp(),
-        },
-    )
+    record = use_record(model_id, owner_id, user_id, event, moment)
+    # The shard is chosen now, so every drain of this record adds to the same shard.
+    record["shard"] = random.randrange(shards)  # noqa: S311 - load spreading only
+    writes.create(USAGE_OUTBOX, event_id, {**record, "used_at": moment})
     if cache is not None:
         cache.invalidate_in(
             writes, [model_usage_scope(model_id, shards), owner_usage_scope(owner_id, shards)]
         )
     return event_id
+
+
+def use_record(
+    model_id: str,
+    owner_id: str,
+    user_id: str | None,
+    event: VoiceModelUsageEvent,
+    moment: datetime,
+) -> dict[str, Any]:
+    """Return one use as the fields ``shard_increments`` adds to a counter shard."""
+    requested = (
+        event.characters if event.requested_characters is None else event.requested_characters
+    )
+    return {
+        "model_id": model_id,
+        "owner_id": owner_id,
+        "user_id": user_id or owner_id,
+        "characters": event.characters,
+        "requested_characters": requested,
+        "cost": event.cost,
+        "latency_ms": event.latency_ms,
+        "quality_rating": event.quality_rating,
+        "used_at_epoch": moment.timestamp(),
+    }
 
 
 def shard_increments(record: dict[str, Any]) -> dict[str, Any]:

@@ -33,13 +33,14 @@ function withQuery(path, query) {
 }
 
 /**
- * Return an API client. `tokenOf()` gives the current bearer token; `onUnauthorized()` runs
- * when the API answers 401 (the token expired or was revoked).
+ * Return an API client. `tokenOf()` gives (or resolves to) the current bearer token, fresh
+ * for the request about to be sent; `onUnauthorized()` runs when the API answers 401 (the
+ * token expired or was revoked).
  */
 export function createApi(tokenOf, onUnauthorized) {
   async function send(method, path, { query, body, accept } = {}) {
     const headers = { Accept: accept || "application/json" };
-    const token = tokenOf();
+    const token = await tokenOf();
     if (token) headers.Authorization = `Bearer ${token}`;
     const init = { method, headers, credentials: "omit", cache: "no-store" };
     if (body !== undefined) {
@@ -82,7 +83,7 @@ export function createApi(tokenOf, onUnauthorized) {
     async upload(method, path, data, contentType) {
       const headers = { Accept: "application/json" };
       if (contentType) headers["Content-Type"] = contentType;
-      const token = tokenOf();
+      const token = await tokenOf();
       if (token) headers.Authorization = `Bearer ${token}`;
       const started = performance.now();
       const response = await fetch(path, { method, headers, body: data, credentials: "omit" });

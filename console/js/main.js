@@ -28,7 +28,24 @@ function toast(message, { error = false } = {}) {
   toasts.append(item);
 }
 
-const api = createApi(auth.currentToken, () => {
+let refreshing = null;
+
+/**
+ * Return the token for the request about to be sent. A Firebase ID token lives an hour: one
+ * about to expire is exchanged for a new one first (one exchange at a time, however many
+ * requests wait), so a page left open keeps working without a new sign-in.
+ */
+async function freshToken() {
+  const token = auth.currentToken();
+  if (!token || !auth.expired(token)) return token;
+  refreshing ??= ensureFreshToken().finally(() => {
+    refreshing = null;
+  });
+  await refreshing;
+  return auth.currentToken();
+}
+
+const api = createApi(freshToken, () => {
   if (auth.expired(auth.currentToken())) {
     auth.signOut();
     toast("Your token has expired: sign in again.", { error: true });

@@ -192,3 +192,109 @@ def test_a_pasted_firebase_id_token_signs_in_and_an_expired_one_is_refused(
     page.wait_for_selector("#signed-in-as")
     assert page.inner_text("#signed-in-as") == f"Signed in as {uid}"
     page.wait_for_selector("#voices-table tbody tr")  # the API verified the pasted token
+
+
+REFRESH = "https://securetoken.googleapis.com/v1/token"
+
+
+def test_an_id_token_about_to_expire_is_exchanged_through_firebase_before_the_next_request(
+    page, firebase_gateway: GatewayProcess, signing_key: rsa.RSAPrivateKey
+):
+    """A page left open past its ID token's hour keeps working, then signs out when refused.
+
+    The first ID token lives a few seconds past the console's 10-second margin; once inside
+    it, the next API request (no navigation) waits for Firebase's refresh-token exchange
+    (``securetoken.googleapis.com/v1/token``, answered by a fake in its real wire format)
+    and carries the new ID token. When Firebase refuses the refresh token, the console
+    signs out and says so.
+    """
+    uid = f"fb-{uuid.uuid4().hex[:10]}"
+    signed_in_until = int(time.time()) + 14
+    first = jwt.encode(
+        {
+            **jwt.decode(
+                id_token(signing_key, uid, "hal@example.com"), options={"verify_signature": False}
+            ),
+            "exp": signed_in_until,
+        },
+        signing_key,
+        algorithm="RS256",
+        headers={"kid": KID},
+    )
+    second = id_token(signing_key, uid, "hal@example.com")
+    exchanges: list[dict[str, list[str]]] = []
+    refuse = threading.Event()
+
+    def sign_in(route: Any) -> None:
+        if route.request.method == "OPTIONS":
+            route.fulfill(status=204, headers=CORS)
+            return
+        route.fulfill(status=200, headers=CORS, json={
+            "kind": "identitytoolkit#VerifyPasswordResponse",
+            "localId": uid,
+            "email": "hal@example.com",
+            "idToken": first,
+            "registered": True,
+            "refreshToken": "AMf-refresh-1",
+            "expiresIn": "3600",
+        })  # fmt: skip
+
+    def exchange(route: Any) -> None:
+        request = route.request
+        if request.method == "OPTIONS":
+            route.fulfill(status=204, headers=CORS)
+            return
+        assert parse_qs(urlsplit(request.url).query)["key"] == [API_KEY]
+        exchanges.append(parse_qs(request.post_data or ""))
+        if refuse.is_set():
+            error = {"code": 400, "message": "TOKEN_EXPIRED", "status": "INVALID_ARGUMENT"}
+            route.fulfill(status=400, headers=CORS, json={"error": error})
+            return
+        route.fulfill(status=200, headers=CORS, json={
+            "access_token": second,
+            "expires_in": "3600",
+            "token_type": "Bearer",
+            "refresh_token": "AMf-refresh-2",
+            "id_token": second,
+            "user_id": uid,
+            "project_id": PROJECT,
+        })  # fmt: skip
+
+    page.route(f"{SIGN_IN}*", sign_in)
+    page.route(f"{REFRESH}*", exchange)
+    sent: list[str] = []
+    page.on(
+        "request",
+        lambda r: sent.append(r.headers.get("authorization", "")) if "/voices?" in r.url else None,
+    )
+    page.goto(f"{firebase_gateway.base}/console#/voices")
+    form = page.locator("form.card").filter(
+        has=page.get_by_role("heading", name="Firebase", exact=True)
+    )
+    form.locator("input[type=email]").fill("hal@example.com")
+    form.locator("input[type=password]").fill(PASSWORD)
+    form.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("#voices-table tbody tr")
+    assert sent[-1] == f"Bearer {first}"
+    assert exchanges == []
+
+    # Inside the console's margin (the API would still take the token a few seconds more).
+    time.sleep(max(0.0, signed_in_until - 10 - time.time()) + 0.5)
+    with page.expect_response(lambda r: "/voices?" in r.url) as answered:
+        page.click("#voice-filters button[type=submit]")
+    assert answered.value.status == 200
+    assert exchanges == [{"grant_type": ["refresh_token"], "refresh_token": ["AMf-refresh-1"]}]
+    assert sent[-1] == f"Bearer {second}"
+    assert page.inner_text("#signed-in-as") == f"Signed in as {uid}"
+    assert page.evaluate("sessionStorage.getItem('voice-console.token')") == second
+
+    # A refresh token Firebase no longer honours: signed out, told so, nothing sent as us.
+    page.evaluate("(t) => sessionStorage.setItem('voice-console.token', t)", first)
+    refuse.set()
+    before = len(sent)
+    page.click("#voice-filters button[type=submit]")
+    page.wait_for_selector("text=Your token has expired: sign in again.")
+    assert len(exchanges) == 2
+    assert exchanges[-1]["refresh_token"] == ["AMf-refresh-2"]
+    assert all(header == "" for header in sent[before:])
+    assert page.locator("#signed-in-as").count() == 0

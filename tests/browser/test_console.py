@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from array import array
 
 import pytest
 
@@ -29,6 +30,19 @@ async () => {
            after: Number(transcript.dataset.currentWord) };
 }
 """
+
+
+def download(gateway, url: str, token: str) -> bytes:
+    """Return the bytes at ``url`` (a file the console played), fetched as its owner."""
+    assert url.startswith(gateway.base)
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback only
+        return bytes(response.read())
+
+
+def peak(wav: bytes) -> int:
+    """Return the largest sample magnitude of a 16-bit PCM WAV (after its 44-byte header)."""
+    return max(abs(sample) for sample in array("h", wav[44:]))
 
 
 def sign_in(page, gateway, user: str, *, admin: bool = False) -> None:
@@ -318,3 +332,92 @@ def test_samples_recorded_and_uploaded_then_trained_into_a_voice(
     page.click("#train-form button[type=submit]")
     page.wait_for_selector("#training-status[data-status=completed]", timeout=90_000)
     assert "en-us" in page.inner_text("#trained-model").lower()
+
+
+def test_the_volume_slider_and_the_timestamp_choice_reach_the_api_and_the_transcript(page, gateway):
+    sign_in(page, gateway, "vic")
+    token = gateway.token("vic")
+    page.goto(f"{gateway.base}/console#/playground")
+    text = "Seven quiet words are spoken here now."
+    page.fill("#synth-text", text)
+    page.fill("#synth-voice", "espeak:en-US")
+    page.select_option("#synth-format", "wav")
+    volume = page.locator("input[name=volume]")
+    volume.fill("0.45")
+    assert volume.locator("xpath=following-sibling::output").inner_text() == "0.45"
+    choice = page.get_by_label("Timestamps")
+    spoken = text.rstrip(".").split()
+
+    choice.select_option("word")
+    with (
+        page.expect_request("**/synthesize") as sent,
+        page.expect_response("**/files/audio/*") as played,
+    ):
+        page.click("#synthesize")
+    body = sent.value.post_data_json
+    assert (body["volume"], body["timestampGranularity"]) == (0.45, "word")
+    page.wait_for_selector("#words .word")
+    assert page.inner_text("#words").split() == spoken
+    assert page.locator("#syllables .syllable").count() == 0
+    quiet = peak(download(gateway, played.value.url, token))
+
+    choice.select_option("syllable")
+    with page.expect_request("**/synthesize") as sent:
+        page.click("#synthesize")
+    assert sent.value.post_data_json["timestampGranularity"] == "syllable"
+    page.wait_for_selector("#syllables .syllable")
+    assert page.locator("#words .word").count() == 0
+
+    # One syllable at least per word ("seven", "quiet" have two each).
+    assert page.locator("#syllables .syllable").count() >= len(spoken) + 2
+
+    choice.select_option("both")
+    volume.fill("1")
+    with (
+        page.expect_request("**/synthesize") as sent,
+        page.expect_response("**/files/audio/*") as played,
+    ):
+        page.click("#synthesize")
+    assert sent.value.post_data_json["timestampGranularity"] == "both"
+    assert sent.value.post_data_json["volume"] == 1
+    page.wait_for_function(
+        "() => document.querySelectorAll('#words .word').length > 0"
+        " && document.querySelectorAll('#syllables .syllable').length > 0"
+    )
+    assert page.inner_text("#words").split() == spoken
+    # The first audio played was this one at 0.45: the same speech, its peak scaled.
+    loud = peak(download(gateway, played.value.url, token))
+    assert loud > 10_000
+    assert quiet == pytest.approx(0.45 * loud, rel=0.05)
+
+
+def test_the_voices_table_pages_with_more_until_the_catalog_ends(page, gateway):
+    from urllib.parse import parse_qs, urlsplit
+
+    token = gateway.token("mo")
+    expected, cursor = [], None
+    while True:  # the whole catalog, as the API pages it (name order, as the console asks)
+        query = f"/voices?sort=name&limit=50{f'&cursor={cursor}' if cursor else ''}"
+        answer = api(gateway, "GET", query, token)
+        expected += [voice["id"] for voice in answer["voices"]]
+        cursor = answer.get("nextCursor")
+        if not cursor:
+            break
+    assert len(expected) > 50, "the catalog fits one page: nothing to page through"
+
+    sign_in(page, gateway, "mo")
+    page.wait_for_selector("#voices-table tbody tr")
+    more = page.locator("button.more")
+    assert more.inner_text() == "More (showing 50)"
+    pages = 1
+    while more.count():
+        with page.expect_request(lambda r: "/voices?" in r.url and "cursor=" in r.url) as sent:
+            more.click()
+        assert parse_qs(urlsplit(sent.value.url).query)["cursor"][0]
+        pages += 1
+        shown = min(50 * pages, len(expected))
+        page.wait_for_function(
+            "(n) => document.querySelectorAll('#voices-table tbody tr').length === n", arg=shown
+        )
+    shown_ids = page.locator("#voices-table tbody tr td:first-child code").all_inner_texts()
+    assert shown_ids == expected  # every voice once, in the API's order

@@ -436,3 +436,34 @@ def test_the_configured_vad_provider_is_the_one_listening(start_service, vad_pro
     ]
     assert bool(during_noise) is hears_noise
     client.close()
+
+
+@pytest.mark.parametrize(("vad", "segments"), [({}, 2), ({"stopSeconds": 1.2}, 1)])
+def test_the_vad_thresholds_of_the_session_config_decide_the_speech_it_hears(
+    start_service, vad, segments
+):
+    """A live session's ``vad`` config is the one its detector runs with.
+
+    The 0.6 s pause (plus eSpeak's own 0.3 s after a sentence) ends speech at the default
+    stopSeconds (0.15 s) and starts it again; with stopSeconds 1.2 the pause is inside
+    the speech, which ends once the user has been quiet that long.
+    """
+    service = start_service()
+    client = Client(service.url, service.token("rosa"))
+    client.start({"vad": vad})
+    client.stream(
+        silence(0.3) + speech("Good morning.") + silence(0.6) + speech("Thank you.") + silence(2.0)
+    )
+    thanks = speech("Thank you.")
+    thanks_start = 0.3 + len(speech("Good morning.")) / 2 / 16_000 + 0.6
+    thanks_end = thanks_start + len(thanks) / 2 / 16_000  # eSpeak's trailing quiet included
+    last_stop = client.wait_for(
+        "vad.speech_stopped", where=lambda item: item["streamSeconds"] > thanks_start
+    )
+    assert len(client.received.of("vad.speech_started")) == segments
+    assert len(client.received.of("vad.speech_stopped")) == segments
+    # On the stream's clock: the speech ends stopSeconds of quiet after the last word
+    # (eSpeak ends it with about 0.3 s of its own quiet), not before, nor much after.
+    quiet = vad.get("stopSeconds", 0.15)
+    assert thanks_end - 0.4 + quiet <= last_stop["streamSeconds"] <= thanks_end + quiet + 0.1
+    client.close()

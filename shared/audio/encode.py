@@ -25,7 +25,7 @@ import struct
 import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from shared.audio.formats import OutputFormat, content_type_of
 from shared.audio.pcm import SAMPLE_WIDTH, resample, to_samples
@@ -187,30 +187,63 @@ def _encode_opus(
     kbps: int,
     on_progress: Callable[[float], None] | None = None,
 ) -> bytes:
-    low, high = OPUS_KBPS_RANGE
-    if not low <= kbps <= high:
-        raise ValueError(f"opus_kbps must be between {low} and {high}, not {kbps}")
     buffer = io.BytesIO()
-    with av.open(buffer, "w", format="ogg") as container:
-        stream = container.add_stream("libopus", rate=rate, options=dict(OPUS_OPTIONS))
+    writer = OggOpusWriter(buffer, rate, kbps)
+    blocks = _blocks(samples, rate) if on_progress is not None else [(len(samples), samples)]
+    for end, block in blocks:
+        writer.write(block)
+        if on_progress is not None:
+            on_progress(end / len(samples))
+    writer.close()
+    return buffer.getvalue()
+
+
+class OggOpusWriter:
+    """Mono 16-bit samples into Ogg Opus: libopus through PyAV with ``OPUS_OPTIONS``.
+
+    Pages go to ``sink`` as FFmpeg's Ogg muxer completes them: with ``page_ms``, a page
+    holds at most that much audio (a stream's listener gets each piece soon after it is
+    written); without, the muxer's default of a second (fewer page headers, for files).
+    """
+
+    def __init__(
+        self,
+        sink: BinaryIO,
+        rate: int,
+        kbps: int = DEFAULT_OPUS_KBPS,
+        *,
+        page_ms: float | None = None,
+    ) -> None:
+        low, high = OPUS_KBPS_RANGE
+        if not low <= kbps <= high:
+            raise ValueError(f"opus_kbps must be between {low} and {high}, not {kbps}")
+        options = {"page_duration": str(round(page_ms * 1000))} if page_ms else {}
+        self._container = av.open(sink, "w", format="ogg", container_options=options)
+        stream = self._container.add_stream("libopus", rate=rate, options=dict(OPUS_OPTIONS))
         stream.layout = "mono"
         stream.bit_rate = kbps * 1000
-        blocks = _blocks(samples, rate) if on_progress is not None else [(len(samples), samples)]
-        position = 0
-        for end, block in blocks:
-            frame = av.AudioFrame.from_ndarray(
-                block.astype("<i2").reshape(1, -1), format="s16", layout="mono"
-            )
-            frame.sample_rate = rate
-            frame.pts = position
-            position = end
-            for packet in stream.encode(frame):
-                container.mux(packet)
-            if on_progress is not None:
-                on_progress(end / len(samples))
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return buffer.getvalue()
+        self._stream = stream
+        self._rate = rate
+        self._position = 0
+
+    def write(self, samples: npt.NDArray[np.int16]) -> None:
+        """Encode ``samples``; the muxer writes whatever pages they complete."""
+        if not len(samples):
+            return
+        frame = av.AudioFrame.from_ndarray(
+            samples.astype("<i2").reshape(1, -1), format="s16", layout="mono"
+        )
+        frame.sample_rate = self._rate
+        frame.pts = self._position
+        self._position += len(samples)
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        """Encode what libopus still holds and write the last page."""
+        for packet in self._stream.encode(None):
+            self._container.mux(packet)
+        self._container.close()
 
 
 def _blocks(

@@ -3,11 +3,11 @@
 ``file_encoder`` returns a ``StreamEncoder`` (``shared.audio.stream_encode``) for every
 format, for work that is stored rather than streamed, such as a long job's assembly: only
 the encoded file grows, the PCM passes through a piece at a time. pcm, wav and mp3 are the
-streamed encoders (their ``file`` is ``encode``'s bytes). ogg_opus is libopus through PyAV
-with ``encode``'s settings, not the streamed libsndfile encoder (another sound, and many
-times slower: ``bench/encode.py``); flac is libsndfile writing into a seekable buffer, which
-a file allows and a stream does not (its header is written at the end). These two return
-nothing from ``write`` and ``finish``: the file is whole only at the end. Resampling keeps
+streamed encoders (their ``file`` is ``encode``'s bytes). ogg_opus is ``encode``'s
+``OggOpusWriter`` with its one-second pages (the streamed encoder's are shorter); flac is
+libsndfile writing into a seekable buffer, which a file allows and a stream does not (its
+header is written at the end). These two return nothing from ``write`` and ``finish``: the
+file is whole only at the end. Resampling keeps
 its state across pieces; it differs from ``encode``'s one-shot resampling by a sample value
 or two at most, so only resampled output is not byte for byte ``encode``'s.
 """
@@ -17,17 +17,15 @@ from __future__ import annotations
 import io
 from typing import TYPE_CHECKING
 
-from shared.audio.encode import DEFAULT_OPUS_KBPS, OPUS_OPTIONS, output_rate
+from shared.audio.encode import OggOpusWriter, output_rate
 from shared.audio.formats import OutputFormat
 from shared.audio.stream_encode import StreamEncoder, stream_encoder
 from shared.lazy import lazy_module
 
 if TYPE_CHECKING:
-    import av
     import numpy as np
     import soundfile  # type: ignore[import-untyped]  # no type hints shipped
 else:
-    av = lazy_module("av")
     np = lazy_module("numpy")
     soundfile = lazy_module("soundfile")
 
@@ -36,28 +34,14 @@ class _OggOpusFile(StreamEncoder):
     def __init__(self, fmt: OutputFormat, input_rate: int, sample_rate: int) -> None:
         super().__init__(fmt, input_rate, sample_rate)
         self._buffer = io.BytesIO()
-        self._container = av.open(self._buffer, "w", format="ogg")
-        stream = self._container.add_stream("libopus", rate=sample_rate, options=dict(OPUS_OPTIONS))
-        stream.layout = "mono"
-        stream.bit_rate = DEFAULT_OPUS_KBPS * 1000
-        self._stream = stream
-        self._position = 0
+        self._writer = OggOpusWriter(self._buffer, sample_rate)  # encode's pages, a second
 
     def _encode(self, pcm: bytes) -> bytes:
-        if pcm:
-            samples = np.frombuffer(pcm, dtype="<i2")
-            frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-            frame.sample_rate = self.sample_rate
-            frame.pts = self._position
-            self._position += len(samples)
-            for packet in self._stream.encode(frame):
-                self._container.mux(packet)
+        self._writer.write(np.frombuffer(pcm, dtype="<i2"))
         return b""
 
     def _close(self) -> bytes:
-        for packet in self._stream.encode(None):
-            self._container.mux(packet)
-        self._container.close()
+        self._writer.close()
         return b""
 
     def _stored(self) -> bytes:

@@ -11,8 +11,9 @@ gives the bytes that open the stream, ``write`` the bytes that a piece of PCM co
   stored file has the true sizes;
 - mp3: lame's frames as they fill; the stored file is those frames behind the LAME "Info"
   frame (gapless playback), as ``encode`` writes it;
-- ogg_opus: libsndfile's Ogg pages, flushed every ``OGG_PAGE_MS`` of audio rather than once
-  a second; the stored file is the same bytes.
+- ogg_opus: libopus through PyAV with ``encode``'s settings (``OggOpusWriter``), in Ogg pages
+  of at most ``OGG_PAGE_MS`` of audio rather than the muxer's second; the stored file is
+  the same bytes, and decodes to the samples ``encode``'s file of the same audio does.
 
 FLAC needs its total length up front and is not streamed. Only the encoded stream is kept
 (for ``file``), never the PCM written, so a long stream's memory is its encoded size.
@@ -30,6 +31,7 @@ from shared.audio.encode import (
     DEFAULT_MP3_KBPS,
     MP3_QUALITY,
     EncodedAudio,
+    OggOpusWriter,
     output_rate,
     with_gapless_tag,
 )
@@ -40,17 +42,14 @@ from shared.lazy import lazy_module
 if TYPE_CHECKING:
     import lameenc  # type: ignore[import-not-found]  # a compiled module without type hints
     import numpy as np
-    import soundfile  # type: ignore[import-untyped]  # no type hints shipped
     import soxr  # type: ignore[import-untyped]  # no type hints shipped
 else:
     lameenc = lazy_module("lameenc")
     np = lazy_module("numpy")
-    soundfile = lazy_module("soundfile")
     soxr = lazy_module("soxr")
 
 STREAMED_FORMATS = (OutputFormat.PCM, OutputFormat.WAV, OutputFormat.MP3, OutputFormat.OGG_OPUS)
 OGG_PAGE_MS = 100.0
-_SFC_SET_OGG_PAGE_LATENCY_MS = 0x1302  # sndfile.h; soundfile has no name for it
 _UNKNOWN_SIZE = 0xFFFFFFFF
 
 
@@ -183,24 +182,13 @@ class _OggOpusStream(StreamEncoder):
     def __init__(self, fmt: OutputFormat, input_rate: int, sample_rate: int) -> None:
         super().__init__(fmt, input_rate, sample_rate)
         self._buffer = io.BytesIO()
-        self._writer = soundfile.SoundFile(self._buffer, "w", sample_rate, 1, "OPUS", format="OGG")
-        # libsndfile writes a page once a second of audio by default; a short page latency
-        # lets each sentence's audio out as soon as it is encoded.
-        latency = soundfile._ffi.new("double*", OGG_PAGE_MS)
-        soundfile._snd.sf_command(
-            self._writer._file,
-            _SFC_SET_OGG_PAGE_LATENCY_MS,
-            latency,
-            soundfile._ffi.sizeof("double"),
-        )
+        # Pages of OGG_PAGE_MS rather than the muxer's second: each sentence's audio goes
+        # out as soon as it is encoded.
+        self._writer = OggOpusWriter(self._buffer, sample_rate, page_ms=OGG_PAGE_MS)
         self._taken = 0
 
-    def _opening(self) -> bytes:
-        return self._take()
-
     def _encode(self, pcm: bytes) -> bytes:
-        if pcm:
-            self._writer.write(np.frombuffer(pcm, dtype="<i2").astype(np.int16))
+        self._writer.write(np.frombuffer(pcm, dtype="<i2"))
         return self._take()
 
     def _close(self) -> bytes:

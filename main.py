@@ -6,7 +6,7 @@ name (``getattr(main, "users")``): each name is resolved on that lookup (PEP 562
 instance imports its own function's module and what that needs, never every other
 function's. The error handler registered here keeps even the framework's own answers (an
 unroutable path) in the platform's shape. ``gc.freeze()`` keeps the framework's objects out
-of the garbage collector's full passes (they are never garbage).
+of the garbage collector's full passes (they are never garbage), once per process.
 """
 
 import gc
@@ -28,4 +28,7 @@ __getattr__, __dir__ = lazy_exports(globals(), ENTRY_POINTS)
 # What is loaded so far (the framework, Flask, this file) lives as long as the process: moved
 # out of the collector's reach, the full collection that the function's own imports would
 # set off scans only what came after (15 ms of a cold start, a tenth of a bare function's).
-gc.freeze()
+# Once per process: one that loads this file again (tests, the local gateway building an app
+# per function) must not freeze the garbage made since, which could then never be freed.
+if gc.get_freeze_count() == 0:
+    gc.freeze()

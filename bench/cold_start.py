@@ -10,6 +10,13 @@ process to the response being printed (interpreter start-up included, exit not).
 baseline, measured the same way in the same run, is a bare ``hello`` function
 (``functions_framework`` and Flask alone: the floor every function pays).
 
+Bytecode is cached as in a deployed function: the Cloud Functions Python build compiles the
+source (``python3 -m compileall -f -q .``) and installs the dependencies with their
+bytecode, so an instance never compiles a module it imports. Here the warm-up round writes
+each module's bytecode into the run's own cache folder (``PYTHONPYCACHEPREFIX``, nothing in
+the repository), even where the caller's environment sets ``PYTHONDONTWRITEBYTECODE``
+(otherwise every cold process would compile the project's modules from source again).
+
 Each function's request is its first ``GET`` route without path parameters (or whose only
 one is the caller's own user id), ``POST /users`` for ``users`` (a new user registering),
 each run with its own freshly minted dev token (admin claim, so admin routes answer too),
@@ -258,10 +265,16 @@ def cold_run(probe: Probe, mint: TokenMint, env: dict[str, str]) -> Sample:
     return Sample(seconds, answer["status"], answer["modules"])
 
 
-def child_environment(data_dir: Path) -> dict[str, str]:
-    """Return the cold processes' environment: this one's, with a fresh local deployment."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICE_", "K_SERVICE"))}
+def child_environment(data_dir: Path, bytecode_dir: Path) -> dict[str, str]:
+    """Return the cold processes' environment: this one's, with a fresh local deployment.
+
+    Bytecode goes to ``bytecode_dir``, written by the first process that imports a module
+    and read by the later ones, as a deployed function's build leaves it (module docstring).
+    """
+    skipped = ("VOICE_", "K_SERVICE", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(skipped)}
     env.update(
+        PYTHONPYCACHEPREFIX=str(bytecode_dir),
         VOICE_DATA_DIR=str(data_dir),
         VOICE_ENVIRONMENT="local",
         VOICE_LOG_LEVEL="WARNING",
@@ -276,7 +289,7 @@ def measure(rounds: int, only: Sequence[str]) -> dict[str, list[Sample]]:
         bare_dir = Path(tmp) / "bare"
         bare_dir.mkdir()
         (bare_dir / "main.py").write_text(BARE_FUNCTION, encoding="utf-8")
-        env = child_environment(Path(tmp) / "data")
+        env = child_environment(Path(tmp) / "data", Path(tmp) / "bytecode")
         os.environ.update({k: v for k, v in env.items() if k.startswith("VOICE_")})
         mint = TokenMint()
         seed_catalog()

@@ -17,7 +17,7 @@ import base64
 import binascii
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, field_validator
 
@@ -25,10 +25,12 @@ from shared.catalog.repository import VoiceFilters, VoiceRepository, search_word
 from shared.catalog.sync_repository import VoiceSyncJobRepository
 from shared.errors import ConfigurationError, InvalidRequestError
 from shared.model import RequestModel, normalize_language_tag
-from shared.providers.base import TTSProvider
-from shared.providers.registry import ProviderRegistry
 from shared.providers.voices import AgeGroup, Gender, VoiceProfile
 from shared.store.base import DocumentStore
+
+if TYPE_CHECKING:  # listing voices needs no provider: only their summary builds them
+    from shared.providers.base import TTSProvider
+    from shared.providers.registry import ProviderRegistry
 
 MAX_PAGE = 100
 MAX_SORTED = 5000

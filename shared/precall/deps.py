@@ -19,14 +19,13 @@ from shared.auth import Principal
 from shared.config import Settings
 from shared.errors import AccessDeniedError
 from shared.model import utcnow
-from shared.precall.cloners import VoiceCloner
-from shared.precall.cloners.build import build_cloner
 from shared.precall.samples import SampleReader, s3_client_factory
 from shared.store.base import DocumentStore
 
 if TYPE_CHECKING:
     from shared.blobs.base import ObjectStorage
     from shared.capability import Ports
+    from shared.precall.cloners import VoiceCloner
     from shared.providers.registry import ProviderRegistry
     from shared.tasks.base import TaskQueue
 
@@ -87,6 +86,9 @@ class PrecallDeps:
     @property
     def cloner(self) -> VoiceCloner:
         """Return the cloner new clones are made with (``VOICE_PRECALL_CLONER``)."""
+        # Cloners load the voice match and the speaker encoder: only a call that clones.
+        from shared.precall.cloners.build import build_cloner  # noqa: PLC0415
+
         with self._lock:
             if "" not in self._cloners:
                 self._cloners[""] = build_cloner(self.settings, self.providers, self.blobs)

@@ -39,7 +39,7 @@ import logging
 import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from shared.audio.decoding import CorruptAudioError, UnsupportedAudioFormatError, decode
 from shared.audio.quality import assess_quality
@@ -52,8 +52,10 @@ from shared.precall.errors import (
     SampleUnreachableError,
     SampleUnusableError,
 )
-from shared.samples.cloning import ClonableSample, sample_for_cloning
 from shared.store.base import DocumentStore
+
+if TYPE_CHECKING:
+    from shared.samples.cloning import ClonableSample
 
 logger = logging.getLogger(__name__)
 
@@ -207,6 +209,10 @@ class SampleReader:
         SampleNotReadyError (a ``sample_id``; see the module docstring).
         """
         if sample_id is not None:
+            # The voice library's sample path (speaker encoder, trainer) loads only when a
+            # call names a stored sample: a cold start serving anything else never needs it.
+            from shared.samples.cloning import sample_for_cloning  # noqa: PLC0415
+
             stored = sample_for_cloning(
                 self.store, self.blobs, self.settings, sample_id, owners=owners
             )

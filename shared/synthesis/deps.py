@@ -13,11 +13,11 @@ from shared.files.cache import SingleFlight
 from shared.files.deps import AudioDeps
 from shared.providers.registry import ProviderRegistry
 from shared.store.base import DocumentStore
-from shared.synthesis.render import Phonemizer
 from shared.voice_models.deps import VoiceModelDeps
 
 if TYPE_CHECKING:
     from shared.capability import Ports
+    from shared.synthesis.render import Phonemizer  # the renderer loads with a speech
     from shared.tasks.base import TaskQueue
 
 

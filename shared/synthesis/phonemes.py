@@ -12,11 +12,14 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from shared.audio.syllables import is_character_syllabic
 from shared.providers.base import ProviderError
 from shared.providers.registry import ProviderRegistry
-from shared.synthesis.render import Phonemizer
+
+if TYPE_CHECKING:
+    from shared.synthesis.render import Phonemizer
 
 logger = logging.getLogger(__name__)
 DEFAULT_LANGUAGE = "en-US"

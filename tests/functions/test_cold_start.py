@@ -70,6 +70,8 @@ HEAVY = (
     "starlette",
     "websockets",
     "pipecat",
+    # Not heavy, but 35 ms of every cold start for what shared.config does in a few lines.
+    "pydantic_settings",
 )
 Report = dict[str, Any]
 

@@ -24,6 +24,7 @@ from shared.providers.gcp import GoogleTTSProvider
 from shared.providers.piper import PiperProvider
 from shared.providers.piper_voices import packaged_voice
 from shared.providers.registry import ProviderRegistry
+from shared.providers.voices import VoiceProfile
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.test_synthesis import fetch
 from tests.support.fake_http import FakeHttpServer
@@ -350,8 +351,13 @@ def test_a_piper_voice_that_fails_to_load_leaves_english_to_espeak_with_one_log_
         ProvidersConfig(enabled=["espeak", "piper"], piper_voices=[str(corrupt)])
     )
     container.use_provider_registry(registry)
+    # Its voice is still in the catalog (listed while the file was sound): choosing the
+    # English default finds Piper ready (its files are there), and loading it fails.
+    listed = VoiceProfile.model_validate(
+        {"provider": "piper", "voice_id": "corrupt", "display_name": "Corrupt", "language": "en-US"}
+    )
     VoiceRepository(container.store).upsert(
-        [*EspeakProvider(variant_languages=["en-us"]).list_voices()]
+        [*EspeakProvider(variant_languages=["en-us"]).list_voices(), listed]
     )
     with caplog.at_level("WARNING", logger="shared.providers.registry"):
         assert speak_as(function_client, ann, "en-US")["voice"] == "espeak:en-US"

@@ -136,3 +136,42 @@ def test_samples_awaiting_upload_outlive_their_upload_url():
             samples_upload_url_seconds=7200,
             samples_awaiting_upload_max_seconds=7200,
         )
+
+
+def test_variables_are_read_in_any_case_and_aliases_stand_for_their_setting(monkeypatch):
+    monkeypatch.setenv("voice_project", "lower-case")
+    monkeypatch.delenv("VOICE_SESSIONS_PORT", raising=False)
+    monkeypatch.setenv("PORT", "9191")  # Cloud Run's, when VOICE_SESSIONS_PORT is unset
+    settings = Settings(_env_file=None)
+    assert settings.project == "lower-case"
+    assert settings.sessions_port == 9191
+    monkeypatch.setenv("VOICE_SESSIONS_PORT", "9292")
+    assert Settings(_env_file=None).sessions_port == 9292
+
+
+def test_dict_settings_are_json_and_bad_json_is_refused_naming_the_setting(monkeypatch):
+    monkeypatch.setenv("VOICE_OPENAI_SPEECH_VOICES", '{"nova": "espeak:fr"}')
+    assert Settings(_env_file=None).openai_speech_voices == {"nova": "espeak:fr"}
+    monkeypatch.setenv("VOICE_OPENAI_SPEECH_VOICES", "nova=espeak:fr")
+    with pytest.raises(ValidationError, match="openai_speech_voices"):
+        Settings(_env_file=None)
+
+
+def test_the_env_file_gives_way_to_the_environment_and_arguments_to_both(monkeypatch, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        'VOICE_PROJECT=from-file\nexport VOICE_REGION="europe-west1"  # a comment\n'
+        "VOICE_GATEWAY_PORT=7001\n",
+        encoding="utf-8",
+    )
+    monkeypatch.delenv("VOICE_REGION", raising=False)
+    monkeypatch.delenv("VOICE_GATEWAY_PORT", raising=False)
+    monkeypatch.setenv("VOICE_PROJECT", "from-environment")
+    settings = Settings(_env_file=env_file)
+    assert (settings.project, settings.region, settings.gateway_port) == (
+        "from-environment",
+        "europe-west1",
+        7001,
+    )
+    assert Settings(_env_file=env_file, gateway_port=7002).gateway_port == 7002
+    assert Settings(_env_file=None).region == "us-central1"

@@ -257,6 +257,46 @@ def test_corrupt_voice_file_is_a_configuration_error(tmp_path: Path) -> None:
     assert registry.default_voice("en-US") == "espeak:en-US"
 
 
+def test_readiness_tells_a_missing_voice_file_without_building_piper(tmp_path: Path) -> None:
+    files = _copy_of_packaged_voice(tmp_path)
+    files.config.unlink()
+    registry = registry_with([str(files.model)])
+    assert not registry.is_ready("piper")
+    assert registry.default_order() == ["espeak"]
+    files.model.unlink()
+    assert not registry_with([str(files.model)]).is_ready("piper")
+
+
+def test_readiness_does_not_load_the_voice_and_a_failed_load_makes_it_unready(
+    tmp_path: Path,
+) -> None:
+    # A corrupt model shows only when loaded: being ready before that proves no load ran.
+    files = _copy_of_packaged_voice(tmp_path)
+    files.model.write_bytes(b"this is not an onnx model" * 100)
+    registry = registry_with([str(files.model)])
+    assert registry.is_ready("piper")
+    assert registry.default_order() == ["piper", "espeak"]
+    with pytest.raises(ConfigurationError, match="corrupt"):
+        registry.get("piper")
+    assert not registry.is_ready("piper")
+    assert registry.default_order() == ["espeak"]
+
+
+def test_readiness_of_a_healthy_voice_matches_its_build(tmp_path: Path) -> None:
+    registry = registry_with([str(_copy_of_packaged_voice(tmp_path).model)])
+    assert registry.is_ready("piper")
+    assert registry.get("piper").default_voice("en-US") == VOICE
+    assert registry.is_ready("piper")
+
+
+def test_readiness_without_piper_installed_is_false(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _copy_of_packaged_voice(tmp_path)
+    monkeypatch.setitem(sys.modules, "piper", None)  # what Python does for a missing package
+    assert not registry_with([str(files.model)]).is_ready("piper")
+
+
 def test_piper_not_installed_is_a_configuration_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

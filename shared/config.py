@@ -435,9 +435,14 @@ def _variable_names(name: str, field: FieldInfo) -> list[str]:
     return [f"{ENV_PREFIX}{name}".lower()]
 
 
+_COMPLEX = (dict, list, tuple, set, frozenset)
+
+
 def _decoded(value: str, field: FieldInfo) -> Any:
-    # A dict setting is JSON; one that is not valid JSON stays text for validation to refuse.
-    if typing.get_origin(field.annotation) is not dict:
+    # A dict, list or set setting is JSON (as pydantic-settings reads "complex" fields, an
+    # optional one too); one that is not valid JSON stays text for validation to refuse.
+    kinds = [field.annotation, *typing.get_args(field.annotation)]
+    if not any(typing.get_origin(kind) in _COMPLEX or kind in _COMPLEX for kind in kinds):
         return value
     try:
         return json.loads(value)

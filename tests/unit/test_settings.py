@@ -175,3 +175,15 @@ def test_the_env_file_gives_way_to_the_environment_and_arguments_to_both(monkeyp
     )
     assert Settings(_env_file=env_file, gateway_port=7002).gateway_port == 7002
     assert Settings(_env_file=None).region == "us-central1"
+
+
+def test_list_set_and_optional_complex_settings_are_json_too():
+    # No setting is a list today; one added later reads as pydantic-settings read it.
+    from pydantic.fields import FieldInfo
+
+    from shared.config import _decoded
+
+    for annotation in (list[str], set[int], dict[str, int] | None, tuple[str, ...]):
+        assert _decoded('["a"]', FieldInfo.from_annotation(annotation)) == ["a"]
+    assert _decoded('["a"]', FieldInfo.from_annotation(str)) == '["a"]'
+    assert _decoded("not json", FieldInfo.from_annotation(list[str])) == "not json"

@@ -133,13 +133,12 @@ class Bench:
         result = self.engine.synthesize(SynthesisRequest(text=text, voice_id="en-US"))
         return time.perf_counter() - started, result.pcm, result.sample_rate
 
-    def durable_write(self, text: str) -> float:
-        """Return the time to store ``text``'s wav as one object (the audio bucket, fsynced).
+    def durable_write(self, pcm: bytes, rate: int) -> float:
+        """Return the time to store ``pcm`` as one wav object (the audio bucket, fsynced).
 
         The least a miss adds to the render: the response names the stored file, so its
         bytes are durable before the answer leaves (the write the miss waits for).
         """
-        _, pcm, rate = self.raw(text)
         data = encode(pcm, rate, OutputFormat.WAV).data
         started = time.perf_counter()
         self.blobs.put(self.bucket, f"bench/{uuid.uuid4().hex}.wav", data, content_type="audio/wav")
@@ -159,8 +158,9 @@ def cache_miss(bench: Bench) -> list[float]:
     wall, raw, write = [], [], []
     for index in range(bench.repeat):
         text = variant(index)
-        raw.append(bench.raw(text)[0])
-        write.append(bench.durable_write(text))
+        took, pcm, rate = bench.raw(text)
+        raw.append(took)
+        write.append(bench.durable_write(pcm, rate))
         bench.path.begin()
         started = time.perf_counter()
         body = bench.post({"text": text, "voice": "espeak:en-US"})

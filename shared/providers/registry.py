@@ -274,14 +274,23 @@ class ProviderRegistry:
                 return True
             failed = name in self._failed
         check = self._readiness.get(name)
+        if check is None or failed:
+            return self.builds(name)
         try:
-            if check is None or failed:
-                self.get(name)
-            else:
-                check(self._config)
-        except (UnknownProviderError, ConfigurationError) as exc:
-            if isinstance(exc, ConfigurationError):
-                self._report(name, exc)
+            check(self._config)
+        except ConfigurationError as exc:
+            self._report(name, exc)
+            return False
+        return True
+
+    def builds(self, name: str) -> bool:
+        """Return whether the enabled provider ``name`` is built, building it if need be.
+
+        A failure is logged once (``get``) and remembered until its files change.
+        """
+        try:
+            self.get(name)
+        except (UnknownProviderError, ConfigurationError):
             return False
         return True
 

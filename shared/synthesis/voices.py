@@ -160,7 +160,7 @@ def resolve_voice(
         prosody = {"pitch": clone.pitch, "speed": clone.speed}
         return ResolvedVoice(clone.provider, clone.voice_id, clone.language, defaults=prosody)
     found = named_voice(name, deps, providers)
-    if found is not None and not _loads(providers, found.provider):
+    if found is not None and not providers.builds(found.provider):
         # Chosen while its provider only looked ready (Piper's voice is loaded on first use,
         # not to choose one): its failure to load is remembered, so choosing again skips it.
         found = named_voice(name, deps, providers)
@@ -388,14 +388,6 @@ def _language_tag(name: str) -> str | None:
         return normalize_language_tag(name)
     except ValueError:
         return None
-
-
-def _loads(registry: ProviderRegistry, name: str) -> bool:
-    try:
-        registry.get(name)
-    except (UnknownProviderError, ConfigurationError):
-        return False
-    return True
 
 
 def provider_for(registry: ProviderRegistry, voice: ResolvedVoice) -> Provider:

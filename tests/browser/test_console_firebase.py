@@ -105,6 +105,18 @@ CORS = {
 }
 
 
+def answered_preflight(route: Any) -> bool:
+    """Answer the browser's CORS preflight to a Google endpoint; return whether it was one.
+
+    Any other request must carry the project's Web API key, as Google's endpoints require.
+    """
+    if route.request.method == "OPTIONS":
+        route.fulfill(status=204, headers=CORS)
+        return True
+    assert parse_qs(urlsplit(route.request.url).query)["key"] == [API_KEY]
+    return False
+
+
 def test_email_sign_in_through_firebase_then_the_api_accepts_its_id_token(
     page, firebase_gateway: GatewayProcess, signing_key: rsa.RSAPrivateKey
 ):
@@ -113,10 +125,8 @@ def test_email_sign_in_through_firebase_then_the_api_accepts_its_id_token(
 
     def firebase_auth(route: Any) -> None:
         request = route.request
-        if request.method == "OPTIONS":
-            route.fulfill(status=204, headers=CORS)
+        if answered_preflight(route):
             return
-        assert parse_qs(urlsplit(request.url).query)["key"] == [API_KEY]
         body = request.post_data_json
         asked.append(body)
         if body["password"] != PASSWORD:
@@ -226,8 +236,7 @@ def test_an_id_token_about_to_expire_is_exchanged_through_firebase_before_the_ne
     refuse = threading.Event()
 
     def sign_in(route: Any) -> None:
-        if route.request.method == "OPTIONS":
-            route.fulfill(status=204, headers=CORS)
+        if answered_preflight(route):
             return
         route.fulfill(status=200, headers=CORS, json={
             "kind": "identitytoolkit#VerifyPasswordResponse",
@@ -241,10 +250,8 @@ def test_an_id_token_about_to_expire_is_exchanged_through_firebase_before_the_ne
 
     def exchange(route: Any) -> None:
         request = route.request
-        if request.method == "OPTIONS":
-            route.fulfill(status=204, headers=CORS)
+        if answered_preflight(route):
             return
-        assert parse_qs(urlsplit(request.url).query)["key"] == [API_KEY]
         exchanges.append(parse_qs(request.post_data or ""))
         if refuse.is_set():
             error = {"code": 400, "message": "TOKEN_EXPIRED", "status": "INVALID_ARGUMENT"}

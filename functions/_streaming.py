@@ -17,15 +17,17 @@ import base64
 import json
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import flask
 
 from shared import errors
 from shared.http import openai_error_body, platform_error_body, status_for
-from shared.synthesis.deps import SynthesisDeps
-from shared.synthesis.stream_render import StreamChunk
-from shared.synthesis.streaming import SynthesisStream
+
+if TYPE_CHECKING:  # the speech path loads with a request that streams, not with the routes
+    from shared.synthesis.deps import SynthesisDeps
+    from shared.synthesis.stream_render import StreamChunk
+    from shared.synthesis.streaming import SynthesisStream
 
 logger = logging.getLogger(__name__)
 

@@ -30,16 +30,11 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from functions._streaming import EVENT_STREAM, audio_response, sse_response
 from shared.audio.formats import OutputFormat
 from shared.errors import PlatformError
-from shared.files.storage import stored_audio
 from shared.http import Api, RequestContext
 from shared.lexicons.model import LexiconIds
 from shared.providers.base import MAX_SPEED, MIN_SPEED
 from shared.synthesis import CAPABILITY as SYNTHESIS
-from shared.synthesis.immediate import synthesize_now
 from shared.synthesis.model import SynthesizeRequest, check_audio_length, output_format_of
-from shared.synthesis.prepare import prepare
-from shared.synthesis.streaming import open_stream
-from shared.synthesis.unstored import speak_unstored
 from shared.synthesis.voices import named_voice
 
 api = Api("openai-speech", error_shape="openai")
@@ -103,6 +98,13 @@ AUDIO_ANSWER = {
 )
 def create_speech(ctx: RequestContext) -> flask.Response:
     """Return the audio of ``input`` (OpenAI-compatible)."""
+    # The speech path loads with the first speech, not with the function (its voice list).
+    from shared.files.storage import stored_audio  # noqa: PLC0415 - see above
+    from shared.synthesis.immediate import synthesize_now  # noqa: PLC0415 - see above
+    from shared.synthesis.prepare import prepare  # noqa: PLC0415 - see above
+    from shared.synthesis.streaming import open_stream  # noqa: PLC0415 - see above
+    from shared.synthesis.unstored import speak_unstored  # noqa: PLC0415 - see above
+
     body = ctx.body(SpeechRequest)
     fmt = body.response_format
     request = SynthesizeRequest(

@@ -19,7 +19,7 @@ routes take ``lexiconIds`` (the dialogue per turn too): the caller's pronunciati
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import flask
 import functions_framework
@@ -27,17 +27,23 @@ import functions_framework
 from functions._streaming import NDJSON, audio_response, ndjson_response
 from shared.audio.formats import CONTENT_TYPES, OutputFormat
 from shared.errors import NotAcceptableError
-from shared.files.storage import stored_audio
 from shared.http import Api, Reply, RequestContext, page_body
 from shared.model import DomainModel, RequestModel
 from shared.synthesis import CAPABILITY as SYNTHESIS
 from shared.synthesis import jobs as synthesis_jobs
-from shared.synthesis.deps import SynthesisDeps
-from shared.synthesis.dialogue import DialogueRequest, synthesize_dialogue
-from shared.synthesis.model import SynthesisResponse, SynthesisStatus, SynthesizeRequest
-from shared.synthesis.prepare import prepare
-from shared.synthesis.streaming import open_stream
-from shared.synthesis.synthesize import synthesize
+from shared.synthesis.model import (
+    DialogueRequest,
+    SynthesisResponse,
+    SynthesisStatus,
+    SynthesizeRequest,
+)
+
+if TYPE_CHECKING:
+    from shared.synthesis.deps import SynthesisDeps
+
+# The routes that speak import the speech path (voices, providers, rendering, the cache's
+# single flight) when they are called: the function's other routes, and its cold start,
+# read jobs only.
 
 api = Api("synthesis")
 
@@ -101,6 +107,8 @@ def _audio_reply(deps: SynthesisDeps, body: SynthesisResponse) -> Any:
     if not finished:
         return Reply(body, status=202, headers={"Location": f"/synthesis/jobs/{body.job_id}"})
     if body.status is SynthesisStatus.COMPLETED and body.audio_file_id:
+        from shared.files.storage import stored_audio  # noqa: PLC0415 - see the imports
+
         audio_file, data = stored_audio(deps.audio, body.audio_file_id)
         response = flask.Response(data, content_type=audio_file.content_type)
         response.headers["X-Job-Id"] = body.job_id
@@ -138,6 +146,8 @@ def _wants_audio(ctx: RequestContext, fmt: OutputFormat) -> bool:
 )
 def synthesize_text(ctx: RequestContext) -> Any:
     """Synthesize text or SSML: the file at once for short texts, an async job for long ones."""
+    from shared.synthesis.synthesize import synthesize  # noqa: PLC0415 - see the imports
+
     deps = ctx.container.deps(SYNTHESIS)
     request = ctx.body(SynthesizeRequest)
     audio = _wants_audio(ctx, request.output_format)
@@ -155,6 +165,8 @@ def synthesize_text(ctx: RequestContext) -> Any:
 )
 def synthesize_dialogue_turns(ctx: RequestContext) -> Any:
     """Synthesize a multi-role dialogue, natively when the provider can, else turn by turn."""
+    from shared.synthesis.dialogue import synthesize_dialogue  # noqa: PLC0415 - see the imports
+
     deps = ctx.container.deps(SYNTHESIS)
     request = ctx.body(DialogueRequest)
     audio = _wants_audio(ctx, request.output_format)
@@ -172,6 +184,9 @@ def synthesize_dialogue_turns(ctx: RequestContext) -> Any:
 )
 def stream_synthesis(ctx: RequestContext) -> Any:
     """Stream the audio of text or SSML as it is produced, or JSON lines with timings."""
+    from shared.synthesis.prepare import prepare  # noqa: PLC0415 - see the imports
+    from shared.synthesis.streaming import open_stream  # noqa: PLC0415 - see the imports
+
     deps = ctx.container.deps(SYNTHESIS)
     request = ctx.body(SynthesizeRequest)
     query = ctx.query(StreamQuery)

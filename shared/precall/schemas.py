@@ -29,10 +29,10 @@ from shared.precall.model import (
     RequiredId,
     SampleUrl,
 )
+from shared.precall.voices import CLONE_VOICE_PREFIX
 
 MAX_PAGE_SIZE = 100
 MAX_TRANSCRIPT_CHARS = 200_000
-CLONE_VOICE_PREFIX = "clone:"
 
 VoiceName = Annotated[str, Field(min_length=1, max_length=255)]
 Description = Annotated[str, Field(max_length=2000)]

@@ -13,11 +13,12 @@ from datetime import datetime
 
 from shared.model import utcnow
 from shared.precall.errors import CloneExpiredError, CloneNotFoundError
-from shared.precall.repository import CLONE_CACHE, cache_from
-from shared.precall.schemas import CLONE_VOICE_PREFIX
 from shared.store.base import DocumentStore, Query
 
 __all__ = ["CLONE_VOICE_PREFIX", "CloneVoice", "clone_voice", "is_clone_voice"]
+
+CLONE_VOICE_PREFIX = "clone:"
+"""How a requested voice names a clone: ``clone:{clonedVoiceId}``."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ def clone_voice(
 
     Raises CloneNotFoundError or CloneExpiredError.
     """
+    # The pre-call entities load with a clone named, not with every synthesis function.
+    from shared.precall.repository import CLONE_CACHE, cache_from  # noqa: PLC0415 - see above
+
     cloned_voice_id = voice.removeprefix(CLONE_VOICE_PREFIX)
     if not cloned_voice_id:
         raise CloneNotFoundError("Name the clone: clone:{clonedVoiceId}")

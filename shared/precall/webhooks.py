@@ -22,7 +22,7 @@ from shared.model import RequestModel
 from shared.precall.deps import PrecallDeps
 from shared.precall.model import CallLog, CloneState
 from shared.precall.repository import failed_event_of, ready_event_of
-from shared.precall.schemas import CLONE_VOICE_PREFIX
+from shared.precall.voices import CLONE_VOICE_PREFIX
 from shared.tasks.base import RetryTask, TaskAlreadyExistsError
 
 if TYPE_CHECKING:

@@ -18,8 +18,7 @@ from typing import Any
 from shared.audio.formats import OutputFormat
 from shared.audio.text import normalise_text
 from shared.providers.base import AudioSettings
-from shared.synthesis.model import TimestampGranularity
-from shared.synthesis.voices import ResolvedVoice
+from shared.synthesis.model import ResolvedVoice, TimestampGranularity
 
 KEY_VERSION = 1
 

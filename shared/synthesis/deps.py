@@ -1,65 +1,86 @@
-"""What synthesis uses: store, object storage, providers, settings and, lazily, the queue."""
+"""What synthesis uses: store, object storage, providers, settings and, lazily, the queue.
+
+Each port is taken from the platform's ``Ports`` when first used: showing or listing jobs
+reads the store alone, so object storage (a cloud client in production) and the provider
+registry are built only by a request that needs them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
-from shared.blobs.base import ObjectStorage
-from shared.config import Settings
-from shared.errors import ConfigurationError
-from shared.files.cache import SingleFlight
-from shared.files.deps import AudioDeps
-from shared.providers.registry import ProviderRegistry
-from shared.store.base import DocumentStore
-from shared.voice_models.deps import VoiceModelDeps
-
 if TYPE_CHECKING:
+    from shared.blobs.base import ObjectStorage
     from shared.capability import Ports
-    from shared.synthesis.render import Phonemizer  # the renderer loads with a speech
+    from shared.config import Settings
+    from shared.files.cache import SingleFlight
+    from shared.files.deps import AudioDeps
+    from shared.providers.registry import ProviderRegistry
+    from shared.store.base import DocumentStore
+    from shared.synthesis.render import Phonemizer
     from shared.tasks.base import TaskQueue
+    from shared.voice_models.deps import VoiceModelDeps
 
 
 @dataclass
 class SynthesisDeps:
-    """The adapters and settings synthesis uses."""
+    """The adapters and settings synthesis uses, each built from ``ports`` on first use."""
 
-    store: DocumentStore
-    blobs: ObjectStorage
-    providers: ProviderRegistry
-    settings: Settings
-    # Returns the task queue; called only when a long job needs it (no queue on cold start).
-    queue: Callable[[], TaskQueue] | None = None
-    phonemizer: Phonemizer | None = None
+    ports: Ports
 
     @classmethod
     def from_ports(cls, ports: Ports) -> SynthesisDeps:
         """Return the dependencies built from the platform's ports."""
-        from shared.synthesis.phonemes import espeak_phonemizer  # noqa: PLC0415
+        return cls(ports)
 
-        return cls(
-            store=ports.store,
-            blobs=ports.blobs,
-            providers=ports.providers,
-            settings=ports.settings,
-            queue=ports.task_queue,
-            phonemizer=espeak_phonemizer(ports.providers),
-        )
+    @property
+    def store(self) -> DocumentStore:
+        """Return the document store."""
+        return self.ports.store
+
+    @property
+    def blobs(self) -> ObjectStorage:
+        """Return the object storage."""
+        return self.ports.blobs
+
+    @property
+    def providers(self) -> ProviderRegistry:
+        """Return the text-to-speech providers."""
+        return self.ports.providers
+
+    @property
+    def settings(self) -> Settings:
+        """Return the settings."""
+        return self.ports.settings
+
+    @cached_property
+    def phonemizer(self) -> Phonemizer | None:
+        """Return eSpeak's phonemizer for syllable timestamps, None when eSpeak is off."""
+        from shared.synthesis.phonemes import espeak_phonemizer  # noqa: PLC0415 - see the module docstring
+
+        return espeak_phonemizer(self.providers)
 
     @property
     def audio(self) -> AudioDeps:
         """Return the audio-file dependencies."""
+        from shared.files.deps import AudioDeps  # noqa: PLC0415 - see the module docstring
+
         return AudioDeps(self.store, self.blobs, self.settings)
 
     @property
     def models(self) -> VoiceModelDeps:
         """Return the voice-model dependencies (voice resolution, usage)."""
+        from shared.voice_models.deps import VoiceModelDeps  # noqa: PLC0415 - see the module docstring
+
         return VoiceModelDeps(self.store, self.blobs, self.settings)
 
     @property
     def flight(self) -> SingleFlight:
         """Return the cache's single-flight over the store."""
+        from shared.files.cache import SingleFlight  # noqa: PLC0415 - see the module docstring
+
         return SingleFlight(
             self.store,
             wait_seconds=self.settings.synthesis_cache_wait_seconds,
@@ -67,7 +88,5 @@ class SynthesisDeps:
         )
 
     def task_queue(self) -> TaskQueue:
-        """Return the task queue long jobs use; raise ConfigurationError without one."""
-        if self.queue is None:
-            raise ConfigurationError("Long synthesis jobs need a task queue")
-        return self.queue()
+        """Return the task queue long jobs use."""
+        return self.ports.task_queue()

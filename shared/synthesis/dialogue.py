@@ -17,23 +17,21 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated, Protocol, runtime_checkable
-
-from pydantic import Field
+from typing import Protocol, runtime_checkable
 
 from shared.audio.stitch import match_loudness, stitch
 from shared.audio.timestamps import TimedWord, align_words, in_order, offset_timings
 from shared.errors import InvalidRequestError
 from shared.lexicons.apply import Applied, join_applied
 from shared.lexicons.lexicons import LexiconSelection, select_lexicon_sets
-from shared.lexicons.model import LexiconIds
 from shared.providers.base import AudioSettings, SynthesisResult, TTSProvider
 from shared.providers.voices import DialogueTurn
 from shared.synthesis.cache import cache_key, cache_owner
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.immediate import synthesize_now
 from shared.synthesis.model import (
-    AudioOptions,
+    DialogueRequest,
+    ResolvedVoice,
     SynthesisMode,
     SynthesisResponse,
     audio_settings,
@@ -44,9 +42,8 @@ from shared.synthesis.model import (
 from shared.synthesis.prepare import Prepared, check_callback
 from shared.synthesis.pronunciation import form_of, original_words, unapplied_rules
 from shared.synthesis.render import Rendered, render_piece
-from shared.synthesis.voices import ResolvedVoice, provider_for, resolve_voice
+from shared.synthesis.voices import provider_for, resolve_voice
 
-MAX_PAUSE_MS = 10_000
 _PARALLEL_TURNS = 4
 
 
@@ -64,22 +61,6 @@ class DialogueProvider(Protocol):
         self, turns: Sequence[DialogueTurn], settings: AudioSettings
     ) -> SynthesisResult:
         """Return the whole dialogue's audio."""
-
-
-class DialogueTurnRequest(DialogueTurn):
-    """One turn of ``POST /synthesize/dialogue``, with lexicons of its own."""
-
-    lexicon_ids: LexiconIds | None = None
-
-
-class DialogueRequest(AudioOptions):
-    """Body of ``POST /synthesize/dialogue``."""
-
-    turns: Annotated[list[DialogueTurnRequest], Field(min_length=1)]
-    mode: SynthesisMode = SynthesisMode.SEGMENTED
-    pause_ms: Annotated[int, Field(ge=0, le=MAX_PAUSE_MS)] = 300
-    # Applied to every turn, after the turn's own.
-    lexicon_ids: LexiconIds | None = None
 
 
 def synthesize_dialogue(

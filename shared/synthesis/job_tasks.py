@@ -41,7 +41,12 @@ from shared.synthesis.jobs import (
     fail_job,
     voice_of,
 )
-from shared.synthesis.model import SynthesisJob, SynthesisStatus, TimestampGranularity
+from shared.synthesis.model import (
+    ResolvedVoice,
+    SynthesisJob,
+    SynthesisStatus,
+    TimestampGranularity,
+)
 from shared.synthesis.render import (
     JoinedRest,
     PieceJoiner,
@@ -56,7 +61,7 @@ from shared.synthesis.repository import (
     job_from,
 )
 from shared.synthesis.usage import record_model_use
-from shared.synthesis.voices import ResolvedVoice, provider_for
+from shared.synthesis.voices import provider_for
 from shared.tasks.base import GiveUpTask, RetryTask, TaskAlreadyExistsError, TaskContext
 
 logger = logging.getLogger(__name__)

@@ -14,21 +14,14 @@ single-flighted (each runs once); the cache serves every later request.
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from shared.audio.text import split_sentences
 from shared.errors import NotFoundError, SynthesisJobNotFoundError
 from shared.files.repository import AudioFileRepository
-from shared.files.storage import read_timestamps, timestamps_path_of
 from shared.model import RequestModel, utcnow
-from shared.store.base import Transaction
-from shared.synthesis.callbacks import notify_finished
-from shared.synthesis.deps import SynthesisDeps
-from shared.synthesis.immediate import synthesize_now
-from shared.synthesis.model import SynthesisJob, SynthesisResponse, SynthesisStatus
-from shared.synthesis.prepare import Prepared, new_job
+from shared.synthesis.model import ResolvedVoice, SynthesisJob, SynthesisResponse, SynthesisStatus
 from shared.synthesis.repository import (
     SYNTHESIS_JOBS,
     SynthesisJobRepository,
@@ -36,7 +29,14 @@ from shared.synthesis.repository import (
     job_from,
 )
 from shared.synthesis.responses import response_for
-from shared.synthesis.voices import ResolvedVoice
+
+if TYPE_CHECKING:
+    from shared.store.base import Transaction
+    from shared.synthesis.deps import SynthesisDeps
+    from shared.synthesis.prepare import Prepared
+
+# Starting and failing a job load the speech path and the task queue's callbacks where they
+# run; showing and listing jobs (the synthesis function's cold start) read the store only.
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,10 @@ class AssembleTask(BaseModel):
 
 def start_job(deps: SynthesisDeps, user_id: str, prepared: Prepared) -> SynthesisResponse:
     """Return a cache hit at once, or a pending job whose chunk tasks are queued."""
+    from shared.audio.text import split_sentences  # noqa: PLC0415 - see the imports
+    from shared.synthesis.immediate import synthesize_now  # noqa: PLC0415 - see the imports
+    from shared.synthesis.prepare import new_job  # noqa: PLC0415 - see the imports
+
     cached = deps.flight.lookup(prepared.key)
     if cached is not None:
         return synthesize_now(deps, user_id, prepared)
@@ -103,6 +107,11 @@ def job_status(deps: SynthesisDeps, user_id: str, job_id: str) -> SynthesisRespo
     audio_file = files.get(job.audio_file_id) if job.audio_file_id else None
     timestamps = None
     if audio_file is not None and job.config.get("includeTimestamps"):
+        from shared.files.storage import (  # noqa: PLC0415 - see the imports
+            read_timestamps,
+            timestamps_path_of,
+        )
+
         try:
             timestamps = read_timestamps(deps.audio, timestamps_path_of(audio_file))
         except NotFoundError:
@@ -175,4 +184,6 @@ def fail_job(deps: SynthesisDeps, job_id: str, message: str) -> None:
 
     failed = deps.store.run_transaction(fail)
     if failed is not None:
+        from shared.synthesis.callbacks import notify_finished  # noqa: PLC0415 - see the imports
+
         notify_finished(deps.task_queue, deps.settings, failed)

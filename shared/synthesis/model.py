@@ -2,7 +2,9 @@
 
 ``AudioOptions`` are the audio and timestamp options every synthesis route shares;
 ``SynthesizeRequest`` and ``SynthesisResponse`` are ``POST /synthesize``'s body and answer
-(also a job's status). A ``SynthesisJob`` turns text into audio with a voice model or a
+(also a job's status), ``DialogueRequest`` the body of ``POST /synthesize/dialogue`` (here,
+not with the dialogue's use case, so the function declares its routes without loading the
+speech path). A ``SynthesisJob`` turns text into audio with a voice model or a
 catalog voice; it moves from pending to processing to completed or failed, and its
 transition methods return a new job. Word and syllable timestamps locate the text in the
 audio. ``check_text`` and ``audio_settings`` are the request's rules: text limits, and a
@@ -12,9 +14,10 @@ sample rate the format can be written at.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -54,6 +57,10 @@ from shared.providers.base import (
     MIN_VOLUME,
     AudioSettings,
 )
+from shared.providers.voices import DialogueTurn
+
+if TYPE_CHECKING:
+    from shared.voice_models.model import VoiceModel
 
 
 class SynthesisStatus(StrEnum):
@@ -78,6 +85,26 @@ class TimestampGranularity(StrEnum):
     WORD = "word"
     SYLLABLE = "syllable"
     BOTH = "both"
+
+
+@dataclass(frozen=True)
+class ResolvedVoice:
+    """A provider voice to synthesize with, the model it came from, and that model's settings.
+
+    ``defaults`` holds the model's own ``sample_rate``, ``speed``, ``pitch`` and ``volume``,
+    which a request's own values override.
+    """
+
+    provider: str
+    voice_id: str
+    language: str | None = None
+    model: VoiceModel | None = None
+    defaults: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def label(self) -> str:
+        """Return what the client named: the model id, or ``provider:voice_id``."""
+        return self.model.id if self.model else f"{self.provider}:{self.voice_id}"
 
 
 class SynthesisJob(DomainModel):
@@ -219,6 +246,26 @@ class SynthesizeRequest(AudioOptions):
     text: str | None = None
     ssml: str | None = None
     voice: Annotated[str, Field(min_length=1, max_length=255)] | None = None
+    lexicon_ids: LexiconIds | None = None
+
+
+MAX_PAUSE_MS = 10_000
+"""The longest pause between a dialogue's turns."""
+
+
+class DialogueTurnRequest(DialogueTurn):
+    """One turn of ``POST /synthesize/dialogue``, with lexicons of its own."""
+
+    lexicon_ids: LexiconIds | None = None
+
+
+class DialogueRequest(AudioOptions):
+    """Body of ``POST /synthesize/dialogue``."""
+
+    turns: Annotated[list[DialogueTurnRequest], Field(min_length=1)]
+    mode: SynthesisMode = SynthesisMode.SEGMENTED
+    pause_ms: Annotated[int, Field(ge=0, le=MAX_PAUSE_MS)] = 300
+    # Applied to every turn, after the turn's own.
     lexicon_ids: LexiconIds | None = None
 
 

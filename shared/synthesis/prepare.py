@@ -21,6 +21,7 @@ from shared.synthesis.callbacks import check_callback_url, signing_secret
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.model import (
     AudioOptions,
+    ResolvedVoice,
     SynthesisJob,
     SynthesizeRequest,
     audio_settings,
@@ -30,7 +31,7 @@ from shared.synthesis.model import (
 )
 from shared.synthesis.pronunciation import unapplied_rules
 from shared.synthesis.render import Rendered, render_piece, render_text
-from shared.synthesis.voices import ResolvedVoice, provider_for, resolve_voice
+from shared.synthesis.voices import provider_for, resolve_voice
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from shared.audio.timing import WordTiming, tokenize_words
 from shared.lexicons.apply import Applied, Form, Replacement
 from shared.lexicons.lexicons import LexiconSelection
 from shared.providers.base import AudioSettings, Pronunciation, SynthesisRequest, TTSProvider
-from shared.synthesis.voices import ResolvedVoice
+from shared.synthesis.model import ResolvedVoice
 
 
 def form_of(provider: TTSProvider, *, ssml: bool = False) -> Form:

@@ -39,9 +39,8 @@ from shared.providers.base import (
     TTSProvider,
 )
 from shared.providers.ssml import ssml_to_text
-from shared.synthesis.model import TimestampGranularity
+from shared.synthesis.model import ResolvedVoice, TimestampGranularity
 from shared.synthesis.pronunciation import original_words, pronounced_request
-from shared.synthesis.voices import ResolvedVoice
 
 DEFAULT_RETRY_AFTER = 5
 Phonemizer = Callable[[Sequence[str], str | None], list[str | None]]

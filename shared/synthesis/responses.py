@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from shared.files.cache import CachedAudio
-from shared.files.model import AudioFile
-from shared.files.storage import (
-    download_url,
-)
-from shared.synthesis.deps import SynthesisDeps
-from shared.synthesis.model import (
-    SynthesisJob,
-    SynthesisResponse,
-)
-from shared.synthesis.voices import ResolvedVoice
+from shared.synthesis.model import ResolvedVoice, SynthesisJob, SynthesisResponse
+
+if TYPE_CHECKING:
+    from shared.files.cache import CachedAudio
+    from shared.files.model import AudioFile
+    from shared.synthesis.deps import SynthesisDeps
 
 
 def response_for(
@@ -43,6 +38,9 @@ def response_for(
         unapplied_rules=list(job.config.get("unappliedRules") or []),
     )
     if audio_file is not None:
+        # Object storage loads with the first finished job shown, not with a list of jobs.
+        from shared.files.storage import download_url  # noqa: PLC0415
+
         body.audio_file_id = audio_file.id
         body.download_url, body.download_url_expires_at = download_url(deps.audio, audio_file)
         body.duration = audio_file.duration

@@ -15,7 +15,7 @@ from __future__ import annotations
 from shared.store.base import WriteBatch
 from shared.store.cache import DocumentCache
 from shared.synthesis.deps import SynthesisDeps
-from shared.synthesis.voices import ResolvedVoice
+from shared.synthesis.model import ResolvedVoice
 from shared.voice_models.model import VoiceModelUsageEvent
 from shared.voice_models.usage import record_usage
 from shared.voice_models.usage_outbox import add_pending_use

@@ -35,7 +35,6 @@ A provider that is not enabled in this deployment, or enabled without its creden
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from shared.catalog.repository import VoiceFilters, VoiceNotFoundError, VoiceRepository
@@ -63,6 +62,7 @@ from shared.providers.registry import ProviderRegistry
 from shared.providers.voices import VoiceProfile
 from shared.samples.matched_voice import matched_voice
 from shared.store.base import DocumentStore
+from shared.synthesis.model import ResolvedVoice
 from shared.voice_models.deps import VoiceModelDeps
 from shared.voice_models.model import TTSProvider as ModelEngine
 from shared.voice_models.model import VoiceModel, VoiceModelStatus
@@ -109,26 +109,6 @@ _SETTING_BOUNDS = {
     "pitch": (MIN_PITCH, MAX_PITCH),
     "volume": (MIN_VOLUME, MAX_VOLUME),
 }
-
-
-@dataclass(frozen=True)
-class ResolvedVoice:
-    """A provider voice to synthesize with, the model it came from, and that model's settings.
-
-    ``defaults`` holds the model's own ``sample_rate``, ``speed``, ``pitch`` and ``volume``,
-    which a request's own values override.
-    """
-
-    provider: str
-    voice_id: str
-    language: str | None = None
-    model: VoiceModel | None = None
-    defaults: dict[str, Any] = field(default_factory=dict, compare=False)
-
-    @property
-    def label(self) -> str:
-        """Return what the client named: the model id, or ``provider:voice_id``."""
-        return self.model.id if self.model else f"{self.provider}:{self.voice_id}"
 
 
 def resolve_voice(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from shared.audio.encode import decode_duration
+from shared.audio.text import split_sentences
 from shared.bootstrap import get_container
 from shared.providers.base import ErrorCategory, SynthesisRequest, SynthesisResult, provider_error
 from shared.providers.registry import ProviderRegistry
@@ -114,7 +115,7 @@ def test_long_text_becomes_a_job_that_completes(synthesis_client, ann, queue, es
     done = wait(synthesis_client, ann, started["jobId"])
     assert done["status"] == "completed"
     assert done["progress"] == 1.0
-    chunks = len(synthesis_jobs.split_sentences(LONG_TEXT, 400))
+    chunks = len(split_sentences(LONG_TEXT, 400))
     assert chunks > 3
     assert espeak.calls == chunks
     data = fetch(done["downloadUrl"])
@@ -151,7 +152,7 @@ def test_chunk_tasks_that_both_see_every_chunk_done_queue_one_assembly(
         TaskRuntime(registry, tasks, AdminTokenPushVerifier(container.verifier), JobRegistry([])),
     )  # not started: queued tasks stay queued, and this test runs them itself
     job_id = start(synthesis_client, ann)["jobId"]
-    chunks = len(synthesis_jobs.split_sentences(LONG_TEXT, 400))
+    chunks = len(split_sentences(LONG_TEXT, 400))
     deps = container.deps(SYNTHESIS)
     context = TaskContext(
         task_id="chunk",

@@ -19,8 +19,7 @@ from shared.store.firestore import FirestoreDocumentStore
 from shared.store.leases import Heartbeat
 from shared.store.sqlite import SqliteDocumentStore
 from shared.synthesis.cache import cache_key
-from shared.synthesis.model import TimestampGranularity
-from shared.synthesis.voices import ResolvedVoice
+from shared.synthesis.model import ResolvedVoice, TimestampGranularity
 from shared.voice_models.model import VoiceModel
 from tests.conftest import new_firestore_client, reset_firestore
 

@@ -12,8 +12,8 @@ from shared.providers.base import AudioSettings, SynthesisRequest, SynthesisResu
 from shared.providers.espeak import EspeakProvider
 from shared.providers.piper import PiperProvider
 from shared.providers.piper_voices import packaged_voice
+from shared.synthesis.model import ResolvedVoice
 from shared.synthesis.render import render_piece
-from shared.synthesis.voices import ResolvedVoice
 
 ESPEAK = ResolvedVoice("espeak", "en-US", "en-US")
 PIPER = ResolvedVoice("piper", "en_US-joe-medium", "en-US")

@@ -11,7 +11,7 @@ from shared.audio.text import split_sentences
 from shared.providers.base import AudioSettings
 from shared.providers.espeak import EspeakProvider
 from shared.providers.registry import ProviderRegistry
-from shared.synthesis.model import TimestampGranularity
+from shared.synthesis.model import ResolvedVoice, TimestampGranularity
 from shared.synthesis.phonemes import espeak_phonemizer
 from shared.synthesis.render import (
     PieceJoiner,
@@ -20,7 +20,6 @@ from shared.synthesis.render import (
     render_text,
     timestamps_body,
 )
-from shared.synthesis.voices import ResolvedVoice
 
 VOICE = ResolvedVoice("espeak", "en-US", "en-US")
 TEXT = "First sentence is here. The second one follows it. And a third closes the text."

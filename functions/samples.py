@@ -27,6 +27,7 @@ from shared.samples.model import (
     SampleListQuery,
     SimilarQuery,
     SimilarSamples,
+    TrainRequest,
     UploadUrlRequest,
     UploadUrlResponse,
     VoiceSampleCreate,
@@ -35,9 +36,10 @@ from shared.samples.model import (
     VoiceSampleUpdate,
     VoiceSampleUploadForm,
 )
-from shared.samples.training.start import TrainRequest, start_training
-from shared.samples.uploads import create_upload_url, upload_sample
 from shared.voice_models.model import VoiceModelPublic
+
+# Uploads (audio decoding, the task queue) and training (providers) load with the first
+# request that uploads or trains, not with the function's cold start.
 
 api = Api("samples")
 
@@ -124,6 +126,8 @@ def upload(ctx: RequestContext) -> Reply:
     """Upload a voice sample (multipart: file, name, language, isPublic); processing starts."""
     deps = deps_of(ctx)
     data, filename, metadata = read_upload(ctx, deps.settings.samples_max_upload_bytes)
+    from shared.samples.uploads import upload_sample  # noqa: PLC0415 - see the imports
+
     sample = upload_sample(deps, caller_of(ctx), data, metadata, filename=filename)
     return Reply(VoiceSamplePublic.from_entity(sample), status=201)
 
@@ -138,6 +142,8 @@ def upload(ctx: RequestContext) -> Reply:
 def upload_url(ctx: RequestContext) -> Reply:
     """Get a signed URL to PUT a large sample to; processing starts when it lands."""
     request = ctx.body(UploadUrlRequest)
+    from shared.samples.uploads import create_upload_url  # noqa: PLC0415 - see the imports
+
     return Reply(create_upload_url(deps_of(ctx), caller_of(ctx), request), status=201)
 
 
@@ -196,6 +202,8 @@ def similar_samples(ctx: RequestContext, sample_id: str) -> SimilarSamples:
 )
 def train_voice_model(ctx: RequestContext) -> Reply:
     """Train a voice model from ready samples; answers 202 with the pending model."""
+    from shared.samples.training.start import start_training  # noqa: PLC0415 - see the imports
+
     model = start_training(deps_of(ctx), caller_of(ctx), ctx.body(TrainRequest))
     return Reply(VoiceModelPublic.from_entity(model), status=202)
 

@@ -1,8 +1,9 @@
 """What the pre-call use cases need: adapters, settings, the cloner, and who is calling.
 
-``PrecallDeps`` bundles the store, object storage, settings, the task queue (built on first
-use), the sample reader and the cloners (built on first use: the embedded one is the
-samples capability's voice match, the ElevenLabs one needs its key). ``Caller`` is the
+``PrecallDeps`` bundles the store, object storage, settings, the task queue, the sample
+reader and the cloners, each built on first use from the platform's ``Ports`` (reading
+mappings or analytics builds no object storage, providers or audio decoders; the embedded
+cloner is the samples capability's voice match, the ElevenLabs one needs its key). ``Caller`` is the
 token's user and the account (tenant) it acts for: the ``accountId`` claim, else the user
 id; an admin may name any account, anyone else only their own.
 """
@@ -13,20 +14,21 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from shared.auth import Principal
-from shared.config import Settings
 from shared.errors import AccessDeniedError
 from shared.model import utcnow
-from shared.precall.samples import SampleReader, s3_client_factory
-from shared.store.base import DocumentStore
 
 if TYPE_CHECKING:
     from shared.blobs.base import ObjectStorage
     from shared.capability import Ports
+    from shared.config import Settings
     from shared.precall.cloners import VoiceCloner
+    from shared.precall.samples import SampleReader
     from shared.providers.registry import ProviderRegistry
+    from shared.store.base import DocumentStore
     from shared.tasks.base import TaskQueue
 
 
@@ -57,31 +59,51 @@ class Caller:
 
 @dataclass
 class PrecallDeps:
-    """The adapters, settings and cloners of pre-call cloning."""
+    """The adapters, settings and cloners of pre-call cloning, each read from ``ports``."""
 
-    store: DocumentStore
-    blobs: ObjectStorage
-    settings: Settings
-    providers: ProviderRegistry
-    queue: Callable[[], TaskQueue]
+    ports: Ports
     clock: Callable[[], datetime] = utcnow
-    samples: SampleReader = field(init=False)
     _cloners: dict[str, VoiceCloner] = field(init=False, default_factory=dict)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
 
-    def __post_init__(self) -> None:
-        self.samples = SampleReader(
+    @classmethod
+    def from_ports(cls, ports: Ports) -> PrecallDeps:
+        """Return the dependencies built from the platform's ports."""
+        return cls(ports)
+
+    @property
+    def store(self) -> DocumentStore:
+        """Return the document store."""
+        return self.ports.store
+
+    @property
+    def blobs(self) -> ObjectStorage:
+        """Return the object storage (built on first use)."""
+        return self.ports.blobs
+
+    @property
+    def settings(self) -> Settings:
+        """Return the settings."""
+        return self.ports.settings
+
+    @property
+    def providers(self) -> ProviderRegistry:
+        """Return the text-to-speech providers (built on first use)."""
+        return self.ports.providers
+
+    @cached_property
+    def samples(self) -> SampleReader:
+        """Return the reader of callers' samples (object storage, S3 or HTTPS URLs)."""
+        # Audio decoding and the S3 client factory load with the first sample read.
+        from shared.precall.samples import SampleReader, s3_client_factory  # noqa: PLC0415 - above
+
+        return SampleReader(
             store=self.store,
             blobs=self.blobs,
             settings=self.settings,
             s3=s3_client_factory(self.settings),
             max_bytes=self.settings.precall_sample_max_bytes,
         )
-
-    @classmethod
-    def from_ports(cls, ports: Ports) -> PrecallDeps:
-        """Return the dependencies built from the platform's ports."""
-        return cls(ports.store, ports.blobs, ports.settings, ports.providers, ports.task_queue)
 
     @property
     def cloner(self) -> VoiceCloner:
@@ -123,4 +145,4 @@ class PrecallDeps:
 
     def task_queue(self) -> TaskQueue:
         """Return the task queue (clones and notifications run as tasks)."""
-        return self.queue()
+        return self.ports.task_queue()

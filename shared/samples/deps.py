@@ -1,28 +1,27 @@
 """What the sample and training use cases need: adapters, settings, the caller.
 
-``SampleDeps`` is built from the platform's ports (``from_ports``): the store, object
-storage, providers (the voice-match trainer speaks with eSpeak), settings and, lazily, the
-task queue. The speaker encoder loads on first use, from the weights file the settings
-name or the installed resemblyzer package. ``Caller`` is the verified token's user (the
+``SampleDeps`` reads the platform's ports (``from_ports``) on first use: the store, object
+storage, providers (the voice-match trainer speaks with eSpeak), settings and the task
+queue, so a request that lists samples builds neither object storage nor the providers.
+The speaker encoder loads on first use, from the weights file the settings name or the
+installed resemblyzer package. ``Caller`` is the verified token's user (the
 voice models' own, since training acts on voice models too).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.blobs.base import ObjectStorage
-from shared.config import Settings
-from shared.errors import ConfigurationError
-from shared.providers.registry import ProviderRegistry
-from shared.store.base import DocumentStore
 from shared.voice_models.deps import Caller, VoiceModelDeps
 
 if TYPE_CHECKING:
     from shared.audio.speaker_encoder import SpeakerEncoder
+    from shared.blobs.base import ObjectStorage
     from shared.capability import Ports
+    from shared.config import Settings
+    from shared.providers.registry import ProviderRegistry
+    from shared.store.base import DocumentStore
     from shared.tasks.base import TaskQueue
 
 __all__ = ["Caller", "SampleDeps"]
@@ -30,19 +29,34 @@ __all__ = ["Caller", "SampleDeps"]
 
 @dataclass
 class SampleDeps:
-    """The adapters and settings of the sample and training services."""
+    """The adapters and settings of the sample and training services, each read from ``ports``."""
 
-    store: DocumentStore
-    blobs: ObjectStorage
-    settings: Settings
-    providers: ProviderRegistry
-    # Returns the task queue; called only when work is enqueued (not on every cold start).
-    queue: Callable[[], TaskQueue] | None = None
+    ports: Ports
 
     @classmethod
     def from_ports(cls, ports: Ports) -> SampleDeps:
         """Return the dependencies built from the platform's ports."""
-        return cls(ports.store, ports.blobs, ports.settings, ports.providers, ports.task_queue)
+        return cls(ports)
+
+    @property
+    def store(self) -> DocumentStore:
+        """Return the document store."""
+        return self.ports.store
+
+    @property
+    def blobs(self) -> ObjectStorage:
+        """Return the object storage (built on first use)."""
+        return self.ports.blobs
+
+    @property
+    def settings(self) -> Settings:
+        """Return the settings."""
+        return self.ports.settings
+
+    @property
+    def providers(self) -> ProviderRegistry:
+        """Return the text-to-speech providers (built on first use)."""
+        return self.ports.providers
 
     @property
     def bucket(self) -> str:
@@ -57,7 +71,7 @@ class SampleDeps:
     @property
     def models(self) -> VoiceModelDeps:
         """Return the voice-model dependencies (training creates and completes models)."""
-        return VoiceModelDeps(self.store, self.blobs, self.settings)
+        return VoiceModelDeps(self.ports)
 
     def encoder(self) -> SpeakerEncoder:
         """Return the speaker encoder, loading its weights on first use.
@@ -69,7 +83,5 @@ class SampleDeps:
         return default_encoder(self.settings.speaker_encoder_weights)
 
     def task_queue(self) -> TaskQueue:
-        """Return the task queue; raise ConfigurationError without one."""
-        if self.queue is None:
-            raise ConfigurationError("Sample processing needs a task queue")
-        return self.queue()
+        """Return the task queue (built on first use)."""
+        return self.ports.task_queue()

@@ -31,6 +31,7 @@ from shared.model import (
     utcnow,
     with_changes,
 )
+from shared.voice_models.model import TTSProvider
 
 DEFAULT_SAMPLE_LANGUAGE = "en-US"
 MAX_SAMPLE_QUALITY = 10.0
@@ -379,3 +380,14 @@ class VoiceEmbedding(DomainModel):
     embedding_model: str = EMBEDDING_MODEL
     dimension: int
     created_at: UtcDatetime = Field(default_factory=utcnow)
+
+
+SampleId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00/]+$")]
+
+
+class TrainRequest(RequestModel):
+    """Body of ``POST /voice-models/train``."""
+
+    sample_ids: Annotated[list[SampleId], Field(min_length=1, max_length=100)]
+    provider: TTSProvider = TTSProvider.ESPEAK
+    name: Annotated[str, Field(min_length=1, max_length=255)] | None = None

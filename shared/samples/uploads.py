@@ -28,7 +28,6 @@ from pathlib import PurePosixPath
 
 from shared.blobs.base import SignedUpload
 from shared.model import new_id, utcnow
-from shared.samples.analysis import check_duration
 from shared.samples.deps import Caller, SampleDeps
 from shared.samples.errors import SampleTooLargeError, UnsupportedSampleTypeError
 from shared.samples.model import (
@@ -100,6 +99,7 @@ def upload_sample(
             "or larger files through POST /samples/upload-url"
         )
     from shared.audio.decoding import decode  # noqa: PLC0415 - numpy and libsndfile
+    from shared.samples.analysis import check_duration  # noqa: PLC0415 - audio analysis
 
     audio = decode(data)
     check_duration(audio.duration_seconds, deps.settings)

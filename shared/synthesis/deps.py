@@ -74,7 +74,7 @@ class SynthesisDeps:
         """Return the voice-model dependencies (voice resolution, usage)."""
         from shared.voice_models.deps import VoiceModelDeps  # noqa: PLC0415 - see the module docstring
 
-        return VoiceModelDeps(self.store, self.blobs, self.settings)
+        return VoiceModelDeps(self.ports)
 
     @property
     def flight(self) -> SingleFlight:

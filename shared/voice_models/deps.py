@@ -1,6 +1,8 @@
 """What every voice-model use case needs: its adapters, the caller, and the cache scopes.
 
-``VoiceModelDeps`` bundles the store, object storage, settings and the shared cache;
+``VoiceModelDeps`` bundles the store, object storage, settings and the shared cache, each
+taken from the platform's ``Ports`` on first use (listing or activating models never builds
+object storage, a cloud client in production);
 ``Caller`` is the verified token's user. The cache keys are the seed's
 (``voice_model:{id}``, ``voice_models:user:{userId}:{filtersHash}``,
 ``voice_analytics:{userId}``, plus ``voice_stats:{id}`` for usage statistics), and the
@@ -14,13 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from shared.config import Settings
 from shared.errors import AccessDeniedError
-from shared.store.base import DocumentStore
 from shared.store.cache import DocumentCache, Scope
 from shared.store.rate_limits import RateLimit
 from shared.voice_models.access_log import record_access
@@ -28,6 +29,8 @@ from shared.voice_models.access_log import record_access
 if TYPE_CHECKING:
     from shared.blobs.base import ObjectStorage
     from shared.capability import Ports
+    from shared.config import Settings
+    from shared.store.base import DocumentStore
 
 
 ME = "me"
@@ -57,20 +60,34 @@ class Caller:
 
 @dataclass
 class VoiceModelDeps:
-    """The adapters and settings of the voice-model services."""
+    """The adapters and settings of the voice-model services, each read from ``ports``."""
 
-    store: DocumentStore
-    blobs: ObjectStorage
-    settings: Settings
-    cache: DocumentCache = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.cache = DocumentCache(self.store, enabled=self.settings.voice_model_cache_enabled)
+    ports: Ports
 
     @classmethod
     def from_ports(cls, ports: Ports) -> VoiceModelDeps:
         """Return the dependencies built from the platform's ports."""
-        return cls(ports.store, ports.blobs, ports.settings)
+        return cls(ports)
+
+    @property
+    def store(self) -> DocumentStore:
+        """Return the document store."""
+        return self.ports.store
+
+    @property
+    def blobs(self) -> ObjectStorage:
+        """Return the object storage (built on first use)."""
+        return self.ports.blobs
+
+    @property
+    def settings(self) -> Settings:
+        """Return the settings."""
+        return self.ports.settings
+
+    @cached_property
+    def cache(self) -> DocumentCache:
+        """Return the cache of model metadata, lists and analytics over the store."""
+        return DocumentCache(self.store, enabled=self.settings.voice_model_cache_enabled)
 
     @property
     def bucket(self) -> str:

@@ -31,6 +31,7 @@ from shared.store.base import DocumentStore, Query
 from shared.tasks.base import QueuePolicy, TaskContext, TaskRegistry
 from shared.tasks.inprocess import InProcessTaskQueue
 from tests.functions.precall_support import espeak_wav
+from tests.support.ports import FixedPorts
 
 ACME = Caller("agent-1", "acme")
 
@@ -49,7 +50,7 @@ def deps(store: DocumentStore, tmp_path: Path) -> PrecallDeps:
     )
     providers = ProviderRegistry.of([EspeakProvider(variant_languages=["en-us"])])
     blobs.put(settings.samples_bucket, "precall/acme/a.wav", espeak_wav(), content_type="audio/wav")
-    return PrecallDeps(store, blobs, settings, providers, lambda: queue)
+    return PrecallDeps(FixedPorts(store, blobs, settings, providers, lambda: queue))
 
 
 def context(store: DocumentStore, attempt: int = 1) -> TaskContext:

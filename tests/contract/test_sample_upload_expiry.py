@@ -16,7 +16,6 @@ import pytest
 from shared.blobs.local import LocalObjectStorage
 from shared.config import Settings
 from shared.model import utcnow, with_changes
-from shared.providers.registry import ProviderRegistry
 from shared.samples import expiry
 from shared.samples.deps import Caller, SampleDeps
 from shared.samples.expiry import expire_awaited_uploads
@@ -24,6 +23,7 @@ from shared.samples.model import SampleStatus, UploadUrlRequest
 from shared.samples.repository import SampleRepository
 from shared.samples.uploads import create_upload_url
 from shared.store.base import DocumentStore
+from tests.support.ports import FixedPorts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +37,7 @@ def deps(store: DocumentStore, tmp_path: Path) -> SampleDeps:
         public_base_url="http://127.0.0.1",
         max_upload_bytes=50_000_000,
     )
-    return SampleDeps(store, blobs, settings, ProviderRegistry.of([]))
+    return SampleDeps(FixedPorts(store, blobs, settings))
 
 
 def awaiting(deps: SampleDeps, user: str, *, age: timedelta) -> str:

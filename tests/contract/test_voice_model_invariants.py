@@ -35,6 +35,7 @@ from shared.voice_models.crud import create_voice_model, delete_voice_model
 from shared.voice_models.deps import Caller, VoiceModelDeps
 from shared.voice_models.model import VoiceModelCreate, VoiceModelUsageEvent
 from shared.voice_models.usage import record_usage, usage_stats
+from tests.support.ports import FixedPorts
 
 ANN = Caller("ann")
 
@@ -53,7 +54,7 @@ def deps(store, tmp_path):
         public_base_url="http://127.0.0.1:1",
         max_upload_bytes=1024 * 1024,
     )
-    yield VoiceModelDeps(store, blobs, settings)
+    yield VoiceModelDeps(FixedPorts(store, blobs, settings))
     blobs.close()
 
 

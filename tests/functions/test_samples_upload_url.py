@@ -34,6 +34,7 @@ from shared.samples.uploads import sample_object_finalized, upload_sample
 from shared.store import Query
 from tests.functions.conftest import bearer
 from tests.functions.samples_fixtures import samples_client, wait_for_sample, worker
+from tests.support.ports import FixedPorts
 from tests.support.voice_samples import sample_file
 
 __all__ = ["samples_client", "worker"]
@@ -215,7 +216,13 @@ def test_a_multipart_uploads_own_event_finds_its_sample(platform, tmp_path):
     )
     deps.append(
         SampleDeps(
-            container.store, storage, container.settings, container.providers, container.task_queue
+            FixedPorts(
+                container.store,
+                storage,
+                container.settings,
+                container.providers,
+                container.task_queue,
+            )
         )
     )
     sample = upload_sample(

@@ -22,6 +22,7 @@ from shared.sessions.voices import VoiceModelResolver
 from shared.store.sqlite import SqliteDocumentStore
 from shared.voice_models.deps import VoiceModelDeps
 from tests.sessions.test_sessions_domain import services_for
+from tests.support.ports import FixedPorts
 
 
 def cached(store, voice_id, *, account, ttl):
@@ -46,7 +47,7 @@ def test_clone_voices_resolve_through_the_cache_and_expired_ones_are_refused(tmp
         tmp_path / "blobs", signing_key=b"k" * 32, public_base_url="http://x", max_upload_bytes=9999
     )
     resolver = VoiceModelResolver(
-        lambda: VoiceModelDeps(store, blobs, settings),
+        lambda: VoiceModelDeps(FixedPorts(store, blobs, settings)),
         ProviderRegistry.of([EspeakProvider(variant_languages=[])]),
         default_provider="espeak",
         default_voice="en-US",

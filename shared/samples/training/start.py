@@ -11,16 +11,12 @@ landing in storage completes it (``shared.samples.training.completion``).
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import Field
-
 from shared.errors import (
     ConfigurationError,
     InvalidRequestError,
     ProviderNotConfiguredError,
 )
-from shared.model import RequestModel, utcnow
+from shared.model import utcnow
 from shared.providers.base import UnknownProviderError
 from shared.samples.deps import Caller, SampleDeps
 from shared.samples.errors import (
@@ -28,7 +24,7 @@ from shared.samples.errors import (
     SampleNotReadyError,
     TrainerNotAvailableError,
 )
-from shared.samples.model import SampleStatus, VoiceSample
+from shared.samples.model import SampleStatus, TrainRequest, VoiceSample
 from shared.samples.repository import SampleRepository
 from shared.samples.training.artifacts import MODEL_FILE, model_folder
 from shared.store.rate_limits import consume
@@ -42,16 +38,6 @@ TRAINERS: dict[TTSProvider, tuple[str, str]] = {
     TTSProvider.ELEVENLABS: ("elevenlabs-instant", "elevenlabs"),
 }
 """Each trainable model provider: its trainer and the TTS provider it needs."""
-
-SampleId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00/]+$")]
-
-
-class TrainRequest(RequestModel):
-    """Body of ``POST /voice-models/train``."""
-
-    sample_ids: Annotated[list[SampleId], Field(min_length=1, max_length=100)]
-    provider: TTSProvider = TTSProvider.ESPEAK
-    name: Annotated[str, Field(min_length=1, max_length=255)] | None = None
 
 
 def start_training(deps: SampleDeps, caller: Caller, request: TrainRequest) -> VoiceModel:

@@ -45,7 +45,8 @@ PCM_RATE = 24_000  # OpenAI's raw PCM is 24 kHz 16-bit little-endian mono
 class SpeechRequest(BaseModel):
     """Body of ``POST /v1/audio/speech`` (OpenAI's fields; unknown ones are ignored)."""
 
-    model_config = ConfigDict(extra="ignore")
+    # defer_build: the validator is built on first use, not by each cold start importing this.
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     model: Annotated[str, Field(min_length=1, max_length=100)] = "tts-1"
     input: str
@@ -68,6 +69,8 @@ class SpeechRequest(BaseModel):
 class SpeechVoice(BaseModel):
     """One voice name of ``GET /v1/audio/voices`` and the voice it speaks with."""
 
+    model_config = ConfigDict(defer_build=True)
+
     id: str
     name: str
     voice: str
@@ -75,6 +78,8 @@ class SpeechVoice(BaseModel):
 
 class SpeechVoices(BaseModel):
     """Answer of ``GET /v1/audio/voices``."""
+
+    model_config = ConfigDict(defer_build=True)
 
     voices: list[SpeechVoice]
 

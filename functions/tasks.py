@@ -40,7 +40,8 @@ MAX_ENVELOPE_BYTES = 1024 * 1024
 class DeadLetterListQuery(pydantic.BaseModel):
     """Query string of ``GET /tasks/dead-letters``."""
 
-    model_config = pydantic.ConfigDict(extra="forbid")
+    # defer_build: the validator is built on first use, not by each cold start importing this.
+    model_config = pydantic.ConfigDict(extra="forbid", defer_build=True)
 
     limit: int = pydantic.Field(default=50, ge=1, le=200)
     cursor: str | None = pydantic.Field(default=None, max_length=2000)

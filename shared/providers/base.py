@@ -153,7 +153,8 @@ class AudioSettings(BaseModel):
     loudness (0 is silence); ``sample_rate`` is the rate of the PCM returned.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: the validator is built on first use, not by each cold start importing this.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     sample_rate: Annotated[int, Field(ge=8_000, le=48_000)] = DEFAULT_SAMPLE_RATE
     speed: Annotated[float, Field(ge=MIN_SPEED, le=MAX_SPEED, allow_inf_nan=False)] = 1.0
@@ -176,7 +177,7 @@ class Pronunciation(BaseModel):
     """Say ``text[start:end]`` of a plain-text request as the IPA ``phoneme`` (or, without
     one, as the words ``alias``): a pronunciation rule for an ``ssml`` provider."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     start: Annotated[int, Field(ge=0)]
     end: Annotated[int, Field(ge=1)]
@@ -195,7 +196,7 @@ class Pronunciation(BaseModel):
 class SynthesisRequest(BaseModel):
     """One synthesis call: text (or an SSML document) in one provider voice."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     text: Annotated[str, Field(min_length=1)]
     voice_id: Annotated[str, Field(min_length=1, max_length=255)]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.errors import NotFoundError, SynthesisJobNotFoundError
 from shared.files.repository import AudioFileRepository
@@ -49,12 +49,17 @@ MAX_JOBS_PAGE = 100
 class ChunkTask(BaseModel):
     """Payload of ``synthesis.chunk``."""
 
+    # defer_build: the validator is built on first use, not by each cold start importing this.
+    model_config = ConfigDict(defer_build=True)
+
     job_id: str
     index: int
 
 
 class AssembleTask(BaseModel):
     """Payload of ``synthesis.assemble``."""
+
+    model_config = ConfigDict(defer_build=True)
 
     job_id: str
 

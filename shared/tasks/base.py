@@ -173,7 +173,8 @@ class TaskRegistry:
 class TaskEnvelope(pydantic.BaseModel):
     """One task as queued and delivered: the JSON body of a Cloud Tasks HTTP request."""
 
-    model_config = pydantic.ConfigDict(extra="ignore", frozen=True)
+    # defer_build: the validator is built on first use, not by each cold start importing this.
+    model_config = pydantic.ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     task_id: str = pydantic.Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")
     queue: str = pydantic.Field(min_length=1, max_length=100)

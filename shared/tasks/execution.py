@@ -63,7 +63,10 @@ class Outcome:
 class DeadLetter(pydantic.BaseModel):
     """A task that will not run again unless an admin retries it."""
 
-    model_config = pydantic.ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    # defer_build: the validator is built on first use, not by each cold start importing this.
+    model_config = pydantic.ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, defer_build=True
+    )
 
     task_id: str
     queue: str

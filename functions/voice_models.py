@@ -27,6 +27,14 @@ from shared.voice_models.activation import require_owned
 from shared.voice_models.cleanup import cleanup_expired_models, expiring_voice_models
 from shared.voice_models.deps import ME
 from shared.voice_models.model import (
+    UserScope,
+    VoiceModelCreate,
+    VoiceModelDeleted,
+    VoiceModelPublic,
+    VoiceModelUpdate,
+    VoiceModelUsageStats,
+)
+from shared.voice_models.schemas import (
     MAX_PAGE_SIZE,
     AccessLogPage,
     BackupResult,
@@ -40,18 +48,12 @@ from shared.voice_models.model import (
     SelectBestRequest,
     SharedVoiceModels,
     ShareResult,
-    UserScope,
     VoiceModelAnalytics,
     VoiceModelCompareRequest,
     VoiceModelComparison,
-    VoiceModelCreate,
-    VoiceModelDeleted,
     VoiceModelExport,
     VoiceModelListQuery,
     VoiceModelPage,
-    VoiceModelPublic,
-    VoiceModelUpdate,
-    VoiceModelUsageStats,
 )
 
 api = Api("voice_models")

@@ -42,21 +42,18 @@ from shared.voice_models.deps import (
     owner_usage_scope,
 )
 from shared.voice_models.insights import model_usage_stats, stats_by_id, user_analytics
-from shared.voice_models.model import (
-    BackupResult,
-    ExportedFile,
-    ModelShare,
-    RestoreRequest,
-    RestoreResult,
-    VoiceModel,
-    VoiceModelExport,
-    VoiceModelPublic,
-    VoiceModelUsageStats,
-)
+from shared.voice_models.model import ModelShare, VoiceModel, VoiceModelPublic, VoiceModelUsageStats
 from shared.voice_models.repository import (
     VOICE_MODELS,
     ShareRepository,
     VoiceModelRepository,
+)
+from shared.voice_models.schemas import (
+    BackupResult,
+    ExportedFile,
+    RestoreRequest,
+    RestoreResult,
+    VoiceModelExport,
 )
 from shared.voice_models.usage import replace_usage
 

@@ -21,17 +21,11 @@ from shared.voice_models import artifacts as files
 from shared.voice_models.access_log import record_access
 from shared.voice_models.activation import soft_delete
 from shared.voice_models.deps import Caller, VoiceModelDeps
-from shared.voice_models.model import (
-    CLEANUP_QUALITY_THRESHOLD,
-    CleanupCandidate,
-    CleanupReport,
-    ExpiringVoiceModels,
-    VoiceModel,
-    cleanup_eligible_at,
-)
+from shared.voice_models.model import CLEANUP_QUALITY_THRESHOLD, VoiceModel, cleanup_eligible_at
 from shared.voice_models.repository import (
     VoiceModelRepository,
 )
+from shared.voice_models.schemas import CleanupCandidate, CleanupReport, ExpiringVoiceModels
 from shared.voice_models.usage import usage_for_models
 
 if TYPE_CHECKING:

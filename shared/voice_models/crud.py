@@ -40,7 +40,6 @@ from shared.voice_models.model import (
     VoiceModel,
     VoiceModelCreate,
     VoiceModelDeleted,
-    VoiceModelListQuery,
     VoiceModelPublic,
     VoiceModelStatus,
     VoiceModelUpdate,
@@ -51,6 +50,7 @@ from shared.voice_models.repository import (
     VoiceModelRepository,
     model_changes,
 )
+from shared.voice_models.schemas import VoiceModelListQuery
 
 METADATA_TABLE = "cache_voice_models"
 

@@ -24,17 +24,19 @@ from shared.voice_models.deps import (
     user_models_scope,
 )
 from shared.voice_models.model import (
-    BestVoiceModel,
-    ComparedVoiceModel,
-    SelectionCriteria,
     VoiceModel,
-    VoiceModelAnalytics,
-    VoiceModelComparison,
     VoiceModelPublic,
     VoiceModelStatus,
     VoiceModelUsageStats,
 )
 from shared.voice_models.repository import VoiceModelRepository
+from shared.voice_models.schemas import (
+    BestVoiceModel,
+    ComparedVoiceModel,
+    SelectionCriteria,
+    VoiceModelAnalytics,
+    VoiceModelComparison,
+)
 from shared.voice_models.usage import usage_by_owner, usage_for_models, usage_stats
 
 STATS_TABLE = "cache_voice_stats"

@@ -10,16 +10,14 @@ from shared.errors import InvalidRequestError, VoiceModelNotFoundError
 from shared.voice_models.activation import owned_in_tx
 from shared.voice_models.crud import readable_model
 from shared.voice_models.deps import Caller, VoiceModelDeps
-from shared.voice_models.model import (
-    ModelShare,
+from shared.voice_models.model import ModelShare, VoiceModel, VoiceModelPublic
+from shared.voice_models.repository import ShareRepository, VoiceModelRepository
+from shared.voice_models.schemas import (
     ModelShareCreate,
     SharedVoiceModel,
     SharedVoiceModels,
     ShareResult,
-    VoiceModel,
-    VoiceModelPublic,
 )
-from shared.voice_models.repository import ShareRepository, VoiceModelRepository
 
 
 def _owned_live(

@@ -17,7 +17,7 @@ from shared.tasks.base import TaskContext, TaskRegistry
 from shared.tasks.scheduling import ScheduledJob
 from shared.voice_models.cleanup import CLEANUP_TASK, cleanup_expired_models
 from shared.voice_models.deps import VoiceModelDeps
-from shared.voice_models.model import CleanupRequest
+from shared.voice_models.schemas import CleanupRequest
 from shared.voice_models.usage_outbox import drain_usage
 
 USAGE_DRAIN_TASK = "voice_models.usage_drain"

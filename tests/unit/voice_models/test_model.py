@@ -10,10 +10,8 @@ from pydantic import ValidationError
 from shared.model import new_id
 from shared.voice_models.model import (
     ModelShare,
-    ModelShareCreate,
     TTSProvider,
     VoiceModel,
-    VoiceModelAnalytics,
     VoiceModelCreate,
     VoiceModelPublic,
     VoiceModelStatus,
@@ -21,6 +19,7 @@ from shared.voice_models.model import (
     VoiceModelUsageStats,
     quality_score_from_components,
 )
+from shared.voice_models.schemas import ModelShareCreate, VoiceModelAnalytics
 
 NOW = datetime(2026, 1, 15, 10, 30, tzinfo=UTC)
 

@@ -32,7 +32,6 @@ from shared.precall.repository import (
 )
 from shared.precall.schemas import CallWebhook, EndRequest, TransferRequest
 from shared.store.base import Transaction
-from shared.tasks.base import TaskAlreadyExistsError
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +81,9 @@ def receive_call(deps: PrecallDeps, caller: Caller, request: CallWebhook) -> tup
 
 def queue_clone(deps: PrecallDeps, call: CallLog) -> None:
     """Queue the clone task of ``call`` (once per call: a repeat is de-duplicated)."""
+    # With the task queue, which only requests that queue work build.
+    from shared.tasks.base import TaskAlreadyExistsError  # noqa: PLC0415 - see above
+
     try:
         deps.task_queue().enqueue(
             deps.settings.default_queue,

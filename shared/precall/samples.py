@@ -41,9 +41,6 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from shared.audio.decoding import CorruptAudioError, UnsupportedAudioFormatError, decode
-from shared.audio.quality import assess_quality
-from shared.blobs.base import ObjectStorage
 from shared.config import Settings
 from shared.errors import NotFoundError
 from shared.precall.errors import (
@@ -55,6 +52,7 @@ from shared.precall.errors import (
 from shared.store.base import DocumentStore
 
 if TYPE_CHECKING:
+    from shared.blobs.base import ObjectStorage
     from shared.samples.cloning import ClonableSample
 
 logger = logging.getLogger(__name__)
@@ -309,6 +307,15 @@ def check_sample(data: bytes, settings: Settings) -> CheckedSample:
     Raises SampleNotAudioError (not wav/mp3/flac/ogg, or damaged) or SampleUnusableError
     (too short, too long, no speech).
     """
+    # Decoding and the quality measures load with a sample checked, not with every module
+    # that reads mappings (their use of numpy is lazy already; these are the modules).
+    from shared.audio.decoding import (  # noqa: PLC0415 - see above
+        CorruptAudioError,
+        UnsupportedAudioFormatError,
+        decode,
+    )
+    from shared.audio.quality import assess_quality  # noqa: PLC0415 - see above
+
     try:
         audio = decode(data)
     except UnsupportedAudioFormatError as exc:

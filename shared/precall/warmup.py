@@ -16,9 +16,7 @@ import logging
 
 from shared.errors import PlatformError
 from shared.model import RequestModel
-from shared.precall.cloners import CloneFailedError
 from shared.precall.deps import PrecallDeps
-from shared.tasks.base import TaskAlreadyExistsError
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +33,9 @@ def queue_warm_up(deps: PrecallDeps, language: str) -> None:
     """Queue the warming of the embedded cloner for ``language`` (never raises)."""
     if deps.settings.precall_cloner != "embedded":
         return
+    # With the task queue, which only requests that queue work build.
+    from shared.tasks.base import TaskAlreadyExistsError  # noqa: PLC0415 - see above
+
     try:
         deps.task_queue().enqueue(
             deps.settings.default_queue,
@@ -50,6 +51,8 @@ def queue_warm_up(deps: PrecallDeps, language: str) -> None:
 
 def warm_cloner(deps: PrecallDeps, task: WarmTask) -> None:
     """Get the cloner ready for ``task.language``; log, never raise, when it cannot."""
+    from shared.precall.cloners import CloneFailedError  # noqa: PLC0415 - with the cloner
+
     try:
         deps.cloner.warm(task.language)
     except (CloneFailedError, PlatformError) as exc:

@@ -25,8 +25,8 @@ import logging
 import re
 from datetime import timedelta
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
-from shared.blobs.base import SignedUpload
 from shared.model import new_id, utcnow
 from shared.samples.deps import Caller, SampleDeps
 from shared.samples.errors import SampleTooLargeError, UnsupportedSampleTypeError
@@ -44,7 +44,9 @@ from shared.samples.model import (
 )
 from shared.samples.repository import VOICE_SAMPLES, SampleRepository
 from shared.store.base import Transaction
-from shared.tasks.base import TaskAlreadyExistsError
+
+if TYPE_CHECKING:
+    from shared.blobs.base import SignedUpload
 
 logger = logging.getLogger(__name__)
 
@@ -229,6 +231,9 @@ def sample_object_finalized(
 
 def enqueue_processing(deps: SampleDeps, sample_id: str, generation: int) -> None:
     """Enqueue ``samples.process`` once per stored object generation."""
+    # With the task queue, which only requests that queue work build.
+    from shared.tasks.base import TaskAlreadyExistsError  # noqa: PLC0415 - see above
+
     try:
         deps.task_queue().enqueue(
             deps.settings.default_queue,

@@ -14,7 +14,7 @@ import base64
 import binascii
 import json
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import InvalidRequestError, VoiceModelNotFoundError
 from shared.model import utcnow
@@ -50,7 +50,9 @@ from shared.voice_models.repository import (
     VoiceModelRepository,
     model_changes,
 )
-from shared.voice_models.schemas import VoiceModelListQuery
+
+if TYPE_CHECKING:
+    from shared.voice_models.schemas import VoiceModelListQuery
 
 METADATA_TABLE = "cache_voice_models"
 

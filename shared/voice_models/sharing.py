@@ -6,18 +6,20 @@ the owner (or an admin) grants and revokes; a model is never shared with its own
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from shared.errors import InvalidRequestError, VoiceModelNotFoundError
 from shared.voice_models.activation import owned_in_tx
 from shared.voice_models.crud import readable_model
 from shared.voice_models.deps import Caller, VoiceModelDeps
 from shared.voice_models.model import ModelShare, VoiceModel, VoiceModelPublic
 from shared.voice_models.repository import ShareRepository, VoiceModelRepository
-from shared.voice_models.schemas import (
-    ModelShareCreate,
-    SharedVoiceModel,
-    SharedVoiceModels,
-    ShareResult,
-)
+
+if TYPE_CHECKING:
+    from shared.voice_models.schemas import ModelShareCreate, SharedVoiceModels, ShareResult
+
+# Granting and listing shares answer with the API's shapes (``schemas``), imported where
+# they run: synthesis reads shares through ``model_for_synthesis`` without them.
 
 
 def _owned_live(
@@ -54,6 +56,8 @@ def share_voice_model(
     repository = ShareRepository(deps.store)
     repository.grant(shares)
     deps.log_access(caller, f"share:{','.join(targets)}", [model.id], model.user_id)
+    from shared.voice_models.schemas import ShareResult  # noqa: PLC0415 - see the imports
+
     return ShareResult(model_id=model_id, shares=repository.for_model(model_id))
 
 
@@ -69,6 +73,11 @@ def revoke_share(deps: VoiceModelDeps, caller: Caller, model_id: str, target_use
 
 def shared_with(deps: VoiceModelDeps, caller: Caller, user_id: str) -> SharedVoiceModels:
     """Return the live models shared with the user. Raises AccessDeniedError."""
+    from shared.voice_models.schemas import (  # noqa: PLC0415 - see the imports
+        SharedVoiceModel,
+        SharedVoiceModels,
+    )
+
     target = caller.acting_for(user_id)
     shares = ShareRepository(deps.store).for_target(target)
     models = VoiceModelRepository(deps.store).get_many([s.model_id for s in shares])

@@ -54,7 +54,7 @@ from shared.providers.base import SynthesisRequest, TTSProvider
 from shared.providers.piper import PiperProvider
 from shared.providers.piper_voices import load_voice, packaged_voice
 from shared.store.cache import DocumentCache
-from shared.synthesis import immediate
+from shared.synthesis import immediate, render
 from shared.synthesis import synthesize as synthesize_module
 from shared.voice_models.model import VoiceModelUsageEvent
 from shared.voice_models.usage import record_usage
@@ -189,8 +189,9 @@ def cache_miss(bench: Bench) -> list[float]:
 def model_miss(bench: Bench, container: Container) -> None:
     """Part 1b: the same misses with a voice model, whose use is recorded late.
 
-    The use goes to the usage outbox in the batch that stores the job (the "store
-    commit_writes <- synthesis.immediate.finish" row); the direct counter write it replaced
+    The use goes to the usage outbox in the one transaction that stores the file record,
+    the cache entry and the job (the "store run_transaction <- synthesis.immediate.finish"
+    row); the direct counter write it replaced
     (``record_usage``: the shard's increments, then the cache scope bumps) is timed on the
     same store in the same run.
     """
@@ -237,7 +238,10 @@ def model_miss(bench: Bench, container: Container) -> None:
         f" (server {p50(server) * 1000:.1f} ms); ratio {ratio:.2f}"
     )
     path.report(server, indent="     ")
-    print("   (the job's record and the use: one commit_writes <- synthesis.immediate.finish)")
+    print(
+        "   (the file record, cache entry, job and use: one run_transaction"
+        " <- synthesis.immediate.finish)"
+    )
     print(
         f"   the direct usage write it replaced (record_usage, same store, this run): p50 "
         f"{p50(direct) * 1000:.2f} ms = {p50(direct) / p50(server):.1%} of this server p50"
@@ -330,12 +334,15 @@ def start_gateway(container: Container, repeat: int) -> tuple[Bench, Any]:
     path.instrument(container.store, container.blobs)
     path.wrap(engine, "synthesize", "", label="render: eSpeak synthesize")
     path.wrap(immediate, "encode", "", label="encode (wav)")
+    path.wrap(render, "align_words", "", label="timestamps: align the words")
+    path.wrap(render, "fit_to_speech", "", label="timestamps: fit the words to the speech")
     path.wrap(immediate, "timestamps_body", "", label="timestamps: compute")
+    path.wrap(storage, "checksum_of", "", label="sha256 checksum")
     path.wrap(storage, "_succeeded", "", label="wait for the audio upload")
     path.stage(synthesize_module, "prepare", "prepare: validate, resolve the voice, cache key")
     path.stage(synthesis_function, "synthesize", "the use case (prepare to response body)")
-    path.stage(immediate, "finish", "finish: job record, usage, response body")
-    path.stage(immediate, "render_and_store", "render_and_store: render, encode, store, publish")
+    path.stage(immediate, "finish", "finish: one commit (file, cache entry, job, use), response")
+    path.stage(immediate, "render_and_upload", "render_and_upload: render, encode, upload")
     bench = Bench(
         conn, token, engine, timer, repeat, path, container.blobs, container.settings.audio_bucket
     )

@@ -144,6 +144,23 @@ class Bench:
         self.blobs.put(self.bucket, f"bench/{uuid.uuid4().hex}.wav", data, content_type="audio/wav")
         return time.perf_counter() - started
 
+    def round_trip(self) -> float:
+        """Return the time of one authenticated request that does no work of its own.
+
+        ``GET`` of a job that does not exist: the HTTP exchange on the kept-alive
+        connection, token check, routing, one store read and the error body: what any
+        request pays through this gateway.
+        """
+        started = time.perf_counter()
+        self.conn.request(
+            "GET", "/synthesis/jobs/bench-none", headers={"Authorization": f"Bearer {self.token}"}
+        )
+        response = self.conn.getresponse()
+        response.read()
+        took = time.perf_counter() - started
+        assert response.status == 404, response.status
+        return took
+
     def server_times(self) -> list[float]:
         return self.timer.times["/synthesize"][-self.repeat :]
 
@@ -155,12 +172,13 @@ def cache_miss(bench: Bench) -> list[float]:
     every store and object write on the path, the render and the encode, by what asked
     for it, as a share of the server time.
     """
-    wall, raw, write = [], [], []
+    wall, raw, write, trip = [], [], [], []
     for index in range(bench.repeat):
         text = variant(index)
         took, pcm, rate = bench.raw(text)
         raw.append(took)
         write.append(bench.durable_write(pcm, rate))
+        trip.append(bench.round_trip())
         bench.path.begin()
         started = time.perf_counter()
         body = bench.post({"text": text, "voice": "espeak:en-US"})
@@ -180,6 +198,12 @@ def cache_miss(bench: Bench) -> list[float]:
     print(
         f"   floor: raw eSpeak + one durable write of its wav ({p50(write) * 1000:.1f} ms, "
         f"the object the response names) = {floor:.2f} x raw, before any HTTP, record or job"
+    )
+    edge = floor + p50(trip) / p50(raw)
+    print(
+        f"   with one authenticated round trip through the gateway ({p50(trip) * 1000:.2f} ms:"
+        f" HTTP, token, routing, one store read) = {edge:.2f} x raw; the miss's own work "
+        f"(encode, words, timestamps, checksum, commit) is the rest"
     )
     print("   where the server time goes (share of the server p50):")
     bench.path.report(server, indent="     ")

@@ -8,10 +8,10 @@ user a record of their own naming the same object, so ownership, expiry and stor
 are per user while the bytes are stored once; for that reason the object name carries no
 user id (a signed URL handed to one user must not reveal another's). The objects are
 uploaded first (``upload_audio``) and the record added after, in the caller's own commit
-(``new_file``, ``AudioFileRepository.add_in``), so no record names a missing object. An object is
-deleted with the last record naming it, its cache entry first. Files are owner-only
-unless public, and another user's private file is "not found" (404), so ids cannot be
-probed. The daily cleanup of expired files is ``shared.files.tasks``.
+(``new_file``, ``AudioFileRepository.add_in``), so no record names a missing object. An
+object is deleted with the last record naming it, its cache entry first. Files are
+owner-only unless public, and another user's private file is "not found" (404), so ids
+cannot be probed. The daily cleanup of expired files is ``shared.files.tasks``.
 """
 
 from __future__ import annotations

@@ -1,20 +1,20 @@
 """Encoding 16-bit mono PCM into the files synthesis serves: wav, flac, ogg_opus, mp3, pcm.
 
 Providers hand back PCM (``shared.audio.pcm``); ``encode`` turns it into the requested
-format and reports the rate and duration of what it produced. WAV (written by the standard
-library's ``wave``) and FLAC keep the input rate; Opus only runs at 8/12/16/24/48 kHz, so
-other rates are resampled with soxr to the nearest supported rate at or above the input;
-MP3 comes from ``lameenc`` at a speech bitrate, preceded by a LAME "Info" frame carrying
-the encoder delay and padding so that gapless decoders (mpg123, which soundfile uses, and
-ffmpeg, which browsers use) give back exactly the input's samples, and timestamps line up
-with what the listener hears. Ogg Opus comes from libopus through PyAV (FFmpeg's Ogg
-muxer writes the pre-skip and the end trim, so decoders give back exactly the input's
-samples), tuned for synthesized speech files: the CELT layer alone (``lowdelay``),
-complexity 3, 20 ms frames and 48 kbps constrained VBR. That encodes a sentence about
-18 times faster than libsndfile's encoder did (SILK or hybrid, complexity 10: about 38
-times eSpeak's synthesis time) at the same or better fidelity (``bench/encode.py``).
-Voice mode (``voip``, SILK) was measured too: three to four times slower than CELT here,
-and further from the waveform.
+format and reports the rate and duration of what it produced. WAV (the canonical 44-byte
+header, ``wav_header``, before the samples) and FLAC keep the input rate; Opus only runs at
+8/12/16/24/48 kHz, so other rates are resampled with soxr to the nearest supported rate at
+or above the input; MP3 comes from ``lameenc`` at a speech bitrate, preceded by a LAME
+"Info" frame carrying the encoder delay and padding so that gapless decoders (mpg123, which
+soundfile uses, and ffmpeg, which browsers use) give back exactly the input's samples, and
+timestamps line up with what the listener hears. Ogg Opus comes from libopus through PyAV
+(FFmpeg's Ogg muxer writes the pre-skip and the end trim, so decoders give back exactly the
+input's samples), tuned for synthesized speech files: the CELT layer alone (``lowdelay``),
+complexity 3, 20 ms frames and 48 kbps constrained VBR. That encodes a sentence about 18
+times faster than libsndfile's encoder did (SILK or hybrid, complexity 10: about 38 times
+eSpeak's synthesis time) at the same or better fidelity (``bench/encode.py``). Voice mode
+(``voip``, SILK) was measured too: three to four times slower than CELT here, and further
+from the waveform.
 ``decode_duration`` reads a produced file back and returns its length in seconds.
 """
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import struct
-import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
@@ -153,16 +152,27 @@ def encode(
     )
 
 
+_WAV_UNKNOWN_SIZE = 0xFFFFFFFF
+
+
+def wav_header(rate: int, data_size: int | None) -> bytes:
+    """Return the canonical 44-byte header of mono 16-bit PCM wav (as ``wave`` and
+    libsndfile write it, tested) for ``data_size`` bytes of samples.
+
+    ``None``: the length is not known yet (a stream), and both sizes are 0xFFFFFFFF
+    ("until the end of the stream"), as streaming WAV writers do.
+    """
+    riff_size = _WAV_UNKNOWN_SIZE if data_size is None else 36 + data_size
+    return (
+        struct.pack("<4sI4s", b"RIFF", riff_size, b"WAVE")
+        + struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, rate, rate * SAMPLE_WIDTH, 2, 16)
+        + struct.pack("<4sI", b"data", _WAV_UNKNOWN_SIZE if data_size is None else data_size)
+    )
+
+
 def _encode_wav(pcm: bytes, rate: int) -> bytes:
-    # The standard library writes the canonical 44-byte header (the bytes libsndfile
-    # writes too, tested) and copies the samples once, with no trip through libsndfile.
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(SAMPLE_WIDTH)
-        writer.setframerate(rate)
-        writer.writeframes(pcm)
-    return buffer.getvalue()
+    # The samples are copied once, behind the header.
+    return wav_header(rate, len(pcm)) + pcm
 
 
 def _encode_flac(

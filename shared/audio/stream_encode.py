@@ -33,6 +33,7 @@ from shared.audio.encode import (
     EncodedAudio,
     OggOpusWriter,
     output_rate,
+    wav_header,
     with_gapless_tag,
 )
 from shared.audio.formats import OutputFormat, content_type_of
@@ -50,7 +51,6 @@ else:
 
 STREAMED_FORMATS = (OutputFormat.PCM, OutputFormat.WAV, OutputFormat.MP3, OutputFormat.OGG_OPUS)
 OGG_PAGE_MS = 100.0
-_UNKNOWN_SIZE = 0xFFFFFFFF
 
 
 class StreamEncoder:
@@ -140,15 +140,10 @@ class StreamEncoder:
 
 class _WavStream(StreamEncoder):
     def _opening(self) -> bytes:
-        rate = self.sample_rate
-        return (
-            struct.pack("<4sI4s", b"RIFF", _UNKNOWN_SIZE, b"WAVE")
-            + struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, rate, rate * SAMPLE_WIDTH, 2, 16)
-            + struct.pack("<4sI", b"data", _UNKNOWN_SIZE)
-        )
+        return wav_header(self.sample_rate, None)
 
     def _stored(self) -> bytes:
-        # The same 44-byte header with the true sizes, as ``encode`` (``wave``) writes it;
+        # The same 44-byte header with the true sizes, as ``encode`` writes it;
         # patched in place so the samples are copied once.
         size = self._samples * SAMPLE_WIDTH
         struct.pack_into("<I", self._sent, 4, 36 + size)

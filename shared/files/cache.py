@@ -22,7 +22,7 @@ from typing import Any
 
 from shared.errors import DocumentAlreadyExistsError
 from shared.model import new_id, utcnow
-from shared.store.base import DocumentStore, Query, Transaction
+from shared.store.base import DocumentStore, Query, Transaction, WriteBatch
 
 SYNTHESIS_CACHE = "synthesis_cache"
 _POLL_START, _POLL_MAX = 0.01, 0.1
@@ -167,20 +167,26 @@ class SingleFlight:
 
     def publish(self, lease: Lease, cached: CachedAudio) -> None:
         """Mark the entry ready with the stored audio (no-op for an uncached lease)."""
-        if not lease.cached:
-            return
-        data = {
-            **cached.to_document(),
-            "status": "ready",
-            "owner": lease.owner,
-            "created_at": utcnow(),
-        }
-        self._store.set(SYNTHESIS_CACHE, lease.key, data)
+        with self._store.batch() as writes:
+            self.publish_in(writes, lease, cached)
 
-    def store_ready(self, key: str, cached: CachedAudio) -> None:
-        """Mark ``key`` ready without a lease (long jobs, which do not single-flight)."""
-        data = {**cached.to_document(), "status": "ready", "owner": None, "created_at": utcnow()}
-        self._store.set(SYNTHESIS_CACHE, key, data)
+    def publish_in(
+        self, writes: WriteBatch | Transaction, lease: Lease, cached: CachedAudio
+    ) -> None:
+        """Queue in ``writes`` what ``publish`` writes (ready once ``writes`` commit)."""
+        if lease.cached:
+            writes.set(SYNTHESIS_CACHE, lease.key, self._ready(cached, lease.owner))
+
+    def store_ready_in(
+        self, writes: WriteBatch | Transaction, key: str, cached: CachedAudio
+    ) -> None:
+        """Queue in ``writes`` the entry of ``key`` ready without a lease (long jobs, which
+        do not single-flight)."""
+        writes.set(SYNTHESIS_CACHE, key, self._ready(cached, None))
+
+    @staticmethod
+    def _ready(cached: CachedAudio, owner: str | None) -> dict[str, Any]:
+        return {**cached.to_document(), "status": "ready", "owner": owner, "created_at": utcnow()}
 
     def abandon(self, lease: Lease) -> None:
         """Drop the pending entry after a failure so a waiting caller may try."""

@@ -29,22 +29,19 @@ class AudioFileRepository:
     def __init__(self, store: DocumentStore) -> None:
         self._store = store
 
-    def add(self, audio_file: AudioFile) -> None:
-        """Store a new record and add its size to its owner's storage used, atomically.
+    def add_in(self, tx: Transaction, audio_file: AudioFile) -> None:
+        """Add a new record, and its size to its owner's storage used, in ``tx``.
 
-        Tokens may belong to users who never registered a profile: their records are
-        stored with nothing to count on.
+        Reads the owner first (a transaction's reads come before its writes). Tokens may
+        belong to users who never registered a profile: their records are stored with
+        nothing to count on.
         """
         document = audio_file.to_document()
         document["format"] = audio_file.format.value
-
-        def add(tx: Transaction) -> None:
-            owner = tx.get(USERS, audio_file.user_id)
-            tx.create(AUDIO_FILES, audio_file.id, document)
-            if owner is not None:
-                tx.update(USERS, owner.id, storage_used_change(owner, audio_file.file_size))
-
-        self._store.run_transaction(add)
+        owner = tx.get(USERS, audio_file.user_id)
+        tx.create(AUDIO_FILES, audio_file.id, document)
+        if owner is not None:
+            tx.update(USERS, owner.id, storage_used_change(owner, audio_file.file_size))
 
     def get(self, file_id: str) -> AudioFile | None:
         """Return the record or None."""

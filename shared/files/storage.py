@@ -6,10 +6,12 @@ sha256 checksum, size, duration, rate, format, ``expiresAt`` (``audio_file_ttl_d
 public flag, download count and last access. A synthesis cache hit gives the requesting
 user a record of their own naming the same object, so ownership, expiry and storage used
 are per user while the bytes are stored once; for that reason the object name carries no
-user id (a signed URL handed to one user must not reveal another's). An object is
-deleted with the last record naming it, its cache entry first. Files are owner-only
-unless public, and another user's private file is "not found" (404), so ids cannot be
-probed. The daily cleanup of expired files is ``shared.files.tasks``.
+user id (a signed URL handed to one user must not reveal another's). The objects are
+uploaded first (``upload_audio``) and the record added after, in the caller's own commit
+(``new_file``, ``AudioFileRepository.add_in``), so no record names a missing object. An
+object is deleted with the last record naming it, its cache entry first. Files are
+owner-only unless public, and another user's private file is "not found" (404), so ids
+cannot be probed. The daily cleanup of expired files is ``shared.files.tasks``.
 """
 
 from __future__ import annotations
@@ -59,35 +61,40 @@ _UPLOADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="audio-upload")
 
 
 @dataclass(frozen=True)
-class StoredAudio:
-    """A stored synthesis result: the user's record, its cache entry, its timestamps."""
+class UploadedAudio:
+    """A synthesis result's stored objects: the cache entry naming them, its timestamps.
 
-    audio_file: AudioFile
+    No record names the objects yet: the caller adds the file record (``new_file``,
+    ``AudioFileRepository.add_in``) in the same commit as the rest of its bookkeeping, or
+    deletes the objects again (``discard_upload``) when that commit fails.
+    """
+
+    file_id: str
     cached: CachedAudio
     timestamps: dict[str, Any] | None
 
 
-def store_audio(
+def upload_audio(
     deps: AudioDeps,
     *,
     user_id: str,
-    job_id: str,
     encoded: EncodedAudio,
     timestamps: TimestampsSource,
     unapplied: tuple[str, ...] = (),
-    now: datetime | None = None,
-) -> StoredAudio:
-    """Store ``encoded`` (and its timestamps) as a new file of ``user_id``.
+) -> UploadedAudio:
+    """Store ``encoded`` (and its timestamps) as the objects of a new file of ``user_id``.
 
-    The audio is written on another thread while the timestamps are computed (when
-    ``timestamps`` is a callable) and written. If either write fails, the other object
-    is deleted again and the error raised; the record is added only when both are stored.
+    The audio is written, and its checksum computed, on other threads while the timestamps
+    are computed (when ``timestamps`` is a callable) and written. If either write fails,
+    the other object is deleted again and the error raised.
     """
     file_id = new_id()
     path = f"audio/{file_id}.{EXTENSIONS[encoded.format]}"
     upload = _UPLOADS.submit(
         deps.blobs.put, deps.bucket, path, encoded.data, content_type=encoded.content_type
     )
+    # hashlib releases the GIL on large buffers: the checksum takes another core.
+    checksum = _UPLOADS.submit(checksum_of, encoded.data)
     body: dict[str, Any] | None = None
     timestamps_path = None
     try:
@@ -96,7 +103,6 @@ def store_audio(
             timestamps_path = path + TIMESTAMPS_SUFFIX
             data = json.dumps(body, separators=(",", ":")).encode()
             deps.blobs.put(deps.bucket, timestamps_path, data, content_type="application/json")
-        checksum = checksum_of(encoded.data)
     except BaseException:
         if _succeeded(upload):
             _discard(deps, path)
@@ -111,15 +117,19 @@ def store_audio(
         file_size=len(encoded.data),
         duration=encoded.duration_seconds,
         sample_rate=encoded.sample_rate,
-        checksum=checksum,
+        checksum=checksum.result(),
         timestamps_path=timestamps_path,
         unapplied=unapplied,
         user_id=user_id,
     )
-    audio_file = record_file(
-        deps, user_id=user_id, job_id=job_id, cached=cached, file_id=file_id, now=now
-    )
-    return StoredAudio(audio_file, cached, body)
+    return UploadedAudio(file_id, cached, body)
+
+
+def discard_upload(deps: AudioDeps, uploaded: UploadedAudio) -> None:
+    """Delete the objects of an upload whose record was never committed (best effort)."""
+    for path in (uploaded.cached.file_path, uploaded.cached.timestamps_path):
+        if path is not None:
+            _discard(deps, path)
 
 
 def adopt(deps: AudioDeps, cached: CachedAudio, user_id: str) -> CachedAudio:
@@ -158,7 +168,7 @@ def _discard(deps: AudioDeps, path: str) -> None:
         logger.warning("Could not delete the unfinished object %s", path, exc_info=True)
 
 
-def record_file(
+def new_file(
     deps: AudioDeps,
     *,
     user_id: str,
@@ -169,11 +179,12 @@ def record_file(
 ) -> AudioFile:
     """Return a new record of ``user_id`` for the stored object ``cached`` describes.
 
-    The record and the user's storage used change together (one transaction).
+    Not stored yet: ``AudioFileRepository.add_in`` adds it, with the owner's storage used,
+    in the caller's transaction.
     """
     moment = now or utcnow()
     fmt = OutputFormat(cached.format)
-    audio_file = AudioFile(
+    return AudioFile(
         id=file_id or new_id(),
         user_id=user_id,
         synthesis_job_id=job_id,
@@ -187,8 +198,6 @@ def record_file(
         created_at=moment,
         expires_at=moment + timedelta(days=deps.settings.audio_file_ttl_days),
     )
-    AudioFileRepository(deps.store).add(audio_file)
-    return audio_file
 
 
 def read_timestamps(deps: AudioDeps, timestamps_path: str | None) -> dict[str, Any] | None:

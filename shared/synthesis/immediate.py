@@ -2,29 +2,33 @@
 
 ``synthesize_now`` claims the request's cache key: a ready entry gives the user a record of
 their own for the stored object (``cacheHit: true``, no provider call); the lease renders,
-encodes and stores the audio (its timestamps computed while the audio is written) and
-publishes the entry. ``finish`` completes the job, records each voice model's use and
-builds the response.
+encodes and uploads the audio (its words aligned and timestamps computed while the audio
+is written). ``finish`` then commits in one transaction what the request did: the user's
+file record (and storage used), the cache entry made ready, the completed job and each
+voice model's use; it builds the response. One commit is one round trip to Firestore, and
+nothing is half-recorded: a failed commit leaves no record, no entry naming objects that
+no record holds (they are deleted again) and no use counted.
 """
 
 from __future__ import annotations
 
-import functools
 import time
 from typing import Any
 
 from shared.audio.encode import encode
 from shared.errors import NotFoundError
 from shared.files.cache import CachedAudio, Lease
-from shared.files.model import AudioFile
+from shared.files.repository import AudioFileRepository
 from shared.files.storage import (
-    StoredAudio,
+    UploadedAudio,
     adopt,
+    discard_upload,
+    new_file,
     read_timestamps,
-    record_file,
-    store_audio,
+    upload_audio,
 )
 from shared.model import utcnow
+from shared.store.base import Transaction
 from shared.store.leases import Heartbeat
 from shared.synthesis.callbacks import notify_finished
 from shared.synthesis.deps import SynthesisDeps
@@ -59,37 +63,38 @@ def synthesize_now(deps: SynthesisDeps, user_id: str, prepared: Prepared) -> Syn
         except NotFoundError:
             flight.forget(prepared.key, claimed.file_path)  # cleaned up under us
             continue
-        audio_file = record_file(deps.audio, user_id=user_id, job_id=job.id, cached=own)
         return finish(
             deps,
             job,
             prepared,
-            audio_file=audio_file,
             cached=own,
             timestamps=timestamps,
             started=started,
             # Another user's render (a shared cache) is nobody's business: not a hit.
             hit=own is claimed,
         )
-    stored = render_and_store(deps, user_id, job.id, prepared, claim)
+    uploaded = render_and_upload(deps, user_id, prepared, claim)
     return finish(
         deps,
         job,
         prepared,
-        audio_file=stored.audio_file,
-        cached=stored.cached,
-        timestamps=stored.timestamps,
+        cached=uploaded.cached,
+        timestamps=uploaded.timestamps,
         started=started,
         hit=False,
+        uploaded=uploaded,
+        lease=claim,
     )
 
 
-def render_and_store(
-    deps: SynthesisDeps, user_id: str, job_id: str, prepared: Prepared, lease: Lease
-) -> StoredAudio:
-    """Render, encode and store ``prepared`` under ``lease``, then publish it to the cache.
+def render_and_upload(
+    deps: SynthesisDeps, user_id: str, prepared: Prepared, lease: Lease
+) -> UploadedAudio:
+    """Render, encode and upload ``prepared`` while holding ``lease``.
 
-    The timestamps are computed while the audio is being written.
+    The upload starts as soon as the audio is encoded; the words are aligned and the
+    timestamps computed while it is written. The lease is abandoned on failure; on success
+    ``finish`` publishes it.
     """
     flight = deps.flight
     heartbeat = Heartbeat(lambda: flight.renew(lease), flight.renew_every, name=lease.key[:16])
@@ -103,30 +108,25 @@ def render_and_store(
                 options.output_format,
                 target_rate=prepared.settings.sample_rate,
             )
-            timestamps = (
-                functools.partial(
-                    timestamps_body,
+
+            def timestamps() -> dict[str, Any]:
+                return timestamps_body(
                     rendered.words,
                     options.timestamp_granularity,
                     language=prepared.voice.language,
                     phonemizer=deps.phonemizer,
                 )
-                if options.include_timestamps
-                else None
-            )
-            stored = store_audio(
+
+            return upload_audio(
                 deps.audio,
                 user_id=user_id,
-                job_id=job_id,
                 encoded=encoded,
-                timestamps=timestamps,
+                timestamps=timestamps if options.include_timestamps else None,
                 unapplied=tuple(rendered.unapplied),
             )
     except BaseException:
-        deps.flight.abandon(lease)
+        flight.abandon(lease)
         raise
-    deps.flight.publish(lease, stored.cached)
-    return stored
 
 
 def finish(
@@ -134,36 +134,63 @@ def finish(
     job: SynthesisJob,
     prepared: Prepared,
     *,
-    audio_file: AudioFile,
     cached: CachedAudio,
     timestamps: dict[str, Any] | None,
     started: float,
     hit: bool,
+    uploaded: UploadedAudio | None = None,
+    lease: Lease | None = None,
 ) -> SynthesisResponse:
-    """Record the completed job and the model's use; return the response."""
-    done = job.complete(audio_file_id=audio_file.id, now=utcnow(), cache_hit=hit)
+    """Commit the request's records in one transaction; return the response.
+
+    ``cached`` is the user's own stored object (adopted from the cache, or ``uploaded``
+    by this request under ``lease``, whose entry becomes ready in the same commit). When
+    the commit fails, the lease is abandoned and the uploaded objects are deleted again.
+    """
+    now = utcnow()
+    audio_file = new_file(
+        deps.audio,
+        user_id=job.user_id,
+        job_id=job.id,
+        cached=cached,
+        file_id=uploaded.file_id if uploaded is not None else None,
+        now=now,
+    )
+    done = job.complete(audio_file_id=audio_file.id, now=now, cache_hit=hit)
     latency_ms = (time.perf_counter() - started) * 1000
-    billed_characters, cost = 0, 0.0
-    # The job's record and its voice models' uses land in one atomic batch: the uses
-    # reach the counters later (shared.synthesis.usage), never lost, never twice.
-    with deps.store.batch() as writes:
-        SynthesisJobRepository(deps.store).add_in(writes, done)
-        for voice, characters in prepared.billed():
-            billed = 0 if hit else characters
-            billed_characters += billed
-            cost += cost_of(deps, voice.provider, billed)
+    billed = [
+        (voice, characters, 0 if hit else characters) for voice, characters in prepared.billed()
+    ]
+
+    def commit(tx: Transaction) -> None:
+        AudioFileRepository(deps.store).add_in(tx, audio_file)
+        if lease is not None:
+            deps.flight.publish_in(tx, lease, cached)
+        SynthesisJobRepository(deps.store).add_in(tx, done)
+        # The uses reach the counters later (shared.synthesis.usage), never lost, never twice.
+        for voice, requested, characters in billed:
             pend_model_use(
                 deps,
-                writes,
+                tx,
                 voice,
                 user_id=job.user_id,
-                characters=billed,
+                characters=characters,
                 latency_ms=latency_ms,
-                requested=characters,
+                requested=requested,
             )
+
+    try:
+        deps.store.run_transaction(commit)
+    except BaseException:
+        if lease is not None:
+            deps.flight.abandon(lease)
+        if uploaded is not None:
+            discard_upload(deps.audio, uploaded)
+        raise
     notify_finished(deps.task_queue, deps.settings, done)
     body = response_for(
         deps, done, prepared.voice, audio_file=audio_file, cached=cached, timestamps=timestamps
     )
-    body.billed_characters, body.cost = billed_characters, round(cost, 6)
+    body.billed_characters = sum(characters for _, _, characters in billed)
+    body.cost = round(sum(cost_of(deps, v.provider, c) for v, _, c in billed), 6)
     return body.model_copy(update=dict(prepared.extra))

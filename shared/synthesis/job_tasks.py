@@ -9,8 +9,10 @@ the last attempt, or when the provider refuses for good, the job fails with a me
 naming the chunk and the reason. Chunks say the pronunciation lexicons in the versions the
 job was accepted with (its config pins them); one deleted meanwhile fails the job.
 Assembly reads, stitches and encodes the chunks one at a time (the job's PCM is never
-whole in memory; its progress on the job follows the chunks), offsets their timings,
-stores the file, publishes the cache entry, completes the job and records the model's use.
+whole in memory; its progress on the job follows the chunks), offsets their timings and
+uploads the file; then one transaction records the file, makes the cache entry ready,
+completes the job and queues the model's use, unless a redelivered assembly did first
+(its objects are then deleted again).
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from shared.audio.encode import EncodedAudio
 from shared.audio.file_encode import file_encoder
 from shared.audio.text import TextChunk
 from shared.audio.timestamps import TimedWord
-from shared.files.storage import store_audio
+from shared.files.repository import AudioFileRepository
+from shared.files.storage import discard_upload, new_file, upload_audio
 from shared.lexicons.lexicons import LexiconNotFoundError, select_lexicons
 from shared.model import utcnow
 from shared.providers.base import AudioSettings, ProviderError
+from shared.store.base import Transaction
 from shared.synthesis.callbacks import notify_finished
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.jobs import (
@@ -56,11 +60,12 @@ from shared.synthesis.render import (
 )
 from shared.synthesis.repository import (
     ASSEMBLED,
+    SYNTHESIS_JOBS,
     SynthesisJobRepository,
     chunk_share,
     job_from,
 )
-from shared.synthesis.usage import record_model_use
+from shared.synthesis.usage import pend_model_use
 from shared.synthesis.voices import provider_for
 from shared.tasks.base import GiveUpTask, RetryTask, TaskAlreadyExistsError, TaskContext
 
@@ -222,18 +227,13 @@ def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:
             language=config.get("language"),
             phonemizer=deps.phonemizer,
         )
-    stored = store_audio(
+    uploaded = upload_audio(
         deps.audio,
         user_id=job.user_id,
-        job_id=job.id,
         encoded=encoded,
         timestamps=timestamps,
         unapplied=tuple(joined.unapplied),
     )
-    deps.flight.store_ready(job.text_hash, stored.cached)
-    completed = job.complete(audio_file_id=stored.audio_file.id, now=utcnow())
-    repository.save(completed)
-    notify_finished(deps.task_queue, deps.settings, completed)
     voice = voice_of(job)
     if job.voice_model_id:
         from shared.voice_models.repository import VoiceModelRepository  # noqa: PLC0415
@@ -241,10 +241,38 @@ def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:
         model = VoiceModelRepository(deps.store).get(job.voice_model_id)
         if model is not None:
             voice = ResolvedVoice(voice.provider, voice.voice_id, voice.language, model)
+    audio_file = new_file(deps.audio, user_id=job.user_id, job_id=job.id, cached=uploaded.cached)
+    completed = job.complete(audio_file_id=audio_file.id, now=utcnow())
     latency_ms = (time.perf_counter() - started) * 1000
-    record_model_use(
-        deps, voice, user_id=job.user_id, characters=len(job.text_content), latency_ms=latency_ms
-    )
+
+    def commit(tx: Transaction) -> bool:
+        # A redelivered assembly that ran beside this one may have completed the job.
+        current = tx.get(SYNTHESIS_JOBS, job.id)
+        if current is None or job_from(current).status is not SynthesisStatus.PROCESSING:
+            return False
+        AudioFileRepository(deps.store).add_in(tx, audio_file)
+        deps.flight.store_ready_in(tx, job.text_hash, uploaded.cached)
+        repository.save_in(tx, completed)
+        pend_model_use(
+            deps,
+            tx,
+            voice,
+            user_id=job.user_id,
+            characters=len(job.text_content),
+            latency_ms=latency_ms,
+            requested=len(job.text_content),
+        )
+        return True
+
+    try:
+        committed = deps.store.run_transaction(commit)
+    except BaseException:
+        discard_upload(deps.audio, uploaded)
+        raise
+    if not committed:
+        discard_upload(deps.audio, uploaded)
+        return
+    notify_finished(deps.task_queue, deps.settings, completed)
     for index in range(len(chunks)):
         for name in _chunk_names(job.id, index):
             deps.blobs.delete(bucket, name)

@@ -3,7 +3,7 @@
 ``render_piece`` makes one provider call, with the request's pronunciation lexicons said
 in the provider's best form (``shared.synthesis.pronunciation``), and aligns every word of
 the input to the provider's own timings (``shared.audio.timestamps``), mapped back to the
-words the user wrote; a volume the provider could not
+words the user wrote, when the words are first asked for; a volume the provider could not
 apply is applied to the PCM here. ``render_text`` cuts text longer than the provider
 accepts at sentence boundaries, renders the chunks and joins them without clicks
 (``shared.audio.stitch``), offsetting each chunk's words exactly; ``PieceJoiner`` does the
@@ -16,6 +16,7 @@ phonemizer is given, one per character for CJK). A provider outage always carrie
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,13 +50,23 @@ Phonemizer = Callable[[Sequence[str], str | None], list[str | None]]
 
 @dataclass
 class Rendered:
-    """Joined PCM at ``sample_rate`` with one timed word per word of the input."""
+    """Joined PCM at ``sample_rate`` with one timed word per word of the input.
+
+    ``timing`` is the words, or what aligns them on first use of ``words``: the audio can
+    be encoded and its upload started before the words are aligned, and a request without
+    timestamps never aligns them.
+    """
 
     pcm: bytes
     sample_rate: int
-    words: list[TimedWord]
+    timing: list[TimedWord] | Callable[[], list[TimedWord]]
     unapplied: list[str] = field(default_factory=list)
     provider_seconds: float = 0.0
+
+    @functools.cached_property
+    def words(self) -> list[TimedWord]:
+        """Return one timed word per word of the input (aligned now if not yet)."""
+        return self.timing() if callable(self.timing) else self.timing
 
     @property
     def duration(self) -> float:
@@ -95,10 +106,13 @@ def render_piece(
         pcm = scale_volume(pcm, settings.volume)
         unapplied.remove("volume")
     duration = len(pcm) // 2 / result.sample_rate
-    timings = original_words(spoken.applied, text, result.words, ssml=ssml)
-    words = align_words(ssml_to_text(text) if ssml else text, timings, duration)
-    words = fit_to_speech(words, pcm, result.sample_rate)
-    return Rendered(pcm, result.sample_rate, words, unapplied, elapsed)
+
+    def timing() -> list[TimedWord]:
+        timings = original_words(spoken.applied, text, result.words, ssml=ssml)
+        words = align_words(ssml_to_text(text) if ssml else text, timings, duration)
+        return fit_to_speech(words, pcm, result.sample_rate)
+
+    return Rendered(pcm, result.sample_rate, timing, unapplied, elapsed)
 
 
 def plan_chunks(text: str, limit: int) -> list[TextChunk]:

@@ -81,13 +81,17 @@ class SynthesisJobRepository:
         """Store a new job."""
         self._store.create(SYNTHESIS_JOBS, job.id, job_document(job, **extra))
 
-    def add_in(self, writes: WriteBatch, job: SynthesisJob, **extra: Any) -> None:
+    def add_in(self, writes: WriteBatch | Transaction, job: SynthesisJob, **extra: Any) -> None:
         """Queue the creation of a new job in ``writes`` (stored when they commit)."""
         writes.create(SYNTHESIS_JOBS, job.id, job_document(job, **extra))
 
     def save(self, job: SynthesisJob, **extra: Any) -> None:
         """Write the job's fields (bookkeeping fields not named are kept)."""
         self._store.set(SYNTHESIS_JOBS, job.id, job_document(job, **extra), merge=True)
+
+    def save_in(self, writes: WriteBatch | Transaction, job: SynthesisJob) -> None:
+        """Queue in ``writes`` what ``save`` writes (stored when they commit)."""
+        writes.set(SYNTHESIS_JOBS, job.id, job_document(job), merge=True)
 
     def document(self, job_id: str) -> Document:
         """Return the job's document; raise SynthesisJobNotFoundError."""

@@ -30,7 +30,7 @@ from shared.audio.stream_encode import STREAMED_FORMATS
 from shared.audio.timestamps import TimedWord, in_order
 from shared.errors import NotFoundError, UnsupportedAudioFormatError
 from shared.files.cache import CachedAudio, Lease
-from shared.files.storage import adopt, read_timestamps, record_file, store_audio
+from shared.files.storage import adopt, read_timestamps, upload_audio
 from shared.store.leases import Heartbeat
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.immediate import finish
@@ -142,12 +142,10 @@ def _claim(
         except NotFoundError:
             flight.forget(prepared.key, claimed.file_path)
             continue
-        audio_file = record_file(deps.audio, user_id=user_id, job_id=job.id, cached=own)
         response = finish(
             deps,
             job,
             prepared,
-            audio_file=audio_file,
             cached=own,
             timestamps=timestamps,
             started=started,
@@ -196,7 +194,7 @@ def _rendered(
             yield from chunks
             encoded = encoding.finish().file()
             options = prepared.options
-            # A callable: store_audio computes it while the audio is written.
+            # A callable: upload_audio computes it while the audio is written.
             timestamps = (
                 functools.partial(
                     timestamps_body,
@@ -208,10 +206,9 @@ def _rendered(
                 if options.include_timestamps
                 else None
             )
-            stored = store_audio(
+            uploaded = upload_audio(
                 deps.audio,
                 user_id=user_id,
-                job_id=job.id,
                 encoded=encoded,
                 timestamps=timestamps,
                 unapplied=tuple(encoding.unapplied),
@@ -222,17 +219,17 @@ def _rendered(
         if isinstance(exc, GeneratorExit):
             logger.info("A streamed synthesis stopped before its end (its reader went away)")
         raise
-    flight.publish(lease, stored.cached)
     stream.duration = encoded.duration_seconds
     stream.result = finish(
         deps,
         job,
         prepared,
-        audio_file=stored.audio_file,
-        cached=stored.cached,
-        timestamps=stored.timestamps,
+        cached=uploaded.cached,
+        timestamps=uploaded.timestamps,
         started=started,
         hit=False,
+        uploaded=uploaded,
+        lease=lease,
     )
     yield from encoding.tail_chunk()
 

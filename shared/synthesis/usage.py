@@ -5,14 +5,14 @@ Each synthesis with a voice model records one use through the voice-model usage 
 characters the provider billed (none for a cache hit) and those asked for, the cost from
 ``synthesis_price_per_million_chars`` for the provider, and the latency. They feed the
 model's statistics and the owner's analytics. Synthesis answered at once does not wait for
-the counters: ``pend_model_use`` queues the use in the batch that stores the job's record
+the counters: ``pend_model_use`` queues the use in the commit that stores the job's record
 (``shared.voice_models.usage_outbox``), applied to the counters before anyone reads them
 and by a drain every minute.
 """
 
 from __future__ import annotations
 
-from shared.store.base import WriteBatch
+from shared.store.base import Transaction, WriteBatch
 from shared.store.cache import DocumentCache
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.model import ResolvedVoice
@@ -57,7 +57,7 @@ def record_model_use(
 
 def pend_model_use(
     deps: SynthesisDeps,
-    writes: WriteBatch,
+    writes: WriteBatch | Transaction,
     voice: ResolvedVoice,
     *,
     user_id: str,

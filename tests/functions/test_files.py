@@ -15,7 +15,7 @@ from shared.files.cache import SYNTHESIS_CACHE
 from shared.files.deps import AudioDeps
 from shared.files.model import checksum_of
 from shared.files.repository import AUDIO_FILES, AudioFileRepository
-from shared.files.storage import cleanup_expired_files, delete_file, store_audio
+from shared.files.storage import cleanup_expired_files, delete_file, upload_audio
 from shared.model import utcnow
 from shared.store.base import Query
 from tests.functions import test_synthesis_fixtures as fx
@@ -169,7 +169,7 @@ def test_deleting_an_account_purges_its_audio_files(synthesis_client, files, use
     assert get_container().store.get(AUDIO_FILES, file_id) is None
 
 
-def test_store_audio_deletes_the_audio_when_its_timestamps_cannot_be_stored(platform, monkeypatch):
+def test_upload_audio_deletes_the_audio_when_its_timestamps_cannot_be_stored(platform, monkeypatch):
     monkeypatch.setenv("VOICE_MAX_UPLOAD_BYTES", "4096")
     reset_container()
     container = get_container()
@@ -177,12 +177,12 @@ def test_store_audio_deletes_the_audio_when_its_timestamps_cannot_be_stored(plat
     encoded = encode(b"\x00\x01" * 1000, 22_050, "wav")  # 2 KB: within the limit
     timestamps = {"words": [{"text": "x" * 5000, "start": 0.0, "end": 1.0}]}  # beyond it
     with pytest.raises(PayloadTooLargeError):
-        store_audio(deps, user_id="ann", job_id="job-1", encoded=encoded, timestamps=timestamps)
+        upload_audio(deps, user_id="ann", encoded=encoded, timestamps=timestamps)
     assert [info.name for info in container.blobs.list(deps.bucket, prefix="audio/").items] == []
     assert list(container.store.stream(Query(AUDIO_FILES))) == []
 
 
-def test_store_audio_deletes_the_timestamps_when_the_audio_cannot_be_stored(platform, monkeypatch):
+def test_upload_audio_deletes_the_timestamps_when_the_audio_cannot_be_stored(platform, monkeypatch):
     monkeypatch.setenv("VOICE_MAX_UPLOAD_BYTES", "4096")
     reset_container()
     container = get_container()
@@ -190,12 +190,12 @@ def test_store_audio_deletes_the_timestamps_when_the_audio_cannot_be_stored(plat
     encoded = encode(b"\x00\x01" * 4000, 22_050, "wav")  # 8 KB: beyond the limit
     timestamps = {"words": [{"text": "short", "start": 0.0, "end": 0.1}]}
     with pytest.raises(PayloadTooLargeError):
-        store_audio(deps, user_id="ann", job_id="job-1", encoded=encoded, timestamps=timestamps)
+        upload_audio(deps, user_id="ann", encoded=encoded, timestamps=timestamps)
     assert [info.name for info in container.blobs.list(deps.bucket, prefix="audio/").items] == []
     assert list(container.store.stream(Query(AUDIO_FILES))) == []
 
 
-def test_store_audio_computes_the_timestamps_while_the_audio_is_written(platform):
+def test_upload_audio_computes_the_timestamps_while_the_audio_is_written(platform):
     container = get_container()
     deps = AudioDeps(container.store, container.blobs, container.settings)
     encoded = encode(b"\x00\x01" * 1000, 22_050, "wav")
@@ -208,10 +208,9 @@ def test_store_audio_computes_the_timestamps_while_the_audio_is_written(platform
 
     container.blobs.put = put  # type: ignore[method-assign]  # records which thread writes
     try:
-        stored = store_audio(
+        stored = upload_audio(
             deps,
             user_id="ann",
-            job_id="job-1",
             encoded=encoded,
             timestamps=lambda: {"words": [{"text": "x", "start": 0.0, "end": 0.1}]},
         )

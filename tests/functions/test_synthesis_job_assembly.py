@@ -5,7 +5,8 @@ then assembled by the real ``run_assemble``. What it stores is compared with wha
 whole-in-memory path gave for the same stored chunks (``encode(join_pieces(...))`` and
 ``timestamps_body`` over its words, our own functions, computed here): the same bytes (for
 ogg_opus, whose stream serial number is random, the same decoded samples) and the same
-timings, exactly. A second test traces the memory allocated while a long job is assembled.
+timings, exactly. A second test traces the memory allocated while a long job is assembled;
+a last one delivers the assembly twice at once (the queue's at-least-once delivery).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from shared.audio.timestamps import TimedWord
 from shared.bootstrap import get_container, reset_container
 from shared.catalog.repository import VoiceRepository
 from shared.errors import NotFoundError
+from shared.files.repository import AUDIO_FILES
 from shared.providers.registry import ProviderRegistry
+from shared.store.base import Query
 from shared.synthesis import CAPABILITY as SYNTHESIS
 from shared.synthesis import jobs as synthesis_jobs
 from shared.synthesis import tasks as synthesis_tasks
@@ -40,6 +43,7 @@ from shared.tasks.inprocess import InProcessTaskQueue
 from shared.tasks.push_auth import AdminTokenPushVerifier
 from shared.tasks.runtime import TaskRuntime
 from shared.tasks.scheduling import JobRegistry
+from shared.users.repository import USERS
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.test_synthesis import fetch
 from tests.functions.test_synthesis_fixtures import CountingEspeak
@@ -219,3 +223,42 @@ def test_assembly_records_its_progress_as_it_goes_through_the_chunks(synthesis_c
     first = rendered + (ASSEMBLED - rendered) / total
     assert rendered < stopped.progress < ASSEMBLED
     assert stopped.progress >= first - 1e-3  # stored to four decimals
+
+
+def test_an_assembly_delivered_twice_at_once_stores_one_file(
+    function_client, synthesis_client, ann, espeak, monkeypatch
+):
+    users = function_client("users")
+    assert users.post("/users", json={"email": "ann@example.com"}, headers=ann).status_code == 201
+    job_id = rendered_job(synthesis_client, ann, outputFormat="mp3")
+    container = get_container()
+    deps = container.deps(SYNTHESIS)
+    task = synthesis_jobs.AssembleTask(job_id=job_id)
+    store = container.store
+    real = store.run_transaction
+    raced: list[bool] = []
+
+    def run(function: Callable[..., Any], **options: Any) -> Any:
+        # Just before this delivery commits, the other one runs whole and commits first.
+        if function.__qualname__ == "run_assemble.<locals>.commit" and not raced:
+            raced.append(True)
+            run_assemble(deps, task)
+        return real(function, **options)
+
+    monkeypatch.setattr(store, "run_transaction", run)
+    run_assemble(deps, task)
+
+    assert raced
+    files = list(store.stream(Query(AUDIO_FILES).where("synthesis_job_id", "==", job_id)))
+    assert len(files) == 1
+    done = synthesis_client.get(f"/synthesis/jobs/{job_id}", headers=ann).get_json()
+    assert (done["status"], done["audioFileId"]) == ("completed", files[0].id)
+    # Counted once, and the late delivery's own upload deleted again.
+    owner = store.get(USERS, "ann")
+    assert owner is not None
+    assert owner.data["storage_used_bytes"] == done["size"]
+    bucket = container.settings.audio_bucket
+    names = [info.name for info in container.blobs.list(bucket, prefix="audio/").items]
+    assert sorted(names) == sorted(
+        [files[0].data["file_path"], files[0].data["file_path"] + ".timestamps.json"]
+    )

@@ -152,6 +152,12 @@ def test_a_client_that_never_reads_is_closed_and_the_server_carries_on(start_ser
     # would also close a client that never reads, with 1011, when filling the kernel's
     # send buffers takes that long on a busy machine; what is tested is the overflow's 4009.
     service.server.config.ws_ping_interval = None
+    # Accepted sockets inherit the listening socket's send buffer: a small fixed one (not
+    # the kernel's autotuned megabytes) makes the overflow come after a few hundred pongs,
+    # however busy the machine.
+    for listener in service.server.servers:
+        for listening in listener.sockets:
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
     time_limit = time.monotonic() + 120  # a generous bound: CI machines can be slow
     sock = socket.create_connection(("127.0.0.1", service.port))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

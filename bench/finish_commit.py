@@ -16,16 +16,12 @@ Run: ``.venv/bin/python -m bench.finish_commit [--repeat N] [--no-firestore]``.
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
-from bench.usage_outbox import EVENT, SHARDS, firestore_store
+from bench.usage_outbox import EVENT, SHARDS, run_on_both_stores
 from shared.audio.formats import OutputFormat
 from shared.files.cache import CachedAudio, Lease, SingleFlight
 from shared.files.model import AudioFile
@@ -33,7 +29,6 @@ from shared.files.repository import AudioFileRepository
 from shared.model import new_id, utcnow
 from shared.store.base import DocumentStore, Transaction, WriteBatch
 from shared.store.cache import DocumentCache
-from shared.store.sqlite import SqliteDocumentStore
 from shared.users.repository import USERS
 from shared.voice_models.usage_outbox import add_pending_use
 
@@ -133,22 +128,7 @@ def measure(name: str, store: DocumentStore, repeat: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=100)
-    parser.add_argument("--no-firestore", action="store_true")
-    args = parser.parse_args()
-    sqlite = SqliteDocumentStore(Path(tempfile.mkdtemp(prefix="bench-finish-")) / "store.sqlite3")
-    measure("SQLite (embedded)", sqlite, args.repeat)
-    sqlite.close()
-    if args.no_firestore:
-        return
-    store, emulator = firestore_store()
-    try:
-        measure("Firestore (emulator on loopback)", store, max(20, args.repeat // 2))
-    finally:
-        store.close()
-        os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
-        emulator.stop()  # type: ignore[attr-defined]  # the started process
+    run_on_both_stores(measure, (__doc__ or "").splitlines()[0])
 
 
 if __name__ == "__main__":

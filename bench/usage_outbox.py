@@ -19,6 +19,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from shared.model import new_id
@@ -99,23 +100,31 @@ def firestore_store() -> tuple[DocumentStore, object]:
     return FirestoreDocumentStore(client), emulator
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+def run_on_both_stores(
+    measure_on: Callable[[str, DocumentStore, int], None], description: str
+) -> None:
+    """Run ``measure_on`` on a fresh SQLite store, then (unless ``--no-firestore``) on
+    Google's Firestore emulator started here, with the command line's ``--repeat``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--repeat", type=int, default=100)
     parser.add_argument("--no-firestore", action="store_true")
     args = parser.parse_args()
-    sqlite = SqliteDocumentStore(Path(tempfile.mkdtemp(prefix="bench-usage-")) / "store.sqlite3")
-    measure("SQLite (embedded)", sqlite, args.repeat)
+    sqlite = SqliteDocumentStore(Path(tempfile.mkdtemp(prefix="bench-store-")) / "store.sqlite3")
+    measure_on("SQLite (embedded)", sqlite, args.repeat)
     sqlite.close()
     if args.no_firestore:
         return
     store, emulator = firestore_store()
     try:
-        measure("Firestore (emulator on loopback)", store, max(20, args.repeat // 2))
+        measure_on("Firestore (emulator on loopback)", store, max(20, args.repeat // 2))
     finally:
         store.close()
         os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
         emulator.stop()  # type: ignore[attr-defined]  # the started process
+
+
+def main() -> None:
+    run_on_both_stores(measure, (__doc__ or "").splitlines()[0])
 
 
 if __name__ == "__main__":

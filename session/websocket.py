@@ -125,14 +125,18 @@ class WebSocketTransport:
                 await self._websocket.send_text(item)
 
     async def close(self, code: int, reason: str) -> None:
-        """Send what is queued, then the close frame (each within a bounded time)."""
+        """Send what is queued, then the close frame (each within a bounded time).
+
+        After an overflow nothing queued is sent: the client is not reading it.
+        """
         if self._closed:
             return
         self._closed = True
         self.close_code = code
         self._queue.put_nowait(None)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.shield(self._writer), CLOSE_TIMEOUT_SECONDS)
+        if not self.overflowed.is_set():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._writer), CLOSE_TIMEOUT_SECONDS)
         await self.shutdown()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._websocket.close(code, reason[:120]), CLOSE_TIMEOUT_SECONDS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -12,6 +13,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from session.server import CLOSE_TIMEOUT_SECONDS
 from shared.auth import DEV_ISSUER
 from tests.sessions.support import Client, silence, speech
 
@@ -146,68 +148,125 @@ def test_a_frame_beyond_the_transport_limit_closes_only_that_connection(start_se
     other.close()
 
 
-def test_a_client_that_never_reads_is_closed_and_the_server_carries_on(start_service):
-    service = start_service(sessions_outbound_buffer_bytes=64 * 1024)
-    # The server's own keepalive (uvicorn pings every 20 s, then waits 20 s for the pong)
-    # would also close a client that never reads, with 1011, when filling the kernel's
-    # send buffers takes that long on a busy machine; what is tested is the overflow's 4009.
-    service.server.config.ws_ping_interval = None
-    # Accepted sockets inherit the listening socket's send buffer: a small fixed one (not
-    # the kernel's autotuned megabytes) makes the overflow come after a few hundred pongs,
-    # however busy the machine.
-    for listener in service.server.servers:
-        for listening in listener.sockets:
-            listening.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
-    time_limit = time.monotonic() + 120  # a generous bound: CI machines can be slow
-    sock = socket.create_connection(("127.0.0.1", service.port))
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    headers = {"Authorization": f"Bearer {service.token('trent')}"}
-    # max_queue=1: the client library stops reading the socket once one message waits.
-    # ping_interval=None: its keepalive would otherwise give up on the unread pongs first
-    # (on a busy machine) and close the connection itself, which is not what is tested.
-    slow = connect(
-        service.url,
-        sock=sock,
-        additional_headers=headers,
-        max_queue=1,
-        ping_interval=None,
-        legacy=True,
-    )
-    slow.send(json.dumps({"type": "start"}))
-    backend = service.app.state.service.backend
-    while not backend.active_session_count:
-        assert time.monotonic() < time_limit, "the session did not start"
-        time.sleep(0.01)
-    ping = json.dumps({"type": "ping", "id": "y" * 64})
-    stop = threading.Event()
+class StalledClient:
+    """A session client that stops reading and keeps sending pings until told to stop."""
 
-    def flood() -> None:
-        # Once the server stops reading (the session closed, its close frame stuck behind
-        # the unread data), this send blocks on full buffers until the socket is shut.
+    def __init__(self, service, user: str) -> None:
+        # Accepted sockets inherit the listening socket's send buffer: a small fixed one
+        # (not the kernel's autotuned megabytes) fills after a few hundred pongs.
+        for listener in service.server.servers:
+            for listening in listener.sockets:
+                listening.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        # A small receive buffer, set before connecting (the window is negotiated then;
+        # shrinking it on an open connection makes loopback TCP drop and back off for
+        # seconds).
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect(("127.0.0.1", service.port))
+        # max_queue=1: the client library stops reading the socket once one message
+        # waits. compression=None: deflated, the repeated pongs shrink to a few bytes each
+        # and the buffers take many times longer to fill. ping_interval=None: its
+        # keepalive would otherwise give up on the unread pongs and close the connection
+        # itself, which is not what is tested.
+        self.ws = connect(
+            service.url,
+            sock=self.sock,
+            additional_headers={"Authorization": f"Bearer {service.token(user)}"},
+            max_queue=1,
+            compression=None,
+            ping_interval=None,
+            legacy=True,
+        )
+        self.ws.send(json.dumps({"type": "start"}))
+        self._stop = threading.Event()
+        self._sender = threading.Thread(target=self._flood, name="stalled-client", daemon=True)
+
+    def _flood(self) -> None:
+        # Paced, so the server answers each ping before the next arrives (a burst would
+        # fill the outbound queue before its writer ran): the queue fills because the
+        # server's sends wait on the full socket. Once the server stops reading, a send
+        # blocks on full buffers until the socket is shut or reset.
+        ping = json.dumps({"type": "ping", "id": "y" * 64})
         try:
-            while not stop.is_set():
-                slow.send(ping)
+            while not self._stop.is_set():
+                self.ws.send(ping)
+                time.sleep(0.001)
         except (ConnectionClosed, OSError):
             return
 
-    sender = threading.Thread(target=flood, name="slow-client", daemon=True)
-    sender.start()
-    deadline = time.monotonic() + 90
+    def flood(self) -> None:
+        self._sender.start()
+
+    def stop_sending(self, *, shut: bool = True) -> None:
+        """Stop the pings; ``shut`` ends the socket's sending side, which frees a send
+        stuck on the full buffers (else the next read frees it)."""
+        self._stop.set()
+        if shut and self._sender.is_alive():
+            with contextlib.suppress(OSError):  # already reset by the server
+                self.sock.shutdown(socket.SHUT_WR)
+        self._sender.join(timeout=10)
+        assert not self._sender.is_alive()
+
+
+def overflow(service, user: str) -> StalledClient:
+    """Start a session for a client that stops reading and wait until the server closes it
+    (4009), its connection never holding more unsent than its high-water mark."""
+    # The server's own keepalive (uvicorn pings every 20 s, then waits 20 s for the pong)
+    # would also close a client that never reads, with 1011, on a very busy machine; what
+    # is tested is the overflow's 4009.
+    service.server.config.ws_ping_interval = None
+    client = StalledClient(service, user)
+    backend = service.app.state.service.backend
+    started_by = time.monotonic() + 120  # a generous bound: CI machines can be slow
+    while not backend.active_session_count:
+        assert time.monotonic() < started_by, "the session did not start"
+        time.sleep(0.01)
+    client.flood()
+    closed_by = time.monotonic() + 90
+    most_buffered = 0
     while backend.active_session_count or service.tasks_named("session:"):
-        assert time.monotonic() < deadline, (
+        assert time.monotonic() < closed_by, (
             "the server kept buffering for a client that never reads"
         )
-        time.sleep(0.05)
-    stop.set()
-    sock.shutdown(socket.SHUT_RDWR)  # frees a send stuck on the full buffers
-    sender.join(timeout=10)
-    assert not sender.is_alive()
+        for connection in list(service.server.server_state.connections):
+            most_buffered = max(most_buffered, connection.transport.get_write_buffer_size())
+        time.sleep(0.01)
     metrics = service.container.services.metrics.exposition().decode()
     assert 'voice_sessions_closed_total{code="4009"} 1.0' in metrics
-    slow.close()
+    # Sends waited while the connection's buffer was over its high-water mark (64 KiB):
+    # the overflow is the bounded outbound queue's, not an unbounded write buffer's.
+    assert 0 < most_buffered <= 64 * 1024 + 1024
+    return client
+
+
+def test_a_client_that_never_reads_is_closed_and_the_server_carries_on(start_service):
+    service = start_service(sessions_outbound_buffer_bytes=64 * 1024)
+    client = overflow(service, "trent")
+    # The close frame cannot get past the unread data: the server aborts the connection
+    # rather than hold its socket and buffers for as long as the client lives.
+    aborted_by = time.monotonic() + CLOSE_TIMEOUT_SECONDS + 10
+    while service.server.server_state.connections:
+        assert time.monotonic() < aborted_by, "the server kept the connection open"
+        time.sleep(0.05)
+    client.stop_sending()
+    client.ws.close()
     # Everyone else is served as before.
     other = Client(service.url, service.token("trent"))
     other.start()
     other.send({"type": "ping", "id": "ok"})
     assert other.wait_for("pong")["id"] == "ok"
     other.close()
+
+
+def test_a_client_that_reads_again_after_its_overflow_gets_the_4009_close(start_service):
+    service = start_service(sessions_outbound_buffer_bytes=64 * 1024)
+    client = overflow(service, "uma")
+    # Reading again lets the close frame, waiting behind the unread pongs, through.
+    code = None
+    try:
+        while True:
+            client.ws.recv(timeout=CLOSE_TIMEOUT_SECONDS)
+    except ConnectionClosed as closed:
+        code = closed.rcvd.code if closed.rcvd is not None else None
+    client.stop_sending(shut=False)
+    assert code == 4009

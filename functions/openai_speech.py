@@ -29,13 +29,12 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from functions._streaming import EVENT_STREAM, audio_response, sse_response
 from shared.audio.formats import OutputFormat
-from shared.errors import PlatformError
 from shared.http import Api, RequestContext
 from shared.lexicons.model import LexiconIds
 from shared.providers.base import MAX_SPEED, MIN_SPEED
 from shared.synthesis import CAPABILITY as SYNTHESIS
 from shared.synthesis.model import SynthesizeRequest, check_audio_length, output_format_of
-from shared.synthesis.voices import named_voice
+from shared.synthesis.voices import openai_voices
 
 api = Api("openai-speech", error_shape="openai")
 
@@ -149,14 +148,13 @@ def create_speech(ctx: RequestContext) -> flask.Response:
 def list_speech_voices(ctx: RequestContext) -> dict[str, Any]:
     """List the OpenAI voice names this endpoint accepts and the voices they map to."""
     deps = ctx.container.deps(SYNTHESIS)
-    voices = []
-    for name, mapped in deps.settings.openai_speech_voices.items():
-        try:
-            found = named_voice(name, deps.models, deps.providers)
-        except PlatformError:
-            found = None  # a mapping to a voice that is gone: listed as configured
-        voices.append({"id": name, "name": name, "voice": found.label if found else mapped})
-    return {"voices": voices}
+    # A mapping to a voice that is gone is listed as configured.
+    return {
+        "voices": [
+            {"id": name, "name": name, "voice": found.label if found else mapped}
+            for name, mapped, found in openai_voices(deps.models, deps.providers)
+        ]
+    }
 
 
 @functions_framework.http

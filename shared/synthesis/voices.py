@@ -40,6 +40,7 @@ from typing import Any
 from shared.catalog.repository import VoiceFilters, VoiceNotFoundError, VoiceRepository
 from shared.errors import (
     ConfigurationError,
+    PlatformError,
     ProviderNotConfiguredError,
     VoiceModelNotFoundError,
     VoiceModelNotReadyError,
@@ -161,10 +162,12 @@ def named_voice(
     providers: ProviderRegistry,
     *,
     provider: str | None = None,
+    defaults: DefaultVoices | None = None,
 ) -> ResolvedVoice | None:
     """Return the voice a catalog id, OpenAI voice name or language tag names, else None.
 
-    ``provider`` limits a language's default to that provider's voices.
+    ``provider`` limits a language's default to that provider's voices; ``defaults``
+    remembers the defaults already looked up.
     Raises VoiceNotFoundError for a ``provider:voiceId`` the catalog does not have.
     """
     if ":" in name:
@@ -172,17 +175,54 @@ def named_voice(
         if profile is None:
             raise VoiceNotFoundError(f"Voice not found: {name}. A voice is {ACCEPTED_FORMS}.")
         return _of_profile(profile)
+    defaults = defaults or DefaultVoices(deps.store, providers)
     mapped = _openai_voice(deps, name)
     if mapped is not None:
         if ":" in mapped:
-            return _neural_instead(named_voice(mapped, deps, providers), deps, providers)
+            return _neural_instead(named_voice(mapped, deps, providers), providers, defaults)
         return None if provider is not None else _mapped_model(deps, mapped, providers)
     language = _language_tag(name)
     if language is None:
         return None
-    return default_voice_for_language(
-        language, store=deps.store, providers=providers, only_provider=provider
-    )
+    return defaults.of(language, only_provider=provider)
+
+
+def openai_voices(
+    deps: VoiceModelDeps, providers: ProviderRegistry
+) -> list[tuple[str, str, ResolvedVoice | None]]:
+    """Return each configured OpenAI voice name, its mapping and the voice it speaks with
+    (None: the mapping names a voice or model that is gone). Each language's default voice
+    is looked up once, however many names fall back to it."""
+    defaults = DefaultVoices(deps.store, providers)
+    found: list[tuple[str, str, ResolvedVoice | None]] = []
+    for name, mapped in deps.settings.openai_speech_voices.items():
+        try:
+            voice = named_voice(name, deps, providers, defaults=defaults)
+        except PlatformError:
+            voice = None
+        found.append((name, mapped, voice))
+    return found
+
+
+class DefaultVoices:
+    """Each language's default voice (``default_voice_for_language``), looked up once.
+
+    For the lookups of one request: a catalog sync between two of them is not seen.
+    """
+
+    def __init__(self, store: DocumentStore, providers: ProviderRegistry) -> None:
+        self._store = store
+        self._providers = providers
+        self._chosen: dict[tuple[str, str | None], ResolvedVoice | None] = {}
+
+    def of(self, language: str, *, only_provider: str | None = None) -> ResolvedVoice | None:
+        """Return ``language``'s default voice (of ``only_provider`` when given), or None."""
+        key = (language.casefold(), only_provider)
+        if key not in self._chosen:
+            self._chosen[key] = default_voice_for_language(
+                language, store=self._store, providers=self._providers, only_provider=only_provider
+            )
+        return self._chosen[key]
 
 
 def default_voice_for_language(
@@ -333,7 +373,7 @@ def _openai_voice(deps: VoiceModelDeps, name: str) -> str | None:
 
 
 def _neural_instead(
-    voice: ResolvedVoice | None, deps: VoiceModelDeps, providers: ProviderRegistry
+    voice: ResolvedVoice | None, providers: ProviderRegistry, defaults: DefaultVoices
 ) -> ResolvedVoice | None:
     """Return the default voice of ``voice``'s language when it is a default provider's.
 
@@ -344,7 +384,7 @@ def _neural_instead(
     """
     if voice is None or not voice.language or not providers.prefers_default(voice.provider):
         return voice
-    preferred = default_voice_for_language(voice.language, store=deps.store, providers=providers)
+    preferred = defaults.of(voice.language)
     if preferred is None or not providers.prefers_default(preferred.provider):
         return voice
     order = providers.default_order()

@@ -173,6 +173,7 @@ class ProviderRegistry:
         self._readiness = readiness
         self._built: dict[str, TTSProvider] = {}
         self._failed: set[str] = set()  # providers whose last build failed
+        self._checked: set[str] = set()  # providers whose readiness check passed
         self._lock = threading.Lock()
         # One lock per provider, so a slow build (a neural voice loading) holds up only the
         # callers of that provider.
@@ -263,7 +264,8 @@ class ProviderRegistry:
 
         A provider with a readiness check (``READINESS``) is not built to answer: choosing
         a default voice must not load Piper's voice (1.5 s) on a request that never speaks.
-        The check finds a missing file or package; a corrupt voice shows when it loads,
+        The check finds a missing file or package (a passed check is not repeated: a
+        file gone later fails the load); a corrupt voice shows when it loads,
         and from then on the provider is not ready (asked again by building it: a failed
         load is remembered, so that costs nothing until the files change).
         """
@@ -273,6 +275,8 @@ class ProviderRegistry:
             if name in self._built:
                 return True
             failed = name in self._failed
+            if name in self._checked and not failed:
+                return True
         check = self._readiness.get(name)
         if check is None or failed:
             return self.builds(name)
@@ -281,6 +285,8 @@ class ProviderRegistry:
         except ConfigurationError as exc:
             self._report(name, exc)
             return False
+        with self._lock:
+            self._checked.add(name)
         return True
 
     def builds(self, name: str) -> bool:

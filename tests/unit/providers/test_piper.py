@@ -289,6 +289,22 @@ def test_readiness_of_a_healthy_voice_matches_its_build(tmp_path: Path) -> None:
     assert registry.is_ready("piper")
 
 
+def test_a_passed_readiness_check_is_not_repeated_and_a_file_gone_later_fails_the_load(
+    tmp_path: Path,
+) -> None:
+    files = _copy_of_packaged_voice(tmp_path)
+    registry = registry_with([str(files.model)])
+    assert registry.is_ready("piper")
+    files.config.unlink()
+    # Remembered: choosing a default voice does not look at the files again...
+    assert registry.default_order() == ["piper", "espeak"]
+    # ...and the load, which does, fails and is remembered in turn.
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        registry.get("piper")
+    assert not registry.is_ready("piper")
+    assert registry.default_order() == ["espeak"]
+
+
 def test_readiness_without_piper_installed_is_false(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

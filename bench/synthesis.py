@@ -41,7 +41,6 @@ from waitress.server import create_server
 
 from bench import synthesis_piper
 from bench.path_shares import PathTimer
-from functions import synthesis as synthesis_function
 from local.gateway import Gateway
 from shared.audio.encode import encode
 from shared.audio.formats import OutputFormat
@@ -364,7 +363,7 @@ def start_gateway(container: Container, repeat: int) -> tuple[Bench, Any]:
     path.wrap(storage, "checksum_of", "", label="sha256 checksum")
     path.wrap(storage, "_succeeded", "", label="wait for the audio upload")
     path.stage(synthesize_module, "prepare", "prepare: validate, resolve the voice, cache key")
-    path.stage(synthesis_function, "synthesize", "the use case (prepare to response body)")
+    path.stage(synthesize_module, "synthesize", "the use case (prepare to response body)")
     path.stage(immediate, "finish", "finish: one commit (file, cache entry, job, use), response")
     path.stage(immediate, "render_and_upload", "render_and_upload: render, encode, upload")
     bench = Bench(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Generic, Protocol, Self, TypeVar
 
 from shared.store.base import DocumentStore, Query
 
@@ -53,6 +53,47 @@ class Ports(Protocol):
 
     def task_queue(self) -> TaskQueue:
         """Return the task queue (built on first call: cold starts rarely need it)."""
+
+
+@dataclass
+class PortsDeps:
+    """The base of a capability's dependencies: the platform's ports, each read on first use.
+
+    A capability's own class adds what its use cases need beyond the ports (caches,
+    buckets, cloners), so a request builds only the adapters it touches: listing from the
+    store never builds object storage (a cloud client in production) or the providers.
+    """
+
+    ports: Ports
+
+    @classmethod
+    def from_ports(cls, ports: Ports) -> Self:
+        """Return the dependencies built from the platform's ports."""
+        return cls(ports)
+
+    @property
+    def store(self) -> DocumentStore:
+        """Return the document store."""
+        return self.ports.store
+
+    @property
+    def blobs(self) -> ObjectStorage:
+        """Return the object storage (built on first use)."""
+        return self.ports.blobs
+
+    @property
+    def providers(self) -> ProviderRegistry:
+        """Return the text-to-speech providers (built on first use)."""
+        return self.ports.providers
+
+    @property
+    def settings(self) -> Settings:
+        """Return the settings."""
+        return self.ports.settings
+
+    def task_queue(self) -> TaskQueue:
+        """Return the task queue (built on first call)."""
+        return self.ports.task_queue()
 
 
 @dataclass(frozen=True)

@@ -18,18 +18,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from shared.auth import Principal
+from shared.capability import PortsDeps
 from shared.errors import AccessDeniedError
 from shared.model import utcnow
 
 if TYPE_CHECKING:
-    from shared.blobs.base import ObjectStorage
-    from shared.capability import Ports
-    from shared.config import Settings
     from shared.precall.cloners import VoiceCloner
     from shared.precall.samples import SampleReader
-    from shared.providers.registry import ProviderRegistry
-    from shared.store.base import DocumentStore
-    from shared.tasks.base import TaskQueue
 
 
 @dataclass(frozen=True)
@@ -58,38 +53,12 @@ class Caller:
 
 
 @dataclass
-class PrecallDeps:
+class PrecallDeps(PortsDeps):
     """The adapters, settings and cloners of pre-call cloning, each read from ``ports``."""
 
-    ports: Ports
     clock: Callable[[], datetime] = utcnow
     _cloners: dict[str, VoiceCloner] = field(init=False, default_factory=dict)
     _lock: threading.Lock = field(init=False, default_factory=threading.Lock)
-
-    @classmethod
-    def from_ports(cls, ports: Ports) -> PrecallDeps:
-        """Return the dependencies built from the platform's ports."""
-        return cls(ports)
-
-    @property
-    def store(self) -> DocumentStore:
-        """Return the document store."""
-        return self.ports.store
-
-    @property
-    def blobs(self) -> ObjectStorage:
-        """Return the object storage (built on first use)."""
-        return self.ports.blobs
-
-    @property
-    def settings(self) -> Settings:
-        """Return the settings."""
-        return self.ports.settings
-
-    @property
-    def providers(self) -> ProviderRegistry:
-        """Return the text-to-speech providers (built on first use)."""
-        return self.ports.providers
 
     @cached_property
     def samples(self) -> SampleReader:
@@ -142,7 +111,3 @@ class PrecallDeps:
     def ttl(self) -> timedelta:
         """Return how long a clone is reused (the seed's ``CACHE_TTL``)."""
         return timedelta(seconds=self.settings.precall_cache_ttl_seconds)
-
-    def task_queue(self) -> TaskQueue:
-        """Return the task queue (clones and notifications run as tasks)."""
-        return self.ports.task_queue()

@@ -13,50 +13,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from shared.capability import PortsDeps
 from shared.voice_models.deps import Caller, VoiceModelDeps
 
 if TYPE_CHECKING:
     from shared.audio.speaker_encoder import SpeakerEncoder
-    from shared.blobs.base import ObjectStorage
-    from shared.capability import Ports
-    from shared.config import Settings
-    from shared.providers.registry import ProviderRegistry
-    from shared.store.base import DocumentStore
-    from shared.tasks.base import TaskQueue
 
 __all__ = ["Caller", "SampleDeps"]
 
 
 @dataclass
-class SampleDeps:
+class SampleDeps(PortsDeps):
     """The adapters and settings of the sample and training services, each read from ``ports``."""
-
-    ports: Ports
-
-    @classmethod
-    def from_ports(cls, ports: Ports) -> SampleDeps:
-        """Return the dependencies built from the platform's ports."""
-        return cls(ports)
-
-    @property
-    def store(self) -> DocumentStore:
-        """Return the document store."""
-        return self.ports.store
-
-    @property
-    def blobs(self) -> ObjectStorage:
-        """Return the object storage (built on first use)."""
-        return self.ports.blobs
-
-    @property
-    def settings(self) -> Settings:
-        """Return the settings."""
-        return self.ports.settings
-
-    @property
-    def providers(self) -> ProviderRegistry:
-        """Return the text-to-speech providers (built on first use)."""
-        return self.ports.providers
 
     @property
     def bucket(self) -> str:
@@ -81,7 +49,3 @@ class SampleDeps:
         from shared.audio.speaker_encoder import default_encoder  # noqa: PLC0415 - numpy
 
         return default_encoder(self.settings.speaker_encoder_weights)
-
-    def task_queue(self) -> TaskQueue:
-        """Return the task queue (built on first use)."""
-        return self.ports.task_queue()

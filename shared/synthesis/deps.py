@@ -11,49 +11,18 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from shared.capability import PortsDeps
+
 if TYPE_CHECKING:
-    from shared.blobs.base import ObjectStorage
-    from shared.capability import Ports
-    from shared.config import Settings
     from shared.files.cache import SingleFlight
     from shared.files.deps import AudioDeps
-    from shared.providers.registry import ProviderRegistry
-    from shared.store.base import DocumentStore
     from shared.synthesis.render import Phonemizer
-    from shared.tasks.base import TaskQueue
     from shared.voice_models.deps import VoiceModelDeps
 
 
 @dataclass
-class SynthesisDeps:
+class SynthesisDeps(PortsDeps):
     """The adapters and settings synthesis uses, each built from ``ports`` on first use."""
-
-    ports: Ports
-
-    @classmethod
-    def from_ports(cls, ports: Ports) -> SynthesisDeps:
-        """Return the dependencies built from the platform's ports."""
-        return cls(ports)
-
-    @property
-    def store(self) -> DocumentStore:
-        """Return the document store."""
-        return self.ports.store
-
-    @property
-    def blobs(self) -> ObjectStorage:
-        """Return the object storage."""
-        return self.ports.blobs
-
-    @property
-    def providers(self) -> ProviderRegistry:
-        """Return the text-to-speech providers."""
-        return self.ports.providers
-
-    @property
-    def settings(self) -> Settings:
-        """Return the settings."""
-        return self.ports.settings
 
     @cached_property
     def phonemizer(self) -> Phonemizer | None:
@@ -86,7 +55,3 @@ class SynthesisDeps:
             wait_seconds=self.settings.synthesis_cache_wait_seconds,
             lease_seconds=self.settings.synthesis_cache_lease_seconds,
         )
-
-    def task_queue(self) -> TaskQueue:
-        """Return the task queue long jobs use."""
-        return self.ports.task_queue()

@@ -21,16 +21,14 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from shared.capability import PortsDeps
 from shared.errors import AccessDeniedError
 from shared.store.cache import DocumentCache, Scope
 from shared.store.rate_limits import RateLimit
 from shared.voice_models.access_log import record_access
 
 if TYPE_CHECKING:
-    from shared.blobs.base import ObjectStorage
-    from shared.capability import Ports
-    from shared.config import Settings
-    from shared.store.base import DocumentStore
+    pass
 
 
 ME = "me"
@@ -59,30 +57,8 @@ class Caller:
 
 
 @dataclass
-class VoiceModelDeps:
+class VoiceModelDeps(PortsDeps):
     """The adapters and settings of the voice-model services, each read from ``ports``."""
-
-    ports: Ports
-
-    @classmethod
-    def from_ports(cls, ports: Ports) -> VoiceModelDeps:
-        """Return the dependencies built from the platform's ports."""
-        return cls(ports)
-
-    @property
-    def store(self) -> DocumentStore:
-        """Return the document store."""
-        return self.ports.store
-
-    @property
-    def blobs(self) -> ObjectStorage:
-        """Return the object storage (built on first use)."""
-        return self.ports.blobs
-
-    @property
-    def settings(self) -> Settings:
-        """Return the settings."""
-        return self.ports.settings
 
     @cached_property
     def cache(self) -> DocumentCache:

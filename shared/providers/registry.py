@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from shared.errors import ConfigurationError
 from shared.providers.base import TTSProvider, UnknownProviderError
@@ -62,6 +63,15 @@ def _piper_ready(config: ProvidersConfig) -> None:
         packaged_voice()
     ]:
         check_voice(files)
+
+
+def _espeak_ready(config: ProvidersConfig) -> None:
+    # The library and its data, without loading either (nor the provider's module).
+    import espeakng_loader  # type: ignore[import-untyped]  # noqa: PLC0415 - first use
+
+    for path in (espeakng_loader.get_library_path(), espeakng_loader.get_data_path()):
+        if not Path(path).exists():
+            raise ConfigurationError(f"eSpeak NG is incomplete: {path} does not exist")
 
 
 def _gcp(config: ProvidersConfig) -> TTSProvider:
@@ -150,9 +160,10 @@ FACTORIES: dict[str, Factory] = {
 Readiness = Callable[[ProvidersConfig], None]
 """Raises the ``ConfigurationError`` a provider's build would, where that shows cheaply."""
 
-READINESS: dict[str, Readiness] = {"piper": _piper_ready}
-"""Providers whose build is slow (Piper loads its voice: 1.5 s) and can say cheaply whether
-it will fail: a missing file or package. The others are built to know."""
+READINESS: dict[str, Readiness] = {"piper": _piper_ready, "espeak": _espeak_ready}
+"""Providers whose build costs more than a look at their files (Piper loads its voice: 1.5 s;
+eSpeak NG's provider module and library) and can say cheaply whether it will fail: a
+missing file or package. The others are built to know."""
 
 
 class ProviderRegistry:

@@ -20,7 +20,7 @@ from shared.providers.labels import (
     gender_from,
     use_cases_from,
 )
-from shared.providers.registry import ProviderRegistry
+from shared.providers.registry import READINESS, ProviderRegistry
 from shared.providers.voices import AgeGroup, Gender
 from tests.support.fake_provider import FakeProvider
 from tests.support.fake_tts_servers import tone, wav_bytes
@@ -247,3 +247,27 @@ def test_config_defaults_to_the_embedded_providers_and_reads_piper_settings() ->
     assert config.default_voice_providers == ["espeak"]
     with pytest.raises(ValidationError, match="unknown voice providers"):
         ProvidersConfig(default_voice_providers=["watson"])
+
+
+def test_espeak_is_ready_without_being_built_and_unready_without_its_library(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+):
+    import espeakng_loader  # the package the readiness check looks at
+
+    built: list[str] = []
+
+    def espeak(config: ProvidersConfig) -> FakeProvider:
+        built.append("espeak")
+        return FakeProvider(name="espeak")
+
+    config = ProvidersConfig(enabled=["espeak"], default_voice_providers=["espeak"])
+    registry = ProviderRegistry(config, factories={"espeak": espeak}, readiness=READINESS)
+    assert registry.is_ready("espeak")
+    assert registry.default_order() == ["espeak"]
+    assert built == []  # choosing a default voice does not load eSpeak NG
+
+    monkeypatch.setattr(espeakng_loader, "get_library_path", lambda: str(tmp_path / "gone.so"))
+    broken = ProviderRegistry(config, factories={"espeak": espeak}, readiness=READINESS)
+    assert not broken.is_ready("espeak")
+    assert broken.default_order() == []
+    assert built == []

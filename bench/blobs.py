@@ -30,7 +30,7 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -43,13 +43,13 @@ TARGET = 0.7
 FLOOR = "plain atomic write, MD5 beside it"
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-fsync", action="store_true", help="fsync on neither side")
     parser.add_argument("--dir", type=Path, default=None, help="where to write (default: temp)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     durable = not args.no_fsync
     payloads = [os.urandom(MB) for _ in range(8)]
     small = [os.urandom(SMALL) for _ in range(8)]

@@ -12,10 +12,15 @@ reach the renderer. Last, the largest legal job (``synthesis_max_chars`` of plai
 the slowest speed, rendered in chunks by the in-process worker and assembled), whose own
 peak (``VmHWM`` reset before it) is printed after the bound's verdict, which covers the
 at-once requests only.
+
+Run: ``.venv/bin/python -m bench.memory [--formats wav,mp3,ogg_opus]``; ``--formats`` names
+the at-once requests' output formats (default all three; ``--formats wav`` is a smoke run
+of about half the time, whose peak leaves out the encoders' share).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
@@ -37,6 +42,7 @@ MAX_SECONDS = float(Settings.model_fields["synthesis_max_audio_seconds"].default
 MAX_CHARS = int(Settings.model_fields["synthesis_max_chars"].default)
 SLOWEST = 0.25
 CHARS_PER_SECOND = 14.0  # as shared.synthesis.model estimates
+FORMATS = ("wav", "mp3", "ogg_opus")
 
 
 def free_port() -> int:
@@ -75,8 +81,9 @@ def post(
         return error.code, json.loads(error.read())
 
 
-def largest_requests() -> list[tuple[str, dict[str, Any]]]:
-    """Return requests estimated just under the at-once limit, pauses and rates included."""
+def largest_requests(formats: list[str]) -> list[tuple[str, dict[str, Any]]]:
+    """Return two requests per format of ``formats``, each estimated just under the
+    at-once limit, pauses and rates included."""
     text = "Speech between the pauses. "
     per_break = 10 + len(text) / CHARS_PER_SECOND
     breaks = int((SYNC_SECONDS - len(text) / CHARS_PER_SECOND) / per_break)
@@ -84,7 +91,7 @@ def largest_requests() -> list[tuple[str, dict[str, Any]]]:
     slow = ("Hello there, this is a long and slow reading. " * 44)[:1990]
     assert len(slow) / CHARS_PER_SECOND / 0.5 < SYNC_SECONDS
     requests: list[tuple[str, dict[str, object]]] = []
-    for fmt in ("wav", "mp3", "ogg_opus"):
+    for fmt in formats:
         requests.append(
             (f"SSML with {breaks} ten-second breaks, {fmt}", {"ssml": ssml, "outputFormat": fmt})
         )
@@ -118,6 +125,16 @@ def largest_job(base: str, token: str, voice: dict[str, str], pid: int) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--formats",
+        default=",".join(FORMATS),
+        help="the at-once requests' output formats, comma-separated (default: all three)",
+    )
+    args = parser.parse_args()
+    formats = args.formats.split(",")
+    if unknown := set(formats) - set(FORMATS):
+        parser.error(f"unknown formats: {', '.join(sorted(unknown))}")
     port = free_port()
     with tempfile.TemporaryDirectory() as data:
         env = {
@@ -157,7 +174,7 @@ def main() -> None:
                 time.sleep(0.5)
             baseline = memory_mb(server.pid, "VmRSS")
             print(f"Gateway RSS after a warm-up request: {baseline:.0f} MB")
-            for label, request in largest_requests():
+            for label, request in largest_requests(formats):
                 started = time.perf_counter()
                 status, body = post(base, token, {**request, **voice})
                 seconds = time.perf_counter() - started

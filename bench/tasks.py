@@ -14,6 +14,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pydantic
@@ -86,13 +87,13 @@ def start_latencies(path: Path, samples: int, concurrency: int) -> list[float]:
     return latencies
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     """Run both measurements and print the figures beside the targets."""
     parser = argparse.ArgumentParser(prog="python -m bench.tasks")
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=10)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as folder:
         rate = dispatch_rate(Path(folder) / "rate.sqlite3", args.tasks, args.concurrency)
         latencies = start_latencies(Path(folder) / "lat.sqlite3", args.samples, args.concurrency)

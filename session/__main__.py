@@ -1,8 +1,15 @@
-"""Run the session service: ``python -m session`` (Cloud Run's PORT, else VOICE_SESSIONS_PORT)."""
+"""Run the session service: ``python -m session`` (Cloud Run's PORT, else VOICE_SESSIONS_PORT).
+
+Pydantic's search for plugins (the metadata of every installed distribution) is turned off
+first, as in ``main.py``: none is used.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 from session.app import create_app
 from session.container import SessionContainer

@@ -212,6 +212,8 @@ def test_loading_a_function_has_no_side_effects(
 
     assert report["effects"] == []
     assert report["dataDir"] == [], "nothing is written before the first request"
+    # main.py turns pydantic's plugin search (every installed distribution's metadata) off.
+    assert report["pluginSearches"] == 0
 
 
 @pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.name)

@@ -8,11 +8,13 @@ point is looked up by name) and prints one JSON object on stdout:
 
 * ``effects``: what the import did that an import must not do: a socket made or used, a
   file or folder written, renamed or removed, a database opened, a process started, a
-  thread started, or an environment variable read by the project's own code;
+  thread started, or an environment variable read by the project's own code (but for
+  ``PROCESS_SWITCHES``);
 * ``modules``: every module loaded once the app is built;
 * ``dataDir``: what the data folder (``VOICE_DATA_DIR``) holds then;
 * with ``--request``, ``afterRequest``: the modules loaded once the app has also served
-  that request with a dev token (made after the import was measured), and its ``status``.
+  that request with a dev token (made after the import was measured), and its ``status``;
+* ``pluginSearches``: how often pydantic searched the installed distributions for plugins.
 
 Run it with ``-B`` (no bytecode writes) and ``VOICE_DATA_DIR`` pointing at an empty folder.
 """
@@ -32,6 +34,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "main.py"
 OWN_CODE = (ROOT / "shared", ROOT / "functions", SOURCE)
+
+# The one variable main.py touches when it loads: it turns pydantic's plugin search off
+# before anything builds a validator (its docstring says why).
+PROCESS_SWITCHES = ("PYDANTIC_DISABLE_PLUGINS",)
 
 # Audit events (https://docs.python.org/3/library/audit_events.html) an import must not cause.
 FORBIDDEN_EVENTS = (
@@ -124,7 +130,7 @@ class Watch:
 
     def env_read(self, key: str) -> None:
         """Record an environment variable read by the project's own code."""
-        if not self.on or self._busy:
+        if not self.on or self._busy or key in PROCESS_SWITCHES:
             return
         self._busy = True
         try:
@@ -174,6 +180,20 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--request", nargs=2, metavar=("METHOD", "PATH"))
     args = parser.parse_args(argv)
 
+    # Pydantic's plugin search reads every installed distribution's entry points; count it
+    # (the wrapper is in place before pydantic's loader imports the function).
+    import importlib.metadata
+
+    plugin_searches: list[str] = []
+    entry_points = importlib.metadata.entry_points
+
+    def counted_entry_points(**selection: Any) -> Any:
+        if selection.get("group") == "pydantic":
+            plugin_searches.append("pydantic")
+        return entry_points(**selection)
+
+    importlib.metadata.entry_points = counted_entry_points  # type: ignore[assignment]
+
     import _thread
 
     import functions_framework
@@ -209,6 +229,7 @@ def main(argv: list[str]) -> None:
         )
         report["status"] = response.status_code
         report["afterRequest"] = sorted(set(sys.modules) - before)
+    report["pluginSearches"] = len(plugin_searches)
     sys.stdout.write(json.dumps(report) + "\n")
     sys.stdout.flush()
 

@@ -40,6 +40,7 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.close_timeout = CLOSE_TIMEOUT_SECONDS
+        # A task nothing references may be garbage-collected before it runs: kept here.
         self._deferred_close: asyncio.Task[None] | None = None
 
     async def send(self, message: Any) -> None:

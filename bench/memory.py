@@ -117,6 +117,8 @@ def largest_job(base: str, token: str, voice: dict[str, str], pid: int) -> None:
         time.sleep(1)
         status, body = post(base, token, None, job)
     seconds = time.perf_counter() - started
+    if body["status"] != "completed":
+        raise SystemExit(f"the largest job did not complete: {body}")
     print(
         f"  job: {len(text)} characters at {SLOWEST} speed, wav  {body['status']}  "
         f"audio {body.get('duration') or 0:6.1f} s  in {seconds:5.1f} s  "
@@ -172,12 +174,16 @@ def main() -> None:
                 if status == 200:
                     break
                 time.sleep(0.5)
+            else:
+                raise SystemExit(f"the warm-up request never succeeded: {status} {body}")
             baseline = memory_mb(server.pid, "VmRSS")
             print(f"Gateway RSS after a warm-up request: {baseline:.0f} MB")
             for label, request in largest_requests(formats):
                 started = time.perf_counter()
                 status, body = post(base, token, {**request, **voice})
                 seconds = time.perf_counter() - started
+                if status != 200:  # a refused request's peak measures nothing
+                    raise SystemExit(f"{label}: answered {status} {body}")
                 duration = body.get("duration")
                 print(
                     f"  {label:<48} {status}  audio {duration or 0:6.1f} s  "

@@ -13,9 +13,11 @@ no record holds (they are deleted again) and no use counted.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from shared.audio.encode import encode
+from shared.audio.timestamps import TimedWord
 from shared.errors import NotFoundError
 from shared.files.cache import CachedAudio, Lease
 from shared.files.repository import AudioFileRepository
@@ -108,25 +110,32 @@ def render_and_upload(
                 options.output_format,
                 target_rate=prepared.settings.sample_rate,
             )
-
-            def timestamps() -> dict[str, Any]:
-                return timestamps_body(
-                    rendered.words,
-                    options.timestamp_granularity,
-                    language=prepared.voice.language,
-                    phonemizer=deps.phonemizer,
-                )
-
             return upload_audio(
                 deps.audio,
                 user_id=user_id,
                 encoded=encoded,
-                timestamps=timestamps if options.include_timestamps else None,
+                timestamps=timestamps_source(deps, prepared, lambda: rendered.words),
                 unapplied=tuple(rendered.unapplied),
             )
     except BaseException:
         flight.abandon(lease)
         raise
+
+
+def timestamps_source(
+    deps: SynthesisDeps, prepared: Prepared, words: Callable[[], Sequence[TimedWord]]
+) -> Callable[[], dict[str, Any]] | None:
+    """Return what computes the request's timestamps from ``words()`` (``upload_audio``
+    calls it while the audio is written), or None when the request asks for none."""
+    options = prepared.options
+    if not options.include_timestamps:
+        return None
+    return lambda: timestamps_body(
+        words(),
+        options.timestamp_granularity,
+        language=prepared.voice.language,
+        phonemizer=deps.phonemizer,
+    )
 
 
 def finish(

@@ -17,7 +17,6 @@ render and records only the voice model's use.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import logging
 import time
@@ -33,7 +32,7 @@ from shared.files.cache import CachedAudio, Lease
 from shared.files.storage import adopt, read_timestamps, upload_audio
 from shared.store.leases import Heartbeat
 from shared.synthesis.deps import SynthesisDeps
-from shared.synthesis.immediate import finish
+from shared.synthesis.immediate import finish, timestamps_source
 from shared.synthesis.model import SynthesisJob, SynthesisResponse
 from shared.synthesis.prepare import Prepared, new_job
 from shared.synthesis.render import timestamps_body
@@ -193,24 +192,12 @@ def _rendered(
         with heartbeat:
             yield from chunks
             encoded = encoding.finish().file()
-            options = prepared.options
-            # A callable: upload_audio computes it while the audio is written.
-            timestamps = (
-                functools.partial(
-                    timestamps_body,
-                    in_order(encoding.words, encoded.duration_seconds),
-                    options.timestamp_granularity,
-                    language=prepared.voice.language,
-                    phonemizer=deps.phonemizer,
-                )
-                if options.include_timestamps
-                else None
-            )
+            words = in_order(encoding.words, encoded.duration_seconds)
             uploaded = upload_audio(
                 deps.audio,
                 user_id=user_id,
                 encoded=encoded,
-                timestamps=timestamps,
+                timestamps=timestamps_source(deps, prepared, lambda: words),
                 unapplied=tuple(encoding.unapplied),
             )
     except BaseException as exc:

@@ -24,7 +24,6 @@ state across pieces, so the joins are seamless.
 from __future__ import annotations
 
 import io
-import struct
 from typing import TYPE_CHECKING
 
 from shared.audio.encode import (
@@ -143,11 +142,10 @@ class _WavStream(StreamEncoder):
         return wav_header(self.sample_rate, None)
 
     def _stored(self) -> bytes:
-        # The same 44-byte header with the true sizes, as ``encode`` writes it;
-        # patched in place so the samples are copied once.
-        size = self._samples * SAMPLE_WIDTH
-        struct.pack_into("<I", self._sent, 4, 36 + size)
-        struct.pack_into("<I", self._sent, 40, size)
+        # The header with the true sizes, as ``encode`` writes it, over the streamed one
+        # (the same length): the samples are copied once.
+        header = wav_header(self.sample_rate, self._samples * SAMPLE_WIDTH)
+        self._sent[: len(header)] = header
         return bytes(self._sent)
 
 

@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from bench.usage_outbox import EVENT, SHARDS, run_on_both_stores
+from bench.stores import run_on_both_stores
+from bench.usage_outbox import EVENT, SHARDS
 from shared.audio.formats import OutputFormat
 from shared.files.cache import CachedAudio, Lease, SingleFlight
 from shared.files.model import AudioFile
@@ -29,6 +30,7 @@ from shared.files.repository import AudioFileRepository
 from shared.model import new_id, utcnow
 from shared.store.base import DocumentStore, Transaction, WriteBatch
 from shared.store.cache import DocumentCache
+from shared.synthesis.repository import SYNTHESIS_JOBS
 from shared.users.repository import USERS
 from shared.voice_models.usage_outbox import add_pending_use
 
@@ -69,7 +71,7 @@ class Finish:
 
     def job_and_use(self, writes: WriteBatch | Transaction, job_id: str, file_id: str) -> None:
         writes.create(
-            "synthesis_jobs", job_id, {**JOB, "user_id": self.owner, "audio_file_id": file_id}
+            SYNTHESIS_JOBS, job_id, {**JOB, "user_id": self.owner, "audio_file_id": file_id}
         )
         add_pending_use(
             writes, model_id="m", owner_id=self.owner, event=EVENT, shards=SHARDS, cache=self.cache

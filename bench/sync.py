@@ -17,7 +17,6 @@ Run: ``.venv/bin/python -m bench.sync [--voices N] [--requests N] [--skip-firest
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -26,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.stores import start_firestore
 from shared.catalog.repository import VOICES, voice_document
 from shared.catalog.sync import sync_provider_voices
 from shared.store.base import DocumentStore, Query
@@ -159,37 +159,6 @@ def main() -> None:
                 store.close()
                 stop()
     print("\ntargets (SQLite sync < 2 s, listing p50 <= 10 ms):", "met" if ok else "MISSED")
-
-
-def start_firestore(folder: Path) -> tuple[DocumentStore, Callable[[], None]]:
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import firestore
-
-    from shared.store.firestore import FirestoreDocumentStore
-    from tests.support.processes import (
-        firestore_emulator_command,
-        free_port,
-        http_ok,
-        start_process,
-    )
-
-    port = free_port()
-    host = f"127.0.0.1:{port}"
-    emulator = start_process(
-        firestore_emulator_command(port),
-        host=host,
-        log_path=folder / "firestore.log",
-        ready=lambda: http_ok(f"http://{host}/", "Ok"),
-        timeout=90,
-    )
-    os.environ["FIRESTORE_EMULATOR_HOST"] = host
-    store = FirestoreDocumentStore(
-        firestore.Client(project="demo-bench", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
-    )
-    for index in range(50):  # the JVM answers its first requests slowly
-        store.set("warm", f"w{index}", {"i": index})
-        store.get("warm", f"w{index}")
-    return store, emulator.stop
 
 
 if __name__ == "__main__":

@@ -14,18 +14,13 @@ Run: ``.venv/bin/python -m bench.usage_outbox [--repeat N] [--no-firestore]``.
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
-import tempfile
 import time
-from collections.abc import Callable
-from pathlib import Path
 
+from bench.stores import run_on_both_stores
 from shared.model import new_id
 from shared.store.base import DocumentStore
 from shared.store.cache import DocumentCache
-from shared.store.sqlite import SqliteDocumentStore
 from shared.voice_models.model import VoiceModelUsageEvent
 from shared.voice_models.usage import record_usage, usage_stats
 from shared.voice_models.usage_outbox import add_pending_use
@@ -72,55 +67,6 @@ def measure(name: str, store: DocumentStore, repeat: int) -> None:
     print(f"   after:  job record and the use in one batch       p50 {new * 1000:.3f} ms")
     print(f"   after / before {new / old:.2f}; saved {(old - new) * 1000:.3f} ms per synthesis")
     print(f"   counted: {counted[0]} and {counted[1]} uses (each once)")
-
-
-def firestore_store() -> tuple[DocumentStore, object]:
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import firestore
-
-    from shared.store.firestore import FirestoreDocumentStore
-    from tests.support.processes import (
-        firestore_emulator_command,
-        free_port,
-        http_ok,
-    )
-    from tests.support.processes import start_process as start
-
-    port = free_port()
-    host = f"127.0.0.1:{port}"
-    emulator = start(
-        firestore_emulator_command(port),
-        host=host,
-        log_path=Path(tempfile.mkdtemp()) / "firestore.log",
-        ready=lambda: http_ok(f"http://{host}/", "Ok"),
-        timeout=90,
-    )
-    os.environ["FIRESTORE_EMULATOR_HOST"] = host
-    client = firestore.Client(project="demo-bench", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
-    return FirestoreDocumentStore(client), emulator
-
-
-def run_on_both_stores(
-    measure_on: Callable[[str, DocumentStore, int], None], description: str
-) -> None:
-    """Run ``measure_on`` on a fresh SQLite store, then (unless ``--no-firestore``) on
-    Google's Firestore emulator started here, with the command line's ``--repeat``."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--repeat", type=int, default=100)
-    parser.add_argument("--no-firestore", action="store_true")
-    args = parser.parse_args()
-    sqlite = SqliteDocumentStore(Path(tempfile.mkdtemp(prefix="bench-store-")) / "store.sqlite3")
-    measure_on("SQLite (embedded)", sqlite, args.repeat)
-    sqlite.close()
-    if args.no_firestore:
-        return
-    store, emulator = firestore_store()
-    try:
-        measure_on("Firestore (emulator on loopback)", store, max(20, args.repeat // 2))
-    finally:
-        store.close()
-        os.environ.pop("FIRESTORE_EMULATOR_HOST", None)
-        emulator.stop()  # type: ignore[attr-defined]  # the started process
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from shared.providers.piper import PiperProvider
 from shared.providers.piper_voices import packaged_voice
 from shared.providers.registry import ProviderRegistry
 from shared.providers.voices import VoiceProfile
+from shared.synthesis import voices as voices_module
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.test_synthesis import fetch
 from tests.support.fake_http import FakeHttpServer
@@ -320,6 +321,25 @@ def test_the_openai_route_speaks_its_voice_names_with_the_neural_voice(piper, fu
     listed = function_client("openai_speech").get("/v1/audio/voices", headers=ann)
     voices = {voice["id"]: voice["voice"] for voice in listed.get_json()["voices"]}
     assert voices["nova"] == voices["alloy"] == "piper:en_US-joe-medium"
+
+
+def test_the_openai_voice_list_looks_each_languages_default_voice_up_once(
+    piper, function_client, ann, monkeypatch
+):
+    # Ten names map to American voices and one (fable) to a British one: the list is two
+    # lookups of a default voice, not eleven (each is catalog queries, Firestore reads).
+    looked_up: list[str] = []
+    choose = voices_module.default_voice_for_language
+
+    def counted(language: str, **kwargs):
+        looked_up.append(language)
+        return choose(language, **kwargs)
+
+    monkeypatch.setattr(voices_module, "default_voice_for_language", counted)
+    listed = function_client("openai_speech").get("/v1/audio/voices", headers=ann)
+    assert listed.status_code == 200
+    assert len(listed.get_json()["voices"]) == 11
+    assert sorted(looked_up) == ["en-GB-x-rp", "en-US"]
 
 
 @pytest.mark.parametrize("order", [["espeak"], ["espeak", "piper"]])

@@ -270,3 +270,32 @@ def test_a_client_that_reads_again_after_its_overflow_gets_the_4009_close(start_
         code = closed.rcvd.code if closed.rcvd is not None else None
     client.stop_sending(shut=False)
     assert code == 4009
+
+
+def test_a_client_that_never_answers_the_close_is_cut_off_after_the_close_timeout(
+    start_service,
+):
+    service = start_service()
+    # A raw client: it reads everything but never sends the close frame the protocol asks
+    # of it. uvicorn alone would wait 10 s for it, then close gracefully.
+    sock = socket.create_connection(("127.0.0.1", service.port), timeout=30)
+    sock.sendall(
+        b"GET /v1/sessions HTTP/1.1\r\n"
+        + f"Host: 127.0.0.1:{service.port}\r\n".encode()
+        + b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    received = b""
+    started = time.monotonic()
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(4096):
+            received += chunk
+    waited = time.monotonic() - started
+    sock.close()
+    assert b" 101 " in received.split(b"\r\n", 1)[0]
+    # The server's close frame (0x88, unmasked, its code after the length byte; the error
+    # event before it is ASCII) said 4001 (no token); the connection ended once the close
+    # timeout passed without the client's answer.
+    close = received.rindex(b"\x88")
+    assert int.from_bytes(received[close + 2 : close + 4], "big") == 4001
+    assert CLOSE_TIMEOUT_SECONDS - 1 < waited < CLOSE_TIMEOUT_SECONDS + 3

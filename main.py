@@ -9,9 +9,9 @@ unroutable path) in the platform's shape. ``gc.freeze()`` keeps the framework's 
 of the garbage collector's full passes (they are never garbage), once per process.
 
 Pydantic looks for plugins when it builds its first validator, reading the metadata of
-every installed distribution (7 ms of a cold start here, more with the cloud clients
-installed); none is used, so that search is turned off (``PYDANTIC_DISABLE_PLUGINS``,
-unless the deployment sets it) before anything is imported.
+every installed distribution, once per process; none is used, so that search is turned
+off (``PYDANTIC_DISABLE_PLUGINS``, unless the deployment sets it) before anything is
+imported.
 """
 
 import gc

@@ -30,7 +30,9 @@ voice): on top of the function's own cold start it loads numpy, eSpeak NG and th
 encoder, which only a request that speaks needs. After a discarded warm-up round, rounds
 run bare and every function in turn; the figures are medians, and each ratio is the
 median of the per-round ratios against that round's bare run (so a machine slowing down
-mid-run affects both sides).
+mid-run affects both sides). Each round runs on one core, the next round on the next core
+(``bench.cores``: this machine's cores differ in speed, so a bare run on one and a function
+on the other would compare the cores); one core is also what an instance of up to 2 GiB has.
 
 Target: every function <= 2.0 x the bare function.
 
@@ -53,6 +55,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bench import cores
 
 if TYPE_CHECKING:
     from functions import FunctionSpec
@@ -297,9 +301,15 @@ def measure(rounds: int, only: Sequence[str]) -> dict[str, list[Sample]]:
         for probe in found:  # warm-up: bytecode caches, the page cache, the store's files
             cold_run(probe, mint, env)
         samples: dict[str, list[Sample]] = {probe.name: [] for probe in found}
-        for _ in range(rounds):
-            for probe in found:
-                samples[probe.name].append(cold_run(probe, mint, env))
+        with cores.alternating() as turns:
+            for _ in range(rounds):
+                # A round's processes on one core (they inherit this process's): bare and
+                # every function alike, on the next core each round (bench.cores).
+                core = turns.next()
+                if core is not None:
+                    cores.pin_process({core})
+                for probe in found:
+                    samples[probe.name].append(cold_run(probe, mint, env))
         return samples
 
 

@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import itertools
+import unicodedata
 
 import pytest
 
 from shared.audio.syllables import (
+    is_character_syllabic,
     phoneme_syllable_count,
     split_syllables,
     syllable_timestamps,
@@ -127,3 +129,20 @@ def test_syllable_timestamps_cover_a_sentence_with_word_indexes():
 def test_phonemes_must_match_the_words():
     with pytest.raises(ValueError, match="one phoneme string"):
         syllable_timestamps([word("hi")], "en", phonemes=["h'aI", "x"])
+
+
+def _named_syllabic(char: str) -> bool:
+    """The rule by Unicode name alone (what ``is_character_syllabic`` answers)."""
+    name = unicodedata.name(char, "")
+    return name.startswith(("CJK UNIFIED", "CJK COMPATIBILITY IDEOGRAPH", "HANGUL SYLLABLE")) or (
+        name.startswith(("HIRAGANA LETTER", "KATAKANA LETTER")) and "SMALL" not in name
+    )
+
+
+def test_syllabic_characters_are_told_by_name_and_none_below_hiragana_is_looked_up() -> None:
+    # The quick answer below U+3040 must not change any answer of the name rule.
+    plane = [chr(code) for code in range(0x10000) if not 0xD800 <= code <= 0xDFFF]
+    assert [c for c in plane if is_character_syllabic(c) != _named_syllabic(c)] == []
+    assert not any(_named_syllabic(c) for c in plane if c < "\u3040")
+    assert all(map(is_character_syllabic, "あカ中한"))
+    assert not any(map(is_character_syllabic, "aéж\u0e01ぁ"))

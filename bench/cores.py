@@ -1,14 +1,15 @@
 """Both sides of a ratio on the same core: pinning a benchmark's threads to one CPU.
 
 This machine's cores do not run at one speed, and which is the slower changes from one
-minute to the next: eSpeak's 30-word sentence took 8.8 ms pinned to one core and 15.7 ms
-pinned to the other in the same minute (``taskset -c``), and a thread keeps to the core it
-started on. A ratio whose baseline ran on one core and whose subject ran on the other
+minute to the next: pinned with ``taskset -c``, one core rendered eSpeak's 30-word sentence
+in little more than half the time the other took, in the same minute; and a thread keeps
+to the core it started on. A ratio whose baseline ran on one core and whose subject ran on the other
 measures the cores, in either direction. So a benchmark pins the threads that do the work
 being compared to one core for each pair of measurements, and alternates the cores from one
 pair to the next: the figures cover every core, and each pair compares like with like.
 
-Two ways to pin (Linux only, ``sched_setaffinity``; elsewhere nothing is pinned):
+Two ways to pin (Linux only, ``sched_setaffinity``; elsewhere, or where a sandbox refuses
+the call, nothing is pinned and ``cores`` is empty):
 
 - ``pin_process``: every thread of the process, and what it starts later, on the core. One
   core is what a Cloud Functions instance of up to 2 GiB has (one vCPU or a share of one).
@@ -24,10 +25,15 @@ from contextlib import contextmanager
 
 
 def cores() -> list[int]:
-    """Return the CPUs this process may run on (none where affinity is not supported)."""
+    """Return the CPUs this process may run on (none where it may not pin its threads)."""
     if not hasattr(os, "sched_getaffinity"):
         return []
-    return sorted(os.sched_getaffinity(0))
+    allowed = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, allowed)  # a sandbox may refuse the call itself
+    except OSError:
+        return []
+    return sorted(allowed)
 
 
 def pin_process(allowed: set[int]) -> None:

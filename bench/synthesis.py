@@ -215,6 +215,8 @@ def cache_miss(bench: Bench) -> list[float]:
     print(
         f"   each raw render and its miss on one core, alternating over {len(turns.cores)}"
         " (bench.cores)"
+        if turns.cores
+        else "   NOT pinned to cores (this system refuses it): the ratios may compare cores"
     )
     print(
         f"   raw eSpeak p50 {p50(raw) * 1000:.1f} ms; end to end p50 "

@@ -26,15 +26,14 @@ import json
 import os
 import statistics
 import tempfile
-import threading
 import time
 import uuid
 from typing import Any
 
 import numpy as np
-from waitress.server import create_server
 
 from bench.precall import limit_voice_table
+from bench.serving import Served
 from local.gateway import Gateway
 from shared.audio.decoding import decode
 from shared.audio.prosody import measure_prosody
@@ -225,15 +224,13 @@ def wait(conn: http.client.HTTPConnection, token: str, path: str, done: set[str]
         time.sleep(0.02)
 
 
-def start_gateway(container: Container) -> Any:
+def start_gateway(container: Container) -> Served:
     """Serve the gateway on the settings' port; return the server.
 
     Built before anything touches the object storage: the gateway wires the storage's
     event bridge as the storage is built.
     """
-    port = container.settings.gateway_port
-    server = create_server(Gateway(container), host="127.0.0.1", port=port, threads=8)
-    threading.Thread(target=server.run, daemon=True).start()
+    server = Served(Gateway(container), port=container.settings.gateway_port)
     container.tasks.queue.start()
     return server
 

@@ -40,10 +40,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from waitress.server import create_server
-
 from bench import cores, synthesis_piper
 from bench.path_shares import PathTimer
+from bench.serving import Served
 from local.gateway import Gateway
 from shared.audio.encode import encode
 from shared.audio.formats import OutputFormat
@@ -60,7 +59,6 @@ from shared.synthesis import immediate, render
 from shared.synthesis import synthesize as synthesize_module
 from shared.voice_models.model import VoiceModelUsageEvent
 from shared.voice_models.usage import record_usage
-from tests.support.processes import free_port
 
 SENTENCE = (
     "The quick brown fox jumps over the lazy dog while the patient narrator keeps reading "
@@ -389,17 +387,15 @@ def piper_rows(bench: Bench, container: Container) -> None:
     )
 
 
-def start_gateway(container: Container, repeat: int) -> tuple[Bench, Any]:
+def start_gateway(container: Container, repeat: int) -> tuple[Bench, Served]:
     """Return the bench around a gateway served on a free port, and its server."""
     engine = container.providers.get("espeak")
     VoiceRepository(container.store).upsert(engine.list_voices())
     container.tasks.queue.start()
     timer = ServerTimer(Gateway(container))
-    port = free_port()
-    server = create_server(timer, host="127.0.0.1", port=port, threads=8)
-    threading.Thread(target=server.run, daemon=True).start()
+    server = Served(timer)
     token = build_dev_verifier(container.settings).mint("bench-user")
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
     path = PathTimer()
     path.instrument(container.store, container.blobs)
     path.wrap(engine, "synthesize", "", label="render: eSpeak synthesize")
@@ -447,6 +443,7 @@ def main() -> None:
         async_job(bench)
         encode_cost(bench)
         piper_rows(bench, container)
+    bench.conn.close()
     server.close()
     container.close()
 

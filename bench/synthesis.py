@@ -8,6 +8,8 @@
    write, object write and stage's share of the server time;
    beside it, the floor any miss pays here: raw eSpeak plus one durable write of its wav
    on the same object storage (the file the response names must exist when it is sent).
+   1b: the same miss with a voice model; 1c: how much of the audio's upload the
+   timestamps computed beside it hide (``upload_overlap``).
 2. Cache hit p50 against cache miss p50, in server time (a timing middleware around the
    gateway; target: hit <= 5 ms).
 3. A 5,000-character async job's completion time (POST to completed, polling) against the
@@ -22,7 +24,7 @@ The gateway runs in this process (waitress on a free port, the in-process task w
 on a temporary data directory with eSpeak NG, so the figures need no network. The client
 keeps its HTTP connection alive between requests, as mobile clients and SDKs do.
 
-Run: ``.venv/bin/python -m bench.synthesis [--repeat N] [--quick]`` (``--quick``: parts 1-2).
+Run: ``.venv/bin/python -m bench.synthesis [--repeat N] [--quick]`` (``--quick``: parts 1 and 2).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from bench.serving import Served
 from local.gateway import Gateway
 from shared.audio.encode import encode
 from shared.audio.formats import OutputFormat
+from shared.audio.timestamps import TimedWord
 from shared.auth import build_dev_verifier
 from shared.blobs.base import ObjectStorage
 from shared.bootstrap import Container, get_container
@@ -55,8 +58,12 @@ from shared.providers.base import SynthesisRequest, TTSProvider
 from shared.providers.piper import PiperProvider
 from shared.providers.piper_voices import load_voice, packaged_voice
 from shared.store.cache import DocumentCache
+from shared.synthesis import CAPABILITY as SYNTHESIS
 from shared.synthesis import immediate, render
 from shared.synthesis import synthesize as synthesize_module
+from shared.synthesis.model import SynthesizeRequest
+from shared.synthesis.prepare import prepare
+from shared.synthesis.render import Rendered
 from shared.voice_models.model import VoiceModelUsageEvent
 from shared.voice_models.usage import record_usage
 
@@ -167,6 +174,17 @@ class Bench:
     def server_times(self) -> list[float]:
         return self.timer.times["/synthesize"][-self.repeat :]
 
+    def pin(self, turns: cores.Turns) -> int | None:
+        """Pin the next pair to one core: this thread (the raw render's) and the server's
+        request thread on it, every other thread back on every core (a helper thread
+        started by a pinned one inherits its core). Returns the core (None: not pinned)."""
+        core = turns.next()
+        if core is not None:
+            cores.pin_process(set(turns.cores))
+            cores.pin_thread({core})
+        self.timer.core = core
+        return core
+
 
 def cache_miss(bench: Bench) -> list[float]:
     """Part 1; returns the server times of the misses (request thread pinned, two cores).
@@ -183,12 +201,8 @@ def cache_miss(bench: Bench) -> list[float]:
     one_wall, one_raw = [], []
     with cores.alternating() as turns:
         for index in range(bench.repeat):
-            core = turns.next()
+            core = bench.pin(turns)
             text = variant(index)
-            if core is not None:
-                cores.pin_process(set(turns.cores))
-                cores.pin_thread({core})
-            bench.timer.core = core
             took, pcm, rate = bench.raw(text)
             raw.append(took)
             write.append(bench.durable_write(pcm, rate))
@@ -269,10 +283,7 @@ def model_miss(bench: Bench, container: Container) -> None:
     wall, raw = [], []
     with cores.alternating() as turns:
         for index in range(bench.repeat):
-            core = turns.next()  # as in part 1: the raw render and the request thread
-            if core is not None:
-                cores.pin_thread({core})
-            bench.timer.core = core
+            bench.pin(turns)  # as in part 1: the raw render and the request thread
             text = variant(index + 1000)
             raw.append(bench.raw(text)[0])
             path.begin()
@@ -315,6 +326,60 @@ def model_miss(bench: Bench, container: Container) -> None:
         f"{p50(direct) * 1000:.2f} ms = {p50(direct) / p50(server):.1%} of this server p50"
     )
     print(f"   usage-stats read after the misses: usageCount {stats['usageCount']} (exact)")
+
+
+def _words_of(rendered: Rendered) -> Callable[[], list[TimedWord]]:
+    """Return what aligns ``rendered``'s words when called (as a miss's upload does)."""
+    return lambda: rendered.words
+
+
+def upload_overlap(bench: Bench, container: Container) -> None:
+    """Part 1c: how much of a miss's upload the timestamps computed beside it hide.
+
+    ``upload_audio`` writes the audio on another thread while the calling thread computes
+    the timestamps and writes their object. Timed in this process, pinned as in part 1,
+    on the same rendered sentence: that upload with its timestamps, the upload without
+    timestamps, and the timestamps alone (computed, not stored). Perfect overlap would
+    make the first the larger of the other two; no overlap, their sum.
+    """
+    deps = container.deps(SYNTHESIS)
+    beside: list[float] = []
+    alone: list[float] = []
+    stamps: list[float] = []
+    with cores.alternating() as turns:
+        for index in range(bench.repeat):
+            bench.pin(turns)
+            body = SynthesizeRequest(text=variant(index + 2000), voice="espeak:en-US")
+            prepared = prepare(deps, "bench-user", body)
+            for times in (beside, alone, stamps):
+                rendered = prepared.render(deps.settings.synthesis_chunk_chars)
+                encoded = encode(
+                    rendered.pcm,
+                    rendered.sample_rate,
+                    prepared.options.output_format,
+                    target_rate=prepared.settings.sample_rate,
+                )
+                source = immediate.timestamps_source(deps, prepared, _words_of(rendered))
+                assert source is not None
+                started = time.perf_counter()
+                if times is stamps:
+                    source()
+                else:
+                    storage.upload_audio(
+                        deps.audio,
+                        user_id="bench-user",
+                        encoded=encoded,
+                        timestamps=source if times is beside else None,
+                    )
+                times.append(time.perf_counter() - started)
+        bench.timer.core = None
+    both, apart = p50(beside) * 1000, (p50(alone) + p50(stamps)) * 1000
+    print("1c. the audio's upload beside the timestamps (in this process, pinned as in part 1)")
+    print(
+        f"   upload with timestamps p50 {both:.2f} ms; upload alone {p50(alone) * 1000:.2f} ms"
+        f" + timestamps alone {p50(stamps) * 1000:.2f} ms = {apart:.2f} ms; the overlap "
+        f"hides {apart - both:.2f} ms (the timestamps' object write is in the first only)"
+    )
 
 
 def cache_hit(bench: Bench, miss_server: list[float]) -> None:
@@ -420,7 +485,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument(
-        "--quick", action="store_true", help="parts 1 and 2 only (the cache miss and hit)"
+        "--quick", action="store_true", help="parts 1 (1b, 1c) and 2 only (the cache miss and hit)"
     )
     args = parser.parse_args()
     os.environ.update(
@@ -439,6 +504,7 @@ def main() -> None:
     miss_server = cache_miss(bench)
     cache_hit(bench, miss_server)
     model_miss(bench, container)
+    upload_overlap(bench, container)
     if not args.quick:
         async_job(bench)
         encode_cost(bench)

@@ -216,6 +216,23 @@ def test_loading_a_function_has_no_side_effects(
     assert report["pluginSearches"] == 0
 
 
+@pytest.mark.parametrize("entry", ["main", "session.__main__"])
+@pytest.mark.parametrize(("given", "expected"), [(None, "__all__"), ("", "")])
+def test_each_entry_point_turns_pydantics_plugin_search_off_unless_the_deployment_says(
+    entry: str, given: str | None, expected: str
+) -> None:
+    # Both processes' entry points (the functions' main.py, the session service's
+    # ``python -m session``) set it before importing anything; a deployment's value stays.
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    if given is not None:
+        env["PYDANTIC_DISABLE_PLUGINS"] = given
+    code = f"import os, {entry}; print(repr(os.environ.get('PYDANTIC_DISABLE_PLUGINS')))"
+    printed = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert printed.strip() == repr(expected)
+
+
 @pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda spec: spec.name)
 def test_a_function_loads_only_what_its_routes_need(
     spec: FunctionSpec, report_of: Callable[[FunctionSpec], Report]

@@ -131,12 +131,13 @@ def test_a_sample_id_clones_with_the_voice_match_of_that_sample(clients, token):
     assert (entry["provider"], entry["language"]) == ("espeak", "en-US")
 
     # The clone is the voice match: what a model trained from the same sample speaks with.
-    # (eSpeak's renders vary slightly between calls, so the fitted multipliers agree within
-    # 3 % for pitch and 8 % for speed; the voice exactly.)
+    # The voice exactly; the fitted pitch within 3 %. Each fit measures fresh eSpeak renders,
+    # which vary with what the engine rendered before (its generator keeps state between
+    # utterances); a syllable more or less moves a fitted speed by up to 10 %, so the speeds
+    # are not compared (tests/unit/precall checks the clone takes the matcher's fit exactly).
     trained = trained_voice(samples, agent, "agent-1", sample["id"])
     assert entry["provider_voice_id"] == trained["voiceId"] == VOICE
     assert entry["pitch"] == pytest.approx(trained["pitch"], rel=0.03)
-    assert entry["speed"] == pytest.approx(trained["speed"], rel=0.08)
     assert entry["pitch"] > 1.2  # fitted to the caller's raised voice
 
     # Synthesis with the clone speaks with that voice and its fitted prosody: nearer the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from shared.config import Settings
@@ -96,23 +97,47 @@ def request(audio: bytes, **fields) -> CloneRequest:
     return CloneRequest("x", audio, "x.wav", "audio/wav", **fields)
 
 
+class KeepsItsMatches:
+    """The real matcher, keeping what each ``match`` returned (the cloner takes any matcher)."""
+
+    def __init__(self, matcher):
+        self._matcher = matcher
+        self.matches = []
+
+    def match(self, target):
+        self.matches.append(self._matcher.match(target))
+        return self.matches[-1]
+
+
 # Named variants, none of eSpeak's numbered m1-m8 / f1-f5: a match by pitch alone among
 # those (the cloner this one replaced) cannot answer with them.
 @pytest.mark.parametrize("voice", ["en-US+belinda", "en-US+Andy"])
-def test_the_clone_is_the_voice_match_of_the_sample(cloner, matcher, voice):
+def test_the_clone_is_the_voice_match_of_the_sample(matcher, voice):
     audio = espeak_wav(voice)
+    kept = KeepsItsMatches(matcher)
+    cloner = VoiceMatchCloner(kept, SETTINGS)
     clone = cloner.clone(request(audio))
     assert (clone.provider, clone.provider_voice_id, clone.language) == ("espeak", voice, "en-US")
     assert clone.cloned_voice_id.startswith("vm-")
-    assert clone.cloned_voice_id != cloner.clone(request(audio)).cloned_voice_id
-    # What the trainer's matcher fits for the same recording. eSpeak's renders of one text
-    # differ slightly from call to call (its variants carry state between utterances), so
-    # a fit counts a syllable more or less now and then: pitch agrees within 3 %, speed
-    # within 8 %; the voice exactly.
-    match = matcher.match(recording_target(audio, SETTINGS, "en-US"))
-    assert match.voice.voice_id == clone.provider_voice_id
-    assert clone.pitch == pytest.approx(match.voice.pitch, rel=0.03)
-    assert clone.speed == pytest.approx(match.voice.speed, rel=0.08)
+    # Exactly the voice, pitch and speed the matcher fitted to the recording's target.
+    [match] = kept.matches
+    measured = recording_target(audio, SETTINGS, "en-US")
+    assert np.array_equal(match.target.embedding, measured.embedding)
+    assert (match.target.f0_hz, match.target.syllables_per_second) == (
+        measured.f0_hz,
+        measured.syllables_per_second,
+    )
+    fitted = match.voice
+    assert (clone.provider_voice_id, clone.language) == (fitted.voice_id, fitted.language)
+    assert (clone.pitch, clone.speed) == (fitted.pitch, fitted.speed)
+    # A retry of the same recording is another clone of the same voice. Its pitch and speed
+    # are fitted again from fresh eSpeak renders, and those differ slightly with what the
+    # engine rendered before (its generator keeps state between utterances: a syllable
+    # more or less in a fit's measurement moved the speed by 10 % in one CI run), so only
+    # the voice is compared here.
+    again = cloner.clone(request(audio))
+    assert again.cloned_voice_id != clone.cloned_voice_id
+    assert again.provider_voice_id == clone.provider_voice_id
 
 
 def test_the_fitted_pitch_follows_the_callers(cloner):

@@ -8,17 +8,23 @@ model's statistics and the owner's analytics. Synthesis answered at once does no
 the counters: ``pend_model_use`` queues the use in the commit that stores the job's record
 (``shared.voice_models.usage_outbox``), applied to the counters before anyone reads them
 and by a drain every minute.
+
+A synthesis with a catalog voice records nothing, and loads no voice-model code: the
+counters' modules are imported by the first use of a voice model (a cold start that speaks
+with a catalog voice does not pay for them).
 """
 
 from __future__ import annotations
 
-from shared.store.base import Transaction, WriteBatch
+from typing import TYPE_CHECKING
+
 from shared.store.cache import DocumentCache
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.model import ResolvedVoice
-from shared.voice_models.model import VoiceModelUsageEvent
-from shared.voice_models.usage import record_usage
-from shared.voice_models.usage_outbox import add_pending_use
+
+if TYPE_CHECKING:
+    from shared.store.base import Transaction, WriteBatch
+    from shared.voice_models.model import VoiceModelUsageEvent
 
 
 def cost_of(deps: SynthesisDeps, provider: str, characters: int) -> float:
@@ -44,6 +50,8 @@ def record_model_use(
     """
     if voice.model is None:
         return
+    from shared.voice_models.usage import record_usage  # noqa: PLC0415 - see the module docstring
+
     record_usage(
         deps.store,
         model_id=voice.model.id,
@@ -71,6 +79,8 @@ def pend_model_use(
     """
     if voice.model is None:
         return
+    from shared.voice_models.usage_outbox import add_pending_use  # noqa: PLC0415 - see the module docstring
+
     add_pending_use(
         writes,
         model_id=voice.model.id,
@@ -89,6 +99,8 @@ def _use(
     latency_ms: float,
     requested: int | None,
 ) -> VoiceModelUsageEvent:
+    from shared.voice_models.model import VoiceModelUsageEvent  # noqa: PLC0415 - see the module docstring
+
     return VoiceModelUsageEvent(
         cost=cost_of(deps, voice.provider, characters),
         latency_ms=latency_ms,

@@ -31,11 +31,16 @@ a language has nothing this deployment can speak with its ``modelPath``: it is r
 
 A provider that is not enabled in this deployment, or enabled without its credentials, is
 ``ProviderNotConfiguredError`` (HTTP 422), never a 500.
+
+Voice-model code (the entity, its repository, sharing, the voice-match metadata) is
+imported by the first name that needs a model, not with this module: a request naming a
+catalog voice, an OpenAI voice mapped to one or a language loads none of it (a cold start
+that speaks with a catalog voice does not pay for it).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.catalog.repository import VoiceFilters, VoiceNotFoundError, VoiceRepository
 from shared.errors import (
@@ -61,23 +66,22 @@ from shared.providers.base import (
 from shared.providers.base import TTSProvider as Provider
 from shared.providers.registry import ProviderRegistry
 from shared.providers.voices import VoiceProfile
-from shared.samples.matched_voice import matched_voice
 from shared.store.base import DocumentStore
 from shared.synthesis.model import ResolvedVoice
-from shared.voice_models.deps import VoiceModelDeps
-from shared.voice_models.model import TTSProvider as ModelEngine
-from shared.voice_models.model import VoiceModel, VoiceModelStatus
-from shared.voice_models.repository import VoiceModelRepository
-from shared.voice_models.sharing import model_for_synthesis
 
-MODEL_PROVIDERS: dict[ModelEngine, str | None] = {
-    ModelEngine.ESPEAK: "espeak",
-    ModelEngine.GOOGLE_CLOUD_TTS: "gcp",
-    ModelEngine.OPENAI_TTS: "openai",
-    ModelEngine.ELEVENLABS: "elevenlabs",
-    ModelEngine.XTTS_V2: None,  # no XTTS server is part of this platform
+if TYPE_CHECKING:
+    from shared.voice_models.deps import VoiceModelDeps
+    from shared.voice_models.model import VoiceModel
+
+MODEL_PROVIDERS: dict[str, str | None] = {
+    "espeak": "espeak",
+    "google-cloud-tts": "gcp",
+    "openai-tts": "openai",
+    "elevenlabs": "elevenlabs",
+    "xtts-v2": None,  # no XTTS server is part of this platform
 }
-"""The registry provider that synthesizes each voice-model engine (None: none here)."""
+"""The registry provider that synthesizes each voice-model engine (``TTSProvider`` of
+``shared.voice_models.model``, by value), None: none here."""
 
 ACCEPTED_FORMS = (
     "a catalog voice as provider:voiceId (GET /voices), an OpenAI voice name such as alloy "
@@ -129,6 +133,8 @@ def resolve_voice(
     CloneNotFoundError or CloneExpiredError.
     """
     if voice is None:
+        from shared.voice_models.repository import VoiceModelRepository  # noqa: PLC0415 - see the module docstring
+
         model = VoiceModelRepository(deps.store).active_for_user(user_id)
         if model is None:
             raise VoiceRequiredError(
@@ -147,6 +153,8 @@ def resolve_voice(
         found = named_voice(name, deps, providers)
     if found is not None:
         return found
+    from shared.voice_models.sharing import model_for_synthesis  # noqa: PLC0415 - see the module docstring
+
     try:
         model = model_for_synthesis(deps, user_id, name)
     except VoiceModelNotFoundError:
@@ -283,6 +291,9 @@ def voice_of_model(
     no provider here runs) or VoiceModelUnusableError (its voice is not one of its
     provider's, or it names neither a voice nor a language).
     """
+    from shared.samples.matched_voice import matched_voice  # noqa: PLC0415 - see the module docstring
+    from shared.voice_models.model import VoiceModelStatus  # noqa: PLC0415 - see the module docstring
+
     if model.status is not VoiceModelStatus.COMPLETED:
         raise VoiceModelNotReadyError(f"Voice model {model.id} is {model.status.value}")
     provider = MODEL_PROVIDERS.get(model.provider)
@@ -397,6 +408,8 @@ def _neural_instead(
 def _mapped_model(
     deps: VoiceModelDeps, model_id: str, providers: ProviderRegistry
 ) -> ResolvedVoice | None:
+    from shared.voice_models.repository import VoiceModelRepository  # noqa: PLC0415 - see the module docstring
+
     model = VoiceModelRepository(deps.store).get(model_id)
     if model is None or model.is_deleted:
         return None

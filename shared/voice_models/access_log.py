@@ -17,10 +17,13 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from shared.model import new_id, utcnow
 from shared.store.base import DocumentStore, Query
-from shared.voice_models.model import AccessLogEntry
+
+if TYPE_CHECKING:
+    from shared.voice_models.model import AccessLogEntry
 
 ACCESS_LOG = "voice_model_access_log"
 _MAX_IDS_PER_ENTRY = 100
@@ -114,6 +117,9 @@ def entries_for_model(
     store: DocumentStore, model_id: str, *, limit: int = 50, cursor: str | None = None
 ) -> tuple[list[AccessLogEntry], str | None]:
     """Return one page of the model's entries, newest first, and the next page's cursor."""
+    # Recording runs in every voice-model dependency (synthesis too) and builds no entity.
+    from shared.voice_models.model import AccessLogEntry  # noqa: PLC0415 - see above
+
     query = (
         Query(ACCESS_LOG)
         .where("model_ids", "array-contains", model_id)

@@ -19,17 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from shared.capability import PortsDeps
 from shared.errors import AccessDeniedError
 from shared.store.cache import DocumentCache, Scope
 from shared.store.rate_limits import RateLimit
 from shared.voice_models.access_log import record_access
-
-if TYPE_CHECKING:
-    pass
-
 
 ME = "me"
 """The user id that names the caller in paths and bodies (``/voice-models/user/me``)."""

@@ -99,15 +99,28 @@ Report = dict[str, Any]
 NEEDED_BY_EVERY_REQUEST = ("cryptography", "jwt")
 
 
-def probe(spec: FunctionSpec, tmp_path: Path, *request: str) -> Report:
-    """Return the import probe's report for ``spec`` (and ``request``), from a fresh process."""
+def probe_environment(tmp_path: Path) -> dict[str, str]:
+    """Return a probe's environment: this one's, on an embedded deployment in ``tmp_path``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VOICE_", "K_SERVICE"))}
     env.update(VOICE_DATA_DIR=str(tmp_path), VOICE_LOG_LEVEL="WARNING", VOICE_ENVIRONMENT="test")
+    return env
+
+
+def probe(spec: FunctionSpec, tmp_path: Path, *request: str, body: str | None = None) -> Report:
+    """Return the import probe's report for ``spec`` (and ``request``), from a fresh process."""
     argv = [sys.executable, "-B", "-m", "tests.support.import_probe", spec.entry_point]
     if request:
         argv += ["--request", *request]
+    if body is not None:
+        argv += ["--body", body]
     done = subprocess.run(
-        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+        argv,
+        cwd=ROOT,
+        env=probe_environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     report: Report = json.loads(done.stdout.strip().splitlines()[-1])
@@ -247,3 +260,40 @@ def test_a_function_loads_only_what_its_routes_need(
         if spec.name not in LIGHT_ROUTES_READING_PORTS:
             other_heavy += PORTS_BUILT_ON_FIRST_USE
         check_lean(spec, after, other_heavy + LOADED_BY_THEIR_ROUTES)
+
+
+# What only a voice model's synthesis needs: the entity (pydantic models), its repository
+# and sharing rules, the voice-match metadata of trained models, the usage counters.
+VOICE_MODEL_CODE = (
+    "shared.voice_models.model",
+    "shared.voice_models.repository",
+    "shared.voice_models.sharing",
+    "shared.voice_models.usage",
+    "shared.voice_models.usage_outbox",
+    "shared.samples.matched_voice",
+)
+
+
+def test_speaking_with_a_catalog_voice_loads_no_voice_model_code(tmp_path: Path) -> None:
+    # The synthesis function's first real request (a POST that speaks, with a catalog
+    # voice) resolves the voice and records its use without the voice-model entity.
+    sync = (
+        "from shared.bootstrap import get_container\n"
+        "from shared.catalog.sync import sync_provider_voices\n"
+        "from shared.model import utcnow\n"
+        "c = get_container()\n"
+        "sync_provider_voices(store=c.store, provider=c.providers.get('espeak'), now=utcnow())\n"
+        "c.close()\n"
+    )
+    env = probe_environment(tmp_path)
+    subprocess.run([sys.executable, "-B", "-c", sync], cwd=ROOT, env=env, check=True, timeout=120)
+    spec = next(spec for spec in FUNCTIONS if spec.name == "synthesis")
+    body = {"text": "Hello from a cold start.", "voice": "espeak:en-us", "outputFormat": "wav"}
+
+    report = probe(spec, tmp_path, "POST", "/synthesize", body=json.dumps(body))
+
+    assert report["status"] == 200
+    after = report["modules"] + report["afterRequest"]
+    assert "shared.synthesis.voices" in after
+    assert "shared.synthesis.usage" in after
+    assert loaded(after, VOICE_MODEL_CODE) == []

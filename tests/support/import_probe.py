@@ -1,10 +1,10 @@
 """Load one function as the Cloud Functions runtime does, and report what that did.
 
-``python -B -m tests.support.import_probe ENTRY_POINT [--request METHOD PATH]`` runs in a
-fresh process (the tests start one per function): it imports ``functions_framework``,
-then, with audit hooks and a few wrappers watching, builds the function's app
-(``functions_framework.create_app(entry_point, "main.py")``: main.py runs and the entry
-point is looked up by name) and prints one JSON object on stdout:
+``python -B -m tests.support.import_probe ENTRY_POINT [--request METHOD PATH [--body JSON]]``
+runs in a fresh process (the tests start one per function): it imports
+``functions_framework``, then, with audit hooks and a few wrappers watching, builds the
+function's app (``functions_framework.create_app(entry_point, "main.py")``: main.py runs
+and the entry point is looked up by name) and prints one JSON object on stdout:
 
 * ``effects``: what the import did that an import must not do: a socket made or used, a
   file or folder written, renamed or removed, a database opened, a process started, a
@@ -13,7 +13,8 @@ point is looked up by name) and prints one JSON object on stdout:
 * ``modules``: every module loaded once the app is built;
 * ``dataDir``: what the data folder (``VOICE_DATA_DIR``) holds then;
 * with ``--request``, ``afterRequest``: the modules loaded once the app has also served
-  that request with a dev token (made after the import was measured), and its ``status``;
+  that request with a dev token (made after the import was measured, ``--body`` its JSON
+  body), and its ``status``;
 * ``pluginSearches``: how often pydantic searched the installed distributions for plugins.
 
 Run it with ``-B`` (no bytecode writes) and ``VOICE_DATA_DIR`` pointing at an empty folder.
@@ -178,6 +179,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -B -m tests.support.import_probe")
     parser.add_argument("entry_point")
     parser.add_argument("--request", nargs=2, metavar=("METHOD", "PATH"))
+    parser.add_argument("--body", help="the request's JSON body")
     args = parser.parse_args(argv)
 
     # Pydantic's plugin search reads every installed distribution's entry points; count it
@@ -226,6 +228,7 @@ def main(argv: list[str]) -> None:
             path.replace("{user}", "probe-user"),
             method=method,
             headers={"Authorization": f"Bearer {token}"},
+            **({"data": args.body, "content_type": "application/json"} if args.body else {}),
         )
         report["status"] = response.status_code
         report["afterRequest"] = sorted(set(sys.modules) - before)

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from bench.precall import limit_voice_table
-from bench.serving import Served
 from local.gateway import Gateway
+from local.serving import Served
 from shared.audio.decoding import decode
 from shared.audio.prosody import measure_prosody
 from shared.audio.quality import assess_quality

@@ -44,8 +44,8 @@ from typing import Any
 
 from bench import cores, synthesis_piper
 from bench.path_shares import PathTimer
-from bench.serving import Served
 from local.gateway import Gateway
+from local.serving import Served
 from shared.audio.encode import encode
 from shared.audio.formats import OutputFormat
 from shared.audio.timestamps import TimedWord

@@ -1,4 +1,4 @@
-"""bench.serving: a benchmark's in-process server answers, then stops whole."""
+"""local.serving: an app served on a thread of this process answers, then stops whole."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench.serving import Served
+from local.serving import Served
 
 
 def hello(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -2,7 +2,7 @@
 
 ``server.close()`` called from another thread closes the listening socket under the
 serving loop's poll, and worker threads still pull the loop's trigger afterwards: waitress
-then prints ``OSError: [Errno 9] Bad file descriptor`` at a benchmark's exit (in some runs,
+then prints ``OSError: [Errno 9] Bad file descriptor`` at exit (in some runs,
 a race). ``Served.close`` stops the worker threads first, then has the loop itself close
 every socket it serves (the trigger runs the closing inside the loop's thread), and waits
 for the loop to end.
@@ -25,7 +25,7 @@ class Served:
         server: Any = create_server(app, host="127.0.0.1", port=port, threads=threads)
         self._server = server
         self.port: int = server.effective_port
-        self._thread = threading.Thread(target=server.run, name="bench-server", daemon=True)
+        self._thread = threading.Thread(target=server.run, name="served-app", daemon=True)
         self._thread.start()
 
     def close(self) -> None:

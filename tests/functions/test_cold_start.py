@@ -277,16 +277,10 @@ VOICE_MODEL_CODE = (
 def test_speaking_with_a_catalog_voice_loads_no_voice_model_code(tmp_path: Path) -> None:
     # The synthesis function's first real request (a POST that speaks, with a catalog
     # voice) resolves the voice and records its use without the voice-model entity.
-    sync = (
-        "from shared.bootstrap import get_container\n"
-        "from shared.catalog.sync import sync_provider_voices\n"
-        "from shared.model import utcnow\n"
-        "c = get_container()\n"
-        "sync_provider_voices(store=c.store, provider=c.providers.get('espeak'), now=utcnow())\n"
-        "c.close()\n"
-    )
+    # The catalog as the gateway and bench.cold_start seed it, in this deployment's folder.
+    seed = "from bench.cold_start import seed_catalog; seed_catalog()"
     env = probe_environment(tmp_path)
-    subprocess.run([sys.executable, "-B", "-c", sync], cwd=ROOT, env=env, check=True, timeout=120)
+    subprocess.run([sys.executable, "-B", "-c", seed], cwd=ROOT, env=env, check=True, timeout=120)
     spec = next(spec for spec in FUNCTIONS if spec.name == "synthesis")
     body = {"text": "Hello from a cold start.", "voice": "espeak:en-us", "outputFormat": "wav"}
 

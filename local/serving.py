@@ -11,7 +11,6 @@ for the loop to end.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from waitress import wasyncore
@@ -21,18 +20,9 @@ from waitress.server import create_server
 class Served:
     """``app`` served on 127.0.0.1 (``port`` 0: a free one, see ``port``) until ``close``."""
 
-    def __init__(
-        self,
-        app: Any,
-        *,
-        port: int = 0,
-        threads: int = 8,
-        build: Callable[..., Any] = create_server,
-    ) -> None:
-        """Serve ``app`` on a server made by ``build`` (waitress's ``create_server`` or one
-        with the same keywords, such as ``local.gateway.gateway_server``)."""
+    def __init__(self, app: Any, *, port: int = 0, threads: int = 8) -> None:
         # Any: waitress declares neither its trigger, its socket map nor its bound port.
-        server: Any = build(app, host="127.0.0.1", port=port, threads=threads)
+        server: Any = create_server(app, host="127.0.0.1", port=port, threads=threads)
         self._server = server
         self.port: int = server.effective_port
         self._thread = threading.Thread(target=server.run, name="served-app", daemon=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -12,10 +11,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from waitress.server import create_server
 
 from functions import FunctionSpec
 from local.gateway import Gateway
+from local.serving import Served
 from shared.bootstrap import Container
 from shared.config import Settings
 from tests.support.processes import free_port
@@ -54,11 +53,9 @@ def running_gateway(tmp_path, monkeypatch):
         bucket_setting="models_bucket",
     )
     gateway = Gateway(container, [spec], source=source)
-    server = create_server(gateway, host="127.0.0.1", port=port, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
+    served = Served(gateway, port=port, threads=4)
     yield container, f"http://127.0.0.1:{port}", log
-    server.close()
+    served.close()
     container.close()
 
 

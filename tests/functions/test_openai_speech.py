@@ -7,7 +7,6 @@ free port; the OpenAI client is pointed at it with a dev token as its API key.
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,9 +14,9 @@ import functions_framework
 import openai
 import pytest
 import soundfile  # type: ignore[import-untyped]
-from waitress import wasyncore
 
 from local.gateway import Gateway, gateway_server
+from local.serving import Served
 from shared.audio.encode import decode_duration
 from shared.bootstrap import get_container
 from shared.files.repository import AUDIO_FILES
@@ -26,28 +25,15 @@ from shared.synthesis.repository import SYNTHESIS_JOBS
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.conftest import ROOT, bearer
 from tests.functions.test_synthesis_fixtures import CountingEspeak
-from tests.support.processes import free_port
 
 espeak = fx.espeak  # the shared fixture, registered in this module
 
 
 @pytest.fixture
 def gateway(espeak: CountingEspeak) -> Iterator[str]:
-    port = free_port()
-    server = gateway_server(Gateway(get_container()), host="127.0.0.1", port=port, threads=4)
-    stop = threading.Event()
-
-    def serve() -> None:
-        # Polled here and closed by this thread, so closing never races the select().
-        while not stop.is_set():
-            wasyncore.loop(timeout=0.05, map=server._map, count=1)  # its own map
-        server.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    stop.set()
-    thread.join(timeout=5)
+    served = Served(Gateway(get_container()), threads=4, build=gateway_server)
+    yield f"http://127.0.0.1:{served.port}"
+    served.close()
 
 
 def function_client_for(target: str) -> Any:

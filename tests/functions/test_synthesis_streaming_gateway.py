@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 import openai
 import pytest
 import soundfile  # type: ignore[import-untyped]
-from waitress import wasyncore
 
 from local.gateway import Gateway, gateway_server
+from local.serving import Served
 from shared.bootstrap import get_container
 from shared.files.cache import SYNTHESIS_CACHE
 from shared.files.repository import AUDIO_FILES
@@ -31,7 +31,6 @@ from shared.providers.registry import ProviderRegistry
 from shared.synthesis.repository import SYNTHESIS_JOBS
 from tests.functions import test_synthesis_streaming as streaming
 from tests.functions.test_synthesis_fixtures import CountingEspeak
-from tests.support.processes import free_port
 
 espeak = streaming.espeak  # one sentence per chunk, two chunks ahead
 SENTENCES, TEXT, AHEAD = streaming.SENTENCES, streaming.TEXT, streaming.AHEAD
@@ -58,20 +57,9 @@ class HeldEspeak(CountingEspeak):
 
 
 def serve(container: Any) -> Iterator[str]:
-    port = free_port()
-    server = gateway_server(Gateway(container), host="127.0.0.1", port=port, threads=4)
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            wasyncore.loop(timeout=0.05, map=server._map, count=1)  # its own map
-        server.close()
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}"
-    stop.set()
-    thread.join(timeout=5)
+    served = Served(Gateway(container), threads=4, build=gateway_server)
+    yield f"http://127.0.0.1:{served.port}"
+    served.close()
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.config import Settings
+from tests.support.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 PEAK_BOUND_MB = 600
@@ -43,12 +43,6 @@ MAX_CHARS = int(Settings.model_fields["synthesis_max_chars"].default)
 SLOWEST = 0.25
 CHARS_PER_SECOND = 14.0  # as shared.synthesis.model estimates
 FORMATS = ("wav", "mp3", "ogg_opus")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def memory_mb(pid: int, field: str) -> float:

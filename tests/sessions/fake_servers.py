@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from websockets.asyncio.server import ServerConnection, serve
 
-from tests.sessions.support import free_port
+from tests.support.processes import free_port
 
 
 class _Server:

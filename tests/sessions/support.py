@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from shared.config import Settings
 from shared.providers import AudioSettings, SynthesisRequest
 from shared.providers.espeak import EspeakProvider
 from tests.data.speech.generate import file_for
+from tests.support.processes import free_port
 
 _ESPEAK = EspeakProvider(variant_languages=[])
 
@@ -61,13 +61,6 @@ def noise(seconds: float, *, rate: int = 16_000, level: float = 300.0) -> bytes:
     generator = np.random.default_rng(7)
     samples = generator.normal(0, level, int(rate * seconds)).clip(-32768, 32767)
     return samples.astype("<i2").tobytes()
-
-
-def free_port() -> int:
-    """Return a free TCP port on the loopback interface."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_settings(data_dir: Path, **overrides: Any) -> Settings:

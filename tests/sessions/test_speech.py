@@ -15,7 +15,8 @@ from shared.errors import ConfigurationError
 from shared.speech import SpeechRegistry, SpeechSettings, SpeechToTextError
 from shared.speech.google import GoogleSpeechToText
 from shared.speech.whisper import MODEL_SHA256, WhisperSpeechToText, bundled_model_dir, file_sha256
-from tests.sessions.support import free_port, silence, speech
+from tests.sessions.support import silence, speech
+from tests.support.processes import free_port
 
 
 def test_the_bundled_model_is_the_expected_file():

@@ -115,6 +115,9 @@ class Settings(BaseModel):
     # of these that is enabled, loads and speaks the language; "espeak" alone turns the
     # neural default off.
     default_voice_providers: str = "piper,espeak"
+    # How long an instance reuses the catalog reads that resolve a request's voice (a voice
+    # id, a language's default) on Firestore; 0: read every time (shared.catalog.lookups).
+    catalog_lookup_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
     # Languages whose eSpeak voice variants are catalog voices too ("*": every language,
     # about 14,800 voices; "": none). Every language's base voice is always listed.
     espeak_variant_languages: str = DEFAULT_ESPEAK_VARIANT_LANGUAGES

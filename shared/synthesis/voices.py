@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from shared.catalog.lookups import CatalogLookups, catalog_lookups
 from shared.catalog.repository import VoiceFilters, VoiceNotFoundError, VoiceRepository
 from shared.errors import (
     ConfigurationError,
@@ -66,7 +67,6 @@ from shared.providers.base import (
 from shared.providers.base import TTSProvider as Provider
 from shared.providers.registry import ProviderRegistry
 from shared.providers.voices import VoiceProfile
-from shared.store.base import DocumentStore
 from shared.synthesis.model import ResolvedVoice
 
 if TYPE_CHECKING:
@@ -179,11 +179,11 @@ def named_voice(
     Raises VoiceNotFoundError for a ``provider:voiceId`` the catalog does not have.
     """
     if ":" in name:
-        profile = VoiceRepository(deps.store).get(name)
+        profile = catalog_of(deps).voice(name)
         if profile is None:
             raise VoiceNotFoundError(f"Voice not found: {name}. A voice is {ACCEPTED_FORMS}.")
         return _of_profile(profile)
-    defaults = defaults or DefaultVoices(deps.store, providers)
+    defaults = defaults or DefaultVoices(catalog_of(deps), providers)
     mapped = _openai_voice(deps, name)
     if mapped is not None:
         if ":" in mapped:
@@ -201,7 +201,7 @@ def openai_voices(
     """Return each configured OpenAI voice name, its mapping and the voice it speaks with
     (None: the mapping names a voice or model that is gone). Each language's default voice
     is looked up once, however many names fall back to it."""
-    defaults = DefaultVoices(deps.store, providers)
+    defaults = DefaultVoices(catalog_of(deps), providers)
     found: list[tuple[str, str, ResolvedVoice | None]] = []
     for name, mapped in deps.settings.openai_speech_voices.items():
         try:
@@ -212,14 +212,20 @@ def openai_voices(
     return found
 
 
+def catalog_of(deps: VoiceModelDeps) -> CatalogLookups:
+    """Return the catalog reads of voice resolution on ``deps``' store (``shared.catalog.lookups``:
+    remembered by this instance, for ``catalog_lookup_cache_seconds`` on Firestore)."""
+    return catalog_lookups(deps.store, ttl_seconds=deps.settings.catalog_lookup_cache_seconds)
+
+
 class DefaultVoices:
     """Each language's default voice (``default_voice_for_language``), looked up once.
 
     For the lookups of one request: a catalog sync between two of them is not seen.
     """
 
-    def __init__(self, store: DocumentStore, providers: ProviderRegistry) -> None:
-        self._store = store
+    def __init__(self, catalog: CatalogLookups, providers: ProviderRegistry) -> None:
+        self._catalog = catalog
         self._providers = providers
         self._chosen: dict[tuple[str, str | None], ResolvedVoice | None] = {}
 
@@ -228,7 +234,10 @@ class DefaultVoices:
         key = (language.casefold(), only_provider)
         if key not in self._chosen:
             self._chosen[key] = default_voice_for_language(
-                language, store=self._store, providers=self._providers, only_provider=only_provider
+                language,
+                catalog=self._catalog,
+                providers=self._providers,
+                only_provider=only_provider,
             )
         return self._chosen[key]
 
@@ -236,7 +245,7 @@ class DefaultVoices:
 def default_voice_for_language(
     language: str,
     *,
-    store: DocumentStore,
+    catalog: CatalogLookups,
     providers: ProviderRegistry,
     only_provider: str | None = None,
 ) -> ResolvedVoice | None:
@@ -255,14 +264,13 @@ def default_voice_for_language(
     names = [only_provider] if only_provider else providers.default_order()
     wanted = language.casefold()
     likely = LIKELY_REGIONS.get(wanted, "").casefold()
-    repository = VoiceRepository(store)
     base = language.split("-", maxsplit=1)[0]
     for provider in names:
-        voices, _ = repository.find(
+        voices = catalog.voices(
             VoiceFilters(provider=provider, language=language), limit=_DEFAULT_CANDIDATES
         )
         if not voices and base != language:
-            voices, _ = repository.find(
+            voices = catalog.voices(
                 VoiceFilters(provider=provider, language=base), limit=_DEFAULT_CANDIDATES
             )
         if not voices:
@@ -315,7 +323,7 @@ def voice_of_model(
     elif isinstance(language, str) and _language_tag(language):
         tag = _language_tag(language) or language
         found = default_voice_for_language(
-            tag, store=deps.store, providers=providers, only_provider=provider
+            tag, catalog=catalog_of(deps), providers=providers, only_provider=provider
         )
         if found is None:
             raise VoiceModelUnusableError(
@@ -344,8 +352,7 @@ def _model_voice(
     deps: VoiceModelDeps,
     providers: ProviderRegistry,
 ) -> ResolvedVoice:
-    repository = VoiceRepository(deps.store)
-    own = None if ":" in name else repository.get(f"{provider}:{name}")
+    own = None if ":" in name else catalog_of(deps).voice(f"{provider}:{name}")
     if own is not None:
         return _of_profile(own)
     try:
@@ -354,7 +361,7 @@ def _model_voice(
         found = None
     if found is not None and found.provider == provider:
         return found
-    if found is None and ":" not in name and repository.count(provider) == 0:
+    if found is None and ":" not in name and VoiceRepository(deps.store).count(provider) == 0:
         # A provider whose voices were never synced here: its own voice id, as given.
         return ResolvedVoice(provider, name)
     raise VoiceModelUnusableError(

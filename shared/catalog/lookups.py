@@ -1,0 +1,124 @@
+"""The catalog reads every synthesis repeats, remembered by this instance for a short while.
+
+Each synthesis request resolves its voice name before anything else (its cache key names
+the voice): ``provider:voiceId`` is a catalog read, a language tag or an OpenAI voice name
+one or two queries per provider (``shared.synthesis.voices``). On Firestore each is a
+round trip, paid by every request, cache hits included, for data that changes when the
+catalog is synced (daily, or when an admin asks). ``CatalogLookups`` answers those reads
+from memory:
+
+- on a store that can tell that nothing was written since a read (``change_token``: the
+  embedded store), an answer is reused only until the next write anywhere: never stale;
+- on one that cannot (Firestore), for ``catalog_lookup_cache_seconds`` (60 s by default;
+  0 reads every time). A voice that a sync adds, changes or deprecates reaches the other
+  instances at most that much later. A catalog write made through ``VoiceRepository`` in
+  this process forgets this process's answers at once.
+
+Only these lookups are remembered; ``GET /voices`` and every write read the store itself.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from shared.catalog.repository import VoiceFilters, VoiceRepository
+from shared.providers.voices import VoiceProfile
+from shared.store.base import DocumentStore
+
+MAX_ANSWERS = 1024
+"""Answers kept per store, the least recently used dropped first."""
+
+
+@dataclass(frozen=True)
+class _Answer:
+    value: Any
+    token: object | None  # the store's change token before the read; None: it has none
+    expires: float
+
+
+class CatalogLookups:
+    """The voice and voice-list reads of the synthesis path on ``store``, remembered."""
+
+    def __init__(
+        self,
+        store: DocumentStore,
+        *,
+        ttl_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._repository = VoiceRepository(store)
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._answers: OrderedDict[tuple[Any, ...], _Answer] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def voice(self, voice_id: str) -> VoiceProfile | None:
+        """Return ``VoiceRepository.get(voice_id)``: the voice in any case, or None."""
+        answer: VoiceProfile | None = self._answer(
+            ("voice", voice_id), lambda: self._repository.get(voice_id)
+        )
+        return answer
+
+    def voices(self, filters: VoiceFilters, *, limit: int) -> list[VoiceProfile]:
+        """Return the first ``limit`` voices matching ``filters``, by id."""
+        answer: list[VoiceProfile] = self._answer(
+            ("voices", filters, limit), lambda: self._repository.find(filters, limit=limit)[0]
+        )
+        return list(answer)
+
+    def forget(self) -> None:
+        """Drop every answer (the catalog was written in this process)."""
+        with self._lock:
+            self._answers.clear()
+
+    def _answer(self, key: tuple[Any, ...], read: Callable[[], Any]) -> Any:
+        token = self._store.change_token()  # before reading: a write after it changes it
+        now = self._clock()
+        with self._lock:
+            known = self._answers.get(key)
+            if known is not None and self._current(known, token, now):
+                self._answers.move_to_end(key)
+                return known.value
+        if token is None and self._ttl <= 0:
+            return read()
+        value = read()
+        with self._lock:
+            self._answers[key] = _Answer(value, token, now + self._ttl)
+            self._answers.move_to_end(key)
+            while len(self._answers) > MAX_ANSWERS:
+                self._answers.popitem(last=False)
+        return value
+
+    @staticmethod
+    def _current(answer: _Answer, token: object | None, now: float) -> bool:
+        if answer.token is not None:  # the store tells: current while nothing was written
+            return token == answer.token
+        return token is None and now < answer.expires
+
+
+_by_store: weakref.WeakKeyDictionary[DocumentStore, CatalogLookups] = weakref.WeakKeyDictionary()
+_by_store_lock = threading.Lock()
+
+
+def catalog_lookups(store: DocumentStore, *, ttl_seconds: float) -> CatalogLookups:
+    """Return this process's lookups on ``store`` (made with ``ttl_seconds`` the first time)."""
+    with _by_store_lock:
+        lookups = _by_store.get(store)
+        if lookups is None:
+            lookups = _by_store[store] = CatalogLookups(store, ttl_seconds=ttl_seconds)
+        return lookups
+
+
+def forget_lookups(store: DocumentStore) -> None:
+    """Drop this process's remembered answers on ``store`` (its catalog was just written)."""
+    with _by_store_lock:
+        lookups = _by_store.get(store)
+    if lookups is not None:
+        lookups.forget()

@@ -32,6 +32,10 @@ a language has nothing this deployment can speak with its ``modelPath``: it is r
 A provider that is not enabled in this deployment, or enabled without its credentials, is
 ``ProviderNotConfiguredError`` (HTTP 422), never a 500.
 
+Catalog reads (a voice by id, a language's candidate voices) go through
+``shared.catalog.lookups``: on Firestore this instance reuses them for
+``catalog_lookup_cache_seconds`` rather than paying a round trip on every request.
+
 Voice-model code (the entity, its repository, sharing, the voice-match metadata) is
 imported by the first name that needs a model, not with this module: a request naming a
 catalog voice, an OpenAI voice mapped to one or a language loads none of it (a cold start

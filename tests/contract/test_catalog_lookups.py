@@ -88,6 +88,7 @@ def test_a_sync_in_this_process_is_seen_by_its_lookups_at_once(store: DocumentSt
     provider.voices = [make_voice("acme", 1, language="en-US")]  # voice 0 is dropped
     sync_provider_voices(store=store, provider=provider, now=NOW)
     gone = lookups.voice("acme:voice-0000")
-    assert gone is not None and gone.is_deprecated
+    assert gone is not None
+    assert gone.is_deprecated
     assert [voice.id for voice in lookups.voices(EN_US, limit=10)] == ["acme:voice-0001"]
     assert catalog_lookups(store, ttl_seconds=1) is lookups  # one per store and process

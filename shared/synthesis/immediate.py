@@ -166,6 +166,8 @@ def finish(
         now=now,
     )
     done = job.complete(audio_file_id=audio_file.id, now=now, cache_hit=hit)
+    # The model's use records the latency in the commit below, so it is the time to the
+    # finished audio: the commit that records it cannot time itself.
     latency_ms = (time.perf_counter() - started) * 1000
     billed = [
         (voice, characters, 0 if hit else characters) for voice, characters in prepared.billed()

@@ -73,6 +73,7 @@ SMOKE_RUNS = (
     SmokeRun("synthesize_ws", ("--runs", "1"), "whole text, one eSpeak call (baseline"),
     SmokeRun("tasks", ("--tasks", "10", "--samples", "2"), "enqueue->start"),
     SmokeRun("usage_outbox", ("--repeat", "1", "--no-firestore"), "counted:"),
+    SmokeRun("voice_lookup", ("--repeat", "1", "--no-firestore"), "remembered (60 s) p50"),
     SmokeRun(
         "voice_models",
         ("--seconds", "0.2", "--clients", "1", "--rounds", "1"),

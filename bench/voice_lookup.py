@@ -1,11 +1,12 @@
 """What resolving a request's voice reads from the catalog, with and without the memo.
 
-Every synthesis resolves its voice name before anything else: here a language tag
-(``en-US``: the default voice of the language, one query per provider tried) and a
-catalog id in another case (``espeak:en-us``: a read, then a query by the lower-case id).
-Measured through ``shared.catalog.lookups.CatalogLookups`` on the same catalog (eSpeak
-NG's voices, the default variant languages; eSpeak alone, so ``en-US`` ranks its hundred
-or so English voices, the heaviest common resolution), alternating in one run: reading every time
+Every synthesis resolves its voice name before anything else. One resolution here is
+three names: ``en-US`` (the language's default voice: eSpeak's ``en-US``, found by one
+read, ``shared.synthesis.voices.tag_voice``), ``fr`` (its default among the hundred or so
+French voices, by a query and the ranking, ``ranked_default``) and ``espeak:en-us`` (a
+catalog id in another case: a read, then a query by the lower-case id). Measured through
+``shared.catalog.lookups.CatalogLookups`` on the same catalog (eSpeak NG's voices, the
+default variant languages, eSpeak alone), alternating in one run: reading every time
 (``ttl_seconds=0``, what every request paid before) against answers remembered for 60 s
 (the default ``VOICE_CATALOG_LOOKUP_CACHE_SECONDS``). One unrelated document is written
 before each resolution, as each synthesis writes its own records between two requests:
@@ -48,14 +49,16 @@ def measure_on(label: str, store: DocumentStore, repeat: int) -> None:
         for name, lookups in (("read", read), ("remembered", remembered)):
             store.set("bench_writes", f"w{index}-{name}", {"i": index})
             started = time.perf_counter()
-            voice = default_voice_for_language("en-US", catalog=lookups, providers=providers)
+            english = default_voice_for_language("en-US", catalog=lookups, providers=providers)
+            french = default_voice_for_language("fr", catalog=lookups, providers=providers)
             by_id = lookups.voice("espeak:en-us")
             took = time.perf_counter() - started
             if index >= 2:
                 times[name].append(took)
-            assert voice is not None
+            assert english is not None
+            assert french is not None
             assert by_id is not None
-            chosen.add((voice.voice_id, by_id.id))
+            chosen.add((english.voice_id, french.voice_id, by_id.id))
     assert len(chosen) == 1, chosen  # both resolve to the same voices
     read_p50 = statistics.median(times["read"]) * 1000
     kept_p50 = statistics.median(times["remembered"]) * 1000

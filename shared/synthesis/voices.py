@@ -266,32 +266,67 @@ def default_voice_for_language(
     tag itself first, then by id.
     """
     names = [only_provider] if only_provider else providers.default_order()
+    for provider in names:
+        found = tag_voice(catalog, provider, language) or ranked_default(
+            catalog, provider, language
+        )
+        if found is not None:
+            return _of_profile(found)
+    return None
+
+
+def tag_voice(catalog: CatalogLookups, provider: str, language: str) -> VoiceProfile | None:
+    """Return ``provider``'s base voice whose id is ``language`` and that speaks exactly it.
+
+    When there is one it is what ``ranked_default`` picks (it ranks first on every count),
+    found by one read instead of a query for all of the language's voices (eSpeak has a
+    hundred or so English ones).
+    """
+    wanted = language.casefold()
+    voice = catalog.voice(f"{provider}:{language}")
+    if (
+        voice is None
+        or voice.is_deprecated
+        or voice.provider != provider
+        or voice.language != language  # as the query compares it
+        or voice.voice_id.casefold() != wanted
+        or _is_variant(voice)
+    ):
+        return None
+    return voice
+
+
+def ranked_default(catalog: CatalogLookups, provider: str, language: str) -> VoiceProfile | None:
+    """Return ``provider``'s default voice for ``language`` by the ranking of
+    ``default_voice_for_language``, among its voices of the tag (else of its base language)."""
     wanted = language.casefold()
     likely = LIKELY_REGIONS.get(wanted, "").casefold()
     base = language.split("-", maxsplit=1)[0]
-    for provider in names:
+    voices = catalog.voices(
+        VoiceFilters(provider=provider, language=language), limit=_DEFAULT_CANDIDATES
+    )
+    if not voices and base != language:
         voices = catalog.voices(
-            VoiceFilters(provider=provider, language=language), limit=_DEFAULT_CANDIDATES
+            VoiceFilters(provider=provider, language=base), limit=_DEFAULT_CANDIDATES
         )
-        if not voices and base != language:
-            voices = catalog.voices(
-                VoiceFilters(provider=provider, language=base), limit=_DEFAULT_CANDIDATES
-            )
-        if not voices:
-            continue
+    if not voices:
+        return None
 
-        def rank(voice: VoiceProfile) -> tuple[bool, bool, bool, bool, str]:
-            tag = voice.language.casefold()
-            return (
-                tag != wanted,
-                tag != likely,
-                "variant" in voice.tags or "+" in voice.voice_id,
-                voice.voice_id.casefold() != tag,
-                voice.id,
-            )
+    def rank(voice: VoiceProfile) -> tuple[bool, bool, bool, bool, str]:
+        tag = voice.language.casefold()
+        return (
+            tag != wanted,
+            tag != likely,
+            _is_variant(voice),
+            voice.voice_id.casefold() != tag,
+            voice.id,
+        )
 
-        return _of_profile(min(voices, key=rank))
-    return None
+    return min(voices, key=rank)
+
+
+def _is_variant(voice: VoiceProfile) -> bool:
+    return "variant" in voice.tags or "+" in voice.voice_id
 
 
 def voice_of_model(

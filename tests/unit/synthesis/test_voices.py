@@ -1,8 +1,16 @@
-"""Which provider speaks each voice-model engine (``shared.synthesis.voices``)."""
+"""``shared.synthesis.voices``: which provider speaks each voice-model engine, and a
+language's default voice found by one read when its id is the tag."""
 
 from __future__ import annotations
 
-from shared.synthesis.voices import MODEL_PROVIDERS
+from pathlib import Path
+
+from shared.catalog.lookups import CatalogLookups
+from shared.catalog.repository import VoiceRepository
+from shared.config import DEFAULT_ESPEAK_VARIANT_LANGUAGES
+from shared.providers.espeak import EspeakProvider
+from shared.store.sqlite import SqliteDocumentStore
+from shared.synthesis.voices import MODEL_PROVIDERS, ranked_default, tag_voice
 from shared.voice_models.model import TTSProvider
 
 
@@ -13,3 +21,28 @@ def test_every_voice_model_engine_has_its_provider_or_none_and_the_enum_finds_it
     assert MODEL_PROVIDERS[TTSProvider.ESPEAK] == "espeak"
     assert MODEL_PROVIDERS[TTSProvider.GOOGLE_CLOUD_TTS] == "gcp"
     assert MODEL_PROVIDERS[TTSProvider.XTTS_V2] is None
+
+
+def test_a_voice_whose_id_is_the_tag_is_the_ranked_default_found_by_one_read(
+    tmp_path: Path,
+) -> None:
+    """``tag_voice`` only skips the query when the ranking would pick the same voice."""
+    store = SqliteDocumentStore(tmp_path / "store.sqlite3")
+    espeak = EspeakProvider(variant_languages=DEFAULT_ESPEAK_VARIANT_LANGUAGES.split(","))
+    voices = espeak.list_voices()
+    repository = VoiceRepository(store)
+    for start in range(0, len(voices), 500):
+        repository.upsert(voices[start : start + 500])
+    catalog = CatalogLookups(store, ttl_seconds=0)
+    tags = {voice.language for voice in voices}
+    tags |= {tag.split("-")[0] for tag in tags} | {"en", "en-us", "EN-US", "xx", "xx-YY"}
+    shortcuts = set()
+    for tag in sorted(tags):
+        found = tag_voice(catalog, "espeak", tag)
+        if found is not None:
+            shortcuts.add(tag)
+            assert found == ranked_default(catalog, "espeak", tag), tag
+    assert {"en-US", "de", "es"} <= shortcuts
+    assert "fr" not in shortcuts  # espeak:fr speaks fr-FR: the ranking decides
+    assert tag_voice(catalog, "espeak", "en-US+f3") is None  # a variant never
+    store.close()

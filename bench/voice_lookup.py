@@ -2,8 +2,9 @@
 
 Every synthesis resolves its voice name before anything else. One resolution here is
 three names: ``en-US`` (the language's default voice: eSpeak's ``en-US``, found by one
-read, ``shared.synthesis.voices.tag_voice``), ``fr`` (its default among the hundred or so
-French voices, by a query and the ranking, ``ranked_default``) and ``espeak:en-us`` (a
+read, ``shared.synthesis.voices.tag_voice``), ``fr`` (its default ranked among the
+French base voices, three of about a hundred French voices, by a query:
+``ranked_default``) and ``espeak:en-us`` (a
 catalog id in another case: a read, then a query by the lower-case id). Measured through
 ``shared.catalog.lookups.CatalogLookups`` on the same catalog (eSpeak NG's voices, the
 default variant languages, eSpeak alone), alternating in one run: reading every time

@@ -2,7 +2,10 @@
 
 Each document is the ``VoiceProfile`` in JSON form plus fields that exist only to be
 filtered on: ``language_base`` (``en`` for ``en-US``), ``id_key`` (the id in lower case, so
-``espeak:en-us`` finds ``espeak:en-US``), ``style_keys`` / ``use_case_keys`` maps
+``espeak:en-us`` finds ``espeak:en-US``), ``is_base`` (not a variant such as eSpeak's
+``en-US+f3``: a language's default voice is looked for among base voices first; a voice
+stored before the field existed gets it at the next sync, which rewrites every voice),
+``style_keys`` / ``use_case_keys`` maps
 (``{"k_cheerful": true}``) and ``search_keys``, a map of every prefix of every word of the
 display name, styles, use cases and tags (``{"s_engl": true}``). Firestore allows one
 ``array-contains`` per query, so these filters are map-key equalities instead; every list
@@ -27,7 +30,7 @@ from shared.store.base import MAX_BATCH_WRITES, Document, DocumentStore, Query, 
 
 VOICES = "voices"
 _NOT_KEY = re.compile(r"[^a-z0-9]+")
-_DERIVED = ("language_base", "id_key", "style_keys", "use_case_keys", "search_keys")
+_DERIVED = ("language_base", "id_key", "style_keys", "use_case_keys", "search_keys", "is_base")
 _WORD = re.compile(r"\w+")
 _MAX_PREFIX = 24
 _UNCOMPARED = {"synced_at", *_DERIVED}
@@ -64,12 +67,18 @@ def _search_keys(voice: VoiceProfile) -> dict[str, bool]:
     return keys
 
 
+def is_variant(voice: VoiceProfile) -> bool:
+    """Return whether ``voice`` is a variant of a base voice (eSpeak's ``en-US+f3``)."""
+    return "variant" in voice.tags or "+" in voice.voice_id
+
+
 def voice_document(voice: VoiceProfile) -> dict[str, Any]:
     """Return the stored form of ``voice``: JSON values, a datetime, and the index fields."""
     data = voice.model_dump(mode="json", by_alias=False)
     data["synced_at"] = voice.synced_at
     data["language_base"] = voice.language.split("-")[0]
     data["id_key"] = voice.id.lower()
+    data["is_base"] = not is_variant(voice)
     data["search_keys"] = _search_keys(voice)
     data["style_keys"] = {label_key(style): True for style in voice.styles}
     data["use_case_keys"] = {label_key(use_case): True for use_case in voice.use_cases}
@@ -97,6 +106,9 @@ class VoiceFilters:
     use_case: str | None = None
     search: tuple[str, ...] = ()
     include_deprecated: bool = False
+    # Base voices only (no variant). A voice stored before the field existed has none and
+    # is not found this way until the next sync rewrites it.
+    base_only: bool = False
 
     def query(self) -> Query:
         """Return the store query: equalities only, ordered by id."""
@@ -119,6 +131,8 @@ class VoiceFilters:
             query = query.where(f"search_keys.{search_key(word[:_MAX_PREFIX])}", "==", True)
         if not self.include_deprecated:
             query = query.where("is_deprecated", "==", False)
+        if self.base_only:
+            query = query.where("is_base", "==", True)
         return query
 
 

@@ -47,7 +47,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shared.catalog.lookups import CatalogLookups, catalog_lookups
-from shared.catalog.repository import VoiceFilters, VoiceNotFoundError, VoiceRepository
+from shared.catalog.repository import (
+    VoiceFilters,
+    VoiceNotFoundError,
+    VoiceRepository,
+    is_variant,
+)
 from shared.errors import (
     ConfigurationError,
     PlatformError,
@@ -290,7 +295,7 @@ def tag_voice(catalog: CatalogLookups, provider: str, language: str) -> VoicePro
         or voice.provider != provider
         or voice.language != language  # as the query compares it
         or voice.voice_id.casefold() != wanted
-        or _is_variant(voice)
+        or is_variant(voice)
     ):
         return None
     return voice
@@ -298,17 +303,27 @@ def tag_voice(catalog: CatalogLookups, provider: str, language: str) -> VoicePro
 
 def ranked_default(catalog: CatalogLookups, provider: str, language: str) -> VoiceProfile | None:
     """Return ``provider``'s default voice for ``language`` by the ranking of
-    ``default_voice_for_language``, among its voices of the tag (else of its base language)."""
+    ``default_voice_for_language``, among its voices of the tag (else of its base language).
+
+    Base voices are looked at first: a variant speaks its base voice's language and ranks
+    after it, so when a base voice speaks the language only variants of voices missing
+    from the catalog could rank ahead (eSpeak lists every base voice). Otherwise, and for a
+    catalog synced before voices stored ``is_base``, every voice of the language is ranked.
+    """
     wanted = language.casefold()
     likely = LIKELY_REGIONS.get(wanted, "").casefold()
     base = language.split("-", maxsplit=1)[0]
-    voices = catalog.voices(
-        VoiceFilters(provider=provider, language=language), limit=_DEFAULT_CANDIDATES
-    )
-    if not voices and base != language:
-        voices = catalog.voices(
-            VoiceFilters(provider=provider, language=base), limit=_DEFAULT_CANDIDATES
-        )
+    voices: list[VoiceProfile] = []
+    for tag in dict.fromkeys((language, base)):
+        for base_only in (True, False):
+            voices = catalog.voices(
+                VoiceFilters(provider=provider, language=tag, base_only=base_only),
+                limit=_DEFAULT_CANDIDATES,
+            )
+            if voices:
+                break
+        if voices:
+            break
     if not voices:
         return None
 
@@ -317,16 +332,12 @@ def ranked_default(catalog: CatalogLookups, provider: str, language: str) -> Voi
         return (
             tag != wanted,
             tag != likely,
-            _is_variant(voice),
+            is_variant(voice),
             voice.voice_id.casefold() != tag,
             voice.id,
         )
 
     return min(voices, key=rank)
-
-
-def _is_variant(voice: VoiceProfile) -> bool:
-    return "variant" in voice.tags or "+" in voice.voice_id
 
 
 def voice_of_model(

@@ -59,10 +59,11 @@ class CatalogLookups:
         self._answers: OrderedDict[tuple[Any, ...], _Answer] = OrderedDict()
         self._lock = threading.Lock()
 
-    def voice(self, voice_id: str) -> VoiceProfile | None:
-        """Return ``VoiceRepository.get(voice_id)``: the voice in any case, or None."""
+    def voice(self, voice_id: str, *, exact: bool = False) -> VoiceProfile | None:
+        """Return ``VoiceRepository.get(voice_id, exact=exact)``: the voice (in any case
+        unless ``exact``: one read, no query), or None."""
         answer: VoiceProfile | None = self._answer(
-            ("voice", voice_id), lambda: self._repository.get(voice_id)
+            ("voice", voice_id, exact), lambda: self._repository.get(voice_id, exact=exact)
         )
         return answer
 

@@ -157,12 +157,12 @@ class VoiceRepository:
     def __init__(self, store: DocumentStore) -> None:
         self._store = store
 
-    def get(self, voice_id: str) -> VoiceProfile | None:
-        """Return the voice ``provider:voice_id`` (in any case) or None."""
+    def get(self, voice_id: str, *, exact: bool = False) -> VoiceProfile | None:
+        """Return the voice ``provider:voice_id`` (in any case, unless ``exact``) or None."""
         if not voice_id or "/" in voice_id:
             return None
         document = self._store.get(VOICES, voice_id)
-        if document is None:
+        if document is None and not exact:
             # Ids and language tags are case-insensitive: espeak:en-us is espeak:en-US.
             query = Query(VOICES).where("id_key", "==", voice_id.lower()).take(1)
             found = self._store.query(query).documents

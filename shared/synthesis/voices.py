@@ -284,11 +284,11 @@ def tag_voice(catalog: CatalogLookups, provider: str, language: str) -> VoicePro
     """Return ``provider``'s base voice whose id is ``language`` and that speaks exactly it.
 
     When there is one it is what ``ranked_default`` picks (it ranks first on every count),
-    found by one read instead of a query for all of the language's voices (eSpeak has a
-    hundred or so English ones).
+    found by one read (of that exact id: a provider without one pays one read) instead of
+    a query.
     """
     wanted = language.casefold()
-    voice = catalog.voice(f"{provider}:{language}")
+    voice = catalog.voice(f"{provider}:{language}", exact=True)
     if (
         voice is None
         or voice.is_deprecated

@@ -37,6 +37,8 @@ def test_lookups_answer_what_the_catalog_holds(store: DocumentStore) -> None:
     lookups = CatalogLookups(store, ttl_seconds=60)
     assert lookups.voice("ACME:Voice-0000") == VoiceRepository(store).get("acme:voice-0000")
     assert lookups.voice("acme:nobody") is None
+    assert lookups.voice("acme:voice-0000", exact=True) == lookups.voice("acme:voice-0000")
+    assert lookups.voice("ACME:Voice-0000", exact=True) is None  # one read, no query by case
     assert [voice.id for voice in lookups.voices(EN_US, limit=10)] == ["acme:voice-0000"]
 
 

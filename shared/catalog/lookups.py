@@ -11,8 +11,10 @@ from memory:
   embedded store), an answer is reused only until the next write anywhere: never stale;
 - on one that cannot (Firestore), for ``catalog_lookup_cache_seconds`` (60 s by default;
   0 reads every time). A voice that a sync adds, changes or deprecates reaches the other
-  instances at most that much later. A catalog write made through ``VoiceRepository`` in
-  this process forgets this process's answers at once.
+  instances at most that much later.
+
+Either way a catalog write made through ``VoiceRepository`` in this process ends every
+answer read before it (``catalog_writes``): the instance that syncs sees its sync at once.
 
 Only these lookups are remembered; ``GET /voices`` and every write read the store itself.
 """
@@ -27,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.catalog.repository import VoiceFilters, VoiceRepository
+from shared.catalog.repository import VoiceFilters, VoiceRepository, catalog_writes
 from shared.providers.voices import VoiceProfile
 from shared.store.base import DocumentStore
 
@@ -39,6 +41,7 @@ MAX_ANSWERS = 1024
 class _Answer:
     value: Any
     token: object | None  # the store's change token before the read; None: it has none
+    writes: int  # this process's catalog writes on the store before the read
     expires: float
 
 
@@ -74,31 +77,30 @@ class CatalogLookups:
         )
         return list(answer)
 
-    def forget(self) -> None:
-        """Drop every answer (the catalog was written in this process)."""
-        with self._lock:
-            self._answers.clear()
-
     def _answer(self, key: tuple[Any, ...], read: Callable[[], Any]) -> Any:
-        token = self._store.change_token()  # before reading: a write after it changes it
+        # Both before reading: a write ending after either changes it.
+        token = self._store.change_token()
+        writes = catalog_writes(self._store)
         now = self._clock()
         with self._lock:
             known = self._answers.get(key)
-            if known is not None and self._current(known, token, now):
+            if known is not None and self._current(known, token, writes, now):
                 self._answers.move_to_end(key)
                 return known.value
-        if token is None and self._ttl <= 0:
-            return read()
         value = read()
+        if token is None and self._ttl <= 0:
+            return value
         with self._lock:
-            self._answers[key] = _Answer(value, token, now + self._ttl)
+            self._answers[key] = _Answer(value, token, writes, now + self._ttl)
             self._answers.move_to_end(key)
             while len(self._answers) > MAX_ANSWERS:
                 self._answers.popitem(last=False)
         return value
 
     @staticmethod
-    def _current(answer: _Answer, token: object | None, now: float) -> bool:
+    def _current(answer: _Answer, token: object | None, writes: int, now: float) -> bool:
+        if writes != answer.writes:  # this process wrote the catalog since
+            return False
         if answer.token is not None:  # the store tells: current while nothing was written
             return token == answer.token
         return token is None and now < answer.expires
@@ -115,11 +117,3 @@ def catalog_lookups(store: DocumentStore, *, ttl_seconds: float) -> CatalogLooku
         if lookups is None:
             lookups = _by_store[store] = CatalogLookups(store, ttl_seconds=ttl_seconds)
         return lookups
-
-
-def forget_lookups(store: DocumentStore) -> None:
-    """Drop this process's remembered answers on ``store`` (its catalog was just written)."""
-    with _by_store_lock:
-        lookups = _by_store.get(store)
-    if lookups is not None:
-        lookups.forget()

@@ -15,18 +15,24 @@ composite index).
 Upserts run in transactions of at most 500 voices that read the stored documents first,
 so two syncs racing over one provider never count a voice as added twice, and a voice is
 "updated" only when its data changed (``synced_at`` and the index fields do not count).
+``catalog_writes`` counts the writes this process made to a store's catalog, so what
+remembers catalog reads (``shared.catalog.lookups``) sees its own process's writes at once.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+import threading
+import weakref
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.errors import NotFoundError
 from shared.providers.voices import AgeGroup, Gender, VoiceProfile
 from shared.store.base import MAX_BATCH_WRITES, Document, DocumentStore, Query, Transaction
+
+T = TypeVar("T")
 
 VOICES = "voices"
 _NOT_KEY = re.compile(r"[^a-z0-9]+")
@@ -34,6 +40,26 @@ _DERIVED = ("language_base", "id_key", "style_keys", "use_case_keys", "search_ke
 _WORD = re.compile(r"\w+")
 _MAX_PREFIX = 24
 _UNCOMPARED = {"synced_at", *_DERIVED}
+
+
+_writes: weakref.WeakKeyDictionary[DocumentStore, int] = weakref.WeakKeyDictionary()
+_writes_lock = threading.Lock()
+
+
+def catalog_writes(store: DocumentStore) -> int:
+    """Return how many catalog writes this process has ended on ``store``."""
+    with _writes_lock:
+        return _writes.get(store, 0)
+
+
+def _counted_write(store: DocumentStore, write: Callable[[Transaction], T]) -> T:
+    """Run ``write`` in a transaction, then count it (``catalog_writes``), failed or not:
+    a read that began before it ended is then never taken for current."""
+    try:
+        return store.run_transaction(write)
+    finally:
+        with _writes_lock:
+            _writes[store] = _writes.get(store, 0) + 1
 
 
 class VoiceNotFoundError(NotFoundError):
@@ -223,7 +249,7 @@ class VoiceRepository:
                 tx.set(VOICES, voice_id, data)
             return counts
 
-        return self._store.run_transaction(write)
+        return _counted_write(self._store, write)
 
     def deprecate(self, voice_ids: Iterable[str]) -> int:
         """Mark the voices deprecated (at most 500); return how many were not already."""
@@ -239,7 +265,7 @@ class VoiceRepository:
                     changed += 1
             return changed
 
-        return self._store.run_transaction(write) if ids else 0
+        return _counted_write(self._store, write) if ids else 0
 
 
 def _change(old: Document | None, new: dict[str, Any]) -> UpsertCounts:

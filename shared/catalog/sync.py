@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from shared.catalog.lookups import forget_lookups
 from shared.catalog.model import MAX_SYNC_RETRIES, VoiceSyncJob, VoiceSyncStatus
 from shared.catalog.repository import UpsertCounts, VoiceRepository
 from shared.catalog.sync_repository import VoiceSyncJobRepository
@@ -128,14 +127,11 @@ def sync_provider_voices(
             f"{provider.name} listed no voices; keeping the {len(active)} in the catalog",
         )
     result = SyncResult()
-    try:
-        for batch in _batches(list(voices.values()), UPSERT_BATCH):
-            result.counts += repository.upsert(batch)
-        missing = [voice_id for voice_id in active if voice_id not in voices]
-        for batch in _batches(missing, UPSERT_BATCH):
-            result.counts.deprecated += repository.deprecate(batch)
-    finally:
-        forget_lookups(store)  # this instance resolves voices on the new catalog at once
+    for batch in _batches(list(voices.values()), UPSERT_BATCH):
+        result.counts += repository.upsert(batch)
+    missing = [voice_id for voice_id in active if voice_id not in voices]
+    for batch in _batches(missing, UPSERT_BATCH):
+        result.counts.deprecated += repository.deprecate(batch)
     result.languages = sorted({v.language for v in voices.values() if not v.is_deprecated})
     return result
 

@@ -44,6 +44,7 @@ that speaks with a catalog voice does not pay for it).
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING, Any
 
 from shared.catalog.lookups import CatalogLookups, catalog_lookups
@@ -287,14 +288,11 @@ def tag_voice(catalog: CatalogLookups, provider: str, language: str) -> VoicePro
     found by one read (of that exact id: a provider without one pays one read) instead of
     a query.
     """
-    wanted = language.casefold()
-    voice = catalog.voice(f"{provider}:{language}", exact=True)
+    voice = catalog.voice(f"{provider}:{language}", exact=True)  # its voice id is the tag
     if (
         voice is None
         or voice.is_deprecated
-        or voice.provider != provider
         or voice.language != language  # as the query compares it
-        or voice.voice_id.casefold() != wanted
         or is_variant(voice)
     ):
         return None
@@ -312,20 +310,6 @@ def ranked_default(catalog: CatalogLookups, provider: str, language: str) -> Voi
     """
     wanted = language.casefold()
     likely = LIKELY_REGIONS.get(wanted, "").casefold()
-    base = language.split("-", maxsplit=1)[0]
-    voices: list[VoiceProfile] = []
-    for tag in dict.fromkeys((language, base)):
-        for base_only in (True, False):
-            voices = catalog.voices(
-                VoiceFilters(provider=provider, language=tag, base_only=base_only),
-                limit=_DEFAULT_CANDIDATES,
-            )
-            if voices:
-                break
-        if voices:
-            break
-    if not voices:
-        return None
 
     def rank(voice: VoiceProfile) -> tuple[bool, bool, bool, bool, str]:
         tag = voice.language.casefold()
@@ -337,7 +321,13 @@ def ranked_default(catalog: CatalogLookups, provider: str, language: str) -> Voi
             voice.id,
         )
 
-    return min(voices, key=rank)
+    base = language.split("-", maxsplit=1)[0]
+    for tag, base_only in itertools.product(dict.fromkeys((language, base)), (True, False)):
+        filters = VoiceFilters(provider=provider, language=tag, base_only=base_only)
+        voices = catalog.voices(filters, limit=_DEFAULT_CANDIDATES)
+        if voices:
+            return min(voices, key=rank)
+    return None
 
 
 def voice_of_model(

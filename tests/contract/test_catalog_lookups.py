@@ -1,16 +1,19 @@
 """shared.catalog.lookups over both stores: what voice resolution reads, remembered.
 
 The embedded store tells when anything was written (``change_token``), so an answer there
-is never stale; Firestore cannot, so an answer is reused for the TTL, and a sync run in
-this process is seen at once.
+is never stale; Firestore cannot, so an answer is reused for the TTL, and a catalog write
+of this process (a sync) is seen at once.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
+from shared.catalog import lookups as lookups_module
 from shared.catalog.lookups import CatalogLookups, catalog_lookups
-from shared.catalog.repository import VoiceFilters, VoiceRepository
+from shared.catalog.repository import VOICES, VoiceFilters, VoiceRepository, voice_document
 from shared.catalog.sync import sync_provider_voices
 from shared.providers.voices import Gender
 from shared.store.base import DocumentStore
@@ -52,9 +55,12 @@ def test_a_remembered_answer_lasts_only_as_long_as_the_store_allows(
     assert lookups.voice("acme:voice-0000").gender is Gender.FEMALE  # type: ignore[union-attr]
     assert len(lookups.voices(EN_US, limit=10)) == 1
 
-    # Written behind the lookups' back (not through a sync of this process).
-    repository.upsert([make_voice("acme", 0, language="en-US", gender="male")])
-    repository.upsert([make_voice("acme", 1, language="en-US")])
+    # Written by another instance: the documents change, this process wrote nothing.
+    for written in (
+        make_voice("acme", 0, language="en-US", gender="male"),
+        make_voice("acme", 1, language="en-US"),
+    ):
+        store.set(VOICES, written.id, voice_document(written))
     voice = lookups.voice("acme:voice-0000")
     assert voice is not None
     if _tells_changes(store):  # the embedded store: never stale
@@ -69,6 +75,28 @@ def test_a_remembered_answer_lasts_only_as_long_as_the_store_allows(
     clock.now += 2
     assert lookups.voice("acme:voice-0000").gender is Gender.MALE  # type: ignore[union-attr]
     assert len(lookups.voices(EN_US, limit=10)) == 2
+
+
+def test_a_catalog_write_of_this_process_is_seen_at_once(store: DocumentStore) -> None:
+    repository = VoiceRepository(store)
+    repository.upsert([make_voice("acme", 0, gender="female")])
+    lookups = CatalogLookups(store, ttl_seconds=3600)
+    assert lookups.voice("acme:voice-0000").gender is Gender.FEMALE  # type: ignore[union-attr]
+    repository.upsert([make_voice("acme", 0, gender="male")])
+    assert lookups.voice("acme:voice-0000").gender is Gender.MALE  # type: ignore[union-attr]
+    assert repository.deprecate(["acme:voice-0000"]) == 1
+    assert lookups.voice("acme:voice-0000").is_deprecated  # type: ignore[union-attr]
+
+
+def test_the_oldest_answers_are_dropped_beyond_the_bound(
+    store: DocumentStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lookups_module, "MAX_ANSWERS", 2)
+    VoiceRepository(store).upsert([make_voice("acme", index) for index in range(3)])
+    lookups = CatalogLookups(store, ttl_seconds=3600)
+    for index in range(3):
+        lookups.voice(f"acme:voice-{index:04d}")
+    assert [key[1] for key in lookups._answers] == ["acme:voice-0001", "acme:voice-0002"]
 
 
 def test_a_ttl_of_zero_reads_every_time(store: DocumentStore) -> None:

@@ -100,11 +100,11 @@ def test_the_oldest_answers_are_dropped_beyond_the_bound(
 
 
 def test_a_ttl_of_zero_reads_every_time(store: DocumentStore) -> None:
-    repository = VoiceRepository(store)
-    repository.upsert([make_voice("acme", 0, gender="female")])
+    VoiceRepository(store).upsert([make_voice("acme", 0, gender="female")])
     lookups = CatalogLookups(store, ttl_seconds=0)
     assert lookups.voice("acme:voice-0000").gender is Gender.FEMALE  # type: ignore[union-attr]
-    repository.upsert([make_voice("acme", 0, gender="male")])
+    male = make_voice("acme", 0, gender="male")
+    store.set(VOICES, male.id, voice_document(male))  # by another instance
     assert lookups.voice("acme:voice-0000").gender is Gender.MALE  # type: ignore[union-attr]
 
 

@@ -16,12 +16,9 @@ Run: ``.venv/bin/python -m bench.finish_commit [--repeat N] [--no-firestore]``.
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
 from datetime import timedelta
 
-from bench.stores import run_on_both_stores
+from bench.stores import alternating_p50s, run_on_both_stores
 from bench.usage_outbox import EVENT, SHARDS
 from shared.audio.formats import OutputFormat
 from shared.files.cache import CachedAudio, Lease, SingleFlight
@@ -104,20 +101,10 @@ def measure(name: str, store: DocumentStore, repeat: int) -> None:
     runs = {"before": Finish(store, "bench-before"), "after": Finish(store, "bench-after")}
     for finish in runs.values():
         store.set(USERS, finish.owner, {"email": f"{finish.owner}@example.com"})
-    actions: dict[str, Callable[[], None]] = {
-        "before": runs["before"].before,
-        "after": runs["after"].after,
-    }
-    for action in actions.values():  # warm up both paths
-        for _ in range(3):
-            action()
-    times: dict[str, list[float]] = {"before": [], "after": []}
-    for _ in range(repeat):
-        for label, action in actions.items():
-            started = time.perf_counter()
-            action()
-            times[label].append(time.perf_counter() - started)
-    old, new = statistics.median(times["before"]), statistics.median(times["after"])
+    p50 = alternating_p50s(
+        {"before": runs["before"].before, "after": runs["after"].after}, repeat=repeat, warmup=3
+    )
+    old, new = p50["before"], p50["after"]
     used = (runs["before"].storage_used(), runs["after"].storage_used())
     assert used == ((repeat + 3) * SIZE,) * 2, used
     print(f"{name}:")

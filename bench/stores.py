@@ -1,12 +1,15 @@
 """The stores a benchmark runs on: Google's Firestore emulator, started for the run, and
-the embedded SQLite store and the emulator in turn (``run_on_both_stores``)."""
+the embedded SQLite store and the emulator in turn (``run_on_both_stores``); and the
+before/after timing those benchmarks share (``alternating_p50s``)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from shared.store.base import DocumentStore
@@ -72,3 +75,25 @@ def run_on_both_stores(
     finally:
         store.close()
         stop()
+
+
+def alternating_p50s(
+    actions: Mapping[str, Callable[[], object]],
+    *,
+    repeat: int,
+    warmup: int,
+    before_each: Callable[[str, int], object] = lambda name, round_: None,
+) -> dict[str, float]:
+    """Run ``actions`` in turn, ``warmup`` untimed rounds then ``repeat`` timed ones, and
+    return each one's p50 in seconds. ``before_each(name, round)`` runs, untimed, before
+    each action: alternating, a machine slowing down mid-run affects both sides."""
+    times: dict[str, list[float]] = {name: [] for name in actions}
+    for round_ in range(warmup + repeat):
+        for name, action in actions.items():
+            before_each(name, round_)
+            started = time.perf_counter()
+            action()
+            took = time.perf_counter() - started
+            if round_ >= warmup:
+                times[name].append(took)
+    return {name: statistics.median(values) for name, values in times.items()}

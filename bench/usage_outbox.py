@@ -14,10 +14,7 @@ Run: ``.venv/bin/python -m bench.usage_outbox [--repeat N] [--no-firestore]``.
 
 from __future__ import annotations
 
-import statistics
-import time
-
-from bench.stores import run_on_both_stores
+from bench.stores import alternating_p50s, run_on_both_stores
 from shared.model import new_id
 from shared.store.base import DocumentStore
 from shared.store.cache import DocumentCache
@@ -47,16 +44,12 @@ def after(store: DocumentStore, cache: DocumentCache) -> None:
 
 def measure(name: str, store: DocumentStore, repeat: int) -> None:
     cache = DocumentCache(store)
-    for _ in range(5):  # warm up both paths
-        before(store, cache)
-        after(store, cache)
-    times: dict[str, list[float]] = {"before": [], "after": []}
-    for _ in range(repeat):
-        for label, action in (("before", before), ("after", after)):
-            started = time.perf_counter()
-            action(store, cache)
-            times[label].append(time.perf_counter() - started)
-    old, new = statistics.median(times["before"]), statistics.median(times["after"])
+    p50 = alternating_p50s(
+        {"before": lambda: before(store, cache), "after": lambda: after(store, cache)},
+        repeat=repeat,
+        warmup=5,
+    )
+    old, new = p50["before"], p50["after"]
     counted = (
         usage_stats(store, "before", shards=SHARDS).usage_count,
         usage_stats(store, "after", shards=SHARDS).usage_count,

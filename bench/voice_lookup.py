@@ -21,10 +21,7 @@ Run: ``.venv/bin/python -m bench.voice_lookup [--repeat N] [--no-firestore]``.
 
 from __future__ import annotations
 
-import statistics
-import time
-
-from bench.stores import run_on_both_stores
+from bench.stores import alternating_p50s, run_on_both_stores
 from shared.catalog.lookups import CatalogLookups
 from shared.catalog.repository import VoiceRepository
 from shared.config import DEFAULT_ESPEAK_VARIANT_LANGUAGES
@@ -42,27 +39,30 @@ def measure_on(label: str, store: DocumentStore, repeat: int) -> None:
     for start in range(0, len(voices), 500):
         repository.upsert(voices[start : start + 500])
     providers = ProviderRegistry.of([espeak])
+    chosen = set()
+
+    def resolve(lookups: CatalogLookups) -> None:
+        english = default_voice_for_language("en-US", catalog=lookups, providers=providers)
+        french = default_voice_for_language("fr", catalog=lookups, providers=providers)
+        by_id = lookups.voice("espeak:en-us")
+        assert english is not None
+        assert french is not None
+        assert by_id is not None
+        chosen.add((english.voice_id, french.voice_id, by_id.id))
+
     read = CatalogLookups(store, ttl_seconds=0)
     remembered = CatalogLookups(store, ttl_seconds=60)
-    times: dict[str, list[float]] = {"read": [], "remembered": []}
-    chosen = set()
-    for index in range(repeat + 2):  # the first two: warm-up
-        for name, lookups in (("read", read), ("remembered", remembered)):
-            store.set("bench_writes", f"w{index}-{name}", {"i": index})
-            started = time.perf_counter()
-            english = default_voice_for_language("en-US", catalog=lookups, providers=providers)
-            french = default_voice_for_language("fr", catalog=lookups, providers=providers)
-            by_id = lookups.voice("espeak:en-us")
-            took = time.perf_counter() - started
-            if index >= 2:
-                times[name].append(took)
-            assert english is not None
-            assert french is not None
-            assert by_id is not None
-            chosen.add((english.voice_id, french.voice_id, by_id.id))
+    p50 = alternating_p50s(
+        {"read": lambda: resolve(read), "remembered": lambda: resolve(remembered)},
+        repeat=repeat,
+        warmup=2,
+        before_each=lambda name, round_: store.set(
+            "bench_writes", f"w{round_}-{name}", {"i": round_}
+        ),
+    )
     assert len(chosen) == 1, chosen  # both resolve to the same voices
-    read_p50 = statistics.median(times["read"]) * 1000
-    kept_p50 = statistics.median(times["remembered"]) * 1000
+    read_p50 = p50["read"] * 1000
+    kept_p50 = p50["remembered"] * 1000
     print(f"{label}: {len(voices)} catalog voices, {repeat} resolutions each")
     print(f"   read every time   p50 {read_p50:8.3f} ms")
     print(f"   remembered (60 s) p50 {kept_p50:8.3f} ms   ratio {kept_p50 / read_p50:.3f}")

@@ -130,17 +130,18 @@ def encode(
     rate = output_rate(kind, sample_rate, target_rate)
     usable = pcm[: len(pcm) - len(pcm) % SAMPLE_WIDTH]
     converted = resample(usable, sample_rate, rate)
-    samples = to_samples(converted)
+    # PCM, WAV and MP3 take the bytes as they are (no numpy: a cold instance's first
+    # speech does not import it); Opus and FLAC go through arrays.
     if kind is OutputFormat.PCM:
         data = converted
     elif kind is OutputFormat.WAV:
         data = _encode_wav(converted, rate)
     elif kind is OutputFormat.MP3:
-        data = _encode_mp3(samples, rate, mp3_kbps, on_progress)
+        data = _encode_mp3(converted, rate, mp3_kbps, on_progress)
     elif kind is OutputFormat.OGG_OPUS:
-        data = _encode_opus(samples, rate, opus_kbps, on_progress)
+        data = _encode_opus(to_samples(converted), rate, opus_kbps, on_progress)
     else:
-        data = _encode_flac(samples, rate, on_progress)
+        data = _encode_flac(to_samples(converted), rate, on_progress)
     if on_progress is not None:
         on_progress(1.0)
     return EncodedAudio(
@@ -148,7 +149,7 @@ def encode(
         format=kind,
         content_type=content_type_of(kind, rate),
         sample_rate=rate,
-        duration_seconds=len(samples) / rate,
+        duration_seconds=len(converted) // SAMPLE_WIDTH / rate,
     )
 
 
@@ -267,11 +268,12 @@ def _blocks(
 
 
 def _encode_mp3(
-    samples: npt.NDArray[np.int16],
+    pcm: bytes,
     rate: int,
     kbps: int,
     on_progress: Callable[[float], None] | None = None,
 ) -> bytes:
+    """Return ``pcm`` (whole 16-bit samples) as MP3 with its Info frame."""
     allowed = _MPEG1_KBPS if rate >= 32_000 else _MPEG2_KBPS
     if kbps not in allowed[1:]:
         choices = ", ".join(str(value) for value in allowed[1:])
@@ -282,15 +284,17 @@ def _encode_mp3(
     encoder.set_out_sample_rate(rate)  # else lame lowers the rate for low bitrates
     encoder.set_bit_rate(kbps)
     encoder.set_quality(MP3_QUALITY)
+    count = len(pcm) // SAMPLE_WIDTH
     if on_progress is None:
-        stream = bytes(encoder.encode(samples.astype("<i2").tobytes())) + bytes(encoder.flush())
-        return _with_info_frame(stream, len(samples))
+        stream = bytes(encoder.encode(pcm)) + bytes(encoder.flush())
+        return _with_info_frame(stream, count)
     pieces = []
-    for end, block in _blocks(samples, rate):
-        pieces.append(bytes(encoder.encode(block.astype("<i2").tobytes())))
-        on_progress(end / len(samples))
+    step = max(1, rate * _BLOCK_SECONDS) * SAMPLE_WIDTH
+    for start in range(0, len(pcm), step):
+        pieces.append(bytes(encoder.encode(pcm[start : start + step])))
+        on_progress(min(start + step, len(pcm)) // SAMPLE_WIDTH / count)
     pieces.append(bytes(encoder.flush()))
-    return _with_info_frame(b"".join(pieces), len(samples))
+    return _with_info_frame(b"".join(pieces), count)
 
 
 @dataclass(frozen=True)

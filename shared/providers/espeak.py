@@ -396,11 +396,14 @@ class EspeakProvider(TTSProvider):
         """Return the file names of eSpeak's voice variants (``f3``, ``klatt``, ...)."""
         return [variant.file_name for variant in self._variants()]
 
-    def _variants(self) -> list[EspeakVariant]:
+    def _variant_paths(self) -> list[Path]:
         with _ENGINE_LOCK:
             folder = _engine_locked().data_path / "voices" / "!v"
+        return [path for path in folder.iterdir() if path.is_file()]
+
+    def _variants(self) -> list[EspeakVariant]:
         return sorted(
-            (read_variant(path) for path in folder.iterdir() if path.is_file()),
+            (read_variant(path) for path in self._variant_paths()),
             key=lambda v: v.file_name.lower(),
         )
 
@@ -489,7 +492,8 @@ class EspeakProvider(TTSProvider):
         """Return the name eSpeak loads for a catalog voice id (``gmw/en-US+f3``)."""
         if self._identifiers is None or self._variant_files is None:
             self._identifiers = {lang.voice_id: lang.identifier for lang in self._languages()}
-            self._variant_files = frozenset(v.file_name for v in self._variants())
+            # The names alone: a cold instance's first speech reads no variant file.
+            self._variant_files = frozenset(path.name for path in self._variant_paths())
         base, plus, variant = voice_id.partition("+")
         identifier = self._identifiers.get(base)
         # Any variant speaks any language, listed in the catalog or not.

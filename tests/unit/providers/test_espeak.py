@@ -105,6 +105,12 @@ def test_unlisted_variant_of_a_known_language_still_speaks(espeak):
     assert say(espeak, voice="de+f2").duration_seconds > 0.5
 
 
+def test_a_variant_espeak_has_no_file_for_is_a_permanent_error(espeak):
+    with pytest.raises(ProviderError) as caught:
+        say(espeak, voice="de+no-such-variant")
+    assert caught.value.category is ErrorCategory.PERMANENT
+
+
 def test_concurrent_calls_are_serialised_and_correct(espeak):
     texts = [f"Sentence number {i} is spoken here." for i in range(8)]
     results: dict[int, object] = {}

@@ -9,6 +9,9 @@ speech files (CELT only, complexity 3, 20 ms frames, 48 kbps constrained VBR); t
 "ogg_opus (libsndfile)" is the encoder it replaced (libsndfile's defaults), measured in
 the same run as the baseline of that choice, and the last lines compare the two: speed,
 and fidelity to the input (waveform and log-spectrum correlation of the decoded audio).
+MP3 is encoded at lame's algorithm quality ``MP3_QUALITY`` (5, lame's own default); the
+rows "mp3 (quality 2)", the "near best" setting it replaced, and "mp3 (quality 7)", the
+fast one that skips the psychoacoustic model, are measured beside it with their fidelity.
 eSpeak is unusually fast (real-time factor about 0.002), so the fraction of synthesis is
 the pessimistic one; against a cloud provider's 0.1-0.5 s per sentence, compare the RTF.
 
@@ -29,7 +32,7 @@ from collections.abc import Callable
 import numpy as np
 import soundfile  # type: ignore[import-untyped]  # no type hints shipped
 
-from shared.audio.encode import encode, output_rate
+from shared.audio.encode import MP3_QUALITY, encode, output_rate
 from shared.audio.pcm import resample, to_pcm, to_samples
 
 SENTENCE = (
@@ -38,6 +41,7 @@ SENTENCE = (
 )
 FORMATS = ("mp3", "ogg_opus", "flac", "wav")
 LIBSNDFILE_OPUS = "ogg_opus (libsndfile)"
+MP3_QUALITIES = {"mp3 (quality 2)": 2, "mp3 (quality 7)": 7}
 
 
 def median_seconds(action: Callable[[], object], repeat: int) -> float:
@@ -121,6 +125,10 @@ def main() -> None:
         fmt: functools.partial(lambda f: encode(pcm, args.rate, f).data, fmt) for fmt in FORMATS
     }
     runs[LIBSNDFILE_OPUS] = functools.partial(libsndfile_opus, pcm, args.rate)
+    for label, quality in MP3_QUALITIES.items():
+        runs[label] = functools.partial(
+            lambda q: encode(pcm, args.rate, "mp3", mp3_quality=q).data, quality
+        )
     seconds_of: dict[str, float] = {}
     for label, run in runs.items():
         run()  # warm up codec libraries
@@ -140,6 +148,15 @@ def main() -> None:
     for label in ("ogg_opus", LIBSNDFILE_OPUS):
         wave, spectral = fidelity(pcm, args.rate, runs[label]())
         print(f"  fidelity {label}: waveform r {wave:.3f}, log-spectrum r {spectral:.3f}")
+    mp3, replaced = seconds_of["mp3"], seconds_of["mp3 (quality 2)"]
+    print(
+        f"mp3 at quality {MP3_QUALITY}: {mp3 / synthesis_seconds:.2f} x synthesis "
+        f"(was {replaced / synthesis_seconds:.2f} x at quality 2), "
+        f"{replaced / mp3:.1f} times faster"
+    )
+    for label in ("mp3", *MP3_QUALITIES):
+        wave, spectral = fidelity(pcm, args.rate, runs[label]())
+        print(f"  fidelity {label}: waveform r {wave:.4f}, log-spectrum r {spectral:.4f}")
 
 
 if __name__ == "__main__":

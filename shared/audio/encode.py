@@ -24,7 +24,7 @@ import io
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from shared.audio.formats import OutputFormat, content_type_of
 from shared.audio.pcm import SAMPLE_WIDTH, resample, to_samples
@@ -45,7 +45,12 @@ else:
 OPUS_RATES = (8_000, 12_000, 16_000, 24_000, 48_000)
 MP3_RATES = (8_000, 11_025, 12_000, 16_000, 22_050, 24_000, 32_000, 44_100, 48_000)
 DEFAULT_MP3_KBPS = 64
-MP3_QUALITY = 2  # lame's "high quality" algorithm choice (0 best/slowest .. 9 worst/fastest)
+MP3_QUALITY = 5
+"""lame's algorithm choice (0 best and slowest .. 9 worst and fastest): lame's own default.
+For synthesized speech it decodes as close to the input as 2 ("near best") did, in about
+half the time; 7 and above skip the psychoacoustic model and lose spectral detail
+(``bench/encode.py`` measures all three, speed and fidelity)."""
+MP3_QUALITY_RANGE = (0, 9)
 DEFAULT_OPUS_KBPS = 48
 OPUS_KBPS_RANGE = (6, 256)
 # libopus through FFmpeg, for speech files (see the module docstring and bench/encode.py).
@@ -109,20 +114,22 @@ def encode(
     target_rate: int | None = None,
     mp3_kbps: int = DEFAULT_MP3_KBPS,
     opus_kbps: int = DEFAULT_OPUS_KBPS,
+    mp3_quality: int = MP3_QUALITY,
     on_progress: Callable[[float], None] | None = None,
 ) -> EncodedAudio:
     """Return ``pcm`` (16-bit little-endian mono at ``sample_rate``) encoded as ``fmt``.
 
     The audio is resampled first when the format needs another rate, or to ``target_rate``
     when given (see ``output_rate``). ``mp3_kbps`` is the constant MP3 bitrate,
-    ``opus_kbps`` the Opus bitrate (constrained VBR). ``on_progress`` is called with the
+    ``opus_kbps`` the Opus bitrate (constrained VBR), ``mp3_quality`` lame's algorithm
+    choice (``MP3_QUALITY``). ``on_progress`` is called with the
     fraction encoded (0..1) as the encoder goes through the audio in blocks (long MP3 and
     Opus encodes take seconds); the bytes are the same.
 
     Raises:
         ValueError: ``pcm`` holds no samples, ``fmt`` is unknown, the rate is not possible
-            for the format, ``mp3_kbps`` is not an MPEG bitrate for the output rate, or
-            ``opus_kbps`` is outside 6..256.
+            for the format, ``mp3_kbps`` is not an MPEG bitrate for the output rate,
+            ``mp3_quality`` is outside 0..9, or ``opus_kbps`` is outside 6..256.
     """
     kind = OutputFormat(fmt)
     if len(pcm) < SAMPLE_WIDTH:
@@ -137,7 +144,8 @@ def encode(
     elif kind is OutputFormat.WAV:
         data = _encode_wav(converted, rate)
     elif kind is OutputFormat.MP3:
-        data = _encode_mp3(converted, rate, mp3_kbps, on_progress)
+        encoder = mp3_encoder(rate, mp3_kbps, mp3_quality)
+        data = _encode_mp3(converted, rate, encoder, on_progress)
     elif kind is OutputFormat.OGG_OPUS:
         data = _encode_opus(to_samples(converted), rate, opus_kbps, on_progress)
     else:
@@ -267,23 +275,33 @@ def _blocks(
         yield start + len(block), block
 
 
-def _encode_mp3(
-    pcm: bytes,
-    rate: int,
-    kbps: int,
-    on_progress: Callable[[float], None] | None = None,
-) -> bytes:
-    """Return ``pcm`` (whole 16-bit samples) as MP3 with its Info frame."""
+def mp3_encoder(rate: int, kbps: int = DEFAULT_MP3_KBPS, quality: int = MP3_QUALITY) -> Any:
+    """Return a mono lame encoder at ``rate`` (kept: lame would lower it for low
+    bitrates), ``kbps`` constant bitrate and algorithm ``quality``.
+
+    Raises:
+        ValueError: ``kbps`` is not an MPEG bitrate at ``rate`` or ``quality`` is not 0..9.
+    """
     allowed = _MPEG1_KBPS if rate >= 32_000 else _MPEG2_KBPS
     if kbps not in allowed[1:]:
         choices = ", ".join(str(value) for value in allowed[1:])
         raise ValueError(f"MP3 at {rate} Hz takes a bitrate of {choices} kbps, not {kbps}")
+    low, high = MP3_QUALITY_RANGE
+    if not low <= quality <= high:
+        raise ValueError(f"mp3 quality must be between {low} and {high}, not {quality}")
     encoder = lameenc.Encoder()
     encoder.set_channels(1)
     encoder.set_in_sample_rate(rate)
-    encoder.set_out_sample_rate(rate)  # else lame lowers the rate for low bitrates
+    encoder.set_out_sample_rate(rate)
     encoder.set_bit_rate(kbps)
-    encoder.set_quality(MP3_QUALITY)
+    encoder.set_quality(quality)
+    return encoder
+
+
+def _encode_mp3(
+    pcm: bytes, rate: int, encoder: Any, on_progress: Callable[[float], None] | None = None
+) -> bytes:
+    """Return ``pcm`` (whole 16-bit samples) through ``encoder``, with its Info frame."""
     count = len(pcm) // SAMPLE_WIDTH
     if on_progress is None:
         stream = bytes(encoder.encode(pcm)) + bytes(encoder.flush())

@@ -27,10 +27,9 @@ import io
 from typing import TYPE_CHECKING
 
 from shared.audio.encode import (
-    DEFAULT_MP3_KBPS,
-    MP3_QUALITY,
     EncodedAudio,
     OggOpusWriter,
+    mp3_encoder,
     output_rate,
     wav_header,
     with_gapless_tag,
@@ -40,11 +39,9 @@ from shared.audio.pcm import SAMPLE_WIDTH
 from shared.lazy import lazy_module
 
 if TYPE_CHECKING:
-    import lameenc  # type: ignore[import-not-found]  # a compiled module without type hints
     import numpy as np
     import soxr  # type: ignore[import-untyped]  # no type hints shipped
 else:
-    lameenc = lazy_module("lameenc")
     np = lazy_module("numpy")
     soxr = lazy_module("soxr")
 
@@ -152,13 +149,7 @@ class _WavStream(StreamEncoder):
 class _Mp3Stream(StreamEncoder):
     def __init__(self, fmt: OutputFormat, input_rate: int, sample_rate: int) -> None:
         super().__init__(fmt, input_rate, sample_rate)
-        encoder = lameenc.Encoder()
-        encoder.set_channels(1)
-        encoder.set_in_sample_rate(sample_rate)
-        encoder.set_out_sample_rate(sample_rate)
-        encoder.set_bit_rate(DEFAULT_MP3_KBPS)
-        encoder.set_quality(MP3_QUALITY)
-        self._encoder = encoder
+        self._encoder = mp3_encoder(sample_rate)
 
     def _encode(self, pcm: bytes) -> bytes:
         return bytes(self._encoder.encode(pcm)) if pcm else b""

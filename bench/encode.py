@@ -2,9 +2,11 @@
 
 Synthesizes a 30-word English sentence with the embedded eSpeak provider (falling back to
 a 5 s speech-like numpy signal if eSpeak cannot load, and saying so), then encodes the
-PCM to each output format with ``shared.audio.encode.encode``. Prints the median time of
-each over the repetitions, encode time / synthesis time, encode time / audio length (the
-real-time factor) and the bitrate. Ogg Opus is encoded by libopus through PyAV, tuned for
+PCM to each output format with ``shared.audio.encode.encode``. Each round times the
+synthesis and every encoder once on one core, the next round on the next core
+(``bench.cores``). Prints each encoder's median time over the rounds, the median of its
+rounds' encode time / synthesis time, encode time / audio length (the real-time factor)
+and the bitrate. Ogg Opus is encoded by libopus through PyAV, tuned for
 speech files (CELT only, complexity 3, 20 ms frames, 48 kbps constrained VBR); the row
 "ogg_opus (libsndfile)" is the encoder it replaced (libsndfile's defaults), measured in
 the same run as the baseline of that choice, and the last lines compare the two: speed,
@@ -27,11 +29,12 @@ import functools
 import io
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import soundfile  # type: ignore[import-untyped]  # no type hints shipped
 
+from bench import cores
 from shared.audio.encode import MP3_QUALITY, encode, output_rate
 from shared.audio.pcm import resample, to_pcm, to_samples
 
@@ -42,15 +45,6 @@ SENTENCE = (
 FORMATS = ("mp3", "ogg_opus", "flac", "wav")
 LIBSNDFILE_OPUS = "ogg_opus (libsndfile)"
 MP3_QUALITIES = {"mp3 (quality 2)": 2, "mp3 (quality 7)": 7}
-
-
-def median_seconds(action: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def libsndfile_opus(pcm: bytes, rate: int) -> bytes:
@@ -89,8 +83,8 @@ def speech_like(rate: int, seconds: float = 5.0) -> bytes:
     return to_pcm(np.clip(signal, -1, 1))
 
 
-def synthesize(rate: int, repeat: int) -> tuple[bytes, float, str]:
-    """Return the PCM, the seconds it took to make, and where it came from."""
+def synthesize(rate: int) -> tuple[bytes, Callable[[], object] | None, str]:
+    """Return the PCM, what makes it again (None: no synthesis), and where it came from."""
     try:
         from shared.providers.base import AudioSettings, SynthesisRequest
         from shared.providers.espeak import EspeakProvider
@@ -99,13 +93,52 @@ def synthesize(rate: int, repeat: int) -> tuple[bytes, float, str]:
         request = SynthesisRequest(
             text=SENTENCE, voice_id="en-US", settings=AudioSettings(sample_rate=rate)
         )
-        provider.synthesize(request)  # load the engine and voice list outside the timing
-        seconds = median_seconds(lambda: provider.synthesize(request), repeat)
-        return provider.synthesize(request).pcm, seconds, "eSpeak NG synthesis"
+        pcm = provider.synthesize(request).pcm  # loads the engine and voice list
+        return pcm, lambda: provider.synthesize(request), "eSpeak NG synthesis"
     except Exception as exc:  # any failure to load eSpeak means: use the numpy signal
-        pcm = speech_like(rate)
         print(f"eSpeak unavailable ({exc!r}); using a 5 s speech-like numpy signal")
-        return pcm, len(pcm) / 2 / rate, "signal duration (no synthesis)"
+        return speech_like(rate), None, "signal duration (no synthesis)"
+
+
+def timed(action: Callable[[], object]) -> float:
+    """Return the seconds ``action`` took."""
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def measure(
+    runs: Mapping[str, Callable[[], object]], synthesis: Callable[[], object] | None, repeat: int
+) -> tuple[dict[str, float], dict[str, float], float]:
+    """Return each run's median seconds and median ratio to the synthesis, and the
+    synthesis's median seconds.
+
+    Each round times the synthesis and every run once, all on one core, the next round on
+    the next core (``bench.cores``: this machine's cores differ in speed, so a run timed on
+    one core against a synthesis timed on the other would compare the cores); a ratio is
+    the median of the rounds' own ratios. Without a synthesis (``None``), the baseline is
+    the audio's duration and ratios are to that.
+    """
+    for run in runs.values():
+        run()  # warm up the codec libraries
+    seconds: dict[str, list[float]] = {label: [] for label in runs}
+    baseline: list[float] = []
+    with cores.alternating() as turns:
+        for _ in range(repeat):
+            core = turns.next()
+            if core is not None:
+                cores.pin_process({core})
+            baseline.append(timed(synthesis) if synthesis is not None else 0.0)
+            for label, run in runs.items():
+                seconds[label].append(timed(run))
+    medians = {label: statistics.median(found) for label, found in seconds.items()}
+    if synthesis is None:
+        return medians, {}, 0.0
+    ratios = {
+        label: statistics.median(t / b for t, b in zip(found, baseline, strict=True))
+        for label, found in seconds.items()
+    }
+    return medians, ratios, statistics.median(baseline)
 
 
 def main() -> None:
@@ -114,13 +147,9 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=22_050)
     args = parser.parse_args()
 
-    pcm, synthesis_seconds, baseline = synthesize(args.rate, args.repeat)
-    synthesized = baseline.startswith("eSpeak")
+    pcm, synthesis, baseline = synthesize(args.rate)
     audio_seconds = len(pcm) / 2 / args.rate
-    source = f"{len(SENTENCE.split())} words" if synthesized else "speech-like signal"
-    print(f"input: {source}, {audio_seconds:.2f} s of audio at {args.rate} Hz")
-    print(f"baseline ({baseline}): {synthesis_seconds * 1000:.1f} ms\n")
-    print(f"{'format':21} {'encode ms':>10} {'/ synthesis':>12} {'/ audio (RTF)':>14} {'kbps':>6}")
+    source = f"{len(SENTENCE.split())} words" if synthesis else "speech-like signal"
     runs: dict[str, Callable[[], bytes]] = {
         fmt: functools.partial(lambda f: encode(pcm, args.rate, f).data, fmt) for fmt in FORMATS
     }
@@ -129,30 +158,36 @@ def main() -> None:
         runs[label] = functools.partial(
             lambda q: encode(pcm, args.rate, "mp3", mp3_quality=q).data, quality
         )
-    seconds_of: dict[str, float] = {}
+    seconds_of, ratio_of, synthesis_seconds = measure(runs, synthesis, args.repeat)
+    if synthesis is None:
+        synthesis_seconds = audio_seconds
+        ratio_of = {label: found / audio_seconds for label, found in seconds_of.items()}
+    print(f"input: {source}, {audio_seconds:.2f} s of audio at {args.rate} Hz")
+    print(f"baseline ({baseline}): {synthesis_seconds * 1000:.1f} ms")
+    print("each round: the baseline and every encoder once, on one core; cores alternate\n")
+    print(f"{'format':21} {'encode ms':>10} {'/ synthesis':>12} {'/ audio (RTF)':>14} {'kbps':>6}")
     for label, run in runs.items():
-        run()  # warm up codec libraries
-        seconds = seconds_of[label] = median_seconds(run, args.repeat)
-        size = len(run())
+        seconds, size = seconds_of[label], len(run())
         print(
-            f"{label:21} {seconds * 1000:10.2f} {seconds / synthesis_seconds:12.2f}"
+            f"{label:21} {seconds * 1000:10.2f} {ratio_of[label]:12.2f}"
             f" {seconds / audio_seconds:14.4f} {size * 8 / audio_seconds / 1000:6.0f}"
         )
-    print(f"\n'/ synthesis' is encode time over {baseline} time; RTF is over audio length")
-    opus, before = seconds_of["ogg_opus"], seconds_of[LIBSNDFILE_OPUS]
-    now, was = opus / synthesis_seconds, before / synthesis_seconds
     print(
-        f"ogg_opus: {now:.2f} x synthesis (was {was:.1f} x with libsndfile), "
+        f"\n'/ synthesis' is the median of each round's encode time over {baseline} time;"
+        " RTF is over audio length"
+    )
+    opus, before = ratio_of["ogg_opus"], ratio_of[LIBSNDFILE_OPUS]
+    print(
+        f"ogg_opus: {opus:.2f} x synthesis (was {before:.1f} x with libsndfile), "
         f"{before / opus:.1f} times faster"
     )
     for label in ("ogg_opus", LIBSNDFILE_OPUS):
         wave, spectral = fidelity(pcm, args.rate, runs[label]())
         print(f"  fidelity {label}: waveform r {wave:.3f}, log-spectrum r {spectral:.3f}")
-    mp3, replaced = seconds_of["mp3"], seconds_of["mp3 (quality 2)"]
+    mp3, replaced = ratio_of["mp3"], ratio_of["mp3 (quality 2)"]
     print(
-        f"mp3 at quality {MP3_QUALITY}: {mp3 / synthesis_seconds:.2f} x synthesis "
-        f"(was {replaced / synthesis_seconds:.2f} x at quality 2), "
-        f"{replaced / mp3:.1f} times faster"
+        f"mp3 at quality {MP3_QUALITY}: {mp3:.2f} x synthesis (was {replaced:.2f} x at "
+        f"quality 2), {replaced / mp3:.1f} times faster"
     )
     for label in ("mp3", *MP3_QUALITIES):
         wave, spectral = fidelity(pcm, args.rate, runs[label]())

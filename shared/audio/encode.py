@@ -4,7 +4,8 @@ Providers hand back PCM (``shared.audio.pcm``); ``encode`` turns it into the req
 format and reports the rate and duration of what it produced. WAV (the canonical 44-byte
 header, ``wav_header``, before the samples) and FLAC keep the input rate; Opus only runs at
 8/12/16/24/48 kHz, so other rates are resampled with soxr to the nearest supported rate at
-or above the input; MP3 comes from ``lameenc`` at a speech bitrate, preceded by a LAME
+or above the input; MP3 comes from ``lameenc`` at a speech bitrate and lame's default
+algorithm quality (``MP3_QUALITY``), preceded by a LAME
 "Info" frame carrying the encoder delay and padding so that gapless decoders (mpg123, which
 soundfile uses, and ffmpeg, which browsers use) give back exactly the input's samples, and
 timestamps line up with what the listener hears. Ogg Opus comes from libopus through PyAV

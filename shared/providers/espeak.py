@@ -10,6 +10,13 @@ fast (real-time factor about 0.002) — async callers use ``asyncio.to_thread``.
 Voices: each language eSpeak lists is a voice (``espeak:en-US``), and each variant in
 ``voices/!v`` combined with a language is another (``espeak:en-US+f3``); a variant's gender
 and age come from its own file, and are left empty when the file does not say.
+
+The audio is not bit-for-bit repeatable. The engine keeps state from one utterance to the
+next that neither ``espeak_Cancel`` nor a second ``espeak_Initialize`` resets: the same
+sentence rendered twice in a row in one process differs by a few dozen samples, so two
+processes with different histories render it differently. Variants with breath noise
+(``f3``) differ between processes in their samples, not their length. A repeated request
+gets the same audio from the synthesis cache, not from the engine.
 """
 
 from __future__ import annotations

@@ -138,8 +138,8 @@ def encode(
     rate = output_rate(kind, sample_rate, target_rate)
     usable = pcm[: len(pcm) - len(pcm) % SAMPLE_WIDTH]
     converted = resample(usable, sample_rate, rate)
-    # PCM, WAV and MP3 take the bytes as they are (no numpy: a cold instance's first
-    # speech does not import it); Opus and FLAC go through arrays.
+    # PCM, WAV and MP3 take the bytes as they are (no int16 array, no copy); Opus and
+    # FLAC go through arrays.
     if kind is OutputFormat.PCM:
         data = converted
     elif kind is OutputFormat.WAV:

@@ -15,8 +15,9 @@ The audio is not bit-for-bit repeatable. The engine keeps state from one utteran
 next that neither ``espeak_Cancel`` nor a second ``espeak_Initialize`` resets: the same
 sentence rendered twice in a row in one process differs by a few dozen samples, so two
 processes with different histories render it differently. Variants with breath noise
-(``f3``'s file sets ``breath``) differ between processes in their samples, not their length. A repeated request
-gets the same audio from the synthesis cache, not from the engine.
+(``f3``'s file sets ``breath``) differ between processes in their samples, not their
+length. A repeated request gets the same audio from the synthesis cache, not from the
+engine.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ of this process (a sync) is seen at once.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from shared.catalog import lookups as lookups_module
 from shared.catalog.lookups import CatalogLookups, catalog_lookups
 from shared.catalog.repository import VOICES, VoiceFilters, VoiceRepository, voice_document
 from shared.catalog.sync import sync_provider_voices
+from shared.errors import ServiceUnavailableError
 from shared.providers.voices import Gender
 from shared.store.base import DocumentStore
 from tests.support.fake_provider import FakeProvider, make_voice
@@ -86,6 +88,26 @@ def test_a_catalog_write_of_this_process_is_seen_at_once(store: DocumentStore) -
     assert lookups.voice("acme:voice-0000").gender is Gender.MALE  # type: ignore[union-attr]
     assert repository.deprecate(["acme:voice-0000"]) == 1
     assert lookups.voice("acme:voice-0000").is_deprecated  # type: ignore[union-attr]
+
+
+def test_a_catalog_write_whose_answer_is_lost_still_ends_remembered_answers(
+    store: DocumentStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A commit whose answer never came back (a timeout) may have landed: counted anyway.
+    repository = VoiceRepository(store)
+    repository.upsert([make_voice("acme", 0, gender="female")])
+    lookups = CatalogLookups(store, ttl_seconds=3600)
+    assert lookups.voice("acme:voice-0000").gender is Gender.FEMALE  # type: ignore[union-attr]
+    committed = store.run_transaction
+
+    def answer_lost(*args: Any, **kwargs: Any) -> Any:
+        committed(*args, **kwargs)
+        raise ServiceUnavailableError("the commit's answer was lost")
+
+    monkeypatch.setattr(store, "run_transaction", answer_lost)
+    with pytest.raises(ServiceUnavailableError):
+        repository.upsert([make_voice("acme", 0, gender="male")])
+    assert lookups.voice("acme:voice-0000").gender is Gender.MALE  # type: ignore[union-attr]
 
 
 def test_the_oldest_answers_are_dropped_beyond_the_bound(

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from shared.audio.pcm import to_samples
+from shared.providers import espeak as espeak_module
 from shared.providers.base import AudioSettings, ErrorCategory, ProviderError, SynthesisRequest
 from shared.providers.espeak import EspeakProvider
 from shared.providers.voices import AgeGroup, Gender
@@ -109,6 +110,19 @@ def test_a_variant_espeak_has_no_file_for_is_a_permanent_error(espeak):
     with pytest.raises(ProviderError) as caught:
         say(espeak, voice="de+no-such-variant")
     assert caught.value.category is ErrorCategory.PERMANENT
+
+
+def test_speaking_a_variant_reads_no_variant_file(monkeypatch):
+    # A cold instance's first speech checks the variant's name; parsing every variant's
+    # file is for the voice list only.
+    def unexpected(path):
+        raise AssertionError(f"read {path}")
+
+    monkeypatch.setattr(espeak_module, "read_variant", unexpected)
+    fresh = EspeakProvider(variant_languages=[])
+    assert say(fresh, voice="en-US+f3").duration_seconds > 0.5
+    with pytest.raises(ProviderError):
+        say(fresh, voice="en-US+no-such-variant")
 
 
 def test_concurrent_calls_are_serialised_and_correct(espeak):

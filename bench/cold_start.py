@@ -301,15 +301,11 @@ def measure(rounds: int, only: Sequence[str]) -> dict[str, list[Sample]]:
         for probe in found:  # warm-up: bytecode caches, the page cache, the store's files
             cold_run(probe, mint, env)
         samples: dict[str, list[Sample]] = {probe.name: [] for probe in found}
-        with cores.alternating() as turns:
-            for _ in range(rounds):
-                # A round's processes on one core (they inherit this process's): bare and
-                # every function alike, on the next core each round (bench.cores).
-                core = turns.next()
-                if core is not None:
-                    cores.pin_process({core})
-                for probe in found:
-                    samples[probe.name].append(cold_run(probe, mint, env))
+        # A round's processes on one core (they inherit this process's): bare and every
+        # function alike, on the next core each round (bench.cores).
+        for _ in cores.pinned_rounds(rounds):
+            for probe in found:
+                samples[probe.name].append(cold_run(probe, mint, env))
         return samples
 
 

@@ -78,3 +78,15 @@ def alternating() -> Iterator[Turns]:
     finally:
         if found:
             pin_process(set(found))
+
+
+def pinned_rounds(count: int) -> Iterator[int]:
+    """Yield the rounds 0 .. ``count - 1``, the whole process pinned to the next core
+    before each (``pin_process``: what it starts inherits the core); every thread gets
+    every core again when the rounds end."""
+    with alternating() as turns:
+        for round_ in range(count):
+            core = turns.next()
+            if core is not None:
+                pin_process({core})
+            yield round_

@@ -123,14 +123,10 @@ def measure(
         run()  # warm up the codec libraries
     seconds: dict[str, list[float]] = {label: [] for label in runs}
     baseline: list[float] = []
-    with cores.alternating() as turns:
-        for _ in range(repeat):
-            core = turns.next()
-            if core is not None:
-                cores.pin_process({core})
-            baseline.append(timed(synthesis) if synthesis is not None else 0.0)
-            for label, run in runs.items():
-                seconds[label].append(timed(run))
+    for _ in cores.pinned_rounds(repeat):
+        baseline.append(timed(synthesis) if synthesis is not None else 0.0)
+        for label, run in runs.items():
+            seconds[label].append(timed(run))
     medians = {label: statistics.median(found) for label, found in seconds.items()}
     if synthesis is None:
         return medians, {}, 0.0

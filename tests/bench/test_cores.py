@@ -53,3 +53,14 @@ def test_the_process_or_one_thread_is_pinned_and_every_core_comes_back(helper: i
         assert masks[own] == {first}
         assert masks[helper] == everything  # other threads keep every core
     assert all(mask == everything for mask in _masks().values())
+
+
+def test_pinned_rounds_put_each_round_on_the_next_core_and_give_every_core_back() -> None:
+    found = cores.cores()
+    if not found:
+        pytest.fail("this Linux machine should allow sched_setaffinity")
+    seen = []
+    for round_ in cores.pinned_rounds(3):
+        seen.append((round_, set(map(frozenset, _masks().values()))))
+    assert seen == [(n, {frozenset({found[n % len(found)]})}) for n in range(3)]
+    assert all(mask == set(found) for mask in _masks().values())

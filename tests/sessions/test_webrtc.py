@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 
+import jiwer
 import numpy as np
 import pytest
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
@@ -205,14 +206,13 @@ def test_a_webrtc_peer_is_heard_and_answered_over_opus(start_service, whisper):
     assert abs(span - expected_span) / expected_span < 0.1
     assert np.sqrt(np.mean(samples[voiced[0] : voiced[-1]] ** 2)) > 1000
     heard = asyncio.run(whisper.transcribe(reply, RATE, "en")).text
-    # Both sentences arrived, and most of their words are heard. Not every word: eSpeak's
+    # Both sentences arrived, in order, and nearly word for word. Not exactly: eSpeak's
     # speech through Opus over real-time RTP (packet timing differs run to run) can be
     # misheard. One CI run heard "I cannot look up where the rough line. I hope it is
-    # pleasant." for "... the weather offline. ...": 9 of the 11 words, with the span and
-    # loudness checks above passing. The question's words echoed back would be 3 of 11.
+    # pleasant." for "... the weather offline. ...", a word error rate of 0.25, with the
+    # span and loudness checks above passing. The first sentence alone scores 0.42.
     assert {"cannot", "pleasant"} <= set(words(heard)), heard
-    said = set(words(answer))
-    assert len(said & set(words(heard))) >= 0.8 * len(said), (answer, heard)
+    assert jiwer.wer(" ".join(words(answer)), " ".join(words(heard))) <= 0.35, (answer, heard)
 
 
 def test_an_offer_needs_a_valid_token_and_an_sdp_offer(start_service):

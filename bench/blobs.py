@@ -21,6 +21,11 @@ A second pair times puts of small objects (6 KB, the size of a sentence's timest
 the adapter keeps objects up to ``INLINE_MAX_BYTES`` in their index row, against the plain
 atomic write of the same bytes (fsynced like the 1 MB case). No target; it shows what the
 inline path saves.
+
+A third part shows where the inline limit belongs: the same puts at sizes around
+``INLINE_MAX_BYTES`` through two adapters in the same run, one that keeps every object in
+its index row and one that writes every object to a file (fsynced), with the mean time per
+put (index checkpoints included). No target; the limit should sit where the two cross.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from shared.blobs.local import INLINE_MAX_BYTES, LocalObjectStorage
 
 MB = 1024 * 1024
 SMALL = 6_000
+KB = 1024
+AROUND_LIMIT = (32 * KB, 64 * KB, 128 * KB, 256 * KB)
 BUCKET = "bench-blobs"
 TARGET = 0.7
 FLOOR = "plain atomic write, MD5 beside it"
@@ -60,12 +67,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         ThreadPoolExecutor(1, thread_name_prefix="md5") as hasher,
     ):
         root = Path(folder)
-        storage = LocalObjectStorage(
-            root / "blobs",
-            signing_key=b"b" * 32,
-            public_base_url="http://127.0.0.1:8080",
-            max_upload_bytes=2 * MB,
-            durable=durable,
+        storage, always_inline, always_file = (
+            LocalObjectStorage(
+                root / place,
+                signing_key=b"b" * 32,
+                public_base_url="http://127.0.0.1:8080",
+                max_upload_bytes=2 * MB,
+                durable=durable,
+                inline_max_bytes=limit,
+            )
+            for place, limit in (("blobs", INLINE_MAX_BYTES), ("inline", 2 * MB), ("files", 0))
         )
         plain = root / "plain"
         plain.mkdir()
@@ -121,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             ("adapter get", adapter_get),
             ("plain small atomic write", plain_small_atomic_put),
             ("adapter small put", adapter_small_put),
+            *around_limit_sides(always_inline, always_file, payloads, args.objects),
         ]
         # Interleave the sides round by round, so that none always meets a warmer cache or
         # a quieter disk; keep each side's best round.
@@ -131,9 +143,35 @@ def main(argv: Sequence[str] | None = None) -> None:
                 run(number)
                 elapsed = time.perf_counter() - started
                 best[name] = min(best.get(name, elapsed), elapsed)
-        storage.close()
+        for store in (storage, always_inline, always_file):
+            store.close()
 
     report(best, args.objects, args.rounds, durable)
+
+
+def around_limit_sides(
+    always_inline: LocalObjectStorage,
+    always_file: LocalObjectStorage,
+    payloads: list[bytes],
+    objects: int,
+) -> list[tuple[str, Callable[[int], None]]]:
+    """Return puts of each size in ``AROUND_LIMIT``, once kept inline and once in a file."""
+
+    def sized_puts(store: LocalObjectStorage, size: int) -> Callable[[int], None]:
+        payloads_of_size = [payload[:size] for payload in payloads]
+
+        def put(round_: int) -> None:
+            for i in range(objects):
+                data = payloads_of_size[(i + round_) % 8]
+                store.put(BUCKET, f"sized/{i}", data, content_type="audio/wav")
+
+        return put
+
+    return [
+        (f"{where} {size}", sized_puts(store, size))
+        for size in AROUND_LIMIT
+        for where, store in (("inline", always_inline), ("file", always_file))
+    ]
 
 
 def md5_sides(
@@ -228,6 +266,16 @@ def report(best: dict[str, float], objects: int, rounds: int, durable: bool) -> 
     print(f"  adapter put (inline)  {adapter_ms:6.3f} ms")
     print(f"  plain atomic write    {plain_ms:6.3f} ms")
     print(f"  ratio adapter / plain {adapter_ms / plain_ms:5.2f}  (no target)")
+    print(
+        f"Around the inline limit ({INLINE_MAX_BYTES // KB} KB), {objects} puts of each size "
+        f"({mode}), mean time per put:"
+    )
+    print("      size   inline     file  inline / file")
+    for size in AROUND_LIMIT:
+        inline_ms = 1000 * best[f"inline {size}"] / objects
+        file_ms = 1000 * best[f"file {size}"] / objects
+        ratio = inline_ms / file_ms
+        print(f"  {size // KB:5d} KB {inline_ms:6.3f} ms {file_ms:6.3f} ms  {ratio:5.2f}")
 
 
 if __name__ == "__main__":

@@ -82,7 +82,9 @@ _READ_ATTEMPTS = 5
 # (``python -m bench.blobs`` times 6 KB puts against fsynced atomic writes), and the WAL
 # commit makes the row and its bytes one atomic change, so no separate fsync is needed and
 # a torn object is still impossible. Larger blobs gain less: each is written twice (WAL,
-# then checkpoint) and brings the next fsynced checkpoint closer.
+# then checkpoint) and brings the next fsynced checkpoint closer. ``bench.blobs`` also times
+# puts at 32-256 KB both ways: inline is faster at 32 and 64 KB, slower from 128 KB on
+# (on 2026-12-07, about 1.3-1.8 x a fsynced file at 128 KB, 1.9-2.6 x at 256 KB).
 INLINE_MAX_BYTES = 64 * 1024
 
 
@@ -93,7 +95,8 @@ class LocalObjectStorage(ObjectStorage):
     ``{public_base_url}/_blobs/``; ``on_finalized`` receives the Eventarc-shaped
     ``object.v1.finalized`` CloudEvent after every put, copy and move (it must not
     block: ``EventPoster`` queues). ``durable=False`` skips the fsync of each data file
-    (objects stored inline have none).
+    (objects stored inline have none). ``inline_max_bytes`` is there for ``bench.blobs``,
+    which times the same puts on either side of the limit.
     """
 
     def __init__(
@@ -105,6 +108,7 @@ class LocalObjectStorage(ObjectStorage):
         max_upload_bytes: int,
         on_finalized: Publisher | None = None,
         durable: bool = True,
+        inline_max_bytes: int = INLINE_MAX_BYTES,
     ) -> None:
         super().__init__(max_upload_bytes=max_upload_bytes)
         self.root = Path(root)
@@ -112,6 +116,7 @@ class LocalObjectStorage(ObjectStorage):
         self.signer = UrlSigner(signing_key, public_base_url)
         self._on_finalized = on_finalized
         self._durable = durable
+        self._inline_max_bytes = inline_max_bytes
         self._index = ObjectIndex(self.root / "index.sqlite3")
         self._files = FileLayout(self.root)
         self._workers = ThreadPoolExecutor(thread_name_prefix="blobs")
@@ -153,9 +158,9 @@ class LocalObjectStorage(ObjectStorage):
         else:
             # One byte past the inline limit tells whether the stream fits in its index row;
             # a larger one goes on from there to a file, never whole into memory.
-            head, rest = read_up_to(data, INLINE_MAX_BYTES + 1), data
+            head, rest = read_up_to(data, self._inline_max_bytes + 1), data
         fields: dict[str, Any] = {"content_type": content_type, "metadata": custom}
-        if memoryview(head).nbytes <= INLINE_MAX_BYTES:
+        if memoryview(head).nbytes <= self._inline_max_bytes:
             content = bytes(head)
             check_upload_size(len(content), self.max_upload_bytes)
             md5_hash, crc32c = checksums(content)

@@ -36,7 +36,7 @@ class SmokeRun:
 
 
 SMOKE_RUNS = (
-    SmokeRun("blobs", ("--objects", "1", "--rounds", "1"), "ratio put / plain atomic write"),
+    SmokeRun("blobs", ("--objects", "1", "--rounds", "1"), "Around the inline limit"),
     SmokeRun("blobs_tasks", ("--quick",), "== task queue: in-process worker"),
     SmokeRun("cold_start", ("--rounds", "1", "--only", "voices"), "target <= 2.0 x bare:"),
     SmokeRun("encode", ("--repeat", "1"), "fidelity mp3 (quality 7):"),

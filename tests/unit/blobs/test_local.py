@@ -258,6 +258,22 @@ def test_objects_up_to_the_limit_are_inline_and_larger_ones_are_files(storage, t
     }
 
 
+@pytest.mark.parametrize(("limit", "inline"), [(0, False), (2 * FILE_SIZED, True)])
+def test_the_inline_limit_can_be_moved(tmp_path, limit, inline):
+    # bench.blobs times the same puts through a store that keeps everything inline and one
+    # that keeps everything in files; either answers as the default store does.
+    root = tmp_path / "blobs"
+    storage = new_storage(root, inline_max_bytes=limit)
+    for name, size in (("small", 1), ("large", FILE_SIZED)):
+        data = bytes(i % 251 for i in range(size))
+        info = storage.put(BUCKET, name, data, content_type="audio/wav")
+        assert (info.size, info.md5_hash) == (size, checksums(data)[0])
+        assert storage.get(BUCKET, name) == data
+    assert stored_inline(root) == {f"{BUCKET}/small": inline, f"{BUCKET}/large": inline}
+    assert len(data_files(root)) == (0 if inline else 2)
+    storage.close()
+
+
 @pytest.mark.parametrize("size", [0, 1, 6 * 1024, INLINE_MAX_BYTES, FILE_SIZED, 300_000])
 def test_inline_and_file_objects_answer_alike(storage, events, size):
     data = bytes(i % 251 for i in range(size))

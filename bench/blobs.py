@@ -22,8 +22,8 @@ the adapter keeps objects up to ``INLINE_MAX_BYTES`` in their index row, against
 atomic write of the same bytes (fsynced like the 1 MB case). No target; it shows what the
 inline path saves.
 
-A third part shows where the inline limit belongs: the same puts at sizes around
-``INLINE_MAX_BYTES`` through two adapters in the same run, one that keeps every object in
+A third part shows where the inline limit belongs: the same puts at half, once, twice and
+four times ``INLINE_MAX_BYTES`` through two adapters in the same run, one that keeps every object in
 its index row and one that writes every object to a file (fsynced), with the mean time per
 put (index checkpoints included). No target; the limit should sit where the two cross.
 """
@@ -44,7 +44,8 @@ from shared.blobs.local import INLINE_MAX_BYTES, LocalObjectStorage
 MB = 1024 * 1024
 SMALL = 6_000
 KB = 1024
-AROUND_LIMIT = (32 * KB, 64 * KB, 128 * KB, 256 * KB)
+# Half the inline limit, the limit, twice and four times it (32-256 KB at 64 KB).
+AROUND_LIMIT = tuple(INLINE_MAX_BYTES * times // 2 for times in (1, 2, 4, 8))
 BUCKET = "bench-blobs"
 TARGET = 0.7
 FLOOR = "plain atomic write, MD5 beside it"
@@ -156,6 +157,7 @@ def around_limit_sides(
     objects: int,
 ) -> list[tuple[str, Callable[[int], None]]]:
     """Return puts of each size in ``AROUND_LIMIT``, once kept inline and once in a file."""
+    assert all(size <= len(payload) for size in AROUND_LIMIT for payload in payloads)
 
     def sized_puts(store: LocalObjectStorage, size: int) -> Callable[[int], None]:
         payloads_of_size = [payload[:size] for payload in payloads]

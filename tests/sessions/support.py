@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jiwer
 import numpy as np
 import soundfile
 from websockets.sync.client import ClientConnection, connect
@@ -49,6 +51,35 @@ def speech(text: str, *, rate: int = 16_000, voice: str = "en-US") -> bytes:
         )
     )
     return result.pcm
+
+
+def words(text: str) -> list[str]:
+    """Return ``text``'s words in lower case, without punctuation."""
+    return re.findall(r"[a-z']+", text.lower())
+
+
+# Whisper tiny mishears a word or a phrase of a synthesized reply, differently from run to
+# run (eSpeak's audio is not bit-for-bit repeatable, nor is Opus over real-time RTP). Heard:
+# "I can't look up the weather offline. I hope it is clear then." and "I cannot look up
+# where the rough line. I hope it is pleasant." for "I cannot look up the weather offline. I
+# hope it is pleasant.", word error rates of 0.17 and 0.25 (as ``assert_heard_as_said``
+# counts). The first sentence alone scores 0.42 against it, the question echoed back 0.83.
+MAX_REPLY_WER = 0.35
+
+
+def assert_heard_as_said(said: str, heard: str, *, including: set[str]) -> None:
+    """Fail unless Whisper's transcript ``heard`` of a reply says ``said``: the words
+    ``including`` (one from each sentence) and the rest nearly word for word, in order.
+
+    "can't" and "can not" count as "cannot" (Whisper writes all three for the same audio).
+    """
+    assert including <= set(words(heard)), (said, heard)
+    error = jiwer.wer(_normalized(said), _normalized(heard))
+    assert error <= MAX_REPLY_WER, (said, heard, error)
+
+
+def _normalized(text: str) -> str:
+    return re.sub(r"\bcan(?:'t| not)\b", "cannot", " ".join(words(text)))
 
 
 def silence(seconds: float, *, rate: int = 16_000) -> bytes:

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import re
 
-import jiwer
 import loguru
 
-from tests.sessions.support import Client, silence, speech
-
-
-def words(text: str) -> list[str]:
-    return re.findall(r"[a-z']+", text.lower())
+from tests.sessions.support import Client, assert_heard_as_said, silence, speech, words
 
 
 def test_a_pipecat_session_hears_answers_and_speaks(start_service, whisper):
@@ -43,10 +37,8 @@ def test_a_pipecat_session_hears_answers_and_speaks(start_service, whisper):
     reply = bytes(client.received.audio)
     assert len(reply) / 2 / 16_000 > 1.0
     heard = asyncio.run(whisper.transcribe(reply, 16_000, "en")).text
-    # The reply is heard as the agent said it: Whisper tiny may mishear a word of the
-    # neural voice (it once heard "pleasant" as "clear then"), not a sentence.
-    assert "weather" in words(heard), heard
-    assert jiwer.wer(" ".join(words(done["text"])), " ".join(words(heard))) <= 0.35, heard
+    # The reply is heard as the agent said it (Whisper tiny may mishear a word or a phrase).
+    assert_heard_as_said(done["text"], heard, including={"look", "hope"})
     assert metrics["endOfSpeechToFirstAudioMs"] > 0
     client.send({"type": "stop"})
     client.wait_for("session.ended")

@@ -13,19 +13,17 @@ import asyncio
 import contextlib
 import fractions
 import json
-import re
 import time
 import urllib.error
 import urllib.request
 
-import jiwer
 import numpy as np
 import pytest
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame, AudioResampler
 
-from tests.sessions.support import silence, speech
+from tests.sessions.support import assert_heard_as_said, silence, speech, words
 
 RATE = 48_000
 FRAME = RATE // 50
@@ -155,10 +153,6 @@ class Peer:
             reader.cancel()
 
 
-def words(text: str) -> list[str]:
-    return re.findall(r"[a-z']+", text.lower())
-
-
 def test_a_webrtc_peer_is_heard_and_answered_over_opus(start_service, whisper):
     service = start_service()
     offer_url = f"{service.http}/v1/sessions/webrtc"
@@ -206,13 +200,9 @@ def test_a_webrtc_peer_is_heard_and_answered_over_opus(start_service, whisper):
     assert abs(span - expected_span) / expected_span < 0.1
     assert np.sqrt(np.mean(samples[voiced[0] : voiced[-1]] ** 2)) > 1000
     heard = asyncio.run(whisper.transcribe(reply, RATE, "en")).text
-    # Both sentences arrived, in order, and nearly word for word. Not exactly: eSpeak's
-    # speech through Opus over real-time RTP (packet timing differs run to run) can be
-    # misheard. One CI run heard "I cannot look up where the rough line. I hope it is
-    # pleasant." for "... the weather offline. ...", a word error rate of 0.25, with the
-    # span and loudness checks above passing. The first sentence alone scores 0.42.
-    assert {"cannot", "pleasant"} <= set(words(heard)), heard
-    assert jiwer.wer(" ".join(words(answer)), " ".join(words(heard))) <= 0.35, (answer, heard)
+    # Both sentences arrived, in order, and nearly word for word (the span and loudness
+    # checks above pass for a reply Whisper mishears: see MAX_REPLY_WER).
+    assert_heard_as_said(answer, heard, including={"look", "hope"})
 
 
 def test_an_offer_needs_a_valid_token_and_an_sdp_offer(start_service):

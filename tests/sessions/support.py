@@ -63,17 +63,17 @@ def words(text: str) -> list[str]:
 # "I can't look up the weather offline. I hope it is clear then." and "I cannot look up
 # where the rough line. I hope it is pleasant." for "I cannot look up the weather offline. I
 # hope it is pleasant.", word error rates of 0.17 and 0.25 (as ``assert_heard_as_said``
-# counts). The first sentence alone scores 0.42 against it, the question echoed back 0.83.
+# counts). Either sentence missing fails: the first alone scores 0.42 against it, the second
+# alone 0.58, and the question echoed back 0.83.
 MAX_REPLY_WER = 0.35
 
 
-def assert_heard_as_said(said: str, heard: str, *, including: set[str]) -> None:
-    """Fail unless Whisper's transcript ``heard`` of a reply says ``said``: the words
-    ``including`` (one from each sentence) and the rest nearly word for word, in order.
+def assert_heard_as_said(said: str, heard: str) -> None:
+    """Fail unless Whisper's transcript ``heard`` of a reply says ``said`` nearly word for
+    word, in order (a word error rate of at most ``MAX_REPLY_WER``).
 
     "can't" and "can not" count as "cannot" (Whisper writes all three for the same audio).
     """
-    assert including <= set(words(heard)), (said, heard)
     error = jiwer.wer(_normalized(said), _normalized(heard))
     assert error <= MAX_REPLY_WER, (said, heard, error)
 

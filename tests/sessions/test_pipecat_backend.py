@@ -38,7 +38,7 @@ def test_a_pipecat_session_hears_answers_and_speaks(start_service, whisper):
     assert len(reply) / 2 / 16_000 > 1.0
     heard = asyncio.run(whisper.transcribe(reply, 16_000, "en")).text
     # The reply is heard as the agent said it (Whisper tiny may mishear a word or a phrase).
-    assert_heard_as_said(done["text"], heard, including={"look", "hope"})
+    assert_heard_as_said(done["text"], heard)
     assert metrics["endOfSpeechToFirstAudioMs"] > 0
     client.send({"type": "stop"})
     client.wait_for("session.ended")

@@ -65,7 +65,7 @@ def test_speech_gets_its_transcript_and_a_spoken_reply(start_service, whisper):
     assert len(reply) / 2 / 16_000 > 1.0
     # The reply audio says the agent's words.
     heard = transcribe(whisper, reply, 16_000)
-    assert_heard_as_said(done["text"], heard, including={"look", "hope"})
+    assert_heard_as_said(done["text"], heard)
     for figure in ("vadStopDelayMs", "sttMs", "agentTtftMs", "ttsTtfbMs"):
         assert metrics[figure] >= 0
     assert metrics["endOfSpeechToFirstAudioMs"] > metrics["sttMs"]

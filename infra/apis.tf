@@ -12,6 +12,7 @@ locals {
     "iam.googleapis.com",
     "iamcredentials.googleapis.com", # signBlob, for V4 signed URLs without a key file
     "logging.googleapis.com",
+    "monitoring.googleapis.com", # alert policies and their notification channels
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",

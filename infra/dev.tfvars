@@ -18,5 +18,9 @@ rate_limit_per_minute = 600
 
 front_door_log_sample_rate = 1
 
+# No latency alerts in dev (three fewer alert conditions: $4.50 a month); dead letters,
+# server errors and queue backlogs still open incidents. alert_emails = [] by default.
+alert_p95_latency_ms = {}
+
 # A dev environment may be torn down with terraform destroy.
 deletion_protection = false

@@ -6,8 +6,9 @@ checked formatting and loaded the configuration; this adds the reference checks 
 `validate` would make: every ``var.``, ``local.``, ``data.`` and resource reference names
 something declared, and every declared variable and local is used. It also reads the
 example ``*.tfvars``: Terraform only warns about a value for an undeclared variable (a
-typo would silently deploy the default), and ``min_instances`` must name deployed
-functions. Exits 1 listing problems.
+typo would silently deploy the default), ``min_instances`` must name deployed
+functions and ``alert_p95_latency_ms`` (its default too) deployed services. Exits 1 listing
+problems.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ _REFERENCE = re.compile(
 )
 
 
+# The Cloud Run service of run.tf; each function is a Cloud Run service of its own name.
+SESSION_SERVICE = "voice-sessions"
+
+
 @dataclass
 class Declarations:
     """What a module declares, and its code with comment lines removed."""
@@ -35,6 +40,7 @@ class Declarations:
     locals: set[str] = field(default_factory=set)
     resources: set[str] = field(default_factory=set)
     data: set[str] = field(default_factory=set)
+    defaults: dict[str, object] = field(default_factory=dict)
     code: str = ""
 
 
@@ -53,6 +59,9 @@ def read_module(directory: Path) -> Declarations:
         parsed = hcl2.loads(text)
         for block in parsed.get("variable", []):
             found.variables.update(block)
+            for name, body in block.items():
+                if "default" in body:  # python-hcl2 wraps each value in a list
+                    found.defaults[name] = body["default"][0]
         for block in parsed.get("locals", []):
             found.locals.update(key for key in block if not key.startswith("__"))
         found.resources |= _typed_names(parsed.get("resource", []))
@@ -95,6 +104,13 @@ def tfvars_problems(directory: Path, module: Declarations) -> list[str]:
         for warmed in next(iter(values.get("min_instances", [])), {}):
             if warmed not in functions:
                 problems.append(f"{path.name}: min_instances names no function: {warmed}")
+        for watched in next(iter(values.get("alert_p95_latency_ms", [])), {}):
+            if watched not in functions and watched != SESSION_SERVICE:
+                problems.append(f"{path.name}: alert_p95_latency_ms names no service: {watched}")
+    defaults = module.defaults.get("alert_p95_latency_ms", {})
+    for watched in defaults if isinstance(defaults, dict) else {}:
+        if watched not in functions and watched != SESSION_SERVICE:
+            problems.append(f"variables.tf: alert_p95_latency_ms names no service: {watched}")
     return problems
 
 
@@ -109,7 +125,8 @@ def main(directory: str) -> int:
     print(
         f"ok: {len(module.resources)} resources, {len(module.data)} data sources, "
         f"{len(module.variables)} variables and {len(module.locals)} locals, "
-        "every reference declared; the example tfvars set only declared variables"
+        "every reference declared; the example tfvars set only declared variables, "
+        "and name only deployed functions and services"
     )
     return 0
 

@@ -170,3 +170,51 @@ variable "smoke_test_signers" {
   type        = list(string)
   default     = []
 }
+
+variable "alert_emails" {
+  description = "Email addresses the alert policies (monitoring.tf) notify. Empty: incidents open in the Cloud Monitoring console only."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for email in var.alert_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", email))])
+    error_message = "alert_emails takes email addresses."
+  }
+}
+
+variable "alert_server_error_ratio" {
+  description = "Share of a service's responses that may be 5xx over 5 minutes before it pages (0 to 1)."
+  type        = number
+  default     = 0.05
+
+  validation {
+    condition     = var.alert_server_error_ratio > 0 && var.alert_server_error_ratio < 1
+    error_message = "alert_server_error_ratio is between 0 and 1."
+  }
+}
+
+variable "alert_p95_latency_ms" {
+  description = "p95 latency targets in ms per Cloud Run service (a function's name, or voice-sessions), at most six; a service above its target for 10 minutes pages. Leave out services whose requests stream for long (POST /synthesize/stream, voice-sessions' WebSockets), whose latency is their length. Empty: no latency alert."
+  type        = map(number)
+  default = {
+    "voice-models"           = 1000
+    "voice-model-activation" = 1000
+    voices                   = 1000
+  }
+
+  validation {
+    condition     = length(var.alert_p95_latency_ms) <= 6 && alltrue([for ms in values(var.alert_p95_latency_ms) : ms > 0])
+    error_message = "alert_p95_latency_ms takes at most six services, each with a target above 0 ms."
+  }
+}
+
+variable "alert_queue_depth" {
+  description = "Tasks that may wait in one Cloud Tasks queue for 15 minutes before it pages."
+  type        = number
+  default     = 500
+
+  validation {
+    condition     = var.alert_queue_depth >= 1
+    error_message = "alert_queue_depth must be at least 1."
+  }
+}

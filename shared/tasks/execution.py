@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 TASK_RUNS = "task_runs"
 DEAD_LETTERS = "task_dead_letters"
+# The ``event`` field of a dead letter's log line, which infra/monitoring.tf alerts on.
+DEAD_LETTER_EVENT = "task.dead_lettered"
 # Cloud Tasks keeps a task at most 31 days, so no redelivery can come after this.
 RUN_RECORD_TTL = timedelta(days=31)
 MAX_ERROR_CHARS = 2000
@@ -244,13 +246,6 @@ class _Delivery:
             dead_at=datetime.now(UTC),
         )
         record_dead_letter(self.store, letter, on_acknowledged=self.on_acknowledged)
-        logger.warning(
-            "Task %s (%s) dead-lettered after %d attempt(s): %s",
-            envelope.task_id,
-            envelope.task_type,
-            self.attempt,
-            reason,
-        )
         return Outcome("dead_lettered", error=letter.last_error)
 
     def acknowledge_duplicate(self) -> None:
@@ -284,7 +279,9 @@ def record_dead_letter(
 ) -> None:
     """Store ``letter`` and mark its run dead, together (a redelivery is then a duplicate).
 
-    ``on_acknowledged`` adds the caller's writes to the same atomic batch.
+    ``on_acknowledged`` adds the caller's writes to the same atomic batch. Once stored, the
+    letter is logged as an error with ``event`` set to ``DEAD_LETTER_EVENT``: the log-based
+    metric that pages an operator (``infra/monitoring.tf``) counts those lines.
     """
     with store.batch() as batch:
         batch.set(DEAD_LETTERS, letter.task_id, letter.model_dump())
@@ -293,6 +290,23 @@ def record_dead_letter(
         )
         if on_acknowledged is not None:
             on_acknowledged(batch)
+    logger.error(
+        "Task %s (%s) dead-lettered after %d attempt(s): %s",
+        letter.task_id,
+        letter.task_type,
+        letter.attempts,
+        letter.reason,
+        extra={
+            "fields": {
+                "event": DEAD_LETTER_EVENT,
+                "taskId": letter.task_id,
+                "taskType": letter.task_type,
+                "queue": letter.queue,
+                "reason": letter.reason,
+                "attempts": letter.attempts,
+            }
+        },
+    )
 
 
 def list_dead_letters(

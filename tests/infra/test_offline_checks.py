@@ -134,6 +134,15 @@ BROKEN: dict[str, tuple[str, Break, str]] = {
         replace("infra/prod.tfvars", '"voice-models" = 1', '"voice-model" = 1'),
         "prod.tfvars: min_instances names no function: voice-model",
     ),
+    "latency alert for no service": (
+        "references",
+        replace(
+            "infra/variables.tf",
+            "    voices                   = 1000",
+            "    voicez                   = 1000",
+        ),
+        "variables.tf: alert_p95_latency_ms names no service: voicez",
+    ),
     "public data bucket": (
         "checkov",
         replace("infra/storage.tf", '"enforced"', '"inherited"', count=2),

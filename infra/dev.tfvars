@@ -19,7 +19,8 @@ rate_limit_per_minute = 600
 front_door_log_sample_rate = 1
 
 # No latency alerts in dev (three fewer alert conditions: $4.50 a month); dead letters,
-# server errors and queue backlogs still open incidents. alert_emails = [] by default.
+# server errors, queue backlogs and an unreachable front door still open incidents.
+# alert_emails = [] by default: incidents show in the console only.
 alert_p95_latency_ms = {}
 
 # A dev environment may be torn down with terraform destroy.

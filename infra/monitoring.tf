@@ -223,3 +223,79 @@ resource "google_monitoring_alert_policy" "queue_backlog" {
 
   depends_on = [google_project_service.enabled]
 }
+
+# The apps' view: Google's checkers fetch the public API description through the front door
+# every 5 minutes, which proves the address, certificate, Cloud Armor, URL map and a function
+# behind them serve. Left out when allowed_source_ranges admits only some clients, since the
+# checkers' addresses would be refused.
+resource "google_monitoring_uptime_check_config" "front_door" {
+  count = length(var.allowed_source_ranges) == 0 ? 1 : 0
+
+  display_name = "Voice platform front door"
+  timeout      = "10s"
+  period       = "300s"
+
+  http_check {
+    path         = "/openapi.json"
+    port         = 443
+    use_ssl      = true
+    validate_ssl = true
+
+    accepted_response_status_codes {
+      status_class = "STATUS_CLASS_2XX"
+    }
+  }
+
+  content_matchers {
+    content = "\"openapi\""
+  }
+
+  monitored_resource {
+    type = "uptime_url"
+    labels = {
+      project_id = var.project
+      host       = local.front_door_domain
+    }
+  }
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_monitoring_alert_policy" "front_door_down" {
+  count = length(google_monitoring_uptime_check_config.front_door)
+
+  display_name          = "Voice platform: front door unreachable"
+  combiner              = "OR"
+  notification_channels = local.alert_channels
+  user_labels           = local.labels
+
+  conditions {
+    display_name = "The uptime check of /openapi.json fails from more than one location for 10 minutes"
+
+    condition_threshold {
+      filter          = "metric.type=\"monitoring.googleapis.com/uptime_check/check_passed\" AND resource.type=\"uptime_url\" AND metric.label.check_id=\"${google_monitoring_uptime_check_config.front_door[0].uptime_check_id}\""
+      comparison      = "COMPARISON_GT"
+      threshold_value = 1
+      duration        = "600s"
+
+      aggregations {
+        alignment_period     = "1200s"
+        per_series_aligner   = "ALIGN_NEXT_OLDER"
+        cross_series_reducer = "REDUCE_COUNT_FALSE"
+        group_by_fields      = ["resource.label.host"]
+      }
+    }
+  }
+
+  documentation {
+    mime_type = "text/markdown"
+    content   = <<-EOT
+      The apps cannot reach the API: `GET https://<domain>/openapi.json` fails from several of
+      Google's checker locations. Check, in order: the domain's A record against the
+      front_door_ip output, the managed certificate's status (it takes up to an hour after a
+      first deploy or a domain change), the Cloud Armor policy, and the openapi function's logs.
+    EOT
+  }
+
+  depends_on = [google_project_service.enabled]
+}

@@ -14,7 +14,6 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pydantic
 import pytest
@@ -30,8 +29,8 @@ from shared.tasks import (
     execute_task,
 )
 from shared.tasks import execution as task_execution
+from tests.support.terraform import resource_block, string_attribute
 
-MONITORING = Path(__file__).resolve().parents[2] / "infra" / "monitoring.tf"
 POLICY = QueuePolicy(max_attempts=3, min_backoff=1, max_backoff=8, max_concurrent=1)
 
 
@@ -39,20 +38,11 @@ class Voice(pydantic.BaseModel):
     voice_id: str
 
 
-def resource_block(kind: str, name: str) -> str:
-    """Return the text of ``resource "kind" "name" { ... }`` in monitoring.tf."""
-    text = MONITORING.read_text(encoding="utf-8")
-    start = text.index(f'resource "{kind}" "{name}" {{')
-    following = text.find("\nresource ", start + 1)
-    return text[start : following if following != -1 else len(text)]
-
-
 def dead_letter_metric() -> tuple[list[tuple[str, str]], list[str]]:
     """Return the dead-letter metric's jsonPayload clauses and the fields its labels read."""
-    block = resource_block("google_logging_metric", "dead_letters")
-    log_filter = re.search(r'^\s*filter\s*=\s*"(.*)"\s*$', block, re.MULTILINE)
-    assert log_filter is not None, block
-    clauses = re.findall(r'jsonPayload\.(\w+)=\\"([^"\\]*)\\"', log_filter[1])
+    block = resource_block("monitoring.tf", "google_logging_metric", "dead_letters")
+    log_filter = string_attribute(block, "filter")
+    clauses = re.findall(r'jsonPayload\.(\w+)="([^"]*)"', log_filter)
     extracted = re.findall(r"EXTRACT\(jsonPayload\.(\w+)\)", block)
     return clauses, extracted
 

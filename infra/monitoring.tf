@@ -6,7 +6,8 @@
 
 locals {
   alert_channels = [for channel in google_monitoring_notification_channel.email : channel.id]
-  # Each Cloud Run service of the platform: one per function, and voice-sessions.
+  # Every Cloud Run service in the project (one project per environment, variables.tf):
+  # each function, and voice-sessions.
   run_filter = "resource.type=\"cloud_run_revision\""
 }
 

@@ -89,9 +89,18 @@ def problems_in(module: Declarations) -> list[str]:
 
 
 def tfvars_problems(directory: Path, module: Declarations) -> list[str]:
-    """Return every undeclared variable and unknown function in the ``*.tfvars`` files."""
+    """Return every undeclared variable in the ``*.tfvars`` files, and every name there (or
+    in ``alert_p95_latency_ms``'s default) that is no deployed function or service."""
     functions_json = directory / "functions.json"
-    functions = json.loads(functions_json.read_text(encoding="utf-8"))["functions"]
+    functions = set(json.loads(functions_json.read_text(encoding="utf-8"))["functions"])
+    services = functions | {SESSION_SERVICE}
+
+    def unknown(where: str, variable: str, names: object, known: set[str], kind: str) -> list[str]:
+        listed = names if isinstance(names, dict) else {}
+        return [
+            f"{where}: {variable} names no {kind}: {name}" for name in listed if name not in known
+        ]
+
     problems: list[str] = []
     for path in sorted(directory.glob("*.tfvars")):
         values = hcl2.loads(path.read_text(encoding="utf-8"))
@@ -101,16 +110,12 @@ def tfvars_problems(directory: Path, module: Declarations) -> list[str]:
             if not name.startswith("__") and name not in module.variables
         ]
         # python-hcl2 wraps each value in a list
-        for warmed in next(iter(values.get("min_instances", [])), {}):
-            if warmed not in functions:
-                problems.append(f"{path.name}: min_instances names no function: {warmed}")
-        for watched in next(iter(values.get("alert_p95_latency_ms", [])), {}):
-            if watched not in functions and watched != SESSION_SERVICE:
-                problems.append(f"{path.name}: alert_p95_latency_ms names no service: {watched}")
-    defaults = module.defaults.get("alert_p95_latency_ms", {})
-    for watched in defaults if isinstance(defaults, dict) else {}:
-        if watched not in functions and watched != SESSION_SERVICE:
-            problems.append(f"variables.tf: alert_p95_latency_ms names no service: {watched}")
+        warmed = next(iter(values.get("min_instances", [])), {})
+        watched = next(iter(values.get("alert_p95_latency_ms", [])), {})
+        problems += unknown(path.name, "min_instances", warmed, functions, "function")
+        problems += unknown(path.name, "alert_p95_latency_ms", watched, services, "service")
+    default = module.defaults.get("alert_p95_latency_ms")
+    problems += unknown("variables.tf", "alert_p95_latency_ms", default, services, "service")
     return problems
 
 

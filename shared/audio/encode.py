@@ -266,14 +266,20 @@ class OggOpusWriter:
         self._container.close()
 
 
+def _block_bounds(count: int, rate: int) -> Iterator[tuple[int, int]]:
+    """Yield (start, end) sample indexes over ``count`` samples in blocks of
+    ``_BLOCK_SECONDS`` (what the encoders report progress by)."""
+    size = max(1, rate * _BLOCK_SECONDS)
+    for start in range(0, count, size):
+        yield start, min(start + size, count)
+
+
 def _blocks(
     samples: npt.NDArray[np.int16], rate: int
 ) -> Iterator[tuple[int, npt.NDArray[np.int16]]]:
     """Yield (end sample, block) over ``samples`` in blocks of ``_BLOCK_SECONDS``."""
-    size = max(1, rate * _BLOCK_SECONDS)
-    for start in range(0, len(samples), size):
-        block = samples[start : start + size]
-        yield start + len(block), block
+    for start, end in _block_bounds(len(samples), rate):
+        yield end, samples[start:end]
 
 
 def mp3_encoder(rate: int, kbps: int = DEFAULT_MP3_KBPS, quality: int = MP3_QUALITY) -> Any:
@@ -308,10 +314,9 @@ def _encode_mp3(
         stream = bytes(encoder.encode(pcm)) + bytes(encoder.flush())
         return _with_info_frame(stream, count)
     pieces = []
-    step = max(1, rate * _BLOCK_SECONDS) * SAMPLE_WIDTH
-    for start in range(0, len(pcm), step):
-        pieces.append(bytes(encoder.encode(pcm[start : start + step])))
-        on_progress(min(start + step, len(pcm)) // SAMPLE_WIDTH / count)
+    for start, end in _block_bounds(count, rate):
+        pieces.append(bytes(encoder.encode(pcm[start * SAMPLE_WIDTH : end * SAMPLE_WIDTH])))
+        on_progress(end / count)
     pieces.append(bytes(encoder.flush()))
     return _with_info_frame(b"".join(pieces), count)
 

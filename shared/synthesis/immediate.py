@@ -165,13 +165,20 @@ def finish(
         file_id=uploaded.file_id if uploaded is not None else None,
         now=now,
     )
-    done = job.complete(audio_file_id=audio_file.id, now=now, cache_hit=hit)
-    # The model's use records the latency in the commit below, so it is the time to the
-    # finished audio: the commit that records it cannot time itself.
-    latency_ms = (time.perf_counter() - started) * 1000
     billed = [
         (voice, characters, 0 if hit else characters) for voice, characters in prepared.billed()
     ]
+    done = job.complete(
+        audio_file_id=audio_file.id,
+        now=now,
+        cache_hit=hit,
+        billed_characters=sum(characters for _, _, characters in billed),
+        cost=round(sum(cost_of(deps, voice.provider, c) for voice, _, c in billed), 6),
+        unapplied=cached.unapplied,
+    )
+    # The model's use records the latency in the commit below, so it is the time to the
+    # finished audio: the commit that records it cannot time itself.
+    latency_ms = (time.perf_counter() - started) * 1000
 
     def commit(tx: Transaction) -> None:
         AudioFileRepository(deps.store).add_in(tx, audio_file)
@@ -199,9 +206,4 @@ def finish(
             discard_upload(deps.audio, uploaded)
         raise
     notify_finished(deps.task_queue, deps.settings, done)
-    body = response_for(
-        deps, done, prepared.voice, audio_file=audio_file, cached=cached, timestamps=timestamps
-    )
-    body.billed_characters = sum(characters for _, _, characters in billed)
-    body.cost = round(sum(cost_of(deps, v.provider, c) for v, _, c in billed), 6)
-    return body.model_copy(update=dict(prepared.extra))
+    return response_for(deps, done, prepared.voice, audio_file=audio_file, timestamps=timestamps)

@@ -65,7 +65,7 @@ from shared.synthesis.repository import (
     chunk_share,
     job_from,
 )
-from shared.synthesis.usage import pend_model_use
+from shared.synthesis.usage import cost_of, pend_model_use
 from shared.synthesis.voices import provider_for
 from shared.tasks.base import GiveUpTask, RetryTask, TaskAlreadyExistsError, TaskContext
 
@@ -242,7 +242,14 @@ def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:
         if model is not None:
             voice = ResolvedVoice(voice.provider, voice.voice_id, voice.language, model)
     audio_file = new_file(deps.audio, user_id=job.user_id, job_id=job.id, cached=uploaded.cached)
-    completed = job.complete(audio_file_id=audio_file.id, now=utcnow())
+    characters = len(job.text_content)
+    completed = job.complete(
+        audio_file_id=audio_file.id,
+        now=utcnow(),
+        billed_characters=characters,
+        cost=cost_of(deps, voice.provider, characters),
+        unapplied=joined.unapplied,
+    )
     latency_ms = (time.perf_counter() - started) * 1000
 
     def commit(tx: Transaction) -> bool:
@@ -258,9 +265,9 @@ def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:
             tx,
             voice,
             user_id=job.user_id,
-            characters=len(job.text_content),
+            characters=characters,
             latency_ms=latency_ms,
-            requested=len(job.text_content),
+            requested=characters,
         )
         return True
 

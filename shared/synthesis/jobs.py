@@ -160,10 +160,8 @@ def list_jobs(
 
 def job_summary(deps: SynthesisDeps, job: SynthesisJob) -> SynthesisResponse:
     """Return a job's answer without its file's details (``GET /files/{id}/info`` has them)."""
-    voice = voice_of(job)
-    body = response_for(deps, job, voice)
-    label = job.voice_model_id or voice.label
-    return body.model_copy(update={"voice": label, "audio_file_id": job.audio_file_id})
+    body = response_for(deps, job, voice_of(job))
+    return body.model_copy(update={"audio_file_id": job.audio_file_id})
 
 
 def voice_of(job: SynthesisJob) -> ResolvedVoice:

@@ -13,7 +13,7 @@ sample rate the format can be written at.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -107,6 +107,10 @@ class ResolvedVoice:
         return self.model.id if self.model else f"{self.provider}:{self.voice_id}"
 
 
+UsDollars = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+"""An amount of money in US dollars: a cost, never negative."""
+
+
 class SynthesisJob(DomainModel):
     """A request to synthesize ``text_content``; needs a voice model or a catalog voice."""
 
@@ -125,6 +129,12 @@ class SynthesisJob(DomainModel):
     cache_hit: bool = False
     error_message: str | None = None
     audio_file_id: str | None = None
+    # What the provider billed for the job (none for a cache hit) and its cost in US
+    # dollars at the price of the day, and the SSML its voice could not apply: kept with
+    # the job so that showing it later says what its answer said.
+    billed_characters: NonNegativeCount | None = None
+    cost: UsDollars | None = None
+    unapplied: list[str] = Field(default_factory=list)
     created_at: UtcDatetime = Field(default_factory=utcnow)
     completed_at: UtcDatetime | None = None
 
@@ -146,8 +156,17 @@ class SynthesisJob(DomainModel):
         self._move(SynthesisStatus.PROCESSING)
         return with_changes(self, status=SynthesisStatus.PROCESSING)
 
-    def complete(self, *, audio_file_id: str, now: datetime, cache_hit: bool = False) -> Self:
-        """Return the job COMPLETED at ``now`` with its audio file and full progress.
+    def complete(
+        self,
+        *,
+        audio_file_id: str,
+        now: datetime,
+        billed_characters: int,
+        cost: float,
+        cache_hit: bool = False,
+        unapplied: Sequence[str] = (),
+    ) -> Self:
+        """Return the job COMPLETED at ``now`` with its audio file, bill and full progress.
 
         Raises:
             InvalidStateTransitionError: the job is not PROCESSING.
@@ -159,6 +178,9 @@ class SynthesisJob(DomainModel):
             audio_file_id=audio_file_id,
             progress=1.0,
             cache_hit=cache_hit,
+            billed_characters=billed_characters,
+            cost=cost,
+            unapplied=list(unapplied),
             completed_at=now,
         )
 
@@ -276,7 +298,7 @@ class SynthesisResponse(DomainModel):
     ``GET /files/{id}/info`` says them); ``downloadUrl`` is a signed URL that works until
     ``downloadUrlExpiresAt``, usually well before the file expires. ``billedCharacters``
     and ``cost`` (US dollars at ``VOICE_SYNTHESIS_PRICE_PER_MILLION_CHARS``) are what the
-    provider charged for an immediate synthesis: nothing for a cache hit.
+    provider charged once the job completed: nothing for a cache hit, null until then.
     """
 
     job_id: str

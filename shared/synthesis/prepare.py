@@ -31,6 +31,7 @@ from shared.synthesis.model import (
 )
 from shared.synthesis.pronunciation import unapplied_rules
 from shared.synthesis.render import Rendered, render_piece, render_text
+from shared.synthesis.responses import RESPONSE_FIELDS
 from shared.synthesis.voices import provider_for, resolve_voice
 
 
@@ -191,6 +192,7 @@ def new_job(user_id: str, prepared: Prepared, **fields: Any) -> SynthesisJob:
                 if prepared.unapplied_rules
                 else {}
             ),
+            **({RESPONSE_FIELDS: dict(prepared.extra)} if prepared.extra else {}),
         },
         **fields,
     )

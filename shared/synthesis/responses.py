@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 from shared.synthesis.model import ResolvedVoice, SynthesisJob, SynthesisResponse
 
 if TYPE_CHECKING:
-    from shared.files.cache import CachedAudio
     from shared.files.model import AudioFile
     from shared.synthesis.deps import SynthesisDeps
+
+RESPONSE_FIELDS = "responseFields"
+"""The job config's fields of its answer that the job's own fields do not say."""
 
 
 def response_for(
@@ -18,17 +20,24 @@ def response_for(
     voice: ResolvedVoice,
     *,
     audio_file: AudioFile | None = None,
-    cached: CachedAudio | None = None,
     timestamps: dict[str, Any] | None = None,
 ) -> SynthesisResponse:
-    """Return the API body of ``job`` and, when finished, its file."""
+    """Return the API body of ``job`` and, when finished, its file.
+
+    Everything but the file's details and timestamps comes from the job itself, so the
+    answer of the request that made it, ``GET /synthesis/jobs/{id}``, the job's line in
+    the list and its callback say the same.
+    """
     body = SynthesisResponse(
         job_id=job.id,
         status=job.status,
-        voice=voice.label,
+        voice=job.voice_model_id or voice.label,
         provider=voice.provider,
         format=job.output_format,
         cache_hit=job.cache_hit,
+        billed_characters=job.billed_characters,
+        cost=job.cost,
+        unapplied=list(job.unapplied),
         progress=job.progress,
         estimated_duration=job.estimated_duration,
         error=job.error_message,
@@ -49,6 +58,6 @@ def response_for(
         body.checksum = audio_file.checksum
         body.expires_at = audio_file.expires_at
         body.timestamps = timestamps
-    if cached is not None:
-        body.unapplied = list(cached.unapplied)
-    return body
+    # A dialogue shows itself as one (its voice "dialogue", its mode and any fallback).
+    shown = job.config.get(RESPONSE_FIELDS)
+    return body.model_copy(update=shown) if shown else body

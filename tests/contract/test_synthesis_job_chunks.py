@@ -58,8 +58,17 @@ def test_a_job_runs_from_its_first_done_chunk_and_progress_follows_the_chunks(st
     repository.record_progress(job.id, 0.5)  # a late, lower report never moves it back
     assert read() == (SynthesisStatus.PROCESSING, pytest.approx(0.97))
     running = job_from(repository.document(job.id))
-    repository.save(running.complete(audio_file_id="file-1", now=datetime.now(UTC)))
+    done = running.complete(
+        audio_file_id="file-1",
+        now=datetime.now(UTC),
+        billed_characters=2500,
+        cost=0.04,
+        unapplied=["emphasis"],
+    )
+    repository.save(done)
     assert read() == (SynthesisStatus.COMPLETED, 1.0)
+    stored = job_from(repository.document(job.id))
+    assert (stored.billed_characters, stored.cost, stored.unapplied) == (2500, 0.04, ["emphasis"])
 
 
 def test_chunks_finishing_together_are_all_recorded_without_contention_errors(store):

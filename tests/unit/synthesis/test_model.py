@@ -94,7 +94,7 @@ def apply(job: SynthesisJob, action: str) -> SynthesisJob:
     if action == "start":
         return job.start()
     if action == "complete":
-        return job.complete(audio_file_id="file-1", now=NOW)
+        return job.complete(audio_file_id="file-1", now=NOW, billed_characters=11, cost=0.0)
     return job.fail("provider error", NOW)
 
 
@@ -119,9 +119,19 @@ def test_job_allows_exactly_the_listed_transitions(status, action):
     assert job.status is status
 
 
-def test_completed_job_has_audio_full_progress_and_time():
-    done = make_job().start().complete(audio_file_id="file-1", now=NOW)
+def test_completed_job_has_audio_full_progress_time_and_its_bill():
+    done = (
+        make_job()
+        .start()
+        .complete(
+            audio_file_id="file-1", now=NOW, billed_characters=11, cost=0.00017, unapplied=["mark"]
+        )
+    )
     assert (done.audio_file_id, done.progress, done.completed_at) == ("file-1", 1.0, NOW)
+    assert (done.billed_characters, done.cost, done.unapplied) == (11, 0.00017, ["mark"])
+    for bill in ({"billed_characters": -1, "cost": 0.0}, {"billed_characters": 1, "cost": -0.1}):
+        with pytest.raises(ValidationError):
+            make_job().start().complete(audio_file_id="file-1", now=NOW, **bill)
     failed = make_job().start().fail("boom", NOW)
     assert (failed.error_message, failed.completed_at) == ("boom", NOW)
 

@@ -130,8 +130,8 @@ class SynthesisJob(DomainModel):
     error_message: str | None = None
     audio_file_id: str | None = None
     # What the provider billed for the job (none for a cache hit) and its cost in US
-    # dollars at the price of the day, and the SSML its voice could not apply: kept with
-    # the job so that showing it later says what its answer said.
+    # dollars at the price of the day, and the voice settings the provider could not
+    # honour: kept with the job so that showing it later says what its answer said.
     billed_characters: NonNegativeCount | None = None
     cost: UsDollars | None = None
     unapplied: list[str] = Field(default_factory=list)

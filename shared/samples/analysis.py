@@ -6,8 +6,9 @@ checks its duration against the settings' bounds, scores its quality 0..10
 formula is documented there), embeds the speaker (resemblyzer's d-vector,
 ``shared.audio.speaker_encoder``) and measures pitch and speaking rate
 (``shared.audio.prosody``). Every refusal is a PlatformError whose message says why, fit
-to show the user: unsupported content (415), a damaged file (400), too short (400), too
-long (413), no speech (400).
+to show the user: unsupported content (415), a damaged file (400), a sample rate or a
+number of channels a sample cannot have (400), too short (400), too long (413), no speech
+(400).
 """
 
 from __future__ import annotations
@@ -21,8 +22,18 @@ from shared.audio.quality import QualityReport, assess_quality
 from shared.audio.speaker_encoder import SpeakerEncoder
 from shared.config import Settings
 from shared.lazy import lazy_module
-from shared.samples.errors import SampleTooLongError, SampleTooShortError
-from shared.samples.model import SampleFormat, SampleProsody, SampleQualityReport
+from shared.model import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+from shared.samples.errors import (
+    SampleAudioUnsupportedError,
+    SampleTooLongError,
+    SampleTooShortError,
+)
+from shared.samples.model import (
+    MAX_SAMPLE_CHANNELS,
+    SampleFormat,
+    SampleProsody,
+    SampleQualityReport,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -69,6 +80,24 @@ def check_duration(seconds: float, settings: Settings) -> None:
         )
 
 
+def check_audio(audio: DecodedAudio, settings: Settings) -> None:
+    """Return when a sample may hold ``audio``: its duration, sample rate and channels.
+
+    Raises SampleTooShortError, SampleTooLongError or SampleAudioUnsupportedError.
+    """
+    check_duration(audio.duration_seconds, settings)
+    if not MIN_SAMPLE_RATE <= audio.sample_rate <= MAX_SAMPLE_RATE:
+        raise SampleAudioUnsupportedError(
+            f"The audio has a sample rate of {audio.sample_rate} Hz; "
+            f"a sample must have {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz"
+        )
+    if audio.channels > MAX_SAMPLE_CHANNELS:
+        raise SampleAudioUnsupportedError(
+            f"The audio has {audio.channels} channels; a sample may have at most "
+            f"{MAX_SAMPLE_CHANNELS}"
+        )
+
+
 def check_announced(facts: AudioFacts, settings: Settings) -> None:
     """Refuse, from the headers alone, a file whose announced length is out of bounds."""
     check_duration(facts.duration_seconds, settings)
@@ -78,11 +107,11 @@ def analyse_audio(data: bytes, settings: Settings, encoder: SpeakerEncoder) -> A
     """Return the analysis of a sample's bytes.
 
     Raises UnsupportedAudioFormatError, CorruptAudioError, SampleTooShortError,
-    SampleTooLongError or NoSpeechError (all fit to show the user), or
-    SpeakerEncoderUnavailableError (a deployment without the encoder's weights).
+    SampleTooLongError, SampleAudioUnsupportedError or NoSpeechError (all fit to show the
+    user), or SpeakerEncoderUnavailableError (a deployment without the encoder's weights).
     """
     audio = decode(data)
-    check_duration(audio.duration_seconds, settings)
+    check_audio(audio, settings)
     quality = assess_quality(audio.samples, audio.sample_rate)
     embedding = encoder.embed(audio.samples, audio.sample_rate)
     prosody = measure_prosody(audio.samples, audio.sample_rate)

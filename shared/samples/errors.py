@@ -1,9 +1,9 @@
 """The errors of voice samples and training, each under the platform error its status follows.
 
 Their HTTP status comes from ``shared.http.ERROR_STATUS`` through the base class: a sample
-that is missing or not the caller's is 404, a sample too short or a malformed upload 400,
-too long or too large 413, a sample not processed yet 409, a provider without a trainer
-here 422.
+that is missing or not the caller's is 404, a sample too short, audio whose sample rate or
+channels a sample cannot have, or a malformed upload 400, too long or too large 413, a
+sample not processed yet 409, a provider without a trainer here 422.
 """
 
 from __future__ import annotations
@@ -31,6 +31,11 @@ class SampleNotReadyError(ConflictError):
 class SampleTooShortError(InvalidRequestError):
     code = "SAMPLE_TOO_SHORT"
     default_message = "The voice sample is too short"
+
+
+class SampleAudioUnsupportedError(InvalidRequestError):
+    code = "SAMPLE_AUDIO_UNSUPPORTED"
+    default_message = "The audio's sample rate or channels are outside what a sample may have"
 
 
 class SampleTooLongError(PayloadTooLargeError):

@@ -37,6 +37,7 @@ DEFAULT_SAMPLE_LANGUAGE = "en-US"
 MAX_SAMPLE_QUALITY = 10.0
 MAX_PAGE_SIZE = 100
 MAX_SIMILAR = 50
+MAX_SAMPLE_CHANNELS = 64
 EMBEDDING_MODEL = "resemblyzer-0.1.4"
 
 SampleQuality = Annotated[float, Field(ge=0.0, le=MAX_SAMPLE_QUALITY, allow_inf_nan=False)]
@@ -136,7 +137,7 @@ class VoiceSample(DomainModel):
     format: SampleFormat | None = None
     duration: PositiveSeconds | None = None
     sample_rate: SampleRate | None = None
-    channels: Annotated[int, Field(ge=1, le=64)] | None = None
+    channels: Annotated[int, Field(ge=1, le=MAX_SAMPLE_CHANNELS)] | None = None
     codec: str | None = None
     size_bytes: NonNegativeCount = 0
     content_type: str | None = None

@@ -50,6 +50,8 @@ def process_sample(deps: SampleDeps, sample_id: str, *, last_attempt: bool = Fal
     try:
         data = deps.blobs.get(deps.bucket, sample.file_path)
         analysis = analyse_audio(data, deps.settings, deps.encoder())
+        # Inside the try: a result the sample cannot store must not leave it processing.
+        _finish(deps, sample_id, analysis)
     except NotFoundError:
         _fail(deps, sample_id, "The uploaded audio is missing; upload the sample again")
         return
@@ -64,7 +66,6 @@ def process_sample(deps: SampleDeps, sample_id: str, *, last_attempt: bool = Fal
         if last_attempt:
             _fail(deps, sample_id, GAVE_UP)
         raise
-    _finish(deps, sample_id, analysis)
 
 
 def _is_the_audios_fault(error: PlatformError) -> bool:

@@ -1,8 +1,9 @@
 """Getting a sample's audio in: a multipart upload, or a signed URL and its storage event.
 
 ``upload_sample`` takes the bytes of ``POST /samples``: it decodes them at once (format
-from the bytes, never the file name), refuses other content (415), damaged files (400) and
-durations outside the settings' bounds (400 too short, 413 too long), stores the object as
+from the bytes, never the file name), refuses other content (415), damaged files (400),
+sample rates or channels a sample cannot have (400) and durations outside the settings'
+bounds (400 too short, 413 too long), stores the object as
 ``samples/{userId}/{sampleId}`` in the samples bucket, records the sample (``uploaded``,
 its bytes added to the owner's storage used) and enqueues its processing.
 
@@ -91,8 +92,8 @@ def upload_sample(
     """Store an uploaded sample and enqueue its processing; return it (``uploaded``).
 
     Raises SampleTooLargeError, UnsupportedAudioFormatError, CorruptAudioError,
-    SampleTooShortError or SampleTooLongError for audio it refuses, and the store's and
-    queue's errors (nothing is left behind then).
+    SampleTooShortError, SampleTooLongError or SampleAudioUnsupportedError for audio it
+    refuses, and the store's and queue's errors (nothing is left behind then).
     """
     limit = deps.settings.samples_max_upload_bytes
     if len(data) > limit:
@@ -101,10 +102,10 @@ def upload_sample(
             "or larger files through POST /samples/upload-url"
         )
     from shared.audio.decoding import decode  # noqa: PLC0415 - numpy and libsndfile
-    from shared.samples.analysis import check_duration  # noqa: PLC0415 - audio analysis
+    from shared.samples.analysis import check_audio  # noqa: PLC0415 - audio analysis
 
     audio = decode(data)
-    check_duration(audio.duration_seconds, deps.settings)
+    check_audio(audio, deps.settings)
     sample_format = SampleFormat(audio.format.value)
     sample_id = new_id()
     name = object_name(caller.user_id, sample_id)

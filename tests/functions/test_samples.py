@@ -137,6 +137,10 @@ def form(**fields) -> dict:
 TRUNCATED_WAV = sample_file("en-US")[:30_000]
 GARBLED_FLAC = sample_file("en-US", fmt="flac")[:200] + bytes(range(256)) * 200
 ONE_SECOND = encode(speech("en-US", "Hello.")[:RATE])
+# Well-formed files the sample's facts cannot hold: 8-192 kHz and at most 64 channels.
+LOW_RATE_WAV = encode(speech("en-US", TEXTS[0]), rate=4_000)
+HIGH_RATE_WAV = encode(np.repeat(speech("en-US", TEXTS[0]), 9), rate=RATE * 9)
+MANY_CHANNELS_WAV = encode(speech("en-US", TEXTS[0])[: 4 * RATE : 2], rate=RATE // 2, channels=70)
 
 
 @pytest.mark.parametrize(
@@ -159,6 +163,9 @@ ONE_SECOND = encode(speech("en-US", "Hello.")[:RATE])
         (form(file=(BytesIO(TRUNCATED_WAV), "a.wav")), 400, "CORRUPT_AUDIO"),
         (form(file=(BytesIO(GARBLED_FLAC), "a.flac")), 400, "CORRUPT_AUDIO"),
         (form(file=(BytesIO(ONE_SECOND), "a.wav")), 400, "SAMPLE_TOO_SHORT"),
+        (form(file=(BytesIO(LOW_RATE_WAV), "a.wav")), 400, "SAMPLE_AUDIO_UNSUPPORTED"),
+        (form(file=(BytesIO(HIGH_RATE_WAV), "a.wav")), 400, "SAMPLE_AUDIO_UNSUPPORTED"),
+        (form(file=(BytesIO(MANY_CHANNELS_WAV), "a.wav")), 400, "SAMPLE_AUDIO_UNSUPPORTED"),
         (form(file=(BytesIO(ONE_SECOND), "a.wav"), color="red"), 400, "INVALID_UPLOAD"),
         (form(file=(BytesIO(ONE_SECOND), "a.wav"), isPublic="maybe"), 400, "VALIDATION_ERROR"),
         (

@@ -35,7 +35,7 @@ from shared.store import Query
 from tests.functions.conftest import bearer
 from tests.functions.samples_fixtures import samples_client, wait_for_sample, worker
 from tests.support.ports import FixedPorts
-from tests.support.voice_samples import sample_file
+from tests.support.voice_samples import TEXTS, encode, sample_file, speech
 
 __all__ = ["samples_client", "worker"]
 
@@ -128,6 +128,19 @@ def test_a_bad_file_sent_to_the_url_fails_the_sample_with_the_reason(samples_cli
     failed = wait_for_sample(samples_client, ann, body["sample"]["id"])
     assert failed["status"] == "failed"
     assert "damaged" in failed["failureReason"] or "decoded" in failed["failureReason"]
+
+
+def test_audio_whose_rate_a_sample_cannot_hold_fails_it_rather_than_leave_it_processing(
+    samples_client, token
+):
+    ann = token("ann")
+    body = ask_for_url(samples_client, ann, contentType="audio/wav").get_json()
+    data = encode(speech("en-US", TEXTS[0]), rate=4_000)
+    assert put(body["upload"]["url"], data, body["upload"]["headers"]).status_code == 200
+    sample_uploaded(event_for(body["sample"]["filePath"]))
+    failed = wait_for_sample(samples_client, ann, body["sample"]["id"], timeout=20)
+    assert failed["status"] == "failed", failed
+    assert "4000 Hz" in failed["failureReason"]
 
 
 def test_duplicate_stale_foreign_and_unknown_object_events(samples_client, token, caplog):

@@ -64,7 +64,9 @@ def encode_value(value: Any) -> Any:
 
 def _format_datetime(value: datetime) -> str:
     utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: its year always has four digits (strftime writes year 1 as
+    # "1"), so every time has the same width and sorts as text.
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def dumps(data: dict[str, Any]) -> tuple[str, str | None]:

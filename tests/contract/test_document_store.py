@@ -206,6 +206,22 @@ def test_datetime_range_filters(store):
     assert ids(page.documents) == ["d0", "d1"]
 
 
+def test_datetimes_of_every_year_round_trip_and_sort(store):
+    # Years before 1000 too: a platform's own format must not drop their leading zeros.
+    times = [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC),
+    ]
+    seed(store, {f"y{i}": {"at": at} for i, at in enumerate(reversed(times))})
+    assert [store.get(C, f"y{i}").data["at"] for i in range(4)] == list(reversed(times))
+    page = store.query(Query(C).order("at"))
+    assert [d.data["at"] for d in page.documents] == times
+    page = store.query(Query(C).where("at", "<", datetime(1000, 1, 1, tzinfo=UTC)))
+    assert sorted(d.data["at"] for d in page.documents) == times[:2]
+
+
 def test_count(people):
     assert people.count(Query(C)) == 6
     assert people.count(Query(C).where("team", "==", "red")) == 3

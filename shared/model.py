@@ -79,6 +79,23 @@ QueryDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_
 """A datetime of a query string: ISO 8601 only (pydantic would take "0.5" as a Unix time)."""
 
 
+def _iso_in_body(value: Any) -> Any:
+    # Request bodies are validated strictly, and once a model validator has seen the body
+    # (RequestModel's do) strict pydantic takes no string for a datetime: parse it here.
+    if not isinstance(value, str):
+        return value
+    try:
+        return _as_utc(datetime.fromisoformat(value))
+    except (ValueError, OverflowError):  # OverflowError: in UTC, before year 1 or after 9999
+        raise ValueError(
+            f"not an ISO 8601 date-time such as 2026-01-31T12:00:00Z: {value[:40]!r}"
+        ) from None
+
+
+BodyDatetime = Annotated[datetime, BeforeValidator(_iso_in_body), AfterValidator(_as_utc)]
+"""A datetime of a JSON request body: an ISO 8601 string, naive taken as UTC."""
+
+
 class DomainModel(BaseModel):
     """Base of stored entities: camelCase on the wire, snake_case in Python."""
 

@@ -10,15 +10,17 @@
   time, for the calls whose clone became ready.
 
 Records are selected by ``created_at`` (a call by its start); ``from`` defaults to 30 days
-before ``to``, which defaults to now.
+before ``to`` (or the earliest time there is), which defaults to now; a range that ends
+before it starts is refused.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from shared.errors import InvalidRequestError
 from shared.precall.deps import Caller, PrecallDeps
 from shared.precall.model import CallStatus, CloneReadyEvent, CloneStatus, VoiceCloneLog
 from shared.precall.repository import CALLS, CLONE_LOG, READY_EVENTS, call_from
@@ -29,10 +31,15 @@ DEFAULT_RANGE = timedelta(days=30)
 
 
 def get_analytics(deps: PrecallDeps, caller: Caller, query: AnalyticsQuery) -> PrecallAnalytics:
-    """Return the account's analytics; raise AccessDeniedError."""
+    """Return the account's analytics.
+
+    Raises AccessDeniedError, or InvalidRequestError when ``from`` is not before ``to``.
+    """
     account_id = caller.account_for(query.account_id)
     to = query.to or deps.clock()
-    start = query.from_ or to - DEFAULT_RANGE
+    start = query.from_ or _default_start(to)
+    if start >= to:
+        raise InvalidRequestError("from must be before to")
 
     def records(collection: str, field: str = "created_at") -> list[Document]:
         selection = (
@@ -81,6 +88,13 @@ def timing(values: list[float]) -> Timing:
         mean_ms=round(sum(values) / len(values), 1),
         p95_ms=round(ordered[rank - 1], 1),
     )
+
+
+def _default_start(to: datetime) -> datetime:
+    try:
+        return to - DEFAULT_RANGE
+    except OverflowError:  # ``to`` within the range of the first representable time
+        return datetime.min.replace(tzinfo=UTC)
 
 
 def _ratio(part: int, whole: int) -> float | None:

@@ -63,7 +63,8 @@ def receive_call(deps: PrecallDeps, caller: Caller, request: CallWebhook) -> tup
             call_id=request.greeting_call_id,
             threecx_call_id=request.threecx_call_id,
             caller_id=request.caller_id,
-            call_started_at=request.call_started_at or now,
+            # A telephony clock ahead of ours: the call started when we heard of it.
+            call_started_at=min(request.call_started_at or now, now),
             metadata=request.metadata,
             account_id=account_id,
             mapping_id=mapping.id,

@@ -6,12 +6,13 @@ body or query names the tenant (only an admin may name another than their own).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 
 from pydantic import Field, model_validator
 
 from shared.model import (
+    BodyDatetime,
     DomainModel,
     FreeForm,
     NonNegativeCount,
@@ -33,6 +34,8 @@ from shared.precall.voices import CLONE_VOICE_PREFIX
 
 MAX_PAGE_SIZE = 100
 MAX_TRANSCRIPT_CHARS = 200_000
+# No call through this service started before it: an earlier start is a client's bad clock.
+EARLIEST_CALL_START = datetime(2000, 1, 1, tzinfo=UTC)
 
 VoiceName = Annotated[str, Field(min_length=1, max_length=255)]
 Description = Annotated[str, Field(max_length=2000)]
@@ -85,7 +88,18 @@ class MappingUpdate(RequestModel):
     def _at_most_one_sample_source(self) -> Self:
         if self.voice_sample_url is not None and self.sample_id is not None:
             raise ValueError("give at most one of voiceSampleUrl and sampleId")
+        given = self.model_fields_set
+        if {"voice_sample_url", "sample_id"} & given and self.sample_source is None:
+            raise ValueError("a new sample needs voiceSampleUrl or sampleId, not null")
+        for name, alias in (("caller_id", "callerId"), ("voice_name", "voiceName")):
+            if name in given and getattr(self, name) is None:
+                raise ValueError(f"{alias} cannot be null")
         return self
+
+    @property
+    def sample_source(self) -> str | None:
+        """Return the new sample's URL or id, or None when none is given."""
+        return self.voice_sample_url or self.sample_id
 
     def changes(self) -> dict[str, Any]:
         """Return the fields given (snake_case), without the account scope."""
@@ -120,9 +134,15 @@ class CallWebhook(RequestModel):
     caller_id: E164Number
     greeting_call_id: RequiredId
     threecx_call_id: Annotated[str, Field(min_length=1, max_length=255)] | None = None
-    call_started_at: UtcDatetime | None = None
+    call_started_at: BodyDatetime | None = None
     metadata: FreeForm = Field(default_factory=dict)
     account_id: AccountId | None = None
+
+    @model_validator(mode="after")
+    def _plausible_start(self) -> Self:
+        if self.call_started_at is not None and self.call_started_at < EARLIEST_CALL_START:
+            raise ValueError(f"callStartedAt must not be before {EARLIEST_CALL_START.date()}")
+        return self
 
 
 class CallPublic(DomainModel):

@@ -293,6 +293,54 @@ def test_webhook_bad_input(clients, acme):
     assert ok(early, 404)["code"] == "CALL_NOT_FOUND"
 
 
+def test_the_webhook_takes_the_call_start_as_an_iso_date_time(clients, acme):
+    precall = clients["precall"]
+    new_mapping(precall, acme, "acme")
+    body = {"callerId": E164, "greetingCallId": "g-start", "callStartedAt": "2026-01-31T12:00:00Z"}
+    call = ok(precall.post("/precall/calls", json=body, headers=acme), 202)["call"]
+    assert call["callStartedAt"] == "2026-01-31T12:00:00Z"
+    offset = body | {"greetingCallId": "g-offset", "callStartedAt": "2026-01-31T14:00:00+02:00"}
+    call = ok(precall.post("/precall/calls", json=offset, headers=acme), 202)["call"]
+    assert call["callStartedAt"] == "2026-01-31T12:00:00Z"
+    # A telephony clock ahead of ours: the call started when we heard of it, not later.
+    ahead = body | {"greetingCallId": "g-ahead", "callStartedAt": "2099-01-01T00:00:00Z"}
+    call = ok(precall.post("/precall/calls", json=ahead, headers=acme), 202)["call"]
+    assert call["callStartedAt"] == call["createdAt"]
+    # Not a date-time, before any call could start, or beyond the years there are in UTC.
+    refused = ("yesterday", "0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00")
+    for n, start in enumerate((*refused, "9999-12-31T23:59:59-01:00")):
+        bad = body | {"greetingCallId": f"g-bad-{n}", "callStartedAt": start}
+        error = ok(precall.post("/precall/calls", json=bad, headers=acme), 400)
+        assert error["code"] == "VALIDATION_ERROR", start
+    assert ok(precall.get("/precall/analytics?from=2000-01-01T00:00:00Z", headers=acme))
+
+
+@pytest.mark.parametrize("field", ["callerId", "voiceName", "voiceSampleUrl", "sampleId"])
+def test_a_mapping_update_cannot_null_a_required_field(clients, acme, field):
+    precall = clients["precall"]
+    mapping = new_mapping(precall, acme, "acme", description="VIP")
+    path = f"/precall/mappings/{mapping['id']}"
+    error = ok(precall.put(path, json={field: None}, headers=acme), 400)
+    assert error["code"] == "VALIDATION_ERROR"
+    assert set(error) >= {"error", "code", "timestamp", "requestId"}
+    assert ok(precall.get(path, headers=acme)) == mapping
+    # The description is optional: null clears it.
+    assert ok(precall.put(path, json={"description": None}, headers=acme))["description"] is None
+
+
+@pytest.mark.parametrize("query", ["to=0001-01-01T00:00:00Z", "from=2099-01-01T00:00:00Z"])
+def test_analytics_refuse_a_range_that_ends_before_it_starts(clients, acme, query):
+    error = ok(clients["precall"].get(f"/precall/analytics?{query}", headers=acme), 400)
+    assert error["code"] == "VALIDATION_ERROR"
+    assert "before" in error["error"]
+
+
+def test_analytics_of_a_range_near_the_first_representable_time(clients, acme):
+    query = "/precall/analytics?to=0001-01-20T00:00:00Z"
+    stats = ok(clients["precall"].get(query, headers=acme))
+    assert (stats["from"], stats["cloneAttempts"]) == ("0001-01-01T00:00:00Z", 0)
+
+
 def test_duplicate_and_concurrent_webhooks_make_one_clone(clients, acme):
     precall = clients["precall"]
     new_mapping(precall, acme, "acme")

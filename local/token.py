@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from shared.auth import build_dev_verifier
+from shared.auth import MAX_USER_ID_LENGTH, build_dev_verifier, is_usable_user_id
 from shared.config import get_settings
 
 
@@ -23,12 +23,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _user_id(text: str) -> str:
+    if not is_usable_user_id(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} cannot name a user: 1 to {MAX_USER_ID_LENGTH} printable characters, "
+            "no '/', not '.', '..' or __x__"
+        )
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m local.token",
         description="Print a dev-signed bearer token for the local platform.",
     )
-    parser.add_argument("--user", required=True, help="user id, the token's subject")
+    parser.add_argument("--user", required=True, type=_user_id, help="user id, the token's subject")
     parser.add_argument("--admin", action="store_true", help="add the admin claim")
     parser.add_argument("--email", default=None, help="email claim")
     parser.add_argument("--account", default=None, help="accountId claim (pre-call tenant)")

@@ -20,7 +20,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 from shared.errors import ConfigurationError, ServiceUnavailableError, UnauthenticatedError
 from shared.lazy import lazy_module
@@ -82,9 +82,32 @@ def _invalid_token() -> UnauthenticatedError:
     return UnauthenticatedError(REJECTION_MESSAGE)
 
 
+MAX_USER_ID_LENGTH = 128
+"""Firebase's own limit on a user id (``uid``)."""
+
+
+def is_usable_user_id(user_id: object) -> TypeGuard[str]:
+    """Return whether ``user_id`` can name a user here.
+
+    A user id names the user's document and is a segment of their object names
+    (``samples/{userId}/...``), and deleting an account deletes everything under that
+    prefix: so no ``/``, no ``.`` or ``..``, no ``__x__`` (Firestore reserves those ids),
+    nothing unprintable, at most 128 characters. Firebase's generated ids are all fine;
+    a custom token minted with another id is refused.
+    """
+    return (
+        isinstance(user_id, str)
+        and 0 < len(user_id) <= MAX_USER_ID_LENGTH
+        and user_id.isprintable()
+        and "/" not in user_id
+        and user_id not in (".", "..")
+        and not (user_id.startswith("__") and user_id.endswith("__"))
+    )
+
+
 def _principal_from_claims(claims: dict[str, Any]) -> Principal:
     user_id = claims.get("sub")
-    if not isinstance(user_id, str) or not user_id:
+    if not is_usable_user_id(user_id):
         raise _invalid_token()
     email = claims.get("email")
     return Principal(
@@ -141,10 +164,14 @@ class DevTokenVerifier:
     ) -> str:
         """Return a signed token for ``user_id`` valid for ``ttl_seconds``.
 
-        Raises ``ValueError`` for an empty user id or a non-positive lifetime.
+        Raises ``ValueError`` for a user id that cannot name a user (``is_usable_user_id``)
+        or a non-positive lifetime.
         """
-        if not user_id:
-            raise ValueError("user_id must not be empty")
+        if not is_usable_user_id(user_id):
+            raise ValueError(
+                f"user_id {user_id!r} cannot name a user: 1 to {MAX_USER_ID_LENGTH} printable "
+                "characters, no '/', not '.', '..' or __x__"
+            )
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
         now = int(time.time())

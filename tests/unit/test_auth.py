@@ -39,6 +39,7 @@ from shared.auth import (
     Principal,
     bearer_token,
     build_verifier,
+    is_usable_user_id,
     load_or_create_dev_secret,
 )
 from shared.config import Settings
@@ -289,6 +290,13 @@ def test_hs256_signed_with_the_public_key_is_rejected(
         pytest.param({"iss": None}, id="missing-issuer"),
         pytest.param({"sub": None}, id="missing-sub"),
         pytest.param({"sub": ""}, id="empty-sub"),
+        # A user id is a segment of the user's object names and their document's id.
+        pytest.param({"sub": "eve/x"}, id="sub-with-a-slash"),
+        pytest.param({"sub": ".."}, id="sub-dot-dot"),
+        pytest.param({"sub": "__eve__"}, id="sub-reserved-by-firestore"),
+        pytest.param({"sub": "eve\n"}, id="sub-unprintable"),
+        pytest.param({"sub": "e" * 129}, id="sub-too-long"),
+        pytest.param({"sub": 42}, id="sub-not-a-string"),
         pytest.param({"exp": None}, id="missing-exp"),
         pytest.param({"iat": None}, id="missing-iat"),
     ],
@@ -361,6 +369,19 @@ def test_dev_token_round_trip(dev_verifier: DevTokenVerifier) -> None:
     assert principal.email == "alice@example.com"
     assert principal.is_admin is False
     assert principal.claims["iss"] == DEV_ISSUER
+
+
+@pytest.mark.parametrize("user_id", ["", "eve/x", ".", "__eve__", "e" * 129])
+def test_dev_tokens_are_not_minted_for_ids_that_cannot_name_a_user(
+    dev_verifier: DevTokenVerifier, user_id: str
+) -> None:
+    with pytest.raises(ValueError, match="cannot name a user"):
+        dev_verifier.mint(user_id)
+
+
+def test_ids_that_can_name_a_user() -> None:
+    for user_id in ("alice", "Xq3v9ZkT1bN8mP2rL5sW7yU4cD6e", "e" * 128, "ann.lee@x", "zoë"):
+        assert is_usable_user_id(user_id), user_id
 
 
 def test_dev_token_admin_claim(dev_verifier: DevTokenVerifier) -> None:
@@ -492,6 +513,14 @@ def test_token_command_prints_a_token_that_verifies(tmp_path: Path) -> None:
     principal = build_verifier(settings).verify(token)
     assert principal == Principal(user_id="alice", email="a@x.test", is_admin=True)
     assert principal.claims["exp"] - principal.claims["iat"] == 600
+
+
+def test_token_command_refuses_a_user_id_that_cannot_name_a_user(tmp_path: Path) -> None:
+    result = run_token_command(tmp_path, "--user", "eve/x")
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "cannot name a user" in result.stderr
 
 
 def _planned_token_command(*variables: str) -> str:

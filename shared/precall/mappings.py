@@ -7,7 +7,8 @@ then kept as ``sampleOwnerId``), so a mapping never points at a sample that cann
 cloned at the time it is saved; the embedded cloner is then warmed for the sample's
 language (``shared.precall.warmup``). Changing a
 mapping's number or sample, or deleting it, expires the clones cached from it in the same
-transaction (the expiry job then gives the provider's voice back).
+transaction (the expiry job then gives the provider's voice back); so does uploading new
+audio under the name of a sample that live mappings use (``PUT /precall/samples/{name}``).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from shared.precall.schemas import (
     SampleStored,
 )
 from shared.precall.warmup import queue_warm_up
+from shared.store import Query
 from shared.store.base import Transaction
 
 _SAMPLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -83,14 +85,41 @@ def store_sample(
     checked = check_sample(data, deps.settings)
     bucket = deps.settings.samples_bucket
     path = f"precall/{account_id}/{name}"
+    url = f"gs://{bucket}/{path}"
     deps.blobs.put(bucket, path, data, content_type=checked.content_type)
+    _expire_clones_of_sample(deps, account_id, url)
     return SampleStored(
-        voice_sample_url=f"gs://{bucket}/{path}",
+        voice_sample_url=url,
         format=checked.format,
         duration_seconds=round(checked.duration_seconds, 3),
         size_bytes=checked.size_bytes,
         quality_score=checked.quality_score,
     )
+
+
+def _expire_clones_of_sample(deps: PrecallDeps, account_id: str, url: str) -> None:
+    """Expire the clones cached from the sample at ``url``: new audio, a new voice."""
+    query = (
+        Query(MAPPINGS)
+        .where("account_id", "==", account_id)
+        .where("voice_sample_url", "==", url)
+        .where("deleted_at", "==", None)
+    )
+    now = deps.clock()
+
+    cursor = None
+    while True:
+        page = deps.store.query(query.take(100).after(cursor))
+        for document in page.documents:
+            stale_clones = live_cache_of(account_id, mapping_from(document).caller_id)
+
+            def expire(tx: Transaction, stale_clones: Query = stale_clones) -> None:
+                tx_expire_cache(tx, [cache_from(d) for d in tx.query(stale_clones)], now)
+
+            deps.store.run_transaction(expire)
+        cursor = page.next_cursor
+        if cursor is None:
+            return
 
 
 def create_mapping(deps: PrecallDeps, caller: Caller, request: MappingCreate) -> CallerVoiceMapping:

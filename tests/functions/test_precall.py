@@ -425,6 +425,33 @@ def test_changing_or_deleting_a_mapping_expires_its_clone(clients, acme):
     assert entries[fresh["clonedVoiceId"]]["provider_voice_id"] == "en-US+m3"
 
 
+def test_uploading_a_new_sample_under_a_mapped_name_expires_the_clone_made_from_the_old(
+    clients, acme
+):
+    precall, synthesis = clients["precall"], clients["synthesis"]
+    new_mapping(precall, acme, "acme")  # gs://.../precall/acme/ann.wav, eSpeak's f3
+    bob = put_sample("acme", "bob.wav", espeak_wav("en-US+m1"))
+    other = new_mapping(precall, acme, "acme", callerId="+14155550199", voiceSampleUrl=bob)
+    call = wait_for_clone(precall, acme, ok(webhook(precall, acme, "u-1"), 202)["call"]["id"])
+    kept = wait_for_clone(
+        precall, acme, ok(webhook(precall, acme, "u-2", other["callerId"]), 202)["call"]["id"]
+    )
+    headers = acme | {"Content-Type": "audio/wav"}
+    ok(precall.put("/precall/samples/ann.wav", data=espeak_wav("en-US+m3"), headers=headers))
+    refused = synthesis.post(
+        "/synthesize", json={"text": "Hi.", "voice": call["voice"]}, headers=acme
+    )
+    assert ok(refused, 410)["code"] == "CLONE_EXPIRED"
+    fresh = wait_for_clone(precall, acme, ok(webhook(precall, acme, "u-3"), 202)["call"]["id"])
+    entries = {e["cloned_voice_id"]: e for e in documents(CLONE_CACHE, account_id="acme")}
+    assert entries[fresh["clonedVoiceId"]]["provider_voice_id"] == "en-US+m3"
+    # A mapping of another sample keeps its clone.
+    spoken = synthesis.post(
+        "/synthesize", json={"text": "Hi.", "voice": kept["voice"]}, headers=acme
+    )
+    assert ok(spoken)["status"] == "completed"
+
+
 def test_a_sample_that_went_bad_fails_the_clone_with_its_reason_and_no_cache_entry(clients, acme):
     precall = clients["precall"]
     mapping = new_mapping(precall, acme, "acme")

@@ -4,7 +4,8 @@
 runs one model's trainer (``shared.samples.training.run``). Both are idempotent and fail
 their subject, rather than leave it half done, on their last attempt. Daily at 04:15 UTC
 ``samples.expire_uploads`` deletes samples whose signed upload never came
-(``shared.samples.expiry``).
+(``shared.samples.expiry``); every 15 minutes ``samples.reconcile_training`` applies the
+training results whose storage event never came (``shared.samples.training.reconcile``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from shared.model import RequestModel
 from shared.samples.deps import SampleDeps
 from shared.samples.expiry import EXPIRE_UPLOADS_TASK, expire_awaited_uploads
 from shared.samples.processing import process_sample
+from shared.samples.training.reconcile import RECONCILE_TASK, reconcile_training
 from shared.samples.training.run import run_training
 from shared.samples.training.start import TRAIN_TASK
 from shared.samples.uploads import PROCESS_TASK
@@ -54,13 +56,18 @@ def register_tasks(registry: TaskRegistry, deps: Callable[[], SampleDeps]) -> No
         del payload, context  # each sample is deleted in its own transaction, once
         expire_awaited_uploads(deps())
 
+    def reconcile(payload: JobRun, context: TaskContext) -> None:
+        del payload, context  # each result is applied in its own transaction, once
+        reconcile_training(deps())
+
     registry.register(PROCESS_TASK, ProcessSample, process)
     registry.register(TRAIN_TASK, TrainModel, train)
     registry.register(EXPIRE_UPLOADS_TASK, JobRun, expire_uploads)
+    registry.register(RECONCILE_TASK, JobRun, reconcile)
 
 
 def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
-    """Return the daily deletion of samples whose upload never came."""
+    """Return the deletion of samples whose upload never came and the training sweep."""
     return [
         ScheduledJob(
             name="samples-upload-expiry",
@@ -68,5 +75,12 @@ def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
             description="Delete voice samples whose signed upload never came",
             queue=settings.default_queue,
             task_type=EXPIRE_UPLOADS_TASK,
-        )
+        ),
+        ScheduledJob(
+            name="training-reconcile",
+            cron="*/15 * * * *",
+            description="Apply the training results whose storage event never came",
+            queue=settings.default_queue,
+            task_type=RECONCILE_TASK,
+        ),
     ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from io import BytesIO
 from typing import Any
 
@@ -21,7 +22,9 @@ from cloudevents.http import CloudEvent
 from functions.training_completed import training_completed
 from shared.blobs.events import finalized_event
 from shared.bootstrap import get_container
+from shared.model import utcnow
 from shared.samples import CAPABILITY as SAMPLES
+from shared.samples.training.reconcile import TRAINING_GRACE, reconcile_training
 from shared.samples.training.run import run_training
 from shared.voice_models.model import VoiceModel, VoiceModelStatus, quality_score_from_components
 from shared.voice_models.repository import VOICE_MODELS
@@ -257,6 +260,46 @@ def pending_model(user_id: str, provider: str = "xtts-v2") -> str:
     )
     get_container().store.create(VOICE_MODELS, model.id, model.to_document())
     return model.id
+
+
+def test_a_result_whose_event_never_came_is_applied_by_the_sweep(voice_models, token, worker):
+    ann = token("ann")
+    model_id = pending_model("ann")
+    write_artifact("ann", model_id, external_result(0.9))
+    training_completed(metadata_event("ann", model_id, time="2020-01-01T00:00:00.000Z"))
+    assert get_model(voice_models, ann, model_id)["status"] == "pending"  # the event dropped
+    waiting = pending_model("ann")  # no result yet: left to its trainer
+    deps = get_container().deps(SAMPLES)
+    # Within the grace its event may still come; past it, the sweep applies the result.
+    assert reconcile_training(deps, utcnow()) == []
+    later = utcnow() + TRAINING_GRACE + timedelta(seconds=1)
+    assert reconcile_training(deps, later) == [model_id]
+    model = get_model(voice_models, ann, model_id)
+    assert (model["status"], model["provider"], model["isActive"]) == ("completed", "xtts-v2", True)
+    assert reconcile_training(deps, later) == []  # settled: nothing to do again
+    training_completed(metadata_event("ann", model_id))  # the event, late: changes nothing
+    assert get_model(voice_models, ann, model_id) == model
+    assert get_model(voice_models, ann, waiting)["status"] == "pending"
+
+
+def test_the_sweep_runs_as_a_scheduled_job(voice_models, function_client, token, worker):
+    ann = token("ann")
+    model = VoiceModel(
+        user_id="ann",
+        provider="xtts-v2",
+        model_path="models/x/model.pth",
+        status=VoiceModelStatus.TRAINING,
+        updated_at=utcnow() - TRAINING_GRACE - timedelta(minutes=1),
+    )
+    get_container().store.create(VOICE_MODELS, model.id, model.to_document())
+    write_artifact("ann", model.id, external_result(0.9))  # and its event never comes
+    admin = bearer(token("root", admin=True))
+    run = function_client("tasks").post("/scheduler/jobs/training-reconcile/run", headers=admin)
+    assert run.status_code == 202, run.get_json()
+    deadline = time.monotonic() + 30
+    while get_model(voice_models, ann, model.id)["status"] != "completed":
+        assert time.monotonic() < deadline, "the scheduled sweep never applied the result"
+        time.sleep(0.05)
 
 
 def test_activation_rules_apply_on_completion(voice_models, function_client, token, worker):

@@ -89,14 +89,19 @@ def download_audio(ctx: RequestContext, file_id: str) -> flask.Response:
     size = audio_file.file_size
     header = ctx.request.headers.get("Range")
     requested = parse_range_header(header) if header else None
+    if requested is not None and (requested.units != "bytes" or len(requested.ranges) != 1):
+        requested = None
+    # A Range in another unit, malformed or of several ranges is ignored, as RFC 9110
+    # allows (requires, for an unknown unit): the answer is the whole file.
     span = requested.range_for_length(size) if requested is not None else None
-    if header and span is None:
+    if requested is not None and span is None:
         error = RangeNotSatisfiableError(f"Range {header} is outside the file's {size} bytes")
         raise error
     start, stop = span if span is not None else (0, size)
     data = deps.blobs.get(deps.bucket, audio_file.file_path, start=start, end=stop - 1)
-    if start == 0:
-        # A player fetching later ranges of the same file is not another download.
+    if start == 0 and ctx.request.method != "HEAD":
+        # A player fetching later ranges of the same file is not another download, nor is a
+        # HEAD (a client checking the size or type).
         count_download(deps, audio_file)
     response = flask.Response(data, status=206 if span is not None else 200)
     response.headers["Content-Type"] = audio_file.content_type

@@ -18,6 +18,12 @@ from shared.users.repository import USERS, storage_used_change
 AUDIO_FILES = "audio_files"
 
 
+def bytes_held_in(tx: Transaction, user_id: str) -> int:
+    """Return the bytes of every audio file record of ``user_id``, read in ``tx``."""
+    records = tx.query(Query(AUDIO_FILES).where("user_id", "==", user_id))
+    return sum(int(document.data.get("file_size", 0)) for document in records)
+
+
 def file_from(data: dict[str, object], file_id: str) -> AudioFile:
     """Return the entity stored as ``data``."""
     return AudioFile.model_validate({**data, "id": file_id})
@@ -34,7 +40,7 @@ class AudioFileRepository:
 
         Reads the owner first (a transaction's reads come before its writes). Tokens may
         belong to users who never registered a profile: their records are stored with
-        nothing to count on.
+        nothing to count on, and registration counts them (``bytes_held_in``).
         """
         document = audio_file.to_document()
         document["format"] = audio_file.format.value

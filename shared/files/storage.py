@@ -248,8 +248,9 @@ def readable_file(deps: AudioDeps, user_id: str | None, file_id: str) -> AudioFi
 def file_info(deps: AudioDeps, user_id: str, file_id: str) -> AudioFile:
     """Return a readable file's record, its last access time set to now."""
     audio_file = readable_file(deps, user_id, file_id)
-    AudioFileRepository(deps.store).touch(file_id, utcnow())
-    return audio_file
+    now = utcnow()
+    AudioFileRepository(deps.store).touch(file_id, now)
+    return audio_file.model_copy(update={"last_accessed_at": now})
 
 
 class AudioFileUpdate(RequestModel):

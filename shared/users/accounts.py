@@ -10,7 +10,7 @@ data) so an operator can show what was erased and when.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from shared.capability import AccountPurge, delete_owned
@@ -18,7 +18,7 @@ from shared.model import new_id, utcnow
 from shared.store.base import DocumentStore
 from shared.store.rate_limits import RATE_LIMITS
 from shared.users.model import User, UserCreate, UserUpdate
-from shared.users.repository import UserRepository
+from shared.users.repository import HeldBytes, UserRepository
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +34,16 @@ class AccountDeletion:
     purged: dict[str, int]
 
 
-def register_user(*, store: DocumentStore, user_id: str, request: UserCreate) -> User:
+def register_user(
+    *,
+    store: DocumentStore,
+    user_id: str,
+    request: UserCreate,
+    held: Sequence[HeldBytes] = (),
+) -> User:
     """Register the profile of ``user_id``; return it.
+
+    Its storage used starts from what ``held`` reads: what the token stored before.
 
     Raises UserAlreadyExistsError or EmailAlreadyRegisteredError.
     """
@@ -45,8 +53,7 @@ def register_user(*, store: DocumentStore, user_id: str, request: UserCreate) ->
         first_name=request.first_name,
         last_name=request.last_name,
     )
-    UserRepository(store).add(user)
-    return user
+    return UserRepository(store).add(user, held=held)
 
 
 def get_user(*, store: DocumentStore, user_id: str) -> User:

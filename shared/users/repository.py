@@ -8,6 +8,7 @@ never hold one address, however many requests race.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from shared.errors import EmailAlreadyRegisteredError, UserAlreadyExistsError, UserNotFoundError
@@ -16,6 +17,10 @@ from shared.users.model import User
 
 USERS = "users"
 EMAIL_CLAIMS = "user_emails"
+
+
+HeldBytes = Callable[[Transaction, str], int]
+"""Returns, read in the transaction, the bytes of one kind a user already holds."""
 
 
 def email_claim_id(email: str) -> str:
@@ -41,22 +46,29 @@ class UserRepository:
             raise UserNotFoundError(f"User not registered: {user_id}")
         return user
 
-    def add(self, user: User) -> None:
-        """Store a new user and claim its email atomically.
+    def add(self, user: User, *, held: Sequence[HeldBytes] = ()) -> User:
+        """Store a new user and claim its email atomically; return the user as stored.
+
+        ``held`` reads what the user already stores (files made with a token before
+        registering): the storage used starts from their total, so freeing them later
+        never takes the counter below what is still held.
 
         Raises UserAlreadyExistsError or EmailAlreadyRegisteredError.
         """
 
-        def register(tx: Transaction) -> None:
+        def register(tx: Transaction) -> User:
             if tx.get(USERS, user.id) is not None:
                 raise UserAlreadyExistsError()
             claim = tx.get(EMAIL_CLAIMS, email_claim_id(user.email))
             if claim is not None and claim.data.get("user_id") != user.id:
                 raise EmailAlreadyRegisteredError()
+            used = user.storage_used_bytes + sum(read(tx, user.id) for read in held)
+            stored = user.model_copy(update={"storage_used_bytes": used})
             tx.set(EMAIL_CLAIMS, email_claim_id(user.email), {"user_id": user.id})
-            tx.create(USERS, user.id, user.to_document())
+            tx.create(USERS, user.id, stored.to_document())
+            return stored
 
-        self._store.run_transaction(register)
+        return self._store.run_transaction(register)
 
     def update(self, user_id: str, changes: dict[str, Any]) -> User:
         """Apply ``changes`` (snake_case fields other than email) and return the user.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -220,3 +220,45 @@ def test_upload_audio_computes_the_timestamps_while_the_audio_is_written(platfor
     assert len(writers) == 2
     assert writers[0] != writers[1]  # the audio on another thread than the timestamps
     assert container.blobs.get(deps.bucket, stored.cached.timestamps_path or "")
+
+
+def test_a_head_request_is_not_a_download(synthesis_client, files, ann):
+    file_id = say(synthesis_client, ann)["audioFileId"]
+    head = files.head(f"/files/audio/{file_id}", headers=ann)
+    assert head.status_code == 200
+    assert files.get(f"/files/{file_id}/info", headers=ann).get_json()["downloadCount"] == 0
+
+
+def test_a_range_in_an_unknown_unit_or_malformed_is_ignored(synthesis_client, files, ann):
+    made = say(synthesis_client, ann)
+    file_id = made["audioFileId"]
+    for header in ("items=0-9", "bytes=abc"):
+        response = files.get(f"/files/audio/{file_id}", headers={**ann, "Range": header})
+        assert response.status_code == 200, header
+        assert checksum_of(response.data) == made["checksum"]
+
+
+def test_info_shows_the_access_time_it_records(synthesis_client, files, ann):
+    file_id = say(synthesis_client, ann)["audioFileId"]
+    before = utcnow()
+    shown = files.get(f"/files/{file_id}/info", headers=ann).get_json()["lastAccessedAt"]
+    assert shown is not None
+    assert datetime.fromisoformat(shown) >= before
+    stored = AudioFileRepository(get_container().store).get(file_id)
+    assert stored is not None
+    assert datetime.fromisoformat(shown) == stored.last_accessed_at
+
+
+def test_files_made_before_registering_count_in_storage_used(synthesis_client, users, ann):
+    early = say(synthesis_client, ann)
+    registered = users.post("/users", json={"email": "ann@example.com"}, headers=ann)
+    assert registered.status_code == 201
+    assert registered.get_json()["storageUsedBytes"] == early["size"]
+    later = say(synthesis_client, ann, text="Something else entirely.")
+    assert storage_used(users, ann) == early["size"] + later["size"]
+    # Deleting the early file frees exactly its bytes: the counter never drifts below.
+    container = get_container()
+    record = AudioFileRepository(container.store).get(early["audioFileId"])
+    assert record is not None
+    delete_file(AudioDeps(container.store, container.blobs, container.settings), record)
+    assert storage_used(users, ann) == later["size"]

@@ -22,14 +22,16 @@ api = Api("users")
 )
 def register_user(ctx: RequestContext) -> Reply:
     """Register the profile of the token's user."""
-    # Registration alone reads the files a token made before it: off the cold start.
-    from shared.files.repository import bytes_held_in  # noqa: PLC0415 - see above
+    # Registration alone reads the files and samples a token stored before it: off the
+    # cold start.
+    from shared.files.repository import bytes_held_in as files_held  # noqa: PLC0415
+    from shared.samples.repository import bytes_held_in as samples_held  # noqa: PLC0415
 
     user = service.register_user(
         store=ctx.container.store,
         user_id=ctx.user_id,
         request=ctx.body(UserCreate),
-        held=(bytes_held_in,),
+        held=(files_held, samples_held),
     )
     return Reply(UserPublic.from_entity(user), status=201)
 

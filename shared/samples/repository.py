@@ -72,6 +72,12 @@ def embedding_document(sample: VoiceSample, vector: npt.NDArray[np.floating]) ->
     return {**meta.to_document(), EMBEDDING_FIELD: Vector(float(v) for v in vector)}
 
 
+def bytes_held_in(tx: Transaction, user_id: str) -> int:
+    """Return the bytes of every sample record of ``user_id``, read in ``tx``."""
+    records = tx.query(Query(VOICE_SAMPLES).where("user_id", "==", user_id))
+    return sum(int(document.data.get("size_bytes", 0)) for document in records)
+
+
 class SampleRepository:
     """Reads and writes of samples and embeddings."""
 

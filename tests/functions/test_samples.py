@@ -285,6 +285,20 @@ def test_the_list_is_paged_newest_first(samples_client, token):
         assert samples_client.get(f"/samples?{query}", headers=bearer(ann)).status_code == 400
 
 
+def test_samples_uploaded_before_registering_count_in_storage_used(
+    samples_client, function_client, token
+):
+    ann = token("ann")
+    users = function_client("users")
+    early = ready_sample(samples_client, ann, sample_file("en-US+m1", 0))
+    registered = users.post("/users", json={"email": "ann@example.com"}, headers=bearer(ann))
+    assert registered.status_code == 201
+    assert registered.get_json()["storageUsedBytes"] == early["sizeBytes"] > 0
+    # Deleting it frees exactly its bytes: the counter never drifts below what is held.
+    assert samples_client.delete(f"/samples/{early['id']}", headers=bearer(ann)).status_code == 200
+    assert users.get("/users/me", headers=bearer(ann)).get_json()["storageUsedBytes"] == 0
+
+
 def test_delete_removes_the_object_the_embedding_and_the_storage_used(
     samples_client, function_client, token
 ):

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from shared.config import Settings
 from shared.errors import NotFoundError
+from shared.model import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from shared.precall.errors import (
     SampleLocationNotAllowedError,
     SampleNotAudioError,
@@ -305,7 +306,7 @@ def check_sample(data: bytes, settings: Settings) -> CheckedSample:
     """Return what ``data`` is if it can be cloned from.
 
     Raises SampleNotAudioError (not wav/mp3/flac/ogg, or damaged) or SampleUnusableError
-    (too short, too long, no speech).
+    (a sample rate outside 8-192 kHz, too short, too long, no speech).
     """
     # Decoding and the quality measures load with a sample checked, not with every module
     # that reads mappings (their use of numpy is lazy already; these are the modules).
@@ -322,6 +323,11 @@ def check_sample(data: bytes, settings: Settings) -> CheckedSample:
         raise SampleNotAudioError() from exc
     except CorruptAudioError as exc:
         raise SampleNotAudioError(f"The voice sample cannot be decoded: {exc.message}") from exc
+    if not MIN_SAMPLE_RATE <= audio.sample_rate <= MAX_SAMPLE_RATE:
+        raise SampleUnusableError(
+            f"The voice sample is recorded at {audio.sample_rate} Hz; a sample must have "
+            f"{MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz"
+        )
     seconds = audio.duration_seconds
     _check_duration(seconds, settings)
     quality = assess_quality(audio.samples, audio.sample_rate)

@@ -32,6 +32,7 @@ from tests.functions.precall_support import (
     put_sample,
     silence_wav,
     wait_for_clone,
+    wav_file,
 )
 from tests.support.voice_match import warm_voice_match_table
 
@@ -176,6 +177,8 @@ def test_bad_mappings_are_refused_with_a_clear_4xx(clients, acme, fields, code):
         (b"RIFF\x00\x10\x00\x00WAVEfmt " + b"\x00" * 40, "SAMPLE_NOT_AUDIO", "decoded"),
         (None, "SAMPLE_UNUSABLE", "at least"),
         (silence_wav(5.0), "SAMPLE_UNUSABLE", "no speech"),
+        # Speech, but at a rate no voice is cloned from (well-formed: the header says 4 kHz).
+        (wav_file(b"\x10\x00\xf0\xff" * 40_000, 4_000), "SAMPLE_UNUSABLE", "4000 Hz"),
     ],
 )
 def test_samples_that_are_not_audio_too_short_or_silent_are_refused(

@@ -1,11 +1,13 @@
 """Voice model CRUD (seed 001): create, read, list, update and soft delete.
 
-Creation and deletion change activation, so they run in one transaction with the
-activation pointer (see ``voice_model_activation``): the first model and any model
-scoring above 0.8 are activated on creation; deleting the active model activates the next
-best. Reads go through the shared cache (metadata 1 h) and every read or change is
-written to the access log. A model is readable by its owner, admins and users it is
-shared with; anyone else gets ``VOICE_MODEL_NOT_FOUND`` ("not found or access denied").
+Creation, deletion and marking a model failed change activation, so they run in one
+transaction with the activation pointer (see ``voice_model_activation``): the first model
+(failed ones before it do not count) and any model scoring above 0.8 are activated on
+creation, never a failed one; deleting the active model, or setting it ``failed``,
+activates the next best. Reads go through the shared cache (metadata 1 h) and every read
+or change is written to the access log. A model is readable by its owner, admins and
+users it is shared with; anyone else gets ``VOICE_MODEL_NOT_FOUND`` ("not found or access
+denied").
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import InvalidRequestError, VoiceModelNotFoundError
@@ -24,6 +26,7 @@ from shared.voice_models import artifacts as files
 from shared.voice_models.activation import (
     ACTIVATION_ATTEMPTS,
     activation_writes,
+    next_best,
     owned_in_tx,
     soft_delete,
     usage_counts,
@@ -87,9 +90,11 @@ def create_voice_model(
 
     def add(tx: Transaction) -> tuple[VoiceModel, list[str]]:
         flagged = VoiceModelRepository.tx_activation(tx, owner)
-        has_models = bool(VoiceModelRepository.tx_live_for_user(tx, owner, limit=1))
+        # "First" means the first that may be used: failed models before it do not count.
+        live = VoiceModelRepository.tx_live_for_user(tx, owner)
+        first = all(m.status == VoiceModelStatus.FAILED for m in live)
         activate = model.status != VoiceModelStatus.FAILED and (
-            not has_models or model.qualifies_for_auto_activation()
+            first or model.qualifies_for_auto_activation()
         )
         created = model.model_copy(update={"is_active": activate})
         changed: list[str] = []
@@ -204,12 +209,15 @@ def update_voice_model(
 ) -> VoiceModel:
     """Apply the changes to a model the caller owns; return it.
 
+    Setting the active model ``failed`` deactivates it and activates the next best.
+
     Raises AccessDeniedError, VoiceModelNotFoundError, InvalidModelPathError or
     RateLimitedError.
     """
     owner = caller.acting_for(request.user_id) if request.user_id is not None else None
     changes = request.changes()
-    current = owned_in_tx(deps, caller, VoiceModelRepository(deps.store).get(model_id), owner)
+    repository = VoiceModelRepository(deps.store)
+    current = owned_in_tx(deps, caller, repository.get(model_id), owner)
     if "model_path" in changes:
         files.model_object_name(changes["model_path"], user_id=current.user_id, bucket=deps.bucket)
         changes["size_bytes"] = files.size_of(
@@ -217,20 +225,49 @@ def update_voice_model(
         )
     consume(deps.store, user_id=caller.user_id, rule=deps.rate_limit("update"))
     now = utcnow()
+    failing = changes.get("status") == VoiceModelStatus.FAILED
+    counts = usage_counts(deps, repository.live_for_user(current.user_id)) if failing else {}
 
-    def change(tx: Transaction) -> VoiceModel:
+    def change(tx: Transaction) -> tuple[VoiceModel, list[str]]:
         model = owned_in_tx(deps, caller, VoiceModelRepository.tx_get(tx, model_id), owner)
         if model.is_deleted:
             raise VoiceModelNotFoundError(f"Voice model not found or access denied: {model_id}")
         fields = {**changes, "updated_at": now, "version": model.version + 1}
+        changed: list[str] = []
+        if failing:
+            # A failed model is never active (as on creation): the next best takes over.
+            changed = _hand_over_activation(tx, model, counts, now)
+            fields["is_active"] = False
         document = model_changes(model, **fields)
         tx.update(VOICE_MODELS, model_id, {name: document[name] for name in fields})
-        return VoiceModel.model_validate(document)
+        return VoiceModel.model_validate(document), changed
 
-    updated = deps.store.run_transaction(change, max_attempts=ACTIVATION_ATTEMPTS)
-    deps.invalidate_models(updated.user_id, [updated.id])
+    updated, changed = deps.store.run_transaction(change, max_attempts=ACTIVATION_ATTEMPTS)
+    deps.invalidate_models(updated.user_id, {updated.id, *changed})
     deps.log_access(caller, "update", [updated.id], updated.user_id)
     return updated
+
+
+def _hand_over_activation(
+    tx: Transaction, model: VoiceModel, usage: dict[str, int], now: datetime
+) -> list[str]:
+    """Pass activation from ``model``, if active, to the owner's next best; return ids changed.
+
+    Reads before it writes; ``model``'s own document is left to the caller to write.
+    """
+    flagged = VoiceModelRepository.tx_activation(tx, model.user_id)
+    if not (model.is_active or any(m.id == model.id for m in flagged)):
+        return []
+    live = VoiceModelRepository.tx_live_for_user(tx, model.user_id)
+    successor = next_best([m for m in live if m.id != model.id], usage)
+    return activation_writes(
+        tx,
+        user_id=model.user_id,
+        flagged=flagged,
+        active_id=successor.id if successor else None,
+        now=now,
+        skip=[model.id],
+    )
 
 
 def delete_voice_model(

@@ -46,6 +46,8 @@ _QUALITY_AGREEMENT_TOLERANCE = 0.01
 _SCORE_DECIMALS = 6
 
 NonEmptyId = Annotated[str, Field(min_length=1, max_length=255)]
+ModelName = Annotated[str, Field(max_length=255)]
+"""A model's display name as a request gives it (as long as a training's name may be)."""
 NonNegativeAmount = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 
 
@@ -185,8 +187,8 @@ class VoiceModelCreate(RequestModel):
     """
 
     user_id: NonEmptyId | None = None
-    name: str | None = None
-    voice_sample_id: str | None = None
+    name: ModelName | None = None
+    voice_sample_id: Annotated[str, Field(max_length=255)] | None = None
     provider: TTSProvider
     model_path: Annotated[str, Field(min_length=1)]
     sample_rate: SampleRate = DEFAULT_SAMPLE_RATE
@@ -225,7 +227,7 @@ class VoiceModelUpdate(RequestModel):
     """
 
     user_id: NonEmptyId | None = None
-    name: str | None = None
+    name: ModelName | None = None
     model_path: Annotated[str, Field(min_length=1)] | None = None
     sample_rate: SampleRate | None = None
     quality_score: UnitScore | None = None

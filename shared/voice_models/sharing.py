@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from shared.errors import InvalidRequestError, VoiceModelNotFoundError
 from shared.voice_models.activation import owned_in_tx
 from shared.voice_models.crud import readable_model
-from shared.voice_models.deps import Caller, VoiceModelDeps
+from shared.voice_models.deps import ME, Caller, VoiceModelDeps
 from shared.voice_models.model import ModelShare, VoiceModel, VoiceModelPublic
 from shared.voice_models.repository import ShareRepository, VoiceModelRepository
 
@@ -41,7 +41,8 @@ def share_voice_model(
     """
     owner = caller.acting_for(request.owner_id) if request.owner_id is not None else None
     model = _owned_live(deps, caller, model_id, owner)
-    targets = list(dict.fromkeys(request.target_user_ids))
+    # ``me`` names the caller here as everywhere, never a user of that name.
+    targets = list(dict.fromkeys(caller.user_id if t == ME else t for t in request.target_user_ids))
     if model.user_id in targets:
         raise InvalidRequestError("A voice model cannot be shared with its owner")
     shares = [

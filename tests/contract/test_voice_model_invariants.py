@@ -22,6 +22,7 @@ from shared.errors import (
     TransactionContentionError,
     VoiceModelAlreadyActiveError,
     VoiceModelDeletedError,
+    VoiceModelFailedError,
     VoiceModelNotFoundError,
 )
 from shared.model import utcnow
@@ -31,9 +32,9 @@ from shared.store.rate_limits import RateLimit, consume
 from shared.store.sqlite import SqliteDocumentStore
 from shared.voice_models.activation import activate_voice_model
 from shared.voice_models.cleanup import cleanup_expired_models
-from shared.voice_models.crud import create_voice_model, delete_voice_model
+from shared.voice_models.crud import create_voice_model, delete_voice_model, update_voice_model
 from shared.voice_models.deps import Caller, VoiceModelDeps
-from shared.voice_models.model import VoiceModelCreate, VoiceModelUsageEvent
+from shared.voice_models.model import VoiceModelCreate, VoiceModelUpdate, VoiceModelUsageEvent
 from shared.voice_models.usage import record_usage, usage_stats
 from tests.support.ports import FixedPorts
 
@@ -109,6 +110,36 @@ def test_one_active_model_whatever_races(deps):
     pointer = deps.store.get("voice_model_active", "ann")
     assert pointer is not None
     assert pointer.data["model_id"] == flagged[0]
+
+
+def test_a_model_marked_failed_never_stays_active_whatever_races(deps):
+    doomed, other = new_model(deps, 0.9), new_model(deps, 0.5)
+    count = racers(deps.store)
+    actions = [("fail", doomed.id)] + [("activate", doomed.id)] * (count - 1)
+    barrier = threading.Barrier(len(actions))
+
+    def run(action):
+        kind, model_id = action
+        barrier.wait()
+        try:
+            if kind == "fail":
+                update_voice_model(deps, ANN, model_id, VoiceModelUpdate(status="failed"))
+            else:
+                activate_voice_model(deps, ANN, model_id)
+        except (VoiceModelAlreadyActiveError, VoiceModelFailedError):
+            return "refused"
+        except TransactionContentionError:
+            return "retry later"
+        return "done"
+
+    with ThreadPoolExecutor(max_workers=len(actions)) as pool:
+        outcomes = list(pool.map(run, actions))
+    if outcomes[0] == "retry later":
+        pytest.skip("the failing update lost every retry to contention")
+    assert active(deps) == [other.id]
+    pointer = deps.store.get("voice_model_active", "ann")
+    assert pointer is not None
+    assert pointer.data["model_id"] == other.id
 
 
 def test_first_model_is_active_even_when_created_concurrently(deps):

@@ -119,6 +119,8 @@ def test_create_returns_the_seed_fields_and_stores_quality_components(client, to
         ({"modelPath": "models/ann/../bob/model.pth"}, "INVALID_MODEL_PATH"),
         ({"modelPath": "models/ann/"}, "INVALID_MODEL_PATH"),
         ({"modelPath": "samples/ann/model.pth"}, "INVALID_MODEL_PATH"),
+        ({"name": "n" * 256}, "VALIDATION_ERROR"),
+        ({"voiceSampleId": "s" * 256}, "VALIDATION_ERROR"),
     ],
 )
 def test_bad_create_bodies_are_400(client, token, fields, code):
@@ -236,6 +238,10 @@ def test_update_changes_given_fields_and_bumps_version(client, token):
     assert (
         client.put(f"/voice-models/{model['id']}", json={}, headers=bearer(ann)).status_code == 400
     )
+    long_name = client.put(
+        f"/voice-models/{model['id']}", json={"name": "n" * 256}, headers=bearer(ann)
+    )
+    assert long_name.status_code == 400
 
 
 def test_delete_soft_deletes_moves_files_and_activates_next_best(client, token):

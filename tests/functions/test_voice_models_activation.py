@@ -31,6 +31,44 @@ def test_first_model_and_high_quality_models_are_activated_on_creation(client, t
     assert create(client, token("bob"), "bob", qualityScore=0.1)["isActive"] is True
 
 
+def test_the_first_usable_model_is_activated_after_a_failed_one(client, activation, token):
+    # A failed model is no model to speak with: the next one created is the user's first.
+    ann = token("ann")
+    failed = create(client, ann, "ann", qualityScore=0.5, status="failed")
+    assert failed["isActive"] is False
+    usable = create(client, ann, "ann", qualityScore=0.5)
+    assert usable["isActive"] is True
+    active = activation.get("/voice-models/user/ann/active", headers=bearer(ann)).get_json()
+    assert active["model"]["id"] == usable["id"]
+    assert create(client, ann, "ann", qualityScore=0.5)["isActive"] is False
+
+
+def test_marking_the_active_model_failed_hands_activation_to_the_next_best(
+    client, activation, token
+):
+    ann = token("ann")
+    best = create(client, ann, "ann", qualityScore=0.9)
+    runner_up = create(client, ann, "ann", qualityScore=0.7)
+    response = client.put(
+        f"/voice-models/{best['id']}", json={"status": "failed"}, headers=bearer(ann)
+    )
+    assert response.status_code == 200
+    assert (response.get_json()["status"], response.get_json()["isActive"]) == ("failed", False)
+    assert active_ids(client, ann, "ann") == [runner_up["id"]]
+    active = activation.get("/voice-models/user/ann/active", headers=bearer(ann)).get_json()
+    assert active["model"]["id"] == runner_up["id"]
+    assert client.get(f"/voice-models/{best['id']}", headers=bearer(ann)).get_json() == (
+        response.get_json()
+    )
+    # The last usable one failing leaves none active rather than a failed one.
+    client.put(f"/voice-models/{runner_up['id']}", json={"status": "failed"}, headers=bearer(ann))
+    assert active_ids(client, ann, "ann") == []
+    assert activation.get("/voice-models/user/ann/active", headers=bearer(ann)).get_json() == {
+        "userId": "ann",
+        "model": None,
+    }
+
+
 def test_activation_rules_and_their_error_codes(client, activation, token):
     ann = token("ann")
     first = create(client, ann, "ann")

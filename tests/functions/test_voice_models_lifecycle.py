@@ -137,6 +137,7 @@ def test_share_list_shared_and_revoke(client, token):
         {"targetUserIds": ["ann"]},
         {"targetUserIds": []},
         {"targetUserIds": ["bob"], "permissions": "edit"},
+        {"targetUserIds": ["me"]},  # "me" names the caller, here the owner
     ]
     for body in bad:
         assert (

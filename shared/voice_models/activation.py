@@ -75,6 +75,28 @@ def activation_writes(
     return changed
 
 
+def hand_over_activation(
+    tx: Transaction, model: VoiceModel, usage: dict[str, int], now: datetime
+) -> list[str]:
+    """Pass activation from ``model``, if active, to the owner's next best; return ids changed.
+
+    Reads before it writes; ``model``'s own document is left to the caller to write.
+    """
+    flagged = VoiceModelRepository.tx_activation(tx, model.user_id)
+    if not (model.is_active or any(m.id == model.id for m in flagged)):
+        return []
+    live = VoiceModelRepository.tx_live_for_user(tx, model.user_id)
+    successor = next_best([m for m in live if m.id != model.id], usage)
+    return activation_writes(
+        tx,
+        user_id=model.user_id,
+        flagged=flagged,
+        active_id=successor.id if successor else None,
+        now=now,
+        skip=[model.id],
+    )
+
+
 def require_owned(deps: VoiceModelDeps, caller: Caller, model: VoiceModel | None) -> VoiceModel:
     """Return ``model`` if the caller may change it (owner or admin).
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import InvalidRequestError, VoiceModelNotFoundError
@@ -26,7 +26,7 @@ from shared.voice_models import artifacts as files
 from shared.voice_models.activation import (
     ACTIVATION_ATTEMPTS,
     activation_writes,
-    next_best,
+    hand_over_activation,
     owned_in_tx,
     soft_delete,
     usage_counts,
@@ -236,7 +236,7 @@ def update_voice_model(
         changed: list[str] = []
         if failing:
             # A failed model is never active (as on creation): the next best takes over.
-            changed = _hand_over_activation(tx, model, counts, now)
+            changed = hand_over_activation(tx, model, counts, now)
             fields["is_active"] = False
         document = model_changes(model, **fields)
         tx.update(VOICE_MODELS, model_id, {name: document[name] for name in fields})
@@ -246,28 +246,6 @@ def update_voice_model(
     deps.invalidate_models(updated.user_id, {updated.id, *changed})
     deps.log_access(caller, "update", [updated.id], updated.user_id)
     return updated
-
-
-def _hand_over_activation(
-    tx: Transaction, model: VoiceModel, usage: dict[str, int], now: datetime
-) -> list[str]:
-    """Pass activation from ``model``, if active, to the owner's next best; return ids changed.
-
-    Reads before it writes; ``model``'s own document is left to the caller to write.
-    """
-    flagged = VoiceModelRepository.tx_activation(tx, model.user_id)
-    if not (model.is_active or any(m.id == model.id for m in flagged)):
-        return []
-    live = VoiceModelRepository.tx_live_for_user(tx, model.user_id)
-    successor = next_best([m for m in live if m.id != model.id], usage)
-    return activation_writes(
-        tx,
-        user_id=model.user_id,
-        flagged=flagged,
-        active_id=successor.id if successor else None,
-        now=now,
-        skip=[model.id],
-    )
 
 
 def delete_voice_model(

@@ -231,6 +231,25 @@ def test_a_failed_training_fails_the_model_with_the_trainers_reason(voice_models
     )
 
 
+def test_a_failed_training_of_the_active_model_hands_activation_to_the_next_best(
+    voice_models, function_client, token, worker
+):
+    ann = token("ann")
+    body = {"provider": "espeak", "modelPath": "models/ann/done.bin", "qualityScore": 0.5}
+    done = voice_models.post("/voice-models", json=body, headers=bearer(ann)).get_json()
+    training = pending_model("ann")
+    activation = function_client("voice_model_activation")
+    activated = activation.post(f"/voice-models/{training}/activate", headers=bearer(ann))
+    assert activated.status_code == 200, activated.get_json()
+    write_artifact("ann", training, {"status": "failed", "reason": "CUDA out of memory"})
+    training_completed(metadata_event("ann", training))
+    failed = get_model(voice_models, ann, training)
+    assert (failed["status"], failed["isActive"]) == ("failed", False)
+    assert get_model(voice_models, ann, done["id"])["isActive"] is True
+    active = activation.get("/voice-models/user/me/active", headers=bearer(ann)).get_json()
+    assert active["model"]["id"] == done["id"]
+
+
 def external_result(similarity: float) -> dict[str, Any]:
     """What an external trainer (XTTS, say) writes for a model it trained."""
     return {

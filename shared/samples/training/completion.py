@@ -34,7 +34,7 @@ from shared.samples.training.artifacts import (
     read_metadata,
 )
 from shared.store.base import Transaction
-from shared.voice_models.activation import activation_writes
+from shared.voice_models.activation import activation_writes, hand_over_activation, usage_counts
 from shared.voice_models.deps import VoiceModelDeps
 from shared.voice_models.model import (
     AUTO_ACTIVATE_QUALITY_THRESHOLD,
@@ -104,6 +104,11 @@ def _settle(
     deps: VoiceModelDeps, user_id: str, model_id: str, metadata: TrainingMetadata, size: int
 ) -> str:
     now = utcnow()
+    # The next best's ranking, for a failure of the active model (read before: the counts
+    # are shards of their own).
+    usage = {}
+    if metadata.status == "failed":
+        usage = usage_counts(deps, VoiceModelRepository(deps.store).live_for_user(user_id))
 
     def settle(tx: Transaction) -> tuple[str, list[str]]:
         model = VoiceModelRepository.tx_get(tx, model_id)
@@ -114,8 +119,12 @@ def _settle(
         if model.status in (VoiceModelStatus.COMPLETED, VoiceModelStatus.FAILED):
             return f"ignored: the model is already {model.status.value}", []
         if metadata.status == "failed":
-            tx.update(VOICE_MODELS, model_id, _failed_fields(model, metadata, now))
-            return "failed", [model_id]
+            # A failed model is never active: one activated by hand while it trained hands
+            # activation to the next best, as setting it failed does.
+            handed = hand_over_activation(tx, model, usage, now)
+            fields = {**_failed_fields(model, metadata, now), "is_active": False}
+            tx.update(VOICE_MODELS, model_id, fields)
+            return "failed", [model_id, *handed]
         flagged = VoiceModelRepository.tx_activation(tx, user_id)
         live = VoiceModelRepository.tx_live_for_user(tx, user_id)
         fields = _completed_fields(model, metadata, size, now)

@@ -42,7 +42,13 @@ from shared.voice_models.deps import (
     owner_usage_scope,
 )
 from shared.voice_models.insights import model_usage_stats, stats_by_id, user_analytics
-from shared.voice_models.model import ModelShare, VoiceModel, VoiceModelPublic, VoiceModelUsageStats
+from shared.voice_models.model import (
+    ModelShare,
+    VoiceModel,
+    VoiceModelPublic,
+    VoiceModelStatus,
+    VoiceModelUsageStats,
+)
 from shared.voice_models.repository import (
     VOICE_MODELS,
     ShareRepository,
@@ -183,7 +189,12 @@ def restore_voice_models(
                 restored.append(model_id)
         active_id = next((m.id for m in flagged), None)
         if request.activate_restored and restored:
-            was_active = [i for i in restored if saved[i].is_active]
+            # A failed model is never made active, whatever the backup says.
+            was_active = [
+                i
+                for i in restored
+                if saved[i].is_active and saved[i].status is not VoiceModelStatus.FAILED
+            ]
             best = next_best([saved[i] for i in restored], {})
             active_id = was_active[0] if was_active else (best.id if best else active_id)
         for model_id in restored:

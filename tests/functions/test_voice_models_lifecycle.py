@@ -276,6 +276,31 @@ def test_restore_reads_only_the_callers_own_backups(client, token, path, status,
     assert (response.status_code, response.get_json()["code"]) == (status, code)
 
 
+def test_restore_never_activates_a_failed_model_a_backup_says_was_active(client, token):
+    # A backup written before a failed model could no longer stay active says it was.
+    ann = token("ann")
+    blobs, bucket = get_container().blobs, get_container().settings.models_bucket
+    good = create(client, ann, "ann", provider="espeak", qualityScore=0.6)
+    bad = create(client, ann, "ann", provider="espeak", qualityScore=0.9)
+    path = client.post("/voice-models/user/ann/backup", headers=bearer(ann)).get_json()
+    name = path["backupPath"].removeprefix(f"gs://{bucket}/")
+    saved = json.loads(blobs.get(bucket, name))
+    for entry in saved["models"]:
+        if entry["model"]["id"] == bad["id"]:
+            assert entry["model"]["isActive"] is True
+            entry["model"]["status"] = "failed"
+    blobs.put(bucket, name, json.dumps(saved).encode(), content_type="application/json")
+    for model in (good, bad):
+        assert client.delete(f"/voice-models/{model['id']}", headers=bearer(ann)).status_code == 200
+    restored = client.post(
+        "/voice-models/user/ann/restore",
+        json={"backupPath": name, "activateRestored": True},
+        headers=bearer(ann),
+    ).get_json()
+    assert restored["activeModelId"] == good["id"]
+    assert active_ids(client, ann, "ann") == [good["id"]]
+
+
 def test_restore_refuses_a_file_that_is_not_this_users_backup(client, token):
     blobs, bucket = get_container().blobs, get_container().settings.models_bucket
     blobs.put(

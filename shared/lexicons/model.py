@@ -120,19 +120,28 @@ def _check_loops(rules: list[LexiconRule]) -> None:
         }
         return [grapheme for grapheme in graphemes if grapheme in phrases]
 
+    # One depth-first walk over the rules: each is entered once, so aliases that share
+    # words (many paths, no loop) are checked in linear time, not once per path.
+    following = {grapheme: leads_to(alias) for grapheme, alias in aliases.items()}
+    finished: set[str] = set()
     for start in aliases:
-        path = [start]
-        pending = [(start, path)]
+        if start in finished:
+            continue
+        trail = [start]
+        pending = [iter(following[start])]
         while pending:
-            current, trail = pending.pop()
-            for following in leads_to(aliases.get(current, "")):
-                if following == start:
-                    chain = " -> ".join([*trail, following])
-                    raise InvalidRequestError(
-                        f"Rule {graphemes[start].grapheme!r} loops through its aliases ({chain})"
-                    )
-                if following not in trail and following in aliases:
-                    pending.append((following, [*trail, following]))
+            current = next(pending[-1], None)
+            if current is None:
+                finished.add(trail.pop())
+                pending.pop()
+            elif current in trail:
+                chain = " -> ".join([*trail[trail.index(current) :], current])
+                raise InvalidRequestError(
+                    f"Rule {graphemes[current].grapheme!r} loops through its aliases ({chain})"
+                )
+            elif current in aliases and current not in finished:
+                trail.append(current)
+                pending.append(iter(following[current]))
 
 
 class Lexicon(DomainModel):

@@ -14,7 +14,7 @@ from typing import Any
 
 from shared.errors import ConfigurationError, InvalidRequestError, UnprocessableError
 from shared.lexicons.lexicons import LexiconSelection, select_lexicons
-from shared.providers.base import AudioSettings, TTSProvider
+from shared.providers.base import AudioSettings, TTSProvider, UnsupportedTextError
 from shared.providers.ssml import spoken_text, ssml_timing, validate_ssml
 from shared.synthesis.cache import cache_key, cache_owner
 from shared.synthesis.callbacks import check_callback_url, signing_secret
@@ -100,8 +100,8 @@ def prepare(
 ) -> Prepared:
     """Return the validated request (``account_id``: the caller's, for clone voices).
 
-    Raises InvalidRequestError, TextTooLongError, voice and model lookup errors, or
-    ProviderNotConfiguredError.
+    Raises InvalidRequestError, TextTooLongError, voice and model lookup errors,
+    ProviderNotConfiguredError, or UnsupportedTextError (SSML to a provider without it).
     """
     if (body.text is None) == (body.ssml is None):
         raise InvalidRequestError("Give exactly one of text or ssml")
@@ -121,6 +121,13 @@ def prepare(
     )
     check_audio_length(seconds, deps.settings, at_once=False)
     provider = provider_for(deps.providers, voice)
+    if ssml and not provider.capabilities.ssml:
+        # The client's choice of voice, not a provider failure: a 400 saying what to change.
+        raise UnsupportedTextError(
+            f"Voice {voice.label} (provider {provider.name}) does not take SSML; send text, "
+            "or name a voice whose provider takes SSML (GET /voices/providers)",
+            provider=provider.name,
+        )
     lexicons = select_lexicons(deps.store, user_id, body.lexicon_ids)
     lexicon_ids = tuple(lexicons.references) if lexicons else ()
     key = cache_key(

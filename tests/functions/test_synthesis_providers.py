@@ -257,6 +257,24 @@ def test_text_in_a_script_no_voice_reads_is_a_400(piper, function_client, ann):
     assert response.get_json()["code"] == "UNSUPPORTED_TEXT"
 
 
+@pytest.mark.parametrize("route", ["/synthesize", "/synthesize/stream"])
+def test_ssml_to_a_voice_whose_provider_takes_none_is_a_400_naming_it(
+    piper, function_client, ann, route
+):
+    # "en-US" names the neural voice, whose provider takes plain text only: the client
+    # must change the voice (or send text), which a 502 (the provider failed) hides.
+    response = function_client("synthesis").post(
+        route,
+        json={"ssml": "<speak>Hello <break time='1s'/> there.</speak>", "voice": "en-US"},
+        headers=ann,
+    )
+    assert response.status_code == 400, response.get_json()
+    body = response.get_json()
+    assert body["code"] == "UNSUPPORTED_TEXT"
+    assert "piper:en_US-joe-medium" in body["error"]
+    assert "SSML" in body["error"]
+
+
 def test_a_missing_piper_voice_shows_in_the_providers_summary_and_espeak_speaks(
     platform, function_client, ann, tmp_path
 ):

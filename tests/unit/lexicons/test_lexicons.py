@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from shared.errors import InvalidRequestError
@@ -114,6 +116,24 @@ def test_rules_are_checked_before_saving():
     # IPA for providers that take phonemes, the alias for the others.
     both = rule("Nguyen", phoneme="wɪn", alias="win")
     check_rules([both])
+
+
+def test_aliases_that_share_words_are_checked_for_loops_at_once():
+    """Each rule's alias names both rules of the next layer: no loop, but a path through
+    every pair of layers; the check visits each rule once rather than every path."""
+    layers = 40
+    rules = [
+        rule(f"w{layer}x{side}", alias=f"w{layer + 1}x0 w{layer + 1}x1")
+        for layer in range(layers)
+        for side in (0, 1)
+    ]
+    started = time.monotonic()
+    check_rules(rules)
+    assert time.monotonic() - started < 2.0
+    looped = [*rules, rule(f"w{layers}x1", alias="w3x0")]
+    with pytest.raises(InvalidRequestError, match=r"'w3x0' loops .*w3x0 -> w4x0 -> "):
+        check_rules(looped)
+    assert time.monotonic() - started < 4.0
 
 
 def test_an_unknown_ipa_symbol_names_its_rule():

@@ -77,7 +77,7 @@ def list_lexicons(
 def update_lexicon(
     store: DocumentStore, user_id: str, lexicon_id: str, request: LexiconUpdate
 ) -> Lexicon:
-    """Apply the change as a new version; return it.
+    """Apply the change as a new version; return it (the current one when nothing changes).
 
     Raises LexiconNotFoundError or InvalidRequestError (a rule that cannot be used).
     """
@@ -90,14 +90,16 @@ def update_lexicon(
         current = LexiconRepository.tx_latest(tx, lexicon_id)
         if current is None or current.user_id != user_id:
             raise LexiconNotFoundError(f"Lexicon not found: {lexicon_id}")
+        changed = {
+            "name": request.name or current.name,
+            "language": request.language or language or current.language,
+            "rules": rules if rules is not None else current.rules,
+        }
+        if changed == {"name": current.name, "language": current.language, "rules": current.rules}:
+            # A version is a change: the same lexicon again keeps the cache's audio of it.
+            return current
         updated = current.model_copy(
-            update={
-                "name": request.name or current.name,
-                "language": request.language or language or current.language,
-                "rules": rules if rules is not None else current.rules,
-                "version": current.version + 1,
-                "updated_at": utcnow(),
-            }
+            update={**changed, "version": current.version + 1, "updated_at": utcnow()}
         )
         LexiconRepository.tx_save_version(tx, updated)
         return updated

@@ -49,6 +49,20 @@ def test_create_read_change_and_pin_versions(client, token):
     assert client.get(f"/lexicons/{lexicon['id']}/versions/1", headers=ann).status_code == 404
 
 
+def test_a_patch_that_changes_nothing_makes_no_new_version(client, token):
+    ann = bearer(token("ann"))
+    lexicon = make(client, ann).get_json()
+    path = f"/lexicons/{lexicon['id']}"
+    same = {"name": "Names", "rules": [{"grapheme": "Nguyen", "alias": "win"}]}
+    for body in ({}, {"name": None}, same):
+        unchanged = client.patch(path, json=body, headers=ann)
+        assert unchanged.status_code == 200, unchanged.get_json()
+        assert unchanged.get_json() == lexicon
+    assert client.get(f"{path}/versions/2", headers=ann).status_code == 404
+    renamed = client.patch(path, json={"name": "People"}, headers=ann).get_json()
+    assert (renamed["version"], renamed["name"]) == (2, "People")
+
+
 def test_pls_documents_are_accepted(client, token):
     ann = bearer(token("ann"))
     created = client.post("/lexicons", json={"name": "From PLS", "pls": PLS}, headers=ann)

@@ -216,6 +216,7 @@ def create_app(container: SessionContainer) -> Starlette:
             defaults=container.defaults,
             max_frame_bytes=settings.sessions_max_frame_bytes,
             max_buffer_bytes=settings.sessions_outbound_buffer_bytes,
+            idle_timeout_seconds=settings.sessions_idle_timeout_seconds,
         )
         await _serve_tracked(service, connection)
 

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -162,6 +163,7 @@ class SessionConnection:
         defaults: SessionDefaults,
         max_frame_bytes: int,
         max_buffer_bytes: int,
+        idle_timeout_seconds: float,
     ) -> None:
         self._websocket = websocket
         self._backend_for = backend_for
@@ -170,6 +172,7 @@ class SessionConnection:
         self._defaults = defaults
         self._max_frame = max_frame_bytes
         self._max_buffer = max_buffer_bytes
+        self._idle_timeout = idle_timeout_seconds
         self._endpoint: SessionEndpoint | None = None
 
     async def serve(self) -> None:
@@ -199,7 +202,10 @@ class SessionConnection:
         self._endpoint = endpoint
         overflow = asyncio.get_running_loop().create_task(self._watch_overflow(transport))
         try:
-            await self._receive_loop(endpoint)
+            if await self._receive_loop(endpoint) == "idle":
+                message = f"No session started and no message for {self._idle_timeout:g} s"
+                await transport.send_event(error_event("IDLE_TIMEOUT", message, fatal=True))
+                await transport.close(CloseCode.IDLE_TIMEOUT, "idle timeout")
         finally:
             # A slow-consumer close already under way finishes (its code is the one that
             # counts); otherwise the watcher is no longer needed.
@@ -220,22 +226,34 @@ class SessionConnection:
             )
         await transport.close(CloseCode.SLOW_CONSUMER, "client is not reading")
 
-    async def _receive_loop(self, endpoint: SessionEndpoint) -> None:
+    async def _receive_loop(self, endpoint: SessionEndpoint) -> str:
+        """Handle messages; return ``idle`` when no session was started and no message came
+        for the idle timeout (a session watches its own idleness), else ``ended``."""
+        last_message = time.monotonic()
         while True:
+            waited = None
+            if endpoint.session is None:
+                waited = last_message + self._idle_timeout - time.monotonic()
+                if waited <= 0:
+                    return "idle"
             try:
-                message = await self._websocket.receive()
+                message = await asyncio.wait_for(self._websocket.receive(), waited)
+            except TimeoutError:
+                continue
             except (WebSocketDisconnect, RuntimeError):
-                return
+                return "ended"
             if message["type"] == "websocket.disconnect":
-                return
+                return "ended"
             if endpoint.session is not None and endpoint.session.closed:
-                return
+                return "ended"
             data = message.get("bytes")
             text = message.get("text")
             if data is not None:
-                await endpoint.handle_audio(data)
-            elif text is not None and await endpoint.handle_text(text):
-                return
+                await endpoint.handle_audio(data)  # audio without a session is no activity
+            elif text is not None:
+                last_message = time.monotonic()
+                if await endpoint.handle_text(text):
+                    return "ended"
 
     @property
     def session(self) -> LiveSession | None:

@@ -124,10 +124,19 @@ def parse_client_message(
         ProtocolError: ``MALFORMED_JSON``, ``UNKNOWN_MESSAGE_TYPE`` or ``INVALID_MESSAGE``.
     """
     message = parse_message(text, _CLIENT_MESSAGE, KNOWN_TYPES)
-    metadata = message.metadata if isinstance(message, UpdateMetadataMessage) else {}
+    if isinstance(message, UpdateMetadataMessage):
+        check_metadata_size(message.metadata)
+    return message
+
+
+def check_metadata_size(metadata: dict[str, Any]) -> None:
+    """Return None if ``metadata`` as JSON fits in ``MAX_METADATA_CHARS``.
+
+    Raises:
+        ProtocolError: it does not (``INVALID_MESSAGE``).
+    """
     if len(json.dumps(metadata, default=str)) > MAX_METADATA_CHARS:
         raise ProtocolError(f"metadata is larger than {MAX_METADATA_CHARS} characters")
-    return message
 
 
 def event(kind: str, **fields: Any) -> dict[str, Any]:

@@ -56,7 +56,7 @@ from shared.sessions.model import (
 )
 from shared.sessions.pipeline import SessionParts, build_stages
 from shared.sessions.processors import Pipeline, PipelineContext, SessionTasks
-from shared.sessions.protocol import CloseCode, error_event, event
+from shared.sessions.protocol import CloseCode, check_metadata_size, error_event, event
 from shared.sessions.repository import SessionTakenOverError
 from shared.sessions.services import SessionServices
 from shared.sessions.transport import SessionTransport
@@ -127,7 +127,10 @@ class LiveSession:
         self.connection = connection
         self.resumed = resumed
         self.tasks = SessionTasks(record.id)
-        self._record = record.model_copy(update={"pipeline_state": PipelineState.IDLE})
+        # A config given on resume replaces the stored one: the next resume gets it too.
+        self._record = record.model_copy(
+            update={"pipeline_state": PipelineState.IDLE, "config": config.to_document()}
+        )
         self._services = services
         self._transport = transport
         self._on_closed = on_closed
@@ -249,13 +252,18 @@ class LiveSession:
         self._last_activity = time.monotonic()
 
     async def update_metadata(self, changes: dict[str, Any]) -> None:
-        """Merge ``changes`` into the metadata (None removes a key), persist, confirm."""
+        """Merge ``changes`` into the metadata (None removes a key), persist, confirm.
+
+        Raises:
+            ProtocolError: the merged metadata would exceed ``MAX_METADATA_CHARS``.
+        """
         metadata = dict(self._record.metadata)
         for key, value in changes.items():
             if value is None:
                 metadata.pop(key, None)
             else:
                 metadata[key] = value
+        check_metadata_size(metadata)
         self._record = self._record.model_copy(update={"metadata": metadata})
         self.tasks.spawn(self._persist(), "persist")
         await self._send(event("metadata.updated", metadata=metadata))

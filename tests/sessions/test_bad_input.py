@@ -103,6 +103,48 @@ def test_bad_messages_get_error_events_and_the_session_keeps_working(start_servi
     client.close()
 
 
+def test_metadata_merged_over_many_updates_stays_within_the_limit(start_service):
+    service = start_service()
+    client = Client(service.url, service.token("mallory"))
+    session_id = client.start({"metadata": {"device": "test"}})["sessionId"]
+    piece = "x" * (8 * 1024)
+    client.send({"type": "update_metadata", "metadata": {"a": piece}})
+    client.wait_for("metadata.updated")
+    for key in ("b", "c", "d"):  # each message is small enough, their sum is not
+        client.send({"type": "update_metadata", "metadata": {key: piece}})
+        error = client.wait_for("error")
+        assert (error["code"], error["fatal"]) == ("INVALID_MESSAGE", False)
+        assert "16384" in error["message"]
+    client.send({"type": "update_metadata", "metadata": {"a": None, "b": "small"}})
+    assert client.wait_for("metadata.updated")["metadata"] == {"device": "test", "b": "small"}
+    repository = service.container.services.repository
+    deadline = time.monotonic() + 10  # saved after the confirmation
+    while (stored := repository.get(session_id)) is None or "a" in stored.metadata:
+        assert time.monotonic() < deadline, stored
+        time.sleep(0.05)
+    assert stored.metadata == {"device": "test", "b": "small"}
+
+    other = Client(service.url, service.token("mallory"))
+    other.send({"type": "start", "config": {"metadata": {"big": "x" * (20 * 1024)}}})
+    error = other.wait_for("error")
+    assert error["code"] == "INVALID_CONFIG"
+    assert [detail["field"] for detail in error["details"]] == ["metadata"]
+    client.close()
+    other.close()
+
+
+def test_a_connection_that_never_starts_a_session_is_closed_when_idle(start_service):
+    service = start_service(sessions_idle_timeout_seconds=1.0)
+    client = Client(service.url, service.token("mallory"))
+    client.send({"type": "ping", "id": "p"})
+    assert client.wait_for("pong")["id"] == "p"
+    client.ws.send(b"\x00\x00" * 160)  # audio is no activity without a session
+    assert client.wait_for("error")["code"] == "NOT_STARTED"
+    error = client.wait_for("error", timeout=10)
+    assert (error["code"], error["fatal"]) == ("IDLE_TIMEOUT", True)
+    assert closed_code(client) == 4008
+
+
 def test_missing_and_expired_tokens_are_closed_with_4001(start_service):
     service = start_service()
     anonymous = Client(service.url, None)

@@ -403,6 +403,23 @@ def test_resuming_elsewhere_takes_the_session_from_the_old_connection(start_serv
     new.close()
 
 
+def test_a_config_given_on_resume_is_the_one_the_next_resume_gets(start_service):
+    service = start_service()
+    first = Client(service.url, service.token("otto"))
+    session_id = first.start({"audio": {"sampleRate": 16000}})["sessionId"]
+    first.close()  # dropped: resumable
+    changed = {"audio": {"sampleRate": 8000}, "agent": {"systemPrompt": "Be brief."}}
+    second = Client(service.url, service.token("otto"))
+    assert second.start(changed, sessionId=session_id)["config"]["audio"]["sampleRate"] == 8000
+    second.close()  # dropped again, now sending 8 kHz audio
+
+    third = Client(service.url, service.token("otto"))
+    resumed = third.start(sessionId=session_id)
+    assert resumed["config"]["audio"]["sampleRate"] == 8000
+    assert resumed["config"]["agent"]["systemPrompt"] == "Be brief."
+    third.close()
+
+
 def test_with_streaming_mode_off_the_answer_comes_in_one_piece(start_service):
     service = start_service()
     client = Client(service.url, service.token("olga"))

@@ -130,6 +130,7 @@ class SessionContainer:
             s2s=S2SCatalog(s2s_factories),  # type: ignore[arg-type]  # factories built above
             playback_lead_seconds=settings.sessions_playback_lead_seconds,
             idle_timeout_seconds=settings.sessions_idle_timeout_seconds,
+            max_audio_ahead_seconds=settings.sessions_max_audio_ahead_seconds,
             instance_id=self.instance_id,
         )
 

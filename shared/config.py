@@ -309,6 +309,9 @@ class Settings(BaseModel):
     sessions_backend: str = "native"
     sessions_max_concurrent: int = Field(default=30, ge=0)  # per instance; 0 = unlimited
     sessions_idle_timeout_seconds: float = Field(default=300.0, gt=0)
+    # How far ahead of real time a client's audio may run (a file replayed at full speed):
+    # past it, the session reads no more until real time catches up, so nothing piles up.
+    sessions_max_audio_ahead_seconds: float = Field(default=30.0, ge=1, le=600)
     sessions_resume_seconds: float = Field(default=300.0, gt=0)  # how long a dropped one waits
     sessions_max_frame_bytes: int = Field(default=64 * 1024, ge=320)
     sessions_max_message_bytes: int = Field(default=1024 * 1024, ge=4096)

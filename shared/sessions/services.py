@@ -126,6 +126,7 @@ class SessionServices:
     )
     playback_lead_seconds: float = 0.25
     idle_timeout_seconds: float = 300.0
+    max_audio_ahead_seconds: float = 30.0
     instance_id: str = "local"
 
     async def aclose(self) -> None:

@@ -134,6 +134,8 @@ class LiveSession:
         self._services = services
         self._transport = transport
         self._on_closed = on_closed
+        self._audio_started: float | None = None  # when the first audio frame came
+        self._audio_seconds = 0.0  # how much audio came since
         self.conversation = Conversation(record.history)
         self.conversation.turns = record.turn_count
         self._context = PipelineContext(
@@ -238,14 +240,28 @@ class LiveSession:
         )
 
     async def push_audio(self, pcm: bytes) -> None:
-        """Feed one frame of client audio (client rate) into the pipeline."""
+        """Feed one frame of client audio (client rate) into the pipeline.
+
+        Audio running more than ``max_audio_ahead_seconds`` ahead of real time (a file
+        replayed at full speed) waits here until real time catches up: the connection
+        reads no more meanwhile, so the client is slowed by its own socket and nothing
+        piles up in the pipeline's queues.
+        """
         if self._pipeline is None or self._closing:
             return
         converted = self._resampler.convert(pcm)
-        if converted:
-            await self._pipeline.queue_input(
-                InputAudioFrame(pcm=converted, sample_rate=VAD_SAMPLE_RATE)
-            )
+        if not converted:
+            return
+        now = time.monotonic()
+        if self._audio_started is None:
+            self._audio_started = now
+        self._audio_seconds += len(converted) / (2 * VAD_SAMPLE_RATE)
+        ahead = self._audio_seconds - (now - self._audio_started)
+        if ahead > self._services.max_audio_ahead_seconds:
+            await asyncio.sleep(ahead - self._services.max_audio_ahead_seconds)
+        await self._pipeline.queue_input(
+            InputAudioFrame(pcm=converted, sample_rate=VAD_SAMPLE_RATE)
+        )
 
     def touch(self) -> None:
         """Note client activity (a message, or speech), postponing the idle timeout."""

@@ -133,6 +133,25 @@ def test_metadata_merged_over_many_updates_stays_within_the_limit(start_service)
     other.close()
 
 
+def test_audio_far_ahead_of_real_time_is_read_at_real_time(start_service):
+    # A file replayed at full speed: past the allowance, the server reads no faster than
+    # real time, so nothing piles up in the session's queues.
+    service = start_service(sessions_max_audio_ahead_seconds=1.0)
+    client = Client(service.url, service.token("mallory"))
+    client.start({"audio": {"sampleRate": 16_000}})
+    began = time.monotonic()
+    client.stream(silence(5.0))  # as fast as possible: 5 s of audio, 4 s past the allowance
+    client.send({"type": "ping", "id": "after"})
+    assert client.wait_for("pong", timeout=30)["id"] == "after"
+    assert time.monotonic() - began >= 3.5  # the ping waited behind audio read in real time
+    # Audio at real time is read as it comes.
+    paced = time.monotonic()
+    client.stream(silence(1.0), pace=1.0)
+    client.send({"type": "ping", "id": "paced"})
+    assert client.wait_for("pong", timeout=30)["id"] == "paced"
+    assert time.monotonic() - paced < 2.5
+
+
 def test_a_connection_that_never_starts_a_session_is_closed_when_idle(start_service):
     service = start_service(sessions_idle_timeout_seconds=1.0)
     client = Client(service.url, service.token("mallory"))

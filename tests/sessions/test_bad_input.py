@@ -149,7 +149,7 @@ def test_audio_far_ahead_of_real_time_is_read_at_real_time(start_service):
     client.stream(silence(1.0), pace=1.0)
     client.send({"type": "ping", "id": "paced"})
     assert client.wait_for("pong", timeout=30)["id"] == "paced"
-    assert time.monotonic() - paced < 2.5
+    assert time.monotonic() - paced < 3.0  # 1 s of audio, with room for a loaded machine
 
 
 def test_a_connection_that_never_starts_a_session_is_closed_when_idle(start_service):

@@ -58,12 +58,18 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> in
 ErrorDetail = Callable[[Any], str | None]
 """Returns the provider's own short message from a parsed error body, or None."""
 
+ErrorCategoryOf = Callable[[int, Any], ErrorCategory | None]
+"""Returns a provider's own category for a status and parsed error body (None: the status
+decides), for a provider whose one status means several things (OpenAI's 429 is also an
+exhausted quota, which no wait cures)."""
+
 
 class JsonHttpClient:
     """A requests session for one provider: timeouts, auth headers, categorised errors.
 
     ``error_detail`` reads a provider's own error body shape (default: the first
-    ``message``, ``detail`` or ``error`` text found).
+    ``message``, ``detail`` or ``error`` text found); ``error_category`` may overrule the
+    status's category from that body.
     """
 
     def __init__(
@@ -74,12 +80,14 @@ class JsonHttpClient:
         headers: Mapping[str, str],
         timeout: float,
         error_detail: ErrorDetail | None = None,
+        error_category: ErrorCategoryOf | None = None,
     ) -> None:
         self.provider = provider
         self.base_url = base_url.rstrip("/")
         self._headers = dict(headers)
         self._timeout = timeout
         self._error_detail = error_detail or _find_message
+        self._error_category = error_category
         self._local = threading.local()
 
     def __repr__(self) -> str:
@@ -157,7 +165,10 @@ class JsonHttpClient:
     def error_for(self, response: requests.Response) -> ProviderError:
         """Return the categorised error of a non-2xx response."""
         status = response.status_code
-        category = category_for_status(status)
+        body = _body_of(response)
+        category = (
+            self._error_category(status, body) if self._error_category else None
+        ) or category_for_status(status)
         retry_after = (
             retry_after_seconds(response.headers.get("Retry-After")) if category.retryable else None
         )
@@ -171,7 +182,7 @@ class JsonHttpClient:
         return provider_error(
             self.provider,
             category,
-            f"{self.provider} answered HTTP {status}{_detail(response, self._error_detail)}",
+            f"{self.provider} answered HTTP {status}{_detail(body, self._error_detail)}",
             retry_after=retry_after,
             status=status,
         )
@@ -184,11 +195,16 @@ class JsonHttpClient:
             self._local.session = None
 
 
-def _detail(response: requests.Response, error_detail: ErrorDetail) -> str:
-    # The provider's own short message helps an operator; clip it and never echo bodies whole.
+def _body_of(response: requests.Response) -> Any:
     try:
-        body = response.json()
+        return response.json()
     except ValueError:
+        return None
+
+
+def _detail(body: Any, error_detail: ErrorDetail) -> str:
+    # The provider's own short message helps an operator; clip it and never echo bodies whole.
+    if body is None:
         return ""
     message = error_detail(body)
     return f": {message[:MAX_ERROR_DETAIL]}" if message else ""

@@ -5,9 +5,12 @@ voice family in its name (``en-US-News-K``, ``en-US-Studio-O``) is kept as a tag
 families Google documents for one purpose (News, Studio, Casual) give that use case.
 ``SynthesizeSpeech`` gets plain text as SSML with a ``<mark>`` before each word and
 ``enable_time_pointing=[SSML_MARK]``, so the returned timepoints become word timings;
-a caller's own SSML is passed through without timings. Audio is LINEAR16 at the requested
-rate. ``StreamingSynthesize`` (``stream_pcm``) serves the voices that support it (Chirp 3
-HD, Journey) for plain text at the voice's own pitch: raw PCM as Google produces it.
+a caller's own SSML is passed through without timings. Google takes 5,000 bytes of input
+per request, marks included (about 20 bytes a word), so plain text is taken 400 characters
+at a time (the capabilities say so, and callers cut text to fit) and SSML by its bytes.
+Audio is LINEAR16 at the requested rate. ``StreamingSynthesize`` (``stream_pcm``) serves
+the voices that support it (Chirp 3 HD, Journey) for plain text at the voice's own pitch:
+raw PCM as Google produces it.
 Production uses gRPC with application default credentials; tests point the REST transport
 (or a gRPC client on an insecure channel) at local fakes.
 """
@@ -42,6 +45,9 @@ from shared.providers.voices import DialogueTurn, VoiceProfile
 
 NAME = "gcp"
 MAX_INPUT_BYTES = 5_000
+# Plain text whose SSML, with a mark before every word, always fits in MAX_INPUT_BYTES
+# (the worst case, one-letter two-byte words, comes to about 4,300 bytes).
+MAX_MARKED_CHARS = 400
 # The speakers of a Studio MultiSpeaker voice, handed out in order of appearance.
 SPEAKER_LETTERS = ("R", "S", "T", "U")
 _FAMILY_USE_CASES = {"news": "news", "studio": "narration", "casual": "conversation"}
@@ -96,7 +102,7 @@ class GoogleTTSProvider(TTSProvider):
             streaming=True,
             cloning=False,
             native_formats=("pcm", "wav", "mp3", "ogg_opus", "mulaw", "alaw"),
-            max_input_chars=MAX_INPUT_BYTES,
+            max_input_chars=MAX_MARKED_CHARS,
             native_controls=frozenset({"speed", "pitch", "volume"}),
             sample_rates=(8_000, 16_000, 22_050, 24_000, 44_100, 48_000),
             pronunciation="ssml",
@@ -137,6 +143,16 @@ class GoogleTTSProvider(TTSProvider):
                 "supports_multi_speaker": multi_speaker,
             }
         )
+
+    def check_input(self, request: SynthesisRequest) -> None:
+        """Raise a permanent ProviderError for what Google would refuse: plain text beyond
+        ``MAX_MARKED_CHARS``, a caller's SSML beyond ``MAX_INPUT_BYTES``."""
+        if not request.ssml:
+            super().check_input(request)
+        elif len(request.text.encode()) > MAX_INPUT_BYTES:
+            raise provider_error(
+                NAME, ErrorCategory.PERMANENT, f"SSML exceeds gcp's {MAX_INPUT_BYTES} bytes"
+            )
 
     def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
         """Return LINEAR16 audio at the requested rate, word timings from SSML marks."""

@@ -6,6 +6,9 @@ and volume apply and word speech marks work with any input. Word timings take a 
 lines whose ``start``/``end`` are UTF-8 byte offsets into the SSML sent, mapped back here to
 character offsets of the caller's text. Audio is 16 kHz (or 8 kHz) PCM, resampled to the
 rate asked for. boto3's own retries are off: the category of each error decides retries.
+A request holds at most 3,000 billed characters (the text, SSML tags not counted) in at most
+6,000 characters in all (Polly's ``TextLengthExceededException``); longer text is refused
+before it is sent, and the capabilities say 3,000 so callers cut text into pieces that fit.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, ClassVar
 
 from shared.audio.pcm import resample
 from shared.audio.timing import WordTiming, utf8_byte_to_char_offsets
+from shared.errors import InvalidRequestError
 from shared.providers._http import retry_after_seconds
 from shared.providers.base import (
     ErrorCategory,
@@ -31,12 +35,13 @@ from shared.providers.base import (
     unapplied_controls,
 )
 from shared.providers.labels import gender_from, language_or_none
-from shared.providers.ssml import pronounced_pieces
+from shared.providers.ssml import pronounced_pieces, validate_ssml
 from shared.providers.voices import VoiceProfile
 
 NAME = "polly"
 PCM_RATES = (8_000, 16_000)
-MAX_INPUT_CHARS = 6_000  # Polly's limit on billed characters per request
+MAX_BILLED_CHARS = 3_000  # Polly's limit on billed characters (the text) per request
+MAX_TOTAL_CHARS = 6_000  # ... and on characters in all, SSML tags included
 _ENGINE_ORDER = ("neural", "generative", "long-form", "standard")
 _THROTTLED = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
 _AUTH_CODES = {
@@ -109,7 +114,7 @@ class PollyProvider(TTSProvider):
             streaming=False,
             cloning=False,
             native_formats=("pcm", "mp3", "ogg_vorbis"),
-            max_input_chars=MAX_INPUT_CHARS,
+            max_input_chars=MAX_BILLED_CHARS,
             native_controls=frozenset({"speed", "pitch", "volume"}),
             sample_rates=PCM_RATES,
             pronunciation="ssml",
@@ -172,6 +177,14 @@ class PollyProvider(TTSProvider):
         ordered = [self._preferred, *_ENGINE_ORDER]
         return next((engine for engine in ordered if engine in engines), "standard")
 
+    def check_input(self, request: SynthesisRequest) -> None:
+        """Raise a permanent ProviderError for what Polly would refuse; a caller's SSML is
+        measured as Polly measures it: its text billed, its whole length in all."""
+        if not request.ssml:
+            super().check_input(request)
+            return
+        _check_length(_billed_chars(request.text), len(request.text))
+
     def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
         """Return 16-bit PCM at the requested rate, with word timings from speech marks."""
         self.check_input(request)
@@ -184,6 +197,7 @@ class PollyProvider(TTSProvider):
         else:
             ssml, byte_to_char = _prosody_ssml(request, pitch=engine == "standard")
             unapplied = unapplied_controls(settings, native)  # type: ignore[arg-type]
+            _check_length(len(request.text), len(ssml))
         rate = 8_000 if settings.sample_rate <= 8_000 else 16_000
         common = {"Text": ssml, "TextType": "ssml", "VoiceId": request.voice_id, "Engine": engine}
         audio = self._call(
@@ -235,6 +249,25 @@ class PollyProvider(TTSProvider):
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+def _billed_chars(ssml: str) -> int:
+    # Polly bills an SSML document's text, not its tags; SSML that does not parse is left
+    # for Polly to refuse (InvalidSsmlException), counted whole.
+    try:
+        return len("".join(validate_ssml(ssml).itertext()))
+    except InvalidRequestError:
+        return len(ssml)
+
+
+def _check_length(billed: int, total: int) -> None:
+    if billed > MAX_BILLED_CHARS or total > MAX_TOTAL_CHARS:
+        raise provider_error(
+            NAME,
+            ErrorCategory.PERMANENT,
+            f"Text exceeds Polly's {MAX_BILLED_CHARS} characters"
+            f" ({MAX_TOTAL_CHARS} with SSML tags) per request",
+        )
 
 
 def _describe(client: Any, *, arguments: dict[str, Any]) -> Any:

@@ -89,6 +89,30 @@ def test_cloud_voice_words_are_timed_from_provider_events(cloud, function_client
         position += len(word["text"])
 
 
+def test_google_speaks_a_text_whose_word_marks_exceed_its_5000_bytes(
+    platform, function_client, ann
+):
+    # 1,600 characters fit Google's 5,000 bytes, but not with a <mark> before every word.
+    text = " ".join(f"Sentence {n} is short." for n in range(75))
+    with FakeHttpServer(gcp_app) as server:
+        provider = gcp(server.url)
+        container = get_container()
+        container.use_provider_registry(ProviderRegistry.of([provider]))
+        VoiceRepository(container.store).upsert(provider.list_voices())
+        response = function_client("synthesis").post(
+            "/synthesize",
+            json={"text": text, "voice": "gcp:en-US-Neural2-C", "outputFormat": "wav"},
+            headers=ann,
+        )
+        sent = [r.json()["input"]["ssml"] for r in server.requests if r.method == "POST"]
+        provider.close()
+    assert response.status_code == 200, response.get_json()
+    assert len(sent) > 1
+    assert all(len(ssml.encode()) <= 5_000 for ssml in sent)
+    words = response.get_json()["timestamps"]["words"]
+    assert len(words) == len(text.split())
+
+
 def test_elevenlabs_speaks_a_dialogue_natively_with_each_speakers_words(
     platform, function_client, ann
 ):

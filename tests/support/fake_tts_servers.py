@@ -8,10 +8,11 @@
 * ElevenLabs streaming: ``POST /v1/text-to-speech/{id}/stream`` answering raw PCM at the
   ``output_format`` rate with chunked transfer encoding, piece by piece.
 * OpenAI-compatible: ``POST /v1/audio/speech`` answering raw 24 kHz PCM, chunked, as the
-  API streams it.
+  API streams it; ``speed`` (0.25 to 4.0) is ignored by ``gpt-4o-mini-tts``, as OpenAI's.
 * Google Cloud TTS (REST transport): ``GET /v1beta1/voices`` and
   ``POST /v1beta1/text:synthesize`` answering ``audioContent`` (a base64 WAV, as Google
-  sends for LINEAR16) and ``timepoints`` for every ``<mark>`` in the SSML.
+  sends for LINEAR16) and ``timepoints`` for every ``<mark>`` in the SSML; input beyond
+  5,000 bytes is ``INVALID_ARGUMENT``, as Google's.
 
 Each checks its auth header the way the real API does (401 with the API's error body).
 Audio is a quiet tone lasting 60 ms per input character, so durations are predictable.
@@ -341,7 +342,22 @@ def openai_app(request: Request, gate: threading.Event | None = None) -> Respons
         )
     if request.method == "POST" and request.path == "/v1/audio/speech":
         body = request.get_json()
-        seconds = len(body["input"]) * SECONDS_PER_CHAR / float(body.get("speed", 1.0))
+        speed = float(body.get("speed", 1.0))
+        if not 0.25 <= speed <= 4.0:
+            return json_response(
+                {
+                    "error": {
+                        "message": f"{speed} is not within [0.25, 4.0] - 'speed'",
+                        "type": "invalid_request_error",
+                        "param": "speed",
+                        "code": "invalid_value",
+                    }
+                },
+                400,
+            )
+        if str(body["model"]).startswith("gpt-4o-mini-tts"):
+            speed = 1.0  # "Does not work with gpt-4o-mini-tts" (OpenAI's API reference)
+        seconds = len(body["input"]) * SECONDS_PER_CHAR / speed
         pcm = tone(seconds, 24_000)
         if body.get("response_format") == "wav":
             return Response(wav_bytes(pcm, 24_000), mimetype="audio/wav")
@@ -379,6 +395,7 @@ GCP_VOICES: list[dict[str, Any]] = [
 ]
 
 _MARK = re.compile(r'<mark name="([^"]+)"\s*/>')
+GCP_MAX_INPUT_BYTES = 5_000  # "Total bytes per request" (Cloud TTS quotas)
 
 
 def gcp_app(request: Request) -> Response:
@@ -405,6 +422,18 @@ def gcp_app(request: Request) -> Response:
             if markup is not None
             else body["input"].get("ssml") or body["input"].get("text", "")
         )
+        if len(ssml.encode()) > GCP_MAX_INPUT_BYTES:
+            return json_response(
+                {
+                    "error": {
+                        "code": 400,
+                        "message": "Either `input.text` or `input.ssml` is longer than the limit"
+                        " of 5000 bytes.",
+                        "status": "INVALID_ARGUMENT",
+                    }
+                },
+                400,
+            )
         rate = int(body["audioConfig"].get("sampleRateHertz") or 24_000)
         timepoints = []
         spoken = 0

@@ -174,3 +174,17 @@ def test_grpc_errors_map_to_categories(grpc_gcp, code, category):
     with pytest.raises(ProviderError) as caught:
         gcp.list_voices()
     assert caught.value.category is category
+
+
+def test_plain_text_is_taken_as_far_as_its_marks_fit_and_ssml_by_its_bytes(gcp, server):
+    # Google's limit is 5,000 bytes of input per request, the marks before each word included.
+    assert gcp.capabilities.max_input_chars == 400, "callers cut text to fit"
+    with pytest.raises(ProviderError) as caught:
+        gcp.synthesize(SynthesisRequest(text="a " * 250, voice_id="en-US-Neural2-C"))
+    assert caught.value.category is ErrorCategory.PERMANENT
+    ssml = "<speak>" + "Long enough. " * 300 + "</speak>"  # 3,915 bytes
+    gcp.synthesize(SynthesisRequest(text=ssml, voice_id="en-US-Neural2-C", ssml=True))
+    with pytest.raises(ProviderError) as caught:
+        gcp.synthesize(SynthesisRequest(text=ssml.replace(".", ". éé"), voice_id="x-Y", ssml=True))
+    assert caught.value.category is ErrorCategory.PERMANENT
+    assert [r.method for r in server.requests] == ["POST"]

@@ -217,3 +217,39 @@ def test_credentials_never_in_repr():
     )
     assert "AKIDSECRET" not in repr(provider)
     assert "s3cr3t" not in repr(provider)
+
+
+def test_text_beyond_pollys_3000_billed_characters_is_refused_before_sending():
+    # Polly's TextLengthExceededException: at most 3,000 billed characters (6,000 in all).
+    provider = PollyProvider(region="us-east-1", access_key_id="a", secret_access_key="b")
+    _, stubber = stub_client(provider)
+    assert provider.capabilities.max_input_chars == 3_000, "callers cut text to fit"
+    with stubber, pytest.raises(ProviderError) as caught:
+        provider.synthesize(SynthesisRequest(text="word " * 700, voice_id="Joanna"))
+    assert caught.value.category is ErrorCategory.PERMANENT
+    stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    ("ssml", "refused"),
+    [
+        # 2,900 billed characters in 4,000 or so in all: Polly takes it.
+        (
+            "<speak>"
+            + ('<s><prosody rate="90%">' + "x" * 100 + "</prosody></s>") * 29
+            + "</speak>",
+            False,
+        ),
+        ("<speak>" + "x" * 3_001 + "</speak>", True),  # billed beyond 3,000
+        ("<speak>" + "<s>xx</s>" * 700 + "</speak>", True),  # 1,400 billed, 6,315 in all
+    ],
+)
+def test_ssml_is_measured_as_polly_bills_it(ssml, refused):
+    provider = PollyProvider(region="us-east-1", access_key_id="a", secret_access_key="b")
+    request = SynthesisRequest(text=ssml, voice_id="Joanna", ssml=True)
+    if refused:
+        with pytest.raises(ProviderError) as caught:
+            provider.check_input(request)
+        assert caught.value.category is ErrorCategory.PERMANENT
+    else:
+        provider.check_input(request)

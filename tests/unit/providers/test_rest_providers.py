@@ -324,8 +324,15 @@ def test_openai_voices_come_from_configuration(openai):
     assert all(v.language == "en" and v.gender is None for v in voices)
 
 
-def test_openai_synthesis(openai, openai_server):
-    result = openai.synthesize(
+def test_openai_synthesis(openai_server):
+    provider = OpenAICompatibleProvider(
+        api_key=OPENAI_KEY,
+        base_url=openai_server.url,
+        model="tts-1",
+        voices=["nova"],
+        language="en",
+    )
+    result = provider.synthesize(
         SynthesisRequest(
             text="Good morning", voice_id="nova", settings=AudioSettings(speed=2.0, pitch=1.5)
         )
@@ -338,13 +345,70 @@ def test_openai_synthesis(openai, openai_server):
     assert result.unapplied == ("pitch",)
     body = openai_server.requests[-1].json()
     assert body == {
-        "model": "gpt-4o-mini-tts",
+        "model": "tts-1",
         "input": "Good morning",
         "voice": "nova",
         "response_format": "pcm",
         "speed": 2.0,
     }
     assert openai_server.requests[-1].headers["Authorization"] == f"Bearer {OPENAI_KEY}"
+
+
+def test_openai_gpt_4o_mini_tts_takes_no_speed_and_says_so(openai, openai_server):
+    # OpenAI's reference: speed "Does not work with gpt-4o-mini-tts".
+    result = openai.synthesize(
+        SynthesisRequest(text="Good morning", voice_id="nova", settings=AudioSettings(speed=2.0))
+    )
+    assert result.duration_seconds == pytest.approx(
+        len("Good morning") * SECONDS_PER_CHAR, abs=0.01
+    )
+    assert result.unapplied == ("speed",)
+    assert "speed" not in openai_server.requests[-1].json()
+    assert "speed" not in openai.capabilities.native_controls
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        {
+            "message": "You exceeded your current quota",
+            "type": "insufficient_quota",
+            "param": None,
+            "code": "insufficient_quota",
+        },
+        {
+            "message": "No credits left",
+            "type": "insufficient_quota",
+            "code": "credit_balance_exhausted",
+        },
+    ],
+)
+def test_openai_exhausted_quota_is_permanent_not_rate_limited(openai, openai_server, error):
+    # The same 429 as a rate limit, but waiting does not bring the credit back.
+    openai_server.fail_next(429, {"error": error}, {"Retry-After": "1"})
+    with pytest.raises(ProviderError) as caught:
+        openai.synthesize(SynthesisRequest(text="hello", voice_id="alloy"))
+    assert caught.value.category is ErrorCategory.PERMANENT
+    assert not caught.value.retryable
+    assert caught.value.status == 429
+
+
+def test_openai_rate_limit_is_still_retried(openai, openai_server):
+    openai_server.fail_next(
+        429,
+        {
+            "error": {
+                "message": "Rate limit reached",
+                "type": "requests",
+                "code": "rate_limit_exceeded",
+            }
+        },
+        {"Retry-After": "2"},
+    )
+    with pytest.raises(ProviderError) as caught:
+        openai.synthesize(SynthesisRequest(text="hello", voice_id="alloy"))
+    assert caught.value.category is ErrorCategory.RATE_LIMITED
+    assert caught.value.retry_after == 2
 
 
 def test_openai_compatible_server_answering_wav(openai_server):

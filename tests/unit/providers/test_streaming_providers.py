@@ -75,9 +75,11 @@ def openai_server(gate):
         yield server
 
 
-def openai_at(server, key: str = OPENAI_KEY) -> OpenAICompatibleProvider:
+def openai_at(
+    server, key: str = OPENAI_KEY, model: str = "gpt-4o-mini-tts"
+) -> OpenAICompatibleProvider:
     return OpenAICompatibleProvider(
-        api_key=key, base_url=server.url, model="gpt-4o-mini-tts", voices=["alloy"], language="en"
+        api_key=key, base_url=server.url, model=model, voices=["alloy"], language="en"
     )
 
 
@@ -116,7 +118,9 @@ def test_a_request_whose_settings_a_stream_would_drop_silently_does_not_stream(
     assert not elevenlabs.streams(request_for(RACHEL, 22_050, speed=2.0))  # beyond its 1.2
     assert elevenlabs.streams(request_for(RACHEL, 22_050, speed=1.1, volume=0.5))
     assert not openai.streams(request_for("alloy", 24_000, pitch=0.8))
-    assert openai.streams(request_for("alloy", 24_000, speed=2.0))
+    assert not openai.streams(request_for("alloy", 24_000, speed=2.0))  # gpt-4o-mini-tts: none
+    assert openai.streams(request_for("alloy", 24_000, volume=0.5))
+    assert openai_at(openai_server, model="tts-1").streams(request_for("alloy", 24_000, speed=2.0))
     # synthesize reports what it left out, so callers go that way instead.
     assert elevenlabs.synthesize(request_for(RACHEL, 22_050, pitch=1.5)).unapplied == ("pitch",)
 
@@ -178,7 +182,7 @@ def test_a_stream_that_breaks_off_is_transient():
 
 
 def test_openai_streams_pcm_resampled_piece_by_piece(openai_server, gate):
-    provider = openai_at(openai_server)
+    provider = openai_at(openai_server, model="tts-1")
     request = request_for("alloy", 22_050, speed=1.25)
     assert provider.streams(request)
     pieces = first_then_rest(provider.stream_pcm(request), gate)

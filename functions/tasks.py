@@ -13,6 +13,7 @@ The rest are admin routes: dead letters (list, read, retry) and scheduled jobs (
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 
 import flask
@@ -21,6 +22,7 @@ import pydantic
 
 from shared import errors
 from shared.http import Api, Reply, RequestContext, page_body
+from shared.store.base import is_valid_doc_id
 from shared.tasks.base import TaskEnvelope
 from shared.tasks.execution import (
     DeadLetter,
@@ -35,6 +37,8 @@ from shared.tasks.scheduling import fire_job
 api = Api("tasks")
 
 MAX_ENVELOPE_BYTES = 1024 * 1024
+# A Cloud Tasks task id, as the envelope's own ``task_id`` is one.
+_TASK_NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
 
 class DeadLetterListQuery(pydantic.BaseModel):
@@ -172,17 +176,21 @@ def _attempt(request: flask.Request) -> int:
 
 def _schedule_time(request: flask.Request) -> datetime:
     # Cloud Scheduler sends the firing's scheduled time; a retry of it carries the same one.
+    # One that is no time in UTC's range (a year-1 time east of UTC) fires as this minute.
     raw = request.headers.get("X-CloudScheduler-ScheduleTime", "")
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        moment = datetime.now(UTC).replace(second=0, microsecond=0)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return datetime.now(UTC).replace(second=0, microsecond=0)
 
 
 def _dead_letter_unreadable(ctx: RequestContext, raw: bytes, attempt: int) -> None:
     headers = ctx.request.headers
-    task_name = headers.get("X-CloudTasks-TaskName", "") or f"unreadable-{ctx.request_id}"
+    task_name = headers.get("X-CloudTasks-TaskName", "")
+    if not (_TASK_NAME.match(task_name) and is_valid_doc_id(task_name)):
+        # Not a Cloud Tasks task id, so not one to key the letter by: that would refuse it.
+        task_name = f"unreadable-{ctx.request_id}"
     queue = headers.get("X-CloudTasks-QueueName", "").rsplit("/", 1)[-1] or "unknown"
     text = raw[:4096].decode("utf-8", errors="replace")
     record_dead_letter(

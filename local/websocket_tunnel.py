@@ -113,8 +113,14 @@ def _run_tunnel(client: socket.socket, head: bytes, host: str, port: int) -> Non
     except OSError:
         _close(client, upstream)
         return
+    # Once the session service has closed, nothing the client sends can go anywhere: end
+    # the client's connection both ways, or an idle client would hold this thread forever.
     back = threading.Thread(
-        target=_copy, args=(upstream, client), name="ws-tunnel-back", daemon=True
+        target=_copy,
+        args=(upstream, client),
+        kwargs={"end": socket.SHUT_RDWR},
+        name="ws-tunnel-back",
+        daemon=True,
     )
     back.start()
     _copy(client, upstream)
@@ -122,15 +128,16 @@ def _run_tunnel(client: socket.socket, head: bytes, host: str, port: int) -> Non
     _close(client, upstream)
 
 
-def _copy(source: socket.socket, target: socket.socket) -> None:
-    """Copy ``source`` to ``target`` until ``source`` ends; then end ``target``'s input."""
+def _copy(source: socket.socket, target: socket.socket, end: int = socket.SHUT_WR) -> None:
+    """Copy ``source`` to ``target`` until ``source`` ends; then shut ``target`` down
+    (``end``: its input by default, so the other side sees the end of the stream)."""
     try:
         while data := source.recv(COPY_BYTES):
             target.sendall(data)
     except OSError:
         pass
     with contextlib.suppress(OSError):
-        target.shutdown(socket.SHUT_WR)
+        target.shutdown(end)
 
 
 def _close(*sockets: Any) -> None:

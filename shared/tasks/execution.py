@@ -26,6 +26,7 @@ from shared.tasks.base import (
     GiveUpTask,
     QueuePolicy,
     RetryTask,
+    TaskAlreadyExistsError,
     TaskContext,
     TaskEnvelope,
     TaskQueue,
@@ -331,11 +332,24 @@ def get_dead_letter(store: DocumentStore, task_id: str) -> DeadLetter:
 def retry_dead_letter(store: DocumentStore, queue: TaskQueue, task_id: str) -> str:
     """Enqueue a dead-lettered task again as a new task; return the new task's id.
 
-    The dead letter is removed once the new task is queued. Raises
-    DeadLetterNotFoundError, and UnknownQueueError when its queue no longer exists.
+    The dead letter is removed once the new task is queued. Two retries of one letter at
+    once queue it once: the new task's de-duplication key names the letter, and the retry
+    that loses answers as a later one does. Raises DeadLetterNotFoundError, and
+    UnknownQueueError when its queue no longer exists.
     """
     letter = get_dead_letter(store, task_id)
-    new_id = queue.enqueue(letter.queue, letter.task_type, letter.payload)
+    dead_at = letter.dead_at.astimezone(UTC).isoformat()
+    try:
+        new_id = queue.enqueue(
+            letter.queue,
+            letter.task_type,
+            letter.payload,
+            dedup_key=f"dead-letter-retry:{task_id}:{dead_at}",
+        )
+    except TaskAlreadyExistsError:
+        # Another retry queued it (and may have died before removing the letter).
+        store.delete(DEAD_LETTERS, task_id)
+        raise DeadLetterNotFoundError("The dead letter was already retried") from None
     store.delete(DEAD_LETTERS, task_id)
     logger.info("Dead letter %s retried as task %s", task_id, new_id)
     return new_id

@@ -4,7 +4,9 @@ everything else on that port is untouched by the tunnel."""
 from __future__ import annotations
 
 import json
+import os
 import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -107,3 +109,27 @@ def test_a_plain_request_arriving_in_pieces_is_still_served_by_the_gateway(gatew
 )
 def test_what_counts_as_an_upgrade(head, expected):
     assert is_upgrade(head.encode().split(b"\r\n\r\n")[0], "/v1/sessions") is expected
+
+
+def open_descriptors(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_a_refused_upgrade_is_closed_even_while_its_client_stays_connected(gateway):
+    # The session service answers 400 (no Sec-WebSocket-Key) and closes; a client that then
+    # neither reads nor closes must not keep the tunnel's thread and both sockets.
+    refused = UPGRADE.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "")
+    before = open_descriptors(gateway.process.pid)
+    clients = [socket.create_connection(("127.0.0.1", gateway.port), timeout=10) for _ in range(8)]
+    try:
+        for client in clients:
+            client.sendall(refused.encode())
+        for client in clients:
+            assert client.recv(4096).startswith(b"HTTP/1.1 400")
+        deadline = time.monotonic() + 5
+        while open_descriptors(gateway.process.pid) > before + 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert open_descriptors(gateway.process.pid) <= before + 2
+    finally:
+        for client in clients:
+            client.close()

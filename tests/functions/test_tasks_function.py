@@ -205,3 +205,35 @@ def test_a_cloud_scheduler_firing_enqueues_once_per_scheduled_time(client, token
         == 403
     )
     assert get_container().store.count(Query(QUEUED_TASKS)) == 1
+
+
+@pytest.mark.parametrize(
+    "schedule_time", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "garbage"]
+)
+def test_a_schedule_time_that_cannot_be_a_utc_time_fires_as_now(
+    client, token, runtime, schedule_time
+):
+    headers = {**bearer(token("svc", admin=True)), "X-CloudScheduler-ScheduleTime": schedule_time}
+    first = client.post("/scheduler/jobs/sync-voices/fire", headers=headers)
+    assert first.status_code == 202
+    assert first.get_json()["duplicate"] is False
+    assert get_container().store.count(Query(QUEUED_TASKS)) == 1
+
+
+@pytest.mark.parametrize("task_name", ["__forged__", "a/b", "..", "x" * 800])
+def test_an_unreadable_body_with_an_unusable_task_name_is_still_dead_lettered(
+    client, token, runtime, task_name
+):
+    headers = {
+        **bearer(token("svc", admin=True)),
+        "X-CloudTasks-TaskName": task_name,
+        "X-CloudTasks-QueueName": "projects/p/locations/l/queues/voice-default",
+    }
+    response = client.post("/tasks/run", data=b"not an envelope", headers=headers)
+    assert response.status_code == 200  # acknowledged: retrying cannot repair the body
+    assert response.get_json() == {"outcome": "dead_lettered"}
+    letters = client.get("/tasks/dead-letters", headers=bearer(token("root", admin=True)))
+    [letter] = letters.get_json()["deadLetters"]
+    assert letter["taskId"].startswith("unreadable-")
+    assert letter["queue"] == "voice-default"
+    assert letter["payload"] == {"rawBody": "not an envelope"}

@@ -13,6 +13,7 @@ import pytest
 from shared.errors import InvalidRequestError
 from shared.store.sqlite import SqliteDocumentStore
 from shared.tasks import (
+    DeadLetterNotFoundError,
     GiveUpTask,
     QueuePolicy,
     RetryTask,
@@ -24,7 +25,7 @@ from shared.tasks import (
     execute_task,
 )
 from shared.tasks.base import TaskQueue, dedup_task_name
-from shared.tasks.execution import DEAD_LETTERS, TASK_RUNS, list_dead_letters
+from shared.tasks.execution import DEAD_LETTERS, TASK_RUNS, list_dead_letters, retry_dead_letter
 
 POLICY = QueuePolicy(max_attempts=3, min_backoff=0.5, max_backoff=8, max_concurrent=2)
 
@@ -41,8 +42,10 @@ class RecordingQueue(TaskQueue):
         super().__init__(store=store, policies={"q": POLICY}, **kwargs)
         self.submitted: list[tuple[TaskEnvelope, float]] = []
         self.fail_next = False
+        self.backend_seconds = 0.0  # how long the backend takes to accept a task
 
     def _submit(self, envelope, delay_seconds):
+        time.sleep(self.backend_seconds)
         if self.fail_next:
             self.fail_next = False
             raise RuntimeError("backend down")
@@ -340,3 +343,33 @@ def test_a_delivery_whose_process_died_is_run_again_within_a_lease(store):
     time.sleep(busy.retry_in + 0.05)
     assert run(registry, store, envelope(), attempt=3).kind == "succeeded"
     assert ran == [3]
+
+
+def test_a_dead_letter_retried_by_several_admins_at_once_is_queued_once(store):
+    queue = RecordingQueue(store)
+    queue.backend_seconds = 0.05  # every admin reads the letter before the first is queued
+    answers: list[str] = []
+
+    def retry(task_id: str, start: threading.Barrier) -> None:
+        start.wait()
+        try:
+            answers.append(retry_dead_letter(store, queue, task_id))
+        except DeadLetterNotFoundError as exc:
+            answers.append(exc.code)
+
+    for round_ in range(5):
+        task_id = f"d{round_}"
+        run(TaskRegistry(), store, envelope(task_type="nobody.home", task_id=task_id))
+        start = threading.Barrier(6)
+        threads = [threading.Thread(target=retry, args=(task_id, start)) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert store.get(DEAD_LETTERS, task_id) is None
+    # One new task per letter; every other admin hears it is gone, as after a retry.
+    assert len(queue.submitted) == 5
+    assert answers.count("DEAD_LETTER_NOT_FOUND") == 25
+    assert {a for a in answers if a != "DEAD_LETTER_NOT_FOUND"} == {
+        queued.task_id for queued, _ in queue.submitted
+    }

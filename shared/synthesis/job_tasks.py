@@ -28,12 +28,13 @@ from shared.audio.encode import EncodedAudio
 from shared.audio.file_encode import file_encoder
 from shared.audio.text import TextChunk
 from shared.audio.timestamps import TimedWord
+from shared.errors import SynthesisJobNotFoundError
 from shared.files.repository import AudioFileRepository
 from shared.files.storage import discard_upload, new_file, upload_audio
 from shared.lexicons.lexicons import LexiconNotFoundError, select_lexicons
 from shared.model import utcnow
 from shared.providers.base import AudioSettings, ProviderError
-from shared.store.base import Transaction
+from shared.store.base import Document, Transaction
 from shared.synthesis.callbacks import notify_finished
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.jobs import (
@@ -78,10 +79,22 @@ def _chunk_names(job_id: str, index: int) -> tuple[str, str]:
     return base + ".pcm", base + ".json"
 
 
+def _job_document(repository: SynthesisJobRepository, job_id: str) -> Document | None:
+    """Return the job's document, or None when the job is gone (its owner deleted their
+    account): its remaining tasks have nothing to do, and retrying would not bring it back."""
+    try:
+        return repository.document(job_id)
+    except SynthesisJobNotFoundError:
+        logger.info("Synthesis job %s is gone: its task has nothing to do", job_id)
+        return None
+
+
 def run_chunk(deps: SynthesisDeps, payload: ChunkTask, ctx: TaskContext) -> None:
     """Render one chunk (once), record it done, and start assembly after the last one."""
     repository = SynthesisJobRepository(deps.store)
-    document = repository.document(payload.job_id)
+    document = _job_document(repository, payload.job_id)
+    if document is None:
+        return
     job = job_from(document)
     if job.status in (SynthesisStatus.COMPLETED, SynthesisStatus.FAILED):
         return
@@ -210,7 +223,9 @@ def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:
     """
     started = time.perf_counter()
     repository = SynthesisJobRepository(deps.store)
-    document = repository.document(payload.job_id)
+    document = _job_document(repository, payload.job_id)
+    if document is None:
+        return
     job = job_from(document)
     if job.status is not SynthesisStatus.PROCESSING:
         return

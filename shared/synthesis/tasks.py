@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shared.config import Settings
+from shared.errors import SynthesisJobNotFoundError
 from shared.synthesis.callbacks import CALLBACK_TASK, CallbackTask, deliver_callback
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.job_tasks import run_assemble, run_chunk
@@ -44,7 +45,11 @@ def register_tasks(registry: TaskRegistry, deps: Callable[[], SynthesisDeps]) ->
 
     def callback(payload: CallbackTask, ctx: TaskContext) -> None:
         synthesis = deps()
-        job = job_from(SynthesisJobRepository(synthesis.store).document(payload.job_id))
+        try:
+            document = SynthesisJobRepository(synthesis.store).document(payload.job_id)
+        except SynthesisJobNotFoundError:
+            return  # gone with its owner's account: nothing to tell
+        job = job_from(document)
         summary = job_summary(synthesis, job).to_api()
         deliver_callback(synthesis.settings, job, summary, ctx)
 

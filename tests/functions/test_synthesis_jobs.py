@@ -19,6 +19,7 @@ from shared.store import Query
 from shared.synthesis import CAPABILITY as SYNTHESIS
 from shared.synthesis import jobs as synthesis_jobs
 from shared.synthesis import tasks as synthesis_tasks
+from shared.synthesis.callbacks import CALLBACK_TASK
 from shared.synthesis.job_tasks import run_chunk
 from shared.tasks.base import QueuePolicy, TaskContext, TaskRegistry
 from shared.tasks.inprocess import QUEUED_TASKS, InProcessTaskQueue
@@ -168,6 +169,31 @@ def test_chunk_tasks_that_both_see_every_chunk_done_queue_one_assembly(
     queued = Query(QUEUED_TASKS).where("task_type", "==", synthesis_jobs.ASSEMBLE_TASK)
     assert container.store.count(queued) == 1
     assert espeak.calls == chunks  # the redelivered chunk was not rendered again
+
+
+def test_the_tasks_of_a_job_that_is_gone_are_acknowledged(synthesis_client, ann, espeak):
+    # Its owner deleted their account while its tasks waited: nothing to do, no retries.
+    container = get_container()
+    registry = TaskRegistry()
+    synthesis_tasks.register_tasks(registry, lambda: container.deps(SYNTHESIS))
+    for task_type, payload in (
+        (synthesis_jobs.CHUNK_TASK, {"job_id": "gone", "index": 0}),
+        (synthesis_jobs.ASSEMBLE_TASK, {"job_id": "gone"}),
+        (CALLBACK_TASK, {"job_id": "gone"}),
+    ):
+        registered = registry.get(task_type)
+        assert registered is not None
+        context = TaskContext(
+            task_id=f"t-{task_type}",
+            queue=container.settings.synthesis_queue,
+            task_type=task_type,
+            attempt=1,
+            max_attempts=FAST.max_attempts,
+            enqueued_at=datetime.now(UTC),
+            store=container.store,
+        )
+        registered.handler(registered.payload_model.model_validate(payload), context)
+    assert espeak.calls == 0
 
 
 def test_chunk_failures_are_retried_by_the_queue(synthesis_client, ann, queue):

@@ -38,12 +38,12 @@ from shared.store.base import Document, Transaction
 from shared.synthesis.callbacks import notify_finished
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.jobs import (
-    ASSEMBLE_TASK,
     CHUNK_PREFIX,
     AssembleTask,
     ChunkTask,
     chunk_spans,
     fail_job,
+    queue_assembly,
     voice_of,
 )
 from shared.synthesis.model import (
@@ -68,7 +68,7 @@ from shared.synthesis.repository import (
 )
 from shared.synthesis.usage import cost_of, pend_model_use
 from shared.synthesis.voices import provider_for
-from shared.tasks.base import GiveUpTask, RetryTask, TaskAlreadyExistsError, TaskContext
+from shared.tasks.base import GiveUpTask, RetryTask, TaskContext
 
 logger = logging.getLogger(__name__)
 _PROGRESS_INTERVAL_SECONDS = 0.5
@@ -122,15 +122,7 @@ def run_chunk(deps: SynthesisDeps, payload: ChunkTask, ctx: TaskContext) -> None
             bucket, words_name, json.dumps(meta).encode(), content_type="application/json"
         )
     if repository.mark_chunk_done(job.id, payload.index):
-        try:
-            deps.task_queue().enqueue(
-                deps.settings.synthesis_queue,
-                ASSEMBLE_TASK,
-                AssembleTask(job_id=job.id),
-                dedup_key=f"synthesis-assemble:{job.id}",
-            )
-        except TaskAlreadyExistsError:
-            logger.info("Assembly of synthesis job %s was already queued", job.id)
+        queue_assembly(deps, job.id)
 
 
 def _render_chunk(deps: SynthesisDeps, job: SynthesisJob, text: str) -> Rendered:

@@ -14,6 +14,7 @@ single-flighted (each runs once); the cache serves every later request.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +30,7 @@ from shared.synthesis.repository import (
     job_from,
 )
 from shared.synthesis.responses import response_for
+from shared.tasks.base import TaskAlreadyExistsError
 
 if TYPE_CHECKING:
     from shared.store.base import Transaction
@@ -82,15 +84,46 @@ def start_job(deps: SynthesisDeps, user_id: str, prepared: Prepared) -> Synthesi
     SynthesisJobRepository(deps.store).add(
         job, chunks=[{"start": c.start, "end": c.end} for c in chunks], chunks_done={}
     )
-    queue = deps.task_queue()
-    for index in range(len(chunks)):
-        queue.enqueue(
-            deps.settings.synthesis_queue,
-            CHUNK_TASK,
-            ChunkTask(job_id=job.id, index=index),
-            dedup_key=f"synthesis-chunk:{job.id}:{index}",
-        )
+    # An instance that dies before every chunk is queued leaves the rest to the sweep
+    # (``shared.synthesis.job_sweep``), which queues them under the same keys.
+    queue_chunks(deps, job.id, range(len(chunks)))
     return response_for(deps, job, prepared.voice)
+
+
+def queue_chunks(deps: SynthesisDeps, job_id: str, indexes: Iterable[int]) -> int:
+    """Queue the chunk tasks of ``job_id``'s ``indexes``; return how many were new.
+
+    Each is de-duplicated by job and index: one already queued is not queued again.
+    """
+    queue = deps.task_queue()
+    queued = 0
+    for index in indexes:
+        try:
+            queue.enqueue(
+                deps.settings.synthesis_queue,
+                CHUNK_TASK,
+                ChunkTask(job_id=job_id, index=index),
+                dedup_key=f"synthesis-chunk:{job_id}:{index}",
+            )
+        except TaskAlreadyExistsError:
+            continue
+        queued += 1
+    return queued
+
+
+def queue_assembly(deps: SynthesisDeps, job_id: str) -> bool:
+    """Queue the assembly of ``job_id`` unless it was queued already; return whether."""
+    try:
+        deps.task_queue().enqueue(
+            deps.settings.synthesis_queue,
+            ASSEMBLE_TASK,
+            AssembleTask(job_id=job_id),
+            dedup_key=f"synthesis-assemble:{job_id}",
+        )
+    except TaskAlreadyExistsError:
+        logger.info("Assembly of synthesis job %s was already queued", job_id)
+        return False
+    return True
 
 
 def chunk_spans(data: dict[str, Any]) -> list[tuple[int, int]]:

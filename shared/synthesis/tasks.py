@@ -3,17 +3,22 @@
 ``synthesis.chunk`` renders one sentence chunk of a job and ``synthesis.assemble`` stitches
 them into the job's file (``shared.synthesis.job_tasks``); an assembly failing on its last
 attempt fails the job. ``synthesis.callback`` POSTs a finished job to its ``callbackUrl``
-(``shared.synthesis.callbacks``). Synthesis has no scheduled jobs.
+(``shared.synthesis.callbacks``). Every 15 minutes ``synthesis.requeue_stalled`` queues the
+tasks a long job lost to an instance that died while queuing them
+(``shared.synthesis.job_sweep``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import pydantic
+
 from shared.config import Settings
 from shared.errors import SynthesisJobNotFoundError
 from shared.synthesis.callbacks import CALLBACK_TASK, CallbackTask, deliver_callback
 from shared.synthesis.deps import SynthesisDeps
+from shared.synthesis.job_sweep import REQUEUE_TASK, requeue_stalled_jobs
 from shared.synthesis.job_tasks import run_assemble, run_chunk
 from shared.synthesis.jobs import (
     ASSEMBLE_TASK,
@@ -28,8 +33,14 @@ from shared.tasks.base import TaskContext, TaskRegistry
 from shared.tasks.scheduling import ScheduledJob
 
 
+class SweepRun(pydantic.BaseModel):
+    """Payload of the scheduled sweep: nothing."""
+
+    model_config = pydantic.ConfigDict(defer_build=True)
+
+
 def register_tasks(registry: TaskRegistry, deps: Callable[[], SynthesisDeps]) -> None:
-    """Register ``synthesis.chunk`` and ``synthesis.assemble``."""
+    """Register the chunk, assembly, callback and sweep tasks."""
 
     def chunk(payload: ChunkTask, ctx: TaskContext) -> None:
         run_chunk(deps(), payload, ctx)
@@ -53,12 +64,24 @@ def register_tasks(registry: TaskRegistry, deps: Callable[[], SynthesisDeps]) ->
         summary = job_summary(synthesis, job).to_api()
         deliver_callback(synthesis.settings, job, summary, ctx)
 
+    def requeue(payload: SweepRun, ctx: TaskContext) -> None:
+        del payload, ctx  # each task is queued under its own key, once
+        requeue_stalled_jobs(deps())
+
     registry.register(CHUNK_TASK, ChunkTask, chunk)
     registry.register(ASSEMBLE_TASK, AssembleTask, assemble)
     registry.register(CALLBACK_TASK, CallbackTask, callback)
+    registry.register(REQUEUE_TASK, SweepRun, requeue)
 
 
 def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:
-    """Return synthesis's scheduled jobs: none."""
-    del settings
-    return []
+    """Return synthesis's scheduled job: the sweep of stalled long jobs."""
+    return [
+        ScheduledJob(
+            name="synthesis-job-requeue",
+            cron="*/15 * * * *",
+            description="Queue the tasks long synthesis jobs lost before they were queued",
+            queue=settings.default_queue,
+            task_type=REQUEUE_TASK,
+        )
+    ]

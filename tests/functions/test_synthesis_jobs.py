@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ import pytest
 from shared.audio.encode import decode_duration
 from shared.audio.text import split_sentences
 from shared.bootstrap import get_container
+from shared.model import new_id, utcnow
 from shared.providers.base import ErrorCategory, SynthesisRequest, SynthesisResult, provider_error
 from shared.providers.registry import ProviderRegistry
 from shared.store import Query
@@ -20,7 +21,9 @@ from shared.synthesis import CAPABILITY as SYNTHESIS
 from shared.synthesis import jobs as synthesis_jobs
 from shared.synthesis import tasks as synthesis_tasks
 from shared.synthesis.callbacks import CALLBACK_TASK
+from shared.synthesis.job_sweep import REQUEUE_TASK, STALL_GRACE, requeue_stalled_jobs
 from shared.synthesis.job_tasks import run_chunk
+from shared.synthesis.repository import SYNTHESIS_JOBS
 from shared.tasks.base import QueuePolicy, TaskContext, TaskRegistry
 from shared.tasks.inprocess import QUEUED_TASKS, InProcessTaskQueue
 from shared.tasks.push_auth import AdminTokenPushVerifier
@@ -194,6 +197,45 @@ def test_the_tasks_of_a_job_that_is_gone_are_acknowledged(synthesis_client, ann,
         )
         registered.handler(registered.payload_model.model_validate(payload), context)
     assert espeak.calls == 0
+
+
+def test_a_long_job_whose_tasks_were_never_queued_is_finished_by_the_sweep(
+    synthesis_client, ann, espeak
+):
+    container = get_container()
+    registry = TaskRegistry()
+    synthesis_tasks.register_tasks(registry, lambda: container.deps(SYNTHESIS))
+    name = container.settings.synthesis_queue
+    tasks = InProcessTaskQueue(
+        store=container.store, policies={name: FAST}, registry=registry, poll_interval=0.01
+    )
+    container.use_task_runtime(
+        TaskRuntime(registry, tasks, AdminTokenPushVerifier(container.verifier), JobRegistry([])),
+    )  # started below, once the sweep has run
+    queued = start(synthesis_client, ann)["jobId"]
+    # The same job as an instance that died before queuing any of its tasks leaves it.
+    stalled = new_id()
+    document = container.store.get(SYNTHESIS_JOBS, queued)
+    assert document is not None
+    container.store.create(SYNTHESIS_JOBS, stalled, dict(document.data))
+    deps = container.deps(SYNTHESIS)
+    assert requeue_stalled_jobs(deps) == 0  # within the grace: its tasks may be on their way
+    later = utcnow() + STALL_GRACE + timedelta(minutes=1)
+    chunks = len(split_sentences(LONG_TEXT, 400))
+    assert requeue_stalled_jobs(deps, later) == chunks  # the stalled job's; none of the other's
+    assert requeue_stalled_jobs(deps, later) == 0  # queued once
+    tasks.start()
+    try:
+        assert wait(synthesis_client, ann, stalled)["status"] == "completed"
+        assert wait(synthesis_client, ann, queued)["status"] == "completed"
+    finally:
+        tasks.stop()
+    assert requeue_stalled_jobs(deps, later) == 0  # finished jobs are left alone
+
+
+def test_the_sweep_is_scheduled(platform):
+    jobs = {job.name: job for job in get_container().scheduled_jobs()}
+    assert jobs["synthesis-job-requeue"].task_type == REQUEUE_TASK
 
 
 def test_chunk_failures_are_retried_by_the_queue(synthesis_client, ann, queue):

@@ -1,4 +1,9 @@
 locals {
+  # The gcp text-to-speech provider (shared/providers/gcp.py) calls Cloud Text-to-Speech as
+  # the functions' and voice-sessions' own accounts: Google refuses every call (403
+  # SERVICE_DISABLED) while the API is off in the project.
+  google_tts = contains([for name in split(",", var.tts_providers) : trimspace(name)], "gcp")
+
   services = toset(concat([
     "artifactregistry.googleapis.com",
     "cloudbuild.googleapis.com",
@@ -17,7 +22,10 @@ locals {
     "run.googleapis.com",
     "secretmanager.googleapis.com",
     "storage.googleapis.com",
-  ], var.dns_zone != "" ? ["dns.googleapis.com"] : []))
+    ],
+    var.dns_zone != "" ? ["dns.googleapis.com"] : [],
+    local.google_tts ? ["texttospeech.googleapis.com"] : [],
+  ))
 }
 
 resource "google_project_service" "enabled" {

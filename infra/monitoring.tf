@@ -55,6 +55,19 @@ resource "google_logging_metric" "dead_letters" {
   depends_on = [google_project_service.enabled]
 }
 
+# A new log-based metric is not at once a metric an alert policy may name: Cloud Monitoring
+# answers 404 "Cannot find metric(s) that match type ... it could take up to 10 minutes to
+# become available" (hashicorp/terraform-provider-google#11102, still open; the provider
+# does not retry it), which failed the first apply of every new project. Created once with
+# the metric (and again if it is replaced), so later applies do not wait.
+resource "time_sleep" "dead_letters_metric" {
+  create_duration = "600s"
+
+  triggers = {
+    metric = google_logging_metric.dead_letters.id
+  }
+}
+
 resource "google_monitoring_alert_policy" "dead_letters" {
   display_name          = "Voice platform: a task was dead-lettered"
   combiner              = "OR"
@@ -92,7 +105,7 @@ resource "google_monitoring_alert_policy" "dead_letters" {
     EOT
   }
 
-  depends_on = [google_project_service.enabled]
+  depends_on = [google_project_service.enabled, time_sleep.dead_letters_metric]
 }
 
 resource "google_monitoring_alert_policy" "server_errors" {

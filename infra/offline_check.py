@@ -24,7 +24,7 @@ import hcl2  # type: ignore[import-not-found]  # only .venv-infra has it (checko
 _REFERENCE = re.compile(
     r"(?<![\w.])(?:(?P<kind>var|local)\.(?P<name>\w+)"
     r"|data\.(?P<dtype>\w+)\.(?P<dname>\w+)"
-    r"|(?P<rtype>(?:google|google_beta|archive)_\w+)\.(?P<rname>\w+))"
+    r"|(?P<rtype>(?:google|google_beta|archive|time)_\w+)\.(?P<rname>\w+))"
 )
 
 
@@ -42,6 +42,8 @@ class Declarations:
     data: set[str] = field(default_factory=set)
     defaults: dict[str, object] = field(default_factory=dict)
     code: str = ""
+    # Each resource's body as python-hcl2 reads it, by "type.name".
+    bodies: dict[str, dict[str, object]] = field(default_factory=dict)
 
 
 def _typed_names(blocks: list[dict[str, dict[str, object]]]) -> set[str]:
@@ -65,6 +67,10 @@ def read_module(directory: Path) -> Declarations:
         for block in parsed.get("locals", []):
             found.locals.update(key for key in block if not key.startswith("__"))
         found.resources |= _typed_names(parsed.get("resource", []))
+        for block in parsed.get("resource", []):
+            for kind, named in block.items():
+                for name, body in named.items():
+                    found.bodies[f"{kind}.{name}"] = body
         found.data |= _typed_names(parsed.get("data", []))
     return found
 
@@ -119,10 +125,68 @@ def tfvars_problems(directory: Path, module: Declarations) -> list[str]:
     return problems
 
 
+_LOG_METRIC = re.compile(r"google_logging_metric\.(\w+)")
+
+
+def _mentions(body: object) -> str:
+    return json.dumps(body)
+
+
+def google_behaviour_problems(directory: Path, module: Declarations) -> list[str]:
+    """Return what Google would refuse at apply time although `validate` passes:
+
+    - a text-to-speech provider list (variable default or an example tfvars) naming ``gcp``
+      without ``texttospeech.googleapis.com`` among the APIs enabled (every call: 403);
+    - an alert policy naming a log-based metric of this module without waiting on a
+      ``time_sleep`` that follows that metric: Cloud Monitoring answers 404 "Cannot find
+      metric(s)" for up to 10 minutes after the metric is created (the provider does not
+      retry it: hashicorp/terraform-provider-google#11102).
+    """
+    problems: list[str] = []
+    provider_lists = {"variables.tf": module.defaults.get("tts_providers")}
+    for path in sorted(directory.glob("*.tfvars")):
+        values = hcl2.loads(path.read_text(encoding="utf-8"))
+        provider_lists[path.name] = next(iter(values.get("tts_providers", [])), None)
+    for where, listed in provider_lists.items():
+        names = {name.strip() for name in str(listed or "").split(",")}
+        if "gcp" in names and '"texttospeech.googleapis.com"' not in module.code:
+            problems.append(
+                f"{where}: tts_providers names gcp, but texttospeech.googleapis.com is not "
+                "among the APIs enabled (apis.tf)"
+            )
+
+    sleeps = {
+        address: set(_LOG_METRIC.findall(_mentions(body)))
+        for address, body in module.bodies.items()
+        if address.startswith("time_sleep.")
+    }
+    for address, body in module.bodies.items():
+        if not address.startswith("google_monitoring_alert_policy."):
+            continue
+        named = set(
+            _LOG_METRIC.findall(_mentions({k: v for k, v in body.items() if k != "depends_on"}))
+        )
+        waits = _mentions(body.get("depends_on", []))
+        for metric in sorted(named):
+            if not any(
+                metric in followed and f"${{{sleep}}}" in waits
+                for sleep, followed in sleeps.items()
+            ):
+                problems.append(
+                    f"{address} names google_logging_metric.{metric} without depends_on a "
+                    "time_sleep that follows it (Cloud Monitoring 404s a new log-based metric)"
+                )
+    return problems
+
+
 def main(directory: str) -> int:
     """Check the module in ``directory``; return the process exit status."""
     module = read_module(Path(directory))
-    problems = problems_in(module) + tfvars_problems(Path(directory), module)
+    problems = (
+        problems_in(module)
+        + tfvars_problems(Path(directory), module)
+        + google_behaviour_problems(Path(directory), module)
+    )
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -131,7 +195,7 @@ def main(directory: str) -> int:
         f"ok: {len(module.resources)} resources, {len(module.data)} data sources, "
         f"{len(module.variables)} variables and {len(module.locals)} locals, "
         "every reference declared; the example tfvars set only declared variables, "
-        "and name only deployed functions and services"
+        "and name only deployed functions and services; the APIs and waits Google needs are there"
     )
     return 0
 

@@ -15,6 +15,12 @@ terraform {
       source  = "hashicorp/archive"
       version = "~> 2.5"
     }
+    # time_sleep: waits out Cloud Monitoring's delay before a new log-based metric can be
+    # named in an alert policy (monitoring.tf).
+    time = {
+      source  = "hashicorp/time"
+      version = "~> 0.12"
+    }
   }
 }
 

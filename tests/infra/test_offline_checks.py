@@ -143,6 +143,23 @@ BROKEN: dict[str, tuple[str, Break, str]] = {
         ),
         "variables.tf: alert_p95_latency_ms names no service: voicez",
     ),
+    "Google TTS enabled without its API": (
+        "references",
+        replace(
+            "infra/apis.tf", '    local.google_tts ? ["texttospeech.googleapis.com"] : [],\n', ""
+        ),
+        "prod.tfvars: tts_providers names gcp, but texttospeech.googleapis.com is not",
+    ),
+    "alert on a new log-based metric without the wait": (
+        "references",
+        replace(
+            "infra/monitoring.tf",
+            "depends_on = [google_project_service.enabled, time_sleep.dead_letters_metric]",
+            "depends_on = [google_project_service.enabled]",
+        ),
+        "google_monitoring_alert_policy.dead_letters names google_logging_metric.dead_letters "
+        "without depends_on a time_sleep",
+    ),
     "public data bucket": (
         "checkov",
         replace("infra/storage.tf", '"enforced"', '"inherited"', count=2),

@@ -179,6 +179,27 @@ def google_behaviour_problems(directory: Path, module: Declarations) -> list[str
     return problems
 
 
+def capacity_problems(directory: Path) -> list[str]:
+    """Return a problem when the task queues together may dispatch more tasks at once than
+    the tasks function serves (``max_instances`` x ``concurrency``): Cloud Run answers the
+    rest 429, and each 429 uses up one of the task's attempts."""
+    policies: dict[str, dict[str, object]] = {}
+    for block in hcl2.loads((directory / "tasks.tf").read_text(encoding="utf-8")).get("locals", []):
+        found = block.get("queue_policies", {})
+        policies.update(found[0] if isinstance(found, list) else found)  # hcl2 may wrap it
+    dispatches = sum(int(str(policy["max_concurrent_dispatches"])) for policy in policies.values())
+    tasks = json.loads((directory / "functions.json").read_text(encoding="utf-8"))["functions"][
+        "tasks"
+    ]
+    serves = int(tasks["max_instances"]) * int(tasks["concurrency"])
+    if dispatches > serves:
+        return [
+            f"tasks.tf: the queues dispatch up to {dispatches} tasks at once, the tasks "
+            f"function serves {serves} (max_instances x concurrency in functions.json)"
+        ]
+    return []
+
+
 def main(directory: str) -> int:
     """Check the module in ``directory``; return the process exit status."""
     module = read_module(Path(directory))
@@ -186,6 +207,7 @@ def main(directory: str) -> int:
         problems_in(module)
         + tfvars_problems(Path(directory), module)
         + google_behaviour_problems(Path(directory), module)
+        + capacity_problems(Path(directory))
     )
     for problem in problems:
         print(problem, file=sys.stderr)

@@ -150,6 +150,13 @@ BROKEN: dict[str, tuple[str, Break, str]] = {
         ),
         "prod.tfvars: tts_providers names gcp, but texttospeech.googleapis.com is not",
     ),
+    "queues that dispatch more than the tasks function serves": (
+        "references",
+        replace(
+            "infra/tasks.tf", "max_concurrent_dispatches = 55", "max_concurrent_dispatches = 100"
+        ),
+        "tasks.tf: the queues dispatch up to 125 tasks at once, the tasks function serves 80",
+    ),
     "alert on a new log-based metric without the wait": (
         "references",
         replace(

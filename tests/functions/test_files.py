@@ -102,6 +102,17 @@ def test_public_files_can_be_downloaded_by_anyone(synthesis_client, files, ann, 
     assert bad_token.status_code == 401
 
 
+def test_a_public_file_can_be_changed_by_its_owner_only(synthesis_client, files, ann, bob):
+    file_id = say(synthesis_client, ann)["audioFileId"]
+    assert files.patch(f"/files/{file_id}", json={"isPublic": True}, headers=ann).status_code == 200
+    # Bob may read it now, but it is not his to make private again.
+    refused = files.patch(f"/files/{file_id}", json={"isPublic": False}, headers=bob)
+    assert refused.status_code == 404
+    assert refused.get_json()["code"] == "AUDIO_FILE_NOT_FOUND"
+    assert files.get(f"/files/{file_id}/info", headers=ann).get_json()["isPublic"] is True
+    assert files.get(f"/files/audio/{file_id}").status_code == 200
+
+
 def test_cleanup_deletes_expired_files_and_frees_storage(synthesis_client, files, users, ann, bob):
     for headers, email in ((ann, "ann@example.com"), (bob, "bob@example.com")):
         assert users.post("/users", json={"email": email}, headers=headers).status_code == 201

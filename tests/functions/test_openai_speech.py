@@ -219,3 +219,42 @@ def test_a_voice_models_use_here_is_counted_once(client, token):
     body = stats.get_json()
     assert body["usageCount"] == 2
     assert (body["characters"], body["requestedCharacters"]) == (2 * len(TEXT), 2 * len(TEXT))
+
+
+def test_a_voice_models_use_served_from_the_cache_is_not_billed(client, espeak, token):
+    models = function_client_for("voice_models")
+    made = models.post(
+        "/voice-models",
+        json={
+            "provider": "espeak",
+            "modelPath": "models/ann/cached.bin",
+            "qualityScore": 0.9,
+            "metadata": {"voiceId": "en-US+f2", "language": "en-US"},
+        },
+        headers=bearer(token("ann")),
+    )
+    assert made.status_code == 201, made.get_json()
+    model_id = made.get_json()["id"]
+    stored = function_client_for("synthesis").post(
+        "/synthesize",
+        json={
+            "text": TEXT,
+            "voice": model_id,
+            "outputFormat": "wav",
+            "sampleRate": 22_050,
+            "includeTimestamps": False,
+        },
+        headers=bearer(token("ann")),
+    )
+    assert stored.status_code == 200, stored.get_json()
+    calls = espeak.calls
+    again = client.audio.speech.with_raw_response.create(
+        model="tts-1", voice=model_id, input=TEXT, response_format="wav"
+    )
+    assert again.headers["x-cache-hit"] == "true"
+    assert espeak.calls == calls
+    stats = models.get(f"/voice-models/{model_id}/usage-stats", headers=bearer(token("ann")))
+    body = stats.get_json()
+    # Two uses, one billed: the cache hit asked for the text but the provider spoke none.
+    assert body["usageCount"] == 2
+    assert (body["characters"], body["requestedCharacters"]) == (len(TEXT), 2 * len(TEXT))

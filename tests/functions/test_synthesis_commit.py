@@ -10,6 +10,7 @@ and counts once. The streamed path commits the same way.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from shared.bootstrap import get_container
 from shared.errors import ServiceUnavailableError
 from shared.files.cache import SYNTHESIS_CACHE
 from shared.files.repository import AUDIO_FILES
+from shared.providers.base import ErrorCategory, ProviderRejectedError
 from shared.store.base import DocumentStore, Query
 from shared.synthesis.repository import SYNTHESIS_JOBS
 from shared.users.repository import USERS
@@ -103,3 +105,28 @@ def test_a_failed_commit_leaves_nothing_and_the_retry_counts_once(
     assert sorted(audio_objects(blobs, bucket)) == [path, path + ".timestamps.json"]
     stats = models.get(f"/voice-models/{model['id']}/usage-stats", headers=ann).get_json()
     assert stats["usageCount"] == 1
+
+
+def test_a_failed_render_leaves_no_claim_and_the_retry_renders_at_once(
+    synthesis_client, ann, espeak, monkeypatch
+):
+    store = get_container().store
+    body = {"text": SENTENCE, "voice": "espeak:en-US"}
+
+    def refuse(request: Any) -> Any:
+        raise ProviderRejectedError("refused", provider="espeak", category=ErrorCategory.PERMANENT)
+
+    monkeypatch.setattr(espeak, "synthesize", refuse)
+    failed = synthesis_client.post("/synthesize", json=body, headers=ann)
+    assert failed.status_code == 502, failed.get_json()
+    # The render's claim went with it: nobody waits out a lease nobody holds.
+    assert count(store, SYNTHESIS_CACHE) == 0
+
+    monkeypatch.undo()
+    started = time.monotonic()
+    retried = synthesis_client.post("/synthesize", json=body, headers=ann)
+    assert retried.status_code == 200, retried.get_json()
+    assert retried.get_json()["cacheHit"] is False
+    assert time.monotonic() - started < get_container().settings.synthesis_cache_lease_seconds
+    [entry] = store.stream(Query(SYNTHESIS_CACHE))
+    assert entry.data["status"] == "ready"  # rendered under its own claim, then published

@@ -286,6 +286,8 @@ def test_hs256_signed_with_the_public_key_is_rejected(
     [
         pytest.param({"aud": "someone-elses-project"}, id="wrong-audience"),
         pytest.param({"aud": None}, id="missing-audience"),
+        # A token meant for several audiences is not an ID token of this project.
+        pytest.param({"aud": [PROJECT, "someone-elses-project"]}, id="audience-list"),
         pytest.param({"iss": "https://securetoken.google.com/other"}, id="wrong-issuer"),
         pytest.param({"iss": None}, id="missing-issuer"),
         pytest.param({"sub": None}, id="missing-sub"),

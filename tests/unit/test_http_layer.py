@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from datetime import datetime
 
 import flask
 import pytest
+from werkzeug.exceptions import BadRequest
 
 from shared import errors
 from shared.auth import DevTokenVerifier
 from shared.bootstrap import Container
 from shared.config import Settings
-from shared.http import ERROR_STATUS, Api, Reply, RequestContext, status_for
+from shared.http import (
+    ERROR_STATUS,
+    Api,
+    Reply,
+    RequestContext,
+    http_exception_response,
+    status_for,
+)
 from shared.log import CloudLoggingFormatter
 from shared.model import RequestModel
 
@@ -224,6 +233,48 @@ def test_malformed_bodies_get_clear_errors(client, verifier, data, content_type,
         "/demo/echo", data=data, content_type=content_type, headers=auth(verifier)
     )
     assert_error_body(response, status, code)
+
+
+@pytest.mark.parametrize(
+    "data", [b"{not json", b'{"name": "x"', b'{"name": "\xff"}', b'{"name": "\\ud800"}']
+)
+def test_a_body_that_is_not_json_says_so(client, verifier, data):
+    response = client.post(
+        "/demo/echo", data=data, content_type="application/json", headers=auth(verifier)
+    )
+    body = assert_error_body(response, 400, "VALIDATION_ERROR")
+    assert body["error"] == "Request body is not valid JSON"
+
+
+def test_an_object_after_whitespace_is_an_object(client, verifier):
+    response = client.post(
+        "/demo/echo",
+        data=' \n {"name": "x"}',
+        content_type="application/json",
+        headers=auth(verifier),
+    )
+    assert response.status_code == 201, response.get_json()
+
+
+def test_a_body_over_the_limit_without_a_length_is_refused(client, verifier):
+    # Chunked: no Content-Length to refuse up front, so the read itself must stop at the
+    # limit (werkzeug then hands over the truncated body, which is not JSON: a 400).
+    response = client.post(
+        "/demo/echo",
+        input_stream=io.BytesIO(b'{"name": "' + b"x" * 4000 + b'"}'),
+        content_type="application/json",
+        headers={**auth(verifier), "Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},  # as a server that de-chunks
+    )
+    assert response.status_code in (400, 413), response.get_json()
+    assert response.get_json()["code"] in ("VALIDATION_ERROR", "PAYLOAD_TOO_LARGE")
+
+
+def test_a_bad_request_the_framework_answers_is_a_400():
+    with flask.Flask(__name__).test_request_context("/users"):
+        response = http_exception_response(BadRequest())
+    assert response.status_code == 400
+    assert response.get_json()["code"] == "VALIDATION_ERROR"
 
 
 def test_unknown_route_and_method(client, verifier):

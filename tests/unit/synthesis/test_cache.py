@@ -138,6 +138,29 @@ def test_a_stale_lease_is_taken_over(store):
     assert store.get(SYNTHESIS_CACHE, "k3") is not None
 
 
+def test_a_stale_lease_is_taken_over_by_one_of_many_waiters(store):
+    cache = flight(store, wait=0.5, lease=30)
+    assert isinstance(cache.claim("k5"), Lease)
+    store.update(SYNTHESIS_CACHE, "k5", {"lease_until": utcnow() - timedelta(seconds=1)})
+    count = 8 if isinstance(store, SqliteDocumentStore) else 4
+    barrier = threading.Barrier(count)
+    claims: list[CachedAudio | Lease] = []
+
+    def claim() -> None:
+        barrier.wait()
+        claims.append(cache.claim("k5"))
+
+    threads = [threading.Thread(target=claim) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Each saw the stale lease; one took it over, the others waited and then gave up.
+    taken = [c for c in claims if isinstance(c, Lease) and c.cached]
+    assert len(taken) == 1, claims
+    assert store.get(SYNTHESIS_CACHE, "k5").data["owner"] == taken[0].owner
+
+
 def test_a_waiter_gives_up_after_the_wait_and_synthesizes_uncached(store):
     cache = flight(store, wait=0.2)
     assert isinstance(cache.claim("k4"), Lease)

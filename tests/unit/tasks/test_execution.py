@@ -198,6 +198,31 @@ def test_a_delivery_while_another_holds_the_run_is_busy(store):
     assert 0 < outcomes[0].retry_in <= POLICY.dispatch_deadline
 
 
+def test_a_claimed_delivery_of_a_finished_or_dead_task_is_a_duplicate(store):
+    registry = TaskRegistry()
+    ran: list[str] = []
+    registry.register("voice.train", Voice, lambda p, c: ran.append(c.task_type))
+    assert run(registry, store, envelope()).kind == "succeeded"
+    dead = run(TaskRegistry(), store, envelope(task_type="nobody.home", task_id="t2"))
+    assert dead.kind == "dead_lettered"
+    registry.register("nobody.home", Voice, lambda p, c: ran.append(c.task_type))
+    acknowledged: list[str] = []
+    for task_id, task_type in (("t1", "voice.train"), ("t2", "nobody.home")):
+        # The in-process worker holds its own claim, so it takes no run lease.
+        outcome = execute_task(
+            registry=registry,
+            store=store,
+            envelope=envelope(task_type=task_type, task_id=task_id),
+            attempt=2,
+            policy=POLICY,
+            claimed_exclusively=True,
+            on_acknowledged=lambda batch, task_id=task_id: acknowledged.append(task_id),
+        )
+        assert outcome.kind == "duplicate"
+    assert ran == ["voice.train"]
+    assert acknowledged == ["t1", "t2"]
+
+
 def test_retry_uses_the_handlers_delay_or_the_backoff(store):
     registry = TaskRegistry()
     registry.register(
@@ -325,6 +350,51 @@ def test_a_live_delivery_renews_its_run_lease_so_a_redelivery_stays_busy(store):
         release.set()
         first.join()
     assert outcomes[0].kind == "succeeded"
+
+
+def test_a_delivery_whose_run_was_taken_over_stops_renewing_it(store):
+    registry = TaskRegistry()
+    release = threading.Event()
+    ran: list[int] = []
+
+    def handler(payload, ctx):
+        ran.append(ctx.attempt)
+        if ctx.attempt == 1:
+            release.wait(10)
+
+    registry.register("voice.train", Voice, handler)
+    first = threading.Thread(
+        target=lambda: execute_task(
+            registry=registry,
+            store=store,
+            envelope=envelope(),
+            attempt=1,
+            policy=POLICY,
+            lease_seconds=1.0,
+        )
+    )
+    first.start()
+    try:
+        deadline = time.monotonic() + 5
+        while ran != [1] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # The first delivery stalled past its lease; a redelivery took the run, then died.
+        until = datetime.now(UTC) + timedelta(seconds=0.5)
+        store.set(TASK_RUNS, "t1", {"state": "running", "attempt": 2, "lease_until": until})
+        time.sleep(1.5)  # the first delivery's heartbeat came due several times
+        third = execute_task(
+            registry=registry,
+            store=store,
+            envelope=envelope(),
+            attempt=3,
+            policy=POLICY,
+            lease_seconds=1.0,
+        )
+        assert third.kind == "succeeded"
+    finally:
+        release.set()
+        first.join()
+    assert ran == [1, 3]
 
 
 def test_a_delivery_whose_process_died_is_run_again_within_a_lease(store):

@@ -8,13 +8,14 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pydantic
 import pytest
 
 from shared.store.sqlite import SqliteDocumentStore
-from shared.tasks import QueuePolicy, TaskRegistry
+from shared.tasks import QueuePolicy, RetryTask, TaskRegistry
 from shared.tasks.execution import DEAD_LETTERS
 from shared.tasks.inprocess import QUEUED_TASKS, InProcessTaskQueue
 
@@ -109,6 +110,26 @@ def test_a_task_lost_on_its_last_attempt_is_dead_lettered(path):
     assert survivor.store.get(QUEUED_TASKS, task_id) is None
 
 
+def test_a_holder_that_lost_its_lease_neither_renews_nor_releases_the_task(path):
+    later = datetime.now(UTC) + timedelta(minutes=5)
+
+    def overrun(payload, ctx):
+        # Meanwhile another process claimed the task: its lease token, its lease.
+        ctx.store.update(QUEUED_TASKS, ctx.task_id, {"lease_token": "other", "available_at": later})
+        time.sleep(0.3)  # the old holder's heartbeat (every lease / 3) comes due
+        raise RetryTask("failed after losing the lease")
+
+    registry = TaskRegistry()
+    registry.register("job.run", Job, overrun)
+    queue = new_queue(path, registry)
+    task_id = queue.enqueue("q", "job.run", {"n": 4})
+    [claimed] = queue.claim("q", limit=1)
+    queue.run_claimed(claimed)
+    current = queue.store.get(QUEUED_TASKS, task_id).data
+    assert (current["state"], current["lease_token"]) == ("running", "other")
+    assert current["available_at"] == later
+
+
 def test_stop_waits_for_running_handlers(path):
     registry = TaskRegistry()
     started = threading.Event()
@@ -166,7 +187,7 @@ ROOT = Path(__file__).resolve().parents[3]
 CRASHING_WORKER = """
 import sys, time, pydantic
 from shared.store.sqlite import SqliteDocumentStore
-from shared.tasks import QueuePolicy, TaskRegistry
+from shared.tasks import QueuePolicy, RetryTask, TaskRegistry
 from shared.tasks.inprocess import InProcessTaskQueue
 
 class Job(pydantic.BaseModel):

@@ -37,6 +37,7 @@ from shared.tasks.scheduling import fire_job
 api = Api("tasks")
 
 MAX_ENVELOPE_BYTES = 1024 * 1024
+MAX_RETRY_COUNT = 1_000_000
 # A Cloud Tasks task id, as the envelope's own ``task_id`` is one.
 _TASK_NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 
@@ -171,7 +172,8 @@ def _attempt(request: flask.Request) -> int:
         retries = int(raw)
     except ValueError:
         raise errors.InvalidRequestError("Bad X-CloudTasks-TaskRetryCount header") from None
-    return max(retries, 0) + 1
+    # Far past any queue's max_attempts, and within the 64 bits Firestore stores.
+    return min(max(retries, 0), MAX_RETRY_COUNT) + 1
 
 
 def _schedule_time(request: flask.Request) -> datetime:

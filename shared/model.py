@@ -248,6 +248,7 @@ def _canonical_enum_value(enum: type[StrEnum], value: Any) -> Any:
 MAX_FREE_FORM_DEPTH = 8
 MAX_FREE_FORM_ITEMS = 256
 MAX_FREE_FORM_BYTES = 16 * 1024
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def check_free_form(value: dict[str, Any]) -> dict[str, Any]:
@@ -257,7 +258,7 @@ def check_free_form(value: dict[str, Any]) -> dict[str, Any]:
     that shows it, so they must fit the document store (Firestore: 1 MiB per document, 20
     levels of nesting) and always serialise: at most ``MAX_FREE_FORM_DEPTH`` levels,
     ``MAX_FREE_FORM_ITEMS`` keys and elements, ``MAX_FREE_FORM_BYTES`` of UTF-8 JSON; no
-    NaN or infinity, no NUL, no lone surrogate.
+    NaN or infinity, no integer beyond 64 bits (Firestore's), no NUL, no lone surrogate.
     """
     items = 0
     pending: list[tuple[Any, int]] = [(value, 1)]
@@ -276,6 +277,8 @@ def check_free_form(value: dict[str, Any]) -> dict[str, Any]:
                 pending.append((child, depth + 1))
         elif isinstance(node, float) and not math.isfinite(node):
             raise ValueError("numbers must be finite")
+        elif isinstance(node, int) and not _INT64_MIN <= node <= _INT64_MAX:
+            raise ValueError("integers must fit in 64 bits")
         elif isinstance(node, str) and "\x00" in node:
             raise ValueError("strings must not contain NUL characters")
         elif node is not None and not isinstance(node, str | int | float | bool):

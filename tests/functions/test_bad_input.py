@@ -123,6 +123,31 @@ CASES += [
         js({"provider": "espeak", "modelPath": "models/u/m", "metadata": {"k": "x" * 20000}}),
         400,
     ),
+    # Firestore holds 64-bit integers: a larger one is refused here, not by the store (500).
+    (
+        "voice_models",
+        "POST",
+        "/voice-models",
+        raw(
+            '{"provider": "espeak", "modelPath": "models/ann/m", "qualityScore": 0.9, '
+            + '"metadata": {"n": 1'
+            + "0" * 19
+            + "}}"
+        ),
+        400,
+    ),
+    (
+        "voice_models",
+        "POST",
+        "/voice-models",
+        raw(
+            '{"provider": "espeak", "modelPath": "models/ann/m", "qualityScore": 0.9, '
+            + '"metadata": {"n": [-1'
+            + "0" * 19
+            + "]}}"
+        ),
+        400,
+    ),
     (
         "voice_models",
         "POST",

@@ -15,6 +15,7 @@ import functions_framework
 import pydantic
 import pytest
 
+from functions.tasks import MAX_RETRY_COUNT
 from shared.bootstrap import get_container
 from shared.store import Query
 from shared.tasks import GiveUpTask, RetryTask, TaskEnvelope
@@ -109,6 +110,14 @@ def test_the_last_attempt_is_dead_lettered_and_acknowledged(client, token, runti
     letter = get_container().store.get(DEAD_LETTERS, task_id).data
     assert letter["attempts"] == max_attempts
     assert letter["reason"] == "exhausted"
+
+
+def test_a_retry_count_past_64_bits_is_dead_lettered_with_a_storable_count(client, token, runtime):
+    body = envelope("flaky")
+    response = push(client, token("svc", admin=True), body, retries=10**30)
+    assert response.get_json() == {"outcome": "dead_lettered"}
+    letter = get_container().store.get(DEAD_LETTERS, json.loads(body)["task_id"]).data
+    assert letter["attempts"] == MAX_RETRY_COUNT + 1 < 2**63
 
 
 def test_an_unreadable_body_is_dead_lettered_not_retried(client, token, runtime):

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from shared.config import Settings
-from shared.model import RequestModel
 from shared.precall.calls import CLONE_TASK
 from shared.precall.cloning import CloneTask, run_clone_task
 from shared.precall.deps import PrecallDeps
@@ -21,11 +20,7 @@ from shared.precall.expiry import EXPIRE_TASK, PURGE_TASK, expire_clones, purge_
 from shared.precall.warmup import WARM_TASK, WarmTask, warm_cloner
 from shared.precall.webhooks import NOTIFY_TASK, Notification, send_notification
 from shared.tasks.base import TaskContext, TaskRegistry
-from shared.tasks.scheduling import ScheduledJob
-
-
-class JobRun(RequestModel):
-    """Payload of the scheduled jobs: nothing."""
+from shared.tasks.scheduling import JobRun, ScheduledJob
 
 
 def register_tasks(registry: TaskRegistry, deps: Callable[[], PrecallDeps]) -> None:

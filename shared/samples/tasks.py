@@ -24,7 +24,7 @@ from shared.samples.training.run import run_training
 from shared.samples.training.start import TRAIN_TASK
 from shared.samples.uploads import PROCESS_TASK
 from shared.tasks.base import TaskContext, TaskRegistry
-from shared.tasks.scheduling import ScheduledJob
+from shared.tasks.scheduling import JobRun, ScheduledJob
 
 
 class ProcessSample(RequestModel):
@@ -37,10 +37,6 @@ class TrainModel(RequestModel):
     """Payload of ``samples.train``."""
 
     model_id: str = Field(min_length=1, max_length=255)
-
-
-class JobRun(RequestModel):
-    """Payload of the scheduled job: nothing."""
 
 
 def register_tasks(registry: TaskRegistry, deps: Callable[[], SampleDeps]) -> None:

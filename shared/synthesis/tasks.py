@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pydantic
-
 from shared.config import Settings
 from shared.errors import SynthesisJobNotFoundError
 from shared.synthesis.callbacks import CALLBACK_TASK, CallbackTask, deliver_callback
@@ -30,13 +28,7 @@ from shared.synthesis.jobs import (
 )
 from shared.synthesis.repository import SynthesisJobRepository, job_from
 from shared.tasks.base import TaskContext, TaskRegistry
-from shared.tasks.scheduling import ScheduledJob
-
-
-class SweepRun(pydantic.BaseModel):
-    """Payload of the scheduled sweep: nothing."""
-
-    model_config = pydantic.ConfigDict(defer_build=True)
+from shared.tasks.scheduling import JobRun, ScheduledJob
 
 
 def register_tasks(registry: TaskRegistry, deps: Callable[[], SynthesisDeps]) -> None:
@@ -64,14 +56,14 @@ def register_tasks(registry: TaskRegistry, deps: Callable[[], SynthesisDeps]) ->
         summary = job_summary(synthesis, job).to_api()
         deliver_callback(synthesis.settings, job, summary, ctx)
 
-    def requeue(payload: SweepRun, ctx: TaskContext) -> None:
+    def requeue(payload: JobRun, ctx: TaskContext) -> None:
         del payload, ctx  # each task is queued under its own key, once
         requeue_stalled_jobs(deps())
 
     registry.register(CHUNK_TASK, ChunkTask, chunk)
     registry.register(ASSEMBLE_TASK, AssembleTask, assemble)
     registry.register(CALLBACK_TASK, CallbackTask, callback)
-    registry.register(REQUEUE_TASK, SweepRun, requeue)
+    registry.register(REQUEUE_TASK, JobRun, requeue)
 
 
 def scheduled_jobs(settings: Settings) -> list[ScheduledJob]:

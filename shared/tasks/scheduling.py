@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import pydantic
+
 from shared.lazy import lazy_module
 from shared.tasks.base import ScheduledJobNotFoundError, TaskAlreadyExistsError, TaskQueue
 
@@ -36,6 +38,12 @@ logger = logging.getLogger(__name__)
 # Cloud Scheduler job ids: letters, digits, hyphens and underscores, up to 500 characters.
 _JOB_NAME = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 TIME_ZONE = "Etc/UTC"
+
+
+class JobRun(pydantic.BaseModel):
+    """The payload of a scheduled job that takes none (its ``payload`` left empty)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", defer_build=True)
 
 
 @dataclass(frozen=True)

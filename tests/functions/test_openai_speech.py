@@ -24,6 +24,7 @@ from shared.store import Query
 from shared.synthesis.repository import SYNTHESIS_JOBS
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.conftest import ROOT, bearer
+from tests.functions.test_synthesis import create_model
 from tests.functions.test_synthesis_fixtures import CountingEspeak
 
 espeak = fx.espeak  # the shared fixture, registered in this module
@@ -199,18 +200,13 @@ def test_lexicons_ride_along_in_the_sdks_extra_body(client, token):
 
 def test_a_voice_models_use_here_is_counted_once(client, token):
     models = function_client_for("voice_models")
-    made = models.post(
-        "/voice-models",
-        json={
-            "provider": "espeak",
-            "modelPath": "models/ann/openai.bin",
-            "qualityScore": 0.9,
-            "metadata": {"voiceId": "en-US+f2", "language": "en-US"},
-        },
-        headers=bearer(token("ann")),
-    )
-    assert made.status_code == 201, made.get_json()
-    model_id = made.get_json()["id"]
+    model_id = create_model(
+        models,
+        bearer(token("ann")),
+        "ann",
+        modelPath="models/ann/openai.bin",
+        metadata={"voiceId": "en-US+f2", "language": "en-US"},
+    )["id"]
     for _ in range(2):  # nothing is stored here, so both render: two uses, both billed
         client.audio.speech.create(
             model="tts-1", voice=model_id, input=TEXT, response_format="wav"
@@ -223,18 +219,13 @@ def test_a_voice_models_use_here_is_counted_once(client, token):
 
 def test_a_voice_models_use_served_from_the_cache_is_not_billed(client, espeak, token):
     models = function_client_for("voice_models")
-    made = models.post(
-        "/voice-models",
-        json={
-            "provider": "espeak",
-            "modelPath": "models/ann/cached.bin",
-            "qualityScore": 0.9,
-            "metadata": {"voiceId": "en-US+f2", "language": "en-US"},
-        },
-        headers=bearer(token("ann")),
-    )
-    assert made.status_code == 201, made.get_json()
-    model_id = made.get_json()["id"]
+    model_id = create_model(
+        models,
+        bearer(token("ann")),
+        "ann",
+        modelPath="models/ann/cached.bin",
+        metadata={"voiceId": "en-US+f2", "language": "en-US"},
+    )["id"]
     stored = function_client_for("synthesis").post(
         "/synthesize",
         json={

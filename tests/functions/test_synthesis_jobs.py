@@ -67,8 +67,8 @@ class FlakyEspeak(CountingEspeak):
         return super().synthesize(request)
 
 
-@pytest.fixture
-def queue(espeak: CountingEspeak) -> Iterator[InProcessTaskQueue]:
+def synthesis_worker() -> InProcessTaskQueue:
+    """Return the in-process queue running synthesis's tasks, installed but not started."""
     container = get_container()
     registry = TaskRegistry()
     synthesis_tasks.register_tasks(registry, lambda: container.deps(SYNTHESIS))
@@ -76,10 +76,29 @@ def queue(espeak: CountingEspeak) -> Iterator[InProcessTaskQueue]:
     tasks = InProcessTaskQueue(
         store=container.store, policies={name: FAST}, registry=registry, poll_interval=0.01
     )
-    runtime = TaskRuntime(
-        registry, tasks, AdminTokenPushVerifier(container.verifier), JobRegistry([])
+    container.use_task_runtime(
+        TaskRuntime(registry, tasks, AdminTokenPushVerifier(container.verifier), JobRegistry([]))
     )
-    container.use_task_runtime(runtime)
+    return tasks
+
+
+def task_context(task_type: str, task_id: str = "t1") -> TaskContext:
+    """Return a first attempt's context of ``task_type`` on the synthesis queue."""
+    container = get_container()
+    return TaskContext(
+        task_id=task_id,
+        queue=container.settings.synthesis_queue,
+        task_type=task_type,
+        attempt=1,
+        max_attempts=FAST.max_attempts,
+        enqueued_at=datetime.now(UTC),
+        store=container.store,
+    )
+
+
+@pytest.fixture
+def queue(espeak: CountingEspeak) -> Iterator[InProcessTaskQueue]:
+    tasks = synthesis_worker()
     tasks.start()
     yield tasks
     tasks.stop()
@@ -148,25 +167,11 @@ def test_chunk_tasks_that_both_see_every_chunk_done_queue_one_assembly(
 ):
     """The last chunk's task, delivered twice, finds every marker set both times."""
     container = get_container()
-    registry = TaskRegistry()
-    synthesis_tasks.register_tasks(registry, lambda: container.deps(SYNTHESIS))
-    name = container.settings.synthesis_queue
-    tasks = InProcessTaskQueue(store=container.store, policies={name: FAST}, registry=registry)
-    container.use_task_runtime(
-        TaskRuntime(registry, tasks, AdminTokenPushVerifier(container.verifier), JobRegistry([])),
-    )  # not started: queued tasks stay queued, and this test runs them itself
+    synthesis_worker()  # not started: queued tasks stay queued, and this test runs them itself
     job_id = start(synthesis_client, ann)["jobId"]
     chunks = len(split_sentences(LONG_TEXT, 400))
     deps = container.deps(SYNTHESIS)
-    context = TaskContext(
-        task_id="chunk",
-        queue=name,
-        task_type=synthesis_jobs.CHUNK_TASK,
-        attempt=1,
-        max_attempts=FAST.max_attempts,
-        enqueued_at=datetime.now(UTC),
-        store=container.store,
-    )
+    context = task_context(synthesis_jobs.CHUNK_TASK, "chunk")
     for index in [*range(chunks), chunks - 1]:
         run_chunk(deps, synthesis_jobs.ChunkTask(job_id=job_id, index=index), context)
     queued = Query(QUEUED_TASKS).where("task_type", "==", synthesis_jobs.ASSEMBLE_TASK)
@@ -186,15 +191,7 @@ def test_the_tasks_of_a_job_that_is_gone_are_acknowledged(synthesis_client, ann,
     ):
         registered = registry.get(task_type)
         assert registered is not None
-        context = TaskContext(
-            task_id=f"t-{task_type}",
-            queue=container.settings.synthesis_queue,
-            task_type=task_type,
-            attempt=1,
-            max_attempts=FAST.max_attempts,
-            enqueued_at=datetime.now(UTC),
-            store=container.store,
-        )
+        context = task_context(task_type, f"t-{task_type}")
         registered.handler(registered.payload_model.model_validate(payload), context)
     assert espeak.calls == 0
 
@@ -203,15 +200,7 @@ def test_a_long_job_whose_tasks_were_never_queued_is_finished_by_the_sweep(
     synthesis_client, ann, espeak
 ):
     container = get_container()
-    registry = TaskRegistry()
-    synthesis_tasks.register_tasks(registry, lambda: container.deps(SYNTHESIS))
-    name = container.settings.synthesis_queue
-    tasks = InProcessTaskQueue(
-        store=container.store, policies={name: FAST}, registry=registry, poll_interval=0.01
-    )
-    container.use_task_runtime(
-        TaskRuntime(registry, tasks, AdminTokenPushVerifier(container.verifier), JobRegistry([])),
-    )  # started below, once the sweep has run
+    tasks = synthesis_worker()  # started below, once the sweep has run
     queued = start(synthesis_client, ann)["jobId"]
     # The same job as an instance that died before queuing any of its tasks leaves it.
     stalled = new_id()
@@ -284,15 +273,7 @@ def test_short_and_long_synthesis_on_firestore(
     VoiceRepository(container.store).upsert(
         [v for v in fx.espeak_voices() if v.id in ("espeak:en-US", "espeak:en-US+f3")]
     )
-    registry = TaskRegistry()
-    synthesis_tasks.register_tasks(registry, lambda: container.deps(SYNTHESIS))
-    name = container.settings.synthesis_queue
-    tasks = InProcessTaskQueue(
-        store=container.store, policies={name: FAST}, registry=registry, poll_interval=0.01
-    )
-    container.use_task_runtime(
-        TaskRuntime(registry, tasks, AdminTokenPushVerifier(container.verifier), JobRegistry([])),
-    )
+    tasks = synthesis_worker()
     tasks.start()
     try:
         client = function_client("synthesis")

@@ -22,16 +22,10 @@ from shared.providers.gcp import GoogleTTSProvider
 from shared.providers.openai_compatible import OpenAICompatibleProvider
 from shared.providers.registry import ProviderRegistry
 from shared.synthesis import CAPABILITY as SYNTHESIS
-from shared.synthesis import tasks as synthesis_tasks
-from shared.tasks.base import TaskRegistry
-from shared.tasks.inprocess import InProcessTaskQueue
-from shared.tasks.push_auth import AdminTokenPushVerifier
-from shared.tasks.runtime import TaskRuntime
-from shared.tasks.scheduling import JobRegistry
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.test_synthesis import fetch
 from tests.functions.test_synthesis_fixtures import CountingEspeak
-from tests.functions.test_synthesis_jobs import FAST, LONG_TEXT, wait
+from tests.functions.test_synthesis_jobs import LONG_TEXT, synthesis_worker, wait
 from tests.support.fake_http import FakeHttpServer
 from tests.support.fake_tts_servers import (
     ELEVENLABS_KEY,
@@ -240,16 +234,7 @@ def test_unknown_and_other_users_lexicons_are_not_found_and_bad_references_refus
 
 
 def test_a_job_says_the_versions_it_was_accepted_with(synthesis, lexicons, ann, espeak):
-    container = get_container()
-    registry = TaskRegistry()
-    synthesis_tasks.register_tasks(registry, lambda: container.deps(SYNTHESIS))
-    name = container.settings.synthesis_queue
-    queue = InProcessTaskQueue(
-        store=container.store, policies={name: FAST}, registry=registry, poll_interval=0.01
-    )
-    container.use_task_runtime(
-        TaskRuntime(registry, queue, AdminTokenPushVerifier(container.verifier), JobRegistry([]))
-    )
+    queue = synthesis_worker()
     lexicon = make_lexicon(lexicons, ann, {"grapheme": "chunk", "alias": "piece"})
     text = LONG_TEXT
     started = say(synthesis, ann, 202, text=text, lexiconIds=[lexicon["id"]])
@@ -276,16 +261,7 @@ def test_a_job_says_the_versions_it_was_accepted_with(synthesis, lexicons, ann, 
 
 
 def test_a_job_whose_lexicon_was_deleted_fails_clearly(synthesis, lexicons, ann, espeak):
-    container = get_container()
-    registry = TaskRegistry()
-    synthesis_tasks.register_tasks(registry, lambda: container.deps(SYNTHESIS))
-    name = container.settings.synthesis_queue
-    queue = InProcessTaskQueue(
-        store=container.store, policies={name: FAST}, registry=registry, poll_interval=0.01
-    )
-    container.use_task_runtime(
-        TaskRuntime(registry, queue, AdminTokenPushVerifier(container.verifier), JobRegistry([]))
-    )
+    queue = synthesis_worker()
     lexicon = make_lexicon(lexicons, ann, {"grapheme": "chunk", "alias": "piece"})
     started = say(synthesis, ann, 202, text=LONG_TEXT, lexiconIds=[lexicon["id"]])
     assert lexicons.delete(f"/lexicons/{lexicon['id']}", headers=ann).status_code == 204

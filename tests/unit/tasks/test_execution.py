@@ -69,9 +69,9 @@ def envelope(payload=None, task_type="voice.train", task_id="t1") -> TaskEnvelop
     )
 
 
-def run(registry, store, env, attempt=1, policy=POLICY):
+def run(registry, store, env, attempt=1, policy=POLICY, **options):
     return execute_task(
-        registry=registry, store=store, envelope=env, attempt=attempt, policy=policy
+        registry=registry, store=store, envelope=env, attempt=attempt, policy=policy, **options
     )
 
 
@@ -322,28 +322,12 @@ def test_a_live_delivery_renews_its_run_lease_so_a_redelivery_stays_busy(store):
     registry.register("voice.train", Voice, lambda p, c: release.wait(10))
     outcomes = []
     first = threading.Thread(
-        target=lambda: outcomes.append(
-            execute_task(
-                registry=registry,
-                store=store,
-                envelope=envelope(),
-                attempt=1,
-                policy=POLICY,
-                lease_seconds=1.0,
-            )
-        )
+        target=lambda: outcomes.append(run(registry, store, envelope(), lease_seconds=1.0))
     )
     first.start()
     try:
         time.sleep(3.5)  # three and a half leases
-        second = execute_task(
-            registry=registry,
-            store=store,
-            envelope=envelope(),
-            attempt=2,
-            policy=POLICY,
-            lease_seconds=1.0,
-        )
+        second = run(registry, store, envelope(), attempt=2, lease_seconds=1.0)
         assert second.kind == "busy"
         assert 0 < second.retry_in <= 1.0
     finally:
@@ -363,16 +347,7 @@ def test_a_delivery_whose_run_was_taken_over_stops_renewing_it(store):
             release.wait(10)
 
     registry.register("voice.train", Voice, handler)
-    first = threading.Thread(
-        target=lambda: execute_task(
-            registry=registry,
-            store=store,
-            envelope=envelope(),
-            attempt=1,
-            policy=POLICY,
-            lease_seconds=1.0,
-        )
-    )
+    first = threading.Thread(target=lambda: run(registry, store, envelope(), lease_seconds=1.0))
     first.start()
     try:
         deadline = time.monotonic() + 5
@@ -382,14 +357,7 @@ def test_a_delivery_whose_run_was_taken_over_stops_renewing_it(store):
         until = datetime.now(UTC) + timedelta(seconds=0.5)
         store.set(TASK_RUNS, "t1", {"state": "running", "attempt": 2, "lease_until": until})
         time.sleep(1.5)  # the first delivery's heartbeat came due several times
-        third = execute_task(
-            registry=registry,
-            store=store,
-            envelope=envelope(),
-            attempt=3,
-            policy=POLICY,
-            lease_seconds=1.0,
-        )
+        third = run(registry, store, envelope(), attempt=3, lease_seconds=1.0)
         assert third.kind == "succeeded"
     finally:
         release.set()

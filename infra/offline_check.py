@@ -182,7 +182,7 @@ def google_behaviour_problems(directory: Path, module: Declarations) -> list[str
 def capacity_problems(directory: Path) -> list[str]:
     """Return a problem when the task queues together may dispatch more tasks at once than
     the tasks function serves (``max_instances`` x ``concurrency``): Cloud Run answers the
-    rest 429, and each 429 uses up one of the task's attempts."""
+    rest 429, which Cloud Tasks retries with backoff as a failed dispatch."""
     policies: dict[str, dict[str, object]] = {}
     for block in hcl2.loads((directory / "tasks.tf").read_text(encoding="utf-8")).get("locals", []):
         found = block.get("queue_policies", {})

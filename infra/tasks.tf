@@ -2,8 +2,8 @@ locals {
   # Retry and rate policy per queue. Sync jobs get at most 3 retries (4 attempts), as the
   # catalog sync state machine expects; synthesis is the heavy, rate-limited one. Together
   # the queues dispatch at most what the tasks function serves at once (its max_instances
-  # x concurrency in functions.json, 80): beyond it Cloud Run answers 429, and each 429
-  # uses up one of the task's attempts (the offline check holds the sum to it).
+  # x concurrency in functions.json, 80): beyond it Cloud Run answers 429, which Cloud
+  # Tasks retries with backoff like any failed dispatch (the offline check holds the sum to it).
   queue_policies = {
     default = {
       max_dispatches_per_second = 50

@@ -106,20 +106,13 @@ def _expire_clones_of_sample(deps: PrecallDeps, account_id: str, url: str) -> No
         .where("deleted_at", "==", None)
     )
     now = deps.clock()
+    for document in deps.store.stream(query):
+        stale_clones = live_cache_of(account_id, mapping_from(document).caller_id)
 
-    cursor = None
-    while True:
-        page = deps.store.query(query.take(100).after(cursor))
-        for document in page.documents:
-            stale_clones = live_cache_of(account_id, mapping_from(document).caller_id)
+        def expire(tx: Transaction, stale_clones: Query = stale_clones) -> None:
+            tx_expire_cache(tx, [cache_from(d) for d in tx.query(stale_clones)], now)
 
-            def expire(tx: Transaction, stale_clones: Query = stale_clones) -> None:
-                tx_expire_cache(tx, [cache_from(d) for d in tx.query(stale_clones)], now)
-
-            deps.store.run_transaction(expire)
-        cursor = page.next_cursor
-        if cursor is None:
-            return
+        deps.store.run_transaction(expire)
 
 
 def create_mapping(deps: PrecallDeps, caller: Caller, request: MappingCreate) -> CallerVoiceMapping:

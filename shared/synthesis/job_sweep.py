@@ -25,29 +25,23 @@ logger = logging.getLogger(__name__)
 
 REQUEUE_TASK = "synthesis.requeue_stalled"
 STALL_GRACE = timedelta(minutes=15)
-_PAGE = 100
 
 
 def requeue_stalled_jobs(deps: SynthesisDeps, now: datetime | None = None) -> int:
     """Queue the missing tasks of long jobs still running after the grace; return how many."""
     cutoff = (now or utcnow()) - STALL_GRACE
     # A long job stays stored as pending while it runs (its chunk markers say the rest).
-    query = Query(SYNTHESIS_JOBS).where("status", "==", SynthesisStatus.PENDING.value).take(_PAGE)
+    query = Query(SYNTHESIS_JOBS).where("status", "==", SynthesisStatus.PENDING.value)
     requeued = 0
-    cursor = None
-    while True:
-        page = deps.store.query(query.after(cursor))
-        for document in page.documents:
-            if "chunks" not in document.data or job_from(document).created_at > cutoff:
-                continue
-            done = document.data.get("chunks_done") or {}
-            missing = [i for i in range(len(chunk_spans(document.data))) if f"c{i}" not in done]
-            queued = queue_chunks(deps, document.id, missing) if missing else 0
-            if not missing and queue_assembly(deps, document.id):
-                queued += 1
-            if queued:
-                logger.warning("Queued %d missing tasks of synthesis job %s", queued, document.id)
-            requeued += queued
-        cursor = page.next_cursor
-        if cursor is None:
-            return requeued
+    for document in deps.store.stream(query):
+        if "chunks" not in document.data or job_from(document).created_at > cutoff:
+            continue
+        done = document.data.get("chunks_done") or {}
+        missing = [i for i in range(len(chunk_spans(document.data))) if f"c{i}" not in done]
+        queued = queue_chunks(deps, document.id, missing) if missing else 0
+        if not missing and queue_assembly(deps, document.id):
+            queued += 1
+        if queued:
+            logger.warning("Queued %d missing tasks of synthesis job %s", queued, document.id)
+        requeued += queued
+    return requeued

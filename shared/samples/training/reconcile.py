@@ -29,7 +29,6 @@ logger = logging.getLogger(__name__)
 RECONCILE_TASK = "samples.reconcile_training"
 TRAINING_GRACE = timedelta(minutes=15)
 _UNSETTLED = (VoiceModelStatus.PENDING, VoiceModelStatus.TRAINING)
-_PAGE = 100
 
 
 def reconcile_training(deps: SampleDeps, now: datetime | None = None) -> list[str]:
@@ -37,26 +36,19 @@ def reconcile_training(deps: SampleDeps, now: datetime | None = None) -> list[st
     cutoff = (now or utcnow()) - TRAINING_GRACE
     settled = []
     for status in _UNSETTLED:
-        query = Query(VOICE_MODELS).where("status", "==", status.value).take(_PAGE)
-        cursor = None
-        while True:
-            page = deps.store.query(query.after(cursor))
-            for document in page.documents:
-                model = model_from(document)
-                if model.is_deleted or model.updated_at > cutoff:
-                    continue
-                name = model_folder(model.user_id, model.id) + METADATA_FILE
-                if not deps.blobs.exists(deps.models_bucket, name):
-                    continue
-                outcome = complete_training(deps.models, deps.blobs, name=name)
-                logger.warning(
-                    "Applied the training result of voice model %s, whose storage event "
-                    "never came: %s",
-                    model.id,
-                    outcome,
-                )
-                settled.append(model.id)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
+        query = Query(VOICE_MODELS).where("status", "==", status.value)
+        for document in deps.store.stream(query):
+            model = model_from(document)
+            if model.is_deleted or model.updated_at > cutoff:
+                continue
+            name = model_folder(model.user_id, model.id) + METADATA_FILE
+            if not deps.blobs.exists(deps.models_bucket, name):
+                continue
+            outcome = complete_training(deps.models, deps.blobs, name=name)
+            logger.warning(
+                "Applied the training result of voice model %s, whose storage event never came: %s",
+                model.id,
+                outcome,
+            )
+            settled.append(model.id)
     return settled

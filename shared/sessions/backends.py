@@ -313,6 +313,7 @@ class NativeBackend(VoiceBackend):
                 user_id=connection.user_id,
                 connection_id=connection.connection_id,
                 now=utcnow(),
+                config=config.to_document(),
             )
         record = VoiceSession(
             backend_id=self.id,

@@ -94,9 +94,19 @@ class SessionRepository:
             raise SessionTakenOverError()
 
     def claim(
-        self, session_id: str, *, user_id: str, connection_id: str, now: datetime
+        self,
+        session_id: str,
+        *,
+        user_id: str,
+        connection_id: str,
+        now: datetime,
+        config: dict[str, Any] | None = None,
     ) -> VoiceSession:
-        """Return the stored session, now owned by ``connection_id``.
+        """Return the stored session, now owned by ``connection_id`` (and ``config``, if given).
+
+        The config is stored with the claim, in the same transaction: once the claim is
+        made the old connection can no longer save, so a config kept only in memory until
+        the next save would be lost to a resume that comes first.
 
         Raises:
             SessionNotFoundError: no such active session of ``user_id`` within the resume
@@ -113,7 +123,10 @@ class SessionRepository:
             if now - session.last_activity > self._resume_window:
                 transaction.delete(COLLECTION, session_id)
                 return None
-            claimed = session.model_copy(update={"connection_id": connection_id})
+            changes: dict[str, Any] = {"connection_id": connection_id}
+            if config is not None:
+                changes["config"] = config
+            claimed = session.model_copy(update=changes)
             claimed = claimed.touched(now)
             transaction.set(COLLECTION, session_id, _to_document(claimed, self._resume_window))
             return claimed

@@ -92,6 +92,19 @@ def test_active_sessions_persist_are_claimed_and_completed_ones_vanish(store):
     assert repository.get(session.id) is None
 
 
+def test_a_config_given_with_a_claim_is_stored_by_the_claim_itself(store):
+    # The connection that resumed with a new config may drop before its first save; the
+    # next resume must still get that config (the old connection can no longer save).
+    repository = SessionRepository(store, resume_window=timedelta(minutes=5))
+    session = new_session()
+    repository.create(session)
+    changed = {"backend": "native", "audio": {"sampleRate": 8000}}
+    repository.claim(session.id, user_id="u1", connection_id="c2", now=utcnow(), config=changed)
+    assert repository.get(session.id).config == changed
+    kept = repository.claim(session.id, user_id="u1", connection_id="c3", now=utcnow())
+    assert kept.config == changed
+
+
 def test_a_session_gone_longer_than_the_resume_window_cannot_be_claimed(store):
     repository = SessionRepository(store, resume_window=timedelta(minutes=5))
     session = new_session()

@@ -95,8 +95,9 @@ def download_audio(ctx: RequestContext, file_id: str) -> flask.Response:
     # allows (requires, for an unknown unit): the answer is the whole file.
     span = requested.range_for_length(size) if requested is not None else None
     if requested is not None and span is None:
-        error = RangeNotSatisfiableError(f"Range {header} is outside the file's {size} bytes")
-        raise error
+        raise RangeNotSatisfiableError(
+            f"Range {header} is outside the file's {size} bytes", size=size
+        )
     start, stop = span if span is not None else (0, size)
     data = deps.blobs.get(deps.bucket, audio_file.file_path, start=start, end=stop - 1)
     if start == 0 and ctx.request.method != "HEAD":

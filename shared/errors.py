@@ -32,6 +32,11 @@ class PlatformError(Exception):
         self.retry_after = retry_after
         super().__init__(self.message)
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the error's answer carries besides its body (none by default)."""
+        return {}
+
 
 class InvalidRequestError(PlatformError):
     code = "VALIDATION_ERROR"
@@ -109,6 +114,15 @@ class GoneError(PlatformError):
 class RangeNotSatisfiableError(PlatformError):
     code = "RANGE_NOT_SATISFIABLE"
     default_message = "The requested byte range is not satisfiable"
+
+    def __init__(self, message: str | None = None, *, size: int | None = None) -> None:
+        super().__init__(message)
+        self.size = size
+
+    @property
+    def headers(self) -> dict[str, str]:
+        # RFC 9110 15.5.17: a 416 names the representation's length, so a client can retry.
+        return {} if self.size is None else {"Content-Range": f"bytes */{self.size}"}
 
 
 class RateLimitedError(PlatformError):

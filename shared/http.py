@@ -482,6 +482,7 @@ def error_response(
         else platform_error_body(error, request_id)
     )
     response = json_response(body, status)
+    response.headers.update(error.headers)
     if error.retry_after is not None:
         response.headers["Retry-After"] = str(error.retry_after)
     if status == 401:

@@ -83,6 +83,7 @@ def test_range_requests_and_download_count(synthesis_client, files, ann):
     assert head.data == whole[:44]
     beyond = files.get(f"/files/audio/{file_id}", headers={**ann, "Range": f"bytes={size + 5}-"})
     assert beyond.status_code == 416
+    assert beyond.headers["Content-Range"] == f"bytes */{size}"  # RFC 9110: the length
     info = files.get(f"/files/{file_id}/info", headers=ann).get_json()
     # The full download and the range from byte 0 count; later ranges of a player do not.
     assert info["downloadCount"] == 2

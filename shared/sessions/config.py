@@ -11,15 +11,13 @@ it. ``parse_session_config`` turns every problem into one ``InvalidRequestError`
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared.errors import InvalidRequestError
-from shared.model import RequestModel
+from shared.model import RequestModel, check_free_form
 from shared.sessions.model import PipelineConfiguration, PipelineType
-from shared.sessions.protocol import MAX_METADATA_CHARS
 from shared.sessions.turns import TurnParams
 from shared.sessions.vad import VADParams
 
@@ -66,11 +64,9 @@ class SessionConfig(RequestModel):
     @field_validator("metadata")
     @classmethod
     def _metadata_fits(cls, metadata: dict[str, Any]) -> dict[str, Any]:
-        # The same bound as update_metadata's: the session's metadata is stored and handed
+        # The same bounds as update_metadata's: the session's metadata is stored and handed
         # to the agent with every turn.
-        if len(json.dumps(metadata, default=str)) > MAX_METADATA_CHARS:
-            raise ValueError(f"metadata is larger than {MAX_METADATA_CHARS} characters")
-        return metadata
+        return check_free_form(metadata)
 
     def to_document(self) -> dict[str, Any]:
         """Return the config as stored with the session (camelCase JSON)."""

@@ -16,9 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from pydantic import Field, TypeAdapter, ValidationError
 
 from shared.errors import InvalidRequestError
-from shared.model import RequestModel, utcnow
-
-MAX_METADATA_CHARS = 16 * 1024
+from shared.model import RequestModel, check_free_form, utcnow
 
 
 class CloseCode(IntEnum):
@@ -125,18 +123,25 @@ def parse_client_message(
     """
     message = parse_message(text, _CLIENT_MESSAGE, KNOWN_TYPES)
     if isinstance(message, UpdateMetadataMessage):
-        check_metadata_size(message.metadata)
+        check_metadata(message.metadata)
     return message
 
 
-def check_metadata_size(metadata: dict[str, Any]) -> None:
-    """Return None if ``metadata`` as JSON fits in ``MAX_METADATA_CHARS``.
+def check_metadata(metadata: dict[str, Any]) -> None:
+    """Return None if ``metadata`` is free-form JSON the session may store.
+
+    The bounds are every free-form field's (``shared.model.check_free_form``: 16 KiB of
+    JSON, 8 levels, 256 items, 64-bit integers): the metadata is stored with the session
+    and handed to the agent with every turn.
 
     Raises:
-        ProtocolError: it does not (``INVALID_MESSAGE``).
+        ProtocolError: it is not (``INVALID_MESSAGE``).
     """
-    if len(json.dumps(metadata, default=str)) > MAX_METADATA_CHARS:
-        raise ProtocolError(f"metadata is larger than {MAX_METADATA_CHARS} characters")
+    try:
+        check_free_form(metadata)
+    except (ValueError, RecursionError) as exc:
+        message = str(exc) if isinstance(exc, ValueError) else "nests too deeply"
+        raise ProtocolError(f"metadata {message}") from None
 
 
 def event(kind: str, **fields: Any) -> dict[str, Any]:

@@ -56,7 +56,7 @@ from shared.sessions.model import (
 )
 from shared.sessions.pipeline import SessionParts, build_stages
 from shared.sessions.processors import Pipeline, PipelineContext, SessionTasks
-from shared.sessions.protocol import CloseCode, check_metadata_size, error_event, event
+from shared.sessions.protocol import CloseCode, check_metadata, error_event, event
 from shared.sessions.repository import SessionTakenOverError
 from shared.sessions.services import SessionServices
 from shared.sessions.transport import SessionTransport
@@ -271,7 +271,7 @@ class LiveSession:
         """Merge ``changes`` into the metadata (None removes a key), persist, confirm.
 
         Raises:
-            ProtocolError: the merged metadata would exceed ``MAX_METADATA_CHARS``.
+            ProtocolError: the merged metadata is not metadata a session may hold.
         """
         metadata = dict(self._record.metadata)
         for key, value in changes.items():
@@ -279,7 +279,7 @@ class LiveSession:
                 metadata.pop(key, None)
             else:
                 metadata[key] = value
-        check_metadata_size(metadata)
+        check_metadata(metadata)
         self._record = self._record.model_copy(update={"metadata": metadata})
         self.tasks.spawn(self._persist(), "persist")
         await self._send(event("metadata.updated", metadata=metadata))

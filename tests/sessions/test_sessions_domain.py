@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -220,6 +221,27 @@ def test_config_defaults_and_what_the_backend_refuses(tmp_path, whisper):
         SessionDefaults(),
     )
     check_config(placed, services)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "problem"),
+    [
+        ({"n": 2**64}, "64 bits"),  # Firestore holds none larger: stored here, 500 there
+        ({"n": float("nan")}, "finite"),
+        ({"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {}}}}}}}}}, "deeper"),
+        ({str(key): key for key in range(300)}, "keys and elements"),
+        ({"big": "x" * (17 * 1024)}, "16384 bytes"),
+    ],
+)
+def test_session_metadata_is_free_form_json_any_store_holds(metadata, problem):
+    from shared.sessions.protocol import ProtocolError, parse_client_message
+
+    with pytest.raises(InvalidRequestError) as refused:
+        parse_session_config({"metadata": metadata}, SessionDefaults())
+    assert problem in str(refused.value.details)
+    update = json.dumps({"type": "update_metadata", "metadata": metadata})
+    with pytest.raises(ProtocolError, match=problem):
+        parse_client_message(update)
 
 
 def test_turn_figures_need_both_of_their_marks():

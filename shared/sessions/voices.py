@@ -4,8 +4,10 @@
 synthesis capability's own voice resolution (``resolve_voice`` and ``provider_for``), so a
 session speaks exactly as ``POST /synthesize`` would for the same user:
 
-- ``provider:voice`` in the config: that provider voice (the pipeline already checked the
-  provider is the session's TTS provider);
+- ``provider:voice`` in the config: that voice of the catalog (the pipeline already checked
+  the provider is the session's TTS provider); one the catalog does not have is refused
+  with ``VOICE_NOT_FOUND`` at start, as ``POST /synthesize`` refuses it, not at the first
+  reply (a provider whose voices were never synced here: its voice id, as given);
 - ``clone:{clonedVoiceId}``: a pre-call clone of the account that is the session's user,
   through the clone cache as synthesis resolves it (an expired clone is refused);
 - another name: a voice model the user owns or was granted with that id, else a voice of
@@ -30,7 +32,6 @@ from shared.errors import (
     VoiceModelNotReadyError,
     VoiceRequiredError,
 )
-from shared.precall.voices import is_clone_voice
 from shared.providers import ProviderRegistry
 from shared.sessions.tts import VoiceChoice
 
@@ -59,13 +60,10 @@ class VoiceModelResolver:
         """Return the voice for ``user_id``'s session.
 
         Raises:
+            VoiceNotFoundError: the catalog has no such ``provider:voice``.
             VoiceModelNotReadyError: the named voice model has not finished training.
             ProviderNotConfiguredError: the named voice model's engine runs nowhere here.
         """
-        if requested and not is_clone_voice(requested):
-            provider, colon, voice = requested.partition(":")
-            if colon and provider and voice:
-                return VoiceChoice(provider, voice)
         return await asyncio.to_thread(self._resolve_blocking, user_id, requested)
 
     def _resolve_blocking(self, user_id: str, requested: str | None) -> VoiceChoice:
@@ -75,7 +73,9 @@ class VoiceModelResolver:
         deps = self._voice_models()
         if requested:
             try:
-                resolved = resolve_voice(deps, self._providers, user_id, requested)
+                resolved = resolve_voice(
+                    deps, self._providers, user_id, requested, unsynced_as_given=True
+                )
             except VoiceModelNotFoundError:
                 return VoiceChoice(self._default.provider, requested)
             provider_for(self._providers, resolved)

@@ -133,10 +133,14 @@ def resolve_voice(
     voice: str | None,
     *,
     account_id: str | None = None,
+    unsynced_as_given: bool = False,
 ) -> ResolvedVoice:
     """Return the provider voice ``voice`` names (see the module's order), None: active model.
 
     ``account_id`` is the caller's account (clones belong to one; default the user's own).
+    ``unsynced_as_given``: a ``provider:voiceId`` of a provider none of whose voices were
+    ever synced here is that voice id, as given (voice sessions, whose service may run
+    before the catalog's first sync), rather than VoiceNotFoundError.
     Raises VoiceNotFoundError or VoiceModelNotFoundError (nothing by that name, the message
     listing the accepted forms), VoiceRequiredError (no voice and no active model),
     VoiceModelNotReadyError, VoiceModelUnusableError, ProviderNotConfiguredError,
@@ -156,7 +160,12 @@ def resolve_voice(
         clone = clone_voice(deps.store, account_id or user_id, name)
         prosody = {"pitch": clone.pitch, "speed": clone.speed}
         return ResolvedVoice(clone.provider, clone.voice_id, clone.language, defaults=prosody)
-    found = named_voice(name, deps, providers)
+    try:
+        found = named_voice(name, deps, providers)
+    except VoiceNotFoundError:
+        found = _unsynced(name, deps) if unsynced_as_given else None
+        if found is None:
+            raise
     if found is not None and not providers.builds(found.provider):
         # Chosen while its provider only looked ready (Piper's voice is loaded on first use,
         # not to choose one): its failure to load is remembered, so choosing again skips it.
@@ -401,13 +410,23 @@ def _model_voice(
         found = None
     if found is not None and found.provider == provider:
         return found
-    if found is None and ":" not in name and VoiceRepository(deps.store).count(provider) == 0:
-        # A provider whose voices were never synced here: its own voice id, as given.
-        return ResolvedVoice(provider, name)
+    if found is None and ":" not in name:
+        unsynced = _unsynced(f"{provider}:{name}", deps)
+        if unsynced is not None:
+            return unsynced
     raise VoiceModelUnusableError(
         f"Voice model {model.id} names voice {name!r}, which is not a voice of its provider "
         f"{provider} (GET /voices?provider={provider})"
     )
+
+
+def _unsynced(name: str, deps: VoiceModelDeps) -> ResolvedVoice | None:
+    """Return ``provider:voiceId`` as given when none of the provider's voices were ever
+    synced here (the catalog cannot say it is not one of them), else None."""
+    provider, _, voice_id = name.partition(":")
+    if not voice_id or VoiceRepository(deps.store).count(provider) != 0:
+        return None
+    return ResolvedVoice(provider, voice_id)
 
 
 def _model_defaults(model: VoiceModel) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shared import voice_models
+from shared.catalog.repository import VoiceRepository
 from shared.voice_models.activation import activate_voice_model
 from shared.voice_models.crud import create_voice_model
 from shared.voice_models.deps import Caller
@@ -54,3 +55,23 @@ def test_a_voice_named_in_the_config_wins_over_the_active_model(start_service):
     stranger = Client(service.url, service.token("yuri"))
     assert stranger.start({"voice": model_id})["voice"] == f"espeak:{model_id}"
     stranger.close()
+
+
+def test_a_voice_the_catalog_does_not_have_is_refused_at_start(start_service):
+    service = start_service()
+    before_sync = Client(service.url, service.token("zoe"))
+    # Before the catalog's first sync the service cannot tell: the voice id, as given.
+    assert before_sync.start({"voice": "espeak:xx-nowhere"})["voice"] == "espeak:xx-nowhere"
+    before_sync.close()
+
+    espeak = service.container.providers.get("espeak")
+    VoiceRepository(service.container.store).upsert(espeak.list_voices())
+    client = Client(service.url, service.token("zoe"))
+    client.send({"type": "start", "config": {"voice": "espeak:xx-nowhere"}})
+    error = client.wait_for("error")
+    assert error["code"] == "VOICE_NOT_FOUND"  # told now, as POST /synthesize would, not
+    assert "espeak:xx-nowhere" in error["message"]  # silence at the first reply
+    assert not client.received.of("session.started")
+    # A catalog voice, in any case, is the catalog's own id.
+    assert client.start({"voice": "espeak:EN-us"})["voice"] == "espeak:en-US"
+    client.close()

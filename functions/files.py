@@ -34,6 +34,9 @@ from shared.model import DomainModel
 
 api = Api("files")
 
+# What Apple's media players ask for first (``bytes=0-1``), to learn the size and Range support.
+PROBE_BYTES = 2
+
 
 def _deps(ctx: RequestContext) -> AudioDeps:
     return ctx.container.deps(FILES)
@@ -100,9 +103,10 @@ def download_audio(ctx: RequestContext, file_id: str) -> flask.Response:
         )
     start, stop = span if span is not None else (0, size)
     data = deps.blobs.get(deps.bucket, audio_file.file_path, start=start, end=stop - 1)
-    if start == 0 and ctx.request.method != "HEAD":
+    if start == 0 and stop - start > PROBE_BYTES and ctx.request.method != "HEAD":
         # A player fetching later ranges of the same file is not another download, nor is a
-        # HEAD (a client checking the size or type).
+        # HEAD (a client checking the size or type), nor Safari's and iOS AVPlayer's probe
+        # of the first two bytes (``bytes=0-1``) before they fetch the file.
         count_download(deps, audio_file)
     response = flask.Response(data, status=206 if span is not None else 200)
     response.headers["Content-Type"] = audio_file.content_type

@@ -234,6 +234,17 @@ def test_upload_audio_computes_the_timestamps_while_the_audio_is_written(platfor
     assert container.blobs.get(deps.bucket, stored.cached.timestamps_path or "")
 
 
+def test_an_apple_players_two_byte_probe_is_not_a_download(synthesis_client, files, ann):
+    # Safari and iOS AVPlayer ask for bytes 0-1 first, then for the file: one play.
+    file_id = say(synthesis_client, ann)["audioFileId"]
+    probe = files.get(f"/files/audio/{file_id}", headers={**ann, "Range": "bytes=0-1"})
+    assert (probe.status_code, len(probe.data)) == (206, 2)
+    assert files.get(f"/files/{file_id}/info", headers=ann).get_json()["downloadCount"] == 0
+    played = files.get(f"/files/audio/{file_id}", headers={**ann, "Range": "bytes=0-"})
+    assert played.status_code == 206
+    assert files.get(f"/files/{file_id}/info", headers=ann).get_json()["downloadCount"] == 1
+
+
 def test_a_head_request_is_not_a_download(synthesis_client, files, ann):
     file_id = say(synthesis_client, ann)["audioFileId"]
     head = files.head(f"/files/audio/{file_id}", headers=ann)

@@ -81,6 +81,7 @@ STREAM_ANSWER: dict[int, Any] = {
             NDJSON: {"schema": {"type": "string"}},
         },
     },
+    406: "",
     409: "The voice model is not ready",
     410: "The clone has expired",
     415: "The format cannot be streamed (flac)",
@@ -136,6 +137,23 @@ def _wants_audio(ctx: RequestContext, fmt: OutputFormat) -> bool:
     return best == audio
 
 
+def _wants_lines(ctx: RequestContext, fmt: OutputFormat) -> bool:
+    """Return whether the Accept header prefers JSON lines to the format's audio.
+
+    Raises NotAcceptableError when it accepts neither (before any work is done).
+    """
+    if not ctx.request.headers.get("Accept"):
+        return False
+    audio = CONTENT_TYPES[fmt]
+    best = ctx.request.accept_mimetypes.best_match([audio, NDJSON])
+    if best is None:
+        raise NotAcceptableError(
+            f"This stream answers {audio} (its outputFormat {fmt.value}) or {NDJSON}; "
+            f"the Accept header names neither"
+        )
+    return best == NDJSON
+
+
 @api.route(
     "/synthesize",
     methods=["POST"],
@@ -189,11 +207,9 @@ def stream_synthesis(ctx: RequestContext) -> Any:
 
     deps = ctx.container.deps(SYNTHESIS)
     request = ctx.body(SynthesizeRequest)
-    query = ctx.query(StreamQuery)
+    lines = ctx.query(StreamQuery).timestamps or _wants_lines(ctx, request.output_format)
     prepared = prepare(deps, ctx.user_id, request, account_id=ctx.principal.account_id)
     stream = open_stream(deps, ctx.user_id, prepared)
-    audio = CONTENT_TYPES[request.output_format]
-    lines = query.timestamps or ctx.request.accept_mimetypes.best_match([audio, NDJSON]) == NDJSON
     if lines:
         return ndjson_response(stream, deps, ctx.request_id, timings=request.include_timestamps)
     return audio_response(stream)

@@ -145,6 +145,25 @@ def test_the_next_identical_request_is_a_hit_streamed_or_not(synthesis_client, e
     assert [w["text"] for w in words] == TEXT.replace(".", "").split()
 
 
+def test_an_accept_header_that_names_neither_audio_nor_lines_is_a_406(
+    synthesis_client, espeak, ann
+):
+    refused = stream(synthesis_client, {**ann, "Accept": "application/json"}, outputFormat="mp3")
+    assert refused.status_code == 406
+    assert refused.get_json()["code"] == "NOT_ACCEPTABLE"
+    assert count(SYNTHESIS_JOBS) == 0  # refused before any work
+    for accept, wanted in (
+        ("audio/*", "audio/mpeg"),
+        ("application/x-ndjson;q=0.5, audio/mpeg", "audio/mpeg"),
+        ("audio/mpeg;q=0.1, application/x-ndjson", "application/x-ndjson"),
+        ("*/*", "audio/mpeg"),
+    ):
+        response = stream(synthesis_client, {**ann, "Accept": accept}, outputFormat="mp3")
+        assert response.status_code == 200, accept
+        assert response.headers["Content-Type"].split(";")[0] == wanted, accept
+        chunks_of(response)
+
+
 def test_timestamps_variant_sends_json_lines_on_the_whole_utterances_clock(
     synthesis_client, espeak, ann
 ):

@@ -518,11 +518,20 @@ def openai_error_body(error: errors.PlatformError, status: int) -> dict[str, Any
     else:
         kind = "invalid_request_error"
     param = None
+    message = error.message
     if error.details:
         param = next((d.get("field") for d in error.details if d.get("field")), None)
+        # OpenAI's SDKs show the message alone (no details field): it says what is wrong.
+        said = [
+            f"{d['field']}: {d['message']}" if d.get("field") else str(d["message"])
+            for d in error.details
+            if d.get("message")
+        ]
+        if said:
+            message = f"{message}: {'; '.join(said)}"
     return {
         "error": {
-            "message": error.message,
+            "message": message,
             "type": kind,
             "param": param,
             "code": error.code.lower(),

@@ -153,6 +153,8 @@ def test_errors_reach_the_sdk_in_openais_shape_with_their_message(client, gatewa
     with pytest.raises(openai.BadRequestError) as invalid:
         client.audio.speech.create(model="tts-1", voice="alloy", input=TEXT, speed=9.0)
     assert invalid.value.param == "speed"
+    # The message says what is wrong: the SDK shows it alone.
+    assert "speed: Input should be less than or equal to 4" in invalid.value.message
     stranger = openai.OpenAI(base_url=f"{gateway}/v1", api_key="wrong", max_retries=0)
     with stranger, pytest.raises(openai.AuthenticationError) as refused:
         stranger.audio.speech.create(model="tts-1", voice="alloy", input=TEXT)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Self
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from shared.errors import InvalidRequestError
 from shared.lexicons.ipa import UnknownIpaSymbolError, to_espeak
@@ -33,6 +33,20 @@ MAX_RULES = 1000
 MAX_PLS_BYTES = 256 * 1024
 MAX_LEXICONS_PER_REQUEST = 10
 
+
+def _pls_fits(document: str) -> str:
+    size = len(document.encode("utf-8", "surrogatepass"))
+    if size > MAX_PLS_BYTES:
+        raise ValueError(f"a PLS document is at most {MAX_PLS_BYTES} bytes of UTF-8, not {size}")
+    return document
+
+
+# The limit is in bytes, as the README says: 256 Ki characters of CJK text are 768 KiB.
+PlsDocument = Annotated[
+    str,
+    Field(min_length=1, description=f"A W3C PLS document, at most {MAX_PLS_BYTES} bytes of UTF-8"),
+    AfterValidator(_pls_fits),
+]
 Grapheme = Annotated[str, Field(min_length=1, max_length=100)]
 Alias = Annotated[str, Field(min_length=1, max_length=200)]
 Phoneme = Annotated[str, Field(min_length=1, max_length=200)]
@@ -180,7 +194,7 @@ class LexiconCreate(RequestModel):
     name: Annotated[str, Field(min_length=1, max_length=100)]
     language: LanguageTag | None = None
     rules: list[LexiconRule] | None = Field(default=None, max_length=MAX_RULES)
-    pls: Annotated[str, Field(min_length=1, max_length=MAX_PLS_BYTES)] | None = None
+    pls: PlsDocument | None = None
 
     @model_validator(mode="after")
     def _rules_or_pls(self) -> Self:
@@ -197,7 +211,7 @@ class LexiconUpdate(RequestModel):
     name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     language: LanguageTag | None = None
     rules: list[LexiconRule] | None = Field(default=None, max_length=MAX_RULES)
-    pls: Annotated[str, Field(min_length=1, max_length=MAX_PLS_BYTES)] | None = None
+    pls: PlsDocument | None = None
 
     @model_validator(mode="after")
     def _one_source_of_rules(self) -> Self:

@@ -60,8 +60,12 @@ def get_lexicon(ctx: RequestContext, lexicon_id: str) -> LexiconPublic:
 def get_lexicon_version(ctx: RequestContext, lexicon_id: str, version: str) -> LexiconPublic:
     """Return one version of the caller's lexicon."""
     store = ctx.container.deps(LEXICONS)
-    number = int(version) if version.isdigit() and len(version) < 7 else 0
-    return LexiconPublic.from_entity(service.get_lexicon(store, ctx.user_id, lexicon_id, number))
+    if not (version.isascii() and version.isdigit() and len(version) < 7 and int(version) > 0):
+        # Versions count from 1: anything else names none (the message shows what was asked).
+        shown = version if len(version) <= 20 else f"{version[:20]}..."
+        raise service.LexiconNotFoundError(f"Lexicon not found: {lexicon_id}@{shown}")
+    found = service.get_lexicon(store, ctx.user_id, lexicon_id, int(version))
+    return LexiconPublic.from_entity(found)
 
 
 @api.route("/lexicons/<lexicon_id>", methods=["PATCH"], body=LexiconUpdate, response=LexiconPublic)

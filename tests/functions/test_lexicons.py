@@ -59,6 +59,10 @@ def test_a_patch_that_changes_nothing_makes_no_new_version(client, token):
         assert unchanged.status_code == 200, unchanged.get_json()
         assert unchanged.get_json() == lexicon
     assert client.get(f"{path}/versions/2", headers=ann).status_code == 404
+    for asked in ("abc", "0", "-1", "١", "9" * 30):  # no such version: said as asked
+        missing = client.get(f"{path}/versions/{asked}", headers=ann)
+        assert missing.status_code == 404, asked
+        assert f"@{asked[:20]}" in missing.get_json()["error"], asked
     renamed = client.patch(path, json={"name": "People"}, headers=ann).get_json()
     assert (renamed["version"], renamed["name"]) == (2, "People")
 

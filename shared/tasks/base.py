@@ -11,7 +11,12 @@ need to make their side effects happen once.
 De-duplication is ours, not the backend's (the Cloud Tasks emulator ignores task names):
 an enqueue with a ``dedup_key`` claims ``task_dedup/{id}`` in the document store, and a
 second enqueue with the same key within ``dedup_window`` raises ``TaskAlreadyExistsError``
-in both adapters.
+in both adapters. The claim holds the whole task, so an enqueue that stopped between its
+claim and its submit (an instance that died) loses nothing: a later enqueue with the same
+key, ``RESUBMIT_AFTER`` or more after the claim, submits the claimed task again unless it
+has a run record. That is safe whether or not the first submit happened: the backend
+refuses a task it already holds (the in-process queue by task id, Cloud Tasks by task
+name), and a delivery of a task that already ran is acknowledged as a duplicate.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
+import logging
 import random
 import re
 import uuid
@@ -29,14 +35,25 @@ from typing import Any, Generic, TypeVar
 
 import pydantic
 
-from shared.errors import ConflictError, InvalidRequestError, NotFoundError
+from shared.errors import (
+    ConflictError,
+    DocumentAlreadyExistsError,
+    InvalidRequestError,
+    NotFoundError,
+    PlatformError,
+)
 from shared.store.base import DocumentStore, Transaction
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
+logger = logging.getLogger(__name__)
+
 DEDUP_CLAIMS = "task_dedup"
 TASK_EFFECTS = "task_effects"
+TASK_RUNS = "task_runs"  # one run record per task id (shared.tasks.execution)
 DEFAULT_DEDUP_WINDOW = timedelta(hours=24)
+# A claim this old whose task has no run record may have lost its submit: see the docstring.
+RESUBMIT_AFTER = timedelta(minutes=2)
 # Cloud Tasks task ids allow letters, digits, '-' and '_' (up to 500 characters).
 _NOT_TASK_ID_CHAR = re.compile(r"[^A-Za-z0-9_-]")
 _TASK_TYPE = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
@@ -307,7 +324,10 @@ class TaskQueue(abc.ABC):
             self._submit(envelope, delay_seconds)
             return envelope.task_id
         claim_id = dedup_task_name(dedup_key)
-        self._claim_dedup(claim_id, envelope)
+        held = self._claim_dedup(claim_id, envelope, delay_seconds)
+        if held is not None:
+            self._resubmit_if_lost(held, envelope.enqueued_at)
+            raise TaskAlreadyExistsError()
         try:
             self._submit(envelope, delay_seconds)
         except BaseException:
@@ -330,13 +350,16 @@ class TaskQueue(abc.ABC):
         del timeout
         return True
 
-    def _claim_dedup(self, claim_id: str, envelope: TaskEnvelope) -> None:
+    def _claim_dedup(
+        self, claim_id: str, envelope: TaskEnvelope, delay_seconds: float
+    ) -> dict[str, Any] | None:
+        """Claim the key for ``envelope``; return the claim that holds it instead, if any."""
         now = envelope.enqueued_at
 
-        def claim(tx: Transaction) -> None:
+        def claim(tx: Transaction) -> dict[str, Any] | None:
             existing = tx.get(DEDUP_CLAIMS, claim_id)
             if existing is not None and _aware(existing.data.get("expires_at")) > now:
-                raise TaskAlreadyExistsError()
+                return existing.data
             tx.set(
                 DEDUP_CLAIMS,
                 claim_id,
@@ -345,12 +368,51 @@ class TaskQueue(abc.ABC):
                     "dedup_key": envelope.dedup_key,
                     "queue": envelope.queue,
                     "task_type": envelope.task_type,
+                    "payload": envelope.payload,
                     "created_at": now,
+                    "due_at": now + timedelta(seconds=delay_seconds),
                     "expires_at": now + self.dedup_window,
                 },
             )
+            return None
 
-        self.store.run_transaction(claim)
+        held: dict[str, Any] | None = self.store.run_transaction(claim)
+        return held
+
+    def _resubmit_if_lost(self, claim: dict[str, Any], now: datetime) -> None:
+        """Submit the claimed task again if its enqueue may have stopped before submitting.
+
+        See the module docstring: the backend and the run record make this safe either way.
+        """
+        created = _aware(claim.get("created_at"))
+        if "payload" not in claim or now - created < RESUBMIT_AFTER:
+            return  # too recent (its submit may be under way), or a claim of older code
+        try:
+            envelope = TaskEnvelope(
+                task_id=claim["task_id"],
+                queue=claim["queue"],
+                task_type=claim["task_type"],
+                payload=claim["payload"],
+                dedup_key=claim["dedup_key"],
+                enqueued_at=created,
+            )
+        except (KeyError, pydantic.ValidationError):
+            logger.warning("An unreadable task de-duplication claim was left as it is")
+            return
+        if self.store.get(TASK_RUNS, envelope.task_id) is not None:
+            return  # it ran (or runs): it was submitted
+        delay = max(0.0, (_aware(claim.get("due_at")) - now).total_seconds())
+        try:
+            self._submit(envelope, delay)
+        except (TaskAlreadyExistsError, DocumentAlreadyExistsError):
+            return  # the backend holds it: the first submit happened
+        except PlatformError as exc:
+            logger.warning("Cannot submit a claimed task again: %s", exc.message)
+            return
+        logger.warning(
+            "Submitted a task whose enqueue stopped between its claim and its submit",
+            extra={"fields": {"taskId": envelope.task_id, "queue": envelope.queue}},
+        )
 
 
 def dedup_task_name(dedup_key: str) -> str:

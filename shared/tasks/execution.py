@@ -22,6 +22,7 @@ from pydantic.alias_generators import to_camel
 from shared.store.base import DocumentStore, Query, Transaction, WriteBatch
 from shared.store.leases import Heartbeat
 from shared.tasks.base import (
+    TASK_RUNS,
     DeadLetterNotFoundError,
     GiveUpTask,
     QueuePolicy,
@@ -35,7 +36,6 @@ from shared.tasks.base import (
 
 logger = logging.getLogger(__name__)
 
-TASK_RUNS = "task_runs"
 DEAD_LETTERS = "task_dead_letters"
 # The ``event`` field of a dead letter's log line, which infra/monitoring.tf alerts on.
 DEAD_LETTER_EVENT = "task.dead_lettered"

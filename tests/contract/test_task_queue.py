@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,14 @@ from shared.bootstrap import get_container, reset_container
 from shared.store.base import DocumentStore
 from shared.store.sqlite import SqliteDocumentStore
 from shared.tasks import GiveUpTask, QueuePolicy, RetryTask, TaskAlreadyExistsError, TaskRegistry
-from shared.tasks.base import TaskContext, TaskEnvelope, TaskQueue
+from shared.tasks.base import (
+    DEDUP_CLAIMS,
+    RESUBMIT_AFTER,
+    TaskContext,
+    TaskEnvelope,
+    TaskQueue,
+    dedup_task_name,
+)
 from shared.tasks.cloudtasks import CloudTasksQueue, emulator_client
 from shared.tasks.execution import DEAD_LETTERS, get_dead_letter, retry_dead_letter
 from shared.tasks.inprocess import ClaimedTask, InProcessTaskQueue
@@ -335,6 +343,44 @@ def test_a_duplicate_dedup_key_is_refused(harness):
     wait_for(lambda: len(calls.seen) == 2)
     time.sleep(0.3)
     assert sorted(n for n, _ in calls.seen) == [1, 3]
+
+
+def test_a_task_whose_enqueue_stopped_after_its_claim_is_submitted_by_the_next(harness):
+    calls = Calls()
+    harness.registry.register("test.lost", Number, calls.add)
+    key = f"lost/{uuid.uuid4().hex}"
+    lost = TaskEnvelope(
+        task_id=uuid.uuid4().hex,
+        queue=harness.fast,
+        task_type="test.lost",
+        payload={"n": 1},
+        dedup_key=key,
+        enqueued_at=datetime.now(UTC) - RESUBMIT_AFTER - timedelta(seconds=1),
+    )
+    # What an enqueue does before it submits; then its instance died.
+    assert harness.queue._claim_dedup(dedup_task_name(key), lost, 0.0) is None
+    with pytest.raises(TaskAlreadyExistsError):  # a sweep queueing the same work again
+        harness.queue.enqueue(harness.fast, "test.lost", {"n": 2}, dedup_key=key)
+    wait_for(lambda: calls.seen)
+    with pytest.raises(TaskAlreadyExistsError):  # it ran: nothing is submitted again
+        harness.queue.enqueue(harness.fast, "test.lost", {"n": 3}, dedup_key=key)
+    time.sleep(0.5)
+    assert calls.seen == [(1, 1)]  # the claimed task, once
+
+
+def test_a_task_held_by_its_backend_is_not_run_twice_by_a_late_duplicate(harness):
+    calls = Calls()
+    harness.registry.register("test.held", Number, calls.add)
+    key = f"held/{uuid.uuid4().hex}"
+    harness.queue.enqueue(harness.fast, "test.held", {"n": 1}, dedup_key=key, delay=1.5)
+    claim = dedup_task_name(key)
+    earlier = datetime.now(UTC) - RESUBMIT_AFTER - timedelta(seconds=1)
+    harness.store.update(DEDUP_CLAIMS, claim, {"created_at": earlier})
+    with pytest.raises(TaskAlreadyExistsError):  # queued, not yet run: submitted again,
+        harness.queue.enqueue(harness.fast, "test.held", {"n": 2}, dedup_key=key)
+    wait_for(lambda: calls.seen, timeout=5)  # which the backend or the run record refuses
+    time.sleep(1.0)
+    assert calls.seen == [(1, 1)]
 
 
 def test_a_delayed_task_does_not_run_before_its_time(harness):

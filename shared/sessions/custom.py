@@ -47,6 +47,11 @@ class GainProcessor(FrameProcessor):
 
 
 def _gain(config: CustomProcessorConfig) -> FrameProcessor:
+    unknown = sorted(set(config.options) - {"gainDb"})
+    if unknown:  # a misspelt option would otherwise be a gain of 0 dB, silently
+        raise InvalidRequestError(
+            f"processor {config.name}: unknown options {', '.join(unknown)}; gain takes gainDb"
+        )
     value: Any = config.options.get("gainDb", 0.0)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidRequestError(f"processor {config.name}: gainDb must be a number")

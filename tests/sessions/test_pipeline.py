@@ -275,6 +275,8 @@ def test_custom_processors_follow_the_catalog_and_their_options():
     assert built.factor == pytest.approx(2.0, rel=0.01)
     with pytest.raises(InvalidRequestError):
         catalog.build(CustomProcessorConfig(name="gain", options={"gainDb": "loud"}))
+    with pytest.raises(InvalidRequestError, match="unknown options gaindb"):  # misspelt
+        catalog.build(CustomProcessorConfig(name="gain", options={"gaindb": 6}))
     with pytest.raises(InvalidRequestError):
         catalog.build(CustomProcessorConfig(name="echo"))
     catalog.register("echo", lambda config: Recorder())

@@ -341,6 +341,12 @@ class LiveSession:
                 self.request_close(
                     complete=False, code=CloseCode.TAKEN_OVER, reason="resumed elsewhere"
                 )
+            except Exception:
+                # The store is down: the session goes on, and its next save (a turn, a
+                # metadata update, the close) writes the whole record again.
+                logger.exception(
+                    "Could not save the session", extra={"fields": {"sessionId": self.id}}
+                )
 
     async def _save_final(self, complete: bool) -> None:
         async with self._persist_lock:

@@ -481,3 +481,38 @@ def test_the_vad_thresholds_of_the_session_config_decide_the_speech_it_hears(
     quiet = vad.get("stopSeconds", 0.15)
     assert thanks_end - 0.4 + quiet <= last_stop["streamSeconds"] <= thanks_end + quiet + 0.1
     client.close()
+
+
+def test_a_save_the_store_refuses_is_logged_and_the_next_one_writes_it_all(start_service, caplog):
+    service = start_service()
+    repository = service.container.services.repository
+    client = Client(service.url, service.token("stella"))
+    session_id = client.start({"metadata": {"step": 0}})["sessionId"]
+    saved = repository.save
+    down = threading.Event()
+
+    def save(record):
+        if down.is_set():
+            raise ConnectionError("the store is unreachable")
+        saved(record)
+
+    repository.save = save
+    down.set()
+    with caplog.at_level(logging.ERROR, logger="shared.sessions.session"):
+        client.send({"type": "update_metadata", "metadata": {"step": 1}})
+        assert client.wait_for("metadata.updated")["metadata"] == {"step": 1}
+        logged = eventually(
+            lambda: [r for r in caplog.records if r.getMessage() == "Could not save the session"],
+            bool,
+        )
+    assert logged[0].fields == {"sessionId": session_id}
+    down.clear()
+    client.send({"type": "ping", "id": "still-there"})
+    assert client.wait_for("pong")["id"] == "still-there"
+    client.send({"type": "update_metadata", "metadata": {"more": True}})
+    stored = eventually(
+        lambda: repository.get(session_id),
+        lambda found: found is not None and found.metadata == {"step": 1, "more": True},
+    )
+    assert stored.user_id == "stella"
+    client.close()

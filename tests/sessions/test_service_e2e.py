@@ -182,6 +182,8 @@ def test_a_dropped_session_resumes_on_another_instance(start_service, tmp_path, 
     client.stream(silence(0.3) + speech("Hello, how are you?") + silence(1.0))
     client.wait_for("agent.done")
     client.wait_for("audio.ended")
+    saved = first.container.services.repository
+    eventually(lambda: saved.get(session_id), lambda found: len(found.history) == 2)
     client.close()  # dropped without stop: the session stays resumable
 
     second = start_service(data_dir=shared_data)  # another instance, the same store

@@ -137,7 +137,7 @@ def client_config_schema() -> dict[str, Any]:
     return schema
 
 
-def _with_pipeline_defaults(pipeline: Any, defaults: SessionDefaults) -> Any:
+def _with_pipeline_defaults(pipeline: Any, defaults: SessionDefaults, voice: Any) -> Any:
     if pipeline is None:
         pipeline = {}
     if not isinstance(pipeline, dict):
@@ -147,12 +147,21 @@ def _with_pipeline_defaults(pipeline: Any, defaults: SessionDefaults) -> Any:
     kind = filled["type"]
     if kind == PipelineType.STT_TTS.value:
         filled.setdefault("sttProvider", defaults.stt_provider)
-        filled.setdefault("ttsProvider", defaults.tts_provider)
+        filled.setdefault("ttsProvider", _voice_provider(voice) or defaults.tts_provider)
         filled.setdefault("vadProvider", defaults.vad_provider)
         filled.setdefault("turnDetectionProvider", defaults.turn_detection_provider)
     elif kind == PipelineType.S2S.value:
         filled.setdefault("s2sProvider", defaults.s2s_provider)
     return filled
+
+
+def _voice_provider(voice: Any) -> str | None:
+    """Return the provider a ``provider:voiceId`` names (not a clone's ``clone:``), else None:
+    a voice of another engine needs no ``ttsProvider`` of its own."""
+    if not isinstance(voice, str):
+        return None
+    provider, colon, voice_id = voice.strip().partition(":")
+    return provider if colon and provider and voice_id and provider != "clone" else None
 
 
 def parse_session_config(raw: Any, defaults: SessionDefaults) -> SessionConfig:
@@ -167,7 +176,7 @@ def parse_session_config(raw: Any, defaults: SessionDefaults) -> SessionConfig:
     if not isinstance(raw, dict):
         raise InvalidRequestError("config must be an object")
     data = dict(raw)
-    data["pipeline"] = _with_pipeline_defaults(data.get("pipeline"), defaults)
+    data["pipeline"] = _with_pipeline_defaults(data.get("pipeline"), defaults, data.get("voice"))
     data.setdefault("backend", defaults.backend)
     data.setdefault("language", defaults.language)
     agent = data.get("agent")

@@ -223,6 +223,34 @@ def test_config_defaults_and_what_the_backend_refuses(tmp_path, whisper):
     check_config(placed, services)
 
 
+def test_a_named_voice_chooses_the_tts_provider_unless_the_pipeline_names_one(tmp_path, whisper):
+    from shared.sessions.pipeline import check_config
+
+    services = services_for(tmp_path, whisper)
+    defaults = SessionDefaults()
+    # No ttsProvider: the voice's own provider speaks (it had to be named twice before).
+    named = parse_session_config({"voice": "piper:en_US-lessac-medium"}, defaults)
+    assert named.pipeline.tts_provider == "piper"
+    with pytest.raises(InvalidRequestError) as refused:  # not enabled in these services
+        check_config(named, services)
+    assert [d["field"] for d in refused.value.details] == ["pipeline.ttsProvider"]
+    assert parse_session_config({"voice": "espeak:en-GB"}, defaults).pipeline.tts_provider == (
+        "espeak"
+    )
+    check_config(parse_session_config({"voice": "espeak:en-GB"}, defaults), services)
+    # A clone, a language tag or a model id name no provider: the default one.
+    for voice in ("clone:pm-1", "en-GB", "a-model-id", None):
+        config = parse_session_config({"voice": voice}, defaults)
+        assert config.pipeline.tts_provider == defaults.tts_provider, voice
+    # A ttsProvider given is kept, and a voice of another provider is refused.
+    mixed = parse_session_config(
+        {"voice": "piper:en_US-lessac-medium", "pipeline": {"ttsProvider": "espeak"}}, defaults
+    )
+    with pytest.raises(InvalidRequestError) as refused:
+        check_config(mixed, services)
+    assert [d["field"] for d in refused.value.details] == ["voice"]
+
+
 @pytest.mark.parametrize(
     ("metadata", "problem"),
     [

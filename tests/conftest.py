@@ -102,3 +102,21 @@ def documented_statuses_only() -> Iterator[None]:
         http_logger.setLevel(previous)
     problems = list(undocumented(recorder.seen))
     assert problems == [], "\n".join(problems)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_the_logs() -> Iterator[None]:
+    """Fail the session if any log line held a token, a URL signature or an API key."""
+    import logging
+
+    from tests.support.secret_logs import SecretRecorder
+
+    recorder = SecretRecorder()
+    root = logging.getLogger()
+    root.addHandler(recorder)
+    try:
+        yield
+    finally:
+        root.removeHandler(recorder)
+    lines = [f"{what} in a log line of {name}: ...{text}..." for what, name, text in recorder.found]
+    assert lines == [], "\n".join(lines[:20])

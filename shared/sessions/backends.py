@@ -273,12 +273,12 @@ class NativeBackend(VoiceBackend):
         reservation = new_id()
         self._starting.add(reservation)
         try:
+            if resume_id is not None:
+                # The user's session still live here saves its last state (a turn, metadata)
+                # before the claim, while it owns the record: once claimed it no longer could.
+                await self._take_over(self._sessions.get(resume_id), connection.user_id)
             record = await self._record_for(config, connection, resume_id)
-            previous = self._sessions.get(record.id)
-            if previous is not None:
-                from shared.sessions.protocol import CloseCode  # noqa: PLC0415
-
-                await previous.close(complete=False, code=CloseCode.TAKEN_OVER, reason="resumed")
+            await self._take_over(self._sessions.get(record.id), connection.user_id)
             session = LiveSession(
                 record=record,
                 config=config,
@@ -301,6 +301,13 @@ class NativeBackend(VoiceBackend):
         self._services.metrics.active_sessions.set(len(self._sessions))
         self._services.metrics.sessions_total.labels("resumed" if resume_id else "new").inc()
         return session
+
+    @staticmethod
+    async def _take_over(previous: LiveSession | None, user_id: str) -> None:
+        if previous is not None and previous.connection.user_id == user_id:
+            from shared.sessions.protocol import CloseCode  # noqa: PLC0415
+
+            await previous.close(complete=False, code=CloseCode.TAKEN_OVER, reason="resumed")
 
     async def _record_for(
         self, config: SessionConfig, connection: UserConnection, resume_id: str | None

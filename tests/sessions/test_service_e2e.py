@@ -405,6 +405,35 @@ def test_resuming_elsewhere_takes_the_session_from_the_old_connection(start_serv
     new.close()
 
 
+def test_a_resume_on_the_same_instance_keeps_what_the_old_connection_had_not_saved(
+    start_service,
+):
+    service = start_service()
+    repository = service.container.services.repository
+    old = Client(service.url, service.token("opal"))
+    session_id = old.start()["sessionId"]
+    saved, first_save_held, release = repository.save, threading.Event(), threading.Event()
+
+    def save(record):
+        if not first_save_held.is_set():  # the old connection's save is slow: still unwritten
+            first_save_held.set()
+            release.wait(30)
+        saved(record)
+
+    repository.save = save
+    try:
+        old.send({"type": "update_metadata", "metadata": {"step": "unsaved"}})
+        assert old.wait_for("metadata.updated")["metadata"] == {"step": "unsaved"}
+        assert first_save_held.wait(10)
+        new = Client(service.url, service.token("opal"))  # the same user, the same instance
+        assert new.start(sessionId=session_id)["resumed"] is True
+        # The old session saved its last state before the claim: nothing it held is lost.
+        assert repository.get(session_id).metadata == {"step": "unsaved"}
+    finally:
+        release.set()
+    new.close()
+
+
 def test_a_config_given_on_resume_is_the_one_the_next_resume_gets(start_service):
     service = start_service()
     first = Client(service.url, service.token("otto"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from shared.errors import InvalidRequestError
 from shared.model import RequestModel, check_free_form
@@ -60,6 +60,13 @@ class SessionConfig(RequestModel):
     vad: VADParams
     turn: TurnParams
     metadata: dict[str, Any] = Field(default_factory=dict)
+    # Whether the client named pipeline.ttsProvider itself (not a default filled in).
+    _tts_provider_named: bool = PrivateAttr(default=False)
+
+    @property
+    def tts_provider_named(self) -> bool:
+        """True when the config named ``pipeline.ttsProvider`` itself (not a default filled in)."""
+        return self._tts_provider_named
 
     @field_validator("metadata")
     @classmethod
@@ -186,8 +193,9 @@ def parse_session_config(raw: Any, defaults: SessionDefaults) -> SessionConfig:
         data["agent"] = {**agent, "name": defaults.agent}
     data["vad"] = _merged(defaults.vad, data.get("vad"))
     data["turn"] = _merged(defaults.turn, data.get("turn"))
+    given = raw.get("pipeline")
     try:
-        return SessionConfig.model_validate(data)
+        config = SessionConfig.model_validate(data)
     except ValidationError as exc:
         details = [
             {
@@ -197,6 +205,8 @@ def parse_session_config(raw: Any, defaults: SessionDefaults) -> SessionConfig:
             for error in exc.errors(include_url=False, include_input=False)
         ]
         raise InvalidRequestError("Invalid session config", details=details) from None
+    config._tts_provider_named = isinstance(given, dict) and "ttsProvider" in given
+    return config
 
 
 def _merged(default: BaseModel, given: Any) -> Any:

@@ -60,6 +60,7 @@ from shared.sessions.protocol import CloseCode, check_metadata, error_event, eve
 from shared.sessions.repository import SessionTakenOverError
 from shared.sessions.services import SessionServices
 from shared.sessions.transport import SessionTransport
+from shared.sessions.tts import VoiceChoice
 from shared.sessions.vad import VAD_SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
@@ -194,7 +195,7 @@ class LiveSession:
         Raises:
             PlatformError: a stage could not start (the session is closed again).
         """
-        voice = await self._services.voices.resolve(self.connection.user_id, self.config.voice)
+        voice = await self._resolve_voice()
         parts = SessionParts(
             context=self._context,
             conversation=self.conversation,
@@ -228,6 +229,26 @@ class LiveSession:
         )
         await self._move(PipelineState.LISTENING)
         self.tasks.spawn(self._watch_idle(), "idle")
+
+    async def _resolve_voice(self) -> VoiceChoice:
+        """Return the voice the session speaks with.
+
+        With no voice named, the user's active model or the default voice speaks, unless the
+        config named ``ttsProvider`` and that voice is another provider's: then that
+        provider's default voice for the session's language does. Otherwise the config (and
+        so the stored record) names the provider that speaks, so a resume keeps it.
+        """
+        voices = self._services.voices
+        voice = await voices.resolve(self.connection.user_id, self.config.voice)
+        pipeline = self.config.pipeline
+        if self.config.voice is not None or pipeline.tts_provider in (None, voice.provider):
+            return voice
+        if self.config.tts_provider_named:
+            return await voices.default_of(pipeline.tts_provider, self.config.language)
+        spoken = pipeline.model_copy(update={"tts_provider": voice.provider})
+        self.config = self.config.model_copy(update={"pipeline": spoken})
+        self._record = self._record.model_copy(update={"config": self.config.to_document()})
+        return voice
 
     def _agent_context(self, history: tuple[ConversationLine, ...]) -> AgentContext:
         return AgentContext(

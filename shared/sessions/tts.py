@@ -16,6 +16,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Protocol
 
+from shared.errors import InvalidRequestError
 from shared.providers import (
     AudioSettings,
     ProviderError,
@@ -95,6 +96,14 @@ class VoiceResolver(Protocol):
         """Return the voice for ``user_id``'s session (``requested`` is the config's voice)."""
         ...
 
+    async def default_of(self, provider: str, language: str) -> VoiceChoice:
+        """Return ``provider``'s default voice for ``language``.
+
+        Raises:
+            InvalidRequestError: this service knows no such voice (name one).
+        """
+        ...
+
 
 class ConfiguredVoiceResolver:
     """The session's voice (``provider:voice`` or a voice of the default provider), else the
@@ -111,6 +120,24 @@ class ConfiguredVoiceResolver:
         if colon and provider and voice:
             return VoiceChoice(provider, voice)
         return VoiceChoice(self._provider, requested)
+
+    async def default_of(self, provider: str, language: str) -> VoiceChoice:
+        if provider == self._provider:
+            return VoiceChoice(self._provider, self._voice)
+        raise no_default_voice(provider, language)
+
+
+def no_default_voice(provider: str, language: str) -> InvalidRequestError:
+    """Return the error of a config naming ``ttsProvider`` without a voice it can default to."""
+    return InvalidRequestError(
+        "Invalid session config",
+        details=[
+            {
+                "field": "voice",
+                "message": f"no default voice of {provider} for {language} here: name one",
+            }
+        ],
+    )
 
 
 class TTSProcessor(FrameProcessor):

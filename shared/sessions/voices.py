@@ -15,6 +15,9 @@ session speaks exactly as ``POST /synthesize`` would for the same user:
 - nothing: the user's active voice model, when they have one that is trained and whose
   engine a provider of this deployment runs; otherwise the service's default voice (a
   session never fails to start because a model is still training: it is logged instead).
+  A config naming ``pipeline.ttsProvider`` and no voice speaks with that provider's
+  default voice instead when the model's is another's (``default_of``; the decision is
+  ``LiveSession._resolve_voice``'s).
 
 The store is read on a worker thread; the voice-model dependencies are built on first use.
 """
@@ -33,7 +36,7 @@ from shared.errors import (
     VoiceRequiredError,
 )
 from shared.providers import ProviderRegistry
-from shared.sessions.tts import VoiceChoice
+from shared.sessions.tts import VoiceChoice, no_default_voice
 
 if TYPE_CHECKING:
     from shared.voice_models.deps import VoiceModelDeps
@@ -65,6 +68,30 @@ class VoiceModelResolver:
             ProviderNotConfiguredError: the named voice model's engine runs nowhere here.
         """
         return await asyncio.to_thread(self._resolve_blocking, user_id, requested)
+
+    async def default_of(self, provider: str, language: str) -> VoiceChoice:
+        """Return ``provider``'s default voice for ``language`` (the catalog's choice, as for
+        a language tag in ``POST /synthesize``).
+
+        Raises:
+            InvalidRequestError: the catalog has none (and the provider is not the default's).
+        """
+        return await asyncio.to_thread(self._default_blocking, provider, language)
+
+    def _default_blocking(self, provider: str, language: str) -> VoiceChoice:
+        from shared.synthesis.voices import catalog_of, default_voice_for_language  # noqa: PLC0415
+
+        found = default_voice_for_language(
+            language,
+            catalog=catalog_of(self._voice_models()),
+            providers=self._providers,
+            only_provider=provider,
+        )
+        if found is not None:
+            return VoiceChoice(found.provider, found.voice_id)
+        if provider == self._default.provider:
+            return self._default
+        raise no_default_voice(provider, language)
 
     def _resolve_blocking(self, user_id: str, requested: str | None) -> VoiceChoice:
         # Imported on first use: the synthesis capability is not needed to start the service.

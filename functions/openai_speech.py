@@ -25,10 +25,11 @@ from typing import Annotated, Any, Literal
 
 import flask
 import functions_framework
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from functions._streaming import EVENT_STREAM, audio_response, sse_response
 from shared.audio.formats import OutputFormat
+from shared.errors import InvalidRequestError
 from shared.http import Api, RequestContext
 from shared.lexicons.model import LexiconIds
 from shared.providers.base import MAX_SPEED, MIN_SPEED
@@ -94,6 +95,40 @@ AUDIO_ANSWER = {
 }
 
 
+# The platform's field names that OpenAI's body names otherwise.
+_OPENAI_FIELDS = {"text": "input", "outputFormat": "response_format", "lexiconIds": "lexicon_ids"}
+
+
+def _synthesis_request(body: SpeechRequest, fmt: OutputFormat) -> SynthesizeRequest:
+    """Return the platform's request for ``body``.
+
+    Raises InvalidRequestError (naming OpenAI's fields) for what the platform refuses that
+    OpenAI's looser body lets through, such as a NUL character in ``input`` or ``voice``.
+    """
+    try:
+        return SynthesizeRequest(
+            text=body.input,
+            voice=body.voice,
+            output_format=fmt,
+            sample_rate=PCM_RATE if fmt is OutputFormat.PCM else None,
+            speed=body.speed,
+            include_timestamps=False,
+            lexicon_ids=body.lexicon_ids,
+        )
+    except ValidationError as exc:
+        details = []
+        for error in exc.errors(include_url=False, include_input=False):
+            name = str(error["loc"][0]) if error["loc"] else ""
+            details.append(
+                {
+                    "field": _OPENAI_FIELDS.get(name, name) or None,
+                    "message": error["msg"],
+                    "type": error["type"],
+                }
+            )
+        raise InvalidRequestError("Invalid request parameters", details=details) from None
+
+
 @api.route(
     "/v1/audio/speech",
     methods=["POST"],
@@ -111,15 +146,7 @@ def create_speech(ctx: RequestContext) -> flask.Response:
 
     body = ctx.body(SpeechRequest)
     fmt = body.response_format
-    request = SynthesizeRequest(
-        text=body.input,
-        voice=body.voice,
-        output_format=fmt,
-        sample_rate=PCM_RATE if fmt is OutputFormat.PCM else None,
-        speed=body.speed,
-        include_timestamps=False,
-        lexicon_ids=body.lexicon_ids,
-    )
+    request = _synthesis_request(body, fmt)
     deps = ctx.container.deps(SYNTHESIS)
     prepared = prepare(deps, ctx.user_id, request, account_id=ctx.principal.account_id)
     check_audio_length(prepared.seconds, deps.settings, at_once=True)

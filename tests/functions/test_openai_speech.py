@@ -162,6 +162,19 @@ def test_errors_reach_the_sdk_in_openais_shape_with_their_message(client, gatewa
     assert refused.value.message != "Error code: 401"
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("input", "Hello\u0000there"), ("voice", "alloy\u0000")],
+)
+def test_what_openais_body_lets_through_but_the_platform_refuses_is_a_400(client, field, value):
+    # OpenAI's body is looser than the platform's request (a NUL character): 400, not 500.
+    body = {"model": "tts-1", "voice": "alloy", "input": TEXT, field: value}
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.audio.speech.create(**body)
+    assert refused.value.param == field
+    assert "NUL" in refused.value.message
+
+
 def test_voices_are_listed(client):
     # The SDK's generic GET reaches routes it has no method for.
     body = client.get("/audio/voices", cast_to=object)

@@ -150,7 +150,7 @@ locals {
   # Documents that expire: Firestore's TTL deletes them after expires_at.
   # voice_sessions: a session left resumable by an instance that then died (the service
   # deletes completed and expired ones itself, when it can).
-  ttl_collections = toset(["cache_entries", "rate_limits", "task_dedup", "task_effects", "task_runs", "voice_sessions"])
+  ttl_collections = toset(["cache_entries", "idempotency_keys", "rate_limits", "task_dedup", "task_effects", "task_runs", "voice_sessions"])
 }
 
 resource "google_firestore_index" "composite" {

@@ -227,6 +227,16 @@ class Route:
     body_media_type: str = "application/json"
 
     @property
+    def idempotent(self) -> bool:
+        """Return whether an ``Idempotency-Key`` applies (``shared.idempotency``): an
+        authenticated POST whose body, if any, is JSON."""
+        return (
+            "POST" in self.methods
+            and self.access != "public"
+            and self.body_media_type == "application/json"
+        )
+
+    @property
     def body_required(self) -> bool:
         """Return whether the route needs a body: as declared, else unless ``{}`` is valid."""
         if self.body is None:
@@ -357,8 +367,59 @@ class Api:
             )
             if route.access == "admin" and not ctx.principal.is_admin:
                 raise errors.AccessDeniedError("This operation needs an admin")
+        if route.idempotent and ctx.request.headers.get("Idempotency-Key") is not None:
+            return self._idempotent(ctx, route, params)
         result = route.handler(ctx, **params)
         return to_response(result)
+
+    def _idempotent(
+        self, ctx: RequestContext, route: Route, params: Mapping[str, Any]
+    ) -> flask.Response:
+        """Serve a POST carrying an ``Idempotency-Key`` (``shared.idempotency``)."""
+        from shared import idempotency  # noqa: PLC0415 - only requests with the header need it
+
+        keys = idempotency.IdempotencyKeys(ctx.container.store)
+        body = ctx._raw_body() if route.body is not None else b""  # a route without one ignores it
+        request = idempotency.fingerprint(
+            ctx.request.method, ctx.request.path, ctx.request.query_string, body
+        )
+        key = ctx.request.headers[idempotency.HEADER]
+        held = keys.claim(ctx.user_id, key, request, datetime.now(UTC))
+        if isinstance(held, idempotency.StoredAnswer):
+            replay = flask.Response(held.body, status=held.status)
+            replay.headers.update(held.headers)
+            replay.headers[idempotency.REPLAYED_HEADER] = "true"
+            return replay
+        try:
+            try:
+                response = to_response(route.handler(ctx, **params))
+            except errors.PlatformError as exc:
+                response = error_response(exc, ctx.request_id, self.error_shape)
+        except BaseException:
+            keys.release(held)
+            raise
+        stored = None
+        if (
+            response.status_code < 400  # an error did nothing: its retry may run again
+            and not response.is_streamed
+            and response.mimetype == "application/json"
+            and len(response.get_data()) <= idempotency.MAX_STORED_BYTES
+        ):
+            headers = {
+                n: response.headers[n] for n in idempotency.STORED_HEADERS if n in response.headers
+            }
+            stored = idempotency.StoredAnswer(
+                response.status_code, response.get_data(as_text=True), headers
+            )
+        try:
+            if stored is None:
+                keys.release(held)
+            else:
+                keys.finish(held, stored)
+        except errors.PlatformError:
+            # The answer stands; the key stays claimed until RUNNING_TIMEOUT, then is retaken.
+            logger.warning("Could not record an Idempotency-Key's answer", exc_info=True)
+        return response
 
     def allowed_methods(self, path: str) -> list[str]:
         """Return the methods of the route ``path`` belongs to (its most specific rule).

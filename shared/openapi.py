@@ -76,6 +76,20 @@ STATUS_DESCRIPTIONS: dict[int, str] = {
 }
 
 
+IDEMPOTENCY_CONFLICT = "A request with the same Idempotency-Key is still running (see Retry-After)"
+IDEMPOTENCY_REUSED = "The Idempotency-Key was used with another request"
+IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": (
+        "1-255 printable ASCII characters: a retry with the same key and request gets the "
+        "first answer (Idempotent-Replayed: true) instead of doing it again, for 24 hours"
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+}
+
+
 def documented_statuses(route: Route) -> dict[int, str | Mapping[str, Any]]:
     """Return every status ``route`` answers with, and what each means."""
     statuses: dict[int, str | Mapping[str, Any]] = {
@@ -92,6 +106,10 @@ def documented_statuses(route: Route) -> dict[int, str | Mapping[str, Any]]:
         statuses[415] = STATUS_DESCRIPTIONS[415]
     statuses[429] = STATUS_DESCRIPTIONS[429]
     statuses[503] = STATUS_DESCRIPTIONS[503]
+    if route.idempotent:
+        statuses[400] = STATUS_DESCRIPTIONS[400]  # a malformed Idempotency-Key
+        statuses[409] = IDEMPOTENCY_CONFLICT
+        statuses[422] = IDEMPOTENCY_REUSED
     statuses.update(route.responses)
     return dict(sorted(statuses.items()))
 
@@ -159,6 +177,8 @@ def _operation(
             parameters.append(
                 {"name": name, "in": "query", "required": name in required, "schema": prop}
             )
+    if route.idempotent:
+        parameters.append(IDEMPOTENCY_HEADER)
     if parameters:
         operation["parameters"] = parameters
     if route.body is not None:

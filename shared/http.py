@@ -91,6 +91,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+PAGE_CURSOR = "cursor"  # the query parameter every list takes its next page by
+
+
 def page_body(noun: str, items: Iterable[Any], next_cursor: str | None) -> dict[str, Any]:
     """Return the list-response shape: items under a plural noun, plus ``nextCursor``."""
     return {noun: [_jsonable(item) for item in items], "nextCursor": next_cursor}
@@ -144,11 +147,17 @@ class RequestContext:
         return parse_json(model, raw)
 
     def query(self, model: type[M]) -> M:
-        """Return the query string parsed into ``model`` (repeated keys become lists)."""
+        """Return the query string parsed into ``model`` (repeated keys become lists).
+
+        An empty ``cursor`` is the first page, as an empty page token is in Google's APIs
+        (AIP-158): a client passing on the ``nextCursor`` it has not got yet sends one.
+        """
         data: dict[str, Any] = {}
         for key in self.request.args:
             values = self.request.args.getlist(key)
             data[key] = values if len(values) > 1 else values[0]
+        if data.get(PAGE_CURSOR) == "":
+            del data[PAGE_CURSOR]
         return parse(model, data)
 
     def _raw_body(self) -> bytes:

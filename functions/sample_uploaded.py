@@ -2,8 +2,9 @@
 
 Eventarc delivers every ``google.cloud.storage.object.v1.finalized`` event of the samples
 bucket (locally, the gateway does). A signed upload's sample becomes ``uploaded`` and is
-enqueued for processing; the rest, including the events of multipart uploads (already
-enqueued) and objects no sample names (pre-call cloning shares the bucket), is ignored
+enqueued for processing; an object named as a sample's that no sample names (the upload
+to the still valid URL of a deleted sample) is deleted; the rest, including the events of
+multipart uploads (already enqueued) and pre-call cloning's recordings, is ignored
 (``shared.samples.uploads.sample_object_finalized``). Malformed and stale events are
 logged and acknowledged; store, storage or queue outages raise, so the event comes again.
 """

@@ -12,8 +12,16 @@ and a signed ``PUT`` URL for exactly the declared content type and at most the d
 size, which uploads once. When the object lands, the storage event reaches
 ``sample_object_finalized`` (the ``sample-uploaded`` function): the sample becomes
 ``uploaded`` with its size counted, and processing is enqueued. Processing judges the bytes
-as it would any upload, so a bad file fails the sample with the reason. An object no
-sample names is left alone (the bucket is shared with pre-call cloning's recordings).
+as it would any upload, so a bad file fails the sample with the reason.
+
+A signed URL cannot be recalled: it still takes a file after its sample was deleted, until
+it expires. Such an object, named ``samples/{userId}/{sampleId}`` by a sample id no sample
+has (ids are never reused, so none ever will), is deleted when its event comes, and no
+bytes are counted for it. Every sample is recorded before its object can be written (the
+signed URL is handed out, the multipart object stored, only after the record), so a live
+sample's object is never taken for such an orphan. Other objects of the bucket are left
+alone, including names under ``samples/`` that no sample id takes: pre-call mappings may
+name recordings put under ``samples/{accountId}/``.
 
 Both paths enqueue ``samples.process`` with the de-duplication key of the object's
 generation, so the event of a multipart upload's own write, or a duplicated event, never
@@ -54,6 +62,8 @@ logger = logging.getLogger(__name__)
 PROCESS_TASK = "samples.process"
 SAMPLES_PREFIX = "samples"
 _OBJECT_NAME = re.compile(r"^samples/([^/]+)/([^/]+)$")
+# What ``new_id`` makes: an object under samples/ named otherwise is not a sample's.
+_SAMPLE_ID = re.compile(r"^[0-9a-f]{32}$")
 _MAX_NAME = 255
 
 
@@ -198,7 +208,9 @@ def sample_object_finalized(
     """Handle a new object in the samples bucket; return what was done (for the logs).
 
     A signed upload's sample becomes ``uploaded`` (its bytes counted) and is enqueued for
-    processing; anything else is left alone. Safe to run twice for one event.
+    processing; a sample object no sample names is deleted (see the module docstring);
+    anything else is left alone. Safe to run twice for one event. Raises the store's,
+    storage's and queue's errors, so the event comes again.
     """
     parsed = parse_object_name(name)
     if parsed is None:
@@ -219,15 +231,26 @@ def sample_object_finalized(
 
     outcome, sample = deps.store.run_transaction(mark)
     if outcome == "orphan":
-        # Left alone: other writers share the bucket (pre-call cloning reads recordings put
-        # under samples/{account}/), and the account's purge removes the whole prefix.
-        logger.warning("No sample names %s; the object is left as it is", name)
-        return "ignored: no sample names this object"
+        return _delete_orphan(deps, name, sample_id)
     assert sample is not None  # every other outcome found the sample
     if sample.status is SampleStatus.UPLOADED:
         enqueue_processing(deps, sample_id, generation)
         return f"processing enqueued ({outcome})"
     return f"ignored: the sample is {sample.status.value}"
+
+
+def _delete_orphan(deps: SampleDeps, name: str, sample_id: str) -> str:
+    """Delete an object no sample names, if a sample could have; return what was done."""
+    if not _SAMPLE_ID.match(sample_id):
+        logger.warning("No sample names %s; the object is left as it is", name)
+        return "ignored: no sample names this object"
+    deleted = deps.blobs.delete(deps.bucket, name)
+    logger.info(
+        "No sample names %s (deleted, or never made): %s",
+        name,
+        "the object was deleted" if deleted else "the object is gone already",
+    )
+    return "deleted: no sample names this object"
 
 
 def enqueue_processing(deps: SampleDeps, sample_id: str, generation: int) -> None:

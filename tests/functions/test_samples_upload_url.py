@@ -9,6 +9,7 @@ test theirs, and once through the Functions Framework in binary content mode.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from datetime import UTC, datetime
@@ -166,17 +167,32 @@ def test_duplicate_stale_foreign_and_unknown_object_events(samples_client, token
     ready = wait_for_sample(samples_client, ann, body["sample"]["id"])
     assert ready["status"] == "ready"
     assert ready["sizeBytes"] == len(data)
+    sample_uploaded(event)  # ... even after the sample is processed: its object stays
+    assert container.blobs.exists(bucket, body["sample"]["filePath"])
 
-    # Other objects of the bucket, even named like samples, are left alone: pre-call
-    # cloning reads recordings put under samples/{account}/.
+    # Other objects of the bucket are left alone, and so are names no sample id takes under
+    # samples/: pre-call mappings may name recordings put under samples/{account}/.
     container.blobs.put(bucket, "other/readme.txt", b"x", content_type="text/plain")
     sample_uploaded(event_for("other/readme.txt"))
     assert container.blobs.exists(bucket, "other/readme.txt")
+    recording = f"samples/acme/{uuid.uuid4().hex}.wav"
+    container.blobs.put(bucket, recording, data, content_type="audio/wav")
+    sample_uploaded(event_for(recording))
+    assert container.blobs.exists(bucket, recording)
+    # An object named like a sample that no sample names is deleted (see below).
     unknown = f"samples/ann/{uuid.uuid4().hex}"
     container.blobs.put(bucket, unknown, data, content_type="audio/wav")
     sample_uploaded(event_for(unknown))
-    assert container.blobs.exists(bucket, unknown)
+    assert not container.blobs.exists(bucket, unknown)
     assert get_container().store.get(VOICE_SAMPLES, unknown.rsplit("/", 1)[1]) is None
+    # ... and so is one under another user's folder that bears a live sample's id; the
+    # sample and its own object are untouched.
+    misplaced = f"samples/bob/{body['sample']['id']}"
+    container.blobs.put(bucket, misplaced, data, content_type="audio/wav")
+    sample_uploaded(event_for(misplaced))
+    assert not container.blobs.exists(bucket, misplaced)
+    assert container.blobs.exists(bucket, body["sample"]["filePath"])
+    assert wait_for_sample(samples_client, ann, body["sample"]["id"])["status"] == "ready"
 
     # A malformed event is logged and acknowledged, never raised (no retry loop).
     sample_uploaded(
@@ -188,6 +204,40 @@ def test_duplicate_stale_foreign_and_unknown_object_events(samples_client, token
             {"no": "object"},
         )
     )
+
+
+def test_an_upload_to_a_deleted_samples_url_is_deleted_and_never_counted(
+    samples_client, function_client, token, caplog
+):
+    ann = token("ann")
+    users = function_client("users")
+    assert (
+        users.post("/users", json={"email": "ann@example.com"}, headers=bearer(ann)).status_code
+        == 201
+    )
+    container = get_container()
+    bucket = container.settings.samples_bucket
+    body = ask_for_url(samples_client, ann, contentType="audio/wav").get_json()
+    sample, signed = body["sample"], body["upload"]
+    deleted = samples_client.delete(f"/samples/{sample['id']}", headers=bearer(ann))
+    assert deleted.status_code == 200, deleted.get_json()
+
+    # The signed URL cannot be recalled: it still takes the file until it expires.
+    data = sample_file("en-US+m2", 1)
+    assert put(signed["url"], data, signed["headers"]).status_code == 200
+    event = event_for(sample["filePath"])
+    with caplog.at_level(logging.INFO, logger="shared.samples.uploads"):
+        sample_uploaded(event)  # acknowledged: returns, so the event is not sent again
+
+    assert not container.blobs.exists(bucket, sample["filePath"])
+    assert any(
+        record.levelno == logging.INFO and sample["filePath"] in record.getMessage()
+        for record in caplog.records
+    ), caplog.text
+    sample_uploaded(event)  # a duplicate delivery finds nothing left to do
+    assert samples_client.get(f"/samples/{sample['id']}", headers=bearer(ann)).status_code == 404
+    assert users.get("/users/me", headers=bearer(ann)).get_json()["storageUsedBytes"] == 0
+    assert container.store.count(Query(VOICE_SAMPLES)) == 0
 
 
 def test_the_function_takes_the_event_in_binary_mode_as_eventarc_posts_it(samples_client, token):

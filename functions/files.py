@@ -16,7 +16,7 @@ import functions_framework
 from werkzeug.http import parse_range_header
 
 from shared.auth import bearer_token
-from shared.errors import RangeNotSatisfiableError
+from shared.errors import RangeNotSatisfiableError, echoed
 from shared.files import CAPABILITY as FILES
 from shared.files.deps import AudioDeps
 from shared.files.model import AudioFilePublic
@@ -99,7 +99,7 @@ def download_audio(ctx: RequestContext, file_id: str) -> flask.Response:
     span = requested.range_for_length(size) if requested is not None else None
     if requested is not None and span is None:
         raise RangeNotSatisfiableError(
-            f"Range {header} is outside the file's {size} bytes", size=size
+            f"Range {echoed(header)} is outside the file's {size} bytes", size=size
         )
     start, stop = span if span is not None else (0, size)
     data = deps.blobs.get(deps.bucket, audio_file.file_path, start=start, end=stop - 1)

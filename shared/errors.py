@@ -6,12 +6,22 @@ each base class to its HTTP status, so a capability's own error (``VoiceNotFound
 gets its status by subclassing a base (``NotFoundError``) and the HTTP edge never imports
 a capability. Each class carries the error code API clients see (such as
 ``VOICE_MODEL_NOT_FOUND``). A message is safe to show to the caller: put internals in
-logs, never in an error message.
+logs, never in an error message. A value the caller sent (an id in a path) is repeated
+through ``echoed``, so a 3,000-character id does not come back whole.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
+
+ECHO_LIMIT = 64
+"""How many characters of a value the caller sent a message repeats (our ids have 32)."""
+
+
+def echoed(value: object, limit: int = ECHO_LIMIT) -> str:
+    """Return ``value`` as a message repeats it: whole, or cut at ``limit`` with an ellipsis."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "\u2026"
 
 
 class PlatformError(Exception):

@@ -28,7 +28,7 @@ from pydantic import Field
 
 from shared.audio.encode import EncodedAudio
 from shared.audio.formats import OutputFormat
-from shared.errors import AudioFileNotFoundError, NotFoundError
+from shared.errors import AudioFileNotFoundError, NotFoundError, echoed
 from shared.files.cache import CachedAudio, SingleFlight
 from shared.files.deps import AudioDeps
 from shared.files.model import AudioFile, checksum_of
@@ -212,11 +212,11 @@ def stored_audio(deps: AudioDeps, file_id: str) -> tuple[AudioFile, bytes]:
     """Return a file's record and its bytes; raise AudioFileNotFoundError if either is gone."""
     audio_file = AudioFileRepository(deps.store).get(file_id)
     if audio_file is None:
-        raise AudioFileNotFoundError(f"Audio file not found: {file_id}")
+        raise AudioFileNotFoundError(f"Audio file not found: {echoed(file_id)}")
     try:
         return audio_file, deps.blobs.get(deps.bucket, audio_file.file_path)
     except NotFoundError:
-        raise AudioFileNotFoundError(f"Audio file not found: {file_id}") from None
+        raise AudioFileNotFoundError(f"Audio file not found: {echoed(file_id)}") from None
 
 
 def timestamps_path_of(audio_file: AudioFile) -> str:
@@ -239,9 +239,9 @@ def readable_file(deps: AudioDeps, user_id: str | None, file_id: str) -> AudioFi
     """
     audio_file = AudioFileRepository(deps.store).get(file_id)
     if audio_file is None or audio_file.is_expired(utcnow()):
-        raise AudioFileNotFoundError(f"Audio file not found: {file_id}")
+        raise AudioFileNotFoundError(f"Audio file not found: {echoed(file_id)}")
     if audio_file.user_id != user_id and not audio_file.is_public:
-        raise AudioFileNotFoundError(f"Audio file not found: {file_id}")
+        raise AudioFileNotFoundError(f"Audio file not found: {echoed(file_id)}")
     return audio_file
 
 
@@ -281,7 +281,7 @@ def update_file(deps: AudioDeps, user_id: str, file_id: str, change: AudioFileUp
     """Return the owner's file with ``change`` applied; raise AudioFileNotFoundError."""
     audio_file = readable_file(deps, user_id, file_id)
     if audio_file.user_id != user_id:
-        raise AudioFileNotFoundError(f"Audio file not found: {file_id}")
+        raise AudioFileNotFoundError(f"Audio file not found: {echoed(file_id)}")
     AudioFileRepository(deps.store).set_public(file_id, change.is_public)
     return audio_file.model_copy(update={"is_public": change.is_public})
 

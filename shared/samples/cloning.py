@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from shared.audio.decoding import decode
 from shared.audio.prosody import measure_prosody
 from shared.audio.speaker_encoder import NoSpeechError, default_encoder
-from shared.errors import ConfigurationError, NotFoundError
+from shared.errors import ConfigurationError, NotFoundError, echoed
 from shared.samples.analysis import prosody_of
 from shared.samples.errors import SampleNotFoundError, SampleNotReadyError
 from shared.samples.model import CONTENT_TYPES, SampleFormat, SampleStatus, VoiceSample
@@ -101,7 +101,7 @@ def sample_for_cloning(
     repository = SampleRepository(store)
     sample = repository.get(sample_id)
     if sample is None or sample.user_id not in owners:
-        raise SampleNotFoundError(f"Voice sample not found or access denied: {sample_id}")
+        raise SampleNotFoundError(f"Voice sample not found or access denied: {echoed(sample_id)}")
     _check_ready(sample)
     embedding = repository.embedding(sample_id)
     if embedding is None or sample.format is None or sample.duration is None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 
 from shared.capability import delete_owned
-from shared.errors import AccessDeniedError, InvalidRequestError
+from shared.errors import AccessDeniedError, InvalidRequestError, echoed
 from shared.samples.deps import Caller, SampleDeps
 from shared.samples.errors import SampleNotFoundError, SampleNotReadyError
 from shared.samples.model import (
@@ -56,7 +56,7 @@ def readable_sample(deps: SampleDeps, caller: Caller, sample_id: str) -> VoiceSa
     """
     sample = SampleRepository(deps.store).get(sample_id)
     if sample is None or not may_read(caller, sample):
-        raise SampleNotFoundError(f"Voice sample not found or access denied: {sample_id}")
+        raise SampleNotFoundError(f"Voice sample not found or access denied: {echoed(sample_id)}")
     return sample
 
 
@@ -104,7 +104,7 @@ def update_sample(
     owned_sample(deps, caller, sample_id)
     changed = SampleRepository(deps.store).change(sample_id, changes)
     if changed is None:
-        raise SampleNotFoundError(f"Voice sample not found or access denied: {sample_id}")
+        raise SampleNotFoundError(f"Voice sample not found or access denied: {echoed(sample_id)}")
     return changed
 
 
@@ -117,7 +117,7 @@ def delete_sample(deps: SampleDeps, caller: Caller, sample_id: str) -> SampleDel
     deleted_object = deps.blobs.delete(deps.bucket, sample.file_path)
     removed = SampleRepository(deps.store).delete(sample_id)
     if removed is None:
-        raise SampleNotFoundError(f"Voice sample not found or access denied: {sample_id}")
+        raise SampleNotFoundError(f"Voice sample not found or access denied: {echoed(sample_id)}")
     gone, had_embedding = removed
     return SampleDeleted(
         id=sample_id,

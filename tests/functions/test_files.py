@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -285,3 +286,31 @@ def test_files_made_before_registering_count_in_storage_used(synthesis_client, u
     assert record is not None
     delete_file(AudioDeps(container.store, container.blobs, container.settings), record)
     assert storage_used(users, ann) == later["size"]
+
+
+def test_a_404_echoes_the_beginning_of_a_very_long_id_only(files, ann):
+    long_id = (uuid.uuid4().hex * 100)[:3000]
+    for response in (
+        files.get(f"/files/{long_id}/info", headers=ann),
+        files.patch(f"/files/{long_id}", json={"isPublic": True}, headers=ann),
+        files.get(f"/files/audio/{long_id}", headers=ann),
+        files.get(f"/files/audio/{long_id}"),
+    ):
+        body = response.get_json()
+        assert response.status_code == 404, body
+        assert body["code"] == "AUDIO_FILE_NOT_FOUND"
+        assert len(body["error"]) < 200, body["error"]
+        assert body["error"].startswith("Audio file not found: " + long_id[:64])
+    unknown = uuid.uuid4().hex
+    body = files.get(f"/files/{unknown}/info", headers=ann).get_json()
+    assert body["error"] == f"Audio file not found: {unknown}"
+
+
+def test_a_416_echoes_the_beginning_of_a_very_long_range_only(synthesis_client, files, ann):
+    made = say(synthesis_client, ann)
+    far = "bytes=" + "9" * 3000 + "-"
+    response = files.get(f"/files/audio/{made['audioFileId']}", headers={**ann, "Range": far})
+    body = response.get_json()
+    assert response.status_code == 416, body
+    assert len(body["error"]) < 200, body["error"]
+    assert body["error"].startswith("Range " + far[:64])

@@ -6,6 +6,7 @@ task worker, as under ``make run``.
 
 from __future__ import annotations
 
+import uuid
 from io import BytesIO
 
 import numpy as np
@@ -397,3 +398,24 @@ def test_processing_is_idempotent_and_redoes_only_an_attempt_that_died(samples_c
     assert failed is not None
     assert failed.status is SampleStatus.FAILED
     assert "upload the sample again" in (failed.failure_reason or "")
+
+
+def test_a_404_echoes_the_beginning_of_a_very_long_id_only(samples_client, function_client, token):
+    ann = bearer(token("ann"))
+    long_id = (uuid.uuid4().hex * 100)[:3000]
+    mapping = {"callerId": "+14155550100", "sampleId": long_id[:255], "voiceName": "Ann"}
+    for response in (
+        samples_client.get(f"/samples/{long_id}", headers=ann),
+        samples_client.patch(f"/samples/{long_id}", json={"name": "x"}, headers=ann),
+        samples_client.delete(f"/samples/{long_id}", headers=ann),
+        samples_client.get(f"/samples/{long_id}/similar", headers=ann),
+        # Pre-call cloning looks the sample up through the samples capability.
+        function_client("precall").post("/precall/mappings", json=mapping, headers=ann),
+    ):
+        message = assert_error(response, 404, "SAMPLE_NOT_FOUND")["error"]
+        assert len(message) < 200, message
+        assert message.startswith("Voice sample not found or access denied: " + long_id[:64])
+    # An id of ordinary length is still named whole.
+    unknown = uuid.uuid4().hex
+    message = samples_client.get(f"/samples/{unknown}", headers=ann).get_json()["error"]
+    assert message == f"Voice sample not found or access denied: {unknown}"

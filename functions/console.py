@@ -27,7 +27,7 @@ import flask
 import functions_framework
 
 from shared.config import Settings
-from shared.errors import NotFoundError
+from shared.errors import NotFoundError, echoed
 from shared.http import Api, RequestContext
 from shared.model import DomainModel
 
@@ -154,7 +154,7 @@ def security_headers(settings: Settings) -> dict[str, str]:
 def _file_response(ctx: RequestContext, name: str) -> flask.Response:
     asset = _assets().get(name)
     if asset is None:
-        raise NotFoundError(f"No console file {name!r}")
+        raise NotFoundError(f"No console file {echoed(name)!r}")
     etag = f'"{asset.etag}"'
     if etag in [tag.strip() for tag in ctx.request.headers.get("If-None-Match", "").split(",")]:
         response = flask.Response(status=304)

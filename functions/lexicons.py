@@ -14,6 +14,7 @@ import flask
 import functions_framework
 from pydantic import Field
 
+from shared.errors import echoed
 from shared.http import Api, Reply, RequestContext
 from shared.lexicons import CAPABILITY as LEXICONS
 from shared.lexicons import lexicons as service
@@ -62,8 +63,8 @@ def get_lexicon_version(ctx: RequestContext, lexicon_id: str, version: str) -> L
     store = ctx.container.deps(LEXICONS)
     if not (version.isascii() and version.isdigit() and len(version) < 7 and int(version) > 0):
         # Versions count from 1: anything else names none (the message shows what was asked).
-        shown = version if len(version) <= 20 else f"{version[:20]}..."
-        raise service.LexiconNotFoundError(f"Lexicon not found: {lexicon_id}@{shown}")
+        shown = f"{echoed(lexicon_id)}@{echoed(version, 20)}"
+        raise service.LexiconNotFoundError(f"Lexicon not found: {shown}")
     found = service.get_lexicon(store, ctx.user_id, lexicon_id, int(version))
     return LexiconPublic.from_entity(found)
 

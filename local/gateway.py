@@ -51,7 +51,7 @@ from shared.bootstrap import Container, get_container
 from shared.catalog.repository import VOICES
 from shared.catalog.sync import start_sync
 from shared.config import Settings
-from shared.errors import NotFoundError
+from shared.errors import NotFoundError, echoed
 from shared.http import ErrorShape, error_response, request_id_of
 from shared.store import Query
 
@@ -156,7 +156,7 @@ def _not_found(
     # The body every route answers errors with (OpenAI's under /v1/, as its functions do).
     request_id = request_id_of(flask.Request(environ))
     shape: ErrorShape = "openai" if path.startswith("/v1/") else "platform"
-    response = error_response(NotFoundError(f"No route for {path}"), request_id, shape)
+    response = error_response(NotFoundError(f"No route for {echoed(path)}"), request_id, shape)
     response.headers["X-Request-Id"] = request_id
     return response(environ, start_response)
 

@@ -367,7 +367,7 @@ class Api:
             response.headers["Allow"] = ", ".join(allowed)
             return response
         except NotFound:
-            raise errors.NotFoundError(f"No route for {ctx.request.path}") from None
+            raise errors.NotFoundError(f"No route for {errors.echoed(ctx.request.path)}") from None
         route = self._endpoints[str(endpoint)]
         ctx.body_required = route.body_required
         if route.access != "public":
@@ -512,7 +512,7 @@ def http_exception_response(error: HTTPException) -> flask.Response:
     status = error.code or 500
     platform_error: errors.PlatformError
     if status == 404:
-        platform_error = errors.NotFoundError(f"No route for {flask.request.path!r}")
+        platform_error = errors.NotFoundError(f"No route for {errors.echoed(flask.request.path)!r}")
     elif status == 405:
         platform_error = errors.MethodNotAllowedError(f"{flask.request.method} is not allowed here")
     elif status == 413:

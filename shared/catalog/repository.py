@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from shared.errors import NotFoundError
+from shared.errors import NotFoundError, echoed
 from shared.providers.voices import AgeGroup, Gender, VoiceProfile
 from shared.store.base import MAX_BATCH_WRITES, Document, DocumentStore, Query, Transaction
 
@@ -199,7 +199,7 @@ class VoiceRepository:
         """Return the voice; raise VoiceNotFoundError."""
         voice = self.get(voice_id)
         if voice is None:
-            raise VoiceNotFoundError(f"Voice not found: {voice_id}")
+            raise VoiceNotFoundError(f"Voice not found: {echoed(voice_id)}")
         return voice
 
     def find(

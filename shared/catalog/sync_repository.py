@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.catalog.model import VoiceSyncJob, VoiceSyncStatus
-from shared.errors import NotFoundError
+from shared.errors import NotFoundError, echoed
 from shared.store.base import DocumentStore, Query, Transaction
 
 SYNC_JOBS = "voice_sync_jobs"
@@ -69,7 +69,7 @@ class VoiceSyncJobRepository:
         """Return the job; raise VoiceSyncJobNotFoundError."""
         job = self.get(job_id)
         if job is None:
-            raise VoiceSyncJobNotFoundError(f"Voice sync job not found: {job_id}")
+            raise VoiceSyncJobNotFoundError(f"Voice sync job not found: {echoed(job_id)}")
         return job
 
     def list_recent(
@@ -95,7 +95,7 @@ class VoiceSyncJobRepository:
         def apply(tx: Transaction) -> VoiceSyncJob:
             document = tx.get(SYNC_JOBS, job_id)
             if document is None:
-                raise VoiceSyncJobNotFoundError(f"Voice sync job not found: {job_id}")
+                raise VoiceSyncJobNotFoundError(f"Voice sync job not found: {echoed(job_id)}")
             current = VoiceSyncJob.model_validate(document.data)
             state = tx.get(PROVIDER_STATE, current.provider) if current.provider else None
             changed = change(current)

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared.errors import InvalidRequestError, NotFoundError
+from shared.errors import InvalidRequestError, NotFoundError, echoed
 from shared.lexicons.apply import Pronouncer
 from shared.lexicons.model import (
     MAX_LEXICONS_PER_REQUEST,
@@ -63,7 +63,7 @@ def get_lexicon(
     )
     if found is None or found.user_id != user_id:
         suffix = f"@{version}" if version is not None else ""
-        raise LexiconNotFoundError(f"Lexicon not found: {lexicon_id}{suffix}")
+        raise LexiconNotFoundError(f"Lexicon not found: {echoed(lexicon_id)}{suffix}")
     return found
 
 
@@ -89,7 +89,7 @@ def update_lexicon(
     def change(tx: Transaction) -> Lexicon:
         current = LexiconRepository.tx_latest(tx, lexicon_id)
         if current is None or current.user_id != user_id:
-            raise LexiconNotFoundError(f"Lexicon not found: {lexicon_id}")
+            raise LexiconNotFoundError(f"Lexicon not found: {echoed(lexicon_id)}")
         changed = {
             "name": request.name or current.name,
             "language": request.language or language or current.language,

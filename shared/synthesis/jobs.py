@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.errors import NotFoundError, SynthesisJobNotFoundError
+from shared.errors import NotFoundError, SynthesisJobNotFoundError, echoed
 from shared.files.repository import AudioFileRepository
 from shared.model import RequestModel, utcnow
 from shared.synthesis.model import ResolvedVoice, SynthesisJob, SynthesisResponse, SynthesisStatus
@@ -139,7 +139,7 @@ def job_status(deps: SynthesisDeps, user_id: str, job_id: str) -> SynthesisRespo
     repository = SynthesisJobRepository(deps.store)
     job = job_from(repository.document(job_id))
     if job.user_id != user_id:
-        raise SynthesisJobNotFoundError(f"Synthesis job not found: {job_id}")
+        raise SynthesisJobNotFoundError(f"Synthesis job not found: {echoed(job_id)}")
     voice = voice_of(job)
     files = AudioFileRepository(deps.store)
     audio_file = files.get(job.audio_file_id) if job.audio_file_id else None

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.audio.formats import OutputFormat
-from shared.errors import SynthesisJobNotFoundError
+from shared.errors import SynthesisJobNotFoundError, echoed
 from shared.store.base import Document, DocumentStore, Maximum, Query, Transaction, WriteBatch
 from shared.synthesis.model import SynthesisJob, SynthesisStatus
 
@@ -97,7 +97,7 @@ class SynthesisJobRepository:
         """Return the job's document; raise SynthesisJobNotFoundError."""
         document = self._store.get(SYNTHESIS_JOBS, job_id)
         if document is None:
-            raise SynthesisJobNotFoundError(f"Synthesis job not found: {job_id}")
+            raise SynthesisJobNotFoundError(f"Synthesis job not found: {echoed(job_id)}")
         return document
 
     def newest_of(
@@ -139,5 +139,5 @@ class SynthesisJobRepository:
         """Return the job's document read in ``tx``; raise SynthesisJobNotFoundError."""
         document = tx.get(SYNTHESIS_JOBS, job_id)
         if document is None:
-            raise SynthesisJobNotFoundError(f"Synthesis job not found: {job_id}")
+            raise SynthesisJobNotFoundError(f"Synthesis job not found: {echoed(job_id)}")
         return document

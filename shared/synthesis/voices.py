@@ -62,6 +62,7 @@ from shared.errors import (
     VoiceModelNotReadyError,
     VoiceModelUnusableError,
     VoiceRequiredError,
+    echoed,
 )
 from shared.model import normalize_language_tag
 from shared.precall.voices import clone_voice, is_clone_voice
@@ -178,7 +179,7 @@ def resolve_voice(
         model = model_for_synthesis(deps, user_id, name)
     except VoiceModelNotFoundError:
         raise VoiceModelNotFoundError(
-            f"No voice or voice model {name!r} here for you. A voice is {ACCEPTED_FORMS}."
+            f"No voice or voice model {echoed(name)!r} here for you. A voice is {ACCEPTED_FORMS}."
         ) from None
     return voice_of_model(model, deps, providers)
 
@@ -200,7 +201,9 @@ def named_voice(
     if ":" in name:
         profile = catalog_of(deps).voice(name)
         if profile is None:
-            raise VoiceNotFoundError(f"Voice not found: {name}. A voice is {ACCEPTED_FORMS}.")
+            raise VoiceNotFoundError(
+                f"Voice not found: {echoed(name)}. A voice is {ACCEPTED_FORMS}."
+            )
         return _of_profile(profile)
     defaults = defaults or DefaultVoices(catalog_of(deps), providers)
     mapped = _openai_voice(deps, name)

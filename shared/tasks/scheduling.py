@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 
+from shared.errors import echoed
 from shared.lazy import lazy_module
 from shared.tasks.base import ScheduledJobNotFoundError, TaskAlreadyExistsError, TaskQueue
 
@@ -94,7 +95,7 @@ class JobRegistry:
         try:
             return self._jobs[name]
         except KeyError:
-            raise ScheduledJobNotFoundError(f"No scheduled job named {name}") from None
+            raise ScheduledJobNotFoundError(f"No scheduled job named {echoed(name)}") from None
 
     def jobs(self) -> list[ScheduledJob]:
         """Return every job, by name."""

@@ -199,9 +199,14 @@ def share_voice_model(ctx: RequestContext, model_id: str) -> ShareResult:
     return sharing.share_voice_model(deps_of(ctx), caller_of(ctx), model_id, request)
 
 
-@api.route("/voice-models/<model_id>/share/<user_id>", methods=["DELETE"], status=204)
+@api.route(
+    "/voice-models/<model_id>/share/<user_id>",
+    methods=["DELETE"],
+    status=204,
+    responses={400: "The user named is the model's owner, who holds no grant"},
+)
 def revoke_voice_model_share(ctx: RequestContext, model_id: str, user_id: str) -> Reply:
-    """Revoke a user's use of a voice model."""
+    """Revoke a user's use of a voice model (a grantee may give up their own: ``me``)."""
     sharing.revoke_share(deps_of(ctx), caller_of(ctx), model_id, user_id)
     return Reply(status=204)
 

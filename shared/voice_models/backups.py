@@ -13,7 +13,8 @@ the model that was active in the backup, else the best restored one).
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from shared.blobs.base import check_object_name
@@ -26,7 +27,7 @@ from shared.errors import (
 )
 from shared.model import utcnow
 from shared.store.base import Transaction
-from shared.store.rate_limits import consume
+from shared.store.rate_limits import rate_limited
 from shared.voice_models import artifacts as files
 from shared.voice_models.activation import (
     ACTIVATION_ATTEMPTS,
@@ -104,14 +105,31 @@ def backup_voice_models(deps: VoiceModelDeps, caller: Caller, user_id: str) -> B
     Raises AccessDeniedError or RateLimitedError (backup operations per day).
     """
     owner = caller.acting_for(user_id)
-    consume(deps.store, user_id=caller.user_id, rule=deps.rate_limit("backup"))
     now = utcnow()
-    models = VoiceModelRepository(deps.store).live_for_user(owner)
+    name = f"{files.user_prefix(files.BACKUPS_PREFIX, owner)}backup_{now:%Y%m%dT%H%M%S%fZ}.json"
+    with rate_limited(deps.store, user_id=caller.user_id, rule=deps.rate_limit("backup")):
+        models = VoiceModelRepository(deps.store).live_for_user(owner)
+        deps.blobs.put(
+            deps.bucket,
+            name,
+            json.dumps(_backup_document(deps, owner, models, now), sort_keys=True).encode(),
+            content_type="application/json",
+            if_generation_match=0,
+        )
+    deps.log_access(caller, "backup", [m.id for m in models], owner)
+    return BackupResult(
+        backup_path=f"gs://{deps.bucket}/{name}", model_count=len(models), created_at=now
+    )
+
+
+def _backup_document(
+    deps: VoiceModelDeps, owner: str, models: list[VoiceModel], now: datetime
+) -> dict[str, Any]:
     stats = stats_by_id(deps, [m.id for m in models])
     shares: dict[str, list[dict[str, Any]]] = {}
     for share in ShareRepository(deps.store).for_owner(owner):
         shares.setdefault(share.model_id, []).append(share.to_api())
-    document = {
+    return {
         "format": BACKUP_FORMAT,
         "userId": owner,
         "createdAt": now.isoformat().replace("+00:00", "Z"),
@@ -120,18 +138,6 @@ def backup_voice_models(deps: VoiceModelDeps, caller: Caller, user_id: str) -> B
             for m in models
         ],
     }
-    name = f"{files.user_prefix(files.BACKUPS_PREFIX, owner)}backup_{now:%Y%m%dT%H%M%S%fZ}.json"
-    deps.blobs.put(
-        deps.bucket,
-        name,
-        json.dumps(document, sort_keys=True).encode(),
-        content_type="application/json",
-        if_generation_match=0,
-    )
-    deps.log_access(caller, "backup", [m.id for m in models], owner)
-    return BackupResult(
-        backup_path=f"gs://{deps.bucket}/{name}", model_count=len(models), created_at=now
-    )
 
 
 def backup_object_name(backup_path: str, *, owner: str, bucket: str) -> str:
@@ -167,45 +173,17 @@ def restore_voice_models(
     """
     owner = caller.acting_for(user_id)
     name = backup_object_name(request.backup_path, owner=owner, bucket=deps.bucket)
-    consume(deps.store, user_id=caller.user_id, rule=deps.rate_limit("backup"))
-    try:
-        raw = deps.blobs.get(deps.bucket, name)
-    except NotFoundError:
-        raise BackupNotFoundError(f"Backup not found: {request.backup_path}") from None
-    entries = _parse_backup(raw, owner)
-    saved = {model.id: model for model, _, _ in entries}
-    now = utcnow()
-
-    def restore(tx: Transaction) -> tuple[RestoreResult, list[str]]:
-        flagged = VoiceModelRepository.tx_activation(tx, owner)
-        existing = VoiceModelRepository.tx_get_many(tx, list(saved))
-        restored, skipped = [], []
-        for model_id in saved:
-            current = existing.get(model_id)
-            taken = current is not None and (current.user_id != owner or not current.is_deleted)
-            if taken and not (request.overwrite_existing and current and current.user_id == owner):
-                skipped.append(model_id)
-            else:
-                restored.append(model_id)
-        active_id = next((m.id for m in flagged), None)
-        if request.activate_restored and restored:
-            # A failed model is never made active, whatever the backup says.
-            was_active = [
-                i
-                for i in restored
-                if saved[i].is_active and saved[i].status is not VoiceModelStatus.FAILED
-            ]
-            best = next_best([saved[i] for i in restored], {})
-            active_id = was_active[0] if was_active else (best.id if best else active_id)
-        for model_id in restored:
-            document = saved[model_id].model_copy(update={"is_active": model_id == active_id})
-            tx.set(VOICE_MODELS, model_id, document.to_document())
-        changed = activation_writes(
-            tx, user_id=owner, flagged=flagged, active_id=active_id, now=now, skip=restored
+    with rate_limited(deps.store, user_id=caller.user_id, rule=deps.rate_limit("backup")):
+        try:
+            raw = deps.blobs.get(deps.bucket, name)
+        except NotFoundError:
+            raise BackupNotFoundError(f"Backup not found: {request.backup_path}") from None
+        entries = _parse_backup(raw, owner)
+        saved = {model.id: model for model, _, _ in entries}
+        result, changed = deps.store.run_transaction(
+            partial(_restore_models, owner=owner, saved=saved, request=request, now=utcnow()),
+            max_attempts=ACTIVATION_ATTEMPTS,
         )
-        return RestoreResult(restored=restored, skipped=skipped, active_model_id=active_id), changed
-
-    result, changed = deps.store.run_transaction(restore, max_attempts=ACTIVATION_ATTEMPTS)
     shares: list[ModelShare] = []
     for model, stats, model_shares in entries:
         if model.id not in result.restored:
@@ -221,6 +199,44 @@ def restore_voice_models(
     )
     deps.log_access(caller, "restore", result.restored, owner)
     return result
+
+
+def _restore_models(
+    tx: Transaction,
+    *,
+    owner: str,
+    saved: dict[str, VoiceModel],
+    request: RestoreRequest,
+    now: datetime,
+) -> tuple[RestoreResult, list[str]]:
+    """Write ``saved`` in ``tx``; return the result and the ids whose activation changed."""
+    flagged = VoiceModelRepository.tx_activation(tx, owner)
+    existing = VoiceModelRepository.tx_get_many(tx, list(saved))
+    restored, skipped = [], []
+    for model_id in saved:
+        current = existing.get(model_id)
+        taken = current is not None and (current.user_id != owner or not current.is_deleted)
+        if taken and not (request.overwrite_existing and current and current.user_id == owner):
+            skipped.append(model_id)
+        else:
+            restored.append(model_id)
+    active_id = next((m.id for m in flagged), None)
+    if request.activate_restored and restored:
+        # A failed model is never made active, whatever the backup says.
+        was_active = [
+            i
+            for i in restored
+            if saved[i].is_active and saved[i].status is not VoiceModelStatus.FAILED
+        ]
+        best = next_best([saved[i] for i in restored], {})
+        active_id = was_active[0] if was_active else (best.id if best else active_id)
+    for model_id in restored:
+        document = saved[model_id].model_copy(update={"is_active": model_id == active_id})
+        tx.set(VOICE_MODELS, model_id, document.to_document())
+    changed = activation_writes(
+        tx, user_id=owner, flagged=flagged, active_id=active_id, now=now, skip=restored
+    )
+    return RestoreResult(restored=restored, skipped=skipped, active_model_id=active_id), changed
 
 
 def _parse_backup(

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from shared.errors import InvalidRequestError, VoiceModelNotFoundError
 from shared.model import utcnow
 from shared.store.base import Transaction
-from shared.store.rate_limits import consume
+from shared.store.rate_limits import rate_limited
 from shared.voice_models import artifacts as files
 from shared.voice_models.activation import (
     ACTIVATION_ATTEMPTS,
@@ -40,6 +40,7 @@ from shared.voice_models.deps import (
     user_models_scope,
 )
 from shared.voice_models.model import (
+    MAX_LIST_OFFSET,
     VoiceModel,
     VoiceModelCreate,
     VoiceModelDeleted,
@@ -69,7 +70,6 @@ def create_voice_model(
     """
     owner = caller.acting_for(request.user_id)
     files.model_object_name(request.model_path, user_id=owner, bucket=deps.bucket)
-    consume(deps.store, user_id=caller.user_id, rule=deps.rate_limit("create"))
     components = request.quality_components
     model = VoiceModel(
         user_id=owner,
@@ -110,7 +110,8 @@ def create_voice_model(
         tx.create(VOICE_MODELS, model.id, created.to_document())
         return created, changed
 
-    created, changed = deps.store.run_transaction(add, max_attempts=ACTIVATION_ATTEMPTS)
+    with rate_limited(deps.store, user_id=caller.user_id, rule=deps.rate_limit("create")):
+        created, changed = deps.store.run_transaction(add, max_attempts=ACTIVATION_ATTEMPTS)
     deps.invalidate_models(owner, {created.id, *changed})
     deps.log_access(caller, "create", [created.id], owner)
     return created
@@ -165,6 +166,7 @@ def list_voice_models(
 ) -> dict[str, Any]:
     """Return one page of the user's live models, newest first, as the API body.
 
+    A page starts at most ``MAX_LIST_OFFSET`` models in, whether by offset or by cursor.
     The page's models are cached as their serialized JSON (``modelsJson``), the form the
     response needs, so a cache hit neither decodes nor re-encodes 100 models.
     Raises AccessDeniedError or InvalidRequestError (a bad cursor).
@@ -194,13 +196,15 @@ def list_voice_models(
     )
     total = int(value["total"])
     following = offset + query.limit
+    # Past the cap a cursor would be refused: paging ends there, as it does by offset.
+    more = following < total and following <= MAX_LIST_OFFSET
     deps.log_access(caller, "list", list(value["ids"]), owner)
     return {
         "modelsJson": value["modelsJson"],
         "total": total,
         "limit": query.limit,
         "offset": offset,
-        "nextCursor": encode_offset(following) if following < total else None,
+        "nextCursor": encode_offset(following) if more else None,
     }
 
 
@@ -223,7 +227,6 @@ def update_voice_model(
         changes["size_bytes"] = files.size_of(
             deps.blobs, deps.bucket, changes["model_path"], current.user_id
         )
-    consume(deps.store, user_id=caller.user_id, rule=deps.rate_limit("update"))
     now = utcnow()
     failing = changes.get("status") == VoiceModelStatus.FAILED
     counts = usage_counts(deps, repository.live_for_user(current.user_id)) if failing else {}
@@ -242,7 +245,8 @@ def update_voice_model(
         tx.update(VOICE_MODELS, model_id, {name: document[name] for name in fields})
         return VoiceModel.model_validate(document), changed
 
-    updated, changed = deps.store.run_transaction(change, max_attempts=ACTIVATION_ATTEMPTS)
+    with rate_limited(deps.store, user_id=caller.user_id, rule=deps.rate_limit("update")):
+        updated, changed = deps.store.run_transaction(change, max_attempts=ACTIVATION_ATTEMPTS)
     deps.invalidate_models(updated.user_id, {updated.id, *changed})
     deps.log_access(caller, "update", [updated.id], updated.user_id)
     return updated
@@ -280,7 +284,7 @@ def decode_offset(cursor: str) -> int:
         offset = int(number)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidRequestError("Invalid cursor") from None
-    if label != "offset" or offset < 0:
+    if label != "offset" or not 0 <= offset <= MAX_LIST_OFFSET:
         raise InvalidRequestError("Invalid cursor")
     return offset
 

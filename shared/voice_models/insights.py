@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.errors import NoQualifyingVoiceModelError, VoiceModelNotFoundError
-from shared.store.rate_limits import consume
+from shared.store.rate_limits import rate_limited
 from shared.voice_models.activation import rank
 from shared.voice_models.crud import readable_model
 from shared.voice_models.deps import (
@@ -62,9 +62,9 @@ def get_usage_stats(deps: VoiceModelDeps, caller: Caller, model_id: str) -> Voic
     Raises VoiceModelNotFoundError or RateLimitedError.
     """
     model = readable_model(deps, caller, model_id)
-    consume(deps.store, user_id=caller.user_id, rule=deps.rate_limit("analytics"))
-    deps.log_access(caller, "usage_stats", [model.id], model.user_id)
-    return model_usage_stats(deps, model_id)
+    with rate_limited(deps.store, user_id=caller.user_id, rule=deps.rate_limit("analytics")):
+        deps.log_access(caller, "usage_stats", [model.id], model.user_id)
+        return model_usage_stats(deps, model_id)
 
 
 def compute_analytics(deps: VoiceModelDeps, user_id: str) -> VoiceModelAnalytics:
@@ -110,9 +110,9 @@ def get_analytics(deps: VoiceModelDeps, caller: Caller, user_id: str) -> VoiceMo
     Raises AccessDeniedError or RateLimitedError.
     """
     owner = caller.acting_for(user_id)
-    consume(deps.store, user_id=caller.user_id, rule=deps.rate_limit("analytics"))
-    deps.log_access(caller, "analytics", [], owner)
-    return user_analytics(deps, owner)
+    with rate_limited(deps.store, user_id=caller.user_id, rule=deps.rate_limit("analytics")):
+        deps.log_access(caller, "analytics", [], owner)
+        return user_analytics(deps, owner)
 
 
 def compare_voice_models(

@@ -42,6 +42,9 @@ CLEANUP_MIN_AGE = timedelta(days=182)
 CLEANUP_QUALITY_THRESHOLD = 0.5
 CLEANUP_UNUSED_FOR = timedelta(days=30)
 
+MAX_LIST_OFFSET = 100_000
+"""How far into a user's models a page may start, by ``offset`` or by ``cursor`` alike."""
+
 _QUALITY_AGREEMENT_TOLERANCE = 0.01
 _SCORE_DECIMALS = 6
 

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from shared.model import DomainModel, NonNegativeCount, RequestModel, UnitScore, UtcDatetime
 from shared.voice_models.model import (
+    MAX_LIST_OFFSET,
     AccessLogEntry,
     ModelShare,
     NonEmptyId,
@@ -63,7 +64,7 @@ class VoiceModelListQuery(RequestModel):
     """
 
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = 20
-    offset: Annotated[int, Field(ge=0, le=100_000)] = 0
+    offset: Annotated[int, Field(ge=0, le=MAX_LIST_OFFSET)] = 0
     cursor: Annotated[str, Field(max_length=64)] | None = None
     provider: TTSProvider | None = None
     is_active: bool | None = None

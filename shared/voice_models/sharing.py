@@ -1,7 +1,8 @@
 """Sharing voice models (seed 001, for teams): grant ``use``, revoke, list what was shared.
 
 A grant lets the target user read the model and synthesize with it, never change it. Only
-the owner (or an admin) grants and revokes; a model is never shared with its owner.
+the owner (or an admin) grants and revokes, but a grantee may give up their own grant; a
+model is never shared with its owner.
 """
 
 from __future__ import annotations
@@ -63,13 +64,23 @@ def share_voice_model(
 
 
 def revoke_share(deps: VoiceModelDeps, caller: Caller, model_id: str, target_user_id: str) -> None:
-    """Remove the grant of the model to ``target_user_id`` (no error if there was none).
+    """Remove the grant of the model to ``target_user_id`` (``me``: the caller).
 
-    Raises AccessDeniedError or VoiceModelNotFoundError.
+    The owner (or an admin) removes any grant, no error if there was none; a grantee
+    removes their own. Raises AccessDeniedError (a grantee naming another user),
+    VoiceModelNotFoundError or InvalidRequestError (naming the owner).
     """
-    model = _owned_live(deps, caller, model_id, None)
-    ShareRepository(deps.store).revoke(model_id, target_user_id)
-    deps.log_access(caller, f"revoke:{target_user_id}", [model.id], model.user_id)
+    target = caller.user_id if target_user_id == ME else target_user_id
+    repository = ShareRepository(deps.store)
+    if target == caller.user_id and repository.get(model_id, target) is not None:
+        # Their own grant: a grantee may give it up while the model is theirs to see.
+        model = readable_model(deps, caller, model_id)
+    else:
+        model = _owned_live(deps, caller, model_id, None)
+    if target == model.user_id:
+        raise InvalidRequestError("A voice model is never shared with its owner")
+    repository.revoke(model_id, target)
+    deps.log_access(caller, f"revoke:{target}", [model.id], model.user_id)
 
 
 def shared_with(deps: VoiceModelDeps, caller: Caller, user_id: str) -> SharedVoiceModels:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 
@@ -191,6 +192,32 @@ def test_list_filters_like_the_seed(client, token):
     assert ids("isActive=true") == [0.9]
     assert ids("isActive=false&minQualityScore=0.7") == [0.75]
     assert ids("provider=xtts-v2&isActive=true&minQualityScore=0.7&limit=20&offset=0") == []
+
+
+def forged_cursor(offset):
+    return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
+
+
+def test_a_cursor_is_held_to_the_offset_cap(client, token):
+    ann = token("ann")
+    create(client, ann, "ann")
+    at_cap = client.get(
+        f"/voice-models/user/ann?cursor={forged_cursor(100_000)}", headers=bearer(ann)
+    )
+    assert at_cap.status_code == 200
+    assert (at_cap.get_json()["offset"], at_cap.get_json()["models"]) == (100_000, [])
+    for query in (
+        "offset=100001",
+        f"cursor={forged_cursor(100_001)}",
+        f"cursor={forged_cursor(10**15)}",
+    ):
+        response = client.get(f"/voice-models/user/ann?{query}", headers=bearer(ann))
+        assert response.status_code == 400, query
+        assert response.get_json()["code"] == "VALIDATION_ERROR"
+    past = client.get(
+        f"/voice-models/user/ann?cursor={forged_cursor(100_001)}", headers=bearer(ann)
+    )
+    assert "cursor" in past.get_json()["error"]
 
 
 @pytest.mark.parametrize(

@@ -161,6 +161,45 @@ def test_share_list_shared_and_revoke(client, token):
     )
 
 
+def test_me_names_the_caller_and_a_grantee_may_give_up_their_own_grant(client, token):
+    ann, bob, cid, dan, eve = (token(u) for u in ("ann", "bob", "cid", "dan", "eve"))
+    model = create(client, ann, "ann")
+    url = f"/voice-models/{model['id']}"
+    shared = client.post(
+        f"{url}/share", json={"targetUserIds": ["bob", "cid", "dan"]}, headers=bearer(ann)
+    )
+    assert shared.status_code == 200
+
+    # A grantee may not take anyone else's grant away, nor the owner's model.
+    for other in ("cid", "ann", "eve"):
+        assert client.delete(f"{url}/share/{other}", headers=bearer(dan)).status_code == 403
+    assert client.get(url, headers=bearer(cid)).status_code == 200
+    # Who has no grant cannot see the model: naming themselves changes nothing to that.
+    for named in ("me", "eve", "bob"):
+        assert client.delete(f"{url}/share/{named}", headers=bearer(eve)).status_code == 404
+    assert client.get(url, headers=bearer(bob)).status_code == 200
+
+    assert client.delete(f"{url}/share/me", headers=bearer(bob)).status_code == 204
+    assert client.get(url, headers=bearer(bob)).status_code == 404
+    assert client.get("/voice-models/user/bob/shared", headers=bearer(bob)).get_json() == {
+        "models": []
+    }
+    assert client.delete(f"{url}/share/cid", headers=bearer(cid)).status_code == 204
+    assert client.get(url, headers=bearer(cid)).status_code == 404
+    assert client.get(url, headers=bearer(dan)).status_code == 200
+
+    # The owner has no grant to give up: "me" is the owner, as when sharing with "me".
+    refused = client.delete(f"{url}/share/me", headers=bearer(ann))
+    assert refused.status_code == 400
+    assert refused.get_json()["code"] == "VALIDATION_ERROR"
+    assert client.delete(f"{url}/share/dan", headers=bearer(ann)).status_code == 204
+    assert client.get(url, headers=bearer(dan)).status_code == 404
+
+    log = client.get(f"{url}/access-log", headers=bearer(ann)).get_json()["entries"]
+    revokes = [(e["actorId"], e["action"]) for e in log if e["action"].startswith("revoke")]
+    assert revokes == [("ann", "revoke:dan"), ("cid", "revoke:cid"), ("bob", "revoke:bob")]
+
+
 def test_export_returns_model_usage_analytics_and_signed_urls(client, token):
     ann = token("ann")
     blobs, bucket = get_container().blobs, get_container().settings.models_bucket
@@ -429,3 +468,52 @@ def test_rate_limits_answer_429_with_retry_after(seed_limits, token):
     third = limited_client.post("/voice-models/user/ann/backup", headers=bearer(ann))
     assert third.status_code == 429
     assert 1 <= int(third.headers["Retry-After"]) <= 86400
+
+
+@pytest.fixture
+def tight_limits(function_client, platform, monkeypatch):
+    monkeypatch.setenv("VOICE_RATE_LIMIT_MODEL_CREATES_PER_HOUR", "3")
+    monkeypatch.setenv("VOICE_RATE_LIMIT_MODEL_UPDATES_PER_HOUR", "2")
+    monkeypatch.setenv("VOICE_RATE_LIMIT_BACKUPS_PER_DAY", "1")
+    monkeypatch.setenv("VOICE_RATE_LIMIT_ANALYTICS_PER_HOUR", "1000")
+    reset_container()
+    return function_client("voice_models")
+
+
+def test_refused_updates_do_not_use_up_the_update_limit(tight_limits, token):
+    limited_client, ann = tight_limits, token("ann")
+    kept = create(limited_client, ann, "ann")
+    gone = create(limited_client, ann, "ann")
+    assert (
+        limited_client.delete(f"/voice-models/{gone['id']}", headers=bearer(ann)).status_code == 200
+    )
+    # The deleted model is refused inside the update's transaction, after the limit counted it.
+    for _ in range(4):
+        refused = limited_client.put(
+            f"/voice-models/{gone['id']}", json={"name": "again"}, headers=bearer(ann)
+        )
+        assert refused.status_code == 404, refused.get_json()
+    for name in ("first", "second"):
+        changed = limited_client.put(
+            f"/voice-models/{kept['id']}", json={"name": name}, headers=bearer(ann)
+        )
+        assert changed.status_code == 200, changed.get_json()
+    third = limited_client.put(
+        f"/voice-models/{kept['id']}", json={"name": "third"}, headers=bearer(ann)
+    )
+    assert third.status_code == 429
+
+
+def test_refused_restores_do_not_use_up_the_backup_limit(tight_limits, token):
+    limited_client, ann = tight_limits, token("ann")
+    bucket = get_container().settings.models_bucket
+    missing = {"backupPath": f"gs://{bucket}/backups/ann/backup_20260101T000000000000Z.json"}
+    for _ in range(3):
+        refused = limited_client.post(
+            "/voice-models/user/ann/restore", json=missing, headers=bearer(ann)
+        )
+        assert refused.status_code == 404, refused.get_json()
+    backup = limited_client.post("/voice-models/user/ann/backup", headers=bearer(ann))
+    assert backup.status_code == 201, backup.get_json()
+    again = limited_client.post("/voice-models/user/ann/backup", headers=bearer(ann))
+    assert again.status_code == 429

@@ -27,7 +27,7 @@ from shared.samples.errors import (
 from shared.samples.model import SampleStatus, TrainRequest, VoiceSample
 from shared.samples.repository import SampleRepository
 from shared.samples.training.artifacts import MODEL_FILE, model_folder
-from shared.store.rate_limits import consume
+from shared.store.rate_limits import rate_limited
 from shared.tasks.base import TaskAlreadyExistsError
 from shared.voice_models.model import TTSProvider, VoiceModel, VoiceModelStatus
 from shared.voice_models.repository import VOICE_MODELS
@@ -55,7 +55,6 @@ def start_training(deps: SampleDeps, caller: Caller, request: TrainRequest) -> V
     samples = _ready_samples(deps, caller, sample_ids)
     language = _language_of(samples)
     models = deps.models
-    consume(deps.store, user_id=caller.user_id, rule=models.rate_limit("create"))
     model = VoiceModel(
         user_id=caller.user_id,
         name=request.name,
@@ -75,21 +74,22 @@ def start_training(deps: SampleDeps, caller: Caller, request: TrainRequest) -> V
     model = model.model_copy(
         update={"model_path": model_folder(caller.user_id, model.id) + MODEL_FILE}
     )
-    deps.store.create(VOICE_MODELS, model.id, model.to_document())
-    models.invalidate_models(caller.user_id, [model.id])
-    try:
-        deps.task_queue().enqueue(
-            deps.settings.default_queue,
-            TRAIN_TASK,
-            {"modelId": model.id},
-            dedup_key=f"{TRAIN_TASK}:{model.id}",
-        )
-    except TaskAlreadyExistsError:
-        pass  # a new id was just made: cannot happen, but is harmless
-    except BaseException:
-        deps.store.delete(VOICE_MODELS, model.id)
+    with rate_limited(deps.store, user_id=caller.user_id, rule=models.rate_limit("create")):
+        deps.store.create(VOICE_MODELS, model.id, model.to_document())
         models.invalidate_models(caller.user_id, [model.id])
-        raise
+        try:
+            deps.task_queue().enqueue(
+                deps.settings.default_queue,
+                TRAIN_TASK,
+                {"modelId": model.id},
+                dedup_key=f"{TRAIN_TASK}:{model.id}",
+            )
+        except TaskAlreadyExistsError:
+            pass  # a new id was just made: cannot happen, but is harmless
+        except BaseException:
+            deps.store.delete(VOICE_MODELS, model.id)
+            models.invalidate_models(caller.user_id, [model.id])
+            raise
     models.log_access(caller, "train", [model.id], caller.user_id)
     return model
 

@@ -20,6 +20,7 @@ from shared.errors import (
     VoiceModelFailedError,
     VoiceModelNotActiveError,
     VoiceModelNotFoundError,
+    echoed,
 )
 from shared.model import utcnow
 from shared.store.base import Transaction
@@ -167,7 +168,9 @@ def deactivate_voice_model(
     def deactivate(tx: Transaction) -> tuple[VoiceModel, list[str]]:
         model = owned_in_tx(deps, caller, VoiceModelRepository.tx_get(tx, model_id), owner)
         if model.is_deleted:
-            raise VoiceModelNotFoundError(f"Voice model not found or access denied: {model_id}")
+            raise VoiceModelNotFoundError(
+                f"Voice model not found or access denied: {echoed(model_id)}"
+            )
         flagged = VoiceModelRepository.tx_activation(tx, model.user_id)
         if not any(m.id == model_id for m in flagged):
             raise VoiceModelNotActiveError(f"Voice model is not active: {model_id}")
@@ -225,7 +228,9 @@ def soft_delete(
     def remove(tx: Transaction) -> tuple[VoiceModelDeleted, str, list[str]]:
         model = owned_in_tx(deps, caller, VoiceModelRepository.tx_get(tx, model_id), owner)
         if model.is_deleted:
-            raise VoiceModelNotFoundError(f"Voice model not found or access denied: {model_id}")
+            raise VoiceModelNotFoundError(
+                f"Voice model not found or access denied: {echoed(model_id)}"
+            )
         flagged = VoiceModelRepository.tx_activation(tx, model.user_id)
         was_active = model.is_active or any(m.id == model_id for m in flagged)
         if was_active and unless_active:

@@ -24,6 +24,7 @@ from shared.errors import (
     InvalidBackupPathError,
     InvalidRequestError,
     NotFoundError,
+    echoed,
 )
 from shared.model import utcnow
 from shared.store.base import Transaction
@@ -177,7 +178,7 @@ def restore_voice_models(
         try:
             raw = deps.blobs.get(deps.bucket, name)
         except NotFoundError:
-            raise BackupNotFoundError(f"Backup not found: {request.backup_path}") from None
+            raise BackupNotFoundError(f"Backup not found: {echoed(request.backup_path)}") from None
         entries = _parse_backup(raw, owner)
         saved = {model.id: model for model, _, _ in entries}
         result, changed = deps.store.run_transaction(

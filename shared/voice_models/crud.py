@@ -18,7 +18,7 @@ import json
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from shared.errors import InvalidRequestError, VoiceModelNotFoundError
+from shared.errors import InvalidRequestError, VoiceModelNotFoundError, echoed
 from shared.model import utcnow
 from shared.store.base import Transaction
 from shared.store.rate_limits import rate_limited
@@ -145,7 +145,7 @@ def readable_model(deps: VoiceModelDeps, caller: Caller, model_id: str) -> Voice
             return model
         if ShareRepository(deps.store).get(model_id, caller.user_id) is not None:
             return model
-    raise VoiceModelNotFoundError(f"Voice model not found or access denied: {model_id}")
+    raise VoiceModelNotFoundError(f"Voice model not found or access denied: {echoed(model_id)}")
 
 
 def get_voice_model(
@@ -234,7 +234,9 @@ def update_voice_model(
     def change(tx: Transaction) -> tuple[VoiceModel, list[str]]:
         model = owned_in_tx(deps, caller, VoiceModelRepository.tx_get(tx, model_id), owner)
         if model.is_deleted:
-            raise VoiceModelNotFoundError(f"Voice model not found or access denied: {model_id}")
+            raise VoiceModelNotFoundError(
+                f"Voice model not found or access denied: {echoed(model_id)}"
+            )
         fields = {**changes, "updated_at": now, "version": model.version + 1}
         changed: list[str] = []
         if failing:

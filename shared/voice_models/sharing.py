@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from shared.errors import InvalidRequestError, VoiceModelNotFoundError
+from shared.errors import InvalidRequestError, VoiceModelNotFoundError, echoed
 from shared.voice_models.activation import owned_in_tx
 from shared.voice_models.crud import readable_model
 from shared.voice_models.deps import ME, Caller, VoiceModelDeps
@@ -28,7 +28,7 @@ def _owned_live(
 ) -> VoiceModel:
     model = owned_in_tx(deps, caller, VoiceModelRepository(deps.store).get(model_id), owner)
     if model.is_deleted:
-        raise VoiceModelNotFoundError(f"Voice model not found or access denied: {model_id}")
+        raise VoiceModelNotFoundError(f"Voice model not found or access denied: {echoed(model_id)}")
     return model
 
 

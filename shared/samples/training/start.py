@@ -15,6 +15,7 @@ from shared.errors import (
     ConfigurationError,
     InvalidRequestError,
     ProviderNotConfiguredError,
+    echoed,
 )
 from shared.model import utcnow
 from shared.providers.base import UnknownProviderError
@@ -119,7 +120,9 @@ def _ready_samples(deps: SampleDeps, caller: Caller, sample_ids: list[str]) -> l
         sample = found.get(sample_id)
         # Only one's own voice: training on someone else's public sample would clone them.
         if sample is None or sample.user_id != caller.user_id:
-            raise SampleNotFoundError(f"Voice sample not found or access denied: {sample_id}")
+            raise SampleNotFoundError(
+                f"Voice sample not found or access denied: {echoed(sample_id)}"
+            )
         if sample.status is not SampleStatus.READY:
             raise SampleNotReadyError(
                 f"Voice sample {sample_id} is {sample.status.value}; train from ready samples"

@@ -1,7 +1,7 @@
 """The ``precall`` function: every ``/precall`` route of seed 003 (pre-call voice cloning).
 
-Voice samples uploaded into the account's folder of our storage, caller mappings (create,
-get, list, update, soft delete), the telephony webhook that logs
+Voice samples uploaded into the account's folder of our storage and deleted from it,
+caller mappings (create, get, list, update, soft delete), the telephony webhook that logs
 a call and queues its clone (202 at once), polling a call, its transfer to the agent and its
 end, and the account's analytics. Every route works inside the caller's account (the
 token's ``accountId`` claim, else its user id); ``accountId`` may name another only for an
@@ -17,7 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from shared.errors import PayloadTooLargeError
 from shared.http import Api, Reply, RequestContext
 from shared.precall import CAPABILITY as PRECALL
-from shared.precall import analytics, calls, mappings
+from shared.precall import analytics, calls, mappings, recordings
 from shared.precall.deps import Caller, PrecallDeps
 from shared.precall.model import CallerVoiceMapping
 from shared.precall.schemas import (
@@ -70,7 +70,21 @@ def upload_precall_sample(ctx: RequestContext, name: str) -> SampleStored:
         data = ctx.request.get_data(cache=False)
     except RequestEntityTooLarge as exc:
         raise PayloadTooLargeError(f"A voice sample is at most {limit} bytes") from exc
-    return mappings.store_sample(deps, caller_of(ctx), name, data, scope.account_id)
+    return recordings.store_sample(deps, caller_of(ctx), name, data, scope.account_id)
+
+
+@api.route(
+    "/precall/samples/<name>",
+    methods=["DELETE"],
+    query=AccountScope,
+    status=204,
+    responses={409: "Live caller mappings use the sample; the error names them"},
+)
+def delete_precall_sample(ctx: RequestContext, name: str) -> Reply:
+    """Delete a voice sample of the account's folder, unless a live caller mapping uses it."""
+    scope = ctx.query(AccountScope)
+    recordings.delete_sample(deps_of(ctx), caller_of(ctx), name, scope.account_id)
+    return Reply(status=204)
 
 
 @api.route(

@@ -11,6 +11,7 @@ ready, is the samples capability's own error (404 ``SAMPLE_NOT_FOUND``, 409
 from __future__ import annotations
 
 from shared.errors import (
+    ConflictError,
     DocumentAlreadyExistsError,
     GoneError,
     InvalidRequestError,
@@ -63,6 +64,19 @@ class CloneNotFoundError(NotFoundError):
 class CloneExpiredError(GoneError):
     code = "CLONE_EXPIRED"
     default_message = "The cloned voice has expired; the caller's next call clones it again"
+
+
+class PrecallSampleNotFoundError(NotFoundError):
+    code = "PRECALL_SAMPLE_NOT_FOUND"
+    default_message = "No voice sample with this name in your account"
+
+
+class PrecallSampleInUseError(ConflictError):
+    code = "PRECALL_SAMPLE_IN_USE"
+    default_message = (
+        "Live caller mappings use this voice sample; delete them or point them at another "
+        "sample first"
+    )
 
 
 class SampleLocationNotAllowedError(InvalidRequestError):

@@ -5,21 +5,21 @@ is written (allowed location, readable, audio, long enough, holds speech; a ``sa
 must be a ready sample of the user setting it or of the account's own user, whose id is
 then kept as ``sampleOwnerId``), so a mapping never points at a sample that cannot be
 cloned at the time it is saved; the embedded cloner is then warmed for the sample's
-language (``shared.precall.warmup``). Changing a
-mapping's number or sample, or deleting it, expires the clones cached from it in the same
-transaction (the expiry job then gives the provider's voice back); so does uploading new
-audio under the name of a sample that live mappings use (``PUT /precall/samples/{name}``).
+language (``shared.precall.warmup``). Changing a mapping's number or sample, or deleting
+it, expires the clones cached from it in the same transaction (the expiry job then gives
+the provider's voice back). A mapping naming a recording of the account's folder holds the
+recording's lock in the transaction that saves it, so a deletion of the recording at the
+same moment is either refused for the mapping or makes the mapping's save fail; uploading
+and deleting recordings is ``shared.precall.recordings``.
 """
 
 from __future__ import annotations
 
-import re
-
-from shared.errors import InvalidRequestError
 from shared.model import with_changes
 from shared.precall.deps import Caller, PrecallDeps
 from shared.precall.errors import CallerIdTakenError, CallerMappingNotFoundError
 from shared.precall.model import CallerVoiceMapping
+from shared.precall.recordings import hold_recording
 from shared.precall.repository import (
     MAPPING_CLAIMS,
     MAPPINGS,
@@ -36,7 +36,6 @@ from shared.precall.samples import (
     SampleAudio,
     check_allowed,
     check_read,
-    check_sample,
     sample_owners,
 )
 from shared.precall.schemas import (
@@ -44,13 +43,9 @@ from shared.precall.schemas import (
     MappingDeleted,
     MappingPage,
     MappingUpdate,
-    SampleStored,
 )
 from shared.precall.warmup import queue_warm_up
-from shared.store import Query
 from shared.store.base import Transaction
-
-_SAMPLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def check_sample_source(
@@ -70,49 +65,6 @@ def check_sample_source(
 
 def _owner_of(sample: SampleAudio) -> str | None:
     return sample.stored.owner_id if sample.stored is not None else None
-
-
-def store_sample(
-    deps: PrecallDeps, caller: Caller, name: str, data: bytes, account: str | None
-) -> SampleStored:
-    """Check ``data`` and store it as ``precall/{account}/{name}`` in the samples bucket.
-
-    Raises InvalidRequestError (a bad name), SampleNotAudioError or SampleUnusableError.
-    """
-    account_id = caller.account_for(account)
-    if not _SAMPLE_NAME.match(name) or "/" in account_id:
-        raise InvalidRequestError("A sample name is 1-100 letters, digits, '.', '-' or '_'")
-    checked = check_sample(data, deps.settings)
-    bucket = deps.settings.samples_bucket
-    path = f"precall/{account_id}/{name}"
-    url = f"gs://{bucket}/{path}"
-    deps.blobs.put(bucket, path, data, content_type=checked.content_type)
-    _expire_clones_of_sample(deps, account_id, url)
-    return SampleStored(
-        voice_sample_url=url,
-        format=checked.format,
-        duration_seconds=round(checked.duration_seconds, 3),
-        size_bytes=checked.size_bytes,
-        quality_score=checked.quality_score,
-    )
-
-
-def _expire_clones_of_sample(deps: PrecallDeps, account_id: str, url: str) -> None:
-    """Expire the clones cached from the sample at ``url``: new audio, a new voice."""
-    query = (
-        Query(MAPPINGS)
-        .where("account_id", "==", account_id)
-        .where("voice_sample_url", "==", url)
-        .where("deleted_at", "==", None)
-    )
-    now = deps.clock()
-    for document in deps.store.stream(query):
-        stale_clones = live_cache_of(account_id, mapping_from(document).caller_id)
-
-        def expire(tx: Transaction, stale_clones: Query = stale_clones) -> None:
-            tx_expire_cache(tx, [cache_from(d) for d in tx.query(stale_clones)], now)
-
-        deps.store.run_transaction(expire)
 
 
 def create_mapping(deps: PrecallDeps, caller: Caller, request: MappingCreate) -> CallerVoiceMapping:
@@ -140,8 +92,11 @@ def create_mapping(deps: PrecallDeps, caller: Caller, request: MappingCreate) ->
     )
 
     def create(tx: Transaction) -> None:
+        recording = hold_recording(tx, deps, account_id, mapping.voice_sample_url, now)
         _claim(tx, mapping)
         tx.create(MAPPINGS, mapping.id, mapping.to_document())
+        if recording is not None:
+            recording.write(tx)
 
     deps.store.run_transaction(create)
     queue_warm_up(deps, sample.language)
@@ -211,6 +166,9 @@ def update_mapping(
         updated = with_changes(current, **changes, updated_at=now)
         moved = updated.caller_id != current.caller_id
         resampled = updated.sample_source != current.sample_source
+        recording = None
+        if resampled:
+            recording = hold_recording(tx, deps, account_id, updated.voice_sample_url, now)
         stale = []
         if moved or resampled:
             stale = [cache_from(d) for d in tx.query(live_cache_of(account_id, current.caller_id))]
@@ -219,6 +177,8 @@ def update_mapping(
             tx.delete(MAPPING_CLAIMS, caller_key(account_id, current.caller_id))
         tx.set(MAPPINGS, mapping_id, updated.to_document())
         tx_expire_cache(tx, stale, now)
+        if recording is not None:
+            recording.write(tx)
         return updated
 
     updated = deps.store.run_transaction(update)

@@ -1,11 +1,14 @@
-"""Erasing a deleted account's pre-call data, provider voices included.
+"""Erasing a deleted account's pre-call data, callers' recordings and provider voices included.
 
 The account is the deleted user's id (the account of every token without an ``accountId``
-claim). Its mappings and their number claims, cached clones, calls, clone logs, ready,
-failed and transfer events and clone leases are deleted; every provider voice cloned for it
-that is not yet given back is first recorded as a release, then the releases are tried at
-once (a provider outage leaves them to the expiry job, which retries until they go; a
-release holds only the provider and voice id, nothing of the account).
+claim). Its callers' recordings (``precall/{account}/`` in the samples bucket, uploaded with
+``PUT /precall/samples/{name}``) are deleted first; the rest of that bucket belongs to the
+samples capability, whose own purge deletes ``samples/{user}/``. Then its mappings and their
+number claims, the recordings' locks, cached clones, calls, clone logs, ready, failed and
+transfer events and clone leases are deleted; every provider voice cloned for it that is
+not yet given back is first recorded as a release, then the releases are tried at once (a
+provider outage leaves them to the expiry job, which retries until they go; a release
+holds only the provider and voice id, nothing of the account).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 from shared.model import utcnow
 from shared.precall.deps import PrecallDeps
 from shared.precall.expiry import release_voices
+from shared.precall.recordings import recordings_prefix
 from shared.precall.repository import (
     ACCOUNT_COLLECTIONS,
     CALLS,
@@ -33,6 +37,13 @@ logger = logging.getLogger(__name__)
 
 def purge_account(deps: PrecallDeps, account_id: str) -> int:
     """Delete everything of ``account_id``; return how many mappings and calls went."""
+    recordings = deps.blobs.delete_prefix(
+        deps.settings.samples_bucket, recordings_prefix(account_id)
+    )
+    logger.info(
+        "Purged the pre-call recordings of a deleted account",
+        extra={"fields": {"objects": recordings}},
+    )
     store = deps.store
     now = utcnow()
     with store.batch() as batch:

@@ -16,6 +16,10 @@ Collections carry the seed's table names (``caller_voice_mapping``, ``voice_clon
   between its creation and the cache entry's commit, so a crash there leaks nothing.
 - ``voice_clone_releases/{provider}-{sha256(voice)}``: provider voices to delete (expired,
   replaced, orphaned or of a deleted account), removed once the provider confirms.
+- ``caller_voice_recording_locks/{sha256(account, URL)}``: the lock of a recording of the
+  account's folder, written by every transaction that saves a mapping naming it and by
+  the deletion of the recording, which marks it while the object goes; so the store
+  orders the two (``shared.precall.recordings``).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ FAILED_EVENTS = "clone_failed_events"
 TRANSFER_EVENTS = "clone_transfer_events"
 CLONE_LEASES = "voice_clone_leases"
 VOICE_RELEASES = "voice_clone_releases"
+RECORDING_LOCKS = "caller_voice_recording_locks"
 
 ACCOUNT_COLLECTIONS = (
     MAPPINGS,
@@ -54,6 +59,7 @@ ACCOUNT_COLLECTIONS = (
     FAILED_EVENTS,
     TRANSFER_EVENTS,
     CLONE_LEASES,
+    RECORDING_LOCKS,
 )
 """Every collection whose documents belong to one account (``account_id``)."""
 
@@ -70,6 +76,11 @@ def caller_key(account_id: str, caller_id: str) -> str:
 def call_key(account_id: str, call_id: str) -> str:
     """Return the document id of the call logged for greeting call ``call_id``."""
     return _digest("call", account_id, call_id)[:40]
+
+
+def recording_key(account_id: str, url: str) -> str:
+    """Return the id of the lock of the recording at ``url`` in ``account_id``."""
+    return _digest("recording", account_id, url)
 
 
 def release_id(provider: str, voice_id: str) -> str:
@@ -108,6 +119,16 @@ def live_cache_of(account_id: str, caller_id: str) -> Query:
         Query(CLONE_CACHE)
         .where("account_id", "==", account_id)
         .where("caller_id", "==", caller_id)
+        .where("deleted_at", "==", None)
+    )
+
+
+def cloned_from(account_id: str, mapping_id: str) -> Query:
+    """Return the query of the cache entries not soft-deleted cloned for ``mapping_id``."""
+    return (
+        Query(CLONE_CACHE)
+        .where("account_id", "==", account_id)
+        .where("mapping_id", "==", mapping_id)
         .where("deleted_at", "==", None)
     )
 

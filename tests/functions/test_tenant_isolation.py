@@ -25,6 +25,8 @@ Routes with path parameters not swept, because their parameters name no user's d
 
 ``PUT /precall/samples/{name}`` is swept with ann's sample name: it stores into the
 caller's own folder, so bob's upload succeeds, and must land in his folder, not ann's.
+``DELETE /precall/samples/{name}``, swept after it, deletes that copy of bob's (204), never
+ann's recording, which she reads back at the end.
 """
 
 from __future__ import annotations
@@ -61,8 +63,8 @@ SKIPPED = {
     "/scheduler/jobs/<name>/fire",
     "/console/<path:name>",
 }
-# Routes writing into the caller's own namespace: bob's call succeeds, in his namespace.
-OWN_NAMESPACE = {"/precall/samples/<name>"}
+# Routes acting in the caller's own namespace: bob's call succeeds, in his namespace.
+OWN_NAMESPACE = {("PUT", "/precall/samples/<name>"), ("DELETE", "/precall/samples/<name>")}
 # Which of ann's ids (keys of ``World.ids``) fill each path parameter.
 PARAMS = {
     "user_id": ["user", "grantee"],
@@ -288,7 +290,8 @@ def sweep(
             for method in route.methods:
                 kwargs: dict[str, Any] = {"headers": caller}
                 body = body_for(world, method, route.rule)
-                if route.rule in OWN_NAMESPACE:
+                own = (method, route.rule) in OWN_NAMESPACE
+                if own and method == "PUT":
                     kwargs.update(data=espeak_wav("en-US+m3"), content_type="audio/wav")
                 elif body is not None or route.body_required:
                     kwargs["json"] = body or {}
@@ -296,12 +299,12 @@ def sweep(
                 answer = text_of(response)
                 status = response.status_code
                 where = f"{method} {path} ({route.rule}) -> {status}"
-                allowed = (method, route.rule) in granted or route.rule in OWN_NAMESPACE
+                allowed = (method, route.rule) in granted or own
                 if allowed and not 200 <= status < 300:
                     problems.append(f"{where}: refused what it may do: {answer[-300:]}")
                 if not allowed and status not in REFUSED:
                     problems.append(f"{where}: not refused: {answer[-300:]}")
-                if route.rule in OWN_NAMESPACE:
+                if own:
                     seen = leaked(world, answer)  # bob's own upload names nothing of ann's
                 elif 200 <= status < 300:
                     seen = leaked(world, answer, shown=shown if allowed else frozenset())
@@ -394,6 +397,13 @@ def probe_ids_in_bodies_and_queries(world: World) -> list[str]:
             REFUSED,
         ),
         ("precall", "GET", "/precall/mappings?accountId=ann", None, REFUSED),
+        (
+            "precall",
+            "DELETE",
+            f"/precall/samples/{ids['precall sample']}?accountId=ann",
+            None,
+            REFUSED,
+        ),
         ("precall", "GET", f"/precall/mappings/{ids['mapping']}?accountId=ann", None, REFUSED),
         ("precall", "PUT", f"/precall/mappings/{ids['mapping']}", {"accountId": "ann"}, REFUSED),
         ("precall", "DELETE", f"/precall/mappings/{ids['mapping']}", {"accountId": "ann"}, REFUSED),

@@ -1,0 +1,229 @@
+"""Callers' recordings: audio stored in the account's folder, and deleting it again.
+
+``PUT /precall/samples/{name}`` checks a recording (audio, long enough, holds speech) and
+stores it as ``precall/{account}/{name}`` in the samples bucket; mappings name it by its
+``gs://`` URL, several mappings possibly the same one. New audio under a name expires the
+clones cached from it, so the next call clones the new voice. ``DELETE`` deletes it,
+unless a live mapping uses it (409 naming a few: a mapping must not point at audio that is
+gone, and the user decides whether to delete or re-point it); a missing one is 404. What
+is still cached from it expires. The account's deletion deletes the whole folder
+(``shared.precall.purge``).
+
+A deletion and a mapping saved at the same moment are ordered by the recording's lock
+(``caller_voice_recording_locks``), a document both transactions read first and write:
+
+- the deletion's transaction finds no live mapping naming the recording and marks the
+  lock; only then is the object deleted, and the mark removed after;
+- a mapping's transaction (``hold_recording``) refuses while the lock is marked, and when
+  the object is gone (its sample was read before the transaction; it may have gone since).
+
+Whichever commits second sees the first: a mapping saved first makes the deletion 409; a
+deletion marked first makes the mapping 400 ``SAMPLE_UNREACHABLE``. A mark older than
+``DELETION_MARK_LIFETIME`` is of a deletion that died before it could remove it (the
+function times out after 60 s) and no longer refuses anything. What the lock cannot order
+is the object store itself: a deletion stalled between its mark and the object's deletion
+for longer than that, or an upload of new audio under the name while it is being deleted
+(the deletion may take the new audio too; the upload's answer said it was stored).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from shared.errors import InvalidRequestError, echoed
+from shared.model import new_id
+from shared.precall.deps import Caller, PrecallDeps
+from shared.precall.errors import (
+    PrecallSampleInUseError,
+    PrecallSampleNotFoundError,
+    SampleUnreachableError,
+)
+from shared.precall.repository import (
+    MAPPINGS,
+    RECORDING_LOCKS,
+    cache_from,
+    cloned_from,
+    live_cache_of,
+    mapping_from,
+    recording_key,
+    tx_expire_cache,
+)
+from shared.precall.samples import check_sample, parse_location
+from shared.precall.schemas import SampleStored
+from shared.store import Query
+from shared.store.base import Transaction
+
+DELETION_MARK_LIFETIME = timedelta(minutes=10)
+"""How long a deletion's mark refuses new mappings of the recording (see the docstring)."""
+NAMED_MAPPINGS = 5
+"""How many of the mappings using a recording a refused deletion names."""
+
+_SAMPLE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def recordings_prefix(account_id: str) -> str:
+    """Return the folder of ``account_id``'s recordings in the samples bucket."""
+    return f"precall/{account_id}/"
+
+
+def recording_path(account_id: str, name: str) -> str:
+    """Return the object name of the recording ``name``; raise InvalidRequestError."""
+    if not _SAMPLE_NAME.match(name) or "/" in account_id:
+        raise InvalidRequestError("A sample name is 1-100 letters, digits, '.', '-' or '_'")
+    return recordings_prefix(account_id) + name
+
+
+def store_sample(
+    deps: PrecallDeps, caller: Caller, name: str, data: bytes, account: str | None
+) -> SampleStored:
+    """Check ``data`` and store it as ``precall/{account}/{name}`` in the samples bucket.
+
+    Raises AccessDeniedError, InvalidRequestError (a bad name), SampleNotAudioError or
+    SampleUnusableError.
+    """
+    account_id = caller.account_for(account)
+    path = recording_path(account_id, name)
+    checked = check_sample(data, deps.settings)
+    bucket = deps.settings.samples_bucket
+    url = f"gs://{bucket}/{path}"
+    deps.blobs.put(bucket, path, data, content_type=checked.content_type)
+    expire_clones_of_sample(deps, account_id, url)
+    return SampleStored(
+        voice_sample_url=url,
+        format=checked.format,
+        duration_seconds=round(checked.duration_seconds, 3),
+        size_bytes=checked.size_bytes,
+        quality_score=checked.quality_score,
+    )
+
+
+def delete_sample(deps: PrecallDeps, caller: Caller, name: str, account: str | None) -> None:
+    """Delete the recording ``name`` of the account and expire the clones cached from it.
+
+    Raises AccessDeniedError, InvalidRequestError (a bad name), PrecallSampleNotFoundError
+    or PrecallSampleInUseError (live mappings name it; the error names a few).
+    """
+    account_id = caller.account_for(account)
+    path = recording_path(account_id, name)
+    bucket = deps.settings.samples_bucket
+    url = f"gs://{bucket}/{path}"
+    missing = PrecallSampleNotFoundError(f"No voice sample {echoed(name)} in your account")
+    if not deps.blobs.exists(bucket, path):
+        raise missing
+    key = recording_key(account_id, url)
+    owner = new_id()
+    users = (
+        Query(MAPPINGS)
+        .where("account_id", "==", account_id)
+        .where("voice_sample_url", "==", url)
+        .where("deleted_at", "==", None)
+        .take(NAMED_MAPPINGS + 1)
+    )
+
+    def mark(tx: Transaction) -> None:
+        # Read before the query: a mapping saved now writes the lock, so the store runs
+        # this transaction wholly before that one (whose save then fails) or after it
+        # (and the query finds the mapping).
+        tx.get(RECORDING_LOCKS, key)
+        using = [document.id for document in tx.query(users)]
+        if using:
+            raise _in_use(using)
+        tx.set(
+            RECORDING_LOCKS,
+            key,
+            {
+                "account_id": account_id,
+                "voice_sample_url": url,
+                "deleting_since": deps.clock(),
+                "deleting_owner": owner,
+            },
+            merge=True,
+        )
+
+    def unmark(tx: Transaction) -> None:
+        lock = tx.get(RECORDING_LOCKS, key)
+        if lock is not None and lock.data.get("deleting_owner") == owner:
+            tx.delete(RECORDING_LOCKS, key)
+
+    deps.store.run_transaction(mark)
+    try:
+        deleted = deps.blobs.delete(bucket, path)
+    finally:
+        deps.store.run_transaction(unmark)
+    if not deleted:  # another deletion took it first
+        raise missing
+    expire_clones_of_sample(deps, account_id, url)
+
+
+def _in_use(mapping_ids: list[str]) -> PrecallSampleInUseError:
+    named = sorted(mapping_ids)[:NAMED_MAPPINGS]
+    more = " and more" if len(mapping_ids) > NAMED_MAPPINGS else ""
+    return PrecallSampleInUseError(
+        f"Caller mappings {', '.join(named)}{more} use this voice sample; delete them or "
+        "point them at another sample first",
+        details=[{"mappingId": mapping_id} for mapping_id in named],
+    )
+
+
+@dataclass(frozen=True)
+class RecordingHold:
+    """A mapping's use of a recording, checked in its transaction; ``write`` records it."""
+
+    key: str
+    document: dict[str, Any]
+
+    def write(self, tx: Transaction) -> None:
+        """Write the lock, after the transaction's reads (so a deletion cannot pass it)."""
+        tx.set(RECORDING_LOCKS, self.key, self.document, merge=True)
+
+
+def hold_recording(
+    tx: Transaction, deps: PrecallDeps, account_id: str, url: str | None, now: datetime
+) -> RecordingHold | None:
+    """Read the lock of the recording at ``url`` in the transaction saving a mapping of it.
+
+    Returns the hold to ``write`` once the transaction's other reads are done, or None when
+    ``url`` is no recording of the account's folder. Raises SampleUnreachableError: the
+    recording is being deleted, or is gone.
+    """
+    prefix = f"gs://{deps.settings.samples_bucket}/{recordings_prefix(account_id)}"
+    if url is None or not url.startswith(prefix):
+        return None
+    key = recording_key(account_id, url)
+    lock = tx.get(RECORDING_LOCKS, key)
+    since = lock.data.get("deleting_since") if lock is not None else None
+    if isinstance(since, datetime) and now - since < DELETION_MARK_LIFETIME:
+        raise SampleUnreachableError(f"The voice sample at {url} is being deleted")
+    location = parse_location(url)
+    if not deps.blobs.exists(location.bucket, location.name):
+        raise SampleUnreachableError(f"No object at {url}")
+    return RecordingHold(
+        key, {"account_id": account_id, "voice_sample_url": url, "last_mapped_at": now}
+    )
+
+
+def expire_clones_of_sample(deps: PrecallDeps, account_id: str, url: str) -> None:
+    """Expire the clones cached from the sample at ``url``: new audio, or none, a new voice.
+
+    Those of the callers of the live mappings naming it, and any still cached for a deleted
+    mapping that named it (a clone being made as its mapping went is saved after).
+    """
+    query = (
+        Query(MAPPINGS).where("account_id", "==", account_id).where("voice_sample_url", "==", url)
+    )
+    now = deps.clock()
+    for document in deps.store.stream(query):
+        mapping = mapping_from(document)
+        stale_clones = (
+            cloned_from(account_id, mapping.id)
+            if mapping.is_deleted
+            else live_cache_of(account_id, mapping.caller_id)
+        )
+
+        def expire(tx: Transaction, stale_clones: Query = stale_clones) -> None:
+            tx_expire_cache(tx, [cache_from(d) for d in tx.query(stale_clones)], now)
+
+        deps.store.run_transaction(expire)

@@ -118,6 +118,10 @@ def delete_sample(deps: SampleDeps, caller: Caller, sample_id: str) -> SampleDel
     removed = SampleRepository(deps.store).delete(sample_id)
     if removed is None:
         raise SampleNotFoundError(f"Voice sample not found or access denied: {echoed(sample_id)}")
+    if sample.status is SampleStatus.AWAITING_UPLOAD:
+        # Its signed URL still takes the file: one that landed while the record was still
+        # there goes now (one landing later names no sample: its event deletes it).
+        deleted_object = deps.blobs.delete(deps.bucket, sample.file_path) or deleted_object
     gone, had_embedding = removed
     return SampleDeleted(
         id=sample_id,
@@ -166,6 +170,8 @@ def purge_samples(deps: SampleDeps, user_id: str) -> int:
     objects = deps.blobs.delete_prefix(deps.bucket, user_prefix(user_id))
     embeddings = delete_owned(deps.store, VOICE_EMBEDDINGS, user_id)
     records = delete_owned(deps.store, VOICE_SAMPLES, user_id)
+    # A signed upload that landed while its record was still there (see delete_sample).
+    objects += deps.blobs.delete_prefix(deps.bucket, user_prefix(user_id))
     logger.info(
         "Purged the samples of a deleted account",
         extra={"fields": {"objects": objects, "embeddings": embeddings, "records": records}},

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,10 +29,11 @@ from shared.blobs.events import finalized_event, finalized_object
 from shared.blobs.local import LocalObjectStorage
 from shared.bootstrap import get_container
 from shared.samples.deps import Caller, SampleDeps
-from shared.samples.model import VoiceSampleCreate
+from shared.samples.library import delete_sample, purge_samples
+from shared.samples.model import UploadUrlRequest, VoiceSampleCreate
 from shared.samples.processing import process_sample
 from shared.samples.repository import VOICE_SAMPLES
-from shared.samples.uploads import sample_object_finalized, upload_sample
+from shared.samples.uploads import create_upload_url, sample_object_finalized, upload_sample
 from shared.store import Query
 from tests.functions.conftest import bearer
 from tests.functions.samples_fixtures import samples_client, wait_for_sample, worker
@@ -331,3 +333,84 @@ def test_the_daily_job_deletes_a_sample_whose_upload_never_came(
         time.sleep(0.05)
     kept = samples_client.get(f"/samples/{recent}", headers=bearer(ann)).get_json()
     assert kept["status"] == "awaiting_upload"
+
+
+class UploadDuringDelete(LocalObjectStorage):
+    """The embedded storage; ``on_delete`` runs once, after the delete it follows."""
+
+    on_delete: Callable[[], None] | None = None
+
+    def delete(self, bucket: str, name: str) -> bool:
+        deleted = super().delete(bucket, name)
+        hook, self.on_delete = self.on_delete, None
+        if hook is not None:
+            hook()
+        return deleted
+
+
+@pytest.mark.parametrize("how", ["sample", "account"])
+def test_an_upload_landing_while_its_sample_is_deleted_goes_too(platform, tmp_path, how):
+    # The signed URL's file lands between the object's deletion and the record's, and its
+    # event comes at once (the sample is still there: it is marked uploaded).
+    container = get_container()
+    deps: list[SampleDeps] = []
+    outcomes: list[str] = []
+
+    def deliver(event: CloudEvent) -> None:
+        found = finalized_object(event)
+        outcomes.append(
+            sample_object_finalized(
+                deps[0],
+                name=found.name,
+                size=found.size,
+                content_type=found.content_type,
+                generation=found.generation,
+            )
+        )
+
+    storage = UploadDuringDelete(
+        tmp_path / "blobs",
+        signing_key=b"k" * 32,
+        public_base_url="http://127.0.0.1:8080",
+        max_upload_bytes=10**8,
+        on_finalized=deliver,
+    )
+    deps.append(
+        SampleDeps(
+            FixedPorts(
+                container.store,
+                storage,
+                container.settings,
+                container.providers,
+                container.task_queue,
+            )
+        )
+    )
+    bucket = container.settings.samples_bucket
+    asked = create_upload_url(
+        deps[0], Caller("ann"), UploadUrlRequest(content_type="audio/wav", size_bytes=10**6)
+    )
+    path = asked.sample.file_path
+
+    def upload() -> None:
+        storage.put(bucket, path, sample_file("en-US", 0), content_type="audio/wav")
+
+    if how == "sample":
+        storage.on_delete = upload
+        delete_sample(deps[0], Caller("ann"), asked.sample.id)
+    else:
+        # The account's purge deletes the folder, then the records.
+        original = storage.delete_prefix
+
+        def delete_prefix(bucket: str, prefix: str) -> int:
+            count = original(bucket, prefix)
+            if not outcomes:
+                upload()
+            return count
+
+        storage.delete_prefix = delete_prefix  # type: ignore[method-assign]
+        purge_samples(deps[0], "ann")
+    assert outcomes == ["processing enqueued (uploaded)"]  # the sample was still there
+    assert not storage.exists(bucket, path)
+    assert container.store.count(Query(VOICE_SAMPLES)) == 0
+    storage.close()

@@ -15,10 +15,17 @@
    size, status, error).
 3. **Settle**: a success writes, in one transaction, the cache entry (TTL from the
    settings), the call's voice, the log and ``clone_ready_events``; the new voice is
-   written to the lease first, so a crash before that commit leaves a release for it. A
-   failure writes no cache entry: a transient one (provider timeout, 429, 5xx, S3 down)
-   is retried up to ``VOICE_PRECALL_CLONE_ATTEMPTS`` times; a permanent one, or the last
-   attempt, fails the call's clone and writes ``clone_failed_events`` with the reason.
+   written to the lease first, so a crash before that commit leaves a release for it.
+   That transaction reads the caller's live mapping first. If it was re-pointed, moved or
+   deleted while the voice was made (its own transaction expired only what was cached
+   then), the voice is released, not cached, and the attempt clones once more from the
+   mapping as it is now (changed again meanwhile: the task is retried), or fails the
+   call's clone if the number has no mapping left. The call in flight does not speak the
+   old voice either: it has not spoken yet, the mapping was changed to change the voice,
+   and a clone is spoken only through its cache entry. A failure writes no cache entry:
+   a transient one (provider timeout, 429, 5xx, S3 down) is retried up to
+   ``VOICE_PRECALL_CLONE_ATTEMPTS`` times; a permanent one, or the last attempt, fails
+   the call's clone and writes ``clone_failed_events`` with the reason.
 
 Either event queues the webhook notification (``shared.precall.webhooks``).
 """
@@ -32,7 +39,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from shared.errors import PlatformError
-from shared.model import RequestModel, new_id
+from shared.model import RequestModel, new_id, with_changes
 from shared.precall.cloners import ClonedVoice, CloneFailedError, CloneRequest
 from shared.precall.deps import PrecallDeps
 from shared.precall.errors import SampleError
@@ -61,6 +68,7 @@ from shared.precall.repository import (
     live_mapping_for,
     release_document,
     release_id,
+    tx_live_mapping_for,
     usable_entry,
 )
 from shared.precall.samples import check_allowed, check_read
@@ -72,6 +80,9 @@ from shared.tasks.base import RetryTask, TaskContext
 logger = logging.getLogger(__name__)
 
 _POLL_START, _POLL_MAX = 0.05, 0.5
+_CLONES_PER_ATTEMPT = 2
+"""How many voices one attempt makes at most: a second when the mapping changed meanwhile."""
+_NO_MAPPING = "The caller's mapping was deleted or moved to another number"
 
 
 class CloneTask(RequestModel):
@@ -87,6 +98,7 @@ class _Lease:
 
 
 _Outcome = Literal["reused", "settled", "busy"]
+_Saved = Literal["ready", "cached", "discarded", "stale"]
 
 
 def run_clone_task(deps: PrecallDeps, task: CloneTask, context: TaskContext) -> None:
@@ -243,20 +255,24 @@ def _clone(
     deps: PrecallDeps, call: CallLog, lease: _Lease, started: float, *, last_attempt: bool
 ) -> None:
     account_id = str(call.account_id)
-    attempt = _Attempt()
-    mapping = live_mapping_for(deps.store, account_id, call.caller_id)
-    if mapping is None:
-        _settle_failure(deps, call, lease, attempt, "The caller's mapping was deleted", final=True)
-        return
-    try:
-        voice = _make_voice(deps, account_id, mapping, attempt)
-    except CloneFailedError as exc:
-        final = last_attempt or not exc.retryable
-        _settle_failure(deps, call, lease, attempt, exc.reason, final=final)
-        if not final:
-            raise RetryTask(exc.reason, delay=1.0) from exc
-        return
-    _settle_success(deps, call, mapping, lease, attempt, voice, started)
+    for _ in range(_CLONES_PER_ATTEMPT):
+        attempt = _Attempt()
+        mapping = live_mapping_for(deps.store, account_id, call.caller_id)
+        if mapping is None:
+            _settle_failure(deps, call, lease, attempt, _NO_MAPPING, final=True)
+            return
+        try:
+            voice = _make_voice(deps, account_id, mapping, attempt)
+        except CloneFailedError as exc:
+            final = last_attempt or not exc.retryable
+            _settle_failure(deps, call, lease, attempt, exc.reason, final=final)
+            if not final:
+                raise RetryTask(exc.reason, delay=1.0) from exc
+            return
+        if _settle_success(deps, call, mapping, lease, attempt, voice, started) != "stale":
+            return
+        # The mapping changed while the voice was made: clone what it names now.
+    raise RetryTask("The caller's mapping kept changing while its voice was cloned", delay=1.0)
 
 
 def _make_voice(
@@ -303,7 +319,16 @@ def _settle_success(  # noqa: PLR0917 - one internal step, called once
     attempt: _Attempt,
     voice: ClonedVoice,
     started: float,
-) -> None:
+) -> _Saved:
+    """Save the voice made from ``mapping`` for ``call``; return what became of it.
+
+    ``ready`` (the call speaks it) or ``cached`` (the call was settled meanwhile);
+    ``discarded`` or ``stale``: released, not cached, because the account went, or the
+    caller's live mapping is no longer ``mapping`` with its number and sample (changed,
+    moved or deleted while the voice was made: the transaction that changed it expired
+    what was cached then, not this voice). ``stale`` leaves the call pending, to be cloned
+    from the mapping as it is now.
+    """
     # Named on the lease before the commit: a crash in between leaves it to be released.
     pending = {"provider": voice.provider, "voice_id": voice.provider_voice_id}
     now = deps.clock()
@@ -342,30 +367,50 @@ def _settle_success(  # noqa: PLR0917 - one internal step, called once
         provider=voice.provider,
     )
 
-    def commit(tx: Transaction) -> bool:
+    def commit(tx: Transaction) -> _Saved:
         current = tx.get(CALLS, call.id)
         held = tx.get(CLONE_LEASES, lease.key)
+        ours = held is not None and held.data.get("owner") == lease.owner
         if current is None:
             # The account went while cloning: give the voice back, keep nothing.
-            tx.set(
-                VOICE_RELEASES,
-                release_id(voice.provider, voice.provider_voice_id),
-                release_document(voice.provider, voice.provider_voice_id, "orphaned", now),
-            )
-            if held is not None and held.data.get("owner") == lease.owner:
+            _tx_release_voice(tx, voice, "orphaned", now)
+            if ours:
                 tx.delete(CLONE_LEASES, lease.key)
-            return False
+            return "discarded"
+        # Read in this transaction, so a change of the mapping commits wholly before it
+        # (and is seen here) or after it (and expires the entry written here).
+        live = tx_live_mapping_for(tx, str(call.account_id), call.caller_id)
+        if live is None or not live.clones_like(mapping):
+            _tx_release_voice(tx, voice, "mapping changed", now)
+            unused = with_changes(log, error_message="Not used: the mapping changed meanwhile")
+            tx.create(CLONE_LOG, unused.id, unused.to_document())
+            pending = call_from(current).clone_state is CloneState.PENDING
+            if ours and pending:  # held on for the clone of the mapping as it is now
+                tx.update(CLONE_LEASES, lease.key, {"pending_voice": None})
+            elif ours:
+                tx.delete(CLONE_LEASES, lease.key)
+            return "stale" if pending else "discarded"
         tx.create(CLONE_CACHE, entry.id, entry.to_document())
         tx.create(CLONE_LOG, log.id, log.to_document())
         settled = call_from(current).clone_state is CloneState.PENDING
         if settled:
             _tx_ready(tx, call_from(current), entry, now, _ms_since(started), cache_hit=False)
-        if held is not None and held.data.get("owner") == lease.owner:
+        if ours:
             tx.delete(CLONE_LEASES, lease.key)
-        return settled
+        return "ready" if settled else "cached"
 
-    if deps.store.run_transaction(commit):
+    saved = deps.store.run_transaction(commit)
+    if saved == "ready":
         queue_notification(deps, "clone.ready", call.id)
+    return saved
+
+
+def _tx_release_voice(tx: Transaction, voice: ClonedVoice, reason: str, now: datetime) -> None:
+    tx.set(
+        VOICE_RELEASES,
+        release_id(voice.provider, voice.provider_voice_id),
+        release_document(voice.provider, voice.provider_voice_id, reason, now),
+    )
 
 
 def _tx_ready(

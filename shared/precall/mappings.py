@@ -7,10 +7,12 @@ then kept as ``sampleOwnerId``), so a mapping never points at a sample that cann
 cloned at the time it is saved; the embedded cloner is then warmed for the sample's
 language (``shared.precall.warmup``). Changing a mapping's number or sample, or deleting
 it, expires the clones cached from it in the same transaction (the expiry job then gives
-the provider's voice back). A mapping naming a recording of the account's folder holds the
-recording's lock in the transaction that saves it, so a deletion of the recording at the
-same moment is either refused for the mapping or makes the mapping's save fail; uploading
-and deleting recordings is ``shared.precall.recordings``.
+the provider's voice back); a clone being made from it at that moment is given back
+instead of cached (``shared.precall.cloning`` checks the mapping when saving it). A
+mapping naming a recording of the account's folder holds the recording's lock in the
+transaction that saves it, so a deletion of the recording at the same moment is either
+refused for the mapping or makes the mapping's save fail; uploading and deleting
+recordings is ``shared.precall.recordings``.
 """
 
 from __future__ import annotations

@@ -112,6 +112,18 @@ class CallerVoiceMapping(PrecallRecord):
         """Return whether the mapping was soft-deleted."""
         return self.deleted_at is not None
 
+    def clones_like(self, other: CallerVoiceMapping) -> bool:
+        """Return whether a clone made for ``other`` is one of this mapping's clones.
+
+        It is when both are the same mapping with the same number and sample: a change of
+        either is what expires the clones cached for the number.
+        """
+        return (self.id, self.caller_id, self.sample_source) == (
+            other.id,
+            other.caller_id,
+            other.sample_source,
+        )
+
 
 class VoiceCloneCache(PrecallRecord):
     """A cloned voice kept for reuse until ``ttl_expires_at``."""

@@ -209,7 +209,8 @@ def expire_clones_of_sample(deps: PrecallDeps, account_id: str, url: str) -> Non
     """Expire the clones cached from the sample at ``url``: new audio, or none, a new voice.
 
     Those of the callers of the live mappings naming it, and any still cached for a deleted
-    mapping that named it (a clone being made as its mapping went is saved after).
+    mapping that named it (before the clone task checked its mapping when saving a clone,
+    a clone being made as its mapping went was saved after).
     """
     query = (
         Query(MAPPINGS).where("account_id", "==", account_id).where("voice_sample_url", "==", url)

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import functions_framework
@@ -253,9 +254,13 @@ def test_the_function_takes_the_event_in_binary_mode_as_eventarc_posts_it(sample
     assert wait_for_sample(samples_client, ann, body["sample"]["id"])["status"] == "ready"
 
 
-def test_a_multipart_uploads_own_event_finds_its_sample(platform, tmp_path):
-    # Eventarc may deliver the object's event before the upload's request has finished:
-    # here the storage hands it over synchronously, inside the write itself.
+S = TypeVar("S", bound=LocalObjectStorage)
+
+
+def eventful_deps(storage_type: type[S], path: Path) -> tuple[SampleDeps, S, list[str]]:
+    """Return the samples' deps over an embedded storage of ``storage_type`` that hands
+    each object's event to the trigger synchronously, inside the write itself; and the
+    trigger's outcomes, in order."""
     container = get_container()
     deps: list[SampleDeps] = []
     outcomes: list[str] = []
@@ -272,31 +277,32 @@ def test_a_multipart_uploads_own_event_finds_its_sample(platform, tmp_path):
             )
         )
 
-    storage = LocalObjectStorage(
-        tmp_path / "blobs",
+    storage = storage_type(
+        path / "blobs",
         signing_key=b"k" * 32,
         public_base_url="http://127.0.0.1:8080",
         max_upload_bytes=10**8,
         on_finalized=deliver,
     )
-    deps.append(
-        SampleDeps(
-            FixedPorts(
-                container.store,
-                storage,
-                container.settings,
-                container.providers,
-                container.task_queue,
-            )
-        )
+    ports = FixedPorts(
+        container.store, storage, container.settings, container.providers, container.task_queue
     )
+    deps.append(SampleDeps(ports))
+    return deps[0], storage, outcomes
+
+
+def test_a_multipart_uploads_own_event_finds_its_sample(platform, tmp_path):
+    # Eventarc may deliver the object's event before the upload's request has finished:
+    # here the storage hands it over synchronously, inside the write itself.
+    container = get_container()
+    deps, storage, outcomes = eventful_deps(LocalObjectStorage, tmp_path)
     sample = upload_sample(
-        deps[0], Caller("ann"), sample_file("en-US", 0), VoiceSampleCreate(name="race")
+        deps, Caller("ann"), sample_file("en-US", 0), VoiceSampleCreate(name="race")
     )
 
     assert outcomes == ["processing enqueued (seen)"]  # not "ignored: no sample names..."
     assert storage.exists(container.settings.samples_bucket, sample.file_path)
-    process_sample(deps[0], sample.id)
+    process_sample(deps, sample.id)
     stored = get_container().store.get(VOICE_SAMPLES, sample.id)
     assert stored.data["status"] == "ready"
     storage.close()
@@ -353,42 +359,10 @@ def test_an_upload_landing_while_its_sample_is_deleted_goes_too(platform, tmp_pa
     # The signed URL's file lands between the object's deletion and the record's, and its
     # event comes at once (the sample is still there: it is marked uploaded).
     container = get_container()
-    deps: list[SampleDeps] = []
-    outcomes: list[str] = []
-
-    def deliver(event: CloudEvent) -> None:
-        found = finalized_object(event)
-        outcomes.append(
-            sample_object_finalized(
-                deps[0],
-                name=found.name,
-                size=found.size,
-                content_type=found.content_type,
-                generation=found.generation,
-            )
-        )
-
-    storage = UploadDuringDelete(
-        tmp_path / "blobs",
-        signing_key=b"k" * 32,
-        public_base_url="http://127.0.0.1:8080",
-        max_upload_bytes=10**8,
-        on_finalized=deliver,
-    )
-    deps.append(
-        SampleDeps(
-            FixedPorts(
-                container.store,
-                storage,
-                container.settings,
-                container.providers,
-                container.task_queue,
-            )
-        )
-    )
+    deps, storage, outcomes = eventful_deps(UploadDuringDelete, tmp_path)
     bucket = container.settings.samples_bucket
     asked = create_upload_url(
-        deps[0], Caller("ann"), UploadUrlRequest(content_type="audio/wav", size_bytes=10**6)
+        deps, Caller("ann"), UploadUrlRequest(content_type="audio/wav", size_bytes=10**6)
     )
     path = asked.sample.file_path
 
@@ -397,7 +371,7 @@ def test_an_upload_landing_while_its_sample_is_deleted_goes_too(platform, tmp_pa
 
     if how == "sample":
         storage.on_delete = upload
-        delete_sample(deps[0], Caller("ann"), asked.sample.id)
+        delete_sample(deps, Caller("ann"), asked.sample.id)
     else:
         # The account's purge deletes the folder, then the records.
         original = storage.delete_prefix
@@ -409,7 +383,7 @@ def test_an_upload_landing_while_its_sample_is_deleted_goes_too(platform, tmp_pa
             return count
 
         storage.delete_prefix = delete_prefix  # type: ignore[method-assign]
-        purge_samples(deps[0], "ann")
+        purge_samples(deps, "ann")
     assert outcomes == ["processing enqueued (uploaded)"]  # the sample was still there
     assert not storage.exists(bucket, path)
     assert container.store.count(Query(VOICE_SAMPLES)) == 0

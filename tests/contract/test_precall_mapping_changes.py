@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from shared.blobs.local import LocalObjectStorage
 from shared.config import Settings
 from shared.model import utcnow
 from shared.precall.calls import get_call, receive_call
@@ -32,6 +31,7 @@ from shared.store.base import DocumentStore, Query
 from shared.tasks.base import QueuePolicy, RetryTask, TaskContext, TaskRegistry
 from shared.tasks.inprocess import InProcessTaskQueue
 from tests.functions.precall_support import espeak_wav
+from tests.support.interleaved_storage import InterleavedStorage
 from tests.support.ports import FixedPorts
 from tests.support.voice_match import warm_voice_match_table
 
@@ -45,29 +45,14 @@ BOB = "gs://voice-samples/precall/acme/bob.wav"
 ANN_SPEAKER, BOB_VOICE = "en-US+f3", "en-US+m3"
 
 
-class SampleReadHook(LocalObjectStorage):
-    """The embedded object storage; ``on_get`` runs once, just after the next read."""
-
-    on_get: Callable[[], None] | None = None
-
-    def get(
-        self, bucket: str, name: str, *, start: int | None = None, end: int | None = None
-    ) -> bytes:
-        data = super().get(bucket, name, start=start, end=end)
-        hook, self.on_get = self.on_get, None
-        if hook is not None:
-            hook()  # the reader has the bytes: the clone goes on with the old sample
-        return data
-
-
 @pytest.fixture(autouse=True, scope="module")
 def _voice_match_table() -> None:
     warm_voice_match_table()
 
 
 @pytest.fixture
-def blobs(tmp_path: Path) -> SampleReadHook:
-    storage = SampleReadHook(
+def blobs(tmp_path: Path) -> InterleavedStorage:
+    storage = InterleavedStorage(
         tmp_path / "blobs",
         signing_key=b"k" * 32,
         public_base_url="http://127.0.0.1",
@@ -81,7 +66,7 @@ def blobs(tmp_path: Path) -> SampleReadHook:
 
 
 @pytest.fixture
-def deps(store: DocumentStore, blobs: SampleReadHook, tmp_path: Path) -> PrecallDeps:
+def deps(store: DocumentStore, blobs: InterleavedStorage, tmp_path: Path) -> PrecallDeps:
     settings = Settings(_env_file=None, data_dir=tmp_path)
     assert settings.samples_bucket == "voice-samples"
     queue = InProcessTaskQueue(

@@ -11,12 +11,10 @@ deletion's transaction and the mapping's.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from shared.blobs.local import LocalObjectStorage
 from shared.config import Settings
 from shared.precall.deps import Caller, PrecallDeps
 from shared.precall.errors import PrecallSampleInUseError, SampleUnreachableError
@@ -28,42 +26,12 @@ from shared.store.base import DocumentStore, Query
 from shared.tasks.base import QueuePolicy, TaskRegistry
 from shared.tasks.inprocess import InProcessTaskQueue
 from tests.functions.precall_support import espeak_wav
+from tests.support.interleaved_storage import InterleavedStorage
 from tests.support.ports import FixedPorts
 
 ACME = Caller("agent-1", "acme")
 URL = "gs://voice-samples/precall/acme/a.wav"
 OTHER_URL = "gs://voice-samples/precall/acme/b.wav"
-
-Hook = Callable[[], None] | None
-
-
-class InterleavedStorage(LocalObjectStorage):
-    """The embedded object storage; each hook runs once, at its call (``get``'s after it)."""
-
-    on_get: Hook = None
-    on_exists: Hook = None
-    on_delete: Hook = None
-
-    def get(
-        self, bucket: str, name: str, *, start: int | None = None, end: int | None = None
-    ) -> bytes:
-        data = super().get(bucket, name, start=start, end=end)
-        hook, self.on_get = self.on_get, None
-        if hook is not None:
-            hook()  # after the read: the reader has the bytes
-        return data
-
-    def exists(self, bucket: str, name: str) -> bool:
-        hook, self.on_exists = self.on_exists, None
-        if hook is not None:
-            hook()
-        return super().exists(bucket, name)
-
-    def delete(self, bucket: str, name: str) -> bool:
-        hook, self.on_delete = self.on_delete, None
-        if hook is not None:
-            hook()
-        return super().delete(bucket, name)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -38,6 +37,7 @@ from shared.samples.uploads import create_upload_url, sample_object_finalized, u
 from shared.store import Query
 from tests.functions.conftest import bearer
 from tests.functions.samples_fixtures import samples_client, wait_for_sample, worker
+from tests.support.interleaved_storage import InterleavedStorage
 from tests.support.ports import FixedPorts
 from tests.support.voice_samples import TEXTS, encode, sample_file, speech
 
@@ -341,25 +341,12 @@ def test_the_daily_job_deletes_a_sample_whose_upload_never_came(
     assert kept["status"] == "awaiting_upload"
 
 
-class UploadDuringDelete(LocalObjectStorage):
-    """The embedded storage; ``on_delete`` runs once, after the delete it follows."""
-
-    on_delete: Callable[[], None] | None = None
-
-    def delete(self, bucket: str, name: str) -> bool:
-        deleted = super().delete(bucket, name)
-        hook, self.on_delete = self.on_delete, None
-        if hook is not None:
-            hook()
-        return deleted
-
-
 @pytest.mark.parametrize("how", ["sample", "account"])
 def test_an_upload_landing_while_its_sample_is_deleted_goes_too(platform, tmp_path, how):
     # The signed URL's file lands between the object's deletion and the record's, and its
     # event comes at once (the sample is still there: it is marked uploaded).
     container = get_container()
-    deps, storage, outcomes = eventful_deps(UploadDuringDelete, tmp_path)
+    deps, storage, outcomes = eventful_deps(InterleavedStorage, tmp_path)
     bucket = container.settings.samples_bucket
     asked = create_upload_url(
         deps, Caller("ann"), UploadUrlRequest(content_type="audio/wav", size_bytes=10**6)
@@ -370,7 +357,7 @@ def test_an_upload_landing_while_its_sample_is_deleted_goes_too(platform, tmp_pa
         storage.put(bucket, path, sample_file("en-US", 0), content_type="audio/wav")
 
     if how == "sample":
-        storage.on_delete = upload
+        storage.after_delete = upload
         delete_sample(deps, Caller("ann"), asked.sample.id)
     else:
         # The account's purge deletes the folder, then the records.

@@ -18,14 +18,16 @@
    written to the lease first, so a crash before that commit leaves a release for it.
    That transaction reads the caller's live mapping first. If it was re-pointed, moved or
    deleted while the voice was made (its own transaction expired only what was cached
-   then), the voice is released, not cached, and the attempt clones once more from the
-   mapping as it is now (changed again meanwhile: the task is retried), or fails the
-   call's clone if the number has no mapping left. The call in flight does not speak the
-   old voice either: it has not spoken yet, the mapping was changed to change the voice,
-   and a clone is spoken only through its cache entry. A failure writes no cache entry:
-   a transient one (provider timeout, 429, 5xx, S3 down) is retried up to
-   ``VOICE_PRECALL_CLONE_ATTEMPTS`` times; a permanent one, or the last attempt, fails
-   the call's clone and writes ``clone_failed_events`` with the reason.
+   then), or new audio was uploaded under its recording's name (the recording's audio
+   version, read before the audio, changed), the voice is released, not cached, and the
+   attempt clones once more from the mapping as it is now (changed again meanwhile: the
+   task is retried), or fails the call's clone if the number has no mapping left. The
+   call in flight does not speak the old voice either: it has not spoken yet, the mapping
+   or audio was changed to change the voice, and a clone is spoken only through its
+   cache entry. A failure writes no cache entry: a transient one (provider timeout, 429,
+   5xx, S3 down) is retried up to ``VOICE_PRECALL_CLONE_ATTEMPTS`` times; a permanent
+   one, or the last attempt, fails the call's clone and writes ``clone_failed_events``
+   with the reason.
 
 Either event queues the webhook notification (``shared.precall.webhooks``).
 """
@@ -53,6 +55,7 @@ from shared.precall.model import (
     VoiceCloneCache,
     VoiceCloneLog,
 )
+from shared.precall.recordings import audio_version
 from shared.precall.repository import (
     CALLS,
     CLONE_CACHE,
@@ -249,6 +252,7 @@ def _release_lease(deps: PrecallDeps, lease: _Lease) -> None:
 class _Attempt:
     sample_bytes: int = 0
     api_ms: int = 0
+    audio_version: str | None = None  # the recording's, read before its audio
 
 
 def _clone(
@@ -261,6 +265,7 @@ def _clone(
         if mapping is None:
             _settle_failure(deps, call, lease, attempt, _NO_MAPPING, final=True)
             return
+        attempt.audio_version = audio_version(deps, account_id, mapping.voice_sample_url)
         try:
             voice = _make_voice(deps, account_id, mapping, attempt)
         except CloneFailedError as exc:
@@ -271,7 +276,7 @@ def _clone(
             return
         if _settle_success(deps, call, mapping, lease, attempt, voice, started) != "stale":
             return
-        # The mapping changed while the voice was made: clone what it names now.
+        # The mapping or its audio changed while the voice was made: clone it as it is now.
     raise RetryTask("The caller's mapping kept changing while its voice was cloned", delay=1.0)
 
 
@@ -326,8 +331,8 @@ def _settle_success(  # noqa: PLR0917 - one internal step, called once
     ``discarded`` or ``stale``: released, not cached, because the account went, or the
     caller's live mapping is no longer ``mapping`` with its number and sample (changed,
     moved or deleted while the voice was made: the transaction that changed it expired
-    what was cached then, not this voice). ``stale`` leaves the call pending, to be cloned
-    from the mapping as it is now.
+    what was cached then, not this voice), or new audio was uploaded under its recording's
+    name. ``stale`` leaves the call pending, to be cloned from the mapping as it is now.
     """
     # Named on the lease before the commit: a crash in between leaves it to be released.
     pending = {"provider": voice.provider, "voice_id": voice.provider_voice_id}
@@ -380,9 +385,16 @@ def _settle_success(  # noqa: PLR0917 - one internal step, called once
         # Read in this transaction, so a change of the mapping commits wholly before it
         # (and is seen here) or after it (and expires the entry written here).
         live = tx_live_mapping_for(tx, str(call.account_id), call.caller_id)
-        if live is None or not live.clones_like(mapping):
-            _tx_release_voice(tx, voice, "mapping changed", now)
-            unused = with_changes(log, error_message="Not used: the mapping changed meanwhile")
+        changed = live is None or not live.clones_like(mapping)
+        # New audio under the recording's name writes its version after the object, then
+        # expires the clones cached from it: this voice, if saved first, or seen here.
+        replaced = not changed and attempt.audio_version != audio_version(
+            deps, str(call.account_id), mapping.voice_sample_url, tx
+        )
+        if changed or replaced:
+            what = "mapping changed" if changed else "new audio"
+            _tx_release_voice(tx, voice, what, now)
+            unused = with_changes(log, error_message=f"Not used: {what} meanwhile")
             tx.create(CLONE_LOG, unused.id, unused.to_document())
             pending = call_from(current).clone_state is CloneState.PENDING
             if ours and pending:  # held on for the clone of the mapping as it is now

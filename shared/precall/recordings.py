@@ -90,6 +90,7 @@ def store_sample(
     bucket = deps.settings.samples_bucket
     url = f"gs://{bucket}/{path}"
     deps.blobs.put(bucket, path, data, content_type=checked.content_type)
+    _new_audio_version(deps, account_id, url)
     expire_clones_of_sample(deps, account_id, url)
     return SampleStored(
         voice_sample_url=url,
@@ -166,6 +167,37 @@ def _in_use(mapping_ids: list[str]) -> PrecallSampleInUseError:
         "point them at another sample first",
         details=[{"mappingId": mapping_id} for mapping_id in named],
     )
+
+
+def _new_audio_version(deps: PrecallDeps, account_id: str, url: str) -> None:
+    """Note on the recording's lock that its audio changed (see ``audio_version``)."""
+    key = recording_key(account_id, url)
+    fields = {"account_id": account_id, "voice_sample_url": url, "audio_version": new_id()}
+
+    def write(tx: Transaction) -> None:
+        tx.set(RECORDING_LOCKS, key, fields, merge=True)
+
+    deps.store.run_transaction(write)
+
+
+def audio_version(
+    deps: PrecallDeps, account_id: str, url: str | None, tx: Transaction | None = None
+) -> str | None:
+    """Return the version of the audio at ``url`` (in ``tx``, when given), or None.
+
+    Uploading new audio under a recording's name writes a new version after the object,
+    so a clone that read the version before the audio, and finds it unchanged when it
+    saves the voice, was made from the audio it read. None: no version was written (the
+    audio as first uploaded before versions were kept), or ``url`` is no recording of the
+    account's folder (whose audio is not ours to replace).
+    """
+    prefix = f"gs://{deps.settings.samples_bucket}/{recordings_prefix(account_id)}"
+    if url is None or not url.startswith(prefix):
+        return None
+    key = recording_key(account_id, url)
+    lock = tx.get(RECORDING_LOCKS, key) if tx is not None else deps.store.get(RECORDING_LOCKS, key)
+    version = lock.data.get("audio_version") if lock is not None else None
+    return str(version) if version is not None else None
 
 
 @dataclass(frozen=True)

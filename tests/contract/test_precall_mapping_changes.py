@@ -22,6 +22,7 @@ from shared.precall.cloning import CloneTask, run_clone_task
 from shared.precall.deps import Caller, PrecallDeps
 from shared.precall.mappings import create_mapping, delete_mapping, update_mapping
 from shared.precall.model import CallerVoiceMapping, CallLog, CloneState
+from shared.precall.recordings import store_sample
 from shared.precall.repository import CLONE_CACHE, CLONE_LOG, VOICE_RELEASES
 from shared.precall.schemas import CallWebhook, MappingCreate, MappingUpdate
 from shared.precall.voices import clone_voice
@@ -208,3 +209,19 @@ def test_a_mapping_changed_again_during_the_second_clone_retries_the_task(deps, 
 
     run_clone_task(deps, CloneTask(call_key=call.id), context(deps.store, attempt=2))
     assert speaking_voice(deps, get_call(deps, ACME, call.id, None)) != BOB_VOICE
+
+
+def test_a_clone_of_audio_replaced_under_its_name_meanwhile_is_given_back(deps, blobs):
+    """New audio uploaded under the recording's name while the clone reads the old: the
+    mapping is unchanged, but the voice made from the old audio is given back and the call
+    clones the new audio; so does every later call."""
+    map_caller(deps)  # ann.wav, spoken by ANN_SPEAKER
+    blobs.on_get = lambda: store_sample(deps, ACME, "ann.wav", espeak_wav(BOB_VOICE), None)
+    first = ring_and_clone(deps, "g-1")
+    assert speaking_voice(deps, first) == BOB_VOICE
+    assert cached_voices(deps.store, NUMBER) == [BOB_VOICE]
+    releases = Query(VOICE_RELEASES).where("reason", "==", "new audio")
+    (stale,) = {str(d.data["voice_id"]) for d in deps.store.stream(releases)}
+    assert stale != BOB_VOICE
+    second = ring_and_clone(deps, "g-2")
+    assert second.cloned_voice_id == first.cloned_voice_id

@@ -1,7 +1,9 @@
 """Applying pronunciation rules to what a provider is asked to say.
 
 Rules match on word boundaries, longest grapheme first, each place once (a replacement is
-never matched again, so rules cannot loop at synthesis time). Each provider gets the best
+never matched again, so rules cannot loop at synthesis time); the words of a phrase match
+however many spaces or tabs are between them, as the synthesis cache key does not count
+them either. Each provider gets the best
 form it understands (``Form``), rule by rule:
 
 * ``espeak``: eSpeak's own phoneme input, ``[[...]]`` in its mnemonics (``ipa.to_espeak``);
@@ -36,6 +38,10 @@ from shared.lexicons.model import LexiconRule
 Form = Literal["espeak", "ipa", "ssml", "alias"]
 PHONEME_FORMS: frozenset[Form] = frozenset({"espeak", "ipa", "ssml"})
 _WORD = re.compile(r"\w")
+# Spaces between a phrase's words: any run of them but a line break, as the cache key counts
+# them (``normalise_text``: such a run is one space, one holding a line break ends a sentence).
+_SPACES_PATTERN = r"[^\S\n]+"
+_SPACES = re.compile(_SPACES_PATTERN)
 # Elements whose words the SSML author pronounced already.
 _DECIDED = frozenset({"phoneme", "sub", "say-as"})
 
@@ -151,16 +157,20 @@ class Pronouncer:
         exact: dict[str, LexiconRule] = {}
         folded: dict[str, LexiconRule] = {}
         for rule in rules:
+            grapheme = _spaced_once(rule.grapheme)
             if rule.case_sensitive:
-                exact.setdefault(rule.grapheme, rule)
+                exact.setdefault(grapheme, rule)
             else:
-                folded.setdefault(rule.grapheme.casefold(), rule)
+                folded.setdefault(grapheme.casefold(), rule)
         self._exact, self._folded = exact, folded
         graphemes = sorted(
-            {rule.grapheme for rule in (*exact.values(), *folded.values())},
+            {_spaced_once(rule.grapheme) for rule in (*exact.values(), *folded.values())},
             key=lambda grapheme: (-len(grapheme), grapheme),
         )
-        alternatives = "|".join(re.escape(grapheme) for grapheme in graphemes)
+        alternatives = "|".join(
+            _SPACES_PATTERN.join(re.escape(word) for word in grapheme.split(" "))
+            for grapheme in graphemes
+        )
         # Word boundaries that also hold around graphemes ending in punctuation ("C++").
         self._pattern = (
             re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE) if graphemes else None
@@ -170,6 +180,7 @@ class Pronouncer:
         return self._pattern is not None
 
     def _rule_for(self, found: str) -> LexiconRule | None:
+        found = _spaced_once(found)
         return self._exact.get(found) or self._folded.get(found.casefold())
 
     def matches(self, text: str) -> list[Match]:
@@ -301,6 +312,11 @@ class Pronouncer:
             return self.apply_ssml(text, form).unapplied
         names = [m.rule.grapheme for m in self.matches(text) if _choose(m.rule, form) is None]
         return tuple(dict.fromkeys(names))
+
+
+def _spaced_once(phrase: str) -> str:
+    """Return ``phrase`` with each run of spaces (a line break aside) as one space."""
+    return _SPACES.sub(" ", phrase)
 
 
 def _choose(rule: LexiconRule, form: Form) -> Literal["phoneme", "alias"] | None:

@@ -63,6 +63,12 @@ def parse_pls(document: str) -> tuple[str, list[LexiconRule]]:
 
 
 def _lexeme_rules(index: int, lexeme: ET.Element) -> list[LexiconRule]:
+    for child in lexeme:
+        if _local(child.tag) in ("grapheme", "phoneme", "alias") and len(child):
+            # Its text would end at the markup and the rest be lost without a word.
+            raise InvalidRequestError(
+                f"PLS lexeme {index + 1}: <{_local(child.tag)}> holds markup; it takes text only"
+            )
     graphemes = [(child.text or "").strip() for child in lexeme if _local(child.tag) == "grapheme"]
     if not graphemes or not all(graphemes):
         raise InvalidRequestError(f"PLS lexeme {index + 1} has no grapheme")

@@ -101,6 +101,8 @@ def test_bad_lexicons_are_400_naming_the_rule_and_nothing_is_stored(client, toke
         (PLS.replace("wɪn", "ʘɪn"), "Rule 'Nguyen': IPA symbol 'ʘ'"),
         (PLS.replace("<phoneme>", '<phoneme alphabet="x-sampa">'), "lexeme 1 ('Nguyen')"),
         (PLS.replace("</lexicon>", ""), "not well-formed"),
+        # Markup in a grapheme would cut it at the markup ("Ngu"): refused, not shortened.
+        (PLS.replace("Nguyen</grapheme>", "Ngu<b/>yen</grapheme>"), "<grapheme> holds markup"),
         (PLS + "<!--" + "x" * 262_144 + "-->", "at most 262144 bytes"),
         # The limit is in bytes: 90,000 characters of CJK text are 270,000 of them.
         (PLS + "<!--" + "語" * 90_000 + "-->", "at most 262144 bytes"),

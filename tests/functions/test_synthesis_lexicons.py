@@ -532,3 +532,20 @@ def test_a_prepared_request_renders_any_piece_of_its_text_with_its_lexicons(lexi
     second = prepared.render_piece("The W3C met.")
     assert espeak.requests[-1].text == "The World Wide Web met."
     assert [word.text for word in second.words] == ["The", "W3C", "met"]
+
+
+def test_a_phrase_rule_applies_however_many_spaces_part_its_words(synthesis, lexicons, ann, espeak):
+    # The cache key counts a run of spaces as one: the two spellings must be said alike.
+    lexicon = make_lexicon(lexicons, ann, {"grapheme": "New York", "alias": "the big apple"})
+    ids = [lexicon["id"]]
+    spaced = say(synthesis, ann, text="We flew to New  York today.", lexiconIds=ids)
+    assert espeak.requests[-1].text == "We flew to the big apple today."
+    assert words_of(spaced) == ["We", "flew", "to", "New", "York", "today"]
+    single = say(synthesis, ann, text="We flew to New York today.", lexiconIds=ids)
+    assert (single["cacheHit"], single["checksum"]) == (True, spaced["checksum"])
+    tabbed = say(synthesis, ann, text="Then to new\tyork again.", lexiconIds=ids)
+    assert espeak.requests[-1].text == "Then to the big apple again."
+    assert words_of(tabbed) == ["Then", "to", "new", "york", "again"]
+    # A line break ends a sentence: a phrase does not reach across it.
+    say(synthesis, ann, text="Not New\nYork.", lexiconIds=ids)
+    assert espeak.requests[-1].text == "Not New\nYork."

@@ -122,3 +122,12 @@ def test_no_rules_leave_the_text_as_it_is(form):
     applied = Pronouncer([]).apply("Nguyen [[x]]", form)
     assert applied.text == "Nguyen [[x]]"
     assert not applied.spans
+
+
+def test_a_phrase_matches_across_any_run_of_spaces_but_not_a_line_break():
+    pronouncer = Pronouncer([rule("new  york", alias="the big apple")])
+    for text in ("in New York", "in New  York", "in New\tYork", "in New \u00a0York"):
+        applied = pronouncer.apply(text, "alias")
+        assert applied.text == "in the big apple", text
+        assert applied.original_span(3, len(applied.text)) == (3, len(text))
+    assert pronouncer.apply("in New\nYork", "alias").text == "in New\nYork"

@@ -343,6 +343,33 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}$|^[A-Za-z]{5,8}$")
 _MAX_TAG_LENGTH = 35
 
 
+_CHINESE_REGIONS_OF_CANTONESE = frozenset({"HK", "MO"})
+
+
+def equivalent_languages(tag: str) -> tuple[str, ...]:
+    """Return the tags naming ``tag``'s language in another code, in order of preference.
+
+    Chinese is tagged two ways: the macrolanguage ``zh`` (``zh-CN``, as apps and most
+    engines write it) and its languages ``cmn`` (Mandarin) and ``yue`` (Cantonese), as
+    Google's voices and eSpeak NG's are. ``zh`` is Mandarin, or Cantonese in Hong Kong and
+    Macau (``zh-HK``); a bare ``zh`` is both, Mandarin first. ``cmn`` and ``yue`` with a
+    region are ``zh`` with it. A tag keeps its shape: bare stays bare. Other languages
+    have none. ``tag`` is in canonical form (``normalize_language_tag``).
+    """
+    primary, _, rest = tag.partition("-")
+    subtags = rest.split("-") if rest else []
+    if primary == "zh":
+        if not subtags:
+            return ("cmn", "yue")
+        cantonese = any(s in _CHINESE_REGIONS_OF_CANTONESE for s in subtags)
+        return ("-".join(["yue" if cantonese else "cmn", *subtags]),)
+    if primary in ("cmn", "yue") and subtags:
+        return ("-".join(["zh", *subtags]),)
+    if primary == "cmn":
+        return ("zh",)
+    return ()
+
+
 def normalize_language_tag(tag: str) -> str:
     """Return ``tag`` in canonical BCP-47 form, e.g. ``en_us`` -> ``en-US``.
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from shared.errors import NotFoundError, echoed
+from shared.model import equivalent_languages
 from shared.providers.voices import AgeGroup, Gender, VoiceProfile
 from shared.store.base import MAX_BATCH_WRITES, Document, DocumentStore, Query, Transaction
 
@@ -142,9 +143,15 @@ class VoiceFilters:
         if self.provider:
             query = query.where("provider", "==", self.provider)
         if self.language:
-            # A bare language ("en") matches every region of it; a full tag matches exactly.
+            # A bare language ("en") matches every region of it; a full tag matches exactly,
+            # under any of its codes (zh-CN is cmn-CN: ``equivalent_languages``).
             field = "language" if "-" in self.language else "language_base"
-            query = query.where(field, "==", self.language)
+            tags = [self.language, *equivalent_languages(self.language)]
+            query = (
+                query.where(field, "==", tags[0])
+                if len(tags) == 1
+                else query.where(field, "in", tags)
+            )
         if self.gender:
             query = query.where("gender", "==", self.gender.value)
         if self.age_group:

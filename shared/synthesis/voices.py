@@ -64,7 +64,7 @@ from shared.errors import (
     VoiceRequiredError,
     echoed,
 )
-from shared.model import normalize_language_tag
+from shared.model import equivalent_languages, normalize_language_tag
 from shared.precall.voices import clone_voice, is_clone_voice
 from shared.providers.base import (
     MAX_PITCH,
@@ -322,10 +322,14 @@ def ranked_default(catalog: CatalogLookups, provider: str, language: str) -> Voi
     """
     wanted = language.casefold()
     likely = LIKELY_REGIONS.get(wanted, "").casefold()
+    # The language under its own code first, then under its others (zh: cmn, then yue).
+    codes = [t.casefold().split("-")[0] for t in (language, *equivalent_languages(language))]
 
-    def rank(voice: VoiceProfile) -> tuple[bool, bool, bool, bool, str]:
+    def rank(voice: VoiceProfile) -> tuple[int, bool, bool, bool, bool, str]:
         tag = voice.language.casefold()
+        code = tag.split("-")[0]
         return (
+            codes.index(code) if code in codes else len(codes),
             tag != wanted,
             tag != likely,
             is_variant(voice),

@@ -116,6 +116,27 @@ def test_filters_match_on_both_adapters(store):
     assert repository.count("other", include_deprecated=True) == 1
 
 
+def test_chinese_is_found_under_any_of_its_codes_on_both_adapters(store):
+    # Google tags Mandarin cmn-CN and Cantonese yue-HK; apps ask for zh, zh-CN, zh-HK.
+    repository = VoiceRepository(store)
+    voices = [
+        make_voice("acme", index, language=language, gender=Gender.FEMALE)
+        for index, language in ((1, "cmn-CN"), (2, "yue-HK"), (3, "zh-TW"), (4, "en-US"))
+    ]
+    repository.upsert(voices)
+
+    def find(language: str) -> list[str]:
+        found, _ = repository.find(VoiceFilters(language=language), limit=50)
+        return ids(found)
+
+    assert find("zh") == ["voice-0001", "voice-0002", "voice-0003"]
+    assert find("zh-CN") == ["voice-0001"]
+    assert find("zh-HK") == ["voice-0002"]
+    assert find("cmn-TW") == ["voice-0003"]
+    assert find("yue") == ["voice-0002"]
+    assert find("en") == ["voice-0004"]
+
+
 def test_listing_pages_with_cursors(store):
     repository = VoiceRepository(store)
     repository.upsert(stamped(make_voices("acme", 25)))

@@ -45,6 +45,12 @@ def say(client: Any, headers: dict[str, str], voice: Any, expect: int = 200, **f
         ("en", "espeak:en-US"),  # a bare language: its likely region's voice
         ("fr", "espeak:fr"),
         ("de-DE", "espeak:de"),  # no de-DE voice: the language's base voice
+        # Chinese under its macrolanguage tag: eSpeak tags Mandarin cmn, Cantonese yue.
+        ("zh", "espeak:cmn"),
+        ("zh-CN", "espeak:cmn"),
+        ("zh-TW", "espeak:cmn"),
+        ("zh-HK", "espeak:yue"),
+        ("cmn-CN", "espeak:cmn"),
     ],
 )
 def test_every_form_of_a_voice_name_works_on_synthesize(synthesis_client, ann, name, speaks):
@@ -182,3 +188,11 @@ def test_own_models_are_listed_at_voice_models_and_user_me(function_client, ann,
 def test_creating_models_is_not_rate_limited_locally(function_client, ann):
     for _ in range(8):
         model(function_client, ann, metadata={"voiceId": "en-US"})
+
+
+def test_the_catalog_lists_chinese_voices_under_zh(function_client, espeak, ann):
+    voices = function_client("voices")
+    listed = voices.get("/voices?language=zh&limit=100", headers=ann).get_json()["voices"]
+    assert {"espeak:cmn", "espeak:yue"} <= {voice["id"] for voice in listed}
+    mandarin = voices.get("/voices?language=cmn&limit=100", headers=ann).get_json()["voices"]
+    assert "espeak:yue" not in {voice["id"] for voice in mandarin}

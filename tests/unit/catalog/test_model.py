@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from shared.catalog.model import MAX_SYNC_RETRIES, VoiceSyncJob, VoiceSyncStatus
 from shared.errors import InvalidStateTransitionError
-from shared.model import normalize_language_tag
+from shared.model import equivalent_languages, normalize_language_tag
 from shared.providers.voices import AgeGroup, DialogueTurn, Gender, VoiceProfile
 from shared.synthesis.model import SynthesisMode
 
@@ -51,6 +51,27 @@ def test_language_tags_are_normalised(raw, expected):
 def test_malformed_language_tags_are_rejected(raw):
     with pytest.raises(ValueError, match="BCP-47"):
         normalize_language_tag(raw)
+
+
+@pytest.mark.parametrize(
+    ("tag", "others"),
+    [
+        ("zh", ("cmn", "yue")),  # bare Chinese: Mandarin first, then Cantonese
+        ("zh-CN", ("cmn-CN",)),
+        ("zh-TW", ("cmn-TW",)),
+        ("zh-Hans", ("cmn-Hans",)),
+        ("zh-HK", ("yue-HK",)),  # Chinese in Hong Kong and Macau is Cantonese
+        ("zh-Hant-MO", ("yue-Hant-MO",)),
+        ("cmn", ("zh",)),
+        ("cmn-CN", ("zh-CN",)),
+        ("yue-HK", ("zh-HK",)),
+        ("yue", ()),  # no bare tag names Cantonese alone
+        ("en-US", ()),
+        ("fr", ()),
+    ],
+)
+def test_chinese_is_tagged_as_the_macrolanguage_and_as_its_languages(tag, others):
+    assert equivalent_languages(tag) == others
 
 
 def test_profile_normalises_language_and_labels():

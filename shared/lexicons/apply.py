@@ -2,8 +2,8 @@
 
 Rules match on word boundaries, longest grapheme first, each place once (a replacement is
 never matched again, so rules cannot loop at synthesis time); the words of a phrase match
-however many spaces or tabs are between them, as the synthesis cache key does not count
-them either. Each provider gets the best
+however many spaces or tabs are between them, and accents composed or decomposed (NFC or
+NFD), as the synthesis cache key does not tell those apart either. Each provider gets the best
 form it understands (``Form``), rule by rule:
 
 * ``espeak``: eSpeak's own phoneme input, ``[[...]]`` in its mnemonics (``ipa.to_espeak``);
@@ -27,6 +27,7 @@ turns one word into two still yields one timing for that word.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -157,14 +158,20 @@ class Pronouncer:
         exact: dict[str, LexiconRule] = {}
         folded: dict[str, LexiconRule] = {}
         for rule in rules:
-            grapheme = _spaced_once(rule.grapheme)
+            grapheme = _key(rule.grapheme)
             if rule.case_sensitive:
                 exact.setdefault(grapheme, rule)
             else:
                 folded.setdefault(grapheme.casefold(), rule)
         self._exact, self._folded = exact, folded
+        # Each grapheme composed and decomposed (NFC, NFD), as a text may write accents
+        # either way and the cache key does not tell them apart.
         graphemes = sorted(
-            {_spaced_once(rule.grapheme) for rule in (*exact.values(), *folded.values())},
+            {
+                unicodedata.normalize(form, _key(rule.grapheme))
+                for rule in (*exact.values(), *folded.values())
+                for form in ("NFC", "NFD")
+            },
             key=lambda grapheme: (-len(grapheme), grapheme),
         )
         alternatives = "|".join(
@@ -180,7 +187,7 @@ class Pronouncer:
         return self._pattern is not None
 
     def _rule_for(self, found: str) -> LexiconRule | None:
-        found = _spaced_once(found)
+        found = _key(found)
         return self._exact.get(found) or self._folded.get(found.casefold())
 
     def matches(self, text: str) -> list[Match]:
@@ -314,9 +321,10 @@ class Pronouncer:
         return tuple(dict.fromkeys(names))
 
 
-def _spaced_once(phrase: str) -> str:
-    """Return ``phrase`` with each run of spaces (a line break aside) as one space."""
-    return _SPACES.sub(" ", phrase)
+def _key(phrase: str) -> str:
+    """Return ``phrase`` as rules are looked up: each run of spaces (a line break aside) as
+    one space, accents composed (NFC), as the synthesis cache key counts text."""
+    return unicodedata.normalize("NFC", _SPACES.sub(" ", phrase))
 
 
 def _choose(rule: LexiconRule, form: Form) -> Literal["phoneme", "alias"] | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 
 from shared.lexicons.apply import Applied, Pronouncer, join_applied
@@ -131,3 +133,14 @@ def test_a_phrase_matches_across_any_run_of_spaces_but_not_a_line_break():
         assert applied.text == "in the big apple", text
         assert applied.original_span(3, len(applied.text)) == (3, len(text))
     assert pronouncer.apply("in New\nYork", "alias").text == "in New\nYork"
+
+
+@pytest.mark.parametrize("rule_form", ["NFC", "NFD"])
+@pytest.mark.parametrize("text_form", ["NFC", "NFD"])
+def test_accents_match_composed_or_decomposed(rule_form, text_form):
+    # The cache key composes accents (NFC): the rule must not depend on how they were typed.
+    grapheme = unicodedata.normalize(rule_form, "Nguyễn")
+    text = unicodedata.normalize(text_form, "Mr Nguyễn called")
+    applied = Pronouncer([rule(grapheme, alias="win")]).apply(text, "alias")
+    assert applied.text == "Mr win called"
+    assert applied.original_span(3, 6) == (3, len(text) - len(" called"))

@@ -24,7 +24,7 @@ from shared.synthesis.jobs import (
     AssembleTask,
     ChunkTask,
     fail_job,
-    job_summary,
+    job_with_file,
 )
 from shared.synthesis.repository import SynthesisJobRepository, job_from
 from shared.tasks.base import TaskContext, TaskRegistry
@@ -53,8 +53,8 @@ def register_tasks(registry: TaskRegistry, deps: Callable[[], SynthesisDeps]) ->
         except SynthesisJobNotFoundError:
             return  # gone with its owner's account: nothing to tell
         job = job_from(document)
-        summary = job_summary(synthesis, job).to_api()
-        deliver_callback(synthesis.settings, job, summary, ctx)
+        shown = job_with_file(synthesis, job, timestamps=False).to_api()
+        deliver_callback(synthesis.settings, job, shown, ctx)
 
     def requeue(payload: JobRun, ctx: TaskContext) -> None:
         del payload, ctx  # each task is queued under its own key, once

@@ -270,6 +270,15 @@ def test_a_long_job_calls_back_signed_and_retried_until_it_is_received(
     assert event["job"]["jobId"] == started["jobId"]
     assert event["job"]["status"] == "completed"
     assert event["job"]["audioFileId"]
+    # The job as GET /synthesis/jobs/{id} shows it, its file's details included (a receiver
+    # need not ask), its timestamps and download URL aside (that GET has them; a URL would
+    # differ from one delivery to the next, and may have expired by a late one).
+    shown = synthesis_client.get(f"/synthesis/jobs/{started['jobId']}", headers=ann).get_json()
+    for field in ("duration", "sampleRate", "size", "checksum", "expiresAt", "billedCharacters"):
+        assert event["job"][field] is not None, field
+        assert event["job"][field] == shown[field], field
+    assert event["job"].get("downloadUrl") is None
+    assert event["job"].get("timestamps") is None
     assert first_headers["X-Voice-Delivery"] == headers["X-Voice-Delivery"]
     time.sleep(0.3)
     assert len(receiver.received) == 2  # acknowledged: not sent again

@@ -14,7 +14,24 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-_TOKEN = re.compile(r"\S+")
+
+def _wide_punctuation() -> str:
+    """Return, escaped for a character class, the punctuation of Chinese and Japanese text
+    (the ideographic full stop 。 and comma 、, corner brackets 「」, fullwidth ! and ?):
+    CJK Symbols and Punctuation, the vertical and small forms and the fullwidth forms,
+    punctuation only (the iteration mark 々 is a letter)."""
+    blocks = ((0x3000, 0x303F), (0xFE10, 0xFE6F), (0xFF00, 0xFF65))
+    return "".join(
+        re.escape(chr(code))
+        for first, last in blocks
+        for code in range(first, last + 1)
+        if unicodedata.category(chr(code))[0] == "P"
+    )
+
+
+# A word: a run of anything but whitespace and the punctuation of Chinese and Japanese,
+# which part words as spaces do there (those scripts put no space between sentences).
+_TOKEN = re.compile(rf"[^\s{_wide_punctuation()}]+")
 
 
 @dataclass(frozen=True)
@@ -31,7 +48,11 @@ def _is_edge_punctuation(char: str) -> bool:
 
 
 def tokenize_words(text: str) -> list[Token]:
-    """Return the words of ``text``: whitespace-separated, edge punctuation trimmed."""
+    """Return the words of ``text``: whitespace-separated, edge punctuation trimmed.
+
+    Chinese and Japanese text is also cut at its own punctuation (``_TOKEN``), so a
+    paragraph without spaces is timed clause by clause, not as one word.
+    """
     tokens: list[Token] = []
     for match in _TOKEN.finditer(text):
         start, end = match.span()

@@ -6,6 +6,7 @@ cache hits and single-flight are proven by what the engine was asked to do.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import urllib.parse
 from typing import Any
@@ -392,3 +393,14 @@ def test_word_timestamps_end_where_the_words_sound_ends_across_a_pause(synthesis
     assert hello["start"] == pytest.approx(hello_sound[0], abs=0.03)
     assert world["start"] == pytest.approx(world_sound[0], abs=0.03)
     assert world["start"] - hello["end"] > 0.9
+
+
+def test_chinese_text_is_timed_clause_by_clause(synthesis_client, ann):
+    # No spaces between Chinese words or sentences: its punctuation parts them.
+    text = "你好\uff0c世界。今天天气很好。"  # a fullwidth comma, then full stops
+    body = say(synthesis_client, ann, text=text, voice="espeak:cmn", timestampGranularity="word")
+    words = body["timestamps"]["words"]
+    assert [w["text"] for w in words] == ["你好", "世界", "今天天气很好"]
+    assert all(w["start"] < w["end"] for w in words)
+    assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(words))
+    assert words[-1]["end"] <= body["duration"] + 0.01

@@ -194,3 +194,21 @@ def test_dialogue_turns_are_timed_per_speaker_after_matching_and_pauses(espeak):
     assert timeline[-1].to_api()["turnIndex"] == 1
     levels = [speech_level_dbfs(pcm, results[0].sample_rate) for pcm in matched]
     assert abs(levels[0] - levels[1]) < 1.0
+
+
+def test_chinese_and_japanese_words_part_at_their_own_punctuation():
+    comma, stop = "\uff0c", "\u3002"  # fullwidth comma, ideographic full stop
+    text = f"你好{comma}世界{stop}今天天气很好{stop}"
+    assert [t.text for t in tokenize_words(text)] == ["你好", "世界", "今天天气很好"]
+    assert [(t.start, t.end) for t in tokenize_words(text)] == [(0, 2), (3, 5), (6, 12)]
+    # The iteration mark is a letter; Latin words keep their inner punctuation.
+    assert [t.text for t in tokenize_words(f"\u300c人々\u300dと{stop}")] == ["人々", "と"]
+    latin = "Don't stop, e.g. 3.14 well-known (yes)"
+    assert [t.text for t in tokenize_words(latin)] == [
+        "Don't",
+        "stop",
+        "e.g",
+        "3.14",
+        "well-known",
+        "yes",
+    ]

@@ -27,6 +27,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from session.container import SessionContainer
+from session.http_errors import error_response
 from shared.auth import bearer_token
 from shared.errors import InvalidRequestError, PlatformError
 from shared.sessions.backends import BackendUnavailableError, VoiceBackend
@@ -249,7 +250,7 @@ def create_app(container: SessionContainer) -> Starlette:
             token = bearer_token(request.headers.get("authorization"))
             await asyncio.to_thread(container.verifier.verify, token)
         except PlatformError as exc:
-            return JSONResponse({"error": exc.message, "code": exc.code}, status_code=401)
+            return error_response(request, exc, 401)
         return JSONResponse({"backends": container.backends.describe()})
 
     app = Starlette(

@@ -43,8 +43,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from session.endpoint import BackendFor, SessionEndpoint
+from session.http_errors import error_response
 from shared.auth import bearer_token
-from shared.errors import PlatformError
+from shared.errors import InvalidRequestError, PlatformError
+from shared.sessions.backends import BackendUnavailableError
 from shared.sessions.config import SessionConfig, SessionDefaults
 from shared.sessions.model import Transport, UserConnection
 from shared.sessions.protocol import event
@@ -73,6 +75,13 @@ OPUS_RATE = 48_000
 FRAME_SAMPLES = OPUS_RATE // 50  # 20 ms
 FRAME_BYTES = FRAME_SAMPLES * 2
 WEBRTC_AUDIO = {"sampleRate": OPUS_RATE, "outputSampleRate": OPUS_RATE, "encoding": "pcm16"}
+
+
+class InvalidOfferError(InvalidRequestError):
+    """The body of an offer request is not an SDP offer (400)."""
+
+    code = "INVALID_REQUEST"
+    default_message = 'Send {"type": "offer", "sdp": ...}'
 
 
 class ReplyAudioTrack(MediaStreamTrack):
@@ -311,21 +320,16 @@ async def answer_offer(request: Request, service: OfferHost) -> Response:
         token = bearer_token(request.headers.get("authorization"))
         principal = await asyncio.to_thread(container.verifier.verify, token)
     except PlatformError as exc:
-        return JSONResponse({"error": exc.message, "code": exc.code}, status_code=401)
+        return error_response(request, exc, 401)
     if service.backend is None:
-        return JSONResponse(
-            {"error": "The service is starting", "code": "BACKEND_UNAVAILABLE"}, status_code=503
-        )
+        return error_response(request, BackendUnavailableError("The service is starting"), 503)
     try:
         body = await request.json()
         offer = RTCSessionDescription(sdp=str(body["sdp"]), type=str(body["type"]))
         if offer.type != "offer":
             raise ValueError("not an offer")
     except (ValueError, KeyError, TypeError):
-        return JSONResponse(
-            {"error": 'Send {"type": "offer", "sdp": ...}', "code": "INVALID_REQUEST"},
-            status_code=400,
-        )
+        return error_response(request, InvalidOfferError(), 400)
     client = request.client
     peer = WebRTCConnection(
         user_id=str(principal.user_id),
@@ -350,7 +354,5 @@ async def answer_offer(request: Request, service: OfferHost) -> Response:
         logger.exception("Could not answer a WebRTC offer")
         await peer.close()
         service.peers.discard(peer)
-        return JSONResponse(
-            {"error": "Could not answer the offer", "code": "INVALID_REQUEST"}, status_code=400
-        )
+        return error_response(request, InvalidOfferError("Could not answer the offer"), 400)
     return JSONResponse({"type": answer.type, "sdp": answer.sdp})

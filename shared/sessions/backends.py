@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -212,6 +214,28 @@ class VoiceBackend(abc.ABC):
         """Return the backend's health now."""
 
 
+class _KeyedLocks:
+    """One asyncio lock per key, forgotten once nobody holds or awaits it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        """Hold ``key``'s lock for the ``async with`` block."""
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
 class NativeBackend(VoiceBackend):
     """Sessions as our own asyncio pipelines in this process."""
 
@@ -221,6 +245,7 @@ class NativeBackend(VoiceBackend):
         self._services = provider.services
         self._capabilities = provider.capabilities()
         self._starting: set[str] = set()
+        self._resumes = _KeyedLocks()
         self.build_engine: EngineFactory | None = None  # None: our own pipeline
 
     @property
@@ -273,33 +298,49 @@ class NativeBackend(VoiceBackend):
         reservation = new_id()
         self._starting.add(reservation)
         try:
-            if resume_id is not None:
-                # The user's session still live here saves its last state (a turn, metadata)
-                # before the claim, while it owns the record: once claimed it no longer could.
-                await self._take_over(self._sessions.get(resume_id), connection.user_id)
-            record = await self._record_for(config, connection, resume_id)
-            await self._take_over(self._sessions.get(record.id), connection.user_id)
-            session = LiveSession(
-                record=record,
-                config=config,
-                services=self._services,
-                transport=transport,
-                connection=connection,
-                resumed=resume_id is not None,
-                on_closed=self._forget,
-                build_engine=self.build_engine,
-            )
-            self._sessions[session.id] = session
-            try:
-                await session.start()
-            except BaseException:
-                self._sessions.pop(session.id, None)
-                await session.close(complete=resume_id is None)
-                raise
+            if resume_id is None:
+                session = await self._open(config, connection, transport, resume_id)
+            else:
+                # One resume of a session at a time: each takes it from the one before,
+                # started, so the last claim in the store is the session that runs here.
+                async with self._resumes.hold(resume_id):
+                    session = await self._open(config, connection, transport, resume_id)
         finally:
             self._starting.discard(reservation)
         self._services.metrics.active_sessions.set(len(self._sessions))
         self._services.metrics.sessions_total.labels("resumed" if resume_id else "new").inc()
+        return session
+
+    async def _open(
+        self,
+        config: SessionConfig,
+        connection: UserConnection,
+        transport: SessionTransport,
+        resume_id: str | None,
+    ) -> LiveSession:
+        if resume_id is not None:
+            # The user's session still live here saves its last state (a turn, metadata)
+            # before the claim, while it owns the record: once claimed it no longer could.
+            await self._take_over(self._sessions.get(resume_id), connection.user_id)
+        record = await self._record_for(config, connection, resume_id)
+        await self._take_over(self._sessions.get(record.id), connection.user_id)
+        session = LiveSession(
+            record=record,
+            config=config,
+            services=self._services,
+            transport=transport,
+            connection=connection,
+            resumed=resume_id is not None,
+            on_closed=self._forget,
+            build_engine=self.build_engine,
+        )
+        self._sessions[session.id] = session
+        try:
+            await session.start()
+        except BaseException:
+            self._forget(session)
+            await session.close(complete=resume_id is None)
+            raise
         return session
 
     @staticmethod

@@ -95,6 +95,9 @@ def parse_message(text: str, adapter: TypeAdapter[M], known_types: tuple[str, ..
         data = json.loads(text)
     except ValueError:
         raise ProtocolError("The message is not valid JSON", code="MALFORMED_JSON") from None
+    except RecursionError:
+        # JSON nested past the interpreter's limit: a refusal, not a failure of the connection.
+        raise ProtocolError("The message nests too deeply") from None
     if not isinstance(data, dict):
         raise ProtocolError("A message must be a JSON object", code="INVALID_MESSAGE")
     kind = data.get("type")

@@ -7,6 +7,8 @@ import json
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import jwt
 import pytest
@@ -101,6 +103,78 @@ def test_bad_messages_get_error_events_and_the_session_keeps_working(start_servi
     assert stored is not None
     assert stored.metadata == {"screen": "home"}
     client.close()
+
+
+def test_a_deeply_nested_message_gets_an_error_event_and_the_session_keeps_working(
+    start_service,
+):
+    # Valid JSON nested past Python's recursion limit: the parser's RecursionError used
+    # to escape the message handling, and the connection dropped without a close frame.
+    service = start_service()
+    client = Client(service.url, service.token("mallory"))
+    session_id = client.start()["sessionId"]
+    for nested in ("[" * 100_000 + "]" * 100_000, '{"a": ' * 100_000 + "1" + "}" * 100_000):
+        client.ws.send(nested)
+        error = client.wait_for("error")
+        assert (error["code"], error["fatal"]) == ("INVALID_MESSAGE", False), error
+    deep_metadata = '{"a": ' * 5_000 + "1" + "}" * 5_000
+    client.ws.send('{"type": "update_metadata", "metadata": ' + deep_metadata + "}")
+    assert client.wait_for("error")["code"] == "INVALID_MESSAGE"
+    client.send({"type": "ping", "id": "after"})
+    assert client.wait_for("pong")["id"] == "after"
+    assert service.app.state.service.live_sessions()[0].id == session_id
+    client.close()
+
+    # The text-to-speech socket parses its messages the same way.
+    with connect(
+        service.url.replace("/v1/sessions", "/v1/synthesize/ws"),
+        additional_headers={"Authorization": f"Bearer {service.token('mallory')}"},
+    ) as synthesis:
+        synthesis.send("[" * 100_000 + "]" * 100_000)
+        error = json.loads(synthesis.recv(timeout=10))
+        assert (error["type"], error["code"]) == ("error", "INVALID_MESSAGE"), error
+        synthesis.send(json.dumps({"type": "ping", "id": "after"}))
+        assert json.loads(synthesis.recv(timeout=10))["type"] == "pong"
+
+
+def http_error(url: str, *, token: str | None = None, body: bytes | None = None, **headers):
+    """Return the status, headers and JSON body of a refused request."""
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=body, headers=headers)  # noqa: S310 - the test's http URL
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)  # noqa: S310 - the test's http URL
+    return refused.value.code, refused.value.headers, json.loads(refused.value.read())
+
+
+def test_the_services_http_errors_have_the_platforms_error_shape(start_service):
+    # The seed's error body, as every HTTP API of the platform answers it, so a client
+    # reports the same fields (and support finds the request) whichever service refused.
+    service = start_service()
+    refusals = [
+        (f"{service.http}/v1/backends", None, None, 401, "UNAUTHENTICATED"),
+        (f"{service.http}/v1/sessions/webrtc", None, b"{}", 401, "UNAUTHENTICATED"),
+        (f"{service.http}/v1/sessions/webrtc", "forged.token.value", b"{}", 401, None),
+        (
+            f"{service.http}/v1/sessions/webrtc",
+            service.token("mallory"),
+            b'{"type": "answer"}',
+            400,
+            "INVALID_REQUEST",
+        ),
+    ]
+    for url, token, body, status, code in refusals:
+        got, headers, error = http_error(url, token=token, body=body)
+        assert got == status, (url, error)
+        assert set(error) == {"error", "code", "timestamp", "requestId"}, error
+        assert code is None or error["code"] == code
+        assert error["timestamp"].endswith("Z")
+        assert headers["X-Request-Id"] == error["requestId"]
+        if status == 401:
+            assert headers["WWW-Authenticate"].startswith("Bearer")
+    # A request id the caller gives (a gateway's) is the one answered.
+    _, headers, error = http_error(f"{service.http}/v1/backends", **{"X-Request-Id": "req-42"})
+    assert error["requestId"] == headers["X-Request-Id"] == "req-42"
 
 
 def test_metadata_merged_over_many_updates_stays_within_the_limit(start_service):

@@ -434,6 +434,48 @@ def test_a_resume_on_the_same_instance_keeps_what_the_old_connection_had_not_sav
     new.close()
 
 
+def test_connections_resuming_one_session_at_once_leave_it_to_exactly_one(start_service, caplog):
+    # A client's retries racing each other: each resume takes the session from the one
+    # before, and the last holds it. Before, a resume landing while another was starting
+    # failed with an unhandled error and dropped the winner from the backend's sessions,
+    # leaving two connections that each believed they held the session.
+    service = start_service()
+    first = Client(service.url, service.token("rita"))
+    session_id = first.start()["sessionId"]
+    first.close()
+    racers = [Client(service.url, service.token("rita")) for _ in range(4)]
+    ready = threading.Barrier(len(racers))
+
+    def resume(client: Client) -> None:
+        ready.wait()
+        client.send({"type": "start", "sessionId": session_id})
+
+    with caplog.at_level(logging.ERROR):
+        threads = [threading.Thread(target=resume, args=(client,)) for client in racers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        closes: list[int] = []
+        holders: list[Client] = []
+        for client in racers:
+            try:
+                client.wait_for("never", timeout=3)
+            except ConnectionClosed as closed:
+                closes.append(closed.rcvd.code if closed.rcvd else 1006)
+            except (AssertionError, TimeoutError):  # still open after 3 s
+                holders.append(client)
+    assert closes == [4010] * (len(racers) - 1)
+    assert len(holders) == 1
+    assert holders[0].received.of("session.started")[-1]["sessionId"] == session_id
+    live = service.app.state.service.live_sessions()
+    assert [(session.id, session.closed) for session in live] == [(session_id, False)]
+    assert not [record for record in caplog.records if "Exception in ASGI" in record.getMessage()]
+    holders[0].send({"type": "update_metadata", "metadata": {"held": True}})
+    assert holders[0].wait_for("metadata.updated")["metadata"] == {"held": True}
+    holders[0].close()
+
+
 def test_a_config_given_on_resume_is_the_one_the_next_resume_gets(start_service):
     service = start_service()
     first = Client(service.url, service.token("otto"))

@@ -21,6 +21,7 @@ page reaches everything at one origin, as it does behind the production front do
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -222,18 +223,27 @@ def main() -> None:
     """Serve the gateway and sessions until Ctrl-C or SIGTERM, then stop within a bound."""
     container = get_container()
     settings = container.settings
+    try:  # the port first: nothing starts in the background of a gateway that cannot serve
+        server = gateway_server(
+            Gateway(container),
+            host=settings.gateway_host,
+            port=settings.gateway_port,
+            threads=settings.gateway_threads,
+        )
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        container.close()
+        sys.exit(
+            f"Port {settings.gateway_port} of {settings.gateway_host} is taken: stop what "
+            "listens there, or set VOICE_GATEWAY_PORT to another port"
+        )
     container.tasks.start()
     _sync_empty_catalog(container)
     # Load every enabled provider now (Piper's neural voice takes a second or two), off the
     # serving path: the first English request does not wait for it, and a missing or
     # corrupt voice file is a warning at startup rather than at the first request.
     threading.Thread(target=container.providers.check, name="providers-check", daemon=True).start()
-    server = gateway_server(
-        Gateway(container),
-        host=settings.gateway_host,
-        port=settings.gateway_port,
-        threads=settings.gateway_threads,
-    )
     sessions = SessionServer(container, host=settings.sessions_host, port=settings.sessions_port)
     sessions_started = sessions.start()
     if sessions_started and isinstance(server, BaseWSGIServer):

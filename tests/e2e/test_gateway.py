@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -39,8 +40,9 @@ def gateway_env():
     return {}
 
 
-@pytest.fixture
-def gateway(tmp_path, gateway_env):
+def start_gateway(tmp_path, gateway_env):
+    """Start the gateway on free ports; return its URL, process and environment, or None
+    when another process took its port first (free ports are free when asked for only)."""
     port = free_port()
     env = {
         key: value
@@ -55,20 +57,37 @@ def gateway(tmp_path, gateway_env):
         }
     )
     env.update(gateway_env)
-    log = (tmp_path / "gateway.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local.gateway"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    log_path = tmp_path / "gateway.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "local.gateway"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while not http_ok(f"{base}/healthz"):
-        assert process.poll() is None, (tmp_path / "gateway.log").read_text()
+    # Its own banner, not just an answer on the port: another process may hold the port.
+    while f"listening on {base}" not in log_path.read_text() or not http_ok(f"{base}/healthz"):
+        if process.poll() is not None:
+            output = log_path.read_text()
+            assert "is taken" in output, output
+            return None
         assert time.monotonic() < deadline, "gateway did not start"
         time.sleep(0.1)
+    return base, process, env
+
+
+@pytest.fixture
+def gateway(tmp_path, gateway_env):
+    for _ in range(3):
+        started = start_gateway(tmp_path, gateway_env)
+        if started is not None:
+            break
+    else:
+        pytest.fail("three gateways in a row found their port taken")
+    base, process, env = started
     yield base, process, env, tmp_path
     if process.poll() is None:
         process.kill()
@@ -164,3 +183,29 @@ def test_ctrl_c_stops_a_busy_gateway_within_its_shutdown_bound(gateway):
     assert process.wait(timeout=15) == 0
     assert time.monotonic() - started < 2 + 5
     assert "Gateway stopped." in (tmp_path / "gateway.log").read_text()
+
+
+def test_a_gateway_whose_port_is_taken_says_so_and_starts_nothing(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_")}
+        env |= {
+            "VOICE_DATA_DIR": str(tmp_path / "data"),
+            "VOICE_GATEWAY_PORT": str(port),
+            "VOICE_SESSIONS_PORT": str(free_port()),
+        }
+        ran = subprocess.run(
+            [sys.executable, "-m", "local.gateway"],
+            check=False,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert ran.returncode == 1
+    assert f"Port {port} of 127.0.0.1 is taken" in ran.stderr
+    assert "VOICE_GATEWAY_PORT" in ran.stderr
+    assert "Traceback" not in ran.stderr

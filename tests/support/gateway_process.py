@@ -65,7 +65,18 @@ def start_gateway(
 ) -> GatewayProcess:
     """Start the gateway with a fresh data directory under ``folder``; wait until its
     session service is ready (Whisper loaded) and the catalog's first sync has run (asked
-    with ``probe_token()``, by default a dev token)."""
+    with ``probe_token()``, by default a dev token). Free ports are free only when asked
+    for: a gateway whose port another process took first starts again on new ones."""
+    for _ in range(3):
+        gateway = _start(folder, probe_token, environment)
+        if gateway is not None:
+            return gateway
+    raise RuntimeError("three gateways in a row found their port taken")
+
+
+def _start(
+    folder: Path, probe_token: Callable[[], str] | None, environment: dict[str, str]
+) -> GatewayProcess | None:
     port, sessions_port = free_port(), free_port()
     data_dir = folder / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_") and k != "K_SERVICE"}
@@ -88,7 +99,13 @@ def start_gateway(
         )
     gateway = GatewayProcess(process, port, sessions_port, data_dir, log)
     deadline = time.monotonic() + 90
-    while not http_ok(f"http://127.0.0.1:{sessions_port}/readyz"):
+    # Its own banner and session service, not just an answer on the ports.
+    while f"listening on {gateway.base}" not in log.read_text() or not http_ok(
+        f"http://127.0.0.1:{sessions_port}/readyz"
+    ):
+        if "is taken" in log.read_text():  # its port, or its session service's
+            gateway.stop()
+            return None
         if process.poll() is not None or time.monotonic() > deadline:
             gateway.stop()
             raise RuntimeError(f"the gateway did not become ready:\n{log.read_text()[-3000:]}")

@@ -165,13 +165,16 @@ class Pronouncer:
                 folded.setdefault(grapheme.casefold(), rule)
         self._exact, self._folded = exact, folded
         # Each grapheme composed and decomposed (NFC, NFD), as a text may write accents
-        # either way and the cache key does not tell them apart.
+        # either way and the cache key does not tell them apart; a case-insensitive one
+        # also case-folded, which the pattern's IGNORECASE does not do ("straße" is
+        # "STRASSE", its folded "strasse" in any case).
+        spellings = {_key(rule.grapheme) for rule in exact.values()} | {
+            spelling
+            for rule in folded.values()
+            for spelling in (_key(rule.grapheme), _key(rule.grapheme).casefold())
+        }
         graphemes = sorted(
-            {
-                unicodedata.normalize(form, _key(rule.grapheme))
-                for rule in (*exact.values(), *folded.values())
-                for form in ("NFC", "NFD")
-            },
+            {unicodedata.normalize(form, g) for g in spellings for form in ("NFC", "NFD")},
             key=lambda grapheme: (-len(grapheme), grapheme),
         )
         alternatives = "|".join(

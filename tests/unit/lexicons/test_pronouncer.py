@@ -144,3 +144,11 @@ def test_accents_match_composed_or_decomposed(rule_form, text_form):
     applied = Pronouncer([rule(grapheme, alias="win")]).apply(text, "alias")
     assert applied.text == "Mr win called"
     assert applied.original_span(3, 6) == (3, len(text) - len(" called"))
+
+
+def test_a_case_insensitive_rule_matches_every_case_of_its_word_folded_too():
+    pronouncer = Pronouncer([rule("Straße", alias="shtrahsseh")])
+    for text in ("Straße", "STRASSE", "strasse", "Strasse", "STRAẞE"):
+        assert pronouncer.apply(f"the {text} ends", "alias").text == "the shtrahsseh ends", text
+    exact = Pronouncer([rule("Straße", alias="x", case_sensitive=True)])
+    assert exact.apply("the STRASSE ends", "alias").text == "the STRASSE ends"

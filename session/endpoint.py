@@ -3,13 +3,16 @@
 ``SessionEndpoint`` holds what both transports share once the user is authenticated: it
 parses each control message (``start``, ``stop``, ``update_metadata``, ``ping``), starts
 or resumes the session on the backend its config names, feeds audio frames to it, and
-turns every refusal into the same ``error`` event. The transports only move bytes: the
+turns every refusal into the same ``error`` event. Anything else that goes wrong while
+handling a message is an internal failure: logged, reported as ``INTERNAL_ERROR`` and
+closed with 1011, the session left resumable. The transports only move bytes: the
 WebSocket's text and binary frames, or WebRTC's data channel and Opus track.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +34,8 @@ from shared.sessions.protocol import (
 from shared.sessions.repository import SessionNotFoundError, SessionRepository
 from shared.sessions.session import LiveSession
 from shared.sessions.transport import SessionTransport
+
+logger = logging.getLogger(__name__)
 
 BackendFor = Callable[[SessionConfig], Awaitable[VoiceBackend]]
 """Returns the (started) backend that runs sessions of a config (its ``backend`` field)."""
@@ -58,17 +63,22 @@ class SessionEndpoint:
         self._max_frame = max_frame_bytes
         self._fixed_audio = fixed_audio
         self.session: LiveSession | None = None
+        self._session_id: str | None = None  # the session run or being resumed, for logs
 
     async def handle_text(self, text: str) -> bool:
         """Handle one control message; return True when the connection should end.
 
-        Every refusal becomes an ``error`` event; nothing is raised.
+        Every refusal becomes an ``error`` event; an unexpected failure ends the
+        connection (see ``_fail``); cancellation still propagates.
         """
         try:
             return await self._on_text(text)
         except PlatformError as exc:
             await self.report(exc)
             return False
+        except Exception:
+            await self._fail()
+            return True
 
     async def handle_audio(self, data: bytes) -> None:
         """Feed one frame of client audio to the session, or report why not."""
@@ -82,6 +92,26 @@ class SessionEndpoint:
         await self._transport.send_event(
             error_event(exc.code, exc.message, details=exc.details or [])
         )
+
+    async def _fail(self) -> None:
+        """Log the exception being handled, tell the client, and close with 1011, leaving
+        the session (if one runs) resumable."""
+        logger.exception(
+            "A session failed unexpectedly", extra={"fields": {"sessionId": self._session_id}}
+        )
+        await self._transport.send_event(
+            error_event(
+                "INTERNAL_ERROR",
+                "The server failed unexpectedly; start again (resume with the sessionId)",
+                fatal=True,
+            )
+        )
+        session, self.session = self.session, None
+        if session is not None and not session.closed:
+            await session.close(
+                complete=False, code=CloseCode.INTERNAL_ERROR, reason="internal error"
+            )
+        await self._transport.close(CloseCode.INTERNAL_ERROR, "internal error")
 
     async def close(self) -> None:
         """Close the session, leaving it resumable (the client went away)."""
@@ -134,12 +164,14 @@ class SessionEndpoint:
             raw = stored.config
         if self._fixed_audio is not None:
             raw = {**(raw or {}), "audio": self._fixed_audio}
+        self._session_id = message.session_id
         try:
             config = parse_session_config(raw, self._defaults)
             backend = await self._backend_for(config)
             self.session = await backend.create_session(
                 config, self._connection, self._transport, resume_id=message.session_id
             )
+            self._session_id = self.session.id
         except SessionLimitError as exc:
             await self._transport.send_event(error_event(exc.code, exc.message, fatal=True))
             await self._transport.close(CloseCode.TRY_AGAIN_LATER, "session limit reached")

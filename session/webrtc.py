@@ -49,7 +49,7 @@ from shared.errors import InvalidRequestError, PlatformError
 from shared.sessions.backends import BackendUnavailableError
 from shared.sessions.config import SessionConfig, SessionDefaults
 from shared.sessions.model import Transport, UserConnection
-from shared.sessions.protocol import event
+from shared.sessions.protocol import CloseCode, error_event, event
 from shared.sessions.repository import SessionRepository
 
 if TYPE_CHECKING:
@@ -235,11 +235,23 @@ class WebRTCConnection:
 
     async def _handle_messages(self) -> None:
         # One at a time, in order, as over the WebSocket.
-        while True:
-            text = await self._messages.get()
-            if await self.endpoint.handle_text(text):
-                self._spawn(self.close())
-                return
+        try:
+            ended = False
+            while not ended:
+                ended = await self.endpoint.handle_text(await self._messages.get())
+        except Exception:
+            # The endpoint reports every failure itself, so this is its reporting failing; a
+            # reader that died silently would leave the peer connected to a deaf session.
+            session = self.endpoint.session
+            logger.exception(
+                "The WebRTC message reader failed",
+                extra={"fields": {"sessionId": session.id if session else None}},
+            )
+            await self.transport.send_event(
+                error_event("INTERNAL_ERROR", "The server failed unexpectedly", fatal=True)
+            )
+            await self.transport.close(CloseCode.INTERNAL_ERROR, "internal error")
+        self._spawn(self.close())
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
@@ -261,8 +273,6 @@ class WebRTCConnection:
 
     async def _watch_overflow(self) -> None:
         await self.transport.overflowed.wait()
-        from shared.sessions.protocol import CloseCode  # noqa: PLC0415 - rarely needed
-
         session = self.endpoint.session
         if session is not None:
             await session.close(

@@ -68,10 +68,10 @@ if TYPE_CHECKING:
 
 
 class Turns:
-    """The turn numbers the engine's processors share."""
+    """The turn numbers the engine's processors share (``current`` the latest)."""
 
-    def __init__(self) -> None:
-        self.current = 0
+    def __init__(self, current: int = 0) -> None:
+        self.current = current
 
 
 class SessionSink(Protocol):
@@ -193,7 +193,6 @@ class PlatformAgent(FrameProcessor):
         conversation = self._parts.conversation
         history = conversation.lines
         conversation.add(ConversationRole.USER, text)
-        conversation.turns += 1
         await self._engine.to_session(AgentResponseStartedFrame(turn=turn))
         started = time.monotonic()
         self._context.mark(turn, "agent_started", started)

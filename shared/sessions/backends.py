@@ -8,13 +8,16 @@ model), health is unhealthy unless connected, degraded when nearly full or when 
 recognition is backlogged.
 
 The session limit counts this instance's sessions: each Cloud Run instance has its own CPU,
-so capacity is per instance; a refused client reconnects and lands on another instance.
+so capacity is per instance; a refused client reconnects and lands on another instance. It
+counts sessions, not connections: a resume that will take over its user's session live or
+starting here replaces it, and takes no slot of its own.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -244,7 +247,9 @@ class NativeBackend(VoiceBackend):
         super().__init__(backend_id, provider)
         self._services = provider.services
         self._capabilities = provider.capabilities()
-        self._starting: set[str] = set()
+        # Sessions being started: (session id, user id) -> how many starts (a new session's
+        # id is a reservation of its own; a session's resumes share its id).
+        self._starting: collections.Counter[tuple[str, str]] = collections.Counter()
         self._resumes = _KeyedLocks()
         self.build_engine: EngineFactory | None = None  # None: our own pipeline
 
@@ -292,11 +297,14 @@ class NativeBackend(VoiceBackend):
             raise BackendUnavailableError()
         self.provider.validate_config(config)
         check_config(config, self._services)
-        if not self._capabilities.allows_another_session(len(self._sessions) + len(self._starting)):
+        user_id = connection.user_id
+        if not self._capabilities.allows_another_session(
+            self._sessions_besides(resume_id, user_id)
+        ):
             self._services.metrics.sessions_refused.labels("limit").inc()
             raise SessionLimitError()
-        reservation = new_id()
-        self._starting.add(reservation)
+        reservation = (resume_id or new_id(), user_id)
+        self._starting[reservation] += 1
         try:
             if resume_id is None:
                 session = await self._open(config, connection, transport, resume_id)
@@ -306,10 +314,23 @@ class NativeBackend(VoiceBackend):
                 async with self._resumes.hold(resume_id):
                     session = await self._open(config, connection, transport, resume_id)
         finally:
-            self._starting.discard(reservation)
+            self._starting[reservation] -= 1
+            if not self._starting[reservation]:
+                del self._starting[reservation]
         self._services.metrics.active_sessions.set(len(self._sessions))
         self._services.metrics.sessions_total.labels("resumed" if resume_id else "new").inc()
         return session
+
+    def _sessions_besides(self, resume_id: str | None, user_id: str) -> int:
+        """Return how many sessions run or start here, besides the one ``resume_id`` of
+        ``user_id`` names: the resume takes that one over (``_open``), and resumes of
+        one session take it in turn, so together they hold one slot however many race."""
+        held = set(self._sessions) | {session_id for session_id, _ in self._starting}
+        if resume_id is None:
+            return len(held)
+        live = self._sessions.get(resume_id)
+        replaced = live is not None and live.connection.user_id == user_id
+        return len(held) - 1 if replaced or (resume_id, user_id) in self._starting else len(held)
 
     async def _open(
         self,

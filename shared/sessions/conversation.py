@@ -40,7 +40,6 @@ class Conversation:
 
     def __init__(self, lines: tuple[ConversationLine, ...] = ()) -> None:
         self._lines = list(lines)[-MAX_HISTORY_LINES:]
-        self.turns = 0
 
     @property
     def lines(self) -> tuple[ConversationLine, ...]:
@@ -105,7 +104,6 @@ class AgentProcessor(FrameProcessor):
             self._conversation.withdraw_last_user_line()
         history = self._conversation.lines
         self._conversation.add(ConversationRole.USER, text)
-        self._conversation.turns += 1
         self._unanswered, self._heard = True, False
         self._answer, self._answering = [], True
         await self.push_frame(AgentResponseStartedFrame(turn=turn))

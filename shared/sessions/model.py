@@ -275,7 +275,8 @@ class VoiceSession(DomainModel):
     ``config`` is the session's validated start configuration (as sent, camelCase) and
     ``history`` its conversation so far: with them another instance can rebuild the
     pipeline when the client reconnects. ``connection_id`` names the connection that owns
-    the session now; a resume hands it to the new one.
+    the session now; a resume hands it to the new one. ``turn_count`` counts the user's
+    turns so far (answered or not): a resume numbers the next turn after them.
     """
 
     id: Annotated[str, Field(min_length=1)] = Field(default_factory=new_id)

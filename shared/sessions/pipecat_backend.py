@@ -141,7 +141,7 @@ class PipecatEngine:
 
         await self._output.start(context)
         config, services, parts = self._config, self._services, self._parts
-        turns = wrapped.Turns()
+        turns = wrapped.Turns(context.turns_before)
         integration = services.agents.get(config.agent.name or "local")
         stages = [
             wrapped.vad_processor(config),

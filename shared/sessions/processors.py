@@ -86,11 +86,14 @@ class PipelineContext:
     """What every processor of one session may use.
 
     ``bot_busy`` tells whether a reply is being prepared or played (so user speech is a
-    barge-in); ``clock`` is the monotonic clock the metrics use.
+    barge-in); ``clock`` is the monotonic clock the metrics use. ``turns_before`` is how
+    many user turns the session had before this pipeline started: the stage that numbers
+    turns gives the next one the number after it, so a resumed session goes on counting.
     """
 
     session_id: str
     tasks: SessionTasks
+    turns_before: int = 0
     bot_busy: Callable[[], bool] = lambda: False
     clock: Callable[[], float] = time.monotonic
     turn_marks: dict[int, dict[str, float]] = field(default_factory=dict)

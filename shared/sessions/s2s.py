@@ -219,6 +219,7 @@ class S2SProcessor(FrameProcessor):
 
     async def setup(self, context: PipelineContext) -> None:
         await super().setup(context)
+        self._turn = context.turns_before
         self._session = await self._provider.open(self._options)
         context.tasks.spawn(self._read_events(self._session), "s2s-events")
 
@@ -254,7 +255,6 @@ class S2SProcessor(FrameProcessor):
         elif isinstance(item, UserTranscript):
             if item.final and item.text.strip() and not self._provider.keeps_conversation:
                 conversation.add(ConversationRole.USER, item.text.strip())
-                conversation.turns += 1
             await self.push_frame(
                 TranscriptionFrame(text=item.text, final=item.final, turn=self._turn)
             )

@@ -138,9 +138,12 @@ class LiveSession:
         self._audio_started: float | None = None  # when the first audio frame came
         self._audio_seconds = 0.0  # how much audio came since
         self.conversation = Conversation(record.history)
-        self.conversation.turns = record.turn_count
+        self._turns = record.turn_count  # the user's turns so far: the latest one's number
         self._context = PipelineContext(
-            session_id=record.id, tasks=self.tasks, bot_busy=self._bot_busy
+            session_id=record.id,
+            tasks=self.tasks,
+            bot_busy=self._bot_busy,
+            turns_before=record.turn_count,
         )
         self._resampler = _InputResampler(config.audio.sample_rate)
         self._pipeline: SessionEngine | None = None
@@ -162,7 +165,7 @@ class LiveSession:
     def record(self) -> VoiceSession:
         """Return the session entity as it would be stored now."""
         return self._record.model_copy(
-            update={"history": self.conversation.lines, "turn_count": self.conversation.turns}
+            update={"history": self.conversation.lines, "turn_count": self._turns}
         )
 
     @property
@@ -395,6 +398,7 @@ class LiveSession:
             await self._send(event(f"vad.speech_{kind}", streamSeconds=frame.stream_seconds))
         elif isinstance(frame, UserStartedSpeakingFrame):
             self.touch()
+            self._turns = max(self._turns, frame.turn)
             await self._send(event("turn.started", turn=frame.turn))
         elif isinstance(frame, UserStoppedSpeakingFrame):
             await self._send(event("turn.ended", turn=frame.turn))

@@ -32,7 +32,7 @@ from shared.sessions.frames import (
     VADSpeechStartedFrame,
     VADSpeechStoppedFrame,
 )
-from shared.sessions.processors import Direction, FrameProcessor
+from shared.sessions.processors import Direction, FrameProcessor, PipelineContext
 from shared.sessions.vad import VADAudioFrame
 
 TURN_DETECTION_PROVIDERS = ("silence",)
@@ -82,8 +82,12 @@ class TurnDetector(FrameProcessor):
 
     @property
     def current_turn(self) -> int:
-        """Return the number of the latest turn (0 before the first)."""
+        """Return the number of the latest turn (``turns_before`` before the first)."""
         return self.state.turn
+
+    async def setup(self, context: PipelineContext) -> None:
+        await super().setup(context)
+        self.state.turn = context.turns_before
 
     async def process_frame(self, frame: Frame, direction: Direction) -> None:
         if not isinstance(frame, VADAudioFrame) or direction is Direction.UPSTREAM:

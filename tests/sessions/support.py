@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from shared.auth import build_dev_verifier
 from shared.config import Settings
 from shared.providers import AudioSettings, SynthesisRequest
 from shared.providers.espeak import EspeakProvider
+from shared.store.base import Transaction
+from shared.store.sqlite import SqliteDocumentStore
 from tests.data.speech.generate import file_for
 from tests.support.processes import free_port
 
@@ -106,6 +109,31 @@ def test_settings(data_dir: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)
+
+
+class FlakyStore(SqliteDocumentStore):
+    """The embedded document store, failing once on demand as a store briefly unreachable does.
+
+    ``fail_once`` names the method (``create`` or ``run_transaction``) whose next call
+    raises SQLite's own I/O error instead of running; then it clears itself.
+    """
+
+    fail_once: str | None = None
+
+    def _maybe_fail(self, method: str) -> None:
+        if self.fail_once == method:
+            self.fail_once = None
+            raise sqlite3.OperationalError("disk I/O error")
+
+    def create(self, collection: str, doc_id: str, data: Mapping[str, Any]) -> None:
+        self._maybe_fail("create")
+        super().create(collection, doc_id, data)
+
+    def run_transaction(
+        self, function: Callable[[Transaction], Any], *, max_attempts: int = 5
+    ) -> Any:
+        self._maybe_fail("run_transaction")
+        return super().run_transaction(function, max_attempts=max_attempts)
 
 
 class ServiceThread:

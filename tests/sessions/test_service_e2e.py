@@ -23,7 +23,15 @@ from websockets.exceptions import ConnectionClosed
 from shared.log import CloudLoggingFormatter
 from shared.sessions.agents import AgentContext, AgentIntegration
 from shared.sessions.model import ConversationRole
-from tests.sessions.support import Client, assert_heard_as_said, noise, silence, speech, words
+from tests.sessions.support import (
+    Client,
+    FlakyStore,
+    assert_heard_as_said,
+    noise,
+    silence,
+    speech,
+    words,
+)
 
 BACKENDS = pytest.mark.parametrize("backend", ["native", "pipecat"])
 
@@ -589,3 +597,133 @@ def test_a_save_the_store_refuses_is_logged_and_the_next_one_writes_it_all(start
     )
     assert stored.user_id == "stella"
     client.close()
+
+
+def test_an_unexpected_failure_ends_with_internal_error_and_close_1011_leaving_it_resumable(
+    start_service, caplog
+):
+    caplog.set_level(logging.ERROR, logger="session.endpoint")
+    service = start_service(store_type=FlakyStore)
+    store = service.container.store
+    assert isinstance(store, FlakyStore)
+    # A new session whose record the store fails to create: no session, but a clear end.
+    store.fail_once = "create"
+    refused = Client(service.url, service.token("ursula"))
+    refused.send({"type": "start"})
+    error = refused.wait_for("error")
+    assert (error["code"], error["fatal"]) == ("INTERNAL_ERROR", True)
+    with pytest.raises(ConnectionClosed) as closed:
+        refused.wait_for("never", timeout=10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1011
+
+    first = Client(service.url, service.token("ursula"))
+    session_id = first.start({"metadata": {"step": 1}})["sessionId"]
+    first.close()
+    backend = service.app.state.service.backends["native"]
+    eventually(lambda: backend.active_session_count, lambda count: count == 0)
+    # A resume whose claim the store fails: the session stays as it was, resumable.
+    store.fail_once = "run_transaction"
+    failed = Client(service.url, service.token("ursula"))
+    failed.send({"type": "start", "sessionId": session_id})
+    error = failed.wait_for("error")
+    with pytest.raises(ConnectionClosed) as closed:
+        failed.wait_for("never", timeout=10)
+    assert (error["code"], error["fatal"]) == ("INTERNAL_ERROR", True)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1011
+    logged = [r for r in caplog.records if r.getMessage() == "A session failed unexpectedly"]
+    # The first failure had no session to name yet.
+    assert [record.fields for record in logged] == [{"sessionId": None}, {"sessionId": session_id}]
+    assert all(record.exc_info for record in logged)
+    again = Client(service.url, service.token("ursula"))
+    resumed = again.start(sessionId=session_id)
+    assert resumed["resumed"] is True
+    assert again.wait_for("state")["state"] == "listening"
+    assert service.container.services.repository.get(session_id).metadata == {"step": 1}
+    again.close()
+
+
+@BACKENDS
+def test_turn_numbers_go_on_after_a_resume(start_service, backend):
+    service = start_service()
+    client = Client(service.url, service.token("wanda"))
+    session_id = client.start({"backend": backend})["sessionId"]
+    live = service.app.state.service.backends[backend]
+    client.stream(silence(0.3) + speech("Hello, how are you?") + silence(1.0))
+    assert client.wait_for("turn.started")["turn"] == 1
+    assert client.wait_for("turn.metrics")["turn"] == 1
+    client.close()
+    eventually(lambda: live.active_session_count, lambda count: count == 0)
+
+    again = Client(service.url, service.token("wanda"))
+    assert again.start(sessionId=session_id)["resumed"] is True
+    again.stream(silence(0.3) + speech("Thank you very much.") + silence(1.0))
+    assert again.wait_for("turn.started")["turn"] == 2
+    assert again.wait_for("transcript.final")["turn"] == 2
+    assert again.wait_for("turn.metrics")["turn"] == 2
+    # Gone in the middle of a turn: that turn's number was given out too.
+    again.stream(silence(0.3) + speech("What is the weather like today?"))
+    assert again.wait_for("turn.started")["turn"] == 3
+    again.close()
+    eventually(lambda: live.active_session_count, lambda count: count == 0)
+
+    last = Client(service.url, service.token("wanda"))
+    assert last.start(sessionId=session_id)["resumed"] is True
+    last.stream(silence(0.3) + speech("Thank you very much.") + silence(1.0))
+    assert last.wait_for("turn.started")["turn"] == 4
+    assert last.wait_for("turn.metrics")["turn"] == 4
+    last.close()
+
+
+@BACKENDS
+def test_at_the_session_limit_a_resume_takes_over_the_users_own_live_session(
+    start_service, backend
+):
+    # A phone's old connection not yet noticed dead holds the instance's only slot.
+    service = start_service(sessions_max_concurrent=1)
+    old = Client(service.url, service.token("xena"))
+    session_id = old.start({"backend": backend})["sessionId"]
+    new = Client(service.url, service.token("xena"))
+    assert new.start(sessionId=session_id)["resumed"] is True
+    with pytest.raises(ConnectionClosed) as closed:
+        old.wait_for("never", timeout=10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4010
+
+    # Retries racing each other take it in turn, none refused for the limit.
+    racers = [Client(service.url, service.token("xena")) for _ in range(3)]
+    ready = threading.Barrier(len(racers))
+
+    def resume(client: Client) -> None:
+        ready.wait()
+        client.send({"type": "start", "sessionId": session_id})
+
+    threads = [threading.Thread(target=resume, args=(client,)) for client in racers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    closes: list[int] = []
+    holders: list[Client] = []
+    for client in [new, *racers]:
+        try:
+            client.wait_for("never", timeout=3)
+        except ConnectionClosed as gone:
+            closes.append(gone.rcvd.code if gone.rcvd else 1006)
+        except (AssertionError, TimeoutError):  # still open after 3 s
+            holders.append(client)
+    assert closes == [4010] * len(racers)
+    assert len(holders) == 1
+    assert not [client for client in racers if client.received.of("error")]
+
+    # Everyone else still meets the limit.
+    stranger = Client(service.url, service.token("yves"))
+    stranger.send({"type": "start", "config": {"backend": backend}})
+    assert stranger.wait_for("error")["code"] == "SESSION_LIMIT_REACHED"
+    fresh = Client(service.url, service.token("xena"))  # a new session of the same user too
+    fresh.send({"type": "start", "config": {"backend": backend}})
+    assert fresh.wait_for("error")["code"] == "SESSION_LIMIT_REACHED"
+    holders[0].send({"type": "ping", "id": "still-held"})
+    assert holders[0].wait_for("pong")["id"] == "still-held"
+    holders[0].close()

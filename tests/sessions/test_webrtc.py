@@ -284,3 +284,33 @@ def test_a_webrtc_barge_in_silences_the_track_and_a_peer_gone_leaves_its_session
     assert resumed["resumed"] is True
     assert [line["role"] for line in resumed["history"]][:2] == ["user", "assistant"]
     client.close()
+
+
+def test_an_unexpected_failure_over_webrtc_is_an_internal_error_and_close_1011(start_service):
+    from tests.sessions.support import FlakyStore
+
+    service = start_service(store_type=FlakyStore)
+    store = service.container.store
+    assert isinstance(store, FlakyStore)
+    offer_url = f"{service.http}/v1/sessions/webrtc"
+
+    async def failed_start() -> tuple[dict, dict, dict]:
+        peer = Peer(offer_url, service.token("quinn"))
+        await peer.connect()
+        store.fail_once = "create"  # the new session's record cannot be stored
+        peer.send({"type": "start"})
+        error = await peer.wait_for("error")
+        closed = await peer.wait_for("connection.closed")
+        await peer.close()
+        # The store is back: a retry starts a session.
+        again = Peer(offer_url, service.token("quinn"))
+        await again.connect()
+        again.send({"type": "start"})
+        started = await again.wait_for("session.started")
+        await again.close()
+        return error, closed, started
+
+    error, closed, started = asyncio.run(failed_start())
+    assert (error["code"], error["fatal"]) == ("INTERNAL_ERROR", True)
+    assert closed["code"] == 1011
+    assert started["resumed"] is False

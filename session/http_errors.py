@@ -4,19 +4,18 @@
 the platform does (the seed's body, ``shared.http``): ``{error, code, timestamp,
 requestId}``, the request id also in ``X-Request-Id`` (the caller's, when it gave a well
 formed one, so a gateway's id follows the request), and a 401 names the Bearer scheme.
-Built here rather than with ``shared.http``, which would bring Flask into this service.
+The body is ``shared.errors.error_body``; ``shared.http`` would bring Flask into this service.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
-from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from shared.errors import PlatformError
+from shared.errors import PlatformError, error_body
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")  # as shared.http accepts one
 
@@ -30,14 +29,7 @@ def request_id_of(request: Request) -> str:
 def error_response(request: Request, error: PlatformError, status: int) -> JSONResponse:
     """Return ``error`` as the platform's error body with ``status``."""
     request_id = request_id_of(request)
-    body: dict[str, object] = {
-        "error": error.message,
-        "code": error.code,
-        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "requestId": request_id,
-    }
-    if error.details:
-        body["details"] = error.details
+    body = error_body(error, request_id)
     headers = {"X-Request-Id": request_id}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="voice-platform"'

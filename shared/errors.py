@@ -12,6 +12,7 @@ through ``echoed``, so a 3,000-character id does not come back whole.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 ECHO_LIMIT = 64
@@ -284,3 +285,20 @@ class SynthesisJobNotFoundError(NotFoundError):
 class AudioFileNotFoundError(NotFoundError):
     code = "AUDIO_FILE_NOT_FOUND"
     default_message = "Audio file not found"
+
+
+def error_body(error: PlatformError, request_id: str) -> dict[str, Any]:
+    """Return the platform's error body: ``{error, code, timestamp, requestId[, details]}``.
+
+    Every HTTP API of the platform answers refusals with it (``shared.http`` for the
+    functions, ``session.http_errors`` for the session service).
+    """
+    body: dict[str, Any] = {
+        "error": error.message,
+        "code": error.code,
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "requestId": request_id,
+    }
+    if error.details:
+        body["details"] = error.details
+    return body

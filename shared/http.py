@@ -562,17 +562,8 @@ def error_response(
     return response
 
 
-def platform_error_body(error: errors.PlatformError, request_id: str) -> dict[str, Any]:
-    """Return the platform's error body: ``{error, code, timestamp, requestId[, details]}``."""
-    body: dict[str, Any] = {
-        "error": error.message,
-        "code": error.code,
-        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-        "requestId": request_id,
-    }
-    if error.details:
-        body["details"] = error.details
-    return body
+platform_error_body = errors.error_body
+"""The platform's error body (``shared.errors.error_body``)."""
 
 
 def openai_error_body(error: errors.PlatformError, status: int) -> dict[str, Any]:

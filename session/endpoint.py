@@ -80,12 +80,21 @@ class SessionEndpoint:
             await self._fail()
             return True
 
-    async def handle_audio(self, data: bytes) -> None:
-        """Feed one frame of client audio to the session, or report why not."""
+    async def handle_audio(self, data: bytes) -> bool:
+        """Feed one frame of client audio to the session; return True when the connection
+        should end.
+
+        A refused frame becomes an ``error`` event; an unexpected failure ends the
+        connection (see ``_fail``); cancellation still propagates.
+        """
         try:
             await self._on_audio(data)
         except PlatformError as exc:
             await self.report(exc)
+        except Exception:
+            await self._fail()
+            return True
+        return False
 
     async def report(self, exc: PlatformError) -> None:
         """Send ``exc`` to the client as an ``error`` event."""

@@ -208,8 +208,15 @@ class WebRTCConnection:
         self.peer.on("connectionstatechange", self._on_state)
 
     async def answer(self, offer: RTCSessionDescription) -> RTCSessionDescription:
-        """Return the answer to ``offer`` (every local ICE candidate gathered into it)."""
+        """Return the answer to ``offer`` (every local ICE candidate gathered into it).
+
+        Raises:
+            InvalidOfferError: the offer has neither an audio track nor a data channel
+                (aiortc reads any text as SDP and would answer it with no media at all).
+        """
         await self.peer.setRemoteDescription(offer)
+        if not self.peer.getTransceivers() and self.peer.sctp is None:
+            raise InvalidOfferError("The offer's SDP has no audio track and no data channel")
         for transceiver in self.peer.getTransceivers():
             if transceiver.kind == "audio":
                 transceiver.sender.replaceTrack(self.track)
@@ -264,12 +271,13 @@ class WebRTCConnection:
                 frame = await track.recv()
             except MediaStreamError:
                 return
-            session = self.endpoint.session
-            if session is None:
+            if self.endpoint.session is None:
                 continue  # the microphone streams before start: nothing to hear yet
             assert isinstance(frame, AudioFrame)
             for converted in resampler.resample(frame):
-                await session.push_audio(bytes(converted.planes[0])[: converted.samples * 2])
+                pcm = bytes(converted.planes[0])[: converted.samples * 2]
+                if await self.endpoint.handle_audio(pcm):
+                    return
 
     async def _watch_overflow(self) -> None:
         await self.transport.overflowed.wait()
@@ -360,9 +368,13 @@ async def answer_offer(request: Request, service: OfferHost) -> Response:
     peer.peer.on("connectionstatechange", forget_when_closed)
     try:
         answer = await peer.answer(offer)
+    except InvalidOfferError as exc:
+        refused = exc
     except Exception:
         logger.exception("Could not answer a WebRTC offer")
-        await peer.close()
-        service.peers.discard(peer)
-        return error_response(request, InvalidOfferError("Could not answer the offer"), 400)
-    return JSONResponse({"type": answer.type, "sdp": answer.sdp})
+        refused = InvalidOfferError("Could not answer the offer")
+    else:
+        return JSONResponse({"type": answer.type, "sdp": answer.sdp})
+    await peer.close()
+    service.peers.discard(peer)
+    return error_response(request, refused, 400)

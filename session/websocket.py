@@ -249,7 +249,8 @@ class SessionConnection:
             data = message.get("bytes")
             text = message.get("text")
             if data is not None:
-                await endpoint.handle_audio(data)  # audio without a session is no activity
+                if await endpoint.handle_audio(data):  # audio without a session is no activity
+                    return "ended"
             elif text is not None:
                 last_message = time.monotonic()
                 if await endpoint.handle_text(text):

@@ -33,6 +33,9 @@ DEFAULT_LATENCY_TARGET = timedelta(milliseconds=500)
 
 ProviderName = Annotated[str, Field(min_length=1, max_length=100)]
 
+MAX_CUSTOM_PROCESSORS = 16
+"""How many custom processors a pipeline may hold: every audio frame runs through each."""
+
 
 class PipelineType(StrEnum):
     """The shape of a session's audio pipeline."""
@@ -118,7 +121,9 @@ class PipelineConfiguration(DomainModel):
     noise_cancellation_provider: ProviderName | None = None
     processing_order: tuple[str, ...] = ()
     latency_target: timedelta = DEFAULT_LATENCY_TARGET
-    custom_processors: tuple[CustomProcessorConfig, ...] = ()
+    custom_processors: Annotated[
+        tuple[CustomProcessorConfig, ...], Field(max_length=MAX_CUSTOM_PROCESSORS)
+    ] = ()
 
     @model_validator(mode="after")
     def _is_complete(self) -> Self:

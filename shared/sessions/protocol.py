@@ -15,7 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from shared.errors import InvalidRequestError
+from shared.errors import InvalidRequestError, echoed
 from shared.model import RequestModel, check_free_form, utcnow
 
 
@@ -103,7 +103,7 @@ def parse_message(text: str, adapter: TypeAdapter[M], known_types: tuple[str, ..
     kind = data.get("type")
     if kind not in known_types:
         raise ProtocolError(
-            f"Unknown message type {kind!r}; expected one of {', '.join(known_types)}",
+            f"Unknown message type {echoed(repr(kind))}; expected one of {', '.join(known_types)}",
             code="UNKNOWN_MESSAGE_TYPE",
         )
     try:

@@ -17,6 +17,8 @@ from websockets.sync.client import connect
 
 from session.server import CLOSE_TIMEOUT_SECONDS
 from shared.auth import DEV_ISSUER
+from shared.errors import ECHO_LIMIT
+from shared.sessions.model import MAX_CUSTOM_PROCESSORS
 from tests.sessions.support import Client, silence, speech
 
 
@@ -102,6 +104,43 @@ def test_bad_messages_get_error_events_and_the_session_keeps_working(start_servi
     stored = service.container.services.repository.get(started["sessionId"])
     assert stored is not None
     assert stored.metadata == {"screen": "home"}
+    client.close()
+
+
+def test_a_pipeline_stacking_more_custom_processors_than_the_limit_is_refused(start_service):
+    service = start_service()
+    client = Client(service.url, service.token("mallory"))
+
+    def gains(count: int) -> dict[str, object]:
+        processors = [
+            {"name": f"gain{index}", "kind": "gain", "options": {"gainDb": 1}}
+            for index in range(count)
+        ]
+        return {"pipeline": {"customProcessors": processors}}
+
+    client.send({"type": "start", "config": gains(1000)})
+    error = client.wait_for("error")
+    assert error["code"] == "INVALID_CONFIG"
+    assert [detail["field"] for detail in error["details"]] == ["pipeline.customProcessors"]
+    assert str(MAX_CUSTOM_PROCESSORS) in error["details"][0]["message"]
+
+    # At the limit the session starts and still hears.
+    client.start(gains(MAX_CUSTOM_PROCESSORS))
+    client.stream(silence(0.3) + speech("Thank you very much.") + silence(1.0))
+    assert client.wait_for("transcript.final")["text"].lower().startswith("thank you")
+    client.close()
+
+
+def test_an_unknown_message_type_is_echoed_cut_short(start_service):
+    service = start_service()
+    client = Client(service.url, service.token("mallory"))
+
+    client.send({"type": "x" * 10_000})
+    error = client.wait_for("error")
+    assert error["code"] == "UNKNOWN_MESSAGE_TYPE"
+    # The type as the message quotes it, cut at the platform's echo limit.
+    assert "'" + "x" * (ECHO_LIMIT - 1) + "\u2026" in error["message"]
+    assert "x" * ECHO_LIMIT not in error["message"]
     client.close()
 
 

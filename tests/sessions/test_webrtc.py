@@ -218,6 +218,18 @@ def test_an_offer_needs_a_valid_token_and_an_sdp_offer(start_service):
     assert status == 400
 
 
+def test_an_offer_whose_sdp_is_not_usable_is_refused_and_leaves_no_peer(start_service):
+    service = start_service()
+    offer_url = f"{service.http}/v1/sessions/webrtc"
+    peers = service.app.state.service.peers
+    before = len(peers)
+    for sdp in ("garbage", "v=0", ""):
+        status, body = post_offer(offer_url, service.token("opal"), {"type": "offer", "sdp": sdp})
+        assert (status, body.get("code")) == (400, "INVALID_REQUEST"), (sdp, status, body)
+        assert {"error", "code", "timestamp", "requestId"} <= body.keys()
+        assert len(peers) == before, sdp
+
+
 LONG_REPLY = " ".join(
     f"This is sentence number {index} of a long answer that keeps the assistant talking."
     for index in range(1, 13)

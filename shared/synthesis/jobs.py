@@ -140,22 +140,24 @@ def job_status(deps: SynthesisDeps, user_id: str, job_id: str) -> SynthesisRespo
     job = job_from(repository.document(job_id))
     if job.user_id != user_id:
         raise SynthesisJobNotFoundError(f"Synthesis job not found: {echoed(job_id)}")
-    return job_with_file(deps, job, timestamps=True)
+    return job_with_file(deps, job)
 
 
-def job_with_file(deps: SynthesisDeps, job: SynthesisJob, *, timestamps: bool) -> SynthesisResponse:
+def job_with_file(
+    deps: SynthesisDeps, job: SynthesisJob, *, callback: bool = False
+) -> SynthesisResponse:
     """Return ``job``'s answer with its file's details once completed (and its timestamps,
     when asked for and the request took them): ``GET /synthesis/jobs/{id}``.
 
-    Without ``timestamps``, the job's callback: no timestamps (a long text's are large) and
-    no download URL (a retried delivery is the same event, and may come after such a URL
-    expired); that GET gives both.
+    For the job's ``callback``: no timestamps (a long text's are large) and no download URL
+    (a retried delivery is the same event, and may come after such a URL expired); that
+    GET gives both.
     """
     voice = voice_of(job)
     files = AudioFileRepository(deps.store)
     audio_file = files.get(job.audio_file_id) if job.audio_file_id else None
     shown = None
-    if audio_file is not None and timestamps and job.config.get("includeTimestamps"):
+    if audio_file is not None and not callback and job.config.get("includeTimestamps"):
         from shared.files.storage import (  # noqa: PLC0415 - see the imports
             read_timestamps,
             timestamps_path_of,
@@ -165,10 +167,9 @@ def job_with_file(deps: SynthesisDeps, job: SynthesisJob, *, timestamps: bool) -
             shown = read_timestamps(deps.audio, timestamps_path_of(audio_file))
         except NotFoundError:
             shown = None
-    body = response_for(deps, job, voice, audio_file=audio_file, timestamps=shown)
-    if not timestamps:
-        body = body.model_copy(update={"download_url": None, "download_url_expires_at": None})
-    return body
+    return response_for(
+        deps, job, voice, audio_file=audio_file, timestamps=shown, download_url=not callback
+    )
 
 
 class SynthesisJobListQuery(RequestModel):

@@ -21,8 +21,10 @@ def response_for(
     *,
     audio_file: AudioFile | None = None,
     timestamps: dict[str, Any] | None = None,
+    download_url: bool = True,
 ) -> SynthesisResponse:
-    """Return the API body of ``job`` and, when finished, its file.
+    """Return the API body of ``job`` and, when finished, its file (with a signed
+    ``downloadUrl`` unless ``download_url`` is False).
 
     Everything but the file's details and timestamps comes from the job itself, so the
     answer of the request that made it, ``GET /synthesis/jobs/{id}``, the job's line in
@@ -48,10 +50,11 @@ def response_for(
     )
     if audio_file is not None:
         # Object storage loads with the first finished job shown, not with a list of jobs.
-        from shared.files.storage import download_url  # noqa: PLC0415
+        from shared.files.storage import download_url as signed_url  # noqa: PLC0415
 
         body.audio_file_id = audio_file.id
-        body.download_url, body.download_url_expires_at = download_url(deps.audio, audio_file)
+        if download_url:
+            body.download_url, body.download_url_expires_at = signed_url(deps.audio, audio_file)
         body.duration = audio_file.duration
         body.sample_rate = audio_file.sample_rate
         body.size = audio_file.file_size

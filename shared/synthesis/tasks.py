@@ -53,7 +53,7 @@ def register_tasks(registry: TaskRegistry, deps: Callable[[], SynthesisDeps]) ->
         except SynthesisJobNotFoundError:
             return  # gone with its owner's account: nothing to tell
         job = job_from(document)
-        shown = job_with_file(synthesis, job, timestamps=False).to_api()
+        shown = job_with_file(synthesis, job, callback=True).to_api()
         deliver_callback(synthesis.settings, job, shown, ctx)
 
     def requeue(payload: JobRun, ctx: TaskContext) -> None:

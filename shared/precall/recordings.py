@@ -76,6 +76,15 @@ def recording_path(account_id: str, name: str) -> str:
     return recordings_prefix(account_id) + name
 
 
+def _recording_key(deps: PrecallDeps, account_id: str, url: str | None) -> str | None:
+    """Return the lock id of the recording at ``url``, or None when ``url`` is no recording
+    of the account's folder (its audio is not ours to delete or replace)."""
+    prefix = f"gs://{deps.settings.samples_bucket}/{recordings_prefix(account_id)}"
+    if url is None or not url.startswith(prefix):
+        return None
+    return recording_key(account_id, url)
+
+
 def store_sample(
     deps: PrecallDeps, caller: Caller, name: str, data: bytes, account: str | None
 ) -> SampleStored:
@@ -145,9 +154,10 @@ def delete_sample(deps: PrecallDeps, caller: Caller, name: str, account: str | N
         )
 
     def unmark(tx: Transaction) -> None:
+        # Only the mark: the audio version stays (a deletion that failed left the audio).
         lock = tx.get(RECORDING_LOCKS, key)
         if lock is not None and lock.data.get("deleting_owner") == owner:
-            tx.delete(RECORDING_LOCKS, key)
+            tx.update(RECORDING_LOCKS, key, {"deleting_since": None, "deleting_owner": None})
 
     deps.store.run_transaction(mark)
     try:
@@ -191,10 +201,9 @@ def audio_version(
     audio as first uploaded before versions were kept), or ``url`` is no recording of the
     account's folder (whose audio is not ours to replace).
     """
-    prefix = f"gs://{deps.settings.samples_bucket}/{recordings_prefix(account_id)}"
-    if url is None or not url.startswith(prefix):
+    key = _recording_key(deps, account_id, url)
+    if key is None:
         return None
-    key = recording_key(account_id, url)
     lock = tx.get(RECORDING_LOCKS, key) if tx is not None else deps.store.get(RECORDING_LOCKS, key)
     version = lock.data.get("audio_version") if lock is not None else None
     return str(version) if version is not None else None
@@ -221,10 +230,9 @@ def hold_recording(
     ``url`` is no recording of the account's folder. Raises SampleUnreachableError: the
     recording is being deleted, or is gone.
     """
-    prefix = f"gs://{deps.settings.samples_bucket}/{recordings_prefix(account_id)}"
-    if url is None or not url.startswith(prefix):
+    key = _recording_key(deps, account_id, url)
+    if key is None or url is None:
         return None
-    key = recording_key(account_id, url)
     lock = tx.get(RECORDING_LOCKS, key)
     since = lock.data.get("deleting_since") if lock is not None else None
     if isinstance(since, datetime) and now - since < DELETION_MARK_LIFETIME:

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from shared.config import Settings
+from shared.errors import ServiceUnavailableError
 from shared.precall.deps import Caller, PrecallDeps
 from shared.precall.errors import PrecallSampleInUseError, SampleUnreachableError
 from shared.precall.mappings import create_mapping, update_mapping
-from shared.precall.recordings import delete_sample
+from shared.precall.recordings import audio_version, delete_sample, store_sample
 from shared.precall.repository import MAPPINGS
 from shared.precall.schemas import MappingCreate, MappingUpdate
 from shared.store.base import DocumentStore, Query
@@ -155,3 +156,20 @@ def test_a_deletion_overlapping_a_mappings_transaction_is_ordered_by_the_store(d
         {"mapping": "refused", "deletion": "deleted"},
     )
     assert bool(live_mappings_of(store, URL)) == recording_kept(blobs)
+
+
+def test_a_deletion_the_storage_refuses_leaves_the_recording_usable_and_its_version(deps, blobs):
+    # Replaced audio once, so the recording has an audio version a clone may have read.
+    store_sample(deps, ACME, "a.wav", espeak_wav(), None)
+    version = audio_version(deps, "acme", URL)
+    assert version is not None
+
+    def outage() -> None:
+        raise ServiceUnavailableError("storage is down")
+
+    blobs.on_delete = outage
+    with pytest.raises(ServiceUnavailableError):
+        delete_sample(deps, ACME, "a.wav", None)
+    assert recording_kept(blobs)
+    assert audio_version(deps, "acme", URL) == version  # a clone in flight stays good
+    assert create_mapping(deps, ACME, mapping()).voice_sample_url == URL  # no mark left

@@ -49,7 +49,7 @@ from shared.errors import InvalidRequestError, PlatformError
 from shared.sessions.backends import BackendUnavailableError
 from shared.sessions.config import SessionConfig, SessionDefaults
 from shared.sessions.model import Transport, UserConnection
-from shared.sessions.protocol import CloseCode, error_event, event
+from shared.sessions.protocol import CloseCode, event
 from shared.sessions.repository import SessionRepository
 
 if TYPE_CHECKING:
@@ -247,17 +247,14 @@ class WebRTCConnection:
             while not ended:
                 ended = await self.endpoint.handle_text(await self._messages.get())
         except Exception:
-            # The endpoint reports every failure itself, so this is its reporting failing; a
-            # reader that died silently would leave the peer connected to a deaf session.
+            # The endpoint reports every failure itself (INTERNAL_ERROR, 1011), so this is
+            # that report failing: the channel is gone. Log it and close the peer rather
+            # than leave it connected to a reader that died.
             session = self.endpoint.session
             logger.exception(
                 "The WebRTC message reader failed",
                 extra={"fields": {"sessionId": session.id if session else None}},
             )
-            await self.transport.send_event(
-                error_event("INTERNAL_ERROR", "The server failed unexpectedly", fatal=True)
-            )
-            await self.transport.close(CloseCode.INTERNAL_ERROR, "internal error")
         self._spawn(self.close())
 
     def _on_track(self, track: MediaStreamTrack) -> None:

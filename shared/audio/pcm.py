@@ -3,12 +3,20 @@
 Every provider's audio becomes little-endian signed 16-bit mono samples at the sample rate
 the caller asked for: ``decode_audio`` reads WAV (or any format soundfile reads) to PCM,
 ``resample`` changes the rate with soxr, ``scale_volume`` applies a loudness factor with
-clipping. Encoding to mp3/ogg and analysis belong to the synthesis layer.
+clipping, ``frame_swings`` measures each frame's peak-to-peak swing. Encoding to mp3/ogg
+and analysis belong to the synthesis layer.
+
+``frame_swings`` runs on every synthesis (word timestamps are fitted to the sound), so it
+uses the standard library's ``audioop`` (C, no numpy: a cold instance's first speech does
+not load numpy for it, 40 ms of that request). ``audioop`` is deprecated since Python 3.11
+and gone from 3.13, where the ``audioop-lts`` package (requirements.txt) provides it.
 """
 
 from __future__ import annotations
 
 import io
+import sys
+import warnings
 from typing import TYPE_CHECKING
 
 from shared.lazy import lazy_module
@@ -23,6 +31,10 @@ else:
     soundfile = lazy_module("soundfile")
     soxr = lazy_module("soxr")
 
+
+with warnings.catch_warnings():  # deprecated in the standard library, kept by audioop-lts
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import audioop
 
 SAMPLE_WIDTH = 2
 _INT16_MAX = 32767
@@ -52,6 +64,22 @@ def resample(pcm: bytes, from_rate: int, to_rate: int) -> bytes:
     samples = to_samples(pcm)
     converted = soxr.resample(samples, from_rate, to_rate, quality="HQ")
     return np.asarray(converted, dtype="<i2").tobytes()
+
+
+def frame_swings(pcm: bytes, frame: int) -> list[int]:
+    """Return the peak-to-peak swing of each whole ``frame``-sample frame of ``pcm``.
+
+    A trailing part frame is left out. The same figures as numpy's ``max - min`` over each
+    frame, at a sixth of a millisecond for 3 s of 22.05 kHz speech.
+    """
+    if sys.byteorder == "big":  # audioop reads samples in the machine's byte order
+        pcm = audioop.byteswap(pcm[: len(pcm) - len(pcm) % SAMPLE_WIDTH], SAMPLE_WIDTH)
+    step = frame * SAMPLE_WIDTH
+    swings = []
+    for start in range(0, len(pcm) // step * step, step):
+        low, high = audioop.minmax(pcm[start : start + step], SAMPLE_WIDTH)
+        swings.append(high - low)
+    return swings
 
 
 def scale_volume(pcm: bytes, factor: float) -> bytes:

@@ -20,15 +20,10 @@ import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from shared.audio.pcm import frame_swings
 from shared.audio.timing import Token, WordTiming, tokenize_words
-from shared.lazy import lazy_module
-
-if TYPE_CHECKING:
-    import numpy as np
-else:
-    np = lazy_module("numpy")
 
 _MIN_SECONDS_PER_CHAR = 0.02  # below this, a gap is too short to hold the untimed words
 _LOOKAHEAD = 8  # tokens searched forward when matching a timing by its text
@@ -226,16 +221,14 @@ def fit_to_speech(words: Sequence[TimedWord], pcm: bytes, sample_rate: int) -> l
     last 10 ms frame of sound. A word whose span holds no sound keeps its times.
     """
     frame = max(1, round(sample_rate * _FRAME_SECONDS))
-    samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2")
-    count = len(samples) // frame
+    # Each frame's peak-to-peak swing: as good as its energy to tell sound from silence,
+    # and cheaper (every synthesis pays it).
+    swings = frame_swings(pcm, frame)
+    count = len(swings)
     if count == 0 or not words:
         return list(words)
-    frames = samples[: count * frame].reshape(count, frame)
-    # Each frame's peak-to-peak swing: as good as its energy to tell sound from silence,
-    # and ten times cheaper (every synthesis pays it).
-    swings = frames.max(axis=1).astype(np.int32) - frames.min(axis=1)
-    threshold = max(int(swings.max()) * _RELATIVE_FLOOR, _ABSOLUTE_FLOOR)
-    loud = np.flatnonzero(swings >= threshold).tolist()
+    threshold = max(max(swings) * _RELATIVE_FLOOR, _ABSOLUTE_FLOOR)
+    loud = [index for index, swing in enumerate(swings) if swing >= threshold]
     seconds = frame / sample_rate
     fitted: list[TimedWord] = []
     for word in words:

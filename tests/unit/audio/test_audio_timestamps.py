@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from shared.audio.pcm import frame_swings
 from shared.audio.stitch import match_loudness, speech_level_dbfs, stitch
 from shared.audio.text import split_sentences
 from shared.audio.timestamps import TimedWord, align_words, in_order, offset_timings
@@ -212,3 +214,19 @@ def test_chinese_and_japanese_words_part_at_their_own_punctuation():
         "well-known",
         "yes",
     ]
+
+
+@pytest.mark.parametrize(
+    ("length", "frame"),
+    [(0, 220), (219, 220), (220, 220), (22_050 * 3 + 7, 220), (1_000, 1), (441, 441)],
+)
+def test_frame_swings_are_each_whole_frames_peak_to_peak(length: int, frame: int) -> None:
+    # numpy's max - min over each whole frame is the reference; extremes included.
+    rng = np.random.default_rng(length + frame)
+    samples = rng.integers(-32_768, 32_768, size=length, dtype=np.int16)
+    samples[: min(length, 2)] = [-32_768, 32_767][: min(length, 2)]
+    pcm = samples.astype("<i2").tobytes() + b"\x01"  # an odd last byte is no sample
+
+    count = length // frame
+    frames = samples[: count * frame].reshape(count, frame).astype(np.int32)
+    assert frame_swings(pcm, frame) == (frames.max(axis=1) - frames.min(axis=1)).tolist()

@@ -5,8 +5,8 @@ The runtime executes this file once per app it builds, then looks its entry poin
 name (``getattr(main, "users")``): each name is resolved on that lookup (PEP 562), so an
 instance imports its own function's module and what that needs, never every other
 function's. The error handler registered here keeps even the framework's own answers (an
-unroutable path) in the platform's shape. ``gc.freeze()`` keeps the framework's objects out
-of the garbage collector's full passes (they are never garbage), once per process.
+unroutable path) in the platform's shape. The garbage collector waits until the entry
+point is loaded (below).
 
 Pydantic looks for plugins when it builds its first validator, reading the metadata of
 every installed distribution, once per process; none is used, so that search is turned
@@ -14,10 +14,18 @@ off (``PYDANTIC_DISABLE_PLUGINS``, unless the deployment sets it) before anythin
 imported.
 """
 
-import gc
 import os
+from typing import Any
 
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
+from shared.startup import hold_collector, release_collector
+
+# The garbage collector waits while this file and the function's module load: a cold
+# start makes hundreds of thousands of objects that live as long as the process, and the
+# collector's passes over them as they piled up were 15-20 ms of every function's first
+# answer (shared/startup.py). Before anything of the project is imported.
+hold_collector()
 
 import functions_framework
 from werkzeug.exceptions import HTTPException
@@ -31,12 +39,12 @@ functions_framework.errorhandler(HTTPException)(http_exception_response)
 ENTRY_POINTS = {spec.module: [spec.entry_point] for spec in FUNCTIONS}
 """Each function's module and the entry point it defines (``main.users``: ``functions.users``)."""
 
-__getattr__, __dir__ = lazy_exports(globals(), ENTRY_POINTS)
+_entry_point, __dir__ = lazy_exports(globals(), ENTRY_POINTS)
 
-# What is loaded so far (the framework, Flask, this file) lives as long as the process: moved
-# out of the collector's reach, the full collection that the function's own imports would
-# set off scans only what came after (15 ms of a cold start, a tenth of a bare function's).
-# Once per process: one that loads this file again (tests, the local gateway building an app
-# per function) must not freeze the garbage made since, which could then never be freed.
-if gc.get_freeze_count() == 0:
-    gc.freeze()
+
+def __getattr__(name: str) -> Any:
+    """Return the entry point ``name`` (its module imported now), then free the collector."""
+    try:
+        return _entry_point(name)
+    finally:
+        release_collector()

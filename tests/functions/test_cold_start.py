@@ -291,3 +291,71 @@ def test_speaking_with_a_catalog_voice_loads_no_voice_model_code(tmp_path: Path)
     assert "shared.synthesis.voices" in after
     assert "shared.synthesis.usage" in after
     assert loaded(after, VOICE_MODEL_CODE) == []
+
+
+@pytest.mark.parametrize("output_format", ["mp3", "wav"])
+def test_a_first_speech_with_espeak_loads_no_numpy(tmp_path: Path, output_format: str) -> None:
+    # numpy is 40 ms of a cold instance's first speech; eSpeak's PCM is encoded, and its
+    # word timestamps fitted to the sound (shared.audio.pcm.frame_swings), without it.
+    seed = "from bench.cold_start import seed_catalog; seed_catalog()"
+    env = probe_environment(tmp_path)
+    subprocess.run([sys.executable, "-B", "-c", seed], cwd=ROOT, env=env, check=True, timeout=120)
+    spec = next(spec for spec in FUNCTIONS if spec.name == "synthesis")
+    body = {
+        "text": "Hello, from a cold start.",
+        "voice": "espeak:en-us",
+        "outputFormat": output_format,
+    }
+
+    report = probe(spec, tmp_path, "POST", "/synthesize", body=json.dumps(body))
+
+    assert report["status"] == 200
+    after = report["modules"] + report["afterRequest"]
+    assert "shared.audio.timestamps" in after  # the words were timed
+    assert loaded(after, ("numpy",)) == []
+
+
+COLLECTOR_WATCH = """
+import gc, json, sys
+import functions_framework
+seen = {}
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name in ("shared.http", "functions.users", "functions.voices"):
+            seen[name] = gc.isenabled()
+        return None
+sys.meta_path.insert(0, Watch())
+functions_framework.create_app("users", "main.py")
+first = {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
+functions_framework.create_app("voices", "main.py")
+again = {"enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}
+print(json.dumps({"seen": seen, "first": first, "again": again}))
+"""
+
+
+def test_the_collector_waits_while_the_first_function_loads_then_runs_again(
+    tmp_path: Path,
+) -> None:
+    # shared/startup.py: off while main.py and the entry point's module import, then what
+    # they made is frozen and the collector is back; a second load of main.py holds nothing.
+    done = subprocess.run(
+        [sys.executable, "-B", "-c", COLLECTOR_WATCH],
+        cwd=ROOT,
+        env=probe_environment(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    report = json.loads(done.stdout.splitlines()[-1])
+
+    assert report["seen"] == {
+        "shared.http": False,
+        "functions.users": False,
+        "functions.voices": True,
+    }
+    assert report["first"]["enabled"] is True
+    assert report["first"]["frozen"] > 10_000  # the framework's and the function's objects
+    # Not frozen again: that would have moved the second function's thousands of objects.
+    assert report["again"]["enabled"] is True
+    assert report["again"]["frozen"] < report["first"]["frozen"] + 1_000

@@ -10,6 +10,7 @@ import pytest
 
 from shared import idempotency
 from shared.bootstrap import get_container
+from shared.errors import TransactionContentionError
 from tests.functions.conftest import bearer
 
 BODY = {"provider": "espeak", "modelPath": "models/ann/model.pth", "qualityScore": 0.7}
@@ -132,3 +133,22 @@ def test_a_post_without_a_body_replays_too(client, token):
     assert again.get_json() == first.get_json()
     other = client.post("/voice-models/user/ann/backup", headers=bearer(token("ann")))
     assert other.get_json()["backupPath"] != first.get_json()["backupPath"]
+
+
+def test_an_answer_the_store_could_not_keep_still_reaches_the_client(client, token, monkeypatch):
+    # The model exists once the handler answered: the client gets that answer even when
+    # recording it for replays fails (contention, the store unavailable). The key stays
+    # claimed, so a retry meanwhile is a 409, never a second model; after RUNNING_TIMEOUT
+    # the claim counts as dead and a retry runs again (the documented cost of this case).
+    def store_fails(self, claim, answer):
+        raise TransactionContentionError("The store is busy")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(idempotency.IdempotencyKeys, "finish", store_fails)
+        first = post(client, token, "k-unkept")
+    assert first.status_code == 201
+
+    retry = post(client, token, "k-unkept")
+    assert retry.status_code == 409
+    assert retry.get_json()["code"] == "IDEMPOTENCY_KEY_IN_USE"
+    assert models_of(client, token) == [first.get_json()["id"]]

@@ -400,6 +400,41 @@ def test_processing_is_idempotent_and_redoes_only_an_attempt_that_died(samples_c
     assert "upload the sample again" in (failed.failure_reason or "")
 
 
+def test_a_sample_deleted_while_it_is_analysed_leaves_no_embedding(samples_client, token):
+    from shared.samples import CAPABILITY as SAMPLES
+    from shared.samples.deps import SampleDeps
+    from shared.samples.model import SampleStatus
+    from shared.samples.processing import process_sample
+    from shared.samples.repository import SampleRepository
+
+    ann = token("ann")
+    sample = ready_sample(samples_client, ann, sample_file("en-US", 1))
+    deps = get_container().deps(SAMPLES)
+    repository = SampleRepository(deps.store)
+    ready = repository.get(sample["id"])
+    assert ready is not None
+    repository.save(ready.model_copy(update={"status": SampleStatus.PROCESSING}))
+
+    class DeletedMeanwhile(SampleDeps):
+        """The owner deletes the sample while its speaker embedding is computed."""
+
+        def encoder(self):
+            encoder = super().encoder()
+
+            class Encoder:
+                def embed(self, *args, **kwargs):
+                    deleted = samples_client.delete(f"/samples/{sample['id']}", headers=bearer(ann))
+                    assert deleted.status_code == 200, deleted.get_json()
+                    return encoder.embed(*args, **kwargs)
+
+            return Encoder()
+
+    process_sample(DeletedMeanwhile(deps.ports), sample["id"])
+
+    assert repository.get(sample["id"]) is None  # not brought back as "ready"
+    assert stored_documents(VOICE_EMBEDDINGS) == 0  # and no embedding left to match
+
+
 def test_a_404_echoes_the_beginning_of_a_very_long_id_only(samples_client, function_client, token):
     ann = bearer(token("ann"))
     long_id = (uuid.uuid4().hex * 100)[:3000]

@@ -108,6 +108,7 @@ def serve(port: int, data_dir: Path) -> None:
         providers="espeak",
         espeak_variant_languages="",
         sessions_max_concurrent=0,
+        sessions_max_per_user=0,  # every session here is the one user "bench"
         log_level="WARNING",
     )
     configure_logging(settings.log_level)

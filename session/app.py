@@ -214,6 +214,7 @@ def create_app(container: SessionContainer) -> Starlette:
             backend_for=service.backend_for,
             verifier=container.verifier,
             repository=container.services.repository,
+            metrics=container.services.metrics,
             defaults=container.defaults,
             max_frame_bytes=settings.sessions_max_frame_bytes,
             max_buffer_bytes=settings.sessions_outbound_buffer_bytes,

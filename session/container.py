@@ -149,10 +149,13 @@ class SessionContainer:
     def backends(self) -> BackendRegistry:
         """Return the backend providers this service offers."""
         registry = BackendRegistry()
-        limit = self.settings.sessions_max_concurrent
-        registry.register(NativeBackendProvider(self.services, max_concurrent_sessions=limit))
+        limits = {
+            "max_concurrent_sessions": self.settings.sessions_max_concurrent,
+            "max_sessions_per_user": self.settings.sessions_max_per_user,
+        }
+        registry.register(NativeBackendProvider(self.services, **limits))
         if pipecat_installed():
-            registry.register(PipecatBackendProvider(self.services, max_concurrent_sessions=limit))
+            registry.register(PipecatBackendProvider(self.services, **limits))
         return registry
 
     async def aclose(self) -> None:

@@ -5,7 +5,9 @@ parses each control message (``start``, ``stop``, ``update_metadata``, ``ping``)
 or resumes the session on the backend its config names, feeds audio frames to it, and
 turns every refusal into the same ``error`` event. Anything else that goes wrong while
 handling a message is an internal failure: logged, reported as ``INTERNAL_ERROR`` and
-closed with 1011, the session left resumable. The transports only move bytes: the
+closed with 1011, the session left resumable. Every error event sent from here goes
+through ``send_error``, which counts it by code (``voice_session_errors_total``); the
+session counts those of its own pipeline. The transports only move bytes: the
 WebSocket's text and binary frames, or WebRTC's data channel and Opus track.
 """
 
@@ -17,8 +19,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shared.errors import InvalidRequestError, PlatformError
-from shared.sessions.backends import SessionLimitError, VoiceBackend
+from shared.sessions.backends import SessionLimitError, UserSessionLimitError, VoiceBackend
 from shared.sessions.config import SessionConfig, SessionDefaults, parse_session_config
+from shared.sessions.metrics import SessionMetrics
 from shared.sessions.model import UserConnection
 from shared.sessions.protocol import (
     CloseCode,
@@ -51,6 +54,7 @@ class SessionEndpoint:
         connection: UserConnection,
         backend_for: BackendFor,
         repository: SessionRepository,
+        metrics: SessionMetrics,
         defaults: SessionDefaults,
         max_frame_bytes: int,
         fixed_audio: dict[str, Any] | None = None,
@@ -59,6 +63,7 @@ class SessionEndpoint:
         self._connection = connection
         self._backend_for = backend_for
         self._repository = repository
+        self._metrics = metrics
         self._defaults = defaults
         self._max_frame = max_frame_bytes
         self._fixed_audio = fixed_audio
@@ -98,9 +103,14 @@ class SessionEndpoint:
 
     async def report(self, exc: PlatformError) -> None:
         """Send ``exc`` to the client as an ``error`` event."""
-        await self._transport.send_event(
-            error_event(exc.code, exc.message, details=exc.details or [])
-        )
+        await self.send_error(exc.code, exc.message, details=exc.details or [])
+
+    async def send_error(
+        self, code: str, message: str, *, fatal: bool = False, **fields: Any
+    ) -> None:
+        """Send the client an ``error`` event and count it under ``code``."""
+        await self._transport.send_event(error_event(code, message, fatal=fatal, **fields))
+        self._metrics.errors_total.labels(code).inc()
 
     async def _fail(self) -> None:
         """Log the exception being handled, tell the client, and close with 1011, leaving
@@ -108,12 +118,10 @@ class SessionEndpoint:
         logger.exception(
             "A session failed unexpectedly", extra={"fields": {"sessionId": self._session_id}}
         )
-        await self._transport.send_event(
-            error_event(
-                "INTERNAL_ERROR",
-                "The server failed unexpectedly; start again (resume with the sessionId)",
-                fatal=True,
-            )
+        await self.send_error(
+            "INTERNAL_ERROR",
+            "The server failed unexpectedly; start again (resume with the sessionId)",
+            fatal=True,
         )
         session, self.session = self.session, None
         if session is not None and not session.closed:
@@ -182,9 +190,13 @@ class SessionEndpoint:
             )
             self._session_id = self.session.id
         except SessionLimitError as exc:
-            await self._transport.send_event(error_event(exc.code, exc.message, fatal=True))
-            await self._transport.close(CloseCode.TRY_AGAIN_LATER, "session limit reached")
+            await self._refuse(exc, "session limit reached")
+        except UserSessionLimitError as exc:
+            await self._refuse(exc, "user session limit reached")
         except InvalidRequestError as exc:
-            await self._transport.send_event(
-                error_event("INVALID_CONFIG", exc.message, details=exc.details or [])
-            )
+            await self.send_error("INVALID_CONFIG", exc.message, details=exc.details or [])
+
+    async def _refuse(self, exc: PlatformError, reason: str) -> None:
+        """Tell the client a limit refused its session and close with 1013 (try again later)."""
+        await self.send_error(exc.code, exc.message, fatal=True)
+        await self._transport.close(CloseCode.TRY_AGAIN_LATER, reason)

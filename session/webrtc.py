@@ -48,6 +48,7 @@ from shared.auth import bearer_token
 from shared.errors import InvalidRequestError, PlatformError
 from shared.sessions.backends import BackendUnavailableError
 from shared.sessions.config import SessionConfig, SessionDefaults
+from shared.sessions.metrics import SessionMetrics
 from shared.sessions.model import Transport, UserConnection
 from shared.sessions.protocol import CloseCode, event
 from shared.sessions.repository import SessionRepository
@@ -181,6 +182,7 @@ class WebRTCConnection:
         remote_address: str | None,
         backend_for: BackendFor,
         repository: SessionRepository,
+        metrics: SessionMetrics,
         defaults: SessionDefaults,
         max_frame_bytes: int,
         max_buffer_bytes: int,
@@ -196,6 +198,7 @@ class WebRTCConnection:
             ),
             backend_for=backend_for,
             repository=repository,
+            metrics=metrics,
             defaults=defaults,
             max_frame_bytes=max_frame_bytes,
             fixed_audio=WEBRTC_AUDIO,
@@ -351,6 +354,7 @@ async def answer_offer(request: Request, service: OfferHost) -> Response:
         remote_address=client.host if client else None,
         backend_for=service.backend_for,
         repository=container.services.repository,
+        metrics=container.services.metrics,
         defaults=container.defaults,
         max_frame_bytes=settings.sessions_max_frame_bytes,
         max_buffer_bytes=settings.sessions_outbound_buffer_bytes,

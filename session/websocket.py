@@ -27,8 +27,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from session.endpoint import BackendFor, SessionEndpoint
 from shared.auth import bearer_token
-from shared.errors import ServiceUnavailableError, UnauthenticatedError
+from shared.errors import PlatformError, ServiceUnavailableError, UnauthenticatedError
 from shared.sessions.config import SessionDefaults
+from shared.sessions.metrics import SessionMetrics
 from shared.sessions.model import Transport, UserConnection
 from shared.sessions.protocol import CloseCode, error_event
 from shared.sessions.repository import SessionRepository
@@ -65,24 +66,33 @@ async def authenticate(websocket: WebSocket, verifier: Any) -> str:
 
 
 async def open_authenticated(
-    websocket: WebSocket, verifier: Any, *, subprotocol: str, max_buffer_bytes: int
+    websocket: WebSocket,
+    verifier: Any,
+    *,
+    subprotocol: str,
+    max_buffer_bytes: int,
+    metrics: SessionMetrics | None = None,
 ) -> tuple[WebSocketTransport, str] | None:
     """Accept ``websocket`` (selecting ``subprotocol`` when offered) and authenticate it.
 
     Returns its bounded transport and the user id, or None once a refusal was sent: an
-    error event, then 4001 for a bad token or 1013 when the verifier is unavailable.
+    error event (counted in ``metrics`` when given), then 4001 for a bad token or 1013
+    when the verifier is unavailable.
     """
     offered = websocket.scope.get("subprotocols") or []
     await websocket.accept(subprotocol=subprotocol if subprotocol in offered else None)
     transport = WebSocketTransport(websocket, max_buffer_bytes=max_buffer_bytes)
+    refusal: PlatformError
     try:
         return transport, await authenticate(websocket, verifier)
     except UnauthenticatedError as exc:
-        await transport.send_event(error_event(exc.code, exc.message, fatal=True))
-        await transport.close(CloseCode.UNAUTHENTICATED, exc.message)
+        refusal, close_code = exc, CloseCode.UNAUTHENTICATED
     except ServiceUnavailableError as exc:
-        await transport.send_event(error_event(exc.code, exc.message, fatal=True))
-        await transport.close(CloseCode.TRY_AGAIN_LATER, exc.message)
+        refusal, close_code = exc, CloseCode.TRY_AGAIN_LATER
+    await transport.send_event(error_event(refusal.code, refusal.message, fatal=True))
+    if metrics is not None:
+        metrics.errors_total.labels(refusal.code).inc()
+    await transport.close(close_code, refusal.message)
     return None
 
 
@@ -160,6 +170,7 @@ class SessionConnection:
         backend_for: BackendFor,
         verifier: Any,
         repository: SessionRepository,
+        metrics: SessionMetrics,
         defaults: SessionDefaults,
         max_frame_bytes: int,
         max_buffer_bytes: int,
@@ -169,6 +180,7 @@ class SessionConnection:
         self._backend_for = backend_for
         self._verifier = verifier
         self._repository = repository
+        self._metrics = metrics
         self._defaults = defaults
         self._max_frame = max_frame_bytes
         self._max_buffer = max_buffer_bytes
@@ -182,6 +194,7 @@ class SessionConnection:
             self._verifier,
             subprotocol=SUBPROTOCOL,
             max_buffer_bytes=self._max_buffer,
+            metrics=self._metrics,
         )
         if opened is None:
             return
@@ -196,6 +209,7 @@ class SessionConnection:
             ),
             backend_for=self._backend_for,
             repository=self._repository,
+            metrics=self._metrics,
             defaults=self._defaults,
             max_frame_bytes=self._max_frame,
         )
@@ -204,7 +218,7 @@ class SessionConnection:
         try:
             if await self._receive_loop(endpoint) == "idle":
                 message = f"No session started and no message for {self._idle_timeout:g} s"
-                await transport.send_event(error_event("IDLE_TIMEOUT", message, fatal=True))
+                await endpoint.send_error("IDLE_TIMEOUT", message, fatal=True)
                 await transport.close(CloseCode.IDLE_TIMEOUT, "idle timeout")
         finally:
             # A slow-consumer close already under way finishes (its code is the one that

@@ -308,6 +308,7 @@ class Settings(BaseModel):
     )
     sessions_backend: str = "native"
     sessions_max_concurrent: int = Field(default=30, ge=0)  # per instance; 0 = unlimited
+    sessions_max_per_user: int = Field(default=5, ge=0)  # one user's, per instance; 0 = unlimited
     sessions_idle_timeout_seconds: float = Field(default=300.0, gt=0)
     # How far ahead of real time a client's audio may run (a file replayed at full speed):
     # past it, the session reads no more until real time catches up, so nothing piles up.

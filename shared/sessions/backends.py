@@ -10,7 +10,11 @@ recognition is backlogged.
 The session limit counts this instance's sessions: each Cloud Run instance has its own CPU,
 so capacity is per instance; a refused client reconnects and lands on another instance. It
 counts sessions, not connections: a resume that will take over its user's session live or
-starting here replaces it, and takes no slot of its own.
+starting here replaces it, and takes no slot of its own. One user may hold at most
+``max_sessions_per_user`` of those slots, counted the same way, so that no user can take
+the instance's every slot. A session holds its slot under its own id from the moment it
+is let in (the limits checked and the slot taken in one step), so it counts once while it
+starts and once when it runs.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from shared.errors import InvalidRequestError, ServiceUnavailableError
+from shared.errors import InvalidRequestError, RateLimitedError, ServiceUnavailableError
 from shared.model import check_transition, new_id, utcnow
 from shared.sessions.config import SessionConfig, client_config_schema
 from shared.sessions.model import (
@@ -108,6 +112,15 @@ class SessionLimitError(ServiceUnavailableError):
 
     code: ClassVar[str] = "SESSION_LIMIT_REACHED"
     default_message: ClassVar[str] = "This server is at its session limit; try again shortly"
+
+
+class UserSessionLimitError(RateLimitedError):
+    """The user runs as many sessions on the backend as one user may."""
+
+    code: ClassVar[str] = "USER_SESSION_LIMIT_REACHED"
+    default_message: ClassVar[str] = (
+        "You run as many sessions on this server as one user may at once; stop one first"
+    )
 
 
 class BackendUnavailableError(ServiceUnavailableError):
@@ -202,6 +215,7 @@ class VoiceBackend(abc.ABC):
 
         Raises:
             SessionLimitError: the backend is full.
+            UserSessionLimitError: the user runs as many sessions here as one user may.
             BackendUnavailableError: the backend is not connected.
             SessionNotFoundError: ``resume_id`` names no resumable session of this user.
         """
@@ -247,8 +261,9 @@ class NativeBackend(VoiceBackend):
         super().__init__(backend_id, provider)
         self._services = provider.services
         self._capabilities = provider.capabilities()
+        self._max_per_user = provider.max_sessions_per_user
         # Sessions being started: (session id, user id) -> how many starts (a new session's
-        # id is a reservation of its own; a session's resumes share its id).
+        # own id; a session's resumes share its id).
         self._starting: collections.Counter[tuple[str, str]] = collections.Counter()
         self._resumes = _KeyedLocks()
         self.build_engine: EngineFactory | None = None  # None: our own pipeline
@@ -297,22 +312,18 @@ class NativeBackend(VoiceBackend):
             raise BackendUnavailableError()
         self.provider.validate_config(config)
         check_config(config, self._services)
-        user_id = connection.user_id
-        if not self._capabilities.allows_another_session(
-            self._sessions_besides(resume_id, user_id)
-        ):
-            self._services.metrics.sessions_refused.labels("limit").inc()
-            raise SessionLimitError()
-        reservation = (resume_id or new_id(), user_id)
-        self._starting[reservation] += 1
+        reservation = self._reserve(resume_id or new_id(), connection.user_id)
+        session_id = reservation[0]
         try:
             if resume_id is None:
-                session = await self._open(config, connection, transport, resume_id)
+                session = await self._open(config, connection, transport, session_id)
             else:
                 # One resume of a session at a time: each takes it from the one before,
                 # started, so the last claim in the store is the session that runs here.
                 async with self._resumes.hold(resume_id):
-                    session = await self._open(config, connection, transport, resume_id)
+                    session = await self._open(
+                        config, connection, transport, session_id, resume=True
+                    )
         finally:
             self._starting[reservation] -= 1
             if not self._starting[reservation]:
@@ -321,29 +332,52 @@ class NativeBackend(VoiceBackend):
         self._services.metrics.sessions_total.labels("resumed" if resume_id else "new").inc()
         return session
 
-    def _sessions_besides(self, resume_id: str | None, user_id: str) -> int:
-        """Return how many sessions run or start here, besides the one ``resume_id`` of
-        ``user_id`` names: the resume takes that one over (``_open``), and resumes of
-        one session take it in turn, so together they hold one slot however many race."""
-        held = set(self._sessions) | {session_id for session_id, _ in self._starting}
-        if resume_id is None:
-            return len(held)
-        live = self._sessions.get(resume_id)
-        replaced = live is not None and live.connection.user_id == user_id
-        return len(held) - 1 if replaced or (resume_id, user_id) in self._starting else len(held)
+    def _reserve(self, session_id: str, user_id: str) -> tuple[str, str]:
+        """Let session ``session_id`` of ``user_id`` in and return its reservation, to
+        release once it has started (or failed to).
+
+        The limits are checked and the slot taken in one step, nothing awaited between, so
+        starts racing each other cannot pass a limit together. A session already running
+        or starting here for the same user holds its slot already: the resume takes it
+        over (``_open``), and resumes of one session take it in turn, so together they
+        hold one slot however many race.
+
+        Raises:
+            UserSessionLimitError: the user runs as many sessions here as one user may.
+            SessionLimitError: the backend runs as many sessions as it may.
+        """
+        reservation = (session_id, user_id)
+        held = {(session.id, session.connection.user_id) for session in self._sessions.values()}
+        held.update(self._starting)
+        if reservation not in held:
+            users = sum(1 for _, holder in held if holder == user_id)
+            if self._max_per_user and users >= self._max_per_user:
+                self._services.metrics.sessions_refused.labels("user_limit").inc()
+                sessions = "1 session" if users == 1 else f"{users} sessions"
+                raise UserSessionLimitError(
+                    f"You already run {sessions} on this server, the most one user may at"
+                    " once; stop one first"
+                )
+            if not self._capabilities.allows_another_session(len(held)):
+                self._services.metrics.sessions_refused.labels("limit").inc()
+                raise SessionLimitError()
+        self._starting[reservation] += 1
+        return reservation
 
     async def _open(
         self,
         config: SessionConfig,
         connection: UserConnection,
         transport: SessionTransport,
-        resume_id: str | None,
+        session_id: str,
+        *,
+        resume: bool = False,
     ) -> LiveSession:
-        if resume_id is not None:
+        if resume:
             # The user's session still live here saves its last state (a turn, metadata)
             # before the claim, while it owns the record: once claimed it no longer could.
-            await self._take_over(self._sessions.get(resume_id), connection.user_id)
-        record = await self._record_for(config, connection, resume_id)
+            await self._take_over(self._sessions.get(session_id), connection.user_id)
+        record = await self._record_for(config, connection, session_id, resume=resume)
         await self._take_over(self._sessions.get(record.id), connection.user_id)
         session = LiveSession(
             record=record,
@@ -351,7 +385,7 @@ class NativeBackend(VoiceBackend):
             services=self._services,
             transport=transport,
             connection=connection,
-            resumed=resume_id is not None,
+            resumed=resume,
             on_closed=self._forget,
             build_engine=self.build_engine,
         )
@@ -360,7 +394,7 @@ class NativeBackend(VoiceBackend):
             await session.start()
         except BaseException:
             self._forget(session)
-            await session.close(complete=resume_id is None)
+            await session.close(complete=not resume)
             raise
         return session
 
@@ -372,19 +406,20 @@ class NativeBackend(VoiceBackend):
             await previous.close(complete=False, code=CloseCode.TAKEN_OVER, reason="resumed")
 
     async def _record_for(
-        self, config: SessionConfig, connection: UserConnection, resume_id: str | None
+        self, config: SessionConfig, connection: UserConnection, session_id: str, *, resume: bool
     ) -> VoiceSession:
         repository = self._services.repository
-        if resume_id is not None:
+        if resume:
             return await asyncio.to_thread(
                 repository.claim,
-                resume_id,
+                session_id,
                 user_id=connection.user_id,
                 connection_id=connection.connection_id,
                 now=utcnow(),
                 config=config.to_document(),
             )
         record = VoiceSession(
+            id=session_id,
             backend_id=self.id,
             user_id=connection.user_id,
             metadata=dict(config.metadata),
@@ -425,9 +460,16 @@ class NativeBackendProvider(BackendProvider):
         "version": "1",
     }
 
-    def __init__(self, services: SessionServices, *, max_concurrent_sessions: int = 30) -> None:
+    def __init__(
+        self,
+        services: SessionServices,
+        *,
+        max_concurrent_sessions: int = 30,
+        max_sessions_per_user: int = 5,
+    ) -> None:
         self.services = services
         self._max = max_concurrent_sessions
+        self.max_sessions_per_user = max_sessions_per_user  # on each backend; 0 = unlimited
 
     def capabilities(self) -> ProviderCapabilities:
         return ProviderCapabilities(

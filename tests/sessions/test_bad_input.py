@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
+import re
 import socket
 import threading
 import time
@@ -19,7 +21,7 @@ from session.server import CLOSE_TIMEOUT_SECONDS
 from shared.auth import DEV_ISSUER
 from shared.errors import ECHO_LIMIT
 from shared.sessions.model import MAX_CUSTOM_PROCESSORS
-from tests.sessions.support import Client, silence, speech
+from tests.sessions.support import Client, FlakyStore, silence, speech
 
 
 def closed_code(client: Client, timeout: float = 10) -> int:
@@ -275,6 +277,61 @@ def test_a_connection_that_never_starts_a_session_is_closed_when_idle(start_serv
     error = client.wait_for("error", timeout=10)
     assert (error["code"], error["fatal"]) == ("IDLE_TIMEOUT", True)
     assert closed_code(client) == 4008
+
+
+def error_counts(service) -> dict[str, float]:
+    """Return ``voice_session_errors_total`` by code, as the service exposes it."""
+    exposition = service.container.services.metrics.exposition().decode()
+    pattern = r'^voice_session_errors_total\{code="([^"]+)"\} (\S+)$'
+    return {code: float(value) for code, value in re.findall(pattern, exposition, re.MULTILINE)}
+
+
+def test_every_error_event_sent_is_counted_once_by_its_code(start_service):
+    # voice_session_errors_total counted the pipeline's errors alone: not a refused token,
+    # a bad message, a refused start or an unexpected failure (INTERNAL_ERROR).
+    service = start_service(
+        store_type=FlakyStore, sessions_max_concurrent=1, sessions_idle_timeout_seconds=2.0
+    )
+    anonymous = Client(service.url, None)
+    anonymous.wait_for("error")
+    assert closed_code(anonymous) == 4001
+    idle = Client(service.url, service.token("pia"))
+    idle.ws.send("{not json")
+    idle.wait_for("error")
+    idle.ws.send(b"\x00\x00" * 160)
+    idle.wait_for("error")
+    idle.send({"type": "start", "config": {"pipeline": {"latencyTarget": 0}}})
+    idle.wait_for("error")
+    assert closed_code(idle) == 4008
+    store = service.container.store
+    assert isinstance(store, FlakyStore)
+    store.fail_once = "create"
+    failed = Client(service.url, service.token("pia"))
+    failed.send({"type": "start"})
+    failed.wait_for("error")
+    assert closed_code(failed) == 1011
+    holder = Client(service.url, service.token("pia"))
+    holder.start()
+    full = Client(service.url, service.token("quentin"))
+    full.send({"type": "start"})
+    full.wait_for("error")
+    assert closed_code(full) == 1013
+
+    clients = (anonymous, idle, failed, full, holder)
+    sent = collections.Counter(
+        error["code"] for client in clients for error in client.received.of("error")
+    )
+    assert set(sent) == {
+        "UNAUTHENTICATED",
+        "MALFORMED_JSON",
+        "NOT_STARTED",
+        "INVALID_CONFIG",
+        "IDLE_TIMEOUT",
+        "INTERNAL_ERROR",
+        "SESSION_LIMIT_REACHED",
+    }
+    assert error_counts(service) == {code: float(count) for code, count in sent.items()}
+    holder.close()
 
 
 def test_missing_and_expired_tokens_are_closed_with_4001(start_service):

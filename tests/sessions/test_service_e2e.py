@@ -255,6 +255,45 @@ def test_the_session_limit_refuses_with_a_clear_close_code(start_service, backen
     third.close()
 
 
+def test_a_user_at_the_per_user_limit_is_refused_while_others_still_start(start_service):
+    # One user could fill the instance's every slot; now one user runs at most
+    # VOICE_SESSIONS_MAX_PER_USER sessions at once, and a resume of her own is not another.
+    service = start_service(sessions_max_concurrent=5, sessions_max_per_user=1)
+    first = Client(service.url, service.token("hana"))
+    session_id = first.start()["sessionId"]
+    second = Client(service.url, service.token("hana"))
+    second.send({"type": "start"})
+    error = second.wait_for("error")
+    assert (error["code"], error["fatal"]) == ("USER_SESSION_LIMIT_REACHED", True)
+    assert "1 session " in error["message"]
+    with pytest.raises(ConnectionClosed) as closed:
+        second.wait_for("never", timeout=10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1013
+    other = Client(service.url, service.token("ivan"))
+    assert other.start()["resumed"] is False
+    again = Client(service.url, service.token("hana"))
+    assert again.start(sessionId=session_id)["resumed"] is True
+    with pytest.raises(ConnectionClosed) as closed:
+        first.wait_for("never", timeout=10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4010
+    again.send({"type": "stop"})
+    again.wait_for("session.ended")
+    backend = service.app.state.service.backend
+    deadline = time.monotonic() + 5
+    while backend.active_session_count > 1:  # ivan's alone
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    fresh = Client(service.url, service.token("hana"))
+    assert fresh.start()["resumed"] is False
+    metrics = service.container.services.metrics.exposition().decode()
+    assert 'voice_session_errors_total{code="USER_SESSION_LIMIT_REACHED"} 1.0' in metrics
+    assert 'voice_sessions_refused_total{reason="user_limit"} 1.0' in metrics
+    for client in (fresh, other):
+        client.close()
+
+
 @BACKENDS
 def test_disconnect_leaves_no_session_task_running(start_service, backend):
     service = start_service()

@@ -16,7 +16,11 @@ from shared.model import new_id, utcnow
 from shared.providers import ProviderRegistry
 from shared.providers.espeak import EspeakProvider
 from shared.sessions.agents import AgentContext
-from shared.sessions.backends import NativeBackendProvider, SessionLimitError
+from shared.sessions.backends import (
+    NativeBackendProvider,
+    SessionLimitError,
+    UserSessionLimitError,
+)
 from shared.sessions.config import SessionDefaults, parse_session_config
 from shared.sessions.metrics import SessionMetrics, turn_metrics
 from shared.sessions.model import (
@@ -187,6 +191,125 @@ def test_backend_states_limits_and_health(tmp_path, whisper):
     first = asyncio.run(scenario())
     assert first.tasks.running() == []
     assert services.repository.get(first.id) is None
+
+
+class HeldEngine:
+    """A session engine whose start waits for ``release`` when the config's metadata says
+    ``hold``: a session caught starting, after the backend took it in."""
+
+    release: asyncio.Event
+
+    def __init__(self, config, services, parts, on_frame) -> None:
+        self._hold = bool(config.metadata.get("hold"))
+
+    async def start(self, context) -> None:
+        if self._hold:
+            await HeldEngine.release.wait()
+
+    async def queue_input(self, frame) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+async def started_backend(provider: NativeBackendProvider):
+    backend = await provider.create_backend(new_id())
+    backend.build_engine = HeldEngine
+    HeldEngine.release = asyncio.Event()
+    await backend.start()
+    return backend
+
+
+async def until(condition) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never happened")
+
+
+def test_a_session_still_starting_takes_one_slot_of_the_limit(tmp_path, whisper):
+    # A new session used to count twice while it started (its reservation, and itself
+    # under another id): with a limit of 2, nobody could start beside it.
+    services = services_for(tmp_path, whisper)
+    provider = NativeBackendProvider(services, max_concurrent_sessions=2)
+    plain = parse_session_config({}, SessionDefaults())
+    held = parse_session_config({"metadata": {"hold": True}}, SessionDefaults())
+
+    async def scenario():
+        backend = await started_backend(provider)
+        starting = asyncio.create_task(
+            backend.create_session(held, UserConnection(user_id="a"), Quiet())
+        )
+        await until(lambda: backend.active_session_count == 1)  # taken in, still starting
+        second = await backend.create_session(plain, UserConnection(user_id="b"), Quiet())
+        with pytest.raises(SessionLimitError):
+            await backend.create_session(plain, UserConnection(user_id="c"), Quiet())
+        HeldEngine.release.set()
+        first = await starting
+        assert {first.id, second.id} == {s.id for s in backend.list_sessions()}
+        await backend.stop()
+
+    asyncio.run(scenario())
+
+
+def test_one_user_runs_at_most_the_per_user_limit_and_a_resume_takes_no_slot(tmp_path, whisper):
+    services = services_for(tmp_path, whisper)
+    provider = NativeBackendProvider(services, max_concurrent_sessions=10, max_sessions_per_user=2)
+    config = parse_session_config({}, SessionDefaults())
+    held = parse_session_config({"metadata": {"hold": True}}, SessionDefaults())
+
+    def ann() -> UserConnection:  # each start is a connection of its own
+        return UserConnection(user_id="ann")
+
+    async def scenario():
+        backend = await started_backend(provider)
+        first = await backend.create_session(config, ann(), Quiet())
+        # A session still starting counts too: starts racing cannot pass the limit.
+        starting = asyncio.create_task(backend.create_session(held, ann(), Quiet()))
+        await until(lambda: backend.active_session_count == 2)
+        with pytest.raises(UserSessionLimitError) as refused:
+            await backend.create_session(config, ann(), Quiet())
+        assert refused.value.code == "USER_SESSION_LIMIT_REACHED"
+        assert "2 sessions" in refused.value.message
+        HeldEngine.release.set()
+        second = await starting
+        # Other users are not held back by her sessions.
+        other = await backend.create_session(config, UserConnection(user_id="bob"), Quiet())
+        # Her resume of a session she runs replaces it: no slot of its own.
+        resumed = await backend.create_session(config, ann(), Quiet(), resume_id=first.id)
+        assert resumed.id == first.id
+        assert first.closed
+        assert backend.active_session_count == 3
+        # Resumes racing each other for one session share its slot too.
+        HeldEngine.release.clear()
+        await second.close(complete=False)
+        taking = asyncio.create_task(
+            backend.create_session(held, ann(), Quiet(), resume_id=second.id)
+        )
+        await until(lambda: backend.active_session_count == 3)  # taken in, still starting
+        racing = asyncio.create_task(
+            backend.create_session(config, ann(), Quiet(), resume_id=second.id)
+        )
+        await asyncio.sleep(0.05)
+        assert not racing.done()  # admitted: it waits for the one before to start
+        HeldEngine.release.set()
+        taken, latest = await asyncio.gather(taking, racing)
+        assert taken.closed
+        assert latest.id == second.id
+        assert not latest.closed
+        with pytest.raises(UserSessionLimitError):
+            await backend.create_session(config, ann(), Quiet())
+        # A session she stops frees its slot.
+        await resumed.close(complete=True)
+        await backend.create_session(config, ann(), Quiet())
+        await other.close(complete=True)
+        await backend.stop()
+
+    asyncio.run(scenario())
+    exposition = services.metrics.exposition().decode()
+    assert 'voice_sessions_refused_total{reason="user_limit"} 2.0' in exposition
 
 
 def test_config_defaults_and_what_the_backend_refuses(tmp_path, whisper):

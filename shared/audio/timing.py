@@ -5,6 +5,11 @@ placed before each word (Google's SSML marks, Polly's speech marks), or as word 
 (eSpeak). These helpers turn each into words with start and end seconds and the word's
 character span in the input text. A word ends where the next begins unless the provider
 says otherwise; the last word ends with the audio.
+
+A word is what the user wrote between spaces, as ``tokenize_words`` cuts it: from its first
+to its last letter or digit, with the signs written on it ("$5", "50%", "C++", "C#",
+"#tag", "@user", "-5°"), without the punctuation around it (``.,!?;:``, quotes, brackets,
+dashes, ellipses). Signs or punctuation alone ("&", "--") are no word.
 """
 
 from __future__ import annotations
@@ -43,25 +48,66 @@ class Token:
     end: int
 
 
-def _is_edge_punctuation(char: str) -> bool:
-    return unicodedata.category(char)[0] in ("P", "S")
+# Punctuation that is said with the word it is written on ("50%", "C#", "#tag", "@user",
+# "&c", "§5", and primes for feet and inches, "6\u2032"): it belongs to the word, as
+# symbols ("$", "€", "+", "°") do.
+_SIGNS = frozenset("%\u2030\u2031#@&§\u2032\u2033\u2034")
+# The grave and acute accents written as quotes around a word: outside it, as quotes are.
+_QUOTING_SYMBOLS = frozenset("`\u00b4")
+
+
+def _kind(char: str) -> str:
+    # The major Unicode category; a provider's "character" may be empty or longer.
+    return unicodedata.category(char[0])[0] if char else "C"
+
+
+def _is_core(char: str) -> bool:
+    return _kind(char) in ("L", "N")
+
+
+def _is_sentence_punctuation(char: str) -> bool:
+    if _kind(char) == "P":
+        return char not in _SIGNS
+    return char in _QUOTING_SYMBOLS
+
+
+def _word_span(chars: Sequence[str], start: int, end: int) -> tuple[int, int] | None:
+    """Return the span (end exclusive) of the word among ``chars[start:end]``, a piece of
+    text without spaces, or None when it holds no letter or digit.
+
+    The word runs from the first letter or digit to the last, and on outwards over what is
+    written on it: signs, symbols, marks, not sentence punctuation; a hyphen right before a
+    digit is a minus sign ("-5").
+    """
+    first, last = start, end
+    while first < last and not _is_core(chars[first]):
+        first += 1
+    if first == last:
+        return None
+    while not _is_core(chars[last - 1]):
+        last -= 1
+    while first > start and (
+        not _is_sentence_punctuation(chars[first - 1])
+        or (chars[first - 1] == "-" and chars[first].isdigit())
+    ):
+        first -= 1
+    while last < end and not _is_sentence_punctuation(chars[last]):
+        last += 1
+    return first, last
 
 
 def tokenize_words(text: str) -> list[Token]:
-    """Return the words of ``text``: whitespace-separated, edge punctuation trimmed.
+    """Return the words of ``text``: whitespace-separated, the signs written on each kept
+    ("$5", "50%", "C++") and the punctuation around it left out (``_word_span``).
 
     Chinese and Japanese text is also cut at its own punctuation (``_TOKEN``), so a
     paragraph without spaces is timed clause by clause, not as one word.
     """
     tokens: list[Token] = []
     for match in _TOKEN.finditer(text):
-        start, end = match.span()
-        while start < end and _is_edge_punctuation(text[start]):
-            start += 1
-        while end > start and _is_edge_punctuation(text[end - 1]):
-            end -= 1
-        if start < end:
-            tokens.append(Token(text[start:end], start, end))
+        span = _word_span(text, *match.span())
+        if span is not None:
+            tokens.append(Token(text[span[0] : span[1]], *span))
     return tokens
 
 
@@ -106,15 +152,10 @@ def words_from_characters(
     current: list[int] = []
 
     def flush() -> None:
-        if not current:
-            return
-        first, last = current[0], current[-1]
-        # Edge punctuation is not part of the word (as tokenize_words does).
-        while first <= last and _is_edge_punctuation(characters[first]):
-            first += 1
-        while last >= first and _is_edge_punctuation(characters[last]):
-            last -= 1
-        if first <= last:
+        # The word among the characters since the last space, as tokenize_words cuts it.
+        span = _word_span(characters, current[0], current[-1] + 1) if current else None
+        if span is not None:
+            first, last = span[0], span[1] - 1
             word = "".join(characters[first : last + 1])
             start_char, end_char = offsets[first], offsets[last]
             span_ok = start_char is not None and end_char is not None

@@ -49,8 +49,9 @@ class Chunk:
 def chunks_of(text: str) -> list[Chunk]:
     """Return the whitespace-separated chunks of ``text`` with the word each holds.
 
-    The word is the chunk without its edge punctuation (as ``tokenize_words`` cuts it);
-    a chunk of punctuation or symbols only ("--", "&") holds none.
+    The word is the chunk as ``tokenize_words`` cuts it (signs written on it kept, as in
+    "$42.50", the punctuation around it left out); a chunk of punctuation or signs only
+    ("--", "&") holds none.
     """
     tokens = {token.start: token for token in tokenize_words(text)}
     chunks: list[Chunk] = []

@@ -404,3 +404,36 @@ def test_chinese_text_is_timed_clause_by_clause(synthesis_client, ann):
     assert all(w["start"] < w["end"] for w in words)
     assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(words))
     assert words[-1]["end"] <= body["duration"] + 0.01
+
+
+def test_words_keep_the_signs_written_on_them(synthesis_client, ann):
+    # A karaoke view highlights what the user wrote: "$5", not "5"; the comma stays out.
+    text = "It costs $5, that is 50% off C++ books."
+    body = say(synthesis_client, ann, text=text)
+    words = body["timestamps"]["words"]
+    assert [w["text"] for w in words] == [
+        "It",
+        "costs",
+        "$5",
+        "that",
+        "is",
+        "50%",
+        "off",
+        "C++",
+        "books",
+    ]
+    # Each word is the written token, so where it is found, in order, is its whole span.
+    spans: list[tuple[int, int]] = []
+    for word in words:
+        start = text.index(word["text"], spans[-1][1] if spans else 0)
+        spans.append((start, start + len(word["text"])))
+    assert spans[2] == (9, 11)
+    assert spans[5] == (21, 24)
+    assert spans[7] == (29, 32)
+    assert all(w["start"] < w["end"] for w in words)
+    assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(words))
+    assert words[-1]["end"] <= body["duration"] + 0.01
+    syllables = body["timestamps"]["syllables"]
+    for index, word in enumerate(words):
+        spelled = "".join(s["text"] for s in syllables if s["wordIndex"] == index)
+        assert spelled == word["text"]

@@ -216,6 +216,69 @@ def test_chinese_and_japanese_words_part_at_their_own_punctuation():
     ]
 
 
+SIGNED = "It costs $5, that is 50% off C++ books."
+
+
+def test_a_sign_written_on_a_word_is_part_of_it():
+    tokens = tokenize_words(SIGNED)
+
+    assert [(t.text, t.start, t.end) for t in tokens] == [
+        ("It", 0, 2),
+        ("costs", 3, 8),
+        ("$5", 9, 11),
+        ("that", 13, 17),
+        ("is", 18, 20),
+        ("50%", 21, 24),
+        ("off", 25, 28),
+        ("C++", 29, 32),
+        ("books", 33, 38),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("Pay €10, or 5€ (£3.50)!", ["Pay", "€10", "or", "5€", "£3.50"]),
+        ("I code C#, F# and C++.", ["I", "code", "C#", "F#", "and", "C++"]),
+        ("Follow #voices and @ann: 24/7.", ["Follow", "#voices", "and", "@ann", "24/7"]),
+        ("From -5° to +3%; up 2‰.", ["From", "-5°", "to", "+3%", "up", "2‰"]),
+        ('"$42.50," she said ("50%").', ["$42.50", "she", "said", "50%"]),
+        # Quotes, brackets and dashes around a word, or between it and a sign, stay out.
+        ("'C++' — [$5] +(5) e-mail 5- --", ["C++", "$5", "5", "e-mail", "5"]),
+        # A sign alone is not a word; an apostrophe or hyphen inside one still is.
+        ("Tom & Jerry + rock'n'roll - don't", ["Tom", "Jerry", "rock'n'roll", "don't"]),
+        ("Wait… really?! `yes`", ["Wait", "really", "yes"]),
+    ],
+)
+def test_signs_join_their_word_and_sentence_punctuation_does_not(text, words):
+    tokens = tokenize_words(text)
+
+    assert [t.text for t in tokens] == words
+    assert all(text[t.start : t.end] == t.text for t in tokens)
+
+
+def test_chinese_and_japanese_punctuation_still_parts_words_next_to_signs():
+    text = "价格是$5，打折50%。「C++」と"  # noqa: RUF001 - a fullwidth comma
+
+    assert [t.text for t in tokenize_words(text)] == ["价格是$5", "打折50%", "C++", "と"]
+
+
+def test_espeak_times_signed_words_whole(espeak):
+    # eSpeak sends a word event for "$" and another for "5": the word "$5" spans both.
+    result = espeak.synthesize(SynthesisRequest(text=SIGNED, voice_id="en-US"))
+    by_span = {(w.char_start, w.char_end): w for w in result.words}
+
+    words = align_words(SIGNED, result.words, result.duration_seconds)
+
+    assert [(w.text, w.char_start, w.char_end) for w in words] == [
+        (t.text, t.start, t.end) for t in tokenize_words(SIGNED)
+    ]
+    dollar = next(w for w in words if w.text == "$5")
+    assert dollar.start == pytest.approx(by_span[(9, 10)].start_seconds)
+    assert dollar.end == pytest.approx(by_span[(10, 11)].end_seconds)
+    assert_well_formed(words, result.duration_seconds)
+
+
 @pytest.mark.parametrize(
     ("length", "frame"),
     [(0, 220), (219, 220), (220, 220), (22_050 * 3 + 7, 220), (1_000, 1), (441, 441)],

@@ -93,7 +93,7 @@ def test_timings_sum_the_samples_of_each_words_phonemes() -> None:
     )
     assert [(w.text, w.char_start, w.char_end) for w in words] == [
         ("Pay", 0, 3),
-        ("5", 5, 6),
+        ("$5", 4, 6),
         ("now", 7, 10),
     ]
     # "pˈeɪ" is phonemes 0-3, after 1,000 samples of silence; "fˈaɪv dˈɑːlɚz" 5-17.

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.audio.timestamps import align_words
 from shared.audio.timing import tokenize_words
 from shared.errors import ConfigurationError
 from shared.http import status_for
@@ -106,11 +107,34 @@ def test_numbers_and_abbreviations_map_back_to_the_written_words(piper: PiperPro
     for word in result.words:
         assert text[word.char_start : word.char_end] == word.text
     length = {name: w.end_seconds - w.start_seconds for name, w in timed.items()}
-    # "42.50" is spoken as six words, "12/25" as three, "Dr" as "doctor".
-    assert length["42.50"] > 3 * length["paid"]
+    # "$42.50" is spoken as six words, "12/25" as three, "Dr" as "doctor".
+    assert length["$42.50"] > 3 * length["paid"]
     assert length["12/25"] > 2 * length["on"]
     assert length["Dr"] > length["on"]
-    assert timed["42.50"].end_seconds <= timed["for"].start_seconds
+    assert timed["$42.50"].end_seconds <= timed["for"].start_seconds
+
+
+def test_signs_written_on_a_word_are_timed_with_it(piper: PiperProvider) -> None:
+    text = "It costs $5, that is 50% off C++ books."
+    result = say(piper, text)
+
+    assert [(w.text, w.char_start, w.char_end) for w in result.words] == [
+        ("It", 0, 2),
+        ("costs", 3, 8),
+        ("$5", 9, 11),
+        ("that", 13, 17),
+        ("is", 18, 20),
+        ("50%", 21, 24),
+        ("off", 25, 28),
+        ("C++", 29, 32),
+        ("books", 33, 38),
+    ]
+    length = {w.text: w.end_seconds - w.start_seconds for w in result.words}
+    # "five dollars", "fifty percent", "C plus plus": each longer than "is".
+    for word in ("$5", "50%", "C++"):
+        assert length[word] > 2 * length["is"], word
+    words = align_words(text, result.words, result.duration_seconds)
+    assert [(w.text, w.char_start) for w in words] == [(w.text, w.char_start) for w in result.words]
 
 
 def test_words_the_phonemizer_joins_get_their_own_times(piper: PiperProvider) -> None:

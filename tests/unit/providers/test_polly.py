@@ -14,6 +14,7 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from shared.audio.timestamps import align_words
 from shared.audio.timing import utf8_byte_to_char_offsets
 from shared.providers.base import AudioSettings, ErrorCategory, ProviderError, SynthesisRequest
 from shared.providers.polly import PollyProvider, words_from_speech_marks
@@ -149,6 +150,80 @@ def test_synthesis_maps_marks_back_through_the_ssml_wrapper():
     ]
     assert result.duration_seconds == pytest.approx(1.0)
     assert result.words[-1].end_seconds == pytest.approx(1.0)
+
+
+def test_speech_marks_on_signed_words_time_the_whole_written_word():
+    provider = PollyProvider(region="us-east-1", access_key_id="a", secret_access_key="b")
+    _client, stubber = stub_client(provider)
+    text = "It costs $5, that is 50% off C++ books."
+    head = '<speak><prosody rate="100%">'
+    # Polly marks "$5" and "50%" whole; here it marks "C" and "++" apart, as eSpeak does.
+    spans = [(0, 2), (3, 8), (9, 11), (13, 17), (18, 20), (21, 24), (25, 28), (29, 30)]
+    spans += [(30, 32), (33, 38)]
+    marks = "\n".join(
+        json.dumps(
+            {
+                "time": 100 * i,
+                "type": "word",
+                "start": len(head) + start,
+                "end": len(head) + end,
+                "value": text[start:end],
+            }
+        )
+        for i, (start, end) in enumerate(spans)
+    ).encode()
+    stubber.add_response(
+        "describe_voices",
+        {
+            "Voices": [
+                {
+                    "Id": "Joanna",
+                    "LanguageCode": "en-US",
+                    "Gender": "Female",
+                    "SupportedEngines": ["standard"],
+                }
+            ]
+        },
+    )
+    pcm = b"\x01\x00" * 16_000
+    stubber.add_response(
+        "synthesize_speech",
+        {"AudioStream": stream(pcm), "ContentType": "audio/pcm"},
+        {
+            "Text": f"{head}{text}</prosody></speak>",
+            "TextType": "ssml",
+            "VoiceId": "Joanna",
+            "Engine": "standard",
+            "OutputFormat": "pcm",
+            "SampleRate": "16000",
+        },
+    )
+    stubber.add_response(
+        "synthesize_speech",
+        {"AudioStream": stream(marks), "ContentType": "application/x-json-stream"},
+    )
+    with stubber:
+        result = provider.synthesize(
+            SynthesisRequest(
+                text=text, voice_id="Joanna", settings=AudioSettings(sample_rate=16_000)
+            )
+        )
+
+    words = align_words(text, result.words, result.duration_seconds)
+
+    assert [(w.text, w.char_start, w.char_end) for w in words] == [
+        ("It", 0, 2),
+        ("costs", 3, 8),
+        ("$5", 9, 11),
+        ("that", 13, 17),
+        ("is", 18, 20),
+        ("50%", 21, 24),
+        ("off", 25, 28),
+        ("C++", 29, 32),
+        ("books", 33, 38),
+    ]
+    assert (words[2].start, words[2].end) == pytest.approx((0.2, 0.3))
+    assert (words[7].start, words[7].end) == pytest.approx((0.7, 0.9))
 
 
 @pytest.mark.parametrize(

@@ -44,6 +44,17 @@ def test_character_alignment_groups_words_and_maps_to_text():
     assert words[1].end_seconds == pytest.approx(0.9)
 
 
+def test_character_alignment_keeps_signs_and_drops_sentence_punctuation():
+    # As tokenize_words cuts them: "($5)" is the word "$5", a lone "&" no word.
+    text = "Pay ($5) & 50%, C#!"
+    chars = list(text)
+    words = words_from_characters(text, chars, [0.0] * len(chars), [0.1] * len(chars))
+    assert [(w.text, w.char_start, w.char_end) for w in words] == [
+        (t.text, t.start, t.end) for t in tokenize_words(text)
+    ]
+    assert [w.text for w in words] == ["Pay", "$5", "50%", "C#"]
+
+
 def test_character_alignment_of_normalised_text_keeps_what_it_can_place():
     # The provider spoke "twenty" for "20": those characters are not in the text.
     words = words_from_characters("I am 20", list("I am twenty"), [0.0] * 11, [0.1] * 11)

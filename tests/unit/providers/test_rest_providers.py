@@ -11,6 +11,7 @@ import logging
 
 import pytest
 
+from shared.audio.timestamps import align_words
 from shared.providers.azure import AzureSpeechProvider
 from shared.providers.base import AudioSettings, ErrorCategory, ProviderError, SynthesisRequest
 from shared.providers.elevenlabs import ElevenLabsProvider
@@ -123,6 +124,32 @@ def test_elevenlabs_synthesis_turns_character_alignment_into_words(elevenlabs, e
     sent = elevenlabs_server.requests[-1]
     assert sent.args["output_format"] == "pcm_22050"
     assert sent.json()["voice_settings"] == {"speed": 1.1}
+
+
+def test_elevenlabs_words_keep_the_signs_written_on_them(elevenlabs):
+    text = "It costs $5, that is 50% off C++ books."
+    result = elevenlabs.synthesize(SynthesisRequest(text=text, voice_id="21m00Tcm4TlvDq8ikWAM"))
+
+    words = align_words(text, result.words, result.duration_seconds)
+
+    assert [(w.text, w.char_start, w.char_end) for w in result.words] == [
+        ("It", 0, 2),
+        ("costs", 3, 8),
+        ("$5", 9, 11),
+        ("that", 13, 17),
+        ("is", 18, 20),
+        ("50%", 21, 24),
+        ("off", 25, 28),
+        ("C++", 29, 32),
+        ("books", 33, 38),
+    ]
+    assert [(w.text, w.char_start, w.char_end) for w in words] == [
+        (w.text, w.char_start, w.char_end) for w in result.words
+    ]
+    # The fake speaks each character in turn: "$5" runs from its "$" to its "5".
+    assert (words[2].start, words[2].end) == pytest.approx(
+        (9 * SECONDS_PER_CHAR, 11 * SECONDS_PER_CHAR)
+    )
 
 
 def test_elevenlabs_resamples_to_rates_it_does_not_offer(elevenlabs):

@@ -3,8 +3,10 @@
 Rules match on word boundaries, longest grapheme first, each place once (a replacement is
 never matched again, so rules cannot loop at synthesis time); the words of a phrase match
 however many spaces or tabs are between them, and accents composed or decomposed (NFC or
-NFD), as the synthesis cache key does not tell those apart either. Each provider gets the best
-form it understands (``Form``), rule by rule:
+NFD), as the synthesis cache key does not tell those apart either (a decomposed accent is
+part of its word: "cafe" is not the start of "café"). A case-insensitive rule matches its
+word in any case as its lexicon's language cases it (``fold_case``: Turkish dotted and
+dotless i). Each provider gets the best form it understands (``Form``), rule by rule:
 
 * ``espeak``: eSpeak's own phoneme input, ``[[...]]`` in its mnemonics (``ipa.to_espeak``);
 * ``ipa``: IPA phoneme input, ``[[...]]`` in IPA itself (Piper reads it so);
@@ -34,7 +36,7 @@ from typing import Literal
 from xml.sax.saxutils import escape, quoteattr
 
 from shared.lexicons.ipa import to_espeak
-from shared.lexicons.model import LexiconRule
+from shared.lexicons.model import Casing, Lexicon, LexiconRule, casing_of, fold_case
 
 Form = Literal["espeak", "ipa", "ssml", "alias"]
 PHONEME_FORMS: frozenset[Form] = frozenset({"espeak", "ipa", "ssml"})
@@ -43,6 +45,10 @@ _WORD = re.compile(r"\w")
 # them (``normalise_text``: such a run is one space, one holding a line break ends a sentence).
 _SPACES_PATTERN = r"[^\S\n]+"
 _SPACES = re.compile(_SPACES_PATTERN)
+# Any of the four i's, and a decomposed İ: which of them are one letter is the casing's
+# to say (``fold_case``), once a match is found.
+_I_LETTERS = "iI\u0130\u0131"
+_ANY_I = f"[{_I_LETTERS}]\u0307?"
 # Elements whose words the SSML author pronounced already.
 _DECIDED = frozenset({"phoneme", "sub", "say-as"})
 
@@ -154,32 +160,49 @@ class Pronouncer:
     When two rules have the same grapheme (two lexicons), the first one given wins.
     """
 
-    def __init__(self, rules: Sequence[LexiconRule]) -> None:
+    def __init__(self, rules: Sequence[LexiconRule], *, language: str = "") -> None:
+        """Compile the rules of one lexicon, cased as ``language`` (a language tag)."""
+        self._compile([(rule, casing_of(language)) for rule in rules])
+
+    @classmethod
+    def of_lexicons(cls, lexicons: Sequence[Lexicon]) -> Pronouncer:
+        """Return the rules of ``lexicons`` compiled, each cased as its lexicon's language."""
+        pronouncer = cls([])
+        pronouncer._compile(
+            [(rule, casing_of(lexicon.language)) for lexicon in lexicons for rule in lexicon.rules]
+        )
+        return pronouncer
+
+    def _compile(self, rules: Sequence[tuple[LexiconRule, Casing]]) -> None:
         exact: dict[str, LexiconRule] = {}
-        folded: dict[str, LexiconRule] = {}
-        for rule in rules:
+        # By casing and folded grapheme, each with its place in the order given.
+        folded: dict[tuple[Casing, str], tuple[int, LexiconRule]] = {}
+        for index, (rule, casing) in enumerate(rules):
             grapheme = _key(rule.grapheme)
             if rule.case_sensitive:
                 exact.setdefault(grapheme, rule)
             else:
-                folded.setdefault(grapheme.casefold(), rule)
+                folded.setdefault((casing, fold_case(grapheme, casing)), (index, rule))
         self._exact, self._folded = exact, folded
+        self._casings = tuple(dict.fromkeys(casing for casing, _ in folded))
         # Each grapheme composed and decomposed (NFC, NFD), as a text may write accents
         # either way and the cache key does not tell them apart; a case-insensitive one
         # also case-folded, which the pattern's IGNORECASE does not do ("straße" is
         # "STRASSE", its folded "strasse" in any case).
         spellings = {_key(rule.grapheme) for rule in exact.values()} | {
             spelling
-            for rule in folded.values()
-            for spelling in (_key(rule.grapheme), _key(rule.grapheme).casefold())
+            for (_, folded_grapheme), (_, rule) in folded.items()
+            for spelling in (_key(rule.grapheme), folded_grapheme)
         }
         graphemes = sorted(
             {unicodedata.normalize(form, g) for g in spellings for form in ("NFC", "NFD")},
             key=lambda grapheme: (-len(grapheme), grapheme),
         )
         alternatives = "|".join(
-            _SPACES_PATTERN.join(re.escape(word) for word in grapheme.split(" "))
-            for grapheme in graphemes
+            dict.fromkeys(
+                _SPACES_PATTERN.join(_word_pattern(word) for word in grapheme.split(" "))
+                for grapheme in graphemes
+            )
         )
         # Word boundaries that also hold around graphemes ending in punctuation ("C++").
         self._pattern = (
@@ -191,7 +214,15 @@ class Pronouncer:
 
     def _rule_for(self, found: str) -> LexiconRule | None:
         found = _key(found)
-        return self._exact.get(found) or self._folded.get(found.casefold())
+        exact = self._exact.get(found)
+        if exact is not None:
+            return exact
+        hits = [
+            hit
+            for casing in self._casings
+            if (hit := self._folded.get((casing, fold_case(found, casing)))) is not None
+        ]
+        return min(hits, key=lambda hit: hit[0])[1] if hits else None
 
     def matches(self, text: str) -> list[Match]:
         """Return every place a rule applies in plain ``text``, in order, never overlapping."""
@@ -200,24 +231,29 @@ class Pronouncer:
         found: list[Match] = []
         position = 0
         while (match := self._pattern.search(text, position)) is not None:
-            rule = self._rule_for(match.group(0))
+            start, end = match.span()
+            if start > 0 and _is_mark(text[start - 1]):
+                position = start + 1  # inside a word: after a letter's decomposed accent
+                continue
+            rule = None if _continues_word(text, end) else self._rule_for(match.group(0))
             if rule is None:
-                # A case-sensitive grapheme met in another case: a shorter one may fit.
-                rule_match = self._shorter_match(text, match.start(), match.end())
+                # A case-sensitive grapheme met in another case, another casing's letter,
+                # or a word going on (a decomposed accent): a shorter one may fit.
+                rule_match = self._shorter_match(text, start, end)
                 if rule_match is None:
-                    position = match.start() + 1
+                    position = start + 1
                     continue
                 found.append(rule_match)
                 position = rule_match.end
                 continue
-            found.append(Match(match.start(), match.end(), rule))
-            position = match.end()
+            found.append(Match(start, end, rule))
+            position = end
         return found
 
     def _shorter_match(self, text: str, start: int, end: int) -> Match | None:
         assert self._pattern is not None
         for stop in range(end - 1, start, -1):
-            if stop < len(text) and _WORD.match(text, stop):
+            if _continues_word(text, stop):
                 continue  # not a word boundary
             match = self._pattern.fullmatch(text, start, stop)
             if match is not None and (rule := self._rule_for(match.group(0))) is not None:
@@ -322,6 +358,22 @@ class Pronouncer:
             return self.apply_ssml(text, form).unapplied
         names = [m.rule.grapheme for m in self.matches(text) if _choose(m.rule, form) is None]
         return tuple(dict.fromkeys(names))
+
+
+def _word_pattern(word: str) -> str:
+    return "".join(_ANY_I if char in _I_LETTERS else re.escape(char) for char in word)
+
+
+def _is_mark(char: str) -> bool:
+    return unicodedata.category(char).startswith("M")
+
+
+def _continues_word(text: str, position: int) -> bool:
+    """Return whether ``text[position]`` is of the word before it: a letter, digit or
+    underscore, or a combining mark (an accent typed decomposed), which ``\\w`` is not."""
+    return position < len(text) and (
+        _WORD.match(text, position) is not None or _is_mark(text[position])
+    )
 
 
 def _key(phrase: str) -> str:

@@ -1,10 +1,12 @@
 """Managing a user's pronunciation lexicons: create, read, list, change (a new version), delete.
 
 Rules come as JSON or as a W3C PLS document and are checked before anything is stored
-(``check_rules``), so a bad lexicon is a 400 naming the rule and nothing half-applied. A
-change to the rules, the name or the language makes a new version; earlier versions stay
-readable for requests that pinned them. Users reach only their own lexicons; another
-user's is "not found".
+(``check_rules``, as the lexicon's language cases them), so a bad lexicon is a 400 naming
+the rule and nothing half-applied. A PLS document's ``xml:lang`` is the lexicon's language:
+a ``language`` given with it must name the same one (in any case, or another code of it),
+or the request is a 400 naming both. A change to the rules, the name or the language makes
+a new version; earlier versions stay readable for requests that pinned them. Users reach
+only their own lexicons; another user's is "not found".
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from shared.lexicons.model import (
 )
 from shared.lexicons.pls import parse_pls
 from shared.lexicons.repository import LexiconRepository
-from shared.model import utcnow
+from shared.model import equivalent_languages, utcnow
 from shared.store.base import DocumentStore, Transaction
 
 
@@ -40,10 +42,12 @@ class LexiconNotFoundError(NotFoundError):
 def create_lexicon(store: DocumentStore, user_id: str, request: LexiconCreate) -> Lexicon:
     """Create a lexicon of ``user_id``; return it (version 1).
 
-    Raises InvalidRequestError naming the first unusable rule.
+    Raises InvalidRequestError naming the first unusable rule, or a ``language`` that the
+    PLS document's ``xml:lang`` disagrees with.
     """
-    language, rules = _rules_of(request.rules, request.pls, request.language)
-    lexicon = Lexicon(user_id=user_id, name=request.name, language=language, rules=rules)
+    language, rules = _language_and_rules(request.rules, request.pls, request.language)
+    check_rules(rules, language or "")
+    lexicon = Lexicon(user_id=user_id, name=request.name, language=language or "", rules=rules)
     LexiconRepository(store).add(lexicon)
     return lexicon
 
@@ -79,27 +83,34 @@ def update_lexicon(
 ) -> Lexicon:
     """Apply the change as a new version; return it (the current one when nothing changes).
 
-    Raises LexiconNotFoundError or InvalidRequestError (a rule that cannot be used).
+    Raises LexiconNotFoundError or InvalidRequestError (a rule that cannot be used, or a
+    ``language`` that the PLS document's ``xml:lang`` disagrees with).
     """
-    replaced = request.rules is not None or request.pls is not None
-    language, rules = (
-        _rules_of(request.rules, request.pls, request.language) if replaced else (None, None)
-    )
+    language, rules = request.language, None
+    if request.rules is not None or request.pls is not None:
+        language, rules = _language_and_rules(request.rules, request.pls, request.language)
 
     def change(tx: Transaction) -> Lexicon:
         current = LexiconRepository.tx_latest(tx, lexicon_id)
         if current is None or current.user_id != user_id:
             raise LexiconNotFoundError(f"Lexicon not found: {echoed(lexicon_id)}")
-        changed = {
-            "name": request.name or current.name,
-            "language": request.language or language or current.language,
-            "rules": rules if rules is not None else current.rules,
-        }
-        if changed == {"name": current.name, "language": current.language, "rules": current.rules}:
+        name = request.name or current.name
+        new_language = language or current.language
+        new_rules = rules if rules is not None else current.rules
+        if (name, new_language, new_rules) == (current.name, current.language, current.rules):
             # A version is a change: the same lexicon again keeps the cache's audio of it.
             return current
+        if rules is not None or new_language != current.language:
+            # Another language may case two graphemes alike (Turkish İ and i).
+            check_rules(new_rules, new_language)
         updated = current.model_copy(
-            update={**changed, "version": current.version + 1, "updated_at": utcnow()}
+            update={
+                "name": name,
+                "language": new_language,
+                "rules": new_rules,
+                "version": current.version + 1,
+                "updated_at": utcnow(),
+            }
         )
         LexiconRepository.tx_save_version(tx, updated)
         return updated
@@ -190,7 +201,7 @@ def _pronouncer(pinned: tuple[str, ...], lexicons: Sequence[Lexicon]) -> Pronoun
         if found is not None:
             _compiled.move_to_end(pinned)
             return found
-    compiled = Pronouncer([rule for lexicon in lexicons for rule in lexicon.rules])
+    compiled = Pronouncer.of_lexicons(lexicons)
     with _compiled_lock:
         _compiled[pinned] = compiled
         while len(_compiled) > _COMPILED_SETS:
@@ -198,12 +209,29 @@ def _pronouncer(pinned: tuple[str, ...], lexicons: Sequence[Lexicon]) -> Pronoun
     return compiled
 
 
-def _rules_of(
+def _language_and_rules(
     rules: list[LexiconRule] | None, pls: str | None, language: str | None
-) -> tuple[str, list[LexiconRule]]:
-    if pls is not None:
-        pls_language, parsed = parse_pls(pls)
-        check_rules(parsed)
-        return language or pls_language, parsed
-    check_rules(rules or [])
-    return language or "", rules or []
+) -> tuple[str | None, list[LexiconRule]]:
+    """Return the lexicon's language (None when not given) and rules, unchecked.
+
+    Raises InvalidRequestError: a PLS document that cannot be read, or whose ``xml:lang``
+    names another language than ``language``.
+    """
+    if pls is None:
+        return language, rules or []
+    pls_language, parsed = parse_pls(pls)
+    if language is not None and not _same_language(language, pls_language):
+        raise InvalidRequestError(
+            f"language {language!r} is not the PLS document's xml:lang {pls_language!r}; "
+            "give the same language in both, or either one alone"
+        )
+    return language or pls_language, parsed
+
+
+def _same_language(first: str, second: str) -> bool:
+    """Return whether two canonical language tags name one language (zh-CN is cmn-CN)."""
+
+    def codes(tag: str) -> set[str]:
+        return {code.casefold() for code in (tag, *equivalent_languages(tag))}
+
+    return first.casefold() in codes(second) or second.casefold() in codes(first)

@@ -8,12 +8,19 @@ readable, and a synthesis request may pin one (``id@3``). Rules are checked when
 graphemes unique (per case sensitivity), IPA convertible for eSpeak, and no alias that
 leads back to its own grapheme through other rules (a loop an engine that re-applies
 rules would never leave).
+
+Case-insensitive rules compare words as their lexicon's language cases them
+(``fold_case``): Turkish and Azerbaijani pair dotted İ with i and I with dotless i
+(U+0131), so "istanbul" is "İSTANBUL" there, not "ISTANBUL"; elsewhere the dot on an i makes
+no other letter (an English "Izmir" is "İzmir"), and Python's ``casefold`` spelling İ as i
+plus a combining dot never splits a word.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Self
+import unicodedata
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
@@ -97,17 +104,44 @@ class LexiconRule(RequestModel):
         return self.model_dump(mode="json", by_alias=False)
 
 
-def check_rules(rules: list[LexiconRule]) -> None:
+Casing = Literal["turkic", "default"]
+# The languages whose I is the capital of dotless i, and İ that of i (Unicode's
+# SpecialCasing names Turkish and Azerbaijani), by their two- and three-letter codes.
+_TURKIC = frozenset({"tr", "az", "tur", "aze"})
+_TURKIC_CAPITALS = str.maketrans({"I": "\u0131", "\u0130": "i"})
+_DOTTED_I = "i\u0307"  # casefold()'s İ: i and a combining dot above
+
+
+def casing_of(language: str) -> Casing:
+    """Return how the language tagged ``language`` pairs capital and small letters."""
+    return "turkic" if language.partition("-")[0].lower() in _TURKIC else "default"
+
+
+def fold_case(text: str, casing: Casing = "default") -> str:
+    """Return ``text`` as case-insensitive rules compare it (accents composed).
+
+    ``turkic``: İ and i are one letter, I and dotless i another. ``default``: all four
+    are one letter, as the dot makes no other letter outside those languages.
+    """
+    composed = unicodedata.normalize("NFC", text)
+    if casing == "turkic":
+        return composed.translate(_TURKIC_CAPITALS).casefold().replace(_DOTTED_I, "i")
+    return composed.casefold().replace(_DOTTED_I, "i").replace("\u0131", "i")
+
+
+def check_rules(rules: list[LexiconRule], language: str = "") -> None:
     """Raise InvalidRequestError naming the first rule that cannot be used.
 
-    Checks the count, duplicate graphemes, the IPA of every phoneme rule and alias loops.
+    Checks the count, duplicate graphemes (case-insensitive ones as ``language`` cases
+    them), the IPA of every phoneme rule and alias loops.
     """
     if len(rules) > MAX_RULES:
         raise InvalidRequestError(f"A lexicon holds at most {MAX_RULES} rules")
+    casing = casing_of(language)
     seen: set[tuple[str, bool]] = set()
     for rule in rules:
         key = (
-            rule.grapheme if rule.case_sensitive else rule.grapheme.casefold(),
+            rule.grapheme if rule.case_sensitive else fold_case(rule.grapheme, casing),
             rule.case_sensitive,
         )
         if key in seen:
@@ -118,13 +152,15 @@ def check_rules(rules: list[LexiconRule]) -> None:
                 to_espeak(rule.phoneme)
             except UnknownIpaSymbolError as exc:
                 raise UnknownIpaSymbolError(f"Rule {rule.grapheme!r}: {exc.message}") from None
-    _check_loops(rules)
+    _check_loops(rules, casing)
 
 
-def _check_loops(rules: list[LexiconRule]) -> None:
-    graphemes = {rule.grapheme.casefold(): rule for rule in rules}
+def _check_loops(rules: list[LexiconRule], casing: Casing) -> None:
+    graphemes = {fold_case(rule.grapheme, casing): rule for rule in rules}
     aliases = {
-        rule.grapheme.casefold(): rule.alias.casefold() for rule in rules if rule.alias is not None
+        fold_case(rule.grapheme, casing): fold_case(rule.alias, casing)
+        for rule in rules
+        if rule.alias is not None
     }
 
     def leads_to(alias: str) -> list[str]:

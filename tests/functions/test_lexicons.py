@@ -143,3 +143,76 @@ def test_another_users_lexicon_is_not_found(client, token):
     ):
         response = client.open(path, method=method, json={"name": "x"}, headers=bob)
         assert response.status_code == 404, (method, path)
+
+
+def pls_in(language: str) -> str:
+    return PLS.replace('xml:lang="en-us"', f'xml:lang="{language}"')
+
+
+# "en" is not "en-US": a language given with a PLS document names the same one as its
+# xml:lang, or the request is refused (give either alone).
+@pytest.mark.parametrize("language", ["fr-FR", "en-GB", "en"])
+def test_a_language_the_pls_xml_lang_disagrees_with_is_400_naming_both(client, token, language):
+    ann = bearer(token("ann"))
+    body = {"name": "From PLS", "pls": PLS, "language": language}
+    response = client.post("/lexicons", json=body, headers=ann)
+    assert response.status_code == 400, response.get_json()
+    error = response.get_json()["error"]
+    assert "'en-US'" in error, error
+    assert f"'{language}'" in error, error
+    assert client.get("/lexicons", headers=ann).get_json()["lexicons"] == []
+    # A change too: the lexicon stays as it was.
+    lexicon = make(client, ann).get_json()
+    path = f"/lexicons/{lexicon['id']}"
+    changed = client.patch(path, json={"pls": pls_in("de-DE"), "language": "en-US"}, headers=ann)
+    assert changed.status_code == 400, changed.get_json()
+    error = changed.get_json()["error"]
+    assert "'de-DE'" in error, error
+    assert "'en-US'" in error, error
+    kept = client.get(path, headers=ann).get_json()
+    assert (kept["version"], kept["language"], kept["rules"]) == (1, "en-US", lexicon["rules"])
+
+
+@pytest.mark.parametrize(
+    ("xml_lang", "language", "kept"),
+    [
+        ("en-us", "en-US", "en-US"),
+        ("en-us", "EN-us", "en-US"),
+        ("en-us", "en_US", "en-US"),
+        ("en-us", None, "en-US"),
+        # The same language in another code: zh-CN is Mandarin, cmn-CN.
+        ("zh-CN", "cmn-CN", "cmn-CN"),
+        ("cmn", "zh", "zh"),
+        ("yue-HK", "zh-hk", "zh-HK"),  # Hong Kong's zh is Cantonese
+    ],
+)
+def test_a_language_that_agrees_with_the_pls_xml_lang_is_taken(
+    client, token, xml_lang, language, kept
+):
+    ann = bearer(token("ann"))
+    body = {"name": "From PLS", "pls": pls_in(xml_lang), "language": language}
+    created = client.post("/lexicons", json=body, headers=ann)
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["language"] == kept
+    lexicon = make(client, ann).get_json()
+    changed = client.patch(f"/lexicons/{lexicon['id']}", json=body, headers=ann)
+    assert changed.status_code == 200, changed.get_json()
+    assert (changed.get_json()["version"], changed.get_json()["language"]) == (2, kept)
+
+
+def test_graphemes_are_checked_as_the_lexicons_language_cases_them(client, token):
+    ann = bearer(token("ann"))
+    dotted = [{"grapheme": "İstanbul", "alias": "x"}, {"grapheme": "istanbul", "alias": "y"}]
+    refused = make(client, ann, language="tr", rules=dotted)
+    assert refused.status_code == 400, refused.get_json()
+    assert "'istanbul' appears twice" in refused.get_json()["error"]
+    # Two words in Turkish (the first with a dotless i), one in English.
+    plain = [{"grapheme": "Istanbul", "alias": "x"}, {"grapheme": "istanbul", "alias": "y"}]
+    lexicon = make(client, ann, language="tr", rules=plain).get_json()
+    path = f"/lexicons/{lexicon['id']}"
+    for body in ({"language": "en"}, {"rules": dotted}):
+        changed = client.patch(path, json=body, headers=ann)
+        assert changed.status_code == 400, (body, changed.get_json())
+        assert "appears twice" in changed.get_json()["error"]
+    kept = client.get(path, headers=ann).get_json()
+    assert (kept["version"], kept["language"]) == (1, "tr")

@@ -549,3 +549,25 @@ def test_a_phrase_rule_applies_however_many_spaces_part_its_words(synthesis, lex
     # A line break ends a sentence: a phrase does not reach across it.
     say(synthesis, ann, text="Not New\nYork.", lexiconIds=ids)
     assert espeak.requests[-1].text == "Not New\nYork."
+
+
+def test_a_turkish_lexicon_cases_dotted_and_dotless_i_as_turkish_does(
+    synthesis, lexicons, ann, espeak
+):
+    created = lexicons.post(
+        "/lexicons",
+        json={
+            "name": "Şehirler",
+            "language": "tr-TR",
+            "rules": [{"grapheme": "istanbul", "alias": "Constantinople"}],
+        },
+        headers=ann,
+    )
+    assert created.status_code == 201, created.get_json()
+    ids = [created.get_json()["id"]]
+    spoken = say(synthesis, ann, text="İSTANBUL is big.", lexiconIds=ids)
+    assert espeak.requests[-1].text == "Constantinople is big."
+    assert words_of(spoken) == ["İSTANBUL", "is", "big"]
+    # In Turkish "ISTANBUL" is the capitals of a word with a dotless i: not the rule's.
+    say(synthesis, ann, text="ISTANBUL is big.", lexiconIds=ids)
+    assert espeak.requests[-1].text == "ISTANBUL is big."

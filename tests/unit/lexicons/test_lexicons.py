@@ -183,3 +183,22 @@ def test_lexicon_references_may_pin_a_version():
     for bad in ("", "a@0", "a@x", "a b", "a@1@2"):
         with pytest.raises(InvalidRequestError):
             parse_reference(bad)
+
+
+def test_graphemes_are_told_apart_as_the_lexicons_language_cases_them():
+    def twice(graphemes: list[str], language: str) -> bool:
+        try:
+            check_rules([rule(g, alias=f"say {n}") for n, g in enumerate(graphemes)], language)
+        except InvalidRequestError as exc:
+            return "appears twice" in exc.message
+        return False
+
+    # Turkish: istanbul is İstanbul in small letters, ILIK the capitals of a dotless word.
+    assert twice(["İstanbul", "istanbul"], "tr")
+    assert twice(["ILIK", "ılık"], "az")
+    assert not twice(["Istanbul", "istanbul"], "tr")
+    # Elsewhere the dot on an i makes no other letter.
+    for same in (["Istanbul", "istanbul"], ["İstanbul", "istanbul"], ["ILIK", "ılık"]):
+        assert twice(same, "en"), same
+    with pytest.raises(InvalidRequestError, match="loops"):
+        check_rules([rule("İzmir", alias="old İZMİR")], "en")

@@ -7,7 +7,7 @@ import unicodedata
 import pytest
 
 from shared.lexicons.apply import Applied, Pronouncer, join_applied
-from shared.lexicons.model import LexiconRule
+from shared.lexicons.model import Lexicon, LexiconRule
 
 
 def rule(grapheme: str, **fields: object) -> LexiconRule:
@@ -152,3 +152,71 @@ def test_a_case_insensitive_rule_matches_every_case_of_its_word_folded_too():
         assert pronouncer.apply(f"the {text} ends", "alias").text == "the shtrahsseh ends", text
     exact = Pronouncer([rule("Straße", alias="x", case_sensitive=True)])
     assert exact.apply("the STRASSE ends", "alias").text == "the STRASSE ends"
+
+
+def nfd(text: str) -> str:
+    return unicodedata.normalize("NFD", text)
+
+
+def said(pronouncer: Pronouncer, word: str) -> tuple[str, tuple[tuple[int, int], ...]]:
+    """Return what ``in {word} now`` becomes, and the user's span of each replacement."""
+    applied = pronouncer.apply(f"in {word} now", "alias")
+    return applied.text, tuple((span.start, span.end) for span in applied.spans)
+
+
+@pytest.mark.parametrize("grapheme", ["İstanbul", "istanbul", "İSTANBUL"])
+def test_in_turkish_a_case_insensitive_rule_matches_dotted_and_dotless_i_as_turkish_cases_them(
+    grapheme,
+):
+    # Turkish pairs İ with i, and I with dotless i: İstanbul's capitals are İSTANBUL.
+    pronouncer = Pronouncer([rule(grapheme, alias="Constantinople")], language="tr")
+    for word in ("İstanbul", "istanbul", "İSTANBUL", nfd("İstanbul"), nfd("İSTANBUL")):
+        assert said(pronouncer, word) == ("in Constantinople now", ((3, 3 + len(word)),)), word
+    # "ISTANBUL" is the capitals of another word in Turkish, with a dotless i.
+    for word in ("Istanbul", "ISTANBUL", "ıstanbul"):
+        assert said(pronouncer, word) == (f"in {word} now", ()), word
+
+
+def test_in_turkish_dotless_i_is_a_letter_of_its_own():
+    pronouncer = Pronouncer(
+        [rule("ılık", alias="lukewarm"), rule("İlik", alias="marrow")], language="az"
+    )
+    for word, meaning in (("ılık", "lukewarm"), ("ILIK", "lukewarm"), ("Ilık", "lukewarm")):
+        assert said(pronouncer, word) == (f"in {meaning} now", ((3, 7),)), word
+    for word in ("ilik", "İLİK", nfd("İLİK")):
+        assert said(pronouncer, word) == ("in marrow now", ((3, 3 + len(word)),)), word
+
+
+@pytest.mark.parametrize("language", ["tr", "tr-TR", "az-Latn-AZ"])
+def test_turkish_case_rules_follow_the_lexicons_language_and_only_its_rules(language):
+    lexicons = [
+        Lexicon(user_id="u", name="tr", language=language, rules=[rule("istanbul", alias="X")]),
+        Lexicon(user_id="u", name="en", language="en", rules=[rule("india", alias="Y")]),
+    ]
+    pronouncer = Pronouncer.of_lexicons(lexicons)
+    assert pronouncer.apply("İSTANBUL INDIA", "alias").text == "X Y"
+    assert pronouncer.apply("ISTANBUL", "alias").text == "ISTANBUL"
+
+
+def test_in_other_languages_the_dot_on_an_i_is_no_other_letter_and_never_misfires():
+    # Outside Turkish and Azerbaijani, the dotted and dotless i come in Turkish names:
+    # Izmir is İzmir.
+    pronouncer = Pronouncer(
+        [rule("istanbul", alias="X"), rule("İzmir", alias="Y"), rule("I", alias="eye")],
+        language="en",
+    )
+    for word in ("istanbul", "ISTANBUL", "İstanbul", "İSTANBUL", nfd("İstanbul"), "ıstanbul"):
+        assert said(pronouncer, word) == ("in X now", ((3, 3 + len(word)),)), word
+    for word in ("İzmir", "İZMİR", nfd("İzmir"), "i\u0307zmir", "Izmir", "IZMIR"):
+        assert said(pronouncer, word) == ("in Y now", ((3, 3 + len(word)),)), word
+    # A rule takes the whole of a decomposed İ, never its I without the dot.
+    assert said(pronouncer, nfd("İ")) == ("in eye now", ((3, 5),))
+    for word in (nfd("İş"), nfd("Bİ"), "Is"):
+        assert said(pronouncer, word) == (f"in {word} now", ()), word
+
+
+def test_a_rule_does_not_take_a_word_whose_last_letter_has_a_decomposed_accent():
+    pronouncer = Pronouncer([rule("cafe", alias="coffee"), rule("bi", alias="by")])
+    for text in (nfd("un café"), nfd("BİR")):
+        assert pronouncer.apply(text, "alias").text == text
+    assert pronouncer.apply("un cafe", "alias").text == "un coffee"

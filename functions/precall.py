@@ -55,7 +55,10 @@ def caller_of(ctx: RequestContext) -> Caller:
     methods=["PUT"],
     query=AccountScope,
     response=SampleStored,
-    responses={413: "The sample is larger than the limit"},
+    responses={
+        409: "The sample or its account is being deleted; upload again once that is done",
+        413: "The sample is larger than the limit",
+    },
 )
 def upload_precall_sample(ctx: RequestContext, name: str) -> SampleStored:
     """Store a voice sample (the raw audio body) under the account's folder of our storage."""

@@ -79,6 +79,11 @@ class PrecallSampleInUseError(ConflictError):
     )
 
 
+class PrecallSampleBeingDeletedError(ConflictError):
+    code = "PRECALL_SAMPLE_BEING_DELETED"
+    default_message = "The voice sample is being deleted; upload it again once its deletion is done"
+
+
 class SampleLocationNotAllowedError(InvalidRequestError):
     code = "SAMPLE_LOCATION_NOT_ALLOWED"
     default_message = "The voice sample must be in an allowed bucket, under your account"

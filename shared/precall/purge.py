@@ -9,6 +9,10 @@ transfer events and clone leases are deleted; every provider voice cloned for it
 not yet given back is first recorded as a release, then the releases are tried at once (a
 provider outage leaves them to the expiry job, which retries until they go; a release
 holds only the provider and voice id, nothing of the account).
+
+New recordings are refused from before the first deletion of the folder until after its
+second, once the documents are gone: that one takes the audio of uploads that were refused
+after writing it (each deletes its own too, in case it wrote after this second look).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import logging
 from shared.model import utcnow
 from shared.precall.deps import PrecallDeps
 from shared.precall.expiry import release_voices
-from shared.precall.recordings import recordings_prefix
+from shared.precall.recordings import recordings_prefix, uploads_refused
 from shared.precall.repository import (
     ACCOUNT_COLLECTIONS,
     CALLS,
@@ -37,13 +41,26 @@ logger = logging.getLogger(__name__)
 
 def purge_account(deps: PrecallDeps, account_id: str) -> int:
     """Delete everything of ``account_id``; return how many mappings and calls went."""
-    recordings = deps.blobs.delete_prefix(
-        deps.settings.samples_bucket, recordings_prefix(account_id)
-    )
+    bucket, folder = deps.settings.samples_bucket, recordings_prefix(account_id)
+    with uploads_refused(deps, account_id):
+        recordings = deps.blobs.delete_prefix(bucket, folder)
+        removed = _delete_documents(deps, account_id)
+        # Audio written since the first look by uploads that the mark then refused.
+        recordings += deps.blobs.delete_prefix(bucket, folder)
     logger.info(
         "Purged the pre-call recordings of a deleted account",
         extra={"fields": {"objects": recordings}},
     )
+    try:
+        release_voices(deps)
+    except Exception:  # the releases stay recorded; the expiry job retries them
+        logger.exception("Releasing a deleted account's provider voices failed; will retry")
+    return removed
+
+
+def _delete_documents(deps: PrecallDeps, account_id: str) -> int:
+    """Record the account's provider voices as releases, then delete every document of the
+    account; return how many mappings and calls went."""
     store = deps.store
     now = utcnow()
     with store.batch() as batch:
@@ -73,10 +90,6 @@ def purge_account(deps: PrecallDeps, account_id: str) -> int:
         count = store.delete_matching(_owned(collection, account_id))
         if collection in (MAPPINGS, CALLS):
             removed += count
-    try:
-        release_voices(deps)
-    except Exception:  # the releases stay recorded; the expiry job retries them
-        logger.exception("Releasing a deleted account's provider voices failed; will retry")
     return removed
 
 

@@ -20,23 +20,38 @@ A deletion and a mapping saved at the same moment are ordered by the recording's
 Whichever commits second sees the first: a mapping saved first makes the deletion 409; a
 deletion marked first makes the mapping 400 ``SAMPLE_UNREACHABLE``. A mark older than
 ``DELETION_MARK_LIFETIME`` is of a deletion that died before it could remove it (the
-function times out after 60 s) and no longer refuses anything. What the lock cannot order
-is the object store itself: a deletion stalled between its mark and the object's deletion
-for longer than that, or an upload of new audio under the name while it is being deleted
-(the deletion may take the new audio too; the upload's answer said it was stored).
+function times out after 60 s) and no longer refuses anything.
+
+New audio under the name is refused (409 ``PRECALL_SAMPLE_BEING_DELETED``) while the
+recording is marked or its account is being purged (``uploads_refused``): before it is
+written, and again in the transaction after, which reads the lock and the purge's mark,
+checks the object is still there and only then writes the audio's version. A deletion
+marked or done while the audio was written, or a purge under way, refuses it there, so an
+upload never answers stored for audio that a deletion under way may take. Refused by a
+deletion, the audio may still be there (the object went before it was written); refused by
+a purge, the upload deletes it (the purge may have looked at the folder for the last time).
+
+What the lock cannot order is the object store itself: a deletion stalled between its mark
+and the object's deletion for longer than the mark lasts; and new audio stored just as a
+purge ends, in the moment between a refused upload's transaction and its deletion of its
+own audio, is deleted by that upload.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from shared.errors import InvalidRequestError, echoed
 from shared.model import new_id
 from shared.precall.deps import Caller, PrecallDeps
 from shared.precall.errors import (
+    PrecallSampleBeingDeletedError,
     PrecallSampleInUseError,
     PrecallSampleNotFoundError,
     SampleUnreachableError,
@@ -44,20 +59,22 @@ from shared.precall.errors import (
 from shared.precall.repository import (
     MAPPINGS,
     RECORDING_LOCKS,
+    RECORDING_PURGES,
     cache_from,
     cloned_from,
     live_cache_of,
     mapping_from,
+    purge_key,
     recording_key,
     tx_expire_cache,
 )
 from shared.precall.samples import check_sample, parse_location
 from shared.precall.schemas import SampleStored
 from shared.store import Query
-from shared.store.base import Transaction
+from shared.store.base import Document, Transaction
 
 DELETION_MARK_LIFETIME = timedelta(minutes=10)
-"""How long a deletion's mark refuses new mappings of the recording (see the docstring)."""
+"""How long a deletion's or a purge's mark refuses mappings and audio (see the docstring)."""
 NAMED_MAPPINGS = 5
 """How many of the mappings using a recording a refused deletion names."""
 
@@ -90,16 +107,24 @@ def store_sample(
 ) -> SampleStored:
     """Check ``data`` and store it as ``precall/{account}/{name}`` in the samples bucket.
 
-    Raises AccessDeniedError, InvalidRequestError (a bad name), SampleNotAudioError or
-    SampleUnusableError.
+    Raises AccessDeniedError, InvalidRequestError (a bad name), SampleNotAudioError,
+    SampleUnusableError or PrecallSampleBeingDeletedError (the recording or its account is
+    being deleted).
     """
     account_id = caller.account_for(account)
     path = recording_path(account_id, name)
     checked = check_sample(data, deps.settings)
     bucket = deps.settings.samples_bucket
     url = f"gs://{bucket}/{path}"
-    deps.blobs.put(bucket, path, data, content_type=checked.content_type)
-    _new_audio_version(deps, account_id, url)
+    key, purge = recording_key(account_id, url), purge_key(account_id)
+    deletion = _deletion_under_way(
+        deps.store.get(RECORDING_LOCKS, key), deps.store.get(RECORDING_PURGES, purge), deps.clock()
+    )
+    if deletion is None:  # else refused before the audio is written for nothing
+        deps.blobs.put(bucket, path, data, content_type=checked.content_type)
+        deletion = _keep_new_audio(deps, account_id, url)
+    if deletion is not None:
+        raise PrecallSampleBeingDeletedError(deletion.value)
     expire_clones_of_sample(deps, account_id, url)
     return SampleStored(
         voice_sample_url=url,
@@ -179,15 +204,72 @@ def _in_use(mapping_ids: list[str]) -> PrecallSampleInUseError:
     )
 
 
-def _new_audio_version(deps: PrecallDeps, account_id: str, url: str) -> None:
-    """Note on the recording's lock that its audio changed (see ``audio_version``)."""
-    key = recording_key(account_id, url)
+class _Deletion(Enum):
+    """A deletion that refuses new audio under a recording's name, and what the refusal says."""
+
+    RECORDING = "The voice sample is being deleted; upload it again once its deletion is done"
+    DONE = "The voice sample was deleted while it was being stored; upload it again"
+    ACCOUNT = "Your account is being deleted, with its voice samples; nothing was stored"
+
+
+def _keep_new_audio(deps: PrecallDeps, account_id: str, url: str) -> _Deletion | None:
+    """Write the new version of the audio just stored at ``url`` (see ``audio_version``),
+    unless a deletion under way may take that audio, or took it; return that deletion.
+
+    Audio refused for its account's purge is deleted again (the purge may have looked at
+    the folder for the last time before it was written).
+    """
+    key, purge = recording_key(account_id, url), purge_key(account_id)
+    location = parse_location(url)
     fields = {"account_id": account_id, "voice_sample_url": url, "audio_version": new_id()}
 
-    def write(tx: Transaction) -> None:
-        tx.set(RECORDING_LOCKS, key, fields, merge=True)
+    def keep(tx: Transaction) -> _Deletion | None:
+        deletion = _deletion_under_way(
+            tx.get(RECORDING_LOCKS, key), tx.get(RECORDING_PURGES, purge), deps.clock()
+        )
+        if deletion is None and not deps.blobs.exists(location.bucket, location.name):
+            deletion = _Deletion.DONE
+        if deletion is None:
+            tx.set(RECORDING_LOCKS, key, fields, merge=True)
+        return deletion
 
-    deps.store.run_transaction(write)
+    deletion = deps.store.run_transaction(keep)
+    if deletion is _Deletion.ACCOUNT:
+        deps.blobs.delete(location.bucket, location.name)
+    return deletion
+
+
+def _deletion_under_way(
+    lock: Document | None, purge: Document | None, now: datetime
+) -> _Deletion | None:
+    """Return the deletion of the recording (its ``lock``) or of its account under way."""
+    if _marked(purge, "purging_since", now):
+        return _Deletion.ACCOUNT
+    if _marked(lock, "deleting_since", now):
+        return _Deletion.RECORDING
+    return None
+
+
+def _marked(document: Document | None, field: str, now: datetime) -> bool:
+    since = document.data.get(field) if document is not None else None
+    return isinstance(since, datetime) and now - since < DELETION_MARK_LIFETIME
+
+
+@contextmanager
+def uploads_refused(deps: PrecallDeps, account_id: str) -> Iterator[None]:
+    """Refuse new audio in the account's folder while the block runs (the account's purge)."""
+    key, owner = purge_key(account_id), new_id()
+    deps.store.set(RECORDING_PURGES, key, {"purging_since": deps.clock(), "purging_owner": owner})
+    try:
+        yield
+    finally:
+
+        def unmark(tx: Transaction) -> None:
+            mark = tx.get(RECORDING_PURGES, key)
+            if mark is not None and mark.data.get("purging_owner") == owner:
+                tx.delete(RECORDING_PURGES, key)
+
+        deps.store.run_transaction(unmark)
 
 
 def audio_version(
@@ -233,9 +315,7 @@ def hold_recording(
     key = _recording_key(deps, account_id, url)
     if key is None or url is None:
         return None
-    lock = tx.get(RECORDING_LOCKS, key)
-    since = lock.data.get("deleting_since") if lock is not None else None
-    if isinstance(since, datetime) and now - since < DELETION_MARK_LIFETIME:
+    if _marked(tx.get(RECORDING_LOCKS, key), "deleting_since", now):
         raise SampleUnreachableError(f"The voice sample at {url} is being deleted")
     location = parse_location(url)
     if not deps.blobs.exists(location.bucket, location.name):

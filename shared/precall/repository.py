@@ -19,7 +19,11 @@ Collections carry the seed's table names (``caller_voice_mapping``, ``voice_clon
 - ``caller_voice_recording_locks/{sha256(account, URL)}``: the lock of a recording of the
   account's folder, written by every transaction that saves a mapping naming it and by
   the deletion of the recording, which marks it while the object goes; so the store
-  orders the two (``shared.precall.recordings``).
+  orders the two (``shared.precall.recordings``). Storing new audio under the name reads
+  it too, and writes the audio's version there once the audio is known to stay.
+- ``caller_voice_recording_purges/{sha256(account)}``: the account's purge under way; new
+  audio in its folder is refused meanwhile. It has no ``account_id``, so the purge's
+  deletion of the account's documents leaves it until the purge's last look at the folder.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ TRANSFER_EVENTS = "clone_transfer_events"
 CLONE_LEASES = "voice_clone_leases"
 VOICE_RELEASES = "voice_clone_releases"
 RECORDING_LOCKS = "caller_voice_recording_locks"
+RECORDING_PURGES = "caller_voice_recording_purges"
 
 ACCOUNT_COLLECTIONS = (
     MAPPINGS,
@@ -81,6 +86,11 @@ def call_key(account_id: str, call_id: str) -> str:
 def recording_key(account_id: str, url: str) -> str:
     """Return the id of the lock of the recording at ``url`` in ``account_id``."""
     return _digest("recording", account_id, url)
+
+
+def purge_key(account_id: str) -> str:
+    """Return the id of the mark of ``account_id``'s purge under way."""
+    return _digest("purge", account_id)
 
 
 def release_id(provider: str, voice_id: str) -> str:

@@ -5,7 +5,9 @@ one of the caller's account (204); one that live mappings use is refused (409
 ``PRECALL_SAMPLE_IN_USE``, naming them) until they are deleted or pointed elsewhere, and a
 missing one is 404. A clone made from it that is still cached expires. Deleting the account
 (``DELETE /users/me``) deletes every recording of the account, and no other account's.
-Races with mappings saved at the same moment are in ``tests/contract``.
+New audio uploaded while the recording or the account is being deleted is refused (409
+``PRECALL_SAMPLE_BEING_DELETED``), never answered stored and then deleted. Races with
+mappings saved, and uploads, at other moments are in ``tests/contract``.
 """
 
 from __future__ import annotations
@@ -179,6 +181,66 @@ def test_only_the_accounts_own_recording_is_reached(clients, acme, token):
         precall.delete("/precall/samples/ann.wav?accountId=acme", headers=admin).status_code == 204
     )
     assert not stored("acme", "ann.wav")
+
+
+def test_new_audio_while_the_recording_is_being_deleted_is_refused(clients, acme, monkeypatch):
+    precall = clients["precall"]
+    upload(precall, acme, "ann.wav")
+    blobs = get_container().blobs
+    answers = []
+
+    def delete(bucket: str, name: str) -> bool:
+        # The deletion has marked the recording; the object goes next.
+        answers.append(
+            precall.put(
+                "/precall/samples/ann.wav",
+                data=espeak_wav(pitch=1.2),
+                headers=acme | {"Content-Type": "audio/wav"},
+            )
+        )
+        return original(bucket, name)
+
+    original = blobs.delete
+    with monkeypatch.context() as patched:
+        patched.setattr(blobs, "delete", delete)
+        assert precall.delete("/precall/samples/ann.wav", headers=acme).status_code == 204
+
+    refused = ok(answers[0], 409)
+    assert refused["code"] == "PRECALL_SAMPLE_BEING_DELETED"
+    assert "being deleted" in refused["error"]
+    assert set(refused) >= {"error", "code", "timestamp", "requestId"}
+    assert not stored("acme", "ann.wav")
+    upload(precall, acme, "ann.wav")  # once deleted, the name takes new audio
+    assert stored("acme", "ann.wav")
+
+
+def test_new_audio_while_the_account_is_being_deleted_is_refused(clients, token, monkeypatch):
+    precall, users = clients["precall"], clients["users"]
+    dana = headers_for(token, "dana")
+    upload(precall, dana, "mum.wav")
+    blobs = get_container().blobs
+    answers = []
+
+    def delete_prefix(bucket: str, prefix: str) -> int:
+        deleted = original(bucket, prefix)
+        if prefix == "precall/dana/" and not answers:
+            answers.append(
+                precall.put(
+                    "/precall/samples/dad.wav",
+                    data=espeak_wav(),
+                    headers=dana | {"Content-Type": "audio/wav"},
+                )
+            )
+        return deleted
+
+    original = blobs.delete_prefix
+    with monkeypatch.context() as patched:
+        patched.setattr(blobs, "delete_prefix", delete_prefix)
+        assert users.delete("/users/me", headers=dana).status_code == 204
+
+    assert ok(answers[0], 409)["code"] == "PRECALL_SAMPLE_BEING_DELETED"
+    assert not stored("dana", "mum.wav")
+    assert not stored("dana", "dad.wav")
 
 
 def test_a_bad_name_is_refused(clients, acme):

@@ -1,0 +1,213 @@
+"""Uploading a caller's recording while it, or its whole account, is being deleted.
+
+An upload the storage answered is kept: a recording answered as stored is never deleted by
+a deletion that was already under way, and a recording uploaded during the account's purge
+never outlives it. So an upload overlapping a deletion is either stored and stays, or
+refused (409 ``PRECALL_SAMPLE_BEING_DELETED``: upload it again), and one overlapping the
+purge is refused and leaves nothing. The object storage is the embedded adapter with hooks
+that run the other request at one exact moment, on every store adapter.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from shared.config import Settings
+from shared.errors import PlatformError, ServiceUnavailableError
+from shared.precall.deps import Caller, PrecallDeps
+from shared.precall.purge import purge_account
+from shared.precall.recordings import delete_sample, store_sample
+from shared.precall.repository import ACCOUNT_COLLECTIONS
+from shared.store.base import DocumentStore, Query
+from shared.tasks.base import QueuePolicy, TaskRegistry
+from shared.tasks.inprocess import InProcessTaskQueue
+from tests.functions.precall_support import espeak_wav
+from tests.support.interleaved_storage import InterleavedStorage
+from tests.support.ports import FixedPorts
+
+ACME = Caller("agent-1", "acme")
+BUCKET = "voice-samples"
+BEING_DELETED = "PRECALL_SAMPLE_BEING_DELETED"
+
+
+@pytest.fixture(scope="module")
+def new_audio() -> bytes:
+    return espeak_wav("en-US+m3", pitch=1.2)
+
+
+@pytest.fixture
+def blobs(tmp_path: Path) -> InterleavedStorage:
+    storage = InterleavedStorage(
+        tmp_path / "blobs",
+        signing_key=b"k" * 32,
+        public_base_url="http://127.0.0.1",
+        max_upload_bytes=50_000_000,
+    )
+    for name in ("a.wav", "b.wav"):
+        storage.put(BUCKET, f"precall/acme/{name}", espeak_wav(), content_type="audio/wav")
+    return storage
+
+
+@pytest.fixture
+def deps(store: DocumentStore, blobs: InterleavedStorage, tmp_path: Path) -> PrecallDeps:
+    settings = Settings(_env_file=None, data_dir=tmp_path)
+    assert settings.samples_bucket == BUCKET
+    queue = InProcessTaskQueue(
+        store=store, policies={settings.default_queue: QueuePolicy()}, registry=TaskRegistry()
+    )
+    return PrecallDeps(FixedPorts(store, blobs, settings, queue=lambda: queue))
+
+
+def upload(deps: PrecallDeps, audio: bytes, name: str = "a.wav") -> str:
+    """Upload ``audio`` as ``name``; return "stored" or the refusal's code."""
+    try:
+        store_sample(deps, ACME, name, audio, None)
+    except PlatformError as exc:
+        return exc.code
+    return "stored"
+
+
+def recordings(blobs: InterleavedStorage) -> list[str]:
+    return [info.name for info in blobs.list(BUCKET, "precall/acme/").items]
+
+
+def documents_of_acme(store: DocumentStore) -> int:
+    return sum(
+        store.count(Query(collection).where("account_id", "==", "acme"))
+        for collection in ACCOUNT_COLLECTIONS
+    )
+
+
+def test_an_upload_while_the_recording_is_being_deleted_is_refused(deps, blobs, new_audio):
+    # The deletion has marked the recording; its object is about to go.
+    outcome: dict[str, str] = {}
+    blobs.on_delete = lambda: outcome.update(upload=upload(deps, new_audio))
+    delete_sample(deps, ACME, "a.wav", None)
+    assert outcome == {"upload": BEING_DELETED}
+    assert recordings(blobs) == ["precall/acme/b.wav"]
+
+    assert upload(deps, new_audio) == "stored"  # once it is gone, the name takes new audio
+    assert blobs.get(BUCKET, "precall/acme/a.wav") == new_audio
+
+
+def test_a_deletion_between_an_uploads_write_and_its_answer_refuses_it(deps, blobs, new_audio):
+    # The new audio is written; the deletion, begun just before, takes it to the end.
+    blobs.after_put = lambda: delete_sample(deps, ACME, "a.wav", None)
+    assert upload(deps, new_audio) == BEING_DELETED
+    assert recordings(blobs) == ["precall/acme/b.wav"]
+
+
+def test_a_deletion_marked_while_an_upload_writes_refuses_it(deps, blobs, new_audio):
+    """The deletion marks the recording as the upload writes, and deletes the object only
+    after the upload has answered: that answer must not say stored."""
+    marked, release = threading.Event(), threading.Event()
+    deletion = threading.Thread(target=lambda: delete_sample(deps, ACME, "a.wav", None))
+
+    def at_object_deletion() -> None:
+        marked.set()
+        release.wait(30)
+
+    def start_the_deletion() -> None:
+        blobs.on_delete = at_object_deletion
+        deletion.start()
+        assert marked.wait(30)
+
+    blobs.after_put = start_the_deletion
+    try:
+        outcome = upload(deps, new_audio)
+    finally:
+        release.set()
+        deletion.join(60)
+    assert outcome == BEING_DELETED
+    assert recordings(blobs) == ["precall/acme/b.wav"]
+
+
+def test_an_upload_while_the_purge_deletes_the_folder_is_refused(deps, blobs, new_audio):
+    outcome: dict[str, str] = {}
+    # Just after the purge deleted the folder's first object.
+    blobs.after_delete = lambda: outcome.update(upload=upload(deps, new_audio, "new.wav"))
+    purge_account(deps, "acme")
+    assert outcome == {"upload": BEING_DELETED}
+    assert recordings(blobs) == []
+    assert documents_of_acme(deps.store) == 0
+
+    assert upload(deps, new_audio, "new.wav") == "stored"  # the purge is over
+
+
+def test_an_upload_whose_audio_the_purge_took_is_refused_and_leaves_nothing(deps, blobs, new_audio):
+    # The new audio is written; the whole purge runs before the upload answers.
+    blobs.after_put = lambda: purge_account(deps, "acme")
+    assert upload(deps, new_audio, "new.wav") == BEING_DELETED
+    assert recordings(blobs) == []
+    assert documents_of_acme(deps.store) == 0
+
+
+class PausedPurge:
+    """The account's purge in a thread, held just after its ``looks``-th deletion of the
+    folder (the purge deletes it before and after the documents)."""
+
+    def __init__(self, deps: PrecallDeps, blobs: InterleavedStorage, looks: int) -> None:
+        self.blobs, self.looks = blobs, looks
+        self.paused, self.release = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=purge_account, args=(deps, "acme"))
+
+    def start(self) -> None:
+        self._after_look(1)
+        self.thread.start()
+        self.paused.wait(5)
+
+    def finish(self) -> None:
+        self.release.set()
+        self.thread.join(60)
+
+    def _after_look(self, look: int) -> None:
+        self.blobs.after_delete_prefix = (
+            self._pause if look == self.looks else lambda: self._after_look(look + 1)
+        )
+
+    def _pause(self) -> None:
+        self.paused.set()
+        self.release.wait(30)
+
+
+def test_an_upload_landing_after_the_purges_last_look_at_the_folder_goes_too(
+    deps, blobs, new_audio
+):
+    """The upload began before the purge and writes its audio after the purge's last look
+    at the folder, while the purge still runs: the upload deletes its own audio."""
+    purge = PausedPurge(deps, blobs, looks=2)
+    blobs.on_put = purge.start
+    try:
+        outcome = upload(deps, new_audio, "new.wav")
+    finally:
+        purge.finish()
+    assert outcome == BEING_DELETED
+    assert recordings(blobs) == []
+    assert documents_of_acme(deps.store) == 0
+
+
+def test_audio_a_refused_upload_could_not_delete_goes_with_the_purges_last_look(
+    deps, blobs, new_audio
+):
+    """The upload writes between the purge's two looks at the folder, is refused, and the
+    storage fails its deletion of its own audio: the purge's second look takes it."""
+    purge = PausedPurge(deps, blobs, looks=1)
+
+    def outage() -> None:
+        raise ServiceUnavailableError("storage is down")
+
+    def start_the_purge() -> None:
+        purge.start()
+        blobs.on_delete = outage
+
+    blobs.on_put = start_the_purge
+    try:
+        outcome = upload(deps, new_audio, "new.wav")
+    finally:
+        purge.finish()
+    assert outcome == "SERVICE_UNAVAILABLE"  # not stored: the client uploads it again
+    assert recordings(blobs) == []
+    assert documents_of_acme(deps.store) == 0

@@ -4,8 +4,10 @@ Providers time some words (eSpeak word events, ElevenLabs characters, SSML marks
 speech marks, all as ``WordTiming``), not always all of them, and not always with the
 same idea of a word. ``align_words`` tokenises the input as ``tokenize_words`` does and
 gives each token the provider's time where a timing falls on it (by character span, else
-by matching text in order); words left without a time share the span between their timed
-neighbours in proportion to their length. Times are clamped to the audio and made
+by matching text in order; a word named again and again right after untimed words, as
+eSpeak names the words of an SSML ``<sub>`` alias, gives its earlier timings to those);
+words left without a time share the span between their timed neighbours in proportion to
+their length. Times are clamped to the audio and made
 monotonic and non-overlapping (``in_order``), and ``fit_to_speech`` cuts the silence a
 provider counts in a word (the pause after "Hello," or before a ``<break>``) so that each
 word ends where its sound does. ``offset_timings`` shifts the words of one
@@ -94,10 +96,14 @@ def in_order(words: Sequence[TimedWord], duration: float) -> list[TimedWord]:
 def _match(tokens: list[Token], timings: Sequence[WordTiming]) -> list[Span | None]:
     spans: list[Span | None] = [None] * len(tokens)
     starts = [token.start for token in tokens]
+    # The timings matched by their text (no character span), per token, in time order.
+    named: dict[int, list[Span]] = {}
     cursor = 0
     for timing in sorted(timings, key=lambda t: (t.start_seconds, t.end_seconds)):
         indices = _tokens_of(tokens, starts, timing, cursor)
         end = max(timing.start_seconds, timing.end_seconds)
+        if indices and (timing.char_start is None or timing.char_end is None):
+            named.setdefault(indices[0], []).append((timing.start_seconds, end))
         # One timing over several tokens ("New-York" timed once) is shared by length.
         parts = _share(tokens, indices, timing.start_seconds, end)
         for index, part in zip(indices, parts, strict=True):
@@ -107,7 +113,36 @@ def _match(tokens: list[Token], timings: Sequence[WordTiming]) -> list[Span | No
             )
         if indices:
             cursor = indices[-1]
+    _give_back_repeated_names(tokens, spans, named)
     return spans
+
+
+def _give_back_repeated_names(
+    tokens: list[Token], spans: list[Span | None], named: dict[int, list[Span]]
+) -> None:
+    # eSpeak names each word it says for an SSML <sub> alias after the word that follows
+    # the element ("Visit World Wide Web today" comes as Visit, today, today, today,
+    # today): a word named more than once right after untimed words keeps the last of
+    # its timings, and the earlier ones are those words' (one each, or shared by length),
+    # from where the timed word before them ends (it times some aliases only in part).
+    for index, named_spans in named.items():
+        first = index
+        while first > 0 and spans[first - 1] is None:
+            first -= 1
+        members = list(range(first, index))
+        if len(named_spans) < 2 or not members:
+            continue
+        earlier = named_spans[:-1]
+        before = spans[first - 1] if first > 0 else None
+        left = min(before[1] if before else 0.0, earlier[0][0])
+        parts = (
+            [(left, earlier[0][1]), *earlier[1:]]
+            if len(earlier) == len(members)
+            else _share(tokens, members, left, earlier[-1][1])
+        )
+        for member, part in zip(members, parts, strict=True):
+            spans[member] = part
+        spans[index] = named_spans[-1]
 
 
 def _tokens_of(

@@ -65,7 +65,10 @@ def _is_core(char: str) -> bool:
     return _kind(char) in ("L", "N")
 
 
-def _is_sentence_punctuation(char: str) -> bool:
+def is_sentence_punctuation(char: str) -> bool:
+    """Return whether ``char`` parts words rather than being written on one (``.,!?;:``,
+    quotes, brackets, dashes; not the signs ``%#@&§`` and primes). Lexicon rules match by
+    the same rule (``shared.lexicons.matching``)."""
     if _kind(char) == "P":
         return char not in _SIGNS
     return char in _QUOTING_SYMBOLS
@@ -87,11 +90,11 @@ def _word_span(chars: Sequence[str], start: int, end: int) -> tuple[int, int] | 
     while not _is_core(chars[last - 1]):
         last -= 1
     while first > start and (
-        not _is_sentence_punctuation(chars[first - 1])
+        not is_sentence_punctuation(chars[first - 1])
         or (chars[first - 1] == "-" and chars[first].isdigit())
     ):
         first -= 1
-    while last < end and not _is_sentence_punctuation(chars[last]):
+    while last < end and not is_sentence_punctuation(chars[last]):
         last += 1
     return first, last
 

@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared.audio.timing import _is_sentence_punctuation
+from shared.audio.timing import is_sentence_punctuation
 from shared.lexicons.model import Casing, LexiconRule, fold_case
 
 # Spaces between a phrase's words: any run of them but a line break, as the cache key counts
@@ -151,7 +151,7 @@ def _joins(text: str, position: int) -> bool:
     if not 0 <= position < len(text):
         return False
     char = text[position]
-    return not char.isspace() and not _is_sentence_punctuation(char)
+    return not char.isspace() and not is_sentence_punctuation(char)
 
 
 def _joins_before(text: str, start: int) -> bool:

@@ -8,7 +8,9 @@ the dialogue builders give each provider's multi-speaker input (Azure-style ``<v
 turns, Google's MultiSpeakerMarkup turns, ElevenLabs' dialogue inputs).
 ``validate_ssml`` accepts user SSML only if it is well-formed XML rooted at ``<speak>``,
 uses allowed elements only, and declares no DOCTYPE or entities (no XXE, no billion
-laughs); ``ssml_to_text`` returns what such a document says, for length limits and timing.
+laughs); ``ssml_to_text`` returns what such a document says, for length limits and timing,
+and ``ssml_text`` also what its author wrote there (a ``<sub>``'s content for its alias),
+the words its timestamps show.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 from xml.sax.saxutils import escape, quoteattr
 
+from shared.audio.respelling import Respelling
 from shared.audio.timing import Token, tokenize_words
 from shared.errors import InvalidRequestError
 from shared.providers.base import Pronunciation
@@ -321,24 +325,104 @@ def ssml_to_text(ssml: str) -> str:
 
 def spoken_text(root: ET.Element) -> str:
     """Return the words the SSML document ``root`` (from ``validate_ssml``) says."""
-    pieces: list[str] = []
-    _collect_text(root, pieces)
-    return _SPACES.sub(" ", "".join(pieces)).strip()
+    return ssml_text(root).spoken
 
 
-def _collect_text(element: ET.Element, pieces: list[str]) -> None:
+@dataclass(frozen=True)
+class SsmlText:
+    """What an SSML document says and what its author wrote, whitespace collapsed in both.
+
+    ``spoken`` has each ``<sub>``'s alias where ``written`` has its content (the words an
+    app shows); ``respellings`` pairs their spans, in order. Elsewhere the two are alike
+    (``<say-as>`` content is written and spoken as it stands: the engine reads it out).
+    """
+
+    spoken: str
+    written: str
+    respellings: tuple[Respelling, ...] = ()
+
+
+def ssml_text(root: ET.Element) -> SsmlText:
+    """Return what the SSML document ``root`` (from ``validate_ssml``) says and what its
+    author wrote there."""
+    texts = _Texts()
+    _collect_text(root, texts, spoken=True)
+    return texts.finish()
+
+
+class _Collapsed:
+    """Text whose whitespace is collapsed as it grows, as ``_SPACES.sub(" ", t).strip()``."""
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+        self.length = 0
+        self._after_space = True  # the start counts as one: leading spaces are dropped
+
+    def add(self, text: str) -> None:
+        piece = _SPACES.sub(" ", text)
+        if self._after_space:
+            piece = piece.removeprefix(" ")
+        if piece:
+            self.pieces.append(piece)
+            self.length += len(piece)
+            self._after_space = piece.endswith(" ")
+
+    def finish(self) -> str:
+        return "".join(self.pieces).removesuffix(" ")
+
+
+class _Texts:
+    """The spoken and the written text of a document, built together."""
+
+    def __init__(self) -> None:
+        self.spoken = _Collapsed()
+        self.written = _Collapsed()
+        self.respellings: list[Respelling] = []
+
+    def add(self, text: str, *, spoken: bool) -> None:
+        self.written.add(text)
+        if spoken:
+            self.spoken.add(text)
+
+    def finish(self) -> SsmlText:
+        spoken, written = self.spoken.finish(), self.written.finish()
+        # A trailing space each text dropped may have ended the last respelling.
+        respellings = tuple(
+            Respelling(
+                min(r.said_start, len(spoken)),
+                min(r.said_end, len(spoken)),
+                min(r.written_start, len(written)),
+                min(r.written_end, len(written)),
+            )
+            for r in self.respellings
+        )
+        return SsmlText(spoken, written, respellings)
+
+
+def _collect_text(element: ET.Element, texts: _Texts, *, spoken: bool) -> None:
+    # ``spoken``: the element's words are said as written (not inside a ``<sub>``).
     name = _local_name(element.tag)
     if name in _BLOCKS:
-        pieces.append(" ")
-    if name == "sub" and element.get("alias") is not None:
-        pieces.append(element.get("alias", ""))
+        texts.add(" ", spoken=spoken)
+    alias = element.get("alias") if name == "sub" else None
+    if alias is not None and spoken:
+        said_start, written_start = texts.spoken.length, texts.written.length
+        texts.spoken.add(alias)
+        _collect_content(element, texts, spoken=False)
+        texts.respellings.append(
+            Respelling(said_start, texts.spoken.length, written_start, texts.written.length)
+        )
     else:
-        pieces.append(element.text or "")
-        for child in element:
-            _collect_text(child, pieces)
+        _collect_content(element, texts, spoken=spoken)
     if name in _BLOCKS:
-        pieces.append(" ")
-    pieces.append(element.tail or "")
+        texts.add(" ", spoken=spoken)
+    texts.add(element.tail or "", spoken=spoken)
+
+
+def _collect_content(element: ET.Element, texts: _Texts, *, spoken: bool) -> None:
+    texts.add(element.text or "", spoken=spoken)
+    for child in element:
+        _collect_text(child, texts, spoken=spoken)
 
 
 def dialogue_ssml(turns: Sequence[DialogueTurn], pause_ms: int, *, language: str) -> str:

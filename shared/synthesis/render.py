@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.audio.pcm import scale_volume
+from shared.audio.respelling import words_as_written
 from shared.audio.stitch import Stitcher, stitch
 from shared.audio.syllables import syllable_timestamps
 from shared.audio.text import TextChunk, split_sentences
@@ -39,7 +40,7 @@ from shared.providers.base import (
     ProviderUnavailableError,
     TTSProvider,
 )
-from shared.providers.ssml import ssml_to_text
+from shared.providers.ssml import ssml_text, validate_ssml
 from shared.synthesis.model import ResolvedVoice, TimestampGranularity
 from shared.synthesis.pronunciation import original_words, pronounced_request
 
@@ -85,7 +86,8 @@ def render_piece(
 ) -> Rendered:
     """Return one provider call's audio with every word of ``text`` timed.
 
-    For SSML the words are those the document says, matched to the timings by text.
+    For SSML the words are those the author wrote, each ``<sub>``'s content timed over
+    its alias's words (matched to the timings by text).
     ``lexicons``' rules are said in the provider's best form; the words stay the user's.
 
     Raises:
@@ -109,7 +111,13 @@ def render_piece(
 
     def timing() -> list[TimedWord]:
         timings = original_words(spoken.applied, text, result.words, ssml=ssml)
-        words = align_words(ssml_to_text(text) if ssml else text, timings, duration)
+        if ssml:
+            # Timed on the words said, shown as the author wrote them (a <sub>'s content).
+            document = ssml_text(validate_ssml(text))
+            said = align_words(document.spoken, timings, duration)
+            words = words_as_written(said, document.written, document.respellings, duration)
+        else:
+            words = align_words(text, timings, duration)
         return fit_to_speech(words, pcm, result.sample_rate)
 
     return Rendered(pcm, result.sample_rate, timing, unapplied, elapsed)

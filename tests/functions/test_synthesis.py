@@ -221,6 +221,47 @@ def test_ssml_is_spoken_and_timed(synthesis_client, ann):
     assert [w["text"] for w in body["timestamps"]["words"]] == ["Hello", "wide", "world"]
 
 
+def timed_words(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {word["text"]: word for word in body["timestamps"]["words"]}
+
+
+def test_ssml_words_are_the_written_ones_a_sub_timed_over_its_alias(synthesis_client, ann):
+    # What the alias sounds like when written out: the times "WWW" should get.
+    said = timed_words(say(synthesis_client, ann, text="Visit World Wide Web today"))
+    ssml = '<speak>Visit <sub alias="World Wide Web">WWW</sub> today</speak>'
+    body = say(synthesis_client, ann, text=None, ssml=ssml)
+    assert [w["text"] for w in body["timestamps"]["words"]] == ["Visit", "WWW", "today"]
+    written = timed_words(body)
+    assert written["WWW"]["start"] == pytest.approx(said["World"]["start"], abs=0.05)
+    assert written["WWW"]["end"] == pytest.approx(said["Web"]["end"], abs=0.05)
+    for word in ("Visit", "today"):
+        assert written[word]["start"] == pytest.approx(said[word]["start"], abs=0.05), word
+        assert written[word]["end"] == pytest.approx(said[word]["end"], abs=0.05), word
+    # The syllables name the written words, inside each word's time.
+    words, syllables = body["timestamps"]["words"], body["timestamps"]["syllables"]
+    assert {s["wordIndex"] for s in syllables} == {0, 1, 2}
+    for syllable in syllables:
+        word = words[syllable["wordIndex"]]
+        assert word["start"] - 1e-6 <= syllable["start"] <= syllable["end"] <= word["end"] + 1e-6
+    assert "".join(s["text"] for s in syllables if s["wordIndex"] == 1) == "WWW"
+
+
+def test_ssml_words_keep_a_sub_of_several_words_and_a_say_as_as_written(synthesis_client, ann):
+    ssml = (
+        '<speak>The <sub alias="W3C">World Wide Web Consortium</sub> says <say-as '
+        'interpret-as="characters">ABC</say-as>, then <sub alias="one two">1</sub>.</speak>'
+    )
+    body = say(synthesis_client, ann, text=None, ssml=ssml)
+    words = body["timestamps"]["words"]
+    assert [w["text"] for w in words] == [
+        *("The", "World", "Wide", "Web", "Consortium", "says", "ABC", "then", "1")
+    ]
+    previous_end = 0.0
+    for word in words:
+        assert previous_end <= word["start"] < word["end"] <= body["duration"], word
+        previous_end = word["end"]
+
+
 def test_limit_is_a_setting(monkeypatch, platform, function_client, ann):
     from shared.bootstrap import reset_container
 

@@ -205,6 +205,28 @@ def test_timestamps_variant_sends_json_lines_on_the_whole_utterances_clock(
     ]
 
 
+def test_streamed_ssml_times_the_written_words_as_the_unstreamed_answer_does(
+    synthesis_client, espeak, ann
+):
+    ssml = '<speak>Visit <sub alias="World Wide Web">WWW</sub> today</speak>'
+    response = stream(
+        synthesis_client, {**ann, "Accept": "application/x-ndjson"}, text=None, ssml=ssml
+    )
+    assert response.status_code == 200
+    *audio_lines, _ = [json.loads(line) for line in b"".join(chunks_of(response)).splitlines()]
+    words = [word for line in audio_lines for word in line.get("words", [])]
+    syllables = [syllable for line in audio_lines for syllable in line.get("syllables", [])]
+    assert [w["text"] for w in words] == ["Visit", "WWW", "today"]
+    assert {s["wordIndex"] for s in syllables} == {0, 1, 2}
+    for syllable in syllables:
+        word = words[syllable["wordIndex"]]
+        assert word["start"] - 1e-6 <= syllable["start"] <= syllable["end"] <= word["end"] + 1e-6
+    body = synthesis_client.post(
+        "/synthesize", json={"ssml": ssml, "voice": "espeak:en-US"}, headers=ann
+    ).get_json()
+    assert body["timestamps"]["words"] == words
+
+
 def wait_for(predicate: Any, what: str) -> None:
     """Wait (up to a deadlock guard) until ``predicate()``; no time is asserted."""
     deadline = time.monotonic() + 30

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from shared.audio.pcm import frame_swings
+from shared.audio.respelling import Respelling, words_as_written
 from shared.audio.stitch import match_loudness, speech_level_dbfs, stitch
 from shared.audio.text import split_sentences
 from shared.audio.timestamps import TimedWord, align_words, in_order, offset_timings
@@ -91,6 +92,71 @@ def test_one_timing_spanning_two_words_is_shared_between_them():
 
     assert [w.text for w in words] == ["New-York", "rocks"]
     assert (words[0].start, words[0].end) == (0.0, 1.0)
+
+
+def test_a_word_named_again_after_untimed_words_gives_them_its_earlier_timings():
+    # eSpeak's events for "Visit <sub alias='World Wide Web'>WWW</sub> today".
+    timings = [
+        WordTiming("Visit", 0.0, 0.4),
+        *(WordTiming("today", start, end) for start, end in [(0.4, 0.7), (0.7, 1.0), (1.0, 1.3)]),
+        WordTiming("today", 1.3, 2.0),
+    ]
+
+    words = align_words("Visit World Wide Web today", timings, duration=2.0)
+
+    assert [(w.text, w.start, w.end) for w in words] == [
+        ("Visit", 0.0, 0.4),
+        ("World", 0.4, 0.7),
+        ("Wide", 0.7, 1.0),
+        ("Web", 1.0, 1.3),
+        ("today", 1.3, 2.0),
+    ]
+
+
+def test_fewer_repeated_names_than_untimed_words_are_shared_from_the_word_before():
+    timings = [WordTiming("The", 0.0, 0.1), WordTiming("says", 0.5, 0.8)]
+    timings += [WordTiming("says", 0.8, 1.2)]
+
+    words = align_words("The aa bbbb says", timings, duration=1.2)
+
+    # "aa" and "bbbb" share from where "The" ends to where the earlier "says" does.
+    assert [w.text for w in words] == ["The", "aa", "bbbb", "says"]
+    assert [(w.start, w.end) for w in words] == [
+        (0.0, 0.1),
+        (0.1, pytest.approx(0.1 + 0.7 * 2 / 6)),
+        (pytest.approx(0.1 + 0.7 * 2 / 6), 0.8),
+        (0.8, 1.2),
+    ]
+
+
+def test_a_repeated_word_after_a_timed_one_keeps_all_its_timings():
+    timings = [WordTiming("go", 0.0, 0.3), WordTiming("go", 0.3, 0.6), WordTiming("now", 0.6, 1)]
+
+    words = align_words("go go now", timings, duration=1.0)
+
+    assert [(w.start, w.end) for w in words] == [(0.0, 0.3), (0.3, 0.6), (0.6, 1.0)]
+
+
+def test_words_said_for_others_time_the_words_written_there():
+    said = "Visit World Wide Web and the W3C today"
+    written = "Visit WWW and the World Wide Web Consortium today"
+    respellings = [Respelling(6, 20, 6, 9), Respelling(29, 32, 18, 43)]
+    timings = [
+        WordTiming(token.text, index * 0.5, index * 0.5 + 0.5, token.start, token.end)
+        for index, token in enumerate(tokenize_words(said))
+    ]
+    words = words_as_written(align_words(said, timings, 4.0), written, respellings, 4.0)
+
+    assert [w.text for w in words] == written.split()
+    assert [(w.char_start, w.char_end) for w in words] == [
+        (t.start, t.end) for t in tokenize_words(written)
+    ]
+    timed = {w.text: (w.start, w.end) for w in words}
+    # One word written for three said takes their time; four for one share its time.
+    assert timed["WWW"] == (0.5, 2.0)
+    assert timed["World"] == pytest.approx((3.0, 3.0 + 0.5 * 5 / 22))
+    assert timed["Consortium"] == pytest.approx((3.5 - 0.5 * 10 / 22, 3.5))
+    assert (timed["and"], timed["the"], timed["today"]) == ((2.0, 2.5), (2.5, 3.0), (3.5, 4.0))
 
 
 def test_character_spans_point_into_the_input():

@@ -12,6 +12,7 @@ from shared.providers.ssml import (
     elevenlabs_dialogue_inputs,
     escape_text,
     google_multispeaker_markup,
+    ssml_text,
     ssml_to_text,
     ssml_with_marks,
     validate_ssml,
@@ -91,6 +92,23 @@ def test_valid_user_ssml_passes_and_says_its_text():
     validate_ssml(ssml)
 
     assert ssml_to_text(ssml) == "Hello there. I am World Wide Web 3 years old."
+
+
+def test_ssml_text_is_what_the_document_says_and_what_its_author_wrote():
+    ssml = (
+        "<speak><p>Visit <sub alias='World  Wide Web'>WWW</sub>\n today.</p>"
+        "<s>Spell <say-as interpret-as='characters'>ABC</say-as> as "
+        "<sub alias='W3C'>World <emphasis>Wide</emphasis> Web Consortium</sub></s></speak>"
+    )
+
+    text = ssml_text(validate_ssml(ssml))
+
+    assert text.spoken == ssml_to_text(ssml) == "Visit World Wide Web today. Spell ABC as W3C"
+    assert text.written == "Visit WWW today. Spell ABC as World Wide Web Consortium"
+    assert [
+        (text.spoken[r.said_start : r.said_end], text.written[r.written_start : r.written_end])
+        for r in text.respellings
+    ] == [("World Wide Web", "WWW"), ("W3C", "World Wide Web Consortium")]
 
 
 BILLION_LAUGHS = (

@@ -20,7 +20,10 @@ from shared.audio.text import normalise_text
 from shared.providers.base import AudioSettings
 from shared.synthesis.model import ResolvedVoice, TimestampGranularity
 
-KEY_VERSION = 1
+KEY_VERSION = 2
+"""Bumped when what a render answers changes for the same request, so that a hit answers
+as a miss would: 2 (2026-12-07), word timestamps keep the signs written on a word ("$5")
+and SSML's are the words as written (a ``<sub>``'s content)."""
 
 
 def cache_key(

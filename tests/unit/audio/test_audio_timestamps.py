@@ -13,6 +13,7 @@ from shared.audio.timestamps import TimedWord, align_words, in_order, offset_tim
 from shared.audio.timing import WordTiming, tokenize_words
 from shared.providers.base import AudioSettings, SynthesisRequest
 from shared.providers.espeak import EspeakProvider
+from tests.support.signed_words import SIGNED_TEXT, SIGNED_WORDS
 
 
 def assert_well_formed(words: list[TimedWord], duration: float) -> None:
@@ -282,23 +283,10 @@ def test_chinese_and_japanese_words_part_at_their_own_punctuation():
     ]
 
 
-SIGNED = "It costs $5, that is 50% off C++ books."
-
-
 def test_a_sign_written_on_a_word_is_part_of_it():
-    tokens = tokenize_words(SIGNED)
+    tokens = tokenize_words(SIGNED_TEXT)
 
-    assert [(t.text, t.start, t.end) for t in tokens] == [
-        ("It", 0, 2),
-        ("costs", 3, 8),
-        ("$5", 9, 11),
-        ("that", 13, 17),
-        ("is", 18, 20),
-        ("50%", 21, 24),
-        ("off", 25, 28),
-        ("C++", 29, 32),
-        ("books", 33, 38),
-    ]
+    assert [(t.text, t.start, t.end) for t in tokens] == SIGNED_WORDS
 
 
 @pytest.mark.parametrize(
@@ -331,13 +319,13 @@ def test_chinese_and_japanese_punctuation_still_parts_words_next_to_signs():
 
 def test_espeak_times_signed_words_whole(espeak):
     # eSpeak sends a word event for "$" and another for "5": the word "$5" spans both.
-    result = espeak.synthesize(SynthesisRequest(text=SIGNED, voice_id="en-US"))
+    result = espeak.synthesize(SynthesisRequest(text=SIGNED_TEXT, voice_id="en-US"))
     by_span = {(w.char_start, w.char_end): w for w in result.words}
 
-    words = align_words(SIGNED, result.words, result.duration_seconds)
+    words = align_words(SIGNED_TEXT, result.words, result.duration_seconds)
 
     assert [(w.text, w.char_start, w.char_end) for w in words] == [
-        (t.text, t.start, t.end) for t in tokenize_words(SIGNED)
+        (t.text, t.start, t.end) for t in tokenize_words(SIGNED_TEXT)
     ]
     dollar = next(w for w in words if w.text == "$5")
     assert dollar.start == pytest.approx(by_span[(9, 10)].start_seconds)

@@ -11,6 +11,7 @@ from shared.providers.gcp import GoogleTTSProvider
 from shared.providers.voices import Gender
 from tests.support.fake_http import FakeHttpServer
 from tests.support.fake_tts_servers import SECONDS_PER_CHAR, gcp_app
+from tests.support.signed_words import SIGNED_TEXT, SIGNED_WORDS
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ def test_synthesis_marks_every_word_and_reads_timepoints(gcp, server):
 
 def test_marks_go_before_the_signs_written_on_a_word(gcp, server):
     # Google reads "$5" as "five dollars" only when nothing parts "$" from "5".
-    text = "It costs $5, that is 50% off C++ books."
+    text = SIGNED_TEXT
     result = gcp.synthesize(SynthesisRequest(text=text, voice_id="en-US-Neural2-C"))
 
     words = align_words(text, result.words, result.duration_seconds)
@@ -89,17 +90,7 @@ def test_marks_go_before_the_signs_written_on_a_word(gcp, server):
     assert '<mark name="w2"/>$5, ' in ssml
     assert '<mark name="w5"/>50% ' in ssml
     assert '<mark name="w7"/>C++ ' in ssml
-    assert [(w.text, w.char_start, w.char_end) for w in words] == [
-        ("It", 0, 2),
-        ("costs", 3, 8),
-        ("$5", 9, 11),
-        ("that", 13, 17),
-        ("is", 18, 20),
-        ("50%", 21, 24),
-        ("off", 25, 28),
-        ("C++", 29, 32),
-        ("books", 33, 38),
-    ]
+    assert [(w.text, w.char_start, w.char_end) for w in words] == SIGNED_WORDS
     assert [w.text for w in result.words] == [w.text for w in words]
     # The fake reaches each mark after the characters before it: "$5" starts at its "$".
     assert words[2].start == pytest.approx(9 * SECONDS_PER_CHAR)

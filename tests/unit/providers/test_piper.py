@@ -29,6 +29,7 @@ from shared.providers.piper import PiperProvider
 from shared.providers.piper_voices import PiperVoiceFiles, load_voice, packaged_voice
 from shared.providers.registry import ProviderRegistry
 from shared.providers.voices import Gender
+from tests.support.signed_words import SIGNED_TEXT, SIGNED_WORDS
 from tests.unit.providers.audio_measures import frame_levels, silences
 
 VOICE = "en_US-joe-medium"
@@ -115,20 +116,10 @@ def test_numbers_and_abbreviations_map_back_to_the_written_words(piper: PiperPro
 
 
 def test_signs_written_on_a_word_are_timed_with_it(piper: PiperProvider) -> None:
-    text = "It costs $5, that is 50% off C++ books."
+    text = SIGNED_TEXT
     result = say(piper, text)
 
-    assert [(w.text, w.char_start, w.char_end) for w in result.words] == [
-        ("It", 0, 2),
-        ("costs", 3, 8),
-        ("$5", 9, 11),
-        ("that", 13, 17),
-        ("is", 18, 20),
-        ("50%", 21, 24),
-        ("off", 25, 28),
-        ("C++", 29, 32),
-        ("books", 33, 38),
-    ]
+    assert [(w.text, w.char_start, w.char_end) for w in result.words] == SIGNED_WORDS
     length = {w.text: w.end_seconds - w.start_seconds for w in result.words}
     # "five dollars", "fifty percent", "C plus plus": each longer than "is".
     for word in ("$5", "50%", "C++"):

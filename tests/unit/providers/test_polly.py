@@ -19,6 +19,7 @@ from shared.audio.timing import utf8_byte_to_char_offsets
 from shared.providers.base import AudioSettings, ErrorCategory, ProviderError, SynthesisRequest
 from shared.providers.polly import PollyProvider, words_from_speech_marks
 from shared.providers.voices import Gender
+from tests.support.signed_words import SIGNED_TEXT, SIGNED_WORDS
 
 # Recorded from Polly for "Mary had a little lamb." (word marks only).
 RECORDED_MARKS = b"""{"time":6,"type":"word","start":0,"end":4,"value":"Mary"}
@@ -155,7 +156,7 @@ def test_synthesis_maps_marks_back_through_the_ssml_wrapper():
 def test_speech_marks_on_signed_words_time_the_whole_written_word():
     provider = PollyProvider(region="us-east-1", access_key_id="a", secret_access_key="b")
     _client, stubber = stub_client(provider)
-    text = "It costs $5, that is 50% off C++ books."
+    text = SIGNED_TEXT
     head = '<speak><prosody rate="100%">'
     # Polly marks "$5" and "50%" whole; here it marks "C" and "++" apart, as eSpeak does.
     spans = [(0, 2), (3, 8), (9, 11), (13, 17), (18, 20), (21, 24), (25, 28), (29, 30)]
@@ -211,17 +212,7 @@ def test_speech_marks_on_signed_words_time_the_whole_written_word():
 
     words = align_words(text, result.words, result.duration_seconds)
 
-    assert [(w.text, w.char_start, w.char_end) for w in words] == [
-        ("It", 0, 2),
-        ("costs", 3, 8),
-        ("$5", 9, 11),
-        ("that", 13, 17),
-        ("is", 18, 20),
-        ("50%", 21, 24),
-        ("off", 25, 28),
-        ("C++", 29, 32),
-        ("books", 33, 38),
-    ]
+    assert [(w.text, w.char_start, w.char_end) for w in words] == SIGNED_WORDS
     assert (words[2].start, words[2].end) == pytest.approx((0.2, 0.3))
     assert (words[7].start, words[7].end) == pytest.approx((0.7, 0.9))
 

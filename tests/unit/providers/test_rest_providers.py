@@ -28,6 +28,7 @@ from tests.support.fake_tts_servers import (
     openai_app,
 )
 from tests.support.processes import free_port
+from tests.support.signed_words import SIGNED_TEXT, SIGNED_WORDS
 
 
 @pytest.fixture
@@ -127,22 +128,12 @@ def test_elevenlabs_synthesis_turns_character_alignment_into_words(elevenlabs, e
 
 
 def test_elevenlabs_words_keep_the_signs_written_on_them(elevenlabs):
-    text = "It costs $5, that is 50% off C++ books."
+    text = SIGNED_TEXT
     result = elevenlabs.synthesize(SynthesisRequest(text=text, voice_id="21m00Tcm4TlvDq8ikWAM"))
 
     words = align_words(text, result.words, result.duration_seconds)
 
-    assert [(w.text, w.char_start, w.char_end) for w in result.words] == [
-        ("It", 0, 2),
-        ("costs", 3, 8),
-        ("$5", 9, 11),
-        ("that", 13, 17),
-        ("is", 18, 20),
-        ("50%", 21, 24),
-        ("off", 25, 28),
-        ("C++", 29, 32),
-        ("books", 33, 38),
-    ]
+    assert [(w.text, w.char_start, w.char_end) for w in result.words] == SIGNED_WORDS
     assert [(w.text, w.char_start, w.char_end) for w in words] == [
         (w.text, w.char_start, w.char_end) for w in result.words
     ]

@@ -1,10 +1,14 @@
 """Syllable timestamps: each timed word split into syllables sharing the word's time.
 
 Chinese and Japanese characters (ideographs, kana) and Korean Hangul blocks are one
-syllable each. Alphabetic words are split by an orthographic rule (vowel groups, with the
-English silent final e, "-ed"/"-es" endings and consonant + "le"; consonants between
-vowels go with the following vowel, clusters split after their first consonant, digraphs
-like "th" kept whole). When the phonemes of the word are known (eSpeak's IPA or ASCII
+syllable each. A word whose letters do not spell what is said is one syllable over its
+whole time: a number or a word with digits or signs ("42", "3.14", "$5", "50%", "C++":
+the signs ``tokenize_words`` keeps on a word), and an abbreviation written without a
+vowel letter ("Dr", "km", "TV"; in the Latin, Greek and Cyrillic alphabets, whose vowels
+are known here). Other alphabetic words are split by an orthographic rule (vowel groups,
+with the English silent final e, "-ed"/"-es" endings and consonant + "le"; consonants
+between vowels go with the following vowel, clusters split after their first consonant,
+digraphs like "th" kept whole). When the phonemes of the word are known (eSpeak's IPA or ASCII
 mnemonics from ``espeak_TextToPhonemes``, which ``shared.synthesis.phonemes``
 asks the eSpeak provider for) their vowel nuclei decide the count, and the spelled
 syllables are merged or split to match. A word's [start, end] is shared among its
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.audio.timestamps import TimedWord
+from shared.audio.timing import is_sentence_punctuation
 
 # IPA vowels, and eSpeak's ASCII phoneme mnemonics for vowels. The lookalike letters in
 # these sets (IPA, Cyrillic, Greek) are meant: each is a different character to match.
@@ -30,6 +35,13 @@ _SYLLABIC_MARK = "\u0329"  # combining vertical line below: a syllabic consonant
 # Length, stress and syllable marks end a nucleus.
 _NUCLEUS_BREAKS = frozenset("ː:ˈˌ',.%=_|- ")  # noqa: RUF001
 _LETTER_VOWELS = frozenset("aeiouyаеёиоуыэюяіїєαεηιουω")  # noqa: RUF001
+# Every vowel letter of the Latin, Greek and Cyrillic alphabets, to tell an abbreviation
+# ("Dr", "km") from a word: the ones above, the IPA's (African alphabets write ɛ and ɔ,
+# Danish ø, Azerbaijani ə), Turkish dotless i, the Cyrillic vowels of Kazakh, Tatar and
+# Ossetian; Welsh adds w ("cwrw").
+_ANY_VOWEL_LETTERS = _LETTER_VOWELS | _IPA_VOWELS | frozenset("ıәөүұӕ")
+_WELSH_VOWEL_LETTERS = _ANY_VOWEL_LETTERS | {"w"}
+_ALPHABETS_WITH_VOWEL_LETTERS = ("LATIN ", "GREEK ", "CYRILLIC ")
 _DIGRAPHS = frozenset({"ch", "sh", "th", "ph", "wh", "gh", "ck", "ng", "qu"})
 _SILENT_ED = re.compile(r"[^td]ed$")
 _SOUNDED_ES = re.compile(r"([sxzcg]|ch|sh)es$")  # "boxes", "places", "wishes"
@@ -90,18 +102,43 @@ def split_syllables(
 
     ``language`` (BCP-47) turns on English spelling rules when it is English or unknown;
     ``phonemes`` (eSpeak output for this word) set the number of syllables when given.
+    A number, a word with digits or signs, or an abbreviation is one syllable.
     """
     if not word:
         return []
     english = language is None or language.lower().startswith("en")
     if any(is_character_syllabic(char) for char in word):
         return _by_character(word, english=english)
+    welsh = language is not None and language.lower().startswith("cy")
+    if _is_read_whole(word, welsh=welsh):
+        return [word]
     parts = _orthographic(word, english=english)
     if phonemes:
         wanted = phoneme_syllable_count(phonemes)
         if wanted > 0:
             parts = _to_count(parts, wanted)
     return parts
+
+
+def _is_read_whole(word: str, *, welsh: bool) -> bool:
+    # "42" is "forty-two" and "Dr" is "doctor": their letters and signs do not spell the
+    # syllables said, so no piece of them would mark one (eSpeak's count split "42" as "4|2").
+    if any(_is_digit_or_sign(char) for char in word):
+        return True
+    vowels = _WELSH_VOWEL_LETTERS if welsh else _ANY_VOWEL_LETTERS
+    return all(
+        unicodedata.name(char, "").startswith(_ALPHABETS_WITH_VOWEL_LETTERS)
+        and unicodedata.normalize("NFD", char.lower())[0] not in vowels
+        for char in word
+        if char.isalpha()
+    )
+
+
+def _is_digit_or_sign(char: str) -> bool:
+    # Signs are what the word tokenizer keeps on a word ("$", "+", "%", "#", "°"); hyphens,
+    # apostrophes and the Catalan middle dot are sentence punctuation to it, and spelling here.
+    kind = unicodedata.category(char)[0]
+    return kind == "N" or (kind in ("S", "P") and not is_sentence_punctuation(char))
 
 
 def _by_character(word: str, *, english: bool) -> list[str]:

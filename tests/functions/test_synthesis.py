@@ -86,6 +86,21 @@ def test_short_text_returns_file_with_word_and_syllable_timestamps(synthesis_cli
     assert len(river) == 3
 
 
+def test_numbers_signs_and_abbreviations_are_one_syllable_over_their_word(synthesis_client, ann):
+    body = say(
+        synthesis_client, ann, text="Dr Smith paid $42 for 3 km.", timestampGranularity="both"
+    )
+    words = body["timestamps"]["words"]
+    assert [w["text"] for w in words] == ["Dr", "Smith", "paid", "$42", "for", "3", "km"]
+    syllables = body["timestamps"]["syllables"]
+    for index, word in enumerate(words):
+        own = [s for s in syllables if s["wordIndex"] == index]
+        assert "".join(s["text"] for s in own) == word["text"]
+    for index in (0, 3, 5, 6):  # "Dr", "$42", "3" and "km", however many syllables said
+        own = [(s["text"], s["start"], s["end"]) for s in syllables if s["wordIndex"] == index]
+        assert own == [(words[index]["text"], words[index]["start"], words[index]["end"])]
+
+
 def test_granularity_and_no_timestamps(synthesis_client, ann):
     word_only = say(synthesis_client, ann, timestampGranularity="word")
     assert set(word_only["timestamps"]) == {"words"}

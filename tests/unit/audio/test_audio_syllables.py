@@ -89,6 +89,64 @@ def test_phonemes_override_the_spelling_count():
     assert split_syllables("idea", "en", "aɪdˈiːə") == ["i", "de", "a"]
 
 
+# eSpeak's own phonemes for each word (its ASCII mnemonics), which ask for more pieces
+# than a number, a word with signs or an abbreviation has letters that spell them.
+@pytest.mark.parametrize(
+    ("text", "language", "phonemes", "expected"),
+    [
+        ("42", "en-US", "f'o@t#i t'u:", ["42"]),
+        ("3.14", "en-US", "Tr'i: pOInt w'Vn f'o@", ["3.14"]),
+        ("Dr", "en-US", "d'0kt3", ["Dr"]),
+        ("$5", "en-US", "d'0l3 f'aIv", ["$5"]),
+        ("50%", "en-US", "f'Ifti p3s'Ent", ["50%"]),
+        ("C++", "en-US", "s'i: pl'Vspl'Vs", ["C++"]),
+        ("km", "en-US", "k,eI'Em", ["km"]),
+        ("COVID-19", "en-US", "k'0vId _ n'aInti:n", ["COVID-19"]),
+        ("км", "ru", "k,A'Em", ["км"]),  # an abbreviation in Cyrillic too
+        ("NASA", "en-US", "n'asa#", ["NA", "SA"]),
+        ("hello", "en-US", "h@l'oU", ["hel", "lo"]),
+        ("你好", "zh", None, ["你", "好"]),
+    ],
+)
+def test_words_not_spelled_as_said_are_one_syllable_over_the_whole_word(
+    text, language, phonemes, expected
+):
+    syllables = syllables_for_word(word(text), 3, language, phonemes)
+
+    assert [s.text for s in syllables] == expected
+    assert "".join(s.text for s in syllables) == text
+    assert (syllables[0].start, syllables[-1].end) == (1.0, 2.0)
+    for before, after in itertools.pairwise(syllables):
+        assert before.end == pytest.approx(after.start)
+
+
+# A word is an abbreviation only when no letter is a vowel in any language of its
+# alphabet; hyphens, apostrophes and the Catalan middle dot are spelling, not signs.
+@pytest.mark.parametrize(
+    ("text", "language", "phonemes", "expected"),
+    [
+        ("молоко", "ru", "mVlVk'o", ["мо", "ло", "ко"]),
+        ("kırmızı", "tr", "k'@Rm@z@", ["kır", "mı", "zı"]),  # Turkish dotless i is a vowel
+        ("həmən", "az", "h&m'&n", ["hə", "mən"]),
+        ("cwrw", "cy", "k'UrU", ["cw", "rw"]),  # Welsh w is a vowel
+        ("col·lecció", "ca", "kull@ksi'o", ["co", "l·", "lec", "ció"]),
+        ("don't", "en", "d'oUnt", ["don't"]),
+        ("well-known", "en", "w'Eln'oUn", ["well-", "known"]),
+    ],
+)
+def test_words_of_other_alphabets_and_joined_words_keep_their_syllables(
+    text, language, phonemes, expected
+):
+    assert split_syllables(text, language, phonemes) == expected
+
+
+def test_scripts_without_vowel_letters_still_count_syllables_by_phonemes():
+    parts = split_syllables("नमस्ते", "hi", "n@m'Vste:")
+
+    assert len(parts) == 3
+    assert "".join(parts) == "नमस्ते"
+
+
 def test_other_languages_skip_english_silent_e():
     assert split_syllables("Rose", "en") == ["Rose"]
     assert split_syllables("Rose", "de") == ["Ro", "se"]

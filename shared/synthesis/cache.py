@@ -22,8 +22,9 @@ from shared.synthesis.model import ResolvedVoice, TimestampGranularity
 
 KEY_VERSION = 2
 """Bumped when what a render answers changes for the same request, so that a hit answers
-as a miss would: 2 (2026-12-07), word timestamps keep the signs written on a word ("$5")
-and SSML's are the words as written (a ``<sub>``'s content)."""
+as a miss would: 2 (2026-12-07), word timestamps keep the signs written on a word ("$5"),
+SSML's are the words as written (a ``<sub>``'s content), and numbers and abbreviations are
+one syllable."""
 
 
 def cache_key(

@@ -22,7 +22,7 @@ from shared.bootstrap import Container
 from shared.config import Settings
 from shared.model import new_id
 from shared.providers import ProviderRegistry
-from shared.sessions.backends import NativeBackendProvider
+from shared.sessions.backends import LiveSessions, NativeBackendProvider
 from shared.sessions.config import SessionDefaults
 from shared.sessions.deps import SessionDeps
 from shared.sessions.metrics import SessionMetrics
@@ -153,9 +153,12 @@ class SessionContainer:
             "max_concurrent_sessions": self.settings.sessions_max_concurrent,
             "max_sessions_per_user": self.settings.sessions_max_per_user,
         }
-        registry.register(NativeBackendProvider(self.services, **limits))
+        # One index of this instance's live sessions for every provider: a resume whose
+        # config names another backend than the one running the session takes it over.
+        live = LiveSessions()
+        registry.register(NativeBackendProvider(self.services, live=live, **limits))
         if pipecat_installed():
-            registry.register(PipecatBackendProvider(self.services, **limits))
+            registry.register(PipecatBackendProvider(self.services, live=live, **limits))
         return registry
 
     async def aclose(self) -> None:

@@ -15,6 +15,12 @@ starting here replaces it, and takes no slot of its own. One user may hold at mo
 the instance's every slot. A session holds its slot under its own id from the moment it
 is let in (the limits checked and the slot taken in one step), so it counts once while it
 starts and once when it runs.
+
+A resume runs on the backend its config names, which need not be the one running the
+session: the backends of one instance share one ``LiveSessions``, where a resume finds
+the session wherever it runs here and takes it over (closed with 4010), one resume of a
+session at a time whichever backend each names. Moved to another backend, the session
+needs a slot there (its old one is freed as it is taken over).
 """
 
 from __future__ import annotations
@@ -253,6 +259,31 @@ class _KeyedLocks:
                 self._locks[key] = (lock, users - 1)
 
 
+class LiveSessions:
+    """The sessions live on one instance, whichever of its backends runs each."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, LiveSession] = {}
+        self._resumes = _KeyedLocks()
+
+    def get(self, session_id: str) -> LiveSession | None:
+        """Return the live session ``session_id``, or None."""
+        return self._sessions.get(session_id)
+
+    def add(self, session: LiveSession) -> None:
+        """Record ``session`` as live (in place of any before under its id)."""
+        self._sessions[session.id] = session
+
+    def discard(self, session: LiveSession) -> None:
+        """Forget ``session`` (not another that took its id over since)."""
+        if self._sessions.get(session.id) is session:
+            del self._sessions[session.id]
+
+    def resuming(self, session_id: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """Return a context in which this resume of ``session_id`` is the only one here."""
+        return self._resumes.hold(session_id)
+
+
 class NativeBackend(VoiceBackend):
     """Sessions as our own asyncio pipelines in this process."""
 
@@ -265,7 +296,7 @@ class NativeBackend(VoiceBackend):
         # Sessions being started: (session id, user id) -> how many starts (a new session's
         # own id; a session's resumes share its id).
         self._starting: collections.Counter[tuple[str, str]] = collections.Counter()
-        self._resumes = _KeyedLocks()
+        self._live = provider.live
         self.build_engine: EngineFactory | None = None  # None: our own pipeline
 
     @property
@@ -318,9 +349,10 @@ class NativeBackend(VoiceBackend):
             if resume_id is None:
                 session = await self._open(config, connection, transport, session_id)
             else:
-                # One resume of a session at a time: each takes it from the one before,
-                # started, so the last claim in the store is the session that runs here.
-                async with self._resumes.hold(resume_id):
+                # One resume of a session at a time on this instance, whichever backend
+                # each names: each takes it from the one before, started, so the last
+                # claim in the store is the session that runs here.
+                async with self._live.resuming(resume_id):
                     session = await self._open(
                         config, connection, transport, session_id, resume=True
                     )
@@ -374,11 +406,12 @@ class NativeBackend(VoiceBackend):
         resume: bool = False,
     ) -> LiveSession:
         if resume:
-            # The user's session still live here saves its last state (a turn, metadata)
-            # before the claim, while it owns the record: once claimed it no longer could.
-            await self._take_over(self._sessions.get(session_id), connection.user_id)
+            # The user's session still live here, on any backend, saves its last state (a
+            # turn, metadata) before the claim, while it owns the record: once claimed it
+            # no longer could.
+            await self._take_over(self._live.get(session_id), connection.user_id)
         record = await self._record_for(config, connection, session_id, resume=resume)
-        await self._take_over(self._sessions.get(record.id), connection.user_id)
+        await self._take_over(self._live.get(record.id), connection.user_id)
         session = LiveSession(
             record=record,
             config=config,
@@ -390,6 +423,7 @@ class NativeBackend(VoiceBackend):
             build_engine=self.build_engine,
         )
         self._sessions[session.id] = session
+        self._live.add(session)
         try:
             await session.start()
         except BaseException:
@@ -415,6 +449,7 @@ class NativeBackend(VoiceBackend):
                 session_id,
                 user_id=connection.user_id,
                 connection_id=connection.connection_id,
+                backend_id=self.id,
                 now=utcnow(),
                 config=config.to_document(),
             )
@@ -432,6 +467,7 @@ class NativeBackend(VoiceBackend):
     def _forget(self, session: LiveSession) -> None:
         if self._sessions.get(session.id) is session:
             del self._sessions[session.id]
+        self._live.discard(session)
         self._services.metrics.active_sessions.set(len(self._sessions))
 
     async def health_check(self) -> HealthReport:
@@ -466,10 +502,13 @@ class NativeBackendProvider(BackendProvider):
         *,
         max_concurrent_sessions: int = 30,
         max_sessions_per_user: int = 5,
+        live: LiveSessions | None = None,
     ) -> None:
         self.services = services
         self._max = max_concurrent_sessions
         self.max_sessions_per_user = max_sessions_per_user  # on each backend; 0 = unlimited
+        # The providers of one instance share one: a resume finds the session on any.
+        self.live = live if live is not None else LiveSessions()
 
     def capabilities(self) -> ProviderCapabilities:
         return ProviderCapabilities(

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from shared.errors import InvalidRequestError
 from shared.model import RequestModel, check_free_form
+from shared.sessions.fields import validation_problems
 from shared.sessions.model import PipelineConfiguration, PipelineType
 from shared.sessions.turns import TurnParams
 from shared.sessions.vad import VADParams
@@ -198,11 +199,8 @@ def parse_session_config(raw: Any, defaults: SessionDefaults) -> SessionConfig:
         config = SessionConfig.model_validate(data)
     except ValidationError as exc:
         details = [
-            {
-                "field": ".".join(str(part) for part in error["loc"]),
-                "message": error["msg"],
-            }
-            for error in exc.errors(include_url=False, include_input=False)
+            {"field": field, "message": message}
+            for field, message in validation_problems(exc, data)
         ]
         raise InvalidRequestError("Invalid session config", details=details) from None
     config._tts_provider_named = isinstance(given, dict) and "ttsProvider" in given

@@ -17,6 +17,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 
 from shared.errors import InvalidRequestError, echoed
 from shared.model import RequestModel, check_free_form, utcnow
+from shared.sessions.fields import validation_problems
 
 
 class CloseCode(IntEnum):
@@ -110,8 +111,8 @@ def parse_message(text: str, adapter: TypeAdapter[M], known_types: tuple[str, ..
         return adapter.validate_python(data)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'][1:]) or 'message'}: {error['msg']}"
-            for error in exc.errors(include_url=False, include_input=False)
+            f"{field or 'message'}: {problem}"
+            for field, problem in validation_problems(exc, data, skip=1)
         )
         raise ProtocolError(f"Invalid {kind} message: {problems}") from None
 

@@ -101,8 +101,10 @@ class SessionRepository:
         connection_id: str,
         now: datetime,
         config: dict[str, Any] | None = None,
+        backend_id: str | None = None,
     ) -> VoiceSession:
-        """Return the stored session, now owned by ``connection_id`` (and ``config``, if given).
+        """Return the stored session, now owned by ``connection_id`` (and ``config`` and
+        ``backend_id``, the backend that runs it now, if given).
 
         The config is stored with the claim, in the same transaction: once the claim is
         made the old connection can no longer save, so a config kept only in memory until
@@ -126,6 +128,8 @@ class SessionRepository:
             changes: dict[str, Any] = {"connection_id": connection_id}
             if config is not None:
                 changes["config"] = config
+            if backend_id is not None:
+                changes["backend_id"] = backend_id
             claimed = session.model_copy(update=changes)
             claimed = claimed.touched(now)
             transaction.set(COLLECTION, session_id, _to_document(claimed, self._resume_window))

@@ -146,6 +146,41 @@ def test_an_unknown_message_type_is_echoed_cut_short(start_service):
     client.close()
 
 
+def test_a_metadata_key_that_is_not_unicode_text_is_named_readably(start_service):
+    # A lone surrogate is valid in a JSON escape but not in Unicode text: such a key came
+    # back in the field path as three U+FFFD and "[key]" (and a long one whole).
+    service = start_service()
+    client = Client(service.url, service.token("mallory"))
+    long_key = "k" * 100 + "\\udfff"
+    client.ws.send(
+        '{"type": "start", "config": {"metadata": {"\\ud800": 1, "device": "ok", "'
+        + long_key
+        + '": 2}}}'
+    )
+    frame = client.ws.recv(timeout=30)
+    assert isinstance(frame, str)
+    error = json.loads(frame)
+    assert (error["type"], error["code"]) == ("error", "INVALID_CONFIG"), error
+    assert [detail["field"] for detail in error["details"]] == [
+        "metadata.\\ud800",
+        "metadata." + "k" * ECHO_LIMIT + "\u2026",
+    ]
+    assert all("lone surrogate" in detail["message"] for detail in error["details"])
+    for text in [detail["field"] for detail in error["details"]] + [error["message"]]:
+        text.encode("utf-8")  # valid Unicode text, no surrogate left in it
+        assert "\ufffd" not in text
+
+    # The same key in update_metadata is named the same way.
+    client.start()
+    client.ws.send('{"type": "update_metadata", "metadata": {"\\ud800": 1}}')
+    error = client.wait_for("error")
+    assert error["code"] == "INVALID_MESSAGE"
+    assert "metadata.\\ud800: " in error["message"]
+    assert "lone surrogate" in error["message"]
+    assert "\ufffd" not in error["message"]
+    client.close()
+
+
 def test_a_deeply_nested_message_gets_an_error_event_and_the_session_keeps_working(
     start_service,
 ):

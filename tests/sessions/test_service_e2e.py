@@ -523,6 +523,86 @@ def test_connections_resuming_one_session_at_once_leave_it_to_exactly_one(start_
     holders[0].close()
 
 
+@pytest.mark.parametrize(("running", "named"), [("native", "pipecat"), ("pipecat", "native")])
+def test_a_resume_naming_another_backend_takes_the_session_over_and_runs_it_there(
+    start_service, running, named
+):
+    # Each backend saw only its own live sessions: a resume whose config named another
+    # backend claimed the session there while the old pipeline went on running here.
+    service = start_service()
+    old = Client(service.url, service.token("vera"))
+    session_id = old.start({"backend": running, "metadata": {"step": 1}})["sessionId"]
+    old.stream(silence(0.3) + speech("Hello, how are you?") + silence(1.0))
+    assert old.wait_for("turn.metrics")["turn"] == 1
+
+    new = Client(service.url, service.token("vera"))
+    started = new.start({"backend": named}, sessionId=session_id)
+    assert (started["resumed"], started["config"]["backend"]) == (True, named)
+    assert [line["role"] for line in started["history"]] == ["user", "assistant"]
+    with pytest.raises(ConnectionClosed) as closed:
+        old.wait_for("never", timeout=10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4010
+    sessions = service.app.state.service
+    assert [(session.id, session.closed) for session in sessions.live_sessions()] == [
+        (session_id, False)
+    ]
+    assert sessions.backends[named].get_session(session_id) is not None
+    assert sessions.backends[running].active_session_count == 0
+    stored = service.container.services.repository.get(session_id)
+    assert stored.backend_id == sessions.backends[named].id
+    assert stored.metadata == {"step": 1}
+
+    # The session goes on where the config named, and a resume without one stays there.
+    new.stream(silence(0.3) + speech("Thank you very much.") + silence(1.0))
+    assert new.wait_for("transcript.final")["turn"] == 2
+    assert new.wait_for("turn.metrics")["turn"] == 2
+    new.close()
+    eventually(lambda: len(sessions.live_sessions()), lambda count: count == 0)
+    last = Client(service.url, service.token("vera"))
+    assert last.start(sessionId=session_id)["config"]["backend"] == named
+    assert sessions.backends[named].get_session(session_id) is not None
+    last.close()
+
+
+def test_resumes_racing_on_both_backends_leave_the_session_to_exactly_one(start_service):
+    service = start_service()
+    first = Client(service.url, service.token("wilma"))
+    session_id = first.start()["sessionId"]
+    racers = [Client(service.url, service.token("wilma")) for _ in range(4)]
+    ready = threading.Barrier(len(racers))
+
+    def resume(client: Client, backend: str) -> None:
+        ready.wait()
+        client.send({"type": "start", "sessionId": session_id, "config": {"backend": backend}})
+
+    threads = [
+        threading.Thread(target=resume, args=(client, ("native", "pipecat")[index % 2]))
+        for index, client in enumerate(racers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    closes: list[int] = []
+    holders: list[Client] = []
+    for client in [first, *racers]:
+        try:
+            client.wait_for("never", timeout=5)
+        except ConnectionClosed as closed:
+            closes.append(closed.rcvd.code if closed.rcvd else 1006)
+        except (AssertionError, TimeoutError):  # still open after 5 s
+            holders.append(client)
+    assert closes == [4010] * len(racers)
+    assert len(holders) == 1
+    assert not [client for client in racers if client.received.of("error")]
+    live = service.app.state.service.live_sessions()
+    assert [(session.id, session.closed) for session in live] == [(session_id, False)]
+    holders[0].send({"type": "update_metadata", "metadata": {"held": True}})
+    assert holders[0].wait_for("metadata.updated")["metadata"] == {"held": True}
+    holders[0].close()
+
+
 def test_a_config_given_on_resume_is_the_one_the_next_resume_gets(start_service):
     service = start_service()
     first = Client(service.url, service.token("otto"))

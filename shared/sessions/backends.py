@@ -266,6 +266,10 @@ class LiveSessions:
         self._sessions: dict[str, LiveSession] = {}
         self._resumes = _KeyedLocks()
 
+    def __len__(self) -> int:
+        """Return how many sessions are live on the instance (``voice_sessions_active``)."""
+        return len(self._sessions)
+
     def get(self, session_id: str) -> LiveSession | None:
         """Return the live session ``session_id``, or None."""
         return self._sessions.get(session_id)
@@ -360,7 +364,7 @@ class NativeBackend(VoiceBackend):
             self._starting[reservation] -= 1
             if not self._starting[reservation]:
                 del self._starting[reservation]
-        self._services.metrics.active_sessions.set(len(self._sessions))
+        self._services.metrics.active_sessions.set(len(self._live))
         self._services.metrics.sessions_total.labels("resumed" if resume_id else "new").inc()
         return session
 
@@ -468,7 +472,7 @@ class NativeBackend(VoiceBackend):
         if self._sessions.get(session.id) is session:
             del self._sessions[session.id]
         self._live.discard(session)
-        self._services.metrics.active_sessions.set(len(self._sessions))
+        self._services.metrics.active_sessions.set(len(self._live))
 
     async def health_check(self) -> HealthReport:
         now = utcnow()

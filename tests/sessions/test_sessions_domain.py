@@ -17,6 +17,7 @@ from shared.providers import ProviderRegistry
 from shared.providers.espeak import EspeakProvider
 from shared.sessions.agents import AgentContext
 from shared.sessions.backends import (
+    LiveSessions,
     NativeBackendProvider,
     SessionLimitError,
     UserSessionLimitError,
@@ -485,3 +486,31 @@ def test_each_provider_publishes_a_schema_of_the_configs_it_runs(tmp_path, whisp
                 jsonschema.validate(refused, schema)
         with pytest.raises(InvalidRequestError):
             parse_session_config(refused, SessionDefaults())
+
+
+def test_the_active_gauge_counts_the_instances_sessions_on_every_backend(tmp_path, whisper):
+    # Each backend set voice_sessions_active to its own count: with a session on each of
+    # two backends the instance showed 1.
+    services = services_for(tmp_path, whisper)
+    live = LiveSessions()
+    first_provider = NativeBackendProvider(services, live=live)
+    second_provider = NativeBackendProvider(services, live=live)
+    config = parse_session_config({}, SessionDefaults())
+
+    def active() -> float | None:
+        return services.metrics.registry.get_sample_value("voice_sessions_active")
+
+    async def scenario():
+        first = await started_backend(first_provider)
+        second = await started_backend(second_provider)
+        HeldEngine.release.set()
+        one = await first.create_session(config, UserConnection(user_id="a"), Quiet())
+        assert active() == 1
+        await second.create_session(config, UserConnection(user_id="b"), Quiet())
+        assert active() == 2
+        await one.close(complete=True)
+        assert active() == 1
+        await first.stop()
+        await second.stop()
+
+    asyncio.run(scenario())

@@ -435,6 +435,62 @@ def test_a_sample_deleted_while_it_is_analysed_leaves_no_embedding(samples_clien
     assert stored_documents(VOICE_EMBEDDINGS) == 0  # and no embedding left to match
 
 
+@pytest.mark.parametrize("last_attempt", [False, True])
+def test_a_result_the_store_cannot_take_is_retried_or_given_up_never_left_processing(
+    samples_client, token, last_attempt
+):
+    from shared.errors import ServiceUnavailableError
+    from shared.samples import CAPABILITY as SAMPLES
+    from shared.samples.deps import SampleDeps
+    from shared.samples.model import SampleStatus
+    from shared.samples.processing import GAVE_UP, process_sample
+    from shared.samples.repository import SampleRepository
+
+    ann = token("ann")
+    sample = ready_sample(samples_client, ann, sample_file("en-US", 1))
+    deps = get_container().deps(SAMPLES)
+    repository = SampleRepository(deps.store)
+    ready = repository.get(sample["id"])
+    assert ready is not None
+    repository.save(ready.model_copy(update={"status": SampleStatus.UPLOADED}))
+    deps.store.delete(VOICE_EMBEDDINGS, sample["id"])
+
+    class StoreDownAtTheFinish:
+        """The store: its second transaction (the one recording the analysis) fails."""
+
+        def __init__(self, store):
+            self._store, self._transactions = store, 0
+
+        def __getattr__(self, name):
+            return getattr(self._store, name)
+
+        def run_transaction(self, work):
+            self._transactions += 1
+            if self._transactions == 2:
+                raise ServiceUnavailableError("The store is unavailable")
+            return self._store.run_transaction(work)
+
+    class Deps(SampleDeps):
+        store = StoreDownAtTheFinish(deps.store)
+
+    with pytest.raises(ServiceUnavailableError):
+        process_sample(Deps(deps.ports), sample["id"], last_attempt=last_attempt)
+
+    after = repository.get(sample["id"])
+    assert after is not None
+    assert stored_documents(VOICE_EMBEDDINGS) == 0
+    if last_attempt:  # no retry will come: the sample says so
+        assert after.status is SampleStatus.FAILED
+        assert after.failure_reason == GAVE_UP
+    else:  # the retry the error asks for finishes it
+        assert after.status is SampleStatus.PROCESSING
+        process_sample(deps, sample["id"])
+        redone = repository.get(sample["id"])
+        assert redone is not None
+        assert redone.status is SampleStatus.READY
+        assert stored_documents(VOICE_EMBEDDINGS) == 1
+
+
 def test_a_404_echoes_the_beginning_of_a_very_long_id_only(samples_client, function_client, token):
     ann = bearer(token("ann"))
     long_id = (uuid.uuid4().hex * 100)[:3000]

@@ -153,8 +153,9 @@ class SessionContainer:
             "max_concurrent_sessions": self.settings.sessions_max_concurrent,
             "max_sessions_per_user": self.settings.sessions_max_per_user,
         }
-        # One index of this instance's live sessions for every provider: a resume whose
-        # config names another backend than the one running the session takes it over.
+        # One index of this instance's live sessions for every provider: the limits count
+        # the instance's sessions on every backend, and a resume whose config names another
+        # backend than the one running the session takes it over.
         live = LiveSessions()
         registry.register(NativeBackendProvider(self.services, live=live, **limits))
         if pipecat_installed():

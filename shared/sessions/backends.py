@@ -4,23 +4,23 @@ A backend has a connection state (disconnected -> connecting -> connected, error
 reconnecting -> connected; only the seed's moves), a health status, a session limit from
 its provider's capabilities, and the sessions running on it. ``NativeBackend`` runs our own
 asyncio pipeline in this process: "connecting" loads what sessions share (the speech
-model), health is unhealthy unless connected, degraded when nearly full or when speech
-recognition is backlogged.
+model), health is unhealthy unless connected, degraded when the instance is nearly full or
+when speech recognition is backlogged.
 
-The session limit counts this instance's sessions: each Cloud Run instance has its own CPU,
-so capacity is per instance; a refused client reconnects and lands on another instance. It
-counts sessions, not connections: a resume that will take over its user's session live or
-starting here replaces it, and takes no slot of its own. One user may hold at most
-``max_sessions_per_user`` of those slots, counted the same way, so that no user can take
-the instance's every slot. A session holds its slot under its own id from the moment it
-is let in (the limits checked and the slot taken in one step), so it counts once while it
-starts and once when it runs.
+The session limit counts this instance's sessions, on all its backends together: each
+Cloud Run instance has its own CPU, so capacity is per instance; a refused client
+reconnects and lands on another instance. It counts sessions, not connections: a resume
+that will take over its user's session live or starting here replaces it, and takes no
+slot of its own. One user may hold at most ``max_sessions_per_user`` of those slots,
+counted the same way, so that no user can take the instance's every slot. A session holds
+its slot under its own id from the moment it is let in (the limits checked and the slot
+taken in one step), so it counts once while it starts and once when it runs.
 
-A resume runs on the backend its config names, which need not be the one running the
-session: the backends of one instance share one ``LiveSessions``, where a resume finds
-the session wherever it runs here and takes it over (closed with 4010), one resume of a
-session at a time whichever backend each names. Moved to another backend, the session
-needs a slot there (its old one is freed as it is taken over).
+The backends of one instance share one ``LiveSessions``: the sessions live here and the
+slots taken, whichever backend runs each. A resume runs on the backend its config names,
+which need not be the one running the session: it finds the session wherever it runs here
+and takes it over (closed with 4010), one resume of a session at a time whichever backend
+each names. Moved to another backend, the session keeps its one slot.
 """
 
 from __future__ import annotations
@@ -114,14 +114,14 @@ class BackendProvider(abc.ABC):
 
 
 class SessionLimitError(ServiceUnavailableError):
-    """The backend runs as many sessions as it may."""
+    """The instance runs as many sessions as it may."""
 
     code: ClassVar[str] = "SESSION_LIMIT_REACHED"
     default_message: ClassVar[str] = "This server is at its session limit; try again shortly"
 
 
 class UserSessionLimitError(RateLimitedError):
-    """The user runs as many sessions on the backend as one user may."""
+    """The user runs as many sessions on the instance as one user may."""
 
     code: ClassVar[str] = "USER_SESSION_LIMIT_REACHED"
     default_message: ClassVar[str] = (
@@ -220,8 +220,9 @@ class VoiceBackend(abc.ABC):
         """Return a started session, new or resumed.
 
         Raises:
-            SessionLimitError: the backend is full.
-            UserSessionLimitError: the user runs as many sessions here as one user may.
+            SessionLimitError: the instance is full.
+            UserSessionLimitError: the user runs as many sessions on the instance as one
+                user may.
             BackendUnavailableError: the backend is not connected.
             SessionNotFoundError: ``resume_id`` names no resumable session of this user.
         """
@@ -259,11 +260,19 @@ class _KeyedLocks:
                 self._locks[key] = (lock, users - 1)
 
 
+Slot = tuple[str, str]
+"""A session's place under the instance's limits: (session id, user id)."""
+
+
 class LiveSessions:
-    """The sessions live on one instance, whichever of its backends runs each."""
+    """The sessions live on one instance and the slots they hold, whichever of its
+    backends runs each."""
 
     def __init__(self) -> None:
         self._sessions: dict[str, LiveSession] = {}
+        # Slots of sessions being started: how many starts hold each (a new session's own
+        # id; a session's resumes share its id).
+        self._starting: collections.Counter[Slot] = collections.Counter()
         self._resumes = _KeyedLocks()
 
     def __len__(self) -> int:
@@ -287,6 +296,47 @@ class LiveSessions:
         """Return a context in which this resume of ``session_id`` is the only one here."""
         return self._resumes.hold(session_id)
 
+    def slots(self) -> set[Slot]:
+        """Return the slots taken on the instance: its sessions live or starting."""
+        taken = {(session.id, session.connection.user_id) for session in self._sessions.values()}
+        taken.update(self._starting)
+        return taken
+
+    def admit(self, session_id: str, user_id: str, *, max_sessions: int, max_per_user: int) -> Slot:
+        """Let session ``session_id`` of ``user_id`` in and return its slot, to
+        ``release`` once it has started (or failed to).
+
+        The limits (0: none) are checked and the slot taken in one step, nothing awaited
+        between, so starts racing each other on any backends cannot pass a limit together.
+        A session already live or starting here for the same user holds its slot already:
+        the resume takes it over, and resumes of one session take it in turn, so together
+        they hold one slot however many race, on whichever backends.
+
+        Raises:
+            UserSessionLimitError: the user runs as many sessions here as one user may.
+            SessionLimitError: the instance runs as many sessions as it may.
+        """
+        slot = (session_id, user_id)
+        taken = self.slots()
+        if slot not in taken:
+            users = sum(1 for _, holder in taken if holder == user_id)
+            if max_per_user and users >= max_per_user:
+                sessions = "1 session" if users == 1 else f"{users} sessions"
+                raise UserSessionLimitError(
+                    f"You already run {sessions} on this server, the most one user may at"
+                    " once; stop one first"
+                )
+            if max_sessions and len(taken) >= max_sessions:
+                raise SessionLimitError()
+        self._starting[slot] += 1
+        return slot
+
+    def release(self, slot: Slot) -> None:
+        """Release one start's hold on ``slot`` (the session, once live, holds it itself)."""
+        self._starting[slot] -= 1
+        if not self._starting[slot]:
+            del self._starting[slot]
+
 
 class NativeBackend(VoiceBackend):
     """Sessions as our own asyncio pipelines in this process."""
@@ -297,9 +347,6 @@ class NativeBackend(VoiceBackend):
         self._services = provider.services
         self._capabilities = provider.capabilities()
         self._max_per_user = provider.max_sessions_per_user
-        # Sessions being started: (session id, user id) -> how many starts (a new session's
-        # own id; a session's resumes share its id).
-        self._starting: collections.Counter[tuple[str, str]] = collections.Counter()
         self._live = provider.live
         self.build_engine: EngineFactory | None = None  # None: our own pipeline
 
@@ -347,8 +394,8 @@ class NativeBackend(VoiceBackend):
             raise BackendUnavailableError()
         self.provider.validate_config(config)
         check_config(config, self._services)
-        reservation = self._reserve(resume_id or new_id(), connection.user_id)
-        session_id = reservation[0]
+        slot = self._admit(resume_id or new_id(), connection.user_id)
+        session_id = slot[0]
         try:
             if resume_id is None:
                 session = await self._open(config, connection, transport, session_id)
@@ -361,44 +408,32 @@ class NativeBackend(VoiceBackend):
                         config, connection, transport, session_id, resume=True
                     )
         finally:
-            self._starting[reservation] -= 1
-            if not self._starting[reservation]:
-                del self._starting[reservation]
+            self._live.release(slot)
         self._services.metrics.active_sessions.set(len(self._live))
         self._services.metrics.sessions_total.labels("resumed" if resume_id else "new").inc()
         return session
 
-    def _reserve(self, session_id: str, user_id: str) -> tuple[str, str]:
-        """Let session ``session_id`` of ``user_id`` in and return its reservation, to
-        release once it has started (or failed to).
-
-        The limits are checked and the slot taken in one step, nothing awaited between, so
-        starts racing each other cannot pass a limit together. A session already running
-        or starting here for the same user holds its slot already: the resume takes it
-        over (``_open``), and resumes of one session take it in turn, so together they
-        hold one slot however many race.
+    def _admit(self, session_id: str, user_id: str) -> Slot:
+        """Return the slot the instance lets session ``session_id`` of ``user_id`` in with
+        (``LiveSessions.admit``), counting a refusal.
 
         Raises:
             UserSessionLimitError: the user runs as many sessions here as one user may.
-            SessionLimitError: the backend runs as many sessions as it may.
+            SessionLimitError: the instance runs as many sessions as it may.
         """
-        reservation = (session_id, user_id)
-        held = {(session.id, session.connection.user_id) for session in self._sessions.values()}
-        held.update(self._starting)
-        if reservation not in held:
-            users = sum(1 for _, holder in held if holder == user_id)
-            if self._max_per_user and users >= self._max_per_user:
-                self._services.metrics.sessions_refused.labels("user_limit").inc()
-                sessions = "1 session" if users == 1 else f"{users} sessions"
-                raise UserSessionLimitError(
-                    f"You already run {sessions} on this server, the most one user may at"
-                    " once; stop one first"
-                )
-            if not self._capabilities.allows_another_session(len(held)):
-                self._services.metrics.sessions_refused.labels("limit").inc()
-                raise SessionLimitError()
-        self._starting[reservation] += 1
-        return reservation
+        try:
+            return self._live.admit(
+                session_id,
+                user_id,
+                max_sessions=self._capabilities.max_concurrent_sessions,
+                max_per_user=self._max_per_user,
+            )
+        except UserSessionLimitError:
+            self._services.metrics.sessions_refused.labels("user_limit").inc()
+            raise
+        except SessionLimitError:
+            self._services.metrics.sessions_refused.labels("limit").inc()
+            raise
 
     async def _open(
         self,
@@ -479,12 +514,14 @@ class NativeBackend(VoiceBackend):
         self.last_health_check = now
         limit = self._capabilities.max_concurrent_sessions
         active = len(self._sessions)
-        details: dict[str, Any] = {}
+        # The limit and the recognisers are the instance's: its sessions on every backend
+        # fill the one and load the other.
+        instance = len(self._live.slots())
         backlog = sum(getattr(stt, "queued", 0) for stt in self._services.speech.built())
-        details["sttBacklog"] = backlog
+        details: dict[str, Any] = {"instanceSessions": instance, "sttBacklog": backlog}
         if self._connection is not ConnectionState.CONNECTED:
             status = HealthStatus.UNHEALTHY
-        elif (limit and active >= DEGRADED_FILL * limit) or backlog > 4 * max(1, active):
+        elif (limit and instance >= DEGRADED_FILL * limit) or backlog > 4 * max(1, instance):
             status = HealthStatus.DEGRADED
         else:
             status = HealthStatus.HEALTHY
@@ -510,8 +547,9 @@ class NativeBackendProvider(BackendProvider):
     ) -> None:
         self.services = services
         self._max = max_concurrent_sessions
-        self.max_sessions_per_user = max_sessions_per_user  # on each backend; 0 = unlimited
-        # The providers of one instance share one: a resume finds the session on any.
+        self.max_sessions_per_user = max_sessions_per_user  # on the instance; 0 = unlimited
+        # The providers of one instance share one: the limits count the instance's
+        # sessions on every backend, and a resume finds the session on any.
         self.live = live if live is not None else LiveSessions()
 
     def capabilities(self) -> ProviderCapabilities:

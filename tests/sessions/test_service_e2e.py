@@ -294,6 +294,44 @@ def test_a_user_at_the_per_user_limit_is_refused_while_others_still_start(start_
         client.close()
 
 
+def test_the_limits_count_the_instances_sessions_on_both_backends(start_service):
+    # Each backend counted only its own sessions: an instance running native and pipecat
+    # let in twice VOICE_SESSIONS_MAX_CONCURRENT, and twice one user's limit.
+    service = start_service(sessions_max_concurrent=2, sessions_max_per_user=1)
+
+    def refused(user: str, backend: str) -> str:
+        client = Client(service.url, service.token(user))
+        client.send({"type": "start", "config": {"backend": backend}})
+        code = client.wait_for("error")["code"]
+        with pytest.raises(ConnectionClosed) as closed:
+            client.wait_for("never", timeout=10)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1013
+        return code
+
+    kim = Client(service.url, service.token("kim"))
+    session_id = kim.start({"backend": "native"})["sessionId"]
+    assert refused("kim", "pipecat") == "USER_SESSION_LIMIT_REACHED"
+    leo = Client(service.url, service.token("leo"))
+    assert leo.start({"backend": "pipecat"})["resumed"] is False
+    assert refused("max", "native") == "SESSION_LIMIT_REACHED"
+    assert refused("max", "pipecat") == "SESSION_LIMIT_REACHED"
+    # Her session moved to pipecat keeps its one slot: the full instance lets it in.
+    moved = Client(service.url, service.token("kim"))
+    started = moved.start({"backend": "pipecat"}, sessionId=session_id)
+    assert (started["resumed"], started["config"]["backend"]) == (True, "pipecat")
+    with pytest.raises(ConnectionClosed) as closed:
+        kim.wait_for("never", timeout=10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4010
+    assert refused("max", "native") == "SESSION_LIMIT_REACHED"
+    metrics = service.container.services.metrics.exposition().decode()
+    assert 'voice_sessions_refused_total{reason="limit"} 3.0' in metrics
+    assert 'voice_sessions_refused_total{reason="user_limit"} 1.0' in metrics
+    for client in (moved, leo):
+        client.close()
+
+
 @BACKENDS
 def test_disconnect_leaves_no_session_task_running(start_service, backend):
     service = start_service()

@@ -514,3 +514,133 @@ def test_the_active_gauge_counts_the_instances_sessions_on_every_backend(tmp_pat
         await second.stop()
 
     asyncio.run(scenario())
+
+
+async def both_backends(services: SessionServices, **limits: int):
+    """Return a native and a pipecat backend of one instance (one ``LiveSessions``), their
+    sessions run by ``HeldEngine``, as the service builds them."""
+    live = LiveSessions()
+    native = await started_backend(NativeBackendProvider(services, live=live, **limits))
+    pipecat = await started_backend(PipecatBackendProvider(services, live=live, **limits))
+    return native, pipecat
+
+
+def test_the_session_limit_counts_the_instances_sessions_on_every_backend(tmp_path, whisper):
+    # Each backend counted only its own sessions: an instance running both let in twice
+    # VOICE_SESSIONS_MAX_CONCURRENT.
+    services = services_for(tmp_path, whisper)
+    plain = parse_session_config({}, SessionDefaults())
+    held = parse_session_config({"metadata": {"hold": True}}, SessionDefaults())
+
+    async def scenario():
+        native, pipecat = await both_backends(services, max_concurrent_sessions=2)
+        # One still starting on native counts once, beside one running on pipecat.
+        starting = asyncio.create_task(
+            native.create_session(held, UserConnection(user_id="a"), Quiet())
+        )
+        await until(lambda: native.active_session_count == 1)
+        running = await pipecat.create_session(plain, UserConnection(user_id="b"), Quiet())
+        for backend in (native, pipecat):
+            with pytest.raises(SessionLimitError):
+                await backend.create_session(plain, UserConnection(user_id="c"), Quiet())
+        # A backend's health is its own sessions, its fullness the instance's.
+        health = await native.health_check()
+        assert (health.active_sessions, health.status) == (1, HealthStatus.DEGRADED)
+        HeldEngine.release.set()
+        first = await starting
+        await running.close(complete=True)
+        # The slot freed on pipecat is free on native too.
+        await native.create_session(plain, UserConnection(user_id="c"), Quiet())
+        with pytest.raises(SessionLimitError):
+            await pipecat.create_session(plain, UserConnection(user_id="d"), Quiet())
+        await first.close(complete=True)
+        await pipecat.create_session(plain, UserConnection(user_id="d"), Quiet())
+        await native.stop()
+        await pipecat.stop()
+
+    asyncio.run(scenario())
+    exposition = services.metrics.exposition().decode()
+    assert 'voice_sessions_refused_total{reason="limit"} 3.0' in exposition
+
+
+def test_the_per_user_limit_counts_her_sessions_on_every_backend(tmp_path, whisper):
+    services = services_for(tmp_path, whisper)
+    plain = parse_session_config({}, SessionDefaults())
+    held = parse_session_config({"metadata": {"hold": True}}, SessionDefaults())
+
+    def ann() -> UserConnection:
+        return UserConnection(user_id="ann")
+
+    async def scenario():
+        native, pipecat = await both_backends(
+            services, max_concurrent_sessions=10, max_sessions_per_user=2
+        )
+        first = await native.create_session(plain, ann(), Quiet())
+        starting = asyncio.create_task(pipecat.create_session(held, ann(), Quiet()))
+        await until(lambda: pipecat.active_session_count == 1)  # taken in, still starting
+        for backend in (native, pipecat):
+            with pytest.raises(UserSessionLimitError) as refused:
+                await backend.create_session(plain, ann(), Quiet())
+            assert "2 sessions" in refused.value.message
+        # Other users are not held back by hers.
+        await pipecat.create_session(plain, UserConnection(user_id="bob"), Quiet())
+        HeldEngine.release.set()
+        second = await starting
+        await second.close(complete=True)
+        await pipecat.create_session(plain, ann(), Quiet())
+        await first.close(complete=True)
+        await native.stop()
+        await pipecat.stop()
+
+    asyncio.run(scenario())
+    exposition = services.metrics.exposition().decode()
+    assert 'voice_sessions_refused_total{reason="user_limit"} 2.0' in exposition
+
+
+def test_a_resume_moving_a_session_to_the_other_backend_keeps_its_one_slot(tmp_path, whisper):
+    services = services_for(tmp_path, whisper)
+    plain = parse_session_config({}, SessionDefaults())
+    held = parse_session_config({"metadata": {"hold": True}}, SessionDefaults())
+
+    def ann() -> UserConnection:
+        return UserConnection(user_id="ann")
+
+    async def scenario():
+        native, pipecat = await both_backends(
+            services, max_concurrent_sessions=2, max_sessions_per_user=1
+        )
+        HeldEngine.release.set()
+        moving = await native.create_session(plain, ann(), Quiet())
+        await pipecat.create_session(plain, UserConnection(user_id="bob"), Quiet())
+        # The instance is full and ann at her limit: her resume on pipecat takes her
+        # session's slot over, and holds only that one while it starts.
+        HeldEngine.release.clear()
+        resuming = asyncio.create_task(
+            pipecat.create_session(held, ann(), Quiet(), resume_id=moving.id)
+        )
+        await until(lambda: moving.closed)
+        for backend in (native, pipecat):
+            with pytest.raises(SessionLimitError):
+                await backend.create_session(plain, UserConnection(user_id="cid"), Quiet())
+        HeldEngine.release.set()
+        moved = await resuming
+        assert (moved.id, native.active_session_count, pipecat.active_session_count) == (
+            moving.id,
+            0,
+            2,
+        )
+        # Moved, it still holds one slot of the instance's two, and one of ann's one.
+        for backend in (native, pipecat):
+            with pytest.raises(SessionLimitError):
+                await backend.create_session(plain, UserConnection(user_id="cid"), Quiet())
+            with pytest.raises(UserSessionLimitError):
+                await backend.create_session(plain, ann(), Quiet())
+        # And back again, as one session of ann's.
+        back = await native.create_session(plain, ann(), Quiet(), resume_id=moving.id)
+        assert (native.active_session_count, pipecat.active_session_count) == (1, 1)
+        await back.close(complete=True)
+        await pipecat.create_session(plain, ann(), Quiet())
+        await native.stop()
+        await pipecat.stop()
+
+    asyncio.run(scenario())

@@ -201,10 +201,6 @@ class ProviderCapabilities(DomainModel):
             raise ValueError("minLatency cannot be negative")
         return self
 
-    def allows_another_session(self, active_sessions: int) -> bool:
-        """Return whether one more session fits beside ``active_sessions`` running ones."""
-        return self.max_concurrent_sessions == 0 or active_sessions < self.max_concurrent_sessions
-
     def supports(self, configuration: PipelineConfiguration) -> bool:
         """Return whether this provider can run ``configuration`` (S2S needs s2s support)."""
         return configuration.type is not PipelineType.S2S or self.s2s_support

@@ -96,9 +96,8 @@ def test_provider_capabilities():
     caps = ProviderCapabilities.model_validate(
         {"s2sSupport": True, "maxConcurrentSessions": 2, "supportedCodecs": ["opus", "pcm"]}
     )
-    assert caps.allows_another_session(1)
-    assert not caps.allows_another_session(2)
-    assert ProviderCapabilities().allows_another_session(10_000)
+    assert caps.max_concurrent_sessions == 2
+    assert caps.supported_codecs == ("opus", "pcm")
     s2s = PipelineConfiguration(type=PipelineType.S2S, s2s_provider="rt")
     assert caps.supports(s2s)
     assert not ProviderCapabilities().supports(s2s)

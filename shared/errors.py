@@ -7,11 +7,13 @@ gets its status by subclassing a base (``NotFoundError``) and the HTTP edge neve
 a capability. Each class carries the error code API clients see (such as
 ``VOICE_MODEL_NOT_FOUND``). A message is safe to show to the caller: put internals in
 logs, never in an error message. A value the caller sent (an id in a path) is repeated
-through ``echoed``, so a 3,000-character id does not come back whole.
+through ``echoed``, so a 3,000-character id does not come back whole; a field is named
+through ``field_path``, whose keys (the caller's own text too) are cut the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -23,6 +25,23 @@ def echoed(value: object, limit: int = ECHO_LIMIT) -> str:
     """Return ``value`` as a message repeats it: whole, or cut at ``limit`` with an ellipsis."""
     text = str(value)
     return text if len(text) <= limit else text[:limit] + "\u2026"
+
+
+def echoed_key(key: str) -> str:
+    """Return ``key``, an object key the caller sent, as a message names it.
+
+    It is ``echoed``, and a lone surrogate in it (a JSON escape such as ``"\\ud800"``, which
+    is no Unicode character) is shown by that escape, so the message stays Unicode text.
+    """
+    return echoed(key.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+def field_path(location: Iterable[int | str]) -> str:
+    """Return a field's location as a message names it: ``pipeline.customProcessors.0.order``.
+
+    Names, keys and list indices are joined with dots; each key is shown by ``echoed_key``.
+    """
+    return ".".join(str(part) if isinstance(part, int) else echoed_key(part) for part in location)
 
 
 class PlatformError(Exception):

@@ -34,6 +34,7 @@ from werkzeug.routing import Map, Rule
 
 from shared import errors
 from shared.log import LogContext, log_context
+from shared.model import validation_problems
 
 if TYPE_CHECKING:
     from shared.auth import Principal
@@ -177,7 +178,7 @@ def parse(model: type[M], data: Mapping[str, Any]) -> M:
     try:
         return model.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise _invalid(exc) from None
+        raise _invalid(exc, data) from None
 
 
 def parse_json(model: type[M], raw: bytes) -> M:
@@ -195,18 +196,14 @@ def parse_json(model: type[M], raw: bytes) -> M:
         raise _invalid(exc) from None
 
 
-def _invalid(exc: pydantic.ValidationError) -> errors.PlatformError:
+def _invalid(exc: pydantic.ValidationError, data: Any = None) -> errors.PlatformError:
     found = exc.errors(include_url=False, include_input=False)
     for error in found:
         if error["type"] == errors.UnsupportedAudioFormatError.validation_type:
             return errors.UnsupportedAudioFormatError(error["msg"])
     details = [
-        {
-            "field": ".".join(str(part) for part in error["loc"]) or None,
-            "message": error["msg"],
-            "type": error["type"],
-        }
-        for error in found
+        {"field": field or None, "message": message, "type": error["type"]}
+        for error, (field, message) in zip(found, validation_problems(exc, data), strict=True)
     ]
     return errors.InvalidRequestError("Invalid request parameters", details=details)
 

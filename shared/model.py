@@ -7,7 +7,9 @@ once (an 8 Hz sample rate, a quality of 1.2, a negative duration or NaN are refu
 everywhere alike); language tags are normalised to canonical BCP-47 casing before they are
 stored or compared; and each entity's state machine is a table of legal moves enforced by
 ``check_transition``, whose transition methods return a new, fully validated instance
-(``with_changes``) so a refused transition never leaves an entity half-changed.
+(``with_changes``) so a refused transition never leaves an entity half-changed. A refused
+input's problems are named alike everywhere (``validation_problems``): field paths whose
+keys, the caller's own text, are cut and a lone surrogate shown by its escape.
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
 
-from shared.errors import InvalidStateTransitionError
+from shared.errors import InvalidStateTransitionError, field_path
 
 logger = logging.getLogger(__name__)
 
@@ -243,6 +245,58 @@ def _canonical_enum_value(enum: type[StrEnum], value: Any) -> Any:
     return next((member.value for member in enum if member.value.casefold() == wanted), value)
 
 
+# Validation problems ---------------------------------------------------------------------------
+
+_NOT_TEXT = "string_unicode"  # pydantic's error type for a str that is not Unicode text
+_KEY = "[key]"  # pydantic's last location part for a problem with an object key itself
+
+
+def validation_problems(
+    exc: ValidationError, data: Any = None, *, skip: int = 0
+) -> list[tuple[str, str]]:
+    """Return the field path and message of each problem ``exc`` found in ``data``, in order.
+
+    pydantic names a problem by its location (field names, list indices, object keys),
+    joined here with dots as ``shared.errors.field_path`` names a field: an object key is
+    the caller's own text, cut at 64 characters, a lone surrogate in it (a JSON escape
+    such as ``"\\ud800"``, no Unicode character) shown by that escape. pydantic cannot
+    read such a key and names it by three U+FFFD and ``[key]``, or not at all (a model's
+    unknown field); the key is the input of its problem, and is put back in the path from
+    there (found in ``data``, the validated input). ``skip`` leading location parts name no
+    key of ``data`` (a tagged union's tag).
+    """
+    problems = []
+    for error in exc.errors(include_url=False):
+        location = error["loc"][skip:]
+        message = error["msg"]
+        key_location = _key_location(error, location, data)
+        if key_location is not None:
+            location = key_location
+            message = "this key is not valid Unicode text (it holds a lone surrogate)"
+        elif error["type"] == _NOT_TEXT:
+            message = "not valid Unicode text (it holds a lone surrogate)"
+        problems.append((field_path(location), message))
+    return problems
+
+
+def _key_location(
+    error: ErrorDetails, location: tuple[int | str, ...], data: Any
+) -> tuple[int | str, ...] | None:
+    """Return the location of the object key ``error`` is about, or None (about a value)."""
+    key = error.get("input")
+    if error["type"] != _NOT_TEXT or not isinstance(key, str):
+        return None
+    if location[-1:] == (_KEY,):
+        return (*location[:-2], key)
+    holder = data
+    for part in location:
+        try:
+            holder = holder[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return (*location, key) if isinstance(holder, dict) and key in holder else None
+
+
 # Free-form data -------------------------------------------------------------------------------
 
 MAX_FREE_FORM_DEPTH = 8
@@ -258,7 +312,8 @@ def check_free_form(value: dict[str, Any]) -> dict[str, Any]:
     that shows it, so they must fit the document store (Firestore: 1 MiB per document, 20
     levels of nesting) and always serialise: at most ``MAX_FREE_FORM_DEPTH`` levels,
     ``MAX_FREE_FORM_ITEMS`` keys and elements, ``MAX_FREE_FORM_BYTES`` of UTF-8 JSON; no
-    NaN or infinity, no integer beyond 64 bits (Firestore's), no NUL, no lone surrogate.
+    NaN or infinity, no integer beyond 64 bits (Firestore's), no NUL, no lone surrogate
+    (``check_unicode_text`` names the key or string holding one).
     """
     items = 0
     pending: list[tuple[Any, int]] = [(value, 1)]
@@ -283,6 +338,7 @@ def check_free_form(value: dict[str, Any]) -> dict[str, Any]:
             raise ValueError("strings must not contain NUL characters")
         elif node is not None and not isinstance(node, str | int | float | bool):
             raise ValueError(f"holds a {type(node).__name__}, which is not JSON")
+    check_unicode_text(value)
     try:
         size = len(json.dumps(value, ensure_ascii=False, allow_nan=False).encode())
     except (UnicodeEncodeError, ValueError) as exc:
@@ -290,6 +346,41 @@ def check_free_form(value: dict[str, Any]) -> dict[str, Any]:
     if size > MAX_FREE_FORM_BYTES:
         raise ValueError(f"is larger than {MAX_FREE_FORM_BYTES} bytes as JSON")
     return value
+
+
+_NOT_UNICODE_TEXT = "is not valid Unicode text (it holds a lone surrogate)"
+
+
+def check_unicode_text(value: dict[str, Any]) -> None:
+    """Return None if every key and string in the JSON object ``value`` is Unicode text.
+
+    JSON text may escape a lone surrogate (``"\\ud800"``), which is no Unicode character:
+    such a key or string cannot be stored as UTF-8, nor sent back as it came.
+
+    Raises:
+        ValueError: a key or string is not Unicode text; the message names its path
+            (``key a.0.\\ud800``, ``value at a.b``) as ``shared.errors.field_path`` does.
+    """
+    pending: list[tuple[Any, tuple[int | str, ...]]] = [(value, ())]
+    while pending:
+        node, path = pending.pop()
+        if isinstance(node, dict):
+            for key, child in node.items():
+                if isinstance(key, str) and not _is_unicode_text(key):
+                    raise ValueError(f"key {field_path((*path, key))} {_NOT_UNICODE_TEXT}")
+                pending.append((child, (*path, key)))
+        elif isinstance(node, list):
+            pending.extend((child, (*path, index)) for index, child in enumerate(node))
+        elif isinstance(node, str) and not _is_unicode_text(node):
+            raise ValueError(f"value at {field_path(path)} {_NOT_UNICODE_TEXT}")
+
+
+def _is_unicode_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _readable_free_form(value: dict[str, Any]) -> dict[str, Any]:

@@ -16,8 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from shared.errors import InvalidRequestError
-from shared.model import RequestModel, check_free_form
-from shared.sessions.fields import validation_problems
+from shared.model import RequestModel, check_free_form, validation_problems
 from shared.sessions.model import PipelineConfiguration, PipelineType
 from shared.sessions.turns import TurnParams
 from shared.sessions.vad import VADParams

@@ -3,7 +3,9 @@
 A session's config lists custom processors by ``name`` (unique), ``order`` (>= 0, lower
 runs earlier), ``enabled`` and the registered ``kind`` that implements them, with
 ``options``. The service's ``ProcessorCatalog`` maps kinds to factories; a config naming an
-unknown kind, or options its factory refuses, is refused before the session starts.
+unknown kind, or options its factory refuses, is refused before the session starts; so are
+options whose keys or strings are not Unicode text (a JSON escape of a lone surrogate),
+whatever the kind, before its factory sees them.
 Disabled processors are not built at all. An application adds its own kinds with
 ``catalog.register``; a processor is any ``FrameProcessor`` (handle the frames you want,
 pass the rest on). Built in: ``gain``, which scales the audio passing it by ``gainDb``.
@@ -16,7 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.audio.pcm import scale_volume
-from shared.errors import InvalidRequestError
+from shared.errors import InvalidRequestError, echoed, echoed_key
+from shared.model import check_unicode_text
 from shared.sessions.frames import Frame, InputAudioFrame, OutputAudioFrame
 from shared.sessions.model import CustomProcessorConfig
 from shared.sessions.processors import Direction, FrameProcessor
@@ -47,18 +50,16 @@ class GainProcessor(FrameProcessor):
 
 
 def _gain(config: CustomProcessorConfig) -> FrameProcessor:
+    name = echoed(config.name)
     unknown = sorted(set(config.options) - {"gainDb"})
     if unknown:  # a misspelt option would otherwise be a gain of 0 dB, silently
-        raise InvalidRequestError(
-            f"processor {config.name}: unknown options {', '.join(unknown)}; gain takes gainDb"
-        )
+        listed = ", ".join(echoed_key(option) for option in unknown)
+        raise InvalidRequestError(f"processor {name}: unknown options {listed}; gain takes gainDb")
     value: Any = config.options.get("gainDb", 0.0)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidRequestError(f"processor {config.name}: gainDb must be a number")
+        raise InvalidRequestError(f"processor {name}: gainDb must be a number")
     if not -MAX_GAIN_DB <= value <= MAX_GAIN_DB:
-        raise InvalidRequestError(
-            f"processor {config.name}: gainDb must be within ±{MAX_GAIN_DB:g} dB"
-        )
+        raise InvalidRequestError(f"processor {name}: gainDb must be within ±{MAX_GAIN_DB:g} dB")
     return GainProcessor(config.name, float(value))
 
 
@@ -87,14 +88,19 @@ class ProcessorCatalog:
         """Return a new processor for ``config`` named ``config.name``.
 
         Raises:
-            InvalidRequestError: the kind is unknown or its options are invalid.
+            InvalidRequestError: the kind is unknown or its options are invalid (a key or
+                string that is not Unicode text, for every kind).
         """
         factory = self._factories.get(config.implementation)
         if factory is None:
             raise InvalidRequestError(
-                f"Unknown custom processor kind {config.implementation!r}; "
+                f"Unknown custom processor kind {echoed(repr(config.implementation))}; "
                 f"registered: {', '.join(self.kinds)}"
             )
+        try:
+            check_unicode_text(config.options)
+        except ValueError as exc:
+            raise InvalidRequestError(f"processor {echoed(config.name)}: options {exc}") from None
         processor = factory(config)
         processor.name = config.name
         return processor

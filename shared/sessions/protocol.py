@@ -16,8 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar
 from pydantic import Field, TypeAdapter, ValidationError
 
 from shared.errors import InvalidRequestError, echoed
-from shared.model import RequestModel, check_free_form, utcnow
-from shared.sessions.fields import validation_problems
+from shared.model import RequestModel, check_free_form, utcnow, validation_problems
 
 
 class CloseCode(IntEnum):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from werkzeug.test import Client
 
 from local.gateway import Gateway
 from shared.bootstrap import get_container
-from shared.errors import ECHO_LIMIT
+from shared.errors import ECHO_LIMIT, echoed
 from tests.functions.conftest import bearer
 
 LONG = "z" * 3000
@@ -51,3 +53,41 @@ def test_a_training_or_restore_naming_a_very_long_id_repeats_its_beginning(platf
         assert response.status_code in (400, 404), (path, response.get_json())
         message = response.get_json()["error"]
         assert "z" * (ECHO_LIMIT + 1) not in message, message[:200]
+
+
+def refused_field(response) -> dict:
+    """Return the platform's 400 VALIDATION_ERROR body of ``response``, read as UTF-8 JSON."""
+    assert response.status_code == 400, response.get_data()[:200]
+    body = json.loads(response.get_data().decode("utf-8"))
+    assert set(body) >= {"error", "code", "timestamp", "requestId"}, body
+    assert body["code"] == "VALIDATION_ERROR"
+    assert body["requestId"] == response.headers["X-Request-Id"]
+    return body
+
+
+def test_an_unknown_very_long_field_is_named_by_its_beginning(function_client, token):
+    headers = bearer(token("ann"))
+    sent = {"text": "Hello.", "voice": "espeak:en-US", LONG: 1}
+    body = refused_field(
+        function_client("synthesis").post("/synthesize", json=sent, headers=headers)
+    )
+    assert [detail["field"] for detail in body["details"]] == [echoed(LONG)]
+    assert "Extra inputs" in body["details"][0]["message"]
+
+    # A query parameter's name is the caller's own text too.
+    body = refused_field(function_client("files").get(f"/files?{LONG}=1", headers=headers))
+    assert [detail["field"] for detail in body["details"]] == [echoed(LONG)]
+
+
+def test_a_body_with_a_lone_surrogate_key_is_refused_readably(function_client, token):
+    # "\ud800" is a valid JSON escape but no Unicode character: the JSON parser refuses the
+    # body before any field is read, and the answer stays valid UTF-8 JSON.
+    response = function_client("synthesis").post(
+        "/synthesize",
+        data='{"text": "Hello.", "voice": "espeak:en-US", "\\ud800": 1}',
+        content_type="application/json",
+        headers=bearer(token("ann")),
+    )
+    body = refused_field(response)
+    assert body["error"] == "Request body is not valid JSON"
+    assert "\ufffd" not in json.dumps(body, ensure_ascii=False)

@@ -21,6 +21,7 @@ from session.server import CLOSE_TIMEOUT_SECONDS
 from shared.auth import DEV_ISSUER
 from shared.errors import ECHO_LIMIT
 from shared.sessions.model import MAX_CUSTOM_PROCESSORS
+from shared.sessions.processors import FrameProcessor
 from tests.sessions.support import Client, FlakyStore, silence, speech
 
 
@@ -178,6 +179,90 @@ def test_a_metadata_key_that_is_not_unicode_text_is_named_readably(start_service
     assert "metadata.\\ud800: " in error["message"]
     assert "lone surrogate" in error["message"]
     assert "\ufffd" not in error["message"]
+    client.close()
+
+
+def invalid_config_details(client: Client, config_json: str) -> list[dict[str, str]]:
+    """Return the details of the INVALID_CONFIG refusal of a start with ``config_json``."""
+    client.ws.send('{"type": "start", "config": ' + config_json + "}")
+    error = client.wait_for("error")
+    assert error["code"] == "INVALID_CONFIG", error
+    for detail in error["details"]:
+        json.dumps(detail, ensure_ascii=False).encode("utf-8")  # no surrogate left in it
+        assert "\ufffd" not in detail["message"] + detail["field"]
+    return error["details"]
+
+
+def test_custom_processor_options_are_named_readably(start_service):
+    service = start_service()
+    client = Client(service.url, service.token("mallory"))
+    long_name = "q" * 3000
+
+    def gain(options: str) -> str:
+        processor = '{"name": "loud", "kind": "gain", "options": {' + options + "}}"
+        return '{"pipeline": {"customProcessors": [' + processor + "]}}"
+
+    # An unknown option is repeated as any value a caller sent: cut at the echo limit.
+    [detail] = invalid_config_details(client, gain('"gainDb": 3, "' + long_name + '": 1'))
+    assert detail["field"] == "pipeline.customProcessors.loud"
+    assert "unknown options " + "q" * ECHO_LIMIT + "\u2026" in detail["message"]
+    assert "q" * (ECHO_LIMIT + 1) not in detail["message"]
+
+    # An option key holding a lone surrogate is named by its escape.
+    [detail] = invalid_config_details(client, gain('"\\ud800": 1'))
+    assert detail["field"] == "pipeline.customProcessors.loud"
+    assert "options key \\ud800 is not valid Unicode text" in detail["message"]
+    assert "lone surrogate" in detail["message"]
+
+    # Every kind's options are checked before its factory sees them, nested keys too.
+    built = []
+    service.container.services.processors.register(
+        "tagger", lambda config: built.append(config) or FrameProcessor()
+    )
+    [detail] = invalid_config_details(
+        client,
+        '{"pipeline": {"customProcessors": [{"name": "tags", "kind": "tagger", '
+        '"options": {"labels": [{"\\udfff": 1}]}}]}}',
+    )
+    assert detail["field"] == "pipeline.customProcessors.tags"
+    assert "options key labels.0.\\udfff is not valid Unicode text" in detail["message"]
+    assert built == []
+
+    # After all that, a good config starts.
+    loud = {"name": "loud", "kind": "gain", "options": {"gainDb": 3}}
+    client.start({"pipeline": {"customProcessors": [loud]}})
+    client.close()
+
+
+def test_a_nested_metadata_key_that_is_not_unicode_text_is_named_readably(start_service):
+    # pydantic reads no deeper than metadata's own keys: the free-form check finds the rest,
+    # and used to say only "metadata: is not valid UTF-8 JSON".
+    service = start_service()
+    client = Client(service.url, service.token("mallory"))
+    long_key = "k" * 100 + "\\udfff"
+    refusals = [
+        ('{"a": [{"\\ud800": 1}]}', "key a.0.\\ud800 is not valid Unicode text"),
+        (
+            '{"device": {"' + long_key + '": 1}}',
+            "key device." + "k" * ECHO_LIMIT + "\u2026 is not valid Unicode text",
+        ),
+        ('{"device": {"name": "\\ud800"}}', "value at device.name is not valid Unicode text"),
+    ]
+    for metadata, words in refusals:
+        [detail] = invalid_config_details(client, '{"metadata": ' + metadata + "}")
+        assert detail["field"] == "metadata"
+        assert words in detail["message"], detail
+        assert "lone surrogate" in detail["message"]
+
+    # update_metadata names it the same way.
+    client.start()
+    for metadata, words in refusals:
+        client.ws.send('{"type": "update_metadata", "metadata": ' + metadata + "}")
+        error = client.wait_for("error")
+        assert error["code"] == "INVALID_MESSAGE", error
+        assert "metadata " + words in error["message"], error
+        error["message"].encode("utf-8")
+        assert "\ufffd" not in error["message"]
     client.close()
 
 

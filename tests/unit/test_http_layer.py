@@ -21,6 +21,7 @@ from shared.http import (
     Reply,
     RequestContext,
     http_exception_response,
+    parse,
     status_for,
 )
 from shared.log import CloudLoggingFormatter
@@ -212,6 +213,24 @@ def test_unknown_query_parameters_are_400(client, verifier):
     response = client.get("/demo/items/1?name=a&sort=evil", headers=auth(verifier))
     body = assert_error_body(response, 400, "VALIDATION_ERROR")
     assert body["details"][0]["field"] == "sort"
+
+
+def test_a_refused_key_is_named_cut_short_and_a_lone_surrogate_by_its_escape(client, verifier):
+    # A key is the caller's own text: a field path repeats it as any echoed value is.
+    long_key = "k" * 3000
+    response = client.get(f"/demo/items/1?name=a&{long_key}=1", headers=auth(verifier))
+    body = assert_error_body(response, 400, "VALIDATION_ERROR")
+    assert [detail["field"] for detail in body["details"]] == [errors.echoed(long_key)]
+
+    # No JSON body or query string holds a lone surrogate (their parsers refuse or replace
+    # it), but data parsed in Python may: its key is named by its escape, as text.
+    for key, field in [("\ud800", "\\ud800"), (long_key + "\udfff", errors.echoed(long_key))]:
+        with pytest.raises(errors.InvalidRequestError) as refused:
+            parse(Echo, {"name": "a", key: 1})
+        details = refused.value.details or []
+        assert [detail["field"] for detail in details] == [field]
+        assert "lone surrogate" in details[0]["message"]
+        json.dumps(details, ensure_ascii=False).encode("utf-8")  # no surrogate left to encode
 
 
 def test_query_strings_are_parsed(client, verifier):

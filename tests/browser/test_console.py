@@ -19,6 +19,11 @@ async () => {
   const transcript = document.getElementById("transcript");
   const starts = [...transcript.querySelectorAll(".word")].map((w) => Number(w.dataset.start));
   const samples = [];
+  // audio.ended turns true before the "ended" event's handlers run (the console's clears
+  // the highlight): wait for them too (registered after the console's, so run after it).
+  const endedEvent = new Promise((resolve) => {
+    audio.addEventListener("ended", resolve, { once: true });
+  });
   const deadline = performance.now() + 20000;
   while (!audio.ended && performance.now() < deadline) {
     if (!audio.paused) {
@@ -26,6 +31,7 @@ async () => {
     }
     await new Promise((resolve) => setTimeout(resolve, 40));
   }
+  await Promise.race([endedEvent, new Promise((resolve) => setTimeout(resolve, 2000))]);
   return { starts, samples, ended: audio.ended, duration: audio.duration,
            after: Number(transcript.dataset.currentWord) };
 }

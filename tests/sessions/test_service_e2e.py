@@ -519,6 +519,43 @@ def test_a_resume_on_the_same_instance_keeps_what_the_old_connection_had_not_sav
     new.close()
 
 
+def race_resumes(service, user: str, session_id: str, configs: list[dict | None]) -> list[Client]:
+    """Return one new connection per entry of ``configs``, each having sent, at once, a
+    resume of ``session_id`` as ``user`` (with that config, or none)."""
+    racers = [Client(service.url, service.token(user)) for _ in configs]
+    ready = threading.Barrier(len(racers))
+
+    def resume(client: Client, config: dict | None) -> None:
+        message = {"type": "start", "sessionId": session_id}
+        ready.wait()
+        client.send(message if config is None else {**message, "config": config})
+
+    threads = [
+        threading.Thread(target=resume, args=(client, config))
+        for client, config in zip(racers, configs, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return racers
+
+
+def closes_and_holders(clients: list[Client], timeout: float) -> tuple[list[int], list[Client]]:
+    """Return the close codes of the ``clients`` closed within ``timeout`` seconds, and
+    those still open then."""
+    closes: list[int] = []
+    holders: list[Client] = []
+    for client in clients:
+        try:
+            client.wait_for("never", timeout=timeout)
+        except ConnectionClosed as closed:
+            closes.append(closed.rcvd.code if closed.rcvd else 1006)
+        except (AssertionError, TimeoutError):  # still open
+            holders.append(client)
+    return closes, holders
+
+
 def test_connections_resuming_one_session_at_once_leave_it_to_exactly_one(start_service, caplog):
     # A client's retries racing each other: each resume takes the session from the one
     # before, and the last holds it. Before, a resume landing while another was starting
@@ -528,28 +565,9 @@ def test_connections_resuming_one_session_at_once_leave_it_to_exactly_one(start_
     first = Client(service.url, service.token("rita"))
     session_id = first.start()["sessionId"]
     first.close()
-    racers = [Client(service.url, service.token("rita")) for _ in range(4)]
-    ready = threading.Barrier(len(racers))
-
-    def resume(client: Client) -> None:
-        ready.wait()
-        client.send({"type": "start", "sessionId": session_id})
-
     with caplog.at_level(logging.ERROR):
-        threads = [threading.Thread(target=resume, args=(client,)) for client in racers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        closes: list[int] = []
-        holders: list[Client] = []
-        for client in racers:
-            try:
-                client.wait_for("never", timeout=3)
-            except ConnectionClosed as closed:
-                closes.append(closed.rcvd.code if closed.rcvd else 1006)
-            except (AssertionError, TimeoutError):  # still open after 3 s
-                holders.append(client)
+        racers = race_resumes(service, "rita", session_id, [None] * 4)
+        closes, holders = closes_and_holders(racers, timeout=3)
     assert closes == [4010] * (len(racers) - 1)
     assert len(holders) == 1
     assert holders[0].received.of("session.started")[-1]["sessionId"] == session_id
@@ -607,30 +625,9 @@ def test_resumes_racing_on_both_backends_leave_the_session_to_exactly_one(start_
     service = start_service()
     first = Client(service.url, service.token("wilma"))
     session_id = first.start()["sessionId"]
-    racers = [Client(service.url, service.token("wilma")) for _ in range(4)]
-    ready = threading.Barrier(len(racers))
-
-    def resume(client: Client, backend: str) -> None:
-        ready.wait()
-        client.send({"type": "start", "sessionId": session_id, "config": {"backend": backend}})
-
-    threads = [
-        threading.Thread(target=resume, args=(client, ("native", "pipecat")[index % 2]))
-        for index, client in enumerate(racers)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    closes: list[int] = []
-    holders: list[Client] = []
-    for client in [first, *racers]:
-        try:
-            client.wait_for("never", timeout=5)
-        except ConnectionClosed as closed:
-            closes.append(closed.rcvd.code if closed.rcvd else 1006)
-        except (AssertionError, TimeoutError):  # still open after 5 s
-            holders.append(client)
+    backends = [{"backend": ("native", "pipecat")[index % 2]} for index in range(4)]
+    racers = race_resumes(service, "wilma", session_id, backends)
+    closes, holders = closes_and_holders([first, *racers], timeout=5)
     assert closes == [4010] * len(racers)
     assert len(holders) == 1
     assert not [client for client in racers if client.received.of("error")]
@@ -849,27 +846,8 @@ def test_at_the_session_limit_a_resume_takes_over_the_users_own_live_session(
     assert closed.value.rcvd.code == 4010
 
     # Retries racing each other take it in turn, none refused for the limit.
-    racers = [Client(service.url, service.token("xena")) for _ in range(3)]
-    ready = threading.Barrier(len(racers))
-
-    def resume(client: Client) -> None:
-        ready.wait()
-        client.send({"type": "start", "sessionId": session_id})
-
-    threads = [threading.Thread(target=resume, args=(client,)) for client in racers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    closes: list[int] = []
-    holders: list[Client] = []
-    for client in [new, *racers]:
-        try:
-            client.wait_for("never", timeout=3)
-        except ConnectionClosed as gone:
-            closes.append(gone.rcvd.code if gone.rcvd else 1006)
-        except (AssertionError, TimeoutError):  # still open after 3 s
-            holders.append(client)
+    racers = race_resumes(service, "xena", session_id, [None] * 3)
+    closes, holders = closes_and_holders([new, *racers], timeout=3)
     assert closes == [4010] * len(racers)
     assert len(holders) == 1
     assert not [client for client in racers if client.received.of("error")]

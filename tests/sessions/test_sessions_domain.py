@@ -214,6 +214,16 @@ class HeldEngine:
         return None
 
 
+PLAIN = parse_session_config({}, SessionDefaults())
+HELD = parse_session_config({"metadata": {"hold": True}}, SessionDefaults())
+"""A session whose engine waits for ``HeldEngine.release`` before it has started."""
+
+
+def connection(user_id: str) -> UserConnection:
+    """Return a new connection of ``user_id`` (each start is a connection of its own)."""
+    return UserConnection(user_id=user_id)
+
+
 async def started_backend(provider: NativeBackendProvider):
     backend = await provider.create_backend(new_id())
     backend.build_engine = HeldEngine
@@ -235,18 +245,14 @@ def test_a_session_still_starting_takes_one_slot_of_the_limit(tmp_path, whisper)
     # under another id): with a limit of 2, nobody could start beside it.
     services = services_for(tmp_path, whisper)
     provider = NativeBackendProvider(services, max_concurrent_sessions=2)
-    plain = parse_session_config({}, SessionDefaults())
-    held = parse_session_config({"metadata": {"hold": True}}, SessionDefaults())
 
     async def scenario():
         backend = await started_backend(provider)
-        starting = asyncio.create_task(
-            backend.create_session(held, UserConnection(user_id="a"), Quiet())
-        )
+        starting = asyncio.create_task(backend.create_session(HELD, connection("a"), Quiet()))
         await until(lambda: backend.active_session_count == 1)  # taken in, still starting
-        second = await backend.create_session(plain, UserConnection(user_id="b"), Quiet())
+        second = await backend.create_session(PLAIN, connection("b"), Quiet())
         with pytest.raises(SessionLimitError):
-            await backend.create_session(plain, UserConnection(user_id="c"), Quiet())
+            await backend.create_session(PLAIN, connection("c"), Quiet())
         HeldEngine.release.set()
         first = await starting
         assert {first.id, second.id} == {s.id for s in backend.list_sessions()}
@@ -258,28 +264,25 @@ def test_a_session_still_starting_takes_one_slot_of_the_limit(tmp_path, whisper)
 def test_one_user_runs_at_most_the_per_user_limit_and_a_resume_takes_no_slot(tmp_path, whisper):
     services = services_for(tmp_path, whisper)
     provider = NativeBackendProvider(services, max_concurrent_sessions=10, max_sessions_per_user=2)
-    config = parse_session_config({}, SessionDefaults())
-    held = parse_session_config({"metadata": {"hold": True}}, SessionDefaults())
-
-    def ann() -> UserConnection:  # each start is a connection of its own
-        return UserConnection(user_id="ann")
 
     async def scenario():
         backend = await started_backend(provider)
-        first = await backend.create_session(config, ann(), Quiet())
+        first = await backend.create_session(PLAIN, connection("ann"), Quiet())
         # A session still starting counts too: starts racing cannot pass the limit.
-        starting = asyncio.create_task(backend.create_session(held, ann(), Quiet()))
+        starting = asyncio.create_task(backend.create_session(HELD, connection("ann"), Quiet()))
         await until(lambda: backend.active_session_count == 2)
         with pytest.raises(UserSessionLimitError) as refused:
-            await backend.create_session(config, ann(), Quiet())
+            await backend.create_session(PLAIN, connection("ann"), Quiet())
         assert refused.value.code == "USER_SESSION_LIMIT_REACHED"
         assert "2 sessions" in refused.value.message
         HeldEngine.release.set()
         second = await starting
         # Other users are not held back by her sessions.
-        other = await backend.create_session(config, UserConnection(user_id="bob"), Quiet())
+        other = await backend.create_session(PLAIN, connection("bob"), Quiet())
         # Her resume of a session she runs replaces it: no slot of its own.
-        resumed = await backend.create_session(config, ann(), Quiet(), resume_id=first.id)
+        resumed = await backend.create_session(
+            PLAIN, connection("ann"), Quiet(), resume_id=first.id
+        )
         assert resumed.id == first.id
         assert first.closed
         assert backend.active_session_count == 3
@@ -287,11 +290,11 @@ def test_one_user_runs_at_most_the_per_user_limit_and_a_resume_takes_no_slot(tmp
         HeldEngine.release.clear()
         await second.close(complete=False)
         taking = asyncio.create_task(
-            backend.create_session(held, ann(), Quiet(), resume_id=second.id)
+            backend.create_session(HELD, connection("ann"), Quiet(), resume_id=second.id)
         )
         await until(lambda: backend.active_session_count == 3)  # taken in, still starting
         racing = asyncio.create_task(
-            backend.create_session(config, ann(), Quiet(), resume_id=second.id)
+            backend.create_session(PLAIN, connection("ann"), Quiet(), resume_id=second.id)
         )
         await asyncio.sleep(0.05)
         assert not racing.done()  # admitted: it waits for the one before to start
@@ -301,10 +304,10 @@ def test_one_user_runs_at_most_the_per_user_limit_and_a_resume_takes_no_slot(tmp
         assert latest.id == second.id
         assert not latest.closed
         with pytest.raises(UserSessionLimitError):
-            await backend.create_session(config, ann(), Quiet())
+            await backend.create_session(PLAIN, connection("ann"), Quiet())
         # A session she stops frees its slot.
         await resumed.close(complete=True)
-        await backend.create_session(config, ann(), Quiet())
+        await backend.create_session(PLAIN, connection("ann"), Quiet())
         await other.close(complete=True)
         await backend.stop()
 
@@ -495,7 +498,6 @@ def test_the_active_gauge_counts_the_instances_sessions_on_every_backend(tmp_pat
     live = LiveSessions()
     first_provider = NativeBackendProvider(services, live=live)
     second_provider = NativeBackendProvider(services, live=live)
-    config = parse_session_config({}, SessionDefaults())
 
     def active() -> float | None:
         return services.metrics.registry.get_sample_value("voice_sessions_active")
@@ -504,9 +506,9 @@ def test_the_active_gauge_counts_the_instances_sessions_on_every_backend(tmp_pat
         first = await started_backend(first_provider)
         second = await started_backend(second_provider)
         HeldEngine.release.set()
-        one = await first.create_session(config, UserConnection(user_id="a"), Quiet())
+        one = await first.create_session(PLAIN, connection("a"), Quiet())
         assert active() == 1
-        await second.create_session(config, UserConnection(user_id="b"), Quiet())
+        await second.create_session(PLAIN, connection("b"), Quiet())
         assert active() == 2
         await one.close(complete=True)
         assert active() == 1
@@ -529,20 +531,16 @@ def test_the_session_limit_counts_the_instances_sessions_on_every_backend(tmp_pa
     # Each backend counted only its own sessions: an instance running both let in twice
     # VOICE_SESSIONS_MAX_CONCURRENT.
     services = services_for(tmp_path, whisper)
-    plain = parse_session_config({}, SessionDefaults())
-    held = parse_session_config({"metadata": {"hold": True}}, SessionDefaults())
 
     async def scenario():
         native, pipecat = await both_backends(services, max_concurrent_sessions=2)
         # One still starting on native counts once, beside one running on pipecat.
-        starting = asyncio.create_task(
-            native.create_session(held, UserConnection(user_id="a"), Quiet())
-        )
+        starting = asyncio.create_task(native.create_session(HELD, connection("a"), Quiet()))
         await until(lambda: native.active_session_count == 1)
-        running = await pipecat.create_session(plain, UserConnection(user_id="b"), Quiet())
+        running = await pipecat.create_session(PLAIN, connection("b"), Quiet())
         for backend in (native, pipecat):
             with pytest.raises(SessionLimitError):
-                await backend.create_session(plain, UserConnection(user_id="c"), Quiet())
+                await backend.create_session(PLAIN, connection("c"), Quiet())
         # A backend's health is its own sessions, its fullness the instance's.
         health = await native.health_check()
         assert (health.active_sessions, health.status) == (1, HealthStatus.DEGRADED)
@@ -550,11 +548,11 @@ def test_the_session_limit_counts_the_instances_sessions_on_every_backend(tmp_pa
         first = await starting
         await running.close(complete=True)
         # The slot freed on pipecat is free on native too.
-        await native.create_session(plain, UserConnection(user_id="c"), Quiet())
+        await native.create_session(PLAIN, connection("c"), Quiet())
         with pytest.raises(SessionLimitError):
-            await pipecat.create_session(plain, UserConnection(user_id="d"), Quiet())
+            await pipecat.create_session(PLAIN, connection("d"), Quiet())
         await first.close(complete=True)
-        await pipecat.create_session(plain, UserConnection(user_id="d"), Quiet())
+        await pipecat.create_session(PLAIN, connection("d"), Quiet())
         await native.stop()
         await pipecat.stop()
 
@@ -565,29 +563,24 @@ def test_the_session_limit_counts_the_instances_sessions_on_every_backend(tmp_pa
 
 def test_the_per_user_limit_counts_her_sessions_on_every_backend(tmp_path, whisper):
     services = services_for(tmp_path, whisper)
-    plain = parse_session_config({}, SessionDefaults())
-    held = parse_session_config({"metadata": {"hold": True}}, SessionDefaults())
-
-    def ann() -> UserConnection:
-        return UserConnection(user_id="ann")
 
     async def scenario():
         native, pipecat = await both_backends(
             services, max_concurrent_sessions=10, max_sessions_per_user=2
         )
-        first = await native.create_session(plain, ann(), Quiet())
-        starting = asyncio.create_task(pipecat.create_session(held, ann(), Quiet()))
+        first = await native.create_session(PLAIN, connection("ann"), Quiet())
+        starting = asyncio.create_task(pipecat.create_session(HELD, connection("ann"), Quiet()))
         await until(lambda: pipecat.active_session_count == 1)  # taken in, still starting
         for backend in (native, pipecat):
             with pytest.raises(UserSessionLimitError) as refused:
-                await backend.create_session(plain, ann(), Quiet())
+                await backend.create_session(PLAIN, connection("ann"), Quiet())
             assert "2 sessions" in refused.value.message
         # Other users are not held back by hers.
-        await pipecat.create_session(plain, UserConnection(user_id="bob"), Quiet())
+        await pipecat.create_session(PLAIN, connection("bob"), Quiet())
         HeldEngine.release.set()
         second = await starting
         await second.close(complete=True)
-        await pipecat.create_session(plain, ann(), Quiet())
+        await pipecat.create_session(PLAIN, connection("ann"), Quiet())
         await first.close(complete=True)
         await native.stop()
         await pipecat.stop()
@@ -599,29 +592,24 @@ def test_the_per_user_limit_counts_her_sessions_on_every_backend(tmp_path, whisp
 
 def test_a_resume_moving_a_session_to_the_other_backend_keeps_its_one_slot(tmp_path, whisper):
     services = services_for(tmp_path, whisper)
-    plain = parse_session_config({}, SessionDefaults())
-    held = parse_session_config({"metadata": {"hold": True}}, SessionDefaults())
-
-    def ann() -> UserConnection:
-        return UserConnection(user_id="ann")
 
     async def scenario():
         native, pipecat = await both_backends(
             services, max_concurrent_sessions=2, max_sessions_per_user=1
         )
         HeldEngine.release.set()
-        moving = await native.create_session(plain, ann(), Quiet())
-        await pipecat.create_session(plain, UserConnection(user_id="bob"), Quiet())
+        moving = await native.create_session(PLAIN, connection("ann"), Quiet())
+        await pipecat.create_session(PLAIN, connection("bob"), Quiet())
         # The instance is full and ann at her limit: her resume on pipecat takes her
         # session's slot over, and holds only that one while it starts.
         HeldEngine.release.clear()
         resuming = asyncio.create_task(
-            pipecat.create_session(held, ann(), Quiet(), resume_id=moving.id)
+            pipecat.create_session(HELD, connection("ann"), Quiet(), resume_id=moving.id)
         )
         await until(lambda: moving.closed)
         for backend in (native, pipecat):
             with pytest.raises(SessionLimitError):
-                await backend.create_session(plain, UserConnection(user_id="cid"), Quiet())
+                await backend.create_session(PLAIN, connection("cid"), Quiet())
         HeldEngine.release.set()
         moved = await resuming
         assert (moved.id, native.active_session_count, pipecat.active_session_count) == (
@@ -632,14 +620,14 @@ def test_a_resume_moving_a_session_to_the_other_backend_keeps_its_one_slot(tmp_p
         # Moved, it still holds one slot of the instance's two, and one of ann's one.
         for backend in (native, pipecat):
             with pytest.raises(SessionLimitError):
-                await backend.create_session(plain, UserConnection(user_id="cid"), Quiet())
+                await backend.create_session(PLAIN, connection("cid"), Quiet())
             with pytest.raises(UserSessionLimitError):
-                await backend.create_session(plain, ann(), Quiet())
+                await backend.create_session(PLAIN, connection("ann"), Quiet())
         # And back again, as one session of ann's.
-        back = await native.create_session(plain, ann(), Quiet(), resume_id=moving.id)
+        back = await native.create_session(PLAIN, connection("ann"), Quiet(), resume_id=moving.id)
         assert (native.active_session_count, pipecat.active_session_count) == (1, 1)
         await back.close(complete=True)
-        await pipecat.create_session(plain, ann(), Quiet())
+        await pipecat.create_session(PLAIN, connection("ann"), Quiet())
         await native.stop()
         await pipecat.stop()
 

@@ -364,18 +364,26 @@ def test_the_openapi_document_describes_the_upload_form_that_is_accepted(
     )
 
 
-def test_processing_is_idempotent_and_redoes_only_an_attempt_that_died(samples_client, token):
+def a_ready_sample(samples_client, ann):
+    """Return a sample of ``ann`` processed to ready: its API form, the samples' deps, a
+    repository and its record."""
     from shared.samples import CAPABILITY as SAMPLES
-    from shared.samples.model import SampleStatus
-    from shared.samples.processing import process_sample
     from shared.samples.repository import SampleRepository
 
-    ann = token("ann")
     sample = ready_sample(samples_client, ann, sample_file("en-US", 1))
     deps = get_container().deps(SAMPLES)
     repository = SampleRepository(deps.store)
     ready = repository.get(sample["id"])
     assert ready is not None
+    return sample, deps, repository, ready
+
+
+def test_processing_is_idempotent_and_redoes_only_an_attempt_that_died(samples_client, token):
+    from shared.samples.model import SampleStatus
+    from shared.samples.processing import process_sample
+
+    ann = token("ann")
+    sample, deps, repository, ready = a_ready_sample(samples_client, ann)
 
     process_sample(deps, sample["id"])  # a duplicate delivery: nothing changes
     assert repository.get(sample["id"]) == ready
@@ -401,18 +409,12 @@ def test_processing_is_idempotent_and_redoes_only_an_attempt_that_died(samples_c
 
 
 def test_a_sample_deleted_while_it_is_analysed_leaves_no_embedding(samples_client, token):
-    from shared.samples import CAPABILITY as SAMPLES
     from shared.samples.deps import SampleDeps
     from shared.samples.model import SampleStatus
     from shared.samples.processing import process_sample
-    from shared.samples.repository import SampleRepository
 
     ann = token("ann")
-    sample = ready_sample(samples_client, ann, sample_file("en-US", 1))
-    deps = get_container().deps(SAMPLES)
-    repository = SampleRepository(deps.store)
-    ready = repository.get(sample["id"])
-    assert ready is not None
+    sample, deps, repository, ready = a_ready_sample(samples_client, ann)
     repository.save(ready.model_copy(update={"status": SampleStatus.PROCESSING}))
 
     class DeletedMeanwhile(SampleDeps):
@@ -440,18 +442,12 @@ def test_a_result_the_store_cannot_take_is_retried_or_given_up_never_left_proces
     samples_client, token, last_attempt
 ):
     from shared.errors import ServiceUnavailableError
-    from shared.samples import CAPABILITY as SAMPLES
     from shared.samples.deps import SampleDeps
     from shared.samples.model import SampleStatus
     from shared.samples.processing import GAVE_UP, process_sample
-    from shared.samples.repository import SampleRepository
 
     ann = token("ann")
-    sample = ready_sample(samples_client, ann, sample_file("en-US", 1))
-    deps = get_container().deps(SAMPLES)
-    repository = SampleRepository(deps.store)
-    ready = repository.get(sample["id"])
-    assert ready is not None
+    sample, deps, repository, ready = a_ready_sample(samples_client, ann)
     repository.save(ready.model_copy(update={"status": SampleStatus.UPLOADED}))
     deps.store.delete(VOICE_EMBEDDINGS, sample["id"])
 

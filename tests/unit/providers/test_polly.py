@@ -92,6 +92,40 @@ def stream(data: bytes) -> StreamingBody:
     return StreamingBody(io.BytesIO(data), len(data))
 
 
+def stub_speech(stubber, *, voice: str, language: str, ssml: str, marks: bytes) -> None:
+    """Stub one standard-engine synthesis of ``ssml`` by ``voice``: its voice list, a
+    second of 16 kHz PCM, then ``marks`` (speech marks, JSON lines)."""
+    stubber.add_response(
+        "describe_voices",
+        {
+            "Voices": [
+                {
+                    "Id": voice,
+                    "LanguageCode": language,
+                    "Gender": "Female",
+                    "SupportedEngines": ["standard"],
+                }
+            ]
+        },
+    )
+    stubber.add_response(
+        "synthesize_speech",
+        {"AudioStream": stream(b"\x01\x00" * 16_000), "ContentType": "audio/pcm"},
+        {
+            "Text": ssml,
+            "TextType": "ssml",
+            "VoiceId": voice,
+            "Engine": "standard",
+            "OutputFormat": "pcm",
+            "SampleRate": "16000",
+        },
+    )
+    stubber.add_response(
+        "synthesize_speech",
+        {"AudioStream": stream(marks), "ContentType": "application/x-json-stream"},
+    )
+
+
 def test_synthesis_maps_marks_back_through_the_ssml_wrapper():
     provider = PollyProvider(region="us-east-1", access_key_id="a", secret_access_key="b")
     _client, stubber = stub_client(provider)
@@ -111,35 +145,12 @@ def test_synthesis_maps_marks_back_through_the_ssml_wrapper():
         )
         for i, (w, prefix) in enumerate(ssml_words)
     ).encode()
-    stubber.add_response(
-        "describe_voices",
-        {
-            "Voices": [
-                {
-                    "Id": "Lea",
-                    "LanguageCode": "fr-FR",
-                    "Gender": "Female",
-                    "SupportedEngines": ["standard"],
-                }
-            ]
-        },
-    )
-    pcm = b"\x01\x00" * 16_000
-    stubber.add_response(
-        "synthesize_speech",
-        {"AudioStream": stream(pcm), "ContentType": "audio/pcm"},
-        {
-            "Text": f"{head}Café &amp; crème</prosody></speak>",
-            "TextType": "ssml",
-            "VoiceId": "Lea",
-            "Engine": "standard",
-            "OutputFormat": "pcm",
-            "SampleRate": "16000",
-        },
-    )
-    stubber.add_response(
-        "synthesize_speech",
-        {"AudioStream": stream(marks), "ContentType": "application/x-json-stream"},
+    stub_speech(
+        stubber,
+        voice="Lea",
+        language="fr-FR",
+        ssml=f"{head}Café &amp; crème</prosody></speak>",
+        marks=marks,
     )
     with stubber:
         result = provider.synthesize(
@@ -173,35 +184,12 @@ def test_speech_marks_on_signed_words_time_the_whole_written_word():
         )
         for i, (start, end) in enumerate(spans)
     ).encode()
-    stubber.add_response(
-        "describe_voices",
-        {
-            "Voices": [
-                {
-                    "Id": "Joanna",
-                    "LanguageCode": "en-US",
-                    "Gender": "Female",
-                    "SupportedEngines": ["standard"],
-                }
-            ]
-        },
-    )
-    pcm = b"\x01\x00" * 16_000
-    stubber.add_response(
-        "synthesize_speech",
-        {"AudioStream": stream(pcm), "ContentType": "audio/pcm"},
-        {
-            "Text": f"{head}{text}</prosody></speak>",
-            "TextType": "ssml",
-            "VoiceId": "Joanna",
-            "Engine": "standard",
-            "OutputFormat": "pcm",
-            "SampleRate": "16000",
-        },
-    )
-    stubber.add_response(
-        "synthesize_speech",
-        {"AudioStream": stream(marks), "ContentType": "application/x-json-stream"},
+    stub_speech(
+        stubber,
+        voice="Joanna",
+        language="en-US",
+        ssml=f"{head}{text}</prosody></speak>",
+        marks=marks,
     )
     with stubber:
         result = provider.synthesize(

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import Settings
 from shared.model import utcnow
 from shared.precall.calls import get_call, receive_call
 from shared.precall.cloning import CloneTask, run_clone_task
@@ -29,11 +28,10 @@ from shared.precall.voices import clone_voice
 from shared.providers.espeak import EspeakProvider
 from shared.providers.registry import ProviderRegistry
 from shared.store.base import DocumentStore, Query
-from shared.tasks.base import QueuePolicy, RetryTask, TaskContext, TaskRegistry
-from shared.tasks.inprocess import InProcessTaskQueue
+from shared.tasks.base import RetryTask, TaskContext
 from tests.functions.precall_support import espeak_wav
 from tests.support.interleaved_storage import InterleavedStorage
-from tests.support.ports import FixedPorts
+from tests.support.precall_ports import acme_recordings, precall_deps
 from tests.support.voice_match import warm_voice_match_table
 
 ACME = Caller("agent-1", "acme")
@@ -53,28 +51,14 @@ def _voice_match_table() -> None:
 
 @pytest.fixture
 def blobs(tmp_path: Path) -> InterleavedStorage:
-    storage = InterleavedStorage(
-        tmp_path / "blobs",
-        signing_key=b"k" * 32,
-        public_base_url="http://127.0.0.1",
-        max_upload_bytes=50_000_000,
-    )
-    for name, voice in (("ann.wav", ANN_SPEAKER), ("bob.wav", BOB_VOICE)):
-        storage.put(
-            "voice-samples", f"precall/acme/{name}", espeak_wav(voice), content_type="audio/wav"
-        )
-    return storage
+    recordings = {"ann.wav": espeak_wav(ANN_SPEAKER), "bob.wav": espeak_wav(BOB_VOICE)}
+    return acme_recordings(tmp_path / "blobs", recordings)
 
 
 @pytest.fixture
 def deps(store: DocumentStore, blobs: InterleavedStorage, tmp_path: Path) -> PrecallDeps:
-    settings = Settings(_env_file=None, data_dir=tmp_path)
-    assert settings.samples_bucket == "voice-samples"
-    queue = InProcessTaskQueue(
-        store=store, policies={settings.default_queue: QueuePolicy()}, registry=TaskRegistry()
-    )
     providers = ProviderRegistry.of([EspeakProvider(variant_languages=["en-us"])])
-    return PrecallDeps(FixedPorts(store, blobs, settings, providers, lambda: queue))
+    return precall_deps(store, blobs, tmp_path, providers)
 
 
 def context(store: DocumentStore, attempt: int = 1) -> TaskContext:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import Settings
 from shared.errors import ServiceUnavailableError
 from shared.precall.deps import Caller, PrecallDeps
 from shared.precall.errors import PrecallSampleInUseError, SampleUnreachableError
@@ -24,11 +23,9 @@ from shared.precall.recordings import audio_version, delete_sample, store_sample
 from shared.precall.repository import MAPPINGS
 from shared.precall.schemas import MappingCreate, MappingUpdate
 from shared.store.base import DocumentStore, Query
-from shared.tasks.base import QueuePolicy, TaskRegistry
-from shared.tasks.inprocess import InProcessTaskQueue
 from tests.functions.precall_support import espeak_wav
 from tests.support.interleaved_storage import InterleavedStorage
-from tests.support.ports import FixedPorts
+from tests.support.precall_ports import acme_recordings, precall_deps
 
 ACME = Caller("agent-1", "acme")
 URL = "gs://voice-samples/precall/acme/a.wav"
@@ -37,25 +34,12 @@ OTHER_URL = "gs://voice-samples/precall/acme/b.wav"
 
 @pytest.fixture
 def blobs(tmp_path: Path) -> InterleavedStorage:
-    storage = InterleavedStorage(
-        tmp_path / "blobs",
-        signing_key=b"k" * 32,
-        public_base_url="http://127.0.0.1",
-        max_upload_bytes=50_000_000,
-    )
-    for name in ("a.wav", "b.wav"):
-        storage.put("voice-samples", f"precall/acme/{name}", espeak_wav(), content_type="audio/wav")
-    return storage
+    return acme_recordings(tmp_path / "blobs", {"a.wav": espeak_wav(), "b.wav": espeak_wav()})
 
 
 @pytest.fixture
 def deps(store: DocumentStore, blobs: InterleavedStorage, tmp_path: Path) -> PrecallDeps:
-    settings = Settings(_env_file=None, data_dir=tmp_path)
-    assert settings.samples_bucket == "voice-samples"
-    queue = InProcessTaskQueue(
-        store=store, policies={settings.default_queue: QueuePolicy()}, registry=TaskRegistry()
-    )
-    return PrecallDeps(FixedPorts(store, blobs, settings, queue=lambda: queue))
+    return precall_deps(store, blobs, tmp_path)
 
 
 def mapping(caller_id: str = "+14155550100", url: str = URL) -> MappingCreate:

@@ -15,21 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import Settings
 from shared.errors import PlatformError, ServiceUnavailableError
 from shared.precall.deps import Caller, PrecallDeps
 from shared.precall.purge import purge_account
 from shared.precall.recordings import delete_sample, store_sample
 from shared.precall.repository import ACCOUNT_COLLECTIONS
 from shared.store.base import DocumentStore, Query
-from shared.tasks.base import QueuePolicy, TaskRegistry
-from shared.tasks.inprocess import InProcessTaskQueue
 from tests.functions.precall_support import espeak_wav
 from tests.support.interleaved_storage import InterleavedStorage
-from tests.support.ports import FixedPorts
+from tests.support.precall_ports import BUCKET, acme_recordings, precall_deps
 
 ACME = Caller("agent-1", "acme")
-BUCKET = "voice-samples"
+
 BEING_DELETED = "PRECALL_SAMPLE_BEING_DELETED"
 
 
@@ -40,25 +37,12 @@ def new_audio() -> bytes:
 
 @pytest.fixture
 def blobs(tmp_path: Path) -> InterleavedStorage:
-    storage = InterleavedStorage(
-        tmp_path / "blobs",
-        signing_key=b"k" * 32,
-        public_base_url="http://127.0.0.1",
-        max_upload_bytes=50_000_000,
-    )
-    for name in ("a.wav", "b.wav"):
-        storage.put(BUCKET, f"precall/acme/{name}", espeak_wav(), content_type="audio/wav")
-    return storage
+    return acme_recordings(tmp_path / "blobs", {"a.wav": espeak_wav(), "b.wav": espeak_wav()})
 
 
 @pytest.fixture
 def deps(store: DocumentStore, blobs: InterleavedStorage, tmp_path: Path) -> PrecallDeps:
-    settings = Settings(_env_file=None, data_dir=tmp_path)
-    assert settings.samples_bucket == BUCKET
-    queue = InProcessTaskQueue(
-        store=store, policies={settings.default_queue: QueuePolicy()}, registry=TaskRegistry()
-    )
-    return PrecallDeps(FixedPorts(store, blobs, settings, queue=lambda: queue))
+    return precall_deps(store, blobs, tmp_path)
 
 
 def upload(deps: PrecallDeps, audio: bytes, name: str = "a.wav") -> str:

@@ -23,8 +23,9 @@ from shared.startup import hold_collector, release_collector
 
 # The garbage collector waits while this file and the function's module load: a cold
 # start makes hundreds of thousands of objects that live as long as the process, and the
-# collector's passes over them as they piled up were 15-20 ms of every function's first
-# answer (shared/startup.py). Before anything of the project is imported.
+# collector's passes over them as they piled up added 10-15 ms to a function's first answer
+# (shared/startup.py; bench.cold_start's gc ms column). Before anything of the project is
+# imported.
 hold_collector()
 
 import functions_framework

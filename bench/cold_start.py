@@ -34,6 +34,9 @@ mid-run affects both sides). Each round runs on one core, the next round on the 
 (``bench.cores``: this machine's cores differ in speed, so a bare run on one and a function
 on the other would compare the cores); one core is also what an instance of up to 2 GiB has.
 
+Each row also shows the median time the process's garbage collector spent in its passes
+(``gc ms``, timed with ``gc.callbacks``), to compare with the bare function's.
+
 Target: every function <= 2.0 x the bare function.
 
 Run: ``.venv/bin/python -m bench.cold_start [--rounds N] [--only NAME ...]``.
@@ -67,10 +70,17 @@ TARGET_RATIO = 2.0
 BARE = "bare"
 
 # What one cold process runs: argv[1] is the request as JSON (target, source, method, path,
-# headers, body). It prints (after any log lines) the response's status and how many modules
-# it had loaded.
+# headers, body). It prints (after any log lines) the response's status, how many modules
+# it had loaded and the seconds its garbage collector's passes took (gc.callbacks).
 CHILD = """
-import json, os, sys
+import gc, json, os, sys, time
+collecting = [0.0, 0.0]  # seconds spent in the garbage collector, the current pass's start
+def time_collector(phase, info):
+    if phase == "start":
+        collecting[1] = time.perf_counter()
+    else:
+        collecting[0] += time.perf_counter() - collecting[1]
+gc.callbacks.append(time_collector)
 request = json.loads(sys.argv[1])
 import functions_framework
 client = functions_framework.create_app(request["target"], request["source"]).test_client()
@@ -80,7 +90,7 @@ response = client.open(
     headers=request["headers"],
     data=request["body"],
 )
-answer = {"status": response.status_code, "modules": len(sys.modules)}
+answer = {"status": response.status_code, "modules": len(sys.modules), "gc": collecting[0]}
 sys.stdout.write("COLD-START " + json.dumps(answer) + "\\n")
 sys.stdout.flush()
 os._exit(0)
@@ -117,11 +127,13 @@ class Probe:
 
 @dataclass(frozen=True)
 class Sample:
-    """One cold process: its time to the first response, and what it had loaded."""
+    """One cold process: its time to the first response, what it had loaded, and the time
+    its garbage collector's passes took."""
 
     seconds: float
     status: int
     modules: int
+    gc_seconds: float
 
 
 def _http_probe(spec: FunctionSpec) -> Probe:
@@ -266,7 +278,7 @@ def cold_run(probe: Probe, mint: TokenMint, env: dict[str, str]) -> Sample:
             f"{probe.name}: {probe.method} {request['path']} answered {answer['status']}\n"
             f"{err.decode()[-2000:]}"
         )
-    return Sample(seconds, answer["status"], answer["modules"])
+    return Sample(seconds, answer["status"], answer["modules"], answer["gc"])
 
 
 def child_environment(data_dir: Path, bytecode_dir: Path) -> dict[str, str]:
@@ -319,6 +331,7 @@ class Row:
     max_ms: float
     ratio: float
     modules: int
+    gc_ms: float
 
     @property
     def meets(self) -> bool:
@@ -341,6 +354,7 @@ def rows_of(samples: dict[str, list[Sample]]) -> list[Row]:
                 max_ms=max(seconds) * 1000,
                 ratio=statistics.median(ratios),
                 modules=found[-1].modules,
+                gc_ms=statistics.median(sample.gc_seconds for sample in found) * 1000,
             )
         )
     return rows
@@ -349,13 +363,15 @@ def rows_of(samples: dict[str, list[Sample]]) -> list[Row]:
 def report(rows: list[Row], rounds: int) -> None:
     """Print the table and the verdict."""
     print(f"Cold start: fresh process to first response, median of {rounds} rounds")
-    print(f"{'function':<24}{'median ms':>10}{'min-max ms':>14}{'ratio':>8}{'modules':>9}")
+    print(
+        f"{'function':<24}{'median ms':>10}{'min-max ms':>14}{'ratio':>8}{'modules':>9}{'gc ms':>7}"
+    )
     for row in rows:
         flag = "" if row.meets else f"  over the {TARGET_RATIO:.1f} x target"
         spread = f"{row.min_ms:.0f}-{row.max_ms:.0f}"
         print(
             f"{row.name:<24}{row.median_ms:>10.0f}{spread:>14}"
-            f"{row.ratio:>8.2f}{row.modules:>9}{flag}"
+            f"{row.ratio:>8.2f}{row.modules:>9}{row.gc_ms:>7.1f}{flag}"
         )
     measured = [row for row in rows if row.name != BARE]
     missed = [row.name for row in measured if not row.meets]

@@ -353,8 +353,10 @@ def test_metadata_merged_over_many_updates_stays_within_the_limit(start_service)
     client.send({"type": "update_metadata", "metadata": {"a": None, "b": "small"}})
     assert client.wait_for("metadata.updated")["metadata"] == {"device": "test", "b": "small"}
     repository = service.container.services.repository
-    deadline = time.monotonic() + 10  # saved after the confirmation
-    while (stored := repository.get(session_id)) is None or "a" in stored.metadata:
+    # Saved after the confirmation. The record as first stored holds no "a" either: wait
+    # for the last update's "b" (waiting for "a" to go read that first record now and then).
+    deadline = time.monotonic() + 10
+    while (stored := repository.get(session_id)) is None or "b" not in stored.metadata:
         assert time.monotonic() < deadline, stored
         time.sleep(0.05)
     assert stored.metadata == {"device": "test", "b": "small"}

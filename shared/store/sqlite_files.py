@@ -152,10 +152,10 @@ class SqliteFile:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.writer = writer_lock(self.path)
-        self._enable_wal()
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
+        self._enable_wal()
 
     def connection(self) -> sqlite3.Connection:
         """Return this thread's connection, opening it on first use."""
@@ -204,16 +204,17 @@ class SqliteFile:
         self._local = threading.local()
 
     def _enable_wal(self) -> None:
+        # On the opening thread's own connection, kept: closing a process's last connection
+        # to a WAL file checkpoints it and deletes the WAL (fsyncs, then files made again
+        # by the next write), which a cold instance's first request paid for each file.
         for attempt in range(_WAL_ATTEMPTS):
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=60)
+            conn = self.connection()
             try:
-                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     conn.execute("PRAGMA journal_mode = WAL")
                 return
             except sqlite3.OperationalError:
+                self.close()
                 if attempt == _WAL_ATTEMPTS - 1:
                     raise
                 time.sleep(0.05)
-            finally:
-                conn.close()

@@ -149,3 +149,39 @@ def test_a_counter_file_is_closed_once_no_store_uses_it(tmp_path: Path):
         store.close()
         del store
     assert open_files() <= before + 2  # not one per store opened
+
+
+# A process that writes and then ends without closing its store, as an instance that is
+# stopped does (os._exit: no connection closed), leaving its WAL for the next process.
+WRITE_AND_DIE = """
+import os, sys
+from shared.store.sqlite import SqliteDocumentStore
+SqliteDocumentStore(sys.argv[1]).set("c", "n", {"payload": "x" * 4000})
+os._exit(0)
+"""
+OPEN_AND_DIE = """
+import os, sys
+from shared.store.sqlite_files import SqliteFile
+SqliteFile(sys.argv[1]).connection().execute("SELECT 1").fetchone()
+os._exit(0)
+"""
+
+
+def test_opening_a_file_leaves_its_wal_for_the_next_checkpoint(tmp_path: Path):
+    # Closing a process's last connection to a WAL file checkpoints it and deletes the WAL
+    # (fsyncs, then the files made again by the next write): opening the file must not
+    # close a connection of its own, which made every cold instance's first request pay
+    # that, once per SQLite file.
+    path = tmp_path / "store.sqlite3"
+    wal = Path(f"{path}-wal")
+    subprocess.run([sys.executable, "-c", WRITE_AND_DIE, str(path)], cwd=ROOT, check=True)
+    written = wal.stat().st_size
+    assert written > 4000
+
+    subprocess.run([sys.executable, "-c", OPEN_AND_DIE, str(path)], cwd=ROOT, check=True)
+
+    assert wal.exists()
+    assert wal.stat().st_size == written
+    stored = SqliteDocumentStore(path).get("c", "n")
+    assert stored is not None
+    assert stored.data == {"payload": "x" * 4000}

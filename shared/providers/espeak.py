@@ -370,6 +370,7 @@ class EspeakProvider(TTSProvider):
         self._identifiers: dict[str, str] | None = None  # language voice id -> file id
         self._variant_files: frozenset[str] | None = None
         self._tags: tuple[str, ...] | None = None
+        self._installed: tuple[EspeakLanguage, ...] | None = None
 
     @property
     def capabilities(self) -> ProviderCapabilities:
@@ -396,9 +397,13 @@ class EspeakProvider(TTSProvider):
             self._tags = tuple(sorted(tag for tag in tags if tag))
         return self._tags
 
-    def _languages(self) -> list[EspeakLanguage]:
-        with _ENGINE_LOCK:
-            return _engine_locked().languages()
+    def _languages(self) -> tuple[EspeakLanguage, ...]:
+        # The installed languages never change while the process runs; listing them reads
+        # every voice file, which a cold instance's first speech did twice.
+        if self._installed is None:
+            with _ENGINE_LOCK:
+                self._installed = tuple(_engine_locked().languages())
+        return self._installed
 
     def variant_names(self) -> list[str]:
         """Return the file names of eSpeak's voice variants (``f3``, ``klatt``, ...)."""

@@ -125,6 +125,24 @@ def test_speaking_a_variant_reads_no_variant_file(monkeypatch):
         say(fresh, voice="en-US+no-such-variant")
 
 
+def test_a_provider_lists_the_installed_languages_once(monkeypatch):
+    # Listing them makes eSpeak read every voice file: a cold instance's first speech did
+    # it twice (its capabilities, then the voice's file name).
+    listed = []
+    real = espeak_module._Engine.languages
+
+    def counted(engine):
+        listed.append(engine)
+        return real(engine)
+
+    monkeypatch.setattr(espeak_module._Engine, "languages", counted)
+    fresh = EspeakProvider(variant_languages=[])
+    assert "en-US" in fresh.capabilities.languages
+    assert say(fresh, voice="en-US").duration_seconds > 0.5
+    assert fresh.default_voice("fr") is not None
+    assert len(listed) == 1
+
+
 def test_concurrent_calls_are_serialised_and_correct(espeak):
     texts = [f"Sentence number {i} is spoken here." for i in range(8)]
     results: dict[int, object] = {}

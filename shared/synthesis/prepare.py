@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConfigurationError, InvalidRequestError, UnprocessableError
-from shared.lexicons.lexicons import LexiconSelection, select_lexicons
+from shared.lazy import lazy_module
 from shared.providers.base import AudioSettings, TTSProvider, UnsupportedTextError
-from shared.providers.ssml import spoken_text, ssml_timing, validate_ssml
 from shared.synthesis.cache import cache_key, cache_owner
 from shared.synthesis.callbacks import check_callback_url, signing_secret
 from shared.synthesis.deps import SynthesisDeps
@@ -33,6 +32,16 @@ from shared.synthesis.pronunciation import unapplied_rules
 from shared.synthesis.render import Rendered, render_piece, render_text
 from shared.synthesis.responses import RESPONSE_FIELDS
 from shared.synthesis.voices import provider_for, resolve_voice
+
+if TYPE_CHECKING:
+    from shared.lexicons import lexicons as lexicon_sets
+    from shared.lexicons.lexicons import LexiconSelection
+    from shared.providers import ssml as markup
+else:
+    # Only a request that names lexicons, or sends SSML, loads their code (a cold
+    # instance's first plain speech does not).
+    lexicon_sets = lazy_module("shared.lexicons.lexicons")
+    markup = lazy_module("shared.providers.ssml")
 
 
 @dataclass(frozen=True)
@@ -109,9 +118,9 @@ def prepare(
     text = body.ssml if body.ssml is not None else body.text or ""
     pauses, slowest, spoken = 0.0, 1.0, text
     if ssml:
-        root = validate_ssml(text)
-        pauses, slowest = ssml_timing(root)
-        spoken = spoken_text(root)
+        root = markup.validate_ssml(text)
+        pauses, slowest = markup.ssml_timing(root)
+        spoken = markup.spoken_text(root)
     check_text(spoken, deps.settings)
     check_callback(deps, body)
     voice = resolve_voice(deps.models, deps.providers, user_id, body.voice, account_id=account_id)
@@ -128,7 +137,11 @@ def prepare(
             "or name a voice whose provider takes SSML (GET /voices/providers)",
             provider=provider.name,
         )
-    lexicons = select_lexicons(deps.store, user_id, body.lexicon_ids)
+    lexicons = (
+        None
+        if body.lexicon_ids is None
+        else lexicon_sets.select_lexicons(deps.store, user_id, body.lexicon_ids)
+    )
     lexicon_ids = tuple(lexicons.references) if lexicons else ()
     key = cache_key(
         text=text,

@@ -23,12 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from shared.audio.timing import WordTiming, tokenize_words
-from shared.lexicons.apply import Applied, Form, Replacement
-from shared.lexicons.lexicons import LexiconSelection
 from shared.providers.base import AudioSettings, Pronunciation, SynthesisRequest, TTSProvider
 from shared.synthesis.model import ResolvedVoice
+
+if TYPE_CHECKING:  # a request without lexicons loads none of their code
+    from shared.lexicons.apply import Applied, Form, Replacement
+    from shared.lexicons.lexicons import LexiconSelection
 
 
 def form_of(provider: TTSProvider, *, ssml: bool = False) -> Form:

@@ -20,10 +20,9 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.audio.pcm import scale_volume
-from shared.audio.respelling import words_as_written
 from shared.audio.stitch import Stitcher, stitch
 from shared.audio.syllables import syllable_timestamps
 from shared.audio.text import TextChunk, split_sentences
@@ -34,15 +33,23 @@ from shared.audio.timestamps import (
     in_order,
     offset_timings,
 )
-from shared.lexicons.lexicons import LexiconSelection
+from shared.lazy import lazy_module
 from shared.providers.base import (
     AudioSettings,
     ProviderUnavailableError,
     TTSProvider,
 )
-from shared.providers.ssml import ssml_text, validate_ssml
 from shared.synthesis.model import ResolvedVoice, TimestampGranularity
 from shared.synthesis.pronunciation import original_words, pronounced_request
+
+if TYPE_CHECKING:
+    from shared.audio import respelling
+    from shared.lexicons.lexicons import LexiconSelection
+    from shared.providers import ssml as markup
+else:
+    # SSML's words as written: only SSML input loads them.
+    respelling = lazy_module("shared.audio.respelling")
+    markup = lazy_module("shared.providers.ssml")
 
 DEFAULT_RETRY_AFTER = 5
 Phonemizer = Callable[[Sequence[str], str | None], list[str | None]]
@@ -113,9 +120,11 @@ def render_piece(
         timings = original_words(spoken.applied, text, result.words, ssml=ssml)
         if ssml:
             # Timed on the words said, shown as the author wrote them (a <sub>'s content).
-            document = ssml_text(validate_ssml(text))
+            document = markup.ssml_text(markup.validate_ssml(text))
             said = align_words(document.spoken, timings, duration)
-            words = words_as_written(said, document.written, document.respellings, duration)
+            words = respelling.words_as_written(
+                said, document.written, document.respellings, duration
+            )
         else:
             words = align_words(text, timings, duration)
         return fit_to_speech(words, pcm, result.sample_rate)

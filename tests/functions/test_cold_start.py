@@ -293,10 +293,20 @@ def test_speaking_with_a_catalog_voice_loads_no_voice_model_code(tmp_path: Path)
     assert loaded(after, VOICE_MODEL_CODE) == []
 
 
+LEXICON_AND_SSML_CODE = (
+    "shared.lexicons.lexicons",
+    "shared.lexicons.apply",
+    "shared.providers.ssml",
+    "shared.audio.respelling",
+    "xml",
+)
+
+
 @pytest.mark.parametrize("output_format", ["mp3", "wav"])
 def test_a_first_speech_with_espeak_loads_no_numpy(tmp_path: Path, output_format: str) -> None:
     # numpy is 40 ms of a cold instance's first speech; eSpeak's PCM is encoded, and its
     # word timestamps fitted to the sound (shared.audio.pcm.frame_swings), without it.
+    # Plain text naming no lexicon loads neither the lexicons' code nor SSML's (xml).
     seed = "from bench.cold_start import seed_catalog; seed_catalog()"
     env = probe_environment(tmp_path)
     subprocess.run([sys.executable, "-B", "-c", seed], cwd=ROOT, env=env, check=True, timeout=120)
@@ -313,6 +323,7 @@ def test_a_first_speech_with_espeak_loads_no_numpy(tmp_path: Path, output_format
     after = report["modules"] + report["afterRequest"]
     assert "shared.audio.timestamps" in after  # the words were timed
     assert loaded(after, ("numpy",)) == []
+    assert loaded(after, LEXICON_AND_SSML_CODE) == []
 
 
 COLLECTOR_WATCH = """

@@ -67,11 +67,37 @@ def _is_core(char: str) -> bool:
 
 def is_sentence_punctuation(char: str) -> bool:
     """Return whether ``char`` parts words rather than being written on one (``.,!?;:``,
-    quotes, brackets, dashes; not the signs ``%#@&§`` and primes). Lexicon rules match by
-    the same rule (``shared.lexicons.matching``)."""
+    quotes, brackets, dashes; not the signs ``%#@&§`` and primes); a hyphen may still be
+    a minus sign, of the word after it (``is_of_word``)."""
     if _kind(char) == "P":
         return char not in _SIGNS
     return char in _QUOTING_SYMBOLS
+
+
+def is_of_word(chars: Sequence[str], index: int) -> bool:
+    """Return whether ``chars[index]`` is of the word it is next to, not what parts words:
+    a letter, digit, mark, sign or symbol, or a minus sign; not a space or sentence
+    punctuation. Lexicon rules match whole words by this (``shared.lexicons.matching``).
+
+    A hyphen right before a digit is a minus sign, of the number ("-5", "(-5)", and "$-5"
+    one word), unless it follows a word, a letter or digit with only signs between: then
+    it parts two words ("10-15", "COVID-19", "50%-60%").
+    """
+    char = chars[index]
+    if char.isspace():
+        return False
+    if not is_sentence_punctuation(char):
+        return True
+    if char != "-" or index + 1 >= len(chars) or not chars[index + 1].isdigit():
+        return False
+    before = index - 1
+    while before >= 0 and not chars[before].isspace():
+        if is_sentence_punctuation(chars[before]):
+            break
+        if _is_core(chars[before]):
+            return False
+        before -= 1
+    return True
 
 
 def _word_span(chars: Sequence[str], start: int, end: int) -> tuple[int, int] | None:
@@ -79,8 +105,8 @@ def _word_span(chars: Sequence[str], start: int, end: int) -> tuple[int, int] | 
     text without spaces, or None when it holds no letter or digit.
 
     The word runs from the first letter or digit to the last, and on outwards over what is
-    written on it: signs, symbols, marks, not sentence punctuation; a hyphen right before a
-    digit is a minus sign ("-5").
+    written on it (``is_of_word``): signs, symbols, marks and a minus sign ("-5", "$-5"),
+    not sentence punctuation.
     """
     first, last = start, end
     while first < last and not _is_core(chars[first]):
@@ -89,12 +115,9 @@ def _word_span(chars: Sequence[str], start: int, end: int) -> tuple[int, int] | 
         return None
     while not _is_core(chars[last - 1]):
         last -= 1
-    while first > start and (
-        not is_sentence_punctuation(chars[first - 1])
-        or (chars[first - 1] == "-" and chars[first].isdigit())
-    ):
+    while first > start and is_of_word(chars, first - 1):
         first -= 1
-    while last < end and not is_sentence_punctuation(chars[last]):
+    while last < end and is_of_word(chars, last):
         last += 1
     return first, last
 

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 
 from shared.errors import InvalidRequestError, NotFoundError, echoed
 from shared.lexicons.apply import Pronouncer
+from shared.lexicons.checks import check_rules
 from shared.lexicons.model import (
     MAX_LEXICONS_PER_REQUEST,
     Lexicon,
     LexiconCreate,
     LexiconRule,
     LexiconUpdate,
-    check_rules,
     parse_reference,
 )
 from shared.lexicons.pls import parse_pls

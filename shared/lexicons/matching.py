@@ -2,14 +2,14 @@
 
 Rules match whole words, longest grapheme first, each place once (a replacement is never
 matched again, so rules cannot loop at synthesis time). A word is cut as word timestamps
-cut it (``shared.audio.timing.tokenize_words``): the signs written on it are of it, so a
-rule for "C" does not take "C++" or "C#" and one for "5" not "$5" or "-5", while the
-punctuation around it is not ("C," and "(C)" are "C"). The words of a phrase match
-however many spaces or tabs are between them, and accents composed or decomposed (NFC or
-NFD), as the synthesis cache key does not tell those apart either (a decomposed accent is
-part of its word: "cafe" is not the start of "café"). A case-insensitive rule matches its
-word in any case as its lexicon's language cases it (``fold_case``: Turkish dotted and
-dotless i).
+cut it (``shared.audio.timing.is_of_word``): the signs written on it are of it, so a
+rule for "C" does not take "C++" or "C#" and one for "5" not "$5", "-5" or "$-5", while
+the punctuation around it is not ("C," and "(C)" are "C", "10-15" two words). The words
+of a phrase match however many spaces or tabs are between them, and accents composed or
+decomposed (NFC or NFD), as the synthesis cache key does not tell those apart either (a
+decomposed accent is part of its word: "cafe" is not the start of "café"). A
+case-insensitive rule matches its word in any case as its lexicon's language cases it
+(``fold_case``: Turkish dotted and dotless i).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from shared.audio.timing import is_sentence_punctuation
+from shared.audio.timing import is_of_word
 from shared.lexicons.model import Casing, LexiconRule, fold_case
 
 # Spaces between a phrase's words: any run of them but a line break, as the cache key counts
@@ -110,8 +110,8 @@ class Matcher:
         position = 0
         while (match := self._pattern.search(text, position)) is not None:
             start, end = match.span()
-            if _joins_before(text, start):
-                position = start + 1  # inside a word: after its sign or a decomposed accent
+            if _joins(text, start - 1):
+                position = start + 1  # inside a word: after a sign, minus or decomposed accent
                 continue
             rule = None if _joins(text, end) else self._rule_for(match.group(0))
             if rule is None:
@@ -145,27 +145,11 @@ def _word_pattern(word: str) -> str:
 
 def _joins(text: str, position: int) -> bool:
     """Return whether ``text[position]`` is of the word next to it, as word timestamps cut
-    words (``shared.audio.timing.tokenize_words``): a letter, digit, mark (an accent typed
-    decomposed) or sign written on it ("C++", "$5", "50%", "#tag"), not a space or the
-    punctuation around words (``.,!?;:``, quotes, brackets, dashes, "_")."""
-    if not 0 <= position < len(text):
-        return False
-    char = text[position]
-    return not char.isspace() and not is_sentence_punctuation(char)
-
-
-def _joins_before(text: str, start: int) -> bool:
-    """Return whether the character before ``text[start]`` is of the word starting there;
-    a hyphen starting a word before a digit is a minus sign, of the number ("-5"), as
-    ``tokenize_words`` has it, while one between words ("10-15") is punctuation."""
-    if _joins(text, start - 1):
-        return True
-    return (
-        start > 0
-        and text[start - 1] == "-"
-        and text[start].isdigit()
-        and not _joins(text, start - 2)
-    )
+    words (``shared.audio.timing.is_of_word``): a letter, digit, mark (an accent typed
+    decomposed), sign written on it ("C++", "$5", "50%", "#tag") or minus sign ("-5",
+    "$-5"), not a space or the punctuation around words (``.,!?;:``, quotes, brackets,
+    dashes, "_", the hyphen in "10-15")."""
+    return 0 <= position < len(text) and is_of_word(text, position)
 
 
 def _key(phrase: str) -> str:

@@ -4,16 +4,16 @@ A rule maps a grapheme (a word or phrase as written) to an alias (other words to
 instead), to IPA phonemes, or to both (the IPA where the provider takes phonemes, the
 alias elsewhere), case-sensitively or not. A lexicon holds a user's rules for
 one language and is versioned: every change makes a new version, the old ones stay
-readable, and a synthesis request may pin one (``id@3``). Rules are checked when saved:
-graphemes unique (per case sensitivity), IPA convertible for eSpeak, and no alias that
-leads back to its own grapheme through other rules (a loop an engine that re-applies
-rules would never leave).
+readable, and a synthesis request may pin one (``id@3``). Rules are checked when saved
+(``checks``).
 
 Case-insensitive rules compare words as their lexicon's language cases them
 (``fold_case``): Turkish and Azerbaijani pair dotted İ with i and I with dotless i
-(U+0131), so "istanbul" is "İSTANBUL" there, not "ISTANBUL"; elsewhere the dot on an i makes
-no other letter (an English "Izmir" is "İzmir"), and Python's ``casefold`` spelling İ as i
-plus a combining dot never splits a word.
+(U+0131), so "istanbul" is "İSTANBUL" there, not "ISTANBUL", and so do the Latin alphabets
+of Crimean Tatar and Gagauz, and of Kazakh and Tatar in lexicons tagged Latin (``kk-Latn``,
+``tt-Latn``: untagged, those are Cyrillic, and a Latin word in them a foreign one);
+elsewhere the dot on an i makes no other letter (an English "Izmir" is "İzmir"), and
+Python's ``casefold`` spelling İ as i plus a combining dot never splits a word.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from shared.errors import InvalidRequestError
-from shared.lexicons.ipa import UnknownIpaSymbolError, to_espeak
 from shared.model import (
     DomainModel,
     LanguageTag,
@@ -105,16 +104,23 @@ class LexiconRule(RequestModel):
 
 
 Casing = Literal["turkic", "default"]
-# The languages whose I is the capital of dotless i, and İ that of i (Unicode's
-# SpecialCasing names Turkish and Azerbaijani), by their two- and three-letter codes.
-_TURKIC = frozenset({"tr", "az", "tur", "aze"})
+# The languages whose I is the capital of dotless i, and İ that of i, by their two- and
+# three-letter codes: Turkish and Azerbaijani (as Unicode's SpecialCasing has them), and
+# Crimean Tatar and Gagauz, whose Latin alphabets took both i's from Turkish.
+_TURKIC = frozenset({"tr", "tur", "az", "aze", "crh", "gag"})
+# Kazakh (its 2021 Latin alphabet) and Tatar have both i's in their Latin alphabets only;
+# they are written in Cyrillic unless the tag says Latin.
+_TURKIC_IN_LATIN = frozenset({"kk", "kaz", "tt", "tat"})
 _TURKIC_CAPITALS = str.maketrans({"I": "\u0131", "\u0130": "i"})
 _DOTTED_I = "i\u0307"  # casefold()'s İ: i and a combining dot above
 
 
 def casing_of(language: str) -> Casing:
     """Return how the language tagged ``language`` pairs capital and small letters."""
-    return "turkic" if language.partition("-")[0].lower() in _TURKIC else "default"
+    subtags = language.lower().replace("_", "-").split("-")
+    if subtags[0] in _TURKIC or (subtags[0] in _TURKIC_IN_LATIN and "latn" in subtags[1:2]):
+        return "turkic"
+    return "default"
 
 
 def fold_case(text: str, casing: Casing = "default") -> str:
@@ -127,71 +133,6 @@ def fold_case(text: str, casing: Casing = "default") -> str:
     if casing == "turkic":
         return composed.translate(_TURKIC_CAPITALS).casefold().replace(_DOTTED_I, "i")
     return composed.casefold().replace(_DOTTED_I, "i").replace("\u0131", "i")
-
-
-def check_rules(rules: list[LexiconRule], language: str = "") -> None:
-    """Raise InvalidRequestError naming the first rule that cannot be used.
-
-    Checks the count, duplicate graphemes (case-insensitive ones as ``language`` cases
-    them), the IPA of every phoneme rule and alias loops.
-    """
-    if len(rules) > MAX_RULES:
-        raise InvalidRequestError(f"A lexicon holds at most {MAX_RULES} rules")
-    casing = casing_of(language)
-    seen: set[tuple[str, bool]] = set()
-    for rule in rules:
-        key = (
-            rule.grapheme if rule.case_sensitive else fold_case(rule.grapheme, casing),
-            rule.case_sensitive,
-        )
-        if key in seen:
-            raise InvalidRequestError(f"Rule {rule.grapheme!r} appears twice")
-        seen.add(key)
-        if rule.phoneme is not None:
-            try:
-                to_espeak(rule.phoneme)
-            except UnknownIpaSymbolError as exc:
-                raise UnknownIpaSymbolError(f"Rule {rule.grapheme!r}: {exc.message}") from None
-    _check_loops(rules, casing)
-
-
-def _check_loops(rules: list[LexiconRule], casing: Casing) -> None:
-    graphemes = {fold_case(rule.grapheme, casing): rule for rule in rules}
-    aliases = {
-        fold_case(rule.grapheme, casing): fold_case(rule.alias, casing)
-        for rule in rules
-        if rule.alias is not None
-    }
-
-    def leads_to(alias: str) -> list[str]:
-        words = re.findall(r"\w+(?:['\u2019-]\w+)*", alias)
-        phrases = {
-            " ".join(words[i:j]) for i in range(len(words)) for j in range(i + 1, len(words) + 1)
-        }
-        return [grapheme for grapheme in graphemes if grapheme in phrases]
-
-    # One depth-first walk over the rules: each is entered once, so aliases that share
-    # words (many paths, no loop) are checked in linear time, not once per path.
-    following = {grapheme: leads_to(alias) for grapheme, alias in aliases.items()}
-    finished: set[str] = set()
-    for start in aliases:
-        if start in finished:
-            continue
-        trail = [start]
-        pending = [iter(following[start])]
-        while pending:
-            current = next(pending[-1], None)
-            if current is None:
-                finished.add(trail.pop())
-                pending.pop()
-            elif current in trail:
-                chain = " -> ".join([*trail[trail.index(current) :], current])
-                raise InvalidRequestError(
-                    f"Rule {graphemes[current].grapheme!r} loops through its aliases ({chain})"
-                )
-            elif current in aliases and current not in finished:
-                trail.append(current)
-                pending.append(iter(following[current]))
 
 
 class Lexicon(DomainModel):

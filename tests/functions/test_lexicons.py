@@ -81,6 +81,8 @@ def test_pls_documents_are_accepted(client, token):
     [
         ({"rules": [{"grapheme": "Xi", "phoneme": "ʘi"}]}, "U+0298"),
         ({"rules": [{"grapheme": "a", "alias": "b"}, {"grapheme": "b", "alias": "a"}]}, "loops"),
+        ({"rules": [{"grapheme": "x", "alias": "x y"}]}, "Rule 'x' loops"),
+        ({"rules": [{"grapheme": "C++", "alias": "the C++ way"}]}, "Rule 'C++' loops"),
         ({"rules": [{"grapheme": "a", "alias": "b"}, {"grapheme": "A", "alias": "c"}]}, "twice"),
         ({"rules": [{"grapheme": "a"}]}, "needs an alias or a phoneme"),
         ({"pls": "<lexicon", "rules": None, "language": None}, "not well-formed"),
@@ -93,6 +95,14 @@ def test_bad_lexicons_are_400_naming_the_rule_and_nothing_is_stored(client, toke
     assert response.status_code == 400, response.get_json()
     assert needle in str(response.get_json())
     assert client.get("/lexicons", headers=ann).get_json()["lexicons"] == []
+
+
+def test_an_alias_holding_its_grapheme_inside_a_longer_word_is_no_loop(client, token):
+    ann = bearer(token("ann"))
+    rules = [{"grapheme": "C", "alias": "C++"}, {"grapheme": "5", "alias": "$-5"}]
+    created = make(client, ann, rules=rules)
+    assert created.status_code == 201, created.get_json()
+    assert [rule["alias"] for rule in created.get_json()["rules"]] == ["C++", "$-5"]
 
 
 @pytest.mark.parametrize(
@@ -143,6 +153,33 @@ def test_another_users_lexicon_is_not_found(client, token):
     ):
         response = client.open(path, method=method, json={"name": "x"}, headers=bob)
         assert response.status_code == 404, (method, path)
+
+
+def test_a_change_to_another_users_lexicon_is_not_found_before_its_rules_are_checked(client, token):
+    """Whether a lexicon exists is never told to another user: rules that ann's lexicon
+    would refuse (a loop, a grapheme twice in its language, bad IPA) are 404 for bob, as for
+    an id nobody has, and a body malformed for every lexicon is 400 for both alike."""
+    ann = bearer(token("ann"))
+    lexicon = make(client, ann).get_json()
+    bob = bearer(token("bob"))
+    for rules in (
+        [{"grapheme": "a", "alias": "b"}, {"grapheme": "b", "alias": "a"}],
+        [{"grapheme": "a", "alias": "b"}, {"grapheme": "A", "alias": "c"}],
+        [{"grapheme": "Xi", "phoneme": "ʘi"}],
+    ):
+        for path in (f"/lexicons/{lexicon['id']}", "/lexicons/nobodys-lexicon"):
+            response = client.patch(path, json={"rules": rules}, headers=bob)
+            assert response.status_code == 404, (path, rules, response.get_json())
+            assert response.get_json()["code"] == "LEXICON_NOT_FOUND"
+    malformed = {"rules": [{"grapheme": "a"}]}
+    answers = [
+        client.patch(path, json=malformed, headers=bob)
+        for path in (f"/lexicons/{lexicon['id']}", "/lexicons/nobodys-lexicon")
+    ]
+    assert [a.status_code for a in answers] == [400, 400]
+    assert answers[0].get_json()["error"] == answers[1].get_json()["error"]
+    kept = client.get(f"/lexicons/{lexicon['id']}", headers=ann).get_json()
+    assert (kept["version"], kept["rules"]) == (1, lexicon["rules"])
 
 
 def pls_in(language: str) -> str:

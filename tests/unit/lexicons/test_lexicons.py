@@ -8,8 +8,9 @@ import pytest
 
 from shared.errors import InvalidRequestError
 from shared.lexicons.apply import Pronouncer
+from shared.lexicons.checks import check_rules
 from shared.lexicons.ipa import UnknownIpaSymbolError, to_espeak
-from shared.lexicons.model import LexiconRule, check_rules, parse_reference
+from shared.lexicons.model import LexiconRule, parse_reference
 from shared.lexicons.pls import parse_pls
 from shared.providers.base import AudioSettings, SynthesisRequest
 from shared.providers.espeak import EspeakProvider
@@ -134,6 +135,24 @@ def test_aliases_that_share_words_are_checked_for_loops_at_once():
     with pytest.raises(InvalidRequestError, match=r"'w3x0' loops .*w3x0 -> w4x0 -> "):
         check_rules(looped)
     assert time.monotonic() - started < 4.0
+
+
+def test_an_alias_is_a_loop_only_where_its_grapheme_is_a_word_of_it():
+    """Loops are found as rules are applied (whole words, signs written on a word of it):
+    "C" is no word of "C++", so saying C as C++ ends; "C++" is a word of "the C++ way"."""
+    ends = [rule("C", alias="C++"), rule("F", alias="F#"), rule("5", alias="$-5")]
+    check_rules(ends, "en")
+    assert Pronouncer(ends).apply("C, F and 5", "alias").text == "C++, F# and $-5"
+    for rules, named in (
+        ([rule("a", alias="b"), rule("b", alias="a")], r"'a' loops .*\(a -> b -> a\)"),
+        ([rule("x", alias="x y")], r"'x' loops .*\(x -> x\)"),
+        ([rule("C", alias="C ++")], r"'C' loops .*\(C -> C\)"),
+        ([rule("C++", alias="the C++ way")], r"'C\+\+' loops"),
+        ([rule("AT&T", alias="at&t inc")], r"'AT&T' loops"),
+        ([rule("$5", alias="five"), rule("five", alias="$5")], r"'\$5' loops"),
+    ):
+        with pytest.raises(InvalidRequestError, match=named):
+            check_rules(rules, "en")
 
 
 def test_an_unknown_ipa_symbol_names_its_rule():

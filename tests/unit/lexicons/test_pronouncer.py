@@ -6,7 +6,9 @@ import unicodedata
 
 import pytest
 
+from shared.errors import InvalidRequestError
 from shared.lexicons.apply import Applied, Pronouncer, join_applied
+from shared.lexicons.checks import check_rules
 from shared.lexicons.model import Lexicon, LexiconRule
 
 
@@ -187,7 +189,9 @@ def test_in_turkish_dotless_i_is_a_letter_of_its_own():
         assert said(pronouncer, word) == ("in marrow now", ((3, 3 + len(word)),)), word
 
 
-@pytest.mark.parametrize("language", ["tr", "tr-TR", "az-Latn-AZ"])
+@pytest.mark.parametrize(
+    "language", ["tr", "tr-TR", "az-Latn-AZ", "crh", "gag-MD", "kk-Latn", "tt-Latn-RU"]
+)
 def test_turkish_case_rules_follow_the_lexicons_language_and_only_its_rules(language):
     lexicons = [
         Lexicon(user_id="u", name="tr", language=language, rules=[rule("istanbul", alias="X")]),
@@ -196,6 +200,49 @@ def test_turkish_case_rules_follow_the_lexicons_language_and_only_its_rules(lang
     pronouncer = Pronouncer.of_lexicons(lexicons)
     assert pronouncer.apply("İSTANBUL INDIA", "alias").text == "X Y"
     assert pronouncer.apply("ISTANBUL", "alias").text == "ISTANBUL"
+
+
+@pytest.mark.parametrize(
+    ("language", "turkish"),
+    [
+        # Crimean Tatar and Gagauz write Latin letters, with Turkish dotted and dotless i.
+        ("crh", True),
+        ("crh-UA", True),
+        ("gag", True),
+        # Kazakh (the 2021 alphabet) and Tatar have them in their Latin alphabets; their
+        # lexicons are Cyrillic unless tagged Latin, and a Latin word there a foreign one.
+        ("kk-Latn", True),
+        ("kaz-Latn-KZ", True),
+        ("tt-Latn", True),
+        ("kk", False),
+        ("kk-Cyrl-KZ", False),
+        ("tt-RU", False),
+    ],
+)
+def test_other_turkic_latin_alphabets_case_i_as_turkish_does(language, turkish):
+    pronouncer = Pronouncer(
+        [rule("istanbul", alias="X"), rule("ılık", alias="Y")], language=language
+    )
+
+    def says(word: str) -> str:
+        return pronouncer.apply(word, "alias").text
+
+    assert [says(w) for w in ("İSTANBUL", "istanbul", nfd("İstanbul"), "ILIK", "Ilık")] == [
+        "X", "X", "X", "Y", "Y",
+    ]  # fmt: skip
+    # In Turkish casing I is the capital of dotless i: ISTANBUL is another word, and so is İLİK.
+    others = ["ISTANBUL", "İLİK", "ilik"]
+    assert [says(w) for w in others] == (others if turkish else ["X", "Y", "Y"])
+
+    def twice(*graphemes: str) -> bool:
+        try:
+            check_rules([rule(g, alias=f"say {n}") for n, g in enumerate(graphemes)], language)
+        except InvalidRequestError as exc:
+            return "appears twice" in exc.message
+        return False
+
+    assert twice("İstanbul", "istanbul")
+    assert twice("Istanbul", "istanbul") is not turkish
 
 
 def test_in_other_languages_the_dot_on_an_i_is_no_other_letter_and_never_misfires():

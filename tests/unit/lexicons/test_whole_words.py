@@ -23,8 +23,11 @@ def said(pronouncer: Pronouncer, text: str) -> str:
 
 @pytest.mark.parametrize(
     "word",
-    ["C++", "C+", "C#", "#C", "@C", "C°", "$5", "€5", "5€", "50%", "50‰", "-5", "-5°", "§5", "5′"],
-)
+    [
+        "C++", "C+", "C#", "#C", "@C", "C°", "$5", "€5", "5€", "50%", "50‰", "-5", "-5°", "§5",
+        "5′", "$-5", "€-5", "#-5", "+-5",
+    ],
+)  # fmt: skip
 def test_a_rule_does_not_take_a_word_with_signs_written_on_it(word):
     pronouncer = Pronouncer(
         [rule("C", alias="see"), rule("5", alias="five"), rule("50", alias="fifty")]
@@ -83,10 +86,25 @@ def test_a_hyphen_between_words_is_punctuation_and_one_before_a_number_a_minus()
         assert said(pronouncer, text) == text, text
 
 
+def test_a_minus_after_signs_alone_is_of_the_number_and_after_a_word_a_hyphen():
+    """Signs alone before a hyphen make it a minus sign of the number after it ("$-5" and
+    "€-5" are one word each, as word timestamps cut them); a word before it ("10", "50%")
+    makes it a hyphen between words."""
+    pronouncer = Pronouncer(
+        [rule("5", alias="five"), rule("$", alias="dollars"), rule("60%", alias="sixty")]
+    )
+    for text in ("at $-5", "($-5)", "€-5 and #-5", "+-5"):
+        assert said(pronouncer, text) == text, text
+    assert said(pronouncer, "from 50%-60%, 4-5 or $4-5") == "from 50%-sixty, 4-five or $4-five"
+    assert said(Pronouncer([rule("$-5", alias="minus five dollars")]), "at $-5.") == (
+        "at minus five dollars."
+    )
+
+
 TRICKY = [
     "It costs $5, that is 50% off C++ books.",
     "I code C#, F# and C++. Follow #voices and @ann: 24/7.",
-    "Pay €10, or 5€ (£3.50)! From -5° to +3%; up 2‰ (-4) --7 10-15.",
+    "Pay €10, or 5€ (£3.50)! From -5° to +3%; up 2‰ (-4) --7 10-15 $-5 (€-5) 50%-60%.",
     "'C++' — [$5] +(5) e-mail 5- -- AT&T's rock'n'roll 6′ §5 ¿Qué? ¡C#!",
     "Wait… really?! `yes´ «C» “C++” snake_case_ x-ray 東京、大阪。「C++」と",
     unicodedata.normalize("NFD", "un café, Ünïcödé! (naïve)"),

@@ -189,8 +189,13 @@ class ObjectStorage(abc.ABC):
         """Copy the object, then delete the source; return the new object's info."""
 
     @abc.abstractmethod
-    def delete(self, bucket: str, name: str) -> bool:
-        """Delete the object; return False when there was none (not an error)."""
+    def delete(self, bucket: str, name: str, *, if_generation_match: int | None = None) -> bool:
+        """Delete the object; return False when there was none (not an error).
+
+        With ``if_generation_match``, delete it only at that generation: a cleanup that
+        deletes what it wrote leaves newer content under the name alone. Raises
+        PreconditionFailedError (the object is at another generation; it stays).
+        """
 
     def delete_prefix(self, bucket: str, prefix: str) -> int:
         """Delete every object whose name starts with ``prefix``; return how many went.

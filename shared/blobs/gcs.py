@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -155,14 +155,10 @@ class GcsObjectStorage(ObjectStorage):
         info, source_generation = self._copy(
             bucket, name, dest_bucket, dest_name, if_generation_match
         )
-        source = self._blob(bucket, name)
         # Delete only the generation that was copied: a newer upload to the source name,
         # landed meanwhile, is not ours to remove.
-        try:
-            with _translated_errors(bucket, name, None):
-                source.delete(if_generation_match=source_generation, retry=self._retry)
-        except (NotFoundError, PreconditionFailedError):
-            pass
+        with suppress(PreconditionFailedError):
+            self.delete(bucket, name, if_generation_match=source_generation)
         return info
 
     def _copy(
@@ -189,11 +185,12 @@ class GcsObjectStorage(ObjectStorage):
                     break
         return _info(dest), source_generation
 
-    def delete(self, bucket: str, name: str) -> bool:
+    def delete(self, bucket: str, name: str, *, if_generation_match: int | None = None) -> bool:
         blob = self._blob(bucket, name)
+        check_generation(if_generation_match)
         try:
-            with _translated_errors(bucket, name, None):
-                blob.delete(retry=self._retry)
+            with _translated_errors(bucket, name, if_generation_match):
+                blob.delete(if_generation_match=if_generation_match, retry=self._retry)
         except NotFoundError:
             return False
         return True

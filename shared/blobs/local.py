@@ -339,13 +339,15 @@ class LocalObjectStorage(ObjectStorage):
             return info
         raise PreconditionFailedError(f"Object {bucket}/{name} kept changing during the copy")
 
-    def delete(self, bucket: str, name: str) -> bool:
+    def delete(self, bucket: str, name: str, *, if_generation_match: int | None = None) -> bool:
         check_bucket_name(bucket)
         check_object_name(name)
+        check_generation(if_generation_match)
         with self._index.transaction() as conn:
             current = self._index.current(conn, bucket, name)
             if current is None:
                 return False
+            check_precondition(bucket, name, current, if_generation_match)
             self._index.remove(conn, bucket, name)
         if current.in_file:
             remove(self._files.data_path(bucket, name, current.generation))

@@ -11,8 +11,10 @@ provider outage leaves them to the expiry job, which retries until they go; a re
 holds only the provider and voice id, nothing of the account).
 
 New recordings are refused from before the first deletion of the folder until after its
-second, once the documents are gone: that one takes the audio of uploads that were refused
-after writing it (each deletes its own too, in case it wrote after this second look).
+second, once the documents are gone, or a later one when uploads were refused meanwhile
+(``shared.precall.deletion_marks``): so the audio of an upload refused after writing it
+goes with a deletion of the folder made while uploads are still refused (each such upload
+deletes its own too, at once). Two purges of one account at once refuse until both end.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from __future__ import annotations
 import logging
 
 from shared.model import utcnow
+from shared.precall.deletion_marks import uploads_refused
 from shared.precall.deps import PrecallDeps
 from shared.precall.expiry import release_voices
-from shared.precall.recordings import recordings_prefix, uploads_refused
+from shared.precall.recordings import recordings_prefix
 from shared.precall.repository import (
     ACCOUNT_COLLECTIONS,
     CALLS,
@@ -42,11 +45,18 @@ logger = logging.getLogger(__name__)
 def purge_account(deps: PrecallDeps, account_id: str) -> int:
     """Delete everything of ``account_id``; return how many mappings and calls went."""
     bucket, folder = deps.settings.samples_bucket, recordings_prefix(account_id)
-    with uploads_refused(deps, account_id):
-        recordings = deps.blobs.delete_prefix(bucket, folder)
-        removed = _delete_documents(deps, account_id)
-        # Audio written since the first look by uploads that the mark then refused.
+    recordings = 0
+
+    def look() -> None:
+        nonlocal recordings
         recordings += deps.blobs.delete_prefix(bucket, folder)
+
+    with uploads_refused(deps, account_id, look):
+        look()
+        removed = _delete_documents(deps, account_id)
+        # Audio written since the first look by uploads that the mark then refused, or
+        # that died before they could tell.
+        look()
     logger.info(
         "Purged the pre-call recordings of a deleted account",
         extra={"fields": {"objects": recordings}},

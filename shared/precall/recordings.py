@@ -18,37 +18,44 @@ A deletion and a mapping saved at the same moment are ordered by the recording's
   the object is gone (its sample was read before the transaction; it may have gone since).
 
 Whichever commits second sees the first: a mapping saved first makes the deletion 409; a
-deletion marked first makes the mapping 400 ``SAMPLE_UNREACHABLE``. A mark older than
-``DELETION_MARK_LIFETIME`` is of a deletion that died before it could remove it (the
-function times out after 60 s) and no longer refuses anything.
+deletion marked first makes the mapping 400 ``SAMPLE_UNREACHABLE``.
 
 New audio under the name is refused (409 ``PRECALL_SAMPLE_BEING_DELETED``) while the
-recording is marked or its account is being purged (``uploads_refused``): before it is
-written, and again in the transaction after, which reads the lock and the purge's mark,
-checks the object is still there and only then writes the audio's version. A deletion
-marked or done while the audio was written, or a purge under way, refuses it there, so an
-upload never answers stored for audio that a deletion under way may take. Refused by a
-deletion, the audio may still be there (the object went before it was written); refused by
-a purge, the upload deletes it (the purge may have looked at the folder for the last time).
+recording is marked or its account is being purged (``shared.precall.deletion_marks``):
+before it is written, and again in the transaction after, which reads the lock and the
+purge's mark, checks the object is still there and only then writes the audio's version.
+A deletion marked or done while the audio was written, or a purge under way, refuses it
+there, so an upload never answers stored for audio that a deletion under way may take.
+The audio of a refused upload goes with the deletion or purge that refused it, which
+looks again before it ends; refused by a purge, the upload also deletes it at once (the
+generation it wrote, no other: new audio stored under the name since the purge ended
+stays).
 
-What the lock cannot order is the object store itself: a deletion stalled between its mark
-and the object's deletion for longer than the mark lasts; and new audio stored just as a
-purge ends, in the moment between a refused upload's transaction and its deletion of its
-own audio, is deleted by that upload.
+What the marks cannot order is the object store itself: a deletion stalled between its
+mark and the object's deletion for longer than the mark lasts; and a mapping saved naming
+new audio just as a purge ends, in the moment before a refused upload deletes that same
+generation.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import Enum
+from datetime import datetime
 from typing import Any
 
-from shared.errors import InvalidRequestError, echoed
+from shared.errors import InvalidRequestError, PreconditionFailedError, echoed
 from shared.model import new_id
+from shared.precall.deletion_marks import (
+    Deletion,
+    Mark,
+    count_refusal,
+    deletion_under_way,
+    mark_recording,
+    recording_marked,
+    refused_until_looked,
+)
 from shared.precall.deps import Caller, PrecallDeps
 from shared.precall.errors import (
     PrecallSampleBeingDeletedError,
@@ -71,10 +78,8 @@ from shared.precall.repository import (
 from shared.precall.samples import check_sample, parse_location
 from shared.precall.schemas import SampleStored
 from shared.store import Query
-from shared.store.base import Document, Transaction
+from shared.store.base import Transaction
 
-DELETION_MARK_LIFETIME = timedelta(minutes=10)
-"""How long a deletion's or a purge's mark refuses mappings and audio (see the docstring)."""
 NAMED_MAPPINGS = 5
 """How many of the mappings using a recording a refused deletion names."""
 
@@ -117,12 +122,12 @@ def store_sample(
     bucket = deps.settings.samples_bucket
     url = f"gs://{bucket}/{path}"
     key, purge = recording_key(account_id, url), purge_key(account_id)
-    deletion = _deletion_under_way(
+    deletion = deletion_under_way(
         deps.store.get(RECORDING_LOCKS, key), deps.store.get(RECORDING_PURGES, purge), deps.clock()
     )
     if deletion is None:  # else refused before the audio is written for nothing
-        deps.blobs.put(bucket, path, data, content_type=checked.content_type)
-        deletion = _keep_new_audio(deps, account_id, url)
+        stored = deps.blobs.put(bucket, path, data, content_type=checked.content_type)
+        deletion = _keep_new_audio(deps, account_id, url, stored.generation)
     if deletion is not None:
         raise PrecallSampleBeingDeletedError(deletion.value)
     expire_clones_of_sample(deps, account_id, url)
@@ -149,7 +154,6 @@ def delete_sample(deps: PrecallDeps, caller: Caller, name: str, account: str | N
     if not deps.blobs.exists(bucket, path):
         raise missing
     key = recording_key(account_id, url)
-    owner = new_id()
     users = (
         Query(MAPPINGS)
         .where("account_id", "==", account_id)
@@ -158,37 +162,22 @@ def delete_sample(deps: PrecallDeps, caller: Caller, name: str, account: str | N
         .take(NAMED_MAPPINGS + 1)
     )
 
-    def mark(tx: Transaction) -> None:
+    def mark(tx: Transaction) -> Mark:
         # Read before the query: a mapping saved now writes the lock, so the store runs
         # this transaction wholly before that one (whose save then fails) or after it
         # (and the query finds the mapping).
-        tx.get(RECORDING_LOCKS, key)
+        lock = tx.get(RECORDING_LOCKS, key)
         using = [document.id for document in tx.query(users)]
         if using:
             raise _in_use(using)
-        tx.set(
-            RECORDING_LOCKS,
-            key,
-            {
-                "account_id": account_id,
-                "voice_sample_url": url,
-                "deleting_since": deps.clock(),
-                "deleting_owner": owner,
-            },
-            merge=True,
-        )
+        fields = {"account_id": account_id, "voice_sample_url": url}
+        return mark_recording(tx, lock, key, deps.clock(), fields)
 
-    def unmark(tx: Transaction) -> None:
-        # Only the mark: the audio version stays (a deletion that failed left the audio).
-        lock = tx.get(RECORDING_LOCKS, key)
-        if lock is not None and lock.data.get("deleting_owner") == owner:
-            tx.update(RECORDING_LOCKS, key, {"deleting_since": None, "deleting_owner": None})
-
-    deps.store.run_transaction(mark)
-    try:
+    # Deleted again before the mark goes, when an upload it refused may have written since.
+    with refused_until_looked(
+        deps, deps.store.run_transaction(mark), lambda: deps.blobs.delete(bucket, path)
+    ):
         deleted = deps.blobs.delete(bucket, path)
-    finally:
-        deps.store.run_transaction(unmark)
     if not deleted:  # another deletion took it first
         raise missing
     expire_clones_of_sample(deps, account_id, url)
@@ -204,72 +193,37 @@ def _in_use(mapping_ids: list[str]) -> PrecallSampleInUseError:
     )
 
 
-class _Deletion(Enum):
-    """A deletion that refuses new audio under a recording's name, and what the refusal says."""
+def _keep_new_audio(
+    deps: PrecallDeps, account_id: str, url: str, generation: int
+) -> Deletion | None:
+    """Write the new version of the audio just stored at ``url`` as ``generation`` (see
+    ``audio_version``), unless a deletion under way may take that audio, or took it; return
+    that deletion.
 
-    RECORDING = "The voice sample is being deleted; upload it again once its deletion is done"
-    DONE = "The voice sample was deleted while it was being stored; upload it again"
-    ACCOUNT = "Your account is being deleted, with its voice samples; nothing was stored"
-
-
-def _keep_new_audio(deps: PrecallDeps, account_id: str, url: str) -> _Deletion | None:
-    """Write the new version of the audio just stored at ``url`` (see ``audio_version``),
-    unless a deletion under way may take that audio, or took it; return that deletion.
-
-    Audio refused for its account's purge is deleted again (the purge may have looked at
-    the folder for the last time before it was written).
+    Refused, the upload counts itself on the deletion's mark, so that the deletion looks
+    again before it ends. Refused for its account's purge, it also deletes its audio at
+    once, that generation only (new audio stored since the purge ended is not its own).
     """
     key, purge = recording_key(account_id, url), purge_key(account_id)
     location = parse_location(url)
     fields = {"account_id": account_id, "voice_sample_url": url, "audio_version": new_id()}
 
-    def keep(tx: Transaction) -> _Deletion | None:
-        deletion = _deletion_under_way(
-            tx.get(RECORDING_LOCKS, key), tx.get(RECORDING_PURGES, purge), deps.clock()
-        )
-        if deletion is None and not deps.blobs.exists(location.bucket, location.name):
-            deletion = _Deletion.DONE
-        if deletion is None:
+    def keep(tx: Transaction) -> Deletion | None:
+        lock, purge_mark = tx.get(RECORDING_LOCKS, key), tx.get(RECORDING_PURGES, purge)
+        deletion = deletion_under_way(lock, purge_mark, deps.clock())
+        if deletion is not None:
+            count_refusal(tx, deletion, lock, purge_mark)
+        elif not deps.blobs.exists(location.bucket, location.name):
+            deletion = Deletion.DONE
+        else:
             tx.set(RECORDING_LOCKS, key, fields, merge=True)
         return deletion
 
     deletion = deps.store.run_transaction(keep)
-    if deletion is _Deletion.ACCOUNT:
-        deps.blobs.delete(location.bucket, location.name)
+    if deletion is Deletion.ACCOUNT:
+        with suppress(PreconditionFailedError):
+            deps.blobs.delete(location.bucket, location.name, if_generation_match=generation)
     return deletion
-
-
-def _deletion_under_way(
-    lock: Document | None, purge: Document | None, now: datetime
-) -> _Deletion | None:
-    """Return the deletion of the recording (its ``lock``) or of its account under way."""
-    if _marked(purge, "purging_since", now):
-        return _Deletion.ACCOUNT
-    if _marked(lock, "deleting_since", now):
-        return _Deletion.RECORDING
-    return None
-
-
-def _marked(document: Document | None, field: str, now: datetime) -> bool:
-    since = document.data.get(field) if document is not None else None
-    return isinstance(since, datetime) and now - since < DELETION_MARK_LIFETIME
-
-
-@contextmanager
-def uploads_refused(deps: PrecallDeps, account_id: str) -> Iterator[None]:
-    """Refuse new audio in the account's folder while the block runs (the account's purge)."""
-    key, owner = purge_key(account_id), new_id()
-    deps.store.set(RECORDING_PURGES, key, {"purging_since": deps.clock(), "purging_owner": owner})
-    try:
-        yield
-    finally:
-
-        def unmark(tx: Transaction) -> None:
-            mark = tx.get(RECORDING_PURGES, key)
-            if mark is not None and mark.data.get("purging_owner") == owner:
-                tx.delete(RECORDING_PURGES, key)
-
-        deps.store.run_transaction(unmark)
 
 
 def audio_version(
@@ -315,7 +269,7 @@ def hold_recording(
     key = _recording_key(deps, account_id, url)
     if key is None or url is None:
         return None
-    if _marked(tx.get(RECORDING_LOCKS, key), "deleting_since", now):
+    if recording_marked(tx.get(RECORDING_LOCKS, key), now):
         raise SampleUnreachableError(f"The voice sample at {url} is being deleted")
     location = parse_location(url)
     if not deps.blobs.exists(location.bucket, location.name):

@@ -20,10 +20,12 @@ Collections carry the seed's table names (``caller_voice_mapping``, ``voice_clon
   account's folder, written by every transaction that saves a mapping naming it and by
   the deletion of the recording, which marks it while the object goes; so the store
   orders the two (``shared.precall.recordings``). Storing new audio under the name reads
-  it too, and writes the audio's version there once the audio is known to stay.
-- ``caller_voice_recording_purges/{sha256(account)}``: the account's purge under way; new
-  audio in its folder is refused meanwhile. It has no ``account_id``, so the purge's
-  deletion of the account's documents leaves it until the purge's last look at the folder.
+  it too, and writes the audio's version there once the audio is known to stay, or counts
+  itself there when the deletion refuses it (``shared.precall.deletion_marks``).
+- ``caller_voice_recording_purges/{sha256(account)}``: the account's purges under way (one
+  entry each) and the uploads they refused; new audio in its folder is refused meanwhile.
+  It has no ``account_id``, so the purge's deletion of the account's documents leaves it
+  until the purge's last look at the folder.
 """
 
 from __future__ import annotations

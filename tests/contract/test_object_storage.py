@@ -487,6 +487,21 @@ def test_delete_reports_whether_there_was_an_object(env):
     assert env.storage.list(env.bucket).items == []
 
 
+def test_delete_at_the_current_generation_deletes(env):
+    first = env.storage.put(env.bucket, "a", b"one", content_type="text/plain")
+    current = env.storage.put(env.bucket, "a", b"two", content_type="text/plain")
+    assert current.generation != first.generation
+    assert env.storage.delete(env.bucket, "a", if_generation_match=current.generation) is True
+    assert not env.storage.exists(env.bucket, "a")
+
+
+def test_delete_at_a_generation_of_a_missing_object_reports_none(env):
+    gone = env.storage.put(env.bucket, "a", b"one", content_type="text/plain")
+    env.storage.delete(env.bucket, "a")
+    assert env.storage.delete(env.bucket, "a", if_generation_match=gone.generation) is False
+    assert env.storage.delete(env.bucket, "never", if_generation_match=gone.generation) is False
+
+
 def test_delete_prefix_removes_exactly_the_objects_under_it(env):
     names = [f"models/ann/m{i}/file.bin" for i in range(5)] + ["models/anna/keep", "models/bob/x"]
     for name in names:
@@ -578,9 +593,9 @@ def test_signed_upload_requests_out_of_bounds_are_refused(env, expires_in, conte
 
 
 # -- preconditions ------------------------------------------------------------------------
-# Emulator gap: gcp-storage-emulator ignores ifGenerationMatch, so these run on the local
-# adapter; tests/unit/blobs/test_gcs.py checks the Cloud Storage adapter sends the
-# precondition and maps a 412 to the same errors.
+# Emulator gap: gcp-storage-emulator ignores ifGenerationMatch (on DELETE too: it deletes
+# a newer generation), so these run on the local adapter; tests/unit/blobs/test_gcs.py
+# checks the Cloud Storage adapter sends the precondition and maps a 412 to the same errors.
 
 
 @pytest.mark.parametrize("env", LOCAL_ONLY, indirect=True)
@@ -618,6 +633,19 @@ def test_generation_match_guards_read_modify_write(env):
             if_generation_match=second.generation,
         )
     assert env.storage.get(env.bucket, "a") == b"two"
+
+
+@pytest.mark.parametrize("env", LOCAL_ONLY, indirect=True)
+def test_delete_at_a_stale_generation_leaves_the_newer_object(env):
+    first = env.storage.put(env.bucket, "a", b"one", content_type="text/plain")
+    current = env.storage.put(env.bucket, "a", b"two", content_type="text/plain")
+    with pytest.raises(PreconditionFailedError) as caught:
+        env.storage.delete(env.bucket, "a", if_generation_match=first.generation)
+    assert not isinstance(caught.value, ObjectAlreadyExistsError)
+    assert env.storage.get(env.bucket, "a") == b"two"
+    assert env.storage.info(env.bucket, "a").generation == current.generation
+    with pytest.raises(InvalidRequestError):
+        env.storage.delete(env.bucket, "a", if_generation_match=-1)
 
 
 @pytest.mark.parametrize("env", LOCAL_ONLY, indirect=True)

@@ -195,3 +195,111 @@ def test_audio_a_refused_upload_could_not_delete_goes_with_the_purges_last_look(
     assert outcome == "SERVICE_UNAVAILABLE"  # not stored: the client uploads it again
     assert recordings(blobs) == []
     assert documents_of_acme(deps.store) == 0
+
+
+class PausedDeletion:
+    """The deletion of a.wav in a thread, held just after it deleted the object and before
+    it ends (its mark still refuses new audio)."""
+
+    def __init__(self, deps: PrecallDeps, blobs: InterleavedStorage) -> None:
+        self.blobs, self.outcome = blobs, ""
+        self.paused, self.release = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._delete, args=(deps,))
+
+    def start(self) -> None:
+        self.blobs.after_delete = self._pause
+        self.thread.start()
+        assert self.paused.wait(30)
+
+    def finish(self) -> None:
+        self.release.set()
+        self.thread.join(60)
+
+    def _delete(self, deps: PrecallDeps) -> None:
+        try:
+            delete_sample(deps, ACME, "a.wav", None)
+            self.outcome = "deleted"
+        except PlatformError as exc:
+            self.outcome = exc.code
+
+    def _pause(self) -> None:
+        self.paused.set()
+        self.release.wait(30)
+
+
+def test_an_upload_refused_after_the_deletion_took_the_old_audio_leaves_nothing(
+    deps, blobs, new_audio
+):
+    """The upload passed its first check before the deletion marked the recording, and
+    writes after the deletion deleted the old audio: refused, its audio goes too."""
+    deletion = PausedDeletion(deps, blobs)
+    blobs.on_put = deletion.start
+    try:
+        outcome = upload(deps, new_audio)
+    finally:
+        deletion.finish()
+    assert (outcome, deletion.outcome) == (BEING_DELETED, "deleted")
+    assert recordings(blobs) == ["precall/acme/b.wav"]
+
+
+def test_audio_a_refused_upload_could_not_delete_after_the_purges_last_look_goes_too(
+    deps, blobs, new_audio
+):
+    """The upload writes after the purge's last look at the folder, is refused, and the
+    storage fails its deletion of its own audio: the purge looks again before it ends."""
+    purge = PausedPurge(deps, blobs, looks=2)
+
+    def outage() -> None:
+        raise ServiceUnavailableError("storage is down")
+
+    def start_the_purge() -> None:
+        purge.start()
+        blobs.on_delete = outage
+
+    blobs.on_put = start_the_purge
+    try:
+        outcome = upload(deps, new_audio, "new.wav")
+    finally:
+        purge.finish()
+    assert outcome == "SERVICE_UNAVAILABLE"
+    assert recordings(blobs) == []
+    assert documents_of_acme(deps.store) == 0
+
+
+def test_a_refused_upload_deletes_its_own_audio_not_newer_audio_stored_since(
+    deps, blobs, new_audio
+):
+    """Refused by the purge, the upload deletes the audio it wrote; the purge ends just
+    before, and a second upload of the name is stored: that audio is not the first's."""
+    purge = PausedPurge(deps, blobs, looks=2)
+    second_audio = espeak_wav("en-US+f4", pitch=0.8)
+    outcome: dict[str, str] = {}
+
+    def the_purge_ends_and_new_audio_is_stored() -> None:
+        purge.finish()
+        outcome["second"] = upload(deps, second_audio, "new.wav")
+
+    def start_the_purge() -> None:
+        purge.start()
+        blobs.on_delete = the_purge_ends_and_new_audio_is_stored  # the upload's own deletion
+
+    blobs.on_put = start_the_purge
+    try:
+        outcome["first"] = upload(deps, new_audio, "new.wav")
+    finally:
+        purge.finish()
+    assert outcome == {"first": BEING_DELETED, "second": "stored"}
+    assert recordings(blobs) == ["precall/acme/new.wav"]
+    assert blobs.get(BUCKET, "precall/acme/new.wav") == second_audio
+
+
+def test_uploads_are_refused_until_both_of_two_purges_at_once_have_ended(deps, blobs, new_audio):
+    first = PausedPurge(deps, blobs, looks=1)
+    first.start()
+    try:
+        purge_account(deps, "acme")  # the second purge, begun after the first, ends first
+        assert upload(deps, new_audio, "new.wav") == BEING_DELETED
+    finally:
+        first.finish()
+    assert recordings(blobs) == []
+    assert upload(deps, new_audio, "new.wav") == "stored"

@@ -323,6 +323,25 @@ def test_delete_of_a_missing_object_returns_false():
     assert storage_.delete(BUCKET, "gone") is False
 
 
+def test_delete_at_a_generation_sends_the_precondition():
+    storage_, recorder = adapter(always(204, b""))
+    assert storage_.delete(BUCKET, "a", if_generation_match=7) is True
+    assert recorder.sent[-1].method == "DELETE"
+    assert recorder.queries()[-1]["ifGenerationMatch"] == ["7"]
+
+
+def test_a_delete_at_a_stale_generation_is_a_precondition_error():
+    storage_, _ = adapter(always(412, gcs_error(412)))
+    with pytest.raises(PreconditionFailedError) as caught:
+        storage_.delete(BUCKET, "a", if_generation_match=7)
+    assert type(caught.value) is PreconditionFailedError
+
+
+def test_a_delete_at_a_generation_of_a_missing_object_returns_false():
+    storage_, _ = adapter(always(404, gcs_error(404)))
+    assert storage_.delete(BUCKET, "gone", if_generation_match=7) is False
+
+
 def test_missing_objects_raise_not_found():
     storage_, _ = adapter(always(404, gcs_error(404)))
     with pytest.raises(NotFoundError):

@@ -69,9 +69,9 @@ class InterleavedStorage(LocalObjectStorage):
         self._run("after_put")
         return info
 
-    def delete(self, bucket: str, name: str) -> bool:
+    def delete(self, bucket: str, name: str, *, if_generation_match: int | None = None) -> bool:
         self._run("on_delete")
-        deleted = super().delete(bucket, name)
+        deleted = super().delete(bucket, name, if_generation_match=if_generation_match)
         self._run("after_delete")
         return deleted
 

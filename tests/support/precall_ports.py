@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from shared.blobs.local import LocalObjectStorage
 from shared.config import Settings
 from shared.precall.deps import PrecallDeps
 from shared.providers.registry import ProviderRegistry
@@ -25,28 +24,10 @@ BUCKET = "voice-samples"
 """The samples bucket the default settings name."""
 
 
-class _RecordingsStorage(InterleavedStorage):
-    """``InterleavedStorage`` passing on a generation-matched delete, with its hooks.
-
-    (Its own ``delete`` predates the port's ``if_generation_match``; once it forwards the
-    precondition, this class can go.)
-    """
-
-    def delete(self, bucket: str, name: str, *, if_generation_match: int | None = None) -> bool:
-        if if_generation_match is None:
-            return super().delete(bucket, name)
-        self._run("on_delete")
-        deleted = LocalObjectStorage.delete(
-            self, bucket, name, if_generation_match=if_generation_match
-        )
-        self._run("after_delete")
-        return deleted
-
-
 def acme_recordings(folder: Path, recordings: Mapping[str, bytes]) -> InterleavedStorage:
     """Return storage under ``folder`` holding each of ``recordings`` (name: wav bytes) as
     one of account acme's."""
-    storage = _RecordingsStorage(
+    storage = InterleavedStorage(
         folder,
         signing_key=b"k" * 32,
         public_base_url="http://127.0.0.1",

@@ -7,8 +7,9 @@ gets its status by subclassing a base (``NotFoundError``) and the HTTP edge neve
 a capability. Each class carries the error code API clients see (such as
 ``VOICE_MODEL_NOT_FOUND``). A message is safe to show to the caller: put internals in
 logs, never in an error message. A value the caller sent (an id in a path) is repeated
-through ``echoed``, so a 3,000-character id does not come back whole; a field is named
-through ``field_path``, whose keys (the caller's own text too) are cut the same way.
+through ``echoed``, so a 3,000-character id does not come back whole, nor a lone
+surrogate or NUL in it as such; a field is named through ``field_path``, whose keys (the
+caller's own text too) are shown the same way.
 """
 
 from __future__ import annotations
@@ -22,26 +23,30 @@ ECHO_LIMIT = 64
 
 
 def echoed(value: object, limit: int = ECHO_LIMIT) -> str:
-    """Return ``value`` as a message repeats it: whole, or cut at ``limit`` with an ellipsis."""
+    """Return ``value`` as a message repeats it: Unicode text, whole or cut at ``limit``.
+
+    A value longer than ``limit`` characters is cut there and ends with an ellipsis. A lone
+    surrogate (a JSON escape such as ``"\\ud800"``, which is no Unicode character) and a
+    NUL (which ends a C string) are shown by their JSON escapes, so the message can be
+    written as UTF-8 anywhere (a log line, another system's API); a surrogate pair is the
+    character it names, and stays.
+    """
     text = str(value)
-    return text if len(text) <= limit else text[:limit] + "\u2026"
+    shown = text if len(text) <= limit else text[:limit] + "\u2026"
+    return shown.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
 
 
 def echoed_key(key: str) -> str:
-    """Return ``key``, an object key the caller sent, as a message names it.
-
-    It is ``echoed``, and a lone surrogate in it (a JSON escape such as ``"\\ud800"``, which
-    is no Unicode character) is shown by that escape, so the message stays Unicode text.
-    """
-    return echoed(key.encode("utf-8", "backslashreplace").decode("utf-8"))
+    """Return ``key``, an object key the caller sent, as a message names it (``echoed``)."""
+    return echoed(key)
 
 
 def field_path(location: Iterable[int | str]) -> str:
     """Return a field's location as a message names it: ``pipeline.customProcessors.0.order``.
 
-    Names, keys and list indices are joined with dots; each key is shown by ``echoed_key``.
+    Names, keys and list indices are joined with dots; each key is shown by ``echoed``.
     """
-    return ".".join(str(part) if isinstance(part, int) else echoed_key(part) for part in location)
+    return ".".join(str(part) if isinstance(part, int) else echoed(part) for part in location)
 
 
 class PlatformError(Exception):

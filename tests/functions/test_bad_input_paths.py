@@ -1,0 +1,43 @@
+"""Bad input deep in a free-form object is refused naming where it is, in the error body.
+
+Metadata is any small JSON object; a NUL character anywhere in it (a key or a string, at
+any depth) is refused with a 400 whose detail names the field and, in its message, the
+path inside it, the NUL shown by its JSON escape.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.functions.conftest import bearer
+
+VALID_MODEL = {"provider": "espeak", "modelPath": "models/ann/m", "qualityScore": 0.9}
+
+
+@pytest.mark.parametrize(
+    ("metadata", "words"),
+    [
+        ('{"device": {"na\\u0000me": "x"}}', "key device.na\\u0000me must not contain NUL"),
+        ('{"tags": ["ok", ["x", "a\\u0000"]]}', "value at tags.1.1 must not contain NUL"),
+    ],
+    ids=["key", "value"],
+)
+def test_a_nul_in_metadata_is_named_by_its_path(function_client, token, metadata, words):
+    body = json.dumps(VALID_MODEL)[:-1] + ', "metadata": ' + metadata + "}"
+    response = function_client("voice_models").post(
+        "/voice-models",
+        data=body,
+        content_type="application/json",
+        headers=bearer(token("ann")),
+    )
+    assert response.status_code == 400, response.get_data()[:300]
+    refused = json.loads(response.get_data().decode("utf-8"))
+    assert {"error", "code", "timestamp", "requestId"} <= set(refused), refused
+    assert refused["code"] == "VALIDATION_ERROR"
+    assert refused["requestId"] == response.headers["X-Request-Id"]
+    [detail] = refused["details"]
+    assert detail["field"] == "metadata"
+    assert words in detail["message"], detail
+    assert "\x00" not in json.dumps(refused, ensure_ascii=False)

@@ -71,7 +71,9 @@ STREAM_ANSWER: dict[int, Any] = {
     200: {
         "description": (
             "The audio as it is produced (chunked; wav's header gives its sizes as "
-            "0xFFFFFFFF), or JSON lines {audio (base64), words, syllables} then "
+            "0xFFFFFFFF), or JSON lines {audio (base64), words, syllables} (shaped as "
+            "SynthesisResponse.timestamps', timed on the whole utterance's clock and "
+            "spanning its whole text) then "
             "{done: true, requestId, jobId, audioFileId, cacheHit, duration, ...}; an error "
             "after the first byte ends the audio without its last chunk, or is a last line "
             "holding the error body"

@@ -12,7 +12,8 @@ digraphs like "th" kept whole). When the phonemes of the word are known (eSpeak'
 mnemonics from ``espeak_TextToPhonemes``, which ``shared.synthesis.phonemes``
 asks the eSpeak provider for) their vowel nuclei decide the count, and the spelled
 syllables are merged or split to match. A word's [start, end] is shared among its
-syllables in proportion to their length.
+syllables in proportion to their length, and its character span cut where they are
+(``syllable_span``).
 """
 
 from __future__ import annotations
@@ -49,21 +50,39 @@ _SOUNDED_ES = re.compile(r"([sxzcg]|ch|sh)es$")  # "boxes", "places", "wishes"
 
 @dataclass(frozen=True)
 class TimedSyllable:
-    """A syllable with its time (seconds) and the index of its word."""
+    """A syllable with its time (seconds), its span in the input (end exclusive, as its
+    word's) and the index of its word."""
 
     text: str
     start: float
     end: float
     word_index: int
+    char_start: int
+    char_end: int
 
     def to_api(self) -> dict[str, Any]:
-        """Return ``{text, start, end, wordIndex}``."""
+        """Return ``{text, start, end, charStart, charEnd, wordIndex}``."""
         return {
             "text": self.text,
             "start": self.start,
             "end": self.end,
+            "charStart": self.char_start,
+            "charEnd": self.char_end,
             "wordIndex": self.word_index,
         }
+
+
+def syllable_span(
+    word_span: tuple[int, int], word_text: str, offset: int, length: int
+) -> tuple[int, int]:
+    """Return the span of the syllable ``length`` characters long that starts ``offset``
+    characters into a word spanning ``word_span``: its slice of the word's span, or the
+    whole span when the span holds more than the word's characters (SSML written with an
+    entity or markup inside the word, ``caf&#233;``, where no slice is the syllable)."""
+    start, end = word_span
+    if end - start != len(word_text):
+        return word_span
+    return start + offset, start + offset + length
 
 
 # Hiragana's block: the scripts that spell a syllable per character (kana, CJK, Hangul
@@ -259,9 +278,10 @@ def syllables_for_word(
     elapsed = 0
     for part in parts:
         start = word.start + span * elapsed / total
+        chars = syllable_span((word.char_start, word.char_end), word.text, elapsed, len(part))
         elapsed += len(part)
         end = word.end if elapsed == total else word.start + span * elapsed / total
-        syllables.append(TimedSyllable(part, start, end, word_index))
+        syllables.append(TimedSyllable(part, start, end, word_index, *chars))
     return syllables
 
 

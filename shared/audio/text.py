@@ -1,9 +1,11 @@
 """Text before synthesis: the normal form for cache keys, and sentence chunks for long texts.
 
-``normalise_text`` gives two texts that sound the same one spelling (Unicode NFC, runs of
+``normalise_text`` gives two texts that differ in whitespace only one spelling (runs of
 spaces and tabs as one space, runs holding a line break as one line break, ends stripped),
 so the synthesis cache does not miss on invisible differences. Line breaks stay distinct
-from spaces because they end sentences, and so change where long texts are chunked.
+from spaces because they end sentences, and so change where long texts are chunked. Other
+characters stay as written, not composed (NFC): word timestamps name the text's words as
+strings of its own characters, and a decomposed "é" is two of them.
 ``split_sentences`` cuts a long text into chunks of at most ``max_chars`` at sentence ends
 (``. ! ?`` followed by a space, the CJK full stop, exclamation and question marks
 anywhere, line breaks), merging short sentences
@@ -45,9 +47,8 @@ class TextChunk:
 
 
 def normalise_text(text: str) -> str:
-    """Return ``text`` in NFC, whitespace collapsed (line breaks kept as one), stripped."""
-    composed = unicodedata.normalize("NFC", text)
-    return _SPACE_RUN.sub(lambda match: "\n" if "\n" in match.group() else " ", composed).strip()
+    """Return ``text`` with its whitespace collapsed (line breaks kept as one), stripped."""
+    return _SPACE_RUN.sub(lambda match: "\n" if "\n" in match.group() else " ", text).strip()
 
 
 def split_sentences(text: str, max_chars: int, *, merge: bool = True) -> list[TextChunk]:

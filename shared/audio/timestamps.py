@@ -35,7 +35,8 @@ Span = tuple[float, float]
 
 @dataclass(frozen=True)
 class TimedWord:
-    """A word of the input with its time (seconds) and its span in the input (end exclusive)."""
+    """A word of the input with its time (seconds) and its span in the input (end exclusive,
+    in code points: Python string offsets)."""
 
     text: str
     start: float
@@ -46,8 +47,15 @@ class TimedWord:
     turn_index: int | None = None
 
     def to_api(self) -> dict[str, Any]:
-        """Return ``{text, start, end}``, plus ``speaker`` and ``turnIndex`` in dialogues."""
-        body: dict[str, Any] = {"text": self.text, "start": self.start, "end": self.end}
+        """Return ``{text, start, end, charStart, charEnd}``, plus ``speaker`` and
+        ``turnIndex`` in dialogues."""
+        body: dict[str, Any] = {
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+            "charStart": self.char_start,
+            "charEnd": self.char_end,
+        }
         if self.speaker is not None:
             body["speaker"] = self.speaker
         if self.turn_index is not None:

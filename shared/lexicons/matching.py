@@ -6,8 +6,8 @@ cut it (``shared.audio.timing.is_of_word``): the signs written on it are of it, 
 rule for "C" does not take "C++" or "C#" and one for "5" not "$5", "-5" or "$-5", while
 the punctuation around it is not ("C," and "(C)" are "C", "10-15" two words). The words
 of a phrase match however many spaces or tabs are between them, and accents composed or
-decomposed (NFC or NFD), as the synthesis cache key does not tell those apart either (a
-decomposed accent is part of its word: "cafe" is not the start of "café"). A
+decomposed (NFC or NFD), which are the same words to a reader (a decomposed accent is
+part of its word: "cafe" is not the start of "café"). A
 case-insensitive rule matches its word in any case as its lexicon's language cases it
 (``fold_case``: Turkish dotted and dotless i).
 """
@@ -61,7 +61,7 @@ class Matcher:
         self._exact, self._folded = exact, folded
         self._casings = tuple(dict.fromkeys(casing for casing, _ in folded))
         # Each grapheme composed and decomposed (NFC, NFD), as a text may write accents
-        # either way and the cache key does not tell them apart; a case-insensitive one
+        # either way; a case-insensitive one
         # also case-folded, which the pattern's IGNORECASE does not do ("straße" is
         # "STRASSE", its folded "strasse" in any case).
         spellings = {_key(rule.grapheme) for rule in exact.values()} | {

@@ -42,28 +42,51 @@ _ABBREVIATION = re.compile(r"\b(Mr|Mrs|Ms|Dr|Prof|St|vs|etc|e\.g|i\.e)\.\s+$", r
 LONG_CLAUSE_CHARS = 120
 
 
+@dataclass(frozen=True)
+class PlacedSentence:
+    """A sentence, stripped, and where it starts in all the text added to its buffer."""
+
+    text: str
+    start: int
+
+
 class SentenceBuffer:
     """Collects streamed text and hands out complete sentences."""
 
     def __init__(self) -> None:
         self._text = ""
+        self._taken = 0  # characters of the text added before ``_text``
 
     def add(self, piece: str) -> list[str]:
         """Add ``piece``; return the sentences it completed, in order."""
+        return [sentence.text for sentence in self.add_placed(piece)]
+
+    def add_placed(self, piece: str) -> list[PlacedSentence]:
+        """Add ``piece``; return the sentences it completed, in order, each with where it
+        starts in all the text added."""
         self._text += piece
-        sentences: list[str] = []
+        sentences: list[PlacedSentence] = []
         while True:
             cut = self._next_cut()
             if cut is None:
                 return sentences
-            sentence, self._text = self._text[:cut].strip(), self._text[cut:]
-            if sentence:
+            sentence = self._take(cut)
+            if sentence.text:
                 sentences.append(sentence)
 
     def flush(self) -> str:
         """Return whatever is left (the answer's last words) and empty the buffer."""
-        rest, self._text = self._text.strip(), ""
-        return rest
+        return self.flush_placed().text
+
+    def flush_placed(self) -> PlacedSentence:
+        """Return whatever is left, with where it starts, and empty the buffer."""
+        return self._take(len(self._text))
+
+    def _take(self, cut: int) -> PlacedSentence:
+        taken, self._text = self._text[:cut], self._text[cut:]
+        start = self._taken + len(taken) - len(taken.lstrip())
+        self._taken += cut
+        return PlacedSentence(taken.strip(), start)
 
     def _next_cut(self) -> int | None:
         for match in _SENTENCE_END.finditer(self._text):

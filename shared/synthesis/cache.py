@@ -1,11 +1,12 @@
 """The synthesis cache key: a hash of everything that changes the audio, and whose it is.
 
 ``cache_key`` hashes the owner (the requesting user, or nobody when renders of catalog
-voices are shared), the normalised text, provider, voice, voice model and its version,
-every audio setting, the format, the timestamp options and the pronunciation lexicons
-applied (each as id@version: a new version is another key, a pinned old one the same).
-The entries themselves, and the single-flight that renders each key once, are the audio
-cache of ``shared.files.cache``.
+voices are shared), the text with its whitespace normalised (a hit's words are placed on
+the request's own spacing: ``shared.synthesis.spans``), provider, voice, voice model and
+its version, every audio setting, the format, the timestamp options and the pronunciation
+lexicons applied (each as id@version: a new version is another key, a pinned old one the
+same). The entries themselves, and the single-flight that renders each key once, are the
+audio cache of ``shared.files.cache``.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ from shared.audio.text import normalise_text
 from shared.providers.base import AudioSettings
 from shared.synthesis.model import ResolvedVoice, TimestampGranularity
 
-KEY_VERSION = 2
+KEY_VERSION = 3
 """Bumped when what a render answers changes for the same request, so that a hit answers
 as a miss would: 2 (2026-12-07), word timestamps keep the signs written on a word ("$5"),
 SSML's are the words as written (a ``<sub>``'s content), and numbers and abbreviations are
-one syllable."""
+one syllable; 3, every word and syllable has its span in the text (``charStart``,
+``charEnd``), which a render cached before has not, and texts are told apart by their
+characters, not composed (NFC) first."""
 
 
 def cache_key(

@@ -9,7 +9,8 @@ word's timestamp carries its speaker and turn index. Pronunciation lexicons appl
 the turn's own ``lexiconIds`` first, then the request's; turns go to a native dialogue as
 aliases (its inputs are plain text), so a rule said by IPA where the turn's provider takes
 phonemes makes the dialogue segmented. The result goes through the same cache,
-single-flight, storage and usage as ``POST /synthesize``.
+single-flight, storage and usage as ``POST /synthesize``. Each word's span indexes its own
+turn's text, in either mode.
 """
 
 from __future__ import annotations
@@ -162,6 +163,8 @@ def synthesize_dialogue(
             dict.fromkeys(ref for selection in lexicons if selection for ref in selection.ids)
         ),
         unapplied_rules=tuple(dict.fromkeys(name for names in unapplied for name in names)),
+        turns=tuple(turn.text for turn in turns),
+        leads=tuple(turn.lead for turn in turns),
     )
     return synthesize_now(deps, user_id, prepared)
 
@@ -265,6 +268,11 @@ def _native(
         position += len(turn.text) + 1
     tagged: list[TimedWord] = []
     for word in words:
+        # Each word spans its own turn's text, as a segmented dialogue's words do.
         index = max(i for i, start in enumerate(starts) if start <= word.char_start)
-        tagged.extend(offset_timings([word], 0.0, speaker=turns[index].speaker, turn_index=index))
+        tagged.extend(
+            offset_timings(
+                [word], 0.0, -starts[index], speaker=turns[index].speaker, turn_index=index
+            )
+        )
     return Rendered(result.pcm, result.sample_rate, tagged, list(result.unapplied))

@@ -1,7 +1,8 @@
 """Synthesis answered at once: from the cache, or rendered, stored and published.
 
 ``synthesize_now`` claims the request's cache key: a ready entry gives the user a record of
-their own for the stored object (``cacheHit: true``, no provider call); the lease renders,
+their own for the stored object (``cacheHit: true``, no provider call), its words placed on
+the request's own text (``shared.synthesis.spans``); the lease renders,
 encodes and uploads the audio (its words aligned and timestamps computed while the audio
 is written). ``finish`` then commits in one transaction what the request did: the user's
 file record (and storage used), the cache entry made ready, the completed job and each
@@ -12,6 +13,7 @@ no record holds (they are deleted again) and no use counted.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -42,7 +44,10 @@ from shared.synthesis.prepare import Prepared, new_job
 from shared.synthesis.render import timestamps_body
 from shared.synthesis.repository import SynthesisJobRepository
 from shared.synthesis.responses import response_for
+from shared.synthesis.spans import UnplacedWordsError, shifted
 from shared.synthesis.usage import cost_of, pend_model_use
+
+logger = logging.getLogger(__name__)
 
 _MAX_ATTEMPTS_ON_VANISHED_ENTRY = 3
 
@@ -60,11 +65,15 @@ def synthesize_now(deps: SynthesisDeps, user_id: str, prepared: Prepared) -> Syn
             claim = claimed
             break
         try:
+            # The render may be of this text spaced otherwise: its words, placed on this.
+            timestamps = prepared.placed(read_timestamps(deps.audio, claimed.timestamps_path))
             own = adopt(deps.audio, claimed, user_id)
-            timestamps = read_timestamps(deps.audio, own.timestamps_path)
         except NotFoundError:
             flight.forget(prepared.key, claimed.file_path)  # cleaned up under us
             continue
+        except UnplacedWordsError:
+            logger.warning("A cached render's words are not its request's: rendered again")
+            break
         return finish(
             deps,
             job,
@@ -206,4 +215,5 @@ def finish(
             discard_upload(deps.audio, uploaded)
         raise
     notify_finished(deps.task_queue, deps.settings, done)
-    return response_for(deps, done, prepared.voice, audio_file=audio_file, timestamps=timestamps)
+    shown = None if timestamps is None else shifted(timestamps, prepared.leads)
+    return response_for(deps, done, prepared.voice, audio_file=audio_file, timestamps=shown)

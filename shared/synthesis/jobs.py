@@ -29,7 +29,7 @@ from shared.synthesis.repository import (
     job_document,
     job_from,
 )
-from shared.synthesis.responses import response_for
+from shared.synthesis.responses import TEXT_LEADS, TURN_LENGTHS, response_for
 from shared.tasks.base import TaskAlreadyExistsError
 
 if TYPE_CHECKING:
@@ -164,12 +164,35 @@ def job_with_file(
         )
 
         try:
-            shown = read_timestamps(deps.audio, timestamps_path_of(audio_file))
+            shown = _placed(job, read_timestamps(deps.audio, timestamps_path_of(audio_file)))
         except NotFoundError:
             shown = None
     return response_for(
         deps, job, voice, audio_file=audio_file, timestamps=shown, download_url=not callback
     )
+
+
+def _placed(job: SynthesisJob, timestamps: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Return the stored ``timestamps`` of ``job``'s file placed on the job's own text as
+    sent (a cache hit's file is the render of a text that may be spaced otherwise)."""
+    from shared.synthesis.spans import (  # noqa: PLC0415 - see the imports
+        UnplacedWordsError,
+        placed,
+        shifted,
+    )
+
+    leads = job.config.get(TEXT_LEADS) or [0]
+    turns: list[str] = []
+    start = 0
+    for length in job.config.get(TURN_LENGTHS) or ():
+        turns.append(job.text_content[start : start + length])
+        start += length + 1  # the line break joining the turns
+    try:
+        shown = placed(timestamps, job.text_content, ssml=bool(job.config.get("ssml")), turns=turns)
+    except UnplacedWordsError:
+        # Words timed before they had spans, another way (SSML's said words): as they are.
+        return timestamps
+    return None if shown is None else shifted(shown, leads)
 
 
 class SynthesisJobListQuery(RequestModel):

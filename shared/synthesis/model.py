@@ -7,8 +7,9 @@ not with the dialogue's use case, so the function declares its routes without lo
 speech path). A ``SynthesisJob`` turns text into audio with a voice model or a
 catalog voice; it moves from pending to processing to completed or failed, and its
 transition methods return a new job. Word and syllable timestamps locate the text in the
-audio. ``check_text`` and ``audio_settings`` are the request's rules: text limits, and a
-sample rate the format can be written at.
+audio, and each word in the text sent (``charStart``, ``charEnd``: code points).
+``check_text`` and ``audio_settings`` are the request's rules: text limits, and a sample
+rate the format can be written at.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Self
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from shared.audio.encode import output_rate
@@ -196,26 +204,90 @@ class SynthesisJob(DomainModel):
         )
 
 
+SPAN_UNIT = (
+    "in Unicode code points (what Python's str indexes and a JSON string is made of; in "
+    "JavaScript, Array.from(text) indexes code points, text.slice does UTF-16 units)"
+)
+
+
 class WordTimestamp(DomainModel):
-    """Where a word sits in the audio, in seconds from the start."""
+    """Where a word sits in the audio (seconds from the start) and in the text sent.
+
+    ``charStart``..``charEnd`` (end exclusive, in code points) is the word's span in what
+    the request sent: ``text[charStart:charEnd]`` is the word for plain text; for SSML the
+    span is where the word is written in the document (``AT&amp;T`` for the word "AT&T",
+    a ``<sub>``'s content, not its alias); in a dialogue, in its own turn's text.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     text: Annotated[str, Field(min_length=1)]
     start: Seconds
     end: Seconds
+    char_start: Annotated[
+        NonNegativeCount, Field(description=f"Start of its span in the text sent, {SPAN_UNIT}")
+    ]
+    char_end: Annotated[
+        NonNegativeCount,
+        Field(description="End of its span in the text sent (exclusive), in code points"),
+    ]
+    speaker: Annotated[str | None, Field(description="The turn's speaker (dialogues only)")] = None
+    turn_index: Annotated[
+        NonNegativeCount | None,
+        Field(description="The turn (0-based) whose text the span indexes (dialogues only)"),
+    ] = None
 
     @model_validator(mode="after")
     def _starts_before_end(self) -> Self:
         if self.start > self.end:
             raise ValueError("start must not be after end")
+        if self.char_start > self.char_end:
+            raise ValueError("charStart must not be after charEnd")
         return self
 
 
 class SyllableTimestamp(WordTimestamp):
-    """Where a syllable sits in the audio, and which word (0-based) it belongs to."""
+    """Where a syllable sits in the audio, which word (0-based) it belongs to, and its
+    span: its slice of its word's span (the word's whole span where the word's source is
+    not its text: SSML with an entity or markup inside the word)."""
 
     word_index: NonNegativeCount
+
+
+def _timestamps_schema(schema: dict[str, Any]) -> None:
+    """Document ``SynthesisResponse.timestamps``: a mapping at run time (stored JSON,
+    answered as it is), its words and syllables shaped as the models above."""
+
+    def shape(model: type[DomainModel]) -> dict[str, Any]:
+        described = model.model_json_schema(by_alias=True, mode="serialization")
+        properties = described["properties"]
+        for name in ("speaker", "turnIndex"):
+            # Left out, not null, outside dialogues.
+            optional = properties[name]
+            (kind,) = (each for each in optional.pop("anyOf") if each != {"type": "null"})
+            optional.pop("default")
+            properties[name] = {**kind, **optional}
+        return described
+
+    schema.clear()
+    schema["anyOf"] = [
+        {
+            "type": "object",
+            "description": (
+                "The words and syllables asked for (timestampGranularity). Each one's "
+                f"charStart..charEnd is its slice of what the request sent, {SPAN_UNIT}: "
+                "text.slice(charStart, charEnd) is off by one per emoji before the word, while "
+                "Array.from(text).slice(charStart, charEnd).join('') is the word."
+            ),
+            "properties": {
+                "words": {"type": "array", "items": shape(WordTimestamp)},
+                "syllables": {"type": "array", "items": shape(SyllableTimestamp)},
+            },
+        },
+        {"type": "null"},
+    ]
+    schema["default"] = None
+    schema["title"] = "Timestamps"
 
 
 class SynthesisMode(StrEnum):
@@ -262,6 +334,17 @@ class AudioOptions(RequestModel):
         return output_format_of(value)
 
 
+def _stripped_lead(data: Any, *names: str) -> int | None:
+    """Return how many whitespace characters the first string of ``names`` in ``data`` (a
+    request body as sent) starts with, which request models strip; None without one."""
+    if isinstance(data, dict):
+        for name in names:
+            sent = data.get(name)
+            if isinstance(sent, str):
+                return len(sent) - len(sent.lstrip())
+    return None
+
+
 class SynthesizeRequest(AudioOptions):
     """Body of ``POST /synthesize``: ``text`` or ``ssml``, and a voice (default: active model)."""
 
@@ -269,6 +352,22 @@ class SynthesizeRequest(AudioOptions):
     ssml: str | None = None
     voice: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     lexicon_ids: LexiconIds | None = None
+    _lead: int = PrivateAttr(default=0)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_lead(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        request = handler(data)
+        lead = _stripped_lead(data, "text", "ssml")
+        if lead is not None:
+            request._lead = lead
+        return request
+
+    @property
+    def lead(self) -> int:
+        """Return how many whitespace characters were sent before the text (or SSML), which
+        parsing strips: the words' spans index what was sent, so they count them."""
+        return self._lead
 
 
 MAX_PAUSE_MS = 10_000
@@ -279,6 +378,21 @@ class DialogueTurnRequest(DialogueTurn):
     """One turn of ``POST /synthesize/dialogue``, with lexicons of its own."""
 
     lexicon_ids: LexiconIds | None = None
+    _lead: int = PrivateAttr(default=0)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_lead(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+        turn = handler(data)
+        lead = _stripped_lead(data, "text")
+        if lead is not None:
+            turn._lead = lead
+        return turn
+
+    @property
+    def lead(self) -> int:
+        """Return how many whitespace characters were sent before the turn's text."""
+        return self._lead
 
 
 class DialogueRequest(AudioOptions):
@@ -317,7 +431,7 @@ class SynthesisResponse(DomainModel):
     billed_characters: int | None = None
     cost: float | None = None
     expires_at: datetime | None = None
-    timestamps: dict[str, Any] | None = None
+    timestamps: Annotated[dict[str, Any] | None, Field(json_schema_extra=_timestamps_schema)] = None
     unapplied: list[str] = Field(default_factory=list)
     # The pronunciation lexicons applied, each as id@version, and the graphemes whose rule
     # this voice's provider cannot say (IPA only, on a provider without phoneme input).

@@ -30,7 +30,8 @@ from shared.synthesis.model import (
 )
 from shared.synthesis.pronunciation import unapplied_rules
 from shared.synthesis.render import Rendered, render_piece, render_text
-from shared.synthesis.responses import RESPONSE_FIELDS
+from shared.synthesis.responses import RESPONSE_FIELDS, TEXT_LEADS, TURN_LENGTHS
+from shared.synthesis.spans import placed
 from shared.synthesis.voices import provider_for, resolve_voice
 
 if TYPE_CHECKING:
@@ -67,6 +68,11 @@ class Prepared:
     lexicons: LexiconSelection | None = None
     lexicon_ids: tuple[str, ...] = ()
     unapplied_rules: tuple[str, ...] = ()
+    # A dialogue's turns' texts ("\n".join of them is ``text``): its words span their turn's.
+    turns: tuple[str, ...] = ()
+    # The whitespace sent before the text (each turn's), which parsing stripped: the
+    # answer's spans count it (``shared.synthesis.spans.shifted``).
+    leads: tuple[int, ...] = (0,)
 
     @property
     def length(self) -> int:
@@ -98,6 +104,15 @@ class Prepared:
             ssml=self.ssml,
             lexicons=self.lexicons,
         )
+
+    def placed(self, timestamps: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Return a stored render's ``timestamps`` with every span on this request's own
+        text (a cache hit's render may come from a text spaced otherwise).
+
+        Raises:
+            UnplacedWordsError: the render's words are not this text's.
+        """
+        return placed(timestamps, self.text, ssml=self.ssml, turns=self.turns)
 
     def billed(self) -> tuple[tuple[ResolvedVoice, int], ...]:
         """Return each voice used with the characters it spoke."""
@@ -169,6 +184,7 @@ def prepare(
         lexicons=lexicons,
         lexicon_ids=lexicon_ids,
         unapplied_rules=unapplied_rules(lexicons, provider, text, ssml=ssml),
+        leads=(body.lead,),
     )
 
 
@@ -213,6 +229,10 @@ def new_job(user_id: str, prepared: Prepared, **fields: Any) -> SynthesisJob:
                 else {}
             ),
             **({RESPONSE_FIELDS: dict(prepared.extra)} if prepared.extra else {}),
+            # Where each turn is in the text, so the job's words are shown on their turns,
+            # and the whitespace sent before it (or the text), which their spans count.
+            **({TURN_LENGTHS: [len(turn) for turn in prepared.turns]} if prepared.turns else {}),
+            **({TEXT_LEADS: list(prepared.leads)} if any(prepared.leads) else {}),
         },
         **fields,
     )

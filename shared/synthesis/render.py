@@ -41,6 +41,7 @@ from shared.providers.base import (
 )
 from shared.synthesis.model import ResolvedVoice, TimestampGranularity
 from shared.synthesis.pronunciation import original_words, pronounced_request
+from shared.synthesis.spans import in_source
 
 if TYPE_CHECKING:
     from shared.audio import respelling
@@ -94,7 +95,8 @@ def render_piece(
     """Return one provider call's audio with every word of ``text`` timed.
 
     For SSML the words are those the author wrote, each ``<sub>``'s content timed over
-    its alias's words (matched to the timings by text).
+    its alias's words (matched to the timings by text), their spans in the document's
+    source (``shared.synthesis.spans``); plain text's words span the text as given.
     ``lexicons``' rules are said in the provider's best form; the words stay the user's.
 
     Raises:
@@ -119,12 +121,14 @@ def render_piece(
     def timing() -> list[TimedWord]:
         timings = original_words(spoken.applied, text, result.words, ssml=ssml)
         if ssml:
-            # Timed on the words said, shown as the author wrote them (a <sub>'s content).
+            # Timed on the words said, shown as the author wrote them (a <sub>'s content),
+            # each spanning where it is written in the document.
             document = markup.ssml_text(markup.validate_ssml(text))
             said = align_words(document.spoken, timings, duration)
-            words = respelling.words_as_written(
+            written = respelling.words_as_written(
                 said, document.written, document.respellings, duration
             )
+            words = in_source(written, text, document.written)
         else:
             words = align_words(text, timings, duration)
         return fit_to_speech(words, pcm, result.sample_rate)

@@ -12,6 +12,12 @@ if TYPE_CHECKING:
 
 RESPONSE_FIELDS = "responseFields"
 """The job config's fields of its answer that the job's own fields do not say."""
+TURN_LENGTHS = "turnLengths"
+"""The job config's lengths of a dialogue's turns, whose texts joined by line breaks are
+the job's text: its words span their own turn's text."""
+TEXT_LEADS = "textLeads"
+"""The job config's whitespace sent before its text (each turn's), which parsing stripped
+from the job's text: the spans of its words count it."""
 
 
 def response_for(

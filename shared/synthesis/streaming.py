@@ -1,8 +1,9 @@
 """Synthesis that streams: audio chunks as they are produced, then stored as usual.
 
 ``open_stream`` returns a ``SynthesisStream`` of ``StreamChunk`` (encoded bytes and the
-words they hold, timed on the whole utterance's clock). A ready cache entry is served from
-the stored object (``cache_hit``). Otherwise the request's cache key is claimed as
+words they hold, timed on the whole utterance's clock and spanning its text). A ready cache
+entry is served from the stored object (``cache_hit``), its words placed on the request's
+own text (``shared.synthesis.spans``). Otherwise the request's cache key is claimed as
 ``synthesize_now`` claims it, and the audio comes from ``shared.synthesis.stream_render``
 as it is iterated: sentence chunks in text order (or the provider's own stream), each
 encoded as it comes, synthesized at most ``synthesis_stream_ahead_chunks`` chunks ahead
@@ -36,6 +37,7 @@ from shared.synthesis.immediate import finish, timestamps_source
 from shared.synthesis.model import SynthesisJob, SynthesisResponse
 from shared.synthesis.prepare import Prepared, new_job
 from shared.synthesis.render import timestamps_body
+from shared.synthesis.spans import UnplacedWordsError, shifted
 from shared.synthesis.stream_render import Encoding, StreamChunk
 from shared.synthesis.usage import record_model_use
 
@@ -72,7 +74,8 @@ class SynthesisStream:
 
     def timings_of(self, deps: SynthesisDeps, chunk: StreamChunk) -> dict[str, Any]:
         """Return the chunk's ``{words, syllables}`` per the request's granularity, each
-        syllable's ``wordIndex`` counted over the whole utterance."""
+        syllable's ``wordIndex`` counted over the whole utterance, its spans on its text
+        as sent."""
         body = timestamps_body(
             chunk.words,
             self.prepared.options.timestamp_granularity,
@@ -81,7 +84,7 @@ class SynthesisStream:
         )
         for syllable in body.get("syllables", []):
             syllable["wordIndex"] += chunk.first_word
-        return body
+        return shifted(body, self.prepared.leads)
 
 
 def open_stream(
@@ -110,11 +113,11 @@ def open_stream(
         lease = claimed
         stream.release = lambda: deps.flight.abandon(lease)
         return _typed(stream, None)
-    response, own = claimed
+    response, own, timestamps = claimed
     stream = SynthesisStream(iter(()), "", cache_hit=response.cache_hit, prepared=prepared)
     stream.result, stream.duration = response, own.duration
     data = deps.blobs.get(deps.settings.audio_bucket, own.file_path)
-    stream.chunks = _stored(data, response.timestamps, own.duration)
+    stream.chunks = _stored(data, timestamps, own.duration)
     return _typed(stream, own)
 
 
@@ -128,19 +131,23 @@ def _typed(stream: SynthesisStream, cached: CachedAudio | None) -> SynthesisStre
 
 def _claim(
     deps: SynthesisDeps, user_id: str, prepared: Prepared, job: SynthesisJob, started: float
-) -> Lease | tuple[SynthesisResponse, CachedAudio]:
-    """Return a lease to render, or a hit's finished response and its stored object."""
+) -> Lease | tuple[SynthesisResponse, CachedAudio, dict[str, Any] | None]:
+    """Return a lease to render, or a hit's finished response, its stored object and its
+    timestamps placed on the request's text (as a render's: ``timings_of`` shows them)."""
     flight = deps.flight
     for _ in range(_MAX_ATTEMPTS_ON_VANISHED_ENTRY):
         claimed = flight.claim(prepared.key)
         if not isinstance(claimed, CachedAudio):
             return claimed
         try:
+            timestamps = prepared.placed(read_timestamps(deps.audio, claimed.timestamps_path))
             own = adopt(deps.audio, claimed, user_id)
-            timestamps = read_timestamps(deps.audio, own.timestamps_path)
         except NotFoundError:
             flight.forget(prepared.key, claimed.file_path)
             continue
+        except UnplacedWordsError:
+            logger.warning("A cached render's words are not its request's: rendered again")
+            break
         response = finish(
             deps,
             job,
@@ -150,7 +157,7 @@ def _claim(
             started=started,
             hit=own is claimed,
         )
-        return response, own
+        return response, own, timestamps
     return Lease(prepared.key, job.id, cached=False)
 
 
@@ -160,7 +167,7 @@ def _stored(
     """Yield a stored file in pieces; each word goes with the piece holding its start
     (by byte position, which is proportional to time for these formats up to headers)."""
     words = [
-        TimedWord(w["text"], w["start"], w["end"], 0, 0)
+        TimedWord(w["text"], w["start"], w["end"], w["charStart"], w["charEnd"])
         for w in (timestamps or {}).get("words", [])
     ]
     size = max(len(data), 1)

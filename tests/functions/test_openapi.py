@@ -36,3 +36,16 @@ def test_models_appear_in_camel_case(function_client):
     assert register["responses"]["401"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error"
     }
+
+
+def test_word_timestamps_document_their_span_in_code_points(function_client):
+    document = function_client("openapi").get("/openapi.json").get_json()
+    response = document["components"]["schemas"]["SynthesisResponse"]
+    shown = next(s for s in response["properties"]["timestamps"]["anyOf"] if "properties" in s)
+    for name in ("words", "syllables"):
+        item = shown["properties"][name]["items"]
+        assert {"text", "start", "end", "charStart", "charEnd"} <= set(item["required"])
+        assert "code point" in item["properties"]["charStart"]["description"]
+        assert "exclusive" in item["properties"]["charEnd"]["description"]
+    assert "wordIndex" in shown["properties"]["syllables"]["items"]["required"]
+    assert "Array.from" in shown["description"]

@@ -24,11 +24,18 @@ from shared.providers.voices import DialogueTurn
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.test_synthesis import fetch
 from tests.functions.test_synthesis_fixtures import CountingEspeak
+from tests.functions.test_synthesis_spans import assert_spelled_in_place, found_in_order, spans_of
 
 TURNS = [
     {"speaker": "Alice", "voice": "espeak:en-US+f3", "text": "Good morning, how are you today?"},
     {"speaker": "Bob", "voice": "espeak:en-US+m3", "text": "Very well, thank you for asking."},
     {"speaker": "Alice", "voice": "espeak:en-US+f3", "text": "Shall we begin the meeting?"},
+]
+# A leading space, a repeated word, signs, an emoji (two UTF-16 units), Chinese.
+SPANNED_TURNS = [
+    {"speaker": "Ann", "voice": "espeak:en-US+f3", "text": " Hello 🎉 world, hello world!"},
+    {"speaker": "Bob", "voice": "espeak:en-US+m3", "text": "It costs $5 to learn C++, hello."},
+    {"speaker": "Ann", "voice": "espeak:cmn", "text": "你好\uff0c世界。"},
 ]
 INJECTION = "Tom & Jerry said \"<break time='5s'/>\" and 1 < 2 isn't news"
 
@@ -178,3 +185,52 @@ def test_user_text_is_spoken_not_parsed_as_ssml(platform, function_client, ann):
 )
 def test_dialogue_validation(synthesis_client, ann, change, code, status):
     assert dialogue(synthesis_client, ann, expect=status, **change)["code"] == code
+
+
+def assert_placed_in_turns(turns: Sequence[dict[str, Any]], timestamps: dict[str, Any]) -> None:
+    """Assert that each word (and syllable) is a slice of its own turn's text."""
+    words, syllables = timestamps["words"], timestamps["syllables"]
+    assert {w["turnIndex"] for w in words} == set(range(len(turns)))
+    for index, turn in enumerate(turns):
+        text = turn["text"]
+        own = [w for w in words if w["turnIndex"] == index]
+        assert spans_of(own) == found_in_order(text, [w["text"] for w in own])
+        for word in own:
+            assert text[word["charStart"] : word["charEnd"]] == word["text"]
+            at = words.index(word)
+            assert_spelled_in_place(text, word, [s for s in syllables if s["wordIndex"] == at])
+
+
+def test_each_word_is_placed_in_its_own_turns_text(synthesis_client, ann, espeak):
+    body = dialogue(synthesis_client, ann, turns=SPANNED_TURNS)
+    assert body["mode"] == "segmented"
+    assert [w["text"] for w in body["timestamps"]["words"]][:4] == [
+        "Hello",
+        "world",
+        "hello",
+        "world",
+    ]
+    assert_placed_in_turns(SPANNED_TURNS, body["timestamps"])
+    # The same turns spaced otherwise are a hit, placed on their own texts (and the job's).
+    spaced = [
+        {**SPANNED_TURNS[0], "text": "   Hello 🎉 world,   hello world!"},
+        *SPANNED_TURNS[1:],
+    ]
+    hit = dialogue(synthesis_client, ann, turns=spaced)
+    assert (hit["cacheHit"], espeak.calls) == (True, 3)
+    assert_placed_in_turns(spaced, hit["timestamps"])
+    job = synthesis_client.get(f"/synthesis/jobs/{hit['jobId']}", headers=ann).get_json()
+    assert job["timestamps"] == hit["timestamps"]
+
+
+def test_a_native_dialogues_words_are_placed_in_their_turns(platform, function_client, ann):
+    from shared.catalog.repository import VoiceRepository
+    from tests.functions.test_synthesis_fixtures import espeak_voices
+
+    provider = MultiSpeakerEspeak()
+    container = get_container()
+    container.use_provider_registry(ProviderRegistry.of([provider]))
+    VoiceRepository(container.store).upsert(espeak_voices())
+    body = dialogue(function_client("synthesis"), ann, turns=SPANNED_TURNS, mode="native")
+    assert body["mode"] == "native"
+    assert_placed_in_turns(SPANNED_TURNS, body["timestamps"])

@@ -32,6 +32,7 @@ from shared.tasks.scheduling import JobRegistry
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.test_synthesis import fetch
 from tests.functions.test_synthesis_fixtures import CountingEspeak
+from tests.functions.test_synthesis_spans import assert_placed
 
 FAST = QueuePolicy(max_attempts=3, min_backoff=0.01, max_backoff=0.05, max_concurrent=4)
 SENTENCES = [
@@ -160,6 +161,25 @@ def test_long_text_becomes_a_job_that_completes(synthesis_client, ann, queue, es
     assert again.status_code == 200
     assert again.get_json()["cacheHit"] is True
     assert espeak.calls == chunks
+
+
+def test_a_jobs_words_are_placed_in_its_whole_text_across_its_chunks(
+    synthesis_client, ann, queue, espeak
+):
+    sentence = "Hello 🎉 world, hello world! It costs $5 to learn C++ (not C#). 你好\uff0c世界。"
+    text = "  " + " ".join([sentence] * 30)
+    started = start(synthesis_client, ann, text=text, timestampGranularity="both")
+    done = wait(synthesis_client, ann, started["jobId"])
+    assert espeak.calls == len(split_sentences(text, 400)) > 3
+    assert len(done["timestamps"]["words"]) == 30 * 14
+    assert_placed(text, done["timestamps"])
+    # The text spaced otherwise is a hit, answered at once and placed on its own text.
+    spaced = text.strip().replace("! It", "!   It")
+    hit = synthesis_client.post(
+        "/synthesize", json={"text": spaced, "voice": "espeak:en-US"}, headers=ann
+    ).get_json()
+    assert hit["cacheHit"] is True
+    assert_placed(spaced, hit["timestamps"])
 
 
 def test_chunk_tasks_that_both_see_every_chunk_done_queue_one_assembly(

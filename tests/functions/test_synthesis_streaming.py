@@ -36,6 +36,7 @@ from shared.synthesis.streaming import open_stream
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.test_synthesis import create_model, fetch
 from tests.functions.test_synthesis_fixtures import CountingEspeak
+from tests.functions.test_synthesis_spans import assert_placed
 
 ann = fx.ann
 bob = fx.bob
@@ -203,6 +204,32 @@ def test_timestamps_variant_sends_json_lines_on_the_whole_utterances_clock(
     assert [w["text"] for line in hit_lines[:-1] for w in line.get("words", [])] == [
         w["text"] for w in words
     ]
+
+
+def timed_lines(response: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the words and syllables of a JSON lines answer, and its done line."""
+    *audio_lines, done = [json.loads(line) for line in b"".join(chunks_of(response)).splitlines()]
+    words = [word for line in audio_lines for word in line.get("words", [])]
+    syllables = [syllable for line in audio_lines for syllable in line.get("syllables", [])]
+    return {"words": words, "syllables": syllables}, done
+
+
+def test_streamed_words_are_placed_in_the_whole_text_sent(synthesis_client, espeak, ann):
+    text = (
+        " Hello 🎉 world, hello world! It costs $5 to learn C++ (not C#). "
+        "😀Smile. 你好\uff0c世界。 Hello again, world."
+    )
+    path = "/synthesize/stream?timestamps=true"
+    timed, done = timed_lines(stream(synthesis_client, ann, path, text=text, outputFormat="pcm"))
+    assert done["cacheHit"] is False
+    assert espeak.calls == 3  # in sentence chunks, each placed at its offset
+    assert_placed(text, timed)
+    # The text spaced otherwise is a hit: the stored words, placed on its own text.
+    spaced = "\n " + text.replace(" hello", "   hello").replace("。 Hello", "。\tHello")
+    hit, done = timed_lines(stream(synthesis_client, ann, path, text=spaced, outputFormat="pcm"))
+    assert done["cacheHit"] is True
+    assert [w["text"] for w in hit["words"]] == [w["text"] for w in timed["words"]]
+    assert_placed(spaced, hit)
 
 
 def test_streamed_ssml_times_the_written_words_as_the_unstreamed_answer_does(

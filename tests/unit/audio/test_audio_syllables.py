@@ -180,8 +180,22 @@ def test_syllable_timestamps_cover_a_sentence_with_word_indexes():
         "text": "hel",
         "start": pytest.approx(words[1].start),
         "end": pytest.approx(syllables[5].start),
+        "charStart": 5,
+        "charEnd": 8,
         "wordIndex": 1,
     }
+    # Each syllable's span is its slice of its word's span in the text.
+    assert all(text[s.char_start : s.char_end] == s.text for s in syllables)
+
+
+def test_a_word_whose_span_is_not_its_text_gives_each_syllable_the_whole_span():
+    # SSML's "caf&#233;": the word "café" written as nine characters of the source.
+    written = TimedWord("café", 1.0, 2.0, 40, 49)
+
+    syllables = syllable_timestamps([written], "en")
+
+    assert [s.text for s in syllables] == ["ca", "fé"]
+    assert [(s.char_start, s.char_end) for s in syllables] == [(40, 49), (40, 49)]
 
 
 def test_phonemes_must_match_the_words():

@@ -180,10 +180,18 @@ def test_offset_timings_moves_a_chunk_into_the_whole_and_tags_the_turn():
         "text": "Good",
         "start": 2.5,
         "end": pytest.approx(2.9),
+        "charStart": 100,
+        "charEnd": 104,
         "speaker": "Alice",
         "turnIndex": 3,
     }
-    assert words[0].to_api().keys() == {"text", "start", "end"}
+    assert words[1].to_api() == {
+        "text": "morning",
+        "start": pytest.approx(0.4),
+        "end": pytest.approx(1.1),
+        "charStart": 5,
+        "charEnd": 12,
+    }
 
 
 def test_in_order_repairs_a_joined_timeline_that_overlaps_at_a_crossfade():

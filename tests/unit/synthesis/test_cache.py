@@ -52,6 +52,11 @@ def test_key_ignores_invisible_differences():
     assert key() == key(text="  Hello   world. ") == key(text="Hello\tworld.")
 
 
+def test_key_tells_composed_from_decomposed_accents():
+    # Word timestamps name the text's own characters: "Café" is not "Cafe" + U+0301.
+    assert key(text="Café au lait.") != key(text="Cafe\u0301 au lait.")
+
+
 @pytest.mark.parametrize(
     "change",
     [

@@ -150,11 +150,17 @@ def test_granularities():
 
 
 def test_timestamps_validate_their_span():
-    word = WordTimestamp(text="hello", start=0.0, end=0.4)
-    assert word.to_api() == {"text": "hello", "start": 0.0, "end": 0.4}
-    assert WordTimestamp(text="a", start=0.2, end=0.2).end == 0.2
+    word = WordTimestamp(text="hello", start=0.0, end=0.4, char_start=6, char_end=11)
+    assert word.model_dump(by_alias=True, exclude_none=True) == {
+        "text": "hello",
+        "start": 0.0,
+        "end": 0.4,
+        "charStart": 6,
+        "charEnd": 11,
+    }
+    assert WordTimestamp(text="a", start=0.2, end=0.2, char_start=0, char_end=1).end == 0.2
     syllable = SyllableTimestamp.model_validate(
-        {"text": "hel", "start": 0, "end": 0.2, "wordIndex": 0}
+        {"text": "hel", "start": 0, "end": 0.2, "charStart": 6, "charEnd": 9, "wordIndex": 0}
     )
     assert syllable.to_api()["wordIndex"] == 0
     bad_spans: list[dict[str, object]] = [
@@ -162,12 +168,14 @@ def test_timestamps_validate_their_span():
         {"start": -0.1, "end": 0.4},
         {"start": 0, "end": float("inf")},
         {"text": "", "start": 0, "end": 1},
+        {"start": 0, "end": 1, "charStart": 3, "charEnd": 2},
+        {"start": 0, "end": 1, "charStart": -1, "charEnd": 2},
     ]
     for bad in bad_spans:
         with pytest.raises(ValidationError):
-            WordTimestamp.model_validate({"text": "w"} | bad)
+            WordTimestamp.model_validate({"text": "w", "charStart": 0, "charEnd": 1} | bad)
     with pytest.raises(ValidationError):
-        SyllableTimestamp(text="x", start=0, end=1, word_index=-1)
+        SyllableTimestamp(text="x", start=0, end=1, char_start=0, char_end=1, word_index=-1)
 
 
 def test_checksum_format():

@@ -4,8 +4,9 @@ Routes: ``/v1/sessions`` (WebSocket, see the README's protocol section),
 ``/v1/synthesize/ws`` (WebSocket: text in pieces, audio with word timings out,
 ``session.text_socket``),
 ``POST /v1/sessions/webrtc`` (a WebRTC offer answered, ``session.webrtc``), ``/healthz``
-(the process is up), ``/readyz`` (the backend is connected and not unhealthy: 503 until the
-speech model has loaded), ``/metrics`` (Prometheus text), ``GET /v1/backends`` (the backend
+(the process is up), ``/readyz`` (the default backend is connected and not unhealthy: 503
+until the speech model has loaded; the other backends in use are reported beside it, see
+``SessionService.readiness``), ``/metrics`` (Prometheus text), ``GET /v1/backends`` (the backend
 providers, their capabilities and config schemas; bearer token required). The backend
 starts in the background at startup, so the health check answers at once; on shutdown
 every session is closed with 1001 and stays resumable on another instance.
@@ -27,7 +28,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from session.container import SessionContainer
-from session.http_errors import error_response
+from session.http_errors import auth_status, error_response
 from shared.auth import bearer_token
 from shared.errors import InvalidRequestError, PlatformError
 from shared.sessions.backends import BackendUnavailableError, VoiceBackend
@@ -131,6 +132,37 @@ class SessionService:
                 self.backends[provider.name] = backend
         return backend
 
+    async def readiness(self) -> tuple[int, dict[str, Any]]:
+        """Return ``/readyz``'s status and answer.
+
+        Before the default backend is connected: 503 and ``{status: starting, connection}``.
+        Then the default backend's health report (``HealthReport.to_api``) with its name as
+        ``backend``, 503 when it is unhealthy, and ``otherBackends``: the report of each
+        other backend a session config named (started on first use), by name.
+        """
+        # Only the default backend decides readiness. It runs every session whose config
+        # names no backend, and the probe that gates an instance's traffic asks before any
+        # other one has started. Another backend serves only the configs that name it and
+        # fails those alone (BACKEND_UNAVAILABLE, tried again by the next such start): were
+        # it to make the instance unready, one backend's trouble, shared by every instance,
+        # would refuse every session. So it is reported, for operators, and never decides.
+        backend = self.backend
+        if backend is None or backend.connection_state is not ConnectionState.CONNECTED:
+            state = backend.connection_state.value if backend else "none"
+            return 503, {"status": "starting", "connection": state}
+        report = await backend.health_check()
+        others = {
+            name: (await other.health_check()).to_api()
+            for name, other in list(self.backends.items())
+            if other is not backend
+        }
+        status = 503 if report.status is HealthStatus.UNHEALTHY else 200
+        return status, {
+            **report.to_api(),
+            "backend": backend.provider.name,
+            "otherBackends": others,
+        }
+
     def live_sessions(self) -> list[LiveSession]:
         """Return every live session, on every backend."""
         return [
@@ -186,6 +218,7 @@ async def _serve_text_synthesis(websocket: WebSocket, service: SessionService) -
         ),
         max_buffer_bytes=container.settings.sessions_outbound_buffer_bytes,
         idle_timeout_seconds=container.settings.sessions_idle_timeout_seconds,
+        errors=container.services.metrics.synthesize_ws_errors,
     )
     await _serve_tracked(service, connection)
 
@@ -235,13 +268,8 @@ def create_app(container: SessionContainer) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        backend = service.backend
-        if backend is None or backend.connection_state is not ConnectionState.CONNECTED:
-            state = backend.connection_state.value if backend else "none"
-            return JSONResponse({"status": "starting", "connection": state}, status_code=503)
-        report = await backend.health_check()
-        status = 503 if report.status is HealthStatus.UNHEALTHY else 200
-        return JSONResponse(report.to_api(), status_code=status)
+        status, answer = await service.readiness()
+        return JSONResponse(answer, status_code=status)
 
     async def metrics(request: Request) -> Response:
         return Response(container.services.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
@@ -251,7 +279,7 @@ def create_app(container: SessionContainer) -> Starlette:
             token = bearer_token(request.headers.get("authorization"))
             await asyncio.to_thread(container.verifier.verify, token)
         except PlatformError as exc:
-            return error_response(request, exc, 401)
+            return error_response(request, exc, auth_status(exc))
         return JSONResponse({"backends": container.backends.describe()})
 
     app = Starlette(

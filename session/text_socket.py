@@ -12,6 +12,8 @@ writes faster than the voice speaks wait (TCP back-pressure) instead of growing 
 ``WebSocketTransport``: a client that stops reading overflows it and is closed with 4009.
 Bad messages get ``error`` events and the connection stays open. A client that sends
 nothing for the sessions' idle timeout while nothing is being spoken is closed with 4008.
+Every error event sent, the refused token's included, is counted once by its code in the
+counter given (``voice_synthesize_ws_errors_total``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import Counter
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from session.text_protocol import (
@@ -39,7 +42,7 @@ from session.websocket import WebSocketTransport, open_authenticated
 from shared.errors import PlatformError
 from shared.providers import ProviderError
 from shared.sessions.protocol import CloseCode, ProtocolError, error_event, event
-from shared.sessions.tts import SentenceBuffer
+from shared.sessions.tts import PlacedSentence, SentenceBuffer
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +74,10 @@ class TextSynthesisConnection:
         open_synthesis: Opener,
         max_buffer_bytes: int,
         idle_timeout_seconds: float,
+        errors: Counter,
     ) -> None:
         self._websocket = websocket
+        self._errors = errors
         self._idle_timeout = idle_timeout_seconds
         self._speaking = False
         self._verifier = verifier
@@ -81,7 +86,7 @@ class TextSynthesisConnection:
         self._synthesis: TextSynthesis | None = None
         self._buffer = SentenceBuffer()
         self._pending_chars = 0
-        self._queue: asyncio.Queue[str | _Mark] = asyncio.Queue(MAX_QUEUED_SEGMENTS)
+        self._queue: asyncio.Queue[PlacedSentence | _Mark] = asyncio.Queue(MAX_QUEUED_SEGMENTS)
         self._segments = 0
         self._characters = 0
         self._seconds = 0.0
@@ -93,6 +98,7 @@ class TextSynthesisConnection:
             self._verifier,
             subprotocol=SUBPROTOCOL,
             max_buffer_bytes=self._max_buffer,
+            errors=self._errors,
         )
         if opened is None:
             return
@@ -109,7 +115,7 @@ class TextSynthesisConnection:
                 await asyncio.wait({speaker, overflow}, return_when=asyncio.FIRST_COMPLETED)
             if ended == "idle" and not transport.overflowed.is_set():
                 message = f"No message for {self._idle_timeout:g} s"
-                await transport.send_event(error_event("IDLE_TIMEOUT", message, fatal=True))
+                await self._send_error(transport, "IDLE_TIMEOUT", message, fatal=True)
                 await transport.close(CloseCode.IDLE_TIMEOUT, "idle timeout")
             elif transport.overflowed.is_set():
                 await overflow  # the 4009 close under way finishes
@@ -123,6 +129,19 @@ class TextSynthesisConnection:
                     await task
             await transport.shutdown()
 
+    async def _send_error(
+        self,
+        transport: WebSocketTransport,
+        code: str,
+        message: str,
+        *,
+        fatal: bool = False,
+        **fields: Any,
+    ) -> None:
+        """Send the client an ``error`` event and count it under ``code``."""
+        await transport.send_event(error_event(code, message, fatal=fatal, **fields))
+        self._errors.labels(code).inc()
+
     @staticmethod
     async def _watch_overflow(transport: WebSocketTransport) -> None:
         await transport.overflowed.wait()
@@ -133,7 +152,7 @@ class TextSynthesisConnection:
         failure = speaker.exception()
         if failure is not None:
             logger.error("Text synthesis failed", exc_info=failure)
-            await transport.send_event(error_event("INTERNAL", "The synthesis failed", fatal=True))
+            await self._send_error(transport, "INTERNAL", "The synthesis failed", fatal=True)
             await transport.close(CloseCode.INTERNAL_ERROR, "internal error")
             return
         await transport.send_event(
@@ -167,9 +186,7 @@ class TextSynthesisConnection:
                 if await self._handle(text, user_id, transport):
                     return "end"
             except PlatformError as exc:
-                await transport.send_event(
-                    error_event(exc.code, exc.message, details=exc.details or [])
-                )
+                await self._send_error(transport, exc.code, exc.message, details=exc.details or [])
 
     async def _handle(self, frame: str, user_id: str, transport: WebSocketTransport) -> bool:
         """Act on one message; return True after ``end`` (nothing more is read)."""
@@ -194,7 +211,7 @@ class TextSynthesisConnection:
             raise ProtocolError(f"Send a start message before {message.type}", code="NOT_STARTED")
         elif isinstance(message, TextPiece):
             self._pending_chars += len(message.text)
-            for sentence in self._buffer.add(message.text):
+            for sentence in self._buffer.add_placed(message.text):
                 self._pending_chars = 0
                 await self._queue.put(sentence)
             if message.flush or self._pending_chars > MAX_PENDING_CHARS:
@@ -207,9 +224,9 @@ class TextSynthesisConnection:
         return False
 
     async def _release(self, mark: _Mark | None) -> None:
-        rest = self._buffer.flush()
+        rest = self._buffer.flush_placed()
         self._pending_chars = 0
-        if rest:
+        if rest.text:
             await self._queue.put(rest)
         if mark is not None:
             await self._queue.put(mark)
@@ -223,28 +240,28 @@ class TextSynthesisConnection:
                     return
                 await transport.send_event(event("flushed", segments=self._segments))
                 continue
-            if not any(character.isalnum() for character in item):
+            if not any(character.isalnum() for character in item.text):
                 continue  # punctuation alone says nothing
             self._speaking = True
             try:
                 await self._segment(item, transport)
             except ProviderError as exc:
-                await transport.send_event(
-                    error_event(
-                        "TTS_FAILED",
-                        exc.message,
-                        provider=exc.provider,
-                        category=exc.category.value,
-                        retryable=exc.retryable,
-                        text=item,
-                    )
+                await self._send_error(
+                    transport,
+                    "TTS_FAILED",
+                    exc.message,
+                    provider=exc.provider,
+                    category=exc.category.value,
+                    retryable=exc.retryable,
+                    text=item.text,
                 )
             finally:
                 self._speaking = False
 
-    async def _segment(self, text: str, transport: WebSocketTransport) -> None:
+    async def _segment(self, sentence: PlacedSentence, transport: WebSocketTransport) -> None:
         synthesis = self._synthesis
         assert synthesis is not None  # text is queued only after start
+        text = sentence.text
         index, start = self._segments, self._seconds
         began = time.perf_counter()
         byte_count = 0
@@ -254,7 +271,7 @@ class TextSynthesisConnection:
             try:
                 while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
                     if first:
-                        await transport.send_event(self._started(index, text, start, None))
+                        await transport.send_event(self._started(index, sentence, start, None))
                         first = False
                     await transport.send_audio(piece)
                     byte_count += len(piece)
@@ -264,7 +281,7 @@ class TextSynthesisConnection:
                 return
         else:
             segment = await asyncio.to_thread(synthesis.render, text)
-            await transport.send_event(self._started(index, text, start, segment.words))
+            await transport.send_event(self._started(index, sentence, start, segment.words))
             await transport.send_audio(segment.pcm)
             byte_count = len(segment.pcm)
         latency_ms = (time.perf_counter() - began) * 1000
@@ -280,11 +297,12 @@ class TextSynthesisConnection:
 
     @staticmethod
     def _started(
-        index: int, text: str, start: float, words: list[dict[str, Any]] | None
+        index: int, sentence: PlacedSentence, start: float, words: list[dict[str, Any]] | None
     ) -> dict[str, Any]:
+        # The segment's words are timed and placed on the whole text: its clock, its spans.
         fields: dict[str, Any] = {
             "segment": index,
-            "text": text,
+            "text": sentence.text,
             "startSeconds": round(start, 4),
         }
         if words is not None:
@@ -293,6 +311,8 @@ class TextSynthesisConnection:
                     **word,
                     "start": round(start + float(word["start"]), 4),
                     "end": round(start + float(word["end"]), 4),
+                    "charStart": sentence.start + word["charStart"],
+                    "charEnd": sentence.start + word["charEnd"],
                 }
                 for word in words
             ]

@@ -43,7 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from session.endpoint import BackendFor, SessionEndpoint
-from session.http_errors import error_response
+from session.http_errors import auth_status, error_response
 from shared.auth import bearer_token
 from shared.errors import InvalidRequestError, PlatformError
 from shared.sessions.backends import BackendUnavailableError
@@ -331,30 +331,39 @@ def ice_servers_from(text: str) -> list[RTCIceServer]:
 
 
 async def answer_offer(request: Request, service: OfferHost) -> Response:
-    """Answer ``POST /v1/sessions/webrtc``: authenticate, then answer the SDP offer."""
+    """Answer ``POST /v1/sessions/webrtc``: authenticate, then answer the SDP offer.
+
+    Every refusal is counted once by its code (``voice_webrtc_offer_errors_total``).
+    """
     container = service.container
     settings = container.settings
+    metrics = container.services.metrics
+
+    def refuse(error: PlatformError, status: int) -> Response:
+        metrics.webrtc_offer_errors.labels(error.code).inc()
+        return error_response(request, error, status)
+
     try:
         token = bearer_token(request.headers.get("authorization"))
         principal = await asyncio.to_thread(container.verifier.verify, token)
     except PlatformError as exc:
-        return error_response(request, exc, 401)
+        return refuse(exc, auth_status(exc))
     if service.backend is None:
-        return error_response(request, BackendUnavailableError("The service is starting"), 503)
+        return refuse(BackendUnavailableError("The service is starting"), 503)
     try:
         body = await request.json()
         offer = RTCSessionDescription(sdp=str(body["sdp"]), type=str(body["type"]))
         if offer.type != "offer":
             raise ValueError("not an offer")
     except (ValueError, KeyError, TypeError):
-        return error_response(request, InvalidOfferError(), 400)
+        return refuse(InvalidOfferError(), 400)
     client = request.client
     peer = WebRTCConnection(
         user_id=str(principal.user_id),
         remote_address=client.host if client else None,
         backend_for=service.backend_for,
         repository=container.services.repository,
-        metrics=container.services.metrics,
+        metrics=metrics,
         defaults=container.defaults,
         max_frame_bytes=settings.sessions_max_frame_bytes,
         max_buffer_bytes=settings.sessions_outbound_buffer_bytes,
@@ -378,4 +387,4 @@ async def answer_offer(request: Request, service: OfferHost) -> Response:
         return JSONResponse({"type": answer.type, "sdp": answer.sdp})
     await peer.close()
     service.peers.discard(peer)
-    return error_response(request, refused, 400)
+    return refuse(refused, 400)

@@ -23,6 +23,7 @@ import logging
 import time
 from typing import Any
 
+from prometheus_client import Counter
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from session.endpoint import BackendFor, SessionEndpoint
@@ -71,13 +72,13 @@ async def open_authenticated(
     *,
     subprotocol: str,
     max_buffer_bytes: int,
-    metrics: SessionMetrics | None = None,
+    errors: Counter,
 ) -> tuple[WebSocketTransport, str] | None:
     """Accept ``websocket`` (selecting ``subprotocol`` when offered) and authenticate it.
 
     Returns its bounded transport and the user id, or None once a refusal was sent: an
-    error event (counted in ``metrics`` when given), then 4001 for a bad token or 1013
-    when the verifier is unavailable.
+    error event (counted in ``errors``, the endpoint's counter of error events by code),
+    then 4001 for a bad token or 1013 when the verifier is unavailable.
     """
     offered = websocket.scope.get("subprotocols") or []
     await websocket.accept(subprotocol=subprotocol if subprotocol in offered else None)
@@ -90,8 +91,7 @@ async def open_authenticated(
     except ServiceUnavailableError as exc:
         refusal, close_code = exc, CloseCode.TRY_AGAIN_LATER
     await transport.send_event(error_event(refusal.code, refusal.message, fatal=True))
-    if metrics is not None:
-        metrics.errors_total.labels(refusal.code).inc()
+    errors.labels(refusal.code).inc()
     await transport.close(close_code, refusal.message)
     return None
 
@@ -194,7 +194,7 @@ class SessionConnection:
             self._verifier,
             subprotocol=SUBPROTOCOL,
             max_buffer_bytes=self._max_buffer,
-            metrics=self._metrics,
+            errors=self._metrics.errors_total,
         )
         if opened is None:
             return

@@ -42,6 +42,8 @@ DEV_SECRET_BYTES = 32
 REJECTION_MESSAGE = "Invalid or expired token"
 # Firebase ID tokens are about 1 KB; anything far larger is not worth parsing.
 MAX_TOKEN_CHARS = 16 * 1024
+# Seconds a caller waits before trying again while the signing keys cannot be fetched.
+KEYS_RETRY_AFTER = 5
 
 _REQUIRED_CLAIMS = ["exp", "iat", "sub"]
 ACCOUNT_CLAIM = "accountId"
@@ -280,12 +282,16 @@ class JwksTokenVerifier:
             self._keys.get_signing_keys()
         except (jwt.PyJWTError, ValueError) as exc:
             logger.warning("Cannot load token signing keys: %s", exc)
-            raise ServiceUnavailableError("Cannot verify credentials right now") from None
+            raise ServiceUnavailableError(
+                "Cannot verify credentials right now", retry_after=KEYS_RETRY_AFTER
+            ) from None
         try:
             return self._keys.get_signing_key(kid)
         except jwt.PyJWKClientConnectionError as exc:
             logger.warning("Cannot refresh token signing keys: %s", exc)
-            raise ServiceUnavailableError("Cannot verify credentials right now") from None
+            raise ServiceUnavailableError(
+                "Cannot verify credentials right now", retry_after=KEYS_RETRY_AFTER
+            ) from None
         except (jwt.PyJWTError, ValueError) as exc:
             raise _reject(exc) from None
 

@@ -5,7 +5,8 @@ runs earlier), ``enabled`` and the registered ``kind`` that implements them, wit
 ``options``. The service's ``ProcessorCatalog`` maps kinds to factories; a config naming an
 unknown kind, or options its factory refuses, is refused before the session starts; so are
 options whose keys or strings are not Unicode text (a JSON escape of a lone surrogate),
-whatever the kind, before its factory sees them.
+whatever the kind, before its factory sees them (``check_options``), and whether the
+processor is enabled or not: its options are stored with the session's config either way.
 Disabled processors are not built at all. An application adds its own kinds with
 ``catalog.register``; a processor is any ``FrameProcessor`` (handle the frames you want,
 pass the rest on). Built in: ``gain``, which scales the audio passing it by ``gainDb``.
@@ -26,6 +27,9 @@ from shared.sessions.processors import Direction, FrameProcessor
 
 ProcessorFactory = Callable[[CustomProcessorConfig], FrameProcessor]
 MAX_GAIN_DB = 40.0
+# Unknown options a refusal names; the rest are counted ("and 995 more"), so a config with
+# thousands of them gets a short message, not one of every key.
+MAX_LISTED_OPTIONS = 5
 
 
 class GainProcessor(FrameProcessor):
@@ -53,7 +57,9 @@ def _gain(config: CustomProcessorConfig) -> FrameProcessor:
     name = echoed(config.name)
     unknown = sorted(set(config.options) - {"gainDb"})
     if unknown:  # a misspelt option would otherwise be a gain of 0 dB, silently
-        listed = ", ".join(echoed_key(option) for option in unknown)
+        listed = ", ".join(echoed_key(option) for option in unknown[:MAX_LISTED_OPTIONS])
+        if len(unknown) > MAX_LISTED_OPTIONS:
+            listed += f" and {len(unknown) - MAX_LISTED_OPTIONS} more"
         raise InvalidRequestError(f"processor {name}: unknown options {listed}; gain takes gainDb")
     value: Any = config.options.get("gainDb", 0.0)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -84,6 +90,20 @@ class ProcessorCatalog:
         """Return the registered kinds."""
         return sorted(self._factories)
 
+    @staticmethod
+    def check_options(config: CustomProcessorConfig) -> None:
+        """Return None if ``config``'s options can be stored and named back: every key and
+        string in them is Unicode text, whatever the kind (``build`` checks them first).
+
+        Raises:
+            InvalidRequestError: one is not (it holds a lone surrogate); the message names
+                its path within the options.
+        """
+        try:
+            check_unicode_text(config.options)
+        except ValueError as exc:
+            raise InvalidRequestError(f"processor {echoed(config.name)}: options {exc}") from None
+
     def build(self, config: CustomProcessorConfig) -> FrameProcessor:
         """Return a new processor for ``config`` named ``config.name``.
 
@@ -97,10 +117,7 @@ class ProcessorCatalog:
                 f"Unknown custom processor kind {echoed(repr(config.implementation))}; "
                 f"registered: {', '.join(self.kinds)}"
             )
-        try:
-            check_unicode_text(config.options)
-        except ValueError as exc:
-            raise InvalidRequestError(f"processor {echoed(config.name)}: options {exc}") from None
+        self.check_options(config)
         processor = factory(config)
         processor.name = config.name
         return processor

@@ -13,7 +13,13 @@ five figures the issue names (seconds):
 - ``end_of_speech_to_first_audio``: end of speech -> first reply audio sent.
 
 ``SessionMetrics`` exports them as Prometheus histograms on its own registry (so tests and
-several services in one process do not collide), with gauges and counters for sessions.
+several services in one process do not collide), with gauges and counters for sessions,
+and the errors of each of the service's surfaces, each counted once, by code, in a counter
+of its own: a session's error events (``voice_session_errors_total``, over the WebSocket
+or WebRTC), ``/v1/synthesize/ws``'s error events (``voice_synthesize_ws_errors_total``)
+and the refused WebRTC offers (``voice_webrtc_offer_errors_total``, HTTP errors). Counters
+of their own rather than a label on the first: its series keep their meaning (and their
+one label), and each surface is alerted on by its own name.
 """
 
 from __future__ import annotations
@@ -81,7 +87,22 @@ class SessionMetrics:
             registry=self.registry,
         )
         self.errors_total = Counter(
-            "voice_session_errors", "Error events sent, by code", ["code"], registry=self.registry
+            "voice_session_errors",
+            "Error events sent to sessions' clients, by code",
+            ["code"],
+            registry=self.registry,
+        )
+        self.synthesize_ws_errors = Counter(
+            "voice_synthesize_ws_errors",
+            "Error events sent on /v1/synthesize/ws, by code",
+            ["code"],
+            registry=self.registry,
+        )
+        self.webrtc_offer_errors = Counter(
+            "voice_webrtc_offer_errors",
+            "WebRTC offers refused (POST /v1/sessions/webrtc), by the error body's code",
+            ["code"],
+            registry=self.registry,
         )
 
     def observe_turn(self, figures: dict[str, float], *, interrupted: bool) -> None:

@@ -6,8 +6,9 @@ given, places the custom processors among the built-in stages (a custom stage be
 ``vad`` sees raw input audio, one after ``tts`` sees reply audio), but the built-in stages
 keep their relative order. ``check_config`` refuses, with every problem listed, a config
 this service cannot run: unknown or disabled providers, a language the recogniser does not
-speak, an unknown agent, custom processor kinds or options that do not exist, a voice of
-another provider, a built-in order that makes no sense.
+speak, an unknown agent, custom processor kinds or options that do not exist (a disabled
+processor is not built, but its options' keys and strings must be Unicode text as well), a
+voice of another provider, a built-in order that makes no sense.
 """
 
 from __future__ import annotations
@@ -62,11 +63,14 @@ def check_config(config: SessionConfig, services: SessionServices) -> None:
             ("agent.name", f"unknown agent; available: {', '.join(services.agents.names)}")
         )
     for processor in pipeline.custom_processors:
-        if processor.enabled:
-            try:
+        try:
+            if processor.enabled:
                 services.processors.build(processor)
-            except InvalidRequestError as exc:
-                problems.append((f"pipeline.customProcessors.{processor.name}", exc.message))
+            else:
+                # Not built, but stored with the config: its options must be storable too.
+                services.processors.check_options(processor)
+        except InvalidRequestError as exc:
+            problems.append((f"pipeline.customProcessors.{processor.name}", exc.message))
     builtin = [name for name in pipeline.effective_processing_order() if name in BUILT_IN_ORDER]
     if builtin != sorted(builtin, key=BUILT_IN_ORDER.index):
         problems.append(

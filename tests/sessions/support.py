@@ -13,6 +13,7 @@ import re
 import sqlite3
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,6 +202,16 @@ class ServiceThread:
         """Stop serving (sessions close resumable) and wait for the thread."""
         self.server.should_exit = True
         self._thread.join(timeout=30)
+
+
+def counted_by_code(service: ServiceThread, counter: str) -> dict[str, float]:
+    """Return the counter ``counter`` (``voice_session_errors_total``...) by its ``code``
+    label, as the service's ``/metrics`` exposes it to an operator."""
+    # Loopback http URL built by the test only.
+    with urllib.request.urlopen(f"{service.http}/metrics", timeout=10) as reply:  # noqa: S310
+        exposition = reply.read().decode()
+    pattern = rf'^{re.escape(counter)}\{{code="([^"]+)"\}} (\S+)$'
+    return {code: float(value) for code, value in re.findall(pattern, exposition, re.MULTILINE)}
 
 
 @dataclass

@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import json
-import re
 import socket
 import threading
 import time
@@ -22,7 +21,7 @@ from shared.auth import DEV_ISSUER
 from shared.errors import ECHO_LIMIT
 from shared.sessions.model import MAX_CUSTOM_PROCESSORS
 from shared.sessions.processors import FrameProcessor
-from tests.sessions.support import Client, FlakyStore, silence, speech
+from tests.sessions.support import Client, FlakyStore, counted_by_code, silence, speech
 
 
 def closed_code(client: Client, timeout: float = 10) -> int:
@@ -234,6 +233,42 @@ def test_custom_processor_options_are_named_readably(start_service):
     client.close()
 
 
+def test_a_disabled_processors_options_are_checked_as_an_enabled_ones_are(start_service):
+    # A disabled processor is never built, so its options went unchecked: a key holding a
+    # lone surrogate was stored with the session's config (as U+FFFD).
+    service = start_service()
+    client = Client(service.url, service.token("mallory"))
+
+    def disabled(kind: str, options: str) -> str:
+        processor = (
+            '{"name": "later", "kind": "'
+            + kind
+            + '", "enabled": false, "options": {'
+            + options
+            + "}}"
+        )
+        return '{"pipeline": {"customProcessors": [' + processor + "]}}"
+
+    [detail] = invalid_config_details(client, disabled("gain", '"\\ud800": 1'))
+    assert detail["field"] == "pipeline.customProcessors.later"
+    assert "options key \\ud800 is not valid Unicode text" in detail["message"]
+    assert "lone surrogate" in detail["message"]
+    # Nested keys and strings too, whatever the kind (a disabled one is still not built).
+    [detail] = invalid_config_details(client, disabled("nonesuch", '"labels": [{"\\udfff": 1}]'))
+    assert detail["field"] == "pipeline.customProcessors.later"
+    assert "options key labels.0.\\udfff is not valid Unicode text" in detail["message"]
+    [detail] = invalid_config_details(client, disabled("gain", '"note": "\\ud800"'))
+    assert "options value at note is not valid Unicode text" in detail["message"]
+
+    # Options that are Unicode text still start, disabled and not built as before.
+    later = {"name": "later", "kind": "gain", "enabled": False, "options": {"gainDb": 3}}
+    started = client.start({"pipeline": {"customProcessors": [later]}})
+    stored = service.container.services.repository.get(started["sessionId"])
+    assert stored is not None
+    assert stored.config["pipeline"]["customProcessors"][0]["options"] == {"gainDb": 3}
+    client.close()
+
+
 def test_a_nested_metadata_key_that_is_not_unicode_text_is_named_readably(start_service):
     # pydantic reads no deeper than metadata's own keys: the free-form check finds the rest,
     # and used to say only "metadata: is not valid UTF-8 JSON".
@@ -401,13 +436,6 @@ def test_a_connection_that_never_starts_a_session_is_closed_when_idle(start_serv
     assert closed_code(client) == 4008
 
 
-def error_counts(service) -> dict[str, float]:
-    """Return ``voice_session_errors_total`` by code, as the service exposes it."""
-    exposition = service.container.services.metrics.exposition().decode()
-    pattern = r'^voice_session_errors_total\{code="([^"]+)"\} (\S+)$'
-    return {code: float(value) for code, value in re.findall(pattern, exposition, re.MULTILINE)}
-
-
 def test_every_error_event_sent_is_counted_once_by_its_code(start_service):
     # voice_session_errors_total counted the pipeline's errors alone: not a refused token,
     # a bad message, a refused start or an unexpected failure (INTERNAL_ERROR).
@@ -452,7 +480,9 @@ def test_every_error_event_sent_is_counted_once_by_its_code(start_service):
         "INTERNAL_ERROR",
         "SESSION_LIMIT_REACHED",
     }
-    assert error_counts(service) == {code: float(count) for code, count in sent.items()}
+    assert counted_by_code(service, "voice_session_errors_total") == {
+        code: float(count) for code, count in sent.items()
+    }
     holder.close()
 
 

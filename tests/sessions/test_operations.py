@@ -3,6 +3,7 @@ backend that recovers when its speech model loads after all."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -58,6 +59,55 @@ def readyz(service: ServiceThread) -> int:
             return int(reply.status)
     except urllib.error.HTTPError as refused:
         return refused.code
+
+
+def readyz_answer(service: ServiceThread) -> tuple[int, dict]:
+    try:
+        # Loopback http URL built by the test only.
+        with urllib.request.urlopen(f"{service.http}/readyz", timeout=10) as reply:  # noqa: S310
+            return int(reply.status), json.loads(reply.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())
+
+
+def test_readyz_reports_every_backend_in_use_and_only_the_default_decides_readiness(
+    start_service,
+):
+    # /readyz reported the default backend alone: a backend a session config named
+    # (started on first use) did not appear in it at all.
+    service = start_service()
+    status, answer = readyz_answer(service)
+    assert status == 200
+    assert (answer["status"], answer["backend"], answer["otherBackends"]) == (
+        "healthy",
+        "native",
+        {},
+    )
+    assert answer["details"] == {"instanceSessions": 0, "sttBacklog": 0}
+
+    client = Client(service.url, service.token("uma"))
+    client.start({"backend": "pipecat"})
+    status, answer = readyz_answer(service)
+    assert status == 200
+    pipecat = answer["otherBackends"]["pipecat"]
+    assert (pipecat["status"], pipecat["connection"], pipecat["activeSessions"]) == (
+        "healthy",
+        "connected",
+        1,
+    )
+    # The default backend runs none of them; the instance counts the session on every one.
+    assert answer["activeSessions"] == 0
+    assert answer["details"]["instanceSessions"] == 1
+    client.close()
+
+    # The backend used on first use goes away: reported unhealthy, and the instance stays
+    # ready for every session that names no backend (or the default).
+    service.call(service.app.state.service.backends["pipecat"].stop())
+    status, answer = readyz_answer(service)
+    assert status == 200
+    assert answer["status"] == "healthy"
+    pipecat = answer["otherBackends"]["pipecat"]
+    assert (pipecat["status"], pipecat["connection"]) == ("unhealthy", "disconnected")
 
 
 def test_a_backend_whose_speech_model_failed_to_load_reconnects_and_becomes_ready(tmp_path):

@@ -285,6 +285,27 @@ def test_custom_processors_follow_the_catalog_and_their_options():
         catalog.register("echo", lambda config: Recorder())
 
 
+def test_a_gain_with_very_many_unknown_options_names_a_few_and_counts_the_rest():
+    # Each unknown option was listed (each cut at the echo limit): 1,000 of them made a
+    # message of some 66,000 characters.
+    unknown = {f"option{index:04d}" + "x" * 100: 1 for index in range(1000)}
+    config = CustomProcessorConfig(name="loud", kind="gain", options={"gainDb": 3, **unknown})
+    with pytest.raises(InvalidRequestError) as refused:
+        ProcessorCatalog().build(config)
+    message = refused.value.message
+    for index in range(5):
+        assert f"option{index:04d}" in message
+    assert "option0005" not in message
+    assert "and 995 more; gain takes gainDb" in message
+    assert len(message) < 500
+    # A few are all listed, with no count.
+    with pytest.raises(InvalidRequestError) as refused:
+        ProcessorCatalog().build(
+            CustomProcessorConfig(name="loud", kind="gain", options={"a": 1, "b": 2})
+        )
+    assert refused.value.message == "processor loud: unknown options a, b; gain takes gainDb"
+
+
 def test_gain_keeps_the_kind_of_frame_it_scales():
     async def scenario():
         recorder = Recorder()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import socket
 import time
@@ -14,7 +15,8 @@ from websockets.sync.client import connect
 from shared import voice_models
 from shared.catalog.repository import VoiceRepository
 from shared.voice_models.usage import usage_stats
-from tests.sessions.support import Client
+from tests.functions.test_synthesis_spans import assert_placed
+from tests.sessions.support import Client, counted_by_code
 from tests.sessions.test_session_voice import give_active_model
 from tests.support.fake_http import FakeHttpServer
 from tests.support.fake_tts_servers import ELEVENLABS_KEY, SECONDS_PER_CHAR, elevenlabs_app
@@ -98,6 +100,31 @@ def test_text_in_pieces_comes_back_as_audio_sentence_by_sentence_with_timings(st
     audio = bytes(client.received.audio)
     assert ended["durationSeconds"] == pytest.approx(len(audio) / 32000, abs=1e-2)
     assert rms(audio) > 300  # speech, not silence
+    assert closed_code(client) == 1000
+
+
+def test_each_word_is_placed_in_the_whole_text_sent(start_service):
+    service = start_service()
+    client = Client(synth_url(service), service.token("nina"))
+    client.send({"type": "start", "voice": "en-US", "sampleRate": 16000})
+    client.wait_for("synthesis.started")
+    # Cut anywhere, spaces kept: a leading one, a repeated word, signs, an emoji, Chinese.
+    pieces = [
+        " Hello 🎉 wor",
+        "ld, hello world!   It costs $5",
+        " to learn C++. 😀Smi",
+        "le, hello.  你好\uff0c世界。",
+        " Hello again",
+    ]
+    for piece in pieces:
+        client.send({"type": "text", "text": piece})
+    client.send({"type": "end"})
+    client.wait_for("synthesis.ended")
+    segments = client.received.of("segment.started")
+    assert len(segments) > 2
+    words = [word for segment in segments for word in segment["words"]]
+    assert [w["text"] for w in words][:4] == ["Hello", "world", "hello", "world"]
+    assert_placed("".join(pieces), {"words": words})
     assert closed_code(client) == 1000
 
 
@@ -273,3 +300,54 @@ def test_a_client_that_goes_quiet_is_closed_with_4008_but_not_while_it_listens(s
     assert (error["code"], error["fatal"]) == ("IDLE_TIMEOUT", True)
     assert closed_code(client) == 4008
     assert len(client.received.of("segment.ended")) == 6
+
+
+def test_every_error_event_sent_is_counted_once_by_its_code(start_service):
+    # Nothing counted them: an operator alerting on errors saw none of this endpoint's.
+    with FakeHttpServer(elevenlabs_app()) as elevenlabs:
+        service = start_service(
+            providers="espeak,elevenlabs",
+            elevenlabs_base_url=elevenlabs.url,
+            elevenlabs_api_key=ELEVENLABS_KEY,
+            sessions_idle_timeout_seconds=2.0,
+        )
+        VoiceRepository(service.container.store).upsert(
+            service.container.providers.get("elevenlabs").list_voices()
+        )
+        anonymous = Client(synth_url(service), None)
+        anonymous.wait_for("error")
+        assert closed_code(anonymous) == 4001
+        client = Client(synth_url(service), service.token("tess"))
+        client.ws.send("{nope")
+        client.wait_for("error")
+        client.send({"type": "text", "text": "Too early."})
+        client.wait_for("error")
+        client.send({"type": "start"})  # tess has no active voice model
+        client.wait_for("error")
+        client.send({"type": "start", "voice": f"elevenlabs:{RACHEL}", "timings": False})
+        client.wait_for("synthesis.started")
+        elevenlabs.fail_next(
+            429, {"detail": {"status": "too_many_concurrent_requests", "message": "Busy"}}
+        )
+        client.send({"type": "text", "text": "Refused once.", "flush": True})
+        client.wait_for("error")
+        client.wait_for("flushed")
+        client.wait_for("error", timeout=10)  # then nothing more: idle
+        assert closed_code(client) == 4008
+
+    sent = collections.Counter(
+        error["code"] for each in (anonymous, client) for error in each.received.of("error")
+    )
+    assert set(sent) == {
+        "UNAUTHENTICATED",
+        "MALFORMED_JSON",
+        "NOT_STARTED",
+        "VOICE_REQUIRED",
+        "TTS_FAILED",
+        "IDLE_TIMEOUT",
+    }
+    assert counted_by_code(service, "voice_synthesize_ws_errors_total") == {
+        code: float(count) for code, count in sent.items()
+    }
+    # Counted once: not also as a voice session's error.
+    assert counted_by_code(service, "voice_session_errors_total") == {}

@@ -10,6 +10,7 @@ WebSocket.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import fractions
 import json
@@ -23,7 +24,14 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame, AudioResampler
 
-from tests.sessions.support import assert_heard_as_said, silence, speech, words
+from tests.sessions.support import (
+    assert_heard_as_said,
+    counted_by_code,
+    silence,
+    speech,
+    words,
+)
+from tests.support.processes import free_port
 
 RATE = 48_000
 FRAME = RATE // 50
@@ -228,6 +236,61 @@ def test_an_offer_whose_sdp_is_not_usable_is_refused_and_leaves_no_peer(start_se
         assert (status, body.get("code")) == (400, "INVALID_REQUEST"), (sdp, status, body)
         assert {"error", "code", "timestamp", "requestId"} <= body.keys()
         assert len(peers) == before, sdp
+
+
+def test_every_refused_offer_is_counted_once_by_its_code(start_service):
+    # Refused offers were answered in the platform's error body, and counted nowhere.
+    service = start_service()
+    offer_url = f"{service.http}/v1/sessions/webrtc"
+    refusals = [
+        (None, {"type": "offer", "sdp": "v=0"}),
+        ("forged.token.value", {"type": "offer", "sdp": "v=0"}),
+        (service.token("opal"), {"type": "answer", "sdp": "x"}),  # not an offer
+        (service.token("opal"), {"type": "offer", "sdp": "garbage"}),  # no usable SDP
+    ]
+    codes = []
+    for token, body in refusals:
+        status, answer = post_offer(offer_url, token, body)
+        assert status in (400, 401), (body, status, answer)
+        codes.append(answer["code"])
+    assert codes == ["UNAUTHENTICATED", "UNAUTHENTICATED", "INVALID_REQUEST", "INVALID_REQUEST"]
+    assert counted_by_code(service, "voice_webrtc_offer_errors_total") == {
+        "UNAUTHENTICATED": 2.0,
+        "INVALID_REQUEST": 2.0,
+    }
+    assert counted_by_code(service, "voice_session_errors_total") == {}
+
+
+def unverifiable_token() -> str:
+    """Return a Firebase-shaped token (RS256, a key id) whose signing keys must be fetched."""
+
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    header, claims = {"alg": "RS256", "kid": "k1", "typ": "JWT"}, {"sub": "opal"}
+    return f"{part(header)}.{part(claims)}.c2ln"
+
+
+def test_offers_and_the_backend_list_are_503_while_tokens_cannot_be_checked(start_service):
+    # The key endpoint unreachable is our outage, not a bad token: as the functions and the
+    # WebSocket do (503, close 1013), never a 401 telling the client its token is bad.
+    jwks = f"http://127.0.0.1:{free_port()}/jwks"  # nothing listens there
+    service = start_service(auth_mode="firebase", auth_jwks_url=jwks)
+    offer = {"type": "offer", "sdp": "v=0"}
+
+    status, answer = post_offer(f"{service.http}/v1/sessions/webrtc", unverifiable_token(), offer)
+
+    assert (status, answer["code"]) == (503, "SERVICE_UNAVAILABLE")
+    assert counted_by_code(service, "voice_webrtc_offer_errors_total") == {
+        "SERVICE_UNAVAILABLE": 1.0
+    }
+    listing = urllib.request.Request(f"{service.http}/v1/backends")  # noqa: S310
+    listing.add_header("Authorization", f"Bearer {unverifiable_token()}")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(listing, timeout=30)  # noqa: S310
+    assert refused.value.code == 503
+    assert json.loads(refused.value.read())["code"] == "SERVICE_UNAVAILABLE"
+    assert refused.value.headers["Retry-After"] is not None
 
 
 LONG_REPLY = " ".join(

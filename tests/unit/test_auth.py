@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from shared.auth import (
     DEV_ISSUER,
+    KEYS_RETRY_AFTER,
     REJECTION_MESSAGE,
     CachingVerifier,
     DevTokenVerifier,
@@ -336,8 +337,9 @@ def test_unreachable_key_endpoint_is_service_unavailable(
         closed_port = probe.getsockname()[1]
     verifier = jwks_verifier(f"http://127.0.0.1:{closed_port}/jwks.json")
 
-    with pytest.raises(ServiceUnavailableError):
+    with pytest.raises(ServiceUnavailableError) as unavailable:
         verifier.verify(rs256_token(signing_key, "key-1"))
+    assert unavailable.value.retry_after == KEYS_RETRY_AFTER  # the 503's Retry-After
 
 
 def test_firebase_mode_uses_firebase_issuer_and_audience(

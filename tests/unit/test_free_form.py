@@ -37,4 +37,3 @@ def test_a_key_holding_a_nul_and_a_lone_surrogate_is_named_in_unicode_text():
         check_free_form({"a": {"\ud800\x00": 1}})
     assert "key a.\\ud800\\u0000 must not contain NUL characters" in str(refused.value)
     str(refused.value).encode("utf-8")
-

@@ -1,19 +1,24 @@
 """Syllable timestamps: each timed word split into syllables sharing the word's time.
 
 Chinese and Japanese characters (ideographs, kana) and Korean Hangul blocks are one
-syllable each. A word whose letters do not spell what is said is one syllable over its
-whole time: a number or a word with digits or signs ("42", "3.14", "$5", "50%", "C++":
+syllable each; what stands between them is split as a word alone would be (so a number
+there, "2024" in "2024年", is one syllable of its own), and punctuation or marks join the
+syllable before them. A word whose letters do not spell what is said is one syllable over
+its whole time: a number or a word with digits or signs ("42", "3.14", "$5", "50%", "C++":
 the signs ``tokenize_words`` keeps on a word), and an abbreviation written without a
 vowel letter ("Dr", "km", "TV"; in the Latin, Greek and Cyrillic alphabets, whose vowels
-are known here). Other alphabetic words are split by an orthographic rule (vowel groups,
-with the English silent final e, "-ed"/"-es" endings and consonant + "le"; consonants
-between vowels go with the following vowel, clusters split after their first consonant,
-digraphs like "th" kept whole). When the phonemes of the word are known (eSpeak's IPA or ASCII
-mnemonics from ``espeak_TextToPhonemes``, which ``shared.synthesis.phonemes``
-asks the eSpeak provider for) their vowel nuclei decide the count, and the spelled
-syllables are merged or split to match. A word's [start, end] is shared among its
-syllables in proportion to their length, and its character span cut where they are
-(``syllable_span``).
+are known here). Letters written each with a dot ("U.S", "e.g", "i.e", "z.B") are read
+letter by letter, as eSpeak reads them in every language it was asked ("e.g" is "ee-jee",
+not "for example"): a syllable per letter, its dot with it ("U.|S"), whatever its name
+sounds like ("W" is one too). Other alphabetic words are split by an orthographic rule
+(vowel groups, with the English silent final e, "-ed"/"-es" endings and consonant + "le";
+consonants between vowels go with the following vowel, clusters split after their first
+consonant, digraphs like "th" kept whole). When the phonemes of the word are known
+(eSpeak's IPA or ASCII mnemonics from ``espeak_TextToPhonemes``, which
+``shared.synthesis.phonemes`` asks the eSpeak provider for, only for the words
+``uses_phonemes`` names) their vowel nuclei decide the count, and the spelled syllables
+are merged or split to match. A word's [start, end] is shared among its syllables in
+proportion to their length, and its character span cut where they are (``syllable_span``).
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ _ALPHABETS_WITH_VOWEL_LETTERS = ("LATIN ", "GREEK ", "CYRILLIC ")
 _DIGRAPHS = frozenset({"ch", "sh", "th", "ph", "wh", "gh", "ck", "ng", "qu"})
 _SILENT_ED = re.compile(r"[^td]ed$")
 _SOUNDED_ES = re.compile(r"([sxzcg]|ch|sh)es$")  # "boxes", "places", "wishes"
+# Two or more letters each written with a dot; the tokenizer leaves the last dot out.
+_INITIALISM = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]\.?")
+_INITIAL = re.compile(r"[^\W\d_]\.?")
 
 
 @dataclass(frozen=True)
@@ -120,23 +128,48 @@ def split_syllables(
     """Return ``word`` cut into syllables; joined again they spell ``word``.
 
     ``language`` (BCP-47) turns on English spelling rules when it is English or unknown;
-    ``phonemes`` (eSpeak output for this word) set the number of syllables when given.
-    A number, a word with digits or signs, or an abbreviation is one syllable.
+    ``phonemes`` (eSpeak output for this word) set the number of syllables when given
+    (``uses_phonemes`` says for which words). A number, a word with digits or signs, or
+    an abbreviation is one syllable; letters written each with a dot are one each.
     """
     if not word:
         return []
     english = language is None or language.lower().startswith("en")
+    welsh = _is_welsh(language)
     if any(is_character_syllabic(char) for char in word):
-        return _by_character(word, english=english)
-    welsh = language is not None and language.lower().startswith("cy")
-    if _is_read_whole(word, welsh=welsh):
-        return [word]
+        return _by_character(word, english=english, welsh=welsh)
+    as_read = _as_read(word, welsh=welsh)
+    if as_read is not None:
+        return as_read
     parts = _orthographic(word, english=english)
     if phonemes:
         wanted = phoneme_syllable_count(phonemes)
         if wanted > 0:
             parts = _to_count(parts, wanted)
     return parts
+
+
+def uses_phonemes(word: str, language: str | None = None) -> bool:
+    """Return whether ``split_syllables`` counts ``word``'s syllables by its phonemes: not
+    for a Chinese, Japanese or Korean word (a syllable per character), letters written
+    each with a dot (one per letter), a number, a word with signs or an abbreviation
+    (read whole)."""
+    if any(is_character_syllabic(char) for char in word):
+        return False
+    return _as_read(word, welsh=_is_welsh(language)) is None
+
+
+def _is_welsh(language: str | None) -> bool:
+    return language is not None and language.lower().startswith("cy")
+
+
+def _as_read(word: str, *, welsh: bool) -> list[str] | None:
+    # The syllables of a word whose letters do not spell its sounds, or None.
+    if _INITIALISM.fullmatch(word):
+        return _INITIAL.findall(word)
+    if _is_read_whole(word, welsh=welsh):
+        return [word]
+    return None
 
 
 def _is_read_whole(word: str, *, welsh: bool) -> bool:
@@ -160,23 +193,34 @@ def _is_digit_or_sign(char: str) -> bool:
     return kind == "N" or (kind in ("S", "P") and not is_sentence_punctuation(char))
 
 
-def _by_character(word: str, *, english: bool) -> list[str]:
-    # Each syllabic character stands alone; a run of other letters ("OK" in "卡拉OK") is
-    # split by spelling; marks and punctuation join the syllable before them.
+def _by_character(word: str, *, english: bool, welsh: bool) -> list[str]:
+    # Each syllabic character stands alone; a run of other characters is read as a word
+    # alone would be ("OK" in "卡拉OK" by spelling, "2024" in "2024年" whole); marks and
+    # punctuation join the syllable before them.
     parts: list[str] = []
     run = ""
     for char in [*word, ""]:
         if char and not is_character_syllabic(char):
             run += char
             continue
-        if any(letter.isalpha() for letter in run):
-            parts.extend(_orthographic(run, english=english))
-        elif run:
-            parts.append(parts.pop() + run if parts else run)
+        said = _said_from(run) if parts else 0
+        if said:
+            parts[-1] += run[:said]
+        rest = run[said:]
+        if rest:
+            parts.extend(_as_read(rest, welsh=welsh) or _orthographic(rest, english=english))
         run = ""
         if char:
             parts.append(char)
     return parts
+
+
+def _said_from(run: str) -> int:
+    # Where the run's letters, digits and signs start ("・" in "京・" is said with 京);
+    # a run of punctuation and marks alone is all the syllable before's.
+    if not any(char.isalnum() for char in run):
+        return len(run)
+    return next(i for i, char in enumerate(run) if char.isalpha() or _is_digit_or_sign(char))
 
 
 def _is_plain_vowel(char: str) -> bool:

@@ -1,9 +1,11 @@
 """Phonemes for syllable timestamps, from eSpeak NG whichever provider spoke.
 
 Syllables of alphabetic words are counted from eSpeak's phonemes (its vowel nuclei) when
-eSpeak is enabled here; CJK words need none (one syllable per character). A language
-eSpeak does not speak, or any eSpeak failure, leaves the spelling rules to decide. Each
-word is asked for once per language and remembered (a bounded, least-recently-used set).
+eSpeak is enabled here. eSpeak is asked only for the words whose count its phonemes decide
+(``uses_phonemes``): not CJK words (one syllable per character), nor numbers, words with
+signs, abbreviations or letters written each with a dot (read whole, or a letter each). A
+language eSpeak does not speak, or any eSpeak failure, leaves the spelling rules to decide.
+Each word is asked for once per language and remembered (a bounded, least-recently-used set).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from shared.audio.syllables import is_character_syllabic
+from shared.audio.syllables import uses_phonemes
 from shared.providers.base import ProviderError
 from shared.providers.registry import ProviderRegistry
 
@@ -41,8 +43,8 @@ def espeak_phonemizer(registry: ProviderRegistry) -> Phonemizer | None:
         provider = registry.get("espeak")
         if not isinstance(provider, EspeakProvider):
             return [None] * len(words)
+        wanted = [i for i, word in enumerate(words) if uses_phonemes(word, language)]
         language = language or DEFAULT_LANGUAGE
-        wanted = [i for i, w in enumerate(words) if not any(map(is_character_syllabic, w))]
         found: list[str | None] = [None] * len(words)
         missing = []
         with _remembered_lock:

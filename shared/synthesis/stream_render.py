@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from shared.audio.stream_encode import StreamEncoder, stream_encoder
 from shared.audio.text import TextChunk, split_sentences
@@ -28,12 +29,18 @@ from shared.synthesis.pronunciation import pronounced_request
 
 @dataclass(frozen=True)
 class StreamChunk:
-    """Encoded audio in stream order and the words it holds (whole-utterance clock)."""
+    """Encoded audio in stream order and the words it holds (whole-utterance clock).
+
+    A cache hit's chunk carries its words' timings as they were stored (``stored``: the
+    ``{words, syllables}`` its render computed, each syllable's ``wordIndex`` counted over
+    the whole utterance) instead of ``words`` to compute them from.
+    """
 
     audio: bytes
     words: tuple[TimedWord, ...] = ()
     # Index of the chunk's first word among all the utterance's words.
     first_word: int = 0
+    stored: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 ``open_stream`` returns a ``SynthesisStream`` of ``StreamChunk`` (encoded bytes and the
 words they hold, timed on the whole utterance's clock and spanning its text). A ready cache
-entry is served from the stored object (``cache_hit``), its words placed on the request's
-own text (``shared.synthesis.spans``). Otherwise the request's cache key is claimed as
+entry is served from the stored object (``cache_hit``) with the timings stored beside it
+(words, syllables or both, as the render computed them) placed on the request's own text
+(``shared.synthesis.spans``). Otherwise the request's cache key is claimed as
 ``synthesize_now`` claims it, and the audio comes from ``shared.synthesis.stream_render``
 as it is iterated: sentence chunks in text order (or the provider's own stream), each
 encoded as it comes, synthesized at most ``synthesis_stream_ahead_chunks`` chunks ahead
@@ -21,13 +22,14 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import Callable, Generator, Iterator
+from bisect import bisect_left
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from shared.audio.formats import content_type_of
 from shared.audio.stream_encode import STREAMED_FORMATS
-from shared.audio.timestamps import TimedWord, in_order
+from shared.audio.timestamps import in_order
 from shared.errors import NotFoundError, UnsupportedAudioFormatError
 from shared.files.cache import CachedAudio, Lease
 from shared.files.storage import adopt, read_timestamps, upload_audio
@@ -75,7 +77,9 @@ class SynthesisStream:
     def timings_of(self, deps: SynthesisDeps, chunk: StreamChunk) -> dict[str, Any]:
         """Return the chunk's ``{words, syllables}`` per the request's granularity, each
         syllable's ``wordIndex`` counted over the whole utterance, its spans on its text
-        as sent."""
+        as sent: a hit's as stored, a render's computed from its words."""
+        if chunk.stored is not None:
+            return shifted(chunk.stored, self.prepared.leads)
         body = timestamps_body(
             chunk.words,
             self.prepared.options.timestamp_granularity,
@@ -164,21 +168,51 @@ def _claim(
 def _stored(
     data: bytes, timestamps: dict[str, Any] | None, duration: float
 ) -> Iterator[StreamChunk]:
-    """Yield a stored file in pieces; each word goes with the piece holding its start
-    (by byte position, which is proportional to time for these formats up to headers)."""
-    words = [
-        TimedWord(w["text"], w["start"], w["end"], w["charStart"], w["charEnd"])
-        for w in (timestamps or {}).get("words", [])
-    ]
+    """Yield a stored file in pieces; each word's stored timings (its syllables with it)
+    go with the piece holding its start (by byte position, which is proportional to time
+    for these formats up to headers)."""
+    starts = _word_starts(timestamps or {})
+    # Each stored syllable's word: they are in word order, as ``timestamps_body`` made them.
+    owners = [syllable["wordIndex"] for syllable in (timestamps or {}).get("syllables", [])]
     size = max(len(data), 1)
     given = 0
     for begin in range(0, len(data), CACHED_CHUNK_BYTES):
         end = min(begin + CACHED_CHUNK_BYTES, len(data))
         last = end >= len(data)
         until = duration * end / size
-        mine = [w for w in words[given:] if last or w.start < until]
-        yield StreamChunk(data[begin:end], tuple(mine), given)
-        given += len(mine)
+        taken = given
+        while taken < len(starts) and (last or starts[taken] < until):
+            taken += 1
+        mine = None if timestamps is None else _timings_of_words(timestamps, owners, given, taken)
+        yield StreamChunk(data[begin:end], first_word=given, stored=mine)
+        given = taken
+
+
+def _word_starts(timestamps: dict[str, Any]) -> list[float]:
+    """Return when each stored word starts: its own start, or its first syllable's (a
+    request for syllables only stores no words)."""
+    if "words" in timestamps:
+        return [word["start"] for word in timestamps["words"]]
+    starts: list[float] = []
+    for syllable in timestamps.get("syllables", []):
+        if syllable["wordIndex"] == len(starts):
+            starts.append(syllable["start"])
+    return starts
+
+
+def _timings_of_words(
+    timestamps: dict[str, Any], owners: Sequence[int], first: int, stop: int
+) -> dict[str, Any]:
+    """Return the stored ``{words, syllables}`` of the words ``first`` to ``stop`` (end
+    exclusive; ``owners`` names each syllable's word), each list present as it is stored
+    (per the request's granularity)."""
+    mine: dict[str, Any] = {}
+    if "words" in timestamps:
+        mine["words"] = timestamps["words"][first:stop]
+    if "syllables" in timestamps:
+        syllables = timestamps["syllables"]
+        mine["syllables"] = syllables[bisect_left(owners, first) : bisect_left(owners, stop)]
+    return mine
 
 
 def _rendered(

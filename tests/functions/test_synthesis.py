@@ -101,6 +101,75 @@ def test_numbers_signs_and_abbreviations_are_one_syllable_over_their_word(synthe
         assert own == [(words[index]["text"], words[index]["start"], words[index]["end"])]
 
 
+def syllables_by_word(text: str, body: dict[str, Any]) -> list[list[str]]:
+    """Return each word's syllables of a syllables-only answer, checking that each is the
+    slice of ``text`` its span names and that a word's syllables share its time in turn."""
+    syllables = body["timestamps"]["syllables"]
+    assert "words" not in body["timestamps"]
+    words: list[list[dict[str, Any]]] = []
+    for syllable in syllables:
+        assert text[syllable["charStart"] : syllable["charEnd"]] == syllable["text"]
+        assert syllable["start"] < syllable["end"]
+        if syllable["wordIndex"] == len(words):
+            words.append([])
+        words[syllable["wordIndex"]].append(syllable)
+    for own in words:
+        assert all(a["end"] == pytest.approx(b["start"]) for a, b in itertools.pairwise(own))
+    return [[syllable["text"] for syllable in own] for own in words]
+
+
+def test_dotted_abbreviations_are_a_syllable_per_letter(synthesis_client, ann):
+    text = "The U.S. team met, e.g. at noon, i.e. early in D.C. today."
+    body = say(synthesis_client, ann, text=text, timestampGranularity="syllable")
+    by_word = syllables_by_word(text, body)
+    # eSpeak says each letter ("e.g." is "ee-jee"): a syllable each, its dot with it.
+    assert [by_word[i] for i in (1, 4, 7, 10)] == [
+        ["U.", "S"],
+        ["e.", "g"],
+        ["i.", "e"],
+        ["D.", "C"],
+    ]
+
+
+def test_a_number_in_a_japanese_word_is_a_syllable_of_its_own(synthesis_client, ann):
+    text = "2024年3月に第3回の会議。"
+    body = say(synthesis_client, ann, text=text, voice="espeak:ja", timestampGranularity="syllable")
+    assert syllables_by_word(text, body) == [
+        ["2024", "年", "3", "月", "に", "第", "3", "回", "の", "会", "議"]
+    ]
+
+
+class PhonemizingEspeak(CountingEspeak):
+    """The real eSpeak provider, recording the words it is asked to phonemize."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.phonemized: list[str] = []
+
+    def phonemes(self, words: list[str], voice_id: str) -> list[str | None]:
+        self.phonemized.extend(words)
+        return super().phonemes(words, voice_id)
+
+
+def test_words_read_whole_or_by_letter_are_not_phonemized(synthesis_client, ann):
+    provider = PhonemizingEspeak()
+    get_container().use_provider_registry(ProviderRegistry.of([provider]))
+    # Words no other test asks for (each word's phonemes are remembered once asked).
+    text = "Sgt Quimby paid $6172 for 38 kg of Zorblax, q.v. in N.Y.C."
+    body = say(synthesis_client, ann, text=text, timestampGranularity="syllable")
+    assert {"Quimby", "Zorblax"} <= set(provider.phonemized)
+    assert not {"Sgt", "$6172", "38", "kg", "q.v", "N.Y.C"} & set(provider.phonemized)
+    by_word = syllables_by_word(text, body)
+    assert [by_word[i] for i in (0, 3, 5, 6, 9, 11)] == [
+        ["Sgt"],
+        ["$6172"],
+        ["38"],
+        ["kg"],
+        ["q.", "v"],
+        ["N.", "Y.", "C"],
+    ]
+
+
 def test_granularity_and_no_timestamps(synthesis_client, ann):
     word_only = say(synthesis_client, ann, timestampGranularity="word")
     assert set(word_only["timestamps"]) == {"words"}

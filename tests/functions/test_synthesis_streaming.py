@@ -214,6 +214,38 @@ def timed_lines(response: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     return {"words": words, "syllables": syllables}, done
 
 
+def timing_keys(response: Any) -> tuple[list[set[str]], dict[str, Any], dict[str, Any]]:
+    """Return the timing names of each audio line, the timings, and the done line."""
+    *audio_lines, done = [json.loads(line) for line in b"".join(chunks_of(response)).splitlines()]
+    names = [set(line) - {"audio"} for line in audio_lines]
+    timed = {
+        name: [item for line in audio_lines for item in line.get(name, [])]
+        for name in ("words", "syllables")
+    }
+    return names, timed, done
+
+
+@pytest.mark.parametrize(
+    ("granularity", "wanted"),
+    [("word", {"words"}), ("syllable", {"syllables"}), ("both", {"words", "syllables"})],
+)
+def test_a_hit_streams_the_timings_its_miss_streamed(
+    synthesis_client, espeak, ann, granularity, wanted
+):
+    path = "/synthesize/stream?timestamps=true"
+    fields = {"outputFormat": "pcm", "timestampGranularity": granularity}
+    names, miss, done = timing_keys(stream(synthesis_client, ann, path, **fields))
+    assert done["cacheHit"] is False
+    assert all(line == wanted for line in names)
+    assert all(miss[name] for name in wanted)
+    hit_names, hit, done = timing_keys(stream(synthesis_client, ann, path, **fields))
+    assert done["cacheHit"] is True
+    assert len(hit_names) > 1  # the stored file comes in several chunks
+    assert all(line == wanted for line in hit_names)
+    # The same timings, however the hit's chunks cut them.
+    assert hit == miss
+
+
 def test_streamed_words_are_placed_in_the_whole_text_sent(synthesis_client, espeak, ann):
     text = (
         " Hello 🎉 world, hello world! It costs $5 to learn C++ (not C#). "

@@ -147,6 +147,65 @@ def test_scripts_without_vowel_letters_still_count_syllables_by_phonemes():
     assert "".join(parts) == "नमस्ते"
 
 
+# eSpeak reads letters written each with a dot letter by letter, whatever the phonemes of
+# the letter's name (its own phonemes here: "e.g" is ",i:dZ'i:", "ee-jee", not "for
+# example"; "i.e" is "'aIi:_!", "eye-ee"): a syllable per letter, its dot with it. The word
+# tokenizer leaves out the last dot ("U.S." is the word "U.S"); a word given with it keeps it.
+@pytest.mark.parametrize(
+    ("text", "language", "phonemes", "expected"),
+    [
+        ("U.S", "en-US", "j,u:'Es", ["U.", "S"]),
+        ("U.S.", "en-US", "j,u:'Es", ["U.", "S."]),
+        ("e.g", "en-US", ",i:dZ'i:", ["e.", "g"]),
+        ("i.e", "en-US", "'aIi:_!", ["i.", "e"]),
+        ("U.S.A", "en-US", "j,u:,Es'eI", ["U.", "S.", "A"]),
+        ("D.C", "en-US", "d,i:s'i:", ["D.", "C"]),
+        ("p.m", "en-US", "p,i:;'Em", ["p.", "m"]),
+        ("z.B", "de", "ts,Etb'e:", ["z.", "B"]),
+        ("т.е", "ru", "t,Ej'e", ["т.", "е"]),
+        ("U.S", None, None, ["U.", "S"]),  # the same without phonemes or a language
+        # Not a letter each: an abbreviation without a vowel, read whole; a word by phonemes.
+        ("Ph.D", "en-US", "p,i:;'eItS d'0t d'i:", ["Ph.D"]),
+        ("et.al", "en-US", "'Et d'0t 'al", ["e", "t.", "al"]),
+    ],
+)
+def test_dotted_abbreviations_are_a_syllable_per_letter(text, language, phonemes, expected):
+    syllables = syllables_for_word(word(text), 3, language, phonemes)
+
+    assert [s.text for s in syllables] == expected
+    assert (syllables[0].start, syllables[-1].end) == (1.0, 2.0)
+    for before, after in itertools.pairwise(syllables):
+        assert before.end == pytest.approx(after.start)
+    assert [text[s.char_start : s.char_end] for s in syllables] == expected
+
+
+# A number in a Chinese or Japanese word is read as a number is anywhere: one syllable over
+# its stretch (the word's time shared by length), not joined to the character before it.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3月", ["3", "月"]),
+        ("第3回", ["第", "3", "回"]),
+        ("2024年3月", ["2024", "年", "3", "月"]),
+        ("平成31年", ["平", "成", "31", "年"]),
+        ("第３回", ["第", "３", "回"]),  # fullwidth digits
+        ("1,000円", ["1,000", "円"]),
+        ("約3.5キロ", ["約", "3.5", "キ", "ロ"]),
+        ("二〇二四年", ["二", "〇", "二", "四", "年"]),  # the ideographic zero is a numeral
+        ("iPhone15发布", ["iPhone15", "发", "布"]),  # a word with digits, as alone
+        ("A4サイズ", ["A4", "サ", "イ", "ズ"]),
+        ("卡拉OK", ["卡", "拉", "OK"]),
+        ("東京・大阪", ["東", "京・", "大", "阪"]),  # punctuation joins the syllable before
+        ("你好,3个", ["你", "好,", "3", "个"]),  # the number's own syllable starts at it
+    ],
+)
+def test_a_number_in_a_cjk_word_is_a_syllable_of_its_own(text, expected):
+    assert split_syllables(text, "ja") == expected
+    syllables = syllables_for_word(word(text), 0, "zh")
+    assert [s.text for s in syllables] == expected
+    assert (syllables[0].start, syllables[-1].end) == (1.0, 2.0)
+
+
 def test_other_languages_skip_english_silent_e():
     assert split_syllables("Rose", "en") == ["Rose"]
     assert split_syllables("Rose", "de") == ["Ro", "se"]

@@ -124,3 +124,16 @@ def test_each_word_is_phonemized_once_per_language():
     assert engine.asked[3:] == ["wombats"]
     again(["quokkas"], "en-GB")  # another language: asked again
     assert engine.asked[4:] == ["quokkas"]
+
+
+def test_words_read_whole_or_letter_by_letter_are_not_phonemized():
+    engine = CountingEspeak()
+    phonemize = espeak_phonemizer(ProviderRegistry.of([engine]))
+    assert phonemize is not None
+    # Numbers, words with signs, abbreviations and initialisms: their syllables never
+    # come from phonemes (the words here are asked nowhere else, so none is remembered).
+    unasked = ["8317", "$946", "71.5%", "Blvd", "Q.X.Z", "e.g", "C#7", "第7回"]
+    found = phonemize([*unasked, "Quillifer"], "en-US")
+    assert engine.asked == ["Quillifer"]
+    assert found[:-1] == [None] * len(unasked)
+    assert found[-1]

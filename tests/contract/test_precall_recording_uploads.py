@@ -173,12 +173,20 @@ def test_an_upload_landing_after_the_purges_last_look_at_the_folder_goes_too(
     assert documents_of_acme(deps.store) == 0
 
 
-def test_audio_a_refused_upload_could_not_delete_goes_with_the_purges_last_look(
-    deps, blobs, new_audio
+@pytest.mark.parametrize(
+    "looks",
+    [
+        pytest.param(1, id="between-the-purges-two-looks"),
+        pytest.param(2, id="after-the-purges-last-look"),
+    ],
+)
+def test_audio_a_refused_upload_could_not_delete_goes_with_the_purge(
+    deps, blobs, new_audio, looks: int
 ):
-    """The upload writes between the purge's two looks at the folder, is refused, and the
-    storage fails its deletion of its own audio: the purge's second look takes it."""
-    purge = PausedPurge(deps, blobs, looks=1)
+    """The upload writes while the purge is under way (between its two looks at the folder,
+    or after its last one), is refused, and the storage fails its deletion of its own
+    audio: the purge's next look takes it, one more made before it ends if need be."""
+    purge = PausedPurge(deps, blobs, looks=looks)
 
     def outage() -> None:
         raise ServiceUnavailableError("storage is down")
@@ -240,30 +248,6 @@ def test_an_upload_refused_after_the_deletion_took_the_old_audio_leaves_nothing(
         deletion.finish()
     assert (outcome, deletion.outcome) == (BEING_DELETED, "deleted")
     assert recordings(blobs) == ["precall/acme/b.wav"]
-
-
-def test_audio_a_refused_upload_could_not_delete_after_the_purges_last_look_goes_too(
-    deps, blobs, new_audio
-):
-    """The upload writes after the purge's last look at the folder, is refused, and the
-    storage fails its deletion of its own audio: the purge looks again before it ends."""
-    purge = PausedPurge(deps, blobs, looks=2)
-
-    def outage() -> None:
-        raise ServiceUnavailableError("storage is down")
-
-    def start_the_purge() -> None:
-        purge.start()
-        blobs.on_delete = outage
-
-    blobs.on_put = start_the_purge
-    try:
-        outcome = upload(deps, new_audio, "new.wav")
-    finally:
-        purge.finish()
-    assert outcome == "SERVICE_UNAVAILABLE"
-    assert recordings(blobs) == []
-    assert documents_of_acme(deps.store) == 0
 
 
 def test_a_refused_upload_deletes_its_own_audio_not_newer_audio_stored_since(

@@ -6,6 +6,7 @@ import collections
 import json
 import socket
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -225,17 +226,25 @@ def test_a_client_that_stops_reading_is_closed_with_4009(start_service):
     assert close_code_of(lambda: slow.recv(timeout=30)) == 4009
 
 
+def with_elevenlabs(start_service, elevenlabs: FakeHttpServer, **overrides: Any):
+    """Start the service with ElevenLabs (the fake ``elevenlabs``) beside eSpeak, its voices
+    in the catalog."""
+    service = start_service(
+        providers="espeak,elevenlabs",
+        elevenlabs_base_url=elevenlabs.url,
+        elevenlabs_api_key=ELEVENLABS_KEY,
+        **overrides,
+    )
+    VoiceRepository(service.container.store).upsert(
+        service.container.providers.get("elevenlabs").list_voices()
+    )
+    return service
+
+
 def test_without_timings_a_streaming_provider_sends_audio_as_it_produces_it(start_service):
     """ElevenLabs (a fake speaking its wire format) streams each segment in many pieces."""
     with FakeHttpServer(elevenlabs_app()) as elevenlabs:
-        service = start_service(
-            providers="espeak,elevenlabs",
-            elevenlabs_base_url=elevenlabs.url,
-            elevenlabs_api_key=ELEVENLABS_KEY,
-        )
-        VoiceRepository(service.container.store).upsert(
-            service.container.providers.get("elevenlabs").list_voices()
-        )
+        service = with_elevenlabs(start_service, elevenlabs)
         client = Client(synth_url(service), service.token("rosa"))
         client.send(
             {
@@ -305,15 +314,7 @@ def test_a_client_that_goes_quiet_is_closed_with_4008_but_not_while_it_listens(s
 def test_every_error_event_sent_is_counted_once_by_its_code(start_service):
     # Nothing counted them: an operator alerting on errors saw none of this endpoint's.
     with FakeHttpServer(elevenlabs_app()) as elevenlabs:
-        service = start_service(
-            providers="espeak,elevenlabs",
-            elevenlabs_base_url=elevenlabs.url,
-            elevenlabs_api_key=ELEVENLABS_KEY,
-            sessions_idle_timeout_seconds=2.0,
-        )
-        VoiceRepository(service.container.store).upsert(
-            service.container.providers.get("elevenlabs").list_voices()
-        )
+        service = with_elevenlabs(start_service, elevenlabs, sessions_idle_timeout_seconds=2.0)
         anonymous = Client(synth_url(service), None)
         anonymous.wait_for("error")
         assert closed_code(anonymous) == 4001

@@ -7,7 +7,8 @@ Routes: ``/v1/sessions`` (WebSocket, see the README's protocol section),
 (the process is up), ``/readyz`` (the default backend is connected and not unhealthy: 503
 until the speech model has loaded; the other backends in use are reported beside it, see
 ``SessionService.readiness``), ``/metrics`` (Prometheus text), ``GET /v1/backends`` (the backend
-providers, their capabilities and config schemas; bearer token required). The backend
+providers, their capabilities and config schemas; bearer token required, each refusal
+counted by its code in ``voice_backends_list_errors_total``). The backend
 starts in the background at startup, so the health check answers at once; on shutdown
 every session is closed with 1001 and stays resumable on another instance.
 """
@@ -279,6 +280,7 @@ def create_app(container: SessionContainer) -> Starlette:
             token = bearer_token(request.headers.get("authorization"))
             await asyncio.to_thread(container.verifier.verify, token)
         except PlatformError as exc:
+            container.services.metrics.backends_list_errors.labels(exc.code).inc()
             return error_response(request, exc, auth_status(exc))
         return JSONResponse({"backends": container.backends.describe()})
 

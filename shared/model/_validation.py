@@ -3,7 +3,7 @@
 A refused input's problems are named by field paths (``validation_problems``) whose keys,
 the caller's own text, are cut and a lone surrogate or NUL in them shown by its JSON
 escape, as ``shared.errors.field_path`` names a field. Free-form JSON objects (metadata) are bounded
-(``check_free_form``); a refusal names the path inside the object of the key or string it
+(``check_free_form``); a refusal names the path inside the object of the key or value it
 is about.
 """
 
@@ -88,8 +88,9 @@ def check_free_form(value: dict[str, Any]) -> dict[str, Any]:
     levels of nesting) and always serialise: at most ``MAX_FREE_FORM_DEPTH`` levels,
     ``MAX_FREE_FORM_ITEMS`` keys and elements, ``MAX_FREE_FORM_BYTES`` of UTF-8 JSON; no
     NaN or infinity, no integer beyond 64 bits (Firestore's), no NUL, no lone surrogate.
-    A refused NUL or lone surrogate is named by the path of its key or string, as
-    ``shared.errors.field_path`` names a field (``key a.0.b\\u0000``, ``value at a.b``).
+    A refused key or value (a NUL, a lone surrogate, a number out of bounds, a value that is
+    not JSON) is named by its path, as ``shared.errors.field_path`` names a field
+    (``key a.0.b\\u0000``, ``value at a.b``).
     """
     items = 0
     pending: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
@@ -97,7 +98,8 @@ def check_free_form(value: dict[str, Any]) -> dict[str, Any]:
         node, path = pending.pop()
         if isinstance(node, dict | list):
             if len(path) >= MAX_FREE_FORM_DEPTH:
-                raise ValueError(f"nests deeper than {MAX_FREE_FORM_DEPTH} levels")
+                depth = MAX_FREE_FORM_DEPTH
+                raise ValueError(f"value at {field_path(path)} nests deeper than {depth} levels")
             items += len(node)
             if items > MAX_FREE_FORM_ITEMS:
                 raise ValueError(f"holds more than {MAX_FREE_FORM_ITEMS} keys and elements")
@@ -107,13 +109,13 @@ def check_free_form(value: dict[str, Any]) -> dict[str, Any]:
                     raise ValueError(f"key {field_path((*path, key))} {_HOLDS_NUL}")
                 pending.append((child, (*path, key)))
         elif isinstance(node, float) and not math.isfinite(node):
-            raise ValueError("numbers must be finite")
+            raise ValueError(f"value at {field_path(path)} must be a finite number")
         elif isinstance(node, int) and not _INT64_MIN <= node <= _INT64_MAX:
-            raise ValueError("integers must fit in 64 bits")
+            raise ValueError(f"value at {field_path(path)} must be an integer that fits in 64 bits")
         elif isinstance(node, str) and "\x00" in node:
             raise ValueError(f"value at {field_path(path)} {_HOLDS_NUL}")
         elif node is not None and not isinstance(node, str | int | float | bool):
-            raise ValueError(f"holds a {type(node).__name__}, which is not JSON")
+            raise ValueError(f"value at {field_path(path)} is a {type(node).__name__}, not JSON")
     check_unicode_text(value)
     # Imported on first use: importing the building blocks loads no json (most modules
     # that import them never check a free-form value).

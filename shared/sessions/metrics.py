@@ -16,8 +16,9 @@ five figures the issue names (seconds):
 several services in one process do not collide), with gauges and counters for sessions,
 and the errors of each of the service's surfaces, each counted once, by code, in a counter
 of its own: a session's error events (``voice_session_errors_total``, over the WebSocket
-or WebRTC), ``/v1/synthesize/ws``'s error events (``voice_synthesize_ws_errors_total``)
-and the refused WebRTC offers (``voice_webrtc_offer_errors_total``, HTTP errors). Counters
+or WebRTC), ``/v1/synthesize/ws``'s error events (``voice_synthesize_ws_errors_total``),
+the refused WebRTC offers (``voice_webrtc_offer_errors_total``, HTTP errors) and the refused
+backend listings (``voice_backends_list_errors_total``, HTTP errors). Counters
 of their own rather than a label on the first: its series keep their meaning (and their
 one label), and each surface is alerted on by its own name.
 """
@@ -101,6 +102,12 @@ class SessionMetrics:
         self.webrtc_offer_errors = Counter(
             "voice_webrtc_offer_errors",
             "WebRTC offers refused (POST /v1/sessions/webrtc), by the error body's code",
+            ["code"],
+            registry=self.registry,
+        )
+        self.backends_list_errors = Counter(
+            "voice_backends_list_errors",
+            "Backend listings refused (GET /v1/backends), by the error body's code",
             ["code"],
             registry=self.registry,
         )

@@ -1,8 +1,9 @@
 """Bad input deep in a free-form object is refused naming where it is, in the error body.
 
 Metadata is any small JSON object; a NUL character anywhere in it (a key or a string, at
-any depth) is refused with a 400 whose detail names the field and, in its message, the
-path inside it, the NUL shown by its JSON escape.
+any depth), or an integer Firestore cannot hold (beyond 64 bits), is refused with a 400
+whose detail names the field and, in its message, the path inside it, a NUL shown by its
+JSON escape.
 """
 
 from __future__ import annotations
@@ -41,3 +42,31 @@ def test_a_nul_in_metadata_is_named_by_its_path(function_client, token, metadata
     assert detail["field"] == "metadata"
     assert words in detail["message"], detail
     assert "\x00" not in json.dumps(refused, ensure_ascii=False)
+
+
+@pytest.mark.parametrize(
+    ("metadata", "words"),
+    [
+        ('{"device": {"serial": 18446744073709551616}}', "value at device.serial must be an"),
+        ('{"tags": ["ok", [1, -9223372036854775809]]}', "value at tags.1.1 must be an integer"),
+    ],
+    ids=["beyond-64-bits", "below-64-bits-in-lists"],
+)
+def test_an_integer_beyond_64_bits_in_metadata_is_named_by_its_path(
+    function_client, token, metadata, words
+):
+    body = json.dumps(VALID_MODEL)[:-1] + ', "metadata": ' + metadata + "}"
+    response = function_client("voice_models").post(
+        "/voice-models",
+        data=body,
+        content_type="application/json",
+        headers=bearer(token("ann")),
+    )
+    assert response.status_code == 400, response.get_data()[:300]
+    refused = response.get_json()
+    assert {"error", "code", "timestamp", "requestId"} <= set(refused), refused
+    assert refused["code"] == "VALIDATION_ERROR"
+    assert refused["requestId"] == response.headers["X-Request-Id"]
+    [detail] = refused["details"]
+    assert detail["field"] == "metadata"
+    assert words in detail["message"], detail

@@ -20,7 +20,7 @@ from shared.sessions.repository import COLLECTION, EXPIRES_AT, SessionRepository
 from shared.speech import SpeechRegistry
 from shared.speech.whisper import WhisperSpeechToText, bundled_model_dir
 from shared.store.sqlite import SqliteDocumentStore
-from tests.sessions.support import Client, ServiceThread
+from tests.sessions.support import Client, ServiceThread, counted_by_code
 from tests.sessions.support import test_settings as session_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -108,6 +108,29 @@ def test_readyz_reports_every_backend_in_use_and_only_the_default_decides_readin
     assert answer["status"] == "healthy"
     pipecat = answer["otherBackends"]["pipecat"]
     assert (pipecat["status"], pipecat["connection"]) == ("unhealthy", "disconnected")
+
+
+def list_backends(service: ServiceThread, token: str) -> tuple[int, str | None]:
+    """Return the status of ``GET /v1/backends`` and, when refused, its error body's code."""
+    listing = urllib.request.Request(f"{service.http}/v1/backends")  # noqa: S310
+    listing.add_header("Authorization", f"Bearer {token}")
+    try:
+        # Loopback http URL built by the test only.
+        with urllib.request.urlopen(listing, timeout=10) as reply:  # noqa: S310
+            return int(reply.status), None
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())["code"]
+
+
+def test_refused_backend_listings_are_counted_once_by_code(start_service):
+    # A bad token on GET /v1/backends was answered 401 but counted nowhere: an operator
+    # saw the WebRTC offers' refusals in /metrics, never the listing's.
+    service = start_service()
+    assert list_backends(service, "not-a-token") == (401, "UNAUTHENTICATED")
+    assert list_backends(service, "") == (401, "UNAUTHENTICATED")
+    assert list_backends(service, service.token("vic")) == (200, None)
+    assert counted_by_code(service, "voice_backends_list_errors_total") == {"UNAUTHENTICATED": 2.0}
+    assert counted_by_code(service, "voice_webrtc_offer_errors_total") == {}
 
 
 def test_a_backend_whose_speech_model_failed_to_load_reconnects_and_becomes_ready(tmp_path):

@@ -291,6 +291,9 @@ def test_offers_and_the_backend_list_are_503_while_tokens_cannot_be_checked(star
     assert refused.value.code == 503
     assert json.loads(refused.value.read())["code"] == "SERVICE_UNAVAILABLE"
     assert refused.value.headers["Retry-After"] is not None
+    assert counted_by_code(service, "voice_backends_list_errors_total") == {
+        "SERVICE_UNAVAILABLE": 1.0
+    }
 
 
 LONG_REPLY = " ".join(

@@ -1,8 +1,9 @@
-"""A free-form object's refusal names where in it the refused key or string is.
+"""A free-form object's refusal names where in it the refused key or value is.
 
 Metadata and the like are checked whole, after pydantic has named the field; the message
 then names the path inside it (``a.0.b``) as ``shared.errors.field_path`` names a field, so
-a client can find the NUL in a large object, and the message itself holds none.
+a client can find the NUL, the NaN or the huge integer in a large object, and the message
+itself holds no NUL.
 """
 
 from __future__ import annotations
@@ -37,3 +38,27 @@ def test_a_key_holding_a_nul_and_a_lone_surrogate_is_named_in_unicode_text():
         check_free_form({"a": {"\ud800\x00": 1}})
     assert "key a.\\ud800\\u0000 must not contain NUL characters" in str(refused.value)
     str(refused.value).encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ({"gain": float("nan")}, "value at gain must be a finite number"),
+        ({"tags": ["ok", [1, float("-inf")]]}, "value at tags.1.1 must be a finite number"),
+        ({"device": {"serial": 2**64}}, "value at device.serial must be an integer that fits"),
+        ({"a": [{"b": -(2**63) - 1}]}, "value at a.0.b must be an integer that fits in 64 bits"),
+        ({"device": {"ids": {1, 2}}}, "value at device.ids is a set, not JSON"),
+        ({"k" * 100: [b"x"]}, "value at " + "k" * 64 + "\u2026.0 is a bytes, not JSON"),
+        ({"a": {"b": [[[[[[[1]]]]]]]}}, "value at a.b.0.0.0.0.0.0 nests deeper than 8 levels"),
+    ],
+    ids=["nan", "infinity-in-lists", "huge-int", "tiny-int-in-list", "set", "bytes", "deep"],
+)
+def test_every_refused_value_is_named_by_its_path(value, words):
+    with pytest.raises(ValueError, match=r"^value at ") as refused:
+        check_free_form(value)
+    assert words in str(refused.value)
+
+
+def test_bounds_values_at_their_limits_are_kept():
+    value = {"n": [2**63 - 1, -(2**63), 1.5e308], "deep": [[[[[[[1]]]]]]]}
+    assert check_free_form(value) is value

@@ -8,8 +8,9 @@ says otherwise; the last word ends with the audio.
 
 A word is what the user wrote between spaces, as ``tokenize_words`` cuts it: from its first
 to its last letter or digit, with the signs written on it ("$5", "50%", "C++", "C#",
-"#tag", "@user", "-5°"), without the punctuation around it (``.,!?;:``, quotes, brackets,
-dashes, ellipses). Signs or punctuation alone ("&", "--") are no word.
+"#tag", "@user", "-5°"; their fullwidth forms too), without the punctuation around it
+(``.,!?;:``, quotes, brackets, dashes, ellipses). Signs or punctuation alone ("&", "--")
+are no word.
 """
 
 from __future__ import annotations
@@ -19,18 +20,29 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+# Punctuation that is said with the word it is written on ("50%", "C#", "#tag", "@user",
+# "&c", "§5", and primes for feet and inches, "6\u2032"): it belongs to the word, as
+# symbols ("$", "€", "+", "°") do.
+_SIGNS = frozenset("%\u2030\u2031#@&§\u2032\u2033\u2034")
+
+
+def _is_sign(char: str) -> bool:
+    # Chinese and Japanese text writes the signs fullwidth ("50\uff05", "\uff03tag") or
+    # small ("\ufe6a"): what NFKC makes of them is the sign.
+    return char in _SIGNS or unicodedata.normalize("NFKC", char) in _SIGNS
+
 
 def _wide_punctuation() -> str:
     """Return, escaped for a character class, the punctuation of Chinese and Japanese text
     (the ideographic full stop 。 and comma 、, corner brackets 「」, fullwidth ! and ?):
     CJK Symbols and Punctuation, the vertical and small forms and the fullwidth forms,
-    punctuation only (the iteration mark 々 is a letter)."""
+    punctuation only (the iteration mark 々 is a letter), and not the fullwidth signs."""
     blocks = ((0x3000, 0x303F), (0xFE10, 0xFE6F), (0xFF00, 0xFF65))
     return "".join(
         re.escape(chr(code))
         for first, last in blocks
         for code in range(first, last + 1)
-        if unicodedata.category(chr(code))[0] == "P"
+        if unicodedata.category(chr(code))[0] == "P" and not _is_sign(chr(code))
     )
 
 
@@ -48,10 +60,6 @@ class Token:
     end: int
 
 
-# Punctuation that is said with the word it is written on ("50%", "C#", "#tag", "@user",
-# "&c", "§5", and primes for feet and inches, "6\u2032"): it belongs to the word, as
-# symbols ("$", "€", "+", "°") do.
-_SIGNS = frozenset("%\u2030\u2031#@&§\u2032\u2033\u2034")
 # The grave and acute accents written as quotes around a word: outside it, as quotes are.
 _QUOTING_SYMBOLS = frozenset("`\u00b4")
 
@@ -67,10 +75,10 @@ def _is_core(char: str) -> bool:
 
 def is_sentence_punctuation(char: str) -> bool:
     """Return whether ``char`` parts words rather than being written on one (``.,!?;:``,
-    quotes, brackets, dashes; not the signs ``%#@&§`` and primes); a hyphen may still be
-    a minus sign, of the word after it (``is_of_word``)."""
+    quotes, brackets, dashes; not the signs ``%#@&§``, fullwidth too, and primes); a
+    hyphen may still be a minus sign, of the word after it (``is_of_word``)."""
     if _kind(char) == "P":
-        return char not in _SIGNS
+        return not _is_sign(char)
     return char in _QUOTING_SYMBOLS
 
 

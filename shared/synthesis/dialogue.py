@@ -76,7 +76,9 @@ def synthesize_dialogue(
     if len(body.turns) > limit:
         raise InvalidRequestError(f"A dialogue has at most {limit} turns")
     spoken = "\n".join(turn.text for turn in body.turns)
-    check_text(spoken, deps.settings)
+    # The turns as sent, not the newlines that join them here.
+    sent = sum(turn.sent_length for turn in body.turns)
+    check_text(spoken, deps.settings, length=sent, counted="The turns' texts total")
     check_callback(deps, body)
     settings = audio_settings(body)
     pauses = body.pause_ms / 1000 * (len(body.turns) - 1)

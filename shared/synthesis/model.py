@@ -334,14 +334,14 @@ class AudioOptions(RequestModel):
         return output_format_of(value)
 
 
-def _stripped_lead(data: Any, *names: str) -> int | None:
-    """Return how many whitespace characters the first string of ``names`` in ``data`` (a
-    request body as sent) starts with, which request models strip; None without one."""
+def _sent(data: Any, *names: str) -> str | None:
+    """Return the first string of ``names`` in ``data`` (a request body as sent, before
+    request models strip it), or None without one."""
     if isinstance(data, dict):
         for name in names:
             sent = data.get(name)
             if isinstance(sent, str):
-                return len(sent) - len(sent.lstrip())
+                return sent
     return None
 
 
@@ -353,14 +353,16 @@ class SynthesizeRequest(AudioOptions):
     voice: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     lexicon_ids: LexiconIds | None = None
     _lead: int = PrivateAttr(default=0)
+    _sent_length: int | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")
     @classmethod
     def _keep_lead(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
         request = handler(data)
-        lead = _stripped_lead(data, "text", "ssml")
-        if lead is not None:
-            request._lead = lead
+        sent = _sent(data, "text", "ssml")
+        if sent is not None:
+            request._lead = len(sent) - len(sent.lstrip())
+            request._sent_length = len(sent)
         return request
 
     @property
@@ -368,6 +370,14 @@ class SynthesizeRequest(AudioOptions):
         """Return how many whitespace characters were sent before the text (or SSML), which
         parsing strips: the words' spans index what was sent, so they count them."""
         return self._lead
+
+    @property
+    def sent_length(self) -> int:
+        """Return how many characters the text (or SSML) had as sent, whitespace around it
+        included: the length limit counts them, as a client counts its own request."""
+        if self._sent_length is not None:
+            return self._sent_length
+        return len(self.text if self.text is not None else self.ssml or "")
 
 
 MAX_PAUSE_MS = 10_000
@@ -379,20 +389,27 @@ class DialogueTurnRequest(DialogueTurn):
 
     lexicon_ids: LexiconIds | None = None
     _lead: int = PrivateAttr(default=0)
+    _sent_length: int | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")
     @classmethod
     def _keep_lead(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
         turn = handler(data)
-        lead = _stripped_lead(data, "text")
-        if lead is not None:
-            turn._lead = lead
+        sent = _sent(data, "text")
+        if sent is not None:
+            turn._lead = len(sent) - len(sent.lstrip())
+            turn._sent_length = len(sent)
         return turn
 
     @property
     def lead(self) -> int:
         """Return how many whitespace characters were sent before the turn's text."""
         return self._lead
+
+    @property
+    def sent_length(self) -> int:
+        """Return how many characters the turn's text had as sent, whitespace included."""
+        return len(self.text) if self._sent_length is None else self._sent_length
 
 
 class DialogueRequest(AudioOptions):
@@ -460,13 +477,21 @@ def output_format_of(value: Any) -> Any:
         raise PydanticCustomError(UnsupportedAudioFormatError.validation_type, str(exc)) from None
 
 
-def check_text(text: str, settings: Settings) -> None:
-    """Raise InvalidRequestError for empty text, TextTooLongError beyond the limit."""
+def check_text(
+    text: str, settings: Settings, *, length: int | None = None, counted: str = "Text is"
+) -> None:
+    """Raise InvalidRequestError for empty ``text``, TextTooLongError when ``length`` (by
+    default the text's) is over the limit.
+
+    ``length`` is what the client can count in its own request (the characters it sent),
+    and the message states it after ``counted``, which says what was counted.
+    """
     if not text.strip():
         raise InvalidRequestError("Text must not be empty")
     limit = settings.synthesis_max_chars
-    if len(text) > limit:
-        raise TextTooLongError(f"Text is {len(text)} characters; the limit is {limit} characters")
+    size = len(text) if length is None else length
+    if size > limit:
+        raise TextTooLongError(f"{counted} {size} characters; the limit is {limit} characters")
 
 
 CHARS_PER_SECOND = 14.0

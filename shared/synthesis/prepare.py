@@ -136,7 +136,8 @@ def prepare(
         root = markup.validate_ssml(text)
         pauses, slowest = markup.ssml_timing(root)
         spoken = markup.spoken_text(root)
-    check_text(spoken, deps.settings)
+    # Plain text counts as sent (the client can count that); SSML counts what it speaks.
+    check_text(spoken, deps.settings, length=None if ssml else body.sent_length)
     check_callback(deps, body)
     voice = resolve_voice(deps.models, deps.providers, user_id, body.voice, account_id=account_id)
     settings = audio_settings(body, voice.defaults)

@@ -139,6 +139,15 @@ def test_a_number_in_a_japanese_word_is_a_syllable_of_its_own(synthesis_client, 
     ]
 
 
+def test_a_fullwidth_percent_sign_is_of_its_japanese_word(synthesis_client, ann):
+    text = "50\uff05、値上げ。"  # a fullwidth percent sign
+    body = say(synthesis_client, ann, text=text, voice="espeak:ja", timestampGranularity="word")
+    words = body["timestamps"]["words"]
+    assert [w["text"] for w in words] == ["50\uff05", "値上げ"]
+    assert (words[0]["charStart"], words[0]["charEnd"]) == (0, 3)
+    assert 0 <= words[0]["start"] < words[0]["end"] <= words[1]["start"]
+
+
 class PhonemizingEspeak(CountingEspeak):
     """The real eSpeak provider, recording the words it is asked to phonemize."""
 
@@ -283,6 +292,13 @@ def test_concurrent_identical_requests_synthesize_once(synthesis_client, ann, es
     assert espeak.calls == 1
     assert sorted(r["cacheHit"] for r in results) == [False, True, True, True]
     assert len({r["checksum"] for r in results}) == 1
+
+
+def test_a_text_too_long_is_counted_as_the_client_sent_it(synthesis_client, ann):
+    text = "  " + "word " * 1001  # spaces around it, which parsing strips
+    too_long = say(synthesis_client, ann, expect=413, text=text)
+    assert too_long["code"] == "TEXT_TOO_LONG"
+    assert too_long["error"] == (f"Text is {len(text)} characters; the limit is 5000 characters")
 
 
 def test_validation_errors(synthesis_client, ann):

@@ -187,6 +187,20 @@ def test_dialogue_validation(synthesis_client, ann, change, code, status):
     assert dialogue(synthesis_client, ann, expect=status, **change)["code"] == code
 
 
+def test_a_dialogue_too_long_counts_the_turns_as_sent(synthesis_client, ann):
+    # Together 5002 characters as sent; joined here with a newline between, 5001 spoken.
+    turns = [
+        {"speaker": "A", "voice": "espeak:en-US", "text": " " + "x" * 2500},
+        {"speaker": "B", "voice": "espeak:en-US", "text": "y" * 2500 + " "},
+    ]
+    too_long = dialogue(synthesis_client, ann, expect=413, turns=turns)
+    assert too_long["code"] == "TEXT_TOO_LONG"
+    total = sum(len(turn["text"]) for turn in turns)
+    assert too_long["error"] == (
+        f"The turns' texts total {total} characters; the limit is 5000 characters"
+    )
+
+
 def assert_placed_in_turns(turns: Sequence[dict[str, Any]], timestamps: dict[str, Any]) -> None:
     """Assert that each word (and syllable) is a slice of its own turn's text."""
     words, syllables = timestamps["words"], timestamps["syllables"]

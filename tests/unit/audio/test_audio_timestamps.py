@@ -325,6 +325,28 @@ def test_chinese_and_japanese_punctuation_still_parts_words_next_to_signs():
     assert [t.text for t in tokenize_words(text)] == ["价格是$5", "打折50%", "C++", "と"]
 
 
+# The signs as Chinese and Japanese text writes them, and a fullwidth exclamation mark.
+WIDE = str.maketrans({"%": "\uff05", "#": "\uff03", "@": "\uff20", "&": "\uff06", "!": "\uff01"})
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("売上50%、次", ["売上50%", "次"]),
+        ("Up 50% today, #tag @ann R&D", ["Up", "50%", "today", "#tag", "@ann", "R&D"]),
+        # Fullwidth punctuation still parts words, and a sign alone is none.
+        ("50%! & (#)", ["50%"]),
+    ],
+)
+def test_fullwidth_signs_are_of_their_word_as_the_ascii_signs_are(text, words):
+    wide = text.translate(WIDE)
+
+    tokens = tokenize_words(wide)
+
+    assert [t.text for t in tokens] == [word.translate(WIDE) for word in words]
+    assert all(wide[t.start : t.end] == t.text for t in tokens)
+
+
 def test_espeak_times_signed_words_whole(espeak):
     # eSpeak sends a word event for "$" and another for "5": the word "$5" spans both.
     result = espeak.synthesize(SynthesisRequest(text=SIGNED_TEXT, voice_id="en-US"))

@@ -57,15 +57,16 @@ def espeak_phonemizer(registry: ProviderRegistry) -> Phonemizer | None:
                     missing.append(index)
         if not missing:
             return found
+        asked = list(dict.fromkeys(words[i] for i in missing))  # a word repeated: asked once
         try:
-            phonemes = provider.phonemes([words[i] for i in missing], language)
+            phonemes = dict(zip(asked, provider.phonemes(asked, language), strict=True))
         except ProviderError:
             logger.debug("eSpeak has no voice for %s; syllables from spelling", language)
             return found
         with _remembered_lock:
-            for index, value in zip(missing, phonemes, strict=True):
-                found[index] = value
-                _remembered[(language, words[index])] = value
+            for index in missing:
+                found[index] = phonemes[words[index]]
+                _remembered[(language, words[index])] = found[index]
             while len(_remembered) > _REMEMBERED_WORDS:
                 _remembered.popitem(last=False)
         return found

@@ -11,7 +11,8 @@ Case-insensitive rules compare words as their lexicon's language cases them
 (``fold_case``): Turkish and Azerbaijani pair dotted İ with i and I with dotless i
 (U+0131), so "istanbul" is "İSTANBUL" there, not "ISTANBUL", and so do the Latin alphabets
 of Crimean Tatar and Gagauz, and of Kazakh and Tatar in lexicons tagged Latin (``kk-Latn``,
-``tt-Latn``: untagged, those are Cyrillic, and a Latin word in them a foreign one);
+``tt-Latn``: untagged, those are Cyrillic, and a Latin word in them a foreign one, as in
+any lexicon tagged Cyrillic, ``az-Cyrl`` say);
 elsewhere the dot on an i makes no other letter (an English "Izmir" is "İzmir"), and
 Python's ``casefold`` spelling İ as i plus a combining dot never splits a word.
 """
@@ -118,7 +119,10 @@ _DOTTED_I = "i\u0307"  # casefold()'s İ: i and a combining dot above
 def casing_of(language: str) -> Casing:
     """Return how the language tagged ``language`` pairs capital and small letters."""
     subtags = language.lower().replace("_", "-").split("-")
-    if subtags[0] in _TURKIC or (subtags[0] in _TURKIC_IN_LATIN and "latn" in subtags[1:2]):
+    script = subtags[1] if len(subtags) > 1 else ""
+    if script == "cyrl":  # a Latin word in a Cyrillic lexicon is a foreign one
+        return "default"
+    if subtags[0] in _TURKIC or (subtags[0] in _TURKIC_IN_LATIN and script == "latn"):
         return "turkic"
     return "default"
 

@@ -217,6 +217,10 @@ def test_turkish_case_rules_follow_the_lexicons_language_and_only_its_rules(lang
         ("kk", False),
         ("kk-Cyrl-KZ", False),
         ("tt-RU", False),
+        # Tagged Cyrillic, Azerbaijani and Crimean Tatar are too (a Latin word there foreign).
+        ("az-Cyrl", False),
+        ("crh-Cyrl-UA", False),
+        ("az-Latn-AZ", True),
     ],
 )
 def test_other_turkic_latin_alphabets_case_i_as_turkish_does(language, turkish):

@@ -345,6 +345,11 @@ def _sent(data: Any, *names: str) -> str | None:
     return None
 
 
+def _lead_of(sent: str | None) -> int:
+    """Return how many whitespace characters ``sent`` starts with (0 for None)."""
+    return 0 if sent is None else len(sent) - len(sent.lstrip())
+
+
 class SynthesizeRequest(AudioOptions):
     """Body of ``POST /synthesize``: ``text`` or ``ssml``, and a voice (default: active model)."""
 
@@ -352,31 +357,27 @@ class SynthesizeRequest(AudioOptions):
     ssml: str | None = None
     voice: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     lexicon_ids: LexiconIds | None = None
-    _lead: int = PrivateAttr(default=0)
-    _sent_length: int | None = PrivateAttr(default=None)
+    _sent: str | None = PrivateAttr(default=None)  # the text (or SSML) before stripping
 
     @model_validator(mode="wrap")
     @classmethod
-    def _keep_lead(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+    def _keep_sent(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
         request = handler(data)
-        sent = _sent(data, "text", "ssml")
-        if sent is not None:
-            request._lead = len(sent) - len(sent.lstrip())
-            request._sent_length = len(sent)
+        request._sent = _sent(data, "text", "ssml")
         return request
 
     @property
     def lead(self) -> int:
         """Return how many whitespace characters were sent before the text (or SSML), which
         parsing strips: the words' spans index what was sent, so they count them."""
-        return self._lead
+        return _lead_of(self._sent)
 
     @property
     def sent_length(self) -> int:
         """Return how many characters the text (or SSML) had as sent, whitespace around it
         included: the length limit counts them, as a client counts its own request."""
-        if self._sent_length is not None:
-            return self._sent_length
+        if self._sent is not None:
+            return len(self._sent)
         return len(self.text if self.text is not None else self.ssml or "")
 
 
@@ -388,28 +389,24 @@ class DialogueTurnRequest(DialogueTurn):
     """One turn of ``POST /synthesize/dialogue``, with lexicons of its own."""
 
     lexicon_ids: LexiconIds | None = None
-    _lead: int = PrivateAttr(default=0)
-    _sent_length: int | None = PrivateAttr(default=None)
+    _sent: str | None = PrivateAttr(default=None)  # the turn's text before stripping
 
     @model_validator(mode="wrap")
     @classmethod
-    def _keep_lead(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
+    def _keep_sent(cls, data: Any, handler: ModelWrapValidatorHandler[Any]) -> Any:
         turn = handler(data)
-        sent = _sent(data, "text")
-        if sent is not None:
-            turn._lead = len(sent) - len(sent.lstrip())
-            turn._sent_length = len(sent)
+        turn._sent = _sent(data, "text")
         return turn
 
     @property
     def lead(self) -> int:
         """Return how many whitespace characters were sent before the turn's text."""
-        return self._lead
+        return _lead_of(self._sent)
 
     @property
     def sent_length(self) -> int:
         """Return how many characters the turn's text had as sent, whitespace included."""
-        return len(self.text) if self._sent_length is None else self._sent_length
+        return len(self._sent if self._sent is not None else self.text)
 
 
 class DialogueRequest(AudioOptions):

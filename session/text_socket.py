@@ -108,7 +108,8 @@ class TextSynthesisConnection:
         overflow = loop.create_task(self._watch_overflow(transport))
         receiver = loop.create_task(self._receive(user_id, transport))
         try:
-            await asyncio.wait({receiver, overflow}, return_when=asyncio.FIRST_COMPLETED)
+            # The speaker ends early only when it failed: that ends the connection too.
+            await asyncio.wait({receiver, overflow, speaker}, return_when=asyncio.FIRST_COMPLETED)
             ended = receiver.result() if receiver.done() else None
             if ended == "end":
                 # The speaker says what is queued (unless the client stops reading).
@@ -152,7 +153,7 @@ class TextSynthesisConnection:
         failure = speaker.exception()
         if failure is not None:
             logger.error("Text synthesis failed", exc_info=failure)
-            await self._send_error(transport, "INTERNAL", "The synthesis failed", fatal=True)
+            await self._send_error(transport, "INTERNAL_ERROR", "The synthesis failed", fatal=True)
             await transport.close(CloseCode.INTERNAL_ERROR, "internal error")
             return
         await transport.send_event(

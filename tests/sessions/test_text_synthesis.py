@@ -352,3 +352,26 @@ def test_every_error_event_sent_is_counted_once_by_its_code(start_service):
     }
     # Counted once: not also as a voice session's error.
     assert counted_by_code(service, "voice_session_errors_total") == {}
+
+
+def test_an_unexpected_failure_is_an_internal_error_counted_and_closed_1011(
+    start_service, monkeypatch
+):
+    # The same code as the session endpoint's and every HTTP route's: a client handling
+    # INTERNAL_ERROR once saw an INTERNAL here that it did not know.
+    service = start_service()
+    espeak = service.container.providers.get("espeak")
+
+    def broken(request):
+        raise RuntimeError("the engine fell over")
+
+    monkeypatch.setattr(espeak, "synthesize", broken)
+    client = Client(synth_url(service), service.token("una"))
+    client.send({"type": "start", "voice": "espeak:en-GB-x-rp"})
+    client.wait_for("synthesis.started")
+    client.send({"type": "text", "text": "This will not be said.", "flush": True})
+    error = client.wait_for("error")
+    assert (error["code"], error["fatal"]) == ("INTERNAL_ERROR", True)
+    assert "fell over" not in error["message"]  # the cause is logged, not sent
+    assert closed_code(client) == 1011
+    assert counted_by_code(service, "voice_synthesize_ws_errors_total") == {"INTERNAL_ERROR": 1.0}

@@ -20,6 +20,27 @@ from tests.support.processes import (
 FIRESTORE_PROJECT = "demo-voice-test"
 
 
+# Test directories from the slowest files to the quickest (tests/e2e's fuzzing and fault
+# runs, the browser, the session service, the benchmarks' smoke runs...): `make test` hands
+# whole files to its workers in collection order, so the long ones start first and the
+# many short unit files fill in at the end, instead of one long file running alone last.
+SLOWEST_FIRST = ("e2e", "browser", "sessions", "bench", "contract", "infra", "functions", "unit")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the collected tests by directory, slowest first; each file keeps its order."""
+    tests_root = Path(__file__).resolve().parent
+
+    def rank(item: pytest.Item) -> int:
+        parts = (
+            item.path.relative_to(tests_root).parts if item.path.is_relative_to(tests_root) else ()
+        )
+        top = parts[0] if len(parts) > 1 else ""
+        return SLOWEST_FIRST.index(top) if top in SLOWEST_FIRST else len(SLOWEST_FIRST)
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(scope="session")
 def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """Google's Firestore emulator on a free port, warmed up, stopped after the session."""

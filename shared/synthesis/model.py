@@ -14,6 +14,7 @@ rate the format can be written at.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -398,6 +399,13 @@ class DialogueTurnRequest(DialogueTurn):
         turn._sent = _sent(data, "text")
         return turn
 
+    @field_validator("text")
+    @classmethod
+    def _says_something(cls, text: str) -> str:
+        if says_nothing(text):
+            raise ValueError("the text holds only control characters")
+        return text
+
     @property
     def lead(self) -> int:
         """Return how many whitespace characters were sent before the turn's text."""
@@ -474,17 +482,25 @@ def output_format_of(value: Any) -> Any:
         raise PydanticCustomError(UnsupportedAudioFormatError.validation_type, str(exc)) from None
 
 
+def says_nothing(text: str) -> bool:
+    """Return whether ``text`` holds nothing but whitespace and control characters (which
+    say nothing: eSpeak renders no audio, or a stray sound, for them)."""
+    return all(char.isspace() or unicodedata.category(char) == "Cc" for char in text)
+
+
 def check_text(
     text: str, settings: Settings, *, length: int | None = None, counted: str = "Text is"
 ) -> None:
-    """Raise InvalidRequestError for empty ``text``, TextTooLongError when ``length`` (by
-    default the text's) is over the limit.
+    """Raise InvalidRequestError for empty ``text`` (``says_nothing``), TextTooLongError
+    when ``length`` (by default the text's) is over the limit.
 
     ``length`` is what the client can count in its own request (the characters it sent),
     and the message states it after ``counted``, which says what was counted.
     """
     if not text.strip():
         raise InvalidRequestError("Text must not be empty")
+    if says_nothing(text):
+        raise InvalidRequestError("Text must not be empty: it holds only control characters")
     limit = settings.synthesis_max_chars
     size = len(text) if length is None else length
     if size > limit:

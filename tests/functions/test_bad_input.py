@@ -154,6 +154,36 @@ CASES += [
     ("users", "PATCH", "/users/me", js({"firstName": 5}), 400),
     # Synthesis: limits, SSML bombs, absurd options.
     ("synthesis", "POST", "/synthesize", js({"text": "", "voice": "espeak:en-US"}), 400),
+    # Control characters alone say nothing (eSpeak renders no audio for them): not a 500.
+    ("synthesis", "POST", "/synthesize", js({"text": " \x03\x1b", "voice": "espeak:en-US"}), 400),
+    (
+        "synthesis",
+        "POST",
+        "/synthesize/stream",
+        js({"text": "\x03\x03", "voice": "espeak:en-US"}),
+        400,
+    ),
+    (
+        "synthesis",
+        "POST",
+        "/synthesize",
+        js({"text": "\x07" * 2500, "voice": "espeak:en-US"}),  # a job's length
+        400,
+    ),
+    (
+        "synthesis",
+        "POST",
+        "/synthesize/dialogue",
+        js({"turns": [{"speaker": "A", "voice": "espeak:en-US", "text": "\x03\x03"}]}),
+        400,
+    ),
+    (
+        "openai_speech",
+        "POST",
+        "/v1/audio/speech",
+        js({"model": "tts-1", "voice": "espeak:en-US", "input": "\x03\x03"}),
+        400,
+    ),
     (
         "synthesis",
         "POST",

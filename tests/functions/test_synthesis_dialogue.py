@@ -174,6 +174,16 @@ def test_user_text_is_spoken_not_parsed_as_ssml(platform, function_client, ann):
             "VALIDATION_ERROR",
             400,
         ),
+        (  # control characters alone say nothing, in a turn beside others too
+            {
+                "turns": [
+                    {"speaker": "A", "voice": "espeak:en-US", "text": "Hi."},
+                    {"speaker": "B", "voice": "espeak:en-US", "text": " \x03\x03"},
+                ]
+            },
+            "VALIDATION_ERROR",
+            400,
+        ),
         (
             {"turns": [{"speaker": "A", "voice": "espeak:en-US", "text": "x" * 5001}]},
             "TEXT_TOO_LONG",

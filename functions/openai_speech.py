@@ -84,12 +84,29 @@ class SpeechVoices(BaseModel):
     voices: list[SpeechVoice]
 
 
+# In an OpenAPI 3.1 document an event stream's schema describes each event, its fields as
+# the server-sent events standard parses them (OpenAPI 3.2 names this `itemSchema`).
+SERVER_SENT_EVENT = {
+    "type": "object",
+    "description": "One server-sent event: `data` is a JSON object, `speech.audio.delta` "
+    "(`{type, audio}`, the audio base64) for each chunk, then `speech.audio.done` "
+    "(`{type, usage}`); a failure after the first event ends the stream with an `error` "
+    "event whose data is OpenAI's error body",
+    "required": ["data"],
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}
+
 AUDIO_ANSWER = {
     "content": {
         media: {"schema": {"type": "string", "format": "binary"}}
         for media in ("audio/mpeg", "audio/ogg", "audio/flac", "audio/wav", "audio/L16")
     }
-    | {EVENT_STREAM: {"schema": {"type": "string"}}},
+    | {EVENT_STREAM: {"schema": SERVER_SENT_EVENT}},
     "description": "The audio; with stream_format, chunked as it is produced, or (sse) "
     "speech.audio.delta events then speech.audio.done",
 }

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
 
 from shared.model import (
     DomainModel,
@@ -35,8 +35,14 @@ from shared.model import (
 
 DEFAULT_CLONE_CACHE_TTL = timedelta(hours=24)
 
-_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
-_PHONE_SEPARATORS = re.compile(r"[\s().-]")
+_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+# What a written number may hold between its digits: spaces (the breaking and non-breaking
+# ones JavaScript's \s and Python's agree on), tabs, line breaks, brackets, dots, hyphens.
+# Spelt out, not \s, so that the documented pattern means the same to every reader.
+_SEPARATOR = r"[\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000().-]"
+_PHONE_SEPARATORS = re.compile(_SEPARATOR)
+E164_PATTERN = rf"^{_SEPARATOR}*\+{_SEPARATOR}*[1-9](?:{_SEPARATOR}*[0-9]){{7,14}}{_SEPARATOR}*$"
+"""The numbers ``normalize_e164`` accepts, as a JSON Schema (ECMA-262) pattern."""
 
 
 def normalize_e164(number: str) -> str:
@@ -46,12 +52,25 @@ def normalize_e164(number: str) -> str:
         ValueError: what remains is not ``+`` followed by 8..15 digits, the first non-zero.
     """
     compact = _PHONE_SEPARATORS.sub("", number)
-    if not _E164.match(compact):
+    if not _E164.fullmatch(compact):
         raise ValueError(f"not an E.164 phone number: {number!r}")
     return compact
 
 
-E164Number = Annotated[str, AfterValidator(normalize_e164)]
+E164Number = Annotated[
+    str,
+    AfterValidator(normalize_e164),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": E164_PATTERN,
+            "description": "A phone number in E.164 form, + and 8 to 15 digits, the first not "
+            "0; spaces, brackets, dots and hyphens between them are dropped "
+            "(+1 (415) 555-0100 is +14155550100)",
+            "examples": ["+14155550100"],
+        }
+    ),
+]
 """A phone number in E.164 form (``+14155550100``)."""
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from shared.model import (
     BodyDatetime,
@@ -198,18 +198,24 @@ class TransferRequest(RequestModel):
     account_id: AccountId | None = None
 
 
+FINAL_STATUSES = [CallStatus.COMPLETED.value, CallStatus.FAILED.value]
+
+
 class EndRequest(RequestModel):
     """Body of ``POST /precall/calls/{id}/end``: ``completed`` or ``failed``, and the transcript."""
 
-    status: CallStatus
+    # Documented as the two final statuses it takes (a client generated from the document
+    # offers no other); refused by name otherwise.
+    status: Annotated[CallStatus, WithJsonSchema({"type": "string", "enum": FINAL_STATUSES})]
     transcript: Annotated[str, Field(max_length=MAX_TRANSCRIPT_CHARS)] | None = None
     account_id: AccountId | None = None
 
-    @model_validator(mode="after")
-    def _final_status(self) -> Self:
-        if self.status is CallStatus.INITIATED:
-            raise ValueError("status must be completed or failed")
-        return self
+    @field_validator("status")
+    @classmethod
+    def _final_status(cls, status: CallStatus) -> CallStatus:
+        if status.value not in FINAL_STATUSES:
+            raise ValueError(f"must be one of {', '.join(FINAL_STATUSES)}")
+        return status
 
 
 class AnalyticsQuery(RequestModel):

@@ -7,7 +7,7 @@ documents, every body, content type and header must match the schema, schema-vio
 requests must be refused, authentication must be enforced and no user may reach another's
 objects. The one left out, ``positive_data_acceptance``, expects every schema-valid
 request to succeed; ours rightly refuse some that JSON Schema cannot describe (an opaque
-cursor we did not issue, an E.164 number, "text or ssml, not both"), each with a 4xx.
+cursor we did not issue, a language tag, "text or ssml, not both"), each with a 4xx.
 
 The run is bounded (``VOICE_FUZZ_EXAMPLES`` cases per operation and phase, a fixed seed
 so that CI is repeatable; ``VOICE_FUZZ_SEED`` explores others). A failure prints

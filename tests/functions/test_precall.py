@@ -242,6 +242,7 @@ def test_call_to_clone_to_transfer_to_end_to_analytics(clients, acme):
     assert ok(refused, 409)["code"] == "CALL_ALREADY_ENDED"
     bad = precall.post(f"/precall/calls/{call_id}/end", json={"status": "initiated"}, headers=acme)
     assert ok(bad, 400)["code"] == "VALIDATION_ERROR"
+    assert [detail["field"] for detail in bad.get_json()["details"]] == ["status"]
     late = precall.post(
         f"/precall/calls/{call_id}/transfer", json={"agentCallId": "x"}, headers=acme
     )

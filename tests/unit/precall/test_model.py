@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from shared.errors import InvalidStateTransitionError
@@ -223,3 +226,28 @@ def test_events_serialize_camel_case_and_validate():
         CloneReadyEvent.model_validate(ready.model_dump() | {"clone_duration_ms": -5})
     with pytest.raises(ValidationError):
         CloneFailedEvent.model_validate(failed.model_dump() | {"caller_id": "anonymous"})
+
+
+SEPARATORS = " \t\n\u00a0\u2009\u3000().-"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="+0123456789" + SEPARATORS + "a\x1c\ufeff", max_size=24))
+def test_the_documented_phone_pattern_is_what_is_accepted(raw):
+    # The OpenAPI document states the pattern a caller id must match (a generated client
+    # checks it first): it accepts exactly what the platform accepts. Written with explicit
+    # characters, it means the same to Python's `re` and to JavaScript's (JSON Schema's).
+    pattern = CallerVoiceMapping.model_json_schema()["properties"]["callerId"]["pattern"]
+    try:
+        normalize_e164(raw)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert (re.search(pattern, raw) is not None) == accepted, raw
+
+
+def test_a_documented_phone_number_takes_separators():
+    schema = CallerVoiceMapping.model_json_schema()["properties"]["callerId"]
+    for written in ("+14155550100", "+1 (415) 555-0100", "  +44 20 7946 0958 "):
+        assert re.search(schema["pattern"], written), written
+    assert "E.164" in schema["description"]

@@ -2,13 +2,16 @@
 
 A lexicon holds at most ``MAX_RULES`` rules, its graphemes are unique (case-insensitive
 ones as its language cases them, ``fold_case``), every phoneme is IPA that eSpeak takes,
-and no alias leads back to its own grapheme through other rules (a loop an engine that
-re-applies rules would never leave). An alias names a grapheme where the rule would apply
-in it (``Matcher``: whole words, the signs written on a word of it), so saying "C" as
-"C++" is no loop, while saying "C++" as "the C++ way" is one.
+no grapheme or alias holds a control character, and no alias leads back to its own
+grapheme through other rules (a loop an engine that re-applies rules would never leave).
+An alias names a grapheme where the rule would apply in it (``Matcher``: whole words, the
+signs written on a word of it), so saying "C" as "C++" is no loop, while saying "C++" as
+"the C++ way" is one.
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 from shared.errors import InvalidRequestError
 from shared.lexicons.ipa import UnknownIpaSymbolError, to_espeak
@@ -34,12 +37,23 @@ def check_rules(rules: list[LexiconRule], language: str = "") -> None:
         if key in seen:
             raise InvalidRequestError(f"Rule {rule.grapheme!r} appears twice")
         seen.add(key)
+        for name, value in (("grapheme", rule.grapheme), ("alias", rule.alias)):
+            if value is not None and any(_is_control(char) for char in value):
+                raise InvalidRequestError(
+                    f"Rule {rule.grapheme!r}: its {name} holds a control character"
+                )
         if rule.phoneme is not None:
             try:
                 to_espeak(rule.phoneme)
             except UnknownIpaSymbolError as exc:
                 raise UnknownIpaSymbolError(f"Rule {rule.grapheme!r}: {exc.message}") from None
     _check_loops(rules, casing)
+
+
+def _is_control(char: str) -> bool:
+    # Control characters say nothing (eSpeak renders no audio for them); tabs and line
+    # breaks are whitespace, as between any words.
+    return unicodedata.category(char) == "Cc" and not char.isspace()
 
 
 def _check_loops(rules: list[LexiconRule], casing: Casing) -> None:

@@ -85,6 +85,9 @@ def test_pls_documents_are_accepted(client, token):
         ({"rules": [{"grapheme": "C++", "alias": "the C++ way"}]}, "Rule 'C++' loops"),
         ({"rules": [{"grapheme": "a", "alias": "b"}, {"grapheme": "A", "alias": "c"}]}, "twice"),
         ({"rules": [{"grapheme": "a"}]}, "needs an alias or a phoneme"),
+        # Control characters say nothing (eSpeak rendered no audio: a 500 for "hush").
+        ({"rules": [{"grapheme": "hush", "alias": "\x03\x03"}]}, "Rule 'hush': its alias holds"),
+        ({"rules": [{"grapheme": "a\x07b", "alias": "ab"}]}, "control character"),
         ({"pls": "<lexicon", "rules": None, "language": None}, "not well-formed"),
         ({"rules": [{"grapheme": "x", "alias": "y"}] * 1001}, ""),
     ],

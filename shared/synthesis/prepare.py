@@ -45,6 +45,14 @@ else:
     markup = lazy_module("shared.providers.ssml")
 
 
+def said_nothing(provider: TTSProvider) -> UnsupportedTextError:
+    """Return the error for a text the voice rendered no audio for (as eSpeak does for
+    control characters): nothing is stored, and the client must change the text."""
+    return UnsupportedTextError(
+        "The voice says nothing for this text: it rendered no audio", provider=provider.name
+    )
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A validated request: what to say, with which voice and provider, and how."""
@@ -80,18 +88,26 @@ class Prepared:
         return len(self.spoken)
 
     def render(self, chunk_chars: int) -> Rendered:
-        """Return the rendered audio of this request."""
+        """Return the rendered audio of this request.
+
+        Raises:
+            UnsupportedTextError: the voice rendered no audio at all for the text.
+        """
         if self.renderer is not None:
-            return self.renderer()
-        return render_text(
-            self.provider,
-            self.voice,
-            self.text,
-            self.settings,
-            ssml=self.ssml,
-            chunk_chars=chunk_chars,
-            lexicons=self.lexicons,
-        )
+            rendered = self.renderer()
+        else:
+            rendered = render_text(
+                self.provider,
+                self.voice,
+                self.text,
+                self.settings,
+                ssml=self.ssml,
+                chunk_chars=chunk_chars,
+                lexicons=self.lexicons,
+            )
+        if not rendered.pcm:
+            raise said_nothing(self.provider)
+        return rendered
 
     def render_piece(self, text: str) -> Rendered:
         """Return one provider call's audio of ``text`` (a sentence of this request's text,

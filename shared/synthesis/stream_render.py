@@ -23,7 +23,7 @@ from shared.audio.timestamps import TimedWord, offset_timings
 from shared.providers.base import ErrorCategory, provider_error
 from shared.synthesis.ahead import RunAhead
 from shared.synthesis.deps import SynthesisDeps
-from shared.synthesis.prepare import Prepared
+from shared.synthesis.prepare import Prepared, said_nothing
 from shared.synthesis.pronunciation import pronounced_request
 
 
@@ -116,6 +116,7 @@ class Encoding:
         self.tail = b""
         # Settings the provider could not apply, as the stored entry reports them.
         self.unapplied: list[str] = []
+        self.pieces = 0  # rendered so far, with audio or not
 
     def chunks(self) -> Generator[StreamChunk, None, None]:
         """Yield each piece encoded; closing it stops the synthesis running ahead."""
@@ -127,8 +128,18 @@ class Encoding:
             first_alone=True,
         )
         offset = 0.0
+        # Words of pieces said as no audio before the first that has some: they go out with
+        # it, so that a text said as nothing at all fails before the answer's first byte.
+        held: list[TimedWord] = []
         try:
             for piece in ahead:
+                self.pieces += 1
+                moved = offset_timings(piece.words, offset, piece.char_start)
+                offset += len(piece.pcm) // 2 / piece.sample_rate
+                self.unapplied.extend(n for n in piece.unapplied if n not in self.unapplied)
+                if self.encoder is None and not piece.pcm:
+                    held.extend(moved)
+                    continue
                 head = b""
                 if self.encoder is None:
                     self.encoder = stream_encoder(
@@ -137,19 +148,24 @@ class Encoding:
                         prepared.settings.sample_rate,
                     )
                     head = self.encoder.start()
-                moved = offset_timings(piece.words, offset, piece.char_start)
-                offset += len(piece.pcm) // 2 / piece.sample_rate
+                words = (*held, *moved)
+                held = []
                 audio = head + self.encoder.write(piece.pcm)
-                yield StreamChunk(audio, tuple(moved), len(self.words))
-                self.words.extend(moved)
-                self.unapplied.extend(n for n in piece.unapplied if n not in self.unapplied)
+                yield StreamChunk(audio, words, len(self.words))
+                self.words.extend(words)
         finally:
             ahead.stop()
 
     def finish(self) -> StreamEncoder:
-        """Return the finished encoder (its ``file`` is the whole audio); raise ProviderError
-        when no audio came."""
+        """Return the finished encoder (its ``file`` is the whole audio).
+
+        Raises:
+            UnsupportedTextError: the provider's pieces held no audio (the text said nothing).
+            ProviderError: the provider sent no piece at all.
+        """
         if self.encoder is None:
+            if self.pieces:
+                raise said_nothing(self.prepared.provider)
             name = self.prepared.provider.name
             raise provider_error(name, ErrorCategory.PERMANENT, "the provider sent no audio")
         self.tail = self.encoder.finish()

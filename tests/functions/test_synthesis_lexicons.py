@@ -571,3 +571,38 @@ def test_a_turkish_lexicon_cases_dotted_and_dotless_i_as_turkish_does(
     # In Turkish "ISTANBUL" is the capitals of a word with a dotless i: not the rule's.
     say(synthesis, ann, text="ISTANBUL is big.", lexiconIds=ids)
     assert espeak.requests[-1].text == "ISTANBUL is big."
+
+
+def test_a_rule_stored_before_control_characters_were_refused_is_a_400_everywhere(
+    synthesis, function_client, ann
+):
+    # Saying "hush" as two control characters (a lexicon saved before they were refused)
+    # renders no audio: /synthesize answered 500 and the stream broke after its 200.
+    from shared.lexicons.model import Lexicon, LexiconRule
+    from shared.lexicons.repository import LexiconRepository
+
+    lexicon = Lexicon(
+        user_id="ann",
+        name="Old",
+        language="en-US",
+        rules=[LexiconRule(grapheme="hush", alias="\x03\x03")],
+    )
+    LexiconRepository(get_container().store).add(lexicon)
+    body = {"voice": VOICE, "text": "hush", "lexiconIds": [lexicon.id]}
+    for path in ("/synthesize", "/synthesize/stream"):
+        refused = synthesis.post(path, json=body, headers=ann)
+        assert refused.status_code == 400, (path, refused.get_data()[:300])
+        assert refused.get_json()["code"] == "UNSUPPORTED_TEXT"
+        assert set(refused.get_json()) >= SEED_ERROR_FIELDS
+    turns = [{"speaker": "A", "voice": VOICE, "text": "hush", "lexiconIds": [lexicon.id]}]
+    dialogue = synthesis.post("/synthesize/dialogue", json={"turns": turns}, headers=ann)
+    assert dialogue.status_code == 400, dialogue.get_data()[:300]
+    openai = function_client("openai_speech").post(
+        "/v1/audio/speech",
+        json={"model": "tts-1", "voice": VOICE, "input": "hush", "lexicon_ids": [lexicon.id]},
+        headers=ann,
+    )
+    assert openai.status_code == 400, openai.get_data()[:300]
+    assert openai.get_json()["error"]["type"] == "invalid_request_error"
+    # Nothing of them was stored; the same words with something to say are spoken.
+    assert say(synthesis, ann, text="hush now", lexiconIds=[lexicon.id])["duration"] > 0.1

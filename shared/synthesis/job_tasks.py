@@ -53,6 +53,7 @@ from shared.synthesis.model import (
     TimestampGranularity,
 )
 from shared.synthesis.render import (
+    SAID_NOTHING,
     JoinedRest,
     PieceJoiner,
     Rendered,
@@ -189,9 +190,10 @@ def _assemble_audio(
     job: SynthesisJob,
     chunks: list[TextChunk],
     on_progress: Callable[[float], None],
-) -> tuple[EncodedAudio, JoinedRest]:
-    """Return the job's file, encoded as its chunks are read and stitched one at a time,
-    and the words of the whole; ``on_progress`` gets the fraction of the chunks done."""
+) -> tuple[EncodedAudio | None, JoinedRest]:
+    """Return the job's file, encoded as its chunks are read and stitched one at a time
+    (None when they hold no audio at all), and the words of the whole; ``on_progress``
+    gets the fraction of the chunks done."""
     piece = _stored_chunk(deps, job.id, 0)
     joiner = PieceJoiner(piece.sample_rate)
     encoder = file_encoder(job.output_format, piece.sample_rate, target_rate=job.sample_rate)
@@ -204,6 +206,8 @@ def _assemble_audio(
     rest = joiner.finish()
     encoder.write(rest.pcm)
     encoder.finish()
+    if not rest.duration:
+        return None, rest
     return encoder.file(), rest
 
 
@@ -221,9 +225,12 @@ def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:
     job = job_from(document)
     if job.status is not SynthesisStatus.PROCESSING:
         return
-    bucket = deps.settings.audio_bucket
     chunks = [TextChunk(job.text_content[s:e], s, e) for s, e in chunk_spans(document.data)]
     encoded, joined = _assemble_audio(deps, job, chunks, _progress_recorder(repository, job))
+    if encoded is None:
+        fail_job(deps, job.id, SAID_NOTHING)
+        _delete_chunks(deps, job.id, len(chunks))
+        return
     config = job.config
     timestamps = None
     if config.get("includeTimestamps"):
@@ -287,6 +294,11 @@ def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:
         discard_upload(deps.audio, uploaded)
         return
     notify_finished(deps.task_queue, deps.settings, completed)
-    for index in range(len(chunks)):
-        for name in _chunk_names(job.id, index):
-            deps.blobs.delete(bucket, name)
+    _delete_chunks(deps, job.id, len(chunks))
+
+
+def _delete_chunks(deps: SynthesisDeps, job_id: str, count: int) -> None:
+    """Delete the stored chunks of a job that has its answer."""
+    for index in range(count):
+        for name in _chunk_names(job_id, index):
+            deps.blobs.delete(deps.settings.audio_bucket, name)

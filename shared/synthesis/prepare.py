@@ -29,7 +29,7 @@ from shared.synthesis.model import (
     estimate_audio_seconds,
 )
 from shared.synthesis.pronunciation import unapplied_rules
-from shared.synthesis.render import Rendered, render_piece, render_text
+from shared.synthesis.render import SAID_NOTHING, Rendered, render_piece, render_text
 from shared.synthesis.responses import RESPONSE_FIELDS, TEXT_LEADS, TURN_LENGTHS
 from shared.synthesis.spans import placed
 from shared.synthesis.voices import provider_for, resolve_voice
@@ -46,11 +46,8 @@ else:
 
 
 def said_nothing(provider: TTSProvider) -> UnsupportedTextError:
-    """Return the error for a text the voice rendered no audio for (as eSpeak does for
-    control characters): nothing is stored, and the client must change the text."""
-    return UnsupportedTextError(
-        "The voice says nothing for this text: it rendered no audio", provider=provider.name
-    )
+    """Return the error for a text the voice rendered no audio for (``SAID_NOTHING``)."""
+    return UnsupportedTextError(SAID_NOTHING, provider=provider.name)
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,11 @@ Phonemizer = Callable[[Sequence[str], str | None], list[str | None]]
 """Returns the phonemes of each word (None where unknown) for a language."""
 
 
+SAID_NOTHING = "The voice says nothing for this text: it rendered no audio"
+"""Why a text the voice rendered no audio for (as eSpeak does for control characters) is
+refused: nothing is stored, and the client must change the text."""
+
+
 @dataclass
 class Rendered:
     """Joined PCM at ``sample_rate`` with one timed word per word of the input.

@@ -573,11 +573,9 @@ def test_a_turkish_lexicon_cases_dotted_and_dotless_i_as_turkish_does(
     assert espeak.requests[-1].text == "ISTANBUL is big."
 
 
-def test_a_rule_stored_before_control_characters_were_refused_is_a_400_everywhere(
-    synthesis, function_client, ann
-):
-    # Saying "hush" as two control characters (a lexicon saved before they were refused)
-    # renders no audio: /synthesize answered 500 and the stream broke after its 200.
+def said_as_nothing() -> str:
+    """Store ann's lexicon saying "hush" as two control characters, as one saved before
+    they were refused is (eSpeak renders no audio for it); return its id."""
     from shared.lexicons.model import Lexicon, LexiconRule
     from shared.lexicons.repository import LexiconRepository
 
@@ -588,21 +586,49 @@ def test_a_rule_stored_before_control_characters_were_refused_is_a_400_everywher
         rules=[LexiconRule(grapheme="hush", alias="\x03\x03")],
     )
     LexiconRepository(get_container().store).add(lexicon)
-    body = {"voice": VOICE, "text": "hush", "lexiconIds": [lexicon.id]}
+    return lexicon.id
+
+
+def test_a_rule_stored_before_control_characters_were_refused_is_a_400_everywhere(
+    synthesis, function_client, ann
+):
+    # A text said as nothing renders no audio: /synthesize answered 500 and the stream
+    # broke after its 200.
+    lexicon_id = said_as_nothing()
+    body = {"voice": VOICE, "text": "hush", "lexiconIds": [lexicon_id]}
     for path in ("/synthesize", "/synthesize/stream"):
         refused = synthesis.post(path, json=body, headers=ann)
         assert refused.status_code == 400, (path, refused.get_data()[:300])
         assert refused.get_json()["code"] == "UNSUPPORTED_TEXT"
         assert set(refused.get_json()) >= SEED_ERROR_FIELDS
-    turns = [{"speaker": "A", "voice": VOICE, "text": "hush", "lexiconIds": [lexicon.id]}]
+    turns = [{"speaker": "A", "voice": VOICE, "text": "hush", "lexiconIds": [lexicon_id]}]
     dialogue = synthesis.post("/synthesize/dialogue", json={"turns": turns}, headers=ann)
     assert dialogue.status_code == 400, dialogue.get_data()[:300]
     openai = function_client("openai_speech").post(
         "/v1/audio/speech",
-        json={"model": "tts-1", "voice": VOICE, "input": "hush", "lexicon_ids": [lexicon.id]},
+        json={"model": "tts-1", "voice": VOICE, "input": "hush", "lexicon_ids": [lexicon_id]},
         headers=ann,
     )
     assert openai.status_code == 400, openai.get_data()[:300]
     assert openai.get_json()["error"]["type"] == "invalid_request_error"
     # Nothing of them was stored; the same words with something to say are spoken.
-    assert say(synthesis, ann, text="hush now", lexiconIds=[lexicon.id])["duration"] > 0.1
+    assert say(synthesis, ann, text="hush now", lexiconIds=[lexicon_id])["duration"] > 0.1
+
+
+def test_a_job_said_as_nothing_fails_saying_so(synthesis, ann):
+    # Every chunk of a job-length text renders no audio: the job fails at once, clearly.
+    lexicon_id = said_as_nothing()
+    queue = synthesis_worker()
+    text = "hush " * 450
+    started = say(synthesis, ann, 202, text=text, lexiconIds=[lexicon_id])
+    queue.start()
+    try:
+        done = wait(synthesis, ann, started["jobId"])
+    finally:
+        queue.stop()
+    assert done["status"] == "failed"
+    assert "says nothing" in done["error"]
+    assert done["audioFileId"] is None
+    container = get_container()
+    chunks = f"synthesis-jobs/{started['jobId']}/"
+    assert container.blobs.list(container.settings.audio_bucket, chunks).items == []

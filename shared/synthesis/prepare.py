@@ -29,7 +29,7 @@ from shared.synthesis.model import (
     estimate_audio_seconds,
 )
 from shared.synthesis.pronunciation import unapplied_rules
-from shared.synthesis.render import SAID_NOTHING, Rendered, render_piece, render_text
+from shared.synthesis.render import Rendered, render_piece, render_text, said_nothing
 from shared.synthesis.responses import RESPONSE_FIELDS, TEXT_LEADS, TURN_LENGTHS
 from shared.synthesis.spans import placed
 from shared.synthesis.voices import provider_for, resolve_voice
@@ -43,11 +43,6 @@ else:
     # instance's first plain speech does not).
     lexicon_sets = lazy_module("shared.lexicons.lexicons")
     markup = lazy_module("shared.providers.ssml")
-
-
-def said_nothing(provider: TTSProvider) -> UnsupportedTextError:
-    """Return the error for a text the voice rendered no audio for (``SAID_NOTHING``)."""
-    return UnsupportedTextError(SAID_NOTHING, provider=provider.name)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from shared.providers.base import (
     AudioSettings,
     ProviderUnavailableError,
     TTSProvider,
+    UnsupportedTextError,
 )
 from shared.synthesis.model import ResolvedVoice, TimestampGranularity
 from shared.synthesis.pronunciation import original_words, pronounced_request
@@ -60,6 +61,11 @@ Phonemizer = Callable[[Sequence[str], str | None], list[str | None]]
 SAID_NOTHING = "The voice says nothing for this text: it rendered no audio"
 """Why a text the voice rendered no audio for (as eSpeak does for control characters) is
 refused: nothing is stored, and the client must change the text."""
+
+
+def said_nothing(provider: TTSProvider) -> UnsupportedTextError:
+    """Return the error for a text ``provider`` rendered no audio for (``SAID_NOTHING``)."""
+    return UnsupportedTextError(SAID_NOTHING, provider=provider.name)
 
 
 @dataclass

@@ -23,8 +23,9 @@ from shared.audio.timestamps import TimedWord, offset_timings
 from shared.providers.base import ErrorCategory, provider_error
 from shared.synthesis.ahead import RunAhead
 from shared.synthesis.deps import SynthesisDeps
-from shared.synthesis.prepare import Prepared, said_nothing
+from shared.synthesis.prepare import Prepared
 from shared.synthesis.pronunciation import pronounced_request
+from shared.synthesis.render import said_nothing
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ timestamps on the user's words, the cache per version, jobs, dialogues, bad refe
 from __future__ import annotations
 
 import io
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -95,6 +96,16 @@ def say(client: Any, headers: dict[str, str], status: int = 200, **body: Any) ->
 
 def words_of(body: dict[str, Any]) -> list[str]:
     return [word["text"] for word in body["timestamps"]["words"]]
+
+
+def run_to_its_end(queue: Any, client: Any, headers: dict[str, str], job_id: str) -> dict[str, Any]:
+    """Start the synthesis worker, wait for the job to finish, stop the worker; return the
+    job as ``GET /synthesis/jobs/{id}`` shows it."""
+    queue.start()
+    try:
+        return wait(client, headers, job_id)
+    finally:
+        queue.stop()
 
 
 def log_spectrum(samples: np.ndarray) -> np.ndarray:
@@ -245,11 +256,7 @@ def test_a_job_says_the_versions_it_was_accepted_with(synthesis, lexicons, ann, 
         json={"rules": [{"grapheme": "chunk", "alias": "slice"}]},
         headers=ann,
     )
-    queue.start()
-    try:
-        done = wait(synthesis, ann, started["jobId"])
-    finally:
-        queue.stop()
+    done = run_to_its_end(queue, synthesis, ann, started["jobId"])
     assert done["status"] == "completed", done
     assert done["lexicons"] == [f"{lexicon['id']}@1"]
     said = " ".join(request.text for request in espeak.requests)
@@ -265,11 +272,7 @@ def test_a_job_whose_lexicon_was_deleted_fails_clearly(synthesis, lexicons, ann,
     lexicon = make_lexicon(lexicons, ann, {"grapheme": "chunk", "alias": "piece"})
     started = say(synthesis, ann, 202, text=LONG_TEXT, lexiconIds=[lexicon["id"]])
     assert lexicons.delete(f"/lexicons/{lexicon['id']}", headers=ann).status_code == 204
-    queue.start()
-    try:
-        done = wait(synthesis, ann, started["jobId"])
-    finally:
-        queue.stop()
+    done = run_to_its_end(queue, synthesis, ann, started["jobId"])
     assert done["status"] == "failed"
     assert f"Lexicon not found: {lexicon['id']}@1" in done["error"]
     assert espeak.calls == 0
@@ -615,17 +618,30 @@ def test_a_rule_stored_before_control_characters_were_refused_is_a_400_everywher
     assert say(synthesis, ann, text="hush now", lexiconIds=[lexicon_id])["duration"] > 0.1
 
 
+def test_words_said_as_nothing_before_the_first_audio_stream_with_it(synthesis, ann):
+    # The stream holds back a first sentence rendered as no audio (so that a text said as
+    # nothing fails before the first byte): its word goes out with the first audio.
+    lexicon_id = said_as_nothing()
+    response = synthesis.post(
+        "/synthesize/stream",
+        json={"voice": VOICE, "text": "Hush. Then the rest is said.", "lexiconIds": [lexicon_id]},
+        headers={**ann, "Accept": "application/x-ndjson"},
+    )
+    assert response.status_code == 200
+    *audio_lines, done = [json.loads(line) for line in response.get_data().splitlines()]
+    assert done["done"] is True
+    streamed = [word["text"] for line in audio_lines for word in line.get("words", [])]
+    assert streamed == ["Hush", "Then", "the", "rest", "is", "said"]
+    assert audio_lines[0]["words"][0]["charStart"] == 0
+
+
 def test_a_job_said_as_nothing_fails_saying_so(synthesis, ann):
     # Every chunk of a job-length text renders no audio: the job fails at once, clearly.
     lexicon_id = said_as_nothing()
     queue = synthesis_worker()
     text = "hush " * 450
     started = say(synthesis, ann, 202, text=text, lexiconIds=[lexicon_id])
-    queue.start()
-    try:
-        done = wait(synthesis, ann, started["jobId"])
-    finally:
-        queue.stop()
+    done = run_to_its_end(queue, synthesis, ann, started["jobId"])
     assert done["status"] == "failed"
     assert "says nothing" in done["error"]
     assert done["audioFileId"] is None

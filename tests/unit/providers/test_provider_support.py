@@ -175,7 +175,7 @@ def test_config_from_settings_parses_the_list_and_keeps_secrets_secret(caplog):
     )
     assert config.enabled == ["espeak", "elevenlabs", "azure"]
     assert config.azure_region == "westeurope"
-    assert "xi-super-secret" not in repr(config) + str(config) + config.model_dump_json()
+    assert "xi-super-secret" not in repr(config) + str(config) + str(vars(config))
     registry = ProviderRegistry(config)
     provider = registry.get("elevenlabs")
     with caplog.at_level(logging.DEBUG):
@@ -184,8 +184,14 @@ def test_config_from_settings_parses_the_list_and_keeps_secrets_secret(caplog):
 
 
 def test_unknown_provider_names_are_refused():
-    with pytest.raises(ValidationError, match="unknown voice providers"):
+    with pytest.raises(ConfigurationError, match="unknown voice providers"):
         ProvidersConfig(enabled=["espeak", "watson"])
+
+
+@pytest.mark.parametrize("timeout", [0, -1, 601, "30", True, float("nan")])
+def test_a_provider_timeout_out_of_range_is_refused(timeout: object) -> None:
+    with pytest.raises(ConfigurationError, match="timeout"):
+        ProvidersConfig(timeout_seconds=timeout)  # type: ignore[arg-type]
 
 
 def test_enabled_provider_without_its_key_is_a_configuration_error():
@@ -256,7 +262,7 @@ def test_config_defaults_to_the_embedded_providers_and_reads_piper_settings() ->
     )
     assert config.piper_voices == ["/Voices/A.onnx", "/voices/b.onnx"]
     assert config.default_voice_providers == ["espeak"]
-    with pytest.raises(ValidationError, match="unknown voice providers"):
+    with pytest.raises(ConfigurationError, match="unknown voice providers"):
         ProvidersConfig(default_voice_providers=["watson"])
 
 

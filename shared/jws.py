@@ -208,8 +208,9 @@ def _rsa_key(jwk: Any) -> tuple[str, RSAPublicKey] | None:
     if not (isinstance(kid, str) and kid and isinstance(n, str) and isinstance(e, str)):
         return None
     try:
-        modulus = int.from_bytes(_decode_segment(n), "big")
-        exponent = int.from_bytes(_decode_segment(e), "big")
+        # Some publishers pad these (RFC 7518 6.3.1 says not to): a padded key still counts.
+        modulus = int.from_bytes(_decode_segment(n.rstrip("=")), "big")
+        exponent = int.from_bytes(_decode_segment(e.rstrip("=")), "big")
         return kid, rsa.RSAPublicNumbers(exponent, modulus).public_key()
     except (TokenError, ValueError):
         return None

@@ -225,6 +225,7 @@ def test_a_key_set_keeps_only_rs256_signing_keys(rsa_key: rsa.RSAPrivateKey) -> 
             "keys": [
                 public_jwk(rsa_key, kid="plain"),
                 public_jwk(rsa_key, kid="signing", use="sig", alg="RS256"),
+                public_jwk(rsa_key, kid="padded", n=public_jwk(rsa_key)["n"] + "=="),
                 public_jwk(rsa_key, kid="encryption", use="enc"),
                 public_jwk(rsa_key, kid="rs512", alg="RS512"),
                 public_jwk(rsa_key, kid=None),
@@ -235,9 +236,10 @@ def test_a_key_set_keeps_only_rs256_signing_keys(rsa_key: rsa.RSAPrivateKey) -> 
         }
     )
 
-    assert sorted(keys) == ["plain", "signing"]
+    assert sorted(keys) == ["padded", "plain", "signing"]
     expected = rsa_key.public_key().public_numbers()
     assert keys["plain"].public_numbers() == expected
+    assert keys["padded"].public_numbers() == expected
     documents: list[Any] = [{"keys": [public_jwk(rsa_key, use="enc")]}, {"keys": {}}, [], {"k": []}]
     for document in documents:
         with pytest.raises(jws.KeysUnavailableError):

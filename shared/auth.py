@@ -40,7 +40,6 @@ MAX_TOKEN_CHARS = 16 * 1024
 # Seconds a caller waits before trying again while the signing keys cannot be fetched.
 KEYS_RETRY_AFTER = 5
 
-_REQUIRED_CLAIMS = ["exp", "iat", "sub"]
 ACCOUNT_CLAIM = "accountId"
 MAX_ACCOUNT_ID_CHARS = 255
 

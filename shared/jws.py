@@ -51,6 +51,7 @@ MIN_HMAC_KEY_BYTES = 32
 MIN_RSA_KEY_BITS = 2048
 # A JWKS document is a few kilobytes (Firebase's: two keys); anything far larger is refused.
 MAX_JWKS_BYTES = 1 << 20
+REQUIRED_CLAIMS = ("exp", "iat", "sub")
 _BASE64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
@@ -179,7 +180,7 @@ def check_claims(
     a list: Firebase ID tokens name one project); ``sub`` and ``jti`` must be strings.
     """
     now = time.time() if now is None else now
-    for name in ("exp", "iat", "sub"):
+    for name in REQUIRED_CLAIMS:
         if claims.get(name) is None:
             raise TokenError(f"'{name}' is missing")
     if _numeric_date(claims, "exp") <= now - leeway:
@@ -236,7 +237,8 @@ class JwksKeys:
 
     The set is kept for ``lifespan`` seconds. A key id missing from it triggers one refetch,
     at most once per ``cooldown`` seconds after any fetch, so tokens with made-up key ids
-    cannot make us hammer the endpoint. A failed fetch keeps whatever set was cached.
+    cannot make us hammer the endpoint. A failed fetch leaves the cache as it was (an
+    expired set is not used: its tokens wait, 503, until the endpoint answers again).
     """
 
     def __init__(self, url: str, *, lifespan: float, timeout: float, cooldown: float) -> None:
@@ -274,6 +276,7 @@ class JwksKeys:
     def _fetch(self) -> None:
         # Off cold starts (urllib.request loads http.client, email, ssl): only an RS256
         # deployment ever fetches keys, once an hour.
+        import http.client  # noqa: PLC0415 - see above
         import urllib.error  # noqa: PLC0415 - see above
         import urllib.request  # noqa: PLC0415 - see above
 
@@ -288,7 +291,8 @@ class JwksKeys:
             if len(body) > MAX_JWKS_BYTES:
                 raise ValueError("the key set is too large")
             document = json.loads(body)
-        except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts, bad JSON
+        # URLError, HTTPError and timeouts are OSErrors; IncompleteRead only an HTTPException.
+        except (OSError, http.client.HTTPException, ValueError) as exc:
             if isinstance(exc, urllib.error.HTTPError):
                 exc.close()
             raise KeysUnavailableError(

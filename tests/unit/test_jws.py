@@ -251,6 +251,7 @@ class Endpoint:
 
     def __init__(self) -> None:
         self.status, self.body = 200, b"{}"
+        self.cut_short = False
         self.headers: dict[str, str] = {}
         endpoint = self
 
@@ -259,6 +260,11 @@ class Endpoint:
                 self.send_response(endpoint.status)
                 for name, value in endpoint.headers.items():
                     self.send_header(name, value)
+                if endpoint.cut_short:  # a chunk of 256 bytes promised, one sent: closed
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    self.wfile.write(b"100\r\n{")
+                    return
                 self.send_header("Content-Length", str(len(endpoint.body)))
                 self.end_headers()
                 self.wfile.write(endpoint.body)
@@ -299,6 +305,10 @@ def test_a_key_endpoint_that_does_not_answer_a_key_set_is_unavailable(
     for endpoint.status, endpoint.headers, endpoint.body in answers:
         with pytest.raises(jws.KeysUnavailableError):
             keys.key("k1")
+    endpoint.status, endpoint.headers, endpoint.body, endpoint.cut_short = 200, {}, good, True
+    with pytest.raises(jws.KeysUnavailableError):  # http.client's IncompleteRead
+        keys.key("k1")
+    endpoint.cut_short = False
 
     endpoint.status, endpoint.headers, endpoint.body = 200, {}, good
     assert keys.key("k1").public_numbers() == rsa_key.public_key().public_numbers()

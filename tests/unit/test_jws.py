@@ -190,6 +190,7 @@ def test_what_we_do_not_speak_is_refused(header: dict[str, Any], secret: bytes) 
     assert ours(hs256(claims, header, secret), secret) is None
 
 
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # on purpose
 def test_rs256_refuses_a_short_key_and_another_keys_signature(rsa_key: rsa.RSAPrivateKey) -> None:
     small = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - refused
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -68,9 +68,9 @@ class ProvidersConfig:
 
     A dataclass, not a pydantic model: it is copied from ``Settings``, which has validated
     the environment already, and building a model's validator cost every first speech
-    about 9 ms (``python -m bench.cold_start``). Names and paths are normalised and
-    checked when it is made; an unknown provider or a timeout out of range raises
-    ``ConfigurationError``.
+    about 9 ms (timed in ``bench.cold_start``'s child process). Names and paths are
+    normalised and checked when it is made; an unknown provider or a timeout out of range
+    raises ``ConfigurationError``.
     """
 
     enabled: list[str] = field(default_factory=lambda: list(EMBEDDED_PROVIDERS))

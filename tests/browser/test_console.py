@@ -428,3 +428,46 @@ def test_the_voices_table_pages_with_more_until_the_catalog_ends(page, gateway):
         )
     shown_ids = page.locator("#voices-table tbody tr td:first-child code").all_inner_texts()
     assert shown_ids == expected  # every voice once, in the API's order
+
+
+FILTERED_ROWS = (
+    "(age) => { const rows = [...document.querySelectorAll('#voices-table tbody tr')];"
+    " return rows.length > 0 && rows.every((tr) =>"
+    " tr.cells[0].textContent.includes('espeak:') && tr.cells[3].textContent === age); }"
+)
+
+
+def test_a_slow_first_list_does_not_replace_the_filtered_one_asked_after_it(page, gateway):
+    # The page lists the catalog as it opens; a filter submitted before that answer comes
+    # back must win: the late, unfiltered answer is stale, not the table's new content.
+    token = gateway.token("lou")
+    age = next(
+        group
+        for group in ("child", "young", "adult", "senior")
+        if api(gateway, "GET", f"/voices?provider=espeak&ageGroup={group}&limit=1", token)["voices"]
+    )
+    held = []  # every unfiltered list the page asks for (signing in renders it anew)
+
+    def hold_unfiltered_lists(route):
+        if "/voices?" in route.request.url and "ageGroup" not in route.request.url:
+            held.append(route)  # answered below, once the filtered list is shown
+        else:
+            route.continue_()
+
+    page.route("**/voices?*", hold_unfiltered_lists)
+    sign_in(page, gateway, "lou")
+    page.wait_for_selector(
+        "#voice-filters select[name=provider] option[value=espeak]", state="attached"
+    )
+    page.select_option("#voice-filters select[name=provider]", "espeak")
+    page.select_option("#voice-filters select[name=ageGroup]", age)
+    page.click("#voice-filters button[type=submit]")
+    page.wait_for_function(FILTERED_ROWS, arg=age)
+    assert held, "the page asked for no unfiltered list to hold back"
+
+    for route in held:
+        with page.expect_response(lambda r, route=route: r.request == route.request):
+            route.continue_()
+    page.wait_for_timeout(300)  # the late answers' handlers have run by now
+
+    assert page.evaluate(FILTERED_ROWS, age)

@@ -16,6 +16,7 @@ export async function render(root, app) {
   const results = h("div", { id: "voice-results", "aria-live": "polite" });
   const syncBox = h("div", { id: "sync-jobs", "aria-live": "polite" });
   let cursor = null;
+  let searches = 0; // the latest search's number: an older one's late answer is stale
 
   const [genders, ageGroups] = await Promise.all([schemaEnum("Gender"), schemaEnum("AgeGroup")]);
   const [searchField, search] = field("Search", h("input", { type: "search", name: "search", placeholder: "english america" }));
@@ -65,6 +66,9 @@ export async function render(root, app) {
   }
 
   async function search_(more = false) {
+    // "More" continues the current search; a new search makes every answer still on its way
+    // (the first list, another filter, a page of "More") stale, so none lands over its rows.
+    const mine = more ? searches : ++searches;
     try {
       const { data } = await app.api.get("/voices", {
         search: search.value.trim(),
@@ -79,6 +83,7 @@ export async function render(root, app) {
         limit: 50,
         cursor: more ? cursor : null,
       });
+      if (mine !== searches) return;
       cursor = data.nextCursor;
       const rows = voiceRows(data.voices);
       if (more) {
@@ -93,7 +98,7 @@ export async function render(root, app) {
         results.append(h("button", { type: "button", class: "more", onclick: () => search_(true) }, `More (showing ${count})`));
       }
     } catch (error) {
-      app.fail(error);
+      if (mine === searches) app.fail(error);
     }
   }
 

@@ -471,3 +471,17 @@ def test_a_slow_first_list_does_not_replace_the_filtered_one_asked_after_it(page
     page.wait_for_timeout(300)  # the late answers' handlers have run by now
 
     assert page.evaluate(FILTERED_ROWS, age)
+
+
+def test_more_clicked_twice_adds_its_page_once(page, gateway):
+    sign_in(page, gateway, "max")
+    page.wait_for_selector("#voices-table tbody tr")
+    more = page.locator("button.more")
+    assert more.inner_text() == "More (showing 50)"
+
+    more.dblclick()  # the second click lands before the first page comes back
+    page.wait_for_function("() => document.querySelectorAll('#voices-table tbody tr').length > 50")
+    page.wait_for_timeout(500)  # a second page, had it been asked for, has come back by now
+
+    ids = page.locator("#voices-table tbody tr td:first-child code").all_inner_texts()
+    assert len(ids) == len(set(ids)) == 100

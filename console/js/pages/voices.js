@@ -95,7 +95,14 @@ export async function render(root, app) {
       const count = results.querySelectorAll("tbody tr").length;
       results.dataset.count = String(count);
       if (cursor) {
-        results.append(h("button", { type: "button", class: "more", onclick: () => search_(true) }, `More (showing ${count})`));
+        const more = h("button", { type: "button", class: "more" }, `More (showing ${count})`);
+        more.addEventListener("click", () => {
+          more.disabled = true; // one page per click: a second click would ask for it again
+          search_(true).finally(() => {
+            more.disabled = false; // gone once its page is shown; usable again after a failure
+          });
+        });
+        results.append(more);
       }
     } catch (error) {
       if (mine === searches) app.fail(error);

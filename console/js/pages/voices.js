@@ -95,14 +95,14 @@ export async function render(root, app) {
       const count = results.querySelectorAll("tbody tr").length;
       results.dataset.count = String(count);
       if (cursor) {
-        const more = h("button", { type: "button", class: "more" }, `More (showing ${count})`);
-        more.addEventListener("click", () => {
-          more.disabled = true; // one page per click: a second click would ask for it again
+        const moreButton = h("button", { type: "button", class: "more" }, `More (showing ${count})`);
+        moreButton.addEventListener("click", () => {
+          moreButton.disabled = true; // one page per click: a second click would ask for it again
           search_(true).finally(() => {
-            more.disabled = false; // gone once its page is shown; usable again after a failure
+            moreButton.disabled = false; // gone once its page is shown; usable again after a failure
           });
         });
-        results.append(more);
+        results.append(moreButton);
       }
     } catch (error) {
       if (mine === searches) app.fail(error);

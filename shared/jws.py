@@ -159,9 +159,15 @@ def verify_rs256(token: Token, key: RSAPublicKey) -> None:
 def _numeric_date(claims: Mapping[str, Any], name: str) -> float:
     value = claims[name]
     # RFC 7519 2: a JSON number of seconds. PyJWT also takes "123" and true; we do not.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise TokenError(f"'{name}' is not a number of seconds")
-    return float(value)
+    try:
+        seconds = float(value)  # a JSON integer of hundreds of digits overflows a float
+    except OverflowError:
+        raise TokenError(f"'{name}' is out of range") from None
+    if not math.isfinite(seconds):
+        raise TokenError(f"'{name}' is out of range")
+    return seconds
 
 
 def check_claims(

@@ -162,6 +162,17 @@ def test_a_changed_token_is_accepted_only_if_pyjwt_accepts_it(data: st.DataObjec
         assert pyjwts(text) == mine == claims
 
 
+@pytest.mark.parametrize("name", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize(
+    "value", [10**400, -(10**400), 1e400, "NaN"], ids=["huge", "-huge", "infinity", "nan"]
+)
+def test_a_date_no_float_can_hold_is_refused(name: str, value: object) -> None:
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "u", "iat": NOW, "exp": NOW + 60}
+    claims[name] = value if value != "NaN" else float("nan")
+
+    assert ours(hs256(claims)) is None
+
+
 def test_tokens_round_trip_between_pyjwt_and_us(rsa_key: rsa.RSAPrivateKey) -> None:
     claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": "u", "iat": NOW, "exp": NOW + 60}
 

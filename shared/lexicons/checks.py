@@ -11,12 +11,11 @@ signs written on a word of it), so saying "C" as "C++" is no loop, while saying 
 
 from __future__ import annotations
 
-import unicodedata
-
 from shared.errors import InvalidRequestError
 from shared.lexicons.ipa import UnknownIpaSymbolError, to_espeak
 from shared.lexicons.matching import Matcher
 from shared.lexicons.model import MAX_RULES, Casing, LexiconRule, casing_of, fold_case
+from shared.model import is_unspoken_control
 
 
 def check_rules(rules: list[LexiconRule], language: str = "") -> None:
@@ -38,7 +37,7 @@ def check_rules(rules: list[LexiconRule], language: str = "") -> None:
             raise InvalidRequestError(f"Rule {rule.grapheme!r} appears twice")
         seen.add(key)
         for name, value in (("grapheme", rule.grapheme), ("alias", rule.alias)):
-            if value is not None and any(_is_control(char) for char in value):
+            if value is not None and any(map(is_unspoken_control, value)):
                 raise InvalidRequestError(
                     f"Rule {rule.grapheme!r}: its {name} holds a control character"
                 )
@@ -48,12 +47,6 @@ def check_rules(rules: list[LexiconRule], language: str = "") -> None:
             except UnknownIpaSymbolError as exc:
                 raise UnknownIpaSymbolError(f"Rule {rule.grapheme!r}: {exc.message}") from None
     _check_loops(rules, casing)
-
-
-def _is_control(char: str) -> bool:
-    # Control characters say nothing (eSpeak renders no audio for them); tabs and line
-    # breaks are whitespace, as between any words.
-    return unicodedata.category(char) == "Cc" and not char.isspace()
 
 
 def _check_loops(rules: list[LexiconRule], casing: Casing) -> None:

@@ -50,6 +50,7 @@ from shared.model._validation import (
     StoredFreeForm,
     check_free_form,
     check_unicode_text,
+    is_unspoken_control,
     validation_problems,
 )
 
@@ -82,6 +83,7 @@ __all__ = [
     "check_unicode_text",
     "equivalent_languages",
     "is_transition_allowed",
+    "is_unspoken_control",
     "new_id",
     "normalize_language_tag",
     "utcnow",

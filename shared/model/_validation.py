@@ -4,13 +4,15 @@ A refused input's problems are named by field paths (``validation_problems``) wh
 the caller's own text, are cut and a lone surrogate or NUL in them shown by its JSON
 escape, as ``shared.errors.field_path`` names a field. Free-form JSON objects (metadata) are bounded
 (``check_free_form``); a refusal names the path inside the object of the key or value it
-is about.
+is about. ``is_unspoken_control`` names the control characters that say nothing, which a
+text to speak may not consist of and a lexicon rule may not hold.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import unicodedata
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, ValidationError
@@ -164,6 +166,16 @@ def _is_unicode_text(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def is_unspoken_control(char: str) -> bool:
+    """Return whether ``char`` is a control character that is not whitespace.
+
+    Such characters say nothing: eSpeak renders no audio (or a stray sound) for them, so
+    a text of nothing else is empty and a lexicon alias may not hold one. Tabs and line
+    breaks are whitespace, as between any words.
+    """
+    return unicodedata.category(char) == "Cc" and not char.isspace()
 
 
 def _readable_free_form(value: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,6 @@ rate the format can be written at.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +52,7 @@ from shared.model import (
     UnitScore,
     UtcDatetime,
     check_transition,
+    is_unspoken_control,
     new_id,
     utcnow,
     with_changes,
@@ -483,9 +483,9 @@ def output_format_of(value: Any) -> Any:
 
 
 def says_nothing(text: str) -> bool:
-    """Return whether ``text`` holds nothing but whitespace and control characters (which
-    say nothing: eSpeak renders no audio, or a stray sound, for them)."""
-    return all(char.isspace() or unicodedata.category(char) == "Cc" for char in text)
+    """Return whether ``text`` holds nothing but whitespace and control characters that say
+    nothing (``is_unspoken_control``)."""
+    return all(char.isspace() or is_unspoken_control(char) for char in text)
 
 
 def check_text(

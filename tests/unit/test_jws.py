@@ -18,6 +18,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -264,11 +265,13 @@ class Endpoint:
     def __init__(self) -> None:
         self.status, self.body = 200, b"{}"
         self.cut_short = False
+        self.requests = 0
         self.headers: dict[str, str] = {}
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                endpoint.requests += 1
                 self.send_response(endpoint.status)
                 for name, value in endpoint.headers.items():
                     self.send_header(name, value)
@@ -328,6 +331,24 @@ def test_a_key_endpoint_that_does_not_answer_a_key_set_is_unavailable(
     assert keys.key("k1").public_numbers() == rsa_key.public_key().public_numbers()
     with pytest.raises(jws.KeysUnavailableError):
         keys.key("k2")
+
+
+def test_a_key_withdrawn_from_the_set_is_trusted_only_until_the_set_expires(
+    endpoint: Endpoint, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    keys = jws.JwksKeys(endpoint.url, lifespan=1.5, timeout=2, cooldown=60)
+    endpoint.body = json.dumps({"keys": [public_jwk(rsa_key, kid="old")]}).encode()
+    assert keys.key("old")
+    endpoint.body = json.dumps({"keys": [public_jwk(rsa_key, kid="new")]}).encode()
+
+    assert keys.key("old")  # the set is still fresh: no fetch
+    assert endpoint.requests == 1
+    time.sleep(1.6)
+    with pytest.raises(jws.TokenError, match="key id"):
+        keys.key("old")  # the expired set was fetched again, without the withdrawn key
+    assert endpoint.requests == 2
+    assert keys.key("new")
+    assert endpoint.requests == 2
 
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/k", "data:,{}"])

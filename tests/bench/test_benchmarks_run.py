@@ -39,6 +39,11 @@ SMOKE_RUNS = (
     SmokeRun("blobs", ("--objects", "1", "--rounds", "1"), "Around the inline limit"),
     SmokeRun("blobs_tasks", ("--quick",), "== task queue: in-process worker"),
     SmokeRun("cold_start", ("--rounds", "1", "--only", "voices"), "target <= 2.0 x bare:"),
+    SmokeRun(
+        "cold_start_costs",
+        ("--rounds", "1", "--only", "voices"),
+        "token check's imports: PyJWT / shared.jws =",
+    ),
     SmokeRun("encode", ("--repeat", "1"), "fidelity mp3 (quality 7):"),
     SmokeRun("finish_commit", ("--repeat", "1", "--no-firestore"), "storage used counted:"),
     SmokeRun("memory", ("--formats", "wav"), "Peak RSS during the largest job"),

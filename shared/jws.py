@@ -27,7 +27,6 @@ import math
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.lazy import lazy_module
@@ -63,14 +62,23 @@ class KeysUnavailableError(Exception):
     """The signing keys cannot be fetched or hold no usable key: our outage, not the caller's."""
 
 
-@dataclass(frozen=True)
 class Token:
-    """A parsed compact JWS whose signature is not yet checked."""
+    """A parsed compact JWS whose signature is not yet checked.
 
-    header: dict[str, Any]
-    claims: dict[str, Any]
-    signing_input: bytes
-    signature: bytes
+    A plain class, not a dataclass: every function's first request parses a token, and a
+    frozen dataclass cost each cold start about a millisecond to create
+    (``python -m bench.cold_start_costs`` lists it among the costliest classes).
+    """
+
+    __slots__ = ("claims", "header", "signature", "signing_input")
+
+    def __init__(
+        self, header: dict[str, Any], claims: dict[str, Any], signing_input: bytes, signature: bytes
+    ) -> None:
+        self.header = header
+        self.claims = claims
+        self.signing_input = signing_input
+        self.signature = signature
 
     @property
     def algorithm(self) -> object:

@@ -8,12 +8,10 @@ Terraform deploys exactly these.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 
-@dataclass(frozen=True)
-class FunctionSpec:
+class FunctionSpec(NamedTuple):
     """One deployed function: its entry point and the URL paths it serves."""
 
     name: str

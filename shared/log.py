@@ -14,13 +14,11 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True)
-class LogContext:
+class LogContext(NamedTuple):
     """What ties a log line to its request."""
 
     request_id: str

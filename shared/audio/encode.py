@@ -24,8 +24,7 @@ from __future__ import annotations
 import io
 import struct
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from shared.audio.formats import OutputFormat, content_type_of
 from shared.audio.pcm import SAMPLE_WIDTH, resample, to_samples
@@ -73,8 +72,7 @@ _TAG_BYTES = 16 + 36  # Info fields (id, flags, frames, bytes) and the LAME exte
 _BLOCK_SECONDS = 10  # audio encoded between two progress reports
 
 
-@dataclass(frozen=True)
-class EncodedAudio:
+class EncodedAudio(NamedTuple):
     """An encoded file: its bytes, format, Content-Type, actual sample rate and duration."""
 
     data: bytes
@@ -321,8 +319,7 @@ def _encode_mp3(
     return _with_info_frame(b"".join(pieces), count)
 
 
-@dataclass(frozen=True)
-class _FrameHeader:
+class _FrameHeader(NamedTuple):
     word: int
     mpeg1: bool
     size: int  # bytes, without the padding byte

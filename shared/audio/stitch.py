@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from shared.audio.pcm import to_pcm, to_samples
 from shared.lazy import lazy_module
@@ -39,8 +38,7 @@ _LIMITER_MS = 5.0
 _LEVEL_PASSES = 4
 
 
-@dataclass(frozen=True)
-class StitchedAudio:
+class StitchedAudio(NamedTuple):
     """The joined PCM, its rate, and the start (seconds) of each piece within it."""
 
     pcm: bytes

@@ -27,8 +27,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.audio.timestamps import TimedWord
 from shared.audio.timing import is_sentence_punctuation
@@ -56,8 +55,7 @@ _INITIALISM = re.compile(r"(?:[^\W\d_]\.)+[^\W\d_]\.?")
 _INITIAL = re.compile(r"[^\W\d_]\.?")
 
 
-@dataclass(frozen=True)
-class TimedSyllable:
+class TimedSyllable(NamedTuple):
     """A syllable with its time (seconds), its span in the input (end exclusive, as its
     word's) and the index of its word."""
 

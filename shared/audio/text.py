@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _SPACE_RUN = re.compile(r"\s+")
 _WHITESPACE = re.compile(r"\s")
@@ -37,8 +37,7 @@ _ABBREVIATIONS = frozenset(
 )
 
 
-@dataclass(frozen=True)
-class TextChunk:
+class TextChunk(NamedTuple):
     """A piece of the input: ``text == original[start:end]`` (end exclusive)."""
 
     text: str

@@ -18,11 +18,9 @@ turn index.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.audio.pcm import frame_swings
 from shared.audio.timing import Token, WordTiming, tokenize_words
@@ -33,8 +31,7 @@ _LOOKAHEAD = 8  # tokens searched forward when matching a timing by its text
 Span = tuple[float, float]
 
 
-@dataclass(frozen=True)
-class TimedWord:
+class TimedWord(NamedTuple):
     """A word of the input with its time (seconds) and its span in the input (end exclusive,
     in code points: Python string offsets)."""
 
@@ -96,7 +93,7 @@ def in_order(words: Sequence[TimedWord], duration: float) -> list[TimedWord]:
         start = min(max(word.start, previous_end), duration)
         end = min(max(word.end, start), duration)
         unchanged = (start, end) == (word.start, word.end)
-        repaired.append(word if unchanged else dataclasses.replace(word, start=start, end=end))
+        repaired.append(word if unchanged else word._replace(start=start, end=end))
         previous_end = end
     return repaired
 
@@ -239,8 +236,7 @@ def offset_timings(
     if turn_index is not None:
         changes["turn_index"] = turn_index
     return [
-        dataclasses.replace(
-            word,
+        word._replace(
             start=word.start + seconds,
             end=word.end + seconds,
             char_start=word.char_start + char_offset,

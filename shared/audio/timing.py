@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Punctuation that is said with the word it is written on ("50%", "C#", "#tag", "@user",
 # "&c", "§5", and primes for feet and inches, "6\u2032"): it belongs to the word, as
@@ -51,8 +51,7 @@ def _wide_punctuation() -> str:
 _TOKEN = re.compile(rf"[^\s{_wide_punctuation()}]+")
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     """A word of the input text and its span (end exclusive)."""
 
     text: str
@@ -235,8 +234,7 @@ def utf8_byte_to_char_offsets(text: str) -> list[int]:
     return table
 
 
-@dataclass(frozen=True)
-class WordTiming:
+class WordTiming(NamedTuple):
     """Where one word sits in the audio and in the input text.
 
     Seconds count from the start of the returned audio; ``char_start``/``char_end`` are

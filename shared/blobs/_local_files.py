@@ -22,9 +22,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import google_crc32c
 
@@ -131,8 +130,7 @@ def write_stream(
     return size, _b64(md5.digest()), _b64(crc.to_bytes(4, "big"))
 
 
-@dataclass(frozen=True)
-class HashedHead:
+class HashedHead(NamedTuple):
     """An MD5 started on a stream's first bytes, and the future of that work."""
 
     md5: Any

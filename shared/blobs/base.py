@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import BinaryIO, ClassVar
+from typing import BinaryIO, ClassVar, NamedTuple
 
 from shared.errors import (
     ConflictError,
@@ -71,8 +71,7 @@ class ObjectInfo:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class SignedUpload:
+class SignedUpload(NamedTuple):
     """A URL letting its holder ``PUT`` one object, and the headers the upload must carry.
 
     The signature covers the content type and the size limit: an upload with another
@@ -88,8 +87,7 @@ class SignedUpload:
     method: str = "PUT"
 
 
-@dataclass(frozen=True)
-class ObjectPage:
+class ObjectPage(NamedTuple):
     """One page of a listing, sorted by name; ``next_cursor`` is None on the last page."""
 
     items: list[ObjectInfo]

@@ -16,9 +16,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 
 from cloudevents.conversion import to_binary
@@ -89,8 +88,7 @@ def finalized_event(info: ObjectInfo, *, event_id: str | None = None) -> CloudEv
     return CloudEvent(attributes, object_resource(info))
 
 
-@dataclass(frozen=True)
-class FinalizedObject:
+class FinalizedObject(NamedTuple):
     """What a storage trigger reads from an object-finalized event."""
 
     bucket: str

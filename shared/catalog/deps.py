@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from shared.config import Settings
 
@@ -13,8 +12,7 @@ if TYPE_CHECKING:
     from shared.tasks.base import TaskQueue
 
 
-@dataclass(frozen=True)
-class CatalogDeps:
+class CatalogDeps(NamedTuple):
     """The catalog's dependencies; ``providers`` and ``queue`` build their port when called."""
 
     settings: Settings

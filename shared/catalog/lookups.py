@@ -26,8 +26,7 @@ import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.catalog.repository import VoiceFilters, VoiceRepository, catalog_writes
 from shared.providers.voices import VoiceProfile
@@ -37,8 +36,7 @@ MAX_ANSWERS = 1024
 """Answers kept per store, the least recently used dropped first."""
 
 
-@dataclass(frozen=True)
-class _Answer:
+class _Answer(NamedTuple):
     value: Any
     token: object | None  # the store's change token before the read; None: it has none
     writes: int  # this process's catalog writes on the store before the read

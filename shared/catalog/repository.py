@@ -26,7 +26,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from shared.errors import NotFoundError, echoed
 from shared.model import equivalent_languages
@@ -121,8 +121,7 @@ def _content(data: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in data.items() if key not in _UNCOMPARED}
 
 
-@dataclass(frozen=True)
-class VoiceFilters:
+class VoiceFilters(NamedTuple):
     """What ``GET /voices`` filters on; None means "any"."""
 
     provider: str | None = None

@@ -16,9 +16,8 @@ this holds across instances. Deleting an object forgets every entry naming it fi
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.errors import DocumentAlreadyExistsError
 from shared.model import new_id, utcnow
@@ -28,8 +27,7 @@ SYNTHESIS_CACHE = "synthesis_cache"
 _POLL_START, _POLL_MAX = 0.01, 0.1
 
 
-@dataclass(frozen=True)
-class CachedAudio:
+class CachedAudio(NamedTuple):
     """A ready entry: the stored object and what a file record needs to describe it."""
 
     file_path: str
@@ -45,7 +43,7 @@ class CachedAudio:
 
     def to_document(self) -> dict[str, Any]:
         """Return the entry's stored fields."""
-        data = asdict(self)
+        data = self._asdict()
         data["unapplied"] = list(self.unapplied)
         return data
 
@@ -65,8 +63,7 @@ class CachedAudio:
         )
 
 
-@dataclass(frozen=True)
-class Lease:
+class Lease(NamedTuple):
     """The right to synthesize one key and publish it; ``cached`` False means uncached."""
 
     key: str

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from shared.blobs.base import ObjectStorage
 from shared.config import Settings
 from shared.store.base import DocumentStore
 
 
-@dataclass(frozen=True)
-class AudioDeps:
+class AudioDeps(NamedTuple):
     """What the audio-file services use."""
 
     store: DocumentStore

@@ -20,9 +20,8 @@ import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from pydantic import Field
 
@@ -60,8 +59,7 @@ TimestampsSource = dict[str, Any] | Callable[[], dict[str, Any] | None] | None
 _UPLOADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="audio-upload")
 
 
-@dataclass(frozen=True)
-class UploadedAudio:
+class UploadedAudio(NamedTuple):
     """A synthesis result's stored objects: the cache entry naming them, its timestamps.
 
     No record names the objects yet: the caller adds the file record (``new_file``,
@@ -151,7 +149,7 @@ def adopt(deps: AudioDeps, cached: CachedAudio, user_id: str) -> CachedAudio:
         except BaseException:
             _discard(deps, path)
             raise
-    return replace(cached, file_path=path, timestamps_path=timestamps_path, user_id=user_id)
+    return cached._replace(file_path=path, timestamps_path=timestamps_path, user_id=user_id)
 
 
 def _succeeded(upload: Future[Any]) -> bool:

@@ -8,8 +8,8 @@ provider may already have deleted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from shared.model import utcnow
 from shared.precall.errors import CloneExpiredError, CloneNotFoundError
@@ -21,8 +21,7 @@ CLONE_VOICE_PREFIX = "clone:"
 """How a requested voice names a clone: ``clone:{clonedVoiceId}``."""
 
 
-@dataclass(frozen=True)
-class CloneVoice:
+class CloneVoice(NamedTuple):
     """The provider voice that speaks a clone, its language and prosody, and its expiry."""
 
     cloned_voice_id: str

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -225,8 +224,7 @@ class SynthesisRequest(BaseModel):
         return self
 
 
-@dataclass(frozen=True)
-class SynthesisResult:
+class SynthesisResult(NamedTuple):
     """Audio as 16-bit little-endian mono PCM at ``sample_rate``, with its word timings.
 
     ``unapplied`` lists settings the provider could not honour (left at the voice's own).
@@ -245,8 +243,7 @@ class SynthesisResult:
         return len(self.pcm) / 2 / self.sample_rate
 
 
-@dataclass(frozen=True)
-class ProviderCapabilities:
+class ProviderCapabilities(NamedTuple):
     """What a provider can do; the synthesis layer plans around these.
 
     ``languages`` is empty when the languages come from the voices (cloud providers); the

@@ -27,9 +27,8 @@ import logging
 import math
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from shared.audio.pcm import resample
 from shared.audio.timing import WordTiming
@@ -111,8 +110,7 @@ _SynthCallback = ctypes.CFUNCTYPE(
 )
 
 
-@dataclass(frozen=True)
-class EspeakLanguage:
+class EspeakLanguage(NamedTuple):
     """A language voice: eSpeak's file identifier, display name and language codes."""
 
     identifier: str
@@ -127,8 +125,7 @@ class EspeakLanguage:
         return self.identifier.rsplit("/", 1)[-1]
 
 
-@dataclass(frozen=True)
-class EspeakVariant:
+class EspeakVariant(NamedTuple):
     """A variant file of ``voices/!v``: its file name and what the file declares."""
 
     file_name: str
@@ -137,8 +134,7 @@ class EspeakVariant:
     age: int | None
 
 
-@dataclass(frozen=True)
-class _Event_:
+class _Event_(NamedTuple):
     kind: int
     text_position: int
     length: int

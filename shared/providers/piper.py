@@ -25,7 +25,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -156,8 +156,8 @@ class PiperProvider(TTSProvider):
         for sentence in self.stream(request):
             offset = elapsed / rate
             words.extend(
-                replace(
-                    w, start_seconds=w.start_seconds + offset, end_seconds=w.end_seconds + offset
+                w._replace(
+                    start_seconds=w.start_seconds + offset, end_seconds=w.end_seconds + offset
                 )
                 for w in sentence.words
             )
@@ -263,14 +263,13 @@ class PiperProvider(TTSProvider):
                 provider=NAME,
             ) from exc
         words = tuple(
-            replace(
-                word,
+            word._replace(
                 char_start=None if word.char_start is None else word.char_start + run.start,
                 char_end=None if word.char_end is None else word.char_end + run.start,
             )
             for word in result.words
         )
-        return replace(result, words=words, provider=NAME, voice_id=request.voice_id)
+        return result._replace(words=words, provider=NAME, voice_id=request.voice_id)
 
     def _speak(
         self, voice: LoadedVoice, text: str, run: ScriptRun, request: SynthesisRequest

@@ -146,16 +146,14 @@ def _replace(query: Query, **changes: Any) -> Query:
     return dataclasses.replace(query, **changes)
 
 
-@dataclass(frozen=True)
-class Page:
+class Page(NamedTuple):
     """One page of query results; ``next_cursor`` is None on the last page."""
 
     documents: list[Document]
     next_cursor: str | None = None
 
 
-@dataclass(frozen=True)
-class Neighbour:
+class Neighbour(NamedTuple):
     """A nearest-neighbour result: the document and its cosine distance (0 = same direction)."""
 
     document: Document

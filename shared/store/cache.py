@@ -37,9 +37,8 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.model import utcnow
 from shared.store.base import (
@@ -80,8 +79,7 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class Scope:
+class Scope(NamedTuple):
     """A set of data an entry depends on; writes to that data bump the scope's version."""
 
     name: str
@@ -93,8 +91,7 @@ class Scope:
         return [f"{base}_{shard}" for shard in range(self.shards)]
 
 
-@dataclass(frozen=True)
-class Lookup:
+class Lookup(NamedTuple):
     """A read of the cache: the value when it was a hit, and the versions seen."""
 
     hit: bool

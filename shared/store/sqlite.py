@@ -18,10 +18,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from shared.errors import (
     DocumentAlreadyExistsError,
@@ -85,8 +84,7 @@ def _get_many_sql(table: str, count: int) -> str:
     )
 
 
-@dataclass(frozen=True)
-class _VectorIndex:
+class _VectorIndex(NamedTuple):
     """The documents holding a vector of one field and size, and their unit vectors."""
 
     token: int | None

@@ -9,8 +9,7 @@ through ``prepare``; rendering goes through ``Prepared.render`` or, a piece at a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shared.errors import ConfigurationError, InvalidRequestError, UnprocessableError
 from shared.lazy import lazy_module
@@ -45,8 +44,7 @@ else:
     markup = lazy_module("shared.providers.ssml")
 
 
-@dataclass(frozen=True)
-class Prepared:
+class Prepared(NamedTuple):
     """A validated request: what to say, with which voice and provider, and how."""
 
     text: str

@@ -22,8 +22,7 @@ word the user wrote.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from shared.audio.timing import WordTiming, tokenize_words
 from shared.providers.base import AudioSettings, Pronunciation, SynthesisRequest, TTSProvider
@@ -51,8 +50,7 @@ def unapplied_rules(
     return lexicons.pronouncer.unapplied(text, form_of(provider, ssml=ssml), ssml=ssml)
 
 
-@dataclass(frozen=True)
-class Spoken:
+class Spoken(NamedTuple):
     """The provider request for a piece of text, and how its text maps to the user's
     (``applied`` is None when the provider gets the user's text itself)."""
 

@@ -20,7 +20,7 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shared.audio.pcm import scale_volume
 from shared.audio.stitch import Stitcher, stitch
@@ -171,8 +171,7 @@ def join_pieces(pieces: Sequence[Rendered], chunks: Sequence[TextChunk]) -> Rend
     return Rendered(joined.pcm, rate, in_order(words, joined.duration_seconds), unapplied, seconds)
 
 
-@dataclass(frozen=True)
-class JoinedRest:
+class JoinedRest(NamedTuple):
     """The end of a piecewise join: the last PCM, and every word and unapplied setting."""
 
     pcm: bytes

@@ -15,7 +15,6 @@ move with it (``shared.audio.syllables.syllable_span``).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +60,7 @@ def in_source(words: Sequence[TimedWord], ssml: str, written: str) -> list[Timed
     moved: list[TimedWord] = []
     for word in words:
         start, end = source.span(word.char_start, word.char_end)
-        moved.append(dataclasses.replace(word, char_start=start, char_end=end))
+        moved.append(word._replace(char_start=start, char_end=end))
     return moved
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.capability import PortsDeps
 from shared.errors import AccessDeniedError
@@ -31,8 +31,7 @@ ME = "me"
 """The user id that names the caller in paths and bodies (``/voice-models/user/me``)."""
 
 
-@dataclass(frozen=True)
-class Caller:
+class Caller(NamedTuple):
     """The authenticated user making a request."""
 
     user_id: str

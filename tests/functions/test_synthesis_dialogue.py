@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,7 +52,7 @@ class MultiSpeakerEspeak(CountingEspeak):
 
     @property
     def capabilities(self) -> ProviderCapabilities:
-        return dataclasses.replace(super().capabilities, multi_speaker=True)
+        return super().capabilities._replace(multi_speaker=True)
 
     def dialogue_refusal(self, turns: Sequence[DialogueTurn]) -> str | None:
         return None
@@ -70,7 +69,7 @@ class MultiSpeakerEspeak(CountingEspeak):
         # eSpeak's positions index the SSML: keep the words, matched by their text.
         words = tuple(WordTiming(w.text, w.start_seconds, w.end_seconds) for w in result.words)
         self.spoken = tuple(w.text for w in words)
-        return dataclasses.replace(result, words=words)
+        return result._replace(words=words)
 
 
 def dialogue(

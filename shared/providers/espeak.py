@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import math
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -334,6 +335,22 @@ def _engine_locked() -> _Engine:
     return _engine
 
 
+def _language_files(data_path: Path) -> dict[str, str]:
+    """Return each language voice's file id by its catalog voice id, from the data folder.
+
+    eSpeak's own list (``espeak_ListVoices``) names the same files, read one by one: the
+    files of ``lang`` and ``voices`` but the variants (``!v``) and MBROLA's voices (``mb``).
+    """
+    found: dict[str, str] = {}
+    for top in ("lang", "voices"):
+        root = data_path / top
+        for folder, subfolders, files in os.walk(root):
+            subfolders[:] = [name for name in subfolders if name not in ("!v", "mb")]
+            for name in files:
+                found[name] = Path(folder, name).relative_to(root).as_posix()
+    return found
+
+
 def read_variant(path: Path) -> EspeakVariant:
     """Return what a variant file declares (``name``, ``gender <g> [age]``)."""
     name = path.name
@@ -365,7 +382,6 @@ class EspeakProvider(TTSProvider):
         )
         self._identifiers: dict[str, str] | None = None  # language voice id -> file id
         self._variant_files: frozenset[str] | None = None
-        self._tags: tuple[str, ...] | None = None
         self._installed: tuple[EspeakLanguage, ...] | None = None
 
     @property
@@ -380,22 +396,14 @@ class EspeakProvider(TTSProvider):
             max_input_chars=MAX_INPUT_CHARS,
             native_controls=frozenset({"speed", "pitch", "volume"}),
             sample_rates=(NATIVE_RATE,),
-            languages=self._language_tags(),
+            # No languages: listing them reads every voice file (about 3 ms of a cold
+            # instance's first speech); the catalog's sync lists them, as for every provider.
             pronunciation="espeak",
         )
 
-    def _language_tags(self) -> tuple[str, ...]:
-        if self._tags is None:
-            tags = {
-                language_or_none(language.languages[0] if language.languages else None)
-                for language in self._languages()
-            }
-            self._tags = tuple(sorted(tag for tag in tags if tag))
-        return self._tags
-
     def _languages(self) -> tuple[EspeakLanguage, ...]:
         # The installed languages never change while the process runs; listing them reads
-        # every voice file, which a cold instance's first speech did twice.
+        # every voice file, so it is done once, and never for a speech (``_espeak_name``).
         if self._installed is None:
             with _ENGINE_LOCK:
                 self._installed = tuple(_engine_locked().languages())
@@ -500,7 +508,9 @@ class EspeakProvider(TTSProvider):
     def _espeak_name(self, voice_id: str) -> str:
         """Return the name eSpeak loads for a catalog voice id (``gmw/en-US+f3``)."""
         if self._identifiers is None or self._variant_files is None:
-            self._identifiers = {lang.voice_id: lang.identifier for lang in self._languages()}
+            with _ENGINE_LOCK:
+                data_path = _engine_locked().data_path
+            self._identifiers = _language_files(data_path)
             # The names alone: a cold instance's first speech reads no variant file.
             self._variant_files = frozenset(path.name for path in self._variant_paths())
         base, plus, variant = voice_id.partition("+")

@@ -63,7 +63,8 @@ def test_voices_are_catalog_profiles_and_english_has_a_default(
     assert voice in {v.voice_id for v in voices}
     caps = provider.capabilities
     assert caps.timing == "word"
-    assert {v.language for v in voices} <= set(caps.languages) | {"und"}
+    if caps.languages:  # declared (else the catalog's sync lists them): they cover the voices
+        assert {v.language for v in voices} <= set(caps.languages) | {"und"}
     assert provider.default_voice("xx-unknown") is None
 
 

@@ -28,7 +28,7 @@ from shared.model import new_id, utcnow
 from shared.store.base import DocumentStore, Transaction, WriteBatch
 from shared.store.cache import DocumentCache
 from shared.synthesis.repository import SYNTHESIS_JOBS
-from shared.users.repository import USERS
+from shared.users.storage import USERS
 from shared.voice_models.usage_outbox import add_pending_use
 
 SIZE = 420_000  # a 30-word sentence of eSpeak wav

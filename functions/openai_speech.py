@@ -31,7 +31,7 @@ from functions._streaming import EVENT_STREAM, audio_response, sse_response
 from shared.audio.formats import OutputFormat
 from shared.errors import InvalidRequestError
 from shared.http import Api, RequestContext
-from shared.lexicons.model import LexiconIds
+from shared.lexicons.references import LexiconIds
 from shared.providers.base import MAX_SPEED, MIN_SPEED
 from shared.synthesis import CAPABILITY as SYNTHESIS
 from shared.synthesis.model import SynthesizeRequest, check_audio_length, output_format_of

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, TypeAdapter
 
-from shared.lexicons.model import LexiconIds
+from shared.lexicons.references import LexiconIds
 from shared.model import RequestModel
 from shared.sessions.protocol import parse_message
 from shared.synthesis.model import Pitch, Rate, Speed, Volume

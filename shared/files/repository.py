@@ -13,7 +13,7 @@ from datetime import datetime
 
 from shared.files.model import AudioFile
 from shared.store.base import DocumentStore, Increment, Query, Transaction
-from shared.users.repository import USERS, storage_used_change
+from shared.users.storage import USERS, storage_used_change
 
 AUDIO_FILES = "audio_files"
 

@@ -19,15 +19,9 @@ from dataclasses import dataclass
 from shared.errors import InvalidRequestError, NotFoundError, echoed
 from shared.lexicons.apply import Pronouncer
 from shared.lexicons.checks import check_rules
-from shared.lexicons.model import (
-    MAX_LEXICONS_PER_REQUEST,
-    Lexicon,
-    LexiconCreate,
-    LexiconRule,
-    LexiconUpdate,
-    parse_reference,
-)
+from shared.lexicons.model import Lexicon, LexiconCreate, LexiconRule, LexiconUpdate
 from shared.lexicons.pls import parse_pls
+from shared.lexicons.references import MAX_LEXICONS_PER_REQUEST, parse_reference
 from shared.lexicons.repository import LexiconRepository
 from shared.model import equivalent_languages, utcnow
 from shared.store.base import DocumentStore, Transaction

@@ -19,13 +19,11 @@ Python's ``casefold`` spelling İ as i plus a combining dot never splits a word.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
-from shared.errors import InvalidRequestError
 from shared.model import (
     DomainModel,
     LanguageTag,
@@ -38,7 +36,6 @@ from shared.model import (
 
 MAX_RULES = 1000
 MAX_PLS_BYTES = 256 * 1024
-MAX_LEXICONS_PER_REQUEST = 10
 
 
 def _pls_fits(document: str) -> str:
@@ -57,24 +54,6 @@ PlsDocument = Annotated[
 Grapheme = Annotated[str, Field(min_length=1, max_length=100)]
 Alias = Annotated[str, Field(min_length=1, max_length=200)]
 Phoneme = Annotated[str, Field(min_length=1, max_length=200)]
-REFERENCE_PATTERN = r"^([A-Za-z0-9_-]{1,64})(?:@([1-9][0-9]{0,5}))?$"
-_REFERENCE = re.compile(REFERENCE_PATTERN)
-LexiconReference = Annotated[
-    str,
-    Field(
-        pattern=REFERENCE_PATTERN,
-        description="A lexicon id (its latest version) or id@version (that version)",
-        examples=["ede97f4ec7c447e69b27b32972190978", "ede97f4ec7c447e69b27b32972190978@3"],
-    ),
-]
-LexiconIds = Annotated[
-    list[LexiconReference],
-    Field(
-        max_length=MAX_LEXICONS_PER_REQUEST,
-        description="Your pronunciation lexicons to apply, in order (on a grapheme in "
-        "several, the first wins); each an id or id@version",
-    ),
-]
 
 
 class LexiconRule(RequestModel):
@@ -206,14 +185,3 @@ class LexiconPage(DomainModel):
 
     lexicons: list[LexiconPublic]
     next_cursor: str | None = None
-
-
-def parse_reference(reference: str) -> tuple[str, int | None]:
-    """Return the lexicon id and pinned version of ``id`` or ``id@version``.
-
-    Raises InvalidRequestError for anything else.
-    """
-    match = _REFERENCE.match(reference)
-    if match is None:
-        raise InvalidRequestError(f"{reference!r} is not a lexicon id (or id@version)")
-    return match.group(1), int(match.group(2)) if match.group(2) else None

@@ -32,7 +32,7 @@ from shared.store.base import (
     Transaction,
     Vector,
 )
-from shared.users.repository import USERS, storage_used_change
+from shared.users.storage import USERS, storage_used_change
 
 if TYPE_CHECKING:
     import numpy as np

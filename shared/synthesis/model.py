@@ -39,7 +39,7 @@ from shared.errors import (
     TextTooLongError,
     UnsupportedAudioFormatError,
 )
-from shared.lexicons.model import LexiconIds
+from shared.lexicons.references import LexiconIds
 from shared.model import (
     DEFAULT_SAMPLE_RATE,
     DomainModel,

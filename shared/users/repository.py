@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from shared.errors import EmailAlreadyRegisteredError, UserAlreadyExistsError, UserNotFoundError
-from shared.store.base import Document, DocumentStore, Transaction
+from shared.store.base import DocumentStore, Transaction
 from shared.users.model import User
+from shared.users.storage import USERS, storage_used_change
 
-USERS = "users"
 EMAIL_CLAIMS = "user_emails"
 
 
@@ -117,11 +117,3 @@ class UserRepository:
             return change["storage_used_bytes"]
 
         return self._store.run_transaction(adjust)
-
-
-def storage_used_change(user: Document, delta_bytes: int) -> dict[str, int]:
-    """Return the update adding ``delta_bytes`` to ``user``'s storage used, never below zero.
-
-    For transactions that change the storage used together with what takes the space.
-    """
-    return {"storage_used_bytes": max(0, int(user.data.get("storage_used_bytes", 0)) + delta_bytes)}

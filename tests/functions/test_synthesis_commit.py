@@ -24,7 +24,7 @@ from shared.files.repository import AUDIO_FILES
 from shared.providers.base import ErrorCategory, ProviderRejectedError
 from shared.store.base import DocumentStore, Query
 from shared.synthesis.repository import SYNTHESIS_JOBS
-from shared.users.repository import USERS
+from shared.users.storage import USERS
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.test_synthesis import SENTENCE, create_model
 

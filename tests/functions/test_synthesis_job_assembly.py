@@ -43,7 +43,7 @@ from shared.tasks.inprocess import InProcessTaskQueue
 from shared.tasks.push_auth import AdminTokenPushVerifier
 from shared.tasks.runtime import TaskRuntime
 from shared.tasks.scheduling import JobRegistry
-from shared.users.repository import USERS
+from shared.users.storage import USERS
 from tests.functions import test_synthesis_fixtures as fx
 from tests.functions.test_synthesis import fetch
 from tests.functions.test_synthesis_fixtures import CountingEspeak

@@ -10,8 +10,9 @@ from shared.errors import InvalidRequestError
 from shared.lexicons.apply import Pronouncer
 from shared.lexicons.checks import check_rules
 from shared.lexicons.ipa import UnknownIpaSymbolError, to_espeak
-from shared.lexicons.model import LexiconRule, parse_reference
+from shared.lexicons.model import LexiconRule
 from shared.lexicons.pls import parse_pls
+from shared.lexicons.references import parse_reference
 from shared.providers.base import AudioSettings, SynthesisRequest
 from shared.providers.espeak import EspeakProvider
 

@@ -292,6 +292,7 @@ def test_speaking_with_a_catalog_voice_loads_no_voice_model_code(tmp_path: Path)
 
 
 LEXICON_AND_SSML_CODE = (
+    "shared.lexicons.model",  # its six models: the request's lexiconIds type is elsewhere
     "shared.lexicons.lexicons",
     "shared.lexicons.apply",
     "shared.providers.ssml",
@@ -322,6 +323,8 @@ def test_a_first_speech_with_espeak_loads_no_numpy(tmp_path: Path, output_format
     assert "shared.audio.timestamps" in after  # the words were timed
     assert loaded(after, ("numpy",)) == []
     assert loaded(after, LEXICON_AND_SSML_CODE) == []
+    # The audio file's bytes count against its owner's storage without the user models.
+    assert loaded(after, ("shared.users.model", "shared.users.repository")) == []
 
 
 COLLECTOR_WATCH = """

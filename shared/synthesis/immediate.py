@@ -34,7 +34,6 @@ from shared.files.storage import (
 from shared.model import utcnow
 from shared.store.base import Transaction
 from shared.store.leases import Heartbeat
-from shared.synthesis.callbacks import notify_finished
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.model import (
     SynthesisJob,
@@ -214,6 +213,10 @@ def finish(
         if uploaded is not None:
             discard_upload(deps.audio, uploaded)
         raise
-    notify_finished(deps.task_queue, deps.settings, done)
+    if done.config.get("callbackUrl"):
+        # Only a request that asked for a callback loads the callbacks' code (cold starts).
+        from shared.synthesis.callbacks import notify_finished  # noqa: PLC0415
+
+        notify_finished(deps.task_queue, deps.settings, done)
     shown = None if timestamps is None else shifted(timestamps, prepared.leads)
     return response_for(deps, done, prepared.voice, audio_file=audio_file, timestamps=shown)

@@ -15,7 +15,6 @@ from shared.errors import ConfigurationError, InvalidRequestError, Unprocessable
 from shared.lazy import lazy_module
 from shared.providers.base import AudioSettings, TTSProvider, UnsupportedTextError
 from shared.synthesis.cache import cache_key, cache_owner
-from shared.synthesis.callbacks import check_callback_url, signing_secret
 from shared.synthesis.deps import SynthesisDeps
 from shared.synthesis.model import (
     AudioOptions,
@@ -200,6 +199,9 @@ def check_callback(deps: SynthesisDeps, options: AudioOptions) -> None:
     UnprocessableError when this deployment has no key to sign callbacks with."""
     if options.callback_url is None:
         return
+    # Only a request that asks for a callback loads the callbacks' code (cold starts).
+    from shared.synthesis.callbacks import check_callback_url, signing_secret  # noqa: PLC0415
+
     check_callback_url(options.callback_url, deps.settings)
     try:
         signing_secret(deps.settings)

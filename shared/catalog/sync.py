@@ -45,7 +45,7 @@ from shared.providers.base import (
 from shared.providers.registry import ProviderRegistry
 from shared.providers.voices import VoiceProfile
 from shared.store.base import MAX_BATCH_WRITES, DocumentStore
-from shared.tasks.base import TaskAlreadyExistsError
+from shared.tasks.errors import TaskAlreadyExistsError
 
 if TYPE_CHECKING:
     from shared.tasks.base import TaskQueue

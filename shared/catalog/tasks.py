@@ -26,7 +26,8 @@ from shared.catalog.sync import (
 from shared.catalog.sync_repository import VoiceSyncJobNotFoundError
 from shared.config import Settings
 from shared.providers.registry import ProviderRegistry
-from shared.tasks.base import GiveUpTask, RetryTask, TaskContext
+from shared.tasks.base import TaskContext
+from shared.tasks.errors import GiveUpTask, RetryTask
 from shared.tasks.scheduling import ScheduledJob
 
 if TYPE_CHECKING:

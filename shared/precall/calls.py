@@ -83,7 +83,7 @@ def receive_call(deps: PrecallDeps, caller: Caller, request: CallWebhook) -> tup
 def queue_clone(deps: PrecallDeps, call: CallLog) -> None:
     """Queue the clone task of ``call`` (once per call: a repeat is de-duplicated)."""
     # With the task queue, which only requests that queue work build.
-    from shared.tasks.base import TaskAlreadyExistsError  # noqa: PLC0415 - see above
+    from shared.tasks.errors import TaskAlreadyExistsError  # noqa: PLC0415 - see above
 
     try:
         deps.task_queue().enqueue(

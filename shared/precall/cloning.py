@@ -78,7 +78,8 @@ from shared.precall.samples import check_allowed, check_read
 from shared.precall.webhooks import notify_settled, queue_notification
 from shared.store.base import Transaction
 from shared.store.leases import Heartbeat
-from shared.tasks.base import RetryTask, TaskContext
+from shared.tasks.base import TaskContext
+from shared.tasks.errors import RetryTask
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ def queue_warm_up(deps: PrecallDeps, language: str) -> None:
     if deps.settings.precall_cloner != "embedded":
         return
     # With the task queue, which only requests that queue work build.
-    from shared.tasks.base import TaskAlreadyExistsError  # noqa: PLC0415 - see above
+    from shared.tasks.errors import TaskAlreadyExistsError  # noqa: PLC0415 - see above
 
     try:
         deps.task_queue().enqueue(

@@ -23,7 +23,7 @@ from shared.precall.deps import PrecallDeps
 from shared.precall.model import CallLog, CloneState
 from shared.precall.repository import failed_event_of, ready_event_of
 from shared.precall.voices import CLONE_VOICE_PREFIX
-from shared.tasks.base import RetryTask, TaskAlreadyExistsError
+from shared.tasks.errors import RetryTask, TaskAlreadyExistsError
 
 if TYPE_CHECKING:
     import requests

@@ -256,7 +256,7 @@ def _delete_orphan(deps: SampleDeps, name: str, sample_id: str) -> str:
 def enqueue_processing(deps: SampleDeps, sample_id: str, generation: int) -> None:
     """Enqueue ``samples.process`` once per stored object generation."""
     # With the task queue, which only requests that queue work build.
-    from shared.tasks.base import TaskAlreadyExistsError  # noqa: PLC0415 - see above
+    from shared.tasks.errors import TaskAlreadyExistsError  # noqa: PLC0415 - see above
 
     try:
         deps.task_queue().enqueue(

@@ -35,7 +35,8 @@ from shared.config import Settings
 from shared.errors import ConfigurationError, InvalidRequestError
 from shared.lazy import lazy_module
 from shared.synthesis.model import SynthesisJob, SynthesisStatus
-from shared.tasks.base import RetryTask, TaskAlreadyExistsError, TaskContext, TaskQueue
+from shared.tasks.base import TaskContext, TaskQueue
+from shared.tasks.errors import RetryTask, TaskAlreadyExistsError
 
 if TYPE_CHECKING:
     import requests

@@ -69,7 +69,8 @@ from shared.synthesis.repository import (
 )
 from shared.synthesis.usage import cost_of, pend_model_use
 from shared.synthesis.voices import provider_for
-from shared.tasks.base import GiveUpTask, RetryTask, TaskContext
+from shared.tasks.base import TaskContext
+from shared.tasks.errors import GiveUpTask, RetryTask
 
 logger = logging.getLogger(__name__)
 _PROGRESS_INTERVAL_SECONDS = 0.5

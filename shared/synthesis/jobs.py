@@ -30,7 +30,7 @@ from shared.synthesis.repository import (
     job_from,
 )
 from shared.synthesis.responses import TEXT_LEADS, TURN_LENGTHS, response_for
-from shared.tasks.base import TaskAlreadyExistsError
+from shared.tasks.errors import TaskAlreadyExistsError
 
 if TYPE_CHECKING:
     from shared.store.base import Transaction

@@ -11,17 +11,13 @@ from typing import TYPE_CHECKING
 from shared.lazy import lazy_exports
 
 if TYPE_CHECKING:
-    from shared.tasks.base import (
+    from shared.tasks.base import QueuePolicy, TaskContext, TaskEnvelope, TaskQueue, TaskRegistry
+    from shared.tasks.errors import (
         DeadLetterNotFoundError,
         GiveUpTask,
-        QueuePolicy,
         RetryTask,
         ScheduledJobNotFoundError,
         TaskAlreadyExistsError,
-        TaskContext,
-        TaskEnvelope,
-        TaskQueue,
-        TaskRegistry,
         UnknownQueueError,
     )
     from shared.tasks.execution import DeadLetter, Outcome, execute_task
@@ -47,16 +43,18 @@ __getattr__, __dir__ = lazy_exports(
     globals(),
     {
         "shared.tasks.base": [
-            "DeadLetterNotFoundError",
-            "GiveUpTask",
             "QueuePolicy",
-            "RetryTask",
-            "ScheduledJobNotFoundError",
-            "TaskAlreadyExistsError",
             "TaskContext",
             "TaskEnvelope",
             "TaskQueue",
             "TaskRegistry",
+        ],
+        "shared.tasks.errors": [
+            "DeadLetterNotFoundError",
+            "GiveUpTask",
+            "RetryTask",
+            "ScheduledJobNotFoundError",
+            "TaskAlreadyExistsError",
             "UnknownQueueError",
         ],
         "shared.tasks.execution": ["DeadLetter", "Outcome", "execute_task"],

@@ -36,13 +36,12 @@ from typing import Any, Generic, TypeVar
 import pydantic
 
 from shared.errors import (
-    ConflictError,
     DocumentAlreadyExistsError,
     InvalidRequestError,
-    NotFoundError,
     PlatformError,
 )
 from shared.store.base import DocumentStore, Transaction
+from shared.tasks.errors import TaskAlreadyExistsError, UnknownQueueError
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -57,50 +56,6 @@ RESUBMIT_AFTER = timedelta(minutes=2)
 # Cloud Tasks task ids allow letters, digits, '-' and '_' (up to 500 characters).
 _NOT_TASK_ID_CHAR = re.compile(r"[^A-Za-z0-9_-]")
 _TASK_TYPE = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
-
-
-# -- errors ---------------------------------------------------------------------------------
-
-
-class TaskAlreadyExistsError(ConflictError):
-    code = "TASK_ALREADY_EXISTS"
-    default_message = "A task with this de-duplication key was already enqueued"
-
-
-class UnknownQueueError(InvalidRequestError):
-    code = "UNKNOWN_QUEUE"
-    default_message = "No such task queue"
-
-
-class DeadLetterNotFoundError(NotFoundError):
-    code = "DEAD_LETTER_NOT_FOUND"
-    default_message = "Dead-lettered task not found"
-
-
-class ScheduledJobNotFoundError(NotFoundError):
-    code = "SCHEDULED_JOB_NOT_FOUND"
-    default_message = "Scheduled job not found"
-
-
-class RetryTask(Exception):
-    """Raised by a handler for a transient failure: run the task again later.
-
-    ``delay`` (seconds) overrides the queue's backoff where the backend allows it (the
-    in-process worker does; Cloud Tasks applies the queue's own backoff).
-    """
-
-    def __init__(self, reason: str, *, delay: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.delay = delay
-
-
-class GiveUpTask(Exception):
-    """Raised by a handler for a permanent failure: dead-letter the task, never retry it."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 # -- policy and registry ---------------------------------------------------------------------

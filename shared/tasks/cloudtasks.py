@@ -27,11 +27,11 @@ from shared.store.base import DocumentStore
 from shared.tasks.base import (
     DEFAULT_DEDUP_WINDOW,
     QueuePolicy,
-    TaskAlreadyExistsError,
     TaskEnvelope,
     TaskQueue,
     dedup_task_name,
 )
+from shared.tasks.errors import TaskAlreadyExistsError
 
 logger = logging.getLogger(__name__)
 

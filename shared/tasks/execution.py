@@ -23,15 +23,17 @@ from shared.store.base import DocumentStore, Query, Transaction, WriteBatch
 from shared.store.leases import Heartbeat
 from shared.tasks.base import (
     TASK_RUNS,
-    DeadLetterNotFoundError,
-    GiveUpTask,
     QueuePolicy,
-    RetryTask,
-    TaskAlreadyExistsError,
     TaskContext,
     TaskEnvelope,
     TaskQueue,
     TaskRegistry,
+)
+from shared.tasks.errors import (
+    DeadLetterNotFoundError,
+    GiveUpTask,
+    RetryTask,
+    TaskAlreadyExistsError,
 )
 
 logger = logging.getLogger(__name__)

@@ -25,7 +25,8 @@ import pydantic
 
 from shared.errors import echoed
 from shared.lazy import lazy_module
-from shared.tasks.base import ScheduledJobNotFoundError, TaskAlreadyExistsError, TaskQueue
+from shared.tasks.base import TaskQueue
+from shared.tasks.errors import ScheduledJobNotFoundError, TaskAlreadyExistsError
 
 if TYPE_CHECKING:
     import croniter

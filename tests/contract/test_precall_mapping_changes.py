@@ -28,7 +28,8 @@ from shared.precall.voices import clone_voice
 from shared.providers.espeak import EspeakProvider
 from shared.providers.registry import ProviderRegistry
 from shared.store.base import DocumentStore, Query
-from shared.tasks.base import RetryTask, TaskContext
+from shared.tasks.base import TaskContext
+from shared.tasks.errors import RetryTask
 from tests.functions.precall_support import espeak_wav
 from tests.support.interleaved_storage import InterleavedStorage
 from tests.support.precall_ports import acme_recordings, precall_deps

@@ -29,7 +29,7 @@ from shared.samples.model import SampleStatus, TrainRequest, VoiceSample
 from shared.samples.repository import SampleRepository
 from shared.samples.training.artifacts import MODEL_FILE, model_folder
 from shared.store.rate_limits import rate_limited
-from shared.tasks.base import TaskAlreadyExistsError
+from shared.tasks.errors import TaskAlreadyExistsError
 from shared.voice_models.model import TTSProvider, VoiceModel, VoiceModelStatus
 from shared.voice_models.repository import VOICE_MODELS
 

@@ -20,7 +20,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 import flask
 import pydantic
@@ -211,8 +212,7 @@ def _invalid(exc: pydantic.ValidationError, data: Any = None) -> errors.Platform
 Handler = Callable[..., Any]
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(NamedTuple):
     """One registered route, with the models that document it in OpenAPI."""
 
     rule: str
@@ -226,7 +226,7 @@ class Route:
     status: int = 200
     # Statuses beyond the route's kind's, each described in words, or as a partial OpenAPI
     # response object (headers, extra content types).
-    responses: Mapping[int, str | Mapping[str, Any]] = field(default_factory=dict)
+    responses: Mapping[int, str | Mapping[str, Any]] = MappingProxyType({})
     requires_body: bool | None = None
     # How the body is sent: JSON (``ctx.body`` parses it), or a form the handler reads
     # itself (``multipart/form-data``), which ``body`` then describes for the document.

@@ -16,8 +16,8 @@ import abc
 import io
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import BinaryIO, ClassVar, NamedTuple
 
 from shared.errors import (
@@ -50,8 +50,7 @@ class ObjectAlreadyExistsError(ConflictError, PreconditionFailedError):
     default_message: ClassVar[str] = "Object already exists"
 
 
-@dataclass(frozen=True)
-class ObjectInfo:
+class ObjectInfo(NamedTuple):
     """An object's metadata, as Cloud Storage reports it.
 
     ``md5_hash`` and ``crc32c`` are base64 of the big-endian digest, exactly the strings
@@ -68,7 +67,7 @@ class ObjectInfo:
     metageneration: int
     time_created: datetime
     updated: datetime
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: Mapping[str, str] = MappingProxyType({})
 
 
 class SignedUpload(NamedTuple):

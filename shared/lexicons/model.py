@@ -151,6 +151,27 @@ class LexiconPublic(DomainModel):
 class LexiconCreate(RequestModel):
     """Body of ``POST /lexicons``: JSON ``rules`` or a W3C PLS document in ``pls``."""
 
+    # The document says what the validator below checks, for clients that check bodies
+    # with it (generated SDKs): rules with a language, or a PLS document, never both.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["rules", "language"],
+                    "properties": {
+                        "rules": {"type": "array"},
+                        "language": {"type": "string"},
+                        "pls": {"type": "null"},
+                    },
+                },
+                {
+                    "required": ["pls"],
+                    "properties": {"pls": {"type": "string"}, "rules": {"type": "null"}},
+                },
+            ]
+        }
+    )
+
     name: Annotated[str, Field(min_length=1, max_length=100)]
     language: LanguageTag | None = None
     rules: list[LexiconRule] | None = Field(default=None, max_length=MAX_RULES)
@@ -167,6 +188,16 @@ class LexiconCreate(RequestModel):
 
 class LexiconUpdate(RequestModel):
     """Body of ``PATCH /lexicons/{id}``: any of name, language, and new rules or PLS."""
+
+    # As for LexiconCreate: new rules or a new PLS document, not both.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "not": {
+                "required": ["rules", "pls"],
+                "properties": {"rules": {"type": "array"}, "pls": {"type": "string"}},
+            }
+        }
+    )
 
     name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     language: LanguageTag | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jsonschema
 import pytest
 
 from tests.functions.conftest import bearer
@@ -256,3 +257,50 @@ def test_graphemes_are_checked_as_the_lexicons_language_cases_them(client, token
         assert "appears twice" in changed.get_json()["error"]
     kept = client.get(path, headers=ann).get_json()
     assert (kept["version"], kept["language"]) == (1, "tr")
+
+
+RULES = [{"grapheme": "Nguyen", "alias": "win"}]
+CREATE_BODIES = [
+    {"name": "A", "language": "en-US", "rules": RULES},
+    {"name": "A", "language": "en-US", "rules": RULES, "pls": None},
+    {"name": "A", "pls": PLS},
+    {"name": "A", "language": "en-US", "pls": PLS, "rules": None},
+    {"name": "A", "language": "en-US", "rules": RULES, "pls": PLS},  # both
+    {"name": "A", "language": "en-US"},  # neither
+    {"name": "A", "language": "en-US", "rules": None, "pls": None},  # neither, as nulls
+    {"name": "A", "rules": RULES},  # JSON rules without a language
+    {"name": "A", "language": None, "rules": RULES},
+]
+UPDATE_BODIES = [
+    {"name": "B"},
+    {"rules": RULES},
+    {"pls": PLS},
+    {"rules": RULES, "pls": None},
+    {"rules": RULES, "pls": PLS},  # both
+]
+
+
+def _schema_of(client, name: str) -> jsonschema.Draft202012Validator:
+    document = client.get("/openapi.json").get_json()
+    root = {"$ref": f"#/components/schemas/{name}", "components": document["components"]}
+    return jsonschema.Draft202012Validator(root)
+
+
+@pytest.mark.parametrize("body", CREATE_BODIES)
+def test_the_documented_create_body_says_what_the_api_takes(client, function_client, token, body):
+    # SDKs generated from the OpenAPI document check bodies with its schema: rules xor a PLS
+    # document, and JSON rules with a language, there as in the API.
+    schema = _schema_of(function_client("openapi"), "LexiconCreate")
+    answer = client.post("/lexicons", json=body, headers=bearer(token("ann")))
+    assert answer.status_code in (201, 400), answer.get_json()
+    assert schema.is_valid(body) == (answer.status_code == 201), answer.get_json()
+
+
+@pytest.mark.parametrize("body", UPDATE_BODIES)
+def test_the_documented_update_body_says_what_the_api_takes(client, function_client, token, body):
+    schema = _schema_of(function_client("openapi"), "LexiconUpdate")
+    ann = bearer(token("ann"))
+    lexicon = make(client, ann).get_json()
+    answer = client.patch(f"/lexicons/{lexicon['id']}", json=body, headers=ann)
+    assert answer.status_code in (200, 400), answer.get_json()
+    assert schema.is_valid(body) == (answer.status_code == 200), answer.get_json()

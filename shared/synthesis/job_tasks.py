@@ -123,8 +123,23 @@ def run_chunk(deps: SynthesisDeps, payload: ChunkTask, ctx: TaskContext) -> None
         deps.blobs.put(
             bucket, words_name, json.dumps(meta).encode(), content_type="application/json"
         )
+        if _ended(repository, job.id):
+            # The job failed while this chunk rendered: its failure deleted the chunks
+            # stored before this one (``fail_job``), so this one goes too.
+            for name in (pcm_name, words_name):
+                deps.blobs.delete(bucket, name)
+            return
     if repository.mark_chunk_done(job.id, payload.index):
         queue_assembly(deps, job.id)
+
+
+def _ended(repository: SynthesisJobRepository, job_id: str) -> bool:
+    """Return whether the job has ended (or is gone) since its chunk was claimed."""
+    document = _job_document(repository, job_id)
+    return document is None or job_from(document).status in (
+        SynthesisStatus.COMPLETED,
+        SynthesisStatus.FAILED,
+    )
 
 
 def _render_chunk(deps: SynthesisDeps, job: SynthesisJob, text: str) -> Rendered:
@@ -229,8 +244,7 @@ def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:
     chunks = [TextChunk(job.text_content[s:e], s, e) for s, e in chunk_spans(document.data)]
     encoded, joined = _assemble_audio(deps, job, chunks, _progress_recorder(repository, job))
     if encoded is None:
-        fail_job(deps, job.id, SAID_NOTHING)
-        _delete_chunks(deps, job.id, len(chunks))
+        fail_job(deps, job.id, SAID_NOTHING)  # which deletes the chunks
         return
     config = job.config
     timestamps = None

@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 CHUNK_TASK = "synthesis.chunk"
 ASSEMBLE_TASK = "synthesis.assemble"
 CHUNK_PREFIX = "synthesis-jobs"
+"""Where a long job's rendered chunks wait for its assembly: ``{CHUNK_PREFIX}/{jobId}/``."""
 MAX_JOBS_PAGE = 100
 
 
@@ -245,19 +246,39 @@ def voice_of(job: SynthesisJob) -> ResolvedVoice:
 
 
 def fail_job(deps: SynthesisDeps, job_id: str, message: str) -> None:
-    """Mark the job failed with ``message`` unless it already finished."""
+    """Mark the job failed with ``message`` unless it already finished; delete its chunks.
 
-    def fail(tx: Transaction) -> SynthesisJob | None:
+    The chunks already rendered are of no use to a failed job: they are deleted whenever
+    the job ends failed, by this call or an earlier one (so a later call deletes what an
+    earlier one could not). A chunk still rendering deletes its own once it sees the job
+    failed (``shared.synthesis.job_tasks.run_chunk``).
+    """
+
+    def fail(tx: Transaction) -> tuple[SynthesisJob, bool]:
         document = SynthesisJobRepository.tx_document(tx, job_id)
         job = job_from(document)
         if job.status in (SynthesisStatus.COMPLETED, SynthesisStatus.FAILED):
-            return None
+            return job, False
         failed = job.fail(message, utcnow())
         tx.update(SYNTHESIS_JOBS, job_id, job_document(failed))
-        return failed
+        return failed, True
 
-    failed = deps.store.run_transaction(fail)
-    if failed is not None:
+    ended, failed_now = deps.store.run_transaction(fail)
+    if ended.status is SynthesisStatus.FAILED:
+        delete_chunks(deps, job_id)
+    if failed_now:
         from shared.synthesis.callbacks import notify_finished  # noqa: PLC0415 - see the imports
 
-        notify_finished(deps.task_queue, deps.settings, failed)
+        notify_finished(deps.task_queue, deps.settings, ended)
+
+
+def delete_chunks(deps: SynthesisDeps, job_id: str) -> None:
+    """Delete the job's stored chunks, if any; a storage error is logged, not raised.
+
+    The job's outcome is recorded already: a failure here leaves objects behind (deleted
+    with the account, ``shared.synthesis.purge``), never a job in the wrong state.
+    """
+    try:
+        deps.blobs.delete_prefix(deps.settings.audio_bucket, f"{CHUNK_PREFIX}/{job_id}/")
+    except Exception:
+        logger.warning("The chunks of synthesis job %s were not deleted", job_id, exc_info=True)

@@ -264,6 +264,65 @@ def test_job_fails_with_a_clear_error_when_retries_are_exhausted(synthesis_clien
     assert done["audioFileId"] is None
 
 
+MARKER = "Quetzalcoatl cannot be said here."
+
+
+class RefusingOneSentence(CountingEspeak):
+    """eSpeak refusing, for good, any text holding ``MARKER``."""
+
+    def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
+        if MARKER in request.text:
+            raise provider_error("espeak", ErrorCategory.PERMANENT, "cannot say this")
+        return super().synthesize(request)
+
+
+def test_a_failed_job_leaves_none_of_its_chunks_stored(synthesis_client, ann, espeak):
+    # The chunks rendered before one gave up are deleted with the job's failure (and a
+    # chunk still rendering then deletes its own), so a failed job costs no storage.
+    use_provider(RefusingOneSentence())
+    tasks = synthesis_worker()
+    tasks.start()
+    try:
+        job_id = start(synthesis_client, ann, text=f"{LONG_TEXT} {MARKER}")["jobId"]
+        done = wait(synthesis_client, ann, job_id)
+        assert done["status"] == "failed"
+        assert "cannot say this" in done["error"]
+    finally:
+        assert tasks.stop()  # every chunk task has finished
+    container = get_container()
+    bucket = container.settings.audio_bucket
+    assert container.blobs.list(bucket, f"{synthesis_jobs.CHUNK_PREFIX}/{job_id}/").items == []
+
+
+class FailingTheJobWhileSpeaking(CountingEspeak):
+    """eSpeak during whose synthesis another chunk fails the job (``job_id``, once set)."""
+
+    job_id: str | None = None
+
+    def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
+        result = super().synthesize(request)
+        if self.job_id is not None:
+            synthesis_jobs.fail_job(get_container().deps(SYNTHESIS), self.job_id, "another chunk")
+        return result
+
+
+def test_a_chunk_rendered_while_its_job_failed_is_not_kept(synthesis_client, ann, espeak):
+    container = get_container()
+    provider = FailingTheJobWhileSpeaking()
+    use_provider(provider)
+    synthesis_worker()  # not started: this test runs the chunk itself
+    job_id = start(synthesis_client, ann)["jobId"]
+    provider.job_id = job_id
+    deps = container.deps(SYNTHESIS)
+    context = task_context(synthesis_jobs.CHUNK_TASK, "chunk")
+    run_chunk(deps, synthesis_jobs.ChunkTask(job_id=job_id, index=0), context)
+    assert provider.calls == 1
+    bucket = container.settings.audio_bucket
+    assert container.blobs.list(bucket, f"{synthesis_jobs.CHUNK_PREFIX}/{job_id}/").items == []
+    job = synthesis_client.get(f"/synthesis/jobs/{job_id}", headers=ann).get_json()
+    assert (job["status"], job["error"]) == ("failed", "another chunk")
+
+
 def test_jobs_are_private(synthesis_client, ann, bob, queue):
     job_id = start(synthesis_client, ann)["jobId"]
     response = synthesis_client.get(f"/synthesis/jobs/{job_id}", headers=bob)

@@ -124,8 +124,9 @@ def run_chunk(deps: SynthesisDeps, payload: ChunkTask, ctx: TaskContext) -> None
             bucket, words_name, json.dumps(meta).encode(), content_type="application/json"
         )
         if _ended(repository, job.id):
-            # The job failed while this chunk rendered: its failure deleted the chunks
-            # stored before this one (``fail_job``), so this one goes too.
+            # The job ended while this chunk rendered: failed (its failure deleted the
+            # chunks stored before this one, ``fail_job``) or completed (a redelivered
+            # chunk's assembly, which deleted them): this one is of no use either.
             for name in (pcm_name, words_name):
                 deps.blobs.delete(bucket, name)
             return

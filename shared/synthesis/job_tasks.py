@@ -42,6 +42,7 @@ from shared.synthesis.jobs import (
     AssembleTask,
     ChunkTask,
     chunk_spans,
+    delete_chunks,
     fail_job,
     queue_assembly,
     voice_of,
@@ -104,6 +105,7 @@ def run_chunk(deps: SynthesisDeps, payload: ChunkTask, ctx: TaskContext) -> None
     start, end = spans[payload.index]
     pcm_name, words_name = _chunk_names(job.id, payload.index)
     bucket = deps.settings.audio_bucket
+    stored_here = False
     if not deps.blobs.exists(bucket, words_name):
         try:
             rendered = _render_chunk(deps, job, job.text_content[start:end])
@@ -123,24 +125,18 @@ def run_chunk(deps: SynthesisDeps, payload: ChunkTask, ctx: TaskContext) -> None
         deps.blobs.put(
             bucket, words_name, json.dumps(meta).encode(), content_type="application/json"
         )
-        if _ended(repository, job.id):
+        stored_here = True
+    marked = repository.mark_chunk(job.id, payload.index)
+    if marked.ended:
+        if stored_here:
             # The job ended while this chunk rendered: failed (its failure deleted the
-            # chunks stored before this one, ``fail_job``) or completed (a redelivered
-            # chunk's assembly, which deleted them): this one is of no use either.
+            # chunks stored before this one, ``fail_job``), completed (a redelivered
+            # chunk's assembly deleted them) or gone: this one is of no use either.
             for name in (pcm_name, words_name):
                 deps.blobs.delete(bucket, name)
-            return
-    if repository.mark_chunk_done(job.id, payload.index):
+        return
+    if marked.all_done:
         queue_assembly(deps, job.id)
-
-
-def _ended(repository: SynthesisJobRepository, job_id: str) -> bool:
-    """Return whether the job has ended (or is gone) since its chunk was claimed."""
-    document = _job_document(repository, job_id)
-    return document is None or job_from(document).status in (
-        SynthesisStatus.COMPLETED,
-        SynthesisStatus.FAILED,
-    )
 
 
 def _render_chunk(deps: SynthesisDeps, job: SynthesisJob, text: str) -> Rendered:
@@ -310,11 +306,4 @@ def run_assemble(deps: SynthesisDeps, payload: AssembleTask) -> None:
         discard_upload(deps.audio, uploaded)
         return
     notify_finished(deps.task_queue, deps.settings, completed)
-    _delete_chunks(deps, job.id, len(chunks))
-
-
-def _delete_chunks(deps: SynthesisDeps, job_id: str, count: int) -> None:
-    """Delete the stored chunks of a job that has its answer."""
-    for index in range(count):
-        for name in _chunk_names(job_id, index):
-            deps.blobs.delete(deps.settings.audio_bucket, name)
+    delete_chunks(deps, job.id)

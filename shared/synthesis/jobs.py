@@ -273,10 +273,11 @@ def fail_job(deps: SynthesisDeps, job_id: str, message: str) -> None:
 
 
 def delete_chunks(deps: SynthesisDeps, job_id: str) -> None:
-    """Delete the job's stored chunks, if any; a storage error is logged, not raised.
+    """Delete the stored chunks of a job that has ended (completed or failed), if any.
 
-    The job's outcome is recorded already: a failure here leaves objects behind (deleted
-    with the account, ``shared.synthesis.purge``), never a job in the wrong state.
+    A storage error is logged, not raised: the job's outcome is recorded already, so a
+    failure here leaves objects behind (deleted with the account, ``shared.synthesis.purge``),
+    never a job in the wrong state.
     """
     try:
         deps.blobs.delete_prefix(deps.settings.audio_bucket, f"{CHUNK_PREFIX}/{job_id}/")

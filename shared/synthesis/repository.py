@@ -13,16 +13,17 @@ progress as it encodes (``record_progress``), and completing the job makes it 1.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.audio.formats import OutputFormat
-from shared.errors import SynthesisJobNotFoundError, echoed
+from shared.errors import DocumentNotFoundError, SynthesisJobNotFoundError, echoed
 from shared.store.base import Document, DocumentStore, Maximum, Query, Transaction, WriteBatch
 from shared.synthesis.model import SynthesisJob, SynthesisStatus
 
 SYNTHESIS_JOBS = "synthesis_jobs"
 _EXTRA = ("chunks", "chunks_done", "result", "speakers")
 _RUNNING = (SynthesisStatus.PENDING.value, SynthesisStatus.PROCESSING.value)
+_ENDED = (SynthesisStatus.COMPLETED.value, SynthesisStatus.FAILED.value)
 ASSEMBLED = 0.98  # the progress of a job whose audio is encoded but not yet stored
 
 ENCODE_WEIGHTS: dict[OutputFormat, float] = {
@@ -49,6 +50,13 @@ def _chunk_marker(index: int) -> str:
 def _chunks_finished(document: Document) -> tuple[int, int]:
     """Return (chunks done, chunks planned) of a long job's document; (0, 0) for others."""
     return len(document.data.get("chunks_done") or {}), len(document.data.get("chunks") or [])
+
+
+class ChunkMarked(NamedTuple):
+    """What setting a chunk's done marker found (``SynthesisJobRepository.mark_chunk``)."""
+
+    all_done: bool
+    ended: bool
 
 
 def job_from(document: Document) -> SynthesisJob:
@@ -130,9 +138,22 @@ class SynthesisJobRepository:
         When the last chunks finish together more than one caller may get True; the
         assembly task's dedup key lets only one of them enqueue it.
         """
-        self._store.update(SYNTHESIS_JOBS, job_id, {_chunk_marker(index): True})
-        done, total = _chunks_finished(self.document(job_id))
-        return done == total
+        return self.mark_chunk(job_id, index).all_done
+
+    def mark_chunk(self, job_id: str, index: int) -> ChunkMarked:
+        """Set chunk ``index``'s done marker; say whether every chunk's is set, and whether
+        the job had ended (completed, failed, or gone with its owner) when it was set.
+
+        Both from the one read after the write.
+        """
+        try:
+            self._store.update(SYNTHESIS_JOBS, job_id, {_chunk_marker(index): True})
+            document = self.document(job_id)
+        except (DocumentNotFoundError, SynthesisJobNotFoundError):
+            return ChunkMarked(all_done=False, ended=True)
+        done, total = _chunks_finished(document)
+        ended = document.data.get("status") in _ENDED
+        return ChunkMarked(all_done=done == total, ended=ended)
 
     @staticmethod
     def tx_document(tx: Transaction, job_id: str) -> Document:

@@ -123,3 +123,16 @@ def test_a_failed_job_stays_failed_when_its_other_chunks_finish(store):
     failed = job_from(repository.document(job.id))
     assert failed.status is SynthesisStatus.FAILED
     assert failed.progress == pytest.approx(0.25 * chunk_share("wav"))
+
+
+def test_marking_a_chunk_says_whether_its_job_has_ended(store):
+    # One read after the write tells the chunk task both: every chunk done, the job ended
+    # (a chunk stored after its job failed, completed or went with its owner is not kept).
+    repository = SynthesisJobRepository(store)
+    job = add_job(store, chunks=2)
+    assert repository.mark_chunk(job.id, 0) == (False, False)
+    assert repository.mark_chunk(job.id, 1) == (True, False)
+    failed = add_job(store, chunks=2)
+    store.update("synthesis_jobs", failed.id, {"status": SynthesisStatus.FAILED.value})
+    assert repository.mark_chunk(failed.id, 0) == (False, True)
+    assert repository.mark_chunk("gone", 0) == (False, True)

@@ -19,6 +19,15 @@ of its known costs are, each against a baseline measured in the same run:
    import PyJWT, which checked tokens before it (and imports cryptography's X.509,
    elliptic-curve, SSH and cipher modules with it). The two sides run in separate
    processes, one pair per round, each round on the next core (``bench.cores``).
+3. **A record class.** In this process, creating a frozen dataclass of five fields against
+   creating a ``typing.NamedTuple`` of the same fields (the project's small immutable
+   records on a first request's path are NamedTuples for this: README, "Layout").
+4. **pydantic's import.** In a fresh process, importing pydantic (its ``BaseModel``, which
+   loads the model machinery) after ``functions_framework``, against importing
+   ``functions_framework`` itself, the bare function's floor; one pair per round.
+5. **eSpeak's voice list.** In this process, once eSpeak NG is loaded: listing its voices
+   (``espeak_ListVoices``, which reads every voice file) against finding each voice's file
+   by name in the data folder, as a first speech does now.
 
 Run: ``.venv/bin/python -m bench.cold_start_costs [--rounds N] [--only NAME]``.
 """
@@ -26,6 +35,7 @@ Run: ``.venv/bin/python -m bench.cold_start_costs [--rounds N] [--only NAME]``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -34,9 +44,9 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from bench import cold_start, cores
 
@@ -67,6 +77,16 @@ _model_construction.ModelMetaclass.__new__ = _timed_model
 """
 ANSWER = 'answer = {"status"'
 
+# Prints the seconds functions_framework's import took, then pydantic's after it.
+PYDANTIC_AFTER_FRAMEWORK = """
+import time
+started = time.perf_counter()
+import functions_framework
+framework = time.perf_counter()
+from pydantic import BaseModel
+print("IMPORTED", framework - started, time.perf_counter() - framework)
+"""
+
 # argv[1]: the function's entry point; argv[2]: the modules to import, comma-separated.
 # Prints the seconds their import took once the function's app is built.
 IMPORT_AFTER_APP = """
@@ -94,6 +114,27 @@ def class_child() -> str:
     return CLASS_TIMER + cold_start.CHILD.replace(ANSWER, 'answer = {"classes": _classes, "status"')
 
 
+def run_child(arguments: Sequence[str], env: dict[str, str], marker: str) -> tuple[float, str]:
+    """Run ``python -c *arguments`` from the repository root; return its wall seconds and
+    what follows ``marker`` on the line it printed starting with it."""
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", *arguments],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    line = next((x for x in done.stdout.splitlines() if x.startswith(marker)), None)
+    if line is None:
+        printed = done.stderr[-2000:]
+        raise RuntimeError(f"no {marker.strip()} line (exit {done.returncode})\n{printed}")
+    return seconds, line.removeprefix(marker)
+
+
 def time_classes(probe: cold_start.Probe, rounds: int, env: dict[str, str]) -> list[dict[str, Any]]:
     """Return each round's time to the first response and the classes it created."""
     mint = cold_start.TokenMint()
@@ -101,21 +142,8 @@ def time_classes(probe: cold_start.Probe, rounds: int, env: dict[str, str]) -> l
     found = []
     for round_ in cores.pinned_rounds(rounds + 1):  # the first writes the bytecode caches
         request = cold_start.request_of(probe, *mint.next())
-        started = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-c", child, json.dumps(request)],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        seconds = time.perf_counter() - started
-        line = next((x for x in done.stdout.splitlines() if x.startswith("COLD-START ")), None)
-        if line is None:
-            raise RuntimeError(f"{probe.name}: no answer\n{done.stderr[-2000:]}")
-        answer = json.loads(line.removeprefix("COLD-START "))
+        seconds, printed = run_child([child, json.dumps(request)], env, "COLD-START ")
+        answer = json.loads(printed)
         if not 200 <= answer["status"] < 300:
             raise RuntimeError(f"{probe.name}: answered {answer['status']}")
         if round_:
@@ -160,23 +188,71 @@ def time_token_imports(target: str, rounds: int, env: dict[str, str]) -> dict[st
     found: dict[str, list[float]] = {JWS_RSA: [], PYJWT: []}
     for round_ in cores.pinned_rounds(rounds + 1):
         for modules in (JWS_RSA, PYJWT):
-            done = subprocess.run(
-                [sys.executable, "-c", IMPORT_AFTER_APP, target, modules],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-                check=True,
-            )
-            line = next(x for x in done.stdout.splitlines() if x.startswith("IMPORTED "))
+            _, printed = run_child([IMPORT_AFTER_APP, target, modules], env, "IMPORTED ")
             if round_:  # the first round writes the bytecode caches
-                found[modules].append(float(line.split()[1]))
+                found[modules].append(float(printed))
     return found
 
 
+def time_pydantic_import(rounds: int, env: dict[str, str]) -> tuple[list[float], list[float]]:
+    """Return functions_framework's import seconds and pydantic's after it, per round."""
+    framework: list[float] = []
+    pydantic: list[float] = []
+    for round_ in cores.pinned_rounds(rounds + 1):
+        _, printed = run_child([PYDANTIC_AFTER_FRAMEWORK], env, "IMPORTED ")
+        if round_:  # the first round writes the bytecode caches
+            first, second = (float(x) for x in printed.split())
+            framework.append(first)
+            pydantic.append(second)
+    return framework, pydantic
+
+
+def median_ms(action: Callable[[], object], repeat: int) -> float:
+    """Return the median milliseconds of ``repeat`` calls of ``action``."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def make_dataclass() -> object:
+    @dataclasses.dataclass(frozen=True)
+    class Record:
+        name: str
+        start: int
+        end: int
+        score: float = 0.0
+        label: str | None = None
+
+    return Record
+
+
+def make_named_tuple() -> object:
+    class Record(NamedTuple):
+        name: str
+        start: int
+        end: int
+        score: float = 0.0
+        label: str | None = None
+
+    return Record
+
+
+def time_voice_lookup(repeat: int) -> tuple[float, float]:
+    """Return eSpeak's voice listing and the file-name lookup, median ms each."""
+    from shared.providers import espeak
+
+    with espeak._ENGINE_LOCK:
+        engine = espeak._engine_locked()
+        listing = median_ms(engine.languages, repeat)
+    lookup = median_ms(lambda: espeak._language_files(engine.data_path), repeat)
+    return listing, lookup
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run both parts; return 0 (the figures are printed, there is no target here)."""
+    """Run the five parts; return 0 (the figures are printed, there is no target here)."""
     parser = argparse.ArgumentParser(prog="python -m bench.cold_start_costs", description=__doc__)
     parser.add_argument("--rounds", type=int, default=7, help="measured rounds (default 7)")
     parser.add_argument(
@@ -199,6 +275,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"2. the token check's imports after the {probe.target} function's app was built")
     print(f"   shared.jws's RS256 modules p50 {ours:.1f} ms; PyJWT p50 {theirs:.1f} ms")
     print(f"token check's imports: PyJWT / shared.jws = {theirs / ours:.1f} x")
+    repeat = max(args.rounds * 30, 30)
+    frozen, named = median_ms(make_dataclass, repeat), median_ms(make_named_tuple, repeat)
+    print(f"3. a record class of five fields, median of {repeat} in this process")
+    print(f"   frozen dataclass p50 {frozen:.3f} ms; NamedTuple p50 {named:.3f} ms")
+    print(f"record class: frozen dataclass / NamedTuple = {frozen / named:.1f} x")
+    framework, pydantic = time_pydantic_import(args.rounds, env)
+    floor, model = statistics.median(framework) * 1000, statistics.median(pydantic) * 1000
+    print("4. pydantic's import after functions_framework, fresh processes")
+    print(f"   functions_framework p50 {floor:.1f} ms; pydantic after it p50 {model:.1f} ms")
+    print(f"pydantic import / functions_framework import = {model / floor:.2f} x")
+    listing, lookup = time_voice_lookup(max(args.rounds * 3, 5))
+    print("5. eSpeak's voices, once eSpeak NG is loaded")
+    print(f"   espeak_ListVoices p50 {listing:.2f} ms; voice files by name p50 {lookup:.2f} ms")
+    print(f"voice lookup: eSpeak's list / by file name = {listing / lookup:.1f} x")
     return 0
 
 

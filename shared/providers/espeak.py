@@ -396,8 +396,9 @@ class EspeakProvider(TTSProvider):
             max_input_chars=MAX_INPUT_CHARS,
             native_controls=frozenset({"speed", "pitch", "volume"}),
             sample_rates=(NATIVE_RATE,),
-            # No languages: listing them reads every voice file (about 3 ms of a cold
-            # instance's first speech); the catalog's sync lists them, as for every provider.
+            # No languages: listing them reads every voice file (2.5-3.4 ms of a cold
+            # instance's first speech, bench.cold_start_costs); the catalog's sync lists
+            # them, as for every provider.
             pronunciation="espeak",
         )
 

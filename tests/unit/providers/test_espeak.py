@@ -126,7 +126,7 @@ def test_speaking_a_variant_reads_no_variant_file(monkeypatch):
 
 
 def test_a_first_speech_does_not_list_the_installed_languages(monkeypatch):
-    # Listing them makes eSpeak read every voice file (about 3 ms of a cold instance's first
+    # Listing them makes eSpeak read every voice file (2.5-3.4 ms of a cold instance's first
     # speech): a voice's file is found by its name in the data folder instead, and the
     # capabilities name no languages (the catalog's sync lists them, as for every provider).
     listed = []

@@ -13,6 +13,7 @@ import pytest
 from shared.audio.encode import decode_duration
 from shared.audio.text import split_sentences
 from shared.bootstrap import get_container
+from shared.errors import ServiceUnavailableError
 from shared.model import new_id, utcnow
 from shared.providers.base import ErrorCategory, SynthesisRequest, SynthesisResult, provider_error
 from shared.providers.registry import ProviderRegistry
@@ -321,6 +322,32 @@ def test_a_chunk_rendered_while_its_job_failed_is_not_kept(synthesis_client, ann
     assert container.blobs.list(bucket, f"{synthesis_jobs.CHUNK_PREFIX}/{job_id}/").items == []
     job = synthesis_client.get(f"/synthesis/jobs/{job_id}", headers=ann).get_json()
     assert (job["status"], job["error"]) == ("failed", "another chunk")
+
+
+def test_a_job_fails_even_when_its_chunks_cannot_be_deleted(
+    synthesis_client, ann, espeak, monkeypatch, caplog
+):
+    # Storage down while the chunks are deleted: the job's failure stands,
+    # the objects are left for the account's purge, and the failure is logged.
+    container = get_container()
+    synthesis_worker()  # not started: this test runs the chunk itself
+    job_id = start(synthesis_client, ann)["jobId"]
+    deps = container.deps(SYNTHESIS)
+    run_chunk(deps, synthesis_jobs.ChunkTask(job_id=job_id, index=0), task_context("c", "c0"))
+
+    def storage_down(bucket: str, prefix: str) -> int:
+        raise ServiceUnavailableError("storage is down")
+
+    monkeypatch.setattr(container.blobs, "delete_prefix", storage_down)
+    synthesis_jobs.fail_job(deps, job_id, "given up")
+    job = synthesis_client.get(f"/synthesis/jobs/{job_id}", headers=ann).get_json()
+    assert (job["status"], job["error"]) == ("failed", "given up")
+    assert f"The chunks of synthesis job {job_id} were not deleted" in caplog.text
+    bucket = container.settings.audio_bucket
+    assert container.blobs.list(bucket, f"{synthesis_jobs.CHUNK_PREFIX}/{job_id}/").items
+    monkeypatch.undo()
+    synthesis_jobs.fail_job(deps, job_id, "again")  # a later call deletes what this could not
+    assert not container.blobs.list(bucket, f"{synthesis_jobs.CHUNK_PREFIX}/{job_id}/").items
 
 
 def test_jobs_are_private(synthesis_client, ann, bob, queue):

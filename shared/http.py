@@ -396,9 +396,20 @@ class Api:
             replay.headers.update(held.headers)
             replay.headers[idempotency.REPLAYED_HEADER] = "true"
             return replay
+        from shared.store.leases import Heartbeat  # noqa: PLC0415 - as above
+
+        # The claim is a lease: renewed while the request runs, it lapses soon after its
+        # instance dies, and a retry then runs (shared.idempotency).
+        claim: idempotency.Claim = held  # named: a lambda does not keep isinstance's narrowing
+        heartbeat = Heartbeat(
+            lambda: keys.renew(claim, datetime.now(UTC)),
+            idempotency.RENEW_EVERY.total_seconds(),
+            name="idempotency-key",
+        )
         try:
             try:
-                response = to_response(route.handler(ctx, **params))
+                with heartbeat:
+                    response = to_response(route.handler(ctx, **params))
             except errors.PlatformError as exc:
                 response = error_response(exc, ctx.request_id, self.error_shape)
         except BaseException:
@@ -423,7 +434,7 @@ class Api:
             else:
                 keys.finish(held, stored)
         except errors.PlatformError:
-            # The answer stands; the key stays claimed until RUNNING_TIMEOUT, then is retaken.
+            # The answer stands; the key stays claimed until its lease lapses, then is retaken.
             logger.warning("Could not record an Idempotency-Key's answer", exc_info=True)
         return response
 

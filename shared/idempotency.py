@@ -15,8 +15,11 @@ the same key with the first one's answer:
   answer, with ``Idempotent-Replayed: true``;
 - the same key with another request is 422 ``IDEMPOTENCY_KEY_REUSED``;
 - the same key while the first request still runs is 409 ``IDEMPOTENCY_KEY_IN_USE`` (with
-  ``Retry-After``); a claim older than ``RUNNING_TIMEOUT`` is taken as abandoned (its
-  instance died) and taken over.
+  ``Retry-After``). A claim is a lease of ``CLAIM_LEASE``, renewed every ``RENEW_EVERY``
+  while its request runs (``shared.store.leases.Heartbeat``, in ``shared.http``): a request
+  that runs long keeps its key, and one whose instance died (killed, out of memory, scaled
+  in) stops renewing, so a retry takes the key over a lease later rather than after the
+  longest a request may run.
 
 Keys are per user (``idempotency_keys/{sha256(user, key)}``), so users never see each
 other's answers. Firestore's TTL deletes expired keys (``expires_at``).
@@ -38,7 +41,11 @@ COLLECTION = "idempotency_keys"
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 KEY_TTL = timedelta(hours=24)
-RUNNING_TIMEOUT = timedelta(minutes=10)  # longer than any request may run
+CLAIM_LEASE = timedelta(seconds=30)
+RENEW_EVERY = CLAIM_LEASE / 3  # two renewals may fail (a store blip) before it lapses
+# A claim written before claims were leases has no ``lease_until``: it was never renewed, so
+# it holds for what was then the longest a request may run.
+_UNRENEWED_CLAIM = timedelta(minutes=10)
 MAX_STORED_BYTES = 256 * 1024
 STORED_HEADERS = ("Content-Type", "Location", "Retry-After")
 _KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
@@ -115,7 +122,10 @@ class IdempotencyKeys:
                     return StoredAnswer(
                         int(data["status"]), str(data["body"]), dict(data.get("headers") or {})
                     )
-                if now - data.get("claimed_at", now) < RUNNING_TIMEOUT:
+                lease_until = data.get("lease_until") or (
+                    data.get("claimed_at", now) + _UNRENEWED_CLAIM
+                )
+                if now < lease_until:
                     raise IdempotencyKeyInUseError(retry_after=1)
             tx.set(
                 COLLECTION,
@@ -126,6 +136,7 @@ class IdempotencyKeys:
                     "state": "running",
                     "token": token,
                     "claimed_at": now,
+                    "lease_until": now + CLAIM_LEASE,
                     "expires_at": now + KEY_TTL,
                 },
             )
@@ -133,6 +144,25 @@ class IdempotencyKeys:
 
         answer: Claim | StoredAnswer = self._store.run_transaction(run)
         return answer
+
+    def renew(self, claim: Claim, now: datetime) -> bool:
+        """Extend the claim's lease to ``now + CLAIM_LEASE``; return whether it is still held.
+
+        False when the request is no longer the key's (finished, released or taken over):
+        its heartbeat stops.
+        """
+
+        def run(tx: Transaction) -> bool:
+            found = tx.get(COLLECTION, claim.document_id)
+            if found is None or found.data.get("token") != claim.token:
+                return False
+            if found.data.get("state") != "running":
+                return False
+            tx.update(COLLECTION, claim.document_id, {"lease_until": now + CLAIM_LEASE})
+            return True
+
+        held: bool = self._store.run_transaction(run)
+        return held
 
     def finish(self, claim: Claim, answer: StoredAnswer) -> None:
         """Store the answer to replay, if the claim is still this request's."""

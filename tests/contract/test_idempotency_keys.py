@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.idempotency import (
+    CLAIM_LEASE,
     KEY_TTL,
     Claim,
     IdempotencyKeyInUseError,
@@ -62,3 +63,53 @@ def test_a_released_claim_frees_the_key_and_a_stale_one_cannot_finish(store):
         keys.claim("ann", "k2", "request", now + timedelta(seconds=5))
     keys.finish(second, StoredAnswer(200, "[]", {}))
     assert keys.claim("ann", "k2", "request", now) == StoredAnswer(200, "[]", {})
+
+
+def test_a_claim_not_renewed_within_its_lease_is_taken_over(store):
+    # Its instance died: a retry runs once the lease lapses, not after the longest request.
+    keys = IdempotencyKeys(store)
+    now = datetime.now(UTC)
+    died = keys.claim("ann", "k3", "request", now)
+    assert isinstance(died, Claim)
+    second = timedelta(seconds=1)
+    with pytest.raises(IdempotencyKeyInUseError) as busy:
+        keys.claim("ann", "k3", "request", now + CLAIM_LEASE - second)
+    assert busy.value.retry_after == 1
+    taken = keys.claim("ann", "k3", "request", now + CLAIM_LEASE + second)
+    assert isinstance(taken, Claim)
+    assert taken.token != died.token
+    assert keys.renew(died, now + CLAIM_LEASE + second) is False  # lost: it stops renewing
+    keys.finish(died, StoredAnswer(201, '{"id": "late"}', {}))  # nor is its answer kept
+    keys.finish(taken, StoredAnswer(201, '{"id": "m3"}', {}))
+    assert keys.claim("ann", "k3", "request", now) == StoredAnswer(201, '{"id": "m3"}', {})
+
+
+def test_a_renewed_claim_is_kept_for_as_long_as_its_request_runs(store):
+    keys = IdempotencyKeys(store)
+    now = datetime.now(UTC)
+    running = keys.claim("ann", "k4", "request", now)
+    assert isinstance(running, Claim)
+    renewed_at = now
+    for _ in range(5):  # a request running five leases long, renewed every two thirds
+        renewed_at += CLAIM_LEASE * 2 / 3
+        assert keys.renew(running, renewed_at) is True
+        with pytest.raises(IdempotencyKeyInUseError):
+            keys.claim("ann", "k4", "request", renewed_at + CLAIM_LEASE / 2)
+    # Once its renewals stop, it is taken over a lease after the last one.
+    taken = keys.claim("ann", "k4", "request", renewed_at + CLAIM_LEASE + timedelta(seconds=1))
+    assert isinstance(taken, Claim)
+
+
+def test_a_finished_or_released_claim_is_not_renewed(store):
+    keys = IdempotencyKeys(store)
+    now = datetime.now(UTC)
+    finished = keys.claim("ann", "k5", "request", now)
+    assert isinstance(finished, Claim)
+    keys.finish(finished, StoredAnswer(200, "{}", {}))
+    assert keys.renew(finished, now) is False
+    assert keys.claim("ann", "k5", "request", now) == StoredAnswer(200, "{}", {})  # unchanged
+    released = keys.claim("ann", "k6", "request", now)
+    assert isinstance(released, Claim)
+    keys.release(released)
+    assert keys.renew(released, now) is False
+    assert isinstance(keys.claim("ann", "k6", "request", now), Claim)  # still free

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from shared import idempotency
 from shared.bootstrap import get_container
 from shared.errors import TransactionContentionError
+from shared.voice_models import crud as voice_models_service
 from tests.functions.conftest import bearer
 
 BODY = {"provider": "espeak", "modelPath": "models/ann/model.pth", "qualityScore": 0.7}
@@ -96,15 +98,51 @@ def test_an_error_is_not_kept_and_a_key_in_use_is_a_409(client, token):
     assert models_of(client, token) == []
 
 
-def test_a_claim_whose_request_died_is_taken_over(client, token):
+def test_a_claim_whose_request_died_is_taken_over_once_its_lease_lapses(client, token):
+    # Its instance died (killed, out of memory, scaled in): nothing renews its claim, so a
+    # retry runs a lease later, not after the longest a request may run.
     keys = idempotency.IdempotencyKeys(get_container().store)
     request = idempotency.fingerprint("POST", "/voice-models", b"", json.dumps(BODY).encode())
-    long_ago = datetime.now(UTC) - idempotency.RUNNING_TIMEOUT - timedelta(seconds=1)
-    assert isinstance(keys.claim("ann", "k-died", request, long_ago), idempotency.Claim)
+    lapsed = datetime.now(UTC) - idempotency.CLAIM_LEASE - timedelta(seconds=1)
+    assert isinstance(keys.claim("ann", "k-died", request, lapsed), idempotency.Claim)
     taken = post(client, token, "k-died")
     assert taken.status_code == 201
     assert post(client, token, "k-died").headers[idempotency.REPLAYED_HEADER] == "true"
     assert len(models_of(client, token)) == 1
+
+
+def test_a_request_running_longer_than_its_lease_keeps_its_key(client, token, monkeypatch):
+    # The running request renews its claim (shared.store.leases.Heartbeat): a retry while it
+    # runs, however long, is a 409 and never a second model.
+    monkeypatch.setattr(idempotency, "CLAIM_LEASE", timedelta(seconds=0.3))
+    monkeypatch.setattr(idempotency, "RENEW_EVERY", timedelta(seconds=0.1))
+    entered, release = threading.Event(), threading.Event()
+    create = voice_models_service.create_voice_model
+
+    def held_create(*args, **kwargs):
+        if not entered.is_set():  # the first request is held; a retry that ran would not be
+            entered.set()
+            assert release.wait(10)
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(voice_models_service, "create_voice_model", held_create)
+    answers: list = []
+    first = threading.Thread(target=lambda: answers.append(post(client, token, "k-long")))
+    first.start()
+    try:
+        assert entered.wait(10)
+        time.sleep(1.0)  # more than three leases
+        busy = post(client, token, "k-long")
+        assert busy.status_code == 409, busy.get_json()
+        assert busy.get_json()["code"] == "IDEMPOTENCY_KEY_IN_USE"
+    finally:
+        release.set()
+        first.join(10)
+    assert answers[0].status_code == 201
+    replayed = post(client, token, "k-long")
+    assert replayed.headers[idempotency.REPLAYED_HEADER] == "true"
+    assert replayed.get_json() == answers[0].get_json()
+    assert models_of(client, token) == [answers[0].get_json()["id"]]
 
 
 def test_retries_racing_each_other_make_one_model(client, token):
@@ -138,8 +176,9 @@ def test_a_post_without_a_body_replays_too(client, token):
 def test_an_answer_the_store_could_not_keep_still_reaches_the_client(client, token, monkeypatch):
     # The model exists once the handler answered: the client gets that answer even when
     # recording it for replays fails (contention, the store unavailable). The key stays
-    # claimed, so a retry meanwhile is a 409, never a second model; after RUNNING_TIMEOUT
-    # the claim counts as dead and a retry runs again (the documented cost of this case).
+    # claimed, so a retry meanwhile is a 409, never a second model; a lease after the answer
+    # (its renewals stopped) the claim counts as dead and a retry runs again (the documented
+    # cost of this case).
     def store_fails(self, claim, answer):
         raise TransactionContentionError("The store is busy")
 

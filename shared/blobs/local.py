@@ -95,8 +95,9 @@ class LocalObjectStorage(ObjectStorage):
     ``{public_base_url}/_blobs/``; ``on_finalized`` receives the Eventarc-shaped
     ``object.v1.finalized`` CloudEvent after every put, copy and move (it must not
     block: ``EventPoster`` queues). ``durable=False`` skips the fsync of each data file
-    (objects stored inline have none). ``inline_max_bytes`` is there for ``bench.blobs``,
-    which times the same puts on either side of the limit.
+    (objects stored inline have none); ``bench.synthesis`` turns the ``durable`` attribute
+    off for a while to time what the fsync costs a synthesis. ``inline_max_bytes`` is there
+    for ``bench.blobs``, which times the same puts on either side of the limit.
     """
 
     def __init__(
@@ -115,7 +116,7 @@ class LocalObjectStorage(ObjectStorage):
         self.root.mkdir(parents=True, exist_ok=True)
         self.signer = UrlSigner(signing_key, public_base_url)
         self._on_finalized = on_finalized
-        self._durable = durable
+        self.durable = durable
         self._inline_max_bytes = inline_max_bytes
         self._index = ObjectIndex(self.root / "index.sqlite3")
         self._files = FileLayout(self.root)
@@ -179,7 +180,7 @@ class LocalObjectStorage(ObjectStorage):
                         head,
                         rest,
                         max_bytes=self.max_upload_bytes,
-                        durable=self._durable,
+                        durable=self.durable,
                         background=self._in_background,
                         hashed_head=hashed,
                     )

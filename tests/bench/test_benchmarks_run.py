@@ -71,7 +71,7 @@ SMOKE_RUNS = (
         ("--voices", "10", "--requests", "1", "--rounds", "1", "--skip-firestore"),
         "targets (SQLite sync < 2 s, listing p50 <= 10 ms):",
     ),
-    SmokeRun("synthesis", ("--repeat", "1", "--quick"), "for scale: the audio's upload alone"),
+    SmokeRun("synthesis", ("--repeat", "1", "--quick"), "1d. the same cache miss with"),
     SmokeRun(
         "synthesis_piper", ("--repeat", "1", "--long-repeat", "1"), "3. first-sentence latency"
     ),

@@ -205,9 +205,10 @@ class DevTokenVerifier:
 class JwksTokenVerifier:
     """Verifies RS256 tokens (Firebase ID tokens) against keys published at a JWKS URL.
 
-    The key set is cached for ``cache_seconds``; a token whose key id is not in the cache
-    triggers one refetch, at most once per ``refetch_cooldown_seconds`` so that tokens with
-    made-up key ids cannot make us hammer the key endpoint.
+    The key set is cached for ``cache_seconds`` and refetched on a background thread in the
+    last tenth of that time (``shared.jws.JwksKeys``); a token whose key id is not in the
+    cache triggers one refetch, at most once per ``refetch_cooldown_seconds`` so that tokens
+    with made-up key ids cannot make us hammer the key endpoint.
     """
 
     algorithm = "RS256"

@@ -23,6 +23,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import math
 import threading
 import time
@@ -51,6 +52,9 @@ MIN_RSA_KEY_BITS = 2048
 # A JWKS document is a few kilobytes (Firebase's: two keys); anything far larger is refused.
 MAX_JWKS_BYTES = 1 << 20
 REQUIRED_CLAIMS = ("exp", "iat", "sub")
+# In the last tenth of a key set's lifespan it is refetched ahead, on a background thread.
+REFRESH_AHEAD = 0.1
+logger = logging.getLogger(__name__)
 _BASE64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
@@ -249,25 +253,44 @@ def rsa_keys(document: Any) -> dict[str, RSAPublicKey]:
 class JwksKeys:
     """The RS256 keys published at a JWKS URL, fetched on first use and cached.
 
-    The set is kept for ``lifespan`` seconds. A key id missing from it triggers one refetch,
-    at most once per ``cooldown`` seconds after any fetch, so tokens with made-up key ids
-    cannot make us hammer the endpoint. A failed fetch leaves the cache as it was (an
-    expired set is not used: its tokens wait, 503, until the endpoint answers again).
+    The set is kept for ``lifespan`` seconds. In its last ``refresh_ahead`` part, the first
+    caller starts one refetch on a background thread while every caller goes on with the
+    set in hand (still valid), so no request waits for the endpoint once an hour. A key id
+    missing from the set triggers one refetch, at most once per ``cooldown`` seconds after
+    any fetch, so tokens with made-up key ids cannot make us hammer the endpoint; callers
+    whose key is in the set never wait for such a refetch. Callers that need a fetch (no
+    set yet, an expired one, a missing id) share one: each waits for the fetch under way and
+    uses its result, or its failure. A failed fetch leaves the cache as it was (an expired
+    set is not used: its tokens wait, 503, until the endpoint answers again).
     """
 
-    def __init__(self, url: str, *, lifespan: float, timeout: float, cooldown: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        lifespan: float,
+        timeout: float,
+        cooldown: float,
+        refresh_ahead: float = REFRESH_AHEAD,
+    ) -> None:
         # urllib also opens file:, ftp: and data: URLs; the key set only ever comes over HTTP.
         if not url.lower().startswith(("https://", "http://")):
             raise ValueError(f"The JWKS URL must be http(s), not {url!r}")
         if lifespan <= 0 or cooldown < 0 or timeout <= 0:
             raise ValueError("lifespan and timeout must be positive, cooldown not negative")
+        if not 0 <= refresh_ahead < 1:
+            raise ValueError("refresh_ahead is a part of the lifespan, from 0 to under 1")
         self.url = url
         self._lifespan = lifespan
+        self._refresh_from = lifespan * (1 - refresh_ahead)  # the age that starts a refetch
         self._timeout = timeout
         self._cooldown = cooldown
+        self._lock = threading.Lock()  # guards the fields below, never held over a fetch
         self._keys: dict[str, RSAPublicKey] | None = None
         self._fetched_at = -math.inf  # time.monotonic() of the last successful fetch
-        self._lock = threading.Lock()
+        self._failed_at = -math.inf  # and of the last failed one
+        self._refreshed_ahead = -math.inf  # the _fetched_at of the set last refreshed ahead
+        self._fetching = threading.Lock()  # one fetch at a time
 
     def key(self, kid: str) -> RSAPublicKey:
         """Return the key with id ``kid``.
@@ -275,19 +298,66 @@ class JwksKeys:
         Raises ``KeysUnavailableError`` when the set cannot be fetched and ``TokenError``
         when the set, even refetched, has no such key.
         """
+        now = time.monotonic()
         with self._lock:
-            now = time.monotonic()
-            if self._keys is None or now - self._fetched_at >= self._lifespan:
-                self._fetch()
-            assert self._keys is not None
-            if kid not in self._keys and now - self._fetched_at >= self._cooldown:
-                self._fetch()
-            key = self._keys.get(kid)
+            keys, fetched_at = self._keys, self._fetched_at
+        age = now - fetched_at
+        if keys is not None and age < self._lifespan:
+            key = keys.get(kid)
+            if key is not None:
+                if age >= self._refresh_from:
+                    self._refresh_ahead(fetched_at)
+                return key
+            if age < self._cooldown:
+                raise TokenError("no published key has the token's key id")
+        key = self._fetched_after(fetched_at).get(kid)
         if key is None:
             raise TokenError("no published key has the token's key id")
         return key
 
-    def _fetch(self) -> None:
+    def _fetched_after(self, seen: float) -> dict[str, RSAPublicKey]:
+        """Return a set fetched after the one fetched at ``seen``.
+
+        That is the fetch that ended while this caller waited for it, or this caller's own.
+        Raises ``KeysUnavailableError`` when that fetch failed.
+        """
+        waited_from = time.monotonic()
+        with self._fetching:
+            with self._lock:
+                if self._fetched_at > seen and self._keys is not None:
+                    return self._keys
+                if self._failed_at >= waited_from:
+                    raise KeysUnavailableError("Cannot fetch the signing keys: it just failed")
+            return self._fetch()
+
+    def _refresh_ahead(self, seen: float) -> None:
+        """Start one refetch of the set fetched at ``seen`` on a background thread."""
+        with self._lock:
+            if self._refreshed_ahead >= seen:
+                return  # once per set: if it fails, the set's expiry fetches it again
+            self._refreshed_ahead = seen
+
+        def refresh() -> None:
+            try:
+                self._fetched_after(seen)
+            except KeysUnavailableError as exc:
+                logger.warning("Could not refetch the signing keys ahead of time: %s", exc)
+
+        threading.Thread(target=refresh, name="jwks-refresh", daemon=True).start()
+
+    def _fetch(self) -> dict[str, RSAPublicKey]:
+        try:
+            keys = rsa_keys(self._download())
+        except KeysUnavailableError:
+            with self._lock:
+                self._failed_at = time.monotonic()
+            raise
+        with self._lock:
+            self._keys, self._fetched_at = keys, time.monotonic()
+        return keys
+
+    def _download(self) -> Any:
+        """Return the JSON document at the URL; raises ``KeysUnavailableError``."""
         # Off cold starts (urllib.request loads http.client, email, ssl): only an RS256
         # deployment ever fetches keys, once an hour.
         import http.client  # noqa: PLC0415 - see above
@@ -304,7 +374,7 @@ class JwksKeys:
                 body = response.read(MAX_JWKS_BYTES + 1)
             if len(body) > MAX_JWKS_BYTES:
                 raise ValueError("the key set is too large")
-            document = json.loads(body)
+            return json.loads(body)
         # URLError, HTTPError and timeouts are OSErrors; IncompleteRead only an HTTPException.
         except (OSError, http.client.HTTPException, ValueError) as exc:
             if isinstance(exc, urllib.error.HTTPError):
@@ -312,5 +382,3 @@ class JwksKeys:
             raise KeysUnavailableError(
                 f"Cannot fetch the signing keys: {type(exc).__name__}"
             ) from None
-        self._keys = rsa_keys(document)
-        self._fetched_at = time.monotonic()

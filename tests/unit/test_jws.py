@@ -266,12 +266,14 @@ class Endpoint:
         self.status, self.body = 200, b"{}"
         self.cut_short = False
         self.requests = 0
+        self.delay = 0.0  # seconds each answer waits, as a slow or distant endpoint
         self.headers: dict[str, str] = {}
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 endpoint.requests += 1
+                time.sleep(endpoint.delay)
                 self.send_response(endpoint.status)
                 for name, value in endpoint.headers.items():
                     self.send_header(name, value)
@@ -348,6 +350,117 @@ def test_a_key_withdrawn_from_the_set_is_trusted_only_until_the_set_expires(
         keys.key("old")  # the expired set was fetched again, without the withdrawn key
     assert endpoint.requests == 2
     assert keys.key("new")
+    assert endpoint.requests == 2
+
+
+def _in_thread(call: Any) -> threading.Thread:
+    thread = threading.Thread(target=call, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_known_key_is_not_held_up_by_a_refetch_for_an_unknown_one(
+    endpoint: Endpoint, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    # Tokens with made-up key ids (one refetch per cooldown) must not stall every caller.
+    keys = jws.JwksKeys(endpoint.url, lifespan=60, timeout=5, cooldown=0)
+    endpoint.body = json.dumps({"keys": [public_jwk(rsa_key, kid="k1")]}).encode()
+    assert keys.key("k1")
+    endpoint.delay = 1.5
+    refused: list[Exception] = []
+
+    def unknown() -> None:
+        try:
+            keys.key("made-up")
+        except jws.TokenError as exc:
+            refused.append(exc)
+
+    refetch = _in_thread(unknown)
+    while endpoint.requests < 2:  # the refetch is under way
+        time.sleep(0.01)
+    started = time.monotonic()
+    assert keys.key("k1")
+    assert time.monotonic() - started < 0.5
+    refetch.join(5)
+    assert len(refused) == 1  # and the made-up id is still refused
+    assert endpoint.requests == 2
+
+
+def test_a_key_set_near_its_end_is_refetched_while_callers_go_on_with_it(
+    endpoint: Endpoint, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    keys = jws.JwksKeys(endpoint.url, lifespan=2.0, timeout=5, cooldown=60, refresh_ahead=0.5)
+    endpoint.body = json.dumps({"keys": [public_jwk(rsa_key, kid="old")]}).encode()
+    assert keys.key("old")
+    endpoint.body = json.dumps({"keys": [public_jwk(rsa_key, kid="new")]}).encode()
+    endpoint.delay = 0.5
+    time.sleep(1.1)  # into the set's last half: old enough to be refetched, still valid
+    started = time.monotonic()
+    assert keys.key("old")  # still valid: answered at once while the set is refetched
+    assert time.monotonic() - started < 0.3
+    for caller in [_in_thread(lambda: keys.key("old")) for _ in range(4)]:
+        caller.join(5)
+    deadline = time.monotonic() + 5
+    while endpoint.requests < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(endpoint.delay + 0.2)  # the refetch's answer arrives
+    assert endpoint.requests == 2  # one refetch for every caller of that moment
+    endpoint.delay = 0.0
+    assert keys.key("new")  # the refetched set, before the old one ran out
+    assert endpoint.requests == 2
+    with pytest.raises(jws.TokenError, match="key id"):
+        keys.key("old")  # withdrawn from the refetched set
+
+
+def test_a_failed_refetch_ahead_is_not_repeated_and_the_set_lasts_its_lifespan(
+    endpoint: Endpoint, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    keys = jws.JwksKeys(endpoint.url, lifespan=1.5, timeout=5, cooldown=60, refresh_ahead=0.6)
+    endpoint.body = json.dumps({"keys": [public_jwk(rsa_key, kid="k1")]}).encode()
+    fetched = time.monotonic()
+    assert keys.key("k1")
+    endpoint.status = 500
+    time.sleep(0.7)  # past 0.6 s: refetched ahead from the next call
+    for _ in range(20):
+        assert keys.key("k1")  # the set in hand, while the refetch fails
+    deadline = time.monotonic() + 5
+    while endpoint.requests < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert endpoint.requests == 2  # one refetch ahead per set, not one per caller
+    time.sleep(max(0.0, fetched + 1.5 - time.monotonic()) + 0.05)
+    with pytest.raises(jws.KeysUnavailableError):  # expired: fetched again, and refused
+        keys.key("k1")
+    assert endpoint.requests == 3
+
+
+def test_callers_of_an_expired_key_set_wait_for_one_fetch(
+    endpoint: Endpoint, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    keys = jws.JwksKeys(endpoint.url, lifespan=60, timeout=5, cooldown=60)
+    endpoint.body = json.dumps({"keys": [public_jwk(rsa_key, kid="k1")]}).encode()
+    endpoint.delay = 0.3
+    found: list[object] = []
+    callers = [_in_thread(lambda: found.append(keys.key("k1"))) for _ in range(6)]
+    for caller in callers:
+        caller.join(5)
+    assert len(found) == 6
+    assert endpoint.requests == 1
+    # When that one fetch fails, those waiting for it are refused with it, not fetch in turn.
+    failing = jws.JwksKeys(endpoint.url, lifespan=60, timeout=5, cooldown=60)
+    endpoint.status = 503
+    refused: list[Exception] = []
+
+    def refused_call() -> None:
+        try:
+            failing.key("k1")
+        except jws.KeysUnavailableError as exc:
+            refused.append(exc)
+
+    callers = [_in_thread(refused_call) for _ in range(6)]
+    for caller in callers:
+        caller.join(5)
+    assert len(refused) == 6
     assert endpoint.requests == 2
 
 

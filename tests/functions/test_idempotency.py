@@ -114,8 +114,10 @@ def test_a_claim_whose_request_died_is_taken_over_once_its_lease_lapses(client, 
 def test_a_request_running_longer_than_its_lease_keeps_its_key(client, token, monkeypatch):
     # The running request renews its claim (shared.store.leases.Heartbeat): a retry while it
     # runs, however long, is a 409 and never a second model.
-    monkeypatch.setattr(idempotency, "CLAIM_LEASE", timedelta(seconds=0.3))
-    monkeypatch.setattr(idempotency, "RENEW_EVERY", timedelta(seconds=0.1))
+    # Renewed five times a lease, so that only a renewal 0.8 s late (a loaded machine) lets
+    # it lapse.
+    monkeypatch.setattr(idempotency, "CLAIM_LEASE", timedelta(seconds=1.0))
+    monkeypatch.setattr(idempotency, "RENEW_EVERY", timedelta(seconds=0.2))
     entered, release = threading.Event(), threading.Event()
     create = voice_models_service.create_voice_model
 
@@ -131,7 +133,7 @@ def test_a_request_running_longer_than_its_lease_keeps_its_key(client, token, mo
     first.start()
     try:
         assert entered.wait(10)
-        time.sleep(1.0)  # more than three leases
+        time.sleep(2.5)  # more than two leases
         busy = post(client, token, "k-long")
         assert busy.status_code == 409, busy.get_json()
         assert busy.get_json()["code"] == "IDEMPOTENCY_KEY_IN_USE"

@@ -359,6 +359,21 @@ def _in_thread(call: Any) -> threading.Thread:
     return thread
 
 
+def _wait_until(condition: Any, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "waited in vain"
+        time.sleep(0.01)
+
+
+def _has_key(keys: jws.JwksKeys, kid: str) -> bool:
+    try:
+        keys.key(kid)
+    except jws.TokenError:
+        return False
+    return True
+
+
 def test_a_known_key_is_not_held_up_by_a_refetch_for_an_unknown_one(
     endpoint: Endpoint, rsa_key: rsa.RSAPrivateKey
 ) -> None:
@@ -376,8 +391,7 @@ def test_a_known_key_is_not_held_up_by_a_refetch_for_an_unknown_one(
             refused.append(exc)
 
     refetch = _in_thread(unknown)
-    while endpoint.requests < 2:  # the refetch is under way
-        time.sleep(0.01)
+    _wait_until(lambda: endpoint.requests >= 2)  # the refetch is under way
     started = time.monotonic()
     assert keys.key("k1")
     assert time.monotonic() - started < 0.5
@@ -389,25 +403,23 @@ def test_a_known_key_is_not_held_up_by_a_refetch_for_an_unknown_one(
 def test_a_key_set_near_its_end_is_refetched_while_callers_go_on_with_it(
     endpoint: Endpoint, rsa_key: rsa.RSAPrivateKey
 ) -> None:
-    keys = jws.JwksKeys(endpoint.url, lifespan=2.0, timeout=5, cooldown=60, refresh_ahead=0.5)
+    # Refetched from 1.2 s on (the last 60 % of 3 s); the cooldown keeps a missing id from
+    # fetching, so only the refetch ahead can bring the new key in.
+    keys = jws.JwksKeys(endpoint.url, lifespan=3.0, timeout=5, cooldown=60, refresh_ahead=0.6)
     endpoint.body = json.dumps({"keys": [public_jwk(rsa_key, kid="old")]}).encode()
+    fetched = time.monotonic()
     assert keys.key("old")
     endpoint.body = json.dumps({"keys": [public_jwk(rsa_key, kid="new")]}).encode()
     endpoint.delay = 0.5
-    time.sleep(1.1)  # into the set's last half: old enough to be refetched, still valid
+    time.sleep(1.3)
     started = time.monotonic()
     assert keys.key("old")  # still valid: answered at once while the set is refetched
     assert time.monotonic() - started < 0.3
     for caller in [_in_thread(lambda: keys.key("old")) for _ in range(4)]:
         caller.join(5)
-    deadline = time.monotonic() + 5
-    while endpoint.requests < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    time.sleep(endpoint.delay + 0.2)  # the refetch's answer arrives
+    _wait_until(lambda: _has_key(keys, "new"))  # the refetched set, in the background
+    assert time.monotonic() - fetched < 3.0  # before the old one ran out
     assert endpoint.requests == 2  # one refetch for every caller of that moment
-    endpoint.delay = 0.0
-    assert keys.key("new")  # the refetched set, before the old one ran out
-    assert endpoint.requests == 2
     with pytest.raises(jws.TokenError, match="key id"):
         keys.key("old")  # withdrawn from the refetched set
 
@@ -415,20 +427,20 @@ def test_a_key_set_near_its_end_is_refetched_while_callers_go_on_with_it(
 def test_a_failed_refetch_ahead_is_not_repeated_and_the_set_lasts_its_lifespan(
     endpoint: Endpoint, rsa_key: rsa.RSAPrivateKey
 ) -> None:
-    keys = jws.JwksKeys(endpoint.url, lifespan=1.5, timeout=5, cooldown=60, refresh_ahead=0.6)
+    keys = jws.JwksKeys(endpoint.url, lifespan=3.0, timeout=5, cooldown=60, refresh_ahead=0.7)
     endpoint.body = json.dumps({"keys": [public_jwk(rsa_key, kid="k1")]}).encode()
     fetched = time.monotonic()
     assert keys.key("k1")
     endpoint.status = 500
-    time.sleep(0.7)  # past 0.6 s: refetched ahead from the next call
+    time.sleep(1.0)  # past 0.9 s: refetched ahead from the next call
     for _ in range(20):
         assert keys.key("k1")  # the set in hand, while the refetch fails
-    deadline = time.monotonic() + 5
-    while endpoint.requests < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    _wait_until(lambda: endpoint.requests >= 2)
     time.sleep(0.2)
+    assert keys.key("k1")
     assert endpoint.requests == 2  # one refetch ahead per set, not one per caller
-    time.sleep(max(0.0, fetched + 1.5 - time.monotonic()) + 0.05)
+    assert time.monotonic() - fetched < 3.0
+    time.sleep(max(0.0, fetched + 3.0 - time.monotonic()) + 0.05)
     with pytest.raises(jws.KeysUnavailableError):  # expired: fetched again, and refused
         keys.key("k1")
     assert endpoint.requests == 3
@@ -439,7 +451,7 @@ def test_callers_of_an_expired_key_set_wait_for_one_fetch(
 ) -> None:
     keys = jws.JwksKeys(endpoint.url, lifespan=60, timeout=5, cooldown=60)
     endpoint.body = json.dumps({"keys": [public_jwk(rsa_key, kid="k1")]}).encode()
-    endpoint.delay = 0.3
+    endpoint.delay = 0.5  # every caller asks while the first fetch is under way
     found: list[object] = []
     callers = [_in_thread(lambda: found.append(keys.key("k1"))) for _ in range(6)]
     for caller in callers:

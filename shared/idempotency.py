@@ -19,7 +19,8 @@ the same key with the first one's answer:
   while its request runs (``shared.store.leases.Heartbeat``, in ``shared.http``): a request
   that runs long keeps its key, and one whose instance died (killed, out of memory, scaled
   in) stops renewing, so a retry takes the key over a lease later rather than after the
-  longest a request may run.
+  longest a request may run. Renewals stop at ``LONGEST_RUN`` after the claim, so a
+  handler hung in a live instance frees its key then.
 
 Keys are per user (``idempotency_keys/{sha256(user, key)}``), so users never see each
 other's answers. Firestore's TTL deletes expired keys (``expires_at``).
@@ -43,9 +44,10 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 KEY_TTL = timedelta(hours=24)
 CLAIM_LEASE = timedelta(seconds=30)
 RENEW_EVERY = CLAIM_LEASE / 3  # two renewals may fail (a store blip) before it lapses
-# A claim written before claims were leases has no ``lease_until``: it was never renewed, so
-# it holds for what was then the longest a request may run.
-_UNRENEWED_CLAIM = timedelta(minutes=10)
+# Longer than any request may run (the HTTP functions' longest timeout is 300 s,
+# infra/functions.json). A claim written before claims were leases (no ``lease_until``)
+# holds this long too.
+LONGEST_RUN = timedelta(minutes=10)
 MAX_STORED_BYTES = 256 * 1024
 STORED_HEADERS = ("Content-Type", "Location", "Retry-After")
 _KEY = re.compile(r"^[\x20-\x7e]{1,255}$")
@@ -122,9 +124,7 @@ class IdempotencyKeys:
                     return StoredAnswer(
                         int(data["status"]), str(data["body"]), dict(data.get("headers") or {})
                     )
-                lease_until = data.get("lease_until") or (
-                    data.get("claimed_at", now) + _UNRENEWED_CLAIM
-                )
+                lease_until = data.get("lease_until") or (data.get("claimed_at", now) + LONGEST_RUN)
                 if now < lease_until:
                     raise IdempotencyKeyInUseError(retry_after=1)
             tx.set(
@@ -146,10 +146,11 @@ class IdempotencyKeys:
         return answer
 
     def renew(self, claim: Claim, now: datetime) -> bool:
-        """Extend the claim's lease to ``now + CLAIM_LEASE``; return whether it is still held.
+        """Extend the claim's lease to ``now + CLAIM_LEASE``, never past ``LONGEST_RUN``
+        after the claim; return whether to renew it again.
 
-        False when the request is no longer the key's (finished, released or taken over):
-        its heartbeat stops.
+        False when the request is no longer the key's (finished, released or taken over),
+        or when this renewal reached ``LONGEST_RUN``: its heartbeat stops.
         """
 
         def run(tx: Transaction) -> bool:
@@ -158,8 +159,10 @@ class IdempotencyKeys:
                 return False
             if found.data.get("state") != "running":
                 return False
-            tx.update(COLLECTION, claim.document_id, {"lease_until": now + CLAIM_LEASE})
-            return True
+            deadline: datetime = found.data["claimed_at"] + LONGEST_RUN
+            until = min(now + CLAIM_LEASE, deadline)
+            tx.update(COLLECTION, claim.document_id, {"lease_until": until})
+            return until < deadline
 
         held: bool = self._store.run_transaction(run)
         return held

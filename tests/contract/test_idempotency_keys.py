@@ -9,13 +9,16 @@ import pytest
 
 from shared.idempotency import (
     CLAIM_LEASE,
+    COLLECTION,
     KEY_TTL,
+    LONGEST_RUN,
     Claim,
     IdempotencyKeyInUseError,
     IdempotencyKeyReusedError,
     IdempotencyKeys,
     StoredAnswer,
 )
+from shared.store.base import DELETE_FIELD
 
 
 def test_one_of_racing_claims_runs_and_the_answer_then_replays(store):
@@ -113,3 +116,30 @@ def test_a_finished_or_released_claim_is_not_renewed(store):
     keys.release(released)
     assert keys.renew(released, now) is False
     assert isinstance(keys.claim("ann", "k6", "request", now), Claim)  # still free
+
+
+def test_a_hung_request_keeps_its_key_no_longer_than_any_request_may_run(store):
+    # A handler stuck in a live instance renews forever; its key is freed all the same.
+    keys = IdempotencyKeys(store)
+    now = datetime.now(UTC)
+    hung = keys.claim("ann", "k7", "request", now)
+    assert isinstance(hung, Claim)
+    assert keys.renew(hung, now + LONGEST_RUN / 2) is True
+    assert keys.renew(hung, now + LONGEST_RUN - CLAIM_LEASE / 2) is False  # the last one
+    second = timedelta(seconds=1)
+    with pytest.raises(IdempotencyKeyInUseError):
+        keys.claim("ann", "k7", "request", now + LONGEST_RUN - second)
+    assert isinstance(keys.claim("ann", "k7", "request", now + LONGEST_RUN + second), Claim)
+
+
+def test_a_claim_written_before_leases_holds_as_long_as_any_request_may_run(store):
+    # Written by the code before claims were leases (no lease_until), and never renewed.
+    keys = IdempotencyKeys(store)
+    now = datetime.now(UTC)
+    old = keys.claim("ann", "k8", "request", now)
+    assert isinstance(old, Claim)
+    store.update(COLLECTION, old.document_id, {"lease_until": DELETE_FIELD})
+    second = timedelta(seconds=1)
+    with pytest.raises(IdempotencyKeyInUseError):
+        keys.claim("ann", "k8", "request", now + CLAIM_LEASE + second)
+    assert isinstance(keys.claim("ann", "k8", "request", now + LONGEST_RUN + second), Claim)

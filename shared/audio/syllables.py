@@ -18,7 +18,9 @@ consonant, digraphs like "th" kept whole). When the phonemes of the word are kno
 ``shared.synthesis.phonemes`` asks the eSpeak provider for, only for the words
 ``uses_phonemes`` names) their vowel nuclei decide the count, and the spelled syllables
 are merged or split to match. A word's [start, end] is shared among its syllables in
-proportion to their length, and its character span cut where they are (``syllable_span``).
+proportion to their length, or where the provider timed the word inside (a Chinese clause,
+character by character) by those times (``TimedWord.time_at``); its character span is cut
+where they are (``syllable_span``).
 """
 
 from __future__ import annotations
@@ -312,17 +314,16 @@ def syllables_for_word(
     language: str | None = None,
     phonemes: str | None = None,
 ) -> list[TimedSyllable]:
-    """Return the syllables of ``word`` sharing its [start, end] by syllable length."""
+    """Return the syllables of ``word`` sharing its [start, end] by syllable length, or
+    by the provider's times inside the word where it gave some (``TimedWord.time_at``)."""
     parts = _syllables_of(word.text, language, phonemes)
-    total = sum(len(part) for part in parts)
-    span = word.end - word.start
     syllables: list[TimedSyllable] = []
     elapsed = 0
-    for part in parts:
-        start = word.start + span * elapsed / total
+    for number, part in enumerate(parts, 1):
+        start = word.time_at(elapsed)
         chars = syllable_span((word.char_start, word.char_end), word.text, elapsed, len(part))
         elapsed += len(part)
-        end = word.end if elapsed == total else word.start + span * elapsed / total
+        end = word.end if number == len(parts) else word.time_at(elapsed)
         syllables.append(TimedSyllable(part, start, end, word_index, *chars))
     return syllables
 

@@ -7,12 +7,13 @@ gives each token the provider's time where a timing falls on it (by character sp
 by matching text in order; a word named again and again right after untimed words, as
 eSpeak names the words of an SSML ``<sub>`` alias, gives its earlier timings to those);
 words left without a time share the span between their timed neighbours in proportion to
-their length. Times are clamped to the audio and made
-monotonic and non-overlapping (``in_order``), and ``fit_to_speech`` cuts the silence a
-provider counts in a word (the pause after "Hello," or before a ``<break>``) so that each
-word ends where its sound does. ``offset_timings`` shifts the words of one
-chunk or dialogue turn into the timeline and text of the whole, tagging the speaker and
-turn index.
+their length. Timings that begin inside a word (eSpeak times a Chinese clause, one word
+here, character by character) are kept on it (``TimedWord.inner``) for its syllables.
+Times are clamped to the audio and made monotonic and non-overlapping (``in_order``), and
+``fit_to_speech`` cuts the silence a provider counts in a word (the pause after "Hello,"
+or before a ``<break>``) so that each word ends where its sound does. ``offset_timings``
+shifts the words of one chunk or dialogue turn into the timeline and text of the whole,
+tagging the speaker and turn index.
 """
 
 from __future__ import annotations
@@ -42,6 +43,51 @@ class TimedWord(NamedTuple):
     char_end: int
     speaker: str | None = None
     turn_index: int | None = None
+    # Where the provider timed the word inside: (index into ``text``, fraction of
+    # [start, end]) pairs, both strictly increasing (a Chinese clause is one word here;
+    # eSpeak times it character by character, Polly word by word). Fractions, so moving
+    # the word keeps them; ``retimed`` keeps their seconds when its ends change.
+    inner: tuple[tuple[int, float], ...] = ()
+
+    def time_at(self, index: int) -> float:
+        """Return the time at character ``index`` of ``text`` (0: ``start``, its length:
+        ``end``): from the provider's times inside the word, by length between them."""
+        length = len(self.text)
+        if length == 0 or index <= 0:
+            return self.start
+        if index >= length:
+            return self.end
+        before_index, before = 0, 0.0
+        after_index, after = length, 1.0
+        for point_index, fraction in self.inner:
+            if point_index <= index:
+                before_index, before = point_index, fraction
+            else:
+                after_index, after = point_index, fraction
+                break
+        share = before + (after - before) * (index - before_index) / (after_index - before_index)
+        return self.start + (self.end - self.start) * share
+
+    def retimed(self, start: float, end: float) -> TimedWord:
+        """Return the word spanning [start, end]; the times inside it keep their seconds
+        (those now outside it are dropped)."""
+        if not self.inner:
+            return self._replace(start=start, end=end)
+        span = self.end - self.start
+        seconds = [(index, self.start + span * fraction) for index, fraction in self.inner]
+        return self._replace(start=start, end=end, inner=_fractions(seconds, start, end))
+
+    def to_row(self) -> list[Any]:
+        """Return the word as a JSON row (an async job's stored chunk): its text, times,
+        span and the times inside it; ``from_row`` reads it back."""
+        return [self.text, self.start, self.end, self.char_start, self.char_end, self.inner]
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> TimedWord:
+        """Return the word ``to_row`` stored (a row of five, stored before the times
+        inside a word were, reads as a word without them)."""
+        inner = tuple((int(index), float(share)) for index, share in row[5]) if row[5:] else ()
+        return cls(row[0], row[1], row[2], row[3], row[4], inner=inner)
 
     def to_api(self) -> dict[str, Any]:
         """Return ``{text, start, end, charStart, charEnd}``, plus ``speaker`` and
@@ -75,10 +121,12 @@ def align_words(text: str, timings: Sequence[WordTiming], duration: float) -> li
     tokens = tokenize_words(text)
     spans = _match(tokens, timings)
     _interpolate(tokens, spans, duration)
+    inside = _times_inside(tokens, timings)
     words: list[TimedWord] = []
-    for token, span in zip(tokens, spans, strict=True):
+    for index, (token, span) in enumerate(zip(tokens, spans, strict=True)):
         assert span is not None  # every span is filled by _interpolate
-        words.append(TimedWord(token.text, span[0], span[1], token.start, token.end))
+        inner = _fractions(inside[index], *span) if index in inside else ()
+        words.append(TimedWord(token.text, span[0], span[1], token.start, token.end, inner=inner))
     return in_order(words, duration)
 
 
@@ -93,7 +141,7 @@ def in_order(words: Sequence[TimedWord], duration: float) -> list[TimedWord]:
         start = min(max(word.start, previous_end), duration)
         end = min(max(word.end, start), duration)
         unchanged = (start, end) == (word.start, word.end)
-        repaired.append(word if unchanged else word._replace(start=start, end=end))
+        repaired.append(word if unchanged else word.retimed(start, end))
         previous_end = end
     return repaired
 
@@ -148,6 +196,45 @@ def _give_back_repeated_names(
         for member, part in zip(members, parts, strict=True):
             spans[member] = part
         spans[index] = named_spans[-1]
+
+
+def _times_inside(
+    tokens: list[Token], timings: Sequence[WordTiming]
+) -> dict[int, list[tuple[int, float]]]:
+    # Per token, the starts of the timings that begin inside it and end within it (a
+    # provider timing a Chinese clause character by character): (index into the token's
+    # text, seconds), in text order.
+    inside: dict[int, list[tuple[int, float]]] = {}
+    starts = [token.start for token in tokens]
+    for timing in timings:
+        if timing.char_start is None or timing.char_end is None:
+            continue
+        index = bisect.bisect_right(starts, timing.char_start) - 1
+        if index < 0:
+            continue
+        token = tokens[index]
+        if token.start < timing.char_start < token.end and timing.char_end <= token.end:
+            inside.setdefault(index, []).append(
+                (timing.char_start - token.start, timing.start_seconds)
+            )
+    for points in inside.values():
+        points.sort()
+    return inside
+
+
+def _fractions(
+    seconds: Sequence[tuple[int, float]], start: float, end: float
+) -> tuple[tuple[int, float], ...]:
+    # (index, seconds) points as fractions of [start, end], kept only strictly inside it
+    # and strictly increasing (a provider's times out of order inside a word are dropped).
+    if end <= start:
+        return ()
+    kept: list[tuple[int, float]] = []
+    for index, second in seconds:
+        fraction = (second - start) / (end - start)
+        if 0.0 < fraction < 1.0 and (not kept or (index > kept[-1][0] and fraction > kept[-1][1])):
+            kept.append((index, fraction))
+    return tuple(kept)
 
 
 def _tokens_of(
@@ -285,9 +372,5 @@ def fit_to_speech(words: Sequence[TimedWord], pcm: bytes, sample_rate: int) -> l
         if (start, end) == (word.start, word.end):
             fitted.append(word)
             continue
-        fitted.append(
-            TimedWord(
-                word.text, start, end, word.char_start, word.char_end, word.speaker, word.turn_index
-            )
-        )
+        fitted.append(word.retimed(start, end))
     return fitted

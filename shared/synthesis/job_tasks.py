@@ -120,7 +120,7 @@ def run_chunk(deps: SynthesisDeps, payload: ChunkTask, ctx: TaskContext) -> None
             failure = Failure("internal error", retryable=True)
             raise _retry_or_give_up(deps, ctx, job, (payload.index, len(spans)), failure) from exc
         deps.blobs.put(bucket, pcm_name, rendered.pcm, content_type="audio/L16")
-        words = [[w.text, w.start, w.end, w.char_start, w.char_end] for w in rendered.words]
+        words = [word.to_row() for word in rendered.words]
         meta = {"sampleRate": rendered.sample_rate, "words": words, "unapplied": rendered.unapplied}
         deps.blobs.put(
             bucket, words_name, json.dumps(meta).encode(), content_type="application/json"
@@ -193,7 +193,7 @@ def _stored_chunk(deps: SynthesisDeps, job_id: str, index: int) -> Rendered:
     bucket = deps.settings.audio_bucket
     pcm_name, words_name = _chunk_names(job_id, index)
     meta = json.loads(deps.blobs.get(bucket, words_name))
-    words = [TimedWord(w[0], w[1], w[2], w[3], w[4]) for w in meta["words"]]
+    words = [TimedWord.from_row(row) for row in meta["words"]]
     pcm = deps.blobs.get(bucket, pcm_name)
     return Rendered(pcm, int(meta["sampleRate"]), words, list(meta["unapplied"]))
 

@@ -22,6 +22,7 @@ from shared.providers.base import (
     SynthesisResult,
     provider_error,
 )
+from shared.providers.espeak import EspeakProvider
 from shared.providers.registry import ProviderRegistry
 from shared.providers.voices import VoiceProfile
 from tests.functions import test_synthesis_fixtures as fx
@@ -549,6 +550,30 @@ def test_chinese_text_is_timed_clause_by_clause(synthesis_client, ann):
     assert all(w["start"] < w["end"] for w in words)
     assert all(a["end"] <= b["start"] for a, b in itertools.pairwise(words))
     assert words[-1]["end"] <= body["duration"] + 0.01
+
+
+def test_chinese_syllables_keep_the_times_espeak_gives_each_character(synthesis_client, ann):
+    # eSpeak times Chinese character by character, unevenly; the clause is one word, and
+    # its syllables (a character each) keep eSpeak's times, not an even share of it.
+    text = "我们今天去北京大学看朋友。"
+    body = say(
+        synthesis_client, ann, text=text, voice="espeak:cmn", timestampGranularity="syllable"
+    )
+    syllables = body["timestamps"]["syllables"]
+    raw = EspeakProvider(variant_languages=[]).synthesize(
+        SynthesisRequest(text=text, voice_id="cmn")
+    )
+    assert [s["text"] for s in syllables] == [w.text for w in raw.words] == list(text[:-1])
+    # The first may start later (its leading silence cut); each other starts as eSpeak's
+    # (the engine's state may shift a whole render by some milliseconds: the gaps between
+    # starts are compared closely).
+    starts = [s["start"] for s in syllables][1:]
+    spoken = [w.start_seconds for w in raw.words][1:]
+    assert starts == pytest.approx(spoken, abs=0.03)
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert gaps == pytest.approx([b - a for a, b in itertools.pairwise(spoken)], abs=0.005)
+    lengths = [s["end"] - s["start"] for s in syllables[1:-1]]
+    assert max(lengths) - min(lengths) > 0.05  # uneven, as spoken
 
 
 def test_words_keep_the_signs_written_on_them(synthesis_client, ann):

@@ -7,16 +7,25 @@ from __future__ import annotations
 import itertools
 import unicodedata
 
+import numpy as np
 import pytest
 
 from shared.audio.syllables import (
+    TimedSyllable,
     is_character_syllabic,
     phoneme_syllable_count,
     split_syllables,
     syllable_timestamps,
     syllables_for_word,
 )
-from shared.audio.timestamps import TimedWord, align_words
+from shared.audio.timestamps import (
+    TimedWord,
+    align_words,
+    fit_to_speech,
+    in_order,
+    offset_timings,
+)
+from shared.audio.timing import WordTiming
 
 
 def word(text: str, start: float = 1.0, end: float = 2.0) -> TimedWord:
@@ -277,3 +286,79 @@ def test_syllabic_characters_are_told_by_name_and_none_below_hiragana_is_looked_
     assert not any(_named_syllabic(c) for c in plane if c < "\u3040")
     assert all(map(is_character_syllabic, "あカ中한"))
     assert not any(map(is_character_syllabic, "aéж\u0e01ぁ"))
+
+
+# Chinese timed by a provider character by character, unevenly: 们 takes 0.4 s, 今 0.1 s.
+UNEVEN = "我们今天"
+UNEVEN_TIMINGS = [
+    WordTiming("我", 0.0, 0.1, 0, 1),
+    WordTiming("们", 0.1, 0.5, 1, 2),
+    WordTiming("今", 0.5, 0.6, 2, 3),
+    WordTiming("天", 0.6, 1.0, 3, 4),
+]
+
+
+def _times(syllables: list[TimedSyllable]) -> list[tuple[float, float]]:
+    return [(round(s.start, 9), round(s.end, 9)) for s in syllables]
+
+
+def test_syllables_take_the_providers_times_inside_their_word():
+    # One word (no space or punctuation parts the clause), but the provider timed each
+    # character: its syllables keep those times rather than an even share of the word.
+    words = align_words(UNEVEN, UNEVEN_TIMINGS, duration=1.0)
+
+    assert [(w.text, w.start, w.end) for w in words] == [(UNEVEN, 0.0, 1.0)]
+    syllables = syllable_timestamps(words, "zh")
+    assert [s.text for s in syllables] == list(UNEVEN)
+    assert _times(syllables) == [(0.0, 0.1), (0.1, 0.5), (0.5, 0.6), (0.6, 1.0)]
+
+
+def test_a_word_timed_in_part_shares_the_rest_by_length():
+    # Only 今 timed inside the word: 我们 share 0-0.5, 今天 from 0.5 to the end.
+    timings = [WordTiming("我们", 0.0, 0.5, 0, 2), WordTiming("今天", 0.5, 0.7, 2, 4)]
+    words = align_words(UNEVEN, timings, duration=1.0)
+
+    syllables = syllable_timestamps(words, "zh")
+
+    assert _times(syllables) == [(0.0, 0.25), (0.25, 0.5), (0.5, 0.6), (0.6, 0.7)]
+
+
+def test_the_providers_times_inside_a_word_follow_it_when_it_moves():
+    words = align_words(UNEVEN, UNEVEN_TIMINGS, duration=1.0)
+
+    moved = offset_timings(words, 2.0, 10)
+    assert _times(syllable_timestamps(moved, "zh")) == [
+        (2.0, 2.1),
+        (2.1, 2.5),
+        (2.5, 2.6),
+        (2.6, 3.0),
+    ]
+    # Cut at its start (a joined timeline's overlap): the times inside stay where they were,
+    # and one now before the word's start (们's) is dropped, its characters sharing by length.
+    late = in_order([TimedWord("x", 0.0, 0.3, 0, 1), *words], duration=1.0)[1]
+    assert _times(syllable_timestamps([late], "zh")) == [
+        (0.3, 0.4),
+        (0.4, 0.5),
+        (0.5, 0.6),
+        (0.6, 1.0),
+    ]
+
+
+def test_the_providers_times_inside_a_word_stay_when_its_silence_is_cut():
+    # 50 ms of silence, then sound to the end: the word starts with its sound, and the
+    # characters after the first keep the provider's starts.
+    rate = 16_000
+    silence = np.zeros(800, dtype="<i2")
+    tone = (8000 * np.sin(np.arange(rate - 800) * 2 * np.pi * 220 / rate)).astype("<i2")
+    pcm = np.concatenate([silence, tone]).tobytes()
+    words = align_words(UNEVEN, UNEVEN_TIMINGS, duration=1.0)
+
+    fitted = fit_to_speech(words, pcm, rate)
+
+    assert fitted[0].start == pytest.approx(0.05)
+    assert _times(syllable_timestamps(fitted, "zh")) == [
+        (0.05, 0.1),
+        (0.1, 0.5),
+        (0.5, 0.6),
+        (0.6, 1.0),
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -377,3 +379,16 @@ def test_frame_swings_are_each_whole_frames_peak_to_peak(length: int, frame: int
     count = length // frame
     frames = samples[: count * frame].reshape(count, frame).astype(np.int32)
     assert frame_swings(pcm, frame) == (frames.max(axis=1) - frames.min(axis=1)).tolist()
+
+
+def test_a_word_stored_as_a_row_reads_back_with_the_times_inside_it():
+    # An async job stores each chunk's words as JSON rows until its assembly.
+    timings = [WordTiming(c, 0.2 * i, 0.2 * i + 0.2, i, i + 1) for i, c in enumerate("你好世界")]
+    word = align_words("你好世界", timings, duration=0.8)[0]
+    assert word.inner  # timed inside, character by character
+
+    row = json.loads(json.dumps(word.to_row()))
+
+    assert TimedWord.from_row(row) == word
+    # A row stored before the times inside a word were: five fields, none inside.
+    assert TimedWord.from_row(row[:5]) == word._replace(inner=())

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from shared.audio.timestamps import TimedWord
-from shared.audio.timing import is_sentence_punctuation
+from shared.audio.timing import is_character_syllabic, is_sentence_punctuation
 
 # IPA vowels, and eSpeak's ASCII phoneme mnemonics for vowels. The lookalike letters in
 # these sets (IPA, Cyrillic, Greek) are meant: each is a different character to match.
@@ -91,21 +91,6 @@ def syllable_span(
     if end - start != len(word_text):
         return word_span
     return start + offset, start + offset + length
-
-
-# Hiragana's block: the scripts that spell a syllable per character (kana, CJK, Hangul
-# syllables) all lie at or above it, so a character below needs no name lookup.
-_FIRST_SYLLABIC_SCRIPT = "\u3040"
-
-
-def is_character_syllabic(char: str) -> bool:
-    """Return whether ``char`` is a syllable by itself (CJK ideograph, kana, Hangul)."""
-    if char < _FIRST_SYLLABIC_SCRIPT:
-        return False
-    name = unicodedata.name(char, "")
-    return name.startswith(("CJK UNIFIED", "CJK COMPATIBILITY IDEOGRAPH", "HANGUL SYLLABLE")) or (
-        name.startswith(("HIRAGANA LETTER", "KATAKANA LETTER")) and "SMALL" not in name
-    )
 
 
 def phoneme_syllable_count(phonemes: str) -> int:

@@ -4,8 +4,10 @@ Providers time some words (eSpeak word events, ElevenLabs characters, SSML marks
 speech marks, all as ``WordTiming``), not always all of them, and not always with the
 same idea of a word. ``align_words`` tokenises the input as ``tokenize_words`` does and
 gives each token the provider's time where a timing falls on it (by character span, else
-by matching text in order; a word named again and again right after untimed words, as
-eSpeak names the words of an SSML ``<sub>`` alias, gives its earlier timings to those);
+by matching text in order: pieces naming a Chinese or Japanese word a character at a
+time, as eSpeak does in SSML, are placed on it in turn; a word named again and again right
+after untimed words, as eSpeak names the words of an SSML ``<sub>`` alias, gives its
+earlier timings to those);
 words left without a time share the span between their timed neighbours in proportion to
 their length. Timings that begin inside a word (eSpeak times a Chinese clause, one word
 here, character by character) are kept on it (``TimedWord.inner``) for its syllables.
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from shared.audio.pcm import frame_swings
-from shared.audio.timing import Token, WordTiming, tokenize_words
+from shared.audio.timing import Token, WordTiming, is_character_syllabic, tokenize_words
 
 _MIN_SECONDS_PER_CHAR = 0.02  # below this, a gap is too short to hold the untimed words
 _LOOKAHEAD = 8  # tokens searched forward when matching a timing by its text
@@ -119,6 +121,7 @@ def align_words(text: str, timings: Sequence[WordTiming], duration: float) -> li
     if duration < 0:
         raise ValueError("duration must not be negative")
     tokens = tokenize_words(text)
+    timings = _placed_by_name(tokens, timings)
     spans = _match(tokens, timings)
     _interpolate(tokens, spans, duration)
     inside = _times_inside(tokens, timings)
@@ -196,6 +199,69 @@ def _give_back_repeated_names(
         for member, part in zip(members, parts, strict=True):
             spans[member] = part
         spans[index] = named_spans[-1]
+
+
+def _placed_by_name(tokens: list[Token], timings: Sequence[WordTiming]) -> list[WordTiming]:
+    # Timings without a span (SSML) are matched to a word by their text; eSpeak names a
+    # Chinese or Japanese clause (one word here) character by character, so no piece is a
+    # word. Each piece that goes on naming such a word in order gets its span there (and
+    # so times the word and its inside, as timings with spans do); the rest stay as they
+    # are, a piece that is a whole word nearby being that word.
+    if all(timing.char_start is not None for timing in timings):
+        return list(timings)  # plain text: every timing has its span
+    placed: list[WordTiming] = []
+    cursor = 0
+    naming: tuple[int, int] | None = None  # (token, characters of it named so far)
+    for timing in sorted(timings, key=lambda t: (t.start_seconds, t.end_seconds)):
+        wanted = "" if timing.char_start is not None else _comparable(timing.text)
+        piece = _piece_of(tokens, naming, wanted) if wanted and naming is not None else None
+        if piece is None and wanted:
+            window = range(cursor, min(cursor + _LOOKAHEAD, len(tokens)))
+            whole = next((i for i in window if _comparable(tokens[i].text) == wanted), None)
+            if whole is not None:
+                cursor, naming = whole, None
+            else:
+                starts = (_piece_of(tokens, (i, 0), wanted) for i in window)
+                piece = next((p for p in starts if p is not None), None)
+        if piece is None:
+            placed.append(timing)
+            continue
+        index, first, last, named = piece
+        placed.append(timing._replace(char_start=first, char_end=last))
+        cursor, naming = index, (index, named)
+    return placed
+
+
+def _piece_of(
+    tokens: list[Token], naming: tuple[int, int], wanted: str
+) -> tuple[int, int, int, int] | None:
+    # Where ``wanted`` goes on naming a Chinese or Japanese word, ``naming`` (the token and
+    # how many of its letters are named): the token, the span and the letters named then.
+    index, named = naming
+    token = tokens[index]
+    if not _named_in_pieces(token):
+        return None
+    letters = _letters_of(token)
+    if not "".join(char for _, char in letters[named:]).startswith(wanted):
+        return None
+    last = named + len(wanted)
+    return index, letters[named][0], letters[last - 1][0] + 1, last
+
+
+def _named_in_pieces(token: Token) -> bool:
+    # A word a provider names a character at a time: Chinese or Japanese characters.
+    return any(is_character_syllabic(char) for char in token.text)
+
+
+def _letters_of(token: Token) -> list[tuple[int, str]]:
+    # The token's letters and digits as ``_comparable`` spells them, each with its place
+    # in the text (a letter casefolded to two stands twice at its place).
+    return [
+        (token.start + offset, folded)
+        for offset, char in enumerate(token.text)
+        if char.isalnum()
+        for folded in char.casefold()
+    ]
 
 
 def _times_inside(

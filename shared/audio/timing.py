@@ -51,6 +51,21 @@ def _wide_punctuation() -> str:
 _TOKEN = re.compile(rf"[^\s{_wide_punctuation()}]+")
 
 
+# Hiragana's block: the scripts that spell a syllable per character (kana, CJK, Hangul
+# syllables) all lie at or above it, so a character below needs no name lookup.
+_FIRST_SYLLABIC_SCRIPT = "\u3040"
+
+
+def is_character_syllabic(char: str) -> bool:
+    """Return whether ``char`` is a syllable by itself (CJK ideograph, kana, Hangul)."""
+    if char < _FIRST_SYLLABIC_SCRIPT:
+        return False
+    name = unicodedata.name(char, "")
+    return name.startswith(("CJK UNIFIED", "CJK COMPATIBILITY IDEOGRAPH", "HANGUL SYLLABLE")) or (
+        name.startswith(("HIRAGANA LETTER", "KATAKANA LETTER")) and "SMALL" not in name
+    )
+
+
 class Token(NamedTuple):
     """A word of the input text and its span (end exclusive)."""
 

@@ -576,6 +576,32 @@ def test_chinese_syllables_keep_the_times_espeak_gives_each_character(synthesis_
     assert max(lengths) - min(lengths) > 0.05  # uneven, as spoken
 
 
+def test_chinese_ssml_is_timed_by_the_characters_espeak_names(synthesis_client, ann):
+    # In SSML eSpeak's timings carry only their text, a character each: each goes on the
+    # clause it names, so the words and syllables have eSpeak's times, as plain text has.
+    text = "我们今天去北京大学看朋友。"
+    ssml = f"<speak>{text[:5]}<break time='400ms'/>{text[5:]}</speak>"
+    body = say(
+        synthesis_client,
+        ann,
+        text=None,
+        ssml=ssml,
+        voice="espeak:cmn",
+        timestampGranularity="both",
+    )
+    words, syllables = body["timestamps"]["words"], body["timestamps"]["syllables"]
+    assert [w["text"] for w in words] == [text[:5], text[5:-1]]
+    plain = say(synthesis_client, ann, text=text, voice="espeak:cmn", timestampGranularity="both")
+    said = plain["timestamps"]["syllables"]
+    # Inside each clause the syllables are spaced as in the plain text's render; the
+    # second clause is later by the break.
+    for first, last in ((1, 5), (6, 12)):
+        gaps = [b["start"] - a["start"] for a, b in itertools.pairwise(syllables[first:last])]
+        spoken = [b["start"] - a["start"] for a, b in itertools.pairwise(said[first:last])]
+        assert gaps == pytest.approx(spoken, abs=0.005)
+    assert words[1]["start"] - words[0]["end"] > 0.3
+
+
 def test_words_keep_the_signs_written_on_them(synthesis_client, ann):
     # A karaoke view highlights what the user wrote: "$5", not "5"; the comma stays out.
     text = "It costs $5, that is 50% off C++ books."

@@ -362,3 +362,40 @@ def test_the_providers_times_inside_a_word_stay_when_its_silence_is_cut():
         (0.5, 0.6),
         (0.6, 1.0),
     ]
+
+
+def test_a_word_named_piece_by_piece_takes_the_providers_times():
+    # SSML: eSpeak's timings carry their text only, and it names a Chinese clause (one
+    # word here) character by character; the pieces are placed on the word in turn.
+    named = [WordTiming(t.text, t.start_seconds, t.end_seconds) for t in UNEVEN_TIMINGS]
+    text = "你好。" + UNEVEN + "，走吧"  # a Chinese comma
+    timings = [
+        WordTiming("你好", 0.0, 0.3),
+        *[
+            t._replace(start_seconds=t.start_seconds + 0.5, end_seconds=t.end_seconds + 0.5)
+            for t in named
+        ],
+        WordTiming("走", 1.6, 1.8),
+    ]
+
+    words = align_words(text, timings, duration=2.0)
+
+    assert [(w.text, w.start) for w in words] == [("你好", 0.0), (UNEVEN, 0.5), ("走吧", 1.6)]
+    assert words[1].end == pytest.approx(1.5)
+    assert _times(syllable_timestamps(words[1:2], "zh")) == [
+        (0.5, 0.6),
+        (0.6, 1.0),
+        (1.0, 1.1),
+        (1.1, 1.5),
+    ]
+
+
+def test_a_piece_goes_on_naming_its_word_before_a_word_it_equals_nearby():
+    # The clause's last character, 天, is also the next word: it is the clause's first.
+    text = UNEVEN + "，天。"  # a Chinese comma
+    named = [WordTiming(t.text, t.start_seconds, t.end_seconds) for t in UNEVEN_TIMINGS]
+
+    words = align_words(text, [*named, WordTiming("天", 1.2, 1.4)], duration=1.5)
+
+    assert [(w.text, w.start, w.end) for w in words] == [(UNEVEN, 0.0, 1.0), ("天", 1.2, 1.4)]
+    assert _times(syllable_timestamps(words[:1], "zh"))[-1] == (0.6, 1.0)

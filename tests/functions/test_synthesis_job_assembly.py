@@ -110,7 +110,7 @@ def stored_pieces(job_id: str) -> tuple[list[Rendered], list[TextChunk]]:
     for index, (start, end) in enumerate(spans_of(job_id)):
         base = f"{CHUNK_PREFIX}/{job_id}/{index:04d}"
         meta = json.loads(container.blobs.get(bucket, base + ".json"))
-        words = [TimedWord(*word) for word in meta["words"]]
+        words = [TimedWord.from_row(row) for row in meta["words"]]
         pcm = container.blobs.get(bucket, base + ".pcm")
         pieces.append(Rendered(pcm, meta["sampleRate"], words, list(meta["unapplied"])))
         chunks.append(TextChunk(text[start:end], start, end))

@@ -184,7 +184,8 @@ def words_from_characters(
     starts: Sequence[float],
     ends: Sequence[float],
 ) -> list[WordTiming]:
-    """Return word timings from per-character times (ElevenLabs' ``alignment``).
+    """Return word timings from per-character times (ElevenLabs' ``alignment``): a timing
+    per word between spaces, and per character in Chinese and Japanese.
 
     ``characters`` normally spell ``text`` exactly; where they differ (the provider
     normalised the text) the characters are matched to ``text`` in order, and words whose
@@ -199,24 +200,34 @@ def words_from_characters(
     words: list[WordTiming] = []
     current: list[int] = []
 
-    def flush() -> None:
-        # The word among the characters since the last space, as tokenize_words cuts it.
-        span = _word_span(characters, current[0], current[-1] + 1) if current else None
-        if span is not None:
-            first, last = span[0], span[1] - 1
-            word = "".join(characters[first : last + 1])
-            start_char, end_char = offsets[first], offsets[last]
-            span_ok = start_char is not None and end_char is not None
-            words.append(
-                WordTiming(
-                    word,
-                    max(0.0, float(starts[first])),
-                    max(float(starts[first]), float(ends[last])),
-                    start_char if span_ok else None,
-                    end_char + len(characters[last]) if span_ok and end_char is not None else None,
-                )
+    def add(first: int, last: int) -> None:
+        word = "".join(characters[first : last + 1])
+        start_char, end_char = offsets[first], offsets[last]
+        span_ok = start_char is not None and end_char is not None
+        words.append(
+            WordTiming(
+                word,
+                max(0.0, float(starts[first])),
+                max(float(starts[first]), float(ends[last])),
+                start_char if span_ok else None,
+                end_char + len(characters[last]) if span_ok and end_char is not None else None,
             )
+        )
+
+    def flush() -> None:
+        # The word among the characters since the last space, as tokenize_words cuts it;
+        # Chinese and Japanese, without spaces, character by character (``align_words``
+        # puts them together into its words, keeping their times inside).
+        span = _word_span(characters, current[0], current[-1] + 1) if current else None
         current.clear()
+        if span is None:
+            return
+        if not any(is_character_syllabic(char) for char in characters[span[0] : span[1]]):
+            add(span[0], span[1] - 1)
+            return
+        for index in range(*span):
+            if characters[index].isalnum() or _is_sign(characters[index]):
+                add(index, index)
 
     for index, char in enumerate(characters):
         if char.isspace():

@@ -10,6 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from shared.audio.pcm import decode_audio, resample, scale_volume, to_samples
+from shared.audio.syllables import syllable_timestamps
+from shared.audio.timestamps import align_words
 from shared.audio.timing import tokenize_words, words_from_characters, words_from_marks
 from shared.errors import ConfigurationError
 from shared.providers.base import AudioSettings, ErrorCategory, SynthesisRequest, provider_error
@@ -53,6 +55,32 @@ def test_character_alignment_keeps_signs_and_drops_sentence_punctuation():
         (t.text, t.start, t.end) for t in tokenize_words(text)
     ]
     assert [w.text for w in words] == ["Pay", "$5", "50%", "C#"]
+
+
+def test_character_alignment_times_chinese_character_by_character():
+    # No spaces part Chinese: each character keeps its own time (their words, the clauses,
+    # and their syllables take them), not the whole run's shared by length.
+    text = "你好\uff0c世界\u3002"  # a fullwidth comma and an ideographic full stop
+    starts = [0.0, 0.1, 0.5, 0.6, 0.7, 1.2]
+    ends = [0.1, 0.5, 0.6, 0.7, 1.2, 1.3]
+
+    timings = words_from_characters(text, list(text), starts, ends)
+
+    assert [(w.text, w.char_start, w.char_end) for w in timings] == [
+        ("你", 0, 1),
+        ("好", 1, 2),
+        ("世", 3, 4),
+        ("界", 4, 5),
+    ]
+    words = align_words(text, timings, duration=1.3)
+    assert [(w.text, w.start, w.end) for w in words] == [("你好", 0.0, 0.5), ("世界", 0.6, 1.2)]
+    syllables = syllable_timestamps(words, "zh")
+    assert [(s.text, s.start, s.end) for s in syllables] == [
+        ("你", 0.0, 0.1),
+        ("好", 0.1, 0.5),
+        ("世", 0.6, 0.7),
+        ("界", 0.7, 1.2),
+    ]
 
 
 def test_character_alignment_of_normalised_text_keeps_what_it_can_place():

@@ -47,8 +47,8 @@ class TimedWord(NamedTuple):
     turn_index: int | None = None
     # Where the provider timed the word inside: (index into ``text``, fraction of
     # [start, end]) pairs, both strictly increasing (a Chinese clause is one word here;
-    # eSpeak times it character by character, Polly word by word). Fractions, so moving
-    # the word keeps them; ``retimed`` keeps their seconds when its ends change.
+    # eSpeak and ElevenLabs time it character by character). Fractions, so moving the
+    # word keeps them; ``retimed`` keeps their seconds when its ends change.
     inner: tuple[tuple[int, float], ...] = ()
 
     def time_at(self, index: int) -> float:

@@ -198,7 +198,13 @@ class LiveSession:
         Raises:
             PlatformError: a stage could not start (the session is closed again).
         """
+        configured = self._record.config
         voice = await self._resolve_voice()
+        if self._record.config != configured:
+            # The config now names the provider that speaks: stored before the client hears
+            # of the session, since a resume straight after a dropped connection reads the
+            # stored config before the dropped session's last save.
+            await self._persist()
         parts = SessionParts(
             context=self._context,
             conversation=self.conversation,

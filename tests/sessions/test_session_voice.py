@@ -131,6 +131,10 @@ def test_a_named_tts_provider_without_a_voice_speaks_with_its_default_voice(star
         assert started["voice"] == f"elevenlabs:{RACHEL}"
         assert started["config"]["pipeline"]["ttsProvider"] == "elevenlabs"
         session_id = started["sessionId"]
+        # Stored as said before the client heard it: a resume straight after a dropped
+        # connection reads the stored config before the dropped session's last save.
+        stored = service.container.services.repository.get(session_id)
+        assert stored.config["pipeline"]["ttsProvider"] == "elevenlabs"
         theirs.close()
         back = Client(service.url, service.token("rhea"))
         assert back.start(sessionId=session_id)["voice"] == f"elevenlabs:{RACHEL}"

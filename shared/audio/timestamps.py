@@ -122,9 +122,8 @@ def align_words(text: str, timings: Sequence[WordTiming], duration: float) -> li
         raise ValueError("duration must not be negative")
     tokens = tokenize_words(text)
     timings = _placed_by_name(tokens, timings)
-    spans = _match(tokens, timings)
+    spans, inside = _match(tokens, timings)
     _interpolate(tokens, spans, duration)
-    inside = _times_inside(tokens, timings)
     words: list[TimedWord] = []
     for index, (token, span) in enumerate(zip(tokens, spans, strict=True)):
         assert span is not None  # every span is filled by _interpolate
@@ -149,8 +148,14 @@ def in_order(words: Sequence[TimedWord], duration: float) -> list[TimedWord]:
     return repaired
 
 
-def _match(tokens: list[Token], timings: Sequence[WordTiming]) -> list[Span | None]:
+def _match(
+    tokens: list[Token], timings: Sequence[WordTiming]
+) -> tuple[list[Span | None], dict[int, list[tuple[int, float]]]]:
+    # Returns each token's span, and per token the starts of the timings that begin inside
+    # it and end within it (a provider timing a Chinese clause character by character):
+    # (index into the token's text, seconds), in text order.
     spans: list[Span | None] = [None] * len(tokens)
+    inside: dict[int, list[tuple[int, float]]] = {}
     starts = [token.start for token in tokens]
     # The timings matched by their text (no character span), per token, in time order.
     named: dict[int, list[Span]] = {}
@@ -158,8 +163,15 @@ def _match(tokens: list[Token], timings: Sequence[WordTiming]) -> list[Span | No
     for timing in sorted(timings, key=lambda t: (t.start_seconds, t.end_seconds)):
         indices = _tokens_of(tokens, starts, timing, cursor)
         end = max(timing.start_seconds, timing.end_seconds)
-        if indices and (timing.char_start is None or timing.char_end is None):
+        first, stop = timing.char_start, timing.char_end
+        if indices and (first is None or stop is None):
             named.setdefault(indices[0], []).append((timing.start_seconds, end))
+        elif len(indices) == 1 and first is not None and stop is not None:
+            token = tokens[indices[0]]
+            if token.start < first and stop <= token.end:
+                inside.setdefault(indices[0], []).append(
+                    (first - token.start, timing.start_seconds)
+                )
         # One timing over several tokens ("New-York" timed once) is shared by length.
         parts = _share(tokens, indices, timing.start_seconds, end)
         for index, part in zip(indices, parts, strict=True):
@@ -170,7 +182,9 @@ def _match(tokens: list[Token], timings: Sequence[WordTiming]) -> list[Span | No
         if indices:
             cursor = indices[-1]
     _give_back_repeated_names(tokens, spans, named)
-    return spans
+    for points in inside.values():
+        points.sort()
+    return spans, inside
 
 
 def _give_back_repeated_names(
@@ -209,20 +223,34 @@ def _placed_by_name(tokens: list[Token], timings: Sequence[WordTiming]) -> list[
     # are, a piece that is a whole word nearby being that word.
     if all(timing.char_start is not None for timing in timings):
         return list(timings)  # plain text: every timing has its span
+    spellings: dict[int, _Spelling | None] = {}
+
+    def piece_of(index: int, named: int, wanted: str) -> tuple[int, int, int, int] | None:
+        # Where ``wanted`` goes on naming token ``index`` after its first ``named`` letters:
+        # the token, the span and the letters named then (None: it does not, or the token
+        # is no Chinese or Japanese word). A token is spelled once, however many pieces.
+        if index not in spellings:
+            spellings[index] = _spelling(tokens[index])
+        spelling = spellings[index]
+        if spelling is None or not spelling.said.startswith(wanted, named):
+            return None
+        last = named + len(wanted)
+        return index, spelling.places[named], spelling.places[last - 1] + 1, last
+
     placed: list[WordTiming] = []
     cursor = 0
     naming: tuple[int, int] | None = None  # (token, characters of it named so far)
     for timing in sorted(timings, key=lambda t: (t.start_seconds, t.end_seconds)):
         wanted = "" if timing.char_start is not None else _comparable(timing.text)
-        piece = _piece_of(tokens, naming, wanted) if wanted and naming is not None else None
+        piece = piece_of(*naming, wanted) if wanted and naming is not None else None
         if piece is None and wanted:
             window = range(cursor, min(cursor + _LOOKAHEAD, len(tokens)))
             whole = next((i for i in window if _comparable(tokens[i].text) == wanted), None)
             if whole is not None:
                 cursor, naming = whole, None
             else:
-                starts = (_piece_of(tokens, (i, 0), wanted) for i in window)
-                piece = next((p for p in starts if p is not None), None)
+                found = (piece_of(i, 0, wanted) for i in window)
+                piece = next((p for p in found if p is not None), None)
         if piece is None:
             placed.append(timing)
             continue
@@ -232,60 +260,26 @@ def _placed_by_name(tokens: list[Token], timings: Sequence[WordTiming]) -> list[
     return placed
 
 
-def _piece_of(
-    tokens: list[Token], naming: tuple[int, int], wanted: str
-) -> tuple[int, int, int, int] | None:
-    # Where ``wanted`` goes on naming a Chinese or Japanese word, ``naming`` (the token and
-    # how many of its letters are named): the token, the span and the letters named then.
-    index, named = naming
-    token = tokens[index]
-    if not _named_in_pieces(token):
+class _Spelling(NamedTuple):
+    """A Chinese or Japanese word's letters and digits as ``_comparable`` spells them
+    (``said``), and where each stands in the text (a letter casefolded to two stands
+    twice at its place)."""
+
+    places: tuple[int, ...]
+    said: str
+
+
+def _spelling(token: Token) -> _Spelling | None:
+    # None for a word no provider names a character at a time (no Chinese or Japanese).
+    if not any(is_character_syllabic(char) for char in token.text):
         return None
-    letters = _letters_of(token)
-    if not "".join(char for _, char in letters[named:]).startswith(wanted):
-        return None
-    last = named + len(wanted)
-    return index, letters[named][0], letters[last - 1][0] + 1, last
-
-
-def _named_in_pieces(token: Token) -> bool:
-    # A word a provider names a character at a time: Chinese or Japanese characters.
-    return any(is_character_syllabic(char) for char in token.text)
-
-
-def _letters_of(token: Token) -> list[tuple[int, str]]:
-    # The token's letters and digits as ``_comparable`` spells them, each with its place
-    # in the text (a letter casefolded to two stands twice at its place).
-    return [
+    letters = [
         (token.start + offset, folded)
         for offset, char in enumerate(token.text)
         if char.isalnum()
         for folded in char.casefold()
     ]
-
-
-def _times_inside(
-    tokens: list[Token], timings: Sequence[WordTiming]
-) -> dict[int, list[tuple[int, float]]]:
-    # Per token, the starts of the timings that begin inside it and end within it (a
-    # provider timing a Chinese clause character by character): (index into the token's
-    # text, seconds), in text order.
-    inside: dict[int, list[tuple[int, float]]] = {}
-    starts = [token.start for token in tokens]
-    for timing in timings:
-        if timing.char_start is None or timing.char_end is None:
-            continue
-        index = bisect.bisect_right(starts, timing.char_start) - 1
-        if index < 0:
-            continue
-        token = tokens[index]
-        if token.start < timing.char_start < token.end and timing.char_end <= token.end:
-            inside.setdefault(index, []).append(
-                (timing.char_start - token.start, timing.start_seconds)
-            )
-    for points in inside.values():
-        points.sort()
-    return inside
+    return _Spelling(tuple(place for place, _ in letters), "".join(c for _, c in letters))
 
 
 def _fractions(

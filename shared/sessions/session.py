@@ -198,13 +198,7 @@ class LiveSession:
         Raises:
             PlatformError: a stage could not start (the session is closed again).
         """
-        configured = self._record.config
         voice = await self._resolve_voice()
-        if self._record.config != configured:
-            # The config now names the provider that speaks: stored before the client hears
-            # of the session, since a resume straight after a dropped connection reads the
-            # stored config before the dropped session's last save.
-            await self._persist()
         parts = SessionParts(
             context=self._context,
             conversation=self.conversation,
@@ -245,7 +239,8 @@ class LiveSession:
         With no voice named, the user's active model or the default voice speaks, unless the
         config named ``ttsProvider`` and that voice is another provider's: then that
         provider's default voice for the session's language does. Otherwise the config (and
-        so the stored record) names the provider that speaks, so a resume keeps it.
+        so the stored record, saved at once) names the provider that speaks, so a resume
+        keeps it.
         """
         voices = self._services.voices
         voice = await voices.resolve(self.connection.user_id, self.config.voice)
@@ -257,6 +252,9 @@ class LiveSession:
         spoken = pipeline.model_copy(update={"tts_provider": voice.provider})
         self.config = self.config.model_copy(update={"pipeline": spoken})
         self._record = self._record.model_copy(update={"config": self.config.to_document()})
+        # Stored before the client hears of the session: a resume straight after a dropped
+        # connection reads the stored config before the dropped session's last save.
+        await self._persist()
         return voice
 
     def _agent_context(self, history: tuple[ConversationLine, ...]) -> AgentContext:

@@ -399,3 +399,19 @@ def test_a_piece_goes_on_naming_its_word_before_a_word_it_equals_nearby():
 
     assert [(w.text, w.start, w.end) for w in words] == [(UNEVEN, 0.0, 1.0), ("天", 1.2, 1.4)]
     assert _times(syllable_timestamps(words[:1], "zh"))[-1] == (0.6, 1.0)
+
+
+def test_times_inside_a_word_out_of_order_are_dropped():
+    # A provider's times that go back inside a word (天 before 今) are not kept: the
+    # syllables stay in order, sharing by length where no time is kept.
+    timings = [
+        WordTiming("我", 0.0, 0.1, 0, 1),
+        WordTiming("们", 0.1, 0.5, 1, 2),
+        WordTiming("今", 0.5, 0.6, 2, 3),
+        WordTiming("天", 0.3, 1.0, 3, 4),
+    ]
+    words = align_words(UNEVEN, timings, duration=1.0)
+
+    assert words[0].inner == ((1, 0.1), (2, 0.5))
+    syllables = syllable_timestamps(words, "zh")
+    assert _times(syllables) == [(0.0, 0.1), (0.1, 0.5), (0.5, 0.75), (0.75, 1.0)]

@@ -83,6 +83,25 @@ def test_character_alignment_times_chinese_character_by_character():
     ]
 
 
+def test_character_alignment_times_japanese_kana_and_kanji_character_by_character():
+    text = "こんにちは、世界"  # hiragana, an ideographic comma, kanji
+    starts = [0.0, 0.1, 0.3, 0.4, 0.5, 0.8, 0.9, 1.0]
+    ends = [*starts[1:], 1.4]
+
+    timings = words_from_characters(text, list(text), starts, ends)
+
+    assert [(w.text, w.start_seconds) for w in timings] == [
+        (c, s) for c, s in zip(text, starts, strict=True) if c != "\u3001"
+    ]
+    words = align_words(text, timings, duration=1.4)
+    assert [(w.text, w.start, w.end) for w in words] == [
+        ("こんにちは", 0.0, 0.8),
+        ("世界", 0.9, 1.4),
+    ]
+    syllables = syllable_timestamps(words, "ja")
+    assert [(s.text, s.start) for s in syllables][:3] == [("こ", 0.0), ("ん", 0.1), ("に", 0.3)]
+
+
 def test_character_alignment_of_normalised_text_keeps_what_it_can_place():
     # The provider spoke "twenty" for "20": those characters are not in the text.
     words = words_from_characters("I am 20", list("I am twenty"), [0.0] * 11, [0.1] * 11)
